@@ -1,0 +1,118 @@
+// SIP/SDP parser cost per message. The memchr baseline scans the same bytes
+// for every '\n' and nothing else: the floor for any line-oriented parser,
+// so parse/baseline is the price of the grammar work itself.
+
+#include "sip/sdp.hh"
+#include "sip/sip_message.hh"
+
+#include <benchmark/benchmark.h>
+
+#include <cstring>
+#include <string>
+
+namespace {
+
+const std::string sdp_body =
+    "v=0\r\n"
+    "o=alice 2890844526 2890844526 IN IP4 198.51.100.1\r\n"
+    "s=-\r\n"
+    "c=IN IP4 198.51.100.1\r\n"
+    "t=0 0\r\n"
+    "m=audio 49170 RTP/AVP 0 8 18 101\r\n"
+    "a=rtpmap:0 PCMU/8000\r\n"
+    "a=rtpmap:8 PCMA/8000\r\n"
+    "a=rtpmap:18 G729/8000\r\n"
+    "a=fmtp:18 annexb=no\r\n"
+    "a=rtpmap:101 telephone-event/8000\r\n"
+    "a=fmtp:101 0-16\r\n"
+    "a=ptime:20\r\n"
+    "a=sendrecv\r\n";
+
+// A typical carrier INVITE: two Vias, Record-Route, the usual capability headers.
+const std::string invite =
+    "INVITE sip:+15551234567@biloxi.example.com;user=phone SIP/2.0\r\n"
+    "Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK74bf9.1;rport\r\n"
+    "Via: SIP/2.0/UDP 198.51.100.1:5060;received=198.51.100.1;branch=z9hG4bKnashds8\r\n"
+    "Record-Route: <sip:192.0.2.10;lr>\r\n"
+    "Max-Forwards: 69\r\n"
+    "From: \"Alice\" <sip:+15557654321@atlanta.example.com;user=phone>;tag=9fxced76sl\r\n"
+    "To: <sip:+15551234567@biloxi.example.com;user=phone>\r\n"
+    "Call-ID: 3848276298220188511@atlanta.example.com\r\n"
+    "CSeq: 1 INVITE\r\n"
+    "Contact: <sip:alice@198.51.100.1:5060;transport=udp>\r\n"
+    "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, PRACK, REFER, NOTIFY, INFO\r\n"
+    "Supported: timer, 100rel, replaces\r\n"
+    "Session-Expires: 1800\r\n"
+    "Min-SE: 90\r\n"
+    "User-Agent: ExampleUA/1.0\r\n"
+    "P-Asserted-Identity: <sip:+15557654321@atlanta.example.com;user=phone>\r\n"
+    "Content-Type: application/sdp\r\n"
+    "Content-Length: " + std::to_string(sdp_body.size()) + "\r\n"
+    "\r\n" + sdp_body;
+
+void bm_sip_parse_invite(benchmark::State& state) {
+    sf::sip::message m;
+    for (auto _ : state) {
+        auto err = sf::sip::parse(invite, m);
+        benchmark::DoNotOptimize(err);
+        benchmark::DoNotOptimize(m.body.data());
+        if (err != sf::sip::parse_error::ok) {
+            state.SkipWithError("INVITE did not parse");
+            break;
+        }
+    }
+    state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * invite.size()));
+    state.counters["bytes"] = static_cast<double>(invite.size());
+}
+BENCHMARK(bm_sip_parse_invite);
+
+void bm_memchr_lines_baseline(benchmark::State& state) {
+    const char* p = invite.data();
+    const size_t n = invite.size();
+    for (auto _ : state) {
+        size_t lines = 0;
+        const char* cur = p;
+        const char* end = p + n;
+        while (cur < end) {
+            const void* lf = std::memchr(cur, '\n', static_cast<size_t>(end - cur));
+            if (!lf) {
+                break;
+            }
+            cur = static_cast<const char*>(lf) + 1;
+            ++lines;
+        }
+        benchmark::DoNotOptimize(lines);
+        benchmark::ClobberMemory();
+    }
+    state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * n));
+}
+BENCHMARK(bm_memchr_lines_baseline);
+
+void bm_sdp_parse(benchmark::State& state) {
+    sf::sdp::session s;
+    for (auto _ : state) {
+        auto err = sf::sdp::parse(sdp_body, s);
+        benchmark::DoNotOptimize(err);
+        benchmark::DoNotOptimize(s.n_media);
+    }
+    state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * sdp_body.size()));
+}
+BENCHMARK(bm_sdp_parse);
+
+void bm_sdp_rewrite(benchmark::State& state) {
+    sf::sdp::rewrite_spec spec;
+    spec.address = "203.0.113.5";
+    spec.origin_sess_id = 1234567890;
+    spec.origin_sess_version = 1;
+    spec.ports[0] = 20000;
+    for (auto _ : state) {
+        std::string out = sf::sdp::rewrite(sdp_body, spec);
+        benchmark::DoNotOptimize(out.data());
+    }
+    state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * sdp_body.size()));
+}
+BENCHMARK(bm_sdp_rewrite);
+
+}  // namespace
+
+BENCHMARK_MAIN();

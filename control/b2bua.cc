@@ -1,0 +1,732 @@
+#include "b2bua.hh"
+
+#include <algorithm>
+
+#include "config.hh"
+#include "json_writer.hh"
+#include "message_builder.hh"
+#include "sip/sdp.hh"
+#include "sip/sip_uri.hh"
+
+namespace sf::control {
+
+namespace {
+
+constexpr std::string_view allow_header = "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS\r\n";
+
+/// Removes the ;tag= parameter from a From/To value (the leg keeps tags apart).
+std::string strip_tag(std::string_view value) {
+    std::string v(value);
+    std::string lower = v;
+    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char ch) { return std::tolower(ch); });
+    // Only parameters after the URI count: skip past '>' when the value is a name-addr.
+    const size_t from = lower.find('>') == std::string::npos ? 0 : lower.find('>');
+    const size_t t = lower.find(";tag=", from);
+    if (t == std::string::npos) {
+        return v;
+    }
+    size_t end = lower.find(';', t + 1);
+    v.erase(t, end == std::string::npos ? std::string::npos : end - t);
+    return v;
+}
+
+/// The Contact (or any name-addr) URI as an IPv4 endpoint, if it is one.
+bool uri_endpoint(std::string_view name_addr_value, sip_addr& out) {
+    sip::name_addr na;
+    sip::uri u;
+    if (!sip::parse_name_addr(name_addr_value, na) || !sip::parse_uri(na.uri, u)) {
+        return false;
+    }
+    uint32_t addr = 0;
+    if (!sip::parse_ipv4(u.host, addr)) {
+        return false;
+    }
+    out = sip_addr{addr, u.port != 0 ? u.port : uint16_t{5060}};
+    return true;
+}
+
+bool is_sdp(const sip::message& m) {
+    const sip::header* ct = m.find(sip::hdr::content_type);
+    if (ct == nullptr || m.body.empty()) {
+        return false;
+    }
+    std::string v(ct->value.substr(0, ct->value.find(';')));
+    std::transform(v.begin(), v.end(), v.begin(), [](unsigned char ch) { return std::tolower(ch); });
+    while (!v.empty() && v.back() == ' ') {
+        v.pop_back();
+    }
+    return v == "application/sdp";
+}
+
+}  // namespace
+
+struct b2bua::call {
+    enum class state : uint8_t {
+        routing,      ///< INVITE from A taken, INVITE to B sent, nothing back yet
+        early,        ///< B sent a provisional response
+        answered,     ///< 2xx sent to A, waiting for A's ACK
+        confirmed,    ///< both dialogs established
+        cancelling,   ///< A is gone; waiting for B's final response to clean up
+    };
+    uint64_t id = 0;
+    state st = state::routing;
+    leg a, b;
+    response_base a_invite;        ///< to build responses to A's INVITE
+    uint64_t a_invite_tx = 0;
+    unsigned a_invite_cseq = 0;
+    uint64_t b_invite_tx = 0;
+    std::string b_invite_branch;
+    std::string b_request_uri;
+    bool b_provisional = false;
+    bool cancel_pending = false;
+    std::string a_2xx;             ///< retransmitted until A's ACK
+    timer_queue::id a_2xx_timer = 0;
+    ms_t a_2xx_deadline = 0;
+    std::string b_ack;             ///< re-sent on retransmitted 2xx from B
+    timer_queue::id linger_timer = 0;
+    std::string a_last_sdp, b_last_sdp;
+    media_bridge media;
+    call_record rec;
+    bool record_written = false;
+};
+
+b2bua::b2bua(b2bua_config cfg, transaction_layer& tl, timer_queue& timers, media_anchor& media,
+             dialplan_engine& dialplans, cdr_writer& cdrs, sip_send_fn send, clock_fn now)
+    : cfg_(std::move(cfg)), tl_(tl), timers_(timers), media_(media), dialplans_(dialplans), cdrs_(cdrs),
+      send_(std::move(send)), now_(std::move(now)) {
+    tl_.set_server_header(cfg_.user_agent);
+}
+
+b2bua::~b2bua() {
+    for (auto& [id, c] : calls_) {
+        timers_.cancel(c->a_2xx_timer);
+        timers_.cancel(c->linger_timer);
+        media_.close(c->media);
+    }
+}
+
+b2bua::call* b2bua::find_call(std::string_view call_id, bool* is_a) {
+    auto it = by_call_id_.find(std::string(call_id));
+    if (it == by_call_id_.end()) {
+        return nullptr;
+    }
+    auto c = calls_.find(it->second);
+    if (c == calls_.end()) {
+        return nullptr;
+    }
+    if (is_a != nullptr) {
+        *is_a = c->second->a.call_id == call_id;
+    }
+    return c->second.get();
+}
+
+int b2bua::route(uint32_t addr) const {
+    for (unsigned i = 0; i < media_.realm_count(); ++i) {
+        if (realm(i).on_link(addr)) {
+            return static_cast<int>(i);
+        }
+    }
+    for (unsigned i = 0; i < media_.realm_count(); ++i) {
+        if (realm(i).gateway != 0) {
+            return static_cast<int>(i);
+        }
+    }
+    return -1;
+}
+
+// ------------------------------------------------------------------ entry
+
+void b2bua::on_datagram(unsigned realm_index, sip_addr source, std::string_view raw) {
+    sip::message msg;
+    const sip::parse_error err = sip::parse(raw, msg);
+    if (err != sip::parse_error::ok) {
+        // Answer 400 where a response can be formed; anything else is counted and dropped.
+        std::string resp = build_bad_request(raw, sip::to_string(err), cfg_.user_agent);
+        if (!resp.empty()) {
+            ++stats_.bad_requests;
+            send_(realm_index, source, std::move(resp));
+        } else {
+            ++stats_.unparsable_dropped;
+        }
+        return;
+    }
+    inbound in{realm_index, source, &msg, raw};
+    if (msg.is_request) {
+        ++stats_.requests_in;
+        on_request(in);
+    } else {
+        ++stats_.responses_in;
+        on_response(in);
+    }
+}
+
+void b2bua::answer_locally(const inbound& in, unsigned status, std::string_view extra) {
+    const uint64_t tx = tl_.create_server(in);
+    tl_.respond(tx, status, reason_phrase(status), in.msg->to.tag.empty() ? random_token(16) : std::string(),
+                extra);
+}
+
+void b2bua::on_request(const inbound& in) {
+    const sip::message& m = *in.msg;
+    if (tl_.absorb_request(in)) {
+        return;
+    }
+    switch (m.req_method) {
+    case sip::method::ack:
+        on_ack(in);
+        return;
+    case sip::method::cancel:
+        on_cancel(in);
+        return;
+    default:
+        break;
+    }
+    if (!m.to.tag.empty()) {
+        bool from_a = false;
+        call* c = find_call(m.call_id, &from_a);
+        if (c == nullptr) {
+            ++stats_.in_dialog_481;
+            answer_locally(in, 481);
+            return;
+        }
+        on_in_dialog(in, *c, from_a);
+        return;
+    }
+    switch (m.req_method) {
+    case sip::method::invite:
+        on_invite(in);
+        return;
+    case sip::method::options:
+        answer_locally(in, 200, allow_header);
+        return;
+    case sip::method::bye:
+        answer_locally(in, 481);
+        return;
+    default:
+        // REGISTER, SUBSCRIBE, MESSAGE, REFER outside a dialog...: not offered here.
+        answer_locally(in, 501, allow_header);
+        return;
+    }
+}
+
+void b2bua::on_response(const inbound& in) {
+    if (tl_.on_response(in)) {
+        return;
+    }
+    // A 2xx retransmitted after its client transaction ended: re-send our ACK (RFC 3261 13.2.2.4).
+    const sip::message& m = *in.msg;
+    if (m.cseq_method == sip::method::invite && m.status >= 200 && m.status < 300) {
+        bool is_a = true;
+        call* c = find_call(m.call_id, &is_a);
+        if (c != nullptr && !is_a && !c->b_ack.empty()) {
+            send_(c->b.realm, c->b.target, c->b_ack);
+        }
+    }
+}
+
+// ------------------------------------------------------------------ new calls
+
+void b2bua::on_invite(const inbound& in) {
+    const sip::message& m = *in.msg;
+
+    // An INVITE retransmitted after our 2xx ended its server transaction: repeat the 2xx.
+    if (call* existing = find_call(m.call_id)) {
+        if (existing->a.remote_tag == m.from.tag && !existing->a_2xx.empty()) {
+            send_(existing->a.realm, response_address(in), existing->a_2xx);
+        }
+        return;
+    }
+
+    const uint64_t stx = tl_.create_server(in);
+    auto refuse = [&](unsigned status, std::string_view why = {}) {
+        ++stats_.calls_failed;
+        std::string extra;
+        if (!why.empty()) {
+            extra = "Warning: 399 sipferry \"" + std::string(why) + "\"\r\n";
+        }
+        tl_.respond(stx, status, reason_phrase(status), random_token(16), extra);
+    };
+    if (m.max_forwards == 0) {
+        return refuse(483);
+    }
+    sdp::session offer;
+    if (!is_sdp(m) || sdp::parse(m.body, offer) != sdp::parse_error::ok) {
+        // Offerless INVITEs (offer in the 2xx) come with the SIP/SDP issue.
+        return refuse(488, "an SDP offer is required");
+    }
+    sip::uri ruri;
+    if (!sip::parse_uri(m.request_uri, ruri) || ruri.scheme.empty()) {
+        return refuse(416, "unsupported Request-URI");
+    }
+
+    route_request rq;
+    rq.uri_user = std::string(ruri.user);
+    rq.uri_host = std::string(ruri.host);
+    sip::uri from_uri;
+    if (sip::parse_uri(m.from.uri, from_uri)) {
+        rq.from_user = std::string(from_uri.user);
+    }
+    rq.from_display = std::string(m.from.display);
+    sip::uri to_uri;
+    if (sip::parse_uri(m.to.uri, to_uri)) {
+        rq.to_user = std::string(to_uri.user);
+    }
+    rq.source_ip = ipv4_to_string(in.source.addr);
+    rq.source_port = in.source.port;
+    rq.realm = realm(in.realm).name;
+    for (unsigned i = 0; i < m.n_headers; ++i) {
+        rq.headers.emplace_back(std::string(m.headers[i].name), std::string(m.headers[i].value));
+    }
+    const route_result rr = dialplans_.run("default", rq);
+    switch (rr.what) {
+    case route_result::kind::respond:
+        return refuse(static_cast<unsigned>(rr.code), rr.reason);
+    case route_result::kind::none:
+        return refuse(404, "the dialplan did not route the call");
+    case route_result::kind::error:
+        ++stats_.dialplan_errors;
+        return refuse(500, "dialplan error");
+    case route_result::kind::dial:
+        break;
+    }
+    const dial_target& target = rr.targets.front();
+    uint32_t target_addr = 0;
+    if (!parse_ipv4_text(target.host, target_addr)) {
+        return refuse(502, "only IPv4 destinations are routed yet");
+    }
+    const int b_realm = route(target_addr);
+    if (b_realm < 0) {
+        return refuse(502, "no route to the destination");
+    }
+
+    auto c = std::make_unique<call>();
+    c->id = ++last_call_id_;
+    c->a_invite = response_base::from_request(m);
+    c->a_invite_tx = stx;
+    c->a_invite_cseq = m.cseq;
+    // Leg A: the caller's dialog, with our tag and our Contact on its realm.
+    leg& a = c->a;
+    a.realm = in.realm;
+    a.call_id = std::string(m.call_id);
+    a.remote_tag = std::string(m.from.tag);
+    a.local_tag = random_token(16);
+    a.remote_uri = strip_tag(m.find(sip::hdr::from)->value);
+    a.local_uri = strip_tag(m.find(sip::hdr::to)->value);
+    const sip::header* contact = m.find(sip::hdr::contact);
+    if (contact == nullptr || !uri_endpoint(contact->value, a.target)) {
+        a.target = response_address(in);
+    }
+    a.contact = "<sip:sipferry@" + realm(in.realm).addr_text + ":" + std::to_string(cfg_.sip_port) + ">";
+    a.transfer_mode = target.transfer_mode;
+    a.sdp_sess_id = random_u64() >> 2;
+    // Leg B: a new dialog that shows nothing of leg A.
+    leg& b = c->b;
+    b.realm = static_cast<unsigned>(b_realm);
+    b.target = sip_addr{target_addr, target.port};
+    b.call_id = random_token(32);
+    b.local_tag = random_token(16);
+    const std::string& b_addr = realm(b.realm).addr_text;
+    std::string display;
+    if (!m.from.display.empty()) {
+        display = "\"" + std::string(m.from.display) + "\" ";
+    }
+    b.local_uri = display + "<sip:" + (rq.from_user.empty() ? "anonymous" : rq.from_user) + "@" + b_addr + ">";
+    b.remote_uri = "<sip:" + target.user + "@" + target.host + ":" + std::to_string(target.port) + ">";
+    b.contact = "<sip:sipferry@" + b_addr + ":" + std::to_string(cfg_.sip_port) + ">";
+    b.transfer_mode = target.transfer_mode;
+    b.sdp_sess_id = random_u64() >> 2;
+    b.local_cseq = 1;
+    c->b_request_uri = "sip:" + target.user + "@" + target.host + ":" + std::to_string(target.port);
+    c->b_invite_branch = "z9hG4bK" + random_token(20);
+
+    c->rec.call_id = a.call_id;
+    c->rec.b_call_id = b.call_id;
+    c->rec.from = std::string(m.from.uri);
+    c->rec.to = std::string(m.request_uri);
+    c->rec.caller = to_string(in.source);
+    c->rec.callee = to_string(b.target);
+    c->rec.start = std::chrono::system_clock::now();
+
+    if (!media_.open(c->media, a.realm, b.realm, offer)) {
+        return refuse(503, "no relay ports left");
+    }
+    const std::string b_sdp = rewrite_sdp(*c, true, m.body);
+    const unsigned mf = std::min<unsigned>(m.max_forwards < 0 ? 70 : m.max_forwards - 1, cfg_.max_forwards);
+
+    request_spec rs;
+    rs.method = "INVITE";
+    rs.request_uri = c->b_request_uri;
+    rs.via_host = b_addr;
+    rs.via_port = cfg_.sip_port;
+    rs.branch = c->b_invite_branch;
+    rs.max_forwards = mf;
+    const std::string from = b.from_value();
+    rs.from = from;
+    rs.to = b.remote_uri;
+    rs.call_id = b.call_id;
+    rs.cseq = b.local_cseq;
+    rs.contact = b.contact;
+    rs.extra = allow_header;
+    rs.user_agent = cfg_.user_agent;
+    rs.content_type = "application/sdp";
+    rs.body = b_sdp;
+    const uint64_t id = c->id;
+    by_call_id_[a.call_id] = id;
+    by_call_id_[b.call_id] = id;
+    ++stats_.calls_total;
+    call& cr = *c;
+    calls_.emplace(id, std::move(c));
+    cr.b_invite_tx = tl_.send_request(
+        sip::method::invite, cr.b_invite_branch, cr.b.realm, cr.b.target, build_request(rs),
+        [this, id](const inbound& resp) { on_b_response(id, resp); }, [this, id] { on_b_timeout(id); });
+}
+
+std::string b2bua::rewrite_sdp(call& c, bool for_b, std::string_view body) {
+    leg& l = for_b ? c.b : c.a;
+    std::string& last = for_b ? c.b_last_sdp : c.a_last_sdp;
+    sdp::rewrite_spec spec;
+    spec.address = realm(l.realm).addr_text;
+    spec.origin_sess_id = l.sdp_sess_id;
+    media_.ports_of(c.media, for_b, spec.ports);
+    // The version moves only when the description changes (RFC 3264 8).
+    spec.origin_sess_version = l.sdp_version;
+    std::string out = sdp::rewrite(body, spec);
+    if (out != last) {
+        spec.origin_sess_version = ++l.sdp_version;
+        out = sdp::rewrite(body, spec);
+        last = out;
+    }
+    return out;
+}
+
+// ------------------------------------------------------------------ leg B answers
+
+void b2bua::on_b_response(uint64_t call_id, const inbound& in) {
+    auto it = calls_.find(call_id);
+    if (it == calls_.end()) {
+        return;
+    }
+    call& c = *it->second;
+    const sip::message& m = *in.msg;
+    const unsigned status = m.status;
+    if (status == 100) {
+        return;  // hop-by-hop: leg A already got our own 100
+    }
+    if (!m.to.tag.empty()) {
+        c.b.remote_tag = std::string(m.to.tag);
+    }
+    if (const sip::header* contact = m.find(sip::hdr::contact); contact != nullptr && status < 300) {
+        uri_endpoint(contact->value, c.b.target);
+    }
+    sdp::session desc;
+    const bool has_sdp = is_sdp(m) && sdp::parse(m.body, desc) == sdp::parse_error::ok;
+
+    if (status < 200) {
+        c.b_provisional = true;
+        if (c.st == call::state::cancelling) {
+            send_b_cancel(c);
+            return;
+        }
+        c.st = call::state::early;
+        std::string body;
+        if (has_sdp) {
+            media_.apply_remote(c.media, true, desc);
+            body = rewrite_sdp(c, false, m.body);
+        }
+        const std::string extra = "Contact: " + c.a.contact + "\r\n";
+        tl_.respond(c.a_invite_tx, status, m.reason, c.a.local_tag, extra, body.empty() ? "" : "application/sdp",
+                    body);
+        return;
+    }
+
+    if (status < 300) {
+        send_b_ack(c);
+        if (c.st == call::state::cancelling) {
+            // A gave up while B answered: end B's dialog too.
+            send_bye(c, true);
+            end_call(c, "caller");
+            return;
+        }
+        if (has_sdp) {
+            media_.apply_remote(c.media, true, desc);
+        }
+        const std::string body = has_sdp ? rewrite_sdp(c, false, m.body) : std::string();
+        std::string extra = "Contact: " + c.a.contact + "\r\n";
+        extra += allow_header;
+        c.a_2xx = tl_.respond(c.a_invite_tx, status, m.reason, c.a.local_tag, extra,
+                              body.empty() ? "" : "application/sdp", body);
+        c.st = call::state::answered;
+        c.rec.answer = std::chrono::system_clock::now();
+        c.rec.result = status;
+        c.rec.reason = std::string(m.reason);
+        ++stats_.calls_answered;
+        // RFC 3261 13.3.1.4: retransmit the 2xx from T1 doubling to T2 until the ACK, for 64*T1.
+        c.a_2xx_deadline = now_() + 64ull * cfg_.timers.t1_ms;
+        const uint64_t id = c.id;
+        const unsigned t1 = cfg_.timers.t1_ms;
+        c.a_2xx_timer = timers_.add(now_() + t1, [this, id, t1] { retransmit_a_2xx(id, t1); });
+        return;
+    }
+
+    // 3xx-6xx: the client transaction ACKed it; pass the failure to leg A.
+    if (c.st == call::state::cancelling) {
+        end_call(c, "caller");
+        return;
+    }
+    ++stats_.calls_failed;
+    // A redirect's Contact would leak leg B's topology: leg A gets the status alone.
+    send_a_final(c, status, m.reason);
+    end_call(c, "none");
+}
+
+void b2bua::on_b_timeout(uint64_t call_id) {
+    auto it = calls_.find(call_id);
+    if (it == calls_.end()) {
+        return;
+    }
+    call& c = *it->second;
+    if (c.st != call::state::cancelling) {
+        ++stats_.calls_failed;
+        send_a_final(c, 408, reason_phrase(408));
+    }
+    end_call(c, "none");
+}
+
+void b2bua::send_a_final(call& c, unsigned status, std::string_view reason) {
+    tl_.respond(c.a_invite_tx, status, reason, c.a.local_tag, {});
+    c.rec.result = status;
+    c.rec.reason = std::string(reason);
+}
+
+void b2bua::retransmit_a_2xx(uint64_t call_id, unsigned interval) {
+    auto it = calls_.find(call_id);
+    if (it == calls_.end()) {
+        return;
+    }
+    call& c = *it->second;
+    c.a_2xx_timer = 0;
+    if (c.st != call::state::answered) {
+        return;
+    }
+    if (now_() >= c.a_2xx_deadline) {
+        // No ACK: the caller never learnt the call is up (RFC 3261 13.3.1.4): end it.
+        send_bye(c, false);
+        send_bye(c, true);
+        end_call(c, "appliance");
+        return;
+    }
+    send_(c.a.realm, c.a.target, c.a_2xx);
+    const unsigned next = std::min(interval * 2, cfg_.timers.t2_ms);
+    c.a_2xx_timer = timers_.add(now_() + next, [this, call_id, next] { retransmit_a_2xx(call_id, next); });
+}
+
+void b2bua::send_b_ack(call& c) {
+    request_spec rs;
+    const std::string ruri = "sip:" + to_string(c.b.target);
+    const std::string from = c.b.from_value();
+    const std::string to = c.b.to_value();
+    const std::string branch = "z9hG4bK" + random_token(20);
+    rs.method = "ACK";
+    rs.request_uri = ruri;
+    rs.via_host = realm(c.b.realm).addr_text;
+    rs.via_port = cfg_.sip_port;
+    rs.branch = branch;
+    rs.max_forwards = cfg_.max_forwards;
+    rs.from = from;
+    rs.to = to;
+    rs.call_id = c.b.call_id;
+    rs.cseq = 1;
+    rs.user_agent = cfg_.user_agent;
+    c.b_ack = build_request(rs);
+    send_(c.b.realm, c.b.target, c.b_ack);
+}
+
+void b2bua::send_b_cancel(call& c) {
+    // RFC 3261 9.1: same Request-URI, Call-ID, From, To, CSeq number and branch as the INVITE.
+    request_spec rs;
+    const std::string from = c.b.from_value();
+    rs.method = "CANCEL";
+    rs.request_uri = c.b_request_uri;
+    rs.via_host = realm(c.b.realm).addr_text;
+    rs.via_port = cfg_.sip_port;
+    rs.branch = c.b_invite_branch;
+    rs.max_forwards = cfg_.max_forwards;
+    rs.from = from;
+    rs.to = c.b.remote_uri;
+    rs.call_id = c.b.call_id;
+    rs.cseq = 1;
+    rs.user_agent = cfg_.user_agent;
+    tl_.send_request(sip::method::cancel, c.b_invite_branch, c.b.realm, c.b.target, build_request(rs), nullptr,
+                     nullptr);
+    c.cancel_pending = false;
+}
+
+void b2bua::send_bye(call& c, bool to_b) {
+    leg& l = to_b ? c.b : c.a;
+    request_spec rs;
+    const std::string ruri = "sip:" + to_string(l.target);
+    const std::string from = l.from_value();
+    const std::string to = l.to_value();
+    const std::string branch = "z9hG4bK" + random_token(20);
+    rs.method = "BYE";
+    rs.request_uri = ruri;
+    rs.via_host = realm(l.realm).addr_text;
+    rs.via_port = cfg_.sip_port;
+    rs.branch = branch;
+    rs.max_forwards = cfg_.max_forwards;
+    rs.from = from;
+    rs.to = to;
+    rs.call_id = l.call_id;
+    rs.cseq = ++l.local_cseq;
+    rs.user_agent = cfg_.user_agent;
+    tl_.send_request(sip::method::bye, branch, l.realm, l.target, build_request(rs), nullptr, nullptr);
+}
+
+// ------------------------------------------------------------------ leg A in a call
+
+void b2bua::on_ack(const inbound& in) {
+    bool is_a = false;
+    call* c = find_call(in.msg->call_id, &is_a);
+    if (c == nullptr || !is_a || c->st != call::state::answered) {
+        return;  // a stray ACK is never answered
+    }
+    timers_.cancel(c->a_2xx_timer);
+    c->a_2xx_timer = 0;
+    c->st = call::state::confirmed;
+}
+
+void b2bua::on_cancel(const inbound& in) {
+    const uint64_t ist = tl_.find_invite_server(in);
+    const uint64_t cancel_tx = tl_.create_server(in);
+    if (ist == 0) {
+        tl_.respond(cancel_tx, 481, reason_phrase(481), {}, {});
+        return;
+    }
+    tl_.respond(cancel_tx, 200, "OK", {}, {});
+    bool is_a = false;
+    call* c = find_call(in.msg->call_id, &is_a);
+    if (c == nullptr || !is_a || (c->st != call::state::routing && c->st != call::state::early)) {
+        return;  // already answered or failed: the CANCEL has no effect (RFC 3261 9.2)
+    }
+    send_a_final(*c, 487, reason_phrase(487));
+    c->st = call::state::cancelling;
+    if (c->b_provisional) {
+        send_b_cancel(*c);
+    } else {
+        // RFC 3261 9.1: a CANCEL may only follow a provisional response.
+        c->cancel_pending = true;
+    }
+    // Stay until leg B's INVITE transaction ends, but never longer than 64*T1.
+    const uint64_t id = c->id;
+    c->linger_timer = timers_.add(now_() + 64ull * cfg_.timers.t1_ms + 1000, [this, id] {
+        auto it = calls_.find(id);
+        if (it != calls_.end()) {
+            it->second->linger_timer = 0;
+            end_call(*it->second, "caller");
+        }
+    });
+}
+
+void b2bua::on_in_dialog(const inbound& in, call& c, bool from_a) {
+    const sip::message& m = *in.msg;
+    leg& l = from_a ? c.a : c.b;
+    if (m.to.tag != l.local_tag) {
+        ++stats_.in_dialog_481;
+        answer_locally(in, 481);
+        return;
+    }
+    const uint64_t stx = tl_.create_server(in);
+    switch (m.req_method) {
+    case sip::method::bye: {
+        tl_.respond(stx, 200, "OK", {}, {});
+        if (c.st == call::state::answered || c.st == call::state::confirmed) {
+            send_bye(c, from_a);
+        } else if (from_a) {
+            // Cannot happen for a UAC in an early dialog; be defensive anyway.
+            send_bye(c, true);
+        } else {
+            // B left its early dialog: leg A gets a failure.
+            send_a_final(c, 480, "Temporarily Unavailable");
+        }
+        end_call(c, from_a ? "caller" : "callee");
+        return;
+    }
+    case sip::method::options:
+        tl_.respond(stx, 200, "OK", {}, allow_header);
+        return;
+    case sip::method::refer:
+        // Transfer mode n (the only one until the transfer engine lands): decline,
+        // never relay (a relayed REFER can ping-pong between B2BUAs).
+        ++stats_.refer_declined;
+        tl_.respond(stx, 603, reason_phrase(603), {}, {});
+        return;
+    case sip::method::invite:
+        // Re-INVITEs across the B2BUA come with the SIP/SDP issue; refusing keeps the call as it is.
+        tl_.respond(stx, 488, reason_phrase(488), {}, "Warning: 399 sipferry \"re-INVITE not supported yet\"\r\n");
+        return;
+    default:
+        tl_.respond(stx, 501, reason_phrase(501), {}, allow_header);
+        return;
+    }
+}
+
+// ------------------------------------------------------------------ end
+
+void b2bua::end_call(call& c, const char* hangup) {
+    timers_.cancel(c.a_2xx_timer);
+    timers_.cancel(c.linger_timer);
+    if (!c.record_written) {
+        c.rec.end = std::chrono::system_clock::now();
+        c.rec.hangup = c.rec.answer ? hangup : "none";
+        if (c.rec.result == 0) {
+            c.rec.result = 487;
+            c.rec.reason = std::string(reason_phrase(487));
+        }
+        c.rec.caller_to_callee = media_.a_to_b(c.media);
+        c.rec.callee_to_caller = media_.b_to_a(c.media);
+        cdrs_.write(c.rec);
+        c.record_written = true;
+    }
+    media_.close(c.media);
+    tl_.detach_client(c.b_invite_tx);
+    by_call_id_.erase(c.a.call_id);
+    by_call_id_.erase(c.b.call_id);
+    calls_.erase(c.id);  // `c` is gone from here on
+}
+
+std::string b2bua::calls_json() const {
+    static const char* names[] = {"routing", "early", "answered", "confirmed", "cancelling"};
+    json_writer j;
+    j.begin_array();
+    for (const auto& [id, c] : calls_) {
+        j.begin_object();
+        j.key("id").value(id);
+        j.key("state").value(names[static_cast<unsigned>(c->st)]);
+        j.key("a").begin_object();
+        j.key("call_id").value(c->a.call_id).key("realm").value(realm(c->a.realm).name);
+        j.key("peer").value(to_string(c->a.target)).key("transfer_mode").value(std::string(1, c->a.transfer_mode));
+        j.end_object();
+        j.key("b").begin_object();
+        j.key("call_id").value(c->b.call_id).key("realm").value(realm(c->b.realm).name);
+        j.key("peer").value(to_string(c->b.target)).key("transfer_mode").value(std::string(1, c->b.transfer_mode));
+        j.end_object();
+        j.key("media").begin_array();
+        for (const auto& st : c->media.streams) {
+            j.begin_object();
+            j.key("a_port").value(unsigned{st.a_port}).key("b_port").value(unsigned{st.b_port});
+            j.key("rtcp").value(st.rtcp);
+            j.end_object();
+        }
+        j.end_array();
+        const rtp_counts ab = media_.a_to_b(c->media), ba = media_.b_to_a(c->media);
+        j.key("rtp").begin_object();
+        j.key("caller_to_callee").begin_object().key("packets").value(ab.packets).key("bytes").value(ab.bytes).end_object();
+        j.key("callee_to_caller").begin_object().key("packets").value(ba.packets).key("bytes").value(ba.bytes).end_object();
+        j.end_object();
+        j.end_object();
+    }
+    j.end_array();
+    return j.take();
+}
+
+}  // namespace sf::control

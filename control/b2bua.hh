@@ -1,0 +1,108 @@
+#pragma once
+/// @file
+/// The back-to-back user agent: every call is two independent dialogs (leg A,
+/// the caller's, and leg B, the one the appliance places), with the media
+/// anchored on the appliance. Nothing of one leg's topology (Call-ID, tags,
+/// Via, Contact, addresses in SDP) reaches the other.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "cdr.hh"
+#include "dialplan.hh"
+#include "media_anchor.hh"
+#include "transaction.hh"
+
+namespace sf::control {
+
+struct b2bua_config {
+    std::string user_agent = "sipferry";
+    unsigned max_forwards = 70;
+    uint16_t sip_port = 5060;
+    timer_config timers;
+};
+
+struct b2bua_stats {
+    uint64_t calls_total = 0, calls_answered = 0, calls_failed = 0;
+    uint64_t requests_in = 0, responses_in = 0, bad_requests = 0, unparsable_dropped = 0;
+    uint64_t in_dialog_481 = 0, refer_declined = 0, dialplan_errors = 0;
+};
+
+/// One side of a call: a dialog with one peer.
+struct leg {
+    unsigned realm = 0;
+    sip_addr target;         ///< where in-dialog requests go (the peer's Contact)
+    std::string call_id;
+    std::string local_tag, remote_tag;
+    std::string local_uri;   ///< name-addr of our side, without tag
+    std::string remote_uri;  ///< name-addr of the peer, without tag
+    uint32_t local_cseq = 0;
+    std::string contact;     ///< our Contact value on this leg
+    char transfer_mode = 'n';
+    uint64_t sdp_sess_id = 0;
+    uint64_t sdp_version = 0;
+
+    std::string from_value() const { return local_uri + ";tag=" + local_tag; }
+    std::string to_value() const { return remote_tag.empty() ? remote_uri : remote_uri + ";tag=" + remote_tag; }
+};
+
+class b2bua {
+public:
+    using clock_fn = std::function<ms_t()>;
+
+    b2bua(b2bua_config cfg, transaction_layer& tl, timer_queue& timers, media_anchor& media,
+          dialplan_engine& dialplans, cdr_writer& cdrs, sip_send_fn send, clock_fn now);
+    ~b2bua();
+
+    /// Handles one SIP datagram from the dataplane (parsed or not).
+    void on_datagram(unsigned realm, sip_addr source, std::string_view raw);
+
+    size_t active_calls() const { return calls_.size(); }
+    const b2bua_stats& stats() const { return stats_; }
+    /// JSON array of the active calls (management API).
+    std::string calls_json() const;
+
+private:
+    struct call;
+
+    void on_request(const inbound& in);
+    void on_response(const inbound& in);
+    void on_invite(const inbound& in);
+    void on_cancel(const inbound& in);
+    void on_in_dialog(const inbound& in, call& c, bool from_a);
+    void on_ack(const inbound& in);
+    void answer_locally(const inbound& in, unsigned status, std::string_view extra = {});
+
+    void on_b_response(uint64_t call_id, const inbound& in);
+    void on_b_timeout(uint64_t call_id);
+    void send_a_final(call& c, unsigned status, std::string_view reason);
+    void send_b_ack(call& c);
+    void send_b_cancel(call& c);
+    void send_bye(call& c, bool to_b);
+    void retransmit_a_2xx(uint64_t call_id, unsigned interval);
+    void end_call(call& c, const char* hangup);
+    call* find_call(std::string_view call_id, bool* is_a = nullptr);
+
+    std::string rewrite_sdp(call& c, bool for_b, std::string_view body);
+    /// The realm (port index) towards `addr`: on-link first, else one with a gateway; -1 if none.
+    int route(uint32_t addr) const;
+    const realm_info& realm(unsigned i) const { return media_.realm(i); }
+
+    b2bua_config cfg_;
+    transaction_layer& tl_;
+    timer_queue& timers_;
+    media_anchor& media_;
+    dialplan_engine& dialplans_;
+    cdr_writer& cdrs_;
+    sip_send_fn send_;
+    clock_fn now_;
+    uint64_t last_call_id_ = 0;
+    std::unordered_map<uint64_t, std::unique_ptr<call>> calls_;
+    std::unordered_map<std::string, uint64_t> by_call_id_;  ///< both legs' Call-IDs
+    b2bua_stats stats_;
+};
+
+}  // namespace sf::control

@@ -1,0 +1,82 @@
+#include "cdr.hh"
+
+#include <ctime>
+#include <stdexcept>
+
+#include "json_writer.hh"
+
+namespace sf::control {
+
+namespace {
+
+std::string iso8601(const call_record::time_point& t) {
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+    const std::time_t secs = static_cast<std::time_t>(ms / 1000);
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    char buf[40];
+    const size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+    std::snprintf(buf + n, sizeof buf - n, ".%03dZ", static_cast<int>(ms % 1000));
+    return buf;
+}
+
+void counts(json_writer& j, const char* name, const rtp_counts& c) {
+    j.key(name).begin_object().key("packets").value(c.packets).key("bytes").value(c.bytes).end_object();
+}
+
+}  // namespace
+
+std::string to_json(const call_record& r) {
+    json_writer j;
+    j.begin_object();
+    j.key("call_id").value(r.call_id);
+    j.key("b_call_id").value(r.b_call_id);
+    j.key("from").value(r.from);
+    j.key("to").value(r.to);
+    j.key("caller").value(r.caller);
+    j.key("callee").value(r.callee);
+    j.key("result").value(r.result);
+    j.key("reason").value(r.reason);
+    j.key("start").value(iso8601(r.start));
+    j.key("answer");
+    if (r.answer) {
+        j.value(iso8601(*r.answer));
+    } else {
+        j.null();
+    }
+    j.key("end").value(iso8601(r.end));
+    const double duration =
+        r.answer ? std::chrono::duration<double>(r.end - *r.answer).count() : 0.0;
+    j.key("duration_s").value(duration);
+    j.key("hangup").value(r.hangup);
+    j.key("rtp").begin_object();
+    counts(j, "caller_to_callee", r.caller_to_callee);
+    counts(j, "callee_to_caller", r.callee_to_caller);
+    j.end_object();
+    j.end_object();
+    return j.take();
+}
+
+cdr_writer::cdr_writer(const std::string& path) {
+    if (!path.empty()) {
+        file_.open(path, std::ios::app);
+        if (!file_) {
+            throw std::runtime_error("cdr.file: cannot open '" + path + "' for appending");
+        }
+    }
+}
+
+void cdr_writer::write(const call_record& r) {
+    std::string line = to_json(r);
+    if (file_.is_open()) {
+        file_ << line << '\n';
+        file_.flush();
+    }
+    recent_.push_back(std::move(line));
+    if (recent_.size() > keep) {
+        recent_.pop_front();
+    }
+    ++written_;
+}
+
+}  // namespace sf::control

@@ -1,0 +1,55 @@
+#pragma once
+/// @file
+/// Call detail records: one JSON object per line, appended to the configured file
+/// when a call ends, and the most recent ones kept for the management API.
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <fstream>
+#include <optional>
+#include <string>
+
+namespace sf::control {
+
+struct rtp_counts {
+    uint64_t packets = 0;
+    uint64_t bytes = 0;
+};
+
+struct call_record {
+    using time_point = std::chrono::system_clock::time_point;
+    std::string call_id;    ///< the caller's leg
+    std::string b_call_id;  ///< the leg the appliance placed
+    std::string from;       ///< caller's From URI
+    std::string to;         ///< called Request-URI
+    std::string caller;     ///< caller's signalling address
+    std::string callee;     ///< where the call was sent ("" if never routed)
+    unsigned result = 0;    ///< final status the caller got
+    std::string reason;
+    time_point start;
+    std::optional<time_point> answer;
+    time_point end;
+    std::string hangup;     ///< "caller", "callee", "appliance" or "none" (never answered)
+    rtp_counts caller_to_callee;
+    rtp_counts callee_to_caller;
+};
+
+std::string to_json(const call_record& r);
+
+class cdr_writer {
+public:
+    static constexpr size_t keep = 256;
+    /// `path` empty: records are only kept in memory.
+    explicit cdr_writer(const std::string& path);
+    void write(const call_record& r);
+    const std::deque<std::string>& recent() const { return recent_; }
+    uint64_t written() const { return written_; }
+
+private:
+    std::ofstream file_;
+    std::deque<std::string> recent_;
+    uint64_t written_ = 0;
+};
+
+}  // namespace sf::control

@@ -1,0 +1,307 @@
+#include "config.hh"
+
+#include <boost/program_options/parsers.hpp>
+#include <boost/program_options/options_description.hpp>
+
+#include <charconv>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <vector>
+
+namespace sf::control {
+
+namespace po = boost::program_options;
+
+bool parse_ipv4_text(const std::string& text, uint32_t& out) {
+    uint32_t addr = 0;
+    const char* p = text.data();
+    const char* end = text.data() + text.size();
+    for (int i = 0; i < 4; ++i) {
+        unsigned v = 0;
+        auto [next, ec] = std::from_chars(p, end, v);
+        if (ec != std::errc{} || next == p || next - p > 3 || v > 255) {
+            return false;
+        }
+        addr = (addr << 8) | v;
+        p = next;
+        if (i < 3) {
+            if (p == end || *p != '.') {
+                return false;
+            }
+            ++p;
+        }
+    }
+    if (p != end) {
+        return false;
+    }
+    out = addr;
+    return true;
+}
+
+std::string ipv4_to_string(uint32_t a) {
+    return std::to_string(a >> 24) + "." + std::to_string((a >> 16) & 0xff) + "." + std::to_string((a >> 8) & 0xff) +
+           "." + std::to_string(a & 0xff);
+}
+
+namespace {
+
+// Reads typed values out of the flat key -> value map, recording which keys were used
+// so that anything left over is reported as unknown.
+class reader {
+public:
+    reader(std::map<std::string, std::string> values, std::string origin)
+        : values_(std::move(values)), origin_(std::move(origin)) {}
+
+    [[noreturn]] void fail(const std::string& key, const std::string& what) const {
+        throw config_error(origin_ + ": " + key + ": " + what);
+    }
+
+    bool has(const std::string& key) const { return values_.count(key) != 0; }
+
+    std::string str(const std::string& key, const std::string& dflt, bool required = false) {
+        auto it = values_.find(key);
+        used_.insert(key);
+        if (it == values_.end()) {
+            if (required) {
+                fail(key, "missing (required)");
+            }
+            return dflt;
+        }
+        return it->second;
+    }
+
+    uint64_t num(const std::string& key, uint64_t dflt, uint64_t min, uint64_t max) {
+        auto it = values_.find(key);
+        used_.insert(key);
+        if (it == values_.end()) {
+            return dflt;
+        }
+        const std::string& s = it->second;
+        uint64_t v = 0;
+        auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+        if (ec != std::errc{} || p != s.data() + s.size() || s.empty()) {
+            fail(key, "expected an integer between " + std::to_string(min) + " and " + std::to_string(max) +
+                          ", got '" + s + "'");
+        }
+        if (v < min || v > max) {
+            fail(key, "expected an integer between " + std::to_string(min) + " and " + std::to_string(max) +
+                          ", got " + s);
+        }
+        return v;
+    }
+
+    void check_all_used() const {
+        for (const auto& [k, v] : values_) {
+            if (used_.count(k) == 0) {
+                fail(k, "unknown key");
+            }
+        }
+    }
+
+    std::vector<std::string> port_names() const {
+        std::vector<std::string> names;
+        for (const auto& [k, v] : values_) {
+            if (k.rfind("port.", 0) == 0) {
+                const auto dot = k.find('.', 5);
+                if (dot == std::string::npos) {
+                    fail(k, "expected a key inside a [port.NAME] section");
+                }
+                std::string name = k.substr(5, dot - 5);
+                if (names.empty() || names.back() != name) {
+                    names.push_back(name);
+                }
+            }
+        }
+        return names;
+    }
+
+private:
+    std::map<std::string, std::string> values_;
+    std::set<std::string> used_;
+    std::string origin_;
+};
+
+std::string trim(const std::string& s) {
+    const auto b = s.find_first_not_of(" \t\r");
+    if (b == std::string::npos) {
+        return "";
+    }
+    const auto e = s.find_last_not_of(" \t\r");
+    return s.substr(b, e - b + 1);
+}
+
+std::string resolve(const std::string& base_dir, const std::string& p) {
+    if (p.empty() || p[0] == '/' || base_dir.empty()) {
+        return p;
+    }
+    return (std::filesystem::path(base_dir) / p).lexically_normal().string();
+}
+
+bool valid_name(const std::string& s) {
+    if (s.empty() || s.size() > 15) {
+        return false;
+    }
+    for (char c : s) {
+        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-')) {
+            return false;
+        }
+    }
+    return true;
+}
+
+}  // namespace
+
+config parse_config(const std::string& text, const std::string& origin, const std::string& base_dir) {
+    std::map<std::string, std::string> values;
+    try {
+        std::istringstream in(text);
+        po::options_description none;
+        const po::parsed_options parsed = po::parse_config_file(in, none, true);
+        for (const auto& opt : parsed.options) {
+            if (values.count(opt.string_key) != 0) {
+                throw config_error(origin + ": " + opt.string_key + ": given twice");
+            }
+            values[opt.string_key] = opt.value.empty() ? std::string() : trim(opt.value.front());
+        }
+    } catch (const po::error& e) {
+        throw config_error(origin + ": syntax: " + e.what());
+    }
+
+    reader r(values, origin);
+    config c;
+    c.path = origin;
+    auto& dp = c.dataplane;
+
+    // [eal]
+    {
+        std::istringstream args(r.str("eal.args", "", true));
+        std::string a;
+        while (args >> a) {
+            dp.eal_args.push_back(a);
+        }
+    }
+    // [dataplane]
+    dp.workers = static_cast<unsigned>(r.num("dataplane.workers", 1, 1, 64));
+    dp.burst = static_cast<unsigned>(r.num("dataplane.burst", 32, 1, 64));
+    dp.idle_polls = static_cast<unsigned>(r.num("dataplane.idle_polls", 64, 1, 1'000'000));
+    dp.idle_sleep_us = static_cast<unsigned>(r.num("dataplane.idle_sleep_us", 0, 0, 100'000));
+    dp.mbufs = static_cast<unsigned>(r.num("dataplane.mbufs", 8191, 1023, 16'777'215));
+    dp.relay_capacity = static_cast<uint32_t>(r.num("dataplane.relay_entries", 65536, 1024, 16'777'216));
+
+    // [port.NAME]
+    const auto names = r.port_names();
+    if (names.empty()) {
+        r.fail("port.NAME", "at least one [port.NAME] section is required");
+    }
+    if (names.size() > dp::worker_stats::max_ports) {
+        r.fail("port." + names.back(), "at most 8 ports are supported");
+    }
+    for (const auto& name : names) {
+        const std::string pre = "port." + name + ".";
+        if (!valid_name(name)) {
+            r.fail("port." + name, "expected a name of 1-15 letters, digits, '_' or '-'");
+        }
+        dp::port_config pc;
+        pc.name = name;
+        pc.device = r.str(pre + "device", "", true);
+        if (pc.device.empty()) {
+            r.fail(pre + "device", "expected a DPDK device (vdev spec or PCI address)");
+        }
+        const std::string addr = r.str(pre + "address", "", true);
+        const auto slash = addr.find('/');
+        if (slash == std::string::npos || !parse_ipv4_text(addr.substr(0, slash), pc.addr)) {
+            r.fail(pre + "address", "expected IPv4-address/prefix-length, e.g. 192.0.2.1/24, got '" + addr + "'");
+        }
+        unsigned prefix = 0;
+        const std::string ps = addr.substr(slash + 1);
+        auto [p, ec] = std::from_chars(ps.data(), ps.data() + ps.size(), prefix);
+        if (ec != std::errc{} || p != ps.data() + ps.size() || ps.empty() || prefix > 32 || prefix < 1) {
+            r.fail(pre + "address", "expected a prefix length 1..32 after '/', got '" + ps + "'");
+        }
+        pc.prefix = static_cast<uint8_t>(prefix);
+        const std::string gw = r.str(pre + "gateway", "");
+        if (!gw.empty() && !parse_ipv4_text(gw, pc.gateway)) {
+            r.fail(pre + "gateway", "expected an IPv4 address or nothing, got '" + gw + "'");
+        }
+        for (const auto& other : dp.ports) {
+            if (other.addr == pc.addr) {
+                r.fail(pre + "address", "same address as port." + other.name);
+            }
+        }
+        dp.ports.push_back(pc);
+    }
+
+    // [sip]
+    c.sip.port = static_cast<uint16_t>(r.num("sip.port", 5060, 1, 65535));
+    dp.sip_port = c.sip.port;
+    c.sip.t1_ms = static_cast<unsigned>(r.num("sip.t1_ms", 500, 10, 10'000));
+    c.sip.t2_ms = static_cast<unsigned>(r.num("sip.t2_ms", 4000, c.sip.t1_ms, 60'000));
+    c.sip.t4_ms = static_cast<unsigned>(r.num("sip.t4_ms", 5000, 10, 60'000));
+    c.sip.max_forwards = static_cast<unsigned>(r.num("sip.max_forwards", 70, 1, 255));
+    c.sip.user_agent = r.str("sip.user_agent", "sipferry");
+    for (char ch : c.sip.user_agent) {
+        if (ch < 0x20 || ch == 0x7f) {
+            r.fail("sip.user_agent", "expected printable text");
+        }
+    }
+
+    // [media]
+    dp.relay_port_min = static_cast<uint16_t>(r.num("media.port_min", 20000, 1024, 65534));
+    dp.relay_port_max = static_cast<uint16_t>(r.num("media.port_max", 29999, 1025, 65535));
+    if (dp.relay_port_min % 2 != 0) {
+        r.fail("media.port_min", "expected an even port (RTP on even, RTCP on the next odd port)");
+    }
+    if (dp.relay_port_max < dp.relay_port_min + 3) {
+        r.fail("media.port_max", "expected at least port_min + 3 (two RTP/RTCP pairs)");
+    }
+    if (c.sip.port >= dp.relay_port_min && c.sip.port <= dp.relay_port_max) {
+        r.fail("sip.port", "must lie outside media.port_min..media.port_max");
+    }
+
+    // [dialplan]
+    c.dialplan.default_path = resolve(base_dir, r.str("dialplan.default", "", true));
+    c.dialplan.transfer_path = resolve(base_dir, r.str("dialplan.transfer", ""));
+    c.dialplan.max_instructions = r.num("dialplan.max_instructions", 1'000'000, 1000, 1'000'000'000);
+    c.dialplan.max_memory_kib = r.num("dialplan.max_memory_kib", 4096, 64, 1'048'576);
+    for (const auto& [key, path] : {std::pair{"dialplan.default", c.dialplan.default_path},
+                                    std::pair{"dialplan.transfer", c.dialplan.transfer_path}}) {
+        if (!path.empty() && !std::filesystem::is_regular_file(path)) {
+            r.fail(key, "expected a readable Lua file, '" + path + "' does not exist");
+        }
+    }
+
+    // [api]
+    c.api_listen = r.str("api.listen", "127.0.0.1:8080");
+    {
+        const auto colon = c.api_listen.rfind(':');
+        uint32_t a = 0;
+        unsigned port = 0;
+        const std::string ps = colon == std::string::npos ? "" : c.api_listen.substr(colon + 1);
+        auto [p, ec] = std::from_chars(ps.data(), ps.data() + ps.size(), port);
+        if (colon == std::string::npos || !parse_ipv4_text(c.api_listen.substr(0, colon), a) || ps.empty() ||
+            ec != std::errc{} || p != ps.data() + ps.size() || port == 0 || port > 65535) {
+            r.fail("api.listen", "expected IPv4:PORT, e.g. 127.0.0.1:8080, got '" + c.api_listen + "'");
+        }
+    }
+    // [cdr]
+    c.cdr_file = resolve(base_dir, r.str("cdr.file", ""));
+
+    r.check_all_used();
+    return c;
+}
+
+config load_config(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) {
+        throw config_error(path + ": cannot open the file");
+    }
+    std::stringstream ss;
+    ss << in.rdbuf();
+    const std::string dir = std::filesystem::absolute(path).parent_path().string();
+    return parse_config(ss.str(), path, dir);
+}
+
+}  // namespace sf::control

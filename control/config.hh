@@ -1,0 +1,56 @@
+#pragma once
+/// @file
+/// The deployment's configuration: one INI-style file (`[section]`, `key = value`,
+/// '#' comments) parsed with Boost.Program_options and validated against the
+/// schema below. Any unknown key, wrong type or bad value stops start-up with a
+/// config_error that names the key and says what was expected.
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+#include "dataplane.hh"
+
+namespace sf::control {
+
+class config_error : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+struct sip_config {
+    uint16_t port = 5060;
+    unsigned t1_ms = 500;
+    unsigned t2_ms = 4000;
+    unsigned t4_ms = 5000;
+    unsigned max_forwards = 70;
+    std::string user_agent = "sipferry";
+};
+
+struct dialplan_config {
+    std::string default_path;   ///< absolute or relative to the process; resolved against the config's folder
+    std::string transfer_path;  ///< may be empty: the appliance then refuses REFERs it would handle
+    uint64_t max_instructions = 1'000'000;
+    uint64_t max_memory_kib = 4096;
+};
+
+struct config {
+    std::string path;                ///< the file this came from
+    dp::dataplane_config dataplane;  ///< eal, dataplane, ports, sip.port, media range
+    sip_config sip;
+    dialplan_config dialplan;
+    std::string api_listen = "127.0.0.1:8080";
+    std::string cdr_file;            ///< empty: no CDR file (records still kept in memory for the API)
+};
+
+/// Loads and validates `path`. Throws config_error("<file>: <key>: <what was expected>").
+config load_config(const std::string& path);
+
+/// Same from text; `origin` names it in messages and relative paths resolve against `base_dir`.
+config parse_config(const std::string& text, const std::string& origin, const std::string& base_dir);
+
+/// "192.0.2.1" -> host-order address; false if not a dotted quad.
+bool parse_ipv4_text(const std::string& text, uint32_t& out);
+std::string ipv4_to_string(uint32_t host_order);
+
+}  // namespace sf::control

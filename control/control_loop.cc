@@ -1,0 +1,229 @@
+#include "control_loop.hh"
+
+#include <boost/asio/io_context.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <thread>
+
+#include <rte_mbuf.h>
+
+#include "b2bua.hh"
+#include "cdr.hh"
+#include "dialplan.hh"
+#include "json_writer.hh"
+#include "log.hh"
+#include "media_anchor.hh"
+#include "mgmt_api.hh"
+#include "sip_transport.hh"
+#include "timer_queue.hh"
+#include "transaction.hh"
+
+namespace sf::control {
+
+namespace {
+
+ms_t steady_ms() {
+    return static_cast<ms_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::steady_clock::now().time_since_epoch())
+                                 .count());
+}
+
+std::vector<realm_info> realms_of(const dp::dataplane& dp) {
+    std::vector<realm_info> out;
+    for (const auto& p : dp.ports()) {
+        realm_info r;
+        r.name = p.name;
+        r.addr = p.addr;
+        r.addr_text = ipv4_to_string(p.addr);
+        r.prefix = p.prefix;
+        r.gateway = p.gateway;
+        r.port_id = p.port_id;
+        r.mac = p.mac;
+        out.push_back(r);
+    }
+    return out;
+}
+
+dialplan_limits limits_of(const dialplan_config& c) {
+    dialplan_limits l;
+    l.max_instructions = c.max_instructions;
+    l.max_memory_bytes = static_cast<size_t>(c.max_memory_kib) * 1024;
+    return l;
+}
+
+}  // namespace
+
+struct control_loop::impl {
+    const config& cfg;
+    dp::dataplane& dp;
+    timer_queue timers;
+    sip_transport transport;
+    transaction_layer transactions;
+    media_anchor media;
+    dialplan_engine dialplans;
+    cdr_writer cdrs;
+    b2bua calls;
+    boost::asio::io_context io;
+    std::unique_ptr<mgmt_api> api;
+
+    impl(const config& c, dp::dataplane& d)
+        : cfg(c), dp(d), transport(d, realms_of(d), c.sip.port),
+          transactions(
+              timers, [this](unsigned r, sip_addr to, std::string p) { transport.send(r, to, std::move(p)); },
+              timer_config{c.sip.t1_ms, c.sip.t2_ms, c.sip.t4_ms}, steady_ms),
+          media(d.relay(), realms_of(d), c.dataplane.relay_port_min, c.dataplane.relay_port_max,
+                [this](unsigned r, uint32_t a) { return transport.next_hop_mac(r, a); }),
+          dialplans(limits_of(c.dialplan)), cdrs(c.cdr_file),
+          calls(b2bua_config{c.sip.user_agent, c.sip.max_forwards, c.sip.port,
+                             timer_config{c.sip.t1_ms, c.sip.t2_ms, c.sip.t4_ms}},
+                transactions, timers, media, dialplans, cdrs,
+                [this](unsigned r, sip_addr to, std::string p) { transport.send(r, to, std::move(p)); },
+                steady_ms) {
+        for (const auto& [name, path] : {std::pair{"default", c.dialplan.default_path},
+                                         std::pair{"transfer", c.dialplan.transfer_path}}) {
+            if (path.empty()) {
+                continue;
+            }
+            const std::string err = dialplans.load(name, path);
+            if (!err.empty()) {
+                throw std::runtime_error(std::string("dialplan.") + name + ": " + err);
+            }
+        }
+        api = std::make_unique<mgmt_api>(io, c.api_listen,
+                                         [this](const std::string& method, const std::string& target,
+                                                const std::string&) { return handle_api(method, target); });
+    }
+
+    api_response handle_api(const std::string& method, const std::string& target) {
+        const std::string path = target.substr(0, target.find('?'));
+        if (method != "GET") {
+            return {405, "application/json", R"({"error":"method not allowed"})"};
+        }
+        if (path == "/v1/stats") {
+            return {200, "application/json", stats_json()};
+        }
+        if (path == "/v1/calls") {
+            return {200, "application/json", calls.calls_json()};
+        }
+        if (path == "/v1/cdrs") {
+            std::string body = "[";
+            bool first = true;
+            for (const auto& line : cdrs.recent()) {
+                body += first ? "" : ",";
+                body += line;
+                first = false;
+            }
+            body += "]";
+            return {200, "application/json", body};
+        }
+        return {404, "application/json", R"({"error":"not found"})"};
+    }
+
+    std::string stats_json() const {
+        const dp::stats_snapshot s = dp.stats();
+        json_writer j;
+        j.begin_object();
+        j.key("ports").begin_object();
+        for (const auto& p : s.ports) {
+            j.key(p.name).begin_object();
+            j.key("rx_packets").value(p.rx_packets).key("tx_packets").value(p.tx_packets);
+            j.key("nic_ipackets").value(p.nic_ipackets).key("nic_opackets").value(p.nic_opackets);
+            j.key("nic_imissed").value(p.nic_imissed).key("nic_ierrors").value(p.nic_ierrors);
+            j.key("nic_oerrors").value(p.nic_oerrors);
+            j.end_object();
+        }
+        j.end_object();
+        j.key("drops").begin_object();
+        for (unsigned r = 0; r < s.drops.size(); ++r) {
+            j.key(dp::to_string(static_cast<dp::drop_reason>(r))).value(s.drops[r]);
+        }
+        j.end_object();
+        j.key("relay").begin_object();
+        j.key("entries").value(uint64_t{s.relay_entries}).key("relayed").value(s.relayed);
+        j.end_object();
+        const b2bua_stats& bs = calls.stats();
+        const transaction_stats& ts = transactions.stats();
+        const transport_stats& xs = transport.stats();
+        j.key("sip").begin_object();
+        j.key("datagrams_in").value(s.sip_in).key("frames_out").value(s.sip_out);
+        j.key("requests_in").value(bs.requests_in).key("responses_in").value(bs.responses_in);
+        j.key("bad_requests_400").value(bs.bad_requests).key("unparsable_dropped").value(bs.unparsable_dropped);
+        j.key("in_dialog_481").value(bs.in_dialog_481).key("refer_declined").value(bs.refer_declined);
+        j.key("dialplan_errors").value(bs.dialplan_errors);
+        j.key("transactions").value(uint64_t{transactions.size()});
+        j.key("retransmissions_sent").value(ts.retransmissions_sent);
+        j.key("retransmissions_absorbed").value(ts.retransmissions_absorbed);
+        j.key("transaction_timeouts").value(ts.timeouts).key("stray_responses").value(ts.stray_responses);
+        j.key("sent").value(xs.sent).key("dropped_no_neighbour").value(xs.dropped_no_neighbour);
+        j.key("dropped_too_big").value(xs.dropped_too_big).key("dropped_no_route").value(xs.dropped_no_route);
+        j.end_object();
+        j.key("neighbours").begin_object();
+        j.key("entries").value(uint64_t{transport.neighbours()}).key("arp_requests").value(xs.arp_requests);
+        j.key("arp_replies").value(s.arp_replies).key("icmp_echo_replies").value(s.icmp_replies);
+        j.end_object();
+        j.key("calls").begin_object();
+        j.key("active").value(uint64_t{calls.active_calls()}).key("total").value(bs.calls_total);
+        j.key("answered").value(bs.calls_answered).key("failed").value(bs.calls_failed);
+        j.key("records").value(cdrs.written());
+        j.end_object();
+        j.key("idle_sleeps").value(s.idle_sleeps);
+        j.end_object();
+        return j.take();
+    }
+
+    unsigned poll_once() {
+        rte_mbuf* pkts[32];
+        const unsigned n = dp.poll_sip(pkts, 32);
+        for (unsigned i = 0; i < n; ++i) {
+            const dp::packet_meta* meta = dp::meta_of(pkts[i]);
+            const int realm = transport.realm_of_port(meta->port_id);
+            if (realm >= 0) {
+                // The sender's MAC is the way back to it (or to its router): learn it
+                // so answers and relay entries never wait for ARP.
+                if (media.realm(static_cast<unsigned>(realm)).on_link(meta->src_addr)) {
+                    transport.learn_on_port(meta->port_id, meta->src_addr, meta->src_mac);
+                }
+                const std::string_view raw(rte_pktmbuf_mtod_offset(pkts[i], const char*, meta->payload_off),
+                                           meta->payload_len);
+                calls.on_datagram(static_cast<unsigned>(realm), sip_addr{meta->src_addr, meta->src_port}, raw);
+            }
+            rte_pktmbuf_free(pkts[i]);
+        }
+        dp::neighbour_event evs[32];
+        const unsigned nn = dp.poll_neighbours(evs, 32);
+        for (unsigned i = 0; i < nn; ++i) {
+            rte_ether_addr mac;
+            std::memcpy(mac.addr_bytes, evs[i].mac, RTE_ETHER_ADDR_LEN);
+            transport.learn_on_port(evs[i].port_id, evs[i].addr, mac);
+        }
+        const ms_t now = steady_ms();
+        timers.run(now);
+        transport.tick(now);
+        io.poll();
+        return n + nn;
+    }
+};
+
+control_loop::control_loop(const config& cfg, dp::dataplane& dp) : impl_(std::make_unique<impl>(cfg, dp)) {}
+
+control_loop::~control_loop() = default;
+
+void control_loop::run(const std::atomic<bool>& stop) {
+    impl_->transport.announce();
+    log_info("control: ready, management API on %s", impl_->cfg.api_listen.c_str());
+    unsigned idle = 0;
+    while (!stop.load(std::memory_order_relaxed)) {
+        if (impl_->poll_once() != 0) {
+            idle = 0;
+            continue;
+        }
+        // The control thread shares its core in small deployments: back off when idle.
+        if (++idle > 16) {
+            std::this_thread::sleep_for(std::chrono::microseconds(200));
+        }
+    }
+    log_info("control: stopping with %zu active calls", impl_->calls.active_calls());
+}
+
+}  // namespace sf::control

@@ -1,0 +1,92 @@
+#pragma once
+/// @file
+/// Lua 5.4 dialplans: a sandboxed Lua state per control shard that decides where a call goes.
+///
+/// A dialplan is a Lua file run once per call, in the spirit of sipsorcery's dialplans:
+///
+///     if req.URI.User == "bob" then sys.Dial("bob@198.51.100.20:5060[tr=c]") end
+///
+/// The chunk is compiled once at load; each run gets a fresh environment table
+/// whose reads fall back to a whitelisted base (no io, os, debug, require, load,
+/// dofile, loadfile, collectgarbage), so nothing a call does leaks into the next.
+/// `req` and `sys` exist only for the duration of the run.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+struct lua_State;
+
+namespace sf::control {
+
+/// One destination from a dial string `user@host[:port][opt=value,...]`.
+struct dial_target {
+    std::string user;
+    std::string host;
+    uint16_t port = 5060;
+    char transfer_mode = 'n';  ///< tr= : 'n' reject REFER, 'p' pass through, 'c' handle on the appliance
+};
+
+/// What the dialplan sees of the request being routed (`req` in Lua).
+struct route_request {
+    std::string uri_user;      ///< req.URI.User
+    std::string uri_host;      ///< req.URI.Host
+    std::string from_user;     ///< req.From.User
+    std::string from_display;  ///< req.From.Display
+    std::string to_user;       ///< req.To.User
+    std::string source_ip;     ///< req.Source.Address
+    uint16_t source_port = 0;  ///< req.Source.Port
+    std::string realm;         ///< req.Realm: name of the port the request arrived on
+    std::string account;       ///< req.Account ("" when unauthenticated)
+    std::vector<std::pair<std::string, std::string>> headers;  ///< req.Header["Name"] (first value)
+};
+
+/// The dialplan's decision.
+struct route_result {
+    enum class kind : uint8_t {
+        dial,     ///< sys.Dial() was called: targets holds the destinations, in order
+        respond,  ///< sys.Respond(code, reason) was called
+        none,     ///< the script returned without deciding: the caller answers 404
+        error,    ///< script error, bad dial string, or a limit hit: the caller answers 500
+    };
+    kind what = kind::none;
+    std::vector<dial_target> targets;
+    int code = 0;
+    std::string reason;
+    std::string error;              ///< for kind::error: "file:line: message"
+    std::vector<std::string> logs;  ///< lines from sys.Log(), in order
+};
+
+struct dialplan_limits {
+    uint64_t max_instructions = 1'000'000;  ///< Lua VM instructions per run
+    size_t max_memory_bytes = 4u << 20;     ///< bytes the state may grow by during one run
+};
+
+/// Parses a dial string into targets; returns "" on success or the error text.
+std::string parse_dial_string(const std::string& text, std::vector<dial_target>& out);
+
+/// Owns one lua_State with every loaded dialplan compiled in it.
+class dialplan_engine {
+public:
+    explicit dialplan_engine(dialplan_limits limits = {});
+    ~dialplan_engine();
+    dialplan_engine(const dialplan_engine&) = delete;
+    dialplan_engine& operator=(const dialplan_engine&) = delete;
+
+    /// Compiles the file at `path` as dialplan `name` (replacing one of that name).
+    /// Returns "" on success, else the compile error ("file:line: message").
+    std::string load(const std::string& name, const std::string& path);
+    /// Same, from source text; `chunk_name` is what errors show as the file name.
+    std::string load_source(const std::string& name, const std::string& chunk_name, const std::string& source);
+    bool has(const std::string& name) const;
+    /// Runs dialplan `name` for `req`. Never throws; a missing dialplan is kind::error.
+    route_result run(const std::string& name, const route_request& req);
+
+private:
+    struct impl;
+    std::unique_ptr<impl> impl_;
+};
+
+}  // namespace sf::control

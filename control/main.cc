@@ -1,0 +1,79 @@
+/// sipferry: the appliance daemon. Loads the config, brings up the DPDK
+/// dataplane, and runs the control shard on the main lcore until SIGINT/SIGTERM.
+
+#include <boost/program_options.hpp>
+
+#include <atomic>
+#include <csignal>
+#include <iostream>
+
+#include <jemalloc/jemalloc.h>
+
+#include "config.hh"
+#include "control_loop.hh"
+#include "dataplane.hh"
+#include "log.hh"
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+void on_signal(int) {
+    g_stop.store(true);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    namespace po = boost::program_options;
+    po::options_description opts("sipferry options");
+    std::string config_path;
+    opts.add_options()("help,h", "show this help")("config,c", po::value(&config_path), "configuration file")(
+        "check", "validate the configuration and exit");
+    po::variables_map vm;
+    try {
+        po::store(po::parse_command_line(argc, argv, opts), vm);
+        po::notify(vm);
+    } catch (const po::error& e) {
+        std::cerr << "sipferry: " << e.what() << "\n" << opts;
+        return 2;
+    }
+    if (vm.count("help") || config_path.empty()) {
+        std::cout << "usage: sipferry --config FILE [--check]\n" << opts;
+        return config_path.empty() && !vm.count("help") ? 2 : 0;
+    }
+
+    sf::control::config cfg;
+    try {
+        cfg = sf::control::load_config(config_path);
+    } catch (const sf::control::config_error& e) {
+        std::cerr << "sipferry: config error: " << e.what() << "\n";
+        return 2;
+    }
+    if (vm.count("check")) {
+        std::cout << "sipferry: " << config_path << " is valid\n";
+        return 0;
+    }
+
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
+    try {
+        sf::dp::dataplane dp(cfg.dataplane);
+        for (const auto& p : dp.ports()) {
+            const auto& m = p.mac.addr_bytes;
+            sf::control::log_info("port %s: %s/%u mac %02x:%02x:%02x:%02x:%02x:%02x mtu %u", p.name.c_str(),
+                                  sf::control::ipv4_to_string(p.addr).c_str(), p.prefix, m[0], m[1], m[2], m[3],
+                                  m[4], m[5], p.mtu);
+        }
+        sf::control::control_loop loop(cfg, dp);
+        dp.start();
+        sf::control::log_info("dataplane: %u worker(s) running", cfg.dataplane.workers);
+        loop.run(g_stop);
+        dp.stop();
+    } catch (const std::exception& e) {
+        std::cerr << "sipferry: " << e.what() << "\n";
+        return 1;
+    }
+    sf::control::log_info("stopped");
+    return 0;
+}

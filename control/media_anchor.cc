@@ -1,0 +1,161 @@
+#include "media_anchor.hh"
+
+#include "config.hh"
+
+namespace sf::control {
+
+media_anchor::media_anchor(dp::relay_table& table, std::vector<realm_info> realms, uint16_t port_min,
+                           uint16_t port_max, neighbour_fn neighbours)
+    : table_(table), realms_(std::move(realms)), neighbours_(std::move(neighbours)) {
+    for (size_t i = 0; i < realms_.size(); ++i) {
+        ports_.emplace_back(port_min, port_max);
+    }
+}
+
+dp::media_side* media_anchor::make_side(unsigned realm, uint16_t port) {
+    auto* s = new dp::media_side();
+    s->local_addr = realms_[realm].addr;
+    s->local_port = port;
+    s->port_id = realms_[realm].port_id;
+    s->local_mac = realms_[realm].mac;
+    return s;
+}
+
+void media_anchor::set_remote(dp::media_side* s, unsigned realm, std::string_view addr_text, uint16_t port) {
+    if (s == nullptr || s->latched.load(std::memory_order_acquire)) {
+        return;  // the first packet told us better than any SDP
+    }
+    uint32_t addr = 0;
+    if (!parse_ipv4_text(std::string(addr_text), addr) || port == 0 || addr == 0) {
+        return;  // 0.0.0.0 (hold) or an IPv6/FQDN address: wait for latching
+    }
+    if (auto mac = neighbours_(realm, addr)) {
+        s->remote_mac.store(dp::pack_mac(*mac), std::memory_order_release);
+    }
+    s->remote.store(dp::pack_endpoint(addr, port), std::memory_order_release);
+}
+
+bool media_anchor::open(media_bridge& b, unsigned a_realm, unsigned b_realm, const sdp::session& offer) {
+    b.a_realm = a_realm;
+    b.b_realm = b_realm;
+    b.streams.assign(offer.n_media, {});
+    for (unsigned i = 0; i < offer.n_media; ++i) {
+        const sdp::media& m = offer.streams[i];
+        if (m.port == 0) {
+            continue;  // a disabled stream stays disabled (port 0 on both legs)
+        }
+        media_bridge::stream& st = b.streams[i];
+        st.a_port = ports_[a_realm].allocate();
+        st.b_port = ports_[b_realm].allocate();
+        if (st.a_port == 0 || st.b_port == 0) {
+            close(b);
+            return false;
+        }
+        st.rtcp = !m.rtcp_mux;
+        st.a_rtp = make_side(a_realm, st.a_port);
+        st.b_rtp = make_side(b_realm, st.b_port);
+        st.a_rtp->peer.store(st.b_rtp, std::memory_order_relaxed);
+        st.b_rtp->peer.store(st.a_rtp, std::memory_order_relaxed);
+        set_remote(st.a_rtp, a_realm, m.conn_addr, m.port);
+        if (st.rtcp) {
+            st.a_rtcp = make_side(a_realm, static_cast<uint16_t>(st.a_port + 1));
+            st.b_rtcp = make_side(b_realm, static_cast<uint16_t>(st.b_port + 1));
+            st.a_rtcp->peer.store(st.b_rtcp, std::memory_order_relaxed);
+            st.b_rtcp->peer.store(st.a_rtcp, std::memory_order_relaxed);
+            set_remote(st.a_rtcp, a_realm, m.conn_addr, m.rtcp_port ? m.rtcp_port : uint16_t(m.port + 1));
+        }
+        for (dp::media_side* s : {st.a_rtp, st.b_rtp, st.a_rtcp, st.b_rtcp}) {
+            if (s != nullptr && !table_.insert(s)) {
+                // Not published: free it here, and forget it so close() does not remove it.
+                if (s == st.a_rtp) st.a_rtp = nullptr;
+                if (s == st.b_rtp) st.b_rtp = nullptr;
+                if (s == st.a_rtcp) st.a_rtcp = nullptr;
+                if (s == st.b_rtcp) st.b_rtcp = nullptr;
+                delete s;
+                close(b);
+                return false;
+            }
+        }
+    }
+    b.open = true;
+    return true;
+}
+
+void media_anchor::apply_remote(media_bridge& b, bool leg_b, const sdp::session& desc) {
+    const unsigned realm = leg_b ? b.b_realm : b.a_realm;
+    for (unsigned i = 0; i < desc.n_media && i < b.streams.size(); ++i) {
+        const sdp::media& m = desc.streams[i];
+        media_bridge::stream& st = b.streams[i];
+        set_remote(leg_b ? st.b_rtp : st.a_rtp, realm, m.conn_addr, m.port);
+        set_remote(leg_b ? st.b_rtcp : st.a_rtcp, realm, m.conn_addr,
+                   m.rtcp_port ? m.rtcp_port : static_cast<uint16_t>(m.port + 1));
+    }
+}
+
+void media_anchor::close(media_bridge& b) {
+    // Unbridge first, so no worker can reach a side through a peer pointer once it
+    // is unpublished; the grace period covers those that already did.
+    for (auto& st : b.streams) {
+        for (dp::media_side* s : {st.a_rtp, st.b_rtp, st.a_rtcp, st.b_rtcp}) {
+            if (s != nullptr) {
+                s->peer.store(nullptr, std::memory_order_release);
+            }
+        }
+    }
+    for (auto& st : b.streams) {
+        for (dp::media_side* s : {st.a_rtp, st.b_rtp, st.a_rtcp, st.b_rtcp}) {
+            if (s != nullptr) {
+                table_.remove(s->local_addr, s->local_port);
+            }
+        }
+        if (st.a_port) {
+            ports_[b.a_realm].release(st.a_port);
+        }
+        if (st.b_port) {
+            ports_[b.b_realm].release(st.b_port);
+        }
+        st = {};
+    }
+    b.open = false;
+}
+
+void media_anchor::ports_of(const media_bridge& b, bool leg_b, uint16_t (&out)[sdp::session::max_media]) const {
+    for (unsigned i = 0; i < sdp::session::max_media; ++i) {
+        out[i] = i < b.streams.size() ? (leg_b ? b.streams[i].b_port : b.streams[i].a_port) : 0;
+    }
+}
+
+namespace {
+
+rtp_counts forwarded(const dp::media_side* s) {
+    rtp_counts c;
+    if (s != nullptr) {
+        c.packets = s->fwd_packets.load(std::memory_order_relaxed);
+        c.bytes = s->rx_bytes.load(std::memory_order_relaxed);
+    }
+    return c;
+}
+
+}  // namespace
+
+rtp_counts media_anchor::a_to_b(const media_bridge& b) const {
+    rtp_counts c;
+    for (const auto& st : b.streams) {
+        const rtp_counts s = forwarded(st.a_rtp);
+        c.packets += s.packets;
+        c.bytes += s.bytes;
+    }
+    return c;
+}
+
+rtp_counts media_anchor::b_to_a(const media_bridge& b) const {
+    rtp_counts c;
+    for (const auto& st : b.streams) {
+        const rtp_counts s = forwarded(st.b_rtp);
+        c.packets += s.packets;
+        c.bytes += s.bytes;
+    }
+    return c;
+}
+
+}  // namespace sf::control

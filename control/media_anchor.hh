@@ -1,0 +1,90 @@
+#pragma once
+/// @file
+/// Anchors a call's media on the appliance: per SDP stream, one relay port on
+/// each leg's realm, published to the dataplane's relay table as two bridged
+/// media sides (plus two for RTCP unless rtcp-mux).
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <rte_ether.h>
+
+#include "cdr.hh"
+#include "media_ports.hh"
+#include "relay_table.hh"
+#include "sip/sdp.hh"
+
+namespace sf::control {
+
+/// One of the appliance's ports as the control plane sees it.
+struct realm_info {
+    std::string name;
+    uint32_t addr = 0;  ///< host order
+    std::string addr_text;
+    uint8_t prefix = 24;
+    uint32_t gateway = 0;  ///< 0 = none
+    uint16_t port_id = 0;
+    rte_ether_addr mac{};
+
+    bool on_link(uint32_t a) const {
+        const uint32_t mask = prefix == 0 ? 0 : ~uint32_t{0} << (32 - prefix);
+        return (a & mask) == (addr & mask);
+    }
+};
+
+/// Next-hop MAC towards `addr` on `realm`, if known (the neighbour table).
+using neighbour_fn = std::function<std::optional<rte_ether_addr>(unsigned realm, uint32_t addr)>;
+
+/// The relay state of one call: leg A is the caller's, leg B the placed one.
+struct media_bridge {
+    struct stream {
+        uint16_t a_port = 0, b_port = 0;  ///< RTP relay ports (RTCP = +1)
+        bool rtcp = false;                 ///< RTCP sides exist (no rtcp-mux)
+        dp::media_side* a_rtp = nullptr;
+        dp::media_side* b_rtp = nullptr;
+        dp::media_side* a_rtcp = nullptr;
+        dp::media_side* b_rtcp = nullptr;
+    };
+    unsigned a_realm = 0, b_realm = 0;
+    std::vector<stream> streams;  ///< index = m-line index; ports 0 for disabled streams
+    bool open = false;
+};
+
+class media_anchor {
+public:
+    media_anchor(dp::relay_table& table, std::vector<realm_info> realms, uint16_t port_min, uint16_t port_max,
+                 neighbour_fn neighbours);
+
+    /// Allocates relay ports for every active stream of `offer` (which came from
+    /// leg A) and publishes the sides; A's remotes come from the offer. False
+    /// (nothing left allocated) when ports or table space run out.
+    bool open(media_bridge& b, unsigned a_realm, unsigned b_realm, const sdp::session& offer);
+    /// Applies an SDP from leg B (answer) or leg A: sets that leg's remotes where
+    /// not latched yet.
+    void apply_remote(media_bridge& b, bool leg_b, const sdp::session& desc);
+    /// Unbridges and removes every side (freed after the RCU grace period).
+    void close(media_bridge& b);
+
+    /// Relay ports of one leg, per m-line, for the SDP rewrite.
+    void ports_of(const media_bridge& b, bool leg_b, uint16_t (&out)[sdp::session::max_media]) const;
+    rtp_counts a_to_b(const media_bridge& b) const;
+    rtp_counts b_to_a(const media_bridge& b) const;
+
+    const realm_info& realm(unsigned i) const { return realms_[i]; }
+    unsigned realm_count() const { return static_cast<unsigned>(realms_.size()); }
+    const media_ports& ports(unsigned realm) const { return ports_[realm]; }
+
+private:
+    dp::media_side* make_side(unsigned realm, uint16_t port);
+    void set_remote(dp::media_side* s, unsigned realm, std::string_view addr, uint16_t port);
+
+    dp::relay_table& table_;
+    std::vector<realm_info> realms_;
+    std::vector<media_ports> ports_;
+    neighbour_fn neighbours_;
+};
+
+}  // namespace sf::control

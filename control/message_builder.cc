@@ -1,0 +1,215 @@
+#include "message_builder.hh"
+
+#include <cctype>
+
+namespace sf::control {
+
+namespace {
+
+void line(std::string& out, std::string_view name, std::string_view value) {
+    out.append(name).append(": ").append(value).append("\r\n");
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) {
+        return false;
+    }
+    for (size_t i = 0; i < a.size(); ++i) {
+        if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
+        s.remove_prefix(1);
+    }
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) {
+        s.remove_suffix(1);
+    }
+    return s;
+}
+
+}  // namespace
+
+response_base response_base::from_request(const sip::message& req) {
+    response_base b;
+    for (unsigned i = 0; i < req.n_headers; ++i) {
+        if (req.headers[i].id == sip::hdr::via) {
+            b.vias.emplace_back(req.headers[i].value);
+        }
+    }
+    b.from = std::string(req.find(sip::hdr::from)->value);
+    b.to = std::string(req.find(sip::hdr::to)->value);
+    b.to_has_tag = !req.to.tag.empty();
+    b.call_id = std::string(req.call_id);
+    b.cseq = std::to_string(req.cseq) + " " + std::string(req.cseq_method_name);
+    return b;
+}
+
+std::string build_response(const response_base& base, unsigned status, std::string_view reason,
+                           std::string_view to_tag, std::string_view extra, std::string_view server,
+                           std::string_view content_type, std::string_view body) {
+    std::string out;
+    out.reserve(512 + body.size());
+    out.append("SIP/2.0 ").append(std::to_string(status)).append(" ").append(reason).append("\r\n");
+    for (const auto& v : base.vias) {
+        line(out, "Via", v);
+    }
+    line(out, "From", base.from);
+    if (!base.to_has_tag && !to_tag.empty() && status != 100) {
+        out.append("To: ").append(base.to).append(";tag=").append(to_tag).append("\r\n");
+    } else {
+        line(out, "To", base.to);
+    }
+    line(out, "Call-ID", base.call_id);
+    line(out, "CSeq", base.cseq);
+    out.append(extra);
+    if (!server.empty()) {
+        line(out, "Server", server);
+    }
+    if (!content_type.empty()) {
+        line(out, "Content-Type", content_type);
+    }
+    line(out, "Content-Length", std::to_string(body.size()));
+    out.append("\r\n").append(body);
+    return out;
+}
+
+std::string build_request(const request_spec& s) {
+    std::string out;
+    out.reserve(640 + s.body.size());
+    out.append(s.method).append(" ").append(s.request_uri).append(" SIP/2.0\r\n");
+    out.append("Via: SIP/2.0/UDP ").append(s.via_host).append(":").append(std::to_string(s.via_port));
+    out.append(";branch=").append(s.branch).append(";rport\r\n");
+    line(out, "Max-Forwards", std::to_string(s.max_forwards));
+    line(out, "From", s.from);
+    line(out, "To", s.to);
+    line(out, "Call-ID", s.call_id);
+    out.append("CSeq: ").append(std::to_string(s.cseq)).append(" ");
+    out.append(s.cseq_method.empty() ? s.method : s.cseq_method).append("\r\n");
+    if (!s.contact.empty()) {
+        line(out, "Contact", s.contact);
+    }
+    out.append(s.extra);
+    if (!s.user_agent.empty()) {
+        line(out, "User-Agent", s.user_agent);
+    }
+    if (!s.content_type.empty()) {
+        line(out, "Content-Type", s.content_type);
+    }
+    line(out, "Content-Length", std::to_string(s.body.size()));
+    out.append("\r\n").append(s.body);
+    return out;
+}
+
+std::string build_bad_request(std::string_view raw, std::string_view reason, std::string_view server) {
+    // Skip keepalive CRLFs, then the start line must look like "METHOD SP ...".
+    while (!raw.empty() && (raw.front() == '\r' || raw.front() == '\n')) {
+        raw.remove_prefix(1);
+    }
+    const auto eol = raw.find('\n');
+    const std::string_view start = raw.substr(0, eol);
+    const auto sp = start.find(' ');
+    if (sp == std::string_view::npos || sp == 0 || start.rfind("SIP/", 0) == 0 || start.substr(0, sp) == "ACK") {
+        return {};
+    }
+    for (char c : start.substr(0, sp)) {
+        if (!std::isalpha(static_cast<unsigned char>(c))) {
+            return {};
+        }
+    }
+    std::string vias, rest;
+    size_t pos = eol == std::string_view::npos ? raw.size() : eol + 1;
+    unsigned lines = 0;
+    while (pos < raw.size() && lines++ < 128) {
+        auto next = raw.find('\n', pos);
+        std::string_view l = raw.substr(pos, next == std::string_view::npos ? std::string_view::npos : next - pos);
+        pos = next == std::string_view::npos ? raw.size() : next + 1;
+        l = trim(l);
+        if (l.empty()) {
+            break;
+        }
+        const auto colon = l.find(':');
+        if (colon == std::string_view::npos || colon > 64) {
+            continue;
+        }
+        const std::string_view name = trim(l.substr(0, colon));
+        const std::string_view value = trim(l.substr(colon + 1));
+        if (value.size() > 512) {
+            continue;
+        }
+        if (iequals(name, "Via") || iequals(name, "v")) {
+            vias.append("Via: ").append(value).append("\r\n");
+        } else if (iequals(name, "From") || iequals(name, "f")) {
+            rest.append("From: ").append(value).append("\r\n");
+        } else if (iequals(name, "To") || iequals(name, "t")) {
+            rest.append("To: ").append(value).append("\r\n");
+        } else if (iequals(name, "Call-ID") || iequals(name, "i")) {
+            rest.append("Call-ID: ").append(value).append("\r\n");
+        } else if (iequals(name, "CSeq")) {
+            rest.append("CSeq: ").append(value).append("\r\n");
+        }
+    }
+    if (vias.empty()) {
+        return {};
+    }
+    std::string out = "SIP/2.0 400 Bad Request (";
+    out.append(reason).append(")\r\n").append(vias).append(rest);
+    if (!server.empty()) {
+        line(out, "Server", server);
+    }
+    out.append("Content-Length: 0\r\n\r\n");
+    return out;
+}
+
+std::string_view reason_phrase(unsigned status) {
+    switch (status) {
+    case 100: return "Trying";
+    case 180: return "Ringing";
+    case 181: return "Call Is Being Forwarded";
+    case 182: return "Queued";
+    case 183: return "Session Progress";
+    case 200: return "OK";
+    case 202: return "Accepted";
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 420: return "Bad Extension";
+    case 481: return "Call/Transaction Does Not Exist";
+    case 482: return "Loop Detected";
+    case 483: return "Too Many Hops";
+    case 486: return "Busy Here";
+    case 487: return "Request Terminated";
+    case 488: return "Not Acceptable Here";
+    case 491: return "Request Pending";
+    case 500: return "Server Internal Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 603: return "Decline";
+    default: break;
+    }
+    if (status < 200) {
+        return "Session Progress";
+    }
+    if (status < 300) {
+        return "OK";
+    }
+    if (status < 400) {
+        return "Redirect";
+    }
+    if (status < 500) {
+        return "Client Error";
+    }
+    if (status < 600) {
+        return "Server Error";
+    }
+    return "Global Failure";
+}
+
+}  // namespace sf::control

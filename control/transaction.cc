@@ -1,0 +1,374 @@
+#include "transaction.hh"
+
+#include <algorithm>
+
+namespace sf::control {
+
+namespace {
+
+std::string client_key(std::string_view branch, std::string_view cseq_method) {
+    std::string k(branch);
+    k.append("|").append(cseq_method);
+    return k;
+}
+
+// ACK belongs to the INVITE transaction; CANCEL has its own (RFC 3261 17.2.3).
+std::string server_key(const sip::message& m) {
+    std::string_view method = m.req_method == sip::method::ack ? std::string_view("INVITE") : m.method_name;
+    std::string k(m.top_via.branch);
+    k.append("|").append(method).append("|").append(m.top_via.host).append("|").append(m.call_id);
+    return k;
+}
+
+}  // namespace
+
+struct transaction_layer::client_tx {
+    enum class state : uint8_t { calling, proceeding, completed, terminated };
+    uint64_t id = 0;
+    bool invite = false;
+    state st = state::calling;
+    std::string key;
+    unsigned realm = 0;
+    sip_addr dest;
+    std::string request;
+    std::string ack;  ///< ICT: ACK for the non-2xx final, re-sent on retransmissions
+    unsigned interval = 0;
+    timer_queue::id retransmit_timer = 0, timeout_timer = 0;
+    response_cb on_response;
+    timeout_cb on_timeout;
+};
+
+struct transaction_layer::server_tx {
+    enum class state : uint8_t { trying, proceeding, completed, confirmed, terminated };
+    uint64_t id = 0;
+    bool invite = false;
+    state st = state::trying;
+    std::string key;
+    unsigned realm = 0;
+    sip_addr reply_to;
+    response_base base;
+    std::string last_response;
+    unsigned final_status = 0;
+    unsigned interval = 0;
+    timer_queue::id retransmit_timer = 0, timeout_timer = 0;
+};
+
+transaction_layer::transaction_layer(timer_queue& timers, sip_send_fn send, timer_config cfg, clock_fn now)
+    : timers_(timers), send_(std::move(send)), cfg_(cfg), now_(std::move(now)) {}
+
+transaction_layer::~transaction_layer() {
+    for (auto& [id, tx] : clients_) {
+        timers_.cancel(tx->retransmit_timer);
+        timers_.cancel(tx->timeout_timer);
+    }
+    for (auto& [id, tx] : servers_) {
+        timers_.cancel(tx->retransmit_timer);
+        timers_.cancel(tx->timeout_timer);
+    }
+}
+
+// ---------------------------------------------------------------- client
+
+uint64_t transaction_layer::send_request(sip::method method, std::string branch, unsigned realm, sip_addr dest,
+                                         std::string request, response_cb on_response, timeout_cb on_timeout) {
+    auto tx = std::make_unique<client_tx>();
+    tx->id = ++last_id_;
+    tx->invite = method == sip::method::invite;
+    tx->key = client_key(branch, sip::method_token(method));
+    tx->realm = realm;
+    tx->dest = dest;
+    tx->request = std::move(request);
+    tx->interval = cfg_.t1_ms;
+    tx->on_response = std::move(on_response);
+    tx->on_timeout = std::move(on_timeout);
+    const uint64_t id = tx->id;
+    const ms_t now = now_();
+    // Timer A / E: retransmit; timer B / F: give up after 64*T1.
+    tx->retransmit_timer = timers_.add(now + tx->interval, [this, id] { client_retransmit(id); });
+    tx->timeout_timer = timers_.add(now + 64ull * cfg_.t1_ms, [this, id] { client_timeout(id); });
+    send_(tx->realm, tx->dest, tx->request);
+    client_keys_[tx->key] = id;
+    clients_.emplace(id, std::move(tx));
+    ++stats_.client_created;
+    return id;
+}
+
+void transaction_layer::client_retransmit(uint64_t id) {
+    auto it = clients_.find(id);
+    if (it == clients_.end()) {
+        return;
+    }
+    client_tx& tx = *it->second;
+    tx.retransmit_timer = 0;
+    if (tx.st != client_tx::state::calling && tx.st != client_tx::state::proceeding) {
+        return;
+    }
+    if (tx.invite && tx.st == client_tx::state::proceeding) {
+        return;  // a provisional response stops timer A
+    }
+    send_(tx.realm, tx.dest, tx.request);
+    ++stats_.retransmissions_sent;
+    if (tx.invite) {
+        tx.interval *= 2;  // timer A doubles without a cap
+    } else {
+        // Timer E doubles up to T2; in Proceeding it stays at T2.
+        tx.interval = tx.st == client_tx::state::proceeding ? cfg_.t2_ms : std::min(tx.interval * 2, cfg_.t2_ms);
+    }
+    tx.retransmit_timer = timers_.add(now_() + tx.interval, [this, id] { client_retransmit(id); });
+}
+
+void transaction_layer::client_timeout(uint64_t id) {
+    auto it = clients_.find(id);
+    if (it == clients_.end()) {
+        return;
+    }
+    client_tx& tx = *it->second;
+    tx.timeout_timer = 0;
+    if (tx.st == client_tx::state::completed || tx.st == client_tx::state::terminated) {
+        client_terminate(id);  // timer D / K ran out
+        return;
+    }
+    if (tx.invite && tx.st == client_tx::state::proceeding) {
+        return;  // timer B only applies while Calling
+    }
+    ++stats_.timeouts;
+    auto cb = std::move(tx.on_timeout);
+    client_terminate(id);
+    if (cb) {
+        cb();
+    }
+}
+
+void transaction_layer::client_terminate(uint64_t id) {
+    auto it = clients_.find(id);
+    if (it == clients_.end()) {
+        return;
+    }
+    timers_.cancel(it->second->retransmit_timer);
+    timers_.cancel(it->second->timeout_timer);
+    client_keys_.erase(it->second->key);
+    clients_.erase(it);
+}
+
+void transaction_layer::detach_client(uint64_t id) {
+    auto it = clients_.find(id);
+    if (it != clients_.end()) {
+        it->second->on_response = nullptr;
+        it->second->on_timeout = nullptr;
+    }
+}
+
+std::string transaction_layer::build_ack(const client_tx& tx, const sip::message& resp) const {
+    // RFC 3261 17.1.1.3: same Request-URI, Call-ID, From, top Via and CSeq number as the
+    // INVITE; To from the response (it carries the tag).
+    sip::message inv;
+    if (sip::parse(tx.request, inv) != sip::parse_error::ok) {
+        return {};
+    }
+    std::string out;
+    out.append("ACK ").append(inv.request_uri).append(" SIP/2.0\r\n");
+    out.append("Via: ").append(inv.find(sip::hdr::via)->value).append("\r\n");
+    out.append("Max-Forwards: 70\r\n");
+    out.append("From: ").append(inv.find(sip::hdr::from)->value).append("\r\n");
+    out.append("To: ").append(resp.find(sip::hdr::to)->value).append("\r\n");
+    out.append("Call-ID: ").append(inv.call_id).append("\r\n");
+    out.append("CSeq: ").append(std::to_string(inv.cseq)).append(" ACK\r\n");
+    out.append("Content-Length: 0\r\n\r\n");
+    return out;
+}
+
+bool transaction_layer::on_response(const inbound& in) {
+    const sip::message& m = *in.msg;
+    auto k = client_keys_.find(client_key(m.top_via.branch, m.cseq_method_name));
+    if (k == client_keys_.end()) {
+        ++stats_.stray_responses;
+        return false;
+    }
+    const uint64_t id = k->second;
+    client_tx& tx = *clients_.at(id);
+    const unsigned status = m.status;
+
+    if (tx.st == client_tx::state::completed) {
+        // A retransmitted final response: the ICT re-sends its ACK, the NICT absorbs it.
+        if (tx.invite && status >= 300 && !tx.ack.empty()) {
+            send_(tx.realm, tx.dest, tx.ack);
+        }
+        ++stats_.retransmissions_absorbed;
+        return true;
+    }
+    if (status < 200) {
+        if (tx.st == client_tx::state::calling) {
+            tx.st = client_tx::state::proceeding;
+            if (tx.invite) {
+                timers_.cancel(tx.retransmit_timer);
+                tx.retransmit_timer = 0;
+            }
+        }
+        if (tx.on_response) {
+            tx.on_response(in);
+        }
+        return true;
+    }
+
+    response_cb cb = tx.on_response;
+    if (tx.invite && status < 300) {
+        // 2xx ends the ICT at once; the TU ACKs and absorbs retransmitted 2xx.
+        client_terminate(id);
+    } else {
+        tx.st = client_tx::state::completed;
+        timers_.cancel(tx.retransmit_timer);
+        timers_.cancel(tx.timeout_timer);
+        tx.retransmit_timer = 0;
+        if (tx.invite) {
+            tx.ack = build_ack(tx, m);
+            if (!tx.ack.empty()) {
+                send_(tx.realm, tx.dest, tx.ack);
+            }
+        }
+        // Timer D (32 s on UDP) for the ICT, K (T4) for the NICT: absorb retransmissions.
+        const ms_t linger = tx.invite ? std::max<ms_t>(32000, 64ull * cfg_.t1_ms) : cfg_.t4_ms;
+        tx.timeout_timer = timers_.add(now_() + linger, [this, id] { client_timeout(id); });
+    }
+    if (cb) {
+        cb(in);
+    }
+    return true;
+}
+
+// ---------------------------------------------------------------- server
+
+bool transaction_layer::absorb_request(const inbound& in) {
+    const sip::message& m = *in.msg;
+    auto k = server_keys_.find(server_key(m));
+    if (k == server_keys_.end()) {
+        return false;
+    }
+    server_tx& tx = *servers_.at(k->second);
+    if (m.req_method == sip::method::ack) {
+        if (!tx.invite || tx.final_status < 300) {
+            return false;  // ACK for a 2xx: a separate transaction, the TU's business
+        }
+        if (tx.st == server_tx::state::completed) {
+            // Timer I: stay Confirmed for T4 to absorb ACK retransmissions.
+            tx.st = server_tx::state::confirmed;
+            timers_.cancel(tx.retransmit_timer);
+            timers_.cancel(tx.timeout_timer);
+            tx.retransmit_timer = 0;
+            const uint64_t id = tx.id;
+            tx.timeout_timer = timers_.add(now_() + cfg_.t4_ms, [this, id] { server_terminate(id); });
+        }
+        ++stats_.retransmissions_absorbed;
+        return true;
+    }
+    // A retransmitted request: repeat the last response, if any.
+    if (!tx.last_response.empty() && tx.st != server_tx::state::confirmed) {
+        send_(tx.realm, tx.reply_to, tx.last_response);
+    }
+    ++stats_.retransmissions_absorbed;
+    return true;
+}
+
+uint64_t transaction_layer::create_server(const inbound& in) {
+    const sip::message& m = *in.msg;
+    auto tx = std::make_unique<server_tx>();
+    tx->id = ++last_id_;
+    tx->invite = m.req_method == sip::method::invite;
+    tx->key = server_key(m);
+    tx->realm = in.realm;
+    tx->reply_to = response_address(in);
+    tx->base = response_base::from_request(m);
+    tx->st = tx->invite ? server_tx::state::proceeding : server_tx::state::trying;
+    const uint64_t id = tx->id;
+    server_keys_[tx->key] = id;
+    servers_.emplace(id, std::move(tx));
+    ++stats_.server_created;
+    if (m.req_method == sip::method::invite) {
+        respond(id, 100, "Trying", {}, {});
+    }
+    return id;
+}
+
+std::string transaction_layer::respond(uint64_t id, unsigned status, std::string_view reason,
+                                       std::string_view to_tag, std::string_view extra, std::string_view content_type,
+                                       std::string_view body) {
+    auto it = servers_.find(id);
+    if (it == servers_.end()) {
+        return {};
+    }
+    server_tx& tx = *it->second;
+    if (tx.final_status != 0) {
+        return {};  // one final response per transaction
+    }
+    tx.last_response = build_response(tx.base, status, reason, to_tag, extra, server_, content_type, body);
+    send_(tx.realm, tx.reply_to, tx.last_response);
+    if (status < 200) {
+        if (tx.st == server_tx::state::trying) {
+            tx.st = server_tx::state::proceeding;
+        }
+        return tx.last_response;
+    }
+    tx.final_status = status;
+    if (tx.invite && status < 300) {
+        // 2xx: the IST ends; the TU retransmits the 2xx until the ACK (RFC 3261 13.3.1.4).
+        std::string sent = std::move(tx.last_response);
+        server_terminate(id);
+        return sent;
+    }
+    tx.st = server_tx::state::completed;
+    const ms_t now = now_();
+    if (tx.invite) {
+        // Timer G retransmits the final response until the ACK; timer H gives up.
+        tx.interval = cfg_.t1_ms;
+        tx.retransmit_timer = timers_.add(now + tx.interval, [this, id] { server_retransmit(id); });
+        tx.timeout_timer = timers_.add(now + 64ull * cfg_.t1_ms, [this, id] {
+            ++stats_.timeouts;
+            server_terminate(id);
+        });
+    } else {
+        // Timer J: absorb request retransmissions for 64*T1.
+        tx.timeout_timer = timers_.add(now + 64ull * cfg_.t1_ms, [this, id] { server_terminate(id); });
+    }
+    return tx.last_response;
+}
+
+void transaction_layer::server_retransmit(uint64_t id) {
+    auto it = servers_.find(id);
+    if (it == servers_.end()) {
+        return;
+    }
+    server_tx& tx = *it->second;
+    tx.retransmit_timer = 0;
+    if (tx.st != server_tx::state::completed) {
+        return;
+    }
+    send_(tx.realm, tx.reply_to, tx.last_response);
+    ++stats_.retransmissions_sent;
+    tx.interval = std::min(tx.interval * 2, cfg_.t2_ms);
+    tx.retransmit_timer = timers_.add(now_() + tx.interval, [this, id] { server_retransmit(id); });
+}
+
+void transaction_layer::server_terminate(uint64_t id) {
+    auto it = servers_.find(id);
+    if (it == servers_.end()) {
+        return;
+    }
+    timers_.cancel(it->second->retransmit_timer);
+    timers_.cancel(it->second->timeout_timer);
+    server_keys_.erase(it->second->key);
+    servers_.erase(it);
+}
+
+unsigned transaction_layer::final_status(uint64_t id) const {
+    auto it = servers_.find(id);
+    return it == servers_.end() ? 0 : it->second->final_status;
+}
+
+uint64_t transaction_layer::find_invite_server(const inbound& cancel) const {
+    const sip::message& m = *cancel.msg;
+    std::string k(m.top_via.branch);
+    k.append("|INVITE|").append(m.top_via.host).append("|").append(m.call_id);
+    auto it = server_keys_.find(k);
+    return it == server_keys_.end() ? 0 : it->second;
+}
+
+}  // namespace sf::control

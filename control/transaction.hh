@@ -1,0 +1,101 @@
+#pragma once
+/// @file
+/// RFC 3261 section 17 transactions over UDP: INVITE client (ICT), non-INVITE
+/// client (NICT), INVITE server (IST) and non-INVITE server (NIST), with timers
+/// A-K from T1/T2/T4. The layer absorbs retransmissions and generates them; the
+/// transaction user (the B2BUA) sees each request once and each response once
+/// per client transaction. 2xx to INVITE are end-to-end: the B2BUA retransmits
+/// them and ACKs them itself, as RFC 3261 13.3.1.4 and 13.2.2.4 say.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "message_builder.hh"
+#include "sip_types.hh"
+#include "timer_queue.hh"
+
+namespace sf::control {
+
+struct timer_config {
+    unsigned t1_ms = 500;
+    unsigned t2_ms = 4000;
+    unsigned t4_ms = 5000;
+};
+
+/// Counters the management API shows.
+struct transaction_stats {
+    uint64_t client_created = 0, server_created = 0;
+    uint64_t retransmissions_sent = 0, retransmissions_absorbed = 0;
+    uint64_t timeouts = 0, stray_responses = 0;
+};
+
+class transaction_layer {
+public:
+    using response_cb = std::function<void(const inbound&)>;
+    using timeout_cb = std::function<void()>;
+    using clock_fn = std::function<ms_t()>;
+
+    transaction_layer(timer_queue& timers, sip_send_fn send, timer_config cfg, clock_fn now);
+    ~transaction_layer();
+
+    // --- client side ---
+    /// Sends `request` (built with Via branch `branch`) to `dest` and runs the
+    /// client state machine. `on_response` sees each distinct response once
+    /// (provisional and final); `on_timeout` fires on timer B/F. For an INVITE
+    /// the ACK for a non-2xx final response is generated here.
+    uint64_t send_request(sip::method method, std::string branch, unsigned realm, sip_addr dest,
+                          std::string request, response_cb on_response, timeout_cb on_timeout);
+    /// Passes a response to its client transaction; false if none matches (a
+    /// retransmitted 2xx after the ICT ended, or a stray response).
+    bool on_response(const inbound& in);
+    /// Forgets the callbacks of a client transaction (its call ended) while the
+    /// state machine itself keeps absorbing retransmissions.
+    void detach_client(uint64_t id);
+
+    // --- server side ---
+    /// True if `in` is a retransmission of a request with a server transaction
+    /// (the last response is re-sent) or the ACK of a non-2xx final response.
+    bool absorb_request(const inbound& in);
+    /// A server transaction for a new request. An INVITE's answers 100 Trying at once.
+    uint64_t create_server(const inbound& in);
+    /// Sends a response through server transaction `id` and returns its text
+    /// ("" and nothing sent once the transaction has ended or sent a final response).
+    std::string respond(uint64_t id, unsigned status, std::string_view reason, std::string_view to_tag,
+                 std::string_view extra, std::string_view content_type = {}, std::string_view body = {});
+    /// Final status sent by the server transaction, 0 if none yet (or unknown id).
+    unsigned final_status(uint64_t id) const;
+    /// The INVITE server transaction a CANCEL (same branch) refers to, 0 if none.
+    uint64_t find_invite_server(const inbound& cancel) const;
+
+    void set_server_header(std::string server) { server_ = std::move(server); }
+    const transaction_stats& stats() const { return stats_; }
+    size_t size() const { return clients_.size() + servers_.size(); }
+
+private:
+    struct client_tx;
+    struct server_tx;
+
+    void client_retransmit(uint64_t id);
+    void client_timeout(uint64_t id);
+    void client_terminate(uint64_t id);
+    void server_retransmit(uint64_t id);
+    void server_terminate(uint64_t id);
+    std::string build_ack(const client_tx& tx, const sip::message& resp) const;
+
+    timer_queue& timers_;
+    sip_send_fn send_;
+    timer_config cfg_;
+    clock_fn now_;
+    std::string server_;
+    uint64_t last_id_ = 0;
+    std::unordered_map<uint64_t, std::unique_ptr<client_tx>> clients_;
+    std::unordered_map<std::string, uint64_t> client_keys_;
+    std::unordered_map<uint64_t, std::unique_ptr<server_tx>> servers_;
+    std::unordered_map<std::string, uint64_t> server_keys_;
+    transaction_stats stats_;
+};
+
+}  // namespace sf::control

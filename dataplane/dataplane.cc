@@ -1,0 +1,323 @@
+#include "dataplane.hh"
+
+#include <rte_bus.h>
+#include <rte_bus_vdev.h>
+#include <rte_dev.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
+
+#include <stdexcept>
+
+#include "worker.hh"
+
+namespace sf::dp {
+
+const char* to_string(drop_reason r) {
+    switch (r) {
+    case drop_reason::ethertype: return "ethertype";
+    case drop_reason::arp_other: return "arp_other";
+    case drop_reason::not_for_us: return "not_for_us";
+    case drop_reason::ip_malformed: return "ip_malformed";
+    case drop_reason::ip_fragment: return "ip_fragment";
+    case drop_reason::ip_proto: return "ip_proto";
+    case drop_reason::icmp_other: return "icmp_other";
+    case drop_reason::udp_malformed: return "udp_malformed";
+    case drop_reason::udp_port: return "udp_port";
+    case drop_reason::relay_miss: return "relay_miss";
+    case drop_reason::relay_no_target: return "relay_no_target";
+    case drop_reason::sip_ring_full: return "sip_ring_full";
+    case drop_reason::multi_segment: return "multi_segment";
+    case drop_reason::tx_failed: return "tx_failed";
+    case drop_reason::count_: break;
+    }
+    return "unknown";
+}
+
+namespace {
+
+[[noreturn]] void fail(const std::string& what) {
+    throw std::runtime_error(what + ": " + rte_strerror(rte_errno));
+}
+
+constexpr uint16_t ring_size = 4096;
+constexpr uint16_t nb_rxd = 1024;
+constexpr uint16_t nb_txd = 1024;
+
+// "net_af_packet0,iface=acc" -> "net_af_packet0"; a PCI address is its own name.
+std::string device_name(const std::string& device) {
+    return device.substr(0, device.find(','));
+}
+
+}  // namespace
+
+dataplane::dataplane(const dataplane_config& cfg) : cfg_(cfg) {
+    if (cfg_.ports.empty() || cfg_.ports.size() > worker_stats::max_ports) {
+        throw std::runtime_error("dataplane: between 1 and 8 ports are supported");
+    }
+    std::vector<std::string> args{"sipferry"};
+    args.insert(args.end(), cfg_.eal_args.begin(), cfg_.eal_args.end());
+    std::vector<char*> argv;
+    for (auto& a : args) {
+        argv.push_back(a.data());
+    }
+    argv.push_back(nullptr);
+    if (rte_eal_init(static_cast<int>(args.size()), argv.data()) < 0) {
+        fail("eal.args: rte_eal_init failed");
+    }
+    if (rte_lcore_count() < cfg_.workers + 1) {
+        throw std::runtime_error("dataplane.workers = " + std::to_string(cfg_.workers) + " needs " +
+                                 std::to_string(cfg_.workers + 1) + " lcores (main + workers); eal.args gives " +
+                                 std::to_string(rte_lcore_count()));
+    }
+
+    pool_ = rte_pktmbuf_pool_create("sf_pool", cfg_.mbufs, 256, packet_meta_priv_size, RTE_MBUF_DEFAULT_BUF_SIZE,
+                                    static_cast<int>(rte_socket_id()));
+    if (pool_ == nullptr) {
+        fail("dataplane.mbufs: cannot create the mbuf pool");
+    }
+    for (const auto& pc : cfg_.ports) {
+        setup_port(pc);
+    }
+    relay_ = std::make_unique<relay_table>("sf_relay", cfg_.relay_capacity, cfg_.workers,
+                                           static_cast<int>(rte_socket_id()));
+
+    for (unsigned i = 0; i < cfg_.workers; ++i) {
+        auto* w = new (rte_zmalloc("sf_worker", sizeof(worker), RTE_CACHE_LINE_SIZE)) worker();
+        w->id = i;
+        w->queue = static_cast<uint16_t>(i);
+        w->burst = cfg_.burst;
+        w->idle_polls = cfg_.idle_polls;
+        w->idle_sleep_us = cfg_.idle_sleep_us;
+        w->sip_port = cfg_.sip_port;
+        w->relay_min = cfg_.relay_port_min;
+        w->relay_max = cfg_.relay_port_max;
+        w->relay = relay_.get();
+        w->stop = &stop_;
+        const std::string suffix = std::to_string(i);
+        w->sip_in = rte_ring_create(("sf_sip_in" + suffix).c_str(), ring_size, rte_socket_id(),
+                                    RING_F_SP_ENQ | RING_F_SC_DEQ);
+        w->neighbours = rte_ring_create_elem(("sf_nb" + suffix).c_str(), sizeof(neighbour_event), 1024,
+                                             rte_socket_id(), RING_F_SP_ENQ | RING_F_SC_DEQ);
+        if (i == 0) {
+            w->frames_out = rte_ring_create("sf_frames_out", ring_size, rte_socket_id(),
+                                            RING_F_SP_ENQ | RING_F_SC_DEQ);
+        }
+        if (w->sip_in == nullptr || w->neighbours == nullptr || (i == 0 && w->frames_out == nullptr)) {
+            fail("dataplane: cannot create rings");
+        }
+        for (unsigned p = 0; p < ports_.size(); ++p) {
+            const port_info& pi = ports_[p];
+            worker_port& wp = w->ports[pi.port_id];
+            wp.used = true;
+            wp.index = static_cast<uint8_t>(p);
+            wp.addr = pi.addr;
+            wp.mac = pi.mac;
+            wp.tx = static_cast<rte_eth_dev_tx_buffer*>(
+                rte_zmalloc("sf_txbuf", RTE_ETH_TX_BUFFER_SIZE(64), RTE_CACHE_LINE_SIZE));
+            if (wp.tx == nullptr) {
+                fail("dataplane: cannot allocate TX buffers");
+            }
+            rte_eth_tx_buffer_init(wp.tx, cfg_.burst > 64 ? 64 : cfg_.burst);
+            w->port_ids[w->n_ports++] = pi.port_id;
+        }
+        workers_.push_back(w);
+    }
+}
+
+void dataplane::setup_port(const port_config& pc) {
+    const std::string name = device_name(pc.device);
+    uint16_t port_id = 0;
+    if (rte_eth_dev_get_port_by_name(name.c_str(), &port_id) != 0) {
+        // Not probed by EAL arguments: hot-plug it. Virtual devices are named after their
+        // driver (net_af_packet0, net_ring0...); anything else goes to the bus probe (PCI).
+        const bool vdev = name.rfind("net_", 0) == 0;
+        const std::string args = name.size() < pc.device.size() ? pc.device.substr(name.size() + 1) : "";
+        const int rc = vdev ? rte_vdev_init(name.c_str(), args.c_str()) : rte_dev_probe(pc.device.c_str());
+        if (rc != 0 || rte_eth_dev_get_port_by_name(name.c_str(), &port_id) != 0) {
+            fail("port." + pc.name + ".device: cannot probe '" + pc.device + "'");
+        }
+    }
+    rte_eth_dev_info info{};
+    if (rte_eth_dev_info_get(port_id, &info) != 0) {
+        fail("port." + pc.name + ": rte_eth_dev_info_get");
+    }
+    const uint16_t queues = static_cast<uint16_t>(cfg_.workers);
+    if (queues > info.max_rx_queues || queues > info.max_tx_queues) {
+        throw std::runtime_error("port." + pc.name + ".device: " + std::to_string(queues) +
+                                 " workers need as many RX/TX queues; the device has " +
+                                 std::to_string(info.max_rx_queues) + " (af_packet: add qpairs=N)");
+    }
+    rte_eth_conf conf{};
+    if (queues > 1 && info.flow_type_rss_offloads != 0) {
+        conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+        conf.rx_adv_conf.rss_conf.rss_hf = (RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP) & info.flow_type_rss_offloads;
+    }
+    if (rte_eth_dev_configure(port_id, queues, queues, &conf) != 0) {
+        fail("port." + pc.name + ": rte_eth_dev_configure");
+    }
+    uint16_t rxd = nb_rxd, txd = nb_txd;
+    rte_eth_dev_adjust_nb_rx_tx_desc(port_id, &rxd, &txd);
+    const int socket = rte_eth_dev_socket_id(port_id) < 0 ? 0 : rte_eth_dev_socket_id(port_id);
+    for (uint16_t q = 0; q < queues; ++q) {
+        if (rte_eth_rx_queue_setup(port_id, q, rxd, socket, nullptr, pool_) != 0 ||
+            rte_eth_tx_queue_setup(port_id, q, txd, socket, nullptr) != 0) {
+            fail("port." + pc.name + ": queue setup");
+        }
+    }
+    if (rte_eth_dev_start(port_id) != 0) {
+        fail("port." + pc.name + ": rte_eth_dev_start");
+    }
+    port_info pi;
+    pi.name = pc.name;
+    pi.port_id = port_id;
+    pi.addr = pc.addr;
+    pi.prefix = pc.prefix;
+    pi.gateway = pc.gateway;
+    rte_eth_macaddr_get(port_id, &pi.mac);
+    uint16_t mtu = 1500;
+    if (rte_eth_dev_get_mtu(port_id, &mtu) == 0 && mtu >= 576) {
+        pi.mtu = mtu;
+    }
+    ports_.push_back(pi);
+}
+
+dataplane::~dataplane() {
+    stop();
+    for (auto& p : ports_) {
+        rte_eth_dev_stop(p.port_id);
+        rte_eth_dev_close(p.port_id);
+    }
+    relay_.reset();
+    for (worker* w : workers_) {
+        rte_mbuf* m = nullptr;
+        while (rte_ring_dequeue(w->sip_in, reinterpret_cast<void**>(&m)) == 0) {
+            rte_pktmbuf_free(m);
+        }
+        while (w->frames_out != nullptr && rte_ring_dequeue(w->frames_out, reinterpret_cast<void**>(&m)) == 0) {
+            rte_pktmbuf_free(m);
+        }
+        rte_ring_free(w->sip_in);
+        rte_ring_free(w->neighbours);
+        rte_ring_free(w->frames_out);
+        for (unsigned i = 0; i < w->n_ports; ++i) {
+            rte_free(w->ports[w->port_ids[i]].tx);
+        }
+        w->~worker();
+        rte_free(w);
+    }
+    rte_mempool_free(pool_);
+    rte_eal_cleanup();
+}
+
+void dataplane::start() {
+    unsigned i = 0;
+    unsigned lcore = 0;
+    RTE_LCORE_FOREACH_WORKER(lcore) {
+        if (i == workers_.size()) {
+            break;
+        }
+        workers_[i]->lcore = lcore;
+        if (rte_eal_remote_launch(worker_main, workers_[i], lcore) != 0) {
+            throw std::runtime_error("dataplane: cannot launch worker on lcore " + std::to_string(lcore));
+        }
+        ++i;
+    }
+    started_ = true;
+}
+
+void dataplane::stop() {
+    if (!started_) {
+        return;
+    }
+    stop_.store(true);
+    rte_eal_mp_wait_lcore();
+    started_ = false;
+}
+
+unsigned dataplane::poll_sip(rte_mbuf** out, unsigned max) {
+    unsigned got = 0;
+    // Round-robin start so one busy worker cannot starve the others' SIP.
+    for (unsigned k = 0; k < workers_.size() && got < max; ++k) {
+        worker* w = workers_[(next_sip_ring_ + k) % workers_.size()];
+        got += rte_ring_sc_dequeue_burst(w->sip_in, reinterpret_cast<void**>(out + got), max - got, nullptr);
+    }
+    next_sip_ring_ = (next_sip_ring_ + 1) % workers_.size();
+    return got;
+}
+
+unsigned dataplane::poll_neighbours(neighbour_event* out, unsigned max) {
+    unsigned got = 0;
+    for (worker* w : workers_) {
+        got += rte_ring_sc_dequeue_burst_elem(w->neighbours, out + got, sizeof(neighbour_event), max - got, nullptr);
+        if (got == max) {
+            break;
+        }
+    }
+    return got;
+}
+
+bool dataplane::send_frame(rte_mbuf* m) {
+    meta_of(m)->kind = meta_kind::frame_out;
+    return rte_ring_sp_enqueue(workers_[0]->frames_out, m) == 0;
+}
+
+rte_mbuf* dataplane::alloc_mbuf() {
+    return rte_pktmbuf_alloc(pool_);
+}
+
+int dataplane::route(uint32_t addr) const {
+    for (unsigned i = 0; i < ports_.size(); ++i) {
+        if (ports_[i].on_link(addr)) {
+            return static_cast<int>(i);
+        }
+    }
+    for (unsigned i = 0; i < ports_.size(); ++i) {
+        if (ports_[i].gateway != 0) {
+            return static_cast<int>(i);
+        }
+    }
+    return -1;
+}
+
+stats_snapshot dataplane::stats() const {
+    stats_snapshot s;
+    s.ports.resize(ports_.size());
+    for (unsigned p = 0; p < ports_.size(); ++p) {
+        s.ports[p].name = ports_[p].name;
+        rte_eth_stats es{};
+        if (rte_eth_stats_get(ports_[p].port_id, &es) == 0) {
+            s.ports[p].nic_ipackets = es.ipackets;
+            s.ports[p].nic_opackets = es.opackets;
+            s.ports[p].nic_imissed = es.imissed;
+            s.ports[p].nic_ierrors = es.ierrors;
+            s.ports[p].nic_oerrors = es.oerrors;
+        }
+    }
+    for (const worker* w : workers_) {
+        const worker_stats& ws = w->stats;
+        for (unsigned p = 0; p < ports_.size(); ++p) {
+            s.ports[p].rx_packets += ws.rx_packets[p].load(std::memory_order_relaxed);
+            s.ports[p].tx_packets += ws.tx_packets[p].load(std::memory_order_relaxed);
+        }
+        for (unsigned r = 0; r < s.drops.size(); ++r) {
+            s.drops[r] += ws.drops[r].load(std::memory_order_relaxed);
+        }
+        s.relayed += ws.relayed.load(std::memory_order_relaxed);
+        s.sip_in += ws.sip_in.load(std::memory_order_relaxed);
+        s.sip_out += ws.sip_out.load(std::memory_order_relaxed);
+        s.arp_replies += ws.arp_replies.load(std::memory_order_relaxed);
+        s.icmp_replies += ws.icmp_replies.load(std::memory_order_relaxed);
+        s.idle_sleeps += ws.idle_sleeps.load(std::memory_order_relaxed);
+    }
+    s.relay_entries = relay_->size();
+    return s;
+}
+
+}  // namespace sf::dp

@@ -1,0 +1,113 @@
+#pragma once
+/// @file
+/// The dataplane as the control thread sees it: EAL and ports brought up from
+/// config, worker lcores launched, and the rings and relay table the control
+/// thread uses to talk to them. Nothing here knows about SIP calls.
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <rte_ether.h>
+
+#include "relay_table.hh"
+#include "rings.hh"
+#include "stats.hh"
+
+struct rte_mempool;
+struct rte_ring;
+struct rte_mbuf;
+
+namespace sf::dp {
+
+struct port_config {
+    std::string name;      ///< operator's name ("acc", "core"): logs, stats, realms
+    std::string device;    ///< DPDK device: vdev spec ("net_af_packet0,iface=acc") or PCI address
+    uint32_t addr = 0;     ///< host byte order
+    uint8_t prefix = 24;
+    uint32_t gateway = 0;  ///< 0 = none
+};
+
+struct dataplane_config {
+    std::vector<std::string> eal_args;
+    std::vector<port_config> ports;
+    unsigned workers = 1;
+    unsigned burst = 32;
+    unsigned idle_polls = 64;
+    unsigned idle_sleep_us = 0;
+    unsigned mbufs = 8191;
+    uint16_t sip_port = 5060;
+    uint16_t relay_port_min = 20000;
+    uint16_t relay_port_max = 29999;
+    uint32_t relay_capacity = 65536;
+};
+
+/// A started port.
+struct port_info {
+    std::string name;
+    uint16_t port_id = 0;
+    rte_ether_addr mac{};
+    uint32_t addr = 0;
+    uint8_t prefix = 24;
+    uint32_t gateway = 0;
+    uint16_t mtu = 1500;
+
+    bool on_link(uint32_t a) const {
+        const uint32_t mask = prefix == 0 ? 0 : ~uint32_t{0} << (32 - prefix);
+        return (a & mask) == (addr & mask);
+    }
+};
+
+struct worker;
+
+class dataplane {
+public:
+    /// Initialises EAL, the mbuf pool, every port, the rings and the relay table.
+    /// Throws std::runtime_error naming what failed.
+    explicit dataplane(const dataplane_config& cfg);
+    ~dataplane();
+    dataplane(const dataplane&) = delete;
+    dataplane& operator=(const dataplane&) = delete;
+
+    /// Launches the worker lcores. Call from the main lcore.
+    void start();
+    /// Stops the workers and waits for them.
+    void stop();
+
+    // --- control thread API ---
+    /// Dequeues SIP datagrams from every worker (ownership passes to the caller).
+    unsigned poll_sip(rte_mbuf** out, unsigned max);
+    /// Dequeues neighbour events seen by workers.
+    unsigned poll_neighbours(neighbour_event* out, unsigned max);
+    /// Hands a complete Ethernet frame (meta_of(m)->port_id set) to a worker to send.
+    /// Ownership passes on success; false (caller frees) if the ring is full.
+    bool send_frame(rte_mbuf* m);
+    /// A fresh mbuf from the pool (nullptr when exhausted).
+    rte_mbuf* alloc_mbuf();
+
+    relay_table& relay() { return *relay_; }
+    const std::vector<port_info>& ports() const { return ports_; }
+    /// The port (index into ports()) whose prefix holds `addr`, else one with a gateway, else -1.
+    int route(uint32_t addr) const;
+    const dataplane_config& config() const { return cfg_; }
+
+    /// Sums of every worker's counters, and per-port NIC counters.
+    stats_snapshot stats() const;
+
+private:
+    void setup_port(const port_config& pc);
+
+    dataplane_config cfg_;
+    rte_mempool* pool_ = nullptr;
+    std::vector<port_info> ports_;
+    std::unique_ptr<relay_table> relay_;
+    std::vector<worker*> workers_;
+    std::atomic<bool> stop_{false};
+    bool started_ = false;
+    unsigned next_sip_ring_ = 0;
+};
+
+}  // namespace sf::dp

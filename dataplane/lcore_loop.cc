@@ -1,0 +1,269 @@
+#include <rte_arp.h>
+#include <rte_cycles.h>
+#include <rte_icmp.h>
+#include <rte_ip_frag.h>
+#include <rte_ip.h>
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
+#include <rte_udp.h>
+
+#include "packet.hh"
+#include "relay.hh"
+#include "rings.hh"
+#include "worker.hh"
+
+namespace sf::dp {
+
+namespace {
+
+inline void drop(worker& w, rte_mbuf* m, drop_reason r) {
+    bump(w.stats.drops[static_cast<unsigned>(r)]);
+    rte_pktmbuf_free(m);
+}
+
+inline void send(worker& w, uint16_t port_id, rte_mbuf* m) {
+    worker_port& wp = w.ports[port_id];
+    bump(w.stats.tx_packets[wp.index]);
+    rte_eth_tx_buffer(port_id, w.queue, wp.tx, m);
+}
+
+void tell_neighbour(worker& w, uint16_t port_id, const rte_arp_hdr* arp) {
+    neighbour_event ev{};
+    ev.addr = rte_be_to_cpu_32(arp->arp_data.arp_sip);
+    ev.port_id = port_id;
+    memcpy(ev.mac, arp->arp_data.arp_sha.addr_bytes, RTE_ETHER_ADDR_LEN);
+    // A full ring only delays learning: the peer ARPs again, or its next packet latches.
+    rte_ring_enqueue_elem(w.neighbours, &ev, sizeof(ev));
+}
+
+void handle_arp(worker& w, uint16_t port_id, rte_mbuf* m, rte_ether_hdr* eth) {
+    const worker_port& wp = w.ports[port_id];
+    if (rte_pktmbuf_data_len(m) < sizeof(rte_ether_hdr) + sizeof(rte_arp_hdr)) {
+        return drop(w, m, drop_reason::arp_other);
+    }
+    auto* arp = reinterpret_cast<rte_arp_hdr*>(eth + 1);
+    if (arp->arp_hardware != rte_cpu_to_be_16(RTE_ARP_HRD_ETHER) ||
+        arp->arp_protocol != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4) || arp->arp_hlen != RTE_ETHER_ADDR_LEN ||
+        arp->arp_plen != 4) {
+        return drop(w, m, drop_reason::arp_other);
+    }
+    const uint16_t op = rte_be_to_cpu_16(arp->arp_opcode);
+    const uint32_t target = rte_be_to_cpu_32(arp->arp_data.arp_tip);
+    const uint32_t sender = rte_be_to_cpu_32(arp->arp_data.arp_sip);
+    // Learn from requests for us, replies and gratuitous ARPs of our subnet.
+    if (sender != 0 && sender != wp.addr && (target == wp.addr || op == RTE_ARP_OP_REPLY || sender == target)) {
+        tell_neighbour(w, port_id, arp);
+    }
+    if (op == RTE_ARP_OP_REQUEST && target == wp.addr && sender != target) {
+        make_arp_reply(eth, arp, wp.mac);
+        bump(w.stats.arp_replies);
+        return send(w, port_id, m);
+    }
+    rte_pktmbuf_free(m);
+}
+
+}  // namespace
+
+void worker_handle_burst(worker& w, uint16_t port_id, rte_mbuf** pkts, unsigned n, uint64_t now_tsc) {
+    rte_mbuf* relay_pkts[64];
+    unsigned n_relay = 0;
+    const worker_port& wp = w.ports[port_id];
+    bump(w.stats.rx_packets[wp.index], n);
+
+    for (unsigned i = 0; i < n; ++i) {
+        rte_mbuf* m = pkts[i];
+        if (i + 3 < n) {
+            rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 3], void*));
+        }
+        if (m->nb_segs != 1) {
+            drop(w, m, drop_reason::multi_segment);
+            continue;
+        }
+        const uint32_t len = rte_pktmbuf_data_len(m);
+        if (len < sizeof(rte_ether_hdr)) {
+            drop(w, m, drop_reason::ethertype);
+            continue;
+        }
+        auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+        if (eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP)) {
+            handle_arp(w, port_id, m, eth);
+            continue;
+        }
+        if (eth->ether_type != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4)) {
+            drop(w, m, drop_reason::ethertype);
+            continue;
+        }
+        if (len < sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr)) {
+            drop(w, m, drop_reason::ip_malformed);
+            continue;
+        }
+        auto* ip = reinterpret_cast<rte_ipv4_hdr*>(eth + 1);
+        const uint32_t ihl = rte_ipv4_hdr_len(ip);
+        const uint32_t total = rte_be_to_cpu_16(ip->total_length);
+        if ((ip->version_ihl >> 4) != 4 || ihl < sizeof(rte_ipv4_hdr) || total < ihl ||
+            total > len - sizeof(rte_ether_hdr)) {
+            drop(w, m, drop_reason::ip_malformed);
+            continue;
+        }
+        if (rte_be_to_cpu_32(ip->dst_addr) != wp.addr) {
+            drop(w, m, drop_reason::not_for_us);
+            continue;
+        }
+        // Ethernet pads short frames: the IP total length is the truth.
+        rte_pktmbuf_trim(m, static_cast<uint16_t>(len - sizeof(rte_ether_hdr) - total));
+        if (rte_ipv4_frag_pkt_is_fragmented(ip)) {
+            drop(w, m, drop_reason::ip_fragment);
+            continue;
+        }
+        if (ip->next_proto_id == IPPROTO_ICMP) {
+            auto* icmp = reinterpret_cast<rte_icmp_hdr*>(reinterpret_cast<uint8_t*>(ip) + ihl);
+            if (total < ihl + sizeof(rte_icmp_hdr) || icmp->icmp_type != RTE_IP_ICMP_ECHO_REQUEST ||
+                icmp->icmp_code != 0) {
+                drop(w, m, drop_reason::icmp_other);
+                continue;
+            }
+            make_icmp_echo_reply(eth, ip);
+            bump(w.stats.icmp_replies);
+            send(w, port_id, m);
+            continue;
+        }
+        if (ip->next_proto_id != IPPROTO_UDP) {
+            drop(w, m, drop_reason::ip_proto);
+            continue;
+        }
+        auto* udp = reinterpret_cast<rte_udp_hdr*>(reinterpret_cast<uint8_t*>(ip) + ihl);
+        const uint32_t udp_len = rte_be_to_cpu_16(udp->dgram_len);
+        if (total < ihl + sizeof(rte_udp_hdr) || udp_len < sizeof(rte_udp_hdr) || udp_len > total - ihl) {
+            drop(w, m, drop_reason::udp_malformed);
+            continue;
+        }
+        const uint16_t dport = rte_be_to_cpu_16(udp->dst_port);
+        if (dport >= w.relay_min && dport <= w.relay_max) {
+            relay_pkts[n_relay++] = m;
+            continue;
+        }
+        if (dport != w.sip_port) {
+            drop(w, m, drop_reason::udp_port);
+            continue;
+        }
+        packet_meta* meta = meta_of(m);
+        meta->kind = meta_kind::sip_in;
+        meta->port_id = port_id;
+        meta->src_addr = rte_be_to_cpu_32(ip->src_addr);
+        meta->dst_addr = wp.addr;
+        meta->src_port = rte_be_to_cpu_16(udp->src_port);
+        meta->dst_port = dport;
+        meta->payload_off = static_cast<uint16_t>(sizeof(rte_ether_hdr) + ihl + sizeof(rte_udp_hdr));
+        meta->payload_len = static_cast<uint16_t>(udp_len - sizeof(rte_udp_hdr));
+        rte_ether_addr_copy(&eth->src_addr, &meta->src_mac);
+        if (rte_ring_sp_enqueue(w.sip_in, m) != 0) {
+            drop(w, m, drop_reason::sip_ring_full);
+            continue;
+        }
+        bump(w.stats.sip_in);
+    }
+
+    if (n_relay != 0) {
+        uint16_t egress[64];
+        const relay_burst_result r = relay_burst(*w.relay, relay_pkts, n_relay, egress, now_tsc);
+        bump(w.stats.relayed, r.relayed);
+        if (r.miss) {
+            bump(w.stats.drops[static_cast<unsigned>(drop_reason::relay_miss)], r.miss);
+        }
+        if (r.no_target) {
+            bump(w.stats.drops[static_cast<unsigned>(drop_reason::relay_no_target)], r.no_target);
+        }
+        for (unsigned i = 0; i < n_relay; ++i) {
+            if (egress[i] == relay_drop || !w.ports[egress[i]].used) {
+                rte_pktmbuf_free(relay_pkts[i]);
+            } else {
+                send(w, egress[i], relay_pkts[i]);
+            }
+        }
+    }
+}
+
+namespace {
+
+// Frames the control thread built (SIP out, ARP requests): send as they are.
+unsigned drain_frames_out(worker& w) {
+    if (w.frames_out == nullptr) {
+        return 0;
+    }
+    rte_mbuf* frames[64];
+    const unsigned n = rte_ring_sc_dequeue_burst(w.frames_out, reinterpret_cast<void**>(frames), 64, nullptr);
+    for (unsigned i = 0; i < n; ++i) {
+        const uint16_t port_id = meta_of(frames[i])->port_id;
+        if (port_id >= RTE_MAX_ETHPORTS || !w.ports[port_id].used) {
+            drop(w, frames[i], drop_reason::tx_failed);
+            continue;
+        }
+        bump(w.stats.sip_out);
+        send(w, port_id, frames[i]);
+    }
+    return n;
+}
+
+void tx_dropped(rte_mbuf** unsent, uint16_t count, void* userdata) {
+    auto* w = static_cast<worker*>(userdata);
+    bump(w->stats.drops[static_cast<unsigned>(drop_reason::tx_failed)], count);
+    rte_pktmbuf_free_bulk(unsent, count);
+}
+
+}  // namespace
+
+int worker_main(void* arg) {
+    worker& w = *static_cast<worker*>(arg);
+    for (unsigned i = 0; i < w.n_ports; ++i) {
+        rte_eth_tx_buffer_set_err_callback(w.ports[w.port_ids[i]].tx, tx_dropped, &w);
+    }
+    w.relay->reader_register(w.id);
+
+    // TX is buffered and drained at least every 100 us (DPDK l3fwd's BURST_TX_DRAIN_US).
+    const uint64_t drain_tsc = (rte_get_tsc_hz() + 9999) / 10000;
+    uint64_t last_drain = rte_rdtsc();
+    unsigned empty_polls = 0;
+    rte_mbuf* pkts[64];
+    const unsigned burst = w.burst > 64 ? 64 : w.burst;
+
+    while (!w.stop->load(std::memory_order_relaxed)) {
+        const uint64_t now = rte_rdtsc();
+        unsigned got = 0;
+        for (unsigned i = 0; i < w.n_ports; ++i) {
+            const uint16_t port_id = w.port_ids[i];
+            const uint16_t n = rte_eth_rx_burst(port_id, w.queue, pkts, static_cast<uint16_t>(burst));
+            if (n != 0) {
+                worker_handle_burst(w, port_id, pkts, n, now);
+                got += n;
+            }
+        }
+        got += drain_frames_out(w);
+
+        if (now - last_drain > drain_tsc || got == 0) {
+            for (unsigned i = 0; i < w.n_ports; ++i) {
+                rte_eth_tx_buffer_flush(w.port_ids[i], w.queue, w.ports[w.port_ids[i]].tx);
+            }
+            last_drain = now;
+        }
+        w.relay->reader_quiescent(w.id);
+
+        // Adaptive idle: a box that shares its cores (the lab, CI) must not spin.
+        if (got == 0 && w.idle_sleep_us != 0) {
+            if (++empty_polls >= w.idle_polls) {
+                w.relay->reader_offline(w.id);
+                rte_delay_us_sleep(w.idle_sleep_us);
+                w.relay->reader_online(w.id);
+                bump(w.stats.idle_sleeps);
+            }
+        } else {
+            empty_polls = 0;
+        }
+    }
+    for (unsigned i = 0; i < w.n_ports; ++i) {
+        rte_eth_tx_buffer_flush(w.port_ids[i], w.queue, w.ports[w.port_ids[i]].tx);
+    }
+    w.relay->reader_offline(w.id);
+    return 0;
+}
+
+}  // namespace sf::dp

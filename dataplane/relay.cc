@@ -1,0 +1,120 @@
+#include "relay.hh"
+
+#include <rte_ether.h>
+#include <rte_ip.h>
+#include <rte_prefetch.h>
+#include <rte_udp.h>
+
+#include "packet.hh"
+
+namespace sf::dp {
+
+namespace {
+
+struct l3l4 {
+    rte_ether_hdr* eth;
+    rte_ipv4_hdr* ip;
+    rte_udp_hdr* udp;
+};
+
+inline l3l4 headers_of(rte_mbuf* m) {
+    auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+    auto* ip = reinterpret_cast<rte_ipv4_hdr*>(eth + 1);
+    auto* udp = reinterpret_cast<rte_udp_hdr*>(reinterpret_cast<uint8_t*>(ip) + rte_ipv4_hdr_len(ip));
+    return {eth, ip, udp};
+}
+
+// Rewrites one packet from side `in` towards `out`'s remote; false if `out` cannot send yet.
+inline bool rewrite(const l3l4& h, const media_side& out) {
+    const uint64_t remote = out.remote.load(std::memory_order_acquire);
+    const uint64_t mac = out.remote_mac.load(std::memory_order_acquire);
+    if (!endpoint_valid(remote) || !mac_valid(mac)) {
+        return false;
+    }
+    unpack_mac(mac, h.eth->dst_addr);
+    rte_ether_addr_copy(&out.local_mac, &h.eth->src_addr);
+
+    const uint32_t new_src = rte_cpu_to_be_32(out.local_addr);
+    const uint32_t new_dst = rte_cpu_to_be_32(endpoint_addr(remote));
+    const uint16_t new_sport = rte_cpu_to_be_16(out.local_port);
+    const uint16_t new_dport = rte_cpu_to_be_16(endpoint_port(remote));
+
+    // UDP checksum: incremental over the pseudo-header addresses and the ports
+    // (RFC 1624); a zero checksum means "none" in IPv4 and stays zero.
+    if (h.udp->dgram_cksum != 0) {
+        uint16_t c = h.udp->dgram_cksum;
+        c = csum_replace4(c, h.ip->src_addr, new_src);
+        c = csum_replace4(c, h.ip->dst_addr, new_dst);
+        c = csum_replace2(c, h.udp->src_port, new_sport);
+        c = csum_replace2(c, h.udp->dst_port, new_dport);
+        h.udp->dgram_cksum = c == 0 ? 0xffff : c;
+    }
+    h.ip->src_addr = new_src;
+    h.ip->dst_addr = new_dst;
+    h.udp->src_port = new_sport;
+    h.udp->dst_port = new_dport;
+    h.ip->time_to_live = 64;
+    h.ip->hdr_checksum = 0;
+    h.ip->hdr_checksum = rte_ipv4_cksum(h.ip);
+    return true;
+}
+
+}  // namespace
+
+relay_burst_result relay_burst(const relay_table& table, rte_mbuf** pkts, unsigned n, uint16_t* egress,
+                               uint64_t now_tsc) {
+    relay_burst_result res;
+    relay_key keys[64];
+    const relay_key* key_ptrs[64];
+    media_side* sides[64];
+    l3l4 hdrs[64];
+    if (n > 64) {
+        n = 64;
+    }
+    for (unsigned i = 0; i < n; ++i) {
+        hdrs[i] = headers_of(pkts[i]);
+        keys[i] = relay_key{rte_be_to_cpu_32(hdrs[i].ip->dst_addr), rte_be_to_cpu_16(hdrs[i].udp->dst_port), 0};
+        key_ptrs[i] = &keys[i];
+    }
+    table.lookup_bulk(key_ptrs, n, sides);
+
+    for (unsigned i = 0; i < n; ++i) {
+        if (i + 1 < n && sides[i + 1] != nullptr) {
+            rte_prefetch0(sides[i + 1]);
+        }
+        media_side* in = sides[i];
+        if (in == nullptr) {
+            egress[i] = relay_drop;
+            ++res.miss;
+            continue;
+        }
+        const l3l4& h = hdrs[i];
+        const uint16_t payload = rte_be_to_cpu_16(h.udp->dgram_len) - sizeof(rte_udp_hdr);
+        in->rx_packets.store(in->rx_packets.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+        in->rx_bytes.store(in->rx_bytes.load(std::memory_order_relaxed) + payload, std::memory_order_relaxed);
+        in->last_seen_tsc.store(now_tsc, std::memory_order_relaxed);
+
+        // Symmetric latching: the first packet tells where this side's remote really is
+        // (behind NAT the SDP address is often wrong); its source MAC is the next hop back.
+        if (in->latch_enabled && !in->latched.load(std::memory_order_relaxed)) {
+            in->remote_mac.store(pack_mac(h.eth->src_addr), std::memory_order_release);
+            in->remote.store(pack_endpoint(rte_be_to_cpu_32(h.ip->src_addr), rte_be_to_cpu_16(h.udp->src_port)),
+                             std::memory_order_release);
+            in->latched.store(true, std::memory_order_release);
+        }
+
+        const media_side* out = in->peer.load(std::memory_order_acquire);
+        if (out == nullptr || !rewrite(h, *out)) {
+            egress[i] = relay_drop;
+            in->drops.store(in->drops.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+            ++res.no_target;
+            continue;
+        }
+        in->fwd_packets.store(in->fwd_packets.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+        egress[i] = out->port_id;
+        ++res.relayed;
+    }
+    return res;
+}
+
+}  // namespace sf::dp

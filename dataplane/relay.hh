@@ -1,0 +1,30 @@
+#pragma once
+/// @file
+/// The RTP/RTCP relay step of the worker loop: table lookup, latching and
+/// header rewrite for a burst of packets addressed to relay ports.
+
+#include <cstdint>
+
+#include <rte_mbuf.h>
+
+#include "relay_table.hh"
+
+namespace sf::dp {
+
+constexpr uint16_t relay_drop = UINT16_MAX;
+
+/// Per-burst outcome counts (the caller adds them to its per-lcore stats).
+struct relay_burst_result {
+    uint16_t relayed = 0;
+    uint16_t miss = 0;        ///< no entry for the destination (addr, port)
+    uint16_t no_target = 0;   ///< entry without a peer or the peer without a remote yet
+};
+
+/// `pkts` are IPv4/UDP frames (headers in the first segment, already validated)
+/// to the appliance's relay ports. Each is rewritten in place to go from its
+/// peer side's address to the peer's remote; egress[i] receives the DPDK port to
+/// send it on, or relay_drop (the caller frees those).
+relay_burst_result relay_burst(const relay_table& table, rte_mbuf** pkts, unsigned n, uint16_t* egress,
+                               uint64_t now_tsc);
+
+}  // namespace sf::dp

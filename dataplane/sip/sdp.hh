@@ -1,0 +1,62 @@
+#pragma once
+/// @file
+/// SDP (RFC 8866) parsing for the media relay, and the per-leg rewrite that
+/// points a session description at the appliance's relay ports.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace sf::sdp {
+
+enum class direction : uint8_t { sendrecv = 0, sendonly, recvonly, inactive };
+
+/// One m= section.
+struct media {
+    std::string_view type;       ///< "audio", "video", ...
+    uint16_t port = 0;           ///< 0 = disabled stream
+    std::string_view proto;      ///< "RTP/AVP", ...
+    std::string_view formats;    ///< the fmt list as written
+    std::string_view conn_addr;  ///< this section's c= address, or the session's
+    uint16_t rtcp_port = 0;      ///< a=rtcp:PORT, 0 if absent (means port+1)
+    bool rtcp_mux = false;       ///< a=rtcp-mux
+    direction dir = direction::sendrecv;  ///< media-level, else session-level attribute
+};
+
+struct session {
+    static constexpr unsigned max_media = 8;
+    std::string_view origin_user;
+    std::string_view origin_sess_id;
+    std::string_view origin_sess_version;
+    std::string_view origin_addr;
+    std::string_view conn_addr;  ///< session-level c= address
+    media streams[max_media];
+    uint8_t n_media = 0;
+};
+
+enum class parse_error : uint8_t {
+    ok = 0, empty, no_version, bad_origin, bad_connection, bad_media, too_many_media, no_connection,
+};
+
+const char* to_string(parse_error e) noexcept;
+
+/// Parses an SDP body (lines end in CRLF or LF). Every m= with a non-zero port
+/// must have a connection address (its own or the session's).
+parse_error parse(std::string_view body, session& out) noexcept;
+
+/// What one leg's SDP must say after the appliance anchors the media.
+struct rewrite_spec {
+    std::string_view address;         ///< the appliance's IPv4 address on this leg's realm
+    std::string_view origin_user = "sipferry";
+    uint64_t origin_sess_id = 0;      ///< this leg's own session id, stable for the dialog
+    uint64_t origin_sess_version = 0; ///< bumped by the caller on every change
+    uint16_t ports[session::max_media] = {};  ///< relay port per m= line (0 keeps 0: disabled)
+};
+
+/// Rewrites `body`: o= gets the leg's own origin, every c= the appliance
+/// address, each m= its relay port, a=rtcp (if any) the relay port + 1
+/// (or the same port with rtcp-mux); every other line is kept as written,
+/// in order. Output uses CRLF. Returns "" if the body does not parse.
+std::string rewrite(std::string_view body, const rewrite_spec& spec);
+
+}  // namespace sf::sdp

@@ -1,0 +1,236 @@
+/// @file
+/// SIP/SIPS/TEL URI parsing. Validation is deliberately shallow: the relay
+/// needs the host, port and parameters to route, not a full RFC 3261 19.1
+/// character audit of the user part (which carries every odd character in
+/// the wild, see RFC 4475 3.1.1.2).
+
+#include "sip/sip_uri.hh"
+
+namespace sf::sip {
+
+namespace {
+
+char to_lower(char c) noexcept {
+    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+bool iequals(std::string_view a, std::string_view b) noexcept {
+    if (a.size() != b.size()) {
+        return false;
+    }
+    for (size_t i = 0; i < a.size(); ++i) {
+        if (to_lower(a[i]) != to_lower(b[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool is_digit(char c) noexcept {
+    return c >= '0' && c <= '9';
+}
+
+bool is_alnum(char c) noexcept {
+    return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+bool is_hex(char c) noexcept {
+    return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+// port = 1*DIGIT, but a port of 0 or beyond 16 bits cannot be dialled.
+bool parse_port(std::string_view s, uint16_t& port) noexcept {
+    if (s.empty() || s.size() > 5) {
+        return false;
+    }
+    uint32_t v = 0;
+    for (char c : s) {
+        if (!is_digit(c)) {
+            return false;
+        }
+        v = v * 10 + static_cast<uint32_t>(c - '0');
+    }
+    if (v == 0 || v > 65535) {
+        return false;
+    }
+    port = static_cast<uint16_t>(v);
+    return true;
+}
+
+// hostname / IPv4address: alphanumerics, '-' and '.'; '_' is tolerated because
+// deployed equipment uses it in internal names.
+bool valid_hostname(std::string_view h) noexcept {
+    if (h.empty()) {
+        return false;
+    }
+    for (char c : h) {
+        if (!is_alnum(c) && c != '-' && c != '.' && c != '_') {
+            return false;
+        }
+    }
+    return true;
+}
+
+// IPv6reference = "[" IPv6address "]"; only the character set is checked,
+// the socket layer rejects a malformed address when it is used.
+bool valid_ipv6_reference(std::string_view h) noexcept {
+    if (h.size() < 4 || h.front() != '[' || h.back() != ']') {
+        return false;
+    }
+    bool has_colon = false;
+    for (size_t i = 1; i + 1 < h.size(); ++i) {
+        char c = h[i];
+        if (c == ':') {
+            has_colon = true;
+        } else if (!is_hex(c) && c != '.') {
+            return false;
+        }
+    }
+    return has_colon;
+}
+
+bool parse_tel(std::string_view rest, uri& out) noexcept {
+    // telephone-subscriber: the number, then ;parameters (RFC 3966 3).
+    auto semi = rest.find(';');
+    out.user = rest.substr(0, semi);
+    if (semi != std::string_view::npos) {
+        out.params = rest.substr(semi + 1);
+    }
+    if (out.user.empty()) {
+        return false;
+    }
+    for (char c : out.user) {
+        // global-number-digits / local-number-digits with visual separators.
+        if (!is_hex(c) && c != '+' && c != '-' && c != '.' && c != '(' && c != ')' && c != '*'
+                && c != '#') {
+            return false;
+        }
+    }
+    return true;
+}
+
+}  // namespace
+
+bool parse_uri(std::string_view text, uri& out) noexcept {
+    out = uri{};
+    auto colon = text.find(':');
+    if (colon == std::string_view::npos || colon == 0) {
+        return false;
+    }
+    out.scheme = text.substr(0, colon);
+    std::string_view rest = text.substr(colon + 1);
+    if (iequals(out.scheme, "tel")) {
+        return parse_tel(rest, out);
+    }
+    if (!iequals(out.scheme, "sip") && !iequals(out.scheme, "sips")) {
+        return false;
+    }
+
+    // The user part may contain ';', '?', '/' and ':' unescaped (RFC 3261
+    // user-unreserved, RFC 4475 3.1.1.9) but never '@', so the first '@'
+    // ends the userinfo.
+    auto at = rest.find('@');
+    if (at != std::string_view::npos) {
+        std::string_view userinfo = rest.substr(0, at);
+        auto pw = userinfo.find(':');
+        out.user = userinfo.substr(0, pw);
+        if (pw != std::string_view::npos) {
+            out.password = userinfo.substr(pw + 1);
+        }
+        if (out.user.empty()) {
+            return false;
+        }
+        rest = rest.substr(at + 1);
+    }
+
+    // hostport [;params] [?headers]
+    std::string_view hostport;
+    size_t end;
+    if (!rest.empty() && rest.front() == '[') {
+        auto close = rest.find(']');
+        if (close == std::string_view::npos) {
+            return false;
+        }
+        end = rest.find_first_of(";?", close);
+    } else {
+        end = rest.find_first_of(";?");
+    }
+    hostport = rest.substr(0, end);
+    if (end != std::string_view::npos) {
+        std::string_view tail = rest.substr(end);
+        if (tail.front() == ';') {
+            auto q = tail.find('?');
+            out.params = tail.substr(1, q == std::string_view::npos ? std::string_view::npos : q - 1);
+            if (q != std::string_view::npos) {
+                out.headers = tail.substr(q + 1);
+            }
+        } else {
+            out.headers = tail.substr(1);
+        }
+    }
+
+    std::string_view port_text;
+    bool has_port = false;
+    if (!hostport.empty() && hostport.front() == '[') {
+        auto close = hostport.find(']');
+        out.host = hostport.substr(0, close + 1);
+        std::string_view after = hostport.substr(close + 1);
+        if (!after.empty()) {
+            if (after.front() != ':') {
+                return false;
+            }
+            port_text = after.substr(1);
+            has_port = true;
+        }
+        if (!valid_ipv6_reference(out.host)) {
+            return false;
+        }
+    } else {
+        auto pc = hostport.find(':');
+        out.host = hostport.substr(0, pc);
+        if (pc != std::string_view::npos) {
+            port_text = hostport.substr(pc + 1);
+            has_port = true;
+        }
+        if (!valid_hostname(out.host)) {
+            return false;
+        }
+    }
+    if (has_port && !parse_port(port_text, out.port)) {
+        return false;
+    }
+    return true;
+}
+
+bool parse_ipv4(std::string_view host, uint32_t& addr_host_order) noexcept {
+    uint32_t addr = 0;
+    unsigned octets = 0;
+    size_t i = 0;
+    while (octets < 4) {
+        unsigned v = 0;
+        size_t digits = 0;
+        while (i < host.size() && is_digit(host[i]) && digits < 4) {
+            v = v * 10 + static_cast<unsigned>(host[i] - '0');
+            ++i;
+            ++digits;
+        }
+        if (digits == 0 || digits > 3 || v > 255) {
+            return false;
+        }
+        addr = (addr << 8) | v;
+        ++octets;
+        if (octets < 4) {
+            if (i >= host.size() || host[i] != '.') {
+                return false;
+            }
+            ++i;
+        }
+    }
+    if (i != host.size()) {
+        return false;
+    }
+    addr_host_order = addr;
+    return true;
+}
+
+}  // namespace sf::sip

@@ -1,0 +1,67 @@
+#pragma once
+/// @file
+/// Per-lcore counters and the drop reasons every worker counts by.
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace sf::dp {
+
+/// Why a worker dropped a packet. Never logged per packet: counted.
+enum class drop_reason : uint8_t {
+    ethertype = 0,    ///< neither IPv4 nor ARP (IPv6, VLAN, LLDP...)
+    arp_other,        ///< ARP not for us / malformed
+    not_for_us,       ///< IPv4 to an address that is not the port's
+    ip_malformed,     ///< bad version, header or total length
+    ip_fragment,      ///< fragments are not reassembled yet
+    ip_proto,         ///< neither UDP nor ICMP
+    icmp_other,       ///< ICMP other than echo request
+    udp_malformed,    ///< UDP length inconsistent with the IP packet
+    udp_port,         ///< UDP to a port that is neither SIP nor in the relay range
+    relay_miss,       ///< relay port without a relay entry
+    relay_no_target,  ///< relay entry whose peer has no remote yet
+    sip_ring_full,    ///< the control thread is behind
+    multi_segment,    ///< chained mbuf on receive
+    tx_failed,        ///< the NIC TX queue refused the packet
+    count_,
+};
+
+const char* to_string(drop_reason r);
+
+/// Counters of one worker, cache-line aligned and written only by that worker;
+/// readers (the control thread) use relaxed loads.
+struct alignas(64) worker_stats {
+    static constexpr unsigned max_ports = 8;
+    std::atomic<uint64_t> rx_packets[max_ports] = {};
+    std::atomic<uint64_t> tx_packets[max_ports] = {};
+    std::atomic<uint64_t> drops[static_cast<unsigned>(drop_reason::count_)] = {};
+    std::atomic<uint64_t> relayed{0};
+    std::atomic<uint64_t> sip_in{0};
+    std::atomic<uint64_t> sip_out{0};
+    std::atomic<uint64_t> arp_replies{0};
+    std::atomic<uint64_t> icmp_replies{0};
+    std::atomic<uint64_t> idle_sleeps{0};
+};
+
+/// Single-writer increment: no locked instruction on the fast path.
+inline void bump(std::atomic<uint64_t>& c, uint64_t n = 1) {
+    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+
+struct port_stats_snapshot {
+    std::string name;
+    uint64_t rx_packets = 0, tx_packets = 0;          ///< seen by workers
+    uint64_t nic_ipackets = 0, nic_opackets = 0, nic_imissed = 0, nic_ierrors = 0, nic_oerrors = 0;
+};
+
+struct stats_snapshot {
+    std::vector<port_stats_snapshot> ports;
+    std::array<uint64_t, static_cast<unsigned>(drop_reason::count_)> drops{};
+    uint64_t relayed = 0, sip_in = 0, sip_out = 0, arp_replies = 0, icmp_replies = 0, idle_sleeps = 0;
+    uint32_t relay_entries = 0;
+};
+
+}  // namespace sf::dp

@@ -1,0 +1,58 @@
+#pragma once
+/// @file
+/// One worker lcore's state and its poll loop.
+
+#include <atomic>
+#include <cstdint>
+
+#include <rte_ethdev.h>
+
+#include "relay_table.hh"
+#include "stats.hh"
+
+struct rte_ring;
+struct rte_mempool;
+
+namespace sf::dp {
+
+struct port_info;
+
+/// What a worker needs to know about one port, indexed by DPDK port id.
+struct worker_port {
+    bool used = false;
+    uint8_t index = 0;      ///< position in the dataplane's port list (for stats)
+    uint32_t addr = 0;      ///< host order
+    rte_ether_addr mac{};
+    rte_eth_dev_tx_buffer* tx = nullptr;  ///< this worker's buffered TX for the port
+};
+
+/// Owned by one lcore; the control thread only reads `stats` and uses the rings' other ends.
+struct alignas(64) worker {
+    unsigned id = 0;          ///< 0..workers-1, also its RCU reader id and queue id
+    unsigned lcore = 0;
+    uint16_t queue = 0;
+    unsigned burst = 32;
+    unsigned idle_polls = 64;
+    unsigned idle_sleep_us = 0;
+    uint16_t sip_port = 5060;
+    uint16_t relay_min = 0, relay_max = 0;
+    uint16_t port_ids[worker_stats::max_ports] = {};
+    unsigned n_ports = 0;
+    worker_port ports[RTE_MAX_ETHPORTS];
+
+    relay_table* relay = nullptr;
+    rte_ring* sip_in = nullptr;      ///< worker -> control, mbufs
+    rte_ring* neighbours = nullptr;  ///< worker -> control, neighbour_event elements
+    rte_ring* frames_out = nullptr;  ///< control -> worker, mbufs (worker 0 only)
+    const std::atomic<bool>* stop = nullptr;
+
+    worker_stats stats;
+};
+
+/// The lcore entry point (rte_eal_remote_launch); `arg` is a worker*.
+int worker_main(void* arg);
+
+/// Handles one received burst from `port_id` (exposed for tests and benchmarks).
+void worker_handle_burst(worker& w, uint16_t port_id, rte_mbuf** pkts, unsigned n, uint64_t now_tsc);
+
+}  // namespace sf::dp

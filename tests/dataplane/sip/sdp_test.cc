@@ -1,0 +1,298 @@
+// SDP parser and relay rewrite tests.
+
+#include "sip/sdp.hh"
+
+#include <gtest/gtest.h>
+
+#include <set>
+#include <string>
+
+using namespace sf::sdp;
+
+namespace {
+
+const std::string offer =
+    "v=0\r\n"
+    "o=alice 2890844526 2890844526 IN IP4 198.51.100.1\r\n"
+    "s=-\r\n"
+    "c=IN IP4 198.51.100.1\r\n"
+    "t=0 0\r\n"
+    "m=audio 49170 RTP/AVP 0 8 101\r\n"
+    "a=rtpmap:0 PCMU/8000\r\n"
+    "a=rtpmap:101 telephone-event/8000\r\n"
+    "a=rtcp:49171 IN IP4 198.51.100.1\r\n"
+    "a=sendrecv\r\n"
+    "m=video 51372 RTP/AVP 99\r\n"
+    "c=IN IP4 198.51.100.2\r\n"
+    "a=rtpmap:99 H264/90000\r\n"
+    "a=rtcp-mux\r\n"
+    "a=rtcp:51372\r\n"
+    "a=recvonly\r\n";
+
+rewrite_spec spec_for(std::string_view addr) {
+    rewrite_spec s;
+    s.address = addr;
+    s.origin_sess_id = 42;
+    s.origin_sess_version = 7;
+    s.ports[0] = 20000;
+    s.ports[1] = 20002;
+    s.ports[2] = 20004;
+    return s;
+}
+
+}  // namespace
+
+TEST(sdp, parse_offer) {
+    session s;
+    ASSERT_EQ(parse(offer, s), parse_error::ok);
+    EXPECT_EQ(s.origin_user, "alice");
+    EXPECT_EQ(s.origin_sess_id, "2890844526");
+    EXPECT_EQ(s.origin_sess_version, "2890844526");
+    EXPECT_EQ(s.origin_addr, "198.51.100.1");
+    EXPECT_EQ(s.conn_addr, "198.51.100.1");
+    ASSERT_EQ(s.n_media, 2);
+
+    const media& a = s.streams[0];
+    EXPECT_EQ(a.type, "audio");
+    EXPECT_EQ(a.port, 49170);
+    EXPECT_EQ(a.proto, "RTP/AVP");
+    EXPECT_EQ(a.formats, "0 8 101");
+    EXPECT_EQ(a.conn_addr, "198.51.100.1");
+    EXPECT_EQ(a.rtcp_port, 49171);
+    EXPECT_FALSE(a.rtcp_mux);
+    EXPECT_EQ(a.dir, direction::sendrecv);
+
+    const media& v = s.streams[1];
+    EXPECT_EQ(v.type, "video");
+    EXPECT_EQ(v.port, 51372);
+    EXPECT_EQ(v.formats, "99");
+    EXPECT_EQ(v.conn_addr, "198.51.100.2");
+    EXPECT_TRUE(v.rtcp_mux);
+    EXPECT_EQ(v.rtcp_port, 51372);
+    EXPECT_EQ(v.dir, direction::recvonly);
+}
+
+TEST(sdp, lf_only_ipv6_and_multicast) {
+    std::string body =
+        "v=0\n"
+        "o=- 1 1 IN IP6 2001:db8::1\n"
+        "s=-\n"
+        "c=IN IP6 2001:db8::2\n"
+        "t=0 0\n"
+        "m=audio 5004/2 RTP/AVP 0\n"
+        "c=IN IP4 233.252.0.1/127/2\n";
+    session s;
+    ASSERT_EQ(parse(body, s), parse_error::ok);
+    EXPECT_EQ(s.origin_addr, "2001:db8::1");
+    EXPECT_EQ(s.conn_addr, "2001:db8::2");
+    ASSERT_EQ(s.n_media, 1);
+    EXPECT_EQ(s.streams[0].port, 5004);
+    EXPECT_EQ(s.streams[0].conn_addr, "233.252.0.1");
+}
+
+TEST(sdp, directions) {
+    // Session-level direction is the default; media-level overrides it.
+    std::string body =
+        "v=0\r\n"
+        "o=- 1 1 IN IP4 192.0.2.1\r\n"
+        "s=-\r\n"
+        "c=IN IP4 192.0.2.1\r\n"
+        "t=0 0\r\n"
+        "a=sendonly\r\n"
+        "m=audio 1000 RTP/AVP 0\r\n"
+        "m=audio 1002 RTP/AVP 0\r\n"
+        "a=inactive\r\n"
+        "m=audio 1004 RTP/AVP 0\r\n"
+        "a=recvonly\r\n"
+        "m=audio 1006 RTP/AVP 0\r\n"
+        "a=sendrecv\r\n";
+    session s;
+    ASSERT_EQ(parse(body, s), parse_error::ok);
+    ASSERT_EQ(s.n_media, 4);
+    EXPECT_EQ(s.streams[0].dir, direction::sendonly);
+    EXPECT_EQ(s.streams[1].dir, direction::inactive);
+    EXPECT_EQ(s.streams[2].dir, direction::recvonly);
+    EXPECT_EQ(s.streams[3].dir, direction::sendrecv);
+}
+
+TEST(sdp, disabled_stream_needs_no_connection) {
+    std::string body =
+        "v=0\r\n"
+        "o=- 1 1 IN IP4 192.0.2.1\r\n"
+        "s=-\r\n"
+        "t=0 0\r\n"
+        "m=video 0 RTP/AVP 31\r\n"
+        "m=audio 3000 RTP/AVP 0\r\n"
+        "c=IN IP4 192.0.2.9\r\n";
+    session s;
+    ASSERT_EQ(parse(body, s), parse_error::ok);
+    EXPECT_EQ(s.streams[0].port, 0);
+    EXPECT_EQ(s.streams[0].conn_addr, "");
+    EXPECT_EQ(s.streams[1].conn_addr, "192.0.2.9");
+}
+
+TEST(sdp, errors) {
+    session s;
+    EXPECT_EQ(parse("", s), parse_error::empty);
+    EXPECT_EQ(parse("\r\n\r\n", s), parse_error::empty);
+    EXPECT_EQ(parse("o=- 1 1 IN IP4 1.2.3.4\r\nv=0\r\n", s), parse_error::no_version);
+    EXPECT_EQ(parse("x", s), parse_error::no_version);
+
+    const std::string head = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\n";
+    // o= with a field missing, an extra field, twice, or not at all.
+    EXPECT_EQ(parse("v=0\r\no=- 1 1 IN IP4\r\n", s), parse_error::bad_origin);
+    EXPECT_EQ(parse("v=0\r\no=- 1 1 IN IP4 a b\r\n", s), parse_error::bad_origin);
+    EXPECT_EQ(parse(head + "o=- 1 1 IN IP4 192.0.2.1\r\n", s), parse_error::bad_origin);
+    EXPECT_EQ(parse("v=0\r\ns=-\r\n", s), parse_error::bad_origin);
+    EXPECT_EQ(parse("v=0\r\no=\r\n", s), parse_error::bad_origin);
+
+    for (const char* c : {"c=IN IP4\r\n", "c=IN IP5 1.2.3.4\r\n", "c=ATM IP4 1.2.3.4\r\n",
+                          "c=IN IP4 1.2.3.4 x\r\n", "c=IN IP4 /127\r\n", "c=\r\n"}) {
+        EXPECT_EQ(parse(head + c, s), parse_error::bad_connection) << c;
+    }
+    for (const char* m : {"m=audio\r\n", "m=audio 1000\r\n", "m=audio 1000 RTP/AVP\r\n",
+                          "m=audio 70000 RTP/AVP 0\r\n", "m=audio x RTP/AVP 0\r\n",
+                          "m=audio 1000/x RTP/AVP 0\r\n", "m=audio -1 RTP/AVP 0\r\n", "m=\r\n"}) {
+        EXPECT_EQ(parse(head + "c=IN IP4 1.2.3.4\r\n" + m, s), parse_error::bad_media) << m;
+    }
+
+    std::string many = head + "c=IN IP4 192.0.2.1\r\n";
+    for (unsigned i = 0; i < session::max_media; ++i) {
+        many += "m=audio " + std::to_string(1000 + 2 * i) + " RTP/AVP 0\r\n";
+    }
+    EXPECT_EQ(parse(many, s), parse_error::ok);
+    EXPECT_EQ(s.n_media, session::max_media);
+    EXPECT_EQ(parse(many + "m=audio 9 RTP/AVP 0\r\n", s), parse_error::too_many_media);
+
+    EXPECT_EQ(parse(head + "m=audio 1000 RTP/AVP 0\r\n", s), parse_error::no_connection);
+    // Media-level c= on one stream does not cover another.
+    EXPECT_EQ(parse(head + "m=audio 1000 RTP/AVP 0\r\nc=IN IP4 1.2.3.4\r\nm=audio 1002 RTP/AVP 0\r\n", s),
+              parse_error::no_connection);
+}
+
+TEST(sdp, tolerated_oddities) {
+    session s;
+    // Non-SDP lines and unknown attributes are ignored; a bad a=rtcp port is "absent".
+    std::string body =
+        "v=0\r\n"
+        "o=- 1 1 IN IP4 192.0.2.1\r\n"
+        "garbage\r\n"
+        "\r\n"
+        "c=IN IP4 192.0.2.1\r\n"
+        "m=audio 1000 RTP/AVP 0\r\n"
+        "a=rtcp:notaport\r\n"
+        "a=rtcp-mux-not\r\n"
+        "a=sendrecvx\r\n"
+        "a=rtcp-mux";  // no final line end
+    ASSERT_EQ(parse(body, s), parse_error::ok);
+    EXPECT_EQ(s.streams[0].rtcp_port, 0);
+    EXPECT_TRUE(s.streams[0].rtcp_mux);
+    EXPECT_EQ(s.streams[0].dir, direction::sendrecv);
+}
+
+TEST(sdp, error_names) {
+    std::set<std::string> names;
+    for (int i = 0; i <= static_cast<int>(parse_error::no_connection); ++i) {
+        names.insert(to_string(static_cast<parse_error>(i)));
+    }
+    EXPECT_EQ(names.size(), 8u);
+    EXPECT_STREQ(to_string(parse_error::too_many_media), "too_many_media");
+}
+
+TEST(sdp, rewrite_offer) {
+    std::string out = rewrite(offer, spec_for("203.0.113.5"));
+    EXPECT_EQ(out,
+              "v=0\r\n"
+              "o=sipferry 42 7 IN IP4 203.0.113.5\r\n"
+              "s=-\r\n"
+              "c=IN IP4 203.0.113.5\r\n"
+              "t=0 0\r\n"
+              "m=audio 20000 RTP/AVP 0 8 101\r\n"
+              "a=rtpmap:0 PCMU/8000\r\n"
+              "a=rtpmap:101 telephone-event/8000\r\n"
+              "a=rtcp:20001 IN IP4 203.0.113.5\r\n"
+              "a=sendrecv\r\n"
+              "m=video 20002 RTP/AVP 99\r\n"
+              "c=IN IP4 203.0.113.5\r\n"
+              "a=rtpmap:99 H264/90000\r\n"
+              "a=rtcp-mux\r\n"
+              "a=rtcp:20002\r\n"
+              "a=recvonly\r\n");
+    // The rewrite is itself valid SDP pointing at the relay.
+    session s;
+    ASSERT_EQ(parse(out, s), parse_error::ok);
+    EXPECT_EQ(s.streams[0].conn_addr, "203.0.113.5");
+    EXPECT_EQ(s.streams[1].conn_addr, "203.0.113.5");
+    EXPECT_EQ(s.streams[0].rtcp_port, 20001);
+}
+
+TEST(sdp, rewrite_lf_ipv6_disabled_and_hold) {
+    std::string body =
+        "v=0\n"
+        "o=bob 9 10 IN IP6 2001:db8::9\n"
+        "s=call\n"
+        "c=IN IP6 2001:db8::9\n"
+        "t=0 0\n"
+        "a=sendonly\n"
+        "m=audio 6000/2 RTP/SAVP 0 101\n"
+        "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:abc\n"
+        "m=video 0 RTP/AVP 31\n"
+        "a=rtcp:7001\n"
+        "m=text 8000 RTP/AVP 98\n";
+    rewrite_spec spec = spec_for("198.51.100.77");
+    spec.origin_user = "relay";
+    spec.origin_sess_id = 18446744073709551615ull;
+    spec.ports[1] = 30000;  // ignored: the offer disabled the stream
+    spec.ports[2] = 0;      // the caller disables this one
+    std::string out = rewrite(body, spec);
+    EXPECT_EQ(out,
+              "v=0\r\n"
+              "o=relay 18446744073709551615 7 IN IP4 198.51.100.77\r\n"
+              "s=call\r\n"
+              "c=IN IP4 198.51.100.77\r\n"
+              "t=0 0\r\n"
+              "a=sendonly\r\n"
+              "m=audio 20000/2 RTP/SAVP 0 101\r\n"
+              "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:abc\r\n"
+              "m=video 0 RTP/AVP 31\r\n"
+              "a=rtcp:7001\r\n"
+              "m=text 0 RTP/AVP 98\r\n");
+}
+
+TEST(sdp, rewrite_rejects_bad_body) {
+    EXPECT_EQ(rewrite("", spec_for("1.2.3.4")), "");
+    EXPECT_EQ(rewrite("v=0\r\nm=audio 1 RTP/AVP 0\r\n", spec_for("1.2.3.4")), "");
+}
+
+TEST(sdp, rewrite_keeps_unknown_lines_and_order) {
+    std::string body =
+        "\r\n"
+        "v=0\r\n"
+        "o=- 1 1 IN IP4 192.0.2.1\r\n"
+        "s=-\r\n"
+        "i=session info\r\n"
+        "b=AS:64\r\n"
+        "c=IN IP4 192.0.2.1\r\n"
+        "t=0 0\r\n"
+        "a=group:BUNDLE 0\r\n"
+        "m=audio 1000 RTP/AVP 0\r\n"
+        "b=TIAS:64000\r\n"
+        "not sdp at all\r\n"
+        "a=rtcp:1001\r\n"
+        "a=mid:0\r\n";
+    std::string out = rewrite(body, spec_for("10.0.0.1"));
+    EXPECT_EQ(out,
+              "v=0\r\n"
+              "o=sipferry 42 7 IN IP4 10.0.0.1\r\n"
+              "s=-\r\n"
+              "i=session info\r\n"
+              "b=AS:64\r\n"
+              "c=IN IP4 10.0.0.1\r\n"
+              "t=0 0\r\n"
+              "a=group:BUNDLE 0\r\n"
+              "m=audio 20000 RTP/AVP 0\r\n"
+              "b=TIAS:64000\r\n"
+              "not sdp at all\r\n"
+              "a=rtcp:20001\r\n"
+              "a=mid:0\r\n");
+}
