@@ -30,8 +30,9 @@ std::string strip_tag(std::string_view value) {
     return v;
 }
 
-/// The Contact (or any name-addr) URI as an IPv4 endpoint, if it is one.
-bool uri_endpoint(std::string_view name_addr_value, sip_addr& out) {
+/// The Contact (or any name-addr) URI as an IPv4 endpoint, if it is one; `uri_text`
+/// receives the URI itself (the Request-URI of in-dialog requests, RFC 3261 12.2.1.1).
+bool uri_endpoint(std::string_view name_addr_value, sip_addr& out, std::string* uri_text = nullptr) {
     sip::name_addr na;
     sip::uri u;
     if (!sip::parse_name_addr(name_addr_value, na) || !sip::parse_uri(na.uri, u)) {
@@ -42,6 +43,9 @@ bool uri_endpoint(std::string_view name_addr_value, sip_addr& out) {
         return false;
     }
     out = sip_addr{addr, u.port != 0 ? u.port : uint16_t{5060}};
+    if (uri_text != nullptr) {
+        *uri_text = std::string(na.uri);
+    }
     return true;
 }
 
@@ -72,6 +76,8 @@ struct b2bua::call {
     state st = state::routing;
     leg a, b;
     response_base a_invite;        ///< to build responses to A's INVITE
+    sip_addr a_reply_to;           ///< where responses to A's INVITE go (2xx retransmissions too)
+    sip_addr b_invite_dest;        ///< where B's INVITE went: its CANCEL goes there too (RFC 3261 9.1)
     uint64_t a_invite_tx = 0;
     unsigned a_invite_cseq = 0;
     uint64_t b_invite_tx = 0;
@@ -312,9 +318,11 @@ void b2bua::on_invite(const inbound& in) {
     a.local_tag = random_token(16);
     a.remote_uri = strip_tag(m.find(sip::hdr::from)->value);
     a.local_uri = strip_tag(m.find(sip::hdr::to)->value);
+    c->a_reply_to = response_address(in);
     const sip::header* contact = m.find(sip::hdr::contact);
-    if (contact == nullptr || !uri_endpoint(contact->value, a.target)) {
-        a.target = response_address(in);
+    if (contact == nullptr || !uri_endpoint(contact->value, a.target, &a.target_uri)) {
+        a.target = c->a_reply_to;
+        a.target_uri = "sip:" + to_string(a.target);
     }
     a.contact = "<sip:sipferry@" + realm(in.realm).addr_text + ":" + std::to_string(cfg_.sip_port) + ">";
     a.transfer_mode = target.transfer_mode;
@@ -323,6 +331,7 @@ void b2bua::on_invite(const inbound& in) {
     leg& b = c->b;
     b.realm = static_cast<unsigned>(b_realm);
     b.target = sip_addr{target_addr, target.port};
+    c->b_invite_dest = b.target;
     b.call_id = random_token(32);
     b.local_tag = random_token(16);
     const std::string& b_addr = realm(b.realm).addr_text;
@@ -337,6 +346,7 @@ void b2bua::on_invite(const inbound& in) {
     b.sdp_sess_id = random_u64() >> 2;
     b.local_cseq = 1;
     c->b_request_uri = "sip:" + target.user + "@" + target.host + ":" + std::to_string(target.port);
+    b.target_uri = c->b_request_uri;
     c->b_invite_branch = "z9hG4bK" + random_token(20);
 
     c->rec.call_id = a.call_id;
@@ -409,24 +419,28 @@ void b2bua::on_b_response(uint64_t call_id, const inbound& in) {
     call& c = *it->second;
     const sip::message& m = *in.msg;
     const unsigned status = m.status;
-    if (status == 100) {
-        return;  // hop-by-hop: leg A already got our own 100
-    }
-    if (!m.to.tag.empty()) {
-        c.b.remote_tag = std::string(m.to.tag);
-    }
-    if (const sip::header* contact = m.find(sip::hdr::contact); contact != nullptr && status < 300) {
-        uri_endpoint(contact->value, c.b.target);
-    }
-    sdp::session desc;
-    const bool has_sdp = is_sdp(m) && sdp::parse(m.body, desc) == sdp::parse_error::ok;
-
     if (status < 200) {
+        // Any provisional response, 100 included, allows the CANCEL (RFC 3261 9.1).
         c.b_provisional = true;
         if (c.st == call::state::cancelling) {
             send_b_cancel(c);
             return;
         }
+        if (status == 100) {
+            return;  // hop-by-hop: leg A already got our own 100
+        }
+    }
+    if (!m.to.tag.empty()) {
+        c.b.remote_tag = std::string(m.to.tag);
+    }
+    if (const sip::header* contact = m.find(sip::hdr::contact); contact != nullptr && status >= 200 &&
+                                                                status < 300) {
+        uri_endpoint(contact->value, c.b.target, &c.b.target_uri);
+    }
+    sdp::session desc;
+    const bool has_sdp = is_sdp(m) && sdp::parse(m.body, desc) == sdp::parse_error::ok;
+
+    if (status < 200) {
         c.st = call::state::early;
         std::string body;
         if (has_sdp) {
@@ -515,19 +529,18 @@ void b2bua::retransmit_a_2xx(uint64_t call_id, unsigned interval) {
         end_call(c, "appliance");
         return;
     }
-    send_(c.a.realm, c.a.target, c.a_2xx);
+    send_(c.a.realm, c.a_reply_to, c.a_2xx);
     const unsigned next = std::min(interval * 2, cfg_.timers.t2_ms);
     c.a_2xx_timer = timers_.add(now_() + next, [this, call_id, next] { retransmit_a_2xx(call_id, next); });
 }
 
 void b2bua::send_b_ack(call& c) {
     request_spec rs;
-    const std::string ruri = "sip:" + to_string(c.b.target);
     const std::string from = c.b.from_value();
     const std::string to = c.b.to_value();
     const std::string branch = "z9hG4bK" + random_token(20);
     rs.method = "ACK";
-    rs.request_uri = ruri;
+    rs.request_uri = c.b.target_uri;
     rs.via_host = realm(c.b.realm).addr_text;
     rs.via_port = cfg_.sip_port;
     rs.branch = branch;
@@ -542,7 +555,11 @@ void b2bua::send_b_ack(call& c) {
 }
 
 void b2bua::send_b_cancel(call& c) {
-    // RFC 3261 9.1: same Request-URI, Call-ID, From, To, CSeq number and branch as the INVITE.
+    if (!c.cancel_pending) {
+        return;  // one CANCEL per INVITE, however many provisional responses follow
+    }
+    // RFC 3261 9.1: same Request-URI, Call-ID, From, To, CSeq number and branch as the INVITE,
+    // sent where the INVITE went.
     request_spec rs;
     const std::string from = c.b.from_value();
     rs.method = "CANCEL";
@@ -556,15 +573,15 @@ void b2bua::send_b_cancel(call& c) {
     rs.call_id = c.b.call_id;
     rs.cseq = 1;
     rs.user_agent = cfg_.user_agent;
-    tl_.send_request(sip::method::cancel, c.b_invite_branch, c.b.realm, c.b.target, build_request(rs), nullptr,
-                     nullptr);
+    tl_.send_request(sip::method::cancel, c.b_invite_branch, c.b.realm, c.b_invite_dest, build_request(rs),
+                     nullptr, nullptr);
     c.cancel_pending = false;
 }
 
 void b2bua::send_bye(call& c, bool to_b) {
     leg& l = to_b ? c.b : c.a;
     request_spec rs;
-    const std::string ruri = "sip:" + to_string(l.target);
+    const std::string& ruri = l.target_uri;
     const std::string from = l.from_value();
     const std::string to = l.to_value();
     const std::string branch = "z9hG4bK" + random_token(20);
@@ -608,17 +625,20 @@ void b2bua::on_cancel(const inbound& in) {
     if (c == nullptr || !is_a || (c->st != call::state::routing && c->st != call::state::early)) {
         return;  // already answered or failed: the CANCEL has no effect (RFC 3261 9.2)
     }
-    send_a_final(*c, 487, reason_phrase(487));
-    c->st = call::state::cancelling;
-    if (c->b_provisional) {
-        send_b_cancel(*c);
-    } else {
-        // RFC 3261 9.1: a CANCEL may only follow a provisional response.
-        c->cancel_pending = true;
+    abandon(*c);
+}
+
+void b2bua::abandon(call& c) {
+    send_a_final(c, 487, reason_phrase(487));
+    c.st = call::state::cancelling;
+    c.cancel_pending = true;
+    if (c.b_provisional) {
+        send_b_cancel(c);
     }
+    // Otherwise the CANCEL waits for B's first provisional response (RFC 3261 9.1).
     // Stay until leg B's INVITE transaction ends, but never longer than 64*T1.
-    const uint64_t id = c->id;
-    c->linger_timer = timers_.add(now_() + 64ull * cfg_.timers.t1_ms + 1000, [this, id] {
+    const uint64_t id = c.id;
+    c.linger_timer = timers_.add(now_() + 64ull * cfg_.timers.t1_ms + 1000, [this, id] {
         auto it = calls_.find(id);
         if (it != calls_.end()) {
             it->second->linger_timer = 0;
@@ -642,8 +662,12 @@ void b2bua::on_in_dialog(const inbound& in, call& c, bool from_a) {
         if (c.st == call::state::answered || c.st == call::state::confirmed) {
             send_bye(c, from_a);
         } else if (from_a) {
-            // Cannot happen for a UAC in an early dialog; be defensive anyway.
-            send_bye(c, true);
+            // A ended its early dialog (RFC 3261 15.1.2 lets a UAC do that): its INVITE still gets
+            // its final response, and B, still ringing, is CANCELled rather than BYEd.
+            if (c.st != call::state::cancelling) {
+                abandon(c);
+            }
+            return;
         } else {
             // B left its early dialog: leg A gets a failure.
             send_a_final(c, 480, "Temporarily Unavailable");

@@ -35,6 +35,7 @@ struct b2bua_stats {
 struct leg {
     unsigned realm = 0;
     sip_addr target;         ///< where in-dialog requests go (the peer's Contact)
+    std::string target_uri;  ///< the peer's Contact URI: Request-URI of in-dialog requests
     std::string call_id;
     std::string local_tag, remote_tag;
     std::string local_uri;   ///< name-addr of our side, without tag
@@ -81,6 +82,8 @@ private:
     void send_a_final(call& c, unsigned status, std::string_view reason);
     void send_b_ack(call& c);
     void send_b_cancel(call& c);
+    /// Leg A gave up before the answer (CANCEL, or BYE in the early dialog): 487 to A, CANCEL to B.
+    void abandon(call& c);
     void send_bye(call& c, bool to_b);
     void retransmit_a_2xx(uint64_t call_id, unsigned interval);
     void end_call(call& c, const char* hangup);

@@ -3,6 +3,7 @@
 #include <boost/program_options/parsers.hpp>
 #include <boost/program_options/options_description.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <filesystem>
 #include <fstream>
@@ -101,16 +102,17 @@ public:
         }
     }
 
-    std::vector<std::string> port_names() const {
+    /// Port section names in the order the file gives them (port order is realm order).
+    std::vector<std::string> port_names(const std::vector<std::string>& file_order) const {
         std::vector<std::string> names;
-        for (const auto& [k, v] : values_) {
+        for (const auto& k : file_order) {
             if (k.rfind("port.", 0) == 0) {
                 const auto dot = k.find('.', 5);
                 if (dot == std::string::npos) {
                     fail(k, "expected a key inside a [port.NAME] section");
                 }
                 std::string name = k.substr(5, dot - 5);
-                if (names.empty() || names.back() != name) {
+                if (std::find(names.begin(), names.end(), name) == names.end()) {
                     names.push_back(name);
                 }
             }
@@ -156,6 +158,7 @@ bool valid_name(const std::string& s) {
 
 config parse_config(const std::string& text, const std::string& origin, const std::string& base_dir) {
     std::map<std::string, std::string> values;
+    std::vector<std::string> order;
     try {
         std::istringstream in(text);
         po::options_description none;
@@ -165,6 +168,7 @@ config parse_config(const std::string& text, const std::string& origin, const st
                 throw config_error(origin + ": " + opt.string_key + ": given twice");
             }
             values[opt.string_key] = opt.value.empty() ? std::string() : trim(opt.value.front());
+            order.push_back(opt.string_key);
         }
     } catch (const po::error& e) {
         throw config_error(origin + ": syntax: " + e.what());
@@ -192,7 +196,7 @@ config parse_config(const std::string& text, const std::string& origin, const st
     dp.relay_capacity = static_cast<uint32_t>(r.num("dataplane.relay_entries", 65536, 1024, 16'777'216));
 
     // [port.NAME]
-    const auto names = r.port_names();
+    const auto names = r.port_names(order);
     if (names.empty()) {
         r.fail("port.NAME", "at least one [port.NAME] section is required");
     }

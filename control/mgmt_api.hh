@@ -29,6 +29,9 @@ public:
     mgmt_api(const mgmt_api&) = delete;
     mgmt_api& operator=(const mgmt_api&) = delete;
 
+    /// The bound TCP port (useful with port 0 in tests).
+    uint16_t port() const;
+
 private:
     struct impl;
     std::shared_ptr<impl> impl_;

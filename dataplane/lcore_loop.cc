@@ -59,7 +59,34 @@ void handle_arp(worker& w, uint16_t port_id, rte_mbuf* m, rte_ether_hdr* eth) {
         bump(w.stats.arp_replies);
         return send(w, port_id, m);
     }
-    rte_pktmbuf_free(m);
+    if (op == RTE_ARP_OP_REQUEST && sender != target) {
+        return drop(w, m, drop_reason::arp_other);  // asks for someone else
+    }
+    rte_pktmbuf_free(m);  // replies and gratuitous ARPs: learnt above, nothing to answer
+}
+
+// Relays the collected packets and sends or frees each.
+void flush_relay(worker& w, rte_mbuf** relay_pkts, unsigned n_relay, uint64_t now_tsc) {
+    uint16_t egress[64];
+    const relay_burst_result r = relay_burst(*w.relay, relay_pkts, n_relay, egress, now_tsc);
+    if (r.miss) {
+        bump(w.stats.drops[static_cast<unsigned>(drop_reason::relay_miss)], r.miss);
+    }
+    if (r.no_target) {
+        bump(w.stats.drops[static_cast<unsigned>(drop_reason::relay_no_target)], r.no_target);
+    }
+    uint64_t relayed = 0;
+    for (unsigned i = 0; i < n_relay; ++i) {
+        if (egress[i] == relay_drop) {
+            rte_pktmbuf_free(relay_pkts[i]);
+        } else if (egress[i] >= RTE_MAX_ETHPORTS || !w.ports[egress[i]].used) {
+            drop(w, relay_pkts[i], drop_reason::tx_failed);  // a side on a port this worker does not own
+        } else {
+            send(w, egress[i], relay_pkts[i]);
+            ++relayed;
+        }
+    }
+    bump(w.stats.relayed, relayed);
 }
 
 }  // namespace
@@ -140,6 +167,10 @@ void worker_handle_burst(worker& w, uint16_t port_id, rte_mbuf** pkts, unsigned 
         const uint16_t dport = rte_be_to_cpu_16(udp->dst_port);
         if (dport >= w.relay_min && dport <= w.relay_max) {
             relay_pkts[n_relay++] = m;
+            if (n_relay == 64) {
+                flush_relay(w, relay_pkts, n_relay, now_tsc);
+                n_relay = 0;
+            }
             continue;
         }
         if (dport != w.sip_port) {
@@ -164,22 +195,7 @@ void worker_handle_burst(worker& w, uint16_t port_id, rte_mbuf** pkts, unsigned 
     }
 
     if (n_relay != 0) {
-        uint16_t egress[64];
-        const relay_burst_result r = relay_burst(*w.relay, relay_pkts, n_relay, egress, now_tsc);
-        bump(w.stats.relayed, r.relayed);
-        if (r.miss) {
-            bump(w.stats.drops[static_cast<unsigned>(drop_reason::relay_miss)], r.miss);
-        }
-        if (r.no_target) {
-            bump(w.stats.drops[static_cast<unsigned>(drop_reason::relay_no_target)], r.no_target);
-        }
-        for (unsigned i = 0; i < n_relay; ++i) {
-            if (egress[i] == relay_drop || !w.ports[egress[i]].used) {
-                rte_pktmbuf_free(relay_pkts[i]);
-            } else {
-                send(w, egress[i], relay_pkts[i]);
-            }
-        }
+        flush_relay(w, relay_pkts, n_relay, now_tsc);
     }
 }
 

@@ -64,12 +64,18 @@ inline bool rewrite(const l3l4& h, const media_side& out) {
 relay_burst_result relay_burst(const relay_table& table, rte_mbuf** pkts, unsigned n, uint16_t* egress,
                                uint64_t now_tsc) {
     relay_burst_result res;
-    relay_key keys[64];
-    const relay_key* key_ptrs[64];
-    media_side* sides[64];
-    l3l4 hdrs[64];
-    if (n > 64) {
-        n = 64;
+    constexpr unsigned max_burst = 64;  // RTE_HASH_LOOKUP_BULK_MAX
+    relay_key keys[max_burst];
+    const relay_key* key_ptrs[max_burst] = {};
+    media_side* sides[max_burst];
+    l3l4 hdrs[max_burst];
+    if (n > max_burst) {
+        // Callers hand at most one burst; anything beyond is dropped, never left undecided.
+        for (unsigned i = max_burst; i < n; ++i) {
+            egress[i] = relay_drop;
+        }
+        res.miss = static_cast<uint16_t>(n - max_burst);
+        n = max_burst;
     }
     for (unsigned i = 0; i < n; ++i) {
         hdrs[i] = headers_of(pkts[i]);
@@ -78,10 +84,23 @@ relay_burst_result relay_burst(const relay_table& table, rte_mbuf** pkts, unsign
     }
     table.lookup_bulk(key_ptrs, n, sides);
 
+    // At a million entries every side and its peer is a cache miss: ask for all of them
+    // before touching any, so the misses overlap instead of queueing one after another.
     for (unsigned i = 0; i < n; ++i) {
-        if (i + 1 < n && sides[i + 1] != nullptr) {
-            rte_prefetch0(sides[i + 1]);
+        if (sides[i] != nullptr) {
+            rte_prefetch0(sides[i]);
         }
+    }
+    for (unsigned i = 0; i < n; ++i) {
+        if (sides[i] != nullptr) {
+            const media_side* peer = sides[i]->peer.load(std::memory_order_relaxed);
+            if (peer != nullptr) {
+                rte_prefetch0(peer);
+            }
+        }
+    }
+
+    for (unsigned i = 0; i < n; ++i) {
         media_side* in = sides[i];
         if (in == nullptr) {
             egress[i] = relay_drop;

@@ -85,12 +85,20 @@ bool relay_table::insert(media_side* side) {
     if (rte_hash_lookup(hash_, &key) >= 0) {
         return false;
     }
-    return rte_hash_add_key_data(hash_, &key, side) == 0;
+    if (rte_hash_add_key_data(hash_, &key, side) != 0) {
+        return false;
+    }
+    ++published_;
+    return true;
 }
 
 bool relay_table::remove(uint32_t addr, uint16_t port) {
     relay_key key{addr, port, 0};
-    return rte_hash_del_key(hash_, &key) >= 0;
+    if (rte_hash_del_key(hash_, &key) < 0) {
+        return false;
+    }
+    --published_;
+    return true;
 }
 
 media_side* relay_table::find(uint32_t addr, uint16_t port) const {
@@ -103,7 +111,7 @@ media_side* relay_table::find(uint32_t addr, uint16_t port) const {
 }
 
 uint32_t relay_table::size() const {
-    return static_cast<uint32_t>(rte_hash_count(hash_));
+    return published_;
 }
 
 unsigned relay_table::lookup_bulk(const relay_key* const* keys, unsigned n, media_side** out) const {

@@ -92,7 +92,7 @@ public:
     uint32_t capacity() const { return capacity_; }
 
     // --- workers ---
-    /// Looks up n (<= 64) keys; out[i] is the side or nullptr. Returns the hit count.
+    /// Looks up n keys (n <= 64, RTE_HASH_LOOKUP_BULK_MAX); out[i] is the side or nullptr. Returns the hit count.
     unsigned lookup_bulk(const relay_key* const* keys, unsigned n, media_side** out) const;
     rte_rcu_qsbr* rcu() const { return rcu_; }
     /// Worker `id` takes part in grace periods (call once on the worker).
@@ -107,6 +107,7 @@ private:
     rte_hash* hash_ = nullptr;
     rte_rcu_qsbr* rcu_ = nullptr;
     uint32_t capacity_ = 0;
+    uint32_t published_ = 0;  ///< rte_hash_count() also counts slots still in their grace period
 };
 
 }  // namespace sf::dp

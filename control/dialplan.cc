@@ -1,0 +1,494 @@
+#include "dialplan.hh"
+
+#include <lua.hpp>
+
+#include <cctype>
+#include <charconv>
+#include <cstdlib>
+#include <ctime>
+#include <fstream>
+#include <sstream>
+#include <unordered_map>
+
+namespace sf::control {
+
+// ------------------------------------------------------------------ dial strings
+
+namespace {
+
+std::string trim(const std::string& s) {
+    const auto b = s.find_first_not_of(" \t\r\n");
+    if (b == std::string::npos) {
+        return "";
+    }
+    return s.substr(b, s.find_last_not_of(" \t\r\n") - b + 1);
+}
+
+bool valid_user(const std::string& u) {
+    if (u.empty() || u.size() > 128) {
+        return false;
+    }
+    for (unsigned char c : u) {
+        // RFC 3261 user unreserved/escaped characters, without the ones that end a URI part.
+        if (!(std::isalnum(c) || std::string_view("-_.!~*'()&=+$,;?/%#").find(static_cast<char>(c)) !=
+                                     std::string_view::npos)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool valid_host(const std::string& h) {
+    if (h.empty() || h.size() > 253) {
+        return false;
+    }
+    for (unsigned char c : h) {
+        if (!(std::isalnum(c) || c == '-' || c == '.')) {
+            return false;
+        }
+    }
+    return true;
+}
+
+}  // namespace
+
+std::string parse_dial_string(const std::string& text, std::vector<dial_target>& out) {
+    const std::string s = trim(text);
+    if (s.empty()) {
+        return "empty dial string";
+    }
+    if (s.find_first_of("&|") != std::string::npos) {
+        return "parallel (&) and sequential (|) dialling are not supported yet: '" + s + "'";
+    }
+    dial_target t;
+    std::string dest = s;
+    const auto open = s.find('[');
+    if (open != std::string::npos) {
+        if (s.back() != ']') {
+            return "options must end with ']': '" + s + "'";
+        }
+        dest = trim(s.substr(0, open));
+        const std::string opts = s.substr(open + 1, s.size() - open - 2);
+        std::stringstream ss(opts);
+        std::string opt;
+        while (std::getline(ss, opt, ',')) {
+            opt = trim(opt);
+            if (opt.empty()) {
+                continue;
+            }
+            const auto eq = opt.find('=');
+            const std::string name = trim(opt.substr(0, eq));
+            const std::string value = eq == std::string::npos ? "" : trim(opt.substr(eq + 1));
+            if (name == "tr") {
+                if (value != "n" && value != "p" && value != "c") {
+                    return "option tr expects n, p or c, got '" + value + "'";
+                }
+                t.transfer_mode = value[0];
+            } else {
+                return "unknown dial string option '" + name + "'";
+            }
+        }
+    }
+    const auto at = dest.find('@');
+    if (at == std::string::npos) {
+        return "expected user@host[:port], got '" + dest + "'";
+    }
+    t.user = dest.substr(0, at);
+    std::string hostport = dest.substr(at + 1);
+    if (!valid_user(t.user)) {
+        return "bad user part in '" + dest + "'";
+    }
+    const auto colon = hostport.rfind(':');
+    if (colon != std::string::npos) {
+        const std::string ps = hostport.substr(colon + 1);
+        unsigned port = 0;
+        auto [p, ec] = std::from_chars(ps.data(), ps.data() + ps.size(), port);
+        if (ps.empty() || ec != std::errc{} || p != ps.data() + ps.size() || port == 0 || port > 65535) {
+            return "bad port '" + ps + "' in '" + dest + "'";
+        }
+        t.port = static_cast<uint16_t>(port);
+        hostport.resize(colon);
+    }
+    if (!valid_host(hostport)) {
+        return "bad host '" + hostport + "' in '" + dest + "'";
+    }
+    t.host = hostport;
+    out.push_back(std::move(t));
+    return "";
+}
+
+// ------------------------------------------------------------------ the engine
+
+namespace {
+
+// A unique address: thrown by sys.Dial / sys.Respond to end the script once it decided.
+char decision_sentinel;
+
+}  // namespace
+
+struct dialplan_engine::impl {
+    lua_State* L = nullptr;
+    dialplan_limits limits;
+    size_t used = 0;           ///< bytes the state holds now
+    size_t run_limit = 0;      ///< absolute cap while a run is active (0 = none)
+    uint64_t instructions = 0; ///< executed in the current run (in hook steps)
+    std::unordered_map<std::string, int> chunks;  ///< name -> registry ref of the compiled function
+    int base_ref = LUA_NOREF;  ///< the whitelisted read-only base environment
+    route_result* current = nullptr;
+
+    static constexpr int hook_step = 1000;
+
+    static void* alloc(void* ud, void* ptr, size_t osize, size_t nsize) {
+        auto* self = static_cast<impl*>(ud);
+        const size_t old = ptr == nullptr ? 0 : osize;
+        if (nsize == 0) {
+            self->used -= old;
+            std::free(ptr);
+            return nullptr;
+        }
+        if (self->run_limit != 0 && nsize > old && self->used + (nsize - old) > self->run_limit) {
+            return nullptr;  // Lua raises a memory error inside the script
+        }
+        void* p = std::realloc(ptr, nsize);
+        if (p != nullptr) {
+            self->used = self->used - old + nsize;
+        }
+        return p;
+    }
+
+    static impl* self_of(lua_State* L) { return static_cast<impl*>(lua_touserdata(L, lua_upvalueindex(1))); }
+
+    static void count_hook(lua_State* L, lua_Debug*) {
+        void* ud = nullptr;
+        lua_getallocf(L, &ud);
+        auto* self = static_cast<impl*>(ud);
+        self->instructions += hook_step;
+        if (self->instructions > self->limits.max_instructions) {
+            luaL_where(L, 0);
+            lua_pushfstring(L, "%sinstruction limit (%d) exceeded", lua_tostring(L, -1),
+                            static_cast<int>(self->limits.max_instructions));
+            lua_error(L);
+        }
+    }
+
+    // sys.Dial(dialstring)
+    static int l_dial(lua_State* L) {
+        impl* self = self_of(L);
+        const char* text = luaL_checkstring(L, 1);
+        if (self->current->what == route_result::kind::none) {
+            std::vector<dial_target> targets;
+            const std::string err = parse_dial_string(text, targets);
+            if (!err.empty()) {
+                return luaL_error(L, "sys.Dial: %s", err.c_str());
+            }
+            self->current->what = route_result::kind::dial;
+            self->current->targets = std::move(targets);
+        }
+        lua_pushlightuserdata(L, &decision_sentinel);
+        return lua_error(L);
+    }
+
+    // sys.Respond(code, reason)
+    static int l_respond(lua_State* L) {
+        impl* self = self_of(L);
+        const lua_Integer code = luaL_checkinteger(L, 1);
+        const char* reason = luaL_optstring(L, 2, "");
+        if (code < 300 || code > 699) {
+            return luaL_error(L, "sys.Respond: status must be 300..699, got %d", static_cast<int>(code));
+        }
+        for (const char* p = reason; *p != '\0'; ++p) {
+            if (static_cast<unsigned char>(*p) < 0x20) {
+                return luaL_error(L, "sys.Respond: reason must be printable text");
+            }
+        }
+        if (self->current->what == route_result::kind::none) {
+            self->current->what = route_result::kind::respond;
+            self->current->code = static_cast<int>(code);
+            self->current->reason = reason;
+        }
+        lua_pushlightuserdata(L, &decision_sentinel);
+        return lua_error(L);
+    }
+
+    // sys.Log(...)
+    static int l_log(lua_State* L) {
+        impl* self = self_of(L);
+        std::string line;
+        const int n = lua_gettop(L);
+        for (int i = 1; i <= n; ++i) {
+            size_t len = 0;
+            const char* s = luaL_tolstring(L, i, &len);
+            if (i > 1) {
+                line.push_back(' ');
+            }
+            line.append(s, len);
+            lua_pop(L, 1);
+        }
+        if (self->current->logs.size() < 100) {
+            self->current->logs.push_back(line.substr(0, 1024));
+        }
+        return 0;
+    }
+
+    // sys.Time(): the wall clock (UTC) as {year, month, day, hour, min, sec, wday}, for time-of-day routing.
+    static int l_time(lua_State* L) {
+        const std::time_t now = std::time(nullptr);
+        std::tm tm{};
+        gmtime_r(&now, &tm);
+        lua_createtable(L, 0, 7);
+        const std::pair<const char*, int> fields[] = {{"year", tm.tm_year + 1900}, {"month", tm.tm_mon + 1},
+                                                      {"day", tm.tm_mday},         {"hour", tm.tm_hour},
+                                                      {"min", tm.tm_min},          {"sec", tm.tm_sec},
+                                                      {"wday", tm.tm_wday + 1}};
+        for (const auto& [k, v] : fields) {
+            lua_pushinteger(L, v);
+            lua_setfield(L, -2, k);
+        }
+        return 1;
+    }
+
+    // req.Header[name]: case-insensitive lookup in the lower-cased header table (upvalue 1).
+    static int l_header_index(lua_State* L) {
+        size_t len = 0;
+        const char* k = luaL_checklstring(L, 2, &len);
+        std::string lower(k, len);
+        for (auto& c : lower) {
+            c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        }
+        lua_getfield(L, lua_upvalueindex(1), lower.c_str());
+        return 1;
+    }
+
+    static int l_readonly(lua_State* L) { return luaL_error(L, "attempt to modify a read-only table"); }
+
+    /// Pushes a read-only proxy of the table at `idx`.
+    void push_readonly(int idx) {
+        idx = lua_absindex(L, idx);
+        lua_newtable(L);
+        lua_createtable(L, 0, 3);
+        lua_pushvalue(L, idx);
+        lua_setfield(L, -2, "__index");
+        lua_pushcfunction(L, l_readonly);
+        lua_setfield(L, -2, "__newindex");
+        lua_pushboolean(L, 0);
+        lua_setfield(L, -2, "__metatable");
+        lua_setmetatable(L, -2);
+    }
+
+    void build_base() {
+        // Open the safe libraries only, then copy what a dialplan may use into one table.
+        luaL_requiref(L, LUA_GNAME, luaopen_base, 1);
+        luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 1);
+        luaL_requiref(L, LUA_TABLIBNAME, luaopen_table, 1);
+        luaL_requiref(L, LUA_MATHLIBNAME, luaopen_math, 1);
+        luaL_requiref(L, LUA_UTF8LIBNAME, luaopen_utf8, 1);
+        luaL_requiref(L, LUA_OSLIBNAME, luaopen_os, 1);
+        lua_settop(L, 0);
+
+        lua_newtable(L);  // base
+        lua_pushglobaltable(L);
+        for (const char* name : {"assert", "error", "ipairs", "next", "pairs", "pcall", "rawequal", "rawlen",
+                                 "rawget", "select", "tonumber", "tostring", "type", "xpcall"}) {
+            lua_getfield(L, -1, name);
+            lua_setfield(L, -3, name);
+        }
+        for (const char* lib : {"string", "table", "math", "utf8"}) {
+            lua_getfield(L, -1, lib);
+            push_readonly(-1);
+            lua_setfield(L, -4, lib);
+            lua_pop(L, 1);
+        }
+        // os: the clock only; no execute, exit, getenv, remove, rename, tmpname, setlocale.
+        lua_getfield(L, -1, "os");
+        lua_newtable(L);
+        for (const char* name : {"time", "date", "clock", "difftime"}) {
+            lua_getfield(L, -2, name);
+            lua_setfield(L, -2, name);
+        }
+        push_readonly(-1);
+        lua_setfield(L, -5, "os");
+        lua_pop(L, 3);  // os copy, os, globals
+        lua_pushstring(L, "Lua 5.4 (sipferry sandbox)");
+        lua_setfield(L, -2, "_VERSION");
+        push_readonly(-1);
+        base_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+        lua_pop(L, 1);
+
+        // Nothing else may reach the real globals: empty them.
+        lua_pushglobaltable(L);
+        lua_pushnil(L);
+        while (lua_next(L, -2) != 0) {
+            lua_pop(L, 1);
+            lua_pushvalue(L, -1);
+            lua_pushnil(L);
+            lua_rawset(L, -4);
+        }
+        lua_pop(L, 1);
+    }
+
+    void set_str(const char* key, const std::string& value) {
+        lua_pushlstring(L, value.data(), value.size());
+        lua_setfield(L, -2, key);
+    }
+
+    void push_req(const route_request& r) {
+        lua_createtable(L, 0, 8);
+        lua_createtable(L, 0, 2);
+        set_str("User", r.uri_user);
+        set_str("Host", r.uri_host);
+        lua_setfield(L, -2, "URI");
+        lua_createtable(L, 0, 2);
+        set_str("User", r.from_user);
+        set_str("Display", r.from_display);
+        lua_setfield(L, -2, "From");
+        lua_createtable(L, 0, 1);
+        set_str("User", r.to_user);
+        lua_setfield(L, -2, "To");
+        lua_createtable(L, 0, 2);
+        set_str("Address", r.source_ip);
+        lua_pushinteger(L, r.source_port);
+        lua_setfield(L, -2, "Port");
+        lua_setfield(L, -2, "Source");
+        set_str("Realm", r.realm);
+        set_str("Account", r.account);
+        // Header: first value of each header, looked up case-insensitively.
+        lua_newtable(L);
+        lua_createtable(L, 0, static_cast<int>(r.headers.size()));
+        for (const auto& [name, value] : r.headers) {
+            std::string lower = name;
+            for (auto& c : lower) {
+                c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+            }
+            lua_getfield(L, -1, lower.c_str());
+            const bool present = !lua_isnil(L, -1);
+            lua_pop(L, 1);
+            if (!present) {
+                lua_pushlstring(L, value.data(), value.size());
+                lua_setfield(L, -2, lower.c_str());
+            }
+        }
+        lua_createtable(L, 0, 1);
+        lua_insert(L, -2);
+        lua_pushcclosure(L, l_header_index, 1);
+        lua_setfield(L, -2, "__index");
+        lua_setmetatable(L, -2);
+        lua_setfield(L, -2, "Header");
+    }
+
+    void push_sys() {
+        lua_createtable(L, 0, 4);
+        const std::pair<const char*, lua_CFunction> fns[] = {
+            {"Dial", l_dial}, {"Respond", l_respond}, {"Log", l_log}, {"Time", l_time}};
+        for (const auto& [name, fn] : fns) {
+            lua_pushlightuserdata(L, this);
+            lua_pushcclosure(L, fn, 1);
+            lua_setfield(L, -2, name);
+        }
+    }
+};
+
+dialplan_engine::dialplan_engine(dialplan_limits limits) : impl_(std::make_unique<impl>()) {
+    impl_->limits = limits;
+    impl_->L = lua_newstate(impl::alloc, impl_.get());
+    if (impl_->L == nullptr) {
+        throw std::runtime_error("dialplan: cannot create a Lua state");
+    }
+    impl_->build_base();
+}
+
+dialplan_engine::~dialplan_engine() {
+    if (impl_->L != nullptr) {
+        lua_close(impl_->L);
+    }
+}
+
+std::string dialplan_engine::load(const std::string& name, const std::string& path) {
+    std::ifstream in(path);
+    if (!in) {
+        return path + ": cannot open the file";
+    }
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return load_source(name, path, ss.str());
+}
+
+std::string dialplan_engine::load_source(const std::string& name, const std::string& chunk_name,
+                                         const std::string& source) {
+    lua_State* L = impl_->L;
+    const std::string chunk = "@" + chunk_name;
+    // Text only: precompiled bytecode can break the VM's safety.
+    if (luaL_loadbufferx(L, source.data(), source.size(), chunk.c_str(), "t") != LUA_OK) {
+        std::string err = lua_tostring(L, -1);
+        lua_pop(L, 1);
+        return err;
+    }
+    auto it = impl_->chunks.find(name);
+    if (it != impl_->chunks.end()) {
+        luaL_unref(L, LUA_REGISTRYINDEX, it->second);
+    }
+    impl_->chunks[name] = luaL_ref(L, LUA_REGISTRYINDEX);
+    return "";
+}
+
+bool dialplan_engine::has(const std::string& name) const {
+    return impl_->chunks.count(name) != 0;
+}
+
+route_result dialplan_engine::run(const std::string& name, const route_request& req) {
+    route_result result;
+    auto it = impl_->chunks.find(name);
+    if (it == impl_->chunks.end()) {
+        result.what = route_result::kind::error;
+        result.error = "no dialplan named '" + name + "'";
+        return result;
+    }
+    lua_State* L = impl_->L;
+    const int top = lua_gettop(L);
+    impl_->current = &result;
+
+    lua_rawgeti(L, LUA_REGISTRYINDEX, it->second);  // the chunk
+    // A fresh environment per run: globals a script sets die with it; reads fall back to the base.
+    lua_createtable(L, 0, 4);
+    impl_->push_req(req);
+    lua_setfield(L, -2, "req");
+    impl_->push_sys();
+    lua_setfield(L, -2, "sys");
+    lua_createtable(L, 0, 1);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, impl_->base_ref);
+    lua_setfield(L, -2, "__index");
+    lua_setmetatable(L, -2);
+    lua_setupvalue(L, -2, 1);  // _ENV of the main chunk
+
+    impl_->instructions = 0;
+    impl_->run_limit = impl_->used + impl_->limits.max_memory_bytes;
+    lua_sethook(L, impl::count_hook, LUA_MASKCOUNT, impl::hook_step);
+    const int rc = lua_pcall(L, 0, 0, 0);
+    lua_sethook(L, nullptr, 0, 0);
+    impl_->run_limit = 0;
+
+    if (rc != LUA_OK) {
+        const bool decided = lua_touserdata(L, -1) == &decision_sentinel;
+        if (!decided) {
+            result.what = route_result::kind::error;
+            result.targets.clear();
+            if (rc == LUA_ERRMEM) {
+                result.error = name + ": memory limit (" + std::to_string(impl_->limits.max_memory_bytes) +
+                               " bytes) exceeded";
+            } else {
+                const char* msg = lua_tostring(L, -1);
+                result.error = msg != nullptr ? msg : "error object is not a string";
+            }
+        }
+    }
+    // Drop the per-run environment from the shared chunk so nothing of this call is reachable.
+    lua_settop(L, top);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, it->second);
+    lua_pushnil(L);
+    lua_setupvalue(L, -2, 1);
+    lua_settop(L, top);
+    impl_->current = nullptr;
+    lua_gc(L, LUA_GCSTEP, 0);
+    return result;
+}
+
+}  // namespace sf::control

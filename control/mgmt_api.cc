@@ -1,0 +1,162 @@
+#include "mgmt_api.hh"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <charconv>
+#include <optional>
+#include <stdexcept>
+
+namespace sf::control {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr size_t max_request_bytes = 64 * 1024;
+
+tcp::endpoint parse_listen(const std::string& listen) {
+    const auto colon = listen.rfind(':');
+    if (colon == std::string::npos) {
+        throw std::runtime_error("api.listen: expected IPv4:PORT, got '" + listen + "'");
+    }
+    boost::system::error_code ec;
+    const auto addr = asio::ip::make_address_v4(listen.substr(0, colon), ec);
+    unsigned port = 0;
+    const std::string ps = listen.substr(colon + 1);
+    auto [p, perr] = std::from_chars(ps.data(), ps.data() + ps.size(), port);
+    if (ec || ps.empty() || perr != std::errc{} || p != ps.data() + ps.size() || port > 65535) {
+        throw std::runtime_error("api.listen: expected IPv4:PORT, got '" + listen + "'");
+    }
+    return tcp::endpoint(addr, static_cast<unsigned short>(port));
+}
+
+// One connection: read requests, answer each, until the peer closes or asks to.
+class session : public std::enable_shared_from_this<session> {
+public:
+    session(tcp::socket socket, std::shared_ptr<api_handler> handler)
+        : stream_(std::move(socket)), handler_(std::move(handler)) {}
+
+    void start() { read(); }
+
+private:
+    void read() {
+        parser_.emplace();
+        parser_->body_limit(max_request_bytes);
+        parser_->header_limit(16 * 1024);
+        stream_.expires_after(std::chrono::seconds(30));
+        http::async_read(stream_, buffer_, *parser_,
+                         [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
+    }
+
+    void on_read(beast::error_code ec) {
+        if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::eof) {
+            return close();
+        }
+        http::response<http::string_body> res;
+        bool keep_alive = false;
+        if (ec == http::error::body_limit || ec == http::error::header_limit || ec == http::error::buffer_overflow) {
+            res = make(413, "application/json", R"({"error":"request too large"})", 11);
+        } else if (ec) {
+            res = make(400, "application/json", R"({"error":"bad request"})", 11);
+        } else {
+            const auto& req = parser_->get();
+            keep_alive = req.keep_alive();
+            api_response out;
+            try {
+                out = (*handler_)(std::string(req.method_string()), std::string(req.target()), req.body());
+            } catch (const std::exception& e) {
+                out = api_response{500, "application/json", R"({"error":"internal error"})"};
+            }
+            res = make(out.status, out.content_type, std::move(out.body), req.version());
+        }
+        res.keep_alive(keep_alive);
+        res.prepare_payload();
+        write(std::move(res));
+    }
+
+    static http::response<http::string_body> make(int status, const std::string& type, std::string body,
+                                                  unsigned version) {
+        http::response<http::string_body> res{static_cast<http::status>(status), version};
+        res.set(http::field::server, "sipferry");
+        res.set(http::field::content_type, type);
+        res.body() = std::move(body);
+        return res;
+    }
+
+    void write(http::response<http::string_body> res) {
+        auto sp = std::make_shared<http::response<http::string_body>>(std::move(res));
+        http::async_write(stream_, *sp, [self = shared_from_this(), sp](beast::error_code ec, size_t) {
+            if (ec || !sp->keep_alive()) {
+                return self->close();
+            }
+            self->read();
+        });
+    }
+
+    void close() {
+        beast::error_code ec;
+        stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    }
+
+    beast::tcp_stream stream_;
+    beast::flat_buffer buffer_;
+    std::optional<http::request_parser<http::string_body>> parser_;
+    std::shared_ptr<api_handler> handler_;
+};
+
+}  // namespace
+
+struct mgmt_api::impl : std::enable_shared_from_this<mgmt_api::impl> {
+    tcp::acceptor acceptor;
+    std::shared_ptr<api_handler> handler;
+    bool closed = false;
+
+    impl(asio::io_context& io, api_handler h) : acceptor(io), handler(std::make_shared<api_handler>(std::move(h))) {}
+
+    void accept() {
+        acceptor.async_accept([self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
+            if (self->closed) {
+                return;
+            }
+            if (!ec) {
+                std::make_shared<session>(std::move(socket), self->handler)->start();
+            }
+            self->accept();
+        });
+    }
+};
+
+mgmt_api::mgmt_api(asio::io_context& io, const std::string& listen, api_handler handler)
+    : impl_(std::make_shared<impl>(io, std::move(handler))) {
+    const tcp::endpoint ep = parse_listen(listen);
+    boost::system::error_code ec;
+    impl_->acceptor.open(ep.protocol(), ec);
+    if (!ec) {
+        impl_->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+        impl_->acceptor.bind(ep, ec);
+    }
+    if (!ec) {
+        impl_->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    }
+    if (ec) {
+        throw std::runtime_error("api.listen: cannot listen on " + listen + ": " + ec.message());
+    }
+    impl_->accept();
+}
+
+mgmt_api::~mgmt_api() {
+    impl_->closed = true;
+    boost::system::error_code ec;
+    impl_->acceptor.close(ec);
+}
+
+uint16_t mgmt_api::port() const {
+    return impl_->acceptor.local_endpoint().port();
+}
+
+}  // namespace sf::control

@@ -1,0 +1,93 @@
+/// sipferryctl: the operator's command line for a running sipferry (its management API).
+///
+///   sipferryctl [--api 127.0.0.1:8080] stats|calls|cdrs|get PATH
+///
+/// Prints the JSON the appliance answers. Exit status: 0 on 2xx, 1 on any other HTTP
+/// status, 2 when the appliance cannot be reached or the command line is wrong.
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/program_options.hpp>
+
+#include <iostream>
+#include <string>
+#include <vector>
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace po = boost::program_options;
+using tcp = boost::asio::ip::tcp;
+
+int main(int argc, char** argv) {
+    std::string api = "127.0.0.1:8080";
+    std::vector<std::string> words;
+    po::options_description opts("options");
+    opts.add_options()("help,h", "show this help")("api", po::value(&api), "management API address (IPv4:PORT)")(
+        "timeout", po::value<unsigned>()->default_value(5), "seconds to wait for the appliance");
+    po::options_description hidden;
+    hidden.add_options()("words", po::value(&words));
+    po::options_description all;
+    all.add(opts).add(hidden);
+    po::positional_options_description pos;
+    pos.add("words", -1);
+    po::variables_map vm;
+    const char* usage =
+        "usage: sipferryctl [--api IP:PORT] COMMAND\n"
+        "commands:\n"
+        "  stats      counters: ports, drops by reason, relay, SIP, calls\n"
+        "  calls      the active calls with their legs and relay ports\n"
+        "  cdrs       the most recent call records\n"
+        "  get PATH   any API path, e.g. get /v1/stats\n";
+    try {
+        po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), vm);
+        po::notify(vm);
+    } catch (const po::error& e) {
+        std::cerr << "sipferryctl: " << e.what() << "\n" << usage << opts;
+        return 2;
+    }
+    if (vm.count("help")) {
+        std::cout << usage << opts;
+        return 0;
+    }
+    std::string path;
+    if (words.size() == 1 && (words[0] == "stats" || words[0] == "calls" || words[0] == "cdrs")) {
+        path = "/v1/" + words[0];
+    } else if (words.size() == 2 && words[0] == "get" && !words[1].empty() && words[1][0] == '/') {
+        path = words[1];
+    } else {
+        std::cerr << usage << opts;
+        return 2;
+    }
+    const auto colon = api.rfind(':');
+    if (colon == std::string::npos) {
+        std::cerr << "sipferryctl: --api expects IP:PORT, got '" << api << "'\n";
+        return 2;
+    }
+    try {
+        boost::asio::io_context io;
+        beast::tcp_stream stream(io);
+        stream.expires_after(std::chrono::seconds(vm["timeout"].as<unsigned>()));
+        tcp::resolver resolver(io);
+        stream.connect(resolver.resolve(api.substr(0, colon), api.substr(colon + 1)));
+        http::request<http::empty_body> req{http::verb::get, path, 11};
+        req.set(http::field::host, api);
+        req.set(http::field::user_agent, "sipferryctl");
+        http::write(stream, req);
+        beast::flat_buffer buffer;
+        http::response<http::string_body> res;
+        http::read(stream, buffer, res);
+        beast::error_code ec;
+        stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+        std::cout << res.body() << "\n";
+        if (res.result_int() < 200 || res.result_int() >= 300) {
+            std::cerr << "sipferryctl: " << path << ": HTTP " << res.result_int() << "\n";
+            return 1;
+        }
+        return 0;
+    } catch (const std::exception& e) {
+        std::cerr << "sipferryctl: cannot reach the appliance at " << api << ": " << e.what() << "\n";
+        return 2;
+    }
+}

@@ -1,0 +1,36 @@
+-- The lab's default dialplan (DESIGN.md, "Lab dialplan contract").
+--
+-- A dialplan is run once per new call. `req` describes the INVITE being routed:
+--   req.URI.User, req.URI.Host     the Request-URI
+--   req.From.User, req.From.Display, req.To.User
+--   req.Source.Address, req.Source.Port, req.Realm (the port it came in on), req.Account
+--   req.Header["Name"]             first value of a header, name case-insensitive
+-- and `sys` decides:
+--   sys.Dial("user@host[:port][tr=n|p|c]")   place the call (ends the script)
+--   sys.Respond(code, "Reason")              refuse it (ends the script)
+--   sys.Log(...)                              a line in the appliance's log
+-- A script that decides nothing gets 404; an error gets 500 and its file:line in the log.
+
+-- The lab's hosts: calls for user X go to host X.
+local hosts = {
+  alice = "192.0.2.10",
+  bob = "198.51.100.20",
+  carol = "198.51.100.30",
+}
+
+local user = req.URI.User
+
+-- "X" dials host X with the default transfer mode (n: REFERs are declined).
+local address = hosts[user]
+if address then
+  sys.Dial(user .. "@" .. address .. ":5060")
+end
+
+-- "X-trM" dials host X with transfer mode M: n (decline), p (pass through) or c (handle here).
+local name, mode = string.match(user, "^(%a+)%-tr([npc])$")
+if name and hosts[name] then
+  sys.Dial(name .. "@" .. hosts[name] .. ":5060[tr=" .. mode .. "]")
+end
+
+sys.Log("lab dialplan: no route for user '" .. user .. "'")
+sys.Respond(404, "Not Found")

@@ -1,0 +1,1206 @@
+// The B2BUA end to end, in process: a real relay table (EAL without hugepages or
+// NICs), media anchor, Lua dialplan, transaction layer and timer queue on a fake
+// clock. The test plays alice (realm 0, acc) and bob (realm 1, core) by feeding
+// datagrams to on_datagram() and reading what the appliance sent.
+
+#include "b2bua.hh"
+
+#include <gtest/gtest.h>
+
+#include <boost/property_tree/json_parser.hpp>
+#include <boost/property_tree/ptree.hpp>
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+#include "config.hh"
+#include "sip/sdp.hh"
+#include "sip/sip_message.hh"
+#include "sip/sip_uri.hh"
+
+namespace sf::control {
+// gtest prints endpoints readably.
+void PrintTo(const sip_addr& a, std::ostream* os) {
+    *os << to_string(a);
+}
+}  // namespace sf::control
+
+using namespace sf::control;
+namespace sip = sf::sip;
+namespace sdp = sf::sdp;
+namespace dp = sf::dp;
+namespace fs = std::filesystem;
+
+namespace {
+
+// ------------------------------------------------------------------ EAL, once per process
+
+class eal_environment : public ::testing::Environment {
+public:
+    void SetUp() override {
+        // DPDK 22.11: --no-huge implies legacy memory, which --in-memory refuses; --no-shconf and
+        // a per-process --file-prefix keep test binaries that run at once apart instead.
+        std::vector<std::string> args{"b2bua_test", "--no-huge", "--no-pci", "--no-shconf", "--file-prefix",
+                                      "sf_b2bua_test_" + std::to_string(::getpid()), "-m", "512", "-l", "0",
+                                      "--log-level=*:error"};
+        std::vector<char*> argv;
+        for (auto& a : args) {
+            argv.push_back(a.data());
+        }
+        argv.push_back(nullptr);
+        ASSERT_GE(rte_eal_init(static_cast<int>(args.size()), argv.data()), 0)
+            << "rte_eal_init: " << rte_strerror(rte_errno);
+    }
+};
+
+[[maybe_unused]] ::testing::Environment* const eal_env = ::testing::AddGlobalTestEnvironment(new eal_environment);
+
+// ------------------------------------------------------------------ addresses
+
+constexpr uint32_t ip(unsigned a, unsigned b, unsigned c, unsigned d) {
+    return (a << 24) | (b << 16) | (c << 8) | d;
+}
+
+constexpr uint32_t acc_addr = ip(192, 0, 2, 1);
+constexpr uint32_t core_addr = ip(198, 51, 100, 1);
+const sip_addr alice{ip(192, 0, 2, 10), 5060};
+const sip_addr bob{ip(198, 51, 100, 20), 5060};
+constexpr unsigned acc = 0, core = 1;
+
+fs::path source_root() {
+    if (const char* env = std::getenv("SF_SOURCE_ROOT")) {
+        return env;
+    }
+    for (fs::path start : {fs::read_symlink("/proc/self/exe").parent_path(), fs::current_path()}) {
+        for (fs::path p = start; !p.empty(); p = p.parent_path()) {
+            if (fs::exists(p / "configs" / "lab.conf")) {
+                return p;
+            }
+            if (p == p.root_path()) {
+                break;
+            }
+        }
+    }
+    return {};
+}
+
+// ------------------------------------------------------------------ messages
+
+const std::string alice_sdp =
+    "v=0\r\n"
+    "o=alice 1000 1000 IN IP4 192.0.2.10\r\n"
+    "s=-\r\n"
+    "c=IN IP4 192.0.2.10\r\n"
+    "t=0 0\r\n"
+    "m=audio 40000 RTP/AVP 0 101\r\n"
+    "a=rtpmap:0 PCMU/8000\r\n"
+    "a=rtpmap:101 telephone-event/8000\r\n"
+    "a=rtcp:40001 IN IP4 192.0.2.10\r\n"
+    "a=sendrecv\r\n";
+
+const std::string bob_sdp =
+    "v=0\r\n"
+    "o=bob 2000 2000 IN IP4 198.51.100.20\r\n"
+    "s=-\r\n"
+    "c=IN IP4 198.51.100.20\r\n"
+    "t=0 0\r\n"
+    "m=audio 30000 RTP/AVP 0 101\r\n"
+    "a=rtpmap:0 PCMU/8000\r\n"
+    "a=rtpmap:101 telephone-event/8000\r\n"
+    "a=sendrecv\r\n";
+
+struct invite_opts {
+    std::string user = "bob";
+    std::string call_id = "alice-call-1@192.0.2.10";
+    std::string branch = "z9hG4bKalice1";
+    int max_forwards = 70;
+    uint16_t via_port = 5060;
+    uint16_t contact_port = 5060;
+    std::string body = alice_sdp;
+};
+
+std::string alice_invite(const invite_opts& o = {}) {
+    std::string s = "INVITE sip:" + o.user + "@192.0.2.1 SIP/2.0\r\n";
+    s += "Via: SIP/2.0/UDP 192.0.2.10:" + std::to_string(o.via_port) + ";branch=" + o.branch + ";rport\r\n";
+    s += "Max-Forwards: " + std::to_string(o.max_forwards) + "\r\n";
+    s += "From: \"Alice\" <sip:alice@192.0.2.10>;tag=alicetag\r\n";
+    s += "To: <sip:" + o.user + "@192.0.2.1>\r\n";
+    s += "Call-ID: " + o.call_id + "\r\n";
+    s += "CSeq: 1 INVITE\r\n";
+    s += "Contact: <sip:alice@192.0.2.10:" + std::to_string(o.contact_port) + ">\r\n";
+    s += "User-Agent: alice-phone\r\n";
+    if (!o.body.empty()) {
+        s += "Content-Type: application/sdp\r\n";
+    }
+    s += "Content-Length: " + std::to_string(o.body.size()) + "\r\n\r\n" + o.body;
+    return s;
+}
+
+/// A request from alice inside her dialog with the appliance.
+std::string alice_request(std::string_view method, const std::string& our_tag, unsigned cseq,
+                          std::string_view branch, const std::string& call_id = invite_opts{}.call_id,
+                          std::string_view cseq_method = {}) {
+    std::string s;
+    s.append(method).append(" sip:sipferry@192.0.2.1:5060 SIP/2.0\r\n");
+    s.append("Via: SIP/2.0/UDP 192.0.2.10:5060;branch=").append(branch).append(";rport\r\n");
+    s += "Max-Forwards: 70\r\n";
+    s += "From: \"Alice\" <sip:alice@192.0.2.10>;tag=alicetag\r\n";
+    s += "To: <sip:bob@192.0.2.1>";
+    if (!our_tag.empty()) {
+        s += ";tag=" + our_tag;
+    }
+    s += "\r\n";
+    s += "Call-ID: " + call_id + "\r\n";
+    s.append("CSeq: ").append(std::to_string(cseq)).append(" ");
+    s.append(cseq_method.empty() ? method : cseq_method).append("\r\n");
+    s += "Content-Length: 0\r\n\r\n";
+    return s;
+}
+
+/// alice's CANCEL of her INVITE: same Request-URI, branch, Call-ID, From, To and CSeq number.
+std::string alice_cancel(const invite_opts& o = {}) {
+    std::string s = "CANCEL sip:" + o.user + "@192.0.2.1 SIP/2.0\r\n";
+    s += "Via: SIP/2.0/UDP 192.0.2.10:" + std::to_string(o.via_port) + ";branch=" + o.branch + ";rport\r\n";
+    s += "Max-Forwards: 70\r\n";
+    s += "From: \"Alice\" <sip:alice@192.0.2.10>;tag=alicetag\r\n";
+    s += "To: <sip:" + o.user + "@192.0.2.1>\r\n";
+    s += "Call-ID: " + o.call_id + "\r\n";
+    s += "CSeq: 1 CANCEL\r\n";
+    s += "Content-Length: 0\r\n\r\n";
+    return s;
+}
+
+struct received {
+    sip::parse_error error = sip::parse_error::ok;
+    unsigned realm = 0;
+    sip_addr to;
+    std::string text;
+    sip::message msg;
+};
+
+std::unique_ptr<received> parse_copy(unsigned realm, sip_addr to, const std::string& text) {
+    auto r = std::make_unique<received>();
+    r->realm = realm;
+    r->to = to;
+    r->text = text;
+    r->error = sip::parse(r->text, r->msg);
+    return r;
+}
+
+std::string header(const sip::message& m, sip::hdr id) {
+    const sip::header* h = m.find(id);
+    return h == nullptr ? std::string() : std::string(h->value);
+}
+
+/// bob's response to a request the appliance sent him.
+std::string bob_response(const sip::message& req, unsigned status, std::string_view reason,
+                         const std::string& body = {}, std::string_view to_tag = "bobtag",
+                         std::string_view contact = "<sip:bob@198.51.100.20:5060>") {
+    std::string s = "SIP/2.0 " + std::to_string(status) + " " + std::string(reason) + "\r\n";
+    for (unsigned i = 0; i < req.n_headers; ++i) {
+        if (req.headers[i].id == sip::hdr::via) {
+            s.append("Via: ").append(req.headers[i].value).append("\r\n");
+        }
+    }
+    s += "From: " + header(req, sip::hdr::from) + "\r\n";
+    s += "To: " + header(req, sip::hdr::to);
+    if (status > 100 && req.to.tag.empty() && !to_tag.empty()) {
+        s.append(";tag=").append(to_tag);
+    }
+    s += "\r\n";
+    s.append("Call-ID: ").append(req.call_id).append("\r\n");
+    s.append("CSeq: ").append(std::to_string(req.cseq)).append(" ").append(req.cseq_method_name).append("\r\n");
+    if (status > 100 && status < 300 && req.req_method == sip::method::invite && !contact.empty()) {
+        s.append("Contact: ").append(contact).append("\r\n");
+    }
+    if (!body.empty()) {
+        s += "Content-Type: application/sdp\r\n";
+    }
+    s += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+    return s;
+}
+
+/// bob's request inside his dialog with the appliance (built from the INVITE he got).
+std::string bob_request(std::string_view method, const sip::message& invite, unsigned cseq,
+                        std::string_view branch) {
+    std::string s;
+    s.append(method).append(" sip:sipferry@198.51.100.1:5060 SIP/2.0\r\n");
+    s.append("Via: SIP/2.0/UDP 198.51.100.20:5060;branch=").append(branch).append(";rport\r\n");
+    s += "Max-Forwards: 70\r\n";
+    s += "From: " + header(invite, sip::hdr::to) + ";tag=bobtag\r\n";
+    s += "To: " + header(invite, sip::hdr::from) + "\r\n";
+    s.append("Call-ID: ").append(invite.call_id).append("\r\n");
+    s.append("CSeq: ").append(std::to_string(cseq)).append(" ").append(method).append("\r\n");
+    s += "Content-Length: 0\r\n\r\n";
+    return s;
+}
+
+struct sdp_info {
+    std::string conn;
+    uint16_t port = 0;
+    std::string origin_addr;
+};
+
+sdp_info sdp_of(std::string_view body) {
+    sdp::session s;
+    EXPECT_EQ(sdp::parse(body, s), sdp::parse_error::ok) << body;
+    sdp_info i;
+    if (s.n_media > 0) {
+        i.conn = std::string(s.streams[0].conn_addr);
+        i.port = s.streams[0].port;
+    }
+    i.origin_addr = std::string(s.origin_addr);
+    return i;
+}
+
+boost::property_tree::ptree json(const std::string& text) {
+    std::istringstream in(text);
+    boost::property_tree::ptree t;
+    boost::property_tree::read_json(in, t);
+    return t;
+}
+
+// ------------------------------------------------------------------ the fixture
+
+class b2bua_test : public ::testing::Test {
+protected:
+    void SetUp() override {
+        static unsigned n = 0;
+        const std::string name = "b2b_relay_" + std::to_string(n++);
+        table_ = std::make_unique<dp::relay_table>(name.c_str(), 1024, 1, -1);
+
+        std::vector<realm_info> realms(2);
+        realms[0].name = "acc";
+        realms[0].addr = acc_addr;
+        realms[0].addr_text = "192.0.2.1";
+        realms[0].prefix = 24;
+        realms[0].port_id = 0;
+        realms[0].mac = rte_ether_addr{{0x02, 0, 0, 0, 0, 0x01}};
+        realms[1].name = "core";
+        realms[1].addr = core_addr;
+        realms[1].addr_text = "198.51.100.1";
+        realms[1].prefix = 24;
+        realms[1].port_id = 1;
+        realms[1].mac = rte_ether_addr{{0x02, 0, 0, 0, 0, 0x02}};
+        anchor_ = std::make_unique<media_anchor>(*table_, realms, 20000, 29999, [](unsigned, uint32_t) {
+            return std::optional<rte_ether_addr>(neighbour_mac);
+        });
+
+        engine_ = std::make_unique<dialplan_engine>();
+        const fs::path root = source_root();
+        ASSERT_FALSE(root.empty()) << "cannot find the source tree (set SF_SOURCE_ROOT)";
+        const fs::path plan = root / "lua" / "dialplans" / "lab_default.lua";
+        ASSERT_TRUE(fs::exists(plan)) << plan << " is missing";
+        ASSERT_EQ(engine_->load("default", plan.string()), "");
+
+        cdrs_ = std::make_unique<cdr_writer>("");
+        const timer_config timers{500, 4000, 5000};
+        auto send = [this](unsigned realm, sip_addr to, std::string payload) {
+            sent_.push_back(parse_copy(realm, to, payload));
+            if (sent_.back()->error != sip::parse_error::ok) {
+                ++unparsable_sent_;
+            }
+        };
+        auto clock = [this] { return now_; };
+        tl_ = std::make_unique<transaction_layer>(timers_, send, timers, clock);
+        b2bua_config cfg;
+        cfg.user_agent = "sipferry";
+        cfg.max_forwards = 70;
+        cfg.sip_port = 5060;
+        cfg.timers = timers;
+        b2b_ = std::make_unique<b2bua>(cfg, *tl_, timers_, *anchor_, *engine_, *cdrs_, send, clock);
+    }
+
+    void TearDown() override {
+        EXPECT_EQ(unparsable_sent_, allowed_unparsable_) << "the appliance sent messages it cannot parse itself";
+        b2b_.reset();
+        tl_.reset();
+        anchor_.reset();
+        table_.reset();
+    }
+
+    /// Published relay sides, counted by lookup (relay_table::size() also counts removed
+    /// entries still waiting on the RCU defer queue).
+    unsigned relay_entries() const {
+        unsigned n = 0;
+        for (uint32_t addr : {acc_addr, core_addr}) {
+            for (unsigned port = 20000; port <= 29999; ++port) {
+                n += table_->find(addr, static_cast<uint16_t>(port)) != nullptr ? 1 : 0;
+            }
+        }
+        return n;
+    }
+
+    void feed(unsigned realm, sip_addr source, const std::string& text) { b2b_->on_datagram(realm, source, text); }
+    void from_alice(const std::string& text) { feed(acc, alice, text); }
+    void from_bob(const std::string& text) { feed(core, bob, text); }
+
+    /// Everything sent since the last take().
+    std::vector<std::unique_ptr<received>> take() {
+        std::vector<std::unique_ptr<received>> out;
+        out.swap(sent_);
+        return out;
+    }
+
+    /// Moves the fake clock 1 ms at a time, running what falls due.
+    void advance_to(ms_t t) {
+        while (now_ < t) {
+            ++now_;
+            timers_.run(now_);
+        }
+    }
+    void advance(ms_t d) { advance_to(now_ + d); }
+
+    static const received* find(const std::vector<std::unique_ptr<received>>& v, unsigned realm, bool request,
+                                 unsigned status_or_zero, sip::method cseq_method) {
+        for (const auto& r : v) {
+            if (r->realm == realm && r->msg.is_request == request && r->msg.cseq_method == cseq_method &&
+                (request || r->msg.status == status_or_zero)) {
+                return r.get();
+            }
+        }
+        return nullptr;
+    }
+    static const received* find_request(const std::vector<std::unique_ptr<received>>& v, unsigned realm,
+                                        sip::method m) {
+        for (const auto& r : v) {
+            if (r->realm == realm && r->msg.is_request && r->msg.req_method == m) {
+                return r.get();
+            }
+        }
+        return nullptr;
+    }
+    static const received* find_response(const std::vector<std::unique_ptr<received>>& v, unsigned realm,
+                                         unsigned status, sip::method cseq_method = sip::method::invite) {
+        return find(v, realm, false, status, cseq_method);
+    }
+    static size_t count_request(const std::vector<std::unique_ptr<received>>& v, unsigned realm, sip::method m) {
+        return static_cast<size_t>(std::count_if(v.begin(), v.end(), [&](const auto& r) {
+            return r->realm == realm && r->msg.is_request && r->msg.req_method == m;
+        }));
+    }
+    static size_t count_response(const std::vector<std::unique_ptr<received>>& v, unsigned realm, unsigned status) {
+        return static_cast<size_t>(std::count_if(v.begin(), v.end(), [&](const auto& r) {
+            return r->realm == realm && !r->msg.is_request && r->msg.status == status;
+        }));
+    }
+
+    /// What a call's setup left behind for later steps.
+    struct call_state {
+        std::unique_ptr<received> b_invite;  ///< the INVITE bob got
+        std::string a_tag;                   ///< our tag on leg A (To of our responses to alice)
+        uint16_t a_port = 0, b_port = 0;     ///< relay ports in the SDP each leg got
+    };
+
+    /// alice INVITEs bob; returns the INVITE that reached bob.
+    call_state start_call(const invite_opts& o = {}) {
+        call_state cs;
+        from_alice(alice_invite(o));
+        auto out = take();
+        for (auto& r : out) {
+            if (r->realm == core && r->msg.is_request && r->msg.req_method == sip::method::invite) {
+                cs.b_invite = std::move(r);
+            }
+        }
+        EXPECT_NE(cs.b_invite, nullptr) << "no INVITE to bob";
+        if (cs.b_invite) {
+            cs.b_port = sdp_of(cs.b_invite->msg.body).port;
+        }
+        return cs;
+    }
+
+    /// Through 180 and 200 (with SDP) to alice's ACK: a confirmed call.
+    call_state confirmed_call(const invite_opts& o = {}) {
+        call_state cs = start_call(o);
+        if (!cs.b_invite) {
+            return cs;
+        }
+        from_bob(bob_response(cs.b_invite->msg, 180, "Ringing"));
+        from_bob(bob_response(cs.b_invite->msg, 200, "OK", bob_sdp));
+        auto out = take();
+        const received* ok = find_response(out, acc, 200);
+        EXPECT_NE(ok, nullptr);
+        if (ok != nullptr) {
+            cs.a_tag = std::string(ok->msg.to.tag);
+            cs.a_port = sdp_of(ok->msg.body).port;
+        }
+        from_alice(alice_request("ACK", cs.a_tag, 1, "z9hG4bKaliceack", o.call_id));
+        EXPECT_TRUE(take().empty()) << "an ACK is never answered";
+        return cs;
+    }
+
+    static inline const rte_ether_addr neighbour_mac{{0x02, 0x99, 0x99, 0x99, 0x99, 0x99}};
+
+    unsigned unparsable_sent_ = 0;
+    unsigned allowed_unparsable_ = 0;
+    ms_t now_ = 1'000'000;
+    timer_queue timers_;
+    std::vector<std::unique_ptr<received>> sent_;
+    std::unique_ptr<dp::relay_table> table_;
+    std::unique_ptr<media_anchor> anchor_;
+    std::unique_ptr<dialplan_engine> engine_;
+    std::unique_ptr<cdr_writer> cdrs_;
+    std::unique_ptr<transaction_layer> tl_;
+    std::unique_ptr<b2bua> b2b_;
+};
+
+}  // namespace
+
+// ================================================================== the basic call
+
+TEST_F(b2bua_test, basic_call) {
+    const invite_opts o;
+    from_alice(alice_invite(o));
+    auto out = take();
+
+    // alice: 100 Trying at once, to her Via (rport: the source).
+    const received* trying = find_response(out, acc, 100);
+    ASSERT_NE(trying, nullptr);
+    EXPECT_EQ(trying->to, alice);
+    EXPECT_EQ(trying->msg.call_id, o.call_id);
+    EXPECT_EQ(trying->msg.top_via.branch, o.branch);
+
+    // bob: a new INVITE that shows nothing of leg A.
+    const received* inv = find_request(out, core, sip::method::invite);
+    ASSERT_NE(inv, nullptr);
+    EXPECT_EQ(out.size(), 2u);
+    EXPECT_EQ(inv->to, bob);
+    EXPECT_EQ(inv->msg.request_uri, "sip:bob@198.51.100.20:5060");
+    EXPECT_NE(inv->msg.call_id, o.call_id);
+    EXPECT_FALSE(inv->msg.call_id.empty());
+    EXPECT_EQ(inv->msg.count(sip::hdr::via), 1u);
+    EXPECT_EQ(inv->msg.top_via.host, "198.51.100.1");
+    EXPECT_EQ(inv->msg.top_via.port, 5060);
+    EXPECT_EQ(inv->msg.top_via.branch.substr(0, 7), "z9hG4bK");
+    EXPECT_NE(inv->msg.top_via.branch, o.branch);
+    sip::uri from_uri;
+    ASSERT_TRUE(sip::parse_uri(inv->msg.from.uri, from_uri));
+    EXPECT_EQ(from_uri.host, "198.51.100.1");
+    EXPECT_EQ(from_uri.user, "alice");
+    EXPECT_EQ(inv->msg.from.display, "Alice");
+    EXPECT_FALSE(inv->msg.from.tag.empty());
+    EXPECT_NE(inv->msg.from.tag, "alicetag");
+    EXPECT_TRUE(inv->msg.to.tag.empty());
+    EXPECT_EQ(inv->msg.to.uri, "sip:bob@198.51.100.20:5060");
+    EXPECT_EQ(header(inv->msg, sip::hdr::contact), "<sip:sipferry@198.51.100.1:5060>");
+    EXPECT_EQ(inv->msg.max_forwards, 69);
+    EXPECT_EQ(inv->msg.cseq, 1u);
+    EXPECT_EQ(header(inv->msg, sip::hdr::user_agent), "sipferry");
+    EXPECT_EQ(inv->msg.find("User-Agent")->value, "sipferry") << "alice's User-Agent stays on leg A";
+    const sdp_info b_offer = sdp_of(inv->msg.body);
+    EXPECT_EQ(b_offer.conn, "198.51.100.1");
+    EXPECT_GE(b_offer.port, 20000);
+    EXPECT_LE(b_offer.port, 29999);
+    EXPECT_EQ(b_offer.port % 2, 0);
+    EXPECT_EQ(inv->text.find("192.0.2."), std::string::npos) << "leg A leaks into leg B:\n" << inv->text;
+    EXPECT_EQ(inv->text.find("alicetag"), std::string::npos);
+    EXPECT_EQ(inv->text.find("alice-phone"), std::string::npos);
+    EXPECT_EQ(b2b_->active_calls(), 1u);
+    // RTP and RTCP on each leg.
+    EXPECT_EQ(relay_entries(), 4u);
+    const std::string b_call_id(inv->msg.call_id);
+    auto b_invite = parse_copy(inv->realm, inv->to, inv->text);
+
+    // bob rings: alice gets a 180 with our To tag and our Contact.
+    advance(50);
+    from_bob(bob_response(b_invite->msg, 100, "Trying"));
+    EXPECT_TRUE(take().empty()) << "bob's 100 is hop-by-hop";
+    from_bob(bob_response(b_invite->msg, 180, "Ringing"));
+    out = take();
+    ASSERT_EQ(out.size(), 1u);
+    const received* ringing = find_response(out, acc, 180);
+    ASSERT_NE(ringing, nullptr);
+    EXPECT_EQ(ringing->to, alice);
+    EXPECT_EQ(ringing->msg.call_id, o.call_id);
+    EXPECT_EQ(ringing->msg.top_via.branch, o.branch);
+    EXPECT_EQ(ringing->msg.from.tag, "alicetag");
+    const std::string a_tag(ringing->msg.to.tag);
+    EXPECT_FALSE(a_tag.empty());
+    EXPECT_NE(a_tag, "bobtag") << "bob's tag stays on leg B";
+    EXPECT_EQ(header(ringing->msg, sip::hdr::contact), "<sip:sipferry@192.0.2.1:5060>");
+    EXPECT_EQ(ringing->text.find("198.51.100."), std::string::npos) << ringing->text;
+
+    // bob answers: ACK to bob, 200 with the rewritten SDP to alice.
+    advance(2000);
+    from_bob(bob_response(b_invite->msg, 200, "OK", bob_sdp));
+    out = take();
+    ASSERT_EQ(out.size(), 2u);
+    const received* ack = find_request(out, core, sip::method::ack);
+    ASSERT_NE(ack, nullptr);
+    EXPECT_EQ(ack->to, bob);
+    EXPECT_EQ(ack->msg.call_id, b_call_id);
+    EXPECT_EQ(ack->msg.cseq, 1u);
+    EXPECT_EQ(ack->msg.cseq_method, sip::method::ack);
+    EXPECT_EQ(ack->msg.to.tag, "bobtag");
+    EXPECT_EQ(ack->msg.from.tag, b_invite->msg.from.tag);
+    EXPECT_EQ(ack->msg.top_via.host, "198.51.100.1");
+    EXPECT_NE(ack->msg.top_via.branch, b_invite->msg.top_via.branch) << "the ACK of a 2xx is a new transaction";
+    sip::uri ack_uri;
+    ASSERT_TRUE(sip::parse_uri(ack->msg.request_uri, ack_uri));
+    EXPECT_EQ(ack_uri.host, "198.51.100.20");
+    EXPECT_EQ(ack_uri.port, 5060);
+
+    const received* ok_sent = find_response(out, acc, 200);
+    ASSERT_NE(ok_sent, nullptr);
+    auto ok = parse_copy(ok_sent->realm, ok_sent->to, ok_sent->text);
+    EXPECT_EQ(ok->to, alice);
+    EXPECT_EQ(ok->msg.call_id, o.call_id);
+    EXPECT_EQ(ok->msg.to.tag, a_tag);
+    EXPECT_EQ(ok->msg.cseq, 1u);
+    EXPECT_EQ(header(ok->msg, sip::hdr::contact), "<sip:sipferry@192.0.2.1:5060>");
+    EXPECT_EQ(header(ok->msg, sip::hdr::content_type), "application/sdp");
+    const sdp_info a_answer = sdp_of(ok->msg.body);
+    EXPECT_EQ(a_answer.conn, "192.0.2.1");
+    EXPECT_GE(a_answer.port, 20000);
+    EXPECT_LE(a_answer.port, 29999);
+    EXPECT_EQ(ok->text.find("198.51.100."), std::string::npos) << "leg B leaks into leg A:\n" << ok->text;
+    EXPECT_EQ(ok->text.find("bobtag"), std::string::npos);
+
+    // The relay: 4 sides, bridged, remotes from both SDPs, next-hop MAC from the neighbour table.
+    EXPECT_EQ(relay_entries(), 4u);
+    dp::media_side* a_rtp = table_->find(acc_addr, a_answer.port);
+    dp::media_side* b_rtp = table_->find(core_addr, b_offer.port);
+    dp::media_side* a_rtcp = table_->find(acc_addr, a_answer.port + 1);
+    dp::media_side* b_rtcp = table_->find(core_addr, b_offer.port + 1);
+    ASSERT_NE(a_rtp, nullptr);
+    ASSERT_NE(b_rtp, nullptr);
+    ASSERT_NE(a_rtcp, nullptr);
+    ASSERT_NE(b_rtcp, nullptr);
+    EXPECT_EQ(a_rtp->peer.load(), b_rtp);
+    EXPECT_EQ(b_rtp->peer.load(), a_rtp);
+    EXPECT_EQ(a_rtcp->peer.load(), b_rtcp);
+    EXPECT_EQ(a_rtp->port_id, 0);
+    EXPECT_EQ(b_rtp->port_id, 1);
+    EXPECT_EQ(a_rtp->remote.load(), dp::pack_endpoint(alice.addr, 40000));
+    EXPECT_EQ(a_rtcp->remote.load(), dp::pack_endpoint(alice.addr, 40001));
+    EXPECT_EQ(b_rtp->remote.load(), dp::pack_endpoint(bob.addr, 30000));
+    EXPECT_EQ(b_rtcp->remote.load(), dp::pack_endpoint(bob.addr, 30001));
+    EXPECT_EQ(b_rtp->remote_mac.load(), dp::pack_mac(neighbour_mac));
+
+    // The 2xx goes again at T1 until alice's ACK.
+    advance(500);
+    out = take();
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0]->text, ok->text);
+    from_alice(alice_request("ACK", a_tag, 1, "z9hG4bKaliceack"));
+    EXPECT_TRUE(take().empty());
+    advance(40000);
+    EXPECT_TRUE(take().empty()) << "no 2xx retransmission after the ACK, and no BYE";
+    EXPECT_EQ(b2b_->active_calls(), 1u);
+
+    // alice hangs up: 200 to her, BYE to bob in his dialog.
+    from_alice(alice_request("BYE", a_tag, 2, "z9hG4bKalicebye"));
+    out = take();
+    ASSERT_EQ(out.size(), 2u);
+    const received* bye_ok = find_response(out, acc, 200, sip::method::bye);
+    ASSERT_NE(bye_ok, nullptr);
+    EXPECT_EQ(bye_ok->to, alice);
+    EXPECT_EQ(bye_ok->msg.cseq, 2u);
+    EXPECT_EQ(bye_ok->msg.top_via.branch, "z9hG4bKalicebye");
+    const received* bye = find_request(out, core, sip::method::bye);
+    ASSERT_NE(bye, nullptr);
+    EXPECT_EQ(bye->to, bob);
+    EXPECT_EQ(bye->msg.call_id, b_call_id);
+    EXPECT_EQ(bye->msg.from.tag, b_invite->msg.from.tag);
+    EXPECT_EQ(bye->msg.to.tag, "bobtag");
+    EXPECT_EQ(bye->msg.cseq, 2u);
+    EXPECT_EQ(bye->msg.cseq_method, sip::method::bye);
+    EXPECT_EQ(bye->msg.top_via.host, "198.51.100.1");
+    EXPECT_EQ(bye->text.find("192.0.2."), std::string::npos);
+    EXPECT_EQ(b2b_->active_calls(), 0u);
+    EXPECT_EQ(relay_entries(), 0u) << "relay entries removed";
+    EXPECT_EQ(anchor_->ports(acc).in_use(), 0u);
+    EXPECT_EQ(anchor_->ports(core).in_use(), 0u);
+    auto bye_copy = parse_copy(bye->realm, bye->to, bye->text);
+    from_bob(bob_response(bye_copy->msg, 200, "OK"));
+    EXPECT_TRUE(take().empty());
+
+    // The record.
+    ASSERT_EQ(cdrs_->written(), 1u);
+    const auto rec = json(cdrs_->recent().back());
+    EXPECT_EQ(rec.get<std::string>("call_id"), o.call_id);
+    EXPECT_EQ(rec.get<std::string>("b_call_id"), b_call_id);
+    EXPECT_EQ(rec.get<unsigned>("result"), 200u);
+    EXPECT_EQ(rec.get<std::string>("hangup"), "caller");
+    EXPECT_EQ(rec.get<std::string>("from"), "sip:alice@192.0.2.10");
+    EXPECT_EQ(rec.get<std::string>("to"), "sip:bob@192.0.2.1");
+    EXPECT_EQ(rec.get<std::string>("caller"), "192.0.2.10:5060");
+    EXPECT_EQ(rec.get<std::string>("callee"), "198.51.100.20:5060");
+    EXPECT_NE(rec.get<std::string>("answer"), "null");
+
+    const auto& st = b2b_->stats();
+    EXPECT_EQ(st.calls_total, 1u);
+    EXPECT_EQ(st.calls_answered, 1u);
+    EXPECT_EQ(st.calls_failed, 0u);
+
+    // Nothing lingers: a retransmitted BYE is answered by its transaction, nothing else.
+    from_alice(alice_request("BYE", a_tag, 2, "z9hG4bKalicebye"));
+    out = take();
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0]->msg.status, 200);
+}
+
+TEST_F(b2bua_test, bob_hangs_up_first) {
+    call_state cs = confirmed_call();
+    ASSERT_NE(cs.b_invite, nullptr);
+    advance(10000);
+    from_bob(bob_request("BYE", cs.b_invite->msg, 1, "z9hG4bKbobbye"));
+    auto out = take();
+    ASSERT_EQ(out.size(), 2u);
+    const received* ok = find_response(out, core, 200, sip::method::bye);
+    ASSERT_NE(ok, nullptr);
+    EXPECT_EQ(ok->to, bob);
+    const received* bye = find_request(out, acc, sip::method::bye);
+    ASSERT_NE(bye, nullptr);
+    // To alice's Contact, in her dialog: her Call-ID, our tag in From, her tag in To.
+    EXPECT_EQ(bye->to, alice);
+    EXPECT_EQ(bye->msg.call_id, invite_opts{}.call_id);
+    EXPECT_EQ(bye->msg.from.tag, cs.a_tag);
+    EXPECT_EQ(bye->msg.to.tag, "alicetag");
+    EXPECT_EQ(bye->msg.top_via.host, "192.0.2.1");
+    sip::uri ruri;
+    ASSERT_TRUE(sip::parse_uri(bye->msg.request_uri, ruri));
+    EXPECT_EQ(ruri.host, "192.0.2.10");
+    EXPECT_EQ(bye->text.find("198.51.100."), std::string::npos);
+    EXPECT_EQ(b2b_->active_calls(), 0u);
+    EXPECT_EQ(relay_entries(), 0u);
+    const auto rec = json(cdrs_->recent().back());
+    EXPECT_EQ(rec.get<std::string>("hangup"), "callee");
+    EXPECT_EQ(rec.get<unsigned>("result"), 200u);
+}
+
+TEST_F(b2bua_test, retransmitted_2xx_from_bob_gets_the_ack_again) {
+    call_state cs = confirmed_call();
+    ASSERT_NE(cs.b_invite, nullptr);
+    from_bob(bob_response(cs.b_invite->msg, 200, "OK", bob_sdp));
+    auto out = take();
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0]->realm, core);
+    EXPECT_EQ(out[0]->msg.req_method, sip::method::ack);
+    EXPECT_EQ(count_response(out, acc, 200), 0u) << "alice is not told twice";
+}
+
+// ================================================================== CANCEL
+
+TEST_F(b2bua_test, cancel_after_bob_rings) {
+    call_state cs = start_call();
+    ASSERT_NE(cs.b_invite, nullptr);
+    from_bob(bob_response(cs.b_invite->msg, 180, "Ringing"));
+    auto out = take();
+    const received* ringing = find_response(out, acc, 180);
+    ASSERT_NE(ringing, nullptr);
+    const std::string a_tag(ringing->msg.to.tag);
+
+    // alice CANCELs: same branch as her INVITE, no To tag.
+    from_alice(alice_cancel());
+    out = take();
+    const received* cancel_ok = find_response(out, acc, 200, sip::method::cancel);
+    ASSERT_NE(cancel_ok, nullptr);
+    EXPECT_EQ(cancel_ok->to, alice);
+    const received* terminated = find_response(out, acc, 487);
+    ASSERT_NE(terminated, nullptr);
+    EXPECT_EQ(terminated->msg.to.tag, a_tag);
+    EXPECT_EQ(terminated->msg.top_via.branch, invite_opts{}.branch);
+    const received* cancel = find_request(out, core, sip::method::cancel);
+    ASSERT_NE(cancel, nullptr);
+    EXPECT_EQ(cancel->to, bob);
+    // RFC 3261 9.1: Request-URI, Call-ID, From, To, CSeq number and branch as the INVITE.
+    EXPECT_EQ(cancel->msg.request_uri, cs.b_invite->msg.request_uri);
+    EXPECT_EQ(cancel->msg.call_id, cs.b_invite->msg.call_id);
+    EXPECT_EQ(header(cancel->msg, sip::hdr::from), header(cs.b_invite->msg, sip::hdr::from));
+    EXPECT_EQ(header(cancel->msg, sip::hdr::to), header(cs.b_invite->msg, sip::hdr::to));
+    EXPECT_EQ(cancel->msg.cseq, cs.b_invite->msg.cseq);
+    EXPECT_EQ(cancel->msg.cseq_method, sip::method::cancel);
+    EXPECT_EQ(cancel->msg.top_via.branch, cs.b_invite->msg.top_via.branch);
+    EXPECT_EQ(out.size(), 3u);
+    auto cancel_copy = parse_copy(cancel->realm, cancel->to, cancel->text);
+
+    // bob: 200 for the CANCEL, 487 for the INVITE, which we ACK.
+    from_bob(bob_response(cancel_copy->msg, 200, "OK"));
+    EXPECT_TRUE(take().empty());
+    from_bob(bob_response(cs.b_invite->msg, 487, "Request Terminated"));
+    out = take();
+    ASSERT_EQ(out.size(), 1u);
+    const received* ack = find_request(out, core, sip::method::ack);
+    ASSERT_NE(ack, nullptr);
+    EXPECT_EQ(ack->msg.top_via.branch, cs.b_invite->msg.top_via.branch) << "the ACK of a non-2xx";
+    EXPECT_EQ(ack->msg.to.tag, "bobtag");
+    EXPECT_EQ(b2b_->active_calls(), 0u);
+    EXPECT_EQ(relay_entries(), 0u);
+
+    // alice's ACK for the 487 is absorbed; the 487 is not retransmitted any more.
+    from_alice(alice_request("ACK", a_tag, 1, invite_opts{}.branch));
+    advance(40000);
+    EXPECT_TRUE(take().empty());
+    const auto rec = json(cdrs_->recent().back());
+    EXPECT_EQ(rec.get<unsigned>("result"), 487u);
+    EXPECT_EQ(rec.get<std::string>("hangup"), "none");
+    EXPECT_EQ(rec.get<std::string>("answer"), "null");
+}
+
+TEST_F(b2bua_test, cancel_before_bob_answers_anything_waits_for_his_provisional) {
+    call_state cs = start_call();
+    ASSERT_NE(cs.b_invite, nullptr);
+    from_alice(alice_cancel());
+    auto out = take();
+    EXPECT_NE(find_response(out, acc, 200, sip::method::cancel), nullptr);
+    EXPECT_NE(find_response(out, acc, 487), nullptr);
+    EXPECT_EQ(count_request(out, core, sip::method::cancel), 0u) << "RFC 3261 9.1: no CANCEL before a provisional";
+    from_bob(bob_response(cs.b_invite->msg, 180, "Ringing"));
+    out = take();
+    EXPECT_EQ(count_response(out, acc, 180), 0u) << "alice has her 487 already";
+    const received* cancel = find_request(out, core, sip::method::cancel);
+    ASSERT_NE(cancel, nullptr);
+    EXPECT_EQ(cancel->msg.top_via.branch, cs.b_invite->msg.top_via.branch);
+    from_bob(bob_response(cs.b_invite->msg, 487, "Request Terminated"));
+    out = take();
+    EXPECT_EQ(count_request(out, core, sip::method::ack), 1u);
+    EXPECT_EQ(b2b_->active_calls(), 0u);
+    EXPECT_EQ(relay_entries(), 0u);
+}
+
+TEST_F(b2bua_test, cancel_after_bobs_100_trying_is_sent_at_once) {
+    // RFC 3261 9.1: a CANCEL may follow any provisional response, 100 Trying included.
+    call_state cs = start_call();
+    ASSERT_NE(cs.b_invite, nullptr);
+    from_bob(bob_response(cs.b_invite->msg, 100, "Trying"));
+    from_alice(alice_cancel());
+    auto out = take();
+    EXPECT_NE(find_response(out, acc, 487), nullptr);
+    EXPECT_EQ(count_request(out, core, sip::method::cancel), 1u)
+        << "bob's 100 Trying was a provisional response: the CANCEL must not wait for a 180";
+}
+
+TEST_F(b2bua_test, cancel_goes_where_the_invite_went) {
+    // bob's 180 names another Contact (e.g. the phone behind a proxy): the CANCEL must
+    // still go to the INVITE's destination (RFC 3261 9.1), where the transaction is.
+    call_state cs = start_call();
+    ASSERT_NE(cs.b_invite, nullptr);
+    from_bob(bob_response(cs.b_invite->msg, 180, "Ringing", {}, "bobtag", "<sip:bob@198.51.100.30:5070>"));
+    take();
+    from_alice(alice_cancel());
+    auto out = take();
+    const received* cancel = find_request(out, core, sip::method::cancel);
+    ASSERT_NE(cancel, nullptr);
+    EXPECT_EQ(cancel->to, bob) << "sent to " << to_string(cancel->to);
+}
+
+TEST_F(b2bua_test, repeated_provisional_while_cancelling_sends_one_cancel) {
+    call_state cs = start_call();
+    ASSERT_NE(cs.b_invite, nullptr);
+    from_bob(bob_response(cs.b_invite->msg, 180, "Ringing"));
+    from_alice(alice_cancel());
+    auto out = take();
+    ASSERT_EQ(count_request(out, core, sip::method::cancel), 1u);
+    // bob's 180 crossed our CANCEL, then a 183.
+    from_bob(bob_response(cs.b_invite->msg, 180, "Ringing"));
+    from_bob(bob_response(cs.b_invite->msg, 183, "Session Progress"));
+    out = take();
+    EXPECT_EQ(count_request(out, core, sip::method::cancel), 0u) << "the CANCEL was sent already";
+}
+
+TEST_F(b2bua_test, cancel_for_unknown_transaction_gets_481) {
+    from_alice(alice_request("CANCEL", {}, 1, "z9hG4bKnothing"));
+    auto out = take();
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0]->msg.status, 481);
+    EXPECT_EQ(out[0]->msg.cseq_method, sip::method::cancel);
+}
+
+TEST_F(b2bua_test, bob_answers_after_cancel_gets_ack_and_bye) {
+    call_state cs = start_call();
+    ASSERT_NE(cs.b_invite, nullptr);
+    from_bob(bob_response(cs.b_invite->msg, 180, "Ringing"));
+    from_alice(alice_cancel());
+    take();
+    from_bob(bob_response(cs.b_invite->msg, 200, "OK", bob_sdp));
+    auto out = take();
+    EXPECT_EQ(count_request(out, core, sip::method::ack), 1u);
+    EXPECT_EQ(count_request(out, core, sip::method::bye), 1u);
+    EXPECT_EQ(count_response(out, acc, 200), 0u) << "alice has her 487";
+    EXPECT_EQ(b2b_->active_calls(), 0u);
+    EXPECT_EQ(relay_entries(), 0u);
+}
+
+// ================================================================== failures
+
+TEST_F(b2bua_test, busy_from_bob) {
+    call_state cs = start_call();
+    ASSERT_NE(cs.b_invite, nullptr);
+    from_bob(bob_response(cs.b_invite->msg, 486, "Busy Here"));
+    auto out = take();
+    ASSERT_EQ(out.size(), 2u);
+    const received* ack = find_request(out, core, sip::method::ack);
+    ASSERT_NE(ack, nullptr);
+    EXPECT_EQ(ack->to, bob);
+    EXPECT_EQ(ack->msg.top_via.branch, cs.b_invite->msg.top_via.branch);
+    const received* busy = find_response(out, acc, 486);
+    ASSERT_NE(busy, nullptr);
+    EXPECT_EQ(busy->to, alice);
+    EXPECT_EQ(busy->msg.call_id, invite_opts{}.call_id);
+    EXPECT_FALSE(busy->msg.to.tag.empty());
+    EXPECT_EQ(busy->text.find("bobtag"), std::string::npos);
+    EXPECT_EQ(b2b_->active_calls(), 0u);
+    EXPECT_EQ(relay_entries(), 0u);
+    EXPECT_EQ(b2b_->stats().calls_failed, 1u);
+    const auto rec = json(cdrs_->recent().back());
+    EXPECT_EQ(rec.get<unsigned>("result"), 486u);
+    EXPECT_EQ(rec.get<std::string>("hangup"), "none");
+
+    // The IST retransmits the 486 until alice ACKs it.
+    advance(500);
+    out = take();
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0]->msg.status, 486);
+    from_alice(alice_request("ACK", std::string(busy->msg.to.tag), 1, invite_opts{}.branch));
+    advance(40000);
+    EXPECT_TRUE(take().empty());
+}
+
+TEST_F(b2bua_test, no_answer_times_out_with_408) {
+    call_state cs = start_call();
+    ASSERT_NE(cs.b_invite, nullptr);
+    const ms_t t0 = now_;
+    advance(31999);
+    auto out = take();
+    EXPECT_EQ(count_request(out, core, sip::method::invite), 6u) << "timer A retransmissions";
+    EXPECT_EQ(count_response(out, acc, 408), 0u);
+    EXPECT_EQ(b2b_->active_calls(), 1u);
+    advance_to(t0 + 32000);
+    out = take();
+    const received* timeout = find_response(out, acc, 408);
+    ASSERT_NE(timeout, nullptr);
+    EXPECT_EQ(timeout->to, alice);
+    EXPECT_EQ(b2b_->active_calls(), 0u);
+    EXPECT_EQ(relay_entries(), 0u);
+    const auto rec = json(cdrs_->recent().back());
+    EXPECT_EQ(rec.get<unsigned>("result"), 408u);
+}
+
+TEST_F(b2bua_test, max_forwards_zero_gets_483) {
+    invite_opts o;
+    o.max_forwards = 0;
+    from_alice(alice_invite(o));
+    auto out = take();
+    EXPECT_NE(find_response(out, acc, 483), nullptr);
+    EXPECT_EQ(count_request(out, core, sip::method::invite), 0u);
+    EXPECT_EQ(b2b_->active_calls(), 0u);
+    EXPECT_EQ(relay_entries(), 0u);
+}
+
+TEST_F(b2bua_test, max_forwards_one_is_forwarded_with_zero) {
+    invite_opts o;
+    o.max_forwards = 1;
+    call_state cs = start_call(o);
+    ASSERT_NE(cs.b_invite, nullptr);
+    EXPECT_EQ(cs.b_invite->msg.max_forwards, 0);
+}
+
+TEST_F(b2bua_test, unknown_user_gets_404_from_the_dialplan) {
+    invite_opts o;
+    o.user = "nobody-here";
+    from_alice(alice_invite(o));
+    auto out = take();
+    const received* nf = find_response(out, acc, 404);
+    ASSERT_NE(nf, nullptr);
+    EXPECT_EQ(nf->to, alice);
+    EXPECT_FALSE(nf->msg.to.tag.empty());
+    EXPECT_EQ(count_request(out, core, sip::method::invite), 0u);
+    EXPECT_EQ(b2b_->active_calls(), 0u);
+    EXPECT_EQ(relay_entries(), 0u);
+}
+
+TEST_F(b2bua_test, invite_without_sdp_gets_488) {
+    invite_opts o;
+    o.body.clear();
+    from_alice(alice_invite(o));
+    auto out = take();
+    EXPECT_NE(find_response(out, acc, 488), nullptr);
+    EXPECT_EQ(count_request(out, core, sip::method::invite), 0u);
+}
+
+TEST_F(b2bua_test, malformed_invite_gets_400_at_its_source) {
+    std::string text = alice_invite();
+    const auto pos = text.find("CSeq: 1 INVITE\r\n");
+    ASSERT_NE(pos, std::string::npos);
+    text.erase(pos, 16);
+    const sip_addr source{alice.addr, 5099};
+    allowed_unparsable_ = 1;  // a 400 for a request without CSeq cannot carry one either
+    feed(acc, source, text);
+    auto out = take();
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0]->realm, acc);
+    EXPECT_EQ(out[0]->to, source);
+    const std::string& t = out[0]->text;
+    EXPECT_EQ(t.rfind("SIP/2.0 400 Bad Request", 0), 0u) << t;
+    EXPECT_NE(t.find("Via: SIP/2.0/UDP 192.0.2.10:5060;branch=" + invite_opts{}.branch + ";rport\r\n"),
+              std::string::npos) << t;
+    EXPECT_NE(t.find("Call-ID: " + invite_opts{}.call_id + "\r\n"), std::string::npos) << t;
+    EXPECT_NE(t.find("From: \"Alice\" <sip:alice@192.0.2.10>;tag=alicetag\r\n"), std::string::npos) << t;
+    EXPECT_EQ(out[0]->error, sip::parse_error::missing_cseq);
+    EXPECT_EQ(b2b_->active_calls(), 0u);
+    EXPECT_EQ(relay_entries(), 0u);
+    EXPECT_EQ(b2b_->stats().bad_requests, 1u);
+}
+
+TEST_F(b2bua_test, malformed_max_forwards_gets_a_parsable_400) {
+    std::string text = alice_invite();
+    text.replace(text.find("Max-Forwards: 70"), 16, "Max-Forwards: many");
+    from_alice(text);
+    auto out = take();
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0]->error, sip::parse_error::ok) << out[0]->text;
+    EXPECT_EQ(out[0]->msg.status, 400);
+    EXPECT_EQ(out[0]->msg.cseq, 1u);
+    EXPECT_EQ(out[0]->msg.top_via.branch, invite_opts{}.branch);
+}
+
+TEST_F(b2bua_test, unparsable_garbage_is_dropped_silently) {
+    feed(acc, alice, "hello world");
+    feed(acc, alice, std::string("\x16\x03\x01\x00\x05garbage", 12));
+    feed(acc, alice, "\r\n\r\n");
+    // A broken response is never answered either.
+    feed(core, bob, "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 198.51.100.1;branch=z9hG4bKx\r\n\r\n");
+    // Nor a broken ACK.
+    feed(acc, alice, "ACK sip:x@192.0.2.1 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10;branch=z9hG4bKy\r\n\r\n");
+    EXPECT_TRUE(take().empty());
+    EXPECT_EQ(b2b_->stats().unparsable_dropped, 5u);
+    EXPECT_EQ(b2b_->stats().bad_requests, 0u);
+}
+
+TEST_F(b2bua_test, options_outside_a_dialog_gets_200) {
+    from_alice(alice_request("OPTIONS", {}, 1, "z9hG4bKopt", "options-1@192.0.2.10"));
+    auto out = take();
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0]->to, alice);
+    EXPECT_EQ(out[0]->msg.status, 200);
+    EXPECT_EQ(out[0]->msg.cseq_method, sip::method::options);
+    EXPECT_FALSE(out[0]->msg.to.tag.empty());
+    ASSERT_NE(out[0]->msg.find(sip::hdr::allow), nullptr);
+    EXPECT_NE(header(out[0]->msg, sip::hdr::allow).find("INVITE"), std::string::npos);
+}
+
+TEST_F(b2bua_test, in_dialog_request_for_unknown_call_gets_481) {
+    from_alice(alice_request("BYE", "sometag", 2, "z9hG4bKstale", "no-such-call@192.0.2.10"));
+    auto out = take();
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0]->msg.status, 481);
+    EXPECT_EQ(out[0]->msg.cseq_method, sip::method::bye);
+    EXPECT_EQ(b2b_->stats().in_dialog_481, 1u);
+}
+
+TEST_F(b2bua_test, in_dialog_request_with_wrong_tag_gets_481) {
+    call_state cs = confirmed_call();
+    ASSERT_NE(cs.b_invite, nullptr);
+    from_alice(alice_request("BYE", "not-our-tag", 2, "z9hG4bKbadtag"));
+    auto out = take();
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0]->msg.status, 481);
+    EXPECT_EQ(b2b_->active_calls(), 1u) << "the call stays up";
+}
+
+TEST_F(b2bua_test, refer_in_dialog_is_declined) {
+    call_state cs = confirmed_call();
+    ASSERT_NE(cs.b_invite, nullptr);
+    std::string refer = alice_request("REFER", cs.a_tag, 2, "z9hG4bKrefer");
+    refer.insert(refer.find("Content-Length"), "Refer-To: <sip:carol@192.0.2.30>\r\n");
+    from_alice(refer);
+    auto out = take();
+    ASSERT_EQ(out.size(), 1u) << "a REFER is never relayed to bob";
+    EXPECT_EQ(out[0]->realm, acc);
+    EXPECT_EQ(out[0]->msg.status, 603);
+    EXPECT_EQ(out[0]->msg.cseq_method, sip::method::refer);
+    EXPECT_EQ(b2b_->stats().refer_declined, 1u);
+    EXPECT_EQ(b2b_->active_calls(), 1u);
+}
+
+TEST_F(b2bua_test, options_in_dialog_is_answered_locally) {
+    call_state cs = confirmed_call();
+    ASSERT_NE(cs.b_invite, nullptr);
+    from_alice(alice_request("OPTIONS", cs.a_tag, 2, "z9hG4bKdlgopt"));
+    auto out = take();
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0]->msg.status, 200);
+    EXPECT_EQ(out[0]->realm, acc);
+}
+
+TEST_F(b2bua_test, reinvite_is_refused_and_the_call_stays) {
+    call_state cs = confirmed_call();
+    ASSERT_NE(cs.b_invite, nullptr);
+    from_alice(alice_request("INVITE", cs.a_tag, 2, "z9hG4bKreinv"));
+    auto out = take();
+    EXPECT_NE(find_response(out, acc, 488), nullptr);
+    EXPECT_EQ(count_request(out, core, sip::method::invite), 0u);
+    EXPECT_EQ(b2b_->active_calls(), 1u);
+    EXPECT_EQ(relay_entries(), 4u);
+}
+
+// ================================================================== retransmissions
+
+TEST_F(b2bua_test, retransmitted_invite_makes_no_second_call) {
+    from_alice(alice_invite());
+    advance(300);
+    from_alice(alice_invite());
+    from_alice(alice_invite());
+    auto out = take();
+    EXPECT_EQ(count_request(out, core, sip::method::invite), 1u);
+    EXPECT_EQ(count_response(out, acc, 100), 3u) << "each retransmission gets the last response again";
+    EXPECT_EQ(b2b_->active_calls(), 1u);
+    EXPECT_EQ(relay_entries(), 4u);
+    EXPECT_EQ(b2b_->stats().calls_total, 1u);
+}
+
+TEST_F(b2bua_test, retransmitted_invite_after_the_2xx_gets_the_2xx) {
+    call_state cs = start_call();
+    ASSERT_NE(cs.b_invite, nullptr);
+    from_bob(bob_response(cs.b_invite->msg, 200, "OK", bob_sdp));
+    auto out = take();
+    const received* ok = find_response(out, acc, 200);
+    ASSERT_NE(ok, nullptr);
+    const std::string ok_text = ok->text;
+    from_alice(alice_invite());
+    out = take();
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0]->text, ok_text);
+    EXPECT_EQ(b2b_->active_calls(), 1u);
+}
+
+TEST_F(b2bua_test, a_2xx_is_retransmitted_until_the_ack) {
+    call_state cs = start_call();
+    ASSERT_NE(cs.b_invite, nullptr);
+    from_bob(bob_response(cs.b_invite->msg, 200, "OK", bob_sdp));
+    const ms_t t0 = now_;
+    auto out = take();
+    const received* ok = find_response(out, acc, 200);
+    ASSERT_NE(ok, nullptr);
+    const std::string ok_text = ok->text;
+    const std::string a_tag(ok->msg.to.tag);
+    // T1, then doubling to T2: t0+500, +1500, +3500, +7500, +11500.
+    std::vector<ms_t> at;
+    while (now_ < t0 + 12000) {
+        advance(1);
+        for (auto& r : take()) {
+            EXPECT_EQ(r->text, ok_text);
+            EXPECT_EQ(r->realm, acc);
+            at.push_back(now_ - t0);
+        }
+    }
+    EXPECT_EQ(at, (std::vector<ms_t>{500, 1500, 3500, 7500, 11500}));
+    from_alice(alice_request("ACK", a_tag, 1, "z9hG4bKlateack"));
+    advance(60000);
+    EXPECT_TRUE(take().empty());
+    EXPECT_EQ(b2b_->active_calls(), 1u);
+}
+
+TEST_F(b2bua_test, a_2xx_retransmissions_go_where_the_first_2xx_went) {
+    // alice behind a NAT: her Via asks for rport and her packets come from port 5062,
+    // while her Contact says 5060. The 2xx goes to the source; so must its retransmissions
+    // (RFC 3261 13.3.1.4: "passed to the transport layer"; 18.2.2 and RFC 3581 choose the address).
+    invite_opts o;
+    o.contact_port = 5060;
+    const sip_addr nat{alice.addr, 5062};
+    feed(acc, nat, alice_invite(o));
+    auto out = take();
+    const received* inv = find_request(out, core, sip::method::invite);
+    ASSERT_NE(inv, nullptr);
+    auto b_invite = parse_copy(inv->realm, inv->to, inv->text);
+    from_bob(bob_response(b_invite->msg, 200, "OK", bob_sdp));
+    out = take();
+    const received* ok = find_response(out, acc, 200);
+    ASSERT_NE(ok, nullptr);
+    EXPECT_EQ(ok->to, nat);
+    advance(500);
+    out = take();
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0]->to, nat) << "retransmitted to " << to_string(out[0]->to);
+}
+
+TEST_F(b2bua_test, no_ack_ends_the_call_with_bye_on_both_legs) {
+    call_state cs = start_call();
+    ASSERT_NE(cs.b_invite, nullptr);
+    from_bob(bob_response(cs.b_invite->msg, 200, "OK", bob_sdp));
+    const ms_t t0 = now_;
+    auto out = take();
+    const received* ok = find_response(out, acc, 200);
+    ASSERT_NE(ok, nullptr);
+    const std::string a_tag(ok->msg.to.tag);
+    advance_to(t0 + 64 * 500 - 1);
+    out = take();
+    EXPECT_EQ(count_request(out, acc, sip::method::bye), 0u);
+    EXPECT_EQ(count_response(out, acc, 200), 10u) << "500, 1500, 3500, 7500, then every T2 to 31500";
+    EXPECT_EQ(b2b_->active_calls(), 1u);
+    // The 2xx timer notices the deadline on its next run (at most T2 later).
+    advance_to(t0 + 64 * 500 + 4000);
+    out = take();
+    const received* bye_a = find_request(out, acc, sip::method::bye);
+    const received* bye_b = find_request(out, core, sip::method::bye);
+    ASSERT_NE(bye_a, nullptr);
+    ASSERT_NE(bye_b, nullptr);
+    EXPECT_EQ(bye_a->msg.call_id, invite_opts{}.call_id);
+    EXPECT_EQ(bye_a->msg.from.tag, a_tag);
+    EXPECT_EQ(bye_a->msg.to.tag, "alicetag");
+    EXPECT_EQ(bye_b->msg.call_id, cs.b_invite->msg.call_id);
+    EXPECT_EQ(bye_b->msg.to.tag, "bobtag");
+    EXPECT_EQ(bye_b->to, bob);
+    EXPECT_EQ(b2b_->active_calls(), 0u);
+    EXPECT_EQ(relay_entries(), 0u);
+    const auto rec = json(cdrs_->recent().back());
+    EXPECT_EQ(rec.get<std::string>("hangup"), "appliance");
+    EXPECT_EQ(rec.get<unsigned>("result"), 200u);
+}
+
+// ================================================================== early dialog
+
+TEST_F(b2bua_test, bye_from_alice_in_the_early_dialog_ends_her_invite) {
+    // RFC 3261 15.1.2: a BYE for an early dialog still gets the pending INVITE answered (487).
+    call_state cs = start_call();
+    ASSERT_NE(cs.b_invite, nullptr);
+    from_bob(bob_response(cs.b_invite->msg, 180, "Ringing"));
+    auto out = take();
+    const received* ringing = find_response(out, acc, 180);
+    ASSERT_NE(ringing, nullptr);
+    from_alice(alice_request("BYE", std::string(ringing->msg.to.tag), 2, "z9hG4bKearlybye"));
+    out = take();
+    EXPECT_NE(find_response(out, acc, 200, sip::method::bye), nullptr);
+    EXPECT_EQ(b2b_->active_calls(), 0u);
+    EXPECT_EQ(relay_entries(), 0u);
+    EXPECT_NE(find_response(out, acc, 487), nullptr) << "alice's INVITE is left without a final response";
+}
+
+// ================================================================== bookkeeping
+
+TEST_F(b2bua_test, calls_json_lists_the_active_call) {
+    call_state cs = start_call();
+    ASSERT_NE(cs.b_invite, nullptr);
+    const std::string j = b2b_->calls_json();
+    EXPECT_NE(j.find("\"state\":\"routing\""), std::string::npos) << j;
+    EXPECT_NE(j.find(std::string(cs.b_invite->msg.call_id)), std::string::npos);
+    EXPECT_NE(j.find("\"realm\":\"acc\""), std::string::npos);
+    EXPECT_NE(j.find("\"realm\":\"core\""), std::string::npos);
+    std::istringstream in("{\"calls\":" + j + "}");
+    boost::property_tree::ptree t;
+    EXPECT_NO_THROW(boost::property_tree::read_json(in, t)) << j;
+}
+
+TEST_F(b2bua_test, two_calls_get_different_relay_ports) {
+    call_state one = start_call();
+    invite_opts o;
+    o.call_id = "alice-call-2@192.0.2.10";
+    o.branch = "z9hG4bKalice2";
+    call_state two = start_call(o);
+    ASSERT_NE(one.b_invite, nullptr);
+    ASSERT_NE(two.b_invite, nullptr);
+    EXPECT_NE(one.b_port, two.b_port);
+    EXPECT_NE(one.b_invite->msg.call_id, two.b_invite->msg.call_id);
+    EXPECT_EQ(b2b_->active_calls(), 2u);
+    EXPECT_EQ(relay_entries(), 8u);
+}

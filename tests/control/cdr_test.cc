@@ -1,0 +1,209 @@
+// Call detail records: the JSON shape of one record and the writer (file + recent ring).
+
+#include "cdr.hh"
+
+#include <gtest/gtest.h>
+
+#include <boost/property_tree/json_parser.hpp>
+#include <boost/property_tree/ptree.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+using namespace sf::control;
+namespace pt = boost::property_tree;
+
+namespace {
+
+call_record::time_point at_ms(int64_t ms) {
+    return call_record::time_point(std::chrono::milliseconds(ms));
+}
+
+call_record answered_call() {
+    call_record r;
+    r.call_id = "a-leg@192.0.2.10";
+    r.b_call_id = "0123456789abcdef0123456789abcdef";
+    r.from = "sip:alice@192.0.2.10";
+    r.to = "sip:bob@192.0.2.1";
+    r.caller = "192.0.2.10:5060";
+    r.callee = "198.51.100.20:5060";
+    r.result = 200;
+    r.reason = "OK";
+    // 2024-01-02T03:04:05.678Z
+    r.start = at_ms(1704164645678);
+    r.answer = at_ms(1704164647000);
+    r.end = at_ms(1704164659500);
+    r.hangup = "caller";
+    r.caller_to_callee = {500, 86000};
+    r.callee_to_caller = {498, 85656};
+    return r;
+}
+
+pt::ptree parse_json(const std::string& text) {
+    std::istringstream in(text);
+    pt::ptree tree;
+    pt::read_json(in, tree);
+    return tree;
+}
+
+std::string temp_path(const char* name) {
+    return (std::filesystem::temp_directory_path() /
+            (std::string("sf_cdr_test_") + std::to_string(::getpid()) + "_" + name))
+        .string();
+}
+
+std::vector<std::string> read_lines(const std::string& path) {
+    std::ifstream in(path);
+    std::vector<std::string> lines;
+    std::string l;
+    while (std::getline(in, l)) {
+        lines.push_back(l);
+    }
+    return lines;
+}
+
+}  // namespace
+
+TEST(cdr, to_json_has_every_field) {
+    const std::string j = to_json(answered_call());
+    EXPECT_EQ(j.find('\n'), std::string::npos) << "one record is one line";
+    pt::ptree t;
+    ASSERT_NO_THROW(t = parse_json(j)) << j;
+    EXPECT_EQ(t.get<std::string>("call_id"), "a-leg@192.0.2.10");
+    EXPECT_EQ(t.get<std::string>("b_call_id"), "0123456789abcdef0123456789abcdef");
+    EXPECT_EQ(t.get<std::string>("from"), "sip:alice@192.0.2.10");
+    EXPECT_EQ(t.get<std::string>("to"), "sip:bob@192.0.2.1");
+    EXPECT_EQ(t.get<std::string>("caller"), "192.0.2.10:5060");
+    EXPECT_EQ(t.get<std::string>("callee"), "198.51.100.20:5060");
+    EXPECT_EQ(t.get<unsigned>("result"), 200u);
+    EXPECT_EQ(t.get<std::string>("reason"), "OK");
+    EXPECT_EQ(t.get<std::string>("start"), "2024-01-02T03:04:05.678Z");
+    EXPECT_EQ(t.get<std::string>("answer"), "2024-01-02T03:04:07.000Z");
+    EXPECT_EQ(t.get<std::string>("end"), "2024-01-02T03:04:19.500Z");
+    EXPECT_DOUBLE_EQ(t.get<double>("duration_s"), 12.5);
+    EXPECT_EQ(t.get<std::string>("hangup"), "caller");
+    EXPECT_EQ(t.get<uint64_t>("rtp.caller_to_callee.packets"), 500u);
+    EXPECT_EQ(t.get<uint64_t>("rtp.caller_to_callee.bytes"), 86000u);
+    EXPECT_EQ(t.get<uint64_t>("rtp.callee_to_caller.packets"), 498u);
+    EXPECT_EQ(t.get<uint64_t>("rtp.callee_to_caller.bytes"), 85656u);
+    // Types as JSON sees them (property_tree loses them): numbers unquoted.
+    EXPECT_NE(j.find("\"result\":200"), std::string::npos) << j;
+    EXPECT_NE(j.find("\"duration_s\":12.500"), std::string::npos) << j;
+    EXPECT_NE(j.find("\"packets\":500"), std::string::npos) << j;
+}
+
+TEST(cdr, unanswered_call_has_null_answer_and_zero_duration) {
+    call_record r = answered_call();
+    r.answer.reset();
+    r.result = 486;
+    r.reason = "Busy Here";
+    r.hangup = "none";
+    r.caller_to_callee = {};
+    r.callee_to_caller = {};
+    const std::string j = to_json(r);
+    EXPECT_NE(j.find("\"answer\":null"), std::string::npos) << j;
+    EXPECT_NE(j.find("\"duration_s\":0.000"), std::string::npos) << j;
+    pt::ptree t;
+    ASSERT_NO_THROW(t = parse_json(j)) << j;
+    EXPECT_EQ(t.get<unsigned>("result"), 486u);
+    EXPECT_EQ(t.get<std::string>("hangup"), "none");
+    EXPECT_EQ(t.get<uint64_t>("rtp.caller_to_callee.packets"), 0u);
+}
+
+TEST(cdr, field_order_is_stable) {
+    const std::string j = to_json(answered_call());
+    const char* keys[] = {"\"call_id\"", "\"b_call_id\"", "\"from\"", "\"to\"", "\"caller\"", "\"callee\"",
+                          "\"result\"", "\"reason\"", "\"start\"", "\"answer\"", "\"end\"", "\"duration_s\"",
+                          "\"hangup\"", "\"rtp\"", "\"caller_to_callee\"", "\"callee_to_caller\""};
+    size_t pos = 0;
+    for (const char* k : keys) {
+        const size_t p = j.find(k, pos);
+        ASSERT_NE(p, std::string::npos) << k << " in " << j;
+        pos = p + 1;
+    }
+}
+
+TEST(cdr, escapes_quotes_backslashes_and_control_chars) {
+    call_record r = answered_call();
+    r.from = "\"Mallory\" <sip:m@x>\\";
+    r.reason = std::string("line1\r\nline2\ttab\x01\x1f\x7f", 19);
+    const std::string j = to_json(r);
+    EXPECT_EQ(j.find('\n'), std::string::npos);
+    EXPECT_EQ(j.find('\r'), std::string::npos);
+    EXPECT_EQ(j.find('\x01'), std::string::npos);
+    EXPECT_NE(j.find(R"("from":"\"Mallory\" <sip:m@x>\\")"), std::string::npos) << j;
+    EXPECT_NE(j.find(R"("reason":"line1\r\nline2\ttab\u0001\u001f\u007f")"), std::string::npos) << j;
+    pt::ptree t;
+    ASSERT_NO_THROW(t = parse_json(j)) << j;
+    EXPECT_EQ(t.get<std::string>("from"), r.from);
+}
+
+TEST(cdr, writer_without_path_keeps_records_in_memory) {
+    cdr_writer w("");
+    w.write(answered_call());
+    EXPECT_EQ(w.written(), 1u);
+    ASSERT_EQ(w.recent().size(), 1u);
+    EXPECT_EQ(w.recent().front(), to_json(answered_call()));
+}
+
+TEST(cdr, writer_appends_lines_to_the_file) {
+    const std::string path = temp_path("append.jsonl");
+    std::filesystem::remove(path);
+    {
+        std::ofstream pre(path);
+        pre << "{\"earlier\":1}\n";
+    }
+    {
+        cdr_writer w(path);
+        call_record r = answered_call();
+        w.write(r);
+        r.call_id = "second";
+        w.write(r);
+        // Flushed per record: visible before the writer goes away.
+        const auto lines = read_lines(path);
+        ASSERT_EQ(lines.size(), 3u);
+    }
+    {
+        cdr_writer w(path);  // reopening appends, never truncates
+        call_record r = answered_call();
+        r.call_id = "third";
+        w.write(r);
+    }
+    const auto lines = read_lines(path);
+    ASSERT_EQ(lines.size(), 4u);
+    EXPECT_EQ(lines[0], "{\"earlier\":1}");
+    EXPECT_EQ(lines[1], to_json(answered_call()));
+    EXPECT_EQ(parse_json(lines[2]).get<std::string>("call_id"), "second");
+    EXPECT_EQ(parse_json(lines[3]).get<std::string>("call_id"), "third");
+    std::filesystem::remove(path);
+}
+
+TEST(cdr, writer_keeps_at_most_256_recent) {
+    const std::string path = temp_path("ring.jsonl");
+    std::filesystem::remove(path);
+    {
+        cdr_writer w(path);
+        call_record r = answered_call();
+        for (int i = 0; i < 300; ++i) {
+            r.call_id = "call-" + std::to_string(i);
+            w.write(r);
+        }
+        EXPECT_EQ(w.written(), 300u);
+        ASSERT_EQ(w.recent().size(), cdr_writer::keep);
+        EXPECT_EQ(cdr_writer::keep, 256u);
+        EXPECT_EQ(parse_json(w.recent().front()).get<std::string>("call_id"), "call-44");
+        EXPECT_EQ(parse_json(w.recent().back()).get<std::string>("call_id"), "call-299");
+    }
+    // The file keeps all of them.
+    EXPECT_EQ(read_lines(path).size(), 300u);
+    std::filesystem::remove(path);
+}
+
+TEST(cdr, writer_throws_when_the_file_cannot_be_opened) {
+    EXPECT_THROW(cdr_writer("/nonexistent-dir-sf/cdr.jsonl"), std::runtime_error);
+}

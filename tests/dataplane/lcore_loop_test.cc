@@ -1,0 +1,627 @@
+/// @file
+/// worker_handle_burst (the per-burst classification of the lcore loop) on real
+/// net_ring ports: what the worker transmits is read back from the same ring
+/// port (net_ring loops TX queue 0 into RX queue 0), what it hands to control is
+/// read from its rings, and every drop reason is counted exactly.
+
+#include <gtest/gtest.h>
+
+#include <rte_arp.h>
+#include <rte_bus_vdev.h>
+#include <rte_ethdev.h>
+#include <rte_icmp.h>
+#include <rte_malloc.h>
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
+
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "eal_fixture.hh"
+#include "packet.hh"
+#include "relay_table.hh"
+#include "rings.hh"
+#include "worker.hh"
+
+namespace sf::dp {
+namespace {
+
+using namespace sf::dp::test;
+
+[[maybe_unused]] auto* const eal = register_eal();
+
+constexpr uint32_t our_addr0 = ipv4(192, 0, 2, 1);
+constexpr uint32_t our_addr1 = ipv4(198, 51, 100, 1);
+constexpr uint32_t peer_addr = ipv4(192, 0, 2, 10);
+
+// Creates and starts a loopback ring port with one queue pair.
+uint16_t start_ring_port(const char* name) {
+    uint16_t port_id = 0;
+    if (rte_eth_dev_get_port_by_name(name, &port_id) == 0) {
+        return port_id;
+    }
+    EXPECT_EQ(rte_vdev_init(name, nullptr), 0);
+    EXPECT_EQ(rte_eth_dev_get_port_by_name(name, &port_id), 0);
+    rte_eth_conf conf{};
+    EXPECT_EQ(rte_eth_dev_configure(port_id, 1, 1, &conf), 0);
+    EXPECT_EQ(rte_eth_rx_queue_setup(port_id, 0, 1024, 0, nullptr, test_pool()), 0);
+    EXPECT_EQ(rte_eth_tx_queue_setup(port_id, 0, 1024, 0, nullptr), 0);
+    EXPECT_EQ(rte_eth_dev_start(port_id), 0);
+    return port_id;
+}
+
+class loop_fixture : public ::testing::Test {
+protected:
+    static void SetUpTestSuite() {
+        port0 = start_ring_port("net_ring0");
+        port1 = start_ring_port("net_ring1");
+    }
+
+    void SetUp() override {
+        ASSERT_NE(test_pool(), nullptr);
+        drain(port0);
+        drain(port1);
+        pool_in_use = rte_mempool_in_use_count(test_pool());
+
+        table = std::make_unique<relay_table>(unique_name("loop_rt").c_str(), 1024, 1,
+                                              static_cast<int>(rte_socket_id()));
+        // Set up like dataplane::dataplane does for worker 0.
+        w = std::make_unique<worker>();
+        w->id = 0;
+        w->queue = 0;
+        w->burst = 32;
+        w->sip_port = 5060;
+        w->relay_min = 20000;
+        w->relay_max = 29999;
+        w->relay = table.get();
+        w->sip_in = rte_ring_create(unique_name("t_sip_in").c_str(), sip_ring_size, rte_socket_id(),
+                                    RING_F_SP_ENQ | RING_F_SC_DEQ);
+        w->neighbours = rte_ring_create_elem(unique_name("t_nb").c_str(), sizeof(neighbour_event), 1024,
+                                             rte_socket_id(), RING_F_SP_ENQ | RING_F_SC_DEQ);
+        ASSERT_NE(w->sip_in, nullptr);
+        ASSERT_NE(w->neighbours, nullptr);
+        add_port(port0, our_addr0, mac(0x01));
+        add_port(port1, our_addr1, mac(0x02));
+    }
+
+    void TearDown() override {
+        flush();
+        drain(port0);
+        drain(port1);
+        rte_mbuf* m = nullptr;
+        while (rte_ring_dequeue(w->sip_in, reinterpret_cast<void**>(&m)) == 0) {
+            rte_pktmbuf_free(m);
+        }
+        rte_ring_free(w->sip_in);
+        rte_ring_free(w->neighbours);
+        for (unsigned i = 0; i < w->n_ports; ++i) {
+            rte_free(w->ports[w->port_ids[i]].tx);
+        }
+        // Every path either sent, handed over or freed its mbuf.
+        EXPECT_EQ(rte_mempool_in_use_count(test_pool()), pool_in_use) << "mbuf leak";
+    }
+
+    // net_ring cannot change its MAC, and the worker answers with wp.mac: set that.
+    void add_port(uint16_t port_id, uint32_t addr, const rte_ether_addr& port_mac) {
+        worker_port& wp = w->ports[port_id];
+        wp.used = true;
+        wp.index = static_cast<uint8_t>(w->n_ports);
+        wp.addr = addr;
+        wp.mac = port_mac;
+        wp.tx = static_cast<rte_eth_dev_tx_buffer*>(
+            rte_zmalloc("t_txbuf", RTE_ETH_TX_BUFFER_SIZE(64), RTE_CACHE_LINE_SIZE));
+        ASSERT_NE(wp.tx, nullptr);
+        rte_eth_tx_buffer_init(wp.tx, 32);
+        w->port_ids[w->n_ports++] = port_id;
+    }
+
+    void flush() {
+        for (unsigned i = 0; i < w->n_ports; ++i) {
+            rte_eth_tx_buffer_flush(w->port_ids[i], w->queue, w->ports[w->port_ids[i]].tx);
+        }
+    }
+
+    static void drain(uint16_t port_id) {
+        rte_mbuf* pkts[64];
+        uint16_t n;
+        while ((n = rte_eth_rx_burst(port_id, 0, pkts, 64)) != 0) {
+            rte_pktmbuf_free_bulk(pkts, n);
+        }
+    }
+
+    // What the worker transmitted on `port_id` (caller frees).
+    std::vector<rte_mbuf*> transmitted(uint16_t port_id) {
+        flush();
+        std::vector<rte_mbuf*> out;
+        rte_mbuf* pkts[64];
+        uint16_t n;
+        while ((n = rte_eth_rx_burst(port_id, 0, pkts, 64)) != 0) {
+            out.insert(out.end(), pkts, pkts + n);
+        }
+        return out;
+    }
+
+    std::vector<neighbour_event> neighbours() {
+        std::vector<neighbour_event> out(64);
+        const unsigned n = rte_ring_sc_dequeue_burst_elem(w->neighbours, out.data(), sizeof(neighbour_event), 64,
+                                                          nullptr);
+        out.resize(n);
+        return out;
+    }
+
+    void handle(std::vector<rte_mbuf*> pkts, uint16_t port_id = 0) {
+        for (rte_mbuf* m : pkts) {
+            ASSERT_NE(m, nullptr);
+        }
+        worker_handle_burst(*w, port_id, pkts.data(), static_cast<unsigned>(pkts.size()), 42);
+    }
+
+    uint64_t drops(drop_reason r) const { return w->stats.drops[static_cast<unsigned>(r)].load(); }
+
+    // Every drop counter equals `want` (absent reasons: zero).
+    void expect_drops(const std::map<drop_reason, uint64_t>& want) const {
+        for (unsigned r = 0; r < static_cast<unsigned>(drop_reason::count_); ++r) {
+            const auto it = want.find(static_cast<drop_reason>(r));
+            EXPECT_EQ(w->stats.drops[r].load(), it == want.end() ? 0 : it->second)
+                << to_string(static_cast<drop_reason>(r));
+        }
+    }
+
+    // A SIP/RTP-style UDP frame from the peer to port 0's address.
+    static udp_spec udp_to_us(uint16_t dport, size_t payload_len = 40) {
+        udp_spec s;
+        s.src_mac = mac(0x10);
+        s.dst_mac = mac(0x01);
+        s.src_addr = peer_addr;
+        s.dst_addr = our_addr0;
+        s.src_port = 5062;
+        s.dst_port = dport;
+        s.payload = pattern_payload(payload_len, 9);
+        return s;
+    }
+
+    static constexpr unsigned sip_ring_size = 1024;
+    static inline uint16_t port0 = 0;
+    static inline uint16_t port1 = 0;
+    unsigned pool_in_use = 0;
+    std::unique_ptr<relay_table> table;
+    std::unique_ptr<worker> w;
+};
+
+rte_mbuf* arp_frame(uint16_t op, const rte_ether_addr& from_mac, uint32_t from_addr, uint32_t target) {
+    rte_mbuf* m = rte_pktmbuf_alloc(test_pool());
+    auto* eth = reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_append(m, sizeof(rte_ether_hdr) + sizeof(rte_arp_hdr)));
+    std::memset(&eth->dst_addr, 0xff, RTE_ETHER_ADDR_LEN);
+    eth->src_addr = from_mac;
+    eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP);
+    auto* arp = reinterpret_cast<rte_arp_hdr*>(eth + 1);
+    arp->arp_hardware = rte_cpu_to_be_16(RTE_ARP_HRD_ETHER);
+    arp->arp_protocol = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+    arp->arp_hlen = RTE_ETHER_ADDR_LEN;
+    arp->arp_plen = 4;
+    arp->arp_opcode = rte_cpu_to_be_16(op);
+    arp->arp_data.arp_sha = from_mac;
+    arp->arp_data.arp_sip = rte_cpu_to_be_32(from_addr);
+    std::memset(&arp->arp_data.arp_tha, 0, RTE_ETHER_ADDR_LEN);
+    arp->arp_data.arp_tip = rte_cpu_to_be_32(target);
+    return m;
+}
+
+rte_mbuf* icmp_frame(uint8_t type, uint32_t dst, size_t len) {
+    rte_mbuf* m = rte_pktmbuf_alloc(test_pool());
+    const uint16_t ip_len = static_cast<uint16_t>(sizeof(rte_ipv4_hdr) + sizeof(rte_icmp_hdr) + len);
+    auto* eth = reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_append(m, sizeof(rte_ether_hdr) + ip_len));
+    eth->src_addr = mac(0x10);
+    eth->dst_addr = mac(0x01);
+    eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+    auto* ip = reinterpret_cast<rte_ipv4_hdr*>(eth + 1);
+    std::memset(ip, 0, sizeof(*ip));
+    ip->version_ihl = RTE_IPV4_VHL_DEF;
+    ip->total_length = rte_cpu_to_be_16(ip_len);
+    ip->time_to_live = 9;
+    ip->next_proto_id = IPPROTO_ICMP;
+    ip->src_addr = rte_cpu_to_be_32(peer_addr);
+    ip->dst_addr = rte_cpu_to_be_32(dst);
+    ip->hdr_checksum = static_cast<uint16_t>(~ref_sum(ip, sizeof(*ip)));
+    auto* icmp = reinterpret_cast<rte_icmp_hdr*>(ip + 1);
+    icmp->icmp_type = type;
+    icmp->icmp_code = 0;
+    icmp->icmp_cksum = 0;
+    icmp->icmp_ident = rte_cpu_to_be_16(77);
+    icmp->icmp_seq_nb = rte_cpu_to_be_16(3);
+    auto* data = reinterpret_cast<uint8_t*>(icmp + 1);
+    for (size_t i = 0; i < len; ++i) {
+        data[i] = static_cast<uint8_t>(i * 13);
+    }
+    icmp->icmp_cksum = static_cast<uint16_t>(~ref_sum(icmp, sizeof(*icmp) + len));
+    return m;
+}
+
+// Helpers that break one thing in an otherwise valid UDP frame; they fix the IP
+// checksum afterwards so only the intended defect is present.
+rte_ipv4_hdr* ip_of(rte_mbuf* m) {
+    return reinterpret_cast<rte_ipv4_hdr*>(rte_pktmbuf_mtod(m, rte_ether_hdr*) + 1);
+}
+
+void fix_ip_cksum(rte_mbuf* m) {
+    rte_ipv4_hdr* ip = ip_of(m);
+    ip->hdr_checksum = 0;
+    ip->hdr_checksum = static_cast<uint16_t>(~ref_sum(ip, sizeof(*ip)));
+}
+
+TEST_F(loop_fixture, arp_request_for_us_is_answered_and_learnt) {
+    handle({arp_frame(RTE_ARP_OP_REQUEST, mac(0x10), peer_addr, our_addr0)});
+    EXPECT_EQ(w->stats.arp_replies.load(), 1u);
+    EXPECT_EQ(w->stats.rx_packets[0].load(), 1u);
+    EXPECT_EQ(w->stats.tx_packets[0].load(), 1u);
+    expect_drops({});
+
+    auto out = transmitted(port0);
+    ASSERT_EQ(out.size(), 1u);
+    auto* eth = rte_pktmbuf_mtod(out[0], rte_ether_hdr*);
+    auto* arp = reinterpret_cast<rte_arp_hdr*>(eth + 1);
+    EXPECT_TRUE(mac_eq(eth->dst_addr, mac(0x10)));
+    EXPECT_TRUE(mac_eq(eth->src_addr, w->ports[port0].mac));
+    EXPECT_EQ(eth->ether_type, rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP));
+    EXPECT_EQ(rte_be_to_cpu_16(arp->arp_opcode), RTE_ARP_OP_REPLY);
+    EXPECT_TRUE(mac_eq(arp->arp_data.arp_sha, w->ports[port0].mac));
+    EXPECT_EQ(rte_be_to_cpu_32(arp->arp_data.arp_sip), our_addr0);
+    EXPECT_TRUE(mac_eq(arp->arp_data.arp_tha, mac(0x10)));
+    EXPECT_EQ(rte_be_to_cpu_32(arp->arp_data.arp_tip), peer_addr);
+    rte_pktmbuf_free_bulk(out.data(), static_cast<unsigned>(out.size()));
+    EXPECT_TRUE(transmitted(port1).empty());
+
+    const auto ev = neighbours();
+    ASSERT_EQ(ev.size(), 1u);
+    EXPECT_EQ(ev[0].addr, peer_addr);
+    EXPECT_EQ(ev[0].port_id, port0);
+    EXPECT_EQ(0, std::memcmp(ev[0].mac, mac(0x10).addr_bytes, RTE_ETHER_ADDR_LEN));
+}
+
+TEST_F(loop_fixture, arp_request_for_other_address_not_answered) {
+    handle({arp_frame(RTE_ARP_OP_REQUEST, mac(0x10), peer_addr, ipv4(192, 0, 2, 77))});
+    EXPECT_EQ(w->stats.arp_replies.load(), 0u);
+    EXPECT_EQ(w->stats.tx_packets[0].load(), 0u);
+    EXPECT_TRUE(transmitted(port0).empty());
+    EXPECT_TRUE(neighbours().empty());
+}
+
+// stats.hh documents drop_reason::arp_other as "ARP not for us / malformed", so
+// an ARP request for another host should be counted there. lcore_loop.cc's
+// handle_arp frees it without counting (known failure, reported to the lead).
+TEST_F(loop_fixture, arp_request_for_other_address_counted_as_arp_other) {
+    handle({arp_frame(RTE_ARP_OP_REQUEST, mac(0x10), peer_addr, ipv4(192, 0, 2, 77))});
+    expect_drops({{drop_reason::arp_other, 1}});
+}
+
+TEST_F(loop_fixture, arp_reply_and_gratuitous_are_learnt_not_answered) {
+    handle({arp_frame(RTE_ARP_OP_REPLY, mac(0x11), ipv4(192, 0, 2, 11), our_addr0),
+            arp_frame(RTE_ARP_OP_REQUEST, mac(0x12), ipv4(192, 0, 2, 12), ipv4(192, 0, 2, 12)),
+            // Someone claiming our own address is not learnt.
+            arp_frame(RTE_ARP_OP_REPLY, mac(0x13), our_addr0, our_addr0)});
+    EXPECT_EQ(w->stats.arp_replies.load(), 0u);
+    EXPECT_TRUE(transmitted(port0).empty());
+    const auto ev = neighbours();
+    ASSERT_EQ(ev.size(), 2u);
+    EXPECT_EQ(ev[0].addr, ipv4(192, 0, 2, 11));
+    EXPECT_EQ(0, std::memcmp(ev[0].mac, mac(0x11).addr_bytes, RTE_ETHER_ADDR_LEN));
+    EXPECT_EQ(ev[1].addr, ipv4(192, 0, 2, 12));
+}
+
+TEST_F(loop_fixture, malformed_arp_dropped) {
+    rte_mbuf* shortm = arp_frame(RTE_ARP_OP_REQUEST, mac(0x10), peer_addr, our_addr0);
+    rte_pktmbuf_trim(shortm, 1);
+    rte_mbuf* bad_hw = arp_frame(RTE_ARP_OP_REQUEST, mac(0x10), peer_addr, our_addr0);
+    reinterpret_cast<rte_arp_hdr*>(rte_pktmbuf_mtod(bad_hw, rte_ether_hdr*) + 1)->arp_hlen = 8;
+    handle({shortm, bad_hw});
+    expect_drops({{drop_reason::arp_other, 2}});
+    EXPECT_TRUE(transmitted(port0).empty());
+    EXPECT_TRUE(neighbours().empty());
+}
+
+TEST_F(loop_fixture, icmp_echo_is_answered) {
+    handle({icmp_frame(RTE_IP_ICMP_ECHO_REQUEST, our_addr0, 57)});
+    EXPECT_EQ(w->stats.icmp_replies.load(), 1u);
+    EXPECT_EQ(w->stats.tx_packets[0].load(), 1u);
+    expect_drops({});
+    auto out = transmitted(port0);
+    ASSERT_EQ(out.size(), 1u);
+    auto* eth = rte_pktmbuf_mtod(out[0], rte_ether_hdr*);
+    auto* ip = reinterpret_cast<rte_ipv4_hdr*>(eth + 1);
+    auto* icmp = reinterpret_cast<rte_icmp_hdr*>(ip + 1);
+    EXPECT_TRUE(mac_eq(eth->dst_addr, mac(0x10)));
+    EXPECT_TRUE(mac_eq(eth->src_addr, mac(0x01)));
+    EXPECT_EQ(rte_be_to_cpu_32(ip->src_addr), our_addr0);
+    EXPECT_EQ(rte_be_to_cpu_32(ip->dst_addr), peer_addr);
+    EXPECT_TRUE(ref_ipv4_ok(ip));
+    EXPECT_EQ(icmp->icmp_type, RTE_IP_ICMP_ECHO_REPLY);
+    EXPECT_EQ(ref_sum(icmp, sizeof(*icmp) + 57), 0xffffu);
+    EXPECT_EQ(rte_be_to_cpu_16(icmp->icmp_ident), 77);
+    rte_pktmbuf_free_bulk(out.data(), static_cast<unsigned>(out.size()));
+}
+
+TEST_F(loop_fixture, icmp_other_dropped) {
+    rte_mbuf* ts = icmp_frame(13, our_addr0, 12);  // timestamp request
+    rte_mbuf* short_icmp = make_udp_frame(udp_to_us(5060, 0));  // 8 bytes after IP: rewrite as too-short ICMP
+    ip_of(short_icmp)->next_proto_id = IPPROTO_ICMP;
+    ip_of(short_icmp)->total_length = rte_cpu_to_be_16(sizeof(rte_ipv4_hdr) + 4);
+    fix_ip_cksum(short_icmp);
+    handle({ts, short_icmp});
+    expect_drops({{drop_reason::icmp_other, 2}});
+    EXPECT_TRUE(transmitted(port0).empty());
+}
+
+TEST_F(loop_fixture, sip_goes_to_control_with_meta) {
+    const udp_spec s = udp_to_us(5060, 333);
+    handle({make_udp_frame(s)});
+    EXPECT_EQ(w->stats.sip_in.load(), 1u);
+    expect_drops({});
+    rte_mbuf* m = nullptr;
+    ASSERT_EQ(rte_ring_dequeue(w->sip_in, reinterpret_cast<void**>(&m)), 0);
+    const packet_meta* meta = meta_of(m);
+    EXPECT_EQ(meta->kind, meta_kind::sip_in);
+    EXPECT_EQ(meta->port_id, port0);
+    EXPECT_EQ(meta->src_addr, peer_addr);
+    EXPECT_EQ(meta->dst_addr, our_addr0);
+    EXPECT_EQ(meta->src_port, 5062);
+    EXPECT_EQ(meta->dst_port, 5060);
+    EXPECT_EQ(meta->payload_off, l2_l3_l4_len);
+    EXPECT_EQ(meta->payload_len, 333);
+    EXPECT_TRUE(mac_eq(meta->src_mac, mac(0x10)));
+    EXPECT_EQ(0, std::memcmp(rte_pktmbuf_mtod_offset(m, uint8_t*, meta->payload_off), s.payload.data(), 333));
+    rte_pktmbuf_free(m);
+    EXPECT_TRUE(transmitted(port0).empty());
+}
+
+TEST_F(loop_fixture, sip_with_ethernet_padding_and_ip_options) {
+    // 4 bytes of SIP keepalive ("\r\n\r\n") arrive padded to the 60-byte Ethernet minimum.
+    udp_spec s = udp_to_us(5060, 4);
+    s.ip_options = 1;
+    rte_mbuf* m = make_udp_frame(s);
+    const uint16_t real_len = rte_pktmbuf_data_len(m);
+    std::memset(rte_pktmbuf_append(m, 60 - real_len), 0xee, 60 - real_len);
+    handle({m});
+    ASSERT_EQ(w->stats.sip_in.load(), 1u);
+    rte_mbuf* got = nullptr;
+    ASSERT_EQ(rte_ring_dequeue(w->sip_in, reinterpret_cast<void**>(&got)), 0);
+    EXPECT_EQ(rte_pktmbuf_data_len(got), real_len) << "padding trimmed";
+    EXPECT_EQ(meta_of(got)->payload_off, l2_l3_l4_len + 4);
+    EXPECT_EQ(meta_of(got)->payload_len, 4);
+    rte_pktmbuf_free(got);
+}
+
+TEST_F(loop_fixture, sip_ring_full_counted) {
+    // Fill the SIP ring to one short of full (a ring of N holds N-1).
+    for (unsigned i = 0; i < sip_ring_size - 2; ++i) {
+        rte_mbuf* m = rte_pktmbuf_alloc(test_pool());
+        ASSERT_NE(m, nullptr);
+        ASSERT_EQ(rte_ring_sp_enqueue(w->sip_in, m), 0);
+    }
+    handle({make_udp_frame(udp_to_us(5060)), make_udp_frame(udp_to_us(5060)), make_udp_frame(udp_to_us(5060))});
+    EXPECT_EQ(w->stats.sip_in.load(), 1u);
+    expect_drops({{drop_reason::sip_ring_full, 2}});
+}
+
+TEST_F(loop_fixture, udp_port_and_relay_miss) {
+    handle({make_udp_frame(udp_to_us(53)), make_udp_frame(udp_to_us(19999)), make_udp_frame(udp_to_us(30000)),
+            make_udp_frame(udp_to_us(20000)), make_udp_frame(udp_to_us(29999))});
+    expect_drops({{drop_reason::udp_port, 3}, {drop_reason::relay_miss, 2}});
+    EXPECT_EQ(w->stats.relayed.load(), 0u);
+    EXPECT_TRUE(transmitted(port0).empty());
+    EXPECT_TRUE(transmitted(port1).empty());
+}
+
+TEST_F(loop_fixture, non_ipv4_and_runts_dropped) {
+    rte_mbuf* v6 = make_udp_frame(udp_to_us(5060));
+    rte_pktmbuf_mtod(v6, rte_ether_hdr*)->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6);
+    rte_mbuf* vlan = make_udp_frame(udp_to_us(5060));
+    rte_pktmbuf_mtod(vlan, rte_ether_hdr*)->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_VLAN);
+    rte_mbuf* runt = rte_pktmbuf_alloc(test_pool());
+    std::memset(rte_pktmbuf_append(runt, 13), 0, 13);
+    handle({v6, vlan, runt});
+    expect_drops({{drop_reason::ethertype, 3}});
+}
+
+TEST_F(loop_fixture, not_for_us) {
+    udp_spec s = udp_to_us(5060);
+    s.dst_addr = ipv4(192, 0, 2, 2);
+    rte_mbuf* other = make_udp_frame(s);
+    // Port 1's address arriving on port 0 is not port 0's either.
+    s.dst_addr = our_addr1;
+    rte_mbuf* cross = make_udp_frame(s);
+    handle({other, cross});
+    expect_drops({{drop_reason::not_for_us, 2}});
+}
+
+TEST_F(loop_fixture, malformed_ip_dropped) {
+    std::vector<rte_mbuf*> pkts;
+    // Truncated: the frame ends inside the IP header.
+    rte_mbuf* trunc = make_udp_frame(udp_to_us(5060));
+    rte_pktmbuf_trim(trunc, rte_pktmbuf_data_len(trunc) - (sizeof(rte_ether_hdr) + 10));
+    pkts.push_back(trunc);
+    // Total length beyond the frame.
+    rte_mbuf* too_long = make_udp_frame(udp_to_us(5060));
+    ip_of(too_long)->total_length = rte_cpu_to_be_16(rte_be_to_cpu_16(ip_of(too_long)->total_length) + 1);
+    fix_ip_cksum(too_long);
+    pkts.push_back(too_long);
+    // Total length below the header length.
+    rte_mbuf* too_short = make_udp_frame(udp_to_us(5060));
+    ip_of(too_short)->total_length = rte_cpu_to_be_16(19);
+    fix_ip_cksum(too_short);
+    pkts.push_back(too_short);
+    // IHL of 4 words.
+    rte_mbuf* ihl = make_udp_frame(udp_to_us(5060));
+    ip_of(ihl)->version_ihl = 0x44;
+    pkts.push_back(ihl);
+    // IPv6 payload under the IPv4 ethertype.
+    rte_mbuf* ver = make_udp_frame(udp_to_us(5060));
+    ip_of(ver)->version_ihl = 0x65;
+    pkts.push_back(ver);
+    // IHL larger than the frame.
+    rte_mbuf* big_ihl = make_udp_frame(udp_to_us(5060, 0));
+    ip_of(big_ihl)->version_ihl = 0x4f;
+    pkts.push_back(big_ihl);
+    handle(pkts);
+    expect_drops({{drop_reason::ip_malformed, 6}});
+}
+
+TEST_F(loop_fixture, fragments_dropped) {
+    rte_mbuf* first = make_udp_frame(udp_to_us(5060));
+    ip_of(first)->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_MF_FLAG);
+    fix_ip_cksum(first);
+    rte_mbuf* later = make_udp_frame(udp_to_us(5060));
+    ip_of(later)->fragment_offset = rte_cpu_to_be_16(185);  // offset 1480
+    fix_ip_cksum(later);
+    rte_mbuf* df = make_udp_frame(udp_to_us(5060));  // DF alone is not a fragment
+    ip_of(df)->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG);
+    fix_ip_cksum(df);
+    handle({first, later, df});
+    expect_drops({{drop_reason::ip_fragment, 2}});
+    EXPECT_EQ(w->stats.sip_in.load(), 1u);
+}
+
+TEST_F(loop_fixture, other_protocols_dropped) {
+    rte_mbuf* tcp = make_udp_frame(udp_to_us(5060));
+    ip_of(tcp)->next_proto_id = IPPROTO_TCP;
+    fix_ip_cksum(tcp);
+    rte_mbuf* sctp = make_udp_frame(udp_to_us(5060));
+    ip_of(sctp)->next_proto_id = IPPROTO_SCTP;
+    fix_ip_cksum(sctp);
+    handle({tcp, sctp});
+    expect_drops({{drop_reason::ip_proto, 2}});
+}
+
+TEST_F(loop_fixture, malformed_udp_dropped) {
+    rte_mbuf* long_udp = make_udp_frame(udp_to_us(5060, 10));
+    auto* udp = reinterpret_cast<rte_udp_hdr*>(ip_of(long_udp) + 1);
+    udp->dgram_len = rte_cpu_to_be_16(sizeof(rte_udp_hdr) + 11);
+    rte_mbuf* short_udp = make_udp_frame(udp_to_us(5060, 10));
+    reinterpret_cast<rte_udp_hdr*>(ip_of(short_udp) + 1)->dgram_len = rte_cpu_to_be_16(7);
+    rte_mbuf* no_room = make_udp_frame(udp_to_us(5060, 0));
+    ip_of(no_room)->total_length = rte_cpu_to_be_16(sizeof(rte_ipv4_hdr) + 4);
+    fix_ip_cksum(no_room);
+    handle({long_udp, short_udp, no_room});
+    expect_drops({{drop_reason::udp_malformed, 3}});
+}
+
+TEST_F(loop_fixture, multi_segment_dropped) {
+    rte_mbuf* head = make_udp_frame(udp_to_us(5060));
+    rte_mbuf* tail = rte_pktmbuf_alloc(test_pool());
+    std::memset(rte_pktmbuf_append(tail, 10), 0, 10);
+    ASSERT_EQ(rte_pktmbuf_chain(head, tail), 0);
+    handle({head});
+    expect_drops({{drop_reason::multi_segment, 1}});
+}
+
+// A side A on port 0 bridged to side B on port 1: media in on port 0 leaves on port 1.
+TEST_F(loop_fixture, relayed_packet_is_transmitted_on_peer_port) {
+    auto* a = new media_side;
+    a->local_addr = our_addr0;
+    a->local_port = 20000;
+    a->port_id = port0;
+    a->local_mac = w->ports[port0].mac;
+    auto* b = new media_side;
+    b->local_addr = our_addr1;
+    b->local_port = 20002;
+    b->port_id = port1;
+    b->local_mac = w->ports[port1].mac;
+    b->remote.store(pack_endpoint(ipv4(198, 51, 100, 20), 6000));
+    b->remote_mac.store(pack_mac(mac(0xb0)));
+    a->peer.store(b);
+    b->peer.store(a);
+    ASSERT_TRUE(table->insert(a));
+    ASSERT_TRUE(table->insert(b));
+
+    std::vector<rte_mbuf*> in;
+    for (int i = 0; i < 20; ++i) {
+        in.push_back(make_udp_frame(udp_to_us(20000, 160)));
+    }
+    handle(in);
+    EXPECT_EQ(w->stats.relayed.load(), 20u);
+    EXPECT_EQ(w->stats.rx_packets[0].load(), 20u);
+    EXPECT_EQ(w->stats.tx_packets[1].load(), 20u);
+    EXPECT_EQ(w->stats.tx_packets[0].load(), 0u);
+    expect_drops({});
+    EXPECT_EQ(a->rx_packets.load(), 20u);
+    EXPECT_EQ(a->fwd_packets.load(), 20u);
+    EXPECT_EQ(a->last_seen_tsc.load(), 42u);
+    EXPECT_TRUE(a->latched.load());
+
+    EXPECT_TRUE(transmitted(port0).empty());
+    auto out = transmitted(port1);
+    ASSERT_EQ(out.size(), 20u);
+    for (rte_mbuf* m : out) {
+        const frame_view f = view_of(m);
+        EXPECT_TRUE(mac_eq(f.eth->src_addr, w->ports[port1].mac));
+        EXPECT_TRUE(mac_eq(f.eth->dst_addr, mac(0xb0)));
+        EXPECT_EQ(rte_be_to_cpu_32(f.ip->src_addr), our_addr1);
+        EXPECT_EQ(rte_be_to_cpu_32(f.ip->dst_addr), ipv4(198, 51, 100, 20));
+        EXPECT_EQ(rte_be_to_cpu_16(f.udp->src_port), 20002);
+        EXPECT_EQ(rte_be_to_cpu_16(f.udp->dst_port), 6000);
+        EXPECT_TRUE(ref_ipv4_ok(f.ip));
+        EXPECT_TRUE(ref_udp_ok(f.ip, f.udp));
+    }
+    rte_pktmbuf_free_bulk(out.data(), static_cast<unsigned>(out.size()));
+
+    // B has no peer-side remote problem, but A's peer gone: no_target drops.
+    a->peer.store(nullptr);
+    handle({make_udp_frame(udp_to_us(20000))});
+    expect_drops({{drop_reason::relay_no_target, 1}});
+    EXPECT_EQ(w->stats.relayed.load(), 20u);
+}
+
+// One burst with one packet of every kind: every counter exact at once.
+TEST_F(loop_fixture, mixed_burst_counters_exact) {
+    auto* a = new media_side;
+    a->local_addr = our_addr0;
+    a->local_port = 20000;
+    a->port_id = port0;
+    auto* b = new media_side;
+    b->local_addr = our_addr1;
+    b->local_port = 20002;
+    b->port_id = port1;
+    b->remote.store(pack_endpoint(ipv4(198, 51, 100, 20), 6000));
+    b->remote_mac.store(pack_mac(mac(0xb0)));
+    a->peer.store(b);
+    ASSERT_TRUE(table->insert(a));
+    ASSERT_TRUE(table->insert(b));
+
+    std::vector<rte_mbuf*> pkts;
+    pkts.push_back(arp_frame(RTE_ARP_OP_REQUEST, mac(0x10), peer_addr, our_addr0));  // reply
+    pkts.push_back(icmp_frame(RTE_IP_ICMP_ECHO_REQUEST, our_addr0, 8));             // reply
+    pkts.push_back(make_udp_frame(udp_to_us(5060)));                                 // sip_in
+    pkts.push_back(make_udp_frame(udp_to_us(20000)));                                // relayed
+    pkts.push_back(make_udp_frame(udp_to_us(20000)));                                // relayed
+    pkts.push_back(make_udp_frame(udp_to_us(20004)));                                // relay_miss
+    pkts.push_back(make_udp_frame(udp_to_us(9)));                                    // udp_port
+    rte_mbuf* tcp = make_udp_frame(udp_to_us(5060));
+    ip_of(tcp)->next_proto_id = IPPROTO_TCP;
+    fix_ip_cksum(tcp);
+    pkts.push_back(tcp);                                                             // ip_proto
+    udp_spec s = udp_to_us(5060);
+    s.dst_addr = ipv4(10, 9, 9, 9);
+    pkts.push_back(make_udp_frame(s));                                               // not_for_us
+    handle(pkts);
+
+    EXPECT_EQ(w->stats.rx_packets[0].load(), 9u);
+    EXPECT_EQ(w->stats.tx_packets[0].load(), 2u);
+    EXPECT_EQ(w->stats.tx_packets[1].load(), 2u);
+    EXPECT_EQ(w->stats.arp_replies.load(), 1u);
+    EXPECT_EQ(w->stats.icmp_replies.load(), 1u);
+    EXPECT_EQ(w->stats.sip_in.load(), 1u);
+    EXPECT_EQ(w->stats.relayed.load(), 2u);
+    expect_drops({{drop_reason::relay_miss, 1},
+                  {drop_reason::udp_port, 1},
+                  {drop_reason::ip_proto, 1},
+                  {drop_reason::not_for_us, 1}});
+    auto out0 = transmitted(port0);
+    auto out1 = transmitted(port1);
+    EXPECT_EQ(out0.size(), 2u);
+    EXPECT_EQ(out1.size(), 2u);
+    rte_pktmbuf_free_bulk(out0.data(), static_cast<unsigned>(out0.size()));
+    rte_pktmbuf_free_bulk(out1.data(), static_cast<unsigned>(out1.size()));
+}
+
+}  // namespace
+}  // namespace sf::dp

@@ -1,0 +1,442 @@
+/// @file
+/// relay_burst on real mbufs and a real relay table: header rewrite, checksums,
+/// counters, symmetric latching, drops and a media move (transfer).
+
+// rte_ipv4_udptcp_cksum_verify is still marked experimental in DPDK 22.11.
+#define ALLOW_EXPERIMENTAL_API
+
+#include <gtest/gtest.h>
+
+#include <rte_lcore.h>
+
+#include <memory>
+#include <random>
+#include <vector>
+
+#include "eal_fixture.hh"
+#include "relay.hh"
+#include "relay_table.hh"
+
+namespace sf::dp {
+namespace {
+
+using namespace sf::dp::test;
+
+[[maybe_unused]] auto* const eal = register_eal();
+
+constexpr uint32_t a_local = ipv4(192, 0, 2, 1);
+constexpr uint32_t a_remote = ipv4(192, 0, 2, 10);
+constexpr uint32_t b_local = ipv4(198, 51, 100, 1);
+constexpr uint32_t b_remote = ipv4(198, 51, 100, 20);
+
+// Two bridged sides, A on port 0 and B on port 1, as control sets them up for a call.
+class relay_fixture : public ::testing::Test {
+protected:
+    void SetUp() override {
+        table = std::make_unique<relay_table>(unique_name("relay").c_str(), 1024, 1,
+                                              static_cast<int>(rte_socket_id()));
+        a = make_side(a_local, 20000, 0, mac(0x01), a_remote, 6000, mac(0xa0));
+        b = make_side(b_local, 20002, 1, mac(0x02), b_remote, 6000, mac(0xb0));
+        a->peer.store(b);
+        b->peer.store(a);
+        ASSERT_TRUE(table->insert(a));
+        ASSERT_TRUE(table->insert(b));
+    }
+
+    void TearDown() override {
+        for (rte_mbuf* m : held) {
+            rte_pktmbuf_free(m);
+        }
+    }
+
+    static media_side* make_side(uint32_t local, uint16_t lport, uint16_t port_id, const rte_ether_addr& lmac,
+                                 uint32_t remote, uint16_t rport, const rte_ether_addr& rmac) {
+        auto* s = new media_side;
+        s->local_addr = local;
+        s->local_port = lport;
+        s->port_id = port_id;
+        s->local_mac = lmac;
+        if (remote != 0) {
+            s->remote.store(pack_endpoint(remote, rport));
+            s->remote_mac.store(pack_mac(rmac));
+        }
+        return s;
+    }
+
+    // A frame from A's remote (as in the SDP) to A's relay port.
+    udp_spec to_a(size_t payload_len = 172) const {
+        udp_spec s;
+        s.src_mac = mac(0xa0);
+        s.dst_mac = mac(0x01);
+        s.src_addr = a_remote;
+        s.dst_addr = a_local;
+        s.src_port = 6000;
+        s.dst_port = 20000;
+        s.payload = pattern_payload(payload_len, 0x5a);
+        return s;
+    }
+
+    udp_spec to_b(size_t payload_len = 172) const {
+        udp_spec s;
+        s.src_mac = mac(0xb0);
+        s.dst_mac = mac(0x02);
+        s.src_addr = b_remote;
+        s.dst_addr = b_local;
+        s.src_port = 6000;
+        s.dst_port = 20002;
+        s.payload = pattern_payload(payload_len, 0x33);
+        return s;
+    }
+
+    rte_mbuf* frame(const udp_spec& s) {
+        rte_mbuf* m = make_udp_frame(s);
+        EXPECT_NE(m, nullptr);
+        held.push_back(m);
+        return m;
+    }
+
+    // Runs one packet through relay_burst.
+    relay_burst_result relay_one(rte_mbuf* m, uint16_t& egress, uint64_t tsc = 1) {
+        return relay_burst(*table, &m, 1, &egress, tsc);
+    }
+
+    std::unique_ptr<relay_table> table;
+    media_side* a = nullptr;  // owned by the table
+    media_side* b = nullptr;
+    std::vector<rte_mbuf*> held;
+};
+
+// Checks a relayed frame leaves `out` towards (dst, dport) via dst_mac, payload intact.
+void expect_rewritten(rte_mbuf* m, const media_side& out, uint32_t dst, uint16_t dport, const rte_ether_addr& dst_mac,
+                      const std::vector<uint8_t>& payload) {
+    const frame_view f = view_of(m);
+    EXPECT_TRUE(mac_eq(f.eth->src_addr, out.local_mac));
+    EXPECT_TRUE(mac_eq(f.eth->dst_addr, dst_mac));
+    EXPECT_EQ(f.eth->ether_type, rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4));
+    EXPECT_EQ(rte_be_to_cpu_32(f.ip->src_addr), out.local_addr);
+    EXPECT_EQ(rte_be_to_cpu_32(f.ip->dst_addr), dst);
+    EXPECT_EQ(rte_be_to_cpu_16(f.udp->src_port), out.local_port);
+    EXPECT_EQ(rte_be_to_cpu_16(f.udp->dst_port), dport);
+    EXPECT_TRUE(ref_ipv4_ok(f.ip));
+    EXPECT_EQ(rte_ipv4_cksum(f.ip), 0);
+    EXPECT_EQ(rte_be_to_cpu_16(f.udp->dgram_len), sizeof(rte_udp_hdr) + payload.size());
+    ASSERT_EQ(rte_pktmbuf_data_len(m),
+              sizeof(rte_ether_hdr) + rte_ipv4_hdr_len(f.ip) + sizeof(rte_udp_hdr) + payload.size());
+    EXPECT_EQ(0, std::memcmp(f.payload, payload.data(), payload.size()));
+}
+
+TEST_F(relay_fixture, a_to_b_rewrite) {
+    const udp_spec s = to_a();
+    rte_mbuf* m = frame(s);
+    uint16_t egress = 0xbeef;
+    const relay_burst_result r = relay_one(m, egress, 12345);
+    EXPECT_EQ(r.relayed, 1);
+    EXPECT_EQ(r.miss, 0);
+    EXPECT_EQ(r.no_target, 0);
+    EXPECT_EQ(egress, b->port_id);
+    expect_rewritten(m, *b, b_remote, 6000, mac(0xb0), s.payload);
+    const frame_view f = view_of(m);
+    EXPECT_TRUE(ref_udp_ok(f.ip, f.udp));
+    EXPECT_EQ(rte_ipv4_udptcp_cksum_verify(f.ip, f.udp), 0);
+    // The IP header outside addresses/TTL/checksum is left as it came.
+    EXPECT_EQ(f.ip->version_ihl, 0x45);
+    EXPECT_EQ(f.ip->packet_id, rte_cpu_to_be_16(0x1234));
+    EXPECT_EQ(f.ip->next_proto_id, IPPROTO_UDP);
+
+    EXPECT_EQ(a->rx_packets.load(), 1u);
+    EXPECT_EQ(a->rx_bytes.load(), s.payload.size());
+    EXPECT_EQ(a->fwd_packets.load(), 1u);
+    EXPECT_EQ(a->drops.load(), 0u);
+    EXPECT_EQ(a->last_seen_tsc.load(), 12345u);
+    EXPECT_EQ(b->rx_packets.load(), 0u);
+    EXPECT_EQ(b->fwd_packets.load(), 0u);
+}
+
+TEST_F(relay_fixture, b_to_a_rewrite) {
+    const udp_spec s = to_b(20);
+    rte_mbuf* m = frame(s);
+    uint16_t egress = 0xbeef;
+    EXPECT_EQ(relay_one(m, egress).relayed, 1);
+    EXPECT_EQ(egress, a->port_id);
+    expect_rewritten(m, *a, a_remote, 6000, mac(0xa0), s.payload);
+    EXPECT_TRUE(ref_udp_ok(view_of(m).ip, view_of(m).udp));
+}
+
+TEST_F(relay_fixture, zero_udp_checksum_stays_zero) {
+    udp_spec s = to_a();
+    s.udp_cksum = false;
+    rte_mbuf* m = frame(s);
+    uint16_t egress = 0;
+    EXPECT_EQ(relay_one(m, egress).relayed, 1);
+    const frame_view f = view_of(m);
+    EXPECT_EQ(f.udp->dgram_cksum, 0);
+    EXPECT_TRUE(ref_ipv4_ok(f.ip));
+    expect_rewritten(m, *b, b_remote, 6000, mac(0xb0), s.payload);
+}
+
+TEST_F(relay_fixture, ip_options_are_skipped) {
+    udp_spec s = to_a(61);
+    s.ip_options = 3;
+    rte_mbuf* m = frame(s);
+    uint16_t egress = 0;
+    EXPECT_EQ(relay_one(m, egress).relayed, 1);
+    EXPECT_EQ(egress, 1);
+    const frame_view f = view_of(m);
+    EXPECT_EQ(rte_ipv4_hdr_len(f.ip), 32u);
+    expect_rewritten(m, *b, b_remote, 6000, mac(0xb0), s.payload);
+    EXPECT_TRUE(ref_udp_ok(f.ip, f.udp));
+}
+
+// Random payloads, ports and addresses: the incremental UDP checksum always verifies,
+// including when the result would be 0 (sent as 0xffff).
+TEST_F(relay_fixture, checksums_valid_on_random_traffic) {
+    std::mt19937 rng(11);
+    for (int i = 0; i < 3000; ++i) {
+        // New B remote each time: a different rewrite target exercises other sums.
+        b->remote.store(pack_endpoint(rng(), static_cast<uint16_t>(rng())));
+        udp_spec s = to_a(rng() % 1400);
+        for (auto& x : s.payload) {
+            x = static_cast<uint8_t>(rng());
+        }
+        s.src_port = static_cast<uint16_t>(rng());
+        rte_mbuf* m = make_udp_frame(s);
+        ASSERT_NE(m, nullptr);
+        uint16_t egress = 0;
+        ASSERT_EQ(relay_one(m, egress).relayed, 1);
+        const frame_view f = view_of(m);
+        ASSERT_TRUE(ref_ipv4_ok(f.ip)) << i;
+        ASSERT_TRUE(ref_udp_ok(f.ip, f.udp)) << i;
+        ASSERT_EQ(rte_be_to_cpu_32(f.ip->dst_addr), endpoint_addr(b->remote.load()));
+        rte_pktmbuf_free(m);
+    }
+}
+
+TEST_F(relay_fixture, counters_exact_over_many_bursts) {
+    std::mt19937 rng(2);
+    uint64_t bytes_a = 0, bytes_b = 0, n_a = 0, n_b = 0;
+    for (int burst = 0; burst < 100; ++burst) {
+        rte_mbuf* pkts[32];
+        bool is_a[32];
+        std::vector<std::vector<uint8_t>> payloads;
+        const unsigned n = 1 + rng() % 32;
+        for (unsigned i = 0; i < n; ++i) {
+            is_a[i] = rng() % 2;
+            const size_t len = rng() % 300;
+            const udp_spec s = is_a[i] ? to_a(len) : to_b(len);
+            payloads.push_back(s.payload);
+            pkts[i] = make_udp_frame(s);
+            ASSERT_NE(pkts[i], nullptr);
+            (is_a[i] ? bytes_a : bytes_b) += len;
+            ++(is_a[i] ? n_a : n_b);
+        }
+        uint16_t egress[32];
+        const relay_burst_result r = relay_burst(*table, pkts, n, egress, 1000 + burst);
+        ASSERT_EQ(r.relayed, n);
+        for (unsigned i = 0; i < n; ++i) {
+            ASSERT_EQ(egress[i], is_a[i] ? 1 : 0);
+            if (is_a[i]) {
+                expect_rewritten(pkts[i], *b, b_remote, 6000, mac(0xb0), payloads[i]);
+            } else {
+                expect_rewritten(pkts[i], *a, a_remote, 6000, mac(0xa0), payloads[i]);
+            }
+        }
+        rte_pktmbuf_free_bulk(pkts, n);
+    }
+    EXPECT_EQ(a->rx_packets.load(), n_a);
+    EXPECT_EQ(a->rx_bytes.load(), bytes_a);
+    EXPECT_EQ(a->fwd_packets.load(), n_a);
+    EXPECT_EQ(b->rx_packets.load(), n_b);
+    EXPECT_EQ(b->rx_bytes.load(), bytes_b);
+    EXPECT_EQ(b->fwd_packets.load(), n_b);
+    EXPECT_EQ(a->drops.load() + b->drops.load(), 0u);
+}
+
+TEST_F(relay_fixture, first_packet_latches_source) {
+    // The SDP said 192.0.2.10:6000, but behind NAT the media comes from elsewhere.
+    udp_spec s = to_a();
+    s.src_addr = ipv4(192, 0, 2, 99);
+    s.src_port = 7000;
+    s.src_mac = mac(0xc9);
+    rte_mbuf* first = frame(s);
+    uint16_t egress = 0;
+    ASSERT_EQ(relay_one(first, egress).relayed, 1);
+    EXPECT_TRUE(a->latched.load());
+    EXPECT_EQ(a->remote.load(), pack_endpoint(ipv4(192, 0, 2, 99), 7000));
+    EXPECT_EQ(a->remote_mac.load(), pack_mac(mac(0xc9)));
+    EXPECT_EQ(egress, 1);
+
+    // Media the other way now goes to the latched address and MAC.
+    const udp_spec back = to_b();
+    rte_mbuf* m = frame(back);
+    ASSERT_EQ(relay_one(m, egress).relayed, 1);
+    EXPECT_EQ(egress, 0);
+    expect_rewritten(m, *a, ipv4(192, 0, 2, 99), 7000, mac(0xc9), back.payload);
+    EXPECT_TRUE(ref_udp_ok(view_of(m).ip, view_of(m).udp));
+
+    // Latching happens once: a later packet from yet another source does not move it.
+    udp_spec other = to_a();
+    other.src_addr = ipv4(192, 0, 2, 77);
+    other.src_port = 7777;
+    ASSERT_EQ(relay_one(frame(other), egress).relayed, 1);
+    EXPECT_EQ(a->remote.load(), pack_endpoint(ipv4(192, 0, 2, 99), 7000));
+}
+
+TEST_F(relay_fixture, latching_disabled_keeps_sdp_remote) {
+    a->latch_enabled = false;  // fine in a test: no worker reads the table concurrently
+    udp_spec s = to_a();
+    s.src_addr = ipv4(192, 0, 2, 99);
+    s.src_port = 7000;
+    uint16_t egress = 0;
+    ASSERT_EQ(relay_one(frame(s), egress).relayed, 1);
+    EXPECT_FALSE(a->latched.load());
+    EXPECT_EQ(a->remote.load(), pack_endpoint(a_remote, 6000));
+}
+
+TEST_F(relay_fixture, latching_gives_a_side_without_remote_a_target) {
+    // A side created before the answer SDP: no remote yet. B->A is not forwardable
+    // until A's remote sends its first packet.
+    a->remote.store(0);
+    a->remote_mac.store(0);
+    uint16_t egress = 0;
+    relay_burst_result r = relay_one(frame(to_b()), egress);
+    EXPECT_EQ(r.no_target, 1);
+    EXPECT_EQ(egress, relay_drop);
+    EXPECT_EQ(b->drops.load(), 1u);
+
+    ASSERT_EQ(relay_one(frame(to_a()), egress).relayed, 1);
+    const udp_spec back = to_b();
+    rte_mbuf* m = frame(back);
+    r = relay_one(m, egress);
+    EXPECT_EQ(r.relayed, 1);
+    EXPECT_EQ(egress, 0);
+    expect_rewritten(m, *a, a_remote, 6000, mac(0xa0), back.payload);
+}
+
+TEST_F(relay_fixture, no_peer_drops) {
+    a->peer.store(nullptr);
+    const udp_spec s = to_a();
+    uint16_t egress = 0;
+    const relay_burst_result r = relay_one(frame(s), egress);
+    EXPECT_EQ(r.relayed, 0);
+    EXPECT_EQ(r.no_target, 1);
+    EXPECT_EQ(r.miss, 0);
+    EXPECT_EQ(egress, relay_drop);
+    EXPECT_EQ(a->drops.load(), 1u);
+    EXPECT_EQ(a->rx_packets.load(), 1u);
+    EXPECT_EQ(a->rx_bytes.load(), s.payload.size());
+    EXPECT_EQ(a->fwd_packets.load(), 0u);
+}
+
+TEST_F(relay_fixture, peer_without_remote_is_no_target) {
+    b->latch_enabled = false;
+    b->remote.store(0);
+    uint16_t egress = 0;
+    relay_burst_result r = relay_one(frame(to_a()), egress);
+    EXPECT_EQ(r.no_target, 1);
+    EXPECT_EQ(egress, relay_drop);
+    EXPECT_EQ(a->drops.load(), 1u);
+    EXPECT_EQ(a->fwd_packets.load(), 0u);
+
+    // A remote without a next-hop MAC cannot be sent to either.
+    b->remote.store(pack_endpoint(b_remote, 6000));
+    b->remote_mac.store(0);
+    r = relay_one(frame(to_a()), egress);
+    EXPECT_EQ(r.no_target, 1);
+    EXPECT_EQ(a->drops.load(), 2u);
+}
+
+TEST_F(relay_fixture, unknown_port_or_address_misses) {
+    udp_spec s = to_a();
+    s.dst_port = 20004;
+    rte_mbuf* m1 = frame(s);
+    s = to_a();
+    s.dst_addr = ipv4(192, 0, 2, 2);
+    rte_mbuf* m2 = frame(s);
+    rte_mbuf* m3 = frame(to_a());
+    rte_mbuf* pkts[3] = {m1, m2, m3};
+    const std::vector<uint8_t> before(rte_pktmbuf_mtod(m1, uint8_t*),
+                                      rte_pktmbuf_mtod(m1, uint8_t*) + rte_pktmbuf_data_len(m1));
+    uint16_t egress[3];
+    const relay_burst_result r = relay_burst(*table, pkts, 3, egress, 1);
+    EXPECT_EQ(r.miss, 2);
+    EXPECT_EQ(r.relayed, 1);
+    EXPECT_EQ(r.no_target, 0);
+    EXPECT_EQ(egress[0], relay_drop);
+    EXPECT_EQ(egress[1], relay_drop);
+    EXPECT_EQ(egress[2], 1);
+    // A miss leaves the frame alone.
+    EXPECT_EQ(0, std::memcmp(before.data(), rte_pktmbuf_mtod(m1, uint8_t*), before.size()));
+    EXPECT_EQ(a->rx_packets.load(), 1u);
+}
+
+TEST_F(relay_fixture, mixed_burst_of_32) {
+    rte_mbuf* pkts[32];
+    uint16_t want[32];
+    std::mt19937 rng(8);
+    for (unsigned i = 0; i < 32; ++i) {
+        udp_spec s;
+        switch (rng() % 3) {
+        case 0: s = to_a(); want[i] = 1; break;
+        case 1: s = to_b(); want[i] = 0; break;
+        default:
+            s = to_a();
+            s.dst_port = static_cast<uint16_t>(21000 + i);
+            want[i] = relay_drop;
+            break;
+        }
+        pkts[i] = frame(s);
+    }
+    uint16_t egress[32];
+    const relay_burst_result r = relay_burst(*table, pkts, 32, egress, 1);
+    unsigned misses = 0;
+    for (unsigned i = 0; i < 32; ++i) {
+        EXPECT_EQ(egress[i], want[i]) << i;
+        misses += want[i] == relay_drop;
+    }
+    EXPECT_EQ(r.miss, misses);
+    EXPECT_EQ(r.relayed, 32 - misses);
+}
+
+// Transfer: control installs side C, then swaps A's peer to it in one store.
+TEST_F(relay_fixture, transfer_moves_media_to_new_side) {
+    uint16_t egress = 0;
+    ASSERT_EQ(relay_one(frame(to_a()), egress).relayed, 1);
+    ASSERT_EQ(egress, 1);
+
+    media_side* c = make_side(ipv4(203, 0, 113, 1), 20010, 2, mac(0x03), ipv4(203, 0, 113, 30), 8000, mac(0xd0));
+    c->peer.store(a);
+    ASSERT_TRUE(table->insert(c));
+    a->peer.store(c, std::memory_order_release);
+
+    for (int i = 0; i < 10; ++i) {
+        const udp_spec s = to_a(100 + i);
+        rte_mbuf* m = frame(s);
+        ASSERT_EQ(relay_one(m, egress).relayed, 1);
+        EXPECT_EQ(egress, 2);
+        expect_rewritten(m, *c, ipv4(203, 0, 113, 30), 8000, mac(0xd0), s.payload);
+        EXPECT_TRUE(ref_udp_ok(view_of(m).ip, view_of(m).udp));
+    }
+    EXPECT_EQ(a->fwd_packets.load(), 11u);
+
+    // C's remote reaches A's remote.
+    udp_spec from_c;
+    from_c.src_mac = mac(0xd0);
+    from_c.dst_mac = mac(0x03);
+    from_c.src_addr = ipv4(203, 0, 113, 30);
+    from_c.dst_addr = ipv4(203, 0, 113, 1);
+    from_c.src_port = 8000;
+    from_c.dst_port = 20010;
+    from_c.payload = pattern_payload(50, 1);
+    rte_mbuf* m = frame(from_c);
+    ASSERT_EQ(relay_one(m, egress).relayed, 1);
+    EXPECT_EQ(egress, 0);
+    expect_rewritten(m, *a, a_remote, 6000, mac(0xa0), from_c.payload);
+
+    // Break: B is unhooked and removed (the rule: no peer points at it any more).
+    b->peer.store(nullptr);
+    ASSERT_TRUE(table->remove(b_local, 20002));
+    ASSERT_EQ(relay_one(frame(to_b()), egress).miss, 1);
+}
+
+}  // namespace
+}  // namespace sf::dp
