@@ -631,6 +631,11 @@ void b2bua::on_cancel(const inbound& in) {
 void b2bua::abandon(call& c) {
     send_a_final(c, 487, reason_phrase(487));
     c.st = call::state::cancelling;
+    ++cancelling_;
+    // The caller is gone: its record is final and its relay ports are free now; only leg B's
+    // INVITE transaction is left to finish.
+    write_record(c, "caller");
+    media_.close(c.media);
     c.cancel_pending = true;
     if (c.b_provisional) {
         send_b_cancel(c);
@@ -696,9 +701,7 @@ void b2bua::on_in_dialog(const inbound& in, call& c, bool from_a) {
 
 // ------------------------------------------------------------------ end
 
-void b2bua::end_call(call& c, const char* hangup) {
-    timers_.cancel(c.a_2xx_timer);
-    timers_.cancel(c.linger_timer);
+void b2bua::write_record(call& c, const char* hangup) {
     if (!c.record_written) {
         c.rec.end = std::chrono::system_clock::now();
         c.rec.hangup = c.rec.answer ? hangup : "none";
@@ -711,6 +714,15 @@ void b2bua::end_call(call& c, const char* hangup) {
         cdrs_.write(c.rec);
         c.record_written = true;
     }
+}
+
+void b2bua::end_call(call& c, const char* hangup) {
+    timers_.cancel(c.a_2xx_timer);
+    timers_.cancel(c.linger_timer);
+    if (c.st == call::state::cancelling) {
+        --cancelling_;
+    }
+    write_record(c, hangup);
     media_.close(c.media);
     tl_.detach_client(c.b_invite_tx);
     by_call_id_.erase(c.a.call_id);

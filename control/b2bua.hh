@@ -61,7 +61,8 @@ public:
     /// Handles one SIP datagram from the dataplane (parsed or not).
     void on_datagram(unsigned realm, sip_addr source, std::string_view raw);
 
-    size_t active_calls() const { return calls_.size(); }
+    /// Calls in progress (not counting those only waiting for leg B to confirm a CANCEL).
+    size_t active_calls() const { return calls_.size() - cancelling_; }
     const b2bua_stats& stats() const { return stats_; }
     /// JSON array of the active calls (management API).
     std::string calls_json() const;
@@ -87,6 +88,7 @@ private:
     void send_bye(call& c, bool to_b);
     void retransmit_a_2xx(uint64_t call_id, unsigned interval);
     void end_call(call& c, const char* hangup);
+    void write_record(call& c, const char* hangup);
     call* find_call(std::string_view call_id, bool* is_a = nullptr);
 
     std::string rewrite_sdp(call& c, bool for_b, std::string_view body);
@@ -105,6 +107,7 @@ private:
     uint64_t last_call_id_ = 0;
     std::unordered_map<uint64_t, std::unique_ptr<call>> calls_;
     std::unordered_map<std::string, uint64_t> by_call_id_;  ///< both legs' Call-IDs
+    size_t cancelling_ = 0;
     b2bua_stats stats_;
 };
 
