@@ -2,12 +2,14 @@
 
 #include <lua.hpp>
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 #include <unordered_map>
 
 namespace sf::control {
@@ -132,11 +134,17 @@ struct dialplan_engine::impl {
     size_t used = 0;           ///< bytes the state holds now
     size_t run_limit = 0;      ///< absolute cap while a run is active (0 = none)
     uint64_t instructions = 0; ///< executed in the current run (in hook steps)
+    int hook_count = 1000;     ///< instructions between two calls of the count hook
+    bool memory_exceeded = false;  ///< a memory error went through the script's pcall in this run
+    std::string scratch;       ///< error text that must outlive a longjmp (never a local: Lua errors skip destructors)
     std::unordered_map<std::string, int> chunks;  ///< name -> registry ref of the compiled function
     int base_ref = LUA_NOREF;  ///< the whitelisted read-only base environment
     route_result* current = nullptr;
 
-    static constexpr int hook_step = 1000;
+    static constexpr size_t max_log_lines = 100;
+    static constexpr size_t max_log_line = 1024;
+
+    static constexpr int max_hook_step = 1000;
 
     static void* alloc(void* ud, void* ptr, size_t osize, size_t nsize) {
         auto* self = static_cast<impl*>(ud);
@@ -162,13 +170,76 @@ struct dialplan_engine::impl {
         void* ud = nullptr;
         lua_getallocf(L, &ud);
         auto* self = static_cast<impl*>(ud);
-        self->instructions += hook_step;
+        self->instructions += static_cast<uint64_t>(self->hook_count);
         if (self->instructions > self->limits.max_instructions) {
             luaL_where(L, 0);
-            lua_pushfstring(L, "%sinstruction limit (%d) exceeded", lua_tostring(L, -1),
-                            static_cast<int>(self->limits.max_instructions));
+            lua_pushfstring(L, "%sinstruction limit (%I) exceeded", lua_tostring(L, -1),
+                            static_cast<lua_Integer>(self->limits.max_instructions));
             lua_error(L);
         }
+    }
+
+    /// True when an error must not be caught by the script's own pcall/xpcall: a decision
+    /// (sys.Dial/Respond end the script) or a limit (else a script could loop on pcall forever).
+    bool must_unwind() const {
+        return current->what != route_result::kind::none || instructions > limits.max_instructions ||
+               memory_exceeded;
+    }
+
+    /// Re-raises what ended the run; the error object on the stack may have been replaced
+    /// by an xpcall handler, so the decision and the limits are re-raised from our own state.
+    static int unwind(lua_State* L, impl* self) {
+        if (self->current->what != route_result::kind::none) {
+            lua_pushlightuserdata(L, &decision_sentinel);
+        } else if (self->instructions > self->limits.max_instructions) {
+            lua_pushfstring(L, "instruction limit (%I) exceeded",
+                            static_cast<lua_Integer>(self->limits.max_instructions));
+        }
+        // For the memory limit, the error on top is Lua's preallocated "not enough memory".
+        return lua_error(L);
+    }
+
+    // pcall(f, ...): the standard one, except that it cannot catch the end of the script.
+    static int l_pcall(lua_State* L) {
+        impl* self = self_of(L);
+        luaL_checkany(L, 1);
+        const int rc = lua_pcall(L, lua_gettop(L) - 1, LUA_MULTRET, 0);
+        if (rc != LUA_OK) {
+            self->memory_exceeded |= rc == LUA_ERRMEM;  // re-raised as a plain error: remember why
+            if (self->must_unwind()) {
+                return unwind(L, self);
+            }
+            lua_pushboolean(L, 0);
+            lua_insert(L, -2);
+            return 2;
+        }
+        lua_pushboolean(L, 1);
+        lua_insert(L, 1);
+        return lua_gettop(L);
+    }
+
+    // xpcall(f, msgh, ...): likewise.
+    static int l_xpcall(lua_State* L) {
+        impl* self = self_of(L);
+        const int n = lua_gettop(L);
+        luaL_checktype(L, 2, LUA_TFUNCTION);
+        // Swap f and msgh: lua_pcall wants the handler below the function.
+        lua_pushvalue(L, 1);
+        lua_copy(L, 2, 1);
+        lua_replace(L, 2);
+        const int rc = lua_pcall(L, n - 2, LUA_MULTRET, 1);
+        if (rc != LUA_OK) {
+            self->memory_exceeded |= rc == LUA_ERRMEM;
+            if (self->must_unwind()) {
+                return unwind(L, self);
+            }
+            lua_pushboolean(L, 0);
+            lua_insert(L, -2);
+            return 2;
+        }
+        lua_pushboolean(L, 1);
+        lua_replace(L, 1);
+        return lua_gettop(L);
     }
 
     // sys.Dial(dialstring)
@@ -176,13 +247,14 @@ struct dialplan_engine::impl {
         impl* self = self_of(L);
         const char* text = luaL_checkstring(L, 1);
         if (self->current->what == route_result::kind::none) {
-            std::vector<dial_target> targets;
-            const std::string err = parse_dial_string(text, targets);
-            if (!err.empty()) {
-                return luaL_error(L, "sys.Dial: %s", err.c_str());
+            // No C++ local may be alive when Lua raises (longjmp skips destructors): parse
+            // straight into the result and keep the error text in the engine.
+            self->scratch = parse_dial_string(text, self->current->targets);
+            if (!self->scratch.empty()) {
+                self->current->targets.clear();
+                return luaL_error(L, "sys.Dial: %s", self->scratch.c_str());
             }
             self->current->what = route_result::kind::dial;
-            self->current->targets = std::move(targets);
         }
         lua_pushlightuserdata(L, &decision_sentinel);
         return lua_error(L);
@@ -213,20 +285,24 @@ struct dialplan_engine::impl {
     // sys.Log(...)
     static int l_log(lua_State* L) {
         impl* self = self_of(L);
-        std::string line;
+        if (self->current->logs.size() >= max_log_lines) {
+            return 0;
+        }
+        // Built in a Lua buffer, not a std::string: luaL_tolstring may raise (memory limit).
         const int n = lua_gettop(L);
+        luaL_Buffer b;
+        luaL_buffinit(L, &b);
         for (int i = 1; i <= n; ++i) {
-            size_t len = 0;
-            const char* s = luaL_tolstring(L, i, &len);
             if (i > 1) {
-                line.push_back(' ');
+                luaL_addchar(&b, ' ');
             }
-            line.append(s, len);
-            lua_pop(L, 1);
+            luaL_tolstring(L, i, nullptr);
+            luaL_addvalue(&b);
         }
-        if (self->current->logs.size() < 100) {
-            self->current->logs.push_back(line.substr(0, 1024));
-        }
+        luaL_pushresult(&b);
+        size_t len = 0;
+        const char* s = lua_tolstring(L, -1, &len);
+        self->current->logs.emplace_back(s, std::min(len, max_log_line));
         return 0;
     }
 
@@ -251,11 +327,16 @@ struct dialplan_engine::impl {
     static int l_header_index(lua_State* L) {
         size_t len = 0;
         const char* k = luaL_checklstring(L, 2, &len);
-        std::string lower(k, len);
-        for (auto& c : lower) {
-            c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        char lower[256];  // a fixed buffer, not a std::string: see l_dial
+        if (len >= sizeof(lower)) {
+            lua_pushnil(L);
+            return 1;
         }
-        lua_getfield(L, lua_upvalueindex(1), lower.c_str());
+        for (size_t i = 0; i < len; ++i) {
+            lower[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(k[i])));
+        }
+        lua_pushlstring(L, lower, len);
+        lua_rawget(L, lua_upvalueindex(1));
         return 1;
     }
 
@@ -287,9 +368,15 @@ struct dialplan_engine::impl {
 
         lua_newtable(L);  // base
         lua_pushglobaltable(L);
-        for (const char* name : {"assert", "error", "ipairs", "next", "pairs", "pcall", "rawequal", "rawlen",
-                                 "rawget", "select", "tonumber", "tostring", "type", "xpcall"}) {
+        for (const char* name : {"assert", "error", "ipairs", "next", "pairs", "rawequal", "rawlen", "rawget",
+                                 "select", "tonumber", "tostring", "type"}) {
             lua_getfield(L, -1, name);
+            lua_setfield(L, -3, name);
+        }
+        const std::pair<const char*, lua_CFunction> guarded[] = {{"pcall", l_pcall}, {"xpcall", l_xpcall}};
+        for (const auto& [name, fn] : guarded) {
+            lua_pushlightuserdata(L, this);
+            lua_pushcclosure(L, fn, 1);
             lua_setfield(L, -3, name);
         }
         for (const char* lib : {"string", "table", "math", "utf8"}) {
@@ -460,8 +547,11 @@ route_result dialplan_engine::run(const std::string& name, const route_request& 
     lua_setupvalue(L, -2, 1);  // _ENV of the main chunk
 
     impl_->instructions = 0;
+    impl_->memory_exceeded = false;
     impl_->run_limit = impl_->used + impl_->limits.max_memory_bytes;
-    lua_sethook(L, impl::count_hook, LUA_MASKCOUNT, impl::hook_step);
+    impl_->hook_count = static_cast<int>(
+        std::clamp<uint64_t>(impl_->limits.max_instructions, 1, static_cast<uint64_t>(impl::max_hook_step)));
+    lua_sethook(L, impl::count_hook, LUA_MASKCOUNT, impl_->hook_count);
     const int rc = lua_pcall(L, 0, 0, 0);
     lua_sethook(L, nullptr, 0, 0);
     impl_->run_limit = 0;
@@ -471,7 +561,7 @@ route_result dialplan_engine::run(const std::string& name, const route_request& 
         if (!decided) {
             result.what = route_result::kind::error;
             result.targets.clear();
-            if (rc == LUA_ERRMEM) {
+            if (rc == LUA_ERRMEM || impl_->memory_exceeded) {
                 result.error = name + ": memory limit (" + std::to_string(impl_->limits.max_memory_bytes) +
                                " bytes) exceeded";
             } else {

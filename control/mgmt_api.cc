@@ -4,7 +4,9 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <array>
 #include <charconv>
+#include <vector>
 #include <optional>
 #include <stdexcept>
 
@@ -18,6 +20,9 @@ using tcp = asio::ip::tcp;
 namespace {
 
 constexpr size_t max_request_bytes = 64 * 1024;
+constexpr size_t max_sessions = 64;  // the API is for an operator and scripts, not for crowds
+constexpr auto io_timeout = std::chrono::seconds(30);
+constexpr auto linger_timeout = std::chrono::seconds(2);
 
 tcp::endpoint parse_listen(const std::string& listen) {
     const auto colon = listen.rfind(':');
@@ -43,6 +48,14 @@ public:
 
     void start() { read(); }
 
+    /// Called when the API goes away: pending operations complete with operation_aborted
+    /// on a later poll and the session dies with its last handler.
+    void stop() {
+        stopped_ = true;
+        beast::error_code ec;
+        stream_.socket().close(ec);
+    }
+
 private:
     void read() {
         parser_.emplace();
@@ -54,7 +67,8 @@ private:
     }
 
     void on_read(beast::error_code ec) {
-        if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::eof) {
+        if (stopped_ || ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::eof ||
+            ec == asio::error::operation_aborted || ec == asio::error::connection_reset) {
             return close();
         }
         http::response<http::string_body> res;
@@ -69,8 +83,12 @@ private:
             api_response out;
             try {
                 out = (*handler_)(std::string(req.method_string()), std::string(req.target()), req.body());
-            } catch (const std::exception& e) {
+            } catch (...) {
+                // A handler bug must not take the control thread down with it.
                 out = api_response{500, "application/json", R"({"error":"internal error"})"};
+            }
+            if (out.status < 100 || out.status > 599) {
+                out = api_response{500, "application/json", R"({"error":"handler returned a bad status"})"};
             }
             res = make(out.status, out.content_type, std::move(out.body), req.version());
         }
@@ -81,7 +99,9 @@ private:
 
     static http::response<http::string_body> make(int status, const std::string& type, std::string body,
                                                   unsigned version) {
-        http::response<http::string_body> res{static_cast<http::status>(status), version};
+        http::response<http::string_body> res;
+        res.result(static_cast<unsigned>(status));
+        res.version(version);
         res.set(http::field::server, "sipferry");
         res.set(http::field::content_type, type);
         res.body() = std::move(body);
@@ -90,23 +110,52 @@ private:
 
     void write(http::response<http::string_body> res) {
         auto sp = std::make_shared<http::response<http::string_body>>(std::move(res));
+        stream_.expires_after(io_timeout);
         http::async_write(stream_, *sp, [self = shared_from_this(), sp](beast::error_code ec, size_t) {
-            if (ec || !sp->keep_alive()) {
+            if (ec || self->stopped_) {
                 return self->close();
+            }
+            if (!sp->keep_alive()) {
+                return self->linger();
             }
             self->read();
         });
     }
 
-    void close() {
+    // Half-close, then read and discard what the client still sends (the rest of a request
+    // we refused as too large) until it closes: closing with unread data would send a RST,
+    // and the client could lose our answer.
+    void linger() {
         beast::error_code ec;
         stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+        if (ec) {
+            return close();
+        }
+        stream_.expires_after(linger_timeout);
+        drain();
+    }
+
+    void drain() {
+        stream_.async_read_some(asio::buffer(discard_), [self = shared_from_this()](beast::error_code ec, size_t) {
+            if (ec || self->stopped_) {
+                return self->close();
+            }
+            self->drain();
+        });
+    }
+
+    void close() {
+        beast::error_code ec;
+        stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+        stream_.socket().close(ec);
     }
 
     beast::tcp_stream stream_;
     beast::flat_buffer buffer_;
     std::optional<http::request_parser<http::string_body>> parser_;
     std::shared_ptr<api_handler> handler_;
+    std::array<char, 4096> discard_;
+    bool stopped_ = false;
 };
 
 }  // namespace
@@ -114,6 +163,7 @@ private:
 struct mgmt_api::impl : std::enable_shared_from_this<mgmt_api::impl> {
     tcp::acceptor acceptor;
     std::shared_ptr<api_handler> handler;
+    std::vector<std::weak_ptr<session>> sessions;  ///< to stop them when the API goes away
     bool closed = false;
 
     impl(asio::io_context& io, api_handler h) : acceptor(io), handler(std::make_shared<api_handler>(std::move(h))) {}
@@ -124,7 +174,13 @@ struct mgmt_api::impl : std::enable_shared_from_this<mgmt_api::impl> {
                 return;
             }
             if (!ec) {
-                std::make_shared<session>(std::move(socket), self->handler)->start();
+                std::erase_if(self->sessions, [](const auto& w) { return w.expired(); });
+                if (self->sessions.size() < max_sessions) {
+                    auto s = std::make_shared<session>(std::move(socket), self->handler);
+                    self->sessions.push_back(s);
+                    s->start();
+                }
+                // else: the socket closes as it goes out of scope; the client sees a reset.
             }
             self->accept();
         });
@@ -153,10 +209,18 @@ mgmt_api::~mgmt_api() {
     impl_->closed = true;
     boost::system::error_code ec;
     impl_->acceptor.close(ec);
+    // Handlers close over control state that dies with us: no session may call them later.
+    for (const auto& w : impl_->sessions) {
+        if (auto s = w.lock()) {
+            s->stop();
+        }
+    }
 }
 
 uint16_t mgmt_api::port() const {
-    return impl_->acceptor.local_endpoint().port();
+    boost::system::error_code ec;
+    const auto ep = impl_->acceptor.local_endpoint(ec);
+    return ec ? 0 : ep.port();
 }
 
 }  // namespace sf::control

@@ -11,6 +11,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/program_options.hpp>
 
+#include <chrono>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -61,33 +62,72 @@ int main(int argc, char** argv) {
         return 2;
     }
     const auto colon = api.rfind(':');
-    if (colon == std::string::npos) {
+    const std::string host = colon == std::string::npos ? "" : api.substr(0, colon);
+    const std::string port = colon == std::string::npos ? "" : api.substr(colon + 1);
+    if (host.empty() || port.empty() || port.size() > 5 ||
+        port.find_first_not_of("0123456789") != std::string::npos || std::stoul(port) == 0 ||
+        std::stoul(port) > 65535) {
         std::cerr << "sipferryctl: --api expects IP:PORT, got '" << api << "'\n";
         return 2;
     }
-    try {
-        boost::asio::io_context io;
-        beast::tcp_stream stream(io);
-        stream.expires_after(std::chrono::seconds(vm["timeout"].as<unsigned>()));
-        tcp::resolver resolver(io);
-        stream.connect(resolver.resolve(api.substr(0, colon), api.substr(colon + 1)));
-        http::request<http::empty_body> req{http::verb::get, path, 11};
-        req.set(http::field::host, api);
-        req.set(http::field::user_agent, "sipferryctl");
-        http::write(stream, req);
-        beast::flat_buffer buffer;
-        http::response<http::string_body> res;
-        http::read(stream, buffer, res);
-        beast::error_code ec;
-        stream.socket().shutdown(tcp::socket::shutdown_both, ec);
-        std::cout << res.body() << "\n";
-        if (res.result_int() < 200 || res.result_int() >= 300) {
-            std::cerr << "sipferryctl: " << path << ": HTTP " << res.result_int() << "\n";
-            return 1;
-        }
-        return 0;
-    } catch (const std::exception& e) {
-        std::cerr << "sipferryctl: cannot reach the appliance at " << api << ": " << e.what() << "\n";
+    const auto timeout = std::chrono::seconds(vm["timeout"].as<unsigned>());
+
+    // Asynchronous operations driven by io.run(): Beast's timeouts only apply to those,
+    // and a hung appliance must not hang the operator's shell.
+    boost::asio::io_context io;
+    beast::tcp_stream stream(io);
+    http::request<http::empty_body> req{http::verb::get, path, 11};
+    req.set(http::field::host, api);
+    req.set(http::field::user_agent, "sipferryctl");
+    req.keep_alive(false);
+    beast::flat_buffer buffer;
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(256u << 20);  // a long CDR list is still an answer
+    beast::error_code ec;
+    const char* stage = "resolve";
+
+    tcp::resolver resolver(io);
+    const auto endpoints = resolver.resolve(host, port, ec);
+    if (!ec) {
+        stage = "connect";
+        stream.expires_after(timeout);  // one deadline for the whole exchange
+        stream.async_connect(endpoints, [&](beast::error_code e, const tcp::endpoint&) {
+            if (e) {
+                ec = e;
+                return;
+            }
+            stage = "send the request";
+            http::async_write(stream, req, [&](beast::error_code e, size_t) {
+                if (e) {
+                    ec = e;
+                    return;
+                }
+                stage = "read the answer";
+                http::async_read(stream, buffer, parser, [&](beast::error_code e, size_t) { ec = e; });
+            });
+        });
+        io.run();
+    }
+    if (ec) {
+        const std::string why = ec == beast::error::timeout
+                                    ? "no answer within " + std::to_string(timeout.count()) + " s"
+                                    : ec.message();
+        std::cerr << "sipferryctl: cannot reach the appliance at " << api << " (" << stage << "): " << why << "\n";
         return 2;
     }
+    beast::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+
+    const auto& res = parser.get();
+    const std::string& body = res.body();
+    std::cout << body;
+    if (!body.empty() && body.back() != '\n') {
+        std::cout << "\n";
+    }
+    std::cout.flush();
+    if (res.result_int() < 200 || res.result_int() >= 300) {
+        std::cerr << "sipferryctl: " << path << ": HTTP " << res.result_int() << " " << res.reason() << "\n";
+        return 1;
+    }
+    return 0;
 }

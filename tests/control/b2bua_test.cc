@@ -856,12 +856,13 @@ TEST_F(b2bua_test, busy_from_bob) {
     EXPECT_EQ(rec.get<unsigned>("result"), 486u);
     EXPECT_EQ(rec.get<std::string>("hangup"), "none");
 
-    // The IST retransmits the 486 until alice ACKs it.
+    // The IST retransmits the 486 until alice ACKs it. (`busy` points into `out`: keep its tag.)
+    const std::string busy_tag(busy->msg.to.tag);
     advance(500);
     out = take();
     ASSERT_EQ(out.size(), 1u);
     EXPECT_EQ(out[0]->msg.status, 486);
-    from_alice(alice_request("ACK", std::string(busy->msg.to.tag), 1, invite_opts{}.branch));
+    from_alice(alice_request("ACK", busy_tag, 1, invite_opts{}.branch));
     advance(40000);
     EXPECT_TRUE(take().empty());
 }

@@ -1,0 +1,561 @@
+// Lua dialplans: dial strings, sys.Dial/Respond/Log/Time, req, the sandbox, the limits,
+// and the lab's two shipped dialplans.
+
+#include "dialplan.hh"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+using namespace sf::control;
+namespace fs = std::filesystem;
+using kind = route_result::kind;
+
+namespace {
+
+// The source tree: SF_SOURCE_ROOT, else the first parent of the test binary (or the
+// working directory) that holds lua/dialplans/lab_default.lua.
+fs::path source_root() {
+    if (const char* env = std::getenv("SF_SOURCE_ROOT")) {
+        return env;
+    }
+    for (fs::path start : {fs::read_symlink("/proc/self/exe").parent_path(), fs::current_path()}) {
+        for (fs::path p = start; !p.empty(); p = p.parent_path()) {
+            if (fs::exists(p / "lua" / "dialplans" / "lab_default.lua")) {
+                return p;
+            }
+            if (p == p.root_path()) {
+                break;
+            }
+        }
+    }
+    return {};
+}
+
+route_request request_for(const std::string& user) {
+    route_request r;
+    r.uri_user = user;
+    r.uri_host = "192.0.2.1";
+    r.from_user = "alice";
+    r.from_display = "Alice A.";
+    r.to_user = user;
+    r.source_ip = "192.0.2.10";
+    r.source_port = 5062;
+    r.realm = "acc";
+    r.account = "";
+    r.headers = {{"Call-ID", "abc@192.0.2.10"}, {"X-Route", "first"}, {"x-route", "second"}, {"Max-Forwards", "70"}};
+    return r;
+}
+
+std::string dial_error(const std::string& text) {
+    std::vector<dial_target> out;
+    return parse_dial_string(text, out);
+}
+
+// Runs `source` as dialplan "t" in a fresh engine (loading must succeed).
+route_result run_source(const std::string& source, const route_request& req = request_for("bob"),
+                        dialplan_limits limits = {}) {
+    dialplan_engine e(limits);
+    const std::string err = e.load_source("t", "t.lua", source);
+    EXPECT_EQ(err, "");
+    return e.run("t", req);
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------ dial strings
+
+TEST(dial_string, user_host_port_and_option) {
+    std::vector<dial_target> out;
+    ASSERT_EQ(parse_dial_string("  bob@198.51.100.20:5080[tr=c]  ", out), "");
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].user, "bob");
+    EXPECT_EQ(out[0].host, "198.51.100.20");
+    EXPECT_EQ(out[0].port, 5080);
+    EXPECT_EQ(out[0].transfer_mode, 'c');
+}
+
+TEST(dial_string, defaults_port_and_transfer_mode) {
+    std::vector<dial_target> out;
+    ASSERT_EQ(parse_dial_string("carol@sip.example.net", out), "");
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].host, "sip.example.net");
+    EXPECT_EQ(out[0].port, 5060);
+    EXPECT_EQ(out[0].transfer_mode, 'n');
+    out.clear();
+    ASSERT_EQ(parse_dial_string("alice@192.0.2.10[ tr = p ]", out), "");
+    EXPECT_EQ(out.at(0).transfer_mode, 'p');
+}
+
+TEST(dial_string, each_malformed_part_is_an_error) {
+    EXPECT_NE(dial_error(""), "");
+    EXPECT_NE(dial_error("   "), "");
+    EXPECT_NE(dial_error("bob"), "");                    // no host
+    EXPECT_NE(dial_error("@198.51.100.20"), "");         // no user
+    EXPECT_NE(dial_error("bob@"), "");                   // no host
+    EXPECT_NE(dial_error("bob@host:"), "");              // empty port
+    EXPECT_NE(dial_error("bob@host:0"), "");             // port 0
+    EXPECT_NE(dial_error("bob@host:65536"), "");         // port too large
+    EXPECT_NE(dial_error("bob@host:50x"), "");           // port not a number
+    EXPECT_NE(dial_error("bob@ho st"), "");              // space in the host
+    EXPECT_NE(dial_error("bob@host_name"), "");          // underscore in the host
+    EXPECT_NE(dial_error("b b@host"), "");               // space in the user
+    EXPECT_NE(dial_error("bob@host[tr=c"), "");          // unterminated options
+    EXPECT_NE(dial_error("bob@host[tr=x]"), "");         // bad transfer mode
+    EXPECT_NE(dial_error("bob@host[tr=]"), "");          // empty transfer mode
+    EXPECT_NE(dial_error(std::string(200, 'u') + "@h"), "");  // absurd user
+}
+
+TEST(dial_string, unknown_option_is_named) {
+    const std::string err = dial_error("bob@198.51.100.20[tr=c,ringtime=30]");
+    EXPECT_NE(err.find("ringtime"), std::string::npos) << err;
+    EXPECT_NE(err.find("unknown"), std::string::npos) << err;
+}
+
+TEST(dial_string, forking_is_not_supported_yet) {
+    for (const char* s : {"bob@198.51.100.20&carol@198.51.100.30", "bob@198.51.100.20|carol@198.51.100.30"}) {
+        const std::string err = dial_error(s);
+        EXPECT_NE(err.find("not supported yet"), std::string::npos) << err;
+    }
+}
+
+TEST(dial_string, failure_leaves_out_untouched) {
+    std::vector<dial_target> out;
+    EXPECT_NE(parse_dial_string("bob@host:99999", out), "");
+    EXPECT_TRUE(out.empty());
+}
+
+// ------------------------------------------------------------------ decisions
+
+TEST(dialplan, routes_by_user) {
+    dialplan_engine e;
+    ASSERT_EQ(e.load_source("default", "route.lua", R"(
+        local hosts = { bob = "198.51.100.20", carol = "198.51.100.30" }
+        local h = hosts[req.URI.User]
+        if h then sys.Dial(req.URI.User .. "@" .. h .. ":5060[tr=p]") end
+        sys.Respond(404, "Not Found")
+    )"),
+              "");
+    EXPECT_TRUE(e.has("default"));
+    EXPECT_FALSE(e.has("transfer"));
+
+    const route_result bob = e.run("default", request_for("bob"));
+    ASSERT_EQ(bob.what, kind::dial) << bob.error;
+    ASSERT_EQ(bob.targets.size(), 1u);
+    EXPECT_EQ(bob.targets[0].user, "bob");
+    EXPECT_EQ(bob.targets[0].host, "198.51.100.20");
+    EXPECT_EQ(bob.targets[0].port, 5060);
+    EXPECT_EQ(bob.targets[0].transfer_mode, 'p');
+
+    const route_result carol = e.run("default", request_for("carol"));
+    ASSERT_EQ(carol.what, kind::dial);
+    EXPECT_EQ(carol.targets.at(0).host, "198.51.100.30");
+
+    const route_result dave = e.run("default", request_for("dave"));
+    EXPECT_EQ(dave.what, kind::respond);
+    EXPECT_EQ(dave.code, 404);
+    EXPECT_EQ(dave.reason, "Not Found");
+    EXPECT_TRUE(dave.targets.empty());
+}
+
+TEST(dialplan, dial_ends_the_script) {
+    const route_result r = run_source(R"(
+        sys.Dial("bob@198.51.100.20")
+        error("never reached")
+    )");
+    ASSERT_EQ(r.what, kind::dial) << r.error;
+    EXPECT_EQ(r.targets.size(), 1u);
+}
+
+TEST(dialplan, respond_validates_the_code) {
+    const route_result ok = run_source(R"(sys.Respond(486, "Busy Here"))");
+    EXPECT_EQ(ok.what, kind::respond);
+    EXPECT_EQ(ok.code, 486);
+    EXPECT_EQ(ok.reason, "Busy Here");
+
+    for (const char* bad : {"sys.Respond(200, 'OK')", "sys.Respond(700, 'x')", "sys.Respond(299)",
+                            "sys.Respond('abc')", "sys.Respond(404, 'bad\\r\\nX-Injected: 1')"}) {
+        const route_result r = run_source(bad);
+        EXPECT_EQ(r.what, kind::error) << bad;
+        EXPECT_NE(r.error.find("t.lua:1:"), std::string::npos) << bad << " -> " << r.error;
+    }
+}
+
+TEST(dialplan, no_decision_is_none) {
+    const route_result r = run_source("local x = 1");
+    EXPECT_EQ(r.what, kind::none);
+    EXPECT_TRUE(r.error.empty());
+}
+
+TEST(dialplan, log_lines_in_order) {
+    const route_result r = run_source(R"(
+        sys.Log("routing", req.URI.User, 42, true, nil)
+        sys.Log()
+        sys.Respond(603, "Decline")
+    )");
+    EXPECT_EQ(r.what, kind::respond);
+    ASSERT_EQ(r.logs.size(), 2u);
+    EXPECT_EQ(r.logs[0], "routing bob 42 true nil");
+    EXPECT_EQ(r.logs[1], "");
+}
+
+TEST(dialplan, log_is_bounded) {
+    const route_result r = run_source(R"(
+        for i = 1, 500 do sys.Log(string.rep("x", 5000)) end
+    )");
+    EXPECT_EQ(r.what, kind::none) << r.error;
+    EXPECT_EQ(r.logs.size(), 100u);
+    EXPECT_EQ(r.logs.at(0).size(), 1024u);
+}
+
+TEST(dialplan, time_has_the_calendar_fields) {
+    const route_result r = run_source(R"(
+        local t = sys.Time()
+        assert(t.year >= 2024 and t.month >= 1 and t.month <= 12 and t.day >= 1 and t.day <= 31)
+        assert(t.hour >= 0 and t.hour <= 23 and t.min >= 0 and t.min <= 59 and t.sec >= 0 and t.sec <= 60)
+        assert(t.wday >= 1 and t.wday <= 7)
+        sys.Log(type(os.time()), type(os.date("%H")), type(os.clock()))
+    )");
+    EXPECT_EQ(r.what, kind::none) << r.error;
+    ASSERT_EQ(r.logs.size(), 1u);
+    EXPECT_EQ(r.logs[0], "number string number");
+}
+
+// ------------------------------------------------------------------ errors
+
+TEST(dialplan, bad_dial_string_is_an_error_with_location) {
+    const route_result r = run_source("\n\nsys.Dial(\"bob@198.51.100.20[ringtime=30]\")\n");
+    ASSERT_EQ(r.what, kind::error);
+    EXPECT_TRUE(r.targets.empty());
+    EXPECT_NE(r.error.find("t.lua:3:"), std::string::npos) << r.error;
+    EXPECT_NE(r.error.find("sys.Dial"), std::string::npos) << r.error;
+    EXPECT_NE(r.error.find("ringtime"), std::string::npos) << r.error;
+}
+
+TEST(dialplan, runtime_error_gives_file_and_line) {
+    const route_result r = run_source("local a = 1\nlocal b = nil\nreturn a + b.x\n");
+    ASSERT_EQ(r.what, kind::error);
+    EXPECT_EQ(r.error.rfind("t.lua:3:", 0), 0u) << r.error;
+
+    const route_result e = run_source("\nerror('no route for you')\n");
+    ASSERT_EQ(e.what, kind::error);
+    EXPECT_EQ(e.error, "t.lua:2: no route for you");
+}
+
+TEST(dialplan, compile_error_is_returned) {
+    dialplan_engine e;
+    const std::string err = e.load_source("default", "broken.lua", "if then end");
+    EXPECT_NE(err.find("broken.lua:1:"), std::string::npos) << err;
+    EXPECT_FALSE(e.has("default"));
+}
+
+TEST(dialplan, bytecode_is_refused) {
+    dialplan_engine e;
+    const std::string err = e.load_source("default", "bin.lua", std::string("\x1bLua\x54\x00", 6));
+    EXPECT_NE(err, "");
+    EXPECT_FALSE(e.has("default"));
+}
+
+TEST(dialplan, missing_dialplan_is_an_error) {
+    dialplan_engine e;
+    const route_result r = e.run("default", request_for("bob"));
+    EXPECT_EQ(r.what, kind::error);
+    EXPECT_NE(r.error.find("default"), std::string::npos) << r.error;
+}
+
+TEST(dialplan, load_from_file_and_missing_file) {
+    const fs::path dir = fs::temp_directory_path() / ("sf-dialplan-" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    const fs::path plan = dir / "plan.lua";
+    std::ofstream(plan) << "sys.Respond(480, 'Later')\n";
+    dialplan_engine e;
+    EXPECT_EQ(e.load("default", plan.string()), "");
+    EXPECT_EQ(e.run("default", request_for("bob")).code, 480);
+    EXPECT_NE(e.load("other", (dir / "nope.lua").string()), "");
+    EXPECT_FALSE(e.has("other"));
+
+    std::ofstream(plan) << "\nlocal x = nil + 1\n";
+    e.load("default", plan.string());
+    const route_result r = e.run("default", request_for("bob"));
+    EXPECT_EQ(r.error.rfind(plan.string() + ":2:", 0), 0u) << r.error;
+    fs::remove_all(dir);
+}
+
+TEST(dialplan, reload_replaces) {
+    dialplan_engine e;
+    ASSERT_EQ(e.load_source("default", "v1.lua", "sys.Respond(404, 'v1')"), "");
+    EXPECT_EQ(e.run("default", request_for("bob")).reason, "v1");
+    ASSERT_EQ(e.load_source("default", "v2.lua", "sys.Respond(404, 'v2')"), "");
+    EXPECT_EQ(e.run("default", request_for("bob")).reason, "v2");
+    // A reload that does not compile keeps the old dialplan.
+    EXPECT_NE(e.load_source("default", "v3.lua", "sys.Respond(("), "");
+    EXPECT_EQ(e.run("default", request_for("bob")).reason, "v2");
+}
+
+// ------------------------------------------------------------------ limits
+
+TEST(dialplan, infinite_loop_is_stopped) {
+    dialplan_limits limits;
+    limits.max_instructions = 100'000;
+    dialplan_engine e(limits);
+    ASSERT_EQ(e.load_source("loop", "loop.lua", "local n = 0\nwhile true do\n  n = n + 1\nend\n"), "");
+    const route_result r = e.run("loop", request_for("bob"));
+    ASSERT_EQ(r.what, kind::error);
+    EXPECT_NE(r.error.find("instruction limit"), std::string::npos) << r.error;
+    EXPECT_EQ(r.error.rfind("loop.lua:", 0), 0u) << r.error;
+
+    // The limit is per run: the engine keeps working.
+    ASSERT_EQ(e.load_source("ok", "ok.lua", "for i = 1, 1000 do end sys.Respond(404, 'x')"), "");
+    EXPECT_EQ(e.run("ok", request_for("bob")).what, kind::respond);
+    EXPECT_EQ(e.run("loop", request_for("bob")).what, kind::error);
+    EXPECT_EQ(e.run("ok", request_for("bob")).what, kind::respond);
+}
+
+TEST(dialplan, pcall_cannot_swallow_the_instruction_limit) {
+    dialplan_limits limits;
+    limits.max_instructions = 100'000;
+    const route_result r = run_source(R"(
+        while true do
+            pcall(function() while true do end end)
+            xpcall(function() while true do end end, function(e) return "swallowed" end)
+        end
+    )",
+                                      request_for("bob"), limits);
+    ASSERT_EQ(r.what, kind::error);
+    EXPECT_NE(r.error.find("instruction limit"), std::string::npos) << r.error;
+}
+
+TEST(dialplan, small_instruction_limit_is_exact_enough) {
+    dialplan_limits limits;
+    limits.max_instructions = 50;
+    const route_result r = run_source("for i = 1, 100 do end", request_for("bob"), limits);
+    EXPECT_EQ(r.what, kind::error) << "100 iterations cannot fit in 50 instructions";
+}
+
+TEST(dialplan, memory_bomb_is_stopped_and_engine_survives) {
+    dialplan_limits limits;
+    limits.max_memory_bytes = 1u << 20;
+    dialplan_engine e(limits);
+    ASSERT_EQ(e.load_source("bomb", "bomb.lua", "local s = 'x'\nwhile true do s = s .. s end\n"), "");
+    ASSERT_EQ(e.load_source("table_bomb", "tbomb.lua",
+                            "local t = {}\nfor i = 1, 1e9 do t[i] = string.rep('y', 64) .. i end\n"),
+              "");
+    ASSERT_EQ(e.load_source("ok", "ok.lua", "local t = {} for i = 1, 100 do t[i] = i end sys.Dial('bob@h')"), "");
+    for (int round = 0; round < 3; ++round) {
+        const route_result r = e.run("bomb", request_for("bob"));
+        ASSERT_EQ(r.what, kind::error);
+        EXPECT_NE(r.error.find("memory limit"), std::string::npos) << r.error;
+        const route_result t = e.run("table_bomb", request_for("bob"));
+        ASSERT_EQ(t.what, kind::error);
+        EXPECT_NE(t.error.find("memory limit"), std::string::npos) << t.error;
+        const route_result ok = e.run("ok", request_for("bob"));
+        EXPECT_EQ(ok.what, kind::dial) << ok.error;
+    }
+}
+
+TEST(dialplan, pcall_cannot_swallow_the_memory_limit) {
+    dialplan_limits limits;
+    limits.max_memory_bytes = 1u << 20;
+    const route_result r = run_source(R"(
+        local ok = pcall(function() local s = 'x' while true do s = s .. s end end)
+        sys.Respond(404, "survived")
+    )",
+                                      request_for("bob"), limits);
+    ASSERT_EQ(r.what, kind::error);
+    EXPECT_NE(r.error.find("memory limit"), std::string::npos) << r.error;
+}
+
+TEST(dialplan, pcall_cannot_swallow_a_decision) {
+    const route_result r = run_source(R"(
+        pcall(sys.Dial, "bob@198.51.100.20")
+        xpcall(sys.Respond, function(e) return e end, 486, "Busy")
+        sys.Respond(500, "not reached")
+    )");
+    ASSERT_EQ(r.what, kind::dial) << r.error;
+    EXPECT_EQ(r.targets.at(0).user, "bob");
+}
+
+TEST(dialplan, pcall_still_catches_ordinary_errors) {
+    const route_result r = run_source(R"(
+        local ok, err = pcall(error, "boom", 0)
+        sys.Log(tostring(ok), err)
+        local ok2, a, b = pcall(function(x, y) return x + y, x * y end, 2, 3)
+        sys.Log(tostring(ok2), a, b)
+        local ok3, m = xpcall(function() error("deep") end, function(e) return "handled: " .. e end)
+        sys.Log(tostring(ok3), m)
+        local ok4, m4 = pcall(sys.Dial, "not a dial string")
+        sys.Log(tostring(ok4))
+    )");
+    EXPECT_EQ(r.what, kind::none) << r.error;
+    ASSERT_EQ(r.logs.size(), 4u);
+    EXPECT_EQ(r.logs[0], "false boom");
+    EXPECT_EQ(r.logs[1], "true 5 6");
+    EXPECT_EQ(r.logs[2], "false handled: t.lua:6: deep");
+    EXPECT_EQ(r.logs[3], "false");
+}
+
+// ------------------------------------------------------------------ sandbox
+
+TEST(dialplan, sandbox_hides_dangerous_functions) {
+    const route_result r = run_source(R"(
+        local hidden = { "io", "debug", "require", "load", "loadfile", "dofile", "collectgarbage",
+                         "package", "print", "setmetatable", "getmetatable", "rawset", "coroutine", "_G" }
+        for _, name in ipairs(hidden) do
+            if _ENV[name] ~= nil then error(name .. " is visible") end
+        end
+        for _, name in ipairs({ "execute", "exit", "getenv", "remove", "rename", "tmpname", "setlocale" }) do
+            if os[name] ~= nil then error("os." .. name .. " is visible") end
+        end
+        sys.Respond(404, "sandboxed")
+    )");
+    EXPECT_EQ(r.what, kind::respond) << r.error;
+}
+
+TEST(dialplan, shared_libraries_are_read_only) {
+    for (const char* script : {"string.rep = nil", "math.pi = 3", "table.insert(string, 1)", "os.exit = 1"}) {
+        const route_result r = run_source(script);
+        EXPECT_EQ(r.what, kind::error) << script;
+    }
+    // ... and nothing a run tried to change shows in the next one.
+    dialplan_engine e;
+    ASSERT_EQ(e.load_source("t", "t.lua", "pcall(function() string.upper = nil end) sys.Log(string.upper('a'))"), "");
+    EXPECT_EQ(e.run("t", request_for("bob")).logs.at(0), "A");
+    EXPECT_EQ(e.run("t", request_for("bob")).logs.at(0), "A");
+}
+
+TEST(dialplan, string_methods_work) {
+    const route_result r = run_source(R"(
+        local s = req.URI.User
+        sys.Log(s:upper(), ("%d-%s"):format(7, s), s:match("^b(.*)$"), utf8.char(72, 105), math.max(1, 9))
+    )");
+    ASSERT_EQ(r.logs.size(), 1u) << r.error;
+    EXPECT_EQ(r.logs[0], "BOB 7-bob ob Hi 9");
+}
+
+TEST(dialplan, state_does_not_leak_between_runs) {
+    dialplan_engine e;
+    ASSERT_EQ(e.load_source("t", "t.lua", R"(
+        counter = (counter or 0) + 1
+        saved_req = saved_req or req
+        sys.Log(counter, saved_req.URI.User)
+    )"),
+              "");
+    const route_result a = e.run("t", request_for("bob"));
+    const route_result b = e.run("t", request_for("carol"));
+    ASSERT_EQ(a.logs.size(), 1u) << a.error;
+    ASSERT_EQ(b.logs.size(), 1u) << b.error;
+    EXPECT_EQ(a.logs[0], "1 bob");
+    EXPECT_EQ(b.logs[0], "1 carol");
+}
+
+TEST(dialplan, dialplans_do_not_see_each_other) {
+    dialplan_engine e;
+    ASSERT_EQ(e.load_source("a", "a.lua", "shared = 'from a'"), "");
+    ASSERT_EQ(e.load_source("b", "b.lua", "sys.Log(tostring(shared))"), "");
+    e.run("a", request_for("bob"));
+    EXPECT_EQ(e.run("b", request_for("bob")).logs.at(0), "nil");
+}
+
+// ------------------------------------------------------------------ req
+
+TEST(dialplan, req_fields) {
+    route_request q = request_for("bob");
+    q.account = "acct-7";
+    const route_result r = run_source(R"(
+        sys.Log(req.URI.User, req.URI.Host)
+        sys.Log(req.From.User, req.From.Display, req.To.User)
+        sys.Log(req.Source.Address, req.Source.Port, math.type(req.Source.Port))
+        sys.Log(req.Realm, req.Account)
+    )",
+                                      q);
+    ASSERT_EQ(r.logs.size(), 4u) << r.error;
+    EXPECT_EQ(r.logs[0], "bob 192.0.2.1");
+    EXPECT_EQ(r.logs[1], "alice Alice A. bob");
+    EXPECT_EQ(r.logs[2], "192.0.2.10 5062 integer");
+    EXPECT_EQ(r.logs[3], "acc acct-7");
+}
+
+TEST(dialplan, header_lookup_is_case_insensitive_first_value) {
+    const route_result r = run_source(R"(
+        sys.Log(req.Header["Call-ID"], req.Header["call-id"], req.Header["CALL-ID"])
+        sys.Log(req.Header["X-Route"], req.Header["x-ROUTE"])
+        sys.Log(tostring(req.Header["Subject"]), tostring(req.Header[string.rep("a", 300)]))
+        sys.Log(req.Header["max-forwards"])
+    )");
+    ASSERT_EQ(r.logs.size(), 4u) << r.error;
+    EXPECT_EQ(r.logs[0], "abc@192.0.2.10 abc@192.0.2.10 abc@192.0.2.10");
+    EXPECT_EQ(r.logs[1], "first first");
+    EXPECT_EQ(r.logs[2], "nil nil");
+    EXPECT_EQ(r.logs[3], "70");
+}
+
+TEST(dialplan, values_with_lua_specials_are_plain_data) {
+    route_request q = request_for("bob\"]] .. os.exit() --");
+    const route_result r = run_source("sys.Log(req.URI.User)", q);
+    ASSERT_EQ(r.logs.size(), 1u) << r.error;
+    EXPECT_EQ(r.logs[0], q.uri_user);
+}
+
+// ------------------------------------------------------------------ the lab's dialplans
+
+class lab_dialplans : public ::testing::Test {
+protected:
+    void SetUp() override {
+        const fs::path root = source_root();
+        ASSERT_FALSE(root.empty()) << "cannot find the source tree (set SF_SOURCE_ROOT)";
+        ASSERT_EQ(engine_.load("default", (root / "lua" / "dialplans" / "lab_default.lua").string()), "");
+        ASSERT_EQ(engine_.load("transfer", (root / "lua" / "dialplans" / "lab_transfer.lua").string()), "");
+    }
+
+    dialplan_engine engine_;
+};
+
+TEST_F(lab_dialplans, default_dials_the_lab_hosts) {
+    const std::pair<const char*, const char*> hosts[] = {
+        {"alice", "192.0.2.10"}, {"bob", "198.51.100.20"}, {"carol", "198.51.100.30"}};
+    for (const auto& [user, ip] : hosts) {
+        const route_result r = engine_.run("default", request_for(user));
+        ASSERT_EQ(r.what, kind::dial) << user << ": " << r.error;
+        ASSERT_EQ(r.targets.size(), 1u);
+        EXPECT_EQ(r.targets[0].user, user);
+        EXPECT_EQ(r.targets[0].host, ip);
+        EXPECT_EQ(r.targets[0].port, 5060);
+        EXPECT_EQ(r.targets[0].transfer_mode, 'n');
+        for (char mode : {'n', 'p', 'c'}) {
+            const route_result m = engine_.run("default", request_for(std::string(user) + "-tr" + mode));
+            ASSERT_EQ(m.what, kind::dial) << user << "-tr" << mode << ": " << m.error;
+            EXPECT_EQ(m.targets.at(0).user, user);
+            EXPECT_EQ(m.targets.at(0).host, ip);
+            EXPECT_EQ(m.targets.at(0).transfer_mode, mode);
+        }
+    }
+}
+
+TEST_F(lab_dialplans, default_refuses_the_rest) {
+    for (const char* user : {"dave", "", "bob-trx", "bob-tr", "dave-trc", "Bob", "alice-trcc"}) {
+        const route_result r = engine_.run("default", request_for(user));
+        EXPECT_EQ(r.what, kind::respond) << "'" << user << "': " << r.error;
+        EXPECT_EQ(r.code, 404) << user;
+        EXPECT_EQ(r.reason, "Not Found");
+    }
+}
+
+TEST_F(lab_dialplans, transfer_allows_only_the_lab_hosts) {
+    const route_result ok = engine_.run("transfer", request_for("carol"));
+    ASSERT_EQ(ok.what, kind::dial) << ok.error;
+    EXPECT_EQ(ok.targets.at(0).user, "carol");
+    EXPECT_EQ(ok.targets.at(0).host, "198.51.100.30");
+    EXPECT_EQ(ok.targets.at(0).port, 5060);
+    for (const char* user : {"dave", "", "carol-trc", "0900123456"}) {
+        const route_result r = engine_.run("transfer", request_for(user));
+        EXPECT_EQ(r.what, kind::respond) << user << ": " << r.error;
+        EXPECT_EQ(r.code, 403) << user;
+        EXPECT_EQ(r.reason, "Forbidden");
+    }
+}
