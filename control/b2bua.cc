@@ -1,4 +1,5 @@
 #include "b2bua.hh"
+#include "b2bua_call.hh"
 
 #include <algorithm>
 
@@ -10,91 +11,7 @@
 
 namespace sf::control {
 
-namespace {
-
-constexpr std::string_view allow_header = "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS\r\n";
-
-/// Removes the ;tag= parameter from a From/To value (the leg keeps tags apart).
-std::string strip_tag(std::string_view value) {
-    std::string v(value);
-    std::string lower = v;
-    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char ch) { return std::tolower(ch); });
-    // Only parameters after the URI count: skip past '>' when the value is a name-addr.
-    const size_t from = lower.find('>') == std::string::npos ? 0 : lower.find('>');
-    const size_t t = lower.find(";tag=", from);
-    if (t == std::string::npos) {
-        return v;
-    }
-    size_t end = lower.find(';', t + 1);
-    v.erase(t, end == std::string::npos ? std::string::npos : end - t);
-    return v;
-}
-
-/// The Contact (or any name-addr) URI as an IPv4 endpoint, if it is one; `uri_text`
-/// receives the URI itself (the Request-URI of in-dialog requests, RFC 3261 12.2.1.1).
-bool uri_endpoint(std::string_view name_addr_value, sip_addr& out, std::string* uri_text = nullptr) {
-    sip::name_addr na;
-    sip::uri u;
-    if (!sip::parse_name_addr(name_addr_value, na) || !sip::parse_uri(na.uri, u)) {
-        return false;
-    }
-    uint32_t addr = 0;
-    if (!sip::parse_ipv4(u.host, addr)) {
-        return false;
-    }
-    out = sip_addr{addr, u.port != 0 ? u.port : uint16_t{5060}};
-    if (uri_text != nullptr) {
-        *uri_text = std::string(na.uri);
-    }
-    return true;
-}
-
-bool is_sdp(const sip::message& m) {
-    const sip::header* ct = m.find(sip::hdr::content_type);
-    if (ct == nullptr || m.body.empty()) {
-        return false;
-    }
-    std::string v(ct->value.substr(0, ct->value.find(';')));
-    std::transform(v.begin(), v.end(), v.begin(), [](unsigned char ch) { return std::tolower(ch); });
-    while (!v.empty() && v.back() == ' ') {
-        v.pop_back();
-    }
-    return v == "application/sdp";
-}
-
-}  // namespace
-
-struct b2bua::call {
-    enum class state : uint8_t {
-        routing,      ///< INVITE from A taken, INVITE to B sent, nothing back yet
-        early,        ///< B sent a provisional response
-        answered,     ///< 2xx sent to A, waiting for A's ACK
-        confirmed,    ///< both dialogs established
-        cancelling,   ///< A is gone; waiting for B's final response to clean up
-    };
-    uint64_t id = 0;
-    state st = state::routing;
-    leg a, b;
-    response_base a_invite;        ///< to build responses to A's INVITE
-    sip_addr a_reply_to;           ///< where responses to A's INVITE go (2xx retransmissions too)
-    sip_addr b_invite_dest;        ///< where B's INVITE went: its CANCEL goes there too (RFC 3261 9.1)
-    uint64_t a_invite_tx = 0;
-    unsigned a_invite_cseq = 0;
-    uint64_t b_invite_tx = 0;
-    std::string b_invite_branch;
-    std::string b_request_uri;
-    bool b_provisional = false;
-    bool cancel_pending = false;
-    std::string a_2xx;             ///< retransmitted until A's ACK
-    timer_queue::id a_2xx_timer = 0;
-    ms_t a_2xx_deadline = 0;
-    std::string b_ack;             ///< re-sent on retransmitted 2xx from B
-    timer_queue::id linger_timer = 0;
-    std::string a_last_sdp, b_last_sdp;
-    media_bridge media;
-    call_record rec;
-    bool record_written = false;
-};
+using namespace b2bua_detail;
 
 b2bua::b2bua(b2bua_config cfg, transaction_layer& tl, timer_queue& timers, media_anchor& media,
              dialplan_engine& dialplans, cdr_writer& cdrs, sip_send_fn send, clock_fn now)
@@ -105,7 +22,7 @@ b2bua::b2bua(b2bua_config cfg, transaction_layer& tl, timer_queue& timers, media
 
 b2bua::~b2bua() {
     for (auto& [id, c] : calls_) {
-        timers_.cancel(c->a_2xx_timer);
+        timers_.cancel(c->waiting_ack.timer);
         timers_.cancel(c->linger_timer);
         media_.close(c->media);
     }
@@ -224,8 +141,9 @@ void b2bua::on_response(const inbound& in) {
     if (m.cseq_method == sip::method::invite && m.status >= 200 && m.status < 300) {
         bool is_a = true;
         call* c = find_call(m.call_id, &is_a);
-        if (c != nullptr && !is_a && !c->b_ack.empty()) {
-            send_(c->b.realm, c->b.target, c->b_ack);
+        if (c != nullptr && !c->last_ack[is_a ? 0 : 1].empty()) {
+            const leg& l = is_a ? c->a : c->b;
+            send_(l.realm, l.target, c->last_ack[is_a ? 0 : 1]);
         }
     }
 }
@@ -237,8 +155,8 @@ void b2bua::on_invite(const inbound& in) {
 
     // An INVITE retransmitted after our 2xx ended its server transaction: repeat the 2xx.
     if (call* existing = find_call(m.call_id)) {
-        if (existing->a.remote_tag == m.from.tag && !existing->a_2xx.empty()) {
-            send_(existing->a.realm, response_address(in), existing->a_2xx);
+        if (existing->a.remote_tag == m.from.tag && existing->waiting_ack.active && existing->waiting_ack.on_a) {
+            send_(existing->a.realm, response_address(in), existing->waiting_ack.text);
         }
         return;
     }
@@ -454,7 +372,7 @@ void b2bua::on_b_response(uint64_t call_id, const inbound& in) {
     }
 
     if (status < 300) {
-        send_b_ack(c);
+        send_ack(c, true, 1, {});
         if (c.st == call::state::cancelling) {
             // A gave up while B answered: end B's dialog too.
             send_bye(c, true);
@@ -467,18 +385,14 @@ void b2bua::on_b_response(uint64_t call_id, const inbound& in) {
         const std::string body = has_sdp ? rewrite_sdp(c, false, m.body) : std::string();
         std::string extra = "Contact: " + c.a.contact + "\r\n";
         extra += allow_header;
-        c.a_2xx = tl_.respond(c.a_invite_tx, status, m.reason, c.a.local_tag, extra,
-                              body.empty() ? "" : "application/sdp", body);
+        std::string sent = tl_.respond(c.a_invite_tx, status, m.reason, c.a.local_tag, extra,
+                                       body.empty() ? "" : "application/sdp", body);
         c.st = call::state::answered;
         c.rec.answer = std::chrono::system_clock::now();
         c.rec.result = status;
         c.rec.reason = std::string(m.reason);
         ++stats_.calls_answered;
-        // RFC 3261 13.3.1.4: retransmit the 2xx from T1 doubling to T2 until the ACK, for 64*T1.
-        c.a_2xx_deadline = now_() + 64ull * cfg_.timers.t1_ms;
-        const uint64_t id = c.id;
-        const unsigned t1 = cfg_.timers.t1_ms;
-        c.a_2xx_timer = timers_.add(now_() + t1, [this, id, t1] { retransmit_a_2xx(id, t1); });
+        wait_for_ack(c, true, c.a_invite_cseq, std::move(sent), c.a_reply_to);
         return;
     }
 
@@ -512,48 +426,6 @@ void b2bua::send_a_final(call& c, unsigned status, std::string_view reason) {
     c.rec.reason = std::string(reason);
 }
 
-void b2bua::retransmit_a_2xx(uint64_t call_id, unsigned interval) {
-    auto it = calls_.find(call_id);
-    if (it == calls_.end()) {
-        return;
-    }
-    call& c = *it->second;
-    c.a_2xx_timer = 0;
-    if (c.st != call::state::answered) {
-        return;
-    }
-    if (now_() >= c.a_2xx_deadline) {
-        // No ACK: the caller never learnt the call is up (RFC 3261 13.3.1.4): end it.
-        send_bye(c, false);
-        send_bye(c, true);
-        end_call(c, "appliance");
-        return;
-    }
-    send_(c.a.realm, c.a_reply_to, c.a_2xx);
-    const unsigned next = std::min(interval * 2, cfg_.timers.t2_ms);
-    c.a_2xx_timer = timers_.add(now_() + next, [this, call_id, next] { retransmit_a_2xx(call_id, next); });
-}
-
-void b2bua::send_b_ack(call& c) {
-    request_spec rs;
-    const std::string from = c.b.from_value();
-    const std::string to = c.b.to_value();
-    const std::string branch = "z9hG4bK" + random_token(20);
-    rs.method = "ACK";
-    rs.request_uri = c.b.target_uri;
-    rs.via_host = realm(c.b.realm).addr_text;
-    rs.via_port = cfg_.sip_port;
-    rs.branch = branch;
-    rs.max_forwards = cfg_.max_forwards;
-    rs.from = from;
-    rs.to = to;
-    rs.call_id = c.b.call_id;
-    rs.cseq = 1;
-    rs.user_agent = cfg_.user_agent;
-    c.b_ack = build_request(rs);
-    send_(c.b.realm, c.b.target, c.b_ack);
-}
-
 void b2bua::send_b_cancel(call& c) {
     if (!c.cancel_pending) {
         return;  // one CANCEL per INVITE, however many provisional responses follow
@@ -576,40 +448,6 @@ void b2bua::send_b_cancel(call& c) {
     tl_.send_request(sip::method::cancel, c.b_invite_branch, c.b.realm, c.b_invite_dest, build_request(rs),
                      nullptr, nullptr);
     c.cancel_pending = false;
-}
-
-void b2bua::send_bye(call& c, bool to_b) {
-    leg& l = to_b ? c.b : c.a;
-    request_spec rs;
-    const std::string& ruri = l.target_uri;
-    const std::string from = l.from_value();
-    const std::string to = l.to_value();
-    const std::string branch = "z9hG4bK" + random_token(20);
-    rs.method = "BYE";
-    rs.request_uri = ruri;
-    rs.via_host = realm(l.realm).addr_text;
-    rs.via_port = cfg_.sip_port;
-    rs.branch = branch;
-    rs.max_forwards = cfg_.max_forwards;
-    rs.from = from;
-    rs.to = to;
-    rs.call_id = l.call_id;
-    rs.cseq = ++l.local_cseq;
-    rs.user_agent = cfg_.user_agent;
-    tl_.send_request(sip::method::bye, branch, l.realm, l.target, build_request(rs), nullptr, nullptr);
-}
-
-// ------------------------------------------------------------------ leg A in a call
-
-void b2bua::on_ack(const inbound& in) {
-    bool is_a = false;
-    call* c = find_call(in.msg->call_id, &is_a);
-    if (c == nullptr || !is_a || c->st != call::state::answered) {
-        return;  // a stray ACK is never answered
-    }
-    timers_.cancel(c->a_2xx_timer);
-    c->a_2xx_timer = 0;
-    c->st = call::state::confirmed;
 }
 
 void b2bua::on_cancel(const inbound& in) {
@@ -652,53 +490,6 @@ void b2bua::abandon(call& c) {
     });
 }
 
-void b2bua::on_in_dialog(const inbound& in, call& c, bool from_a) {
-    const sip::message& m = *in.msg;
-    leg& l = from_a ? c.a : c.b;
-    if (m.to.tag != l.local_tag) {
-        ++stats_.in_dialog_481;
-        answer_locally(in, 481);
-        return;
-    }
-    const uint64_t stx = tl_.create_server(in);
-    switch (m.req_method) {
-    case sip::method::bye: {
-        tl_.respond(stx, 200, "OK", {}, {});
-        if (c.st == call::state::answered || c.st == call::state::confirmed) {
-            send_bye(c, from_a);
-        } else if (from_a) {
-            // A ended its early dialog (RFC 3261 15.1.2 lets a UAC do that): its INVITE still gets
-            // its final response, and B, still ringing, is CANCELled rather than BYEd.
-            if (c.st != call::state::cancelling) {
-                abandon(c);
-            }
-            return;
-        } else {
-            // B left its early dialog: leg A gets a failure.
-            send_a_final(c, 480, "Temporarily Unavailable");
-        }
-        end_call(c, from_a ? "caller" : "callee");
-        return;
-    }
-    case sip::method::options:
-        tl_.respond(stx, 200, "OK", {}, allow_header);
-        return;
-    case sip::method::refer:
-        // Transfer mode n (the only one until the transfer engine lands): decline,
-        // never relay (a relayed REFER can ping-pong between B2BUAs).
-        ++stats_.refer_declined;
-        tl_.respond(stx, 603, reason_phrase(603), {}, {});
-        return;
-    case sip::method::invite:
-        // Re-INVITEs across the B2BUA come with the SIP/SDP issue; refusing keeps the call as it is.
-        tl_.respond(stx, 488, reason_phrase(488), {}, "Warning: 399 sipferry \"re-INVITE not supported yet\"\r\n");
-        return;
-    default:
-        tl_.respond(stx, 501, reason_phrase(501), {}, allow_header);
-        return;
-    }
-}
-
 // ------------------------------------------------------------------ end
 
 void b2bua::write_record(call& c, const char* hangup) {
@@ -717,7 +508,7 @@ void b2bua::write_record(call& c, const char* hangup) {
 }
 
 void b2bua::end_call(call& c, const char* hangup) {
-    timers_.cancel(c.a_2xx_timer);
+    timers_.cancel(c.waiting_ack.timer);
     timers_.cancel(c.linger_timer);
     if (c.st == call::state::cancelling) {
         --cancelling_;

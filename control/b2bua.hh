@@ -29,6 +29,7 @@ struct b2bua_stats {
     uint64_t calls_total = 0, calls_answered = 0, calls_failed = 0;
     uint64_t requests_in = 0, responses_in = 0, bad_requests = 0, unparsable_dropped = 0;
     uint64_t in_dialog_481 = 0, refer_declined = 0, dialplan_errors = 0;
+    uint64_t relayed_in_dialog = 0, glare_491 = 0, pending_500 = 0;
 };
 
 /// One side of a call: a dialog with one peer.
@@ -81,12 +82,20 @@ private:
     void on_b_response(uint64_t call_id, const inbound& in);
     void on_b_timeout(uint64_t call_id);
     void send_a_final(call& c, unsigned status, std::string_view reason);
-    void send_b_ack(call& c);
     void send_b_cancel(call& c);
     /// Leg A gave up before the answer (CANCEL, or BYE in the early dialog): 487 to A, CANCEL to B.
     void abandon(call& c);
+
+    // In-dialog (b2bua_in_dialog.cc).
+    /// Relays an in-dialog INVITE, UPDATE or INFO to the other leg (server transaction `stx`).
+    void relay_in_dialog(const inbound& in, call& c, bool from_a, uint64_t stx);
+    void on_relayed_response(uint64_t call_id, bool from_a, uint64_t stx, sip::method method, const inbound& in);
+    /// ACK for a 2xx on one leg (cseq of that leg's INVITE), with an SDP body or none.
+    void send_ack(call& c, bool to_b, uint32_t cseq, std::string_view sdp);
     void send_bye(call& c, bool to_b);
-    void retransmit_a_2xx(uint64_t call_id, unsigned interval);
+    /// Retransmits `text` (a 2xx) to `to` on leg A or B until its ACK (RFC 3261 13.3.1.4).
+    void wait_for_ack(call& c, bool on_a, uint32_t cseq, std::string text, sip_addr to);
+    void retransmit_2xx(uint64_t call_id, unsigned interval);
     void end_call(call& c, const char* hangup);
     void write_record(call& c, const char* hangup);
     call* find_call(std::string_view call_id, bool* is_a = nullptr);

@@ -137,7 +137,11 @@ struct dialplan_engine::impl {
     int hook_count = 1000;     ///< instructions between two calls of the count hook
     bool memory_exceeded = false;  ///< a memory error went through the script's pcall in this run
     std::string scratch;       ///< error text that must outlive a longjmp (never a local: Lua errors skip destructors)
-    std::unordered_map<std::string, int> chunks;  ///< name -> registry ref of the compiled function
+    struct chunk {
+        int ref = LUA_NOREF;     ///< registry ref of the compiled function
+        std::string file;        ///< what errors show as the file name
+    };
+    std::unordered_map<std::string, chunk> chunks;  ///< by dialplan name
     int base_ref = LUA_NOREF;  ///< the whitelisted read-only base environment
     route_result* current = nullptr;
 
@@ -192,7 +196,8 @@ struct dialplan_engine::impl {
         if (self->current->what != route_result::kind::none) {
             lua_pushlightuserdata(L, &decision_sentinel);
         } else if (self->instructions > self->limits.max_instructions) {
-            lua_pushfstring(L, "instruction limit (%I) exceeded",
+            luaL_where(L, 1);  // where the script called pcall
+            lua_pushfstring(L, "%sinstruction limit (%I) exceeded", lua_tostring(L, -1),
                             static_cast<lua_Integer>(self->limits.max_instructions));
         }
         // For the memory limit, the error on top is Lua's preallocated "not enough memory".
@@ -511,9 +516,9 @@ std::string dialplan_engine::load_source(const std::string& name, const std::str
     }
     auto it = impl_->chunks.find(name);
     if (it != impl_->chunks.end()) {
-        luaL_unref(L, LUA_REGISTRYINDEX, it->second);
+        luaL_unref(L, LUA_REGISTRYINDEX, it->second.ref);
     }
-    impl_->chunks[name] = luaL_ref(L, LUA_REGISTRYINDEX);
+    impl_->chunks[name] = impl::chunk{luaL_ref(L, LUA_REGISTRYINDEX), chunk_name};
     return "";
 }
 
@@ -533,7 +538,7 @@ route_result dialplan_engine::run(const std::string& name, const route_request& 
     const int top = lua_gettop(L);
     impl_->current = &result;
 
-    lua_rawgeti(L, LUA_REGISTRYINDEX, it->second);  // the chunk
+    lua_rawgeti(L, LUA_REGISTRYINDEX, it->second.ref);  // the chunk
     // A fresh environment per run: globals a script sets die with it; reads fall back to the base.
     lua_createtable(L, 0, 4);
     impl_->push_req(req);
@@ -562,7 +567,8 @@ route_result dialplan_engine::run(const std::string& name, const route_request& 
             result.what = route_result::kind::error;
             result.targets.clear();
             if (rc == LUA_ERRMEM || impl_->memory_exceeded) {
-                result.error = name + ": memory limit (" + std::to_string(impl_->limits.max_memory_bytes) +
+                // Lua raises memory errors without a location: name the file at least.
+                result.error = it->second.file + ": memory limit (" + std::to_string(impl_->limits.max_memory_bytes) +
                                " bytes) exceeded";
             } else {
                 const char* msg = lua_tostring(L, -1);
@@ -572,7 +578,7 @@ route_result dialplan_engine::run(const std::string& name, const route_request& 
     }
     // Drop the per-run environment from the shared chunk so nothing of this call is reachable.
     lua_settop(L, top);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, it->second);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, it->second.ref);
     lua_pushnil(L);
     lua_setupvalue(L, -2, 1);
     lua_settop(L, top);

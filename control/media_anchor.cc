@@ -21,18 +21,31 @@ dp::media_side* media_anchor::make_side(unsigned realm, uint16_t port) {
     return s;
 }
 
-void media_anchor::set_remote(dp::media_side* s, unsigned realm, std::string_view addr_text, uint16_t port) {
-    if (s == nullptr || s->latched.load(std::memory_order_acquire)) {
-        return;  // the first packet told us better than any SDP
+void media_anchor::set_remote(dp::media_side* s, unsigned realm, std::string_view addr_text, uint16_t port,
+                              uint64_t& last_sdp, bool renegotiate) {
+    if (s == nullptr) {
+        return;
     }
     uint32_t addr = 0;
     if (!parse_ipv4_text(std::string(addr_text), addr) || port == 0 || addr == 0) {
-        return;  // 0.0.0.0 (hold) or an IPv6/FQDN address: wait for latching
+        return;  // 0.0.0.0 (hold) or an IPv6/FQDN address: keep what we have, wait for latching
     }
+    const uint64_t ep = dp::pack_endpoint(addr, port);
+    if (renegotiate) {
+        if (ep == last_sdp) {
+            return;  // same endpoint as before: the latched address (NAT) stays right
+        }
+        // The peer moved its media: follow the SDP, and latch again on its first packet.
+        s->latched.store(false, std::memory_order_release);
+    } else if (s->latched.load(std::memory_order_acquire)) {
+        last_sdp = ep;
+        return;  // the first packet told us better than any SDP
+    }
+    last_sdp = ep;
     if (auto mac = neighbours_(realm, addr)) {
         s->remote_mac.store(dp::pack_mac(*mac), std::memory_order_release);
     }
-    s->remote.store(dp::pack_endpoint(addr, port), std::memory_order_release);
+    s->remote.store(ep, std::memory_order_release);
 }
 
 bool media_anchor::open(media_bridge& b, unsigned a_realm, unsigned b_realm, const sdp::session& offer) {
@@ -56,13 +69,14 @@ bool media_anchor::open(media_bridge& b, unsigned a_realm, unsigned b_realm, con
         st.b_rtp = make_side(b_realm, st.b_port);
         st.a_rtp->peer.store(st.b_rtp, std::memory_order_relaxed);
         st.b_rtp->peer.store(st.a_rtp, std::memory_order_relaxed);
-        set_remote(st.a_rtp, a_realm, m.conn_addr, m.port);
+        set_remote(st.a_rtp, a_realm, m.conn_addr, m.port, st.sdp_remote[0], false);
         if (st.rtcp) {
             st.a_rtcp = make_side(a_realm, static_cast<uint16_t>(st.a_port + 1));
             st.b_rtcp = make_side(b_realm, static_cast<uint16_t>(st.b_port + 1));
             st.a_rtcp->peer.store(st.b_rtcp, std::memory_order_relaxed);
             st.b_rtcp->peer.store(st.a_rtcp, std::memory_order_relaxed);
-            set_remote(st.a_rtcp, a_realm, m.conn_addr, m.rtcp_port ? m.rtcp_port : uint16_t(m.port + 1));
+            set_remote(st.a_rtcp, a_realm, m.conn_addr, m.rtcp_port ? m.rtcp_port : uint16_t(m.port + 1),
+                       st.sdp_remote[2], false);
         }
         for (dp::media_side* s : {st.a_rtp, st.b_rtp, st.a_rtcp, st.b_rtcp}) {
             if (s != nullptr && !table_.insert(s)) {
@@ -81,14 +95,16 @@ bool media_anchor::open(media_bridge& b, unsigned a_realm, unsigned b_realm, con
     return true;
 }
 
-void media_anchor::apply_remote(media_bridge& b, bool leg_b, const sdp::session& desc) {
+void media_anchor::apply_remote(media_bridge& b, bool leg_b, const sdp::session& desc, bool renegotiate) {
     const unsigned realm = leg_b ? b.b_realm : b.a_realm;
     for (unsigned i = 0; i < desc.n_media && i < b.streams.size(); ++i) {
         const sdp::media& m = desc.streams[i];
         media_bridge::stream& st = b.streams[i];
-        set_remote(leg_b ? st.b_rtp : st.a_rtp, realm, m.conn_addr, m.port);
+        set_remote(leg_b ? st.b_rtp : st.a_rtp, realm, m.conn_addr, m.port, st.sdp_remote[leg_b ? 1 : 0],
+                   renegotiate);
         set_remote(leg_b ? st.b_rtcp : st.a_rtcp, realm, m.conn_addr,
-                   m.rtcp_port ? m.rtcp_port : static_cast<uint16_t>(m.port + 1));
+                   m.rtcp_port ? m.rtcp_port : static_cast<uint16_t>(m.port + 1), st.sdp_remote[leg_b ? 3 : 2],
+                   renegotiate);
     }
 }
 

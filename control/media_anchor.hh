@@ -47,6 +47,9 @@ struct media_bridge {
         dp::media_side* b_rtp = nullptr;
         dp::media_side* a_rtcp = nullptr;
         dp::media_side* b_rtcp = nullptr;
+        /// The endpoint each side's SDP last named (a_rtp, b_rtp, a_rtcp, b_rtcp), packed:
+        /// a re-offer that names the same one keeps the latched address, a new one re-latches.
+        uint64_t sdp_remote[4] = {};
     };
     unsigned a_realm = 0, b_realm = 0;
     std::vector<stream> streams;  ///< index = m-line index; ports 0 for disabled streams
@@ -63,8 +66,12 @@ public:
     /// (nothing left allocated) when ports or table space run out.
     bool open(media_bridge& b, unsigned a_realm, unsigned b_realm, const sdp::session& offer);
     /// Applies an SDP from leg B (answer) or leg A: sets that leg's remotes where
-    /// not latched yet.
-    void apply_remote(media_bridge& b, bool leg_b, const sdp::session& desc);
+    /// not latched yet. With `renegotiate` (a re-INVITE or UPDATE), a stream whose SDP
+    /// names a new endpoint is re-pointed there and latches again on its first packet.
+    void apply_remote(media_bridge& b, bool leg_b, const sdp::session& desc, bool renegotiate = false);
+    /// True when `desc` fits the bridge: no more m-lines than were anchored (m-lines are
+    /// never added by a re-offer yet).
+    bool fits(const media_bridge& b, const sdp::session& desc) const { return desc.n_media <= b.streams.size(); }
     /// Unbridges and removes every side (freed after the RCU grace period).
     void close(media_bridge& b);
 
@@ -79,7 +86,8 @@ public:
 
 private:
     dp::media_side* make_side(unsigned realm, uint16_t port);
-    void set_remote(dp::media_side* s, unsigned realm, std::string_view addr, uint16_t port);
+    void set_remote(dp::media_side* s, unsigned realm, std::string_view addr, uint16_t port, uint64_t& last_sdp,
+                    bool renegotiate);
 
     dp::relay_table& table_;
     std::vector<realm_info> realms_;

@@ -58,6 +58,13 @@ int main(int argc, char** argv) {
     } else if (words.size() == 2 && words[0] == "get" && !words[1].empty() && words[1][0] == '/') {
         path = words[1];
     } else {
+        if (words.empty()) {
+            std::cerr << "sipferryctl: no command given\n";
+        } else if (words[0] == "get") {
+            std::cerr << "sipferryctl: get expects one path starting with '/'\n";
+        } else {
+            std::cerr << "sipferryctl: unknown command '" << words[0] << "' (or wrong number of arguments)\n";
+        }
         std::cerr << usage << opts;
         return 2;
     }

@@ -10,6 +10,7 @@
 --   sys.Respond(code, "Reason")              refuse it (ends the script)
 --   sys.Log(...)                              a line in the appliance's log
 -- A script that decides nothing gets 404; an error gets 500 and its file:line in the log.
+-- The full API is in docs/lua-api.md.
 
 -- The lab's hosts: calls for user X go to host X.
 local hosts = {

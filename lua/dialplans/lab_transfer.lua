@@ -1,13 +1,19 @@
 -- The lab's transfer dialplan: decides where a REFER handled on the appliance (tr=c) may send
 -- the call. req.URI.User is the Refer-To user. Only the lab's own hosts are allowed; anything else
 -- (a premium number, an outside host) is refused, which is what a carrier's transfer policy looks like.
+--
+-- It runs like any dialplan (see docs/lua-api.md): sys.Dial() allows the transfer to that
+-- target; sys.Respond() refuses it, and so does a script that decides nothing.
 
+-- The lab's hosts; the same table as in lab_default.lua (each dialplan is self-contained:
+-- nothing is shared between dialplans or between runs).
 local hosts = {
   alice = "192.0.2.10",
   bob = "198.51.100.20",
   carol = "198.51.100.30",
 }
 
+-- Only an exact lab user may be the target; "carol-trc" and the like are refused here.
 local address = hosts[req.URI.User]
 if address then
   sys.Dial(req.URI.User .. "@" .. address .. ":5060")

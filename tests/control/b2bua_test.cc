@@ -1034,15 +1034,162 @@ TEST_F(b2bua_test, options_in_dialog_is_answered_locally) {
     EXPECT_EQ(out[0]->realm, acc);
 }
 
-TEST_F(b2bua_test, reinvite_is_refused_and_the_call_stays) {
+/// Puts `body` (of type `type`) into a request built with Content-Length 0.
+std::string with_body(std::string msg, const std::string& body, std::string_view type = "application/sdp") {
+    const auto at = msg.find("Content-Length: 0\r\n\r\n");
+    msg.replace(at, std::string::npos,
+                "Content-Type: " + std::string(type) + "\r\nContent-Length: " + std::to_string(body.size()) +
+                    "\r\n\r\n" + body);
+    return msg;
+}
+
+std::string origin_line(std::string_view body) {
+    const auto o = body.find("o=");
+    return std::string(body.substr(o, body.find("\r\n", o) - o));
+}
+
+const std::string alice_hold_sdp =
+    "v=0\r\n"
+    "o=alice 1000 1001 IN IP4 192.0.2.10\r\n"
+    "s=-\r\n"
+    "c=IN IP4 192.0.2.10\r\n"
+    "t=0 0\r\n"
+    "m=audio 42000 RTP/AVP 0 101\r\n"
+    "a=rtpmap:0 PCMU/8000\r\n"
+    "a=rtpmap:101 telephone-event/8000\r\n"
+    "a=sendonly\r\n";
+
+TEST_F(b2bua_test, reinvite_from_alice_is_relayed_in_bobs_dialog_with_his_sdp_origin) {
     call_state cs = confirmed_call();
     ASSERT_NE(cs.b_invite, nullptr);
-    from_alice(alice_request("INVITE", cs.a_tag, 2, "z9hG4bKreinv"));
+    const std::string first_origin = origin_line(cs.b_invite->msg.body);
+    from_alice(with_body(alice_request("INVITE", cs.a_tag, 2, "z9hG4bKreinv"), alice_hold_sdp));
     auto out = take();
-    EXPECT_NE(find_response(out, acc, 488), nullptr);
-    EXPECT_EQ(count_request(out, core, sip::method::invite), 0u);
+    EXPECT_NE(find_response(out, acc, 100), nullptr);
+    const received* reinv = find_request(out, core, sip::method::invite);
+    ASSERT_NE(reinv, nullptr);
+    EXPECT_EQ(reinv->to, bob);
+    EXPECT_EQ(reinv->msg.call_id, cs.b_invite->msg.call_id) << "bob's own dialog";
+    EXPECT_EQ(reinv->msg.from.tag, cs.b_invite->msg.from.tag);
+    EXPECT_EQ(reinv->msg.to.tag, "bobtag");
+    EXPECT_EQ(reinv->msg.cseq, 2u);
+    EXPECT_EQ(reinv->msg.request_uri, "sip:bob@198.51.100.20:5060") << "bob's Contact";
+    EXPECT_EQ(reinv->text.find("192.0.2."), std::string::npos) << "nothing of leg A leaks";
+    const sdp_info b = sdp_of(reinv->msg.body);
+    EXPECT_EQ(b.conn, "198.51.100.1");
+    EXPECT_EQ(b.port, cs.b_port) << "the relay port of the stream stays";
+    EXPECT_NE(reinv->msg.body.find("a=sendonly"), std::string::npos) << "hold is passed on";
+    // Same o= session id, version one up (RFC 3264 8).
+    std::string expected_origin = first_origin;
+    const auto sp2 = expected_origin.find(' ', expected_origin.find(' ') + 1);
+    const auto sp3 = expected_origin.find(' ', sp2 + 1);
+    const unsigned long v = std::stoul(expected_origin.substr(sp2 + 1, sp3 - sp2 - 1));
+    expected_origin.replace(sp2 + 1, sp3 - sp2 - 1, std::to_string(v + 1));
+    EXPECT_EQ(origin_line(reinv->msg.body), expected_origin);
+    // alice moved her media: the relay now sends her RTP to the new port.
+    const dp::media_side* a_side = table_->find(acc_addr, cs.a_port);
+    ASSERT_NE(a_side, nullptr);
+    EXPECT_EQ(dp::endpoint_port(a_side->remote.load()), 42000);
+
+    from_bob(bob_response(reinv->msg, 200, "OK", bob_sdp));
+    out = take();
+    const received* ack = find_request(out, core, sip::method::ack);
+    ASSERT_NE(ack, nullptr);
+    EXPECT_EQ(ack->msg.cseq, 2u);
+    const received* ok = find_response(out, acc, 200);
+    ASSERT_NE(ok, nullptr);
+    EXPECT_EQ(ok->msg.to.tag, cs.a_tag);
+    EXPECT_EQ(ok->msg.cseq, 2u);
+    EXPECT_EQ(sdp_of(ok->msg.body).conn, "192.0.2.1");
+    EXPECT_EQ(sdp_of(ok->msg.body).port, cs.a_port);
+    EXPECT_EQ(ok->text.find("198.51.100.20"), std::string::npos);
+    from_alice(alice_request("ACK", cs.a_tag, 2, "z9hG4bKreinvack"));
+    advance(5000);
+    EXPECT_TRUE(take().empty()) << "ACKed: no 2xx retransmission";
     EXPECT_EQ(b2b_->active_calls(), 1u);
     EXPECT_EQ(relay_entries(), 4u);
+}
+
+TEST_F(b2bua_test, offerless_reinvite_from_bob_carries_the_answer_in_the_ack) {
+    call_state cs = confirmed_call();
+    ASSERT_NE(cs.b_invite, nullptr);
+    from_bob(bob_request("INVITE", cs.b_invite->msg, 1, "z9hG4bKbobreinv"));
+    auto out = take();
+    const received* reinv = find_request(out, acc, sip::method::invite);
+    ASSERT_NE(reinv, nullptr);
+    EXPECT_EQ(reinv->to, alice);
+    EXPECT_TRUE(reinv->msg.body.empty());
+    EXPECT_EQ(reinv->msg.call_id, invite_opts{}.call_id);
+    EXPECT_EQ(reinv->msg.from.tag, cs.a_tag);
+    EXPECT_EQ(reinv->msg.to.tag, "alicetag");
+    // alice offers in her 200; bob gets it rewritten, and alice's ACK waits for bob's answer.
+    from_alice(bob_response(reinv->msg, 200, "OK", alice_sdp, "", "<sip:alice@192.0.2.10:5060>"));
+    out = take();
+    EXPECT_EQ(count_request(out, acc, sip::method::ack), 0u);
+    const received* ok = find_response(out, core, 200);
+    ASSERT_NE(ok, nullptr);
+    EXPECT_EQ(sdp_of(ok->msg.body).conn, "198.51.100.1");
+    EXPECT_EQ(sdp_of(ok->msg.body).port, cs.b_port);
+    from_bob(with_body(bob_request("ACK", cs.b_invite->msg, 1, "z9hG4bKbobreinvack"), bob_sdp));
+    out = take();
+    const received* ack = find_request(out, acc, sip::method::ack);
+    ASSERT_NE(ack, nullptr);
+    EXPECT_EQ(ack->msg.cseq, reinv->msg.cseq);
+    EXPECT_EQ(sdp_of(ack->msg.body).conn, "192.0.2.1");
+    EXPECT_EQ(sdp_of(ack->msg.body).port, cs.a_port);
+}
+
+TEST_F(b2bua_test, reinvite_glare_gets_491_and_a_second_one_500_with_retry_after) {
+    call_state cs = confirmed_call();
+    ASSERT_NE(cs.b_invite, nullptr);
+    from_alice(with_body(alice_request("INVITE", cs.a_tag, 2, "z9hG4bKreinv1"), alice_hold_sdp));
+    auto out = take();
+    ASSERT_NE(find_request(out, core, sip::method::invite), nullptr);
+    // bob re-INVITEs while alice's is on its way to him: glare.
+    from_bob(with_body(bob_request("INVITE", cs.b_invite->msg, 1, "z9hG4bKbobglare"), bob_sdp));
+    out = take();
+    EXPECT_NE(find_response(out, core, 491), nullptr);
+    EXPECT_EQ(count_request(out, acc, sip::method::invite), 0u);
+    // alice sends another before her first got its final response.
+    from_alice(with_body(alice_request("INVITE", cs.a_tag, 3, "z9hG4bKreinv2"), alice_hold_sdp));
+    out = take();
+    const received* busy = find_response(out, acc, 500);
+    ASSERT_NE(busy, nullptr);
+    EXPECT_NE(busy->msg.find("Retry-After"), nullptr);
+    EXPECT_EQ(b2b_->stats().glare_491, 1u);
+    EXPECT_EQ(b2b_->stats().pending_500, 1u);
+}
+
+TEST_F(b2bua_test, info_is_relayed_with_its_body) {
+    call_state cs = confirmed_call();
+    ASSERT_NE(cs.b_invite, nullptr);
+    const std::string dtmf = "Signal=5\r\nDuration=160\r\n";
+    from_alice(with_body(alice_request("INFO", cs.a_tag, 2, "z9hG4bKinfo"), dtmf, "application/dtmf-relay"));
+    auto out = take();
+    const received* info = find_request(out, core, sip::method::info);
+    ASSERT_NE(info, nullptr);
+    EXPECT_EQ(info->msg.body, dtmf);
+    EXPECT_EQ(header(info->msg, sip::hdr::content_type), "application/dtmf-relay");
+    from_bob(bob_response(info->msg, 200, "OK"));
+    out = take();
+    EXPECT_NE(find_response(out, acc, 200, sip::method::info), nullptr);
+}
+
+TEST_F(b2bua_test, reinvite_answered_with_an_error_keeps_the_call) {
+    call_state cs = confirmed_call();
+    ASSERT_NE(cs.b_invite, nullptr);
+    from_alice(with_body(alice_request("INVITE", cs.a_tag, 2, "z9hG4bKreinv"), alice_hold_sdp));
+    auto out = take();
+    const received* reinv = find_request(out, core, sip::method::invite);
+    ASSERT_NE(reinv, nullptr);
+    from_bob(bob_response(reinv->msg, 488, "Not Acceptable Here"));
+    out = take();
+    EXPECT_NE(find_response(out, acc, 488), nullptr);
+    EXPECT_NE(find_request(out, core, sip::method::ack), nullptr) << "the ICT ACKs the 488";
+    EXPECT_EQ(b2b_->active_calls(), 1u);
+    // A new re-INVITE is possible again.
+    from_alice(with_body(alice_request("INVITE", cs.a_tag, 3, "z9hG4bKreinv3"), alice_hold_sdp));
+    EXPECT_NE(find_request(take(), core, sip::method::invite), nullptr);
 }
 
 // ================================================================== retransmissions

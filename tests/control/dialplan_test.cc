@@ -329,6 +329,7 @@ TEST(dialplan, pcall_cannot_swallow_the_instruction_limit) {
                                       request_for("bob"), limits);
     ASSERT_EQ(r.what, kind::error);
     EXPECT_NE(r.error.find("instruction limit"), std::string::npos) << r.error;
+    EXPECT_EQ(r.error.rfind("t.lua:", 0), 0u) << r.error;
 }
 
 TEST(dialplan, small_instruction_limit_is_exact_enough) {
@@ -350,7 +351,7 @@ TEST(dialplan, memory_bomb_is_stopped_and_engine_survives) {
     for (int round = 0; round < 3; ++round) {
         const route_result r = e.run("bomb", request_for("bob"));
         ASSERT_EQ(r.what, kind::error);
-        EXPECT_NE(r.error.find("memory limit"), std::string::npos) << r.error;
+        EXPECT_EQ(r.error.rfind("bomb.lua: memory limit", 0), 0u) << r.error;
         const route_result t = e.run("table_bomb", request_for("bob"));
         ASSERT_EQ(t.what, kind::error);
         EXPECT_NE(t.error.find("memory limit"), std::string::npos) << t.error;
@@ -374,11 +375,20 @@ TEST(dialplan, pcall_cannot_swallow_the_memory_limit) {
 TEST(dialplan, pcall_cannot_swallow_a_decision) {
     const route_result r = run_source(R"(
         pcall(sys.Dial, "bob@198.51.100.20")
+        sys.Log("continued after pcall")
         xpcall(sys.Respond, function(e) return e end, 486, "Busy")
-        sys.Respond(500, "not reached")
+        error("not reached")
     )");
     ASSERT_EQ(r.what, kind::dial) << r.error;
     EXPECT_EQ(r.targets.at(0).user, "bob");
+    EXPECT_TRUE(r.logs.empty());
+
+    const route_result x = run_source(R"(
+        xpcall(sys.Respond, function(e) return "replaced" end, 486, "Busy")
+        error("not reached")
+    )");
+    ASSERT_EQ(x.what, kind::respond) << x.error;
+    EXPECT_EQ(x.code, 486);
 }
 
 TEST(dialplan, pcall_still_catches_ordinary_errors) {

@@ -1,0 +1,122 @@
+#pragma once
+/// @file
+/// The B2BUA's per-call state, shared by the files that implement class b2bua
+/// (b2bua.cc: new calls and teardown; b2bua_in_dialog.cc: requests within the dialogs).
+
+#include <algorithm>
+#include <string>
+
+#include "b2bua.hh"
+#include "sip/sip_uri.hh"
+
+namespace sf::control {
+
+namespace b2bua_detail {
+
+inline constexpr std::string_view allow_header = "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS\r\n";
+
+/// Removes the ;tag= parameter from a From/To value (the leg keeps tags apart).
+inline std::string strip_tag(std::string_view value) {
+    std::string v(value);
+    std::string lower = v;
+    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char ch) { return std::tolower(ch); });
+    // Only parameters after the URI count: skip past '>' when the value is a name-addr.
+    const size_t from = lower.find('>') == std::string::npos ? 0 : lower.find('>');
+    const size_t t = lower.find(";tag=", from);
+    if (t == std::string::npos) {
+        return v;
+    }
+    size_t end = lower.find(';', t + 1);
+    v.erase(t, end == std::string::npos ? std::string::npos : end - t);
+    return v;
+}
+
+/// The Contact (or any name-addr) URI as an IPv4 endpoint, if it is one; `uri_text`
+/// receives the URI itself (the Request-URI of in-dialog requests, RFC 3261 12.2.1.1).
+inline bool uri_endpoint(std::string_view name_addr_value, sip_addr& out, std::string* uri_text = nullptr) {
+    sip::name_addr na;
+    sip::uri u;
+    if (!sip::parse_name_addr(name_addr_value, na) || !sip::parse_uri(na.uri, u)) {
+        return false;
+    }
+    uint32_t addr = 0;
+    if (!sip::parse_ipv4(u.host, addr)) {
+        return false;
+    }
+    out = sip_addr{addr, u.port != 0 ? u.port : uint16_t{5060}};
+    if (uri_text != nullptr) {
+        *uri_text = std::string(na.uri);
+    }
+    return true;
+}
+
+inline bool is_sdp(const sip::message& m) {
+    const sip::header* ct = m.find(sip::hdr::content_type);
+    if (ct == nullptr || m.body.empty()) {
+        return false;
+    }
+    std::string v(ct->value.substr(0, ct->value.find(';')));
+    std::transform(v.begin(), v.end(), v.begin(), [](unsigned char ch) { return std::tolower(ch); });
+    while (!v.empty() && v.back() == ' ') {
+        v.pop_back();
+    }
+    return v == "application/sdp";
+}
+
+}  // namespace b2bua_detail
+
+struct b2bua::call {
+    enum class state : uint8_t {
+        routing,      ///< INVITE from A taken, INVITE to B sent, nothing back yet
+        early,        ///< B sent a provisional response
+        answered,     ///< 2xx sent to A, waiting for A's ACK
+        confirmed,    ///< both dialogs established
+        cancelling,   ///< A is gone; waiting for B's final response to clean up
+    };
+    uint64_t id = 0;
+    state st = state::routing;
+    leg a, b;
+    response_base a_invite;        ///< to build responses to A's INVITE
+    sip_addr a_reply_to;           ///< where responses to A's INVITE go (2xx retransmissions too)
+    sip_addr b_invite_dest;        ///< where B's INVITE went: its CANCEL goes there too (RFC 3261 9.1)
+    uint64_t a_invite_tx = 0;
+    unsigned a_invite_cseq = 0;
+    uint64_t b_invite_tx = 0;
+    std::string b_invite_branch;
+    std::string b_request_uri;
+    bool b_provisional = false;
+    bool cancel_pending = false;
+    /// A 2xx this appliance sent on one leg's INVITE (the first or a re-INVITE), retransmitted
+    /// until that leg's ACK (RFC 3261 13.3.1.4).
+    struct ack_wait {
+        bool active = false;
+        bool on_a = true;
+        uint32_t cseq = 0;
+        std::string text;
+        sip_addr to;
+        timer_queue::id timer = 0;
+        ms_t deadline = 0;
+        bool forward_ack = false;  ///< offerless re-INVITE: the ACK carries the answer to the other leg
+        uint32_t other_cseq = 0;   ///< CSeq of the relayed INVITE on the other leg
+    };
+    ack_wait waiting_ack;
+    std::string last_ack[2];       ///< [0] leg A, [1] leg B: our last ACK, re-sent on a retransmitted 2xx
+
+    /// The in-dialog INVITE being relayed from one leg to the other (one at a time per call).
+    struct relayed_invite {
+        bool active = false;
+        bool from_a = true;
+        bool offerless = false;
+        uint64_t server_tx = 0;
+        sip_addr reply_to;
+        uint32_t cseq = 0;         ///< the originator's CSeq (its ACK carries it)
+    };
+    relayed_invite reinvite;
+    timer_queue::id linger_timer = 0;
+    std::string a_last_sdp, b_last_sdp;
+    media_bridge media;
+    call_record rec;
+    bool record_written = false;
+};
+
+}  // namespace sf::control

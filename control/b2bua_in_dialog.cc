@@ -1,0 +1,334 @@
+// Requests inside a call's two dialogs: BYE, ACK, and the INVITE, UPDATE and INFO
+// that one leg sends and the B2BUA relays to the other, each leg with its own
+// Call-ID, tags, CSeq space, Contact and SDP origin.
+
+#include <algorithm>
+
+#include "b2bua.hh"
+#include "b2bua_call.hh"
+#include "message_builder.hh"
+#include "sip/sdp.hh"
+
+namespace sf::control {
+
+using namespace b2bua_detail;
+
+void b2bua::on_in_dialog(const inbound& in, call& c, bool from_a) {
+    const sip::message& m = *in.msg;
+    leg& l = from_a ? c.a : c.b;
+    if (m.to.tag != l.local_tag) {
+        ++stats_.in_dialog_481;
+        answer_locally(in, 481);
+        return;
+    }
+    const uint64_t stx = tl_.create_server(in);
+    switch (m.req_method) {
+    case sip::method::bye: {
+        tl_.respond(stx, 200, "OK", {}, {});
+        if (c.st == call::state::answered || c.st == call::state::confirmed) {
+            send_bye(c, from_a);
+        } else if (from_a) {
+            // A ended its early dialog (RFC 3261 15.1.2 lets a UAC do that): its INVITE still gets
+            // its final response, and B, still ringing, is CANCELled rather than BYEd.
+            if (c.st != call::state::cancelling) {
+                abandon(c);
+            }
+            return;
+        } else {
+            // B left its early dialog: leg A gets a failure.
+            send_a_final(c, 480, "Temporarily Unavailable");
+        }
+        end_call(c, from_a ? "caller" : "callee");
+        return;
+    }
+    case sip::method::options:
+        tl_.respond(stx, 200, "OK", {}, allow_header);
+        return;
+    case sip::method::refer:
+        // Transfer mode n (the only one until the transfer engine lands): decline,
+        // never relay (a relayed REFER can ping-pong between B2BUAs).
+        ++stats_.refer_declined;
+        tl_.respond(stx, 603, reason_phrase(603), {}, {});
+        return;
+    case sip::method::invite:
+        if (c.st != call::state::confirmed || c.waiting_ack.active) {
+            // Our 2xx is not ACKed yet on some leg: an offer now would cross it.
+            ++stats_.glare_491;
+            tl_.respond(stx, 491, reason_phrase(491), {}, {});
+            return;
+        }
+        if (c.reinvite.active) {
+            if (c.reinvite.from_a == from_a) {
+                // RFC 3261 14.2: a second INVITE before the first got its final response.
+                ++stats_.pending_500;
+                const std::string retry = "Retry-After: " + std::to_string(random_u64() % 10) + "\r\n";
+                tl_.respond(stx, 500, reason_phrase(500), {}, retry);
+            } else {
+                // Glare: the other leg's re-INVITE is on its way to this one (RFC 3261 14.1).
+                ++stats_.glare_491;
+                tl_.respond(stx, 491, reason_phrase(491), {}, {});
+            }
+            return;
+        }
+        relay_in_dialog(in, c, from_a, stx);
+        return;
+    case sip::method::update:
+    case sip::method::info:
+        if (c.st != call::state::confirmed && c.st != call::state::answered) {
+            tl_.respond(stx, 491, reason_phrase(491), {}, {});
+            return;
+        }
+        if (m.req_method == sip::method::update && c.reinvite.active && is_sdp(m)) {
+            ++stats_.glare_491;
+            tl_.respond(stx, 491, reason_phrase(491), {}, {});  // RFC 3311 5.2: an offer is outstanding
+            return;
+        }
+        relay_in_dialog(in, c, from_a, stx);
+        return;
+    default:
+        tl_.respond(stx, 501, reason_phrase(501), {}, allow_header);
+        return;
+    }
+}
+
+void b2bua::relay_in_dialog(const inbound& in, call& c, bool from_a, uint64_t stx) {
+    const sip::message& m = *in.msg;
+    leg& other = from_a ? c.b : c.a;
+    std::string body;
+    std::string content_type;
+    if (is_sdp(m)) {
+        sdp::session desc;
+        if (sdp::parse(m.body, desc) != sdp::parse_error::ok || !media_.fits(c.media, desc)) {
+            tl_.respond(stx, 488, reason_phrase(488), {}, {});
+            return;
+        }
+        // The sender may have moved its media (a new phone after a transfer, resume from hold).
+        media_.apply_remote(c.media, !from_a, desc, true);
+        body = rewrite_sdp(c, from_a, m.body);  // it goes to the other leg: B when A sent it
+        content_type = "application/sdp";
+    } else if (!m.body.empty()) {
+        // INFO payloads (DTMF relay and the like) pass unchanged with their type.
+        const sip::header* ct = m.find(sip::hdr::content_type);
+        if (ct == nullptr) {
+            tl_.respond(stx, 400, reason_phrase(400), {}, {});
+            return;
+        }
+        body = std::string(m.body);
+        content_type = std::string(ct->value);
+    }
+
+    std::string extra;
+    if (const sip::header* ip = m.find("Info-Package")) {
+        extra += "Info-Package: " + std::string(ip->value) + "\r\n";
+    }
+    request_spec rs;
+    const std::string from = other.from_value();
+    const std::string to = other.to_value();
+    const std::string branch = "z9hG4bK" + random_token(20);
+    rs.method = m.method_name;
+    rs.request_uri = other.target_uri;
+    rs.via_host = realm(other.realm).addr_text;
+    rs.via_port = cfg_.sip_port;
+    rs.branch = branch;
+    rs.max_forwards = cfg_.max_forwards;
+    rs.from = from;
+    rs.to = to;
+    rs.call_id = other.call_id;
+    rs.cseq = ++other.local_cseq;
+    if (m.req_method == sip::method::invite || m.req_method == sip::method::update) {
+        rs.contact = other.contact;
+    }
+    rs.extra = extra;
+    rs.user_agent = cfg_.user_agent;
+    rs.content_type = content_type;
+    rs.body = body;
+
+    if (m.req_method == sip::method::invite) {
+        c.reinvite = call::relayed_invite{true, from_a, body.empty(), stx, response_address(in), m.cseq};
+    }
+    ++stats_.relayed_in_dialog;
+    const uint64_t id = c.id;
+    const sip::method method = m.req_method;
+    tl_.send_request(
+        method, branch, other.realm, other.target, build_request(rs),
+        [this, id, from_a, stx, method](const inbound& resp) { on_relayed_response(id, from_a, stx, method, resp); },
+        [this, id, stx, method] {
+            tl_.respond(stx, 408, reason_phrase(408), {}, {});
+            auto it = calls_.find(id);
+            if (it != calls_.end() && method == sip::method::invite) {
+                it->second->reinvite.active = false;
+            }
+        });
+}
+
+void b2bua::on_relayed_response(uint64_t call_id, bool from_a, uint64_t stx, sip::method method,
+                                const inbound& in) {
+    auto it = calls_.find(call_id);
+    if (it == calls_.end()) {
+        return;
+    }
+    call& c = *it->second;
+    const sip::message& m = *in.msg;
+    const unsigned status = m.status;
+    leg& origin = from_a ? c.a : c.b;
+    leg& other = from_a ? c.b : c.a;
+    if (status == 100) {
+        return;
+    }
+    if (status < 200) {
+        tl_.respond(stx, status, m.reason, {}, {});
+        return;
+    }
+    const bool invite = method == sip::method::invite;
+    if (status >= 300) {
+        tl_.respond(stx, status, m.reason, {}, {});
+        if (invite) {
+            c.reinvite.active = false;
+        }
+        return;
+    }
+
+    // 2xx: the answer (or, for an offerless re-INVITE, the offer) goes back rewritten.
+    std::string body;
+    if (is_sdp(m)) {
+        sdp::session desc;
+        if (sdp::parse(m.body, desc) == sdp::parse_error::ok && media_.fits(c.media, desc)) {
+            media_.apply_remote(c.media, from_a, desc, true);
+            body = rewrite_sdp(c, !from_a, m.body);
+        }
+    }
+    if (const sip::header* contact = m.find(sip::hdr::contact); contact != nullptr && invite) {
+        uri_endpoint(contact->value, other.target, &other.target_uri);  // target refresh (RFC 3261 12.2.1.2)
+    }
+    std::string extra;
+    if (invite || method == sip::method::update) {
+        extra = "Contact: " + origin.contact + "\r\n";
+    }
+    std::string sent = tl_.respond(stx, status, m.reason, {}, extra, body.empty() ? "" : "application/sdp", body);
+    if (!invite) {
+        return;
+    }
+    const bool offerless = c.reinvite.offerless;
+    c.reinvite.active = false;
+    // With the offer in the INVITE, the other leg's 2xx can be ACKed at once; an offerless
+    // re-INVITE's ACK must wait for the originator's, which carries the answer (RFC 3264).
+    if (!offerless) {
+        send_ack(c, from_a, other.local_cseq, {});  // to the other leg: B when A re-INVITEd
+    }
+    wait_for_ack(c, from_a, c.reinvite.cseq, std::move(sent), c.reinvite.reply_to);
+    c.waiting_ack.forward_ack = offerless;
+    c.waiting_ack.other_cseq = other.local_cseq;
+}
+
+void b2bua::wait_for_ack(call& c, bool on_a, uint32_t cseq, std::string text, sip_addr to) {
+    timers_.cancel(c.waiting_ack.timer);
+    c.waiting_ack = call::ack_wait{};
+    c.waiting_ack.active = true;
+    c.waiting_ack.on_a = on_a;
+    c.waiting_ack.cseq = cseq;
+    c.waiting_ack.text = std::move(text);
+    c.waiting_ack.to = to;
+    // RFC 3261 13.3.1.4: from T1, doubling up to T2, for 64*T1.
+    c.waiting_ack.deadline = now_() + 64ull * cfg_.timers.t1_ms;
+    const uint64_t id = c.id;
+    const unsigned t1 = cfg_.timers.t1_ms;
+    c.waiting_ack.timer = timers_.add(now_() + t1, [this, id, t1] { retransmit_2xx(id, t1); });
+}
+
+void b2bua::retransmit_2xx(uint64_t call_id, unsigned interval) {
+    auto it = calls_.find(call_id);
+    if (it == calls_.end()) {
+        return;
+    }
+    call& c = *it->second;
+    call::ack_wait& w = c.waiting_ack;
+    w.timer = 0;
+    if (!w.active) {
+        return;
+    }
+    if (now_() >= w.deadline) {
+        // No ACK: the peer never learnt of our 2xx; the session ends (RFC 3261 13.3.1.4).
+        w.active = false;
+        send_bye(c, false);
+        send_bye(c, true);
+        end_call(c, "appliance");
+        return;
+    }
+    const leg& l = w.on_a ? c.a : c.b;
+    send_(l.realm, w.to, w.text);
+    const unsigned next = std::min(interval * 2, cfg_.timers.t2_ms);
+    w.timer = timers_.add(now_() + next, [this, call_id, next] { retransmit_2xx(call_id, next); });
+}
+
+void b2bua::on_ack(const inbound& in) {
+    const sip::message& m = *in.msg;
+    bool is_a = false;
+    call* c = find_call(m.call_id, &is_a);
+    if (c == nullptr || !c->waiting_ack.active || c->waiting_ack.on_a != is_a || c->waiting_ack.cseq != m.cseq) {
+        return;  // a stray ACK is never answered
+    }
+    call::ack_wait& w = c->waiting_ack;
+    timers_.cancel(w.timer);
+    w.active = false;
+    if (c->st == call::state::answered) {
+        c->st = call::state::confirmed;
+    }
+    if (w.forward_ack) {
+        // Offerless re-INVITE: this ACK holds the answer the other leg is waiting for.
+        std::string body;
+        sdp::session desc;
+        if (is_sdp(m) && sdp::parse(m.body, desc) == sdp::parse_error::ok && media_.fits(c->media, desc)) {
+            media_.apply_remote(c->media, !is_a, desc, true);
+            body = rewrite_sdp(*c, is_a, m.body);
+        }
+        send_ack(*c, is_a, w.other_cseq, body);
+    }
+}
+
+void b2bua::send_ack(call& c, bool to_b, uint32_t cseq, std::string_view sdp) {
+    leg& l = to_b ? c.b : c.a;
+    request_spec rs;
+    const std::string from = l.from_value();
+    const std::string to = l.to_value();
+    const std::string branch = "z9hG4bK" + random_token(20);
+    rs.method = "ACK";
+    rs.request_uri = l.target_uri;
+    rs.via_host = realm(l.realm).addr_text;
+    rs.via_port = cfg_.sip_port;
+    rs.branch = branch;
+    rs.max_forwards = cfg_.max_forwards;
+    rs.from = from;
+    rs.to = to;
+    rs.call_id = l.call_id;
+    rs.cseq = cseq;
+    rs.user_agent = cfg_.user_agent;
+    if (!sdp.empty()) {
+        rs.content_type = "application/sdp";
+        rs.body = sdp;
+    }
+    std::string& last = c.last_ack[to_b ? 1 : 0];
+    last = build_request(rs);
+    send_(l.realm, l.target, last);
+}
+
+void b2bua::send_bye(call& c, bool to_b) {
+    leg& l = to_b ? c.b : c.a;
+    request_spec rs;
+    const std::string from = l.from_value();
+    const std::string to = l.to_value();
+    const std::string branch = "z9hG4bK" + random_token(20);
+    rs.method = "BYE";
+    rs.request_uri = l.target_uri;
+    rs.via_host = realm(l.realm).addr_text;
+    rs.via_port = cfg_.sip_port;
+    rs.branch = branch;
+    rs.max_forwards = cfg_.max_forwards;
+    rs.from = from;
+    rs.to = to;
+    rs.call_id = l.call_id;
+    rs.cseq = ++l.local_cseq;
+    rs.user_agent = cfg_.user_agent;
+    tl_.send_request(sip::method::bye, branch, l.realm, l.target, build_request(rs), nullptr, nullptr);
+}
+
+}  // namespace sf::control
