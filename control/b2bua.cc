@@ -275,6 +275,7 @@ void b2bua::on_invite(const inbound& in) {
     c->rec.callee = to_string(b.target);
     c->rec.start = std::chrono::system_clock::now();
 
+    c->a_remote_sdp = std::string(m.body);
     if (!media_.open(c->media, a.realm, b.realm, offer)) {
         return refuse(503, "no relay ports left");
     }
@@ -363,6 +364,7 @@ void b2bua::on_b_response(uint64_t call_id, const inbound& in) {
         std::string body;
         if (has_sdp) {
             media_.apply_remote(c.media, true, desc);
+            c.b_remote_sdp = std::string(m.body);
             body = rewrite_sdp(c, false, m.body);
         }
         const std::string extra = "Contact: " + c.a.contact + "\r\n";
@@ -381,6 +383,7 @@ void b2bua::on_b_response(uint64_t call_id, const inbound& in) {
         }
         if (has_sdp) {
             media_.apply_remote(c.media, true, desc);
+            c.b_remote_sdp = std::string(m.body);
         }
         const std::string body = has_sdp ? rewrite_sdp(c, false, m.body) : std::string();
         std::string extra = "Contact: " + c.a.contact + "\r\n";
@@ -500,14 +503,17 @@ void b2bua::write_record(call& c, const char* hangup) {
             c.rec.result = 487;
             c.rec.reason = std::string(reason_phrase(487));
         }
-        c.rec.caller_to_callee = media_.a_to_b(c.media);
-        c.rec.callee_to_caller = media_.b_to_a(c.media);
+        // This segment's packets: what the sides counted since it began (a transfer starts a segment).
+        const rtp_counts ab = media_.a_to_b(c.media), ba = media_.b_to_a(c.media);
+        c.rec.caller_to_callee = {ab.packets - c.segment_base_a_to_b.packets, ab.bytes - c.segment_base_a_to_b.bytes};
+        c.rec.callee_to_caller = {ba.packets - c.segment_base_b_to_a.packets, ba.bytes - c.segment_base_b_to_a.bytes};
         cdrs_.write(c.rec);
         c.record_written = true;
     }
 }
 
 void b2bua::end_call(call& c, const char* hangup) {
+    abort_transfer(c);
     timers_.cancel(c.waiting_ack.timer);
     timers_.cancel(c.linger_timer);
     if (c.st == call::state::cancelling) {

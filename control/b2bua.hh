@@ -30,6 +30,7 @@ struct b2bua_stats {
     uint64_t requests_in = 0, responses_in = 0, bad_requests = 0, unparsable_dropped = 0;
     uint64_t in_dialog_481 = 0, refer_declined = 0, dialplan_errors = 0;
     uint64_t relayed_in_dialog = 0, glare_491 = 0, pending_500 = 0;
+    uint64_t transfers_started = 0, transfers_completed = 0, transfers_failed = 0, transfers_refused = 0;
 };
 
 /// One side of a call: a dialog with one peer.
@@ -96,6 +97,17 @@ private:
     /// Retransmits `text` (a 2xx) to `to` on leg A or B until its ACK (RFC 3261 13.3.1.4).
     void wait_for_ack(call& c, bool on_a, uint32_t cseq, std::string text, sip_addr to);
     void retransmit_2xx(uint64_t call_id, unsigned interval);
+    // Transfers (b2bua_transfer.cc).
+    void on_refer(const inbound& in, call& c, bool from_a, uint64_t stx);
+    void on_transfer_response(uint64_t call_id, const inbound& in);
+    void complete_transfer(call& c, const inbound& answer);
+    void fail_transfer(call& c, unsigned status, std::string_view reason);
+    /// NOTIFY of the refer subscription on the transferor's leg (RFC 3515), final or not.
+    void notify_transferor(call& c, unsigned status, std::string_view reason, bool final);
+    /// The appliance's own re-INVITE of one leg with `sdp` (after a transfer).
+    void reinvite_leg(call& c, bool to_b, const std::string& sdp);
+    /// A call ending while a transfer is under way: the new leg is cancelled or hung up.
+    void abort_transfer(call& c);
     void end_call(call& c, const char* hangup);
     void write_record(call& c, const char* hangup);
     call* find_call(std::string_view call_id, bool* is_a = nullptr);

@@ -112,6 +112,31 @@ struct b2bua::call {
         uint32_t cseq = 0;         ///< the originator's CSeq (its ACK carries it)
     };
     relayed_invite reinvite;
+
+    /// The SDP each leg's peer last sent (its own view: codecs, its address): a transfer
+    /// offers the transferee's to the new party.
+    std::string a_remote_sdp, b_remote_sdp;
+
+    /// A transfer handled on the appliance (transfer mode c): the transferor's REFER, the new
+    /// leg being placed, and the media bridge that will replace the transferor's half.
+    struct transfer_state {
+        bool active = false;
+        bool transferor_is_a = false;    ///< which leg sent the REFER (the other one stays)
+        bool transferor_gone = false;    ///< it hung up after the 202: no more NOTIFYs
+        bool notify_stopped = false;     ///< a NOTIFY got 481: the subscription is over
+        uint32_t refer_cseq = 0;         ///< Event: refer;id=
+        std::string referred_by;
+        std::string target_uri;
+        leg next;                        ///< the new party's dialog
+        uint64_t invite_tx = 0;
+        std::string branch;
+        sip_addr invite_dest;
+        bool provisional = false;
+        media_bridge media;              ///< kept half shared with `call::media`, new half for `next`
+    };
+    transfer_state transfer;
+    rtp_counts segment_base_a_to_b, segment_base_b_to_a;  ///< counters when the current segment began
+    uint64_t transfers = 0;
     timer_queue::id linger_timer = 0;
     std::string a_last_sdp, b_last_sdp;
     media_bridge media;

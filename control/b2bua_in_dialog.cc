@@ -25,6 +25,11 @@ void b2bua::on_in_dialog(const inbound& in, call& c, bool from_a) {
     switch (m.req_method) {
     case sip::method::bye: {
         tl_.respond(stx, 200, "OK", {}, {});
+        if (c.transfer.active && c.transfer.transferor_is_a == from_a) {
+            // The transferor may leave once its REFER was accepted (RFC 5589): the transfer goes on.
+            c.transfer.transferor_gone = true;
+            return;
+        }
         if (c.st == call::state::answered || c.st == call::state::confirmed) {
             send_bye(c, from_a);
         } else if (from_a) {
@@ -45,10 +50,7 @@ void b2bua::on_in_dialog(const inbound& in, call& c, bool from_a) {
         tl_.respond(stx, 200, "OK", {}, allow_header);
         return;
     case sip::method::refer:
-        // Transfer mode n (the only one until the transfer engine lands): decline,
-        // never relay (a relayed REFER can ping-pong between B2BUAs).
-        ++stats_.refer_declined;
-        tl_.respond(stx, 603, reason_phrase(603), {}, {});
+        on_refer(in, c, from_a, stx);
         return;
     case sip::method::invite:
         if (c.st != call::state::confirmed || c.waiting_ack.active) {
@@ -104,6 +106,7 @@ void b2bua::relay_in_dialog(const inbound& in, call& c, bool from_a, uint64_t st
         }
         // The sender may have moved its media (a new phone after a transfer, resume from hold).
         media_.apply_remote(c.media, !from_a, desc, true);
+        (from_a ? c.a_remote_sdp : c.b_remote_sdp) = std::string(m.body);
         body = rewrite_sdp(c, from_a, m.body);  // it goes to the other leg: B when A sent it
         content_type = "application/sdp";
     } else if (!m.body.empty()) {
@@ -194,6 +197,7 @@ void b2bua::on_relayed_response(uint64_t call_id, bool from_a, uint64_t stx, sip
         sdp::session desc;
         if (sdp::parse(m.body, desc) == sdp::parse_error::ok && media_.fits(c.media, desc)) {
             media_.apply_remote(c.media, from_a, desc, true);
+            (from_a ? c.b_remote_sdp : c.a_remote_sdp) = std::string(m.body);
             body = rewrite_sdp(c, !from_a, m.body);
         }
     }
@@ -279,6 +283,7 @@ void b2bua::on_ack(const inbound& in) {
         sdp::session desc;
         if (is_sdp(m) && sdp::parse(m.body, desc) == sdp::parse_error::ok && media_.fits(c->media, desc)) {
             media_.apply_remote(c->media, !is_a, desc, true);
+            (is_a ? c->a_remote_sdp : c->b_remote_sdp) = std::string(m.body);
             body = rewrite_sdp(*c, is_a, m.body);
         }
         send_ack(*c, is_a, w.other_cseq, body);

@@ -53,6 +53,15 @@ std::string to_json(const call_record& r) {
     counts(j, "caller_to_callee", r.caller_to_callee);
     counts(j, "callee_to_caller", r.callee_to_caller);
     j.end_object();
+    j.key("segment").value(r.segment);
+    j.key("parent");
+    if (r.parent.empty()) {
+        j.null();
+    } else {
+        j.value(r.parent);
+    }
+    j.key("transferred_by").value(r.transferred_by);
+    j.key("billed_account").value(r.billed_account);
     j.end_object();
     return j.take();
 }

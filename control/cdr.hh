@@ -33,6 +33,11 @@ struct call_record {
     std::string hangup;     ///< "caller", "callee", "appliance" or "none" (never answered)
     rtp_counts caller_to_callee;
     rtp_counts callee_to_caller;
+    // Transfer chain: every transfer ends one segment (hangup "transfer") and starts the next.
+    unsigned segment = 1;         ///< 1 for the call as placed, +1 per completed transfer
+    std::string parent;           ///< b_call_id of the previous segment ("" for the first)
+    std::string transferred_by;   ///< who sent the REFER that started this segment
+    std::string billed_account;   ///< the transferor's account pays for the new leg
 };
 
 std::string to_json(const call_record& r);

@@ -135,6 +135,106 @@ void media_anchor::close(media_bridge& b) {
     b.open = false;
 }
 
+bool media_anchor::open_replacement(media_bridge& next, const media_bridge& current, bool keep_a,
+                                    unsigned new_realm, const sdp::session& offer) {
+    next = media_bridge{};
+    next.a_realm = keep_a ? current.a_realm : new_realm;
+    next.b_realm = keep_a ? new_realm : current.b_realm;
+    next.streams.assign(current.streams.size(), {});
+    for (unsigned i = 0; i < current.streams.size(); ++i) {
+        const media_bridge::stream& cur = current.streams[i];
+        media_bridge::stream& st = next.streams[i];
+        // The kept leg's half is shared, not copied: its sides stay published.
+        if (keep_a) {
+            st.a_port = cur.a_port, st.a_rtp = cur.a_rtp, st.a_rtcp = cur.a_rtcp;
+            st.sdp_remote[0] = cur.sdp_remote[0], st.sdp_remote[2] = cur.sdp_remote[2];
+        } else {
+            st.b_port = cur.b_port, st.b_rtp = cur.b_rtp, st.b_rtcp = cur.b_rtcp;
+            st.sdp_remote[1] = cur.sdp_remote[1], st.sdp_remote[3] = cur.sdp_remote[3];
+        }
+        dp::media_side* kept_rtp = keep_a ? cur.a_rtp : cur.b_rtp;
+        dp::media_side* kept_rtcp = keep_a ? cur.a_rtcp : cur.b_rtcp;
+        if (kept_rtp == nullptr || i >= offer.n_media || offer.streams[i].port == 0) {
+            continue;
+        }
+        const uint16_t port = ports_[new_realm].allocate();
+        if (port == 0) {
+            close_replacement(next, keep_a);
+            return false;
+        }
+        (keep_a ? st.b_port : st.a_port) = port;
+        st.rtcp = cur.rtcp;
+        dp::media_side* rtp = make_side(new_realm, port);
+        dp::media_side* rtcp = kept_rtcp != nullptr ? make_side(new_realm, static_cast<uint16_t>(port + 1)) : nullptr;
+        rtp->peer.store(kept_rtp, std::memory_order_relaxed);
+        if (rtcp != nullptr) {
+            rtcp->peer.store(kept_rtcp, std::memory_order_relaxed);
+        }
+        (keep_a ? st.b_rtp : st.a_rtp) = rtp;
+        (keep_a ? st.b_rtcp : st.a_rtcp) = rtcp;
+        for (dp::media_side* side : {rtp, rtcp}) {
+            if (side != nullptr && !table_.insert(side)) {
+                if (side == rtp) (keep_a ? st.b_rtp : st.a_rtp) = nullptr;
+                if (side == rtcp) (keep_a ? st.b_rtcp : st.a_rtcp) = nullptr;
+                delete side;
+                close_replacement(next, keep_a);
+                return false;
+            }
+        }
+    }
+    next.open = true;
+    return true;
+}
+
+void media_anchor::switch_over(media_bridge& current, media_bridge& next, bool keep_a) {
+    for (unsigned i = 0; i < current.streams.size() && i < next.streams.size(); ++i) {
+        media_bridge::stream& cur = current.streams[i];
+        media_bridge::stream& nx = next.streams[i];
+        dp::media_side* kept_rtp = keep_a ? cur.a_rtp : cur.b_rtp;
+        dp::media_side* kept_rtcp = keep_a ? cur.a_rtcp : cur.b_rtcp;
+        // The switch itself: one atomic store per side; workers see the old or the new peer.
+        if (kept_rtp != nullptr) {
+            kept_rtp->peer.store(keep_a ? nx.b_rtp : nx.a_rtp, std::memory_order_release);
+        }
+        if (kept_rtcp != nullptr) {
+            kept_rtcp->peer.store(keep_a ? nx.b_rtcp : nx.a_rtcp, std::memory_order_release);
+        }
+        // Retire the replaced leg's sides: unbridged first, then unpublished.
+        dp::media_side* old_rtp = keep_a ? cur.b_rtp : cur.a_rtp;
+        dp::media_side* old_rtcp = keep_a ? cur.b_rtcp : cur.a_rtcp;
+        for (dp::media_side* s : {old_rtp, old_rtcp}) {
+            if (s != nullptr) {
+                s->peer.store(nullptr, std::memory_order_release);
+                table_.remove(s->local_addr, s->local_port);
+            }
+        }
+        const uint16_t old_port = keep_a ? cur.b_port : cur.a_port;
+        if (old_port != 0) {
+            ports_[keep_a ? current.b_realm : current.a_realm].release(old_port);
+        }
+    }
+    current = next;
+    next = media_bridge{};
+}
+
+void media_anchor::close_replacement(media_bridge& next, bool keep_a) {
+    for (auto& st : next.streams) {
+        dp::media_side* rtp = keep_a ? st.b_rtp : st.a_rtp;
+        dp::media_side* rtcp = keep_a ? st.b_rtcp : st.a_rtcp;
+        for (dp::media_side* s : {rtp, rtcp}) {
+            if (s != nullptr) {
+                s->peer.store(nullptr, std::memory_order_release);
+                table_.remove(s->local_addr, s->local_port);
+            }
+        }
+        const uint16_t port = keep_a ? st.b_port : st.a_port;
+        if (port != 0) {
+            ports_[keep_a ? next.b_realm : next.a_realm].release(port);
+        }
+    }
+    next = media_bridge{};  // the kept sides were only borrowed
+}
+
 void media_anchor::ports_of(const media_bridge& b, bool leg_b, uint16_t (&out)[sdp::session::max_media]) const {
     for (unsigned i = 0; i < sdp::session::max_media; ++i) {
         out[i] = i < b.streams.size() ? (leg_b ? b.streams[i].b_port : b.streams[i].a_port) : 0;

@@ -75,6 +75,19 @@ public:
     /// Unbridges and removes every side (freed after the RCU grace period).
     void close(media_bridge& b);
 
+    // --- moving media to a new leg (transfers), make-before-break ---
+    /// Builds `next`: the kept leg's sides of `current` (A when `keep_a`) shared as they are,
+    /// plus new sides on `new_realm` for every active stream of `offer` whose peer is the
+    /// kept side, so the new party's packets reach the kept one at once. The kept sides still
+    /// send to the old party until switch_over(). False (nothing left allocated) on exhaustion.
+    bool open_replacement(media_bridge& next, const media_bridge& current, bool keep_a, unsigned new_realm,
+                          const sdp::session& offer);
+    /// Moves the kept sides' traffic to the new party (one atomic store per side), then
+    /// removes the replaced leg's sides; `current` becomes `next`.
+    void switch_over(media_bridge& current, media_bridge& next, bool keep_a);
+    /// Drops a replacement that was never switched to (the new party failed).
+    void close_replacement(media_bridge& next, bool keep_a);
+
     /// Relay ports of one leg, per m-line, for the SDP rewrite.
     void ports_of(const media_bridge& b, bool leg_b, uint16_t (&out)[sdp::session::max_media]) const;
     rtp_counts a_to_b(const media_bridge& b) const;

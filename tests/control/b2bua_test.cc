@@ -301,6 +301,7 @@ protected:
         const fs::path plan = root / "lua" / "dialplans" / "lab_default.lua";
         ASSERT_TRUE(fs::exists(plan)) << plan << " is missing";
         ASSERT_EQ(engine_->load("default", plan.string()), "");
+        ASSERT_EQ(engine_->load("transfer", (root / "lua" / "dialplans" / "lab_transfer.lua").string()), "");
 
         cdrs_ = std::make_unique<cdr_writer>("");
         const timer_config timers{500, 4000, 5000};
@@ -1119,6 +1120,7 @@ TEST_F(b2bua_test, offerless_reinvite_from_bob_carries_the_answer_in_the_ack) {
     ASSERT_NE(reinv, nullptr);
     EXPECT_EQ(reinv->to, alice);
     EXPECT_TRUE(reinv->msg.body.empty());
+    const uint32_t reinv_cseq = reinv->msg.cseq;  // `reinv` points into `out`, which is reused below
     EXPECT_EQ(reinv->msg.call_id, invite_opts{}.call_id);
     EXPECT_EQ(reinv->msg.from.tag, cs.a_tag);
     EXPECT_EQ(reinv->msg.to.tag, "alicetag");
@@ -1134,7 +1136,7 @@ TEST_F(b2bua_test, offerless_reinvite_from_bob_carries_the_answer_in_the_ack) {
     out = take();
     const received* ack = find_request(out, acc, sip::method::ack);
     ASSERT_NE(ack, nullptr);
-    EXPECT_EQ(ack->msg.cseq, reinv->msg.cseq);
+    EXPECT_EQ(ack->msg.cseq, reinv_cseq);
     EXPECT_EQ(sdp_of(ack->msg.body).conn, "192.0.2.1");
     EXPECT_EQ(sdp_of(ack->msg.body).port, cs.a_port);
 }
@@ -1190,6 +1192,165 @@ TEST_F(b2bua_test, reinvite_answered_with_an_error_keeps_the_call) {
     // A new re-INVITE is possible again.
     from_alice(with_body(alice_request("INVITE", cs.a_tag, 3, "z9hG4bKreinv3"), alice_hold_sdp));
     EXPECT_NE(find_request(take(), core, sip::method::invite), nullptr);
+}
+
+const sip_addr carol{ip(198, 51, 100, 30), 5060};
+
+const std::string carol_sdp =
+    "v=0\r\n"
+    "o=carol 3000 3000 IN IP4 198.51.100.30\r\n"
+    "s=-\r\n"
+    "c=IN IP4 198.51.100.30\r\n"
+    "t=0 0\r\n"
+    "m=audio 32000 RTP/AVP 0\r\n"
+    "a=rtpmap:0 PCMU/8000\r\n"
+    "a=sendrecv\r\n";
+
+/// bob (transfer mode c) REFERs alice to `target`.
+std::string bob_refer(const sip::message& invite, const std::string& target) {
+    std::string r = bob_request("REFER", invite, 1, "z9hG4bKbobrefer");
+    r.insert(r.find("Content-Length"),
+             "Refer-To: <sip:" + target + "@198.51.100.1>\r\nReferred-By: <sip:bob@198.51.100.20>\r\n");
+    return r;
+}
+
+TEST_F(b2bua_test, blind_transfer_moves_alice_to_carol_make_before_break) {
+    invite_opts o;
+    o.user = "bob-trc";
+    call_state cs = confirmed_call(o);
+    ASSERT_NE(cs.b_invite, nullptr);
+    const dp::media_side* a_rtp = table_->find(acc_addr, cs.a_port);
+    ASSERT_NE(a_rtp, nullptr);
+    const dp::media_side* bob_side = a_rtp->peer.load();
+
+    from_bob(bob_refer(cs.b_invite->msg, "carol"));
+    auto out = take();
+    EXPECT_NE(find_response(out, core, 202, sip::method::refer), nullptr);
+    const received* notify = find_request(out, core, sip::method::notify);
+    ASSERT_NE(notify, nullptr);
+    EXPECT_EQ(notify->msg.body, "SIP/2.0 100 Trying\r\n");
+    EXPECT_NE(notify->text.find("Event: refer;id=1"), std::string::npos);
+    EXPECT_NE(notify->text.find("Subscription-State: active"), std::string::npos);
+    const received* to_carol = nullptr;
+    for (const auto& r : out) {
+        if (r->msg.is_request && r->msg.req_method == sip::method::invite && r->to == carol) {
+            to_carol = r.get();
+        }
+    }
+    ASSERT_NE(to_carol, nullptr);
+    EXPECT_EQ(to_carol->text.find("192.0.2."), std::string::npos) << "nothing of alice's realm leaks";
+    EXPECT_NE(to_carol->msg.find(sip::hdr::referred_by), nullptr);
+    EXPECT_EQ(sdp_of(to_carol->msg.body).conn, "198.51.100.1");
+    EXPECT_EQ(a_rtp->peer.load(), bob_side) << "no switch before carol answers";
+    auto carol_invite = parse_copy(to_carol->realm, to_carol->to, to_carol->text);
+
+    feed(core, carol, bob_response(carol_invite->msg, 180, "Ringing", {}, "caroltag"));
+    out = take();
+    const received* ringing = find_request(out, core, sip::method::notify);
+    ASSERT_NE(ringing, nullptr);
+    EXPECT_EQ(ringing->msg.body, "SIP/2.0 180 Ringing\r\n");
+
+    feed(core, carol, bob_response(carol_invite->msg, 200, "OK", carol_sdp, "caroltag",
+                                   "<sip:carol@198.51.100.30:5060>"));
+    out = take();
+    // The switch: alice's side now sends to carol's new side, bob's are gone.
+    const dp::media_side* carol_side = a_rtp->peer.load();
+    ASSERT_NE(carol_side, nullptr);
+    EXPECT_NE(carol_side, bob_side);
+    EXPECT_EQ(carol_side->peer.load(), a_rtp);
+    EXPECT_EQ(dp::endpoint_addr(carol_side->remote.load()), carol.addr);
+    EXPECT_EQ(table_->find(core_addr, cs.b_port), nullptr) << "bob's relay side retired";
+    EXPECT_EQ(relay_entries(), 4u);
+    bool acked_carol = false, byed_bob = false;
+    const received* final_notify = nullptr;
+    const received* reinvite = nullptr;
+    for (const auto& r : out) {
+        if (!r->msg.is_request) {
+            continue;
+        }
+        acked_carol |= r->msg.req_method == sip::method::ack && r->to == carol;
+        byed_bob |= r->msg.req_method == sip::method::bye && r->to == bob;
+        if (r->msg.req_method == sip::method::notify) {
+            final_notify = r.get();
+        }
+        if (r->msg.req_method == sip::method::invite && r->to == alice) {
+            reinvite = r.get();
+        }
+    }
+    EXPECT_TRUE(acked_carol);
+    EXPECT_TRUE(byed_bob);
+
+    ASSERT_NE(final_notify, nullptr);
+    EXPECT_EQ(final_notify->msg.body, "SIP/2.0 200 OK\r\n");
+    EXPECT_NE(final_notify->text.find("Subscription-State: terminated;reason=noresource"), std::string::npos);
+    ASSERT_NE(reinvite, nullptr) << "alice is re-INVITEd so her SDP describes carol";
+    EXPECT_EQ(reinvite->msg.call_id, invite_opts{}.call_id);
+    EXPECT_EQ(sdp_of(reinvite->msg.body).conn, "192.0.2.1");
+    EXPECT_EQ(sdp_of(reinvite->msg.body).port, cs.a_port) << "alice keeps sending where she did";
+    EXPECT_NE(reinvite->msg.body.find("a=sendrecv"), std::string::npos);
+    // The segment record of alice-bob was written with hangup "transfer".
+    const auto seg1 = json(cdrs_->recent().back());
+    EXPECT_EQ(seg1.get<std::string>("hangup"), "transfer");
+    EXPECT_EQ(seg1.get<unsigned>("segment"), 1u);
+    EXPECT_EQ(b2b_->stats().transfers_completed, 1u);
+
+    // alice hangs up: carol gets the BYE, the second segment is linked to the first.
+    const std::string b_call_id = seg1.get<std::string>("b_call_id");
+    from_alice(alice_request("BYE", cs.a_tag, 3, "z9hG4bKalicebye"));
+    out = take();
+    const received* bye = find_request(out, core, sip::method::bye);
+    ASSERT_NE(bye, nullptr);
+    EXPECT_EQ(bye->to, carol);
+    EXPECT_EQ(bye->msg.to.tag, "caroltag");
+    const auto seg2 = json(cdrs_->recent().back());
+    EXPECT_EQ(seg2.get<unsigned>("segment"), 2u);
+    EXPECT_EQ(seg2.get<std::string>("parent"), b_call_id);
+    EXPECT_NE(seg2.get<std::string>("transferred_by").find("bob"), std::string::npos);
+    EXPECT_EQ(seg2.get<std::string>("callee"), "198.51.100.30:5060");
+    EXPECT_EQ(relay_entries(), 0u);
+}
+
+TEST_F(b2bua_test, transfer_to_a_busy_target_keeps_the_call_with_bob) {
+    invite_opts o;
+    o.user = "bob-trc";
+    call_state cs = confirmed_call(o);
+    ASSERT_NE(cs.b_invite, nullptr);
+    const dp::media_side* a_rtp = table_->find(acc_addr, cs.a_port);
+    const dp::media_side* bob_side = a_rtp->peer.load();
+    from_bob(bob_refer(cs.b_invite->msg, "carol"));
+    auto out = take();
+    const received* to_carol = nullptr;
+    for (const auto& r : out) {
+        if (r->msg.is_request && r->msg.req_method == sip::method::invite && r->to == carol) {
+            to_carol = r.get();
+        }
+    }
+    ASSERT_NE(to_carol, nullptr);
+    auto carol_invite = parse_copy(to_carol->realm, to_carol->to, to_carol->text);
+    feed(core, carol, bob_response(carol_invite->msg, 486, "Busy Here", {}, "caroltag"));
+    out = take();
+    const received* notify = find_request(out, core, sip::method::notify);
+    ASSERT_NE(notify, nullptr);
+    EXPECT_EQ(notify->msg.body, "SIP/2.0 486 Busy Here\r\n");
+    EXPECT_EQ(count_request(out, core, sip::method::bye), 0u);
+    EXPECT_EQ(count_request(out, acc, sip::method::invite), 0u);
+    EXPECT_EQ(a_rtp->peer.load(), bob_side) << "the media never left bob";
+    EXPECT_EQ(relay_entries(), 4u) << "carol's sides are gone again";
+    EXPECT_EQ(b2b_->stats().transfers_failed, 1u);
+    EXPECT_EQ(b2b_->active_calls(), 1u);
+}
+
+TEST_F(b2bua_test, refer_to_a_premium_number_is_refused_before_any_202) {
+    invite_opts o;
+    o.user = "bob-trc";
+    call_state cs = confirmed_call(o);
+    ASSERT_NE(cs.b_invite, nullptr);
+    from_bob(bob_refer(cs.b_invite->msg, "0900123456"));
+    auto out = take();
+    EXPECT_NE(find_response(out, core, 403, sip::method::refer), nullptr);
+    EXPECT_EQ(count_request(out, core, sip::method::notify), 0u);
+    EXPECT_EQ(count_request(out, core, sip::method::invite), 0u);
+    EXPECT_EQ(b2b_->stats().transfers_refused, 1u);
 }
 
 // ================================================================== retransmissions

@@ -1,0 +1,447 @@
+// Call transfer on the appliance (RFC 3515 REFER, RFC 5589 call-control transfer).
+//
+// A leg's transfer mode comes from its dial string (tr=n|p|c). With mode c the
+// appliance accepts the REFER itself: the Refer-To goes through the owning
+// account's `transfer` dialplan, a new leg is placed to where it says, and when
+// that party answers the transferee's media is switched to it with one atomic
+// store per relay side (make-before-break), the transferee is re-INVITEd so its
+// SDP names the new party's codecs, the transferor gets the final NOTIFY and a
+// BYE. If the new party fails, the transferor is told and the call stays as it was.
+
+#include <algorithm>
+
+#include "b2bua.hh"
+#include "b2bua_call.hh"
+#include "config.hh"
+#include "message_builder.hh"
+#include "sip/sdp.hh"
+#include "sip/sip_uri.hh"
+
+namespace sf::control {
+
+using namespace b2bua_detail;
+
+namespace {
+
+/// The new party is offered the transferee's media as sendrecv: a transferee the
+/// transferor had put on hold must come off hold with the new party (RFC 5589 6.1).
+std::string off_hold(std::string sdp) {
+    for (const char* attr : {"a=sendonly", "a=recvonly", "a=inactive"}) {
+        for (size_t at = sdp.find(attr); at != std::string::npos; at = sdp.find(attr, at)) {
+            const size_t end = sdp.find_first_of("\r\n", at);
+            sdp.replace(at, (end == std::string::npos ? sdp.size() : end) - at, "a=sendrecv");
+        }
+    }
+    return sdp;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+               return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+           });
+}
+
+}  // namespace
+
+void b2bua::on_refer(const inbound& in, call& c, bool from_a, uint64_t stx) {
+    const sip::message& m = *in.msg;
+    const leg& transferor = from_a ? c.a : c.b;
+    auto refuse = [&](unsigned status, std::string_view why) {
+        ++stats_.transfers_refused;
+        std::string extra;
+        if (!why.empty()) {
+            extra = "Warning: 399 sipferry \"" + std::string(why) + "\"\r\n";
+        }
+        tl_.respond(stx, status, reason_phrase(status), {}, extra);
+    };
+    if (transferor.transfer_mode != 'c') {
+        // n (the default) declines; p (pass-through) is not offered yet and declines too.
+        // Never relay an unhandled REFER: it can ping-pong between B2BUAs.
+        ++stats_.refer_declined;
+        tl_.respond(stx, 603, reason_phrase(603), {}, {});
+        return;
+    }
+    if (c.st != call::state::confirmed || c.transfer.active || c.reinvite.active) {
+        return refuse(491, "a transfer or offer is already in progress");
+    }
+    if (m.count(sip::hdr::refer_to) != 1) {
+        return refuse(400, "exactly one Refer-To is required");  // RFC 3515 2.4.1
+    }
+    sip::name_addr target_na;
+    sip::uri target;
+    if (!sip::parse_name_addr(m.find(sip::hdr::refer_to)->value, target_na) ||
+        !sip::parse_uri(target_na.uri, target)) {
+        return refuse(400, "bad Refer-To");
+    }
+    if (!iequals(target.scheme, "sip") && !iequals(target.scheme, "sips") && !iequals(target.scheme, "tel")) {
+        return refuse(403, "only sip, sips and tel targets are transferred");
+    }
+    bool has_method = false;
+    const std::string_view method = sip::find_param(target.params, "method", &has_method);
+    if (has_method && method != "INVITE") {
+        return refuse(403, "only INVITE transfers are allowed");
+    }
+    // URI headers (Replaces for attended transfers among them) are not honoured yet:
+    // the transfer goes on as a blind one, which RFC 5589 allows as the fallback.
+    if (!dialplans_.has("transfer")) {
+        return refuse(603, "no transfer dialplan");  // before any 202: never leave the transferor waiting
+    }
+    route_request rq;
+    rq.uri_user = std::string(target.user);
+    rq.uri_host = std::string(target.host);
+    sip::uri from_uri;
+    if (sip::parse_uri(m.from.uri, from_uri)) {
+        rq.from_user = std::string(from_uri.user);
+    }
+    rq.source_ip = ipv4_to_string(in.source.addr);
+    rq.source_port = in.source.port;
+    rq.realm = realm(in.realm).name;
+    for (unsigned i = 0; i < m.n_headers; ++i) {
+        rq.headers.emplace_back(std::string(m.headers[i].name), std::string(m.headers[i].value));
+    }
+    const route_result rr = dialplans_.run("transfer", rq);
+    if (rr.what == route_result::kind::respond) {
+        return refuse(static_cast<unsigned>(rr.code), rr.reason);
+    }
+    if (rr.what != route_result::kind::dial) {
+        if (rr.what == route_result::kind::error) {
+            ++stats_.dialplan_errors;
+        }
+        return refuse(603, "the transfer dialplan did not route it");
+    }
+    const dial_target& dt = rr.targets.front();
+    uint32_t target_addr = 0;
+    if (!parse_ipv4_text(dt.host, target_addr)) {
+        return refuse(603, "only IPv4 transfer targets are routed yet");
+    }
+    const int new_realm = route(target_addr);
+    if (new_realm < 0) {
+        return refuse(603, "no route to the transfer target");
+    }
+
+    // The transferee's offer, as its phone made it, for the new party.
+    const bool keep_a = !from_a;
+    const std::string& transferee_sdp = keep_a ? c.a_remote_sdp : c.b_remote_sdp;
+    sdp::session offer;
+    if (sdp::parse(transferee_sdp, offer) != sdp::parse_error::ok) {
+        return refuse(488, "no usable SDP for the transferee");
+    }
+    call::transfer_state& t = c.transfer;
+    t = call::transfer_state{};
+    if (!media_.open_replacement(t.media, c.media, keep_a, static_cast<unsigned>(new_realm), offer)) {
+        return refuse(503, "no relay ports left");
+    }
+    t.active = true;
+    t.transferor_is_a = from_a;
+    t.refer_cseq = m.cseq;
+    const sip::header* rb = m.find(sip::hdr::referred_by);
+    t.referred_by = rb != nullptr ? std::string(rb->value) : transferor.remote_uri;
+    t.target_uri = "sip:" + dt.user + "@" + dt.host + ":" + std::to_string(dt.port);
+    ++stats_.transfers_started;
+
+    // RFC 3515: 202, then NOTIFY with the sipfrag of the new leg's progress.
+    tl_.respond(stx, 202, reason_phrase(202), {}, "Contact: " + transferor.contact + "\r\n");
+    notify_transferor(c, 100, "Trying", false);
+
+    // The new leg: a dialog of its own, showing nothing of the others.
+    const leg& stays = keep_a ? c.a : c.b;
+    leg& n = t.next;
+    n.realm = static_cast<unsigned>(new_realm);
+    n.target = sip_addr{target_addr, dt.port};
+    n.target_uri = t.target_uri;
+    n.call_id = random_token(32);
+    n.local_tag = random_token(16);
+    const std::string& n_addr = realm(n.realm).addr_text;
+    std::string caller_user = "anonymous";
+    sip::name_addr stays_na;
+    sip::uri stays_uri;
+    if (sip::parse_name_addr(stays.remote_uri, stays_na) && sip::parse_uri(stays_na.uri, stays_uri) &&
+        !stays_uri.user.empty()) {
+        caller_user = std::string(stays_uri.user);
+    }
+    n.local_uri = "<sip:" + caller_user + "@" + n_addr + ">";
+    n.remote_uri = "<" + t.target_uri + ">";
+    n.contact = "<sip:sipferry@" + n_addr + ":" + std::to_string(cfg_.sip_port) + ">";
+    n.transfer_mode = dt.transfer_mode;
+    n.sdp_sess_id = random_u64() >> 2;
+    n.local_cseq = 1;
+    t.branch = "z9hG4bK" + random_token(20);
+    t.invite_dest = n.target;
+
+    sdp::rewrite_spec spec;
+    spec.address = n_addr;
+    spec.origin_sess_id = n.sdp_sess_id;
+    spec.origin_sess_version = ++n.sdp_version;
+    media_.ports_of(t.media, keep_a, spec.ports);
+    const std::string body = off_hold(sdp::rewrite(transferee_sdp, spec));
+
+    request_spec rs;
+    const std::string from = n.from_value();
+    const std::string referred_by = "Referred-By: " + t.referred_by + "\r\n" + std::string(allow_header);
+    rs.method = "INVITE";
+    rs.request_uri = n.target_uri;
+    rs.via_host = n_addr;
+    rs.via_port = cfg_.sip_port;
+    rs.branch = t.branch;
+    rs.max_forwards = cfg_.max_forwards;
+    rs.from = from;
+    rs.to = n.remote_uri;
+    rs.call_id = n.call_id;
+    rs.cseq = n.local_cseq;
+    rs.contact = n.contact;
+    rs.extra = referred_by;
+    rs.user_agent = cfg_.user_agent;
+    rs.content_type = "application/sdp";
+    rs.body = body;
+    const uint64_t id = c.id;
+    by_call_id_[n.call_id] = id;
+    t.invite_tx = tl_.send_request(
+        sip::method::invite, t.branch, n.realm, n.target, build_request(rs),
+        [this, id](const inbound& resp) { on_transfer_response(id, resp); },
+        [this, id] {
+            auto it = calls_.find(id);
+            if (it != calls_.end() && it->second->transfer.active) {
+                fail_transfer(*it->second, 408, reason_phrase(408));
+            }
+        });
+}
+
+void b2bua::on_transfer_response(uint64_t call_id, const inbound& in) {
+    auto it = calls_.find(call_id);
+    if (it == calls_.end() || !it->second->transfer.active) {
+        return;
+    }
+    call& c = *it->second;
+    const sip::message& m = *in.msg;
+    call::transfer_state& t = c.transfer;
+    if (m.status < 200) {
+        t.provisional = true;
+        if (m.status > 100) {
+            notify_transferor(c, m.status, m.reason, false);
+        }
+        return;
+    }
+    if (m.status >= 300) {
+        fail_transfer(c, m.status, m.reason);
+        return;
+    }
+    complete_transfer(c, in);
+}
+
+void b2bua::complete_transfer(call& c, const inbound& answer) {
+    const sip::message& m = *answer.msg;
+    call::transfer_state& t = c.transfer;
+    const bool keep_a = !t.transferor_is_a;
+    leg& n = t.next;
+    n.remote_tag = std::string(m.to.tag);
+    if (const sip::header* contact = m.find(sip::hdr::contact)) {
+        uri_endpoint(contact->value, n.target, &n.target_uri);
+    }
+    // ACK the new party's 2xx (end to end, our own transaction).
+    {
+        request_spec rs;
+        const std::string from = n.from_value();
+        const std::string to = n.to_value();
+        const std::string branch = "z9hG4bK" + random_token(20);
+        rs.method = "ACK";
+        rs.request_uri = n.target_uri;
+        rs.via_host = realm(n.realm).addr_text;
+        rs.via_port = cfg_.sip_port;
+        rs.branch = branch;
+        rs.max_forwards = cfg_.max_forwards;
+        rs.from = from;
+        rs.to = to;
+        rs.call_id = n.call_id;
+        rs.cseq = 1;
+        rs.user_agent = cfg_.user_agent;
+        c.last_ack[keep_a ? 1 : 0] = build_request(rs);
+        send_(n.realm, n.target, c.last_ack[keep_a ? 1 : 0]);
+    }
+    sdp::session desc;
+    const bool has_sdp = is_sdp(m) && sdp::parse(m.body, desc) == sdp::parse_error::ok;
+    if (has_sdp) {
+        media_.apply_remote(t.media, keep_a, desc);
+    }
+
+    // The segment that ends: its record, with the counters up to the switch.
+    const rtp_counts ab = media_.a_to_b(c.media), ba = media_.b_to_a(c.media);
+    call_record done = c.rec;
+    done.end = std::chrono::system_clock::now();
+    done.hangup = "transfer";
+    done.caller_to_callee = {ab.packets - c.segment_base_a_to_b.packets, ab.bytes - c.segment_base_a_to_b.bytes};
+    done.callee_to_caller = {ba.packets - c.segment_base_b_to_a.packets, ba.bytes - c.segment_base_b_to_a.bytes};
+
+    // Make-before-break: the new party's sides exist and already send to the transferee;
+    // now the transferee's sides switch to them, and the transferor's are retired.
+    leg old = keep_a ? c.b : c.a;
+    media_.switch_over(c.media, t.media, keep_a);
+    // The kept sides' counters go on; the new party's sides start from zero.
+    c.segment_base_a_to_b = keep_a ? media_.a_to_b(c.media) : rtp_counts{};
+    c.segment_base_b_to_a = keep_a ? rtp_counts{} : media_.b_to_a(c.media);
+    cdrs_.write(done);
+
+    // The transferor: final NOTIFY (RFC 3515 with RFC 6665 terminated;reason=noresource), then BYE.
+    notify_transferor(c, m.status, m.reason, true);
+    if (!t.transferor_gone) {
+        send_bye(c, keep_a);  // the transferor is B when A stays
+    }
+    by_call_id_.erase(old.call_id);
+    (keep_a ? c.b : c.a) = n;
+    (keep_a ? c.b_remote_sdp : c.a_remote_sdp) = has_sdp ? std::string(m.body) : std::string();
+    (keep_a ? c.b_last_sdp : c.a_last_sdp).clear();
+
+    // The next segment's record: billed to the transferor's account, linked to the last one.
+    c.rec.parent = c.rec.b_call_id;
+    c.rec.segment += 1;
+    c.rec.transferred_by = t.referred_by;
+    c.rec.b_call_id = n.call_id;
+    c.rec.callee = to_string(t.invite_dest);
+    c.rec.start = done.end;
+    c.rec.answer = done.end;
+    c.rec.result = m.status;
+    c.rec.reason = std::string(m.reason);
+    ++c.transfers;
+    ++stats_.transfers_completed;
+    t.active = false;
+
+    // The transferee's SDP must now describe the new party (codecs, off hold): re-INVITE it
+    // with its own o= session id, version bumped, its relay port unchanged.
+    if (has_sdp) {
+        reinvite_leg(c, !keep_a, rewrite_sdp(c, !keep_a, off_hold(std::string(m.body))));
+    }
+}
+
+void b2bua::fail_transfer(call& c, unsigned status, std::string_view reason) {
+    call::transfer_state& t = c.transfer;
+    const bool keep_a = !t.transferor_is_a;
+    ++stats_.transfers_failed;
+    notify_transferor(c, status, reason, true);
+    media_.close_replacement(t.media, keep_a);
+    by_call_id_.erase(t.next.call_id);
+    tl_.detach_client(t.invite_tx);
+    t.active = false;
+    if (t.transferor_gone) {
+        // Nobody to go back to (RFC 5589 7): the transferee is told the call is over.
+        send_bye(c, t.transferor_is_a ? true : false);
+        end_call(c, "transfer");
+    }
+    // Otherwise the media never moved: the transferee is still bridged to the transferor.
+}
+
+void b2bua::abort_transfer(call& c) {
+    call::transfer_state& t = c.transfer;
+    if (!t.active) {
+        return;
+    }
+    const bool keep_a = !t.transferor_is_a;
+    t.active = false;
+    // The transferee hung up mid-transfer: the new party is cancelled (or hung up if it
+    // answered in the meantime, which on_transfer_response no longer sees).
+    if (t.provisional) {
+        request_spec rs;
+        const std::string from = t.next.from_value();
+        rs.method = "CANCEL";
+        rs.request_uri = t.target_uri;
+        rs.via_host = realm(t.next.realm).addr_text;
+        rs.via_port = cfg_.sip_port;
+        rs.branch = t.branch;
+        rs.max_forwards = cfg_.max_forwards;
+        rs.from = from;
+        rs.to = t.next.remote_uri;
+        rs.call_id = t.next.call_id;
+        rs.cseq = 1;
+        rs.user_agent = cfg_.user_agent;
+        tl_.send_request(sip::method::cancel, t.branch, t.next.realm, t.invite_dest, build_request(rs), nullptr,
+                         nullptr);
+    }
+    tl_.detach_client(t.invite_tx);
+    notify_transferor(c, 487, reason_phrase(487), true);
+    media_.close_replacement(t.media, keep_a);
+    by_call_id_.erase(t.next.call_id);
+}
+
+void b2bua::notify_transferor(call& c, unsigned status, std::string_view reason, bool final) {
+    call::transfer_state& t = c.transfer;
+    if (t.transferor_gone || t.notify_stopped) {
+        return;
+    }
+    leg& l = t.transferor_is_a ? c.a : c.b;
+    const std::string frag = "SIP/2.0 " + std::to_string(status) + " " + std::string(reason) + "\r\n";
+    std::string extra = "Event: refer;id=" + std::to_string(t.refer_cseq) + "\r\n";
+    extra += final ? "Subscription-State: terminated;reason=noresource\r\n"
+                   : "Subscription-State: active;expires=60\r\n";
+    request_spec rs;
+    const std::string from = l.from_value();
+    const std::string to = l.to_value();
+    const std::string branch = "z9hG4bK" + random_token(20);
+    rs.method = "NOTIFY";
+    rs.request_uri = l.target_uri;
+    rs.via_host = realm(l.realm).addr_text;
+    rs.via_port = cfg_.sip_port;
+    rs.branch = branch;
+    rs.max_forwards = cfg_.max_forwards;
+    rs.from = from;
+    rs.to = to;
+    rs.call_id = l.call_id;
+    rs.cseq = ++l.local_cseq;
+    rs.contact = l.contact;
+    rs.extra = extra;
+    rs.user_agent = cfg_.user_agent;
+    rs.content_type = "message/sipfrag;version=2.0";
+    rs.body = frag;
+    const uint64_t id = c.id;
+    tl_.send_request(
+        sip::method::notify, branch, l.realm, l.target, build_request(rs),
+        [this, id](const inbound& resp) {
+            // RFC 6665 4.1.2.4: a 481 ends the subscription; send no more NOTIFYs.
+            auto it = calls_.find(id);
+            if (it != calls_.end() && resp.msg->status == 481) {
+                it->second->transfer.notify_stopped = true;
+            }
+        },
+        nullptr);
+}
+
+void b2bua::reinvite_leg(call& c, bool to_b, const std::string& sdp) {
+    leg& l = to_b ? c.b : c.a;
+    request_spec rs;
+    const std::string from = l.from_value();
+    const std::string to = l.to_value();
+    const std::string branch = "z9hG4bK" + random_token(20);
+    rs.method = "INVITE";
+    rs.request_uri = l.target_uri;
+    rs.via_host = realm(l.realm).addr_text;
+    rs.via_port = cfg_.sip_port;
+    rs.branch = branch;
+    rs.max_forwards = cfg_.max_forwards;
+    rs.from = from;
+    rs.to = to;
+    rs.call_id = l.call_id;
+    rs.cseq = ++l.local_cseq;
+    rs.contact = l.contact;
+    rs.extra = allow_header;
+    rs.user_agent = cfg_.user_agent;
+    rs.content_type = "application/sdp";
+    rs.body = sdp;
+    const uint64_t id = c.id;
+    const uint32_t cseq = rs.cseq;
+    tl_.send_request(
+        sip::method::invite, branch, l.realm, l.target, build_request(rs),
+        [this, id, to_b, cseq](const inbound& resp) {
+            auto it = calls_.find(id);
+            if (it == calls_.end() || resp.msg->status < 200 || resp.msg->status >= 300) {
+                return;  // a refused re-INVITE leaves the anchored media as it is: it still flows
+            }
+            call& cc = *it->second;
+            sdp::session desc;
+            if (is_sdp(*resp.msg) && sdp::parse(resp.msg->body, desc) == sdp::parse_error::ok &&
+                media_.fits(cc.media, desc)) {
+                media_.apply_remote(cc.media, to_b, desc, true);
+                (to_b ? cc.b_remote_sdp : cc.a_remote_sdp) = std::string(resp.msg->body);
+            }
+            send_ack(cc, to_b, cseq, {});
+        },
+        nullptr);
+}
+
+}  // namespace sf::control
