@@ -433,24 +433,27 @@ void b2bua::send_b_cancel(call& c) {
     if (!c.cancel_pending) {
         return;  // one CANCEL per INVITE, however many provisional responses follow
     }
-    // RFC 3261 9.1: same Request-URI, Call-ID, From, To, CSeq number and branch as the INVITE,
-    // sent where the INVITE went.
+    send_cancel(c.b, c.b_request_uri, c.b_invite_branch, c.b_invite_dest);
+    c.cancel_pending = false;
+}
+
+void b2bua::send_cancel(const leg& l, std::string_view request_uri, std::string_view branch, sip_addr dest) {
+    // RFC 3261 9.1: same Request-URI, Call-ID, From, To (no tag), CSeq number and branch as
+    // the INVITE, sent where the INVITE went.
     request_spec rs;
-    const std::string from = c.b.from_value();
+    const std::string from = l.from_value();
     rs.method = "CANCEL";
-    rs.request_uri = c.b_request_uri;
-    rs.via_host = realm(c.b.realm).addr_text;
+    rs.request_uri = request_uri;
+    rs.via_host = realm(l.realm).addr_text;
     rs.via_port = cfg_.sip_port;
-    rs.branch = c.b_invite_branch;
+    rs.branch = branch;
     rs.max_forwards = cfg_.max_forwards;
     rs.from = from;
-    rs.to = c.b.remote_uri;
-    rs.call_id = c.b.call_id;
+    rs.to = l.remote_uri;
+    rs.call_id = l.call_id;
     rs.cseq = 1;
     rs.user_agent = cfg_.user_agent;
-    tl_.send_request(sip::method::cancel, c.b_invite_branch, c.b.realm, c.b_invite_dest, build_request(rs),
-                     nullptr, nullptr);
-    c.cancel_pending = false;
+    tl_.send_request(sip::method::cancel, std::string(branch), l.realm, dest, build_request(rs), nullptr, nullptr);
 }
 
 void b2bua::on_cancel(const inbound& in) {

@@ -84,6 +84,8 @@ private:
     void on_b_timeout(uint64_t call_id);
     void send_a_final(call& c, unsigned status, std::string_view reason);
     void send_b_cancel(call& c);
+    /// CANCEL of the INVITE that opened leg `l` (sent to `request_uri` via `dest` with its `branch`).
+    void send_cancel(const leg& l, std::string_view request_uri, std::string_view branch, sip_addr dest);
     /// Leg A gave up before the answer (CANCEL, or BYE in the early dialog): 487 to A, CANCEL to B.
     void abandon(call& c);
 
@@ -93,6 +95,11 @@ private:
     void on_relayed_response(uint64_t call_id, bool from_a, uint64_t stx, sip::method method, const inbound& in);
     /// ACK for a 2xx on one leg (cseq of that leg's INVITE), with an SDP body or none.
     void send_ack(call& c, bool to_b, uint32_t cseq, std::string_view sdp);
+    /// A request inside leg `l`'s dialog: its Contact URI as Request-URI, our From and tag,
+    /// its To and tag, its Call-ID, our Via on its realm (RFC 3261 12.2.1.1).
+    std::string in_dialog_request(const leg& l, std::string_view method, uint32_t cseq, std::string_view branch,
+                                  bool with_contact = false, std::string_view extra = {},
+                                  std::string_view content_type = {}, std::string_view body = {}) const;
     void send_bye(call& c, bool to_b);
     /// Retransmits `text` (a 2xx) to `to` on leg A or B until its ACK (RFC 3261 13.3.1.4).
     void wait_for_ack(call& c, bool on_a, uint32_t cseq, std::string text, sip_addr to);

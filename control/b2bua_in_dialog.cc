@@ -124,28 +124,10 @@ void b2bua::relay_in_dialog(const inbound& in, call& c, bool from_a, uint64_t st
     if (const sip::header* ip = m.find("Info-Package")) {
         extra += "Info-Package: " + std::string(ip->value) + "\r\n";
     }
-    request_spec rs;
-    const std::string from = other.from_value();
-    const std::string to = other.to_value();
     const std::string branch = "z9hG4bK" + random_token(20);
-    rs.method = m.method_name;
-    rs.request_uri = other.target_uri;
-    rs.via_host = realm(other.realm).addr_text;
-    rs.via_port = cfg_.sip_port;
-    rs.branch = branch;
-    rs.max_forwards = cfg_.max_forwards;
-    rs.from = from;
-    rs.to = to;
-    rs.call_id = other.call_id;
-    rs.cseq = ++other.local_cseq;
-    if (m.req_method == sip::method::invite || m.req_method == sip::method::update) {
-        rs.contact = other.contact;
-    }
-    rs.extra = extra;
-    rs.user_agent = cfg_.user_agent;
-    rs.content_type = content_type;
-    rs.body = body;
-
+    const bool with_contact = m.req_method == sip::method::invite || m.req_method == sip::method::update;
+    const std::string request = in_dialog_request(other, m.method_name, ++other.local_cseq, branch, with_contact,
+                                                  extra, content_type, body);
     if (m.req_method == sip::method::invite) {
         c.reinvite = call::relayed_invite{true, from_a, body.empty(), stx, response_address(in), m.cseq};
     }
@@ -153,7 +135,7 @@ void b2bua::relay_in_dialog(const inbound& in, call& c, bool from_a, uint64_t st
     const uint64_t id = c.id;
     const sip::method method = m.req_method;
     tl_.send_request(
-        method, branch, other.realm, other.target, build_request(rs),
+        method, branch, other.realm, other.target, request,
         [this, id, from_a, stx, method](const inbound& resp) { on_relayed_response(id, from_a, stx, method, resp); },
         [this, id, stx, method] {
             tl_.respond(stx, 408, reason_phrase(408), {}, {});
@@ -290,13 +272,13 @@ void b2bua::on_ack(const inbound& in) {
     }
 }
 
-void b2bua::send_ack(call& c, bool to_b, uint32_t cseq, std::string_view sdp) {
-    leg& l = to_b ? c.b : c.a;
+std::string b2bua::in_dialog_request(const leg& l, std::string_view method, uint32_t cseq, std::string_view branch,
+                                     bool with_contact, std::string_view extra, std::string_view content_type,
+                                     std::string_view body) const {
     request_spec rs;
     const std::string from = l.from_value();
     const std::string to = l.to_value();
-    const std::string branch = "z9hG4bK" + random_token(20);
-    rs.method = "ACK";
+    rs.method = method;
     rs.request_uri = l.target_uri;
     rs.via_host = realm(l.realm).addr_text;
     rs.via_port = cfg_.sip_port;
@@ -306,34 +288,29 @@ void b2bua::send_ack(call& c, bool to_b, uint32_t cseq, std::string_view sdp) {
     rs.to = to;
     rs.call_id = l.call_id;
     rs.cseq = cseq;
-    rs.user_agent = cfg_.user_agent;
-    if (!sdp.empty()) {
-        rs.content_type = "application/sdp";
-        rs.body = sdp;
+    if (with_contact) {
+        rs.contact = l.contact;
     }
+    rs.extra = extra;
+    rs.user_agent = cfg_.user_agent;
+    rs.content_type = content_type;
+    rs.body = body;
+    return build_request(rs);
+}
+
+void b2bua::send_ack(call& c, bool to_b, uint32_t cseq, std::string_view sdp) {
+    const leg& l = to_b ? c.b : c.a;
     std::string& last = c.last_ack[to_b ? 1 : 0];
-    last = build_request(rs);
+    last = in_dialog_request(l, "ACK", cseq, "z9hG4bK" + random_token(20), false, {},
+                             sdp.empty() ? std::string_view() : "application/sdp", sdp);
     send_(l.realm, l.target, last);
 }
 
 void b2bua::send_bye(call& c, bool to_b) {
     leg& l = to_b ? c.b : c.a;
-    request_spec rs;
-    const std::string from = l.from_value();
-    const std::string to = l.to_value();
     const std::string branch = "z9hG4bK" + random_token(20);
-    rs.method = "BYE";
-    rs.request_uri = l.target_uri;
-    rs.via_host = realm(l.realm).addr_text;
-    rs.via_port = cfg_.sip_port;
-    rs.branch = branch;
-    rs.max_forwards = cfg_.max_forwards;
-    rs.from = from;
-    rs.to = to;
-    rs.call_id = l.call_id;
-    rs.cseq = ++l.local_cseq;
-    rs.user_agent = cfg_.user_agent;
-    tl_.send_request(sip::method::bye, branch, l.realm, l.target, build_request(rs), nullptr, nullptr);
+    tl_.send_request(sip::method::bye, branch, l.realm, l.target, in_dialog_request(l, "BYE", ++l.local_cseq, branch),
+                     nullptr, nullptr);
 }
 
 }  // namespace sf::control

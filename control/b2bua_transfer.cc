@@ -238,25 +238,9 @@ void b2bua::complete_transfer(call& c, const inbound& answer) {
         uri_endpoint(contact->value, n.target, &n.target_uri);
     }
     // ACK the new party's 2xx (end to end, our own transaction).
-    {
-        request_spec rs;
-        const std::string from = n.from_value();
-        const std::string to = n.to_value();
-        const std::string branch = "z9hG4bK" + random_token(20);
-        rs.method = "ACK";
-        rs.request_uri = n.target_uri;
-        rs.via_host = realm(n.realm).addr_text;
-        rs.via_port = cfg_.sip_port;
-        rs.branch = branch;
-        rs.max_forwards = cfg_.max_forwards;
-        rs.from = from;
-        rs.to = to;
-        rs.call_id = n.call_id;
-        rs.cseq = 1;
-        rs.user_agent = cfg_.user_agent;
-        c.last_ack[keep_a ? 1 : 0] = build_request(rs);
-        send_(n.realm, n.target, c.last_ack[keep_a ? 1 : 0]);
-    }
+    std::string& ack = c.last_ack[keep_a ? 1 : 0];
+    ack = in_dialog_request(n, "ACK", 1, "z9hG4bK" + random_token(20));
+    send_(n.realm, n.target, ack);
     sdp::session desc;
     const bool has_sdp = is_sdp(m) && sdp::parse(m.body, desc) == sdp::parse_error::ok;
     if (has_sdp) {
@@ -338,21 +322,7 @@ void b2bua::abort_transfer(call& c) {
     // The transferee hung up mid-transfer: the new party is cancelled (or hung up if it
     // answered in the meantime, which on_transfer_response no longer sees).
     if (t.provisional) {
-        request_spec rs;
-        const std::string from = t.next.from_value();
-        rs.method = "CANCEL";
-        rs.request_uri = t.target_uri;
-        rs.via_host = realm(t.next.realm).addr_text;
-        rs.via_port = cfg_.sip_port;
-        rs.branch = t.branch;
-        rs.max_forwards = cfg_.max_forwards;
-        rs.from = from;
-        rs.to = t.next.remote_uri;
-        rs.call_id = t.next.call_id;
-        rs.cseq = 1;
-        rs.user_agent = cfg_.user_agent;
-        tl_.send_request(sip::method::cancel, t.branch, t.next.realm, t.invite_dest, build_request(rs), nullptr,
-                         nullptr);
+        send_cancel(t.next, t.target_uri, t.branch, t.invite_dest);
     }
     tl_.detach_client(t.invite_tx);
     notify_transferor(c, 487, reason_phrase(487), true);
@@ -370,28 +340,12 @@ void b2bua::notify_transferor(call& c, unsigned status, std::string_view reason,
     std::string extra = "Event: refer;id=" + std::to_string(t.refer_cseq) + "\r\n";
     extra += final ? "Subscription-State: terminated;reason=noresource\r\n"
                    : "Subscription-State: active;expires=60\r\n";
-    request_spec rs;
-    const std::string from = l.from_value();
-    const std::string to = l.to_value();
     const std::string branch = "z9hG4bK" + random_token(20);
-    rs.method = "NOTIFY";
-    rs.request_uri = l.target_uri;
-    rs.via_host = realm(l.realm).addr_text;
-    rs.via_port = cfg_.sip_port;
-    rs.branch = branch;
-    rs.max_forwards = cfg_.max_forwards;
-    rs.from = from;
-    rs.to = to;
-    rs.call_id = l.call_id;
-    rs.cseq = ++l.local_cseq;
-    rs.contact = l.contact;
-    rs.extra = extra;
-    rs.user_agent = cfg_.user_agent;
-    rs.content_type = "message/sipfrag;version=2.0";
-    rs.body = frag;
+    const std::string request = in_dialog_request(l, "NOTIFY", ++l.local_cseq, branch, true, extra,
+                                                  "message/sipfrag;version=2.0", frag);
     const uint64_t id = c.id;
     tl_.send_request(
-        sip::method::notify, branch, l.realm, l.target, build_request(rs),
+        sip::method::notify, branch, l.realm, l.target, request,
         [this, id](const inbound& resp) {
             // RFC 6665 4.1.2.4: a 481 ends the subscription; send no more NOTIFYs.
             auto it = calls_.find(id);
@@ -404,29 +358,13 @@ void b2bua::notify_transferor(call& c, unsigned status, std::string_view reason,
 
 void b2bua::reinvite_leg(call& c, bool to_b, const std::string& sdp) {
     leg& l = to_b ? c.b : c.a;
-    request_spec rs;
-    const std::string from = l.from_value();
-    const std::string to = l.to_value();
     const std::string branch = "z9hG4bK" + random_token(20);
-    rs.method = "INVITE";
-    rs.request_uri = l.target_uri;
-    rs.via_host = realm(l.realm).addr_text;
-    rs.via_port = cfg_.sip_port;
-    rs.branch = branch;
-    rs.max_forwards = cfg_.max_forwards;
-    rs.from = from;
-    rs.to = to;
-    rs.call_id = l.call_id;
-    rs.cseq = ++l.local_cseq;
-    rs.contact = l.contact;
-    rs.extra = allow_header;
-    rs.user_agent = cfg_.user_agent;
-    rs.content_type = "application/sdp";
-    rs.body = sdp;
+    const uint32_t cseq = ++l.local_cseq;
+    const std::string request =
+        in_dialog_request(l, "INVITE", cseq, branch, true, allow_header, "application/sdp", sdp);
     const uint64_t id = c.id;
-    const uint32_t cseq = rs.cseq;
     tl_.send_request(
-        sip::method::invite, branch, l.realm, l.target, build_request(rs),
+        sip::method::invite, branch, l.realm, l.target, request,
         [this, id, to_b, cseq](const inbound& resp) {
             auto it = calls_.find(id);
             if (it == calls_.end() || resp.msg->status < 200 || resp.msg->status >= 300) {
