@@ -5,6 +5,7 @@
 
 #include "config.hh"
 #include "json_writer.hh"
+#include "log.hh"
 #include "message_builder.hh"
 #include "sip/sdp.hh"
 #include "sip/sip_uri.hh"
@@ -13,10 +14,19 @@ namespace sf::control {
 
 using namespace b2bua_detail;
 
+void b2bua_detail::log_dialplan(const char* which, const route_result& rr) {
+    for (const auto& line : rr.logs) {
+        log_info("dialplan %s: %s", which, line.c_str());
+    }
+    if (rr.what == route_result::kind::error) {
+        log_info("dialplan %s failed: %s", which, rr.error.c_str());
+    }
+}
+
 b2bua::b2bua(b2bua_config cfg, transaction_layer& tl, timer_queue& timers, media_anchor& media,
              dialplan_engine& dialplans, cdr_writer& cdrs, sip_send_fn send, clock_fn now)
     : cfg_(std::move(cfg)), tl_(tl), timers_(timers), media_(media), dialplans_(dialplans), cdrs_(cdrs),
-      send_(std::move(send)), now_(std::move(now)) {
+      send_(std::move(send)), now_(std::move(now)), transfer_policy_(cfg_.transfer) {
     tl_.set_server_header(cfg_.user_agent);
 }
 
@@ -164,11 +174,7 @@ void b2bua::on_invite(const inbound& in) {
     const uint64_t stx = tl_.create_server(in);
     auto refuse = [&](unsigned status, std::string_view why = {}) {
         ++stats_.calls_failed;
-        std::string extra;
-        if (!why.empty()) {
-            extra = "Warning: 399 sipferry \"" + std::string(why) + "\"\r\n";
-        }
-        tl_.respond(stx, status, reason_phrase(status), random_token(16), extra);
+        tl_.respond(stx, status, reason_phrase(status), random_token(16), why.empty() ? "" : warning_header(why));
     };
     if (m.max_forwards == 0) {
         return refuse(483);
@@ -202,6 +208,7 @@ void b2bua::on_invite(const inbound& in) {
         rq.headers.emplace_back(std::string(m.headers[i].name), std::string(m.headers[i].value));
     }
     const route_result rr = dialplans_.run("default", rq);
+    log_dialplan("default", rr);
     switch (rr.what) {
     case route_result::kind::respond:
         return refuse(static_cast<unsigned>(rr.code), rr.reason);

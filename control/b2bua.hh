@@ -15,6 +15,7 @@
 #include "dialplan.hh"
 #include "media_anchor.hh"
 #include "transaction.hh"
+#include "transfer_policy.hh"
 
 namespace sf::control {
 
@@ -23,6 +24,7 @@ struct b2bua_config {
     unsigned max_forwards = 70;
     uint16_t sip_port = 5060;
     timer_config timers;
+    transfer_policy_config transfer;
 };
 
 struct b2bua_stats {
@@ -66,6 +68,7 @@ public:
     /// Calls in progress (not counting those only waiting for leg B to confirm a CANCEL).
     size_t active_calls() const { return calls_.size() - cancelling_; }
     const b2bua_stats& stats() const { return stats_; }
+    const transfer_policy& transfers() const { return transfer_policy_; }
     /// JSON array of the active calls (management API).
     std::string calls_json() const;
 
@@ -136,6 +139,7 @@ private:
     std::unordered_map<uint64_t, std::unique_ptr<call>> calls_;
     std::unordered_map<std::string, uint64_t> by_call_id_;  ///< both legs' Call-IDs
     size_t cancelling_ = 0;
+    transfer_policy transfer_policy_;
     b2bua_stats stats_;
 };
 

@@ -50,6 +50,24 @@ inline bool uri_endpoint(std::string_view name_addr_value, sip_addr& out, std::s
     return true;
 }
 
+/// A Warning header line (RFC 3261 20.43) with `text` as its quoted warn-text.
+inline std::string warning_header(std::string_view text) {
+    std::string out = "Warning: 399 sipferry \"";
+    for (char ch : text) {
+        if (ch == '"' || ch == '\\') {
+            out.push_back('\\');
+        }
+        if (static_cast<unsigned char>(ch) >= 0x20) {
+            out.push_back(ch);
+        }
+    }
+    out += "\"\r\n";
+    return out;
+}
+
+/// Writes what a dialplan run said (its sys.Log lines and its error) to the appliance's log.
+void log_dialplan(const char* which, const route_result& rr);
+
 inline bool is_sdp(const sip::message& m) {
     const sip::header* ct = m.find(sip::hdr::content_type);
     if (ct == nullptr || m.body.empty()) {

@@ -13,6 +13,7 @@
 #include "b2bua.hh"
 #include "b2bua_call.hh"
 #include "config.hh"
+#include "log.hh"
 #include "message_builder.hh"
 #include "sip/sdp.hh"
 #include "sip/sip_uri.hh"
@@ -48,11 +49,9 @@ void b2bua::on_refer(const inbound& in, call& c, bool from_a, uint64_t stx) {
     const leg& transferor = from_a ? c.a : c.b;
     auto refuse = [&](unsigned status, std::string_view why) {
         ++stats_.transfers_refused;
-        std::string extra;
-        if (!why.empty()) {
-            extra = "Warning: 399 sipferry \"" + std::string(why) + "\"\r\n";
-        }
-        tl_.respond(stx, status, reason_phrase(status), {}, extra);
+        log_info("REFER in call %llu refused with %u: %.*s", static_cast<unsigned long long>(c.id), status,
+                 static_cast<int>(why.size()), why.data());
+        tl_.respond(stx, status, reason_phrase(status), {}, why.empty() ? "" : warning_header(why));
     };
     if (transferor.transfer_mode != 'c') {
         // n (the default) declines; p (pass-through) is not offered yet and declines too.
@@ -100,8 +99,13 @@ void b2bua::on_refer(const inbound& in, call& c, bool from_a, uint64_t stx) {
         rq.headers.emplace_back(std::string(m.headers[i].name), std::string(m.headers[i].value));
     }
     const route_result rr = dialplans_.run("transfer", rq);
+    log_dialplan("transfer", rr);
     if (rr.what == route_result::kind::respond) {
         return refuse(static_cast<unsigned>(rr.code), rr.reason);
+    }
+    // Config policy on top of the dialplan: deny-lists, per-call depth, REFER storms.
+    if (const char* why = transfer_policy_.check(target.user, c.transfers, now_())) {
+        return refuse(403, std::string("transfer policy: ") + why + " ('" + std::string(target.user) + "')");
     }
     if (rr.what != route_result::kind::dial) {
         if (rr.what == route_result::kind::error) {

@@ -277,6 +277,31 @@ config parse_config(const std::string& text, const std::string& origin, const st
         }
     }
 
+    // [transfer]: fraud control for transfers handled on the appliance.
+    auto prefixes = [&](const std::string& key) {
+        std::vector<std::string> out;
+        std::stringstream ss(r.str(key, ""));
+        std::string p;
+        while (std::getline(ss, p, ',')) {
+            p = trim(p);
+            if (p.empty()) {
+                continue;
+            }
+            for (char ch : p) {
+                if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '+' || ch == '*' || ch == '#')) {
+                    r.fail(key, "expected a comma-separated list of number prefixes (digits, +, *, #), got '" + p +
+                                    "'");
+                }
+            }
+            out.push_back(p);
+        }
+        return out;
+    };
+    c.transfer.deny_prefixes = prefixes("transfer.deny_prefixes");
+    c.transfer.allow_prefixes = prefixes("transfer.allow_prefixes");
+    c.transfer.max_per_call = static_cast<unsigned>(r.num("transfer.max_per_call", 3, 0, 100));
+    c.transfer.max_per_minute = static_cast<unsigned>(r.num("transfer.max_per_minute", 60, 1, 1'000'000));
+
     // [api]
     c.api_listen = r.str("api.listen", "127.0.0.1:8080");
     {

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "dataplane.hh"
+#include "transfer_policy.hh"
 
 namespace sf::control {
 
@@ -39,6 +40,7 @@ struct config {
     dp::dataplane_config dataplane;  ///< eal, dataplane, ports, sip.port, media range
     sip_config sip;
     dialplan_config dialplan;
+    transfer_policy_config transfer;
     std::string api_listen = "127.0.0.1:8080";
     std::string cdr_file;            ///< empty: no CDR file (records still kept in memory for the API)
 };

@@ -76,7 +76,7 @@ struct control_loop::impl {
                 [this](unsigned r, uint32_t a) { return transport.next_hop_mac(r, a); }),
           dialplans(limits_of(c.dialplan)), cdrs(c.cdr_file),
           calls(b2bua_config{c.sip.user_agent, c.sip.max_forwards, c.sip.port,
-                             timer_config{c.sip.t1_ms, c.sip.t2_ms, c.sip.t4_ms}},
+                             timer_config{c.sip.t1_ms, c.sip.t2_ms, c.sip.t4_ms}, c.transfer},
                 transactions, timers, media, dialplans, cdrs,
                 [this](unsigned r, sip_addr to, std::string p) { transport.send(r, to, std::move(p)); },
                 steady_ms) {
@@ -161,6 +161,16 @@ struct control_loop::impl {
         j.key("neighbours").begin_object();
         j.key("entries").value(uint64_t{transport.neighbours()}).key("arp_requests").value(xs.arp_requests);
         j.key("arp_replies").value(s.arp_replies).key("icmp_echo_replies").value(s.icmp_replies);
+        j.end_object();
+        j.key("transfers").begin_object();
+        j.key("started").value(bs.transfers_started).key("completed").value(bs.transfers_completed);
+        j.key("failed").value(bs.transfers_failed).key("refused").value(bs.transfers_refused);
+        j.key("refer_declined").value(bs.refer_declined);
+        j.key("refusals").begin_object();
+        for (const auto& [why, n] : calls.transfers().refusals()) {
+            j.key(why).value(n);
+        }
+        j.end_object();
         j.end_object();
         j.key("calls").begin_object();
         j.key("active").value(uint64_t{calls.active_calls()}).key("total").value(bs.calls_total);

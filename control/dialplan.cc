@@ -183,6 +183,61 @@ struct dialplan_engine::impl {
         }
     }
 
+    /// Charges `cost` VM-instruction equivalents for work a library function does in C
+    /// (the count hook only sees Lua instructions) and stops the script past the limit.
+    static void charge(lua_State* L, impl* self, lua_Integer cost) {
+        if (cost <= 0) {
+            return;
+        }
+        self->instructions += static_cast<uint64_t>(cost);
+        if (self->instructions > self->limits.max_instructions) {
+            luaL_where(L, 1);
+            lua_pushfstring(L, "%sinstruction limit (%I) exceeded", lua_tostring(L, -1),
+                            static_cast<lua_Integer>(self->limits.max_instructions));
+            lua_error(L);
+        }
+    }
+
+    // string.rep(s, n [, sep]): with s and sep empty it loops n times in C and allocates
+    // nothing, so the memory limit cannot stop it; otherwise the result's size is the bound.
+    static int l_rep(lua_State* L) {
+        size_t len = 0, sep_len = 0;
+        luaL_checklstring(L, 1, &len);
+        luaL_optlstring(L, 3, "", &sep_len);
+        const lua_Integer n = luaL_checkinteger(L, 2);
+        if (len + sep_len == 0) {
+            charge(L, self_of(L), n);
+        }
+        lua_pushvalue(L, lua_upvalueindex(2));
+        lua_insert(L, 1);
+        lua_call(L, lua_gettop(L) - 1, 1);
+        return 1;
+    }
+
+    // table.move(a1, f, e, t [, a2]): e - f + 1 element copies in C.
+    static int l_move(lua_State* L) {
+        const lua_Integer f = luaL_checkinteger(L, 2);
+        const lua_Integer e = luaL_checkinteger(L, 3);
+        if (e >= f) {
+            // Saturate: e - f + 1 may not fit (e = maxinteger, f = mininteger).
+            const lua_Integer span = (f < 0 && e > LUA_MAXINTEGER + f) ? LUA_MAXINTEGER : e - f + 1;
+            charge(L, self_of(L), span);
+        }
+        lua_pushvalue(L, lua_upvalueindex(2));
+        lua_insert(L, 1);
+        lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+        return lua_gettop(L);
+    }
+
+    /// Replaces lib[name] (lib at `idx`) by `fn` with upvalues (impl, original).
+    void wrap(int idx, const char* name, lua_CFunction fn) {
+        idx = lua_absindex(L, idx);
+        lua_pushlightuserdata(L, this);
+        lua_getfield(L, idx, name);
+        lua_pushcclosure(L, fn, 2);
+        lua_setfield(L, idx, name);
+    }
+
     /// True when an error must not be caught by the script's own pcall/xpcall: a decision
     /// (sys.Dial/Respond end the script) or a limit (else a script could loop on pcall forever).
     bool must_unwind() const {
@@ -369,6 +424,14 @@ struct dialplan_engine::impl {
         luaL_requiref(L, LUA_MATHLIBNAME, luaopen_math, 1);
         luaL_requiref(L, LUA_UTF8LIBNAME, luaopen_utf8, 1);
         luaL_requiref(L, LUA_OSLIBNAME, luaopen_os, 1);
+        lua_settop(L, 0);
+        // Library functions that loop in C on a script's say-so are charged against the
+        // instruction limit. Wrapped in the real tables: ("x"):rep() goes through the
+        // string metatable, not through the sandbox's read-only proxy.
+        lua_getglobal(L, LUA_STRLIBNAME);
+        wrap(-1, "rep", l_rep);
+        lua_getglobal(L, LUA_TABLIBNAME);
+        wrap(-1, "move", l_move);
         lua_settop(L, 0);
 
         lua_newtable(L);  // base

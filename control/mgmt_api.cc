@@ -94,6 +94,12 @@ private:
         }
         res.keep_alive(keep_alive);
         res.prepare_payload();
+        if (!ec && parser_->get().method() == http::verb::head) {
+            // HEAD: the headers of a GET, Content-Length included, and no body (RFC 9110 9.3.2).
+            const auto length = res.body().size();
+            res.body().clear();
+            res.content_length(length);
+        }
         write(std::move(res));
     }
 

@@ -12,6 +12,11 @@
 
 namespace sf::sip {
 
+namespace detail {
+// RFC 4291 IPv6 text form check, defined in sip_uri.cc.
+bool valid_ipv6(std::string_view s) noexcept;
+}  // namespace detail
+
 namespace {
 
 constexpr size_t npos = std::string_view::npos;
@@ -300,6 +305,12 @@ parse_error parse_start_line(std::string_view line, message& out) noexcept {
         if (!parse_uri(ruri, u)) {
             return parse_error::bad_start_line;
         }
+        // RFC 3261 19.1.1: headers are not allowed in a Request-URI (RFC 4475 "escruri").
+        // A '?' in the user part is fine (RFC 4475 "intmeth"), so look only after the host.
+        if (!u.host.empty()
+                && ruri.find('?', static_cast<size_t>(u.host.data() - ruri.data())) != npos) {
+            return parse_error::bad_start_line;
+        }
     }
     out.is_request = true;
     out.method_name = name;
@@ -483,14 +494,8 @@ bool parse_via(std::string_view value, via& out, std::string_view* rest) noexcep
             return false;
         }
         i = close + 1;
-        for (size_t k = hb + 1; k < close; ++k) {
-            char c = value[k];
-            bool hex = is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-            if (!hex && c != ':' && c != '.') {
-                return false;
-            }
-        }
-        if (close == hb + 1) {
+        // RFC 5118 4.10: a real IPv6 address, not just its character set.
+        if (!detail::valid_ipv6(value.substr(hb + 1, close - hb - 1))) {
             return false;
         }
     } else {
@@ -628,7 +633,13 @@ bool parse_name_addr(std::string_view value, name_addr& out, std::string_view* r
         if (close == npos) {
             return false;
         }
-        out.uri = trim_lws(value.substr(i + 1, close - i - 1));
+        // LAQUOT addr-spec RAQUOT: no whitespace inside the brackets (RFC 4475 "badaspec").
+        out.uri = value.substr(i + 1, close - i - 1);
+        for (char c : out.uri) {
+            if (is_lws(c)) {
+                return false;
+            }
+        }
         i = close + 1;
     } else {
         // An addr-spec cannot contain ';', ',' or whitespace: those start

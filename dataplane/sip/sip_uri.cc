@@ -8,6 +8,69 @@
 
 namespace sf::sip {
 
+namespace detail {
+
+// Also used by parse_via() in sip_message.cc (declared there: the public header stays as it is).
+// IPv6address (RFC 4291 2.2): eight groups of 1-4 hex digits, or fewer with exactly one "::",
+// optionally ending in a dotted IPv4 address that stands for the last two groups.
+bool valid_ipv6(std::string_view s) noexcept {
+    auto hex = [](char c) {
+        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+    };
+    const size_t n = s.size();
+    if (n < 2) {
+        return false;
+    }
+    unsigned groups = 0;
+    bool compressed = false;
+    size_t i = 0;
+    if (s[0] == ':') {
+        if (s[1] != ':') {
+            return false;
+        }
+        compressed = true;
+        i = 2;
+    }
+    while (i < n && groups <= 8) {
+        size_t b = i;
+        while (i < n && hex(s[i]) && i - b < 5) {
+            ++i;
+        }
+        if (i < n && s[i] == '.') {
+            uint32_t v4 = 0;
+            if (!parse_ipv4(s.substr(b), v4)) {
+                return false;
+            }
+            groups += 2;
+            i = n;
+            break;
+        }
+        if (i == b || i - b > 4) {
+            return false;
+        }
+        ++groups;
+        if (i == n) {
+            break;
+        }
+        if (s[i] != ':') {
+            return false;
+        }
+        ++i;
+        if (i < n && s[i] == ':') {
+            if (compressed) {
+                return false;
+            }
+            compressed = true;
+            ++i;
+        } else if (i == n) {
+            return false;  // a single trailing colon
+        }
+    }
+    return compressed ? groups <= 7 : groups == 8;
+}
+
+}  // namespace detail
+
 namespace {
 
 char to_lower(char c) noexcept {
@@ -71,22 +134,13 @@ bool valid_hostname(std::string_view h) noexcept {
     return true;
 }
 
-// IPv6reference = "[" IPv6address "]"; only the character set is checked,
-// the socket layer rejects a malformed address when it is used.
+// IPv6reference = "[" IPv6address "]" (RFC 5118 4.10: exactly the RFC 4291 text forms, so
+// "[2001:db8:::192.0.2.1]" with three colons is refused).
 bool valid_ipv6_reference(std::string_view h) noexcept {
     if (h.size() < 4 || h.front() != '[' || h.back() != ']') {
         return false;
     }
-    bool has_colon = false;
-    for (size_t i = 1; i + 1 < h.size(); ++i) {
-        char c = h[i];
-        if (c == ':') {
-            has_colon = true;
-        } else if (!is_hex(c) && c != '.') {
-            return false;
-        }
-    }
-    return has_colon;
+    return detail::valid_ipv6(h.substr(1, h.size() - 2));
 }
 
 bool parse_tel(std::string_view rest, uri& out) noexcept {

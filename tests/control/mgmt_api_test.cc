@@ -73,10 +73,12 @@ public:
         asio::async_write(stream_, asio::buffer(*raw), [raw](beast::error_code, size_t) {});
     }
 
-    std::optional<http::response<http::string_body>> read() {
+    /// Reads one response; `skip_body` for the answer to a HEAD (no body follows).
+    std::optional<http::response<http::string_body>> read(bool skip_body = false) {
         bool done = false;
         beast::error_code ec;
         http::response_parser<http::string_body> parser;
+        parser.skip(skip_body);
         http::async_read(stream_, buffer_, parser, [&](beast::error_code e, size_t) {
             ec = e;
             done = true;
@@ -298,12 +300,66 @@ TEST_F(mgmt_api_test, handler_is_not_called_after_destruction) {
     EXPECT_TRUE(calls_.empty());
 }
 
+TEST_F(mgmt_api_test, get_with_a_body_reaches_the_handler_whole) {
+    start();
+    client c(io_, api_->port());
+    ASSERT_FALSE(c.send_raw("GET /v1/x?y=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello"));
+    const auto res = c.read();
+    ASSERT_TRUE(res) << c.last_error().message();
+    EXPECT_EQ(res->result_int(), 404);
+    EXPECT_EQ((*res)[http::field::content_type], "application/json");
+    ASSERT_EQ(calls_.size(), 1u);
+    EXPECT_EQ(calls_[0].method, "GET");
+    EXPECT_EQ(calls_[0].target, "/v1/x?y=1");
+    EXPECT_EQ(calls_[0].body, "hello");
+}
+
+TEST_F(mgmt_api_test, body_at_the_limit_is_accepted) {
+    start();
+    client c(io_, api_->port());
+    ASSERT_FALSE(c.send_raw("POST /v1/stats HTTP/1.1\r\nHost: x\r\nContent-Length: 65536\r\nConnection: close\r\n\r\n" +
+                            std::string(65536, 'b')));
+    const auto res = c.read();
+    ASSERT_TRUE(res) << c.last_error().message();
+    EXPECT_EQ(res->result_int(), 200);
+    ASSERT_EQ(calls_.size(), 1u);
+    EXPECT_EQ(calls_[0].body.size(), 65536u);
+}
+
+TEST_F(mgmt_api_test, http_1_0_closes_after_the_answer) {
+    start();
+    client c(io_, api_->port());
+    ASSERT_FALSE(c.send_raw("GET /v1/stats HTTP/1.0\r\n\r\n"));
+    const auto res = c.read();
+    ASSERT_TRUE(res) << c.last_error().message();
+    EXPECT_EQ(res->version(), 10u);
+    EXPECT_EQ(res->result_int(), 200);
+    EXPECT_TRUE(c.closed_by_server());
+}
+
+// BUG: the answer to HEAD carries the handler's body (RFC 9110 9.3.2: MUST NOT). On a
+// keep-alive connection the client, which reads no body after HEAD, takes those bytes as
+// the start of the next response.
+TEST_F(mgmt_api_test, head_answer_has_no_body) {
+    start();
+    client c(io_, api_->port());
+    ASSERT_FALSE(c.send_raw("HEAD /v1/stats HTTP/1.1\r\nHost: x\r\n\r\n"));
+    const auto head = c.read(/*skip_body=*/true);
+    ASSERT_TRUE(head) << c.last_error().message();
+    EXPECT_EQ(head->result_int(), 200);
+    ASSERT_FALSE(c.send_raw(get("/v1/stats")));
+    const auto res = c.read();
+    ASSERT_TRUE(res) << "the response after HEAD does not parse: " << c.last_error().message();
+    EXPECT_EQ(res->result_int(), 200);
+    EXPECT_EQ(res->body(), R"({"calls":3})");
+}
+
 TEST(mgmt_api_listen, bad_listen_strings_throw) {
     asio::io_context io;
     auto h = [](const std::string&, const std::string&, const std::string&) { return api_response{}; };
     for (const char* bad : {"", "127.0.0.1", "127.0.0.1:", ":8080", "localhost:8080", "127.0.0.1:65536",
                             "127.0.0.1:80x", "127.0.0.1:-1", "127.0.0.1:+80", " 127.0.0.1:8080", "1.2.3:80",
-                            "[::1]:8080"}) {
+                            "[::1]:8080", "nonsense", "127.0.0.1:99999", "300.1.1.1:80", "127.0.0.1:8080:1"}) {
         EXPECT_THROW(mgmt_api(io, bad, h), std::runtime_error) << "'" << bad << "'";
     }
     try {

@@ -1,0 +1,39 @@
+#include "transfer_policy.hh"
+
+#include <algorithm>
+
+namespace sf::control {
+
+transfer_policy::transfer_policy(transfer_policy_config cfg)
+    : cfg_(std::move(cfg)), tokens_(static_cast<double>(cfg_.max_per_minute)) {}
+
+const char* transfer_policy::refuse(const char* why) {
+    ++refusals_[why];
+    return why;
+}
+
+const char* transfer_policy::check(std::string_view user, uint64_t transfers_so_far, ms_t now) {
+    auto starts_with = [&](const std::string& p) { return user.substr(0, p.size()) == p; };
+    if (std::any_of(cfg_.deny_prefixes.begin(), cfg_.deny_prefixes.end(), starts_with)) {
+        return refuse("denied_prefix");
+    }
+    if (!cfg_.allow_prefixes.empty() &&
+        std::none_of(cfg_.allow_prefixes.begin(), cfg_.allow_prefixes.end(), starts_with)) {
+        return refuse("not_allowed");
+    }
+    if (transfers_so_far >= cfg_.max_per_call) {
+        return refuse("too_many_in_call");
+    }
+    if (last_refill_ != 0 && now > last_refill_) {
+        tokens_ = std::min<double>(cfg_.max_per_minute,
+                                   tokens_ + static_cast<double>(now - last_refill_) * cfg_.max_per_minute / 60000.0);
+    }
+    last_refill_ = now;
+    if (tokens_ < 1.0) {
+        return refuse("rate_limited");
+    }
+    tokens_ -= 1.0;
+    return nullptr;
+}
+
+}  // namespace sf::control

@@ -1,0 +1,47 @@
+#pragma once
+/// @file
+/// Transfer fraud control: deny by default what policy does not allow. Blind
+/// transfers to premium or international numbers are a classic fraud (a callee
+/// REFERs the caller to a number it earns from), so every transfer the appliance
+/// handles passes these checks after the `transfer` dialplan's own decision.
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "timer_queue.hh"
+
+namespace sf::control {
+
+struct transfer_policy_config {
+    std::vector<std::string> deny_prefixes;   ///< Refer-To users starting with one of these are refused
+    std::vector<std::string> allow_prefixes;  ///< when not empty, only users starting with one of these pass
+    unsigned max_per_call = 3;                ///< transfers in one call (chains and loops end here)
+    unsigned max_per_minute = 60;             ///< transfers the appliance starts per minute (REFER storms)
+};
+
+class transfer_policy {
+public:
+    explicit transfer_policy(transfer_policy_config cfg);
+
+    /// Whether a transfer of a call that has had `transfers_so_far` to `target_user` may
+    /// start at `now`. Returns nullptr when it may, else the reason (also counted).
+    const char* check(std::string_view target_user, uint64_t transfers_so_far, ms_t now);
+
+    /// Refusals by reason, for the management API.
+    const std::map<std::string, uint64_t>& refusals() const { return refusals_; }
+    const transfer_policy_config& config() const { return cfg_; }
+
+private:
+    const char* refuse(const char* why);
+
+    transfer_policy_config cfg_;
+    // Token bucket: max_per_minute tokens, refilled continuously.
+    double tokens_;
+    ms_t last_refill_ = 0;
+    std::map<std::string, uint64_t> refusals_;
+};
+
+}  // namespace sf::control
