@@ -71,6 +71,12 @@ public:
     const transfer_policy& transfers() const { return transfer_policy_; }
     /// JSON array of the active calls (management API).
     std::string calls_json() const;
+    /// Call-manager API: transfers call `call_ref` (our numeric call id or either leg's
+    /// Call-ID) so that the leg `keep` ("a", the caller, or "b") is connected to `target_user`
+    /// instead of the other leg, through the `transfer` dialplan and the transfer policy as
+    /// a REFER from that other leg would be. Returns (HTTP status, JSON body).
+    std::pair<int, std::string> api_transfer(const std::string& call_ref, const std::string& keep,
+                                             const std::string& target_user);
 
 private:
     struct call;
@@ -109,6 +115,25 @@ private:
     void retransmit_2xx(uint64_t call_id, unsigned interval);
     // Transfers (b2bua_transfer.cc).
     void on_refer(const inbound& in, call& c, bool from_a, uint64_t stx);
+    /// Where a transfer should go and who asked for it (a REFER, or the call-manager API).
+    struct transfer_request {
+        std::string target_user, target_host;   ///< run through the `transfer` dialplan as req.URI
+        std::string from_user, source_ip, realm;
+        uint16_t source_port = 0;
+        std::vector<std::pair<std::string, std::string>> headers;
+        std::string referred_by;
+        uint32_t refer_cseq = 0;                ///< Event: refer;id=
+        bool subscription = false;              ///< NOTIFY the transferor of the progress (REFER)
+    };
+    /// status 0: started; else the refusal (nothing was changed).
+    struct transfer_outcome {
+        unsigned status = 0;
+        std::string reason;
+    };
+    /// Policy, routing and the new leg, shared by REFER and the API. `accepted` runs once the
+    /// transfer is sure to start, before anything is sent (a REFER's 202 goes there).
+    transfer_outcome start_transfer(call& c, bool transferor_is_a, const transfer_request& tr,
+                                    const std::function<void()>& accepted);
     void on_transfer_response(uint64_t call_id, const inbound& in);
     void complete_transfer(call& c, const inbound& answer);
     void fail_transfer(call& c, unsigned status, std::string_view reason);

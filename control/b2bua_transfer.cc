@@ -9,10 +9,12 @@
 // BYE. If the new party fails, the transferor is told and the call stays as it was.
 
 #include <algorithm>
+#include <charconv>
 
 #include "b2bua.hh"
 #include "b2bua_call.hh"
 #include "config.hh"
+#include "json_writer.hh"
 #include "log.hh"
 #include "message_builder.hh"
 #include "sip/sdp.hh"
@@ -82,30 +84,54 @@ void b2bua::on_refer(const inbound& in, call& c, bool from_a, uint64_t stx) {
     }
     // URI headers (Replaces for attended transfers among them) are not honoured yet:
     // the transfer goes on as a blind one, which RFC 5589 allows as the fallback.
+    transfer_request tr;
+    tr.target_user = std::string(target.user);
+    tr.target_host = std::string(target.host);
+    sip::uri from_uri;
+    if (sip::parse_uri(m.from.uri, from_uri)) {
+        tr.from_user = std::string(from_uri.user);
+    }
+    tr.source_ip = ipv4_to_string(in.source.addr);
+    tr.source_port = in.source.port;
+    tr.realm = realm(in.realm).name;
+    for (unsigned i = 0; i < m.n_headers; ++i) {
+        tr.headers.emplace_back(std::string(m.headers[i].name), std::string(m.headers[i].value));
+    }
+    const sip::header* rb = m.find(sip::hdr::referred_by);
+    tr.referred_by = rb != nullptr ? std::string(rb->value) : transferor.remote_uri;
+    tr.refer_cseq = m.cseq;
+    tr.subscription = true;
+    const transfer_outcome out = start_transfer(c, from_a, tr, [&] {
+        // RFC 3515: 202, then NOTIFY with the sipfrag of the new leg's progress.
+        tl_.respond(stx, 202, reason_phrase(202), {}, "Contact: " + transferor.contact + "\r\n");
+    });
+    if (out.status != 0) {
+        refuse(out.status, out.reason);
+    }
+}
+
+b2bua::transfer_outcome b2bua::start_transfer(call& c, bool from_a, const transfer_request& tr,
+                                              const std::function<void()>& accepted) {
+    auto refuse = [&](unsigned status, std::string why) { return transfer_outcome{status, std::move(why)}; };
     if (!dialplans_.has("transfer")) {
         return refuse(603, "no transfer dialplan");  // before any 202: never leave the transferor waiting
     }
     route_request rq;
-    rq.uri_user = std::string(target.user);
-    rq.uri_host = std::string(target.host);
-    sip::uri from_uri;
-    if (sip::parse_uri(m.from.uri, from_uri)) {
-        rq.from_user = std::string(from_uri.user);
-    }
-    rq.source_ip = ipv4_to_string(in.source.addr);
-    rq.source_port = in.source.port;
-    rq.realm = realm(in.realm).name;
-    for (unsigned i = 0; i < m.n_headers; ++i) {
-        rq.headers.emplace_back(std::string(m.headers[i].name), std::string(m.headers[i].value));
-    }
+    rq.uri_user = tr.target_user;
+    rq.uri_host = tr.target_host;
+    rq.from_user = tr.from_user;
+    rq.source_ip = tr.source_ip;
+    rq.source_port = tr.source_port;
+    rq.realm = tr.realm;
+    rq.headers = tr.headers;
     const route_result rr = dialplans_.run("transfer", rq);
     log_dialplan("transfer", rr);
     if (rr.what == route_result::kind::respond) {
         return refuse(static_cast<unsigned>(rr.code), rr.reason);
     }
     // Config policy on top of the dialplan: deny-lists, per-call depth, REFER storms.
-    if (const char* why = transfer_policy_.check(target.user, c.transfers, now_())) {
-        return refuse(403, std::string("transfer policy: ") + why + " ('" + std::string(target.user) + "')");
+    if (const char* why = transfer_policy_.check(tr.target_user, c.transfers, now_())) {
+        return refuse(403, std::string("transfer policy: ") + why + " ('" + tr.target_user + "')");
     }
     if (rr.what != route_result::kind::dial) {
         if (rr.what == route_result::kind::error) {
@@ -137,14 +163,12 @@ void b2bua::on_refer(const inbound& in, call& c, bool from_a, uint64_t stx) {
     }
     t.active = true;
     t.transferor_is_a = from_a;
-    t.refer_cseq = m.cseq;
-    const sip::header* rb = m.find(sip::hdr::referred_by);
-    t.referred_by = rb != nullptr ? std::string(rb->value) : transferor.remote_uri;
+    t.refer_cseq = tr.refer_cseq;
+    t.referred_by = tr.referred_by;
+    t.notify_stopped = !tr.subscription;  // a transfer started by the API has no subscription
     t.target_uri = "sip:" + dt.user + "@" + dt.host + ":" + std::to_string(dt.port);
     ++stats_.transfers_started;
-
-    // RFC 3515: 202, then NOTIFY with the sipfrag of the new leg's progress.
-    tl_.respond(stx, 202, reason_phrase(202), {}, "Contact: " + transferor.contact + "\r\n");
+    accepted();
     notify_transferor(c, 100, "Trying", false);
 
     // The new leg: a dialog of its own, showing nothing of the others.
@@ -208,6 +232,48 @@ void b2bua::on_refer(const inbound& in, call& c, bool from_a, uint64_t stx) {
                 fail_transfer(*it->second, 408, reason_phrase(408));
             }
         });
+    return {};
+}
+
+std::pair<int, std::string> b2bua::api_transfer(const std::string& call_ref, const std::string& keep,
+                                                const std::string& target_user) {
+    call* c = find_call(call_ref);
+    if (c == nullptr) {
+        uint64_t id = 0;
+        auto [p, ec] = std::from_chars(call_ref.data(), call_ref.data() + call_ref.size(), id);
+        auto it = ec == std::errc{} && p == call_ref.data() + call_ref.size() ? calls_.find(id) : calls_.end();
+        c = it == calls_.end() ? nullptr : it->second.get();
+    }
+    if (c == nullptr) {
+        return {404, R"({"error":"no such call"})"};
+    }
+    for (char ch : target_user) {
+        if (!(std::isalnum(static_cast<unsigned char>(ch)) || std::string_view("+-_.*#").find(ch) != std::string_view::npos)) {
+            return {400, R"js({"error":"to must be a user part: digits, letters, + - _ . * #"})js"};
+        }
+    }
+    if (c->st != call::state::confirmed || c->transfer.active || c->reinvite.active) {
+        return {409, R"({"error":"the call is not in a state to transfer"})"};
+    }
+    // As if the leg that goes had sent a REFER: same dialplan, same policy.
+    const bool transferor_is_a = keep == "b";
+    const leg& going = transferor_is_a ? c->a : c->b;
+    transfer_request tr;
+    tr.target_user = target_user;
+    tr.target_host = realm(going.realm).addr_text;
+    tr.source_ip = "127.0.0.1";
+    tr.realm = "api";
+    tr.referred_by = "<sip:call-manager@" + realm(going.realm).addr_text + ">";
+    tr.subscription = false;
+    const transfer_outcome out = start_transfer(*c, transferor_is_a, tr, [] {});
+    if (out.status != 0) {
+        ++stats_.transfers_refused;
+        log_info("API transfer of call %llu refused with %u: %s", static_cast<unsigned long long>(c->id), out.status,
+                 out.reason.c_str());
+        return {403, "{\"error\":" + json_quote(out.reason) + ",\"sip_status\":" + std::to_string(out.status) + "}"};
+    }
+    return {202, "{\"call\":" + std::to_string(c->id) + ",\"transfer\":\"started\",\"to\":" +
+                     json_quote(c->transfer.target_uri) + "}"};
 }
 
 void b2bua::on_transfer_response(uint64_t call_id, const inbound& in) {

@@ -315,6 +315,15 @@ config parse_config(const std::string& text, const std::string& origin, const st
             r.fail("api.listen", "expected IPv4:PORT, e.g. 127.0.0.1:8080, got '" + c.api_listen + "'");
         }
     }
+    c.api_token = r.str("api.token", "");
+    if (!c.api_token.empty() && c.api_token.size() < 16) {
+        r.fail("api.token", "expected at least 16 characters (it guards call control)");
+    }
+    for (char ch : c.api_token) {
+        if (ch <= 0x20 || ch == 0x7f) {
+            r.fail("api.token", "expected printable characters without spaces");
+        }
+    }
     // [cdr]
     c.cdr_file = resolve(base_dir, r.str("cdr.file", ""));
 

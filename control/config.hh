@@ -42,6 +42,7 @@ struct config {
     dialplan_config dialplan;
     transfer_policy_config transfer;
     std::string api_listen = "127.0.0.1:8080";
+    std::string api_token;           ///< bearer token for POST requests (call control); empty: refused
     std::string cdr_file;            ///< empty: no CDR file (records still kept in memory for the API)
 };
 

@@ -1,6 +1,10 @@
 #include "control_loop.hh"
 
 #include <boost/asio/io_context.hpp>
+#include <boost/property_tree/json_parser.hpp>
+#include <boost/property_tree/ptree.hpp>
+
+#include <sstream>
 
 #include <chrono>
 #include <cstdio>
@@ -90,14 +94,26 @@ struct control_loop::impl {
                 throw std::runtime_error(std::string("dialplan.") + name + ": " + err);
             }
         }
-        api = std::make_unique<mgmt_api>(io, c.api_listen,
-                                         [this](const std::string& method, const std::string& target,
-                                                const std::string&) { return handle_api(method, target); });
+        api = std::make_unique<mgmt_api>(
+            io, c.api_listen,
+            [this](const std::string& method, const std::string& target, const std::string& body) {
+                return handle_api(method, target, body);
+            },
+            c.api_token);
     }
 
-    api_response handle_api(const std::string& method, const std::string& target) {
+    api_response handle_api(const std::string& method, const std::string& target, const std::string& body) {
         const std::string path = target.substr(0, target.find('?'));
-        if (method != "GET") {
+        if (path == "/v1/transfer") {
+            if (method != "POST") {
+                return {405, "application/json", R"({"error":"POST a JSON object: call, keep, to"})"};
+            }
+            if (cfg.api_token.empty()) {
+                return {403, "application/json", R"({"error":"call control is off: set [api] token"})"};
+            }
+            return transfer_api(body);
+        }
+        if (method != "GET" && method != "HEAD") {
             return {405, "application/json", R"({"error":"method not allowed"})"};
         }
         if (path == "/v1/stats") {
@@ -118,6 +134,25 @@ struct control_loop::impl {
             return {200, "application/json", body};
         }
         return {404, "application/json", R"({"error":"not found"})"};
+    }
+
+    /// POST /v1/transfer {"call": "<id or Call-ID>", "keep": "a"|"b", "to": "<user>"}
+    api_response transfer_api(const std::string& body) {
+        boost::property_tree::ptree doc;
+        try {
+            std::istringstream in(body);
+            boost::property_tree::read_json(in, doc);
+        } catch (const std::exception&) {
+            return {400, "application/json", R"({"error":"expected a JSON object"})"};
+        }
+        const std::string call_ref = doc.get<std::string>("call", "");
+        const std::string keep = doc.get<std::string>("keep", "a");
+        const std::string to = doc.get<std::string>("to", "");
+        if (call_ref.empty() || to.empty() || (keep != "a" && keep != "b")) {
+            return {400, "application/json", R"({"error":"need call, to, and keep = a or b"})"};
+        }
+        auto [status, json] = calls.api_transfer(call_ref, keep, to);
+        return {status, "application/json", std::move(json)};
     }
 
     std::string stats_json() const {

@@ -43,8 +43,8 @@ tcp::endpoint parse_listen(const std::string& listen) {
 // One connection: read requests, answer each, until the peer closes or asks to.
 class session : public std::enable_shared_from_this<session> {
 public:
-    session(tcp::socket socket, std::shared_ptr<api_handler> handler)
-        : stream_(std::move(socket)), handler_(std::move(handler)) {}
+    session(tcp::socket socket, std::shared_ptr<api_handler> handler, std::shared_ptr<const std::string> token)
+        : stream_(std::move(socket)), handler_(std::move(handler)), token_(std::move(token)) {}
 
     void start() { read(); }
 
@@ -81,7 +81,11 @@ private:
             const auto& req = parser_->get();
             keep_alive = req.keep_alive();
             api_response out;
-            try {
+            const bool reads_only = req.method() == http::verb::get || req.method() == http::verb::head;
+            if (!reads_only && !token_->empty() && req[http::field::authorization] != "Bearer " + *token_) {
+                // Changing the appliance's calls needs the operator's token (RFC 6750 bearer).
+                out = api_response{401, "application/json", R"({"error":"missing or wrong bearer token"})"};
+            } else try {
                 out = (*handler_)(std::string(req.method_string()), std::string(req.target()), req.body());
             } catch (...) {
                 // A handler bug must not take the control thread down with it.
@@ -160,6 +164,7 @@ private:
     beast::flat_buffer buffer_;
     std::optional<http::request_parser<http::string_body>> parser_;
     std::shared_ptr<api_handler> handler_;
+    std::shared_ptr<const std::string> token_;  ///< non-empty: requests that change state need it
     std::array<char, 4096> discard_;
     bool stopped_ = false;
 };
@@ -169,6 +174,7 @@ private:
 struct mgmt_api::impl : std::enable_shared_from_this<mgmt_api::impl> {
     tcp::acceptor acceptor;
     std::shared_ptr<api_handler> handler;
+    std::shared_ptr<const std::string> token;
     std::vector<std::weak_ptr<session>> sessions;  ///< to stop them when the API goes away
     bool closed = false;
 
@@ -182,7 +188,7 @@ struct mgmt_api::impl : std::enable_shared_from_this<mgmt_api::impl> {
             if (!ec) {
                 std::erase_if(self->sessions, [](const auto& w) { return w.expired(); });
                 if (self->sessions.size() < max_sessions) {
-                    auto s = std::make_shared<session>(std::move(socket), self->handler);
+                    auto s = std::make_shared<session>(std::move(socket), self->handler, self->token);
                     self->sessions.push_back(s);
                     s->start();
                 }
@@ -193,8 +199,9 @@ struct mgmt_api::impl : std::enable_shared_from_this<mgmt_api::impl> {
     }
 };
 
-mgmt_api::mgmt_api(asio::io_context& io, const std::string& listen, api_handler handler)
+mgmt_api::mgmt_api(asio::io_context& io, const std::string& listen, api_handler handler, std::string write_token)
     : impl_(std::make_shared<impl>(io, std::move(handler))) {
+    impl_->token = std::make_shared<const std::string>(std::move(write_token));
     const tcp::endpoint ep = parse_listen(listen);
     boost::system::error_code ec;
     impl_->acceptor.open(ep.protocol(), ec);

@@ -24,7 +24,10 @@ using api_handler = std::function<api_response(const std::string& method, const 
 class mgmt_api {
 public:
     /// Listens on `listen` ("127.0.0.1:8080"); throws std::runtime_error at start-up if it cannot.
-    mgmt_api(boost::asio::io_context& io, const std::string& listen, api_handler handler);
+    /// With a `write_token`, requests other than GET and HEAD must carry
+    /// "Authorization: Bearer <write_token>" or get 401 without reaching the handler.
+    mgmt_api(boost::asio::io_context& io, const std::string& listen, api_handler handler,
+             std::string write_token = {});
     ~mgmt_api();
     mgmt_api(const mgmt_api&) = delete;
     mgmt_api& operator=(const mgmt_api&) = delete;

@@ -12,6 +12,7 @@
 #include <boost/program_options.hpp>
 
 #include <chrono>
+#include <cstdlib>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -26,7 +27,10 @@ int main(int argc, char** argv) {
     std::vector<std::string> words;
     po::options_description opts("options");
     opts.add_options()("help,h", "show this help")("api", po::value(&api), "management API address (IPv4:PORT)")(
-        "timeout", po::value<unsigned>()->default_value(5), "seconds to wait for the appliance");
+        "timeout", po::value<unsigned>()->default_value(5), "seconds to wait for the appliance")(
+        "token", po::value<std::string>()->default_value(""),
+        "bearer token for call control ([api] token; default: $SIPFERRY_API_TOKEN)")(
+        "keep", po::value<std::string>()->default_value("a"), "transfer: the leg that stays, a (caller) or b");
     po::options_description hidden;
     hidden.add_options()("words", po::value(&words));
     po::options_description all;
@@ -40,7 +44,9 @@ int main(int argc, char** argv) {
         "  stats      counters: ports, drops by reason, relay, SIP, calls\n"
         "  calls      the active calls with their legs and relay ports\n"
         "  cdrs       the most recent call records\n"
-        "  get PATH   any API path, e.g. get /v1/stats\n";
+        "  get PATH   any API path, e.g. get /v1/stats\n"
+        "  transfer CALL TO   blind-transfer a call (its id or a Call-ID): the caller (--keep a) or the\n"
+        "                     callee (--keep b) is connected to user TO, through the transfer dialplan\n";
     try {
         po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), vm);
         po::notify(vm);
@@ -53,7 +59,24 @@ int main(int argc, char** argv) {
         return 0;
     }
     std::string path;
-    if (words.size() == 1 && (words[0] == "stats" || words[0] == "calls" || words[0] == "cdrs")) {
+    std::string post_body;
+    if (words.size() == 3 && words[0] == "transfer") {
+        path = "/v1/transfer";
+        auto quote = [](const std::string& v) {
+            std::string q = "\"";
+            for (char ch : v) {
+                if (ch == '"' || ch == '\\') {
+                    q.push_back('\\');
+                }
+                if (static_cast<unsigned char>(ch) >= 0x20) {
+                    q.push_back(ch);
+                }
+            }
+            return q + "\"";
+        };
+        post_body = "{\"call\":" + quote(words[1]) + ",\"to\":" + quote(words[2]) +
+                    ",\"keep\":" + quote(vm["keep"].as<std::string>()) + "}";
+    } else if (words.size() == 1 && (words[0] == "stats" || words[0] == "calls" || words[0] == "cdrs")) {
         path = "/v1/" + words[0];
     } else if (words.size() == 2 && words[0] == "get" && !words[1].empty() && words[1][0] == '/') {
         path = words[1];
@@ -83,8 +106,20 @@ int main(int argc, char** argv) {
     // and a hung appliance must not hang the operator's shell.
     boost::asio::io_context io;
     beast::tcp_stream stream(io);
-    http::request<http::empty_body> req{http::verb::get, path, 11};
+    http::request<http::string_body> req{post_body.empty() ? http::verb::get : http::verb::post, path, 11};
     req.set(http::field::host, api);
+    if (!post_body.empty()) {
+        std::string token = vm["token"].as<std::string>();
+        if (token.empty() && std::getenv("SIPFERRY_API_TOKEN") != nullptr) {
+            token = std::getenv("SIPFERRY_API_TOKEN");
+        }
+        if (!token.empty()) {
+            req.set(http::field::authorization, "Bearer " + token);
+        }
+        req.set(http::field::content_type, "application/json");
+        req.body() = post_body;
+        req.prepare_payload();
+    }
     req.set(http::field::user_agent, "sipferryctl");
     req.keep_alive(false);
     beast::flat_buffer buffer;

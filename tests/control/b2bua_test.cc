@@ -1353,6 +1353,38 @@ TEST_F(b2bua_test, refer_to_a_premium_number_is_refused_before_any_202) {
     EXPECT_EQ(b2b_->stats().transfers_refused, 1u);
 }
 
+TEST_F(b2bua_test, call_manager_api_transfers_the_caller_to_carol) {
+    invite_opts o;
+    o.user = "bob";  // transfer mode n: the API transfer does not depend on the leg's mode
+    call_state cs = confirmed_call(o);
+    ASSERT_NE(cs.b_invite, nullptr);
+    EXPECT_EQ(b2b_->api_transfer("no-such-call", "a", "carol").first, 404);
+    EXPECT_EQ(b2b_->api_transfer(invite_opts{}.call_id, "a", "0900666").first, 403) << "same policy as REFER";
+    EXPECT_EQ(b2b_->api_transfer(invite_opts{}.call_id, "a", "carol\r\nX: y").first, 400);
+    take();
+    const auto [status, body] = b2b_->api_transfer(invite_opts{}.call_id, "a", "carol");
+    EXPECT_EQ(status, 202) << body;
+    auto out = take();
+    EXPECT_EQ(count_request(out, core, sip::method::notify), 0u) << "no subscription without a REFER";
+    const received* to_carol = nullptr;
+    for (const auto& r : out) {
+        if (r->msg.is_request && r->msg.req_method == sip::method::invite && r->to == carol) {
+            to_carol = r.get();
+        }
+    }
+    ASSERT_NE(to_carol, nullptr);
+    EXPECT_EQ(b2b_->api_transfer(invite_opts{}.call_id, "a", "carol").first, 409) << "one transfer at a time";
+    auto carol_invite = parse_copy(to_carol->realm, to_carol->to, to_carol->text);
+    feed(core, carol, bob_response(carol_invite->msg, 200, "OK", carol_sdp, "caroltag",
+                                   "<sip:carol@198.51.100.30:5060>"));
+    out = take();
+    const received* bye = find_request(out, core, sip::method::bye);
+    ASSERT_NE(bye, nullptr);
+    EXPECT_EQ(bye->to, bob) << "bob is the leg that goes";
+    EXPECT_NE(find_request(out, acc, sip::method::invite), nullptr) << "alice is re-INVITEd";
+    EXPECT_EQ(b2b_->stats().transfers_completed, 1u);
+}
+
 // ================================================================== retransmissions
 
 TEST_F(b2bua_test, retransmitted_invite_makes_no_second_call) {
