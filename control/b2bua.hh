@@ -32,7 +32,7 @@ struct b2bua_stats {
     uint64_t requests_in = 0, responses_in = 0, bad_requests = 0, unparsable_dropped = 0;
     uint64_t in_dialog_481 = 0, refer_declined = 0, dialplan_errors = 0;
     uint64_t relayed_in_dialog = 0, glare_491 = 0, pending_500 = 0;
-    uint64_t transfers_started = 0, transfers_completed = 0, transfers_failed = 0, transfers_refused = 0;
+    uint64_t refer_passed = 0, transfers_started = 0, transfers_completed = 0, transfers_failed = 0, transfers_refused = 0;
 };
 
 /// One side of a call: a dialog with one peer.
@@ -101,6 +101,9 @@ private:
     // In-dialog (b2bua_in_dialog.cc).
     /// Relays an in-dialog INVITE, UPDATE or INFO to the other leg (server transaction `stx`).
     void relay_in_dialog(const inbound& in, call& c, bool from_a, uint64_t stx);
+    /// Header lines of `m` that the other leg gets (REFER's Refer-To/Referred-By translated
+    /// to this appliance's address on `other`'s realm). False if they cannot be translated.
+    bool relay_headers(const sip::message& m, const leg& other, std::string& extra) const;
     void on_relayed_response(uint64_t call_id, bool from_a, uint64_t stx, sip::method method, const inbound& in);
     /// ACK for a 2xx on one leg (cseq of that leg's INVITE), with an SDP body or none.
     void send_ack(call& c, bool to_b, uint32_t cseq, std::string_view sdp);

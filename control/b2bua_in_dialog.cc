@@ -74,6 +74,14 @@ void b2bua::on_in_dialog(const inbound& in, call& c, bool from_a) {
         }
         relay_in_dialog(in, c, from_a, stx);
         return;
+    case sip::method::notify:
+        // NOTIFYs of a passed-through REFER's subscription go back the way the REFER came.
+        if (c.st != call::state::confirmed) {
+            tl_.respond(stx, 481, reason_phrase(481), {}, {});
+            return;
+        }
+        relay_in_dialog(in, c, from_a, stx);
+        return;
     case sip::method::update:
     case sip::method::info:
         if (c.st != call::state::confirmed && c.st != call::state::answered) {
@@ -121,8 +129,9 @@ void b2bua::relay_in_dialog(const inbound& in, call& c, bool from_a, uint64_t st
     }
 
     std::string extra;
-    if (const sip::header* ip = m.find("Info-Package")) {
-        extra += "Info-Package: " + std::string(ip->value) + "\r\n";
+    if (!relay_headers(m, other, extra)) {
+        tl_.respond(stx, 400, reason_phrase(400), {}, warning_header("bad Refer-To"));
+        return;
     }
     const std::string branch = "z9hG4bK" + random_token(20);
     const bool with_contact = m.req_method == sip::method::invite || m.req_method == sip::method::update;
@@ -270,6 +279,50 @@ void b2bua::on_ack(const inbound& in) {
         }
         send_ack(*c, is_a, w.other_cseq, body);
     }
+}
+
+bool b2bua::relay_headers(const sip::message& m, const leg& other, std::string& extra) const {
+    // Headers that carry meaning for the other peer pass; anything naming this leg's
+    // topology is rewritten to the appliance's address on the other leg's realm.
+    for (const char* name : {"Info-Package", "Event", "Subscription-State", "Refer-Sub"}) {
+        if (const sip::header* h = m.find(name)) {
+            extra.append(name).append(": ").append(h->value).append("\r\n");
+        }
+    }
+    if (m.req_method != sip::method::refer) {
+        return true;
+    }
+    const std::string& here = realm(other.realm).addr_text;
+    auto translate = [&](std::string_view value, bool strip_headers, std::string& out) {
+        sip::name_addr na;
+        sip::uri u;
+        if (!sip::parse_name_addr(value, na) || !sip::parse_uri(na.uri, u)) {
+            return false;
+        }
+        // Only the user survives: the other peer reaches the target through the appliance,
+        // whose dialplan routes it. URI headers (Replaces) would name this leg's dialogs.
+        out = "<" + std::string(u.scheme) + ":" + std::string(u.user) + (u.user.empty() ? "" : "@") + here;
+        if (!strip_headers && !u.headers.empty()) {
+            out += "?" + std::string(u.headers);
+        }
+        out += ">";
+        return true;
+    };
+    if (m.count(sip::hdr::refer_to) != 1) {
+        return false;
+    }
+    std::string refer_to;
+    if (!translate(m.find(sip::hdr::refer_to)->value, true, refer_to)) {
+        return false;
+    }
+    extra += "Refer-To: " + refer_to + "\r\n";
+    if (const sip::header* rb = m.find(sip::hdr::referred_by)) {
+        std::string referred_by;
+        if (translate(rb->value, true, referred_by)) {
+            extra += "Referred-By: " + referred_by + "\r\n";
+        }
+    }
+    return true;
 }
 
 std::string b2bua::in_dialog_request(const leg& l, std::string_view method, uint32_t cseq, std::string_view branch,

@@ -55,9 +55,16 @@ void b2bua::on_refer(const inbound& in, call& c, bool from_a, uint64_t stx) {
                  static_cast<int>(why.size()), why.data());
         tl_.respond(stx, status, reason_phrase(status), {}, why.empty() ? "" : warning_header(why));
     };
+    if (transferor.transfer_mode == 'p' && c.st == call::state::confirmed && !c.transfer.active) {
+        // Pass-through: the other peer carries the transfer out itself (its INVITE to the
+        // target comes back through this appliance and its dialplan).
+        ++stats_.refer_passed;
+        relay_in_dialog(in, c, from_a, stx);
+        return;
+    }
     if (transferor.transfer_mode != 'c') {
-        // n (the default) declines; p (pass-through) is not offered yet and declines too.
-        // Never relay an unhandled REFER: it can ping-pong between B2BUAs.
+        // n (the default) declines. Never relay an unhandled REFER: it can ping-pong
+        // between B2BUAs.
         ++stats_.refer_declined;
         tl_.respond(stx, 603, reason_phrase(603), {}, {});
         return;

@@ -1385,6 +1385,42 @@ TEST_F(b2bua_test, call_manager_api_transfers_the_caller_to_carol) {
     EXPECT_EQ(b2b_->stats().transfers_completed, 1u);
 }
 
+TEST_F(b2bua_test, pass_through_refer_reaches_alice_translated_and_notifies_come_back) {
+    invite_opts o;
+    o.user = "bob-trp";
+    call_state cs = confirmed_call(o);
+    ASSERT_NE(cs.b_invite, nullptr);
+    from_bob(bob_refer(cs.b_invite->msg, "carol"));
+    auto out = take();
+    const received* refer = find_request(out, acc, sip::method::refer);
+    ASSERT_NE(refer, nullptr) << "the REFER is passed to alice";
+    EXPECT_EQ(refer->to, alice);
+    EXPECT_EQ(refer->msg.call_id, invite_opts{}.call_id) << "in alice's own dialog";
+    EXPECT_EQ(refer->msg.from.tag, cs.a_tag);
+    EXPECT_EQ(refer->msg.to.tag, "alicetag");
+    EXPECT_EQ(header(refer->msg, sip::hdr::refer_to), "<sip:carol@192.0.2.1>");
+    EXPECT_EQ(header(refer->msg, sip::hdr::referred_by), "<sip:bob@192.0.2.1>");
+    EXPECT_EQ(refer->text.find("198.51.100."), std::string::npos) << "nothing of bob's realm leaks";
+    EXPECT_EQ(count_request(out, core, sip::method::invite), 0u) << "the appliance does not transfer itself";
+    const std::string refer_text = refer->text;
+    auto refer_copy = parse_copy(acc, alice, refer_text);
+
+    from_alice(bob_response(refer_copy->msg, 202, "Accepted"));
+    out = take();
+    EXPECT_NE(find_response(out, core, 202, sip::method::refer), nullptr);
+
+    std::string notify = alice_request("NOTIFY", cs.a_tag, 2, "z9hG4bKalicenotify");
+    notify.insert(notify.find("Content-Length"), "Event: refer\r\nSubscription-State: terminated;reason=noresource\r\n");
+    from_alice(with_body(notify, "SIP/2.0 200 OK\r\n", "message/sipfrag;version=2.0"));
+    out = take();
+    const received* relayed = find_request(out, core, sip::method::notify);
+    ASSERT_NE(relayed, nullptr);
+    EXPECT_EQ(relayed->msg.body, "SIP/2.0 200 OK\r\n");
+    EXPECT_NE(relayed->text.find("Event: refer\r\n"), std::string::npos);
+    EXPECT_NE(relayed->text.find("Subscription-State: terminated;reason=noresource"), std::string::npos);
+    EXPECT_EQ(b2b_->stats().refer_passed, 1u);
+}
+
 // ================================================================== retransmissions
 
 TEST_F(b2bua_test, retransmitted_invite_makes_no_second_call) {
