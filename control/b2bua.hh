@@ -118,6 +118,9 @@ private:
     void retransmit_2xx(uint64_t call_id, unsigned interval);
     // Transfers (b2bua_transfer.cc).
     void on_refer(const inbound& in, call& c, bool from_a, uint64_t stx);
+    /// REFER with Replaces naming the transferor's leg of another call: joins the two
+    /// remaining parties. False when it cannot be honoured (the caller goes on blind).
+    bool try_attended(call& c, bool from_a, uint64_t stx, uint32_t refer_cseq, std::string_view replaces_header);
     /// Where a transfer should go and who asked for it (a REFER, or the call-manager API).
     struct transfer_request {
         std::string target_user, target_host;   ///< run through the `transfer` dialplan as req.URI

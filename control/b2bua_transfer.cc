@@ -89,8 +89,18 @@ void b2bua::on_refer(const inbound& in, call& c, bool from_a, uint64_t stx) {
     if (has_method && method != "INVITE") {
         return refuse(403, "only INVITE transfers are allowed");
     }
-    // URI headers (Replaces for attended transfers among them) are not honoured yet:
-    // the transfer goes on as a blind one, which RFC 5589 allows as the fallback.
+    // Attended transfer: Replaces names the transferor's other call (RFC 3891). When it
+    // cannot be honoured the transfer goes on as a blind one (RFC 5589 7.3's fallback).
+    // URI headers are name=value pairs joined by '&' (RFC 3261 19.1.1).
+    for (std::string_view rest = target.headers; !rest.empty();) {
+        const std::string_view hv = rest.substr(0, rest.find('&'));
+        rest = hv.size() < rest.size() ? rest.substr(hv.size() + 1) : std::string_view();
+        if (hv.size() > 9 && iequals(hv.substr(0, 9), "Replaces=") &&
+            try_attended(c, from_a, stx, m.cseq, hv.substr(9))) {
+            return;
+        }
+    }
+    // Other URI headers are dropped: they would be sent on to the new party unchecked.
     transfer_request tr;
     tr.target_user = std::string(target.user);
     tr.target_host = std::string(target.host);
@@ -240,6 +250,135 @@ b2bua::transfer_outcome b2bua::start_transfer(call& c, bool from_a, const transf
             }
         });
     return {};
+}
+
+namespace {
+
+/// %XX-decoding of a URI header value (Replaces=callid%3Bto-tag%3D...).
+std::string uri_decode(std::string_view v) {
+    std::string out;
+    for (size_t i = 0; i < v.size(); ++i) {
+        if (v[i] == '%' && i + 2 < v.size() && std::isxdigit(static_cast<unsigned char>(v[i + 1])) &&
+            std::isxdigit(static_cast<unsigned char>(v[i + 2]))) {
+            out.push_back(static_cast<char>(std::stoi(std::string(v.substr(i + 1, 2)), nullptr, 16)));
+            i += 2;
+        } else {
+            out.push_back(v[i]);
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
+bool b2bua::try_attended(call& c, bool from_a, uint64_t stx, uint32_t refer_cseq, std::string_view replaces_header) {
+    const std::string value = uri_decode(replaces_header);
+    const std::string call_id = value.substr(0, value.find(';'));
+    const std::string params = value.find(';') == std::string::npos ? "" : value.substr(value.find(';'));
+    const std::string to_tag(sip::find_param(params, "to-tag"));
+    const std::string from_tag(sip::find_param(params, "from-tag"));
+    bool other_is_a = false;
+    call* other = find_call(call_id, &other_is_a);
+    if (other == nullptr || other == &c || to_tag.empty() || from_tag.empty()) {
+        return false;  // not one of our dialogs: blind
+    }
+    // The dialog is the transferor's own leg of the other call. RFC 3891 has to-tag as
+    // the local tag of whoever receives the Replaces (this appliance); be lenient about
+    // peers that swap them.
+    const leg& replaced = other_is_a ? other->a : other->b;
+    const bool tags_match = (replaced.local_tag == to_tag && replaced.remote_tag == from_tag) ||
+                            (replaced.local_tag == from_tag && replaced.remote_tag == to_tag);
+    if (!tags_match) {
+        return false;
+    }
+    if (other->st == call::state::routing || other->st == call::state::early) {
+        if (!other_is_a) {
+            return false;  // the transferor is being called in that dialog: nothing to join yet
+        }
+        // Semi-attended: the target still rings. Cancel that attempt; the blind transfer that
+        // follows calls the target again for the transferee (RFC 5589 7.2).
+        abandon(*other);
+        return false;
+    }
+    if (other->st != call::state::confirmed || other->transfer.active || other->reinvite.active ||
+        c.transfer.active || c.reinvite.active) {
+        return false;
+    }
+
+    const bool keep_a1 = !from_a;        // the transferee in this call
+    const bool keep_a2 = !other_is_a;    // the transfer target in the other call
+    ++stats_.transfers_started;
+    ++stats_.transfers_completed;
+    tl_.respond(stx, 202, reason_phrase(202), {}, "Contact: " + (from_a ? c.a : c.b).contact + "\r\n");
+    c.transfer = call::transfer_state{};
+    c.transfer.transferor_is_a = from_a;
+    c.transfer.refer_cseq = refer_cseq;
+    notify_transferor(c, 200, "OK", true);
+
+    // Both calls' segments end here.
+    const auto now = std::chrono::system_clock::now();
+    for (call* k : {&c, other}) {
+        call_record done = k->rec;
+        const rtp_counts ab = media_.a_to_b(k->media), ba = media_.b_to_a(k->media);
+        done.end = now;
+        done.hangup = "transfer";
+        done.caller_to_callee = {ab.packets - k->segment_base_a_to_b.packets, ab.bytes - k->segment_base_a_to_b.bytes};
+        done.callee_to_caller = {ba.packets - k->segment_base_b_to_a.packets, ba.bytes - k->segment_base_b_to_a.bytes};
+        cdrs_.write(done);
+        k->record_written = true;
+    }
+    // The transferor leaves both calls.
+    send_bye(c, !from_a);
+    send_bye(*other, !other_is_a);
+    by_call_id_.erase((from_a ? c.a : c.b).call_id);
+    by_call_id_.erase(replaced.call_id);
+
+    // One atomic store per side and direction joins the transferee and the target.
+    media_.splice(c.media, keep_a1, other->media, keep_a2);
+    const leg kept1 = keep_a1 ? c.a : c.b;
+    const leg kept2 = keep_a2 ? other->a : other->b;
+    const std::string sdp1 = keep_a1 ? c.a_remote_sdp : c.b_remote_sdp;
+    const std::string sdp2 = keep_a2 ? other->a_remote_sdp : other->b_remote_sdp;
+    const std::string last1 = keep_a1 ? c.a_last_sdp : c.b_last_sdp;
+    const std::string last2 = keep_a2 ? other->a_last_sdp : other->b_last_sdp;
+    const std::string parent = c.rec.b_call_id;
+    const std::string transferor_uri = (from_a ? c.a : c.b).remote_uri;
+    c.a = kept1;
+    c.b = kept2;
+    c.a_remote_sdp = sdp1;
+    c.b_remote_sdp = sdp2;
+    c.a_last_sdp = last1;
+    c.b_last_sdp = last2;
+    c.segment_base_a_to_b = media_.a_to_b(c.media);
+    c.segment_base_b_to_a = media_.b_to_a(c.media);
+    by_call_id_[c.b.call_id] = c.id;
+    c.rec.segment += 1;
+    c.rec.parent = parent;
+    c.rec.transferred_by = transferor_uri;
+    c.rec.b_call_id = c.b.call_id;
+    c.rec.callee = to_string(c.b.target);
+    c.rec.start = now;
+    c.rec.answer = now;
+    c.rec.result = 200;
+    c.rec.reason = "OK";
+    c.record_written = false;
+    ++c.transfers;
+
+    // The other call is gone: its state moved here.
+    timers_.cancel(other->waiting_ack.timer);
+    timers_.cancel(other->linger_timer);
+    calls_.erase(other->id);
+
+    // Each side's SDP must now describe the other party: re-INVITE both, relay ports unchanged.
+    if (!sdp2.empty()) {
+        reinvite_leg(c, false, rewrite_sdp(c, false, off_hold(sdp2)));
+    }
+    if (!sdp1.empty()) {
+        reinvite_leg(c, true, rewrite_sdp(c, true, off_hold(sdp1)));
+    }
+    log_info("attended transfer: call %llu now joins %s and %s", static_cast<unsigned long long>(c.id),
+             to_string(c.a.target).c_str(), to_string(c.b.target).c_str());
+    return true;
 }
 
 std::pair<int, std::string> b2bua::api_transfer(const std::string& call_ref, const std::string& keep,

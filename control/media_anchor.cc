@@ -1,5 +1,7 @@
 #include "media_anchor.hh"
 
+#include <algorithm>
+
 #include "config.hh"
 
 namespace sf::control {
@@ -233,6 +235,76 @@ void media_anchor::close_replacement(media_bridge& next, bool keep_a) {
         }
     }
     next = media_bridge{};  // the kept sides were only borrowed
+}
+
+void media_anchor::splice(media_bridge& first, bool keep_a_first, media_bridge& second, bool keep_a_second) {
+    media_bridge joined;
+    joined.a_realm = keep_a_first ? first.a_realm : first.b_realm;
+    joined.b_realm = keep_a_second ? second.a_realm : second.b_realm;
+    const size_t n = std::max(first.streams.size(), second.streams.size());
+    joined.streams.resize(n);
+    auto retire = [&](dp::media_side* s) {
+        if (s != nullptr) {
+            s->peer.store(nullptr, std::memory_order_release);
+            table_.remove(s->local_addr, s->local_port);
+        }
+    };
+    for (size_t i = 0; i < n; ++i) {
+        media_bridge::stream none;
+        media_bridge::stream& f = i < first.streams.size() ? first.streams[i] : none;
+        media_bridge::stream& g = i < second.streams.size() ? second.streams[i] : none;
+        media_bridge::stream& j = joined.streams[i];
+        // The kept halves, as leg A (from `first`) and leg B (from `second`).
+        j.a_port = keep_a_first ? f.a_port : f.b_port;
+        j.a_rtp = keep_a_first ? f.a_rtp : f.b_rtp;
+        j.a_rtcp = keep_a_first ? f.a_rtcp : f.b_rtcp;
+        j.sdp_remote[0] = f.sdp_remote[keep_a_first ? 0 : 1];
+        j.sdp_remote[2] = f.sdp_remote[keep_a_first ? 2 : 3];
+        j.b_port = keep_a_second ? g.a_port : g.b_port;
+        j.b_rtp = keep_a_second ? g.a_rtp : g.b_rtp;
+        j.b_rtcp = keep_a_second ? g.a_rtcp : g.b_rtcp;
+        j.sdp_remote[1] = g.sdp_remote[keep_a_second ? 0 : 1];
+        j.sdp_remote[3] = g.sdp_remote[keep_a_second ? 2 : 3];
+        j.rtcp = j.a_rtcp != nullptr && j.b_rtcp != nullptr;
+        // Cross-link: each kept side now sends to the other call's kept side.
+        if (j.a_rtp != nullptr && j.b_rtp != nullptr) {
+            j.a_rtp->peer.store(j.b_rtp, std::memory_order_release);
+            j.b_rtp->peer.store(j.a_rtp, std::memory_order_release);
+        } else {
+            for (dp::media_side* s : {j.a_rtp, j.b_rtp}) {
+                if (s != nullptr) {
+                    s->peer.store(nullptr, std::memory_order_release);
+                }
+            }
+        }
+        if (j.rtcp) {
+            j.a_rtcp->peer.store(j.b_rtcp, std::memory_order_release);
+            j.b_rtcp->peer.store(j.a_rtcp, std::memory_order_release);
+        }
+        // The halves that go: unbridged, unpublished, ports back to the pool.
+        retire(keep_a_first ? f.b_rtp : f.a_rtp);
+        retire(keep_a_first ? f.b_rtcp : f.a_rtcp);
+        retire(keep_a_second ? g.b_rtp : g.a_rtp);
+        retire(keep_a_second ? g.b_rtcp : g.a_rtcp);
+        const uint16_t gone_first = keep_a_first ? f.b_port : f.a_port;
+        const uint16_t gone_second = keep_a_second ? g.b_port : g.a_port;
+        if (gone_first != 0) {
+            ports_[keep_a_first ? first.b_realm : first.a_realm].release(gone_first);
+        }
+        if (gone_second != 0) {
+            ports_[keep_a_second ? second.b_realm : second.a_realm].release(gone_second);
+        }
+        // A kept RTCP side without a partner has nothing to relay to.
+        if (!j.rtcp) {
+            retire(j.a_rtcp);
+            retire(j.b_rtcp);
+            j.a_rtcp = nullptr;
+            j.b_rtcp = nullptr;
+        }
+    }
+    joined.open = true;
+    first = joined;
+    second = media_bridge{};
 }
 
 void media_anchor::ports_of(const media_bridge& b, bool leg_b, uint16_t (&out)[sdp::session::max_media]) const {

@@ -87,6 +87,11 @@ public:
     void switch_over(media_bridge& current, media_bridge& next, bool keep_a);
     /// Drops a replacement that was never switched to (the new party failed).
     void close_replacement(media_bridge& next, bool keep_a);
+    /// Attended transfer: joins the kept half of `first` (A when `keep_a_first`) with the
+    /// kept half of `second` (A when `keep_a_second`), stream by stream (one atomic store
+    /// per side and direction), and retires both other halves. `first` becomes the joined
+    /// bridge with the first's kept half as leg A; `second` is left empty.
+    void splice(media_bridge& first, bool keep_a_first, media_bridge& second, bool keep_a_second);
 
     /// Relay ports of one leg, per m-line, for the SDP rewrite.
     void ports_of(const media_bridge& b, bool leg_b, uint16_t (&out)[sdp::session::max_media]) const;

@@ -1421,6 +1421,123 @@ TEST_F(b2bua_test, pass_through_refer_reaches_alice_translated_and_notifies_come
     EXPECT_EQ(b2b_->stats().refer_passed, 1u);
 }
 
+TEST_F(b2bua_test, attended_transfer_joins_alice_and_carol_and_drops_bob_from_both_calls) {
+    invite_opts o;
+    o.user = "bob-trc";
+    call_state cs = confirmed_call(o);
+    ASSERT_NE(cs.b_invite, nullptr);
+    const dp::media_side* alice_side = table_->find(acc_addr, cs.a_port);
+    ASSERT_NE(alice_side, nullptr);
+
+    // Call 2: bob (on the core realm) calls carol through the appliance.
+    std::string inv = "INVITE sip:carol@198.51.100.1 SIP/2.0\r\n"
+                      "Via: SIP/2.0/UDP 198.51.100.20:5060;branch=z9hG4bKbob2;rport\r\n"
+                      "Max-Forwards: 70\r\n"
+                      "From: <sip:bob@198.51.100.20>;tag=bobtag2\r\n"
+                      "To: <sip:carol@198.51.100.1>\r\n"
+                      "Call-ID: bob-call-2@198.51.100.20\r\n"
+                      "CSeq: 1 INVITE\r\n"
+                      "Contact: <sip:bob@198.51.100.20:5060>\r\n"
+                      "Content-Type: application/sdp\r\n";
+    inv += "Content-Length: " + std::to_string(bob_sdp.size()) + "\r\n\r\n" + bob_sdp;
+    from_bob(inv);
+    auto out = take();
+    const received* to_carol = nullptr;
+    for (const auto& r : out) {
+        if (r->msg.is_request && r->msg.req_method == sip::method::invite && r->to == carol) {
+            to_carol = r.get();
+        }
+    }
+    ASSERT_NE(to_carol, nullptr);
+    auto carol_invite = parse_copy(to_carol->realm, to_carol->to, to_carol->text);
+    feed(core, carol, bob_response(carol_invite->msg, 200, "OK", carol_sdp, "caroltag",
+                                   "<sip:carol@198.51.100.30:5060>"));
+    out = take();
+    const received* ok2 = find_response(out, core, 200);
+    ASSERT_NE(ok2, nullptr);
+    const std::string our_tag2(ok2->msg.to.tag);
+    const uint16_t carol_relay_port = sdp_of(carol_invite->msg.body).port;
+    from_bob("ACK sip:sipferry@198.51.100.1:5060 SIP/2.0\r\n"
+             "Via: SIP/2.0/UDP 198.51.100.20:5060;branch=z9hG4bKbob2ack;rport\r\n"
+             "Max-Forwards: 70\r\n"
+             "From: <sip:bob@198.51.100.20>;tag=bobtag2\r\n"
+             "To: <sip:carol@198.51.100.1>;tag=" + our_tag2 + "\r\n"
+             "Call-ID: bob-call-2@198.51.100.20\r\n"
+             "CSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n");
+    take();
+    ASSERT_EQ(b2b_->active_calls(), 2u);
+    const dp::media_side* carol_side = table_->find(core_addr, carol_relay_port);
+    ASSERT_NE(carol_side, nullptr);
+
+    // bob REFERs alice to carol, replacing his own dialog with carol (as he sees it).
+    std::string refer = bob_request("REFER", cs.b_invite->msg, 1, "z9hG4bKbobattended");
+    refer.insert(refer.find("Content-Length"),
+                 "Refer-To: <sip:carol@198.51.100.1?Replaces=bob-call-2%40198.51.100.20%3Bto-tag%3D" + our_tag2 +
+                     "%3Bfrom-tag%3Dbobtag2>\r\n");
+    from_bob(refer);
+    out = take();
+    EXPECT_NE(find_response(out, core, 202, sip::method::refer), nullptr);
+    const received* notify = find_request(out, core, sip::method::notify);
+    ASSERT_NE(notify, nullptr);
+    EXPECT_EQ(notify->msg.body, "SIP/2.0 200 OK\r\n");
+    unsigned byes_to_bob = 0;
+    bool reinvite_alice = false, reinvite_carol = false, new_invite_to_carol = false;
+    for (const auto& r : out) {
+        if (!r->msg.is_request) {
+            continue;
+        }
+        byes_to_bob += r->msg.req_method == sip::method::bye && r->to == bob;
+        if (r->msg.req_method == sip::method::invite) {
+            reinvite_alice |= r->to == alice && !r->msg.to.tag.empty();
+            reinvite_carol |= r->to == carol && r->msg.to.tag == "caroltag";
+            new_invite_to_carol |= r->to == carol && r->msg.to.tag.empty();
+        }
+    }
+    EXPECT_EQ(byes_to_bob, 2u) << "bob leaves both calls";
+    EXPECT_TRUE(reinvite_alice);
+    EXPECT_TRUE(reinvite_carol);
+    EXPECT_FALSE(new_invite_to_carol) << "attended: carol's existing dialog is reused, no new call";
+    // One atomic store each way joined them.
+    EXPECT_EQ(alice_side->peer.load(), carol_side);
+    EXPECT_EQ(carol_side->peer.load(), alice_side);
+    EXPECT_EQ(b2b_->active_calls(), 1u);
+    EXPECT_EQ(relay_entries(), 4u) << "bob's relay sides in both calls are gone";
+    EXPECT_EQ(cdrs_->recent().size(), 2u) << "both calls' segments with bob ended";
+
+    // alice hangs up: carol, in her original dialog, gets the BYE.
+    from_alice(alice_request("BYE", cs.a_tag, 3, "z9hG4bKalicebye2"));
+    out = take();
+    const received* bye = find_request(out, core, sip::method::bye);
+    ASSERT_NE(bye, nullptr);
+    EXPECT_EQ(bye->to, carol);
+    EXPECT_EQ(bye->msg.to.tag, "caroltag");
+    const auto seg = json(cdrs_->recent().back());
+    EXPECT_EQ(seg.get<unsigned>("segment"), 2u);
+    EXPECT_EQ(relay_entries(), 0u);
+    EXPECT_EQ(b2b_->active_calls(), 0u);
+}
+
+TEST_F(b2bua_test, replaces_for_an_unknown_dialog_falls_back_to_blind) {
+    invite_opts o;
+    o.user = "bob-trc";
+    call_state cs = confirmed_call(o);
+    ASSERT_NE(cs.b_invite, nullptr);
+    std::string refer = bob_request("REFER", cs.b_invite->msg, 1, "z9hG4bKbobattended");
+    refer.insert(refer.find("Content-Length"),
+                 "Refer-To: <sip:carol@198.51.100.1?Replaces=nope%3Bto-tag%3Da%3Bfrom-tag%3Db>\r\n");
+    from_bob(refer);
+    auto out = take();
+    EXPECT_NE(find_response(out, core, 202, sip::method::refer), nullptr);
+    bool invite_to_carol = false;
+    for (const auto& r : out) {
+        if (r->msg.is_request && r->msg.req_method == sip::method::invite && r->to == carol) {
+            invite_to_carol = true;
+            EXPECT_EQ(r->text.find("Replaces"), std::string::npos) << "URI headers are not passed on";
+        }
+    }
+    EXPECT_TRUE(invite_to_carol) << "blind transfer to carol instead";
+}
+
 // ================================================================== retransmissions
 
 TEST_F(b2bua_test, retransmitted_invite_makes_no_second_call) {
