@@ -74,7 +74,8 @@ void b2bua::on_datagram(unsigned realm_index, sip_addr source, std::string_view 
     const sip::parse_error err = sip::parse(raw, msg);
     if (err != sip::parse_error::ok) {
         // Answer 400 where a response can be formed; anything else is counted and dropped.
-        std::string resp = build_bad_request(raw, sip::to_string(err), cfg_.user_agent);
+        std::string resp = build_bad_request(raw, sip::to_string(err), cfg_.user_agent,
+                                             err == sip::parse_error::bad_version ? 505 : 400);
         if (!resp.empty()) {
             ++stats_.bad_requests;
             send_(realm_index, source, std::move(resp));
@@ -113,6 +114,26 @@ void b2bua::on_request(const inbound& in) {
         return;
     default:
         break;
+    }
+    // RFC 3261 8.2.2.1: a Request-URI scheme we do not speak gets 416.
+    const std::string_view scheme = m.request_uri.substr(0, m.request_uri.find(':'));
+    if (!iequals_ascii(scheme, "sip") && !iequals_ascii(scheme, "sips") && !iequals_ascii(scheme, "tel")) {
+        answer_locally(in, 416);
+        return;
+    }
+    // RFC 3261 8.2.2.3: extensions the request requires and we do not support get 420.
+    if (m.req_method != sip::method::options) {
+        std::string unsupported;
+        for (unsigned i = 0; i < m.n_headers; ++i) {
+            if (m.headers[i].id == sip::hdr::require && !m.headers[i].value.empty()) {
+                unsupported += unsupported.empty() ? "" : ", ";
+                unsupported += std::string(m.headers[i].value);
+            }
+        }
+        if (!unsupported.empty()) {
+            answer_locally(in, 420, "Unsupported: " + unsupported + "\r\n");
+            return;
+        }
     }
     if (!m.to.tag.empty()) {
         bool from_a = false;
@@ -154,6 +175,7 @@ void b2bua::on_response(const inbound& in) {
         if (c != nullptr && !c->last_ack[is_a ? 0 : 1].empty()) {
             const leg& l = is_a ? c->a : c->b;
             send_(l.realm, l.target, c->last_ack[is_a ? 0 : 1]);
+            ++stats_.absorbed_2xx;
         }
     }
 }
@@ -180,6 +202,12 @@ void b2bua::on_invite(const inbound& in) {
         return refuse(483);
     }
     sdp::session offer;
+    if (!m.body.empty() && !is_sdp(m)) {
+        // RFC 3261 21.4.13: a body we cannot read gets 415 with what we accept.
+        ++stats_.calls_failed;
+        tl_.respond(stx, 415, reason_phrase(415), random_token(16), "Accept: application/sdp\r\n");
+        return;
+    }
     if (!is_sdp(m) || sdp::parse(m.body, offer) != sdp::parse_error::ok) {
         // Offerless INVITEs (offer in the 2xx) come with the SIP/SDP issue.
         return refuse(488, "an SDP offer is required");

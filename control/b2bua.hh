@@ -32,6 +32,7 @@ struct b2bua_stats {
     uint64_t requests_in = 0, responses_in = 0, bad_requests = 0, unparsable_dropped = 0;
     uint64_t in_dialog_481 = 0, refer_declined = 0, dialplan_errors = 0;
     uint64_t relayed_in_dialog = 0, glare_491 = 0, pending_500 = 0;
+    uint64_t retransmitted_2xx = 0, absorbed_2xx = 0;  ///< end-to-end 2xx handling (RFC 3261 13.3.1.4)
     uint64_t refer_passed = 0, transfers_started = 0, transfers_completed = 0, transfers_failed = 0, transfers_refused = 0;
 };
 

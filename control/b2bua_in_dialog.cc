@@ -251,6 +251,7 @@ void b2bua::retransmit_2xx(uint64_t call_id, unsigned interval) {
     }
     const leg& l = w.on_a ? c.a : c.b;
     send_(l.realm, w.to, w.text);
+    ++stats_.retransmitted_2xx;
     const unsigned next = std::min(interval * 2, cfg_.timers.t2_ms);
     w.timer = timers_.add(now_() + next, [this, call_id, next] { retransmit_2xx(call_id, next); });
 }

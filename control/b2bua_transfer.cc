@@ -38,12 +38,6 @@ std::string off_hold(std::string sdp) {
     return sdp;
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-           });
-}
-
 }  // namespace
 
 void b2bua::on_refer(const inbound& in, call& c, bool from_a, uint64_t stx) {
@@ -81,7 +75,7 @@ void b2bua::on_refer(const inbound& in, call& c, bool from_a, uint64_t stx) {
         !sip::parse_uri(target_na.uri, target)) {
         return refuse(400, "bad Refer-To");
     }
-    if (!iequals(target.scheme, "sip") && !iequals(target.scheme, "sips") && !iequals(target.scheme, "tel")) {
+    if (!iequals_ascii(target.scheme, "sip") && !iequals_ascii(target.scheme, "sips") && !iequals_ascii(target.scheme, "tel")) {
         return refuse(403, "only sip, sips and tel targets are transferred");
     }
     bool has_method = false;
@@ -95,7 +89,7 @@ void b2bua::on_refer(const inbound& in, call& c, bool from_a, uint64_t stx) {
     for (std::string_view rest = target.headers; !rest.empty();) {
         const std::string_view hv = rest.substr(0, rest.find('&'));
         rest = hv.size() < rest.size() ? rest.substr(hv.size() + 1) : std::string_view();
-        if (hv.size() > 9 && iequals(hv.substr(0, 9), "Replaces=") &&
+        if (hv.size() > 9 && iequals_ascii(hv.substr(0, 9), "Replaces=") &&
             try_attended(c, from_a, stx, m.cseq, hv.substr(9))) {
             return;
         }

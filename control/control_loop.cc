@@ -187,8 +187,9 @@ struct control_loop::impl {
         j.key("in_dialog_481").value(bs.in_dialog_481).key("refer_declined").value(bs.refer_declined);
         j.key("dialplan_errors").value(bs.dialplan_errors);
         j.key("transactions").value(uint64_t{transactions.size()});
-        j.key("retransmissions_sent").value(ts.retransmissions_sent);
-        j.key("retransmissions_absorbed").value(ts.retransmissions_absorbed);
+        // The transaction layer's plus the B2BUA's end-to-end 2xx/ACK retransmissions.
+        j.key("retransmissions_sent").value(ts.retransmissions_sent + bs.retransmitted_2xx);
+        j.key("retransmissions_absorbed").value(ts.retransmissions_absorbed + bs.absorbed_2xx);
         j.key("transaction_timeouts").value(ts.timeouts).key("stray_responses").value(ts.stray_responses);
         j.key("sent").value(xs.sent).key("dropped_no_neighbour").value(xs.dropped_no_neighbour);
         j.key("dropped_too_big").value(xs.dropped_too_big).key("dropped_no_route").value(xs.dropped_no_route);

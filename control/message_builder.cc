@@ -105,7 +105,8 @@ std::string build_request(const request_spec& s) {
     return out;
 }
 
-std::string build_bad_request(std::string_view raw, std::string_view reason, std::string_view server) {
+std::string build_bad_request(std::string_view raw, std::string_view reason, std::string_view server,
+                              unsigned status) {
     // Skip keepalive CRLFs, then the start line must look like "METHOD SP ...".
     while (!raw.empty() && (raw.front() == '\r' || raw.front() == '\n')) {
         raw.remove_prefix(1);
@@ -156,7 +157,8 @@ std::string build_bad_request(std::string_view raw, std::string_view reason, std
     if (vias.empty()) {
         return {};
     }
-    std::string out = "SIP/2.0 400 Bad Request (";
+    std::string out = "SIP/2.0 " + std::to_string(status) + " " +
+                      std::string(status == 505 ? "Version Not Supported" : "Bad Request") + " (";
     out.append(reason).append(")\r\n").append(vias).append(rest);
     if (!server.empty()) {
         line(out, "Server", server);
@@ -180,6 +182,8 @@ std::string_view reason_phrase(unsigned status) {
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
     case 420: return "Bad Extension";
+    case 415: return "Unsupported Media Type";
+    case 416: return "Unsupported URI Scheme";
     case 481: return "Call/Transaction Does Not Exist";
     case 482: return "Loop Detected";
     case 483: return "Too Many Hops";
@@ -191,6 +195,7 @@ std::string_view reason_phrase(unsigned status) {
     case 501: return "Not Implemented";
     case 502: return "Bad Gateway";
     case 503: return "Service Unavailable";
+    case 505: return "Version Not Supported";
     case 603: return "Decline";
     default: break;
     }

@@ -54,7 +54,9 @@ std::string build_request(const request_spec& spec);
 /// A 400 for a request the parser refused, built from whatever Via, From, To,
 /// Call-ID and CSeq lines can be found. Empty if it is not a request or is an
 /// ACK (never answered) or has no Via (nowhere to answer).
-std::string build_bad_request(std::string_view raw, std::string_view reason, std::string_view server);
+/// `status` is 400, or 505 for a SIP version other than 2.0 (RFC 3261 8.2.2 ... 21.5.6).
+std::string build_bad_request(std::string_view raw, std::string_view reason, std::string_view server,
+                              unsigned status = 400);
 
 /// Standard reason phrase for a status code.
 std::string_view reason_phrase(unsigned status);
