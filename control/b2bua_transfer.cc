@@ -111,10 +111,17 @@ void b2bua::on_refer(const inbound& in, call& c, bool from_a, uint64_t stx) {
     const sip::header* rb = m.find(sip::hdr::referred_by);
     tr.referred_by = rb != nullptr ? std::string(rb->value) : transferor.remote_uri;
     tr.refer_cseq = m.cseq;
-    tr.subscription = true;
+    // RFC 4488: "Refer-Sub: false" asks for no implicit subscription; honoured, and echoed so
+    // the transferor knows no NOTIFY will come.
+    const sip::header* refer_sub = m.find(sip::hdr::refer_sub);
+    tr.subscription = refer_sub == nullptr || !iequals_ascii(refer_sub->value, "false");
     const transfer_outcome out = start_transfer(c, from_a, tr, [&] {
         // RFC 3515: 202, then NOTIFY with the sipfrag of the new leg's progress.
-        tl_.respond(stx, 202, reason_phrase(202), {}, "Contact: " + transferor.contact + "\r\n");
+        std::string extra = "Contact: " + transferor.contact + "\r\nSupported: norefersub\r\n";
+        if (!tr.subscription) {
+            extra += "Refer-Sub: false\r\n";
+        }
+        tl_.respond(stx, 202, reason_phrase(202), {}, extra);
     });
     if (out.status != 0) {
         refuse(out.status, out.reason);

@@ -1,6 +1,7 @@
 #include "cdr.hh"
 
 #include <ctime>
+#include <filesystem>
 #include <stdexcept>
 
 #include "json_writer.hh"
@@ -66,20 +67,42 @@ std::string to_json(const call_record& r) {
     return j.take();
 }
 
-cdr_writer::cdr_writer(const std::string& path) {
+cdr_writer::cdr_writer(const std::string& path, uint64_t max_bytes, unsigned files)
+    : path_(path), max_bytes_(max_bytes), files_(files == 0 ? 1 : files) {
     if (!path.empty()) {
         file_.open(path, std::ios::app);
         if (!file_) {
             throw std::runtime_error("cdr.file: cannot open '" + path + "' for appending");
         }
+        std::error_code ec;
+        const auto sz = std::filesystem::file_size(path, ec);
+        size_ = ec ? 0 : sz;
     }
+}
+
+void cdr_writer::rotate() {
+    // Billing picks up closed files; the one being written is always `path`.
+    file_.close();
+    std::error_code ec;
+    std::filesystem::remove(path_ + "." + std::to_string(files_), ec);
+    for (unsigned i = files_; i > 1; --i) {
+        std::filesystem::rename(path_ + "." + std::to_string(i - 1), path_ + "." + std::to_string(i), ec);
+    }
+    std::filesystem::rename(path_, path_ + ".1", ec);
+    file_.open(path_, std::ios::app);
+    size_ = 0;
+    ++rotations_;
 }
 
 void cdr_writer::write(const call_record& r) {
     std::string line = to_json(r);
     if (file_.is_open()) {
+        if (max_bytes_ != 0 && size_ != 0 && size_ + line.size() + 1 > max_bytes_) {
+            rotate();
+        }
         file_ << line << '\n';
         file_.flush();
+        size_ += line.size() + 1;
     }
     recent_.push_back(std::move(line));
     if (recent_.size() > keep) {

@@ -45,13 +45,23 @@ std::string to_json(const call_record& r);
 class cdr_writer {
 public:
     static constexpr size_t keep = 256;
-    /// `path` empty: records are only kept in memory.
-    explicit cdr_writer(const std::string& path);
+    /// `path` empty: records are only kept in memory. When the file reaches `max_bytes`
+    /// (0: never) it is rotated: path -> path.1 -> ... -> path.<files> (the oldest dropped).
+    explicit cdr_writer(const std::string& path, uint64_t max_bytes = 0, unsigned files = 5);
     void write(const call_record& r);
     const std::deque<std::string>& recent() const { return recent_; }
     uint64_t written() const { return written_; }
 
+    uint64_t rotations() const { return rotations_; }
+
 private:
+    void rotate();
+
+    std::string path_;
+    uint64_t max_bytes_ = 0;
+    unsigned files_ = 5;
+    uint64_t size_ = 0;
+    uint64_t rotations_ = 0;
     std::ofstream file_;
     std::deque<std::string> recent_;
     uint64_t written_ = 0;

@@ -326,6 +326,8 @@ config parse_config(const std::string& text, const std::string& origin, const st
     }
     // [cdr]
     c.cdr_file = resolve(base_dir, r.str("cdr.file", ""));
+    c.cdr_max_bytes = r.num("cdr.max_bytes", 0, 0, uint64_t{1} << 40);
+    c.cdr_files = static_cast<unsigned>(r.num("cdr.files", 5, 1, 1000));
 
     r.check_all_used();
     return c;

@@ -44,6 +44,8 @@ struct config {
     std::string api_listen = "127.0.0.1:8080";
     std::string api_token;           ///< bearer token for POST requests (call control); empty: refused
     std::string cdr_file;            ///< empty: no CDR file (records still kept in memory for the API)
+    uint64_t cdr_max_bytes = 0;      ///< rotate the CDR file at this size (0: never)
+    unsigned cdr_files = 5;          ///< rotated files kept (cdr.jsonl.1 ... .N)
 };
 
 /// Loads and validates `path`. Throws config_error("<file>: <key>: <what was expected>").

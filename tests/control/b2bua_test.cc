@@ -1538,6 +1538,22 @@ TEST_F(b2bua_test, replaces_for_an_unknown_dialog_falls_back_to_blind) {
     EXPECT_TRUE(invite_to_carol) << "blind transfer to carol instead";
 }
 
+TEST_F(b2bua_test, refer_sub_false_is_honoured_and_echoed) {
+    invite_opts o;
+    o.user = "bob-trc";
+    call_state cs = confirmed_call(o);
+    ASSERT_NE(cs.b_invite, nullptr);
+    std::string refer = bob_refer(cs.b_invite->msg, "carol");
+    refer.insert(refer.find("Content-Length"), "Refer-Sub: false\r\n");
+    from_bob(refer);
+    auto out = take();
+    const received* accepted = find_response(out, core, 202, sip::method::refer);
+    ASSERT_NE(accepted, nullptr);
+    EXPECT_NE(accepted->text.find("Refer-Sub: false\r\n"), std::string::npos);
+    EXPECT_NE(accepted->text.find("norefersub"), std::string::npos);
+    EXPECT_EQ(count_request(out, core, sip::method::notify), 0u) << "no subscription, no NOTIFY";
+}
+
 // ================================================================== retransmissions
 
 TEST_F(b2bua_test, retransmitted_invite_makes_no_second_call) {

@@ -207,3 +207,42 @@ TEST(cdr, writer_keeps_at_most_256_recent) {
 TEST(cdr, writer_throws_when_the_file_cannot_be_opened) {
     EXPECT_THROW(cdr_writer("/nonexistent-dir-sf/cdr.jsonl"), std::runtime_error);
 }
+
+TEST(cdr, transfer_chain_fields) {
+    call_record r = answered_call();
+    const pt::ptree first = parse_json(to_json(r));
+    EXPECT_EQ(first.get<unsigned>("segment"), 1u);
+    EXPECT_EQ(first.get<std::string>("parent"), "null");
+    r.segment = 2;
+    r.parent = "0123456789abcdef0123456789abcdef";
+    r.transferred_by = "<sip:bob@198.51.100.20>";
+    r.billed_account = "acme";
+    const pt::ptree second = parse_json(to_json(r));
+    EXPECT_EQ(second.get<unsigned>("segment"), 2u);
+    EXPECT_EQ(second.get<std::string>("parent"), r.parent);
+    EXPECT_EQ(second.get<std::string>("transferred_by"), r.transferred_by);
+    EXPECT_EQ(second.get<std::string>("billed_account"), "acme");
+}
+
+TEST(cdr, writer_rotates_at_max_bytes_and_keeps_n_files) {
+    const std::string path = temp_path("rotate.jsonl");
+    for (const char* suffix : {"", ".1", ".2", ".3"}) {
+        std::filesystem::remove(path + suffix);
+    }
+    const size_t line = to_json(answered_call()).size() + 1;
+    {
+        cdr_writer w(path, 2 * line, 2);  // two records per file, two rotated files kept
+        for (int i = 0; i < 7; ++i) {
+            w.write(answered_call());
+        }
+        EXPECT_EQ(w.rotations(), 3u);
+        EXPECT_EQ(w.recent().size(), 7u) << "the API's memory is independent of the files";
+    }
+    EXPECT_EQ(read_lines(path).size(), 1u) << "the 7th record starts a fresh file";
+    EXPECT_EQ(read_lines(path + ".1").size(), 2u);
+    EXPECT_EQ(read_lines(path + ".2").size(), 2u);
+    EXPECT_FALSE(std::filesystem::exists(path + ".3")) << "only `files` rotated files are kept";
+    for (const char* suffix : {"", ".1", ".2"}) {
+        std::filesystem::remove(path + suffix);
+    }
+}
