@@ -6,6 +6,7 @@
 
 #include <sstream>
 
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <thread>
@@ -70,6 +71,7 @@ struct control_loop::impl {
     b2bua calls;
     boost::asio::io_context io;
     std::unique_ptr<mgmt_api> api;
+    std::array<char, 65536> reassembly_buf{};  ///< a whole UDP payload, when it came in fragments
 
     impl(const config& c, dp::dataplane& d)
         : cfg(c), dp(d), transport(d, realms_of(d), c.sip.port),
@@ -214,6 +216,9 @@ struct control_loop::impl {
         j.key("records").value(cdrs.written());
         j.end_object();
         j.key("idle_sleeps").value(s.idle_sleeps);
+        j.key("ip_reassembly").begin_object();
+        j.key("fragments_in").value(s.fragments_in).key("reassembled").value(s.reassembled);
+        j.end_object();
         j.end_object();
         return j.take();
     }
@@ -230,8 +235,14 @@ struct control_loop::impl {
                 if (media.realm(static_cast<unsigned>(realm)).on_link(meta->src_addr)) {
                     transport.learn_on_port(meta->port_id, meta->src_addr, meta->src_mac);
                 }
-                const std::string_view raw(rte_pktmbuf_mtod_offset(pkts[i], const char*, meta->payload_off),
-                                           meta->payload_len);
+                // A reassembled datagram spans several segments: read it into one buffer.
+                const char* data = static_cast<const char*>(
+                    rte_pktmbuf_read(pkts[i], meta->payload_off, meta->payload_len, reassembly_buf.data()));
+                if (data == nullptr) {
+                    rte_pktmbuf_free(pkts[i]);
+                    continue;
+                }
+                const std::string_view raw(data, meta->payload_len);
                 calls.on_datagram(static_cast<unsigned>(realm), sip_addr{meta->src_addr, meta->src_port}, raw);
             }
             rte_pktmbuf_free(pkts[i]);

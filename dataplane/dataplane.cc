@@ -2,7 +2,9 @@
 
 #include <rte_bus.h>
 #include <rte_bus_vdev.h>
+#include <rte_cycles.h>
 #include <rte_dev.h>
+#include <rte_ip_frag.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
@@ -105,6 +107,12 @@ dataplane::dataplane(const dataplane_config& cfg) : cfg_(cfg) {
                                     RING_F_SP_ENQ | RING_F_SC_DEQ);
         w->neighbours = rte_ring_create_elem(("sf_nb" + suffix).c_str(), sizeof(neighbour_event), 1024,
                                              rte_socket_id(), RING_F_SP_ENQ | RING_F_SC_DEQ);
+        // Reassembly of fragmented SIP: up to 4096 datagrams in flight per worker, 2 s to complete.
+        const uint64_t frag_timeout = rte_get_tsc_hz() * 2;
+        w->frag_tbl = rte_ip_frag_table_create(1024, 16, 4096, frag_timeout, rte_socket_id());
+        if (w->frag_tbl == nullptr) {
+            fail("dataplane: cannot create the IP reassembly table");
+        }
         if (i == 0) {
             w->frames_out = rte_ring_create("sf_frames_out", ring_size, rte_socket_id(),
                                             RING_F_SP_ENQ | RING_F_SC_DEQ);
@@ -203,6 +211,7 @@ dataplane::~dataplane() {
         while (w->frames_out != nullptr && rte_ring_dequeue(w->frames_out, reinterpret_cast<void**>(&m)) == 0) {
             rte_pktmbuf_free(m);
         }
+        rte_ip_frag_table_destroy(w->frag_tbl);
         rte_ring_free(w->sip_in);
         rte_ring_free(w->neighbours);
         rte_ring_free(w->frames_out);
@@ -315,6 +324,8 @@ stats_snapshot dataplane::stats() const {
         s.arp_replies += ws.arp_replies.load(std::memory_order_relaxed);
         s.icmp_replies += ws.icmp_replies.load(std::memory_order_relaxed);
         s.idle_sleeps += ws.idle_sleeps.load(std::memory_order_relaxed);
+        s.fragments_in += ws.fragments_in.load(std::memory_order_relaxed);
+        s.reassembled += ws.reassembled.load(std::memory_order_relaxed);
     }
     s.relay_entries = relay_->size();
     return s;

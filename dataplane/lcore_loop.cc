@@ -125,8 +125,8 @@ void worker_handle_burst(worker& w, uint16_t port_id, rte_mbuf** pkts, unsigned 
             continue;
         }
         auto* ip = reinterpret_cast<rte_ipv4_hdr*>(eth + 1);
-        const uint32_t ihl = rte_ipv4_hdr_len(ip);
-        const uint32_t total = rte_be_to_cpu_16(ip->total_length);
+        uint32_t ihl = rte_ipv4_hdr_len(ip);
+        uint32_t total = rte_be_to_cpu_16(ip->total_length);
         if ((ip->version_ihl >> 4) != 4 || ihl < sizeof(rte_ipv4_hdr) || total < ihl ||
             total > len - sizeof(rte_ether_hdr)) {
             drop(w, m, drop_reason::ip_malformed);
@@ -138,9 +138,31 @@ void worker_handle_burst(worker& w, uint16_t port_id, rte_mbuf** pkts, unsigned 
         }
         // Ethernet pads short frames: the IP total length is the truth.
         rte_pktmbuf_trim(m, static_cast<uint16_t>(len - sizeof(rte_ether_hdr) - total));
+        bool reassembled = false;
         if (rte_ipv4_frag_pkt_is_fragmented(ip)) {
-            drop(w, m, drop_reason::ip_fragment);
-            continue;
+            // A large SIP message (INVITE with a big SDP, many Vias) arrives in pieces. The
+            // reassembly table holds them (bounded, with a timeout) until the datagram is whole.
+            if (w.frag_tbl == nullptr) {
+                drop(w, m, drop_reason::ip_fragment);
+                continue;
+            }
+            bump(w.stats.fragments_in);
+            m->l2_len = sizeof(rte_ether_hdr);
+            m->l3_len = static_cast<uint16_t>(ihl);
+            m = rte_ipv4_frag_reassemble_packet(w.frag_tbl, &w.death_row, m, now_tsc, ip);
+            if (m == nullptr) {
+                continue;  // kept until the other fragments come (or freed by the death row)
+            }
+            bump(w.stats.reassembled);
+            reassembled = true;
+            eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+            ip = reinterpret_cast<rte_ipv4_hdr*>(eth + 1);
+            ihl = rte_ipv4_hdr_len(ip);
+            total = rte_be_to_cpu_16(ip->total_length);
+            if (rte_pktmbuf_data_len(m) < sizeof(rte_ether_hdr) + ihl + sizeof(rte_udp_hdr)) {
+                drop(w, m, drop_reason::ip_fragment);  // headers must sit in the first fragment
+                continue;
+            }
         }
         if (ip->next_proto_id == IPPROTO_ICMP) {
             auto* icmp = reinterpret_cast<rte_icmp_hdr*>(reinterpret_cast<uint8_t*>(ip) + ihl);
@@ -165,6 +187,10 @@ void worker_handle_burst(worker& w, uint16_t port_id, rte_mbuf** pkts, unsigned 
             continue;
         }
         const uint16_t dport = rte_be_to_cpu_16(udp->dst_port);
+        if (reassembled && dport != w.sip_port) {
+            drop(w, m, drop_reason::ip_fragment);  // only SIP is expected in pieces; RTP never
+            continue;
+        }
         if (dport >= w.relay_min && dport <= w.relay_max) {
             relay_pkts[n_relay++] = m;
             if (n_relay == 64) {
@@ -196,6 +222,9 @@ void worker_handle_burst(worker& w, uint16_t port_id, rte_mbuf** pkts, unsigned 
 
     if (n_relay != 0) {
         flush_relay(w, relay_pkts, n_relay, now_tsc);
+    }
+    if (w.frag_tbl != nullptr) {
+        rte_ip_frag_free_death_row(&w.death_row, 3);
     }
 }
 
@@ -262,6 +291,11 @@ int worker_main(void* arg) {
             last_drain = now;
         }
         w.relay->reader_quiescent(w.id);
+        if (got == 0 && w.frag_tbl != nullptr) {
+            // Idle: drop reassemblies whose other fragments never came.
+            rte_ip_frag_table_del_expired_entries(w.frag_tbl, &w.death_row, now);
+            rte_ip_frag_free_death_row(&w.death_row, 0);
+        }
 
         // Adaptive idle: a box that shares its cores (the lab, CI) must not spin.
         if (got == 0 && w.idle_sleep_us != 0) {

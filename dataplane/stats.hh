@@ -16,7 +16,7 @@ enum class drop_reason : uint8_t {
     arp_other,        ///< ARP not for us / malformed
     not_for_us,       ///< IPv4 to an address that is not the port's
     ip_malformed,     ///< bad version, header or total length
-    ip_fragment,      ///< fragments are not reassembled yet
+    ip_fragment,      ///< a fragment that cannot be reassembled, or a reassembled datagram that is not SIP
     ip_proto,         ///< neither UDP nor ICMP
     icmp_other,       ///< ICMP other than echo request
     udp_malformed,    ///< UDP length inconsistent with the IP packet
@@ -44,6 +44,8 @@ struct alignas(64) worker_stats {
     std::atomic<uint64_t> arp_replies{0};
     std::atomic<uint64_t> icmp_replies{0};
     std::atomic<uint64_t> idle_sleeps{0};
+    std::atomic<uint64_t> fragments_in{0};   ///< IPv4 fragments handed to reassembly
+    std::atomic<uint64_t> reassembled{0};    ///< datagrams made whole again
 };
 
 /// Single-writer increment: no locked instruction on the fast path.
@@ -61,6 +63,7 @@ struct stats_snapshot {
     std::vector<port_stats_snapshot> ports;
     std::array<uint64_t, static_cast<unsigned>(drop_reason::count_)> drops{};
     uint64_t relayed = 0, sip_in = 0, sip_out = 0, arp_replies = 0, icmp_replies = 0, idle_sleeps = 0;
+    uint64_t fragments_in = 0, reassembled = 0;
     uint32_t relay_entries = 0;
 };
 

@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include <rte_ethdev.h>
+#include <rte_ip_frag.h>
 
 #include "relay_table.hh"
 #include "stats.hh"
@@ -45,6 +46,8 @@ struct alignas(64) worker {
     rte_ring* neighbours = nullptr;  ///< worker -> control, neighbour_event elements
     rte_ring* frames_out = nullptr;  ///< control -> worker, mbufs (worker 0 only)
     const std::atomic<bool>* stop = nullptr;
+    rte_ip_frag_tbl* frag_tbl = nullptr;  ///< IPv4 reassembly (SIP only); nullptr: fragments dropped
+    rte_ip_frag_death_row death_row{};
 
     worker_stats stats;
 };
