@@ -570,7 +570,13 @@ void b2bua::notify_transferor(call& c, unsigned status, std::string_view reason,
                 it->second->transfer.notify_stopped = true;
             }
         },
-        nullptr);
+        [this, id] {
+            // No answer at all (timer F): the subscriber is gone; stop notifying it.
+            auto it = calls_.find(id);
+            if (it != calls_.end()) {
+                it->second->transfer.notify_stopped = true;
+            }
+        });
 }
 
 void b2bua::reinvite_leg(call& c, bool to_b, const std::string& sdp) {
