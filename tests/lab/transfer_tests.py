@@ -50,8 +50,54 @@ SSRC_CAROL = 0xB0B
 SSRC_ALICE = 0xA11CE
 
 
+# Sane bounds for the transferee's media gap (first packet of the new party minus last packet of
+# the transferor, at alice). Not a performance target: they only catch a long silence or a long
+# double feed. The figure itself is reported (progress line), never asserted tightly.
+GAP_BOUNDS_MS = (-500.0, 1000.0)
+
+
 class _LocalFailure(Exception):
     pass
+
+
+def media_gap(report, old_ssrc, new_ssrc, interval=0.02, new_sender=None):
+    """The media gap the receiver of `report` (an rtpsim report with per_ssrc) saw when the stream
+    `old_ssrc` was replaced by `new_ssrc`: a dict with
+      gap_ms        first arrival of new_ssrc - last arrival of old_ssrc (negative: overlap)
+      silent_slots  packet times (interval) with nothing between the two, max(0, gap/interval - 1)
+      overlap       packets of old_ssrc that arrived after the first of new_ssrc: 0 is exact; a
+                    positive figure is estimated from the sender's pacing (the report keeps only
+                    first/last arrival per SSRC), flagged by overlap_estimated
+      old, new      the per_ssrc entries {count, first, last}
+      sender_late_ms  (with new_sender, the new party's own rtpsim report) when its first packet
+                    left it, after the old party's last arrival: the part of the gap that is the
+                    new party's start-up (sipp starts its rtpsim on the ACK), not the appliance's
+    or None when either SSRC is missing."""
+    per = (report or {}).get("per_ssrc") or {}
+    old, new = per.get(str(old_ssrc)), per.get(str(new_ssrc))
+    if not old or not new:
+        return None
+    gap = new["first"] - old["last"]
+    if gap >= 0:
+        overlap, estimated = 0, False
+    else:
+        overlap, estimated = min(old["count"], int(-gap / interval) + 1), True
+    g = {"gap_ms": round(gap * 1000.0, 1), "silent_slots": max(0, round(gap / interval) - 1),
+         "overlap": overlap, "overlap_estimated": estimated, "old": old, "new": new}
+    if new_sender and new_sender.get("send_start"):
+        g["sender_late_ms"] = round((new_sender["send_start"] - old["last"]) * 1000.0, 1)
+    return g
+
+
+def describe_gap(g, old_name="bob", new_name="carol"):
+    if g is None:
+        return "no gap figure (an SSRC is missing)"
+    ov = f"~{g['overlap']} (estimated from 20 ms pacing)" if g["overlap_estimated"] else str(g["overlap"])
+    return (f"media gap at alice: {g['gap_ms']:.1f} ms between {old_name}'s last packet and "
+            f"{new_name}'s first (~{g['silent_slots']} silent 20 ms slots); {old_name}'s packets after "
+            f"{new_name}'s first: {ov}; {old_name} {g['old']['count']} pkts, {new_name} {g['new']['count']} pkts" +
+            (f"; {new_name}'s first packet was sent {g['sender_late_ms']:.1f} ms after {old_name}'s last "
+             f"arrived (rtpsim start-up on the ACK)" if "sender_late_ms" in g else ""))
 
 
 # ---- sipp message traces (-trace_msg) --------------------------------------------------------------
@@ -257,8 +303,12 @@ class TransferTests:
         ALICE, BOB, CAROL = self._c("ALICE"), self._c("BOB"), self._c("CAROL")
         SBC_ACC, SBC_CORE = self._c("SBC_ACC"), self._c("SBC_CORE")
         cdr_before = len(self.cdr_lines())
-        carol = self._start_uas(tdir, "carol", CAROL, "uas_answer.xml", self._rtp_keys(tdir, name="carol", rtp_count=150))
-        bob = self._start_uas(tdir, "bob", BOB, "uas_transferor.xml", self._rtp_keys(tdir, name="bob", rtp_count=100))
+        # carol sends from the moment she answers (rtp_delay 0) and bob is still sending when the
+        # appliance BYEs him (250 packets, 5 s, REFER after 2.5 s): alice's report then shows the
+        # media gap of the switch itself.
+        carol = self._start_uas(tdir, "carol", CAROL, "uas_answer.xml",
+                                self._rtp_keys(tdir, name="carol", rtp_count=150, rtp_delay=0))
+        bob = self._start_uas(tdir, "bob", BOB, "uas_transferor.xml", self._rtp_keys(tdir, name="bob", rtp_count=250))
         alice = self.sipp(tdir, "alice", ALICE, "uac_transferee.xml", remote=f"{SBC_ACC}:5060", service="bob-trc",
                           keys=self._rtp_keys(tdir, caller="alice", rtp_count=400))
         rc_alice = self.wait_sipp(alice)
@@ -335,6 +385,16 @@ class TransferTests:
         if missing:
             errs.append(f"alice's RTP lacks SSRC {missing} (has {[hex(s) for s in ra['ssrcs']]}): "
                         f"wanted bob's {hex(SSRC_BOB)} then carol's {hex(SSRC_CAROL)}")
+        # The media gap seen by the transferee: reported; only a sane bound is checked.
+        gap = media_gap(ra, SSRC_BOB, SSRC_CAROL, new_sender=rc)
+        self._progress(describe_gap(gap))
+        if gap is not None:
+            with open(os.path.join(tdir, "gap.json"), "w") as f:
+                json.dump(gap, f)
+            lo, hi = GAP_BOUNDS_MS
+            if not lo < gap["gap_ms"] < hi:
+                errs.append(f"media gap at alice {gap['gap_ms']:.0f} ms, outside the sane bounds "
+                            f"({lo:.0f}, {hi:.0f}) ms: a long silence or a long double feed at the switch")
         # bob stops getting alice's RTP at the switch, well before his rtpsim stops listening.
         bob_end = rb["run_start"] + rb["run_seconds"]
         if rb["last_rx_time"] is None:
