@@ -193,6 +193,7 @@ config parse_config(const std::string& text, const std::string& origin, const st
     dp.idle_polls = static_cast<unsigned>(r.num("dataplane.idle_polls", 64, 1, 1'000'000));
     dp.idle_sleep_us = static_cast<unsigned>(r.num("dataplane.idle_sleep_us", 0, 0, 100'000));
     dp.mbufs = static_cast<unsigned>(r.num("dataplane.mbufs", 8191, 1023, 16'777'215));
+    dp.mbuf_data_room = static_cast<unsigned>(r.num("dataplane.mbuf_data_room", 2048, 2048, 65000));
     dp.relay_capacity = static_cast<uint32_t>(r.num("dataplane.relay_entries", 65536, 1024, 16'777'216));
 
     // [port.NAME]

@@ -194,6 +194,7 @@ struct control_loop::impl {
         j.key("retransmissions_absorbed").value(ts.retransmissions_absorbed + bs.absorbed_2xx);
         j.key("transaction_timeouts").value(ts.timeouts).key("stray_responses").value(ts.stray_responses);
         j.key("sent").value(xs.sent).key("dropped_no_neighbour").value(xs.dropped_no_neighbour);
+        j.key("fragmented").value(xs.fragmented);
         j.key("dropped_too_big").value(xs.dropped_too_big).key("dropped_no_route").value(xs.dropped_no_route);
         j.end_object();
         j.key("neighbours").begin_object();

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cstring>
 
+#include <rte_ip.h>
 #include <rte_mbuf.h>
+#include <rte_udp.h>
 
 #include "packet.hh"
 
@@ -14,6 +16,8 @@ namespace {
 constexpr size_t max_pending = 1024;  // datagrams waiting for ARP, all realms together
 constexpr ms_t arp_wait_ms = 3000;    // then they are dropped and counted
 constexpr ms_t arp_retry_ms = 1000;
+constexpr size_t l4_overhead = sizeof(rte_ipv4_hdr) + sizeof(rte_udp_hdr);
+constexpr size_t max_udp_payload = 65507;  // 65535 - IPv4 and UDP headers
 
 }  // namespace
 
@@ -51,6 +55,30 @@ std::optional<rte_ether_addr> sip_transport::next_hop_mac(unsigned realm, uint32
 
 void sip_transport::transmit(unsigned realm, sip_addr to, const rte_ether_addr& mac, const std::string& payload) {
     const realm_info& r = realms_[realm];
+    const uint16_t mtu = dp_.ports()[realm].mtu;
+    if (payload.size() + l4_overhead > mtu) {
+        // Larger than the link: IP fragments (RFC 3261 18.1.1 lets UDP carry it; the peer reassembles).
+        rte_mbuf* frames[64];
+        dp::udp_route route{r.mac, mac, r.addr, to.addr, sip_port_, to.port};
+        const unsigned n = dp::build_udp_fragments(
+            route, payload.data(), payload.size(), mtu, ++ip_id_,
+            [](void* ctx) { return static_cast<dp::dataplane*>(ctx)->alloc_mbuf(); }, &dp_, frames, 64);
+        if (n == 0) {
+            ++stats_.dropped_too_big;
+            return;
+        }
+        for (unsigned i = 0; i < n; ++i) {
+            dp::meta_of(frames[i])->port_id = r.port_id;
+            if (!dp_.send_frame(frames[i])) {
+                rte_pktmbuf_free_bulk(frames + i, n - i);
+                ++stats_.dropped_no_mbuf;
+                return;
+            }
+        }
+        ++stats_.sent;
+        ++stats_.fragmented;
+        return;
+    }
     rte_mbuf* m = dp_.alloc_mbuf();
     if (m == nullptr) {
         ++stats_.dropped_no_mbuf;
@@ -83,8 +111,7 @@ void sip_transport::send(unsigned realm, sip_addr to, std::string payload) {
         ++stats_.dropped_no_route;
         return;
     }
-    const uint16_t mtu = dp_.ports()[realm].mtu;
-    if (payload.size() + 28 > mtu) {
+    if (payload.size() > max_udp_payload) {
         ++stats_.dropped_too_big;
         return;
     }

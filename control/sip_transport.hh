@@ -23,7 +23,8 @@ struct transport_stats {
     uint64_t sent = 0;
     uint64_t queued_for_arp = 0;
     uint64_t dropped_no_neighbour = 0;  ///< ARP never answered
-    uint64_t dropped_too_big = 0;       ///< larger than the port MTU (fragmentation comes later)
+    uint64_t dropped_too_big = 0;       ///< larger than a UDP datagram can be
+    uint64_t fragmented = 0;            ///< sent as IP fragments (larger than the port MTU)
     uint64_t dropped_no_route = 0;
     uint64_t dropped_no_mbuf = 0;
     uint64_t arp_requests = 0;
@@ -70,6 +71,7 @@ private:
     std::deque<pending> pending_;
     ms_t last_arp_ = 0;
     ms_t last_retry_ = 0;
+    uint16_t ip_id_ = 0;  ///< IPv4 identification of fragmented datagrams
     transport_stats stats_;
 };
 

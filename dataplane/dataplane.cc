@@ -79,7 +79,8 @@ dataplane::dataplane(const dataplane_config& cfg) : cfg_(cfg) {
                                  std::to_string(rte_lcore_count()));
     }
 
-    pool_ = rte_pktmbuf_pool_create("sf_pool", cfg_.mbufs, 256, packet_meta_priv_size, RTE_MBUF_DEFAULT_BUF_SIZE,
+    pool_ = rte_pktmbuf_pool_create("sf_pool", cfg_.mbufs, 256, packet_meta_priv_size,
+                                    static_cast<uint16_t>(cfg_.mbuf_data_room + RTE_PKTMBUF_HEADROOM),
                                     static_cast<int>(rte_socket_id()));
     if (pool_ == nullptr) {
         fail("dataplane.mbufs: cannot create the mbuf pool");

@@ -39,6 +39,7 @@ struct dataplane_config {
     unsigned idle_polls = 64;
     unsigned idle_sleep_us = 0;
     unsigned mbufs = 8191;
+    unsigned mbuf_data_room = 2048;  ///< bytes of packet an mbuf holds (RX is single-segment)
     uint16_t sip_port = 5060;
     uint16_t relay_port_min = 20000;
     uint16_t relay_port_max = 29999;

@@ -2,6 +2,9 @@
 
 #include <rte_icmp.h>
 
+#include <algorithm>
+#include <vector>
+
 namespace sf::dp {
 
 bool prepend_udp_headers(rte_mbuf* m, const udp_route& route) {
@@ -38,6 +41,72 @@ bool prepend_udp_headers(rte_mbuf* m, const udp_route& route) {
     m->l2_len = sizeof(rte_ether_hdr);
     m->l3_len = sizeof(rte_ipv4_hdr);
     return true;
+}
+
+unsigned build_udp_fragments(const udp_route& route, const char* payload, size_t payload_len, uint16_t mtu,
+                             uint16_t ip_id, rte_mbuf* (*alloc)(void*), void* alloc_ctx, rte_mbuf** out,
+                             unsigned max_out) {
+    const size_t dgram_len = sizeof(rte_udp_hdr) + payload_len;
+    if (dgram_len > UINT16_MAX - sizeof(rte_ipv4_hdr) || mtu < 68) {
+        return 0;
+    }
+    // The UDP checksum needs the whole datagram: assemble it once behind a pseudo IP header.
+    std::vector<uint8_t> whole(sizeof(rte_ipv4_hdr) + dgram_len);
+    auto* ip = reinterpret_cast<rte_ipv4_hdr*>(whole.data());
+    ip->version_ihl = RTE_IPV4_VHL_DEF;
+    ip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(whole.size()));
+    ip->next_proto_id = IPPROTO_UDP;
+    ip->src_addr = rte_cpu_to_be_32(route.src_addr);
+    ip->dst_addr = rte_cpu_to_be_32(route.dst_addr);
+    auto* udp = reinterpret_cast<rte_udp_hdr*>(ip + 1);
+    udp->src_port = rte_cpu_to_be_16(route.src_port);
+    udp->dst_port = rte_cpu_to_be_16(route.dst_port);
+    udp->dgram_len = rte_cpu_to_be_16(static_cast<uint16_t>(dgram_len));
+    udp->dgram_cksum = 0;
+    memcpy(udp + 1, payload, payload_len);
+    udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
+    const uint8_t* l4 = reinterpret_cast<const uint8_t*>(udp);
+
+    // Every fragment but the last carries a multiple of 8 bytes (the offset unit).
+    const size_t chunk = ((mtu - sizeof(rte_ipv4_hdr)) / 8) * 8;
+    const unsigned count = static_cast<unsigned>((dgram_len + chunk - 1) / chunk);
+    if (count > max_out) {
+        return 0;
+    }
+    for (unsigned i = 0; i < count; ++i) {
+        const size_t off = i * chunk;
+        const size_t len = std::min(chunk, dgram_len - off);
+        rte_mbuf* m = alloc(alloc_ctx);
+        auto* eth = m == nullptr ? nullptr
+                                 : reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_append(
+                                       m, static_cast<uint16_t>(sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr) + len)));
+        if (eth == nullptr) {
+            if (m != nullptr) {
+                rte_pktmbuf_free(m);
+            }
+            rte_pktmbuf_free_bulk(out, i);
+            return 0;
+        }
+        rte_ether_addr_copy(&route.dst_mac, &eth->dst_addr);
+        rte_ether_addr_copy(&route.src_mac, &eth->src_addr);
+        eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+        auto* fip = reinterpret_cast<rte_ipv4_hdr*>(eth + 1);
+        fip->version_ihl = RTE_IPV4_VHL_DEF;
+        fip->type_of_service = 0;
+        fip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(sizeof(rte_ipv4_hdr) + len));
+        fip->packet_id = rte_cpu_to_be_16(ip_id);
+        const bool more = off + len < dgram_len;
+        fip->fragment_offset = rte_cpu_to_be_16(static_cast<uint16_t>((off / 8) | (more ? RTE_IPV4_HDR_MF_FLAG : 0)));
+        fip->time_to_live = 64;
+        fip->next_proto_id = IPPROTO_UDP;
+        fip->src_addr = ip->src_addr;
+        fip->dst_addr = ip->dst_addr;
+        fip->hdr_checksum = 0;
+        fip->hdr_checksum = rte_ipv4_cksum(fip);
+        memcpy(fip + 1, l4 + off, len);
+        out[i] = m;
+    }
+    return count;
 }
 
 void make_arp_reply(rte_ether_hdr* eth, rte_arp_hdr* arp, const rte_ether_addr& our_mac) {

@@ -29,6 +29,14 @@ struct udp_route {
 /// in software) to an mbuf that holds only the UDP payload. False if no headroom.
 bool prepend_udp_headers(rte_mbuf* m, const udp_route& route);
 
+/// Builds one UDP datagram as IPv4 fragments (RFC 791), each a complete Ethernet frame whose
+/// IP packet fits `mtu`; the UDP checksum covers the whole datagram. `alloc` supplies mbufs.
+/// Returns the frame count put in `out`, or 0 (nothing kept) if mbufs ran out or it would need
+/// more than `max_out` frames.
+unsigned build_udp_fragments(const udp_route& route, const char* payload, size_t payload_len, uint16_t mtu,
+                             uint16_t ip_id, rte_mbuf* (*alloc)(void*), void* alloc_ctx, rte_mbuf** out,
+                             unsigned max_out);
+
 /// Folds a 32-bit one's-complement sum to 16 bits.
 inline uint16_t csum_fold(uint32_t sum) {
     sum = (sum & 0xffff) + (sum >> 16);

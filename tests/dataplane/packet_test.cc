@@ -330,5 +330,54 @@ TEST(icmp, echo_reply_checksums_valid) {
     }
 }
 
+TEST(build_udp_fragments, splits_a_large_datagram_into_valid_fragments) {
+    const udp_route route{mac(0x01), mac(0x02), 0xc0000201, 0xc000020a, 5060, 5062};
+    const std::vector<uint8_t> payload = pattern_payload(3400, 9);
+    rte_mbuf* frames[8];
+    const unsigned n = build_udp_fragments(
+        route, reinterpret_cast<const char*>(payload.data()), payload.size(), 1500, 0x4242,
+        [](void*) { return rte_pktmbuf_alloc(test_pool()); }, nullptr, frames, 8);
+    ASSERT_EQ(n, 3u) << "3408 bytes of UDP in 1480-byte pieces";
+    std::vector<uint8_t> dgram;
+    for (unsigned i = 0; i < n; ++i) {
+        const auto* eth = rte_pktmbuf_mtod(frames[i], const rte_ether_hdr*);
+        const auto* ip = reinterpret_cast<const rte_ipv4_hdr*>(eth + 1);
+        const uint16_t total = rte_be_to_cpu_16(ip->total_length);
+        EXPECT_LE(total, 1500);
+        EXPECT_EQ(rte_pktmbuf_pkt_len(frames[i]), sizeof(rte_ether_hdr) + total);
+        EXPECT_EQ(rte_be_to_cpu_16(ip->packet_id), 0x4242);
+        EXPECT_EQ(static_cast<uint16_t>(~ref_sum(ip, sizeof(rte_ipv4_hdr))), 0) << "header checksum verifies";
+        const uint16_t frag = rte_be_to_cpu_16(ip->fragment_offset);
+        EXPECT_EQ((frag & RTE_IPV4_HDR_OFFSET_MASK) * 8u, dgram.size());
+        EXPECT_EQ((frag & RTE_IPV4_HDR_MF_FLAG) != 0, i + 1 < n);
+        const auto* l4 = reinterpret_cast<const uint8_t*>(ip + 1);
+        dgram.insert(dgram.end(), l4, l4 + total - sizeof(rte_ipv4_hdr));
+    }
+    ASSERT_EQ(dgram.size(), sizeof(rte_udp_hdr) + payload.size());
+    EXPECT_EQ(0, std::memcmp(dgram.data() + sizeof(rte_udp_hdr), payload.data(), payload.size()));
+    // The UDP checksum covers the whole datagram, with the unfragmented pseudo-header.
+    std::vector<uint8_t> whole(sizeof(rte_ipv4_hdr) + dgram.size());
+    auto* ip = reinterpret_cast<rte_ipv4_hdr*>(whole.data());
+    *ip = *reinterpret_cast<const rte_ipv4_hdr*>(rte_pktmbuf_mtod(frames[0], const rte_ether_hdr*) + 1);
+    ip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(whole.size()));
+    std::memcpy(ip + 1, dgram.data(), dgram.size());
+    EXPECT_TRUE(ref_udp_ok(ip, reinterpret_cast<const rte_udp_hdr*>(ip + 1)));
+    rte_pktmbuf_free_bulk(frames, n);
+}
+
+TEST(build_udp_fragments, refuses_when_frames_run_out_and_keeps_nothing) {
+    const udp_route route{mac(0x01), mac(0x02), 0xc0000201, 0xc000020a, 5060, 5062};
+    const std::vector<uint8_t> payload = pattern_payload(3400, 9);
+    rte_mbuf* frames[2];
+    const unsigned in_use = rte_mempool_in_use_count(test_pool());
+    EXPECT_EQ(build_udp_fragments(route, reinterpret_cast<const char*>(payload.data()), payload.size(), 1500, 1,
+                                  [](void*) { return rte_pktmbuf_alloc(test_pool()); }, nullptr, frames, 2),
+              0u);
+    EXPECT_EQ(build_udp_fragments(route, reinterpret_cast<const char*>(payload.data()), payload.size(), 1500, 1,
+                                  [](void*) -> rte_mbuf* { return nullptr; }, nullptr, frames, 2),
+              0u);
+    EXPECT_EQ(rte_mempool_in_use_count(test_pool()), in_use);
+}
+
 }  // namespace
 }  // namespace sf::dp
