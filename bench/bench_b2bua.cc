@@ -1,0 +1,218 @@
+// Call set-up through the control plane, in-process: how many calls per second one
+// control core handles with Lua routing and anchored media (issue 4's goal: 5,000/s),
+// and the seven messages of a basic call through transactions and dialogs (issue 3).
+//
+// Real parts throughout: the SIP parser, transaction layer, B2BUA, Lua dialplan
+// (lua/dialplans/lab_default.lua), relay table (rte_hash + RCU) and CDR writer
+// (in memory). The peers are simulated by the benchmark: bob's answers are built from the
+// INVITE the appliance sent him (that parse is part of the measured loop, so the figure is
+// a lower bound on the appliance's own rate). Baseline in the same run: parsing the same
+// seven messages alone.
+
+#include <benchmark/benchmark.h>
+
+#include <rte_eal.h>
+
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "b2bua.hh"
+#include "cdr.hh"
+#include "dialplan.hh"
+#include "media_anchor.hh"
+#include "relay_table.hh"
+#include "sip/sip_message.hh"
+#include "transaction.hh"
+
+using namespace sf;
+using namespace sf::control;
+
+namespace {
+
+constexpr uint32_t ip(unsigned a, unsigned b, unsigned c, unsigned d) { return (a << 24) | (b << 16) | (c << 8) | d; }
+const sip_addr alice{ip(192, 0, 2, 10), 5060};
+const sip_addr bob{ip(198, 51, 100, 20), 5060};
+
+const std::string alice_sdp =
+    "v=0\r\no=alice 1 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\n"
+    "m=audio 40000 RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n";
+const std::string bob_sdp =
+    "v=0\r\no=bob 2 2 IN IP4 198.51.100.20\r\ns=-\r\nc=IN IP4 198.51.100.20\r\nt=0 0\r\n"
+    "m=audio 30000 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n";
+
+std::string alice_invite(const std::string& call_id) {
+    return "INVITE sip:bob@192.0.2.1 SIP/2.0\r\n"
+           "Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK" + call_id + ";rport\r\n"
+           "Max-Forwards: 70\r\nFrom: \"Alice\" <sip:alice@192.0.2.10>;tag=at" + call_id + "\r\n"
+           "To: <sip:bob@192.0.2.1>\r\nCall-ID: " + call_id + "\r\nCSeq: 1 INVITE\r\n"
+           "Contact: <sip:alice@192.0.2.10:5060>\r\nContent-Type: application/sdp\r\n"
+           "Content-Length: " + std::to_string(alice_sdp.size()) + "\r\n\r\n" + alice_sdp;
+}
+
+std::string alice_in_dialog(const char* method, const std::string& call_id, const std::string& our_tag,
+                            unsigned cseq) {
+    return std::string(method) + " sip:sipferry@192.0.2.1:5060 SIP/2.0\r\n"
+           "Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK" + method + call_id + ";rport\r\n"
+           "Max-Forwards: 70\r\nFrom: \"Alice\" <sip:alice@192.0.2.10>;tag=at" + call_id + "\r\n"
+           "To: <sip:bob@192.0.2.1>;tag=" + our_tag + "\r\nCall-ID: " + call_id + "\r\nCSeq: " +
+           std::to_string(cseq) + " " + method + "\r\nContent-Length: 0\r\n\r\n";
+}
+
+std::string header(const sip::message& m, sip::hdr id) {
+    const sip::header* h = m.find(id);
+    return h == nullptr ? std::string() : std::string(h->value);
+}
+
+/// bob's answer to a request of the appliance's.
+std::string bob_answer(const sip::message& req, unsigned status, const char* reason, const std::string& body) {
+    std::string s = "SIP/2.0 " + std::to_string(status) + " " + reason + "\r\nVia: " + header(req, sip::hdr::via) +
+                    "\r\nFrom: " + header(req, sip::hdr::from) + "\r\nTo: " + header(req, sip::hdr::to);
+    if (req.to.tag.empty()) {
+        s += ";tag=bt";
+    }
+    s += "\r\nCall-ID: " + std::string(req.call_id) + "\r\nCSeq: " + std::to_string(req.cseq) + " " +
+         std::string(req.cseq_method_name) + "\r\nContact: <sip:bob@198.51.100.20:5060>\r\n";
+    if (!body.empty()) {
+        s += "Content-Type: application/sdp\r\n";
+    }
+    return s + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+struct stack {
+    timer_queue timers;
+    ms_t now = 1'000'000;
+    std::vector<std::pair<sip_addr, std::string>> sent;
+    std::unique_ptr<dp::relay_table> table;
+    std::unique_ptr<media_anchor> anchor;
+    std::unique_ptr<dialplan_engine> engine;
+    std::unique_ptr<cdr_writer> cdrs;
+    std::unique_ptr<transaction_layer> tl;
+    std::unique_ptr<b2bua> b2b;
+
+    stack() {
+        static unsigned instance = 0;
+        const std::string name = "bench_b2b" + std::to_string(instance++);  // rte_hash names are global
+        table = std::make_unique<dp::relay_table>(name.c_str(), 65536, 1, -1);
+        std::vector<realm_info> realms(2);
+        realms[0] = realm_info{"acc", ip(192, 0, 2, 1), "192.0.2.1", 24, 0, 0, {{2, 0, 0, 0, 0, 1}}};
+        realms[1] = realm_info{"core", ip(198, 51, 100, 1), "198.51.100.1", 24, 0, 1, {{2, 0, 0, 0, 0, 2}}};
+        anchor = std::make_unique<media_anchor>(*table, realms, 20000, 59999, [](unsigned, uint32_t) {
+            return std::optional<rte_ether_addr>(rte_ether_addr{{2, 9, 9, 9, 9, 9}});
+        });
+        engine = std::make_unique<dialplan_engine>();
+        const char* root = std::getenv("SF_SOURCE_ROOT");
+        const std::string plan = std::string(root != nullptr ? root : SF_SOURCE_ROOT) + "/lua/dialplans/lab_default.lua";
+        if (!engine->load("default", plan).empty()) {
+            std::abort();
+        }
+        cdrs = std::make_unique<cdr_writer>("");
+        auto send = [this](unsigned, sip_addr to, std::string p) { sent.emplace_back(to, std::move(p)); };
+        tl = std::make_unique<transaction_layer>(timers, send, timer_config{500, 4000, 5000}, [this] { return now; });
+        b2b = std::make_unique<b2bua>(b2bua_config{}, *tl, timers, *anchor, *engine, *cdrs, send,
+                                      [this] { return now; });
+    }
+
+    /// The request the appliance last sent to `to`, parsed into `out` (backed by `text`).
+    bool last_request_to(sip_addr to, std::string& text, sip::message& out) {
+        for (auto it = sent.rbegin(); it != sent.rend(); ++it) {
+            if (it->first == to && it->second.compare(0, 4, "SIP/") != 0) {
+                text = it->second;
+                return sip::parse(text, out) == sip::parse_error::ok;
+            }
+        }
+        return false;
+    }
+
+    std::string our_tag_for_alice() {
+        for (auto it = sent.rbegin(); it != sent.rend(); ++it) {
+            sip::message m;
+            if (it->first == alice && sip::parse(it->second, m) == sip::parse_error::ok && !m.is_request &&
+                m.status == 200) {
+                return std::string(m.to.tag);
+            }
+        }
+        return {};
+    }
+
+    /// One whole call: INVITE, 100, INVITE out, 180, 200, ACK out, 200 in, ACK in, BYE, 200, BYE out, 200.
+    void call(uint64_t n) {
+        const std::string call_id = "c" + std::to_string(n);
+        sent.clear();
+        b2b->on_datagram(0, alice, alice_invite(call_id));
+        std::string inv_text;
+        sip::message inv;
+        if (!last_request_to(bob, inv_text, inv)) {
+            std::abort();
+        }
+        b2b->on_datagram(1, bob, bob_answer(inv, 180, "Ringing", {}));
+        b2b->on_datagram(1, bob, bob_answer(inv, 200, "OK", bob_sdp));
+        const std::string tag = our_tag_for_alice();
+        b2b->on_datagram(0, alice, alice_in_dialog("ACK", call_id, tag, 1));
+        b2b->on_datagram(0, alice, alice_in_dialog("BYE", call_id, tag, 2));
+        std::string bye_text;
+        sip::message bye;
+        if (!last_request_to(bob, bye_text, bye)) {
+            std::abort();
+        }
+        b2b->on_datagram(1, bob, bob_answer(bye, 200, "OK", {}));
+        // Transactions linger for their timers (D, J, K); let them expire as time passes.
+        now += 40;
+        timers.run(now, 64);
+    }
+};
+
+void BM_call_setup_and_teardown(benchmark::State& state) {
+    // Kept for the process's life: DPDK objects must not be freed after rte_eal_cleanup().
+    static stack& s = *new stack;
+    static uint64_t n = 0;  // Call-IDs stay unique across the library's repeated runs
+    for (auto _ : state) {
+        s.call(++n);
+    }
+    state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));  // calls
+    state.counters["calls_per_s"] = benchmark::Counter(static_cast<double>(state.iterations()),
+                                                       benchmark::Counter::kIsRate);
+    state.counters["msgs_per_s"] = benchmark::Counter(7.0 * static_cast<double>(state.iterations()),
+                                                      benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_call_setup_and_teardown);
+
+// Baseline: only parsing the seven messages of a call (what any SIP element must do).
+void BM_call_parse_baseline(benchmark::State& state) {
+    // The messages of one call, captured once (the library runs this function several times).
+    static const std::vector<std::string> msgs = [] {
+        stack& s = *new stack;
+        s.call(1'000'000'000);
+        std::vector<std::string> out;
+        for (auto& [to, text] : s.sent) {
+            out.push_back(text);
+        }
+        out.resize(std::min<size_t>(out.size(), 7));
+        return out;
+    }();
+    for (auto _ : state) {
+        for (const auto& m : msgs) {
+            sip::message parsed;
+            benchmark::DoNotOptimize(sip::parse(m, parsed));
+        }
+    }
+    state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+}
+BENCHMARK(BM_call_parse_baseline);
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::string prefix = "--file-prefix=sf_bench_b2b_" + std::to_string(getpid());
+    const char* eal[] = {"bench", "--no-huge", "--no-pci", "--no-shconf", "-m", "512", "-l", "0",
+                         "--log-level=*:error", prefix.c_str()};
+    if (rte_eal_init(static_cast<int>(std::size(eal)), const_cast<char**>(eal)) < 0) {
+        return 1;
+    }
+    benchmark::Initialize(&argc, argv);
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    rte_eal_cleanup();
+    return 0;
+}
