@@ -34,6 +34,10 @@ b2bua::~b2bua() {
     for (auto& [id, c] : calls_) {
         timers_.cancel(c->waiting_ack.timer);
         timers_.cancel(c->linger_timer);
+        timers_.cancel(c->duration_timer);
+        for (const call::branch& br : c->branches) {
+            timers_.cancel(br.timer);
+        }
         media_.close(c->media);
     }
 }
@@ -138,7 +142,9 @@ void b2bua::on_request(const inbound& in) {
     if (!m.to.tag.empty()) {
         bool from_a = false;
         call* c = find_call(m.call_id, &from_a);
-        if (c == nullptr) {
+        // Before the answer, only leg A has a dialog here: a branch's early-dialog requests
+        // (and a loser's) are not taken.
+        if (c == nullptr || (!from_a && c->b.call_id != m.call_id)) {
             ++stats_.in_dialog_481;
             answer_locally(in, 481);
             return;
@@ -248,14 +254,22 @@ void b2bua::on_invite(const inbound& in) {
     case route_result::kind::dial:
         break;
     }
-    const dial_target& target = rr.targets.front();
-    uint32_t target_addr = 0;
-    if (!parse_ipv4_text(target.host, target_addr)) {
-        return refuse(502, "only IPv4 destinations are routed yet");
-    }
-    const int b_realm = route(target_addr);
-    if (b_realm < 0) {
-        return refuse(502, "no route to the destination");
+    // Every destination must be routable, and on one realm: the B half of the media bridge is
+    // anchored there before the first INVITE goes out, and every branch offers the same ports.
+    int b_realm = -1;
+    for (const dial_target& t : rr.targets) {
+        uint32_t addr = 0;
+        if (!parse_ipv4_text(t.host, addr)) {
+            return refuse(502, "only IPv4 destinations are routed yet ('" + t.host + "')");
+        }
+        const int r = route(addr);
+        if (r < 0) {
+            return refuse(502, "no route to " + t.host);
+        }
+        if (b_realm >= 0 && r != b_realm) {
+            return refuse(502, "the destinations of one dial string must be on one realm");
+        }
+        b_realm = r;
     }
 
     auto c = std::make_unique<call>();
@@ -278,71 +292,33 @@ void b2bua::on_invite(const inbound& in) {
         a.target_uri = "sip:" + to_string(a.target);
     }
     a.contact = "<sip:sipferry@" + realm(in.realm).addr_text + ":" + std::to_string(cfg_.sip_port) + ">";
-    a.transfer_mode = target.transfer_mode;
+    a.transfer_mode = rr.targets.front().transfer_mode;  // the answering destination's, once one answers
     a.sdp_sess_id = random_u64() >> 2;
-    // Leg B: a new dialog that shows nothing of leg A.
-    leg& b = c->b;
-    b.realm = static_cast<unsigned>(b_realm);
-    b.target = sip_addr{target_addr, target.port};
-    c->b_invite_dest = b.target;
-    b.call_id = random_token(32);
-    b.local_tag = random_token(16);
-    const std::string& b_addr = realm(b.realm).addr_text;
-    std::string display;
-    if (!m.from.display.empty()) {
-        display = "\"" + std::string(m.from.display) + "\" ";
-    }
-    b.local_uri = display + "<sip:" + (rq.from_user.empty() ? "anonymous" : rq.from_user) + "@" + b_addr + ">";
-    b.remote_uri = "<sip:" + target.user + "@" + target.host + ":" + std::to_string(target.port) + ">";
-    b.contact = "<sip:sipferry@" + b_addr + ":" + std::to_string(cfg_.sip_port) + ">";
-    b.transfer_mode = target.transfer_mode;
-    b.sdp_sess_id = random_u64() >> 2;
-    b.local_cseq = 1;
-    c->b_request_uri = "sip:" + target.user + "@" + target.host + ":" + std::to_string(target.port);
-    b.target_uri = c->b_request_uri;
-    c->b_invite_branch = "z9hG4bK" + random_token(20);
+    // Leg B's realm and SDP origin; its dialog is the answering branch's (b2bua_fork.cc).
+    c->b.realm = static_cast<unsigned>(b_realm);
+    c->b.sdp_sess_id = random_u64() >> 2;
+    c->plan = rr.targets;
+    c->caller_user = rq.from_user.empty() ? "anonymous" : rq.from_user;
+    c->caller_display = std::string(m.from.display);
+    c->b_max_forwards = std::min<unsigned>(m.max_forwards < 0 ? 70 : m.max_forwards - 1, cfg_.max_forwards);
 
     c->rec.call_id = a.call_id;
-    c->rec.b_call_id = b.call_id;
     c->rec.from = std::string(m.from.uri);
     c->rec.to = std::string(m.request_uri);
     c->rec.caller = to_string(in.source);
-    c->rec.callee = to_string(b.target);
     c->rec.start = std::chrono::system_clock::now();
 
     c->a_remote_sdp = std::string(m.body);
-    if (!media_.open(c->media, a.realm, b.realm, offer)) {
+    if (!media_.open(c->media, a.realm, c->b.realm, offer)) {
         return refuse(503, "no relay ports left");
     }
-    const std::string b_sdp = rewrite_sdp(*c, true, m.body);
-    const unsigned mf = std::min<unsigned>(m.max_forwards < 0 ? 70 : m.max_forwards - 1, cfg_.max_forwards);
-
-    request_spec rs;
-    rs.method = "INVITE";
-    rs.request_uri = c->b_request_uri;
-    rs.via_host = b_addr;
-    rs.via_port = cfg_.sip_port;
-    rs.branch = c->b_invite_branch;
-    rs.max_forwards = mf;
-    const std::string from = b.from_value();
-    rs.from = from;
-    rs.to = b.remote_uri;
-    rs.call_id = b.call_id;
-    rs.cseq = b.local_cseq;
-    rs.contact = b.contact;
-    rs.extra = allow_header;
-    rs.user_agent = cfg_.user_agent;
-    rs.content_type = "application/sdp";
-    rs.body = b_sdp;
+    c->b_offer = rewrite_sdp(*c, true, m.body);
     const uint64_t id = c->id;
     by_call_id_[a.call_id] = id;
-    by_call_id_[b.call_id] = id;
     ++stats_.calls_total;
     call& cr = *c;
     calls_.emplace(id, std::move(c));
-    cr.b_invite_tx = tl_.send_request(
-        sip::method::invite, cr.b_invite_branch, cr.b.realm, cr.b.target, build_request(rs),
-        [this, id](const inbound& resp) { on_b_response(id, resp); }, [this, id] { on_b_timeout(id); });
+    start_group(cr, 0);
 }
 
 std::string b2bua::rewrite_sdp(call& c, bool for_b, std::string_view body) {
@@ -363,113 +339,10 @@ std::string b2bua::rewrite_sdp(call& c, bool for_b, std::string_view body) {
     return out;
 }
 
-// ------------------------------------------------------------------ leg B answers
-
-void b2bua::on_b_response(uint64_t call_id, const inbound& in) {
-    auto it = calls_.find(call_id);
-    if (it == calls_.end()) {
-        return;
-    }
-    call& c = *it->second;
-    const sip::message& m = *in.msg;
-    const unsigned status = m.status;
-    if (status < 200) {
-        // Any provisional response, 100 included, allows the CANCEL (RFC 3261 9.1).
-        c.b_provisional = true;
-        if (c.st == call::state::cancelling) {
-            send_b_cancel(c);
-            return;
-        }
-        if (status == 100) {
-            return;  // hop-by-hop: leg A already got our own 100
-        }
-    }
-    if (!m.to.tag.empty()) {
-        c.b.remote_tag = std::string(m.to.tag);
-    }
-    if (const sip::header* contact = m.find(sip::hdr::contact); contact != nullptr && status >= 200 &&
-                                                                status < 300) {
-        uri_endpoint(contact->value, c.b.target, &c.b.target_uri);
-    }
-    sdp::session desc;
-    const bool has_sdp = is_sdp(m) && sdp::parse(m.body, desc) == sdp::parse_error::ok;
-
-    if (status < 200) {
-        c.st = call::state::early;
-        std::string body;
-        if (has_sdp) {
-            media_.apply_remote(c.media, true, desc);
-            c.b_remote_sdp = std::string(m.body);
-            body = rewrite_sdp(c, false, m.body);
-        }
-        const std::string extra = "Contact: " + c.a.contact + "\r\n";
-        tl_.respond(c.a_invite_tx, status, m.reason, c.a.local_tag, extra, body.empty() ? "" : "application/sdp",
-                    body);
-        return;
-    }
-
-    if (status < 300) {
-        send_ack(c, true, 1, {});
-        if (c.st == call::state::cancelling) {
-            // A gave up while B answered: end B's dialog too.
-            send_bye(c, true);
-            end_call(c, "caller");
-            return;
-        }
-        if (has_sdp) {
-            media_.apply_remote(c.media, true, desc);
-            c.b_remote_sdp = std::string(m.body);
-        }
-        const std::string body = has_sdp ? rewrite_sdp(c, false, m.body) : std::string();
-        std::string extra = "Contact: " + c.a.contact + "\r\n";
-        extra += allow_header;
-        std::string sent = tl_.respond(c.a_invite_tx, status, m.reason, c.a.local_tag, extra,
-                                       body.empty() ? "" : "application/sdp", body);
-        c.st = call::state::answered;
-        c.rec.answer = std::chrono::system_clock::now();
-        c.rec.result = status;
-        c.rec.reason = std::string(m.reason);
-        ++stats_.calls_answered;
-        wait_for_ack(c, true, c.a_invite_cseq, std::move(sent), c.a_reply_to);
-        return;
-    }
-
-    // 3xx-6xx: the client transaction ACKed it; pass the failure to leg A.
-    if (c.st == call::state::cancelling) {
-        end_call(c, "caller");
-        return;
-    }
-    ++stats_.calls_failed;
-    // A redirect's Contact would leak leg B's topology: leg A gets the status alone.
-    send_a_final(c, status, m.reason);
-    end_call(c, "none");
-}
-
-void b2bua::on_b_timeout(uint64_t call_id) {
-    auto it = calls_.find(call_id);
-    if (it == calls_.end()) {
-        return;
-    }
-    call& c = *it->second;
-    if (c.st != call::state::cancelling) {
-        ++stats_.calls_failed;
-        send_a_final(c, 408, reason_phrase(408));
-    }
-    end_call(c, "none");
-}
-
 void b2bua::send_a_final(call& c, unsigned status, std::string_view reason) {
     tl_.respond(c.a_invite_tx, status, reason, c.a.local_tag, {});
     c.rec.result = status;
     c.rec.reason = std::string(reason);
-}
-
-void b2bua::send_b_cancel(call& c) {
-    if (!c.cancel_pending) {
-        return;  // one CANCEL per INVITE, however many provisional responses follow
-    }
-    send_cancel(c.b, c.b_request_uri, c.b_invite_branch, c.b_invite_dest);
-    c.cancel_pending = false;
 }
 
 void b2bua::send_cancel(const leg& l, std::string_view request_uri, std::string_view branch, sip_addr dest) {
@@ -515,12 +388,9 @@ void b2bua::abandon(call& c) {
     // INVITE transaction is left to finish.
     write_record(c, "caller");
     media_.close(c.media);
-    c.cancel_pending = true;
-    if (c.b_provisional) {
-        send_b_cancel(c);
-    }
-    // Otherwise the CANCEL waits for B's first provisional response (RFC 3261 9.1).
-    // Stay until leg B's INVITE transaction ends, but never longer than 64*T1.
+    give_up_branches(c, -1);
+    // A branch with no provisional response yet gets its CANCEL on the first (RFC 3261 9.1).
+    // Stay until every branch's INVITE transaction ends, but never longer than 64*T1.
     const uint64_t id = c.id;
     c.linger_timer = timers_.add(now_() + 64ull * cfg_.timers.t1_ms + 1000, [this, id] {
         auto it = calls_.find(id);
@@ -554,12 +424,17 @@ void b2bua::end_call(call& c, const char* hangup) {
     abort_transfer(c);
     timers_.cancel(c.waiting_ack.timer);
     timers_.cancel(c.linger_timer);
+    timers_.cancel(c.duration_timer);
     if (c.st == call::state::cancelling) {
         --cancelling_;
     }
     write_record(c, hangup);
     media_.close(c.media);
-    tl_.detach_client(c.b_invite_tx);
+    for (call::branch& br : c.branches) {
+        timers_.cancel(br.timer);
+        tl_.detach_client(br.tx);
+        by_call_id_.erase(br.l.call_id);
+    }
     by_call_id_.erase(c.a.call_id);
     by_call_id_.erase(c.b.call_id);
     calls_.erase(c.id);  // `c` is gone from here on
@@ -581,6 +456,17 @@ std::string b2bua::calls_json() const {
         j.key("call_id").value(c->b.call_id).key("realm").value(realm(c->b.realm).name);
         j.key("peer").value(to_string(c->b.target)).key("transfer_mode").value(std::string(1, c->b.transfer_mode));
         j.end_object();
+        // The destinations dialled so far (one per INVITE placed; the answering one is leg B).
+        static const char* branch_states[] = {"delayed", "ringing", "given_up", "done"};
+        j.key("branches").begin_array();
+        for (const call::branch& br : c->branches) {
+            j.begin_object();
+            j.key("call_id").value(br.l.call_id).key("peer").value(to_string(br.dest));
+            j.key("group").value(unsigned{br.target.group});
+            j.key("state").value(branch_states[static_cast<unsigned>(br.st)]).key("status").value(unsigned{br.status});
+            j.end_object();
+        }
+        j.end_array();
         j.key("media").begin_array();
         for (const auto& st : c->media.streams) {
             j.begin_object();

@@ -90,10 +90,30 @@ private:
     void on_ack(const inbound& in);
     void answer_locally(const inbound& in, unsigned status, std::string_view extra = {});
 
-    void on_b_response(uint64_t call_id, const inbound& in);
-    void on_b_timeout(uint64_t call_id);
     void send_a_final(call& c, unsigned status, std::string_view reason);
-    void send_b_cancel(call& c);
+    // Dialling the dialplan's destinations (b2bua_fork.cc).
+    /// Starts group `group` of the call's plan: each destination's INVITE now or after its dt=.
+    void start_group(call& c, unsigned group);
+    void send_branch_invite(call& c, size_t i);
+    void on_branch_response(uint64_t call_id, size_t i, const inbound& in);
+    void on_branch_timeout(uint64_t call_id, size_t i);
+    /// The branch's final response or timeout: it is done; the group may be over.
+    void finish_branch(call& c, size_t i, unsigned status, std::string_view reason);
+    /// Stops ringing branch `i` (CANCEL now, or on its first provisional response).
+    void give_up_branch(call& c, size_t i);
+    /// Every branch but `except` (-1: all) is given up.
+    void give_up_branches(call& c, int except);
+    /// Branch `i` answered first: its dialog becomes leg B, the others are cancelled.
+    void answer_from_branch(call& c, size_t i, const inbound& in);
+    /// A branch that answered after another won: ACK and BYE its dialog.
+    void hang_up_branch(call& c, size_t i, const inbound& in);
+    /// When no branch of the current group rings any more: the next group, or A's final response.
+    void group_over(call& c);
+    /// A branch of the current group is delayed or ringing.
+    bool branches_pending(const call& c) const;
+    /// Some branch has not seen its final response yet (given-up ones included).
+    bool branches_unsettled(const call& c) const;
+    void arm_duration_limit(call& c, unsigned seconds);
     /// CANCEL of the INVITE that opened leg `l` (sent to `request_uri` via `dest` with its `branch`).
     void send_cancel(const leg& l, std::string_view request_uri, std::string_view branch, sip_addr dest);
     /// Leg A gave up before the answer (CANCEL, or BYE in the early dialog): 487 to A, CANCEL to B.

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <string>
+#include <vector>
 
 #include "b2bua.hh"
 #include "sip/sip_uri.hh"
@@ -102,14 +103,41 @@ struct b2bua::call {
     leg a, b;
     response_base a_invite;        ///< to build responses to A's INVITE
     sip_addr a_reply_to;           ///< where responses to A's INVITE go (2xx retransmissions too)
-    sip_addr b_invite_dest;        ///< where B's INVITE went: its CANCEL goes there too (RFC 3261 9.1)
     uint64_t a_invite_tx = 0;
     unsigned a_invite_cseq = 0;
-    uint64_t b_invite_tx = 0;
-    std::string b_invite_branch;
-    std::string b_request_uri;
-    bool b_provisional = false;
-    bool cancel_pending = false;
+
+    /// One INVITE the appliance placed for the dial string (b2bua_fork.cc). Parallel
+    /// destinations are branches of one group; the answering branch's dialog becomes leg B.
+    struct branch {
+        enum class state : uint8_t {
+            delayed,   ///< dt= : its INVITE waits for its delay timer
+            ringing,   ///< INVITE sent, no final response yet
+            given_up,  ///< cancelled (lost, rt= ran out, A left): counts as finished, its final response still ends it
+            done,      ///< final response (or transaction timeout) seen
+        };
+        dial_target target;
+        leg l;                     ///< the dialog this INVITE opens (becomes `b` if it answers)
+        state st = state::delayed;
+        sip_addr dest;             ///< where the INVITE went: its CANCEL goes there too (RFC 3261 9.1)
+        std::string request_uri;
+        std::string via_branch;
+        uint64_t tx = 0;
+        bool provisional = false;  ///< a provisional response came: a CANCEL may be sent (RFC 3261 9.1)
+        bool cancel_wanted = false;  ///< CANCEL on the first provisional response
+        unsigned status = 0;       ///< final status (408: transaction timeout, 480: ring time ran out)
+        timer_queue::id timer = 0; ///< delay timer (delayed) or ring timer (ringing)
+    };
+    std::vector<dial_target> plan;     ///< the dialplan's destinations, groups in order
+    unsigned group = 0;                ///< the group ringing now
+    std::vector<branch> branches;      ///< every branch placed so far, all groups (indices are stable)
+    int answered_branch = -1;          ///< the branch that became leg B
+    int early_media_branch = -1;       ///< the branch whose early SDP the bridge's B side uses
+    unsigned best_status = 0;          ///< the failure leg A gets if no branch answers (RFC 3261 16.7)
+    std::string best_reason;
+    std::string b_offer;               ///< the SDP offered on every branch (B realm, B's origin)
+    unsigned b_max_forwards = 70;
+    std::string caller_user, caller_display;  ///< From of leg B unless fu=/fd= say otherwise
+    timer_queue::id duration_timer = 0;       ///< cd= : hang up when it fires
     /// A 2xx this appliance sent on one leg's INVITE (the first or a re-INVITE), retransmitted
     /// until that leg's ACK (RFC 3261 13.3.1.4).
     struct ack_wait {

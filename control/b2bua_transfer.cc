@@ -157,6 +157,9 @@ b2bua::transfer_outcome b2bua::start_transfer(call& c, bool from_a, const transf
         }
         return refuse(603, "the transfer dialplan did not route it");
     }
+    if (rr.targets.size() != 1) {
+        return refuse(603, "the transfer dialplan must dial exactly one destination");
+    }
     const dial_target& dt = rr.targets.front();
     uint32_t target_addr = 0;
     if (!parse_ipv4_text(dt.host, target_addr)) {

@@ -17,17 +17,11 @@
 #include <utility>
 #include <vector>
 
+#include "dial_string.hh"
+
 struct lua_State;
 
 namespace sf::control {
-
-/// One destination from a dial string `user@host[:port][opt=value,...]`.
-struct dial_target {
-    std::string user;
-    std::string host;
-    uint16_t port = 5060;
-    char transfer_mode = 'n';  ///< tr= : 'n' reject REFER, 'p' pass through, 'c' handle on the appliance
-};
 
 /// What the dialplan sees of the request being routed (`req` in Lua).
 struct route_request {
@@ -52,7 +46,7 @@ struct route_result {
         error,    ///< script error, bad dial string, or a limit hit: the caller answers 500
     };
     kind what = kind::none;
-    std::vector<dial_target> targets;
+    std::vector<dial_target> targets;  ///< in dial-string order; dial_target::group is the sequential step
     int code = 0;
     std::string reason;
     std::string error;              ///< for kind::error: "file:line: message"
@@ -63,9 +57,6 @@ struct dialplan_limits {
     uint64_t max_instructions = 1'000'000;  ///< Lua VM instructions per run
     size_t max_memory_bytes = 4u << 20;     ///< bytes the state may grow by during one run
 };
-
-/// Parses a dial string into targets; returns "" on success or the error text.
-std::string parse_dial_string(const std::string& text, std::vector<dial_target>& out);
 
 /// Owns one lua_State with every loaded dialplan compiled in it.
 class dialplan_engine {

@@ -6,7 +6,8 @@
 --   req.Source.Address, req.Source.Port, req.Realm (the port it came in on), req.Account
 --   req.Header["Name"]             first value of a header, name case-insensitive
 -- and `sys` decides:
---   sys.Dial("user@host[:port][tr=n|p|c]")   place the call (ends the script)
+--   sys.Dial("user@host[:port][tr=n|p|c]")   place the call (ends the script); "a&b" rings both,
+--                                            "a|b" one after the other (docs/lua-api.md)
 --   sys.Respond(code, "Reason")              refuse it (ends the script)
 --   sys.Log(...)                              a line in the appliance's log
 -- A script that decides nothing gets 404; an error gets 500 and its file:line in the log.
@@ -31,6 +32,18 @@ end
 local name, mode = string.match(user, "^(%a+)%-tr([npc])$")
 if name and hosts[name] then
   sys.Dial(name .. "@" .. hosts[name] .. ":5060[tr=" .. mode .. "]")
+end
+
+-- "X+Y" rings X and Y in parallel: the first to answer gets the call, the other is cancelled.
+local first, second = string.match(user, "^(%a+)%+(%a+)$")
+if first and hosts[first] and hosts[second] then
+  sys.Dial(first .. "@" .. hosts[first] .. ":5060&" .. second .. "@" .. hosts[second] .. ":5060")
+end
+
+-- "X-then-Y" rings X for 4 seconds, then Y (also when X fails at once, busy say).
+first, second = string.match(user, "^(%a+)%-then%-(%a+)$")
+if first and hosts[first] and hosts[second] then
+  sys.Dial(first .. "@" .. hosts[first] .. ":5060[rt=4]|" .. second .. "@" .. hosts[second] .. ":5060")
 end
 
 sys.Log("lab dialplan: no route for user '" .. user .. "'")

@@ -54,11 +54,6 @@ route_request request_for(const std::string& user) {
     return r;
 }
 
-std::string dial_error(const std::string& text) {
-    std::vector<dial_target> out;
-    return parse_dial_string(text, out);
-}
-
 // Runs `source` as dialplan "t" in a fresh engine (loading must succeed).
 route_result run_source(const std::string& source, const route_request& req = request_for("bob"),
                         dialplan_limits limits = {}) {
@@ -69,110 +64,6 @@ route_result run_source(const std::string& source, const route_request& req = re
 }
 
 }  // namespace
-
-// ------------------------------------------------------------------ dial strings
-
-TEST(dial_string, user_host_port_and_option) {
-    std::vector<dial_target> out;
-    ASSERT_EQ(parse_dial_string("  bob@198.51.100.20:5080[tr=c]  ", out), "");
-    ASSERT_EQ(out.size(), 1u);
-    EXPECT_EQ(out[0].user, "bob");
-    EXPECT_EQ(out[0].host, "198.51.100.20");
-    EXPECT_EQ(out[0].port, 5080);
-    EXPECT_EQ(out[0].transfer_mode, 'c');
-}
-
-TEST(dial_string, defaults_port_and_transfer_mode) {
-    std::vector<dial_target> out;
-    ASSERT_EQ(parse_dial_string("carol@sip.example.net", out), "");
-    ASSERT_EQ(out.size(), 1u);
-    EXPECT_EQ(out[0].host, "sip.example.net");
-    EXPECT_EQ(out[0].port, 5060);
-    EXPECT_EQ(out[0].transfer_mode, 'n');
-    out.clear();
-    ASSERT_EQ(parse_dial_string("alice@192.0.2.10[ tr = p ]", out), "");
-    EXPECT_EQ(out.at(0).transfer_mode, 'p');
-}
-
-TEST(dial_string, each_malformed_part_is_an_error) {
-    EXPECT_NE(dial_error(""), "");
-    EXPECT_NE(dial_error("   "), "");
-    EXPECT_NE(dial_error("bob"), "");                    // no host
-    EXPECT_NE(dial_error("@198.51.100.20"), "");         // no user
-    EXPECT_NE(dial_error("bob@"), "");                   // no host
-    EXPECT_NE(dial_error("bob@host:"), "");              // empty port
-    EXPECT_NE(dial_error("bob@host:0"), "");             // port 0
-    EXPECT_NE(dial_error("bob@host:65536"), "");         // port too large
-    EXPECT_NE(dial_error("bob@host:50x"), "");           // port not a number
-    EXPECT_NE(dial_error("bob@ho st"), "");              // space in the host
-    EXPECT_NE(dial_error("bob@host_name"), "");          // underscore in the host
-    EXPECT_NE(dial_error("b b@host"), "");               // space in the user
-    EXPECT_NE(dial_error("bob@host[tr=c"), "");          // unterminated options
-    EXPECT_NE(dial_error("bob@host[tr=x]"), "");         // bad transfer mode
-    EXPECT_NE(dial_error("bob@host[tr=]"), "");          // empty transfer mode
-    EXPECT_NE(dial_error(std::string(200, 'u') + "@h"), "");  // absurd user
-}
-
-TEST(dial_string, unknown_option_is_named) {
-    const std::string err = dial_error("bob@198.51.100.20[tr=c,ringtime=30]");
-    EXPECT_NE(err.find("ringtime"), std::string::npos) << err;
-    EXPECT_NE(err.find("unknown"), std::string::npos) << err;
-}
-
-TEST(dial_string, forking_is_not_supported_yet) {
-    for (const char* s : {"bob@198.51.100.20&carol@198.51.100.30", "bob@198.51.100.20|carol@198.51.100.30"}) {
-        const std::string err = dial_error(s);
-        EXPECT_NE(err.find("not supported yet"), std::string::npos) << err;
-    }
-}
-
-TEST(dial_string, errors_say_what_is_wrong) {
-    const std::pair<const char*, const char*> cases[] = {
-        {"", "empty dial string"},
-        {" \t ", "empty dial string"},
-        {"bob", "expected user@host[:port]"},
-        {"bob@198.51.100.20:0", "bad port '0'"},
-        {"bob@198.51.100.20:70000", "bad port '70000'"},
-        {"bob@198.51.100.20:abc", "bad port 'abc'"},
-        {"bob@198.51.100.20:-1", "bad port '-1'"},
-        {"bob@exa mple.net", "bad host"},
-        {"bob@example.net/x", "bad host"},
-        {"bob@exa$mple.net", "bad host"},
-        {"bob@198.51.100.20[tr=x]", "option tr expects n, p or c, got 'x'"},
-        {"bob@198.51.100.20[tr=cc]", "option tr expects n, p or c, got 'cc'"},
-        {"bob@198.51.100.20[tr]", "option tr expects n, p or c, got ''"},
-        {"bob@198.51.100.20[tr=c", "options must end with ']'"},
-        {"bob@198.51.100.20[foo=1]", "unknown dial string option 'foo'"},
-        {"bob@198.51.100.20&alice@192.0.2.10", "not supported yet"},
-        {"bob@198.51.100.20|alice@192.0.2.10", "not supported yet"},
-        {"bob@198.51.100.20[tr=c]&x", "not supported yet"},
-    };
-    for (const auto& [text, want] : cases) {
-        const std::string err = dial_error(text);
-        EXPECT_NE(err.find(want), std::string::npos) << "'" << text << "' -> '" << err << "'";
-    }
-}
-
-TEST(dial_string, edge_ports_and_whitespace) {
-    std::vector<dial_target> out;
-    ASSERT_EQ(parse_dial_string("\t bob@h:1 \r\n", out), "");
-    ASSERT_EQ(parse_dial_string("bob@h:65535", out), "");
-    ASSERT_EQ(parse_dial_string("bob@h [ tr = c , ]", out), "");
-    ASSERT_EQ(out.size(), 3u);
-    EXPECT_EQ(out[0].user, "bob");
-    EXPECT_EQ(out[0].host, "h");
-    EXPECT_EQ(out[0].port, 1);
-    EXPECT_EQ(out[1].port, 65535);
-    EXPECT_EQ(out[2].host, "h");
-    EXPECT_EQ(out[2].port, 5060);
-    EXPECT_EQ(out[2].transfer_mode, 'c');
-}
-
-TEST(dial_string, failure_leaves_out_untouched) {
-    std::vector<dial_target> out;
-    EXPECT_NE(parse_dial_string("bob@host:99999", out), "");
-    EXPECT_TRUE(out.empty());
-}
 
 // ------------------------------------------------------------------ decisions
 

@@ -1,0 +1,397 @@
+// Dialling the dialplan's destinations: parallel branches within a group (`&`), groups one
+// after the other (`|`), ring times, delayed starts, and the choice of the response leg A
+// gets when nobody answers (RFC 3261 16.7, as a forking proxy would choose it).
+//
+// Each branch is an INVITE of its own with its own Call-ID and tags: the appliance is the
+// UAC of every branch, so a loser is simply CANCELled (or, if it answered too late, ACKed
+// and BYEd) and nothing of it reaches leg A. Every branch offers the same SDP (the B half
+// of the call's media bridge): whoever answers, the bridge is already in place.
+
+#include <algorithm>
+
+#include "b2bua.hh"
+#include "b2bua_call.hh"
+#include "config.hh"
+#include "log.hh"
+#include "message_builder.hh"
+#include "sip/sdp.hh"
+
+namespace sf::control {
+
+using namespace b2bua_detail;
+
+namespace {
+
+/// A display name as a quoted-string (RFC 3261 25.1).
+std::string quoted_display(std::string_view text) {
+    std::string out = "\"";
+    for (char ch : text) {
+        if (ch == '"' || ch == '\\') {
+            out.push_back('\\');
+        }
+        out.push_back(ch);
+    }
+    return out + "\" ";
+}
+
+/// RFC 3261 16.7 step 6, for a B2BUA: a 6xx ends the search at once and wins; otherwise the
+/// lowest class wins, and within it a real answer (busy, say) beats "nobody answered".
+bool better_failure(unsigned status, unsigned best) {
+    if (best == 0) {
+        return true;
+    }
+    if ((best >= 600) != (status >= 600)) {
+        return status >= 600;
+    }
+    if (status / 100 != best / 100) {
+        return status / 100 < best / 100;
+    }
+    auto no_answer = [](unsigned s) { return s == 408 || s == 480 || s == 487; };
+    return no_answer(best) && !no_answer(status);
+}
+
+}  // namespace
+
+bool b2bua::branches_unsettled(const call& c) const {
+    return std::any_of(c.branches.begin(), c.branches.end(), [](const call::branch& br) {
+        return br.st != call::branch::state::done;
+    });
+}
+
+bool b2bua::branches_pending(const call& c) const {
+    return std::any_of(c.branches.begin(), c.branches.end(), [&](const call::branch& br) {
+        return br.target.group == c.group && (br.st == call::branch::state::delayed ||
+                                              br.st == call::branch::state::ringing);
+    });
+}
+
+void b2bua::start_group(call& c, unsigned group) {
+    c.group = group;
+    const size_t first = c.branches.size();
+    for (const dial_target& t : c.plan) {
+        if (t.group != group) {
+            continue;
+        }
+        call::branch br;
+        br.target = t;
+        leg& l = br.l;
+        l.realm = c.b.realm;
+        uint32_t addr = 0;
+        parse_ipv4_text(t.host, addr);  // checked in on_invite
+        br.dest = sip_addr{addr, t.port};
+        l.target = br.dest;
+        l.call_id = random_token(32);
+        l.local_tag = random_token(16);
+        const std::string& b_addr = realm(l.realm).addr_text;
+        const std::string& display = t.from_display.empty() ? c.caller_display : t.from_display;
+        l.local_uri = (display.empty() ? std::string() : quoted_display(display)) + "<sip:" +
+                      (t.from_user.empty() ? c.caller_user : t.from_user) + "@" +
+                      (t.from_host.empty() ? b_addr : t.from_host) + ">";
+        br.request_uri = "sip:" + t.user + "@" + t.host + ":" + std::to_string(t.port);
+        l.remote_uri = "<" + br.request_uri + ">";
+        l.target_uri = br.request_uri;
+        l.contact = "<sip:sipferry@" + b_addr + ":" + std::to_string(cfg_.sip_port) + ">";
+        l.transfer_mode = t.transfer_mode;
+        l.sdp_sess_id = c.b.sdp_sess_id;
+        l.sdp_version = c.b.sdp_version;
+        l.local_cseq = 1;
+        br.via_branch = "z9hG4bK" + random_token(20);
+        by_call_id_[l.call_id] = c.id;
+        c.branches.push_back(std::move(br));
+    }
+    if (c.rec.callee.empty() && first < c.branches.size()) {
+        c.rec.callee = to_string(c.branches[first].dest);
+        c.rec.b_call_id = c.branches[first].l.call_id;
+    }
+    const uint64_t id = c.id;
+    for (size_t i = first; i < c.branches.size(); ++i) {
+        call::branch& br = c.branches[i];
+        if (br.target.delay_s == 0) {
+            send_branch_invite(c, i);
+            continue;
+        }
+        br.timer = timers_.add(now_() + 1000ull * br.target.delay_s, [this, id, i] {
+            auto it = calls_.find(id);
+            if (it != calls_.end() && i < it->second->branches.size()) {
+                it->second->branches[i].timer = 0;
+                send_branch_invite(*it->second, i);
+            }
+        });
+    }
+}
+
+void b2bua::send_branch_invite(call& c, size_t i) {
+    call::branch& br = c.branches[i];
+    br.st = call::branch::state::ringing;
+    std::string extra(allow_header);
+    for (const auto& [name, value] : br.target.headers) {
+        extra += name + ": " + value + "\r\n";
+    }
+    request_spec rs;
+    rs.method = "INVITE";
+    rs.request_uri = br.request_uri;
+    rs.via_host = realm(br.l.realm).addr_text;
+    rs.via_port = cfg_.sip_port;
+    rs.branch = br.via_branch;
+    rs.max_forwards = c.b_max_forwards;
+    const std::string from = br.l.from_value();
+    rs.from = from;
+    rs.to = br.l.remote_uri;
+    rs.call_id = br.l.call_id;
+    rs.cseq = br.l.local_cseq;
+    rs.contact = br.l.contact;
+    rs.extra = extra;
+    rs.user_agent = cfg_.user_agent;
+    rs.content_type = "application/sdp";
+    rs.body = c.b_offer;
+    const uint64_t id = c.id;
+    br.tx = tl_.send_request(
+        sip::method::invite, br.via_branch, br.l.realm, br.dest, build_request(rs),
+        [this, id, i](const inbound& resp) { on_branch_response(id, i, resp); },
+        [this, id, i] { on_branch_timeout(id, i); });
+    if (br.target.ring_time_s != 0) {
+        br.timer = timers_.add(now_() + 1000ull * br.target.ring_time_s, [this, id, i] {
+            auto it = calls_.find(id);
+            if (it == calls_.end()) {
+                return;
+            }
+            call& cc = *it->second;
+            cc.branches[i].timer = 0;
+            if (cc.branches[i].st == call::branch::state::ringing) {
+                log_info("call %llu: %s did not answer within %u s", static_cast<unsigned long long>(id),
+                         cc.branches[i].request_uri.c_str(), cc.branches[i].target.ring_time_s);
+                if (better_failure(480, cc.best_status)) {
+                    cc.best_status = 480;
+                    cc.best_reason = std::string(reason_phrase(480));
+                }
+                give_up_branch(cc, i);
+                group_over(cc);
+            }
+        });
+    }
+}
+
+void b2bua::give_up_branch(call& c, size_t i) {
+    call::branch& br = c.branches[i];
+    timers_.cancel(br.timer);
+    br.timer = 0;
+    if (br.st == call::branch::state::delayed) {
+        br.st = call::branch::state::done;  // never sent
+        return;
+    }
+    if (br.st != call::branch::state::ringing) {
+        return;
+    }
+    br.st = call::branch::state::given_up;
+    br.cancel_wanted = true;
+    if (br.provisional) {
+        send_cancel(br.l, br.request_uri, br.via_branch, br.dest);
+        br.cancel_wanted = false;
+    }
+}
+
+void b2bua::give_up_branches(call& c, int except) {
+    for (size_t i = 0; i < c.branches.size(); ++i) {
+        if (static_cast<int>(i) != except) {
+            give_up_branch(c, i);
+        }
+    }
+}
+
+void b2bua::on_branch_response(uint64_t call_id, size_t i, const inbound& in) {
+    auto it = calls_.find(call_id);
+    if (it == calls_.end()) {
+        return;
+    }
+    call& c = *it->second;
+    call::branch& br = c.branches[i];
+    const sip::message& m = *in.msg;
+    const unsigned status = m.status;
+    if (status < 200) {
+        // Any provisional response, 100 included, allows the CANCEL (RFC 3261 9.1).
+        br.provisional = true;
+        if (br.cancel_wanted) {
+            send_cancel(br.l, br.request_uri, br.via_branch, br.dest);
+            br.cancel_wanted = false;
+            return;
+        }
+        if (status == 100 || br.st != call::branch::state::ringing || c.st == call::state::cancelling) {
+            return;  // 100 is hop-by-hop: leg A already got our own
+        }
+        if (!m.to.tag.empty()) {
+            br.l.remote_tag = std::string(m.to.tag);
+        }
+        c.st = call::state::early;
+        std::string body;
+        sdp::session desc;
+        if (is_sdp(m) && sdp::parse(m.body, desc) == sdp::parse_error::ok) {
+            // Early media: the bridge's B side follows the branch that sent the latest SDP.
+            media_.apply_remote(c.media, true, desc, c.early_media_branch >= 0 &&
+                                                         c.early_media_branch != static_cast<int>(i));
+            c.early_media_branch = static_cast<int>(i);
+            c.b_remote_sdp = std::string(m.body);
+            body = rewrite_sdp(c, false, m.body);
+        }
+        const std::string extra = "Contact: " + c.a.contact + "\r\n";
+        tl_.respond(c.a_invite_tx, status, m.reason, c.a.local_tag, extra, body.empty() ? "" : "application/sdp",
+                    body);
+        return;
+    }
+    if (status < 300) {
+        if (br.st != call::branch::state::ringing || c.answered_branch >= 0 || c.st == call::state::cancelling) {
+            // Too late: another branch won, this one was given up, or A is gone (the 2xx
+            // crossed our CANCEL). The dialog exists now, so it is ACKed and ended.
+            hang_up_branch(c, i, in);
+            if (c.st == call::state::cancelling && !branches_unsettled(c)) {
+                end_call(c, "caller");
+            }
+            return;
+        }
+        answer_from_branch(c, i, in);
+        return;
+    }
+    // 3xx-6xx: the client transaction ACKed it. A redirect's Contact would leak leg B's
+    // topology, so a 3xx counts as a failure like any other.
+    finish_branch(c, i, status, m.reason);
+}
+
+void b2bua::on_branch_timeout(uint64_t call_id, size_t i) {
+    auto it = calls_.find(call_id);
+    if (it != calls_.end()) {
+        finish_branch(*it->second, i, 408, reason_phrase(408));
+    }
+}
+
+void b2bua::finish_branch(call& c, size_t i, unsigned status, std::string_view reason) {
+    call::branch& br = c.branches[i];
+    const bool counted = br.st == call::branch::state::ringing;  // a given-up branch's 487 decides nothing
+    timers_.cancel(br.timer);
+    br.timer = 0;
+    br.st = call::branch::state::done;
+    br.status = status;
+    by_call_id_.erase(br.l.call_id);
+    if (c.st == call::state::cancelling) {
+        if (!branches_unsettled(c)) {
+            end_call(c, "caller");
+        }
+        return;
+    }
+    if (!counted || c.answered_branch >= 0) {
+        return;
+    }
+    if (better_failure(status, c.best_status)) {
+        c.best_status = status;
+        c.best_reason = std::string(reason);
+    }
+    if (status >= 600) {
+        give_up_branches(c, -1);  // a global failure: nobody else is tried (RFC 3261 16.7)
+        c.plan.clear();
+    }
+    group_over(c);
+}
+
+void b2bua::group_over(call& c) {
+    if (branches_pending(c) || c.answered_branch >= 0 || c.st == call::state::cancelling) {
+        return;
+    }
+    const bool more = std::any_of(c.plan.begin(), c.plan.end(), [&](const dial_target& t) {
+        return t.group > c.group;
+    });
+    if (more) {
+        start_group(c, c.group + 1);
+        return;
+    }
+    ++stats_.calls_failed;
+    const unsigned status = c.best_status != 0 ? c.best_status : 480;
+    send_a_final(c, status, c.best_status != 0 ? std::string_view(c.best_reason) : reason_phrase(480));
+    // Branches given up that have not sent their final response yet keep nothing alive:
+    // their transactions are detached with the call.
+    end_call(c, "none");
+}
+
+void b2bua::answer_from_branch(call& c, size_t i, const inbound& in) {
+    const sip::message& m = *in.msg;
+    call::branch& br = c.branches[i];
+    timers_.cancel(br.timer);
+    br.timer = 0;
+    br.st = call::branch::state::done;
+    br.status = m.status;
+    c.answered_branch = static_cast<int>(i);
+    give_up_branches(c, static_cast<int>(i));
+    for (const call::branch& other : c.branches) {
+        if (&other != &br) {
+            by_call_id_.erase(other.l.call_id);  // their late responses go to their transactions only
+        }
+    }
+    // The branch's dialog is leg B from here on (its SDP origin is the one every branch offered).
+    const uint64_t sdp_version = c.b.sdp_version;
+    c.b = br.l;
+    c.b.sdp_version = sdp_version;
+    c.b.remote_tag = std::string(m.to.tag);
+    if (const sip::header* contact = m.find(sip::hdr::contact)) {
+        uri_endpoint(contact->value, c.b.target, &c.b.target_uri);
+    }
+    c.a.transfer_mode = br.target.transfer_mode;
+    c.rec.b_call_id = c.b.call_id;
+    c.rec.callee = to_string(br.dest);
+    send_ack(c, true, 1, {});
+
+    sdp::session desc;
+    const bool has_sdp = is_sdp(m) && sdp::parse(m.body, desc) == sdp::parse_error::ok;
+    if (has_sdp) {
+        media_.apply_remote(c.media, true, desc, c.early_media_branch >= 0 && c.early_media_branch != static_cast<int>(i));
+        c.b_remote_sdp = std::string(m.body);
+    }
+    const std::string body = has_sdp ? rewrite_sdp(c, false, m.body) : std::string();
+    std::string extra = "Contact: " + c.a.contact + "\r\n";
+    extra += allow_header;
+    std::string sent = tl_.respond(c.a_invite_tx, m.status, m.reason, c.a.local_tag, extra,
+                                   body.empty() ? "" : "application/sdp", body);
+    c.st = call::state::answered;
+    c.rec.answer = std::chrono::system_clock::now();
+    c.rec.result = m.status;
+    c.rec.reason = std::string(m.reason);
+    ++stats_.calls_answered;
+    if (br.target.max_duration_s != 0) {
+        arm_duration_limit(c, br.target.max_duration_s);
+    }
+    wait_for_ack(c, true, c.a_invite_cseq, std::move(sent), c.a_reply_to);
+}
+
+void b2bua::hang_up_branch(call& c, size_t i, const inbound& in) {
+    const sip::message& m = *in.msg;
+    call::branch& br = c.branches[i];
+    timers_.cancel(br.timer);
+    br.timer = 0;
+    br.st = call::branch::state::done;
+    br.status = m.status;
+    leg l = br.l;
+    l.remote_tag = std::string(m.to.tag);
+    if (const sip::header* contact = m.find(sip::hdr::contact)) {
+        uri_endpoint(contact->value, l.target, &l.target_uri);
+    }
+    send_(l.realm, l.target, in_dialog_request(l, "ACK", 1, "z9hG4bK" + random_token(20)));
+    const std::string branch = "z9hG4bK" + random_token(20);
+    tl_.send_request(sip::method::bye, branch, l.realm, l.target, in_dialog_request(l, "BYE", 2, branch), nullptr,
+                     nullptr);
+    by_call_id_.erase(br.l.call_id);
+}
+
+void b2bua::arm_duration_limit(call& c, unsigned seconds) {
+    const uint64_t id = c.id;
+    c.duration_timer = timers_.add(now_() + 1000ull * seconds, [this, id, seconds] {
+        auto it = calls_.find(id);
+        if (it == calls_.end()) {
+            return;
+        }
+        call& cc = *it->second;
+        cc.duration_timer = 0;
+        log_info("call %llu: duration limit of %u s reached, hanging up both legs",
+                 static_cast<unsigned long long>(id), seconds);
+        send_bye(cc, true);
+        send_bye(cc, false);
+        end_call(cc, "limit");
+    });
+}
+
+}  // namespace sf::control

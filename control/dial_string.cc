@@ -1,0 +1,367 @@
+#include "dial_string.hh"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <iterator>
+#include <string_view>
+
+namespace sf::control {
+
+namespace {
+
+std::string_view trim(std::string_view s) {
+    const auto b = s.find_first_not_of(" \t\r\n");
+    if (b == std::string_view::npos) {
+        return {};
+    }
+    return s.substr(b, s.find_last_not_of(" \t\r\n") - b + 1);
+}
+
+std::string quoted(std::string_view s) { return "'" + std::string(s) + "'"; }
+
+bool valid_user(std::string_view u) {
+    if (u.empty() || u.size() > 128) {
+        return false;
+    }
+    for (unsigned char c : u) {
+        // RFC 3261 user unreserved/escaped characters, without those that end a URI part
+        // or that the dial string itself uses ('&', '|', '[', ']').
+        if (!(std::isalnum(c) || std::string_view("-_.!~*'()=+$,;?/%#").find(static_cast<char>(c)) !=
+                                     std::string_view::npos)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool valid_host(std::string_view h) {
+    if (h.empty() || h.size() > 253) {
+        return false;
+    }
+    return std::all_of(h.begin(), h.end(), [](unsigned char c) { return std::isalnum(c) || c == '-' || c == '.'; });
+}
+
+bool is_token_char(unsigned char c) {
+    return std::isalnum(c) || std::string_view("-.!%*_+`'~").find(static_cast<char>(c)) != std::string_view::npos;
+}
+
+/// Printable text for a header value or display name: no CR, LF or other control character.
+bool printable(std::string_view v) {
+    return std::all_of(v.begin(), v.end(), [](unsigned char c) { return c >= 0x20 && c != 0x7f; });
+}
+
+/// Headers the B2BUA builds itself: a dial string may not set or repeat them.
+bool reserved_header(std::string_view name) {
+    static constexpr std::string_view reserved[] = {
+        "via", "v", "from", "f", "to", "t", "call-id", "i", "cseq", "contact", "m", "max-forwards",
+        "content-length", "l", "content-type", "c", "route", "record-route", "content-encoding", "e",
+        "require", "proxy-require", "authorization", "proxy-authorization", "replaces", "refer-to", "r"};
+    std::string lower(name);
+    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char ch) { return std::tolower(ch); });
+    return std::find(std::begin(reserved), std::end(reserved), lower) != std::end(reserved);
+}
+
+int hex_value(char c) {
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/// Option values may carry the dial string's own separators escaped as %XX (",", "]", "&", "|").
+bool percent_decode(std::string_view in, std::string& out) {
+    out.clear();
+    for (size_t i = 0; i < in.size(); ++i) {
+        if (in[i] != '%') {
+            out.push_back(in[i]);
+            continue;
+        }
+        if (i + 2 >= in.size()) {
+            return false;  // a '%' needs two hex digits after it
+        }
+        const int hi = hex_value(in[i + 1]), lo = hex_value(in[i + 2]);
+        if (hi < 0 || lo < 0) {
+            return false;
+        }
+        out.push_back(static_cast<char>(hi * 16 + lo));
+        i += 2;
+    }
+    return true;
+}
+
+bool parse_seconds(std::string_view v, unsigned min, unsigned max, unsigned& out) {
+    unsigned n = 0;
+    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+    if (v.empty() || ec != std::errc{} || p != v.data() + v.size() || n < min || n > max) {
+        return false;
+    }
+    out = n;
+    return true;
+}
+
+/// Applies one `name=value` option to `t`; `seen` guards against repeating an option.
+std::string apply_option(std::string_view opt, dial_target& t, std::string& seen) {
+    const auto eq = opt.find('=');
+    std::string name(trim(opt.substr(0, eq)));
+    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char ch) { return std::tolower(ch); });
+    if (eq == std::string_view::npos) {
+        return "option " + quoted(name) + " needs a value (name=value)";
+    }
+    std::string value;
+    if (!percent_decode(trim(opt.substr(eq + 1)), value)) {
+        return "option " + quoted(name) + ": bad %-escape in " + quoted(opt.substr(eq + 1));
+    }
+    if (name != "h") {
+        const std::string mark = "|" + name + "|";
+        if (seen.find(mark) != std::string::npos) {
+            return "option " + quoted(name) + " given twice";
+        }
+        seen += mark;
+    }
+    if (name == "tr") {
+        if (value != "n" && value != "p" && value != "c") {
+            return "option tr expects n, p or c, got " + quoted(value);
+        }
+        t.transfer_mode = value[0];
+    } else if (name == "fu") {
+        if (!valid_user(value)) {
+            return "option fu expects a SIP user name, got " + quoted(value);
+        }
+        t.from_user = value;
+    } else if (name == "fd") {
+        if (value.empty() || value.size() > 64 || !printable(value)) {
+            return "option fd expects a display name of 1..64 printable characters, got " + quoted(value);
+        }
+        t.from_display = value;
+    } else if (name == "fh") {
+        if (!valid_host(value)) {
+            return "option fh expects a host name or IPv4 address, got " + quoted(value);
+        }
+        t.from_host = value;
+    } else if (name == "rt") {
+        if (!parse_seconds(value, 1, 3600, t.ring_time_s)) {
+            return "option rt expects a ring time of 1..3600 seconds, got " + quoted(value);
+        }
+    } else if (name == "dt") {
+        if (!parse_seconds(value, 0, 3600, t.delay_s)) {
+            return "option dt expects a delay of 0..3600 seconds, got " + quoted(value);
+        }
+    } else if (name == "cd") {
+        if (!parse_seconds(value, 1, 86400, t.max_duration_s)) {
+            return "option cd expects a call duration limit of 1..86400 seconds, got " + quoted(value);
+        }
+    } else if (name == "h") {
+        const auto colon = value.find(':');
+        const std::string_view hname = trim(std::string_view(value).substr(0, colon));
+        const std::string_view hvalue =
+            colon == std::string::npos ? std::string_view{} : trim(std::string_view(value).substr(colon + 1));
+        if (colon == std::string::npos || hname.empty() || hname.size() > 64 ||
+            !std::all_of(hname.begin(), hname.end(), [](unsigned char c) { return is_token_char(c); })) {
+            return "option h expects 'Name: value' with a header name, got " + quoted(value);
+        }
+        if (hvalue.empty() || hvalue.size() > 256 || !printable(hvalue)) {
+            return "option h: header " + quoted(hname) + " needs a value of 1..256 printable characters";
+        }
+        if (reserved_header(hname)) {
+            return "option h: header " + quoted(hname) + " is set by the appliance and cannot be added";
+        }
+        if (t.headers.size() >= max_dial_headers) {
+            return "option h: at most " + std::to_string(max_dial_headers) + " headers per destination";
+        }
+        t.headers.emplace_back(hname, hvalue);
+    } else {
+        return "unknown dial string option " + quoted(name) +
+               " (known: tr, fu, fd, fh, rt, dt, cd, h)";
+    }
+    return "";
+}
+
+/// One destination: `[sip:]user@host[:port][options]`.
+std::string parse_destination(std::string_view text, unsigned group, std::vector<dial_target>& out) {
+    const std::string_view s = trim(text);
+    if (s.empty()) {
+        return "empty destination (two separators in a row, or one at an end)";
+    }
+    dial_target t;
+    t.group = group;
+    std::string_view dest = s;
+    const auto open = s.find('[');
+    if (open != std::string_view::npos) {
+        if (open > 0 && s[open - 1] == '@') {
+            return "IPv6 destinations are not supported: " + quoted(s);
+        }
+        if (s.back() != ']') {
+            return "options must end with ']': " + quoted(s);
+        }
+        dest = trim(s.substr(0, open));
+        const std::string_view opts = s.substr(open + 1, s.size() - open - 2);
+        if (opts.find_first_of("[]") != std::string_view::npos) {
+            return "unbalanced brackets in " + quoted(s);
+        }
+        std::string seen;
+        size_t pos = 0;
+        while (pos <= opts.size()) {
+            const size_t comma = std::min(opts.find(',', pos), opts.size());
+            const std::string_view opt = trim(opts.substr(pos, comma - pos));
+            if (!opt.empty()) {
+                if (std::string err = apply_option(opt, t, seen); !err.empty()) {
+                    return err;
+                }
+            }
+            pos = comma + 1;
+        }
+    } else if (s.find(']') != std::string_view::npos) {
+        return "unbalanced brackets in " + quoted(s);
+    }
+    if (dest.size() >= 4 && std::equal(dest.begin(), dest.begin() + 4, "sip:", [](char a, char b) {
+            return std::tolower(static_cast<unsigned char>(a)) == b;
+        })) {
+        dest.remove_prefix(4);
+    } else if (const auto colon = dest.find(':'); colon != std::string_view::npos && dest.find('@') > colon) {
+        return "only sip: destinations can be dialled, got " + quoted(dest);
+    }
+    const auto at = dest.find('@');
+    if (at == std::string_view::npos) {
+        return "expected user@host[:port], got " + quoted(dest);
+    }
+    const std::string_view user = dest.substr(0, at);
+    std::string_view hostport = dest.substr(at + 1);
+    if (!valid_user(user)) {
+        return "bad user part in " + quoted(dest);
+    }
+    t.user = std::string(user);
+    const auto colon = hostport.rfind(':');
+    if (colon != std::string_view::npos) {
+        const std::string_view ps = hostport.substr(colon + 1);
+        unsigned port = 0;
+        auto [p, ec] = std::from_chars(ps.data(), ps.data() + ps.size(), port);
+        if (ps.empty() || ec != std::errc{} || p != ps.data() + ps.size() || port == 0 || port > 65535) {
+            return "bad port " + quoted(ps) + " in " + quoted(dest);
+        }
+        t.port = static_cast<uint16_t>(port);
+        hostport = hostport.substr(0, colon);
+    }
+    if (!valid_host(hostport)) {
+        return "bad host " + quoted(hostport) + " in " + quoted(dest);
+    }
+    t.host = std::string(hostport);
+    if (out.size() >= max_dial_targets) {
+        return "more than " + std::to_string(max_dial_targets) + " destinations in one dial string";
+    }
+    out.push_back(std::move(t));
+    return "";
+}
+
+/// Splits `s` at `sep` where it is outside [options].
+std::vector<std::string_view> split_outside_brackets(std::string_view s, char sep) {
+    std::vector<std::string_view> parts;
+    size_t start = 0;
+    bool in_options = false;
+    for (size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '[') {
+            in_options = true;
+        } else if (s[i] == ']') {
+            in_options = false;
+        } else if (s[i] == sep && !in_options) {
+            parts.push_back(s.substr(start, i - start));
+            start = i + 1;
+        }
+    }
+    parts.push_back(s.substr(start));
+    return parts;
+}
+
+}  // namespace
+
+std::string parse_dial_string(const std::string& text, std::vector<dial_target>& out) {
+    const std::string_view s = trim(text);
+    if (s.empty()) {
+        return "empty dial string";
+    }
+    if (text.size() > max_dial_string_bytes) {
+        return "dial string longer than " + std::to_string(max_dial_string_bytes) + " bytes";
+    }
+    std::vector<dial_target> parsed;
+    unsigned group = 0;
+    for (std::string_view seq : split_outside_brackets(s, '|')) {
+        for (std::string_view par : split_outside_brackets(seq, '&')) {
+            if (std::string err = parse_destination(par, group, parsed); !err.empty()) {
+                return err;
+            }
+        }
+        ++group;
+    }
+    out.insert(out.end(), std::make_move_iterator(parsed.begin()), std::make_move_iterator(parsed.end()));
+    return "";
+}
+
+namespace {
+
+/// Escapes what would end an option value early.
+std::string escape_value(std::string_view v) {
+    static constexpr char hex[] = "0123456789ABCDEF";
+    std::string out;
+    for (unsigned char c : v) {
+        if (c == ',' || c == ']' || c == '[' || c == '&' || c == '|' || c == '%') {
+            out.push_back('%');
+            out.push_back(hex[c >> 4]);
+            out.push_back(hex[c & 15]);
+        } else {
+            out.push_back(static_cast<char>(c));
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
+std::string format_dial_string(const std::vector<dial_target>& targets) {
+    std::string out;
+    for (size_t i = 0; i < targets.size(); ++i) {
+        const dial_target& t = targets[i];
+        if (i > 0) {
+            out += targets[i - 1].group == t.group ? "&" : "|";
+        }
+        out += t.user + "@" + t.host;
+        if (t.port != 5060) {
+            out += ":" + std::to_string(t.port);
+        }
+        std::vector<std::string> opts;
+        if (t.transfer_mode != 'n') {
+            opts.push_back(std::string("tr=") + t.transfer_mode);
+        }
+        if (!t.from_user.empty()) {
+            opts.push_back("fu=" + escape_value(t.from_user));
+        }
+        if (!t.from_display.empty()) {
+            opts.push_back("fd=" + escape_value(t.from_display));
+        }
+        if (!t.from_host.empty()) {
+            opts.push_back("fh=" + t.from_host);
+        }
+        if (t.ring_time_s != 0) {
+            opts.push_back("rt=" + std::to_string(t.ring_time_s));
+        }
+        if (t.delay_s != 0) {
+            opts.push_back("dt=" + std::to_string(t.delay_s));
+        }
+        if (t.max_duration_s != 0) {
+            opts.push_back("cd=" + std::to_string(t.max_duration_s));
+        }
+        for (const auto& [name, value] : t.headers) {
+            opts.push_back("h=" + escape_value(name + ": " + value));
+        }
+        if (!opts.empty()) {
+            out += "[";
+            for (size_t k = 0; k < opts.size(); ++k) {
+                out += (k ? "," : "") + opts[k];
+            }
+            out += "]";
+        }
+    }
+    return out;
+}
+
+}  // namespace sf::control

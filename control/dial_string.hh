@@ -1,0 +1,50 @@
+#pragma once
+/// @file
+/// Dial strings, the language a dialplan's `sys.Dial()` speaks (after sipsorcery's):
+///
+///     bob@198.51.100.20:5060[tr=c,rt=20] & carol@198.51.100.30 | voicemail@198.51.100.40
+///
+/// Destinations joined by `&` ring in parallel (the first to answer wins, the others are
+/// cancelled); groups joined by `|` are tried in sequence, the next one after the previous
+/// group failed or its ring time ran out. `&` binds tighter than `|`. Each destination is
+/// `[sip:]user@host[:port]` with optional `[name=value,...]` options.
+///
+/// Pure text processing (no DPDK, no Lua): the fuzz target links this file alone.
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace sf::control {
+
+/// One destination of a dial string.
+struct dial_target {
+    std::string user;
+    std::string host;  ///< an IPv4 address, or a name the B2BUA resolves (a provider)
+    uint16_t port = 5060;
+    unsigned group = 0;        ///< sequential step: destinations of one group ring in parallel
+    char transfer_mode = 'n';  ///< tr= : 'n' reject REFER, 'p' pass through, 'c' handle on the appliance
+    std::string from_user;     ///< fu= : From user on the new leg ("" = the caller's)
+    std::string from_display;  ///< fd= : From display name ("" = the caller's)
+    std::string from_host;     ///< fh= : From host ("" = the appliance's address on that realm)
+    unsigned ring_time_s = 0;  ///< rt= : give up ringing after this many seconds (0 = RFC 3261 timer C only)
+    unsigned delay_s = 0;      ///< dt= : start ringing this destination that many seconds after its group
+    unsigned max_duration_s = 0;  ///< cd= : hang up an answered call after this many seconds (0 = no limit)
+    /// h= : extra header lines on the INVITE ("Name", "value"), in order.
+    std::vector<std::pair<std::string, std::string>> headers;
+};
+
+/// Bounds that keep one dial string from fanning a call out without limit.
+inline constexpr size_t max_dial_targets = 16;
+inline constexpr size_t max_dial_headers = 8;
+inline constexpr size_t max_dial_string_bytes = 4096;
+
+/// Parses `text` and appends its destinations to `out` in order (groups numbered from 0).
+/// Returns "" on success, else an error that names the offending part (`out` is then untouched).
+std::string parse_dial_string(const std::string& text, std::vector<dial_target>& out);
+
+/// The dial string that parses back to `targets` (for logs and the management API).
+std::string format_dial_string(const std::vector<dial_target>& targets);
+
+}  // namespace sf::control

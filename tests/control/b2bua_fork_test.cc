@@ -1,0 +1,344 @@
+// Dialling several destinations (control/b2bua_fork.cc), in process: parallel branches where
+// the first answer wins and the others are cancelled, sequential groups after a failure or a
+// ring time, the failure alice gets when nobody answers (RFC 3261 16.7), and the per-destination
+// options (From user/display/host, extra headers, delayed start, call duration limit).
+
+#include "b2bua_fixture.hh"
+
+namespace {
+
+class fork_test : public b2bua_test {
+protected:
+    /// Replaces the `default` dialplan with one that dials `dial_string` for every call.
+    void dial(const std::string& dial_string) {
+        ASSERT_EQ(engine_->load_source("default", "fork.lua", "sys.Dial(\"" + dial_string + "\")"), "");
+    }
+
+    /// The INVITE the appliance sent to `peer`, parsed (kept past take()).
+    static std::unique_ptr<received> invite_to(const std::vector<std::unique_ptr<received>>& out, sip_addr peer) {
+        for (const auto& r : out) {
+            if (r->to == peer && r->msg.is_request && r->msg.req_method == sip::method::invite) {
+                return parse_copy(r->realm, r->to, r->text);
+            }
+        }
+        return nullptr;
+    }
+    static size_t count_to(const std::vector<std::unique_ptr<received>>& out, sip_addr peer, sip::method m) {
+        return static_cast<size_t>(std::count_if(out.begin(), out.end(), [&](const auto& r) {
+            return r->to == peer && r->msg.is_request && r->msg.req_method == m;
+        }));
+    }
+};
+
+const std::string bob_and_carol = "bob+carol";
+const std::string carol_then_bob = "carol-then-bob";
+
+}  // namespace
+
+// ================================================================== parallel
+
+TEST_F(fork_test, parallel_branches_offer_the_same_media_in_dialogs_of_their_own) {
+    invite_opts o;
+    o.user = bob_and_carol;
+    from_alice(alice_invite(o));
+    auto out = take();
+    auto to_bob = invite_to(out, bob);
+    auto to_carol = invite_to(out, carol);
+    ASSERT_NE(to_bob, nullptr);
+    ASSERT_NE(to_carol, nullptr);
+    EXPECT_NE(to_bob->msg.call_id, to_carol->msg.call_id);
+    EXPECT_NE(to_bob->msg.from.tag, to_carol->msg.from.tag);
+    EXPECT_NE(to_bob->msg.top_via.branch, to_carol->msg.top_via.branch);
+    EXPECT_NE(to_bob->msg.call_id, o.call_id) << "leg A's Call-ID never reaches leg B";
+    EXPECT_EQ(sdp_of(to_bob->msg.body).port, sdp_of(to_carol->msg.body).port) << "one B half for every branch";
+    EXPECT_EQ(sdp_of(to_bob->msg.body).conn, "198.51.100.1");
+    const std::string j = b2b_->calls_json();
+    EXPECT_NE(j.find(std::string(to_bob->msg.call_id)), std::string::npos) << j;
+    EXPECT_NE(j.find(std::string(to_carol->msg.call_id)), std::string::npos) << j;
+}
+
+TEST_F(fork_test, first_answer_wins_and_the_ringing_loser_is_cancelled) {
+    invite_opts o;
+    o.user = bob_and_carol;
+    from_alice(alice_invite(o));
+    auto out = take();
+    auto to_bob = invite_to(out, bob);
+    auto to_carol = invite_to(out, carol);
+    ASSERT_TRUE(to_bob && to_carol);
+    from_bob(bob_response(to_bob->msg, 180, "Ringing"));
+    from_carol(bob_response(to_carol->msg, 180, "Ringing", {}, "caroltag"));
+    out = take();
+    EXPECT_EQ(count_response(out, acc, 180), 2u) << "alice hears each branch ring";
+    from_carol(bob_response(to_carol->msg, 200, "OK", carol_sdp, "caroltag", "<sip:carol@198.51.100.30:5060>"));
+    out = take();
+    const received* ok = find_response(out, acc, 200);
+    ASSERT_NE(ok, nullptr);
+    EXPECT_EQ(sdp_of(ok->msg.body).conn, "192.0.2.1");
+    EXPECT_EQ(ok->text.find("caroltag"), std::string::npos) << "no topology leaks to leg A";
+    EXPECT_EQ(count_to(out, carol, sip::method::ack), 1u);
+    ASSERT_EQ(count_to(out, bob, sip::method::cancel), 1u) << "the loser is cancelled";
+    const received* cancel = find_request(out, core, sip::method::cancel);
+    EXPECT_EQ(cancel->msg.call_id, to_bob->msg.call_id);
+    EXPECT_EQ(cancel->msg.top_via.branch, to_bob->msg.top_via.branch);
+    const std::string a_tag(ok->msg.to.tag);
+
+    // bob's 487 is ACKed by his transaction and changes nothing for alice.
+    from_bob(bob_response(to_bob->msg, 487, "Request Terminated"));
+    out = take();
+    EXPECT_EQ(count_to(out, bob, sip::method::ack), 1u);
+    EXPECT_EQ(out.size(), 1u);
+    from_alice(alice_request("ACK", a_tag, 1, "z9hG4bKaliceack", o.call_id));
+    EXPECT_TRUE(take().empty());
+    EXPECT_EQ(b2b_->active_calls(), 1u);
+
+    // The call is alice-carol: alice's BYE goes to carol.
+    from_alice(alice_request("BYE", a_tag, 2, "z9hG4bKalicebye", o.call_id));
+    out = take();
+    EXPECT_EQ(count_to(out, carol, sip::method::bye), 1u);
+    EXPECT_EQ(count_to(out, bob, sip::method::bye), 0u);
+    const auto rec = json(cdrs_->recent().back());
+    EXPECT_EQ(rec.get<std::string>("callee"), "198.51.100.30:5060");
+    EXPECT_EQ(rec.get<std::string>("b_call_id"), std::string(to_carol->msg.call_id));
+}
+
+TEST_F(fork_test, a_loser_that_answers_too_late_is_acked_and_hung_up) {
+    invite_opts o;
+    o.user = bob_and_carol;
+    from_alice(alice_invite(o));
+    auto out = take();
+    auto to_bob = invite_to(out, bob);
+    auto to_carol = invite_to(out, carol);
+    ASSERT_TRUE(to_bob && to_carol);
+    from_bob(bob_response(to_bob->msg, 200, "OK", bob_sdp));
+    take();
+    // carol's 200 crossed the appliance's CANCEL (she never sent a provisional, so none went yet).
+    from_carol(bob_response(to_carol->msg, 200, "OK", carol_sdp, "caroltag", "<sip:carol@198.51.100.30:5060>"));
+    out = take();
+    EXPECT_EQ(count_to(out, carol, sip::method::ack), 1u);
+    ASSERT_EQ(count_to(out, carol, sip::method::bye), 1u);
+    const received* bye = find_request(out, core, sip::method::bye);
+    EXPECT_EQ(bye->msg.call_id, to_carol->msg.call_id);
+    EXPECT_EQ(bye->msg.to.tag, "caroltag");
+    EXPECT_EQ(count_response(out, acc, 200), 0u) << "alice got one 2xx, bob's";
+    EXPECT_EQ(b2b_->active_calls(), 1u);
+}
+
+TEST_F(fork_test, busy_beats_no_answer_when_every_branch_fails) {
+    invite_opts o;
+    o.user = bob_and_carol;
+    from_alice(alice_invite(o));
+    auto out = take();
+    auto to_bob = invite_to(out, bob);
+    auto to_carol = invite_to(out, carol);
+    ASSERT_TRUE(to_bob && to_carol);
+    from_bob(bob_response(to_bob->msg, 480, "Temporarily Unavailable"));
+    out = take();
+    EXPECT_EQ(count_response(out, acc, 480), 0u) << "carol still rings";
+    from_carol(bob_response(to_carol->msg, 486, "Busy Here", {}, "caroltag"));
+    out = take();
+    EXPECT_NE(find_response(out, acc, 486), nullptr);
+    EXPECT_EQ(b2b_->active_calls(), 0u);
+    EXPECT_EQ(relay_entries(), 0u);
+    EXPECT_EQ(json(cdrs_->recent().back()).get<unsigned>("result"), 486u);
+}
+
+TEST_F(fork_test, a_6xx_ends_the_search_at_once) {
+    invite_opts o;
+    o.user = bob_and_carol;
+    from_alice(alice_invite(o));
+    auto out = take();
+    auto to_bob = invite_to(out, bob);
+    auto to_carol = invite_to(out, carol);
+    ASSERT_TRUE(to_bob && to_carol);
+    from_carol(bob_response(to_carol->msg, 180, "Ringing", {}, "caroltag"));
+    take();
+    from_bob(bob_response(to_bob->msg, 603, "Decline"));
+    out = take();
+    EXPECT_NE(find_response(out, acc, 603), nullptr);
+    EXPECT_EQ(count_to(out, carol, sip::method::cancel), 1u) << "RFC 3261 16.7: a 6xx cancels the others";
+    EXPECT_EQ(b2b_->active_calls(), 0u);
+}
+
+TEST_F(fork_test, alice_cancelling_cancels_every_ringing_branch) {
+    invite_opts o;
+    o.user = bob_and_carol;
+    from_alice(alice_invite(o));
+    auto out = take();
+    auto to_bob = invite_to(out, bob);
+    auto to_carol = invite_to(out, carol);
+    ASSERT_TRUE(to_bob && to_carol);
+    from_bob(bob_response(to_bob->msg, 180, "Ringing"));
+    take();
+    invite_opts c = o;
+    from_alice(alice_cancel(c));
+    out = take();
+    EXPECT_NE(find_response(out, acc, 487), nullptr);
+    EXPECT_EQ(count_to(out, bob, sip::method::cancel), 1u);
+    EXPECT_EQ(count_to(out, carol, sip::method::cancel), 0u) << "carol sent nothing yet: her CANCEL waits";
+    from_carol(bob_response(to_carol->msg, 100, "Trying"));
+    EXPECT_EQ(count_to(take(), carol, sip::method::cancel), 1u);
+    from_bob(bob_response(to_bob->msg, 487, "Request Terminated"));
+    take();
+    EXPECT_EQ(b2b_->active_calls(), 0u);
+    from_carol(bob_response(to_carol->msg, 487, "Request Terminated", {}, "caroltag"));
+    take();
+    EXPECT_EQ(b2b_->active_calls(), 0u);
+    EXPECT_EQ(relay_entries(), 0u);
+}
+
+TEST_F(fork_test, destinations_on_different_realms_are_refused) {
+    dial("alice@192.0.2.10&bob@198.51.100.20");
+    from_alice(alice_invite());
+    auto out = take();
+    const received* refused = find_response(out, acc, 502);
+    ASSERT_NE(refused, nullptr);
+    EXPECT_NE(refused->text.find("one realm"), std::string::npos) << refused->text;
+    EXPECT_EQ(count_request(out, core, sip::method::invite), 0u);
+    EXPECT_EQ(relay_entries(), 0u);
+}
+
+// ================================================================== sequential
+
+TEST_F(fork_test, the_next_group_rings_when_the_ring_time_runs_out) {
+    invite_opts o;
+    o.user = carol_then_bob;
+    from_alice(alice_invite(o));
+    auto out = take();
+    auto to_carol = invite_to(out, carol);
+    ASSERT_NE(to_carol, nullptr);
+    EXPECT_EQ(invite_to(out, bob), nullptr) << "bob waits for carol's turn to end";
+    from_carol(bob_response(to_carol->msg, 180, "Ringing", {}, "caroltag"));
+    EXPECT_NE(find_response(take(), acc, 180), nullptr);
+    advance(3999);
+    out = take();
+    EXPECT_EQ(invite_to(out, bob), nullptr);
+    EXPECT_EQ(count_to(out, carol, sip::method::cancel), 0u);
+    advance(1);  // carol's rt=4 runs out
+    out = take();
+    EXPECT_EQ(count_to(out, carol, sip::method::cancel), 1u);
+    auto to_bob = invite_to(out, bob);
+    ASSERT_NE(to_bob, nullptr);
+    EXPECT_EQ(count_response(out, acc, 480), 0u) << "alice keeps waiting for bob";
+    from_bob(bob_response(to_bob->msg, 200, "OK", bob_sdp));
+    out = take();
+    EXPECT_NE(find_response(out, acc, 200), nullptr);
+    // carol's 487 for the cancelled INVITE is ACKed and ends nothing.
+    from_carol(bob_response(to_carol->msg, 487, "Request Terminated", {}, "caroltag"));
+    out = take();
+    EXPECT_EQ(count_to(out, carol, sip::method::ack), 1u);
+    EXPECT_EQ(b2b_->active_calls(), 1u);
+}
+
+TEST_F(fork_test, the_next_group_rings_at_once_after_a_failure) {
+    invite_opts o;
+    o.user = carol_then_bob;
+    from_alice(alice_invite(o));
+    auto to_carol = invite_to(take(), carol);
+    ASSERT_NE(to_carol, nullptr);
+    from_carol(bob_response(to_carol->msg, 486, "Busy Here", {}, "caroltag"));
+    auto out = take();
+    EXPECT_EQ(count_response(out, acc, 486), 0u);
+    auto to_bob = invite_to(out, bob);
+    ASSERT_NE(to_bob, nullptr);
+    from_bob(bob_response(to_bob->msg, 404, "Not Found"));
+    out = take();
+    // Both failed: the best of both (4xx each; a real answer over "no answer": the first).
+    EXPECT_NE(find_response(out, acc, 486), nullptr);
+    EXPECT_EQ(b2b_->active_calls(), 0u);
+}
+
+TEST_F(fork_test, ring_time_on_the_last_group_gives_480) {
+    dial("bob@198.51.100.20[rt=2]");
+    from_alice(alice_invite());
+    auto to_bob = invite_to(take(), bob);
+    ASSERT_NE(to_bob, nullptr);
+    from_bob(bob_response(to_bob->msg, 180, "Ringing"));
+    take();
+    advance(2000);
+    auto out = take();
+    EXPECT_EQ(count_to(out, bob, sip::method::cancel), 1u);
+    EXPECT_NE(find_response(out, acc, 480), nullptr);
+    EXPECT_EQ(b2b_->active_calls(), 0u);
+}
+
+// ================================================================== options
+
+TEST_F(fork_test, from_user_display_host_and_extra_headers_reach_the_destination) {
+    dial("bob@198.51.100.20[fu=1000,fd=Front \\\"Desk\\\",fh=example.net,h=X-Account: gold,h=P-Tag: 7]");
+    from_alice(alice_invite());
+    auto to_bob = invite_to(take(), bob);
+    ASSERT_NE(to_bob, nullptr);
+    const std::string want = "\"Front \\\"Desk\\\"\" <sip:1000@example.net>;tag=";
+    EXPECT_EQ(header(to_bob->msg, sip::hdr::from).substr(0, want.size()), want);
+    EXPECT_NE(to_bob->text.find("\r\nX-Account: gold\r\n"), std::string::npos) << to_bob->text;
+    EXPECT_NE(to_bob->text.find("\r\nP-Tag: 7\r\n"), std::string::npos);
+}
+
+TEST_F(fork_test, without_options_from_is_the_callers_user_on_the_appliance) {
+    from_alice(alice_invite());
+    auto to_bob = invite_to(take(), bob);
+    ASSERT_NE(to_bob, nullptr);
+    const std::string want = "\"Alice\" <sip:alice@198.51.100.1>;tag=";
+    EXPECT_EQ(header(to_bob->msg, sip::hdr::from).substr(0, want.size()), want);
+}
+
+TEST_F(fork_test, a_delayed_destination_rings_later_and_not_at_all_once_answered) {
+    dial("bob@198.51.100.20&carol@198.51.100.30[dt=2]");
+    from_alice(alice_invite());
+    auto out = take();
+    auto to_bob = invite_to(out, bob);
+    ASSERT_NE(to_bob, nullptr);
+    EXPECT_EQ(invite_to(out, carol), nullptr);
+    advance(1999);
+    EXPECT_EQ(count_to(take(), carol, sip::method::invite), 0u);
+    advance(1);
+    auto first_carol = invite_to(take(), carol);
+    ASSERT_NE(first_carol, nullptr);
+
+    // Again, with bob answering within the delay: carol is never called (the first call's
+    // INVITE to her is still being retransmitted, so only new Call-IDs count).
+    dial("bob@198.51.100.20&carol@198.51.100.30[dt=2]");
+    invite_opts o;
+    o.call_id = "second@192.0.2.10";
+    o.branch = "z9hG4bKsecond";
+    from_alice(alice_invite(o));
+    auto second = invite_to(take(), bob);
+    ASSERT_NE(second, nullptr);
+    from_bob(bob_response(second->msg, 200, "OK", bob_sdp, "bobtag2"));
+    take();
+    advance(5000);
+    out = take();
+    EXPECT_EQ(std::count_if(out.begin(), out.end(), [&](const auto& r) {
+                  return r->to == carol && r->msg.is_request && r->msg.call_id != first_carol->msg.call_id;
+              }),
+              0);
+    EXPECT_GT(count_to(out, carol, sip::method::invite), 0u) << "the first call's INVITE, retransmitted";
+}
+
+TEST_F(fork_test, call_duration_limit_hangs_up_both_legs) {
+    dial("bob@198.51.100.20[cd=60]");
+    const call_state cs = confirmed_call();
+    ASSERT_NE(cs.b_invite, nullptr);
+    advance(59999);
+    EXPECT_EQ(count_request(take(), core, sip::method::bye), 0u);
+    advance(1);
+    auto out = take();
+    EXPECT_EQ(count_request(out, core, sip::method::bye), 1u);
+    EXPECT_EQ(count_request(out, acc, sip::method::bye), 1u);
+    EXPECT_EQ(b2b_->active_calls(), 0u);
+    EXPECT_EQ(relay_entries(), 0u);
+    EXPECT_EQ(json(cdrs_->recent().back()).get<std::string>("hangup"), "limit");
+}
+
+TEST_F(fork_test, transfer_mode_of_the_answering_destination_applies_to_both_legs) {
+    dial("bob@198.51.100.20[tr=n]&carol@198.51.100.30[tr=c]");
+    from_alice(alice_invite());
+    auto out = take();
+    auto to_carol = invite_to(out, carol);
+    ASSERT_NE(to_carol, nullptr);
+    from_carol(bob_response(to_carol->msg, 200, "OK", carol_sdp, "caroltag", "<sip:carol@198.51.100.30:5060>"));
+    take();
+    const std::string j = b2b_->calls_json();
+    EXPECT_NE(j.find("\"transfer_mode\":\"c\""), std::string::npos) << j;
+    EXPECT_EQ(j.find("\"transfer_mode\":\"n\""), std::string::npos) << j;
+}

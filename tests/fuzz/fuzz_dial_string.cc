@@ -1,0 +1,38 @@
+// libFuzzer target: the dial-string parser (control/dial_string.cc) on arbitrary bytes.
+// A string that parses must format to a dial string that parses to the same destinations.
+
+#include "dial_string.hh"
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+using namespace sf::control;
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+    const std::string in(reinterpret_cast<const char*>(data), size);
+    std::vector<dial_target> first;
+    if (!parse_dial_string(in, first).empty()) {
+        if (!first.empty()) {
+            __builtin_trap();  // a failed parse leaves the output untouched
+        }
+        return 0;
+    }
+    if (first.empty() || first.size() > max_dial_targets) {
+        __builtin_trap();
+    }
+    std::vector<dial_target> second;
+    if (!parse_dial_string(format_dial_string(first), second).empty() || second.size() != first.size()) {
+        __builtin_trap();
+    }
+    for (size_t i = 0; i < first.size(); ++i) {
+        const dial_target &a = first[i], &b = second[i];
+        if (a.user != b.user || a.host != b.host || a.port != b.port || a.group != b.group ||
+            a.transfer_mode != b.transfer_mode || a.from_user != b.from_user || a.from_display != b.from_display ||
+            a.ring_time_s != b.ring_time_s || a.headers != b.headers) {
+            __builtin_trap();
+        }
+    }
+    return 0;
+}
