@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""sipferry lab: dialling several destinations (dial strings with & and |).
+
+A mixin for the lab runner (tests/lab/run), next to TransferTests, whose helpers it uses
+(_c, _start_uas, _rtp_keys, _report, _wait_rtpsims, _sipp_problems, _wait_cdrs, _fail, _progress):
+
+  parallel_fork     alice calls bob+carol: both ring; bob answers, carol (ringing) gets a CANCEL;
+                    alice <-> bob media relayed by the appliance, the CDR names bob
+  sequential_fork   alice calls carol-then-bob: carol rings 4 s (rt=4) and is CANCELled, then bob
+                    is called and answers; bob's INVITE leaves only after carol's CANCEL
+"""
+import json
+import os
+
+from transfer_tests import read_trace, _is_request  # sipp -trace_msg parsing
+
+FORK_TESTS = ["parallel_fork", "sequential_fork"]
+RING_TIME_S = 4.0  # lua/dialplans/lab_default.lua: "X-then-Y" rings X with rt=4
+
+
+class ForkTests:
+    """Lab tests for forking; mixed into the runner class of tests/lab/run."""
+
+    def _fork_call(self, tdir, service):
+        """carol rings until cancelled, bob answers with RTP, alice calls `service` with RTP.
+        Returns (errors, traces by name)."""
+        ALICE, BOB, CAROL = self._c("ALICE"), self._c("BOB"), self._c("CAROL")
+        count = 150
+        carol = self._start_uas(tdir, "carol", CAROL, "uas_ring.xml")
+        bob = self._start_uas(tdir, "bob", BOB, "uas_answer.xml",
+                              self._rtp_keys(tdir, name="bob", rtp_count=count, rtp_delay=0.5))
+        alice = self.sipp(tdir, "alice", ALICE, "uac_call.xml", remote=f"{self._c('SBC_ACC')}:5060",
+                          service=service, keys=self._rtp_keys(tdir, caller="alice", rtp_count=count, rtp_delay=0.5))
+        rc_alice = self.wait_sipp(alice)
+        rc_bob = self.wait_sipp(bob, timeout=8 if rc_alice == 0 else 3)
+        rc_carol = self.wait_sipp(carol, timeout=3)
+        self._wait_rtpsims(tdir, ("alice", "bob"))
+        problems, excerpts = self._sipp_problems([(alice, rc_alice), (bob, rc_bob), (carol, rc_carol)])
+        if problems:
+            self._fail("; ".join(problems) + "\n" + excerpts)
+        errs = []
+        for who, appliance in (("alice", self._c("SBC_ACC")), ("bob", self._c("SBC_CORE"))):
+            r = self._report(tdir, who)
+            self._progress(f"rtp: {who} sent {r['sent']} received {r['received']} from {r['received_from']}")
+            if r["received"] != count:
+                errs.append(f"{who} received {r['received']}/{count} RTP packets")
+            bad = [k for k in r["received_from"] if not k.startswith(appliance + ":")]
+            if bad:
+                errs.append(f"{who} got RTP from {bad}, not only from the appliance {appliance}")
+        traces = {who: read_trace(os.path.join(tdir, f"{who}.msg")) for who in ("alice", "bob", "carol")}
+        cinv = next((m for m in traces["carol"] if m["dir"] == "in" and _is_request(m, "INVITE")), None)
+        ccancel = next((m for m in traces["carol"] if m["dir"] == "in" and _is_request(m, "CANCEL")), None)
+        if cinv is None or ccancel is None:
+            errs.append("carol did not get an INVITE and then a CANCEL")
+        elif (cinv["headers"].get("call-id") or [None])[0] != (ccancel["headers"].get("call-id") or [""])[0]:
+            errs.append("carol's CANCEL does not carry her INVITE's Call-ID")
+        return errs, traces
+
+    def _check_fork_cdr(self, before, errs):
+        lines = self._wait_cdrs(before, 1)
+        if not lines:
+            errs.append("no new CDR line")
+            return
+        cdr = json.loads(lines[-1])
+        self._progress(f"cdr: result {cdr.get('result')} callee {cdr.get('callee')} hangup {cdr.get('hangup')}")
+        if cdr.get("result") != 200 or not str(cdr.get("callee", "")).startswith(self._c("BOB")[1] + ":"):
+            errs.append(f"CDR does not show the call answered by bob: {lines[-1][:300]}")
+
+    def test_parallel_fork(self, tdir):
+        before = len(self.cdr_lines())
+        errs, traces = self._fork_call(tdir, "bob+carol")
+        binv = next((m for m in traces["bob"] if m["dir"] == "in" and _is_request(m, "INVITE")), None)
+        cinv = next((m for m in traces["carol"] if m["dir"] == "in" and _is_request(m, "INVITE")), None)
+        if binv and cinv:
+            apart = abs(binv["time"] - cinv["time"]) * 1000.0
+            self._progress(f"bob's and carol's INVITEs arrived {apart:.1f} ms apart")
+            if apart > 1000.0:
+                errs.append(f"the parallel INVITEs were {apart:.0f} ms apart: not in parallel")
+        self._check_fork_cdr(before, errs)
+        if errs:
+            self._fail("; ".join(errs))
+
+    def test_sequential_fork(self, tdir):
+        before = len(self.cdr_lines())
+        errs, traces = self._fork_call(tdir, "carol-then-bob")
+        cinv = next((m for m in traces["carol"] if m["dir"] == "in" and _is_request(m, "INVITE")), None)
+        ccancel = next((m for m in traces["carol"] if m["dir"] == "in" and _is_request(m, "CANCEL")), None)
+        binv = next((m for m in traces["bob"] if m["dir"] == "in" and _is_request(m, "INVITE")), None)
+        if cinv and ccancel and binv:
+            rang = ccancel["time"] - cinv["time"]
+            self._progress(f"carol rang {rang:.2f} s (rt={RING_TIME_S:g}); bob's INVITE came "
+                           f"{(binv['time'] - ccancel['time']) * 1000.0:.1f} ms after carol's CANCEL")
+            if not RING_TIME_S - 0.5 <= rang <= RING_TIME_S + 1.5:
+                errs.append(f"carol rang {rang:.2f} s, wanted about {RING_TIME_S:g} s")
+            if binv["time"] < ccancel["time"] - 0.05:
+                errs.append("bob was called before carol's ring time ran out")
+        elif binv is None:
+            errs.append("bob never got an INVITE")
+        self._check_fork_cdr(before, errs)
+        if errs:
+            self._fail("; ".join(errs))
