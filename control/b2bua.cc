@@ -192,9 +192,12 @@ void b2bua::on_invite(const inbound& in) {
     const sip::message& m = *in.msg;
 
     // An INVITE retransmitted after our 2xx ended its server transaction: repeat the 2xx.
-    if (call* existing = find_call(m.call_id)) {
-        if (existing->a.remote_tag == m.from.tag && existing->waiting_ack.active && existing->waiting_ack.on_a) {
-            send_(existing->a.realm, response_address(in), existing->waiting_ack.text);
+    // (Leg B too: a new party that replaced it with an INVITE of its own, RFC 3891.)
+    bool existing_is_a = false;
+    if (call* existing = find_call(m.call_id, &existing_is_a)) {
+        const leg& l = existing_is_a ? existing->a : existing->b;
+        if (l.remote_tag == m.from.tag && existing->waiting_ack.active && existing->waiting_ack.on_a == existing_is_a) {
+            send_(l.realm, response_address(in), existing->waiting_ack.text);
         }
         return;
     }
@@ -221,6 +224,9 @@ void b2bua::on_invite(const inbound& in) {
     sip::uri ruri;
     if (!sip::parse_uri(m.request_uri, ruri) || ruri.scheme.empty()) {
         return refuse(416, "unsupported Request-URI");
+    }
+    if (m.find(sip::hdr::replaces) != nullptr) {
+        return on_replacing_invite(in, stx, offer);  // a leg of a call in progress is taken over
     }
 
     route_request rq;
@@ -448,6 +454,7 @@ std::string b2bua::calls_json() const {
         j.begin_object();
         j.key("id").value(id);
         j.key("state").value(names[static_cast<unsigned>(c->st)]);
+        j.key("tag").value(c->tag);
         j.key("a").begin_object();
         j.key("call_id").value(c->a.call_id).key("realm").value(realm(c->a.realm).name);
         j.key("peer").value(to_string(c->a.target)).key("transfer_mode").value(std::string(1, c->a.transfer_mode));

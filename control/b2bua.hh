@@ -34,6 +34,7 @@ struct b2bua_stats {
     uint64_t relayed_in_dialog = 0, glare_491 = 0, pending_500 = 0;
     uint64_t retransmitted_2xx = 0, absorbed_2xx = 0;  ///< end-to-end 2xx handling (RFC 3261 13.3.1.4)
     uint64_t refer_passed = 0, transfers_started = 0, transfers_completed = 0, transfers_failed = 0, transfers_refused = 0;
+    uint64_t replaces_accepted = 0, replaces_refused = 0;  ///< INVITEs with Replaces (RFC 3891)
 };
 
 /// One side of a call: a dialog with one peer.
@@ -86,6 +87,9 @@ private:
     void on_response(const inbound& in);
     void on_invite(const inbound& in);
     void on_cancel(const inbound& in);
+    /// An INVITE with Replaces (b2bua_replaces.cc): the new party takes the named leg's place,
+    /// or the INVITE is answered 400/403/481/486/603 (RFC 3891 3).
+    void on_replacing_invite(const inbound& in, uint64_t stx, const sdp::session& offer);
     void on_in_dialog(const inbound& in, call& c, bool from_a);
     void on_ack(const inbound& in);
     void answer_locally(const inbound& in, unsigned status, std::string_view extra = {});
@@ -142,6 +146,8 @@ private:
     /// REFER with Replaces naming the transferor's leg of another call: joins the two
     /// remaining parties. False when it cannot be honoured (the caller goes on blind).
     bool try_attended(call& c, bool from_a, uint64_t stx, uint32_t refer_cseq, std::string_view replaces_header);
+    /// try_attended() for each Replaces among a Refer-To's URI headers; true once one was honoured.
+    bool try_replaces_headers(call& c, bool from_a, uint64_t stx, uint32_t refer_cseq, std::string_view uri_headers);
     /// Where a transfer should go and who asked for it (a REFER, or the call-manager API).
     struct transfer_request {
         std::string target_user, target_host;   ///< run through the `transfer` dialplan as req.URI

@@ -138,6 +138,7 @@ struct b2bua::call {
     unsigned b_max_forwards = 70;
     std::string caller_user, caller_display;  ///< From of leg B unless fu=/fd= say otherwise
     timer_queue::id duration_timer = 0;       ///< cd= : hang up when it fires
+    std::string tag;                   ///< fu= of the answering destination: the call-manager API finds calls by it
     /// A 2xx this appliance sent on one leg's INVITE (the first or a re-INVITE), retransmitted
     /// until that leg's ACK (RFC 3261 13.3.1.4).
     struct ack_wait {

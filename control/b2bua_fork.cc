@@ -332,6 +332,7 @@ void b2bua::answer_from_branch(call& c, size_t i, const inbound& in) {
         uri_endpoint(contact->value, c.b.target, &c.b.target_uri);
     }
     c.a.transfer_mode = br.target.transfer_mode;
+    c.tag = br.target.from_user;
     c.rec.b_call_id = c.b.call_id;
     c.rec.callee = to_string(br.dest);
     send_ack(c, true, 1, {});

@@ -50,6 +50,14 @@ void b2bua::on_refer(const inbound& in, call& c, bool from_a, uint64_t stx) {
         tl_.respond(stx, status, reason_phrase(status), {}, why.empty() ? "" : warning_header(why));
     };
     if (transferor.transfer_mode == 'p' && c.st == call::state::confirmed && !c.transfer.active) {
+        // Attended transfers are joined here even in pass-through mode: their Replaces names
+        // dialogs of this appliance, which the other peer could not use.
+        sip::name_addr na;
+        sip::uri u;
+        if (m.count(sip::hdr::refer_to) == 1 && sip::parse_name_addr(m.find(sip::hdr::refer_to)->value, na) &&
+            sip::parse_uri(na.uri, u) && try_replaces_headers(c, from_a, stx, m.cseq, u.headers)) {
+            return;
+        }
         // Pass-through: the other peer carries the transfer out itself (its INVITE to the
         // target comes back through this appliance and its dialplan).
         ++stats_.refer_passed;
@@ -85,14 +93,8 @@ void b2bua::on_refer(const inbound& in, call& c, bool from_a, uint64_t stx) {
     }
     // Attended transfer: Replaces names the transferor's other call (RFC 3891). When it
     // cannot be honoured the transfer goes on as a blind one (RFC 5589 7.3's fallback).
-    // URI headers are name=value pairs joined by '&' (RFC 3261 19.1.1).
-    for (std::string_view rest = target.headers; !rest.empty();) {
-        const std::string_view hv = rest.substr(0, rest.find('&'));
-        rest = hv.size() < rest.size() ? rest.substr(hv.size() + 1) : std::string_view();
-        if (hv.size() > 9 && iequals_ascii(hv.substr(0, 9), "Replaces=") &&
-            try_attended(c, from_a, stx, m.cseq, hv.substr(9))) {
-            return;
-        }
+    if (try_replaces_headers(c, from_a, stx, m.cseq, target.headers)) {
+        return;
     }
     // Other URI headers are dropped: they would be sent on to the new party unchecked.
     transfer_request tr;
@@ -275,6 +277,19 @@ std::string uri_decode(std::string_view v) {
 
 }  // namespace
 
+bool b2bua::try_replaces_headers(call& c, bool from_a, uint64_t stx, uint32_t refer_cseq, std::string_view uri_headers) {
+    // URI headers are name=value pairs joined by '&' (RFC 3261 19.1.1).
+    for (std::string_view rest = uri_headers; !rest.empty();) {
+        const std::string_view hv = rest.substr(0, rest.find('&'));
+        rest = hv.size() < rest.size() ? rest.substr(hv.size() + 1) : std::string_view();
+        if (hv.size() > 9 && iequals_ascii(hv.substr(0, 9), "Replaces=") &&
+            try_attended(c, from_a, stx, refer_cseq, hv.substr(9))) {
+            return true;
+        }
+    }
+    return false;
+}
+
 bool b2bua::try_attended(call& c, bool from_a, uint64_t stx, uint32_t refer_cseq, std::string_view replaces_header) {
     const std::string value = uri_decode(replaces_header);
     const std::string call_id = value.substr(0, value.find(';'));
@@ -393,6 +408,18 @@ std::pair<int, std::string> b2bua::api_transfer(const std::string& call_ref, con
         auto [p, ec] = std::from_chars(call_ref.data(), call_ref.data() + call_ref.size(), id);
         auto it = ec == std::errc{} && p == call_ref.data() + call_ref.size() ? calls_.find(id) : calls_.end();
         c = it == calls_.end() ? nullptr : it->second.get();
+    }
+    if (c == nullptr && !call_ref.empty()) {
+        // A tag the dialplan set (the fu= From user of the answering destination), as
+        // sipsorcery's call manager found calls for Tropo applications. It must name one call.
+        for (auto& [id, k] : calls_) {
+            if (k->tag == call_ref) {
+                if (c != nullptr) {
+                    return {409, R"({"error":"the tag names more than one call: use the call id"})"};
+                }
+                c = k.get();
+            }
+        }
     }
     if (c == nullptr) {
         return {404, R"({"error":"no such call"})"};

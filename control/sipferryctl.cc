@@ -45,7 +45,8 @@ int main(int argc, char** argv) {
         "  calls      the active calls with their legs and relay ports\n"
         "  cdrs       the most recent call records\n"
         "  get PATH   any API path, e.g. get /v1/stats\n"
-        "  transfer CALL TO   blind-transfer a call (its id or a Call-ID): the caller (--keep a) or the\n"
+        "  transfer CALL TO   blind-transfer a call (its id, a Call-ID, or the fu= tag its dial string set):\n"
+        "                     the caller (--keep a) or the\n"
         "                     callee (--keep b) is connected to user TO, through the transfer dialplan\n";
     try {
         po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), vm);

@@ -342,3 +342,26 @@ TEST_F(fork_test, transfer_mode_of_the_answering_destination_applies_to_both_leg
     EXPECT_NE(j.find("\"transfer_mode\":\"c\""), std::string::npos) << j;
     EXPECT_EQ(j.find("\"transfer_mode\":\"n\""), std::string::npos) << j;
 }
+
+TEST_F(fork_test, the_call_manager_api_finds_a_call_by_its_fu_tag) {
+    dial("bob@198.51.100.20[fu=ivr-7]");
+    const call_state cs = confirmed_call();
+    ASSERT_NE(cs.b_invite, nullptr);
+    EXPECT_NE(b2b_->calls_json().find("\"tag\":\"ivr-7\""), std::string::npos);
+    EXPECT_EQ(b2b_->api_transfer("ivr-8", "a", "carol").first, 404);
+    const auto [status, body] = b2b_->api_transfer("ivr-7", "a", "carol");
+    EXPECT_EQ(status, 202) << body;
+    EXPECT_EQ(count_to(take(), carol, sip::method::invite), 1u);
+}
+
+TEST_F(fork_test, a_tag_on_two_calls_is_ambiguous) {
+    dial("bob@198.51.100.20[fu=queue]");
+    const call_state first = confirmed_call();
+    invite_opts o;
+    o.call_id = "second@192.0.2.10";
+    o.branch = "z9hG4bKsecond";
+    const call_state second = confirmed_call(o);
+    ASSERT_TRUE(first.b_invite && second.b_invite);
+    EXPECT_EQ(b2b_->api_transfer("queue", "a", "carol").first, 409);
+    EXPECT_EQ(b2b_->api_transfer(o.call_id, "a", "carol").first, 202) << "the call id still works";
+}

@@ -956,9 +956,14 @@ TEST_F(b2bua_test, pass_through_refer_reaches_alice_translated_and_notifies_come
     EXPECT_EQ(b2b_->stats().refer_passed, 1u);
 }
 
-TEST_F(b2bua_test, attended_transfer_joins_alice_and_carol_and_drops_bob_from_both_calls) {
+// Attended transfers are joined on the appliance in transfer mode c and also in p (pass-through
+// is for blind REFERs only: a Replaces names this appliance's dialogs, useless to the other peer).
+class attended_transfer : public b2bua_test, public ::testing::WithParamInterface<const char*> {};
+INSTANTIATE_TEST_SUITE_P(modes_c_and_p, attended_transfer, ::testing::Values("bob-trc", "bob-trp"));
+
+TEST_P(attended_transfer, joins_alice_and_carol_and_drops_bob_from_both_calls) {
     invite_opts o;
-    o.user = "bob-trc";
+    o.user = GetParam();
     call_state cs = confirmed_call(o);
     ASSERT_NE(cs.b_invite, nullptr);
     const dp::media_side* alice_side = table_->find(acc_addr, cs.a_port);

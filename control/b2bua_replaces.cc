@@ -1,0 +1,191 @@
+// An INVITE with Replaces arriving at the appliance (RFC 3891): a new party takes the place
+// of one leg of a call in progress (attended transfer completed by the transferee's phone,
+// call pickup of an answered call). The Replaces names the dialog as its sender saw it:
+// the Call-ID and tags of that leg, which this appliance owns on that leg's realm only.
+//
+// Answers, per RFC 3891 section 3, with the appliance's policy on top:
+//   400  more than one Replaces, or one without both tags;
+//   481  no such dialog (also an early dialog: the appliance replaces confirmed ones only);
+//   486  the dialog is confirmed but the Replaces says early-only, or the call is in the
+//        middle of another change (a transfer, a re-INVITE, a 2xx waiting for its ACK);
+//   603  the leg's transfer mode is n: nothing may take its place (deny by default);
+//   403  the INVITE came from another realm than the leg it would replace.
+// Otherwise the new party is answered with the other party's media description, its relay
+// sides are built before the switch (make-before-break), the replaced leg gets a BYE, the
+// other party is re-INVITEd with the new party's SDP, and the call record starts a segment.
+
+#include "b2bua.hh"
+#include "b2bua_call.hh"
+#include "log.hh"
+#include "message_builder.hh"
+#include "sip/sdp.hh"
+#include "sip/sip_uri.hh"
+
+namespace sf::control {
+
+using namespace b2bua_detail;
+
+namespace {
+
+struct replaces_value {
+    std::string_view call_id, to_tag, from_tag;
+    bool early_only = false;
+};
+
+/// Replaces = callid *(SEMI replaces-param); to-tag and from-tag are required (RFC 3891 6.1).
+bool parse_replaces(std::string_view v, replaces_value& out) {
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) {
+        v.remove_prefix(1);
+    }
+    const size_t semi = v.find(';');
+    out.call_id = v.substr(0, semi);
+    while (!out.call_id.empty() && (out.call_id.back() == ' ' || out.call_id.back() == '\t')) {
+        out.call_id.remove_suffix(1);
+    }
+    if (out.call_id.empty() || semi == std::string_view::npos) {
+        return false;
+    }
+    const std::string_view params = v.substr(semi);
+    out.to_tag = sip::find_param(params, "to-tag");
+    out.from_tag = sip::find_param(params, "from-tag");
+    sip::find_param(params, "early-only", &out.early_only);
+    return !out.to_tag.empty() && !out.from_tag.empty();
+}
+
+/// The new party is answered with the other party's media as sendrecv (a held call taken
+/// over comes off hold with its new party).
+std::string sendrecv(std::string sdp) {
+    for (const char* attr : {"a=sendonly", "a=recvonly", "a=inactive"}) {
+        for (size_t at = sdp.find(attr); at != std::string::npos; at = sdp.find(attr, at)) {
+            const size_t end = sdp.find_first_of("\r\n", at);
+            sdp.replace(at, (end == std::string::npos ? sdp.size() : end) - at, "a=sendrecv");
+        }
+    }
+    return sdp;
+}
+
+}  // namespace
+
+void b2bua::on_replacing_invite(const inbound& in, uint64_t stx, const sdp::session& offer) {
+    const sip::message& m = *in.msg;
+    auto refuse = [&](unsigned status, std::string_view why) {
+        ++stats_.replaces_refused;
+        log_info("INVITE with Replaces from %s refused with %u: %.*s", to_string(in.source).c_str(), status,
+                 static_cast<int>(why.size()), why.data());
+        tl_.respond(stx, status, reason_phrase(status), random_token(16), warning_header(why));
+    };
+    replaces_value rv;
+    if (m.count(sip::hdr::replaces) != 1 || !parse_replaces(m.find(sip::hdr::replaces)->value, rv)) {
+        return refuse(400, "exactly one Replaces with call-id, to-tag and from-tag is required");
+    }
+    bool is_a = false;
+    call* found = find_call(rv.call_id, &is_a);
+    if (found == nullptr || (!is_a && found->b.call_id != rv.call_id)) {
+        return refuse(481, "no such dialog");  // a branch still ringing has no dialog to replace here
+    }
+    call& c = *found;
+    leg& replaced = is_a ? c.a : c.b;
+    // RFC 3891: to-tag is the local tag of the UA that receives the Replaces (this appliance);
+    // lenient about peers that swap them, as for REFER's Replaces.
+    const bool tags_match = (replaced.local_tag == rv.to_tag && replaced.remote_tag == rv.from_tag) ||
+                            (replaced.local_tag == rv.from_tag && replaced.remote_tag == rv.to_tag);
+    if (!tags_match || c.st == call::state::cancelling) {
+        return refuse(481, "no such dialog");
+    }
+    if (c.st != call::state::confirmed && c.st != call::state::answered) {
+        return refuse(481, "early dialogs are not replaced");
+    }
+    if (rv.early_only) {
+        return refuse(486, "the dialog is confirmed and the Replaces is early-only");
+    }
+    if (replaced.transfer_mode == 'n') {
+        return refuse(603, "this call's transfer mode does not allow replacing a leg");
+    }
+    if (in.realm != replaced.realm) {
+        return refuse(403, "a leg is replaced only from its own realm");
+    }
+    if (c.st != call::state::confirmed || c.transfer.active || c.reinvite.active || c.waiting_ack.active) {
+        return refuse(486, "the call is in the middle of another change");
+    }
+
+    // Make-before-break: the new party's relay sides exist, pointed at it, before the switch.
+    const bool keep_a = !is_a;
+    media_bridge next;
+    if (!media_.open_replacement(next, c.media, keep_a, in.realm, offer)) {
+        return refuse(503, "no relay ports left");
+    }
+    media_.apply_remote(next, keep_a, offer);
+
+    // The segment that ends: its record, with the counters up to the switch.
+    const auto now = std::chrono::system_clock::now();
+    const rtp_counts ab = media_.a_to_b(c.media), ba = media_.b_to_a(c.media);
+    call_record done = c.rec;
+    done.end = now;
+    done.hangup = "replaced";
+    done.caller_to_callee = {ab.packets - c.segment_base_a_to_b.packets, ab.bytes - c.segment_base_a_to_b.bytes};
+    done.callee_to_caller = {ba.packets - c.segment_base_b_to_a.packets, ba.bytes - c.segment_base_b_to_a.bytes};
+    cdrs_.write(done);
+
+    // The replaced party leaves (RFC 3891: BYE once the new dialog is accepted).
+    send_bye(c, !is_a);
+    by_call_id_.erase(replaced.call_id);
+    const std::string replaced_peer = replaced.remote_uri;
+
+    // The new party's dialog takes the replaced leg's place: our tag, our Contact on its realm.
+    leg n;
+    n.realm = in.realm;
+    n.call_id = std::string(m.call_id);
+    n.remote_tag = std::string(m.from.tag);
+    n.local_tag = random_token(16);
+    n.remote_uri = strip_tag(m.find(sip::hdr::from)->value);
+    n.local_uri = strip_tag(m.find(sip::hdr::to)->value);
+    const sip_addr reply_to = response_address(in);
+    const sip::header* contact = m.find(sip::hdr::contact);
+    if (contact == nullptr || !uri_endpoint(contact->value, n.target, &n.target_uri)) {
+        n.target = reply_to;
+        n.target_uri = "sip:" + to_string(n.target);
+    }
+    n.contact = "<sip:sipferry@" + realm(in.realm).addr_text + ":" + std::to_string(cfg_.sip_port) + ">";
+    n.transfer_mode = replaced.transfer_mode;
+    n.sdp_sess_id = random_u64() >> 2;
+    replaced = n;
+    by_call_id_[n.call_id] = c.id;
+    media_.switch_over(c.media, next, keep_a);
+    // The kept sides' counters go on; the new party's sides start from zero.
+    c.segment_base_a_to_b = keep_a ? media_.a_to_b(c.media) : rtp_counts{};
+    c.segment_base_b_to_a = keep_a ? rtp_counts{} : media_.b_to_a(c.media);
+    (is_a ? c.a_remote_sdp : c.b_remote_sdp) = std::string(m.body);
+    (is_a ? c.a_last_sdp : c.b_last_sdp).clear();
+
+    // The next segment's record, linked to the one that ended.
+    c.rec.parent = c.rec.b_call_id;
+    c.rec.segment += 1;
+    c.rec.transferred_by = replaced_peer;
+    if (is_a) {
+        c.rec.call_id = n.call_id;
+        c.rec.caller = to_string(in.source);
+        c.rec.from = std::string(m.from.uri);
+    } else {
+        c.rec.b_call_id = n.call_id;
+        c.rec.callee = to_string(in.source);
+    }
+    c.rec.start = now;
+    c.rec.answer = now;
+    c.rec.result = 200;
+    c.rec.reason = "OK";
+    ++c.transfers;
+    ++stats_.replaces_accepted;
+
+    // Answer the new party with the kept party's media (its relay ports on the new realm),
+    // then tell the kept party who it talks to now.
+    const std::string kept_sdp = keep_a ? c.a_remote_sdp : c.b_remote_sdp;
+    const std::string answer = rewrite_sdp(c, keep_a, sendrecv(kept_sdp));  // the new party is leg B when A stays
+    const std::string extra = "Contact: " + n.contact + "\r\n" + std::string(allow_header);
+    std::string sent = tl_.respond(stx, 200, "OK", n.local_tag, extra, "application/sdp", answer);
+    wait_for_ack(c, is_a, m.cseq, std::move(sent), reply_to);
+    reinvite_leg(c, is_a, rewrite_sdp(c, is_a, sendrecv(std::string(m.body))));  // the kept party is B when A was replaced
+    log_info("call %llu: %s replaced by %s (RFC 3891)", static_cast<unsigned long long>(c.id), replaced_peer.c_str(),
+             to_string(in.source).c_str());
+}
+
+}  // namespace sf::control
