@@ -40,6 +40,9 @@ b2bua::~b2bua() {
         }
         media_.close(c->media);
     }
+    for (auto& [call_id, o] : orphans_) {
+        timers_.cancel(o.timer);
+    }
 }
 
 b2bua::call* b2bua::find_call(std::string_view call_id, bool* is_a) {
@@ -438,8 +441,14 @@ void b2bua::end_call(call& c, const char* hangup) {
     media_.close(c.media);
     for (call::branch& br : c.branches) {
         timers_.cancel(br.timer);
-        tl_.detach_client(br.tx);
         by_call_id_.erase(br.l.call_id);
+        if (br.st == call::branch::state::ringing || br.st == call::branch::state::given_up) {
+            // Still waiting for its final response: it gets its CANCEL (or ACK and BYE) anyway.
+            adopt_orphan(br.l, br.request_uri, br.via_branch, br.dest, br.provisional,
+                         br.st == call::branch::state::given_up && !br.cancel_wanted);
+        } else {
+            tl_.detach_client(br.tx);
+        }
     }
     by_call_id_.erase(c.a.call_id);
     by_call_id_.erase(c.b.call_id);

@@ -35,6 +35,7 @@ struct b2bua_stats {
     uint64_t retransmitted_2xx = 0, absorbed_2xx = 0;  ///< end-to-end 2xx handling (RFC 3261 13.3.1.4)
     uint64_t refer_passed = 0, transfers_started = 0, transfers_completed = 0, transfers_failed = 0, transfers_refused = 0;
     uint64_t replaces_accepted = 0, replaces_refused = 0;  ///< INVITEs with Replaces (RFC 3891)
+    uint64_t orphan_invites = 0, orphan_answers_hung_up = 0;  ///< INVITEs whose call or transfer ended first
 };
 
 /// One side of a call: a dialog with one peer.
@@ -177,6 +178,15 @@ private:
     /// A call ending while a transfer is under way: the new leg is cancelled or hung up.
     void abort_transfer(call& c);
     void end_call(call& c, const char* hangup);
+    // INVITEs nobody wants any more (b2bua_orphans.cc).
+    /// Takes over an INVITE this appliance sent whose call or transfer is gone before it got its
+    /// final response: CANCELled on its first provisional response (now, if one came and no
+    /// CANCEL went yet), ACKed and BYEd if it answers anyway, forgotten at its final response
+    /// or after 64*T1. `cancel_sent`: a CANCEL for it went out already.
+    void adopt_orphan(const leg& l, const std::string& request_uri, const std::string& branch, sip_addr dest,
+                      bool provisional_seen, bool cancel_sent);
+    /// A response for an INVITE whose call or transfer is gone.
+    void on_orphan_response(const inbound& in);
     void write_record(call& c, const char* hangup);
     call* find_call(std::string_view call_id, bool* is_a = nullptr);
 
@@ -197,6 +207,14 @@ private:
     std::unordered_map<uint64_t, std::unique_ptr<call>> calls_;
     std::unordered_map<std::string, uint64_t> by_call_id_;  ///< both legs' Call-IDs
     size_t cancelling_ = 0;
+    struct orphan_invite {
+        leg l;
+        std::string request_uri, branch;
+        sip_addr dest;
+        bool cancelled = false;
+        timer_queue::id timer = 0;
+    };
+    std::unordered_map<std::string, orphan_invite> orphans_;  ///< by the INVITE's Call-ID
     transfer_policy transfer_policy_;
     b2bua_stats stats_;
 };

@@ -201,6 +201,7 @@ void b2bua::give_up_branches(call& c, int except) {
 void b2bua::on_branch_response(uint64_t call_id, size_t i, const inbound& in) {
     auto it = calls_.find(call_id);
     if (it == calls_.end()) {
+        on_orphan_response(in);  // the call ended while this branch was still out
         return;
     }
     call& c = *it->second;

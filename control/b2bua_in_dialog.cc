@@ -31,6 +31,9 @@ void b2bua::on_in_dialog(const inbound& in, call& c, bool from_a) {
             return;
         }
         if (c.st == call::state::answered || c.st == call::state::confirmed) {
+            // A transfer under way ends first: the transferor gets its final NOTIFY while its
+            // dialog still exists, then the BYE.
+            abort_transfer(c);
             send_bye(c, from_a);
         } else if (from_a) {
             // A ended its early dialog (RFC 3261 15.1.2 lets a UAC do that): its INVITE still gets

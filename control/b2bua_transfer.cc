@@ -456,6 +456,7 @@ std::pair<int, std::string> b2bua::api_transfer(const std::string& call_ref, con
 void b2bua::on_transfer_response(uint64_t call_id, const inbound& in) {
     auto it = calls_.find(call_id);
     if (it == calls_.end() || !it->second->transfer.active) {
+        on_orphan_response(in);  // the transfer was abandoned while its INVITE was out
         return;
     }
     call& c = *it->second;
@@ -566,12 +567,9 @@ void b2bua::abort_transfer(call& c) {
     }
     const bool keep_a = !t.transferor_is_a;
     t.active = false;
-    // The transferee hung up mid-transfer: the new party is cancelled (or hung up if it
-    // answered in the meantime, which on_transfer_response no longer sees).
-    if (t.provisional) {
-        send_cancel(t.next, t.target_uri, t.branch, t.invite_dest);
-    }
-    tl_.detach_client(t.invite_tx);
+    // The transferee hung up mid-transfer: the new party is cancelled now or on its first
+    // provisional response, or ACKed and BYEd if it answers anyway (b2bua_orphans.cc).
+    adopt_orphan(t.next, t.target_uri, t.branch, t.invite_dest, t.provisional, false);
     notify_transferor(c, 487, reason_phrase(487), true);
     media_.close_replacement(t.media, keep_a);
     by_call_id_.erase(t.next.call_id);

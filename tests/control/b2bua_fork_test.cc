@@ -365,3 +365,21 @@ TEST_F(fork_test, a_tag_on_two_calls_is_ambiguous) {
     EXPECT_EQ(b2b_->api_transfer("queue", "a", "carol").first, 409);
     EXPECT_EQ(b2b_->api_transfer(o.call_id, "a", "carol").first, 202) << "the call id still works";
 }
+
+TEST_F(fork_test, a_branch_that_rings_after_its_call_ended_is_cancelled_then) {
+    dial("bob@198.51.100.20[rt=2]");
+    from_alice(alice_invite());
+    auto to_bob = invite_to(take(), bob);
+    ASSERT_NE(to_bob, nullptr);
+    advance(2000);  // bob never said anything: no CANCEL may go yet, alice gets 480
+    auto out = take();
+    EXPECT_NE(find_response(out, acc, 480), nullptr);
+    EXPECT_EQ(count_to(out, bob, sip::method::cancel), 0u);
+    EXPECT_EQ(b2b_->active_calls(), 0u);
+    from_bob(bob_response(to_bob->msg, 180, "Ringing"));
+    out = take();
+    EXPECT_EQ(count_to(out, bob, sip::method::cancel), 1u);
+    EXPECT_EQ(count_response(out, acc, 180), 0u) << "nothing reaches alice any more";
+    from_bob(bob_response(to_bob->msg, 487, "Request Terminated"));
+    EXPECT_EQ(count_to(take(), bob, sip::method::ack), 1u);
+}

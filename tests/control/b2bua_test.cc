@@ -1254,3 +1254,85 @@ TEST_F(b2bua_test, two_calls_get_different_relay_ports) {
     EXPECT_EQ(b2b_->active_calls(), 2u);
     EXPECT_EQ(relay_entries(), 8u);
 }
+
+// ================================================================== transfer races
+
+namespace {
+
+/// The INVITE the appliance sent carol among `out` (the new leg of a transfer).
+std::unique_ptr<received> invite_to_carol(std::vector<std::unique_ptr<received>> out) {
+    for (auto& r : out) {
+        if (r->msg.is_request && r->msg.req_method == sip::method::invite && r->to == carol) {
+            return std::move(r);
+        }
+    }
+    return nullptr;
+}
+
+}  // namespace
+
+TEST_F(b2bua_test, transferee_hangs_up_while_the_target_rings) {
+    invite_opts o;
+    o.user = "bob-trc";
+    const call_state cs = confirmed_call(o);
+    ASSERT_NE(cs.b_invite, nullptr);
+    from_bob(bob_refer(cs.b_invite->msg, "carol"));
+    auto to_carol = invite_to_carol(take());
+    ASSERT_NE(to_carol, nullptr);
+    feed(core, carol, bob_response(to_carol->msg, 180, "Ringing", {}, "caroltag"));
+    take();
+
+    from_alice(alice_request("BYE", cs.a_tag, 2, "z9hG4bKalicebye", o.call_id));
+    auto out = take();
+    // bob hears how his transfer ended while his dialog still exists, then gets the BYE.
+    size_t notify_at = out.size(), bye_at = out.size();
+    for (size_t i = 0; i < out.size(); ++i) {
+        if (out[i]->to == bob && out[i]->msg.is_request && out[i]->msg.req_method == sip::method::notify) {
+            notify_at = std::min(notify_at, i);
+            EXPECT_EQ(out[i]->msg.body, "SIP/2.0 487 Request Terminated\r\n");
+            EXPECT_NE(out[i]->text.find("Subscription-State: terminated"), std::string::npos);
+        }
+        if (out[i]->to == bob && out[i]->msg.is_request && out[i]->msg.req_method == sip::method::bye) {
+            bye_at = std::min(bye_at, i);
+        }
+    }
+    ASSERT_LT(notify_at, out.size()) << "no final NOTIFY to bob";
+    ASSERT_LT(bye_at, out.size()) << "no BYE to bob";
+    EXPECT_LT(notify_at, bye_at);
+    const received* cancel = find_request(out, core, sip::method::cancel);
+    ASSERT_NE(cancel, nullptr);
+    EXPECT_EQ(cancel->to, carol);
+    EXPECT_EQ(cancel->msg.call_id, to_carol->msg.call_id);
+    EXPECT_EQ(b2b_->active_calls(), 0u);
+    // carol's 487 is ACKed by the transaction that outlived the call.
+    feed(core, carol, bob_response(to_carol->msg, 487, "Request Terminated", {}, "caroltag"));
+    out = take();
+    EXPECT_EQ(count_request(out, core, sip::method::ack), 1u);
+    EXPECT_EQ(relay_entries(), 0u);
+}
+
+TEST_F(b2bua_test, transferee_hangs_up_before_the_target_answers_anything) {
+    invite_opts o;
+    o.user = "bob-trc";
+    const call_state cs = confirmed_call(o);
+    ASSERT_NE(cs.b_invite, nullptr);
+    from_bob(bob_refer(cs.b_invite->msg, "carol"));
+    auto to_carol = invite_to_carol(take());
+    ASSERT_NE(to_carol, nullptr);
+    from_alice(alice_request("BYE", cs.a_tag, 2, "z9hG4bKalicebye", o.call_id));
+    auto out = take();
+    EXPECT_EQ(count_request(out, core, sip::method::cancel), 0u) << "RFC 3261 9.1: not before a provisional";
+    EXPECT_EQ(b2b_->active_calls(), 0u);
+    // carol rings after all: now she is cancelled; her 200 crossing the CANCEL is ACKed and BYEd.
+    feed(core, carol, bob_response(to_carol->msg, 180, "Ringing", {}, "caroltag"));
+    out = take();
+    ASSERT_EQ(count_request(out, core, sip::method::cancel), 1u);
+    feed(core, carol, bob_response(to_carol->msg, 200, "OK", carol_sdp, "caroltag", "<sip:carol@198.51.100.30:5060>"));
+    out = take();
+    EXPECT_EQ(count_request(out, core, sip::method::ack), 1u);
+    const received* bye = find_request(out, core, sip::method::bye);
+    ASSERT_NE(bye, nullptr);
+    EXPECT_EQ(bye->to, carol);
+    EXPECT_EQ(bye->msg.to.tag, "caroltag");
+    EXPECT_EQ(b2b_->stats().orphan_answers_hung_up, 1u);
+}
