@@ -220,15 +220,19 @@ void b2bua::on_invite(const inbound& in) {
         tl_.respond(stx, 415, reason_phrase(415), random_token(16), "Accept: application/sdp\r\n");
         return;
     }
-    if (!is_sdp(m) || sdp::parse(m.body, offer) != sdp::parse_error::ok) {
-        // Offerless INVITEs (offer in the 2xx) come with the SIP/SDP issue.
-        return refuse(488, "an SDP offer is required");
+    // No body: an offerless INVITE (RFC 3264: the offer comes in the 2xx, the answer in the ACK).
+    const bool offerless = m.body.empty();
+    if (!offerless && sdp::parse(m.body, offer) != sdp::parse_error::ok) {
+        return refuse(488, "the SDP offer cannot be read");
     }
     sip::uri ruri;
     if (!sip::parse_uri(m.request_uri, ruri) || ruri.scheme.empty()) {
         return refuse(416, "unsupported Request-URI");
     }
     if (m.find(sip::hdr::replaces) != nullptr) {
+        if (offerless) {
+            return refuse(488, "an SDP offer is required to replace a leg");
+        }
         return on_replacing_invite(in, stx, offer);  // a leg of a call in progress is taken over
     }
 
@@ -318,10 +322,14 @@ void b2bua::on_invite(const inbound& in) {
     c->rec.start = std::chrono::system_clock::now();
 
     c->a_remote_sdp = std::string(m.body);
-    if (!media_.open(c->media, a.realm, c->b.realm, offer)) {
-        return refuse(503, "no relay ports left");
+    c->offerless = offerless;
+    if (!offerless) {
+        if (!media_.open(c->media, a.realm, c->b.realm, offer)) {
+            return refuse(503, "no relay ports left");
+        }
+        c->b_offer = rewrite_sdp(*c, true, m.body);
     }
-    c->b_offer = rewrite_sdp(*c, true, m.body);
+    // Offerless: the relay ports are allocated when the answering branch's 2xx brings the offer.
     const uint64_t id = c->id;
     by_call_id_[a.call_id] = id;
     ++stats_.calls_total;

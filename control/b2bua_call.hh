@@ -134,7 +134,8 @@ struct b2bua::call {
     int early_media_branch = -1;       ///< the branch whose early SDP the bridge's B side uses
     unsigned best_status = 0;          ///< the failure leg A gets if no branch answers (RFC 3261 16.7)
     std::string best_reason;
-    std::string b_offer;               ///< the SDP offered on every branch (B realm, B's origin)
+    std::string b_offer;               ///< the SDP offered on every branch (B realm, B's origin); empty if offerless
+    bool offerless = false;            ///< A's INVITE had no SDP: the winner's 2xx offers, A's ACK answers
     unsigned b_max_forwards = 70;
     std::string caller_user, caller_display;  ///< From of leg B unless fu=/fd= say otherwise
     timer_queue::id duration_timer = 0;       ///< cd= : hang up when it fires

@@ -142,8 +142,10 @@ void b2bua::send_branch_invite(call& c, size_t i) {
     rs.contact = br.l.contact;
     rs.extra = extra;
     rs.user_agent = cfg_.user_agent;
-    rs.content_type = "application/sdp";
-    rs.body = c.b_offer;
+    if (!c.b_offer.empty()) {
+        rs.content_type = "application/sdp";
+        rs.body = c.b_offer;
+    }
     const uint64_t id = c.id;
     br.tx = tl_.send_request(
         sip::method::invite, br.via_branch, br.l.realm, br.dest, build_request(rs),
@@ -225,7 +227,9 @@ void b2bua::on_branch_response(uint64_t call_id, size_t i, const inbound& in) {
         c.st = call::state::early;
         std::string body;
         sdp::session desc;
-        if (is_sdp(m) && sdp::parse(m.body, desc) == sdp::parse_error::ok) {
+        // An offerless INVITE gets its offer in the 2xx (no 100rel here): SDP in an unreliable
+        // 18x is not an offer A could answer, so the 18x goes on without it.
+        if (!c.offerless && is_sdp(m) && sdp::parse(m.body, desc) == sdp::parse_error::ok) {
             // Early media: the bridge's B side follows the branch that sent the latest SDP.
             media_.apply_remote(c.media, true, desc, c.early_media_branch >= 0 &&
                                                          c.early_media_branch != static_cast<int>(i));
@@ -313,6 +317,25 @@ void b2bua::group_over(call& c) {
 void b2bua::answer_from_branch(call& c, size_t i, const inbound& in) {
     const sip::message& m = *in.msg;
     call::branch& br = c.branches[i];
+    sdp::session desc;
+    const bool has_sdp = is_sdp(m) && sdp::parse(m.body, desc) == sdp::parse_error::ok;
+    if (c.offerless) {
+        // The 2xx carries the offer: the bridge is anchored now, with B's remotes from it.
+        const char* why = !has_sdp ? "the answer to an offerless INVITE carried no SDP offer"
+                          : !media_.open(c.media, c.a.realm, c.b.realm, desc, true) ? "no relay ports left"
+                                                                                    : nullptr;
+        if (why != nullptr) {
+            log_info("call %llu: %s", static_cast<unsigned long long>(c.id), why);
+            hang_up_branch(c, i, in);
+            const unsigned status = has_sdp ? 503 : 502;
+            if (better_failure(status, c.best_status)) {
+                c.best_status = status;
+                c.best_reason = std::string(reason_phrase(status));
+            }
+            group_over(c);
+            return;
+        }
+    }
     timers_.cancel(br.timer);
     br.timer = 0;
     br.st = call::branch::state::done;
@@ -336,12 +359,14 @@ void b2bua::answer_from_branch(call& c, size_t i, const inbound& in) {
     c.tag = br.target.from_user;
     c.rec.b_call_id = c.b.call_id;
     c.rec.callee = to_string(br.dest);
-    send_ack(c, true, 1, {});
-
-    sdp::session desc;
-    const bool has_sdp = is_sdp(m) && sdp::parse(m.body, desc) == sdp::parse_error::ok;
+    if (!c.offerless) {
+        send_ack(c, true, 1, {});  // offerless: B's ACK waits for A's, which holds the answer
+    }
     if (has_sdp) {
-        media_.apply_remote(c.media, true, desc, c.early_media_branch >= 0 && c.early_media_branch != static_cast<int>(i));
+        if (!c.offerless) {
+            media_.apply_remote(c.media, true, desc,
+                                c.early_media_branch >= 0 && c.early_media_branch != static_cast<int>(i));
+        }
         c.b_remote_sdp = std::string(m.body);
     }
     const std::string body = has_sdp ? rewrite_sdp(c, false, m.body) : std::string();
@@ -358,6 +383,10 @@ void b2bua::answer_from_branch(call& c, size_t i, const inbound& in) {
         arm_duration_limit(c, br.target.max_duration_s);
     }
     wait_for_ack(c, true, c.a_invite_cseq, std::move(sent), c.a_reply_to);
+    if (c.offerless) {
+        c.waiting_ack.forward_ack = true;  // on_ack: A's answer goes on to B in B's ACK
+        c.waiting_ack.other_cseq = 1;
+    }
 }
 
 void b2bua::hang_up_branch(call& c, size_t i, const inbound& in) {

@@ -50,7 +50,9 @@ void media_anchor::set_remote(dp::media_side* s, unsigned realm, std::string_vie
     s->remote.store(ep, std::memory_order_release);
 }
 
-bool media_anchor::open(media_bridge& b, unsigned a_realm, unsigned b_realm, const sdp::session& offer) {
+bool media_anchor::open(media_bridge& b, unsigned a_realm, unsigned b_realm, const sdp::session& offer,
+                        bool offer_from_b) {
+    const unsigned offer_realm = offer_from_b ? b_realm : a_realm;
     b.a_realm = a_realm;
     b.b_realm = b_realm;
     b.streams.assign(offer.n_media, {});
@@ -71,14 +73,15 @@ bool media_anchor::open(media_bridge& b, unsigned a_realm, unsigned b_realm, con
         st.b_rtp = make_side(b_realm, st.b_port);
         st.a_rtp->peer.store(st.b_rtp, std::memory_order_relaxed);
         st.b_rtp->peer.store(st.a_rtp, std::memory_order_relaxed);
-        set_remote(st.a_rtp, a_realm, m.conn_addr, m.port, st.sdp_remote[0], false);
+        set_remote(offer_from_b ? st.b_rtp : st.a_rtp, offer_realm, m.conn_addr, m.port,
+                   st.sdp_remote[offer_from_b ? 1 : 0], false);
         if (st.rtcp) {
             st.a_rtcp = make_side(a_realm, static_cast<uint16_t>(st.a_port + 1));
             st.b_rtcp = make_side(b_realm, static_cast<uint16_t>(st.b_port + 1));
             st.a_rtcp->peer.store(st.b_rtcp, std::memory_order_relaxed);
             st.b_rtcp->peer.store(st.a_rtcp, std::memory_order_relaxed);
-            set_remote(st.a_rtcp, a_realm, m.conn_addr, m.rtcp_port ? m.rtcp_port : uint16_t(m.port + 1),
-                       st.sdp_remote[2], false);
+            set_remote(offer_from_b ? st.b_rtcp : st.a_rtcp, offer_realm, m.conn_addr,
+                       m.rtcp_port ? m.rtcp_port : uint16_t(m.port + 1), st.sdp_remote[offer_from_b ? 3 : 2], false);
         }
         for (dp::media_side* s : {st.a_rtp, st.b_rtp, st.a_rtcp, st.b_rtcp}) {
             if (s != nullptr && !table_.insert(s)) {

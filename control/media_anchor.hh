@@ -61,10 +61,12 @@ public:
     media_anchor(dp::relay_table& table, std::vector<realm_info> realms, uint16_t port_min, uint16_t port_max,
                  neighbour_fn neighbours);
 
-    /// Allocates relay ports for every active stream of `offer` (which came from
-    /// leg A) and publishes the sides; A's remotes come from the offer. False
-    /// (nothing left allocated) when ports or table space run out.
-    bool open(media_bridge& b, unsigned a_realm, unsigned b_realm, const sdp::session& offer);
+    /// Allocates relay ports for every active stream of `offer` and publishes the sides;
+    /// the offering leg's remotes come from the offer: leg A's normally, leg B's when
+    /// `offer_from_b` (an offerless INVITE: the offer came in B's 2xx). False (nothing left
+    /// allocated) when ports or table space run out.
+    bool open(media_bridge& b, unsigned a_realm, unsigned b_realm, const sdp::session& offer,
+              bool offer_from_b = false);
     /// Applies an SDP from leg B (answer) or leg A: sets that leg's remotes where
     /// not latched yet. With `renegotiate` (a re-INVITE or UPDATE), a stream whose SDP
     /// names a new endpoint is re-pointed there and latches again on its first packet.

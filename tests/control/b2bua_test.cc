@@ -468,13 +468,75 @@ TEST_F(b2bua_test, unknown_user_gets_404_from_the_dialplan) {
     EXPECT_EQ(relay_entries(), 0u);
 }
 
-TEST_F(b2bua_test, invite_without_sdp_gets_488) {
+TEST_F(b2bua_test, unreadable_sdp_gets_488) {
     invite_opts o;
-    o.body.clear();
+    o.body = "v=0\r\nthis is not SDP\r\n";
     from_alice(alice_invite(o));
     auto out = take();
     EXPECT_NE(find_response(out, acc, 488), nullptr);
     EXPECT_EQ(count_request(out, core, sip::method::invite), 0u);
+    EXPECT_EQ(relay_entries(), 0u);
+}
+
+// RFC 3264 with the offer in the 2xx: bob offers, alice answers in her ACK, which the
+// appliance carries on to bob in his ACK; each leg sees only its own relay address.
+TEST_F(b2bua_test, offerless_invite_gets_the_offer_in_the_2xx_and_the_answer_in_the_ack) {
+    invite_opts o;
+    o.body.clear();
+    from_alice(alice_invite(o));
+    auto out = take();
+    const received* to_bob = find_request(out, core, sip::method::invite);
+    ASSERT_NE(to_bob, nullptr);
+    EXPECT_TRUE(to_bob->msg.body.empty()) << "no offer to bob either";
+    EXPECT_EQ(relay_entries(), 0u) << "nothing is anchored before the offer";
+    auto bob_invite = parse_copy(to_bob->realm, to_bob->to, to_bob->text);
+
+    from_bob(bob_response(bob_invite->msg, 200, "OK", bob_sdp));
+    out = take();
+    const received* ok = find_response(out, acc, 200);
+    ASSERT_NE(ok, nullptr);
+    const sdp_info offer_to_alice = sdp_of(ok->msg.body);
+    EXPECT_EQ(offer_to_alice.conn, "192.0.2.1");
+    EXPECT_EQ(count_request(out, core, sip::method::ack), 0u) << "bob's ACK waits for alice's answer";
+    EXPECT_EQ(relay_entries(), 4u);
+    const std::string a_tag(ok->msg.to.tag);
+
+    std::string ack = alice_request("ACK", a_tag, 1, "z9hG4bKaliceack");
+    ack.replace(ack.find("Content-Length: 0\r\n\r\n"), std::string::npos,
+                "Content-Type: application/sdp\r\nContent-Length: " + std::to_string(alice_sdp.size()) +
+                    "\r\n\r\n" + alice_sdp);
+    from_alice(ack);
+    out = take();
+    const received* bob_ack = find_request(out, core, sip::method::ack);
+    ASSERT_NE(bob_ack, nullptr);
+    const sdp_info answer_to_bob = sdp_of(bob_ack->msg.body);
+    EXPECT_EQ(answer_to_bob.conn, "198.51.100.1");
+    EXPECT_NE(answer_to_bob.port, 0);
+    EXPECT_EQ(bob_ack->text.find("192.0.2.10"), std::string::npos) << "alice's address stays on her realm";
+    // The relay: alice's side sends to her answer's address, bob's to his offer's.
+    const dp::media_side* a_side = table_->find(acc_addr, offer_to_alice.port);
+    ASSERT_NE(a_side, nullptr);
+    const dp::media_side* b_side = a_side->peer.load();
+    ASSERT_NE(b_side, nullptr);
+    EXPECT_EQ(b_side->local_port, answer_to_bob.port);
+    EXPECT_EQ(b2b_->active_calls(), 1u);
+}
+
+TEST_F(b2bua_test, offerless_invite_answered_without_an_offer_fails_cleanly) {
+    invite_opts o;
+    o.body.clear();
+    from_alice(alice_invite(o));
+    auto out = take();
+    const received* to_bob = find_request(out, core, sip::method::invite);
+    ASSERT_NE(to_bob, nullptr);
+    auto bob_invite = parse_copy(to_bob->realm, to_bob->to, to_bob->text);
+    from_bob(bob_response(bob_invite->msg, 200, "OK"));
+    out = take();
+    EXPECT_EQ(count_request(out, core, sip::method::ack), 1u);
+    EXPECT_EQ(count_request(out, core, sip::method::bye), 1u);
+    EXPECT_NE(find_response(out, acc, 502), nullptr);
+    EXPECT_EQ(b2b_->active_calls(), 0u);
+    EXPECT_EQ(relay_entries(), 0u);
 }
 
 TEST_F(b2bua_test, malformed_invite_gets_400_at_its_source) {
