@@ -131,6 +131,9 @@ private:
     /// to this appliance's address on `other`'s realm). False if they cannot be translated.
     bool relay_headers(const sip::message& m, const leg& other, std::string& extra) const;
     void on_relayed_response(uint64_t call_id, bool from_a, uint64_t stx, sip::method method, const inbound& in);
+    /// A relayed NOTIFY's "Event: refer;id=" (in `extra`) renamed to the CSeq the REFER had in
+    /// the dialog the NOTIFY goes to (RFC 3515 2.4.6).
+    void translate_refer_event(const call& c, bool from_a, std::string& extra) const;
     /// ACK for a 2xx on one leg (cseq of that leg's INVITE), with an SDP body or none.
     void send_ack(call& c, bool to_b, uint32_t cseq, std::string_view sdp);
     /// A request inside leg `l`'s dialog: its Contact URI as Request-URI, our From and tag,

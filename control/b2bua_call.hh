@@ -140,6 +140,13 @@ struct b2bua::call {
     std::string caller_user, caller_display;  ///< From of leg B unless fu=/fd= say otherwise
     timer_queue::id duration_timer = 0;       ///< cd= : hang up when it fires
     std::string tag;                   ///< fu= of the answering destination: the call-manager API finds calls by it
+    /// REFERs passed through (mode p), to translate their NOTIFYs' Event ids (the last 8).
+    struct passed_refer {
+        bool from_a = false;         ///< the leg that sent the REFER
+        uint32_t original_cseq = 0;  ///< its CSeq there
+        uint32_t relayed_cseq = 0;   ///< its CSeq in the other leg's dialog
+    };
+    std::vector<passed_refer> passed_refers;
     /// A 2xx this appliance sent on one leg's INVITE (the first or a re-INVITE), retransmitted
     /// until that leg's ACK (RFC 3261 13.3.1.4).
     struct ack_wait {

@@ -8,6 +8,7 @@
 #include "b2bua_call.hh"
 #include "message_builder.hh"
 #include "sip/sdp.hh"
+#include "sip/sip_uri.hh"
 
 namespace sf::control {
 
@@ -136,9 +137,22 @@ void b2bua::relay_in_dialog(const inbound& in, call& c, bool from_a, uint64_t st
         tl_.respond(stx, 400, reason_phrase(400), {}, warning_header("bad Refer-To"));
         return;
     }
+    const uint32_t cseq = ++other.local_cseq;
+    if (m.req_method == sip::method::refer) {
+        // Its NOTIFYs will name it by this dialog's CSeq; the sender knows it by its own.
+        c.passed_refers.push_back({from_a, m.cseq, cseq});
+        if (c.passed_refers.size() > 8) {
+            c.passed_refers.erase(c.passed_refers.begin());
+        }
+    } else if (m.req_method == sip::method::notify) {
+        translate_refer_event(c, from_a, extra);
+    }
     const std::string branch = "z9hG4bK" + random_token(20);
-    const bool with_contact = m.req_method == sip::method::invite || m.req_method == sip::method::update;
-    const std::string request = in_dialog_request(other, m.method_name, ++other.local_cseq, branch, with_contact,
+    // RFC 3261 and RFC 6665: target-refresh requests and the requests of a subscription carry
+    // a Contact (ours on that leg).
+    const bool with_contact = m.req_method == sip::method::invite || m.req_method == sip::method::update ||
+                              m.req_method == sip::method::notify || m.req_method == sip::method::refer;
+    const std::string request = in_dialog_request(other, m.method_name, cseq, branch, with_contact,
                                                   extra, content_type, body);
     if (m.req_method == sip::method::invite) {
         c.reinvite = call::relayed_invite{true, from_a, body.empty(), stx, response_address(in), m.cseq};
@@ -156,6 +170,30 @@ void b2bua::relay_in_dialog(const inbound& in, call& c, bool from_a, uint64_t st
                 it->second->reinvite.active = false;
             }
         });
+}
+
+void b2bua::translate_refer_event(const call& c, bool from_a, std::string& extra) const {
+    // RFC 3515 2.4.6: a NOTIFY's "Event: refer;id=N" is the CSeq of the REFER in the dialog
+    // the NOTIFY travels in. A passed-through REFER has one CSeq per leg.
+    const size_t at = extra.find("Event: ");
+    if (at == std::string::npos) {
+        return;
+    }
+    const size_t end = extra.find("\r\n", at);
+    const std::string value = extra.substr(at + 7, end - at - 7);
+    const std::string_view type = std::string_view(value).substr(0, value.find(';'));
+    bool has_id = false;
+    const std::string_view id = sip::find_param(std::string_view(value).substr(type.size()), "id", &has_id);
+    if (!iequals_ascii(type, "refer") || !has_id) {
+        return;
+    }
+    for (const auto& r : c.passed_refers) {
+        // The REFER went to the NOTIFY's sender: it came from the other leg.
+        if (r.from_a != from_a && std::to_string(r.relayed_cseq) == id) {
+            extra.replace(at, end - at, "Event: refer;id=" + std::to_string(r.original_cseq));
+            return;
+        }
+    }
 }
 
 void b2bua::on_relayed_response(uint64_t call_id, bool from_a, uint64_t stx, sip::method method,

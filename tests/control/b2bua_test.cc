@@ -1018,6 +1018,31 @@ TEST_F(b2bua_test, pass_through_refer_reaches_alice_translated_and_notifies_come
     EXPECT_EQ(b2b_->stats().refer_passed, 1u);
 }
 
+TEST_F(b2bua_test, pass_through_notify_names_the_refer_by_its_cseq_in_each_dialog) {
+    // RFC 3515 2.4.6: Event: refer;id= is the REFER's CSeq in the NOTIFY's own dialog.
+    invite_opts o;
+    o.user = "bob-trp";
+    call_state cs = confirmed_call(o);
+    ASSERT_NE(cs.b_invite, nullptr);
+    std::string r = bob_refer(cs.b_invite->msg, "carol");
+    r.replace(r.find("CSeq: 1 REFER"), 13, "CSeq: 5 REFER");
+    from_bob(r);
+    auto out = take();
+    const received* refer = find_request(out, acc, sip::method::refer);
+    ASSERT_NE(refer, nullptr);
+    const uint32_t alice_side_cseq = refer->msg.cseq;
+    ASSERT_NE(alice_side_cseq, 5u) << "the test needs different CSeqs on the two legs";
+    std::string notify = alice_request("NOTIFY", cs.a_tag, 2, "z9hG4bKalicenotify");
+    notify.insert(notify.find("Content-Length"), "Event: refer;id=" + std::to_string(alice_side_cseq) +
+                                                     "\r\nSubscription-State: active;expires=60\r\n");
+    from_alice(with_body(notify, "SIP/2.0 100 Trying\r\n", "message/sipfrag;version=2.0"));
+    out = take();
+    const received* relayed = find_request(out, core, sip::method::notify);
+    ASSERT_NE(relayed, nullptr);
+    EXPECT_NE(relayed->text.find("\r\nEvent: refer;id=5\r\n"), std::string::npos) << relayed->text;
+    EXPECT_NE(relayed->msg.find(sip::hdr::contact), nullptr) << "RFC 6665: a NOTIFY carries a Contact";
+}
+
 // Attended transfers are joined on the appliance in transfer mode c and also in p (pass-through
 // is for blind REFERs only: a Replaces names this appliance's dialogs, useless to the other peer).
 class attended_transfer : public b2bua_test, public ::testing::WithParamInterface<const char*> {};
