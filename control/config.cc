@@ -120,6 +120,40 @@ public:
         return names;
     }
 
+    /// Names of the [PREFIX.NAME] sections (`prefix` without the dot), in file order.
+    std::vector<std::string> section_names(const std::string& prefix,
+                                           const std::vector<std::string>& file_order) const {
+        std::vector<std::string> names;
+        const std::string pre = prefix + ".";
+        for (const auto& k : file_order) {
+            if (k.rfind(pre, 0) == 0) {
+                const auto dot = k.find('.', pre.size());
+                if (dot == std::string::npos) {
+                    fail(k, "expected a key inside a [" + prefix + ".NAME] section");
+                }
+                if (k.find('.', dot + 1) != std::string::npos) {
+                    fail(k, "expected a [" + prefix + ".NAME] section whose NAME has no '.'");
+                }
+                std::string name = k.substr(pre.size(), dot - pre.size());
+                if (std::find(names.begin(), names.end(), name) == names.end()) {
+                    names.push_back(name);
+                }
+            }
+        }
+        return names;
+    }
+
+    bool flag(const std::string& key, bool dflt) {
+        const std::string v = str(key, dflt ? "true" : "false");
+        if (v == "true") {
+            return true;
+        }
+        if (v == "false") {
+            return false;
+        }
+        fail(key, "expected true or false, got '" + v + "'");
+    }
+
 private:
     std::map<std::string, std::string> values_;
     std::set<std::string> used_;
@@ -152,6 +186,224 @@ bool valid_name(const std::string& s) {
         }
     }
     return true;
+}
+
+// Names of accounts, providers and dialplans: 1-32 letters, digits, '_' or '-'.
+bool valid_entity_name(const std::string& s) {
+    if (s.empty() || s.size() > 32) {
+        return false;
+    }
+    for (char c : s) {
+        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-')) {
+            return false;
+        }
+    }
+    return true;
+}
+
+// A host name or dotted IPv4 address (what goes after '@' in a SIP URI we build).
+bool valid_host(const std::string& s) {
+    if (s.empty() || s.size() > 253 || s.front() == '.' || s.front() == '-') {
+        return false;
+    }
+    for (char c : s) {
+        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-')) {
+            return false;
+        }
+    }
+    return true;
+}
+
+// A SIP user name a phone registers as: 1-64 characters of the URI user part, without
+// the list separator.
+bool valid_user(const std::string& s) {
+    if (s.empty() || s.size() > 64) {
+        return false;
+    }
+    for (char c : s) {
+        if (!(std::isalnum(static_cast<unsigned char>(c)) || std::string_view("-_.!~*'()&=+$;?/").find(c) !=
+                                                                 std::string_view::npos)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool printable(const std::string& s, std::string_view also_refused = {}) {
+    for (char c : s) {
+        if (c < 0x20 || c == 0x7f || also_refused.find(c) != std::string_view::npos) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool is_hex(const std::string& s, size_t n) {
+    return s.size() == n && std::all_of(s.begin(), s.end(), [](char c) {
+               return std::isxdigit(static_cast<unsigned char>(c)) != 0;
+           });
+}
+
+std::vector<std::string> split_list(const std::string& v) {
+    std::vector<std::string> out;
+    std::stringstream ss(v);
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+        item = trim(item);
+        if (!item.empty()) {
+            out.push_back(item);
+        }
+    }
+    return out;
+}
+
+std::string lower_text(std::string s) {
+    for (char& ch : s) {
+        ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    }
+    return s;
+}
+
+// [registrar], [account.NAME] and [provider.NAME] (docs/accounts.md). Runs after [sip],
+// the ports and the dialplans, which accounts and providers refer to.
+void parse_accounts(reader& r, const std::vector<std::string>& order, config& c) {
+    auto& rg = c.registrar;
+    rg.min_expires = static_cast<unsigned>(r.num("registrar.min_expires", 60, 1, 86'400));
+    rg.max_expires = static_cast<unsigned>(r.num("registrar.max_expires", std::max(3600u, rg.min_expires),
+                                                 rg.min_expires, 604'800));
+    rg.default_expires = static_cast<unsigned>(r.num("registrar.default_expires",
+                                                     std::clamp(3600u, rg.min_expires, rg.max_expires),
+                                                     rg.min_expires, rg.max_expires));
+    rg.max_contacts_per_user = static_cast<unsigned>(r.num("registrar.max_contacts_per_user", 10, 1, 1000));
+    rg.keepalive_s = static_cast<unsigned>(r.num("registrar.keepalive_s", 30, 0, 3600));
+    rg.keepalive_failures = static_cast<unsigned>(r.num("registrar.keepalive_failures", 3, 1, 100));
+    rg.max_bindings = static_cast<unsigned>(r.num("registrar.max_bindings", 100'000, 1, 10'000'000));
+
+    std::map<std::string, std::string> user_owner;                  // user -> account
+    std::map<std::pair<uint32_t, uint8_t>, std::string> net_owner;  // network -> account
+    for (const auto& name : r.section_names("account", order)) {
+        const std::string pre = "account." + name + ".";
+        if (!valid_entity_name(name)) {
+            r.fail("account." + name, "expected a name of 1-32 letters, digits, '_' or '-'");
+        }
+        account_config a;
+        a.name = name;
+        a.password = r.str(pre + "password", "");
+        if (r.has(pre + "password") && (a.password.empty() || !printable(a.password))) {
+            r.fail(pre + "password", "expected a non-empty password of printable characters");
+        }
+        a.ha1_md5 = lower_text(r.str(pre + "ha1_md5", ""));
+        if (r.has(pre + "ha1_md5") && !is_hex(a.ha1_md5, 32)) {
+            r.fail(pre + "ha1_md5", "expected 32 hex digits, MD5 of '" + name + ":realm:password'");
+        }
+        a.ha1_sha256 = lower_text(r.str(pre + "ha1_sha256", ""));
+        if (r.has(pre + "ha1_sha256") && !is_hex(a.ha1_sha256, 64)) {
+            r.fail(pre + "ha1_sha256", "expected 64 hex digits, SHA-256 of '" + name + ":realm:password'");
+        }
+        for (const auto& text : split_list(r.str(pre + "networks", ""))) {
+            cidr n;
+            if (const std::string err = parse_cidr(text, n); !err.empty()) {
+                r.fail(pre + "networks", err);
+            }
+            auto [it, fresh] = net_owner.emplace(std::pair{n.net, n.prefix}, name);
+            if (!fresh) {
+                r.fail(pre + "networks", to_string(n) + " is already account." + it->second + "'s");
+            }
+            a.networks.push_back(n);
+        }
+        if (!a.has_credentials() && a.networks.empty()) {
+            r.fail(pre + "password", "expected password, ha1_md5 or ha1_sha256 (or networks for a trunk customer)");
+        }
+        a.realm = r.str(pre + "realm", c.sip.domain.empty() ? "sipferry" : c.sip.domain);
+        if (a.realm.empty() || !printable(a.realm, "\"\\")) {
+            r.fail(pre + "realm", "expected a non-empty realm of printable characters without '\"' or '\\'");
+        }
+        auto dialplan = [&](const std::string& key, const std::string& dflt) {
+            std::string v = r.str(key, dflt);
+            if (!v.empty() && c.dialplan.named.count(v) == 0) {
+                r.fail(key, "expected the name of a declared dialplan ([dialplan] default/transfer or "
+                            "[dialplans] NAME), '" + v + "' is not declared");
+            }
+            return v;
+        };
+        a.dialplan = dialplan(pre + "dialplan", "default");
+        if (a.dialplan.empty()) {
+            r.fail(pre + "dialplan", "expected the name of a declared dialplan");
+        }
+        a.transfer_dialplan = dialplan(pre + "transfer_dialplan", "");
+        a.max_calls = static_cast<unsigned>(r.num(pre + "max_calls", 0, 0, 1'000'000));
+        a.max_transfers_per_minute = static_cast<unsigned>(r.num(pre + "max_transfers_per_minute", 0, 0, 1'000'000));
+        a.may_register = r.flag(pre + "register", false);
+        a.users = split_list(r.str(pre + "users", ""));
+        if (!a.users.empty() && !a.may_register) {
+            r.fail(pre + "users", "only with register = true");
+        }
+        if (a.may_register && a.users.empty()) {
+            a.users.push_back(name);
+        }
+        for (size_t i = 0; i < a.users.size(); ++i) {
+            const std::string& u = a.users[i];
+            if (!valid_user(u)) {
+                r.fail(pre + "users", "expected SIP user names (letters, digits, -_.!~*'()&=+$;?/), got '" + u + "'");
+            }
+            auto [it, fresh] = user_owner.emplace(u, name);
+            if (!fresh) {
+                r.fail(pre + "users", "user '" + u + "' already registers under account." + it->second);
+            }
+        }
+        c.accounts.push_back(std::move(a));
+    }
+
+    for (const auto& name : r.section_names("provider", order)) {
+        const std::string pre = "provider." + name + ".";
+        if (!valid_entity_name(name)) {
+            r.fail("provider." + name, "expected a name of 1-32 letters, digits, '_' or '-'");
+        }
+        if (name == "local") {
+            r.fail("provider." + name, "'local' is reserved for registered users (user@local)");
+        }
+        provider_config p;
+        p.name = name;
+        const std::string host = r.str(pre + "host", "", true);
+        if (!parse_ipv4_text(host, p.host)) {
+            r.fail(pre + "host", "expected an IPv4 address, got '" + host + "'");
+        }
+        p.port = static_cast<uint16_t>(r.num(pre + "port", 5060, 1, 65535));
+        p.realm_name = r.str(pre + "realm", "");
+        if (!p.realm_name.empty()) {
+            const auto& ports = c.dataplane.ports;
+            auto it = std::find_if(ports.begin(), ports.end(), [&](const auto& pc) { return pc.name == p.realm_name; });
+            if (it == ports.end()) {
+                r.fail(pre + "realm", "expected the name of a [port.NAME] section, got '" + p.realm_name + "'");
+            }
+            p.realm = static_cast<int>(it - ports.begin());
+        }
+        p.username = r.str(pre + "username", "");
+        if (r.has(pre + "username") && (p.username.empty() || !printable(p.username, " \"\\:@"))) {
+            r.fail(pre + "username", "expected a non-empty user name without spaces, quotes, ':' or '@'");
+        }
+        p.password = r.str(pre + "password", "");
+        if (r.has(pre + "password") && (p.password.empty() || !printable(p.password))) {
+            r.fail(pre + "password", "expected a non-empty password of printable characters");
+        }
+        if (!p.password.empty() && p.username.empty()) {
+            r.fail(pre + "username", "required with password");
+        }
+        p.from_host = r.str(pre + "from_host", ipv4_to_string(p.host));
+        if (!valid_host(p.from_host)) {
+            r.fail(pre + "from_host", "expected a host name or IPv4 address, got '" + p.from_host + "'");
+        }
+        p.registers = r.flag(pre + "register", false);
+        p.register_expiry = static_cast<unsigned>(r.num(pre + "register_expiry", 3600, 60, 86'400));
+        if (p.registers && p.username.empty()) {
+            r.fail(pre + "username", "required with register = true (the user registered at the provider)");
+        }
+        const std::string transport = r.str(pre + "transport", "udp");
+        if (lower_text(transport) != "udp") {
+            r.fail(pre + "transport", "expected udp (the only transport), got '" + transport + "'");
+        }
+        c.providers.push_back(std::move(p));
+    }
 }
 
 }  // namespace
@@ -252,6 +504,11 @@ config parse_config(const std::string& text, const std::string& origin, const st
             r.fail("sip.user_agent", "expected printable text");
         }
     }
+    c.sip.domain = r.str("sip.domain", "");
+    if (!c.sip.domain.empty() && !valid_host(c.sip.domain)) {
+        r.fail("sip.domain", "expected a host name or IPv4 address (letters, digits, '.', '-'), got '" +
+                                 c.sip.domain + "'");
+    }
 
     // [media]
     dp.relay_port_min = static_cast<uint16_t>(r.num("media.port_min", 20000, 1024, 65534));
@@ -276,6 +533,28 @@ config parse_config(const std::string& text, const std::string& origin, const st
         if (!path.empty() && !std::filesystem::is_regular_file(path)) {
             r.fail(key, "expected a readable Lua file, '" + path + "' does not exist");
         }
+    }
+    // [dialplans]: more named dialplans (NAME = path); default and transfer come from [dialplan].
+    c.dialplan.named["default"] = c.dialplan.default_path;
+    if (!c.dialplan.transfer_path.empty()) {
+        c.dialplan.named["transfer"] = c.dialplan.transfer_path;
+    }
+    for (const auto& k : order) {
+        if (k.rfind("dialplans.", 0) != 0) {
+            continue;
+        }
+        const std::string name = k.substr(10);
+        if (!valid_entity_name(name)) {
+            r.fail(k, "expected a dialplan name of 1-32 letters, digits, '_' or '-'");
+        }
+        if (name == "default" || name == "transfer") {
+            r.fail(k, "'" + name + "' is declared in [dialplan]");
+        }
+        const std::string path = resolve(base_dir, r.str(k, ""));
+        if (path.empty() || !std::filesystem::is_regular_file(path)) {
+            r.fail(k, "expected a readable Lua file, '" + path + "' does not exist");
+        }
+        c.dialplan.named[name] = path;
     }
 
     // [transfer]: fraud control for transfers handled on the appliance.
@@ -329,6 +608,8 @@ config parse_config(const std::string& text, const std::string& origin, const st
     c.cdr_file = resolve(base_dir, r.str("cdr.file", ""));
     c.cdr_max_bytes = r.num("cdr.max_bytes", 0, 0, uint64_t{1} << 40);
     c.cdr_files = static_cast<unsigned>(r.num("cdr.files", 5, 1, 1000));
+
+    parse_accounts(r, order, c);
 
     r.check_all_used();
     return c;

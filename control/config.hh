@@ -6,10 +6,14 @@
 /// config_error that names the key and says what was expected.
 
 #include <cstdint>
+#include <map>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
+#include "accounts.hh"
 #include "dataplane.hh"
+#include "registrar.hh"
 #include "transfer_policy.hh"
 
 namespace sf::control {
@@ -26,6 +30,7 @@ struct sip_config {
     unsigned t4_ms = 5000;
     unsigned max_forwards = 70;
     std::string user_agent = "sipferry";
+    std::string domain;  ///< the appliance's SIP domain (default digest realm); "" = none
 };
 
 struct dialplan_config {
@@ -33,6 +38,9 @@ struct dialplan_config {
     std::string transfer_path;  ///< may be empty: the appliance then refuses REFERs it would handle
     uint64_t max_instructions = 1'000'000;
     uint64_t max_memory_kib = 4096;
+    /// Every declared dialplan by name -> resolved path: "default", "transfer" (when set)
+    /// and the `[dialplans]` entries. Accounts name dialplans from here.
+    std::map<std::string, std::string> named;
 };
 
 struct config {
@@ -46,6 +54,9 @@ struct config {
     std::string cdr_file;            ///< empty: no CDR file (records still kept in memory for the API)
     uint64_t cdr_max_bytes = 0;      ///< rotate the CDR file at this size (0: never)
     unsigned cdr_files = 5;          ///< rotated files kept (cdr.jsonl.1 ... .N)
+    std::vector<account_config> accounts;    ///< `[account.NAME]`, in file order
+    std::vector<provider_config> providers;  ///< `[provider.NAME]`, in file order
+    registrar_config registrar;              ///< `[registrar]`
 };
 
 /// Loads and validates `path`. Throws config_error("<file>: <key>: <what was expected>").

@@ -463,3 +463,282 @@ TEST_F(config_test, syntax_error_is_reported) {
         EXPECT_EQ(std::string(e.what()).rfind("test.conf: ", 0), 0u) << e.what();
     }
 }
+
+// ------------------------------------------------------------------ accounts, providers, registrar
+
+TEST_F(config_test, accounts_providers_and_registrar_parse) {
+    write_file(dir_ / "transfer.lua", "--\n");
+    write_file(dir_ / "plans" / "wholesale.lua", "--\n");
+    const config c = parse(minimal("transfer = transfer.lua\n"
+                                   "[port.core]\ndevice = y\naddress = 198.51.100.1/24\n"
+                                   "[sip]\ndomain = voice.example.net\n"
+                                   "[dialplans]\nwholesale = plans/wholesale.lua\n"
+                                   "[registrar]\nmin_expires = 120\nmax_expires = 7200\ndefault_expires = 1800\n"
+                                   "max_contacts_per_user = 4\nkeepalive_s = 0\nkeepalive_failures = 5\n"
+                                   "max_bindings = 5000\n"
+                                   "[account.bigcorp]\nnetworks = 203.0.113.64/26, 198.18.7.1\n"
+                                   "dialplan = wholesale\ntransfer_dialplan = transfer\nmax_calls = 200\n"
+                                   "max_transfers_per_minute = 20\n"
+                                   "[account.acme]\npassword = s3cret pass\n"
+                                   "ha1_md5 = 0123456789ABCDEF0123456789abcdef\n"
+                                   "ha1_sha256 = " + std::string(64, 'e') + "\n"
+                                   "realm = acme realm\nregister = true\nusers = 100, 101 ,reception\n"
+                                   "[provider.carrier1]\nhost = 198.51.100.20\nport = 5080\nrealm = core\n"
+                                   "username = trunk\npassword = p@ss\nfrom_host = trunk.example.net\n"
+                                   "register = true\nregister_expiry = 600\ntransport = UDP\n"
+                                   "[provider.carrier2]\nhost = 192.0.2.99\n"));
+    EXPECT_EQ(c.sip.domain, "voice.example.net");
+    EXPECT_EQ(c.dialplan.named.size(), 3u);
+    EXPECT_EQ(c.dialplan.named.at("default"), (dir_ / "default.lua").string());
+    EXPECT_EQ(c.dialplan.named.at("transfer"), (dir_ / "transfer.lua").string());
+    EXPECT_EQ(c.dialplan.named.at("wholesale"), (dir_ / "plans" / "wholesale.lua").string());
+
+    EXPECT_EQ(c.registrar.min_expires, 120u);
+    EXPECT_EQ(c.registrar.max_expires, 7200u);
+    EXPECT_EQ(c.registrar.default_expires, 1800u);
+    EXPECT_EQ(c.registrar.max_contacts_per_user, 4u);
+    EXPECT_EQ(c.registrar.keepalive_s, 0u);
+    EXPECT_EQ(c.registrar.keepalive_failures, 5u);
+    EXPECT_EQ(c.registrar.max_bindings, 5000u);
+
+    ASSERT_EQ(c.accounts.size(), 2u);
+    const account_config& big = c.accounts[0];
+    EXPECT_EQ(big.name, "bigcorp");
+    ASSERT_EQ(big.networks.size(), 2u);
+    EXPECT_EQ(to_string(big.networks[0]), "203.0.113.64/26");
+    EXPECT_EQ(to_string(big.networks[1]), "198.18.7.1/32");
+    EXPECT_FALSE(big.has_credentials());
+    EXPECT_EQ(big.realm, "voice.example.net") << "sip.domain is the default realm";
+    EXPECT_EQ(big.dialplan, "wholesale");
+    EXPECT_EQ(big.transfer_dialplan, "transfer");
+    EXPECT_EQ(big.max_calls, 200u);
+    EXPECT_EQ(big.max_transfers_per_minute, 20u);
+    EXPECT_FALSE(big.may_register);
+    EXPECT_TRUE(big.users.empty());
+    const account_config& acme = c.accounts[1];
+    EXPECT_EQ(acme.name, "acme");
+    EXPECT_EQ(acme.password, "s3cret pass");
+    EXPECT_EQ(acme.ha1_md5, "0123456789abcdef0123456789abcdef") << "hex is kept lower-case";
+    EXPECT_EQ(acme.ha1_sha256, std::string(64, 'e'));
+    EXPECT_EQ(acme.realm, "acme realm");
+    EXPECT_EQ(acme.dialplan, "default");
+    EXPECT_EQ(acme.transfer_dialplan, "");
+    EXPECT_TRUE(acme.may_register);
+    EXPECT_EQ(acme.users, (std::vector<std::string>{"100", "101", "reception"}));
+
+    ASSERT_EQ(c.providers.size(), 2u);
+    const provider_config& p1 = c.providers[0];
+    EXPECT_EQ(p1.name, "carrier1");
+    EXPECT_EQ(ipv4_to_string(p1.host), "198.51.100.20");
+    EXPECT_EQ(p1.port, 5080);
+    EXPECT_EQ(p1.realm, 1);
+    EXPECT_EQ(p1.realm_name, "core");
+    EXPECT_EQ(p1.username, "trunk");
+    EXPECT_EQ(p1.password, "p@ss");
+    EXPECT_EQ(p1.from_host, "trunk.example.net");
+    EXPECT_TRUE(p1.registers);
+    EXPECT_EQ(p1.register_expiry, 600u);
+    const provider_config& p2 = c.providers[1];
+    EXPECT_EQ(p2.port, 5060);
+    EXPECT_EQ(p2.realm, -1);
+    EXPECT_EQ(p2.from_host, "192.0.2.99");
+    EXPECT_TRUE(p2.username.empty());
+    EXPECT_FALSE(p2.registers);
+    EXPECT_EQ(p2.register_expiry, 3600u);
+
+    // The directory built from them answers the B2BUA's questions.
+    const account_directory d(c.accounts, c.providers);
+    uint32_t a = 0;
+    ASSERT_TRUE(parse_ipv4_text("203.0.113.100", a));
+    EXPECT_EQ(d.account_by_source(a)->name, "bigcorp");
+    EXPECT_EQ(d.account_by_user("reception")->name, "acme");
+    EXPECT_EQ(d.provider("carrier1")->port, 5080);
+}
+
+TEST_F(config_test, account_and_registrar_defaults) {
+    config c = parse(minimal("[account.alice]\npassword = x\n[account.bob]\nha1_sha256 = " + std::string(64, '1') +
+                             "\nregister = true\n"));
+    EXPECT_EQ(c.dialplan.named.size(), 1u) << "only default when no transfer dialplan is set";
+    ASSERT_EQ(c.accounts.size(), 2u);
+    EXPECT_EQ(c.accounts[0].realm, "sipferry");
+    EXPECT_EQ(c.accounts[0].dialplan, "default");
+    EXPECT_EQ(c.accounts[0].transfer_dialplan, "");
+    EXPECT_EQ(c.accounts[0].max_calls, 0u);
+    EXPECT_EQ(c.accounts[0].max_transfers_per_minute, 0u);
+    EXPECT_FALSE(c.accounts[0].may_register);
+    EXPECT_TRUE(c.accounts[0].users.empty());
+    EXPECT_TRUE(c.accounts[0].networks.empty());
+    EXPECT_TRUE(c.accounts[1].may_register);
+    EXPECT_EQ(c.accounts[1].users, std::vector<std::string>{"bob"}) << "the account name is the default user";
+    EXPECT_TRUE(c.providers.empty());
+    EXPECT_EQ(c.registrar.min_expires, 60u);
+    EXPECT_EQ(c.registrar.max_expires, 3600u);
+    EXPECT_EQ(c.registrar.default_expires, 3600u);
+    EXPECT_EQ(c.registrar.max_contacts_per_user, 10u);
+    EXPECT_EQ(c.registrar.keepalive_s, 30u);
+    EXPECT_EQ(c.registrar.keepalive_failures, 3u);
+    EXPECT_EQ(c.registrar.max_bindings, 100000u);
+    // default_expires follows a lower max_expires when not given.
+    c = parse(minimal("[registrar]\nmax_expires = 600\n"));
+    EXPECT_EQ(c.registrar.default_expires, 600u);
+    c = parse(minimal("[registrar]\nmin_expires = 7200\n"));
+    EXPECT_EQ(c.registrar.max_expires, 7200u);
+    EXPECT_EQ(c.registrar.default_expires, 7200u);
+    // Networks alone are enough; /0 and a bare address are accepted.
+    c = parse(minimal("[account.any]\nnetworks = 0.0.0.0/0\n[account.one]\nnetworks = 192.0.2.7\n"));
+    EXPECT_EQ(c.accounts[0].networks.at(0).prefix, 0);
+    EXPECT_EQ(c.accounts[1].networks.at(0).prefix, 32);
+}
+
+TEST_F(config_test, named_dialplans) {
+    write_file(dir_ / "a.lua", "--\n");
+    expect_error(minimal("[dialplans]\ndefault = a.lua\n"), "dialplans.default");
+    expect_error(minimal("[dialplans]\ntransfer = a.lua\n"), "dialplans.transfer");
+    const std::string what = expect_error(minimal("[dialplans]\nx = missing.lua\n"), "dialplans.x");
+    EXPECT_NE(what.find((dir_ / "missing.lua").string()), std::string::npos) << what;
+    expect_error(minimal("[dialplans]\nx =\n"), "dialplans.x");
+    expect_error(minimal("[dialplans]\nbad!name = a.lua\n"), "dialplans.bad!name");
+    expect_error(minimal("[dialplans]\n" + std::string(33, 'n') + " = a.lua\n"), "dialplans." + std::string(33, 'n'));
+    // An account naming a dialplan that is not declared.
+    expect_error(minimal("[account.a]\npassword = x\ndialplan = nothere\n"), "account.a.dialplan");
+    expect_error(minimal("[account.a]\npassword = x\ndialplan =\n"), "account.a.dialplan");
+    // 'transfer' is declared only when [dialplan] transfer is set.
+    expect_error(minimal("[account.a]\npassword = x\ntransfer_dialplan = transfer\n"), "account.a.transfer_dialplan");
+    expect_error(minimal("[account.a]\npassword = x\ntransfer_dialplan = other\n"), "account.a.transfer_dialplan");
+    const config c = parse(minimal("[dialplans]\nother = a.lua\n[account.a]\npassword = x\ndialplan = other\n"
+                                   "transfer_dialplan = other\n"));
+    EXPECT_EQ(c.accounts[0].dialplan, "other");
+    EXPECT_EQ(c.accounts[0].transfer_dialplan, "other");
+    EXPECT_EQ(c.dialplan.named.at("other"), (dir_ / "a.lua").string());
+}
+
+TEST_F(config_test, bad_account_values_name_their_key) {
+    const std::string a = "[account.a]\n";
+    expect_error(minimal(a + "register = true\n"), "account.a.password");  // no credentials, no networks
+    expect_error(minimal(a + "networks =\n"), "account.a.password");
+    expect_error(minimal(a + "password =\n"), "account.a.password");
+    expect_error(minimal(a + "password = a\x01" "b\n"), "account.a.password");
+    expect_error(minimal(a + "ha1_md5 = 0123\n"), "account.a.ha1_md5");
+    expect_error(minimal(a + "ha1_md5 = " + std::string(31, '0') + "g\n"), "account.a.ha1_md5");
+    expect_error(minimal(a + "ha1_md5 = " + std::string(64, '0') + "\n"), "account.a.ha1_md5");
+    expect_error(minimal(a + "ha1_sha256 = " + std::string(32, '0') + "\n"), "account.a.ha1_sha256");
+    expect_error(minimal(a + "ha1_sha256 = " + std::string(63, 'z') + "\n"), "account.a.ha1_sha256");
+    for (const char* bad : {"10.0.0.0/33", "10.1.0.0/8", "10.0.0/24", "host.example", "10.0.0.0/8; 11.0.0.0/8"}) {
+        expect_error(minimal(a + "networks = " + bad + "\n"), "account.a.networks");
+    }
+    const std::string dup =
+        expect_error(minimal("[account.b]\nnetworks = 10.0.0.0/8\n" + a + "networks = 192.0.2.0/24, 10.0.0.0/8\n"),
+                     "account.a.networks");
+    EXPECT_NE(dup.find("account.b"), std::string::npos) << "should say who has it: " << dup;
+    expect_error(minimal(a + "password = x\nrealm =\n"), "account.a.realm");
+    expect_error(minimal(a + "password = x\nrealm = say \"hi\"\n"), "account.a.realm");
+    expect_error(minimal(a + "password = x\nmax_calls = -1\n"), "account.a.max_calls");
+    expect_error(minimal(a + "password = x\nmax_calls = many\n"), "account.a.max_calls");
+    expect_error(minimal(a + "password = x\nmax_transfers_per_minute = 1000001\n"), "account.a.max_transfers_per_minute");
+    for (const char* bad : {"yes", "1", "TRUE", "", "on"}) {
+        expect_error(minimal(a + "password = x\nregister = " + bad + "\n"), "account.a.register");
+    }
+    expect_error(minimal(a + "password = x\nusers = a1\n"), "account.a.users");  // without register = true
+    expect_error(minimal(a + "password = x\nregister = true\nusers = a b\n"), "account.a.users");
+    expect_error(minimal(a + "password = x\nregister = true\nusers = a@b\n"), "account.a.users");
+    expect_error(minimal(a + "password = x\nregister = true\nusers = u1, " + std::string(65, 'u') + "\n"),
+                 "account.a.users");
+    expect_error(minimal(a + "password = x\nregister = true\nusers = u1, u1\n"), "account.a.users");
+    const std::string taken = expect_error(
+        minimal("[account.b]\npassword = x\nregister = true\nusers = 100\n" + a + "password = x\nregister = true\n"
+                "users = 101, 100\n"),
+        "account.a.users");
+    EXPECT_NE(taken.find("account.b"), std::string::npos) << taken;
+    // The default user (the account name) counts too.
+    expect_error(minimal("[account.b]\npassword = x\nregister = true\nusers = a\n" + a +
+                         "password = x\nregister = true\n"),
+                 "account.a.users");
+    expect_error(minimal(a + "password = x\nbogus = 1\n"), "account.a.bogus");
+    expect_error(minimal("[account.bad.name]\npassword = x\n"), "account.bad.name.password");
+    expect_error(minimal("[account.b@d]\npassword = x\n"), "account.b@d");
+    expect_error(minimal("[account]\npassword = x\n"), "account.password");
+}
+
+TEST_F(config_test, bad_provider_values_name_their_key) {
+    const std::string p = "[provider.p]\n";
+    expect_error(minimal(p + "port = 5060\n"), "provider.p.host");
+    for (const char* bad : {"", "carrier.example", "198.51.100.256", "198.51.100.20:5060", "198.51.100.0/24"}) {
+        expect_error(minimal(p + "host = " + bad + "\n"), "provider.p.host");
+    }
+    const std::string h = p + "host = 198.51.100.20\n";
+    expect_error(minimal(h + "port = 0\n"), "provider.p.port");
+    expect_error(minimal(h + "port = 65536\n"), "provider.p.port");
+    expect_error(minimal(h + "port = sip\n"), "provider.p.port");
+    const std::string realm = expect_error(minimal(h + "realm = core\n"), "provider.p.realm");
+    EXPECT_NE(realm.find("core"), std::string::npos) << realm;
+    expect_error(minimal(h + "username =\n"), "provider.p.username");
+    expect_error(minimal(h + "username = a b\n"), "provider.p.username");
+    expect_error(minimal(h + "username = a@b\n"), "provider.p.username");
+    expect_error(minimal(h + "password = x\n"), "provider.p.username");  // a password needs a user name
+    expect_error(minimal(h + "username = u\npassword =\n"), "provider.p.password");
+    expect_error(minimal(h + "from_host = bad host\n"), "provider.p.from_host");
+    expect_error(minimal(h + "from_host = a@b\n"), "provider.p.from_host");
+    expect_error(minimal(h + "register = yes\n"), "provider.p.register");
+    expect_error(minimal(h + "register = true\n"), "provider.p.username");  // registering needs a user
+    expect_error(minimal(h + "username = u\nregister = true\nregister_expiry = 59\n"), "provider.p.register_expiry");
+    expect_error(minimal(h + "register_expiry = 86401\n"), "provider.p.register_expiry");
+    expect_error(minimal(h + "transport = tcp\n"), "provider.p.transport");
+    expect_error(minimal(h + "transport = tls\n"), "provider.p.transport");
+    expect_error(minimal(h + "proxy = 1.2.3.4\n"), "provider.p.proxy");
+    expect_error(minimal("[provider.local]\nhost = 198.51.100.20\n"), "provider.local");
+    expect_error(minimal("[provider.x!]\nhost = 198.51.100.20\n"), "provider.x!");
+    const config c = parse(minimal(h + "realm = acc\n"));
+    EXPECT_EQ(c.providers.at(0).realm, 0);
+}
+
+TEST_F(config_test, bad_registrar_and_domain_values_name_their_key) {
+    expect_error(minimal("[registrar]\nmin_expires = 0\n"), "registrar.min_expires");
+    expect_error(minimal("[registrar]\nmin_expires = 86401\n"), "registrar.min_expires");
+    expect_error(minimal("[registrar]\nmin_expires = 600\nmax_expires = 300\n"), "registrar.max_expires");
+    expect_error(minimal("[registrar]\nmax_expires = 604801\n"), "registrar.max_expires");
+    expect_error(minimal("[registrar]\ndefault_expires = 30\n"), "registrar.default_expires");
+    expect_error(minimal("[registrar]\ndefault_expires = 3601\n"), "registrar.default_expires");
+    expect_error(minimal("[registrar]\nmax_contacts_per_user = 0\n"), "registrar.max_contacts_per_user");
+    expect_error(minimal("[registrar]\nkeepalive_s = 3601\n"), "registrar.keepalive_s");
+    expect_error(minimal("[registrar]\nkeepalive_s = often\n"), "registrar.keepalive_s");
+    expect_error(minimal("[registrar]\nkeepalive_failures = 0\n"), "registrar.keepalive_failures");
+    expect_error(minimal("[registrar]\nmax_bindings = 0\n"), "registrar.max_bindings");
+    expect_error(minimal("[registrar]\nmax_users = 10\n"), "registrar.max_users");
+    expect_error(minimal("[sip]\ndomain = bad domain\n"), "sip.domain");
+    expect_error(minimal("[sip]\ndomain = sip:example.com\n"), "sip.domain");
+    EXPECT_EQ(parse(minimal("[sip]\ndomain = 192.0.2.1\n")).sip.domain, "192.0.2.1");
+}
+
+TEST_F(config_test, example_two_nic_account_examples_parse_when_uncommented) {
+    const fs::path root = source_root();
+    ASSERT_FALSE(root.empty());
+    std::string text = read_file(root / "configs" / "example-two-nic.conf");
+    // Example lines are '#key = value' and '#[section]' (no space after '#'); prose is '# ...'.
+    std::stringstream in(text);
+    std::string line;
+    std::string out;
+    unsigned uncommented = 0;
+    while (std::getline(in, line)) {
+        if (line.size() > 1 && line[0] == '#' && line[1] != ' ' && line[1] != '#') {
+            line.erase(0, 1);
+            ++uncommented;
+        }
+        out += line + "\n";
+    }
+    EXPECT_GE(uncommented, 20u);
+    for (const char* f : {"default.lua", "transfer.lua", "wholesale.lua"}) {
+        write_file(dir_ / f, "--\n");
+    }
+    replace_all(out, "/etc/sipferry/dialplans/", dir_.string() + "/");
+    const config c = parse(out);
+    EXPECT_EQ(c.sip.domain, "voice.example.net");
+    ASSERT_EQ(c.accounts.size(), 2u);
+    EXPECT_EQ(c.accounts[0].name, "bigcorp");
+    EXPECT_EQ(c.accounts[0].dialplan, "wholesale");
+    EXPECT_EQ(c.accounts[1].name, "acme");
+    EXPECT_EQ(c.accounts[1].users.size(), 3u);
+    ASSERT_EQ(c.providers.size(), 1u);
+    EXPECT_EQ(c.providers[0].realm, 1);
+    EXPECT_TRUE(c.providers[0].registers);
+    EXPECT_EQ(c.registrar.keepalive_s, 30u);
+}
