@@ -28,6 +28,7 @@ b2bua::b2bua(b2bua_config cfg, transaction_layer& tl, timer_queue& timers, media
     : cfg_(std::move(cfg)), tl_(tl), timers_(timers), media_(media), dialplans_(dialplans), cdrs_(cdrs),
       send_(std::move(send)), now_(std::move(now)), transfer_policy_(cfg_.transfer) {
     tl_.set_server_header(cfg_.user_agent);
+    setup_accounts();
 }
 
 b2bua::~b2bua() {
@@ -40,6 +41,7 @@ b2bua::~b2bua() {
         }
         media_.close(c->media);
     }
+    timers_.cancel(housekeeping_timer_);
     for (auto& [call_id, o] : orphans_) {
         timers_.cancel(o.timer);
     }
@@ -162,6 +164,9 @@ void b2bua::on_request(const inbound& in) {
     case sip::method::options:
         answer_locally(in, 200, allow_header);
         return;
+    case sip::method::register_:
+        on_register(in);
+        return;
     case sip::method::bye:
         answer_locally(in, 481);
         return;
@@ -236,7 +241,18 @@ void b2bua::on_invite(const inbound& in) {
         return on_replacing_invite(in, stx, offer);  // a leg of a call in progress is taken over
     }
 
+    const identity who = identify(in, stx, true);
+    if (who.what == identity::kind::answered) {
+        return;  // challenged or refused
+    }
+    const account_config* account = who.account;
+    if (account != nullptr && account->max_calls != 0 && account_calls_[account->name] >= account->max_calls) {
+        ++stats_.account_limit_refusals;
+        return refuse(503, "the account's call limit is reached");
+    }
+
     route_request rq;
+    rq.account = account != nullptr ? account->name : "";
     rq.uri_user = std::string(ruri.user);
     rq.uri_host = std::string(ruri.host);
     sip::uri from_uri;
@@ -254,8 +270,9 @@ void b2bua::on_invite(const inbound& in) {
     for (unsigned i = 0; i < m.n_headers; ++i) {
         rq.headers.emplace_back(std::string(m.headers[i].name), std::string(m.headers[i].value));
     }
-    const route_result rr = dialplans_.run("default", rq);
-    log_dialplan("default", rr);
+    const std::string& plan_name = account != nullptr ? account->dialplan : std::string("default");
+    route_result rr = dialplans_.run(plan_name, rq);
+    log_dialplan(plan_name.c_str(), rr);
     switch (rr.what) {
     case route_result::kind::respond:
         return refuse(static_cast<unsigned>(rr.code), rr.reason);
@@ -269,13 +286,17 @@ void b2bua::on_invite(const inbound& in) {
     }
     // Every destination must be routable, and on one realm: the B half of the media bridge is
     // anchored there before the first INVITE goes out, and every branch offers the same ports.
+    unsigned unresolved = 0;
+    if (std::string why = resolve_targets(rr.targets, unresolved); !why.empty()) {
+        return refuse(unresolved, why);
+    }
     int b_realm = -1;
     for (const dial_target& t : rr.targets) {
         uint32_t addr = 0;
         if (!parse_ipv4_text(t.host, addr)) {
-            return refuse(502, "only IPv4 destinations are routed yet ('" + t.host + "')");
+            return refuse(502, "only IPv4 destinations and configured providers are routed ('" + t.host + "')");
         }
-        const int r = route(addr);
+        const int r = t.realm >= 0 ? t.realm : route(addr);
         if (r < 0) {
             return refuse(502, "no route to " + t.host);
         }
@@ -315,6 +336,8 @@ void b2bua::on_invite(const inbound& in) {
     c->caller_display = std::string(m.from.display);
     c->b_max_forwards = std::min<unsigned>(m.max_forwards < 0 ? 70 : m.max_forwards - 1, cfg_.max_forwards);
 
+    c->account = rq.account;
+    c->rec.billed_account = rq.account;
     c->rec.call_id = a.call_id;
     c->rec.from = std::string(m.from.uri);
     c->rec.to = std::string(m.request_uri);
@@ -333,6 +356,9 @@ void b2bua::on_invite(const inbound& in) {
     const uint64_t id = c->id;
     by_call_id_[a.call_id] = id;
     ++stats_.calls_total;
+    if (!c->account.empty()) {
+        ++account_calls_[c->account];
+    }
     call& cr = *c;
     calls_.emplace(id, std::move(c));
     start_group(cr, 0);
@@ -460,6 +486,11 @@ void b2bua::end_call(call& c, const char* hangup) {
     }
     by_call_id_.erase(c.a.call_id);
     by_call_id_.erase(c.b.call_id);
+    if (!c.account.empty()) {
+        if (auto it = account_calls_.find(c.account); it != account_calls_.end() && --it->second == 0) {
+            account_calls_.erase(it);
+        }
+    }
     calls_.erase(c.id);  // `c` is gone from here on
 }
 
@@ -471,7 +502,7 @@ std::string b2bua::calls_json() const {
         j.begin_object();
         j.key("id").value(id);
         j.key("state").value(names[static_cast<unsigned>(c->st)]);
-        j.key("tag").value(c->tag);
+        j.key("tag").value(c->tag).key("account").value(c->account);
         j.key("a").begin_object();
         j.key("call_id").value(c->a.call_id).key("realm").value(realm(c->a.realm).name);
         j.key("peer").value(to_string(c->a.target)).key("transfer_mode").value(std::string(1, c->a.transfer_mode));

@@ -11,8 +11,11 @@
 #include <string>
 #include <unordered_map>
 
+#include "accounts.hh"
 #include "cdr.hh"
 #include "dialplan.hh"
+#include "digest_auth.hh"
+#include "registrar.hh"
 #include "media_anchor.hh"
 #include "transaction.hh"
 #include "transfer_policy.hh"
@@ -25,6 +28,11 @@ struct b2bua_config {
     uint16_t sip_port = 5060;
     timer_config timers;
     transfer_policy_config transfer;
+    /// No accounts: every caller is routed through `default` unchallenged (b2bua_accounts.cc).
+    std::vector<account_config> accounts;
+    std::vector<provider_config> providers;
+    registrar_config registrar;
+    std::string domain;  ///< the digest realm of challenges ("" = "sipferry")
 };
 
 struct b2bua_stats {
@@ -36,6 +44,7 @@ struct b2bua_stats {
     uint64_t refer_passed = 0, transfers_started = 0, transfers_completed = 0, transfers_failed = 0, transfers_refused = 0;
     uint64_t replaces_accepted = 0, replaces_refused = 0;  ///< INVITEs with Replaces (RFC 3891)
     uint64_t orphan_invites = 0, orphan_answers_hung_up = 0;  ///< INVITEs whose call or transfer ended first
+    uint64_t auth_challenges = 0, auth_failures = 0, account_limit_refusals = 0;
 };
 
 /// One side of a call: a dialog with one peer.
@@ -81,8 +90,32 @@ public:
     std::pair<int, std::string> api_transfer(const std::string& call_ref, const std::string& keep,
                                              const std::string& target_user);
 
+    /// The location service (nullptr when no accounts are configured).
+    const registrar* location() const { return registrar_.get(); }
+
 private:
     struct call;
+
+    // Accounts (b2bua_accounts.cc).
+    /// Who sent a request: an account (trusted network or digest), a provider's trunk, anyone
+    /// (no accounts configured), or nobody yet: `answered` means a 401/407/403/400 went out.
+    struct identity {
+        enum class kind : uint8_t { open, account, provider, answered };
+        kind what = kind::open;
+        const account_config* account = nullptr;
+    };
+    void setup_accounts();
+    /// Every housekeeping_ms: expired bindings go, due OPTIONS keepalives are sent.
+    void registrar_housekeeping();
+    static constexpr ms_t housekeeping_ms = 1000;
+    /// `proxy_style`: 407/Proxy-Authorization (INVITE, REFER) rather than 401 (REGISTER).
+    identity identify(const inbound& in, uint64_t stx, bool proxy_style);
+    void on_register(const inbound& in);
+    /// `user@provider` and `user@local` made concrete (a local user may fan out to several
+    /// contacts). Returns "" or the refusal, with its status in `status`.
+    std::string resolve_targets(std::vector<dial_target>& targets, unsigned& status) const;
+    /// The account's own transfers-per-minute bucket (max_transfers_per_minute).
+    bool account_transfer_allowed(const std::string& account, ms_t now);
 
     void on_request(const inbound& in);
     void on_response(const inbound& in);
@@ -210,6 +243,17 @@ private:
     std::unordered_map<uint64_t, std::unique_ptr<call>> calls_;
     std::unordered_map<std::string, uint64_t> by_call_id_;  ///< both legs' Call-IDs
     size_t cancelling_ = 0;
+    account_directory accounts_;
+    std::unique_ptr<digest_server> auth_;
+    std::unique_ptr<registrar> registrar_;
+    std::string digest_realm_;
+    timer_queue::id housekeeping_timer_ = 0;
+    struct bucket {
+        double tokens = 0;
+        ms_t last = 0;
+    };
+    std::unordered_map<std::string, bucket> transfer_buckets_;
+    std::unordered_map<std::string, unsigned> account_calls_;  ///< active calls per account
     struct orphan_invite {
         leg l;
         std::string request_uri, branch;

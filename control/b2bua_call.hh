@@ -140,6 +140,7 @@ struct b2bua::call {
     std::string caller_user, caller_display;  ///< From of leg B unless fu=/fd= say otherwise
     timer_queue::id duration_timer = 0;       ///< cd= : hang up when it fires
     std::string tag;                   ///< fu= of the answering destination: the call-manager API finds calls by it
+    std::string account;               ///< the account that placed the call ("" = none): its limits, its bill
     /// REFERs passed through (mode p), to translate their NOTIFYs' Event ids (the last 8).
     struct passed_refer {
         bool from_a = false;         ///< the leg that sent the REFER

@@ -87,7 +87,9 @@ void b2bua::start_group(call& c, unsigned group) {
         l.local_uri = (display.empty() ? std::string() : quoted_display(display)) + "<sip:" +
                       (t.from_user.empty() ? c.caller_user : t.from_user) + "@" +
                       (t.from_host.empty() ? b_addr : t.from_host) + ">";
-        br.request_uri = "sip:" + t.user + "@" + t.host + ":" + std::to_string(t.port);
+        // A registered user is reached at its Contact, over the flow it registered from.
+        br.request_uri = t.contact_uri.empty() ? "sip:" + t.user + "@" + t.host + ":" + std::to_string(t.port)
+                                               : t.contact_uri;
         l.remote_uri = "<" + br.request_uri + ">";
         l.target_uri = br.request_uri;
         l.contact = "<sip:sipferry@" + b_addr + ":" + std::to_string(cfg_.sip_port) + ">";

@@ -133,7 +133,11 @@ void b2bua::on_refer(const inbound& in, call& c, bool from_a, uint64_t stx) {
 b2bua::transfer_outcome b2bua::start_transfer(call& c, bool from_a, const transfer_request& tr,
                                               const std::function<void()>& accepted) {
     auto refuse = [&](unsigned status, std::string why) { return transfer_outcome{status, std::move(why)}; };
-    if (!dialplans_.has("transfer")) {
+    // The account that placed the call decides with its own transfer dialplan (none: refused);
+    // a call of no account (no accounts configured, or a trunk's) uses `transfer`.
+    const account_config* owner = c.account.empty() ? nullptr : accounts_.account(c.account);
+    const std::string plan_name = owner != nullptr ? owner->transfer_dialplan : std::string("transfer");
+    if (plan_name.empty() || !dialplans_.has(plan_name)) {
         return refuse(603, "no transfer dialplan");  // before any 202: never leave the transferor waiting
     }
     route_request rq;
@@ -144,14 +148,18 @@ b2bua::transfer_outcome b2bua::start_transfer(call& c, bool from_a, const transf
     rq.source_port = tr.source_port;
     rq.realm = tr.realm;
     rq.headers = tr.headers;
-    const route_result rr = dialplans_.run("transfer", rq);
-    log_dialplan("transfer", rr);
+    rq.account = c.account;
+    const route_result rr = dialplans_.run(plan_name, rq);
+    log_dialplan(plan_name.c_str(), rr);
     if (rr.what == route_result::kind::respond) {
         return refuse(static_cast<unsigned>(rr.code), rr.reason);
     }
     // Config policy on top of the dialplan: deny-lists, per-call depth, REFER storms.
     if (const char* why = transfer_policy_.check(tr.target_user, c.transfers, now_())) {
         return refuse(403, std::string("transfer policy: ") + why + " ('" + tr.target_user + "')");
+    }
+    if (rr.what == route_result::kind::dial && !account_transfer_allowed(c.account, now_())) {
+        return refuse(403, "transfer policy: the account's transfers per minute are used up");
     }
     if (rr.what != route_result::kind::dial) {
         if (rr.what == route_result::kind::error) {
@@ -526,6 +534,7 @@ void b2bua::complete_transfer(call& c, const inbound& answer) {
     c.rec.parent = c.rec.b_call_id;
     c.rec.segment += 1;
     c.rec.transferred_by = t.referred_by;
+    c.rec.billed_account = c.account;  // the new leg is paid by the account the call belongs to
     c.rec.b_call_id = n.call_id;
     c.rec.callee = to_string(t.invite_dest);
     c.rec.start = done.end;

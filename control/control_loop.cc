@@ -13,6 +13,8 @@
 
 #include <rte_mbuf.h>
 
+#include <map>
+
 #include "b2bua.hh"
 #include "cdr.hh"
 #include "dialplan.hh"
@@ -82,18 +84,22 @@ struct control_loop::impl {
                 [this](unsigned r, uint32_t a) { return transport.next_hop_mac(r, a); }),
           dialplans(limits_of(c.dialplan)), cdrs(c.cdr_file, c.cdr_max_bytes, c.cdr_files),
           calls(b2bua_config{c.sip.user_agent, c.sip.max_forwards, c.sip.port,
-                             timer_config{c.sip.t1_ms, c.sip.t2_ms, c.sip.t4_ms}, c.transfer},
+                             timer_config{c.sip.t1_ms, c.sip.t2_ms, c.sip.t4_ms}, c.transfer, c.accounts,
+                             c.providers, c.registrar, c.sip.domain},
                 transactions, timers, media, dialplans, cdrs,
                 [this](unsigned r, sip_addr to, std::string p) { transport.send(r, to, std::move(p)); },
                 steady_ms) {
-        for (const auto& [name, path] : {std::pair{"default", c.dialplan.default_path},
-                                         std::pair{"transfer", c.dialplan.transfer_path}}) {
+        // Every declared dialplan: `default`, `transfer` and the [dialplans] entries accounts name.
+        std::map<std::string, std::string> plans = c.dialplan.named;
+        plans.emplace("default", c.dialplan.default_path);
+        plans.emplace("transfer", c.dialplan.transfer_path);
+        for (const auto& [name, path] : plans) {
             if (path.empty()) {
                 continue;
             }
             const std::string err = dialplans.load(name, path);
             if (!err.empty()) {
-                throw std::runtime_error(std::string("dialplan.") + name + ": " + err);
+                throw std::runtime_error("dialplan " + name + ": " + err);
             }
         }
         api = std::make_unique<mgmt_api>(
@@ -200,6 +206,16 @@ struct control_loop::impl {
         j.key("neighbours").begin_object();
         j.key("entries").value(uint64_t{transport.neighbours()}).key("arp_requests").value(xs.arp_requests);
         j.key("arp_replies").value(s.arp_replies).key("icmp_echo_replies").value(s.icmp_replies);
+        j.end_object();
+        j.key("accounts").begin_object();
+        j.key("auth_challenges").value(bs.auth_challenges).key("auth_failures").value(bs.auth_failures);
+        j.key("call_limit_refusals").value(bs.account_limit_refusals);
+        if (const registrar* reg = calls.location()) {
+            const registrar_stats& rs = reg->stats();
+            j.key("registered_users").value(uint64_t{reg->users()}).key("bindings").value(uint64_t{reg->size()});
+            j.key("registers").value(rs.requests).key("registers_refused").value(rs.refused);
+            j.key("bindings_expired").value(rs.expired);
+        }
         j.end_object();
         j.key("transfers").begin_object();
         j.key("started").value(bs.transfers_started).key("completed").value(bs.transfers_completed);

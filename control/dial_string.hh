@@ -33,6 +33,11 @@ struct dial_target {
     unsigned max_duration_s = 0;  ///< cd= : hang up an answered call after this many seconds (0 = no limit)
     /// h= : extra header lines on the INVITE ("Name", "value"), in order.
     std::vector<std::pair<std::string, std::string>> headers;
+
+    // Set by the B2BUA when it resolves `user@provider` and `user@local`, never by the parser.
+    std::string provider;     ///< the [provider.NAME] this destination went to ("" = none)
+    std::string contact_uri;  ///< a registered Contact: the Request-URI ("" = sip:user@host:port)
+    int realm = -1;           ///< the appliance port to send on (-1 = routed by address)
 };
 
 /// Bounds that keep one dial string from fanning a call out without limit.

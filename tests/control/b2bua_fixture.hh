@@ -327,12 +327,29 @@ protected:
         };
         auto clock = [this] { return now_; };
         tl_ = std::make_unique<transaction_layer>(timers_, send, timers, clock);
+        b2b_ = std::make_unique<b2bua>(base_config(), *tl_, timers_, *anchor_, *engine_, *cdrs_, send, clock);
+    }
+
+    /// The configuration SetUp() builds the B2BUA with.
+    static b2bua_config base_config() {
         b2bua_config cfg;
         cfg.user_agent = "sipferry";
         cfg.max_forwards = 70;
         cfg.sip_port = 5060;
-        cfg.timers = timers;
-        b2b_ = std::make_unique<b2bua>(cfg, *tl_, timers_, *anchor_, *engine_, *cdrs_, send, clock);
+        cfg.timers = timer_config{500, 4000, 5000};
+        return cfg;
+    }
+
+    /// Replaces the B2BUA with one built from `cfg` (same transport, clock, dialplans, CDRs).
+    void rebuild(const b2bua_config& cfg) {
+        auto send = [this](unsigned realm, sip_addr to, std::string payload) {
+            sent_.push_back(parse_copy(realm, to, payload));
+            if (sent_.back()->error != sip::parse_error::ok) {
+                ++unparsable_sent_;
+            }
+        };
+        b2b_.reset();
+        b2b_ = std::make_unique<b2bua>(cfg, *tl_, timers_, *anchor_, *engine_, *cdrs_, send, [this] { return now_; });
     }
 
     void TearDown() override {

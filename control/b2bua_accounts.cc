@@ -1,0 +1,219 @@
+// Who a request belongs to, and the destinations only the config knows: accounts (trusted
+// networks or digest credentials, RFC 3261 22 with RFC 7616/8760), REGISTER for users @local,
+// `user@provider` and `user@local` in dial strings, and the per-account limits.
+//
+// With no [account.*] in the config every caller is served through the `default` dialplan as
+// before (a lab, or a box behind another SBC). With accounts, a request from an address no
+// account trusts must prove who it is: INVITE and REFER get 407, REGISTER 401; a wrong
+// password and an unknown user both get 403, so nobody learns which users exist.
+
+#include <algorithm>
+#include <cmath>
+
+#include "b2bua.hh"
+#include "b2bua_call.hh"
+#include "config.hh"
+#include "log.hh"
+#include "message_builder.hh"
+#include "sip/sip_uri.hh"
+
+namespace sf::control {
+
+using namespace b2bua_detail;
+
+void b2bua::setup_accounts() {
+    accounts_ = account_directory(cfg_.accounts, cfg_.providers);
+    if (cfg_.accounts.empty()) {
+        return;
+    }
+    digest_realm_ = cfg_.domain.empty() ? "sipferry" : cfg_.domain;
+    auth_ = std::make_unique<digest_server>(digest_server_config{}, [this] { return static_cast<int64_t>(now_()); });
+    registrar_ = std::make_unique<registrar>(cfg_.registrar, [this] { return static_cast<int64_t>(now_()); });
+    housekeeping_timer_ = timers_.add(now_() + housekeeping_ms, [this] { registrar_housekeeping(); });
+}
+
+void b2bua::registrar_housekeeping() {
+    housekeeping_timer_ = timers_.add(now_() + housekeeping_ms, [this] { registrar_housekeeping(); });
+    const int64_t now = static_cast<int64_t>(now_());
+    registrar_->expire(now);
+    // OPTIONS keepalive of registered contacts over the flow they registered from (keeps NAT
+    // bindings open, finds dead phones); paced so a large registrar never bursts.
+    for (const binding& b : registrar_->due_keepalives(now, 50)) {
+        const std::string& here = realm(b.realm).addr_text;
+        const std::string branch = "z9hG4bK" + random_token(20);
+        const std::string from = "<sip:sipferry@" + here + ">;tag=" + random_token(16);
+        request_spec rs;
+        rs.method = "OPTIONS";
+        rs.request_uri = b.contact;
+        rs.via_host = here;
+        rs.via_port = cfg_.sip_port;
+        rs.branch = branch;
+        rs.max_forwards = cfg_.max_forwards;
+        rs.from = from;
+        const std::string to = "<" + b.contact + ">";
+        rs.to = to;
+        const std::string call_id = random_token(32);
+        rs.call_id = call_id;
+        rs.user_agent = cfg_.user_agent;
+        const uint64_t id = b.id;
+        tl_.send_request(
+            sip::method::options, branch, b.realm, b.flow, build_request(rs),
+            [this, id](const inbound&) { registrar_->keepalive_ok(id); },  // any answer: the flow lives
+            [this, id] {
+                if (registrar_->keepalive_failed(id)) {
+                    log_info("registered contact %llu dropped: keepalives unanswered", static_cast<unsigned long long>(id));
+                }
+            });
+    }
+}
+
+b2bua::identity b2bua::identify(const inbound& in, uint64_t stx, bool proxy_style) {
+    if (cfg_.accounts.empty()) {
+        return {identity::kind::open, nullptr};
+    }
+    if (const account_config* a = accounts_.account_by_source(in.source.addr)) {
+        return {identity::kind::account, a};
+    }
+    if (accounts_.provider_by_address(in.source.addr) != nullptr) {
+        return {identity::kind::provider, nullptr};  // a trunk's inbound call: routed, billed to nobody
+    }
+    const sip::message& m = *in.msg;
+    const sip::hdr credentials_header = proxy_style ? sip::hdr::proxy_authorization : sip::hdr::authorization;
+    auto challenge = [&](bool stale) {
+        ++stats_.auth_challenges;
+        std::string extra;
+        for (const std::string& value : auth_->challenge(digest_realm_, stale)) {
+            extra += std::string(proxy_style ? "Proxy-Authenticate: " : "WWW-Authenticate: ") + value + "\r\n";
+        }
+        const unsigned status = proxy_style ? 407 : 401;
+        tl_.respond(stx, status, reason_phrase(status), random_token(16), extra);
+        return identity{identity::kind::answered, nullptr};
+    };
+    const sip::header* h = m.find(credentials_header);
+    if (h == nullptr) {
+        return challenge(false);
+    }
+    const digest_verdict v = auth_->verify(
+        m.method_name, h->value,
+        [this](std::string_view user, std::string_view realm, digest_algorithm alg) -> std::optional<digest_secret> {
+            const account_config* a = accounts_.account(user);
+            if (a == nullptr || !a->has_credentials() || a->realm != realm) {
+                return std::nullopt;  // an HA1 is only good for the realm it was made with
+            }
+            if (!a->password.empty()) {
+                return digest_secret{digest_secret::kind::password, a->password};
+            }
+            const std::string& ha1 = alg == digest_algorithm::sha256 ? a->ha1_sha256 : a->ha1_md5;
+            if (ha1.empty()) {
+                return std::nullopt;
+            }
+            return digest_secret{digest_secret::kind::ha1, ha1};
+        },
+        in.source.addr, m.request_uri);
+    switch (v.outcome) {
+    case digest_outcome::ok:
+        return {identity::kind::account, accounts_.account(v.username)};
+    case digest_outcome::stale:
+        return challenge(true);
+    case digest_outcome::bad_nonce:
+    case digest_outcome::replay:
+        return challenge(false);  // not ours or used up: a fresh nonce, no verdict on the password
+    case digest_outcome::malformed:
+        ++stats_.auth_failures;
+        tl_.respond(stx, 400, reason_phrase(400), random_token(16), warning_header(v.reason));
+        return {identity::kind::answered, nullptr};
+    case digest_outcome::wrong_response:
+    case digest_outcome::unknown_user:
+        break;
+    }
+    // Same answer for both: never reveal whether the user exists.
+    ++stats_.auth_failures;
+    log_info("authentication failed for '%s' from %s (%s)", v.username.c_str(), to_string(in.source).c_str(),
+             v.reason);
+    tl_.respond(stx, 403, reason_phrase(403), random_token(16), {});
+    return {identity::kind::answered, nullptr};
+}
+
+void b2bua::on_register(const inbound& in) {
+    const uint64_t stx = tl_.create_server(in);
+    if (!registrar_) {
+        tl_.respond(stx, 501, reason_phrase(501), random_token(16), allow_header);
+        return;
+    }
+    const identity who = identify(in, stx, false);
+    if (who.what == identity::kind::answered) {
+        return;
+    }
+    if (who.account == nullptr || !who.account->may_register) {
+        tl_.respond(stx, 403, reason_phrase(403), random_token(16), warning_header("this account may not register"));
+        return;
+    }
+    const register_result r = registrar_->handle(in, *who.account);
+    tl_.respond(stx, r.status, r.reason, random_token(16), r.extra);
+}
+
+std::string b2bua::resolve_targets(std::vector<dial_target>& targets, unsigned& status) const {
+    std::vector<dial_target> out;
+    bool local_seen = false;
+    for (const dial_target& t : targets) {
+        if (t.host == "local") {
+            // A registered user: every live contact rings, in parallel within the destination's group.
+            local_seen = true;
+            if (!registrar_) {
+                status = 404;
+                return "no registrar: there are no accounts";
+            }
+            for (const binding& b : registrar_->lookup(t.user)) {
+                dial_target r = t;
+                r.host = ipv4_to_string(b.flow.addr);
+                r.port = b.flow.port;
+                r.contact_uri = b.contact;
+                r.realm = static_cast<int>(b.realm);
+                out.push_back(std::move(r));
+            }
+            continue;
+        }
+        if (const provider_config* p = accounts_.provider(t.host)) {
+            dial_target r = t;
+            r.host = ipv4_to_string(p->host);
+            r.port = p->port;
+            r.realm = p->realm;
+            r.provider = p->name;
+            if (r.from_host.empty()) {
+                r.from_host = p->from_host;
+            }
+            out.push_back(std::move(r));
+            continue;
+        }
+        out.push_back(t);
+    }
+    if (out.empty()) {
+        status = local_seen ? 480 : 404;
+        return local_seen ? "the user is not registered" : "no destination";
+    }
+    targets = std::move(out);
+    return "";
+}
+
+bool b2bua::account_transfer_allowed(const std::string& account, ms_t now) {
+    const account_config* a = accounts_.account(account);
+    if (a == nullptr || a->max_transfers_per_minute == 0) {
+        return true;
+    }
+    // A token bucket per account, as transfer_policy keeps one for the whole appliance.
+    bucket& b = transfer_buckets_[account];
+    const double rate = a->max_transfers_per_minute / 60000.0;
+    if (b.last == 0) {
+        b.tokens = a->max_transfers_per_minute;
+    } else {
+        b.tokens = std::min<double>(a->max_transfers_per_minute, b.tokens + static_cast<double>(now - b.last) * rate);
+    }
+    b.last = now;
+    if (b.tokens < 1.0) {
+        return false;
+    }
+    b.tokens -= 1.0;
+    return true;
+}
+
+}  // namespace sf::control

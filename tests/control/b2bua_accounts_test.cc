@@ -1,0 +1,274 @@
+// Accounts in the B2BUA (control/b2bua_accounts.cc), in process: digest challenges of INVITE
+// (407) and REGISTER (401) answered with the project's own digest client, 403 alike for a wrong
+// password and an unknown user, trusted networks, the per-account call limit, REGISTER and
+// calls to user@local over the registered flow, user@provider, and the transfer dialplan of
+// the account that owns the call.
+
+#include "b2bua_fixture.hh"
+
+#include <span>
+
+#include "digest_auth.hh"
+
+namespace {
+
+class accounts_test : public b2bua_test {
+protected:
+    void SetUp() override {
+        b2bua_test::SetUp();
+        b2bua_config cfg = base_config();
+        account_config acme;
+        acme.name = "acme";
+        acme.password = "s3cret";
+        acme.realm = "sipferry";
+        acme.transfer_dialplan = "transfer";
+        acme.max_calls = 1;
+        acme.may_register = true;
+        acme.users = {"alice", "desk"};
+        account_config core_trunk;
+        core_trunk.name = "coretrunk";
+        cidr core_net;
+        ASSERT_EQ(parse_cidr("198.51.100.0/24", core_net), "");
+        core_trunk.networks = {core_net};
+        core_trunk.realm = "sipferry";
+        provider_config carrier;
+        carrier.name = "carrier";
+        carrier.host = ip(198, 51, 100, 30);
+        carrier.from_host = "sbc.example.net";
+        cfg.accounts = {acme, core_trunk};
+        cfg.providers = {carrier};
+        rebuild(cfg);
+    }
+
+    /// Replaces the `default` dialplan with one that dials `dial_string` for every call.
+    void dial(const std::string& dial_string) {
+        ASSERT_EQ(engine_->load_source("default", "acc.lua", "sys.Dial(\"" + dial_string + "\")"), "");
+    }
+
+    /// `request` with a credentials header for the challenge in `challenge_response`.
+    std::string with_credentials(std::string request, const received& challenge_response, const std::string& user,
+                                 const std::string& password, const char* method, const char* uri,
+                                 const char* header_name) {
+        std::vector<std::string_view> challenges;
+        for (unsigned i = 0; i < challenge_response.msg.n_headers; ++i) {
+            const sip::header& h = challenge_response.msg.headers[i];
+            if (h.id == sip::hdr::proxy_authenticate || h.id == sip::hdr::www_authenticate) {
+                challenges.push_back(h.value);
+            }
+        }
+        std::string value;
+        const char* err = client_.authorize(std::span<const std::string_view>(challenges), method, uri, user, password,
+                                            value);
+        EXPECT_EQ(err, nullptr) << (err ? err : "");
+        request.insert(request.find("Content-Length"), std::string(header_name) + ": " + value + "\r\n");
+        return request;
+    }
+
+    digest_client client_;
+};
+
+invite_opts second_try(invite_opts o) {
+    o.branch += "x";
+    return o;
+}
+
+/// alice's INVITE made bob's: his addresses on the core realm instead of hers.
+std::string as_bobs(std::string inv) {
+    for (auto [from, to] : {std::pair{"192.0.2.10", "198.51.100.20"}, std::pair{"192.0.2.1", "198.51.100.1"}}) {
+        for (size_t at = inv.find(from); at != std::string::npos; at = inv.find(from, at)) {
+            inv.replace(at, std::string(from).size(), to);
+        }
+    }
+    return inv;
+}
+
+std::string with_cseq(std::string text, unsigned cseq) {
+    const size_t at = text.find("CSeq: 1 ");
+    text.replace(at, 7, "CSeq: " + std::to_string(cseq));
+    return text;
+}
+
+std::string register_from_alice(const std::string& branch, unsigned cseq, unsigned expires = 600) {
+    std::string s = "REGISTER sip:192.0.2.1 SIP/2.0\r\n";
+    s += "Via: SIP/2.0/UDP 192.0.2.10:5062;branch=" + branch + ";rport\r\n";
+    s += "Max-Forwards: 70\r\nFrom: <sip:alice@192.0.2.1>;tag=regtag\r\nTo: <sip:alice@192.0.2.1>\r\n";
+    s += "Call-ID: alice-reg@192.0.2.10\r\nCSeq: " + std::to_string(cseq) + " REGISTER\r\n";
+    s += "Contact: <sip:alice@10.0.0.5:5062>;expires=" + std::to_string(expires) + "\r\n";
+    s += "Content-Length: 0\r\n\r\n";
+    return s;
+}
+
+}  // namespace
+
+TEST_F(accounts_test, an_unknown_caller_is_challenged_sha256_first) {
+    from_alice(alice_invite());
+    auto out = take();
+    const received* challenge = find_response(out, acc, 407);
+    ASSERT_NE(challenge, nullptr);
+    std::vector<std::string> values;
+    for (unsigned i = 0; i < challenge->msg.n_headers; ++i) {
+        if (challenge->msg.headers[i].id == sip::hdr::proxy_authenticate) {
+            values.emplace_back(challenge->msg.headers[i].value);
+        }
+    }
+    ASSERT_EQ(values.size(), 2u);
+    EXPECT_NE(values[0].find("algorithm=SHA-256"), std::string::npos) << values[0];
+    EXPECT_NE(values[1].find("algorithm=MD5"), std::string::npos) << values[1];
+    EXPECT_NE(values[0].find("realm=\"sipferry\""), std::string::npos);
+    EXPECT_EQ(count_request(out, core, sip::method::invite), 0u);
+    EXPECT_EQ(b2b_->stats().auth_challenges, 1u);
+}
+
+TEST_F(accounts_test, the_right_password_routes_the_call_as_the_account) {
+    const invite_opts o;
+    from_alice(alice_invite(o));
+    auto challenge = parse_copy(acc, alice, find_response(take(), acc, 407)->text);
+    from_alice(with_credentials(with_cseq(alice_invite(second_try(o)), 2), *challenge, "acme", "s3cret", "INVITE",
+                                "sip:bob@192.0.2.1", "Proxy-Authorization"));
+    auto out = take();
+    ASSERT_NE(find_request(out, core, sip::method::invite), nullptr);
+    EXPECT_NE(b2b_->calls_json().find("\"account\":\"acme\""), std::string::npos) << b2b_->calls_json();
+}
+
+TEST_F(accounts_test, wrong_password_and_unknown_user_get_the_same_403) {
+    const invite_opts o;
+    from_alice(alice_invite(o));
+    auto challenge = parse_copy(acc, alice, find_response(take(), acc, 407)->text);
+    from_alice(with_credentials(with_cseq(alice_invite(second_try(o)), 2), *challenge, "acme", "wrong", "INVITE",
+                                "sip:bob@192.0.2.1", "Proxy-Authorization"));
+    auto wrong = take();
+    const received* r1 = find_response(wrong, acc, 403);
+    ASSERT_NE(r1, nullptr);
+    invite_opts o2 = o;
+    o2.call_id = "other@192.0.2.10";
+    from_alice(alice_invite(o2));
+    auto challenge2 = parse_copy(acc, alice, find_response(take(), acc, 407)->text);
+    from_alice(with_credentials(with_cseq(alice_invite(second_try(o2)), 2), *challenge2, "nobody", "s3cret", "INVITE",
+                                "sip:bob@192.0.2.1", "Proxy-Authorization"));
+    auto unknown = take();
+    const received* r2 = find_response(unknown, acc, 403);
+    ASSERT_NE(r2, nullptr);
+    EXPECT_EQ(r1->msg.reason, r2->msg.reason);
+    EXPECT_EQ(r1->msg.find("Warning") == nullptr, r2->msg.find("Warning") == nullptr);
+    EXPECT_EQ(count_request(unknown, core, sip::method::invite) + count_request(wrong, core, sip::method::invite), 0u);
+    EXPECT_EQ(b2b_->stats().auth_failures, 2u);
+}
+
+TEST_F(accounts_test, a_trusted_network_is_not_challenged_and_the_call_limit_holds) {
+    // bob's core network belongs to coretrunk: no challenge.
+    std::string inv = as_bobs(alice_invite());
+    inv.replace(inv.find("sip:bob@"), 8, "sip:alice@");
+    from_bob(inv);
+    auto out = take();
+    EXPECT_EQ(count_response(out, core, 407), 0u);
+    ASSERT_NE(find_request(out, acc, sip::method::invite), nullptr) << "routed to alice";
+    EXPECT_NE(b2b_->calls_json().find("\"account\":\"coretrunk\""), std::string::npos);
+}
+
+TEST_F(accounts_test, an_account_over_its_call_limit_gets_503) {
+    const invite_opts o;
+    from_alice(alice_invite(o));
+    auto challenge = parse_copy(acc, alice, find_response(take(), acc, 407)->text);
+    from_alice(with_credentials(with_cseq(alice_invite(second_try(o)), 2), *challenge, "acme", "s3cret", "INVITE",
+                                "sip:bob@192.0.2.1", "Proxy-Authorization"));
+    take();
+    ASSERT_EQ(b2b_->active_calls(), 1u);
+    invite_opts o2;
+    o2.call_id = "second@192.0.2.10";
+    o2.branch = "z9hG4bKsecond";
+    from_alice(alice_invite(o2));
+    auto challenge2 = parse_copy(acc, alice, find_response(take(), acc, 407)->text);
+    from_alice(with_credentials(with_cseq(alice_invite(second_try(o2)), 2), *challenge2, "acme", "s3cret", "INVITE",
+                                "sip:bob@192.0.2.1", "Proxy-Authorization"));
+    auto out = take();
+    EXPECT_NE(find_response(out, acc, 503), nullptr);
+    EXPECT_EQ(b2b_->stats().account_limit_refusals, 1u);
+    EXPECT_EQ(b2b_->active_calls(), 1u);
+}
+
+TEST_F(accounts_test, register_then_a_call_to_user_at_local_goes_over_the_registered_flow) {
+    const sip_addr alice_flow{ip(192, 0, 2, 10), 5062};
+    feed(acc, alice_flow, register_from_alice("z9hG4bKreg1", 1));
+    auto out = take();
+    const received* challenge = find_response(out, acc, 401, sip::method::register_);
+    ASSERT_NE(challenge, nullptr);
+    auto ch = parse_copy(acc, alice_flow, challenge->text);
+    feed(acc, alice_flow, with_credentials(register_from_alice("z9hG4bKreg2", 2), *ch, "acme", "s3cret", "REGISTER",
+                                           "sip:192.0.2.1", "Authorization"));
+    out = take();
+    const received* ok = find_response(out, acc, 200, sip::method::register_);
+    ASSERT_NE(ok, nullptr);
+    EXPECT_NE(ok->text.find("<sip:alice@10.0.0.5:5062>;expires="), std::string::npos) << ok->text;
+    ASSERT_NE(b2b_->location(), nullptr);
+    EXPECT_EQ(b2b_->location()->size(), 1u);
+
+    // bob (trusted) calls alice@local: the INVITE goes to her Contact over her flow.
+    dial("alice@local");
+    from_bob(as_bobs(alice_invite()));
+    out = take();
+    const received* to_alice = find_request(out, acc, sip::method::invite);
+    ASSERT_NE(to_alice, nullptr);
+    EXPECT_EQ(to_alice->to, alice_flow) << "the flow her REGISTER came over (NAT)";
+    EXPECT_EQ(to_alice->msg.request_uri, "sip:alice@10.0.0.5:5062");
+
+    // Someone not registered: 480.
+    dial("desk@local");
+    invite_opts o;
+    o.call_id = "desk-call";
+    o.branch = "z9hG4bKdesk01";
+    from_bob(as_bobs(alice_invite(o)));
+    EXPECT_NE(find_response(take(), core, 480), nullptr);
+}
+
+TEST_F(accounts_test, a_register_from_an_account_that_may_not_register_gets_403) {
+    // From the core network (coretrunk, register = false), no challenge: trusted, but refused.
+    std::string reg = register_from_alice("z9hG4bKreg9", 1);
+    feed(core, bob, reg);
+    auto out = take();
+    EXPECT_NE(find_response(out, core, 403, sip::method::register_), nullptr);
+}
+
+TEST_F(accounts_test, user_at_provider_goes_to_the_providers_host_with_its_from_host) {
+    dial("1234@carrier");
+    const invite_opts o;
+    from_alice(alice_invite(o));
+    auto challenge = parse_copy(acc, alice, find_response(take(), acc, 407)->text);
+    from_alice(with_credentials(with_cseq(alice_invite(second_try(o)), 2), *challenge, "acme", "s3cret", "INVITE",
+                                "sip:bob@192.0.2.1", "Proxy-Authorization"));
+    auto out = take();
+    const received* inv = find_request(out, core, sip::method::invite);
+    ASSERT_NE(inv, nullptr);
+    EXPECT_EQ(inv->to, carol) << "the provider's host";
+    EXPECT_EQ(inv->msg.request_uri, "sip:1234@198.51.100.30:5060");
+    EXPECT_NE(header(inv->msg, sip::hdr::from).find("@sbc.example.net>"), std::string::npos);
+}
+
+TEST_F(accounts_test, a_call_of_an_account_without_a_transfer_dialplan_refuses_refer) {
+    // coretrunk has no transfer_dialplan: its calls' REFERs are refused before any 202.
+    std::string inv = as_bobs(alice_invite());
+    inv.replace(inv.find("sip:bob@"), 8, "sip:alice-trc@");
+    from_bob(inv);
+    auto out = take();
+    auto to_alice = parse_copy(acc, alice, find_request(out, acc, sip::method::invite)->text);
+    feed(acc, alice, bob_response(to_alice->msg, 200, "OK", alice_sdp, "alicetag2", "<sip:alice@192.0.2.10:5060>"));
+    out = take();
+    const received* ok = find_response(out, core, 200);
+    ASSERT_NE(ok, nullptr);
+    std::string ack = "ACK sip:sipferry@198.51.100.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 198.51.100.20:5060;branch=z9hG4bKack\r\n"
+                      "Max-Forwards: 70\r\nFrom: \"Alice\" <sip:alice@198.51.100.20>;tag=alicetag\r\nTo: <sip:alice-trc@198.51.100.1>;tag=" +
+                      std::string(ok->msg.to.tag) + "\r\nCall-ID: " + as_bobs(invite_opts{}.call_id) +
+                      "\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n";
+    from_bob(ack);
+    take();
+    // alice (transfer mode c on her leg) REFERs: the call is coretrunk's, which has no transfer dialplan.
+    std::string refer = bob_request("REFER", to_alice->msg, 1, "z9hG4bKalicerefer");
+    refer.insert(refer.find("Content-Length"), "Refer-To: <sip:carol@192.0.2.1>\r\n");
+    for (size_t at = refer.find("198.51.100.20"); at != std::string::npos; at = refer.find("198.51.100.20", at)) {
+        refer.replace(at, 13, "192.0.2.10");
+    }
+    refer.replace(refer.find("sip:sipferry@198.51.100.1"), 25, "sip:sipferry@192.0.2.1");
+    feed(acc, alice, refer);
+    out = take();
+    EXPECT_NE(find_response(out, acc, 603, sip::method::refer), nullptr);
+    EXPECT_EQ(find_response(out, acc, 202, sip::method::refer), nullptr);
+}
