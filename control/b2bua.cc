@@ -402,7 +402,7 @@ void b2bua::send_cancel(const leg& l, std::string_view request_uri, std::string_
     rs.from = from;
     rs.to = l.remote_uri;
     rs.call_id = l.call_id;
-    rs.cseq = 1;
+    rs.cseq = l.local_cseq != 0 ? l.local_cseq : 1;  // the INVITE's (2 after an authentication retry)
     rs.user_agent = cfg_.user_agent;
     tl_.send_request(sip::method::cancel, std::string(branch), l.realm, dest, build_request(rs), nullptr, nullptr);
 }

@@ -45,6 +45,7 @@ struct b2bua_stats {
     uint64_t replaces_accepted = 0, replaces_refused = 0;  ///< INVITEs with Replaces (RFC 3891)
     uint64_t orphan_invites = 0, orphan_answers_hung_up = 0;  ///< INVITEs whose call or transfer ended first
     uint64_t auth_challenges = 0, auth_failures = 0, account_limit_refusals = 0;
+    uint64_t provider_auth_retries = 0;  ///< INVITEs re-sent with a provider's credentials
 };
 
 /// One side of a call: a dialog with one peer.
@@ -137,6 +138,9 @@ private:
     void on_branch_timeout(uint64_t call_id, size_t i);
     /// The branch's final response or timeout: it is done; the group may be over.
     void finish_branch(call& c, size_t i, unsigned status, std::string_view reason);
+    /// A provider's 401/407 to branch `i`: the INVITE again with its credentials (RFC 3261
+    /// 22.2: same Call-ID and tags, CSeq + 1), once. False when it cannot be answered.
+    bool retry_with_credentials(call& c, size_t i, const sip::message& challenge);
     /// Stops ringing branch `i` (CANCEL now, or on its first provisional response).
     void give_up_branch(call& c, size_t i);
     /// Every branch but `except` (-1: all) is given up.
@@ -246,6 +250,7 @@ private:
     account_directory accounts_;
     std::unique_ptr<digest_server> auth_;
     std::unique_ptr<registrar> registrar_;
+    digest_client digest_client_;  ///< answers providers' challenges
     std::string digest_realm_;
     timer_queue::id housekeeping_timer_ = 0;
     struct bucket {

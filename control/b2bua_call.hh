@@ -126,6 +126,8 @@ struct b2bua::call {
         bool cancel_wanted = false;  ///< CANCEL on the first provisional response
         unsigned status = 0;       ///< final status (408: transaction timeout, 480: ring time ran out)
         timer_queue::id timer = 0; ///< delay timer (delayed) or ring timer (ringing)
+        bool auth_tried = false;   ///< the INVITE was re-sent once with the provider's credentials
+        std::string auth_header;   ///< that (Proxy-)Authorization line
     };
     std::vector<dial_target> plan;     ///< the dialplan's destinations, groups in order
     unsigned group = 0;                ///< the group ringing now

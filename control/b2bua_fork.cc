@@ -8,6 +8,7 @@
 // of the call's media bridge): whoever answers, the bridge is already in place.
 
 #include <algorithm>
+#include <span>
 
 #include "b2bua.hh"
 #include "b2bua_call.hh"
@@ -129,6 +130,7 @@ void b2bua::send_branch_invite(call& c, size_t i) {
     for (const auto& [name, value] : br.target.headers) {
         extra += name + ": " + value + "\r\n";
     }
+    extra += br.auth_header;
     request_spec rs;
     rs.method = "INVITE";
     rs.request_uri = br.request_uri;
@@ -153,7 +155,7 @@ void b2bua::send_branch_invite(call& c, size_t i) {
         sip::method::invite, br.via_branch, br.l.realm, br.dest, build_request(rs),
         [this, id, i](const inbound& resp) { on_branch_response(id, i, resp); },
         [this, id, i] { on_branch_timeout(id, i); });
-    if (br.target.ring_time_s != 0) {
+    if (br.target.ring_time_s != 0 && br.timer == 0) {  // an authentication retry keeps the running one
         br.timer = timers_.add(now_() + 1000ull * br.target.ring_time_s, [this, id, i] {
             auto it = calls_.find(id);
             if (it == calls_.end()) {
@@ -259,7 +261,49 @@ void b2bua::on_branch_response(uint64_t call_id, size_t i, const inbound& in) {
     }
     // 3xx-6xx: the client transaction ACKed it. A redirect's Contact would leak leg B's
     // topology, so a 3xx counts as a failure like any other.
+    if ((status == 401 || status == 407) && retry_with_credentials(c, i, m)) {
+        return;
+    }
+    if (status == 401 || status == 407) {
+        // A's caller cannot answer a challenge for leg B's realm: the provider refused us.
+        log_info("call %llu: %s asked for credentials we do not have (or refused them)",
+                 static_cast<unsigned long long>(c.id), br.request_uri.c_str());
+        finish_branch(c, i, 503, reason_phrase(503));
+        return;
+    }
     finish_branch(c, i, status, m.reason);
+}
+
+bool b2bua::retry_with_credentials(call& c, size_t i, const sip::message& challenge) {
+    call::branch& br = c.branches[i];
+    const provider_config* p = br.target.provider.empty() ? nullptr : accounts_.provider(br.target.provider);
+    if (br.auth_tried || br.st != call::branch::state::ringing || p == nullptr || p->username.empty()) {
+        return false;
+    }
+    const bool proxy = challenge.status == 407;
+    std::vector<std::string_view> values;
+    for (unsigned h = 0; h < challenge.n_headers; ++h) {
+        if (challenge.headers[h].id == (proxy ? sip::hdr::proxy_authenticate : sip::hdr::www_authenticate)) {
+            values.push_back(challenge.headers[h].value);
+        }
+    }
+    std::string credentials;
+    if (const char* why = digest_client_.authorize(std::span<const std::string_view>(values), "INVITE",
+                                                   br.request_uri, p->username, p->password, credentials)) {
+        log_info("call %llu: cannot answer %s's challenge: %s", static_cast<unsigned long long>(c.id),
+                 p->name.c_str(), why);
+        return false;
+    }
+    br.auth_tried = true;
+    br.auth_header = std::string(proxy ? "Proxy-Authorization: " : "Authorization: ") + credentials + "\r\n";
+    br.l.local_cseq += 1;
+    br.l.remote_tag.clear();
+    br.provisional = false;
+    br.via_branch = "z9hG4bK" + random_token(20);
+    tl_.detach_client(br.tx);  // that transaction is over (it ACKed the challenge)
+    ++stats_.provider_auth_retries;
+    send_branch_invite(c, i);
+    return true;
 }
 
 void b2bua::on_branch_timeout(uint64_t call_id, size_t i) {
@@ -362,7 +406,7 @@ void b2bua::answer_from_branch(call& c, size_t i, const inbound& in) {
     c.rec.b_call_id = c.b.call_id;
     c.rec.callee = to_string(br.dest);
     if (!c.offerless) {
-        send_ack(c, true, 1, {});  // offerless: B's ACK waits for A's, which holds the answer
+        send_ack(c, true, c.b.local_cseq, {});  // offerless: B's ACK waits for A's, which holds the answer
     }
     if (has_sdp) {
         if (!c.offerless) {
@@ -387,7 +431,7 @@ void b2bua::answer_from_branch(call& c, size_t i, const inbound& in) {
     wait_for_ack(c, true, c.a_invite_cseq, std::move(sent), c.a_reply_to);
     if (c.offerless) {
         c.waiting_ack.forward_ack = true;  // on_ack: A's answer goes on to B in B's ACK
-        c.waiting_ack.other_cseq = 1;
+        c.waiting_ack.other_cseq = c.b.local_cseq;
     }
 }
 
@@ -403,9 +447,10 @@ void b2bua::hang_up_branch(call& c, size_t i, const inbound& in) {
     if (const sip::header* contact = m.find(sip::hdr::contact)) {
         uri_endpoint(contact->value, l.target, &l.target_uri);
     }
-    send_(l.realm, l.target, in_dialog_request(l, "ACK", 1, "z9hG4bK" + random_token(20)));
+    // The ACK carries the INVITE's CSeq (2 after an authentication retry), the BYE the next.
+    send_(l.realm, l.target, in_dialog_request(l, "ACK", l.local_cseq, "z9hG4bK" + random_token(20)));
     const std::string branch = "z9hG4bK" + random_token(20);
-    tl_.send_request(sip::method::bye, branch, l.realm, l.target, in_dialog_request(l, "BYE", 2, branch), nullptr,
+    tl_.send_request(sip::method::bye, branch, l.realm, l.target, in_dialog_request(l, "BYE", l.local_cseq + 1, branch), nullptr,
                      nullptr);
     by_call_id_.erase(br.l.call_id);
 }

@@ -60,9 +60,9 @@ void b2bua::on_orphan_response(const inbound& in) {
         if (const sip::header* contact = m.find(sip::hdr::contact)) {
             b2bua_detail::uri_endpoint(contact->value, l.target, &l.target_uri);
         }
-        send_(l.realm, l.target, in_dialog_request(l, "ACK", 1, "z9hG4bK" + random_token(20)));
+        send_(l.realm, l.target, in_dialog_request(l, "ACK", l.local_cseq, "z9hG4bK" + random_token(20)));
         const std::string branch = "z9hG4bK" + random_token(20);
-        tl_.send_request(sip::method::bye, branch, l.realm, l.target, in_dialog_request(l, "BYE", 2, branch),
+        tl_.send_request(sip::method::bye, branch, l.realm, l.target, in_dialog_request(l, "BYE", l.local_cseq + 1, branch),
                          nullptr, nullptr);
         log_info("a late 2xx from %s for an INVITE nobody wants: ACKed and BYEd", to_string(l.target).c_str());
         ++stats_.orphan_answers_hung_up;

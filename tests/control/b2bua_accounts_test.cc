@@ -35,6 +35,8 @@ protected:
         carrier.name = "carrier";
         carrier.host = ip(198, 51, 100, 30);
         carrier.from_host = "sbc.example.net";
+        carrier.username = "sbc-login";
+        carrier.password = "trunkpass";
         cfg.accounts = {acme, core_trunk};
         cfg.providers = {carrier};
         rebuild(cfg);
@@ -271,4 +273,62 @@ TEST_F(accounts_test, a_call_of_an_account_without_a_transfer_dialplan_refuses_r
     out = take();
     EXPECT_NE(find_response(out, acc, 603, sip::method::refer), nullptr);
     EXPECT_EQ(find_response(out, acc, 202, sip::method::refer), nullptr);
+}
+
+TEST_F(accounts_test, a_providers_challenge_is_answered_once_with_its_credentials) {
+    // carol plays the provider: she challenges with a digest server of her own.
+    digest_server provider_auth(digest_server_config{}, [this] { return static_cast<int64_t>(now_); });
+    dial("1234@carrier");
+    const invite_opts o;
+    from_alice(alice_invite(o));
+    auto challenge = parse_copy(acc, alice, find_response(take(), acc, 407)->text);
+    from_alice(with_credentials(with_cseq(alice_invite(second_try(o)), 2), *challenge, "acme", "s3cret", "INVITE",
+                                "sip:bob@192.0.2.1", "Proxy-Authorization"));
+    auto first = parse_copy(core, carol, find_request(take(), core, sip::method::invite)->text);
+    ASSERT_EQ(first->msg.cseq, 1u);
+
+    std::string ch = bob_response(first->msg, 407, "Proxy Authentication Required", {}, "provtag");
+    for (const std::string& v : provider_auth.challenge("carrier.example")) {
+        ch.insert(ch.find("Content-Length"), "Proxy-Authenticate: " + v + "\r\n");
+    }
+    feed(core, carol, ch);
+    auto out = take();
+    EXPECT_EQ(count_request(out, core, sip::method::ack), 1u) << "the 407 is ACKed";
+    const received* again = nullptr;
+    for (const auto& r : out) {
+        if (r->to == carol && r->msg.is_request && r->msg.req_method == sip::method::invite) {
+            again = r.get();
+        }
+    }
+    ASSERT_NE(again, nullptr) << "the INVITE again, with credentials";
+    EXPECT_EQ(again->msg.call_id, first->msg.call_id);
+    EXPECT_EQ(again->msg.from.tag, first->msg.from.tag);
+    EXPECT_TRUE(again->msg.to.tag.empty());
+    EXPECT_EQ(again->msg.cseq, 2u);
+    EXPECT_NE(again->msg.top_via.branch, first->msg.top_via.branch);
+    const sip::header* cred = again->msg.find(sip::hdr::proxy_authorization);
+    ASSERT_NE(cred, nullptr);
+    const digest_verdict v = provider_auth.verify(
+        "INVITE", cred->value,
+        [](std::string_view user, std::string_view, digest_algorithm) -> std::optional<digest_secret> {
+            if (user != "sbc-login") {
+                return std::nullopt;
+            }
+            return digest_secret{digest_secret::kind::password, "trunkpass"};
+        },
+        carol.addr, again->msg.request_uri);
+    EXPECT_EQ(v.outcome, digest_outcome::ok) << v.reason;
+    EXPECT_EQ(b2b_->stats().provider_auth_retries, 1u);
+
+    // Refused again: no loop; alice gets 503, not a challenge she could not answer.
+    auto second = parse_copy(core, carol, again->text);
+    std::string ch2 = bob_response(second->msg, 407, "Proxy Authentication Required", {}, "provtag2");
+    for (const std::string& val : provider_auth.challenge("carrier.example")) {
+        ch2.insert(ch2.find("Content-Length"), "Proxy-Authenticate: " + val + "\r\n");
+    }
+    feed(core, carol, ch2);
+    out = take();
+    EXPECT_EQ(count_request(out, core, sip::method::invite), 0u);
+    EXPECT_NE(find_response(out, acc, 503), nullptr);
+    EXPECT_EQ(find_response(out, acc, 407), nullptr);
 }
