@@ -312,20 +312,9 @@ void b2bua::on_invite(const inbound& in) {
     c->a_invite_tx = stx;
     c->a_invite_cseq = m.cseq;
     // Leg A: the caller's dialog, with our tag and our Contact on its realm.
+    c->a = uas_leg(in);
     leg& a = c->a;
-    a.realm = in.realm;
-    a.call_id = std::string(m.call_id);
-    a.remote_tag = std::string(m.from.tag);
-    a.local_tag = random_token(16);
-    a.remote_uri = strip_tag(m.find(sip::hdr::from)->value);
-    a.local_uri = strip_tag(m.find(sip::hdr::to)->value);
     c->a_reply_to = response_address(in);
-    const sip::header* contact = m.find(sip::hdr::contact);
-    if (contact == nullptr || !uri_endpoint(contact->value, a.target, &a.target_uri)) {
-        a.target = c->a_reply_to;
-        a.target_uri = "sip:" + to_string(a.target);
-    }
-    a.contact = "<sip:sipferry@" + realm(in.realm).addr_text + ":" + std::to_string(cfg_.sip_port) + ">";
     a.transfer_mode = rr.targets.front().transfer_mode;  // the answering destination's, once one answers
     a.sdp_sess_id = random_u64() >> 2;
     // Leg B's realm and SDP origin; its dialog is the answering branch's (b2bua_fork.cc).
@@ -446,18 +435,43 @@ void b2bua::abandon(call& c) {
 
 // ------------------------------------------------------------------ end
 
+leg b2bua::uas_leg(const inbound& in) const {
+    const sip::message& m = *in.msg;
+    leg l;
+    l.realm = in.realm;
+    l.call_id = std::string(m.call_id);
+    l.remote_tag = std::string(m.from.tag);
+    l.local_tag = random_token(16);
+    l.remote_uri = strip_tag(m.find(sip::hdr::from)->value);
+    l.local_uri = strip_tag(m.find(sip::hdr::to)->value);
+    const sip::header* contact = m.find(sip::hdr::contact);
+    if (contact == nullptr || !uri_endpoint(contact->value, l.target, &l.target_uri)) {
+        l.target = response_address(in);
+        l.target_uri = "sip:" + to_string(l.target);
+    }
+    l.contact = "<sip:sipferry@" + realm(in.realm).addr_text + ":" + std::to_string(cfg_.sip_port) + ">";
+    l.sdp_sess_id = random_u64() >> 2;
+    return l;
+}
+
+call_record b2bua::ended_segment(const call& c, const char* hangup) const {
+    call_record done = c.rec;
+    done.end = std::chrono::system_clock::now();
+    done.hangup = hangup;
+    const rtp_counts ab = media_.a_to_b(c.media), ba = media_.b_to_a(c.media);
+    done.caller_to_callee = {ab.packets - c.segment_base_a_to_b.packets, ab.bytes - c.segment_base_a_to_b.bytes};
+    done.callee_to_caller = {ba.packets - c.segment_base_b_to_a.packets, ba.bytes - c.segment_base_b_to_a.bytes};
+    return done;
+}
+
 void b2bua::write_record(call& c, const char* hangup) {
     if (!c.record_written) {
-        c.rec.end = std::chrono::system_clock::now();
-        c.rec.hangup = c.rec.answer ? hangup : "none";
+        // This segment's packets: what the sides counted since it began (a transfer starts a segment).
+        c.rec = ended_segment(c, c.rec.answer ? hangup : "none");
         if (c.rec.result == 0) {
             c.rec.result = 487;
             c.rec.reason = std::string(reason_phrase(487));
         }
-        // This segment's packets: what the sides counted since it began (a transfer starts a segment).
-        const rtp_counts ab = media_.a_to_b(c.media), ba = media_.b_to_a(c.media);
-        c.rec.caller_to_callee = {ab.packets - c.segment_base_a_to_b.packets, ab.bytes - c.segment_base_a_to_b.bytes};
-        c.rec.callee_to_caller = {ba.packets - c.segment_base_b_to_a.packets, ba.bytes - c.segment_base_b_to_a.bytes};
         cdrs_.write(c.rec);
         c.record_written = true;
     }

@@ -228,6 +228,12 @@ private:
     /// A response for an INVITE whose call or transfer is gone.
     void on_orphan_response(const inbound& in);
     void write_record(call& c, const char* hangup);
+    /// The record of the call's current segment as it ends now (`hangup`: why), with the RTP
+    /// counted since the segment began. Not written: the caller decides when.
+    call_record ended_segment(const call& c, const char* hangup) const;
+    /// The dialog a received INVITE opens with this appliance as its UAS: the peer's tag and
+    /// From, our new tag, its Contact as the target (else where it came from), our Contact.
+    leg uas_leg(const inbound& in) const;
     call* find_call(std::string_view call_id, bool* is_a = nullptr);
 
     std::string rewrite_sdp(call& c, bool for_b, std::string_view body);

@@ -72,6 +72,18 @@ inline std::string warning_header(std::string_view text) {
     return out;
 }
 
+/// `sdp` with every stream sendrecv: the party a call is handed to comes off hold with it
+/// (RFC 5589 6.1), whatever the one it replaces had asked for.
+inline std::string off_hold(std::string sdp) {
+    for (const char* attr : {"a=sendonly", "a=recvonly", "a=inactive"}) {
+        for (size_t at = sdp.find(attr); at != std::string::npos; at = sdp.find(attr, at)) {
+            const size_t end = sdp.find_first_of("\r\n", at);
+            sdp.replace(at, (end == std::string::npos ? sdp.size() : end) - at, "a=sendrecv");
+        }
+    }
+    return sdp;
+}
+
 /// Writes what a dialplan run said (its sys.Log lines and its error) to the appliance's log.
 void log_dialplan(const char* which, const route_result& rr);
 

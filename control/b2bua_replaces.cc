@@ -52,18 +52,6 @@ bool parse_replaces(std::string_view v, replaces_value& out) {
     return !out.to_tag.empty() && !out.from_tag.empty();
 }
 
-/// The new party is answered with the other party's media as sendrecv (a held call taken
-/// over comes off hold with its new party).
-std::string sendrecv(std::string sdp) {
-    for (const char* attr : {"a=sendonly", "a=recvonly", "a=inactive"}) {
-        for (size_t at = sdp.find(attr); at != std::string::npos; at = sdp.find(attr, at)) {
-            const size_t end = sdp.find_first_of("\r\n", at);
-            sdp.replace(at, (end == std::string::npos ? sdp.size() : end) - at, "a=sendrecv");
-        }
-    }
-    return sdp;
-}
-
 }  // namespace
 
 void b2bua::on_replacing_invite(const inbound& in, uint64_t stx, const sdp::session& offer) {
@@ -117,13 +105,8 @@ void b2bua::on_replacing_invite(const inbound& in, uint64_t stx, const sdp::sess
     media_.apply_remote(next, keep_a, offer);
 
     // The segment that ends: its record, with the counters up to the switch.
-    const auto now = std::chrono::system_clock::now();
-    const rtp_counts ab = media_.a_to_b(c.media), ba = media_.b_to_a(c.media);
-    call_record done = c.rec;
-    done.end = now;
-    done.hangup = "replaced";
-    done.caller_to_callee = {ab.packets - c.segment_base_a_to_b.packets, ab.bytes - c.segment_base_a_to_b.bytes};
-    done.callee_to_caller = {ba.packets - c.segment_base_b_to_a.packets, ba.bytes - c.segment_base_b_to_a.bytes};
+    const call_record done = ended_segment(c, "replaced");
+    const auto now = done.end;
     cdrs_.write(done);
 
     // The replaced party leaves (RFC 3891: BYE once the new dialog is accepted).
@@ -132,22 +115,9 @@ void b2bua::on_replacing_invite(const inbound& in, uint64_t stx, const sdp::sess
     const std::string replaced_peer = replaced.remote_uri;
 
     // The new party's dialog takes the replaced leg's place: our tag, our Contact on its realm.
-    leg n;
-    n.realm = in.realm;
-    n.call_id = std::string(m.call_id);
-    n.remote_tag = std::string(m.from.tag);
-    n.local_tag = random_token(16);
-    n.remote_uri = strip_tag(m.find(sip::hdr::from)->value);
-    n.local_uri = strip_tag(m.find(sip::hdr::to)->value);
+    leg n = uas_leg(in);
     const sip_addr reply_to = response_address(in);
-    const sip::header* contact = m.find(sip::hdr::contact);
-    if (contact == nullptr || !uri_endpoint(contact->value, n.target, &n.target_uri)) {
-        n.target = reply_to;
-        n.target_uri = "sip:" + to_string(n.target);
-    }
-    n.contact = "<sip:sipferry@" + realm(in.realm).addr_text + ":" + std::to_string(cfg_.sip_port) + ">";
     n.transfer_mode = replaced.transfer_mode;
-    n.sdp_sess_id = random_u64() >> 2;
     replaced = n;
     by_call_id_[n.call_id] = c.id;
     media_.switch_over(c.media, next, keep_a);
@@ -179,11 +149,11 @@ void b2bua::on_replacing_invite(const inbound& in, uint64_t stx, const sdp::sess
     // Answer the new party with the kept party's media (its relay ports on the new realm),
     // then tell the kept party who it talks to now.
     const std::string kept_sdp = keep_a ? c.a_remote_sdp : c.b_remote_sdp;
-    const std::string answer = rewrite_sdp(c, keep_a, sendrecv(kept_sdp));  // the new party is leg B when A stays
+    const std::string answer = rewrite_sdp(c, keep_a, off_hold(kept_sdp));  // the new party is leg B when A stays
     const std::string extra = "Contact: " + n.contact + "\r\n" + std::string(allow_header);
     std::string sent = tl_.respond(stx, 200, "OK", n.local_tag, extra, "application/sdp", answer);
     wait_for_ack(c, is_a, m.cseq, std::move(sent), reply_to);
-    reinvite_leg(c, is_a, rewrite_sdp(c, is_a, sendrecv(std::string(m.body))));  // the kept party is B when A was replaced
+    reinvite_leg(c, is_a, rewrite_sdp(c, is_a, off_hold(std::string(m.body))));  // the kept party is B when A was replaced
     log_info("call %llu: %s replaced by %s (RFC 3891)", static_cast<unsigned long long>(c.id), replaced_peer.c_str(),
              to_string(in.source).c_str());
 }

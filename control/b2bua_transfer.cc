@@ -24,22 +24,6 @@ namespace sf::control {
 
 using namespace b2bua_detail;
 
-namespace {
-
-/// The new party is offered the transferee's media as sendrecv: a transferee the
-/// transferor had put on hold must come off hold with the new party (RFC 5589 6.1).
-std::string off_hold(std::string sdp) {
-    for (const char* attr : {"a=sendonly", "a=recvonly", "a=inactive"}) {
-        for (size_t at = sdp.find(attr); at != std::string::npos; at = sdp.find(attr, at)) {
-            const size_t end = sdp.find_first_of("\r\n", at);
-            sdp.replace(at, (end == std::string::npos ? sdp.size() : end) - at, "a=sendrecv");
-        }
-    }
-    return sdp;
-}
-
-}  // namespace
-
 void b2bua::on_refer(const inbound& in, call& c, bool from_a, uint64_t stx) {
     const sip::message& m = *in.msg;
     const leg& transferor = from_a ? c.a : c.b;
@@ -345,12 +329,8 @@ bool b2bua::try_attended(call& c, bool from_a, uint64_t stx, uint32_t refer_cseq
     // Both calls' segments end here.
     const auto now = std::chrono::system_clock::now();
     for (call* k : {&c, other}) {
-        call_record done = k->rec;
-        const rtp_counts ab = media_.a_to_b(k->media), ba = media_.b_to_a(k->media);
+        call_record done = ended_segment(*k, "transfer");
         done.end = now;
-        done.hangup = "transfer";
-        done.caller_to_callee = {ab.packets - k->segment_base_a_to_b.packets, ab.bytes - k->segment_base_a_to_b.bytes};
-        done.callee_to_caller = {ba.packets - k->segment_base_b_to_a.packets, ba.bytes - k->segment_base_b_to_a.bytes};
         cdrs_.write(done);
         k->record_written = true;
     }
@@ -504,12 +484,7 @@ void b2bua::complete_transfer(call& c, const inbound& answer) {
     }
 
     // The segment that ends: its record, with the counters up to the switch.
-    const rtp_counts ab = media_.a_to_b(c.media), ba = media_.b_to_a(c.media);
-    call_record done = c.rec;
-    done.end = std::chrono::system_clock::now();
-    done.hangup = "transfer";
-    done.caller_to_callee = {ab.packets - c.segment_base_a_to_b.packets, ab.bytes - c.segment_base_a_to_b.bytes};
-    done.callee_to_caller = {ba.packets - c.segment_base_b_to_a.packets, ba.bytes - c.segment_base_b_to_a.bytes};
+    const call_record done = ended_segment(c, "transfer");
 
     // Make-before-break: the new party's sides exist and already send to the transferee;
     // now the transferee's sides switch to them, and the transferor's are retired.

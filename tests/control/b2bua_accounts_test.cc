@@ -49,7 +49,7 @@ protected:
 
     /// `request` with a credentials header for the challenge in `challenge_response`.
     std::string with_credentials(std::string request, const received& challenge_response, const std::string& user,
-                                 const std::string& password, const char* method, const char* uri,
+                                 const std::string& password, const char* method, const std::string& uri,
                                  const char* header_name) {
         std::vector<std::string_view> challenges;
         for (unsigned i = 0; i < challenge_response.msg.n_headers; ++i) {
@@ -66,13 +66,23 @@ protected:
         return request;
     }
 
+    /// alice INVITEs as `o`, gets the 407, and INVITEs again with `user`/`password`.
+    void invite_as(const invite_opts& o, const std::string& user, const std::string& password) {
+        from_alice(alice_invite(o));
+        const auto out = take();
+        const received* r = find_response(out, acc, 407);
+        ASSERT_NE(r, nullptr) << "no challenge";
+        auto challenge = parse_copy(acc, alice, r->text);
+        invite_opts again = o;
+        again.branch += "x";
+        std::string inv = alice_invite(again);
+        inv.replace(inv.find("CSeq: 1 "), 7, "CSeq: 2");
+        from_alice(with_credentials(inv, *challenge, user, password, "INVITE", "sip:" + o.user + "@192.0.2.1",
+                                    "Proxy-Authorization"));
+    }
+
     digest_client client_;
 };
-
-invite_opts second_try(invite_opts o) {
-    o.branch += "x";
-    return o;
-}
 
 /// alice's INVITE made bob's: his addresses on the core realm instead of hers.
 std::string as_bobs(std::string inv) {
@@ -82,12 +92,6 @@ std::string as_bobs(std::string inv) {
         }
     }
     return inv;
-}
-
-std::string with_cseq(std::string text, unsigned cseq) {
-    const size_t at = text.find("CSeq: 1 ");
-    text.replace(at, 7, "CSeq: " + std::to_string(cseq));
-    return text;
 }
 
 std::string register_from_alice(const std::string& branch, unsigned cseq, unsigned expires = 600) {
@@ -123,10 +127,7 @@ TEST_F(accounts_test, an_unknown_caller_is_challenged_sha256_first) {
 
 TEST_F(accounts_test, the_right_password_routes_the_call_as_the_account) {
     const invite_opts o;
-    from_alice(alice_invite(o));
-    auto challenge = parse_copy(acc, alice, find_response(take(), acc, 407)->text);
-    from_alice(with_credentials(with_cseq(alice_invite(second_try(o)), 2), *challenge, "acme", "s3cret", "INVITE",
-                                "sip:bob@192.0.2.1", "Proxy-Authorization"));
+    invite_as(o, "acme", "s3cret");
     auto out = take();
     ASSERT_NE(find_request(out, core, sip::method::invite), nullptr);
     EXPECT_NE(b2b_->calls_json().find("\"account\":\"acme\""), std::string::npos) << b2b_->calls_json();
@@ -134,19 +135,13 @@ TEST_F(accounts_test, the_right_password_routes_the_call_as_the_account) {
 
 TEST_F(accounts_test, wrong_password_and_unknown_user_get_the_same_403) {
     const invite_opts o;
-    from_alice(alice_invite(o));
-    auto challenge = parse_copy(acc, alice, find_response(take(), acc, 407)->text);
-    from_alice(with_credentials(with_cseq(alice_invite(second_try(o)), 2), *challenge, "acme", "wrong", "INVITE",
-                                "sip:bob@192.0.2.1", "Proxy-Authorization"));
+    invite_as(o, "acme", "wrong");
     auto wrong = take();
     const received* r1 = find_response(wrong, acc, 403);
     ASSERT_NE(r1, nullptr);
     invite_opts o2 = o;
     o2.call_id = "other@192.0.2.10";
-    from_alice(alice_invite(o2));
-    auto challenge2 = parse_copy(acc, alice, find_response(take(), acc, 407)->text);
-    from_alice(with_credentials(with_cseq(alice_invite(second_try(o2)), 2), *challenge2, "nobody", "s3cret", "INVITE",
-                                "sip:bob@192.0.2.1", "Proxy-Authorization"));
+    invite_as(o2, "nobody", "s3cret");
     auto unknown = take();
     const received* r2 = find_response(unknown, acc, 403);
     ASSERT_NE(r2, nullptr);
@@ -169,19 +164,13 @@ TEST_F(accounts_test, a_trusted_network_is_not_challenged_and_the_call_limit_hol
 
 TEST_F(accounts_test, an_account_over_its_call_limit_gets_503) {
     const invite_opts o;
-    from_alice(alice_invite(o));
-    auto challenge = parse_copy(acc, alice, find_response(take(), acc, 407)->text);
-    from_alice(with_credentials(with_cseq(alice_invite(second_try(o)), 2), *challenge, "acme", "s3cret", "INVITE",
-                                "sip:bob@192.0.2.1", "Proxy-Authorization"));
+    invite_as(o, "acme", "s3cret");
     take();
     ASSERT_EQ(b2b_->active_calls(), 1u);
     invite_opts o2;
     o2.call_id = "second@192.0.2.10";
     o2.branch = "z9hG4bKsecond";
-    from_alice(alice_invite(o2));
-    auto challenge2 = parse_copy(acc, alice, find_response(take(), acc, 407)->text);
-    from_alice(with_credentials(with_cseq(alice_invite(second_try(o2)), 2), *challenge2, "acme", "s3cret", "INVITE",
-                                "sip:bob@192.0.2.1", "Proxy-Authorization"));
+    invite_as(o2, "acme", "s3cret");
     auto out = take();
     EXPECT_NE(find_response(out, acc, 503), nullptr);
     EXPECT_EQ(b2b_->stats().account_limit_refusals, 1u);
@@ -233,10 +222,7 @@ TEST_F(accounts_test, a_register_from_an_account_that_may_not_register_gets_403)
 TEST_F(accounts_test, user_at_provider_goes_to_the_providers_host_with_its_from_host) {
     dial("1234@carrier");
     const invite_opts o;
-    from_alice(alice_invite(o));
-    auto challenge = parse_copy(acc, alice, find_response(take(), acc, 407)->text);
-    from_alice(with_credentials(with_cseq(alice_invite(second_try(o)), 2), *challenge, "acme", "s3cret", "INVITE",
-                                "sip:bob@192.0.2.1", "Proxy-Authorization"));
+    invite_as(o, "acme", "s3cret");
     auto out = take();
     const received* inv = find_request(out, core, sip::method::invite);
     ASSERT_NE(inv, nullptr);
@@ -280,10 +266,7 @@ TEST_F(accounts_test, a_providers_challenge_is_answered_once_with_its_credential
     digest_server provider_auth(digest_server_config{}, [this] { return static_cast<int64_t>(now_); });
     dial("1234@carrier");
     const invite_opts o;
-    from_alice(alice_invite(o));
-    auto challenge = parse_copy(acc, alice, find_response(take(), acc, 407)->text);
-    from_alice(with_credentials(with_cseq(alice_invite(second_try(o)), 2), *challenge, "acme", "s3cret", "INVITE",
-                                "sip:bob@192.0.2.1", "Proxy-Authorization"));
+    invite_as(o, "acme", "s3cret");
     auto first = parse_copy(core, carol, find_request(take(), core, sip::method::invite)->text);
     ASSERT_EQ(first->msg.cseq, 1u);
 

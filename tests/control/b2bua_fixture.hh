@@ -80,7 +80,7 @@ const sip_addr bob{ip(198, 51, 100, 20), 5060};
 const sip_addr carol{ip(198, 51, 100, 30), 5060};
 constexpr unsigned acc = 0, core = 1;
 
-fs::path source_root() {
+inline fs::path source_root() {
     if (const char* env = std::getenv("SF_SOURCE_ROOT")) {
         return env;
     }
@@ -142,7 +142,7 @@ struct invite_opts {
     std::string body = alice_sdp;
 };
 
-std::string alice_invite(const invite_opts& o = {}) {
+inline std::string alice_invite(const invite_opts& o = {}) {
     std::string s = "INVITE sip:" + o.user + "@192.0.2.1 SIP/2.0\r\n";
     s += "Via: SIP/2.0/UDP 192.0.2.10:" + std::to_string(o.via_port) + ";branch=" + o.branch + ";rport\r\n";
     s += "Max-Forwards: " + std::to_string(o.max_forwards) + "\r\n";
@@ -160,7 +160,7 @@ std::string alice_invite(const invite_opts& o = {}) {
 }
 
 /// A request from alice inside her dialog with the appliance.
-std::string alice_request(std::string_view method, const std::string& our_tag, unsigned cseq,
+inline std::string alice_request(std::string_view method, const std::string& our_tag, unsigned cseq,
                           std::string_view branch, const std::string& call_id = invite_opts{}.call_id,
                           std::string_view cseq_method = {}) {
     std::string s;
@@ -181,7 +181,7 @@ std::string alice_request(std::string_view method, const std::string& our_tag, u
 }
 
 /// alice's CANCEL of her INVITE: same Request-URI, branch, Call-ID, From, To and CSeq number.
-std::string alice_cancel(const invite_opts& o = {}) {
+inline std::string alice_cancel(const invite_opts& o = {}) {
     std::string s = "CANCEL sip:" + o.user + "@192.0.2.1 SIP/2.0\r\n";
     s += "Via: SIP/2.0/UDP 192.0.2.10:" + std::to_string(o.via_port) + ";branch=" + o.branch + ";rport\r\n";
     s += "Max-Forwards: 70\r\n";
@@ -201,7 +201,7 @@ struct received {
     sip::message msg;
 };
 
-std::unique_ptr<received> parse_copy(unsigned realm, sip_addr to, const std::string& text) {
+inline std::unique_ptr<received> parse_copy(unsigned realm, sip_addr to, const std::string& text) {
     auto r = std::make_unique<received>();
     r->realm = realm;
     r->to = to;
@@ -210,13 +210,13 @@ std::unique_ptr<received> parse_copy(unsigned realm, sip_addr to, const std::str
     return r;
 }
 
-std::string header(const sip::message& m, sip::hdr id) {
+inline std::string header(const sip::message& m, sip::hdr id) {
     const sip::header* h = m.find(id);
     return h == nullptr ? std::string() : std::string(h->value);
 }
 
 /// bob's response to a request the appliance sent him.
-std::string bob_response(const sip::message& req, unsigned status, std::string_view reason,
+inline std::string bob_response(const sip::message& req, unsigned status, std::string_view reason,
                          const std::string& body = {}, std::string_view to_tag = "bobtag",
                          std::string_view contact = "<sip:bob@198.51.100.20:5060>") {
     std::string s = "SIP/2.0 " + std::to_string(status) + " " + std::string(reason) + "\r\n";
@@ -244,7 +244,7 @@ std::string bob_response(const sip::message& req, unsigned status, std::string_v
 }
 
 /// bob's request inside his dialog with the appliance (built from the INVITE he got).
-std::string bob_request(std::string_view method, const sip::message& invite, unsigned cseq,
+inline std::string bob_request(std::string_view method, const sip::message& invite, unsigned cseq,
                         std::string_view branch) {
     std::string s;
     s.append(method).append(" sip:sipferry@198.51.100.1:5060 SIP/2.0\r\n");
@@ -264,7 +264,7 @@ struct sdp_info {
     std::string origin_addr;
 };
 
-sdp_info sdp_of(std::string_view body) {
+inline sdp_info sdp_of(std::string_view body) {
     sdp::session s;
     EXPECT_EQ(sdp::parse(body, s), sdp::parse_error::ok) << body;
     sdp_info i;
@@ -276,7 +276,7 @@ sdp_info sdp_of(std::string_view body) {
     return i;
 }
 
-boost::property_tree::ptree json(const std::string& text) {
+inline boost::property_tree::ptree json(const std::string& text) {
     std::istringstream in(text);
     boost::property_tree::ptree t;
     boost::property_tree::read_json(in, t);

@@ -23,6 +23,18 @@ protected:
         }
         return nullptr;
     }
+    /// The INVITEs of one parallel call to `user` ("bob+carol"): bob's and carol's.
+    struct fork_invites {
+        std::unique_ptr<received> bob, carol;
+    };
+    fork_invites ring_both(const invite_opts& o) {
+        from_alice(alice_invite(o));
+        auto out = take();
+        fork_invites f{invite_to(out, bob), invite_to(out, carol)};
+        EXPECT_TRUE(f.bob && f.carol) << "an INVITE to each";
+        return f;
+    }
+
     static size_t count_to(const std::vector<std::unique_ptr<received>>& out, sip_addr peer, sip::method m) {
         return static_cast<size_t>(std::count_if(out.begin(), out.end(), [&](const auto& r) {
             return r->to == peer && r->msg.is_request && r->msg.req_method == m;
@@ -60,11 +72,9 @@ TEST_F(fork_test, parallel_branches_offer_the_same_media_in_dialogs_of_their_own
 TEST_F(fork_test, first_answer_wins_and_the_ringing_loser_is_cancelled) {
     invite_opts o;
     o.user = bob_and_carol;
-    from_alice(alice_invite(o));
-    auto out = take();
-    auto to_bob = invite_to(out, bob);
-    auto to_carol = invite_to(out, carol);
+    auto [to_bob, to_carol] = ring_both(o);
     ASSERT_TRUE(to_bob && to_carol);
+    std::vector<std::unique_ptr<received>> out;
     from_bob(bob_response(to_bob->msg, 180, "Ringing"));
     from_carol(bob_response(to_carol->msg, 180, "Ringing", {}, "caroltag"));
     out = take();
@@ -104,11 +114,9 @@ TEST_F(fork_test, first_answer_wins_and_the_ringing_loser_is_cancelled) {
 TEST_F(fork_test, a_loser_that_answers_too_late_is_acked_and_hung_up) {
     invite_opts o;
     o.user = bob_and_carol;
-    from_alice(alice_invite(o));
-    auto out = take();
-    auto to_bob = invite_to(out, bob);
-    auto to_carol = invite_to(out, carol);
+    auto [to_bob, to_carol] = ring_both(o);
     ASSERT_TRUE(to_bob && to_carol);
+    std::vector<std::unique_ptr<received>> out;
     from_bob(bob_response(to_bob->msg, 200, "OK", bob_sdp));
     take();
     // carol's 200 crossed the appliance's CANCEL (she never sent a provisional, so none went yet).
@@ -126,11 +134,9 @@ TEST_F(fork_test, a_loser_that_answers_too_late_is_acked_and_hung_up) {
 TEST_F(fork_test, busy_beats_no_answer_when_every_branch_fails) {
     invite_opts o;
     o.user = bob_and_carol;
-    from_alice(alice_invite(o));
-    auto out = take();
-    auto to_bob = invite_to(out, bob);
-    auto to_carol = invite_to(out, carol);
+    auto [to_bob, to_carol] = ring_both(o);
     ASSERT_TRUE(to_bob && to_carol);
+    std::vector<std::unique_ptr<received>> out;
     from_bob(bob_response(to_bob->msg, 480, "Temporarily Unavailable"));
     out = take();
     EXPECT_EQ(count_response(out, acc, 480), 0u) << "carol still rings";
@@ -145,11 +151,9 @@ TEST_F(fork_test, busy_beats_no_answer_when_every_branch_fails) {
 TEST_F(fork_test, a_6xx_ends_the_search_at_once) {
     invite_opts o;
     o.user = bob_and_carol;
-    from_alice(alice_invite(o));
-    auto out = take();
-    auto to_bob = invite_to(out, bob);
-    auto to_carol = invite_to(out, carol);
+    auto [to_bob, to_carol] = ring_both(o);
     ASSERT_TRUE(to_bob && to_carol);
+    std::vector<std::unique_ptr<received>> out;
     from_carol(bob_response(to_carol->msg, 180, "Ringing", {}, "caroltag"));
     take();
     from_bob(bob_response(to_bob->msg, 603, "Decline"));
@@ -162,11 +166,9 @@ TEST_F(fork_test, a_6xx_ends_the_search_at_once) {
 TEST_F(fork_test, alice_cancelling_cancels_every_ringing_branch) {
     invite_opts o;
     o.user = bob_and_carol;
-    from_alice(alice_invite(o));
-    auto out = take();
-    auto to_bob = invite_to(out, bob);
-    auto to_carol = invite_to(out, carol);
+    auto [to_bob, to_carol] = ring_both(o);
     ASSERT_TRUE(to_bob && to_carol);
+    std::vector<std::unique_ptr<received>> out;
     from_bob(bob_response(to_bob->msg, 180, "Ringing"));
     take();
     invite_opts c = o;
