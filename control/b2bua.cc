@@ -25,7 +25,7 @@ void b2bua_detail::log_dialplan(const char* which, const route_result& rr) {
 
 b2bua::b2bua(b2bua_config cfg, transaction_layer& tl, timer_queue& timers, media_anchor& media,
              dialplan_engine& dialplans, cdr_writer& cdrs, sip_send_fn send, clock_fn now)
-    : cfg_(std::move(cfg)), tl_(tl), timers_(timers), media_(media), dialplans_(dialplans), cdrs_(cdrs),
+    : cfg_(std::move(cfg)), tl_(tl), timers_(timers), media_(media), dialplans_(&dialplans, [](dialplan_engine*) {}), cdrs_(cdrs),
       send_(std::move(send)), now_(std::move(now)), transfer_policy_(cfg_.transfer) {
     tl_.set_server_header(cfg_.user_agent);
     setup_accounts();
@@ -271,7 +271,7 @@ void b2bua::on_invite(const inbound& in) {
         rq.headers.emplace_back(std::string(m.headers[i].name), std::string(m.headers[i].value));
     }
     const std::string& plan_name = account != nullptr ? account->dialplan : std::string("default");
-    route_result rr = dialplans_.run(plan_name, rq);
+    route_result rr = dialplans_->run(plan_name, rq);
     log_dialplan(plan_name.c_str(), rr);
     switch (rr.what) {
     case route_result::kind::respond:
@@ -326,6 +326,7 @@ void b2bua::on_invite(const inbound& in) {
     c->b_max_forwards = std::min<unsigned>(m.max_forwards < 0 ? 70 : m.max_forwards - 1, cfg_.max_forwards);
 
     c->account = rq.account;
+    c->plans = dialplans_;
     c->rec.billed_account = rq.account;
     c->rec.call_id = a.call_id;
     c->rec.from = std::string(m.from.uri);

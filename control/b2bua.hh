@@ -91,6 +91,13 @@ public:
     std::pair<int, std::string> api_transfer(const std::string& call_ref, const std::string& keep,
                                              const std::string& target_user);
 
+    /// Reload (SIGHUP, `sipferryctl reload`): new calls use `plans` and the accounts,
+    /// providers, registrar limits, transfer policy and domain of `cfg`; calls in progress keep
+    /// the dialplans they started with (their transfers run those) and their account names.
+    /// Registered bindings stay. The SIP port, timers and user agent are not changed here.
+    void reload(const b2bua_config& cfg, std::shared_ptr<dialplan_engine> plans);
+    uint64_t reloads() const { return reloads_; }
+
     /// The location service (nullptr when no accounts are configured).
     const registrar* location() const { return registrar_.get(); }
 
@@ -245,7 +252,8 @@ private:
     transaction_layer& tl_;
     timer_queue& timers_;
     media_anchor& media_;
-    dialplan_engine& dialplans_;
+    /// The dialplans new calls start with (reload() swaps them); each call keeps its own.
+    std::shared_ptr<dialplan_engine> dialplans_;
     cdr_writer& cdrs_;
     sip_send_fn send_;
     clock_fn now_;
@@ -265,6 +273,7 @@ private:
     };
     std::unordered_map<std::string, bucket> transfer_buckets_;
     std::unordered_map<std::string, unsigned> account_calls_;  ///< active calls per account
+    uint64_t reloads_ = 0;
     struct orphan_invite {
         leg l;
         std::string request_uri, branch;

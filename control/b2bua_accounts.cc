@@ -23,13 +23,45 @@ using namespace b2bua_detail;
 
 void b2bua::setup_accounts() {
     accounts_ = account_directory(cfg_.accounts, cfg_.providers);
+    digest_realm_ = cfg_.domain.empty() ? "sipferry" : cfg_.domain;
     if (cfg_.accounts.empty()) {
         return;
     }
-    digest_realm_ = cfg_.domain.empty() ? "sipferry" : cfg_.domain;
-    auth_ = std::make_unique<digest_server>(digest_server_config{}, [this] { return static_cast<int64_t>(now_()); });
-    registrar_ = std::make_unique<registrar>(cfg_.registrar, [this] { return static_cast<int64_t>(now_()); });
-    housekeeping_timer_ = timers_.add(now_() + housekeeping_ms, [this] { registrar_housekeeping(); });
+    // Kept across reloads: nonces stay valid and registered phones stay registered.
+    if (!auth_) {
+        auth_ = std::make_unique<digest_server>(digest_server_config{},
+                                                [this] { return static_cast<int64_t>(now_()); });
+    }
+    if (!registrar_) {
+        registrar_ = std::make_unique<registrar>(cfg_.registrar, [this] { return static_cast<int64_t>(now_()); });
+        housekeeping_timer_ = timers_.add(now_() + housekeeping_ms, [this] { registrar_housekeeping(); });
+    } else {
+        registrar_->set_config(cfg_.registrar);
+    }
+}
+
+void b2bua::reload(const b2bua_config& cfg, std::shared_ptr<dialplan_engine> plans) {
+    cfg_.transfer = cfg.transfer;
+    cfg_.accounts = cfg.accounts;
+    cfg_.providers = cfg.providers;
+    cfg_.registrar = cfg.registrar;
+    cfg_.domain = cfg.domain;
+    cfg_.max_forwards = cfg.max_forwards;
+    transfer_policy_ = transfer_policy(cfg_.transfer);
+    setup_accounts();
+    if (registrar_) {
+        // Users whose account went away (or may no longer register) lose their bindings.
+        for (const std::string& user : registrar_->registered_users()) {
+            const account_config* a = accounts_.account_by_user(user);
+            if (a == nullptr || !a->may_register) {
+                registrar_->remove_user(user);
+            }
+        }
+    }
+    dialplans_ = std::move(plans);
+    ++reloads_;
+    log_info("reloaded: %zu account(s), %zu provider(s); calls in progress keep their dialplans",
+             cfg_.accounts.size(), cfg_.providers.size());
 }
 
 void b2bua::registrar_housekeeping() {

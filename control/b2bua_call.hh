@@ -4,6 +4,7 @@
 /// (b2bua.cc: new calls and teardown; b2bua_in_dialog.cc: requests within the dialogs).
 
 #include <algorithm>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -155,6 +156,7 @@ struct b2bua::call {
     timer_queue::id duration_timer = 0;       ///< cd= : hang up when it fires
     std::string tag;                   ///< fu= of the answering destination: the call-manager API finds calls by it
     std::string account;               ///< the account that placed the call ("" = none): its limits, its bill
+    std::shared_ptr<dialplan_engine> plans;  ///< the dialplans it started with (a reload does not change them)
     /// REFERs passed through (mode p), to translate their NOTIFYs' Event ids (the last 8).
     struct passed_refer {
         bool from_a = false;         ///< the leg that sent the REFER

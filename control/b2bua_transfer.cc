@@ -121,7 +121,8 @@ b2bua::transfer_outcome b2bua::start_transfer(call& c, bool from_a, const transf
     // a call of no account (no accounts configured, or a trunk's) uses `transfer`.
     const account_config* owner = c.account.empty() ? nullptr : accounts_.account(c.account);
     const std::string plan_name = owner != nullptr ? owner->transfer_dialplan : std::string("transfer");
-    if (plan_name.empty() || !dialplans_.has(plan_name)) {
+    dialplan_engine& plans = c.plans ? *c.plans : *dialplans_;  // the call's own, even after a reload
+    if (plan_name.empty() || !plans.has(plan_name)) {
         return refuse(603, "no transfer dialplan");  // before any 202: never leave the transferor waiting
     }
     route_request rq;
@@ -133,7 +134,7 @@ b2bua::transfer_outcome b2bua::start_transfer(call& c, bool from_a, const transf
     rq.realm = tr.realm;
     rq.headers = tr.headers;
     rq.account = c.account;
-    const route_result rr = dialplans_.run(plan_name, rq);
+    const route_result rr = plans.run(plan_name, rq);
     log_dialplan(plan_name.c_str(), rr);
     if (rr.what == route_result::kind::respond) {
         return refuse(static_cast<unsigned>(rr.code), rr.reason);

@@ -89,18 +89,8 @@ struct control_loop::impl {
                 transactions, timers, media, dialplans, cdrs,
                 [this](unsigned r, sip_addr to, std::string p) { transport.send(r, to, std::move(p)); },
                 steady_ms) {
-        // Every declared dialplan: `default`, `transfer` and the [dialplans] entries accounts name.
-        std::map<std::string, std::string> plans = c.dialplan.named;
-        plans.emplace("default", c.dialplan.default_path);
-        plans.emplace("transfer", c.dialplan.transfer_path);
-        for (const auto& [name, path] : plans) {
-            if (path.empty()) {
-                continue;
-            }
-            const std::string err = dialplans.load(name, path);
-            if (!err.empty()) {
-                throw std::runtime_error("dialplan " + name + ": " + err);
-            }
+        if (const std::string err = load_dialplans(dialplans, c); !err.empty()) {
+            throw std::runtime_error(err);
         }
         api = std::make_unique<mgmt_api>(
             io, c.api_listen,
@@ -110,8 +100,69 @@ struct control_loop::impl {
             c.api_token);
     }
 
+    /// Every declared dialplan of `c` into `engine`: `default`, `transfer` and the [dialplans]
+    /// entries accounts name. Returns "" or the first error ("dialplan NAME: file:line: ...").
+    static std::string load_dialplans(dialplan_engine& engine, const config& c) {
+        std::map<std::string, std::string> plans = c.dialplan.named;
+        plans.emplace("default", c.dialplan.default_path);
+        plans.emplace("transfer", c.dialplan.transfer_path);
+        for (const auto& [name, path] : plans) {
+            if (path.empty()) {
+                continue;
+            }
+            if (const std::string err = engine.load(name, path); !err.empty()) {
+                return "dialplan " + name + ": " + err;
+            }
+        }
+        return "";
+    }
+
+    /// Re-reads the config file and the dialplans. All or nothing: a config error or a dialplan
+    /// that does not compile is refused with its message and everything stays as it was.
+    /// Accounts, providers, registrar limits, the transfer policy and the dialplans change for
+    /// new calls; ports, EAL, media ports, SIP port and the API need a restart (logged).
+    std::pair<bool, std::string> reload() {
+        config next;
+        try {
+            next = load_config(cfg.path);
+        } catch (const config_error& e) {
+            log_info("reload refused: %s", e.what());
+            return {false, e.what()};
+        }
+        auto plans = std::make_shared<dialplan_engine>(limits_of(next.dialplan));
+        if (const std::string err = load_dialplans(*plans, next); !err.empty()) {
+            log_info("reload refused: %s", err.c_str());
+            return {false, err};
+        }
+        if (next.dataplane.eal_args != cfg.dataplane.eal_args || next.sip.port != cfg.sip.port ||
+            next.api_listen != cfg.api_listen || next.dataplane.ports.size() != cfg.dataplane.ports.size()) {
+            log_info("reload: [eal], [port.*], [sip] port and [api] listen changes need a restart");
+        }
+        calls.reload(b2bua_config{next.sip.user_agent, next.sip.max_forwards, cfg.sip.port,
+                                  timer_config{cfg.sip.t1_ms, cfg.sip.t2_ms, cfg.sip.t4_ms}, next.transfer,
+                                  next.accounts, next.providers, next.registrar, next.sip.domain},
+                     std::move(plans));
+        return {true, ""};
+    }
+
     api_response handle_api(const std::string& method, const std::string& target, const std::string& body) {
         const std::string path = target.substr(0, target.find('?'));
+        if (path == "/v1/reload") {
+            if (method != "POST") {
+                return {405, "application/json", R"({"error":"POST to reload the config and dialplans"})"};
+            }
+            if (cfg.api_token.empty()) {
+                return {403, "application/json", R"({"error":"reload over the API is off: set [api] token"})"};
+            }
+            const auto [ok, err] = reload();
+            json_writer j;
+            j.begin_object().key("reloaded").value(ok);
+            if (!ok) {
+                j.key("error").value(err);
+            }
+            j.end_object();
+            return {ok ? 200 : 400, "application/json", j.take()};
+        }
         if (path == "/v1/transfer") {
             if (method != "POST") {
                 return {405, "application/json", R"({"error":"POST a JSON object: call, keep, to"})"};
@@ -284,11 +335,14 @@ control_loop::control_loop(const config& cfg, dp::dataplane& dp) : impl_(std::ma
 
 control_loop::~control_loop() = default;
 
-void control_loop::run(const std::atomic<bool>& stop) {
+void control_loop::run(const std::atomic<bool>& stop, std::atomic<bool>* reload) {
     impl_->transport.announce();
     log_info("control: ready, management API on %s", impl_->cfg.api_listen.c_str());
     unsigned idle = 0;
     while (!stop.load(std::memory_order_relaxed)) {
+        if (reload != nullptr && reload->exchange(false)) {
+            impl_->reload();  // SIGHUP
+        }
         if (impl_->poll_once() != 0) {
             idle = 0;
             continue;

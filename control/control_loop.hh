@@ -18,8 +18,9 @@ public:
     control_loop(const config& cfg, dp::dataplane& dp);
     ~control_loop();
 
-    /// Runs until `stop` becomes true.
-    void run(const std::atomic<bool>& stop);
+    /// Runs until `stop` becomes true; reloads the config and dialplans whenever `reload`
+    /// (set by SIGHUP) becomes true.
+    void run(const std::atomic<bool>& stop, std::atomic<bool>* reload = nullptr);
 
 private:
     struct impl;

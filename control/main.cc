@@ -1,5 +1,6 @@
 /// sipferry: the appliance daemon. Loads the config, brings up the DPDK
-/// dataplane, and runs the control shard on the main lcore until SIGINT/SIGTERM.
+/// dataplane, and runs the control shard on the main lcore until SIGINT/SIGTERM; SIGHUP
+/// reloads the config and dialplans (calls in progress keep theirs).
 
 #include <boost/program_options.hpp>
 
@@ -17,9 +18,14 @@
 namespace {
 
 std::atomic<bool> g_stop{false};
+std::atomic<bool> g_reload{false};
 
 void on_signal(int) {
     g_stop.store(true);
+}
+
+void on_hangup(int) {
+    g_reload.store(true);  // the control loop reloads between two polls
 }
 
 }  // namespace
@@ -57,6 +63,7 @@ int main(int argc, char** argv) {
 
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
+    std::signal(SIGHUP, on_hangup);
     try {
         sf::dp::dataplane dp(cfg.dataplane);
         for (const auto& p : dp.ports()) {
@@ -68,7 +75,7 @@ int main(int argc, char** argv) {
         sf::control::control_loop loop(cfg, dp);
         dp.start();
         sf::control::log_info("dataplane: %u worker(s) running", cfg.dataplane.workers);
-        loop.run(g_stop);
+        loop.run(g_stop, &g_reload);
         dp.stop();
     } catch (const std::exception& e) {
         std::cerr << "sipferry: " << e.what() << "\n";

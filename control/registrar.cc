@@ -600,4 +600,13 @@ size_t registrar::remove_user(std::string_view user) {
     return ids.size();
 }
 
+std::vector<std::string> registrar::registered_users() const {
+    std::vector<std::string> out;
+    out.reserve(by_user_.size());
+    for (const auto& [user, ids] : by_user_) {
+        out.push_back(user);
+    }
+    return out;
+}
+
 }  // namespace sf::control

@@ -112,6 +112,9 @@ public:
     void set_config(const registrar_config& cfg) { cfg_ = cfg; }
     const registrar_config& config() const { return cfg_; }
 
+    /// Every user with at least one binding (a reload checks they still have an account).
+    std::vector<std::string> registered_users() const;
+
     size_t size() const { return by_id_.size(); }
     size_t users() const { return by_user_.size(); }
     const registrar_stats& stats() const { return stats_; }

@@ -45,6 +45,7 @@ int main(int argc, char** argv) {
         "  calls      the active calls with their legs and relay ports\n"
         "  cdrs       the most recent call records\n"
         "  get PATH   any API path, e.g. get /v1/stats\n"
+        "  reload     re-read the config and dialplans (all or nothing; calls in progress keep theirs)\n"
         "  transfer CALL TO   blind-transfer a call (its id, a Call-ID, or the fu= tag its dial string set):\n"
         "                     the caller (--keep a) or the\n"
         "                     callee (--keep b) is connected to user TO, through the transfer dialplan\n";
@@ -77,6 +78,9 @@ int main(int argc, char** argv) {
         };
         post_body = "{\"call\":" + quote(words[1]) + ",\"to\":" + quote(words[2]) +
                     ",\"keep\":" + quote(vm["keep"].as<std::string>()) + "}";
+    } else if (words.size() == 1 && words[0] == "reload") {
+        path = "/v1/reload";
+        post_body = "{}";
     } else if (words.size() == 1 && (words[0] == "stats" || words[0] == "calls" || words[0] == "cdrs")) {
         path = "/v1/" + words[0];
     } else if (words.size() == 2 && words[0] == "get" && !words[1].empty() && words[1][0] == '/') {

@@ -1423,3 +1423,44 @@ TEST_F(b2bua_test, transferee_hangs_up_before_the_target_answers_anything) {
     EXPECT_EQ(bye->msg.to.tag, "caroltag");
     EXPECT_EQ(b2b_->stats().orphan_answers_hung_up, 1u);
 }
+
+// ================================================================== reload
+
+TEST_F(b2bua_test, reload_changes_new_calls_and_calls_in_progress_keep_their_dialplans) {
+    invite_opts o;
+    o.user = "bob-trc";
+    const call_state before = confirmed_call(o);
+    ASSERT_NE(before.b_invite, nullptr);
+
+    // The new dialplans send every call to carol and refuse every transfer.
+    auto plans = std::make_shared<dialplan_engine>();
+    ASSERT_EQ(plans->load_source("default", "new.lua", "sys.Dial(\"carol@198.51.100.30\")"), "");
+    ASSERT_EQ(plans->load_source("transfer", "new_transfer.lua", "sys.Respond(403, \"no\")"), "");
+    b2bua_config cfg = base_config();
+    account_config trusted;
+    trusted.name = "everyone";
+    cidr all;
+    ASSERT_EQ(parse_cidr("0.0.0.0/0", all), "");
+    trusted.networks = {all};
+    trusted.realm = "sipferry";
+    cfg.accounts = {trusted};
+    b2b_->reload(cfg, plans);
+    EXPECT_EQ(b2b_->reloads(), 1u);
+
+    // The call in progress still transfers through the dialplan it started with (carol allowed).
+    from_bob(bob_refer(before.b_invite->msg, "carol"));
+    auto out = take();
+    EXPECT_NE(find_response(out, core, 202, sip::method::refer), nullptr);
+    EXPECT_EQ(count_request(out, core, sip::method::invite), 1u) << "the old transfer dialplan let it through";
+
+    // A new call takes the new default dialplan (carol, not bob) and the new account.
+    invite_opts o2;
+    o2.call_id = "after-reload@192.0.2.10";
+    o2.branch = "z9hG4bKafter";
+    from_alice(alice_invite(o2));
+    out = take();
+    const received* inv = find_request(out, core, sip::method::invite);
+    ASSERT_NE(inv, nullptr);
+    EXPECT_EQ(inv->to, carol);
+    EXPECT_NE(b2b_->calls_json().find("\"account\":\"everyone\""), std::string::npos);
+}
