@@ -36,6 +36,8 @@ b2bua::~b2bua() {
         timers_.cancel(c->waiting_ack.timer);
         timers_.cancel(c->linger_timer);
         timers_.cancel(c->duration_timer);
+        timers_.cancel(c->session[0].timer);
+        timers_.cancel(c->session[1].timer);
         for (const call::branch& br : c->branches) {
             timers_.cancel(br.timer);
         }
@@ -241,6 +243,10 @@ void b2bua::on_invite(const inbound& in) {
         return on_replacing_invite(in, stx, offer);  // a leg of a call in progress is taken over
     }
 
+    leg_timer timer_a;
+    if (!negotiate_timer_a(timer_a, m, stx)) {
+        return;  // 422: the caller's Session-Expires is below our Min-SE
+    }
     const identity who = identify(in, stx, true);
     if (who.what == identity::kind::answered) {
         return;  // challenged or refused
@@ -325,6 +331,7 @@ void b2bua::on_invite(const inbound& in) {
     c->caller_display = std::string(m.from.display);
     c->b_max_forwards = std::min<unsigned>(m.max_forwards < 0 ? 70 : m.max_forwards - 1, cfg_.max_forwards);
 
+    c->session[0] = timer_a;
     c->account = rq.account;
     c->plans = dialplans_;
     c->rec.billed_account = rq.account;
@@ -483,6 +490,8 @@ void b2bua::end_call(call& c, const char* hangup) {
     timers_.cancel(c.waiting_ack.timer);
     timers_.cancel(c.linger_timer);
     timers_.cancel(c.duration_timer);
+    timers_.cancel(c.session[0].timer);
+    timers_.cancel(c.session[1].timer);
     if (c.st == call::state::cancelling) {
         --cancelling_;
     }

@@ -33,6 +33,8 @@ struct b2bua_config {
     std::vector<provider_config> providers;
     registrar_config registrar;
     std::string domain;  ///< the digest realm of challenges ("" = "sipferry")
+    unsigned session_expires_s = 1800;  ///< RFC 4028 interval offered to callees (0: no session timers)
+    unsigned min_se_s = 90;             ///< smallest interval accepted from callers (else 422)
 };
 
 struct b2bua_stats {
@@ -46,6 +48,7 @@ struct b2bua_stats {
     uint64_t orphan_invites = 0, orphan_answers_hung_up = 0;  ///< INVITEs whose call or transfer ended first
     uint64_t auth_challenges = 0, auth_failures = 0, account_limit_refusals = 0;
     uint64_t provider_auth_retries = 0;  ///< INVITEs re-sent with a provider's credentials
+    uint64_t session_refreshes_sent = 0, session_refreshes_answered = 0, session_timer_expiries = 0;
 };
 
 /// One side of a call: a dialog with one peer.
@@ -103,6 +106,26 @@ public:
 
 private:
     struct call;
+
+    // Session timers (b2bua_session_timer.cc, RFC 4028).
+    /// One leg's session timer: its interval (0 = none) and who refreshes.
+    struct leg_timer {
+        unsigned interval_s = 0;
+        bool we_refresh = false;
+        timer_queue::id timer = 0;
+    };
+    /// The caller's Session-Expires into `t`; false when it was refused with 422.
+    bool negotiate_timer_a(leg_timer& t, const sip::message& invite, uint64_t stx);
+    /// Header lines for the 2xx to leg A, and for the INVITEs to leg B.
+    std::string timer_headers_for_a(const call& c) const;
+    std::string timer_headers_for_b() const;
+    /// What the callee's 2xx granted.
+    void negotiate_timer_b(call& c, const sip::message& answer);
+    /// (Re)starts a leg's timer: our refresh at interval/2, or its deadline.
+    void arm_session_timer(call& c, bool leg_b);
+    void session_refresh(call& c, bool leg_b);
+    /// A refresh that changes nothing, answered here; false if the request must be relayed.
+    bool answer_refresh_locally(const inbound& in, call& c, bool from_a, uint64_t stx);
 
     // Accounts (b2bua_accounts.cc).
     /// Who sent a request: an account (trusted network or digest), a provider's trunk, anyone
@@ -220,8 +243,9 @@ private:
     void fail_transfer(call& c, unsigned status, std::string_view reason);
     /// NOTIFY of the refer subscription on the transferor's leg (RFC 3515), final or not.
     void notify_transferor(call& c, unsigned status, std::string_view reason, bool final);
-    /// The appliance's own re-INVITE of one leg with `sdp` (after a transfer).
-    void reinvite_leg(call& c, bool to_b, const std::string& sdp);
+    /// The appliance's own re-INVITE of one leg with `sdp` (after a transfer, a session
+    /// refresh); `extra`: more header lines.
+    void reinvite_leg(call& c, bool to_b, const std::string& sdp, std::string_view extra = {});
     /// A call ending while a transfer is under way: the new leg is cancelled or hung up.
     void abort_transfer(call& c);
     void end_call(call& c, const char* hangup);

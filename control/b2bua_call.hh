@@ -157,6 +157,7 @@ struct b2bua::call {
     std::string tag;                   ///< fu= of the answering destination: the call-manager API finds calls by it
     std::string account;               ///< the account that placed the call ("" = none): its limits, its bill
     std::shared_ptr<dialplan_engine> plans;  ///< the dialplans it started with (a reload does not change them)
+    leg_timer session[2];              ///< RFC 4028 per leg: [0] A, [1] B
     /// REFERs passed through (mode p), to translate their NOTIFYs' Event ids (the last 8).
     struct passed_refer {
         bool from_a = false;         ///< the leg that sent the REFER

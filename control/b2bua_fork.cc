@@ -131,6 +131,7 @@ void b2bua::send_branch_invite(call& c, size_t i) {
         extra += name + ": " + value + "\r\n";
     }
     extra += br.auth_header;
+    extra += timer_headers_for_b();
     request_spec rs;
     rs.method = "INVITE";
     rs.request_uri = br.request_uri;
@@ -416,8 +417,10 @@ void b2bua::answer_from_branch(call& c, size_t i, const inbound& in) {
         c.b_remote_sdp = std::string(m.body);
     }
     const std::string body = has_sdp ? rewrite_sdp(c, false, m.body) : std::string();
+    negotiate_timer_b(c, m);
     std::string extra = "Contact: " + c.a.contact + "\r\n";
     extra += allow_header;
+    extra += timer_headers_for_a(c);
     std::string sent = tl_.respond(c.a_invite_tx, m.status, m.reason, c.a.local_tag, extra,
                                    body.empty() ? "" : "application/sdp", body);
     c.st = call::state::answered;

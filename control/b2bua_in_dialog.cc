@@ -76,6 +76,9 @@ void b2bua::on_in_dialog(const inbound& in, call& c, bool from_a) {
             }
             return;
         }
+        if (answer_refresh_locally(in, c, from_a, stx)) {
+            return;  // a session refresh that changes nothing stays on its leg (RFC 4028)
+        }
         relay_in_dialog(in, c, from_a, stx);
         return;
     case sip::method::notify:
@@ -95,6 +98,9 @@ void b2bua::on_in_dialog(const inbound& in, call& c, bool from_a) {
         if (m.req_method == sip::method::update && c.reinvite.active && is_sdp(m)) {
             ++stats_.glare_491;
             tl_.respond(stx, 491, reason_phrase(491), {}, {});  // RFC 3311 5.2: an offer is outstanding
+            return;
+        }
+        if (m.req_method == sip::method::update && answer_refresh_locally(in, c, from_a, stx)) {
             return;
         }
         relay_in_dialog(in, c, from_a, stx);
@@ -223,7 +229,12 @@ void b2bua::on_relayed_response(uint64_t call_id, bool from_a, uint64_t stx, sip
         return;
     }
 
-    // 2xx: the answer (or, for an offerless re-INVITE, the offer) goes back rewritten.
+    // 2xx: both legs' sessions were just refreshed (RFC 4028: any successful re-INVITE or UPDATE).
+    if (invite || method == sip::method::update) {
+        arm_session_timer(c, false);
+        arm_session_timer(c, true);
+    }
+    // The answer (or, for an offerless re-INVITE, the offer) goes back rewritten.
     std::string body;
     if (is_sdp(m)) {
         sdp::session desc;
@@ -309,6 +320,8 @@ void b2bua::on_ack(const inbound& in) {
     w.active = false;
     if (c->st == call::state::answered) {
         c->st = call::state::confirmed;
+        arm_session_timer(*c, false);  // both dialogs are up: their session timers run
+        arm_session_timer(*c, true);
     }
     if (w.forward_ack) {
         // Offerless re-INVITE: this ACK holds the answer the other leg is waiting for.

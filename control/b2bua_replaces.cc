@@ -119,6 +119,8 @@ void b2bua::on_replacing_invite(const inbound& in, uint64_t stx, const sdp::sess
     const sip_addr reply_to = response_address(in);
     n.transfer_mode = replaced.transfer_mode;
     replaced = n;
+    timers_.cancel(c.session[is_a ? 0 : 1].timer);
+    c.session[is_a ? 0 : 1] = {};  // the new dialog negotiated no session timer
     by_call_id_[n.call_id] = c.id;
     media_.switch_over(c.media, next, keep_a);
     // The kept sides' counters go on; the new party's sides start from zero.

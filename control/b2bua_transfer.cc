@@ -503,6 +503,8 @@ void b2bua::complete_transfer(call& c, const inbound& answer) {
     }
     by_call_id_.erase(old.call_id);
     (keep_a ? c.b : c.a) = n;
+    timers_.cancel(c.session[keep_a ? 1 : 0].timer);
+    c.session[keep_a ? 1 : 0] = {};  // the new party's dialog negotiated no session timer
     (keep_a ? c.b_remote_sdp : c.a_remote_sdp) = has_sdp ? std::string(m.body) : std::string();
     (keep_a ? c.b_last_sdp : c.a_last_sdp).clear();
 
@@ -592,12 +594,13 @@ void b2bua::notify_transferor(call& c, unsigned status, std::string_view reason,
         });
 }
 
-void b2bua::reinvite_leg(call& c, bool to_b, const std::string& sdp) {
+void b2bua::reinvite_leg(call& c, bool to_b, const std::string& sdp, std::string_view extra) {
     leg& l = to_b ? c.b : c.a;
     const std::string branch = "z9hG4bK" + random_token(20);
     const uint32_t cseq = ++l.local_cseq;
+    const std::string headers = std::string(allow_header) + std::string(extra);
     const std::string request =
-        in_dialog_request(l, "INVITE", cseq, branch, true, allow_header, "application/sdp", sdp);
+        in_dialog_request(l, "INVITE", cseq, branch, true, headers, "application/sdp", sdp);
     const uint64_t id = c.id;
     tl_.send_request(
         sip::method::invite, branch, l.realm, l.target, request,

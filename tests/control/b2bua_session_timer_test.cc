@@ -1,0 +1,187 @@
+// Session timers (control/b2bua_session_timer.cc, RFC 4028), in process: each leg negotiates
+// its own interval and refresher; refreshes that change nothing are answered on their leg;
+// the appliance refreshes where it is the refresher; a leg that stops refreshing ends the call.
+
+#include "b2bua_fixture.hh"
+
+namespace {
+
+class session_timer_test : public b2bua_test {
+protected:
+    void SetUp() override {
+        b2bua_test::SetUp();
+        b2bua_config cfg = base_config();
+        cfg.session_expires_s = 120;
+        cfg.min_se_s = 90;
+        rebuild(cfg);
+    }
+
+    /// alice's INVITE with `headers` (Session-Expires, Supported) added.
+    static std::string invite_with(const std::string& headers, const invite_opts& o = {}) {
+        std::string s = alice_invite(o);
+        s.insert(s.find("Content-Type"), headers);
+        return s;
+    }
+
+    /// Through bob's 200 (with `bob_headers`) to alice's ACK; returns the 200 alice got.
+    std::unique_ptr<received> answer(call_state& cs, const std::string& bob_headers = {}) {
+        std::string ok = bob_response(cs.b_invite->msg, 200, "OK", bob_sdp);
+        ok.insert(ok.find("Content-Type"), bob_headers);
+        from_bob(ok);
+        auto out = take();
+        const received* r = find_response(out, acc, 200);
+        EXPECT_NE(r, nullptr);
+        if (r == nullptr) {
+            return nullptr;
+        }
+        auto copy = parse_copy(r->realm, r->to, r->text);
+        cs.a_tag = std::string(copy->msg.to.tag);
+        from_alice(alice_request("ACK", cs.a_tag, 1, "z9hG4bKaliceack"));
+        take();
+        return copy;
+    }
+
+    call_state start(const std::string& alice_headers) {
+        call_state cs;
+        from_alice(invite_with(alice_headers));
+        auto out = take();
+        for (auto& r : out) {
+            if (r->realm == core && r->msg.is_request && r->msg.req_method == sip::method::invite) {
+                cs.b_invite = std::move(r);
+            }
+        }
+        return cs;
+    }
+};
+
+}  // namespace
+
+TEST_F(session_timer_test, the_callee_is_offered_a_session_timer) {
+    call_state cs = start("");
+    ASSERT_NE(cs.b_invite, nullptr);
+    EXPECT_EQ(header(cs.b_invite->msg, sip::hdr::session_expires), "120");
+    EXPECT_EQ(header(cs.b_invite->msg, sip::hdr::min_se), "90");
+    EXPECT_NE(cs.b_invite->text.find("Supported: timer"), std::string::npos);
+}
+
+TEST_F(session_timer_test, too_small_an_interval_from_the_caller_gets_422_with_our_min_se) {
+    from_alice(invite_with("Session-Expires: 30\r\nSupported: timer\r\n"));
+    auto out = take();
+    const received* r = find_response(out, acc, 422);
+    ASSERT_NE(r, nullptr);
+    EXPECT_EQ(header(r->msg, sip::hdr::min_se), "90");
+    EXPECT_EQ(count_request(out, core, sip::method::invite), 0u);
+}
+
+TEST_F(session_timer_test, a_caller_that_refreshes_is_answered_locally_and_one_that_stops_is_hung_up) {
+    call_state cs = start("Session-Expires: 120\r\nSupported: timer\r\n");
+    ASSERT_NE(cs.b_invite, nullptr);
+    auto ok = answer(cs);
+    ASSERT_NE(ok, nullptr);
+    EXPECT_EQ(header(ok->msg, sip::hdr::session_expires), "120;refresher=uac");
+    EXPECT_NE(ok->text.find("Require: timer"), std::string::npos);
+
+    // alice refreshes after 60 s with the same SDP: answered here, nothing reaches bob.
+    advance(60000);
+    take();
+    std::string refresh = alice_request("INVITE", cs.a_tag, 2, "z9hG4bKrefresh1");
+    refresh.replace(refresh.find("Content-Length: 0\r\n\r\n"), std::string::npos,
+                    "Session-Expires: 120;refresher=uac\r\nContent-Type: application/sdp\r\nContent-Length: " +
+                        std::to_string(alice_sdp.size()) + "\r\n\r\n" + alice_sdp);
+    from_alice(refresh);
+    auto out = take();
+    const received* r = find_response(out, acc, 200);
+    ASSERT_NE(r, nullptr);
+    EXPECT_EQ(r->msg.body, ok->msg.body) << "the same SDP as before, version unchanged";
+    EXPECT_EQ(count_request(out, core, sip::method::invite), 0u) << "bob's leg has its own timer";
+    from_alice(alice_request("ACK", cs.a_tag, 2, "z9hG4bKrefreshack"));
+    EXPECT_EQ(b2b_->stats().session_refreshes_answered, 1u);
+
+    // Then alice goes silent: her deadline is 120 - 32 = 88 s after her last refresh.
+    advance(87999);
+    out = take();
+    EXPECT_EQ(count_request(out, acc, sip::method::bye), 0u);
+    advance(1);
+    out = take();
+    EXPECT_EQ(count_request(out, acc, sip::method::bye), 1u);
+    EXPECT_EQ(count_request(out, core, sip::method::bye), 1u);
+    EXPECT_EQ(b2b_->active_calls(), 0u);
+    EXPECT_EQ(json(cdrs_->recent().back()).get<std::string>("hangup"), "session_timer");
+}
+
+TEST_F(session_timer_test, a_caller_without_timer_support_is_refreshed_by_the_appliance) {
+    call_state cs = start("Session-Expires: 120\r\n");  // no Supported: timer
+    ASSERT_NE(cs.b_invite, nullptr);
+    auto ok = answer(cs);
+    ASSERT_NE(ok, nullptr);
+    EXPECT_EQ(header(ok->msg, sip::hdr::session_expires), "120;refresher=uas");
+    EXPECT_EQ(ok->text.find("Require: timer"), std::string::npos) << "never Require what the caller lacks";
+    advance(59999);
+    EXPECT_EQ(count_request(take(), acc, sip::method::invite), 0u);
+    advance(1);
+    auto out = take();
+    const received* reinvite = find_request(out, acc, sip::method::invite);
+    ASSERT_NE(reinvite, nullptr) << "our refresh at half the interval";
+    EXPECT_EQ(reinvite->msg.body, ok->msg.body) << "the SDP alice last got, unchanged";
+    EXPECT_EQ(b2b_->stats().session_refreshes_sent, 1u);
+}
+
+TEST_F(session_timer_test, the_appliance_refreshes_the_callee_when_it_is_the_uac_refresher) {
+    call_state cs = start("");
+    ASSERT_NE(cs.b_invite, nullptr);
+    answer(cs, "Session-Expires: 120;refresher=uac\r\nRequire: timer\r\n");
+    advance(60000);
+    auto out = take();
+    const received* refresh = find_request(out, core, sip::method::invite);
+    ASSERT_NE(refresh, nullptr);
+    EXPECT_EQ(refresh->msg.call_id, cs.b_invite->msg.call_id);
+    EXPECT_NE(refresh->msg.to.tag, "") << "inside bob's dialog";
+    EXPECT_NE(refresh->text.find("Session-Expires: 120;refresher=uac"), std::string::npos);
+    EXPECT_EQ(count_request(out, acc, sip::method::invite), 0u) << "alice's leg has no timer";
+}
+
+TEST_F(session_timer_test, a_callee_refresher_that_stops_refreshing_ends_the_call) {
+    call_state cs = start("");
+    ASSERT_NE(cs.b_invite, nullptr);
+    answer(cs, "Session-Expires: 120;refresher=uas\r\n");
+    advance(40000);
+    // bob refreshes with a bare UPDATE: answered here.
+    std::string update = bob_request("UPDATE", cs.b_invite->msg, 2, "z9hG4bKbobupdate");
+    from_bob(update);
+    auto out = take();
+    const received* ok = find_response(out, core, 200, sip::method::update);
+    ASSERT_NE(ok, nullptr);
+    EXPECT_EQ(header(ok->msg, sip::hdr::session_expires), "120;refresher=uac");
+    EXPECT_EQ(count_request(out, acc, sip::method::update), 0u);
+    advance(87999);
+    EXPECT_EQ(count_request(take(), core, sip::method::bye), 0u);
+    advance(1);
+    EXPECT_EQ(count_request(take(), core, sip::method::bye), 1u);
+    EXPECT_EQ(b2b_->active_calls(), 0u);
+}
+
+TEST_F(session_timer_test, a_reinvite_that_changes_the_media_is_relayed_and_restarts_the_timers) {
+    call_state cs = start("Session-Expires: 120\r\nSupported: timer\r\n");
+    ASSERT_NE(cs.b_invite, nullptr);
+    answer(cs);
+    advance(50000);
+    std::string hold = alice_sdp;
+    hold.replace(hold.find("a=sendrecv"), 10, "a=sendonly");
+    std::string reinvite = alice_request("INVITE", cs.a_tag, 2, "z9hG4bKhold");
+    reinvite.replace(reinvite.find("Content-Length: 0\r\n\r\n"), std::string::npos,
+                     "Content-Type: application/sdp\r\nContent-Length: " + std::to_string(hold.size()) +
+                         "\r\n\r\n" + hold);
+    from_alice(reinvite);
+    auto out = take();
+    const received* to_bob = find_request(out, core, sip::method::invite);
+    ASSERT_NE(to_bob, nullptr) << "a real change goes to bob";
+    auto bob_re = parse_copy(to_bob->realm, to_bob->to, to_bob->text);
+    from_bob(bob_response(bob_re->msg, 200, "OK", bob_sdp));
+    take();
+    from_alice(alice_request("ACK", cs.a_tag, 2, "z9hG4bKholdack"));
+    // 88 s after the re-INVITE, not after the call began: no BYE at 88 s from the start.
+    advance(88000 - 50000);
+    EXPECT_EQ(count_request(take(), acc, sip::method::bye), 0u);
+    advance(50000);
+    EXPECT_EQ(count_request(take(), acc, sip::method::bye), 1u);
+}
