@@ -236,12 +236,6 @@ void b2bua::on_invite(const inbound& in) {
     if (!sip::parse_uri(m.request_uri, ruri) || ruri.scheme.empty()) {
         return refuse(416, "unsupported Request-URI");
     }
-    if (m.find(sip::hdr::replaces) != nullptr) {
-        if (offerless) {
-            return refuse(488, "an SDP offer is required to replace a leg");
-        }
-        return on_replacing_invite(in, stx, offer);  // a leg of a call in progress is taken over
-    }
 
     leg_timer timer_a;
     if (!negotiate_timer_a(timer_a, m, stx)) {
@@ -252,6 +246,13 @@ void b2bua::on_invite(const inbound& in) {
         return;  // challenged or refused
     }
     const account_config* account = who.account;
+    // Taking over a leg is authenticated like any call (who knows a dialog's ids is not enough).
+    if (m.find(sip::hdr::replaces) != nullptr) {
+        if (offerless) {
+            return refuse(488, "an SDP offer is required to replace a leg");
+        }
+        return on_replacing_invite(in, stx, offer);  // a leg of a call in progress is taken over
+    }
     if (account != nullptr && account->max_calls != 0 && account_calls_[account->name] >= account->max_calls) {
         ++stats_.account_limit_refusals;
         return refuse(503, "the account's call limit is reached");
@@ -321,6 +322,7 @@ void b2bua::on_invite(const inbound& in) {
     c->a = uas_leg(in);
     leg& a = c->a;
     c->a_reply_to = response_address(in);
+    c->a_record_route = record_route_lines(m);
     a.transfer_mode = rr.targets.front().transfer_mode;  // the answering destination's, once one answers
     a.sdp_sess_id = random_u64() >> 2;
     // Leg B's realm and SDP origin; its dialog is the answering branch's (b2bua_fork.cc).
@@ -459,6 +461,8 @@ leg b2bua::uas_leg(const inbound& in) const {
     }
     l.contact = "<sip:sipferry@" + realm(in.realm).addr_text + ":" + std::to_string(cfg_.sip_port) + ">";
     l.sdp_sess_id = random_u64() >> 2;
+    l.route_set = record_route_of(m, false);  // a UAS takes the Record-Route in order (RFC 3261 12.1.1)
+    route_next_hop(l);
     return l;
 }
 

@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "accounts.hh"
 #include "cdr.hh"
@@ -54,8 +55,11 @@ struct b2bua_stats {
 /// One side of a call: a dialog with one peer.
 struct leg {
     unsigned realm = 0;
-    sip_addr target;         ///< where in-dialog requests go (the peer's Contact)
-    std::string target_uri;  ///< the peer's Contact URI: Request-URI of in-dialog requests
+    sip_addr target;         ///< where in-dialog requests go: the first route's address, else the peer's Contact
+    std::string target_uri;  ///< the peer's Contact URI (remote target): Request-URI of in-dialog requests
+    /// Route set (RFC 3261 12.1): the URIs of the proxies that Record-Routed the dialog, in
+    /// the order in-dialog requests pass them. Empty: straight to the remote target.
+    std::vector<std::string> route_set;
     std::string call_id;
     std::string local_tag, remote_tag;
     std::string local_uri;   ///< name-addr of our side, without tag

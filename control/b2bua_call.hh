@@ -73,6 +73,58 @@ inline std::string warning_header(std::string_view text) {
     return out;
 }
 
+/// The Record-Route URIs of `m` (each header may list several), in order; `reversed` for a
+/// UAC, which sees them from the far end (RFC 3261 12.1.2).
+inline std::vector<std::string> record_route_of(const sip::message& m, bool reversed) {
+    std::vector<std::string> out;
+    for (unsigned i = 0; i < m.n_headers; ++i) {
+        if (m.headers[i].id != sip::hdr::record_route) {
+            continue;
+        }
+        std::string_view rest = m.headers[i].value;
+        while (!rest.empty()) {
+            sip::name_addr na;
+            std::string_view after;
+            if (!sip::parse_name_addr(rest, na, &after)) {
+                break;
+            }
+            out.emplace_back(na.uri);
+            while (!after.empty() && (after.front() == ' ' || after.front() == '\t' || after.front() == ',')) {
+                after.remove_prefix(1);
+            }
+            rest = after;
+        }
+    }
+    if (reversed) {
+        std::reverse(out.begin(), out.end());
+    }
+    return out;
+}
+
+/// The Record-Route lines of a request, to copy into the responses that make its dialog.
+inline std::string record_route_lines(const sip::message& m) {
+    std::string out;
+    for (unsigned i = 0; i < m.n_headers; ++i) {
+        if (m.headers[i].id == sip::hdr::record_route) {
+            out.append("Record-Route: ").append(m.headers[i].value).append("\r\n");
+        }
+    }
+    return out;
+}
+
+/// Points `l.target` at the first route when the dialog has a route set (its host must be an
+/// IPv4 address: the appliance resolves no names); the remote target stays the Request-URI.
+inline void route_next_hop(leg& l) {
+    if (l.route_set.empty()) {
+        return;
+    }
+    sip::uri u;
+    uint32_t addr = 0;
+    if (sip::parse_uri(l.route_set.front(), u) && sip::parse_ipv4(u.host, addr)) {
+        l.target = sip_addr{addr, u.port != 0 ? u.port : uint16_t{5060}};
+    }
+}
+
 /// `sdp` with every stream sendrecv: the party a call is handed to comes off hold with it
 /// (RFC 5589 6.1), whatever the one it replaces had asked for.
 inline std::string off_hold(std::string sdp) {
@@ -155,6 +207,7 @@ struct b2bua::call {
     std::string caller_user, caller_display;  ///< From of leg B unless fu=/fd= say otherwise
     timer_queue::id duration_timer = 0;       ///< cd= : hang up when it fires
     std::string tag;                   ///< fu= of the answering destination: the call-manager API finds calls by it
+    std::string a_record_route;        ///< Record-Route lines of A's INVITE, echoed in the responses that make the dialog
     std::string account;               ///< the account that placed the call ("" = none): its limits, its bill
     std::shared_ptr<dialplan_engine> plans;  ///< the dialplans it started with (a reload does not change them)
     leg_timer session[2];              ///< RFC 4028 per leg: [0] A, [1] B

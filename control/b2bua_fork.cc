@@ -229,6 +229,7 @@ void b2bua::on_branch_response(uint64_t call_id, size_t i, const inbound& in) {
         if (!m.to.tag.empty()) {
             br.l.remote_tag = std::string(m.to.tag);
         }
+        br.l.route_set = record_route_of(m, true);  // the early dialog's route set (RFC 3261 12.1.2)
         c.st = call::state::early;
         std::string body;
         sdp::session desc;
@@ -242,7 +243,7 @@ void b2bua::on_branch_response(uint64_t call_id, size_t i, const inbound& in) {
             c.b_remote_sdp = std::string(m.body);
             body = rewrite_sdp(c, false, m.body);
         }
-        const std::string extra = "Contact: " + c.a.contact + "\r\n";
+        const std::string extra = "Contact: " + c.a.contact + "\r\n" + c.a_record_route;
         tl_.respond(c.a_invite_tx, status, m.reason, c.a.local_tag, extra, body.empty() ? "" : "application/sdp",
                     body);
         return;
@@ -402,6 +403,8 @@ void b2bua::answer_from_branch(call& c, size_t i, const inbound& in) {
     if (const sip::header* contact = m.find(sip::hdr::contact)) {
         uri_endpoint(contact->value, c.b.target, &c.b.target_uri);
     }
+    c.b.route_set = record_route_of(m, true);  // the 2xx's route set is the dialog's (RFC 3261 12.1.2)
+    route_next_hop(c.b);
     c.a.transfer_mode = br.target.transfer_mode;
     c.tag = br.target.from_user;
     c.rec.b_call_id = c.b.call_id;
@@ -421,6 +424,7 @@ void b2bua::answer_from_branch(call& c, size_t i, const inbound& in) {
     std::string extra = "Contact: " + c.a.contact + "\r\n";
     extra += allow_header;
     extra += timer_headers_for_a(c);
+    extra += c.a_record_route;
     std::string sent = tl_.respond(c.a_invite_tx, m.status, m.reason, c.a.local_tag, extra,
                                    body.empty() ? "" : "application/sdp", body);
     c.st = call::state::answered;
@@ -450,6 +454,8 @@ void b2bua::hang_up_branch(call& c, size_t i, const inbound& in) {
     if (const sip::header* contact = m.find(sip::hdr::contact)) {
         uri_endpoint(contact->value, l.target, &l.target_uri);
     }
+    l.route_set = record_route_of(m, true);
+    route_next_hop(l);
     // The ACK carries the INVITE's CSeq (2 after an authentication retry), the BYE the next.
     send_(l.realm, l.target, in_dialog_request(l, "ACK", l.local_cseq, "z9hG4bK" + random_token(20)));
     const std::string branch = "z9hG4bK" + random_token(20);

@@ -246,6 +246,7 @@ void b2bua::on_relayed_response(uint64_t call_id, bool from_a, uint64_t stx, sip
     }
     if (const sip::header* contact = m.find(sip::hdr::contact); contact != nullptr && invite) {
         uri_endpoint(contact->value, other.target, &other.target_uri);  // target refresh (RFC 3261 12.2.1.2)
+        route_next_hop(other);  // the route set stays: requests still go through its first hop
     }
     std::string extra;
     if (invite || method == sip::method::update) {
@@ -388,6 +389,30 @@ std::string b2bua::in_dialog_request(const leg& l, std::string_view method, uint
     const std::string to = l.to_value();
     rs.method = method;
     rs.request_uri = l.target_uri;
+    // The route set: Route headers, loose routing (RFC 3261 12.2.1.1); a strict router first
+    // gets the Request-URI and the remote target goes last.
+    std::string routes;
+    std::string strict_uri;
+    if (!l.route_set.empty()) {
+        sip::uri first_route;
+        bool loose = false;
+        if (sip::parse_uri(l.route_set.front(), first_route)) {
+            sip::find_param(first_route.params, "lr", &loose);
+        }
+        size_t first = 0;
+        if (!loose) {
+            strict_uri = l.route_set.front();
+            rs.request_uri = strict_uri;
+            first = 1;
+        }
+        for (size_t i = first; i < l.route_set.size(); ++i) {
+            routes += "Route: <" + l.route_set[i] + ">\r\n";
+        }
+        if (!loose) {
+            routes += "Route: <" + l.target_uri + ">\r\n";
+        }
+    }
+    const std::string extra_all = routes + std::string(extra);
     rs.via_host = realm(l.realm).addr_text;
     rs.via_port = cfg_.sip_port;
     rs.branch = branch;
@@ -399,7 +424,7 @@ std::string b2bua::in_dialog_request(const leg& l, std::string_view method, uint
     if (with_contact) {
         rs.contact = l.contact;
     }
-    rs.extra = extra;
+    rs.extra = extra_all;
     rs.user_agent = cfg_.user_agent;
     rs.content_type = content_type;
     rs.body = body;

@@ -60,6 +60,8 @@ void b2bua::on_orphan_response(const inbound& in) {
         if (const sip::header* contact = m.find(sip::hdr::contact)) {
             b2bua_detail::uri_endpoint(contact->value, l.target, &l.target_uri);
         }
+        l.route_set = b2bua_detail::record_route_of(m, true);
+        b2bua_detail::route_next_hop(l);
         send_(l.realm, l.target, in_dialog_request(l, "ACK", l.local_cseq, "z9hG4bK" + random_token(20)));
         const std::string branch = "z9hG4bK" + random_token(20);
         tl_.send_request(sip::method::bye, branch, l.realm, l.target, in_dialog_request(l, "BYE", l.local_cseq + 1, branch),

@@ -474,6 +474,8 @@ void b2bua::complete_transfer(call& c, const inbound& answer) {
     if (const sip::header* contact = m.find(sip::hdr::contact)) {
         uri_endpoint(contact->value, n.target, &n.target_uri);
     }
+    n.route_set = record_route_of(m, true);
+    route_next_hop(n);
     // ACK the new party's 2xx (end to end, our own transaction).
     std::string& ack = c.last_ack[keep_a ? 1 : 0];
     ack = in_dialog_request(n, "ACK", 1, "z9hG4bK" + random_token(20));

@@ -315,3 +315,13 @@ TEST_F(accounts_test, a_providers_challenge_is_answered_once_with_its_credential
     EXPECT_NE(find_response(out, acc, 503), nullptr);
     EXPECT_EQ(find_response(out, acc, 407), nullptr);
 }
+
+TEST_F(accounts_test, an_invite_with_replaces_is_challenged_like_any_other) {
+    // Knowing a dialog's identifiers is not enough to take over a leg: authenticate first.
+    std::string inv = alice_invite();
+    inv.insert(inv.find("Content-Type"), "Replaces: somecall@x;to-tag=a;from-tag=b\r\n");
+    from_alice(inv);
+    auto out = take();
+    EXPECT_NE(find_response(out, acc, 407), nullptr);
+    EXPECT_EQ(find_response(out, acc, 481), nullptr);
+}

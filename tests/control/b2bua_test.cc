@@ -1464,3 +1464,61 @@ TEST_F(b2bua_test, reload_changes_new_calls_and_calls_in_progress_keep_their_dia
     EXPECT_EQ(inv->to, carol);
     EXPECT_NE(b2b_->calls_json().find("\"account\":\"everyone\""), std::string::npos);
 }
+
+// ================================================================== route sets (RFC 3261 12.1)
+
+TEST_F(b2bua_test, a_record_routed_caller_is_reached_through_its_proxy) {
+    std::string inv = alice_invite();
+    inv.insert(inv.find("Content-Type"), "Record-Route: <sip:192.0.2.50;lr>\r\n");
+    from_alice(inv);
+    auto out = take();
+    const received* to_bob = find_request(out, core, sip::method::invite);
+    ASSERT_NE(to_bob, nullptr);
+    EXPECT_EQ(to_bob->text.find("Record-Route"), std::string::npos) << "alice's proxies stay on her side";
+    auto b_invite = parse_copy(to_bob->realm, to_bob->to, to_bob->text);
+    from_bob(bob_response(b_invite->msg, 200, "OK", bob_sdp));
+    out = take();
+    const received* ok = find_response(out, acc, 200);
+    ASSERT_NE(ok, nullptr);
+    EXPECT_EQ(header(ok->msg, sip::hdr::record_route), "<sip:192.0.2.50;lr>") << "echoed in the 2xx (RFC 3261 12.1.1)";
+    const std::string a_tag(ok->msg.to.tag);
+    from_alice(alice_request("ACK", a_tag, 1, "z9hG4bKaliceack"));
+    take();
+    from_bob(bob_request("BYE", b_invite->msg, 2, "z9hG4bKbobbye"));
+    out = take();
+    const received* bye = find_request(out, acc, sip::method::bye);
+    ASSERT_NE(bye, nullptr);
+    EXPECT_EQ(bye->to, (sip_addr{ip(192, 0, 2, 50), 5060})) << "sent to the first route";
+    EXPECT_EQ(bye->msg.request_uri, "sip:alice@192.0.2.10:5060") << "the remote target stays the Request-URI";
+    EXPECT_EQ(header(bye->msg, sip::hdr::route), "<sip:192.0.2.50;lr>");
+}
+
+TEST_F(b2bua_test, a_record_routed_callee_is_reached_through_its_proxies_in_reverse_order) {
+    const invite_opts o;
+    call_state cs = start_call(o);
+    ASSERT_NE(cs.b_invite, nullptr);
+    std::string ok = bob_response(cs.b_invite->msg, 200, "OK", bob_sdp);
+    ok.insert(ok.find("Content-Type"), "Record-Route: <sip:198.51.100.60;lr>, <sip:198.51.100.61;lr>\r\n");
+    from_bob(ok);
+    auto out = take();
+    const received* ack = find_request(out, core, sip::method::ack);
+    ASSERT_NE(ack, nullptr);
+    EXPECT_EQ(ack->to, (sip_addr{ip(198, 51, 100, 61), 5060})) << "the UAC's route set is the reversed Record-Route";
+    const received* a_ok = find_response(out, acc, 200);
+    ASSERT_NE(a_ok, nullptr);
+    EXPECT_EQ(a_ok->text.find("198.51.100.6"), std::string::npos) << "bob's proxies never reach alice";
+    const std::string a_tag(a_ok->msg.to.tag);
+    from_alice(alice_request("ACK", a_tag, 1, "z9hG4bKaliceack"));
+    take();
+    from_alice(alice_request("BYE", a_tag, 2, "z9hG4bKalicebye"));
+    out = take();
+    const received* bye = find_request(out, core, sip::method::bye);
+    ASSERT_NE(bye, nullptr);
+    EXPECT_EQ(bye->to, (sip_addr{ip(198, 51, 100, 61), 5060}));
+    const size_t r61 = bye->text.find("Route: <sip:198.51.100.61;lr>");
+    const size_t r60 = bye->text.find("Route: <sip:198.51.100.60;lr>");
+    ASSERT_NE(r61, std::string::npos) << bye->text;
+    ASSERT_NE(r60, std::string::npos);
+    EXPECT_LT(r61, r60);
+    EXPECT_EQ(bye->msg.request_uri, "sip:bob@198.51.100.20:5060");
+}

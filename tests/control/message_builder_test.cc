@@ -356,6 +356,12 @@ TEST(message_builder, reason_phrases) {
     EXPECT_EQ(reason_phrase(486), "Busy Here");
     EXPECT_EQ(reason_phrase(487), "Request Terminated");
     EXPECT_EQ(reason_phrase(603), "Decline");
+    // The statuses the appliance itself sends (authentication, registrar, session timers).
+    EXPECT_EQ(reason_phrase(401), "Unauthorized");
+    EXPECT_EQ(reason_phrase(407), "Proxy Authentication Required");
+    EXPECT_EQ(reason_phrase(422), "Session Interval Too Small");
+    EXPECT_EQ(reason_phrase(423), "Interval Too Brief");
+    EXPECT_EQ(reason_phrase(480), "Temporarily Unavailable");
     EXPECT_EQ(reason_phrase(199), "Session Progress");
     EXPECT_EQ(reason_phrase(299), "OK");
     EXPECT_EQ(reason_phrase(399), "Redirect");
