@@ -447,6 +447,12 @@ config parse_config(const std::string& text, const std::string& origin, const st
     dp.mbufs = static_cast<unsigned>(r.num("dataplane.mbufs", 8191, 1023, 16'777'215));
     dp.mbuf_data_room = static_cast<unsigned>(r.num("dataplane.mbuf_data_room", 2048, 2048, 65000));
     dp.relay_capacity = static_cast<uint32_t>(r.num("dataplane.relay_entries", 65536, 1024, 16'777'216));
+    // Per-source SIP rate limit in each worker (0 = unlimited); the burst defaults to twice the rate.
+    dp.sip_rate_per_source = static_cast<uint32_t>(r.num("dataplane.sip_rate_per_source", 200, 0, 1'000'000));
+    dp.sip_burst_per_source = static_cast<uint32_t>(r.num(
+        "dataplane.sip_burst_per_source", std::clamp<uint64_t>(2 * uint64_t{dp.sip_rate_per_source}, 1, 1'000'000),
+        1, 1'000'000));
+    dp.sip_sources_tracked = static_cast<uint32_t>(r.num("dataplane.sip_sources_tracked", 65536, 16, 1'048'576));
 
     // [port.NAME]
     const auto names = r.port_names(order);

@@ -241,6 +241,7 @@ struct control_loop::impl {
         const transport_stats& xs = transport.stats();
         j.key("sip").begin_object();
         j.key("datagrams_in").value(s.sip_in).key("frames_out").value(s.sip_out);
+        j.key("rate_limited_sources").value(s.sip_sources);  // sources the workers' limiters track
         j.key("requests_in").value(bs.requests_in).key("responses_in").value(bs.responses_in);
         j.key("bad_requests_400").value(bs.bad_requests).key("unparsable_dropped").value(bs.unparsable_dropped);
         j.key("in_dialog_481").value(bs.in_dialog_481).key("refer_declined").value(bs.refer_declined);

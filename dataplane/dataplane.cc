@@ -37,6 +37,7 @@ const char* to_string(drop_reason r) {
     case drop_reason::sip_ring_full: return "sip_ring_full";
     case drop_reason::multi_segment: return "multi_segment";
     case drop_reason::tx_failed: return "tx_failed";
+    case drop_reason::sip_rate_limited: return "sip_rate_limited";
     case drop_reason::count_: break;
     }
     return "unknown";
@@ -114,6 +115,10 @@ dataplane::dataplane(const dataplane_config& cfg) : cfg_(cfg) {
         if (w->frag_tbl == nullptr) {
             fail("dataplane: cannot create the IP reassembly table");
         }
+        // Per-source SIP rate limit (none when the rate is 0).
+        w->sip_limit = make_sip_limiter(("sf_sip_lim" + suffix).c_str(), cfg_.sip_rate_per_source,
+                                        cfg_.sip_burst_per_source, cfg_.sip_sources_tracked, rte_get_tsc_hz(),
+                                        static_cast<int>(rte_socket_id()));
         if (i == 0) {
             w->frames_out = rte_ring_create("sf_frames_out", ring_size, rte_socket_id(),
                                             RING_F_SP_ENQ | RING_F_SC_DEQ);
@@ -327,6 +332,7 @@ stats_snapshot dataplane::stats() const {
         s.idle_sleeps += ws.idle_sleeps.load(std::memory_order_relaxed);
         s.fragments_in += ws.fragments_in.load(std::memory_order_relaxed);
         s.reassembled += ws.reassembled.load(std::memory_order_relaxed);
+        s.sip_sources += ws.sip_sources.load(std::memory_order_relaxed);
     }
     s.relay_entries = relay_->size();
     return s;

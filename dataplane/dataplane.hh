@@ -44,6 +44,9 @@ struct dataplane_config {
     uint16_t relay_port_min = 20000;
     uint16_t relay_port_max = 29999;
     uint32_t relay_capacity = 65536;
+    uint32_t sip_rate_per_source = 200;    ///< SIP messages/s per source IPv4 per worker; 0 = unlimited
+    uint32_t sip_burst_per_source = 400;   ///< messages a quiet source may send at once
+    uint32_t sip_sources_tracked = 65536;  ///< per worker; beyond, CLOCK replaces a source
 };
 
 /// A started port.

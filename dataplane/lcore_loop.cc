@@ -203,10 +203,21 @@ void worker_handle_burst(worker& w, uint16_t port_id, rte_mbuf** pkts, unsigned 
             drop(w, m, drop_reason::udp_port);
             continue;
         }
+        // SIP only (RTP took the branch above): per-source rate limit before the control ring,
+        // once per datagram (fragments were reassembled above).
+        const uint32_t src_addr = rte_be_to_cpu_32(ip->src_addr);
+        if (w.sip_limit != nullptr) {
+            const bool ok = w.sip_limit->allow(src_addr, now_tsc);
+            w.stats.sip_sources.store(w.sip_limit->tracked(), std::memory_order_relaxed);
+            if (!ok) {
+                drop(w, m, drop_reason::sip_rate_limited);
+                continue;
+            }
+        }
         packet_meta* meta = meta_of(m);
         meta->kind = meta_kind::sip_in;
         meta->port_id = port_id;
-        meta->src_addr = rte_be_to_cpu_32(ip->src_addr);
+        meta->src_addr = src_addr;
         meta->dst_addr = wp.addr;
         meta->src_port = rte_be_to_cpu_16(udp->src_port);
         meta->dst_port = dport;

@@ -26,6 +26,7 @@ enum class drop_reason : uint8_t {
     sip_ring_full,    ///< the control thread is behind
     multi_segment,    ///< chained mbuf on receive
     tx_failed,        ///< the NIC TX queue refused the packet
+    sip_rate_limited, ///< SIP from a source over dataplane.sip_rate_per_source (a datagram, not a fragment)
     count_,
 };
 
@@ -46,6 +47,7 @@ struct alignas(64) worker_stats {
     std::atomic<uint64_t> idle_sleeps{0};
     std::atomic<uint64_t> fragments_in{0};   ///< IPv4 fragments handed to reassembly
     std::atomic<uint64_t> reassembled{0};    ///< datagrams made whole again
+    std::atomic<uint64_t> sip_sources{0};    ///< gauge: SIP sources the rate limiter tracks
 };
 
 /// Single-writer increment: no locked instruction on the fast path.
@@ -64,6 +66,7 @@ struct stats_snapshot {
     std::array<uint64_t, static_cast<unsigned>(drop_reason::count_)> drops{};
     uint64_t relayed = 0, sip_in = 0, sip_out = 0, arp_replies = 0, icmp_replies = 0, idle_sleeps = 0;
     uint64_t fragments_in = 0, reassembled = 0;
+    uint64_t sip_sources = 0;  ///< SIP sources tracked by the rate limiters (sum over workers)
     uint32_t relay_entries = 0;
 };
 

@@ -4,11 +4,13 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 
 #include <rte_ethdev.h>
 #include <rte_ip_frag.h>
 
 #include "relay_table.hh"
+#include "sip_limiter.hh"
 #include "stats.hh"
 
 struct rte_ring;
@@ -48,6 +50,8 @@ struct alignas(64) worker {
     const std::atomic<bool>* stop = nullptr;
     rte_ip_frag_tbl* frag_tbl = nullptr;  ///< IPv4 reassembly (SIP only); nullptr: fragments dropped
     rte_ip_frag_death_row death_row{};
+    /// Per-source SIP rate limit before the control ring; nullptr: unlimited. RTP never touches it.
+    std::unique_ptr<sip_limiter> sip_limit;
 
     worker_stats stats;
 };
@@ -55,7 +59,8 @@ struct alignas(64) worker {
 /// The lcore entry point (rte_eal_remote_launch); `arg` is a worker*.
 int worker_main(void* arg);
 
-/// Handles one received burst from `port_id` (exposed for tests and benchmarks).
+/// Handles one received burst from `port_id` (exposed for tests and benchmarks). `now_tsc`
+/// is the clock of the burst: reassembly timeouts, relay last-seen and SIP token refill.
 void worker_handle_burst(worker& w, uint16_t port_id, rte_mbuf** pkts, unsigned n, uint64_t now_tsc);
 
 }  // namespace sf::dp

@@ -135,6 +135,9 @@ TEST_F(config_test, minimal_gets_the_defaults) {
     EXPECT_EQ(c.dataplane.burst, 32u);
     EXPECT_EQ(c.dataplane.mbufs, 8191u);
     EXPECT_EQ(c.dataplane.relay_capacity, 65536u);
+    EXPECT_EQ(c.dataplane.sip_rate_per_source, 200u);
+    EXPECT_EQ(c.dataplane.sip_burst_per_source, 400u);
+    EXPECT_EQ(c.dataplane.sip_sources_tracked, 65536u);
     ASSERT_EQ(c.dataplane.ports.size(), 1u);
     EXPECT_EQ(c.dataplane.ports[0].name, "acc");
     EXPECT_EQ(c.dataplane.ports[0].device, "net_null0");
@@ -187,6 +190,10 @@ TEST_F(config_test, lab_conf_text_parses_with_the_right_values) {
     EXPECT_NE(std::find(dp.eal_args.begin(), dp.eal_args.end(), "--no-huge"), dp.eal_args.end());
     EXPECT_EQ(dp.workers, 1u);
     EXPECT_EQ(dp.idle_sleep_us, 200u);
+    // Generous: the lab's torture test sends dozens of messages at once from one source.
+    EXPECT_EQ(dp.sip_rate_per_source, 5000u);
+    EXPECT_EQ(dp.sip_burst_per_source, 10000u);
+    EXPECT_EQ(dp.sip_sources_tracked, 1024u);
     ASSERT_EQ(dp.ports.size(), 2u);
     EXPECT_EQ(dp.ports[0].name, "acc");
     EXPECT_EQ(dp.ports[0].device, "net_af_packet0,iface=acc,qpairs=1,blocksz=16384,framesz=16384,framecnt=512");
@@ -241,6 +248,9 @@ TEST_F(config_test, example_two_nic_text_parses) {
     EXPECT_EQ(dp.idle_sleep_us, 0u);
     EXPECT_EQ(dp.mbufs, 65535u);
     EXPECT_EQ(dp.relay_capacity, 1048576u);
+    EXPECT_EQ(dp.sip_rate_per_source, 200u);
+    EXPECT_EQ(dp.sip_burst_per_source, 400u);
+    EXPECT_EQ(dp.sip_sources_tracked, 65536u);
     ASSERT_EQ(dp.ports.size(), 2u);
     EXPECT_EQ(dp.ports[0].name, "access");
     EXPECT_EQ(dp.ports[0].device, "0000:01:00.0");
@@ -369,6 +379,32 @@ TEST_F(config_test, dataplane_numbers_out_of_range) {
     expect_error(minimal("[dataplane]\nmbufs = 100\n"), "dataplane.mbufs");
     expect_error(minimal("[dataplane]\nrelay_entries = 10\n"), "dataplane.relay_entries");
     expect_error(minimal("[dataplane]\nidle_sleep_us = 100001\n"), "dataplane.idle_sleep_us");
+}
+
+TEST_F(config_test, sip_rate_limit_keys) {
+    const config c = parse(minimal("[dataplane]\nsip_rate_per_source = 50\nsip_burst_per_source = 7\n"
+                                   "sip_sources_tracked = 1024\n"));
+    EXPECT_EQ(c.dataplane.sip_rate_per_source, 50u);
+    EXPECT_EQ(c.dataplane.sip_burst_per_source, 7u);
+    EXPECT_EQ(c.dataplane.sip_sources_tracked, 1024u);
+    // The burst follows the rate unless given; 0 turns the limit off.
+    EXPECT_EQ(parse(minimal("[dataplane]\nsip_rate_per_source = 1000\n")).dataplane.sip_burst_per_source, 2000u);
+    const config off = parse(minimal("[dataplane]\nsip_rate_per_source = 0\n"));
+    EXPECT_EQ(off.dataplane.sip_rate_per_source, 0u);
+    EXPECT_EQ(off.dataplane.sip_burst_per_source, 1u);
+    EXPECT_EQ(parse(minimal("[dataplane]\nsip_rate_per_source = 1000000\n")).dataplane.sip_burst_per_source,
+              1'000'000u);
+
+    expect_error(minimal("[dataplane]\nsip_rate_per_source = 1000001\n"), "dataplane.sip_rate_per_source");
+    expect_error(minimal("[dataplane]\nsip_rate_per_source = -1\n"), "dataplane.sip_rate_per_source");
+    expect_error(minimal("[dataplane]\nsip_rate_per_source = fast\n"), "dataplane.sip_rate_per_source");
+    expect_error(minimal("[dataplane]\nsip_burst_per_source = 0\n"), "dataplane.sip_burst_per_source");
+    expect_error(minimal("[dataplane]\nsip_burst_per_source = 1000001\n"), "dataplane.sip_burst_per_source");
+    expect_error(minimal("[dataplane]\nsip_burst_per_source = 1e3\n"), "dataplane.sip_burst_per_source");
+    expect_error(minimal("[dataplane]\nsip_sources_tracked = 15\n"), "dataplane.sip_sources_tracked");
+    expect_error(minimal("[dataplane]\nsip_sources_tracked = 1048577\n"), "dataplane.sip_sources_tracked");
+    expect_error(minimal("[dataplane]\nsip_sources_tracked =\n"), "dataplane.sip_sources_tracked");
+    expect_error(minimal("[dataplane]\nsip_rate_per_sources = 10\n"), "dataplane.sip_rate_per_sources");
 }
 
 TEST_F(config_test, non_integer_values) {

@@ -22,6 +22,7 @@
 #include "packet.hh"
 #include "relay_table.hh"
 #include "rings.hh"
+#include "sip_limiter.hh"
 #include "worker.hh"
 
 namespace sf::dp {
@@ -155,6 +156,38 @@ protected:
             ASSERT_NE(m, nullptr);
         }
         worker_handle_burst(*w, port_id, pkts.data(), static_cast<unsigned>(pkts.size()), 42);
+    }
+
+    void handle_at(std::vector<rte_mbuf*> pkts, uint64_t now_tsc, uint16_t port_id = 0) {
+        for (rte_mbuf* m : pkts) {
+            ASSERT_NE(m, nullptr);
+        }
+        worker_handle_burst(*w, port_id, pkts.data(), static_cast<unsigned>(pkts.size()), now_tsc);
+    }
+
+    // The SIP rate limit as dataplane::dataplane sets it, on a 1 GHz test clock (now_tsc is injected).
+    static constexpr uint64_t test_hz = 1'000'000'000;
+    void limit_sip(uint32_t rate, uint32_t burst, uint32_t sources = 1024) {
+        w->sip_limit = make_sip_limiter(unique_name("t_sipl").c_str(), rate, burst, sources, test_hz,
+                                        static_cast<int>(rte_socket_id()));
+    }
+
+    // A SIP datagram from `src` to port 0's address.
+    static rte_mbuf* sip_from(uint32_t src, size_t payload_len = 40) {
+        udp_spec s = udp_to_us(5060, payload_len);
+        s.src_addr = src;
+        return make_udp_frame(s);
+    }
+
+    // Empties the SIP ring: how many datagrams of each source reached control.
+    std::map<uint32_t, unsigned> sip_delivered() {
+        std::map<uint32_t, unsigned> out;
+        rte_mbuf* m = nullptr;
+        while (rte_ring_dequeue(w->sip_in, reinterpret_cast<void**>(&m)) == 0) {
+            ++out[meta_of(m)->src_addr];
+            rte_pktmbuf_free(m);
+        }
+        return out;
     }
 
     uint64_t drops(drop_reason r) const { return w->stats.drops[static_cast<unsigned>(r)].load(); }
@@ -678,6 +711,219 @@ TEST_F(loop_fixture, fragmented_sip_is_reassembled_for_control) {
     rte_ip_frag_free_death_row(&w->death_row, 0);
     rte_ip_frag_table_destroy(w->frag_tbl);
     w->frag_tbl = nullptr;
+}
+
+// ------------------------------------------------------------------ SIP rate limit per source
+
+constexpr uint32_t flooder = ipv4(192, 0, 2, 66);
+constexpr uint32_t other_src = ipv4(192, 0, 2, 67);
+constexpr uint32_t third_src = ipv4(203, 0, 113, 5);
+constexpr uint64_t t0 = 7 * 1'000'000'000ull;  // any clock value
+
+TEST_F(loop_fixture, sip_flood_from_one_source_stops_at_the_burst) {
+    limit_sip(100, 8);
+    std::vector<rte_mbuf*> pkts;
+    for (int i = 0; i < 40; ++i) {
+        pkts.push_back(sip_from(flooder));
+    }
+    handle_at(pkts, t0);
+    EXPECT_EQ(w->stats.sip_in.load(), 8u);
+    expect_drops({{drop_reason::sip_rate_limited, 32}});
+    EXPECT_EQ(sip_delivered(), (std::map<uint32_t, unsigned>{{flooder, 8}}));
+    EXPECT_EQ(w->stats.sip_sources.load(), 1u);
+    // Same instant, the bucket is empty: nothing more passes.
+    handle_at({sip_from(flooder), sip_from(flooder)}, t0);
+    EXPECT_EQ(w->stats.sip_in.load(), 8u);
+    expect_drops({{drop_reason::sip_rate_limited, 34}});
+    EXPECT_TRUE(sip_delivered().empty());
+    EXPECT_EQ(std::string(to_string(drop_reason::sip_rate_limited)), "sip_rate_limited");
+}
+
+TEST_F(loop_fixture, sip_flood_leaves_other_sources_alone) {
+    limit_sip(100, 4);
+    std::vector<rte_mbuf*> pkts;
+    for (int i = 0; i < 30; ++i) {
+        pkts.push_back(sip_from(flooder));
+        if (i == 0 || i == 10 || i == 29) {  // before, during and after the flooder's bucket runs dry
+            pkts.push_back(sip_from(other_src));
+        }
+        if (i == 5 || i == 20) {
+            pkts.push_back(sip_from(third_src));
+        }
+    }
+    handle_at(pkts, t0);
+    EXPECT_EQ(sip_delivered(), (std::map<uint32_t, unsigned>{{flooder, 4}, {other_src, 3}, {third_src, 2}}));
+    EXPECT_EQ(w->stats.sip_in.load(), 9u);
+    expect_drops({{drop_reason::sip_rate_limited, 26}});
+    EXPECT_EQ(w->stats.sip_sources.load(), 3u);
+}
+
+TEST_F(loop_fixture, sip_tokens_refill_with_time) {
+    limit_sip(1000, 5);  // one token per millisecond: 1'000'000 ticks of the test clock
+    constexpr uint64_t ms = test_hz / 1000;
+    auto send = [&](uint64_t now) {
+        const uint64_t before = w->stats.sip_in.load();
+        std::vector<rte_mbuf*> pkts;
+        for (int i = 0; i < 10; ++i) {
+            pkts.push_back(sip_from(flooder));
+        }
+        handle_at(pkts, now);
+        sip_delivered();
+        return w->stats.sip_in.load() - before;
+    };
+    EXPECT_EQ(send(t0), 5u);                  // the burst
+    EXPECT_EQ(send(t0 + 2 * ms), 2u);         // two tokens back after 2 ms
+    EXPECT_EQ(send(t0 + 2 * ms + ms / 2), 0u);  // half a token is none
+    EXPECT_EQ(send(t0 + 3 * ms), 1u);
+    EXPECT_EQ(send(t0 + 3 * ms + 1000 * ms), 5u);  // a quiet second refills to the burst, not beyond
+    EXPECT_EQ(w->stats.sip_in.load(), 13u);
+    expect_drops({{drop_reason::sip_rate_limited, 37}});
+}
+
+// A SIP flood on the same port as an established call's RTP: every RTP packet relayed, exact.
+TEST_F(loop_fixture, sip_flood_never_costs_relayed_rtp) {
+    auto* a = new media_side;
+    a->local_addr = our_addr0;
+    a->local_port = 20000;
+    a->port_id = port0;
+    a->local_mac = w->ports[port0].mac;
+    auto* b = new media_side;
+    b->local_addr = our_addr1;
+    b->local_port = 20002;
+    b->port_id = port1;
+    b->local_mac = w->ports[port1].mac;
+    b->remote.store(pack_endpoint(ipv4(198, 51, 100, 20), 6000));
+    b->remote_mac.store(pack_mac(mac(0xb0)));
+    a->peer.store(b);
+    b->peer.store(a);
+    ASSERT_TRUE(table->insert(a));
+    ASSERT_TRUE(table->insert(b));
+    limit_sip(100, 10);
+    constexpr uint64_t interval = test_hz / 100;
+
+    constexpr unsigned bursts = 8, sip_per_burst = 48, rtp_per_burst = 16;
+    for (unsigned k = 0; k < bursts; ++k) {
+        std::vector<rte_mbuf*> pkts;
+        for (unsigned i = 0; i < sip_per_burst + rtp_per_burst; ++i) {
+            pkts.push_back(i % 4 == 3 ? make_udp_frame(udp_to_us(20000, 160)) : sip_from(flooder, 600));
+        }
+        handle_at(pkts, t0 + k * interval);  // one token back per burst
+        sip_delivered();
+        auto out = transmitted(port1);
+        ASSERT_EQ(out.size(), rtp_per_burst) << "burst " << k;
+        for (rte_mbuf* m : out) {
+            const frame_view f = view_of(m);
+            EXPECT_EQ(rte_be_to_cpu_32(f.ip->dst_addr), ipv4(198, 51, 100, 20));
+            EXPECT_EQ(rte_be_to_cpu_16(f.udp->src_port), 20002);
+            EXPECT_EQ(rte_be_to_cpu_16(f.udp->dst_port), 6000);
+            EXPECT_TRUE(ref_ipv4_ok(f.ip));
+            EXPECT_TRUE(ref_udp_ok(f.ip, f.udp));
+        }
+        rte_pktmbuf_free_bulk(out.data(), static_cast<unsigned>(out.size()));
+    }
+    const uint64_t rtp = bursts * rtp_per_burst;
+    const uint64_t sip_passed = 10 + (bursts - 1);
+    EXPECT_EQ(w->stats.relayed.load(), rtp);
+    EXPECT_EQ(w->stats.tx_packets[1].load(), rtp);
+    EXPECT_EQ(a->rx_packets.load(), rtp);
+    EXPECT_EQ(a->fwd_packets.load(), rtp);
+    EXPECT_EQ(w->stats.sip_in.load(), sip_passed);
+    EXPECT_EQ(w->stats.rx_packets[0].load(), bursts * (sip_per_burst + rtp_per_burst));
+    expect_drops({{drop_reason::sip_rate_limited, bursts * sip_per_burst - sip_passed}});
+    // RTP never went through the limiter: only the flooder is tracked (RTP came from peer_addr).
+    EXPECT_EQ(w->sip_limit->tracked(), 1u);
+    EXPECT_TRUE(transmitted(port0).empty());
+}
+
+TEST_F(loop_fixture, sip_rate_zero_is_unlimited) {
+    limit_sip(0, 1);
+    EXPECT_TRUE(w->sip_limit == nullptr);
+    auto flood = [&] {
+        for (int k = 0; k < 5; ++k) {
+            std::vector<rte_mbuf*> pkts;
+            for (int i = 0; i < 200; ++i) {
+                pkts.push_back(sip_from(flooder));
+            }
+            handle_at(pkts, t0);
+            sip_delivered();
+        }
+    };
+    flood();
+    EXPECT_EQ(w->stats.sip_in.load(), 1000u);
+    expect_drops({});
+    EXPECT_EQ(w->stats.sip_sources.load(), 0u);
+    // The same flood with a limit of 1/s: the test can tell the difference.
+    limit_sip(1, 1);
+    flood();
+    EXPECT_EQ(w->stats.sip_in.load(), 1001u);
+    expect_drops({{drop_reason::sip_rate_limited, 999}});
+}
+
+TEST_F(loop_fixture, fragmented_sip_is_rate_limited_once_per_datagram) {
+    w->frag_tbl = rte_ip_frag_table_create(64, 16, 256, rte_get_tsc_hz() * 2, 0);
+    ASSERT_NE(w->frag_tbl, nullptr);
+    limit_sip(100, 2);
+    std::vector<rte_mbuf*> pkts;
+    for (uint16_t d = 0; d < 3; ++d) {
+        rte_mbuf* whole = sip_from(flooder, 1800);
+        ASSERT_NE(whole, nullptr);
+        ip_of(whole)->packet_id = rte_cpu_to_be_16(0x100 + d);  // three datagrams, three reassemblies
+        const size_t ip_payload = sizeof(rte_udp_hdr) + 1800;
+        pkts.push_back(fragment_of(whole, 0, 1480, true));
+        pkts.push_back(fragment_of(whole, 1480, ip_payload - 1480, false));
+        rte_pktmbuf_free(whole);
+    }
+    handle_at(pkts, t0);
+    EXPECT_EQ(w->stats.fragments_in.load(), 6u);
+    EXPECT_EQ(w->stats.reassembled.load(), 3u);
+    EXPECT_EQ(w->stats.sip_in.load(), 2u);
+    expect_drops({{drop_reason::sip_rate_limited, 1}});
+    EXPECT_EQ(sip_delivered(), (std::map<uint32_t, unsigned>{{flooder, 2}}));
+    rte_ip_frag_free_death_row(&w->death_row, 0);
+    rte_ip_frag_table_destroy(w->frag_tbl);
+    w->frag_tbl = nullptr;
+}
+
+// The table is bounded: a new source replaces a quiet one (bucket refilled) before an active one,
+// and with none quiet, the one not seen since the CLOCK hand last passed.
+TEST(sip_limiter, full_table_replaces_quiet_sources_first) {
+    constexpr uint64_t hz = 1'000'000'000;
+    auto lim = make_sip_limiter(unique_name("t_sipl").c_str(), 1, 2, 16, hz, static_cast<int>(rte_socket_id()));
+    ASSERT_NE(lim, nullptr);
+    auto src = [](uint32_t i) { return ipv4(10, 0, 0, static_cast<uint8_t>(i)); };
+    for (uint32_t i = 0; i < 16; ++i) {
+        EXPECT_TRUE(lim->allow(src(i), t0));
+        EXPECT_TRUE(lim->allow(src(i), t0));
+        EXPECT_FALSE(lim->allow(src(i), t0));
+    }
+    EXPECT_EQ(lim->tracked(), 16u);
+    EXPECT_EQ(lim->evictions(), 0u);
+
+    // 10 s later every bucket is full again; sources 0..7 empty theirs, 8..15 stay quiet.
+    const uint64_t t1 = t0 + 10 * hz;
+    for (uint32_t i = 0; i < 8; ++i) {
+        EXPECT_TRUE(lim->allow(src(i), t1));
+        EXPECT_TRUE(lim->allow(src(i), t1));
+    }
+    // Eight new sources take the quiet sources' places, not the active ones'.
+    for (uint32_t i = 100; i < 108; ++i) {
+        EXPECT_TRUE(lim->allow(src(i), t1));
+    }
+    EXPECT_EQ(lim->tracked(), 16u);
+    EXPECT_EQ(lim->evictions(), 8u);
+    for (uint32_t i = 0; i < 8; ++i) {
+        EXPECT_FALSE(lim->allow(src(i), t1)) << "active source " << i << " lost its state";
+    }
+    // Nobody quiet now and everyone seen: the sweep gives each a second chance and then
+    // replaces the first source the hand comes back to (0), which restarts with a full bucket.
+    EXPECT_TRUE(lim->allow(src(200), t1));
+    EXPECT_EQ(lim->evictions(), 9u);
+    EXPECT_EQ(lim->tracked(), 16u);
+    for (uint32_t i = 1; i < 8; ++i) {
+        EXPECT_FALSE(lim->allow(src(i), t1)) << "source " << i << " should still be tracked (empty bucket)";
+    }
+    EXPECT_TRUE(lim->allow(src(0), t1)) << "source 0 was replaced: back with a full bucket";
+    EXPECT_EQ(lim->evictions(), 10u);
 }
 
 }  // namespace
