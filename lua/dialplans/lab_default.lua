@@ -3,11 +3,13 @@
 -- A dialplan is run once per new call. `req` describes the INVITE being routed:
 --   req.URI.User, req.URI.Host     the Request-URI
 --   req.From.User, req.From.Display, req.To.User
---   req.Source.Address, req.Source.Port, req.Realm (the port it came in on), req.Account
+--   req.Source.Address, req.Source.Port, req.Realm (the port it came in on),
+--   req.Account                    the caller's account: trusted network or digest user (lab.conf)
 --   req.Header["Name"]             first value of a header, name case-insensitive
 -- and `sys` decides:
 --   sys.Dial("user@host[:port][tr=n|p|c]")   place the call (ends the script); "a&b" rings both,
---                                            "a|b" one after the other (docs/lua-api.md)
+--                                            "a|b" one after the other; "user@local" rings a
+--                                            registered user (docs/lua-api.md, docs/accounts.md)
 --   sys.Respond(code, "Reason")              refuse it (ends the script)
 --   sys.Log(...)                              a line in the appliance's log
 -- A script that decides nothing gets 404; an error gets 500 and its file:line in the log.
@@ -44,6 +46,13 @@ end
 first, second = string.match(user, "^(%a+)%-then%-(%a+)$")
 if first and hosts[first] and hosts[second] then
   sys.Dial(first .. "@" .. hosts[first] .. ":5060[rt=4]|" .. second .. "@" .. hosts[second] .. ":5060")
+end
+
+-- Extensions 2000..2999 are registered users (configs/lab.conf: account dave registers as 2001):
+-- "2001" rings every contact that registered as 2001, over the flow its REGISTER came from (dial
+-- string "user@local"); the caller gets 480 while nobody is registered.
+if string.match(user, "^2%d%d%d$") then
+  sys.Dial(user .. "@local")
 end
 
 sys.Log("lab dialplan: no route for user '" .. user .. "'")

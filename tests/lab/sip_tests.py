@@ -1,0 +1,46 @@
+#!/usr/bin/env python3
+"""sipferry lab: SIP features between two plain calls (session timers, RFC 4028).
+
+A mixin for the lab runner (tests/lab/run), beside TransferTests (whose helpers it uses):
+
+  session_refresh   alice's INVITE asks for Session-Expires: 90 with Supported: timer; the 200
+                    names her the refresher (Require: timer); her refresh re-INVITE, repeating
+                    her SDP, is answered by the appliance itself: bob (uas_answer.xml) never sees it
+"""
+import os
+
+from transfer_tests import read_trace, _is_request  # sipp -trace_msg parsing
+
+SIP_TESTS = ["session_refresh"]
+
+
+class SipTests:
+    """Lab tests of SIP features; mixed into the runner class of tests/lab/run."""
+
+    def test_session_refresh(self, tdir):
+        ALICE, BOB = self._c("ALICE"), self._c("BOB")
+        bob = self._start_uas(tdir, "bob", BOB, "uas_answer.xml",
+                              self._rtp_keys(tdir, name="bob", rtp_count=20, rtp_delay=0.5))
+        alice = self.sipp(tdir, "alice", ALICE, "uac_session_refresh.xml", remote=f"{self._c('SBC_ACC')}:5060",
+                          service="bob", keys=self._rtp_keys(tdir, caller="alice", rtp_count=20))
+        rc_alice = self.wait_sipp(alice)
+        rc_bob = self.wait_sipp(bob, timeout=8 if rc_alice == 0 else 3)
+        self._wait_rtpsims(tdir, ("bob",))
+        problems, excerpts = self._sipp_problems([(alice, rc_alice), (bob, rc_bob)])
+        if problems:
+            self._fail("; ".join(problems) + "\n" + excerpts)
+        errs = []
+        atrace = read_trace(os.path.join(tdir, "alice.msg"))
+        oks = [m for m in atrace if m["dir"] == "in" and m["start"].startswith("SIP/2.0 200")
+               and "INVITE" in (m["headers"].get("cseq") or [""])[0]]
+        ses = [(m["headers"].get("session-expires") or [""])[0] for m in oks]
+        self._progress(f"alice's 200s for INVITE: Session-Expires {ses}")
+        if len(oks) < 2 or any(not s.startswith("90;refresher=uac") for s in ses):
+            errs.append(f"wanted two 200s with Session-Expires 90;refresher=uac, got {ses}")
+        btrace = read_trace(os.path.join(tdir, "bob.msg"))
+        invites = [m for m in btrace if m["dir"] == "in" and _is_request(m, "INVITE")]
+        self._progress(f"INVITEs at bob: {len(invites)}")
+        if len(invites) != 1:
+            errs.append(f"bob got {len(invites)} INVITEs: the refresh must be answered on alice's leg")
+        if errs:
+            self._fail("; ".join(errs))
