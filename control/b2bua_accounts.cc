@@ -47,6 +47,8 @@ void b2bua::reload(const b2bua_config& cfg, std::shared_ptr<dialplan_engine> pla
     cfg_.registrar = cfg.registrar;
     cfg_.domain = cfg.domain;
     cfg_.max_forwards = cfg.max_forwards;
+    cfg_.session_expires_s = cfg.session_expires_s;
+    cfg_.min_se_s = cfg.min_se_s;
     transfer_policy_ = transfer_policy(cfg_.transfer);
     setup_accounts();
     if (registrar_) {

@@ -510,6 +510,13 @@ config parse_config(const std::string& text, const std::string& origin, const st
             r.fail("sip.user_agent", "expected printable text");
         }
     }
+    // RFC 4028: 90 s is the smallest Min-SE; 0 turns session timers off.
+    c.sip.min_se_s = static_cast<unsigned>(r.num("sip.min_se", 90, 90, 86'400));
+    c.sip.session_expires_s = static_cast<unsigned>(r.num("sip.session_expires", 1800, 0, 86'400));
+    if (c.sip.session_expires_s != 0 && c.sip.session_expires_s < c.sip.min_se_s) {
+        r.fail("sip.session_expires", "expected 0 (off) or at least sip.min_se (" + std::to_string(c.sip.min_se_s) +
+                                          "), got " + std::to_string(c.sip.session_expires_s));
+    }
     c.sip.domain = r.str("sip.domain", "");
     if (!c.sip.domain.empty() && !valid_host(c.sip.domain)) {
         r.fail("sip.domain", "expected a host name or IPv4 address (letters, digits, '.', '-'), got '" +

@@ -31,6 +31,8 @@ struct sip_config {
     unsigned max_forwards = 70;
     std::string user_agent = "sipferry";
     std::string domain;  ///< the appliance's SIP domain (default digest realm); "" = none
+    unsigned session_expires_s = 1800;  ///< RFC 4028 interval offered to callees; 0 = no session timers
+    unsigned min_se_s = 90;             ///< smallest interval accepted from callers (else 422)
 };
 
 struct dialplan_config {

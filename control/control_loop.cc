@@ -85,7 +85,7 @@ struct control_loop::impl {
           dialplans(limits_of(c.dialplan)), cdrs(c.cdr_file, c.cdr_max_bytes, c.cdr_files),
           calls(b2bua_config{c.sip.user_agent, c.sip.max_forwards, c.sip.port,
                              timer_config{c.sip.t1_ms, c.sip.t2_ms, c.sip.t4_ms}, c.transfer, c.accounts,
-                             c.providers, c.registrar, c.sip.domain},
+                             c.providers, c.registrar, c.sip.domain, c.sip.session_expires_s, c.sip.min_se_s},
                 transactions, timers, media, dialplans, cdrs,
                 [this](unsigned r, sip_addr to, std::string p) { transport.send(r, to, std::move(p)); },
                 steady_ms) {
@@ -140,7 +140,8 @@ struct control_loop::impl {
         }
         calls.reload(b2bua_config{next.sip.user_agent, next.sip.max_forwards, cfg.sip.port,
                                   timer_config{cfg.sip.t1_ms, cfg.sip.t2_ms, cfg.sip.t4_ms}, next.transfer,
-                                  next.accounts, next.providers, next.registrar, next.sip.domain},
+                                  next.accounts, next.providers, next.registrar, next.sip.domain,
+                                  next.sip.session_expires_s, next.sip.min_se_s},
                      std::move(plans));
         return {true, ""};
     }

@@ -454,6 +454,12 @@ TEST_F(config_test, timers) {
 }
 
 TEST_F(config_test, max_forwards_and_user_agent) {
+    expect_error(minimal("[sip]\nmin_se = 89\n"), "sip.min_se");  // RFC 4028's floor
+    expect_error(minimal("[sip]\nsession_expires = 60\n"), "sip.session_expires");
+    expect_error(minimal("[sip]\nsession_expires = 300\nmin_se = 600\n"), "sip.session_expires");
+    EXPECT_EQ(parse(minimal("[sip]\nsession_expires = 0\n")).sip.session_expires_s, 0u);
+    EXPECT_EQ(parse(minimal("[sip]\nsession_expires = 600\nmin_se = 120\n")).sip.min_se_s, 120u);
+    EXPECT_EQ(parse(minimal()).sip.session_expires_s, 1800u);
     expect_error(minimal("[sip]\nmax_forwards = 0\n"), "sip.max_forwards");
     expect_error(minimal("[sip]\nmax_forwards = 256\n"), "sip.max_forwards");
     expect_error(minimal("[sip]\nuser_agent = bad\x01 agent\n"), "sip.user_agent");
