@@ -50,6 +50,7 @@ struct b2bua_stats {
     uint64_t auth_challenges = 0, auth_failures = 0, account_limit_refusals = 0;
     uint64_t provider_auth_retries = 0;  ///< INVITEs re-sent with a provider's credentials
     uint64_t session_refreshes_sent = 0, session_refreshes_answered = 0, session_timer_expiries = 0;
+    uint64_t pracks_sent = 0;  ///< RFC 3262 PRACKs of callees' reliable provisional responses
 };
 
 /// One side of a call: a dialog with one peer.
@@ -175,6 +176,8 @@ private:
     /// A provider's 401/407 to branch `i`: the INVITE again with its credentials (RFC 3261
     /// 22.2: same Call-ID and tags, CSeq + 1), once. False when it cannot be answered.
     bool retry_with_credentials(call& c, size_t i, const sip::message& challenge);
+    /// PRACK of a reliable provisional response in a branch's early dialog (RFC 3262).
+    void send_prack(call& c, size_t i, const sip::message& reliable);
     /// Stops ringing branch `i` (CANCEL now, or on its first provisional response).
     void give_up_branch(call& c, size_t i);
     /// Every branch but `except` (-1: all) is given up.

@@ -140,6 +140,30 @@ inline std::string off_hold(std::string sdp) {
 /// Writes what a dialplan run said (its sys.Log lines and its error) to the appliance's log.
 void log_dialplan(const char* which, const route_result& rr);
 
+/// Whether a response is sent reliably: Require lists 100rel (RFC 3262 3).
+inline bool requires_100rel(const sip::message& m) {
+    for (unsigned i = 0; i < m.n_headers; ++i) {
+        if (m.headers[i].id != sip::hdr::require) {
+            continue;
+        }
+        for (std::string_view rest = m.headers[i].value; !rest.empty();) {
+            const size_t comma = rest.find(',');
+            std::string_view tag = rest.substr(0, comma);
+            while (!tag.empty() && (tag.front() == ' ' || tag.front() == '\t')) {
+                tag.remove_prefix(1);
+            }
+            while (!tag.empty() && (tag.back() == ' ' || tag.back() == '\t')) {
+                tag.remove_suffix(1);
+            }
+            if (iequals_ascii(tag, "100rel")) {
+                return true;
+            }
+            rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+        }
+    }
+    return false;
+}
+
 inline bool is_sdp(const sip::message& m) {
     const sip::header* ct = m.find(sip::hdr::content_type);
     if (ct == nullptr || m.body.empty()) {
@@ -191,6 +215,8 @@ struct b2bua::call {
         bool cancel_wanted = false;  ///< CANCEL on the first provisional response
         unsigned status = 0;       ///< final status (408: transaction timeout, 480: ring time ran out)
         timer_queue::id timer = 0; ///< delay timer (delayed) or ring timer (ringing)
+        uint32_t last_rseq = 0;    ///< RSeq of the last reliable provisional response PRACKed (RFC 3262)
+        uint32_t pracks = 0;       ///< PRACKs sent in its early dialog (their CSeqs follow the INVITE's)
         bool auth_tried = false;   ///< the INVITE was re-sent once with the provider's credentials
         std::string auth_header;   ///< that (Proxy-)Authorization line
     };

@@ -8,6 +8,7 @@
 // of the call's media bridge): whoever answers, the bridge is already in place.
 
 #include <algorithm>
+#include <charconv>
 #include <span>
 
 #include "b2bua.hh"
@@ -132,6 +133,7 @@ void b2bua::send_branch_invite(call& c, size_t i) {
     }
     extra += br.auth_header;
     extra += timer_headers_for_b();
+    extra += "Supported: 100rel\r\n";  // reliable provisional responses are PRACKed (send_prack)
     request_spec rs;
     rs.method = "INVITE";
     rs.request_uri = br.request_uri;
@@ -230,6 +232,17 @@ void b2bua::on_branch_response(uint64_t call_id, size_t i, const inbound& in) {
             br.l.remote_tag = std::string(m.to.tag);
         }
         br.l.route_set = record_route_of(m, true);  // the early dialog's route set (RFC 3261 12.1.2)
+        if (const sip::header* rseq = m.find(sip::hdr::rseq); rseq != nullptr && requires_100rel(m)) {
+            // RFC 3262: PRACK each reliable provisional response once, in its early dialog;
+            // its retransmissions are absorbed here (the PRACK transaction retransmits itself).
+            uint32_t n = 0;
+            std::from_chars(rseq->value.data(), rseq->value.data() + rseq->value.size(), n);
+            if (n != 0 && n <= br.last_rseq) {
+                return;
+            }
+            br.last_rseq = n;
+            send_prack(c, i, m);
+        }
         c.st = call::state::early;
         std::string body;
         sdp::session desc;
@@ -274,6 +287,22 @@ void b2bua::on_branch_response(uint64_t call_id, size_t i, const inbound& in) {
         return;
     }
     finish_branch(c, i, status, m.reason);
+}
+
+void b2bua::send_prack(call& c, size_t i, const sip::message& reliable) {
+    call::branch& br = c.branches[i];
+    leg l = br.l;  // the early dialog: remote tag, route set; its target is the 18x's Contact
+    if (const sip::header* contact = reliable.find(sip::hdr::contact)) {
+        uri_endpoint(contact->value, l.target, &l.target_uri);
+    }
+    route_next_hop(l);
+    ++br.pracks;
+    const std::string rack = "RAck: " + std::string(reliable.find(sip::hdr::rseq)->value) + " " +
+                             std::to_string(reliable.cseq) + " INVITE\r\n";
+    const std::string branch = "z9hG4bK" + random_token(20);
+    tl_.send_request(sip::method::prack, branch, l.realm, l.target,
+                     in_dialog_request(l, "PRACK", l.local_cseq + br.pracks, branch, false, rack), nullptr, nullptr);
+    ++stats_.pracks_sent;
 }
 
 bool b2bua::retry_with_credentials(call& c, size_t i, const sip::message& challenge) {
@@ -440,6 +469,8 @@ void b2bua::answer_from_branch(call& c, size_t i, const inbound& in) {
         c.waiting_ack.forward_ack = true;  // on_ack: A's answer goes on to B in B's ACK
         c.waiting_ack.other_cseq = c.b.local_cseq;
     }
+    // The ACK carries the INVITE's CSeq; later requests in B's dialog come after its PRACKs'.
+    c.b.local_cseq += br.pracks;
 }
 
 void b2bua::hang_up_branch(call& c, size_t i, const inbound& in) {

@@ -385,3 +385,45 @@ TEST_F(fork_test, a_branch_that_rings_after_its_call_ended_is_cancelled_then) {
     from_bob(bob_response(to_bob->msg, 487, "Request Terminated"));
     EXPECT_EQ(count_to(take(), bob, sip::method::ack), 1u);
 }
+
+TEST_F(fork_test, a_reliable_provisional_response_is_pracked_once_in_its_early_dialog) {
+    // RFC 3262, hop by hop: bob's reliable 180 gets our PRACK; alice just hears it ring.
+    const call_state cs = start_call();
+    ASSERT_NE(cs.b_invite, nullptr);
+    EXPECT_NE(cs.b_invite->text.find("Supported: 100rel"), std::string::npos);
+    std::string ringing = bob_response(cs.b_invite->msg, 180, "Ringing");
+    ringing.insert(ringing.find("Content-Length"), "Require: 100rel\r\nRSeq: 7\r\n");
+    from_bob(ringing);
+    auto out = take();
+    const received* prack = find_request(out, core, sip::method::prack);
+    ASSERT_NE(prack, nullptr);
+    EXPECT_EQ(prack->to, bob);
+    EXPECT_EQ(prack->msg.call_id, cs.b_invite->msg.call_id);
+    EXPECT_EQ(prack->msg.to.tag, "bobtag") << "in the early dialog the 180 made";
+    EXPECT_EQ(header(prack->msg, sip::hdr::rack), "7 1 INVITE");
+    EXPECT_EQ(prack->msg.cseq, 2u);
+    EXPECT_NE(find_response(out, acc, 180), nullptr);
+    EXPECT_EQ(b2b_->stats().pracks_sent, 1u);
+
+    // Its retransmission is absorbed: no second PRACK, no second 180 to alice.
+    from_bob(ringing);
+    out = take();
+    EXPECT_EQ(count_request(out, core, sip::method::prack), 0u);
+    EXPECT_EQ(count_response(out, acc, 180), 0u);
+
+    // The 2xx is ACKed with the INVITE's CSeq; alice's BYE then goes to bob after the PRACK's.
+    from_bob(bob_response(cs.b_invite->msg, 200, "OK", bob_sdp));
+    out = take();
+    const received* ack = find_request(out, core, sip::method::ack);
+    ASSERT_NE(ack, nullptr);
+    EXPECT_EQ(ack->msg.cseq, 1u);
+    const received* ok = find_response(out, acc, 200);
+    ASSERT_NE(ok, nullptr);
+    const std::string a_tag(ok->msg.to.tag);
+    from_alice(alice_request("ACK", a_tag, 1, "z9hG4bKaliceack"));
+    from_alice(alice_request("BYE", a_tag, 2, "z9hG4bKalicebye"));
+    out = take();
+    const received* bye = find_request(out, core, sip::method::bye);
+    ASSERT_NE(bye, nullptr);
+    EXPECT_EQ(bye->msg.cseq, 3u);
+}
