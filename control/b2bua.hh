@@ -121,7 +121,8 @@ private:
     };
     /// The caller's Session-Expires into `t`; false when it was refused with 422.
     bool negotiate_timer_a(leg_timer& t, const sip::message& invite, uint64_t stx);
-    /// Header lines for the 2xx to leg A, and for the INVITEs to leg B.
+    /// Header lines for the 2xx to leg A, and for the INVITEs to leg B (Session-Expires and
+    /// Min-SE; the INVITE's Supported line lists timer).
     std::string timer_headers_for_a(const call& c) const;
     std::string timer_headers_for_b() const;
     /// What the callee's 2xx granted.

@@ -132,8 +132,9 @@ void b2bua::send_branch_invite(call& c, size_t i) {
         extra += name + ": " + value + "\r\n";
     }
     extra += br.auth_header;
+    // One Supported line: reliable provisionals are PRACKed (send_prack), session timers kept.
+    extra += cfg_.session_expires_s != 0 ? "Supported: 100rel, timer\r\n" : "Supported: 100rel\r\n";
     extra += timer_headers_for_b();
-    extra += "Supported: 100rel\r\n";  // reliable provisional responses are PRACKed (send_prack)
     request_spec rs;
     rs.method = "INVITE";
     rs.request_uri = br.request_uri;

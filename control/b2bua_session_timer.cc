@@ -111,8 +111,8 @@ std::string b2bua::timer_headers_for_b() const {
     if (cfg_.session_expires_s == 0) {
         return {};
     }
-    return "Supported: timer\r\nSession-Expires: " + std::to_string(cfg_.session_expires_s) +
-           "\r\nMin-SE: " + std::to_string(cfg_.min_se_s) + "\r\n";
+    return "Session-Expires: " + std::to_string(cfg_.session_expires_s) + "\r\nMin-SE: " +
+           std::to_string(cfg_.min_se_s) + "\r\n";
 }
 
 void b2bua::negotiate_timer_b(call& c, const sip::message& answer) {

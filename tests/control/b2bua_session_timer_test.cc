@@ -61,7 +61,8 @@ TEST_F(session_timer_test, the_callee_is_offered_a_session_timer) {
     ASSERT_NE(cs.b_invite, nullptr);
     EXPECT_EQ(header(cs.b_invite->msg, sip::hdr::session_expires), "120");
     EXPECT_EQ(header(cs.b_invite->msg, sip::hdr::min_se), "90");
-    EXPECT_NE(cs.b_invite->text.find("Supported: timer"), std::string::npos);
+    EXPECT_EQ(header(cs.b_invite->msg, sip::hdr::supported), "100rel, timer") << "one Supported line";
+    EXPECT_EQ(cs.b_invite->msg.count(sip::hdr::supported), 1u);
 }
 
 TEST_F(session_timer_test, too_small_an_interval_from_the_caller_gets_422_with_our_min_se) {

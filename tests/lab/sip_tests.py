@@ -6,12 +6,14 @@ A mixin for the lab runner (tests/lab/run), beside TransferTests (whose helpers 
   session_refresh   alice's INVITE asks for Session-Expires: 90 with Supported: timer; the 200
                     names her the refresher (Require: timer); her refresh re-INVITE, repeating
                     her SDP, is answered by the appliance itself: bob (uas_answer.xml) never sees it
+  reliable_ringing  bob rings reliably (180 with Require: 100rel, RSeq 1; uas_100rel.xml): the
+                    appliance PRACKs it once in his early dialog, then the call completes with RTP
 """
 import os
 
 from transfer_tests import read_trace, _is_request  # sipp -trace_msg parsing
 
-SIP_TESTS = ["session_refresh"]
+SIP_TESTS = ["session_refresh", "reliable_ringing"]
 
 
 class SipTests:
@@ -42,5 +44,32 @@ class SipTests:
         self._progress(f"INVITEs at bob: {len(invites)}")
         if len(invites) != 1:
             errs.append(f"bob got {len(invites)} INVITEs: the refresh must be answered on alice's leg")
+        if errs:
+            self._fail("; ".join(errs))
+
+    def test_reliable_ringing(self, tdir):
+        ALICE, BOB = self._c("ALICE"), self._c("BOB")
+        count = 100
+        bob = self._start_uas(tdir, "bob", BOB, "uas_100rel.xml",
+                              self._rtp_keys(tdir, name="bob", rtp_count=count, rtp_delay=0.5))
+        alice = self.sipp(tdir, "alice", ALICE, "uac_call.xml", remote=f"{self._c('SBC_ACC')}:5060",
+                          service="bob", keys=self._rtp_keys(tdir, caller="alice", rtp_count=count, rtp_delay=0.5))
+        rc_alice = self.wait_sipp(alice)
+        rc_bob = self.wait_sipp(bob, timeout=8 if rc_alice == 0 else 3)
+        self._wait_rtpsims(tdir, ("alice", "bob"))
+        problems, excerpts = self._sipp_problems([(alice, rc_alice), (bob, rc_bob)])
+        if problems:
+            self._fail("; ".join(problems) + "\n" + excerpts)
+        errs = []
+        btrace = read_trace(os.path.join(tdir, "bob.msg"))
+        pracks = [m for m in btrace if m["dir"] == "in" and _is_request(m, "PRACK")]
+        rack = [(m["headers"].get("rack") or [""])[0] for m in pracks]
+        self._progress(f"PRACKs at bob: {len(pracks)} RAck {rack}")
+        if len(pracks) != 1 or not rack[0].startswith("1 "):
+            errs.append(f"wanted one PRACK with RAck 1 ..., got {rack}")
+        for who in ("alice", "bob"):
+            r = self._report(tdir, who)
+            if r["received"] != count:
+                errs.append(f"{who} received {r['received']}/{count} RTP packets")
         if errs:
             self._fail("; ".join(errs))
