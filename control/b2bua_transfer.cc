@@ -33,6 +33,17 @@ void b2bua::on_refer(const inbound& in, call& c, bool from_a, uint64_t stx) {
                  static_cast<int>(why.size()), why.data());
         tl_.respond(stx, status, reason_phrase(status), {}, why.empty() ? "" : warning_header(why));
     };
+    if (transferor.transfer_mode != 'n' && cfg_.transfer.challenge_refer && !cfg_.accounts.empty()) {
+        // Policy: a REFER must prove it comes from the account the call belongs to (407 first).
+        const identity who = identify(in, stx, true);
+        if (who.what == identity::kind::answered) {
+            return;
+        }
+        // A provider's trunk is known by its address (we hold no credentials of its own).
+        if (who.what != identity::kind::provider && (who.account == nullptr || who.account->name != c.account)) {
+            return refuse(403, "the REFER's credentials are not the call's account's");
+        }
+    }
     if (transferor.transfer_mode == 'p' && c.st == call::state::confirmed && !c.transfer.active) {
         // Attended transfers are joined here even in pass-through mode: their Replaces names
         // dialogs of this appliance, which the other peer could not use.
@@ -107,7 +118,7 @@ void b2bua::on_refer(const inbound& in, call& c, bool from_a, uint64_t stx) {
         if (!tr.subscription) {
             extra += "Refer-Sub: false\r\n";
         }
-        tl_.respond(stx, 202, reason_phrase(202), {}, extra);
+        tl_.respond(stx, cfg_.transfer.accept_status, reason_phrase(cfg_.transfer.accept_status), {}, extra);
     });
     if (out.status != 0) {
         refuse(out.status, out.reason);
@@ -321,7 +332,8 @@ bool b2bua::try_attended(call& c, bool from_a, uint64_t stx, uint32_t refer_cseq
     const bool keep_a2 = !other_is_a;    // the transfer target in the other call
     ++stats_.transfers_started;
     ++stats_.transfers_completed;
-    tl_.respond(stx, 202, reason_phrase(202), {}, "Contact: " + (from_a ? c.a : c.b).contact + "\r\n");
+    tl_.respond(stx, cfg_.transfer.accept_status, reason_phrase(cfg_.transfer.accept_status), {},
+                "Contact: " + (from_a ? c.a : c.b).contact + "\r\n");
     c.transfer = call::transfer_state{};
     c.transfer.transferor_is_a = from_a;
     c.transfer.refer_cseq = refer_cseq;

@@ -594,6 +594,12 @@ config parse_config(const std::string& text, const std::string& origin, const st
     c.transfer.allow_prefixes = prefixes("transfer.allow_prefixes");
     c.transfer.max_per_call = static_cast<unsigned>(r.num("transfer.max_per_call", 3, 0, 100));
     c.transfer.max_per_minute = static_cast<unsigned>(r.num("transfer.max_per_minute", 60, 1, 1'000'000));
+    // RFC 7647: 200 to a REFER is as good as 202 (and what some transferors expect).
+    c.transfer.accept_status = static_cast<unsigned>(r.num("transfer.accept_status", 202, 200, 202));
+    if (c.transfer.accept_status != 200 && c.transfer.accept_status != 202) {
+        r.fail("transfer.accept_status", "expected 202 or 200, got " + std::to_string(c.transfer.accept_status));
+    }
+    c.transfer.challenge_refer = r.flag("transfer.challenge_refer", false);
 
     // [api]
     c.api_listen = r.str("api.listen", "127.0.0.1:8080");

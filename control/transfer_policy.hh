@@ -20,6 +20,8 @@ struct transfer_policy_config {
     std::vector<std::string> allow_prefixes;  ///< when not empty, only users starting with one of these pass
     unsigned max_per_call = 3;                ///< transfers in one call (chains and loops end here)
     unsigned max_per_minute = 60;             ///< transfers the appliance starts per minute (REFER storms)
+    unsigned accept_status = 202;             ///< a REFER handled here is accepted with 202, or 200 (RFC 7647)
+    bool challenge_refer = false;             ///< REFERs must carry the call's account's digest credentials
 };
 
 class transfer_policy {

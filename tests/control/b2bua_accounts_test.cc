@@ -325,3 +325,48 @@ TEST_F(accounts_test, an_invite_with_replaces_is_challenged_like_any_other) {
     EXPECT_NE(find_response(out, acc, 407), nullptr);
     EXPECT_EQ(find_response(out, acc, 481), nullptr);
 }
+
+TEST_F(accounts_test, refers_are_challenged_when_policy_asks_and_accepted_with_200_when_configured) {
+    b2bua_config cfg = base_config();
+    account_config acme;
+    acme.name = "acme";
+    acme.password = "s3cret";
+    acme.realm = "sipferry";
+    acme.transfer_dialplan = "transfer";
+    cfg.accounts = {acme};
+    cfg.transfer.challenge_refer = true;
+    cfg.transfer.accept_status = 200;  // RFC 7647
+    rebuild(cfg);
+    invite_opts o;
+    o.user = "bob-trc";  // transfer mode c on both legs
+    invite_as(o, "acme", "s3cret");
+    auto out = take();
+    const received* to_bob = find_request(out, core, sip::method::invite);
+    ASSERT_NE(to_bob, nullptr);
+    auto b_invite = parse_copy(core, bob, to_bob->text);
+    from_bob(bob_response(b_invite->msg, 200, "OK", bob_sdp));
+    out = take();
+    const received* ok = find_response(out, acc, 200);
+    ASSERT_NE(ok, nullptr);
+    const std::string a_tag(ok->msg.to.tag);
+    std::string ack = alice_request("ACK", a_tag, 2, "z9hG4bKaliceack");
+    from_alice(ack);
+    take();
+
+    // alice REFERs bob to carol: first a challenge, then, with acme's credentials, accepted.
+    auto refer = [&](unsigned cseq, const std::string& branch) {
+        std::string r = alice_request("REFER", a_tag, cseq, branch);
+        r.insert(r.find("Content-Length"), "Refer-To: <sip:carol@192.0.2.1>\r\n");
+        return r;
+    };
+    from_alice(refer(3, "z9hG4bKrefer1"));
+    out = take();
+    const received* challenge = find_response(out, acc, 407, sip::method::refer);
+    ASSERT_NE(challenge, nullptr);
+    auto ch = parse_copy(acc, alice, challenge->text);
+    from_alice(with_credentials(refer(4, "z9hG4bKrefer2"), *ch, "acme", "s3cret", "REFER", "sip:sipferry@192.0.2.1:5060",
+                                "Proxy-Authorization"));
+    out = take();
+    EXPECT_NE(find_response(out, acc, 200, sip::method::refer), nullptr) << "200, as configured (RFC 7647)";
+    EXPECT_NE(find_request(out, core, sip::method::invite), nullptr) << "carol is called";
+}

@@ -443,6 +443,18 @@ TEST_F(config_test, sip_port_inside_the_media_range) {
     EXPECT_NO_THROW(parse(minimal("[sip]\nport = 30000\n")));
 }
 
+TEST_F(config_test, refer_acceptance_and_challenge) {
+    const config d = parse(minimal());
+    EXPECT_EQ(d.transfer.accept_status, 202u);
+    EXPECT_FALSE(d.transfer.challenge_refer);
+    const config c = parse(minimal("[transfer]\naccept_status = 200\nchallenge_refer = true\n"));
+    EXPECT_EQ(c.transfer.accept_status, 200u);
+    EXPECT_TRUE(c.transfer.challenge_refer);
+    expect_error(minimal("[transfer]\naccept_status = 201\n"), "transfer.accept_status");
+    expect_error(minimal("[transfer]\naccept_status = 486\n"), "transfer.accept_status");
+    expect_error(minimal("[transfer]\nchallenge_refer = yes\n"), "transfer.challenge_refer");
+}
+
 TEST_F(config_test, timers) {
     expect_error(minimal("[sip]\nt1_ms = 1000\nt2_ms = 500\n"), "sip.t2_ms");  // t2 < t1
     expect_error(minimal("[sip]\nt1_ms = 5\n"), "sip.t1_ms");
