@@ -284,7 +284,7 @@ struct control_loop::impl {
         j.key("calls").begin_object();
         j.key("active").value(uint64_t{calls.active_calls()}).key("total").value(bs.calls_total);
         j.key("answered").value(bs.calls_answered).key("failed").value(bs.calls_failed);
-        j.key("records").value(cdrs.written());
+        j.key("records").value(cdrs.written()).key("reloads").value(calls.reloads());
         j.end_object();
         j.key("idle_sleeps").value(s.idle_sleeps);
         j.key("ip_reassembly").begin_object();

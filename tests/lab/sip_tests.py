@@ -8,12 +8,14 @@ A mixin for the lab runner (tests/lab/run), beside TransferTests (whose helpers 
                     her SDP, is answered by the appliance itself: bob (uas_answer.xml) never sees it
   reliable_ringing  bob rings reliably (180 with Require: 100rel, RSeq 1; uas_100rel.xml): the
                     appliance PRACKs it once in his early dialog, then the call completes with RTP
+  reload_during_call `sipferryctl reload` in the middle of a call with RTP: refused without the
+                    token, done with it (stats calls.reloads + 1), and the call loses nothing
 """
 import os
 
 from transfer_tests import read_trace, _is_request  # sipp -trace_msg parsing
 
-SIP_TESTS = ["session_refresh", "reliable_ringing"]
+SIP_TESTS = ["session_refresh", "reliable_ringing", "reload_during_call"]
 
 
 class SipTests:
@@ -71,5 +73,57 @@ class SipTests:
             r = self._report(tdir, who)
             if r["received"] != count:
                 errs.append(f"{who} received {r['received']}/{count} RTP packets")
+        if errs:
+            self._fail("; ".join(errs))
+
+    def test_reload_during_call(self, tdir):
+        import json
+        import threading
+        import time
+        ALICE, BOB = self._c("ALICE"), self._c("BOB")
+        count = 150
+
+        def reloads():
+            r = self._ctl(["stats"])
+            return json.loads(r.stdout)["calls"]["reloads"]
+
+        before = reloads()
+        bob = self._start_uas(tdir, "bob", BOB, "uas_answer.xml",
+                              self._rtp_keys(tdir, name="bob", rtp_count=count, rtp_delay=0.5))
+        alice = self.sipp(tdir, "alice", ALICE, "uac_call.xml", remote=f"{self._c('SBC_ACC')}:5060",
+                          service="bob", keys=self._rtp_keys(tdir, caller="alice", rtp_count=count, rtp_delay=0.5))
+        outcome = {}
+
+        def reload_midway():
+            time.sleep(2.0)  # the call is up and its RTP flowing (it lasts ~4.5 s)
+            outcome["no_token"] = self._ctl(["reload"])
+            outcome["token"] = self._ctl(["reload"], token="sipferry-lab-call-control")
+        t = threading.Thread(target=reload_midway)
+        t.start()
+        rc_alice = self.wait_sipp(alice)
+        rc_bob = self.wait_sipp(bob, timeout=8 if rc_alice == 0 else 3)
+        t.join(timeout=15)
+        self._wait_rtpsims(tdir, ("alice", "bob"))
+        problems, excerpts = self._sipp_problems([(alice, rc_alice), (bob, rc_bob)])
+        if problems:
+            self._fail("; ".join(problems) + "\n" + excerpts)
+        errs = []
+        nt, wt = outcome.get("no_token"), outcome.get("token")
+        if nt is None or wt is None:
+            errs.append("the reload commands did not run")
+        else:
+            self._progress(f"reload without token: exit {nt.returncode} {(nt.stdout + nt.stderr).strip()[:120]}")
+            self._progress(f"reload with token: exit {wt.returncode} {wt.stdout.strip()[:120]}")
+            if nt.returncode == 0:
+                errs.append("reload without the token was accepted")
+            if wt.returncode != 0 or '"reloaded":true' not in wt.stdout.replace(" ", ""):
+                errs.append(f"reload with the token failed: {(wt.stdout + wt.stderr)[:300]}")
+        after = reloads()
+        if after != before + 1:
+            errs.append(f"calls.reloads went {before} -> {after}, wanted +1")
+        for who in ("alice", "bob"):
+            r = self._report(tdir, who)
+            if r["received"] != count:
+                errs.append(f"{who} received {r['received']}/{count} RTP packets across the reload")
         if errs:
             self._fail("; ".join(errs))
