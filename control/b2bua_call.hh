@@ -140,10 +140,11 @@ inline std::string off_hold(std::string sdp) {
 /// Writes what a dialplan run said (its sys.Log lines and its error) to the appliance's log.
 void log_dialplan(const char* which, const route_result& rr);
 
-/// Whether a response is sent reliably: Require lists 100rel (RFC 3262 3).
-inline bool requires_100rel(const sip::message& m) {
+/// Whether an option tag (RFC 3261 19.2) is listed in a header of kind `a` or `b` of `m`
+/// (comma lists, several lines, case-insensitive).
+inline bool lists_option_tag(const sip::message& m, sip::hdr a, sip::hdr b, std::string_view option) {
     for (unsigned i = 0; i < m.n_headers; ++i) {
-        if (m.headers[i].id != sip::hdr::require) {
+        if (m.headers[i].id != a && m.headers[i].id != b) {
             continue;
         }
         for (std::string_view rest = m.headers[i].value; !rest.empty();) {
@@ -155,13 +156,18 @@ inline bool requires_100rel(const sip::message& m) {
             while (!tag.empty() && (tag.back() == ' ' || tag.back() == '\t')) {
                 tag.remove_suffix(1);
             }
-            if (iequals_ascii(tag, "100rel")) {
+            if (iequals_ascii(tag, option)) {
                 return true;
             }
             rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
         }
     }
     return false;
+}
+
+/// Whether a response is sent reliably: Require lists 100rel (RFC 3262 3).
+inline bool requires_100rel(const sip::message& m) {
+    return lists_option_tag(m, sip::hdr::require, sip::hdr::require, "100rel");
 }
 
 inline bool is_sdp(const sip::message& m) {

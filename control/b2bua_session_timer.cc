@@ -28,27 +28,7 @@ using namespace b2bua_detail;
 namespace {
 
 bool supports_timer(const sip::message& m) {
-    for (unsigned i = 0; i < m.n_headers; ++i) {
-        const sip::header& h = m.headers[i];
-        if (h.id != sip::hdr::supported && h.id != sip::hdr::require) {
-            continue;
-        }
-        for (std::string_view rest = h.value; !rest.empty();) {
-            const size_t comma = rest.find(',');
-            std::string_view tag = rest.substr(0, comma);
-            while (!tag.empty() && (tag.front() == ' ' || tag.front() == '\t')) {
-                tag.remove_prefix(1);
-            }
-            while (!tag.empty() && (tag.back() == ' ' || tag.back() == '\t')) {
-                tag.remove_suffix(1);
-            }
-            if (iequals_ascii(tag, "timer")) {
-                return true;
-            }
-            rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
-        }
-    }
-    return false;
+    return lists_option_tag(m, sip::hdr::supported, sip::hdr::require, "timer");
 }
 
 /// delta-seconds of a Session-Expires or Min-SE value ("1800;refresher=uac"); 0 if absent or bad.
