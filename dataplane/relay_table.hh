@@ -27,7 +27,8 @@ struct rte_rcu_qsbr;
 namespace sf::dp {
 
 /// Hash key: an appliance address and relay port (host byte order).
-struct relay_key {
+/// 8-aligned: rte_hash's CRC reads the key as one 64-bit word (UBSan flags a 4-aligned key).
+struct alignas(8) relay_key {
     uint32_t addr = 0;
     uint16_t port = 0;
     uint16_t zero = 0;  ///< keeps the 8-byte key free of padding garbage

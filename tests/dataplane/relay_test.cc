@@ -122,7 +122,9 @@ void expect_rewritten(rte_mbuf* m, const media_side& out, uint32_t dst, uint16_t
     EXPECT_EQ(rte_be_to_cpu_16(f.udp->dgram_len), sizeof(rte_udp_hdr) + payload.size());
     ASSERT_EQ(rte_pktmbuf_data_len(m),
               sizeof(rte_ether_hdr) + rte_ipv4_hdr_len(f.ip) + sizeof(rte_udp_hdr) + payload.size());
-    EXPECT_EQ(0, std::memcmp(f.payload, payload.data(), payload.size()));
+    if (!payload.empty()) {  // memcmp with a null pointer is undefined even for 0 bytes
+        EXPECT_EQ(0, std::memcmp(f.payload, payload.data(), payload.size()));
+    }
 }
 
 TEST_F(relay_fixture, a_to_b_rewrite) {
