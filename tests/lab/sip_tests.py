@@ -10,12 +10,19 @@ A mixin for the lab runner (tests/lab/run), beside TransferTests (whose helpers 
                     appliance PRACKs it once in his early dialog, then the call completes with RTP
   reload_during_call `sipferryctl reload` in the middle of a call with RTP: refused without the
                     token, done with it (stats calls.reloads + 1), and the call loses nothing
+  refer_storm_rate_limited  a caller of account lab-storm (2 transfers a minute) calls bob-trc; bob
+                    (tests/lab/sip_ua.py) REFERs it to carol 4 times in a row, carol is busy: the first
+                    two get 202 and a final NOTIFY 486, the other two 403 before any 202; the call
+                    goes on to the caller's BYE; stats transfers.refused + 2
 """
 import os
+import sys
 
 from transfer_tests import read_trace, _is_request  # sipp -trace_msg parsing
 
-SIP_TESTS = ["session_refresh", "reliable_ringing", "reload_during_call"]
+SIP_TESTS = ["session_refresh", "reliable_ringing", "reload_during_call", "refer_storm_rate_limited"]
+SIP_UA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sip_ua.py")
+STORM_IP = "192.0.2.13"  # TEST-NET-1 in sf-alice: configs/lab.conf [account.lab-storm] (2 transfers a minute)
 
 
 class SipTests:
@@ -127,3 +134,69 @@ class SipTests:
                 errs.append(f"{who} received {r['received']}/{count} RTP packets across the reload")
         if errs:
             self._fail("; ".join(errs))
+
+    def test_refer_storm_rate_limited(self, tdir):
+        import json
+        import subprocess
+        ALICE = self._c("ALICE")
+        BOB, CAROL = self._c("BOB"), self._c("CAROL")
+        ns = ALICE[0]
+        subprocess.run(["ip", "netns", "exec", ns, "ip", "addr", "add", f"{STORM_IP}/24", "dev", "alice0"],
+                       capture_output=True, timeout=10)
+        try:
+            def stats():
+                return json.loads(self._ctl(["stats"]).stdout)["transfers"]
+            before = stats()
+            procs = []
+            for who, side, args in (("carol", CAROL, ["busy", "--ip", CAROL[1], "--timeout", "8"]),
+                                    ("bob", BOB, ["refer-storm", "--ip", BOB[1], "--count", "4", "--target", "carol",
+                                                  "--timeout", "25"])):
+                argv = ["ip", "netns", "exec", side[0], sys.executable, SIP_UA] + args + \
+                       ["--report", os.path.join(tdir, f"{who}.json")]
+                p = subprocess.Popen(argv, cwd=tdir, stdout=open(os.path.join(tdir, f"{who}.out"), "w"),
+                                     stderr=subprocess.STDOUT)
+                self.procs.append(p)
+                procs.append(p)
+            if not self.wait_listening(BOB[0], 5060) or not self.wait_listening(CAROL[0], 5060):
+                self._fail("the scripted bob or carol did not start listening")
+            alice = self.sipp(tdir, "alice", (ns, STORM_IP), "uac_call.xml", remote=f"{self._c('SBC_ACC')}:5060",
+                              service="bob-trc", keys=self._rtp_keys(tdir, caller="alice", rtp_count=50))
+            rc_alice = self.wait_sipp(alice)
+            for p in procs:
+                try:
+                    p.wait(timeout=25)
+                except subprocess.TimeoutExpired:
+                    self.kill_proc(p)
+                if p in self.procs:
+                    self.procs.remove(p)
+            self._wait_rtpsims(tdir, ("alice",))
+            errs = []
+            if rc_alice != 0:
+                errs.append(f"the caller's sipp exit {rc_alice} (the call must survive the storm)\n" +
+                            self.sipp_excerpt(alice))
+            try:
+                bob = json.load(open(os.path.join(tdir, "bob.json")))
+                carol = json.load(open(os.path.join(tdir, "carol.json")))
+            except (OSError, ValueError) as e:
+                self._fail(f"no report from the scripted peers ({e})")
+            after = stats()
+            self._progress(f"REFER answers {bob.get('refers')}, final NOTIFYs {bob.get('finals')}, "
+                           f"INVITEs at carol {carol.get('invites')}, BYE to bob {bob.get('bye')}; "
+                           f"refused +{after['refused'] - before['refused']}")
+            if bob.get("refers") != [202, 202, 403, 403]:
+                errs.append(f"REFER answers {bob.get('refers')}, wanted [202, 202, 403, 403] "
+                            f"(account lab-storm: 2 transfers a minute)")
+            finals = [f for f in bob.get("finals", [])[:2]]
+            if finals != ["SIP/2.0 486 Busy Here", "SIP/2.0 486 Busy Here"]:
+                errs.append(f"final NOTIFYs of the accepted REFERs {finals}, wanted carol's 486 twice")
+            if carol.get("invites") != 2:
+                errs.append(f"carol got {carol.get('invites')} INVITEs, wanted 2 (refused REFERs place no leg)")
+            if not bob.get("bye"):
+                errs.append("bob got no BYE at the end: the call did not go on to the caller's hang-up")
+            if after["refused"] - before["refused"] != 2:
+                errs.append(f"transfers.refused grew by {after['refused'] - before['refused']}, wanted 2")
+            if errs:
+                self._fail("; ".join(errs))
+        finally:
+            subprocess.run(["ip", "netns", "exec", ns, "ip", "addr", "del", f"{STORM_IP}/24", "dev", "alice0"],
+                           capture_output=True, timeout=10)
