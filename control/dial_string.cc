@@ -113,6 +113,9 @@ std::string apply_option(std::string_view opt, dial_target& t, std::string& seen
     if (!percent_decode(trim(opt.substr(eq + 1)), value)) {
         return "option " + quoted(name) + ": bad %-escape in " + quoted(opt.substr(eq + 1));
     }
+    // Whitespace around a value means nothing, escaped or not ("fd=Smith%20" is "Smith"), so a
+    // formatted dial string parses back to the same options.
+    value = std::string(trim(value));
     if (name != "h") {
         const std::string mark = "|" + name + "|";
         if (seen.find(mark) != std::string::npos) {

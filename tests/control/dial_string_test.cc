@@ -238,3 +238,15 @@ TEST(dial_string, failure_leaves_out_untouched) {
     ASSERT_EQ(out.size(), 1u);
     EXPECT_EQ(out[0].user, "keep");
 }
+
+TEST(dial_string, escaped_whitespace_around_a_value_is_trimmed_like_plain_whitespace) {
+    // Found by fuzz_dial_string: "fd=Smth%20" used to keep its space, which format_dial_string
+    // wrote back unescaped and the next parse trimmed, so the round trip changed the value.
+    const auto out = dial("sip:bob@198.51.100.20[tr=p,fu=1090,fd=Smth%20,h=X-A: 1]");
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].from_display, "Smth");
+    const auto again = dial(format_dial_string(out));
+    ASSERT_EQ(again.size(), 1u);
+    EXPECT_EQ(again[0].from_display, out[0].from_display);
+    EXPECT_NE(dial_error("bob@198.51.100.20[fd=%20]").find("option fd expects"), std::string::npos);
+}
