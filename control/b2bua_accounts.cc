@@ -41,14 +41,12 @@ void b2bua::setup_accounts() {
 }
 
 void b2bua::reload(const b2bua_config& cfg, std::shared_ptr<dialplan_engine> plans) {
-    cfg_.transfer = cfg.transfer;
-    cfg_.accounts = cfg.accounts;
-    cfg_.providers = cfg.providers;
-    cfg_.registrar = cfg.registrar;
-    cfg_.domain = cfg.domain;
-    cfg_.max_forwards = cfg.max_forwards;
-    cfg_.session_expires_s = cfg.session_expires_s;
-    cfg_.min_se_s = cfg.min_se_s;
+    // Everything reloads but what the transport and transactions were built with.
+    const b2bua_config kept = cfg_;
+    cfg_ = cfg;
+    cfg_.sip_port = kept.sip_port;
+    cfg_.timers = kept.timers;
+    cfg_.user_agent = kept.user_agent;
     transfer_policy_ = transfer_policy(cfg_.transfer);
     setup_accounts();
     if (registrar_) {
