@@ -570,6 +570,42 @@ config parse_config(const std::string& text, const std::string& origin, const st
         c.dialplan.named[name] = path;
     }
 
+    // [table.NAME] (inline `key = value` entries) and [tables] (NAME = file of `key = value` lines):
+    // read-only tables for the dialplans. A key may contain dots (a domain, an address), so the
+    // section name ends at the first dot after "table.".
+    {
+        auto tables = std::make_shared<lookup_tables>();
+        auto table_named = [&](const std::string& key, const std::string& name) -> lookup_table& {
+            if (!valid_entity_name(name)) {
+                r.fail(key, "expected a table name of 1-32 letters, digits, '_' or '-'");
+            }
+            return (*tables)[name];
+        };
+        for (const auto& k : order) {
+            if (k.rfind("table.", 0) == 0) {
+                const auto dot = k.find('.', 6);
+                if (dot == std::string::npos || dot + 1 == k.size()) {
+                    r.fail(k, "expected a `key = value` entry inside a [table.NAME] section");
+                }
+                table_named(k, k.substr(6, dot - 6)).set(k.substr(dot + 1), r.str(k, ""));
+            } else if (k.rfind("tables.", 0) == 0) {
+                const std::string name = k.substr(7);
+                lookup_table& t = table_named(k, name);
+                const std::string path = resolve(base_dir, r.str(k, ""));
+                std::ifstream in(path);
+                if (path.empty() || !in) {
+                    r.fail(k, "expected a readable table file, '" + path + "' cannot be opened");
+                }
+                std::stringstream ss;
+                ss << in.rdbuf();
+                if (const std::string err = parse_lookup_file(ss.str(), t); !err.empty()) {
+                    r.fail(k, path + ": " + err);
+                }
+            }
+        }
+        c.dialplan.tables = std::move(tables);
+    }
+
     // [transfer]: fraud control for transfers handled on the appliance.
     auto prefixes = [&](const std::string& key) {
         std::vector<std::string> out;

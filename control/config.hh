@@ -7,12 +7,14 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "accounts.hh"
 #include "dataplane.hh"
+#include "lookup_table.hh"
 #include "registrar.hh"
 #include "transfer_policy.hh"
 
@@ -43,6 +45,8 @@ struct dialplan_config {
     /// Every declared dialplan by name -> resolved path: "default", "transfer" (when set)
     /// and the `[dialplans]` entries. Accounts name dialplans from here.
     std::map<std::string, std::string> named;
+    /// `[table.NAME]` sections and `[tables] NAME = file`: what sys.Lookup / sys.LookupPrefix read.
+    std::shared_ptr<const lookup_tables> tables = std::make_shared<const lookup_tables>();
 };
 
 struct config {

@@ -103,6 +103,7 @@ struct control_loop::impl {
     /// Every declared dialplan of `c` into `engine`: `default`, `transfer` and the [dialplans]
     /// entries accounts name. Returns "" or the first error ("dialplan NAME: file:line: ...").
     static std::string load_dialplans(dialplan_engine& engine, const config& c) {
+        engine.set_tables(c.dialplan.tables);
         std::map<std::string, std::string> plans = c.dialplan.named;
         plans.emplace("default", c.dialplan.default_path);
         plans.emplace("transfer", c.dialplan.transfer_path);

@@ -32,6 +32,7 @@ struct dialplan_engine::impl {
     int hook_count = 1000;     ///< instructions between two calls of the count hook
     bool memory_exceeded = false;  ///< a memory error went through the script's pcall in this run
     std::string scratch;       ///< error text that must outlive a longjmp (never a local: Lua errors skip destructors)
+    std::shared_ptr<const lookup_tables> tables = std::make_shared<const lookup_tables>();  ///< see set_tables
     struct chunk {
         int ref = LUA_NOREF;     ///< registry ref of the compiled function
         std::string file;        ///< what errors show as the file name
@@ -261,6 +262,49 @@ struct dialplan_engine::impl {
         return 0;
     }
 
+    /// The table named by argument 1, or a script error naming it (the writer must see a typo).
+    static const lookup_table& table_arg(lua_State* L, impl* self) {
+        size_t len = 0;
+        const char* name = luaL_checklstring(L, 1, &len);
+        const auto it = self->tables->find(std::string_view(name, len));
+        if (it == self->tables->end()) {
+            luaL_error(L, "no table '%s' in the config ([table.NAME] or [tables])", name);
+        }
+        return it->second;
+    }
+
+    // sys.Lookup(table, key): the value under exactly `key`, or nil.
+    static int l_lookup(lua_State* L) {
+        impl* self = self_of(L);
+        const lookup_table& t = table_arg(L, self);
+        size_t len = 0;
+        const char* key = luaL_checklstring(L, 2, &len);
+        const auto v = t.find(std::string_view(key, len));
+        if (!v) {
+            lua_pushnil(L);
+            return 1;
+        }
+        lua_pushlstring(L, v->data(), v->size());
+        return 1;
+    }
+
+    // sys.LookupPrefix(table, key): value, prefix of the entry whose key is the longest prefix of `key`; or nil.
+    static int l_lookup_prefix(lua_State* L) {
+        impl* self = self_of(L);
+        const lookup_table& t = table_arg(L, self);
+        size_t len = 0;
+        const char* key = luaL_checklstring(L, 2, &len);
+        charge(L, self, static_cast<lua_Integer>(len));  // one hash probe per candidate length
+        const auto hit = t.longest_prefix(std::string_view(key, len));
+        if (!hit) {
+            lua_pushnil(L);
+            return 1;
+        }
+        lua_pushlstring(L, hit->second.data(), hit->second.size());
+        lua_pushlstring(L, hit->first.data(), hit->first.size());
+        return 2;
+    }
+
     // sys.Time(): the wall clock (UTC) as {year, month, day, hour, min, sec, wday}, for time-of-day routing.
     static int l_time(lua_State* L) {
         const std::time_t now = std::time(nullptr);
@@ -426,9 +470,10 @@ struct dialplan_engine::impl {
     }
 
     void push_sys() {
-        lua_createtable(L, 0, 4);
+        lua_createtable(L, 0, 6);
         const std::pair<const char*, lua_CFunction> fns[] = {
-            {"Dial", l_dial}, {"Respond", l_respond}, {"Log", l_log}, {"Time", l_time}};
+            {"Dial", l_dial},     {"Respond", l_respond},           {"Log", l_log},
+            {"Time", l_time},     {"Lookup", l_lookup},             {"LookupPrefix", l_lookup_prefix}};
         for (const auto& [name, fn] : fns) {
             lua_pushlightuserdata(L, this);
             lua_pushcclosure(L, fn, 1);
@@ -478,6 +523,10 @@ std::string dialplan_engine::load_source(const std::string& name, const std::str
     }
     impl_->chunks[name] = impl::chunk{luaL_ref(L, LUA_REGISTRYINDEX), chunk_name};
     return "";
+}
+
+void dialplan_engine::set_tables(std::shared_ptr<const lookup_tables> tables) {
+    impl_->tables = tables ? std::move(tables) : std::make_shared<const lookup_tables>();
 }
 
 bool dialplan_engine::has(const std::string& name) const {

@@ -9,7 +9,9 @@
 /// The chunk is compiled once at load; each run gets a fresh environment table
 /// whose reads fall back to a whitelisted base (no io, os, debug, require, load,
 /// dofile, loadfile, collectgarbage), so nothing a call does leaks into the next.
-/// `req` and `sys` exist only for the duration of the run.
+/// `req` and `sys` exist only for the duration of the run. `sys.Lookup` / `sys.LookupPrefix`
+/// read the config's tables (lookup_table.hh), held by the engine so that a reload's new
+/// engine brings new tables while calls in progress keep theirs.
 
 #include <cstdint>
 #include <memory>
@@ -18,6 +20,7 @@
 #include <vector>
 
 #include "dial_string.hh"
+#include "lookup_table.hh"
 
 struct lua_State;
 
@@ -72,6 +75,8 @@ public:
     /// Same, from source text; `chunk_name` is what errors show as the file name.
     std::string load_source(const std::string& name, const std::string& chunk_name, const std::string& source);
     bool has(const std::string& name) const;
+    /// The tables sys.Lookup / sys.LookupPrefix read (replaces the previous set; none by default).
+    void set_tables(std::shared_ptr<const lookup_tables> tables);
     /// Runs dialplan `name` for `req`. Never throws; a missing dialplan is kind::error.
     route_result run(const std::string& name, const route_request& req);
 

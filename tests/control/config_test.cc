@@ -796,3 +796,27 @@ TEST_F(config_test, example_two_nic_account_examples_parse_when_uncommented) {
     EXPECT_TRUE(c.providers[0].registers);
     EXPECT_EQ(c.registrar.keepalive_s, 30u);
 }
+
+// ------------------------------------------------------------------ tables for dialplans
+
+TEST_F(config_test, tables_inline_and_from_files) {
+    write_file(dir_ / "rates.txt", "# prefix = carrier\n44 = uk\n4420 = london\n");
+    const config c = parse(minimal("[table.customers]\n1800 = bob@provider\nsip.example.com = x\n"
+                                   "[tables]\nrates = rates.txt\n"));
+    ASSERT_TRUE(c.dialplan.tables);
+    const lookup_tables& t = *c.dialplan.tables;
+    ASSERT_EQ(t.size(), 2u);
+    EXPECT_EQ(t.at("customers").find("1800").value_or("-"), "bob@provider");
+    EXPECT_EQ(t.at("customers").find("sip.example.com").value_or("-"), "x");  // keys may hold dots
+    EXPECT_EQ(t.at("rates").longest_prefix("44207")->second, "london");
+    EXPECT_TRUE(parse(minimal()).dialplan.tables->empty());
+}
+
+TEST_F(config_test, table_errors_name_the_key) {
+    expect_error(minimal("[tables]\nrates = missing.txt\n"), "tables.rates");
+    write_file(dir_ / "bad.txt", "44 uk\n");
+    const std::string what = expect_error(minimal("[tables]\nrates = bad.txt\n"), "tables.rates");
+    EXPECT_NE(what.find("line 1"), std::string::npos) << what;
+    expect_error(minimal("[table]\nx = 1\n"), "table.x");  // a key needs a [table.NAME] section
+    expect_error(minimal("[table.bad!name]\nx = 1\n"), "table.bad!name.x");
+}

@@ -692,3 +692,70 @@ TEST_F(lab_dialplans, transfer_allows_only_the_lab_hosts) {
         EXPECT_EQ(r.reason, "Forbidden");
     }
 }
+
+// ------------------------------------------------------------------ config tables
+
+namespace {
+
+std::shared_ptr<const lookup_tables> sample_tables() {
+    auto t = std::make_shared<lookup_tables>();
+    (*t)["customers"].set("1800", "bob@198.51.100.20:5060");
+    (*t)["routes"].set("44", "uk-carrier");
+    (*t)["routes"].set("4420", "london-carrier");
+    return t;
+}
+
+}  // namespace
+
+TEST(dialplan, lookup_reads_config_tables) {
+    dialplan_engine e;
+    e.set_tables(sample_tables());
+    ASSERT_EQ(e.load_source("t", "t.lua", R"(
+        local dest = sys.Lookup("customers", req.URI.User)
+        if dest then sys.Dial(dest) end
+        local carrier, prefix = sys.LookupPrefix("routes", req.URI.User)
+        if carrier then sys.Respond(404, carrier .. " " .. prefix) end
+        sys.Respond(403, tostring(sys.Lookup("customers", "nobody")))
+    )"),
+              "");
+    const route_result hit = e.run("t", request_for("1800"));
+    ASSERT_EQ(hit.what, kind::dial) << hit.error;
+    EXPECT_EQ(hit.targets.at(0).user, "bob");
+    EXPECT_EQ(hit.targets.at(0).host, "198.51.100.20");
+
+    const route_result prefix = e.run("t", request_for("442071234567"));
+    ASSERT_EQ(prefix.what, kind::respond) << prefix.error;
+    EXPECT_EQ(prefix.reason, "london-carrier 4420");
+
+    const route_result miss = e.run("t", request_for("331234"));
+    ASSERT_EQ(miss.what, kind::respond) << miss.error;
+    EXPECT_EQ(miss.code, 403);
+    EXPECT_EQ(miss.reason, "nil");
+}
+
+TEST(dialplan, lookup_of_an_unknown_table_is_a_script_error_with_its_line) {
+    dialplan_engine e;
+    e.set_tables(sample_tables());
+    ASSERT_EQ(e.load_source("t", "t.lua", "local x = 1\nsys.Lookup('custmers', '1800')\n"), "");
+    const route_result r = e.run("t", request_for("1800"));
+    ASSERT_EQ(r.what, kind::error);
+    EXPECT_NE(r.error.find("t.lua:2:"), std::string::npos) << r.error;
+    EXPECT_NE(r.error.find("no table 'custmers'"), std::string::npos) << r.error;
+    // No tables at all (the default) behaves the same, and a bad argument is an error too.
+    dialplan_engine bare;
+    ASSERT_EQ(bare.load_source("t", "t.lua", "sys.Lookup('routes', '44')\n"), "");
+    EXPECT_EQ(bare.run("t", request_for("44")).what, kind::error);
+    ASSERT_EQ(e.load_source("u", "u.lua", "sys.LookupPrefix('routes', {})\n"), "");
+    EXPECT_EQ(e.run("u", request_for("44")).what, kind::error);
+}
+
+TEST(dialplan, tables_cannot_be_changed_by_a_script_and_a_new_set_replaces_the_old) {
+    dialplan_engine e;
+    e.set_tables(sample_tables());
+    ASSERT_EQ(e.load_source("t", "t.lua", "sys.Respond(404, tostring(sys.Lookup('customers', '1800')))\n"), "");
+    EXPECT_EQ(e.run("t", request_for("x")).reason, "bob@198.51.100.20:5060");
+    auto next = std::make_shared<lookup_tables>();
+    (*next)["customers"].set("1800", "carol@198.51.100.30");
+    e.set_tables(next);
+    EXPECT_EQ(e.run("t", request_for("x")).reason, "carol@198.51.100.30");
+}
