@@ -73,6 +73,7 @@ struct control_loop::impl {
     b2bua calls;
     boost::asio::io_context io;
     std::unique_ptr<mgmt_api> api;
+    uint64_t reloads_refused = 0;  ///< reloads whose config or dialplans were broken (nothing changed)
     std::array<char, 65536> reassembly_buf{};  ///< a whole UDP payload, when it came in fragments
 
     impl(const config& c, dp::dataplane& d)
@@ -128,11 +129,13 @@ struct control_loop::impl {
             next = load_config(cfg.path);
         } catch (const config_error& e) {
             log_info("reload refused: %s", e.what());
+            ++reloads_refused;
             return {false, e.what()};
         }
         auto plans = std::make_shared<dialplan_engine>(limits_of(next.dialplan));
         if (const std::string err = load_dialplans(*plans, next); !err.empty()) {
             log_info("reload refused: %s", err.c_str());
+            ++reloads_refused;
             return {false, err};
         }
         if (next.dataplane.eal_args != cfg.dataplane.eal_args || next.sip.port != cfg.sip.port ||
@@ -286,6 +289,7 @@ struct control_loop::impl {
         j.key("active").value(uint64_t{calls.active_calls()}).key("total").value(bs.calls_total);
         j.key("answered").value(bs.calls_answered).key("failed").value(bs.calls_failed);
         j.key("records").value(cdrs.written()).key("reloads").value(calls.reloads());
+        j.key("reloads_refused").value(reloads_refused);
         j.end_object();
         j.key("idle_sleeps").value(s.idle_sleeps);
         j.key("ip_reassembly").begin_object();
