@@ -16,6 +16,7 @@
 #include "cdr.hh"
 #include "dialplan.hh"
 #include "digest_auth.hh"
+#include "provider_registration.hh"
 #include "registrar.hh"
 #include "media_anchor.hh"
 #include "transaction.hh"
@@ -105,6 +106,8 @@ public:
     /// Registered bindings stay. The SIP port, timers and user agent are not changed here.
     void reload(const b2bua_config& cfg, std::shared_ptr<dialplan_engine> plans);
     uint64_t reloads() const { return reloads_; }
+    /// Registrations to providers (`register = true`), for the API; never null after construction.
+    const provider_registrations& provider_regs() const { return *provider_regs_; }
 
     /// The location service (nullptr when no accounts are configured).
     const registrar* location() const { return registrar_.get(); }
@@ -296,6 +299,7 @@ private:
     account_directory accounts_;
     std::unique_ptr<digest_server> auth_;
     std::unique_ptr<registrar> registrar_;
+    std::unique_ptr<provider_registrations> provider_regs_;  ///< kept across reloads (bindings stay)
     digest_client digest_client_;  ///< answers providers' challenges
     std::string digest_realm_;
     timer_queue::id housekeeping_timer_ = 0;

@@ -24,6 +24,13 @@ using namespace b2bua_detail;
 void b2bua::setup_accounts() {
     accounts_ = account_directory(cfg_.accounts, cfg_.providers);
     digest_realm_ = cfg_.domain.empty() ? "sipferry" : cfg_.domain;
+    if (!provider_regs_) {
+        provider_regs_ = std::make_unique<provider_registrations>(provider_registration_env{
+            tl_, timers_, now_, [this](uint32_t addr) { return route(addr); },
+            [this](unsigned r) -> const realm_info& { return realm(r); }, cfg_.sip_port, cfg_.user_agent,
+            cfg_.max_forwards});
+    }
+    provider_regs_->configure(cfg_.providers);
     if (cfg_.accounts.empty()) {
         return;
     }

@@ -291,6 +291,15 @@ struct control_loop::impl {
         j.key("records").value(cdrs.written()).key("reloads").value(calls.reloads());
         j.key("reloads_refused").value(reloads_refused);
         j.end_object();
+        // Registrations to providers, by provider name (only those with register = true).
+        j.key("provider_registrations");
+        calls.provider_regs().write_json(j);
+        j.key("provider_registration").begin_object();
+        const provider_registration_stats& ps = calls.provider_regs().stats();
+        j.key("registers_sent").value(ps.registers_sent).key("registered").value(ps.registered);
+        j.key("unregistered").value(ps.unregistered).key("auth_answered").value(ps.auth_answered);
+        j.key("failures").value(ps.failures);
+        j.end_object();
         j.key("idle_sleeps").value(s.idle_sleeps);
         j.key("ip_reassembly").begin_object();
         j.key("fragments_in").value(s.fragments_in).key("reassembled").value(s.reassembled);
