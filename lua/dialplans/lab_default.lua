@@ -48,6 +48,13 @@ if first and hosts[first] and hosts[second] then
   sys.Dial(first .. "@" .. hosts[first] .. ":5060[rt=4]|" .. second .. "@" .. hosts[second] .. ":5060")
 end
 
+-- "trunk-X" sends X to the provider lab-trunk (configs/lab.conf): the dial string "X@lab-trunk"
+-- takes the provider's address and From host, and its 407 is answered with its credentials.
+local trunk_user = string.match(user, "^trunk%-(%w+)$")
+if trunk_user then
+  sys.Dial(trunk_user .. "@lab-trunk")
+end
+
 -- Extensions 2000..2999 are registered users (configs/lab.conf: account dave registers as 2001):
 -- "2001" rings every contact that registered as 2001, over the flow its REGISTER came from (dial
 -- string "user@local"); the caller gets 480 while nobody is registered.

@@ -1,0 +1,176 @@
+#!/usr/bin/env python3
+"""sipferry lab: providers (trunks) that demand digest authentication (a mixin for tests/lab/run).
+
+The trunk is tests/lab/sip_trunk.py on 198.51.100.40, an address the tests add to carol0 in
+sf-carol and remove afterwards; configs/lab.conf declares it as [provider.lab-trunk].
+
+  provider_outbound_auth   alice calls `trunk-bob`; the lab dialplan dials bob@lab-trunk; the trunk
+                    answers the INVITE 407 (SHA-256 and MD5 offered); the appliance sends it again
+                    with Proxy-Authorization (SHA-256, the strongest offered), which the trunk checks
+                    itself and answers 200; the From of that INVITE has the provider's from_host;
+                    alice's RTP is echoed by the trunk and all of it comes back through the appliance
+  provider_registration    the staged config turns `register = true` on for lab-trunk and is
+                    reloaded: the appliance REGISTERs (401, then with credentials the trunk accepts,
+                    Expires 120, Contact sip:sipferry-lab@198.51.100.1:5060); stats show the
+                    provider registered; the config is restored and reloaded: the binding is removed
+                    with an authenticated Expires: 0
+"""
+import json
+import os
+import subprocess
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TRUNK = os.path.join(HERE, "sip_trunk.py")
+TRUNK_IP = "198.51.100.40"
+TRUNK_IF = "carol0"
+TRUNK_USER, TRUNK_PASSWORD, TRUNK_FROM_HOST = "sipferry-lab", "trunk-lab-secret", "trunk.lab.example"
+STAGED_CONFIG = "/run/sipferry-lab/stage/configs/lab.conf"
+TOKEN = "sipferry-lab-call-control"  # configs/lab.conf [api] token
+
+PROVIDER_TESTS = ["provider_outbound_auth", "provider_registration"]
+
+
+class ProviderTests:
+    """Lab tests of provider trunks; mixed into the runner class of tests/lab/run."""
+
+    def _trunk_address(self, add):
+        ns = self._c("CAROL")[0]
+        self.run(["ip", "-n", ns, "addr", "del", f"{TRUNK_IP}/24", "dev", TRUNK_IF], timeout=10)
+        if add:
+            r = self.run(["ip", "-n", ns, "addr", "add", f"{TRUNK_IP}/24", "dev", TRUNK_IF], timeout=10)
+            if r.returncode != 0:
+                self._fail(f"cannot add {TRUNK_IP}/24 to {TRUNK_IF} in {ns}: {(r.stdout + r.stderr).strip()}")
+
+    def _start_trunk(self, tdir, until, timeout):
+        ns = self._c("CAROL")[0]
+        report = os.path.join(tdir, f"trunk-{until}.json")
+        log = open(os.path.join(tdir, f"trunk-{until}.log"), "w")
+        p = subprocess.Popen(["ip", "netns", "exec", ns, "python3", TRUNK, "--ip", TRUNK_IP, "--user", TRUNK_USER,
+                              "--password", TRUNK_PASSWORD, "--realm", TRUNK_FROM_HOST, "--report", report,
+                              "--timeout", str(timeout), "--until", until], cwd=tdir, stdout=log, stderr=log)
+        self.procs.append(p)  # the runner kills what is left at the end of the test
+        if not self.wait_listening(ns, 5060):
+            self.kill_proc(p)
+            self._fail("the scripted trunk did not start listening")
+        return p, report
+
+    def _trunk_report(self, p, report, timeout):
+        try:
+            rc = p.wait(timeout=timeout)
+        except Exception:
+            self.kill_proc(p)
+            rc = None
+        try:
+            return rc, json.load(open(report))
+        except (OSError, ValueError) as e:
+            self._fail(f"no report from the trunk ({e}), exit {rc}")
+
+    def _stats(self):
+        r = self._ctl(["stats"])
+        try:
+            return json.loads(r.stdout)
+        except ValueError:
+            self._fail(f"sipferryctl stats: {(r.stdout + r.stderr)[:300]}")
+
+    def test_provider_outbound_auth(self, tdir):
+        ALICE = self._c("ALICE")
+        count = 50
+        self._trunk_address(True)
+        try:
+            trunk, report = self._start_trunk(tdir, "bye", timeout=20)
+            alice = self.sipp(tdir, "alice", ALICE, "uac_call.xml", remote=f"{self._c('SBC_ACC')}:5060",
+                              service="trunk-bob",
+                              keys=self._rtp_keys(tdir, caller="alice", rtp_count=count, rtp_delay=0.5))
+            rc_alice = self.wait_sipp(alice)
+            self._wait_rtpsims(tdir, ("alice",))
+            rc_trunk, rep = self._trunk_report(trunk, report, timeout=10)
+        finally:
+            self._trunk_address(False)
+        problems, excerpts = self._sipp_problems([(alice, rc_alice)])
+        if problems:
+            self._fail("; ".join(problems) + "\n" + excerpts + json.dumps(rep)[:800])
+        errs = []
+        invites = [r for r in rep["requests"] if r["method"] == "INVITE"]
+        self._progress("trunk saw INVITEs: " + ", ".join(
+            f"credentials={r['credentials']} {r.get('algorithm', '')} {r.get('verdict', '')} -> {r['answer']}"
+            for r in invites))
+        if [(r["credentials"], r["answer"]) for r in invites] != [
+                (False, "SIP/2.0 407 Proxy Authentication Required"), (True, "SIP/2.0 200 OK")]:
+            errs.append(f"wanted INVITE -> 407, INVITE with credentials -> 200; got {invites}")
+        elif invites[1].get("algorithm", "").upper() != "SHA-256":
+            errs.append(f"the appliance answered with {invites[1].get('algorithm')}, not SHA-256 (offered first)")
+        if invites and f"@{TRUNK_FROM_HOST}>" not in invites[-1]["from"]:
+            errs.append(f"From {invites[-1]['from']!r} lacks the provider's from_host {TRUNK_FROM_HOST}")
+        if invites and not invites[-1]["uri"].startswith(f"sip:bob@{TRUNK_IP}"):
+            errs.append(f"Request-URI {invites[-1]['uri']!r}, wanted sip:bob@{TRUNK_IP}...")
+        if not rep["done"] or rc_trunk != 0:
+            errs.append(f"the trunk did not see the call end with a BYE (exit {rc_trunk})")
+        got = self._report(tdir, "alice")["received"]
+        self._progress(f"RTP: alice sent {count}, the trunk echoed {rep['rtp_echoed']}, alice got {got} back")
+        if got != count:
+            errs.append(f"alice got {got}/{count} RTP packets back through the trunk's echo")
+        if errs:
+            self._fail("; ".join(errs))
+
+    def _reload(self, what):
+        r = self._ctl(["reload"], token=TOKEN)
+        if r.returncode != 0:
+            self._fail(f"reload ({what}) failed: {(r.stdout + r.stderr)[:300]}")
+
+    def test_provider_registration(self, tdir):
+        if not os.path.isfile(STAGED_CONFIG):
+            self._fail(f"{STAGED_CONFIG} missing (tools/lab up stages the config when SIPFERRY_LAB_CONFIG is unset)")
+        original = open(STAGED_CONFIG).read()
+        section = original.index("[provider.lab-trunk]")
+        off = original.index("register = false", section)
+        registering = original[:off] + "register = true" + original[off + len("register = false"):]
+        errs = []
+        state = None
+        self._trunk_address(True)
+        try:
+            trunk, report = self._start_trunk(tdir, "unregistered", timeout=20)
+            with open(STAGED_CONFIG, "w") as f:
+                f.write(registering)
+            self._reload("register = true")
+            end = time.monotonic() + 10
+            while time.monotonic() < end:
+                regs = self._stats().get("provider_registrations", {})
+                state = regs.get("lab-trunk", {})
+                if state.get("state") == "registered":
+                    break
+                time.sleep(0.2)
+            self._progress(f"after the reload: {state}")
+            if state.get("state") != "registered" or state.get("expires_s") != 120:
+                errs.append(f"lab-trunk not registered for 120 s: {state}")
+            if state.get("contact") != f"sip:{TRUNK_USER}@{self._c('SBC_CORE')}:5060":
+                errs.append(f"contact {state.get('contact')!r}")
+        finally:
+            with open(STAGED_CONFIG, "w") as f:
+                f.write(original)
+        try:
+            self._reload("register = false")
+            rc_trunk, rep = self._trunk_report(trunk, report, timeout=10)
+        finally:
+            self._trunk_address(False)
+        rows = [(r["method"], r["expires"], r["credentials"], r.get("verdict", ""), r["answer"])
+                for r in rep["requests"]]
+        self._progress("trunk saw: " + "; ".join(" ".join(str(x) for x in row if x != "") for row in rows))
+        want = [("REGISTER", "120", False, "", "SIP/2.0 401 Unauthorized"),
+                ("REGISTER", "120", True, "ok", "SIP/2.0 200 OK"),
+                ("REGISTER", "0", False, "", "SIP/2.0 401 Unauthorized"),
+                ("REGISTER", "0", True, "ok", "SIP/2.0 200 OK")]
+        if rows != want:
+            errs.append(f"REGISTER sequence {rows}, wanted {want}")
+        regs = [r for r in rep["requests"] if r["method"] == "REGISTER"]
+        if regs and (f"sip:{TRUNK_USER}@{TRUNK_FROM_HOST}" not in regs[0]["from"] or
+                     regs[0]["uri"] != f"sip:{TRUNK_FROM_HOST}"):
+            errs.append(f"AOR/Request-URI: From {regs[0]['from']!r}, URI {regs[0]['uri']!r}")
+        after = self._stats()
+        if "lab-trunk" in after.get("provider_registrations", {}):
+            errs.append("lab-trunk still listed after register = false")
+        pr = after.get("provider_registration", {})
+        if pr.get("registered", 0) < 1 or pr.get("unregistered", 0) < 1:
+            errs.append(f"stats provider_registration {pr}")
+        if errs:
+            self._fail("; ".join(errs))
