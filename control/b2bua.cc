@@ -471,8 +471,8 @@ call_record b2bua::ended_segment(const call& c, const char* hangup) const {
     done.end = std::chrono::system_clock::now();
     done.hangup = hangup;
     const rtp_counts ab = media_.a_to_b(c.media), ba = media_.b_to_a(c.media);
-    done.caller_to_callee = {ab.packets - c.segment_base_a_to_b.packets, ab.bytes - c.segment_base_a_to_b.bytes};
-    done.callee_to_caller = {ba.packets - c.segment_base_b_to_a.packets, ba.bytes - c.segment_base_b_to_a.bytes};
+    done.caller_to_callee = ab - c.segment_base_a_to_b;
+    done.callee_to_caller = ba - c.segment_base_b_to_a;
     return done;
 }
 

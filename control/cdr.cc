@@ -22,7 +22,8 @@ std::string iso8601(const call_record::time_point& t) {
 }
 
 void counts(json_writer& j, const char* name, const rtp_counts& c) {
-    j.key(name).begin_object().key("packets").value(c.packets).key("bytes").value(c.bytes).end_object();
+    j.key(name).begin_object().key("packets").value(c.packets).key("bytes").value(c.bytes);
+    j.key("lost").value(c.lost()).end_object();
 }
 
 }  // namespace

@@ -12,9 +12,23 @@
 
 namespace sf::control {
 
+/// What one direction of a call relayed. `packets`/`bytes`: forwarded by the appliance.
+/// `rtp_expected`/`rtp_received`: RTP packets the sender sent (by sequence number) and those that
+/// reached the appliance, so lost() is the loss between the sender and the appliance (the loss
+/// after it, towards the receiver, only the receiver's RTCP could tell).
 struct rtp_counts {
     uint64_t packets = 0;
     uint64_t bytes = 0;
+    uint64_t rtp_expected = 0;
+    uint64_t rtp_received = 0;
+
+    /// Duplicates can make received exceed expected over a segment: that is no loss, not a gain.
+    uint64_t lost() const { return rtp_expected > rtp_received ? rtp_expected - rtp_received : 0; }
+    /// Counts of a segment: these (cumulative, now) minus those at the segment's start.
+    rtp_counts operator-(const rtp_counts& base) const {
+        return {packets - base.packets, bytes - base.bytes, rtp_expected - base.rtp_expected,
+                rtp_received - base.rtp_received};
+    }
 };
 
 struct call_record {

@@ -323,6 +323,8 @@ rtp_counts forwarded(const dp::media_side* s) {
     if (s != nullptr) {
         c.packets = s->fwd_packets.load(std::memory_order_relaxed);
         c.bytes = s->rx_bytes.load(std::memory_order_relaxed);
+        c.rtp_expected = s->rtp_expected.load(std::memory_order_relaxed);
+        c.rtp_received = s->rtp_received.load(std::memory_order_relaxed);
     }
     return c;
 }
@@ -335,6 +337,8 @@ rtp_counts media_anchor::a_to_b(const media_bridge& b) const {
         const rtp_counts s = forwarded(st.a_rtp);
         c.packets += s.packets;
         c.bytes += s.bytes;
+        c.rtp_expected += s.rtp_expected;
+        c.rtp_received += s.rtp_received;
     }
     return c;
 }
@@ -345,6 +349,8 @@ rtp_counts media_anchor::b_to_a(const media_bridge& b) const {
         const rtp_counts s = forwarded(st.b_rtp);
         c.packets += s.packets;
         c.bytes += s.bytes;
+        c.rtp_expected += s.rtp_expected;
+        c.rtp_received += s.rtp_received;
     }
     return c;
 }

@@ -1,5 +1,7 @@
 #include "relay.hh"
 
+#include <algorithm>
+
 #include <rte_ether.h>
 #include <rte_ip.h>
 #include <rte_prefetch.h>
@@ -59,6 +61,44 @@ inline bool rewrite(const l3l4& h, const media_side& out) {
     return true;
 }
 
+// Sequence bookkeeping of one RTP packet arriving at `in` (the worker owns the side's flow).
+// A jump forward by more than max_dropout or back by more than max_misorder is a restarted
+// sender (RFC 3550 A.1's thresholds): the count starts again from there rather than inventing
+// thousands of lost packets. Late and duplicate packets count as received, so reordering does
+// not read as loss; a duplicate can make a segment's loss negative, which readers clamp to 0.
+inline void track_rtp(media_side& in, const rte_udp_hdr* udp, uint16_t payload) {
+    constexpr int max_dropout = 3000;
+    constexpr int max_misorder = 100;
+    const auto* rtp = reinterpret_cast<const uint8_t*>(udp + 1);
+    if (payload < 12 || (rtp[0] & 0xc0) != 0x80) {
+        return;  // not RTP version 2
+    }
+    const uint8_t pt = rtp[1] & 0x7f;
+    if (pt >= 72 && pt <= 76) {
+        return;  // RTCP SR/RR/SDES/BYE/APP sharing the port (RFC 5761 4)
+    }
+    const uint16_t seq = static_cast<uint16_t>((rtp[2] << 8) | rtp[3]);
+    const uint32_t ssrc = (uint32_t{rtp[8]} << 24) | (uint32_t{rtp[9]} << 16) | (uint32_t{rtp[10]} << 8) | rtp[11];
+    uint64_t expected = in.rtp_expected.load(std::memory_order_relaxed);
+    if (!in.rtp_started || ssrc != in.rtp_ssrc) {
+        in.rtp_started = true;
+        in.rtp_ssrc = ssrc;
+        in.rtp_max_seq = seq;
+        ++expected;
+    } else {
+        const int delta = static_cast<int16_t>(static_cast<uint16_t>(seq - in.rtp_max_seq));
+        if (delta > max_dropout || delta < -max_misorder) {
+            in.rtp_max_seq = seq;
+            ++expected;
+        } else if (delta > 0) {
+            in.rtp_max_seq = seq;
+            expected += static_cast<unsigned>(delta);
+        }
+    }
+    in.rtp_expected.store(expected, std::memory_order_relaxed);
+    in.rtp_received.store(in.rtp_received.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
+
 }  // namespace
 
 relay_burst_result relay_burst(const relay_table& table, rte_mbuf** pkts, unsigned n, uint16_t* egress,
@@ -112,6 +152,12 @@ relay_burst_result relay_burst(const relay_table& table, rte_mbuf** pkts, unsign
         in->rx_packets.store(in->rx_packets.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
         in->rx_bytes.store(in->rx_bytes.load(std::memory_order_relaxed) + payload, std::memory_order_relaxed);
         in->last_seen_tsc.store(now_tsc, std::memory_order_relaxed);
+        // The RTP header must be in the first segment to be read in place (it is, but for a
+        // contrived chain): only those bytes count.
+        const auto head = static_cast<uint16_t>(rte_pktmbuf_data_len(pkts[i]) -
+                                                (reinterpret_cast<const uint8_t*>(h.udp + 1) -
+                                                 rte_pktmbuf_mtod(pkts[i], const uint8_t*)));
+        track_rtp(*in, h.udp, std::min(payload, head));
 
         // Symmetric latching: the first packet tells where this side's remote really is
         // (behind NAT the SDP address is often wrong); its source MAC is the next hop back.

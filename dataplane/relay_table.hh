@@ -62,6 +62,12 @@ struct alignas(64) media_side {
     std::atomic<uint64_t> remote_mac{0};  ///< pack_mac(): next hop towards remote
     std::atomic<bool> latched{false};
 
+    // RTP sequence state of what arrives here (worker-private; RFC 3550 A.1, simplified), in the
+    // padding before `peer`: the SSRC followed and the highest sequence number seen.
+    bool rtp_started = false;
+    uint16_t rtp_max_seq = 0;
+    uint32_t rtp_ssrc = 0;
+
     /// Where packets arriving here are sent: the other side of the bridge.
     std::atomic<media_side*> peer{nullptr};
 
@@ -71,6 +77,11 @@ struct alignas(64) media_side {
     std::atomic<uint64_t> fwd_packets{0};  ///< forwarded to the peer's remote
     std::atomic<uint64_t> drops{0};        ///< arrived but not forwardable (no peer/remote yet)
     std::atomic<uint64_t> last_seen_tsc{0};
+    /// RTP packets the sender sent to this side by their sequence numbers (first to highest, over
+    /// every SSRC it used) and those that arrived; expected - received is the loss between the
+    /// sender and the appliance. RTCP (also when muxed, RFC 5761) and non-RTP are not counted.
+    std::atomic<uint64_t> rtp_expected{0};
+    std::atomic<uint64_t> rtp_received{0};
 };
 static_assert(sizeof(media_side) <= 128, "media state per stream stays within two cache lines");
 

@@ -39,8 +39,8 @@ call_record answered_call() {
     r.answer = at_ms(1704164647000);
     r.end = at_ms(1704164659500);
     r.hangup = "caller";
-    r.caller_to_callee = {500, 86000};
-    r.callee_to_caller = {498, 85656};
+    r.caller_to_callee = {500, 86000, 500, 500};
+    r.callee_to_caller = {498, 85656, 500, 498};  // 2 of the callee's packets never arrived
     return r;
 }
 
@@ -91,6 +91,8 @@ TEST(cdr, to_json_has_every_field) {
     EXPECT_EQ(t.get<uint64_t>("rtp.caller_to_callee.bytes"), 86000u);
     EXPECT_EQ(t.get<uint64_t>("rtp.callee_to_caller.packets"), 498u);
     EXPECT_EQ(t.get<uint64_t>("rtp.callee_to_caller.bytes"), 85656u);
+    EXPECT_EQ(t.get<uint64_t>("rtp.caller_to_callee.lost"), 0u);
+    EXPECT_EQ(t.get<uint64_t>("rtp.callee_to_caller.lost"), 2u);
     // Types as JSON sees them (property_tree loses them): numbers unquoted.
     EXPECT_NE(j.find("\"result\":200"), std::string::npos) << j;
     EXPECT_NE(j.find("\"duration_s\":12.500"), std::string::npos) << j;
@@ -245,4 +247,17 @@ TEST(cdr, writer_rotates_at_max_bytes_and_keeps_n_files) {
     for (const char* suffix : {"", ".1", ".2"}) {
         std::filesystem::remove(path + suffix);
     }
+}
+
+TEST(cdr, loss_of_a_segment_is_the_difference_and_never_negative) {
+    const rtp_counts start{100, 17200, 110, 100};   // 10 lost before the segment began
+    const rtp_counts now{300, 51600, 320, 300};
+    const rtp_counts seg = now - start;
+    EXPECT_EQ(seg.packets, 200u);
+    EXPECT_EQ(seg.bytes, 34400u);
+    EXPECT_EQ(seg.rtp_expected, 210u);
+    EXPECT_EQ(seg.rtp_received, 200u);
+    EXPECT_EQ(seg.lost(), 10u);
+    const rtp_counts dup{10, 1720, 10, 12};  // duplicates: more received than sent
+    EXPECT_EQ(dup.lost(), 0u);
 }

@@ -442,3 +442,98 @@ TEST_F(relay_fixture, transfer_moves_media_to_new_side) {
 
 }  // namespace
 }  // namespace sf::dp
+
+// ------------------------------------------------------------------ RTP loss per side
+
+namespace sf::dp {
+namespace {
+
+// An RTP packet (v2, PT 0) with `seq` and `ssrc`, 160 bytes of audio.
+std::vector<uint8_t> rtp_payload(uint16_t seq, uint32_t ssrc, uint8_t pt = 0) {
+    std::vector<uint8_t> p(172, 0xd5);
+    p[0] = 0x80;
+    p[1] = pt;
+    p[2] = static_cast<uint8_t>(seq >> 8);
+    p[3] = static_cast<uint8_t>(seq);
+    for (int i = 0; i < 4; ++i) {
+        p[8 + i] = static_cast<uint8_t>(ssrc >> (24 - 8 * i));
+    }
+    return p;
+}
+
+class rtp_loss_fixture : public relay_fixture {
+protected:
+    void send_a(uint16_t seq, uint32_t ssrc = 0x1234, uint8_t pt = 0) {
+        udp_spec s = to_a();
+        s.payload = rtp_payload(seq, ssrc, pt);
+        uint16_t egress = 0;
+        relay_one(frame(s), egress);
+        EXPECT_EQ(egress, 1);
+    }
+    uint64_t expected() const { return a->rtp_expected.load(); }
+    uint64_t received() const { return a->rtp_received.load(); }
+};
+
+TEST_F(rtp_loss_fixture, gaps_count_as_lost) {
+    for (uint16_t seq : {100, 101, 102, 105, 106, 110}) {  // 103, 104, 107, 108, 109 lost
+        send_a(seq);
+    }
+    EXPECT_EQ(expected(), 11u);
+    EXPECT_EQ(received(), 6u);
+    EXPECT_EQ(b->rtp_expected.load(), 0u);  // per side: B received nothing
+    EXPECT_EQ(a->fwd_packets.load(), 6u);
+}
+
+TEST_F(rtp_loss_fixture, reordering_and_late_packets_are_not_loss) {
+    for (uint16_t seq : {1, 3, 2, 4, 6, 5}) {
+        send_a(seq);
+    }
+    EXPECT_EQ(expected(), 6u);
+    EXPECT_EQ(received(), 6u);
+}
+
+TEST_F(rtp_loss_fixture, sequence_wraps_around) {
+    for (uint16_t seq : {65534, 65535, 0, 2}) {  // 1 lost across the wrap
+        send_a(seq);
+    }
+    EXPECT_EQ(expected(), 5u);
+    EXPECT_EQ(received(), 4u);
+}
+
+TEST_F(rtp_loss_fixture, a_new_ssrc_or_a_restart_starts_counting_again) {
+    send_a(1000, 0xaaaa);
+    send_a(1001, 0xaaaa);
+    send_a(7, 0xbbbb);  // a new source (after a transfer, a re-INVITE): not 64k lost
+    send_a(8, 0xbbbb);
+    EXPECT_EQ(expected(), 4u);
+    send_a(30000, 0xbbbb);  // a jump beyond the dropout limit: a restarted sender
+    send_a(30001, 0xbbbb);
+    send_a(29000, 0xbbbb);  // far behind: restarted again
+    EXPECT_EQ(expected(), 7u);
+    EXPECT_EQ(received(), 7u);
+}
+
+TEST_F(rtp_loss_fixture, rtcp_and_non_rtp_are_not_counted) {
+    send_a(1);
+    send_a(50, 0x1234, 200 & 0x7f);  // RTCP SR muxed on the RTP port: byte 1 is 200
+    send_a(60, 0x1234, 201 & 0x7f);  // RR
+    EXPECT_EQ(expected(), 1u);
+    EXPECT_EQ(received(), 1u);
+    udp_spec s = to_a(8);  // too short for an RTP header
+    s.payload = {0x80, 0, 0, 9, 0, 0, 0, 0};
+    uint16_t egress = 0;
+    relay_one(frame(s), egress);
+    EXPECT_EQ(expected(), 1u);
+    EXPECT_EQ(a->rx_packets.load(), 4u);  // all relayed and counted as packets, only one as RTP
+}
+
+TEST_F(rtp_loss_fixture, duplicates_count_as_received) {
+    send_a(1);
+    send_a(2);
+    send_a(2);
+    EXPECT_EQ(expected(), 2u);
+    EXPECT_EQ(received(), 3u);  // readers clamp expected - received at 0
+}
+
+}  // namespace
+}  // namespace sf::dp

@@ -444,6 +444,12 @@ class TransferTests:
                 if abs(heard - ra["received"]) > 2:
                     errs.append(f"CDR callee_to_caller packets {s1['callee_to_caller']['packets']} + "
                                 f"{s2['callee_to_caller']['packets']} = {heard}, alice received {ra['received']}")
+                # Loss per segment: nothing is dropped on the lab's veths, so every segment says 0
+                # (rtp_loss_recorded checks a lossy path); the key must be there in each.
+                for n, seg in (("first", s1), ("second", s2)):
+                    for d in ("caller_to_callee", "callee_to_caller"):
+                        if seg[d].get("lost") != 0:
+                            errs.append(f"{n} CDR rtp.{d}.lost={seg[d].get('lost')!r}, wanted 0")
                 if second.get("call_id") != first.get("call_id"):
                     errs.append(f"second CDR call_id {second.get('call_id')!r} differs from the first's "
                                 f"{first.get('call_id')!r} (alice's dialog did not change)")
