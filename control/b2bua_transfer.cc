@@ -328,6 +328,20 @@ bool b2bua::try_attended(call& c, bool from_a, uint64_t stx, uint32_t refer_cseq
         return false;
     }
 
+    // Nobody new is dialled, so the destination lists do not apply; depth and rate do (per call,
+    // for the whole appliance and for the account of the call the REFER came in, as for blind
+    // ones). A refusal is final: falling back to blind would dodge it.
+    const char* why = transfer_policy_.check_rate(std::max(c.transfers, other->transfers), now_());
+    if (why == nullptr && !account_transfer_allowed(c.account, now_())) {
+        why = "the account's transfers per minute are used up";
+    }
+    if (why != nullptr) {
+        ++stats_.transfers_refused;
+        log_info("attended REFER in call %llu refused with 403: transfer policy: %s",
+                 static_cast<unsigned long long>(c.id), why);
+        tl_.respond(stx, 403, reason_phrase(403), {}, warning_header(std::string("transfer policy: ") + why));
+        return true;
+    }
     const bool keep_a1 = !from_a;        // the transferee in this call
     const bool keep_a2 = !other_is_a;    // the transfer target in the other call
     ++stats_.transfers_started;
@@ -382,7 +396,7 @@ bool b2bua::try_attended(call& c, bool from_a, uint64_t stx, uint32_t refer_cseq
     c.rec.result = 200;
     c.rec.reason = "OK";
     c.record_written = false;
-    ++c.transfers;
+    c.transfers = std::max(c.transfers, other->transfers) + 1;  // the joined call carries the longer chain
 
     // The other call is gone: its state moved here.
     timers_.cancel(other->waiting_ack.timer);

@@ -21,6 +21,10 @@ const char* transfer_policy::check(std::string_view user, uint64_t transfers_so_
         std::none_of(cfg_.allow_prefixes.begin(), cfg_.allow_prefixes.end(), starts_with)) {
         return refuse("not_allowed");
     }
+    return check_rate(transfers_so_far, now);
+}
+
+const char* transfer_policy::check_rate(uint64_t transfers_so_far, ms_t now) {
     if (transfers_so_far >= cfg_.max_per_call) {
         return refuse("too_many_in_call");
     }

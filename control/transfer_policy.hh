@@ -31,6 +31,10 @@ public:
     /// Whether a transfer of a call that has had `transfers_so_far` to `target_user` may
     /// start at `now`. Returns nullptr when it may, else the reason (also counted).
     const char* check(std::string_view target_user, uint64_t transfers_so_far, ms_t now);
+    /// The depth and rate part of check() alone, for transfers that dial nobody new (attended:
+    /// two existing calls are joined, so the destination lists do not apply, but a REFER storm
+    /// with Replaces is as much a storm).
+    const char* check_rate(uint64_t transfers_so_far, ms_t now);
 
     /// Refusals by reason, for the management API.
     const std::map<std::string, uint64_t>& refusals() const { return refusals_; }

@@ -1045,7 +1045,64 @@ TEST_F(b2bua_test, pass_through_notify_names_the_refer_by_its_cseq_in_each_dialo
 
 // Attended transfers are joined on the appliance in transfer mode c and also in p (pass-through
 // is for blind REFERs only: a Replaces names this appliance's dialogs, useless to the other peer).
-class attended_transfer : public b2bua_test, public ::testing::WithParamInterface<const char*> {};
+class attended_transfer : public b2bua_test, public ::testing::WithParamInterface<const char*> {
+protected:
+    /// Call 2: bob (on the core realm) calls carol through the appliance, answered and ACKed.
+    /// Returns the appliance's tag in bob's dialog; `carol_relay_port` gets carol's relay port.
+    std::string bob_calls_carol(uint16_t& carol_relay_port) {
+        std::string inv = "INVITE sip:carol@198.51.100.1 SIP/2.0\r\n"
+                          "Via: SIP/2.0/UDP 198.51.100.20:5060;branch=z9hG4bKbob2;rport\r\n"
+                          "Max-Forwards: 70\r\n"
+                          "From: <sip:bob@198.51.100.20>;tag=bobtag2\r\n"
+                          "To: <sip:carol@198.51.100.1>\r\n"
+                          "Call-ID: bob-call-2@198.51.100.20\r\n"
+                          "CSeq: 1 INVITE\r\n"
+                          "Contact: <sip:bob@198.51.100.20:5060>\r\n"
+                          "Content-Type: application/sdp\r\n";
+        inv += "Content-Length: " + std::to_string(bob_sdp.size()) + "\r\n\r\n" + bob_sdp;
+        from_bob(inv);
+        auto out = take();
+        const received* to_carol = nullptr;
+        for (const auto& r : out) {
+            if (r->msg.is_request && r->msg.req_method == sip::method::invite && r->to == carol) {
+                to_carol = r.get();
+            }
+        }
+        EXPECT_NE(to_carol, nullptr);
+        if (to_carol == nullptr) {
+            return {};
+        }
+        auto carol_invite = parse_copy(to_carol->realm, to_carol->to, to_carol->text);
+        feed(core, carol, bob_response(carol_invite->msg, 200, "OK", carol_sdp, "caroltag",
+                                       "<sip:carol@198.51.100.30:5060>"));
+        out = take();
+        const received* ok2 = find_response(out, core, 200);
+        EXPECT_NE(ok2, nullptr);
+        if (ok2 == nullptr) {
+            return {};
+        }
+        const std::string our_tag2(ok2->msg.to.tag);
+        carol_relay_port = sdp_of(carol_invite->msg.body).port;
+        from_bob("ACK sip:sipferry@198.51.100.1:5060 SIP/2.0\r\n"
+                 "Via: SIP/2.0/UDP 198.51.100.20:5060;branch=z9hG4bKbob2ack;rport\r\n"
+                 "Max-Forwards: 70\r\n"
+                 "From: <sip:bob@198.51.100.20>;tag=bobtag2\r\n"
+                 "To: <sip:carol@198.51.100.1>;tag=" + our_tag2 + "\r\n"
+                 "Call-ID: bob-call-2@198.51.100.20\r\n"
+                 "CSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n");
+        take();
+        return our_tag2;
+    }
+
+    /// bob's REFER of alice to carol, replacing his dialog with carol (as he sees it).
+    std::string attended_refer(const call_state& cs, const std::string& our_tag2) {
+        std::string refer = bob_request("REFER", cs.b_invite->msg, 1, "z9hG4bKbobattended");
+        refer.insert(refer.find("Content-Length"),
+                     "Refer-To: <sip:carol@198.51.100.1?Replaces=bob-call-2%40198.51.100.20%3Bto-tag%3D" +
+                         our_tag2 + "%3Bfrom-tag%3Dbobtag2>\r\n");
+        return refer;
+    }
+};
 INSTANTIATE_TEST_SUITE_P(modes_c_and_p, attended_transfer, ::testing::Values("bob-trc", "bob-trp"));
 
 TEST_P(attended_transfer, joins_alice_and_carol_and_drops_bob_from_both_calls) {
@@ -1056,53 +1113,16 @@ TEST_P(attended_transfer, joins_alice_and_carol_and_drops_bob_from_both_calls) {
     const dp::media_side* alice_side = table_->find(acc_addr, cs.a_port);
     ASSERT_NE(alice_side, nullptr);
 
-    // Call 2: bob (on the core realm) calls carol through the appliance.
-    std::string inv = "INVITE sip:carol@198.51.100.1 SIP/2.0\r\n"
-                      "Via: SIP/2.0/UDP 198.51.100.20:5060;branch=z9hG4bKbob2;rport\r\n"
-                      "Max-Forwards: 70\r\n"
-                      "From: <sip:bob@198.51.100.20>;tag=bobtag2\r\n"
-                      "To: <sip:carol@198.51.100.1>\r\n"
-                      "Call-ID: bob-call-2@198.51.100.20\r\n"
-                      "CSeq: 1 INVITE\r\n"
-                      "Contact: <sip:bob@198.51.100.20:5060>\r\n"
-                      "Content-Type: application/sdp\r\n";
-    inv += "Content-Length: " + std::to_string(bob_sdp.size()) + "\r\n\r\n" + bob_sdp;
-    from_bob(inv);
-    auto out = take();
-    const received* to_carol = nullptr;
-    for (const auto& r : out) {
-        if (r->msg.is_request && r->msg.req_method == sip::method::invite && r->to == carol) {
-            to_carol = r.get();
-        }
-    }
-    ASSERT_NE(to_carol, nullptr);
-    auto carol_invite = parse_copy(to_carol->realm, to_carol->to, to_carol->text);
-    feed(core, carol, bob_response(carol_invite->msg, 200, "OK", carol_sdp, "caroltag",
-                                   "<sip:carol@198.51.100.30:5060>"));
-    out = take();
-    const received* ok2 = find_response(out, core, 200);
-    ASSERT_NE(ok2, nullptr);
-    const std::string our_tag2(ok2->msg.to.tag);
-    const uint16_t carol_relay_port = sdp_of(carol_invite->msg.body).port;
-    from_bob("ACK sip:sipferry@198.51.100.1:5060 SIP/2.0\r\n"
-             "Via: SIP/2.0/UDP 198.51.100.20:5060;branch=z9hG4bKbob2ack;rport\r\n"
-             "Max-Forwards: 70\r\n"
-             "From: <sip:bob@198.51.100.20>;tag=bobtag2\r\n"
-             "To: <sip:carol@198.51.100.1>;tag=" + our_tag2 + "\r\n"
-             "Call-ID: bob-call-2@198.51.100.20\r\n"
-             "CSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n");
-    take();
+    uint16_t carol_relay_port = 0;
+    const std::string our_tag2 = bob_calls_carol(carol_relay_port);
+    ASSERT_FALSE(our_tag2.empty());
     ASSERT_EQ(b2b_->active_calls(), 2u);
     const dp::media_side* carol_side = table_->find(core_addr, carol_relay_port);
     ASSERT_NE(carol_side, nullptr);
 
     // bob REFERs alice to carol, replacing his own dialog with carol (as he sees it).
-    std::string refer = bob_request("REFER", cs.b_invite->msg, 1, "z9hG4bKbobattended");
-    refer.insert(refer.find("Content-Length"),
-                 "Refer-To: <sip:carol@198.51.100.1?Replaces=bob-call-2%40198.51.100.20%3Bto-tag%3D" + our_tag2 +
-                     "%3Bfrom-tag%3Dbobtag2>\r\n");
-    from_bob(refer);
-    out = take();
+    from_bob(attended_refer(cs, our_tag2));
+    auto out = take();
     EXPECT_NE(find_response(out, core, 202, sip::method::refer), nullptr);
     const received* notify = find_request(out, core, sip::method::notify);
     ASSERT_NE(notify, nullptr);
@@ -1142,6 +1162,34 @@ TEST_P(attended_transfer, joins_alice_and_carol_and_drops_bob_from_both_calls) {
     EXPECT_EQ(seg.get<unsigned>("segment"), 2u);
     EXPECT_EQ(relay_entries(), 0u);
     EXPECT_EQ(b2b_->active_calls(), 0u);
+}
+
+TEST_P(attended_transfer, is_held_to_the_transfer_rate_policy_and_not_retried_blind) {
+    b2bua_config cfg = base_config();
+    cfg.transfer.max_per_call = 0;  // no transfer at all in a call: the depth check refuses
+    rebuild(cfg);
+    invite_opts o;
+    o.user = GetParam();
+    call_state cs = confirmed_call(o);
+    ASSERT_NE(cs.b_invite, nullptr);
+    uint16_t carol_relay_port = 0;
+    const std::string our_tag2 = bob_calls_carol(carol_relay_port);
+    ASSERT_FALSE(our_tag2.empty());
+    ASSERT_EQ(b2b_->active_calls(), 2u);
+
+    from_bob(attended_refer(cs, our_tag2));
+    auto out = take();
+    const received* refused = find_response(out, core, 403, sip::method::refer);
+    ASSERT_NE(refused, nullptr);
+    EXPECT_NE(refused->text.find("transfer policy: too_many_in_call"), std::string::npos) << refused->text;
+    EXPECT_EQ(find_response(out, core, 202, sip::method::refer), nullptr);
+    for (const auto& r : out) {
+        EXPECT_FALSE(r->msg.is_request) << "nothing is sent on a refused transfer (no blind attempt, no BYE):\n"
+                                        << r->text;
+    }
+    EXPECT_EQ(b2b_->active_calls(), 2u);
+    EXPECT_EQ(b2b_->stats().transfers_refused, 1u);
+    EXPECT_EQ(b2b_->transfers().refusals().at("too_many_in_call"), 1u);
 }
 
 TEST_F(b2bua_test, replaces_for_an_unknown_dialog_falls_back_to_blind) {
