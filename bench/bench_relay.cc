@@ -149,7 +149,12 @@ struct mbuf_burst {
             std::abort();
         }
         for (rte_mbuf* m : pkts) {
-            std::memset(rte_pktmbuf_append(m, frame_len), 0x5a, frame_len);
+            auto* p = static_cast<uint8_t*>(std::memset(rte_pktmbuf_append(m, frame_len), 0x5a, frame_len));
+            // A real RTP header (v2, PCMU, an SSRC), so the relay's sequence tracking runs as in service.
+            p[hdr_len] = 0x80;
+            p[hdr_len + 1] = 0;
+            const uint8_t ssrc[4] = {0x0a, 0x11, 0xce, 0x01};
+            std::memcpy(p + hdr_len + 8, ssrc, 4);
         }
     }
     ~mbuf_burst() { rte_pktmbuf_free_bulk(pkts, burst); }
@@ -163,8 +168,12 @@ struct mbuf_burst {
             auto* udp = reinterpret_cast<rte_udp_hdr*>(ip + 1);
             ip->dst_addr = rte_cpu_to_be_32(keys[i].addr);
             udp->dst_port = rte_cpu_to_be_16(keys[i].port);
+            const uint16_t seq = rte_cpu_to_be_16(static_cast<uint16_t>(seq_));
+            std::memcpy(p + hdr_len + 2, &seq, 2);
         }
+        ++seq_;
     }
+    uint32_t seq_ = 0;  ///< RTP sequence number of this round's packets
 };
 
 void set_counters(benchmark::State& state) {
