@@ -1,5 +1,7 @@
 #include "dataplane.hh"
 
+#include <algorithm>
+
 #include <rte_bus.h>
 #include <rte_bus_vdev.h>
 #include <rte_cycles.h>
@@ -103,6 +105,9 @@ dataplane::dataplane(const dataplane_config& cfg) : cfg_(cfg) {
         w->relay_min = cfg_.relay_port_min;
         w->relay_max = cfg_.relay_port_max;
         w->relay = relay_.get();
+        // Relayed packets may leave on any port: offload only when all of them can.
+        w->tx_cksum_offload = !ports_.empty() && std::all_of(ports_.begin(), ports_.end(),
+                                                              [](const port_info& p) { return p.tx_cksum_offload; });
         w->stop = &stop_;
         const std::string suffix = std::to_string(i);
         w->sip_in = rte_ring_create(("sf_sip_in" + suffix).c_str(), ring_size, rte_socket_id(),
@@ -173,6 +178,13 @@ void dataplane::setup_port(const port_config& pc) {
         conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
         conf.rx_adv_conf.rss_conf.rss_hf = (RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP) & info.flow_type_rss_offloads;
     }
+    // Checksum offload where the device has it: the relay then writes the pseudo-header sum and
+    // flags instead of summing in software (worker.tx_cksum_offload, set when every port has it).
+    constexpr uint64_t cksum_offloads = RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_UDP_CKSUM;
+    const bool cksum_offload = (info.tx_offload_capa & cksum_offloads) == cksum_offloads;
+    if (cksum_offload) {
+        conf.txmode.offloads |= cksum_offloads;
+    }
     if (rte_eth_dev_configure(port_id, queues, queues, &conf) != 0) {
         fail("port." + pc.name + ": rte_eth_dev_configure");
     }
@@ -194,6 +206,7 @@ void dataplane::setup_port(const port_config& pc) {
     pi.addr = pc.addr;
     pi.prefix = pc.prefix;
     pi.gateway = pc.gateway;
+    pi.tx_cksum_offload = cksum_offload;
     rte_eth_macaddr_get(port_id, &pi.mac);
     uint16_t mtu = 1500;
     if (rte_eth_dev_get_mtu(port_id, &mtu) == 0 && mtu >= 576) {

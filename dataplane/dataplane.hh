@@ -58,6 +58,7 @@ struct port_info {
     uint8_t prefix = 24;
     uint32_t gateway = 0;
     uint16_t mtu = 1500;
+    bool tx_cksum_offload = false;  ///< the device computes IPv4 and UDP checksums on TX (enabled)
 
     bool on_link(uint32_t a) const {
         const uint32_t mask = prefix == 0 ? 0 : ~uint32_t{0} << (32 - prefix);

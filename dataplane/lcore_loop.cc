@@ -68,7 +68,7 @@ void handle_arp(worker& w, uint16_t port_id, rte_mbuf* m, rte_ether_hdr* eth) {
 // Relays the collected packets and sends or frees each.
 void flush_relay(worker& w, rte_mbuf** relay_pkts, unsigned n_relay, uint64_t now_tsc) {
     uint16_t egress[64];
-    const relay_burst_result r = relay_burst(*w.relay, relay_pkts, n_relay, egress, now_tsc);
+    const relay_burst_result r = relay_burst(*w.relay, relay_pkts, n_relay, egress, now_tsc, w.tx_cksum_offload);
     if (r.miss) {
         bump(w.stats.drops[static_cast<unsigned>(drop_reason::relay_miss)], r.miss);
     }

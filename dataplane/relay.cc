@@ -27,7 +27,8 @@ inline l3l4 headers_of(rte_mbuf* m) {
 }
 
 // Rewrites one packet from side `in` towards `out`'s remote; false if `out` cannot send yet.
-inline bool rewrite(const l3l4& h, const media_side& out) {
+template <bool offload>
+inline bool rewrite(rte_mbuf* m, const l3l4& h, const media_side& out) {
     const uint64_t remote = out.remote.load(std::memory_order_acquire);
     const uint64_t mac = out.remote_mac.load(std::memory_order_acquire);
     if (!endpoint_valid(remote) || !mac_valid(mac)) {
@@ -41,23 +42,39 @@ inline bool rewrite(const l3l4& h, const media_side& out) {
     const uint16_t new_sport = rte_cpu_to_be_16(out.local_port);
     const uint16_t new_dport = rte_cpu_to_be_16(endpoint_port(remote));
 
-    // UDP checksum: incremental over the pseudo-header addresses and the ports
-    // (RFC 1624); a zero checksum means "none" in IPv4 and stays zero.
-    if (h.udp->dgram_cksum != 0) {
-        uint16_t c = h.udp->dgram_cksum;
-        c = csum_replace4(c, h.ip->src_addr, new_src);
-        c = csum_replace4(c, h.ip->dst_addr, new_dst);
-        c = csum_replace2(c, h.udp->src_port, new_sport);
-        c = csum_replace2(c, h.udp->dst_port, new_dport);
-        h.udp->dgram_cksum = c == 0 ? 0xffff : c;
+    if constexpr (offload) {
+        const bool udp_cksum = h.udp->dgram_cksum != 0;  // zero means "none" in IPv4 and stays zero
+        h.ip->src_addr = new_src;
+        h.ip->dst_addr = new_dst;
+        h.udp->src_port = new_sport;
+        h.udp->dst_port = new_dport;
+        h.ip->time_to_live = 64;
+        h.ip->hdr_checksum = 0;
+        m->l2_len = sizeof(rte_ether_hdr);
+        m->l3_len = rte_ipv4_hdr_len(h.ip);
+        m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | (udp_cksum ? RTE_MBUF_F_TX_UDP_CKSUM : 0);
+        if (udp_cksum) {
+            h.udp->dgram_cksum = rte_ipv4_phdr_cksum(h.ip, m->ol_flags);  // the device adds the rest
+        }
+    } else {
+        // UDP checksum: incremental over the pseudo-header addresses and the ports
+        // (RFC 1624); a zero checksum means "none" in IPv4 and stays zero.
+        if (h.udp->dgram_cksum != 0) {
+            uint16_t c = h.udp->dgram_cksum;
+            c = csum_replace4(c, h.ip->src_addr, new_src);
+            c = csum_replace4(c, h.ip->dst_addr, new_dst);
+            c = csum_replace2(c, h.udp->src_port, new_sport);
+            c = csum_replace2(c, h.udp->dst_port, new_dport);
+            h.udp->dgram_cksum = c == 0 ? 0xffff : c;
+        }
+        h.ip->src_addr = new_src;
+        h.ip->dst_addr = new_dst;
+        h.udp->src_port = new_sport;
+        h.udp->dst_port = new_dport;
+        h.ip->time_to_live = 64;
+        h.ip->hdr_checksum = 0;
+        h.ip->hdr_checksum = rte_ipv4_cksum(h.ip);
     }
-    h.ip->src_addr = new_src;
-    h.ip->dst_addr = new_dst;
-    h.udp->src_port = new_sport;
-    h.udp->dst_port = new_dport;
-    h.ip->time_to_live = 64;
-    h.ip->hdr_checksum = 0;
-    h.ip->hdr_checksum = rte_ipv4_cksum(h.ip);
     return true;
 }
 
@@ -101,8 +118,11 @@ inline void track_rtp(media_side& in, const rte_udp_hdr* udp, uint16_t payload) 
 
 }  // namespace
 
-relay_burst_result relay_burst(const relay_table& table, rte_mbuf** pkts, unsigned n, uint16_t* egress,
-                               uint64_t now_tsc) {
+namespace {
+
+template <bool offload>
+relay_burst_result relay_burst_as(const relay_table& table, rte_mbuf** pkts, unsigned n, uint16_t* egress,
+                                  uint64_t now_tsc) {
     relay_burst_result res;
     constexpr unsigned max_burst = 64;  // RTE_HASH_LOOKUP_BULK_MAX
     relay_key keys[max_burst];
@@ -169,7 +189,7 @@ relay_burst_result relay_burst(const relay_table& table, rte_mbuf** pkts, unsign
         }
 
         const media_side* out = in->peer.load(std::memory_order_acquire);
-        if (out == nullptr || !rewrite(h, *out)) {
+        if (out == nullptr || !rewrite<offload>(pkts[i], h, *out)) {
             egress[i] = relay_drop;
             in->drops.store(in->drops.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
             ++res.no_target;
@@ -180,6 +200,14 @@ relay_burst_result relay_burst(const relay_table& table, rte_mbuf** pkts, unsign
         ++res.relayed;
     }
     return res;
+}
+
+}  // namespace
+
+relay_burst_result relay_burst(const relay_table& table, rte_mbuf** pkts, unsigned n, uint16_t* egress,
+                               uint64_t now_tsc, bool tx_cksum_offload) {
+    return tx_cksum_offload ? relay_burst_as<true>(table, pkts, n, egress, now_tsc)
+                            : relay_burst_as<false>(table, pkts, n, egress, now_tsc);
 }
 
 }  // namespace sf::dp

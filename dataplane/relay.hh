@@ -24,7 +24,13 @@ struct relay_burst_result {
 /// to the appliance's relay ports. Each is rewritten in place to go from its
 /// peer side's address to the peer's remote; egress[i] receives the DPDK port to
 /// send it on, or relay_drop (the caller frees those).
+///
+/// Checksums: with `tx_cksum_offload` (every port computes IPv4/UDP checksums on TX) the IPv4
+/// checksum is zeroed, the UDP one set to the pseudo-header sum and the mbuf flagged
+/// (RTE_MBUF_F_TX_IPV4 | IP_CKSUM | UDP_CKSUM, l2_len, l3_len); otherwise both are fixed in
+/// software, the UDP one incrementally (RFC 1624). A zero UDP checksum ("none") stays zero
+/// either way. The choice is made once per burst, not per packet.
 relay_burst_result relay_burst(const relay_table& table, rte_mbuf** pkts, unsigned n, uint16_t* egress,
-                               uint64_t now_tsc);
+                               uint64_t now_tsc, bool tx_cksum_offload = false);
 
 }  // namespace sf::dp

@@ -44,6 +44,7 @@ struct alignas(64) worker {
     worker_port ports[RTE_MAX_ETHPORTS];
 
     relay_table* relay = nullptr;
+    bool tx_cksum_offload = false;   ///< every port computes IPv4/UDP checksums on TX (relay_burst)
     rte_ring* sip_in = nullptr;      ///< worker -> control, mbufs
     rte_ring* neighbours = nullptr;  ///< worker -> control, neighbour_event elements
     rte_ring* frames_out = nullptr;  ///< control -> worker, mbufs (worker 0 only)

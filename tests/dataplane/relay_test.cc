@@ -537,3 +537,58 @@ TEST_F(rtp_loss_fixture, duplicates_count_as_received) {
 
 }  // namespace
 }  // namespace sf::dp
+
+// ------------------------------------------------------------------ TX checksum offload
+
+namespace sf::dp {
+namespace {
+
+// Finishes an offloaded packet as a NIC does: the IPv4 header checksum, and the UDP one from the
+// pseudo-header sum the relay left in the field.
+void nic_finish(rte_mbuf* m) {
+    const frame_view f = view_of(m);
+    ASSERT_TRUE(m->ol_flags & RTE_MBUF_F_TX_IPV4);
+    ASSERT_TRUE(m->ol_flags & RTE_MBUF_F_TX_IP_CKSUM);
+    ASSERT_EQ(m->l2_len, sizeof(rte_ether_hdr));
+    ASSERT_EQ(m->l3_len, rte_ipv4_hdr_len(f.ip));
+    ASSERT_EQ(f.ip->hdr_checksum, 0) << "the device fills it";
+    f.ip->hdr_checksum = rte_ipv4_cksum(f.ip);
+    if (m->ol_flags & RTE_MBUF_F_TX_UDP_CKSUM) {
+        const uint16_t l4_len = rte_be_to_cpu_16(f.udp->dgram_len);
+        const auto c = static_cast<uint16_t>(~ref_sum(f.udp, l4_len));
+        f.udp->dgram_cksum = c == 0 ? 0xffff : c;
+    }
+}
+
+TEST_F(relay_fixture, offloaded_checksums_match_the_software_ones) {
+    std::mt19937 rng(7);
+    for (int i = 0; i < 1000; ++i) {
+        b->remote.store(pack_endpoint(rng(), static_cast<uint16_t>(rng())));
+        udp_spec s = to_a(rng() % 1400);
+        for (auto& x : s.payload) {
+            x = static_cast<uint8_t>(rng());
+        }
+        s.src_port = static_cast<uint16_t>(rng());
+        s.udp_cksum = i % 10 != 0;  // every tenth without a UDP checksum: it must stay 0
+        rte_mbuf* soft = make_udp_frame(s);
+        rte_mbuf* hard = make_udp_frame(s);
+        ASSERT_NE(soft, nullptr);
+        ASSERT_NE(hard, nullptr);
+        uint16_t e1 = 0, e2 = 0;
+        ASSERT_EQ(relay_burst(*table, &soft, 1, &e1, 1, false).relayed, 1);
+        ASSERT_EQ(relay_burst(*table, &hard, 1, &e2, 1, true).relayed, 1);
+        EXPECT_EQ(e1, e2);
+        EXPECT_EQ(soft->ol_flags & (RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_UDP_CKSUM), 0u) << "software path flags nothing";
+        EXPECT_EQ((hard->ol_flags & RTE_MBUF_F_TX_UDP_CKSUM) != 0, s.udp_cksum) << i;
+        nic_finish(hard);
+        ASSERT_EQ(rte_pktmbuf_data_len(soft), rte_pktmbuf_data_len(hard));
+        ASSERT_EQ(0, std::memcmp(rte_pktmbuf_mtod(soft, const void*), rte_pktmbuf_mtod(hard, const void*),
+                                 rte_pktmbuf_data_len(soft)))
+            << "packet " << i << ": the device's checksums differ from the software path's";
+        rte_pktmbuf_free(soft);
+        rte_pktmbuf_free(hard);
+    }
+}
+
+}  // namespace
+}  // namespace sf::dp
