@@ -38,6 +38,7 @@ b2bua::~b2bua() {
         timers_.cancel(c->duration_timer);
         timers_.cancel(c->session[0].timer);
         timers_.cancel(c->session[1].timer);
+        timers_.cancel(c->a_reliable.timer);
         for (const call::branch& br : c->branches) {
             timers_.cancel(br.timer);
         }
@@ -133,12 +134,30 @@ void b2bua::on_request(const inbound& in) {
         return;
     }
     // RFC 3261 8.2.2.3: extensions the request requires and we do not support get 420.
+    // A dialog-creating INVITE may require 100rel: its 18x then go reliably (b2bua_reliable.cc);
+    // re-INVITEs' provisional responses are relayed as they come, so they may not.
     if (m.req_method != sip::method::options) {
         std::string unsupported;
         for (unsigned i = 0; i < m.n_headers; ++i) {
-            if (m.headers[i].id == sip::hdr::require && !m.headers[i].value.empty()) {
+            if (m.headers[i].id != sip::hdr::require) {
+                continue;
+            }
+            for (std::string_view rest = m.headers[i].value; !rest.empty();) {
+                const size_t comma = rest.find(',');
+                std::string_view tag = rest.substr(0, comma);
+                rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+                while (!tag.empty() && (tag.front() == ' ' || tag.front() == '\t')) {
+                    tag.remove_prefix(1);
+                }
+                while (!tag.empty() && (tag.back() == ' ' || tag.back() == '\t')) {
+                    tag.remove_suffix(1);
+                }
+                if (tag.empty() ||
+                    (m.req_method == sip::method::invite && m.to.tag.empty() && iequals_ascii(tag, "100rel"))) {
+                    continue;
+                }
                 unsupported += unsupported.empty() ? "" : ", ";
-                unsupported += std::string(m.headers[i].value);
+                unsupported += std::string(tag);
             }
         }
         if (!unsupported.empty()) {
@@ -318,6 +337,7 @@ void b2bua::on_invite(const inbound& in) {
     c->a_invite = response_base::from_request(m);
     c->a_invite_tx = stx;
     c->a_invite_cseq = m.cseq;
+    setup_reliable_a(*c, m);
     // Leg A: the caller's dialog, with our tag and our Contact on its realm.
     c->a = uas_leg(in);
     leg& a = c->a;
@@ -382,6 +402,7 @@ std::string b2bua::rewrite_sdp(call& c, bool for_b, std::string_view body) {
 }
 
 void b2bua::send_a_final(call& c, unsigned status, std::string_view reason) {
+    stop_reliable_a(c);  // a final response ends the INVITE's reliable provisionals (RFC 3262 3)
     tl_.respond(c.a_invite_tx, status, reason, c.a.local_tag, {});
     c.rec.result = status;
     c.rec.reason = std::string(reason);
@@ -416,29 +437,32 @@ void b2bua::on_cancel(const inbound& in) {
     tl_.respond(cancel_tx, 200, "OK", {}, {});
     bool is_a = false;
     call* c = find_call(in.msg->call_id, &is_a);
+    if (c != nullptr && is_a && cancel_held_answer_a(*c)) {
+        return;  // B had answered but A's 2xx still waited for a PRACK: A was not answered yet
+    }
     if (c == nullptr || !is_a || (c->st != call::state::routing && c->st != call::state::early)) {
         return;  // already answered or failed: the CANCEL has no effect (RFC 3261 9.2)
     }
     abandon(*c);
 }
 
-void b2bua::abandon(call& c) {
-    send_a_final(c, 487, reason_phrase(487));
+void b2bua::abandon(call& c, unsigned status, const char* hangup) {
+    send_a_final(c, status, reason_phrase(status));
     c.st = call::state::cancelling;
     ++cancelling_;
     // The caller is gone: its record is final and its relay ports are free now; only leg B's
     // INVITE transaction is left to finish.
-    write_record(c, "caller");
+    write_record(c, hangup);
     media_.close(c.media);
     give_up_branches(c, -1);
     // A branch with no provisional response yet gets its CANCEL on the first (RFC 3261 9.1).
     // Stay until every branch's INVITE transaction ends, but never longer than 64*T1.
     const uint64_t id = c.id;
-    c.linger_timer = timers_.add(now_() + 64ull * cfg_.timers.t1_ms + 1000, [this, id] {
+    c.linger_timer = timers_.add(now_() + 64ull * cfg_.timers.t1_ms + 1000, [this, id, hangup] {
         auto it = calls_.find(id);
         if (it != calls_.end()) {
             it->second->linger_timer = 0;
-            end_call(*it->second, "caller");
+            end_call(*it->second, hangup);
         }
     });
 }
@@ -491,6 +515,7 @@ void b2bua::write_record(call& c, const char* hangup) {
 
 void b2bua::end_call(call& c, const char* hangup) {
     abort_transfer(c);
+    stop_reliable_a(c);
     timers_.cancel(c.waiting_ack.timer);
     timers_.cancel(c.linger_timer);
     timers_.cancel(c.duration_timer);

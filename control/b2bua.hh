@@ -19,6 +19,7 @@
 #include "provider_registration.hh"
 #include "registrar.hh"
 #include "media_anchor.hh"
+#include "reliable_provisional.hh"
 #include "transaction.hh"
 #include "transfer_policy.hh"
 
@@ -37,6 +38,8 @@ struct b2bua_config {
     std::string domain;  ///< the digest realm of challenges ("" = "sipferry")
     unsigned session_expires_s = 1800;  ///< RFC 4028 interval offered to callees (0: no session timers)
     unsigned min_se_s = 90;             ///< smallest interval accepted from callers (else 422)
+    /// Which 18x a caller that only Supports 100rel gets reliably (RFC 3262; b2bua_reliable.cc).
+    reliable_policy reliable_to_caller = reliable_policy::sdp;
 };
 
 struct b2bua_stats {
@@ -52,6 +55,10 @@ struct b2bua_stats {
     uint64_t provider_auth_retries = 0;  ///< INVITEs re-sent with a provider's credentials
     uint64_t session_refreshes_sent = 0, session_refreshes_answered = 0, session_timer_expiries = 0;
     uint64_t pracks_sent = 0;  ///< RFC 3262 PRACKs of callees' reliable provisional responses
+    /// RFC 3262 towards callers: reliable 18x sent, their retransmissions, PRACKs taken,
+    /// PRACKs that matched nothing (481), and 18x never PRACKed (the call failed with 504).
+    uint64_t reliable_sent = 0, reliable_retransmitted = 0, pracks_received = 0, pracks_unmatched = 0,
+             reliable_timeouts = 0;
 };
 
 /// One side of a call: a dialog with one peer.
@@ -200,7 +207,31 @@ private:
     /// CANCEL of the INVITE that opened leg `l` (sent to `request_uri` via `dest` with its `branch`).
     void send_cancel(const leg& l, std::string_view request_uri, std::string_view branch, sip_addr dest);
     /// Leg A gave up before the answer (CANCEL, or BYE in the early dialog): 487 to A, CANCEL to B.
-    void abandon(call& c);
+    /// Also used with another `status` (and CDR `hangup`) when the appliance gives up on A.
+    void abandon(call& c, unsigned status = 487, const char* hangup = "caller");
+
+    // Reliable provisional responses to the caller (b2bua_reliable.cc, RFC 3262 as UAS on leg A).
+    /// What the caller's INVITE says about 100rel; the first RSeq.
+    void setup_reliable_a(call& c, const sip::message& invite);
+    /// A provisional response to A's INVITE: reliably when the caller asks for it (or the policy
+    /// says so), after the outstanding one's PRACK if there is one; else as it is.
+    void send_a_provisional(call& c, unsigned status, std::string_view reason, std::string_view extra,
+                            std::string_view body);
+    /// The 2xx to A's INVITE (then its ACK is waited for): now, or once the outstanding
+    /// reliable provisional response is PRACKed.
+    void answer_a(call& c, unsigned status, std::string_view reason, std::string extra, std::string body);
+    /// A PRACK in leg A's early dialog: 200 when it matches the outstanding response, else 481.
+    void on_prack(const inbound& in, call& c, bool from_a, uint64_t stx);
+    /// No more retransmissions (a final response went to A, or the call ends); a held 2xx that
+    /// can no longer go out turns into 487 for A's INVITE.
+    void stop_reliable_a(call& c);
+    /// A's CANCEL while its 2xx is held for a PRACK: 487 to A, BYE to B. False if none is held.
+    bool cancel_held_answer_a(call& c);
+    void send_reliable_a(call& c, pending_response p);
+    void deliver_answer_a(call& c);
+    void retransmit_reliable_a(uint64_t call_id);
+    /// 64*T1 without a PRACK: 504 to A (RFC 3262 3: 5xx) and both legs torn down.
+    void reliable_timed_out(call& c);
 
     // In-dialog (b2bua_in_dialog.cc).
     /// Relays an in-dialog INVITE, UPDATE or INFO to the other leg (server transaction `stx`).

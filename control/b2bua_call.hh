@@ -15,7 +15,8 @@ namespace sf::control {
 
 namespace b2bua_detail {
 
-inline constexpr std::string_view allow_header = "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS\r\n";
+inline constexpr std::string_view allow_header =
+    "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, PRACK, UPDATE, INFO, REFER, NOTIFY\r\n";
 
 /// Removes the ;tag= parameter from a From/To value (the leg keeps tags apart).
 inline std::string strip_tag(std::string_view value) {
@@ -200,6 +201,7 @@ struct b2bua::call {
     sip_addr a_reply_to;           ///< where responses to A's INVITE go (2xx retransmissions too)
     uint64_t a_invite_tx = 0;
     unsigned a_invite_cseq = 0;
+    reliable_uas a_reliable;       ///< RFC 3262 towards the caller (b2bua_reliable.cc)
 
     /// One INVITE the appliance placed for the dial string (b2bua_fork.cc). Parallel
     /// destinations are branches of one group; the answering branch's dialog becomes leg B.

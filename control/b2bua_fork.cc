@@ -247,8 +247,8 @@ void b2bua::on_branch_response(uint64_t call_id, size_t i, const inbound& in) {
         c.st = call::state::early;
         std::string body;
         sdp::session desc;
-        // An offerless INVITE gets its offer in the 2xx (no 100rel here): SDP in an unreliable
-        // 18x is not an offer A could answer, so the 18x goes on without it.
+        // An offerless INVITE gets its offer in the 2xx: an offer in a reliable 18x, answered in
+        // A's PRACK, is not done here, so the 18x goes on without SDP.
         if (!c.offerless && is_sdp(m) && sdp::parse(m.body, desc) == sdp::parse_error::ok) {
             // Early media: the bridge's B side follows the branch that sent the latest SDP.
             media_.apply_remote(c.media, true, desc, c.early_media_branch >= 0 &&
@@ -258,8 +258,7 @@ void b2bua::on_branch_response(uint64_t call_id, size_t i, const inbound& in) {
             body = rewrite_sdp(c, false, m.body);
         }
         const std::string extra = "Contact: " + c.a.contact + "\r\n" + c.a_record_route;
-        tl_.respond(c.a_invite_tx, status, m.reason, c.a.local_tag, extra, body.empty() ? "" : "application/sdp",
-                    body);
+        send_a_provisional(c, status, m.reason, extra, body);  // reliably if A asked (b2bua_reliable.cc)
         return;
     }
     if (status < 300) {
@@ -455,8 +454,6 @@ void b2bua::answer_from_branch(call& c, size_t i, const inbound& in) {
     extra += allow_header;
     extra += timer_headers_for_a(c);
     extra += c.a_record_route;
-    std::string sent = tl_.respond(c.a_invite_tx, m.status, m.reason, c.a.local_tag, extra,
-                                   body.empty() ? "" : "application/sdp", body);
     c.st = call::state::answered;
     c.rec.answer = std::chrono::system_clock::now();
     c.rec.result = m.status;
@@ -465,11 +462,8 @@ void b2bua::answer_from_branch(call& c, size_t i, const inbound& in) {
     if (br.target.max_duration_s != 0) {
         arm_duration_limit(c, br.target.max_duration_s);
     }
-    wait_for_ack(c, true, c.a_invite_cseq, std::move(sent), c.a_reply_to);
-    if (c.offerless) {
-        c.waiting_ack.forward_ack = true;  // on_ack: A's answer goes on to B in B's ACK
-        c.waiting_ack.other_cseq = c.b.local_cseq;
-    }
+    // Now, or once A PRACKed our reliable 18x (RFC 3262 3); then retransmitted until A's ACK.
+    answer_a(c, m.status, m.reason, std::move(extra), body);
     // The ACK carries the INVITE's CSeq; later requests in B's dialog come after its PRACKs'.
     c.b.local_cseq += br.pracks;
 }

@@ -56,6 +56,9 @@ void b2bua::on_in_dialog(const inbound& in, call& c, bool from_a) {
     case sip::method::refer:
         on_refer(in, c, from_a, stx);
         return;
+    case sip::method::prack:
+        on_prack(in, c, from_a, stx);  // RFC 3262, our reliable 18x to A (b2bua_reliable.cc)
+        return;
     case sip::method::invite:
         if (c.st != call::state::confirmed || c.waiting_ack.active) {
             // Our 2xx is not ACKed yet on some leg: an offer now would cross it.

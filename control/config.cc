@@ -517,6 +517,20 @@ config parse_config(const std::string& text, const std::string& origin, const st
         r.fail("sip.session_expires", "expected 0 (off) or at least sip.min_se (" + std::to_string(c.sip.min_se_s) +
                                           "), got " + std::to_string(c.sip.session_expires_s));
     }
+    // RFC 3262 towards callers that Support (not Require) 100rel: required = never, sdp = 18x with
+    // SDP (early media, so the SDP is a real answer), supported = every 18x.
+    {
+        const std::string v = r.str("sip.reliable_provisional", "sdp");
+        if (v == "required") {
+            c.sip.reliable_to_caller = reliable_policy::required;
+        } else if (v == "sdp") {
+            c.sip.reliable_to_caller = reliable_policy::sdp;
+        } else if (v == "supported") {
+            c.sip.reliable_to_caller = reliable_policy::supported;
+        } else {
+            r.fail("sip.reliable_provisional", "expected required, sdp or supported, got '" + v + "'");
+        }
+    }
     c.sip.domain = r.str("sip.domain", "");
     if (!c.sip.domain.empty() && !valid_host(c.sip.domain)) {
         r.fail("sip.domain", "expected a host name or IPv4 address (letters, digits, '.', '-'), got '" +

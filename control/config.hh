@@ -16,6 +16,7 @@
 #include "dataplane.hh"
 #include "lookup_table.hh"
 #include "registrar.hh"
+#include "reliable_provisional.hh"
 #include "transfer_policy.hh"
 
 namespace sf::control {
@@ -35,6 +36,8 @@ struct sip_config {
     std::string domain;  ///< the appliance's SIP domain (default digest realm); "" = none
     unsigned session_expires_s = 1800;  ///< RFC 4028 interval offered to callees; 0 = no session timers
     unsigned min_se_s = 90;             ///< smallest interval accepted from callers (else 422)
+    /// Which 18x a caller that only Supports 100rel gets reliably (`[sip] reliable_provisional`).
+    reliable_policy reliable_to_caller = reliable_policy::sdp;
 };
 
 struct dialplan_config {

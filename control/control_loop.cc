@@ -86,7 +86,7 @@ struct control_loop::impl {
           dialplans(limits_of(c.dialplan)), cdrs(c.cdr_file, c.cdr_max_bytes, c.cdr_files),
           calls(b2bua_config{c.sip.user_agent, c.sip.max_forwards, c.sip.port,
                              timer_config{c.sip.t1_ms, c.sip.t2_ms, c.sip.t4_ms}, c.transfer, c.accounts,
-                             c.providers, c.registrar, c.sip.domain, c.sip.session_expires_s, c.sip.min_se_s},
+                             c.providers, c.registrar, c.sip.domain, c.sip.session_expires_s, c.sip.min_se_s, c.sip.reliable_to_caller},
                 transactions, timers, media, dialplans, cdrs,
                 [this](unsigned r, sip_addr to, std::string p) { transport.send(r, to, std::move(p)); },
                 steady_ms) {
@@ -145,7 +145,7 @@ struct control_loop::impl {
         calls.reload(b2bua_config{next.sip.user_agent, next.sip.max_forwards, cfg.sip.port,
                                   timer_config{cfg.sip.t1_ms, cfg.sip.t2_ms, cfg.sip.t4_ms}, next.transfer,
                                   next.accounts, next.providers, next.registrar, next.sip.domain,
-                                  next.sip.session_expires_s, next.sip.min_se_s},
+                                  next.sip.session_expires_s, next.sip.min_se_s, next.sip.reliable_to_caller},
                      std::move(plans));
         return {true, ""};
     }
@@ -259,6 +259,15 @@ struct control_loop::impl {
         j.key("sent").value(xs.sent).key("dropped_no_neighbour").value(xs.dropped_no_neighbour);
         j.key("fragmented").value(xs.fragmented);
         j.key("dropped_too_big").value(xs.dropped_too_big).key("dropped_no_route").value(xs.dropped_no_route);
+        // RFC 3262 (both directions), RFC 4028 and glare.
+        j.key("reliable_18x_sent").value(bs.reliable_sent).key("reliable_18x_retransmitted").value(bs.reliable_retransmitted);
+        j.key("reliable_18x_timeouts").value(bs.reliable_timeouts);
+        j.key("pracks_received").value(bs.pracks_received).key("pracks_unmatched").value(bs.pracks_unmatched);
+        j.key("pracks_sent").value(bs.pracks_sent).key("glare_491").value(bs.glare_491);
+        j.key("session_refreshes_sent").value(bs.session_refreshes_sent);
+        j.key("session_refreshes_answered").value(bs.session_refreshes_answered);
+        j.key("session_timer_expiries").value(bs.session_timer_expiries);
+        j.key("provider_auth_retries").value(bs.provider_auth_retries);
         j.end_object();
         j.key("neighbours").begin_object();
         j.key("entries").value(uint64_t{transport.neighbours()}).key("arp_requests").value(xs.arp_requests);

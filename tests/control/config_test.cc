@@ -820,3 +820,12 @@ TEST_F(config_test, table_errors_name_the_key) {
     expect_error(minimal("[table]\nx = 1\n"), "table.x");  // a key needs a [table.NAME] section
     expect_error(minimal("[table.bad!name]\nx = 1\n"), "table.bad!name.x");
 }
+
+TEST_F(config_test, reliable_provisional_policy) {
+    EXPECT_EQ(parse(minimal()).sip.reliable_to_caller, reliable_policy::sdp);
+    EXPECT_EQ(parse(minimal("[sip]\nreliable_provisional = required\n")).sip.reliable_to_caller,
+              reliable_policy::required);
+    EXPECT_EQ(parse(minimal("[sip]\nreliable_provisional = supported\n")).sip.reliable_to_caller,
+              reliable_policy::supported);
+    expect_error(minimal("[sip]\nreliable_provisional = always\n"), "sip.reliable_provisional");
+}

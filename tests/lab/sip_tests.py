@@ -8,6 +8,14 @@ A mixin for the lab runner (tests/lab/run), beside TransferTests (whose helpers 
                     her SDP, is answered by the appliance itself: bob (uas_answer.xml) never sees it
   reliable_ringing  bob rings reliably (180 with Require: 100rel, RSeq 1; uas_100rel.xml): the
                     appliance PRACKs it once in his early dialog, then the call completes with RTP
+  reliable_ringing_to_caller  alice requires 100rel (uac_100rel.xml): her 180 comes reliably
+                    (Require: 100rel, RSeq, retransmitted while she waits 1 s before her PRACK), the
+                    PRACK gets 200, and the 200 for the INVITE, which bob sent at once, is held until
+                    then; bob sees no PRACK; RTP both ways; CDR result 200
+  reinvite_glare    alice and bob (tests/lab/sip_ua.py glare) re-INVITE each other at the same moment:
+                    the appliance relays the first and answers the other 491, the UA that got the
+                    relayed one answers 491 too; each retries after the RFC 3261 14.1 back-off and
+                    succeeds; alice's BYE ends the call; CDR result 200, hangup caller
   reload_during_call `sipferryctl reload` in the middle of a call with RTP: refused without the
                     token, done with it (stats calls.reloads + 1), and the call loses nothing
   refer_storm_rate_limited  a caller of account lab-storm (2 transfers a minute) calls bob-trc; bob
@@ -20,7 +28,8 @@ import sys
 
 from transfer_tests import read_trace, _is_request  # sipp -trace_msg parsing
 
-SIP_TESTS = ["session_refresh", "reliable_ringing", "reload_during_call", "refer_storm_rate_limited"]
+SIP_TESTS = ["session_refresh", "reliable_ringing", "reliable_ringing_to_caller", "reinvite_glare",
+             "reload_during_call", "refer_storm_rate_limited"]
 SIP_UA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sip_ua.py")
 STORM_IP = "192.0.2.13"  # TEST-NET-1 in sf-alice: configs/lab.conf [account.lab-storm] (2 transfers a minute)
 
@@ -80,6 +89,139 @@ class SipTests:
             r = self._report(tdir, who)
             if r["received"] != count:
                 errs.append(f"{who} received {r['received']}/{count} RTP packets")
+        if errs:
+            self._fail("; ".join(errs))
+
+    def test_reliable_ringing_to_caller(self, tdir):
+        import json
+        import time
+        ALICE, BOB = self._c("ALICE"), self._c("BOB")
+        count = 100
+        cdr_before = len(self.cdr_lines())
+        # bob (uas_answer.xml) answers right after his 180, while alice still holds back her PRACK:
+        # his RTP starts 2 s after his ACK so that it reaches alice once her 200 has come and her
+        # rtpsim listens (it lingers 2.5 s after sending for the same reason).
+        bob = self._start_uas(tdir, "bob", BOB, "uas_answer.xml",
+                              self._rtp_keys(tdir, name="bob", rtp_count=count, rtp_delay=2.0))
+        alice = self.sipp(tdir, "alice", ALICE, "uac_100rel.xml", remote=f"{self._c('SBC_ACC')}:5060",
+                          service="bob", keys=self._rtp_keys(tdir, caller="alice", rtp_count=count, rtp_delay=0.5))
+        rc_alice = self.wait_sipp(alice)
+        rc_bob = self.wait_sipp(bob, timeout=8 if rc_alice == 0 else 3)
+        self._wait_rtpsims(tdir, ("alice", "bob"))
+        problems, excerpts = self._sipp_problems([(alice, rc_alice), (bob, rc_bob)])
+        if problems:
+            self._fail("; ".join(problems) + "\n" + excerpts)
+        errs = []
+        atrace = read_trace(os.path.join(tdir, "alice.msg"))
+
+        def first(h, name):
+            return (h.get(name) or [""])[0]
+        ringing = [(i, m) for i, m in enumerate(atrace) if m["dir"] == "in" and m["start"].startswith("SIP/2.0 180")]
+        rseqs = sorted({first(m["headers"], "rseq") for _, m in ringing})
+        requires = sorted({first(m["headers"], "require") for _, m in ringing})
+        trying = [m for m in atrace if m["dir"] == "in" and m["start"].startswith("SIP/2.0 100")]
+        prack = [i for i, m in enumerate(atrace) if m["dir"] == "out" and _is_request(m, "PRACK")]
+        prack_ok = [i for i, m in enumerate(atrace) if m["dir"] == "in" and m["start"].startswith("SIP/2.0 200")
+                    and first(m["headers"], "cseq").endswith("PRACK")]
+        invite_ok = [i for i, m in enumerate(atrace) if m["dir"] == "in" and m["start"].startswith("SIP/2.0 200")
+                     and first(m["headers"], "cseq").endswith("INVITE")]
+        self._progress(f"alice: {len(ringing)} copies of the 180 (Require {requires}, RSeq {rseqs}), "
+                       f"PRACK at message {prack}, its 200 at {prack_ok}, the INVITE's 200 at {invite_ok}")
+        if not ringing or requires != ["100rel"] or len(rseqs) != 1 or not rseqs[0].isdigit():
+            errs.append(f"the 180s to alice must all carry Require: 100rel and one RSeq, got {requires} {rseqs}")
+        if len(ringing) < 2:
+            errs.append("the 180 was not retransmitted while alice held back her PRACK for 1 s (T1 = 500 ms)")
+        if any(first(m["headers"], "rseq") or first(m["headers"], "require") for m in trying):
+            errs.append("100 Trying must never be reliable")
+        if len(prack) != 1 or len(prack_ok) != 1:
+            errs.append(f"wanted one PRACK and one 200 for it, got {len(prack)} and {len(prack_ok)}")
+        elif not invite_ok or invite_ok[0] < prack[0]:
+            errs.append("the 200 for the INVITE reached alice before her PRACK: it must be held until then")
+        elif ringing and max(i for i, _ in ringing) > prack[0]:
+            errs.append("the 180 was still retransmitted after the PRACK")
+        btrace = read_trace(os.path.join(tdir, "bob.msg"))
+        if any(m["dir"] == "in" and _is_request(m, "PRACK") for m in btrace):
+            errs.append("bob got a PRACK: alice's PRACK is hop by hop")
+        for who in ("alice", "bob"):
+            r = self._report(tdir, who)
+            if r["received"] != count:
+                errs.append(f"{who} received {r['received']}/{count} RTP packets")
+        line = self.wait_new_cdr(cdr_before)
+        if line is None:
+            errs.append("no new CDR line")
+        else:
+            self._progress(f"cdr: {line}")
+            cdr = json.loads(line)
+            if cdr.get("result") != 200 or cdr.get("hangup") != "caller":
+                errs.append(f"CDR result {cdr.get('result')} hangup {cdr.get('hangup')}, wanted 200 caller")
+        if errs:
+            self._fail("; ".join(errs))
+
+    def test_reinvite_glare(self, tdir):
+        import json
+        import subprocess
+        import time
+        ALICE, BOB = self._c("ALICE"), self._c("BOB")
+        cdr_before = len(self.cdr_lines())
+        # Both re-INVITE at this wall-clock moment (the call is up well before it).
+        at = time.time() + 4.0
+        procs = {}
+        for who, side, args in (("bob", BOB, ["--role", "callee"]),
+                                ("alice", ALICE, ["--role", "caller", "--to", f"{self._c('SBC_ACC')}:5060",
+                                                  "--user", "bob"])):
+            argv = ["ip", "netns", "exec", side[0], sys.executable, SIP_UA, "glare", "--ip", side[1],
+                    "--at", f"{at:.3f}", "--timeout", "20", "--report", os.path.join(tdir, f"{who}.json")] + args
+            p = subprocess.Popen(argv, cwd=tdir, stdout=open(os.path.join(tdir, f"{who}.out"), "w"),
+                                 stderr=subprocess.STDOUT)
+            self.procs.append(p)
+            procs[who] = p
+            if who == "bob" and not self.wait_listening(BOB[0], 5060):
+                self._fail("the scripted bob did not start listening")
+        for p in procs.values():
+            try:
+                p.wait(timeout=25)
+            except subprocess.TimeoutExpired:
+                self.kill_proc(p)
+            if p in self.procs:
+                self.procs.remove(p)
+        reports = {}
+        for who in ("alice", "bob"):
+            try:
+                reports[who] = json.load(open(os.path.join(tdir, f"{who}.json")))
+            except (OSError, ValueError) as e:
+                self._fail(f"no report from the scripted {who} ({e}): "
+                           f"{open(os.path.join(tdir, who + '.out'), errors='replace').read()[-500:]}")
+        a, b = reports["alice"], reports["bob"]
+        self._progress(f"alice: setup {a.get('setup')}, her re-INVITEs {a.get('attempts')} (back-off "
+                       f"{a.get('backoff')} s), she answered {a.get('answered')}, BYE {a.get('bye')}; "
+                       f"bob: his re-INVITEs {b.get('attempts')} (back-off {b.get('backoff')} s), he answered "
+                       f"{b.get('answered')}, BYE {b.get('bye')}")
+        errs = []
+        for who, r in (("alice", a), ("bob", b)):
+            if r.get("error"):
+                errs.append(f"{who}: {r['error']}")
+            att = r.get("attempts") or []
+            if not att or att[-1] != 200:
+                errs.append(f"{who}'s re-INVITE never succeeded: {att}")
+            elif any(x != 491 for x in att[:-1]):
+                errs.append(f"{who}'s re-INVITE attempts {att}: only 491 may come before the 200")
+            if len(r.get("backoff") or []) != att.count(491):
+                errs.append(f"{who} did not retry after each 491 (back-offs {r.get('backoff')}, attempts {att})")
+        if 491 not in (a.get("attempts") or []) + (b.get("attempts") or []):
+            errs.append("nobody got a 491: the re-INVITEs did not collide")
+        if a.get("setup") != 200:
+            errs.append(f"the call was not set up (alice's INVITE got {a.get('setup')})")
+        if a.get("bye") != 200 or b.get("bye") is not True:
+            errs.append(f"the call did not end with alice's BYE (her BYE got {a.get('bye')}, bob got it: {b.get('bye')})")
+        line = self.wait_new_cdr(cdr_before)
+        if line is None:
+            errs.append("no new CDR line")
+        else:
+            self._progress(f"cdr: {line}")
+            cdr = json.loads(line)
+            if cdr.get("result") != 200 or cdr.get("hangup") != "caller" or not cdr.get("b_call_id"):
+                errs.append(f"CDR result {cdr.get('result')} hangup {cdr.get('hangup')} b_call_id "
+                            f"{cdr.get('b_call_id')!r}, wanted 200, caller and bob's leg")
         if errs:
             self._fail("; ".join(errs))
 

@@ -9,6 +9,18 @@ requests with branching on the answer). Run inside a lab namespace; every wait i
       of each REFER, the final sipfrag of each accepted one, whether the BYE came.
   sip_ua.py busy --ip IP --report FILE [--timeout S]
       answers every INVITE with 486 Busy Here (and its retransmissions again) until the timeout.
+  sip_ua.py glare --role caller --ip IP --to HOST:PORT --user USER --at EPOCH --report FILE [--timeout S]
+  sip_ua.py glare --role callee --ip IP --at EPOCH --report FILE [--timeout S]
+      one call (the caller INVITEs USER at HOST:PORT, the callee answers 200 + SDP), then at
+      wall-clock time EPOCH each side sends a re-INVITE with a new SDP version. A re-INVITE that
+      arrives while its own is pending gets 491 (RFC 3261 14.2); one that arrives before its own
+      went out makes its own go at once (the two crossed on the wire: the glare is certain however
+      the two clocks' wake-ups differ), then gets 491. After a 491 a side ACKs it and retries after
+      the RFC 3261 14.1 back-off (owner of the Call-ID, the caller: 2.1-4 s; the callee: 0-2 s),
+      at most 3 attempts. The caller sends BYE 1 s after its own re-INVITE succeeded (and not
+      before EPOCH + 5 s, when the callee's retry is long over). Report (JSON): setup status,
+      final status of each own re-INVITE attempt, the back-off waited, the answers it gave to
+      the re-INVITEs it received, BYE status (caller) or whether the BYE came (callee).
 """
 import argparse
 import json
@@ -188,6 +200,230 @@ def busy(a):
     return report
 
 
+def glare(a):
+    import random
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((a.ip, 5060))
+    end = time.monotonic() + a.timeout
+    caller = a.role == "caller"
+    report = {"role": a.role, "setup": None, "attempts": [], "backoff": [], "answered": [], "bye": None}
+    tag = f"{a.role}{random.randrange(1 << 30):x}"
+    sdp_version = [1]
+
+    def sdp():
+        sdp_version[0] += 1
+        return (f"v=0\r\no={a.role} 4242 {sdp_version[0]} IN IP4 {a.ip}\r\ns=-\r\nc=IN IP4 {a.ip}\r\nt=0 0\r\n"
+                f"m=audio 7000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n")
+
+    def recv(deadline):
+        # Short waits: the loop below also has timers to run (the re-INVITE at --at, retries).
+        s.settimeout(max(0.005, min(0.01, deadline - time.monotonic())))
+        try:
+            data, src = s.recvfrom(65535)
+        except socket.timeout:
+            return None, None, None, None
+        start, headers, body = parse(data)
+        return start, headers, body, src
+
+    def branch():
+        return f"z9hG4bK{a.role}{random.randrange(1 << 40):x}"
+
+    def request(method, cseq, br, body="", cseq_method=None):
+        out = [f"{method} {dlg['target']} SIP/2.0", f"Via: SIP/2.0/UDP {a.ip}:5060;branch={br};rport",
+               "Max-Forwards: 70", f"From: {dlg['local']}", f"To: {dlg['remote']}", f"Call-ID: {dlg['call_id']}",
+               f"CSeq: {cseq} {cseq_method or method}", f"Contact: <sip:{a.role}@{a.ip}:5060>"]
+        if body:
+            out.append("Content-Type: application/sdp")
+        out.append(f"Content-Length: {len(body.encode())}")
+        return ("\r\n".join(out) + "\r\n\r\n" + body).encode()
+
+    # ---- the call ------------------------------------------------------------------------------
+    dlg = {}
+    if caller:
+        host, port = a.to.split(":")
+        appliance = (host, int(port))
+        dlg = {"target": f"sip:{a.user}@{host}:{port}", "local": f"<sip:alice@{a.ip}>;tag={tag}",
+               "remote": f"<sip:{a.user}@{host}:{port}>", "call_id": f"glare{random.randrange(1 << 40):x}@{a.ip}",
+               "cseq": 1, "dest": appliance}
+        br = branch()
+        invite = request("INVITE", 1, br, sdp())
+        next_send, tries = 0.0, 0
+        while report["setup"] is None and time.monotonic() < end:
+            if time.monotonic() >= next_send and tries < 7:
+                s.sendto(invite, appliance)
+                tries += 1
+                next_send = time.monotonic() + 0.5 * (2 ** min(tries, 3))
+            start, h, _, _ = recv(end)
+            if not start or not start.startswith("SIP/2.0 ") or hget(h, "cseq") != "1 INVITE":
+                continue
+            code = int(start.split()[1])
+            if code < 200:
+                next_send = float("inf")  # a provisional response stops the retransmissions
+                continue
+            report["setup"] = code
+            if code >= 300:
+                return report
+            dlg["remote"] = hget(h, "to")
+            dlg["target"] = uri_of(hget(h, "contact")) or dlg["target"]
+            dlg["dest"] = hostport(dlg["target"]) or appliance
+        if report["setup"] is None:
+            report["error"] = "no answer to the INVITE"
+            return report
+        ack = request("ACK", 1, branch())
+        s.sendto(ack, dlg["dest"])
+    else:
+        inv = None
+        while inv is None and time.monotonic() < end:
+            start, h, _, src = recv(end)
+            if start and start.startswith("INVITE "):
+                inv = (h, src)
+        if inv is None:
+            report["error"] = "no INVITE"
+            return report
+        h, src = inv
+        dlg = {"target": uri_of(hget(h, "contact")), "local": f"{hget(h, 'to')};tag={tag}",
+               "remote": hget(h, "from"), "call_id": hget(h, "call-id"), "cseq": 0}
+        dlg["dest"] = hostport(dlg["target"]) or src
+        ok = response(h, 200, "OK", tag, f"Contact: <sip:{a.role}@{a.ip}:5060>", sdp(), "application/sdp")
+        acked = False
+        for k in range(7):
+            s.sendto(ok, src)
+            t = time.monotonic() + 0.5 * (2 ** min(k, 3))
+            while time.monotonic() < t and not acked:
+                start, h2, _, _ = recv(t)
+                acked = bool(start and start.startswith("ACK "))
+            if acked:
+                break
+        if not acked:
+            report["error"] = "no ACK for the 200"
+            return report
+        report["setup"] = 200
+
+    # ---- the re-INVITEs ------------------------------------------------------------------------
+    at_mono = time.monotonic() + (a.at - time.time())
+    own = None            # our re-INVITE in progress: cseq, branch, text, next_send, tries
+    retry_at = None       # monotonic time of the retry after a 491
+    last_ack = {}         # cseq -> our ACK, re-sent on a retransmitted final response
+    answered = {}         # branch -> our response to a re-INVITE we received (for its retransmissions)
+    ok_wait = None        # our 2xx to a received re-INVITE, retransmitted until its ACK
+    bye_at = None
+    bye = None            # our BYE in progress (caller)
+    done = False
+    first_sent = False
+
+    def send_own():
+        nonlocal own, first_sent
+        first_sent = True
+        dlg["cseq"] += 1
+        br = branch()
+        own = {"cseq": dlg["cseq"], "branch": br, "text": request("INVITE", dlg["cseq"], br, sdp()),
+               "next": time.monotonic() + 0.5, "tries": 1}
+        s.sendto(own["text"], dlg["dest"])
+
+    while not done and time.monotonic() < end:
+        now = time.monotonic()
+        if now >= at_mono and not first_sent:
+            send_own()
+        if retry_at is not None and now >= retry_at and own is None:
+            retry_at = None
+            send_own()
+        if own is not None and now >= own["next"] and own["tries"] < 6:
+            s.sendto(own["text"], dlg["dest"])
+            own["tries"] += 1
+            own["next"] = now + 0.5 * (2 ** own["tries"])
+        if ok_wait is not None and now >= ok_wait["next"]:
+            if ok_wait["tries"] >= 7:
+                report["error"] = "no ACK for our 200 to a re-INVITE"
+                ok_wait = None
+            else:
+                s.sendto(ok_wait["text"], ok_wait["to"])
+                ok_wait["tries"] += 1
+                ok_wait["next"] = now + 0.5 * (2 ** min(ok_wait["tries"], 3))
+        if caller and bye_at is not None and now >= bye_at and bye is None and own is None and ok_wait is None:
+            dlg["cseq"] += 1
+            bye = {"cseq": dlg["cseq"], "text": request("BYE", dlg["cseq"], branch()), "next": now + 0.5, "tries": 1}
+            s.sendto(bye["text"], dlg["dest"])
+        if bye is not None and now >= bye["next"] and bye["tries"] < 6:
+            s.sendto(bye["text"], dlg["dest"])
+            bye["tries"] += 1
+            bye["next"] = now + 0.5 * (2 ** bye["tries"])
+        start, h, body, src = recv(end)
+        if not start:
+            continue
+        cseq = hget(h, "cseq").split()
+        if start.startswith("SIP/2.0 "):
+            code = int(start.split()[1])
+            if cseq[1:] == ["BYE"] and bye is not None and int(cseq[0]) == bye["cseq"] and code >= 200:
+                report["bye"] = code
+                done = True
+            elif cseq[1:] == ["INVITE"]:
+                n = int(cseq[0])
+                if own is not None and n == own["cseq"]:
+                    if code < 200:
+                        own["next"] = float("inf")
+                        continue
+                    # ACK: the same branch for a failure (hop by hop), a new one for a 2xx.
+                    saved = dlg["remote"]
+                    dlg["remote"] = hget(h, "to") or saved
+                    ack = request("ACK", n, own["branch"] if code >= 300 else branch(), cseq_method="ACK")
+                    dlg["remote"] = saved
+                    last_ack[n] = ack
+                    s.sendto(ack, dlg["dest"])
+                    report["attempts"].append(code)
+                    own = None
+                    if code == 491 and len(report["attempts"]) < 3:
+                        # RFC 3261 14.1: the Call-ID's owner waits 2.1-4 s, the other side 0-2 s.
+                        wait = random.uniform(2.1, 4.0) if caller else random.uniform(0.0, 2.0)
+                        report["backoff"].append(round(wait, 3))
+                        retry_at = time.monotonic() + wait
+                    elif code < 300 and caller:
+                        bye_at = max(time.monotonic() + 1.0, at_mono + 5.0)
+                elif n in last_ack and code >= 200:
+                    s.sendto(last_ack[n], dlg["dest"])  # a retransmitted final response
+            continue
+        if start.startswith("ACK "):
+            if ok_wait is not None and cseq and int(cseq[0]) == ok_wait["cseq"]:
+                ok_wait = None
+            continue
+        via_branch = re.search(r"branch=([^;,\s]+)", hget(h, "via"))
+        vb = via_branch.group(1) if via_branch else ""
+        if vb in answered:
+            s.sendto(answered[vb], src)  # a retransmitted request: the same answer again
+            continue
+        if start.startswith("BYE "):
+            resp = response(h, 200, "OK")
+            answered[vb] = resp
+            s.sendto(resp, src)
+            report["bye"] = True
+            if not caller:
+                # Linger a little for a retransmitted BYE (our 200 may be lost), then stop.
+                linger = time.monotonic() + 1.0
+                while time.monotonic() < linger:
+                    st2, h2, _, src2 = recv(linger)
+                    if st2 and st2.startswith("BYE "):
+                        s.sendto(resp, src2)
+                done = True
+            continue
+        if start.startswith("INVITE "):
+            if not first_sent:
+                send_own()  # ours is due at the same moment: it crossed this one on the wire
+            if own is not None:
+                resp = response(h, 491, "Request Pending")
+                report["answered"].append(491)
+            else:
+                resp = response(h, 200, "OK", None, f"Contact: <sip:{a.role}@{a.ip}:5060>", sdp(), "application/sdp")
+                report["answered"].append(200)
+                ok_wait = {"cseq": int(cseq[0]) if cseq else 0, "text": resp, "to": src,
+                           "next": time.monotonic() + 0.5, "tries": 1}
+            answered[vb] = resp
+            s.sendto(resp, src)
+            continue
+        s.sendto(response(h, 501, "Not Implemented"), src)
+    if not done and "error" not in report:
+        report["error"] = "timed out before the call ended"
+    return report
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="mode", required=True)
@@ -201,8 +437,17 @@ def main():
     bz.add_argument("--ip", required=True)
     bz.add_argument("--report", required=True)
     bz.add_argument("--timeout", type=float, default=20.0)
+    gl = sub.add_parser("glare")
+    gl.add_argument("--role", choices=["caller", "callee"], required=True)
+    gl.add_argument("--ip", required=True)
+    gl.add_argument("--to", default="", help="caller: the appliance, HOST:PORT")
+    gl.add_argument("--user", default="bob", help="caller: the user to call")
+    gl.add_argument("--at", type=float, required=True, help="epoch seconds of the re-INVITE")
+    gl.add_argument("--report", required=True)
+    gl.add_argument("--timeout", type=float, default=20.0)
     a = ap.parse_args()
-    report = refer_storm(a) if a.mode == "refer-storm" else busy(a)
+    modes = {"refer-storm": refer_storm, "busy": busy, "glare": glare}
+    report = modes[a.mode](a)
     with open(a.report, "w") as f:
         json.dump(report, f)
     return 0
