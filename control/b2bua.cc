@@ -387,7 +387,8 @@ std::string b2bua::rewrite_sdp(call& c, bool for_b, std::string_view body) {
     leg& l = for_b ? c.b : c.a;
     std::string& last = for_b ? c.b_last_sdp : c.a_last_sdp;
     sdp::rewrite_spec spec;
-    spec.address = realm(l.realm).addr_text;
+    const std::string media_addr = media_.address_of(c.media, for_b);  // one of the realm's relay addresses
+    spec.address = media_addr;
     spec.origin_sess_id = l.sdp_sess_id;
     media_.ports_of(c.media, for_b, spec.ports);
     // The version moves only when the description changes (RFC 3264 8).

@@ -224,7 +224,8 @@ b2bua::transfer_outcome b2bua::start_transfer(call& c, bool from_a, const transf
     t.invite_dest = n.target;
 
     sdp::rewrite_spec spec;
-    spec.address = n_addr;
+    const std::string media_addr = media_.address_of(t.media, keep_a);  // the new leg's relay address
+    spec.address = media_addr;
     spec.origin_sess_id = n.sdp_sess_id;
     spec.origin_sess_version = ++n.sdp_version;
     media_.ports_of(t.media, keep_a, spec.ports);

@@ -489,9 +489,40 @@ config parse_config(const std::string& text, const std::string& origin, const st
         if (!gw.empty() && !parse_ipv4_text(gw, pc.gateway)) {
             r.fail(pre + "gateway", "expected an IPv4 address or nothing, got '" + gw + "'");
         }
+        // More addresses for relayed media (A, or A-B inclusive), on the port's subnet: each one
+        // brings the whole relay port range again (a port's calls are bounded by its addresses).
+        if (const std::string media = r.str(pre + "media_addresses", ""); !media.empty()) {
+            const auto dash = media.find('-');
+            uint32_t first = 0, last = 0;
+            const bool ok = parse_ipv4_text(trim(media.substr(0, dash)), first) &&
+                            parse_ipv4_text(dash == std::string::npos ? trim(media) : trim(media.substr(dash + 1)),
+                                            last);
+            const uint32_t mask = ~uint32_t{0} << (32 - pc.prefix);
+            if (!ok || last < first) {
+                r.fail(pre + "media_addresses", "expected an IPv4 address or a range FIRST-LAST, got '" + media + "'");
+            }
+            if ((first & mask) != (pc.addr & mask) || (last & mask) != (pc.addr & mask)) {
+                r.fail(pre + "media_addresses", "expected addresses inside the port's subnet (" + addr + ")");
+            }
+            if (last - first >= 1024) {
+                r.fail(pre + "media_addresses", "expected at most 1024 addresses");
+            }
+            if (pc.addr >= first && pc.addr <= last) {
+                r.fail(pre + "media_addresses", "the port's own address carries media anyway; leave it out");
+            }
+            pc.media_first = first;
+            pc.media_count = last - first + 1;
+        }
         for (const auto& other : dp.ports) {
             if (other.addr == pc.addr) {
                 r.fail(pre + "address", "same address as port." + other.name);
+            }
+            const auto in_range = [](uint32_t a, const dp::port_config& q) { return a - q.media_first < q.media_count; };
+            const bool ranges_meet = pc.media_count != 0 && other.media_count != 0 &&
+                                     pc.media_first <= other.media_first + (other.media_count - 1) &&
+                                     other.media_first <= pc.media_first + (pc.media_count - 1);
+            if (in_range(pc.addr, other) || in_range(other.addr, pc) || ranges_meet) {
+                r.fail(pre + "media_addresses", "overlaps the addresses of port." + other.name);
             }
         }
         dp.ports.push_back(pc);

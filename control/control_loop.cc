@@ -47,6 +47,8 @@ std::vector<realm_info> realms_of(const dp::dataplane& dp) {
         r.gateway = p.gateway;
         r.port_id = p.port_id;
         r.mac = p.mac;
+        r.media_first = p.media_first;
+        r.media_count = p.media_count;
         out.push_back(r);
     }
     return out;

@@ -9,14 +9,65 @@ namespace sf::control {
 media_anchor::media_anchor(dp::relay_table& table, std::vector<realm_info> realms, uint16_t port_min,
                            uint16_t port_max, neighbour_fn neighbours)
     : table_(table), realms_(std::move(realms)), neighbours_(std::move(neighbours)) {
-    for (size_t i = 0; i < realms_.size(); ++i) {
-        ports_.emplace_back(port_min, port_max);
+    for (const realm_info& r : realms_) {
+        std::vector<address_pool> pools;
+        pools.push_back(address_pool{r.addr, media_ports(port_min, port_max)});
+        for (uint32_t i = 0; i < r.media_count; ++i) {
+            pools.push_back(address_pool{r.media_first + i, media_ports(port_min, port_max)});
+        }
+        pools_.push_back(std::move(pools));
+        cursor_.push_back(0);
     }
 }
 
-dp::media_side* media_anchor::make_side(unsigned realm, uint16_t port) {
+uint32_t media_anchor::pick_address(unsigned realm, unsigned pairs) {
+    std::vector<address_pool>& pools = pools_[realm];
+    for (size_t tried = 0; tried < pools.size(); ++tried) {
+        address_pool& p = pools[cursor_[realm]];
+        cursor_[realm] = static_cast<unsigned>((cursor_[realm] + 1) % pools.size());
+        if (p.ports.capacity() - p.ports.in_use() >= pairs) {
+            return p.addr;
+        }
+    }
+    return 0;
+}
+
+media_anchor::address_pool& media_anchor::pool(unsigned realm, uint32_t addr) {
+    // The realm's own address is [0]; media addresses follow in order: no search.
+    const realm_info& r = realms_[realm];
+    return pools_[realm][addr == r.addr ? 0 : 1 + (addr - r.media_first)];
+}
+
+void media_anchor::release(unsigned realm, uint32_t addr, uint16_t port) {
+    if (port != 0 && addr != 0) {
+        pool(realm, addr).ports.release(port);
+    }
+}
+
+unsigned media_anchor::pairs_in_use(unsigned realm) const {
+    unsigned n = 0;
+    for (const address_pool& p : pools_[realm]) {
+        n += p.ports.in_use();
+    }
+    return n;
+}
+
+unsigned media_anchor::pairs_capacity(unsigned realm) const {
+    unsigned n = 0;
+    for (const address_pool& p : pools_[realm]) {
+        n += p.ports.capacity();
+    }
+    return n;
+}
+
+std::string media_anchor::address_of(const media_bridge& b, bool leg_b) const {
+    const uint32_t a = leg_b ? b.b_addr : b.a_addr;
+    return ipv4_to_string(a != 0 ? a : realms_[leg_b ? b.b_realm : b.a_realm].addr);
+}
+
+dp::media_side* media_anchor::make_side(unsigned realm, uint32_t addr, uint16_t port) {
     auto* s = new dp::media_side();
-    s->local_addr = realms_[realm].addr;
+    s->local_addr = addr;
     s->local_port = port;
     s->port_id = realms_[realm].port_id;
     s->local_mac = realms_[realm].mac;
@@ -56,28 +107,38 @@ bool media_anchor::open(media_bridge& b, unsigned a_realm, unsigned b_realm, con
     b.a_realm = a_realm;
     b.b_realm = b_realm;
     b.streams.assign(offer.n_media, {});
+    unsigned active = 0;
+    for (unsigned i = 0; i < offer.n_media; ++i) {
+        active += offer.streams[i].port != 0;
+    }
+    b.a_addr = pick_address(a_realm, active);
+    b.b_addr = pick_address(b_realm, active);
+    if (b.a_addr == 0 || b.b_addr == 0) {
+        b.a_addr = b.b_addr = 0;
+        return false;  // every relay address of a realm is full
+    }
     for (unsigned i = 0; i < offer.n_media; ++i) {
         const sdp::media& m = offer.streams[i];
         if (m.port == 0) {
             continue;  // a disabled stream stays disabled (port 0 on both legs)
         }
         media_bridge::stream& st = b.streams[i];
-        st.a_port = ports_[a_realm].allocate();
-        st.b_port = ports_[b_realm].allocate();
+        st.a_port = pool(a_realm, b.a_addr).ports.allocate();
+        st.b_port = pool(b_realm, b.b_addr).ports.allocate();
         if (st.a_port == 0 || st.b_port == 0) {
             close(b);
             return false;
         }
         st.rtcp = !m.rtcp_mux;
-        st.a_rtp = make_side(a_realm, st.a_port);
-        st.b_rtp = make_side(b_realm, st.b_port);
+        st.a_rtp = make_side(a_realm, b.a_addr, st.a_port);
+        st.b_rtp = make_side(b_realm, b.b_addr, st.b_port);
         st.a_rtp->peer.store(st.b_rtp, std::memory_order_relaxed);
         st.b_rtp->peer.store(st.a_rtp, std::memory_order_relaxed);
         set_remote(offer_from_b ? st.b_rtp : st.a_rtp, offer_realm, m.conn_addr, m.port,
                    st.sdp_remote[offer_from_b ? 1 : 0], false);
         if (st.rtcp) {
-            st.a_rtcp = make_side(a_realm, static_cast<uint16_t>(st.a_port + 1));
-            st.b_rtcp = make_side(b_realm, static_cast<uint16_t>(st.b_port + 1));
+            st.a_rtcp = make_side(a_realm, b.a_addr, static_cast<uint16_t>(st.a_port + 1));
+            st.b_rtcp = make_side(b_realm, b.b_addr, static_cast<uint16_t>(st.b_port + 1));
             st.a_rtcp->peer.store(st.b_rtcp, std::memory_order_relaxed);
             st.b_rtcp->peer.store(st.a_rtcp, std::memory_order_relaxed);
             set_remote(offer_from_b ? st.b_rtcp : st.a_rtcp, offer_realm, m.conn_addr,
@@ -129,12 +190,8 @@ void media_anchor::close(media_bridge& b) {
                 table_.remove(s->local_addr, s->local_port);
             }
         }
-        if (st.a_port) {
-            ports_[b.a_realm].release(st.a_port);
-        }
-        if (st.b_port) {
-            ports_[b.b_realm].release(st.b_port);
-        }
+        release(b.a_realm, b.a_addr, st.a_port);
+        release(b.b_realm, b.b_addr, st.b_port);
         st = {};
     }
     b.open = false;
@@ -145,6 +202,18 @@ bool media_anchor::open_replacement(media_bridge& next, const media_bridge& curr
     next = media_bridge{};
     next.a_realm = keep_a ? current.a_realm : new_realm;
     next.b_realm = keep_a ? new_realm : current.b_realm;
+    unsigned active = 0;
+    for (unsigned i = 0; i < current.streams.size() && i < offer.n_media; ++i) {
+        const media_bridge::stream& cur = current.streams[i];
+        active += (keep_a ? cur.a_rtp : cur.b_rtp) != nullptr && offer.streams[i].port != 0;
+    }
+    const uint32_t new_addr = pick_address(new_realm, active);
+    if (new_addr == 0) {
+        next = media_bridge{};
+        return false;
+    }
+    next.a_addr = keep_a ? current.a_addr : new_addr;
+    next.b_addr = keep_a ? new_addr : current.b_addr;
     next.streams.assign(current.streams.size(), {});
     for (unsigned i = 0; i < current.streams.size(); ++i) {
         const media_bridge::stream& cur = current.streams[i];
@@ -162,15 +231,16 @@ bool media_anchor::open_replacement(media_bridge& next, const media_bridge& curr
         if (kept_rtp == nullptr || i >= offer.n_media || offer.streams[i].port == 0) {
             continue;
         }
-        const uint16_t port = ports_[new_realm].allocate();
+        const uint16_t port = pool(new_realm, new_addr).ports.allocate();
         if (port == 0) {
             close_replacement(next, keep_a);
             return false;
         }
         (keep_a ? st.b_port : st.a_port) = port;
         st.rtcp = cur.rtcp;
-        dp::media_side* rtp = make_side(new_realm, port);
-        dp::media_side* rtcp = kept_rtcp != nullptr ? make_side(new_realm, static_cast<uint16_t>(port + 1)) : nullptr;
+        dp::media_side* rtp = make_side(new_realm, new_addr, port);
+        dp::media_side* rtcp =
+            kept_rtcp != nullptr ? make_side(new_realm, new_addr, static_cast<uint16_t>(port + 1)) : nullptr;
         rtp->peer.store(kept_rtp, std::memory_order_relaxed);
         if (rtcp != nullptr) {
             rtcp->peer.store(kept_rtcp, std::memory_order_relaxed);
@@ -213,10 +283,8 @@ void media_anchor::switch_over(media_bridge& current, media_bridge& next, bool k
                 table_.remove(s->local_addr, s->local_port);
             }
         }
-        const uint16_t old_port = keep_a ? cur.b_port : cur.a_port;
-        if (old_port != 0) {
-            ports_[keep_a ? current.b_realm : current.a_realm].release(old_port);
-        }
+        release(keep_a ? current.b_realm : current.a_realm, keep_a ? current.b_addr : current.a_addr,
+                keep_a ? cur.b_port : cur.a_port);
     }
     current = next;
     next = media_bridge{};
@@ -232,10 +300,8 @@ void media_anchor::close_replacement(media_bridge& next, bool keep_a) {
                 table_.remove(s->local_addr, s->local_port);
             }
         }
-        const uint16_t port = keep_a ? st.b_port : st.a_port;
-        if (port != 0) {
-            ports_[keep_a ? next.b_realm : next.a_realm].release(port);
-        }
+        release(keep_a ? next.b_realm : next.a_realm, keep_a ? next.b_addr : next.a_addr,
+                keep_a ? st.b_port : st.a_port);
     }
     next = media_bridge{};  // the kept sides were only borrowed
 }
@@ -244,6 +310,8 @@ void media_anchor::splice(media_bridge& first, bool keep_a_first, media_bridge& 
     media_bridge joined;
     joined.a_realm = keep_a_first ? first.a_realm : first.b_realm;
     joined.b_realm = keep_a_second ? second.a_realm : second.b_realm;
+    joined.a_addr = keep_a_first ? first.a_addr : first.b_addr;
+    joined.b_addr = keep_a_second ? second.a_addr : second.b_addr;
     const size_t n = std::max(first.streams.size(), second.streams.size());
     joined.streams.resize(n);
     auto retire = [&](dp::media_side* s) {
@@ -289,14 +357,10 @@ void media_anchor::splice(media_bridge& first, bool keep_a_first, media_bridge& 
         retire(keep_a_first ? f.b_rtcp : f.a_rtcp);
         retire(keep_a_second ? g.b_rtp : g.a_rtp);
         retire(keep_a_second ? g.b_rtcp : g.a_rtcp);
-        const uint16_t gone_first = keep_a_first ? f.b_port : f.a_port;
-        const uint16_t gone_second = keep_a_second ? g.b_port : g.a_port;
-        if (gone_first != 0) {
-            ports_[keep_a_first ? first.b_realm : first.a_realm].release(gone_first);
-        }
-        if (gone_second != 0) {
-            ports_[keep_a_second ? second.b_realm : second.a_realm].release(gone_second);
-        }
+        release(keep_a_first ? first.b_realm : first.a_realm, keep_a_first ? first.b_addr : first.a_addr,
+                keep_a_first ? f.b_port : f.a_port);
+        release(keep_a_second ? second.b_realm : second.a_realm, keep_a_second ? second.b_addr : second.a_addr,
+                keep_a_second ? g.b_port : g.a_port);
         // A kept RTCP side without a partner has nothing to relay to.
         if (!j.rtcp) {
             retire(j.a_rtcp);

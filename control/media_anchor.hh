@@ -28,6 +28,10 @@ struct realm_info {
     uint32_t gateway = 0;  ///< 0 = none
     uint16_t port_id = 0;
     rte_ether_addr mac{};
+    /// More addresses that carry relayed media on this port ([port.NAME] media_addresses):
+    /// [media_first, media_first + media_count). The port's own address carries media too.
+    uint32_t media_first = 0;
+    uint32_t media_count = 0;
 
     bool on_link(uint32_t a) const {
         const uint32_t mask = prefix == 0 ? 0 : ~uint32_t{0} << (32 - prefix);
@@ -52,6 +56,9 @@ struct media_bridge {
         uint64_t sdp_remote[4] = {};
     };
     unsigned a_realm = 0, b_realm = 0;
+    /// The relay address of each leg (host order): the realm's own or one of its media
+    /// addresses; every stream of a leg uses it (one c= line in the SDP).
+    uint32_t a_addr = 0, b_addr = 0;
     std::vector<stream> streams;  ///< index = m-line index; ports 0 for disabled streams
     bool open = false;
 };
@@ -95,6 +102,8 @@ public:
     /// bridge with the first's kept half as leg A; `second` is left empty.
     void splice(media_bridge& first, bool keep_a_first, media_bridge& second, bool keep_a_second);
 
+    /// The relay address of one leg as text, for the SDP rewrite (c=, o=).
+    std::string address_of(const media_bridge& b, bool leg_b) const;
     /// Relay ports of one leg, per m-line, for the SDP rewrite.
     void ports_of(const media_bridge& b, bool leg_b, uint16_t (&out)[sdp::session::max_media]) const;
     rtp_counts a_to_b(const media_bridge& b) const;
@@ -102,16 +111,30 @@ public:
 
     const realm_info& realm(unsigned i) const { return realms_[i]; }
     unsigned realm_count() const { return static_cast<unsigned>(realms_.size()); }
-    const media_ports& ports(unsigned realm) const { return ports_[realm]; }
+    /// Port pairs in use and in all, over every relay address of `realm`.
+    unsigned pairs_in_use(unsigned realm) const;
+    unsigned pairs_capacity(unsigned realm) const;
 
 private:
-    dp::media_side* make_side(unsigned realm, uint16_t port);
+    /// One relay address and its port pairs.
+    struct address_pool {
+        uint32_t addr = 0;
+        media_ports ports;
+    };
+    /// The address with room for `pairs` more port pairs on `realm`, round-robin over the
+    /// realm's addresses (spreading calls over addresses spreads them over RSS queues too);
+    /// 0 when every address is full.
+    uint32_t pick_address(unsigned realm, unsigned pairs);
+    address_pool& pool(unsigned realm, uint32_t addr);
+    void release(unsigned realm, uint32_t addr, uint16_t port);
+    dp::media_side* make_side(unsigned realm, uint32_t addr, uint16_t port);
     void set_remote(dp::media_side* s, unsigned realm, std::string_view addr, uint16_t port, uint64_t& last_sdp,
                     bool renegotiate);
 
     dp::relay_table& table_;
     std::vector<realm_info> realms_;
-    std::vector<media_ports> ports_;
+    std::vector<std::vector<address_pool>> pools_;  ///< per realm: [0] its own address, then media addresses
+    std::vector<unsigned> cursor_;                  ///< per realm: where pick_address starts
     neighbour_fn neighbours_;
 };
 

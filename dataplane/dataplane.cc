@@ -137,6 +137,8 @@ dataplane::dataplane(const dataplane_config& cfg) : cfg_(cfg) {
             wp.used = true;
             wp.index = static_cast<uint8_t>(p);
             wp.addr = pi.addr;
+            wp.media_first = pi.media_first;
+            wp.media_count = pi.media_count;
             wp.mac = pi.mac;
             wp.tx = static_cast<rte_eth_dev_tx_buffer*>(
                 rte_zmalloc("sf_txbuf", RTE_ETH_TX_BUFFER_SIZE(64), RTE_CACHE_LINE_SIZE));
@@ -207,6 +209,8 @@ void dataplane::setup_port(const port_config& pc) {
     pi.prefix = pc.prefix;
     pi.gateway = pc.gateway;
     pi.tx_cksum_offload = cksum_offload;
+    pi.media_first = pc.media_first;
+    pi.media_count = pc.media_count;
     rte_eth_macaddr_get(port_id, &pi.mac);
     uint16_t mtu = 1500;
     if (rte_eth_dev_get_mtu(port_id, &mtu) == 0 && mtu >= 576) {

@@ -29,6 +29,11 @@ struct port_config {
     uint32_t addr = 0;     ///< host byte order
     uint8_t prefix = 24;
     uint32_t gateway = 0;  ///< 0 = none
+    /// More addresses for relayed media on this port: [media_first, media_first + media_count)
+    /// (host order; 0 = none). A port's relay ports bound its calls per address (25k calls for
+    /// 16384..65535), so a large box spreads its relay entries over a range of addresses.
+    uint32_t media_first = 0;
+    uint32_t media_count = 0;
 };
 
 struct dataplane_config {
@@ -59,6 +64,8 @@ struct port_info {
     uint32_t gateway = 0;
     uint16_t mtu = 1500;
     bool tx_cksum_offload = false;  ///< the device computes IPv4 and UDP checksums on TX (enabled)
+    uint32_t media_first = 0;       ///< see port_config
+    uint32_t media_count = 0;
 
     bool on_link(uint32_t a) const {
         const uint32_t mask = prefix == 0 ? 0 : ~uint32_t{0} << (32 - prefix);

@@ -51,10 +51,10 @@ void handle_arp(worker& w, uint16_t port_id, rte_mbuf* m, rte_ether_hdr* eth) {
     const uint32_t target = rte_be_to_cpu_32(arp->arp_data.arp_tip);
     const uint32_t sender = rte_be_to_cpu_32(arp->arp_data.arp_sip);
     // Learn from requests for us, replies and gratuitous ARPs of our subnet.
-    if (sender != 0 && sender != wp.addr && (target == wp.addr || op == RTE_ARP_OP_REPLY || sender == target)) {
+    if (sender != 0 && !wp.owns(sender) && (wp.owns(target) || op == RTE_ARP_OP_REPLY || sender == target)) {
         tell_neighbour(w, port_id, arp);
     }
-    if (op == RTE_ARP_OP_REQUEST && target == wp.addr && sender != target) {
+    if (op == RTE_ARP_OP_REQUEST && wp.owns(target) && sender != target) {
         make_arp_reply(eth, arp, wp.mac);
         bump(w.stats.arp_replies);
         return send(w, port_id, m);
@@ -132,7 +132,8 @@ void worker_handle_burst(worker& w, uint16_t port_id, rte_mbuf** pkts, unsigned 
             drop(w, m, drop_reason::ip_malformed);
             continue;
         }
-        if (rte_be_to_cpu_32(ip->dst_addr) != wp.addr) {
+        const uint32_t dst_addr = rte_be_to_cpu_32(ip->dst_addr);
+        if (!wp.owns(dst_addr)) {
             drop(w, m, drop_reason::not_for_us);
             continue;
         }
@@ -199,8 +200,8 @@ void worker_handle_burst(worker& w, uint16_t port_id, rte_mbuf** pkts, unsigned 
             }
             continue;
         }
-        if (dport != w.sip_port) {
-            drop(w, m, drop_reason::udp_port);
+        if (dport != w.sip_port || dst_addr != wp.addr) {
+            drop(w, m, drop_reason::udp_port);  // SIP is served on the port's own address only
             continue;
         }
         // SIP only (RTP took the branch above): per-source rate limit before the control ring,

@@ -25,8 +25,13 @@ struct worker_port {
     bool used = false;
     uint8_t index = 0;      ///< position in the dataplane's port list (for stats)
     uint32_t addr = 0;      ///< host order
+    uint32_t media_first = 0;  ///< more relay addresses: [media_first, media_first + media_count)
+    uint32_t media_count = 0;
     rte_ether_addr mac{};
     rte_eth_dev_tx_buffer* tx = nullptr;  ///< this worker's buffered TX for the port
+
+    /// The port's own address or one of its media addresses (one subtraction, no loop).
+    bool owns(uint32_t a) const { return a == addr || a - media_first < media_count; }
 };
 
 /// Owned by one lcore; the control thread only reads `stats` and uses the rings' other ends.

@@ -352,6 +352,29 @@ protected:
         b2b_ = std::make_unique<b2bua>(cfg, *tl_, timers_, *anchor_, *engine_, *cdrs_, send, [this] { return now_; });
     }
 
+    /// Replaces the media anchor with one of `port_min..port_max` whose realms have more relay
+    /// addresses (`acc_media`/`core_media` from 192.0.2.100 / 198.51.100.100), and the B2BUA on it.
+    void reanchor(uint16_t port_min, uint16_t port_max, uint32_t acc_media, uint32_t core_media) {
+        b2b_.reset();
+        std::vector<realm_info> realms(2);
+        realms[0].name = "acc";
+        realms[0].addr = acc_addr;
+        realms[0].addr_text = "192.0.2.1";
+        realms[0].port_id = 0;
+        realms[0].media_first = ip(192, 0, 2, 100);
+        realms[0].media_count = acc_media;
+        realms[1].name = "core";
+        realms[1].addr = core_addr;
+        realms[1].addr_text = "198.51.100.1";
+        realms[1].port_id = 1;
+        realms[1].media_first = ip(198, 51, 100, 100);
+        realms[1].media_count = core_media;
+        anchor_ = std::make_unique<media_anchor>(*table_, realms, port_min, port_max, [](unsigned, uint32_t) {
+            return std::optional<rte_ether_addr>(neighbour_mac);
+        });
+        rebuild(base_config());
+    }
+
     void TearDown() override {
         EXPECT_EQ(unparsable_sent_, allowed_unparsable_) << "the appliance sent messages it cannot parse itself";
         b2b_.reset();

@@ -166,8 +166,8 @@ TEST_F(b2bua_test, basic_call) {
     EXPECT_EQ(bye->text.find("192.0.2."), std::string::npos);
     EXPECT_EQ(b2b_->active_calls(), 0u);
     EXPECT_EQ(relay_entries(), 0u) << "relay entries removed";
-    EXPECT_EQ(anchor_->ports(acc).in_use(), 0u);
-    EXPECT_EQ(anchor_->ports(core).in_use(), 0u);
+    EXPECT_EQ(anchor_->pairs_in_use(acc), 0u);
+    EXPECT_EQ(anchor_->pairs_in_use(core), 0u);
     auto bye_copy = parse_copy(bye->realm, bye->to, bye->text);
     from_bob(bob_response(bye_copy->msg, 200, "OK"));
     EXPECT_TRUE(take().empty());
@@ -1569,4 +1569,47 @@ TEST_F(b2bua_test, a_record_routed_callee_is_reached_through_its_proxies_in_reve
     ASSERT_NE(r60, std::string::npos);
     EXPECT_LT(r61, r60);
     EXPECT_EQ(bye->msg.request_uri, "sip:bob@198.51.100.20:5060");
+}
+
+// Media address ranges: a realm's relay ports are bounded per address, so calls spread over the
+// realm's media addresses (round-robin) and each leg's SDP names the address its relay side has.
+TEST_F(b2bua_test, calls_spread_over_the_media_addresses_of_a_realm) {
+    reanchor(20000, 20003, 2, 1);  // 2 port pairs per address: acc 3 addresses, core 2
+    const std::vector<std::string> want_acc = {"192.0.2.1", "192.0.2.100", "192.0.2.101", "192.0.2.1"};
+    const std::vector<std::string> want_core = {"198.51.100.1", "198.51.100.100", "198.51.100.1", "198.51.100.100"};
+    for (unsigned i = 0; i < 4; ++i) {
+        invite_opts o;
+        o.call_id = "spread-" + std::to_string(i) + "@192.0.2.10";
+        o.branch = "z9hG4bKspread" + std::to_string(i);
+        call_state cs = start_call(o);
+        ASSERT_NE(cs.b_invite, nullptr) << i;
+        const sdp_info to_bob = sdp_of(cs.b_invite->msg.body);
+        EXPECT_EQ(to_bob.conn, want_core[i]) << i;
+        uint32_t core_media = 0;
+        ASSERT_TRUE(parse_ipv4_text(to_bob.conn, core_media));
+        EXPECT_NE(table_->find(core_media, to_bob.port), nullptr) << "bob's relay side is keyed by its address";
+        from_bob(bob_response(cs.b_invite->msg, 200, "OK", bob_sdp));
+        auto out = take();
+        const received* ok = find_response(out, acc, 200);
+        ASSERT_NE(ok, nullptr) << i;
+        const sdp_info to_alice = sdp_of(ok->msg.body);
+        EXPECT_EQ(to_alice.conn, want_acc[i]) << i;
+        uint32_t acc_media_addr = 0;
+        ASSERT_TRUE(parse_ipv4_text(to_alice.conn, acc_media_addr));
+        const dp::media_side* side = table_->find(acc_media_addr, to_alice.port);
+        ASSERT_NE(side, nullptr);
+        EXPECT_EQ(side->local_addr, acc_media_addr) << "packets from it leave from that address";
+    }
+    EXPECT_EQ(anchor_->pairs_in_use(acc), 4u);
+    EXPECT_EQ(anchor_->pairs_capacity(acc), 6u);
+    EXPECT_EQ(anchor_->pairs_in_use(core), 4u);
+    // Core is full on both of its addresses: the next call is refused, nothing leaks.
+    invite_opts o;
+    o.call_id = "spread-full@192.0.2.10";
+    o.branch = "z9hG4bKspreadfull";
+    from_alice(alice_invite(o));
+    auto out = take();
+    EXPECT_NE(find_response(out, acc, 503), nullptr);
+    EXPECT_EQ(anchor_->pairs_in_use(acc), 4u);
+    EXPECT_EQ(anchor_->pairs_in_use(core), 4u);
 }

@@ -256,6 +256,8 @@ TEST_F(config_test, example_two_nic_text_parses) {
     EXPECT_EQ(dp.ports[0].device, "0000:01:00.0");
     EXPECT_EQ(ipv4_to_string(dp.ports[0].addr), "203.0.113.10");
     EXPECT_EQ(ipv4_to_string(dp.ports[0].gateway), "203.0.113.1");
+    EXPECT_EQ(ipv4_to_string(dp.ports[0].media_first), "203.0.113.20");
+    EXPECT_EQ(dp.ports[0].media_count, 8u);
     EXPECT_EQ(dp.ports[1].name, "core");
     EXPECT_EQ(ipv4_to_string(dp.ports[1].addr), "198.51.100.10");
     EXPECT_EQ(ipv4_to_string(dp.ports[1].gateway), "198.51.100.1");
@@ -828,4 +830,18 @@ TEST_F(config_test, reliable_provisional_policy) {
     EXPECT_EQ(parse(minimal("[sip]\nreliable_provisional = supported\n")).sip.reliable_to_caller,
               reliable_policy::supported);
     expect_error(minimal("[sip]\nreliable_provisional = always\n"), "sip.reliable_provisional");
+}
+
+TEST_F(config_test, media_address_ranges) {
+    const config c = parse(minimal("[port.acc]\nmedia_addresses = 192.0.2.100-192.0.2.131\n"));
+    ASSERT_EQ(c.dataplane.ports.size(), 1u);
+    EXPECT_EQ(ipv4_to_string(c.dataplane.ports[0].media_first), "192.0.2.100");
+    EXPECT_EQ(c.dataplane.ports[0].media_count, 32u);
+    const config one = parse(minimal("[port.acc]\nmedia_addresses = 192.0.2.7\n"));
+    EXPECT_EQ(one.dataplane.ports[0].media_count, 1u);
+    EXPECT_EQ(parse(minimal()).dataplane.ports[0].media_count, 0u);
+    expect_error(minimal("[port.acc]\nmedia_addresses = 192.0.2.9-192.0.2.8\n"), "port.acc.media_addresses");
+    expect_error(minimal("[port.acc]\nmedia_addresses = 198.51.100.5\n"), "port.acc.media_addresses");  // not on the subnet
+    expect_error(minimal("[port.acc]\nmedia_addresses = 192.0.2.0-192.0.2.10\n"), "port.acc.media_addresses");  // holds .1
+    expect_error(minimal("[port.acc]\nmedia_addresses = bogus\n"), "port.acc.media_addresses");
 }

@@ -928,3 +928,70 @@ TEST(sip_limiter, full_table_replaces_quiet_sources_first) {
 
 }  // namespace
 }  // namespace sf::dp
+
+// ------------------------------------------------------------------ media address ranges
+
+namespace sf::dp {
+namespace {
+
+constexpr uint32_t media0 = ipv4(192, 0, 2, 100);  // port0's media addresses: .100 .. .103
+
+class media_range_fixture : public loop_fixture {
+protected:
+    void SetUp() override {
+        loop_fixture::SetUp();
+        w->ports[port0].media_first = media0;
+        w->ports[port0].media_count = 4;
+    }
+};
+
+TEST_F(media_range_fixture, arp_for_a_media_address_is_answered_with_it) {
+    handle({arp_frame(RTE_ARP_OP_REQUEST, mac(0x10), peer_addr, media0 + 3)});
+    EXPECT_EQ(w->stats.arp_replies.load(), 1u);
+    auto out = transmitted(port0);
+    ASSERT_EQ(out.size(), 1u);
+    auto* arp = reinterpret_cast<rte_arp_hdr*>(rte_pktmbuf_mtod(out[0], rte_ether_hdr*) + 1);
+    EXPECT_EQ(rte_be_to_cpu_32(arp->arp_data.arp_sip), media0 + 3);
+    EXPECT_TRUE(mac_eq(arp->arp_data.arp_sha, w->ports[port0].mac));
+    rte_pktmbuf_free_bulk(out.data(), static_cast<unsigned>(out.size()));
+    // Just past the range: someone else's.
+    handle({arp_frame(RTE_ARP_OP_REQUEST, mac(0x10), peer_addr, media0 + 4)});
+    EXPECT_EQ(w->stats.arp_replies.load(), 1u);
+    EXPECT_TRUE(transmitted(port0).empty());
+}
+
+TEST_F(media_range_fixture, rtp_to_a_media_address_is_relayed_sip_to_it_is_not) {
+    auto* a = new media_side;
+    a->local_addr = media0 + 1;
+    a->local_port = 20000;
+    a->port_id = port0;
+    a->local_mac = w->ports[port0].mac;
+    auto* b = new media_side;
+    b->local_addr = our_addr1;
+    b->local_port = 20002;
+    b->port_id = port1;
+    b->local_mac = w->ports[port1].mac;
+    b->remote.store(pack_endpoint(ipv4(198, 51, 100, 20), 6000));
+    b->remote_mac.store(pack_mac(mac(0xb0)));
+    a->peer.store(b);
+    b->peer.store(a);
+    ASSERT_TRUE(table->insert(a));
+    ASSERT_TRUE(table->insert(b));
+
+    udp_spec rtp = udp_to_us(20000, 160);
+    rtp.dst_addr = media0 + 1;
+    udp_spec sip = udp_to_us(5060);
+    sip.dst_addr = media0 + 1;  // SIP is served on the port's own address only
+    udp_spec outside = udp_to_us(20000, 160);
+    outside.dst_addr = media0 + 4;
+    handle({make_udp_frame(rtp), make_udp_frame(sip), make_udp_frame(outside)});
+    EXPECT_EQ(w->stats.relayed.load(), 1u);
+    expect_drops({{drop_reason::udp_port, 1}, {drop_reason::not_for_us, 1}});
+    auto out = transmitted(port1);
+    ASSERT_EQ(out.size(), 1u);
+    rte_pktmbuf_free_bulk(out.data(), static_cast<unsigned>(out.size()));
+    EXPECT_TRUE(sip_delivered().empty());
+}
+
+}  // namespace
+}  // namespace sf::dp
