@@ -86,7 +86,7 @@ void b2bua::on_datagram(unsigned realm_index, sip_addr source, std::string_view 
     const sip::parse_error err = sip::parse(raw, msg);
     if (err != sip::parse_error::ok) {
         // Answer 400 where a response can be formed; anything else is counted and dropped.
-        std::string resp = build_bad_request(raw, sip::to_string(err), cfg_.user_agent,
+        sip_wire resp = build_bad_request(tl_.pool(), raw, sip::to_string(err), cfg_.user_agent,
                                              err == sip::parse_error::bad_version ? 505 : 400);
         if (!resp.empty()) {
             ++stats_.bad_requests;
@@ -425,7 +425,7 @@ void b2bua::send_cancel(const leg& l, std::string_view request_uri, std::string_
     rs.call_id = l.call_id;
     rs.cseq = l.local_cseq != 0 ? l.local_cseq : 1;  // the INVITE's (2 after an authentication retry)
     rs.user_agent = cfg_.user_agent;
-    tl_.send_request(sip::method::cancel, std::string(branch), l.realm, dest, build_request(rs), nullptr, nullptr);
+    tl_.send_request(sip::method::cancel, std::string(branch), l.realm, dest, build_request(tl_.pool(), rs), nullptr, nullptr);
 }
 
 void b2bua::on_cancel(const inbound& in) {

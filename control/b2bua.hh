@@ -247,12 +247,12 @@ private:
     void send_ack(call& c, bool to_b, uint32_t cseq, std::string_view sdp);
     /// A request inside leg `l`'s dialog: its Contact URI as Request-URI, our From and tag,
     /// its To and tag, its Call-ID, our Via on its realm (RFC 3261 12.2.1.1).
-    std::string in_dialog_request(const leg& l, std::string_view method, uint32_t cseq, std::string_view branch,
+    sip_wire in_dialog_request(const leg& l, std::string_view method, uint32_t cseq, std::string_view branch,
                                   bool with_contact = false, std::string_view extra = {},
                                   std::string_view content_type = {}, std::string_view body = {}) const;
     void send_bye(call& c, bool to_b);
     /// Retransmits `text` (a 2xx) to `to` on leg A or B until its ACK (RFC 3261 13.3.1.4).
-    void wait_for_ack(call& c, bool on_a, uint32_t cseq, std::string text, sip_addr to);
+    void wait_for_ack(call& c, bool on_a, uint32_t cseq, sip_wire text, sip_addr to);
     void retransmit_2xx(uint64_t call_id, unsigned interval);
     // Transfers (b2bua_transfer.cc).
     void on_refer(const inbound& in, call& c, bool from_a, uint64_t stx);

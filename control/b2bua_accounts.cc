@@ -96,7 +96,7 @@ void b2bua::registrar_housekeeping() {
         rs.user_agent = cfg_.user_agent;
         const uint64_t id = b.id;
         tl_.send_request(
-            sip::method::options, branch, b.realm, b.flow, build_request(rs),
+            sip::method::options, branch, b.realm, b.flow, build_request(tl_.pool(), rs),
             [this, id](const inbound&) { registrar_->keepalive_ok(id); },  // any answer: the flow lives
             [this, id] {
                 if (registrar_->keepalive_failed(id)) {

@@ -258,7 +258,7 @@ struct b2bua::call {
         bool active = false;
         bool on_a = true;
         uint32_t cseq = 0;
-        std::string text;
+        sip_wire text;  ///< the 2xx as sent (shared with the transport, never copied)
         sip_addr to;
         timer_queue::id timer = 0;
         ms_t deadline = 0;
@@ -266,7 +266,7 @@ struct b2bua::call {
         uint32_t other_cseq = 0;   ///< CSeq of the relayed INVITE on the other leg
     };
     ack_wait waiting_ack;
-    std::string last_ack[2];       ///< [0] leg A, [1] leg B: our last ACK, re-sent on a retransmitted 2xx
+    sip_wire last_ack[2];          ///< [0] leg A, [1] leg B: our last ACK, re-sent on a retransmitted 2xx
 
     /// The in-dialog INVITE being relayed from one leg to the other (one at a time per call).
     struct relayed_invite {

@@ -156,7 +156,7 @@ void b2bua::send_branch_invite(call& c, size_t i) {
     }
     const uint64_t id = c.id;
     br.tx = tl_.send_request(
-        sip::method::invite, br.via_branch, br.l.realm, br.dest, build_request(rs),
+        sip::method::invite, br.via_branch, br.l.realm, br.dest, build_request(tl_.pool(), rs),
         [this, id, i](const inbound& resp) { on_branch_response(id, i, resp); },
         [this, id, i] { on_branch_timeout(id, i); });
     if (br.target.ring_time_s != 0 && br.timer == 0) {  // an authentication retry keeps the running one

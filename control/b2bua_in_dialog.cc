@@ -161,7 +161,7 @@ void b2bua::relay_in_dialog(const inbound& in, call& c, bool from_a, uint64_t st
     // a Contact (ours on that leg).
     const bool with_contact = m.req_method == sip::method::invite || m.req_method == sip::method::update ||
                               m.req_method == sip::method::notify || m.req_method == sip::method::refer;
-    const std::string request = in_dialog_request(other, m.method_name, cseq, branch, with_contact,
+    sip_wire request = in_dialog_request(other, m.method_name, cseq, branch, with_contact,
                                                   extra, content_type, body);
     if (m.req_method == sip::method::invite) {
         c.reinvite = call::relayed_invite{true, from_a, body.empty(), stx, response_address(in), m.cseq};
@@ -170,7 +170,7 @@ void b2bua::relay_in_dialog(const inbound& in, call& c, bool from_a, uint64_t st
     const uint64_t id = c.id;
     const sip::method method = m.req_method;
     tl_.send_request(
-        method, branch, other.realm, other.target, request,
+        method, branch, other.realm, other.target, std::move(request),
         [this, id, from_a, stx, method](const inbound& resp) { on_relayed_response(id, from_a, stx, method, resp); },
         [this, id, stx, method] {
             tl_.respond(stx, 408, reason_phrase(408), {}, {});
@@ -255,7 +255,7 @@ void b2bua::on_relayed_response(uint64_t call_id, bool from_a, uint64_t stx, sip
     if (invite || method == sip::method::update) {
         extra = "Contact: " + origin.contact + "\r\n";
     }
-    std::string sent = tl_.respond(stx, status, m.reason, {}, extra, body.empty() ? "" : "application/sdp", body);
+    sip_wire sent = tl_.respond(stx, status, m.reason, {}, extra, body.empty() ? "" : "application/sdp", body);
     if (!invite) {
         return;
     }
@@ -271,7 +271,7 @@ void b2bua::on_relayed_response(uint64_t call_id, bool from_a, uint64_t stx, sip
     c.waiting_ack.other_cseq = other.local_cseq;
 }
 
-void b2bua::wait_for_ack(call& c, bool on_a, uint32_t cseq, std::string text, sip_addr to) {
+void b2bua::wait_for_ack(call& c, bool on_a, uint32_t cseq, sip_wire text, sip_addr to) {
     timers_.cancel(c.waiting_ack.timer);
     c.waiting_ack = call::ack_wait{};
     c.waiting_ack.active = true;
@@ -384,7 +384,7 @@ bool b2bua::relay_headers(const sip::message& m, const leg& other, std::string& 
     return true;
 }
 
-std::string b2bua::in_dialog_request(const leg& l, std::string_view method, uint32_t cseq, std::string_view branch,
+sip_wire b2bua::in_dialog_request(const leg& l, std::string_view method, uint32_t cseq, std::string_view branch,
                                      bool with_contact, std::string_view extra, std::string_view content_type,
                                      std::string_view body) const {
     request_spec rs;
@@ -431,12 +431,12 @@ std::string b2bua::in_dialog_request(const leg& l, std::string_view method, uint
     rs.user_agent = cfg_.user_agent;
     rs.content_type = content_type;
     rs.body = body;
-    return build_request(rs);
+    return build_request(tl_.pool(), rs);
 }
 
 void b2bua::send_ack(call& c, bool to_b, uint32_t cseq, std::string_view sdp) {
     const leg& l = to_b ? c.b : c.a;
-    std::string& last = c.last_ack[to_b ? 1 : 0];
+    sip_wire& last = c.last_ack[to_b ? 1 : 0];
     last = in_dialog_request(l, "ACK", cseq, "z9hG4bK" + random_token(20), false, {},
                              sdp.empty() ? std::string_view() : "application/sdp", sdp);
     send_(l.realm, l.target, last);

@@ -78,7 +78,7 @@ void b2bua::send_reliable_a(call& c, pending_response p) {
     reliable_uas& r = c.a_reliable;
     const uint32_t rseq = r.next_rseq;
     const std::string extra = p.extra + "Require: 100rel\r\nRSeq: " + std::to_string(rseq) + "\r\n";
-    std::string text = tl_.respond(c.a_invite_tx, p.status, p.reason, c.a.local_tag, extra,
+    sip_wire text = tl_.respond(c.a_invite_tx, p.status, p.reason, c.a.local_tag, extra,
                                    p.body.empty() ? "" : "application/sdp", p.body);
     if (text.empty()) {
         return;  // the INVITE has its final response already
@@ -165,7 +165,7 @@ void b2bua::on_prack(const inbound& in, call& c, bool from_a, uint64_t stx) {
     timers_.cancel(r.timer);
     r.timer = 0;
     r.outstanding = false;
-    r.text.clear();
+    r.text.reset();
     ++stats_.pracks_received;
     if (!m.body.empty()) {
         // Our 18x never carries an offer, so an SDP here would be a new offer; it would need the
@@ -202,7 +202,7 @@ void b2bua::deliver_answer_a(call& c) {
     reliable_uas& r = c.a_reliable;
     r.held = false;
     const pending_response& f = r.final_response;
-    std::string sent = tl_.respond(c.a_invite_tx, f.status, f.reason, c.a.local_tag, f.extra,
+    sip_wire sent = tl_.respond(c.a_invite_tx, f.status, f.reason, c.a.local_tag, f.extra,
                                    f.body.empty() ? "" : "application/sdp", f.body);
     wait_for_ack(c, true, c.a_invite_cseq, std::move(sent), c.a_reply_to);
     if (c.offerless) {
@@ -217,7 +217,7 @@ void b2bua::stop_reliable_a(call& c) {
     r.timer = 0;
     r.outstanding = false;
     r.queued = false;
-    r.text.clear();
+    r.text.reset();
     if (r.held) {
         // The call ends while its 2xx waited for a PRACK: the INVITE still gets its final
         // response (RFC 3261 15.1.2: 487 after a BYE in the early dialog); the record says what

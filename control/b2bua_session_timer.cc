@@ -183,7 +183,7 @@ bool b2bua::answer_refresh_locally(const inbound& in, call& c, bool from_a, uint
     }
     // A re-INVITE: answered with the SDP this leg last got from us, unchanged, then its ACK.
     const std::string& ours = from_a ? c.a_last_sdp : c.b_last_sdp;
-    std::string sent = tl_.respond(stx, 200, "OK", {}, extra, "application/sdp", ours);
+    sip_wire sent = tl_.respond(stx, 200, "OK", {}, extra, "application/sdp", ours);
     wait_for_ack(c, from_a, m.cseq, std::move(sent), response_address(in));
     return true;
 }

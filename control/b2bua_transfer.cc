@@ -252,7 +252,7 @@ b2bua::transfer_outcome b2bua::start_transfer(call& c, bool from_a, const transf
     const uint64_t id = c.id;
     by_call_id_[n.call_id] = id;
     t.invite_tx = tl_.send_request(
-        sip::method::invite, t.branch, n.realm, n.target, build_request(rs),
+        sip::method::invite, t.branch, n.realm, n.target, build_request(tl_.pool(), rs),
         [this, id](const inbound& resp) { on_transfer_response(id, resp); },
         [this, id] {
             auto it = calls_.find(id);
@@ -504,7 +504,7 @@ void b2bua::complete_transfer(call& c, const inbound& answer) {
     n.route_set = record_route_of(m, true);
     route_next_hop(n);
     // ACK the new party's 2xx (end to end, our own transaction).
-    std::string& ack = c.last_ack[keep_a ? 1 : 0];
+    sip_wire& ack = c.last_ack[keep_a ? 1 : 0];
     ack = in_dialog_request(n, "ACK", 1, "z9hG4bK" + random_token(20));
     send_(n.realm, n.target, ack);
     sdp::session desc;
@@ -602,11 +602,11 @@ void b2bua::notify_transferor(call& c, unsigned status, std::string_view reason,
     extra += final ? "Subscription-State: terminated;reason=noresource\r\n"
                    : "Subscription-State: active;expires=60\r\n";
     const std::string branch = "z9hG4bK" + random_token(20);
-    const std::string request = in_dialog_request(l, "NOTIFY", ++l.local_cseq, branch, true, extra,
+    sip_wire request = in_dialog_request(l, "NOTIFY", ++l.local_cseq, branch, true, extra,
                                                   "message/sipfrag;version=2.0", frag);
     const uint64_t id = c.id;
     tl_.send_request(
-        sip::method::notify, branch, l.realm, l.target, request,
+        sip::method::notify, branch, l.realm, l.target, std::move(request),
         [this, id](const inbound& resp) {
             // RFC 6665 4.1.2.4: a 481 ends the subscription; send no more NOTIFYs.
             auto it = calls_.find(id);
@@ -628,11 +628,11 @@ void b2bua::reinvite_leg(call& c, bool to_b, const std::string& sdp, std::string
     const std::string branch = "z9hG4bK" + random_token(20);
     const uint32_t cseq = ++l.local_cseq;
     const std::string headers = std::string(allow_header) + std::string(extra);
-    const std::string request =
+    sip_wire request =
         in_dialog_request(l, "INVITE", cseq, branch, true, headers, "application/sdp", sdp);
     const uint64_t id = c.id;
     tl_.send_request(
-        sip::method::invite, branch, l.realm, l.target, request,
+        sip::method::invite, branch, l.realm, l.target, std::move(request),
         [this, id, to_b, cseq](const inbound& resp) {
             auto it = calls_.find(id);
             if (it == calls_.end() || resp.msg->status < 200 || resp.msg->status >= 300) {

@@ -446,6 +446,8 @@ config parse_config(const std::string& text, const std::string& origin, const st
     dp.idle_sleep_us = static_cast<unsigned>(r.num("dataplane.idle_sleep_us", 0, 0, 100'000));
     dp.mbufs = static_cast<unsigned>(r.num("dataplane.mbufs", 8191, 1023, 16'777'215));
     dp.mbuf_data_room = static_cast<unsigned>(r.num("dataplane.mbuf_data_room", 2048, 2048, 65000));
+    // SIP messages the control thread builds (kept for retransmissions): segments of 2 KiB.
+    dp.sip_mbufs = static_cast<unsigned>(r.num("dataplane.sip_mbufs", 16383, 1023, 16'777'215));
     dp.relay_capacity = static_cast<uint32_t>(r.num("dataplane.relay_entries", 65536, 1024, 16'777'216));
     // Per-source SIP rate limit in each worker (0 = unlimited); the burst defaults to twice the rate.
     dp.sip_rate_per_source = static_cast<uint32_t>(r.num("dataplane.sip_rate_per_source", 200, 0, 1'000'000));

@@ -67,6 +67,7 @@ struct control_loop::impl {
     const config& cfg;
     dp::dataplane& dp;
     timer_queue timers;
+    message_pool messages;  ///< the dataplane's SIP message pool, where this shard builds
     sip_transport transport;
     transaction_layer transactions;
     media_anchor media;
@@ -79,9 +80,9 @@ struct control_loop::impl {
     std::array<char, 65536> reassembly_buf{};  ///< a whole UDP payload, when it came in fragments
 
     impl(const config& c, dp::dataplane& d)
-        : cfg(c), dp(d), transport(d, realms_of(d), c.sip.port),
+        : cfg(c), dp(d), messages(d.sip_message_pool()), transport(d, realms_of(d), c.sip.port),
           transactions(
-              timers, [this](unsigned r, sip_addr to, std::string p) { transport.send(r, to, std::move(p)); },
+              timers, messages, [this](unsigned r, sip_addr to, sip_wire m) { transport.send(r, to, std::move(m)); },
               timer_config{c.sip.t1_ms, c.sip.t2_ms, c.sip.t4_ms}, steady_ms),
           media(d.relay(), realms_of(d), c.dataplane.relay_port_min, c.dataplane.relay_port_max,
                 [this](unsigned r, uint32_t a) { return transport.next_hop_mac(r, a); }),
@@ -90,7 +91,7 @@ struct control_loop::impl {
                              timer_config{c.sip.t1_ms, c.sip.t2_ms, c.sip.t4_ms}, c.transfer, c.accounts,
                              c.providers, c.registrar, c.sip.domain, c.sip.session_expires_s, c.sip.min_se_s, c.sip.reliable_to_caller},
                 transactions, timers, media, dialplans, cdrs,
-                [this](unsigned r, sip_addr to, std::string p) { transport.send(r, to, std::move(p)); },
+                [this](unsigned r, sip_addr to, sip_wire m) { transport.send(r, to, std::move(m)); },
                 steady_ms) {
         if (const std::string err = load_dialplans(dialplans, c); !err.empty()) {
             throw std::runtime_error(err);
@@ -260,6 +261,15 @@ struct control_loop::impl {
         j.key("transaction_timeouts").value(ts.timeouts).key("stray_responses").value(ts.stray_responses);
         j.key("sent").value(xs.sent).key("dropped_no_neighbour").value(xs.dropped_no_neighbour);
         j.key("fragmented").value(xs.fragmented);
+        // Messages built in mbufs: sent with their headers in place or as a clone behind a header
+        // mbuf; copied into one mbuf for a port without chained TX; not built (pool empty).
+        j.key("sent_in_place").value(xs.sent_in_place).key("sent_cloned").value(xs.sent_cloned);
+        j.key("linearized").value(xs.linearized).key("dropped_no_mbuf").value(xs.dropped_no_mbuf);
+        j.key("dropped_unbuilt").value(xs.dropped_unbuilt);
+        j.key("messages_built").value(messages.stats().messages_built);
+        j.key("messages_unbuilt").value(messages.stats().alloc_failures);
+        j.key("message_segments_chained").value(messages.stats().segments_chained);
+        j.key("message_mbufs_free").value(uint64_t{messages.available()});
         j.key("dropped_too_big").value(xs.dropped_too_big).key("dropped_no_route").value(xs.dropped_no_route);
         // RFC 3262 (both directions), RFC 4028 and glare.
         j.key("reliable_18x_sent").value(bs.reliable_sent).key("reliable_18x_retransmitted").value(bs.reliable_retransmitted);

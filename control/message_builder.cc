@@ -6,10 +6,6 @@ namespace sf::control {
 
 namespace {
 
-void line(std::string& out, std::string_view name, std::string_view value) {
-    out.append(name).append(": ").append(value).append("\r\n");
-}
-
 bool iequals(std::string_view a, std::string_view b) {
     if (a.size() != b.size()) {
         return false;
@@ -49,81 +45,67 @@ response_base response_base::from_request(const sip::message& req) {
     return b;
 }
 
-std::string build_response(const response_base& base, unsigned status, std::string_view reason,
-                           std::string_view to_tag, std::string_view extra, std::string_view server,
-                           std::string_view content_type, std::string_view body) {
-    std::string out;
-    out.reserve(512 + body.size());
-    out.append("SIP/2.0 ").append(std::to_string(status)).append(" ").append(reason).append("\r\n");
+sip_wire build_response(message_pool& pool, const response_base& base, unsigned status, std::string_view reason,
+                        std::string_view to_tag, std::string_view extra, std::string_view server,
+                        std::string_view content_type, std::string_view body) {
+    sip_writer w(pool);
+    w.append("SIP/2.0 ").append_uint(status).append(' ').append(reason).append("\r\n");
     for (const auto& v : base.vias) {
-        line(out, "Via", v);
+        w.header("Via", v);
     }
-    line(out, "From", base.from);
+    w.header("From", base.from);
     if (!base.to_has_tag && !to_tag.empty() && status != 100) {
-        out.append("To: ").append(base.to).append(";tag=").append(to_tag).append("\r\n");
+        w.append("To: ").append(base.to).append(";tag=").append(to_tag).append("\r\n");
     } else {
-        line(out, "To", base.to);
+        w.header("To", base.to);
     }
-    line(out, "Call-ID", base.call_id);
-    line(out, "CSeq", base.cseq);
-    out.append(extra);
+    w.header("Call-ID", base.call_id);
+    w.header("CSeq", base.cseq);
+    w.append(extra);
     if (!server.empty()) {
-        line(out, "Server", server);
+        w.header("Server", server);
     }
     if (!content_type.empty()) {
-        line(out, "Content-Type", content_type);
+        w.header("Content-Type", content_type);
     }
-    line(out, "Content-Length", std::to_string(body.size()));
-    out.append("\r\n").append(body);
-    return out;
+    w.append("Content-Length: ").append_uint(body.size()).append("\r\n\r\n").append(body);
+    return w.finish();
 }
 
-std::string build_request(const request_spec& s) {
-    std::string out;
-    out.reserve(640 + s.body.size());
-    out.append(s.method).append(" ").append(s.request_uri).append(" SIP/2.0\r\n");
-    out.append("Via: SIP/2.0/UDP ").append(s.via_host).append(":").append(std::to_string(s.via_port));
-    out.append(";branch=").append(s.branch).append(";rport\r\n");
-    line(out, "Max-Forwards", std::to_string(s.max_forwards));
-    line(out, "From", s.from);
-    line(out, "To", s.to);
-    line(out, "Call-ID", s.call_id);
-    out.append("CSeq: ").append(std::to_string(s.cseq)).append(" ");
-    out.append(s.cseq_method.empty() ? s.method : s.cseq_method).append("\r\n");
+sip_wire build_request(message_pool& pool, const request_spec& s) {
+    sip_writer w(pool);
+    w.append(s.method).append(' ').append(s.request_uri).append(" SIP/2.0\r\n");
+    w.append("Via: SIP/2.0/UDP ").append(s.via_host).append(':').append_uint(s.via_port);
+    w.append(";branch=").append(s.branch).append(";rport\r\n");
+    w.append("Max-Forwards: ").append_uint(s.max_forwards).append("\r\n");
+    w.header("From", s.from);
+    w.header("To", s.to);
+    w.header("Call-ID", s.call_id);
+    w.append("CSeq: ").append_uint(s.cseq).append(' ');
+    w.append(s.cseq_method.empty() ? s.method : s.cseq_method).append("\r\n");
     if (!s.contact.empty()) {
-        line(out, "Contact", s.contact);
+        w.header("Contact", s.contact);
     }
-    out.append(s.extra);
+    w.append(s.extra);
     if (!s.user_agent.empty()) {
-        line(out, "User-Agent", s.user_agent);
+        w.header("User-Agent", s.user_agent);
     }
     if (!s.content_type.empty()) {
-        line(out, "Content-Type", s.content_type);
+        w.header("Content-Type", s.content_type);
     }
-    line(out, "Content-Length", std::to_string(s.body.size()));
-    out.append("\r\n").append(s.body);
-    return out;
+    w.append("Content-Length: ").append_uint(s.body.size()).append("\r\n\r\n").append(s.body);
+    return w.finish();
 }
 
-std::string build_bad_request(std::string_view raw, std::string_view reason, std::string_view server,
-                              unsigned status) {
-    // Skip keepalive CRLFs, then the start line must look like "METHOD SP ...".
-    while (!raw.empty() && (raw.front() == '\r' || raw.front() == '\n')) {
-        raw.remove_prefix(1);
-    }
-    const auto eol = raw.find('\n');
-    const std::string_view start = raw.substr(0, eol);
-    const auto sp = start.find(' ');
-    if (sp == std::string_view::npos || sp == 0 || start.rfind("SIP/", 0) == 0 || start.substr(0, sp) == "ACK") {
-        return {};
-    }
-    for (char c : start.substr(0, sp)) {
-        if (!std::isalpha(static_cast<unsigned char>(c))) {
-            return {};
-        }
-    }
-    std::string vias, rest;
-    size_t pos = eol == std::string_view::npos ? raw.size() : eol + 1;
+namespace {
+
+/// The headers a 400 copies, in the order it writes them (Vias first).
+enum class copied : uint8_t { none, via, from, to, call_id, cseq };
+
+/// Calls `fn(kind, value)` for every header line of `raw` after the start line that a 400
+/// copies (compact forms included), up to the blank line; at most 128 lines are looked at.
+template <typename Fn>
+void for_each_copied(std::string_view raw, size_t pos, Fn&& fn) {
     unsigned lines = 0;
     while (pos < raw.size() && lines++ < 128) {
         auto next = raw.find('\n', pos);
@@ -142,29 +124,73 @@ std::string build_bad_request(std::string_view raw, std::string_view reason, std
         if (value.size() > 512) {
             continue;
         }
+        copied kind = copied::none;
         if (iequals(name, "Via") || iequals(name, "v")) {
-            vias.append("Via: ").append(value).append("\r\n");
+            kind = copied::via;
         } else if (iequals(name, "From") || iequals(name, "f")) {
-            rest.append("From: ").append(value).append("\r\n");
+            kind = copied::from;
         } else if (iequals(name, "To") || iequals(name, "t")) {
-            rest.append("To: ").append(value).append("\r\n");
+            kind = copied::to;
         } else if (iequals(name, "Call-ID") || iequals(name, "i")) {
-            rest.append("Call-ID: ").append(value).append("\r\n");
+            kind = copied::call_id;
         } else if (iequals(name, "CSeq")) {
-            rest.append("CSeq: ").append(value).append("\r\n");
+            kind = copied::cseq;
+        }
+        if (kind != copied::none) {
+            fn(kind, value);
         }
     }
-    if (vias.empty()) {
+}
+
+}  // namespace
+
+sip_wire build_bad_request(message_pool& pool, std::string_view raw, std::string_view reason, std::string_view server,
+                           unsigned status) {
+    // Skip keepalive CRLFs, then the start line must look like "METHOD SP ...".
+    while (!raw.empty() && (raw.front() == '\r' || raw.front() == '\n')) {
+        raw.remove_prefix(1);
+    }
+    const auto eol = raw.find('\n');
+    const std::string_view start = raw.substr(0, eol);
+    const auto sp = start.find(' ');
+    if (sp == std::string_view::npos || sp == 0 || start.rfind("SIP/", 0) == 0 || start.substr(0, sp) == "ACK") {
         return {};
     }
-    std::string out = "SIP/2.0 " + std::to_string(status) + " " +
-                      std::string(status == 505 ? "Version Not Supported" : "Bad Request") + " (";
-    out.append(reason).append(")\r\n").append(vias).append(rest);
-    if (!server.empty()) {
-        line(out, "Server", server);
+    for (char c : start.substr(0, sp)) {
+        if (!std::isalpha(static_cast<unsigned char>(c))) {
+            return {};
+        }
     }
-    out.append("Content-Length: 0\r\n\r\n");
-    return out;
+    const size_t first_header = eol == std::string_view::npos ? raw.size() : eol + 1;
+    bool has_via = false;
+    for_each_copied(raw, first_header, [&](copied kind, std::string_view) { has_via |= kind == copied::via; });
+    if (!has_via) {
+        return {};
+    }
+    // Two passes over the request's headers instead of buffering them: Vias first (in order),
+    // then From, To, Call-ID and CSeq as they came.
+    sip_writer w(pool);
+    w.append("SIP/2.0 ").append_uint(status).append(' ');
+    w.append(status == 505 ? "Version Not Supported" : "Bad Request").append(" (").append(reason).append(")\r\n");
+    for_each_copied(raw, first_header, [&](copied kind, std::string_view value) {
+        if (kind == copied::via) {
+            w.header("Via", value);
+        }
+    });
+    for_each_copied(raw, first_header, [&](copied kind, std::string_view value) {
+        switch (kind) {
+        case copied::from: w.header("From", value); break;
+        case copied::to: w.header("To", value); break;
+        case copied::call_id: w.header("Call-ID", value); break;
+        case copied::cseq: w.header("CSeq", value); break;
+        default: break;
+        }
+    });
+    if (!server.empty()) {
+        w.header("Server", server);
+    }
+    w.append("Content-Length: 0\r\n\r\n");
+    return w.finish();
 }
 
 std::string_view reason_phrase(unsigned status) {

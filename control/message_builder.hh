@@ -1,6 +1,9 @@
 #pragma once
 /// @file
-/// Serialises the SIP requests and responses the B2BUA originates.
+/// Serialises the SIP requests and responses the B2BUA originates, straight into
+/// mbufs (sip_writer): no intermediate string. Each builder returns the finished
+/// handle, or an empty one when the pool ran out (counted there; an empty handle is
+/// never sent).
 
 #include <cstdint>
 #include <string>
@@ -8,6 +11,7 @@
 #include <vector>
 
 #include "sip/sip_message.hh"
+#include "sip_wire.hh"
 
 namespace sf::control {
 
@@ -25,9 +29,9 @@ struct response_base {
 
 /// Builds a response. `to_tag` is added when the request's To had none.
 /// `extra` holds complete header lines ("Name: value\r\n").
-std::string build_response(const response_base& base, unsigned status, std::string_view reason,
-                           std::string_view to_tag, std::string_view extra, std::string_view server,
-                           std::string_view content_type = {}, std::string_view body = {});
+sip_wire build_response(message_pool& pool, const response_base& base, unsigned status, std::string_view reason,
+                        std::string_view to_tag, std::string_view extra, std::string_view server,
+                        std::string_view content_type = {}, std::string_view body = {});
 
 /// The parts of a request the B2BUA sends.
 struct request_spec {
@@ -49,14 +53,14 @@ struct request_spec {
     std::string_view body;
 };
 
-std::string build_request(const request_spec& spec);
+sip_wire build_request(message_pool& pool, const request_spec& spec);
 
 /// A 400 for a request the parser refused, built from whatever Via, From, To,
 /// Call-ID and CSeq lines can be found. Empty if it is not a request or is an
-/// ACK (never answered) or has no Via (nowhere to answer).
+/// ACK (never answered) or has no Via (nowhere to answer), and when the pool ran out.
 /// `status` is 400, or 505 for a SIP version other than 2.0 (RFC 3261 8.2.2 ... 21.5.6).
-std::string build_bad_request(std::string_view raw, std::string_view reason, std::string_view server,
-                              unsigned status = 400);
+sip_wire build_bad_request(message_pool& pool, std::string_view raw, std::string_view reason,
+                           std::string_view server, unsigned status = 400);
 
 /// Standard reason phrase for a status code.
 std::string_view reason_phrase(unsigned status);

@@ -168,7 +168,7 @@ void provider_registrations::send_register(reg& r, unsigned expires, std::string
     ++stats_.registers_sent;
     env_.tl.send_request(
         sip::method::register_, branch, static_cast<unsigned>(r.realm), sip_addr{r.cfg.host, r.cfg.port},
-        build_request(rs), [this, name, serial](const inbound& in) { on_response(name, serial, in); },
+        build_request(env_.tl.pool(), rs), [this, name, serial](const inbound& in) { on_response(name, serial, in); },
         [this, name, serial] { on_timeout(name, serial); });
 }
 

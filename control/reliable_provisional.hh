@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "sip_wire.hh"
 #include "timer_queue.hh"
 
 namespace sf::control {
@@ -53,7 +54,7 @@ struct reliable_uas {
     // The reliable provisional response waiting for its PRACK.
     bool outstanding = false;
     uint32_t rseq = 0;
-    std::string text;          ///< as sent, for its retransmissions
+    sip_wire text;             ///< as sent, for its retransmissions
     unsigned interval = 0;     ///< the next retransmission interval (T1, doubling, no cap: RFC 3262 3)
     ms_t deadline = 0;         ///< 64*T1 after it was first sent
     timer_queue::id timer = 0;

@@ -1,9 +1,11 @@
 #include "sip_transport.hh"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 
 #include <rte_ip.h>
+#include <rte_ip_frag.h>
 #include <rte_mbuf.h>
 #include <rte_udp.h>
 
@@ -53,65 +55,176 @@ std::optional<rte_ether_addr> sip_transport::next_hop_mac(unsigned realm, uint32
     return it->second;
 }
 
-void sip_transport::transmit(unsigned realm, sip_addr to, const rte_ether_addr& mac, const std::string& payload) {
-    const realm_info& r = realms_[realm];
-    const uint16_t mtu = dp_.ports()[realm].mtu;
-    if (payload.size() + l4_overhead > mtu) {
-        // Larger than the link: IP fragments (RFC 3261 18.1.1 lets UDP carry it; the peer reassembles).
-        rte_mbuf* frames[64];
-        dp::udp_route route{r.mac, mac, r.addr, to.addr, sip_port_, to.port};
-        const unsigned n = dp::build_udp_fragments(
-            route, payload.data(), payload.size(), mtu, ++ip_id_,
-            [](void* ctx) { return static_cast<dp::dataplane*>(ctx)->alloc_mbuf(); }, &dp_, frames, 64);
-        if (n == 0) {
-            ++stats_.dropped_too_big;
-            return;
-        }
-        for (unsigned i = 0; i < n; ++i) {
-            dp::meta_of(frames[i])->port_id = r.port_id;
-            if (!dp_.send_frame(frames[i])) {
-                rte_pktmbuf_free_bulk(frames + i, n - i);
-                ++stats_.dropped_no_mbuf;
-                return;
-            }
-        }
-        ++stats_.sent;
-        ++stats_.fragmented;
-        return;
+namespace {
+
+/// Copies a chained frame into one mbuf of `pool`, for a port that cannot send chains.
+/// nullptr when no mbuf is free or the frame does not fit one.
+rte_mbuf* linearize(const rte_mbuf* frame, rte_mempool* pool) {
+    rte_mbuf* flat = rte_pktmbuf_alloc(pool);
+    if (flat == nullptr) {
+        return nullptr;
     }
-    rte_mbuf* m = dp_.alloc_mbuf();
-    if (m == nullptr) {
-        ++stats_.dropped_no_mbuf;
-        return;
-    }
-    char* data = rte_pktmbuf_append(m, static_cast<uint16_t>(payload.size()));
-    dp::udp_route route{r.mac, mac, r.addr, to.addr, sip_port_, to.port};
+    const uint32_t len = rte_pktmbuf_pkt_len(frame);
+    char* data = len > UINT16_MAX ? nullptr : rte_pktmbuf_append(flat, static_cast<uint16_t>(len));
     if (data == nullptr) {
-        rte_pktmbuf_free(m);
-        ++stats_.dropped_too_big;
-        return;
+        rte_pktmbuf_free(flat);
+        return nullptr;
     }
-    std::memcpy(data, payload.data(), payload.size());
-    if (!dp::prepend_udp_headers(m, route)) {
-        rte_pktmbuf_free(m);
-        ++stats_.dropped_too_big;
-        return;
+    for (const rte_mbuf* seg = frame; seg != nullptr; seg = seg->next) {
+        std::memcpy(data, rte_pktmbuf_mtod(seg, const char*), rte_pktmbuf_data_len(seg));
+        data += rte_pktmbuf_data_len(seg);
     }
-    dp::meta_of(m)->port_id = r.port_id;
-    if (!dp_.send_frame(m)) {
-        rte_pktmbuf_free(m);
-        ++stats_.dropped_no_mbuf;
-        return;
-    }
-    ++stats_.sent;
+    flat->l2_len = frame->l2_len;
+    flat->l3_len = frame->l3_len;
+    return flat;
 }
 
-void sip_transport::send(unsigned realm, sip_addr to, std::string payload) {
+/// A header mbuf (empty, full headroom) chained to an indirect clone of `msg`.
+rte_mbuf* header_and_clone(const sip_wire& msg, const frame_pools& pools) {
+    rte_mbuf* hdr = rte_pktmbuf_alloc(pools.headers);
+    if (hdr == nullptr) {
+        return nullptr;
+    }
+    // rte_pktmbuf_clone only takes references on the message's segments; it writes nothing there.
+    rte_mbuf* clone = rte_pktmbuf_clone(const_cast<rte_mbuf*>(msg.head()), pools.clones);
+    if (clone == nullptr) {
+        rte_pktmbuf_free(hdr);
+        return nullptr;
+    }
+    if (rte_pktmbuf_chain(hdr, clone) != 0) {
+        rte_pktmbuf_free(hdr);
+        rte_pktmbuf_free(clone);
+        return nullptr;
+    }
+    return hdr;
+}
+
+}  // namespace
+
+unsigned build_sip_frames(sip_wire msg, const dp::udp_route& route, uint16_t mtu, uint16_t ip_id, bool multi_seg,
+                          const frame_pools& pools, rte_mbuf** out, unsigned max_out, frame_outcome& outcome,
+                          uint64_t& linearized) {
+    if (msg.empty() || max_out == 0) {
+        outcome = frame_outcome::no_mbuf;
+        return 0;
+    }
+    // A port without chained TX gets each frame of several segments as one copy.
+    auto finish = [&](rte_mbuf*& frame) {
+        if (multi_seg || frame->nb_segs == 1) {
+            return true;
+        }
+        rte_mbuf* flat = linearize(frame, pools.headers);
+        rte_pktmbuf_free(frame);
+        frame = flat;
+        ++linearized;
+        return flat != nullptr;
+    };
+    if (msg.size() + l4_overhead <= mtu) {
+        rte_mbuf* frame = nullptr;
+        if (msg.unique()) {
+            // Nobody keeps this message (no retransmission will follow): its headroom takes the headers.
+            frame = msg.release();
+            outcome = frame_outcome::in_place;
+        } else {
+            frame = header_and_clone(msg, pools);
+            outcome = frame_outcome::cloned;
+            if (frame == nullptr) {
+                outcome = frame_outcome::no_mbuf;
+                return 0;
+            }
+        }
+        if (!dp::prepend_udp_headers(frame, route)) {
+            rte_pktmbuf_free(frame);
+            outcome = frame_outcome::too_big;
+            return 0;
+        }
+        if (!finish(frame)) {
+            outcome = frame_outcome::no_mbuf;
+            return 0;
+        }
+        out[0] = frame;
+        return 1;
+    }
+    // Larger than the link: IP fragments (RFC 3261 18.1.1 lets UDP carry it; the peer reassembles).
+    // The UDP checksum covers the whole datagram, so it is computed before the split.
+    rte_mbuf* whole = header_and_clone(msg, pools);
+    if (whole == nullptr) {
+        outcome = frame_outcome::no_mbuf;
+        return 0;
+    }
+    if (!dp::prepend_ipv4_udp_headers(whole, route, ip_id)) {
+        rte_pktmbuf_free(whole);
+        outcome = frame_outcome::too_big;
+        return 0;
+    }
+    const int32_t n = rte_ipv4_fragment_packet(whole, out, static_cast<uint16_t>(std::min(max_out, 64u)), mtu,
+                                               pools.headers, pools.clones);
+    rte_pktmbuf_free(whole);  // the fragments hold their own references on the bytes
+    if (n <= 0) {
+        outcome = n == -ENOMEM ? frame_outcome::no_mbuf : frame_outcome::too_big;
+        return 0;
+    }
+    for (int32_t i = 0; i < n; ++i) {
+        auto* ip = rte_pktmbuf_mtod(out[i], rte_ipv4_hdr*);
+        ip->hdr_checksum = rte_ipv4_cksum(ip);  // the library leaves it 0
+        if (!dp::prepend_ethernet(out[i], route) || !finish(out[i])) {
+            for (int32_t j = 0; j < n; ++j) {
+                if (out[j] != nullptr) {
+                    rte_pktmbuf_free(out[j]);
+                }
+            }
+            outcome = frame_outcome::no_mbuf;
+            return 0;
+        }
+        out[i]->l3_len = sizeof(rte_ipv4_hdr);
+    }
+    outcome = frame_outcome::fragmented;
+    return static_cast<unsigned>(n);
+}
+
+void sip_transport::transmit(unsigned realm, sip_addr to, const rte_ether_addr& mac, sip_wire msg) {
+    const realm_info& r = realms_[realm];
+    const dp::port_info& port = dp_.ports()[realm];
+    const dp::udp_route route{r.mac, mac, r.addr, to.addr, sip_port_, to.port};
+    rte_mbuf* frames[64];
+    frame_outcome how = frame_outcome::no_mbuf;
+    const unsigned n = build_sip_frames(std::move(msg), route, port.mtu, static_cast<uint16_t>(ip_id_ + 1),
+                                        port.tx_multi_seg, frame_pools{dp_.packet_pool(), dp_.clone_pool()}, frames,
+                                        64, how, stats_.linearized);
+    if (n == 0) {
+        ++(how == frame_outcome::too_big ? stats_.dropped_too_big : stats_.dropped_no_mbuf);
+        return;
+    }
+    for (unsigned i = 0; i < n; ++i) {
+        dp::meta_of(frames[i])->port_id = r.port_id;
+        if (!dp_.send_frame(frames[i])) {
+            rte_pktmbuf_free_bulk(frames + i, n - i);
+            ++stats_.dropped_no_mbuf;
+            return;
+        }
+    }
+    ++stats_.sent;
+    switch (how) {
+    case frame_outcome::in_place: ++stats_.sent_in_place; break;
+    case frame_outcome::cloned: ++stats_.sent_cloned; break;
+    case frame_outcome::fragmented:
+        ++stats_.fragmented;
+        ++ip_id_;
+        break;
+    default: break;
+    }
+}
+
+void sip_transport::send(unsigned realm, sip_addr to, sip_wire msg) {
+    if (msg.empty()) {
+        ++stats_.dropped_unbuilt;  // its build found no mbuf (counted there too)
+        return;
+    }
     if (realm >= realms_.size()) {
         ++stats_.dropped_no_route;
         return;
     }
-    if (payload.size() > max_udp_payload) {
+    if (msg.size() > max_udp_payload) {
         ++stats_.dropped_too_big;
         return;
     }
@@ -122,7 +235,7 @@ void sip_transport::send(unsigned realm, sip_addr to, std::string payload) {
     }
     auto it = table_.find(key(realm, hop));
     if (it != table_.end()) {
-        transmit(realm, to, it->second, payload);
+        transmit(realm, to, it->second, std::move(msg));
         return;
     }
     if (pending_.size() >= max_pending) {
@@ -131,7 +244,7 @@ void sip_transport::send(unsigned realm, sip_addr to, std::string payload) {
     }
     const bool first = std::none_of(pending_.begin(), pending_.end(),
                                     [&](const pending& p) { return p.realm == realm && p.next_hop == hop; });
-    pending_.push_back(pending{realm, to, hop, std::move(payload), last_arp_});
+    pending_.push_back(pending{realm, to, hop, std::move(msg), last_arp_});
     ++stats_.queued_for_arp;
     if (first) {
         send_arp_request(realm, hop);
@@ -149,7 +262,7 @@ void sip_transport::learn_on_port(uint16_t port_id, uint32_t addr, const rte_eth
     }
     for (auto p = pending_.begin(); p != pending_.end();) {
         if (p->realm == static_cast<unsigned>(realm) && p->next_hop == addr) {
-            transmit(p->realm, p->to, mac, p->payload);
+            transmit(p->realm, p->to, mac, std::move(p->msg));
             p = pending_.erase(p);
         } else {
             ++p;

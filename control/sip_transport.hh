@@ -1,7 +1,7 @@
 #pragma once
 /// @file
-/// SIP over the dataplane: turns the B2BUA's datagrams into Ethernet frames for
-/// a worker to send, and keeps the neighbour table (IPv4 -> MAC per realm) that
+/// SIP over the dataplane: turns the B2BUA's messages (mbuf chains, sip_wire) into
+/// Ethernet frames for a worker to send without copying their bytes, and keeps the neighbour table (IPv4 -> MAC per realm) that
 /// both SIP and the relay entries need. Workers report what ARP tells them;
 /// the control thread owns the table, so the fast path never asks.
 
@@ -14,6 +14,7 @@
 
 #include "dataplane.hh"
 #include "media_anchor.hh"
+#include "packet.hh"
 #include "sip_types.hh"
 #include "timer_queue.hh"
 
@@ -21,22 +22,49 @@ namespace sf::control {
 
 struct transport_stats {
     uint64_t sent = 0;
+    uint64_t sent_in_place = 0;         ///< headers written into the message's own headroom (nobody else held it)
+    uint64_t sent_cloned = 0;           ///< a header mbuf chained to an indirect clone (the message is kept)
+    uint64_t linearized = 0;            ///< frames copied into one mbuf for a port without chained TX
     uint64_t queued_for_arp = 0;
     uint64_t dropped_no_neighbour = 0;  ///< ARP never answered
     uint64_t dropped_too_big = 0;       ///< larger than a UDP datagram can be
     uint64_t fragmented = 0;            ///< sent as IP fragments (larger than the port MTU)
     uint64_t dropped_no_route = 0;
-    uint64_t dropped_no_mbuf = 0;
+    uint64_t dropped_no_mbuf = 0;       ///< no header/clone mbuf, or the frame ring was full
+    uint64_t dropped_unbuilt = 0;       ///< an empty handle: its build ran out of message mbufs
     uint64_t arp_requests = 0;
     uint64_t neighbours_learnt = 0;
 };
+
+/// Where frames get their extra mbufs.
+struct frame_pools {
+    rte_mempool* headers = nullptr;  ///< direct mbufs with the packet_meta area (frame heads)
+    rte_mempool* clones = nullptr;   ///< indirect mbufs (data room 0)
+};
+
+/// How a message left (or why not).
+enum class frame_outcome : uint8_t { in_place, cloned, fragmented, no_mbuf, too_big };
+
+/// Builds the Ethernet frames that carry `msg` over `route` on a port of `mtu` (IP MTU):
+/// - one frame when it fits: a message nobody else holds (msg.unique()) takes its headers in
+///   its own headroom; otherwise a header mbuf leads an indirect clone (rte_pktmbuf_clone),
+///   so a retransmission sends the same bytes again without copying them;
+/// - IPv4 fragments (rte_ipv4_fragment_packet: each a header mbuf and indirect pieces of
+///   the message) when it does not fit;
+/// - frames of several segments are copied into one mbuf when `multi_seg` is false.
+/// Returns the frame count put in `out` (0 on failure, nothing kept; `outcome` says why).
+/// `linearized` counts frames copied for want of chained TX.
+unsigned build_sip_frames(sip_wire msg, const dp::udp_route& route, uint16_t mtu, uint16_t ip_id, bool multi_seg,
+                          const frame_pools& pools, rte_mbuf** out, unsigned max_out, frame_outcome& outcome,
+                          uint64_t& linearized);
 
 class sip_transport {
 public:
     sip_transport(dp::dataplane& dp, std::vector<realm_info> realms, uint16_t sip_port);
 
-    /// Sends `payload` from our address on `realm` to `to`; waits (bounded) for ARP if needed.
-    void send(unsigned realm, sip_addr to, std::string payload);
+    /// Sends `msg` from our address on `realm` to `to`; waits (bounded) for ARP if needed.
+    /// The handle is kept (shared) while it waits; an empty handle is counted, not sent.
+    void send(unsigned realm, sip_addr to, sip_wire msg);
     /// Records addr -> mac on the realm of DPDK port `port_id`; flushes datagrams waiting for it.
     void learn_on_port(uint16_t port_id, uint32_t addr, const rte_ether_addr& mac);
     /// Next-hop MAC towards `addr` on `realm` (the gateway's when not on-link).
@@ -56,11 +84,11 @@ private:
         unsigned realm;
         sip_addr to;
         uint32_t next_hop;
-        std::string payload;
+        sip_wire msg;
         ms_t since;
     };
     uint32_t next_hop(unsigned realm, uint32_t addr) const;
-    void transmit(unsigned realm, sip_addr to, const rte_ether_addr& mac, const std::string& payload);
+    void transmit(unsigned realm, sip_addr to, const rte_ether_addr& mac, sip_wire msg);
     void send_arp_request(unsigned realm, uint32_t target);
     static uint64_t key(unsigned realm, uint32_t addr) { return (uint64_t{realm} << 32) | addr; }
 

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "sip/sip_message.hh"
+#include "sip_wire.hh"
 
 namespace sf::control {
 
@@ -28,8 +29,10 @@ struct inbound {
     std::string_view raw;  ///< the whole datagram
 };
 
-/// Sends one SIP datagram from the appliance's address on `realm` to `to`.
-using sip_send_fn = std::function<void(unsigned realm, sip_addr to, std::string payload)>;
+/// Sends one SIP datagram from the appliance's address on `realm` to `to`. The message is
+/// shared, not copied (a handle copy is a reference); an empty handle (its build ran out of
+/// mbufs) is not sent.
+using sip_send_fn = std::function<void(unsigned realm, sip_addr to, sip_wire msg)>;
 
 /// Where a response to `in` goes (RFC 3261 18.2.2 and RFC 3581 rport): the source
 /// address, and the source port if rport was asked for, else the Via port or 5060.

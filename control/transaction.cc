@@ -30,8 +30,8 @@ struct transaction_layer::client_tx {
     std::string key;
     unsigned realm = 0;
     sip_addr dest;
-    std::string request;
-    std::string ack;  ///< ICT: ACK for the non-2xx final, re-sent on retransmissions
+    sip_wire request;
+    sip_wire ack;  ///< ICT: ACK for the non-2xx final, re-sent on retransmissions
     unsigned interval = 0;
     timer_queue::id retransmit_timer = 0, timeout_timer = 0;
     response_cb on_response;
@@ -47,14 +47,15 @@ struct transaction_layer::server_tx {
     unsigned realm = 0;
     sip_addr reply_to;
     response_base base;
-    std::string last_response;
+    sip_wire last_response;
     unsigned final_status = 0;
     unsigned interval = 0;
     timer_queue::id retransmit_timer = 0, timeout_timer = 0;
 };
 
-transaction_layer::transaction_layer(timer_queue& timers, sip_send_fn send, timer_config cfg, clock_fn now)
-    : timers_(timers), send_(std::move(send)), cfg_(cfg), now_(std::move(now)) {}
+transaction_layer::transaction_layer(timer_queue& timers, message_pool& pool, sip_send_fn send, timer_config cfg,
+                                     clock_fn now)
+    : timers_(timers), pool_(pool), send_(std::move(send)), cfg_(cfg), now_(std::move(now)) {}
 
 transaction_layer::~transaction_layer() {
     for (auto& [id, tx] : clients_) {
@@ -70,7 +71,7 @@ transaction_layer::~transaction_layer() {
 // ---------------------------------------------------------------- client
 
 uint64_t transaction_layer::send_request(sip::method method, std::string branch, unsigned realm, sip_addr dest,
-                                         std::string request, response_cb on_response, timeout_cb on_timeout) {
+                                         sip_wire request, response_cb on_response, timeout_cb on_timeout) {
     auto tx = std::make_unique<client_tx>();
     tx->id = ++last_id_;
     tx->invite = method == sip::method::invite;
@@ -158,23 +159,30 @@ void transaction_layer::detach_client(uint64_t id) {
     }
 }
 
-std::string transaction_layer::build_ack(const client_tx& tx, const sip::message& resp) const {
+sip_wire transaction_layer::build_ack(const client_tx& tx, const sip::message& resp) {
     // RFC 3261 17.1.1.3: same Request-URI, Call-ID, From, top Via and CSeq number as the
-    // INVITE; To from the response (it carries the tag).
+    // INVITE; To from the response (it carries the tag). The INVITE is parsed where it lies;
+    // one larger than a segment is made contiguous first (the parser wants one buffer).
+    std::string_view text = tx.request.contiguous();
+    if (text.empty() && !tx.request.empty()) {
+        linear_.resize(tx.request.size());
+        linear_.resize(tx.request.copy_to(linear_.data(), linear_.size()));
+        text = linear_;
+    }
     sip::message inv;
-    if (sip::parse(tx.request, inv) != sip::parse_error::ok) {
+    if (text.empty() || sip::parse(text, inv) != sip::parse_error::ok) {
         return {};
     }
-    std::string out;
-    out.append("ACK ").append(inv.request_uri).append(" SIP/2.0\r\n");
-    out.append("Via: ").append(inv.find(sip::hdr::via)->value).append("\r\n");
-    out.append("Max-Forwards: 70\r\n");
-    out.append("From: ").append(inv.find(sip::hdr::from)->value).append("\r\n");
-    out.append("To: ").append(resp.find(sip::hdr::to)->value).append("\r\n");
-    out.append("Call-ID: ").append(inv.call_id).append("\r\n");
-    out.append("CSeq: ").append(std::to_string(inv.cseq)).append(" ACK\r\n");
-    out.append("Content-Length: 0\r\n\r\n");
-    return out;
+    sip_writer w(pool_);
+    w.append("ACK ").append(inv.request_uri).append(" SIP/2.0\r\n");
+    w.header("Via", inv.find(sip::hdr::via)->value);
+    w.append("Max-Forwards: 70\r\n");
+    w.header("From", inv.find(sip::hdr::from)->value);
+    w.header("To", resp.find(sip::hdr::to)->value);
+    w.header("Call-ID", inv.call_id);
+    w.append("CSeq: ").append_uint(inv.cseq).append(" ACK\r\n");
+    w.append("Content-Length: 0\r\n\r\n");
+    return w.finish();
 }
 
 bool transaction_layer::on_response(const inbound& in) {
@@ -288,7 +296,7 @@ uint64_t transaction_layer::create_server(const inbound& in) {
     return id;
 }
 
-std::string transaction_layer::respond(uint64_t id, unsigned status, std::string_view reason,
+sip_wire transaction_layer::respond(uint64_t id, unsigned status, std::string_view reason,
                                        std::string_view to_tag, std::string_view extra, std::string_view content_type,
                                        std::string_view body) {
     auto it = servers_.find(id);
@@ -299,7 +307,7 @@ std::string transaction_layer::respond(uint64_t id, unsigned status, std::string
     if (tx.final_status != 0) {
         return {};  // one final response per transaction
     }
-    tx.last_response = build_response(tx.base, status, reason, to_tag, extra, server_, content_type, body);
+    tx.last_response = build_response(pool_, tx.base, status, reason, to_tag, extra, server_, content_type, body);
     send_(tx.realm, tx.reply_to, tx.last_response);
     if (status < 200) {
         if (tx.st == server_tx::state::trying) {
@@ -310,7 +318,7 @@ std::string transaction_layer::respond(uint64_t id, unsigned status, std::string
     tx.final_status = status;
     if (tx.invite && status < 300) {
         // 2xx: the IST ends; the TU retransmits the 2xx until the ACK (RFC 3261 13.3.1.4).
-        std::string sent = std::move(tx.last_response);
+        sip_wire sent = std::move(tx.last_response);
         server_terminate(id);
         return sent;
     }

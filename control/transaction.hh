@@ -38,7 +38,8 @@ public:
     using timeout_cb = std::function<void()>;
     using clock_fn = std::function<ms_t()>;
 
-    transaction_layer(timer_queue& timers, sip_send_fn send, timer_config cfg, clock_fn now);
+    /// `pool` is where this shard's messages (ours and the B2BUA's) are built.
+    transaction_layer(timer_queue& timers, message_pool& pool, sip_send_fn send, timer_config cfg, clock_fn now);
     ~transaction_layer();
 
     // --- client side ---
@@ -47,7 +48,7 @@ public:
     /// (provisional and final); `on_timeout` fires on timer B/F. For an INVITE
     /// the ACK for a non-2xx final response is generated here.
     uint64_t send_request(sip::method method, std::string branch, unsigned realm, sip_addr dest,
-                          std::string request, response_cb on_response, timeout_cb on_timeout);
+                          sip_wire request, response_cb on_response, timeout_cb on_timeout);
     /// Passes a response to its client transaction; false if none matches (a
     /// retransmitted 2xx after the ICT ended, or a stray response).
     bool on_response(const inbound& in);
@@ -61,9 +62,11 @@ public:
     bool absorb_request(const inbound& in);
     /// A server transaction for a new request. An INVITE's answers 100 Trying at once.
     uint64_t create_server(const inbound& in);
-    /// Sends a response through server transaction `id` and returns its text
-    /// ("" and nothing sent once the transaction has ended or sent a final response).
-    std::string respond(uint64_t id, unsigned status, std::string_view reason, std::string_view to_tag,
+    /// Sends a response through server transaction `id` and returns it (shared, for the
+    /// caller's own retransmissions); empty and nothing sent once the transaction has ended
+    /// or sent a final response, or when the pool ran out (then the transaction goes on as
+    /// if the response had been lost).
+    sip_wire respond(uint64_t id, unsigned status, std::string_view reason, std::string_view to_tag,
                  std::string_view extra, std::string_view content_type = {}, std::string_view body = {});
     /// Final status sent by the server transaction, 0 if none yet (or unknown id).
     unsigned final_status(uint64_t id) const;
@@ -71,6 +74,8 @@ public:
     uint64_t find_invite_server(const inbound& cancel) const;
 
     void set_server_header(std::string server) { server_ = std::move(server); }
+    /// The pool the shard builds its messages in.
+    message_pool& pool() { return pool_; }
     const transaction_stats& stats() const { return stats_; }
     size_t size() const { return clients_.size() + servers_.size(); }
 
@@ -83,13 +88,15 @@ private:
     void client_terminate(uint64_t id);
     void server_retransmit(uint64_t id);
     void server_terminate(uint64_t id);
-    std::string build_ack(const client_tx& tx, const sip::message& resp) const;
+    sip_wire build_ack(const client_tx& tx, const sip::message& resp);
 
     timer_queue& timers_;
+    message_pool& pool_;
     sip_send_fn send_;
     timer_config cfg_;
     clock_fn now_;
     std::string server_;
+    std::string linear_;  ///< an INVITE of several segments, made contiguous to build its ACK (rare)
     uint64_t last_id_ = 0;
     std::unordered_map<uint64_t, std::unique_ptr<client_tx>> clients_;
     std::unordered_map<std::string, uint64_t> client_keys_;

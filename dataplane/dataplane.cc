@@ -88,6 +88,19 @@ dataplane::dataplane(const dataplane_config& cfg) : cfg_(cfg) {
     if (pool_ == nullptr) {
         fail("dataplane.mbufs: cannot create the mbuf pool");
     }
+    // SIP messages are built in mbufs the transaction layer keeps for retransmissions: a pool
+    // of their own, so that a burst of calls cannot starve RX of mbufs (nor RX the calls).
+    sip_pool_ = rte_pktmbuf_pool_create("sf_sip_msg", cfg_.sip_mbufs, std::min(256u, cfg_.sip_mbufs / 4),
+                                        packet_meta_priv_size,
+                                        static_cast<uint16_t>(cfg_.sip_mbuf_data_room + RTE_PKTMBUF_HEADROOM),
+                                        static_cast<int>(rte_socket_id()));
+    // Every frame carrying a message in flight holds one clone per message segment (and one
+    // per fragment piece): as many as there are message segments covers retransmissions.
+    clone_pool_ = rte_pktmbuf_pool_create("sf_clone", cfg_.sip_mbufs, std::min(256u, cfg_.sip_mbufs / 4), 0, 0,
+                                          static_cast<int>(rte_socket_id()));
+    if (sip_pool_ == nullptr || clone_pool_ == nullptr) {
+        fail("dataplane.sip_mbufs: cannot create the SIP message pools");
+    }
     for (const auto& pc : cfg_.ports) {
         setup_port(pc);
     }
@@ -187,6 +200,13 @@ void dataplane::setup_port(const port_config& pc) {
     if (cksum_offload) {
         conf.txmode.offloads |= cksum_offloads;
     }
+    // SIP frames are a header mbuf chained to a clone of the message: ask for chained TX where
+    // the device has it (vector TX paths of some PMDs ignore chains unless asked); elsewhere the
+    // transport makes frames contiguous (counted as linearized).
+    const bool multi_seg = (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS) != 0;
+    if (multi_seg) {
+        conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
+    }
     if (rte_eth_dev_configure(port_id, queues, queues, &conf) != 0) {
         fail("port." + pc.name + ": rte_eth_dev_configure");
     }
@@ -209,6 +229,7 @@ void dataplane::setup_port(const port_config& pc) {
     pi.prefix = pc.prefix;
     pi.gateway = pc.gateway;
     pi.tx_cksum_offload = cksum_offload;
+    pi.tx_multi_seg = multi_seg;
     pi.media_first = pc.media_first;
     pi.media_count = pc.media_count;
     rte_eth_macaddr_get(port_id, &pi.mac);
@@ -245,6 +266,8 @@ dataplane::~dataplane() {
         rte_free(w);
     }
     rte_mempool_free(pool_);
+    rte_mempool_free(sip_pool_);
+    rte_mempool_free(clone_pool_);
     rte_eal_cleanup();
 }
 

@@ -45,6 +45,8 @@ struct dataplane_config {
     unsigned idle_sleep_us = 0;
     unsigned mbufs = 8191;
     unsigned mbuf_data_room = 2048;  ///< bytes of packet an mbuf holds (RX is single-segment)
+    unsigned sip_mbufs = 16383;      ///< segments of the control thread's SIP message pool
+    unsigned sip_mbuf_data_room = 2048;  ///< bytes of SIP text a message segment holds (more: chained)
     uint16_t sip_port = 5060;
     uint16_t relay_port_min = 20000;
     uint16_t relay_port_max = 29999;
@@ -64,6 +66,7 @@ struct port_info {
     uint32_t gateway = 0;
     uint16_t mtu = 1500;
     bool tx_cksum_offload = false;  ///< the device computes IPv4 and UDP checksums on TX (enabled)
+    bool tx_multi_seg = false;      ///< the device sends chained mbufs (RTE_ETH_TX_OFFLOAD_MULTI_SEGS, enabled)
     uint32_t media_first = 0;       ///< see port_config
     uint32_t media_count = 0;
 
@@ -99,6 +102,14 @@ public:
     bool send_frame(rte_mbuf* m);
     /// A fresh mbuf from the pool (nullptr when exhausted).
     rte_mbuf* alloc_mbuf();
+    /// The packet pool (frame headers, ARP, fragments' headers).
+    rte_mempool* packet_pool() const { return pool_; }
+    /// The pool the control thread builds SIP messages in (packet_meta private area, so a
+    /// message can lead its own frame).
+    rte_mempool* sip_message_pool() const { return sip_pool_; }
+    /// Indirect mbufs (no data room): clones of SIP messages behind a header mbuf, and
+    /// the data segments of IP fragments.
+    rte_mempool* clone_pool() const { return clone_pool_; }
 
     relay_table& relay() { return *relay_; }
     const std::vector<port_info>& ports() const { return ports_; }
@@ -114,6 +125,8 @@ private:
 
     dataplane_config cfg_;
     rte_mempool* pool_ = nullptr;
+    rte_mempool* sip_pool_ = nullptr;
+    rte_mempool* clone_pool_ = nullptr;
     std::vector<port_info> ports_;
     std::unique_ptr<relay_table> relay_;
     std::vector<worker*> workers_;

@@ -7,38 +7,82 @@
 
 namespace sf::dp {
 
-bool prepend_udp_headers(rte_mbuf* m, const udp_route& route) {
-    const uint16_t payload_len = rte_pktmbuf_pkt_len(m);
-    auto* eth = reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_prepend(m, l2_l3_l4_len));
-    if (eth == nullptr) {
-        return false;
-    }
-    auto* ip = reinterpret_cast<rte_ipv4_hdr*>(eth + 1);
+namespace {
+
+void fill_ipv4_udp(rte_ipv4_hdr* ip, const udp_route& route, uint32_t payload_len, uint16_t ip_id, bool df) {
     auto* udp = reinterpret_cast<rte_udp_hdr*>(ip + 1);
-
-    rte_ether_addr_copy(&route.dst_mac, &eth->dst_addr);
-    rte_ether_addr_copy(&route.src_mac, &eth->src_addr);
-    eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
-
     ip->version_ihl = RTE_IPV4_VHL_DEF;
     ip->type_of_service = 0;
-    ip->total_length = rte_cpu_to_be_16(sizeof(rte_ipv4_hdr) + sizeof(rte_udp_hdr) + payload_len);
-    ip->packet_id = 0;
-    ip->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG);
+    ip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(sizeof(rte_ipv4_hdr) + sizeof(rte_udp_hdr) + payload_len));
+    ip->packet_id = rte_cpu_to_be_16(ip_id);
+    ip->fragment_offset = df ? rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG) : 0;
     ip->time_to_live = 64;
     ip->next_proto_id = IPPROTO_UDP;
     ip->src_addr = rte_cpu_to_be_32(route.src_addr);
     ip->dst_addr = rte_cpu_to_be_32(route.dst_addr);
     ip->hdr_checksum = 0;
     ip->hdr_checksum = rte_ipv4_cksum(ip);
-
     udp->src_port = rte_cpu_to_be_16(route.src_port);
     udp->dst_port = rte_cpu_to_be_16(route.dst_port);
-    udp->dgram_len = rte_cpu_to_be_16(sizeof(rte_udp_hdr) + payload_len);
+    udp->dgram_len = rte_cpu_to_be_16(static_cast<uint16_t>(sizeof(rte_udp_hdr) + payload_len));
     udp->dgram_cksum = 0;
-    // The payload is contiguous only for single-segment mbufs; control builds those.
-    udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
+}
+
+}  // namespace
+
+uint16_t udp_checksum(const rte_mbuf* m, uint32_t l4_off, const rte_ipv4_hdr* ip) {
+    const uint32_t l4_len = rte_be_to_cpu_16(ip->total_length) - rte_ipv4_hdr_len(ip);
+    uint16_t raw = 0;
+    if (rte_raw_cksum_mbuf(m, l4_off, l4_len, &raw) != 0) {
+        return 0;  // the chain is shorter than the header says: no checksum (0 means none in UDP)
+    }
+    const uint16_t sum = static_cast<uint16_t>(~csum_fold(uint32_t{raw} + rte_ipv4_phdr_cksum(ip, 0)));
+    return sum == 0 ? 0xffff : sum;
+}
+
+bool prepend_ethernet(rte_mbuf* m, const udp_route& route) {
+    auto* eth = reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_prepend(m, sizeof(rte_ether_hdr)));
+    if (eth == nullptr) {
+        return false;
+    }
+    rte_ether_addr_copy(&route.dst_mac, &eth->dst_addr);
+    rte_ether_addr_copy(&route.src_mac, &eth->src_addr);
+    eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
     m->l2_len = sizeof(rte_ether_hdr);
+    return true;
+}
+
+bool prepend_udp_headers(rte_mbuf* m, const udp_route& route) {
+    const uint32_t payload_len = rte_pktmbuf_pkt_len(m);
+    auto* eth = reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_prepend(m, l2_l3_l4_len));
+    if (eth == nullptr) {
+        return false;
+    }
+    rte_ether_addr_copy(&route.dst_mac, &eth->dst_addr);
+    rte_ether_addr_copy(&route.src_mac, &eth->src_addr);
+    eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+    auto* ip = reinterpret_cast<rte_ipv4_hdr*>(eth + 1);
+    fill_ipv4_udp(ip, route, payload_len, 0, true);
+    auto* udp = reinterpret_cast<rte_udp_hdr*>(ip + 1);
+    // Over the chain: the payload sits in later segments when a header mbuf leads the frame.
+    udp->dgram_cksum = udp_checksum(m, sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr), ip);
+    m->l2_len = sizeof(rte_ether_hdr);
+    m->l3_len = sizeof(rte_ipv4_hdr);
+    return true;
+}
+
+bool prepend_ipv4_udp_headers(rte_mbuf* m, const udp_route& route, uint16_t ip_id) {
+    const uint32_t payload_len = rte_pktmbuf_pkt_len(m);
+    if (payload_len + sizeof(rte_ipv4_hdr) + sizeof(rte_udp_hdr) > UINT16_MAX) {
+        return false;
+    }
+    auto* ip = reinterpret_cast<rte_ipv4_hdr*>(
+        rte_pktmbuf_prepend(m, static_cast<uint16_t>(sizeof(rte_ipv4_hdr) + sizeof(rte_udp_hdr))));
+    if (ip == nullptr) {
+        return false;
+    }
+    fill_ipv4_udp(ip, route, payload_len, ip_id, false);
+    reinterpret_cast<rte_udp_hdr*>(ip + 1)->dgram_cksum = udp_checksum(m, sizeof(rte_ipv4_hdr), ip);
     m->l3_len = sizeof(rte_ipv4_hdr);
     return true;
 }

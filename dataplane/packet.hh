@@ -26,8 +26,20 @@ struct udp_route {
 };
 
 /// Prepends Ethernet/IPv4/UDP headers (DF set, TTL 64, both checksums computed
-/// in software) to an mbuf that holds only the UDP payload. False if no headroom.
+/// in software) to an mbuf (chain) that holds only the UDP payload. The payload may
+/// span segments (a header mbuf chained in front of a SIP message). False if no headroom.
 bool prepend_udp_headers(rte_mbuf* m, const udp_route& route);
+
+/// Prepends IPv4/UDP headers without Ethernet and without DF (identification `ip_id`),
+/// the UDP checksum over the whole chain: the input of rte_ipv4_fragment_packet.
+bool prepend_ipv4_udp_headers(rte_mbuf* m, const udp_route& route, uint16_t ip_id);
+
+/// Prepends the Ethernet header of `route` (IPv4 ethertype). False if no headroom.
+bool prepend_ethernet(rte_mbuf* m, const udp_route& route);
+
+/// The UDP checksum (RFC 768, 0 sent as 0xffff) of the datagram at `l4_off` in chain `m`,
+/// whose IPv4 header is `ip`; the datagram may span segments.
+uint16_t udp_checksum(const rte_mbuf* m, uint32_t l4_off, const rte_ipv4_hdr* ip);
 
 /// Builds one UDP datagram as IPv4 fragments (RFC 791), each a complete Ethernet frame whose
 /// IP packet fits `mtu`; the UDP checksum covers the whole datagram. `alloc` supplies mbufs.

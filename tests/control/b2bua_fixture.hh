@@ -7,6 +7,7 @@
 // Include it from one source file per test executable (it registers the EAL environment).
 
 #include "b2bua.hh"
+#include "control_eal.hh"
 
 #include <gtest/gtest.h>
 
@@ -44,28 +45,6 @@ namespace dp = sf::dp;
 namespace fs = std::filesystem;
 
 namespace {
-
-// ------------------------------------------------------------------ EAL, once per process
-
-class eal_environment : public ::testing::Environment {
-public:
-    void SetUp() override {
-        // DPDK 22.11: --no-huge implies legacy memory, which --in-memory refuses; --no-shconf and
-        // a per-process --file-prefix keep test binaries that run at once apart instead.
-        std::vector<std::string> args{"b2bua_test", "--no-huge", "--no-pci", "--no-shconf", "--file-prefix",
-                                      "sf_b2bua_test_" + std::to_string(::getpid()), "-m", "512", "-l", "0",
-                                      "--log-level=*:error"};
-        std::vector<char*> argv;
-        for (auto& a : args) {
-            argv.push_back(a.data());
-        }
-        argv.push_back(nullptr);
-        ASSERT_GE(rte_eal_init(static_cast<int>(args.size()), argv.data()), 0)
-            << "rte_eal_init: " << rte_strerror(rte_errno);
-    }
-};
-
-[[maybe_unused]] ::testing::Environment* const eal_env = ::testing::AddGlobalTestEnvironment(new eal_environment);
 
 // ------------------------------------------------------------------ addresses
 
@@ -318,15 +297,16 @@ protected:
         ASSERT_EQ(engine_->load("transfer", (root / "lua" / "dialplans" / "lab_transfer.lua").string()), "");
 
         cdrs_ = std::make_unique<cdr_writer>("");
+        pool_free_at_start_ = sf::control::test::test_pool().available();
         const timer_config timers{500, 4000, 5000};
-        auto send = [this](unsigned realm, sip_addr to, std::string payload) {
-            sent_.push_back(parse_copy(realm, to, payload));
+        auto send = [this](unsigned realm, sip_addr to, sip_wire msg) {
+            sent_.push_back(parse_copy(realm, to, msg.to_string()));  // a test may copy; production never does
             if (sent_.back()->error != sip::parse_error::ok) {
                 ++unparsable_sent_;
             }
         };
         auto clock = [this] { return now_; };
-        tl_ = std::make_unique<transaction_layer>(timers_, send, timers, clock);
+        tl_ = std::make_unique<transaction_layer>(timers_, sf::control::test::test_pool(), send, timers, clock);
         b2b_ = std::make_unique<b2bua>(base_config(), *tl_, timers_, *anchor_, *engine_, *cdrs_, send, clock);
     }
 
@@ -342,8 +322,8 @@ protected:
 
     /// Replaces the B2BUA with one built from `cfg` (same transport, clock, dialplans, CDRs).
     void rebuild(const b2bua_config& cfg) {
-        auto send = [this](unsigned realm, sip_addr to, std::string payload) {
-            sent_.push_back(parse_copy(realm, to, payload));
+        auto send = [this](unsigned realm, sip_addr to, sip_wire msg) {
+            sent_.push_back(parse_copy(realm, to, msg.to_string()));  // a test may copy; production never does
             if (sent_.back()->error != sip::parse_error::ok) {
                 ++unparsable_sent_;
             }
@@ -381,6 +361,9 @@ protected:
         tl_.reset();
         anchor_.reset();
         table_.reset();
+        // Every message the B2BUA and its transactions built (and kept for retransmissions) is
+        // back in the pool once they are gone: no handle leaks an mbuf.
+        EXPECT_EQ(sf::control::test::test_pool().available(), pool_free_at_start_);
     }
 
     /// Published relay sides, counted by lookup (relay_table::size() also counts removed
@@ -498,6 +481,7 @@ protected:
 
     unsigned unparsable_sent_ = 0;
     unsigned allowed_unparsable_ = 0;
+    unsigned pool_free_at_start_ = 0;  ///< message mbufs free before the test built anything
     ms_t now_ = 1'000'000;
     timer_queue timers_;
     std::vector<std::unique_ptr<received>> sent_;

@@ -3,6 +3,7 @@
 // with challenges from the real digest_server.
 
 #include "provider_registration.hh"
+#include "control_eal.hh"
 
 #include <gtest/gtest.h>
 
@@ -34,7 +35,8 @@ struct sent {
 class provider_registration_test : public ::testing::Test {
 protected:
     provider_registration_test()
-        : tl_(timers_, [this](unsigned r, sip_addr to, std::string p) { record(r, to, std::move(p)); },
+        : tl_(timers_, sf::control::test::test_pool(),
+              [this](unsigned r, sip_addr to, sip_wire m) { record(r, to, m.to_string()); },
               timer_config{500, 4000, 5000}, [this] { return now_; }),
           server_(digest_server_config{}, [this] { return static_cast<int64_t>(now_); }) {
         realms_.resize(2);
@@ -93,7 +95,9 @@ protected:
     void answer(unsigned status, const std::string& extra = {}) {
         const sent& req = last();
         const response_base base = response_base::from_request(req.msg);
-        std::string text = build_response(base, status, reason_phrase(status), "provtag", extra, "trunk");
+        std::string text = build_response(sf::control::test::test_pool(), base, status, reason_phrase(status), "provtag",
+                                          extra, "trunk")
+                               .to_string();
         auto r = std::make_unique<sent>();
         r->text = std::move(text);
         ASSERT_EQ(sip::parse(r->text, r->msg), sip::parse_error::ok) << r->text;

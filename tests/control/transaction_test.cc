@@ -3,6 +3,8 @@
 
 #include "transaction.hh"
 
+#include "control_eal.hh"
+
 #include <gtest/gtest.h>
 
 #include <memory>
@@ -12,9 +14,17 @@
 #include "sip/sip_message.hh"
 
 using namespace sf::control;
+using sf::control::test::test_pool;
 namespace sip = sf::sip;
 
 namespace {
+
+/// A request as the B2BUA would hand it over: written into the test pool's mbufs.
+sip_wire wire(std::string_view text) {
+    sip_writer w(test_pool());
+    w.append(text);
+    return w.finish();
+}
 
 constexpr uint32_t ip(unsigned a, unsigned b, unsigned c, unsigned d) {
     return (a << 24) | (b << 16) | (c << 8) | d;
@@ -99,8 +109,8 @@ std::string client_request(std::string_view method, std::string_view branch, uns
 class transaction_test : public ::testing::Test {
 protected:
     transaction_test()
-        : tl_(timers_, [this](unsigned realm, sip_addr to, std::string payload) {
-              sent_.push_back({realm, to, std::move(payload)});
+        : tl_(timers_, test_pool(), [this](unsigned realm, sip_addr to, sip_wire msg) {
+              sent_.push_back({realm, to, msg.to_string()});
               sent_at_.push_back(now_);
           },
           timer_config{500, 4000, 5000}, [this] { return now_; }) {}
@@ -136,7 +146,7 @@ protected:
 TEST_F(transaction_test, ict_sends_and_retransmits_on_timer_a_until_timer_b) {
     const std::string inv = client_request("INVITE", "z9hG4bKict1");
     int responses = 0, timeouts = 0;
-    tl_.send_request(sip::method::invite, "z9hG4bKict1", 1, bob, inv, [&](const inbound&) { ++responses; },
+    tl_.send_request(sip::method::invite, "z9hG4bKict1", 1, bob, wire(inv), [&](const inbound&) { ++responses; },
                      [&] { ++timeouts; });
     ASSERT_EQ(sent_.size(), 1u);
     EXPECT_EQ(sent_[0].realm, 1u);
@@ -171,7 +181,7 @@ TEST_F(transaction_test, ict_sends_and_retransmits_on_timer_a_until_timer_b) {
 TEST_F(transaction_test, ict_provisional_stops_timer_a_and_timer_b) {
     std::vector<unsigned> statuses;
     int timeouts = 0;
-    tl_.send_request(sip::method::invite, "z9hG4bKict2", 1, bob, client_request("INVITE", "z9hG4bKict2"),
+    tl_.send_request(sip::method::invite, "z9hG4bKict2", 1, bob, wire(client_request("INVITE", "z9hG4bKict2")),
                      [&](const inbound& in) { statuses.push_back(in.msg->status); }, [&] { ++timeouts; });
     advance_to(600);
     ASSERT_EQ(sent_.size(), 2u);  // original + one retransmission at 500
@@ -196,7 +206,7 @@ TEST_F(transaction_test, ict_non_2xx_final_is_acked_once_and_reported_once) {
     const std::string inv = client_request("INVITE", "z9hG4bKict3", 5);
     std::vector<unsigned> statuses;
     int timeouts = 0;
-    tl_.send_request(sip::method::invite, "z9hG4bKict3", 1, bob, inv,
+    tl_.send_request(sip::method::invite, "z9hG4bKict3", 1, bob, wire(inv),
                      [&](const inbound& in) { statuses.push_back(in.msg->status); }, [&] { ++timeouts; });
     advance_to(100);
     auto busy = make_inbound(response(486, "Busy Here", "z9hG4bKict3", 5, "INVITE", "busytag"), 1, bob);
@@ -252,7 +262,7 @@ TEST_F(transaction_test, ict_non_2xx_final_is_acked_once_and_reported_once) {
 
 TEST_F(transaction_test, ict_2xx_reports_and_ends_the_transaction) {
     std::vector<unsigned> statuses;
-    tl_.send_request(sip::method::invite, "z9hG4bKict4", 1, bob, client_request("INVITE", "z9hG4bKict4"),
+    tl_.send_request(sip::method::invite, "z9hG4bKict4", 1, bob, wire(client_request("INVITE", "z9hG4bKict4")),
                      [&](const inbound& in) { statuses.push_back(in.msg->status); }, nullptr);
     auto ok = make_inbound(response(200, "OK", "z9hG4bKict4", 1, "INVITE"), 1, bob);
     EXPECT_TRUE(tl_.on_response(ok->in));
@@ -271,7 +281,7 @@ TEST_F(transaction_test, ict_2xx_reports_and_ends_the_transaction) {
 
 TEST_F(transaction_test, response_matching_needs_branch_and_cseq_method) {
     int responses = 0;
-    tl_.send_request(sip::method::invite, "z9hG4bKict5", 1, bob, client_request("INVITE", "z9hG4bKict5"),
+    tl_.send_request(sip::method::invite, "z9hG4bKict5", 1, bob, wire(client_request("INVITE", "z9hG4bKict5")),
                      [&](const inbound&) { ++responses; }, nullptr);
     auto other_branch = make_inbound(response(180, "Ringing", "z9hG4bKother", 1, "INVITE"), 1, bob);
     EXPECT_FALSE(tl_.on_response(other_branch->in));
@@ -284,7 +294,7 @@ TEST_F(transaction_test, response_matching_needs_branch_and_cseq_method) {
 TEST_F(transaction_test, detach_client_silences_callbacks_but_keeps_absorbing) {
     int responses = 0, timeouts = 0;
     const uint64_t id = tl_.send_request(sip::method::invite, "z9hG4bKict6", 1, bob,
-                                         client_request("INVITE", "z9hG4bKict6"),
+                                         wire(client_request("INVITE", "z9hG4bKict6")),
                                          [&](const inbound&) { ++responses; }, [&] { ++timeouts; });
     tl_.detach_client(id);
     auto busy = make_inbound(response(486, "Busy Here", "z9hG4bKict6", 1, "INVITE"), 1, bob);
@@ -298,7 +308,7 @@ TEST_F(transaction_test, detach_client_silences_callbacks_but_keeps_absorbing) {
 TEST_F(transaction_test, nict_timer_e_doubles_capped_at_t2_then_timer_f) {
     const std::string bye = client_request("BYE", "z9hG4bKnict1", 2);
     int responses = 0, timeouts = 0;
-    tl_.send_request(sip::method::bye, "z9hG4bKnict1", 0, alice, bye, [&](const inbound&) { ++responses; },
+    tl_.send_request(sip::method::bye, "z9hG4bKnict1", 0, alice, wire(bye), [&](const inbound&) { ++responses; },
                      [&] { ++timeouts; });
     advance_to(31999);
     const std::vector<ms_t> expected{0, 500, 1500, 3500, 7500, 11500, 15500, 19500, 23500, 27500, 31500};
@@ -321,7 +331,7 @@ TEST_F(transaction_test, nict_timer_e_doubles_capped_at_t2_then_timer_f) {
 
 TEST_F(transaction_test, nict_provisional_moves_retransmissions_to_t2) {
     std::vector<unsigned> statuses;
-    tl_.send_request(sip::method::bye, "z9hG4bKnict2", 1, bob, client_request("BYE", "z9hG4bKnict2", 2),
+    tl_.send_request(sip::method::bye, "z9hG4bKnict2", 1, bob, wire(client_request("BYE", "z9hG4bKnict2", 2)),
                      [&](const inbound& in) { statuses.push_back(in.msg->status); }, nullptr);
     advance_to(100);
     auto trying = make_inbound(response(100, "Trying", "z9hG4bKnict2", 2, "BYE"), 1, bob);
@@ -335,7 +345,7 @@ TEST_F(transaction_test, nict_provisional_moves_retransmissions_to_t2) {
 TEST_F(transaction_test, nict_final_completes_and_timer_k_frees_it) {
     std::vector<unsigned> statuses;
     int timeouts = 0;
-    tl_.send_request(sip::method::bye, "z9hG4bKnict3", 1, bob, client_request("BYE", "z9hG4bKnict3", 2),
+    tl_.send_request(sip::method::bye, "z9hG4bKnict3", 1, bob, wire(client_request("BYE", "z9hG4bKnict3", 2)),
                      [&](const inbound& in) { statuses.push_back(in.msg->status); }, [&] { ++timeouts; });
     advance_to(600);
     ASSERT_EQ(sent_.size(), 2u);
@@ -403,7 +413,7 @@ TEST_F(transaction_test, ist_retransmitted_invite_resends_the_last_response) {
     EXPECT_TRUE(tl_.absorb_request(again->in));
     ASSERT_EQ(sent_.size(), 2u);
     EXPECT_EQ(sent_[1].text, sent_[0].text);  // the 100 again
-    const std::string ringing = tl_.respond(id, 180, "Ringing", "bobtag", {});
+    const std::string ringing = tl_.respond(id, 180, "Ringing", "bobtag", {}).to_string();
     ASSERT_EQ(sent_.size(), 3u);
     EXPECT_EQ(sent_[2].text, ringing);
     EXPECT_TRUE(tl_.absorb_request(again->in));
@@ -419,7 +429,7 @@ TEST_F(transaction_test, ist_non_2xx_final_retransmits_on_timer_g_until_ack) {
     auto inv = make_inbound(request("INVITE", "z9hG4bKist4", 1), 0, alice);
     const uint64_t id = tl_.create_server(inv->in);
     advance_to(1000);
-    const std::string busy = tl_.respond(id, 486, "Busy Here", "bobtag", {});
+    const std::string busy = tl_.respond(id, 486, "Busy Here", "bobtag", {}).to_string();
     ASSERT_FALSE(busy.empty());
     EXPECT_EQ(tl_.final_status(id), 486u);
     ASSERT_EQ(sent_.size(), 2u);
@@ -435,7 +445,7 @@ TEST_F(transaction_test, ist_non_2xx_final_retransmits_on_timer_g_until_ack) {
         EXPECT_EQ(sent_[i].text, busy);
     }
     // Only one final per transaction.
-    EXPECT_EQ(tl_.respond(id, 200, "OK", "bobtag", {}), "");
+    EXPECT_TRUE(tl_.respond(id, 200, "OK", "bobtag", {}).empty());
     EXPECT_EQ(sent_.size(), 7u);
 
     // The ACK (same branch, To with our tag) is absorbed and stops timer G.
@@ -490,7 +500,7 @@ TEST_F(transaction_test, ist_2xx_ends_the_transaction) {
     auto inv = make_inbound(request("INVITE", "z9hG4bKist7", 1), 0, alice);
     const uint64_t id = tl_.create_server(inv->in);
     const std::string ok = tl_.respond(id, 200, "OK", "bobtag", "Contact: <sip:sipferry@192.0.2.1:5060>\r\n",
-                                       "application/sdp", "v=0\r\n");
+                                       "application/sdp", "v=0\r\n").to_string();
     ASSERT_FALSE(ok.empty());
     ASSERT_EQ(sent_.size(), 2u);
     EXPECT_EQ(sent_[1].text, ok);
@@ -500,7 +510,7 @@ TEST_F(transaction_test, ist_2xx_ends_the_transaction) {
     EXPECT_EQ(r->msg.body, "v=0\r\n");
     EXPECT_EQ(tl_.size(), 0u);
     EXPECT_EQ(tl_.final_status(id), 0u) << "unknown once ended";
-    EXPECT_EQ(tl_.respond(id, 200, "OK", "bobtag", {}), "");
+    EXPECT_TRUE(tl_.respond(id, 200, "OK", "bobtag", {}).empty());
     // The INVITE retransmission and the 2xx's ACK are the TU's business now.
     auto inv2 = make_inbound(request("INVITE", "z9hG4bKist7", 1), 0, alice);
     EXPECT_FALSE(tl_.absorb_request(inv2->in));
@@ -529,7 +539,7 @@ TEST_F(transaction_test, nist_resends_final_on_retransmission_until_timer_j) {
     EXPECT_TRUE(tl_.absorb_request(again->in));
     EXPECT_TRUE(sent_.empty());
     advance_to(200);
-    const std::string ok = tl_.respond(id, 200, "OK", {}, {});
+    const std::string ok = tl_.respond(id, 200, "OK", {}, {}).to_string();
     ASSERT_EQ(sent_.size(), 1u);
     EXPECT_EQ(sent_[0].text, ok);
     EXPECT_EQ(tl_.final_status(id), 200u);
@@ -554,7 +564,7 @@ TEST_F(transaction_test, nist_resends_final_on_retransmission_until_timer_j) {
 TEST_F(transaction_test, nist_provisional_then_final) {
     auto opt = make_inbound(request("OPTIONS", "z9hG4bKnist2", 1), 0, alice);
     const uint64_t id = tl_.create_server(opt->in);
-    const std::string trying = tl_.respond(id, 100, "Trying", "x", {});
+    const std::string trying = tl_.respond(id, 100, "Trying", "x", {}).to_string();
     EXPECT_EQ(tl_.final_status(id), 0u);
     EXPECT_TRUE(tl_.absorb_request(opt->in));
     ASSERT_EQ(sent_.size(), 2u);
@@ -566,7 +576,7 @@ TEST_F(transaction_test, nist_provisional_then_final) {
 }
 
 TEST_F(transaction_test, respond_to_unknown_transaction) {
-    EXPECT_EQ(tl_.respond(12345, 200, "OK", {}, {}), "");
+    EXPECT_TRUE(tl_.respond(12345, 200, "OK", {}, {}).empty());
     EXPECT_TRUE(sent_.empty());
     EXPECT_EQ(tl_.final_status(12345), 0u);
 }
@@ -609,7 +619,7 @@ TEST_F(transaction_test, stats_and_server_header) {
     ASSERT_NE(r->msg.find(sip::hdr::server), nullptr);
     EXPECT_EQ(r->msg.find(sip::hdr::server)->value, "sipferry-test");
     tl_.absorb_request(inv->in);
-    tl_.send_request(sip::method::options, "z9hG4bKst2", 1, bob, client_request("OPTIONS", "z9hG4bKst2"), nullptr,
+    tl_.send_request(sip::method::options, "z9hG4bKst2", 1, bob, wire(client_request("OPTIONS", "z9hG4bKst2")), nullptr,
                      nullptr);
     auto stray = make_inbound(response(200, "OK", "z9hG4bKnone", 1, "OPTIONS"), 1, bob);
     tl_.on_response(stray->in);
@@ -627,8 +637,8 @@ TEST_F(transaction_test, stats_and_server_header) {
 TEST_F(transaction_test, destructor_cancels_its_timers) {
     timer_queue tq;
     {
-        transaction_layer tl(tq, [](unsigned, sip_addr, std::string) {}, timer_config{}, [] { return ms_t{0}; });
-        tl.send_request(sip::method::invite, "z9hG4bKd1", 0, bob, client_request("INVITE", "z9hG4bKd1"), nullptr,
+        transaction_layer tl(tq, test_pool(), [](unsigned, sip_addr, sip_wire) {}, timer_config{}, [] { return ms_t{0}; });
+        tl.send_request(sip::method::invite, "z9hG4bKd1", 0, bob, wire(client_request("INVITE", "z9hG4bKd1")), nullptr,
                         nullptr);
         EXPECT_EQ(tq.size(), 2u);
     }
