@@ -31,13 +31,33 @@ void fill_ipv4_udp(rte_ipv4_hdr* ip, const udp_route& route, uint32_t payload_le
 }  // namespace
 
 uint16_t udp_checksum(const rte_mbuf* m, uint32_t l4_off, const rte_ipv4_hdr* ip) {
-    const uint32_t l4_len = rte_be_to_cpu_16(ip->total_length) - rte_ipv4_hdr_len(ip);
-    uint16_t raw = 0;
-    if (rte_raw_cksum_mbuf(m, l4_off, l4_len, &raw) != 0) {
+    uint32_t left = rte_be_to_cpu_16(ip->total_length) - rte_ipv4_hdr_len(ip);
+    // Segment by segment. Not rte_raw_cksum_mbuf: DPDK 22.11 truncates a segment's unfolded sum
+    // to 16 bits before byte-swapping it when the segment starts at an odd offset, which gives a
+    // wrong checksum for chains with odd-length segments. Each segment's sum is folded first here.
+    uint32_t sum = 0;
+    uint32_t done = 0;
+    for (const rte_mbuf* seg = m; seg != nullptr && left > 0; seg = seg->next) {
+        const uint32_t len = rte_pktmbuf_data_len(seg);
+        if (l4_off >= len) {
+            l4_off -= len;
+            continue;
+        }
+        const uint32_t n = std::min(len - l4_off, left);
+        uint16_t part = rte_raw_cksum(rte_pktmbuf_mtod_offset(seg, const void*, l4_off), n);
+        if ((done & 1) != 0) {
+            part = rte_bswap16(part);  // this segment's bytes pair up the other way round
+        }
+        sum += part;
+        done += n;
+        left -= n;
+        l4_off = 0;
+    }
+    if (left != 0) {
         return 0;  // the chain is shorter than the header says: no checksum (0 means none in UDP)
     }
-    const uint16_t sum = static_cast<uint16_t>(~csum_fold(uint32_t{raw} + rte_ipv4_phdr_cksum(ip, 0)));
-    return sum == 0 ? 0xffff : sum;
+    const uint16_t c = static_cast<uint16_t>(~csum_fold(sum + rte_ipv4_phdr_cksum(ip, 0)));
+    return c == 0 ? 0xffff : c;
 }
 
 bool prepend_ethernet(rte_mbuf* m, const udp_route& route) {
@@ -85,72 +105,6 @@ bool prepend_ipv4_udp_headers(rte_mbuf* m, const udp_route& route, uint16_t ip_i
     reinterpret_cast<rte_udp_hdr*>(ip + 1)->dgram_cksum = udp_checksum(m, sizeof(rte_ipv4_hdr), ip);
     m->l3_len = sizeof(rte_ipv4_hdr);
     return true;
-}
-
-unsigned build_udp_fragments(const udp_route& route, const char* payload, size_t payload_len, uint16_t mtu,
-                             uint16_t ip_id, rte_mbuf* (*alloc)(void*), void* alloc_ctx, rte_mbuf** out,
-                             unsigned max_out) {
-    const size_t dgram_len = sizeof(rte_udp_hdr) + payload_len;
-    if (dgram_len > UINT16_MAX - sizeof(rte_ipv4_hdr) || mtu < 68) {
-        return 0;
-    }
-    // The UDP checksum needs the whole datagram: assemble it once behind a pseudo IP header.
-    std::vector<uint8_t> whole(sizeof(rte_ipv4_hdr) + dgram_len);
-    auto* ip = reinterpret_cast<rte_ipv4_hdr*>(whole.data());
-    ip->version_ihl = RTE_IPV4_VHL_DEF;
-    ip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(whole.size()));
-    ip->next_proto_id = IPPROTO_UDP;
-    ip->src_addr = rte_cpu_to_be_32(route.src_addr);
-    ip->dst_addr = rte_cpu_to_be_32(route.dst_addr);
-    auto* udp = reinterpret_cast<rte_udp_hdr*>(ip + 1);
-    udp->src_port = rte_cpu_to_be_16(route.src_port);
-    udp->dst_port = rte_cpu_to_be_16(route.dst_port);
-    udp->dgram_len = rte_cpu_to_be_16(static_cast<uint16_t>(dgram_len));
-    udp->dgram_cksum = 0;
-    memcpy(udp + 1, payload, payload_len);
-    udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
-    const uint8_t* l4 = reinterpret_cast<const uint8_t*>(udp);
-
-    // Every fragment but the last carries a multiple of 8 bytes (the offset unit).
-    const size_t chunk = ((mtu - sizeof(rte_ipv4_hdr)) / 8) * 8;
-    const unsigned count = static_cast<unsigned>((dgram_len + chunk - 1) / chunk);
-    if (count > max_out) {
-        return 0;
-    }
-    for (unsigned i = 0; i < count; ++i) {
-        const size_t off = i * chunk;
-        const size_t len = std::min(chunk, dgram_len - off);
-        rte_mbuf* m = alloc(alloc_ctx);
-        auto* eth = m == nullptr ? nullptr
-                                 : reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_append(
-                                       m, static_cast<uint16_t>(sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr) + len)));
-        if (eth == nullptr) {
-            if (m != nullptr) {
-                rte_pktmbuf_free(m);
-            }
-            rte_pktmbuf_free_bulk(out, i);
-            return 0;
-        }
-        rte_ether_addr_copy(&route.dst_mac, &eth->dst_addr);
-        rte_ether_addr_copy(&route.src_mac, &eth->src_addr);
-        eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
-        auto* fip = reinterpret_cast<rte_ipv4_hdr*>(eth + 1);
-        fip->version_ihl = RTE_IPV4_VHL_DEF;
-        fip->type_of_service = 0;
-        fip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(sizeof(rte_ipv4_hdr) + len));
-        fip->packet_id = rte_cpu_to_be_16(ip_id);
-        const bool more = off + len < dgram_len;
-        fip->fragment_offset = rte_cpu_to_be_16(static_cast<uint16_t>((off / 8) | (more ? RTE_IPV4_HDR_MF_FLAG : 0)));
-        fip->time_to_live = 64;
-        fip->next_proto_id = IPPROTO_UDP;
-        fip->src_addr = ip->src_addr;
-        fip->dst_addr = ip->dst_addr;
-        fip->hdr_checksum = 0;
-        fip->hdr_checksum = rte_ipv4_cksum(fip);
-        memcpy(fip + 1, l4 + off, len);
-        out[i] = m;
-    }
-    return count;
 }
 
 void make_arp_reply(rte_ether_hdr* eth, rte_arp_hdr* arp, const rte_ether_addr& our_mac) {

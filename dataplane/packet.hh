@@ -41,14 +41,6 @@ bool prepend_ethernet(rte_mbuf* m, const udp_route& route);
 /// whose IPv4 header is `ip`; the datagram may span segments.
 uint16_t udp_checksum(const rte_mbuf* m, uint32_t l4_off, const rte_ipv4_hdr* ip);
 
-/// Builds one UDP datagram as IPv4 fragments (RFC 791), each a complete Ethernet frame whose
-/// IP packet fits `mtu`; the UDP checksum covers the whole datagram. `alloc` supplies mbufs.
-/// Returns the frame count put in `out`, or 0 (nothing kept) if mbufs ran out or it would need
-/// more than `max_out` frames.
-unsigned build_udp_fragments(const udp_route& route, const char* payload, size_t payload_len, uint16_t mtu,
-                             uint16_t ip_id, rte_mbuf* (*alloc)(void*), void* alloc_ctx, rte_mbuf** out,
-                             unsigned max_out);
-
 /// Folds a 32-bit one's-complement sum to 16 bits.
 inline uint16_t csum_fold(uint32_t sum) {
     sum = (sum & 0xffff) + (sum >> 16);

@@ -334,53 +334,63 @@ TEST(icmp, echo_reply_checksums_valid) {
     }
 }
 
-TEST(build_udp_fragments, splits_a_large_datagram_into_valid_fragments) {
-    const udp_route route{mac(0x01), mac(0x02), 0xc0000201, 0xc000020a, 5060, 5062};
-    const std::vector<uint8_t> payload = pattern_payload(3400, 9);
-    rte_mbuf* frames[8];
-    const unsigned n = build_udp_fragments(
-        route, reinterpret_cast<const char*>(payload.data()), payload.size(), 1500, 0x4242,
-        [](void*) { return rte_pktmbuf_alloc(test_pool()); }, nullptr, frames, 8);
-    ASSERT_EQ(n, 3u) << "3408 bytes of UDP in 1480-byte pieces";
-    std::vector<uint8_t> dgram;
-    for (unsigned i = 0; i < n; ++i) {
-        const auto* eth = rte_pktmbuf_mtod(frames[i], const rte_ether_hdr*);
-        const auto* ip = reinterpret_cast<const rte_ipv4_hdr*>(eth + 1);
-        const uint16_t total = rte_be_to_cpu_16(ip->total_length);
-        EXPECT_LE(total, 1500);
-        EXPECT_EQ(rte_pktmbuf_pkt_len(frames[i]), sizeof(rte_ether_hdr) + total);
-        EXPECT_EQ(rte_be_to_cpu_16(ip->packet_id), 0x4242);
-        EXPECT_EQ(static_cast<uint16_t>(~ref_sum(ip, sizeof(rte_ipv4_hdr))), 0) << "header checksum verifies";
-        const uint16_t frag = rte_be_to_cpu_16(ip->fragment_offset);
-        EXPECT_EQ((frag & RTE_IPV4_HDR_OFFSET_MASK) * 8u, dgram.size());
-        EXPECT_EQ((frag & RTE_IPV4_HDR_MF_FLAG) != 0, i + 1 < n);
-        const auto* l4 = reinterpret_cast<const uint8_t*>(ip + 1);
-        dgram.insert(dgram.end(), l4, l4 + total - sizeof(rte_ipv4_hdr));
+// SIP frames are a header mbuf chained in front of (a clone of) the message: the UDP checksum
+// must cover every segment, whatever their lengths (odd ones shift the byte pairing).
+TEST(prepend_udp_headers, payload_in_later_segments_verifies) {
+    for (size_t first : {0u, 1u, 7u, 700u}) {
+        for (size_t second : {1u, 2u, 333u, 1000u}) {
+            SCOPED_TRACE(std::to_string(first) + "+" + std::to_string(second));
+            const auto payload = pattern_payload(first + second, static_cast<uint8_t>(first ^ second));
+            rte_mbuf* head = rte_pktmbuf_alloc(test_pool());
+            rte_mbuf* a = rte_pktmbuf_alloc(test_pool());
+            rte_mbuf* b = rte_pktmbuf_alloc(test_pool());
+            ASSERT_TRUE(head != nullptr && a != nullptr && b != nullptr);
+            if (first > 0) {
+                std::memcpy(rte_pktmbuf_append(a, static_cast<uint16_t>(first)), payload.data(), first);
+            }
+            std::memcpy(rte_pktmbuf_append(b, static_cast<uint16_t>(second)), payload.data() + first, second);
+            ASSERT_EQ(rte_pktmbuf_chain(a, b), 0);
+            ASSERT_EQ(rte_pktmbuf_chain(head, a), 0);  // an empty header mbuf leads
+            ASSERT_TRUE(prepend_udp_headers(head, test_route()));
+            ASSERT_EQ(rte_pktmbuf_pkt_len(head), l2_l3_l4_len + first + second);
+            // Verify on a contiguous copy with the reference sum.
+            std::vector<uint8_t> flat(rte_pktmbuf_pkt_len(head));
+            ASSERT_NE(rte_pktmbuf_read(head, 0, static_cast<uint32_t>(flat.size()), flat.data()), nullptr);
+            const auto* ip = reinterpret_cast<const rte_ipv4_hdr*>(flat.data() + sizeof(rte_ether_hdr));
+            const auto* udp = reinterpret_cast<const rte_udp_hdr*>(ip + 1);
+            EXPECT_TRUE(ref_ipv4_ok(ip));
+            EXPECT_TRUE(ref_udp_ok(ip, udp));
+            EXPECT_EQ(0, std::memcmp(udp + 1, payload.data(), payload.size()));
+            rte_pktmbuf_free(head);
+        }
     }
-    ASSERT_EQ(dgram.size(), sizeof(rte_udp_hdr) + payload.size());
-    EXPECT_EQ(0, std::memcmp(dgram.data() + sizeof(rte_udp_hdr), payload.data(), payload.size()));
-    // The UDP checksum covers the whole datagram, with the unfragmented pseudo-header.
-    std::vector<uint8_t> whole(sizeof(rte_ipv4_hdr) + dgram.size());
-    auto* ip = reinterpret_cast<rte_ipv4_hdr*>(whole.data());
-    *ip = *reinterpret_cast<const rte_ipv4_hdr*>(rte_pktmbuf_mtod(frames[0], const rte_ether_hdr*) + 1);
-    ip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(whole.size()));
-    std::memcpy(ip + 1, dgram.data(), dgram.size());
-    EXPECT_TRUE(ref_udp_ok(ip, reinterpret_cast<const rte_udp_hdr*>(ip + 1)));
-    rte_pktmbuf_free_bulk(frames, n);
 }
 
-TEST(build_udp_fragments, refuses_when_frames_run_out_and_keeps_nothing) {
-    const udp_route route{mac(0x01), mac(0x02), 0xc0000201, 0xc000020a, 5060, 5062};
-    const std::vector<uint8_t> payload = pattern_payload(3400, 9);
-    rte_mbuf* frames[2];
-    const unsigned in_use = rte_mempool_in_use_count(test_pool());
-    EXPECT_EQ(build_udp_fragments(route, reinterpret_cast<const char*>(payload.data()), payload.size(), 1500, 1,
-                                  [](void*) { return rte_pktmbuf_alloc(test_pool()); }, nullptr, frames, 2),
-              0u);
-    EXPECT_EQ(build_udp_fragments(route, reinterpret_cast<const char*>(payload.data()), payload.size(), 1500, 1,
-                                  [](void*) -> rte_mbuf* { return nullptr; }, nullptr, frames, 2),
-              0u);
-    EXPECT_EQ(rte_mempool_in_use_count(test_pool()), in_use);
+TEST(prepend_ipv4_udp_headers, fragmentable_header_over_a_chain) {
+    const auto payload = pattern_payload(3001, 5);
+    rte_mbuf* head = rte_pktmbuf_alloc(test_pool());
+    rte_mbuf* a = rte_pktmbuf_alloc(test_pool());
+    rte_mbuf* b = rte_pktmbuf_alloc(test_pool());
+    ASSERT_TRUE(head != nullptr && a != nullptr && b != nullptr);
+    std::memcpy(rte_pktmbuf_append(a, 1501), payload.data(), 1501);
+    std::memcpy(rte_pktmbuf_append(b, 1500), payload.data() + 1501, 1500);
+    ASSERT_EQ(rte_pktmbuf_chain(a, b), 0);
+    ASSERT_EQ(rte_pktmbuf_chain(head, a), 0);
+    ASSERT_TRUE(prepend_ipv4_udp_headers(head, test_route(), 0x1234));
+    std::vector<uint8_t> flat(rte_pktmbuf_pkt_len(head));
+    ASSERT_EQ(flat.size(), sizeof(rte_ipv4_hdr) + sizeof(rte_udp_hdr) + payload.size());
+    ASSERT_NE(rte_pktmbuf_read(head, 0, static_cast<uint32_t>(flat.size()), flat.data()), nullptr);
+    const auto* ip = reinterpret_cast<const rte_ipv4_hdr*>(flat.data());
+    EXPECT_EQ(rte_be_to_cpu_16(ip->packet_id), 0x1234);
+    EXPECT_EQ(ip->fragment_offset, 0) << "no DF: rte_ipv4_fragment_packet refuses DF datagrams";
+    EXPECT_TRUE(ref_ipv4_ok(ip));
+    EXPECT_TRUE(ref_udp_ok(ip, reinterpret_cast<const rte_udp_hdr*>(ip + 1)));
+    EXPECT_EQ(head->l3_len, sizeof(rte_ipv4_hdr));
+    ASSERT_TRUE(prepend_ethernet(head, test_route()));
+    const auto* eth = rte_pktmbuf_mtod(head, const rte_ether_hdr*);
+    EXPECT_TRUE(mac_eq(eth->dst_addr, test_route().dst_mac));
+    EXPECT_EQ(eth->ether_type, rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4));
+    rte_pktmbuf_free(head);
 }
 
 }  // namespace
