@@ -134,6 +134,7 @@ TEST_F(config_test, minimal_gets_the_defaults) {
     EXPECT_EQ(c.dataplane.workers, 1u);
     EXPECT_EQ(c.dataplane.burst, 32u);
     EXPECT_EQ(c.dataplane.mbufs, 8191u);
+    EXPECT_EQ(c.dataplane.sip_mbufs, 16383u);
     EXPECT_EQ(c.dataplane.relay_capacity, 65536u);
     EXPECT_EQ(c.dataplane.sip_rate_per_source, 200u);
     EXPECT_EQ(c.dataplane.sip_burst_per_source, 400u);
@@ -247,6 +248,7 @@ TEST_F(config_test, example_two_nic_text_parses) {
     EXPECT_EQ(dp.workers, 2u);
     EXPECT_EQ(dp.idle_sleep_us, 0u);
     EXPECT_EQ(dp.mbufs, 65535u);
+    EXPECT_EQ(dp.sip_mbufs, 65535u);
     EXPECT_EQ(dp.relay_capacity, 1048576u);
     EXPECT_EQ(dp.sip_rate_per_source, 200u);
     EXPECT_EQ(dp.sip_burst_per_source, 400u);
@@ -379,6 +381,7 @@ TEST_F(config_test, dataplane_numbers_out_of_range) {
     expect_error(minimal("[dataplane]\nburst = 0\n"), "dataplane.burst");
     expect_error(minimal("[dataplane]\nburst = 65\n"), "dataplane.burst");
     expect_error(minimal("[dataplane]\nmbufs = 100\n"), "dataplane.mbufs");
+    expect_error(minimal("[dataplane]\nsip_mbufs = 100\n"), "dataplane.sip_mbufs");
     expect_error(minimal("[dataplane]\nrelay_entries = 10\n"), "dataplane.relay_entries");
     expect_error(minimal("[dataplane]\nidle_sleep_us = 100001\n"), "dataplane.idle_sleep_us");
 }
