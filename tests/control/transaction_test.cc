@@ -202,6 +202,31 @@ TEST_F(transaction_test, ict_provisional_stops_timer_a_and_timer_b) {
     EXPECT_EQ(tl_.size(), 0u);
 }
 
+TEST_F(transaction_test, ict_acks_a_non_2xx_to_an_invite_larger_than_a_segment) {
+    // An INVITE with a large SDP spans several mbuf segments; its ACK is still built from it.
+    std::string inv = client_request("INVITE", "z9hG4bKbig", 9);
+    std::string body;
+    for (unsigned i = 0; body.size() < 5000; ++i) {
+        body += "a=x-pad:" + std::to_string(i) + "\r\n";
+    }
+    inv.replace(inv.find("Content-Length: 0\r\n\r\n"), std::string::npos,
+                "Content-Type: application/sdp\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+    sip_wire request = wire(inv);
+    ASSERT_GE(request.segments(), 3u);
+    tl_.send_request(sip::method::invite, "z9hG4bKbig", 1, bob, std::move(request), nullptr, nullptr);
+    ASSERT_EQ(sent_.size(), 1u);
+    EXPECT_EQ(sent_[0].text, inv);
+    auto busy = make_inbound(response(486, "Busy Here", "z9hG4bKbig", 9, "INVITE", "busytag"), 1, bob);
+    EXPECT_TRUE(tl_.on_response(busy->in));
+    ASSERT_EQ(sent_.size(), 2u);
+    auto ack = parse_sent(1);
+    EXPECT_EQ(ack->msg.req_method, sip::method::ack);
+    EXPECT_EQ(ack->msg.top_via.branch, "z9hG4bKbig");
+    EXPECT_EQ(ack->msg.to.tag, "busytag");
+    EXPECT_EQ(ack->msg.cseq, 9u);
+    EXPECT_EQ(ack->msg.content_length, 0);
+}
+
 TEST_F(transaction_test, ict_non_2xx_final_is_acked_once_and_reported_once) {
     const std::string inv = client_request("INVITE", "z9hG4bKict3", 5);
     std::vector<unsigned> statuses;
