@@ -1,0 +1,241 @@
+/// @file
+/// The DUT of the system benchmark's memif phase (bench/system/run.py): two net_memif ports
+/// (the memif server side; sfgen is the client) and one forwarding lcore, in one of two modes
+/// on the same devices:
+///
+///   io     rx_burst on one port, tx_burst of the same frames on the other, untouched
+///          (testpmd's io forwarding): the limit of the I/O path;
+///   relay  sipferry's real worker loop (dataplane/lcore_loop.cc worker_main: classification,
+///          ARP answers, relay table lookup, latching check, rewrite with incremental
+///          checksums, per-side and per-lcore counters, buffered TX) with one relay call per
+///          stream installed directly in the relay table (no SIP: memif has no kernel path
+///          for the B2BUA's signalling).
+///
+///   memif_fwd [EAL args, two net_memif vdevs, -l MAIN,WORKER] -- --mode io|relay --streams N
+///             [--duration S]
+///
+/// Stream i: sfgen sends from 203.0.113.20:30000+2i to 203.0.113.1:20000+2i (port 0); the
+/// relay forwards from 203.0.113.129:20000+2i (port 1) to 203.0.113.150:40000+2i. Runs until
+/// SIGINT/SIGTERM or --duration, then prints its counters as JSON on stdout.
+
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_log.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "relay.hh"
+#include "relay_table.hh"
+#include "rings.hh"
+#include "stats.hh"
+#include "worker.hh"
+
+namespace {
+
+using namespace sf::dp;
+
+constexpr uint32_t addr_a = 0xcb007101;     // 203.0.113.1: the relay on port 0
+constexpr uint32_t addr_b = 0xcb007181;     // 203.0.113.129: the relay on port 1
+constexpr uint32_t src_addr = 0xcb007114;   // 203.0.113.20: sfgen's sources
+constexpr uint32_t sink_addr = 0xcb007196;  // 203.0.113.150: sfgen's sink
+constexpr uint16_t relay_base = 20000, src_base = 30000, sink_base = 40000;
+
+std::atomic<bool> stop{false};
+
+void on_signal(int) {
+    stop.store(true);
+}
+
+[[noreturn]] void die(const char* what) {
+    std::fprintf(stderr, "memif_fwd: %s\n", what);
+    std::exit(1);
+}
+
+void start_port(uint16_t id, rte_mempool* pool) {
+    rte_eth_conf conf{};
+    uint16_t rxd = 1024, txd = 1024;
+    if (rte_eth_dev_configure(id, 1, 1, &conf) != 0 || rte_eth_dev_adjust_nb_rx_tx_desc(id, &rxd, &txd) != 0 ||
+        rte_eth_rx_queue_setup(id, 0, rxd, rte_socket_id(), nullptr, pool) != 0 ||
+        rte_eth_tx_queue_setup(id, 0, txd, rte_socket_id(), nullptr) != 0 || rte_eth_dev_start(id) != 0) {
+        die("port set-up");
+    }
+}
+
+struct io_counters {
+    uint64_t rx = 0, tx = 0, dropped = 0;
+};
+
+// testpmd's io forwarding on one lcore: both directions, frames untouched.
+int io_main(void* arg) {
+    auto* c = static_cast<io_counters*>(arg);
+    rte_mbuf* pkts[32];
+    const uint16_t ports[2][2] = {{0, 1}, {1, 0}};
+    while (!stop.load(std::memory_order_relaxed)) {
+        for (const auto& p : ports) {
+            const uint16_t n = rte_eth_rx_burst(p[0], 0, pkts, 32);
+            if (n == 0) {
+                continue;
+            }
+            const uint16_t sent = rte_eth_tx_burst(p[1], 0, pkts, n);
+            c->rx += n;
+            c->tx += sent;
+            if (sent < n) {
+                c->dropped += n - sent;
+                rte_pktmbuf_free_bulk(pkts + sent, n - sent);
+            }
+        }
+    }
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    rte_openlog_stream(stderr);
+    const int consumed = rte_eal_init(argc, argv);
+    if (consumed < 0) {
+        die("rte_eal_init");
+    }
+    argc -= consumed;
+    argv += consumed;
+    std::string mode = "relay";
+    unsigned n_streams = 100;
+    double duration = 600;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        const std::string opt = argv[i];
+        if (opt == "--mode") {
+            mode = argv[i + 1];
+        } else if (opt == "--streams") {
+            n_streams = static_cast<unsigned>(std::strtoul(argv[i + 1], nullptr, 10));
+        } else if (opt == "--duration") {
+            duration = std::strtod(argv[i + 1], nullptr);
+        } else {
+            die("usage: memif_fwd [EAL] -- --mode io|relay --streams N [--duration S]");
+        }
+    }
+    if ((mode != "io" && mode != "relay") || n_streams == 0 || n_streams > 4000 || rte_eth_dev_count_avail() < 2) {
+        die("--mode io|relay, --streams 1..4000, two ports (EAL --vdev net_memif...)");
+    }
+    const unsigned worker_lcore = rte_get_next_lcore(rte_lcore_id(), 1, 0);
+    if (worker_lcore >= RTE_MAX_LCORE) {
+        die("needs a worker lcore (-l MAIN,WORKER)");
+    }
+    rte_mempool* pool = rte_pktmbuf_pool_create("mfwd_pool", 16383, 256, packet_meta_priv_size,
+                                                RTE_MBUF_DEFAULT_BUF_SIZE, static_cast<int>(rte_socket_id()));
+    if (pool == nullptr) {
+        die("mbuf pool");
+    }
+    start_port(0, pool);
+    start_port(1, pool);
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
+
+    io_counters io;
+    std::unique_ptr<relay_table> table;
+    auto w = std::make_unique<worker>();
+    if (mode == "io") {
+        rte_eal_remote_launch(io_main, &io, worker_lcore);
+    } else {
+        // One call per stream: side a (port 0, where sfgen sends) bridged to side b (port 1,
+        // towards the sink), both latched as after a call's first packets.
+        table = std::make_unique<relay_table>("mfwd_rt", 2 * n_streams + 64, 1, static_cast<int>(rte_socket_id()));
+        rte_ether_addr mac0{}, mac1{};
+        rte_eth_macaddr_get(0, &mac0);
+        rte_eth_macaddr_get(1, &mac1);
+        for (unsigned i = 0; i < n_streams; ++i) {
+            auto* a = new media_side;
+            auto* b = new media_side;
+            a->local_addr = addr_a;
+            a->local_port = static_cast<uint16_t>(relay_base + 2 * i);
+            a->port_id = 0;
+            a->local_mac = mac0;
+            a->remote.store(pack_endpoint(src_addr, static_cast<uint16_t>(src_base + 2 * i)));
+            a->remote_mac.store(pack_mac(rte_ether_addr{{0x02, 0, 0, 0, 0, 0x01}}));
+            a->latched.store(true);
+            b->local_addr = addr_b;
+            b->local_port = static_cast<uint16_t>(relay_base + 2 * i);
+            b->port_id = 1;
+            b->local_mac = mac1;
+            b->remote.store(pack_endpoint(sink_addr, static_cast<uint16_t>(sink_base + 2 * i)));
+            // memif has no MAC filter and sfgen's sink matches by payload: any unicast MAC will do.
+            b->remote_mac.store(pack_mac(rte_ether_addr{{0x02, 0, 0, 0, 0, 0x02}}));
+            b->latched.store(true);
+            a->peer.store(b);
+            b->peer.store(a);
+            if (!table->insert(a) || !table->insert(b)) {
+                die("relay table insert");
+            }
+        }
+        // The worker as dataplane.cc sets up worker 0 (no control thread: its rings are
+        // drained by nobody, so SIP would be dropped as sip_ring_full; none is sent).
+        w->burst = 32;
+        w->sip_port = 5060;
+        w->relay_min = relay_base;
+        w->relay_max = relay_base + 2 * 4000;
+        w->relay = table.get();
+        w->stop = &stop;
+        w->lcore = worker_lcore;
+        w->sip_in = rte_ring_create("mfwd_sip", 1024, rte_socket_id(), RING_F_SP_ENQ | RING_F_SC_DEQ);
+        w->neighbours = rte_ring_create_elem("mfwd_nb", sizeof(neighbour_event), 1024, rte_socket_id(),
+                                             RING_F_SP_ENQ | RING_F_SC_DEQ);
+        if (w->sip_in == nullptr || w->neighbours == nullptr) {
+            die("worker rings");
+        }
+        const std::pair<uint16_t, uint32_t> ports[] = {{0, addr_a}, {1, addr_b}};
+        for (const auto& [id, addr] : ports) {
+            worker_port& wp = w->ports[id];
+            wp.used = true;
+            wp.index = static_cast<uint8_t>(w->n_ports);
+            wp.addr = addr;
+            rte_eth_macaddr_get(id, &wp.mac);
+            wp.tx = static_cast<rte_eth_dev_tx_buffer*>(
+                rte_zmalloc("mfwd_txbuf", RTE_ETH_TX_BUFFER_SIZE(64), RTE_CACHE_LINE_SIZE));
+            if (wp.tx == nullptr) {
+                die("tx buffer");
+            }
+            rte_eth_tx_buffer_init(wp.tx, 32);
+            w->port_ids[w->n_ports++] = id;
+        }
+        rte_eal_remote_launch(worker_main, w.get(), worker_lcore);
+    }
+    std::fprintf(stderr, "memif_fwd: %s mode, %u streams, forwarding on lcore %u\n", mode.c_str(), n_streams,
+                 worker_lcore);
+    // The main lcore only waits (bounded by --duration); neighbour events are discarded.
+    const uint64_t end = rte_rdtsc() + static_cast<uint64_t>(duration * static_cast<double>(rte_get_tsc_hz()));
+    while (!stop.load() && rte_rdtsc() < end) {
+        if (w->neighbours != nullptr) {
+            neighbour_event ev[32];
+            rte_ring_dequeue_burst_elem(w->neighbours, ev, sizeof(neighbour_event), 32, nullptr);
+        }
+        rte_delay_us_sleep(10000);
+    }
+    stop.store(true);
+    rte_eal_wait_lcore(worker_lcore);
+    uint64_t drops = 0;
+    for (const auto& d : w->stats.drops) {
+        drops += d.load();
+    }
+    std::printf("{\"mode\":\"%s\",\"streams\":%u,\"io_rx\":%lu,\"io_tx\":%lu,\"io_dropped\":%lu,"
+                "\"relayed\":%lu,\"worker_drops\":%lu}\n",
+                mode.c_str(), n_streams, static_cast<unsigned long>(io.rx), static_cast<unsigned long>(io.tx),
+                static_cast<unsigned long>(io.dropped), static_cast<unsigned long>(w->stats.relayed.load()),
+                static_cast<unsigned long>(drops));
+    for (uint16_t p = 0; p < 2; ++p) {
+        rte_eth_dev_stop(p);
+    }
+    rte_eal_cleanup();
+    return 0;
+}
