@@ -85,7 +85,8 @@ struct control_loop::impl {
               timers, messages, [this](unsigned r, sip_addr to, sip_wire m) { transport.send(r, to, std::move(m)); },
               timer_config{c.sip.t1_ms, c.sip.t2_ms, c.sip.t4_ms}, steady_ms),
           media(d.relay(), realms_of(d), c.dataplane.relay_port_min, c.dataplane.relay_port_max,
-                [this](unsigned r, uint32_t a) { return transport.next_hop_mac(r, a); }),
+                [this](unsigned r, uint32_t a) { return transport.next_hop_mac(r, a); },
+                [this](unsigned r, uint32_t a) { transport.resolve(r, a); }),
           dialplans(limits_of(c.dialplan)), cdrs(c.cdr_file, c.cdr_max_bytes, c.cdr_files),
           calls(b2bua_config{c.sip.user_agent, c.sip.max_forwards, c.sip.port,
                              timer_config{c.sip.t1_ms, c.sip.t2_ms, c.sip.t4_ms}, c.transfer, c.accounts,
@@ -363,6 +364,7 @@ struct control_loop::impl {
         const ms_t now = steady_ms();
         timers.run(now);
         transport.tick(now);
+        media.retry_neighbours(now, nn > 0);
         io.poll();
         return n + nn;
     }

@@ -7,8 +7,8 @@
 namespace sf::control {
 
 media_anchor::media_anchor(dp::relay_table& table, std::vector<realm_info> realms, uint16_t port_min,
-                           uint16_t port_max, neighbour_fn neighbours)
-    : table_(table), realms_(std::move(realms)), neighbours_(std::move(neighbours)) {
+                           uint16_t port_max, neighbour_fn neighbours, resolve_fn resolve)
+    : table_(table), realms_(std::move(realms)), neighbours_(std::move(neighbours)), resolve_(std::move(resolve)) {
     for (const realm_info& r : realms_) {
         std::vector<address_pool> pools;
         pools.push_back(address_pool{r.addr, media_ports(port_min, port_max)});
@@ -95,10 +95,57 @@ void media_anchor::set_remote(dp::media_side* s, unsigned realm, std::string_vie
         return;  // the first packet told us better than any SDP
     }
     last_sdp = ep;
+    forget_waiting(s);
     if (auto mac = neighbours_(realm, addr)) {
         s->remote_mac.store(dp::pack_mac(*mac), std::memory_order_release);
+    } else {
+        // Not in the neighbour table (a media address other than the peer's SIP address, say):
+        // without a MAC the side cannot send, so find it now rather than wait for latching.
+        s->remote_mac.store(0, std::memory_order_release);
+        waiting_.push_back(waiting_side{s, realm, addr});
+        if (resolve_) {
+            resolve_(realm, addr);
+        }
     }
     s->remote.store(ep, std::memory_order_release);
+}
+
+void media_anchor::forget_waiting(const dp::media_side* s) {
+    std::erase_if(waiting_, [s](const waiting_side& w) { return w.side == s; });
+}
+
+void media_anchor::unpublish(dp::media_side* s) {
+    forget_waiting(s);
+    table_.remove(s->local_addr, s->local_port);
+}
+
+void media_anchor::retry_neighbours(ms_t now, bool learnt) {
+    if (waiting_.empty()) {
+        return;
+    }
+    const bool ask = now - last_retry_ >= 1000;
+    if (!ask && !learnt) {
+        return;
+    }
+    if (ask) {
+        last_retry_ = now;
+    }
+    std::vector<uint64_t> asked;  // one ARP per next hop and round
+    std::erase_if(waiting_, [&](const waiting_side& w) {
+        if (dp::mac_valid(w.side->remote_mac.load(std::memory_order_acquire))) {
+            return true;  // latched from the remote's own first packet meanwhile
+        }
+        if (auto mac = neighbours_(w.realm, w.addr)) {
+            w.side->remote_mac.store(dp::pack_mac(*mac), std::memory_order_release);
+            return true;
+        }
+        const uint64_t k = (uint64_t{w.realm} << 32) | w.addr;
+        if (ask && resolve_ && std::find(asked.begin(), asked.end(), k) == asked.end()) {
+            asked.push_back(k);
+            resolve_(w.realm, w.addr);
+        }
+        return false;
+    });
 }
 
 bool media_anchor::open(media_bridge& b, unsigned a_realm, unsigned b_realm, const sdp::session& offer,
@@ -151,6 +198,7 @@ bool media_anchor::open(media_bridge& b, unsigned a_realm, unsigned b_realm, con
                 if (s == st.b_rtp) st.b_rtp = nullptr;
                 if (s == st.a_rtcp) st.a_rtcp = nullptr;
                 if (s == st.b_rtcp) st.b_rtcp = nullptr;
+                forget_waiting(s);
                 delete s;
                 close(b);
                 return false;
@@ -187,7 +235,7 @@ void media_anchor::close(media_bridge& b) {
     for (auto& st : b.streams) {
         for (dp::media_side* s : {st.a_rtp, st.b_rtp, st.a_rtcp, st.b_rtcp}) {
             if (s != nullptr) {
-                table_.remove(s->local_addr, s->local_port);
+                unpublish(s);
             }
         }
         release(b.a_realm, b.a_addr, st.a_port);
@@ -251,6 +299,7 @@ bool media_anchor::open_replacement(media_bridge& next, const media_bridge& curr
             if (side != nullptr && !table_.insert(side)) {
                 if (side == rtp) (keep_a ? st.b_rtp : st.a_rtp) = nullptr;
                 if (side == rtcp) (keep_a ? st.b_rtcp : st.a_rtcp) = nullptr;
+                forget_waiting(side);
                 delete side;
                 close_replacement(next, keep_a);
                 return false;
@@ -280,7 +329,7 @@ void media_anchor::switch_over(media_bridge& current, media_bridge& next, bool k
         for (dp::media_side* s : {old_rtp, old_rtcp}) {
             if (s != nullptr) {
                 s->peer.store(nullptr, std::memory_order_release);
-                table_.remove(s->local_addr, s->local_port);
+                unpublish(s);
             }
         }
         release(keep_a ? current.b_realm : current.a_realm, keep_a ? current.b_addr : current.a_addr,
@@ -297,7 +346,7 @@ void media_anchor::close_replacement(media_bridge& next, bool keep_a) {
         for (dp::media_side* s : {rtp, rtcp}) {
             if (s != nullptr) {
                 s->peer.store(nullptr, std::memory_order_release);
-                table_.remove(s->local_addr, s->local_port);
+                unpublish(s);
             }
         }
         release(keep_a ? next.b_realm : next.a_realm, keep_a ? next.b_addr : next.a_addr,
@@ -317,7 +366,7 @@ void media_anchor::splice(media_bridge& first, bool keep_a_first, media_bridge& 
     auto retire = [&](dp::media_side* s) {
         if (s != nullptr) {
             s->peer.store(nullptr, std::memory_order_release);
-            table_.remove(s->local_addr, s->local_port);
+            unpublish(s);
         }
     };
     for (size_t i = 0; i < n; ++i) {

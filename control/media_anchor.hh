@@ -16,6 +16,7 @@
 #include "media_ports.hh"
 #include "relay_table.hh"
 #include "sip/sdp.hh"
+#include "timer_queue.hh"
 
 namespace sf::control {
 
@@ -41,6 +42,8 @@ struct realm_info {
 
 /// Next-hop MAC towards `addr` on `realm`, if known (the neighbour table).
 using neighbour_fn = std::function<std::optional<rte_ether_addr>(unsigned realm, uint32_t addr)>;
+/// Asks the transport to find the next hop towards `addr` on `realm` (an ARP request).
+using resolve_fn = std::function<void(unsigned realm, uint32_t addr)>;
 
 /// The relay state of one call: leg A is the caller's, leg B the placed one.
 struct media_bridge {
@@ -66,7 +69,16 @@ struct media_bridge {
 class media_anchor {
 public:
     media_anchor(dp::relay_table& table, std::vector<realm_info> realms, uint16_t port_min, uint16_t port_max,
-                 neighbour_fn neighbours);
+                 neighbour_fn neighbours, resolve_fn resolve = {});
+
+    /// A side whose SDP named a remote with no known next-hop MAC cannot send until that MAC
+    /// is known (or the remote's first packet latches it): its next hop is ARPed at once and
+    /// again every second from here, and the MAC filled in when the neighbour table has it.
+    /// Call from the control loop, with `learnt` when neighbours were just learnt (the MACs are
+    /// then filled at once; ARP requests go at most once a second); cheap when nothing waits.
+    void retry_neighbours(ms_t now, bool learnt = false);
+    /// Sides waiting for a next-hop MAC.
+    size_t waiting_for_neighbour() const { return waiting_.size(); }
 
     /// Allocates relay ports for every active stream of `offer` and publishes the sides;
     /// the offering leg's remotes come from the offer: leg A's normally, leg B's when
@@ -136,6 +148,18 @@ private:
     std::vector<std::vector<address_pool>> pools_;  ///< per realm: [0] its own address, then media addresses
     std::vector<unsigned> cursor_;                  ///< per realm: where pick_address starts
     neighbour_fn neighbours_;
+    resolve_fn resolve_;
+    /// Published sides whose remote is set but whose next-hop MAC is not known yet.
+    struct waiting_side {
+        dp::media_side* side;
+        unsigned realm;
+        uint32_t addr;
+    };
+    std::vector<waiting_side> waiting_;
+    ms_t last_retry_ = 0;
+    /// Takes `s` out of the relay table (and out of waiting_: it is freed after the grace period).
+    void unpublish(dp::media_side* s);
+    void forget_waiting(const dp::media_side* s);
 };
 
 }  // namespace sf::control

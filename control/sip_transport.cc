@@ -295,6 +295,15 @@ void sip_transport::announce() {
     }
 }
 
+void sip_transport::resolve(unsigned realm, uint32_t addr) {
+    if (realm >= realms_.size()) {
+        return;
+    }
+    if (const uint32_t hop = next_hop(realm, addr); hop != 0) {
+        send_arp_request(realm, hop);
+    }
+}
+
 void sip_transport::tick(ms_t now) {
     last_arp_ = now;
     for (auto p = pending_.begin(); p != pending_.end();) {

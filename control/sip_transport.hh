@@ -71,6 +71,9 @@ public:
     std::optional<rte_ether_addr> next_hop_mac(unsigned realm, uint32_t addr) const;
     /// Announces every port's address (gratuitous ARP), at start.
     void announce();
+    /// Sends an ARP request for the next hop towards `addr` on `realm` (media next hops the
+    /// neighbour table lacks); nothing when it is unroutable.
+    void resolve(unsigned realm, uint32_t addr);
     /// Re-sends ARP requests for waiting datagrams and drops those waiting too long.
     void tick(ms_t now);
 
