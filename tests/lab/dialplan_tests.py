@@ -56,16 +56,8 @@ class DialplanTests:
                             f"reloads_refused {before.get('reloads_refused')} -> {mid.get('reloads_refused')}")
 
             # The old dialplan still routes: alice -> bob completes with RTP both ways.
-            ALICE, BOB = self._c("ALICE"), self._c("BOB")
             count = 50
-            bob = self._start_uas(tdir, "bob", BOB, "uas_answer.xml",
-                                  self._rtp_keys(tdir, name="bob", rtp_count=count, rtp_delay=0.5))
-            alice = self.sipp(tdir, "alice", ALICE, "uac_call.xml", remote=f"{self._c('SBC_ACC')}:5060",
-                              service="bob", keys=self._rtp_keys(tdir, caller="alice", rtp_count=count, rtp_delay=0.5))
-            rc_alice = self.wait_sipp(alice)
-            rc_bob = self.wait_sipp(bob, timeout=8 if rc_alice == 0 else 3)
-            self._wait_rtpsims(tdir, ("alice", "bob"))
-            problems, excerpts = self._sipp_problems([(alice, rc_alice), (bob, rc_bob)])
+            problems, excerpts = self._alice_calls_bob(tdir, count)
             if problems:
                 errs.append("the call after the refused reload failed: " + "; ".join(problems) + "\n" + excerpts)
             else:

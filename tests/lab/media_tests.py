@@ -32,21 +32,13 @@ class MediaTests:
             rt_iptables(ns, ["-I", "OUTPUT", "-p", "udp", "--sport", str(RTP_PORT), "-j", LOSS_CHAIN])
 
     def test_rtp_loss_recorded(self, tdir):
-        ALICE, BOB = self._c("ALICE"), self._c("BOB")
         count, dropped = 150, 15
         before = len(self.cdr_lines())
         self._loss_rule(True)
         try:
-            bob = self._start_uas(tdir, "bob", BOB, "uas_answer.xml",
-                                  self._rtp_keys(tdir, name="bob", rtp_count=count, rtp_delay=0.5))
-            alice = self.sipp(tdir, "alice", ALICE, "uac_call.xml", remote=f"{self._c('SBC_ACC')}:5060",
-                              service="bob", keys=self._rtp_keys(tdir, caller="alice", rtp_count=count, rtp_delay=0.5))
-            rc_alice = self.wait_sipp(alice)
-            rc_bob = self.wait_sipp(bob, timeout=8 if rc_alice == 0 else 3)
-            self._wait_rtpsims(tdir, ("alice", "bob"))
+            problems, excerpts = self._alice_calls_bob(tdir, count)
         finally:
             self._loss_rule(False)
-        problems, excerpts = self._sipp_problems([(alice, rc_alice), (bob, rc_bob)])
         if problems:
             self._fail("; ".join(problems) + "\n" + excerpts)
         errs = []

@@ -66,16 +66,8 @@ class SipTests:
             self._fail("; ".join(errs))
 
     def test_reliable_ringing(self, tdir):
-        ALICE, BOB = self._c("ALICE"), self._c("BOB")
         count = 100
-        bob = self._start_uas(tdir, "bob", BOB, "uas_100rel.xml",
-                              self._rtp_keys(tdir, name="bob", rtp_count=count, rtp_delay=0.5))
-        alice = self.sipp(tdir, "alice", ALICE, "uac_call.xml", remote=f"{self._c('SBC_ACC')}:5060",
-                          service="bob", keys=self._rtp_keys(tdir, caller="alice", rtp_count=count, rtp_delay=0.5))
-        rc_alice = self.wait_sipp(alice)
-        rc_bob = self.wait_sipp(bob, timeout=8 if rc_alice == 0 else 3)
-        self._wait_rtpsims(tdir, ("alice", "bob"))
-        problems, excerpts = self._sipp_problems([(alice, rc_alice), (bob, rc_bob)])
+        problems, excerpts = self._alice_calls_bob(tdir, count, bob_scenario="uas_100rel.xml")
         if problems:
             self._fail("; ".join(problems) + "\n" + excerpts)
         errs = []
@@ -95,20 +87,12 @@ class SipTests:
     def test_reliable_ringing_to_caller(self, tdir):
         import json
         import time
-        ALICE, BOB = self._c("ALICE"), self._c("BOB")
         count = 100
         cdr_before = len(self.cdr_lines())
         # bob (uas_answer.xml) answers right after his 180, while alice still holds back her PRACK:
         # his RTP starts 2 s after his ACK so that it reaches alice once her 200 has come and her
         # rtpsim listens (it lingers 2.5 s after sending for the same reason).
-        bob = self._start_uas(tdir, "bob", BOB, "uas_answer.xml",
-                              self._rtp_keys(tdir, name="bob", rtp_count=count, rtp_delay=2.0))
-        alice = self.sipp(tdir, "alice", ALICE, "uac_100rel.xml", remote=f"{self._c('SBC_ACC')}:5060",
-                          service="bob", keys=self._rtp_keys(tdir, caller="alice", rtp_count=count, rtp_delay=0.5))
-        rc_alice = self.wait_sipp(alice)
-        rc_bob = self.wait_sipp(bob, timeout=8 if rc_alice == 0 else 3)
-        self._wait_rtpsims(tdir, ("alice", "bob"))
-        problems, excerpts = self._sipp_problems([(alice, rc_alice), (bob, rc_bob)])
+        problems, excerpts = self._alice_calls_bob(tdir, count, alice_scenario="uac_100rel.xml", bob_rtp_delay=2.0)
         if problems:
             self._fail("; ".join(problems) + "\n" + excerpts)
         errs = []
