@@ -202,6 +202,33 @@ protected:
     }
 
     // A SIP/RTP-style UDP frame from the peer to port 0's address.
+    /// A call's two relay sides: `a_addr`:20000 on port0 bridged to 198.51.100.1:20002 on port1,
+    /// whose remote (bob, 198.51.100.20:6000, MAC b0) is known from the SDP.
+    void bridge_to_bob(uint32_t a_addr, media_side** a_out = nullptr, media_side** b_out = nullptr) {
+        auto* a = new media_side;
+        a->local_addr = a_addr;
+        a->local_port = 20000;
+        a->port_id = port0;
+        a->local_mac = w->ports[port0].mac;
+        auto* b = new media_side;
+        b->local_addr = our_addr1;
+        b->local_port = 20002;
+        b->port_id = port1;
+        b->local_mac = w->ports[port1].mac;
+        b->remote.store(pack_endpoint(ipv4(198, 51, 100, 20), 6000));
+        b->remote_mac.store(pack_mac(mac(0xb0)));
+        a->peer.store(b);
+        b->peer.store(a);
+        ASSERT_TRUE(table->insert(a));
+        ASSERT_TRUE(table->insert(b));
+        if (a_out != nullptr) {
+            *a_out = a;
+        }
+        if (b_out != nullptr) {
+            *b_out = b;
+        }
+    }
+
     static udp_spec udp_to_us(uint16_t dport, size_t payload_len = 40) {
         udp_spec s;
         s.src_mac = mac(0x10);
@@ -549,22 +576,9 @@ TEST_F(loop_fixture, multi_segment_dropped) {
 
 // A side A on port 0 bridged to side B on port 1: media in on port 0 leaves on port 1.
 TEST_F(loop_fixture, relayed_packet_is_transmitted_on_peer_port) {
-    auto* a = new media_side;
-    a->local_addr = our_addr0;
-    a->local_port = 20000;
-    a->port_id = port0;
-    a->local_mac = w->ports[port0].mac;
-    auto* b = new media_side;
-    b->local_addr = our_addr1;
-    b->local_port = 20002;
-    b->port_id = port1;
-    b->local_mac = w->ports[port1].mac;
-    b->remote.store(pack_endpoint(ipv4(198, 51, 100, 20), 6000));
-    b->remote_mac.store(pack_mac(mac(0xb0)));
-    a->peer.store(b);
-    b->peer.store(a);
-    ASSERT_TRUE(table->insert(a));
-    ASSERT_TRUE(table->insert(b));
+    [[maybe_unused]] media_side* a = nullptr;
+    [[maybe_unused]] media_side* b = nullptr;
+    ASSERT_NO_FATAL_FAILURE(bridge_to_bob(our_addr0, &a, &b));
 
     std::vector<rte_mbuf*> in;
     for (int i = 0; i < 20; ++i) {
@@ -782,22 +796,9 @@ TEST_F(loop_fixture, sip_tokens_refill_with_time) {
 
 // A SIP flood on the same port as an established call's RTP: every RTP packet relayed, exact.
 TEST_F(loop_fixture, sip_flood_never_costs_relayed_rtp) {
-    auto* a = new media_side;
-    a->local_addr = our_addr0;
-    a->local_port = 20000;
-    a->port_id = port0;
-    a->local_mac = w->ports[port0].mac;
-    auto* b = new media_side;
-    b->local_addr = our_addr1;
-    b->local_port = 20002;
-    b->port_id = port1;
-    b->local_mac = w->ports[port1].mac;
-    b->remote.store(pack_endpoint(ipv4(198, 51, 100, 20), 6000));
-    b->remote_mac.store(pack_mac(mac(0xb0)));
-    a->peer.store(b);
-    b->peer.store(a);
-    ASSERT_TRUE(table->insert(a));
-    ASSERT_TRUE(table->insert(b));
+    [[maybe_unused]] media_side* a = nullptr;
+    [[maybe_unused]] media_side* b = nullptr;
+    ASSERT_NO_FATAL_FAILURE(bridge_to_bob(our_addr0, &a, &b));
     limit_sip(100, 10);
     constexpr uint64_t interval = test_hz / 100;
 
@@ -961,22 +962,9 @@ TEST_F(media_range_fixture, arp_for_a_media_address_is_answered_with_it) {
 }
 
 TEST_F(media_range_fixture, rtp_to_a_media_address_is_relayed_sip_to_it_is_not) {
-    auto* a = new media_side;
-    a->local_addr = media0 + 1;
-    a->local_port = 20000;
-    a->port_id = port0;
-    a->local_mac = w->ports[port0].mac;
-    auto* b = new media_side;
-    b->local_addr = our_addr1;
-    b->local_port = 20002;
-    b->port_id = port1;
-    b->local_mac = w->ports[port1].mac;
-    b->remote.store(pack_endpoint(ipv4(198, 51, 100, 20), 6000));
-    b->remote_mac.store(pack_mac(mac(0xb0)));
-    a->peer.store(b);
-    b->peer.store(a);
-    ASSERT_TRUE(table->insert(a));
-    ASSERT_TRUE(table->insert(b));
+    [[maybe_unused]] media_side* a = nullptr;
+    [[maybe_unused]] media_side* b = nullptr;
+    ASSERT_NO_FATAL_FAILURE(bridge_to_bob(media0 + 1, &a, &b));
 
     udp_spec rtp = udp_to_us(20000, 160);
     rtp.dst_addr = media0 + 1;
