@@ -1,4 +1,5 @@
 #include "dial_string.hh"
+#include "text.hh"
 
 #include <algorithm>
 #include <cctype>
@@ -9,14 +10,6 @@
 namespace sf::control {
 
 namespace {
-
-std::string_view trim(std::string_view s) {
-    const auto b = s.find_first_not_of(" \t\r\n");
-    if (b == std::string_view::npos) {
-        return {};
-    }
-    return s.substr(b, s.find_last_not_of(" \t\r\n") - b + 1);
-}
 
 std::string quoted(std::string_view s) { return "'" + std::string(s) + "'"; }
 
@@ -104,18 +97,18 @@ bool parse_seconds(std::string_view v, unsigned min, unsigned max, unsigned& out
 /// Applies one `name=value` option to `t`; `seen` guards against repeating an option.
 std::string apply_option(std::string_view opt, dial_target& t, std::string& seen) {
     const auto eq = opt.find('=');
-    std::string name(trim(opt.substr(0, eq)));
+    std::string name(trim_view(opt.substr(0, eq)));
     std::transform(name.begin(), name.end(), name.begin(), [](unsigned char ch) { return std::tolower(ch); });
     if (eq == std::string_view::npos) {
         return "option " + quoted(name) + " needs a value (name=value)";
     }
     std::string value;
-    if (!percent_decode(trim(opt.substr(eq + 1)), value)) {
+    if (!percent_decode(trim_view(opt.substr(eq + 1)), value)) {
         return "option " + quoted(name) + ": bad %-escape in " + quoted(opt.substr(eq + 1));
     }
     // Whitespace around a value means nothing, escaped or not ("fd=Smith%20" is "Smith"), so a
     // formatted dial string parses back to the same options.
-    value = std::string(trim(value));
+    value = std::string(trim_view(value));
     if (name != "h") {
         const std::string mark = "|" + name + "|";
         if (seen.find(mark) != std::string::npos) {
@@ -157,9 +150,9 @@ std::string apply_option(std::string_view opt, dial_target& t, std::string& seen
         }
     } else if (name == "h") {
         const auto colon = value.find(':');
-        const std::string_view hname = trim(std::string_view(value).substr(0, colon));
+        const std::string_view hname = trim_view(std::string_view(value).substr(0, colon));
         const std::string_view hvalue =
-            colon == std::string::npos ? std::string_view{} : trim(std::string_view(value).substr(colon + 1));
+            colon == std::string::npos ? std::string_view{} : trim_view(std::string_view(value).substr(colon + 1));
         if (colon == std::string::npos || hname.empty() || hname.size() > 64 ||
             !std::all_of(hname.begin(), hname.end(), [](unsigned char c) { return is_token_char(c); })) {
             return "option h expects 'Name: value' with a header name, got " + quoted(value);
@@ -183,7 +176,7 @@ std::string apply_option(std::string_view opt, dial_target& t, std::string& seen
 
 /// One destination: `[sip:]user@host[:port][options]`.
 std::string parse_destination(std::string_view text, unsigned group, std::vector<dial_target>& out) {
-    const std::string_view s = trim(text);
+    const std::string_view s = trim_view(text);
     if (s.empty()) {
         return "empty destination (two separators in a row, or one at an end)";
     }
@@ -198,7 +191,7 @@ std::string parse_destination(std::string_view text, unsigned group, std::vector
         if (s.back() != ']') {
             return "options must end with ']': " + quoted(s);
         }
-        dest = trim(s.substr(0, open));
+        dest = trim_view(s.substr(0, open));
         const std::string_view opts = s.substr(open + 1, s.size() - open - 2);
         if (opts.find_first_of("[]") != std::string_view::npos) {
             return "unbalanced brackets in " + quoted(s);
@@ -207,7 +200,7 @@ std::string parse_destination(std::string_view text, unsigned group, std::vector
         size_t pos = 0;
         while (pos <= opts.size()) {
             const size_t comma = std::min(opts.find(',', pos), opts.size());
-            const std::string_view opt = trim(opts.substr(pos, comma - pos));
+            const std::string_view opt = trim_view(opts.substr(pos, comma - pos));
             if (!opt.empty()) {
                 if (std::string err = apply_option(opt, t, seen); !err.empty()) {
                     return err;
@@ -279,7 +272,7 @@ std::vector<std::string_view> split_outside_brackets(std::string_view s, char se
 }  // namespace
 
 std::string parse_dial_string(const std::string& text, std::vector<dial_target>& out) {
-    const std::string_view s = trim(text);
+    const std::string_view s = trim_view(text);
     if (s.empty()) {
         return "empty dial string";
     }

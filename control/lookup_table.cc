@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "text.hh"
+
 namespace sf::control {
 
 void lookup_table::set(std::string key, std::string value) {
@@ -29,17 +31,6 @@ std::optional<std::pair<std::string_view, std::string_view>> lookup_table::longe
     return std::nullopt;
 }
 
-namespace {
-
-std::string_view trim_view(std::string_view s) {
-    const auto b = s.find_first_not_of(" \t\r");
-    if (b == std::string_view::npos) {
-        return {};
-    }
-    return s.substr(b, s.find_last_not_of(" \t\r") - b + 1);
-}
-
-}  // namespace
 
 std::string parse_lookup_file(std::string_view text, lookup_table& out) {
     size_t line_no = 0;

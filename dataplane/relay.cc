@@ -42,24 +42,12 @@ inline bool rewrite(rte_mbuf* m, const l3l4& h, const media_side& out) {
     const uint16_t new_sport = rte_cpu_to_be_16(out.local_port);
     const uint16_t new_dport = rte_cpu_to_be_16(endpoint_port(remote));
 
-    if constexpr (offload) {
-        const bool udp_cksum = h.udp->dgram_cksum != 0;  // zero means "none" in IPv4 and stays zero
-        h.ip->src_addr = new_src;
-        h.ip->dst_addr = new_dst;
-        h.udp->src_port = new_sport;
-        h.udp->dst_port = new_dport;
-        h.ip->time_to_live = 64;
-        h.ip->hdr_checksum = 0;
-        m->l2_len = sizeof(rte_ether_hdr);
-        m->l3_len = rte_ipv4_hdr_len(h.ip);
-        m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | (udp_cksum ? RTE_MBUF_F_TX_UDP_CKSUM : 0);
+    // A zero UDP checksum means "none" in IPv4 and stays zero on either path.
+    const bool udp_cksum = h.udp->dgram_cksum != 0;
+    if constexpr (!offload) {
+        // Incremental over the pseudo-header addresses and the ports (RFC 1624), from the old
+        // values: before they are overwritten below.
         if (udp_cksum) {
-            h.udp->dgram_cksum = rte_ipv4_phdr_cksum(h.ip, m->ol_flags);  // the device adds the rest
-        }
-    } else {
-        // UDP checksum: incremental over the pseudo-header addresses and the ports
-        // (RFC 1624); a zero checksum means "none" in IPv4 and stays zero.
-        if (h.udp->dgram_cksum != 0) {
             uint16_t c = h.udp->dgram_cksum;
             c = csum_replace4(c, h.ip->src_addr, new_src);
             c = csum_replace4(c, h.ip->dst_addr, new_dst);
@@ -67,12 +55,21 @@ inline bool rewrite(rte_mbuf* m, const l3l4& h, const media_side& out) {
             c = csum_replace2(c, h.udp->dst_port, new_dport);
             h.udp->dgram_cksum = c == 0 ? 0xffff : c;
         }
-        h.ip->src_addr = new_src;
-        h.ip->dst_addr = new_dst;
-        h.udp->src_port = new_sport;
-        h.udp->dst_port = new_dport;
-        h.ip->time_to_live = 64;
-        h.ip->hdr_checksum = 0;
+    }
+    h.ip->src_addr = new_src;
+    h.ip->dst_addr = new_dst;
+    h.udp->src_port = new_sport;
+    h.udp->dst_port = new_dport;
+    h.ip->time_to_live = 64;
+    h.ip->hdr_checksum = 0;
+    if constexpr (offload) {
+        m->l2_len = sizeof(rte_ether_hdr);
+        m->l3_len = rte_ipv4_hdr_len(h.ip);
+        m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | (udp_cksum ? RTE_MBUF_F_TX_UDP_CKSUM : 0);
+        if (udp_cksum) {
+            h.udp->dgram_cksum = rte_ipv4_phdr_cksum(h.ip, m->ol_flags);  // the device adds the rest
+        }
+    } else {
         h.ip->hdr_checksum = rte_ipv4_cksum(h.ip);
     }
     return true;
