@@ -146,6 +146,7 @@ relay_burst_result relay_burst_as(const relay_table& table, rte_mbuf** pkts, uns
     for (unsigned i = 0; i < n; ++i) {
         if (sides[i] != nullptr) {
             rte_prefetch0(sides[i]);
+            rte_prefetch0(reinterpret_cast<const uint8_t*>(sides[i]) + RTE_CACHE_LINE_SIZE);
         }
     }
     for (unsigned i = 0; i < n; ++i) {
