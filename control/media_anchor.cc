@@ -434,7 +434,7 @@ namespace {
 rtp_counts forwarded(const dp::media_side* s) {
     rtp_counts c;
     if (s != nullptr) {
-        c.packets = s->fwd_packets.load(std::memory_order_relaxed);
+        c.packets = s->fwd_packets();
         c.bytes = s->rx_bytes.load(std::memory_order_relaxed);
         c.rtp_expected = s->rtp_expected.load(std::memory_order_relaxed);
         c.rtp_received = s->rtp_received.load(std::memory_order_relaxed);

@@ -806,7 +806,7 @@ protected:
     static void expect_side_counters(const call& c) {
         for (const direction* d : {&c.ab, &c.ba}) {
             EXPECT_EQ(d->side->rx_packets.load(), d->sent_relay);
-            EXPECT_EQ(d->side->fwd_packets.load(), d->sent_relay);
+            EXPECT_EQ(d->side->fwd_packets(), d->sent_relay);
             EXPECT_EQ(d->side->rx_bytes.load(), d->sent_relay * payload_len);
             EXPECT_EQ(d->side->drops.load(), 0u);
             EXPECT_TRUE(d->side->latched.load());

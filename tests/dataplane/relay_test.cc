@@ -147,11 +147,11 @@ TEST_F(relay_fixture, a_to_b_rewrite) {
 
     EXPECT_EQ(a->rx_packets.load(), 1u);
     EXPECT_EQ(a->rx_bytes.load(), s.payload.size());
-    EXPECT_EQ(a->fwd_packets.load(), 1u);
+    EXPECT_EQ(a->fwd_packets(), 1u);
     EXPECT_EQ(a->drops.load(), 0u);
     EXPECT_EQ(a->last_seen_tsc.load(), 12345u);
     EXPECT_EQ(b->rx_packets.load(), 0u);
-    EXPECT_EQ(b->fwd_packets.load(), 0u);
+    EXPECT_EQ(b->fwd_packets(), 0u);
 }
 
 TEST_F(relay_fixture, b_to_a_rewrite) {
@@ -246,10 +246,10 @@ TEST_F(relay_fixture, counters_exact_over_many_bursts) {
     }
     EXPECT_EQ(a->rx_packets.load(), n_a);
     EXPECT_EQ(a->rx_bytes.load(), bytes_a);
-    EXPECT_EQ(a->fwd_packets.load(), n_a);
+    EXPECT_EQ(a->fwd_packets(), n_a);
     EXPECT_EQ(b->rx_packets.load(), n_b);
     EXPECT_EQ(b->rx_bytes.load(), bytes_b);
-    EXPECT_EQ(b->fwd_packets.load(), n_b);
+    EXPECT_EQ(b->fwd_packets(), n_b);
     EXPECT_EQ(a->drops.load() + b->drops.load(), 0u);
 }
 
@@ -326,7 +326,7 @@ TEST_F(relay_fixture, no_peer_drops) {
     EXPECT_EQ(a->drops.load(), 1u);
     EXPECT_EQ(a->rx_packets.load(), 1u);
     EXPECT_EQ(a->rx_bytes.load(), s.payload.size());
-    EXPECT_EQ(a->fwd_packets.load(), 0u);
+    EXPECT_EQ(a->fwd_packets(), 0u);
 }
 
 TEST_F(relay_fixture, peer_without_remote_is_no_target) {
@@ -337,7 +337,7 @@ TEST_F(relay_fixture, peer_without_remote_is_no_target) {
     EXPECT_EQ(r.no_target, 1);
     EXPECT_EQ(egress, relay_drop);
     EXPECT_EQ(a->drops.load(), 1u);
-    EXPECT_EQ(a->fwd_packets.load(), 0u);
+    EXPECT_EQ(a->fwd_packets(), 0u);
 
     // A remote without a next-hop MAC cannot be sent to either.
     b->remote.store(pack_endpoint(b_remote, 6000));
@@ -418,7 +418,7 @@ TEST_F(relay_fixture, transfer_moves_media_to_new_side) {
         expect_rewritten(m, *c, ipv4(203, 0, 113, 30), 8000, mac(0xd0), s.payload);
         EXPECT_TRUE(ref_udp_ok(view_of(m).ip, view_of(m).udp));
     }
-    EXPECT_EQ(a->fwd_packets.load(), 11u);
+    EXPECT_EQ(a->fwd_packets(), 11u);
 
     // C's remote reaches A's remote.
     udp_spec from_c;
@@ -481,7 +481,7 @@ TEST_F(rtp_loss_fixture, gaps_count_as_lost) {
     EXPECT_EQ(expected(), 11u);
     EXPECT_EQ(received(), 6u);
     EXPECT_EQ(b->rtp_expected.load(), 0u);  // per side: B received nothing
-    EXPECT_EQ(a->fwd_packets.load(), 6u);
+    EXPECT_EQ(a->fwd_packets(), 6u);
 }
 
 TEST_F(rtp_loss_fixture, reordering_and_late_packets_are_not_loss) {
