@@ -259,6 +259,7 @@ struct control_loop::impl {
         // The transaction layer's plus the B2BUA's end-to-end 2xx/ACK retransmissions.
         j.key("retransmissions_sent").value(ts.retransmissions_sent + bs.retransmitted_2xx);
         j.key("retransmissions_absorbed").value(ts.retransmissions_absorbed + bs.absorbed_2xx);
+        j.key("responses_parked").value(ts.responses_parked);
         j.key("transaction_timeouts").value(ts.timeouts).key("stray_responses").value(ts.stray_responses);
         j.key("sent").value(xs.sent).key("dropped_no_neighbour").value(xs.dropped_no_neighbour);
         j.key("fragmented").value(xs.fragmented);

@@ -1,5 +1,7 @@
 #include "transaction.hh"
 
+#include <rte_mempool.h>
+
 #include <algorithm>
 
 namespace sf::control {
@@ -48,6 +50,8 @@ struct transaction_layer::server_tx {
     sip_addr reply_to;
     response_base base;
     sip_wire last_response;
+    /// The same response as bytes when the pool was low as it was sent (last_response empty).
+    std::string parked;
     unsigned final_status = 0;
     unsigned interval = 0;
     timer_queue::id retransmit_timer = 0, timeout_timer = 0;
@@ -269,8 +273,8 @@ bool transaction_layer::absorb_request(const inbound& in) {
         return true;
     }
     // A retransmitted request: repeat the last response, if any.
-    if (!tx.last_response.empty() && tx.st != server_tx::state::confirmed) {
-        send_(tx.realm, tx.reply_to, tx.last_response);
+    if (tx.st != server_tx::state::confirmed) {
+        resend_response(tx);
     }
     ++stats_.retransmissions_absorbed;
     return true;
@@ -307,21 +311,22 @@ sip_wire transaction_layer::respond(uint64_t id, unsigned status, std::string_vi
     if (tx.final_status != 0) {
         return {};  // one final response per transaction
     }
-    tx.last_response = build_response(pool_, tx.base, status, reason, to_tag, extra, server_, content_type, body);
-    send_(tx.realm, tx.reply_to, tx.last_response);
+    sip_wire sent = build_response(pool_, tx.base, status, reason, to_tag, extra, server_, content_type, body);
+    send_(tx.realm, tx.reply_to, sent);
     if (status < 200) {
         if (tx.st == server_tx::state::trying) {
             tx.st = server_tx::state::proceeding;
         }
-        return tx.last_response;
+        keep_for_retransmission(tx, sent);
+        return sent;
     }
     tx.final_status = status;
     if (tx.invite && status < 300) {
         // 2xx: the IST ends; the TU retransmits the 2xx until the ACK (RFC 3261 13.3.1.4).
-        sip_wire sent = std::move(tx.last_response);
         server_terminate(id);
         return sent;
     }
+    keep_for_retransmission(tx, sent);
     tx.st = server_tx::state::completed;
     const ms_t now = now_();
     if (tx.invite) {
@@ -336,7 +341,42 @@ sip_wire transaction_layer::respond(uint64_t id, unsigned status, std::string_vi
         // Timer J: absorb request retransmissions for 64*T1.
         tx.timeout_timer = timers_.add(now + 64ull * cfg_.t1_ms, [this, id] { server_terminate(id); });
     }
-    return tx.last_response;
+    return sent;
+}
+
+// A completed server transaction holds its final response for 32 s (timer J, or H without an
+// ACK), so a flood of distinct requests from many sources (each one its own transaction, past any
+// per-source limit) would pin one message mbuf per request and leave none for building anything
+// else: no answer to anybody until they expire. Below a quarter of the pool free, the response is
+// kept as bytes on the heap instead (a few hundred bytes each, where memory is plentiful) and
+// rebuilt into mbufs only if the request is retransmitted; RFC 3261 17.2 behaviour is unchanged.
+void transaction_layer::keep_for_retransmission(server_tx& tx, const sip_wire& sent) {
+    tx.parked.clear();
+    const rte_mempool* mp = pool_.mempool();
+    if (sent.empty() || pool_.available() >= mp->size / 4) {
+        tx.last_response = sent;
+        return;
+    }
+    tx.last_response.reset();
+    tx.parked.resize(sent.size());
+    tx.parked.resize(sent.copy_to(tx.parked.data(), tx.parked.size()));
+    ++stats_.responses_parked;
+}
+
+void transaction_layer::resend_response(const server_tx& tx) {
+    if (!tx.last_response.empty()) {
+        send_(tx.realm, tx.reply_to, tx.last_response);
+        return;
+    }
+    if (tx.parked.empty()) {
+        return;  // nothing sent yet, or the pool ran out when it was built: as if it had been lost
+    }
+    sip_writer w(pool_);
+    w.append(tx.parked);
+    sip_wire again = w.finish();
+    if (!again.empty()) {  // the pool still empty: counted in its alloc_failures, lost like a datagram
+        send_(tx.realm, tx.reply_to, again);
+    }
 }
 
 void transaction_layer::server_retransmit(uint64_t id) {
@@ -349,7 +389,7 @@ void transaction_layer::server_retransmit(uint64_t id) {
     if (tx.st != server_tx::state::completed) {
         return;
     }
-    send_(tx.realm, tx.reply_to, tx.last_response);
+    resend_response(tx);
     ++stats_.retransmissions_sent;
     tx.interval = std::min(tx.interval * 2, cfg_.t2_ms);
     tx.retransmit_timer = timers_.add(now_() + tx.interval, [this, id] { server_retransmit(id); });

@@ -30,6 +30,9 @@ struct transaction_stats {
     uint64_t client_created = 0, server_created = 0;
     uint64_t retransmissions_sent = 0, retransmissions_absorbed = 0;
     uint64_t timeouts = 0, stray_responses = 0;
+    /// Responses a server transaction kept as plain bytes rather than message mbufs because the
+    /// pool was running low (see transaction_layer::keep_for_retransmission).
+    uint64_t responses_parked = 0;
 };
 
 class transaction_layer {
@@ -87,6 +90,8 @@ private:
     void client_timeout(uint64_t id);
     void client_terminate(uint64_t id);
     void server_retransmit(uint64_t id);
+    void keep_for_retransmission(server_tx& tx, const sip_wire& sent);
+    void resend_response(const server_tx& tx);
     void server_terminate(uint64_t id);
     sip_wire build_ack(const client_tx& tx, const sip::message& resp);
 

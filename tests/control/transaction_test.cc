@@ -586,6 +586,45 @@ TEST_F(transaction_test, nist_resends_final_on_retransmission_until_timer_j) {
     EXPECT_EQ(sent_.size(), 2u);
 }
 
+// A flood of distinct requests (each its own transaction, from more sources than any per-source
+// limit stops) must not pin the message pool for timer J: below a quarter free, final responses
+// are kept as bytes and rebuilt only for a retransmission, identical to what was sent.
+TEST_F(transaction_test, server_responses_never_exhaust_a_small_pool) {
+    message_pool small("tx_small_pool", 64, 2048, SOCKET_ID_ANY);
+    std::vector<std::string> wire_out;
+    transaction_layer tl(timers_, small,
+                         [&](unsigned, sip_addr, sip_wire msg) { wire_out.push_back(msg.to_string()); },
+                         timer_config{500, 4000, 5000}, [this] { return now_; });
+    std::vector<std::unique_ptr<received>> reqs;
+    std::vector<std::string> first_answer;
+    for (unsigned i = 0; i < 200; ++i) {
+        reqs.push_back(make_inbound(request("OPTIONS", "z9hG4bKflood" + std::to_string(i), 1, {}, {},
+                                            "flood-" + std::to_string(i) + "@192.0.2.160"),
+                                    0, alice));
+        ASSERT_FALSE(tl.absorb_request(reqs.back()->in));
+        const uint64_t id = tl.create_server(reqs.back()->in);
+        const sip_wire sent = tl.respond(id, 200, "OK", "t" + std::to_string(i), {});
+        ASSERT_FALSE(sent.empty()) << "request " << i << ": the pool ran out";
+        first_answer.push_back(sent.to_string());
+    }
+    EXPECT_EQ(tl.size(), 200u) << "every transaction still absorbs retransmissions";
+    EXPECT_GE(small.available(), 64u / 4 - 1) << "responses kept as mbufs stop at a quarter of the pool";
+    EXPECT_GE(tl.stats().responses_parked, 200u - 64u);
+    ASSERT_EQ(wire_out.size(), 200u);
+
+    // Retransmissions of the first (kept in mbufs) and of the last (parked) get the same bytes again.
+    for (unsigned i : {0u, 199u}) {
+        EXPECT_TRUE(tl.absorb_request(reqs[i]->in));
+        EXPECT_EQ(wire_out.back(), first_answer[i]) << "request " << i;
+    }
+    EXPECT_EQ(wire_out.size(), 202u);
+
+    // Timer J ends them all and every mbuf comes back.
+    advance(32000);
+    EXPECT_EQ(tl.size(), 0u);
+    EXPECT_EQ(small.available(), 64u);
+}
+
 TEST_F(transaction_test, nist_provisional_then_final) {
     auto opt = make_inbound(request("OPTIONS", "z9hG4bKnist2", 1), 0, alice);
     const uint64_t id = tl_.create_server(opt->in);
