@@ -59,6 +59,7 @@ RTP_COUNT = 175  # 3.5 s at 20 ms, sent from ACK + 0.5 s: ends 0.5 s before uac_
 AFTER_COUNT = 50  # the call after the flood
 HANDLED_KEYS = ("sip.requests_in", "sip.responses_in", "sip.bad_requests_400", "sip.unparsable_dropped")
 PIDFILE = "/run/sipferry-lab/sipferry.pid"
+UNIQUE_COUNT = 20000  # distinct OPTIONS of the second flood: well over the 8191 mbufs of sip_mbufs
 DRAIN_WAIT = 10.0  # seconds the control thread gets to parse what the flood left in its ring
 
 
@@ -121,31 +122,62 @@ class FloodTests:
             time.sleep(0.05)
         return False
 
-    def _flood(self, tdir, max_s):
+    def _flood(self, tdir, max_s, count=FLOOD_COUNT, extra=("--heavy", str(FLOOD_HEAVY)), name="flood"):
         """Runs sip_flood in sf-alice (bounded: its own cap max_s, killed 10 s later); its JSON report."""
         cpus = self._worker_cpus()
         argv = (["taskset", "-c", cpus] if cpus else []) + ["nice", "-n", "19"] + \
             ["ip", "netns", "exec", self._c("ALICE")[0], self._flood_bin(), "--to", f"{self._c('SBC_ACC')}:5060",
-             "--source", _flood_ips()[0], "--sources", str(FLOOD_SOURCES), "--count", str(FLOOD_COUNT),
-             "--heavy", str(FLOOD_HEAVY), "--max-seconds", f"{max_s:.2f}"]
-        with open(os.path.join(tdir, "flood.err"), "w") as err:
+             "--source", _flood_ips()[0], "--sources", str(FLOOD_SOURCES), "--count", str(count),
+             "--max-seconds", f"{max_s:.2f}"] + list(extra)
+        with open(os.path.join(tdir, f"{name}.err"), "w") as err:
             p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err, text=True)
             try:
                 out, _ = p.communicate(timeout=max_s + 10)
             except subprocess.TimeoutExpired:
                 self.kill_proc(p)
                 self._fail(f"sip_flood still ran {max_s + 10:.0f} s after its start (its own cap: {max_s:.1f} s)")
-        with open(os.path.join(tdir, "flood.json"), "w") as f:
+        with open(os.path.join(tdir, f"{name}.json"), "w") as f:
             f.write(out)
         if p.returncode != 0:
             self._fail(f"sip_flood exit {p.returncode}: " +
-                       open(os.path.join(tdir, "flood.err"), errors="replace").read()[-500:])
+                       open(os.path.join(tdir, f"{name}.err"), errors="replace").read()[-500:])
         try:
             fl = json.loads(out.strip().splitlines()[-1])
         except (ValueError, IndexError):
             self._fail(f"sip_flood printed no JSON line: {out[-300:]!r}")
         fl["cpus"] = cpus
         return fl
+
+    def _distinct_transactions_flood(self, tdir):
+        """UNIQUE_COUNT OPTIONS, each its own transaction (more than the message pool's mbufs): each
+        200 is kept for timer J (32 s), which once pinned every mbuf and left the appliance unable to
+        answer anybody. Now responses kept while the pool is low are parked as bytes
+        (sip.responses_parked): the new call that follows proves the control plane can still build
+        messages. Returns the problems found."""
+        before = self.stats()
+        self._flood_addrs(True)
+        try:
+            fl = self._flood(tdir, 10.0, count=UNIQUE_COUNT, extra=("--unique",), name="flood-unique")
+            after, t_end = self.stats(), time.monotonic()
+            while self._backlog(before, after) > 0 and time.monotonic() - t_end < DRAIN_WAIT:
+                time.sleep(0.2)
+                after = self.stats()
+        finally:
+            self._flood_addrs(False)
+        parked = self.stat(after, "sip.responses_parked") - self.stat(before, "sip.responses_parked")
+        unbuilt = self.stat(after, "sip.messages_unbuilt") - self.stat(before, "sip.messages_unbuilt")
+        handled = self._handled(after) - self._handled(before)
+        self._progress(f"distinct-transaction flood: {fl['sent']} OPTIONS sent, the control thread handled "
+                       f"{handled}; responses parked +{parked}, messages unbuilt +{unbuilt}, mbufs free "
+                       f"{self.stat(after, 'sip.message_mbufs_free')}")
+        errs = []
+        if handled > 8191 and parked <= 0:
+            errs.append(f"{handled} distinct OPTIONS handled (more than the pool's 8191 mbufs) and no response "
+                        f"parked: the pool is pinned by timer J")
+        if unbuilt > 0:
+            errs.append(f"{unbuilt} messages could not be built during the distinct-transaction flood: the "
+                        f"message pool ran dry")
+        return errs
 
     def test_sip_flood_spares_rtp(self, tdir):
         self._flood_bin()  # fail early when it is not built
@@ -274,6 +306,7 @@ class FloodTests:
                 errs.append(f"CDR line unusable ({e!r}): {lines[-1][:300]}")
         if not self.daemon_running():
             self._fail("the daemon died during the SIP flood; " + "; ".join(errs))
+        errs += self._distinct_transactions_flood(tdir)
         # The control plane is back: a new call gets through with all its RTP.
         after_dir = os.path.join(tdir, "after")
         os.makedirs(after_dir, exist_ok=True)
