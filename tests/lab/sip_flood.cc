@@ -28,7 +28,8 @@
 //             [--heavy K] [--max-seconds 10] [--batch 64] [--unique] [--port 0]
 //
 // --unique makes every datagram a new transaction for the appliance (which then holds its answer
-// for Timer J); the lab test does not use it: it reproduces a message-pool exhaustion (docs/lab.md).
+// for Timer J); the lab test's second phase uses it to check that such a flood cannot empty the
+// message pool any more (docs/lab.md).
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
