@@ -7,9 +7,13 @@ Topology (namespaces sfb-gen and sfb-dut, built here and always deleted again; T
 
   sfb-gen                                              sfb-dut
    gacc  203.0.113.10/25 (kernel: SIP caller)   <===>   dacc   203.0.113.1/25
-         203.0.113.20    (sfgen: stream sources)                (sipferry DPDK af_packet port, or
-   gcore 203.0.113.140/25 (kernel: SIP callee)  <===>   dcore  203.0.113.129/25  rtpengine's kernel addresses)
+         203.0.113.20    (sfgen: stream sources)                (sipferry DPDK af_packet or af_xdp port,
+   gcore 203.0.113.140/25 (kernel: SIP callee)  <===>   dcore  203.0.113.129/25  or rtpengine's kernel addresses)
          203.0.113.150   (sfgen: the sink)
+
+sipferry's veth driver is --veth-pmd (af_packet, the default and faster here, af_xdp, or both:
+one sipferry search each per round); sfgen's is --gen-pmd (default the first of --veth-pmd), the
+same for every relay of the run.
 
 sfgen (CPU 0) sends N streams from 203.0.113.20:30000+2i to the relay's access address and
 port of stream i, the relay forwards them from its core address to 203.0.113.150:40000+2i,
@@ -18,13 +22,15 @@ taskset -c 1, --num-threads=1). sipferry's calls are real SIP calls through its 
 (sip_calls.py; relay ports read back from GET /v1/calls); rtpengine's sessions are created
 with its ng protocol (ng_client.py). Each relay: an RFC 2544-style search for the highest
 zero-loss rate, then one trial at half that rate for the added one-way latency (rtpengine runs
-first; sipferry also runs a trial at rtpengine's half-load rate). Then, without the kernel:
+first; sipferry also runs a trial at rtpengine's half-load rate). Over every trial the relay's
+CPU time (process, and sipferry's worker thread) is read from /proc. Then, without the kernel:
 sipferry's worker loop vs plain io forwarding on the same two net_memif ports (memif_fwd.cc,
 sfgen as memif client, same search) and on net_ring (bench_ring_io). docs/benchmarks.md.
 
   tools/bench --system [--build-dir DIR] [--streams N] [--trial S] [--search-trials N]
-                       [--search-max PPS] [--skip-sipferry] [--skip-rtpengine] [--skip-ring]
-                       [--skip-memif] [--idle-sleep-us N] [--nice N] [--keep-logs]
+                       [--search-max PPS] [--veth-pmd af_packet|af_xdp|af_packet,af_xdp]
+                       [--gen-pmd af_packet|af_xdp] [--rounds N] [--skip-sipferry] [--skip-rtpengine]
+                       [--skip-ring] [--skip-memif] [--idle-sleep-us N] [--nice N] [--keep-logs]
 
 Needs root (ip netns). Writes results/system-<date>.json.
 """
@@ -138,7 +144,12 @@ def setup_namespaces():
         # Answer ARP only for addresses of the interface asked on: sfgen owns the others.
         sh(["sysctl", "-qw", "net.ipv4.conf.all.arp_ignore=1"], ns=ns)
     for gen_if, dut_if in LINKS:
-        sh(["ip", "link", "add", gen_if, "netns", NS_GEN, "type", "veth", "peer", "name", dut_if, "netns", NS_DUT])
+        # One queue per end: veth now gets one RX/TX queue per CPU by default, and an af_xdp port
+        # binds one queue (0); frames the kernel's SIP UAs send could land on another queue and
+        # pass the XDP program to the (address-less) kernel stack instead of the relay.
+        one_q = ["numtxqueues", "1", "numrxqueues", "1"]
+        sh(["ip", "link", "add", gen_if, "netns", NS_GEN] + one_q + ["type", "veth", "peer", "name", dut_if,
+                                                                    "netns", NS_DUT] + one_q)
         for ns, ifc in ((NS_GEN, gen_if), (NS_DUT, dut_if)):
             sh(["sysctl", "-qw", f"net.ipv6.conf.{ifc}.disable_ipv6=1"], ns=ns, check=False)
             # Complete checksums on the wire: af_packet hands frames over as the kernel built them.
@@ -158,15 +169,41 @@ def dut_kernel_addresses(on):
 
 # ---- the generator ----------------------------------------------------------------------
 
+VETH_PMDS = ("af_packet", "af_xdp")
+
+
+def veth_vdev(pmd, index, ifc):
+    """The DPDK vdev spec of one veth end. af_xdp: one XSK on the veth's only queue (queue 0);
+    the PMD attaches libxdp's default program (redirect queue 0 to the socket) in native
+    (driver) mode and removes it on close; veth has no zero-copy, so the kernel copies each
+    frame into the UMEM (the mbuf pool itself). af_packet: a 64 MB TPACKET ring (32768 frames
+    of 2048 bytes), deep enough for a relay descheduled for tens of ms on a shared box."""
+    if pmd == "af_xdp":
+        # busy_budget=0: no SO_PREFER_BUSY_POLL. With the PMD's default (64) the veth's NAPI is
+        # left to the socket owner's recvfrom() (one syscall per empty rx_burst); here that
+        # made closing a port take ~2.5 s and the sfgen runs 2-4x longer, with stalls of
+        # hundreds of ms. Without it the veth's NAPI runs in softirq on the sending CPU.
+        return f"net_af_xdp{index},iface={ifc},start_queue=0,queue_count=1,busy_budget=0"
+    return f"net_af_packet{index},iface={ifc},qpairs=1,blocksz=4096,framesz=2048,framecnt=32768"
+
+
+def xdp_detach(ns, ifaces):
+    """Removes any XDP program left on our veth ends (a relay or sfgen killed before it closed
+    its af_xdp port leaves libxdp's program attached; the kernel stack then still gets the
+    frames, XDP_PASS, but the next phase should start from a clean interface)."""
+    for ifc in ifaces:
+        sh(["ip", "link", "set", "dev", ifc, "xdp", "off"], ns=ns, check=False)
+
+
 def sfgen_argv(a, extra, memif=False):
-    """sfgen on CPU 0: on the veth ends in sfb-gen (af_packet), or as the memif client of memif_fwd."""
+    """sfgen on CPU 0: on the veth ends in sfb-gen (--gen-pmd: af_xdp or af_packet), or as the
+    memif client of memif_fwd."""
     if memif:
         vdevs = [f"--vdev=net_memif{i},role=client,socket={RUN_DIR}/memif{i}.sock,socket-abstract=no,id=0,rsize=14" for i in (0, 1)]
         prefix = []
         extra = extra + ["--dst-mac", "02:00:00:00:00:01"]  # io forwarding answers no ARP
     else:
-        vdev = "blocksz=4096,framesz=2048,framecnt=32768"
-        vdevs = [f"--vdev=net_af_packet0,iface=gacc,{vdev}", f"--vdev=net_af_packet1,iface=gcore,{vdev}"]
+        vdevs = [f"--vdev={veth_vdev(a.gen_pmd, i, ifc)}" for i, ifc in enumerate(("gacc", "gcore"))]
         prefix = ["ip", "netns", "exec", NS_GEN]
     eal = ["-l", str(GEN_CPU), "--no-huge", "--no-pci", "--no-shconf", "-m", "512",
            f"--file-prefix=sfb-gen-{os.getpid()}", "--log-level=*:error"] + vdevs
@@ -181,6 +218,8 @@ def garp(a):
                        timeout=60, stdin=subprocess.DEVNULL)
     if r.returncode != 0:
         raise RuntimeError(f"sfgen --garp-only: {r.stderr[-1500:]}")
+    if a.gen_pmd == "af_xdp":
+        xdp_detach(NS_GEN, ("gacc", "gcore"))  # sfgen closes its ports; this is for an older sfgen
 
 
 def veth_drops():
@@ -199,28 +238,116 @@ def veth_drops():
     return out
 
 
+# ---- CPU accounting ---------------------------------------------------------------------
+# utime + stime from /proc (tick-sampled: CONFIG_TICK_CPU_ACCOUNTING charges each 4 ms tick to
+# the task that was running, softirq work done in that task's context included).
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid, tid=None):
+    """utime + stime of a process (all its threads) or of one thread, in seconds; None if gone."""
+    path = f"/proc/{pid}/task/{tid}/stat" if tid else f"/proc/{pid}/stat"
+    try:
+        with open(path) as f:
+            data = f.read()
+    except OSError:
+        return None
+    fields = data[data.rindex(")") + 2:].split()  # fields[0] is field 3 (state)
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def cpu_stat(cpus):
+    """Per-CPU user/system/softirq/busy seconds from /proc/stat (the whole box, not one process)."""
+    out = {}
+    with open("/proc/stat") as f:
+        for line in f:
+            w = line.split()
+            if w[0].startswith("cpu") and w[0][3:].isdigit() and int(w[0][3:]) in cpus:
+                v = [int(x) / CLK_TCK for x in w[1:]]
+                # user nice system idle iowait irq softirq steal
+                out[int(w[0][3:])] = {"user_s": v[0] + v[1], "system_s": v[2], "softirq_s": v[6],
+                                      "busy_s": sum(v[:8]) - v[3] - v[4]}
+    return out
+
+
+def cpu_sample(relay):
+    return {"t": time.monotonic(), "threads": {k: cpu_seconds(*pt) for k, pt in relay.cpu_threads().items()},
+            "cpus": cpu_stat((GEN_CPU, DUT_CPU))}
+
+
+def cpu_delta(before, after, idle_rate, traffic_s, relayed):
+    """The relay's CPU time over one sfgen run (process and, for sipferry, the worker thread).
+    cpu_s counts the whole run, sfgen's own start-up (EAL init, ARP) included, where the relay
+    is idle (sipferry's worker still wakes every idle_sleep_us); traffic_cpu_s takes away the
+    relay's idle rate (measured before its search) for the part of the run outside the
+    traffic window (warm-up + trial + drain)."""
+    wall = after["t"] - before["t"]
+    out = {"wall_s": wall, "traffic_s": traffic_s, "relayed_packets": relayed}
+    for k, v in after["threads"].items():
+        b = before["threads"].get(k)
+        if v is None or b is None:
+            continue
+        cpu = v - b
+        busy = max(cpu - idle_rate.get(k, 0.0) * max(wall - traffic_s, 0.0), 0.0)
+        out[k] = {"cpu_s": cpu, "traffic_cpu_s": busy, "utilisation": cpu / wall if wall else None,
+                  "pps_per_cpu_s": relayed / cpu if cpu else None,
+                  "pps_per_traffic_cpu_s": relayed / busy if busy else None}
+    out["cpus"] = {c: {k: after["cpus"][c][k] - before["cpus"][c][k] for k in after["cpus"][c]}
+                   for c in after["cpus"] if c in before["cpus"]}
+    return out
+
+
+def run_sfgen(argv, err, timeout):
+    """sfgen to completion; returns (returncode, stdout, its rusage): os.wait4 gives the CPU
+    time of the generator itself (user, and system with the kernel work of its own sends)."""
+    with tempfile.TemporaryFile(mode="w+") as out:
+        p = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL, text=True)
+        end = time.monotonic() + timeout
+        ru = None
+        while True:
+            pid, status, ru = os.wait4(p.pid, os.WNOHANG)
+            if pid == p.pid:
+                p.returncode = os.waitstatus_to_exitcode(status)
+                break
+            if time.monotonic() > end:
+                stop_pid(p.pid, "sfgen", grace=2.0)
+                _, status, ru = os.wait4(p.pid, 0)
+                p.returncode = -9
+                break
+            time.sleep(0.02)
+        out.seek(0)
+        return p.returncode, out.read(), ru
+
+
 def trial(a, relay, rate, n):
-    """One sfgen trial at `rate` total pps against the relay's current streams."""
+    """One sfgen trial at `rate` total pps against the relay's current streams, with the
+    relay's and the generator's CPU time over it."""
     before = {} if relay.memif else veth_drops()
+    warmup, drain = 0.5, 0.5
     extra = ["--streams", relay.streams_file, "--rate", f"{rate:.0f}", "--duration", str(a.trial),
-             "--drain", "0.5", "--warmup", "0.5", "--deadline", str(int(a.trial * 2 + 30)),
+             "--drain", str(drain), "--warmup", str(warmup), "--deadline", str(int(a.trial * 2 + 30)),
              "--idle-sleep-us", str(a.idle_sleep_us)]
     err_path = os.path.join(relay.logdir, f"{relay.name}.trial{n}.err")
     for attempt in range(2):
+        cpu0 = cpu_sample(relay)
         with open(err_path, "a") as err:
-            r = subprocess.run(sfgen_argv(a, extra, memif=relay.memif), stdout=subprocess.PIPE, stderr=err,
-                               text=True, timeout=a.trial * 2 + 90, stdin=subprocess.DEVNULL)
+            rc, stdout, ru = run_sfgen(sfgen_argv(a, extra, memif=relay.memif), err, a.trial * 2 + 90)
+        cpu1 = cpu_sample(relay)
         # Exit 1 is a set-up failure (e.g. a memif server that is not listening yet): once more.
-        if r.returncode != 1:
+        if rc != 1:
             break
         time.sleep(1.0)
     with open(os.path.join(relay.logdir, f"{relay.name}.trial{n}.json"), "w") as f:
-        f.write(r.stdout)
-    if r.returncode != 0:
-        raise RuntimeError(f"sfgen exited {r.returncode} (see {err_path})")
-    rep = json.loads(r.stdout)
+        f.write(stdout)
+    if rc != 0:
+        raise RuntimeError(f"sfgen exited {rc} (see {err_path})")
+    rep = json.loads(stdout)
     t = rep["trials"][0]
     t["sfgen_ports"] = rep.get("ports")
+    relayed = t["received"] + (rep.get("warmup") or {}).get("received", 0)
+    t["cpu"] = cpu_delta(cpu0, cpu1, relay.idle_cpu_rate, warmup + a.trial + drain, relayed)
+    t["cpu"]["generator"] = {"user_s": ru.ru_utime, "system_s": ru.ru_stime} if ru else None
     if not relay.memif:
         after = veth_drops()
         t["veth_drops"] = {k: {c: v[c] - before.get(k, {}).get(c, 0) for c in v} for k, v in after.items()
@@ -235,12 +362,15 @@ def trial(a, relay, rate, n):
     ok = (t["lost"] <= a.loss_tolerance * t["sent"] and t["duplicates"] == 0 and not t["generator_limited"]
           and not queued)
     veth_note = f" veth drops: {t['veth_drops']}" if t.get("veth_drops") else ""
+    pc = t["cpu"].get("process")
+    cpu_note = (f"  cpu {pc['cpu_s']:.2f} s ({pc['pps_per_traffic_cpu_s'] / 1e3:.0f}k pkt/cpu-s)"
+                if pc and pc.get("pps_per_traffic_cpu_s") else "")
     say(f"  {relay.name} trial {n:2d}: {rate:>9.0f} pps  sent {t['sent']:>8d}  lost {t['lost']:>7d}  "
         f"p50 {t['latency_ns']['p50'] / 1e3:8.1f} us  p99 {t['latency_ns']['p99'] / 1e3:8.1f} us"
         f"{'  (generator-limited)' if t['generator_limited'] else ''}{'  (queueing)' if queued else ''}"
         f"{'' if ok else '  FAIL'}"
         f"{f' (sfgen sink ring overruns: {sink_missed})' if sink_missed else ''}"
-        f"{veth_note}")
+        f"{cpu_note}{veth_note}")
     return ok, t
 
 
@@ -253,6 +383,7 @@ def measure(a, relay, also_at=None, search_min=None, search_max=None):
     half the found rate for the added latency. sfgen runs once per trial, on CPU 0."""
     trials = []
     load_start = os.getloadavg()[0]
+    relay.measure_idle()
     search_min = search_min or a.search_min
     search_max = search_max or a.search_max
     lo, hi, rate, best, ramping = 0.0, search_max, search_min, 0.0, True
@@ -283,6 +414,7 @@ def measure(a, relay, also_at=None, search_min=None, search_max=None):
     return {"search": {"zero_loss_pps": best, "bracket": [lo, hi], "trials_run": len(trials)},
             "trials": trials, "latency_at_half": half, "latency_at_common_rate": common,
             "loadavg_1min": [load_start, os.getloadavg()[0]], "restarts": relay.restarts,
+            "idle_cpu_rate": relay.idle_cpu_rate, "pmd": relay.pmd,
             "relay_counters_at_restarts": relay.stats_at_restarts}
 
 
@@ -310,7 +442,26 @@ class relay_under_test:
         self.streams_file = os.path.join(logdir, f"{name}.streams")
         self.restarts = 0
         self.memif = False
+        self.pmd = None  # sipferry's veth PMD; rtpengine: kernel sockets
         self.stats_at_restarts = []  # the relay's counters just before each restart (where the loss was)
+        self.idle_cpu_rate = {}  # CPU seconds per second of each cpu_threads() entry with no traffic
+
+    def cpu_threads(self):
+        """{label: (pid, tid or None)} whose CPU time is recorded over each trial."""
+        if self.proc is None or self.proc.poll() is not None:
+            return {}
+        return {"process": (self.proc.pid, None)}
+
+    def measure_idle(self, seconds=2.0):
+        """The relay's CPU rate with its streams set up and no traffic (sipferry's worker wakes
+        every idle_sleep_us; rtpengine sleeps in epoll), subtracted for the idle part of a trial."""
+        c0 = cpu_sample(self)
+        time.sleep(seconds)
+        c1 = cpu_sample(self)
+        dt = c1["t"] - c0["t"]
+        self.idle_cpu_rate = {k: (v - c0["threads"][k]) / dt for k, v in c1["threads"].items()
+                              if v is not None and c0["threads"].get(k) is not None}
+        say(f"{self.name}: idle CPU " + ", ".join(f"{k} {v * 100:.1f}%" for k, v in self.idle_cpu_rate.items()))
 
     def launch(self, argv):
         self.log = open(os.path.join(self.logdir, f"{self.name}.log"), "a")
@@ -347,6 +498,28 @@ class relay_under_test:
 
 
 class sipferry_relay(relay_under_test):
+    def __init__(self, a, pmd, logdir):
+        super().__init__(a, f"sipferry-{pmd}", logdir)
+        self.pmd = pmd
+        self.worker_tid = None
+
+    def cpu_threads(self):
+        out = super().cpu_threads()
+        if out and self.worker_tid:
+            out["worker"] = (self.proc.pid, self.worker_tid)
+        return out
+
+    def find_worker(self):
+        """The worker lcore's thread (DPDK 22.11 names it rte-worker-N, later lcore-worker-N); None if not found."""
+        try:
+            for tid in sorted(os.listdir(f"/proc/{self.proc.pid}/task"), key=int):
+                with open(f"/proc/{self.proc.pid}/task/{tid}/comm") as f:
+                    if f.read().strip().startswith(("lcore-worker", "rte-worker")):
+                        return int(tid)
+        except OSError:
+            pass
+        return None
+
     def ctl(self, *words, timeout=20):
         return subprocess.run(["ip", "netns", "exec", NS_DUT, self.a.sipferryctl, "--api", "127.0.0.1:8080",
                                "--timeout", "2"] + list(words), capture_output=True, text=True, timeout=timeout)
@@ -368,6 +541,12 @@ class sipferry_relay(relay_under_test):
                 key = line.split("=", 1)[0].strip()
                 if key == "idle_sleep_us":
                     line = f"idle_sleep_us = {self.a.idle_sleep_us}\n"
+                elif key == "device":
+                    # The conf names net_af_packet devices; --veth-pmd picks the driver.
+                    spec = line.split("=", 1)[1].strip()
+                    ifc = next(p.split("=", 1)[1] for p in spec.split(",") if p.startswith("iface="))
+                    index = spec.split(",", 1)[0][-1]
+                    line = f"device = {veth_vdev(self.pmd, index, ifc)}\n"
                 elif key in ("default", "transfer") and line.strip().endswith(".lua"):
                     line = f"{key} = {os.path.join(HERE, line.split('=', 1)[1].strip())}\n"
                 lines.append(line)
@@ -379,6 +558,7 @@ class sipferry_relay(relay_under_test):
     def start(self):
         self.launch([self.a.sipferry, "--config", self.config()])
         wait_until(lambda: self.ctl("stats", timeout=10).returncode == 0, 30, self.proc, "sipferry")
+        self.worker_tid = self.find_worker()
         if self.a.idle_sleep_us:
             timer_slack(self.proc.pid)
         garp(self.a)
@@ -387,7 +567,11 @@ class sipferry_relay(relay_under_test):
                 "--sink", f"{SINK}:{SINK_PORT}", "--budget", "120"], ns=NS_GEN, timeout=180)
         calls = json.loads(r.stdout)
         # The relay ports as the appliance reports them (GET /v1/calls), matched by our Call-ID.
-        api = self.ctl("calls")
+        for attempt in range(3):  # a loaded box can keep the answer (100 calls) past 2 s
+            api = self.ctl("calls")
+            if api.returncode == 0:
+                break
+            time.sleep(1.0)
         if api.returncode != 0:
             raise RuntimeError(f"sipferryctl calls: {api.stderr[-500:]}")
         by_call_id = {c["a"]["call_id"]: c for c in json.loads(api.stdout)}
@@ -401,8 +585,15 @@ class sipferry_relay(relay_under_test):
                 raise RuntimeError(f"call {c['call_id']}: API a_port {port}, SDP {c['relay_addr']}:{c['relay_port']}")
             self.streams.append(dict(c, relay_port=port, b_port=entry["media"][0]["b_port"]))
         self.write_streams()
-        say(f"sipferry (pid {self.proc.pid}, worker lcore on CPU {DUT_CPU}): {len(self.streams)} SIP calls "
-            f"confirmed, relay ports from GET /v1/calls")
+        say(f"sipferry (pid {self.proc.pid}, {self.pmd} ports, worker lcore on CPU {DUT_CPU}, thread "
+            f"{self.worker_tid}): {len(self.streams)} SIP calls confirmed, relay ports from GET /v1/calls")
+
+    def stop(self):
+        super().stop()
+        # A killed sipferry cannot close its af_xdp ports: take their program off the veth ends
+        # (rtpengine's phase needs the kernel path; the next sipferry attaches its own).
+        if self.pmd == "af_xdp":
+            xdp_detach(NS_DUT, ("dacc", "dcore"))
 
 
 class rtpengine_relay(relay_under_test):
@@ -493,8 +684,8 @@ def nice(a):
     return ["nice", "-n", str(a.nice)] if a.nice else []
 
 
-def run_sipferry(a, logdir, also_at=None):
-    r = sipferry_relay(a, "sipferry", logdir)
+def run_sipferry(a, logdir, pmd, also_at=None):
+    r = sipferry_relay(a, pmd, logdir)
     try:
         r.start()
         rep = measure(a, r, also_at)
@@ -551,6 +742,34 @@ def latency_us(t):
     return {k: lat.get(k, 0) / 1e3 for k in ("p50", "p99", "p99_9", "max")} if lat else None
 
 
+def cpu_summary(t):
+    """The relay's CPU over one trial: process (all threads) and, for sipferry, the worker
+    thread; pps_per_cpu_s = packets relayed (warm-up + trial) per CPU second in the traffic
+    window (the relay's idle rate taken off the rest of the sfgen run), *_whole_run without
+    that correction. The sending CPU's softirq work for the relay's receive leg is in neither."""
+    c = (t or {}).get("cpu")
+    if not c:
+        return None
+    out = {"rate_pps": t.get("rate_pps"), "wall_s": c["wall_s"], "traffic_s": c["traffic_s"],
+           "relayed_packets": c["relayed_packets"]}
+    for k in ("process", "worker"):
+        if c.get(k):
+            out[k] = {"cpu_s": c[k]["cpu_s"], "traffic_cpu_s": c[k]["traffic_cpu_s"],
+                      "pps_per_cpu_s": c[k]["pps_per_traffic_cpu_s"],
+                      "pps_per_cpu_s_whole_run": c[k]["pps_per_cpu_s"]}
+    g = c.get("generator")
+    out["generator_cpu_s"] = g["user_s"] + g["system_s"] if g else None
+    out["box_cpus"] = c.get("cpus")
+    return out
+
+
+def zero_loss_trial(rep):
+    """The passing trial at the zero-loss rate (the last one at that rate)."""
+    best = (rep.get("search") or {}).get("zero_loss_pps")
+    hits = [t for t in rep.get("trials", []) if best and abs(t.get("rate_pps", 0) - best) < 1 and t.get("lost") == 0]
+    return hits[-1] if hits else None
+
+
 def summary(rep):
     if rep is None:
         return None
@@ -558,11 +777,20 @@ def summary(rep):
     half = rep.get("latency_at_half") or {}
     lat = half.get("latency_ns", {})
     common = rep.get("latency_at_common_rate")
-    return {"loadavg_1min": rep.get("loadavg_1min"), "at_rtpengine_half_load": {"rate_pps": common["rate_pps"], "lost": common["lost"],
-                                       "latency_us": latency_us(common)} if common else None,"zero_loss_pps": s.get("zero_loss_pps", 0), "trials": s.get("trials_run"),
+    return {"pmd": rep.get("pmd"), "loadavg_1min": rep.get("loadavg_1min"),
+            "at_rtpengine_half_load": {"rate_pps": common["rate_pps"], "lost": common["lost"],
+                                       "latency_us": latency_us(common)} if common else None,
+            "zero_loss_pps": s.get("zero_loss_pps", 0), "trials": s.get("trials_run"),
             "bracket_pps": s.get("bracket"), "half_load_pps": half.get("rate_pps"),
             "half_load_lost": half.get("lost"),
-            "latency_us": {k: lat.get(k, 0) / 1e3 for k in ("p50", "p99", "p99_9", "max")} if lat else None}
+            "latency_us": {k: lat.get(k, 0) / 1e3 for k in ("p50", "p99", "p99_9", "max")} if lat else None,
+            "idle_cpu_rate": rep.get("idle_cpu_rate"),
+            "cpu_at_zero_loss": cpu_summary(zero_loss_trial(rep)), "cpu_at_half_load": cpu_summary(half)}
+
+
+def per_cpu(s, where="cpu_at_zero_loss", who="process"):
+    c = (s or {}).get(where) or {}
+    return (c.get(who) or {}).get("pps_per_cpu_s")
 
 
 def median(xs):
@@ -582,7 +810,21 @@ def median_summary(items):
         return items[0]
     lat = [x["latency_us"] for x in items if x.get("latency_us")]
     same = [x["at_rtpengine_half_load"] for x in items if x.get("at_rtpengine_half_load")]
-    return {"rounds": len(items), "zero_loss_pps": median([x["zero_loss_pps"] for x in items]),
+
+    def cpu_median(where):
+        got = [x[where] for x in items if x.get(where)]
+        if not got:
+            return None
+        out = {k: median([g.get(k) for g in got]) for k in ("rate_pps", "relayed_packets", "generator_cpu_s")}
+        for who in ("process", "worker"):
+            parts = [g[who] for g in got if g.get(who)]
+            if parts:
+                out[who] = {k: median([p[k] for p in parts]) for k in parts[0]}
+        return out
+
+    return {"rounds": len(items), "pmd": items[0].get("pmd"),
+            "zero_loss_pps": median([x["zero_loss_pps"] for x in items]),
+            "cpu_at_zero_loss": cpu_median("cpu_at_zero_loss"), "cpu_at_half_load": cpu_median("cpu_at_half_load"),
             "half_load_pps": median([x["half_load_pps"] for x in items]),
             "latency_us": {k: median([l[k] for l in lat]) for k in ("p50", "p99", "p99_9", "max")} if lat else None,
             "at_rtpengine_half_load": {
@@ -607,6 +849,12 @@ def main():
     ap.add_argument("--loss-tolerance", type=float, default=0.0, help="fraction (RFC 2544: 0)")
     ap.add_argument("--max-p50-ms", type=float, default=20.0,
                     help="a trial whose median latency exceeds this did not keep up (it queued), default 20")
+    ap.add_argument("--veth-pmd", default="af_packet",
+                    help="sipferry's DPDK driver on the veth ends: af_packet (default) or af_xdp, or both as a "
+                         "comma list (af_packet,af_xdp): each gets its own sipferry search in every round; the "
+                         "first is the headline figure and also the generator's driver")
+    ap.add_argument("--gen-pmd", choices=VETH_PMDS, default=None,
+                    help="sfgen's driver on the veth ends (default: the first of --veth-pmd), the same for every relay")
     ap.add_argument("--skip-sipferry", action="store_true")
     ap.add_argument("--skip-rtpengine", action="store_true")
     ap.add_argument("--skip-ring", action="store_true")
@@ -622,6 +870,11 @@ def main():
     ap.add_argument("--nice", type=int, default=-10,
                     help="nice value of sfgen and the relays (default -10: the box is shared; 0: off)")
     a = ap.parse_args()
+    a.veth_pmds = [x.strip() for x in a.veth_pmd.split(",") if x.strip()]
+    if not a.veth_pmds or any(x not in VETH_PMDS for x in a.veth_pmds) or len(set(a.veth_pmds)) != len(a.veth_pmds):
+        print(f"--veth-pmd: one or more of {', '.join(VETH_PMDS)}, comma-separated", file=sys.stderr)
+        return 2
+    a.gen_pmd = a.gen_pmd or a.veth_pmds[0]
     if os.geteuid() != 0:
         print("tools/bench --system needs root (network namespaces)", file=sys.stderr)
         return 1
@@ -650,7 +903,13 @@ def main():
            "cpus_used": {"generator": GEN_CPU, "relay_worker": DUT_CPU,
                          "note": "sipferry: control thread on CPU 0 (idle during traffic), worker lcore on CPU 1; "
                                  "rtpengine: whole process on CPU 1 (--num-threads=1); sfgen: CPU 0; "
-                                 "veth/af_packet kernel work runs on the sending CPU"},
+                                 "veth/af_packet/af_xdp kernel work runs on the sending CPU"},
+           "veth_pmd": {"sipferry": a.veth_pmds, "generator": a.gen_pmd, "headline": a.veth_pmds[0]},
+           "cpu_accounting": "utime+stime from /proc/PID/stat (process) and /proc/PID/task/TID/stat (sipferry's "
+                             "worker lcore thread) over each sfgen run, tick-sampled (HZ ticks charged to the running "
+                             "task, softirq work done in its context included); each relay is charged the kernel "
+                             "work of its own sends (the veth peer's receive softirq runs on its CPU) but not that "
+                             "of its receive leg (runs on sfgen's CPU 0, charged to sfgen or ksoftirqd)",
            "nice": a.nice, "idle_sleep_us": a.idle_sleep_us, "loadavg_before": os.getloadavg(), "search": {"min_pps": a.search_min, "max_pps": a.search_max, "max_trials": a.search_trials,
                                       "precision": a.precision, "loss_tolerance": a.loss_tolerance,
                                       "max_p50_ms": a.max_p50_ms},
@@ -683,16 +942,24 @@ def main():
                 say(f"round {k + 1} of {a.rounds}")
             rtpe = None if a.skip_rtpengine else phase(f"rtpengine[{k}]", run_rtpengine, a, logdir)
             rtpe_half = rtpe and rtpe["search"]["zero_loss_pps"] / 2
-            sip = None if a.skip_sipferry else phase(f"sipferry[{k}]", run_sipferry, a, logdir,
-                                                     also_at=rtpe_half or None)
-            rounds.append({"sipferry": sip, "rtpengine": rtpe})
+            sips = {}
+            # With several PMDs, each round starts with the next one (drift of the box's load
+            # over the run does not favour one driver).
+            for pmd in a.veth_pmds[k % len(a.veth_pmds):] + a.veth_pmds[:k % len(a.veth_pmds)]:
+                sips[pmd] = None if a.skip_sipferry else phase(f"sipferry-{pmd}[{k}]", run_sipferry, a, logdir,
+                                                               pmd, also_at=rtpe_half or None)
+            rounds.append({"sipferry": {p: sips.get(p) for p in a.veth_pmds}, "rtpengine": rtpe})
         ring = None if a.skip_ring else phase("ring", run_ring, a, logdir)
         memif = None if a.skip_memif else phase("memif", run_memif, a, logdir)
         out["errors"] = errors
         if errors:
             rc = 1
-        out["rounds"] = [{"sipferry": summary(r["sipferry"]), "rtpengine": summary(r["rtpengine"])} for r in rounds]
+        head = a.veth_pmds[0]
+        out["rounds"] = [{"sipferry": summary(r["sipferry"][head]), "rtpengine": summary(r["rtpengine"]),
+                          "sipferry_by_pmd": {p: summary(r["sipferry"][p]) for p in a.veth_pmds}} for r in rounds]
         out["sipferry"] = median_summary([r["sipferry"] for r in out["rounds"]])
+        out["sipferry_by_pmd"] = {p: median_summary([r["sipferry_by_pmd"][p] for r in out["rounds"]])
+                                  for p in a.veth_pmds}
         out["rtpengine"] = median_summary([r["rtpengine"] for r in out["rounds"]])
         out["raw"] = {"rounds": rounds}
         out["ring_mpps_per_lcore"] = ring
@@ -708,6 +975,10 @@ def main():
             "p99_latency_same_load_rtpengine_over_sipferry": ratio(
                 r and r["latency_us"] and r["latency_us"]["p99"],
                 s and s["at_rtpengine_half_load"] and s["at_rtpengine_half_load"]["latency_us"]["p99"]),
+            # Per core: packets relayed per CPU second of the relay process at its zero-loss
+            # rate (sipferry's process includes its mostly idle control thread on CPU 0).
+            "pps_per_cpu_s_sipferry_over_rtpengine": ratio(per_cpu(s), per_cpu(r)),
+            "pps_per_cpu_s_sipferry_worker_over_rtpengine": ratio(per_cpu(s, who="worker"), per_cpu(r)),
             "memif_relay_over_io_forward": ratio(memif and memif["relay"]["search"]["zero_loss_pps"],
                                                  memif and memif["io"]["search"]["zero_loss_pps"]),
             "ring_relay_1k_over_io_forward": ratio(ring and ring.get("BM_ring_relay_1k"),
@@ -715,6 +986,17 @@ def main():
             "ring_worker_1k_over_io_forward": ratio(ring and ring.get("BM_ring_worker_1k"),
                                                     ring and ring.get("BM_ring_io_forward_baseline")),
         }
+        for p in a.veth_pmds:
+            sp = out["sipferry_by_pmd"][p]
+            out["ratios"][f"zero_loss_pps_sipferry_{p}_over_rtpengine"] = ratio(sp and sp["zero_loss_pps"],
+                                                                               r and r["zero_loss_pps"])
+            out["ratios"][f"pps_per_cpu_s_sipferry_{p}_over_rtpengine"] = ratio(per_cpu(sp), per_cpu(r))
+            out["ratios"][f"p99_latency_rtpengine_over_sipferry_{p}"] = ratio(
+                r and r["latency_us"] and r["latency_us"]["p99"], sp and sp["latency_us"] and sp["latency_us"]["p99"])
+        if len(a.veth_pmds) > 1:
+            x, y = (out["sipferry_by_pmd"][p] for p in a.veth_pmds[:2])
+            out["ratios"][f"zero_loss_pps_sipferry_{a.veth_pmds[0]}_over_{a.veth_pmds[1]}"] = ratio(
+                x and x["zero_loss_pps"], y and y["zero_loss_pps"])
         print_table(out)
         rdir = os.path.join(ROOT, "results")
         os.makedirs(rdir, exist_ok=True)
@@ -743,39 +1025,54 @@ def main():
 def print_table(out):
     def fmt(v, f="{:.0f}"):
         return "-" if v is None else f.format(v)
+
+    def kpps(v):
+        return fmt(v and v / 1e3, "{:.0f}k")
+
+    pmds = out["veth_pmd"]["sipferry"]
+    rows = [(f"sipferry ({p})", out["sipferry_by_pmd"].get(p)) for p in pmds] + [("rtpengine", out.get("rtpengine"))]
     print()
     print(f"System benchmark, {out['streams']} G.711-like streams (172-byte RTP), trial {out['trial_s']} s; "
-          f"generator CPU {GEN_CPU}, relay worker CPU {DUT_CPU}")
-    print(f"{'relay (veth, af_packet)':<28} {'zero-loss pps':>14} {'half-load pps':>14} {'p50 us':>9} {'p99 us':>9} {'p99.9 us':>9}")
-    for name in ("sipferry", "rtpengine"):
-        s = out.get(name)
+          f"generator CPU {GEN_CPU} (sfgen on {out['veth_pmd']['generator']}), relay worker CPU {DUT_CPU}")
+    print(f"{'relay (veth)':<22} {'zero-loss pps':>13} {'half-load pps':>13} {'p50 us':>8} {'p99 us':>8} "
+          f"{'p99.9 us':>8} {'cpu s':>6} {'pkt/cpu-s':>9} {'worker':>8}")
+    for name, s in rows:
         if not s:
-            print(f"{name:<28} {'-':>14}")
+            print(f"{name:<22} {'-':>13}")
             continue
         lat = s["latency_us"] or {}
-        print(f"{name:<28} {fmt(s['zero_loss_pps']):>14} {fmt(s['half_load_pps']):>14} {fmt(lat.get('p50'), '{:.1f}'):>9} "
-              f"{fmt(lat.get('p99'), '{:.1f}'):>9} {fmt(lat.get('p99_9'), '{:.1f}'):>9}")
-    s = out.get("sipferry") or {}
-    same = s.get("at_rtpengine_half_load")
-    if same and same["latency_us"]:
-        lat = same["latency_us"]
-        print(f"{'sipferry at rtpengine half':<28} {'':>14} {fmt(same['rate_pps']):>14} {lat['p50']:>9.1f} "
-              f"{lat['p99']:>9.1f} {lat['p99_9']:>9.1f}")
+        c = s.get("cpu_at_zero_loss") or {}
+        print(f"{name:<22} {fmt(s['zero_loss_pps']):>13} {fmt(s['half_load_pps']):>13} {fmt(lat.get('p50'), '{:.1f}'):>8} "
+              f"{fmt(lat.get('p99'), '{:.1f}'):>8} {fmt(lat.get('p99_9'), '{:.1f}'):>8} "
+              f"{fmt((c.get('process') or {}).get('cpu_s'), '{:.2f}'):>6} {kpps(per_cpu(s)):>9} "
+              f"{kpps(per_cpu(s, who='worker')):>8}")
+    for p in pmds:
+        same = (out["sipferry_by_pmd"].get(p) or {}).get("at_rtpengine_half_load")
+        if same and same["latency_us"]:
+            lat = same["latency_us"]
+            print(f"{'  at rtpengine half':<22} {'':>13} {fmt(same['rate_pps']):>13} {lat['p50']:>8.1f} "
+                  f"{lat['p99']:>8.1f} {lat['p99_9']:>8.1f}   (sipferry {p})")
+    print("(cpu s: the relay process's CPU time over the zero-loss trial's sfgen run; pkt/cpu-s: packets relayed "
+          "per CPU second in the traffic window; worker: sipferry's worker thread alone)")
     if len(out.get("rounds", [])) > 1:
         print("(medians of the rounds; each round:)")
         for k, rnd in enumerate(out["rounds"]):
             parts = []
-            for name in ("sipferry", "rtpengine"):
-                x = rnd.get(name)
+            for name, x in [(f"sipferry {p}", rnd["sipferry_by_pmd"].get(p)) for p in pmds] + \
+                           [("rtpengine", rnd.get("rtpengine"))]:
                 if x:
                     lat = x["latency_us"] or {}
                     parts.append(f"{name} {fmt(x['zero_loss_pps'])} pps p99 {fmt(lat.get('p99'), '{:.0f}')} us "
-                                 f"(load {fmt((x.get('loadavg_1min') or [None])[0], '{:.1f}')})")
+                                 f"{kpps(per_cpu(x))} pkt/cpu-s (load {fmt((x.get('loadavg_1min') or [None])[0], '{:.1f}')})")
             print(f"  round {k + 1}: " + "; ".join(parts))
     r = out["ratios"]
-    print(f"sipferry / rtpengine zero-loss pps: {fmt(r['zero_loss_pps_sipferry_over_rtpengine'], '{:.2f}x')}; "
-          f"rtpengine / sipferry p99 at half load: {fmt(r['p99_latency_rtpengine_over_sipferry'], '{:.2f}x')} "
-          f"(each at its own half), {fmt(r['p99_latency_same_load_rtpengine_over_sipferry'], '{:.2f}x')} (same load)")
+    for p in pmds:
+        print(f"sipferry ({p}) / rtpengine: zero-loss pps {fmt(r.get(f'zero_loss_pps_sipferry_{p}_over_rtpengine'), '{:.2f}x')}, "
+              f"per CPU second {fmt(r.get(f'pps_per_cpu_s_sipferry_{p}_over_rtpengine'), '{:.2f}x')}; "
+              f"rtpengine / sipferry p99 at own half load {fmt(r.get(f'p99_latency_rtpengine_over_sipferry_{p}'), '{:.2f}x')}")
+    print(f"headline (sipferry {pmds[0]}): rtpengine / sipferry p99 at the same load "
+          f"{fmt(r['p99_latency_same_load_rtpengine_over_sipferry'], '{:.2f}x')}; per CPU second, sipferry's worker "
+          f"thread alone / rtpengine {fmt(r['pps_per_cpu_s_sipferry_worker_over_rtpengine'], '{:.2f}x')}")
     memif = out.get("memif")
     if memif:
         print(f"\n{'net_memif, one lcore (CPU 1)':<34} {'zero-loss Mpps':>14} {'vs io forward':>14}")

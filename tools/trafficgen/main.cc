@@ -140,6 +140,13 @@ int run(int argc, char** argv) {
             std::cout << buf << "\",\"rx_mac\":\"";
             rte_ether_format_addr(buf, sizeof(buf), &ctx.rx.mac);
             std::cout << buf << "\"}\n";
+            std::cout.flush();
+            // Close the ports as after a trial: net_af_xdp takes its XDP program off the
+            // interface only when its port is closed (rte_eal_cleanup).
+            for (uint16_t p : {ctx.tx.id, ctx.rx.id}) {
+                rte_eth_dev_stop(p);
+            }
+            rte_eal_cleanup();
             return 0;
         }
         if (!o.dst_mac) {
