@@ -3,7 +3,7 @@
 // and the seven messages of a basic call through transactions and dialogs (issue 3).
 //
 // Real parts throughout: the SIP parser, transaction layer, B2BUA, Lua dialplan
-// (lua/dialplans/lab_default.lua), relay table (rte_hash + RCU) and CDR writer
+// (lua/dialplans/lab_default.lua), relay table (port index + RCU) and CDR writer
 // (in memory). The peers are simulated by the benchmark: bob's answers are built from the
 // INVITE the appliance sent him (that parse is part of the measured loop, so the figure is
 // a lower bound on the appliance's own rate). Baseline in the same run: parsing the same
@@ -107,7 +107,7 @@ struct stack {
 
     stack() {
         static unsigned instance = 0;
-        const std::string name = "bench_b2b" + std::to_string(instance++);  // rte_hash names are global
+        const std::string name = "bench_b2b" + std::to_string(instance++);  // table (memzone) names are global
         table = std::make_unique<dp::relay_table>(name.c_str(), 65536, 1, -1);
         std::vector<realm_info> realms(2);
         realms[0] = realm_info{"acc", ip(192, 0, 2, 1), "192.0.2.1", 24, 0, 0, {{2, 0, 0, 0, 0, 1}}};

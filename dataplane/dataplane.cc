@@ -104,8 +104,13 @@ dataplane::dataplane(const dataplane_config& cfg) : cfg_(cfg) {
     for (const auto& pc : cfg_.ports) {
         setup_port(pc);
     }
+    // Relay ports live on the ports' own addresses and their media ranges, and nowhere else.
+    uint32_t relay_addresses = 0;
+    for (const auto& pc : cfg_.ports) {
+        relay_addresses += 1 + pc.media_count;
+    }
     relay_ = std::make_unique<relay_table>("sf_relay", cfg_.relay_capacity, cfg_.workers,
-                                           static_cast<int>(rte_socket_id()));
+                                           static_cast<int>(rte_socket_id()), std::max(relay_addresses, 1u));
 
     for (unsigned i = 0; i < cfg_.workers; ++i) {
         auto* w = new (rte_zmalloc("sf_worker", sizeof(worker), RTE_CACHE_LINE_SIZE)) worker();

@@ -1,12 +1,14 @@
 #include "relay_table.hh"
 
+#include <rte_branch_prediction.h>
 #include <rte_errno.h>
-#include <rte_hash.h>
-#include <rte_hash_crc.h>
 #include <rte_malloc.h>
+#include <rte_memzone.h>
+#include <rte_prefetch.h>
 #include <rte_rcu_qsbr.h>
 
 #include <cstring>
+#include <new>
 #include <stdexcept>
 #include <string>
 
@@ -24,106 +26,215 @@ void unpack_mac(uint64_t packed, rte_ether_addr& out) {
 
 namespace {
 
-// Called by the hash's RCU defer queue once no reader can hold the side.
-void free_side(void*, void* data) {
-    delete static_cast<media_side*>(data);
-}
+// What a key whose address or page does not exist reads: always nullptr.
+const std::atomic<media_side*> no_side{nullptr};
+
+// Removed sides freed per insert/remove when their grace period is over: keeps the control
+// thread's per-operation cost bounded while the FIFO drains at the rate it fills.
+constexpr size_t lazy_reclaim = 16;
 
 }  // namespace
 
-relay_table::relay_table(const char* name, uint32_t capacity, unsigned readers, int socket_id)
-    : capacity_(capacity) {
-    rte_hash_parameters params{};
-    params.name = name;
-    params.entries = capacity;
-    params.key_len = sizeof(relay_key);
-    params.hash_func = rte_hash_crc;
-    params.hash_func_init_val = 0;
-    params.socket_id = socket_id;
-    // One writer (control), lock-free readers (workers).
-    params.extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF;
-    hash_ = rte_hash_create(&params);
-    if (hash_ == nullptr) {
-        throw std::runtime_error(std::string("relay table: rte_hash_create failed: ") + rte_strerror(rte_errno));
+relay_table::relay_table(const char* name, uint32_t capacity, unsigned readers, int socket_id,
+                         uint32_t max_addresses)
+    : socket_id_(socket_id), capacity_(capacity), max_addresses_(max_addresses == 0 ? 1 : max_addresses) {
+    // At most half full, so that probes for absent addresses stay short.
+    uint32_t bits = 1;
+    while ((uint32_t{1} << bits) < 2 * max_addresses_) {
+        ++bits;
+    }
+    slot_mask_ = (uint32_t{1} << bits) - 1;
+    hash_shift_ = 32 - bits;
+    // A memzone rather than rte_malloc: its name is unique, so two live tables cannot share one.
+    const std::string mz_name = std::string("RT_") + name;
+    mz_ = rte_memzone_reserve_aligned(mz_name.c_str(), sizeof(addr_slot) * (slot_mask_ + 1), socket_id, 0,
+                                      RTE_CACHE_LINE_SIZE);
+    if (mz_ == nullptr) {
+        throw std::runtime_error(std::string("relay table: cannot reserve memzone ") + mz_name + ": " +
+                                 rte_strerror(rte_errno));
+    }
+    slots_ = static_cast<addr_slot*>(mz_->addr);
+    for (uint32_t i = 0; i <= slot_mask_; ++i) {
+        new (&slots_[i]) addr_slot();
     }
 
     const unsigned n = readers == 0 ? 1 : readers;
     const size_t sz = rte_rcu_qsbr_get_memsize(n);
     rcu_ = static_cast<rte_rcu_qsbr*>(rte_zmalloc_socket("relay_rcu", sz, RTE_CACHE_LINE_SIZE, socket_id));
     if (rcu_ == nullptr || rte_rcu_qsbr_init(rcu_, n) != 0) {
-        rte_hash_free(hash_);
         rte_free(rcu_);
+        rte_memzone_free(mz_);
         throw std::runtime_error("relay table: cannot set up RCU");
-    }
-
-    rte_hash_rcu_config rcfg{};
-    rcfg.v = rcu_;
-    rcfg.mode = RTE_HASH_QSBR_MODE_DQ;
-    rcfg.free_key_data_func = free_side;
-    rcfg.key_data_ptr = this;
-    if (rte_hash_rcu_qsbr_add(hash_, &rcfg) != 0) {
-        rte_hash_free(hash_);
-        rte_free(rcu_);
-        throw std::runtime_error("relay table: rte_hash_rcu_qsbr_add failed");
     }
 }
 
 relay_table::~relay_table() {
-    // Workers are stopped by now: free what is still published.
-    const void* key = nullptr;
-    void* data = nullptr;
-    uint32_t iter = 0;
-    while (rte_hash_iterate(hash_, &key, &data, &iter) >= 0) {
-        delete static_cast<media_side*>(data);
+    // Workers are stopped by now: free what is published and what waits for its grace period.
+    for (uint32_t i = 0; i <= slot_mask_; ++i) {
+        directory* d = slots_[i].dir.load(std::memory_order_relaxed);
+        if (d == nullptr) {
+            continue;
+        }
+        for (auto& pg : d->pages) {
+            page* p = pg.load(std::memory_order_relaxed);
+            if (p == nullptr) {
+                continue;
+            }
+            for (auto& s : p->sides) {
+                delete s.load(std::memory_order_relaxed);
+            }
+            rte_free(p);
+        }
+        rte_free(d);
     }
-    rte_hash_free(hash_);
+    for (const pending_free& f : pending_) {
+        delete f.side;
+    }
     rte_free(rcu_);
+    rte_memzone_free(mz_);
+}
+
+relay_table::directory* relay_table::dir_of(uint32_t addr) const {
+    uint32_t i = (addr * 0x9e3779b1u) >> hash_shift_;
+    for (uint32_t probes = 0; probes <= slot_mask_; ++probes, i = (i + 1) & slot_mask_) {
+        const uint32_t a = slots_[i].addr.load(std::memory_order_acquire);
+        if (a == addr) {
+            // addr 0 matches an empty slot, whose dir is nullptr: a miss, as it should be.
+            return slots_[i].dir.load(std::memory_order_acquire);
+        }
+        if (a == 0) {
+            return nullptr;
+        }
+    }
+    return nullptr;
+}
+
+std::atomic<media_side*>* relay_table::slot_of(uint32_t addr, uint16_t port) const {
+    directory* d = dir_of(addr);
+    if (d == nullptr) {
+        return nullptr;
+    }
+    page* p = d->pages[port / page_ports].load(std::memory_order_acquire);
+    if (p == nullptr) {
+        return nullptr;
+    }
+    return &p->sides[port % page_ports];
+}
+
+void relay_table::reclaim(size_t limit) {
+    while (limit-- > 0 && !pending_.empty()) {
+        if (rte_rcu_qsbr_check(rcu_, pending_.front().token, false) != 1) {
+            return;  // tokens are in order: later ones cannot be done either
+        }
+        delete pending_.front().side;
+        pending_.pop_front();
+    }
 }
 
 bool relay_table::insert(media_side* side) {
-    relay_key key{side->local_addr, side->local_port, 0};
-    if (rte_hash_lookup(hash_, &key) >= 0) {
-        return false;
+    const uint32_t addr = side->local_addr;
+    const uint16_t port = side->local_port;
+    if (addr == 0) {
+        return false;  // 0 marks an empty address slot
     }
-    if (rte_hash_add_key_data(hash_, &key, side) != 0) {
-        return false;
+    reclaim(lazy_reclaim);
+    if (published_ + pending_.size() >= capacity_) {
+        // Full: free whatever has finished its grace period (never waits for readers).
+        reclaim(pending_.size());
+        if (published_ + pending_.size() >= capacity_) {
+            return false;
+        }
+    }
+
+    // The address's directory, created (not yet visible) if the address is new.
+    uint32_t i = (addr * 0x9e3779b1u) >> hash_shift_;
+    addr_slot* slot = nullptr;
+    for (uint32_t probes = 0; probes <= slot_mask_; ++probes, i = (i + 1) & slot_mask_) {
+        const uint32_t a = slots_[i].addr.load(std::memory_order_relaxed);
+        if (a == addr || a == 0) {
+            slot = &slots_[i];
+            break;
+        }
+    }
+    if (slot == nullptr) {
+        return false;  // cannot happen: the array is twice max_addresses
+    }
+    directory* d = slot->dir.load(std::memory_order_relaxed);
+    const bool new_addr = d == nullptr;
+    if (new_addr) {
+        if (addresses_ >= max_addresses_) {
+            return false;
+        }
+        d = static_cast<directory*>(rte_zmalloc_socket("relay_dir", sizeof(directory), RTE_CACHE_LINE_SIZE,
+                                                       socket_id_));
+        if (d == nullptr) {
+            return false;
+        }
+    }
+    std::atomic<page*>& pg = d->pages[port / page_ports];
+    page* p = pg.load(std::memory_order_relaxed);
+    if (p == nullptr) {
+        p = static_cast<page*>(rte_zmalloc_socket("relay_page", sizeof(page), RTE_CACHE_LINE_SIZE, socket_id_));
+        if (p == nullptr) {
+            if (new_addr) {
+                rte_free(d);
+            }
+            return false;
+        }
+        pg.store(p, std::memory_order_release);  // page before its directory entry
+    }
+    std::atomic<media_side*>& s = p->sides[port % page_ports];
+    if (s.load(std::memory_order_relaxed) != nullptr) {
+        return false;  // the key exists (an existing address: a new one has an empty directory)
+    }
+    s.store(side, std::memory_order_release);  // the side's fields before its pointer
+    if (new_addr) {
+        // Directory before its address: a reader that sees the address sees its directory.
+        slot->dir.store(d, std::memory_order_release);
+        slot->addr.store(addr, std::memory_order_release);
+        ++addresses_;
     }
     ++published_;
     return true;
 }
 
 bool relay_table::remove(uint32_t addr, uint16_t port) {
-    relay_key key{addr, port, 0};
-    if (rte_hash_del_key(hash_, &key) < 0) {
+    std::atomic<media_side*>* s = slot_of(addr, port);
+    media_side* side = s == nullptr ? nullptr : s->load(std::memory_order_relaxed);
+    if (side == nullptr) {
         return false;
     }
+    // Reclaim older removals first: the side removed now is never freed inside this call (with
+    // every reader offline its grace period would be over at once), so the control thread may
+    // still touch it after the call, until its next insert or remove.
+    reclaim(lazy_reclaim);
+    s->store(nullptr, std::memory_order_release);
+    // Readers that loaded the pointer before the store report quiescence after this token.
+    pending_.push_back(pending_free{rte_rcu_qsbr_start(rcu_), side});
     --published_;
     return true;
 }
 
 media_side* relay_table::find(uint32_t addr, uint16_t port) const {
-    relay_key key{addr, port, 0};
-    void* data = nullptr;
-    if (rte_hash_lookup_data(hash_, &key, &data) < 0) {
-        return nullptr;
-    }
-    return static_cast<media_side*>(data);
-}
-
-uint32_t relay_table::size() const {
-    return published_;
+    const std::atomic<media_side*>* s = slot_of(addr, port);
+    return s == nullptr ? nullptr : s->load(std::memory_order_acquire);
 }
 
 unsigned relay_table::lookup_bulk(const relay_key* const* keys, unsigned n, media_side** out) const {
-    uint64_t hits = 0;
-    rte_hash_lookup_bulk_data(hash_, reinterpret_cast<const void**>(const_cast<const relay_key**>(keys)), n,
-                              &hits, reinterpret_cast<void**>(out));
+    // Pass 1: every key's pointer slot (address slots and directories are cache-resident), and
+    // a prefetch of the one line that may miss. Pass 2 reads them, by then mostly in flight.
+    const std::atomic<media_side*>* where[64];
     for (unsigned i = 0; i < n; ++i) {
-        if (((hits >> i) & 1) == 0) {
-            out[i] = nullptr;
-        }
+        const std::atomic<media_side*>* s = slot_of(keys[i]->addr, keys[i]->port);
+        where[i] = s == nullptr ? &no_side : s;
+        rte_prefetch0(where[i]);
     }
-    return static_cast<unsigned>(__builtin_popcountll(hits));
+    unsigned hits = 0;
+    for (unsigned i = 0; i < n; ++i) {
+        out[i] = where[i]->load(std::memory_order_acquire);
+        hits += out[i] != nullptr;
+    }
+    return hits;
 }
 
 void relay_table::reader_register(unsigned id) {

@@ -151,7 +151,8 @@ int main(int argc, char** argv) {
     } else {
         // One call per stream: side a (port 0, where sfgen sends) bridged to side b (port 1,
         // towards the sink), both latched as after a call's first packets.
-        table = std::make_unique<relay_table>("mfwd_rt", 2 * n_streams + 64, 1, static_cast<int>(rte_socket_id()));
+        // Two addresses: the relay ports of addr_a (port 0) and addr_b (port 1).
+        table = std::make_unique<relay_table>("mfwd_rt", 2 * n_streams + 64, 1, static_cast<int>(rte_socket_id()), 2);
         rte_ether_addr mac0{}, mac1{};
         rte_eth_macaddr_get(0, &mac0);
         rte_eth_macaddr_get(1, &mac1);
