@@ -18,8 +18,9 @@
 /// For the relay to find an entry again on the next pass, the table is one cycle: a call
 /// is side a (the key a frame arrives at) bridged to side b, and b's remote is the key of
 /// the next call's a side in a random permutation. A relayed frame is thus addressed to
-/// another random entry; at 1M entries its hash bucket, key and both sides miss the caches
-/// as under real load.
+/// another random entry; at 1M entries its table line and both sides miss the caches
+/// as under real load. At 1M the keys are realistic: 32 addresses per port (a
+/// media_addresses range) x relay ports 1024..65535, drawn at random.
 ///
 /// BM_ring_io_forward_baseline  rx_burst + tx_burst, frames untouched (testpmd's io
 ///                              forwarding): the limit of the I/O path.
@@ -124,13 +125,15 @@ table_fixture& table_for(uint32_t entries) {
             b_keys.push_back(relay_key{addr_b, static_cast<uint16_t>(relay_min + 2 * i), 0});
         }
     } else {
-        // Addresses across 10.0.0.0/8, even relay ports: keys spread over the whole hash.
+        // Each port's media range: 32 addresses (10.0.0.1..32 on A, 10.1.0.1..32 on B) x
+        // relay ports 1024..65535, as a large box spreads its calls (64 addresses in all).
         std::unordered_set<uint64_t> used;
         while (a_keys.size() + b_keys.size() < 2 * calls) {
-            const uint32_t addr = 0x0a000000u | static_cast<uint32_t>(rng() & 0xffffff);
-            const auto port = static_cast<uint16_t>(relay_min + 2 * (rng() % 5000));
+            const bool to_a = a_keys.size() == b_keys.size();
+            const uint32_t addr = (to_a ? 0x0a000001u : 0x0a010001u) + static_cast<uint32_t>(rng() % 32);
+            const auto port = static_cast<uint16_t>(1024 + rng() % (65536 - 1024));
             if (used.insert((uint64_t{addr} << 16) | port).second) {
-                (a_keys.size() == b_keys.size() ? a_keys : b_keys).push_back(relay_key{addr, port, 0});
+                (to_a ? a_keys : b_keys).push_back(relay_key{addr, port, 0});
             }
         }
     }
@@ -423,8 +426,8 @@ int main(int argc, char** argv) {
             --i;
         }
     }
-    // A 1.2M-entry table plus its RCU defer queue needs well over 512 MB of EAL memory,
-    // and --no-huge accepts a large -m.
+    // Room for a 1M-entry table (the rte_hash it replaced needed well over 512 MB of EAL
+    // memory with its RCU defer queue); --no-huge accepts a large -m.
     std::vector<std::string> args{"bench_ring_io", "--no-huge", "--no-pci", "--no-shconf", "-m", "2048", "-l", "0",
                                   "--file-prefix=sf_bench_" + std::to_string(getpid()), "--log-level=*:error"};
     std::vector<char*> eal_argv;
