@@ -223,7 +223,11 @@ media_side* relay_table::find(uint32_t addr, uint16_t port) const {
 unsigned relay_table::lookup_bulk(const relay_key* const* keys, unsigned n, media_side** out) const {
     // Pass 1: every key's pointer slot (address slots and directories are cache-resident), and
     // a prefetch of the one line that may miss. Pass 2 reads them, by then mostly in flight.
-    const std::atomic<media_side*>* where[64];
+    constexpr unsigned max_n = 64;
+    if (n > max_n) {  // outside the contract: the rest in further calls rather than past `where`
+        return lookup_bulk(keys, max_n, out) + lookup_bulk(keys + max_n, n - max_n, out + max_n);
+    }
+    const std::atomic<media_side*>* where[max_n];
     for (unsigned i = 0; i < n; ++i) {
         const std::atomic<media_side*>* s = slot_of(keys[i]->addr, keys[i]->port);
         where[i] = s == nullptr ? &no_side : s;

@@ -219,6 +219,30 @@ TEST(relay_table, lookup_bulk_64_and_single) {
     EXPECT_EQ(out[0]->local_port, 30005);
 }
 
+// More than a burst in one call is outside the contract, yet answered in full, never past a buffer.
+TEST(relay_table, lookup_bulk_over_64_answered_in_full) {
+    auto t = make_table(1024);
+    std::vector<relay_key> keys(150);
+    std::vector<const relay_key*> ptrs(150);
+    for (uint16_t i = 0; i < 150; ++i) {
+        if (i % 3 != 0) {
+            ASSERT_TRUE(t->insert(new_side(ipv4(10, 0, 0, 2), static_cast<uint16_t>(40000 + i))));
+        }
+        keys[i] = relay_key{ipv4(10, 0, 0, 2), static_cast<uint16_t>(40000 + i), 0};
+        ptrs[i] = &keys[i];
+    }
+    std::vector<media_side*> out(150, reinterpret_cast<media_side*>(1));
+    EXPECT_EQ(t->lookup_bulk(ptrs.data(), 150, out.data()), 100u);
+    for (unsigned i = 0; i < 150; ++i) {
+        if (i % 3 == 0) {
+            EXPECT_EQ(out[i], nullptr) << i;
+        } else {
+            ASSERT_NE(out[i], nullptr) << i;
+            EXPECT_EQ(out[i]->local_port, 40000 + i);
+        }
+    }
+}
+
 TEST(relay_table, remove_then_lookup_misses) {
     auto t = make_table(1024);
     for (uint16_t i = 0; i < 32; ++i) {
