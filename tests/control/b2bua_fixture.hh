@@ -366,8 +366,8 @@ protected:
         EXPECT_EQ(sf::control::test::test_pool().available(), pool_free_at_start_);
     }
 
-    /// Published relay sides, counted by lookup (relay_table::size() also counts removed
-    /// entries still waiting on the RCU defer queue).
+    /// Published relay sides, counted by lookup (independent of relay_table::size(), so the two
+    /// can check each other).
     unsigned relay_entries() const {
         unsigned n = 0;
         for (uint32_t addr : {acc_addr, core_addr}) {
