@@ -281,13 +281,7 @@ class FloodTests:
                         f"({send_from:.2f} .. {send_to:.2f}): the run proved nothing about RTP")
         # No RTP lost, either way. The call record tells where: `lost` counts what never reached the
         # relay (in the lab: the kernel's af_packet ring), packets what it forwarded.
-        for who, r in (("alice", ra), ("bob", rb)):
-            self._progress(f"rtp {who}: sent {r['sent']} received {r['received']} from {r['received_from']} "
-                           f"lost~{r.get('lost_estimate')}")
-            if r["sent"] != RTP_COUNT:
-                errs.append(f"{who}'s rtpsim sent {r['sent']}, wanted {RTP_COUNT}")
-            if r["received"] != RTP_COUNT:
-                errs.append(f"{who} received {r['received']}/{RTP_COUNT} RTP packets across the SIP flood")
+        self._rtp_both_ways(tdir, (("alice", self._c("SBC_ACC")), ("bob", self._c("SBC_CORE"))), RTP_COUNT, errs)
         lines = self._wait_cdrs(cdr_before, 1)
         if not lines:
             errs.append("no call record for the call")
