@@ -172,6 +172,19 @@ struct control_loop::impl {
             j.end_object();
             return {ok ? 200 : 400, "application/json", j.take()};
         }
+        if (path == "/v1/announce") {
+            // After the addresses moved (a standby took over, a NIC was replaced): tell the
+            // links' neighbours again, as at start.
+            if (method != "POST") {
+                return {405, "application/json", R"({"error":"POST to announce every address by gratuitous ARP"})"};
+            }
+            if (cfg.api_token.empty()) {
+                return {403, "application/json", R"({"error":"announce over the API is off: set [api] token"})"};
+            }
+            json_writer j;
+            j.begin_object().key("announcing").value(uint64_t{transport.announce(steady_ms())}).end_object();
+            return {200, "application/json", j.take()};
+        }
         if (path == "/v1/transfer") {
             if (method != "POST") {
                 return {405, "application/json", R"({"error":"POST a JSON object: call, keep, to"})"};
@@ -285,6 +298,7 @@ struct control_loop::impl {
         j.end_object();
         j.key("neighbours").begin_object();
         j.key("entries").value(uint64_t{transport.neighbours()}).key("arp_requests").value(xs.arp_requests);
+        j.key("arp_announced").value(xs.arp_announced);
         j.key("arp_replies").value(s.arp_replies).key("icmp_echo_replies").value(s.icmp_replies);
         j.end_object();
         j.key("accounts").begin_object();
@@ -376,7 +390,7 @@ control_loop::control_loop(const config& cfg, dp::dataplane& dp) : impl_(std::ma
 control_loop::~control_loop() = default;
 
 void control_loop::run(const std::atomic<bool>& stop, std::atomic<bool>* reload) {
-    impl_->transport.announce();
+    impl_->transport.announce(steady_ms());
     log_info("control: ready, management API on %s", impl_->cfg.api_listen.c_str());
     unsigned idle = 0;
     while (!stop.load(std::memory_order_relaxed)) {

@@ -11,9 +11,8 @@ media_anchor::media_anchor(dp::relay_table& table, std::vector<realm_info> realm
     : table_(table), realms_(std::move(realms)), neighbours_(std::move(neighbours)), resolve_(std::move(resolve)) {
     for (const realm_info& r : realms_) {
         std::vector<address_pool> pools;
-        pools.push_back(address_pool{r.addr, media_ports(port_min, port_max)});
-        for (uint32_t i = 0; i < r.media_count; ++i) {
-            pools.push_back(address_pool{r.media_first + i, media_ports(port_min, port_max)});
+        for (const uint32_t a : r.addresses()) {  // the port's own address first: pool() relies on it
+            pools.push_back(address_pool{a, media_ports(port_min, port_max)});
         }
         pools_.push_back(std::move(pools));
         cursor_.push_back(0);

@@ -34,6 +34,15 @@ struct realm_info {
     uint32_t media_first = 0;
     uint32_t media_count = 0;
 
+    /// Every address of the port: its own first, then its media addresses in order.
+    std::vector<uint32_t> addresses() const {
+        std::vector<uint32_t> all{addr};
+        for (uint32_t i = 0; i < media_count; ++i) {
+            all.push_back(media_first + i);
+        }
+        return all;
+    }
+
     bool on_link(uint32_t a) const {
         const uint32_t mask = prefix == 0 ? 0 : ~uint32_t{0} << (32 - prefix);
         return (a & mask) == (addr & mask);

@@ -18,6 +18,10 @@ namespace {
 constexpr size_t max_pending = 1024;  // datagrams waiting for ARP, all realms together
 constexpr ms_t arp_wait_ms = 3000;    // then they are dropped and counted
 constexpr ms_t arp_retry_ms = 1000;
+// Gratuitous ARP (announce()): frames per tick, so 1024 media addresses never crowd out SIP in
+// the frame ring; and the gap before the second round (RFC 5227 2.3's ANNOUNCE_INTERVAL).
+constexpr unsigned announce_per_tick = 64;
+constexpr ms_t announce_interval_ms = 2000;
 constexpr size_t l4_overhead = sizeof(rte_ipv4_hdr) + sizeof(rte_udp_hdr);
 constexpr size_t max_udp_payload = 65507;  // 65535 - IPv4 and UDP headers
 
@@ -247,7 +251,7 @@ void sip_transport::send(unsigned realm, sip_addr to, sip_wire msg) {
     pending_.push_back(pending{realm, to, hop, std::move(msg), last_arp_});
     ++stats_.queued_for_arp;
     if (first) {
-        send_arp_request(realm, hop);
+        send_arp_request(realm, realms_[realm].addr, hop);
     }
 }
 
@@ -270,28 +274,60 @@ void sip_transport::learn_on_port(uint16_t port_id, uint32_t addr, const rte_eth
     }
 }
 
-void sip_transport::send_arp_request(unsigned realm, uint32_t target) {
+bool sip_transport::send_arp_request(unsigned realm, uint32_t sender, uint32_t target) {
     const realm_info& r = realms_[realm];
     rte_mbuf* m = dp_.alloc_mbuf();
     if (m == nullptr) {
         ++stats_.dropped_no_mbuf;
-        return;
+        return false;
     }
-    if (!dp::build_arp_request(m, r.mac, r.addr, target)) {
+    if (!dp::build_arp_request(m, r.mac, sender, target)) {
         rte_pktmbuf_free(m);
-        return;
+        return false;
     }
     dp::meta_of(m)->port_id = r.port_id;
     if (!dp_.send_frame(m)) {
         rte_pktmbuf_free(m);
-        return;
+        ++stats_.dropped_no_mbuf;
+        return false;
     }
-    ++stats_.arp_requests;
+    ++(sender == target ? stats_.arp_announced : stats_.arp_requests);
+    return true;
 }
 
-void sip_transport::announce() {
+void sip_transport::queue_announcements() {
+    announcing_.clear();
     for (unsigned i = 0; i < realms_.size(); ++i) {
-        send_arp_request(i, realms_[i].addr);  // target == sender: gratuitous
+        for (const uint32_t a : realms_[i].addresses()) {
+            announcing_.emplace_back(i, a);
+        }
+    }
+}
+
+size_t sip_transport::announce(ms_t now) {
+    queue_announcements();
+    const size_t round = announcing_.size();
+    second_round_due_ = true;
+    announce_again_at_ = 0;
+    announce_some(now);
+    return round;
+}
+
+void sip_transport::announce_some(ms_t now) {
+    if (announce_again_at_ != 0 && now >= announce_again_at_) {
+        announce_again_at_ = 0;
+        queue_announcements();
+    }
+    for (unsigned sent = 0; sent < announce_per_tick && !announcing_.empty(); ++sent) {
+        const auto [realm, addr] = announcing_.front();
+        if (!send_arp_request(realm, addr, addr)) {  // sender == target: gratuitous
+            return;  // no mbuf or a full frame ring: the rest on a later tick
+        }
+        announcing_.pop_front();
+    }
+    if (announcing_.empty() && second_round_due_) {
+        second_round_due_ = false;
+        announce_again_at_ = now + announce_interval_ms;
     }
 }
 
@@ -300,12 +336,13 @@ void sip_transport::resolve(unsigned realm, uint32_t addr) {
         return;
     }
     if (const uint32_t hop = next_hop(realm, addr); hop != 0) {
-        send_arp_request(realm, hop);
+        send_arp_request(realm, realms_[realm].addr, hop);
     }
 }
 
 void sip_transport::tick(ms_t now) {
     last_arp_ = now;
+    announce_some(now);
     for (auto p = pending_.begin(); p != pending_.end();) {
         if (p->since == 0) {
             p->since = now;
@@ -324,7 +361,7 @@ void sip_transport::tick(ms_t now) {
             const uint64_t k = key(p.realm, p.next_hop);
             if (std::find(asked.begin(), asked.end(), k) == asked.end()) {
                 asked.push_back(k);
-                send_arp_request(p.realm, p.next_hop);
+                send_arp_request(p.realm, realms_[p.realm].addr, p.next_hop);
             }
         }
     }

@@ -33,6 +33,7 @@ struct transport_stats {
     uint64_t dropped_no_mbuf = 0;       ///< no header/clone mbuf, or the frame ring was full
     uint64_t dropped_unbuilt = 0;       ///< an empty handle: its build ran out of message mbufs
     uint64_t arp_requests = 0;
+    uint64_t arp_announced = 0;         ///< gratuitous ARPs sent (announce())
     uint64_t neighbours_learnt = 0;
 };
 
@@ -69,8 +70,13 @@ public:
     void learn_on_port(uint16_t port_id, uint32_t addr, const rte_ether_addr& mac);
     /// Next-hop MAC towards `addr` on `realm` (the gateway's when not on-link).
     std::optional<rte_ether_addr> next_hop_mac(unsigned realm, uint32_t addr) const;
-    /// Announces every port's address (gratuitous ARP), at start.
-    void announce();
+    /// Announces every address of every port, its own and its media addresses, by gratuitous
+    /// ARP: so switches and the neighbours' ARP caches point at this box after a start, a move
+    /// of the addresses or a replaced NIC. Twice, 2 s apart (as RFC 5227 2.3 announces), at most
+    /// announce_per_tick frames per tick() (a port may have 1024 media addresses; the frame ring
+    /// and the SIP traffic sharing it come first). Returns the frames of the first round; a call
+    /// while a round is under way starts over.
+    size_t announce(ms_t now);
     /// Sends an ARP request for the next hop towards `addr` on `realm` (media next hops the
     /// neighbour table lacks); nothing when it is unroutable.
     void resolve(unsigned realm, uint32_t addr);
@@ -92,7 +98,13 @@ private:
     };
     uint32_t next_hop(unsigned realm, uint32_t addr) const;
     void transmit(unsigned realm, sip_addr to, const rte_ether_addr& mac, sip_wire msg);
-    void send_arp_request(unsigned realm, uint32_t target);
+    /// False when no mbuf or no room in the frame ring (counted in dropped_no_mbuf).
+    bool send_arp_request(unsigned realm, uint32_t sender, uint32_t target);
+    /// Fills announcing_ with every address of every realm.
+    void queue_announcements();
+    /// Sends what the announcement round still owes, up to announce_per_tick frames, and
+    /// starts the second round when it is due.
+    void announce_some(ms_t now);
     static uint64_t key(unsigned realm, uint32_t addr) { return (uint64_t{realm} << 32) | addr; }
 
     dp::dataplane& dp_;
@@ -102,6 +114,10 @@ private:
     std::deque<pending> pending_;
     ms_t last_arp_ = 0;
     ms_t last_retry_ = 0;
+    /// (realm, address) still to announce in this round, in order.
+    std::deque<std::pair<unsigned, uint32_t>> announcing_;
+    ms_t announce_again_at_ = 0;  ///< when the second round starts (0: not scheduled)
+    bool second_round_due_ = false;  ///< the round under way is the first
     uint16_t ip_id_ = 0;  ///< IPv4 identification of fragmented datagrams
     transport_stats stats_;
 };

@@ -46,6 +46,7 @@ int main(int argc, char** argv) {
         "  cdrs       the most recent call records\n"
         "  get PATH   any API path, e.g. get /v1/stats\n"
         "  reload     re-read the config and dialplans (all or nothing; calls in progress keep theirs)\n"
+        "  announce   gratuitous ARP for every port and media address (after the addresses moved)\n"
         "  transfer CALL TO   blind-transfer a call (its id, a Call-ID, or the fu= tag its dial string set):\n"
         "                     the caller (--keep a) or the\n"
         "                     callee (--keep b) is connected to user TO, through the transfer dialplan\n";
@@ -78,8 +79,8 @@ int main(int argc, char** argv) {
         };
         post_body = "{\"call\":" + quote(words[1]) + ",\"to\":" + quote(words[2]) +
                     ",\"keep\":" + quote(vm["keep"].as<std::string>()) + "}";
-    } else if (words.size() == 1 && words[0] == "reload") {
-        path = "/v1/reload";
+    } else if (words.size() == 1 && (words[0] == "reload" || words[0] == "announce")) {
+        path = "/v1/" + words[0];
         post_body = "{}";
     } else if (words.size() == 1 && (words[0] == "stats" || words[0] == "calls" || words[0] == "cdrs")) {
         path = "/v1/" + words[0];

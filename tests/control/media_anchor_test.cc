@@ -128,3 +128,14 @@ TEST_F(media_anchor_test, a_known_neighbour_needs_no_request) {
     EXPECT_EQ(anchor_->waiting_for_neighbour(), 0u);
     anchor_->close(b);
 }
+
+// What a port announces by gratuitous ARP and what the relay's port pools are made of: its own
+// address first (media_anchor::pool indexes on it), then each media address once, in order.
+TEST(realm_info, addresses_are_the_port_then_its_media_range) {
+    realm_info r;
+    r.addr = 0xc0000201;  // 192.0.2.1
+    EXPECT_EQ(r.addresses(), std::vector<uint32_t>{0xc0000201});
+    r.media_first = 0xc0000240;  // 192.0.2.64 .. 66
+    r.media_count = 3;
+    EXPECT_EQ(r.addresses(), (std::vector<uint32_t>{0xc0000201, 0xc0000240, 0xc0000241, 0xc0000242}));
+}
