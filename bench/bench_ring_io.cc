@@ -30,11 +30,11 @@
 ///                              incremental checksums, per-side counters), the worker's
 ///                              per-lcore counters, tx_burst of the relayed frames and the
 ///                              RCU quiescent report of every poll.
-/// BM_ring_worker_1k            worker_handle_burst: the worker loop's whole per-burst path
-///                              (validation, classification, relay, buffered TX). Only at
-///                              1k: a worker port has one address, so its relay port range
-///                              (20000-29999) holds at most 10k keys; 1M entries need many
-///                              addresses, which the worker's not_for_us check drops.
+/// BM_ring_worker_1k, _1M       worker_handle_burst: the worker loop's whole per-burst path
+///                              (validation, classification, relay, buffered TX). At 1M
+///                              each worker port owns the table's 32 media addresses
+///                              (worker_port media range) and relays ports 1024-65535, as a
+///                              box configured with media_addresses and a wide port range does.
 
 #include <benchmark/benchmark.h>
 
@@ -347,8 +347,10 @@ void BM_ring_worker(benchmark::State& state, uint32_t entries) {
     auto w = std::make_unique<worker>();
     w->burst = burst;
     w->sip_port = 5060;
-    w->relay_min = relay_min;
-    w->relay_max = relay_max;
+    // The 1M table's keys are 32 media addresses per port x ports 1024-65535 (table_for).
+    const bool wide = entries / 2 * 2 > relay_max - relay_min + 1u;
+    w->relay_min = wide ? 1024 : relay_min;
+    w->relay_max = wide ? 65535 : relay_max;
     w->relay = f.table.get();
     const std::string suffix = std::to_string(instance++);
     w->sip_in = rte_ring_create(("rio_sip" + suffix).c_str(), 1024, rte_socket_id(), RING_F_SP_ENQ | RING_F_SC_DEQ);
@@ -363,6 +365,10 @@ void BM_ring_worker(benchmark::State& state, uint32_t entries) {
         wp.used = true;
         wp.index = static_cast<uint8_t>(w->n_ports);
         wp.addr = addr;
+        if (wide) {
+            wp.media_first = id == port_a ? 0x0a000001u : 0x0a010001u;
+            wp.media_count = 32;
+        }
         wp.mac = id == port_a ? mac_a : mac_b;
         wp.tx = static_cast<rte_eth_dev_tx_buffer*>(
             rte_zmalloc("rio_txbuf", RTE_ETH_TX_BUFFER_SIZE(64), RTE_CACHE_LINE_SIZE));
@@ -456,6 +462,7 @@ int main(int argc, char** argv) {
     benchmark::RegisterBenchmark("BM_ring_relay_1k", BM_ring_relay, 1000u);
     benchmark::RegisterBenchmark("BM_ring_relay_1M", BM_ring_relay, 1000000u);
     benchmark::RegisterBenchmark("BM_ring_worker_1k", BM_ring_worker, 1000u);
+    benchmark::RegisterBenchmark("BM_ring_worker_1M", BM_ring_worker, 1000000u);
 
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) {
