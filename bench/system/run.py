@@ -718,9 +718,9 @@ def run_ring(a, logdir):
         say(f"{exe} not built: ring figures skipped")
         return None
     argv = nice(a) + ["taskset", "-c", str(DUT_CPU), exe,
-                      "--benchmark_filter=BM_ring_io_forward_baseline|BM_ring_relay_1k|BM_ring_relay_1M|BM_ring_worker_1k",
+                      "--benchmark_filter=BM_ring_io_forward_baseline|BM_ring_relay_1k|BM_ring_relay_1M|BM_ring_worker_1k|BM_ring_worker_1M",
                       "--benchmark_repetitions=3", "--benchmark_report_aggregates_only=true", "--benchmark_format=json"]
-    say(f"net_ring: bench_ring_io on CPU {DUT_CPU} (io forward baseline, relay 1k/1M entries, worker path)")
+    say(f"net_ring: bench_ring_io on CPU {DUT_CPU} (io forward baseline, relay and worker path at 1k/1M entries)")
     r = subprocess.run(argv, capture_output=True, text=True, timeout=900, stdin=subprocess.DEVNULL)
     with open(os.path.join(logdir, "ring.json"), "w") as f:
         f.write(r.stdout)
@@ -985,6 +985,11 @@ def main():
                                                    ring and ring.get("BM_ring_io_forward_baseline")),
             "ring_worker_1k_over_io_forward": ratio(ring and ring.get("BM_ring_worker_1k"),
                                                     ring and ring.get("BM_ring_io_forward_baseline")),
+            # Flatness: per-packet time at 1M entries over 1k (Mpps at 1k over Mpps at 1M).
+            "ring_relay_per_packet_1m_over_1k": ratio(ring and ring.get("BM_ring_relay_1k"),
+                                                      ring and ring.get("BM_ring_relay_1M")),
+            "ring_worker_per_packet_1m_over_1k": ratio(ring and ring.get("BM_ring_worker_1k"),
+                                                       ring and ring.get("BM_ring_worker_1M")),
         }
         for p in a.veth_pmds:
             sp = out["sipferry_by_pmd"][p]
