@@ -112,6 +112,30 @@ def main():
         passed = [t["rate_pps"] for t in trials if not t["generator_limited"] and t["lost"] == 0]
         check(rep["search"]["zero_loss_pps"] == (max(passed) if passed else 0),
               "search: zero_loss_pps is the best passing trial")
+    # 4. --payload-file: every frame carries the file's bytes as its UDP payload (a SIP OPTIONS),
+    # so nothing comes back as a probe: each one arrives as "other"; an empty file is refused.
+    with tempfile.TemporaryDirectory() as d:
+        payload = (b"OPTIONS sip:ping@203.0.113.150 SIP/2.0\r\nVia: SIP/2.0/UDP 203.0.113.20:5060;branch=z9hG4bK-t\r\n"
+                   b"Call-ID: t@203.0.113.20\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n")
+        path = os.path.join(d, "options.sip")
+        with open(path, "wb") as f:
+            f.write(payload)
+        rep = sfgen(exe, ["--ring-cable", "--rx-ip", "203.0.113.150", "--range", "4,203.0.113.20:5060,203.0.113.150:5060",
+                          "--payload-file", path, "--rate", "400", "--duration", "0.5", "--warmup", "0", "--drain", "0.3",
+                          "--deadline", "60"], "payload")
+        if rep:
+            t = rep["trials"][0]
+            check(t["sent"] == t["planned"] == 200, f"payload: sent every planned frame ({t['sent']}/{t['planned']})")
+            check(t["received"] == 0 and t["bad_probe"] == 0, "payload: no frame read as a probe")
+            check(t["rx_other"] == t["sent"], f"payload: every frame came back as other ({t['rx_other']}/{t['sent']})")
+        empty = os.path.join(d, "empty")
+        open(empty, "wb").close()
+        r = subprocess.run([exe, "--no-huge", "--no-pci", "--no-shconf", "-m", "256", "-l", "0",
+                            f"--file-prefix=sfb-test-empty-{os.getpid()}", "--log-level=*:error", "--",
+                            "--ring-cable", "--rx-ip", "203.0.113.150", "--range", "1,203.0.113.20:5060,203.0.113.150:5060",
+                            "--payload-file", empty], capture_output=True, text=True, timeout=60)
+        shutil.rmtree(f"/var/run/dpdk/sfb-test-empty-{os.getpid()}", ignore_errors=True)
+        check(r.returncode == 1 and "--payload-file" in r.stderr, f"payload: an empty file is refused (exit {r.returncode})")
     print(f"{'FAILED' if FAILS else 'PASSED'}: {len(FAILS)} check(s) failed")
     return 1 if FAILS else 0
 

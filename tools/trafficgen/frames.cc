@@ -1,5 +1,6 @@
 #include "frames.hh"
 
+#include <algorithm>
 #include <cstring>
 
 #include <rte_arp.h>
@@ -29,18 +30,18 @@ uint32_t get32(const uint8_t* p) {
     return rte_be_to_cpu_32(v);
 }
 
-}  // namespace
-
-void build_template(frame_template& t, const rte_ether_addr& src_mac, const rte_ether_addr& dst_mac,
-                    uint32_t src_ip, uint16_t src_port, uint32_t dst_ip, uint16_t dst_port, uint32_t ssrc) {
+// Ethernet/IPv4/UDP headers for `payload_len` bytes of UDP payload; checksums left 0.
+void build_headers(frame_template& t, const rte_ether_addr& src_mac, const rte_ether_addr& dst_mac, uint32_t src_ip,
+                   uint16_t src_port, uint32_t dst_ip, uint16_t dst_port, uint16_t payload_len) {
     std::memset(t.bytes, 0, sizeof(t.bytes));
+    t.len = static_cast<uint16_t>(rtp_off + payload_len);
     auto* eth = reinterpret_cast<rte_ether_hdr*>(t.bytes);
     eth->dst_addr = dst_mac;
     eth->src_addr = src_mac;
     eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
     auto* ip = reinterpret_cast<rte_ipv4_hdr*>(t.bytes + ip_off);
     ip->version_ihl = RTE_IPV4_VHL_DEF;
-    ip->total_length = rte_cpu_to_be_16(sizeof(rte_ipv4_hdr) + sizeof(rte_udp_hdr) + rtp_len);
+    ip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(sizeof(rte_ipv4_hdr) + sizeof(rte_udp_hdr) + payload_len));
     ip->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG);
     ip->time_to_live = 64;
     ip->next_proto_id = IPPROTO_UDP;
@@ -49,13 +50,41 @@ void build_template(frame_template& t, const rte_ether_addr& src_mac, const rte_
     auto* udp = reinterpret_cast<rte_udp_hdr*>(t.bytes + udp_off);
     udp->src_port = rte_cpu_to_be_16(src_port);
     udp->dst_port = rte_cpu_to_be_16(dst_port);
-    udp->dgram_len = rte_cpu_to_be_16(sizeof(rte_udp_hdr) + rtp_len);
+    udp->dgram_len = rte_cpu_to_be_16(static_cast<uint16_t>(sizeof(rte_udp_hdr) + payload_len));
+}
+
+}  // namespace
+
+void build_template(frame_template& t, const rte_ether_addr& src_mac, const rte_ether_addr& dst_mac,
+                    uint32_t src_ip, uint16_t src_port, uint32_t dst_ip, uint16_t dst_port, uint32_t ssrc) {
+    build_headers(t, src_mac, dst_mac, src_ip, src_port, dst_ip, dst_port, rtp_len);
     uint8_t* rtp = t.bytes + rtp_off;
     rtp[0] = 0x80;  // version 2
     rtp[1] = 0;     // PT 0 (PCMU)
     put32(rtp + 8, ssrc);
     put32(rtp + 12, probe_magic);
     std::memset(rtp + 12 + 24, 0xff, rtp_len - 12 - 24);  // mu-law silence after the probe
+}
+
+void build_payload_template(frame_template& t, const rte_ether_addr& src_mac, const rte_ether_addr& dst_mac,
+                            uint32_t src_ip, uint16_t src_port, uint32_t dst_ip, uint16_t dst_port,
+                            const std::string& payload) {
+    const auto len = static_cast<uint16_t>(std::min<size_t>(payload.size(), max_payload_len));
+    build_headers(t, src_mac, dst_mac, src_ip, src_port, dst_ip, dst_port, len);
+    std::memcpy(t.bytes + rtp_off, payload.data(), len);
+    auto* ip = reinterpret_cast<rte_ipv4_hdr*>(t.bytes + ip_off);
+    auto* udp = reinterpret_cast<rte_udp_hdr*>(t.bytes + udp_off);
+    ip->hdr_checksum = rte_ipv4_cksum(ip);
+    udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
+}
+
+bool fill_copy(rte_mbuf* m, const frame_template& t) {
+    auto* d = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, t.len));
+    if (d == nullptr) {
+        return false;
+    }
+    std::memcpy(d, t.bytes, t.len);
+    return true;
 }
 
 bool fill_probe(rte_mbuf* m, const frame_template& t, const probe& p) {

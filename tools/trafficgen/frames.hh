@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 
 #include <rte_ether.h>
 
@@ -24,14 +25,28 @@ struct probe {
     uint64_t tsc = 0;     ///< rte_rdtsc() just before tx_burst (one process: one clock)
 };
 
-/// Fixed part of one stream's frames, built once: Ethernet/IPv4/UDP/RTP headers.
+/// The largest UDP payload of --payload-file: one 1500-byte IPv4 packet, no fragments.
+constexpr uint16_t max_payload_len = 1500 - 20 - 8;
+
+/// Fixed part of one stream's frames, built once: Ethernet/IPv4/UDP/RTP headers, or with
+/// build_payload_template the whole frame.
 struct frame_template {
-    alignas(64) uint8_t bytes[RTE_ETHER_HDR_LEN + 20 + 8 + rtp_len];
+    alignas(64) uint8_t bytes[RTE_ETHER_HDR_LEN + 20 + 8 + max_payload_len];
+    uint16_t len = 0;  ///< frame bytes in use
 };
 
 /// Builds the template of a stream's frames (checksums are filled per packet).
 void build_template(frame_template& t, const rte_ether_addr& src_mac, const rte_ether_addr& dst_mac,
                     uint32_t src_ip, uint16_t src_port, uint32_t dst_ip, uint16_t dst_port, uint32_t ssrc);
+
+/// A frame whose UDP payload is `payload` as given (--payload-file: e.g. a SIP request), both
+/// checksums complete: sent as it is, with no probe (nothing to match at the receiver).
+void build_payload_template(frame_template& t, const rte_ether_addr& src_mac, const rte_ether_addr& dst_mac,
+                            uint32_t src_ip, uint16_t src_port, uint32_t dst_ip, uint16_t dst_port,
+                            const std::string& payload);
+
+/// Copies a payload template into m. False when m has no room.
+bool fill_copy(rte_mbuf* m, const frame_template& t);
 
 /// Copies the template into m and stamps the RTP sequence/timestamp, the probe and both
 /// checksums. False when m has no room.

@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <set>
 #include <sstream>
@@ -152,12 +153,30 @@ int run(int argc, char** argv) {
         if (!o.dst_mac) {
             resolve_next_hops(ctx, o);
         }
+        std::string payload;
+        if (!o.payload_file.empty()) {
+            std::ifstream in(o.payload_file, std::ios::binary);
+            payload.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+            if (!in.good() && !in.eof()) {
+                throw std::runtime_error("--payload-file: cannot read " + o.payload_file);
+            }
+            if (payload.empty() || payload.size() > max_payload_len) {
+                throw std::runtime_error("--payload-file: 1.." + std::to_string(max_payload_len) + " bytes, " +
+                                         o.payload_file + " has " + std::to_string(payload.size()));
+            }
+            ctx.payload_frames = true;
+        }
         ctx.templates.resize(ctx.streams.size());
         for (size_t i = 0; i < ctx.streams.size(); ++i) {
             const stream& s = ctx.streams[i];
             const rte_ether_addr dst = o.dst_mac ? *o.dst_mac : *arp.lookup(o.gateway ? o.gateway : s.dst_ip);
-            build_template(ctx.templates[i], ctx.tx.mac, dst, s.src_ip, s.src_port, s.dst_ip, s.dst_port,
-                           0x5f000000u + static_cast<uint32_t>(i));
+            if (ctx.payload_frames) {
+                build_payload_template(ctx.templates[i], ctx.tx.mac, dst, s.src_ip, s.src_port, s.dst_ip, s.dst_port,
+                                       payload);
+            } else {
+                build_template(ctx.templates[i], ctx.tx.mac, dst, s.src_ip, s.src_port, s.dst_ip, s.dst_port,
+                               0x5f000000u + static_cast<uint32_t>(i));
+            }
         }
     } catch (const std::exception& e) {
         std::cerr << "sfgen: " << e.what() << "\n";

@@ -21,6 +21,8 @@ const char* usage =
     "  --dst-mac MAC             skip ARP resolution: send every stream to this MAC\n"
     "  --streams FILE            lines 'SRC_IP:PORT DST_IP:PORT'\n"
     "  --range N,SRC_IP:PORT,DST_IP:PORT   N streams, both ports step by 2\n"
+    "  --payload-file FILE       UDP payload of every frame (1..1472 bytes, e.g. a SIP OPTIONS for a\n"
+    "                            flood) instead of RTP probes; then only what was sent counts\n"
     "  --rate PPS                total packets/s (default 50 per stream)\n"
     "  --duration S --drain S --warmup S --arp-timeout S --deadline S\n"
     "  --garp-only               send gratuitous ARPs for our addresses and exit\n"
@@ -105,6 +107,8 @@ options parse_options(int argc, char** argv) {
             o.streams_file = value();
         } else if (opt == "--range") {
             o.range = value();
+        } else if (opt == "--payload-file") {
+            o.payload_file = value();
         } else if (opt == "--rate") {
             o.rate_pps = to_double(opt, value());
         } else if (opt == "--duration") {

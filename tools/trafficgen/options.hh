@@ -22,6 +22,9 @@ struct options {
     std::optional<rte_ether_addr> dst_mac;  ///< skip ARP: every stream goes to this MAC
     std::string streams_file;      ///< lines "SRC_IP:PORT DST_IP:PORT"
     std::string range;             ///< "N,SRC_IP:PORT,DST_IP:PORT": ports step by 2
+    /// Every frame's UDP payload is this file's bytes (e.g. a SIP request for a flood) instead
+    /// of an RTP probe: nothing is matched at the receiver, only what was sent counts.
+    std::string payload_file;
     double rate_pps = 0;           ///< total packets/s (0: 50 per stream)
     double duration_s = 5;         ///< sending time of one trial
     double drain_s = 0.5;          ///< receive time after the last packet of a trial

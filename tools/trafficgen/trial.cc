@@ -130,7 +130,11 @@ trial_result run_trial(gen_context& ctx, uint32_t trial_id, double rate_pps, dou
                         const uint64_t k = next_k + i;
                         const auto s = static_cast<uint32_t>(k % n_streams);
                         const probe p{trial_id, s, static_cast<uint32_t>(k / n_streams), stamp};
-                        fill_probe(out[i], ctx.templates[s], p);
+                        if (ctx.payload_frames) {
+                            fill_copy(out[i], ctx.templates[s]);
+                        } else {
+                            fill_probe(out[i], ctx.templates[s], p);
+                        }
                     }
                     const uint16_t sent = rte_eth_tx_burst(ctx.tx.id, 0, out, static_cast<uint16_t>(want));
                     if (sent < want) {

@@ -24,6 +24,7 @@ struct gen_context {
     arp_agent* arp = nullptr;
     std::vector<stream> streams;
     std::vector<frame_template> templates;  ///< one per stream, next-hop MAC resolved
+    bool payload_frames = false;  ///< the templates are whole frames (--payload-file): no probes
     unsigned burst = 32;
     uint64_t deadline_tsc = 0;  ///< nothing runs past this
     unsigned idle_sleep_us = 0;  ///< sleep this long when idle (0: pure polling)
