@@ -195,7 +195,7 @@ TEST_F(config_test, lab_conf_text_parses_with_the_right_values) {
     EXPECT_EQ(dp.sip_rate_per_source, 5000u);
     EXPECT_EQ(dp.sip_burst_per_source, 10000u);
     EXPECT_EQ(dp.sip_sources_tracked, 1024u);
-    ASSERT_EQ(dp.ports.size(), 2u);
+    ASSERT_EQ(dp.ports.size(), 3u);
     EXPECT_EQ(dp.ports[0].name, "acc");
     EXPECT_EQ(dp.ports[0].device, "net_af_packet0,iface=acc,qpairs=1,blocksz=16384,framesz=16384,framecnt=512");
     EXPECT_EQ(ipv4_to_string(dp.ports[0].addr), "192.0.2.1");
@@ -204,6 +204,11 @@ TEST_F(config_test, lab_conf_text_parses_with_the_right_values) {
     EXPECT_EQ(dp.ports[1].name, "core");
     EXPECT_EQ(ipv4_to_string(dp.ports[1].addr), "198.51.100.1");
     EXPECT_EQ(dp.ports[1].prefix, 24);
+    // The flood port of sip_flood_5x_spares_rtp: a memif server, no kernel interface.
+    EXPECT_EQ(dp.ports[2].name, "flood");
+    EXPECT_EQ(dp.ports[2].device,
+              "net_memif0,role=server,socket=/run/sipferry-lab/flood.sock,socket-abstract=no,id=0,rsize=14");
+    EXPECT_EQ(ipv4_to_string(dp.ports[2].addr), "203.0.113.1");
     EXPECT_EQ(c.sip.port, 5060);
     EXPECT_EQ(dp.relay_port_min, 20000);
     EXPECT_EQ(dp.relay_port_max, 29999);
@@ -219,13 +224,14 @@ TEST_F(config_test, lab_conf_loads_from_the_tree) {
     // lab.conf names ../lua/dialplans/lab_default.lua and lab_transfer.lua: they must ship.
     const config c = load_config((root / "configs" / "lab.conf").string());
     EXPECT_EQ(c.path, (root / "configs" / "lab.conf").string());
-    ASSERT_EQ(c.dataplane.ports.size(), 2u);
+    ASSERT_EQ(c.dataplane.ports.size(), 3u);
     EXPECT_EQ(c.dataplane.ports[0].name, "acc");
     EXPECT_EQ(ipv4_to_string(c.dataplane.ports[0].addr), "192.0.2.1");
     EXPECT_EQ(c.dataplane.ports[0].prefix, 24);
     EXPECT_EQ(c.dataplane.ports[1].name, "core");
     EXPECT_EQ(ipv4_to_string(c.dataplane.ports[1].addr), "198.51.100.1");
     EXPECT_EQ(c.dataplane.ports[1].prefix, 24);
+    EXPECT_EQ(c.dataplane.ports[2].name, "flood");
     EXPECT_EQ(c.sip.port, 5060);
     EXPECT_EQ(c.sip.t1_ms, 500u);
     EXPECT_EQ(c.sip.t2_ms, 4000u);
