@@ -242,6 +242,9 @@ void dataplane::setup_port(const port_config& pc) {
     if (rte_eth_dev_get_mtu(port_id, &mtu) == 0 && mtu >= 576) {
         pi.mtu = mtu;
     }
+    if (const std::string iface = af_packet_iface(pc.device); !iface.empty()) {
+        pi.kernel_drops = std::make_shared<packet_socket_drops>(iface);
+    }
     ports_.push_back(pi);
 }
 
@@ -356,6 +359,9 @@ stats_snapshot dataplane::stats() const {
             s.ports[p].nic_ipackets = es.ipackets;
             s.ports[p].nic_opackets = es.opackets;
             s.ports[p].nic_imissed = es.imissed;
+            if (ports_[p].kernel_drops) {
+                s.ports[p].nic_imissed += ports_[p].kernel_drops->total();  // 0 from net_af_packet itself
+            }
             s.ports[p].nic_ierrors = es.ierrors;
             s.ports[p].nic_oerrors = es.oerrors;
         }

@@ -13,6 +13,7 @@
 
 #include <rte_ether.h>
 
+#include "packet_socket_drops.hh"
 #include "relay_table.hh"
 #include "rings.hh"
 #include "stats.hh"
@@ -69,6 +70,9 @@ struct port_info {
     bool tx_multi_seg = false;      ///< the device sends chained mbufs (RTE_ETH_TX_OFFLOAD_MULTI_SEGS, enabled)
     uint32_t media_first = 0;       ///< see port_config
     uint32_t media_count = 0;
+    /// net_af_packet only: the kernel's RX ring drops, which the driver does not report
+    /// (added to nic_imissed by stats()).
+    std::shared_ptr<packet_socket_drops> kernel_drops;
 
     bool on_link(uint32_t a) const {
         const uint32_t mask = prefix == 0 ? 0 : ~uint32_t{0} << (32 - prefix);
@@ -117,7 +121,9 @@ public:
     int route(uint32_t addr) const;
     const dataplane_config& config() const { return cfg_; }
 
-    /// Sums of every worker's counters, and per-port NIC counters.
+    /// Sums of every worker's counters, and per-port NIC counters (for net_af_packet ports
+    /// nic_imissed is the kernel's RX ring drops). Control thread only: reading those resets
+    /// the kernel's count, which packet_socket_drops keeps the running total of.
     stats_snapshot stats() const;
 
 private:

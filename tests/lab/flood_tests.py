@@ -367,6 +367,9 @@ class FloodTests:
                    "lost_before_worker": fl["sent"] - offered, "relayed": delta("relay.relayed"),
                    "sip_sent": delta("sip.sent"), "messages_unbuilt": delta("sip.messages_unbuilt"),
                    "ring_drained_after_s": round(drain_s, 2), "backlog_left": self._backlog(before, after),
+                   # Frames the kernel dropped for want of room in the af_packet RX rings (acc, core):
+                   # lost before the appliance saw them, RTP or SIP alike.
+                   "kernel_rx_dropped": delta("ports.acc.nic_imissed") + delta("ports.core.nic_imissed"),
                    "thread_cpu_s": {k: round(cpu1.get(k, 0) - v, 2) for k, v in cpu0.items()}}
         # What the control thread's capacity would be with a whole CPU: its CPU time per message
         # handled during the flood (diagnostic; the ratio above is against what it really handled).
@@ -386,7 +389,8 @@ class FloodTests:
                        (" (its ring overflowed: that is the flood in times the control plane's capacity)" if ring_full
                         else " (its ring never overflowed: the flood was at most that many times its capacity)") +
                        f"; relayed +{figures['relayed']}; ring drained {drain_s:.1f} s after the flood; lost before "
-                       f"the worker {figures['lost_before_worker']}; the control thread used "
+                       f"the worker {figures['lost_before_worker']} (the kernel's af_packet rings dropped "
+                       f"{figures['kernel_rx_dropped']}); the control thread used "
                        f"{figures['control_cpu_share']:.0%} of a CPU ({figures['control_us_per_message']} us a message, "
                        f"so the flood was {figures['ratio_whole_cpu']}x what it answers with a whole CPU)")
 
