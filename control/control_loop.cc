@@ -36,24 +36,6 @@ ms_t steady_ms() {
                                  .count());
 }
 
-std::vector<realm_info> realms_of(const dp::dataplane& dp) {
-    std::vector<realm_info> out;
-    for (const auto& p : dp.ports()) {
-        realm_info r;
-        r.name = p.name;
-        r.addr = p.addr;
-        r.addr_text = ipv4_to_string(p.addr);
-        r.prefix = p.prefix;
-        r.gateway = p.gateway;
-        r.port_id = p.port_id;
-        r.mac = p.mac;
-        r.media_first = p.media_first;
-        r.media_count = p.media_count;
-        out.push_back(r);
-    }
-    return out;
-}
-
 dialplan_limits limits_of(const dialplan_config& c) {
     dialplan_limits l;
     l.max_instructions = c.max_instructions;

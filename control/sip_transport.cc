@@ -9,9 +9,28 @@
 #include <rte_mbuf.h>
 #include <rte_udp.h>
 
+#include "config.hh"
 #include "packet.hh"
 
 namespace sf::control {
+
+std::vector<realm_info> realms_of(const dp::dataplane& dp) {
+    std::vector<realm_info> out;
+    for (const auto& p : dp.ports()) {
+        realm_info r;
+        r.name = p.name;
+        r.addr = p.addr;
+        r.addr_text = ipv4_to_string(p.addr);
+        r.prefix = p.prefix;
+        r.gateway = p.gateway;
+        r.port_id = p.port_id;
+        r.mac = p.mac;
+        r.media_first = p.media_first;
+        r.media_count = p.media_count;
+        out.push_back(r);
+    }
+    return out;
+}
 
 namespace {
 

@@ -59,6 +59,9 @@ unsigned build_sip_frames(sip_wire msg, const dp::udp_route& route, uint16_t mtu
                           const frame_pools& pools, rte_mbuf** out, unsigned max_out, frame_outcome& outcome,
                           uint64_t& linearized);
 
+/// The realms of the dataplane's ports, in port order (realm i is port i).
+std::vector<realm_info> realms_of(const dp::dataplane& dp);
+
 class sip_transport {
 public:
     sip_transport(dp::dataplane& dp, std::vector<realm_info> realms, uint16_t sip_port);
