@@ -15,6 +15,7 @@
 #include <rte_memory.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -231,6 +232,7 @@ int main(int argc, char** argv) {
     benchmark::Initialize(&argc, argv);
     benchmark::RunSpecifiedBenchmarks();
     benchmark::Shutdown();
+    std::filesystem::remove_all(rte_eal_get_runtime_dir());  // made even with --no-shconf
     rte_eal_cleanup();
     return 0;
 }

@@ -11,6 +11,7 @@
 #include <rte_memory.h>
 
 #include <cstring>
+#include <filesystem>
 #include <string>
 #include <unistd.h>
 
@@ -102,5 +103,6 @@ int main(int argc, char** argv) {
     benchmark::Initialize(&argc, argv);
     benchmark::RunSpecifiedBenchmarks();
     benchmark::Shutdown();
+    std::filesystem::remove_all(rte_eal_get_runtime_dir());  // made even with --no-shconf
     return 0;
 }

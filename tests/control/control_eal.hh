@@ -11,6 +11,7 @@
 #include <rte_errno.h>
 #include <rte_memory.h>
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,8 @@ public:
         ASSERT_GE(rte_eal_init(static_cast<int>(args.size()), argv.data()), 0)
             << "rte_eal_init: " << rte_strerror(rte_errno);
     }
+    // EAL's runtime directory is made even with --no-shconf: every run would leave one.
+    void TearDown() override { std::filesystem::remove_all(rte_eal_get_runtime_dir()); }
 };
 
 [[maybe_unused]] inline ::testing::Environment* const eal_env =

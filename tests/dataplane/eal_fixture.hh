@@ -25,6 +25,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -58,7 +59,9 @@ public:
     }
 
     // No rte_eal_cleanup(): tables and pools owned by static objects may outlive
-    // the environment, and the process is about to exit anyway.
+    // the environment, and the process is about to exit anyway. Its runtime directory
+    // (/var/run/dpdk/<prefix>, made even with --no-shconf) goes, or every run leaves one.
+    void TearDown() override { std::filesystem::remove_all(rte_eal_get_runtime_dir()); }
 
 private:
     std::vector<std::string> extra_;

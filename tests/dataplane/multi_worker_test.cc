@@ -44,6 +44,7 @@
 #include <memory>
 #include <mutex>
 #include <new>
+#include <filesystem>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -168,6 +169,8 @@ public:
             std::exit(1);
         }
     }
+    // EAL's runtime directory is made even with --no-shconf: every run would leave one.
+    void TearDown() override { std::filesystem::remove_all(rte_eal_get_runtime_dir()); }
 };
 
 [[maybe_unused]] auto* const eal = ::testing::AddGlobalTestEnvironment(new multi_lcore_environment);

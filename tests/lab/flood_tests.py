@@ -58,6 +58,7 @@ would cost the worker's core nothing. SIPFERRY_FLOOD_MODE (raw|udp), SIPFERRY_FL
 """
 import json
 import os
+import shutil
 import subprocess
 import threading
 import time
@@ -237,6 +238,9 @@ class FloodTests:
             except subprocess.TimeoutExpired:
                 self.kill_proc(p)
                 self._fail("sfgen still ran 40 s after its start (its own deadline: 20 s)")
+            finally:
+                # EAL leaves its runtime directory behind even with --no-shconf.
+                shutil.rmtree(f"/var/run/dpdk/sf-flood-{os.getpid()}", ignore_errors=True)
             t1 = time.time()
         with open(os.path.join(tdir, f"{name}.json"), "w") as f:
             f.write(out)
