@@ -40,8 +40,9 @@ sender's own UDP/IP output, which the raw mode skips, is the smaller part). The 
 never overflows and offered/handled is ~1.5 (the excess: the heavy source the limiter cuts). Only
 a flood that also takes the control thread's CPU reaches 5x (figures in docs/lab.md): a flooder at
 nice -15 on the control thread's CPU gave 5.3-7.1x, but from that CPU it overran the worker's
-af_packet ring and the kernel dropped 4-7 of alice's RTP packets in each run. A 5x flood needs a
-generator that does not share the appliance's cores. (The worker's side, every RTP packet relayed
+af_packet ring and the kernel dropped 4-7 of alice's RTP packets in each run. A 5x flood on the
+RTP's port needs a generator that does not share the appliance's cores; sip_flood_5x_spares_rtp
+floods a port of its own through memif instead, with no kernel on the way. (The worker's side, every RTP packet relayed
 while the limiter cuts a flood in the same bursts, is unit-tested: tests/dataplane/lcore_loop_test.cc,
 sip_flood_never_costs_relayed_rtp.)
 
