@@ -64,6 +64,10 @@ void build_template(frame_template& t, const rte_ether_addr& src_mac, const rte_
     put32(rtp + 8, ssrc);
     put32(rtp + 12, probe_magic);
     std::memset(rtp + 12 + 24, 0xff, rtp_len - 12 - 24);  // mu-law silence after the probe
+    auto* ip = reinterpret_cast<rte_ipv4_hdr*>(t.bytes + ip_off);
+    ip->hdr_checksum = rte_ipv4_cksum(ip);
+    const auto* udp = reinterpret_cast<const rte_udp_hdr*>(t.bytes + udp_off);
+    t.udp_partial_sum = uint32_t{rte_ipv4_phdr_cksum(ip, 0)} + rte_raw_cksum(udp, sizeof(rte_udp_hdr) + rtp_len);
 }
 
 void build_payload_template(frame_template& t, const rte_ether_addr& src_mac, const rte_ether_addr& dst_mac,
@@ -103,13 +107,16 @@ bool fill_probe(rte_mbuf* m, const frame_template& t, const probe& p) {
     const uint64_t tsc = rte_cpu_to_be_64(p.tsc);
     std::memcpy(d + probe_off + 16, &tsc, 8);
     // Complete checksums: the relay under test updates them incrementally and a receiver
-    // may verify them; the generator must not hand it broken frames.
-    auto* ip = reinterpret_cast<rte_ipv4_hdr*>(d + ip_off);
-    auto* udp = reinterpret_cast<rte_udp_hdr*>(d + udp_off);
-    ip->hdr_checksum = 0;
-    ip->hdr_checksum = rte_ipv4_cksum(ip);
-    udp->dgram_cksum = 0;
-    udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
+    // may verify them; the generator must not hand it broken frames. The IPv4 one came with
+    // the template; the UDP one is the template's sum plus the fields just written (RTP
+    // sequence and timestamp, then trial, stream, sequence and TSC: both runs start at an even
+    // offset in the datagram, so their 16-bit words line up with the template's), not a pass
+    // over all 180 bytes per packet.
+    uint32_t sum = t.udp_partial_sum + rte_raw_cksum(rtp + 2, 6) + rte_raw_cksum(d + probe_off + 4, 20);
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    const auto cksum = static_cast<uint16_t>(~sum);
+    reinterpret_cast<rte_udp_hdr*>(d + udp_off)->dgram_cksum = cksum == 0 ? 0xffff : cksum;
     return true;
 }
 

@@ -33,6 +33,10 @@ constexpr uint16_t max_payload_len = 1500 - 20 - 8;
 struct frame_template {
     alignas(64) uint8_t bytes[RTE_ETHER_HDR_LEN + 20 + 8 + max_payload_len];
     uint16_t len = 0;  ///< frame bytes in use
+    /// Probe templates: the one's-complement sum (not folded) of the UDP pseudo-header and
+    /// datagram with the per-packet fields zero; fill_probe adds those fields to it. The IPv4
+    /// header, the same for every packet of a stream, carries its checksum already.
+    uint32_t udp_partial_sum = 0;
 };
 
 /// Builds the template of a stream's frames (checksums are filled per packet).
