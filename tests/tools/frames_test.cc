@@ -8,58 +8,27 @@
 #include "frames.hh"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
-#include <rte_eal.h>
-#include <rte_errno.h>
 #include <rte_ip.h>
 #include <rte_mbuf.h>
 #include <rte_udp.h>
 
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <random>
-#include <string>
-#include <vector>
+
+#include "eal_fixture.hh"
 
 using namespace sf::gen;
 
 namespace {
 
-rte_mempool* pool = nullptr;
-
-class eal_environment : public ::testing::Environment {
-public:
-    void SetUp() override {
-        std::vector<std::string> args{"frames_test", "--no-huge", "--no-pci", "--no-shconf", "-m", "128", "-l", "0",
-                                      "--file-prefix=sf_frames_test_" + std::to_string(getpid()),
-                                      "--log-level=*:error"};
-        std::vector<char*> argv;
-        for (auto& a : args) {
-            argv.push_back(a.data());
-        }
-        argv.push_back(nullptr);
-        if (rte_eal_init(static_cast<int>(args.size()), argv.data()) < 0) {
-            std::fprintf(stderr, "rte_eal_init: %s\n", rte_strerror(rte_errno));
-            std::exit(1);
-        }
-        pool = rte_pktmbuf_pool_create("frames_test", 255, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
-        if (pool == nullptr) {
-            std::exit(1);
-        }
-    }
-    // EAL's runtime directory is made even with --no-shconf: every run would leave one.
-    void TearDown() override { std::filesystem::remove_all(rte_eal_get_runtime_dir()); }
-};
-
-[[maybe_unused]] auto* const eal = ::testing::AddGlobalTestEnvironment(new eal_environment);
+// EAL and the mbuf pool of the dataplane tests, and their RFC 1071/768 reference checksums.
+[[maybe_unused]] auto* const eal = sf::dp::test::register_eal();
 
 const rte_ether_addr mac_a{{0x02, 0, 0, 0, 0, 0x0a}}, mac_b{{0x02, 0, 0, 0, 0, 0x0b}};
 
 struct mbuf_ptr {
-    rte_mbuf* m = rte_pktmbuf_alloc(pool);
+    rte_mbuf* m = rte_pktmbuf_alloc(sf::dp::test::test_pool());
     ~mbuf_ptr() { rte_pktmbuf_free(m); }
 };
 
@@ -70,14 +39,12 @@ const rte_udp_hdr* udp_of(const rte_mbuf* m) {
     return reinterpret_cast<const rte_udp_hdr*>(ip_of(m) + 1);
 }
 
-// The pseudo-header and the whole datagram, its checksum included, sum to all ones when the
-// checksum is right (RFC 768/1071), computed over every byte.
+// Both checksums by the dataplane tests' reference code, over every byte.
 bool udp_verifies(const rte_mbuf* m) {
-    const rte_udp_hdr* udp = udp_of(m);
-    uint32_t sum = uint32_t{rte_ipv4_phdr_cksum(ip_of(m), 0)} + rte_raw_cksum(udp, rte_be_to_cpu_16(udp->dgram_len));
-    sum = (sum & 0xffff) + (sum >> 16);
-    sum = (sum & 0xffff) + (sum >> 16);
-    return sum == 0xffff;
+    return sf::dp::test::ref_udp_ok(ip_of(m), udp_of(m));
+}
+bool ipv4_verifies(const rte_mbuf* m) {
+    return sf::dp::test::ref_ipv4_ok(ip_of(m));
 }
 
 }  // namespace
@@ -96,8 +63,7 @@ TEST(frames, probes_carry_valid_checksums_and_read_back_as_written) {
             mbuf_ptr b;
             ASSERT_NE(b.m, nullptr);
             ASSERT_TRUE(fill_probe(b.m, t, p));
-            const rte_ipv4_hdr* ip = ip_of(b.m);
-            ASSERT_EQ(rte_ipv4_cksum(ip), 0) << "IPv4 header checksum, stream " << stream << " packet " << k;
+            ASSERT_TRUE(ipv4_verifies(b.m)) << "IPv4 header checksum, stream " << stream << " packet " << k;
             ASSERT_NE(udp_of(b.m)->dgram_cksum, 0) << "UDP checksum present";
             ASSERT_TRUE(udp_verifies(b.m)) << "UDP checksum, stream " << stream << " packet " << k;
             const std::optional<probe> back = read_probe(b.m);
@@ -118,7 +84,7 @@ TEST(frames, payload_frames_are_the_file_bytes_with_valid_checksums) {
         mbuf_ptr b;
         ASSERT_TRUE(fill_copy(b.m, t));
         EXPECT_EQ(rte_pktmbuf_data_len(b.m), RTE_ETHER_HDR_LEN + 20 + 8 + payload.size());
-        EXPECT_EQ(rte_ipv4_cksum(ip_of(b.m)), 0);
+        EXPECT_TRUE(ipv4_verifies(b.m));
         EXPECT_TRUE(udp_verifies(b.m));
         EXPECT_EQ(std::memcmp(udp_of(b.m) + 1, payload.data(), payload.size()), 0);
         EXPECT_FALSE(read_probe(b.m).has_value()) << "a payload frame is not a probe";
