@@ -85,18 +85,18 @@ fixture& fixture_for(uint32_t entries) {
         s->local_port = port;
         s->port_id = static_cast<uint16_t>(sides.size() & 1);
         s->local_mac = rte_ether_addr{{0x02, 0, 0, 0, 0, static_cast<uint8_t>(sides.size())}};
-        s->remote.store(pack_endpoint(0xc6336400u | static_cast<uint32_t>(rng() & 0xff), 6000));
-        s->remote_mac.store(pack_mac(rte_ether_addr{{0x02, 0, 0, 0, 1, static_cast<uint8_t>(rng())}}));
-        s->latched.store(true);  // steady state: the call's first packet is long past
+        const uint64_t remote = pack_endpoint(0xc6336400u | static_cast<uint32_t>(rng() & 0xff), 6000);
+        set_remote(*s, remote, pack_mac(rte_ether_addr{{0x02, 0, 0, 0, 1, static_cast<uint8_t>(rng())}}));
+        s->latch.store(latching::latched);  // steady state: the call's first packet is long past
         sides.push_back(s);
     }
     // Bridge neighbours in pairs, as calls are.
     for (size_t i = 0; i + 1 < sides.size(); i += 2) {
-        sides[i]->peer.store(sides[i + 1]);
-        sides[i + 1]->peer.store(sides[i]);
+        bridge(*sides[i], sides[i + 1]);
+        bridge(*sides[i + 1], sides[i]);
     }
     if (sides.size() % 2 == 1) {
-        sides.back()->peer.store(sides.front());
+        bridge(*sides.back(), sides.front());
     }
     for (media_side* s : sides) {
         if (!f.table->insert(s)) {
@@ -196,7 +196,7 @@ void BM_relay_burst(benchmark::State& state) {
     uint64_t relayed = 0;
     for (auto _ : state) {
         b.reset(t, &f.walk[pos]);
-        const relay_burst_result r = relay_burst(*f.table, b.pkts, burst, egress, rte_rdtsc());
+        const relay_burst_result r = relay_burst(*f.table, b.pkts, burst, egress);
         relayed += r.relayed;
         benchmark::DoNotOptimize(egress);
         pos += burst;

@@ -149,23 +149,22 @@ table_fixture& table_for(uint32_t entries) {
         a[i]->local_port = a_keys[i].port;
         a[i]->port_id = port_a;
         a[i]->local_mac = mac_a;
-        a[i]->remote.store(pack_endpoint(sender_addr, 40000));
-        a[i]->remote_mac.store(pack_mac(rte_ether_addr{{0x02, 0, 0, 0, 0xaa, 0x01}}));
-        a[i]->latched.store(true);  // steady state: the call's first packet is long past
+        set_remote(*a[i], pack_endpoint(sender_addr, 40000), pack_mac(rte_ether_addr{{0x02, 0, 0, 0, 0xaa, 0x01}}));
+        a[i]->latch.store(latching::latched);  // steady state: the call's first packet is long past
         b[i] = new media_side;
         b[i]->local_addr = b_keys[i].addr;
         b[i]->local_port = b_keys[i].port;
         b[i]->port_id = port_b;
         b[i]->local_mac = mac_b;
-        b[i]->remote_mac.store(pack_mac(rte_ether_addr{{0x02, 0, 0, 0, 0xbb, static_cast<uint8_t>(i)}}));
-        b[i]->latched.store(true);
-        a[i]->peer.store(b[i]);
-        b[i]->peer.store(a[i]);
+        b[i]->latch.store(latching::latched);
+        bridge(*a[i], b[i]);
+        bridge(*b[i], a[i]);
     }
     // b's remote is the next a on the cycle: a relayed frame arrives at another random entry.
     for (uint32_t j = 0; j < calls; ++j) {
         const relay_key& next = a_keys[order[(j + 1) % calls]];
-        b[order[j]]->remote.store(pack_endpoint(next.addr, next.port));
+        set_remote(*b[order[j]], pack_endpoint(next.addr, next.port),
+                   pack_mac(rte_ether_addr{{0x02, 0, 0, 0, 0xbb, static_cast<uint8_t>(order[j])}}));
     }
     for (uint32_t i = 0; i < calls; ++i) {
         if (!f.table->insert(a[i]) || !f.table->insert(b[i])) {
@@ -310,7 +309,7 @@ void BM_ring_relay(benchmark::State& state, uint32_t entries) {
     for (auto _ : state) {
         const uint16_t n = rte_eth_rx_burst(port_a, 0, pkts, burst);
         bump(stats->rx_packets[0], n);
-        const relay_burst_result r = relay_burst(*f.table, pkts, n, egress, rte_rdtsc());
+        const relay_burst_result r = relay_burst(*f.table, pkts, n, egress);
         unsigned k = 0;
         for (uint16_t i = 0; i < n; ++i) {
             if (egress[i] == port_b) {

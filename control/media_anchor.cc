@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "config.hh"
+#include "log.hh"
 
 namespace sf::control {
 
@@ -88,25 +89,28 @@ void media_anchor::set_remote(dp::media_side* s, unsigned realm, std::string_vie
             return;  // same endpoint as before: the latched address (NAT) stays right
         }
         // The peer moved its media: follow the SDP, and latch again on its first packet.
-        s->latched.store(false, std::memory_order_release);
-    } else if (s->latched.load(std::memory_order_acquire)) {
+        if (s->latch.load(std::memory_order_acquire) != dp::latching::off) {
+            s->latch.store(dp::latching::waiting, std::memory_order_release);
+        }
+    } else if (s->latched()) {
         last_sdp = ep;
         return;  // the first packet told us better than any SDP
     }
     last_sdp = ep;
     forget_waiting(s);
-    if (auto mac = neighbours_(realm, addr)) {
-        s->remote_mac.store(dp::pack_mac(*mac), std::memory_order_release);
-    } else {
+    const std::optional<rte_ether_addr> mac = neighbours_(realm, addr);
+    if (!dp::set_remote(*s, ep, mac ? dp::pack_mac(*mac) : 0)) {
+        log_info("media: %s:%u: a worker held the side's peer for a second; its copy of the remote is stale",
+                 ipv4_to_string(s->local_addr).c_str(), s->local_port);
+    }
+    if (!mac) {
         // Not in the neighbour table (a media address other than the peer's SIP address, say):
         // without a MAC the side cannot send, so find it now rather than wait for latching.
-        s->remote_mac.store(0, std::memory_order_release);
         waiting_.push_back(waiting_side{s, realm, addr});
         if (resolve_) {
             resolve_(realm, addr);
         }
     }
-    s->remote.store(ep, std::memory_order_release);
 }
 
 void media_anchor::forget_waiting(const dp::media_side* s) {
@@ -131,11 +135,11 @@ void media_anchor::retry_neighbours(ms_t now, bool learnt) {
     }
     std::vector<uint64_t> asked;  // one ARP per next hop and round
     std::erase_if(waiting_, [&](const waiting_side& w) {
-        if (dp::mac_valid(w.side->remote_mac.load(std::memory_order_acquire))) {
+        if (dp::mac_valid(w.side->remote_mac())) {
             return true;  // latched from the remote's own first packet meanwhile
         }
         if (auto mac = neighbours_(w.realm, w.addr)) {
-            w.side->remote_mac.store(dp::pack_mac(*mac), std::memory_order_release);
+            dp::set_remote_mac(*w.side, dp::pack_mac(*mac));
             return true;
         }
         const uint64_t k = (uint64_t{w.realm} << 32) | w.addr;
@@ -178,15 +182,15 @@ bool media_anchor::open(media_bridge& b, unsigned a_realm, unsigned b_realm, con
         st.rtcp = !m.rtcp_mux;
         st.a_rtp = make_side(a_realm, b.a_addr, st.a_port);
         st.b_rtp = make_side(b_realm, b.b_addr, st.b_port);
-        st.a_rtp->peer.store(st.b_rtp, std::memory_order_relaxed);
-        st.b_rtp->peer.store(st.a_rtp, std::memory_order_relaxed);
+        dp::bridge(*st.a_rtp, st.b_rtp);
+        dp::bridge(*st.b_rtp, st.a_rtp);
         set_remote(offer_from_b ? st.b_rtp : st.a_rtp, offer_realm, m.conn_addr, m.port,
                    st.sdp_remote[offer_from_b ? 1 : 0], false);
         if (st.rtcp) {
             st.a_rtcp = make_side(a_realm, b.a_addr, static_cast<uint16_t>(st.a_port + 1));
             st.b_rtcp = make_side(b_realm, b.b_addr, static_cast<uint16_t>(st.b_port + 1));
-            st.a_rtcp->peer.store(st.b_rtcp, std::memory_order_relaxed);
-            st.b_rtcp->peer.store(st.a_rtcp, std::memory_order_relaxed);
+            dp::bridge(*st.a_rtcp, st.b_rtcp);
+            dp::bridge(*st.b_rtcp, st.a_rtcp);
             set_remote(offer_from_b ? st.b_rtcp : st.a_rtcp, offer_realm, m.conn_addr,
                        m.rtcp_port ? m.rtcp_port : uint16_t(m.port + 1), st.sdp_remote[offer_from_b ? 3 : 2], false);
         }
@@ -227,7 +231,7 @@ void media_anchor::close(media_bridge& b) {
     for (auto& st : b.streams) {
         for (dp::media_side* s : {st.a_rtp, st.b_rtp, st.a_rtcp, st.b_rtcp}) {
             if (s != nullptr) {
-                s->peer.store(nullptr, std::memory_order_release);
+                dp::bridge(*s, nullptr);
             }
         }
     }
@@ -288,9 +292,9 @@ bool media_anchor::open_replacement(media_bridge& next, const media_bridge& curr
         dp::media_side* rtp = make_side(new_realm, new_addr, port);
         dp::media_side* rtcp =
             kept_rtcp != nullptr ? make_side(new_realm, new_addr, static_cast<uint16_t>(port + 1)) : nullptr;
-        rtp->peer.store(kept_rtp, std::memory_order_relaxed);
+        dp::bridge(*rtp, kept_rtp);
         if (rtcp != nullptr) {
-            rtcp->peer.store(kept_rtcp, std::memory_order_relaxed);
+            dp::bridge(*rtcp, kept_rtcp);
         }
         (keep_a ? st.b_rtp : st.a_rtp) = rtp;
         (keep_a ? st.b_rtcp : st.a_rtcp) = rtcp;
@@ -315,19 +319,24 @@ void media_anchor::switch_over(media_bridge& current, media_bridge& next, bool k
         media_bridge::stream& nx = next.streams[i];
         dp::media_side* kept_rtp = keep_a ? cur.a_rtp : cur.b_rtp;
         dp::media_side* kept_rtcp = keep_a ? cur.a_rtcp : cur.b_rtcp;
-        // The switch itself: one atomic store per side; workers see the old or the new peer.
-        if (kept_rtp != nullptr) {
-            kept_rtp->peer.store(keep_a ? nx.b_rtp : nx.a_rtp, std::memory_order_release);
-        }
-        if (kept_rtcp != nullptr) {
-            kept_rtcp->peer.store(keep_a ? nx.b_rtcp : nx.a_rtcp, std::memory_order_release);
+        // The switch itself: one departure change per side; workers see the old or the new one.
+        // Then the new sides copy the kept ones again: a kept side's remote that changed since
+        // open_replacement (re-latched, re-offered) reached only the old party's copy.
+        for (auto [kept, fresh] : {std::pair{kept_rtp, keep_a ? nx.b_rtp : nx.a_rtp},
+                                   std::pair{kept_rtcp, keep_a ? nx.b_rtcp : nx.a_rtcp}}) {
+            if (kept != nullptr) {
+                dp::bridge(*kept, fresh);
+                if (fresh != nullptr) {
+                    dp::bridge(*fresh, kept);
+                }
+            }
         }
         // Retire the replaced leg's sides: unbridged first, then unpublished.
         dp::media_side* old_rtp = keep_a ? cur.b_rtp : cur.a_rtp;
         dp::media_side* old_rtcp = keep_a ? cur.b_rtcp : cur.a_rtcp;
         for (dp::media_side* s : {old_rtp, old_rtcp}) {
             if (s != nullptr) {
-                s->peer.store(nullptr, std::memory_order_release);
+                dp::bridge(*s, nullptr);
                 unpublish(s);
             }
         }
@@ -344,7 +353,7 @@ void media_anchor::close_replacement(media_bridge& next, bool keep_a) {
         dp::media_side* rtcp = keep_a ? st.b_rtcp : st.a_rtcp;
         for (dp::media_side* s : {rtp, rtcp}) {
             if (s != nullptr) {
-                s->peer.store(nullptr, std::memory_order_release);
+                dp::bridge(*s, nullptr);
                 unpublish(s);
             }
         }
@@ -364,7 +373,7 @@ void media_anchor::splice(media_bridge& first, bool keep_a_first, media_bridge& 
     joined.streams.resize(n);
     auto retire = [&](dp::media_side* s) {
         if (s != nullptr) {
-            s->peer.store(nullptr, std::memory_order_release);
+            dp::bridge(*s, nullptr);
             unpublish(s);
         }
     };
@@ -387,18 +396,18 @@ void media_anchor::splice(media_bridge& first, bool keep_a_first, media_bridge& 
         j.rtcp = j.a_rtcp != nullptr && j.b_rtcp != nullptr;
         // Cross-link: each kept side now sends to the other call's kept side.
         if (j.a_rtp != nullptr && j.b_rtp != nullptr) {
-            j.a_rtp->peer.store(j.b_rtp, std::memory_order_release);
-            j.b_rtp->peer.store(j.a_rtp, std::memory_order_release);
+            dp::bridge(*j.a_rtp, j.b_rtp);
+            dp::bridge(*j.b_rtp, j.a_rtp);
         } else {
             for (dp::media_side* s : {j.a_rtp, j.b_rtp}) {
                 if (s != nullptr) {
-                    s->peer.store(nullptr, std::memory_order_release);
+                    dp::bridge(*s, nullptr);
                 }
             }
         }
         if (j.rtcp) {
-            j.a_rtcp->peer.store(j.b_rtcp, std::memory_order_release);
-            j.b_rtcp->peer.store(j.a_rtcp, std::memory_order_release);
+            dp::bridge(*j.a_rtcp, j.b_rtcp);
+            dp::bridge(*j.b_rtcp, j.a_rtcp);
         }
         // The halves that go: unbridged, unpublished, ports back to the pool.
         retire(keep_a_first ? f.b_rtp : f.a_rtp);
@@ -436,7 +445,7 @@ rtp_counts forwarded(const dp::media_side* s) {
         c.packets = s->fwd_packets();
         c.bytes = s->rx_bytes.load(std::memory_order_relaxed);
         c.rtp_expected = s->rtp_expected.load(std::memory_order_relaxed);
-        c.rtp_received = s->rtp_received.load(std::memory_order_relaxed);
+        c.rtp_received = s->rtp_received();
     }
     return c;
 }

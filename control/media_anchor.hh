@@ -112,13 +112,13 @@ public:
     /// send to the old party until switch_over(). False (nothing left allocated) on exhaustion.
     bool open_replacement(media_bridge& next, const media_bridge& current, bool keep_a, unsigned new_realm,
                           const sdp::session& offer);
-    /// Moves the kept sides' traffic to the new party (one atomic store per side), then
+    /// Moves the kept sides' traffic to the new party (one bridge() per side), then
     /// removes the replaced leg's sides; `current` becomes `next`.
     void switch_over(media_bridge& current, media_bridge& next, bool keep_a);
     /// Drops a replacement that was never switched to (the new party failed).
     void close_replacement(media_bridge& next, bool keep_a);
     /// Attended transfer: joins the kept half of `first` (A when `keep_a_first`) with the
-    /// kept half of `second` (A when `keep_a_second`), stream by stream (one atomic store
+    /// kept half of `second` (A when `keep_a_second`), stream by stream (one bridge()
     /// per side and direction), and retires both other halves. `first` becomes the joined
     /// bridge with the first's kept half as leg A; `second` is left empty.
     void splice(media_bridge& first, bool keep_a_first, media_bridge& second, bool keep_a_second);

@@ -66,9 +66,9 @@ void handle_arp(worker& w, uint16_t port_id, rte_mbuf* m, rte_ether_hdr* eth) {
 }
 
 // Relays the collected packets and sends or frees each.
-void flush_relay(worker& w, rte_mbuf** relay_pkts, unsigned n_relay, uint64_t now_tsc) {
+void flush_relay(worker& w, rte_mbuf** relay_pkts, unsigned n_relay) {
     uint16_t egress[64];
-    const relay_burst_result r = relay_burst(*w.relay, relay_pkts, n_relay, egress, now_tsc, w.tx_cksum_offload);
+    const relay_burst_result r = relay_burst(*w.relay, relay_pkts, n_relay, egress, w.tx_cksum_offload);
     if (r.miss) {
         bump(w.stats.drops[static_cast<unsigned>(drop_reason::relay_miss)], r.miss);
     }
@@ -195,7 +195,7 @@ void worker_handle_burst(worker& w, uint16_t port_id, rte_mbuf** pkts, unsigned 
         if (dport >= w.relay_min && dport <= w.relay_max) {
             relay_pkts[n_relay++] = m;
             if (n_relay == 64) {
-                flush_relay(w, relay_pkts, n_relay, now_tsc);
+                flush_relay(w, relay_pkts, n_relay);
                 n_relay = 0;
             }
             continue;
@@ -233,7 +233,7 @@ void worker_handle_burst(worker& w, uint16_t port_id, rte_mbuf** pkts, unsigned 
     }
 
     if (n_relay != 0) {
-        flush_relay(w, relay_pkts, n_relay, now_tsc);
+        flush_relay(w, relay_pkts, n_relay);
     }
     if (w.frag_tbl != nullptr) {
         rte_ip_frag_free_death_row(&w.death_row, 3);

@@ -1,6 +1,9 @@
 #include "relay.hh"
 
 #include <algorithm>
+#include <cstring>
+
+#include <rte_branch_prediction.h>
 
 #include <rte_ether.h>
 #include <rte_ip.h>
@@ -26,22 +29,9 @@ inline l3l4 headers_of(rte_mbuf* m) {
     return {eth, ip, udp};
 }
 
-// Rewrites one packet from side `in` towards `out`'s remote; false if `out` cannot send yet.
+// Rewrites one packet's headers to `d` (the departure of the side it arrived at).
 template <bool offload>
-inline bool rewrite(rte_mbuf* m, const l3l4& h, const media_side& out) {
-    const uint64_t remote = out.remote.load(std::memory_order_acquire);
-    const uint64_t mac = out.remote_mac.load(std::memory_order_acquire);
-    if (!endpoint_valid(remote) || !mac_valid(mac)) {
-        return false;
-    }
-    unpack_mac(mac, h.eth->dst_addr);
-    rte_ether_addr_copy(&out.local_mac, &h.eth->src_addr);
-
-    const uint32_t new_src = rte_cpu_to_be_32(out.local_addr);
-    const uint32_t new_dst = rte_cpu_to_be_32(endpoint_addr(remote));
-    const uint16_t new_sport = rte_cpu_to_be_16(out.local_port);
-    const uint16_t new_dport = rte_cpu_to_be_16(endpoint_port(remote));
-
+inline void rewrite(rte_mbuf* m, const l3l4& h, const departure& d) {
     // A zero UDP checksum means "none" in IPv4 and stays zero on either path.
     const bool udp_cksum = h.udp->dgram_cksum != 0;
     if constexpr (!offload) {
@@ -49,17 +39,19 @@ inline bool rewrite(rte_mbuf* m, const l3l4& h, const media_side& out) {
         // values: before they are overwritten below.
         if (udp_cksum) {
             uint16_t c = h.udp->dgram_cksum;
-            c = csum_replace4(c, h.ip->src_addr, new_src);
-            c = csum_replace4(c, h.ip->dst_addr, new_dst);
-            c = csum_replace2(c, h.udp->src_port, new_sport);
-            c = csum_replace2(c, h.udp->dst_port, new_dport);
+            c = csum_replace4(c, h.ip->src_addr, d.src_addr_be());
+            c = csum_replace4(c, h.ip->dst_addr, d.dst_addr_be());
+            c = csum_replace2(c, h.udp->src_port, d.src_port_be());
+            c = csum_replace2(c, h.udp->dst_port, d.dst_port_be());
             h.udp->dgram_cksum = c == 0 ? 0xffff : c;
         }
     }
-    h.ip->src_addr = new_src;
-    h.ip->dst_addr = new_dst;
-    h.udp->src_port = new_sport;
-    h.udp->dst_port = new_dport;
+    // The departure is kept in wire order: three copies, no field-by-field assembly.
+    auto* eth = reinterpret_cast<uint8_t*>(h.eth);
+    std::memcpy(eth, &d.eth, 8);
+    std::memcpy(eth + 8, &d.eth_ports, 4);
+    std::memcpy(&h.udp->src_port, reinterpret_cast<const uint8_t*>(&d.eth_ports) + 4, 4);
+    std::memcpy(&h.ip->src_addr, &d.addrs, 8);
     h.ip->time_to_live = 64;
     h.ip->hdr_checksum = 0;
     if constexpr (offload) {
@@ -72,7 +64,6 @@ inline bool rewrite(rte_mbuf* m, const l3l4& h, const media_side& out) {
     } else {
         h.ip->hdr_checksum = rte_ipv4_cksum(h.ip);
     }
-    return true;
 }
 
 // Sequence bookkeeping of one RTP packet arriving at `in` (the worker owns the side's flow).
@@ -84,12 +75,11 @@ inline void track_rtp(media_side& in, const rte_udp_hdr* udp, uint16_t payload) 
     constexpr int max_dropout = 3000;
     constexpr int max_misorder = 100;
     const auto* rtp = reinterpret_cast<const uint8_t*>(udp + 1);
-    if (payload < 12 || (rtp[0] & 0xc0) != 0x80) {
-        return;  // not RTP version 2
-    }
-    const uint8_t pt = rtp[1] & 0x7f;
-    if (pt >= 72 && pt <= 76) {
-        return;  // RTCP SR/RR/SDES/BYE/APP sharing the port (RFC 5761 4)
+    // Not RTP version 2, or RTCP SR/RR/SDES/BYE/APP sharing the port (RFC 5761 4): counted on
+    // line 1, a miss only for these rare packets, so RTP's "received" needs no store of its own.
+    if (payload < 12 || (rtp[0] & 0xc0) != 0x80 || ((rtp[1] & 0x7f) >= 72 && (rtp[1] & 0x7f) <= 76)) {
+        in.non_rtp.store(in.non_rtp.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+        return;
     }
     const uint16_t seq = static_cast<uint16_t>((rtp[2] << 8) | rtp[3]);
     const uint32_t ssrc = (uint32_t{rtp[8]} << 24) | (uint32_t{rtp[9]} << 16) | (uint32_t{rtp[10]} << 8) | rtp[11];
@@ -110,7 +100,6 @@ inline void track_rtp(media_side& in, const rte_udp_hdr* udp, uint16_t payload) 
         }
     }
     in.rtp_expected.store(expected, std::memory_order_relaxed);
-    in.rtp_received.store(in.rtp_received.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
 
 }  // namespace
@@ -118,8 +107,7 @@ inline void track_rtp(media_side& in, const rte_udp_hdr* udp, uint16_t payload) 
 namespace {
 
 template <bool offload>
-relay_burst_result relay_burst_as(const relay_table& table, rte_mbuf** pkts, unsigned n, uint16_t* egress,
-                                  uint64_t now_tsc) {
+relay_burst_result relay_burst_as(const relay_table& table, rte_mbuf** pkts, unsigned n, uint16_t* egress) {
     relay_burst_result res;
     constexpr unsigned max_burst = 64;  // RTE_HASH_LOOKUP_BULK_MAX
     relay_key keys[max_burst];
@@ -141,20 +129,12 @@ relay_burst_result relay_burst_as(const relay_table& table, rte_mbuf** pkts, uns
     }
     table.lookup_bulk(key_ptrs, n, sides);
 
-    // At a million entries every side and its peer is a cache miss: ask for all of them
-    // before touching any, so the misses overlap instead of queueing one after another.
-    // Arrival side: line 0 (peer, counters, RTP state); its peer: line 1 (addresses, next hop).
+    // At a million entries every side is a cache miss: ask for all of them before touching
+    // any, so the misses overlap instead of queueing one after another. Line 0 is all a
+    // relayed packet needs (its departure is copied there from the peer).
     for (unsigned i = 0; i < n; ++i) {
         if (sides[i] != nullptr) {
             rte_prefetch0(sides[i]);
-        }
-    }
-    for (unsigned i = 0; i < n; ++i) {
-        if (sides[i] != nullptr) {
-            const media_side* peer = sides[i]->peer.load(std::memory_order_relaxed);
-            if (peer != nullptr) {
-                rte_prefetch0(&peer->local_addr);
-            }
         }
     }
 
@@ -169,7 +149,6 @@ relay_burst_result relay_burst_as(const relay_table& table, rte_mbuf** pkts, uns
         const uint16_t payload = rte_be_to_cpu_16(h.udp->dgram_len) - sizeof(rte_udp_hdr);
         in->rx_packets.store(in->rx_packets.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
         in->rx_bytes.store(in->rx_bytes.load(std::memory_order_relaxed) + payload, std::memory_order_relaxed);
-        in->last_seen_tsc.store(now_tsc, std::memory_order_relaxed);
         // The RTP header must be in the first segment to be read in place (it is, but for a
         // contrived chain): only those bytes count.
         const auto head = static_cast<uint16_t>(rte_pktmbuf_data_len(pkts[i]) -
@@ -179,21 +158,20 @@ relay_burst_result relay_burst_as(const relay_table& table, rte_mbuf** pkts, uns
 
         // Symmetric latching: the first packet tells where this side's remote really is
         // (behind NAT the SDP address is often wrong); its source MAC is the next hop back.
-        if (in->latch_enabled && !in->latched.load(std::memory_order_relaxed)) {
-            in->remote_mac.store(pack_mac(h.eth->src_addr), std::memory_order_release);
-            in->remote.store(pack_endpoint(rte_be_to_cpu_32(h.ip->src_addr), rte_be_to_cpu_16(h.udp->src_port)),
-                             std::memory_order_release);
-            in->latched.store(true, std::memory_order_release);
+        if (unlikely(in->latch.load(std::memory_order_relaxed) == latching::waiting)) {
+            latch(*in, pack_endpoint(rte_be_to_cpu_32(h.ip->src_addr), rte_be_to_cpu_16(h.udp->src_port)),
+                  pack_mac(h.eth->src_addr));
         }
 
-        const media_side* out = in->peer.load(std::memory_order_acquire);
-        if (out == nullptr || !rewrite<offload>(pkts[i], h, *out)) {
+        departure d;
+        if (unlikely(!in->read_departure(d) || d.port == departure::nowhere)) {
             egress[i] = relay_drop;
             in->drops.store(in->drops.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
             ++res.no_target;
             continue;
         }
-        egress[i] = out->port_id;
+        rewrite<offload>(pkts[i], h, d);
+        egress[i] = d.port;
         ++res.relayed;
     }
     return res;
@@ -202,9 +180,9 @@ relay_burst_result relay_burst_as(const relay_table& table, rte_mbuf** pkts, uns
 }  // namespace
 
 relay_burst_result relay_burst(const relay_table& table, rte_mbuf** pkts, unsigned n, uint16_t* egress,
-                               uint64_t now_tsc, bool tx_cksum_offload) {
-    return tx_cksum_offload ? relay_burst_as<true>(table, pkts, n, egress, now_tsc)
-                            : relay_burst_as<false>(table, pkts, n, egress, now_tsc);
+                               bool tx_cksum_offload) {
+    return tx_cksum_offload ? relay_burst_as<true>(table, pkts, n, egress)
+                            : relay_burst_as<false>(table, pkts, n, egress);
 }
 
 }  // namespace sf::dp

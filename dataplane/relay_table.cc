@@ -14,16 +14,6 @@
 
 namespace sf::dp {
 
-uint64_t pack_mac(const rte_ether_addr& mac) {
-    uint64_t v = 0;
-    std::memcpy(&v, mac.addr_bytes, RTE_ETHER_ADDR_LEN);
-    return v | (uint64_t{1} << 48);
-}
-
-void unpack_mac(uint64_t packed, rte_ether_addr& out) {
-    std::memcpy(out.addr_bytes, &packed, RTE_ETHER_ADDR_LEN);
-}
-
 namespace {
 
 // What a key whose address or page does not exist reads: always nullptr.

@@ -163,19 +163,19 @@ int main(int argc, char** argv) {
             a->local_port = static_cast<uint16_t>(relay_base + 2 * i);
             a->port_id = 0;
             a->local_mac = mac0;
-            a->remote.store(pack_endpoint(src_addr, static_cast<uint16_t>(src_base + 2 * i)));
-            a->remote_mac.store(pack_mac(rte_ether_addr{{0x02, 0, 0, 0, 0, 0x01}}));
-            a->latched.store(true);
+            set_remote(*a, pack_endpoint(src_addr, static_cast<uint16_t>(src_base + 2 * i)),
+                       pack_mac(rte_ether_addr{{0x02, 0, 0, 0, 0, 0x01}}));
+            a->latch.store(latching::latched);
             b->local_addr = addr_b;
             b->local_port = static_cast<uint16_t>(relay_base + 2 * i);
             b->port_id = 1;
             b->local_mac = mac1;
-            b->remote.store(pack_endpoint(sink_addr, static_cast<uint16_t>(sink_base + 2 * i)));
             // memif has no MAC filter and sfgen's sink matches by payload: any unicast MAC will do.
-            b->remote_mac.store(pack_mac(rte_ether_addr{{0x02, 0, 0, 0, 0, 0x02}}));
-            b->latched.store(true);
-            a->peer.store(b);
-            b->peer.store(a);
+            set_remote(*b, pack_endpoint(sink_addr, static_cast<uint16_t>(sink_base + 2 * i)),
+                       pack_mac(rte_ether_addr{{0x02, 0, 0, 0, 0, 0x02}}));
+            b->latch.store(latching::latched);
+            bridge(*a, b);
+            bridge(*b, a);
             if (!table->insert(a) || !table->insert(b)) {
                 die("relay table insert");
             }

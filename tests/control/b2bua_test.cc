@@ -123,16 +123,16 @@ TEST_F(b2bua_test, basic_call) {
     ASSERT_NE(b_rtp, nullptr);
     ASSERT_NE(a_rtcp, nullptr);
     ASSERT_NE(b_rtcp, nullptr);
-    EXPECT_EQ(a_rtp->peer.load(), b_rtp);
-    EXPECT_EQ(b_rtp->peer.load(), a_rtp);
-    EXPECT_EQ(a_rtcp->peer.load(), b_rtcp);
+    EXPECT_EQ(a_rtp->peer(), b_rtp);
+    EXPECT_EQ(b_rtp->peer(), a_rtp);
+    EXPECT_EQ(a_rtcp->peer(), b_rtcp);
     EXPECT_EQ(a_rtp->port_id, 0);
     EXPECT_EQ(b_rtp->port_id, 1);
-    EXPECT_EQ(a_rtp->remote.load(), dp::pack_endpoint(alice.addr, 40000));
-    EXPECT_EQ(a_rtcp->remote.load(), dp::pack_endpoint(alice.addr, 40001));
-    EXPECT_EQ(b_rtp->remote.load(), dp::pack_endpoint(bob.addr, 30000));
-    EXPECT_EQ(b_rtcp->remote.load(), dp::pack_endpoint(bob.addr, 30001));
-    EXPECT_EQ(b_rtp->remote_mac.load(), dp::pack_mac(neighbour_mac));
+    EXPECT_EQ(a_rtp->remote(), dp::pack_endpoint(alice.addr, 40000));
+    EXPECT_EQ(a_rtcp->remote(), dp::pack_endpoint(alice.addr, 40001));
+    EXPECT_EQ(b_rtp->remote(), dp::pack_endpoint(bob.addr, 30000));
+    EXPECT_EQ(b_rtcp->remote(), dp::pack_endpoint(bob.addr, 30001));
+    EXPECT_EQ(b_rtp->remote_mac(), dp::pack_mac(neighbour_mac));
 
     // The 2xx goes again at T1 until alice's ACK.
     advance(500);
@@ -516,7 +516,7 @@ TEST_F(b2bua_test, offerless_invite_gets_the_offer_in_the_2xx_and_the_answer_in_
     // The relay: alice's side sends to her answer's address, bob's to his offer's.
     const dp::media_side* a_side = table_->find(acc_addr, offer_to_alice.port);
     ASSERT_NE(a_side, nullptr);
-    const dp::media_side* b_side = a_side->peer.load();
+    const dp::media_side* b_side = a_side->peer();
     ASSERT_NE(b_side, nullptr);
     EXPECT_EQ(b_side->local_port, answer_to_bob.port);
     EXPECT_EQ(b2b_->active_calls(), 1u);
@@ -699,7 +699,7 @@ TEST_F(b2bua_test, reinvite_from_alice_is_relayed_in_bobs_dialog_with_his_sdp_or
     // alice moved her media: the relay now sends her RTP to the new port.
     const dp::media_side* a_side = table_->find(acc_addr, cs.a_port);
     ASSERT_NE(a_side, nullptr);
-    EXPECT_EQ(dp::endpoint_port(a_side->remote.load()), 42000);
+    EXPECT_EQ(dp::endpoint_port(a_side->remote()), 42000);
 
     from_bob(bob_response(reinv->msg, 200, "OK", bob_sdp));
     out = take();
@@ -818,7 +818,7 @@ TEST_F(b2bua_test, blind_transfer_moves_alice_to_carol_make_before_break) {
     ASSERT_NE(cs.b_invite, nullptr);
     const dp::media_side* a_rtp = table_->find(acc_addr, cs.a_port);
     ASSERT_NE(a_rtp, nullptr);
-    const dp::media_side* bob_side = a_rtp->peer.load();
+    const dp::media_side* bob_side = a_rtp->peer();
 
     from_bob(bob_refer(cs.b_invite->msg, "carol"));
     auto out = take();
@@ -838,7 +838,7 @@ TEST_F(b2bua_test, blind_transfer_moves_alice_to_carol_make_before_break) {
     EXPECT_EQ(to_carol->text.find("192.0.2."), std::string::npos) << "nothing of alice's realm leaks";
     EXPECT_NE(to_carol->msg.find(sip::hdr::referred_by), nullptr);
     EXPECT_EQ(sdp_of(to_carol->msg.body).conn, "198.51.100.1");
-    EXPECT_EQ(a_rtp->peer.load(), bob_side) << "no switch before carol answers";
+    EXPECT_EQ(a_rtp->peer(), bob_side) << "no switch before carol answers";
     auto carol_invite = parse_copy(to_carol->realm, to_carol->to, to_carol->text);
 
     feed(core, carol, bob_response(carol_invite->msg, 180, "Ringing", {}, "caroltag"));
@@ -851,11 +851,11 @@ TEST_F(b2bua_test, blind_transfer_moves_alice_to_carol_make_before_break) {
                                    "<sip:carol@198.51.100.30:5060>"));
     out = take();
     // The switch: alice's side now sends to carol's new side, bob's are gone.
-    const dp::media_side* carol_side = a_rtp->peer.load();
+    const dp::media_side* carol_side = a_rtp->peer();
     ASSERT_NE(carol_side, nullptr);
     EXPECT_NE(carol_side, bob_side);
-    EXPECT_EQ(carol_side->peer.load(), a_rtp);
-    EXPECT_EQ(dp::endpoint_addr(carol_side->remote.load()), carol.addr);
+    EXPECT_EQ(carol_side->peer(), a_rtp);
+    EXPECT_EQ(dp::endpoint_addr(carol_side->remote()), carol.addr);
     EXPECT_EQ(table_->find(core_addr, cs.b_port), nullptr) << "bob's relay side retired";
     EXPECT_EQ(relay_entries(), 4u);
     bool acked_carol = false, byed_bob = false;
@@ -913,7 +913,7 @@ TEST_F(b2bua_test, transfer_to_a_busy_target_keeps_the_call_with_bob) {
     call_state cs = confirmed_call(o);
     ASSERT_NE(cs.b_invite, nullptr);
     const dp::media_side* a_rtp = table_->find(acc_addr, cs.a_port);
-    const dp::media_side* bob_side = a_rtp->peer.load();
+    const dp::media_side* bob_side = a_rtp->peer();
     from_bob(bob_refer(cs.b_invite->msg, "carol"));
     auto out = take();
     const received* to_carol = nullptr;
@@ -931,7 +931,7 @@ TEST_F(b2bua_test, transfer_to_a_busy_target_keeps_the_call_with_bob) {
     EXPECT_EQ(notify->msg.body, "SIP/2.0 486 Busy Here\r\n");
     EXPECT_EQ(count_request(out, core, sip::method::bye), 0u);
     EXPECT_EQ(count_request(out, acc, sip::method::invite), 0u);
-    EXPECT_EQ(a_rtp->peer.load(), bob_side) << "the media never left bob";
+    EXPECT_EQ(a_rtp->peer(), bob_side) << "the media never left bob";
     EXPECT_EQ(relay_entries(), 4u) << "carol's sides are gone again";
     EXPECT_EQ(b2b_->stats().transfers_failed, 1u);
     EXPECT_EQ(b2b_->active_calls(), 1u);
@@ -1145,8 +1145,8 @@ TEST_P(attended_transfer, joins_alice_and_carol_and_drops_bob_from_both_calls) {
     EXPECT_TRUE(reinvite_carol);
     EXPECT_FALSE(new_invite_to_carol) << "attended: carol's existing dialog is reused, no new call";
     // One atomic store each way joined them.
-    EXPECT_EQ(alice_side->peer.load(), carol_side);
-    EXPECT_EQ(carol_side->peer.load(), alice_side);
+    EXPECT_EQ(alice_side->peer(), carol_side);
+    EXPECT_EQ(carol_side->peer(), alice_side);
     EXPECT_EQ(b2b_->active_calls(), 1u);
     EXPECT_EQ(relay_entries(), 4u) << "bob's relay sides in both calls are gone";
     EXPECT_EQ(cdrs_->recent().size(), 2u) << "both calls' segments with bob ended";

@@ -79,8 +79,8 @@ TEST_F(media_anchor_test, an_unknown_next_hop_is_asked_for_and_filled_when_learn
     ASSERT_TRUE(anchor_->open(b, 0, 1, offer(text)));
     const dp::media_side* a = b.streams.at(0).a_rtp;
     ASSERT_NE(a, nullptr);
-    EXPECT_TRUE(dp::endpoint_valid(a->remote.load()));
-    EXPECT_FALSE(dp::mac_valid(a->remote_mac.load())) << "no MAC known yet: the side cannot send";
+    EXPECT_TRUE(dp::endpoint_valid(a->remote()));
+    EXPECT_FALSE(dp::mac_valid(a->remote_mac())) << "no MAC known yet: the side cannot send";
     ASSERT_EQ(asked_.size(), 1u) << "asked at once";
     EXPECT_EQ(asked_[0], std::make_pair(0u, ip(192, 0, 2, 50)));
     EXPECT_EQ(anchor_->waiting_for_neighbour(), 1u);
@@ -93,7 +93,7 @@ TEST_F(media_anchor_test, an_unknown_next_hop_is_asked_for_and_filled_when_learn
     known_.insert({0, ip(192, 0, 2, 50)});
     anchor_->retry_neighbours(1600, true);  // a neighbour was learnt: filled at once, no ARP
     EXPECT_EQ(asked_.size(), 2u);
-    EXPECT_TRUE(dp::mac_valid(a->remote_mac.load()));
+    EXPECT_TRUE(dp::mac_valid(a->remote_mac()));
     EXPECT_EQ(anchor_->waiting_for_neighbour(), 0u);
     anchor_->close(b);
 }
@@ -111,7 +111,7 @@ TEST_F(media_anchor_test, a_closed_or_latched_side_stops_waiting) {
     media_bridge c;
     ASSERT_TRUE(anchor_->open(c, 0, 1, offer(text)));
     // The remote's first packet latched it (what a worker does): nothing more to find.
-    c.streams.at(0).a_rtp->remote_mac.store(dp::pack_mac(alice_mac));
+    dp::set_remote_mac(*c.streams.at(0).a_rtp, dp::pack_mac(alice_mac));
     anchor_->retry_neighbours(10000);
     EXPECT_EQ(anchor_->waiting_for_neighbour(), 0u);
     EXPECT_EQ(asked_.size(), 2u) << "one ARP when it opened, none after it latched";
@@ -123,7 +123,7 @@ TEST_F(media_anchor_test, a_known_neighbour_needs_no_request) {
     const std::string text = offer_text;
     media_bridge b;
     ASSERT_TRUE(anchor_->open(b, 0, 1, offer(text)));
-    EXPECT_TRUE(dp::mac_valid(b.streams.at(0).a_rtp->remote_mac.load()));
+    EXPECT_TRUE(dp::mac_valid(b.streams.at(0).a_rtp->remote_mac()));
     EXPECT_TRUE(asked_.empty());
     EXPECT_EQ(anchor_->waiting_for_neighbour(), 0u);
     anchor_->close(b);

@@ -206,11 +206,9 @@ void poison_side(void* p) {
     s->local_port = poison_port;
     s->port_id = poison_peer().port_id;
     s->local_mac = mac2(0xde, 0xad);
-    s->latch_enabled = false;
-    s->remote.store(pack_endpoint(poison_addr, poison_port));
-    s->remote_mac.store(pack_mac(mac2(0xde, 0xad)));
-    s->latched.store(true);
-    s->peer.store(&poison_peer());
+    s->latch.store(latching::off);
+    set_remote(*s, pack_endpoint(poison_addr, poison_port), pack_mac(mac2(0xde, 0xad)));
+    bridge(*s, &poison_peer());
 }
 
 struct endpoint {
@@ -313,8 +311,7 @@ protected:
         poison_peer().port_id = ports[0].id;
         poison_peer().local_addr = poison_addr;
         poison_peer().local_port = poison_port;
-        poison_peer().remote.store(pack_endpoint(poison_addr, poison_port));
-        poison_peer().remote_mac.store(pack_mac(mac2(0xde, 0xad)));
+        set_remote(poison_peer(), pack_endpoint(poison_addr, poison_port), pack_mac(mac2(0xde, 0xad)));
         registry().poison = poison_side;
     }
 
@@ -466,8 +463,7 @@ protected:
         s->local_mac = ports[port_idx].mac;
         // The SDP's endpoint is where the frames come from: latching stores the same values,
         // so which worker latches first does not change any frame.
-        s->remote.store(pack_endpoint(remote.addr, remote.port));
-        s->remote_mac.store(pack_mac(remote.mac));
+        set_remote(*s, pack_endpoint(remote.addr, remote.port), pack_mac(remote.mac));
         side_registry& r = registry();
         std::lock_guard<std::mutex> lock(r.mu);
         r.sides[s] = side_registry::published;
@@ -479,8 +475,8 @@ protected:
         call c;
         c.a = new_side(addr_a, pa, 0, caller);
         c.b = new_side(addr_b, pb, 1, callee);
-        c.a->peer.store(c.b);
-        c.b->peer.store(c.a);
+        bridge(*c.a, c.b);
+        bridge(*c.b, c.a);
         c.ab = direction{0, rss_queue(caller.addr, addr_a, caller.port, pa), caller, {addr_a, pa, ports[0].mac},
                          1, {addr_b, pb, ports[1].mac}, callee, c.a};
         c.ba = direction{1, rss_queue(callee.addr, addr_b, callee.port, pb), callee, {addr_b, pb, ports[1].mac},
@@ -526,8 +522,8 @@ protected:
     // The control thread's removal: unbridge first (no side may point to a removed one),
     // then unpublish; the table frees both after the grace period.
     void unpublish(call& c) {
-        c.a->peer.store(nullptr, std::memory_order_release);
-        c.b->peer.store(nullptr, std::memory_order_release);
+        bridge(*c.a, nullptr);
+        bridge(*c.b, nullptr);
         for (media_side* s : {c.a, c.b}) {
             const uint32_t addr = s->local_addr;
             const uint16_t port = s->local_port;
@@ -812,7 +808,7 @@ protected:
             EXPECT_EQ(d->side->fwd_packets(), d->sent_relay);
             EXPECT_EQ(d->side->rx_bytes.load(), d->sent_relay * payload_len);
             EXPECT_EQ(d->side->drops.load(), 0u);
-            EXPECT_TRUE(d->side->latched.load());
+            EXPECT_TRUE(d->side->latched());
         }
     }
 

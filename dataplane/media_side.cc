@@ -1,0 +1,141 @@
+#include "media_side.hh"
+
+#include <chrono>
+#include <thread>
+
+#include <rte_byteorder.h>
+#include <rte_pause.h>
+
+namespace sf::dp {
+
+uint64_t pack_mac(const rte_ether_addr& mac) {
+    uint64_t v = 0;
+    std::memcpy(&v, mac.addr_bytes, RTE_ETHER_ADDR_LEN);
+    return v | (uint64_t{1} << 48);
+}
+
+void unpack_mac(uint64_t packed, rte_ether_addr& out) {
+    std::memcpy(out.addr_bytes, &packed, RTE_ETHER_ADDR_LEN);
+}
+
+namespace {
+
+// A worker holds a departure lock for a handful of stores; only a preempted one holds it
+// longer. Workers never wait for it (latching retries on the next packet); the control thread
+// waits up to a second, yielding, which outlasts any preemption.
+constexpr unsigned worker_spins = 16;
+constexpr unsigned control_spins = 1024;
+constexpr auto control_patience = std::chrono::seconds(1);
+
+bool try_lock(media_side& f, unsigned spins) {
+    for (unsigned i = 0; i < spins; ++i) {
+        uint32_t seq = f.dep_seq_.load(std::memory_order_relaxed);
+        if ((seq & 1) == 0 &&
+            f.dep_seq_.compare_exchange_weak(seq, seq + 1, std::memory_order_acquire, std::memory_order_relaxed)) {
+            // The odd sequence number is visible before any of the copy's stores.
+            std::atomic_thread_fence(std::memory_order_release);
+            return true;
+        }
+        rte_pause();
+    }
+    return false;
+}
+
+bool lock_for_control(media_side& f) {
+    const auto give_up = std::chrono::steady_clock::now() + control_patience;
+    do {
+        if (try_lock(f, control_spins)) {
+            return true;
+        }
+        std::this_thread::yield();
+    } while (std::chrono::steady_clock::now() < give_up);
+    return false;
+}
+
+void unlock(media_side& f) {
+    f.dep_seq_.store(f.dep_seq_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+}
+
+// Under f's lock: f's departure made from `to`'s truth (nowhere without a remote and next hop).
+// The truth is read sequentially consistent: see latch() for why.
+void copy_departure(media_side& f, const media_side* to) {
+    departure d;
+    if (to != nullptr) {
+        const uint64_t remote = to->remote_.load(std::memory_order_seq_cst);
+        const uint64_t mac = to->remote_mac_.load(std::memory_order_seq_cst);
+        if (endpoint_valid(remote) && mac_valid(mac)) {
+            uint8_t eth[16];  // destination MAC, source MAC, UDP source and destination port
+            std::memcpy(eth, &mac, RTE_ETHER_ADDR_LEN);
+            std::memcpy(eth + 6, to->local_mac.addr_bytes, RTE_ETHER_ADDR_LEN);
+            const uint16_t ports[2] = {rte_cpu_to_be_16(to->local_port), rte_cpu_to_be_16(endpoint_port(remote))};
+            std::memcpy(eth + 12, ports, sizeof ports);
+            std::memcpy(&d.eth, eth, 8);
+            std::memcpy(&d.eth_ports, eth + 8, 8);
+            const uint32_t addrs[2] = {rte_cpu_to_be_32(to->local_addr), rte_cpu_to_be_32(endpoint_addr(remote))};
+            std::memcpy(&d.addrs, addrs, sizeof addrs);
+            d.port = to->port_id;
+        }
+    }
+    f.dep_eth_.store(d.eth, std::memory_order_relaxed);
+    f.dep_eth_ports_.store(d.eth_ports, std::memory_order_relaxed);
+    f.dep_addrs_.store(d.addrs, std::memory_order_relaxed);
+    f.dep_port_.store(d.port, std::memory_order_relaxed);
+}
+
+// s's truth changed: the side that sends to s (s's peer, if its own peer is s) recopies it.
+bool propagate(media_side& s, bool worker) {
+    media_side* f = s.peer_.load(std::memory_order_seq_cst);
+    if (f == nullptr) {
+        return true;
+    }
+    if (!(worker ? try_lock(*f, worker_spins) : lock_for_control(*f))) {
+        return false;
+    }
+    if (f->peer_.load(std::memory_order_relaxed) == &s) {
+        copy_departure(*f, &s);
+    }
+    unlock(*f);
+    return true;
+}
+
+}  // namespace
+
+bool bridge(media_side& from, media_side* to) {
+    const bool locked = lock_for_control(from);
+    // The pointer is what keeps memory safe (a side is removed only once nothing points to it),
+    // so it changes even when the copy cannot (a worker stuck holding the lock).
+    from.peer_.store(to, std::memory_order_seq_cst);
+    if (!locked) {
+        return false;
+    }
+    copy_departure(from, to);
+    unlock(from);
+    return true;
+}
+
+bool set_remote(media_side& s, uint64_t endpoint, uint64_t mac) {
+    s.remote_mac_.store(mac, std::memory_order_seq_cst);
+    s.remote_.store(endpoint, std::memory_order_seq_cst);
+    return propagate(s, false);
+}
+
+bool set_remote_mac(media_side& s, uint64_t mac) {
+    s.remote_mac_.store(mac, std::memory_order_seq_cst);
+    return propagate(s, false);
+}
+
+bool latch(media_side& s, uint64_t endpoint, uint64_t mac) {
+    // Racing bridge(f, &s) on the control thread: either this worker's load of s.peer_ sees f
+    // (and recopies into f under f's lock, after the control's copy or before it with the
+    // control then reading this truth), or the control's later seq_cst read of the truth sees
+    // these stores. Both are sequentially consistent, so one of the two must happen.
+    s.remote_mac_.store(mac, std::memory_order_seq_cst);
+    s.remote_.store(endpoint, std::memory_order_seq_cst);
+    if (!propagate(s, true)) {
+        return false;
+    }
+    s.latch.store(latching::latched, std::memory_order_release);
+    return true;
+}
+
+}  // namespace sf::dp
