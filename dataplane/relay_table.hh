@@ -22,10 +22,9 @@
 /// without hugepages (DRAM misses, not TLB). Measured against it on the same realistic keys
 /// (64 addresses x ports 1024..65535; taskset, medians of 5, two runs, shared box at load ~1):
 /// BM_relay_lookup_only 1M ~13-15 ns/key (rte_hash 44-54), 1k ~4-5 ns (10-16);
-/// BM_relay_burst 1M ~48-63 ns/packet (90-117), 1k ~25-28 (29-32). What the 1M packet still
-/// pays over 1k is mostly its two media_side lines, not the table. Addresses, directories and pages are never
-/// removed while the table lives, so readers need no protection for them; only media_sides
-/// go through the grace period.
+/// BM_relay_burst 1M ~48-63 ns/packet (90-117), 1k ~25-28 (29-32). Addresses, directories and
+/// pages are never removed while the table lives, so readers need no protection for them; only
+/// media_sides go through the grace period.
 ///
 /// Publication order (release stores, read with acquire loads): a side is fully initialised
 /// before its pointer is stored; a new page before its directory entry; a new directory
