@@ -262,11 +262,12 @@ void BM_relay_lookup_only(benchmark::State& state) {
 
 // What the machine allows a relay at 1M entries: per packet, `lines` cache lines at random
 // places in 256 MB (far beyond the caches), each found through the one before it as the
-// relay's are (table slot -> arrival side -> peer), for a burst of 32 packets at once, in
-// rounds: prefetch the round's 32 lines, then read them. No packet work at all. The relay's
-// per-packet cost at 1M minus that at 1k is to be compared with this at 3 lines (its slot,
-// its arrival side's line 0, the peer's line 1): how much of the gap is the memory system's
-// limit on misses in flight (about ten per core), not the relay's code.
+// relay's are (table slot -> arrival side), for a burst of 32 packets at once, in rounds:
+// prefetch the round's 32 lines, then read them. No packet work at all. The relay's per-packet
+// cost at 1M minus that at 1k is to be compared with this at 2 lines (its slot, its arrival
+// side's line 0, which holds the departure copied from the peer; 3 before that copy): how much
+// of the gap is the memory system's limit on misses in flight (about ten per core), not the
+// relay's code.
 void BM_memory_lines(benchmark::State& state) {
     constexpr size_t area_lines = (size_t{256} << 20) / 64;
     struct alignas(64) line {
