@@ -80,9 +80,11 @@ fixture& fixture_for(uint32_t entries) {
         if (!used.insert((uint64_t{addr} << 16) | port).second) {
             continue;
         }
-        auto* s = new media_side;
-        s->local_addr = addr;
-        s->local_port = port;
+        media_side* s = f.table->make(addr, port);
+        if (s == nullptr) {
+            std::fprintf(stderr, "bench_relay: make failed at %zu of %u entries\n", sides.size(), entries);
+            std::abort();
+        }
         s->port_id = static_cast<uint16_t>(sides.size() & 1);
         s->local_mac = rte_ether_addr{{0x02, 0, 0, 0, 0, static_cast<uint8_t>(sides.size())}};
         const uint64_t remote = pack_endpoint(0xc6336400u | static_cast<uint32_t>(rng() & 0xff), 6000);
@@ -262,12 +264,12 @@ void BM_relay_lookup_only(benchmark::State& state) {
 
 // What the machine allows a relay at 1M entries: per packet, `lines` cache lines at random
 // places in 256 MB (far beyond the caches), each found through the one before it as the
-// relay's are (table slot -> arrival side), for a burst of 32 packets at once, in rounds:
-// prefetch the round's 32 lines, then read them. No packet work at all. The relay's per-packet
-// cost at 1M minus that at 1k is to be compared with this at 2 lines (its slot, its arrival
-// side's line 0, which holds the departure copied from the peer; 3 before that copy): how much
-// of the gap is the memory system's limit on misses in flight (about ten per core), not the
-// relay's code.
+// relay's were, for a burst of 32 packets at once, in rounds: prefetch the round's 32 lines,
+// then read them. No packet work at all. The relay's per-packet cost at 1M minus that at 1k is
+// to be compared with this at 1 line (the arriving side's line 0, whose address the key
+// computes and which holds the departure copied from the peer; 2 with the table's pointer
+// pages, 3 before the copy): how much of the gap is the memory system's limit on misses in
+// flight (about ten per core), not the relay's code.
 void BM_memory_lines(benchmark::State& state) {
     constexpr size_t area_lines = (size_t{256} << 20) / 64;
     struct alignas(64) line {

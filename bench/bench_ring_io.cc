@@ -144,16 +144,16 @@ table_fixture& table_for(uint32_t entries) {
 
     std::vector<media_side*> a(calls), b(calls);
     for (uint32_t i = 0; i < calls; ++i) {
-        a[i] = new media_side;
-        a[i]->local_addr = a_keys[i].addr;
-        a[i]->local_port = a_keys[i].port;
+        a[i] = f.table->make(a_keys[i].addr, a_keys[i].port);
+        b[i] = f.table->make(b_keys[i].addr, b_keys[i].port);
+        if (a[i] == nullptr || b[i] == nullptr) {
+            std::fprintf(stderr, "bench_ring_io: make failed at %u of %u calls\n", i, calls);
+            std::abort();
+        }
         a[i]->port_id = port_a;
         a[i]->local_mac = mac_a;
         set_remote(*a[i], pack_endpoint(sender_addr, 40000), pack_mac(rte_ether_addr{{0x02, 0, 0, 0, 0xaa, 0x01}}));
         a[i]->latch.store(latching::latched);  // steady state: the call's first packet is long past
-        b[i] = new media_side;
-        b[i]->local_addr = b_keys[i].addr;
-        b[i]->local_port = b_keys[i].port;
         b[i]->port_id = port_b;
         b[i]->local_mac = mac_b;
         b[i]->latch.store(latching::latched);

@@ -66,11 +66,11 @@ std::string media_anchor::address_of(const media_bridge& b, bool leg_b) const {
 }
 
 dp::media_side* media_anchor::make_side(unsigned realm, uint32_t addr, uint16_t port) {
-    auto* s = new dp::media_side();
-    s->local_addr = addr;
-    s->local_port = port;
-    s->port_id = realms_[realm].port_id;
-    s->local_mac = realms_[realm].mac;
+    dp::media_side* s = table_.make(addr, port);  // the table's memory, not yet found by workers
+    if (s != nullptr) {
+        s->port_id = realms_[realm].port_id;
+        s->local_mac = realms_[realm].mac;
+    }
     return s;
 }
 
@@ -182,6 +182,10 @@ bool media_anchor::open(media_bridge& b, unsigned a_realm, unsigned b_realm, con
         st.rtcp = !m.rtcp_mux;
         st.a_rtp = make_side(a_realm, b.a_addr, st.a_port);
         st.b_rtp = make_side(b_realm, b.b_addr, st.b_port);
+        if (st.a_rtp == nullptr || st.b_rtp == nullptr) {
+            close(b);  // gives back what was made
+            return false;
+        }
         dp::bridge(*st.a_rtp, st.b_rtp);
         dp::bridge(*st.b_rtp, st.a_rtp);
         set_remote(offer_from_b ? st.b_rtp : st.a_rtp, offer_realm, m.conn_addr, m.port,
@@ -189,20 +193,17 @@ bool media_anchor::open(media_bridge& b, unsigned a_realm, unsigned b_realm, con
         if (st.rtcp) {
             st.a_rtcp = make_side(a_realm, b.a_addr, static_cast<uint16_t>(st.a_port + 1));
             st.b_rtcp = make_side(b_realm, b.b_addr, static_cast<uint16_t>(st.b_port + 1));
+            if (st.a_rtcp == nullptr || st.b_rtcp == nullptr) {
+                close(b);
+                return false;
+            }
             dp::bridge(*st.a_rtcp, st.b_rtcp);
             dp::bridge(*st.b_rtcp, st.a_rtcp);
             set_remote(offer_from_b ? st.b_rtcp : st.a_rtcp, offer_realm, m.conn_addr,
                        m.rtcp_port ? m.rtcp_port : uint16_t(m.port + 1), st.sdp_remote[offer_from_b ? 3 : 2], false);
         }
         for (dp::media_side* s : {st.a_rtp, st.b_rtp, st.a_rtcp, st.b_rtcp}) {
-            if (s != nullptr && !table_.insert(s)) {
-                // Not published: free it here, and forget it so close() does not remove it.
-                if (s == st.a_rtp) st.a_rtp = nullptr;
-                if (s == st.b_rtp) st.b_rtp = nullptr;
-                if (s == st.a_rtcp) st.a_rtcp = nullptr;
-                if (s == st.b_rtcp) st.b_rtcp = nullptr;
-                forget_waiting(s);
-                delete s;
+            if (s != nullptr && !table_.insert(s)) {  // cannot fail for a side just made
                 close(b);
                 return false;
             }
@@ -292,18 +293,18 @@ bool media_anchor::open_replacement(media_bridge& next, const media_bridge& curr
         dp::media_side* rtp = make_side(new_realm, new_addr, port);
         dp::media_side* rtcp =
             kept_rtcp != nullptr ? make_side(new_realm, new_addr, static_cast<uint16_t>(port + 1)) : nullptr;
+        (keep_a ? st.b_rtp : st.a_rtp) = rtp;
+        (keep_a ? st.b_rtcp : st.a_rtcp) = rtcp;
+        if (rtp == nullptr || (kept_rtcp != nullptr && rtcp == nullptr)) {
+            close_replacement(next, keep_a);  // gives back what was made
+            return false;
+        }
         dp::bridge(*rtp, kept_rtp);
         if (rtcp != nullptr) {
             dp::bridge(*rtcp, kept_rtcp);
         }
-        (keep_a ? st.b_rtp : st.a_rtp) = rtp;
-        (keep_a ? st.b_rtcp : st.a_rtcp) = rtcp;
         for (dp::media_side* side : {rtp, rtcp}) {
-            if (side != nullptr && !table_.insert(side)) {
-                if (side == rtp) (keep_a ? st.b_rtp : st.a_rtp) = nullptr;
-                if (side == rtcp) (keep_a ? st.b_rtcp : st.a_rtcp) = nullptr;
-                forget_waiting(side);
-                delete side;
+            if (side != nullptr && !table_.insert(side)) {  // cannot fail for a side just made
                 close_replacement(next, keep_a);
                 return false;
             }

@@ -18,6 +18,31 @@ void unpack_mac(uint64_t packed, rte_ether_addr& out) {
     std::memcpy(out.addr_bytes, &packed, RTE_ETHER_ADDR_LEN);
 }
 
+void media_side::reset() {
+    constexpr auto relaxed = std::memory_order_relaxed;
+    dep_eth_.store(0, relaxed);
+    dep_eth_ports_.store(0, relaxed);
+    dep_addrs_.store(0, relaxed);
+    dep_seq_.store(0, relaxed);
+    dep_port_.store(departure::nowhere, relaxed);
+    latch.store(latching::waiting, relaxed);
+    rtp_started = false;
+    rx_packets.store(0, relaxed);
+    rx_bytes.store(0, relaxed);
+    rtp_expected.store(0, relaxed);
+    rtp_ssrc = 0;
+    rtp_max_seq = 0;
+    local_addr = 0;
+    local_port = 0;
+    port_id = 0;
+    local_mac = rte_ether_addr{};
+    drops.store(0, relaxed);
+    non_rtp.store(0, relaxed);
+    peer_.store(nullptr, relaxed);
+    remote_.store(0, relaxed);
+    remote_mac_.store(0, relaxed);
+}
+
 namespace {
 
 // A worker holds a departure lock for a handful of stores; only a preempted one holds it

@@ -77,6 +77,11 @@ private:
 /// Symmetric latching: a side follows the first packet's source as its remote, unless off.
 enum class latching : uint8_t { waiting, latched, off };
 
+/// A side's state in the relay table (its slot): only `live` sides are found by lookups.
+/// free -> made (make) -> live (insert) -> retiring (remove) -> free (grace period over);
+/// made -> free (remove before insert).
+enum class slot_state : uint8_t { free, made, live, retiring };
+
 /// One relay port of the appliance and the remote endpoint that talks to it. 128 bytes.
 ///
 /// The members ending in `_` are the departure copy and its truth: read them through the
@@ -106,6 +111,9 @@ struct alignas(64) media_side {
     // RTP sequence state (worker-private; RFC 3550 A.1, simplified): SSRC followed, highest seq.
     uint32_t rtp_ssrc = 0;
     uint16_t rtp_max_seq = 0;
+    /// The relay table's (relay_table.hh): read by every lookup of this slot, so it sits in the
+    /// line the relay reads anyway.
+    std::atomic<slot_state> entry{slot_state::free};
 
     // --- line 1: what the copies are made of; read and written on rare paths only ---
     // Set before the side is published; immutable afterwards.
@@ -156,9 +164,13 @@ struct alignas(64) media_side {
     uint64_t remote() const { return remote_.load(std::memory_order_acquire); }
     uint64_t remote_mac() const { return remote_mac_.load(std::memory_order_acquire); }
     bool latched() const { return latch.load(std::memory_order_acquire) == latching::latched; }
+
+    /// Everything but `entry` back to a new side's values: the table reuses a slot this way once
+    /// its grace period is over (no worker can hold it then).
+    void reset();
 };
 static_assert(sizeof(media_side) == 128, "media state per stream stays within two cache lines");
-static_assert(offsetof(media_side, rtp_max_seq) + sizeof(uint16_t) <= 64 && offsetof(media_side, local_addr) == 64,
+static_assert(offsetof(media_side, entry) < 64 && offsetof(media_side, local_addr) == 64,
               "all a relayed packet touches in line 0, the rest in line 1");
 
 // --- the writers (see the file comment for who may call them) ---

@@ -129,15 +129,8 @@ relay_burst_result relay_burst_as(const relay_table& table, rte_mbuf** pkts, uns
     }
     table.lookup_bulk(key_ptrs, n, sides);
 
-    // At a million entries every side is a cache miss: ask for all of them before touching
-    // any, so the misses overlap instead of queueing one after another. Line 0 is all a
-    // relayed packet needs (its departure is copied there from the peer).
-    for (unsigned i = 0; i < n; ++i) {
-        if (sides[i] != nullptr) {
-            rte_prefetch0(sides[i]);
-        }
-    }
-
+    // lookup_bulk asked for every side's line 0 before reading any (at a million entries each
+    // is a cache miss, so they overlap instead of queueing); it is all a relayed packet needs.
     for (unsigned i = 0; i < n; ++i) {
         media_side* in = sides[i];
         if (in == nullptr) {

@@ -16,8 +16,8 @@ namespace sf::dp {
 
 namespace {
 
-// What a key whose address or page does not exist reads: always nullptr.
-const std::atomic<media_side*> no_side{nullptr};
+// What a key whose address or page does not exist reads: a side that is never live.
+const media_side no_side;
 
 // Removed sides freed per insert/remove when their grace period is over: keeps the control
 // thread's per-operation cost bounded while the FIFO drains at the rate it fills.
@@ -59,26 +59,17 @@ relay_table::relay_table(const char* name, uint32_t capacity, unsigned readers, 
 }
 
 relay_table::~relay_table() {
-    // Workers are stopped by now: free what is published and what waits for its grace period.
+    // Workers are stopped by now. Sides live in the pages (trivially destructible): freeing
+    // the pages frees published, made and retiring sides alike.
     for (uint32_t i = 0; i <= slot_mask_; ++i) {
         directory* d = slots_[i].dir.load(std::memory_order_relaxed);
         if (d == nullptr) {
             continue;
         }
         for (auto& pg : d->pages) {
-            page* p = pg.load(std::memory_order_relaxed);
-            if (p == nullptr) {
-                continue;
-            }
-            for (auto& s : p->sides) {
-                delete s.load(std::memory_order_relaxed);
-            }
-            rte_free(p);
+            rte_free(pg.load(std::memory_order_relaxed));
         }
         rte_free(d);
-    }
-    for (const pending_free& f : pending_) {
-        delete f.side;
     }
     rte_free(rcu_);
     rte_memzone_free(mz_);
@@ -99,7 +90,7 @@ relay_table::directory* relay_table::dir_of(uint32_t addr) const {
     return nullptr;
 }
 
-std::atomic<media_side*>* relay_table::slot_of(uint32_t addr, uint16_t port) const {
+media_side* relay_table::slot_of(uint32_t addr, uint16_t port) const {
     directory* d = dir_of(addr);
     if (d == nullptr) {
         return nullptr;
@@ -116,27 +107,26 @@ void relay_table::reclaim(size_t limit) {
         if (rte_rcu_qsbr_check(rcu_, pending_.front().token, false) != 1) {
             return;  // tokens are in order: later ones cannot be done either
         }
-        delete pending_.front().side;
+        pending_.front().side->entry.store(slot_state::free, std::memory_order_relaxed);
         pending_.pop_front();
     }
 }
 
-bool relay_table::insert(media_side* side) {
-    const uint32_t addr = side->local_addr;
-    const uint16_t port = side->local_port;
+media_side* relay_table::make(uint32_t addr, uint16_t port) {
     if (addr == 0) {
-        return false;  // 0 marks an empty address slot
+        return nullptr;  // 0 marks an empty address slot
     }
     reclaim(lazy_reclaim);
-    if (published_ + pending_.size() >= capacity_) {
+    if (published_ + made_ + pending_.size() >= capacity_) {
         // Full: free whatever has finished its grace period (never waits for readers).
         reclaim(pending_.size());
-        if (published_ + pending_.size() >= capacity_) {
-            return false;
+        if (published_ + made_ + pending_.size() >= capacity_) {
+            return nullptr;
         }
     }
 
-    // The address's directory, created (not yet visible) if the address is new.
+    // The address's directory, created if the address is new (published below, once its
+    // page exists: a reader that sees the address finds a directory, all of its slots free).
     uint32_t i = (addr * 0x9e3779b1u) >> hash_shift_;
     addr_slot* slot = nullptr;
     for (uint32_t probes = 0; probes <= slot_mask_; ++probes, i = (i + 1) & slot_mask_) {
@@ -147,90 +137,122 @@ bool relay_table::insert(media_side* side) {
         }
     }
     if (slot == nullptr) {
-        return false;  // cannot happen: the array is twice max_addresses
+        return nullptr;  // cannot happen: the array is twice max_addresses
     }
     directory* d = slot->dir.load(std::memory_order_relaxed);
     const bool new_addr = d == nullptr;
     if (new_addr) {
         if (addresses_ >= max_addresses_) {
-            return false;
+            return nullptr;
         }
         d = static_cast<directory*>(rte_zmalloc_socket("relay_dir", sizeof(directory), RTE_CACHE_LINE_SIZE,
                                                        socket_id_));
         if (d == nullptr) {
-            return false;
+            return nullptr;
         }
     }
     std::atomic<page*>& pg = d->pages[port / page_ports];
     page* p = pg.load(std::memory_order_relaxed);
     if (p == nullptr) {
-        p = static_cast<page*>(rte_zmalloc_socket("relay_page", sizeof(page), RTE_CACHE_LINE_SIZE, socket_id_));
+        p = static_cast<page*>(rte_malloc_socket("relay_page", sizeof(page), RTE_CACHE_LINE_SIZE, socket_id_));
         if (p == nullptr) {
             if (new_addr) {
                 rte_free(d);
             }
-            return false;
+            return nullptr;
+        }
+        for (media_side& s : p->sides) {
+            new (&s) media_side();  // every slot free
         }
         pg.store(p, std::memory_order_release);  // page before its directory entry
     }
-    std::atomic<media_side*>& s = p->sides[port % page_ports];
-    if (s.load(std::memory_order_relaxed) != nullptr) {
-        return false;  // the key exists (an existing address: a new one has an empty directory)
-    }
-    s.store(side, std::memory_order_release);  // the side's fields before its pointer
     if (new_addr) {
         // Directory before its address: a reader that sees the address sees its directory.
         slot->dir.store(d, std::memory_order_release);
         slot->addr.store(addr, std::memory_order_release);
         ++addresses_;
     }
+    media_side& s = p->sides[port % page_ports];
+    if (s.entry.load(std::memory_order_relaxed) == slot_state::retiring) {
+        reclaim(pending_.size());  // removed a while ago, perhaps: its grace period may be over
+    }
+    if (s.entry.load(std::memory_order_relaxed) != slot_state::free) {
+        return nullptr;  // the key is taken
+    }
+    // Free means no worker can hold it (never published, or past its grace period).
+    s.reset();
+    s.local_addr = addr;
+    s.local_port = port;
+    s.entry.store(slot_state::made, std::memory_order_relaxed);
+    ++made_;
+    return &s;
+}
+
+bool relay_table::insert(media_side* side) {
+    if (side == nullptr || side->entry.load(std::memory_order_relaxed) != slot_state::made ||
+        slot_of(side->local_addr, side->local_port) != side) {
+        return false;
+    }
+    side->entry.store(slot_state::live, std::memory_order_release);  // the side's fields before
+    --made_;
     ++published_;
     return true;
 }
 
 bool relay_table::remove(uint32_t addr, uint16_t port) {
-    std::atomic<media_side*>* s = slot_of(addr, port);
-    media_side* side = s == nullptr ? nullptr : s->load(std::memory_order_relaxed);
-    if (side == nullptr) {
+    media_side* s = slot_of(addr, port);
+    if (s == nullptr) {
         return false;
+    }
+    switch (s->entry.load(std::memory_order_relaxed)) {
+        case slot_state::made:  // never found by a worker: free at once
+            s->entry.store(slot_state::free, std::memory_order_relaxed);
+            --made_;
+            return true;
+        case slot_state::live:
+            break;
+        default:
+            return false;
     }
     // Reclaim older removals first: the side removed now is never freed inside this call (with
     // every reader offline its grace period would be over at once), so the control thread may
-    // still touch it after the call, until its next insert or remove.
+    // still read it after the call, until its next make or remove.
     reclaim(lazy_reclaim);
-    s->store(nullptr, std::memory_order_release);
-    // Readers that loaded the pointer before the store report quiescence after this token.
-    pending_.push_back(pending_free{rte_rcu_qsbr_start(rcu_), side});
+    s->entry.store(slot_state::retiring, std::memory_order_release);
+    // Readers that found it before the store report quiescence after this token.
+    pending_.push_back(pending_free{rte_rcu_qsbr_start(rcu_), s});
     --published_;
     return true;
 }
 
 media_side* relay_table::find(uint32_t addr, uint16_t port) const {
-    const std::atomic<media_side*>* s = slot_of(addr, port);
-    return s == nullptr ? nullptr : s->load(std::memory_order_acquire);
+    media_side* s = slot_of(addr, port);
+    return s != nullptr && s->entry.load(std::memory_order_acquire) == slot_state::live ? s : nullptr;
 }
 
 unsigned relay_table::lookup_bulk(const relay_key* const* keys, unsigned n, media_side** out) const {
-    // Pass 1: every key's pointer slot (address slots and directories are cache-resident), and
-    // a prefetch of the one line that may miss. Pass 2 reads them, by then mostly in flight.
+    // Pass 1: every key's side (address slots and directories are cache-resident, the side's
+    // address is arithmetic from there), and a prefetch of its line 0, the one line that may
+    // miss. Pass 2 reads each side's state, by then mostly in flight; the relay reads the
+    // same line next.
     constexpr unsigned max_n = 64;
     if (n > max_n) {  // outside the contract: the rest in further calls rather than past `where`
         return lookup_bulk(keys, max_n, out) + lookup_bulk(keys + max_n, n - max_n, out + max_n);
     }
-    const std::atomic<media_side*>* where[max_n];
+    const media_side* where[max_n];
     for (unsigned i = 0; i < n; ++i) {
-        const std::atomic<media_side*>* s = slot_of(keys[i]->addr, keys[i]->port);
+        const media_side* s = slot_of(keys[i]->addr, keys[i]->port);
         where[i] = s == nullptr ? &no_side : s;
         rte_prefetch0(where[i]);
     }
     unsigned hits = 0;
     for (unsigned i = 0; i < n; ++i) {
-        out[i] = where[i]->load(std::memory_order_acquire);
-        hits += out[i] != nullptr;
+        const bool live = where[i]->entry.load(std::memory_order_acquire) == slot_state::live;
+        out[i] = live ? const_cast<media_side*>(where[i]) : nullptr;
+        hits += live;
     }
     return hits;
 }
-
 void relay_table::reader_register(unsigned id) {
     rte_rcu_qsbr_thread_register(rcu_, id);
     rte_rcu_qsbr_thread_online(rcu_, id);

@@ -1,10 +1,11 @@
 #pragma once
 /// @file
-/// The RTP/RTCP relay table: one entry (a `media_side`) per appliance relay port.
+/// The RTP/RTCP relay table: one entry (a `media_side`) per appliance relay port, kept in the
+/// table's own memory.
 ///
-/// Written only by the control thread, read lock-free by every worker lcore. Removed entries
-/// are freed after an RCU grace period (rte_rcu_qsbr), so a worker that found an entry may keep
-/// using it until its next quiescent report.
+/// Written only by the control thread, read lock-free by every worker lcore. A removed entry's
+/// slot is made again only after an RCU grace period (rte_rcu_qsbr), so a worker that found an
+/// entry may keep using it until its next quiescent report.
 ///
 /// Layout: a direct port index rather than a hash of the whole key. The key is (appliance
 /// address, relay port); the appliance owns few addresses (each port's address plus its
@@ -13,21 +14,23 @@
 ///     (multiplicative hash, linear probe; address 0 marks an empty slot), sized for
 ///     `max_addresses` and hot in L1/L2;
 ///   - per address, a directory of 256 page pointers (2 KB, also cache-resident);
-///   - a page: 256 atomic media_side pointers (2 KB), allocated the first time one of its
-///     ports is used.
-/// A lookup therefore costs one cache line that can miss (the page line holding the port's
-/// pointer), and lookup_bulk prefetches all of a burst's lines before reading them. The
-/// rte_hash this replaces touched three lines per key (primary and secondary bucket, key slot):
-/// at 1M entries BM_relay_lookup_only measured ~48-63 ns/key against ~12-17 ns at 1k, with or
-/// without hugepages (DRAM misses, not TLB). Measured against it on the same realistic keys
-/// (64 addresses x ports 1024..65535; taskset, medians of 5, two runs, shared box at load ~1):
-/// BM_relay_lookup_only 1M ~13-15 ns/key (rte_hash 44-54), 1k ~4-5 ns (10-16);
-/// BM_relay_burst 1M ~48-63 ns/packet (90-117), 1k ~25-28 (29-32). Addresses, directories and
-/// pages are never removed while the table lives, so readers need no protection for them; only
-/// media_sides go through the grace period.
+///   - a page: the 256 media_sides of 256 consecutive ports (32 KB), allocated on the table's
+///     socket (hugepages where the EAL has them) the first time one of its ports is made.
+/// The key computes its side's address from cache-resident data, so a lookup costs the one line
+/// the relay reads anyway: the side's line 0, whose `entry` says whether the slot is published.
+/// lookup_bulk prefetches all of a burst's sides before reading any. Before (pages of pointers
+/// to heap-allocated sides) the page line holding the pointer came first, a dependent second
+/// line; before that, rte_hash touched three lines per key (buckets and key slot; at 1M entries
+/// ~48-63 ns/key against ~12-17 ns at 1k, with or without hugepages). Addresses, directories and
+/// pages are never removed while the table lives (a page whose ports are all removed stays:
+/// ports are reused, and 32 KB per 256 ports is the price of the direct index).
+///
+/// Slot states (media_side::entry): free -> made (make) -> live (insert) -> retiring (remove)
+/// -> free (grace period over); made -> free (remove before insert). Only make() resets a slot,
+/// and only a free one, which no worker can hold.
 ///
 /// Publication order (release stores, read with acquire loads): a side is fully initialised
-/// before its pointer is stored; a new page before its directory entry; a new directory
+/// before it is live; a new page (all slots free) before its directory entry; a new directory
 /// before its address slot.
 ///
 /// Removal rule for the control thread: before removing side B, make sure no other side
@@ -59,7 +62,7 @@ class relay_table {
 public:
     /// `readers`: number of worker lcores (RCU reader ids 0..readers-1).
     /// `max_addresses`: distinct appliance addresses the table can hold (each costs a 2 KB
-    /// directory plus its pages); an insert for a new address beyond it fails.
+    /// directory plus its pages); a make() for a new address beyond it fails.
     /// `name` must be unique among live tables (it names the table's memzone).
     relay_table(const char* name, uint32_t capacity, unsigned readers, int socket_id,
                 uint32_t max_addresses = 4096);
@@ -68,18 +71,24 @@ public:
     relay_table& operator=(const relay_table&) = delete;
 
     // --- control thread only ---
-    /// Publishes a fully initialised side. False if the key exists, the table is full
-    /// (published entries plus removed ones still in their grace period reach capacity),
-    /// its address is new and max_addresses are in use, its address is 0, or memory for a
-    /// page runs out. A refused side stays the caller's.
+    /// The side of (addr, port), reset, in the table's memory; lookups do not find it yet.
+    /// Fill in what the caller owns (port_id, local_mac, remote, peer), then insert() it, or
+    /// remove() it to give it back. nullptr if the key is taken (published, made, or removed
+    /// and still in its grace period), the table is full (published, made and grace-period
+    /// entries reach capacity), the address is 0, or new with max_addresses in use, or memory
+    /// for a page runs out.
+    media_side* make(uint32_t addr, uint16_t port);
+    /// Publishes a side from make(): workers find it from now on. False for anything else
+    /// (published already, removed, not the table's).
     bool insert(media_side* side);
-    /// Unpublishes the side at (addr, port); it is freed after the grace period, never inside
-    /// this call (the control thread may touch it until its next insert or remove). Frees up
-    /// to 16 earlier removals whose grace period is over.
+    /// Unpublishes the side at (addr, port); its slot can be made again once every worker has
+    /// passed a quiescent state, never inside this call (the control thread may still read
+    /// the side until its next make or remove). A side made but never inserted is given back
+    /// at once. Reclaims up to 16 earlier removals whose grace period is over.
     bool remove(uint32_t addr, uint16_t port);
-    /// The side at (addr, port) or nullptr.
+    /// The published side at (addr, port) or nullptr.
     media_side* find(uint32_t addr, uint16_t port) const;
-    /// Published entries (not those waiting for their grace period).
+    /// Published entries (not those made, nor those waiting for their grace period).
     uint32_t size() const { return published_; }
     uint32_t capacity() const { return capacity_; }
     uint32_t max_addresses() const { return max_addresses_; }
@@ -89,8 +98,9 @@ public:
     uint32_t pending() const { return static_cast<uint32_t>(pending_.size()); }
 
     // --- workers ---
-    /// Looks up n keys (n <= 64); out[i] is the side or nullptr. Returns the hit count.
-    /// First computes every key's pointer slot and prefetches it, then reads them.
+    /// Looks up n keys (n <= 64); out[i] is the published side or nullptr. Returns the hit
+    /// count. First computes every key's side address and prefetches its line 0 (no load that
+    /// can miss on the way: address slots and directories are cache-resident), then reads them.
     unsigned lookup_bulk(const relay_key* const* keys, unsigned n, media_side** out) const;
     rte_rcu_qsbr* rcu() const { return rcu_; }
     /// Worker `id` takes part in grace periods (call once on the worker).
@@ -101,11 +111,11 @@ public:
     void reader_offline(unsigned id);
     void reader_online(unsigned id);
 
-    static constexpr unsigned page_ports = 256;  ///< pointers per page (2 KB)
+    static constexpr unsigned page_ports = 256;  ///< sides per page (32 KB)
     static constexpr unsigned dir_pages = 65536 / page_ports;
 
     struct page {
-        std::atomic<media_side*> sides[page_ports];
+        media_side sides[page_ports];
     };
     struct directory {
         std::atomic<page*> pages[dir_pages];
@@ -118,9 +128,9 @@ public:
 private:
     /// The address's directory or nullptr (readers and control).
     directory* dir_of(uint32_t addr) const;
-    /// The pointer slot of (addr, port), or nullptr when its address or page does not exist.
-    std::atomic<media_side*>* slot_of(uint32_t addr, uint16_t port) const;
-    /// Frees removed sides whose grace period is over, at most `limit` of them.
+    /// The slot of (addr, port) in any state, or nullptr when its address or page does not exist.
+    media_side* slot_of(uint32_t addr, uint16_t port) const;
+    /// Frees the slots of removed sides whose grace period is over, at most `limit` of them.
     void reclaim(size_t limit);
 
     struct pending_free {
@@ -138,6 +148,7 @@ private:
     uint32_t max_addresses_ = 0;
     uint32_t addresses_ = 0;
     uint32_t published_ = 0;
+    uint32_t made_ = 0;                 ///< made, not yet inserted
     std::deque<pending_free> pending_;  ///< FIFO in token order (control thread only)
 };
 

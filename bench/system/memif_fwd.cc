@@ -157,17 +157,16 @@ int main(int argc, char** argv) {
         rte_eth_macaddr_get(0, &mac0);
         rte_eth_macaddr_get(1, &mac1);
         for (unsigned i = 0; i < n_streams; ++i) {
-            auto* a = new media_side;
-            auto* b = new media_side;
-            a->local_addr = addr_a;
-            a->local_port = static_cast<uint16_t>(relay_base + 2 * i);
+            media_side* a = table->make(addr_a, static_cast<uint16_t>(relay_base + 2 * i));
+            media_side* b = table->make(addr_b, static_cast<uint16_t>(relay_base + 2 * i));
+            if (a == nullptr || b == nullptr) {
+                die("relay table make");
+            }
             a->port_id = 0;
             a->local_mac = mac0;
             set_remote(*a, pack_endpoint(src_addr, static_cast<uint16_t>(src_base + 2 * i)),
                        pack_mac(rte_ether_addr{{0x02, 0, 0, 0, 0, 0x01}}));
             a->latch.store(latching::latched);
-            b->local_addr = addr_b;
-            b->local_port = static_cast<uint16_t>(relay_base + 2 * i);
             b->port_id = 1;
             b->local_mac = mac1;
             // memif has no MAC filter and sfgen's sink matches by payload: any unicast MAC will do.

@@ -205,14 +205,12 @@ protected:
     /// A call's two relay sides: `a_addr`:20000 on port0 bridged to 198.51.100.1:20002 on port1,
     /// whose remote (bob, 198.51.100.20:6000, MAC b0) is known from the SDP.
     void bridge_to_bob(uint32_t a_addr, media_side** a_out = nullptr, media_side** b_out = nullptr) {
-        auto* a = new media_side;
-        a->local_addr = a_addr;
-        a->local_port = 20000;
+        media_side* a = table->make(a_addr, 20000);
+        media_side* b = table->make(our_addr1, 20002);
+        ASSERT_NE(a, nullptr);
+        ASSERT_NE(b, nullptr);
         a->port_id = port0;
         a->local_mac = w->ports[port0].mac;
-        auto* b = new media_side;
-        b->local_addr = our_addr1;
-        b->local_port = 20002;
         b->port_id = port1;
         b->local_mac = w->ports[port1].mac;
         set_remote(*b, pack_endpoint(ipv4(198, 51, 100, 20), 6000), pack_mac(mac(0xb0)));
@@ -618,13 +616,11 @@ TEST_F(loop_fixture, relayed_packet_is_transmitted_on_peer_port) {
 
 // One burst with one packet of every kind: every counter exact at once.
 TEST_F(loop_fixture, mixed_burst_counters_exact) {
-    auto* a = new media_side;
-    a->local_addr = our_addr0;
-    a->local_port = 20000;
+    media_side* a = table->make(our_addr0, 20000);
+    media_side* b = table->make(our_addr1, 20002);
+    ASSERT_NE(a, nullptr);
+    ASSERT_NE(b, nullptr);
     a->port_id = port0;
-    auto* b = new media_side;
-    b->local_addr = our_addr1;
-    b->local_port = 20002;
     b->port_id = port1;
     set_remote(*b, pack_endpoint(ipv4(198, 51, 100, 20), 6000), pack_mac(mac(0xb0)));
     bridge(*a, b);

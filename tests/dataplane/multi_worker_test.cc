@@ -13,13 +13,14 @@
 /// ports and TTL, valid IPv4 and UDP checksums, payload intact, seen once, in order within
 /// its flow. Counters are checked exactly, per lcore.
 ///
-/// RCU: the media_sides the table frees after a grace period are not given back to the
-/// heap but poisoned in place (this binary replaces the aligned operator new/delete):
-/// re-initialised as a side bridged to a "poison" side whose remote is 203.0.113.66, and
-/// the hook flags a side freed while still published. Under traffic (the churn test) a
-/// worker that used a freed side would relay a frame there; that window is a fraction of
-/// a microsecond, so the churn test is only a safety net. grace_period_waits_for_every_worker
-/// checks the same rule deterministically, with one worker stalled between lookup and use.
+/// RCU: a removed media_side's slot is freed by the table after a grace period (and reset
+/// when it is made again). The control thread here poisons every slot it finds freed, right
+/// after each table operation: the side becomes one bridged to a "poison" side whose remote
+/// is 203.0.113.66, and a side freed while still published is flagged. Under traffic (the
+/// churn test) a worker that used a freed side would relay a frame there; that window is a
+/// fraction of a microsecond, so the churn test is only a safety net.
+/// grace_period_waits_for_every_worker checks the same rule deterministically, with one worker
+/// stalled between lookup and use.
 
 #include <gtest/gtest.h>
 
@@ -42,8 +43,6 @@
 #include <cstdarg>
 #include <cstdlib>
 #include <memory>
-#include <mutex>
-#include <new>
 #include <filesystem>
 #include <string>
 #include <unordered_map>
@@ -54,74 +53,6 @@
 #include "relay_table.hh"
 #include "rings.hh"
 #include "worker.hh"
-
-// ---------------------------------------------------------------------------------------
-// Freed media_sides are poisoned and quarantined, never reused (see the file comment).
-
-namespace {
-
-struct side_registry {
-    std::mutex mu;
-    enum state : uint8_t { published, removed, freed };
-    std::unordered_map<void*, state> sides;  ///< every side the test created
-    std::vector<void*> quarantine;           ///< freed sides, poisoned, released at TearDown
-    uint64_t freed_count = 0;
-    uint64_t freed_while_published = 0;      ///< freed by the table while the test had not removed it
-    bool teardown = false;                   ///< the table is being destroyed: published sides go too
-    void (*poison)(void*) = nullptr;
-};
-
-// Never destroyed: operator delete may run during static destruction.
-side_registry& registry() {
-    static auto* r = new side_registry;
-    return *r;
-}
-
-// True if `p` is a registered side: it is poisoned and kept instead of being freed.
-bool keep_freed_side(void* p) {
-    side_registry& r = registry();
-    std::lock_guard<std::mutex> lock(r.mu);
-    const auto it = r.sides.find(p);
-    if (it == r.sides.end() || it->second == side_registry::freed) {
-        return false;
-    }
-    if (it->second == side_registry::published && !r.teardown) {
-        ++r.freed_while_published;
-    }
-    it->second = side_registry::freed;
-    ++r.freed_count;
-    r.poison(p);
-    r.quarantine.push_back(p);
-    return true;
-}
-
-// Out of line, so GCC's -Wmismatched-new-delete does not pair it with the operator new below.
-[[gnu::noinline]] void release(void* p) {
-    std::free(p);
-}
-
-}  // namespace
-
-void* operator new(std::size_t n, std::align_val_t al) {
-    void* p = nullptr;
-    const std::size_t a = std::max(static_cast<std::size_t>(al), sizeof(void*));
-    if (posix_memalign(&p, a, n == 0 ? 1 : n) != 0) {
-        throw std::bad_alloc();
-    }
-    return p;
-}
-
-void operator delete(void* p, std::align_val_t) noexcept {
-    if (p != nullptr && !keep_freed_side(p)) {
-        release(p);
-    }
-}
-
-void operator delete(void* p, std::size_t, std::align_val_t al) noexcept {
-    operator delete(p, al);
-}
-
-// ---------------------------------------------------------------------------------------
 
 namespace sf::dp {
 namespace {
@@ -200,8 +131,9 @@ media_side& poison_peer() {
     return s;
 }
 
-void poison_side(void* p) {
-    auto* s = new (p) media_side;  // the old object's lifetime ended in its delete-expression
+// A freed slot, as a worker that wrongly still held it would find it: forwarding to the poison
+// side. The slot is not reset (lookups read its state meanwhile); make() resets it on reuse.
+void poison_side(media_side* s) {
     s->local_addr = poison_addr;
     s->local_port = poison_port;
     s->port_id = poison_peer().port_id;
@@ -209,6 +141,41 @@ void poison_side(void* p) {
     s->latch.store(latching::off);
     set_remote(*s, pack_endpoint(poison_addr, poison_port), pack_mac(mac2(0xde, 0xad)));
     bridge(*s, &poison_peer());
+}
+
+// Every side the test made, and what became of it. Control thread only.
+struct side_registry {
+    enum state : uint8_t { published, removed, freed };
+    std::unordered_map<media_side*, state> sides;
+    uint64_t freed_count = 0;
+    uint64_t freed_while_published = 0;  ///< freed by the table while the test had not removed it
+
+    // After each table operation: a removed side whose slot the table freed is poisoned in
+    // place (a slot is free only once no worker can hold it: one that still did would now
+    // relay to the poison address); a published one that is not live any more is flagged.
+    void reap() {
+        for (auto& [side, st] : sides) {
+            const slot_state e = side->entry.load(std::memory_order_relaxed);
+            if (st == published && e != slot_state::live && e != slot_state::made) {
+                ++freed_while_published;
+                st = freed;
+            } else if (st == removed && e == slot_state::free) {
+                st = freed;
+                ++freed_count;
+                poison_side(side);
+            }
+        }
+    }
+    void clear() {
+        sides.clear();
+        freed_count = 0;
+        freed_while_published = 0;
+    }
+};
+
+side_registry& registry() {
+    static side_registry r;
+    return r;
 }
 
 struct endpoint {
@@ -312,7 +279,6 @@ protected:
         poison_peer().local_addr = poison_addr;
         poison_peer().local_port = poison_port;
         set_remote(poison_peer(), pack_endpoint(poison_addr, poison_port), pack_mac(mac2(0xde, 0xad)));
-        registry().poison = poison_side;
     }
 
     // Two queue pairs, one ring each way per queue: RX rings are filled by the test (the
@@ -410,23 +376,8 @@ protected:
             }
         }
         workers.clear();
-        side_registry& r = registry();
-        {
-            std::lock_guard<std::mutex> lock(r.mu);
-            r.teardown = true;
-        }
-        table.reset();  // frees what is published and what waits in the RCU defer queue
-        {
-            std::lock_guard<std::mutex> lock(r.mu);
-            for (void* p : r.quarantine) {
-                release(p);
-            }
-            r.quarantine.clear();
-            r.sides.clear();
-            r.freed_count = 0;
-            r.freed_while_published = 0;
-            r.teardown = false;
-        }
+        table.reset();  // frees every page, whatever its sides' state
+        registry().clear();
         EXPECT_EQ(rte_mempool_in_use_count(pool), pool_in_use) << "mbuf leak";
     }
 
@@ -456,17 +407,19 @@ protected:
     }
 
     media_side* new_side(uint32_t addr, uint16_t port, unsigned port_idx, const endpoint& remote) {
-        auto* s = new media_side;
-        s->local_addr = addr;
-        s->local_port = port;
+        media_side* s = table->make(addr, port);
+        registry().reap();  // make() may have reclaimed older removals
+        EXPECT_NE(s, nullptr) << "no slot for " << addr << ":" << port;
+        if (s == nullptr) {
+            static media_side spare;  // keeps the caller going; the test has failed already
+            return &spare;
+        }
         s->port_id = ports[port_idx].id;
         s->local_mac = ports[port_idx].mac;
         // The SDP's endpoint is where the frames come from: latching stores the same values,
         // so which worker latches first does not change any frame.
         set_remote(*s, pack_endpoint(remote.addr, remote.port), pack_mac(remote.mac));
-        side_registry& r = registry();
-        std::lock_guard<std::mutex> lock(r.mu);
-        r.sides[s] = side_registry::published;
+        registry().sides[s] = side_registry::published;
         return s;
     }
 
@@ -528,11 +481,22 @@ protected:
             const uint32_t addr = s->local_addr;
             const uint16_t port = s->local_port;
             EXPECT_TRUE(table->remove(addr, port));
-            side_registry& r = registry();
-            std::lock_guard<std::mutex> lock(r.mu);
-            r.sides[s] = side_registry::removed;
+            registry().sides[s] = side_registry::removed;
+            registry().reap();
         }
         c.removed = true;
+    }
+
+    // One make + insert + remove of a throwaway side (the table reclaims a few older removals
+    // on each), then the poisoning of what it freed. Ports 29000.. cycle: a port removed a
+    // moment ago may still be in its grace period, so a refused make is fine here.
+    void drive_reclaim(unsigned i) {
+        const auto port = static_cast<uint16_t>(29000 + 2 * (i % 400));
+        if (media_side* d = table->make(addr_a, port); d != nullptr) {
+            EXPECT_TRUE(table->insert(d));
+            EXPECT_TRUE(table->remove(addr_a, port));
+        }
+        registry().reap();
     }
 
     std::vector<uint8_t> payload_of(uint32_t seq) const {
@@ -987,11 +951,7 @@ TEST_F(multi_worker, entries_added_and_removed_under_traffic) {
         }
     }
     ASSERT_TRUE(settle());
-    uint64_t freed_while_running = 0;
-    {
-        std::lock_guard<std::mutex> lock(registry().mu);
-        freed_while_running = registry().freed_count;
-    }
+    const uint64_t freed_while_running = registry().freed_count;
     stop_workers();
     pump();
 
@@ -1029,20 +989,9 @@ TEST_F(multi_worker, entries_added_and_removed_under_traffic) {
     // Grace periods ended while the workers polled, and no side was freed while published.
     EXPECT_GT(freed_while_running, 0u) << "no removed side was reclaimed while the workers ran";
     // With the workers offline every removed side can go: each removal reclaims a few.
-    for (unsigned i = 0; i < 1000; ++i) {
-        {
-            std::lock_guard<std::mutex> lock(registry().mu);
-            if (registry().freed_count >= removed_sides) {
-                break;
-            }
-        }
-        auto* d = new media_side;
-        d->local_addr = addr_a;
-        d->local_port = 29990;
-        ASSERT_TRUE(table->insert(d));
-        ASSERT_TRUE(table->remove(addr_a, 29990));
+    for (unsigned i = 0; i < 1000 && registry().freed_count < removed_sides; ++i) {
+        drive_reclaim(i);
     }
-    std::lock_guard<std::mutex> lock(registry().mu);
     EXPECT_EQ(registry().freed_count, removed_sides) << "removed sides never reclaimed";
     EXPECT_EQ(registry().freed_while_published, 0u) << "the table freed a side that was still published";
 }
@@ -1090,10 +1039,7 @@ TEST_F(multi_worker, grace_period_waits_for_every_worker) {
         removed += 2;
         held.push_back(std::move(c));
     }
-    {
-        std::lock_guard<std::mutex> lock(registry().mu);
-        EXPECT_EQ(registry().freed_count, 0u) << "freed while a worker still held a side it had looked up";
-    }
+    EXPECT_EQ(registry().freed_count, 0u) << "freed while a worker still held a side it had looked up";
     EXPECT_GT(workers[0]->stats.relayed.load(), 0u);
 
     stall.phase.store(2);
@@ -1106,25 +1052,12 @@ TEST_F(multi_worker, grace_period_waits_for_every_worker) {
 
     // Reader 1 has reported (and is offline), worker 0 keeps reporting: each removal now
     // reclaims what waits in the defer queue.
-    for (unsigned i = 0; i < 1000; ++i) {
-        {
-            std::lock_guard<std::mutex> lock(registry().mu);
-            if (registry().freed_count >= removed) {
-                break;
-            }
-        }
-        auto* d = new media_side;
-        d->local_addr = addr_a;
-        d->local_port = 29990;
-        ASSERT_TRUE(table->insert(d));
-        ASSERT_TRUE(table->remove(addr_a, 29990));
+    for (unsigned i = 0; i < 1000 && registry().freed_count < removed; ++i) {
+        drive_reclaim(i);
         usleep(10);
     }
-    {
-        std::lock_guard<std::mutex> lock(registry().mu);
-        EXPECT_EQ(registry().freed_count, removed) << "removed sides never reclaimed";
-        EXPECT_EQ(registry().freed_while_published, 0u);
-    }
+    EXPECT_EQ(registry().freed_count, removed) << "removed sides never reclaimed";
+    EXPECT_EQ(registry().freed_while_published, 0u);
     stop_workers();
     pump();
 

@@ -49,11 +49,13 @@ protected:
         }
     }
 
-    static media_side* make_side(uint32_t local, uint16_t lport, uint16_t port_id, const rte_ether_addr& lmac,
+    media_side* make_side(uint32_t local, uint16_t lport, uint16_t port_id, const rte_ether_addr& lmac,
                                  uint32_t remote, uint16_t rport, const rte_ether_addr& rmac) {
-        auto* s = new media_side;
-        s->local_addr = local;
-        s->local_port = lport;
+        media_side* s = table->make(local, lport);
+        EXPECT_NE(s, nullptr);
+        if (s == nullptr) {
+            return nullptr;
+        }
         s->port_id = port_id;
         s->local_mac = lmac;
         if (remote != 0) {
