@@ -334,9 +334,17 @@ def trial(a, relay, rate, n):
         with open(err_path, "a") as err:
             rc, stdout, ru = run_sfgen(sfgen_argv(a, extra, memif=relay.memif), err, a.trial * 2 + 90)
         cpu1 = cpu_sample(relay)
-        # Exit 1 is a set-up failure: a memif server not listening yet, or (seen once, twice in
-        # a row 1 s apart) one still tearing down the previous trial's connection. Up to three
-        # more tries, 1, 2 and 4 s later.
+        # A relay that died is no rate's failure: it is started again, recorded, and the trial
+        # repeated. memif_fwd was seen to die twice (SIGSEGV inside DPDK 22.11's net_memif on its
+        # forwarding lcore as a trial's sfgen client disconnected, at 1.6 Mpps; its socket goes
+        # with it, so the next sfgen could not connect).
+        if relay.proc is not None and relay.proc.poll() is not None:
+            say(f"{relay.name}: the relay exited ({relay.proc.returncode}) during trial {n}: starting it "
+                f"again, the trial repeated")
+            relay.crashes.append({"trial": n, "rate_pps": rate, "exit": relay.proc.returncode})
+            relay.restart()
+            continue
+        # Exit 1 is a set-up failure (a memif server not listening yet): up to three more tries.
         if rc != 1:
             break
         say(f"{relay.name}: sfgen could not set up (attempt {attempt + 1}; see {err_path})")
@@ -416,7 +424,7 @@ def measure(a, relay, also_at=None, search_min=None, search_max=None):
         _, common = trial(a, relay, also_at, len(trials) + 2)
     return {"search": {"zero_loss_pps": best, "bracket": [lo, hi], "trials_run": len(trials)},
             "trials": trials, "latency_at_half": half, "latency_at_common_rate": common,
-            "loadavg_1min": [load_start, os.getloadavg()[0]], "restarts": relay.restarts,
+            "loadavg_1min": [load_start, os.getloadavg()[0]], "restarts": relay.restarts, "crashes": relay.crashes,
             "idle_cpu_rate": relay.idle_cpu_rate, "pmd": relay.pmd,
             "relay_counters_at_restarts": relay.stats_at_restarts}
 
@@ -444,6 +452,7 @@ class relay_under_test:
         self.streams = []
         self.streams_file = os.path.join(logdir, f"{name}.streams")
         self.restarts = 0
+        self.crashes = []  # the relay process found dead between trials (exit status, trial)
         self.memif = False
         self.pmd = None  # sipferry's veth PMD; rtpengine: kernel sockets
         self.stats_at_restarts = []  # the relay's counters just before each restart (where the loss was)
