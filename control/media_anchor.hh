@@ -102,7 +102,7 @@ public:
     /// True when `desc` fits the bridge: no more m-lines than were anchored (m-lines are
     /// never added by a re-offer yet).
     bool fits(const media_bridge& b, const sdp::session& desc) const { return desc.n_media <= b.streams.size(); }
-    /// Unbridges and removes every side (freed after the RCU grace period).
+    /// Unbridges and removes every side (their slots reusable after the RCU grace period).
     void close(media_bridge& b);
 
     // --- moving media to a new leg (transfers), make-before-break ---
@@ -166,7 +166,7 @@ private:
     };
     std::vector<waiting_side> waiting_;
     ms_t last_retry_ = 0;
-    /// Takes `s` out of the relay table (and out of waiting_: it is freed after the grace period).
+    /// Takes `s` out of the relay table (and out of waiting_: its slot is reused after the grace period).
     void unpublish(dp::media_side* s);
     void forget_waiting(const dp::media_side* s);
 };
