@@ -76,6 +76,8 @@ struct control_loop::impl {
                 transactions, timers, media, dialplans, cdrs,
                 [this](unsigned r, sip_addr to, sip_wire m) { transport.send(r, to, std::move(m)); },
                 steady_ms) {
+        // Room for a full frames_out ring and the message being built (up to 64 fragments).
+        transactions.keep_free_for_sending(d.frames_out_capacity() + 64);
         if (const std::string err = load_dialplans(dialplans, c); !err.empty()) {
             throw std::runtime_error(err);
         }

@@ -350,10 +350,13 @@ sip_wire transaction_layer::respond(uint64_t id, unsigned status, std::string_vi
 // else: no answer to anybody until they expire. Below a quarter of the pool free, the response is
 // kept as bytes on the heap instead (a few hundred bytes each, where memory is plentiful) and
 // rebuilt into mbufs only if the request is retransmitted; RFC 3261 17.2 behaviour is unchanged.
+// The threshold is at least the send reserve: while a worker is off its CPU the responses to a
+// flood pile up in frames_out (4095 of them), each holding its segments, and a quarter of an 8191
+// pool was not enough for that (the lab saw the pool run dry).
 void transaction_layer::keep_for_retransmission(server_tx& tx, const sip_wire& sent) {
     tx.parked.clear();
     const rte_mempool* mp = pool_.mempool();
-    if (sent.empty() || pool_.available() >= mp->size / 4) {
+    if (sent.empty() || pool_.available() >= std::max(mp->size / 4, send_reserve_)) {
         tx.last_response = sent;
         return;
     }

@@ -77,6 +77,11 @@ public:
     uint64_t find_invite_server(const inbound& cancel) const;
 
     void set_server_header(std::string server) { server_ = std::move(server); }
+    /// Segments of the pool that final responses kept for retransmission must leave free for
+    /// messages on their way out (the dataplane's frames_out ring: sent frames hold their
+    /// segments until a worker transmits them). Responses are parked as bytes below the larger
+    /// of this and a quarter of the pool.
+    void keep_free_for_sending(unsigned segments) { send_reserve_ = segments; }
     /// The pool the shard builds its messages in.
     message_pool& pool() { return pool_; }
     const transaction_stats& stats() const { return stats_; }
@@ -101,6 +106,7 @@ private:
     timer_config cfg_;
     clock_fn now_;
     std::string server_;
+    unsigned send_reserve_ = 0;
     std::string linear_;  ///< an INVITE of several segments, made contiguous to build its ACK (rare)
     uint64_t last_id_ = 0;
     std::unordered_map<uint64_t, std::unique_ptr<client_tx>> clients_;

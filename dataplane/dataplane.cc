@@ -331,6 +331,10 @@ bool dataplane::send_frame(rte_mbuf* m) {
     return rte_ring_sp_enqueue(workers_[0]->frames_out, m) == 0;
 }
 
+unsigned dataplane::frames_out_capacity() const {
+    return rte_ring_get_capacity(workers_[0]->frames_out);
+}
+
 rte_mbuf* dataplane::alloc_mbuf() {
     return rte_pktmbuf_alloc(pool_);
 }

@@ -104,6 +104,9 @@ public:
     /// Hands a complete Ethernet frame (meta_of(m)->port_id set) to a worker to send.
     /// Ownership passes on success; false (caller frees) if the ring is full.
     bool send_frame(rte_mbuf* m);
+    /// Frames send_frame() can have queued before a worker takes them: what a worker that is off
+    /// its CPU for a moment can leave in flight (each holds its message's mbufs until sent).
+    unsigned frames_out_capacity() const;
     /// A fresh mbuf from the pool (nullptr when exhausted).
     rte_mbuf* alloc_mbuf();
     /// The packet pool (frame headers, ARP, fragments' headers).

@@ -625,6 +625,50 @@ TEST_F(transaction_test, server_responses_never_exhaust_a_small_pool) {
     EXPECT_EQ(small.available(), 64u);
 }
 
+// The responses to a flood pile up in the dataplane's frames_out ring while its worker is off the
+// CPU, each holding its segments until sent. With the send reserve at the ring's size (plus the
+// message being built), the responses kept for retransmission leave room for a full ring: no
+// message fails to build (a quarter of the pool alone let the lab's pool run dry).
+TEST_F(transaction_test, server_responses_leave_room_for_a_full_send_ring) {
+    constexpr unsigned pool_size = 256, ring_capacity = 150;
+    for (const bool reserve : {true, false}) {
+        message_pool pool(reserve ? "tx_ring_pool_r" : "tx_ring_pool_n", pool_size, 2048, SOCKET_ID_ANY);
+        std::vector<sip_wire> ring;  // the stalled worker's frames_out: full means the send fails
+        transaction_layer tl(timers_, pool,
+                             [&](unsigned, sip_addr, sip_wire msg) {
+                                 if (ring.size() < ring_capacity) {
+                                     ring.push_back(std::move(msg));
+                                 }
+                             },
+                             timer_config{500, 4000, 5000}, [this] { return now_; });
+        if (reserve) {
+            tl.keep_free_for_sending(ring_capacity + 1);
+        }
+        std::vector<std::unique_ptr<received>> reqs;
+        unsigned unbuilt = 0;
+        for (unsigned i = 0; i < 600; ++i) {
+            reqs.push_back(make_inbound(request("OPTIONS", "z9hG4bKring" + std::to_string(i), 1, {}, {},
+                                                "ring-" + std::to_string(i) + "@192.0.2.160"),
+                                        0, alice));
+            const uint64_t id = tl.create_server(reqs.back()->in);
+            unbuilt += tl.respond(id, 200, "OK", "t" + std::to_string(i), {}).empty() ? 1 : 0;
+            if (i % 200 == 199) {
+                ring.clear();  // the worker runs again and sends what it found
+            }
+        }
+        if (reserve) {
+            EXPECT_EQ(unbuilt, 0u) << "a full ring of responses found the pool dry";
+            EXPECT_EQ(pool.stats().alloc_failures, 0u);
+        } else {
+            EXPECT_GT(unbuilt, 0u) << "the yardstick: a quarter of the pool is less than the ring";
+        }
+        ring.clear();
+        advance(32000);
+        EXPECT_EQ(tl.size(), 0u);
+        EXPECT_EQ(pool.available(), pool_size);
+    }
+}
+
 TEST_F(transaction_test, nist_provisional_then_final) {
     auto opt = make_inbound(request("OPTIONS", "z9hG4bKnist2", 1), 0, alice);
     const uint64_t id = tl_.create_server(opt->in);
