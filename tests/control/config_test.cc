@@ -197,7 +197,7 @@ TEST_F(config_test, lab_conf_text_parses_with_the_right_values) {
     EXPECT_EQ(dp.sip_sources_tracked, 1024u);
     ASSERT_EQ(dp.ports.size(), 3u);
     EXPECT_EQ(dp.ports[0].name, "acc");
-    EXPECT_EQ(dp.ports[0].device, "net_af_packet0,iface=acc,qpairs=1,blocksz=16384,framesz=16384,framecnt=512");
+    EXPECT_EQ(dp.ports[0].device, "net_af_packet0,iface=acc,qpairs=1,blocksz=16384,framesz=16384,framecnt=2048");
     EXPECT_EQ(ipv4_to_string(dp.ports[0].addr), "192.0.2.1");
     EXPECT_EQ(dp.ports[0].prefix, 24);
     EXPECT_EQ(dp.ports[0].gateway, 0u);

@@ -49,7 +49,7 @@ sip_flood_never_costs_relayed_rtp.)
 Scheduling. The flooder sends raw frames (sip_flood --mode raw: AF_PACKET TX ring, qdisc bypassed)
 on the worker's CPU under SCHED_IDLE, so it only gets that CPU when the worker leaves it, and a
 waking worker preempts it at once (at the end of its current send(): the kernel is PREEMPT_NONE, so
-batches are 32 frames, ~150 us). Elsewhere it overruns the worker's 512-frame af_packet ring and
+batches are 32 frames, ~150 us). Elsewhere it overruns the worker's af_packet ring (512 frames then, 2048 now) and
 the kernel drops RTP with SIP before the appliance sees either: on the other CPU unpaced (~120-180k
 OPTIONS/s) 2-3 % of the flood never reached the worker, up to a third with other load on the box
 (paced to 40k or 80k/s there, none: but then the control thread keeps up and the ratio is 1.3-1.5); at nice 19 on the worker's CPU (EEVDF still
