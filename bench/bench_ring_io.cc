@@ -66,6 +66,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "bench_eal.hh"
 #include "relay.hh"
 #include "relay_table.hh"
 #include "rings.hh"
@@ -432,17 +433,10 @@ int main(int argc, char** argv) {
             --i;
         }
     }
-    // Room for a 1M-entry table (the rte_hash it replaced needed well over 512 MB of EAL
-    // memory with its RCU defer queue); --no-huge accepts a large -m.
-    std::vector<std::string> args{"bench_ring_io", "--no-huge", "--no-pci", "--no-shconf", "-m", "2048", "-l", "0",
-                                  "--file-prefix=sf_bench_" + std::to_string(getpid()), "--log-level=*:error"};
-    std::vector<char*> eal_argv;
-    for (auto& a : args) {
-        eal_argv.push_back(a.data());
-    }
-    eal_argv.push_back(nullptr);
-    if (rte_eal_init(static_cast<int>(args.size()), eal_argv.data()) < 0) {
-        die("rte_eal_init");
+    // Room for a 1M-entry table of random ports (~516 MB of 32 KB pages) with 4 KiB pages;
+    // --no-huge accepts a large -m.
+    if (!sf::bench::start_eal("bench_ring_io", 2048)) {
+        return 1;
     }
     pool = rte_pktmbuf_pool_create("rio_pool", 8191, 256, packet_meta_priv_size, RTE_MBUF_DEFAULT_BUF_SIZE,
                                    static_cast<int>(rte_socket_id()));

@@ -30,7 +30,8 @@ sfgen as memif client, same search) and on net_ring (bench_ring_io). docs/benchm
   tools/bench --system [--build-dir DIR] [--streams N] [--trial S] [--search-trials N]
                        [--search-max PPS] [--veth-pmd af_packet|af_xdp|af_packet,af_xdp]
                        [--gen-pmd af_packet|af_xdp] [--rounds N] [--skip-sipferry] [--skip-rtpengine]
-                       [--skip-ring] [--skip-memif] [--idle-sleep-us N] [--nice N] [--keep-logs]
+                       [--skip-ring] [--skip-memif] [--huge auto|on|off] [--idle-sleep-us N] [--nice N]
+                       [--keep-logs]
 
 Needs root (ip netns). Writes results/system-<date>.json.
 """
@@ -56,6 +57,9 @@ MEDIA_SRC, SINK = "203.0.113.20", "203.0.113.150"      # sfgen's own addresses
 DUT_ACC, DUT_CORE = "203.0.113.1", "203.0.113.129"
 SRC_PORT, SINK_PORT = 30000, 40000
 RUN_DIR = "/run/sfb-bench"
+# Hugepage memory the net_ring phase needs to run on hugepages: the 1M-entry table of random ports
+# (~516 MB of 32 KB pages) and the mbufs, with room to spare.
+RING_HUGE_MB = 1024
 NG_ADDR = "127.0.0.1:2223"
 GEN_CPU, DUT_CPU = 0, 1
 
@@ -722,9 +726,21 @@ def run_rtpengine(a, logdir):
         dut_kernel_addresses(False)
 
 
-def run_ring(a, logdir):
+def hugepages_free_mb():
+    """Free hugepage memory of the default size, in MB (0 when the machine has none reserved)."""
+    info = {}
+    with open("/proc/meminfo") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            info[k] = v.split()
+    return int(info.get("HugePages_Free", ["0"])[0]) * int(info.get("Hugepagesize", ["0"])[0]) // 1024
+
+
+def run_ring(a, logdir, info):
     """bench_ring_io on CPU 1: io forwarding vs the relay (lookup + rewrite + counters) vs the
-    worker's whole per-burst path, through the same two net_ring ports, zero loss checked."""
+    worker's whole per-burst path, through the same two net_ring ports, zero loss checked.
+    On hugepages when the machine has enough free (--huge auto), as in production; `info` gets
+    which memory it ran on."""
     exe = os.path.join(a.build_dir, "bench", "bench_ring_io")
     if not os.access(exe, os.X_OK):
         say(f"{exe} not built: ring figures skipped")
@@ -735,14 +751,22 @@ def run_ring(a, logdir):
                       # benchmark spread by +-20% here) hits both alike and their ratio is steadier.
                       "--benchmark_repetitions=9", "--benchmark_enable_random_interleaving=true",
                       "--benchmark_report_aggregates_only=true", "--benchmark_format=json"]
-    say(f"net_ring: bench_ring_io on CPU {DUT_CPU} (io forward baseline, relay and worker path at 1k/1M entries)")
-    r = subprocess.run(argv, capture_output=True, text=True, timeout=900, stdin=subprocess.DEVNULL)
+    env = dict(os.environ)
+    env.pop("SIPFERRY_BENCH_HUGE", None)
+    free_mb = hugepages_free_mb()
+    if a.huge == "on" or (a.huge == "auto" and free_mb >= RING_HUGE_MB):
+        env["SIPFERRY_BENCH_HUGE"] = "1"
+    say(f"net_ring: bench_ring_io on CPU {DUT_CPU} (io forward baseline, relay and worker path at 1k/1M entries; "
+        f"{'hugepages' if 'SIPFERRY_BENCH_HUGE' in env else '4k pages'}, {free_mb} MB of hugepages free)")
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=900, stdin=subprocess.DEVNULL, env=env)
     with open(os.path.join(logdir, "ring.json"), "w") as f:
         f.write(r.stdout)
     if r.returncode != 0:
         raise RuntimeError(f"bench_ring_io exited {r.returncode}: {r.stderr[-1500:]}")
     out = {}
-    for b in json.loads(r.stdout).get("benchmarks", []):
+    report = json.loads(r.stdout)
+    info["eal_memory"] = report.get("context", {}).get("eal_memory")
+    for b in report.get("benchmarks", []):
         if b.get("aggregate_name") == "median":
             if b.get("error_occurred"):
                 raise RuntimeError(f"{b['run_name']}: {b.get('error_message')}")
@@ -874,6 +898,9 @@ def main():
     ap.add_argument("--skip-rtpengine", action="store_true")
     ap.add_argument("--skip-ring", action="store_true")
     ap.add_argument("--skip-memif", action="store_true")
+    ap.add_argument("--huge", choices=("auto", "on", "off"), default="auto",
+                    help=f"net_ring phase on hugepages: auto (when {RING_HUGE_MB} MB are free, as in production), "
+                         "on, off (4 KiB pages, --no-huge, as CI)")
     ap.add_argument("--rounds", type=int, default=1,
                     help="repeat the veth pair (rtpengine, sipferry) N times; medians reported (default 1)")
     ap.add_argument("--memif-search-min", type=float, default=100000.0)
@@ -964,7 +991,8 @@ def main():
                 sips[pmd] = None if a.skip_sipferry else phase(f"sipferry-{pmd}[{k}]", run_sipferry, a, logdir,
                                                                pmd, also_at=rtpe_half or None)
             rounds.append({"sipferry": {p: sips.get(p) for p in a.veth_pmds}, "rtpengine": rtpe})
-        ring = None if a.skip_ring else phase("ring", run_ring, a, logdir)
+        ring_info = {}
+        ring = None if a.skip_ring else phase("ring", run_ring, a, logdir, ring_info)
         memif = None if a.skip_memif else phase("memif", run_memif, a, logdir)
         out["errors"] = errors
         if errors:
@@ -978,6 +1006,7 @@ def main():
         out["rtpengine"] = median_summary([r["rtpengine"] for r in out["rounds"]])
         out["raw"] = {"rounds": rounds}
         out["ring_mpps_per_lcore"] = ring
+        out["ring_eal_memory"] = ring_info.get("eal_memory")
         out["memif"] = {m: summary(memif[m]) for m in memif} if memif else None
         out["raw"]["memif"] = memif
         s, r = out["sipferry"], out["rtpengine"]
@@ -1101,7 +1130,8 @@ def print_table(out):
             print(f"{k:<34} {v['zero_loss_pps'] / 1e6:>14.3f} {fmt(ratio(v['zero_loss_pps'], base), '{:.2f}x'):>14}")
     ring = out.get("ring_mpps_per_lcore")
     if ring:
-        print(f"\n{'net_ring, one lcore (CPU 1)':<34} {'Mpps':>8} {'vs io forward':>14}")
+        print(f"\n{'net_ring, one lcore (CPU 1)':<34} {'Mpps':>8} {'vs io forward':>14}   "
+              f"({out.get('ring_eal_memory') or '?'})")
         base = ring.get("BM_ring_io_forward_baseline")
         for k, v in sorted(ring.items(), key=lambda kv: (kv[0] != "BM_ring_io_forward_baseline", kv[0])):
             print(f"{k:<34} {v:>8.2f} {fmt(ratio(v, base), '{:.2f}x'):>14}")
