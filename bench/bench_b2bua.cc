@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_eal.hh"
 #include "b2bua.hh"
 #include "cdr.hh"
 #include "dialplan.hh"
@@ -223,10 +224,7 @@ BENCHMARK(BM_call_parse_baseline);
 }  // namespace
 
 int main(int argc, char** argv) {
-    std::string prefix = "--file-prefix=sf_bench_b2b_" + std::to_string(getpid());
-    const char* eal[] = {"bench", "--no-huge", "--no-pci", "--no-shconf", "-m", "512", "-l", "0",
-                         "--log-level=*:error", prefix.c_str()};
-    if (rte_eal_init(static_cast<int>(std::size(eal)), const_cast<char**>(eal)) < 0) {
+    if (!sf::bench::start_eal("bench_b2bua", 512)) {
         return 1;
     }
     benchmark::Initialize(&argc, argv);

@@ -1,4 +1,4 @@
-// EAL start-up shared by the dataplane benchmarks: which memory the relay table and the mbufs live in.
+// EAL start-up shared by the benchmarks that need DPDK: which memory their pools and tables live in.
 #pragma once
 
 #include <benchmark/benchmark.h>

@@ -15,6 +15,7 @@
 #include <string>
 #include <unistd.h>
 
+#include "bench_eal.hh"
 #include "packet.hh"
 #include "rings.hh"
 #include "sip_transport.hh"
@@ -94,10 +95,7 @@ BENCHMARK(frames_copy_baseline)->Arg(1000);
 }  // namespace
 
 int main(int argc, char** argv) {
-    std::string prefix = "--file-prefix=sf_bench_frames_" + std::to_string(getpid());
-    const char* eal[] = {"bench", "--no-huge", "--no-pci", "--no-shconf", "-m", "256", "-l", "0",
-                         "--log-level=*:error", prefix.c_str()};
-    if (rte_eal_init(static_cast<int>(std::size(eal)), const_cast<char**>(eal)) < 0) {
+    if (!sf::bench::start_eal("bench_sip_frames", 256)) {
         return 1;
     }
     benchmark::Initialize(&argc, argv);
