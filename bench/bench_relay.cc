@@ -265,25 +265,28 @@ void BM_relay_lookup_only(benchmark::State& state) {
 }
 
 // What the machine allows a relay at 1M entries: per packet, `lines` cache lines at random
-// places in 256 MB (far beyond the caches), each found through the one before it as the
+// places in `area` MB (far beyond the caches), each found through the one before it as the
 // relay's were, for a burst of 32 packets at once, in rounds: prefetch the round's 32 lines,
 // then read them. No packet work at all. The relay's per-packet cost at 1M minus that at 1k is
 // to be compared with this at 1 line (the arriving side's line 0, whose address the key
 // computes and which holds the departure copied from the peer; 2 with the table's pointer
 // pages, 3 before the copy): how much of the gap is the memory system's limit on misses in
-// flight (about ten per core), not the relay's code.
+// flight (about ten per core), not the relay's code. The area: 256 MB, or 512 MB as the 1M
+// table's pages span on the benchmark's random keys (more pages for the TLB to cover).
 void BM_memory_lines(benchmark::State& state) {
-    constexpr size_t area_lines = (size_t{256} << 20) / 64;
     struct alignas(64) line {
         uint32_t next;  ///< the line a chain visits after this one
         uint8_t pad[60];
     };
-    // In EAL memory like the table's pages (hugepages with SIPFERRY_BENCH_HUGE=1); kept to the end.
-    static line* area = nullptr;
+    const size_t area_lines = (static_cast<size_t>(state.range(2)) << 20) / sizeof(line);
+    // In EAL memory like the table's pages (hugepages with SIPFERRY_BENCH_HUGE=1); kept to the
+    // end, one per size.
+    static std::map<size_t, line*> areas;
+    line*& area = areas[area_lines];
     if (area == nullptr) {
         area = static_cast<line*>(rte_malloc("bench_lines", area_lines * sizeof(line), 64));
         if (area == nullptr) {
-            state.SkipWithError("rte_malloc of 256 MB failed");
+            state.SkipWithError("rte_malloc of the area failed");
             return;
         }
         std::mt19937_64 rng(7);
@@ -321,7 +324,15 @@ void BM_memory_lines(benchmark::State& state) {
 }
 
 BENCHMARK(BM_relay_baseline_touch)->Arg(1000)->Arg(1000000);
-BENCHMARK(BM_memory_lines)->Args({0, 0})->Args({1, 0})->Args({2, 0})->Args({3, 0})->Args({1, 1});
+BENCHMARK(BM_memory_lines)
+    ->ArgNames({"lines", "written", "area_mb"})
+    ->Args({0, 0, 256})
+    ->Args({1, 0, 256})
+    ->Args({2, 0, 256})
+    ->Args({3, 0, 256})
+    ->Args({1, 1, 256})
+    ->Args({1, 0, 512})
+    ->Args({1, 1, 512});
 BENCHMARK(BM_relay_lookup_only)->Arg(1000)->Arg(1000000);
 BENCHMARK(BM_relay_burst)->Arg(1000)->Arg(1000000);
 
