@@ -18,41 +18,13 @@
 #include "b2bua_call.hh"
 #include "log.hh"
 #include "message_builder.hh"
+#include "sip_header_values.hh"
 #include "sip/sdp.hh"
 #include "sip/sip_uri.hh"
 
 namespace sf::control {
 
 using namespace b2bua_detail;
-
-namespace {
-
-struct replaces_value {
-    std::string_view call_id, to_tag, from_tag;
-    bool early_only = false;
-};
-
-/// Replaces = callid *(SEMI replaces-param); to-tag and from-tag are required (RFC 3891 6.1).
-bool parse_replaces(std::string_view v, replaces_value& out) {
-    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) {
-        v.remove_prefix(1);
-    }
-    const size_t semi = v.find(';');
-    out.call_id = v.substr(0, semi);
-    while (!out.call_id.empty() && (out.call_id.back() == ' ' || out.call_id.back() == '\t')) {
-        out.call_id.remove_suffix(1);
-    }
-    if (out.call_id.empty() || semi == std::string_view::npos) {
-        return false;
-    }
-    const std::string_view params = v.substr(semi);
-    out.to_tag = sip::find_param(params, "to-tag");
-    out.from_tag = sip::find_param(params, "from-tag");
-    sip::find_param(params, "early-only", &out.early_only);
-    return !out.to_tag.empty() && !out.from_tag.empty();
-}
-
-}  // namespace
 
 void b2bua::on_replacing_invite(const inbound& in, uint64_t stx, const sdp::session& offer) {
     const sip::message& m = *in.msg;

@@ -13,12 +13,12 @@
 // both legs get a BYE (hangup "session_timer").
 
 #include <algorithm>
-#include <charconv>
 
 #include "b2bua.hh"
 #include "b2bua_call.hh"
 #include "log.hh"
 #include "message_builder.hh"
+#include "sip_header_values.hh"
 #include "sip/sip_uri.hh"
 
 namespace sf::control {
@@ -33,22 +33,14 @@ bool supports_timer(const sip::message& m) {
 
 /// delta-seconds of a Session-Expires or Min-SE value ("1800;refresher=uac"); 0 if absent or bad.
 unsigned delta_seconds(const sip::header* h, std::string* refresher = nullptr) {
-    if (h == nullptr) {
-        return 0;
-    }
-    std::string_view v = h->value;
-    while (!v.empty() && v.front() == ' ') {
-        v.remove_prefix(1);
-    }
-    unsigned n = 0;
-    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-    if (ec != std::errc{} || p == v.data()) {
+    session_expires_value v;
+    if (h == nullptr || !parse_session_expires(h->value, v)) {
         return 0;
     }
     if (refresher != nullptr) {
-        *refresher = std::string(sip::find_param(v.substr(static_cast<size_t>(p - v.data())), "refresher"));
+        *refresher = std::string(v.refresher);
     }
-    return n;
+    return v.seconds;
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "sip/sip_uri.hh"
+#include "sip_header_values.hh"
 
 namespace sf::control {
 
@@ -39,45 +40,6 @@ std::string_view trim(std::string_view s) {
         s.remove_suffix(1);
     }
     return s;
-}
-
-// delta-seconds (RFC 3261 25.1: 1*DIGIT); values beyond 2^32-1 saturate (20.19).
-bool parse_delta_seconds(std::string_view s, uint64_t& out) {
-    s = trim(s);
-    if (s.empty()) {
-        return false;
-    }
-    uint64_t v = 0;
-    for (char c : s) {
-        if (c < '0' || c > '9') {
-            return false;
-        }
-        v = std::min<uint64_t>(v * 10 + static_cast<uint64_t>(c - '0'), 0xffffffffu);
-    }
-    out = v;
-    return true;
-}
-
-// qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ), as thousandths.
-bool parse_qvalue(std::string_view s, uint16_t& out) {
-    if (s.empty() || (s[0] != '0' && s[0] != '1')) {
-        return false;
-    }
-    unsigned v = s[0] == '1' ? 1000 : 0;
-    if (s.size() > 1) {
-        if (s[1] != '.' || s.size() > 5) {
-            return false;
-        }
-        unsigned scale = 100;
-        for (size_t i = 2; i < s.size(); ++i, scale /= 10) {
-            if (s[i] < '0' || s[i] > '9' || (v == 1000 && s[i] != '0')) {
-                return false;
-            }
-            v += static_cast<unsigned>(s[i] - '0') * scale;
-        }
-    }
-    out = static_cast<uint16_t>(v);
-    return true;
 }
 
 std::string q_text(uint16_t q) {
@@ -236,62 +198,35 @@ register_result registrar::handle(const inbound& in, const account_config& accou
     }
 
     // The Contact list (several header lines, each maybe a comma list).
-    std::vector<requested_contact> contacts;
-    unsigned stars = 0;
+    std::vector<contact_value> parsed;
     for (unsigned i = 0; i < msg.n_headers; ++i) {
         if (msg.headers[i].id != sip::hdr::contact) {
             continue;
         }
-        std::string_view value = trim(msg.headers[i].value);
-        if (value.empty()) {
+        if (const char* why = parse_contact_list(msg.headers[i].value, parsed)) {
+            return refuse(400, why);
+        }
+    }
+    std::vector<requested_contact> contacts;
+    unsigned stars = 0;
+    for (const contact_value& cv : parsed) {
+        if (cv.star) {
+            ++stars;
+            continue;
+        }
+        sip::uri u;
+        if (!sip::parse_uri(cv.uri, u) || !sip_scheme(u.scheme) || u.host.empty()) {
             return refuse(400, "Invalid Contact");
         }
-        while (!value.empty()) {
-            if (value.front() == '*') {
-                std::string_view after = trim(value.substr(1));
-                if (!after.empty() && after.front() != ',') {
-                    return refuse(400, "Invalid Contact");
-                }
-                ++stars;
-                value = after.empty() ? after : trim(after.substr(1));
-                continue;
-            }
-            sip::name_addr na;
-            std::string_view rest;
-            sip::uri u;
-            if (!sip::parse_name_addr(value, na, &rest) || !sip::parse_uri(na.uri, u) || !sip_scheme(u.scheme) ||
-                u.host.empty()) {
-                return refuse(400, "Invalid Contact");
-            }
-            if (rest.empty()) {
-                // "<sip:a@h>," : a separator with nothing after it.
-                const size_t end = static_cast<size_t>(na.raw.data() + na.raw.size() - value.data());
-                if (trim(value.substr(end)).starts_with(',')) {
-                    return refuse(400, "Invalid Contact");
-                }
-            }
-            if (na.uri.size() > max_contact_uri || na.params.size() > max_contact_params) {
-                return refuse(400, "Contact Too Long");
-            }
-            requested_contact rc;
-            rc.uri = na.uri;
-            rc.params = na.params;
-            bool found = false;
-            const std::string_view q = sip::find_param(na.params, "q", &found);
-            if (found && !parse_qvalue(q, rc.q)) {
-                return refuse(400, "Invalid Contact q-value");
-            }
-            const std::string_view exp = sip::find_param(na.params, "expires", &found);
-            if (found) {
-                if (!parse_delta_seconds(exp, rc.expires)) {
-                    return refuse(400, "Invalid Contact expires");
-                }
-            } else {
-                rc.expires = has_expires_header ? expires_header : cfg_.default_expires;
-            }
-            contacts.push_back(rc);
-            value = rest;
+        if (cv.uri.size() > max_contact_uri || cv.params.size() > max_contact_params) {
+            return refuse(400, "Contact Too Long");
         }
+        requested_contact rc;
+        rc.uri = cv.uri;
+        rc.params = cv.params;
+        rc.q = cv.q;
+        rc.expires = cv.has_expires ? cv.expires : has_expires_header ? expires_header : cfg_.default_expires;
+        contacts.push_back(rc);
     }
 
     // Step 6: "*" only alone and with Expires: 0.

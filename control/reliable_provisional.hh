@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "sip_header_values.hh"
 #include "sip_wire.hh"
 #include "timer_queue.hh"
 
@@ -22,16 +23,6 @@ enum class reliable_policy : uint8_t {
     sdp,        ///< 18x that carry SDP (early media): the SDP is then a real answer (RFC 3262 5)
     supported,  ///< every 18x to a caller that supports 100rel
 };
-
-/// "RAck: response-num CSeq-num Method" (RFC 3262 7.2).
-struct rack_value {
-    uint32_t rseq = 0;
-    uint32_t cseq = 0;
-    std::string_view method;
-};
-
-/// Parses a RAck header value; false if it is not three tokens with two numbers.
-bool parse_rack(std::string_view value, rack_value& out);
 
 /// The first RSeq of a transaction: random in 1 .. 2^31-1 (RFC 3262 3), leaving room to count up.
 uint32_t first_rseq();

@@ -1,0 +1,178 @@
+#include "sip_header_values.hh"
+
+#include <algorithm>
+#include <charconv>
+
+#include "sip/sip_message.hh"
+
+namespace sf::control {
+
+namespace {
+
+bool linear_space(char c) {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && linear_space(s.front())) {
+        s.remove_prefix(1);
+    }
+    while (!s.empty() && linear_space(s.back())) {
+        s.remove_suffix(1);
+    }
+    return s;
+}
+
+/// The next token of `rest` (separated by spaces or tabs), consumed.
+std::string_view next_token(std::string_view& rest) {
+    while (!rest.empty() && (rest.front() == ' ' || rest.front() == '\t')) {
+        rest.remove_prefix(1);
+    }
+    size_t end = 0;
+    while (end < rest.size() && rest[end] != ' ' && rest[end] != '\t') {
+        ++end;
+    }
+    std::string_view token = rest.substr(0, end);
+    rest.remove_prefix(end);
+    return token;
+}
+
+bool to_u32(std::string_view text, uint32_t& out) {
+    if (text.empty()) {
+        return false;
+    }
+    const auto [end, err] = std::from_chars(text.data(), text.data() + text.size(), out);
+    return err == std::errc() && end == text.data() + text.size();
+}
+
+}  // namespace
+
+bool parse_delta_seconds(std::string_view text, uint64_t& out) {
+    text = trim(text);
+    if (text.empty()) {
+        return false;
+    }
+    uint64_t v = 0;
+    for (char c : text) {
+        if (c < '0' || c > '9') {
+            return false;
+        }
+        v = std::min<uint64_t>(v * 10 + static_cast<uint64_t>(c - '0'), 0xffffffffu);
+    }
+    out = v;
+    return true;
+}
+
+bool parse_qvalue(std::string_view text, uint16_t& out) {
+    if (text.empty() || (text[0] != '0' && text[0] != '1')) {
+        return false;
+    }
+    unsigned v = text[0] == '1' ? 1000 : 0;
+    if (text.size() > 1) {
+        if (text[1] != '.' || text.size() > 5) {
+            return false;
+        }
+        unsigned scale = 100;
+        for (size_t i = 2; i < text.size(); ++i, scale /= 10) {
+            if (text[i] < '0' || text[i] > '9' || (v == 1000 && text[i] != '0')) {
+                return false;
+            }
+            v += static_cast<unsigned>(text[i] - '0') * scale;
+        }
+    }
+    out = static_cast<uint16_t>(v);
+    return true;
+}
+
+const char* parse_contact_list(std::string_view value, std::vector<contact_value>& out) {
+    value = trim(value);
+    if (value.empty()) {
+        return "Invalid Contact";
+    }
+    while (!value.empty()) {
+        if (value.front() == '*') {
+            const std::string_view after = trim(value.substr(1));
+            if (!after.empty() && after.front() != ',') {
+                return "Invalid Contact";
+            }
+            contact_value star;
+            star.star = true;
+            out.push_back(star);
+            value = after.empty() ? after : trim(after.substr(1));
+            continue;
+        }
+        sip::name_addr na;
+        std::string_view rest;
+        if (!sip::parse_name_addr(value, na, &rest)) {
+            return "Invalid Contact";
+        }
+        if (rest.empty()) {
+            // "<sip:a@h>," : a separator with nothing after it.
+            const size_t end = static_cast<size_t>(na.raw.data() + na.raw.size() - value.data());
+            if (trim(value.substr(end)).starts_with(',')) {
+                return "Invalid Contact";
+            }
+        }
+        contact_value c;
+        c.uri = na.uri;
+        c.params = na.params;
+        const std::string_view q = sip::find_param(na.params, "q", &c.has_q);
+        if (c.has_q && !parse_qvalue(q, c.q)) {
+            return "Invalid Contact q-value";
+        }
+        const std::string_view expires = sip::find_param(na.params, "expires", &c.has_expires);
+        if (c.has_expires && !parse_delta_seconds(expires, c.expires)) {
+            return "Invalid Contact expires";
+        }
+        out.push_back(c);
+        value = rest;
+    }
+    return nullptr;
+}
+
+bool parse_rack(std::string_view value, rack_value& out) {
+    std::string_view rest = value;
+    const std::string_view rseq = next_token(rest);
+    const std::string_view cseq = next_token(rest);
+    const std::string_view method = next_token(rest);
+    if (!to_u32(rseq, out.rseq) || !to_u32(cseq, out.cseq) || method.empty() || !next_token(rest).empty()) {
+        return false;
+    }
+    out.method = method;
+    return true;
+}
+
+bool parse_session_expires(std::string_view value, session_expires_value& out) {
+    while (!value.empty() && value.front() == ' ') {
+        value.remove_prefix(1);
+    }
+    uint32_t n = 0;
+    const auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+    if (ec != std::errc{} || p == value.data()) {
+        return false;
+    }
+    out.seconds = n;
+    out.refresher = sip::find_param(value.substr(static_cast<size_t>(p - value.data())), "refresher");
+    return true;
+}
+
+bool parse_replaces(std::string_view value, replaces_value& out) {
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) {
+        value.remove_prefix(1);
+    }
+    const size_t semi = value.find(';');
+    out.call_id = value.substr(0, semi);
+    while (!out.call_id.empty() && (out.call_id.back() == ' ' || out.call_id.back() == '\t')) {
+        out.call_id.remove_suffix(1);
+    }
+    if (out.call_id.empty() || semi == std::string_view::npos) {
+        return false;
+    }
+    const std::string_view params = value.substr(semi);
+    out.to_tag = sip::find_param(params, "to-tag");
+    out.from_tag = sip::find_param(params, "from-tag");
+    sip::find_param(params, "early-only", &out.early_only);
+    return !out.to_tag.empty() && !out.from_tag.empty();
+}
+
+}  // namespace sf::control

@@ -1,0 +1,69 @@
+#pragma once
+/// @file
+/// The values of SIP headers the control plane reads from its peers beyond what the message
+/// parser (dataplane/sip) splits: Expires and Contact (registrar), RAck (100rel),
+/// Session-Expires / Min-SE (session timers), Replaces (attended transfer). Each is a pure
+/// function of the header text, so one fuzz target (tests/fuzz/fuzz_sip_header_values.cc)
+/// covers them all; the views they return point into the text they were given.
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+namespace sf::control {
+
+/// delta-seconds (RFC 3261 25.1: 1*DIGIT, surrounding whitespace allowed); values beyond
+/// 2^32-1 saturate to it (20.19). False for anything else, the empty text included.
+bool parse_delta_seconds(std::string_view text, uint64_t& out);
+
+/// qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ) (RFC 3261 25.1), as thousandths
+/// (0..1000).
+bool parse_qvalue(std::string_view text, uint16_t& out);
+
+/// One element of a Contact header: a name-addr or addr-spec with its parameters, or "*".
+struct contact_value {
+    bool star = false;
+    std::string_view uri;     ///< the URI text (not validated beyond the name-addr syntax)
+    std::string_view params;  ///< header params after the URI, after the first ';'
+    bool has_q = false;
+    uint16_t q = 1000;  ///< thousandths; 1000 when absent
+    bool has_expires = false;
+    uint64_t expires = 0;
+};
+
+/// One Contact header line: "*" or a comma-separated list of name-addrs (RFC 3261 20.10),
+/// appended to `out`. Returns nullptr, or why the line is malformed (the reason phrase a
+/// registrar answers 400 with); `out` may then hold the elements before the bad one.
+const char* parse_contact_list(std::string_view value, std::vector<contact_value>& out);
+
+/// "RAck: response-num CSeq-num Method" (RFC 3262 7.2).
+struct rack_value {
+    uint32_t rseq = 0;
+    uint32_t cseq = 0;
+    std::string_view method;
+};
+
+/// Parses a RAck header value; false if it is not three tokens with two numbers.
+bool parse_rack(std::string_view value, rack_value& out);
+
+/// Session-Expires or Min-SE: delta-seconds [;refresher=uac|uas] *(;param) (RFC 4028 4, 5).
+struct session_expires_value {
+    uint32_t seconds = 0;
+    std::string_view refresher;  ///< the refresher parameter's value, empty when absent
+};
+
+/// Parses a Session-Expires or Min-SE value. Lenient as the session timers have always been
+/// with peers: leading spaces are skipped and whatever follows the digits is only searched
+/// for a refresher. False when there are no digits or they exceed 2^32-1.
+bool parse_session_expires(std::string_view value, session_expires_value& out);
+
+/// Replaces = callid *(SEMI replaces-param) (RFC 3891 6.1).
+struct replaces_value {
+    std::string_view call_id, to_tag, from_tag;
+    bool early_only = false;
+};
+
+/// Parses a Replaces value; false unless it has a Call-ID and both to-tag and from-tag.
+bool parse_replaces(std::string_view value, replaces_value& out);
+
+}  // namespace sf::control

@@ -1,0 +1,125 @@
+// libFuzzer target: the header values the control plane reads from its peers
+// (control/sip_header_values: delta-seconds, qvalue, Contact lists, RAck, Session-Expires,
+// Replaces). The first byte picks the parser, the rest is the header value. Oracles beyond
+// "no crash, no UB": every returned view lies inside the input; numbers stay within the
+// ranges the callers rely on; what parses reads back the same from its canonical text.
+
+#include "sip_header_values.hh"
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+using namespace sf::control;
+
+namespace {
+
+std::string_view input;
+
+void check_inside(std::string_view v) {
+    if (!v.empty() && (v.data() < input.data() || v.data() + v.size() > input.data() + input.size())) {
+        __builtin_trap();
+    }
+}
+
+void require(bool ok) {
+    if (!ok) {
+        __builtin_trap();
+    }
+}
+
+bool blank(char c) {
+    return c == ' ' || c == '\t';
+}
+
+void fuzz_delta_seconds(std::string_view v) {
+    uint64_t n = 0;
+    if (parse_delta_seconds(v, n)) {
+        require(n <= 0xffffffffu);
+        if (n < 0xffffffffu) {  // below saturation the canonical text reads back the same
+            uint64_t back = 1;
+            require(parse_delta_seconds(std::to_string(n), back) && back == n);
+        }
+    }
+}
+
+void fuzz_qvalue(std::string_view v) {
+    uint16_t q = 0;
+    if (parse_qvalue(v, q)) {
+        require(q <= 1000);
+        std::string text = q == 1000 ? "1" : "0." + std::to_string(1000 + q).substr(1);
+        uint16_t back = 0;
+        require(parse_qvalue(text, back) && back == q);
+    }
+}
+
+void fuzz_contacts(std::string_view v) {
+    std::vector<contact_value> out;
+    const char* why = parse_contact_list(v, out);
+    require(why == nullptr || *why != '\0');
+    for (const contact_value& c : out) {
+        check_inside(c.uri);
+        check_inside(c.params);
+        require(c.star ? c.uri.empty() : !c.uri.empty());
+        require(c.q <= 1000 && (c.has_q || c.q == 1000));
+        require(c.expires <= 0xffffffffu && (c.has_expires || c.expires == 0));
+    }
+    if (why == nullptr) {
+        require(!out.empty());  // an accepted line names at least one contact
+    }
+}
+
+void fuzz_rack(std::string_view v) {
+    rack_value r;
+    if (parse_rack(v, r)) {
+        check_inside(r.method);
+        require(!r.method.empty());
+        for (char c : r.method) {
+            require(!blank(c));
+        }
+        const std::string text = std::to_string(r.rseq) + " " + std::to_string(r.cseq) + " " + std::string(r.method);
+        rack_value back;
+        require(parse_rack(text, back) && back.rseq == r.rseq && back.cseq == r.cseq && back.method == r.method);
+    }
+}
+
+void fuzz_session_expires(std::string_view v) {
+    session_expires_value s;
+    if (parse_session_expires(v, s)) {
+        check_inside(s.refresher);
+        session_expires_value back;
+        require(parse_session_expires(std::to_string(s.seconds), back) && back.seconds == s.seconds &&
+                back.refresher.empty());
+    }
+}
+
+void fuzz_replaces(std::string_view v) {
+    replaces_value r;
+    if (parse_replaces(v, r)) {
+        check_inside(r.call_id);
+        check_inside(r.to_tag);
+        check_inside(r.from_tag);
+        require(!r.call_id.empty() && !r.to_tag.empty() && !r.from_tag.empty());
+        require(r.call_id.find(';') == std::string_view::npos && !blank(r.call_id.front()) && !blank(r.call_id.back()));
+    }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+    if (size == 0) {
+        return 0;
+    }
+    input = std::string_view(reinterpret_cast<const char*>(data) + 1, size - 1);
+    switch (data[0] % 6) {
+        case 0: fuzz_delta_seconds(input); break;
+        case 1: fuzz_qvalue(input); break;
+        case 2: fuzz_contacts(input); break;
+        case 3: fuzz_rack(input); break;
+        case 4: fuzz_session_expires(input); break;
+        default: fuzz_replaces(input); break;
+    }
+    return 0;
+}
