@@ -176,6 +176,17 @@ std::string resolve(const std::string& base_dir, const std::string& p) {
     return (std::filesystem::path(base_dir) / p).lexically_normal().string();
 }
 
+// Whether `path` names a regular file (a dialplan that can be loaded). Not the throwing
+// std::filesystem::is_regular_file(path): it throws filesystem_error when stat() fails other
+// than with "no such file" (a name over NAME_MAX, a symlink loop, a folder it may not search),
+// past the callers' `catch (config_error)`: `sipferry --check` ended in std::terminate and a
+// reload (SIGHUP, API) stopped the appliance instead of refusing the config
+// (tests/fuzz/fuzz_config). Such a path is no readable dialplan: reported like a missing one.
+bool regular_file_exists(const std::string& path) {
+    std::error_code ec;
+    return std::filesystem::is_regular_file(path, ec);
+}
+
 bool valid_name(const std::string& s) {
     if (s.empty() || s.size() > 15) {
         return false;
@@ -590,7 +601,7 @@ config parse_config(const std::string& text, const std::string& origin, const st
     c.dialplan.max_memory_kib = r.num("dialplan.max_memory_kib", 4096, 64, 1'048'576);
     for (const auto& [key, path] : {std::pair{"dialplan.default", c.dialplan.default_path},
                                     std::pair{"dialplan.transfer", c.dialplan.transfer_path}}) {
-        if (!path.empty() && !std::filesystem::is_regular_file(path)) {
+        if (!path.empty() && !regular_file_exists(path)) {
             r.fail(key, "expected a readable Lua file, '" + path + "' does not exist");
         }
     }
@@ -611,7 +622,7 @@ config parse_config(const std::string& text, const std::string& origin, const st
             r.fail(k, "'" + name + "' is declared in [dialplan]");
         }
         const std::string path = resolve(base_dir, r.str(k, ""));
-        if (path.empty() || !std::filesystem::is_regular_file(path)) {
+        if (path.empty() || !regular_file_exists(path)) {
             r.fail(k, "expected a readable Lua file, '" + path + "' does not exist");
         }
         c.dialplan.named[name] = path;
@@ -639,12 +650,17 @@ config parse_config(const std::string& text, const std::string& origin, const st
                 const std::string name = k.substr(7);
                 lookup_table& t = table_named(k, name);
                 const std::string path = resolve(base_dir, r.str(k, ""));
+                // A folder opens as a stream on Linux and reads as nothing: without the check it
+                // was an empty table, not the refusal a bad table file gets.
                 std::ifstream in(path);
-                if (path.empty() || !in) {
+                if (path.empty() || !regular_file_exists(path) || !in) {
                     r.fail(k, "expected a readable table file, '" + path + "' cannot be opened");
                 }
                 std::stringstream ss;
                 ss << in.rdbuf();
+                if (in.bad()) {
+                    r.fail(k, "'" + path + "' could not be read");
+                }
                 if (const std::string err = parse_lookup_file(ss.str(), t); !err.empty()) {
                     r.fail(k, path + ": " + err);
                 }

@@ -508,6 +508,21 @@ TEST_F(config_test, missing_dialplan_file) {
     expect_error(minimal("transfer = adir\n"), "dialplan.transfer");
 }
 
+// A dialplan path that stat() fails on other than with "no such file" (a name over NAME_MAX:
+// ENAMETOOLONG, a symlink loop: ELOOP) is refused like a missing file, with a config_error; it
+// used to throw std::filesystem::filesystem_error past the callers (tests/fuzz/fuzz_config).
+TEST_F(config_test, dialplan_path_stat_cannot_look_up_is_a_config_error) {
+    const std::string long_name(300, 'a');
+    std::string text = minimal();
+    replace_all(text, "default = default.lua", "default = " + long_name + ".lua");
+    expect_error(text, "dialplan.default");
+    expect_error(minimal("transfer = " + long_name + "\n"), "dialplan.transfer");
+    expect_error(minimal("[dialplans]\nx = " + long_name + "\n"), "dialplans.x");
+    fs::create_symlink("loop", dir_ / "loop");
+    expect_error(minimal("transfer = loop\n"), "dialplan.transfer");
+    expect_error(minimal("[dialplans]\nx = loop/a.lua\n"), "dialplans.x");
+}
+
 TEST_F(config_test, missing_dialplan_default) {
     expect_error("[eal]\nargs = x\n[port.acc]\ndevice = x\naddress = 192.0.2.1/24\n", "dialplan.default");
 }
@@ -825,6 +840,8 @@ TEST_F(config_test, tables_inline_and_from_files) {
 
 TEST_F(config_test, table_errors_name_the_key) {
     expect_error(minimal("[tables]\nrates = missing.txt\n"), "tables.rates");
+    fs::create_directory(dir_ / "folder");
+    expect_error(minimal("[tables]\nrates = folder\n"), "tables.rates");  // not an empty table
     write_file(dir_ / "bad.txt", "44 uk\n");
     const std::string what = expect_error(minimal("[tables]\nrates = bad.txt\n"), "tables.rates");
     EXPECT_NE(what.find("line 1"), std::string::npos) << what;
