@@ -81,9 +81,9 @@ void unlock(media_side& f) {
     f.dep_seq_.store(f.dep_seq_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
 }
 
-// Under f's lock: f's departure made from `to`'s truth (nowhere without a remote and next hop).
-// The truth is read sequentially consistent: see latch() for why.
-void copy_departure(media_side& f, const media_side* to) {
+// The departure towards `to`'s truth (nowhere without a remote and next hop). The truth is read
+// sequentially consistent: see latch() for why.
+departure departure_to(const media_side* to) {
     departure d;
     if (to != nullptr) {
         const uint64_t remote = to->remote_.load(std::memory_order_seq_cst);
@@ -101,10 +101,35 @@ void copy_departure(media_side& f, const media_side* to) {
             d.port = to->port_id;
         }
     }
+    return d;
+}
+
+// Under f's lock: f's departure made from `to`'s truth.
+void copy_departure(media_side& f, const media_side* to) {
+    const departure d = departure_to(to);
     f.dep_eth_.store(d.eth, std::memory_order_relaxed);
     f.dep_eth_ports_.store(d.eth_ports, std::memory_order_relaxed);
     f.dep_addrs_.store(d.addrs, std::memory_order_relaxed);
     f.dep_port_.store(d.port, std::memory_order_relaxed);
+}
+
+// Whether latching s on (endpoint, mac) would change nothing: s's truth is that already and
+// so is the copy in the side that sends to s (a copy is stale while a writer that changed the
+// truth could not take its lock: a latch that gave up, or the control thread's second ran out).
+bool latch_is_a_no_op(const media_side& s, uint64_t endpoint, uint64_t mac) {
+    if (s.remote_.load(std::memory_order_seq_cst) != endpoint || s.remote_mac_.load(std::memory_order_seq_cst) != mac) {
+        return false;
+    }
+    const media_side* f = s.peer_.load(std::memory_order_seq_cst);
+    if (f == nullptr || f->peer_.load(std::memory_order_relaxed) != &s) {
+        return true;  // nobody's copy is made from s's truth
+    }
+    departure now;
+    if (!f->read_departure(now)) {
+        return false;  // mid-change: take the lock and copy, as for a real change
+    }
+    const departure want = departure_to(&s);
+    return now.eth == want.eth && now.eth_ports == want.eth_ports && now.addrs == want.addrs && now.port == want.port;
 }
 
 // s's truth changed: the side that sends to s (s's peer, if its own peer is s) recopies it.
@@ -154,6 +179,12 @@ bool latch(media_side& s, uint64_t endpoint, uint64_t mac) {
     // (and recopies into f under f's lock, after the control's copy or before it with the
     // control then reading this truth), or the control's later seq_cst read of the truth sees
     // these stores. Both are sequentially consistent, so one of the two must happen.
+    if (latch_is_a_no_op(s, endpoint, mac)) {
+        // The packet confirms what the truth and the copy say (a racing writer that changes
+        // the truth copies it itself): locking the copy would only make its packets wait.
+        s.latch.store(latching::latched, std::memory_order_release);
+        return true;
+    }
     s.remote_mac_.store(mac, std::memory_order_seq_cst);
     s.remote_.store(endpoint, std::memory_order_seq_cst);
     if (!propagate(s, true)) {

@@ -36,6 +36,7 @@
 #include <cstring>
 
 #include <rte_ether.h>
+#include <rte_pause.h>
 
 namespace sf::dp {
 
@@ -88,6 +89,9 @@ enum class slot_state : uint8_t { free, made, live, retiring };
 /// accessors and read_departure(), write them only through the functions below the struct
 /// (they are public so the struct stays standard-layout and its lines can be checked).
 struct alignas(64) media_side {
+    /// read_departure()'s tries: 16 pauses are ~0.1-1 us, depending on the CPU's pause.
+    static constexpr unsigned read_attempts = 16;
+
     media_side() = default;
     media_side(const media_side&) = delete;
     media_side& operator=(const media_side&) = delete;
@@ -130,9 +134,15 @@ struct alignas(64) media_side {
     std::atomic<uint64_t> remote_mac_{0};
 
     /// Reads the departure into `out`; false while a writer holds it (after a few tries: the
-    /// caller drops the packet rather than wait for it).
+    /// caller drops the packet rather than wait for it). The tries, a pause apart, outlast a
+    /// writer that is running (a handful of stores, tens of ns), so only a preempted one costs
+    /// packets; four back-to-back tries did not: a worker's latch of the other direction made
+    /// a new call's first packets drop (multi_worker_test, on a shared core).
     bool read_departure(departure& out) const {
-        for (unsigned attempt = 0; attempt < 4; ++attempt) {
+        for (unsigned attempt = 0; attempt < read_attempts; ++attempt) {
+            if (attempt != 0) {
+                rte_pause();
+            }
             const uint32_t seq = dep_seq_.load(std::memory_order_acquire);
             if (seq & 1) {
                 continue;
@@ -187,7 +197,9 @@ bool set_remote(media_side& s, uint64_t endpoint, uint64_t mac);
 bool set_remote_mac(media_side& s, uint64_t mac);
 /// The worker that receives `s`'s flow, on a packet arriving while `s` waits to latch: `s`'s
 /// remote becomes the packet's source. Never waits: false (still waiting, the next packet tries
-/// again) when another writer holds the peer's departure.
+/// again) when another writer holds the peer's departure. A source that is the remote already
+/// (no NAT in between, the usual case), with the copy made from it, only marks `s` latched:
+/// nothing to recopy, no lock.
 bool latch(media_side& s, uint64_t endpoint, uint64_t mac);
 
 }  // namespace sf::dp

@@ -155,6 +155,25 @@ TEST_F(media_side_test, a_held_departure_is_neither_read_nor_waited_for) {
     expect_departure(a, b, pack_endpoint(ipv4(198, 51, 100, 99), 9999), mac(0xb9));
 }
 
+// A packet from where the SDP said: latching changes nothing, so it takes no lock and the
+// side that sends to it (whose packets the other direction's worker is relaying meanwhile)
+// never looks mid-change. A stale copy (a latch that gave up after storing the truth) is
+// still recopied under the lock, and so is a packet from another next hop.
+TEST_F(media_side_test, a_latch_that_confirms_the_remote_takes_no_lock) {
+    ASSERT_TRUE(bridge(a, &b));
+    ASSERT_TRUE(bridge(b, &a));
+    const uint32_t seq_a = a.dep_seq_.load(), seq_b = b.dep_seq_.load();
+    EXPECT_TRUE(latch(b, pack_endpoint(ipv4(198, 51, 100, 20), 7000), pack_mac(mac(0xb0))));
+    EXPECT_TRUE(b.latched());
+    EXPECT_EQ(a.dep_seq_.load(), seq_a) << "a's copy was locked";
+    EXPECT_EQ(b.dep_seq_.load(), seq_b);
+    expect_departure(a, b, pack_endpoint(ipv4(198, 51, 100, 20), 7000), mac(0xb0));
+
+    EXPECT_TRUE(latch(a, pack_endpoint(ipv4(192, 0, 2, 10), 6000), pack_mac(mac(0xa1))));
+    EXPECT_EQ(b.dep_seq_.load(), seq_b + 2) << "another next hop is a change, copied under b's lock";
+    expect_departure(b, a, pack_endpoint(ipv4(192, 0, 2, 10), 6000), mac(0xa1));
+}
+
 // A worker reads a's departure while the control thread moves a between two parties (a
 // transfer's switch, over and over): every read is all of one or all of the other.
 TEST(media_side_race, readers_never_see_half_a_switch) {

@@ -579,7 +579,7 @@ protected:
     bool wait_a_little(const char* what) {
         if (std::chrono::steady_clock::now() > deadline) {
             if (!timed_out) {
-                ADD_FAILURE() << "timed out waiting for " << what;
+                ADD_FAILURE() << "timed out waiting for " << what << "; " << accounting();
                 timed_out = true;
             }
             return false;
@@ -703,6 +703,18 @@ protected:
             n += w->stats.drops[static_cast<unsigned>(r)].load(std::memory_order_relaxed);
         }
         return n;
+    }
+
+    // Where the frames went, for a failure message: sent, seen, unaccounted, drops by reason.
+    std::string accounting() const {
+        std::string s = "sent " + std::to_string(sent.size()) + ", transmitted " + std::to_string(seen) +
+                        ", unaccounted " + std::to_string(unaccounted()) + ", drops:";
+        for (unsigned r = 0; r < static_cast<unsigned>(drop_reason::count_); ++r) {
+            if (const uint64_t n = drops(static_cast<drop_reason>(r)); n != 0) {
+                s += std::string(" ") + to_string(static_cast<drop_reason>(r)) + "=" + std::to_string(n);
+            }
+        }
+        return s;
     }
 
     // Sent frames neither transmitted (and read back) nor counted as dropped yet.
@@ -909,17 +921,29 @@ TEST_F(multi_worker, entries_added_and_removed_under_traffic) {
         }
     };
 
+    // Removes every call, waiting for their live frames; once every frame is accounted for, a
+    // call still waiting for one will not get it (dropped): fail now rather than at the deadline.
+    const auto retire_all = [&] {
+        while (oldest_live < churn.size() && !timed_out) {
+            retire_ready(true);
+            flush();
+            if (oldest_live == churn.size()) {
+                break;
+            }
+            if (unaccounted() == 0) {
+                ADD_FAILURE() << "a frame of a live call was dropped; " << accounting();
+                timed_out = true;
+                break;
+            }
+            wait_a_little("the live frames of the calls to remove");
+        }
+    };
+
     for (unsigned r = 0; r < rounds && !timed_out; ++r) {
         const unsigned slot = r % slots;
         if (r != 0 && slot == 0) {
             // The ports are about to be reused: every older call gone and its frames accounted for.
-            while (oldest_live < churn.size() && !timed_out) {
-                retire_ready(true);
-                flush();
-                if (oldest_live < churn.size()) {
-                    wait_a_little("the live frames of the calls to remove");
-                }
-            }
+            retire_all();
             ASSERT_TRUE(settle());
         }
         const endpoint caller = caller_of(1000 + r), callee = callee_of(1000 + r);
@@ -943,13 +967,7 @@ TEST_F(multi_worker, entries_added_and_removed_under_traffic) {
         retire_ready(false);
         throttle();
     }
-    while (oldest_live < churn.size() && !timed_out) {
-        retire_ready(true);
-        flush();
-        if (oldest_live < churn.size()) {
-            wait_a_little("the live frames of the calls to remove");
-        }
-    }
+    retire_all();
     ASSERT_TRUE(settle());
     const uint64_t freed_while_running = registry().freed_count;
     stop_workers();
