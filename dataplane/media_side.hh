@@ -139,20 +139,26 @@ struct alignas(64) media_side {
     /// packets; four back-to-back tries did not: a worker's latch of the other direction made
     /// a new call's first packets drop (multi_worker_test, on a shared core).
     bool read_departure(departure& out) const {
-        for (unsigned attempt = 0; attempt < read_attempts; ++attempt) {
-            if (attempt != 0) {
-                rte_pause();
-            }
-            const uint32_t seq = dep_seq_.load(std::memory_order_acquire);
-            if (seq & 1) {
-                continue;
-            }
-            out.eth = dep_eth_.load(std::memory_order_relaxed);
-            out.eth_ports = dep_eth_ports_.load(std::memory_order_relaxed);
-            out.addrs = dep_addrs_.load(std::memory_order_relaxed);
-            out.port = dep_port_.load(std::memory_order_relaxed);
-            std::atomic_thread_fence(std::memory_order_acquire);
-            if (dep_seq_.load(std::memory_order_relaxed) == seq) {
+        return read_departure_once(out) || read_departure_retrying(out);
+    }
+    /// One try: false when a writer held the lock or changed the copy meanwhile.
+    bool read_departure_once(departure& out) const {
+        const uint32_t seq = dep_seq_.load(std::memory_order_acquire);
+        if (seq & 1) {
+            return false;
+        }
+        out.eth = dep_eth_.load(std::memory_order_relaxed);
+        out.eth_ports = dep_eth_ports_.load(std::memory_order_relaxed);
+        out.addrs = dep_addrs_.load(std::memory_order_relaxed);
+        out.port = dep_port_.load(std::memory_order_relaxed);
+        std::atomic_thread_fence(std::memory_order_acquire);
+        return dep_seq_.load(std::memory_order_relaxed) == seq;
+    }
+    /// The rest of the tries, a pause apart: out of line, so the relay's loop carries one try.
+    __attribute__((noinline, cold)) bool read_departure_retrying(departure& out) const {
+        for (unsigned attempt = 1; attempt < read_attempts; ++attempt) {
+            rte_pause();
+            if (read_departure_once(out)) {
                 return true;
             }
         }
