@@ -17,6 +17,7 @@
 #include "json_writer.hh"
 #include "log.hh"
 #include "message_builder.hh"
+#include "sip_header_values.hh"
 #include "sip/sdp.hh"
 #include "sip/sip_uri.hh"
 
@@ -263,25 +264,6 @@ b2bua::transfer_outcome b2bua::start_transfer(call& c, bool from_a, const transf
     return {};
 }
 
-namespace {
-
-/// %XX-decoding of a URI header value (Replaces=callid%3Bto-tag%3D...).
-std::string uri_decode(std::string_view v) {
-    std::string out;
-    for (size_t i = 0; i < v.size(); ++i) {
-        if (v[i] == '%' && i + 2 < v.size() && std::isxdigit(static_cast<unsigned char>(v[i + 1])) &&
-            std::isxdigit(static_cast<unsigned char>(v[i + 2]))) {
-            out.push_back(static_cast<char>(std::stoi(std::string(v.substr(i + 1, 2)), nullptr, 16)));
-            i += 2;
-        } else {
-            out.push_back(v[i]);
-        }
-    }
-    return out;
-}
-
-}  // namespace
-
 bool b2bua::try_replaces_headers(call& c, bool from_a, uint64_t stx, uint32_t refer_cseq, std::string_view uri_headers) {
     // URI headers are name=value pairs joined by '&' (RFC 3261 19.1.1).
     for (std::string_view rest = uri_headers; !rest.empty();) {
@@ -296,14 +278,15 @@ bool b2bua::try_replaces_headers(call& c, bool from_a, uint64_t stx, uint32_t re
 }
 
 bool b2bua::try_attended(call& c, bool from_a, uint64_t stx, uint32_t refer_cseq, std::string_view replaces_header) {
-    const std::string value = uri_decode(replaces_header);
-    const std::string call_id = value.substr(0, value.find(';'));
-    const std::string params = value.find(';') == std::string::npos ? "" : value.substr(value.find(';'));
-    const std::string to_tag(sip::find_param(params, "to-tag"));
-    const std::string from_tag(sip::find_param(params, "from-tag"));
+    const std::string value = percent_decoded(replaces_header);
+    replaces_value rv;
+    if (!parse_replaces(value, rv)) {
+        return false;  // names no dialog: blind
+    }
+    const std::string_view to_tag = rv.to_tag, from_tag = rv.from_tag;
     bool other_is_a = false;
-    call* other = find_call(call_id, &other_is_a);
-    if (other == nullptr || other == &c || to_tag.empty() || from_tag.empty()) {
+    call* other = find_call(rv.call_id, &other_is_a);
+    if (other == nullptr || other == &c) {
         return false;  // not one of our dialogs: blind
     }
     // The dialog is the transferor's own leg of the other call. RFC 3891 has to-tag as

@@ -7,6 +7,7 @@
 /// covers them all; the views they return point into the text they were given.
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -56,6 +57,10 @@ struct session_expires_value {
 /// with peers: leading spaces are skipped and whatever follows the digits is only searched
 /// for a refresher. False when there are no digits or they exceed 2^32-1.
 bool parse_session_expires(std::string_view value, session_expires_value& out);
+
+/// A URI header's value with its %XX escapes decoded (RFC 3261 19.1.1: a Refer-To's
+/// `?Replaces=callid%3Bto-tag%3D...`); a '%' not followed by two hex digits stays as it is.
+std::string percent_decoded(std::string_view text);
 
 /// Replaces = callid *(SEMI replaces-param) (RFC 3891 6.1).
 struct replaces_value {

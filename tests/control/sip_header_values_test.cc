@@ -152,3 +152,13 @@ TEST(replaces, refuses_missing_parts) {
         EXPECT_FALSE(parse_replaces(bad, r)) << bad;
     }
 }
+
+TEST(percent_decoded, escapes_and_what_is_not_one) {
+    EXPECT_EQ(percent_decoded("98732%40192.0.2.4%3Bto-tag%3Dr33th4x0r%3bfrom-tag%3Dff87ff"),
+              "98732@192.0.2.4;to-tag=r33th4x0r;from-tag=ff87ff");
+    EXPECT_EQ(percent_decoded("100%"), "100%");
+    EXPECT_EQ(percent_decoded("%4"), "%4");
+    EXPECT_EQ(percent_decoded("%zz%41"), "%zzA");
+    EXPECT_EQ(percent_decoded("%2541"), "%41") << "decoded once";
+    EXPECT_EQ(percent_decoded(""), "");
+}

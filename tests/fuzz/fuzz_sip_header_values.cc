@@ -1,6 +1,6 @@
 // libFuzzer target: the header values the control plane reads from its peers
 // (control/sip_header_values: delta-seconds, qvalue, Contact lists, RAck, Session-Expires,
-// Replaces). The first byte picks the parser, the rest is the header value. Oracles beyond
+// Replaces, percent-decoding of URI headers). The first byte picks the parser, the rest is the header value. Oracles beyond
 // "no crash, no UB": every returned view lies inside the input; numbers stay within the
 // ranges the callers rely on; what parses reads back the same from its canonical text.
 
@@ -95,6 +95,23 @@ void fuzz_session_expires(std::string_view v) {
     }
 }
 
+void fuzz_percent_decoded(std::string_view v) {
+    const std::string out = percent_decoded(v);
+    require(out.size() <= v.size());
+    // Escaping every byte and decoding gives the bytes back.
+    std::string escaped;
+    for (char c : out) {
+        static const char digits[] = "0123456789ABCDEF";
+        escaped += '%';
+        escaped += digits[static_cast<unsigned char>(c) >> 4];
+        escaped += digits[static_cast<unsigned char>(c) & 15];
+    }
+    require(percent_decoded(escaped) == out);
+    if (v.find('%') == std::string_view::npos) {
+        require(out == v);
+    }
+}
+
 void fuzz_replaces(std::string_view v) {
     replaces_value r;
     if (parse_replaces(v, r)) {
@@ -113,13 +130,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         return 0;
     }
     input = std::string_view(reinterpret_cast<const char*>(data) + 1, size - 1);
-    switch (data[0] % 6) {
+    switch (data[0] % 7) {
         case 0: fuzz_delta_seconds(input); break;
         case 1: fuzz_qvalue(input); break;
         case 2: fuzz_contacts(input); break;
         case 3: fuzz_rack(input); break;
         case 4: fuzz_session_expires(input); break;
-        default: fuzz_replaces(input); break;
+        case 5: fuzz_replaces(input); break;
+        default: fuzz_percent_decoded(input); break;
     }
     return 0;
 }
