@@ -7,6 +7,7 @@
 
 #include "sip/sip_uri.hh"
 #include "sip_header_values.hh"
+#include "text.hh"
 
 namespace sf::control {
 
@@ -32,16 +33,6 @@ bool iequals(std::string_view a, std::string_view b) {
     return true;
 }
 
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' || s.front() == '\n')) {
-        s.remove_prefix(1);
-    }
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) {
-        s.remove_suffix(1);
-    }
-    return s;
-}
-
 std::string q_text(uint16_t q) {
     if (q >= 1000) {
         return "1";
@@ -60,7 +51,7 @@ std::vector<std::string_view> split_params(std::string_view params) {
     bool quoted = false;
     for (size_t i = 0; i <= params.size(); ++i) {
         if (i == params.size() || (!quoted && params[i] == ';')) {
-            std::string_view p = trim(params.substr(b, i - b));
+            std::string_view p = trim_view(params.substr(b, i - b));
             if (!p.empty()) {
                 out.push_back(p);
             }
@@ -75,7 +66,7 @@ std::vector<std::string_view> split_params(std::string_view params) {
 }
 
 std::string_view param_name(std::string_view p) {
-    return trim(p.substr(0, p.find('=')));
+    return trim_view(p.substr(0, p.find('=')));
 }
 
 // The Contact header params to keep with a binding: all but expires and q.
@@ -123,7 +114,7 @@ bool same_uri(std::string_view a, std::string_view b) {
             bool found = false;
             const std::string_view v = sip::find_param(other, name, &found);
             const auto eq = p.find('=');
-            const std::string_view mine = eq == std::string_view::npos ? std::string_view{} : trim(p.substr(eq + 1));
+            const std::string_view mine = eq == std::string_view::npos ? std::string_view{} : trim_view(p.substr(eq + 1));
             const bool special = iequals(name, "transport") || iequals(name, "user") || iequals(name, "ttl") ||
                                  iequals(name, "method") || iequals(name, "maddr");
             if (!found) {

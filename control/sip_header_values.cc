@@ -4,24 +4,11 @@
 #include <charconv>
 
 #include "sip/sip_message.hh"
+#include "text.hh"
 
 namespace sf::control {
 
 namespace {
-
-bool linear_space(char c) {
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && linear_space(s.front())) {
-        s.remove_prefix(1);
-    }
-    while (!s.empty() && linear_space(s.back())) {
-        s.remove_suffix(1);
-    }
-    return s;
-}
 
 /// The next token of `rest` (separated by spaces or tabs), consumed.
 std::string_view next_token(std::string_view& rest) {
@@ -48,7 +35,7 @@ bool to_u32(std::string_view text, uint32_t& out) {
 }  // namespace
 
 bool parse_delta_seconds(std::string_view text, uint64_t& out) {
-    text = trim(text);
+    text = trim_view(text);
     if (text.empty()) {
         return false;
     }
@@ -85,20 +72,20 @@ bool parse_qvalue(std::string_view text, uint16_t& out) {
 }
 
 const char* parse_contact_list(std::string_view value, std::vector<contact_value>& out) {
-    value = trim(value);
+    value = trim_view(value);
     if (value.empty()) {
         return "Invalid Contact";
     }
     while (!value.empty()) {
         if (value.front() == '*') {
-            const std::string_view after = trim(value.substr(1));
+            const std::string_view after = trim_view(value.substr(1));
             if (!after.empty() && after.front() != ',') {
                 return "Invalid Contact";
             }
             contact_value star;
             star.star = true;
             out.push_back(star);
-            value = after.empty() ? after : trim(after.substr(1));
+            value = after.empty() ? after : trim_view(after.substr(1));
             continue;
         }
         sip::name_addr na;
@@ -109,7 +96,7 @@ const char* parse_contact_list(std::string_view value, std::vector<contact_value
         if (rest.empty()) {
             // "<sip:a@h>," : a separator with nothing after it.
             const size_t end = static_cast<size_t>(na.raw.data() + na.raw.size() - value.data());
-            if (trim(value.substr(end)).starts_with(',')) {
+            if (trim_view(value.substr(end)).starts_with(',')) {
                 return "Invalid Contact";
             }
         }

@@ -1,6 +1,7 @@
 #pragma once
 /// @file
-/// Small text helpers shared by the control plane's own parsers (dial strings, table files).
+/// Small text helpers shared by the control plane's own parsers (dial strings, table files,
+/// header values, the registrar).
 
 #include <string_view>
 
