@@ -733,6 +733,23 @@ config parse_config(const std::string& text, const std::string& origin, const st
     return c;
 }
 
+std::string config_error::printable(const std::string& s) {
+    std::string out;
+    out.reserve(s.size());
+    for (const char ch : s) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c < 0x20 || c == 0x7f) {
+            static const char hex[] = "0123456789abcdef";
+            out += "\\x";
+            out += hex[c >> 4];
+            out += hex[c & 15];
+        } else {
+            out += ch;
+        }
+    }
+    return out;
+}
+
 config load_config(const std::string& path) {
     std::ifstream in(path);
     if (!in) {

@@ -21,9 +21,15 @@
 
 namespace sf::control {
 
+/// Why a config was refused: "<origin>: <key>: <what>". Control bytes in it (the file's own
+/// text: a key or value with a NUL, an escape sequence) are shown as \xNN, so the message is
+/// whole (a NUL cut it short) and prints safely to a terminal or log.
 class config_error : public std::runtime_error {
 public:
-    using std::runtime_error::runtime_error;
+    explicit config_error(const std::string& what) : std::runtime_error(printable(what)) {}
+
+private:
+    static std::string printable(const std::string& s);
 };
 
 struct sip_config {

@@ -523,6 +523,14 @@ TEST_F(config_test, dialplan_path_stat_cannot_look_up_is_a_config_error) {
     expect_error(minimal("[dialplans]\nx = loop/a.lua\n"), "dialplans.x");
 }
 
+// The file's own bytes in a message: control characters are shown as \xNN, so a NUL in a key
+// no longer cuts the message short and an escape sequence does not reach a terminal.
+TEST_F(config_test, control_bytes_in_messages_are_escaped) {
+    const std::string what = expect_error(minimal(std::string("[sip]\nbad") + '\0' + "key\x1b[2J = 1\n"), "sip.bad\\x00key\\x1b[2J");
+    EXPECT_EQ(what.find('\0'), std::string::npos);
+    EXPECT_EQ(what.find('\x1b'), std::string::npos);
+}
+
 TEST_F(config_test, missing_dialplan_default) {
     expect_error("[eal]\nargs = x\n[port.acc]\ndevice = x\naddress = 192.0.2.1/24\n", "dialplan.default");
 }

@@ -366,12 +366,14 @@ void fuzz_config(const std::string& text) {
     try {
         c = parse_config(text, origin, g_base_dir);
     } catch (const config_error& e) {
-        // What control/main.cc and the reload print: "<file>: <key>: <what was expected>".
-        // (Only the start is checked: what() is a C string, and a key from the input may hold
-        // a NUL byte that ends it early.)
+        // What control/main.cc and the reload print: "<file>: <key>: <what was expected>",
+        // with the input's control bytes (a NUL, an escape sequence) shown as \xNN.
         const std::string what = e.what();
         const std::string head = std::string(origin) + ": ";
         CHECK(what.compare(0, head.size(), head) == 0);
+        for (const char ch : what) {
+            CHECK(static_cast<unsigned char>(ch) >= 0x20 && ch != 0x7f);
+        }
         return;
     }
     check_values(c);
