@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "b2bua.hh"
+#include "sip/ascii.hh"
 #include "sip/sip_uri.hh"
 
 namespace sf::control {
@@ -53,11 +54,7 @@ inline bool uri_endpoint(std::string_view name_addr_value, sip_addr& out, std::s
     return true;
 }
 
-inline bool iequals_ascii(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-           });
-}
+using sip::iequals_ascii;
 
 /// A Warning header line (RFC 3261 20.43) with `text` as its quoted warn-text.
 inline std::string warning_header(std::string_view text) {

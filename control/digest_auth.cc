@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "sip/ascii.hh"
+
 namespace sf::control {
 
 namespace {
@@ -33,24 +35,10 @@ int lhex_value(char c) {
     return -1;
 }
 
-char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) {
-        return false;
-    }
-    for (size_t i = 0; i < a.size(); ++i) {
-        if (ascii_lower(a[i]) != ascii_lower(b[i])) {
-            return false;
-        }
-    }
-    return true;
-}
-
 /// Hex of any case, lower-cased in place; false if a character is not hex.
 bool lower_hex(std::string& s) {
     for (char& c : s) {
-        c = ascii_lower(c);
+        c = sip::ascii_lower(c);
         if (lhex_value(c) < 0) {
             return false;
         }
@@ -163,7 +151,7 @@ const char* parse_digest_params(std::string_view v, F&& fn) {
     }
     size_t i = skip_sws(v, 0);
     size_t end = scan_token(v, i);
-    if (!iequals(v.substr(i, end - i), "Digest")) {
+    if (!sip::iequals_ascii(v.substr(i, end - i), "Digest")) {
         return "not the Digest scheme";
     }
     i = skip_sws(v, end);
@@ -222,7 +210,7 @@ const char* parse_digest_params(std::string_view v, F&& fn) {
 /// auth-param: ignored). Sets the bit in `seen`, refusing duplicates.
 int param_index(std::string_view name, std::span<const std::string_view> names, uint32_t& seen, const char*& err) {
     for (size_t k = 0; k < names.size(); ++k) {
-        if (iequals(name, names[k])) {
+        if (sip::iequals_ascii(name, names[k])) {
             if (seen & (1u << k)) {
                 err = "duplicate parameter";
                 return -1;
@@ -235,9 +223,9 @@ int param_index(std::string_view name, std::span<const std::string_view> names, 
 }
 
 const char* parse_bool(std::string_view v, bool& out, const char* err) {
-    if (iequals(v, "true")) {
+    if (sip::iequals_ascii(v, "true")) {
         out = true;
-    } else if (iequals(v, "false")) {
+    } else if (sip::iequals_ascii(v, "false")) {
         out = false;
     } else {
         return err;
@@ -313,7 +301,7 @@ std::string_view digest_algorithm_name(digest_algorithm a) noexcept {
 bool parse_digest_algorithm(std::string_view token, digest_algorithm& out) noexcept {
     for (auto a : {digest_algorithm::md5, digest_algorithm::md5_sess, digest_algorithm::sha256,
                    digest_algorithm::sha256_sess}) {
-        if (iequals(token, digest_algorithm_name(a))) {
+        if (sip::iequals_ascii(token, digest_algorithm_name(a))) {
             out = a;
             return true;
         }
@@ -378,9 +366,9 @@ const char* parse_digest_challenge(std::string_view value, digest_challenge& out
                     if (scan_token(item, 0) != item.size()) {
                         return "bad qop list";
                     }
-                    if (iequals(item, "auth")) {
+                    if (sip::iequals_ascii(item, "auth")) {
                         out.qop_auth = true;
-                    } else if (iequals(item, "auth-int")) {
+                    } else if (sip::iequals_ascii(item, "auth-int")) {
                         out.qop_auth_int = true;
                     }
                 }
@@ -389,7 +377,7 @@ const char* parse_digest_challenge(std::string_view value, digest_challenge& out
             break;
         }
         case 7:
-            if (!iequals(v, "UTF-8")) {
+            if (!sip::iequals_ascii(v, "UTF-8")) {
                 return "charset must be UTF-8";
             }
             out.charset_utf8 = true;

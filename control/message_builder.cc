@@ -2,21 +2,11 @@
 
 #include <cctype>
 
+#include "sip/ascii.hh"
+
 namespace sf::control {
 
 namespace {
-
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) {
-        return false;
-    }
-    for (size_t i = 0; i < a.size(); ++i) {
-        if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) {
-            return false;
-        }
-    }
-    return true;
-}
 
 std::string_view trim(std::string_view s) {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
@@ -125,15 +115,15 @@ void for_each_copied(std::string_view raw, size_t pos, Fn&& fn) {
             continue;
         }
         copied kind = copied::none;
-        if (iequals(name, "Via") || iequals(name, "v")) {
+        if (sip::iequals_ascii(name, "Via") || sip::iequals_ascii(name, "v")) {
             kind = copied::via;
-        } else if (iequals(name, "From") || iequals(name, "f")) {
+        } else if (sip::iequals_ascii(name, "From") || sip::iequals_ascii(name, "f")) {
             kind = copied::from;
-        } else if (iequals(name, "To") || iequals(name, "t")) {
+        } else if (sip::iequals_ascii(name, "To") || sip::iequals_ascii(name, "t")) {
             kind = copied::to;
-        } else if (iequals(name, "Call-ID") || iequals(name, "i")) {
+        } else if (sip::iequals_ascii(name, "Call-ID") || sip::iequals_ascii(name, "i")) {
             kind = copied::call_id;
-        } else if (iequals(name, "CSeq")) {
+        } else if (sip::iequals_ascii(name, "CSeq")) {
             kind = copied::cseq;
         }
         if (kind != copied::none) {

@@ -5,6 +5,7 @@
 #include <ctime>
 #include <limits>
 
+#include "sip/ascii.hh"
 #include "sip/sip_uri.hh"
 #include "sip_header_values.hh"
 #include "text.hh"
@@ -17,21 +18,7 @@ namespace {
 constexpr size_t max_contact_uri = 512;
 constexpr size_t max_contact_params = 512;
 
-char lower(char c) {
-    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
 
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) {
-        return false;
-    }
-    for (size_t i = 0; i < a.size(); ++i) {
-        if (lower(a[i]) != lower(b[i])) {
-            return false;
-        }
-    }
-    return true;
-}
 
 std::string q_text(uint16_t q) {
     if (q >= 1000) {
@@ -74,7 +61,7 @@ std::string kept_params(std::string_view params) {
     std::string out;
     for (std::string_view p : split_params(params)) {
         const std::string_view n = param_name(p);
-        if (iequals(n, "expires") || iequals(n, "q")) {
+        if (sip::iequals_ascii(n, "expires") || sip::iequals_ascii(n, "q")) {
             continue;
         }
         out += ';';
@@ -84,7 +71,7 @@ std::string kept_params(std::string_view params) {
 }
 
 bool sip_scheme(std::string_view scheme) {
-    return iequals(scheme, "sip") || iequals(scheme, "sips");
+    return sip::iequals_ascii(scheme, "sip") || sip::iequals_ascii(scheme, "sips");
 }
 
 struct requested_contact {
@@ -102,8 +89,8 @@ bool same_uri(std::string_view a, std::string_view b) {
     if (!sip::parse_uri(a, ua) || !sip::parse_uri(b, ub)) {
         return a == b;
     }
-    if (!iequals(ua.scheme, ub.scheme) || ua.user != ub.user || ua.password != ub.password ||
-        !iequals(ua.host, ub.host) || ua.port != ub.port) {
+    if (!sip::iequals_ascii(ua.scheme, ub.scheme) || ua.user != ub.user || ua.password != ub.password ||
+        !sip::iequals_ascii(ua.host, ub.host) || ua.port != ub.port) {
         return false;
     }
     // Parameters: the ones RFC 3261 19.1.4 lists must agree when either URI has them,
@@ -115,15 +102,15 @@ bool same_uri(std::string_view a, std::string_view b) {
             const std::string_view v = sip::find_param(other, name, &found);
             const auto eq = p.find('=');
             const std::string_view mine = eq == std::string_view::npos ? std::string_view{} : trim_view(p.substr(eq + 1));
-            const bool special = iequals(name, "transport") || iequals(name, "user") || iequals(name, "ttl") ||
-                                 iequals(name, "method") || iequals(name, "maddr");
+            const bool special = sip::iequals_ascii(name, "transport") || sip::iequals_ascii(name, "user") || sip::iequals_ascii(name, "ttl") ||
+                                 sip::iequals_ascii(name, "method") || sip::iequals_ascii(name, "maddr");
             if (!found) {
                 if (special) {
                     return false;
                 }
                 continue;
             }
-            if (!iequals(mine, v)) {
+            if (!sip::iequals_ascii(mine, v)) {
                 return false;
             }
         }

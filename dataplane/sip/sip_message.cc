@@ -5,6 +5,7 @@
 
 #include "sip/sip_message.hh"
 #include "sip/sip_uri.hh"
+#include "sip/ascii.hh"
 
 #include <array>
 #include <climits>
@@ -46,20 +47,8 @@ inline char to_lower(char c) noexcept {
     return tables.lower[static_cast<unsigned char>(c)];
 }
 
-inline bool iequals(std::string_view a, std::string_view b) noexcept {
-    if (a.size() != b.size()) {
-        return false;
-    }
-    for (size_t i = 0; i < a.size(); ++i) {
-        if (to_lower(a[i]) != to_lower(b[i])) {
-            return false;
-        }
-    }
-    return true;
-}
-
 bool istarts_with(std::string_view s, std::string_view prefix) noexcept {
-    return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
+    return s.size() >= prefix.size() && iequals_ascii(s.substr(0, prefix.size()), prefix);
 }
 
 bool is_digit(char c) noexcept {
@@ -257,7 +246,7 @@ parse_error parse_start_line(std::string_view line, message& out) noexcept {
     if (istarts_with(line, "SIP/")) {
         // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase
         auto sp = line.find(' ');
-        if (!iequals(line.substr(0, sp), "SIP/2.0")) {
+        if (!iequals_ascii(line.substr(0, sp), "SIP/2.0")) {
             return parse_error::bad_version;
         }
         if (sp == npos) {
@@ -291,7 +280,7 @@ parse_error parse_start_line(std::string_view line, message& out) noexcept {
     }
     std::string_view ruri = line.substr(sp1 + 1, sp2 - sp1 - 1);
     std::string_view version = line.substr(sp2 + 1);
-    if (!iequals(version, "SIP/2.0")) {
+    if (!iequals_ascii(version, "SIP/2.0")) {
         if (istarts_with(version, "SIP/") && version.find_first_of(" \t") == npos) {
             return parse_error::bad_version;
         }
@@ -446,8 +435,8 @@ hdr header_from_name(std::string_view name) noexcept {
     }
     char first = to_lower(name.empty() ? '\0' : name[0]);
     for (const auto& h : header_names) {
-        // Length and first letter reject almost every entry before iequals().
-        if (h.name.size() == name.size() && to_lower(h.name[0]) == first && iequals(h.name, name)) {
+        // Length and first letter reject almost every entry before iequals_ascii().
+        if (h.name.size() == name.size() && to_lower(h.name[0]) == first && iequals_ascii(h.name, name)) {
             return h.id;
         }
     }
@@ -467,7 +456,7 @@ bool parse_via(std::string_view value, via& out, std::string_view* rest) noexcep
     // where SLASH allows LWS on both sides (RFC 4475 3.1.1.1).
     std::string_view proto = take_token(value, i);
     skip_lws(value, i);
-    if (!iequals(proto, "SIP") || i >= value.size() || value[i] != '/') {
+    if (!iequals_ascii(proto, "SIP") || i >= value.size() || value[i] != '/') {
         return false;
     }
     ++i;
@@ -571,11 +560,11 @@ bool parse_via(std::string_view value, via& out, std::string_view* rest) noexcep
             }
             has_value = true;
         }
-        if (iequals(pname, "branch")) {
+        if (iequals_ascii(pname, "branch")) {
             out.branch = pvalue;
-        } else if (iequals(pname, "received")) {
+        } else if (iequals_ascii(pname, "received")) {
             out.received = pvalue;
-        } else if (iequals(pname, "rport")) {
+        } else if (iequals_ascii(pname, "rport")) {
             out.has_rport = true;
             uint32_t rport = 0;
             if (has_value) {
@@ -719,7 +708,7 @@ std::string_view find_param(std::string_view params, std::string_view name, bool
                 pvalue = params.substr(vb, i - vb);
             }
         }
-        if (!pname.empty() && iequals(pname, name)) {
+        if (!pname.empty() && iequals_ascii(pname, name)) {
             if (found) {
                 *found = true;
             }
@@ -754,7 +743,7 @@ const header* message::find(std::string_view name) const noexcept {
         return find(id);
     }
     for (unsigned i = 0; i < n_headers; ++i) {
-        if (headers[i].id == hdr::other && iequals(headers[i].name, name)) {
+        if (headers[i].id == hdr::other && iequals_ascii(headers[i].name, name)) {
             return &headers[i];
         }
     }

@@ -6,6 +6,8 @@
 
 #include "sip/sip_uri.hh"
 
+#include "sip/ascii.hh"
+
 namespace sf::sip {
 
 namespace detail {
@@ -73,21 +75,7 @@ bool valid_ipv6(std::string_view s) noexcept {
 
 namespace {
 
-char to_lower(char c) noexcept {
-    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
 
-bool iequals(std::string_view a, std::string_view b) noexcept {
-    if (a.size() != b.size()) {
-        return false;
-    }
-    for (size_t i = 0; i < a.size(); ++i) {
-        if (to_lower(a[i]) != to_lower(b[i])) {
-            return false;
-        }
-    }
-    return true;
-}
 
 bool is_digit(char c) noexcept {
     return c >= '0' && c <= '9';
@@ -173,10 +161,10 @@ bool parse_uri(std::string_view text, uri& out) noexcept {
     }
     out.scheme = text.substr(0, colon);
     std::string_view rest = text.substr(colon + 1);
-    if (iequals(out.scheme, "tel")) {
+    if (iequals_ascii(out.scheme, "tel")) {
         return parse_tel(rest, out);
     }
-    if (!iequals(out.scheme, "sip") && !iequals(out.scheme, "sips")) {
+    if (!iequals_ascii(out.scheme, "sip") && !iequals_ascii(out.scheme, "sips")) {
         return false;
     }
 
