@@ -270,8 +270,9 @@ void BM_relay_lookup_only(benchmark::State& state) {
 // then read them. No packet work at all. The relay's per-packet cost at 1M minus that at 1k is
 // to be compared with this at 1 line (the arriving side's line 0, whose address the key
 // computes and which holds the departure copied from the peer; 2 with the table's pointer
-// pages, 3 before the copy): how much of the gap is the memory system's limit on misses in
-// flight (about ten per core), not the relay's code. The area: 256 MB, or 512 MB as the 1M
+// pages, 3 before the copy): what a line costs when no work overlaps it and every one of a
+// burst's misses is asked for at once (the relay did that until it prefetched a few packets
+// ahead instead, docs/ARCHITECTURE.md). The area: 256 MB, or 512 MB as the 1M
 // table's pages span on the benchmark's random keys (more pages for the TLB to cover).
 void BM_memory_lines(benchmark::State& state) {
     struct alignas(64) line {

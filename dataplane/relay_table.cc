@@ -230,29 +230,34 @@ media_side* relay_table::find(uint32_t addr, uint16_t port) const {
     return s != nullptr && s->entry.load(std::memory_order_acquire) == slot_state::live ? s : nullptr;
 }
 
+void relay_table::locate_bulk(const relay_key* const* keys, unsigned n, const media_side** where) const {
+    // Address slots and directories are cache-resident: the side's address is arithmetic from there.
+    for (unsigned i = 0; i < n; ++i) {
+        const media_side* s = slot_of(keys[i]->addr, keys[i]->port);
+        where[i] = s == nullptr ? &no_side : s;
+    }
+}
+
 unsigned relay_table::lookup_bulk(const relay_key* const* keys, unsigned n, media_side** out) const {
-    // Pass 1: every key's side (address slots and directories are cache-resident, the side's
-    // address is arithmetic from there), and a prefetch of its line 0, the one line that may
-    // miss. Pass 2 reads each side's state, by then mostly in flight; the relay reads the
-    // same line next.
+    // Every key's line 0 is asked for before any is read (at a million entries each is a
+    // miss: they overlap instead of queueing); then each side's state.
     constexpr unsigned max_n = 64;
     if (n > max_n) {  // outside the contract: the rest in further calls rather than past `where`
         return lookup_bulk(keys, max_n, out) + lookup_bulk(keys + max_n, n - max_n, out + max_n);
     }
     const media_side* where[max_n];
+    locate_bulk(keys, n, where);
     for (unsigned i = 0; i < n; ++i) {
-        const media_side* s = slot_of(keys[i]->addr, keys[i]->port);
-        where[i] = s == nullptr ? &no_side : s;
-        rte_prefetch0(where[i]);
+        rte_prefetch0(where[i]);  // nothing to overlap here: all at once
     }
     unsigned hits = 0;
     for (unsigned i = 0; i < n; ++i) {
-        const bool live = where[i]->entry.load(std::memory_order_acquire) == slot_state::live;
-        out[i] = live ? const_cast<media_side*>(where[i]) : nullptr;
-        hits += live;
+        out[i] = live_side(where[i]);
+        hits += out[i] != nullptr;
     }
     return hits;
 }
+
 void relay_table::reader_register(unsigned id) {
     rte_rcu_qsbr_thread_register(rcu_, id);
     rte_rcu_qsbr_thread_online(rcu_, id);

@@ -18,7 +18,7 @@
 ///     socket (hugepages where the EAL has them) the first time one of its ports is made.
 /// The key computes its side's address from cache-resident data, so a lookup costs the one line
 /// the relay reads anyway: the side's line 0, whose `entry` says whether the slot is published.
-/// lookup_bulk prefetches all of a burst's sides before reading any. Before (pages of pointers
+/// The relay prefetches each side a few packets before its turn (locate_bulk). Before (pages of pointers
 /// to heap-allocated sides) the page line holding the pointer came first, a dependent second
 /// line; before that, rte_hash touched three lines per key (buckets and key slot; at 1M entries
 /// ~48-63 ns/key against ~12-17 ns at 1k, with or without hugepages). Addresses, directories and
@@ -102,6 +102,19 @@ public:
     /// count. First computes every key's side address and prefetches its line 0 (no load that
     /// can miss on the way: address slots and directories are cache-resident), then reads them.
     unsigned lookup_bulk(const relay_key* const* keys, unsigned n, media_side** out) const;
+    /// lookup_bulk's first half, for a caller with work to do per key: where[i] is the slot of
+    /// keys[i] (a never-live stand-in when its address or page does not exist); nothing is read
+    /// from it or prefetched yet. The caller prefetches each slot's line 0 (the one line that
+    /// may miss) a few keys ahead of its use, no more than the core's misses in flight (about
+    /// ten): a prefetch that finds every fill buffer taken waits for one and stalls the core,
+    /// so prefetching a whole burst at once serialises the misses instead of overlapping them
+    /// with the work on the keys before. Then live_side() on each in turn. Any n.
+    void locate_bulk(const relay_key* const* keys, unsigned n, const media_side** where) const;
+    /// The side if it is published (a slot from locate_bulk), else nullptr.
+    static media_side* live_side(const media_side* slot) {
+        return slot->entry.load(std::memory_order_acquire) == slot_state::live ? const_cast<media_side*>(slot)
+                                                                               : nullptr;
+    }
     rte_rcu_qsbr* rcu() const { return rcu_; }
     /// Worker `id` takes part in grace periods (call once on the worker).
     void reader_register(unsigned id);

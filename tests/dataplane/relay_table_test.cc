@@ -9,8 +9,10 @@
 
 #include <rte_malloc.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <iterator>
 #include <cstdlib>
 #include <memory>
 #include <new>
@@ -230,6 +232,51 @@ TEST(relay_table, lookup_bulk_over_64_answered_in_full) {
             EXPECT_EQ(out[i]->local_port, 40000 + i);
         }
     }
+}
+
+// The relay's two-step lookup: locate_bulk gives every key a slot to read (its own, or a
+// stand-in that is never live), and live_side() says whether it is published, in every state.
+TEST(relay_table, locate_bulk_then_live_side) {
+    auto t = make_table(1024);
+    const uint32_t a = ipv4(10, 0, 0, 3);
+    media_side* live = new_side(*t, a, 20000);
+    ASSERT_TRUE(t->insert(live));
+    media_side* made = t->make(a, 20002);  // made, never inserted
+    ASSERT_NE(made, nullptr);
+    media_side* retiring = new_side(*t, a, 20004);
+    ASSERT_TRUE(t->insert(retiring));
+    t->reader_register(0);  // holds the removed side in its grace period
+    ASSERT_TRUE(t->remove(a, 20004));
+    const relay_key keys[] = {
+        {a, 20000, 0},                 // live
+        {a, 20002, 0},                 // made
+        {a, 20004, 0},                 // retiring
+        {a, 20006, 0},                 // free slot on an existing page
+        {a, 60000, 0},                 // its page was never made
+        {ipv4(10, 0, 0, 4), 20000, 0}, // an address the table does not hold
+    };
+    constexpr unsigned n = std::size(keys);
+    const relay_key* ptrs[n];
+    for (unsigned i = 0; i < n; ++i) {
+        ptrs[i] = &keys[i];
+    }
+    const media_side* where[n];
+    std::fill(std::begin(where), std::end(where), nullptr);
+    t->locate_bulk(ptrs, n, where);
+    EXPECT_EQ(where[0], live);
+    EXPECT_EQ(where[1], made);
+    EXPECT_EQ(where[2], retiring);
+    for (unsigned i = 0; i < n; ++i) {
+        ASSERT_NE(where[i], nullptr) << i;  // always something to read
+        EXPECT_EQ(relay_table::live_side(where[i]), i == 0 ? live : nullptr) << i;
+    }
+    // The same answers as the one-step lookup.
+    media_side* out[n];
+    EXPECT_EQ(t->lookup_bulk(ptrs, n, out), 1u);
+    for (unsigned i = 0; i < n; ++i) {
+        EXPECT_EQ(out[i], relay_table::live_side(where[i])) << i;
+    }
+    t->reader_offline(0);
 }
 
 TEST(relay_table, remove_then_lookup_misses) {
