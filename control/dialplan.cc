@@ -155,19 +155,25 @@ struct dialplan_engine::impl {
         return lua_error(L);
     }
 
+    /// pcall/xpcall whose call failed with `rc`, the error object on top: re-raises what must
+    /// end the run (a decision, a limit), else returns false and the error as Lua's would.
+    static int protected_call_failed(lua_State* L, impl* self, int rc) {
+        self->memory_exceeded |= rc == LUA_ERRMEM;  // re-raised as a plain error: remember why
+        if (self->must_unwind()) {
+            return unwind(L, self);
+        }
+        lua_pushboolean(L, 0);
+        lua_insert(L, -2);
+        return 2;
+    }
+
     // pcall(f, ...): the standard one, except that it cannot catch the end of the script.
     static int l_pcall(lua_State* L) {
         impl* self = self_of(L);
         luaL_checkany(L, 1);
         const int rc = lua_pcall(L, lua_gettop(L) - 1, LUA_MULTRET, 0);
         if (rc != LUA_OK) {
-            self->memory_exceeded |= rc == LUA_ERRMEM;  // re-raised as a plain error: remember why
-            if (self->must_unwind()) {
-                return unwind(L, self);
-            }
-            lua_pushboolean(L, 0);
-            lua_insert(L, -2);
-            return 2;
+            return protected_call_failed(L, self, rc);
         }
         lua_pushboolean(L, 1);
         lua_insert(L, 1);
@@ -185,13 +191,7 @@ struct dialplan_engine::impl {
         lua_replace(L, 2);
         const int rc = lua_pcall(L, n - 2, LUA_MULTRET, 1);
         if (rc != LUA_OK) {
-            self->memory_exceeded |= rc == LUA_ERRMEM;
-            if (self->must_unwind()) {
-                return unwind(L, self);
-            }
-            lua_pushboolean(L, 0);
-            lua_insert(L, -2);
-            return 2;
+            return protected_call_failed(L, self, rc);
         }
         lua_pushboolean(L, 1);
         lua_replace(L, 1);

@@ -314,6 +314,19 @@ bool media_anchor::open_replacement(media_bridge& next, const media_bridge& curr
     return true;
 }
 
+void media_anchor::retire(dp::media_side* s) {
+    if (s != nullptr) {
+        dp::bridge(*s, nullptr);  // unbridged before unpublished: see close()
+        unpublish(s);
+    }
+}
+
+void media_anchor::retire_leg(const media_bridge& b, const media_bridge::stream& st, bool leg_b) {
+    retire(leg_b ? st.b_rtp : st.a_rtp);
+    retire(leg_b ? st.b_rtcp : st.a_rtcp);
+    release(leg_b ? b.b_realm : b.a_realm, leg_b ? b.b_addr : b.a_addr, leg_b ? st.b_port : st.a_port);
+}
+
 void media_anchor::switch_over(media_bridge& current, media_bridge& next, bool keep_a) {
     for (unsigned i = 0; i < current.streams.size() && i < next.streams.size(); ++i) {
         media_bridge::stream& cur = current.streams[i];
@@ -332,17 +345,7 @@ void media_anchor::switch_over(media_bridge& current, media_bridge& next, bool k
                 }
             }
         }
-        // Retire the replaced leg's sides: unbridged first, then unpublished.
-        dp::media_side* old_rtp = keep_a ? cur.b_rtp : cur.a_rtp;
-        dp::media_side* old_rtcp = keep_a ? cur.b_rtcp : cur.a_rtcp;
-        for (dp::media_side* s : {old_rtp, old_rtcp}) {
-            if (s != nullptr) {
-                dp::bridge(*s, nullptr);
-                unpublish(s);
-            }
-        }
-        release(keep_a ? current.b_realm : current.a_realm, keep_a ? current.b_addr : current.a_addr,
-                keep_a ? cur.b_port : cur.a_port);
+        retire_leg(current, cur, keep_a);  // the replaced leg
     }
     current = next;
     next = media_bridge{};
@@ -350,16 +353,7 @@ void media_anchor::switch_over(media_bridge& current, media_bridge& next, bool k
 
 void media_anchor::close_replacement(media_bridge& next, bool keep_a) {
     for (auto& st : next.streams) {
-        dp::media_side* rtp = keep_a ? st.b_rtp : st.a_rtp;
-        dp::media_side* rtcp = keep_a ? st.b_rtcp : st.a_rtcp;
-        for (dp::media_side* s : {rtp, rtcp}) {
-            if (s != nullptr) {
-                dp::bridge(*s, nullptr);
-                unpublish(s);
-            }
-        }
-        release(keep_a ? next.b_realm : next.a_realm, keep_a ? next.b_addr : next.a_addr,
-                keep_a ? st.b_port : st.a_port);
+        retire_leg(next, st, keep_a);  // the new party's leg
     }
     next = media_bridge{};  // the kept sides were only borrowed
 }
@@ -372,12 +366,6 @@ void media_anchor::splice(media_bridge& first, bool keep_a_first, media_bridge& 
     joined.b_addr = keep_a_second ? second.a_addr : second.b_addr;
     const size_t n = std::max(first.streams.size(), second.streams.size());
     joined.streams.resize(n);
-    auto retire = [&](dp::media_side* s) {
-        if (s != nullptr) {
-            dp::bridge(*s, nullptr);
-            unpublish(s);
-        }
-    };
     for (size_t i = 0; i < n; ++i) {
         media_bridge::stream none;
         media_bridge::stream& f = i < first.streams.size() ? first.streams[i] : none;
@@ -411,14 +399,8 @@ void media_anchor::splice(media_bridge& first, bool keep_a_first, media_bridge& 
             dp::bridge(*j.b_rtcp, j.a_rtcp);
         }
         // The halves that go: unbridged, unpublished, ports back to the pool.
-        retire(keep_a_first ? f.b_rtp : f.a_rtp);
-        retire(keep_a_first ? f.b_rtcp : f.a_rtcp);
-        retire(keep_a_second ? g.b_rtp : g.a_rtp);
-        retire(keep_a_second ? g.b_rtcp : g.a_rtcp);
-        release(keep_a_first ? first.b_realm : first.a_realm, keep_a_first ? first.b_addr : first.a_addr,
-                keep_a_first ? f.b_port : f.a_port);
-        release(keep_a_second ? second.b_realm : second.a_realm, keep_a_second ? second.b_addr : second.a_addr,
-                keep_a_second ? g.b_port : g.a_port);
+        retire_leg(first, f, keep_a_first);
+        retire_leg(second, g, keep_a_second);
         // A kept RTCP side without a partner has nothing to relay to.
         if (!j.rtcp) {
             retire(j.a_rtcp);

@@ -168,6 +168,10 @@ private:
     ms_t last_retry_ = 0;
     /// Takes `s` out of the relay table (and out of waiting_: its slot is reused after the grace period).
     void unpublish(dp::media_side* s);
+    /// Unbridges and unpublishes `s` (nullptr: nothing to do).
+    void retire(dp::media_side* s);
+    /// Retires one leg's sides of stream `st` of `b` (leg B when `leg_b`) and gives back its ports.
+    void retire_leg(const media_bridge& b, const media_bridge::stream& st, bool leg_b);
     void forget_waiting(const dp::media_side* s);
 };
 
