@@ -36,8 +36,11 @@ public:
         argv.push_back(nullptr);
         ASSERT_GE(rte_eal_init(static_cast<int>(args.size()), argv.data()), 0)
             << "rte_eal_init: " << rte_strerror(rte_errno);
+        // EAL's runtime directory is made even with --no-shconf and unused after init (no IPC
+        // without shared config): gone at once, so a crash or a timeout kill leaves none.
+        std::filesystem::remove_all(rte_eal_get_runtime_dir());
     }
-    // EAL's runtime directory is made even with --no-shconf: every run would leave one.
+    // And anything made in it since.
     void TearDown() override { std::filesystem::remove_all(rte_eal_get_runtime_dir()); }
 };
 

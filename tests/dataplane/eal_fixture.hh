@@ -56,11 +56,15 @@ public:
             std::fprintf(stderr, "rte_eal_init: %s\n", rte_strerror(rte_errno));
             std::exit(1);
         }
+        // EAL's runtime directory (/var/run/dpdk/<prefix>) is made even with --no-shconf, and
+        // nothing here uses it after init (no IPC without shared config): it goes at once, so a
+        // test binary that crashes or is killed on a timeout leaves none behind either.
+        std::filesystem::remove_all(rte_eal_get_runtime_dir());
     }
 
     // No rte_eal_cleanup(): tables and pools owned by static objects may outlive
-    // the environment, and the process is about to exit anyway. Its runtime directory
-    // (/var/run/dpdk/<prefix>, made even with --no-shconf) goes, or every run leaves one.
+    // the environment, and the process is about to exit anyway. Anything made in the runtime
+    // directory since SetUp goes too.
     void TearDown() override { std::filesystem::remove_all(rte_eal_get_runtime_dir()); }
 
 private:

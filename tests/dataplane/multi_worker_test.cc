@@ -99,8 +99,11 @@ public:
             std::fprintf(stderr, "rte_eal_init: %s\n", rte_strerror(rte_errno));
             std::exit(1);
         }
+        // EAL's runtime directory is made even with --no-shconf and unused after init (no IPC
+        // without shared config): gone at once, so a crash or a timeout kill leaves none.
+        std::filesystem::remove_all(rte_eal_get_runtime_dir());
     }
-    // EAL's runtime directory is made even with --no-shconf: every run would leave one.
+    // And anything made in it since.
     void TearDown() override { std::filesystem::remove_all(rte_eal_get_runtime_dir()); }
 };
 
