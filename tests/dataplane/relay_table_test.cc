@@ -12,8 +12,8 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <iterator>
 #include <cstdlib>
+#include <iterator>
 #include <memory>
 #include <new>
 #include <random>
