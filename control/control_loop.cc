@@ -283,7 +283,8 @@ struct control_loop::impl {
         j.key("neighbours").begin_object();
         j.key("entries").value(uint64_t{transport.neighbours()}).key("arp_requests").value(xs.arp_requests);
         j.key("arp_announced").value(xs.arp_announced);
-        j.key("arp_replies").value(s.arp_replies).key("icmp_echo_replies").value(s.icmp_replies);
+        j.key("arp_replies").value(s.arp_replies).key("arp_absorbed").value(s.arp_absorbed);
+        j.key("icmp_echo_replies").value(s.icmp_replies);
         j.end_object();
         j.key("accounts").begin_object();
         j.key("auth_challenges").value(bs.auth_challenges).key("auth_failures").value(bs.auth_failures);

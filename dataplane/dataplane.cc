@@ -158,6 +158,7 @@ dataplane::dataplane(const dataplane_config& cfg) : cfg_(cfg) {
             wp.media_first = pi.media_first;
             wp.media_count = pi.media_count;
             wp.mac = pi.mac;
+            wp.mtu = pi.mtu;
             wp.tx = static_cast<rte_eth_dev_tx_buffer*>(
                 rte_zmalloc("sf_txbuf", RTE_ETH_TX_BUFFER_SIZE(64), RTE_CACHE_LINE_SIZE));
             if (wp.tx == nullptr) {
@@ -383,6 +384,7 @@ stats_snapshot dataplane::stats() const {
         s.sip_in += ws.sip_in.load(std::memory_order_relaxed);
         s.sip_out += ws.sip_out.load(std::memory_order_relaxed);
         s.arp_replies += ws.arp_replies.load(std::memory_order_relaxed);
+        s.arp_absorbed += ws.arp_absorbed.load(std::memory_order_relaxed);
         s.icmp_replies += ws.icmp_replies.load(std::memory_order_relaxed);
         s.idle_sleeps += ws.idle_sleeps.load(std::memory_order_relaxed);
         s.fragments_in += ws.fragments_in.load(std::memory_order_relaxed);

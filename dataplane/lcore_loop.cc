@@ -62,6 +62,7 @@ void handle_arp(worker& w, uint16_t port_id, rte_mbuf* m, rte_ether_hdr* eth) {
     if (op == RTE_ARP_OP_REQUEST && sender != target) {
         return drop(w, m, drop_reason::arp_other);  // asks for someone else
     }
+    bump(w.stats.arp_absorbed);
     rte_pktmbuf_free(m);  // replies and gratuitous ARPs: learnt above, nothing to answer
 }
 
@@ -165,14 +166,22 @@ void worker_handle_burst(worker& w, uint16_t port_id, rte_mbuf** pkts, unsigned 
                 continue;
             }
         }
+        if (reassembled && ip->next_proto_id != IPPROTO_UDP) {
+            // Only SIP is expected in pieces. An echo reply to a reassembled ping would leave
+            // as one chained frame larger than the MTU (the worker does not fragment).
+            drop(w, m, drop_reason::ip_fragment);
+            continue;
+        }
         if (ip->next_proto_id == IPPROTO_ICMP) {
             auto* icmp = reinterpret_cast<rte_icmp_hdr*>(reinterpret_cast<uint8_t*>(ip) + ihl);
-            if (total < ihl + sizeof(rte_icmp_hdr) || icmp->icmp_type != RTE_IP_ICMP_ECHO_REQUEST ||
+            // total > mtu: a ping the kernel reassembled for an af_packet port (PACKET_FANOUT_FLAG_DEFRAG);
+            // its reply could not leave in one frame.
+            if (total < ihl + sizeof(rte_icmp_hdr) || total > wp.mtu || icmp->icmp_type != RTE_IP_ICMP_ECHO_REQUEST ||
                 icmp->icmp_code != 0) {
                 drop(w, m, drop_reason::icmp_other);
                 continue;
             }
-            make_icmp_echo_reply(eth, ip);
+            make_icmp_echo_reply(eth, ip, wp.mac);
             bump(w.stats.icmp_replies);
             send(w, port_id, m);
             continue;

@@ -140,11 +140,9 @@ bool build_arp_request(rte_mbuf* m, const rte_ether_addr& our_mac, uint32_t our_
     return true;
 }
 
-void make_icmp_echo_reply(rte_ether_hdr* eth, rte_ipv4_hdr* ip) {
-    rte_ether_addr tmp;
-    rte_ether_addr_copy(&eth->src_addr, &tmp);
-    rte_ether_addr_copy(&eth->dst_addr, &eth->src_addr);
-    rte_ether_addr_copy(&tmp, &eth->dst_addr);
+void make_icmp_echo_reply(rte_ether_hdr* eth, rte_ipv4_hdr* ip, const rte_ether_addr& our_mac) {
+    rte_ether_addr_copy(&eth->src_addr, &eth->dst_addr);
+    rte_ether_addr_copy(&our_mac, &eth->src_addr);
 
     const uint32_t src = ip->src_addr;
     ip->src_addr = ip->dst_addr;

@@ -71,8 +71,9 @@ void make_arp_reply(rte_ether_hdr* eth, rte_arp_hdr* arp, const rte_ether_addr& 
 /// Fills `m` with an ARP request (or a gratuitous ARP when target == sender).
 bool build_arp_request(rte_mbuf* m, const rte_ether_addr& our_mac, uint32_t our_addr, uint32_t target_addr);
 
-/// Turns an ICMP echo request into the echo reply, in place (addresses swapped,
-/// checksums recomputed). `l3` points at the IPv4 header.
-void make_icmp_echo_reply(rte_ether_hdr* eth, rte_ipv4_hdr* ip);
+/// Turns an ICMP echo request into the echo reply, in place: back to the sender's MAC from
+/// `our_mac` (not from the request's destination MAC, which a broadcast or flooded frame does
+/// not make ours), IPv4 addresses swapped, checksums recomputed.
+void make_icmp_echo_reply(rte_ether_hdr* eth, rte_ipv4_hdr* ip, const rte_ether_addr& our_mac);
 
 }  // namespace sf::dp

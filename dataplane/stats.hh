@@ -18,7 +18,7 @@ enum class drop_reason : uint8_t {
     ip_malformed,     ///< bad version, header or total length
     ip_fragment,      ///< a fragment that cannot be reassembled, or a reassembled datagram that is not SIP
     ip_proto,         ///< neither UDP nor ICMP
-    icmp_other,       ///< ICMP other than echo request
+    icmp_other,       ///< ICMP other than echo request, or one whose reply would not fit the port MTU
     udp_malformed,    ///< UDP length inconsistent with the IP packet
     udp_port,         ///< UDP to a port that is neither SIP nor in the relay range
     relay_miss,       ///< relay port without a relay entry
@@ -43,6 +43,7 @@ struct alignas(64) worker_stats {
     std::atomic<uint64_t> sip_in{0};
     std::atomic<uint64_t> sip_out{0};
     std::atomic<uint64_t> arp_replies{0};
+    std::atomic<uint64_t> arp_absorbed{0};   ///< ARP replies and gratuitous ARPs taken in (nothing to answer)
     std::atomic<uint64_t> icmp_replies{0};
     std::atomic<uint64_t> idle_sleeps{0};
     std::atomic<uint64_t> fragments_in{0};   ///< IPv4 fragments handed to reassembly
@@ -64,7 +65,7 @@ struct port_stats_snapshot {
 struct stats_snapshot {
     std::vector<port_stats_snapshot> ports;
     std::array<uint64_t, static_cast<unsigned>(drop_reason::count_)> drops{};
-    uint64_t relayed = 0, sip_in = 0, sip_out = 0, arp_replies = 0, icmp_replies = 0, idle_sleeps = 0;
+    uint64_t relayed = 0, sip_in = 0, sip_out = 0, arp_replies = 0, arp_absorbed = 0, icmp_replies = 0, idle_sleeps = 0;
     uint64_t fragments_in = 0, reassembled = 0;
     uint64_t sip_sources = 0;  ///< SIP sources tracked by the rate limiters (sum over workers)
     uint32_t relay_entries = 0;

@@ -28,6 +28,7 @@ struct worker_port {
     uint32_t media_first = 0;  ///< more relay addresses: [media_first, media_first + media_count)
     uint32_t media_count = 0;
     rte_ether_addr mac{};
+    uint16_t mtu = 1500;    ///< the largest IPv4 packet the port sends (echo replies beyond it are not sent)
     rte_eth_dev_tx_buffer* tx = nullptr;  ///< this worker's buffered TX for the port
 
     /// The port's own address or one of its media addresses (one subtraction, no loop).

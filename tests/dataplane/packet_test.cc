@@ -314,7 +314,8 @@ TEST(icmp, echo_reply_checksums_valid) {
         const uint16_t seq = icmp->icmp_seq_nb;
         std::vector<uint8_t> data(reinterpret_cast<uint8_t*>(icmp + 1), reinterpret_cast<uint8_t*>(icmp + 1) + len);
 
-        make_icmp_echo_reply(eth, ip);
+        eth->dst_addr = rte_ether_addr{{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}};  // flooded: not our MAC
+        make_icmp_echo_reply(eth, ip, mac(0x01));
 
         ASSERT_TRUE(mac_eq(eth->dst_addr, mac(0x10)));
         ASSERT_TRUE(mac_eq(eth->src_addr, mac(0x01)));
