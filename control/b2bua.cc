@@ -42,6 +42,10 @@ b2bua::~b2bua() {
         for (const call::branch& br : c->branches) {
             timers_.cancel(br.timer);
         }
+        if (c->transfer.active) {
+            // The new party's half exists only in the transfer's bridge (found by fuzz_b2bua).
+            media_.close_replacement(c->transfer.media, !c->transfer.transferor_is_a);
+        }
         media_.close(c->media);
     }
     timers_.cancel(housekeeping_timer_);

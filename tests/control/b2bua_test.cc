@@ -1446,6 +1446,26 @@ TEST_F(b2bua_test, transferee_hangs_up_while_the_target_rings) {
     EXPECT_EQ(relay_entries(), 0u);
 }
 
+// The B2BUA going away (shutdown) with a transfer target still ringing gives back every relay
+// side, the new party's too, which only the transfer's media bridge held.
+TEST_F(b2bua_test, destroyed_while_a_transfer_target_rings_leaves_no_relay_entries) {
+    invite_opts o;
+    o.user = "bob-trc";
+    const call_state cs = confirmed_call(o);
+    ASSERT_NE(cs.b_invite, nullptr);
+    const unsigned before_transfer = relay_entries();
+    from_bob(bob_refer(cs.b_invite->msg, "carol"));
+    auto to_carol = invite_to_carol(take());
+    ASSERT_NE(to_carol, nullptr);
+    feed(core, carol, bob_response(to_carol->msg, 180, "Ringing", {}, "caroltag"));
+    take();
+    EXPECT_GT(relay_entries(), before_transfer);  // carol's half is waiting
+    b2b_.reset();
+    EXPECT_EQ(relay_entries(), 0u);
+    EXPECT_EQ(table_->size(), 0u);
+    rebuild(base_config());  // TearDown expects one
+}
+
 TEST_F(b2bua_test, transferee_hangs_up_before_the_target_answers_anything) {
     invite_opts o;
     o.user = "bob-trc";

@@ -1,0 +1,336 @@
+/// @file
+/// libFuzzer target for the SIP control plane as a whole: sequences of datagrams from four peers
+/// into b2bua::on_datagram, with the real transaction layer, timer queue (on a clock the input
+/// moves), media anchor over a real relay table (EAL without hugepages), the lab's Lua dialplans
+/// (`default` and `transfer`) and the transfer policy. fuzz_sip_message covers the parser alone;
+/// this one covers what the B2BUA does with whatever parses: dialogs, forking, CANCEL, re-INVITE
+/// and glare, REFER in each transfer mode, Replaces, PRACK, session timers, BYE at any moment.
+///
+/// Input: up to 32 records [flags][length, 2 bytes big-endian][datagram text]
+///   flags bits 0-1  the sender: alice (192.0.2.10, realm acc), bob (198.51.100.20, core),
+///                   carol (198.51.100.30, core), dave (192.0.2.11, acc)
+///   flags bits 2-4  time that passes first: 0, 20 ms, 250 ms, 1 s, 4 s, 33 s, 200 s, 1900 s
+///   flags bit 5     the datagram arrives twice (a retransmission)
+/// The text may name what the appliance last sent to the same peer, so that answers can match
+/// (each `$x` is replaced before the datagram is fed):
+///   $v  the Via lines of the last request sent to this peer (each with its CRLF)
+///   $f $t $c $s  its From value, To value, Call-ID, CSeq value ("N METHOD")
+///   $V $F $T $C $S  the same of the last INVITE sent to this peer
+///   $g  the To tag of the last response sent to this peer (the appliance's tag on its dialog)
+///   $r  the RSeq of that response (for a PRACK's RAck)
+///   $u  the user part of the last request's Request-URI (for "sip:$u@...")
+///   $Nx (N = 0..3) the same from what peer N was sent (a third party naming another dialog)
+///
+/// Checked for every input, besides ASan and UBSan: every message the appliance sends parses
+/// with its own parser (but an error response to a request that does not); once the input's datagrams are in, 40 s of timers run and the B2BUA is
+/// destroyed, no relay entry is left published and every message segment is back in the pool.
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "b2bua.hh"
+#include "sip/sip_message.hh"
+#include "sip_wire.hh"
+
+namespace {
+
+using namespace sf::control;
+namespace sip = sf::sip;
+
+#ifndef SF_SOURCE_ROOT
+#error "SF_SOURCE_ROOT: the source tree (the lab's dialplans are loaded from lua/dialplans)"
+#endif
+
+[[noreturn]] void fail(const std::string& what) {
+    std::fprintf(stderr, "fuzz_b2bua: %s\n", what.c_str());
+    std::abort();
+}
+
+constexpr uint32_t ip(unsigned a, unsigned b, unsigned c, unsigned d) { return (a << 24) | (b << 16) | (c << 8) | d; }
+
+constexpr unsigned acc = 0, core = 1;
+constexpr unsigned max_records = 32;
+
+struct peer {
+    unsigned realm;
+    sip_addr addr;
+};
+const peer peers[4] = {{acc, {ip(192, 0, 2, 10), 5060}},
+                       {core, {ip(198, 51, 100, 20), 5060}},
+                       {core, {ip(198, 51, 100, 30), 5060}},
+                       {acc, {ip(192, 0, 2, 11), 5060}}};
+
+/// A message the appliance sent, parsed (the views point into `text`).
+struct sent_message {
+    std::string text;
+    sip::message msg;
+};
+
+/// What the appliance last sent to one peer.
+struct peer_view {
+    std::unique_ptr<sent_message> request, invite, response;
+};
+
+struct environment {
+    std::unique_ptr<message_pool> pool;
+    std::unique_ptr<dialplan_engine> dialplans;
+    std::unique_ptr<cdr_writer> cdrs;
+};
+
+environment* env = nullptr;
+
+// SF_FUZZ_TRACE=1: the first line of every datagram in and out (to see how far a seed gets).
+const bool trace = std::getenv("SF_FUZZ_TRACE") != nullptr;
+
+void trace_line(const char* dir, unsigned who, std::string_view text) {
+    if (trace) {
+        std::fprintf(stderr, "%s %u: %.*s\n", dir, who, static_cast<int>(text.find('\r') == std::string_view::npos ? text.size() : text.find('\r')), text.data());
+    }
+}
+
+void init_eal() {
+    std::vector<std::string> args{"fuzz_b2bua", "--no-huge", "--no-pci", "--no-shconf", "-m", "256", "-l", "0",
+                                  "--file-prefix=sf_fuzz_b2b_" + std::to_string(getpid()), "--log-level=*:error"};
+    std::vector<char*> argv;
+    for (auto& a : args) {
+        argv.push_back(a.data());
+    }
+    argv.push_back(nullptr);
+    if (rte_eal_init(static_cast<int>(args.size()), argv.data()) < 0) {
+        std::fprintf(stderr, "rte_eal_init: %s\n", rte_strerror(rte_errno));
+        std::exit(1);
+    }
+    // Nothing uses EAL's runtime directory after init (no shared config): a killed run leaves none.
+    std::filesystem::remove_all(rte_eal_get_runtime_dir());
+}
+
+std::string header_value(const sip::message& m, sip::hdr id) {
+    const sip::header* h = m.find(id);
+    return h == nullptr ? std::string() : std::string(h->value);
+}
+
+std::string via_lines(const sip::message& m) {
+    std::string out;
+    for (unsigned i = 0; i < m.n_headers; ++i) {
+        if (m.headers[i].id == sip::hdr::via) {
+            out.append("Via: ").append(m.headers[i].value).append("\r\n");
+        }
+    }
+    return out;
+}
+
+std::string cseq_value(const sip::message& m) { return std::to_string(m.cseq) + " " + std::string(m.cseq_method_name); }
+
+std::string uri_user(const sip::message& m) {
+    const std::string_view uri = m.request_uri;
+    const size_t colon = uri.find(':');
+    const size_t at = uri.find('@');
+    if (colon == std::string_view::npos || at == std::string_view::npos || at < colon) {
+        return {};
+    }
+    return std::string(uri.substr(colon + 1, at - colon - 1));
+}
+
+// The datagram with each $x replaced by what the appliance last sent to the peer.
+std::string expand(std::string_view raw, const peer_view* views, unsigned self) {
+    std::string out;
+    out.reserve(raw.size() + 256);
+    for (size_t i = 0; i < raw.size(); ++i) {
+        if (raw[i] != '$' || i + 1 == raw.size()) {
+            out += raw[i];
+            continue;
+        }
+        // "$2c": from what carol was sent (a third party names a dialog it was never part of).
+        unsigned who = self;
+        size_t key_at = i + 1;
+        if (raw[key_at] >= '0' && raw[key_at] <= '3' && key_at + 1 < raw.size()) {
+            who = static_cast<unsigned>(raw[key_at] - '0');
+            ++key_at;
+        }
+        const peer_view& pv = views[who];
+        const char k = raw[key_at];
+        const sent_message* req = pv.request.get();
+        const sent_message* inv = pv.invite.get();
+        const sent_message* m = (k >= 'A' && k <= 'Z') ? inv : req;
+        std::string value;
+        bool known = true;
+        switch (k) {
+        case 'v': case 'V': value = m ? via_lines(m->msg) : ""; break;
+        case 'f': case 'F': value = m ? header_value(m->msg, sip::hdr::from) : ""; break;
+        case 't': case 'T': value = m ? header_value(m->msg, sip::hdr::to) : ""; break;
+        case 'c': case 'C': value = m ? std::string(m->msg.call_id) : ""; break;
+        case 's': case 'S': value = m ? cseq_value(m->msg) : ""; break;
+        case 'u': value = req ? uri_user(req->msg) : ""; break;
+        case 'g': value = pv.response ? std::string(pv.response->msg.to.tag) : ""; break;
+        case 'r': {
+            const sip::header* h = pv.response ? pv.response->msg.find("RSeq") : nullptr;
+            value = h ? std::string(h->value) : "";
+            break;
+        }
+        default: known = false;
+        }
+        if (!known) {
+            out += raw[i];
+            continue;
+        }
+        out += value;
+        i = key_at;
+    }
+    return out;
+}
+
+// One input's appliance: built fresh, so an input always does the same thing.
+struct appliance {
+    ms_t now = 1'000'000;
+    bool feeding_unparsable = false;  ///< the datagram being fed does not parse
+    timer_queue timers;
+    peer_view views[4];
+    std::unique_ptr<sf::dp::relay_table> table;
+    std::unique_ptr<media_anchor> anchor;
+    std::unique_ptr<transaction_layer> tl;
+    std::unique_ptr<b2bua> b2b;
+
+    appliance() {
+        // One name will do: each input's table is gone before the next one makes its own.
+        table = std::make_unique<sf::dp::relay_table>("fzb_rt", 256, 1, -1);
+        std::vector<realm_info> realms(2);
+        realms[0].name = "acc";
+        realms[0].addr = ip(192, 0, 2, 1);
+        realms[0].addr_text = "192.0.2.1";
+        realms[0].prefix = 24;
+        realms[0].port_id = 0;
+        realms[0].mac = rte_ether_addr{{0x02, 0, 0, 0, 0, 0x01}};
+        realms[1].name = "core";
+        realms[1].addr = ip(198, 51, 100, 1);
+        realms[1].addr_text = "198.51.100.1";
+        realms[1].prefix = 24;
+        realms[1].port_id = 1;
+        realms[1].mac = rte_ether_addr{{0x02, 0, 0, 0, 0, 0x02}};
+        anchor = std::make_unique<media_anchor>(*table, realms, 20000, 20199, [](unsigned, uint32_t) {
+            return std::optional<rte_ether_addr>(rte_ether_addr{{0x02, 0x99, 0x99, 0x99, 0x99, 0x99}});
+        });
+        const timer_config timer_cfg{500, 4000, 5000};
+        auto send = [this](unsigned realm, sip_addr to, sip_wire msg) { on_sent(realm, to, std::move(msg)); };
+        auto clock = [this] { return now; };
+        tl = std::make_unique<transaction_layer>(timers, *env->pool, send, timer_cfg, clock);
+        b2bua_config cfg;
+        cfg.timers = timer_cfg;
+        b2b = std::make_unique<b2bua>(cfg, *tl, timers, *anchor, *env->dialplans, *env->cdrs, send, clock);
+    }
+
+    void on_sent(unsigned realm, sip_addr to, sip_wire msg) {
+        auto s = std::make_unique<sent_message>();
+        s->text = msg.to_string();
+        const sip::parse_error e = sip::parse(s->text, s->msg);
+        // The error response (400, 505) to a request the parser refused copies its broken
+        // From, To, Call-ID or CSeq (RFC 3261 8.2.6.2): that one may not parse either.
+        // Anything else must.
+        const bool error_to_unparsable =
+            feeding_unparsable && (s->text.starts_with("SIP/2.0 4") || s->text.starts_with("SIP/2.0 5"));
+        if (e != sip::parse_error::ok && !error_to_unparsable) {
+            fail(std::string("the appliance sent a message it cannot parse (") + sip::to_string(e) + "):\n" + s->text);
+        }
+        if (realm > core) {
+            fail("a message to realm " + std::to_string(realm));
+        }
+        if (e != sip::parse_error::ok) {
+            return;
+        }
+        trace_line("  ->", to.addr & 0xff, s->text);
+        for (unsigned p = 0; p < 4; ++p) {
+            if (peers[p].realm != realm || peers[p].addr.addr != to.addr) {
+                continue;
+            }
+            peer_view& pv = views[p];
+            if (!s->msg.is_request) {
+                pv.response = std::move(s);
+            } else if (s->msg.req_method == sip::method::invite) {
+                pv.invite = std::make_unique<sent_message>();
+                pv.invite->text = s->text;
+                sip::parse(pv.invite->text, pv.invite->msg);
+                pv.request = std::move(s);
+            } else if (s->msg.req_method != sip::method::ack) {
+                pv.request = std::move(s);
+            }
+            return;
+        }
+    }
+
+    // Time passes in steps of 10 ms, or of a thousandth of a long wait (a busy control loop
+    // is late by as much), running what falls due: timers add timers relative to now.
+    void advance(ms_t d) {
+        const ms_t until = now + d;
+        const ms_t step = std::max<ms_t>(10, d / 1000);
+        while (now < until) {
+            now = std::min(until, now + step);
+            timers.run(now);
+        }
+    }
+};
+
+}  // namespace
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+    env = new environment;
+    init_eal();
+    env->pool = std::make_unique<message_pool>("fzb_msgs", 16383, 2048, SOCKET_ID_ANY);
+    env->dialplans = std::make_unique<dialplan_engine>();
+    const std::string root = SF_SOURCE_ROOT;
+    for (const char* name : {"default", "transfer"}) {
+        const std::string file = root + "/lua/dialplans/lab_" + name + ".lua";
+        if (const std::string err = env->dialplans->load(name, file); !err.empty()) {
+            fail("dialplan " + file + ": " + err);
+        }
+    }
+    env->cdrs = std::make_unique<cdr_writer>("");
+    return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+    const unsigned pool_free = env->pool->available();
+    {
+        appliance a;
+        static constexpr ms_t steps_ms[8] = {0, 20, 250, 1000, 4000, 33'000, 200'000, 1'900'000};
+        size_t at = 0;
+        for (unsigned r = 0; r < max_records && at + 3 <= size; ++r) {
+            const uint8_t flags = data[at];
+            const size_t len = std::min<size_t>((size_t{data[at + 1]} << 8) | data[at + 2], size - at - 3);
+            const std::string_view raw(reinterpret_cast<const char*>(data + at + 3), len);
+            at += 3 + len;
+            const unsigned p = flags & 3;
+            a.advance(steps_ms[(flags >> 2) & 7]);
+            const std::string text = expand(raw, a.views, p);
+            trace_line("<-", peers[p].addr.addr & 0xff, text);
+            sip::message parsed;
+            a.feeding_unparsable = sip::parse(text, parsed) != sip::parse_error::ok;
+            a.b2b->on_datagram(peers[p].realm, peers[p].addr, text);
+            if (flags & 0x20) {
+                a.b2b->on_datagram(peers[p].realm, peers[p].addr, text);
+            }
+            a.feeding_unparsable = false;
+        }
+        a.advance(40'000);  // every transaction ends (64*T1 = 32 s)
+        a.b2b.reset();
+        if (a.table->size() != 0) {
+            fail(std::to_string(a.table->size()) + " relay entries published with no B2BUA left");
+        }
+        a.tl.reset();
+    }
+    if (env->pool->available() != pool_free) {
+        fail("message segments leaked: " + std::to_string(pool_free - env->pool->available()));
+    }
+    return 0;
+}

@@ -1,0 +1,193 @@
+#!/usr/bin/env python3
+"""Writes the seed corpus of fuzz_b2bua (tests/fuzz/corpus/fuzz_b2bua/): whole call flows in
+fuzz_b2bua.cc's input format, one per B2BUA feature, with the $-names it replaces by what the
+appliance last sent to the peer (so each answer matches the request it answers).
+
+Run it again after changing the input format; the seeds are committed."""
+
+import os
+import struct
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT = os.path.join(HERE, "corpus", "fuzz_b2bua")
+
+ALICE, BOB, CAROL, DAVE = 0, 1, 2, 3
+# Time steps (fuzz_b2bua.cc): index -> 0, 20 ms, 250 ms, 1 s, 4 s, 33 s, 200 s, 1900 s.
+T0, T20MS, T250MS, T1S, T4S, T33S, T200S, T1900S = range(8)
+
+ADDR = {ALICE: "192.0.2.10", BOB: "198.51.100.20", CAROL: "198.51.100.30", DAVE: "192.0.2.11"}
+NAME = {ALICE: "alice", BOB: "bob", CAROL: "carol", DAVE: "dave"}
+
+
+def sdp(who, port, version=1):
+    a = ADDR[who]
+    return (f"v=0\r\no={NAME[who]} 1000 {version} IN IP4 {a}\r\ns=-\r\nc=IN IP4 {a}\r\nt=0 0\r\n"
+            f"m=audio {port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n"
+            "a=sendrecv\r\n")
+
+
+def body_part(body, extra=""):
+    ctype = "Content-Type: application/sdp\r\n" if body else ""
+    return f"{extra}{ctype}Content-Length: {len(body)}\r\n\r\n{body}"
+
+
+def invite(who, user, call_id="c1@a", branch="z9hG4bKa1", body=None, extra=""):
+    a = ADDR[who]
+    body = sdp(who, 40000) if body is None else body
+    return (f"INVITE sip:{user}@192.0.2.1 SIP/2.0\r\nVia: SIP/2.0/UDP {a}:5060;branch={branch};rport\r\n"
+            f"Max-Forwards: 70\r\nFrom: <sip:{NAME[who]}@{a}>;tag={NAME[who]}tag\r\nTo: <sip:{user}@192.0.2.1>\r\n"
+            f"Call-ID: {call_id}\r\nCSeq: 1 INVITE\r\nContact: <sip:{NAME[who]}@{a}:5060>\r\n" + body_part(body, extra))
+
+
+def caller_request(who, method, cseq, branch, call_id="c1@a", user="bob", extra="", body="", cseq_method=None):
+    """A request of the caller (alice or dave) in her dialog with the appliance ($g: our tag)."""
+    a = ADDR[who]
+    return (f"{method} sip:sipferry@192.0.2.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP {a}:5060;branch={branch};rport\r\n"
+            f"Max-Forwards: 70\r\nFrom: <sip:{NAME[who]}@{a}>;tag={NAME[who]}tag\r\n"
+            f"To: <sip:{user}@192.0.2.1>;tag=$g\r\nCall-ID: {call_id}\r\nCSeq: {cseq} {cseq_method or method}\r\n"
+            + body_part(body, extra))
+
+
+def response(who, status, reason, of_invite=False, body="", extra="", tag=True):
+    """`who`'s answer to the last request (or INVITE) the appliance sent it."""
+    v, f, t, c, s = ("$V", "$F", "$T", "$C", "$S") if of_invite else ("$v", "$f", "$t", "$c", "$s")
+    to_tag = f";tag={NAME[who]}tag" if tag else ""
+    contact = f"Contact: <sip:{NAME[who]}@{ADDR[who]}:5060>\r\n" if 100 < status < 300 else ""
+    return (f"SIP/2.0 {status} {reason}\r\n{v}From: {f}\r\nTo: {t}{to_tag}\r\nCall-ID: {c}\r\nCSeq: {s}\r\n"
+            + contact + body_part(body, extra))
+
+
+def reply(who, status, reason, body="", extra=""):
+    """`who`'s answer to an in-dialog request whose To already carries its tag."""
+    contact = f"Contact: <sip:{NAME[who]}@{ADDR[who]}:5060>\r\n" if 100 < status < 300 else ""
+    return f"SIP/2.0 {status} {reason}\r\n$vFrom: $f\r\nTo: $t\r\nCall-ID: $c\r\nCSeq: $s\r\n" + contact + \
+        body_part(body, extra)
+
+
+def callee_request(who, method, cseq, branch, extra="", body=""):
+    """A request of the callee (bob or carol) in the dialog the appliance's INVITE made."""
+    a = ADDR[who]
+    return (f"{method} sip:sipferry@198.51.100.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP {a}:5060;branch={branch};rport\r\n"
+            f"Max-Forwards: 70\r\nFrom: $T;tag={NAME[who]}tag\r\nTo: $F\r\nCall-ID: $C\r\nCSeq: {cseq} {method}\r\n"
+            f"Contact: <sip:{NAME[who]}@{a}:5060>\r\n" + body_part(body, extra))
+
+
+def rec(who, text, step=T20MS, twice=False):
+    data = text.encode()
+    return struct.pack("!BH", who | (step << 2) | (0x20 if twice else 0), len(data)) + data
+
+
+def answered(callee=BOB, user="bob", caller=ALICE, call_id="c1@a"):
+    return [rec(caller, invite(caller, user, call_id=call_id), T0),
+            rec(callee, response(callee, 100, "Trying", of_invite=True, tag=False)),
+            rec(callee, response(callee, 180, "Ringing", of_invite=True)),
+            rec(callee, response(callee, 200, "OK", of_invite=True, body=sdp(callee, 30000))),
+            rec(caller, caller_request(caller, "ACK", 1, "z9hG4bKack1", call_id=call_id, user=user))]
+
+
+def seeds():
+    yield "call_caller_hangs_up", answered() + [
+        rec(ALICE, caller_request(ALICE, "BYE", 2, "z9hG4bKbye1"), T4S),
+        rec(BOB, reply(BOB, 200, "OK"))]
+    yield "call_callee_hangs_up", answered() + [
+        rec(BOB, callee_request(BOB, "BYE", 2, "z9hG4bKbbye"), T4S),
+        rec(ALICE, reply(ALICE, 200, "OK"))]
+    yield "call_cancelled", [
+        rec(ALICE, invite(ALICE, "bob"), T0),
+        rec(BOB, response(BOB, 180, "Ringing", of_invite=True)),
+        rec(ALICE, invite(ALICE, "bob").replace("INVITE sip", "CANCEL sip").replace("1 INVITE", "1 CANCEL")
+            .split("Content-Type")[0].split("Contact:")[0] + "Content-Length: 0\r\n\r\n", T1S),
+        rec(BOB, reply(BOB, 200, "OK")),
+        rec(BOB, response(BOB, 487, "Request Terminated", of_invite=True)),
+        rec(ALICE, caller_request(ALICE, "ACK", 1, "z9hG4bKa1", cseq_method="ACK"))]
+    yield "call_busy", [
+        rec(ALICE, invite(ALICE, "bob"), T0),
+        rec(BOB, response(BOB, 486, "Busy Here", of_invite=True)),
+        rec(ALICE, caller_request(ALICE, "ACK", 1, "z9hG4bKa1"))]
+    yield "call_unanswered_times_out", [rec(ALICE, invite(ALICE, "bob"), T0), rec(ALICE, "", T200S)]
+    yield "reinvite_both_ways", answered() + [
+        rec(ALICE, caller_request(ALICE, "INVITE", 2, "z9hG4bKre1", body=sdp(ALICE, 40002, 2)), T1S),
+        rec(BOB, reply(BOB, 200, "OK", body=sdp(BOB, 30002, 2))),
+        rec(ALICE, caller_request(ALICE, "ACK", 2, "z9hG4bKreack"), T20MS),
+        rec(BOB, callee_request(BOB, "INVITE", 2, "z9hG4bKbre", body=sdp(BOB, 30004, 3)), T1S),
+        rec(ALICE, reply(ALICE, 200, "OK", body=sdp(ALICE, 40004, 3))),
+        rec(BOB, callee_request(BOB, "ACK", 2, "z9hG4bKbreack"))]
+    yield "reinvite_glare", answered() + [
+        rec(ALICE, caller_request(ALICE, "INVITE", 2, "z9hG4bKre1", body=sdp(ALICE, 40002, 2)), T1S),
+        rec(BOB, callee_request(BOB, "INVITE", 2, "z9hG4bKbre", body=sdp(BOB, 30004, 3)), T0),
+        rec(BOB, reply(BOB, 491, "Request Pending"))]
+    yield "blind_transfer_on_appliance", answered(user="bob-trc") + [
+        rec(BOB, callee_request(BOB, "REFER", 2, "z9hG4bKref",
+                                extra="Refer-To: <sip:carol@198.51.100.30>\r\nReferred-By: <sip:bob@198.51.100.20>\r\n"),
+            T1S),
+        rec(BOB, reply(BOB, 200, "OK")),  # the NOTIFY
+        rec(CAROL, response(CAROL, 180, "Ringing", of_invite=True)),
+        rec(CAROL, response(CAROL, 200, "OK", of_invite=True, body=sdp(CAROL, 32000))),
+        rec(ALICE, reply(ALICE, 200, "OK", body=sdp(ALICE, 40000, 2))),  # the re-INVITE
+        rec(BOB, reply(BOB, 200, "OK")),  # the final NOTIFY or the BYE
+        rec(BOB, reply(BOB, 200, "OK")),
+        rec(CAROL, callee_request(CAROL, "BYE", 2, "z9hG4bKcbye"), T4S),
+        rec(ALICE, reply(ALICE, 200, "OK"))]
+    yield "transfer_passed_through", answered(user="bob-trp") + [
+        rec(BOB, callee_request(BOB, "REFER", 2, "z9hG4bKref",
+                                extra="Refer-To: <sip:carol@198.51.100.30>\r\n"), T1S),
+        rec(ALICE, reply(ALICE, 202, "Accepted")),
+        rec(ALICE, caller_request(ALICE, "NOTIFY", 2, "z9hG4bKnot",
+                                  extra="Event: refer\r\nSubscription-State: terminated;reason=noresource\r\n"
+                                        "Content-Type: message/sipfrag\r\n", body="SIP/2.0 200 OK\r\n"))]
+    yield "transfer_declined", answered() + [
+        rec(BOB, callee_request(BOB, "REFER", 2, "z9hG4bKref", extra="Refer-To: <sip:900123@198.51.100.99>\r\n"), T1S)]
+    for name, replaces in (("attended_transfer_replaces_a_leg", "c1@a;to-tag=$0g;from-tag=alicetag"),
+                           ("attended_transfer_replaces_b_leg", "$1C;to-tag=bobtag;from-tag=$1g"),
+                           ("attended_transfer_replaces_b_leg_swapped", "$1C;to-tag=$1g;from-tag=bobtag")):
+        yield name, answered(user="bob-trc") + [
+            rec(DAVE, invite(DAVE, "bob", call_id="c2@d", branch="z9hG4bKd1", extra=f"Replaces: {replaces}\r\n"), T1S),
+            rec(ALICE, reply(ALICE, 200, "OK", body=sdp(ALICE, 40000, 2))),
+            rec(BOB, reply(BOB, 200, "OK")),
+            rec(DAVE, caller_request(DAVE, "ACK", 1, "z9hG4bKdack", call_id="c2@d")),
+            rec(DAVE, caller_request(DAVE, "BYE", 2, "z9hG4bKdbye", call_id="c2@d"), T4S)]
+    yield "forked_call", [
+        rec(ALICE, invite(ALICE, "bob+carol"), T0),
+        rec(BOB, response(BOB, 180, "Ringing", of_invite=True)),
+        rec(CAROL, response(CAROL, 200, "OK", of_invite=True, body=sdp(CAROL, 32000))),
+        rec(BOB, reply(BOB, 200, "OK")),  # the CANCEL
+        rec(BOB, response(BOB, 487, "Request Terminated", of_invite=True)),
+        rec(ALICE, caller_request(ALICE, "ACK", 1, "z9hG4bKack1", user="bob+carol"))]
+    yield "sequential_call", [
+        rec(ALICE, invite(ALICE, "bob-then-carol"), T0),
+        rec(BOB, response(BOB, 180, "Ringing", of_invite=True)),
+        rec(CAROL, response(CAROL, 200, "OK", of_invite=True, body=sdp(CAROL, 32000)), T4S)]
+    yield "reliable_ringing", [
+        rec(ALICE, invite(ALICE, "bob", extra="Supported: 100rel, timer\r\n"), T0),
+        rec(BOB, response(BOB, 183, "Session Progress", of_invite=True, body=sdp(BOB, 30000),
+                          extra="Require: 100rel\r\nRSeq: 1\r\n")),
+        rec(BOB, reply(BOB, 200, "OK")),  # the PRACK
+        rec(ALICE, caller_request(ALICE, "PRACK", 2, "z9hG4bKpr", extra="RAck: $r 1 INVITE\r\n")),
+        rec(BOB, response(BOB, 200, "OK", of_invite=True, body=sdp(BOB, 30000),
+                          extra="Session-Expires: 90;refresher=uac\r\nRequire: timer\r\n"))]
+    yield "session_timer_expires", answered() + [rec(ALICE, "", T1900S)]
+    yield "out_of_dialog", [
+        rec(ALICE, "OPTIONS sip:192.0.2.1 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bKo\r\n"
+                   "From: <sip:a@192.0.2.10>;tag=1\r\nTo: <sip:192.0.2.1>\r\nCall-ID: o@a\r\nCSeq: 1 OPTIONS\r\n"
+                   "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n", T0, twice=True),
+        rec(DAVE, "REGISTER sip:192.0.2.1 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.11:5060;branch=z9hG4bKr\r\n"
+                  "From: <sip:dave@192.0.2.1>;tag=2\r\nTo: <sip:dave@192.0.2.1>\r\nCall-ID: r@d\r\nCSeq: 1 REGISTER\r\n"
+                  "Contact: <sip:2001@192.0.2.11>\r\nExpires: 60\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"),
+        rec(BOB, caller_request(BOB, "BYE", 1, "z9hG4bKstray", call_id="nope@b")),
+        rec(ALICE, invite(ALICE, "nobody-here"), T1S),
+        rec(ALICE, caller_request(ALICE, "ACK", 1, "z9hG4bKa1"))]
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    for name in os.listdir(OUT):
+        os.remove(os.path.join(OUT, name))
+    for name, records in seeds():
+        with open(os.path.join(OUT, name), "wb") as f:
+            f.write(b"".join(records))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
