@@ -155,6 +155,17 @@ bool parse_tel(std::string_view rest, uri& out) noexcept {
 
 bool parse_uri(std::string_view text, uri& out) noexcept {
     out = uri{};
+    // No URI of any scheme holds whitespace, control bytes, raw non-ASCII (RFC 3261 25.1:
+    // escaped as %XX) or the delimiters around it. The appliance sends what it parsed here on
+    // (a Contact becomes a Request-URI), so one that would break a message's framing is refused
+    // whole, not only where the grammar looks closely (found by fuzz_b2bua: a NUL in a Contact's
+    // headers part made the ACK's request line).
+    for (const char ch : text) {
+        const auto b = static_cast<unsigned char>(ch);
+        if (b <= 0x20 || b >= 0x7f || ch == '<' || ch == '>' || ch == '"') {
+            return false;
+        }
+    }
     auto colon = text.find(':');
     if (colon == std::string_view::npos || colon == 0) {
         return false;

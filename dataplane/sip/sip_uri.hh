@@ -18,7 +18,8 @@ struct uri {
 };
 
 /// Parses a sip:, sips: or tel: URI. Returns false on anything malformed
-/// (unknown scheme, empty host for sip/sips, bad port, unbalanced brackets).
+/// (unknown scheme, empty host for sip/sips, bad port, unbalanced brackets, a byte that no
+/// URI holds: whitespace, a control byte, one above 0x7e, '<', '>' or '"').
 bool parse_uri(std::string_view text, uri& out) noexcept;
 
 /// True when `host` is a dotted IPv4 address; stores it in host byte order.

@@ -122,6 +122,22 @@ TEST(sip_uri, malformed) {
     }
 }
 
+// Bytes no URI holds are refused anywhere in it, also in the parts the grammar reads loosely
+// (user, parameters, headers): the appliance puts a peer's Contact URI on the wire as a
+// Request-URI, and a NUL or CR there would break the message it builds.
+TEST(sip_uri, bytes_no_uri_holds) {
+    uri u;
+    ASSERT_TRUE(parse_uri("sip:carol@198.51.100.30:5060;transport=udp?subject=hi%20there", u));
+    for (const std::string& bad :
+         {std::string("sip:carol@198.51.100.30?\xbf\x0f", 26), std::string("sip:carol@198.51.100.30?h=\0x", 28),
+          std::string("sip:ca\rrol@198.51.100.30"), std::string("sip:carol@198.51.100.30;p=a\nb"),
+          std::string("sip:carol@198.51.100.30;p=a\tb"), std::string("sip:caf\xc3\xa9@198.51.100.30"),
+          std::string("sip:carol@198.51.100.30?x=\"y\""), std::string("sip:carol@198.51.100.30>"),
+          std::string("tel:+1555\x7f")}) {
+        EXPECT_FALSE(parse_uri(bad, u)) << bad;
+    }
+}
+
 TEST(sip_uri, result_is_reset) {
     uri u;
     ASSERT_TRUE(parse_uri("sip:a:b@c:5;p?h", u));
