@@ -39,6 +39,7 @@ b2bua::~b2bua() {
         timers_.cancel(c->session[0].timer);
         timers_.cancel(c->session[1].timer);
         timers_.cancel(c->a_reliable.timer);
+        timers_.cancel(c->transfer.ring_timer);
         for (const call::branch& br : c->branches) {
             timers_.cancel(br.timer);
         }

@@ -40,6 +40,11 @@ struct b2bua_config {
     unsigned min_se_s = 90;             ///< smallest interval accepted from callers (else 422)
     /// Which 18x a caller that only Supports 100rel gets reliably (RFC 3262; b2bua_reliable.cc).
     reliable_policy reliable_to_caller = reliable_policy::sdp;
+    /// Seconds a destination (a branch, a transfer's new party) may ring unanswered before it is
+    /// CANCELled, unless its dial string has rt=; 0 = no limit. Like a proxy's Timer C (RFC 3261
+    /// 16.6): a callee that sends 180 and then nothing must not hold a call and its relay ports
+    /// for ever.
+    unsigned max_ring_s = 180;
 };
 
 struct b2bua_stats {

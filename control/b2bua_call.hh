@@ -295,6 +295,7 @@ struct b2bua::call {
         std::string branch;
         sip_addr invite_dest;
         bool provisional = false;
+        timer_queue::id ring_timer = 0;  ///< CANCELs the new party when it rings too long (rt=, max_ring)
         media_bridge media;              ///< kept half shared with `call::media`, new half for `next`
     };
     transfer_state transfer;

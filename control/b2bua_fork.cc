@@ -159,8 +159,9 @@ void b2bua::send_branch_invite(call& c, size_t i) {
         sip::method::invite, br.via_branch, br.l.realm, br.dest, build_request(tl_.pool(), rs),
         [this, id, i](const inbound& resp) { on_branch_response(id, i, resp); },
         [this, id, i] { on_branch_timeout(id, i); });
-    if (br.target.ring_time_s != 0 && br.timer == 0) {  // an authentication retry keeps the running one
-        br.timer = timers_.add(now_() + 1000ull * br.target.ring_time_s, [this, id, i] {
+    const unsigned ring_s = br.target.ring_time_s != 0 ? br.target.ring_time_s : cfg_.max_ring_s;
+    if (ring_s != 0 && br.timer == 0) {  // an authentication retry keeps the running one
+        br.timer = timers_.add(now_() + 1000ull * ring_s, [this, id, i, ring_s] {
             auto it = calls_.find(id);
             if (it == calls_.end()) {
                 return;
@@ -169,7 +170,7 @@ void b2bua::send_branch_invite(call& c, size_t i) {
             cc.branches[i].timer = 0;
             if (cc.branches[i].st == call::branch::state::ringing) {
                 log_info("call %llu: %s did not answer within %u s", static_cast<unsigned long long>(id),
-                         cc.branches[i].request_uri.c_str(), cc.branches[i].target.ring_time_s);
+                         cc.branches[i].request_uri.c_str(), ring_s);
                 if (better_failure(480, cc.best_status)) {
                     cc.best_status = 480;
                     cc.best_reason = std::string(reason_phrase(480));

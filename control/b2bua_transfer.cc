@@ -261,6 +261,25 @@ b2bua::transfer_outcome b2bua::start_transfer(call& c, bool from_a, const transf
                 fail_transfer(*it->second, 408, reason_phrase(408));
             }
         });
+    // A new party that rings and never answers is CANCELled like any destination; its 487 then
+    // fails the transfer. One that has not even sent a provisional response cannot be
+    // CANCELled yet (RFC 3261 9.1), and Timer B ends its INVITE within 64*T1 anyway.
+    const unsigned ring_s = dt.ring_time_s != 0 ? dt.ring_time_s : cfg_.max_ring_s;
+    if (ring_s != 0) {
+        t.ring_timer = timers_.add(now_() + 1000ull * ring_s, [this, id, ring_s] {
+            auto it = calls_.find(id);
+            if (it == calls_.end()) {
+                return;
+            }
+            call::transfer_state& tt = it->second->transfer;
+            tt.ring_timer = 0;
+            if (tt.active && tt.provisional) {
+                log_info("call %llu: transfer target %s did not answer within %u s",
+                         static_cast<unsigned long long>(id), tt.target_uri.c_str(), ring_s);
+                send_cancel(tt.next, tt.target_uri, tt.branch, tt.invite_dest);
+            }
+        });
+    }
     return {};
 }
 
@@ -478,6 +497,8 @@ void b2bua::on_transfer_response(uint64_t call_id, const inbound& in) {
 void b2bua::complete_transfer(call& c, const inbound& answer) {
     const sip::message& m = *answer.msg;
     call::transfer_state& t = c.transfer;
+    timers_.cancel(t.ring_timer);
+    t.ring_timer = 0;
     const bool keep_a = !t.transferor_is_a;
     leg& n = t.next;
     n.remote_tag = std::string(m.to.tag);
@@ -545,6 +566,8 @@ void b2bua::complete_transfer(call& c, const inbound& answer) {
 void b2bua::fail_transfer(call& c, unsigned status, std::string_view reason) {
     call::transfer_state& t = c.transfer;
     const bool keep_a = !t.transferor_is_a;
+    timers_.cancel(t.ring_timer);
+    t.ring_timer = 0;
     ++stats_.transfers_failed;
     notify_transferor(c, status, reason, true);
     media_.close_replacement(t.media, keep_a);
@@ -566,6 +589,8 @@ void b2bua::abort_transfer(call& c) {
     }
     const bool keep_a = !t.transferor_is_a;
     t.active = false;
+    timers_.cancel(t.ring_timer);
+    t.ring_timer = 0;
     // The transferee hung up mid-transfer: the new party is cancelled now or on its first
     // provisional response, or ACKed and BYEd if it answers anyway (b2bua_orphans.cc).
     adopt_orphan(t.next, t.target_uri, t.branch, t.invite_dest, t.provisional, false);

@@ -575,6 +575,7 @@ config parse_config(const std::string& text, const std::string& origin, const st
             r.fail("sip.reliable_provisional", "expected required, sdp or supported, got '" + v + "'");
         }
     }
+    c.sip.max_ring_s = static_cast<unsigned>(r.num("sip.max_ring", 180, 0, 86'400));
     c.sip.domain = r.str("sip.domain", "");
     if (!c.sip.domain.empty() && !valid_host(c.sip.domain)) {
         r.fail("sip.domain", "expected a host name or IPv4 address (letters, digits, '.', '-'), got '" +

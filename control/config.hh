@@ -44,6 +44,9 @@ struct sip_config {
     unsigned min_se_s = 90;             ///< smallest interval accepted from callers (else 422)
     /// Which 18x a caller that only Supports 100rel gets reliably (`[sip] reliable_provisional`).
     reliable_policy reliable_to_caller = reliable_policy::sdp;
+    /// Seconds a destination may ring unanswered before it is CANCELled (`[sip] max_ring`; a
+    /// dial string's rt= overrides it); 0 = until the caller gives up.
+    unsigned max_ring_s = 180;
 };
 
 struct dialplan_config {

@@ -43,6 +43,26 @@ dialplan_limits limits_of(const dialplan_config& c) {
     return l;
 }
 
+/// The B2BUA's settings from `next`, but for what only a restart changes (the SIP port, the
+/// transaction timers), which stay `running`'s. At start-up both are the same config.
+b2bua_config b2bua_config_of(const config& next, const config& running) {
+    b2bua_config b;
+    b.user_agent = next.sip.user_agent;
+    b.max_forwards = next.sip.max_forwards;
+    b.sip_port = running.sip.port;
+    b.timers = timer_config{running.sip.t1_ms, running.sip.t2_ms, running.sip.t4_ms};
+    b.transfer = next.transfer;
+    b.accounts = next.accounts;
+    b.providers = next.providers;
+    b.registrar = next.registrar;
+    b.domain = next.sip.domain;
+    b.session_expires_s = next.sip.session_expires_s;
+    b.min_se_s = next.sip.min_se_s;
+    b.reliable_to_caller = next.sip.reliable_to_caller;
+    b.max_ring_s = next.sip.max_ring_s;
+    return b;
+}
+
 }  // namespace
 
 struct control_loop::impl {
@@ -70,10 +90,7 @@ struct control_loop::impl {
                 [this](unsigned r, uint32_t a) { return transport.next_hop_mac(r, a); },
                 [this](unsigned r, uint32_t a) { transport.resolve(r, a); }),
           dialplans(limits_of(c.dialplan)), cdrs(c.cdr_file, c.cdr_max_bytes, c.cdr_files),
-          calls(b2bua_config{c.sip.user_agent, c.sip.max_forwards, c.sip.port,
-                             timer_config{c.sip.t1_ms, c.sip.t2_ms, c.sip.t4_ms}, c.transfer, c.accounts,
-                             c.providers, c.registrar, c.sip.domain, c.sip.session_expires_s, c.sip.min_se_s, c.sip.reliable_to_caller},
-                transactions, timers, media, dialplans, cdrs,
+          calls(b2bua_config_of(c, c), transactions, timers, media, dialplans, cdrs,
                 [this](unsigned r, sip_addr to, sip_wire m) { transport.send(r, to, std::move(m)); },
                 steady_ms) {
         // Room for a full frames_out ring and the message being built (up to 64 fragments).
@@ -130,11 +147,7 @@ struct control_loop::impl {
             next.api_listen != cfg.api_listen || next.dataplane.ports.size() != cfg.dataplane.ports.size()) {
             log_info("reload: [eal], [port.*], [sip] port and [api] listen changes need a restart");
         }
-        calls.reload(b2bua_config{next.sip.user_agent, next.sip.max_forwards, cfg.sip.port,
-                                  timer_config{cfg.sip.t1_ms, cfg.sip.t2_ms, cfg.sip.t4_ms}, next.transfer,
-                                  next.accounts, next.providers, next.registrar, next.sip.domain,
-                                  next.sip.session_expires_s, next.sip.min_se_s, next.sip.reliable_to_caller},
-                     std::move(plans));
+        calls.reload(b2bua_config_of(next, cfg), std::move(plans));
         return {true, ""};
     }
 

@@ -28,7 +28,7 @@ struct dial_target {
     std::string from_user;     ///< fu= : From user on the new leg ("" = the caller's)
     std::string from_display;  ///< fd= : From display name ("" = the caller's)
     std::string from_host;     ///< fh= : From host ("" = the appliance's address on that realm)
-    unsigned ring_time_s = 0;  ///< rt= : give up ringing after this many seconds (0 = RFC 3261 timer C only)
+    unsigned ring_time_s = 0;  ///< rt= : give up ringing after this many seconds (0 = `[sip] max_ring`)
     unsigned delay_s = 0;      ///< dt= : start ringing this destination that many seconds after its group
     unsigned max_duration_s = 0;  ///< cd= : hang up an answered call after this many seconds (0 = no limit)
     /// h= : extra header lines on the INVITE ("Name", "value"), in order.

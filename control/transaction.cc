@@ -28,6 +28,7 @@ struct transaction_layer::client_tx {
     enum class state : uint8_t { calling, proceeding, completed, terminated };
     uint64_t id = 0;
     bool invite = false;
+    bool cancelled = false;  ///< ICT: a CANCEL went out for it (RFC 3261 9.1's 64*T1 runs)
     state st = state::calling;
     std::string key;
     unsigned realm = 0;
@@ -88,6 +89,9 @@ uint64_t transaction_layer::send_request(sip::method method, std::string branch,
     tx->on_timeout = std::move(on_timeout);
     const uint64_t id = tx->id;
     const ms_t now = now_();
+    if (method == sip::method::cancel) {
+        cancelling(branch, now);
+    }
     // Timer A / E: retransmit; timer B / F: give up after 64*T1.
     tx->retransmit_timer = timers_.add(now + tx->interval, [this, id] { client_retransmit(id); });
     tx->timeout_timer = timers_.add(now + 64ull * cfg_.t1_ms, [this, id] { client_timeout(id); });
@@ -96,6 +100,25 @@ uint64_t transaction_layer::send_request(sip::method method, std::string branch,
     clients_.emplace(id, std::move(tx));
     ++stats_.client_created;
     return id;
+}
+
+void transaction_layer::cancelling(std::string_view branch, ms_t now) {
+    // RFC 3261 9.1: with no final response to the INVITE 64*T1 after its CANCEL, the client
+    // considers it cancelled and destroys the transaction. Without this, a callee that sent a
+    // provisional response and then nothing (gone, or unwilling) would keep the INVITE
+    // transaction, and the message segments it holds, for ever.
+    auto k = client_keys_.find(client_key(branch, sip::method_token(sip::method::invite)));
+    if (k == client_keys_.end()) {
+        return;
+    }
+    client_tx& inv = *clients_.at(k->second);
+    if (inv.st != client_tx::state::calling && inv.st != client_tx::state::proceeding) {
+        return;  // answered already: nothing to give up
+    }
+    inv.cancelled = true;
+    timers_.cancel(inv.timeout_timer);
+    const uint64_t id = inv.id;
+    inv.timeout_timer = timers_.add(now + 64ull * cfg_.t1_ms, [this, id] { client_timeout(id); });
 }
 
 void transaction_layer::client_retransmit(uint64_t id) {
@@ -133,8 +156,8 @@ void transaction_layer::client_timeout(uint64_t id) {
         client_terminate(id);  // timer D / K ran out
         return;
     }
-    if (tx.invite && tx.st == client_tx::state::proceeding) {
-        return;  // timer B only applies while Calling
+    if (tx.invite && tx.st == client_tx::state::proceeding && !tx.cancelled) {
+        return;  // timer B only applies while Calling (a CANCEL sets a limit of its own)
     }
     ++stats_.timeouts;
     auto cb = std::move(tx.on_timeout);

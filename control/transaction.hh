@@ -48,8 +48,10 @@ public:
     // --- client side ---
     /// Sends `request` (built with Via branch `branch`) to `dest` and runs the
     /// client state machine. `on_response` sees each distinct response once
-    /// (provisional and final); `on_timeout` fires on timer B/F. For an INVITE
-    /// the ACK for a non-2xx final response is generated here.
+    /// (provisional and final); `on_timeout` fires on timer B/F, and for an INVITE that
+    /// was CANCELled (a CANCEL sent here with its branch) 64*T1 after the CANCEL when no final
+    /// response came (RFC 3261 9.1). For an INVITE the ACK for a non-2xx final response is
+    /// generated here.
     uint64_t send_request(sip::method method, std::string branch, unsigned realm, sip_addr dest,
                           sip_wire request, response_cb on_response, timeout_cb on_timeout);
     /// Passes a response to its client transaction; false if none matches (a
@@ -92,6 +94,8 @@ private:
     struct server_tx;
 
     void client_retransmit(uint64_t id);
+    /// A CANCEL with `branch` is being sent: its INVITE transaction gets 64*T1 more at most.
+    void cancelling(std::string_view branch, ms_t now);
     void client_timeout(uint64_t id);
     void client_terminate(uint64_t id);
     void server_retransmit(uint64_t id);

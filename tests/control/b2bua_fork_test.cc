@@ -263,6 +263,60 @@ TEST_F(fork_test, ring_time_on_the_last_group_gives_480) {
     EXPECT_EQ(b2b_->active_calls(), 0u);
 }
 
+// Without rt= a destination rings for [sip] max_ring (180 s by default), like a proxy's Timer C:
+// a callee that sends 180 and then nothing does not hold the call and its relay ports for ever.
+TEST_F(fork_test, without_rt_a_destination_rings_at_most_max_ring) {
+    from_alice(alice_invite());
+    auto to_bob = invite_to(take(), bob);
+    ASSERT_NE(to_bob, nullptr);
+    from_bob(bob_response(to_bob->msg, 180, "Ringing"));
+    take();
+    advance(179'999);
+    EXPECT_EQ(count_to(take(), bob, sip::method::cancel), 0u);
+    advance(1);
+    auto out = take();
+    EXPECT_EQ(count_to(out, bob, sip::method::cancel), 1u);
+    EXPECT_NE(find_response(out, acc, 480), nullptr);
+    EXPECT_EQ(b2b_->active_calls(), 0u);
+    // bob answers neither the CANCEL nor the INVITE: 64*T1 later nothing of the call is left
+    // (RFC 3261 9.1; before, the INVITE transaction and its message stayed for good).
+    advance(40'000);
+    EXPECT_EQ(tl_->size(), 0u);
+    EXPECT_EQ(relay_entries(), 0u);
+}
+
+TEST_F(fork_test, max_ring_zero_lets_a_destination_ring_until_the_caller_gives_up) {
+    b2bua_config cfg = base_config();
+    cfg.max_ring_s = 0;
+    rebuild(cfg);
+    from_alice(alice_invite());
+    auto to_bob = invite_to(take(), bob);
+    ASSERT_NE(to_bob, nullptr);
+    from_bob(bob_response(to_bob->msg, 180, "Ringing"));
+    take();
+    advance(3'600'000);
+    EXPECT_EQ(count_to(take(), bob, sip::method::cancel), 0u);
+    EXPECT_EQ(b2b_->active_calls(), 1u);
+}
+
+// A callee that rang and then went silent: alice's CANCEL is passed on, and 64*T1 after it
+// the INVITE transaction towards bob is given up (RFC 3261 9.1) with nothing left behind.
+TEST_F(fork_test, a_callee_silent_after_the_cancel_leaves_no_transaction) {
+    from_alice(alice_invite());
+    auto to_bob = invite_to(take(), bob);
+    ASSERT_NE(to_bob, nullptr);
+    from_bob(bob_response(to_bob->msg, 180, "Ringing"));
+    take();
+    from_alice(alice_cancel());
+    auto out = take();
+    EXPECT_EQ(count_to(out, bob, sip::method::cancel), 1u);
+    EXPECT_NE(find_response(out, acc, 487), nullptr);
+    advance(40'000);
+    EXPECT_EQ(b2b_->active_calls(), 0u);
+    EXPECT_EQ(tl_->size(), 0u);
+    EXPECT_EQ(relay_entries(), 0u);
+}
+
 // ================================================================== options
 
 TEST_F(fork_test, from_user_display_host_and_extra_headers_reach_the_destination) {

@@ -1446,6 +1446,34 @@ TEST_F(b2bua_test, transferee_hangs_up_while_the_target_rings) {
     EXPECT_EQ(relay_entries(), 0u);
 }
 
+// A transfer target that rings past [sip] max_ring is CANCELled; its 487 fails the transfer and
+// the call stays with bob, with no relay side of carol's left.
+TEST_F(b2bua_test, a_transfer_target_ringing_too_long_is_cancelled_and_the_call_stays) {
+    invite_opts o;
+    o.user = "bob-trc";
+    const call_state cs = confirmed_call(o);
+    ASSERT_NE(cs.b_invite, nullptr);
+    const unsigned before_transfer = relay_entries();
+    from_bob(bob_refer(cs.b_invite->msg, "carol"));
+    auto to_carol = invite_to_carol(take());
+    ASSERT_NE(to_carol, nullptr);
+    feed(core, carol, bob_response(to_carol->msg, 180, "Ringing", {}, "caroltag"));
+    take();
+    advance(179'999);
+    EXPECT_EQ(count_request(take(), core, sip::method::cancel), 0u);
+    advance(1);
+    auto out = take();
+    const received* cancel = find_request(out, core, sip::method::cancel);
+    ASSERT_NE(cancel, nullptr);
+    EXPECT_EQ(cancel->to, carol);
+    EXPECT_EQ(cancel->msg.call_id, to_carol->msg.call_id);
+    feed(core, carol, bob_response(to_carol->msg, 487, "Request Terminated", {}, "caroltag"));
+    take();  // (no NOTIFY: bob answered none of the earlier ones, so his subscription is over)
+    EXPECT_EQ(b2b_->stats().transfers_failed, 1u);
+    EXPECT_EQ(b2b_->active_calls(), 1u);
+    EXPECT_EQ(relay_entries(), before_transfer);
+}
+
 // The B2BUA going away (shutdown) with a transfer target still ringing gives back every relay
 // side, the new party's too, which only the transfer's media bridge held.
 TEST_F(b2bua_test, destroyed_while_a_transfer_target_rings_leaves_no_relay_entries) {

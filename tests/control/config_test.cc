@@ -476,6 +476,15 @@ TEST_F(config_test, timers) {
     EXPECT_EQ(c.sip.t4_ms, 2000u);
 }
 
+TEST_F(config_test, max_ring) {
+    EXPECT_EQ(parse(minimal()).sip.max_ring_s, 180u);
+    EXPECT_EQ(parse(minimal("[sip]\nmax_ring = 0\n")).sip.max_ring_s, 0u);  // no limit
+    EXPECT_EQ(parse(minimal("[sip]\nmax_ring = 45\n")).sip.max_ring_s, 45u);
+    expect_error(minimal("[sip]\nmax_ring = 86401\n"), "sip.max_ring");
+    expect_error(minimal("[sip]\nmax_ring = -1\n"), "sip.max_ring");
+    expect_error(minimal("[sip]\nmax_ring = soon\n"), "sip.max_ring");
+}
+
 TEST_F(config_test, max_forwards_and_user_agent) {
     expect_error(minimal("[sip]\nmin_se = 89\n"), "sip.min_se");  // RFC 4028's floor
     expect_error(minimal("[sip]\nsession_expires = 60\n"), "sip.session_expires");

@@ -202,6 +202,48 @@ TEST_F(transaction_test, ict_provisional_stops_timer_a_and_timer_b) {
     EXPECT_EQ(tl_.size(), 0u);
 }
 
+// RFC 3261 9.1: a callee that rang and then never answered the INVITE nor its CANCEL does
+// not keep the INVITE transaction (and the segments it holds) for ever: 64*T1 after the
+// CANCEL it is over, reported as a timeout.
+TEST_F(transaction_test, ict_cancelled_without_a_final_response_ends_64_t1_after_the_cancel) {
+    int timeouts = 0;
+    tl_.send_request(sip::method::invite, "z9hG4bKict9", 1, bob, wire(client_request("INVITE", "z9hG4bKict9")),
+                     [](const inbound&) {}, [&] { ++timeouts; });
+    auto ringing = make_inbound(response(180, "Ringing", "z9hG4bKict9", 1, "INVITE"), 1, bob);
+    EXPECT_TRUE(tl_.on_response(ringing->in));
+    advance_to(100000);
+    EXPECT_EQ(tl_.size(), 1u) << "ringing without a CANCEL: no limit here";
+    tl_.send_request(sip::method::cancel, "z9hG4bKict9", 1, bob, wire(client_request("CANCEL", "z9hG4bKict9")),
+                     nullptr, nullptr);
+    EXPECT_EQ(tl_.size(), 2u);
+    advance_to(100000 + 31999);
+    EXPECT_EQ(timeouts, 0);
+    EXPECT_EQ(tl_.size(), 2u) << "the CANCEL's own transaction (timer F) and the INVITE's";
+    advance_to(100000 + 32000);
+    EXPECT_EQ(timeouts, 1);
+    EXPECT_EQ(tl_.size(), 0u);
+    EXPECT_EQ(timers_.size(), 0u) << "no timer left behind";
+}
+
+// A final response within the limit ends the cancelled INVITE as usual (ACKed, Timer D).
+TEST_F(transaction_test, ict_cancelled_then_487_is_acked_not_timed_out) {
+    std::vector<unsigned> statuses;
+    int timeouts = 0;
+    tl_.send_request(sip::method::invite, "z9hG4bKict8", 1, bob, wire(client_request("INVITE", "z9hG4bKict8")),
+                     [&](const inbound& in) { statuses.push_back(in.msg->status); }, [&] { ++timeouts; });
+    auto ringing = make_inbound(response(180, "Ringing", "z9hG4bKict8", 1, "INVITE"), 1, bob);
+    EXPECT_TRUE(tl_.on_response(ringing->in));
+    tl_.send_request(sip::method::cancel, "z9hG4bKict8", 1, bob, wire(client_request("CANCEL", "z9hG4bKict8")),
+                     nullptr, nullptr);
+    advance(1000);
+    auto terminated = make_inbound(response(487, "Request Terminated", "z9hG4bKict8", 1, "INVITE"), 1, bob);
+    EXPECT_TRUE(tl_.on_response(terminated->in));
+    EXPECT_EQ(statuses, (std::vector<unsigned>{180, 487}));
+    advance(100000);
+    EXPECT_EQ(timeouts, 0);
+    EXPECT_EQ(tl_.size(), 0u);
+}
+
 TEST_F(transaction_test, ict_acks_a_non_2xx_to_an_invite_larger_than_a_segment) {
     // An INVITE with a large SDP spans several mbuf segments; its ACK is still built from it.
     std::string inv = client_request("INVITE", "z9hG4bKbig", 9);
