@@ -36,6 +36,7 @@ b2bua::~b2bua() {
         timers_.cancel(c->waiting_ack.timer);
         timers_.cancel(c->linger_timer);
         timers_.cancel(c->duration_timer);
+        timers_.cancel(c->media_timer);
         timers_.cancel(c->session[0].timer);
         timers_.cancel(c->session[1].timer);
         timers_.cancel(c->a_reliable.timer);
@@ -525,6 +526,7 @@ void b2bua::end_call(call& c, const char* hangup) {
     timers_.cancel(c.waiting_ack.timer);
     timers_.cancel(c.linger_timer);
     timers_.cancel(c.duration_timer);
+    timers_.cancel(c.media_timer);
     timers_.cancel(c.session[0].timer);
     timers_.cancel(c.session[1].timer);
     if (c.st == call::state::cancelling) {

@@ -45,6 +45,11 @@ struct b2bua_config {
     /// 16.6): a callee that sends 180 and then nothing must not hold a call and its relay ports
     /// for ever.
     unsigned max_ring_s = 180;
+    /// An answered call through which no RTP was relayed either way for `media_timeout_s`
+    /// (`media_hold_timeout_s` while a leg holds it: its SDP is sendonly, recvonly or inactive)
+    /// is hung up: both endpoints gone without a BYE must not hold relay ports for good. 0 = never.
+    unsigned media_timeout_s = 60;
+    unsigned media_hold_timeout_s = 3600;
 };
 
 struct b2bua_stats {
@@ -59,6 +64,7 @@ struct b2bua_stats {
     uint64_t auth_challenges = 0, auth_failures = 0, account_limit_refusals = 0;
     uint64_t provider_auth_retries = 0;  ///< INVITEs re-sent with a provider's credentials
     uint64_t session_refreshes_sent = 0, session_refreshes_answered = 0, session_timer_expiries = 0;
+    uint64_t media_timeouts = 0;  ///< answered calls hung up because no RTP flowed (b2bua_media_timeout.cc)
     uint64_t pracks_sent = 0;  ///< RFC 3262 PRACKs of callees' reliable provisional responses
     /// RFC 3262 towards callers: reliable 18x sent, their retransmissions, PRACKs taken,
     /// PRACKs that matched nothing (481), and 18x never PRACKed (the call failed with 504).
@@ -209,6 +215,9 @@ private:
     /// Some branch has not seen its final response yet (given-up ones included).
     bool branches_unsettled(const call& c) const;
     void arm_duration_limit(call& c, unsigned seconds);
+    /// Starts watching an answered call's relayed RTP (b2bua_media_timeout.cc).
+    void watch_media(call& c);
+    void check_media(uint64_t call_id);
     /// CANCEL of the INVITE that opened leg `l` (sent to `request_uri` via `dest` with its `branch`).
     void send_cancel(const leg& l, std::string_view request_uri, std::string_view branch, sip_addr dest);
     /// Leg A gave up before the answer (CANCEL, or BYE in the early dialog): 487 to A, CANCEL to B.

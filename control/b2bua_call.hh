@@ -237,6 +237,9 @@ struct b2bua::call {
     unsigned b_max_forwards = 70;
     std::string caller_user, caller_display;  ///< From of leg B unless fu=/fd= say otherwise
     timer_queue::id duration_timer = 0;       ///< cd= : hang up when it fires
+    timer_queue::id media_timer = 0;          ///< media timeout: checks the relayed packets
+    uint64_t media_packets = 0;               ///< RTP relayed both ways when last seen to change
+    ms_t media_changed_at = 0;                ///< when that was
     std::string tag;                   ///< fu= of the answering destination: the call-manager API finds calls by it
     std::string a_record_route;        ///< Record-Route lines of A's INVITE, echoed in the responses that make the dialog
     std::string account;               ///< the account that placed the call ("" = none): its limits, its bill

@@ -463,6 +463,7 @@ void b2bua::answer_from_branch(call& c, size_t i, const inbound& in) {
     if (br.target.max_duration_s != 0) {
         arm_duration_limit(c, br.target.max_duration_s);
     }
+    watch_media(c);
     // Now, or once A PRACKed our reliable 18x (RFC 3262 3); then retransmitted until A's ACK.
     answer_a(c, m.status, m.reason, std::move(extra), body);
     // The ACK carries the INVITE's CSeq; later requests in B's dialog come after its PRACKs'.

@@ -585,6 +585,8 @@ config parse_config(const std::string& text, const std::string& origin, const st
     // [media]
     dp.relay_port_min = static_cast<uint16_t>(r.num("media.port_min", 20000, 1024, 65534));
     dp.relay_port_max = static_cast<uint16_t>(r.num("media.port_max", 29999, 1025, 65535));
+    c.media_timeout_s = static_cast<unsigned>(r.num("media.timeout", 60, 0, 86'400));
+    c.media_hold_timeout_s = static_cast<unsigned>(r.num("media.hold_timeout", 3600, 0, 86'400));
     if (dp.relay_port_min % 2 != 0) {
         r.fail("media.port_min", "expected an even port (RTP on even, RTCP on the next odd port)");
     }

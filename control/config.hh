@@ -75,6 +75,10 @@ struct config {
     std::vector<account_config> accounts;    ///< `[account.NAME]`, in file order
     std::vector<provider_config> providers;  ///< `[provider.NAME]`, in file order
     registrar_config registrar;              ///< `[registrar]`
+    /// `[media] timeout`, `hold_timeout`: an answered call through which no RTP was relayed in
+    /// either direction for this long (while on hold: hold_timeout) is hung up; 0 = never.
+    unsigned media_timeout_s = 60;
+    unsigned media_hold_timeout_s = 3600;
 };
 
 /// Loads and validates `path`. Throws config_error("<file>: <key>: <what was expected>").

@@ -60,6 +60,8 @@ b2bua_config b2bua_config_of(const config& next, const config& running) {
     b.min_se_s = next.sip.min_se_s;
     b.reliable_to_caller = next.sip.reliable_to_caller;
     b.max_ring_s = next.sip.max_ring_s;
+    b.media_timeout_s = next.media_timeout_s;
+    b.media_hold_timeout_s = next.media_hold_timeout_s;
     return b;
 }
 
@@ -291,6 +293,7 @@ struct control_loop::impl {
         j.key("session_refreshes_sent").value(bs.session_refreshes_sent);
         j.key("session_refreshes_answered").value(bs.session_refreshes_answered);
         j.key("session_timer_expiries").value(bs.session_timer_expiries);
+        j.key("media_timeouts").value(bs.media_timeouts);
         j.key("provider_auth_retries").value(bs.provider_auth_retries);
         j.end_object();
         j.key("neighbours").begin_object();

@@ -13,6 +13,7 @@ protected:
         b2bua_config cfg = base_config();
         cfg.session_expires_s = 120;
         cfg.min_se_s = 90;
+        cfg.media_timeout_s = 0;  // no RTP flows here: only the session timers may end a call
         rebuild(cfg);
     }
 

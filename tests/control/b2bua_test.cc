@@ -1281,7 +1281,7 @@ TEST_F(b2bua_test, a_2xx_is_retransmitted_until_the_ack) {
     }
     EXPECT_EQ(at, (std::vector<ms_t>{500, 1500, 3500, 7500, 11500}));
     from_alice(alice_request("ACK", a_tag, 1, "z9hG4bKlateack"));
-    advance(60000);
+    advance(40000);  // (not past the 60-s media timeout: no RTP flows here)
     EXPECT_TRUE(take().empty());
     EXPECT_EQ(b2b_->active_calls(), 1u);
 }
@@ -1449,6 +1449,9 @@ TEST_F(b2bua_test, transferee_hangs_up_while_the_target_rings) {
 // A transfer target that rings past [sip] max_ring is CANCELled; its 487 fails the transfer and
 // the call stays with bob, with no relay side of carol's left.
 TEST_F(b2bua_test, a_transfer_target_ringing_too_long_is_cancelled_and_the_call_stays) {
+    b2bua_config cfg = base_config();
+    cfg.media_timeout_s = 0;  // no RTP flows in this test; the call must outlive the ringing
+    rebuild(cfg);
     invite_opts o;
     o.user = "bob-trc";
     const call_state cs = confirmed_call(o);
@@ -1472,6 +1475,77 @@ TEST_F(b2bua_test, a_transfer_target_ringing_too_long_is_cancelled_and_the_call_
     EXPECT_EQ(b2b_->stats().transfers_failed, 1u);
     EXPECT_EQ(b2b_->active_calls(), 1u);
     EXPECT_EQ(relay_entries(), before_transfer);
+}
+
+// ------------------------------------------------------------------ media timeout
+
+// Both phones vanish without a BYE (no session timer either): 60 s ([media] timeout) after the
+// last relayed packet, or up to a quarter more, both legs get a BYE and the relay ports go back.
+TEST_F(b2bua_test, a_call_without_rtp_is_hung_up_after_the_media_timeout) {
+    const call_state cs = confirmed_call();
+    ASSERT_NE(cs.b_invite, nullptr);
+    const ms_t answered = now_;
+    std::vector<std::unique_ptr<received>> out;
+    while (now_ < answered + 76'000 && count_request(out, acc, sip::method::bye) == 0) {
+        advance(1);
+        for (auto& r : take()) {
+            out.push_back(std::move(r));
+        }
+    }
+    EXPECT_GE(now_ - answered, 60'000u);
+    EXPECT_LE(now_ - answered, 75'000u);
+    EXPECT_EQ(count_request(out, acc, sip::method::bye), 1u);
+    EXPECT_EQ(count_request(out, core, sip::method::bye), 1u);
+    EXPECT_EQ(b2b_->stats().media_timeouts, 1u);
+    EXPECT_EQ(b2b_->active_calls(), 0u);
+    EXPECT_EQ(relay_entries(), 0u);
+    ASSERT_FALSE(cdrs_->recent().empty());
+    EXPECT_NE(cdrs_->recent().back().find("\"media_timeout\""), std::string::npos) << cdrs_->recent().back();
+}
+
+// RTP relayed in either direction keeps the call; the clock starts again from its last packet.
+TEST_F(b2bua_test, relayed_rtp_keeps_a_call_past_the_media_timeout) {
+    const call_state cs = confirmed_call();
+    ASSERT_NE(cs.b_invite, nullptr);
+    dp::media_side* a_side = table_->find(acc_addr, cs.a_port);
+    ASSERT_NE(a_side, nullptr);
+    for (int i = 0; i < 6; ++i) {  // 6 minutes of talk, one packet every 50 s is enough to see
+        advance(50'000);
+        a_side->rx_packets.fetch_add(1);
+    }
+    EXPECT_EQ(count_request(take(), acc, sip::method::bye), 0u);
+    EXPECT_EQ(b2b_->active_calls(), 1u);
+    advance(75'001);  // silence from now on: gone within 1.25 limits
+    EXPECT_GE(count_request(take(), acc, sip::method::bye), 1u);  // (and its retransmissions)
+    EXPECT_EQ(b2b_->stats().media_timeouts, 1u);
+}
+
+// A call on hold may be silent for [media] hold_timeout (an hour by default).
+TEST_F(b2bua_test, a_call_on_hold_gets_the_hold_timeout) {
+    invite_opts o;
+    o.body = alice_hold_sdp;
+    const call_state cs = confirmed_call(o);
+    ASSERT_NE(cs.b_invite, nullptr);
+    advance(600'000);
+    EXPECT_EQ(count_request(take(), acc, sip::method::bye), 0u);
+    EXPECT_EQ(b2b_->active_calls(), 1u);
+    advance(3'600'000);
+    EXPECT_GE(count_request(take(), acc, sip::method::bye), 1u);  // (and its retransmissions)
+    EXPECT_EQ(b2b_->stats().media_timeouts, 1u);
+    EXPECT_EQ(b2b_->active_calls(), 0u);
+}
+
+TEST_F(b2bua_test, media_timeout_zero_never_hangs_up) {
+    b2bua_config cfg = base_config();
+    cfg.media_timeout_s = 0;
+    cfg.media_hold_timeout_s = 0;
+    cfg.session_expires_s = 0;
+    rebuild(cfg);
+    const call_state cs = confirmed_call();
+    ASSERT_NE(cs.b_invite, nullptr);
+    advance(4 * 3'600'000);
+    EXPECT_EQ(count_request(take(), acc, sip::method::bye), 0u);
+    EXPECT_EQ(b2b_->active_calls(), 1u);
 }
 
 // The B2BUA going away (shutdown) with a transfer target still ringing gives back every relay

@@ -476,6 +476,17 @@ TEST_F(config_test, timers) {
     EXPECT_EQ(c.sip.t4_ms, 2000u);
 }
 
+TEST_F(config_test, media_timeouts) {
+    const config d = parse(minimal());
+    EXPECT_EQ(d.media_timeout_s, 60u);
+    EXPECT_EQ(d.media_hold_timeout_s, 3600u);
+    const config c = parse(minimal("[media]\ntimeout = 0\nhold_timeout = 120\n"));
+    EXPECT_EQ(c.media_timeout_s, 0u);
+    EXPECT_EQ(c.media_hold_timeout_s, 120u);
+    expect_error(minimal("[media]\ntimeout = 86401\n"), "media.timeout");
+    expect_error(minimal("[media]\nhold_timeout = x\n"), "media.hold_timeout");
+}
+
 TEST_F(config_test, max_ring) {
     EXPECT_EQ(parse(minimal()).sip.max_ring_s, 180u);
     EXPECT_EQ(parse(minimal("[sip]\nmax_ring = 0\n")).sip.max_ring_s, 0u);  // no limit

@@ -22,8 +22,9 @@
 ///   $Nx (N = 0..3) the same from what peer N was sent (a third party naming another dialog)
 ///
 /// Checked for every input, besides ASan and UBSan: every message the appliance sends parses
-/// with its own parser (but an error response to a request that does not); once the input's datagrams are in, 40 s of timers run and the B2BUA is
-/// destroyed, no relay entry is left published and every message segment is back in the pool.
+/// with its own parser (but an error response to a request that does not); when the peers then
+/// fall silent for two hours no call, transaction or relay entry is left; when the B2BUA is
+/// destroyed no relay entry is left published and every message segment is back in the pool.
 
 #include <rte_eal.h>
 #include <rte_errno.h>
@@ -322,7 +323,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             }
             a.feeding_unparsable = false;
         }
-        a.advance(40'000);  // every transaction ends (64*T1 = 32 s)
+        // The peers fall silent for two hours. Nothing may outlive that: a ringing call is
+        // CANCELled after max_ring and given up 64*T1 later, an answered one ends when its
+        // session refresh (at half of 1800 s) goes unanswered, every transaction ends.
+        a.advance(7'200'000);
+        if (a.b2b->active_calls() != 0 || a.tl->size() != 0 || a.table->size() != 0) {
+            fail("two silent hours later: " + std::to_string(a.b2b->active_calls()) + " calls, " +
+                 std::to_string(a.tl->size()) + " transactions, " + std::to_string(a.table->size()) +
+                 " relay entries");
+        }
         a.b2b.reset();
         if (a.table->size() != 0) {
             fail(std::to_string(a.table->size()) + " relay entries published with no B2BUA left");
