@@ -36,7 +36,9 @@ inline std::string strip_tag(std::string_view value) {
 }
 
 /// The Contact (or any name-addr) URI as an IPv4 endpoint, if it is one; `uri_text`
-/// receives the URI itself (the Request-URI of in-dialog requests, RFC 3261 12.2.1.1).
+/// receives the URI itself (the Request-URI of in-dialog requests, RFC 3261 12.2.1.1) without
+/// any `?headers`, which a Request-URI may not carry (RFC 3261 19.1.1; found by fuzz_b2bua: a
+/// Contact's "?60" made an ACK that no parser takes).
 inline bool uri_endpoint(std::string_view name_addr_value, sip_addr& out, std::string* uri_text = nullptr) {
     sip::name_addr na;
     sip::uri u;
@@ -49,7 +51,9 @@ inline bool uri_endpoint(std::string_view name_addr_value, sip_addr& out, std::s
     }
     out = sip_addr{addr, u.port != 0 ? u.port : uint16_t{5060}};
     if (uri_text != nullptr) {
-        *uri_text = std::string(na.uri);
+        // A '?' before the host belongs to the user part (RFC 4475 "intmeth"): look after it.
+        const size_t q = na.uri.find('?', static_cast<size_t>(u.host.data() - na.uri.data()));
+        *uri_text = std::string(na.uri.substr(0, q));
     }
     return true;
 }

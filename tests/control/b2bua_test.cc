@@ -1477,6 +1477,19 @@ TEST_F(b2bua_test, a_transfer_target_ringing_too_long_is_cancelled_and_the_call_
     EXPECT_EQ(relay_entries(), before_transfer);
 }
 
+// A Contact URI with ?headers becomes the remote target without them: a Request-URI may not carry
+// headers (RFC 3261 19.1.1), and the ACK and every later request would not parse.
+TEST_F(b2bua_test, uri_headers_in_a_contact_stay_out_of_the_request_uri) {
+    const call_state cs = start_call();
+    ASSERT_NE(cs.b_invite, nullptr);
+    from_bob(bob_response(cs.b_invite->msg, 200, "OK", bob_sdp, "bobtag", "<sip:bob@198.51.100.20:5060?Subject=hi>"));
+    auto out = take();
+    const received* ack = find_request(out, core, sip::method::ack);
+    ASSERT_NE(ack, nullptr);
+    EXPECT_EQ(ack->msg.request_uri, "sip:bob@198.51.100.20:5060");
+    EXPECT_EQ(unparsable_sent_, 0u);
+}
+
 // ------------------------------------------------------------------ media timeout
 
 // Both phones vanish without a BYE (no session timer either): 60 s ([media] timeout) after the

@@ -17,6 +17,7 @@
 
 #include <unistd.h>
 
+#include "../test_eal.hh"
 #include "sip_wire.hh"
 
 namespace sf::control::test {
@@ -24,21 +25,8 @@ namespace sf::control::test {
 class eal_environment : public ::testing::Environment {
 public:
     void SetUp() override {
-        // DPDK 22.11: --no-huge implies legacy memory, which --in-memory refuses; --no-shconf and
-        // a per-process --file-prefix keep test binaries that run at once apart instead.
-        std::vector<std::string> args{"control_test", "--no-huge", "--no-pci", "--no-shconf", "--file-prefix",
-                                      "sf_control_test_" + std::to_string(::getpid()), "-m", "512", "-l", "0",
-                                      "--log-level=*:error"};
-        std::vector<char*> argv;
-        for (auto& a : args) {
-            argv.push_back(a.data());
-        }
-        argv.push_back(nullptr);
-        ASSERT_GE(rte_eal_init(static_cast<int>(args.size()), argv.data()), 0)
+        ASSERT_TRUE(sf::test::init_test_eal("sf_control_test_", {"-m", "512", "-l", "0"}))
             << "rte_eal_init: " << rte_strerror(rte_errno);
-        // EAL's runtime directory is made even with --no-shconf and unused after init (no IPC
-        // without shared config): gone at once, so a crash or a timeout kill leaves none.
-        std::filesystem::remove_all(rte_eal_get_runtime_dir());
     }
     // And anything made in it since.
     void TearDown() override { std::filesystem::remove_all(rte_eal_get_runtime_dir()); }

@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "../test_eal.hh"
 #include "ref_checksum.hh"
 #include "rings.hh"
 
@@ -41,26 +42,13 @@ public:
     explicit eal_environment(std::vector<std::string> extra = {}) : extra_(std::move(extra)) {}
 
     void SetUp() override {
-        // --no-huge implies legacy memory, which EAL refuses together with --in-memory;
-        // a per-process file prefix and no shared config keep parallel test binaries
-        // (and a running daemon) from seeing each other instead.
-        std::vector<std::string> args{"test", "--no-huge", "--no-pci", "--no-shconf", "-m", "512", "-l", "0",
-                                      "--file-prefix=sf_test_" + std::to_string(getpid()), "--log-level=*:error"};
+        std::vector<std::string> args{"-m", "512", "-l", "0"};
         args.insert(args.end(), extra_.begin(), extra_.end());
-        std::vector<char*> argv;
-        for (auto& a : args) {
-            argv.push_back(a.data());
-        }
-        argv.push_back(nullptr);
-        if (rte_eal_init(static_cast<int>(args.size()), argv.data()) < 0) {
+        if (!sf::test::init_test_eal("sf_test_", args)) {
             // A failed Environment::SetUp only skips the tests (exit 0): fail loudly instead.
             std::fprintf(stderr, "rte_eal_init: %s\n", rte_strerror(rte_errno));
             std::exit(1);
         }
-        // EAL's runtime directory (/var/run/dpdk/<prefix>) is made even with --no-shconf, and
-        // nothing here uses it after init (no IPC without shared config): it goes at once, so a
-        // test binary that crashes or is killed on a timeout leaves none behind either.
-        std::filesystem::remove_all(rte_eal_get_runtime_dir());
     }
 
     // No rte_eal_cleanup(): tables and pools owned by static objects may outlive

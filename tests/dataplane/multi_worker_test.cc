@@ -87,21 +87,10 @@ public:
         if (cpus.empty()) {
             cpus = "0";
         }
-        std::vector<std::string> args{"test", "--no-huge", "--no-pci", "--no-shconf", "-m", "512",
-                                      "--lcores=(0-2)@(" + cpus + ")",
-                                      "--file-prefix=sf_test_" + std::to_string(getpid()), "--log-level=*:error"};
-        std::vector<char*> argv;
-        for (auto& a : args) {
-            argv.push_back(a.data());
-        }
-        argv.push_back(nullptr);
-        if (rte_eal_init(static_cast<int>(args.size()), argv.data()) < 0) {
+        if (!sf::test::init_test_eal("sf_test_", {"-m", "512", "--lcores=(0-2)@(" + cpus + ")"})) {
             std::fprintf(stderr, "rte_eal_init: %s\n", rte_strerror(rte_errno));
             std::exit(1);
         }
-        // EAL's runtime directory is made even with --no-shconf and unused after init (no IPC
-        // without shared config): gone at once, so a crash or a timeout kill leaves none.
-        std::filesystem::remove_all(rte_eal_get_runtime_dir());
     }
     // And anything made in it since.
     void TearDown() override { std::filesystem::remove_all(rte_eal_get_runtime_dir()); }

@@ -42,6 +42,7 @@
 #include <string_view>
 #include <vector>
 
+#include "../test_eal.hh"
 #include "b2bua.hh"
 #include "sip/sip_message.hh"
 #include "sip_wire.hh"
@@ -103,19 +104,10 @@ void trace_line(const char* dir, unsigned who, std::string_view text) {
 }
 
 void init_eal() {
-    std::vector<std::string> args{"fuzz_b2bua", "--no-huge", "--no-pci", "--no-shconf", "-m", "256", "-l", "0",
-                                  "--file-prefix=sf_fuzz_b2b_" + std::to_string(getpid()), "--log-level=*:error"};
-    std::vector<char*> argv;
-    for (auto& a : args) {
-        argv.push_back(a.data());
-    }
-    argv.push_back(nullptr);
-    if (rte_eal_init(static_cast<int>(args.size()), argv.data()) < 0) {
+    if (!sf::test::init_test_eal("sf_fuzz_b2b_", {"-m", "256", "-l", "0"})) {
         std::fprintf(stderr, "rte_eal_init: %s\n", rte_strerror(rte_errno));
         std::exit(1);
     }
-    // Nothing uses EAL's runtime directory after init (no shared config): a killed run leaves none.
-    std::filesystem::remove_all(rte_eal_get_runtime_dir());
 }
 
 std::string header_value(const sip::message& m, sip::hdr id) {

@@ -57,6 +57,7 @@
 #include <vector>
 
 #include "../dataplane/ref_checksum.hh"
+#include "../test_eal.hh"
 #include "media_side.hh"
 #include "relay_table.hh"
 #include "rings.hh"
@@ -124,19 +125,10 @@ uint16_t start_ring_port(const char* name) {
 }
 
 void init_eal() {
-    std::vector<std::string> args{"fuzz_frames", "--no-huge", "--no-pci", "--no-shconf", "-m", "256", "-l", "0",
-                                  "--file-prefix=sf_fuzz_" + std::to_string(getpid()), "--log-level=*:error"};
-    std::vector<char*> argv;
-    for (auto& a : args) {
-        argv.push_back(a.data());
-    }
-    argv.push_back(nullptr);
-    if (rte_eal_init(static_cast<int>(args.size()), argv.data()) < 0) {
+    if (!sf::test::init_test_eal("sf_fuzz_", {"-m", "256", "-l", "0"})) {
         std::fprintf(stderr, "rte_eal_init: %s\n", rte_strerror(rte_errno));
         std::exit(1);
     }
-    // Nothing uses EAL's runtime directory after init (no shared config): a killed run leaves none.
-    std::filesystem::remove_all(rte_eal_get_runtime_dir());
 }
 
 // One input's world: a worker as dataplane::dataplane sets up worker 0, a relay table with one
