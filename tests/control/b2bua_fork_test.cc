@@ -35,6 +35,15 @@ protected:
         return f;
     }
 
+    /// alice calls the dialplan's destination (bob), and bob rings.
+    void bob_rings() {
+        from_alice(alice_invite());
+        auto to_bob = invite_to(take(), bob);
+        ASSERT_NE(to_bob, nullptr);
+        from_bob(bob_response(to_bob->msg, 180, "Ringing"));
+        take();
+    }
+
     static size_t count_to(const std::vector<std::unique_ptr<received>>& out, sip_addr peer, sip::method m) {
         return static_cast<size_t>(std::count_if(out.begin(), out.end(), [&](const auto& r) {
             return r->to == peer && r->msg.is_request && r->msg.req_method == m;
@@ -266,11 +275,7 @@ TEST_F(fork_test, ring_time_on_the_last_group_gives_480) {
 // Without rt= a destination rings for [sip] max_ring (180 s by default), like a proxy's Timer C:
 // a callee that sends 180 and then nothing does not hold the call and its relay ports for ever.
 TEST_F(fork_test, without_rt_a_destination_rings_at_most_max_ring) {
-    from_alice(alice_invite());
-    auto to_bob = invite_to(take(), bob);
-    ASSERT_NE(to_bob, nullptr);
-    from_bob(bob_response(to_bob->msg, 180, "Ringing"));
-    take();
+    ASSERT_NO_FATAL_FAILURE(bob_rings());
     advance(179'999);
     EXPECT_EQ(count_to(take(), bob, sip::method::cancel), 0u);
     advance(1);
@@ -289,11 +294,7 @@ TEST_F(fork_test, max_ring_zero_lets_a_destination_ring_until_the_caller_gives_u
     b2bua_config cfg = base_config();
     cfg.max_ring_s = 0;
     rebuild(cfg);
-    from_alice(alice_invite());
-    auto to_bob = invite_to(take(), bob);
-    ASSERT_NE(to_bob, nullptr);
-    from_bob(bob_response(to_bob->msg, 180, "Ringing"));
-    take();
+    ASSERT_NO_FATAL_FAILURE(bob_rings());
     advance(3'600'000);
     EXPECT_EQ(count_to(take(), bob, sip::method::cancel), 0u);
     EXPECT_EQ(b2b_->active_calls(), 1u);
@@ -302,11 +303,7 @@ TEST_F(fork_test, max_ring_zero_lets_a_destination_ring_until_the_caller_gives_u
 // A callee that rang and then went silent: alice's CANCEL is passed on, and 64*T1 after it
 // the INVITE transaction towards bob is given up (RFC 3261 9.1) with nothing left behind.
 TEST_F(fork_test, a_callee_silent_after_the_cancel_leaves_no_transaction) {
-    from_alice(alice_invite());
-    auto to_bob = invite_to(take(), bob);
-    ASSERT_NE(to_bob, nullptr);
-    from_bob(bob_response(to_bob->msg, 180, "Ringing"));
-    take();
+    ASSERT_NO_FATAL_FAILURE(bob_rings());
     from_alice(alice_cancel());
     auto out = take();
     EXPECT_EQ(count_to(out, bob, sip::method::cancel), 1u);

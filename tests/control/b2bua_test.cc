@@ -1406,16 +1406,30 @@ std::unique_ptr<received> invite_to_carol(std::vector<std::unique_ptr<received>>
 
 }  // namespace
 
-TEST_F(b2bua_test, transferee_hangs_up_while_the_target_rings) {
-    invite_opts o;
-    o.user = "bob-trc";
-    const call_state cs = confirmed_call(o);
-    ASSERT_NE(cs.b_invite, nullptr);
-    from_bob(bob_refer(cs.b_invite->msg, "carol"));
-    auto to_carol = invite_to_carol(take());
-    ASSERT_NE(to_carol, nullptr);
-    feed(core, carol, bob_response(to_carol->msg, 180, "Ringing", {}, "caroltag"));
-    take();
+/// A confirmed alice -> bob-trc call whose bob REFERs alice to carol, and carol rings.
+class ringing_transfer_test : public b2bua_test {
+protected:
+    void ring_carol() {
+        invite_opts o;
+        o.user = "bob-trc";
+        cs = confirmed_call(o);
+        ASSERT_NE(cs.b_invite, nullptr);
+        entries_before = relay_entries();
+        from_bob(bob_refer(cs.b_invite->msg, "carol"));
+        to_carol = invite_to_carol(take());
+        ASSERT_NE(to_carol, nullptr);
+        feed(core, carol, bob_response(to_carol->msg, 180, "Ringing", {}, "caroltag"));
+        take();
+    }
+
+    call_state cs;
+    std::unique_ptr<received> to_carol;  ///< the INVITE carol got
+    unsigned entries_before = 0;         ///< relay entries before the REFER
+};
+
+TEST_F(ringing_transfer_test, transferee_hangs_up_while_the_target_rings) {
+    ASSERT_NO_FATAL_FAILURE(ring_carol());
+    const invite_opts o;
 
     from_alice(alice_request("BYE", cs.a_tag, 2, "z9hG4bKalicebye", o.call_id));
     auto out = take();
@@ -1448,20 +1462,11 @@ TEST_F(b2bua_test, transferee_hangs_up_while_the_target_rings) {
 
 // A transfer target that rings past [sip] max_ring is CANCELled; its 487 fails the transfer and
 // the call stays with bob, with no relay side of carol's left.
-TEST_F(b2bua_test, a_transfer_target_ringing_too_long_is_cancelled_and_the_call_stays) {
+TEST_F(ringing_transfer_test, a_transfer_target_ringing_too_long_is_cancelled_and_the_call_stays) {
     b2bua_config cfg = base_config();
     cfg.media_timeout_s = 0;  // no RTP flows in this test; the call must outlive the ringing
     rebuild(cfg);
-    invite_opts o;
-    o.user = "bob-trc";
-    const call_state cs = confirmed_call(o);
-    ASSERT_NE(cs.b_invite, nullptr);
-    const unsigned before_transfer = relay_entries();
-    from_bob(bob_refer(cs.b_invite->msg, "carol"));
-    auto to_carol = invite_to_carol(take());
-    ASSERT_NE(to_carol, nullptr);
-    feed(core, carol, bob_response(to_carol->msg, 180, "Ringing", {}, "caroltag"));
-    take();
+    ASSERT_NO_FATAL_FAILURE(ring_carol());
     advance(179'999);
     EXPECT_EQ(count_request(take(), core, sip::method::cancel), 0u);
     advance(1);
@@ -1474,7 +1479,7 @@ TEST_F(b2bua_test, a_transfer_target_ringing_too_long_is_cancelled_and_the_call_
     take();  // (no NOTIFY: bob answered none of the earlier ones, so his subscription is over)
     EXPECT_EQ(b2b_->stats().transfers_failed, 1u);
     EXPECT_EQ(b2b_->active_calls(), 1u);
-    EXPECT_EQ(relay_entries(), before_transfer);
+    EXPECT_EQ(relay_entries(), entries_before);
 }
 
 // A Contact URI with ?headers becomes the remote target without them: a Request-URI may not carry
@@ -1563,18 +1568,9 @@ TEST_F(b2bua_test, media_timeout_zero_never_hangs_up) {
 
 // The B2BUA going away (shutdown) with a transfer target still ringing gives back every relay
 // side, the new party's too, which only the transfer's media bridge held.
-TEST_F(b2bua_test, destroyed_while_a_transfer_target_rings_leaves_no_relay_entries) {
-    invite_opts o;
-    o.user = "bob-trc";
-    const call_state cs = confirmed_call(o);
-    ASSERT_NE(cs.b_invite, nullptr);
-    const unsigned before_transfer = relay_entries();
-    from_bob(bob_refer(cs.b_invite->msg, "carol"));
-    auto to_carol = invite_to_carol(take());
-    ASSERT_NE(to_carol, nullptr);
-    feed(core, carol, bob_response(to_carol->msg, 180, "Ringing", {}, "caroltag"));
-    take();
-    EXPECT_GT(relay_entries(), before_transfer);  // carol's half is waiting
+TEST_F(ringing_transfer_test, destroyed_while_a_transfer_target_rings_leaves_no_relay_entries) {
+    ASSERT_NO_FATAL_FAILURE(ring_carol());
+    EXPECT_GT(relay_entries(), entries_before);  // carol's half is waiting
     b2b_.reset();
     EXPECT_EQ(relay_entries(), 0u);
     EXPECT_EQ(table_->size(), 0u);
