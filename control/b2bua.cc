@@ -523,6 +523,13 @@ void b2bua::write_record(call& c, const char* hangup) {
 void b2bua::end_call(call& c, const char* hangup) {
     abort_transfer(c);
     stop_reliable_a(c);
+    if (c.reinvite.active) {
+        // RFC 3261 15.1.2: a request pending in a dialog that ends gets 487. The INVITE relayed
+        // to the other leg is left to its transaction (which gives it 64*T1 at most now).
+        tl_.respond(c.reinvite.server_tx, 487, reason_phrase(487), {}, {});
+        tl_.detach_client(c.reinvite.client_tx);
+        c.reinvite.active = false;
+    }
     timers_.cancel(c.waiting_ack.timer);
     timers_.cancel(c.linger_timer);
     timers_.cancel(c.duration_timer);

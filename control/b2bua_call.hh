@@ -280,6 +280,7 @@ struct b2bua::call {
         uint64_t server_tx = 0;
         sip_addr reply_to;
         uint32_t cseq = 0;         ///< the originator's CSeq (its ACK carries it)
+        uint64_t client_tx = 0;    ///< the INVITE relayed to the other leg
     };
     relayed_invite reinvite;
 

@@ -169,7 +169,7 @@ void b2bua::relay_in_dialog(const inbound& in, call& c, bool from_a, uint64_t st
     ++stats_.relayed_in_dialog;
     const uint64_t id = c.id;
     const sip::method method = m.req_method;
-    tl_.send_request(
+    const uint64_t ctx = tl_.send_request(
         method, branch, other.realm, other.target, std::move(request),
         [this, id, from_a, stx, method](const inbound& resp) { on_relayed_response(id, from_a, stx, method, resp); },
         [this, id, stx, method] {
@@ -179,6 +179,9 @@ void b2bua::relay_in_dialog(const inbound& in, call& c, bool from_a, uint64_t st
                 it->second->reinvite.active = false;
             }
         });
+    if (m.req_method == sip::method::invite) {
+        c.reinvite.client_tx = ctx;
+    }
 }
 
 void b2bua::translate_refer_event(const call& c, bool from_a, std::string& extra) const {
@@ -209,6 +212,11 @@ void b2bua::on_relayed_response(uint64_t call_id, bool from_a, uint64_t stx, sip
                                 const inbound& in) {
     auto it = calls_.find(call_id);
     if (it == calls_.end()) {
+        // The call ended while this request was out: its sender still gets the final answer
+        // (a re-INVITE's had its 487 from end_call already: a second one is ignored).
+        if (in.msg->status >= 200) {
+            tl_.respond(stx, in.msg->status, in.msg->reason, {}, {});
+        }
         return;
     }
     call& c = *it->second;

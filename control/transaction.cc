@@ -180,9 +180,20 @@ void transaction_layer::client_terminate(uint64_t id) {
 
 void transaction_layer::detach_client(uint64_t id) {
     auto it = clients_.find(id);
-    if (it != clients_.end()) {
-        it->second->on_response = nullptr;
-        it->second->on_timeout = nullptr;
+    if (it == clients_.end()) {
+        return;
+    }
+    client_tx& tx = *it->second;
+    tx.on_response = nullptr;
+    tx.on_timeout = nullptr;
+    // An INVITE nobody waits for any more still ACKs a late final response, but only for 64*T1
+    // (as after a CANCEL, RFC 3261 9.1): in Proceeding it has no timer of its own, and a peer
+    // that never answers would keep it for good.
+    if (tx.invite && !tx.cancelled &&
+        (tx.st == client_tx::state::calling || tx.st == client_tx::state::proceeding)) {
+        tx.cancelled = true;
+        timers_.cancel(tx.timeout_timer);
+        tx.timeout_timer = timers_.add(now_() + 64ull * cfg_.t1_ms, [this, id] { client_timeout(id); });
     }
 }
 

@@ -58,7 +58,8 @@ public:
     /// retransmitted 2xx after the ICT ended, or a stray response).
     bool on_response(const inbound& in);
     /// Forgets the callbacks of a client transaction (its call ended) while the
-    /// state machine itself keeps absorbing retransmissions.
+    /// state machine itself keeps absorbing retransmissions; an INVITE still waiting for its
+    /// final response waits 64*T1 more at most.
     void detach_client(uint64_t id);
 
     // --- server side ---

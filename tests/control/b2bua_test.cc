@@ -803,6 +803,29 @@ TEST_F(b2bua_test, reinvite_answered_with_an_error_keeps_the_call) {
     EXPECT_NE(find_request(take(), core, sip::method::invite), nullptr);
 }
 
+// The call ends (alice hangs up) while her re-INVITE waits at bob, who rang and went silent: she
+// gets 487 for it (RFC 3261 15.1.2), and 64*T1 later nothing of the call is left, the re-INVITE's
+// transaction towards bob included (found by fuzz_b2bua's silent-peers check).
+TEST_F(b2bua_test, a_call_ending_during_a_relayed_reinvite_answers_it_and_leaves_nothing) {
+    call_state cs = confirmed_call();
+    ASSERT_NE(cs.b_invite, nullptr);
+    from_alice(with_body(alice_request("INVITE", cs.a_tag, 2, "z9hG4bKreinv"), alice_hold_sdp));
+    auto out = take();
+    const received* reinv = find_request(out, core, sip::method::invite);
+    ASSERT_NE(reinv, nullptr);
+    from_bob(bob_response(reinv->msg, 180, "Ringing"));
+    take();
+    from_alice(alice_request("BYE", cs.a_tag, 3, "z9hG4bKbye3"));
+    out = take();
+    EXPECT_NE(find_response(out, acc, 487, sip::method::invite), nullptr) << "the pending re-INVITE";
+    EXPECT_NE(find_response(out, acc, 200, sip::method::bye), nullptr);
+    EXPECT_EQ(count_request(out, core, sip::method::bye), 1u);
+    EXPECT_EQ(b2b_->active_calls(), 0u);
+    advance(40'000);
+    EXPECT_EQ(tl_->size(), 0u);
+    EXPECT_EQ(relay_entries(), 0u);
+}
+
 /// bob (transfer mode c) REFERs alice to `target`.
 std::string bob_refer(const sip::message& invite, const std::string& target) {
     std::string r = bob_request("REFER", invite, 1, "z9hG4bKbobrefer");

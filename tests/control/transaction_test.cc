@@ -225,6 +225,25 @@ TEST_F(transaction_test, ict_cancelled_without_a_final_response_ends_64_t1_after
     EXPECT_EQ(timers_.size(), 0u) << "no timer left behind";
 }
 
+// An INVITE whose call ended (detached) still ACKs a late final response, but a callee that
+// never sends one does not keep it for good: 64*T1 after the detach it is gone.
+TEST_F(transaction_test, ict_detached_in_proceeding_ends_64_t1_later) {
+    int timeouts = 0;
+    const uint64_t id = tl_.send_request(sip::method::invite, "z9hG4bKict7", 1, bob,
+                                         wire(client_request("INVITE", "z9hG4bKict7")), [](const inbound&) {},
+                                         [&] { ++timeouts; });
+    auto ringing = make_inbound(response(180, "Ringing", "z9hG4bKict7", 1, "INVITE"), 1, bob);
+    EXPECT_TRUE(tl_.on_response(ringing->in));
+    advance_to(50000);
+    tl_.detach_client(id);
+    advance_to(50000 + 31999);
+    EXPECT_EQ(tl_.size(), 1u);
+    advance_to(50000 + 32000);
+    EXPECT_EQ(tl_.size(), 0u);
+    EXPECT_EQ(timeouts, 0) << "detached: nobody is told";
+    EXPECT_EQ(timers_.size(), 0u);
+}
+
 // A final response within the limit ends the cancelled INVITE as usual (ACKed, Timer D).
 TEST_F(transaction_test, ict_cancelled_then_487_is_acked_not_timed_out) {
     std::vector<unsigned> statuses;
