@@ -140,7 +140,6 @@ void worker_handle_burst(worker& w, uint16_t port_id, rte_mbuf** pkts, unsigned 
         }
         // Ethernet pads short frames: the IP total length is the truth.
         rte_pktmbuf_trim(m, static_cast<uint16_t>(len - sizeof(rte_ether_hdr) - total));
-        bool reassembled = false;
         if (rte_ipv4_frag_pkt_is_fragmented(ip)) {
             // A large SIP message (INVITE with a big SDP, many Vias) arrives in pieces. The
             // reassembly table holds them (bounded, with a timeout) until the datagram is whole.
@@ -156,7 +155,6 @@ void worker_handle_burst(worker& w, uint16_t port_id, rte_mbuf** pkts, unsigned 
                 continue;  // kept until the other fragments come (or freed by the death row)
             }
             bump(w.stats.reassembled);
-            reassembled = true;
             eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
             ip = reinterpret_cast<rte_ipv4_hdr*>(eth + 1);
             ihl = rte_ipv4_hdr_len(ip);
@@ -165,12 +163,14 @@ void worker_handle_burst(worker& w, uint16_t port_id, rte_mbuf** pkts, unsigned 
                 drop(w, m, drop_reason::ip_fragment);  // headers must sit in the first fragment
                 continue;
             }
-        }
-        if (reassembled && ip->next_proto_id != IPPROTO_UDP) {
-            // Only SIP is expected in pieces. An echo reply to a reassembled ping would leave
-            // as one chained frame larger than the MTU (the worker does not fragment).
-            drop(w, m, drop_reason::ip_fragment);
-            continue;
+            // Only SIP is expected in pieces, and only here is it asked (no branch on the
+            // unfragmented path): RTP never comes fragmented, and an echo reply to a reassembled
+            // ping would leave as one chained frame larger than the MTU (found by fuzz_frames).
+            const auto* whole_udp = reinterpret_cast<const rte_udp_hdr*>(reinterpret_cast<const uint8_t*>(ip) + ihl);
+            if (ip->next_proto_id != IPPROTO_UDP || rte_be_to_cpu_16(whole_udp->dst_port) != w.sip_port) {
+                drop(w, m, drop_reason::ip_fragment);
+                continue;
+            }
         }
         if (ip->next_proto_id == IPPROTO_ICMP) {
             auto* icmp = reinterpret_cast<rte_icmp_hdr*>(reinterpret_cast<uint8_t*>(ip) + ihl);
@@ -197,10 +197,6 @@ void worker_handle_burst(worker& w, uint16_t port_id, rte_mbuf** pkts, unsigned 
             continue;
         }
         const uint16_t dport = rte_be_to_cpu_16(udp->dst_port);
-        if (reassembled && dport != w.sip_port) {
-            drop(w, m, drop_reason::ip_fragment);  // only SIP is expected in pieces; RTP never
-            continue;
-        }
         if (dport >= w.relay_min && dport <= w.relay_max) {
             relay_pkts[n_relay++] = m;
             if (n_relay == 64) {
