@@ -786,15 +786,25 @@ TEST_F(b2bua_test, info_is_relayed_with_its_body) {
     EXPECT_NE(find_response(out, acc, 200, sip::method::info), nullptr);
 }
 
-TEST_F(b2bua_test, reinvite_answered_with_an_error_keeps_the_call) {
+/// Calls in which alice puts bob on hold.
+class hold_test : public b2bua_test {
+protected:
+    /// alice (in call `cs`) re-INVITEs with alice_hold_sdp (CSeq 2); the re-INVITE bob got.
+    std::unique_ptr<received> relay_hold(const call_state& cs) {
+        from_alice(with_body(alice_request("INVITE", cs.a_tag, 2, "z9hG4bKreinv"), alice_hold_sdp));
+        auto out = take();
+        const received* reinv = find_request(out, core, sip::method::invite);
+        return reinv == nullptr ? nullptr : parse_copy(reinv->realm, reinv->to, reinv->text);
+    }
+};
+
+TEST_F(hold_test, reinvite_answered_with_an_error_keeps_the_call) {
     call_state cs = confirmed_call();
     ASSERT_NE(cs.b_invite, nullptr);
-    from_alice(with_body(alice_request("INVITE", cs.a_tag, 2, "z9hG4bKreinv"), alice_hold_sdp));
-    auto out = take();
-    const received* reinv = find_request(out, core, sip::method::invite);
+    auto reinv = relay_hold(cs);
     ASSERT_NE(reinv, nullptr);
     from_bob(bob_response(reinv->msg, 488, "Not Acceptable Here"));
-    out = take();
+    auto out = take();
     EXPECT_NE(find_response(out, acc, 488), nullptr);
     EXPECT_NE(find_request(out, core, sip::method::ack), nullptr) << "the ICT ACKs the 488";
     EXPECT_EQ(b2b_->active_calls(), 1u);
@@ -806,17 +816,15 @@ TEST_F(b2bua_test, reinvite_answered_with_an_error_keeps_the_call) {
 // The call ends (alice hangs up) while her re-INVITE waits at bob, who rang and went silent: she
 // gets 487 for it (RFC 3261 15.1.2), and 64*T1 later nothing of the call is left, the re-INVITE's
 // transaction towards bob included (found by fuzz_b2bua's silent-peers check).
-TEST_F(b2bua_test, a_call_ending_during_a_relayed_reinvite_answers_it_and_leaves_nothing) {
+TEST_F(hold_test, a_call_ending_during_a_relayed_reinvite_answers_it_and_leaves_nothing) {
     call_state cs = confirmed_call();
     ASSERT_NE(cs.b_invite, nullptr);
-    from_alice(with_body(alice_request("INVITE", cs.a_tag, 2, "z9hG4bKreinv"), alice_hold_sdp));
-    auto out = take();
-    const received* reinv = find_request(out, core, sip::method::invite);
+    auto reinv = relay_hold(cs);
     ASSERT_NE(reinv, nullptr);
     from_bob(bob_response(reinv->msg, 180, "Ringing"));
     take();
     from_alice(alice_request("BYE", cs.a_tag, 3, "z9hG4bKbye3"));
-    out = take();
+    auto out = take();
     EXPECT_NE(find_response(out, acc, 487, sip::method::invite), nullptr) << "the pending re-INVITE";
     EXPECT_NE(find_response(out, acc, 200, sip::method::bye), nullptr);
     EXPECT_EQ(count_request(out, core, sip::method::bye), 1u);
