@@ -28,7 +28,7 @@ struct transaction_layer::client_tx {
     enum class state : uint8_t { calling, proceeding, completed, terminated };
     uint64_t id = 0;
     bool invite = false;
-    bool cancelled = false;  ///< ICT: a CANCEL went out for it (RFC 3261 9.1's 64*T1 runs)
+    bool cancelled = false;  ///< ICT: CANCELled or detached, RFC 3261 9.1's 64*T1 runs
     state st = state::calling;
     std::string key;
     unsigned realm = 0;
@@ -108,17 +108,20 @@ void transaction_layer::cancelling(std::string_view branch, ms_t now) {
     // provisional response and then nothing (gone, or unwilling) would keep the INVITE
     // transaction, and the message segments it holds, for ever.
     auto k = client_keys_.find(client_key(branch, sip::method_token(sip::method::invite)));
-    if (k == client_keys_.end()) {
-        return;
+    if (k != client_keys_.end()) {
+        limit_pending_invite(*clients_.at(k->second), now);
     }
-    client_tx& inv = *clients_.at(k->second);
-    if (inv.st != client_tx::state::calling && inv.st != client_tx::state::proceeding) {
-        return;  // answered already: nothing to give up
+}
+
+void transaction_layer::limit_pending_invite(client_tx& tx, ms_t now) {
+    if (!tx.invite || tx.cancelled ||
+        (tx.st != client_tx::state::calling && tx.st != client_tx::state::proceeding)) {
+        return;  // not an INVITE, limited already, or answered: nothing to give up
     }
-    inv.cancelled = true;
-    timers_.cancel(inv.timeout_timer);
-    const uint64_t id = inv.id;
-    inv.timeout_timer = timers_.add(now + 64ull * cfg_.t1_ms, [this, id] { client_timeout(id); });
+    tx.cancelled = true;
+    timers_.cancel(tx.timeout_timer);
+    const uint64_t id = tx.id;
+    tx.timeout_timer = timers_.add(now + 64ull * cfg_.t1_ms, [this, id] { client_timeout(id); });
 }
 
 void transaction_layer::client_retransmit(uint64_t id) {
@@ -189,12 +192,7 @@ void transaction_layer::detach_client(uint64_t id) {
     // An INVITE nobody waits for any more still ACKs a late final response, but only for 64*T1
     // (as after a CANCEL, RFC 3261 9.1): in Proceeding it has no timer of its own, and a peer
     // that never answers would keep it for good.
-    if (tx.invite && !tx.cancelled &&
-        (tx.st == client_tx::state::calling || tx.st == client_tx::state::proceeding)) {
-        tx.cancelled = true;
-        timers_.cancel(tx.timeout_timer);
-        tx.timeout_timer = timers_.add(now_() + 64ull * cfg_.t1_ms, [this, id] { client_timeout(id); });
-    }
+    limit_pending_invite(tx, now_());
 }
 
 sip_wire transaction_layer::build_ack(const client_tx& tx, const sip::message& resp) {

@@ -97,6 +97,8 @@ private:
     void client_retransmit(uint64_t id);
     /// A CANCEL with `branch` is being sent: its INVITE transaction gets 64*T1 more at most.
     void cancelling(std::string_view branch, ms_t now);
+    /// An INVITE still waiting for its final response (CANCELled or detached) ends 64*T1 from now.
+    void limit_pending_invite(client_tx& tx, ms_t now);
     void client_timeout(uint64_t id);
     void client_terminate(uint64_t id);
     void server_retransmit(uint64_t id);
