@@ -415,25 +415,6 @@ void b2bua::send_a_final(call& c, unsigned status, std::string_view reason) {
     c.rec.reason = std::string(reason);
 }
 
-void b2bua::send_cancel(const leg& l, std::string_view request_uri, std::string_view branch, sip_addr dest) {
-    // RFC 3261 9.1: same Request-URI, Call-ID, From, To (no tag), CSeq number and branch as
-    // the INVITE, sent where the INVITE went.
-    request_spec rs;
-    const std::string from = l.from_value();
-    rs.method = "CANCEL";
-    rs.request_uri = request_uri;
-    rs.via_host = realm(l.realm).addr_text;
-    rs.via_port = cfg_.sip_port;
-    rs.branch = branch;
-    rs.max_forwards = cfg_.max_forwards;
-    rs.from = from;
-    rs.to = l.remote_uri;
-    rs.call_id = l.call_id;
-    rs.cseq = l.local_cseq != 0 ? l.local_cseq : 1;  // the INVITE's (2 after an authentication retry)
-    rs.user_agent = cfg_.user_agent;
-    tl_.send_request(sip::method::cancel, std::string(branch), l.realm, dest, build_request(tl_.pool(), rs), nullptr, nullptr);
-}
-
 void b2bua::on_cancel(const inbound& in) {
     const uint64_t ist = tl_.find_invite_server(in);
     const uint64_t cancel_tx = tl_.create_server(in);
@@ -546,8 +527,7 @@ void b2bua::end_call(call& c, const char* hangup) {
         by_call_id_.erase(br.l.call_id);
         if (br.st == call::branch::state::ringing || br.st == call::branch::state::given_up) {
             // Still waiting for its final response: it gets its CANCEL (or ACK and BYE) anyway.
-            adopt_orphan(br.l, br.request_uri, br.via_branch, br.dest, br.provisional,
-                         br.st == call::branch::state::given_up && !br.cancel_wanted);
+            adopt_orphan(br.l, br.tx);
         } else {
             tl_.detach_client(br.tx);
         }

@@ -218,8 +218,6 @@ private:
     /// Starts watching an answered call's relayed RTP (b2bua_media_timeout.cc).
     void watch_media(call& c);
     void check_media(uint64_t call_id);
-    /// CANCEL of the INVITE that opened leg `l` (sent to `request_uri` via `dest` with its `branch`).
-    void send_cancel(const leg& l, std::string_view request_uri, std::string_view branch, sip_addr dest);
     /// Leg A gave up before the answer (CANCEL, or BYE in the early dialog): 487 to A, CANCEL to B.
     /// Also used with another `status` (and CDR `hangup`) when the appliance gives up on A.
     void abandon(call& c, unsigned status = 487, const char* hangup = "caller");
@@ -306,12 +304,11 @@ private:
     void abort_transfer(call& c);
     void end_call(call& c, const char* hangup);
     // INVITEs nobody wants any more (b2bua_orphans.cc).
-    /// Takes over an INVITE this appliance sent whose call or transfer is gone before it got its
-    /// final response: CANCELled on its first provisional response (now, if one came and no
-    /// CANCEL went yet), ACKed and BYEd if it answers anyway, forgotten at its final response
-    /// or after 64*T1. `cancel_sent`: a CANCEL for it went out already.
-    void adopt_orphan(const leg& l, const std::string& request_uri, const std::string& branch, sip_addr dest,
-                      bool provisional_seen, bool cancel_sent);
+    /// Takes over INVITE client transaction `invite_tx` (the dialog it opens: `l`) whose call or
+    /// transfer is gone before it got its final response: CANCELled (at once, or on its first
+    /// provisional response), ACKed and BYEd if it answers anyway, forgotten at its final
+    /// response or after 64*T1.
+    void adopt_orphan(const leg& l, uint64_t invite_tx);
     /// A response for an INVITE whose call or transfer is gone.
     void on_orphan_response(const inbound& in);
     void write_record(call& c, const char* hangup);
@@ -357,9 +354,6 @@ private:
     uint64_t reloads_ = 0;
     struct orphan_invite {
         leg l;
-        std::string request_uri, branch;
-        sip_addr dest;
-        bool cancelled = false;
         timer_queue::id timer = 0;
     };
     std::unordered_map<std::string, orphan_invite> orphans_;  ///< by the INVITE's Call-ID

@@ -216,12 +216,10 @@ struct b2bua::call {
         dial_target target;
         leg l;                     ///< the dialog this INVITE opens (becomes `b` if it answers)
         state st = state::delayed;
-        sip_addr dest;             ///< where the INVITE went: its CANCEL goes there too (RFC 3261 9.1)
+        sip_addr dest;             ///< where the INVITE went
         std::string request_uri;
         std::string via_branch;
         uint64_t tx = 0;
-        bool provisional = false;  ///< a provisional response came: a CANCEL may be sent (RFC 3261 9.1)
-        bool cancel_wanted = false;  ///< CANCEL on the first provisional response
         unsigned status = 0;       ///< final status (408: transaction timeout, 480: ring time ran out)
         timer_queue::id timer = 0; ///< delay timer (delayed) or ring timer (ringing)
         uint32_t last_rseq = 0;    ///< RSeq of the last reliable provisional response PRACKed (RFC 3262)
@@ -302,7 +300,6 @@ struct b2bua::call {
         uint64_t invite_tx = 0;
         std::string branch;
         sip_addr invite_dest;
-        bool provisional = false;
         timer_queue::id ring_timer = 0;  ///< CANCELs the new party when it rings too long (rt=, max_ring)
         media_bridge media;              ///< kept half shared with `call::media`, new half for `next`
     };

@@ -194,11 +194,7 @@ void b2bua::give_up_branch(call& c, size_t i) {
         return;
     }
     br.st = call::branch::state::given_up;
-    br.cancel_wanted = true;
-    if (br.provisional) {
-        send_cancel(br.l, br.request_uri, br.via_branch, br.dest);
-        br.cancel_wanted = false;
-    }
+    tl_.cancel(br.tx);  // now, or on its first provisional response
 }
 
 void b2bua::give_up_branches(call& c, int except) {
@@ -220,13 +216,6 @@ void b2bua::on_branch_response(uint64_t call_id, size_t i, const inbound& in) {
     const sip::message& m = *in.msg;
     const unsigned status = m.status;
     if (status < 200) {
-        // Any provisional response, 100 included, allows the CANCEL (RFC 3261 9.1).
-        br.provisional = true;
-        if (br.cancel_wanted) {
-            send_cancel(br.l, br.request_uri, br.via_branch, br.dest);
-            br.cancel_wanted = false;
-            return;
-        }
         if (status == 100 || br.st != call::branch::state::ringing || c.st == call::state::cancelling) {
             return;  // 100 is hop-by-hop: leg A already got our own
         }
@@ -330,7 +319,6 @@ bool b2bua::retry_with_credentials(call& c, size_t i, const sip::message& challe
     br.auth_header = std::string(proxy ? "Proxy-Authorization: " : "Authorization: ") + credentials + "\r\n";
     br.l.local_cseq += 1;
     br.l.remote_tag.clear();
-    br.provisional = false;
     br.via_branch = "z9hG4bK" + random_token(20);
     tl_.detach_client(br.tx);  // that transaction is over (it ACKed the challenge)
     ++stats_.provider_auth_retries;

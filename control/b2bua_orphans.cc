@@ -11,18 +11,10 @@
 
 namespace sf::control {
 
-void b2bua::adopt_orphan(const leg& l, const std::string& request_uri, const std::string& branch, sip_addr dest,
-                         bool provisional_seen, bool cancel_sent) {
+void b2bua::adopt_orphan(const leg& l, uint64_t invite_tx) {
     orphan_invite o;
     o.l = l;
-    o.request_uri = request_uri;
-    o.branch = branch;
-    o.dest = dest;
-    o.cancelled = cancel_sent;
-    if (provisional_seen && !cancel_sent) {
-        send_cancel(o.l, o.request_uri, o.branch, o.dest);
-        o.cancelled = true;
-    }
+    tl_.cancel(invite_tx);  // now, or on its first provisional response (the transaction layer)
     // The INVITE transaction ends by Timer B (64*T1) at the latest; after that nothing comes.
     const std::string call_id = l.call_id;
     o.timer = timers_.add(now_() + 64ull * cfg_.timers.t1_ms + 1000, [this, call_id] {
@@ -47,11 +39,7 @@ void b2bua::on_orphan_response(const inbound& in) {
     }
     orphan_invite& o = it->second;
     if (m.status < 200) {
-        if (!o.cancelled) {
-            send_cancel(o.l, o.request_uri, o.branch, o.dest);
-            o.cancelled = true;
-        }
-        return;
+        return;  // its CANCEL went, or goes now, from the transaction layer
     }
     if (m.status < 300) {
         // It answered anyway: the dialog exists, so it is ACKed and ended at once.

@@ -262,8 +262,8 @@ b2bua::transfer_outcome b2bua::start_transfer(call& c, bool from_a, const transf
             }
         });
     // A new party that rings and never answers is CANCELled like any destination; its 487 then
-    // fails the transfer. One that has not even sent a provisional response cannot be
-    // CANCELled yet (RFC 3261 9.1), and Timer B ends its INVITE within 64*T1 anyway.
+    // fails the transfer. One that has not even sent a provisional response gets its CANCEL on
+    // the first (RFC 3261 9.1), and Timer B ends its INVITE within 64*T1 anyway.
     const unsigned ring_s = dt.ring_time_s != 0 ? dt.ring_time_s : cfg_.max_ring_s;
     if (ring_s != 0) {
         t.ring_timer = timers_.add(now_() + 1000ull * ring_s, [this, id, ring_s] {
@@ -273,10 +273,10 @@ b2bua::transfer_outcome b2bua::start_transfer(call& c, bool from_a, const transf
             }
             call::transfer_state& tt = it->second->transfer;
             tt.ring_timer = 0;
-            if (tt.active && tt.provisional) {
+            if (tt.active) {
                 log_info("call %llu: transfer target %s did not answer within %u s",
                          static_cast<unsigned long long>(id), tt.target_uri.c_str(), ring_s);
-                send_cancel(tt.next, tt.target_uri, tt.branch, tt.invite_dest);
+                tl_.cancel(tt.invite_tx);
             }
         });
     }
@@ -479,9 +479,7 @@ void b2bua::on_transfer_response(uint64_t call_id, const inbound& in) {
     }
     call& c = *it->second;
     const sip::message& m = *in.msg;
-    call::transfer_state& t = c.transfer;
     if (m.status < 200) {
-        t.provisional = true;
         if (m.status > 100) {
             notify_transferor(c, m.status, m.reason, false);
         }
@@ -593,7 +591,7 @@ void b2bua::abort_transfer(call& c) {
     t.ring_timer = 0;
     // The transferee hung up mid-transfer: the new party is cancelled now or on its first
     // provisional response, or ACKed and BYEd if it answers anyway (b2bua_orphans.cc).
-    adopt_orphan(t.next, t.target_uri, t.branch, t.invite_dest, t.provisional, false);
+    adopt_orphan(t.next, t.invite_tx);
     notify_transferor(c, 487, reason_phrase(487), true);
     media_.close_replacement(t.media, keep_a);
     by_call_id_.erase(t.next.call_id);

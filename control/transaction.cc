@@ -28,7 +28,9 @@ struct transaction_layer::client_tx {
     enum class state : uint8_t { calling, proceeding, completed, terminated };
     uint64_t id = 0;
     bool invite = false;
-    bool cancelled = false;  ///< ICT: CANCELled or detached, RFC 3261 9.1's 64*T1 runs
+    bool limited = false;        ///< ICT: CANCELled or detached, RFC 3261 9.1's 64*T1 runs
+    bool cancel_wanted = false;  ///< ICT: cancel() was called (CANCEL on the first provisional)
+    bool cancel_sent = false;
     state st = state::calling;
     std::string key;
     unsigned realm = 0;
@@ -89,9 +91,6 @@ uint64_t transaction_layer::send_request(sip::method method, std::string branch,
     tx->on_timeout = std::move(on_timeout);
     const uint64_t id = tx->id;
     const ms_t now = now_();
-    if (method == sip::method::cancel) {
-        cancelling(branch, now);
-    }
     // Timer A / E: retransmit; timer B / F: give up after 64*T1.
     tx->retransmit_timer = timers_.add(now + tx->interval, [this, id] { client_retransmit(id); });
     tx->timeout_timer = timers_.add(now + 64ull * cfg_.t1_ms, [this, id] { client_timeout(id); });
@@ -102,23 +101,50 @@ uint64_t transaction_layer::send_request(sip::method method, std::string branch,
     return id;
 }
 
-void transaction_layer::cancelling(std::string_view branch, ms_t now) {
+bool transaction_layer::cancel(uint64_t id) {
+    auto it = clients_.find(id);
+    if (it == clients_.end()) {
+        return false;
+    }
+    client_tx& tx = *it->second;
+    if (!tx.invite || (tx.st != client_tx::state::calling && tx.st != client_tx::state::proceeding)) {
+        return false;
+    }
+    if (!tx.cancel_wanted) {
+        tx.cancel_wanted = true;
+        if (tx.st == client_tx::state::proceeding) {
+            send_cancel(tx);
+        }
+    }
+    return true;
+}
+
+void transaction_layer::send_cancel(client_tx& tx) {
+    tx.cancel_sent = true;
     // RFC 3261 9.1: with no final response to the INVITE 64*T1 after its CANCEL, the client
     // considers it cancelled and destroys the transaction. Without this, a callee that sent a
     // provisional response and then nothing (gone, or unwilling) would keep the INVITE
     // transaction, and the message segments it holds, for ever.
-    auto k = client_keys_.find(client_key(branch, sip::method_token(sip::method::invite)));
-    if (k != client_keys_.end()) {
-        limit_pending_invite(*clients_.at(k->second), now);
+    limit_pending_invite(tx, now_());
+    sip::message inv;
+    if (!parse_invite(tx, inv)) {
+        return;  // not one we built: nothing to take the CANCEL from
     }
+    std::string branch(inv.top_via.branch);
+    sip_wire text = request_for_invite(inv, "CANCEL", inv.find(sip::hdr::to)->value);
+    if (text.empty()) {
+        return;  // pool exhausted: the 64*T1 limit still ends the INVITE
+    }
+    // The CANCEL is a non-INVITE transaction of its own (timer E/F); nobody waits for its 200.
+    send_request(sip::method::cancel, std::move(branch), tx.realm, tx.dest, std::move(text), nullptr, nullptr);
 }
 
 void transaction_layer::limit_pending_invite(client_tx& tx, ms_t now) {
-    if (!tx.invite || tx.cancelled ||
+    if (!tx.invite || tx.limited ||
         (tx.st != client_tx::state::calling && tx.st != client_tx::state::proceeding)) {
         return;  // not an INVITE, limited already, or answered: nothing to give up
     }
-    tx.cancelled = true;
+    tx.limited = true;
     timers_.cancel(tx.timeout_timer);
     const uint64_t id = tx.id;
     tx.timeout_timer = timers_.add(now + 64ull * cfg_.t1_ms, [this, id] { client_timeout(id); });
@@ -159,7 +185,7 @@ void transaction_layer::client_timeout(uint64_t id) {
         client_terminate(id);  // timer D / K ran out
         return;
     }
-    if (tx.invite && tx.st == client_tx::state::proceeding && !tx.cancelled) {
+    if (tx.invite && tx.st == client_tx::state::proceeding && !tx.limited) {
         return;  // timer B only applies while Calling (a CANCEL sets a limit of its own)
     }
     ++stats_.timeouts;
@@ -195,28 +221,35 @@ void transaction_layer::detach_client(uint64_t id) {
     limit_pending_invite(tx, now_());
 }
 
-sip_wire transaction_layer::build_ack(const client_tx& tx, const sip::message& resp) {
-    // RFC 3261 17.1.1.3: same Request-URI, Call-ID, From, top Via and CSeq number as the
-    // INVITE; To from the response (it carries the tag). The INVITE is parsed where it lies;
-    // one larger than a segment is made contiguous first (the parser wants one buffer).
+bool transaction_layer::parse_invite(const client_tx& tx, sip::message& inv) {
+    // The INVITE is parsed where it lies; one larger than a segment is made contiguous first
+    // (the parser wants one buffer).
     std::string_view text = tx.request.contiguous();
     if (text.empty() && !tx.request.empty()) {
         linear_.resize(tx.request.size());
         linear_.resize(tx.request.copy_to(linear_.data(), linear_.size()));
         text = linear_;
     }
-    sip::message inv;
-    if (text.empty() || sip::parse(text, inv) != sip::parse_error::ok) {
-        return {};
-    }
+    return !text.empty() && sip::parse(text, inv) == sip::parse_error::ok;
+}
+
+sip_wire transaction_layer::request_for_invite(const sip::message& inv, std::string_view method,
+                                               std::string_view to) {
+    // RFC 3261 17.1.1.3 (ACK) and 9.1 (CANCEL): the INVITE's Request-URI, top Via, From,
+    // Call-ID, CSeq number and Route headers, so it takes the INVITE's path hop by hop.
     sip_writer w(pool_);
-    w.append("ACK ").append(inv.request_uri).append(" SIP/2.0\r\n");
-    w.header("Via", inv.find(sip::hdr::via)->value);
+    w.append(method).append(" ").append(inv.request_uri).append(" SIP/2.0\r\n");
+    w.header("Via", inv.top_via.raw);
     w.append("Max-Forwards: 70\r\n");
+    for (unsigned i = 0; i < inv.n_headers; ++i) {
+        if (inv.headers[i].id == sip::hdr::route) {
+            w.header("Route", inv.headers[i].value);
+        }
+    }
     w.header("From", inv.find(sip::hdr::from)->value);
-    w.header("To", resp.find(sip::hdr::to)->value);
+    w.header("To", to);
     w.header("Call-ID", inv.call_id);
-    w.append("CSeq: ").append_uint(inv.cseq).append(" ACK\r\n");
+    w.append("CSeq: ").append_uint(inv.cseq).append(" ").append(method).append("\r\n");
     w.append("Content-Length: 0\r\n\r\n");
     return w.finish();
 }
@@ -248,6 +281,9 @@ bool transaction_layer::on_response(const inbound& in) {
                 tx.retransmit_timer = 0;
             }
         }
+        if (tx.cancel_wanted && !tx.cancel_sent) {
+            send_cancel(tx);  // any provisional response, 100 included, allows it (RFC 3261 9.1)
+        }
         if (tx.on_response) {
             tx.on_response(in);
         }
@@ -264,7 +300,10 @@ bool transaction_layer::on_response(const inbound& in) {
         timers_.cancel(tx.timeout_timer);
         tx.retransmit_timer = 0;
         if (tx.invite) {
-            tx.ack = build_ack(tx, m);
+            sip::message inv;
+            if (parse_invite(tx, inv)) {
+                tx.ack = request_for_invite(inv, "ACK", m.find(sip::hdr::to)->value);
+            }
             if (!tx.ack.empty()) {
                 send_(tx.realm, tx.dest, tx.ack);
             }

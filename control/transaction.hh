@@ -49,14 +49,21 @@ public:
     /// Sends `request` (built with Via branch `branch`) to `dest` and runs the
     /// client state machine. `on_response` sees each distinct response once
     /// (provisional and final); `on_timeout` fires on timer B/F, and for an INVITE that
-    /// was CANCELled (a CANCEL sent here with its branch) 64*T1 after the CANCEL when no final
-    /// response came (RFC 3261 9.1). For an INVITE the ACK for a non-2xx final response is
-    /// generated here.
+    /// was CANCELled (cancel() below) 64*T1 after the CANCEL when no final response came
+    /// (RFC 3261 9.1). For an INVITE the ACK for a non-2xx final response is generated here.
     uint64_t send_request(sip::method method, std::string branch, unsigned realm, sip_addr dest,
                           sip_wire request, response_cb on_response, timeout_cb on_timeout);
     /// Passes a response to its client transaction; false if none matches (a
     /// retransmitted 2xx after the ICT ended, or a stray response).
     bool on_response(const inbound& in);
+    /// RFC 3261 9.1: CANCELs INVITE client transaction `id`. The CANCEL is built from the
+    /// INVITE itself (Request-URI, top Via, From, To, Call-ID, CSeq number, Route headers) and
+    /// goes where the INVITE went: at once when a provisional response has come, otherwise on
+    /// the first one (before it, a CANCEL could overtake its INVITE). From then on the INVITE
+    /// waits 64*T1 at most for its final response (a 487, or a 2xx that crossed the CANCEL).
+    /// False when there is nothing to cancel: no such transaction, not an INVITE, or its
+    /// final response is in. A second call sends no second CANCEL.
+    bool cancel(uint64_t id);
     /// Forgets the callbacks of a client transaction (its call ended) while the
     /// state machine itself keeps absorbing retransmissions; an INVITE still waiting for its
     /// final response waits 64*T1 more at most.
@@ -95,8 +102,8 @@ private:
     struct server_tx;
 
     void client_retransmit(uint64_t id);
-    /// A CANCEL with `branch` is being sent: its INVITE transaction gets 64*T1 more at most.
-    void cancelling(std::string_view branch, ms_t now);
+    /// Sends the CANCEL of INVITE transaction `tx` (a provisional response has come).
+    void send_cancel(client_tx& tx);
     /// An INVITE still waiting for its final response (CANCELled or detached) ends 64*T1 from now.
     void limit_pending_invite(client_tx& tx, ms_t now);
     void client_timeout(uint64_t id);
@@ -105,7 +112,11 @@ private:
     void keep_for_retransmission(server_tx& tx, const sip_wire& sent);
     void resend_response(const server_tx& tx);
     void server_terminate(uint64_t id);
-    sip_wire build_ack(const client_tx& tx, const sip::message& resp);
+    /// The INVITE of `tx` parsed where it lies (made contiguous in linear_ if it spans segments).
+    bool parse_invite(const client_tx& tx, sip::message& inv);
+    /// An ACK or CANCEL for `inv` (RFC 3261 17.1.1.3, 9.1): its Request-URI, top Via, From,
+    /// Call-ID, CSeq number and Route headers; To as given (the response's, for an ACK).
+    sip_wire request_for_invite(const sip::message& inv, std::string_view method, std::string_view to);
 
     timer_queue& timers_;
     message_pool& pool_;

@@ -106,6 +106,29 @@ std::string client_request(std::string_view method, std::string_view branch, uns
     return s;
 }
 
+// The same with a route set, as an in-dialog request through two proxies.
+std::string routed_request(std::string_view method, std::string_view branch, unsigned cseq) {
+    std::string s = client_request(method, branch, cseq);
+    s.insert(s.find("Max-Forwards"),
+             "Route: <sip:p1.example.net;lr>\r\nRoute: <sip:p2.example.net;lr>, <sip:p3.example.net;lr>\r\n");
+    return s;
+}
+
+std::string header(const sip::message& m, sip::hdr id) {
+    const sip::header* h = m.find(id);
+    return h == nullptr ? std::string() : std::string(h->value);
+}
+
+std::vector<std::string> routes(const sip::message& m) {
+    std::vector<std::string> out;
+    for (unsigned i = 0; i < m.n_headers; ++i) {
+        if (m.headers[i].id == sip::hdr::route) {
+            out.emplace_back(m.headers[i].value);
+        }
+    }
+    return out;
+}
+
 class transaction_test : public ::testing::Test {
 protected:
     transaction_test()
@@ -207,14 +230,14 @@ TEST_F(transaction_test, ict_provisional_stops_timer_a_and_timer_b) {
 // CANCEL it is over, reported as a timeout.
 TEST_F(transaction_test, ict_cancelled_without_a_final_response_ends_64_t1_after_the_cancel) {
     int timeouts = 0;
-    tl_.send_request(sip::method::invite, "z9hG4bKict9", 1, bob, wire(client_request("INVITE", "z9hG4bKict9")),
-                     [](const inbound&) {}, [&] { ++timeouts; });
+    const uint64_t id = tl_.send_request(sip::method::invite, "z9hG4bKict9", 1, bob,
+                                         wire(client_request("INVITE", "z9hG4bKict9")), [](const inbound&) {},
+                                         [&] { ++timeouts; });
     auto ringing = make_inbound(response(180, "Ringing", "z9hG4bKict9", 1, "INVITE"), 1, bob);
     EXPECT_TRUE(tl_.on_response(ringing->in));
     advance_to(100000);
     EXPECT_EQ(tl_.size(), 1u) << "ringing without a CANCEL: no limit here";
-    tl_.send_request(sip::method::cancel, "z9hG4bKict9", 1, bob, wire(client_request("CANCEL", "z9hG4bKict9")),
-                     nullptr, nullptr);
+    EXPECT_TRUE(tl_.cancel(id));
     EXPECT_EQ(tl_.size(), 2u);
     advance_to(100000 + 31999);
     EXPECT_EQ(timeouts, 0);
@@ -248,12 +271,12 @@ TEST_F(transaction_test, ict_detached_in_proceeding_ends_64_t1_later) {
 TEST_F(transaction_test, ict_cancelled_then_487_is_acked_not_timed_out) {
     std::vector<unsigned> statuses;
     int timeouts = 0;
-    tl_.send_request(sip::method::invite, "z9hG4bKict8", 1, bob, wire(client_request("INVITE", "z9hG4bKict8")),
-                     [&](const inbound& in) { statuses.push_back(in.msg->status); }, [&] { ++timeouts; });
+    const uint64_t id = tl_.send_request(
+        sip::method::invite, "z9hG4bKict8", 1, bob, wire(client_request("INVITE", "z9hG4bKict8")),
+        [&](const inbound& in) { statuses.push_back(in.msg->status); }, [&] { ++timeouts; });
     auto ringing = make_inbound(response(180, "Ringing", "z9hG4bKict8", 1, "INVITE"), 1, bob);
     EXPECT_TRUE(tl_.on_response(ringing->in));
-    tl_.send_request(sip::method::cancel, "z9hG4bKict8", 1, bob, wire(client_request("CANCEL", "z9hG4bKict8")),
-                     nullptr, nullptr);
+    EXPECT_TRUE(tl_.cancel(id));
     advance(1000);
     auto terminated = make_inbound(response(487, "Request Terminated", "z9hG4bKict8", 1, "INVITE"), 1, bob);
     EXPECT_TRUE(tl_.on_response(terminated->in));
@@ -261,6 +284,71 @@ TEST_F(transaction_test, ict_cancelled_then_487_is_acked_not_timed_out) {
     advance(100000);
     EXPECT_EQ(timeouts, 0);
     EXPECT_EQ(tl_.size(), 0u);
+}
+
+// RFC 3261 9.1: the CANCEL copies the INVITE's Request-URI, top Via (so the same branch),
+// From, To, Call-ID, CSeq number and Route headers, and goes where the INVITE went; before a
+// provisional response it is held back (it could overtake the INVITE), and it goes once.
+TEST_F(transaction_test, ict_cancel_waits_for_a_provisional_response_and_copies_the_invite) {
+    const std::string inv = routed_request("INVITE", "z9hG4bKcan1", 7);
+    std::vector<unsigned> statuses;
+    const uint64_t id = tl_.send_request(sip::method::invite, "z9hG4bKcan1", 1, bob, wire(inv),
+                                         [&](const inbound& in) { statuses.push_back(in.msg->status); }, nullptr);
+    EXPECT_TRUE(tl_.cancel(id));
+    advance(400);
+    ASSERT_EQ(sent_.size(), 1u) << "no CANCEL before a provisional response";
+    auto trying = make_inbound(response(100, "Trying", "z9hG4bKcan1", 7, "INVITE"), 1, bob);
+    EXPECT_TRUE(tl_.on_response(trying->in));
+    EXPECT_EQ(statuses, (std::vector<unsigned>{100})) << "the provisional response still reaches its user";
+    ASSERT_EQ(sent_.size(), 2u);
+    EXPECT_EQ(sent_[1].to, bob);
+    auto cancel = parse_sent(1);
+    auto invite = parse_sent(0);
+    EXPECT_EQ(cancel->msg.req_method, sip::method::cancel);
+    EXPECT_EQ(cancel->msg.request_uri, invite->msg.request_uri);
+    EXPECT_EQ(cancel->msg.count(sip::hdr::via), 1u);
+    EXPECT_EQ(cancel->msg.top_via.raw, invite->msg.top_via.raw);
+    EXPECT_EQ(header(cancel->msg, sip::hdr::from), header(invite->msg, sip::hdr::from));
+    EXPECT_EQ(header(cancel->msg, sip::hdr::to), header(invite->msg, sip::hdr::to));
+    EXPECT_EQ(cancel->msg.call_id, invite->msg.call_id);
+    EXPECT_EQ(cancel->msg.cseq, 7u);
+    EXPECT_EQ(cancel->msg.cseq_method, sip::method::cancel);
+    EXPECT_EQ(routes(cancel->msg), routes(invite->msg));
+    EXPECT_EQ(routes(cancel->msg).size(), 2u);
+    EXPECT_EQ(cancel->msg.content_length, 0);
+
+    EXPECT_TRUE(tl_.cancel(id)) << "still pending";
+    auto ringing = make_inbound(response(180, "Ringing", "z9hG4bKcan1", 7, "INVITE"), 1, bob);
+    EXPECT_TRUE(tl_.on_response(ringing->in));
+    EXPECT_EQ(sent_.size(), 2u) << "one CANCEL";
+    auto terminated = make_inbound(response(487, "Request Terminated", "z9hG4bKcan1", 7, "INVITE"), 1, bob);
+    EXPECT_TRUE(tl_.on_response(terminated->in));
+    EXPECT_FALSE(tl_.cancel(id)) << "final response in: nothing to cancel";
+    EXPECT_FALSE(tl_.cancel(id + 100)) << "no such transaction";
+}
+
+TEST_F(transaction_test, only_an_invite_can_be_cancelled) {
+    const uint64_t id = tl_.send_request(sip::method::options, "z9hG4bKopt", 1, bob,
+                                         wire(client_request("OPTIONS", "z9hG4bKopt")), nullptr, nullptr);
+    EXPECT_FALSE(tl_.cancel(id));
+    EXPECT_EQ(sent_.size(), 1u);
+}
+
+// RFC 3261 17.1.1.3: the ACK of a non-2xx final response carries the INVITE's Route headers
+// (it takes the INVITE's path) and the To of the response (with its tag).
+TEST_F(transaction_test, ict_ack_of_a_failure_carries_the_invites_route) {
+    const std::string inv = routed_request("INVITE", "z9hG4bKroute", 4);
+    tl_.send_request(sip::method::invite, "z9hG4bKroute", 1, bob, wire(inv), nullptr, nullptr);
+    auto busy = make_inbound(response(486, "Busy Here", "z9hG4bKroute", 4, "INVITE", "busytag"), 1, bob);
+    EXPECT_TRUE(tl_.on_response(busy->in));
+    ASSERT_EQ(sent_.size(), 2u);
+    auto ack = parse_sent(1);
+    auto invite = parse_sent(0);
+    EXPECT_EQ(ack->msg.req_method, sip::method::ack);
+    EXPECT_EQ(ack->msg.request_uri, invite->msg.request_uri);
+    EXPECT_EQ(routes(ack->msg), routes(invite->msg));
+    EXPECT_EQ(ack->msg.to.tag, "busytag");
+    EXPECT_EQ(ack->msg.cseq, 4u);
 }
 
 TEST_F(transaction_test, ict_acks_a_non_2xx_to_an_invite_larger_than_a_segment) {
