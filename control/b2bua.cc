@@ -41,6 +41,7 @@ b2bua::~b2bua() {
         timers_.cancel(c->session[1].timer);
         timers_.cancel(c->a_reliable.timer);
         timers_.cancel(c->transfer.ring_timer);
+        timers_.cancel(c->reinvite.timer);
         for (const call::branch& br : c->branches) {
             timers_.cancel(br.timer);
         }
@@ -425,6 +426,10 @@ void b2bua::on_cancel(const inbound& in) {
     tl_.respond(cancel_tx, 200, "OK", {}, {});
     bool is_a = false;
     call* c = find_call(in.msg->call_id, &is_a);
+    if (c != nullptr && c->reinvite.active && c->reinvite.server_tx == ist) {
+        cancel_reinvite(*c, true);  // a re-INVITE we relayed: the other leg's answer comes back
+        return;
+    }
     if (c != nullptr && is_a && cancel_held_answer_a(*c)) {
         return;  // B had answered but A's 2xx still waited for a PRACK: A was not answered yet
     }
@@ -509,6 +514,7 @@ void b2bua::end_call(call& c, const char* hangup) {
         // to the other leg is left to its transaction (which gives it 64*T1 at most now).
         tl_.respond(c.reinvite.server_tx, 487, reason_phrase(487), {}, {});
         tl_.detach_client(c.reinvite.client_tx);
+        timers_.cancel(c.reinvite.timer);
         c.reinvite.active = false;
     }
     timers_.cancel(c.waiting_ack.timer);

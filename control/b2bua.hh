@@ -57,6 +57,9 @@ struct b2bua_stats {
     uint64_t requests_in = 0, responses_in = 0, bad_requests = 0, unparsable_dropped = 0;
     uint64_t in_dialog_481 = 0, refer_declined = 0, dialplan_errors = 0;
     uint64_t relayed_in_dialog = 0, glare_491 = 0, pending_500 = 0;
+    /// Relayed re-INVITEs CANCELled by their sender, and those the other leg left without a
+    /// final response for max_ring (CANCELled by us).
+    uint64_t reinvites_cancelled = 0, reinvites_unanswered = 0;
     uint64_t retransmitted_2xx = 0, absorbed_2xx = 0;  ///< end-to-end 2xx handling (RFC 3261 13.3.1.4)
     uint64_t refer_passed = 0, transfers_started = 0, transfers_completed = 0, transfers_failed = 0, transfers_refused = 0;
     uint64_t replaces_accepted = 0, replaces_refused = 0;  ///< INVITEs with Replaces (RFC 3891)
@@ -252,6 +255,13 @@ private:
     /// to this appliance's address on `other`'s realm). False if they cannot be translated.
     bool relay_headers(const sip::message& m, const leg& other, std::string& extra) const;
     void on_relayed_response(uint64_t call_id, bool from_a, uint64_t stx, sip::method method, const inbound& in);
+    /// CANCELs the re-INVITE relayed to the other leg (RFC 3261 9.1): its sender CANCELled it
+    /// (`by_sender`), or it went max_ring without a final response. The other leg's answer
+    /// (487, or a 2xx that crossed the CANCEL) is relayed as usual.
+    void cancel_reinvite(call& c, bool by_sender);
+    /// The relayed re-INVITE has its final response (or none will come): its timer stops, and
+    /// when it failed the offerer's media go back to its SDP from before (RFC 3261 14.1).
+    void end_reinvite(call& c, bool succeeded);
     /// A relayed NOTIFY's "Event: refer;id=" (in `extra`) renamed to the CSeq the REFER had in
     /// the dialog the NOTIFY goes to (RFC 3515 2.4.6).
     void translate_refer_event(const call& c, bool from_a, std::string& extra) const;

@@ -275,10 +275,15 @@ struct b2bua::call {
         bool active = false;
         bool from_a = true;
         bool offerless = false;
+        bool cancelled = false;    ///< CANCELled: by its sender, or unanswered for max_ring
         uint64_t server_tx = 0;
         sip_addr reply_to;
         uint32_t cseq = 0;         ///< the originator's CSeq (its ACK carries it)
         uint64_t client_tx = 0;    ///< the INVITE relayed to the other leg
+        timer_queue::id timer = 0; ///< max_ring: CANCELs it when no final response comes
+        /// The originator's SDP before its offer: a failed re-INVITE leaves the session as it
+        /// was (RFC 3261 14.1), so its media go back there.
+        std::string previous_sdp;
     };
     relayed_invite reinvite;
 

@@ -6,6 +6,7 @@
 
 #include "b2bua.hh"
 #include "b2bua_call.hh"
+#include "log.hh"
 #include "message_builder.hh"
 #include "sip/sdp.hh"
 #include "sip/sip_uri.hh"
@@ -119,6 +120,7 @@ void b2bua::relay_in_dialog(const inbound& in, call& c, bool from_a, uint64_t st
     leg& other = from_a ? c.b : c.a;
     std::string body;
     std::string content_type;
+    std::string previous_sdp;
     if (is_sdp(m)) {
         sdp::session desc;
         if (sdp::parse(m.body, desc) != sdp::parse_error::ok || !media_.fits(c.media, desc)) {
@@ -127,7 +129,9 @@ void b2bua::relay_in_dialog(const inbound& in, call& c, bool from_a, uint64_t st
         }
         // The sender may have moved its media (a new phone after a transfer, resume from hold).
         media_.apply_remote(c.media, !from_a, desc, true);
-        (from_a ? c.a_remote_sdp : c.b_remote_sdp) = std::string(m.body);
+        std::string& remote_sdp = from_a ? c.a_remote_sdp : c.b_remote_sdp;
+        previous_sdp = std::move(remote_sdp);
+        remote_sdp = std::string(m.body);
         body = rewrite_sdp(c, from_a, m.body);  // it goes to the other leg: B when A sent it
         content_type = "application/sdp";
     } else if (!m.body.empty()) {
@@ -164,7 +168,14 @@ void b2bua::relay_in_dialog(const inbound& in, call& c, bool from_a, uint64_t st
     sip_wire request = in_dialog_request(other, m.method_name, cseq, branch, with_contact,
                                                   extra, content_type, body);
     if (m.req_method == sip::method::invite) {
-        c.reinvite = call::relayed_invite{true, from_a, body.empty(), stx, response_address(in), m.cseq};
+        c.reinvite = call::relayed_invite{};
+        c.reinvite.active = true;
+        c.reinvite.from_a = from_a;
+        c.reinvite.offerless = body.empty();
+        c.reinvite.server_tx = stx;
+        c.reinvite.reply_to = response_address(in);
+        c.reinvite.cseq = m.cseq;
+        c.reinvite.previous_sdp = std::move(previous_sdp);
     }
     ++stats_.relayed_in_dialog;
     const uint64_t id = c.id;
@@ -173,14 +184,61 @@ void b2bua::relay_in_dialog(const inbound& in, call& c, bool from_a, uint64_t st
         method, branch, other.realm, other.target, std::move(request),
         [this, id, from_a, stx, method](const inbound& resp) { on_relayed_response(id, from_a, stx, method, resp); },
         [this, id, stx, method] {
-            tl_.respond(stx, 408, reason_phrase(408), {}, {});
+            // No final response: timer B/F, or 64*T1 after our CANCEL. A CANCELled re-INVITE
+            // ends as its sender asked (487); an unanswered one as a timeout.
             auto it = calls_.find(id);
-            if (it != calls_.end() && method == sip::method::invite) {
-                it->second->reinvite.active = false;
+            const bool invite = it != calls_.end() && method == sip::method::invite;
+            const unsigned status = invite && it->second->reinvite.cancelled ? 487 : 408;
+            tl_.respond(stx, status, reason_phrase(status), {}, {});
+            if (invite) {
+                end_reinvite(*it->second, false);
             }
         });
     if (m.req_method == sip::method::invite) {
         c.reinvite.client_tx = ctx;
+        // A re-INVITE may ring (RFC 6141) but not for ever: RFC 3261's Timer C for proxies,
+        // with our ring limit (the ICT itself has no timer once a provisional came).
+        if (cfg_.max_ring_s != 0) {
+            c.reinvite.timer = timers_.add(now_() + 1000ull * cfg_.max_ring_s, [this, id] {
+                auto it = calls_.find(id);
+                if (it != calls_.end() && it->second->reinvite.active) {
+                    it->second->reinvite.timer = 0;
+                    cancel_reinvite(*it->second, false);
+                }
+            });
+        }
+    }
+}
+
+void b2bua::cancel_reinvite(call& c, bool by_sender) {
+    call::relayed_invite& r = c.reinvite;
+    if (!r.active || r.cancelled) {
+        return;
+    }
+    r.cancelled = true;
+    if (by_sender) {
+        ++stats_.reinvites_cancelled;
+    } else {
+        ++stats_.reinvites_unanswered;
+        log_info("call %llu: re-INVITE from %s had no final response within %u s: CANCELled",
+                 static_cast<unsigned long long>(c.id), r.from_a ? "A" : "B", cfg_.max_ring_s);
+    }
+    tl_.cancel(r.client_tx);
+}
+
+void b2bua::end_reinvite(call& c, bool succeeded) {
+    call::relayed_invite& r = c.reinvite;
+    timers_.cancel(r.timer);
+    r.timer = 0;
+    r.active = false;
+    if (succeeded || r.offerless) {
+        return;
+    }
+    std::string& remote_sdp = r.from_a ? c.a_remote_sdp : c.b_remote_sdp;
+    remote_sdp = std::move(r.previous_sdp);
+    sdp::session desc;
+    if (sdp::parse(remote_sdp, desc) == sdp::parse_error::ok && media_.fits(c.media, desc)) {
+        media_.apply_remote(c.media, !r.from_a, desc, true);
     }
 }
 
@@ -235,7 +293,7 @@ void b2bua::on_relayed_response(uint64_t call_id, bool from_a, uint64_t stx, sip
     if (status >= 300) {
         tl_.respond(stx, status, m.reason, {}, {});
         if (invite) {
-            c.reinvite.active = false;
+            end_reinvite(c, false);
         }
         return;
     }
@@ -268,7 +326,7 @@ void b2bua::on_relayed_response(uint64_t call_id, bool from_a, uint64_t stx, sip
         return;
     }
     const bool offerless = c.reinvite.offerless;
-    c.reinvite.active = false;
+    end_reinvite(c, true);
     // With the offer in the INVITE, the other leg's 2xx can be ACKed at once; an offerless
     // re-INVITE's ACK must wait for the originator's, which carries the answer (RFC 3264).
     if (!offerless) {

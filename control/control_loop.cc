@@ -294,6 +294,8 @@ struct control_loop::impl {
         j.key("session_refreshes_answered").value(bs.session_refreshes_answered);
         j.key("session_timer_expiries").value(bs.session_timer_expiries);
         j.key("media_timeouts").value(bs.media_timeouts);
+        j.key("reinvites_cancelled").value(bs.reinvites_cancelled);
+        j.key("reinvites_unanswered").value(bs.reinvites_unanswered);
         j.key("provider_auth_retries").value(bs.provider_auth_retries);
         j.end_object();
         j.key("neighbours").begin_object();

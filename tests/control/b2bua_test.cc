@@ -813,6 +813,105 @@ TEST_F(hold_test, reinvite_answered_with_an_error_keeps_the_call) {
     EXPECT_NE(find_request(take(), core, sip::method::invite), nullptr);
 }
 
+// A failed re-INVITE leaves the session as it was (RFC 3261 14.1): alice's hold offer had moved
+// her media to port 42000; after bob's 488 the relay sends to 40000 again.
+TEST_F(hold_test, a_failed_reinvite_puts_the_offerers_media_back) {
+    call_state cs = confirmed_call();
+    ASSERT_NE(cs.b_invite, nullptr);
+    const dp::media_side* a_side = table_->find(acc_addr, cs.a_port);
+    ASSERT_NE(a_side, nullptr);
+    auto reinv = relay_hold(cs);
+    ASSERT_NE(reinv, nullptr);
+    EXPECT_EQ(dp::endpoint_port(a_side->remote()), 42000);
+    from_bob(bob_response(reinv->msg, 488, "Not Acceptable Here"));
+    EXPECT_NE(find_response(take(), acc, 488), nullptr);
+    EXPECT_EQ(dp::endpoint_port(a_side->remote()), 40000) << "her media from before the offer";
+}
+
+// RFC 3261 9.2 as a B2BUA: alice CANCELs her re-INVITE while bob rings; the CANCEL is answered
+// and passed on to bob's re-INVITE (the same CSeq and branch as that INVITE), bob's 487 comes
+// back to alice, the call stays with the media as they were, and the next re-INVITE goes.
+TEST_F(hold_test, a_cancelled_reinvite_is_cancelled_at_the_other_leg_and_the_call_stays) {
+    call_state cs = confirmed_call();
+    ASSERT_NE(cs.b_invite, nullptr);
+    auto reinv = relay_hold(cs);
+    ASSERT_NE(reinv, nullptr);
+    from_bob(bob_response(reinv->msg, 180, "Ringing"));
+    EXPECT_NE(find_response(take(), acc, 180), nullptr);
+    from_alice(alice_request("CANCEL", cs.a_tag, 2, "z9hG4bKreinv"));
+    auto out = take();
+    EXPECT_NE(find_response(out, acc, 200, sip::method::cancel), nullptr);
+    const received* cancel = find_request(out, core, sip::method::cancel);
+    ASSERT_NE(cancel, nullptr);
+    EXPECT_EQ(cancel->to, bob);
+    EXPECT_EQ(cancel->msg.top_via.branch, reinv->msg.top_via.branch);
+    EXPECT_EQ(cancel->msg.cseq, reinv->msg.cseq);
+    EXPECT_EQ(cancel->msg.to.tag, "bobtag");
+    EXPECT_EQ(cancel->msg.request_uri, reinv->msg.request_uri);
+    EXPECT_EQ(find_response(out, acc, 487), nullptr) << "alice's 487 is bob's, when it comes";
+    from_bob(bob_response(cancel->msg, 200, "OK"));
+    from_bob(bob_response(reinv->msg, 487, "Request Terminated"));
+    out = take();
+    EXPECT_NE(find_response(out, acc, 487, sip::method::invite), nullptr);
+    EXPECT_NE(find_request(out, core, sip::method::ack), nullptr) << "the ICT ACKs bob's 487";
+    EXPECT_EQ(count_request(out, core, sip::method::bye), 0u);
+    EXPECT_EQ(b2b_->active_calls(), 1u);
+    EXPECT_EQ(b2b_->stats().reinvites_cancelled, 1u);
+    const dp::media_side* a_side = table_->find(acc_addr, cs.a_port);
+    ASSERT_NE(a_side, nullptr);
+    EXPECT_EQ(dp::endpoint_port(a_side->remote()), 40000) << "the hold never happened";
+    from_alice(with_body(alice_request("INVITE", cs.a_tag, 3, "z9hG4bKreinv3"), alice_hold_sdp));
+    EXPECT_NE(find_request(take(), core, sip::method::invite), nullptr) << "no re-INVITE pending any more";
+}
+
+// A CANCEL before bob said anything waits for his first provisional response (RFC 3261 9.1),
+// and bob answering 200 across the CANCEL wins: alice gets the 200.
+TEST_F(hold_test, a_reinvite_cancelled_before_a_provisional_response_is_cancelled_on_the_first) {
+    call_state cs = confirmed_call();
+    ASSERT_NE(cs.b_invite, nullptr);
+    auto reinv = relay_hold(cs);
+    ASSERT_NE(reinv, nullptr);
+    from_alice(alice_request("CANCEL", cs.a_tag, 2, "z9hG4bKreinv"));
+    auto out = take();
+    EXPECT_NE(find_response(out, acc, 200, sip::method::cancel), nullptr);
+    EXPECT_EQ(find_request(out, core, sip::method::cancel), nullptr);
+    from_bob(bob_response(reinv->msg, 100, "Trying"));
+    EXPECT_NE(find_request(take(), core, sip::method::cancel), nullptr);
+    from_bob(bob_response(reinv->msg, 200, "OK", bob_sdp));
+    out = take();
+    EXPECT_NE(find_response(out, acc, 200, sip::method::invite), nullptr);
+    EXPECT_NE(find_request(out, core, sip::method::ack), nullptr);
+    EXPECT_EQ(b2b_->active_calls(), 1u);
+}
+
+// Bob rings on alice's re-INVITE and never answers: after [sip] max_ring it is CANCELled (a
+// proxy's Timer C); bob answers neither, so 64*T1 later alice gets 487 and the transaction
+// towards bob is gone; the call itself goes on.
+TEST_F(hold_test, a_reinvite_left_ringing_is_cancelled_after_max_ring) {
+    call_state cs = confirmed_call();
+    ASSERT_NE(cs.b_invite, nullptr);
+    auto reinv = relay_hold(cs);
+    ASSERT_NE(reinv, nullptr);
+    from_bob(bob_response(reinv->msg, 180, "Ringing"));
+    take();
+    const size_t before = tl_->size();
+    advance(179'000);
+    EXPECT_EQ(count_request(take(), core, sip::method::cancel), 0u);
+    advance(1'000);
+    auto out = take();
+    const received* cancel = find_request(out, core, sip::method::cancel);
+    ASSERT_NE(cancel, nullptr);
+    EXPECT_EQ(cancel->msg.top_via.branch, reinv->msg.top_via.branch);
+    EXPECT_EQ(b2b_->stats().reinvites_unanswered, 1u);
+    advance(32'000);
+    out = take();
+    EXPECT_NE(find_response(out, acc, 487, sip::method::invite), nullptr);
+    EXPECT_LT(tl_->size(), before) << "the re-INVITE towards bob is over";
+    EXPECT_EQ(b2b_->active_calls(), 1u);
+    from_alice(with_body(alice_request("INVITE", cs.a_tag, 3, "z9hG4bKreinv3"), alice_hold_sdp));
+    EXPECT_NE(find_request(take(), core, sip::method::invite), nullptr);
+}
+
 // The call ends (alice hangs up) while her re-INVITE waits at bob, who rang and went silent: she
 // gets 487 for it (RFC 3261 15.1.2), and 64*T1 later nothing of the call is left, the re-INVITE's
 // transaction towards bob included (found by fuzz_b2bua's silent-peers check).
