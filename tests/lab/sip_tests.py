@@ -16,6 +16,11 @@ A mixin for the lab runner (tests/lab/run), beside TransferTests (whose helpers 
                     the appliance relays the first and answers the other 491, the UA that got the
                     relayed one answers 491 too; each retries after the RFC 3261 14.1 back-off and
                     succeeds; alice's BYE ends the call; CDR result 200, hangup caller
+  reinvite_cancelled alice (uac_reinvite_cancel.xml) puts bob on hold with a re-INVITE, bob
+                    (uas_reinvite_ring.xml) rings on it, alice CANCELs it: the CANCEL reaches bob
+                    for his re-INVITE (its branch and CSeq), bob's 487 reaches alice, the call and
+                    its RTP go on untouched to alice's BYE; stats sip.reinvites_cancelled + 1;
+                    CDR result 200, hangup caller
   reload_during_call `sipferryctl reload` in the middle of a call with RTP: refused without the
                     token, done with it (stats calls.reloads + 1), and the call loses nothing
   refer_storm_rate_limited  a caller of account lab-storm (2 transfers a minute) calls bob-trc; bob
@@ -29,7 +34,7 @@ import sys
 from transfer_tests import read_trace, _is_request  # sipp -trace_msg parsing
 
 SIP_TESTS = ["session_refresh", "reliable_ringing", "reliable_ringing_to_caller", "reinvite_glare",
-             "reload_during_call", "refer_storm_rate_limited"]
+             "reinvite_cancelled", "reload_during_call", "refer_storm_rate_limited"]
 SIP_UA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sip_ua.py")
 STORM_IP = "192.0.2.13"  # TEST-NET-1 in sf-alice: configs/lab.conf [account.lab-storm] (2 transfers a minute)
 
@@ -206,6 +211,65 @@ class SipTests:
             if cdr.get("result") != 200 or cdr.get("hangup") != "caller" or not cdr.get("b_call_id"):
                 errs.append(f"CDR result {cdr.get('result')} hangup {cdr.get('hangup')} b_call_id "
                             f"{cdr.get('b_call_id')!r}, wanted 200, caller and bob's leg")
+        if errs:
+            self._fail("; ".join(errs))
+
+    def test_reinvite_cancelled(self, tdir):
+        import json
+        count = 150
+
+        def cancelled():
+            r = self._ctl(["stats"])
+            try:
+                return json.loads(r.stdout)["sip"]["reinvites_cancelled"]
+            except (ValueError, KeyError) as e:
+                self._fail(f"sipferryctl stats: no sip.reinvites_cancelled ({e}): {(r.stdout + r.stderr)[:200]}")
+
+        before = cancelled()
+        cdr_before = len(self.cdr_lines())
+        problems, excerpts = self._alice_calls_bob(tdir, count, bob_scenario="uas_reinvite_ring.xml",
+                                                   alice_scenario="uac_reinvite_cancel.xml")
+        if problems:
+            self._fail("; ".join(problems) + "\n" + excerpts)
+        errs = []
+        btrace = read_trace(os.path.join(tdir, "bob.msg"))
+        invites = [m for m in btrace if m["dir"] == "in" and _is_request(m, "INVITE")]
+        cancels = [m for m in btrace if m["dir"] == "in" and _is_request(m, "CANCEL")]
+
+        def first(m, name):
+            return (m["headers"].get(name) or [""])[0]
+
+        def branch(m):
+            return first(m, "via").split("branch=")[-1].split(";")[0].strip()
+        if len(invites) < 2 or not cancels:
+            errs.append(f"bob got {len(invites)} INVITEs and {len(cancels)} CANCELs, wanted a re-INVITE and its CANCEL")
+        else:
+            reinv, cancel = invites[-1], cancels[0]
+            self._progress(f"bob's re-INVITE: CSeq {first(reinv, 'cseq')!r} branch {branch(reinv)}; "
+                           f"the CANCEL: CSeq {first(cancel, 'cseq')!r} branch {branch(cancel)}")
+            if branch(cancel) != branch(reinv) or first(cancel, "cseq").split()[0] != first(reinv, "cseq").split()[0]:
+                errs.append("the CANCEL bob got does not match his re-INVITE (branch and CSeq number)")
+        atrace = read_trace(os.path.join(tdir, "alice.msg"))
+        finals = [m["start"].split()[1] for m in atrace if m["dir"] == "in" and m["start"].startswith("SIP/2.0 ")
+                  and first(m, "cseq").replace(" ", "") == "2INVITE" and not m["start"].startswith("SIP/2.0 1")]
+        self._progress(f"alice's final responses to her re-INVITE: {finals}")
+        if not finals or set(finals) != {"487"}:
+            errs.append(f"alice's re-INVITE ended with {finals}, wanted 487")
+        for who in ("alice", "bob"):
+            r = self._report(tdir, who)
+            if r["received"] != count:
+                errs.append(f"{who} received {r['received']}/{count} RTP packets")
+        after = cancelled()
+        self._progress(f"sip.reinvites_cancelled {before} -> {after}")
+        if after != before + 1:
+            errs.append(f"sip.reinvites_cancelled went {before} -> {after}, wanted +1")
+        line = self.wait_new_cdr(cdr_before)
+        if line is None:
+            errs.append("no new CDR line")
+        else:
+            cdr = json.loads(line)
+            if cdr.get("result") != 200 or cdr.get("hangup") != "caller":
+                errs.append(f"CDR result {cdr.get('result')} hangup {cdr.get('hangup')}, wanted 200 caller")
         if errs:
             self._fail("; ".join(errs))
 
