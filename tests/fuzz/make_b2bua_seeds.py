@@ -117,6 +117,23 @@ def seeds():
         rec(ALICE, caller_request(ALICE, "INVITE", 2, "z9hG4bKre1", body=sdp(ALICE, 40002, 2)), T1S),
         rec(BOB, callee_request(BOB, "INVITE", 2, "z9hG4bKbre", body=sdp(BOB, 30004, 3)), T0),
         rec(BOB, reply(BOB, 491, "Request Pending"))]
+    yield "reinvite_cancelled", answered() + [
+        rec(ALICE, caller_request(ALICE, "INVITE", 2, "z9hG4bKre1", body=sdp(ALICE, 40002, 2)), T1S),
+        rec(BOB, reply(BOB, 180, "Ringing")),
+        rec(ALICE, caller_request(ALICE, "CANCEL", 2, "z9hG4bKre1")),
+        rec(BOB, reply(BOB, 200, "OK")),  # the CANCEL
+        rec(BOB, response(BOB, 487, "Request Terminated", of_invite=True, tag=False)),
+        rec(ALICE, caller_request(ALICE, "ACK", 2, "z9hG4bKre1")),
+        rec(ALICE, caller_request(ALICE, "BYE", 3, "z9hG4bKbye3"), T1S),
+        rec(BOB, reply(BOB, 200, "OK"))]
+    # A hold (sendonly): the media timeout is then an hour, and max_ring's CANCEL comes first.
+    yield "reinvite_left_ringing", answered() + [
+        rec(BOB, callee_request(BOB, "INVITE", 2, "z9hG4bKbre",
+                                body=sdp(BOB, 30004, 3).replace("sendrecv", "sendonly")), T1S),
+        rec(ALICE, reply(ALICE, 180, "Ringing")),
+        rec(ALICE, "", T200S),
+        rec(ALICE, reply(ALICE, 200, "OK")),  # the CANCEL
+        rec(ALICE, "", T33S)]
     yield "blind_transfer_on_appliance", answered(user="bob-trc") + [
         rec(BOB, callee_request(BOB, "REFER", 2, "z9hG4bKref",
                                 extra="Refer-To: <sip:carol@198.51.100.30>\r\nReferred-By: <sip:bob@198.51.100.20>\r\n"),
