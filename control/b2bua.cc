@@ -42,6 +42,8 @@ b2bua::~b2bua() {
         timers_.cancel(c->a_reliable.timer);
         timers_.cancel(c->transfer.ring_timer);
         timers_.cancel(c->reinvite.timer);
+        timers_.cancel(c->own_reinvite[0].retry_timer);
+        timers_.cancel(c->own_reinvite[1].retry_timer);
         for (const call::branch& br : c->branches) {
             timers_.cancel(br.timer);
         }
@@ -517,6 +519,7 @@ void b2bua::end_call(call& c, const char* hangup) {
         timers_.cancel(c.reinvite.timer);
         c.reinvite.active = false;
     }
+    forget_own_reinvites(c);
     timers_.cancel(c.waiting_ack.timer);
     timers_.cancel(c.linger_timer);
     timers_.cancel(c.duration_timer);

@@ -60,6 +60,7 @@ struct b2bua_stats {
     /// Relayed re-INVITEs CANCELled by their sender, and those the other leg left without a
     /// final response for max_ring (CANCELled by us).
     uint64_t reinvites_cancelled = 0, reinvites_unanswered = 0;
+    uint64_t own_reinvite_491 = 0;  ///< our own re-INVITEs answered 491 (retried after a back-off)
     uint64_t retransmitted_2xx = 0, absorbed_2xx = 0;  ///< end-to-end 2xx handling (RFC 3261 13.3.1.4)
     uint64_t refer_passed = 0, transfers_started = 0, transfers_completed = 0, transfers_failed = 0, transfers_refused = 0;
     uint64_t replaces_accepted = 0, replaces_refused = 0;  ///< INVITEs with Replaces (RFC 3891)
@@ -90,6 +91,7 @@ struct leg {
     uint32_t local_cseq = 0;
     std::string contact;     ///< our Contact value on this leg
     char transfer_mode = 'n';
+    bool owns_call_id = false;  ///< we chose the Call-ID (our INVITE opened the dialog): RFC 3261 14.1
     uint64_t sdp_sess_id = 0;
     uint64_t sdp_version = 0;
 
@@ -307,9 +309,20 @@ private:
     void fail_transfer(call& c, unsigned status, std::string_view reason);
     /// NOTIFY of the refer subscription on the transferor's leg (RFC 3515), final or not.
     void notify_transferor(call& c, unsigned status, std::string_view reason, bool final);
-    /// The appliance's own re-INVITE of one leg with `sdp` (after a transfer, a session
-    /// refresh); `extra`: more header lines.
+    // The appliance's own re-INVITEs (b2bua_own_reinvite.cc).
+    /// Re-INVITEs one leg with `sdp` (after a transfer, a session refresh); `extra`: more
+    /// header lines. Sent when nothing crosses it, retried after 491, one at a time per leg.
     void reinvite_leg(call& c, bool to_b, const std::string& sdp, std::string_view extra = {});
+    /// One of our own re-INVITEs is in progress on either leg (a relayed offer gets 491).
+    bool own_reinvite_pending(const call& c) const;
+    void send_own_reinvite(call& c, bool to_b);
+    /// Another attempt `after` ms from now, unless the attempts are used up.
+    void retry_own_reinvite(call& c, bool to_b, ms_t after);
+    void on_own_reinvite_response(uint64_t call_id, bool to_b, uint32_t cseq, const inbound& resp);
+    /// Ours on leg `to_b` has its final response: the next one wanted goes.
+    void end_own_reinvite(call& c, bool to_b);
+    /// The call ends: retries stop, a pending re-INVITE is left to its transaction.
+    void forget_own_reinvites(call& c);
     /// A call ending while a transfer is under way: the new leg is cancelled or hung up.
     void abort_transfer(call& c);
     void end_call(call& c, const char* hangup);

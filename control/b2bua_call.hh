@@ -287,6 +287,16 @@ struct b2bua::call {
     };
     relayed_invite reinvite;
 
+    /// The appliance's own re-INVITE of each leg ([0] A, [1] B; b2bua_own_reinvite.cc).
+    struct own_invite {
+        uint64_t tx = 0;                  ///< the one in progress, 0 if none
+        std::string sdp, extra;           ///< what the next send offers (the latest wanted)
+        bool queued = false;              ///< wanted again once the one in progress ends
+        unsigned attempts = 0;            ///< 491s and waits so far
+        timer_queue::id retry_timer = 0;
+    };
+    own_invite own_reinvite[2];
+
     /// The SDP each leg's peer last sent (its own view: codecs, its address): a transfer
     /// offers the transferee's to the new party.
     std::string a_remote_sdp, b_remote_sdp;

@@ -83,6 +83,7 @@ void b2bua::start_group(call& c, unsigned group) {
         br.dest = sip_addr{addr, t.port};
         l.target = br.dest;
         l.call_id = random_token(32);
+        l.owns_call_id = true;
         l.local_tag = random_token(16);
         const std::string& b_addr = realm(l.realm).addr_text;
         const std::string& display = t.from_display.empty() ? c.caller_display : t.from_display;

@@ -67,6 +67,12 @@ void b2bua::on_in_dialog(const inbound& in, call& c, bool from_a) {
             tl_.respond(stx, 491, reason_phrase(491), {}, {});
             return;
         }
+        if (own_reinvite_pending(c)) {
+            // Ours is on its way to one of the legs: this one, relayed, would cross it.
+            ++stats_.glare_491;
+            tl_.respond(stx, 491, reason_phrase(491), {}, {});
+            return;
+        }
         if (c.reinvite.active) {
             if (c.reinvite.from_a == from_a) {
                 // RFC 3261 14.2: a second INVITE before the first got its final response.
@@ -99,7 +105,7 @@ void b2bua::on_in_dialog(const inbound& in, call& c, bool from_a) {
             tl_.respond(stx, 491, reason_phrase(491), {}, {});
             return;
         }
-        if (m.req_method == sip::method::update && c.reinvite.active && is_sdp(m)) {
+        if (m.req_method == sip::method::update && (c.reinvite.active || own_reinvite_pending(c)) && is_sdp(m)) {
             ++stats_.glare_491;
             tl_.respond(stx, 491, reason_phrase(491), {}, {});  // RFC 3311 5.2: an offer is outstanding
             return;

@@ -206,6 +206,7 @@ b2bua::transfer_outcome b2bua::start_transfer(call& c, bool from_a, const transf
     n.target = sip_addr{target_addr, dt.port};
     n.target_uri = t.target_uri;
     n.call_id = random_token(32);
+    n.owns_call_id = true;
     n.local_tag = random_token(16);
     const std::string& n_addr = realm(n.realm).addr_text;
     std::string caller_user = "anonymous";
@@ -627,33 +628,6 @@ void b2bua::notify_transferor(call& c, unsigned status, std::string_view reason,
                 it->second->transfer.notify_stopped = true;
             }
         });
-}
-
-void b2bua::reinvite_leg(call& c, bool to_b, const std::string& sdp, std::string_view extra) {
-    leg& l = to_b ? c.b : c.a;
-    const std::string branch = "z9hG4bK" + random_token(20);
-    const uint32_t cseq = ++l.local_cseq;
-    const std::string headers = std::string(allow_header) + std::string(extra);
-    sip_wire request =
-        in_dialog_request(l, "INVITE", cseq, branch, true, headers, "application/sdp", sdp);
-    const uint64_t id = c.id;
-    tl_.send_request(
-        sip::method::invite, branch, l.realm, l.target, std::move(request),
-        [this, id, to_b, cseq](const inbound& resp) {
-            auto it = calls_.find(id);
-            if (it == calls_.end() || resp.msg->status < 200 || resp.msg->status >= 300) {
-                return;  // a refused re-INVITE leaves the anchored media as it is: it still flows
-            }
-            call& cc = *it->second;
-            sdp::session desc;
-            if (is_sdp(*resp.msg) && sdp::parse(resp.msg->body, desc) == sdp::parse_error::ok &&
-                media_.fits(cc.media, desc)) {
-                media_.apply_remote(cc.media, to_b, desc, true);
-                (to_b ? cc.b_remote_sdp : cc.a_remote_sdp) = std::string(resp.msg->body);
-            }
-            send_ack(cc, to_b, cseq, {});
-        },
-        nullptr);
 }
 
 }  // namespace sf::control

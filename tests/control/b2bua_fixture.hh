@@ -138,6 +138,15 @@ inline std::string alice_invite(const invite_opts& o = {}) {
     return s;
 }
 
+/// Puts `body` (of type `type`) into a request built with Content-Length 0.
+inline std::string with_body(std::string msg, const std::string& body, std::string_view type = "application/sdp") {
+    const auto at = msg.find("Content-Length: 0\r\n\r\n");
+    msg.replace(at, std::string::npos,
+                "Content-Type: " + std::string(type) + "\r\nContent-Length: " + std::to_string(body.size()) +
+                    "\r\n\r\n" + body);
+    return msg;
+}
+
 /// A request from alice inside her dialog with the appliance.
 inline std::string alice_request(std::string_view method, const std::string& our_tag, unsigned cseq,
                           std::string_view branch, const std::string& call_id = invite_opts{}.call_id,

@@ -169,11 +169,7 @@ TEST_F(session_timer_test, a_reinvite_that_changes_the_media_is_relayed_and_rest
     advance(50000);
     std::string hold = alice_sdp;
     hold.replace(hold.find("a=sendrecv"), 10, "a=sendonly");
-    std::string reinvite = alice_request("INVITE", cs.a_tag, 2, "z9hG4bKhold");
-    reinvite.replace(reinvite.find("Content-Length: 0\r\n\r\n"), std::string::npos,
-                     "Content-Type: application/sdp\r\nContent-Length: " + std::to_string(hold.size()) +
-                         "\r\n\r\n" + hold);
-    from_alice(reinvite);
+    from_alice(with_body(alice_request("INVITE", cs.a_tag, 2, "z9hG4bKhold"), hold));
     auto out = take();
     const received* to_bob = find_request(out, core, sip::method::invite);
     ASSERT_NE(to_bob, nullptr) << "a real change goes to bob";
@@ -186,4 +182,126 @@ TEST_F(session_timer_test, a_reinvite_that_changes_the_media_is_relayed_and_rest
     EXPECT_EQ(count_request(take(), acc, sip::method::bye), 0u);
     advance(50000);
     EXPECT_EQ(count_request(take(), acc, sip::method::bye), 1u);
+}
+
+// ------------------------------------------------------------------ our own re-INVITEs
+// (control/b2bua_own_reinvite.cc), seen through the refreshes we send bob as his refresher.
+
+namespace {
+
+class own_reinvite_test : public session_timer_test {
+protected:
+    /// A call in which we refresh bob (refresher=uac from his side); the first refresh bob got.
+    std::unique_ptr<received> first_refresh(call_state& cs) {
+        cs = start("");
+        if (cs.b_invite == nullptr) {
+            return nullptr;
+        }
+        answer(cs, "Session-Expires: 120;refresher=uac\r\nRequire: timer\r\n");
+        advance(60000);
+        auto out = take();
+        const received* r = find_request(out, core, sip::method::invite);
+        return r == nullptr ? nullptr : parse_copy(r->realm, r->to, r->text);
+    }
+};
+
+}  // namespace
+
+// RFC 3261 14.1: a 491 to our re-INVITE is retried with a new CSeq after a random back-off; leg
+// B's Call-ID is ours, so 2.1-4 s.
+TEST_F(own_reinvite_test, a_491_to_our_refresh_is_retried_after_the_back_off) {
+    call_state cs;
+    auto refresh = first_refresh(cs);
+    ASSERT_NE(refresh, nullptr);
+    from_bob(bob_response(refresh->msg, 491, "Request Pending"));
+    auto out = take();
+    EXPECT_NE(find_request(out, core, sip::method::ack), nullptr) << "the ICT ACKs the 491";
+    EXPECT_EQ(b2b_->stats().own_reinvite_491, 1u);
+    advance(2099);
+    EXPECT_EQ(count_request(take(), core, sip::method::invite), 0u) << "not before 2.1 s";
+    advance(4000 - 2099);
+    out = take();
+    const received* retry = find_request(out, core, sip::method::invite);
+    ASSERT_NE(retry, nullptr) << "by 4 s";
+    EXPECT_EQ(retry->msg.cseq, refresh->msg.cseq + 1);
+    EXPECT_EQ(retry->msg.body, refresh->msg.body);
+    EXPECT_NE(retry->text.find("Session-Expires: 120;refresher=uac"), std::string::npos);
+    auto copy = parse_copy(retry->realm, retry->to, retry->text);
+    from_bob(bob_response(copy->msg, 200, "OK", bob_sdp));
+    out = take();
+    EXPECT_NE(find_request(out, core, sip::method::ack), nullptr);
+    EXPECT_EQ(b2b_->active_calls(), 1u);
+}
+
+// While our re-INVITE to bob is pending, alice's re-INVITE would reach bob as a second INVITE
+// in his dialog (he would answer 500): she gets 491 and retries later (RFC 3261 14.2).
+TEST_F(own_reinvite_test, a_reinvite_from_the_other_leg_while_ours_is_pending_gets_491) {
+    call_state cs;
+    auto refresh = first_refresh(cs);
+    ASSERT_NE(refresh, nullptr);
+    std::string hold = alice_sdp;
+    hold.replace(hold.find("a=sendrecv"), 10, "a=sendonly");
+    from_alice(with_body(alice_request("INVITE", cs.a_tag, 2, "z9hG4bKhold"), hold));
+    auto out = take();
+    EXPECT_NE(find_response(out, acc, 491, sip::method::invite), nullptr);
+    EXPECT_EQ(count_request(out, core, sip::method::invite), 0u);
+    from_bob(bob_response(refresh->msg, 200, "OK", bob_sdp));
+    take();
+    from_alice(with_body(alice_request("INVITE", cs.a_tag, 3, "z9hG4bKhold2"), hold));
+    EXPECT_NE(find_request(take(), core, sip::method::invite), nullptr) << "ours is over: relayed";
+}
+
+// Our refresh falls due while alice's re-INVITE is relayed to bob: ours would cross it, so it
+// waits (checked every second) and goes once bob has answered hers.
+TEST_F(own_reinvite_test, our_refresh_waits_for_a_relayed_reinvite_to_end) {
+    call_state cs = start("");
+    ASSERT_NE(cs.b_invite, nullptr);
+    answer(cs, "Session-Expires: 120;refresher=uac\r\nRequire: timer\r\n");
+    advance(59000);
+    std::string hold = alice_sdp;
+    hold.replace(hold.find("a=sendrecv"), 10, "a=sendonly");
+    from_alice(with_body(alice_request("INVITE", cs.a_tag, 2, "z9hG4bKhold"), hold));
+    auto out = take();
+    const received* relayed = find_request(out, core, sip::method::invite);
+    ASSERT_NE(relayed, nullptr);
+    auto relayed_copy = parse_copy(relayed->realm, relayed->to, relayed->text);
+    from_bob(bob_response(relayed_copy->msg, 180, "Ringing"));
+    advance(1000);  // our refresh falls due (60 s)
+    EXPECT_EQ(count_request(take(), core, sip::method::invite), 0u) << "not across alice's";
+    advance(2000);
+    EXPECT_EQ(count_request(take(), core, sip::method::invite), 0u);
+    from_bob(bob_response(relayed_copy->msg, 200, "OK", bob_sdp));
+    take();
+    from_alice(alice_request("ACK", cs.a_tag, 2, "z9hG4bKholdack"));
+    advance(1000);
+    out = take();
+    const received* refresh = find_request(out, core, sip::method::invite);
+    ASSERT_NE(refresh, nullptr) << "ours goes once hers has ended";
+    EXPECT_NE(refresh->text.find("Session-Expires: 120;refresher=uac"), std::string::npos);
+    EXPECT_GT(refresh->msg.cseq, relayed_copy->msg.cseq);
+}
+
+// A peer that answers every re-INVITE of ours 491 is not re-INVITEd for ever: eight sends of one
+// refresh (they take under 30 s; the next refresh, 60 s later, starts its own count).
+TEST_F(own_reinvite_test, retries_after_491_are_bounded) {
+    call_state cs;
+    auto refresh = first_refresh(cs);
+    ASSERT_NE(refresh, nullptr);
+    unsigned sent = 1;
+    from_bob(bob_response(refresh->msg, 491, "Request Pending"));
+    take();
+    for (unsigned i = 0; i < 10; ++i) {
+        advance(4000);
+        auto out = take();
+        const received* again = find_request(out, core, sip::method::invite);
+        if (again == nullptr) {
+            continue;
+        }
+        ++sent;
+        auto copy = parse_copy(again->realm, again->to, again->text);
+        from_bob(bob_response(copy->msg, 491, "Request Pending"));
+        take();
+    }
+    EXPECT_EQ(sent, 8u);
+    EXPECT_EQ(b2b_->active_calls(), 1u);
 }

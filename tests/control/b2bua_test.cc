@@ -644,15 +644,6 @@ TEST_F(b2bua_test, options_in_dialog_is_answered_locally) {
     EXPECT_EQ(out[0]->realm, acc);
 }
 
-/// Puts `body` (of type `type`) into a request built with Content-Length 0.
-std::string with_body(std::string msg, const std::string& body, std::string_view type = "application/sdp") {
-    const auto at = msg.find("Content-Length: 0\r\n\r\n");
-    msg.replace(at, std::string::npos,
-                "Content-Type: " + std::string(type) + "\r\nContent-Length: " + std::to_string(body.size()) +
-                    "\r\n\r\n" + body);
-    return msg;
-}
-
 std::string origin_line(std::string_view body) {
     const auto o = body.find("o=");
     return std::string(body.substr(o, body.find("\r\n", o) - o));
@@ -1873,4 +1864,27 @@ TEST_F(b2bua_test, calls_spread_over_the_media_addresses_of_a_realm) {
     EXPECT_NE(find_response(out, acc, 503), nullptr);
     EXPECT_EQ(anchor_->pairs_in_use(acc), 4u);
     EXPECT_EQ(anchor_->pairs_in_use(core), 4u);
+}
+
+// After the transfer the appliance re-INVITEs alice with carol's SDP; alice answers 491 (her own
+// re-INVITE crossed it): ours is retried with a new CSeq after RFC 3261 14.1's back-off, 0-2 s
+// since alice chose her dialog's Call-ID, and her SDP view finally names carol's media.
+TEST_F(ringing_transfer_test, the_transferees_reinvite_answered_491_is_retried) {
+    ASSERT_NO_FATAL_FAILURE(ring_carol());
+    feed(core, carol, bob_response(to_carol->msg, 200, "OK", carol_sdp, "caroltag"));
+    auto out = take();
+    const received* reinv = find_request(out, acc, sip::method::invite);
+    ASSERT_NE(reinv, nullptr) << "alice is re-INVITEd with carol's SDP";
+    auto first = parse_copy(reinv->realm, reinv->to, reinv->text);
+    from_alice(bob_response(first->msg, 491, "Request Pending"));  // echoes what it answers
+    out = take();
+    EXPECT_NE(find_request(out, acc, sip::method::ack), nullptr);
+    EXPECT_EQ(find_request(out, acc, sip::method::invite), nullptr);
+    advance(2000);
+    out = take();
+    const received* retry = find_request(out, acc, sip::method::invite);
+    ASSERT_NE(retry, nullptr) << "within 2 s";
+    EXPECT_EQ(retry->msg.cseq, first->msg.cseq + 1);
+    EXPECT_EQ(retry->msg.body, first->msg.body);
+    EXPECT_EQ(b2b_->stats().own_reinvite_491, 1u);
 }

@@ -1,0 +1,143 @@
+// The appliance's own re-INVITEs: the leg that stays after a transfer gets the new party's SDP,
+// a session timer we refresh sends one per interval (b2bua_transfer.cc, b2bua_replaces.cc,
+// b2bua_session_timer.cc ask for them through reinvite_leg).
+//
+// RFC 3261 14.1 and 14.2 allow one INVITE transaction in progress per dialog and direction, and
+// a B2BUA relays re-INVITEs between its two legs too, so the rules here keep ours out of every
+// other: at most one of our own per leg (a second one wanted meanwhile goes after it, with the
+// latest SDP); none while a relayed re-INVITE is pending (it involves both legs) or while the
+// leg has not ACKed our 2xx (an offer would cross it); a relayed re-INVITE or UPDATE offer that
+// arrives while one of ours is pending gets 491 (b2bua_in_dialog.cc). A 491 to ours is retried
+// after the section 14.1 back-off (2.1-4 s when we chose the leg's Call-ID, 0-2 s when the peer
+// did); a wait for a pending one is retried every second. Both are bounded in attempts.
+
+#include "b2bua.hh"
+#include "b2bua_call.hh"
+#include "log.hh"
+#include "sip/sdp.hh"
+
+namespace sf::control {
+
+using namespace b2bua_detail;
+
+namespace {
+
+constexpr unsigned max_attempts = 8;     ///< sends after a 491 plus waits for a pending INVITE
+constexpr ms_t blocked_retry_ms = 1000;
+
+}  // namespace
+
+void b2bua::reinvite_leg(call& c, bool to_b, const std::string& sdp, std::string_view extra) {
+    call::own_invite& o = c.own_reinvite[to_b ? 1 : 0];
+    o.sdp = sdp;
+    o.extra = std::string(extra);
+    if (o.tx != 0) {
+        o.queued = true;  // after the one in progress, with this SDP
+        return;
+    }
+    timers_.cancel(o.retry_timer);
+    o.retry_timer = 0;
+    o.attempts = 0;
+    send_own_reinvite(c, to_b);
+}
+
+bool b2bua::own_reinvite_pending(const call& c) const {
+    return c.own_reinvite[0].tx != 0 || c.own_reinvite[1].tx != 0;
+}
+
+void b2bua::retry_own_reinvite(call& c, bool to_b, ms_t after) {
+    call::own_invite& o = c.own_reinvite[to_b ? 1 : 0];
+    if (++o.attempts >= max_attempts) {
+        log_info("call %llu: giving up the re-INVITE of leg %c after %u attempts",
+                 static_cast<unsigned long long>(c.id), to_b ? 'B' : 'A', o.attempts);
+        o.attempts = 0;
+        return;
+    }
+    const uint64_t id = c.id;
+    o.retry_timer = timers_.add(now_() + after, [this, id, to_b] {
+        auto it = calls_.find(id);
+        if (it != calls_.end()) {
+            it->second->own_reinvite[to_b ? 1 : 0].retry_timer = 0;
+            send_own_reinvite(*it->second, to_b);
+        }
+    });
+}
+
+void b2bua::send_own_reinvite(call& c, bool to_b) {
+    call::own_invite& o = c.own_reinvite[to_b ? 1 : 0];
+    const bool crossing = c.reinvite.active || (c.waiting_ack.active && c.waiting_ack.on_a == !to_b);
+    if (c.st != call::state::confirmed || crossing) {
+        retry_own_reinvite(c, to_b, blocked_retry_ms);
+        return;
+    }
+    leg& l = to_b ? c.b : c.a;
+    const std::string branch = "z9hG4bK" + random_token(20);
+    const uint32_t cseq = ++l.local_cseq;
+    const std::string headers = std::string(allow_header) + o.extra;
+    sip_wire request = in_dialog_request(l, "INVITE", cseq, branch, true, headers, "application/sdp", o.sdp);
+    const uint64_t id = c.id;
+    o.tx = tl_.send_request(
+        sip::method::invite, branch, l.realm, l.target, std::move(request),
+        [this, id, to_b, cseq](const inbound& resp) { on_own_reinvite_response(id, to_b, cseq, resp); },
+        [this, id, to_b] {
+            auto it = calls_.find(id);
+            if (it != calls_.end()) {
+                end_own_reinvite(*it->second, to_b);
+            }
+        });
+}
+
+void b2bua::on_own_reinvite_response(uint64_t call_id, bool to_b, uint32_t cseq, const inbound& resp) {
+    auto it = calls_.find(call_id);
+    const unsigned status = resp.msg->status;
+    if (it == calls_.end() || status < 200) {
+        return;
+    }
+    call& c = *it->second;
+    if (status >= 300) {
+        // A refused re-INVITE leaves the anchored media as they are: they still flow.
+        if (status == 491) {
+            call::own_invite& o = c.own_reinvite[to_b ? 1 : 0];
+            o.tx = 0;
+            ++stats_.own_reinvite_491;
+            const leg& l = to_b ? c.b : c.a;
+            const ms_t back_off = l.owns_call_id ? 2100 + random_u64() % 1901 : random_u64() % 2001;
+            retry_own_reinvite(c, to_b, back_off / 10 * 10);  // in units of 10 ms
+            return;
+        }
+        log_info("call %llu: leg %c refused our re-INVITE with %u", static_cast<unsigned long long>(call_id),
+                 to_b ? 'B' : 'A', status);
+        end_own_reinvite(c, to_b);
+        return;
+    }
+    sdp::session desc;
+    if (is_sdp(*resp.msg) && sdp::parse(resp.msg->body, desc) == sdp::parse_error::ok && media_.fits(c.media, desc)) {
+        media_.apply_remote(c.media, to_b, desc, true);
+        (to_b ? c.b_remote_sdp : c.a_remote_sdp) = std::string(resp.msg->body);
+    }
+    send_ack(c, to_b, cseq, {});
+    end_own_reinvite(c, to_b);
+}
+
+void b2bua::end_own_reinvite(call& c, bool to_b) {
+    call::own_invite& o = c.own_reinvite[to_b ? 1 : 0];
+    o.tx = 0;
+    o.attempts = 0;
+    if (o.queued) {
+        o.queued = false;
+        send_own_reinvite(c, to_b);
+    }
+}
+
+void b2bua::forget_own_reinvites(call& c) {
+    for (call::own_invite& o : c.own_reinvite) {
+        timers_.cancel(o.retry_timer);
+        o.retry_timer = 0;
+        if (o.tx != 0) {
+            tl_.detach_client(o.tx);
+            o.tx = 0;
+        }
+    }
+}
+
+}  // namespace sf::control
