@@ -184,6 +184,18 @@ def seeds():
         rec(BOB, response(BOB, 200, "OK", of_invite=True, body=sdp(BOB, 30000),
                           extra="Session-Expires: 90;refresher=uac\r\nRequire: timer\r\n"))]
     yield "session_timer_expires", answered() + [rec(ALICE, "", T1900S)]
+    # We refresh bob (refresher=uac in his 200) at 45 s; he answers 491 once, then 200. His SDP
+    # holds the call (sendonly), so the hour-long hold timeout, not the media timeout, applies.
+    yield "own_refresh_491_retried", [
+        rec(ALICE, invite(ALICE, "bob"), T0),
+        rec(BOB, response(BOB, 200, "OK", of_invite=True, body=sdp(BOB, 30000).replace("sendrecv", "sendonly"),
+                          extra="Session-Expires: 90;refresher=uac\r\nRequire: timer\r\n")),
+        rec(ALICE, caller_request(ALICE, "ACK", 1, "z9hG4bKack1")),
+        rec(ALICE, "", T33S),
+        rec(BOB, reply(BOB, 491, "Request Pending"), T33S),
+        rec(BOB, reply(BOB, 200, "OK", body=sdp(BOB, 30000, 2)), T4S),
+        rec(ALICE, caller_request(ALICE, "BYE", 2, "z9hG4bKbye1"), T1S),
+        rec(BOB, reply(BOB, 200, "OK"))]
     yield "out_of_dialog", [
         rec(ALICE, "OPTIONS sip:192.0.2.1 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bKo\r\n"
                    "From: <sip:a@192.0.2.10>;tag=1\r\nTo: <sip:192.0.2.1>\r\nCall-ID: o@a\r\nCSeq: 1 OPTIONS\r\n"
