@@ -42,6 +42,16 @@ protected:
         return copy;
     }
 
+    /// alice's re-INVITE (CSeq `cseq`) putting bob on hold: her SDP, sendonly; what bob got of it.
+    std::unique_ptr<received> alice_holds(const call_state& cs, unsigned cseq, const std::string& branch) {
+        std::string hold = alice_sdp;
+        hold.replace(hold.find("a=sendrecv"), 10, "a=sendonly");
+        from_alice(with_body(alice_request("INVITE", cs.a_tag, cseq, branch), hold));
+        auto out = take();
+        const received* r = find_request(out, core, sip::method::invite);
+        return r == nullptr ? nullptr : parse_copy(r->realm, r->to, r->text);
+    }
+
     call_state start(const std::string& alice_headers) {
         call_state cs;
         from_alice(invite_with(alice_headers));
@@ -167,13 +177,8 @@ TEST_F(session_timer_test, a_reinvite_that_changes_the_media_is_relayed_and_rest
     ASSERT_NE(cs.b_invite, nullptr);
     answer(cs);
     advance(50000);
-    std::string hold = alice_sdp;
-    hold.replace(hold.find("a=sendrecv"), 10, "a=sendonly");
-    from_alice(with_body(alice_request("INVITE", cs.a_tag, 2, "z9hG4bKhold"), hold));
-    auto out = take();
-    const received* to_bob = find_request(out, core, sip::method::invite);
-    ASSERT_NE(to_bob, nullptr) << "a real change goes to bob";
-    auto bob_re = parse_copy(to_bob->realm, to_bob->to, to_bob->text);
+    auto bob_re = alice_holds(cs, 2, "z9hG4bKhold");
+    ASSERT_NE(bob_re, nullptr) << "a real change goes to bob";
     from_bob(bob_response(bob_re->msg, 200, "OK", bob_sdp));
     take();
     from_alice(alice_request("ACK", cs.a_tag, 2, "z9hG4bKholdack"));
@@ -239,16 +244,11 @@ TEST_F(own_reinvite_test, a_reinvite_from_the_other_leg_while_ours_is_pending_ge
     call_state cs;
     auto refresh = first_refresh(cs);
     ASSERT_NE(refresh, nullptr);
-    std::string hold = alice_sdp;
-    hold.replace(hold.find("a=sendrecv"), 10, "a=sendonly");
-    from_alice(with_body(alice_request("INVITE", cs.a_tag, 2, "z9hG4bKhold"), hold));
-    auto out = take();
-    EXPECT_NE(find_response(out, acc, 491, sip::method::invite), nullptr);
-    EXPECT_EQ(count_request(out, core, sip::method::invite), 0u);
+    EXPECT_EQ(alice_holds(cs, 2, "z9hG4bKhold"), nullptr) << "not relayed";
+    EXPECT_EQ(b2b_->stats().glare_491, 1u) << "491 to alice";
     from_bob(bob_response(refresh->msg, 200, "OK", bob_sdp));
     take();
-    from_alice(with_body(alice_request("INVITE", cs.a_tag, 3, "z9hG4bKhold2"), hold));
-    EXPECT_NE(find_request(take(), core, sip::method::invite), nullptr) << "ours is over: relayed";
+    EXPECT_NE(alice_holds(cs, 3, "z9hG4bKhold2"), nullptr) << "ours is over: relayed";
 }
 
 // Our refresh falls due while alice's re-INVITE is relayed to bob: ours would cross it, so it
@@ -258,13 +258,8 @@ TEST_F(own_reinvite_test, our_refresh_waits_for_a_relayed_reinvite_to_end) {
     ASSERT_NE(cs.b_invite, nullptr);
     answer(cs, "Session-Expires: 120;refresher=uac\r\nRequire: timer\r\n");
     advance(59000);
-    std::string hold = alice_sdp;
-    hold.replace(hold.find("a=sendrecv"), 10, "a=sendonly");
-    from_alice(with_body(alice_request("INVITE", cs.a_tag, 2, "z9hG4bKhold"), hold));
-    auto out = take();
-    const received* relayed = find_request(out, core, sip::method::invite);
-    ASSERT_NE(relayed, nullptr);
-    auto relayed_copy = parse_copy(relayed->realm, relayed->to, relayed->text);
+    auto relayed_copy = alice_holds(cs, 2, "z9hG4bKhold");
+    ASSERT_NE(relayed_copy, nullptr);
     from_bob(bob_response(relayed_copy->msg, 180, "Ringing"));
     advance(1000);  // our refresh falls due (60 s)
     EXPECT_EQ(count_request(take(), core, sip::method::invite), 0u) << "not across alice's";
@@ -274,7 +269,7 @@ TEST_F(own_reinvite_test, our_refresh_waits_for_a_relayed_reinvite_to_end) {
     take();
     from_alice(alice_request("ACK", cs.a_tag, 2, "z9hG4bKholdack"));
     advance(1000);
-    out = take();
+    auto out = take();
     const received* refresh = find_request(out, core, sip::method::invite);
     ASSERT_NE(refresh, nullptr) << "ours goes once hers has ended";
     EXPECT_NE(refresh->text.find("Session-Expires: 120;refresher=uac"), std::string::npos);

@@ -787,6 +787,20 @@ protected:
         const received* reinv = find_request(out, core, sip::method::invite);
         return reinv == nullptr ? nullptr : parse_copy(reinv->realm, reinv->to, reinv->text);
     }
+    /// A confirmed call `cs` in which alice's hold re-INVITE rings at bob (his 180 reached her);
+    /// the re-INVITE bob got.
+    std::unique_ptr<received> hold_ringing(call_state& cs) {
+        cs = confirmed_call();
+        if (cs.b_invite == nullptr) {
+            return nullptr;
+        }
+        auto reinv = relay_hold(cs);
+        if (reinv != nullptr) {
+            from_bob(bob_response(reinv->msg, 180, "Ringing"));
+            EXPECT_NE(find_response(take(), acc, 180), nullptr);
+        }
+        return reinv;
+    }
 };
 
 TEST_F(hold_test, reinvite_answered_with_an_error_keeps_the_call) {
@@ -823,12 +837,9 @@ TEST_F(hold_test, a_failed_reinvite_puts_the_offerers_media_back) {
 // and passed on to bob's re-INVITE (the same CSeq and branch as that INVITE), bob's 487 comes
 // back to alice, the call stays with the media as they were, and the next re-INVITE goes.
 TEST_F(hold_test, a_cancelled_reinvite_is_cancelled_at_the_other_leg_and_the_call_stays) {
-    call_state cs = confirmed_call();
-    ASSERT_NE(cs.b_invite, nullptr);
-    auto reinv = relay_hold(cs);
+    call_state cs;
+    auto reinv = hold_ringing(cs);
     ASSERT_NE(reinv, nullptr);
-    from_bob(bob_response(reinv->msg, 180, "Ringing"));
-    EXPECT_NE(find_response(take(), acc, 180), nullptr);
     from_alice(alice_request("CANCEL", cs.a_tag, 2, "z9hG4bKreinv"));
     auto out = take();
     EXPECT_NE(find_response(out, acc, 200, sip::method::cancel), nullptr);
@@ -879,12 +890,9 @@ TEST_F(hold_test, a_reinvite_cancelled_before_a_provisional_response_is_cancelle
 // proxy's Timer C); bob answers neither, so 64*T1 later alice gets 487 and the transaction
 // towards bob is gone; the call itself goes on.
 TEST_F(hold_test, a_reinvite_left_ringing_is_cancelled_after_max_ring) {
-    call_state cs = confirmed_call();
-    ASSERT_NE(cs.b_invite, nullptr);
-    auto reinv = relay_hold(cs);
+    call_state cs;
+    auto reinv = hold_ringing(cs);
     ASSERT_NE(reinv, nullptr);
-    from_bob(bob_response(reinv->msg, 180, "Ringing"));
-    take();
     const size_t before = tl_->size();
     advance(179'000);
     EXPECT_EQ(count_request(take(), core, sip::method::cancel), 0u);
@@ -907,12 +915,9 @@ TEST_F(hold_test, a_reinvite_left_ringing_is_cancelled_after_max_ring) {
 // gets 487 for it (RFC 3261 15.1.2), and 64*T1 later nothing of the call is left, the re-INVITE's
 // transaction towards bob included (found by fuzz_b2bua's silent-peers check).
 TEST_F(hold_test, a_call_ending_during_a_relayed_reinvite_answers_it_and_leaves_nothing) {
-    call_state cs = confirmed_call();
-    ASSERT_NE(cs.b_invite, nullptr);
-    auto reinv = relay_hold(cs);
+    call_state cs;
+    auto reinv = hold_ringing(cs);
     ASSERT_NE(reinv, nullptr);
-    from_bob(bob_response(reinv->msg, 180, "Ringing"));
-    take();
     from_alice(alice_request("BYE", cs.a_tag, 3, "z9hG4bKbye3"));
     auto out = take();
     EXPECT_NE(find_response(out, acc, 487, sip::method::invite), nullptr) << "the pending re-INVITE";
