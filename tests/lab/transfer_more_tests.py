@@ -15,6 +15,10 @@ _fail, _progress) together with the runner's own (sipp, wait_sipp, cdr_lines, st
                                the call goes on, transfers.refused + 1
   api_transfer                 sipferryctl transfer (call-manager API) moves alice from bob to carol;
                                without the token the API answers 401
+  transfer_reinvite_491_retried  the blind transfer of alice from bob-trc to carol, but alice answers
+                               the appliance's first re-INVITE 491 (uac_transferee_491.xml): a second
+                               one comes within the RFC 3261 14.1 back-off with the next CSeq and the
+                               same SDP, alice then hears carol; stats sip.own_reinvite_491 + 1
 
 A REFER storm is not run in the lab: the rate limit ([transfer] max_per_minute) is unit-tested in
 tests/control/transfer_policy_test.cc.
@@ -30,7 +34,8 @@ from transfer_tests import (read_trace, sdp_fields, media_gap, describe_gap, _h,
                             _is_response_to, _TRACE_SPLIT, SSRC_ALICE, SSRC_BOB, SSRC_CAROL,
                             GAP_BOUNDS_MS)
 
-MORE_TRANSFER_TESTS = ["refer_passed_trp", "attended_transfer", "transfer_to_premium_refused", "api_transfer"]
+MORE_TRANSFER_TESTS = ["refer_passed_trp", "attended_transfer", "transfer_to_premium_refused", "api_transfer",
+                       "transfer_reinvite_491_retried"]
 
 # SSRCs of the scenarios of this file (rtpsim --ssrc): uac_consult.xml (bob's call 2) 0xB0B02,
 # uas_reinvited.xml (carol in the attended transfer) 0xCA201; uas_attended_transferor.xml,
@@ -637,5 +642,63 @@ class MoreTransferTests:
                 errs.append("second CDR has no transferred_by (the call manager)")
             if (second.get("segment") or 0) <= (first.get("segment") or 0):
                 errs.append(f"CDR segments {first.get('segment')!r} then {second.get('segment')!r}, wanted increasing")
+        if errs:
+            self._fail("; ".join(errs))
+
+    def test_transfer_reinvite_491_retried(self, tdir):
+        ALICE, BOB, CAROL = self._c("ALICE"), self._c("BOB"), self._c("CAROL")
+        SBC_ACC = self._c("SBC_ACC")
+
+        def own_491():
+            r = self._ctl(["stats"])
+            try:
+                return json.loads(r.stdout)["sip"]["own_reinvite_491"]
+            except (ValueError, KeyError) as e:
+                self._fail(f"sipferryctl stats: no sip.own_reinvite_491 ({e}): {(r.stdout + r.stderr)[:200]}")
+
+        before = own_491()
+        carol = self._start_uas(tdir, "carol", CAROL, "uas_answer.xml",
+                                self._rtp_keys(tdir, name="carol", rtp_count=150, rtp_delay=0))
+        bob = self._start_uas(tdir, "bob", BOB, "uas_transferor.xml", self._rtp_keys(tdir, name="bob", rtp_count=250))
+        alice = self.sipp(tdir, "alice", ALICE, "uac_transferee_491.xml", remote=f"{SBC_ACC}:5060",
+                          service="bob-trc", keys=self._rtp_keys(tdir, caller="alice", rtp_count=400))
+        rc_alice = self.wait_sipp(alice)
+        rc_bob = self.wait_sipp(bob, timeout=5)
+        rc_carol = self.wait_sipp(carol, timeout=8 if rc_alice == 0 else 3)
+        self._wait_rtpsims(tdir, ("alice", "bob", "carol"))
+        problems, excerpts = self._sipp_problems([(alice, rc_alice), (bob, rc_bob), (carol, rc_carol)])
+        if problems:
+            self._fail("; ".join(problems) + "\n" + excerpts)
+        errs = []
+        atrace = read_trace(os.path.join(tdir, "alice.msg"))
+        reinvites = [m for m in atrace if m["dir"] == "in" and _is_request(m, "INVITE")]
+        seqs = []
+        for m in reinvites:
+            try:
+                seqs.append(int((_h(m, "CSeq") or "").split()[0]))
+            except (IndexError, ValueError):
+                seqs.append(None)
+        self._progress(f"re-INVITEs at alice: CSeq {seqs}, at {[round(m['time'], 3) for m in reinvites]}")
+        if len(reinvites) < 2 or len(set(seqs)) < 2:
+            errs.append(f"alice got {len(set(seqs))} distinct re-INVITEs (CSeq {seqs}), wanted the refused one "
+                        f"and its retry")
+        else:
+            first = [m for m, q in zip(reinvites, seqs) if q == seqs[0]][0]
+            retry = [m for m, q in zip(reinvites, seqs) if q != seqs[0]][0]
+            wait = retry["time"] - first["time"]
+            self._progress(f"retry {wait:.3f} s after the first")
+            if seqs[-1] != seqs[0] + 1:
+                errs.append(f"the retry's CSeq {seqs[-1]}, wanted {seqs[0] + 1}")
+            if not 0 <= wait <= 3.0:
+                errs.append(f"the retry came {wait:.3f} s after the first, wanted within the 0-2 s back-off")
+            if sdp_fields(retry["body"]) != sdp_fields(first["body"]):
+                errs.append("the retry's SDP differs from the first's")
+        after = own_491()
+        self._progress(f"sip.own_reinvite_491 {before} -> {after}")
+        if after != before + 1:
+            errs.append(f"sip.own_reinvite_491 went {before} -> {after}, wanted +1")
+        ra = self._report(tdir, "alice")
+        if SSRC_CAROL not in ra["ssrcs"]:
+            errs.append(f"alice never heard carol (SSRCs {[hex(x) for x in ra['ssrcs']]})")
         if errs:
             self._fail("; ".join(errs))
