@@ -61,6 +61,7 @@ struct b2bua_stats {
     /// final response for max_ring (CANCELled by us).
     uint64_t reinvites_cancelled = 0, reinvites_unanswered = 0;
     uint64_t own_reinvite_491 = 0;  ///< our own re-INVITEs answered 491 (retried after a back-off)
+    uint64_t dialogs_gone = 0;  ///< calls ended because a leg answered a re-INVITE/UPDATE 481/408 or not at all
     uint64_t retransmitted_2xx = 0, absorbed_2xx = 0;  ///< end-to-end 2xx handling (RFC 3261 13.3.1.4)
     uint64_t refer_passed = 0, transfers_started = 0, transfers_completed = 0, transfers_failed = 0, transfers_refused = 0;
     uint64_t replaces_accepted = 0, replaces_refused = 0;  ///< INVITEs with Replaces (RFC 3891)
@@ -261,6 +262,10 @@ private:
     /// (`by_sender`), or it went max_ring without a final response. The other leg's answer
     /// (487, or a 2xx that crossed the CANCEL) is relayed as usual.
     void cancel_reinvite(call& c, bool by_sender);
+    /// Leg `leg_b` answered a re-INVITE or UPDATE 481 or 408, or not at all (`status` 0): RFC 3261
+    /// 12.2.1.2 and 14.1, RFC 4028 10: its dialog is over, and with it the call (BYE to the other
+    /// leg, and to this one unless it said 481; hangup "dialog_gone").
+    void dialog_gone(call& c, bool leg_b, unsigned status);
     /// The relayed re-INVITE has its final response (or none will come): its timer stops, and
     /// when it failed the offerer's media go back to its SDP from before (RFC 3261 14.1).
     void end_reinvite(call& c, bool succeeded);

@@ -189,15 +189,19 @@ void b2bua::relay_in_dialog(const inbound& in, call& c, bool from_a, uint64_t st
     const uint64_t ctx = tl_.send_request(
         method, branch, other.realm, other.target, std::move(request),
         [this, id, from_a, stx, method](const inbound& resp) { on_relayed_response(id, from_a, stx, method, resp); },
-        [this, id, stx, method] {
+        [this, id, from_a, stx, method] {
             // No final response: timer B/F, or 64*T1 after our CANCEL. A CANCELled re-INVITE
             // ends as its sender asked (487); an unanswered one as a timeout.
             auto it = calls_.find(id);
             const bool invite = it != calls_.end() && method == sip::method::invite;
-            const unsigned status = invite && it->second->reinvite.cancelled ? 487 : 408;
+            const bool cancelled = invite && it->second->reinvite.cancelled;
+            const unsigned status = cancelled ? 487 : 408;
             tl_.respond(stx, status, reason_phrase(status), {}, {});
             if (invite) {
                 end_reinvite(*it->second, false);
+            }
+            if (it != calls_.end() && (invite || method == sip::method::update) && !cancelled) {
+                dialog_gone(*it->second, from_a, 0);  // the other leg (B when A sent it) is silent
             }
         });
     if (m.req_method == sip::method::invite) {
@@ -230,6 +234,18 @@ void b2bua::cancel_reinvite(call& c, bool by_sender) {
                  static_cast<unsigned long long>(c.id), r.from_a ? "A" : "B", cfg_.max_ring_s);
     }
     tl_.cancel(r.client_tx);
+}
+
+void b2bua::dialog_gone(call& c, bool leg_b, unsigned status) {
+    log_info("call %llu: leg %c %s a re-INVITE/UPDATE: its dialog is gone, ending the call",
+             static_cast<unsigned long long>(c.id), leg_b ? 'B' : 'A',
+             status == 0 ? "did not answer" : status == 481 ? "answered 481 to" : "answered 408 to");
+    ++stats_.dialogs_gone;
+    if (status != 481) {
+        send_bye(c, leg_b);
+    }
+    send_bye(c, !leg_b);
+    end_call(c, "dialog_gone");
 }
 
 void b2bua::end_reinvite(call& c, bool succeeded) {
@@ -298,8 +314,12 @@ void b2bua::on_relayed_response(uint64_t call_id, bool from_a, uint64_t stx, sip
     const bool invite = method == sip::method::invite;
     if (status >= 300) {
         tl_.respond(stx, status, m.reason, {}, {});
+        const bool cancelled = invite && c.reinvite.cancelled;
         if (invite) {
             end_reinvite(c, false);
+        }
+        if ((invite || method == sip::method::update) && (status == 481 || status == 408) && !cancelled) {
+            dialog_gone(c, from_a, status);  // the other leg (B when A sent it) answered
         }
         return;
     }

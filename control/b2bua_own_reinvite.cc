@@ -82,7 +82,8 @@ void b2bua::send_own_reinvite(call& c, bool to_b) {
         [this, id, to_b] {
             auto it = calls_.find(id);
             if (it != calls_.end()) {
-                end_own_reinvite(*it->second, to_b);
+                it->second->own_reinvite[to_b ? 1 : 0].tx = 0;
+                dialog_gone(*it->second, to_b, 0);  // no answer at all
             }
         });
 }
@@ -103,6 +104,11 @@ void b2bua::on_own_reinvite_response(uint64_t call_id, bool to_b, uint32_t cseq,
             const leg& l = to_b ? c.b : c.a;
             const ms_t back_off = l.owns_call_id ? 2100 + random_u64() % 1901 : random_u64() % 2001;
             retry_own_reinvite(c, to_b, back_off / 10 * 10);  // in units of 10 ms
+            return;
+        }
+        if (status == 481 || status == 408) {
+            c.own_reinvite[to_b ? 1 : 0].tx = 0;
+            dialog_gone(c, to_b, status);  // RFC 3261 14.1, RFC 4028 10 for a refresh
             return;
         }
         log_info("call %llu: leg %c refused our re-INVITE with %u", static_cast<unsigned long long>(call_id),

@@ -300,3 +300,28 @@ TEST_F(own_reinvite_test, retries_after_491_are_bounded) {
     EXPECT_EQ(sent, 8u);
     EXPECT_EQ(b2b_->active_calls(), 1u);
 }
+
+// RFC 4028 10: a refresh answered 481 (or 408, or not at all) means the session is gone: BYE to
+// the other leg (bob, who forgot the dialog, gets none) and the call ends.
+TEST_F(own_reinvite_test, a_481_to_our_refresh_ends_the_call) {
+    call_state cs;
+    auto refresh = first_refresh(cs);
+    ASSERT_NE(refresh, nullptr);
+    from_bob(bob_response(refresh->msg, 481, "Call/Transaction Does Not Exist"));
+    auto out = take();
+    EXPECT_EQ(count_request(out, acc, sip::method::bye), 1u);
+    EXPECT_EQ(count_request(out, core, sip::method::bye), 0u);
+    EXPECT_EQ(b2b_->active_calls(), 0u);
+    EXPECT_EQ(b2b_->stats().dialogs_gone, 1u);
+}
+
+TEST_F(own_reinvite_test, a_refresh_nobody_answers_ends_the_call) {
+    call_state cs;
+    auto refresh = first_refresh(cs);
+    ASSERT_NE(refresh, nullptr);
+    advance(32'000);
+    auto out = take();
+    EXPECT_EQ(count_request(out, acc, sip::method::bye), 1u);
+    EXPECT_EQ(count_request(out, core, sip::method::bye), 1u);
+    EXPECT_EQ(b2b_->active_calls(), 0u);
+}

@@ -911,6 +911,38 @@ TEST_F(hold_test, a_reinvite_left_ringing_is_cancelled_after_max_ring) {
     EXPECT_NE(find_request(take(), core, sip::method::invite), nullptr);
 }
 
+// RFC 3261 12.2.1.2 and 14.1: a 481 to the re-INVITE means bob's dialog is gone, and with it
+// the call: alice gets the 481 and a BYE; bob, who forgot the dialog, gets none.
+TEST_F(hold_test, a_481_to_a_relayed_reinvite_ends_the_call) {
+    call_state cs = confirmed_call();
+    ASSERT_NE(cs.b_invite, nullptr);
+    auto reinv = relay_hold(cs);
+    ASSERT_NE(reinv, nullptr);
+    from_bob(bob_response(reinv->msg, 481, "Call/Transaction Does Not Exist"));
+    auto out = take();
+    EXPECT_NE(find_response(out, acc, 481, sip::method::invite), nullptr);
+    EXPECT_EQ(count_request(out, acc, sip::method::bye), 1u);
+    EXPECT_EQ(count_request(out, core, sip::method::bye), 0u);
+    EXPECT_EQ(b2b_->active_calls(), 0u);
+    EXPECT_EQ(b2b_->stats().dialogs_gone, 1u);
+    EXPECT_EQ(relay_entries(), 0u);
+}
+
+// No answer at all to the relayed re-INVITE (Timer B): alice gets 408, both legs a BYE.
+TEST_F(hold_test, a_relayed_reinvite_without_any_answer_ends_the_call) {
+    call_state cs = confirmed_call();
+    ASSERT_NE(cs.b_invite, nullptr);
+    auto reinv = relay_hold(cs);
+    ASSERT_NE(reinv, nullptr);
+    advance(32'000);
+    auto out = take();
+    EXPECT_NE(find_response(out, acc, 408, sip::method::invite), nullptr);
+    EXPECT_EQ(count_request(out, acc, sip::method::bye), 1u);
+    EXPECT_EQ(count_request(out, core, sip::method::bye), 1u);
+    EXPECT_EQ(b2b_->active_calls(), 0u);
+    EXPECT_EQ(b2b_->stats().dialogs_gone, 1u);
+}
+
 // The call ends (alice hangs up) while her re-INVITE waits at bob, who rang and went silent: she
 // gets 487 for it (RFC 3261 15.1.2), and 64*T1 later nothing of the call is left, the re-INVITE's
 // transaction towards bob included (found by fuzz_b2bua's silent-peers check).
