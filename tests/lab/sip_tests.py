@@ -21,6 +21,9 @@ A mixin for the lab runner (tests/lab/run), beside TransferTests (whose helpers 
                     for his re-INVITE (its branch and CSeq), bob's 487 reaches alice, the call and
                     its RTP go on untouched to alice's BYE; stats sip.reinvites_cancelled + 1;
                     CDR result 200, hangup caller
+  reinvite_481_ends_the_call bob (uas_reinvite_481.xml) answers alice's re-INVITE 481: his dialog is
+                    gone, so the call ends: alice (uac_reinvite_dialog_gone.xml) gets the 481 and a
+                    BYE, bob nothing more; stats sip.dialogs_gone + 1; CDR hangup dialog_gone
   reload_during_call `sipferryctl reload` in the middle of a call with RTP: refused without the
                     token, done with it (stats calls.reloads + 1), and the call loses nothing
   refer_storm_rate_limited  a caller of account lab-storm (2 transfers a minute) calls bob-trc; bob
@@ -34,7 +37,7 @@ import sys
 from transfer_tests import read_trace, _is_request  # sipp -trace_msg parsing
 
 SIP_TESTS = ["session_refresh", "reliable_ringing", "reliable_ringing_to_caller", "reinvite_glare",
-             "reinvite_cancelled", "reload_during_call", "refer_storm_rate_limited"]
+             "reinvite_cancelled", "reinvite_481_ends_the_call", "reload_during_call", "refer_storm_rate_limited"]
 SIP_UA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sip_ua.py")
 STORM_IP = "192.0.2.13"  # TEST-NET-1 in sf-alice: configs/lab.conf [account.lab-storm] (2 transfers a minute)
 
@@ -270,6 +273,38 @@ class SipTests:
             cdr = json.loads(line)
             if cdr.get("result") != 200 or cdr.get("hangup") != "caller":
                 errs.append(f"CDR result {cdr.get('result')} hangup {cdr.get('hangup')}, wanted 200 caller")
+        if errs:
+            self._fail("; ".join(errs))
+
+    def test_reinvite_481_ends_the_call(self, tdir):
+        import json
+
+        def gone():
+            r = self._ctl(["stats"])
+            try:
+                return json.loads(r.stdout)["sip"]["dialogs_gone"]
+            except (ValueError, KeyError) as e:
+                self._fail(f"sipferryctl stats: no sip.dialogs_gone ({e}): {(r.stdout + r.stderr)[:200]}")
+
+        before = gone()
+        cdr_before = len(self.cdr_lines())
+        problems, excerpts = self._alice_calls_bob(tdir, 150, bob_scenario="uas_reinvite_481.xml",
+                                                   alice_scenario="uac_reinvite_dialog_gone.xml")
+        if problems:
+            self._fail("; ".join(problems) + "\n" + excerpts)
+        errs = []
+        after = gone()
+        self._progress(f"sip.dialogs_gone {before} -> {after}")
+        if after != before + 1:
+            errs.append(f"sip.dialogs_gone went {before} -> {after}, wanted +1")
+        line = self.wait_new_cdr(cdr_before)
+        if line is None:
+            errs.append("no new CDR line")
+        else:
+            self._progress(f"cdr: {line}")
+            cdr = json.loads(line)
+            if cdr.get("result") != 200 or cdr.get("hangup") != "dialog_gone":
+                errs.append(f"CDR result {cdr.get('result')} hangup {cdr.get('hangup')}, wanted 200 dialog_gone")
         if errs:
             self._fail("; ".join(errs))
 
