@@ -113,6 +113,11 @@ def seeds():
         rec(BOB, callee_request(BOB, "INVITE", 2, "z9hG4bKbre", body=sdp(BOB, 30004, 3)), T1S),
         rec(ALICE, reply(ALICE, 200, "OK", body=sdp(ALICE, 40004, 3))),
         rec(BOB, callee_request(BOB, "ACK", 2, "z9hG4bKbreack"))]
+    yield "reinvite_481_dialog_gone", answered() + [
+        rec(ALICE, caller_request(ALICE, "INVITE", 2, "z9hG4bKre1", body=sdp(ALICE, 40002, 2)), T1S),
+        rec(BOB, reply(BOB, 481, "Call/Transaction Does Not Exist")),
+        rec(ALICE, caller_request(ALICE, "ACK", 2, "z9hG4bKre1")),
+        rec(ALICE, reply(ALICE, 200, "OK"))]  # the BYE
     yield "reinvite_glare", answered() + [
         rec(ALICE, caller_request(ALICE, "INVITE", 2, "z9hG4bKre1", body=sdp(ALICE, 40002, 2)), T1S),
         rec(BOB, callee_request(BOB, "INVITE", 2, "z9hG4bKbre", body=sdp(BOB, 30004, 3)), T0),
