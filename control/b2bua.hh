@@ -321,7 +321,7 @@ private:
     /// One of our own re-INVITEs is in progress on either leg (a relayed offer gets 491).
     bool own_reinvite_pending(const call& c) const;
     void send_own_reinvite(call& c, bool to_b);
-    /// Another attempt `after` ms from now, unless the attempts are used up.
+    /// Another attempt `after` ms from now.
     void retry_own_reinvite(call& c, bool to_b, ms_t after);
     void on_own_reinvite_response(uint64_t call_id, bool to_b, uint32_t cseq, const inbound& resp);
     /// Ours on leg `to_b` has its final response: the next one wanted goes.

@@ -292,7 +292,8 @@ struct b2bua::call {
         uint64_t tx = 0;                  ///< the one in progress, 0 if none
         std::string sdp, extra;           ///< what the next send offers (the latest wanted)
         bool queued = false;              ///< wanted again once the one in progress ends
-        unsigned attempts = 0;            ///< 491s and waits so far
+        unsigned sends = 0;               ///< of this re-INVITE (a 491 makes another)
+        ms_t waiting_since = 0;           ///< another INVITE in the call holds it back since
         timer_queue::id retry_timer = 0;
     };
     own_invite own_reinvite[2];

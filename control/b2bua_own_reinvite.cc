@@ -9,7 +9,7 @@
 // leg has not ACKed our 2xx (an offer would cross it); a relayed re-INVITE or UPDATE offer that
 // arrives while one of ours is pending gets 491 (b2bua_in_dialog.cc). A 491 to ours is retried
 // after the section 14.1 back-off (2.1-4 s when we chose the leg's Call-ID, 0-2 s when the peer
-// did); a wait for a pending one is retried every second. Both are bounded in attempts.
+// did), eight sends at most; one that must wait looks again every second, for 64*T1 at most.
 
 #include "b2bua.hh"
 #include "b2bua_call.hh"
@@ -22,7 +22,7 @@ using namespace b2bua_detail;
 
 namespace {
 
-constexpr unsigned max_attempts = 8;     ///< sends after a 491 plus waits for a pending INVITE
+constexpr unsigned max_sends = 8;  ///< of one re-INVITE refused with 491 each time
 constexpr ms_t blocked_retry_ms = 1000;
 
 }  // namespace
@@ -37,7 +37,8 @@ void b2bua::reinvite_leg(call& c, bool to_b, const std::string& sdp, std::string
     }
     timers_.cancel(o.retry_timer);
     o.retry_timer = 0;
-    o.attempts = 0;
+    o.sends = 0;
+    o.waiting_since = 0;
     send_own_reinvite(c, to_b);
 }
 
@@ -47,12 +48,6 @@ bool b2bua::own_reinvite_pending(const call& c) const {
 
 void b2bua::retry_own_reinvite(call& c, bool to_b, ms_t after) {
     call::own_invite& o = c.own_reinvite[to_b ? 1 : 0];
-    if (++o.attempts >= max_attempts) {
-        log_info("call %llu: giving up the re-INVITE of leg %c after %u attempts",
-                 static_cast<unsigned long long>(c.id), to_b ? 'B' : 'A', o.attempts);
-        o.attempts = 0;
-        return;
-    }
     const uint64_t id = c.id;
     o.retry_timer = timers_.add(now_() + after, [this, id, to_b] {
         auto it = calls_.find(id);
@@ -67,9 +62,22 @@ void b2bua::send_own_reinvite(call& c, bool to_b) {
     call::own_invite& o = c.own_reinvite[to_b ? 1 : 0];
     const bool crossing = c.reinvite.active || (c.waiting_ack.active && c.waiting_ack.on_a == !to_b);
     if (c.st != call::state::confirmed || crossing) {
+        const ms_t now = now_();
+        if (o.waiting_since == 0) {
+            o.waiting_since = now;
+        }
+        if (now - o.waiting_since >= 64ull * cfg_.timers.t1_ms) {
+            log_info("call %llu: giving up the re-INVITE of leg %c: another INVITE kept it waiting %llu ms",
+                     static_cast<unsigned long long>(c.id), to_b ? 'B' : 'A',
+                     static_cast<unsigned long long>(now - o.waiting_since));
+            o.waiting_since = 0;
+            return;
+        }
         retry_own_reinvite(c, to_b, blocked_retry_ms);
         return;
     }
+    o.waiting_since = 0;
+    ++o.sends;
     leg& l = to_b ? c.b : c.a;
     const std::string branch = "z9hG4bK" + random_token(20);
     const uint32_t cseq = ++l.local_cseq;
@@ -101,6 +109,12 @@ void b2bua::on_own_reinvite_response(uint64_t call_id, bool to_b, uint32_t cseq,
             call::own_invite& o = c.own_reinvite[to_b ? 1 : 0];
             o.tx = 0;
             ++stats_.own_reinvite_491;
+            if (o.sends >= max_sends) {
+                log_info("call %llu: giving up the re-INVITE of leg %c after %u refusals with 491",
+                         static_cast<unsigned long long>(call_id), to_b ? 'B' : 'A', o.sends);
+                end_own_reinvite(c, to_b);
+                return;
+            }
             const leg& l = to_b ? c.b : c.a;
             const ms_t back_off = l.owns_call_id ? 2100 + random_u64() % 1901 : random_u64() % 2001;
             retry_own_reinvite(c, to_b, back_off / 10 * 10);  // in units of 10 ms
@@ -128,7 +142,7 @@ void b2bua::on_own_reinvite_response(uint64_t call_id, bool to_b, uint32_t cseq,
 void b2bua::end_own_reinvite(call& c, bool to_b) {
     call::own_invite& o = c.own_reinvite[to_b ? 1 : 0];
     o.tx = 0;
-    o.attempts = 0;
+    o.sends = 0;
     if (o.queued) {
         o.queued = false;
         send_own_reinvite(c, to_b);

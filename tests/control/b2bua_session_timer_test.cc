@@ -325,3 +325,23 @@ TEST_F(own_reinvite_test, a_refresh_nobody_answers_ends_the_call) {
     EXPECT_EQ(count_request(out, core, sip::method::bye), 1u);
     EXPECT_EQ(b2b_->active_calls(), 0u);
 }
+
+// A relayed re-INVITE that rings at bob for longer than 64*T1 past our refresh's due time: ours
+// stops waiting then (the next refresh, half an interval later, tries again).
+TEST_F(own_reinvite_test, our_refresh_waits_64_t1_at_most) {
+    call_state cs = start("");
+    ASSERT_NE(cs.b_invite, nullptr);
+    answer(cs, "Session-Expires: 120;refresher=uac\r\nRequire: timer\r\n");
+    advance(59000);
+    auto relayed = alice_holds(cs, 2, "z9hG4bKhold");
+    ASSERT_NE(relayed, nullptr);
+    from_bob(bob_response(relayed->msg, 180, "Ringing"));
+    advance(1000 + 33000);  // due at 60 s, then 33 s of waiting
+    EXPECT_EQ(count_request(take(), core, sip::method::invite), 0u);
+    from_bob(bob_response(relayed->msg, 200, "OK", bob_sdp));
+    take();
+    from_alice(alice_request("ACK", cs.a_tag, 2, "z9hG4bKholdack"));
+    advance(2000);
+    EXPECT_EQ(count_request(take(), core, sip::method::invite), 0u) << "given up";
+    EXPECT_EQ(b2b_->active_calls(), 1u);
+}
