@@ -42,8 +42,8 @@ b2bua::~b2bua() {
         timers_.cancel(c->a_reliable.timer);
         timers_.cancel(c->transfer.ring_timer);
         timers_.cancel(c->reinvite.timer);
-        timers_.cancel(c->own_reinvite[0].retry_timer);
-        timers_.cancel(c->own_reinvite[1].retry_timer);
+        timers_.cancel(c->own_reinvite[0].timer);
+        timers_.cancel(c->own_reinvite[1].timer);
         for (const call::branch& br : c->branches) {
             timers_.cancel(br.timer);
         }

@@ -294,7 +294,9 @@ struct b2bua::call {
         bool queued = false;              ///< wanted again once the one in progress ends
         unsigned sends = 0;               ///< of this re-INVITE (a 491 makes another)
         ms_t waiting_since = 0;           ///< another INVITE in the call holds it back since
-        timer_queue::id retry_timer = 0;
+        bool cancelled = false;           ///< rang for max_ring: CANCELled
+        /// With `tx`: max_ring, then CANCEL. Without: the next attempt (after a 491, or a wait).
+        timer_queue::id timer = 0;
     };
     own_invite own_reinvite[2];
 

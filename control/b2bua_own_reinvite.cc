@@ -9,7 +9,8 @@
 // leg has not ACKed our 2xx (an offer would cross it); a relayed re-INVITE or UPDATE offer that
 // arrives while one of ours is pending gets 491 (b2bua_in_dialog.cc). A 491 to ours is retried
 // after the section 14.1 back-off (2.1-4 s when we chose the leg's Call-ID, 0-2 s when the peer
-// did), eight sends at most; one that must wait looks again every second, for 64*T1 at most.
+// did), eight sends at most; one that must wait looks again every second, for 64*T1 at most;
+// one the peer rings on is CANCELled after [sip] max_ring, as a relayed one is.
 
 #include "b2bua.hh"
 #include "b2bua_call.hh"
@@ -35,8 +36,8 @@ void b2bua::reinvite_leg(call& c, bool to_b, const std::string& sdp, std::string
         o.queued = true;  // after the one in progress, with this SDP
         return;
     }
-    timers_.cancel(o.retry_timer);
-    o.retry_timer = 0;
+    timers_.cancel(o.timer);
+    o.timer = 0;
     o.sends = 0;
     o.waiting_since = 0;
     send_own_reinvite(c, to_b);
@@ -49,10 +50,10 @@ bool b2bua::own_reinvite_pending(const call& c) const {
 void b2bua::retry_own_reinvite(call& c, bool to_b, ms_t after) {
     call::own_invite& o = c.own_reinvite[to_b ? 1 : 0];
     const uint64_t id = c.id;
-    o.retry_timer = timers_.add(now_() + after, [this, id, to_b] {
+    o.timer = timers_.add(now_() + after, [this, id, to_b] {
         auto it = calls_.find(id);
         if (it != calls_.end()) {
-            it->second->own_reinvite[to_b ? 1 : 0].retry_timer = 0;
+            it->second->own_reinvite[to_b ? 1 : 0].timer = 0;
             send_own_reinvite(*it->second, to_b);
         }
     });
@@ -84,16 +85,41 @@ void b2bua::send_own_reinvite(call& c, bool to_b) {
     const std::string headers = std::string(allow_header) + o.extra;
     sip_wire request = in_dialog_request(l, "INVITE", cseq, branch, true, headers, "application/sdp", o.sdp);
     const uint64_t id = c.id;
+    o.cancelled = false;
     o.tx = tl_.send_request(
         sip::method::invite, branch, l.realm, l.target, std::move(request),
         [this, id, to_b, cseq](const inbound& resp) { on_own_reinvite_response(id, to_b, cseq, resp); },
         [this, id, to_b] {
             auto it = calls_.find(id);
-            if (it != calls_.end()) {
-                it->second->own_reinvite[to_b ? 1 : 0].tx = 0;
-                dialog_gone(*it->second, to_b, 0);  // no answer at all
+            if (it == calls_.end()) {
+                return;
+            }
+            call::own_invite& oo = it->second->own_reinvite[to_b ? 1 : 0];
+            timers_.cancel(oo.timer);
+            oo.timer = 0;
+            if (oo.cancelled) {
+                end_own_reinvite(*it->second, to_b);  // CANCELled and never answered: it only failed
+                return;
+            }
+            oo.tx = 0;
+            dialog_gone(*it->second, to_b, 0);  // no answer at all
+        });
+    if (cfg_.max_ring_s != 0) {
+        o.timer = timers_.add(now_() + 1000ull * cfg_.max_ring_s, [this, id, to_b] {
+            auto it = calls_.find(id);
+            if (it == calls_.end()) {
+                return;
+            }
+            call::own_invite& oo = it->second->own_reinvite[to_b ? 1 : 0];
+            oo.timer = 0;
+            if (oo.tx != 0) {
+                log_info("call %llu: leg %c gave our re-INVITE no final response within %u s: CANCELled",
+                         static_cast<unsigned long long>(id), to_b ? 'B' : 'A', cfg_.max_ring_s);
+                oo.cancelled = true;
+                tl_.cancel(oo.tx);
             }
         });
+    }
 }
 
 void b2bua::on_own_reinvite_response(uint64_t call_id, bool to_b, uint32_t cseq, const inbound& resp) {
@@ -103,6 +129,8 @@ void b2bua::on_own_reinvite_response(uint64_t call_id, bool to_b, uint32_t cseq,
         return;
     }
     call& c = *it->second;
+    timers_.cancel(c.own_reinvite[to_b ? 1 : 0].timer);  // max_ring: it has its final response
+    c.own_reinvite[to_b ? 1 : 0].timer = 0;
     if (status >= 300) {
         // A refused re-INVITE leaves the anchored media as they are: they still flow.
         if (status == 491) {
@@ -120,7 +148,7 @@ void b2bua::on_own_reinvite_response(uint64_t call_id, bool to_b, uint32_t cseq,
             retry_own_reinvite(c, to_b, back_off / 10 * 10);  // in units of 10 ms
             return;
         }
-        if (status == 481 || status == 408) {
+        if ((status == 481 || status == 408) && !c.own_reinvite[to_b ? 1 : 0].cancelled) {
             c.own_reinvite[to_b ? 1 : 0].tx = 0;
             dialog_gone(c, to_b, status);  // RFC 3261 14.1, RFC 4028 10 for a refresh
             return;
@@ -151,8 +179,8 @@ void b2bua::end_own_reinvite(call& c, bool to_b) {
 
 void b2bua::forget_own_reinvites(call& c) {
     for (call::own_invite& o : c.own_reinvite) {
-        timers_.cancel(o.retry_timer);
-        o.retry_timer = 0;
+        timers_.cancel(o.timer);
+        o.timer = 0;
         if (o.tx != 0) {
             tl_.detach_client(o.tx);
             o.tx = 0;

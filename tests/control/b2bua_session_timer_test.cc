@@ -10,11 +10,15 @@ class session_timer_test : public b2bua_test {
 protected:
     void SetUp() override {
         b2bua_test::SetUp();
+        rebuild(timer_config());
+    }
+
+    b2bua_config timer_config() {
         b2bua_config cfg = base_config();
         cfg.session_expires_s = 120;
         cfg.min_se_s = 90;
         cfg.media_timeout_s = 0;  // no RTP flows here: only the session timers may end a call
-        rebuild(cfg);
+        return cfg;
     }
 
     /// alice's INVITE with `headers` (Session-Expires, Supported) added.
@@ -196,6 +200,19 @@ namespace {
 
 class own_reinvite_test : public session_timer_test {
 protected:
+    /// As first_refresh, with [sip] max_ring `max_ring_s`, and bob rings on it.
+    std::unique_ptr<received> ringing_refresh(call_state& cs, unsigned max_ring_s) {
+        b2bua_config cfg = timer_config();
+        cfg.max_ring_s = max_ring_s;
+        rebuild(cfg);
+        auto refresh = first_refresh(cs);
+        if (refresh != nullptr) {
+            from_bob(bob_response(refresh->msg, 180, "Ringing"));
+            take();
+        }
+        return refresh;
+    }
+
     /// A call in which we refresh bob (refresher=uac from his side); the first refresh bob got.
     std::unique_ptr<received> first_refresh(call_state& cs) {
         cs = start("");
@@ -344,4 +361,39 @@ TEST_F(own_reinvite_test, our_refresh_waits_64_t1_at_most) {
     advance(2000);
     EXPECT_EQ(count_request(take(), core, sip::method::invite), 0u) << "given up";
     EXPECT_EQ(b2b_->active_calls(), 1u);
+}
+
+// bob rings on our refresh and never answers it: after [sip] max_ring (30 s here) it is
+// CANCELled; his 487 only fails it, the call goes on.
+TEST_F(own_reinvite_test, our_reinvite_left_ringing_is_cancelled_after_max_ring) {
+    call_state cs;
+    auto refresh = ringing_refresh(cs, 30);
+    ASSERT_NE(refresh, nullptr);
+    advance(29'999);
+    EXPECT_EQ(count_request(take(), core, sip::method::cancel), 0u);
+    advance(1);
+    auto out = take();
+    const received* cancel = find_request(out, core, sip::method::cancel);
+    ASSERT_NE(cancel, nullptr);
+    EXPECT_EQ(cancel->msg.top_via.branch, refresh->msg.top_via.branch);
+    from_bob(bob_response(refresh->msg, 487, "Request Terminated"));
+    out = take();
+    EXPECT_NE(find_request(out, core, sip::method::ack), nullptr);
+    EXPECT_EQ(count_request(out, core, sip::method::bye), 0u);
+    EXPECT_EQ(b2b_->active_calls(), 1u);
+    EXPECT_EQ(b2b_->stats().dialogs_gone, 0u);
+}
+
+// ... and if bob answers neither the CANCEL nor the re-INVITE, 64*T1 later it is over without
+// ending the call (a CANCELled INVITE that times out only failed).
+TEST_F(own_reinvite_test, our_cancelled_reinvite_that_times_out_leaves_the_call) {
+    call_state cs;
+    auto refresh = ringing_refresh(cs, 30);
+    ASSERT_NE(refresh, nullptr);
+    advance(30'000 + 32'000);
+    auto out = take();
+    EXPECT_EQ(count_request(out, core, sip::method::bye), 0u);
+    EXPECT_EQ(count_request(out, acc, sip::method::bye), 0u);
+    EXPECT_EQ(b2b_->active_calls(), 1u);
+    EXPECT_EQ(b2b_->stats().dialogs_gone, 0u);
 }
