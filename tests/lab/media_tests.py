@@ -70,11 +70,7 @@ class MediaTests:
             self._fail("; ".join(errs))
 
     def _media_timeouts(self):
-        r = self._ctl(["stats"])
-        try:
-            return json.loads(r.stdout)["sip"]["media_timeouts"]
-        except (ValueError, KeyError) as e:
-            self._fail(f"sipferryctl stats: no sip.media_timeouts ({e}): {r.stdout[:200]} {r.stderr[:200]}")
+        return self._sip_stat("media_timeouts")  # SipTests (tests/lab/sip_tests.py)
 
     def _reload_config(self, text, what):
         with open(STAGED_CONFIG, "w") as f:

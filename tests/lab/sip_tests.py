@@ -45,6 +45,29 @@ STORM_IP = "192.0.2.13"  # TEST-NET-1 in sf-alice: configs/lab.conf [account.lab
 class SipTests:
     """Lab tests of SIP features; mixed into the runner class of tests/lab/run."""
 
+    def _sip_stat(self, key):
+        """`sipferryctl stats` -> sip.<key> (fails the test when it is missing)."""
+        import json
+        r = self._ctl(["stats"])
+        try:
+            return json.loads(r.stdout)["sip"][key]
+        except (ValueError, KeyError) as e:
+            self._fail(f"sipferryctl stats: no sip.{key} ({e}): {(r.stdout + r.stderr)[:200]}")
+
+    def _check_new_cdr(self, cdr_before, errs, hangup="caller", result=200):
+        """The CDR line written since `cdr_before` lines has `result` and `hangup`; the parsed
+        record, or None (the problem appended to `errs`)."""
+        import json
+        line = self.wait_new_cdr(cdr_before)
+        if line is None:
+            errs.append("no new CDR line")
+            return None
+        self._progress(f"cdr: {line}")
+        cdr = json.loads(line)
+        if cdr.get("result") != result or cdr.get("hangup") != hangup:
+            errs.append(f"CDR result {cdr.get('result')} hangup {cdr.get('hangup')}, wanted {result} {hangup}")
+        return cdr
+
     def test_session_refresh(self, tdir):
         ALICE, BOB = self._c("ALICE"), self._c("BOB")
         bob = self._start_uas(tdir, "bob", BOB, "uas_answer.xml",
@@ -138,14 +161,7 @@ class SipTests:
             r = self._report(tdir, who)
             if r["received"] != count:
                 errs.append(f"{who} received {r['received']}/{count} RTP packets")
-        line = self.wait_new_cdr(cdr_before)
-        if line is None:
-            errs.append("no new CDR line")
-        else:
-            self._progress(f"cdr: {line}")
-            cdr = json.loads(line)
-            if cdr.get("result") != 200 or cdr.get("hangup") != "caller":
-                errs.append(f"CDR result {cdr.get('result')} hangup {cdr.get('hangup')}, wanted 200 caller")
+        self._check_new_cdr(cdr_before, errs)
         if errs:
             self._fail("; ".join(errs))
 
@@ -221,14 +237,7 @@ class SipTests:
         import json
         count = 150
 
-        def cancelled():
-            r = self._ctl(["stats"])
-            try:
-                return json.loads(r.stdout)["sip"]["reinvites_cancelled"]
-            except (ValueError, KeyError) as e:
-                self._fail(f"sipferryctl stats: no sip.reinvites_cancelled ({e}): {(r.stdout + r.stderr)[:200]}")
-
-        before = cancelled()
+        before = self._sip_stat("reinvites_cancelled")
         cdr_before = len(self.cdr_lines())
         problems, excerpts = self._alice_calls_bob(tdir, count, bob_scenario="uas_reinvite_ring.xml",
                                                    alice_scenario="uac_reinvite_cancel.xml")
@@ -262,49 +271,29 @@ class SipTests:
             r = self._report(tdir, who)
             if r["received"] != count:
                 errs.append(f"{who} received {r['received']}/{count} RTP packets")
-        after = cancelled()
+        after = self._sip_stat("reinvites_cancelled")
         self._progress(f"sip.reinvites_cancelled {before} -> {after}")
         if after != before + 1:
             errs.append(f"sip.reinvites_cancelled went {before} -> {after}, wanted +1")
-        line = self.wait_new_cdr(cdr_before)
-        if line is None:
-            errs.append("no new CDR line")
-        else:
-            cdr = json.loads(line)
-            if cdr.get("result") != 200 or cdr.get("hangup") != "caller":
-                errs.append(f"CDR result {cdr.get('result')} hangup {cdr.get('hangup')}, wanted 200 caller")
+        self._check_new_cdr(cdr_before, errs)
         if errs:
             self._fail("; ".join(errs))
 
     def test_reinvite_481_ends_the_call(self, tdir):
         import json
 
-        def gone():
-            r = self._ctl(["stats"])
-            try:
-                return json.loads(r.stdout)["sip"]["dialogs_gone"]
-            except (ValueError, KeyError) as e:
-                self._fail(f"sipferryctl stats: no sip.dialogs_gone ({e}): {(r.stdout + r.stderr)[:200]}")
-
-        before = gone()
+        before = self._sip_stat("dialogs_gone")
         cdr_before = len(self.cdr_lines())
         problems, excerpts = self._alice_calls_bob(tdir, 150, bob_scenario="uas_reinvite_481.xml",
                                                    alice_scenario="uac_reinvite_dialog_gone.xml")
         if problems:
             self._fail("; ".join(problems) + "\n" + excerpts)
         errs = []
-        after = gone()
+        after = self._sip_stat("dialogs_gone")
         self._progress(f"sip.dialogs_gone {before} -> {after}")
         if after != before + 1:
             errs.append(f"sip.dialogs_gone went {before} -> {after}, wanted +1")
-        line = self.wait_new_cdr(cdr_before)
-        if line is None:
-            errs.append("no new CDR line")
-        else:
-            self._progress(f"cdr: {line}")
-            cdr = json.loads(line)
-            if cdr.get("result") != 200 or cdr.get("hangup") != "dialog_gone":
-                errs.append(f"CDR result {cdr.get('result')} hangup {cdr.get('hangup')}, wanted 200 dialog_gone")
+        self._check_new_cdr(cdr_before, errs, hangup="dialog_gone")
         if errs:
             self._fail("; ".join(errs))
 

@@ -649,14 +649,7 @@ class MoreTransferTests:
         ALICE, BOB, CAROL = self._c("ALICE"), self._c("BOB"), self._c("CAROL")
         SBC_ACC = self._c("SBC_ACC")
 
-        def own_491():
-            r = self._ctl(["stats"])
-            try:
-                return json.loads(r.stdout)["sip"]["own_reinvite_491"]
-            except (ValueError, KeyError) as e:
-                self._fail(f"sipferryctl stats: no sip.own_reinvite_491 ({e}): {(r.stdout + r.stderr)[:200]}")
-
-        before = own_491()
+        before = self._sip_stat("own_reinvite_491")  # SipTests (tests/lab/sip_tests.py)
         carol = self._start_uas(tdir, "carol", CAROL, "uas_answer.xml",
                                 self._rtp_keys(tdir, name="carol", rtp_count=150, rtp_delay=0))
         bob = self._start_uas(tdir, "bob", BOB, "uas_transferor.xml", self._rtp_keys(tdir, name="bob", rtp_count=250))
@@ -693,7 +686,7 @@ class MoreTransferTests:
                 errs.append(f"the retry came {wait:.3f} s after the first, wanted within the 0-2 s back-off")
             if sdp_fields(retry["body"]) != sdp_fields(first["body"]):
                 errs.append("the retry's SDP differs from the first's")
-        after = own_491()
+        after = self._sip_stat("own_reinvite_491")
         self._progress(f"sip.own_reinvite_491 {before} -> {after}")
         if after != before + 1:
             errs.append(f"sip.own_reinvite_491 went {before} -> {after}, wanted +1")
