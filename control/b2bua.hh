@@ -257,7 +257,9 @@ private:
     /// Header lines of `m` that the other leg gets (REFER's Refer-To/Referred-By translated
     /// to this appliance's address on `other`'s realm). False if they cannot be translated.
     bool relay_headers(const sip::message& m, const leg& other, std::string& extra) const;
-    void on_relayed_response(uint64_t call_id, bool from_a, uint64_t stx, sip::method method, const inbound& in);
+    /// `previous_sdp`: the sender's SDP before the offer the request carried ("" if none).
+    void on_relayed_response(uint64_t call_id, bool from_a, uint64_t stx, sip::method method,
+                             const std::string& previous_sdp, const inbound& in);
     /// CANCELs the re-INVITE relayed to the other leg (RFC 3261 9.1): its sender CANCELled it
     /// (`by_sender`), or it went max_ring without a final response. The other leg's answer
     /// (487, or a 2xx that crossed the CANCEL) is relayed as usual.
@@ -266,9 +268,11 @@ private:
     /// 12.2.1.2 and 14.1, RFC 4028 10: its dialog is over, and with it the call (BYE to the other
     /// leg, and to this one unless it said 481; hangup "dialog_gone").
     void dialog_gone(call& c, bool leg_b, unsigned status);
-    /// The relayed re-INVITE has its final response (or none will come): its timer stops, and
-    /// when it failed the offerer's media go back to its SDP from before (RFC 3261 14.1).
-    void end_reinvite(call& c, bool succeeded);
+    /// The relayed re-INVITE has its final response (or none will come): its timer stops.
+    void end_reinvite(call& c);
+    /// A relayed offer (re-INVITE or UPDATE) failed: the session stays as it was (RFC 3261 14.1,
+    /// RFC 3311 5.2), so the offerer's SDP and media address go back to `previous_sdp`.
+    void restore_offerer(call& c, bool from_a, const std::string& previous_sdp);
     /// A relayed NOTIFY's "Event: refer;id=" (in `extra`) renamed to the CSeq the REFER had in
     /// the dialog the NOTIFY goes to (RFC 3515 2.4.6).
     void translate_refer_event(const call& c, bool from_a, std::string& extra) const;

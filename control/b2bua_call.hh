@@ -281,9 +281,6 @@ struct b2bua::call {
         uint32_t cseq = 0;         ///< the originator's CSeq (its ACK carries it)
         uint64_t client_tx = 0;    ///< the INVITE relayed to the other leg
         timer_queue::id timer = 0; ///< max_ring: CANCELs it when no final response comes
-        /// The originator's SDP before its offer: a failed re-INVITE leaves the session as it
-        /// was (RFC 3261 14.1), so its media go back there.
-        std::string previous_sdp;
     };
     relayed_invite reinvite;
 

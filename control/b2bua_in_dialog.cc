@@ -181,15 +181,16 @@ void b2bua::relay_in_dialog(const inbound& in, call& c, bool from_a, uint64_t st
         c.reinvite.server_tx = stx;
         c.reinvite.reply_to = response_address(in);
         c.reinvite.cseq = m.cseq;
-        c.reinvite.previous_sdp = std::move(previous_sdp);
     }
     ++stats_.relayed_in_dialog;
     const uint64_t id = c.id;
     const sip::method method = m.req_method;
     const uint64_t ctx = tl_.send_request(
         method, branch, other.realm, other.target, std::move(request),
-        [this, id, from_a, stx, method](const inbound& resp) { on_relayed_response(id, from_a, stx, method, resp); },
-        [this, id, from_a, stx, method] {
+        [this, id, from_a, stx, method, previous_sdp](const inbound& resp) {
+            on_relayed_response(id, from_a, stx, method, previous_sdp, resp);
+        },
+        [this, id, from_a, stx, method, previous_sdp] {
             // No final response: timer B/F, or 64*T1 after our CANCEL. A CANCELled re-INVITE
             // ends as its sender asked (487); an unanswered one as a timeout.
             auto it = calls_.find(id);
@@ -197,12 +198,17 @@ void b2bua::relay_in_dialog(const inbound& in, call& c, bool from_a, uint64_t st
             const bool cancelled = invite && it->second->reinvite.cancelled;
             const unsigned status = cancelled ? 487 : 408;
             tl_.respond(stx, status, reason_phrase(status), {}, {});
+            if (it == calls_.end()) {
+                return;
+            }
             if (invite) {
-                end_reinvite(*it->second, false);
+                end_reinvite(*it->second);
             }
-            if (it != calls_.end() && (invite || method == sip::method::update) && !cancelled) {
+            if ((invite || method == sip::method::update) && !cancelled) {
                 dialog_gone(*it->second, from_a, 0);  // the other leg (B when A sent it) is silent
+                return;
             }
+            restore_offerer(*it->second, from_a, previous_sdp);
         });
     if (m.req_method == sip::method::invite) {
         c.reinvite.client_tx = ctx;
@@ -248,19 +254,21 @@ void b2bua::dialog_gone(call& c, bool leg_b, unsigned status) {
     end_call(c, "dialog_gone");
 }
 
-void b2bua::end_reinvite(call& c, bool succeeded) {
-    call::relayed_invite& r = c.reinvite;
-    timers_.cancel(r.timer);
-    r.timer = 0;
-    r.active = false;
-    if (succeeded || r.offerless) {
-        return;
+void b2bua::end_reinvite(call& c) {
+    timers_.cancel(c.reinvite.timer);
+    c.reinvite.timer = 0;
+    c.reinvite.active = false;
+}
+
+void b2bua::restore_offerer(call& c, bool from_a, const std::string& previous_sdp) {
+    if (previous_sdp.empty()) {
+        return;  // the request carried no offer (or the sender had no SDP before)
     }
-    std::string& remote_sdp = r.from_a ? c.a_remote_sdp : c.b_remote_sdp;
-    remote_sdp = std::move(r.previous_sdp);
+    std::string& remote_sdp = from_a ? c.a_remote_sdp : c.b_remote_sdp;
+    remote_sdp = previous_sdp;
     sdp::session desc;
     if (sdp::parse(remote_sdp, desc) == sdp::parse_error::ok && media_.fits(c.media, desc)) {
-        media_.apply_remote(c.media, !r.from_a, desc, true);
+        media_.apply_remote(c.media, !from_a, desc, true);
     }
 }
 
@@ -289,7 +297,7 @@ void b2bua::translate_refer_event(const call& c, bool from_a, std::string& extra
 }
 
 void b2bua::on_relayed_response(uint64_t call_id, bool from_a, uint64_t stx, sip::method method,
-                                const inbound& in) {
+                                const std::string& previous_sdp, const inbound& in) {
     auto it = calls_.find(call_id);
     if (it == calls_.end()) {
         // The call ended while this request was out: its sender still gets the final answer
@@ -316,11 +324,13 @@ void b2bua::on_relayed_response(uint64_t call_id, bool from_a, uint64_t stx, sip
         tl_.respond(stx, status, m.reason, {}, {});
         const bool cancelled = invite && c.reinvite.cancelled;
         if (invite) {
-            end_reinvite(c, false);
+            end_reinvite(c);
         }
         if ((invite || method == sip::method::update) && (status == 481 || status == 408) && !cancelled) {
             dialog_gone(c, from_a, status);  // the other leg (B when A sent it) answered
+            return;
         }
+        restore_offerer(c, from_a, previous_sdp);
         return;
     }
 
@@ -352,7 +362,7 @@ void b2bua::on_relayed_response(uint64_t call_id, bool from_a, uint64_t stx, sip
         return;
     }
     const bool offerless = c.reinvite.offerless;
-    end_reinvite(c, true);
+    end_reinvite(c);
     // With the offer in the INVITE, the other leg's 2xx can be ACKed at once; an offerless
     // re-INVITE's ACK must wait for the originator's, which carries the answer (RFC 3264).
     if (!offerless) {

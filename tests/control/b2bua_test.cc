@@ -833,6 +833,24 @@ TEST_F(hold_test, a_failed_reinvite_puts_the_offerers_media_back) {
     EXPECT_EQ(dp::endpoint_port(a_side->remote()), 40000) << "her media from before the offer";
 }
 
+// The same for an offer in an UPDATE (RFC 3311 5.2: a rejected offer changes nothing).
+TEST_F(hold_test, a_failed_update_offer_puts_the_offerers_media_back) {
+    call_state cs = confirmed_call();
+    ASSERT_NE(cs.b_invite, nullptr);
+    const dp::media_side* a_side = table_->find(acc_addr, cs.a_port);
+    ASSERT_NE(a_side, nullptr);
+    from_alice(with_body(alice_request("UPDATE", cs.a_tag, 2, "z9hG4bKupd"), alice_hold_sdp));
+    auto out = take();
+    const received* update = find_request(out, core, sip::method::update);
+    ASSERT_NE(update, nullptr);
+    auto copy = parse_copy(update->realm, update->to, update->text);
+    EXPECT_EQ(dp::endpoint_port(a_side->remote()), 42000);
+    from_bob(bob_response(copy->msg, 488, "Not Acceptable Here"));
+    EXPECT_NE(find_response(take(), acc, 488, sip::method::update), nullptr);
+    EXPECT_EQ(dp::endpoint_port(a_side->remote()), 40000) << "her media from before the offer";
+    EXPECT_EQ(b2b_->active_calls(), 1u);
+}
+
 // RFC 3261 9.2 as a B2BUA: alice CANCELs her re-INVITE while bob rings; the CANCEL is answered
 // and passed on to bob's re-INVITE (the same CSeq and branch as that INVITE), bob's 487 comes
 // back to alice, the call stays with the media as they were, and the next re-INVITE goes.
