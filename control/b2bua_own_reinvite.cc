@@ -129,30 +129,30 @@ void b2bua::on_own_reinvite_response(uint64_t call_id, bool to_b, uint32_t cseq,
         return;
     }
     call& c = *it->second;
-    timers_.cancel(c.own_reinvite[to_b ? 1 : 0].timer);  // max_ring: it has its final response
-    c.own_reinvite[to_b ? 1 : 0].timer = 0;
+    call::own_invite& o = c.own_reinvite[to_b ? 1 : 0];
+    timers_.cancel(o.timer);  // max_ring: it has its final response
+    o.timer = 0;
+    if (status == 491) {
+        o.tx = 0;
+        ++stats_.own_reinvite_491;
+        if (o.sends >= max_sends) {
+            log_info("call %llu: giving up the re-INVITE of leg %c after %u refusals with 491",
+                     static_cast<unsigned long long>(call_id), to_b ? 'B' : 'A', o.sends);
+            end_own_reinvite(c, to_b);
+            return;
+        }
+        const leg& l = to_b ? c.b : c.a;
+        const ms_t back_off = l.owns_call_id ? 2100 + random_u64() % 1901 : random_u64() % 2001;
+        retry_own_reinvite(c, to_b, back_off / 10 * 10);  // in units of 10 ms
+        return;
+    }
+    if ((status == 481 || status == 408) && !o.cancelled) {
+        o.tx = 0;
+        dialog_gone(c, to_b, status);  // RFC 3261 14.1, RFC 4028 10 for a refresh
+        return;
+    }
     if (status >= 300) {
         // A refused re-INVITE leaves the anchored media as they are: they still flow.
-        if (status == 491) {
-            call::own_invite& o = c.own_reinvite[to_b ? 1 : 0];
-            o.tx = 0;
-            ++stats_.own_reinvite_491;
-            if (o.sends >= max_sends) {
-                log_info("call %llu: giving up the re-INVITE of leg %c after %u refusals with 491",
-                         static_cast<unsigned long long>(call_id), to_b ? 'B' : 'A', o.sends);
-                end_own_reinvite(c, to_b);
-                return;
-            }
-            const leg& l = to_b ? c.b : c.a;
-            const ms_t back_off = l.owns_call_id ? 2100 + random_u64() % 1901 : random_u64() % 2001;
-            retry_own_reinvite(c, to_b, back_off / 10 * 10);  // in units of 10 ms
-            return;
-        }
-        if ((status == 481 || status == 408) && !c.own_reinvite[to_b ? 1 : 0].cancelled) {
-            c.own_reinvite[to_b ? 1 : 0].tx = 0;
-            dialog_gone(c, to_b, status);  // RFC 3261 14.1, RFC 4028 10 for a refresh
-            return;
-        }
         log_info("call %llu: leg %c refused our re-INVITE with %u", static_cast<unsigned long long>(call_id),
                  to_b ? 'B' : 'A', status);
         end_own_reinvite(c, to_b);
