@@ -47,6 +47,9 @@ struct account_config {
     unsigned max_transfers_per_minute = 0;  ///< 0 = unlimited
     bool may_register = false;              ///< may REGISTER users @local
     std::vector<std::string> users;         ///< users that register under it (default: {name}), when may_register
+    /// Index of the appliance port that carries the media of its calls (and of its registered
+    /// users' calls); -1 = the port their SIP arrives on. A network of its own for media.
+    int media_realm = -1;
 
     bool has_credentials() const { return !password.empty() || !ha1_md5.empty() || !ha1_sha256.empty(); }
     bool has_user(std::string_view user) const;
@@ -59,6 +62,7 @@ struct provider_config {
     uint16_t port = 5060;
     int realm = -1;            ///< index of the appliance port that reaches it; -1 = routed by address
     std::string realm_name;    ///< that port's name, "" when routed
+    int media_realm = -1;      ///< index of the appliance port for the media of calls to it; -1 = its SIP's
     std::string username;      ///< outbound credentials (answering its 401/407), "" = none
     std::string password;
     std::string from_host;     ///< host part of From on calls to it (default: host as text)

@@ -88,6 +88,15 @@ int b2bua::route(uint32_t addr) const {
     return -1;
 }
 
+int b2bua::realm_named(std::string_view name) const {
+    for (unsigned i = 0; i < media_.realm_count(); ++i) {
+        if (realm(i).name == name) {
+            return static_cast<int>(i);
+        }
+    }
+    return -1;
+}
+
 // ------------------------------------------------------------------ entry
 
 void b2bua::on_datagram(unsigned realm_index, sip_addr source, std::string_view raw) {
@@ -279,7 +288,7 @@ void b2bua::on_invite(const inbound& in) {
         if (offerless) {
             return refuse(488, "an SDP offer is required to replace a leg");
         }
-        return on_replacing_invite(in, stx, offer);  // a leg of a call in progress is taken over
+        return on_replacing_invite(in, stx, offer, account);  // a leg of a call in progress is taken over
     }
     if (account != nullptr && account->max_calls != 0 && account_calls_[account->name] >= account->max_calls) {
         ++stats_.account_limit_refusals;
@@ -325,7 +334,7 @@ void b2bua::on_invite(const inbound& in) {
     if (std::string why = resolve_targets(rr.targets, unresolved); !why.empty()) {
         return refuse(unresolved, why);
     }
-    int b_realm = -1;
+    int b_realm = -1, b_media_realm = -1;
     for (const dial_target& t : rr.targets) {
         uint32_t addr = 0;
         if (!parse_ipv4_text(t.host, addr)) {
@@ -335,10 +344,12 @@ void b2bua::on_invite(const inbound& in) {
         if (r < 0) {
             return refuse(502, "no route to " + t.host);
         }
-        if (b_realm >= 0 && r != b_realm) {
-            return refuse(502, "the destinations of one dial string must be on one realm");
+        const int mr = t.media_realm >= 0 ? t.media_realm : r;
+        if (b_realm >= 0 && (r != b_realm || mr != b_media_realm)) {
+            return refuse(502, "the destinations of one dial string must be on one realm, their media on one");
         }
         b_realm = r;
+        b_media_realm = mr;
     }
 
     auto c = std::make_unique<call>();
@@ -350,12 +361,16 @@ void b2bua::on_invite(const inbound& in) {
     // Leg A: the caller's dialog, with our tag and our Contact on its realm.
     c->a = uas_leg(in);
     leg& a = c->a;
+    if (account != nullptr && account->media_realm >= 0) {
+        a.media_realm = static_cast<unsigned>(account->media_realm);  // the customer's media network
+    }
     c->a_reply_to = response_address(in);
     c->a_record_route = record_route_lines(m);
     a.transfer_mode = rr.targets.front().transfer_mode;  // the answering destination's, once one answers
     a.sdp_sess_id = random_u64() >> 2;
     // Leg B's realm and SDP origin; its dialog is the answering branch's (b2bua_fork.cc).
     c->b.realm = static_cast<unsigned>(b_realm);
+    c->b.media_realm = static_cast<unsigned>(b_media_realm);
     c->b.sdp_sess_id = random_u64() >> 2;
     c->plan = rr.targets;
     c->caller_user = rq.from_user.empty() ? "anonymous" : rq.from_user;
@@ -375,7 +390,7 @@ void b2bua::on_invite(const inbound& in) {
     c->a_remote_sdp = std::string(m.body);
     c->offerless = offerless;
     if (!offerless) {
-        if (!media_.open(c->media, a.realm, c->b.realm, offer)) {
+        if (!media_.open(c->media, a.media_realm, c->b.media_realm, offer)) {
             return refuse(503, "no relay ports left");
         }
         c->b_offer = rewrite_sdp(*c, true, m.body);
@@ -468,6 +483,7 @@ leg b2bua::uas_leg(const inbound& in) const {
     const sip::message& m = *in.msg;
     leg l;
     l.realm = in.realm;
+    l.media_realm = in.realm;
     l.call_id = std::string(m.call_id);
     l.remote_tag = std::string(m.from.tag);
     l.local_tag = random_token(16);
@@ -562,10 +578,12 @@ std::string b2bua::calls_json() const {
         j.key("tag").value(c->tag).key("account").value(c->account);
         j.key("a").begin_object();
         j.key("call_id").value(c->a.call_id).key("realm").value(realm(c->a.realm).name);
+        j.key("media_realm").value(realm(c->a.media_realm).name);
         j.key("peer").value(to_string(c->a.target)).key("transfer_mode").value(std::string(1, c->a.transfer_mode));
         j.end_object();
         j.key("b").begin_object();
         j.key("call_id").value(c->b.call_id).key("realm").value(realm(c->b.realm).name);
+        j.key("media_realm").value(realm(c->b.media_realm).name);
         j.key("peer").value(to_string(c->b.target)).key("transfer_mode").value(std::string(1, c->b.transfer_mode));
         j.end_object();
         // The destinations dialled so far (one per INVITE placed; the answering one is leg B).

@@ -79,7 +79,8 @@ struct b2bua_stats {
 
 /// One side of a call: a dialog with one peer.
 struct leg {
-    unsigned realm = 0;
+    unsigned realm = 0;        ///< the appliance port its SIP goes through
+    unsigned media_realm = 0;  ///< the port its media is anchored on (`realm` unless configured apart)
     sip_addr target;         ///< where in-dialog requests go: the first route's address, else the peer's Contact
     std::string target_uri;  ///< the peer's Contact URI (remote target): Request-URI of in-dialog requests
     /// Route set (RFC 3261 12.1): the URIs of the proxies that Record-Routed the dialog, in
@@ -178,6 +179,9 @@ private:
     /// `user@provider` and `user@local` made concrete (a local user may fan out to several
     /// contacts). Returns "" or the refusal, with its status in `status`.
     std::string resolve_targets(std::vector<dial_target>& targets, unsigned& status) const;
+    /// Sets `t.media_realm` from its mr= option (which beats a provider's or account's
+    /// `media_realm`). Returns "" or why the named port does not exist.
+    std::string resolve_media_realm(dial_target& t) const;
     /// The account's own transfers-per-minute bucket (max_transfers_per_minute).
     bool account_transfer_allowed(const std::string& account, ms_t now);
 
@@ -187,7 +191,7 @@ private:
     void on_cancel(const inbound& in);
     /// An INVITE with Replaces (b2bua_replaces.cc): the new party takes the named leg's place,
     /// or the INVITE is answered 400/403/481/486/603 (RFC 3891 3).
-    void on_replacing_invite(const inbound& in, uint64_t stx, const sdp::session& offer);
+    void on_replacing_invite(const inbound& in, uint64_t stx, const sdp::session& offer, const account_config* account);
     void on_in_dialog(const inbound& in, call& c, bool from_a);
     void on_ack(const inbound& in);
     void answer_locally(const inbound& in, unsigned status, std::string_view extra = {});
@@ -355,6 +359,8 @@ private:
     std::string rewrite_sdp(call& c, bool for_b, std::string_view body);
     /// The realm (port index) towards `addr`: on-link first, else one with a gateway; -1 if none.
     int route(uint32_t addr) const;
+    /// The realm (port) called `name`, -1 when there is none.
+    int realm_named(std::string_view name) const;
     const realm_info& realm(unsigned i) const { return media_.realm(i); }
 
     b2bua_config cfg_;

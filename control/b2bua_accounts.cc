@@ -208,6 +208,9 @@ std::string b2bua::resolve_targets(std::vector<dial_target>& targets, unsigned& 
                 r.port = b.flow.port;
                 r.contact_uri = b.contact;
                 r.realm = static_cast<int>(b.realm);
+                if (const account_config* a = accounts_.account(b.account)) {
+                    r.media_realm = a->media_realm;
+                }
                 out.push_back(std::move(r));
             }
             continue;
@@ -217,6 +220,7 @@ std::string b2bua::resolve_targets(std::vector<dial_target>& targets, unsigned& 
             r.host = ipv4_to_string(p->host);
             r.port = p->port;
             r.realm = p->realm;
+            r.media_realm = p->media_realm;
             r.provider = p->name;
             if (r.from_host.empty()) {
                 r.from_host = p->from_host;
@@ -230,8 +234,23 @@ std::string b2bua::resolve_targets(std::vector<dial_target>& targets, unsigned& 
         status = local_seen ? 480 : 404;
         return local_seen ? "the user is not registered" : "no destination";
     }
+    for (dial_target& r : out) {
+        if (std::string why = resolve_media_realm(r); !why.empty()) {
+            status = 502;
+            return why;
+        }
+    }
     targets = std::move(out);
     return "";
+}
+
+std::string b2bua::resolve_media_realm(dial_target& t) const {
+    if (t.media_realm_name.empty()) {
+        return "";  // the provider's or account's media realm, if any, else the SIP's
+    }
+    t.media_realm = realm_named(t.media_realm_name);
+    return t.media_realm < 0 ? "mr=" + t.media_realm_name + ": no [port." + t.media_realm_name + "] to anchor media on"
+                             : "";
 }
 
 bool b2bua::account_transfer_allowed(const std::string& account, ms_t now) {

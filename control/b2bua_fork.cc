@@ -389,7 +389,7 @@ void b2bua::answer_from_branch(call& c, size_t i, const inbound& in) {
     if (c.offerless) {
         // The 2xx carries the offer: the bridge is anchored now, with B's remotes from it.
         const char* why = !has_sdp ? "the answer to an offerless INVITE carried no SDP offer"
-                          : !media_.open(c.media, c.a.realm, c.b.realm, desc, true) ? "no relay ports left"
+                          : !media_.open(c.media, c.a.media_realm, c.b.media_realm, desc, true) ? "no relay ports left"
                                                                                     : nullptr;
         if (why != nullptr) {
             log_info("call %llu: %s", static_cast<unsigned long long>(c.id), why);

@@ -26,7 +26,8 @@ namespace sf::control {
 
 using namespace b2bua_detail;
 
-void b2bua::on_replacing_invite(const inbound& in, uint64_t stx, const sdp::session& offer) {
+void b2bua::on_replacing_invite(const inbound& in, uint64_t stx, const sdp::session& offer,
+                                const account_config* account) {
     const sip::message& m = *in.msg;
     auto refuse = [&](unsigned status, std::string_view why) {
         ++stats_.replaces_refused;
@@ -70,8 +71,11 @@ void b2bua::on_replacing_invite(const inbound& in, uint64_t stx, const sdp::sess
 
     // Make-before-break: the new party's relay sides exist, pointed at it, before the switch.
     const bool keep_a = !is_a;
+    // The new party's media on its account's media network, as for a call it places.
+    const unsigned media_realm =
+        account != nullptr && account->media_realm >= 0 ? static_cast<unsigned>(account->media_realm) : in.realm;
     media_bridge next;
-    if (!media_.open_replacement(next, c.media, keep_a, in.realm, offer)) {
+    if (!media_.open_replacement(next, c.media, keep_a, media_realm, offer)) {
         return refuse(503, "no relay ports left");
     }
     media_.apply_remote(next, keep_a, offer);
@@ -88,6 +92,7 @@ void b2bua::on_replacing_invite(const inbound& in, uint64_t stx, const sdp::sess
 
     // The new party's dialog takes the replaced leg's place: our tag, our Contact on its realm.
     leg n = uas_leg(in);
+    n.media_realm = media_realm;
     const sip_addr reply_to = response_address(in);
     n.transfer_mode = replaced.transfer_mode;
     replaced = n;

@@ -167,7 +167,7 @@ b2bua::transfer_outcome b2bua::start_transfer(call& c, bool from_a, const transf
     if (rr.targets.size() != 1) {
         return refuse(603, "the transfer dialplan must dial exactly one destination");
     }
-    const dial_target& dt = rr.targets.front();
+    dial_target dt = rr.targets.front();
     uint32_t target_addr = 0;
     if (!parse_ipv4_text(dt.host, target_addr)) {
         return refuse(603, "only IPv4 transfer targets are routed yet");
@@ -176,6 +176,10 @@ b2bua::transfer_outcome b2bua::start_transfer(call& c, bool from_a, const transf
     if (new_realm < 0) {
         return refuse(603, "no route to the transfer target");
     }
+    if (std::string why = resolve_media_realm(dt); !why.empty()) {
+        return refuse(603, why);
+    }
+    const unsigned new_media_realm = static_cast<unsigned>(dt.media_realm >= 0 ? dt.media_realm : new_realm);
 
     // The transferee's offer, as its phone made it, for the new party.
     const bool keep_a = !from_a;
@@ -186,7 +190,7 @@ b2bua::transfer_outcome b2bua::start_transfer(call& c, bool from_a, const transf
     }
     call::transfer_state& t = c.transfer;
     t = call::transfer_state{};
-    if (!media_.open_replacement(t.media, c.media, keep_a, static_cast<unsigned>(new_realm), offer)) {
+    if (!media_.open_replacement(t.media, c.media, keep_a, new_media_realm, offer)) {
         return refuse(503, "no relay ports left");
     }
     t.active = true;
@@ -203,6 +207,7 @@ b2bua::transfer_outcome b2bua::start_transfer(call& c, bool from_a, const transf
     const leg& stays = keep_a ? c.a : c.b;
     leg& n = t.next;
     n.realm = static_cast<unsigned>(new_realm);
+    n.media_realm = new_media_realm;
     n.target = sip_addr{target_addr, dt.port};
     n.target_uri = t.target_uri;
     n.call_id = random_token(32);

@@ -290,6 +290,19 @@ void parse_accounts(reader& r, const std::vector<std::string>& order, config& c)
     rg.keepalive_failures = static_cast<unsigned>(r.num("registrar.keepalive_failures", 3, 1, 100));
     rg.max_bindings = static_cast<unsigned>(r.num("registrar.max_bindings", 100'000, 1, 10'000'000));
 
+    // A key naming a [port.NAME] section: its index in port (realm) order, -1 when absent.
+    auto port_index = [&](const std::string& key) {
+        const std::string name = r.str(key, "");
+        if (name.empty()) {
+            return -1;
+        }
+        const auto& ports = c.dataplane.ports;
+        auto it = std::find_if(ports.begin(), ports.end(), [&](const auto& pc) { return pc.name == name; });
+        if (it == ports.end()) {
+            r.fail(key, "expected the name of a [port.NAME] section, got '" + name + "'");
+        }
+        return static_cast<int>(it - ports.begin());
+    };
     std::map<std::string, std::string> user_owner;                  // user -> account
     std::map<std::pair<uint32_t, uint8_t>, std::string> net_owner;  // network -> account
     for (const auto& name : r.section_names("account", order)) {
@@ -344,6 +357,7 @@ void parse_accounts(reader& r, const std::vector<std::string>& order, config& c)
         a.transfer_dialplan = dialplan(pre + "transfer_dialplan", "");
         a.max_calls = static_cast<unsigned>(r.num(pre + "max_calls", 0, 0, 1'000'000));
         a.max_transfers_per_minute = static_cast<unsigned>(r.num(pre + "max_transfers_per_minute", 0, 0, 1'000'000));
+        a.media_realm = port_index(pre + "media_realm");
         a.may_register = r.flag(pre + "register", false);
         a.users = split_list(r.str(pre + "users", ""));
         if (!a.users.empty() && !a.may_register) {
@@ -381,14 +395,8 @@ void parse_accounts(reader& r, const std::vector<std::string>& order, config& c)
         }
         p.port = static_cast<uint16_t>(r.num(pre + "port", 5060, 1, 65535));
         p.realm_name = r.str(pre + "realm", "");
-        if (!p.realm_name.empty()) {
-            const auto& ports = c.dataplane.ports;
-            auto it = std::find_if(ports.begin(), ports.end(), [&](const auto& pc) { return pc.name == p.realm_name; });
-            if (it == ports.end()) {
-                r.fail(pre + "realm", "expected the name of a [port.NAME] section, got '" + p.realm_name + "'");
-            }
-            p.realm = static_cast<int>(it - ports.begin());
-        }
+        p.realm = port_index(pre + "realm");
+        p.media_realm = port_index(pre + "media_realm");
         p.username = r.str(pre + "username", "");
         if (r.has(pre + "username") && (p.username.empty() || !printable(p.username, " \"\\:@"))) {
             r.fail(pre + "username", "expected a non-empty user name without spaces, quotes, ':' or '@'");

@@ -148,6 +148,13 @@ std::string apply_option(std::string_view opt, dial_target& t, std::string& seen
         if (!parse_seconds(value, 1, 86400, t.max_duration_s)) {
             return "option cd expects a call duration limit of 1..86400 seconds, got " + quoted(value);
         }
+    } else if (name == "mr") {
+        if (value.empty() || value.size() > 32 || !std::all_of(value.begin(), value.end(), [](unsigned char c) {
+                return std::isalnum(c) || c == '_' || c == '-';
+            })) {
+            return "option mr expects the name of a port (1-32 letters, digits, '_' or '-'), got " + quoted(value);
+        }
+        t.media_realm_name = value;
     } else if (name == "h") {
         const auto colon = value.find(':');
         const std::string_view hname = trim_view(std::string_view(value).substr(0, colon));
@@ -169,7 +176,7 @@ std::string apply_option(std::string_view opt, dial_target& t, std::string& seen
         t.headers.emplace_back(hname, hvalue);
     } else {
         return "unknown dial string option " + quoted(name) +
-               " (known: tr, fu, fd, fh, rt, dt, cd, h)";
+               " (known: tr, fu, fd, fh, rt, dt, cd, mr, h)";
     }
     return "";
 }
@@ -345,6 +352,9 @@ std::string format_dial_string(const std::vector<dial_target>& targets) {
         }
         if (t.max_duration_s != 0) {
             opts.push_back("cd=" + std::to_string(t.max_duration_s));
+        }
+        if (!t.media_realm_name.empty()) {
+            opts.push_back("mr=" + t.media_realm_name);
         }
         for (const auto& [name, value] : t.headers) {
             opts.push_back("h=" + escape_value(name + ": " + value));

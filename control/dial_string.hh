@@ -2,7 +2,7 @@
 /// @file
 /// Dial strings, the language a dialplan's `sys.Dial()` speaks (after sipsorcery's):
 ///
-///     bob@198.51.100.20:5060[tr=c,rt=20] & carol@198.51.100.30 | voicemail@198.51.100.40
+///     bob@198.51.100.20:5060[tr=c,rt=20] & carol@198.51.100.30 | voicemail@198.51.100.40[mr=media]
 ///
 /// Destinations joined by `&` ring in parallel (the first to answer wins, the others are
 /// cancelled); groups joined by `|` are tried in sequence, the next one after the previous
@@ -31,6 +31,9 @@ struct dial_target {
     unsigned ring_time_s = 0;  ///< rt= : give up ringing after this many seconds (0 = `[sip] max_ring`)
     unsigned delay_s = 0;      ///< dt= : start ringing this destination that many seconds after its group
     unsigned max_duration_s = 0;  ///< cd= : hang up an answered call after this many seconds (0 = no limit)
+    /// mr= : the [port.NAME] that carries this leg's media ("" = the provider's or registered
+    /// user's account's `media_realm`, else the port its SIP goes out of).
+    std::string media_realm_name;
     /// h= : extra header lines on the INVITE ("Name", "value"), in order.
     std::vector<std::pair<std::string, std::string>> headers;
 
@@ -38,6 +41,7 @@ struct dial_target {
     std::string provider;     ///< the [provider.NAME] this destination went to ("" = none)
     std::string contact_uri;  ///< a registered Contact: the Request-URI ("" = sip:user@host:port)
     int realm = -1;           ///< the appliance port to send on (-1 = routed by address)
+    int media_realm = -1;     ///< the appliance port its media is anchored on (-1 = `realm`)
 };
 
 /// Bounds that keep one dial string from fanning a call out without limit.

@@ -370,3 +370,112 @@ TEST_F(accounts_test, refers_are_challenged_when_policy_asks_and_accepted_with_2
     EXPECT_NE(find_response(out, acc, 200, sip::method::refer), nullptr) << "200, as configured (RFC 7647)";
     EXPECT_NE(find_request(out, core, sip::method::invite), nullptr) << "carol is called";
 }
+
+// ------------------------------------------------------------------ media realms
+
+TEST_F(accounts_test, a_providers_media_realm_anchors_its_leg_there_while_its_sip_goes_its_own_way) {
+    b2bua_config cfg = base_config();
+    account_config acme;
+    acme.name = "acme";
+    acme.password = "s3cret";
+    acme.realm = "sipferry";
+    provider_config carrier;
+    carrier.name = "carrier";
+    carrier.host = ip(198, 51, 100, 30);
+    carrier.media_realm = static_cast<int>(acc);  // the carrier's media network is behind port acc
+    cfg.accounts = {acme};
+    cfg.providers = {carrier};
+    rebuild(cfg);
+    dial("1234@carrier");
+    invite_as(invite_opts{}, "acme", "s3cret");
+    auto out = take();
+    const received* inv = find_request(out, core, sip::method::invite);
+    ASSERT_NE(inv, nullptr) << "the SIP still goes to the provider on core";
+    EXPECT_EQ(inv->to, carol);
+    const sdp_info offer = sdp_of(inv->msg.body);
+    EXPECT_EQ(offer.conn, "192.0.2.1") << "the provider is offered the relay address on acc";
+    const dp::media_side* b_side = table_->find(acc_addr, offer.port);
+    ASSERT_NE(b_side, nullptr);
+    EXPECT_EQ(b_side->port_id, 0u) << "its packets leave through acc's port";
+    EXPECT_EQ(table_->find(core_addr, offer.port), nullptr);
+    const auto calls = json(b2b_->calls_json());
+    EXPECT_EQ(calls.begin()->second.get<std::string>("b.realm"), "core");
+    EXPECT_EQ(calls.begin()->second.get<std::string>("b.media_realm"), "acc");
+    EXPECT_EQ(calls.begin()->second.get<std::string>("a.media_realm"), "acc");
+}
+
+TEST_F(accounts_test, mr_in_the_dial_string_beats_the_providers_media_realm_and_must_name_a_port) {
+    b2bua_config cfg = base_config();
+    account_config acme;
+    acme.name = "acme";
+    acme.password = "s3cret";
+    acme.realm = "sipferry";
+    provider_config carrier;
+    carrier.name = "carrier";
+    carrier.host = ip(198, 51, 100, 30);
+    carrier.media_realm = static_cast<int>(acc);
+    cfg.accounts = {acme};
+    cfg.providers = {carrier};
+    rebuild(cfg);
+    dial("1234@carrier[mr=core]");
+    invite_as(invite_opts{}, "acme", "s3cret");
+    auto out = take();
+    const received* inv = find_request(out, core, sip::method::invite);
+    ASSERT_NE(inv, nullptr);
+    EXPECT_EQ(sdp_of(inv->msg.body).conn, "198.51.100.1");
+
+    dial("bob@198.51.100.20[mr=nowhere]");
+    invite_opts o;
+    o.call_id = "second@192.0.2.10";
+    o.branch = "z9hG4bKsecond";
+    invite_as(o, "acme", "s3cret");
+    out = take();
+    const received* refused = find_response(out, acc, 502);
+    ASSERT_NE(refused, nullptr);
+    EXPECT_EQ(count_request(out, core, sip::method::invite), 0u);
+}
+
+TEST_F(accounts_test, destinations_of_one_dial_string_share_their_media_realm) {
+    dial("bob@198.51.100.20[mr=acc]&carol@198.51.100.30");
+    invite_as(invite_opts{}, "acme", "s3cret");
+    auto out = take();
+    EXPECT_NE(find_response(out, acc, 502), nullptr) << "the B half of the bridge is anchored once, for all";
+    EXPECT_EQ(count_request(out, core, sip::method::invite), 0u);
+}
+
+TEST_F(accounts_test, an_accounts_media_realm_anchors_its_callers_media) {
+    // coretrunk's callers signal on core; its media network is behind acc.
+    b2bua_config cfg = base_config();
+    account_config core_trunk;
+    core_trunk.name = "coretrunk";
+    cidr core_net;
+    ASSERT_EQ(parse_cidr("198.51.100.0/24", core_net), "");
+    core_trunk.networks = {core_net};
+    core_trunk.realm = "sipferry";
+    core_trunk.media_realm = static_cast<int>(acc);
+    cfg.accounts = {core_trunk};
+    rebuild(cfg);
+    std::string inv = as_bobs(alice_invite());
+    inv.replace(inv.find("sip:bob@"), 8, "sip:alice@");
+    from_bob(inv);
+    auto out = take();
+    const received* to_alice = find_request(out, acc, sip::method::invite);
+    ASSERT_NE(to_alice, nullptr);
+    const auto calls = json(b2b_->calls_json());
+    const auto& call = calls.begin()->second;
+    EXPECT_EQ(call.get<std::string>("a.realm"), "core");
+    EXPECT_EQ(call.get<std::string>("a.media_realm"), "acc");
+    const auto a_port = static_cast<uint16_t>(call.get_child("media").begin()->second.get<unsigned>("a_port"));
+    const dp::media_side* a_side = table_->find(acc_addr, a_port);
+    ASSERT_NE(a_side, nullptr) << "the caller's relay side is on acc's address";
+    EXPECT_EQ(a_side->port_id, 0u);
+    EXPECT_EQ(table_->find(core_addr, a_port), nullptr);
+
+    // Answered: the caller's SDP names the relay address on acc, though its 200 goes out on core.
+    from_alice(bob_response(to_alice->msg, 200, "OK", alice_sdp, "alicetag2", "<sip:alice@192.0.2.10:5060>"));
+    out = take();
+    const received* ok = find_response(out, core, 200);
+    ASSERT_NE(ok, nullptr);
+    EXPECT_EQ(sdp_of(ok->msg.body).conn, "192.0.2.1");
+    EXPECT_EQ(sdp_of(ok->msg.body).port, a_port);
+}

@@ -795,8 +795,22 @@ TEST_F(config_test, bad_provider_values_name_their_key) {
     expect_error(minimal(h + "proxy = 1.2.3.4\n"), "provider.p.proxy");
     expect_error(minimal("[provider.local]\nhost = 198.51.100.20\n"), "provider.local");
     expect_error(minimal("[provider.x!]\nhost = 198.51.100.20\n"), "provider.x!");
+    const std::string media = expect_error(minimal(h + "media_realm = core\n"), "provider.p.media_realm");
+    EXPECT_NE(media.find("[port.NAME]"), std::string::npos) << media;
     const config c = parse(minimal(h + "realm = acc\n"));
     EXPECT_EQ(c.providers.at(0).realm, 0);
+    EXPECT_EQ(c.providers.at(0).media_realm, -1) << "media follows the SIP unless told";
+}
+
+TEST_F(config_test, media_realm_names_the_port_that_carries_an_accounts_or_providers_media) {
+    const config c = parse(minimal("[account.a]\nnetworks = 192.0.2.0/24\nmedia_realm = acc\n"
+                                   "[account.b]\npassword = x\n"
+                                   "[provider.p]\nhost = 198.51.100.20\nrealm = acc\nmedia_realm = acc\n"));
+    ASSERT_EQ(c.accounts.size(), 2u);
+    EXPECT_EQ(c.accounts[0].media_realm, 0);
+    EXPECT_EQ(c.accounts[1].media_realm, -1);
+    EXPECT_EQ(c.providers.at(0).media_realm, 0);
+    expect_error(minimal("[account.a]\npassword = x\nmedia_realm = nowhere\n"), "account.a.media_realm");
 }
 
 TEST_F(config_test, bad_registrar_and_domain_values_name_their_key) {

@@ -86,7 +86,7 @@ TEST(dial_string, separators_inside_options_do_not_split) {
 
 TEST(dial_string, every_option) {
     const auto out = dial(
-        "bob@198.51.100.20[tr=c, fu=1000, fd=Front Desk, fh=example.net, rt=25, dt=3, cd=7200,"
+        "bob@198.51.100.20[tr=c, fu=1000, fd=Front Desk, fh=example.net, rt=25, dt=3, cd=7200, mr=media-net,"
         " h=X-Account: gold, h=P-Charge-Info: <sip:42@example.net>]");
     ASSERT_EQ(out.size(), 1u);
     const dial_target& t = out[0];
@@ -97,6 +97,8 @@ TEST(dial_string, every_option) {
     EXPECT_EQ(t.ring_time_s, 25u);
     EXPECT_EQ(t.delay_s, 3u);
     EXPECT_EQ(t.max_duration_s, 7200u);
+    EXPECT_EQ(t.media_realm_name, "media-net");
+    EXPECT_EQ(t.media_realm, -1) << "the B2BUA resolves the name, not the parser";
     ASSERT_EQ(t.headers.size(), 2u);
     EXPECT_EQ(t.headers[0].first, "X-Account");
     EXPECT_EQ(t.headers[0].second, "gold");
@@ -121,7 +123,7 @@ TEST(dial_string, percent_escapes_carry_separators_in_values) {
 TEST(dial_string, format_round_trips) {
     const std::string text =
         "bob@198.51.100.20:5080[tr=c,fu=1000,fd=Smith%2C John,rt=25,h=X-A: 1]&carol@198.51.100.30|"
-        "dave@198.51.100.40[dt=2,cd=60]";
+        "dave@198.51.100.40[dt=2,cd=60,mr=media_1]";
     const auto first = dial(text);
     const std::string formatted = format_dial_string(first);
     const auto second = dial(formatted);
@@ -133,6 +135,7 @@ TEST(dial_string, format_round_trips) {
         EXPECT_EQ(first[i].from_display, second[i].from_display);
         EXPECT_EQ(first[i].headers, second[i].headers);
         EXPECT_EQ(first[i].delay_s, second[i].delay_s);
+        EXPECT_EQ(first[i].media_realm_name, second[i].media_realm_name);
     }
     EXPECT_EQ(formatted.find('|'), formatted.rfind('|'));  // one sequential step
 }
@@ -180,6 +183,10 @@ TEST(dial_string, errors_say_what_is_wrong) {
         {"bob@198.51.100.20[rt=ten]", "option rt expects"},
         {"bob@198.51.100.20[dt=-1]", "option dt expects"},
         {"bob@198.51.100.20[cd=0]", "option cd expects"},
+        {"bob@198.51.100.20[mr=]", "option mr expects the name of a port"},
+        {"bob@198.51.100.20[mr=a b]", "option mr expects"},
+        {"bob@198.51.100.20[mr=port.core]", "option mr expects"},
+        {"bob@198.51.100.20[mr=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa]", "option mr expects"},
         {"bob@198.51.100.20[fu=a b]", "option fu expects a SIP user name"},
         {"bob@198.51.100.20[fh=bad_host]", "option fh expects"},
         {"bob@198.51.100.20[fd=\x01]", "option fd expects"},
