@@ -136,6 +136,28 @@ def main():
                             "--payload-file", empty], capture_output=True, text=True, timeout=60)
         shutil.rmtree(f"/var/run/dpdk/sfb-test-empty-{os.getpid()}", ignore_errors=True)
         check(r.returncode == 1 and "--payload-file" in r.stderr, f"payload: an empty file is refused (exit {r.returncode})")
+        # 5. --flood-*: probes and a flood from 8 other sources on the same port in one trial. Every
+        # probe comes back as a probe (none lost or mistaken), every flood frame as "other"; the
+        # warm-up carries no flood; a flood without its rate is refused.
+        rep = sfgen(exe, ["--ring-cable", "--rx-ip", "203.0.113.150", "--range", "2,203.0.113.20:30000,203.0.113.150:40000",
+                          "--rate", "100", "--flood-file", path, "--flood-range", "8,203.0.113.60:5060,203.0.113.150:5060",
+                          "--flood-pps", "2000", "--duration", "0.5", "--warmup", "0.2", "--drain", "0.3",
+                          "--deadline", "60"], "flood")
+        if rep:
+            t = rep["trials"][0]
+            check_trial("flood", dict(t, rx_other=0), 2)
+            fl = t.get("flood", {})
+            check(fl.get("planned") == 1000 and fl.get("sent") == 1000,
+                  f"flood: every planned flood frame sent ({fl.get('sent')}/{fl.get('planned')})")
+            check(t["rx_other"] == fl.get("sent"), f"flood: every flood frame came back as other ({t['rx_other']})")
+            check(rep["warmup"]["received"] == rep["warmup"]["sent"], "flood: the warm-up was probes only")
+        r = subprocess.run([exe, "--no-huge", "--no-pci", "--no-shconf", "-m", "256", "-l", "0",
+                            f"--file-prefix=sfb-test-flood-{os.getpid()}", "--log-level=*:error", "--",
+                            "--ring-cable", "--rx-ip", "203.0.113.150", "--range", "1,203.0.113.20:5060,203.0.113.150:5060",
+                            "--flood-file", path, "--flood-range", "1,203.0.113.60:5060,203.0.113.150:5060"],
+                           capture_output=True, text=True, timeout=60)
+        shutil.rmtree(f"/var/run/dpdk/sfb-test-flood-{os.getpid()}", ignore_errors=True)
+        check(r.returncode == 2 and "--flood-pps" in r.stderr, f"flood: a flood without a rate is refused (exit {r.returncode})")
     print(f"{'FAILED' if FAILS else 'PASSED'}: {len(FAILS)} check(s) failed")
     return 1 if FAILS else 0
 

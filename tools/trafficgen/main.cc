@@ -36,10 +36,10 @@ using namespace sf::gen;
 
 namespace {
 
-// Resolves each distinct next hop by ARP on the TX port; throws when one does not answer.
-void resolve_next_hops(gen_context& ctx, const options& o) {
+// Resolves the next hop of each of `streams` by ARP on the TX port; throws when one does not answer.
+void resolve_next_hops(gen_context& ctx, const options& o, const std::vector<stream>& streams) {
     std::set<uint32_t> hops;
-    for (const auto& s : ctx.streams) {
+    for (const auto& s : streams) {
         hops.insert(o.gateway ? o.gateway : s.dst_ip);
     }
     const uint64_t hz = rte_get_tsc_hz();
@@ -62,6 +62,37 @@ void resolve_next_hops(gen_context& ctx, const options& o) {
             throw std::runtime_error("no ARP answer from next hop " + ipv4_text(h));
         }
     }
+}
+
+// A UDP payload from a file: 1..max_payload_len bytes, else throws naming `opt`.
+std::string read_payload(const char* opt, const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::string payload(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>{});
+    if (!in.good() && !in.eof()) {
+        throw std::runtime_error(std::string(opt) + ": cannot read " + path);
+    }
+    if (payload.empty() || payload.size() > max_payload_len) {
+        throw std::runtime_error(std::string(opt) + ": 1.." + std::to_string(max_payload_len) + " bytes, " + path +
+                                 " has " + std::to_string(payload.size()));
+    }
+    return payload;
+}
+
+// The --flood-file frames, one per --flood-range source, to the destination's next hop
+// (resolved by ARP here unless --dst-mac or a gateway's MAC is already known).
+void build_flood(gen_context& ctx, const options& o, const std::vector<stream>& sources) {
+    const std::string payload = read_payload("--flood-file", o.flood_file);
+    if (!o.dst_mac) {
+        resolve_next_hops(ctx, o, sources);
+    }
+    ctx.flood_templates.resize(sources.size());
+    for (size_t i = 0; i < sources.size(); ++i) {
+        const stream& s = sources[i];
+        const rte_ether_addr dst = o.dst_mac ? *o.dst_mac : *ctx.arp->lookup(o.gateway ? o.gateway : s.dst_ip);
+        build_payload_template(ctx.flood_templates[i], ctx.tx.mac, dst, s.src_ip, s.src_port, s.dst_ip, s.dst_port,
+                               payload);
+    }
+    ctx.flood_pps = o.flood_pps;
 }
 
 bool passed(const trial_result& r, const options& o) {
@@ -90,9 +121,13 @@ int run(int argc, char** argv) {
 
     gen_context ctx;
     arp_agent arp(nullptr);
+    std::vector<stream> flood_sources;  // --flood-range
     try {
         ctx.streams = o.garp_only ? std::vector<stream>{} : (o.range.empty() ? read_streams_file(o.streams_file)
                                                                              : streams_from_range(o.range));
+        if (!o.flood_range.empty()) {
+            flood_sources = streams_from_range(o.flood_range);
+        }
         ctx.pool = rte_pktmbuf_pool_create("sfgen_pool", 16383, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
                                            static_cast<int>(rte_socket_id()));
         if (ctx.pool == nullptr) {
@@ -124,6 +159,9 @@ int run(int argc, char** argv) {
             for (const auto& s : ctx.streams) {
                 srcs.insert(s.src_ip);
             }
+            for (const auto& s : flood_sources) {
+                srcs.insert(s.src_ip);  // the flood's answers find their way back (and are not lost in ARP)
+            }
             ctx.tx.ips.assign(srcs.begin(), srcs.end());
         }
         ctx.rx.ips = o.rx_ips;
@@ -151,20 +189,15 @@ int run(int argc, char** argv) {
             return 0;
         }
         if (!o.dst_mac) {
-            resolve_next_hops(ctx, o);
+            resolve_next_hops(ctx, o, ctx.streams);
         }
         std::string payload;
         if (!o.payload_file.empty()) {
-            std::ifstream in(o.payload_file, std::ios::binary);
-            payload.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-            if (!in.good() && !in.eof()) {
-                throw std::runtime_error("--payload-file: cannot read " + o.payload_file);
-            }
-            if (payload.empty() || payload.size() > max_payload_len) {
-                throw std::runtime_error("--payload-file: 1.." + std::to_string(max_payload_len) + " bytes, " +
-                                         o.payload_file + " has " + std::to_string(payload.size()));
-            }
+            payload = read_payload("--payload-file", o.payload_file);
             ctx.payload_frames = true;
+        }
+        if (!flood_sources.empty()) {
+            build_flood(ctx, o, flood_sources);
         }
         ctx.templates.resize(ctx.streams.size());
         for (size_t i = 0; i < ctx.streams.size(); ++i) {

@@ -35,6 +35,11 @@ std::string trial_json(const trial_result& r, const std::vector<stream>& streams
       << ",\"tx_full\":" << r.tx_full << ",\"alloc_fail\":" << r.alloc_fail << ",\"max_lag_ms\":" << num(r.max_lag_ms)
       << ",\"generator_limited\":" << (r.generator_limited ? "true" : "false")
       << ",\"hit_deadline\":" << (r.hit_deadline ? "true" : "false");
+    if (r.flood_planned != 0) {
+        o << ",\"flood\":{\"planned\":" << r.flood_planned << ",\"sent\":" << r.flood_sent
+          << ",\"tx_full\":" << r.flood_tx_full << ",\"tx_rate_pps\":"
+          << num(r.duration_s > 0 ? static_cast<double>(r.flood_sent) / r.duration_s : 0.0) << "}";
+    }
     const histogram& h = r.latency_ns;
     o << ",\"latency_ns\":{\"samples\":" << h.count() << ",\"min\":" << h.min() << ",\"mean\":" << num(h.mean())
       << ",\"p50\":" << h.quantile(0.5) << ",\"p90\":" << h.quantile(0.9) << ",\"p99\":" << h.quantile(0.99)

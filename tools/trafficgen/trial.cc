@@ -112,9 +112,37 @@ trial_result run_trial(gen_context& ctx, uint32_t trial_id, double rate_pps, dou
     uint64_t first_tx = 0, last_tx = 0;
     uint64_t max_lag = 0;
     rte_mbuf* out[64];
+    // The flood (measured trials only): frame j at t0 + j/flood_pps, sources in turn. It is
+    // sent after the probes due in the same pass, so a flood the generator cannot keep up with
+    // delays no probe by more than one burst; what it could not send is reported, not retried late.
+    const bool flooding = trial_id != 0 && ctx.flood_pps > 0 && !ctx.flood_templates.empty();
+    res.flood_planned = flooding ? std::max<uint64_t>(1, static_cast<uint64_t>(std::llround(ctx.flood_pps * duration_s))) : 0;
+    const double tsc_per_flood = flooding ? static_cast<double>(hz) / ctx.flood_pps : 0.0;
+    const size_t n_flood = ctx.flood_templates.size();
+    auto send_flood = [&](uint64_t now_tsc) {
+        const uint64_t due = std::min<uint64_t>(
+            res.flood_planned, static_cast<uint64_t>(static_cast<double>(now_tsc - t0) / tsc_per_flood) + 1);
+        if (due <= res.flood_sent) {
+            return;
+        }
+        const unsigned want = static_cast<unsigned>(std::min<uint64_t>(due - res.flood_sent, ctx.burst));
+        if (rte_pktmbuf_alloc_bulk(ctx.pool, out, want) != 0) {
+            ++res.alloc_fail;
+            return;
+        }
+        for (unsigned i = 0; i < want; ++i) {
+            fill_copy(out[i], ctx.flood_templates[(res.flood_sent + i) % n_flood]);
+        }
+        const uint16_t sent = rte_eth_tx_burst(ctx.tx.id, 0, out, static_cast<uint16_t>(want));
+        if (sent < want) {
+            ++res.flood_tx_full;
+            rte_pktmbuf_free_bulk(out + sent, want - sent);
+        }
+        res.flood_sent += sent;
+    };
     uint64_t now = rte_rdtsc();
-    while (next_k < res.planned && now < send_limit && now < ctx.deadline_tsc) {
-        if (now >= t0) {
+    while ((next_k < res.planned || res.flood_sent < res.flood_planned) && now < send_limit && now < ctx.deadline_tsc) {
+        if (now >= t0 && next_k < res.planned) {
             const uint64_t due = std::min<uint64_t>(
                 res.planned, static_cast<uint64_t>(static_cast<double>(now - t0) / tsc_per_pkt) + 1);
             if (due > next_k) {
@@ -155,6 +183,9 @@ trial_result run_trial(gen_context& ctx, uint32_t trial_id, double rate_pps, dou
                 }
             }
         }
+        if (flooding && now >= t0) {
+            send_flood(now);
+        }
         unsigned got = rcv.poll(ctx.rx, true);
         if (ctx.tx.id != ctx.rx.id) {
             got += rcv.poll(ctx.tx, false);
@@ -163,7 +194,7 @@ trial_result run_trial(gen_context& ctx, uint32_t trial_id, double rate_pps, dou
         // On a shared box a thread that never sleeps only gets its CFS share, in slices of
         // milliseconds; one that sleeps when idle is woken ahead of the others. Sleep only
         // when nothing arrived and the next packet is not due within the sleep.
-        if (got == 0 && ctx.idle_sleep_tsc != 0 && now >= t0) {
+        if (got == 0 && ctx.idle_sleep_tsc != 0 && now >= t0 && !flooding) {
             const uint64_t slot = t0 + static_cast<uint64_t>(static_cast<double>(next_k) * tsc_per_pkt);
             if (slot > now + 2 * ctx.idle_sleep_tsc) {
                 rte_delay_us_sleep(ctx.idle_sleep_us);

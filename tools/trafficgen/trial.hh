@@ -25,6 +25,9 @@ struct gen_context {
     std::vector<stream> streams;
     std::vector<frame_template> templates;  ///< one per stream, next-hop MAC resolved
     bool payload_frames = false;  ///< the templates are whole frames (--payload-file): no probes
+    /// --flood-file: whole frames sent at flood_pps beside the probes in measured trials.
+    std::vector<frame_template> flood_templates;
+    double flood_pps = 0;
     unsigned burst = 32;
     uint64_t deadline_tsc = 0;  ///< nothing runs past this
     unsigned idle_sleep_us = 0;  ///< sleep this long when idle (0: pure polling)
@@ -55,6 +58,9 @@ struct trial_result {
     uint64_t bad_probe = 0;   ///< our magic, but stream or sequence out of range
     uint64_t tx_full = 0;     ///< tx_burst calls that took fewer frames than offered
     uint64_t alloc_fail = 0;
+    uint64_t flood_planned = 0;  ///< flood frames due in the trial (0: no flood)
+    uint64_t flood_sent = 0;
+    uint64_t flood_tx_full = 0;  ///< flood tx_burst calls that took fewer frames than offered
     double max_lag_ms = 0;    ///< worst backlog of the pacer behind its schedule
     bool generator_limited = false;  ///< the generator could not keep its own schedule
     bool hit_deadline = false;
