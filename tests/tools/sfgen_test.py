@@ -139,8 +139,11 @@ def main():
         # 5. --flood-*: probes and a flood from 8 other sources on the same port in one trial. Every
         # probe comes back as a probe (none lost or mistaken), every flood frame as "other"; the
         # warm-up carries no flood; a flood without its rate is refused.
+        flood_streams = os.path.join(d, "flood.streams")
+        with open(flood_streams, "w") as f:
+            f.write("".join(f"203.0.113.{60 + i}:5060 203.0.113.150:5060\n" for i in range(8)))
         rep = sfgen(exe, ["--ring-cable", "--rx-ip", "203.0.113.150", "--range", "2,203.0.113.20:30000,203.0.113.150:40000",
-                          "--rate", "100", "--flood-file", path, "--flood-range", "8,203.0.113.60:5060,203.0.113.150:5060",
+                          "--rate", "100", "--flood-file", path, "--flood-streams", flood_streams,
                           "--flood-pps", "2000", "--duration", "0.5", "--warmup", "0.2", "--drain", "0.3",
                           "--deadline", "60"], "flood")
         if rep:
@@ -154,7 +157,7 @@ def main():
         r = subprocess.run([exe, "--no-huge", "--no-pci", "--no-shconf", "-m", "256", "-l", "0",
                             f"--file-prefix=sfb-test-flood-{os.getpid()}", "--log-level=*:error", "--",
                             "--ring-cable", "--rx-ip", "203.0.113.150", "--range", "1,203.0.113.20:5060,203.0.113.150:5060",
-                            "--flood-file", path, "--flood-range", "1,203.0.113.60:5060,203.0.113.150:5060"],
+                            "--flood-file", path, "--flood-streams", flood_streams],
                            capture_output=True, text=True, timeout=60)
         shutil.rmtree(f"/var/run/dpdk/sfb-test-flood-{os.getpid()}", ignore_errors=True)
         check(r.returncode == 2 and "--flood-pps" in r.stderr, f"flood: a flood without a rate is refused (exit {r.returncode})")

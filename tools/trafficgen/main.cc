@@ -78,7 +78,7 @@ std::string read_payload(const char* opt, const std::string& path) {
     return payload;
 }
 
-// The --flood-file frames, one per --flood-range source, to the destination's next hop
+// The --flood-file frames, one per --flood-streams line, to the destination's next hop
 // (resolved by ARP here unless --dst-mac or a gateway's MAC is already known).
 void build_flood(gen_context& ctx, const options& o, const std::vector<stream>& sources) {
     const std::string payload = read_payload("--flood-file", o.flood_file);
@@ -121,12 +121,12 @@ int run(int argc, char** argv) {
 
     gen_context ctx;
     arp_agent arp(nullptr);
-    std::vector<stream> flood_sources;  // --flood-range
+    std::vector<stream> flood_sources;  // --flood-streams
     try {
         ctx.streams = o.garp_only ? std::vector<stream>{} : (o.range.empty() ? read_streams_file(o.streams_file)
                                                                              : streams_from_range(o.range));
-        if (!o.flood_range.empty()) {
-            flood_sources = streams_from_range(o.flood_range);
+        if (!o.flood_streams.empty()) {
+            flood_sources = read_streams_file(o.flood_streams);
         }
         ctx.pool = rte_pktmbuf_pool_create("sfgen_pool", 16383, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
                                            static_cast<int>(rte_socket_id()));

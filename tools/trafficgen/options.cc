@@ -23,9 +23,9 @@ const char* usage =
     "  --range N,SRC_IP:PORT,DST_IP:PORT   N streams, both ports step by 2\n"
     "  --payload-file FILE       UDP payload of every frame (1..1472 bytes, e.g. a SIP OPTIONS for a\n"
     "                            flood) instead of RTP probes; then only what was sent counts\n"
-    "  --flood-file FILE --flood-range N,SRC_IP:PORT,DST_IP:PORT --flood-pps PPS\n"
+    "  --flood-file FILE --flood-streams FILE --flood-pps PPS\n"
     "                            in every measured trial, also send FILE as the UDP payload from\n"
-    "                            those N sources at PPS, mixed with the probes on the TX port\n"
+    "                            the flood-streams sources (SRC DST lines) at PPS, with the probes\n"
     "  --rate PPS                total packets/s (default 50 per stream)\n"
     "  --duration S --drain S --warmup S --arp-timeout S --deadline S\n"
     "  --garp-only               send gratuitous ARPs for our addresses and exit\n"
@@ -114,8 +114,8 @@ options parse_options(int argc, char** argv) {
             o.payload_file = value();
         } else if (opt == "--flood-file") {
             o.flood_file = value();
-        } else if (opt == "--flood-range") {
-            o.flood_range = value();
+        } else if (opt == "--flood-streams") {
+            o.flood_streams = value();
         } else if (opt == "--flood-pps") {
             o.flood_pps = to_double(opt, value());
         } else if (opt == "--rate") {
@@ -164,9 +164,9 @@ options parse_options(int argc, char** argv) {
     if (o.streams_file.empty() == o.range.empty() && !o.garp_only) {
         throw std::runtime_error(std::string("give exactly one of --streams and --range\n") + usage);
     }
-    const bool flood_any = !o.flood_file.empty() || !o.flood_range.empty() || o.flood_pps != 0;
-    if (flood_any && (o.flood_file.empty() || o.flood_range.empty() || o.flood_pps <= 0)) {
-        throw std::runtime_error("a flood needs all of --flood-file, --flood-range and --flood-pps > 0");
+    const bool flood_any = !o.flood_file.empty() || !o.flood_streams.empty() || o.flood_pps != 0;
+    if (flood_any && (o.flood_file.empty() || o.flood_streams.empty() || o.flood_pps <= 0)) {
+        throw std::runtime_error("a flood needs all of --flood-file, --flood-streams and --flood-pps > 0");
     }
     if (flood_any && !o.payload_file.empty()) {
         throw std::runtime_error("--flood-file mixes a flood into probe streams; --payload-file replaces the probes");

@@ -26,10 +26,10 @@ struct options {
     /// of an RTP probe: nothing is matched at the receiver, only what was sent counts.
     std::string payload_file;
     /// A flood mixed into every measured trial (not the warm-up): frames whose UDP payload is
-    /// this file's bytes, from the --flood-range sources, paced at flood_pps beside the probes
+    /// this file's bytes, from the --flood-streams sources, paced at flood_pps beside the probes
     /// on the TX port (a SIP flood on the same queue as the RTP it must not delay).
     std::string flood_file;
-    std::string flood_range;       ///< "N,SRC_IP:PORT,DST_IP:PORT", as --range
+    std::string flood_streams;     ///< its sources and destinations: lines as --streams
     double flood_pps = 0;
     double rate_pps = 0;           ///< total packets/s (0: 50 per stream)
     double duration_s = 5;         ///< sending time of one trial
