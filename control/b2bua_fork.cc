@@ -78,6 +78,7 @@ void b2bua::start_group(call& c, unsigned group) {
         br.target = t;
         leg& l = br.l;
         l.realm = c.b.realm;
+        l.media_realm = c.b.media_realm;  // the answering branch becomes leg B
         uint32_t addr = 0;
         parse_ipv4_text(t.host, addr);  // checked in on_invite
         br.dest = sip_addr{addr, t.port};

@@ -36,6 +36,13 @@ if name and hosts[name] then
   sys.Dial(name .. "@" .. hosts[name] .. ":5060[tr=" .. mode .. "]")
 end
 
+-- "X-mflood" dials X with the callee's media anchored on the memif port flood (dial string
+-- mr=flood), its SIP as usual: the same-queue SIP flood test (configs/lab.conf [port.flood]).
+name = string.match(user, "^(%a+)%-mflood$")
+if name and hosts[name] then
+  sys.Dial(name .. "@" .. hosts[name] .. ":5060[mr=flood]")
+end
+
 -- "X+Y" rings X and Y in parallel: the first to answer gets the call, the other is cancelled.
 local first, second = string.match(user, "^(%a+)%+(%a+)$")
 if first and hosts[first] and hosts[second] then

@@ -402,6 +402,12 @@ TEST_F(accounts_test, a_providers_media_realm_anchors_its_leg_there_while_its_si
     EXPECT_EQ(calls.begin()->second.get<std::string>("b.realm"), "core");
     EXPECT_EQ(calls.begin()->second.get<std::string>("b.media_realm"), "acc");
     EXPECT_EQ(calls.begin()->second.get<std::string>("a.media_realm"), "acc");
+
+    // Answered: leg B is the answering branch's dialog, its media realm still acc.
+    from_carol(bob_response(inv->msg, 200, "OK", carol_sdp, "caroltag", "<sip:1234@198.51.100.30:5060>"));
+    out = take();
+    ASSERT_NE(find_response(out, acc, 200), nullptr);
+    EXPECT_EQ(json(b2b_->calls_json()).begin()->second.get<std::string>("b.media_realm"), "acc");
 }
 
 TEST_F(accounts_test, mr_in_the_dial_string_beats_the_providers_media_realm_and_must_name_a_port) {
@@ -423,6 +429,10 @@ TEST_F(accounts_test, mr_in_the_dial_string_beats_the_providers_media_realm_and_
     const received* inv = find_request(out, core, sip::method::invite);
     ASSERT_NE(inv, nullptr);
     EXPECT_EQ(sdp_of(inv->msg.body).conn, "198.51.100.1");
+    // Answered: leg B is the answering branch's dialog, with the media realm the call was set up with.
+    from_carol(bob_response(inv->msg, 200, "OK", carol_sdp, "caroltag", "<sip:1234@198.51.100.30:5060>"));
+    ASSERT_NE(find_response(take(), acc, 200), nullptr);
+    EXPECT_EQ(json(b2b_->calls_json()).begin()->second.get<std::string>("b.media_realm"), "core");
 
     dial("bob@198.51.100.20[mr=nowhere]");
     invite_opts o;

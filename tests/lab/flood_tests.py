@@ -64,7 +64,7 @@ import subprocess
 import threading
 import time
 
-FLOOD_TESTS = ["sip_flood_spares_rtp", "sip_flood_5x_spares_rtp"]
+FLOOD_TESTS = ["sip_flood_spares_rtp", "sip_flood_5x_spares_rtp", "sip_flood_5x_same_queue_spares_rtp"]
 
 # TEST-NET-1 addresses in sf-alice that nothing else in the lab uses (alice .10, dave .11, the
 # REFER-storm caller .13): a /32 each on alice0, so alice's own source address does not change.
@@ -95,6 +95,14 @@ FLOOD5_FIRST = (203, 0, 113, 100)
 FLOOD5_RATE = 5000000  # OPTIONS/s offered: 5.6-12.7x what the control thread answers with a whole CPU
 FLOOD5_SECONDS = 1.5   # the call's RTP lasts 3.5 s; sfgen needs ~0.7 s to start and stop
 FLOOD5_MIN_RATIO = 5.0
+# sip_flood_5x_same_queue_spares_rtp: a call whose media both legs anchor on the flood port (the
+# caller's account lab-media-flood, the callee's dial string mr=flood), sfgen playing both phones'
+# RTP there, so the flood and the RTP share the worker's one RX queue of that port.
+MEDIA_CALLER_IP = "192.0.2.14"  # TEST-NET-1 in sf-alice: configs/lab.conf [account.lab-media-flood]
+ALICE_MEDIA = ("203.0.113.50", 6000)  # what the caller's SDP offers: sfgen's address on the memif port
+BOB_MEDIA = ("203.0.113.51", 6002)    # what the callee's SDP answers
+SAME_QUEUE_SECONDS = 1.5  # each sfgen trial (quiet, then flooded); the call holds 14 s
+SFGEN_MAC = "02:00:00:00:cb:02"  # one MAC for every sfgen run, so the appliance's neighbour entries stay right
 
 
 def _flood_ips():
@@ -156,6 +164,28 @@ class FloodTests:
             pass
         return out
 
+    def _drained(self, before):
+        """Waits (bounded: DRAIN_WAIT) until the control thread has parsed everything the flood left
+        in its ring, so that handled covers every datagram the worker handed over. Returns the
+        stats then and the seconds waited."""
+        after, t_end = self.stats(), time.monotonic()
+        while self._backlog(before, after) > 0 and time.monotonic() - t_end < DRAIN_WAIT:
+            time.sleep(0.2)
+            after = self.stats()
+        return after, time.monotonic() - t_end
+
+    def _sip_load(self, before, after):
+        """SIP between two stats snapshots: (to the control ring, rate-limited, ring full, offered to
+        the worker, handled by the control thread, offered/handled)."""
+        def delta(key):
+            return self.stat(after, key) - self.stat(before, key)
+
+        to_ring, limited, ring_full = (delta("sip.datagrams_in"), delta("drops.sip_rate_limited"),
+                                       delta("drops.sip_ring_full"))
+        offered = to_ring + limited + ring_full
+        handled = self._handled(after) - self._handled(before)
+        return to_ring, limited, ring_full, offered, handled, (offered / handled if handled else float("inf"))
+
     def _handled(self, st):
         return sum(self.stat(st, k) for k in HANDLED_KEYS)
 
@@ -203,34 +233,22 @@ class FloodTests:
         fl["prio"] = "SCHED_IDLE" if FLOOD_PRIO == "idle" else f"nice {int(FLOOD_PRIO)}"
         return fl
 
-    def _sfgen_flood(self, tdir, seconds, name="flood5x"):
-        """sfgen floods OPTIONS at FLOOD5_RATE for `seconds` into the daemon's memif port, from the
-        CPUs the worker does not use (the control thread's), at normal priority: it shares that CPU
-        with the control thread (control_cpu_share says how). Its report, in sip_flood's terms."""
+    def _sfgen(self, tdir, name, args):
+        """Runs sfgen as the memif client of the daemon's flood port with `args` (after `--`), from
+        the CPUs the worker does not use (the control thread's), at normal priority, bounded (its own
+        deadline 20 s, killed at 40 s). Returns (its JSON report, the CPUs, start and end epoch)."""
         sfgen = os.path.join(self._rt().BUILD_DIR, "tools", "trafficgen", "sfgen")
         if not os.access(sfgen, os.X_OK):
             self._fail(f"{sfgen} not built")
-        a, b, c, d = FLOOD5_FIRST
-        with open(os.path.join(tdir, f"{name}.streams"), "w") as f:
-            for i in range(FLOOD_SOURCES):
-                f.write(f"{a}.{b}.{c}.{d + i}:5060 {FLOOD5_TO}:5060\n")
-        with open(os.path.join(tdir, f"{name}.sip"), "w", newline="") as f:
-            f.write(f"OPTIONS sip:ping@{FLOOD5_TO} SIP/2.0\r\n"
-                    f"Via: SIP/2.0/UDP {a}.{b}.{c}.{d}:5060;branch=z9hG4bK-flood5x\r\n"
-                    f"Max-Forwards: 70\r\nFrom: <sip:flood@{a}.{b}.{c}.{d}>;tag=f5\r\n"
-                    f"To: <sip:ping@{FLOOD5_TO}>\r\nCall-ID: flood5x@{a}.{b}.{c}.{d}\r\n"
-                    f"CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n")
         worker = self._worker_cpus()
         cpus = ",".join(str(c_) for c_ in range(os.cpu_count()) if not worker or str(c_) not in worker.split(","))
         cpus = cpus or "0"
+        prefix = f"sf-flood-{os.getpid()}"
         argv = ["taskset", "-c", cpus, "ip", "netns", "exec", "sf-sbc", sfgen, "-l", cpus.split(",")[0],
-                "--no-huge", "--no-pci", "--no-shconf", "-m", "256", f"--file-prefix=sf-flood-{os.getpid()}",
+                "--no-huge", "--no-pci", "--no-shconf", "-m", "256", f"--file-prefix={prefix}",
                 "--log-level=*:error",
-                f"--vdev=net_memif0,role=client,socket={MEMIF_SOCKET},socket-abstract=no,id=0,rsize=14", "--",
-                "--tx-port", "0", "--rx-port", "0", "--streams", os.path.join(tdir, f"{name}.streams"),
-                "--payload-file", os.path.join(tdir, f"{name}.sip"), "--rate", str(FLOOD5_RATE),
-                "--duration", f"{seconds:.2f}", "--warmup", "0", "--drain", "0.1", "--rx-ip", "203.0.113.2",
-                "--deadline", "20"]
+                f"--vdev=net_memif0,role=client,socket={MEMIF_SOCKET},socket-abstract=no,id=0,rsize=14,mac={SFGEN_MAC}", "--",
+                "--tx-port", "0", "--rx-port", "0", "--deadline", "20"] + list(args)
         with open(os.path.join(tdir, f"{name}.err"), "w") as err:
             t0 = time.time()
             p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err, text=True)
@@ -238,19 +256,47 @@ class FloodTests:
                 out, _ = p.communicate(timeout=40)
             except subprocess.TimeoutExpired:
                 self.kill_proc(p)
-                self._fail("sfgen still ran 40 s after its start (its own deadline: 20 s)")
+                self._fail(f"sfgen ({name}) still ran 40 s after its start (its own deadline: 20 s)")
             finally:
                 # EAL leaves its runtime directory behind even with --no-shconf.
-                shutil.rmtree(f"/var/run/dpdk/sf-flood-{os.getpid()}", ignore_errors=True)
+                shutil.rmtree(f"/var/run/dpdk/{prefix}", ignore_errors=True)
             t1 = time.time()
         with open(os.path.join(tdir, f"{name}.json"), "w") as f:
             f.write(out)
         if p.returncode != 0:
-            self._fail(f"sfgen exit {p.returncode}: " + open(os.path.join(tdir, f"{name}.err"), errors="replace").read()[-500:])
+            self._fail(f"sfgen ({name}) exit {p.returncode}: " +
+                       open(os.path.join(tdir, f"{name}.err"), errors="replace").read()[-500:])
         try:
-            trial = json.loads(out)["trials"][0]
+            rep = json.loads(out)
+            rep["trials"][0]
         except (ValueError, KeyError, IndexError):
-            self._fail(f"sfgen printed no trial report: {out[-300:]!r}")
+            self._fail(f"sfgen ({name}) printed no trial report: {out[-300:]!r}")
+        return rep, cpus, t0, t1
+
+    def _flood_files(self, tdir, name):
+        """The flood's streams file (FLOOD_SOURCES sources in 203.0.113.0/24 -> FLOOD5_TO:5060) and its
+        SIP OPTIONS payload; returns their paths."""
+        a, b, c, d = FLOOD5_FIRST
+        streams, sip = os.path.join(tdir, f"{name}.streams"), os.path.join(tdir, f"{name}.sip")
+        with open(streams, "w") as f:
+            for i in range(FLOOD_SOURCES):
+                f.write(f"{a}.{b}.{c}.{d + i}:5060 {FLOOD5_TO}:5060\n")
+        with open(sip, "w", newline="") as f:
+            f.write(f"OPTIONS sip:ping@{FLOOD5_TO} SIP/2.0\r\n"
+                    f"Via: SIP/2.0/UDP {a}.{b}.{c}.{d}:5060;branch=z9hG4bK-{name}\r\n"
+                    f"Max-Forwards: 70\r\nFrom: <sip:flood@{a}.{b}.{c}.{d}>;tag=f5\r\n"
+                    f"To: <sip:ping@{FLOOD5_TO}>\r\nCall-ID: {name}@{a}.{b}.{c}.{d}\r\n"
+                    f"CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n")
+        return streams, sip
+
+    def _sfgen_flood(self, tdir, seconds, name="flood5x"):
+        """sfgen floods OPTIONS at FLOOD5_RATE for `seconds` into the daemon's memif port (it shares
+        the control thread's CPU: control_cpu_share says how). Its report, in sip_flood's terms."""
+        streams, sip = self._flood_files(tdir, name)
+        rep, cpus, t0, t1 = self._sfgen(tdir, name, [
+            "--streams", streams, "--payload-file", sip, "--rate", str(FLOOD5_RATE), "--duration", f"{seconds:.2f}",
+            "--warmup", "0", "--drain", "0.1", "--rx-ip", "203.0.113.2"])
+        trial = rep["trials"][0]
         # The sending window: it ends with the drain (0.1 s) and sfgen's teardown (EAL cleanup,
         # ~0.2 s) before the process exits. It lasted `seconds` unless the generator fell behind;
         # then sfgen still stops about on time (it does not send the missing packets late), so
@@ -314,6 +360,119 @@ class FloodTests:
                                        FLOOD5_MIN_RATIO)
         self._call_after_flood(tdir, errs)
 
+    def test_sip_flood_5x_same_queue_spares_rtp(self, tdir):
+        """The flood and the RTP on one RX queue: alice (from MEDIA_CALLER_IP, account
+        lab-media-flood) calls bob-mflood; both legs' media are anchored on the memif port, whose
+        SIP the flood hits, and sfgen plays both phones' RTP there (probes: exact loss and one-way
+        latency through the relay). One sfgen trial without the flood, one with FLOOD5_RATE OPTIONS/s
+        mixed in: no RTP lost, the flood >= FLOOD5_MIN_RATIO x what the control thread handled."""
+        if not os.path.exists(MEMIF_SOCKET):
+            self._fail(f"{MEMIF_SOCKET} missing: the lab config has no [port.flood] (net_memif server)")
+        ns = self._c("ALICE")[0]
+        subprocess.run(["ip", "-n", ns, "addr", "add", f"{MEDIA_CALLER_IP}/32", "dev", "alice0"],
+                       capture_output=True, timeout=10)
+        try:
+            self._same_queue_call(tdir)
+        finally:
+            subprocess.run(["ip", "-n", ns, "addr", "del", f"{MEDIA_CALLER_IP}/32", "dev", "alice0"],
+                           capture_output=True, timeout=10)
+
+    def _media_call(self, deadline_s=10.0):
+        """The confirmed call whose legs both have their media on the flood port, as the management
+        API lists it (waits, bounded); else (None, the last listing)."""
+        end, listing = time.monotonic() + deadline_s, ""
+        while time.monotonic() < end:
+            r = self._ctl(["calls"])
+            listing = (r.stdout + r.stderr)[-1500:]
+            try:
+                for c in json.loads(r.stdout):
+                    if c.get("state") == "confirmed" and c["a"].get("media_realm") == "flood" and \
+                            c["b"].get("media_realm") == "flood" and c.get("media"):
+                        return c, listing
+            except (ValueError, KeyError, TypeError, AttributeError):
+                pass
+            time.sleep(0.2)
+        return None, listing
+
+    def _same_queue_call(self, tdir):
+        ns = self._c("ALICE")[0]
+        cdr_before = len(self.cdr_lines())
+        media_keys = lambda addr: {"sdp_addr": addr[0], "sdp_port": addr[1]}  # noqa: E731
+        bob = self._start_uas(tdir, "bob", self._c("BOB"), "uas_media_elsewhere.xml", keys=media_keys(BOB_MEDIA))
+        alice = self.sipp(tdir, "alice", (ns, MEDIA_CALLER_IP), "uac_media_elsewhere.xml",
+                          remote=f"{self._c('SBC_ACC')}:5060", service="bob-mflood", keys=media_keys(ALICE_MEDIA))
+        call, listing = self._media_call()
+        if call is None:
+            self._fail("no confirmed call with both legs' media on the flood port (account lab-media-flood, "
+                       f"mr=flood); sipferryctl calls: {listing}\n" + self.sipp_excerpt(alice) + self.sipp_excerpt(bob))
+        a_port, b_port = call["media"][0]["a_port"], call["media"][0]["b_port"]
+        self._progress(f"call {call['id']}: alice's media at {FLOOD5_TO}:{a_port}, bob's at {FLOOD5_TO}:{b_port} "
+                       f"(SIP on {call['a']['realm']} and {call['b']['realm']})")
+        rtp = os.path.join(tdir, "rtp.streams")
+        with open(rtp, "w") as f:
+            f.write(f"{ALICE_MEDIA[0]}:{ALICE_MEDIA[1]} {FLOOD5_TO}:{a_port}\n"
+                    f"{BOB_MEDIA[0]}:{BOB_MEDIA[1]} {FLOOD5_TO}:{b_port}\n")
+        common = ["--streams", rtp, "--rx-ip", f"{ALICE_MEDIA[0]},{BOB_MEDIA[0]}", "--duration",
+                  str(SAME_QUEUE_SECONDS), "--drain", "0.3", "--per-stream"]
+        quiet = self._sfgen(tdir, "rtp_quiet", common + ["--warmup", "1"])[0]["trials"][0]
+        flood_streams, sip = self._flood_files(tdir, "same_queue")
+        before, cpu0 = self.stats(), self._thread_cpu()
+        rep, cpus, _, _ = self._sfgen(tdir, "rtp_flooded", common + [
+            "--warmup", "0.3", "--flood-file", sip, "--flood-streams", flood_streams, "--flood-pps", str(FLOOD5_RATE)])
+        cpu1 = self._thread_cpu()
+        flooded = rep["trials"][0]
+        after, drain_s = self._drained(before)
+        to_ring, limited, ring_full, offered, handled, ratio = self._sip_load(before, after)
+        rc_alice = self.wait_sipp(alice)
+        rc_bob = self.wait_sipp(bob, timeout=8 if rc_alice == 0 else 3)
+
+        fl = flooded.get("flood", {})
+        ctl_s = round(cpu1.get("sipferry", 0.0) - cpu0.get("sipferry", 0.0), 2)
+        figures = {"quiet": quiet, "flooded": flooded, "offered": offered, "to_ring": to_ring,
+                   "sip_rate_limited": limited, "sip_ring_full": ring_full, "control_handled": handled,
+                   "ratio": round(ratio, 2), "control_cpu_s": ctl_s, "sfgen_cpus": cpus,
+                   "ring_drained_after_s": round(drain_s, 2), "backlog_left": self._backlog(before, after)}
+        with open(os.path.join(tdir, "figures.json"), "w") as f:
+            json.dump({"figures": figures, "before": before, "after": after}, f, indent=1)
+        lat = lambda t: t["latency_ns"]  # noqa: E731
+        self._progress(
+            f"RTP on the flood's queue, 2 streams at {quiet['rate_pps']:g} pps for {SAME_QUEUE_SECONDS} s: quiet "
+            f"{quiet['received']}/{quiet['sent']} back, one-way p50/p99/max {lat(quiet)['p50'] / 1e3:.0f}/"
+            f"{lat(quiet)['p99'] / 1e3:.0f}/{lat(quiet)['max'] / 1e3:.0f} us; flooded {flooded['received']}/"
+            f"{flooded['sent']} back, {lat(flooded)['p50'] / 1e3:.0f}/{lat(flooded)['p99'] / 1e3:.0f}/"
+            f"{lat(flooded)['max'] / 1e3:.0f} us; flood {fl.get('sent')}/{fl.get('planned')} OPTIONS "
+            f"({fl.get('tx_rate_pps')}/s, tx ring full {fl.get('tx_full')} times); the worker got {offered}: "
+            f"{to_ring} to the control ring, {limited} rate-limited, {ring_full} ring full; the control thread "
+            f"handled {handled} (CPU {ctl_s} s): offered/handled = {ratio:.2f}; ring drained {drain_s:.1f} s after")
+
+        errs = []
+        if quiet["lost"] or quiet["received"] != quiet["sent"] or quiet["sent"] != quiet["planned"]:
+            errs.append(f"without the flood the relay lost RTP: {quiet['received']}/{quiet['sent']} of "
+                        f"{quiet['planned']} planned came back")
+        if flooded["sent"] != flooded["planned"]:
+            errs.append(f"sfgen sent {flooded['sent']} of the {flooded['planned']} RTP packets planned beside the "
+                        f"flood (generator-limited: the trial proves nothing)")
+        if flooded["lost"] or flooded["duplicates"] or flooded["received"] != flooded["sent"]:
+            errs.append(f"under the flood on its own RX queue the relay lost RTP: {flooded['received']}/"
+                        f"{flooded['sent']} came back, {flooded['duplicates']} duplicates "
+                        f"(per stream: {flooded.get('per_stream')})")
+        if limited + ring_full <= 0:
+            errs.append(f"the worker dropped none of the flood (sip_rate_limited +{limited}, sip_ring_full +{ring_full})")
+        if ratio < FLOOD5_MIN_RATIO:
+            errs.append(f"the flood was {ratio:.2f}x the control plane's capacity (the worker got {offered} SIP, "
+                        f"the control thread handled {handled}), wanted >= {FLOOD5_MIN_RATIO:g}x")
+        if figures["backlog_left"] > 0:
+            errs.append(f"{figures['backlog_left']} SIP datagrams were still in the control ring {DRAIN_WAIT:.0f} s "
+                        f"after the flood: the control thread did not recover")
+        problems, excerpts = self._sipp_problems([(alice, rc_alice), (bob, rc_bob)])
+        if problems:
+            errs.append("the call did not end normally: " + "; ".join(problems) + "\n" + excerpts)
+        self._check_new_cdr(cdr_before, errs, "caller", 200)
+        if not self.daemon_running():
+            errs.append("the daemon died during the flood")
+        if errs:
+            self._fail("; ".join(errs))
+
     def _flood_during_call(self, tdir, flood, ratio_min):
         """alice calls bob with RTP_COUNT packets each way; `flood(max_s)` floods while both send and
         returns its report. Returns the problems found (the RTP, the call record, the drops, the
@@ -348,13 +507,7 @@ class FloodTests:
         cpu0 = self._thread_cpu()
         fl = flood(max_s)
         cpu1 = self._thread_cpu()
-        # Wait (bounded) until the control thread has parsed everything the flood left in its
-        # ring: handled then covers every datagram the worker handed over.
-        after, drain_s, t_end = self.stats(), 0.0, time.monotonic()
-        while self._backlog(before, after) > 0 and time.monotonic() - t_end < DRAIN_WAIT:
-            time.sleep(0.2)
-            after = self.stats()
-        drain_s = time.monotonic() - t_end
+        after, drain_s = self._drained(before)
         caller.join(timeout=self._c("SIPP_TIMEOUT") + 20)
         if caller.is_alive():
             self._fail("the call alice -> bob did not end within the sipp timeout")
@@ -362,12 +515,8 @@ class FloodTests:
         def delta(key):
             return self.stat(after, key) - self.stat(before, key)
 
-        to_ring, limited, ring_full = (delta("sip.datagrams_in"), delta("drops.sip_rate_limited"),
-                                       delta("drops.sip_ring_full"))
-        offered = to_ring + limited + ring_full
-        handled = self._handled(after) - self._handled(before)
+        to_ring, limited, ring_full, offered, handled, ratio = self._sip_load(before, after)
         secs = max(fl["seconds"], 1e-3)
-        ratio = offered / handled if handled else float("inf")
         figures = {"flood": fl, "offered": offered, "to_ring": to_ring, "sip_rate_limited": limited,
                    "sip_ring_full": ring_full, "control_handled": handled, "ratio": round(ratio, 2),
                    "offered_per_s": round(offered / secs), "handled_per_s": round(handled / secs),
