@@ -208,6 +208,11 @@ private:
     /// A provider's 401/407 to branch `i`: the INVITE again with its credentials (RFC 3261
     /// 22.2: same Call-ID and tags, CSeq + 1), once. False when it cannot be answered.
     bool retry_with_credentials(call& c, size_t i, const sip::message& challenge);
+    /// The Authorization / Proxy-Authorization line (CRLF included) that answers `challenge`
+    /// (401/407 to an INVITE of `request_uri`) with `provider`'s credentials; "" when it has
+    /// none or the challenge cannot be answered (logged).
+    std::string provider_credentials(const call& c, const std::string& provider, const sip::message& challenge,
+                                     const std::string& request_uri);
     /// PRACK of a reliable provisional response in a branch's early dialog (RFC 3262).
     void send_prack(call& c, size_t i, const sip::message& reliable);
     /// Stops ringing branch `i` (CANCEL now, or on its first provisional response).
@@ -320,6 +325,10 @@ private:
     void on_transfer_response(uint64_t call_id, const inbound& in);
     void complete_transfer(call& c, const inbound& answer);
     void fail_transfer(call& c, unsigned status, std::string_view reason);
+    /// (Re)sends the transfer's INVITE to the new party from `call::transfer_state`.
+    void send_transfer_invite(call& c);
+    /// A provider's 401/407 to the transfer's INVITE: sent again once with its credentials.
+    bool retry_transfer_with_credentials(call& c, const sip::message& challenge);
     /// NOTIFY of the refer subscription on the transferor's leg (RFC 3515), final or not.
     void notify_transferor(call& c, unsigned status, std::string_view reason, bool final);
     // The appliance's own re-INVITEs (b2bua_own_reinvite.cc).

@@ -19,6 +19,28 @@ namespace b2bua_detail {
 inline constexpr std::string_view allow_header =
     "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, PRACK, UPDATE, INFO, REFER, NOTIFY\r\n";
 
+/// A display name as a quoted-string (RFC 3261 25.1).
+inline std::string quoted_display(std::string_view text) {
+    std::string out = "\"";
+    for (char ch : text) {
+        if (ch == '"' || ch == '\\') {
+            out.push_back('\\');
+        }
+        out.push_back(ch);
+    }
+    return out + "\" ";
+}
+
+/// The From name-addr (no tag) of a leg we place towards `t`: its fu=/fd=/fh= options, else
+/// `user`, `display` and the appliance's address `here` on that leg's realm.
+inline std::string from_name_addr(const dial_target& t, std::string_view user, std::string_view display,
+                                  std::string_view here) {
+    const std::string_view shown = t.from_display.empty() ? display : std::string_view(t.from_display);
+    return (shown.empty() ? std::string() : quoted_display(shown)) + "<sip:" +
+           std::string(t.from_user.empty() ? user : std::string_view(t.from_user)) + "@" +
+           std::string(t.from_host.empty() ? here : std::string_view(t.from_host)) + ">";
+}
+
 /// Removes the ;tag= parameter from a From/To value (the leg keeps tags apart).
 inline std::string strip_tag(std::string_view value) {
     std::string v(value);
@@ -311,6 +333,10 @@ struct b2bua::call {
         uint32_t refer_cseq = 0;         ///< Event: refer;id=
         std::string referred_by;
         std::string target_uri;
+        dial_target target;              ///< the transfer dialplan's destination, resolved (provider, options)
+        std::string offer;               ///< the SDP offered to the new party
+        std::string auth_header;         ///< credentials for the provider's challenge, once it asked
+        bool auth_tried = false;
         leg next;                        ///< the new party's dialog
         uint64_t invite_tx = 0;
         std::string branch;

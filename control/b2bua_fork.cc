@@ -24,18 +24,6 @@ using namespace b2bua_detail;
 
 namespace {
 
-/// A display name as a quoted-string (RFC 3261 25.1).
-std::string quoted_display(std::string_view text) {
-    std::string out = "\"";
-    for (char ch : text) {
-        if (ch == '"' || ch == '\\') {
-            out.push_back('\\');
-        }
-        out.push_back(ch);
-    }
-    return out + "\" ";
-}
-
 /// RFC 3261 16.7 step 6, for a B2BUA: a 6xx ends the search at once and wins; otherwise the
 /// lowest class wins, and within it a real answer (busy, say) beats "nobody answered".
 bool better_failure(unsigned status, unsigned best) {
@@ -87,10 +75,7 @@ void b2bua::start_group(call& c, unsigned group) {
         l.owns_call_id = true;
         l.local_tag = random_token(16);
         const std::string& b_addr = realm(l.realm).addr_text;
-        const std::string& display = t.from_display.empty() ? c.caller_display : t.from_display;
-        l.local_uri = (display.empty() ? std::string() : quoted_display(display)) + "<sip:" +
-                      (t.from_user.empty() ? c.caller_user : t.from_user) + "@" +
-                      (t.from_host.empty() ? b_addr : t.from_host) + ">";
+        l.local_uri = from_name_addr(t, c.caller_user, c.caller_display, b_addr);
         // A registered user is reached at its Contact, over the flow it registered from.
         br.request_uri = t.contact_uri.empty() ? "sip:" + t.user + "@" + t.host + ":" + std::to_string(t.port)
                                                : t.contact_uri;
@@ -297,11 +282,11 @@ void b2bua::send_prack(call& c, size_t i, const sip::message& reliable) {
     ++stats_.pracks_sent;
 }
 
-bool b2bua::retry_with_credentials(call& c, size_t i, const sip::message& challenge) {
-    call::branch& br = c.branches[i];
-    const provider_config* p = br.target.provider.empty() ? nullptr : accounts_.provider(br.target.provider);
-    if (br.auth_tried || br.st != call::branch::state::ringing || p == nullptr || p->username.empty()) {
-        return false;
+std::string b2bua::provider_credentials(const call& c, const std::string& provider, const sip::message& challenge,
+                                        const std::string& request_uri) {
+    const provider_config* p = provider.empty() ? nullptr : accounts_.provider(provider);
+    if (p == nullptr || p->username.empty()) {
+        return "";
     }
     const bool proxy = challenge.status == 407;
     std::vector<std::string_view> values;
@@ -311,14 +296,26 @@ bool b2bua::retry_with_credentials(call& c, size_t i, const sip::message& challe
         }
     }
     std::string credentials;
-    if (const char* why = digest_client_.authorize(std::span<const std::string_view>(values), "INVITE",
-                                                   br.request_uri, p->username, p->password, credentials)) {
+    if (const char* why = digest_client_.authorize(std::span<const std::string_view>(values), "INVITE", request_uri,
+                                                   p->username, p->password, credentials)) {
         log_info("call %llu: cannot answer %s's challenge: %s", static_cast<unsigned long long>(c.id),
                  p->name.c_str(), why);
+        return "";
+    }
+    return std::string(proxy ? "Proxy-Authorization: " : "Authorization: ") + credentials + "\r\n";
+}
+
+bool b2bua::retry_with_credentials(call& c, size_t i, const sip::message& challenge) {
+    call::branch& br = c.branches[i];
+    if (br.auth_tried || br.st != call::branch::state::ringing) {
+        return false;
+    }
+    std::string line = provider_credentials(c, br.target.provider, challenge, br.request_uri);
+    if (line.empty()) {
         return false;
     }
     br.auth_tried = true;
-    br.auth_header = std::string(proxy ? "Proxy-Authorization: " : "Authorization: ") + credentials + "\r\n";
+    br.auth_header = std::move(line);
     br.l.local_cseq += 1;
     br.l.remote_tag.clear();
     br.via_branch = "z9hG4bK" + random_token(20);

@@ -167,17 +167,21 @@ b2bua::transfer_outcome b2bua::start_transfer(call& c, bool from_a, const transf
     if (rr.targets.size() != 1) {
         return refuse(603, "the transfer dialplan must dial exactly one destination");
     }
-    dial_target dt = rr.targets.front();
+    // Providers and registered users resolve as for a call; a registered user with several
+    // contacts gets the first (highest q): the new leg of a transfer does not fork.
+    std::vector<dial_target> resolved = rr.targets;
+    unsigned unresolved = 0;
+    if (std::string why = resolve_targets(resolved, unresolved); !why.empty()) {
+        return refuse(unresolved, why);
+    }
+    const dial_target& dt = resolved.front();
     uint32_t target_addr = 0;
     if (!parse_ipv4_text(dt.host, target_addr)) {
-        return refuse(603, "only IPv4 transfer targets are routed yet");
+        return refuse(603, "only IPv4 transfer targets and configured providers are routed");
     }
-    const int new_realm = route(target_addr);
+    const int new_realm = dt.realm >= 0 ? dt.realm : route(target_addr);
     if (new_realm < 0) {
         return refuse(603, "no route to the transfer target");
-    }
-    if (std::string why = resolve_media_realm(dt); !why.empty()) {
-        return refuse(603, why);
     }
     const unsigned new_media_realm = static_cast<unsigned>(dt.media_realm >= 0 ? dt.media_realm : new_realm);
 
@@ -198,7 +202,9 @@ b2bua::transfer_outcome b2bua::start_transfer(call& c, bool from_a, const transf
     t.refer_cseq = tr.refer_cseq;
     t.referred_by = tr.referred_by;
     t.notify_stopped = !tr.subscription;  // a transfer started by the API has no subscription
-    t.target_uri = "sip:" + dt.user + "@" + dt.host + ":" + std::to_string(dt.port);
+    t.target = dt;
+    t.target_uri = dt.contact_uri.empty() ? "sip:" + dt.user + "@" + dt.host + ":" + std::to_string(dt.port)
+                                          : dt.contact_uri;
     ++stats_.transfers_started;
     accepted();
     notify_transferor(c, 100, "Trying", false);
@@ -221,7 +227,8 @@ b2bua::transfer_outcome b2bua::start_transfer(call& c, bool from_a, const transf
         !stays_uri.user.empty()) {
         caller_user = std::string(stays_uri.user);
     }
-    n.local_uri = "<sip:" + caller_user + "@" + n_addr + ">";
+    // The dial string's From options as for any destination (a provider's From host included).
+    n.local_uri = from_name_addr(dt, caller_user, "", n_addr);
     n.remote_uri = "<" + t.target_uri + ">";
     n.contact = "<sip:sipferry@" + n_addr + ":" + std::to_string(cfg_.sip_port) + ">";
     n.transfer_mode = dt.transfer_mode;
@@ -236,37 +243,10 @@ b2bua::transfer_outcome b2bua::start_transfer(call& c, bool from_a, const transf
     spec.origin_sess_id = n.sdp_sess_id;
     spec.origin_sess_version = ++n.sdp_version;
     media_.ports_of(t.media, keep_a, spec.ports);
-    const std::string body = off_hold(sdp::rewrite(transferee_sdp, spec));
-
-    request_spec rs;
-    const std::string from = n.from_value();
-    const std::string referred_by = "Referred-By: " + t.referred_by + "\r\n" + std::string(allow_header);
-    rs.method = "INVITE";
-    rs.request_uri = n.target_uri;
-    rs.via_host = n_addr;
-    rs.via_port = cfg_.sip_port;
-    rs.branch = t.branch;
-    rs.max_forwards = cfg_.max_forwards;
-    rs.from = from;
-    rs.to = n.remote_uri;
-    rs.call_id = n.call_id;
-    rs.cseq = n.local_cseq;
-    rs.contact = n.contact;
-    rs.extra = referred_by;
-    rs.user_agent = cfg_.user_agent;
-    rs.content_type = "application/sdp";
-    rs.body = body;
+    t.offer = off_hold(sdp::rewrite(transferee_sdp, spec));
     const uint64_t id = c.id;
     by_call_id_[n.call_id] = id;
-    t.invite_tx = tl_.send_request(
-        sip::method::invite, t.branch, n.realm, n.target, build_request(tl_.pool(), rs),
-        [this, id](const inbound& resp) { on_transfer_response(id, resp); },
-        [this, id] {
-            auto it = calls_.find(id);
-            if (it != calls_.end() && it->second->transfer.active) {
-                fail_transfer(*it->second, 408, reason_phrase(408));
-            }
-        });
+    send_transfer_invite(c);
     // A new party that rings and never answers is CANCELled like any destination; its 487 then
     // fails the transfer. One that has not even sent a provisional response gets its CANCEL on
     // the first (RFC 3261 9.1), and Timer B ends its INVITE within 64*T1 anyway.
@@ -287,6 +267,63 @@ b2bua::transfer_outcome b2bua::start_transfer(call& c, bool from_a, const transf
         });
     }
     return {};
+}
+
+void b2bua::send_transfer_invite(call& c) {
+    call::transfer_state& t = c.transfer;
+    const leg& n = t.next;
+    std::string extra = "Referred-By: " + t.referred_by + "\r\n" + std::string(allow_header);
+    for (const auto& [name, value] : t.target.headers) {
+        extra += name + ": " + value + "\r\n";
+    }
+    extra += t.auth_header;
+    request_spec rs;
+    const std::string from = n.from_value();
+    rs.method = "INVITE";
+    rs.request_uri = n.target_uri;
+    rs.via_host = realm(n.realm).addr_text;
+    rs.via_port = cfg_.sip_port;
+    rs.branch = t.branch;
+    rs.max_forwards = cfg_.max_forwards;
+    rs.from = from;
+    rs.to = n.remote_uri;
+    rs.call_id = n.call_id;
+    rs.cseq = n.local_cseq;
+    rs.contact = n.contact;
+    rs.extra = extra;
+    rs.user_agent = cfg_.user_agent;
+    rs.content_type = "application/sdp";
+    rs.body = t.offer;
+    const uint64_t id = c.id;
+    t.invite_dest = n.target;
+    t.invite_tx = tl_.send_request(
+        sip::method::invite, t.branch, n.realm, n.target, build_request(tl_.pool(), rs),
+        [this, id](const inbound& resp) { on_transfer_response(id, resp); },
+        [this, id] {
+            auto it = calls_.find(id);
+            if (it != calls_.end() && it->second->transfer.active) {
+                fail_transfer(*it->second, 408, reason_phrase(408));
+            }
+        });
+}
+
+bool b2bua::retry_transfer_with_credentials(call& c, const sip::message& challenge) {
+    call::transfer_state& t = c.transfer;
+    if (t.auth_tried) {
+        return false;
+    }
+    std::string line = provider_credentials(c, t.target.provider, challenge, t.target_uri);
+    if (line.empty()) {
+        return false;
+    }
+    t.auth_tried = true;
+    t.auth_header = std::move(line);
+    t.next.local_cseq += 1;
+    t.branch = "z9hG4bK" + random_token(20);
+    tl_.detach_client(t.invite_tx);  // that transaction is over (it ACKed the challenge)
+    ++stats_.provider_auth_retries;
+    send_transfer_invite(c);  // the ring timer started with the first INVITE goes on
+    return true;
 }
 
 bool b2bua::try_replaces_headers(call& c, bool from_a, uint64_t stx, uint32_t refer_cseq, std::string_view uri_headers) {
@@ -489,6 +526,17 @@ void b2bua::on_transfer_response(uint64_t call_id, const inbound& in) {
         if (m.status > 100) {
             notify_transferor(c, m.status, m.reason, false);
         }
+        return;
+    }
+    if ((m.status == 401 || m.status == 407) && retry_transfer_with_credentials(c, m)) {
+        return;
+    }
+    if (m.status == 401 || m.status == 407) {
+        // The transferor cannot answer a challenge for the new party's realm: as for a call,
+        // the provider refused us.
+        log_info("call %llu: transfer target %s asked for credentials we do not have (or refused them)",
+                 static_cast<unsigned long long>(call_id), c.transfer.target_uri.c_str());
+        fail_transfer(c, 503, reason_phrase(503));
         return;
     }
     if (m.status >= 300) {

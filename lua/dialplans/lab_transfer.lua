@@ -19,5 +19,12 @@ if address then
   sys.Dial(req.URI.User .. "@" .. address .. ":5060")
 end
 
+-- "trunk-X" hands the call to X at the provider lab-trunk (configs/lab.conf), as the default
+-- dialplan routes calls there: its address, From host and credentials (its 407 is answered).
+local trunk_user = string.match(req.URI.User, "^trunk%-(%w+)$")
+if trunk_user then
+  sys.Dial(trunk_user .. "@lab-trunk")
+end
+
 sys.Log("lab transfer dialplan: refusing transfer to '" .. req.URI.User .. "'")
 sys.Respond(403, "Forbidden")

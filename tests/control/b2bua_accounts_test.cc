@@ -489,3 +489,141 @@ TEST_F(accounts_test, an_accounts_media_realm_anchors_its_callers_media) {
     EXPECT_EQ(sdp_of(ok->msg.body).conn, "192.0.2.1");
     EXPECT_EQ(sdp_of(ok->msg.body).port, a_port);
 }
+
+// ------------------------------------------------------------------ transfers to providers
+
+TEST_F(accounts_test, a_transfer_to_user_at_provider_goes_there_with_its_from_host_and_credentials) {
+    // alice's address is trusted (account "desk", whose transfers run `transfer`); the transfer
+    // dialplan sends every transfer to the carrier, which challenges.
+    b2bua_config cfg = base_config();
+    account_config desk;
+    desk.name = "desk";
+    cidr alice_net;
+    ASSERT_EQ(parse_cidr("192.0.2.10/32", alice_net), "");
+    desk.networks = {alice_net};
+    desk.realm = "sipferry";
+    desk.transfer_dialplan = "transfer";
+    provider_config carrier;
+    carrier.name = "carrier";
+    carrier.host = ip(198, 51, 100, 30);
+    carrier.from_host = "sbc.example.net";
+    carrier.username = "sbc-login";
+    carrier.password = "trunkpass";
+    cfg.accounts = {desk};
+    cfg.providers = {carrier};
+    rebuild(cfg);
+    ASSERT_EQ(engine_->load_source("transfer", "t.lua", "sys.Dial(\"5678@carrier[h=X-Service: next]\")"), "");
+    digest_server provider_auth(digest_server_config{}, [this] { return static_cast<int64_t>(now_); });
+
+    invite_opts o;
+    o.user = "bob-trc";
+    call_state cs = confirmed_call(o);
+    ASSERT_NE(cs.b_invite, nullptr);
+    from_bob(bob_refer(cs.b_invite->msg, "anyone"));
+    auto out = take();
+    ASSERT_NE(find_response(out, core, 202, sip::method::refer), nullptr);
+    const received* first = find_request(out, core, sip::method::invite);
+    ASSERT_NE(first, nullptr);
+    EXPECT_EQ(first->to, carol) << "the provider's host";
+    EXPECT_EQ(first->msg.request_uri, "sip:5678@198.51.100.30:5060");
+    EXPECT_NE(header(first->msg, sip::hdr::from).find("@sbc.example.net>"), std::string::npos) << first->text;
+    EXPECT_NE(first->text.find("X-Service: next\r\n"), std::string::npos) << "the dial string's h= applies";
+    auto inv1 = parse_copy(core, carol, first->text);
+
+    std::string ch = bob_response(inv1->msg, 407, "Proxy Authentication Required", {}, "provtag");
+    for (const std::string& v : provider_auth.challenge("carrier.example")) {
+        ch.insert(ch.find("Content-Length"), "Proxy-Authenticate: " + v + "\r\n");
+    }
+    from_carol(ch);
+    out = take();
+    EXPECT_NE(find_request(out, core, sip::method::ack), nullptr) << "the 407 is ACKed";
+    EXPECT_EQ(count_request(out, core, sip::method::notify), 0u) << "the transferor hears nothing of the challenge";
+    const received* second = find_request(out, core, sip::method::invite);
+    ASSERT_NE(second, nullptr) << "the INVITE again, with the provider's credentials";
+    EXPECT_EQ(second->msg.cseq, 2u);
+    EXPECT_EQ(second->msg.call_id, inv1->msg.call_id);
+    EXPECT_NE(second->msg.find(sip::hdr::proxy_authorization), nullptr);
+    EXPECT_EQ(b2b_->stats().provider_auth_retries, 1u);
+    auto inv2 = parse_copy(core, carol, second->text);
+
+    from_carol(bob_response(inv2->msg, 200, "OK", carol_sdp, "caroltag", "<sip:5678@198.51.100.30:5060>"));
+    out = take();
+    const received* reinvite = find_request(out, acc, sip::method::invite);
+    ASSERT_NE(reinvite, nullptr) << "alice is moved to the provider's party";
+    EXPECT_EQ(sdp_of(reinvite->msg.body).conn, "192.0.2.1");
+    const received* notify = nullptr;
+    for (const auto& r : out) {
+        if (r->msg.is_request && r->msg.req_method == sip::method::notify) {
+            notify = r.get();
+        }
+    }
+    ASSERT_NE(notify, nullptr);
+    EXPECT_EQ(notify->msg.body, "SIP/2.0 200 OK\r\n");
+}
+
+TEST_F(accounts_test, a_transfer_to_a_provider_that_challenges_twice_fails_with_503) {
+    b2bua_config cfg = base_config();
+    account_config desk;
+    desk.name = "desk";
+    cidr alice_net;
+    ASSERT_EQ(parse_cidr("192.0.2.10/32", alice_net), "");
+    desk.networks = {alice_net};
+    desk.realm = "sipferry";
+    desk.transfer_dialplan = "transfer";
+    provider_config carrier;
+    carrier.name = "carrier";
+    carrier.host = ip(198, 51, 100, 30);
+    carrier.username = "sbc-login";
+    carrier.password = "wrong";
+    cfg.accounts = {desk};
+    cfg.providers = {carrier};
+    rebuild(cfg);
+    ASSERT_EQ(engine_->load_source("transfer", "t.lua", "sys.Dial(\"5678@carrier\")"), "");
+    digest_server provider_auth(digest_server_config{}, [this] { return static_cast<int64_t>(now_); });
+    invite_opts o;
+    o.user = "bob-trc";
+    call_state cs = confirmed_call(o);
+    ASSERT_NE(cs.b_invite, nullptr);
+    from_bob(bob_refer(cs.b_invite->msg, "anyone"));
+    auto out = take();
+    std::unique_ptr<received> inv;
+    for (unsigned round = 0; round < 2; ++round) {
+        const received* r = find_request(out, core, sip::method::invite);
+        ASSERT_NE(r, nullptr) << "round " << round;
+        inv = parse_copy(core, carol, r->text);
+        std::string ch = bob_response(inv->msg, 407, "Proxy Authentication Required", {}, "provtag");
+        for (const std::string& v : provider_auth.challenge("carrier.example")) {
+            ch.insert(ch.find("Content-Length"), "Proxy-Authenticate: " + v + "\r\n");
+        }
+        from_carol(ch);
+        out = take();
+    }
+    EXPECT_EQ(count_request(out, core, sip::method::invite), 0u) << "credentials are tried once";
+    const received* notify = find_request(out, core, sip::method::notify);
+    ASSERT_NE(notify, nullptr);
+    EXPECT_EQ(notify->msg.body, "SIP/2.0 503 Service Unavailable\r\n");
+    EXPECT_EQ(b2b_->active_calls(), 1u) << "alice stays with bob";
+}
+
+TEST_F(accounts_test, a_transfer_to_a_registered_user_who_is_not_registered_is_refused_480) {
+    // The fixture's coretrunk owns bob's network: its calls have no transfer dialplan, so alice
+    // (acme, authenticated) calls bob-trc and bob's REFER runs acme's `transfer`.
+    ASSERT_EQ(engine_->load_source("transfer", "t.lua", "sys.Dial(\"desk@local\")"), "");
+    invite_opts o;
+    o.user = "bob-trc";
+    invite_as(o, "acme", "s3cret");
+    auto out = take();
+    const received* to_bob = find_request(out, core, sip::method::invite);
+    ASSERT_NE(to_bob, nullptr);
+    auto inv = parse_copy(core, bob, to_bob->text);
+    from_bob(bob_response(inv->msg, 200, "OK", bob_sdp));
+    out = take();
+    const received* ok = find_response(out, acc, 200);
+    ASSERT_NE(ok, nullptr);
+    from_alice(alice_request("ACK", std::string(ok->msg.to.tag), 2, "z9hG4bKaliceack"));
+    take();
+    from_bob(bob_refer(inv->msg, "desk"));
+    out = take();
+    EXPECT_NE(find_response(out, core, 480, sip::method::refer), nullptr) << "nobody registered as desk";
+    EXPECT_EQ(count_request(out, core, sip::method::invite) + count_request(out, acc, sip::method::invite), 0u);
+}

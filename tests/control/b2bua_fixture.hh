@@ -246,6 +246,14 @@ inline std::string bob_request(std::string_view method, const sip::message& invi
     return s;
 }
 
+/// bob (transfer mode c) REFERs alice to `target`.
+inline std::string bob_refer(const sip::message& invite, const std::string& target) {
+    std::string r = bob_request("REFER", invite, 1, "z9hG4bKbobrefer");
+    r.insert(r.find("Content-Length"),
+             "Refer-To: <sip:" + target + "@198.51.100.1>\r\nReferred-By: <sip:bob@198.51.100.20>\r\n");
+    return r;
+}
+
 struct sdp_info {
     std::string conn;
     uint16_t port = 0;

@@ -979,14 +979,6 @@ TEST_F(hold_test, a_call_ending_during_a_relayed_reinvite_answers_it_and_leaves_
     EXPECT_EQ(relay_entries(), 0u);
 }
 
-/// bob (transfer mode c) REFERs alice to `target`.
-std::string bob_refer(const sip::message& invite, const std::string& target) {
-    std::string r = bob_request("REFER", invite, 1, "z9hG4bKbobrefer");
-    r.insert(r.find("Content-Length"),
-             "Refer-To: <sip:" + target + "@198.51.100.1>\r\nReferred-By: <sip:bob@198.51.100.20>\r\n");
-    return r;
-}
-
 TEST_F(b2bua_test, blind_transfer_moves_alice_to_carol_make_before_break) {
     invite_opts o;
     o.user = "bob-trc";

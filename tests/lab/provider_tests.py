@@ -14,6 +14,10 @@ sf-carol and remove afterwards; configs/lab.conf declares it as [provider.lab-tr
                     Expires 120, Contact sip:sipferry-lab@198.51.100.1:5060); stats show the
                     provider registered; the config is restored and reloaded: the binding is removed
                     with an authenticated Expires: 0
+  transfer_to_provider     alice calls bob; `sipferryctl transfer CALL trunk-bob --keep a` runs the
+                    lab transfer dialplan, which dials bob@lab-trunk: the new leg goes to the trunk
+                    with its From host, answers its 407 with the credentials, and once the trunk
+                    answers alice is re-INVITEd and bob BYEd; alice's RTP is then echoed by the trunk
 """
 import json
 import os
@@ -28,7 +32,7 @@ TRUNK_USER, TRUNK_PASSWORD, TRUNK_FROM_HOST = "sipferry-lab", "trunk-lab-secret"
 STAGED_CONFIG = "/run/sipferry-lab/stage/configs/lab.conf"
 TOKEN = "sipferry-lab-call-control"  # configs/lab.conf [api] token
 
-PROVIDER_TESTS = ["provider_outbound_auth", "provider_registration"]
+PROVIDER_TESTS = ["provider_outbound_auth", "provider_registration", "transfer_to_provider"]
 
 
 class ProviderTests:
@@ -110,6 +114,68 @@ class ProviderTests:
         self._progress(f"RTP: alice sent {count}, the trunk echoed {rep['rtp_echoed']}, alice got {got} back")
         if got != count:
             errs.append(f"alice got {got}/{count} RTP packets back through the trunk's echo")
+        if errs:
+            self._fail("; ".join(errs))
+
+    def test_transfer_to_provider(self, tdir):
+        from transfer_tests import read_trace, _is_request, SSRC_ALICE, SSRC_BOB
+        ALICE, BOB = self._c("ALICE"), self._c("BOB")
+        self._trunk_address(True)
+        try:
+            trunk, report = self._start_trunk(tdir, "bye", timeout=25)
+            bob = self._start_uas(tdir, "bob", BOB, "uas_answer_pcma.xml",
+                                  self._rtp_keys(tdir, name="bob", rtp_count=150, rtp_delay=0.5))
+            alice = self.sipp(tdir, "alice", ALICE, "uac_transferee.xml", remote=f"{self._c('SBC_ACC')}:5060",
+                              service="bob", keys=self._rtp_keys(tdir, caller="alice", rtp_count=300))
+            call = self._confirmed_call(ALICE[1], BOB[1], alice)
+            if call is None:
+                self._fail("no confirmed call alice -> bob in `sipferryctl calls` within 6 s\n" + self.sipp_excerpt(alice))
+            time.sleep(1.5)  # alice and bob talk, then the call manager sends alice on to the trunk
+            before = self._stats()["transfers"]
+            r = self._ctl(["transfer", str(call["id"]), "trunk-bob", "--keep", "a"], token=TOKEN)
+            self._progress(f"sipferryctl transfer {call['id']} trunk-bob --keep a: exit {r.returncode}: "
+                           f"{(r.stdout + r.stderr).strip()}")
+            rc_alice = self.wait_sipp(alice, timeout=16)
+            rc_bob = self.wait_sipp(bob, timeout=3)
+            self._wait_rtpsims(tdir, ("alice", "bob"), timeout=8)
+            rc_trunk, rep = self._trunk_report(trunk, report, timeout=10)
+        finally:
+            self._trunk_address(False)
+        after = self._stats()["transfers"]
+        errs = []
+        problems, excerpts = self._sipp_problems([(alice, rc_alice), (bob, rc_bob)])
+        if problems:
+            errs.append("; ".join(problems) + "\n" + excerpts)
+        if r.returncode != 0:
+            errs.append(f"the API refused the transfer: {(r.stdout + r.stderr).strip()!r}")
+        d = {k: v - before.get(k, 0) for k, v in after.items() if isinstance(v, (int, float))}
+        self._progress(f"transfers stats delta {d}")
+        if d.get("started") != 1 or d.get("completed") != 1:
+            errs.append(f"transfers.started +{d.get('started')} completed +{d.get('completed')}, wanted +1 each")
+        invites = [x for x in rep["requests"] if x["method"] == "INVITE"]
+        self._progress("trunk saw INVITEs: " + ", ".join(
+            f"credentials={x['credentials']} {x.get('verdict', '')} -> {x['answer']}" for x in invites))
+        if [(x["credentials"], x["answer"]) for x in invites] != [
+                (False, "SIP/2.0 407 Proxy Authentication Required"), (True, "SIP/2.0 200 OK")]:
+            errs.append(f"wanted INVITE -> 407, INVITE with credentials -> 200 at the trunk; got {invites}")
+        if invites and f"@{TRUNK_FROM_HOST}>" not in invites[-1]["from"]:
+            errs.append(f"From {invites[-1]['from']!r} lacks the provider's from_host {TRUNK_FROM_HOST}")
+        if invites and not invites[-1]["uri"].startswith(f"sip:bob@{TRUNK_IP}"):
+            errs.append(f"Request-URI {invites[-1]['uri']!r}, wanted sip:bob@{TRUNK_IP}...")
+        if not rep["done"] or rc_trunk != 0:
+            errs.append(f"the trunk did not see the call end with a BYE (exit {rc_trunk})")
+        btrace, atrace = read_trace(os.path.join(tdir, "bob.msg")), read_trace(os.path.join(tdir, "alice.msg"))
+        if not any(m["dir"] == "in" and _is_request(m, "BYE") for m in btrace):
+            errs.append("bob got no BYE after the transfer")
+        if not any(m["dir"] == "in" and _is_request(m, "INVITE") for m in atrace):
+            errs.append("alice got no re-INVITE after the transfer")
+        ra = self._report(tdir, "alice")
+        per = ra.get("per_ssrc") or {}
+        echoed = per.get(str(SSRC_ALICE), {}).get("count", 0)
+        self._progress(f"alice heard bob {per.get(str(SSRC_BOB), {}).get('count', 0)} packets, then her own "
+                       f"{echoed} echoed by the trunk ({rep['rtp_echoed']} echoed in all)")
+        if echoed < 100:
+            errs.append(f"alice got {echoed} of her own packets back through the trunk's echo, wanted >= 100")
         if errs:
             self._fail("; ".join(errs))
 

@@ -137,7 +137,7 @@ def main():
                         report["done"] = True
                 else:
                     sdp = (f"v=0\r\no=trunk 1 1 IN IP4 {a.ip}\r\ns=-\r\nc=IN IP4 {a.ip}\r\nt=0 0\r\n"
-                           f"m=audio 7000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n")
+                           f"m=audio 7000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n")
                     out = response(headers, 200, "OK", "trunktag", f"Contact: <sip:trunk@{a.ip}:5060>",
                                    sdp, "application/sdp")
         elif method == "ACK":

@@ -93,6 +93,23 @@ class MoreTransferTests:
     """The remaining lab tests of issue 5; mixed into the runner class of tests/lab/run."""
 
     # ---- helpers ------------------------------------------------------------------------------
+    def _confirmed_call(self, a_addr, b_addr, caller, timeout=6.0):
+        """The confirmed call from a_addr to b_addr in `sipferryctl calls` (waits, bounded, while
+        the caller's sipp runs); None when none shows up."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end and caller.poll() is None:
+            try:
+                calls = json.loads(self._ctl(["calls"]).stdout)
+            except ValueError:
+                calls = []
+            call = next((c for c in calls if c.get("state") == "confirmed"
+                         and str(c.get("a", {}).get("peer", "")).startswith(a_addr + ":")
+                         and str(c.get("b", {}).get("peer", "")).startswith(b_addr + ":")), None)
+            if call is not None:
+                return call
+            time.sleep(0.1)
+        return None
+
     def _ctl(self, args, token=None, timeout=10):
         """sipferryctl in sf-sbc (the API listens on 127.0.0.1:8080 there), as test_stats_api."""
         ctl = self._rt().find_bin("sipferryctl")
@@ -519,18 +536,7 @@ class MoreTransferTests:
         alice = self.sipp(tdir, "alice", ALICE, "uac_transferee.xml", remote=f"{SBC_ACC}:5060", service="bob",
                           keys=self._rtp_keys(tdir, caller="alice", rtp_count=300))
         # The call's id, from the API (GET /v1/calls), once it is confirmed.
-        call, end = None, time.monotonic() + 6.0
-        while call is None and time.monotonic() < end and alice.poll() is None:
-            r = self._ctl(["calls"])
-            try:
-                calls = json.loads(r.stdout)
-            except ValueError:
-                calls = []
-            call = next((c for c in calls if c.get("state") == "confirmed"
-                         and str(c.get("a", {}).get("peer", "")).startswith(ALICE[1] + ":")
-                         and str(c.get("b", {}).get("peer", "")).startswith(BOB[1] + ":")), None)
-            if call is None:
-                time.sleep(0.1)
+        call = self._confirmed_call(ALICE[1], BOB[1], alice)
         if call is None:
             self._fail("no confirmed call alice -> bob in `sipferryctl calls` within 6 s\n" + self.sipp_excerpt(alice))
         confirmed_t = time.monotonic()
