@@ -607,6 +607,12 @@ void b2bua::complete_transfer(call& c, const inbound& answer) {
     ++c.transfers;
     ++stats_.transfers_completed;
     t.active = false;
+    if (t.target.max_duration_s != 0) {
+        // cd= on the transfer's destination limits the call from this answer on (a limit the
+        // call had before is replaced; without cd= it keeps running).
+        timers_.cancel(c.duration_timer);
+        arm_duration_limit(c, t.target.max_duration_s);
+    }
 
     // The transferee's SDP must now describe the new party (codecs, off hold): re-INVITE it
     // with its own o= session id, version bumped, its relay port unchanged.

@@ -383,6 +383,29 @@ TEST_F(fork_test, call_duration_limit_hangs_up_both_legs) {
     EXPECT_EQ(json(cdrs_->recent().back()).get<std::string>("hangup"), "limit");
 }
 
+TEST_F(fork_test, cd_on_a_transfer_destination_limits_the_call_from_its_answer_and_replaces_the_old_limit) {
+    dial("bob@198.51.100.20[tr=c,cd=600]");
+    ASSERT_EQ(engine_->load_source("transfer", "t.lua", "sys.Dial(\"carol@198.51.100.30[cd=30]\")"), "");
+    const call_state cs = confirmed_call();
+    ASSERT_NE(cs.b_invite, nullptr);
+    advance(10'000);
+    from_bob(bob_refer(cs.b_invite->msg, "carol"));
+    auto out = take();
+    auto to_carol = invite_to(out, carol);
+    ASSERT_NE(to_carol, nullptr);
+    advance(5'000);  // carol answers 15 s into the call
+    feed(core, carol, bob_response(to_carol->msg, 200, "OK", carol_sdp, "caroltag", "<sip:carol@198.51.100.30:5060>"));
+    take();
+    advance(29'999);
+    EXPECT_EQ(count_to(take(), carol, sip::method::bye), 0u);  // (bob, the transferor, got his BYE at once)
+    advance(1);
+    out = take();
+    EXPECT_EQ(count_to(out, carol, sip::method::bye), 1u) << "30 s after carol answered, not 600 s after the call began";
+    EXPECT_EQ(count_request(out, acc, sip::method::bye), 1u);
+    EXPECT_EQ(b2b_->active_calls(), 0u);
+    EXPECT_EQ(json(cdrs_->recent().back()).get<std::string>("hangup"), "limit");
+}
+
 TEST_F(fork_test, transfer_mode_of_the_answering_destination_applies_to_both_legs) {
     dial("bob@198.51.100.20[tr=n]&carol@198.51.100.30[tr=c]");
     from_alice(alice_invite());
