@@ -16,29 +16,47 @@ class accounts_test : public b2bua_test {
 protected:
     void SetUp() override {
         b2bua_test::SetUp();
-        b2bua_config cfg = base_config();
-        account_config acme;
-        acme.name = "acme";
-        acme.password = "s3cret";
-        acme.realm = "sipferry";
+        account_config acme = acme_account();
         acme.transfer_dialplan = "transfer";
         acme.max_calls = 1;
         acme.may_register = true;
         acme.users = {"alice", "desk"};
-        account_config core_trunk;
-        core_trunk.name = "coretrunk";
-        cidr core_net;
-        ASSERT_EQ(parse_cidr("198.51.100.0/24", core_net), "");
-        core_trunk.networks = {core_net};
-        core_trunk.realm = "sipferry";
-        provider_config carrier;
-        carrier.name = "carrier";
-        carrier.host = ip(198, 51, 100, 30);
-        carrier.from_host = "sbc.example.net";
-        carrier.username = "sbc-login";
-        carrier.password = "trunkpass";
-        cfg.accounts = {acme, core_trunk};
-        cfg.providers = {carrier};
+        rebuild_with({acme, trusted_account("coretrunk", "198.51.100.0/24")}, {carrier_provider()});
+    }
+
+    /// An account whose callers authenticate as acme / s3cret.
+    static account_config acme_account() {
+        account_config a;
+        a.name = "acme";
+        a.password = "s3cret";
+        a.realm = "sipferry";
+        return a;
+    }
+    /// An account whose callers are trusted by their source `network`.
+    static account_config trusted_account(const std::string& name, const std::string& network) {
+        account_config a;
+        a.name = name;
+        cidr net;
+        EXPECT_EQ(parse_cidr(network, net), "");
+        a.networks = {net};
+        a.realm = "sipferry";
+        return a;
+    }
+    /// The provider "carrier": carol's address, with a From host and credentials.
+    static provider_config carrier_provider() {
+        provider_config p;
+        p.name = "carrier";
+        p.host = ip(198, 51, 100, 30);
+        p.from_host = "sbc.example.net";
+        p.username = "sbc-login";
+        p.password = "trunkpass";
+        return p;
+    }
+    /// The B2BUA again with these accounts and providers only.
+    void rebuild_with(std::vector<account_config> accounts, std::vector<provider_config> providers) {
+        b2bua_config cfg = base_config();
+        cfg.accounts = std::move(accounts);
+        cfg.providers = std::move(providers);
         rebuild(cfg);
     }
 
@@ -328,10 +346,7 @@ TEST_F(accounts_test, an_invite_with_replaces_is_challenged_like_any_other) {
 
 TEST_F(accounts_test, refers_are_challenged_when_policy_asks_and_accepted_with_200_when_configured) {
     b2bua_config cfg = base_config();
-    account_config acme;
-    acme.name = "acme";
-    acme.password = "s3cret";
-    acme.realm = "sipferry";
+    account_config acme = acme_account();
     acme.transfer_dialplan = "transfer";
     cfg.accounts = {acme};
     cfg.transfer.challenge_refer = true;
@@ -374,18 +389,9 @@ TEST_F(accounts_test, refers_are_challenged_when_policy_asks_and_accepted_with_2
 // ------------------------------------------------------------------ media realms
 
 TEST_F(accounts_test, a_providers_media_realm_anchors_its_leg_there_while_its_sip_goes_its_own_way) {
-    b2bua_config cfg = base_config();
-    account_config acme;
-    acme.name = "acme";
-    acme.password = "s3cret";
-    acme.realm = "sipferry";
-    provider_config carrier;
-    carrier.name = "carrier";
-    carrier.host = ip(198, 51, 100, 30);
+    provider_config carrier = carrier_provider();
     carrier.media_realm = static_cast<int>(acc);  // the carrier's media network is behind port acc
-    cfg.accounts = {acme};
-    cfg.providers = {carrier};
-    rebuild(cfg);
+    rebuild_with({acme_account()}, {carrier});
     dial("1234@carrier");
     invite_as(invite_opts{}, "acme", "s3cret");
     auto out = take();
@@ -411,18 +417,9 @@ TEST_F(accounts_test, a_providers_media_realm_anchors_its_leg_there_while_its_si
 }
 
 TEST_F(accounts_test, mr_in_the_dial_string_beats_the_providers_media_realm_and_must_name_a_port) {
-    b2bua_config cfg = base_config();
-    account_config acme;
-    acme.name = "acme";
-    acme.password = "s3cret";
-    acme.realm = "sipferry";
-    provider_config carrier;
-    carrier.name = "carrier";
-    carrier.host = ip(198, 51, 100, 30);
+    provider_config carrier = carrier_provider();
     carrier.media_realm = static_cast<int>(acc);
-    cfg.accounts = {acme};
-    cfg.providers = {carrier};
-    rebuild(cfg);
+    rebuild_with({acme_account()}, {carrier});
     dial("1234@carrier[mr=core]");
     invite_as(invite_opts{}, "acme", "s3cret");
     auto out = take();
@@ -455,16 +452,9 @@ TEST_F(accounts_test, destinations_of_one_dial_string_share_their_media_realm) {
 
 TEST_F(accounts_test, an_accounts_media_realm_anchors_its_callers_media) {
     // coretrunk's callers signal on core; its media network is behind acc.
-    b2bua_config cfg = base_config();
-    account_config core_trunk;
-    core_trunk.name = "coretrunk";
-    cidr core_net;
-    ASSERT_EQ(parse_cidr("198.51.100.0/24", core_net), "");
-    core_trunk.networks = {core_net};
-    core_trunk.realm = "sipferry";
+    account_config core_trunk = trusted_account("coretrunk", "198.51.100.0/24");
     core_trunk.media_realm = static_cast<int>(acc);
-    cfg.accounts = {core_trunk};
-    rebuild(cfg);
+    rebuild_with({core_trunk}, {});
     std::string inv = as_bobs(alice_invite());
     inv.replace(inv.find("sip:bob@"), 8, "sip:alice@");
     from_bob(inv);
@@ -495,23 +485,9 @@ TEST_F(accounts_test, an_accounts_media_realm_anchors_its_callers_media) {
 TEST_F(accounts_test, a_transfer_to_user_at_provider_goes_there_with_its_from_host_and_credentials) {
     // alice's address is trusted (account "desk", whose transfers run `transfer`); the transfer
     // dialplan sends every transfer to the carrier, which challenges.
-    b2bua_config cfg = base_config();
-    account_config desk;
-    desk.name = "desk";
-    cidr alice_net;
-    ASSERT_EQ(parse_cidr("192.0.2.10/32", alice_net), "");
-    desk.networks = {alice_net};
-    desk.realm = "sipferry";
+    account_config desk = trusted_account("desk", "192.0.2.10/32");
     desk.transfer_dialplan = "transfer";
-    provider_config carrier;
-    carrier.name = "carrier";
-    carrier.host = ip(198, 51, 100, 30);
-    carrier.from_host = "sbc.example.net";
-    carrier.username = "sbc-login";
-    carrier.password = "trunkpass";
-    cfg.accounts = {desk};
-    cfg.providers = {carrier};
-    rebuild(cfg);
+    rebuild_with({desk}, {carrier_provider()});
     ASSERT_EQ(engine_->load_source("transfer", "t.lua", "sys.Dial(\"5678@carrier[h=X-Service: next]\")"), "");
     digest_server provider_auth(digest_server_config{}, [this] { return static_cast<int64_t>(now_); });
 
@@ -562,22 +538,11 @@ TEST_F(accounts_test, a_transfer_to_user_at_provider_goes_there_with_its_from_ho
 }
 
 TEST_F(accounts_test, a_transfer_to_a_provider_that_challenges_twice_fails_with_503) {
-    b2bua_config cfg = base_config();
-    account_config desk;
-    desk.name = "desk";
-    cidr alice_net;
-    ASSERT_EQ(parse_cidr("192.0.2.10/32", alice_net), "");
-    desk.networks = {alice_net};
-    desk.realm = "sipferry";
+    account_config desk = trusted_account("desk", "192.0.2.10/32");
     desk.transfer_dialplan = "transfer";
-    provider_config carrier;
-    carrier.name = "carrier";
-    carrier.host = ip(198, 51, 100, 30);
-    carrier.username = "sbc-login";
+    provider_config carrier = carrier_provider();
     carrier.password = "wrong";
-    cfg.accounts = {desk};
-    cfg.providers = {carrier};
-    rebuild(cfg);
+    rebuild_with({desk}, {carrier});
     ASSERT_EQ(engine_->load_source("transfer", "t.lua", "sys.Dial(\"5678@carrier\")"), "");
     digest_server provider_auth(digest_server_config{}, [this] { return static_cast<int64_t>(now_); });
     invite_opts o;

@@ -8,7 +8,8 @@
 ///
 /// Input: up to 32 records [flags][length, 2 bytes big-endian][datagram text]
 ///   flags bits 0-1  the sender: alice (192.0.2.10, realm acc), bob (198.51.100.20, core),
-///                   carol (198.51.100.30, core), dave (192.0.2.11, acc)
+///                   carol (198.51.100.30, core; also the provider lab-trunk, media on acc),
+///                   dave (192.0.2.11, acc)
 ///   flags bits 2-4  time that passes first: 0, 20 ms, 250 ms, 1 s, 4 s, 33 s, 200 s, 1900 s
 ///   flags bit 5     the datagram arrives twice (a retransmission)
 /// The text may name what the appliance last sent to the same peer, so that answers can match
@@ -221,6 +222,16 @@ struct appliance {
         tl = std::make_unique<transaction_layer>(timers, *env->pool, send, timer_cfg, clock);
         b2bua_config cfg;
         cfg.timers = timer_cfg;
+        // The lab dialplans' provider (trunk-X, in calls and transfers) is carol here, with
+        // credentials for her challenges and its media on acc (another port than its SIP).
+        provider_config trunk;
+        trunk.name = "lab-trunk";
+        trunk.host = ip(198, 51, 100, 30);
+        trunk.from_host = "trunk.example";
+        trunk.username = "fuzz";
+        trunk.password = "fuzz-secret";
+        trunk.media_realm = 0;
+        cfg.providers = {trunk};
         b2b = std::make_unique<b2bua>(cfg, *tl, timers, *anchor, *env->dialplans, *env->cdrs, send, clock);
     }
 

@@ -151,6 +151,31 @@ def seeds():
         rec(BOB, reply(BOB, 200, "OK")),
         rec(CAROL, callee_request(CAROL, "BYE", 2, "z9hG4bKcbye"), T4S),
         rec(ALICE, reply(ALICE, 200, "OK"))]
+    # The provider lab-trunk of fuzz_b2bua.cc is carol, with credentials and its media on acc: a
+    # call to it and a transfer to it, each answered 407 first (a fixed challenge), then 200.
+    challenge = ('Proxy-Authenticate: Digest realm="trunk.example", nonce="fuzznonce1", qop="auth", '
+                 'algorithm=MD5\r\n')
+    yield "call_to_trunk_challenged", [
+        rec(ALICE, invite(ALICE, "trunk-x"), T0),
+        rec(CAROL, response(CAROL, 407, "Proxy Authentication Required", of_invite=True, extra=challenge)),
+        rec(CAROL, response(CAROL, 200, "OK", of_invite=True, body=sdp(CAROL, 32000))),
+        rec(ALICE, caller_request(ALICE, "ACK", 1, "z9hG4bKack1", user="trunk-x")),
+        rec(ALICE, caller_request(ALICE, "BYE", 2, "z9hG4bKbye1", user="trunk-x"), T4S),
+        rec(CAROL, reply(CAROL, 200, "OK"))]
+    yield "transfer_to_trunk_challenged", answered(user="bob-trc") + [
+        rec(BOB, callee_request(BOB, "REFER", 2, "z9hG4bKref",
+                                extra="Refer-To: <sip:trunk-x@198.51.100.1>\r\nReferred-By: <sip:bob@198.51.100.20>\r\n"),
+            T1S),
+        rec(BOB, reply(BOB, 200, "OK")),  # the NOTIFY
+        rec(CAROL, response(CAROL, 407, "Proxy Authentication Required", of_invite=True, extra=challenge)),
+        rec(CAROL, response(CAROL, 200, "OK", of_invite=True, body=sdp(CAROL, 32000))),
+        rec(ALICE, reply(ALICE, 200, "OK", body=sdp(ALICE, 40000, 2))),  # the re-INVITE
+        rec(BOB, reply(BOB, 200, "OK")),
+        rec(BOB, reply(BOB, 200, "OK")),
+        rec(CAROL, callee_request(CAROL, "BYE", 2, "z9hG4bKcbye"), T4S),
+        rec(ALICE, reply(ALICE, 200, "OK"))]
+    yield "call_media_on_unknown_port", [rec(ALICE, invite(ALICE, "bob-mflood"), T0),
+                                         rec(ALICE, caller_request(ALICE, "ACK", 1, "z9hG4bKa1"))]
     yield "transfer_passed_through", answered(user="bob-trp") + [
         rec(BOB, callee_request(BOB, "REFER", 2, "z9hG4bKref",
                                 extra="Refer-To: <sip:carol@198.51.100.30>\r\n"), T1S),
