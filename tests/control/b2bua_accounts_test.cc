@@ -60,6 +60,33 @@ protected:
         rebuild(cfg);
     }
 
+    /// The provider's 407 to `invite` (carol's digest server challenges; `tag` its To tag).
+    std::string challenge_407(const sip::message& invite, digest_server& auth, std::string_view tag = "provtag") {
+        std::string ch = bob_response(invite, 407, "Proxy Authentication Required", {}, tag);
+        for (const std::string& v : auth.challenge("carrier.example")) {
+            ch.insert(ch.find("Content-Length"), "Proxy-Authenticate: " + v + "\r\n");
+        }
+        return ch;
+    }
+
+    /// alice (trusted, account desk) calls bob-trc; bob REFERs her, and the `transfer` dialplan
+    /// dials `dial_string` with `carrier` configured. What the appliance sent then.
+    std::vector<std::unique_ptr<received>> refer_to_carrier(const std::string& dial_string, provider_config carrier) {
+        account_config desk = trusted_account("desk", "192.0.2.10/32");
+        desk.transfer_dialplan = "transfer";
+        rebuild_with({desk}, {std::move(carrier)});
+        EXPECT_EQ(engine_->load_source("transfer", "t.lua", "sys.Dial(\"" + dial_string + "\")"), "");
+        invite_opts o;
+        o.user = "bob-trc";
+        call_state cs = confirmed_call(o);
+        EXPECT_NE(cs.b_invite, nullptr);
+        if (cs.b_invite == nullptr) {
+            return {};
+        }
+        from_bob(bob_refer(cs.b_invite->msg, "anyone"));
+        return take();
+    }
+
     /// Replaces the `default` dialplan with one that dials `dial_string` for every call.
     void dial(const std::string& dial_string) {
         ASSERT_EQ(engine_->load_source("default", "acc.lua", "sys.Dial(\"" + dial_string + "\")"), "");
@@ -288,11 +315,7 @@ TEST_F(accounts_test, a_providers_challenge_is_answered_once_with_its_credential
     auto first = parse_copy(core, carol, find_request(take(), core, sip::method::invite)->text);
     ASSERT_EQ(first->msg.cseq, 1u);
 
-    std::string ch = bob_response(first->msg, 407, "Proxy Authentication Required", {}, "provtag");
-    for (const std::string& v : provider_auth.challenge("carrier.example")) {
-        ch.insert(ch.find("Content-Length"), "Proxy-Authenticate: " + v + "\r\n");
-    }
-    feed(core, carol, ch);
+    feed(core, carol, challenge_407(first->msg, provider_auth));
     auto out = take();
     EXPECT_EQ(count_request(out, core, sip::method::ack), 1u) << "the 407 is ACKed";
     const received* again = nullptr;
@@ -323,11 +346,7 @@ TEST_F(accounts_test, a_providers_challenge_is_answered_once_with_its_credential
 
     // Refused again: no loop; alice gets 503, not a challenge she could not answer.
     auto second = parse_copy(core, carol, again->text);
-    std::string ch2 = bob_response(second->msg, 407, "Proxy Authentication Required", {}, "provtag2");
-    for (const std::string& val : provider_auth.challenge("carrier.example")) {
-        ch2.insert(ch2.find("Content-Length"), "Proxy-Authenticate: " + val + "\r\n");
-    }
-    feed(core, carol, ch2);
+    feed(core, carol, challenge_407(second->msg, provider_auth, "provtag2"));
     out = take();
     EXPECT_EQ(count_request(out, core, sip::method::invite), 0u);
     EXPECT_NE(find_response(out, acc, 503), nullptr);
@@ -485,18 +504,8 @@ TEST_F(accounts_test, an_accounts_media_realm_anchors_its_callers_media) {
 TEST_F(accounts_test, a_transfer_to_user_at_provider_goes_there_with_its_from_host_and_credentials) {
     // alice's address is trusted (account "desk", whose transfers run `transfer`); the transfer
     // dialplan sends every transfer to the carrier, which challenges.
-    account_config desk = trusted_account("desk", "192.0.2.10/32");
-    desk.transfer_dialplan = "transfer";
-    rebuild_with({desk}, {carrier_provider()});
-    ASSERT_EQ(engine_->load_source("transfer", "t.lua", "sys.Dial(\"5678@carrier[h=X-Service: next]\")"), "");
     digest_server provider_auth(digest_server_config{}, [this] { return static_cast<int64_t>(now_); });
-
-    invite_opts o;
-    o.user = "bob-trc";
-    call_state cs = confirmed_call(o);
-    ASSERT_NE(cs.b_invite, nullptr);
-    from_bob(bob_refer(cs.b_invite->msg, "anyone"));
-    auto out = take();
+    auto out = refer_to_carrier("5678@carrier[h=X-Service: next]", carrier_provider());
     ASSERT_NE(find_response(out, core, 202, sip::method::refer), nullptr);
     const received* first = find_request(out, core, sip::method::invite);
     ASSERT_NE(first, nullptr);
@@ -506,11 +515,7 @@ TEST_F(accounts_test, a_transfer_to_user_at_provider_goes_there_with_its_from_ho
     EXPECT_NE(first->text.find("X-Service: next\r\n"), std::string::npos) << "the dial string's h= applies";
     auto inv1 = parse_copy(core, carol, first->text);
 
-    std::string ch = bob_response(inv1->msg, 407, "Proxy Authentication Required", {}, "provtag");
-    for (const std::string& v : provider_auth.challenge("carrier.example")) {
-        ch.insert(ch.find("Content-Length"), "Proxy-Authenticate: " + v + "\r\n");
-    }
-    from_carol(ch);
+    from_carol(challenge_407(inv1->msg, provider_auth));
     out = take();
     EXPECT_NE(find_request(out, core, sip::method::ack), nullptr) << "the 407 is ACKed";
     EXPECT_EQ(count_request(out, core, sip::method::notify), 0u) << "the transferor hears nothing of the challenge";
@@ -538,29 +543,16 @@ TEST_F(accounts_test, a_transfer_to_user_at_provider_goes_there_with_its_from_ho
 }
 
 TEST_F(accounts_test, a_transfer_to_a_provider_that_challenges_twice_fails_with_503) {
-    account_config desk = trusted_account("desk", "192.0.2.10/32");
-    desk.transfer_dialplan = "transfer";
+    digest_server provider_auth(digest_server_config{}, [this] { return static_cast<int64_t>(now_); });
     provider_config carrier = carrier_provider();
     carrier.password = "wrong";
-    rebuild_with({desk}, {carrier});
-    ASSERT_EQ(engine_->load_source("transfer", "t.lua", "sys.Dial(\"5678@carrier\")"), "");
-    digest_server provider_auth(digest_server_config{}, [this] { return static_cast<int64_t>(now_); });
-    invite_opts o;
-    o.user = "bob-trc";
-    call_state cs = confirmed_call(o);
-    ASSERT_NE(cs.b_invite, nullptr);
-    from_bob(bob_refer(cs.b_invite->msg, "anyone"));
-    auto out = take();
+    auto out = refer_to_carrier("5678@carrier", carrier);
     std::unique_ptr<received> inv;
     for (unsigned round = 0; round < 2; ++round) {
         const received* r = find_request(out, core, sip::method::invite);
         ASSERT_NE(r, nullptr) << "round " << round;
         inv = parse_copy(core, carol, r->text);
-        std::string ch = bob_response(inv->msg, 407, "Proxy Authentication Required", {}, "provtag");
-        for (const std::string& v : provider_auth.challenge("carrier.example")) {
-            ch.insert(ch.find("Content-Length"), "Proxy-Authenticate: " + v + "\r\n");
-        }
-        from_carol(ch);
+        from_carol(challenge_407(inv->msg, provider_auth));
         out = take();
     }
     EXPECT_EQ(count_request(out, core, sip::method::invite), 0u) << "credentials are tried once";
