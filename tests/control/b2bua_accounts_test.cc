@@ -12,6 +12,8 @@
 
 namespace {
 
+std::string register_from_alice(const std::string& branch, unsigned cseq, unsigned expires = 600);
+
 class accounts_test : public b2bua_test {
 protected:
     void SetUp() override {
@@ -58,6 +60,23 @@ protected:
         cfg.accounts = std::move(accounts);
         cfg.providers = std::move(providers);
         rebuild(cfg);
+    }
+
+    /// alice registers as alice@local under acme, from her flow 192.0.2.10:5062 (challenged, then
+    /// with credentials).
+    void register_alice() {
+        const sip_addr alice_flow{ip(192, 0, 2, 10), 5062};
+        feed(acc, alice_flow, register_from_alice("z9hG4bKreg1", 1));
+        auto out = take();
+        const received* challenge = find_response(out, acc, 401, sip::method::register_);
+        ASSERT_NE(challenge, nullptr);
+        auto ch = parse_copy(acc, alice_flow, challenge->text);
+        feed(acc, alice_flow, with_credentials(register_from_alice("z9hG4bKreg2", 2), *ch, "acme", "s3cret",
+                                               "REGISTER", "sip:192.0.2.1", "Authorization"));
+        out = take();
+        const received* ok = find_response(out, acc, 200, sip::method::register_);
+        ASSERT_NE(ok, nullptr);
+        EXPECT_NE(ok->text.find("<sip:alice@10.0.0.5:5062>;expires="), std::string::npos) << ok->text;
     }
 
     /// The provider's 407 to `invite` (carol's digest server challenges; `tag` its To tag).
@@ -139,7 +158,7 @@ std::string as_bobs(std::string inv) {
     return inv;
 }
 
-std::string register_from_alice(const std::string& branch, unsigned cseq, unsigned expires = 600) {
+std::string register_from_alice(const std::string& branch, unsigned cseq, unsigned expires) {
     std::string s = "REGISTER sip:192.0.2.1 SIP/2.0\r\n";
     s += "Via: SIP/2.0/UDP 192.0.2.10:5062;branch=" + branch + ";rport\r\n";
     s += "Max-Forwards: 70\r\nFrom: <sip:alice@192.0.2.1>;tag=regtag\r\nTo: <sip:alice@192.0.2.1>\r\n";
@@ -223,25 +242,15 @@ TEST_F(accounts_test, an_account_over_its_call_limit_gets_503) {
 }
 
 TEST_F(accounts_test, register_then_a_call_to_user_at_local_goes_over_the_registered_flow) {
+    register_alice();
     const sip_addr alice_flow{ip(192, 0, 2, 10), 5062};
-    feed(acc, alice_flow, register_from_alice("z9hG4bKreg1", 1));
-    auto out = take();
-    const received* challenge = find_response(out, acc, 401, sip::method::register_);
-    ASSERT_NE(challenge, nullptr);
-    auto ch = parse_copy(acc, alice_flow, challenge->text);
-    feed(acc, alice_flow, with_credentials(register_from_alice("z9hG4bKreg2", 2), *ch, "acme", "s3cret", "REGISTER",
-                                           "sip:192.0.2.1", "Authorization"));
-    out = take();
-    const received* ok = find_response(out, acc, 200, sip::method::register_);
-    ASSERT_NE(ok, nullptr);
-    EXPECT_NE(ok->text.find("<sip:alice@10.0.0.5:5062>;expires="), std::string::npos) << ok->text;
     ASSERT_NE(b2b_->location(), nullptr);
     EXPECT_EQ(b2b_->location()->size(), 1u);
 
     // bob (trusted) calls alice@local: the INVITE goes to her Contact over her flow.
     dial("alice@local");
     from_bob(as_bobs(alice_invite()));
-    out = take();
+    auto out = take();
     const received* to_alice = find_request(out, acc, sip::method::invite);
     ASSERT_NE(to_alice, nullptr);
     EXPECT_EQ(to_alice->to, alice_flow) << "the flow her REGISTER came over (NAT)";
@@ -583,4 +592,19 @@ TEST_F(accounts_test, a_transfer_to_a_registered_user_who_is_not_registered_is_r
     out = take();
     EXPECT_NE(find_response(out, core, 480, sip::method::refer), nullptr) << "nobody registered as desk";
     EXPECT_EQ(count_request(out, core, sip::method::invite) + count_request(out, acc, sip::method::invite), 0u);
+}
+
+TEST_F(accounts_test, a_registered_users_calls_have_their_media_on_the_accounts_media_realm) {
+    account_config acme = acme_account();
+    acme.may_register = true;
+    acme.users = {"alice"};
+    acme.media_realm = static_cast<int>(core);  // its phones' media network is behind core
+    rebuild_with({acme, trusted_account("coretrunk", "198.51.100.0/24")}, {});
+    register_alice();
+    dial("alice@local");
+    from_bob(as_bobs(alice_invite()));
+    auto out = take();
+    const received* to_alice = find_request(out, acc, sip::method::invite);
+    ASSERT_NE(to_alice, nullptr) << "the SIP goes over her registered flow on acc";
+    EXPECT_EQ(sdp_of(to_alice->msg.body).conn, "198.51.100.1") << "her media is anchored on core";
 }
