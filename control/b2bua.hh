@@ -325,6 +325,13 @@ private:
     void on_transfer_response(uint64_t call_id, const inbound& in);
     void complete_transfer(call& c, const inbound& answer);
     void fail_transfer(call& c, unsigned status, std::string_view reason);
+    /// Routes the transfer's current destination (plan[attempt]) and opens its relay sides;
+    /// "" or why it cannot be tried.
+    std::string open_transfer_attempt(call& c);
+    /// Builds the new leg towards the current destination, sends its INVITE, arms its ring time.
+    void dial_transfer_attempt(call& c);
+    /// The current destination failed: the next sequential one is tried, else the transfer fails.
+    void transfer_attempt_failed(call& c, unsigned status, std::string_view reason);
     /// (Re)sends the transfer's INVITE to the new party from `call::transfer_state`.
     void send_transfer_invite(call& c);
     /// A provider's 401/407 to the transfer's INVITE: sent again once with its credentials.

@@ -333,7 +333,9 @@ struct b2bua::call {
         uint32_t refer_cseq = 0;         ///< Event: refer;id=
         std::string referred_by;
         std::string target_uri;
-        dial_target target;              ///< the transfer dialplan's destination, resolved (provider, options)
+        std::vector<dial_target> plan;   ///< the transfer dialplan's destinations, resolved, one per step
+        size_t attempt = 0;              ///< the one being tried
+        dial_target target;              ///< plan[attempt] (provider, options)
         std::string offer;               ///< the SDP offered to the new party
         std::string auth_header;         ///< credentials for the provider's challenge, once it asked
         bool auth_tried = false;

@@ -164,57 +164,93 @@ b2bua::transfer_outcome b2bua::start_transfer(call& c, bool from_a, const transf
         }
         return refuse(603, "the transfer dialplan did not route it");
     }
-    if (rr.targets.size() != 1) {
-        return refuse(603, "the transfer dialplan must dial exactly one destination");
+    // One destination per sequential step ("a|b": b when a fails); the new leg does not fork.
+    for (size_t i = 1; i < rr.targets.size(); ++i) {
+        if (rr.targets[i].group == rr.targets[i - 1].group) {
+            return refuse(603, "the transfer dialplan must dial one destination at a time ('a|b', not 'a&b')");
+        }
     }
-    // Providers and registered users resolve as for a call; a registered user with several
-    // contacts gets the first (highest q): the new leg of a transfer does not fork.
+    // Providers and registered users resolve as for a call (an unregistered one drops out); a
+    // registered user with several contacts gets the first (highest q).
     std::vector<dial_target> resolved = rr.targets;
     unsigned unresolved = 0;
     if (std::string why = resolve_targets(resolved, unresolved); !why.empty()) {
         return refuse(unresolved, why);
     }
-    const dial_target& dt = resolved.front();
-    uint32_t target_addr = 0;
-    if (!parse_ipv4_text(dt.host, target_addr)) {
-        return refuse(603, "only IPv4 transfer targets and configured providers are routed");
+    std::vector<dial_target> plan;
+    for (dial_target& r : resolved) {
+        if (plan.empty() || plan.back().group != r.group) {
+            plan.push_back(std::move(r));
+        }
     }
-    const int new_realm = dt.realm >= 0 ? dt.realm : route(target_addr);
-    if (new_realm < 0) {
-        return refuse(603, "no route to the transfer target");
-    }
-    const unsigned new_media_realm = static_cast<unsigned>(dt.media_realm >= 0 ? dt.media_realm : new_realm);
-
     // The transferee's offer, as its phone made it, for the new party.
     const bool keep_a = !from_a;
-    const std::string& transferee_sdp = keep_a ? c.a_remote_sdp : c.b_remote_sdp;
     sdp::session offer;
-    if (sdp::parse(transferee_sdp, offer) != sdp::parse_error::ok) {
+    if (sdp::parse(keep_a ? c.a_remote_sdp : c.b_remote_sdp, offer) != sdp::parse_error::ok) {
         return refuse(488, "no usable SDP for the transferee");
     }
     call::transfer_state& t = c.transfer;
     t = call::transfer_state{};
-    if (!media_.open_replacement(t.media, c.media, keep_a, new_media_realm, offer)) {
-        return refuse(503, "no relay ports left");
+    t.transferor_is_a = from_a;
+    t.plan = std::move(plan);
+    std::string why;
+    while (t.attempt < t.plan.size() && !(why = open_transfer_attempt(c)).empty()) {
+        log_info("call %llu: transfer destination %zu of %zu skipped: %s", static_cast<unsigned long long>(c.id),
+                 t.attempt + 1, t.plan.size(), why.c_str());
+        ++t.attempt;
+    }
+    if (t.attempt == t.plan.size()) {
+        t = call::transfer_state{};
+        return refuse(why == "no relay ports left" ? 503 : 603, why);
     }
     t.active = true;
-    t.transferor_is_a = from_a;
     t.refer_cseq = tr.refer_cseq;
     t.referred_by = tr.referred_by;
     t.notify_stopped = !tr.subscription;  // a transfer started by the API has no subscription
-    t.target = dt;
-    t.target_uri = dt.contact_uri.empty() ? "sip:" + dt.user + "@" + dt.host + ":" + std::to_string(dt.port)
-                                          : dt.contact_uri;
     ++stats_.transfers_started;
     accepted();
     notify_transferor(c, 100, "Trying", false);
+    dial_transfer_attempt(c);
+    return {};
+}
 
+std::string b2bua::open_transfer_attempt(call& c) {
+    call::transfer_state& t = c.transfer;
+    const dial_target& dt = t.plan[t.attempt];
+    uint32_t target_addr = 0;
+    if (!parse_ipv4_text(dt.host, target_addr)) {
+        return "only IPv4 transfer targets and configured providers are routed ('" + dt.host + "')";
+    }
+    const int new_realm = dt.realm >= 0 ? dt.realm : route(target_addr);
+    if (new_realm < 0) {
+        return "no route to the transfer target " + dt.host;
+    }
+    const bool keep_a = !t.transferor_is_a;
+    sdp::session offer;
+    sdp::parse(keep_a ? c.a_remote_sdp : c.b_remote_sdp, offer);  // parsed once already in start_transfer
+    const unsigned new_media_realm = static_cast<unsigned>(dt.media_realm >= 0 ? dt.media_realm : new_realm);
+    if (!media_.open_replacement(t.media, c.media, keep_a, new_media_realm, offer)) {
+        return "no relay ports left";
+    }
+    t.target = dt;
+    t.target_uri = dt.contact_uri.empty() ? "sip:" + dt.user + "@" + dt.host + ":" + std::to_string(dt.port)
+                                          : dt.contact_uri;
+    t.auth_header.clear();
+    t.auth_tried = false;
+    t.next = leg{};
+    t.next.realm = static_cast<unsigned>(new_realm);
+    t.next.media_realm = new_media_realm;
+    t.next.target = sip_addr{target_addr, dt.port};
+    return "";
+}
+
+void b2bua::dial_transfer_attempt(call& c) {
+    call::transfer_state& t = c.transfer;
+    const dial_target& dt = t.target;
+    const bool keep_a = !t.transferor_is_a;
     // The new leg: a dialog of its own, showing nothing of the others.
     const leg& stays = keep_a ? c.a : c.b;
     leg& n = t.next;
-    n.realm = static_cast<unsigned>(new_realm);
-    n.media_realm = new_media_realm;
-    n.target = sip_addr{target_addr, dt.port};
     n.target_uri = t.target_uri;
     n.call_id = random_token(32);
     n.owns_call_id = true;
@@ -235,7 +271,6 @@ b2bua::transfer_outcome b2bua::start_transfer(call& c, bool from_a, const transf
     n.sdp_sess_id = random_u64() >> 2;
     n.local_cseq = 1;
     t.branch = "z9hG4bK" + random_token(20);
-    t.invite_dest = n.target;
 
     sdp::rewrite_spec spec;
     const std::string media_addr = media_.address_of(t.media, keep_a);  // the new leg's relay address
@@ -243,12 +278,12 @@ b2bua::transfer_outcome b2bua::start_transfer(call& c, bool from_a, const transf
     spec.origin_sess_id = n.sdp_sess_id;
     spec.origin_sess_version = ++n.sdp_version;
     media_.ports_of(t.media, keep_a, spec.ports);
-    t.offer = off_hold(sdp::rewrite(transferee_sdp, spec));
+    t.offer = off_hold(sdp::rewrite(keep_a ? c.a_remote_sdp : c.b_remote_sdp, spec));
     const uint64_t id = c.id;
     by_call_id_[n.call_id] = id;
     send_transfer_invite(c);
     // A new party that rings and never answers is CANCELled like any destination; its 487 then
-    // fails the transfer. One that has not even sent a provisional response gets its CANCEL on
+    // fails this attempt. One that has not even sent a provisional response gets its CANCEL on
     // the first (RFC 3261 9.1), and Timer B ends its INVITE within 64*T1 anyway.
     const unsigned ring_s = dt.ring_time_s != 0 ? dt.ring_time_s : cfg_.max_ring_s;
     if (ring_s != 0) {
@@ -266,7 +301,31 @@ b2bua::transfer_outcome b2bua::start_transfer(call& c, bool from_a, const transf
             }
         });
     }
-    return {};
+}
+
+void b2bua::transfer_attempt_failed(call& c, unsigned status, std::string_view reason) {
+    call::transfer_state& t = c.transfer;
+    const bool keep_a = !t.transferor_is_a;
+    // A 6xx is the party's answer for everywhere (RFC 3261 16.7 step 6): no further step.
+    while (status < 600 && t.attempt + 1 < t.plan.size()) {
+        log_info("call %llu: transfer target %s failed with %u, trying the next destination",
+                 static_cast<unsigned long long>(c.id), t.target_uri.c_str(), status);
+        timers_.cancel(t.ring_timer);
+        t.ring_timer = 0;
+        media_.close_replacement(t.media, keep_a);
+        by_call_id_.erase(t.next.call_id);
+        tl_.detach_client(t.invite_tx);
+        t.invite_tx = 0;
+        ++t.attempt;
+        if (const std::string why = open_transfer_attempt(c); !why.empty()) {
+            log_info("call %llu: transfer destination %zu skipped: %s", static_cast<unsigned long long>(c.id),
+                     t.attempt + 1, why.c_str());
+            continue;
+        }
+        dial_transfer_attempt(c);
+        return;
+    }
+    fail_transfer(c, status, reason);
 }
 
 void b2bua::send_transfer_invite(call& c) {
@@ -302,7 +361,7 @@ void b2bua::send_transfer_invite(call& c) {
         [this, id] {
             auto it = calls_.find(id);
             if (it != calls_.end() && it->second->transfer.active) {
-                fail_transfer(*it->second, 408, reason_phrase(408));
+                transfer_attempt_failed(*it->second, 408, reason_phrase(408));
             }
         });
 }
@@ -536,11 +595,11 @@ void b2bua::on_transfer_response(uint64_t call_id, const inbound& in) {
         // the provider refused us.
         log_info("call %llu: transfer target %s asked for credentials we do not have (or refused them)",
                  static_cast<unsigned long long>(call_id), c.transfer.target_uri.c_str());
-        fail_transfer(c, 503, reason_phrase(503));
+        transfer_attempt_failed(c, 503, reason_phrase(503));
         return;
     }
     if (m.status >= 300) {
-        fail_transfer(c, m.status, m.reason);
+        transfer_attempt_failed(c, m.status, m.reason);
         return;
     }
     complete_transfer(c, in);

@@ -26,5 +26,12 @@ if trunk_user then
   sys.Dial(trunk_user .. "@lab-trunk")
 end
 
+-- "X-then-trunk-Y" tries lab user X first and, when X fails (busy, say), Y at lab-trunk: a
+-- transfer's destinations are tried one after the other ("a|b"), never in parallel.
+local first, then_user = string.match(req.URI.User, "^(%a+)%-then%-trunk%-(%w+)$")
+if first and hosts[first] then
+  sys.Dial(first .. "@" .. hosts[first] .. ":5060|" .. then_user .. "@lab-trunk")
+end
+
 sys.Log("lab transfer dialplan: refusing transfer to '" .. req.URI.User .. "'")
 sys.Respond(403, "Forbidden")

@@ -1105,6 +1105,79 @@ TEST_F(b2bua_test, transfer_to_a_busy_target_keeps_the_call_with_bob) {
     EXPECT_EQ(b2b_->active_calls(), 1u);
 }
 
+/// The INVITE the appliance sent to `to` in `out`, parsed again (null when none).
+std::unique_ptr<received> invite_sent_to(const std::vector<std::unique_ptr<received>>& out, sip_addr to) {
+    for (const auto& r : out) {
+        if (r->msg.is_request && r->msg.req_method == sip::method::invite && r->to == to) {
+            return parse_copy(r->realm, r->to, r->text);
+        }
+    }
+    return nullptr;
+}
+
+TEST_F(b2bua_test, a_transfer_whose_first_destination_is_busy_goes_on_to_the_next) {
+    const sip_addr carol2{ip(198, 51, 100, 31), 5060};
+    ASSERT_EQ(engine_->load_source("transfer", "t.lua", "sys.Dial(\"carol@198.51.100.30|desk@198.51.100.31\")"), "");
+    invite_opts o;
+    o.user = "bob-trc";
+    call_state cs = confirmed_call(o);
+    ASSERT_NE(cs.b_invite, nullptr);
+    const dp::media_side* a_rtp = table_->find(acc_addr, cs.a_port);
+    const dp::media_side* bob_side = a_rtp->peer();
+    from_bob(bob_refer(cs.b_invite->msg, "carol"));
+    auto out = take();
+    ASSERT_NE(find_response(out, core, 202, sip::method::refer), nullptr);
+    auto first = invite_sent_to(out, carol);
+    ASSERT_NE(first, nullptr);
+    EXPECT_EQ(invite_sent_to(out, carol2), nullptr) << "one destination at a time";
+
+    feed(core, carol, bob_response(first->msg, 486, "Busy Here", {}, "caroltag"));
+    out = take();
+    EXPECT_EQ(count_request(out, core, sip::method::notify), 0u) << "the transferor hears only the outcome";
+    auto second = invite_sent_to(out, carol2);
+    ASSERT_NE(second, nullptr) << "the next destination is dialled at once";
+    EXPECT_NE(second->msg.call_id, first->msg.call_id) << "a new dialog";
+    EXPECT_EQ(a_rtp->peer(), bob_side);
+    EXPECT_EQ(relay_entries(), 6u) << "carol's sides are gone, the next party's are up";
+
+    feed(core, carol2, bob_response(second->msg, 200, "OK", carol_sdp, "desktag", "<sip:desk@198.51.100.31:5060>"));
+    out = take();
+    const received* notify = find_request(out, core, sip::method::notify);
+    ASSERT_NE(notify, nullptr);
+    EXPECT_EQ(notify->msg.body, "SIP/2.0 200 OK\r\n");
+    EXPECT_NE(find_request(out, acc, sip::method::invite), nullptr) << "alice re-INVITEd";
+    EXPECT_NE(a_rtp->peer(), bob_side);
+    EXPECT_EQ(b2b_->stats().transfers_completed, 1u);
+    EXPECT_EQ(b2b_->stats().transfers_failed, 0u);
+}
+
+TEST_F(b2bua_test, a_transfer_declined_everywhere_does_not_go_on_and_one_that_forks_is_refused) {
+    ASSERT_EQ(engine_->load_source("transfer", "t.lua", "sys.Dial(\"carol@198.51.100.30|desk@198.51.100.31\")"), "");
+    invite_opts o;
+    o.user = "bob-trc";
+    call_state cs = confirmed_call(o);
+    ASSERT_NE(cs.b_invite, nullptr);
+    from_bob(bob_refer(cs.b_invite->msg, "carol"));
+    auto first = invite_sent_to(take(), carol);
+    ASSERT_NE(first, nullptr);
+    feed(core, carol, bob_response(first->msg, 603, "Decline", {}, "caroltag"));
+    auto out = take();
+    EXPECT_EQ(count_request(out, core, sip::method::invite), 0u) << "a 6xx ends the search (RFC 3261 16.7)";
+    const received* notify = find_request(out, core, sip::method::notify);
+    ASSERT_NE(notify, nullptr);
+    EXPECT_EQ(notify->msg.body, "SIP/2.0 603 Decline\r\n");
+    EXPECT_EQ(relay_entries(), 4u);
+
+    ASSERT_EQ(engine_->load_source("transfer", "t.lua", "sys.Dial(\"carol@198.51.100.30&desk@198.51.100.31\")"), "");
+    std::string refer = bob_refer(cs.b_invite->msg, "carol");
+    refer.replace(refer.find("CSeq: 1 REFER"), 13, "CSeq: 3 REFER");
+    refer.replace(refer.find("z9hG4bKbobrefer"), 15, "z9hG4bKbobref2");
+    from_bob(refer);
+    out = take();
+    EXPECT_NE(find_response(out, core, 603, sip::method::refer), nullptr) << "the new leg of a transfer does not fork";
+    EXPECT_EQ(count_request(out, core, sip::method::invite), 0u);
+}
+
 TEST_F(b2bua_test, refer_to_a_premium_number_is_refused_before_any_202) {
     invite_opts o;
     o.user = "bob-trc";

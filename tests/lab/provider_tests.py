@@ -14,10 +14,11 @@ sf-carol and remove afterwards; configs/lab.conf declares it as [provider.lab-tr
                     Expires 120, Contact sip:sipferry-lab@198.51.100.1:5060); stats show the
                     provider registered; the config is restored and reloaded: the binding is removed
                     with an authenticated Expires: 0
-  transfer_to_provider     alice calls bob; `sipferryctl transfer CALL trunk-bob --keep a` runs the
-                    lab transfer dialplan, which dials bob@lab-trunk: the new leg goes to the trunk
-                    with its From host, answers its 407 with the credentials, and once the trunk
-                    answers alice is re-INVITEd and bob BYEd; alice's RTP is then echoed by the trunk
+  transfer_to_provider     alice calls bob; `sipferryctl transfer CALL carol-then-trunk-bob --keep a`
+                    runs the lab transfer dialplan: carol@198.51.100.30|bob@lab-trunk. carol is busy
+                    (486), so the next destination is tried: the new leg goes to the trunk with its
+                    From host, answers its 407 with the credentials, and once the trunk answers alice
+                    is re-INVITEd and bob BYEd; alice's RTP is then echoed by the trunk
 """
 import json
 import os
@@ -111,10 +112,11 @@ class ProviderTests:
 
     def test_transfer_to_provider(self, tdir):
         from transfer_tests import read_trace, _is_request, SSRC_ALICE, SSRC_BOB
-        ALICE, BOB = self._c("ALICE"), self._c("BOB")
+        ALICE, BOB, CAROL = self._c("ALICE"), self._c("BOB"), self._c("CAROL")
         self._trunk_address(True)
         try:
             trunk, report = self._start_trunk(tdir, "bye", timeout=25)
+            carol = self._start_uas(tdir, "carol", CAROL, "uas_busy.xml")
             bob = self._start_uas(tdir, "bob", BOB, "uas_answer_pcma.xml",
                                   self._rtp_keys(tdir, name="bob", rtp_count=150, rtp_delay=0.5))
             alice = self.sipp(tdir, "alice", ALICE, "uac_transferee.xml", remote=f"{self._c('SBC_ACC')}:5060",
@@ -124,18 +126,19 @@ class ProviderTests:
                 self._fail("no confirmed call alice -> bob in `sipferryctl calls` within 6 s\n" + self.sipp_excerpt(alice))
             time.sleep(1.5)  # alice and bob talk, then the call manager sends alice on to the trunk
             before = self._stats()["transfers"]
-            r = self._ctl(["transfer", str(call["id"]), "trunk-bob", "--keep", "a"], token=TOKEN)
-            self._progress(f"sipferryctl transfer {call['id']} trunk-bob --keep a: exit {r.returncode}: "
+            r = self._ctl(["transfer", str(call["id"]), "carol-then-trunk-bob", "--keep", "a"], token=TOKEN)
+            self._progress(f"sipferryctl transfer {call['id']} carol-then-trunk-bob --keep a: exit {r.returncode}: "
                            f"{(r.stdout + r.stderr).strip()}")
             rc_alice = self.wait_sipp(alice, timeout=16)
             rc_bob = self.wait_sipp(bob, timeout=3)
+            rc_carol = self.wait_sipp(carol, timeout=3)
             self._wait_rtpsims(tdir, ("alice", "bob"), timeout=8)
             rc_trunk, rep = self._trunk_report(trunk, report, timeout=10)
         finally:
             self._trunk_address(False)
         after = self._stats()["transfers"]
         errs = []
-        problems, excerpts = self._sipp_problems([(alice, rc_alice), (bob, rc_bob)])
+        problems, excerpts = self._sipp_problems([(alice, rc_alice), (bob, rc_bob), (carol, rc_carol)])
         if problems:
             errs.append("; ".join(problems) + "\n" + excerpts)
         if r.returncode != 0:
@@ -149,6 +152,15 @@ class ProviderTests:
             f"credentials={x['credentials']} {x.get('verdict', '')} -> {x['answer']}" for x in invites))
         self._check_trunk_invites(invites, rep, rc_trunk, errs)
         btrace, atrace = read_trace(os.path.join(tdir, "bob.msg")), read_trace(os.path.join(tdir, "alice.msg"))
+        ctrace = read_trace(os.path.join(tdir, "carol.msg"))
+        c_inv = [m for m in ctrace if m["dir"] == "in" and _is_request(m, "INVITE")]
+        c_486 = [m for m in ctrace if m["dir"] == "out" and m["start"].startswith("SIP/2.0 486")]
+        first_trunk = min((x.get("time", 0) for x in invites), default=0)
+        self._progress(f"carol: {len(c_inv)} INVITE, {len(c_486)} 486 sent")
+        if len(c_inv) != 1 or not c_486:
+            errs.append(f"carol (the first destination) got {len(c_inv)} INVITEs and sent {len(c_486)} 486s, wanted 1 and 1")
+        elif first_trunk and first_trunk < c_486[0]["time"]:
+            errs.append("the trunk was INVITEd before carol said busy: the destinations are tried in parallel")
         if not any(m["dir"] == "in" and _is_request(m, "BYE") for m in btrace):
             errs.append("bob got no BYE after the transfer")
         if not any(m["dir"] == "in" and _is_request(m, "INVITE") for m in atrace):

@@ -10,7 +10,8 @@ Contact and ;expires= the request asked for (403 for a wrong digest). INVITE: 40
 credentials 200 with SDP (media at IP:7000, where every RTP packet is echoed back to its sender),
 then the ACK and the BYE are answered. Stops when --until happened (the BYE answered, or an
 authenticated REGISTER with Expires: 0 answered) or at --timeout. Writes a JSON report of every
-request: method, whether it carried credentials, the verdict, Expires, Contact, From, the answer.
+request: method, whether it carried credentials, the verdict, Expires, Contact, From, the answer,
+when it arrived.
 """
 import argparse
 import hashlib
@@ -111,7 +112,7 @@ def main():
             continue
         row = {"method": method, "cseq": key[1], "from": hget(headers, "from"),
                "contact": hget(headers, "contact"), "expires": hget(headers, "expires"),
-               "uri": start.split(" ")[1] if " " in start else ""}
+               "uri": start.split(" ")[1] if " " in start else "", "time": time.time()}
         out = None
         if method in ("REGISTER", "INVITE"):
             cred_header = "authorization" if method == "REGISTER" else "proxy-authorization"
