@@ -12,7 +12,6 @@ then the ACK and the BYE are answered. Stops when --until happened (the BYE answ
 authenticated REGISTER with Expires: 0 answered) or at --timeout. Writes a JSON report of every
 request: method, whether it carried credentials, the verdict, Expires, Contact, From, the answer,
 when it arrived.
-when it arrived.
 """
 import argparse
 import hashlib
