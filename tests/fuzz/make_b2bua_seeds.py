@@ -174,6 +174,18 @@ def seeds():
         rec(BOB, reply(BOB, 200, "OK")),
         rec(CAROL, callee_request(CAROL, "BYE", 2, "z9hG4bKcbye"), T4S),
         rec(ALICE, reply(ALICE, 200, "OK"))]
+    yield "transfer_falls_back_to_trunk", answered(user="bob-trc") + [
+        rec(BOB, callee_request(BOB, "REFER", 2, "z9hG4bKref",
+                                extra="Refer-To: <sip:carol-then-trunk-x@198.51.100.1>\r\n"), T1S),
+        rec(BOB, reply(BOB, 200, "OK")),  # the NOTIFY
+        rec(CAROL, response(CAROL, 486, "Busy Here", of_invite=True)),
+        rec(CAROL, response(CAROL, 407, "Proxy Authentication Required", of_invite=True, extra=challenge)),
+        rec(CAROL, response(CAROL, 200, "OK", of_invite=True, body=sdp(CAROL, 32000))),
+        rec(ALICE, reply(ALICE, 200, "OK", body=sdp(ALICE, 40000, 2))),  # the re-INVITE
+        rec(BOB, reply(BOB, 200, "OK")),
+        rec(BOB, reply(BOB, 200, "OK")),
+        rec(CAROL, callee_request(CAROL, "BYE", 2, "z9hG4bKcbye"), T4S),
+        rec(ALICE, reply(ALICE, 200, "OK"))]
     yield "call_media_on_unknown_port", [rec(ALICE, invite(ALICE, "bob-mflood"), T0),
                                          rec(ALICE, caller_request(ALICE, "ACK", 1, "z9hG4bKa1"))]
     yield "transfer_passed_through", answered(user="bob-trp") + [
