@@ -92,6 +92,7 @@ void b2bua::start_group(call& c, unsigned group) {
     }
     if (c.rec.callee.empty() && first < c.branches.size()) {
         c.rec.callee = to_string(c.branches[first].dest);
+        c.rec.provider = c.branches[first].target.provider;
         c.rec.b_call_id = c.branches[first].l.call_id;
     }
     const uint64_t id = c.id;
@@ -426,6 +427,7 @@ void b2bua::answer_from_branch(call& c, size_t i, const inbound& in) {
     c.tag = br.target.from_user;
     c.rec.b_call_id = c.b.call_id;
     c.rec.callee = to_string(br.dest);
+    c.rec.provider = br.target.provider;
     if (!c.offerless) {
         send_ack(c, true, c.b.local_cseq, {});  // offerless: B's ACK waits for A's, which holds the answer
     }

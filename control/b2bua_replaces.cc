@@ -117,6 +117,7 @@ void b2bua::on_replacing_invite(const inbound& in, uint64_t stx, const sdp::sess
     } else {
         c.rec.b_call_id = n.call_id;
         c.rec.callee = to_string(in.source);
+        c.rec.provider.clear();  // the new party came to us
     }
     c.rec.start = now;
     c.rec.answer = now;

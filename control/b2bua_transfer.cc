@@ -496,6 +496,7 @@ bool b2bua::try_attended(call& c, bool from_a, uint64_t stx, uint32_t refer_cseq
     c.rec.transferred_by = transferor_uri;
     c.rec.b_call_id = c.b.call_id;
     c.rec.callee = to_string(c.b.target);
+    c.rec.provider = keep_a2 ? std::string() : other->rec.provider;  // leg B of the other call, if kept
     c.rec.start = now;
     c.rec.answer = now;
     c.rec.result = 200;
@@ -659,6 +660,7 @@ void b2bua::complete_transfer(call& c, const inbound& answer) {
     c.rec.billed_account = c.account;  // the new leg is paid by the account the call belongs to
     c.rec.b_call_id = n.call_id;
     c.rec.callee = to_string(t.invite_dest);
+    c.rec.provider = t.target.provider;
     c.rec.start = done.end;
     c.rec.answer = done.end;
     c.rec.result = m.status;

@@ -37,6 +37,7 @@ std::string to_json(const call_record& r) {
     j.key("to").value(r.to);
     j.key("caller").value(r.caller);
     j.key("callee").value(r.callee);
+    j.key("provider").value(r.provider);
     j.key("result").value(r.result);
     j.key("reason").value(r.reason);
     j.key("start").value(iso8601(r.start));

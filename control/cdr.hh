@@ -39,6 +39,7 @@ struct call_record {
     std::string to;         ///< called Request-URI
     std::string caller;     ///< caller's signalling address
     std::string callee;     ///< where the call was sent ("" if never routed)
+    std::string provider;   ///< the [provider.NAME] the placed leg went to ("" when none: an address, a user@local)
     unsigned result = 0;    ///< final status the caller got
     std::string reason;
     time_point start;

@@ -98,6 +98,7 @@ protected:
         invite_opts o;
         o.user = "bob-trc";
         call_state cs = confirmed_call(o);
+        cs_a_tag_ = cs.a_tag;
         EXPECT_NE(cs.b_invite, nullptr);
         if (cs.b_invite == nullptr) {
             return {};
@@ -146,6 +147,7 @@ protected:
     }
 
     digest_client client_;
+    std::string cs_a_tag_;  ///< our tag in alice's dialog, of refer_to_carrier's call
 };
 
 /// alice's INVITE made bob's: his addresses on the core realm instead of hers.
@@ -549,6 +551,13 @@ TEST_F(accounts_test, a_transfer_to_user_at_provider_goes_there_with_its_from_ho
     }
     ASSERT_NE(notify, nullptr);
     EXPECT_EQ(notify->msg.body, "SIP/2.0 200 OK\r\n");
+
+    // The records: bob's segment went to no provider, the transferred one to the carrier.
+    ASSERT_FALSE(cdrs_->recent().empty());
+    EXPECT_EQ(json(cdrs_->recent().back()).get<std::string>("provider"), "");
+    from_alice(alice_request("BYE", cs_a_tag_, 2, "z9hG4bKalicebye", invite_opts{}.call_id));
+    EXPECT_EQ(json(cdrs_->recent().back()).get<std::string>("provider"), "carrier");
+    EXPECT_EQ(json(cdrs_->recent().back()).get<std::string>("callee"), "198.51.100.30:5060");
 }
 
 TEST_F(accounts_test, a_transfer_to_a_provider_that_challenges_twice_fails_with_503) {

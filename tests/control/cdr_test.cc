@@ -32,6 +32,7 @@ call_record answered_call() {
     r.to = "sip:bob@192.0.2.1";
     r.caller = "192.0.2.10:5060";
     r.callee = "198.51.100.20:5060";
+    r.provider = "carrier1";
     r.result = 200;
     r.reason = "OK";
     // 2024-01-02T03:04:05.678Z
@@ -80,6 +81,7 @@ TEST(cdr, to_json_has_every_field) {
     EXPECT_EQ(t.get<std::string>("to"), "sip:bob@192.0.2.1");
     EXPECT_EQ(t.get<std::string>("caller"), "192.0.2.10:5060");
     EXPECT_EQ(t.get<std::string>("callee"), "198.51.100.20:5060");
+    EXPECT_EQ(t.get<std::string>("provider"), "carrier1");
     EXPECT_EQ(t.get<unsigned>("result"), 200u);
     EXPECT_EQ(t.get<std::string>("reason"), "OK");
     EXPECT_EQ(t.get<std::string>("start"), "2024-01-02T03:04:05.678Z");

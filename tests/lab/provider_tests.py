@@ -113,6 +113,7 @@ class ProviderTests:
     def test_transfer_to_provider(self, tdir):
         from transfer_tests import read_trace, _is_request, SSRC_ALICE, SSRC_BOB
         ALICE, BOB, CAROL = self._c("ALICE"), self._c("BOB"), self._c("CAROL")
+        cdr_before = len(self.cdr_lines())
         self._trunk_address(True)
         try:
             trunk, report = self._start_trunk(tdir, "bye", timeout=25)
@@ -172,6 +173,14 @@ class ProviderTests:
                        f"{echoed} echoed by the trunk ({rep['rtp_echoed']} echoed in all)")
         if echoed < 100:
             errs.append(f"alice got {echoed} of her own packets back through the trunk's echo, wanted >= 100")
+        # Two call records: alice-bob (no provider), then alice and the trunk (provider lab-trunk).
+        recs = [json.loads(line) for line in self._wait_cdrs(cdr_before, 2)]
+        for rec in recs:
+            self._progress(f"cdr: segment {rec.get('segment')} callee {rec.get('callee')} provider "
+                           f"{rec.get('provider')!r} hangup {rec.get('hangup')}")
+        if [(r.get("provider"), r.get("hangup")) for r in recs] != [("", "transfer"), ("lab-trunk", "caller")]:
+            errs.append(f"call records {[(r.get('provider'), r.get('hangup')) for r in recs]}, wanted "
+                        f"[('', 'transfer'), ('lab-trunk', 'caller')]")
         if errs:
             self._fail("; ".join(errs))
 
