@@ -64,6 +64,7 @@ struct b2bua_stats {
     uint64_t dialogs_gone = 0;  ///< calls ended because a leg answered a re-INVITE/UPDATE 481/408 or not at all
     uint64_t retransmitted_2xx = 0, absorbed_2xx = 0;  ///< end-to-end 2xx handling (RFC 3261 13.3.1.4)
     uint64_t refer_passed = 0, transfers_started = 0, transfers_completed = 0, transfers_failed = 0, transfers_refused = 0;
+    uint64_t transfer_fallbacks = 0;  ///< a transfer's destination failed and the next one ("a|b") was dialled
     uint64_t replaces_accepted = 0, replaces_refused = 0;  ///< INVITEs with Replaces (RFC 3891)
     uint64_t orphan_invites = 0, orphan_answers_hung_up = 0;  ///< INVITEs whose call or transfer ended first
     uint64_t auth_challenges = 0, auth_failures = 0, account_limit_refusals = 0;

@@ -322,6 +322,7 @@ void b2bua::transfer_attempt_failed(call& c, unsigned status, std::string_view r
                      t.attempt + 1, why.c_str());
             continue;
         }
+        ++stats_.transfer_fallbacks;
         dial_transfer_attempt(c);
         return;
     }

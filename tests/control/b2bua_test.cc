@@ -1149,6 +1149,7 @@ TEST_F(b2bua_test, a_transfer_whose_first_destination_is_busy_goes_on_to_the_nex
     EXPECT_NE(a_rtp->peer(), bob_side);
     EXPECT_EQ(b2b_->stats().transfers_completed, 1u);
     EXPECT_EQ(b2b_->stats().transfers_failed, 0u);
+    EXPECT_EQ(b2b_->stats().transfer_fallbacks, 1u);
 }
 
 TEST_F(b2bua_test, a_transfer_declined_everywhere_does_not_go_on_and_one_that_forks_is_refused) {

@@ -146,8 +146,9 @@ class ProviderTests:
             errs.append(f"the API refused the transfer: {(r.stdout + r.stderr).strip()!r}")
         d = {k: v - before.get(k, 0) for k, v in after.items() if isinstance(v, (int, float))}
         self._progress(f"transfers stats delta {d}")
-        if d.get("started") != 1 or d.get("completed") != 1:
-            errs.append(f"transfers.started +{d.get('started')} completed +{d.get('completed')}, wanted +1 each")
+        if d.get("started") != 1 or d.get("completed") != 1 or d.get("fallbacks") != 1:
+            errs.append(f"transfers.started +{d.get('started')} completed +{d.get('completed')} fallbacks "
+                        f"+{d.get('fallbacks')}, wanted +1 each")
         invites = [x for x in rep["requests"] if x["method"] == "INVITE"]
         self._progress("trunk saw INVITEs: " + ", ".join(
             f"credentials={x['credentials']} {x.get('verdict', '')} -> {x['answer']}" for x in invites))
