@@ -1075,6 +1075,16 @@ TEST_F(b2bua_test, blind_transfer_moves_alice_to_carol_make_before_break) {
     EXPECT_EQ(relay_entries(), 0u);
 }
 
+/// The INVITE the appliance sent to `to` in `out`, parsed again (null when none).
+std::unique_ptr<received> invite_sent_to(const std::vector<std::unique_ptr<received>>& out, sip_addr to) {
+    for (const auto& r : out) {
+        if (r->msg.is_request && r->msg.req_method == sip::method::invite && r->to == to) {
+            return parse_copy(r->realm, r->to, r->text);
+        }
+    }
+    return nullptr;
+}
+
 TEST_F(b2bua_test, transfer_to_a_busy_target_keeps_the_call_with_bob) {
     invite_opts o;
     o.user = "bob-trc";
@@ -1083,17 +1093,10 @@ TEST_F(b2bua_test, transfer_to_a_busy_target_keeps_the_call_with_bob) {
     const dp::media_side* a_rtp = table_->find(acc_addr, cs.a_port);
     const dp::media_side* bob_side = a_rtp->peer();
     from_bob(bob_refer(cs.b_invite->msg, "carol"));
-    auto out = take();
-    const received* to_carol = nullptr;
-    for (const auto& r : out) {
-        if (r->msg.is_request && r->msg.req_method == sip::method::invite && r->to == carol) {
-            to_carol = r.get();
-        }
-    }
-    ASSERT_NE(to_carol, nullptr);
-    auto carol_invite = parse_copy(to_carol->realm, to_carol->to, to_carol->text);
+    auto carol_invite = invite_sent_to(take(), carol);
+    ASSERT_NE(carol_invite, nullptr);
     feed(core, carol, bob_response(carol_invite->msg, 486, "Busy Here", {}, "caroltag"));
-    out = take();
+    auto out = take();
     const received* notify = find_request(out, core, sip::method::notify);
     ASSERT_NE(notify, nullptr);
     EXPECT_EQ(notify->msg.body, "SIP/2.0 486 Busy Here\r\n");
@@ -1103,16 +1106,6 @@ TEST_F(b2bua_test, transfer_to_a_busy_target_keeps_the_call_with_bob) {
     EXPECT_EQ(relay_entries(), 4u) << "carol's sides are gone again";
     EXPECT_EQ(b2b_->stats().transfers_failed, 1u);
     EXPECT_EQ(b2b_->active_calls(), 1u);
-}
-
-/// The INVITE the appliance sent to `to` in `out`, parsed again (null when none).
-std::unique_ptr<received> invite_sent_to(const std::vector<std::unique_ptr<received>>& out, sip_addr to) {
-    for (const auto& r : out) {
-        if (r->msg.is_request && r->msg.req_method == sip::method::invite && r->to == to) {
-            return parse_copy(r->realm, r->to, r->text);
-        }
-    }
-    return nullptr;
 }
 
 TEST_F(b2bua_test, a_transfer_whose_first_destination_is_busy_goes_on_to_the_next) {
