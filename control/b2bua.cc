@@ -33,7 +33,8 @@ b2bua::b2bua(b2bua_config cfg, transaction_layer& tl, timer_queue& timers, media
 
 b2bua::~b2bua() {
     for (auto& [id, c] : calls_) {
-        timers_.cancel(c->waiting_ack.timer);
+        timers_.cancel(c->waiting_ack[0].timer);
+        timers_.cancel(c->waiting_ack[1].timer);
         timers_.cancel(c->linger_timer);
         timers_.cancel(c->duration_timer);
         timers_.cancel(c->media_timer);
@@ -243,8 +244,9 @@ void b2bua::on_invite(const inbound& in) {
     bool existing_is_a = false;
     if (call* existing = find_call(m.call_id, &existing_is_a)) {
         const leg& l = existing_is_a ? existing->a : existing->b;
-        if (l.remote_tag == m.from.tag && existing->waiting_ack.active && existing->waiting_ack.on_a == existing_is_a) {
-            send_(l.realm, response_address(in), existing->waiting_ack.text);
+        const call::ack_wait& w = existing->waiting_ack[existing_is_a ? 0 : 1];
+        if (l.remote_tag == m.from.tag && w.active) {
+            send_(l.realm, response_address(in), w.text);
         }
         return;
     }
@@ -536,7 +538,8 @@ void b2bua::end_call(call& c, const char* hangup) {
         c.reinvite.active = false;
     }
     forget_own_reinvites(c);
-    timers_.cancel(c.waiting_ack.timer);
+    timers_.cancel(c.waiting_ack[0].timer);
+    timers_.cancel(c.waiting_ack[1].timer);
     timers_.cancel(c.linger_timer);
     timers_.cancel(c.duration_timer);
     timers_.cancel(c.media_timer);

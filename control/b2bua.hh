@@ -296,7 +296,7 @@ private:
     void send_bye(call& c, bool to_b);
     /// Retransmits `text` (a 2xx) to `to` on leg A or B until its ACK (RFC 3261 13.3.1.4).
     void wait_for_ack(call& c, bool on_a, uint32_t cseq, sip_wire text, sip_addr to);
-    void retransmit_2xx(uint64_t call_id, unsigned interval);
+    void retransmit_2xx(uint64_t call_id, bool on_a, unsigned interval);
     // Transfers (b2bua_transfer.cc).
     void on_refer(const inbound& in, call& c, bool from_a, uint64_t stx);
     /// REFER with Replaces naming the transferor's leg of another call: joins the two

@@ -280,7 +280,6 @@ struct b2bua::call {
     /// until that leg's ACK (RFC 3261 13.3.1.4).
     struct ack_wait {
         bool active = false;
-        bool on_a = true;
         uint32_t cseq = 0;
         sip_wire text;  ///< the 2xx as sent (shared with the transport, never copied)
         sip_addr to;
@@ -289,7 +288,10 @@ struct b2bua::call {
         bool forward_ack = false;  ///< offerless re-INVITE: the ACK carries the answer to the other leg
         uint32_t other_cseq = 0;   ///< CSeq of the relayed INVITE on the other leg
     };
-    ack_wait waiting_ack;
+    /// [0] leg A, [1] leg B: one each, as a pickup answers both legs' INVITEs at once.
+    ack_wait waiting_ack[2];
+    /// Whether a 2xx of ours waits for its ACK on either leg (an offer now would cross it).
+    bool awaiting_ack() const { return waiting_ack[0].active || waiting_ack[1].active; }
     sip_wire last_ack[2];          ///< [0] leg A, [1] leg B: our last ACK, re-sent on a retransmitted 2xx
 
     /// The in-dialog INVITE being relayed from one leg to the other (one at a time per call).

@@ -61,7 +61,7 @@ void b2bua::on_in_dialog(const inbound& in, call& c, bool from_a) {
         on_prack(in, c, from_a, stx);  // RFC 3262, our reliable 18x to A (b2bua_reliable.cc)
         return;
     case sip::method::invite:
-        if (c.st != call::state::confirmed || c.waiting_ack.active) {
+        if (c.st != call::state::confirmed || c.awaiting_ack()) {
             // Our 2xx is not ACKed yet on some leg: an offer now would cross it.
             ++stats_.glare_491;
             tl_.respond(stx, 491, reason_phrase(491), {}, {});
@@ -369,32 +369,33 @@ void b2bua::on_relayed_response(uint64_t call_id, bool from_a, uint64_t stx, sip
         send_ack(c, from_a, other.local_cseq, {});  // to the other leg: B when A re-INVITEd
     }
     wait_for_ack(c, from_a, c.reinvite.cseq, std::move(sent), c.reinvite.reply_to);
-    c.waiting_ack.forward_ack = offerless;
-    c.waiting_ack.other_cseq = other.local_cseq;
+    call::ack_wait& w = c.waiting_ack[from_a ? 0 : 1];
+    w.forward_ack = offerless;
+    w.other_cseq = other.local_cseq;
 }
 
 void b2bua::wait_for_ack(call& c, bool on_a, uint32_t cseq, sip_wire text, sip_addr to) {
-    timers_.cancel(c.waiting_ack.timer);
-    c.waiting_ack = call::ack_wait{};
-    c.waiting_ack.active = true;
-    c.waiting_ack.on_a = on_a;
-    c.waiting_ack.cseq = cseq;
-    c.waiting_ack.text = std::move(text);
-    c.waiting_ack.to = to;
+    call::ack_wait& w = c.waiting_ack[on_a ? 0 : 1];
+    timers_.cancel(w.timer);
+    w = call::ack_wait{};
+    w.active = true;
+    w.cseq = cseq;
+    w.text = std::move(text);
+    w.to = to;
     // RFC 3261 13.3.1.4: from T1, doubling up to T2, for 64*T1.
-    c.waiting_ack.deadline = now_() + 64ull * cfg_.timers.t1_ms;
+    w.deadline = now_() + 64ull * cfg_.timers.t1_ms;
     const uint64_t id = c.id;
     const unsigned t1 = cfg_.timers.t1_ms;
-    c.waiting_ack.timer = timers_.add(now_() + t1, [this, id, t1] { retransmit_2xx(id, t1); });
+    w.timer = timers_.add(now_() + t1, [this, id, on_a, t1] { retransmit_2xx(id, on_a, t1); });
 }
 
-void b2bua::retransmit_2xx(uint64_t call_id, unsigned interval) {
+void b2bua::retransmit_2xx(uint64_t call_id, bool on_a, unsigned interval) {
     auto it = calls_.find(call_id);
     if (it == calls_.end()) {
         return;
     }
     call& c = *it->second;
-    call::ack_wait& w = c.waiting_ack;
+    call::ack_wait& w = c.waiting_ack[on_a ? 0 : 1];
     w.timer = 0;
     if (!w.active) {
         return;
@@ -407,24 +408,24 @@ void b2bua::retransmit_2xx(uint64_t call_id, unsigned interval) {
         end_call(c, "appliance");
         return;
     }
-    const leg& l = w.on_a ? c.a : c.b;
+    const leg& l = on_a ? c.a : c.b;
     send_(l.realm, w.to, w.text);
     ++stats_.retransmitted_2xx;
     const unsigned next = std::min(interval * 2, cfg_.timers.t2_ms);
-    w.timer = timers_.add(now_() + next, [this, call_id, next] { retransmit_2xx(call_id, next); });
+    w.timer = timers_.add(now_() + next, [this, call_id, on_a, next] { retransmit_2xx(call_id, on_a, next); });
 }
 
 void b2bua::on_ack(const inbound& in) {
     const sip::message& m = *in.msg;
     bool is_a = false;
     call* c = find_call(m.call_id, &is_a);
-    if (c == nullptr || !c->waiting_ack.active || c->waiting_ack.on_a != is_a || c->waiting_ack.cseq != m.cseq) {
+    if (c == nullptr || !c->waiting_ack[is_a ? 0 : 1].active || c->waiting_ack[is_a ? 0 : 1].cseq != m.cseq) {
         return;  // a stray ACK is never answered
     }
-    call::ack_wait& w = c->waiting_ack;
+    call::ack_wait& w = c->waiting_ack[is_a ? 0 : 1];
     timers_.cancel(w.timer);
     w.active = false;
-    if (c->st == call::state::answered) {
+    if (c->st == call::state::answered && !c->awaiting_ack()) {
         c->st = call::state::confirmed;
         arm_session_timer(*c, false);  // both dialogs are up: their session timers run
         arm_session_timer(*c, true);

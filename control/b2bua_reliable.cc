@@ -206,8 +206,8 @@ void b2bua::deliver_answer_a(call& c) {
                                    f.body.empty() ? "" : "application/sdp", f.body);
     wait_for_ack(c, true, c.a_invite_cseq, std::move(sent), c.a_reply_to);
     if (c.offerless) {
-        c.waiting_ack.forward_ack = true;  // on_ack: A's answer goes on to B in B's ACK
-        c.waiting_ack.other_cseq = r.held_other_cseq;
+        c.waiting_ack[0].forward_ack = true;  // on_ack: A's answer goes on to B in B's ACK
+        c.waiting_ack[0].other_cseq = r.held_other_cseq;
     }
 }
 

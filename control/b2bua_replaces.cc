@@ -65,7 +65,7 @@ void b2bua::on_replacing_invite(const inbound& in, uint64_t stx, const sdp::sess
     if (in.realm != replaced.realm) {
         return refuse(403, "a leg is replaced only from its own realm");
     }
-    if (c.st != call::state::confirmed || c.transfer.active || c.reinvite.active || c.waiting_ack.active) {
+    if (c.st != call::state::confirmed || c.transfer.active || c.reinvite.active || c.awaiting_ack()) {
         return refuse(486, "the call is in the middle of another change");
     }
 

@@ -506,7 +506,8 @@ bool b2bua::try_attended(call& c, bool from_a, uint64_t stx, uint32_t refer_cseq
     c.transfers = std::max(c.transfers, other->transfers) + 1;  // the joined call carries the longer chain
 
     // The other call is gone: its state moved here.
-    timers_.cancel(other->waiting_ack.timer);
+    timers_.cancel(other->waiting_ack[0].timer);
+    timers_.cancel(other->waiting_ack[1].timer);
     timers_.cancel(other->linger_timer);
     calls_.erase(other->id);
 
