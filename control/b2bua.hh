@@ -25,6 +25,8 @@
 
 namespace sf::control {
 
+struct replaces_value;  // sip_header_values.hh
+
 struct b2bua_config {
     std::string user_agent = "sipferry";
     unsigned max_forwards = 70;
@@ -66,6 +68,7 @@ struct b2bua_stats {
     uint64_t refer_passed = 0, transfers_started = 0, transfers_completed = 0, transfers_failed = 0, transfers_refused = 0;
     uint64_t transfer_fallbacks = 0;  ///< a transfer's destination failed and the next one ("a|b") was dialled
     uint64_t replaces_accepted = 0, replaces_refused = 0;  ///< INVITEs with Replaces (RFC 3891)
+    uint64_t pickups = 0;  ///< of those accepted, the ones that answered a ringing call (b2bua_pickup.cc)
     uint64_t orphan_invites = 0, orphan_answers_hung_up = 0;  ///< INVITEs whose call or transfer ended first
     uint64_t auth_challenges = 0, auth_failures = 0, account_limit_refusals = 0;
     uint64_t provider_auth_retries = 0;  ///< INVITEs re-sent with a provider's credentials
@@ -193,6 +196,12 @@ private:
     /// An INVITE with Replaces (b2bua_replaces.cc): the new party takes the named leg's place,
     /// or the INVITE is answered 400/403/481/486/603 (RFC 3891 3).
     void on_replacing_invite(const inbound& in, uint64_t stx, const sdp::session& offer, const account_config* account);
+    /// An INVITE with Replaces naming a destination's early dialog (b2bua_pickup.cc): the new
+    /// party answers the ringing call in its place (RFC 3891 7.1).
+    void on_pickup(const inbound& in, uint64_t stx, const sdp::session& offer, const account_config* account, call& c,
+                   const replaces_value& rv);
+    /// Answers an INVITE with Replaces that may not take the leg it names (counted, logged).
+    void refuse_replacing(const inbound& in, uint64_t stx, unsigned status, std::string_view why);
     void on_in_dialog(const inbound& in, call& c, bool from_a);
     void on_ack(const inbound& in);
     void answer_locally(const inbound& in, unsigned status, std::string_view extra = {});

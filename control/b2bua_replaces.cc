@@ -5,7 +5,7 @@
 //
 // Answers, per RFC 3891 section 3, with the appliance's policy on top:
 //   400  more than one Replaces, or one without both tags;
-//   481  no such dialog (also an early dialog: the appliance replaces confirmed ones only);
+//   481  no such dialog, or the caller's early dialog (the appliance is its UAS: RFC 3891 3);
 //   486  the dialog is confirmed but the Replaces says early-only, or the call is in the
 //        middle of another change (a transfer, a re-INVITE, a 2xx waiting for its ACK);
 //   603  the leg's transfer mode is n: nothing may take its place (deny by default);
@@ -13,6 +13,7 @@
 // Otherwise the new party is answered with the other party's media description, its relay
 // sides are built before the switch (make-before-break), the replaced leg gets a BYE, the
 // other party is re-INVITEd with the new party's SDP, and the call record starts a segment.
+// A Replaces naming a destination that still rings is a pickup (b2bua_pickup.cc).
 
 #include "b2bua.hh"
 #include "b2bua_call.hh"
@@ -29,20 +30,18 @@ using namespace b2bua_detail;
 void b2bua::on_replacing_invite(const inbound& in, uint64_t stx, const sdp::session& offer,
                                 const account_config* account) {
     const sip::message& m = *in.msg;
-    auto refuse = [&](unsigned status, std::string_view why) {
-        ++stats_.replaces_refused;
-        log_info("INVITE with Replaces from %s refused with %u: %.*s", to_string(in.source).c_str(), status,
-                 static_cast<int>(why.size()), why.data());
-        tl_.respond(stx, status, reason_phrase(status), random_token(16), warning_header(why));
-    };
+    auto refuse = [&](unsigned status, std::string_view why) { refuse_replacing(in, stx, status, why); };
     replaces_value rv;
     if (m.count(sip::hdr::replaces) != 1 || !parse_replaces(m.find(sip::hdr::replaces)->value, rv)) {
         return refuse(400, "exactly one Replaces with call-id, to-tag and from-tag is required");
     }
     bool is_a = false;
     call* found = find_call(rv.call_id, &is_a);
-    if (found == nullptr || (!is_a && found->b.call_id != rv.call_id)) {
-        return refuse(481, "no such dialog");  // a branch still ringing has no dialog to replace here
+    if (found == nullptr) {
+        return refuse(481, "no such dialog");
+    }
+    if (!is_a && found->b.call_id != rv.call_id) {
+        return on_pickup(in, stx, offer, account, *found, rv);  // a destination's early dialog (b2bua_pickup.cc)
     }
     call& c = *found;
     leg& replaced = is_a ? c.a : c.b;
@@ -54,7 +53,7 @@ void b2bua::on_replacing_invite(const inbound& in, uint64_t stx, const sdp::sess
         return refuse(481, "no such dialog");
     }
     if (c.st != call::state::confirmed && c.st != call::state::answered) {
-        return refuse(481, "early dialogs are not replaced");
+        return refuse(481, "an early dialog of the caller's is not replaced");  // we are its UAS (RFC 3891 3)
     }
     if (rv.early_only) {
         return refuse(486, "the dialog is confirmed and the Replaces is early-only");
@@ -136,6 +135,13 @@ void b2bua::on_replacing_invite(const inbound& in, uint64_t stx, const sdp::sess
     reinvite_leg(c, is_a, rewrite_sdp(c, is_a, off_hold(std::string(m.body))));  // the kept party is B when A was replaced
     log_info("call %llu: %s replaced by %s (RFC 3891)", static_cast<unsigned long long>(c.id), replaced_peer.c_str(),
              to_string(in.source).c_str());
+}
+
+void b2bua::refuse_replacing(const inbound& in, uint64_t stx, unsigned status, std::string_view why) {
+    ++stats_.replaces_refused;
+    log_info("INVITE with Replaces from %s refused with %u: %.*s", to_string(in.source).c_str(), status,
+             static_cast<int>(why.size()), why.data());
+    tl_.respond(stx, status, reason_phrase(status), random_token(16), warning_header(why));
 }
 
 }  // namespace sf::control

@@ -53,6 +53,7 @@ struct call_record {
     std::string parent;           ///< b_call_id of the previous segment ("" for the first)
     std::string transferred_by;   ///< who sent the REFER that started this segment
     std::string billed_account;   ///< the transferor's account pays for the new leg
+    std::string picked_up;        ///< the ringing destination a pickup answered for ("" when none)
 };
 
 std::string to_json(const call_record& r);

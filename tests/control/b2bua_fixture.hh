@@ -450,12 +450,55 @@ protected:
         }));
     }
 
+    /// carol's INVITE to the appliance's core address with `replaces` as its Replaces value
+    /// (no header when empty; `twice` repeats it).
+    static std::string carol_invite(const std::string& replaces, bool twice = false,
+                                    const std::string& branch = "z9hG4bKcarolrepl") {
+        std::string s = "INVITE sip:bob@198.51.100.1 SIP/2.0\r\n";
+        s += "Via: SIP/2.0/UDP 198.51.100.30:5060;branch=" + branch + ";rport\r\n";
+        s += "Max-Forwards: 70\r\n";
+        s += "From: <sip:carol@198.51.100.30>;tag=caroltag\r\n";
+        s += "To: <sip:bob@198.51.100.1>\r\n";
+        s += "Call-ID: carol-replaces@198.51.100.30\r\n";
+        s += "CSeq: 7 INVITE\r\n";
+        s += "Contact: <sip:carol@198.51.100.30:5060>\r\n";
+        if (!replaces.empty()) {
+            s += "Replaces: " + replaces + "\r\n";
+            if (twice) {
+                s += "Replaces: " + replaces + "\r\n";
+            }
+        }
+        s += "Content-Type: application/sdp\r\n";
+        s += "Content-Length: " + std::to_string(carol_sdp.size()) + "\r\n\r\n" + carol_sdp;
+        return s;
+    }
+
+    /// Feeds carol's INVITE and returns the single response the appliance sent her.
+    std::unique_ptr<received> answer_to_carol(const std::string& invite, unsigned realm = core) {
+        feed(realm, carol, invite);
+        auto out = take();
+        for (auto& r : out) {
+            if (r->to == carol && !r->msg.is_request && r->msg.status >= 200) {
+                return std::move(r);
+            }
+        }
+        ADD_FAILURE() << "no final response to carol";
+        return nullptr;
+    }
+
     /// What a call's setup left behind for later steps.
     struct call_state {
         std::unique_ptr<received> b_invite;  ///< the INVITE bob got
         std::string a_tag;                   ///< our tag on leg A (To of our responses to alice)
         uint16_t a_port = 0, b_port = 0;     ///< relay ports in the SDP each leg got
     };
+
+    /// bob's dialog with the appliance as bob names it: his Call-ID, the appliance's tag as
+    /// to-tag (the receiver's local tag, RFC 3891), his own as from-tag.
+    static std::string bobs_dialog(const call_state& cs) {
+        return std::string(cs.b_invite->msg.call_id) + ";to-tag=" + std::string(cs.b_invite->msg.from.tag) +
+               ";from-tag=bobtag";
+    }
 
     /// alice INVITEs bob; returns the INVITE that reached bob.
     call_state start_call(const invite_opts& o = {}) {

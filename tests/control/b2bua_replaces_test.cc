@@ -6,52 +6,7 @@
 
 namespace {
 
-class replaces_test : public b2bua_test {
-protected:
-    /// carol's INVITE to the appliance's core address with `replaces` as its Replaces value
-    /// (no header when empty; `twice` repeats it).
-    static std::string carol_invite(const std::string& replaces, bool twice = false,
-                                    const std::string& branch = "z9hG4bKcarolrepl") {
-        std::string s = "INVITE sip:bob@198.51.100.1 SIP/2.0\r\n";
-        s += "Via: SIP/2.0/UDP 198.51.100.30:5060;branch=" + branch + ";rport\r\n";
-        s += "Max-Forwards: 70\r\n";
-        s += "From: <sip:carol@198.51.100.30>;tag=caroltag\r\n";
-        s += "To: <sip:bob@198.51.100.1>\r\n";
-        s += "Call-ID: carol-replaces@198.51.100.30\r\n";
-        s += "CSeq: 7 INVITE\r\n";
-        s += "Contact: <sip:carol@198.51.100.30:5060>\r\n";
-        if (!replaces.empty()) {
-            s += "Replaces: " + replaces + "\r\n";
-            if (twice) {
-                s += "Replaces: " + replaces + "\r\n";
-            }
-        }
-        s += "Content-Type: application/sdp\r\n";
-        s += "Content-Length: " + std::to_string(carol_sdp.size()) + "\r\n\r\n" + carol_sdp;
-        return s;
-    }
-
-    /// bob's dialog with the appliance as bob names it: his Call-ID, the appliance's tag as
-    /// to-tag (the receiver's local tag, RFC 3891), his own as from-tag.
-    static std::string bobs_dialog(const call_state& cs) {
-        return std::string(cs.b_invite->msg.call_id) + ";to-tag=" + std::string(cs.b_invite->msg.from.tag) +
-               ";from-tag=bobtag";
-    }
-
-    /// Feeds carol's INVITE and returns the single response the appliance sent her.
-    std::unique_ptr<received> answer_to_carol(const std::string& invite, unsigned realm = core) {
-        feed(realm, carol, invite);
-        auto out = take();
-        for (auto& r : out) {
-            if (r->to == carol && !r->msg.is_request && r->msg.status >= 200) {
-                return std::move(r);
-            }
-        }
-        ADD_FAILURE() << "no final response to carol";
-        return nullptr;
-    }
-};
-
+class replaces_test : public b2bua_test {};
 }  // namespace
 
 TEST_F(replaces_test, carol_takes_bobs_place_make_before_break) {
@@ -135,16 +90,22 @@ TEST_F(replaces_test, unknown_dialogs_get_481) {
     EXPECT_EQ(b2b_->active_calls(), 1u);
 }
 
-TEST_F(replaces_test, an_early_dialog_is_not_replaced) {
+TEST_F(replaces_test, the_callers_early_dialog_is_not_replaced) {
+    // The appliance is the UAS of alice's early dialog: RFC 3891 3 answers 481 (a ringing
+    // destination's early dialog, of which we are the UAC, is a pickup: b2bua_pickup_test.cc).
     invite_opts o;
     o.user = "bob-trc";
     call_state cs = start_call(o);
     ASSERT_NE(cs.b_invite, nullptr);
     from_bob(bob_response(cs.b_invite->msg, 180, "Ringing"));
-    take();
-    auto r = answer_to_carol(carol_invite(bobs_dialog(cs)));
+    const auto out = take();
+    const received* ringing = find_response(out, acc, 180);
+    ASSERT_NE(ringing, nullptr);
+    const std::string our_tag(ringing->msg.to.tag);
+    auto r = answer_to_carol(carol_invite(o.call_id + ";to-tag=" + our_tag + ";from-tag=alicetag"), acc);
     ASSERT_NE(r, nullptr);
     EXPECT_EQ(r->msg.status, 481);
+    EXPECT_EQ(b2b_->stats().pickups, 0u);
 }
 
 TEST_F(replaces_test, early_only_on_a_confirmed_dialog_gets_486) {

@@ -228,6 +228,13 @@ TEST(cdr, transfer_chain_fields) {
     EXPECT_EQ(second.get<std::string>("billed_account"), "acme");
 }
 
+TEST(cdr, a_pickup_names_the_destination_that_rang) {
+    call_record r = answered_call();
+    EXPECT_EQ(parse_json(to_json(r)).get<std::string>("picked_up"), "");
+    r.picked_up = "198.51.100.20:5060";
+    EXPECT_EQ(parse_json(to_json(r)).get<std::string>("picked_up"), "198.51.100.20:5060");
+}
+
 TEST(cdr, writer_rotates_at_max_bytes_and_keeps_n_files) {
     const std::string path = temp_path("rotate.jsonl");
     for (const char* suffix : {"", ".1", ".2", ".3"}) {
