@@ -11,13 +11,60 @@ constexpr sip_addr dave{ip(198, 51, 100, 40), 5060};
 class pickup_test : public b2bua_test {
 protected:
     /// alice calls `user` and bob rings (180 with his tag "bobtag").
-    call_state bob_rings(const invite_opts& o) {
+    call_state bob_rings(const std::string& user = "bob-trc") {
+        invite_opts o;
+        o.user = user;
         call_state cs = start_call(o);
         if (cs.b_invite) {
             from_bob(bob_response(cs.b_invite->msg, 180, "Ringing"));
             take();
         }
         return cs;
+    }
+
+    /// The Replaces value naming the early dialog of the INVITE `to` (as its callee, who
+    /// answered with tag `callee_tag`, sees it).
+    static std::string early_dialog(const sip::message& to, const std::string& callee_tag = "bobtag") {
+        return std::string(to.call_id) + ";to-tag=" + std::string(to.from.tag) + ";from-tag=" + callee_tag;
+    }
+
+    /// carol picks up the call ringing at bob; returns what the appliance sent.
+    std::vector<std::unique_ptr<received>> carol_picks_up(const call_state& cs) {
+        feed(core, carol, carol_invite(bobs_dialog(cs)));
+        return take();
+    }
+
+    /// The status of the final response carol's INVITE with `replaces` got (0: none).
+    unsigned pickup_status(const std::string& replaces, unsigned realm = core) {
+        auto r = answer_to_carol(carol_invite(replaces), realm);
+        return r != nullptr ? r->msg.status : 0;
+    }
+
+    /// dave's INVITE with `replaces` (carol's, from dave's address), fed; returns what was sent.
+    std::vector<std::unique_ptr<received>> dave_picks_up(const std::string& replaces) {
+        std::string invite = carol_invite(replaces, false, "z9hG4bKdave");
+        for (size_t at = invite.find("198.51.100.30"); at != std::string::npos; at = invite.find("198.51.100.30", at)) {
+            invite.replace(at, 13, "198.51.100.40");
+        }
+        feed(core, dave, invite);
+        return take();
+    }
+
+    /// Messages in `out` to `peer`: requests of method `m`, or (`m` = invite and `status` set)
+    /// responses with that status.
+    static size_t count_to(const std::vector<std::unique_ptr<received>>& out, sip_addr peer, sip::method m,
+                           unsigned status = 0) {
+        return static_cast<size_t>(std::count_if(out.begin(), out.end(), [&](const auto& r) {
+            return r->to == peer && (status == 0 ? r->msg.is_request && r->msg.req_method == m
+                                                 : !r->msg.is_request && r->msg.status == status);
+        }));
+    }
+
+    /// The To tag of the 2xx on `realm` in `out` (our tag in that dialog).
+    static std::string ok_tag(const std::vector<std::unique_ptr<received>>& out, unsigned realm) {
+        const received* ok = find_response(out, realm, 200);
+        EXPECT_NE(ok, nullptr);
+        return ok != nullptr ? std::string(ok->msg.to.tag) : std::string();
     }
 
     /// carol's ACK of our 2xx to her INVITE (CSeq 7), in the dialog that 2xx made.
@@ -27,45 +74,39 @@ protected:
                    "From: <sip:carol@198.51.100.30>;tag=caroltag\r\nTo: <sip:bob@198.51.100.1>;tag=" + our_tag +
                    "\r\nCall-ID: carol-replaces@198.51.100.30\r\nCSeq: 7 ACK\r\nContent-Length: 0\r\n\r\n");
     }
+    void alice_acks(const std::string& our_tag) {
+        from_alice(alice_request("ACK", our_tag, 1, "z9hG4bKaliceack"));
+    }
 
     /// A re-INVITE from alice in her dialog (offering her SDP again) with CSeq `cseq`.
-    static std::string alice_reinvite(const std::string& our_tag, const invite_opts& o, unsigned cseq) {
-        return with_body(alice_request("INVITE", our_tag, cseq, "z9hG4bKalicere" + std::to_string(cseq), o.call_id),
-                         alice_sdp);
+    static std::string alice_reinvite(const std::string& our_tag, unsigned cseq) {
+        return with_body(alice_request("INVITE", our_tag, cseq, "z9hG4bKalicere" + std::to_string(cseq)), alice_sdp);
     }
 };
 
 }  // namespace
 
 TEST_F(pickup_test, carol_answers_bobs_ringing_call) {
-    invite_opts o;
-    o.user = "bob-trc";
-    const call_state cs = bob_rings(o);
+    const call_state cs = bob_rings();
     ASSERT_NE(cs.b_invite, nullptr);
-    feed(core, carol, carol_invite(bobs_dialog(cs)));
-    auto out = take();
+    auto out = carol_picks_up(cs);
 
     // carol: 200 with alice's media on relay ports of her own, nothing of alice's topology.
-    const received* to_carol = nullptr;
-    const received* to_alice = nullptr;
-    for (const auto& r : out) {
-        if (!r->msg.is_request && r->msg.status == 200) {
-            (r->to == carol ? to_carol : to_alice) = r.get();
-        }
-    }
+    const received* to_carol = find_response(out, core, 200);
     ASSERT_NE(to_carol, nullptr);
+    EXPECT_EQ(to_carol->to, carol);
     const sdp_info carol_side = sdp_of(to_carol->msg.body);
     EXPECT_EQ(carol_side.conn, "198.51.100.1");
     EXPECT_NE(carol_side.port, cs.b_port) << "carol gets relay ports of her own";
     EXPECT_EQ(to_carol->text.find("192.0.2.10"), std::string::npos);
     EXPECT_FALSE(to_carol->msg.to.tag.empty());
 
-    // alice: 200 on her INVITE with carol's media on the relay port she was given from the start.
+    // alice: 200 on her INVITE with carol's media on the relay address of her realm.
+    const received* to_alice = find_response(out, acc, 200);
     ASSERT_NE(to_alice, nullptr);
     EXPECT_EQ(to_alice->to, alice);
-    EXPECT_EQ(to_alice->msg.call_id, o.call_id);
-    const sdp_info alice_side = sdp_of(to_alice->msg.body);
-    EXPECT_EQ(alice_side.conn, "192.0.2.1");
+    EXPECT_EQ(to_alice->msg.call_id, invite_opts{}.call_id);
+    EXPECT_EQ(sdp_of(to_alice->msg.body).conn, "192.0.2.1");
     EXPECT_EQ(to_alice->text.find("198.51.100.30"), std::string::npos) << "nothing of carol's topology reaches alice";
 
     // bob's early dialog ends the way its originator ends one: CANCEL (RFC 3891 3).
@@ -83,17 +124,16 @@ TEST_F(pickup_test, carol_answers_bobs_ringing_call) {
 
     // bob's 487 is ACKed by his transaction and changes nothing.
     from_bob(bob_response(cs.b_invite->msg, 487, "Request Terminated"));
-    out = take();
-    EXPECT_EQ(count_request(out, core, sip::method::ack), 1u);
-    EXPECT_EQ(out.size(), 1u);
+    const auto after_487 = take();
+    EXPECT_EQ(count_to(after_487, bob, sip::method::ack), 1u);
+    EXPECT_EQ(after_487.size(), 1u);
 
     // Both ACK; alice's BYE then goes to carol, in carol's dialog.
-    const std::string a_tag(to_alice->msg.to.tag);
-    const std::string c_tag(to_carol->msg.to.tag);
-    from_alice(alice_request("ACK", a_tag, 1, "z9hG4bKaliceack", o.call_id));
-    carol_acks(c_tag);
+    const std::string a_tag = ok_tag(out, acc);
+    alice_acks(a_tag);
+    carol_acks(ok_tag(out, core));
     EXPECT_TRUE(take().empty());
-    from_alice(alice_request("BYE", a_tag, 2, "z9hG4bKalicebye", o.call_id));
+    from_alice(alice_request("BYE", a_tag, 2, "z9hG4bKalicebye"));
     out = take();
     const received* bye = find_request(out, core, sip::method::bye);
     ASSERT_NE(bye, nullptr);
@@ -112,29 +152,22 @@ TEST_F(pickup_test, carol_answers_bobs_ringing_call) {
 }
 
 TEST_F(pickup_test, the_call_is_confirmed_only_when_both_acked) {
-    invite_opts o;
-    o.user = "bob-trc";
-    const call_state cs = bob_rings(o);
+    const call_state cs = bob_rings();
     ASSERT_NE(cs.b_invite, nullptr);
-    feed(core, carol, carol_invite(bobs_dialog(cs)));
-    auto out = take();
-    const received* ok_a = find_response(out, acc, 200);
-    const received* ok_c = find_response(out, core, 200);
-    ASSERT_TRUE(ok_a != nullptr && ok_c != nullptr);
-    const std::string a_tag(ok_a->msg.to.tag);
-    const std::string c_tag(ok_c->msg.to.tag);
-    from_alice(alice_request("ACK", a_tag, 1, "z9hG4bKaliceack", o.call_id));
+    const auto picked = carol_picks_up(cs);
+    const std::string a_tag = ok_tag(picked, acc);
+    alice_acks(a_tag);
     take();
 
     // carol's 2xx still waits for its ACK: an offer from alice now would cross it.
-    from_alice(alice_reinvite(a_tag, o, 2));
-    out = take();
+    from_alice(alice_reinvite(a_tag, 2));
+    auto out = take();
     EXPECT_NE(find_response(out, acc, 491), nullptr);
     EXPECT_EQ(count_request(out, core, sip::method::invite), 0u);
 
-    carol_acks(c_tag);
+    carol_acks(ok_tag(picked, core));
     take();
-    from_alice(alice_reinvite(a_tag, o, 3));
+    from_alice(alice_reinvite(a_tag, 3));
     out = take();
     const received* reinvite = find_request(out, core, sip::method::invite);
     ASSERT_NE(reinvite, nullptr) << "confirmed: alice's re-INVITE is relayed to carol";
@@ -143,27 +176,21 @@ TEST_F(pickup_test, the_call_is_confirmed_only_when_both_acked) {
 }
 
 TEST_F(pickup_test, each_2xx_is_retransmitted_until_its_own_ack) {
-    invite_opts o;
-    o.user = "bob-trc";
-    const call_state cs = bob_rings(o);
+    const call_state cs = bob_rings();
     ASSERT_NE(cs.b_invite, nullptr);
-    feed(core, carol, carol_invite(bobs_dialog(cs)));
-    auto out = take();
-    const received* ok_a = find_response(out, acc, 200);
-    ASSERT_NE(ok_a, nullptr);
-    const std::string a_tag(ok_a->msg.to.tag);
+    const std::string a_tag = ok_tag(carol_picks_up(cs), acc);
     from_bob(bob_response(cs.b_invite->msg, 487, "Request Terminated"));
     take();
 
     // Neither has ACKed: both 2xx come again at T1 (RFC 3261 13.3.1.4).
     advance(500);
-    out = take();
+    auto out = take();
     EXPECT_EQ(count_response(out, acc, 200), 1u);
     EXPECT_EQ(count_response(out, core, 200), 1u);
 
     // alice ACKs; carol never does: only carol's 2xx goes on, then the call ends after 64*T1
     // with a BYE to each. (bob never answers the CANCEL: its retransmissions are his.)
-    from_alice(alice_request("ACK", a_tag, 1, "z9hG4bKaliceack", o.call_id));
+    alice_acks(a_tag);
     take();
     advance(1000);
     out = take();
@@ -172,24 +199,16 @@ TEST_F(pickup_test, each_2xx_is_retransmitted_until_its_own_ack) {
     advance(64 * 500 + 4000);  // the deadline is seen at the first retransmission after it (T2 apart)
     out = take();
     EXPECT_EQ(count_response(out, acc, 200), 0u);
-    const received* bye_a = find_request(out, acc, sip::method::bye);
-    const received* bye_c = find_request(out, core, sip::method::bye);
-    ASSERT_TRUE(bye_a != nullptr && bye_c != nullptr);
-    EXPECT_EQ(bye_a->to, alice);
-    EXPECT_EQ(bye_c->to, carol);
+    EXPECT_GE(count_to(out, alice, sip::method::bye), 1u);  // and its retransmissions: nobody answers here
+    EXPECT_GE(count_to(out, carol, sip::method::bye), 1u);
     EXPECT_EQ(b2b_->active_calls(), 0u);
 }
 
 TEST_F(pickup_test, a_retransmitted_pickup_invite_gets_the_same_2xx) {
-    invite_opts o;
-    o.user = "bob-trc";
-    const call_state cs = bob_rings(o);
+    const call_state cs = bob_rings();
     ASSERT_NE(cs.b_invite, nullptr);
-    feed(core, carol, carol_invite(bobs_dialog(cs)));
-    const auto first = take();
-    ASSERT_NE(find_response(first, core, 200), nullptr);
-    feed(core, carol, carol_invite(bobs_dialog(cs)));
-    const auto out = take();
+    ASSERT_NE(find_response(carol_picks_up(cs), core, 200), nullptr);
+    const auto out = carol_picks_up(cs);
     EXPECT_EQ(count_response(out, core, 200), 1u);
     EXPECT_EQ(count_response(out, acc, 200), 0u);
     EXPECT_EQ(count_request(out, core, sip::method::cancel), 0u);
@@ -213,40 +232,18 @@ TEST_F(pickup_test, picking_up_one_branch_cancels_every_branch) {
     from_carol(bob_response(to_carol->msg, 180, "Ringing", {}, "caroltag2"));
     take();
 
-    // dave picks up bob's branch.
-    std::string invite = carol_invite(std::string(to_bob->msg.call_id) + ";to-tag=" +
-                                      std::string(to_bob->msg.from.tag) + ";from-tag=bobtag");
-    for (size_t at = invite.find("198.51.100.30"); at != std::string::npos; at = invite.find("198.51.100.30", at)) {
-        invite.replace(at, 13, "198.51.100.40");
-    }
-    feed(core, dave, invite);
-    out = take();
-    size_t ok_to_dave = 0;
-    for (const auto& r : out) {
-        ok_to_dave += r->to == dave && !r->msg.is_request && r->msg.status == 200;
-    }
-    EXPECT_EQ(ok_to_dave, 1u);
+    // dave picks up bob's branch: carol's is CANCELled too.
+    out = dave_picks_up(early_dialog(to_bob->msg));
+    EXPECT_EQ(count_to(out, dave, sip::method::invite, 200), 1u);
     EXPECT_NE(find_response(out, acc, 200), nullptr);
-    size_t cancels_bob = 0, cancels_carol = 0;
-    for (const auto& r : out) {
-        if (r->msg.is_request && r->msg.req_method == sip::method::cancel) {
-            cancels_bob += r->to == bob;
-            cancels_carol += r->to == carol;
-        }
-    }
-    EXPECT_EQ(cancels_bob, 1u);
-    EXPECT_EQ(cancels_carol, 1u);
+    EXPECT_EQ(count_to(out, bob, sip::method::cancel), 1u);
+    EXPECT_EQ(count_to(out, carol, sip::method::cancel), 1u);
 
     // carol answers too late: ACKed and hung up, alice hears nothing of it.
     from_carol(bob_response(to_carol->msg, 200, "OK", carol_sdp, "caroltag2", "<sip:carol@198.51.100.30:5060>"));
     out = take();
-    size_t acks = 0, byes = 0;
-    for (const auto& r : out) {
-        acks += r->to == carol && r->msg.is_request && r->msg.req_method == sip::method::ack;
-        byes += r->to == carol && r->msg.is_request && r->msg.req_method == sip::method::bye;
-    }
-    EXPECT_EQ(acks, 1u);
-    EXPECT_EQ(byes, 1u);
+    EXPECT_EQ(count_to(out, carol, sip::method::ack), 1u);
+    EXPECT_EQ(count_to(out, carol, sip::method::bye), 1u);
     EXPECT_EQ(count_response(out, acc, 200), 0u);
     EXPECT_EQ(b2b_->active_calls(), 1u);
 }
@@ -256,44 +253,31 @@ TEST_F(pickup_test, a_destination_that_has_not_rung_has_no_early_dialog) {
     o.user = "bob-trc";
     const call_state cs = start_call(o);  // 100 Trying at most: no tag of bob's yet
     ASSERT_NE(cs.b_invite, nullptr);
-    auto r = answer_to_carol(carol_invite(bobs_dialog(cs)));
-    ASSERT_NE(r, nullptr);
-    EXPECT_EQ(r->msg.status, 481);
+    EXPECT_EQ(pickup_status(bobs_dialog(cs)), 481u);
     EXPECT_EQ(b2b_->stats().pickups, 0u);
 }
 
 TEST_F(pickup_test, wrong_tags_get_481_and_the_call_rings_on) {
-    invite_opts o;
-    o.user = "bob-trc";
-    const call_state cs = bob_rings(o);
+    const call_state cs = bob_rings();
     ASSERT_NE(cs.b_invite, nullptr);
-    auto r = answer_to_carol(carol_invite(std::string(cs.b_invite->msg.call_id) + ";to-tag=wrong;from-tag=bobtag"));
-    ASSERT_NE(r, nullptr);
-    EXPECT_EQ(r->msg.status, 481);
+    EXPECT_EQ(pickup_status(early_dialog(cs.b_invite->msg, "wrong")), 481u);
     // bob still rings for alice: his 200 connects them.
     from_bob(bob_response(cs.b_invite->msg, 200, "OK", bob_sdp));
     EXPECT_NE(find_response(take(), acc, 200), nullptr);
 }
 
 TEST_F(pickup_test, transfer_mode_n_refuses_with_603) {
-    invite_opts o;  // plain "bob": tr=n
-    const call_state cs = bob_rings(o);
+    const call_state cs = bob_rings("bob");  // plain "bob": tr=n
     ASSERT_NE(cs.b_invite, nullptr);
-    auto r = answer_to_carol(carol_invite(bobs_dialog(cs)));
-    ASSERT_NE(r, nullptr);
-    EXPECT_EQ(r->msg.status, 603);
+    EXPECT_EQ(pickup_status(bobs_dialog(cs)), 603u);
     EXPECT_EQ(b2b_->stats().replaces_refused, 1u);
     EXPECT_EQ(count_request(take(), core, sip::method::cancel), 0u) << "bob rings on";
 }
 
 TEST_F(pickup_test, another_realm_may_not_pick_up) {
-    invite_opts o;
-    o.user = "bob-trc";
-    const call_state cs = bob_rings(o);
+    const call_state cs = bob_rings();
     ASSERT_NE(cs.b_invite, nullptr);
-    auto r = answer_to_carol(carol_invite(bobs_dialog(cs)), acc);
-    ASSERT_NE(r, nullptr);
-    EXPECT_EQ(r->msg.status, 403);
+    EXPECT_EQ(pickup_status(bobs_dialog(cs), acc), 403u);
 }
 
 TEST_F(pickup_test, an_offerless_call_cannot_be_picked_up) {
@@ -306,29 +290,13 @@ TEST_F(pickup_test, an_offerless_call_cannot_be_picked_up) {
     ASSERT_NE(to_bob, nullptr);
     from_bob(bob_response(to_bob->msg, 180, "Ringing"));
     take();
-    auto r = answer_to_carol(carol_invite(std::string(to_bob->msg.call_id) + ";to-tag=" +
-                                          std::string(to_bob->msg.from.tag) + ";from-tag=bobtag"));
-    ASSERT_NE(r, nullptr);
-    EXPECT_EQ(r->msg.status, 486);
+    EXPECT_EQ(pickup_status(early_dialog(to_bob->msg)), 486u);
 }
 
 TEST_F(pickup_test, a_second_pickup_of_the_same_ringing_finds_no_early_dialog) {
-    invite_opts o;
-    o.user = "bob-trc";
-    const call_state cs = bob_rings(o);
+    const call_state cs = bob_rings();
     ASSERT_NE(cs.b_invite, nullptr);
-    feed(core, carol, carol_invite(bobs_dialog(cs)));
-    take();
-    std::string invite = carol_invite(bobs_dialog(cs), false, "z9hG4bKdave");
-    for (size_t at = invite.find("198.51.100.30"); at != std::string::npos; at = invite.find("198.51.100.30", at)) {
-        invite.replace(at, 13, "198.51.100.40");
-    }
-    feed(core, dave, invite);
-    const auto out = take();
-    size_t refused = 0;
-    for (const auto& r : out) {
-        refused += r->to == dave && !r->msg.is_request && r->msg.status == 481;
-    }
-    EXPECT_EQ(refused, 1u);
+    carol_picks_up(cs);
+    EXPECT_EQ(count_to(dave_picks_up(bobs_dialog(cs)), dave, sip::method::invite, 481), 1u);
     EXPECT_EQ(b2b_->stats().pickups, 1u);
 }

@@ -18,6 +18,7 @@
 ///   $f $t $c $s  its From value, To value, Call-ID, CSeq value ("N METHOD")
 ///   $V $F $T $C $S  the same of the last INVITE sent to this peer
 ///   $g  the To tag of the last response sent to this peer (the appliance's tag on its dialog)
+///   $G  the From tag of the last INVITE sent to this peer (the appliance's tag on the dialog it opened)
 ///   $r  the RSeq of that response (for a PRACK's RAck)
 ///   $u  the user part of the last request's Request-URI (for "sip:$u@...")
 ///   $Nx (N = 0..3) the same from what peer N was sent (a third party naming another dialog)
@@ -169,6 +170,7 @@ std::string expand(std::string_view raw, const peer_view* views, unsigned self) 
         case 's': case 'S': value = m ? cseq_value(m->msg) : ""; break;
         case 'u': value = req ? uri_user(req->msg) : ""; break;
         case 'g': value = pv.response ? std::string(pv.response->msg.to.tag) : ""; break;
+        case 'G': value = inv ? std::string(inv->msg.from.tag) : ""; break;
         case 'r': {
             const sip::header* h = pv.response ? pv.response->msg.find("RSeq") : nullptr;
             value = h ? std::string(h->value) : "";

@@ -206,6 +206,18 @@ def seeds():
             rec(BOB, reply(BOB, 200, "OK")),
             rec(DAVE, caller_request(DAVE, "ACK", 1, "z9hG4bKdack", call_id="c2@d")),
             rec(DAVE, caller_request(DAVE, "BYE", 2, "z9hG4bKdbye", call_id="c2@d"), T4S)]
+    # carol picks up the call ringing at bob (RFC 3891 7.1): bob is CANCELled, both 2xx ACKed.
+    yield "call_picked_up", [
+        rec(ALICE, invite(ALICE, "bob-trc"), T0),
+        rec(BOB, response(BOB, 180, "Ringing", of_invite=True)),
+        rec(CAROL, invite(CAROL, "bob", call_id="c2@c", branch="z9hG4bKc1",
+                          extra="Replaces: $1C;to-tag=$1G;from-tag=bobtag\r\n"), T1S),
+        rec(BOB, reply(BOB, 200, "OK")),  # the CANCEL
+        rec(BOB, response(BOB, 487, "Request Terminated", of_invite=True)),
+        rec(ALICE, caller_request(ALICE, "ACK", 1, "z9hG4bKack1", user="bob-trc")),
+        rec(CAROL, caller_request(CAROL, "ACK", 1, "z9hG4bKcack", call_id="c2@c")),
+        rec(ALICE, caller_request(ALICE, "BYE", 2, "z9hG4bKbye1", user="bob-trc"), T4S),
+        rec(CAROL, reply(CAROL, 200, "OK"))]
     yield "forked_call", [
         rec(ALICE, invite(ALICE, "bob+carol"), T0),
         rec(BOB, response(BOB, 180, "Ringing", of_invite=True)),

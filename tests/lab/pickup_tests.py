@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""sipferry lab: call pickup (an INVITE with Replaces naming a ringing destination, RFC 3891 7.1).
+
+A mixin for the lab runner (tests/lab/run), next to TransferTests, whose helpers it uses
+(_c, _start_uas, _rtp_keys, _report, _wait_rtpsims, _wait_cdrs, _sipp_problems, _fail, _progress):
+
+  call_pickup  alice calls bob-trc; bob's phone rings (uas_ring_dialog.xml) and writes its early
+               dialog; carol's phone sends an INVITE with Replaces naming it (uac_pickup.xml): carol
+               gets 200 with the appliance's core address, alice gets 200 with its access address,
+               bob gets a CANCEL (and no BYE); alice <-> carol RTP relayed both ways; alice's BYE
+               reaches carol; transfers.pickups + 1; one CDR: callee carol, picked_up bob, result 200
+"""
+import json
+import os
+import time
+
+from transfer_tests import read_trace, sdp_fields, _is_request, SSRC_ALICE
+
+PICKUP_TESTS = ["call_pickup"]
+SSRC_CAROL_PICKUP = 0xCA201  # uac_pickup.xml's rtpsim
+
+
+class PickupTests:
+    """Lab tests for call pickup; mixed into the runner class of tests/lab/run."""
+
+    def test_call_pickup(self, tdir):
+        """bob rings for alice; carol picks the call up with Replaces; alice talks to carol."""
+        ALICE, BOB, CAROL = self._c("ALICE"), self._c("BOB"), self._c("CAROL")
+        SBC_ACC, SBC_CORE = self._c("SBC_ACC"), self._c("SBC_CORE")
+        cdr_before = len(self.cdr_lines())
+        pickups_before = self.stat(self.stats(), "transfers.pickups")
+        count = 150
+        bob = self._start_uas(tdir, "bob", BOB, "uas_ring_dialog.xml", {"reportdir": tdir, "name": "bob"})
+        alice = self.sipp(tdir, "alice", ALICE, "uac_call.xml", remote=f"{SBC_ACC}:5060", service="bob-trc",
+                          keys=self._rtp_keys(tdir, caller="alice", rtp_count=count))
+        dialog_file = os.path.join(tdir, "bob.dialog")
+        end = time.monotonic() + 6.0
+        while not os.path.exists(dialog_file) and time.monotonic() < end and bob.poll() is None:
+            time.sleep(0.05)
+        try:
+            call_id, bob_tag, sbc_tag = open(dialog_file).read().split()
+        except (OSError, ValueError):
+            rc_alice = self.wait_sipp(alice, timeout=1)
+            rc_bob = self.wait_sipp(bob, timeout=1)
+            self._fail(f"bob's phone did not ring within 6 s (alice sipp {rc_alice}, bob sipp {rc_bob})\n"
+                       + self.sipp_excerpt(alice) + self.sipp_excerpt(bob))
+        replaces = f"{call_id};to-tag={sbc_tag};from-tag={bob_tag}"
+        self._progress(f"bob rings: Replaces: {replaces}")
+        carol = self.sipp(tdir, "carol", CAROL, "uac_pickup.xml", remote=f"{SBC_CORE}:5060", service="bob",
+                          keys=self._rtp_keys(tdir, name="carol", rtp_count=200, replaces=replaces))
+        rc_alice = self.wait_sipp(alice, timeout=16)
+        rc_carol = self.wait_sipp(carol, timeout=5 if rc_alice == 0 else 2)
+        rc_bob = self.wait_sipp(bob, timeout=3)
+        self._wait_rtpsims(tdir, ("alice", "carol"), timeout=6)
+        problems, excerpts = self._sipp_problems([(alice, rc_alice), (bob, rc_bob), (carol, rc_carol)])
+        if problems:
+            self._fail(", ".join(problems) + "\n" + excerpts)
+
+        errs = []
+        atrace = read_trace(os.path.join(tdir, "alice.msg"))
+        btrace = read_trace(os.path.join(tdir, "bob.msg"))
+        ctrace = read_trace(os.path.join(tdir, "carol.msg"))
+        a_200 = next((m for m in atrace if m["dir"] == "in" and m["start"].startswith("SIP/2.0 200")), None)
+        c_200 = next((m for m in ctrace if m["dir"] == "in" and m["start"].startswith("SIP/2.0 200")), None)
+        for who, msg, addr in (("alice", a_200, SBC_ACC), ("carol", c_200, SBC_CORE)):
+            if msg is None:
+                errs.append(f"{who} got no 200")
+                continue
+            f = sdp_fields(msg["body"])
+            self._progress(f"{who}'s 200: SDP {f}")
+            if f.get("c") != addr:
+                errs.append(f"{who}'s 200 SDP c={f.get('c')}, wanted the appliance's {addr}")
+        if a_200 is not None and CAROL[1] in a_200["body"] + json.dumps(a_200["headers"]):
+            errs.append("alice's 200 names carol's address: topology leaked")
+        if not any(m["dir"] == "in" and _is_request(m, "CANCEL") for m in btrace):
+            errs.append("bob got no CANCEL")
+        if any(m["dir"] == "in" and _is_request(m, "BYE") for m in btrace):
+            errs.append("bob got a BYE: his early dialog is CANCELled, never BYEd")
+        if not any(m["dir"] == "in" and _is_request(m, "BYE") for m in ctrace):
+            errs.append("alice's BYE did not reach carol")
+
+        # RTP: alice <-> carol through the appliance, each only from the appliance's address.
+        ra, rc = self._report(tdir, "alice"), self._report(tdir, "carol")
+        a_from_c = (ra.get("per_ssrc") or {}).get(str(SSRC_CAROL_PICKUP), {}).get("count", 0)
+        c_from_a = (rc.get("per_ssrc") or {}).get(str(SSRC_ALICE), {}).get("count", 0)
+        self._progress(f"rtp: alice received {a_from_c} of carol's from {list(ra.get('received_from') or {})}; "
+                       f"carol received {c_from_a} of alice's from {list(rc.get('received_from') or {})}")
+        if a_from_c < 100:
+            errs.append(f"alice received {a_from_c} of carol's packets, wanted >= 100")
+        if c_from_a < 100:
+            errs.append(f"carol received {c_from_a} of alice's packets, wanted >= 100")
+        for who, r, addr in (("alice", ra, SBC_ACC), ("carol", rc, SBC_CORE)):
+            frm = list(r.get("received_from") or {})
+            if not frm or any(not k.startswith(addr + ":") for k in frm):
+                errs.append(f"{who} got RTP from {frm}, wanted only the appliance {addr}")
+
+        pickups = self.stat(self.stats(), "transfers.pickups") - pickups_before
+        if pickups != 1:
+            errs.append(f"transfers.pickups grew by {pickups}, wanted 1")
+        new = self._wait_cdrs(cdr_before, 1)
+        for line in new:
+            self._progress(f"cdr: {line}")
+        try:
+            recs = [json.loads(line) for line in new]
+        except ValueError:
+            recs = []
+            errs.append(f"CDR lines are not JSON: {new}")
+        if len(recs) != 1:
+            errs.append(f"{len(recs)} new CDR lines, wanted 1")
+        else:
+            r = recs[0]
+            want = {"result": 200, "callee": f"{CAROL[1]}:5060", "picked_up": f"{BOB[1]}:5060", "hangup": "caller"}
+            got = {k: r.get(k) for k in want}
+            if got != want:
+                errs.append(f"CDR {got}, wanted {want}")
+        if errs:
+            self._fail("; ".join(errs))
