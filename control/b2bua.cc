@@ -41,7 +41,9 @@ b2bua::~b2bua() {
         timers_.cancel(c->session[0].timer);
         timers_.cancel(c->session[1].timer);
         timers_.cancel(c->a_reliable.timer);
-        timers_.cancel(c->transfer.ring_timer);
+        for (const call::transfer_branch& br : c->transfer.ringing) {
+            timers_.cancel(br.ring_timer);
+        }
         timers_.cancel(c->reinvite.timer);
         timers_.cancel(c->own_reinvite[0].timer);
         timers_.cancel(c->own_reinvite[1].timer);

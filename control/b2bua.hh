@@ -332,20 +332,30 @@ private:
     /// transfer is sure to start, before anything is sent (a REFER's 202 goes there).
     transfer_outcome start_transfer(call& c, bool transferor_is_a, const transfer_request& tr,
                                     const std::function<void()>& accepted);
-    void on_transfer_response(uint64_t call_id, const inbound& in);
-    void complete_transfer(call& c, const inbound& answer);
+    /// A response to the INVITE of destination `i` of the transfer's current step.
+    void on_transfer_response(uint64_t call_id, size_t i, const inbound& in);
+    /// Destination `i` answered first: it becomes the leg that replaces the transferor's.
+    void complete_transfer(call& c, size_t i, const inbound& answer);
     void fail_transfer(call& c, unsigned status, std::string_view reason);
-    /// Routes the transfer's current destination (plan[attempt]) and opens its relay sides;
-    /// "" or why it cannot be tried.
-    std::string open_transfer_attempt(call& c);
-    /// Builds the new leg towards the current destination, sends its INVITE, arms its ring time.
-    void dial_transfer_attempt(call& c);
-    /// The current destination failed: the next sequential one is tried, else the transfer fails.
-    void transfer_attempt_failed(call& c, unsigned status, std::string_view reason);
-    /// (Re)sends the transfer's INVITE to the new party from `call::transfer_state`.
-    void send_transfer_invite(call& c);
-    /// A provider's 401/407 to the transfer's INVITE: sent again once with its credentials.
-    bool retry_transfer_with_credentials(call& c, const sip::message& challenge);
+    /// Routes the destinations of the transfer's current step (steps[step]) and opens the relay
+    /// sides they share; "" or why the step cannot be tried.
+    std::string open_transfer_step(call& c);
+    /// Builds a new leg towards each destination of the step, sends their INVITEs (one SDP for
+    /// all), arms each one's ring time.
+    void dial_transfer_step(call& c);
+    /// Destination `i` failed: when none of the step rings any more, the step failed; a 6xx
+    /// fails the whole transfer at once.
+    void transfer_branch_failed(call& c, size_t i, unsigned status, std::string_view reason);
+    /// Every destination of the step failed: the next step is tried, else the transfer fails
+    /// with the step's best failure (RFC 3261 16.7).
+    void transfer_step_failed(call& c);
+    /// CANCELs (or, should they answer, ACKs and BYEs) every destination of the step still
+    /// ringing except `except` (-1: all) and forgets their dialogs.
+    void give_up_transfer_branches(call& c, int except);
+    /// (Re)sends the INVITE of destination `i` of the step.
+    void send_transfer_invite(call& c, size_t i);
+    /// A provider's 401/407 to destination `i`'s INVITE: sent again once with its credentials.
+    bool retry_transfer_with_credentials(call& c, size_t i, const sip::message& challenge);
     /// NOTIFY of the refer subscription on the transferor's leg (RFC 3515), final or not.
     void notify_transferor(call& c, unsigned status, std::string_view reason, bool final);
     // The appliance's own re-INVITEs (b2bua_own_reinvite.cc).

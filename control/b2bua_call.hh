@@ -161,6 +161,23 @@ inline std::string off_hold(std::string sdp) {
     return sdp;
 }
 
+/// RFC 3261 16.7 step 6, for a B2BUA choosing among its destinations' failures: a 6xx ends the
+/// search at once and wins; otherwise the lowest class wins, and within it a real answer (busy,
+/// say) beats "nobody answered".
+inline bool better_failure(unsigned status, unsigned best) {
+    if (best == 0) {
+        return true;
+    }
+    if ((best >= 600) != (status >= 600)) {
+        return status >= 600;
+    }
+    if (status / 100 != best / 100) {
+        return status / 100 < best / 100;
+    }
+    auto no_answer = [](unsigned s) { return s == 408 || s == 480 || s == 487; };
+    return no_answer(best) && !no_answer(status);
+}
+
 /// Writes what a dialplan run said (its sys.Log lines and its error) to the appliance's log.
 void log_dialplan(const char* which, const route_result& rr);
 
@@ -325,6 +342,19 @@ struct b2bua::call {
     /// offers the transferee's to the new party.
     std::string a_remote_sdp, b_remote_sdp;
 
+    /// One destination of a transfer's current step: the new leg it becomes if it answers first.
+    struct transfer_branch {
+        dial_target target;              ///< provider, options
+        std::string target_uri;          ///< its Request-URI
+        leg next;                        ///< the dialog its INVITE opens
+        uint64_t invite_tx = 0;
+        std::string via_branch;          ///< of the INVITE in flight (a new one after a challenge)
+        sip_addr invite_dest;
+        std::string auth_header;         ///< credentials for the provider's challenge, once it asked
+        bool auth_tried = false;
+        bool done = false;               ///< its final response came, or it was given up
+        timer_queue::id ring_timer = 0;  ///< CANCELs it when it rings too long (rt=, max_ring)
+    };
     /// A transfer handled on the appliance (transfer mode c): the transferor's REFER, the new
     /// leg being placed, and the media bridge that will replace the transferor's half.
     struct transfer_state {
@@ -334,19 +364,16 @@ struct b2bua::call {
         bool notify_stopped = false;     ///< a NOTIFY got 481: the subscription is over
         uint32_t refer_cseq = 0;         ///< Event: refer;id=
         std::string referred_by;
-        std::string target_uri;
-        std::vector<dial_target> plan;   ///< the transfer dialplan's destinations, resolved, one per step
-        size_t attempt = 0;              ///< the one being tried
-        dial_target target;              ///< plan[attempt] (provider, options)
-        std::string offer;               ///< the SDP offered to the new party
-        std::string auth_header;         ///< credentials for the provider's challenge, once it asked
-        bool auth_tried = false;
-        leg next;                        ///< the new party's dialog
-        uint64_t invite_tx = 0;
-        std::string branch;
-        sip_addr invite_dest;
-        timer_queue::id ring_timer = 0;  ///< CANCELs the new party when it rings too long (rt=, max_ring)
-        media_bridge media;              ///< kept half shared with `call::media`, new half for `next`
+        std::string target_uri;          ///< the current step's destinations (logs, the API's answer)
+        /// The transfer dialplan's destinations, resolved: parallel within a step ("a&b"), the
+        /// steps one after the other ("a|b").
+        std::vector<std::vector<dial_target>> steps;
+        size_t step = 0;                 ///< the one being tried
+        std::vector<transfer_branch> ringing;  ///< its destinations
+        unsigned best_status = 0;        ///< the failure the step ends with if nobody answers (RFC 3261 16.7)
+        std::string best_reason;
+        std::string offer;               ///< the SDP offered to every destination of the step
+        media_bridge media;              ///< kept half shared with `call::media`, new half for the step's destinations
     };
     transfer_state transfer;
     rtp_counts segment_base_a_to_b, segment_base_b_to_a;  ///< counters when the current segment began

@@ -22,26 +22,6 @@ namespace sf::control {
 
 using namespace b2bua_detail;
 
-namespace {
-
-/// RFC 3261 16.7 step 6, for a B2BUA: a 6xx ends the search at once and wins; otherwise the
-/// lowest class wins, and within it a real answer (busy, say) beats "nobody answered".
-bool better_failure(unsigned status, unsigned best) {
-    if (best == 0) {
-        return true;
-    }
-    if ((best >= 600) != (status >= 600)) {
-        return status >= 600;
-    }
-    if (status / 100 != best / 100) {
-        return status / 100 < best / 100;
-    }
-    auto no_answer = [](unsigned s) { return s == 408 || s == 480 || s == 487; };
-    return no_answer(best) && !no_answer(status);
-}
-
-}  // namespace
-
 bool b2bua::branches_unsettled(const call& c) const {
     return std::any_of(c.branches.begin(), c.branches.end(), [](const call::branch& br) {
         return br.st != call::branch::state::done;

@@ -164,24 +164,19 @@ b2bua::transfer_outcome b2bua::start_transfer(call& c, bool from_a, const transf
         }
         return refuse(603, "the transfer dialplan did not route it");
     }
-    // One destination per sequential step ("a|b": b when a fails); the new leg does not fork.
-    for (size_t i = 1; i < rr.targets.size(); ++i) {
-        if (rr.targets[i].group == rr.targets[i - 1].group) {
-            return refuse(603, "the transfer dialplan must dial one destination at a time ('a|b', not 'a&b')");
-        }
-    }
-    // Providers and registered users resolve as for a call (an unregistered one drops out); a
-    // registered user with several contacts gets the first (highest q).
+    // Providers and registered users resolve as for a call (an unregistered one drops out; one
+    // registered from several places rings at each, in parallel).
     std::vector<dial_target> resolved = rr.targets;
     unsigned unresolved = 0;
     if (std::string why = resolve_targets(resolved, unresolved); !why.empty()) {
         return refuse(unresolved, why);
     }
-    std::vector<dial_target> plan;
+    std::vector<std::vector<dial_target>> steps;
     for (dial_target& r : resolved) {
-        if (plan.empty() || plan.back().group != r.group) {
-            plan.push_back(std::move(r));
+        if (steps.empty() || steps.back().back().group != r.group) {
+            steps.emplace_back();
         }
+        steps.back().push_back(std::move(r));
     }
     // The transferee's offer, as its phone made it, for the new party.
     const bool keep_a = !from_a;
@@ -192,14 +187,14 @@ b2bua::transfer_outcome b2bua::start_transfer(call& c, bool from_a, const transf
     call::transfer_state& t = c.transfer;
     t = call::transfer_state{};
     t.transferor_is_a = from_a;
-    t.plan = std::move(plan);
+    t.steps = std::move(steps);
     std::string why;
-    while (t.attempt < t.plan.size() && !(why = open_transfer_attempt(c)).empty()) {
-        log_info("call %llu: transfer destination %zu of %zu skipped: %s", static_cast<unsigned long long>(c.id),
-                 t.attempt + 1, t.plan.size(), why.c_str());
-        ++t.attempt;
+    while (t.step < t.steps.size() && !(why = open_transfer_step(c)).empty()) {
+        log_info("call %llu: transfer step %zu of %zu skipped: %s", static_cast<unsigned long long>(c.id), t.step + 1,
+                 t.steps.size(), why.c_str());
+        ++t.step;
     }
-    if (t.attempt == t.plan.size()) {
+    if (t.step == t.steps.size()) {
         t = call::transfer_state{};
         return refuse(why == "no relay ports left" ? 503 : 603, why);
     }
@@ -210,52 +205,59 @@ b2bua::transfer_outcome b2bua::start_transfer(call& c, bool from_a, const transf
     ++stats_.transfers_started;
     accepted();
     notify_transferor(c, 100, "Trying", false);
-    dial_transfer_attempt(c);
+    dial_transfer_step(c);
     return {};
 }
 
-std::string b2bua::open_transfer_attempt(call& c) {
+std::string b2bua::open_transfer_step(call& c) {
     call::transfer_state& t = c.transfer;
-    const dial_target& dt = t.plan[t.attempt];
-    uint32_t target_addr = 0;
-    if (!parse_ipv4_text(dt.host, target_addr)) {
-        return "only IPv4 transfer targets and configured providers are routed ('" + dt.host + "')";
-    }
-    const int new_realm = dt.realm >= 0 ? dt.realm : route(target_addr);
-    if (new_realm < 0) {
-        return "no route to the transfer target " + dt.host;
+    const std::vector<dial_target>& step = t.steps[t.step];
+    std::vector<call::transfer_branch> ringing;
+    for (const dial_target& dt : step) {
+        uint32_t target_addr = 0;
+        if (!parse_ipv4_text(dt.host, target_addr)) {
+            return "only IPv4 transfer targets and configured providers are routed ('" + dt.host + "')";
+        }
+        const int new_realm = dt.realm >= 0 ? dt.realm : route(target_addr);
+        if (new_realm < 0) {
+            return "no route to the transfer target " + dt.host;
+        }
+        call::transfer_branch br;
+        br.target = dt;
+        br.target_uri = dt.contact_uri.empty() ? "sip:" + dt.user + "@" + dt.host + ":" + std::to_string(dt.port)
+                                               : dt.contact_uri;
+        br.next.realm = static_cast<unsigned>(new_realm);
+        br.next.media_realm = static_cast<unsigned>(dt.media_realm >= 0 ? dt.media_realm : new_realm);
+        br.next.target = sip_addr{target_addr, dt.port};
+        br.invite_dest = br.next.target;
+        // Every destination of the step is offered the same relay sides, as a call's parallel
+        // branches are: whoever answers, the new half of the bridge is already in place.
+        if (!ringing.empty() && (br.next.realm != ringing.front().next.realm ||
+                                 br.next.media_realm != ringing.front().next.media_realm)) {
+            return "parallel transfer destinations must share a realm and a media realm";
+        }
+        ringing.push_back(std::move(br));
     }
     const bool keep_a = !t.transferor_is_a;
     sdp::session offer;
     sdp::parse(keep_a ? c.a_remote_sdp : c.b_remote_sdp, offer);  // parsed once already in start_transfer
-    const unsigned new_media_realm = static_cast<unsigned>(dt.media_realm >= 0 ? dt.media_realm : new_realm);
-    if (!media_.open_replacement(t.media, c.media, keep_a, new_media_realm, offer)) {
+    if (!media_.open_replacement(t.media, c.media, keep_a, ringing.front().next.media_realm, offer)) {
         return "no relay ports left";
     }
-    t.target = dt;
-    t.target_uri = dt.contact_uri.empty() ? "sip:" + dt.user + "@" + dt.host + ":" + std::to_string(dt.port)
-                                          : dt.contact_uri;
-    t.auth_header.clear();
-    t.auth_tried = false;
-    t.next = leg{};
-    t.next.realm = static_cast<unsigned>(new_realm);
-    t.next.media_realm = new_media_realm;
-    t.next.target = sip_addr{target_addr, dt.port};
+    t.ringing = std::move(ringing);
+    t.best_status = 0;
+    t.best_reason.clear();
+    t.target_uri.clear();
+    for (const call::transfer_branch& br : t.ringing) {
+        t.target_uri += (t.target_uri.empty() ? "" : " & ") + br.target_uri;
+    }
     return "";
 }
 
-void b2bua::dial_transfer_attempt(call& c) {
+void b2bua::dial_transfer_step(call& c) {
     call::transfer_state& t = c.transfer;
-    const dial_target& dt = t.target;
     const bool keep_a = !t.transferor_is_a;
-    // The new leg: a dialog of its own, showing nothing of the others.
     const leg& stays = keep_a ? c.a : c.b;
-    leg& n = t.next;
-    n.target_uri = t.target_uri;
-    n.call_id = random_token(32);
-    n.owns_call_id = true;
-    n.local_tag = random_token(16);
-    const std::string& n_addr = realm(n.realm).addr_text;
     std::string caller_user = "anonymous";
     sip::name_addr stays_na;
     sip::uri stays_uri;
@@ -263,87 +265,145 @@ void b2bua::dial_transfer_attempt(call& c) {
         !stays_uri.user.empty()) {
         caller_user = std::string(stays_uri.user);
     }
-    // The dial string's From options as for any destination (a provider's From host included).
-    n.local_uri = from_name_addr(dt, caller_user, "", n_addr);
-    n.remote_uri = "<" + t.target_uri + ">";
-    n.contact = "<sip:sipferry@" + n_addr + ":" + std::to_string(cfg_.sip_port) + ">";
-    n.transfer_mode = dt.transfer_mode;
-    n.sdp_sess_id = random_u64() >> 2;
-    n.local_cseq = 1;
-    t.branch = "z9hG4bK" + random_token(20);
-
+    // One SDP for the whole step: the transferee's offer on the new half's relay address, off hold.
+    const uint64_t sess_id = random_u64() >> 2;
     sdp::rewrite_spec spec;
     const std::string media_addr = media_.address_of(t.media, keep_a);  // the new leg's relay address
     spec.address = media_addr;
-    spec.origin_sess_id = n.sdp_sess_id;
-    spec.origin_sess_version = ++n.sdp_version;
+    spec.origin_sess_id = sess_id;
+    spec.origin_sess_version = 1;
     media_.ports_of(t.media, keep_a, spec.ports);
     t.offer = off_hold(sdp::rewrite(keep_a ? c.a_remote_sdp : c.b_remote_sdp, spec));
     const uint64_t id = c.id;
-    by_call_id_[n.call_id] = id;
-    send_transfer_invite(c);
-    // A new party that rings and never answers is CANCELled like any destination; its 487 then
-    // fails this attempt. One that has not even sent a provisional response gets its CANCEL on
-    // the first (RFC 3261 9.1), and Timer B ends its INVITE within 64*T1 anyway.
-    const unsigned ring_s = dt.ring_time_s != 0 ? dt.ring_time_s : cfg_.max_ring_s;
-    if (ring_s != 0) {
-        t.ring_timer = timers_.add(now_() + 1000ull * ring_s, [this, id, ring_s] {
+    for (size_t i = 0; i < t.ringing.size(); ++i) {
+        call::transfer_branch& br = t.ringing[i];
+        const dial_target& dt = br.target;
+        // The new leg: a dialog of its own, showing nothing of the others.
+        leg& n = br.next;
+        n.target_uri = br.target_uri;
+        n.call_id = random_token(32);
+        n.owns_call_id = true;
+        n.local_tag = random_token(16);
+        const std::string& n_addr = realm(n.realm).addr_text;
+        // The dial string's From options as for any destination (a provider's From host included).
+        n.local_uri = from_name_addr(dt, caller_user, "", n_addr);
+        n.remote_uri = "<" + br.target_uri + ">";
+        n.contact = "<sip:sipferry@" + n_addr + ":" + std::to_string(cfg_.sip_port) + ">";
+        n.transfer_mode = dt.transfer_mode;
+        n.sdp_sess_id = sess_id;
+        n.sdp_version = 1;
+        n.local_cseq = 1;
+        br.via_branch = "z9hG4bK" + random_token(20);
+        by_call_id_[n.call_id] = id;
+        send_transfer_invite(c, i);
+        // A new party that rings and never answers is CANCELled like any destination; its 487 then
+        // fails it. One that has not even sent a provisional response gets its CANCEL on the
+        // first (RFC 3261 9.1), and Timer B ends its INVITE within 64*T1 anyway.
+        const unsigned ring_s = dt.ring_time_s != 0 ? dt.ring_time_s : cfg_.max_ring_s;
+        if (ring_s == 0) {
+            continue;
+        }
+        const std::string call_id = n.call_id;
+        br.ring_timer = timers_.add(now_() + 1000ull * ring_s, [this, id, i, call_id, ring_s] {
             auto it = calls_.find(id);
             if (it == calls_.end()) {
                 return;
             }
             call::transfer_state& tt = it->second->transfer;
-            tt.ring_timer = 0;
-            if (tt.active) {
-                log_info("call %llu: transfer target %s did not answer within %u s",
-                         static_cast<unsigned long long>(id), tt.target_uri.c_str(), ring_s);
-                tl_.cancel(tt.invite_tx);
+            if (!tt.active || i >= tt.ringing.size() || tt.ringing[i].next.call_id != call_id) {
+                return;
             }
+            tt.ringing[i].ring_timer = 0;
+            log_info("call %llu: transfer target %s did not answer within %u s", static_cast<unsigned long long>(id),
+                     tt.ringing[i].target_uri.c_str(), ring_s);
+            tl_.cancel(tt.ringing[i].invite_tx);
         });
     }
 }
 
-void b2bua::transfer_attempt_failed(call& c, unsigned status, std::string_view reason) {
+void b2bua::give_up_transfer_branches(call& c, int except) {
+    call::transfer_state& t = c.transfer;
+    for (size_t i = 0; i < t.ringing.size(); ++i) {
+        call::transfer_branch& br = t.ringing[i];
+        by_call_id_.erase(br.next.call_id);
+        if (br.done || static_cast<int>(i) == except) {
+            continue;
+        }
+        br.done = true;
+        timers_.cancel(br.ring_timer);
+        br.ring_timer = 0;
+        // Cancelled now or on its first provisional response, or ACKed and BYEd if it answers
+        // anyway (b2bua_orphans.cc).
+        adopt_orphan(br.next, br.invite_tx);
+    }
+}
+
+void b2bua::transfer_branch_failed(call& c, size_t i, unsigned status, std::string_view reason) {
+    call::transfer_state& t = c.transfer;
+    call::transfer_branch& br = t.ringing[i];
+    br.done = true;
+    timers_.cancel(br.ring_timer);
+    br.ring_timer = 0;
+    by_call_id_.erase(br.next.call_id);
+    tl_.detach_client(br.invite_tx);  // its transaction is over (it ACKed a failure, or timed out)
+    log_info("call %llu: transfer target %s failed with %u", static_cast<unsigned long long>(c.id),
+             br.target_uri.c_str(), status);
+    if (better_failure(status, t.best_status)) {
+        t.best_status = status;
+        t.best_reason = std::string(reason);
+    }
+    if (status >= 600) {
+        // The party's answer for everywhere (RFC 3261 16.7 step 6): the others of the step are
+        // cancelled and no further step is dialled.
+        give_up_transfer_branches(c, -1);
+        fail_transfer(c, t.best_status, t.best_reason);
+        return;
+    }
+    if (std::any_of(t.ringing.begin(), t.ringing.end(), [](const call::transfer_branch& b) { return !b.done; })) {
+        return;  // the step goes on while one of its destinations still rings
+    }
+    transfer_step_failed(c);
+}
+
+void b2bua::transfer_step_failed(call& c) {
     call::transfer_state& t = c.transfer;
     const bool keep_a = !t.transferor_is_a;
-    // A 6xx is the party's answer for everywhere (RFC 3261 16.7 step 6): no further step.
-    while (status < 600 && t.attempt + 1 < t.plan.size()) {
-        log_info("call %llu: transfer target %s failed with %u, trying the next destination",
+    const unsigned status = t.best_status;
+    const std::string reason = t.best_reason;
+    while (t.step + 1 < t.steps.size()) {
+        log_info("call %llu: transfer to %s failed with %u, trying the next destination",
                  static_cast<unsigned long long>(c.id), t.target_uri.c_str(), status);
-        timers_.cancel(t.ring_timer);
-        t.ring_timer = 0;
         media_.close_replacement(t.media, keep_a);
-        by_call_id_.erase(t.next.call_id);
-        tl_.detach_client(t.invite_tx);
-        t.invite_tx = 0;
-        ++t.attempt;
-        if (const std::string why = open_transfer_attempt(c); !why.empty()) {
-            log_info("call %llu: transfer destination %zu skipped: %s", static_cast<unsigned long long>(c.id),
-                     t.attempt + 1, why.c_str());
+        t.ringing.clear();
+        ++t.step;
+        if (const std::string why = open_transfer_step(c); !why.empty()) {
+            log_info("call %llu: transfer step %zu skipped: %s", static_cast<unsigned long long>(c.id), t.step + 1,
+                     why.c_str());
             continue;
         }
         ++stats_.transfer_fallbacks;
-        dial_transfer_attempt(c);
+        dial_transfer_step(c);
         return;
     }
     fail_transfer(c, status, reason);
 }
 
-void b2bua::send_transfer_invite(call& c) {
+void b2bua::send_transfer_invite(call& c, size_t i) {
     call::transfer_state& t = c.transfer;
-    const leg& n = t.next;
+    call::transfer_branch& br = t.ringing[i];
+    const leg& n = br.next;
     std::string extra = "Referred-By: " + t.referred_by + "\r\n" + std::string(allow_header);
-    for (const auto& [name, value] : t.target.headers) {
+    for (const auto& [name, value] : br.target.headers) {
         extra += name + ": " + value + "\r\n";
     }
-    extra += t.auth_header;
+    extra += br.auth_header;
     request_spec rs;
     const std::string from = n.from_value();
     rs.method = "INVITE";
     rs.request_uri = n.target_uri;
     rs.via_host = realm(n.realm).addr_text;
     rs.via_port = cfg_.sip_port;
-    rs.branch = t.branch;
+    rs.branch = br.via_branch;
     rs.max_forwards = cfg_.max_forwards;
     rs.from = from;
     rs.to = n.remote_uri;
@@ -355,34 +415,38 @@ void b2bua::send_transfer_invite(call& c) {
     rs.content_type = "application/sdp";
     rs.body = t.offer;
     const uint64_t id = c.id;
-    t.invite_dest = n.target;
-    t.invite_tx = tl_.send_request(
-        sip::method::invite, t.branch, n.realm, n.target, build_request(tl_.pool(), rs),
-        [this, id](const inbound& resp) { on_transfer_response(id, resp); },
-        [this, id] {
+    const std::string call_id = n.call_id;
+    br.invite_tx = tl_.send_request(
+        sip::method::invite, br.via_branch, n.realm, n.target, build_request(tl_.pool(), rs),
+        [this, id, i](const inbound& resp) { on_transfer_response(id, i, resp); },
+        [this, id, i, call_id] {
             auto it = calls_.find(id);
-            if (it != calls_.end() && it->second->transfer.active) {
-                transfer_attempt_failed(*it->second, 408, reason_phrase(408));
+            if (it == calls_.end()) {
+                return;
+            }
+            call::transfer_state& tt = it->second->transfer;
+            if (tt.active && i < tt.ringing.size() && tt.ringing[i].next.call_id == call_id && !tt.ringing[i].done) {
+                transfer_branch_failed(*it->second, i, 408, reason_phrase(408));
             }
         });
 }
 
-bool b2bua::retry_transfer_with_credentials(call& c, const sip::message& challenge) {
-    call::transfer_state& t = c.transfer;
-    if (t.auth_tried) {
+bool b2bua::retry_transfer_with_credentials(call& c, size_t i, const sip::message& challenge) {
+    call::transfer_branch& br = c.transfer.ringing[i];
+    if (br.auth_tried) {
         return false;
     }
-    std::string line = provider_credentials(c, t.target.provider, challenge, t.target_uri);
+    std::string line = provider_credentials(c, br.target.provider, challenge, br.target_uri);
     if (line.empty()) {
         return false;
     }
-    t.auth_tried = true;
-    t.auth_header = std::move(line);
-    t.next.local_cseq += 1;
-    t.branch = "z9hG4bK" + random_token(20);
-    tl_.detach_client(t.invite_tx);  // that transaction is over (it ACKed the challenge)
+    br.auth_tried = true;
+    br.auth_header = std::move(line);
+    br.next.local_cseq += 1;
+    br.via_branch = "z9hG4bK" + random_token(20);
+    tl_.detach_client(br.invite_tx);  // that transaction is over (it ACKed the challenge)
     ++stats_.provider_auth_retries;
-    send_transfer_invite(c);  // the ring timer started with the first INVITE goes on
+    send_transfer_invite(c, i);  // the ring timer started with the first INVITE goes on
     return true;
 }
 
@@ -576,45 +640,55 @@ std::pair<int, std::string> b2bua::api_transfer(const std::string& call_ref, con
                      json_quote(c->transfer.target_uri) + "}"};
 }
 
-void b2bua::on_transfer_response(uint64_t call_id, const inbound& in) {
+void b2bua::on_transfer_response(uint64_t call_id, size_t i, const inbound& in) {
     auto it = calls_.find(call_id);
-    if (it == calls_.end() || !it->second->transfer.active) {
-        on_orphan_response(in);  // the transfer was abandoned while its INVITE was out
+    const sip::message& m = *in.msg;
+    // Only a destination of the transfer under way counts; anything else belongs to an INVITE
+    // given up before (a loser of the step, a transfer abandoned or done since).
+    call::transfer_state* t = it == calls_.end() ? nullptr : &it->second->transfer;
+    if (t == nullptr || !t->active || i >= t->ringing.size() || t->ringing[i].done ||
+        t->ringing[i].next.call_id != m.call_id) {
+        on_orphan_response(in);
         return;
     }
     call& c = *it->second;
-    const sip::message& m = *in.msg;
+    call::transfer_branch& br = t->ringing[i];
     if (m.status < 200) {
         if (m.status > 100) {
             notify_transferor(c, m.status, m.reason, false);
         }
         return;
     }
-    if ((m.status == 401 || m.status == 407) && retry_transfer_with_credentials(c, m)) {
+    if ((m.status == 401 || m.status == 407) && retry_transfer_with_credentials(c, i, m)) {
         return;
     }
     if (m.status == 401 || m.status == 407) {
         // The transferor cannot answer a challenge for the new party's realm: as for a call,
         // the provider refused us.
         log_info("call %llu: transfer target %s asked for credentials we do not have (or refused them)",
-                 static_cast<unsigned long long>(call_id), c.transfer.target_uri.c_str());
-        transfer_attempt_failed(c, 503, reason_phrase(503));
+                 static_cast<unsigned long long>(call_id), br.target_uri.c_str());
+        transfer_branch_failed(c, i, 503, reason_phrase(503));
         return;
     }
     if (m.status >= 300) {
-        transfer_attempt_failed(c, m.status, m.reason);
+        transfer_branch_failed(c, i, m.status, m.reason);
         return;
     }
-    complete_transfer(c, in);
+    complete_transfer(c, i, in);
 }
 
-void b2bua::complete_transfer(call& c, const inbound& answer) {
+void b2bua::complete_transfer(call& c, size_t i, const inbound& answer) {
     const sip::message& m = *answer.msg;
     call::transfer_state& t = c.transfer;
-    timers_.cancel(t.ring_timer);
-    t.ring_timer = 0;
+    // The first answer wins: the step's other destinations are cancelled (RFC 3261 16.7 as a
+    // forking proxy does it), and only the winner's dialog is kept.
+    give_up_transfer_branches(c, static_cast<int>(i));
+    call::transfer_branch& won = t.ringing[i];
+    won.done = true;
+    timers_.cancel(won.ring_timer);
+    won.ring_timer = 0;
     const bool keep_a = !t.transferor_is_a;
-    leg& n = t.next;
+    leg& n = won.next;
     n.remote_tag = std::string(m.to.tag);
     if (const sip::header* contact = m.find(sip::hdr::contact)) {
         uri_endpoint(contact->value, n.target, &n.target_uri);
@@ -623,7 +697,7 @@ void b2bua::complete_transfer(call& c, const inbound& answer) {
     route_next_hop(n);
     // ACK the new party's 2xx (end to end, our own transaction).
     sip_wire& ack = c.last_ack[keep_a ? 1 : 0];
-    ack = in_dialog_request(n, "ACK", 1, "z9hG4bK" + random_token(20));
+    ack = in_dialog_request(n, "ACK", n.local_cseq, "z9hG4bK" + random_token(20));
     send_(n.realm, n.target, ack);
     sdp::session desc;
     const bool has_sdp = is_sdp(m) && sdp::parse(m.body, desc) == sdp::parse_error::ok;
@@ -649,6 +723,7 @@ void b2bua::complete_transfer(call& c, const inbound& answer) {
         send_bye(c, keep_a);  // the transferor is B when A stays
     }
     by_call_id_.erase(old.call_id);
+    by_call_id_[n.call_id] = c.id;
     (keep_a ? c.b : c.a) = n;
     timers_.cancel(c.session[keep_a ? 1 : 0].timer);
     c.session[keep_a ? 1 : 0] = {};  // the new party's dialog negotiated no session timer
@@ -661,8 +736,8 @@ void b2bua::complete_transfer(call& c, const inbound& answer) {
     c.rec.transferred_by = t.referred_by;
     c.rec.billed_account = c.account;  // the new leg is paid by the account the call belongs to
     c.rec.b_call_id = n.call_id;
-    c.rec.callee = to_string(t.invite_dest);
-    c.rec.provider = t.target.provider;
+    c.rec.callee = to_string(won.invite_dest);
+    c.rec.provider = won.target.provider;
     c.rec.start = done.end;
     c.rec.answer = done.end;
     c.rec.result = m.status;
@@ -670,11 +745,11 @@ void b2bua::complete_transfer(call& c, const inbound& answer) {
     ++c.transfers;
     ++stats_.transfers_completed;
     t.active = false;
-    if (t.target.max_duration_s != 0) {
+    if (won.target.max_duration_s != 0) {
         // cd= on the transfer's destination limits the call from this answer on (a limit the
         // call had before is replaced; without cd= it keeps running).
         timers_.cancel(c.duration_timer);
-        arm_duration_limit(c, t.target.max_duration_s);
+        arm_duration_limit(c, won.target.max_duration_s);
     }
 
     // The transferee's SDP must now describe the new party (codecs, off hold): re-INVITE it
@@ -687,13 +762,10 @@ void b2bua::complete_transfer(call& c, const inbound& answer) {
 void b2bua::fail_transfer(call& c, unsigned status, std::string_view reason) {
     call::transfer_state& t = c.transfer;
     const bool keep_a = !t.transferor_is_a;
-    timers_.cancel(t.ring_timer);
-    t.ring_timer = 0;
+    give_up_transfer_branches(c, -1);  // none rings any more when a step ends; a 6xx gives up the rest
     ++stats_.transfers_failed;
     notify_transferor(c, status, reason, true);
     media_.close_replacement(t.media, keep_a);
-    by_call_id_.erase(t.next.call_id);
-    tl_.detach_client(t.invite_tx);
     t.active = false;
     if (t.transferor_gone) {
         // Nobody to go back to (RFC 5589 7): the transferee is told the call is over.
@@ -710,14 +782,11 @@ void b2bua::abort_transfer(call& c) {
     }
     const bool keep_a = !t.transferor_is_a;
     t.active = false;
-    timers_.cancel(t.ring_timer);
-    t.ring_timer = 0;
-    // The transferee hung up mid-transfer: the new party is cancelled now or on its first
-    // provisional response, or ACKed and BYEd if it answers anyway (b2bua_orphans.cc).
-    adopt_orphan(t.next, t.invite_tx);
+    // The transferee hung up mid-transfer: every new party still ringing is cancelled now or on
+    // its first provisional response, or ACKed and BYEd if it answers anyway (b2bua_orphans.cc).
+    give_up_transfer_branches(c, -1);
     notify_transferor(c, 487, reason_phrase(487), true);
     media_.close_replacement(t.media, keep_a);
-    by_call_id_.erase(t.next.call_id);
 }
 
 void b2bua::notify_transferor(call& c, unsigned status, std::string_view reason, bool final) {

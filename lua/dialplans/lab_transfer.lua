@@ -26,11 +26,22 @@ if trunk_user then
   sys.Dial(trunk_user .. "@lab-trunk")
 end
 
--- "X-then-trunk-Y" tries lab user X first and, when X fails (busy, say), Y at lab-trunk: a
--- transfer's destinations are tried one after the other ("a|b"), never in parallel.
+-- "X-then-trunk-Y" tries lab user X first and, when X fails (busy, say), Y at lab-trunk: the
+-- steps of a transfer are tried one after the other ("a|b").
 local first, then_user = string.match(req.URI.User, "^(%a+)%-then%-trunk%-(%w+)$")
 if first and hosts[first] then
   sys.Dial(first .. "@" .. hosts[first] .. ":5060|" .. then_user .. "@lab-trunk")
+end
+
+-- "X+Y" rings X and Y at once ("a&b"): the first to answer takes the call, the other is
+-- cancelled. Besides the lab users, "desk" is a second phone on carol's host (SIP port 5062).
+local phones = { desk = "198.51.100.30:5062" }
+for user, host in pairs(hosts) do
+  phones[user] = host .. ":5060"
+end
+local x, y = string.match(req.URI.User, "^(%a+)%+(%a+)$")
+if x and phones[x] and phones[y] then
+  sys.Dial(x .. "@" .. phones[x] .. "&" .. y .. "@" .. phones[y])
 end
 
 sys.Log("lab transfer dialplan: refusing transfer to '" .. req.URI.User .. "'")

@@ -198,6 +198,16 @@ inline std::unique_ptr<received> parse_copy(unsigned realm, sip_addr to, const s
     return r;
 }
 
+/// The INVITE the appliance sent to `to` in `out`, parsed again (null when none).
+inline std::unique_ptr<received> invite_sent_to(const std::vector<std::unique_ptr<received>>& out, sip_addr to) {
+    for (const auto& r : out) {
+        if (r->msg.is_request && r->msg.req_method == sip::method::invite && r->to == to) {
+            return parse_copy(r->realm, r->to, r->text);
+        }
+    }
+    return nullptr;
+}
+
 inline std::string header(const sip::message& m, sip::hdr id) {
     const sip::header* h = m.find(id);
     return h == nullptr ? std::string() : std::string(h->value);

@@ -14,15 +14,6 @@ protected:
         ASSERT_EQ(engine_->load_source("default", "fork.lua", "sys.Dial(\"" + dial_string + "\")"), "");
     }
 
-    /// The INVITE the appliance sent to `peer`, parsed (kept past take()).
-    static std::unique_ptr<received> invite_to(const std::vector<std::unique_ptr<received>>& out, sip_addr peer) {
-        for (const auto& r : out) {
-            if (r->to == peer && r->msg.is_request && r->msg.req_method == sip::method::invite) {
-                return parse_copy(r->realm, r->to, r->text);
-            }
-        }
-        return nullptr;
-    }
     /// The INVITEs of one parallel call to `user` ("bob+carol"): bob's and carol's.
     struct fork_invites {
         std::unique_ptr<received> bob, carol;
@@ -30,7 +21,7 @@ protected:
     fork_invites ring_both(const invite_opts& o) {
         from_alice(alice_invite(o));
         auto out = take();
-        fork_invites f{invite_to(out, bob), invite_to(out, carol)};
+        fork_invites f{invite_sent_to(out, bob), invite_sent_to(out, carol)};
         EXPECT_TRUE(f.bob && f.carol) << "an INVITE to each";
         return f;
     }
@@ -38,7 +29,7 @@ protected:
     /// alice calls the dialplan's destination (bob), and bob rings.
     void bob_rings() {
         from_alice(alice_invite());
-        auto to_bob = invite_to(take(), bob);
+        auto to_bob = invite_sent_to(take(), bob);
         ASSERT_NE(to_bob, nullptr);
         from_bob(bob_response(to_bob->msg, 180, "Ringing"));
         take();
@@ -63,8 +54,8 @@ TEST_F(fork_test, parallel_branches_offer_the_same_media_in_dialogs_of_their_own
     o.user = bob_and_carol;
     from_alice(alice_invite(o));
     auto out = take();
-    auto to_bob = invite_to(out, bob);
-    auto to_carol = invite_to(out, carol);
+    auto to_bob = invite_sent_to(out, bob);
+    auto to_carol = invite_sent_to(out, carol);
     ASSERT_NE(to_bob, nullptr);
     ASSERT_NE(to_carol, nullptr);
     EXPECT_NE(to_bob->msg.call_id, to_carol->msg.call_id);
@@ -215,19 +206,19 @@ TEST_F(fork_test, the_next_group_rings_when_the_ring_time_runs_out) {
     o.user = carol_then_bob;
     from_alice(alice_invite(o));
     auto out = take();
-    auto to_carol = invite_to(out, carol);
+    auto to_carol = invite_sent_to(out, carol);
     ASSERT_NE(to_carol, nullptr);
-    EXPECT_EQ(invite_to(out, bob), nullptr) << "bob waits for carol's turn to end";
+    EXPECT_EQ(invite_sent_to(out, bob), nullptr) << "bob waits for carol's turn to end";
     from_carol(bob_response(to_carol->msg, 180, "Ringing", {}, "caroltag"));
     EXPECT_NE(find_response(take(), acc, 180), nullptr);
     advance(3999);
     out = take();
-    EXPECT_EQ(invite_to(out, bob), nullptr);
+    EXPECT_EQ(invite_sent_to(out, bob), nullptr);
     EXPECT_EQ(count_to(out, carol, sip::method::cancel), 0u);
     advance(1);  // carol's rt=4 runs out
     out = take();
     EXPECT_EQ(count_to(out, carol, sip::method::cancel), 1u);
-    auto to_bob = invite_to(out, bob);
+    auto to_bob = invite_sent_to(out, bob);
     ASSERT_NE(to_bob, nullptr);
     EXPECT_EQ(count_response(out, acc, 480), 0u) << "alice keeps waiting for bob";
     from_bob(bob_response(to_bob->msg, 200, "OK", bob_sdp));
@@ -244,12 +235,12 @@ TEST_F(fork_test, the_next_group_rings_at_once_after_a_failure) {
     invite_opts o;
     o.user = carol_then_bob;
     from_alice(alice_invite(o));
-    auto to_carol = invite_to(take(), carol);
+    auto to_carol = invite_sent_to(take(), carol);
     ASSERT_NE(to_carol, nullptr);
     from_carol(bob_response(to_carol->msg, 486, "Busy Here", {}, "caroltag"));
     auto out = take();
     EXPECT_EQ(count_response(out, acc, 486), 0u);
-    auto to_bob = invite_to(out, bob);
+    auto to_bob = invite_sent_to(out, bob);
     ASSERT_NE(to_bob, nullptr);
     from_bob(bob_response(to_bob->msg, 404, "Not Found"));
     out = take();
@@ -261,7 +252,7 @@ TEST_F(fork_test, the_next_group_rings_at_once_after_a_failure) {
 TEST_F(fork_test, ring_time_on_the_last_group_gives_480) {
     dial("bob@198.51.100.20[rt=2]");
     from_alice(alice_invite());
-    auto to_bob = invite_to(take(), bob);
+    auto to_bob = invite_sent_to(take(), bob);
     ASSERT_NE(to_bob, nullptr);
     from_bob(bob_response(to_bob->msg, 180, "Ringing"));
     take();
@@ -319,7 +310,7 @@ TEST_F(fork_test, a_callee_silent_after_the_cancel_leaves_no_transaction) {
 TEST_F(fork_test, from_user_display_host_and_extra_headers_reach_the_destination) {
     dial("bob@198.51.100.20[fu=1000,fd=Front \\\"Desk\\\",fh=example.net,h=X-Account: gold,h=P-Tag: 7]");
     from_alice(alice_invite());
-    auto to_bob = invite_to(take(), bob);
+    auto to_bob = invite_sent_to(take(), bob);
     ASSERT_NE(to_bob, nullptr);
     const std::string want = "\"Front \\\"Desk\\\"\" <sip:1000@example.net>;tag=";
     EXPECT_EQ(header(to_bob->msg, sip::hdr::from).substr(0, want.size()), want);
@@ -329,7 +320,7 @@ TEST_F(fork_test, from_user_display_host_and_extra_headers_reach_the_destination
 
 TEST_F(fork_test, without_options_from_is_the_callers_user_on_the_appliance) {
     from_alice(alice_invite());
-    auto to_bob = invite_to(take(), bob);
+    auto to_bob = invite_sent_to(take(), bob);
     ASSERT_NE(to_bob, nullptr);
     const std::string want = "\"Alice\" <sip:alice@198.51.100.1>;tag=";
     EXPECT_EQ(header(to_bob->msg, sip::hdr::from).substr(0, want.size()), want);
@@ -339,13 +330,13 @@ TEST_F(fork_test, a_delayed_destination_rings_later_and_not_at_all_once_answered
     dial("bob@198.51.100.20&carol@198.51.100.30[dt=2]");
     from_alice(alice_invite());
     auto out = take();
-    auto to_bob = invite_to(out, bob);
+    auto to_bob = invite_sent_to(out, bob);
     ASSERT_NE(to_bob, nullptr);
-    EXPECT_EQ(invite_to(out, carol), nullptr);
+    EXPECT_EQ(invite_sent_to(out, carol), nullptr);
     advance(1999);
     EXPECT_EQ(count_to(take(), carol, sip::method::invite), 0u);
     advance(1);
-    auto first_carol = invite_to(take(), carol);
+    auto first_carol = invite_sent_to(take(), carol);
     ASSERT_NE(first_carol, nullptr);
 
     // Again, with bob answering within the delay: carol is never called (the first call's
@@ -355,7 +346,7 @@ TEST_F(fork_test, a_delayed_destination_rings_later_and_not_at_all_once_answered
     o.call_id = "second@192.0.2.10";
     o.branch = "z9hG4bKsecond";
     from_alice(alice_invite(o));
-    auto second = invite_to(take(), bob);
+    auto second = invite_sent_to(take(), bob);
     ASSERT_NE(second, nullptr);
     from_bob(bob_response(second->msg, 200, "OK", bob_sdp, "bobtag2"));
     take();
@@ -391,7 +382,7 @@ TEST_F(fork_test, cd_on_a_transfer_destination_limits_the_call_from_its_answer_a
     advance(10'000);
     from_bob(bob_refer(cs.b_invite->msg, "carol"));
     auto out = take();
-    auto to_carol = invite_to(out, carol);
+    auto to_carol = invite_sent_to(out, carol);
     ASSERT_NE(to_carol, nullptr);
     advance(5'000);  // carol answers 15 s into the call
     feed(core, carol, bob_response(to_carol->msg, 200, "OK", carol_sdp, "caroltag", "<sip:carol@198.51.100.30:5060>"));
@@ -410,7 +401,7 @@ TEST_F(fork_test, transfer_mode_of_the_answering_destination_applies_to_both_leg
     dial("bob@198.51.100.20[tr=n]&carol@198.51.100.30[tr=c]");
     from_alice(alice_invite());
     auto out = take();
-    auto to_carol = invite_to(out, carol);
+    auto to_carol = invite_sent_to(out, carol);
     ASSERT_NE(to_carol, nullptr);
     from_carol(bob_response(to_carol->msg, 200, "OK", carol_sdp, "caroltag", "<sip:carol@198.51.100.30:5060>"));
     take();
@@ -445,7 +436,7 @@ TEST_F(fork_test, a_tag_on_two_calls_is_ambiguous) {
 TEST_F(fork_test, a_branch_that_rings_after_its_call_ended_is_cancelled_then) {
     dial("bob@198.51.100.20[rt=2]");
     from_alice(alice_invite());
-    auto to_bob = invite_to(take(), bob);
+    auto to_bob = invite_sent_to(take(), bob);
     ASSERT_NE(to_bob, nullptr);
     advance(2000);  // bob never said anything: no CANCEL may go yet, alice gets 480
     auto out = take();

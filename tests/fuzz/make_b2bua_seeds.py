@@ -186,6 +186,19 @@ def seeds():
         rec(BOB, reply(BOB, 200, "OK")),
         rec(CAROL, callee_request(CAROL, "BYE", 2, "z9hG4bKcbye"), T4S),
         rec(ALICE, reply(ALICE, 200, "OK"))]
+    # carol and the desk phone (carol's host, port 5062) ring at once; the desk answers first.
+    yield "transfer_rings_in_parallel", answered(user="bob-trc") + [
+        rec(BOB, callee_request(BOB, "REFER", 2, "z9hG4bKref",
+                                extra="Refer-To: <sip:carol+desk@198.51.100.1>\r\n"), T1S),
+        rec(BOB, reply(BOB, 200, "OK")),  # the NOTIFY
+        rec(CAROL, response(CAROL, 180, "Ringing", of_invite=True)),  # the desk's (the last INVITE there)
+        rec(BOB, reply(BOB, 200, "OK")),
+        rec(CAROL, response(CAROL, 200, "OK", of_invite=True, body=sdp(CAROL, 32000))),
+        rec(ALICE, reply(ALICE, 200, "OK", body=sdp(ALICE, 40000, 2))),  # the re-INVITE
+        rec(BOB, reply(BOB, 200, "OK")),
+        rec(BOB, reply(BOB, 200, "OK")),
+        rec(CAROL, callee_request(CAROL, "BYE", 2, "z9hG4bKcbye"), T4S),
+        rec(ALICE, reply(ALICE, 200, "OK"))]
     yield "call_media_on_unknown_port", [rec(ALICE, invite(ALICE, "bob-mflood"), T0),
                                          rec(ALICE, caller_request(ALICE, "ACK", 1, "z9hG4bKa1"))]
     yield "transfer_passed_through", answered(user="bob-trp") + [

@@ -1,0 +1,209 @@
+// A transfer whose dialplan rings several destinations at once (control/b2bua_transfer.cc,
+// "a&b" in the transfer dialplan), in process: bob (bob-trc) REFERs alice; carol and the desk
+// phone ring in parallel with the same offer, the first to answer takes bob's place and the
+// other is cancelled; a step where everybody fails ends with the best failure and the next
+// step rings; a 6xx ends everything; the transferee hanging up cancels every new party.
+
+#include "b2bua_fixture.hh"
+
+namespace {
+
+constexpr sip_addr desk{ip(198, 51, 100, 31), 5060};
+constexpr sip_addr erin{ip(198, 51, 100, 32), 5060};
+
+class transfer_fork_test : public b2bua_test {
+protected:
+    /// The transfer dialplan dials `dial_string` for every REFER.
+    void transfer_dials(const std::string& dial_string) {
+        ASSERT_EQ(engine_->load_source("transfer", "t.lua", "sys.Dial(\"" + dial_string + "\")"), "");
+    }
+
+    /// alice and bob (bob-trc) talk; bob REFERs alice to carol; returns what the appliance sent.
+    std::vector<std::unique_ptr<received>> bob_transfers_alice() {
+        invite_opts o;
+        o.user = "bob-trc";
+        cs_ = confirmed_call(o);
+        EXPECT_NE(cs_.b_invite, nullptr);
+        if (!cs_.b_invite) {
+            return {};
+        }
+        a_rtp_ = table_->find(acc_addr, cs_.a_port);
+        bob_side_ = a_rtp_ != nullptr ? a_rtp_->peer() : nullptr;
+        from_bob(bob_refer(cs_.b_invite->msg, "carol"));
+        return take();
+    }
+
+    /// Requests of method `m` in `out` sent to `peer`.
+    static size_t count_to(const std::vector<std::unique_ptr<received>>& out, sip_addr peer, sip::method m) {
+        return static_cast<size_t>(std::count_if(out.begin(), out.end(), [&](const auto& r) {
+            return r->to == peer && r->msg.is_request && r->msg.req_method == m;
+        }));
+    }
+
+    /// The body of the last NOTIFY to bob in `out` ("" when none).
+    static std::string notified(const std::vector<std::unique_ptr<received>>& out) {
+        std::string body;
+        for (const auto& r : out) {
+            if (r->to == bob && r->msg.is_request && r->msg.req_method == sip::method::notify) {
+                body = std::string(r->msg.body);
+            }
+        }
+        return body;
+    }
+
+    call_state cs_;
+    const dp::media_side* a_rtp_ = nullptr;
+    const dp::media_side* bob_side_ = nullptr;
+};
+
+}  // namespace
+
+TEST_F(transfer_fork_test, parallel_destinations_ring_with_one_offer_and_the_first_answer_wins) {
+    transfer_dials("carol@198.51.100.30&desk@198.51.100.31");
+    auto out = bob_transfers_alice();
+    ASSERT_NE(find_response(out, core, 202, sip::method::refer), nullptr);
+    auto to_carol = invite_sent_to(out, carol);
+    auto to_desk = invite_sent_to(out, desk);
+    ASSERT_TRUE(to_carol && to_desk) << "both ring at once";
+    EXPECT_NE(to_carol->msg.call_id, to_desk->msg.call_id) << "a dialog each";
+    const sdp_info carol_offer = sdp_of(to_carol->msg.body), desk_offer = sdp_of(to_desk->msg.body);
+    EXPECT_EQ(carol_offer.conn, "198.51.100.1");
+    EXPECT_EQ(carol_offer.port, desk_offer.port) << "the same relay sides are offered to both";
+    EXPECT_EQ(relay_entries(), 6u) << "one new half for the step, not one per destination";
+
+    feed(core, carol, bob_response(to_carol->msg, 180, "Ringing", {}, "caroltag"));
+    feed(core, desk, bob_response(to_desk->msg, 180, "Ringing", {}, "desktag"));
+    take();
+    feed(core, desk, bob_response(to_desk->msg, 200, "OK", carol_sdp, "desktag", "<sip:desk@198.51.100.31:5060>"));
+    out = take();
+    EXPECT_EQ(count_to(out, desk, sip::method::ack), 1u);
+    EXPECT_EQ(count_to(out, carol, sip::method::cancel), 1u) << "the loser is cancelled";
+    EXPECT_EQ(notified(out), "SIP/2.0 200 OK\r\n");
+    EXPECT_EQ(count_to(out, bob, sip::method::bye), 1u);
+    EXPECT_NE(find_request(out, acc, sip::method::invite), nullptr) << "alice re-INVITEd";
+    EXPECT_NE(a_rtp_->peer(), bob_side_) << "alice's media moved to the desk";
+    EXPECT_EQ(b2b_->stats().transfers_completed, 1u);
+
+    // carol's 487 is ACKed by her transaction and changes nothing.
+    feed(core, carol, bob_response(to_carol->msg, 487, "Request Terminated", {}, "caroltag"));
+    out = take();
+    EXPECT_EQ(count_to(out, carol, sip::method::ack), 1u);
+    EXPECT_EQ(out.size(), 1u);
+    EXPECT_EQ(b2b_->stats().transfers_failed, 0u);
+    const auto rec = json(cdrs_->recent().back());
+    EXPECT_EQ(rec.get<std::string>("hangup"), "transfer");
+    EXPECT_EQ(b2b_->active_calls(), 1u);
+}
+
+TEST_F(transfer_fork_test, a_loser_that_answers_too_late_is_acked_and_hung_up) {
+    transfer_dials("carol@198.51.100.30&desk@198.51.100.31");
+    auto out = bob_transfers_alice();
+    auto to_carol = invite_sent_to(out, carol);
+    auto to_desk = invite_sent_to(out, desk);
+    ASSERT_TRUE(to_carol && to_desk);
+    feed(core, desk, bob_response(to_desk->msg, 200, "OK", carol_sdp, "desktag", "<sip:desk@198.51.100.31:5060>"));
+    take();
+    feed(core, carol, bob_response(to_carol->msg, 200, "OK", carol_sdp, "caroltag", "<sip:carol@198.51.100.30:5060>"));
+    out = take();
+    EXPECT_EQ(count_to(out, carol, sip::method::ack), 1u);
+    EXPECT_EQ(count_to(out, carol, sip::method::bye), 1u);
+    EXPECT_EQ(count_to(out, bob, sip::method::notify), 0u) << "the transfer is over: nothing more to tell bob";
+    EXPECT_EQ(count_request(out, acc, sip::method::invite), 0u);
+    EXPECT_EQ(b2b_->stats().orphan_answers_hung_up, 1u);
+}
+
+TEST_F(transfer_fork_test, a_step_where_all_fail_ends_with_its_best_failure_then_the_next_rings) {
+    transfer_dials("carol@198.51.100.30&desk@198.51.100.31|erin@198.51.100.32");
+    auto out = bob_transfers_alice();
+    auto to_carol = invite_sent_to(out, carol);
+    auto to_desk = invite_sent_to(out, desk);
+    ASSERT_TRUE(to_carol && to_desk);
+    EXPECT_EQ(invite_sent_to(out, erin), nullptr) << "the next step waits";
+
+    feed(core, desk, bob_response(to_desk->msg, 480, "Temporarily Unavailable", {}, "desktag"));
+    out = take();
+    EXPECT_EQ(invite_sent_to(out, erin), nullptr) << "carol still rings";
+    feed(core, carol, bob_response(to_carol->msg, 486, "Busy Here", {}, "caroltag"));
+    out = take();
+    auto to_erin = invite_sent_to(out, erin);
+    ASSERT_NE(to_erin, nullptr);
+    EXPECT_EQ(b2b_->stats().transfer_fallbacks, 1u);
+    EXPECT_EQ(relay_entries(), 6u) << "the first step's half is gone, the next one's is up";
+
+    // erin is busy too: the transferor hears the best failure of the last step.
+    feed(core, erin, bob_response(to_erin->msg, 486, "Busy Here", {}, "erintag"));
+    out = take();
+    EXPECT_EQ(notified(out), "SIP/2.0 486 Busy Here\r\n");
+    EXPECT_EQ(a_rtp_->peer(), bob_side_) << "the media never left bob";
+    EXPECT_EQ(relay_entries(), 4u);
+    EXPECT_EQ(b2b_->stats().transfers_failed, 1u);
+}
+
+TEST_F(transfer_fork_test, a_6xx_cancels_the_rest_of_the_step_and_no_further_step_rings) {
+    transfer_dials("carol@198.51.100.30&desk@198.51.100.31|erin@198.51.100.32");
+    auto out = bob_transfers_alice();
+    auto to_carol = invite_sent_to(out, carol);
+    auto to_desk = invite_sent_to(out, desk);
+    ASSERT_TRUE(to_carol && to_desk);
+    feed(core, desk, bob_response(to_desk->msg, 180, "Ringing", {}, "desktag"));
+    take();
+    feed(core, carol, bob_response(to_carol->msg, 603, "Decline", {}, "caroltag"));
+    out = take();
+    EXPECT_EQ(count_to(out, desk, sip::method::cancel), 1u);
+    EXPECT_EQ(invite_sent_to(out, erin), nullptr) << "a 6xx ends the search (RFC 3261 16.7)";
+    EXPECT_EQ(notified(out), "SIP/2.0 603 Decline\r\n");
+    EXPECT_EQ(relay_entries(), 4u);
+    EXPECT_EQ(b2b_->stats().transfers_failed, 1u);
+
+    // The desk's 487 after its CANCEL belongs to nothing any more.
+    feed(core, desk, bob_response(to_desk->msg, 487, "Request Terminated", {}, "desktag"));
+    out = take();
+    EXPECT_EQ(count_to(out, desk, sip::method::ack), 1u);
+    EXPECT_EQ(out.size(), 1u);
+}
+
+TEST_F(transfer_fork_test, one_ring_time_running_out_fails_only_its_destination) {
+    transfer_dials("carol@198.51.100.30[rt=5]&desk@198.51.100.31");
+    auto out = bob_transfers_alice();
+    auto to_carol = invite_sent_to(out, carol);
+    auto to_desk = invite_sent_to(out, desk);
+    ASSERT_TRUE(to_carol && to_desk);
+    feed(core, carol, bob_response(to_carol->msg, 180, "Ringing", {}, "caroltag"));
+    feed(core, desk, bob_response(to_desk->msg, 180, "Ringing", {}, "desktag"));
+    take();
+    advance(5000);
+    out = take();
+    EXPECT_EQ(count_to(out, carol, sip::method::cancel), 1u);
+    EXPECT_EQ(count_to(out, desk, sip::method::cancel), 0u);
+    feed(core, carol, bob_response(to_carol->msg, 487, "Request Terminated", {}, "caroltag"));
+    take();
+    feed(core, desk, bob_response(to_desk->msg, 200, "OK", carol_sdp, "desktag", "<sip:desk@198.51.100.31:5060>"));
+    out = take();
+    EXPECT_EQ(notified(out), "SIP/2.0 200 OK\r\n") << "the desk still takes the call";
+    EXPECT_EQ(b2b_->stats().transfers_completed, 1u);
+}
+
+TEST_F(transfer_fork_test, the_transferee_hanging_up_cancels_every_new_party) {
+    transfer_dials("carol@198.51.100.30&desk@198.51.100.31");
+    auto out = bob_transfers_alice();
+    auto to_carol = invite_sent_to(out, carol);
+    auto to_desk = invite_sent_to(out, desk);
+    ASSERT_TRUE(to_carol && to_desk);
+    feed(core, carol, bob_response(to_carol->msg, 180, "Ringing", {}, "caroltag"));
+    feed(core, desk, bob_response(to_desk->msg, 180, "Ringing", {}, "desktag"));
+    take();
+    from_alice(alice_request("BYE", cs_.a_tag, 2, "z9hG4bKalicebye"));
+    out = take();
+    EXPECT_EQ(count_to(out, carol, sip::method::cancel), 1u);
+    EXPECT_EQ(count_to(out, desk, sip::method::cancel), 1u);
+    EXPECT_EQ(b2b_->active_calls(), 0u);
+    EXPECT_EQ(relay_entries(), 0u);
+}
+
+TEST_F(transfer_fork_test, parallel_destinations_on_different_realms_skip_the_step) {
+    transfer_dials("carol@198.51.100.30&dave@192.0.2.11|erin@198.51.100.32");
+    auto out = bob_transfers_alice();
+    EXPECT_NE(find_response(out, core, 202, sip::method::refer), nullptr);
+    EXPECT_EQ(invite_sent_to(out, carol), nullptr);
+    EXPECT_NE(invite_sent_to(out, erin), nullptr) << "the step that can be dialled is";
+}
