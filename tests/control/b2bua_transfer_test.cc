@@ -33,6 +33,25 @@ protected:
         return take();
     }
 
+    /// The transfer dialplan dials `dial_string`, bob transfers alice, and carol and the desk
+    /// get their INVITEs (kept in to_carol_ and to_desk_); with `ringing` both send 180.
+    std::vector<std::unique_ptr<received>> both_ring(const std::string& dial_string, bool ringing) {
+        transfer_dials(dial_string);
+        auto out = bob_transfers_alice();
+        to_carol_ = invite_sent_to(out, carol);
+        to_desk_ = invite_sent_to(out, desk);
+        EXPECT_TRUE(to_carol_ && to_desk_) << "both ring at once";
+        if (ringing && to_carol_ && to_desk_) {
+            feed(core, carol, bob_response(to_carol_->msg, 180, "Ringing", {}, "caroltag"));
+            feed(core, desk, bob_response(to_desk_->msg, 180, "Ringing", {}, "desktag"));
+            take();
+        }
+        return out;
+    }
+    void desk_answers() {
+        feed(core, desk, bob_response(to_desk_->msg, 200, "OK", carol_sdp, "desktag", "<sip:desk@198.51.100.31:5060>"));
+    }
+
     /// Requests of method `m` in `out` sent to `peer`.
     static size_t count_to(const std::vector<std::unique_ptr<received>>& out, sip_addr peer, sip::method m) {
         return static_cast<size_t>(std::count_if(out.begin(), out.end(), [&](const auto& r) {
@@ -52,6 +71,7 @@ protected:
     }
 
     call_state cs_;
+    std::unique_ptr<received> to_carol_, to_desk_;
     const dp::media_side* a_rtp_ = nullptr;
     const dp::media_side* bob_side_ = nullptr;
 };
@@ -59,22 +79,18 @@ protected:
 }  // namespace
 
 TEST_F(transfer_fork_test, parallel_destinations_ring_with_one_offer_and_the_first_answer_wins) {
-    transfer_dials("carol@198.51.100.30&desk@198.51.100.31");
-    auto out = bob_transfers_alice();
+    auto out = both_ring("carol@198.51.100.30&desk@198.51.100.31", false);
+    ASSERT_TRUE(to_carol_ && to_desk_);
     ASSERT_NE(find_response(out, core, 202, sip::method::refer), nullptr);
-    auto to_carol = invite_sent_to(out, carol);
-    auto to_desk = invite_sent_to(out, desk);
-    ASSERT_TRUE(to_carol && to_desk) << "both ring at once";
-    EXPECT_NE(to_carol->msg.call_id, to_desk->msg.call_id) << "a dialog each";
-    const sdp_info carol_offer = sdp_of(to_carol->msg.body), desk_offer = sdp_of(to_desk->msg.body);
+    EXPECT_NE(to_carol_->msg.call_id, to_desk_->msg.call_id) << "a dialog each";
+    const sdp_info carol_offer = sdp_of(to_carol_->msg.body), desk_offer = sdp_of(to_desk_->msg.body);
     EXPECT_EQ(carol_offer.conn, "198.51.100.1");
     EXPECT_EQ(carol_offer.port, desk_offer.port) << "the same relay sides are offered to both";
     EXPECT_EQ(relay_entries(), 6u) << "one new half for the step, not one per destination";
 
-    feed(core, carol, bob_response(to_carol->msg, 180, "Ringing", {}, "caroltag"));
-    feed(core, desk, bob_response(to_desk->msg, 180, "Ringing", {}, "desktag"));
+    feed(core, carol, bob_response(to_carol_->msg, 180, "Ringing", {}, "caroltag"));
     take();
-    feed(core, desk, bob_response(to_desk->msg, 200, "OK", carol_sdp, "desktag", "<sip:desk@198.51.100.31:5060>"));
+    desk_answers();
     out = take();
     EXPECT_EQ(count_to(out, desk, sip::method::ack), 1u);
     EXPECT_EQ(count_to(out, carol, sip::method::cancel), 1u) << "the loser is cancelled";
@@ -85,26 +101,22 @@ TEST_F(transfer_fork_test, parallel_destinations_ring_with_one_offer_and_the_fir
     EXPECT_EQ(b2b_->stats().transfers_completed, 1u);
 
     // carol's 487 is ACKed by her transaction and changes nothing.
-    feed(core, carol, bob_response(to_carol->msg, 487, "Request Terminated", {}, "caroltag"));
+    feed(core, carol, bob_response(to_carol_->msg, 487, "Request Terminated", {}, "caroltag"));
     out = take();
     EXPECT_EQ(count_to(out, carol, sip::method::ack), 1u);
     EXPECT_EQ(out.size(), 1u);
     EXPECT_EQ(b2b_->stats().transfers_failed, 0u);
-    const auto rec = json(cdrs_->recent().back());
-    EXPECT_EQ(rec.get<std::string>("hangup"), "transfer");
+    EXPECT_EQ(json(cdrs_->recent().back()).get<std::string>("hangup"), "transfer");
     EXPECT_EQ(b2b_->active_calls(), 1u);
 }
 
 TEST_F(transfer_fork_test, a_loser_that_answers_too_late_is_acked_and_hung_up) {
-    transfer_dials("carol@198.51.100.30&desk@198.51.100.31");
-    auto out = bob_transfers_alice();
-    auto to_carol = invite_sent_to(out, carol);
-    auto to_desk = invite_sent_to(out, desk);
-    ASSERT_TRUE(to_carol && to_desk);
-    feed(core, desk, bob_response(to_desk->msg, 200, "OK", carol_sdp, "desktag", "<sip:desk@198.51.100.31:5060>"));
+    both_ring("carol@198.51.100.30&desk@198.51.100.31", false);
+    ASSERT_TRUE(to_carol_ && to_desk_);
+    desk_answers();
     take();
-    feed(core, carol, bob_response(to_carol->msg, 200, "OK", carol_sdp, "caroltag", "<sip:carol@198.51.100.30:5060>"));
-    out = take();
+    feed(core, carol, bob_response(to_carol_->msg, 200, "OK", carol_sdp, "caroltag", "<sip:carol@198.51.100.30:5060>"));
+    const auto out = take();
     EXPECT_EQ(count_to(out, carol, sip::method::ack), 1u);
     EXPECT_EQ(count_to(out, carol, sip::method::bye), 1u);
     EXPECT_EQ(count_to(out, bob, sip::method::notify), 0u) << "the transfer is over: nothing more to tell bob";
@@ -113,19 +125,14 @@ TEST_F(transfer_fork_test, a_loser_that_answers_too_late_is_acked_and_hung_up) {
 }
 
 TEST_F(transfer_fork_test, a_step_where_all_fail_ends_with_its_best_failure_then_the_next_rings) {
-    transfer_dials("carol@198.51.100.30&desk@198.51.100.31|erin@198.51.100.32");
-    auto out = bob_transfers_alice();
-    auto to_carol = invite_sent_to(out, carol);
-    auto to_desk = invite_sent_to(out, desk);
-    ASSERT_TRUE(to_carol && to_desk);
+    auto out = both_ring("carol@198.51.100.30&desk@198.51.100.31|erin@198.51.100.32", false);
+    ASSERT_TRUE(to_carol_ && to_desk_);
     EXPECT_EQ(invite_sent_to(out, erin), nullptr) << "the next step waits";
 
-    feed(core, desk, bob_response(to_desk->msg, 480, "Temporarily Unavailable", {}, "desktag"));
-    out = take();
-    EXPECT_EQ(invite_sent_to(out, erin), nullptr) << "carol still rings";
-    feed(core, carol, bob_response(to_carol->msg, 486, "Busy Here", {}, "caroltag"));
-    out = take();
-    auto to_erin = invite_sent_to(out, erin);
+    feed(core, desk, bob_response(to_desk_->msg, 480, "Temporarily Unavailable", {}, "desktag"));
+    EXPECT_EQ(invite_sent_to(take(), erin), nullptr) << "carol still rings";
+    feed(core, carol, bob_response(to_carol_->msg, 486, "Busy Here", {}, "caroltag"));
+    auto to_erin = invite_sent_to(take(), erin);
     ASSERT_NE(to_erin, nullptr);
     EXPECT_EQ(b2b_->stats().transfer_fallbacks, 1u);
     EXPECT_EQ(relay_entries(), 6u) << "the first step's half is gone, the next one's is up";
@@ -140,15 +147,10 @@ TEST_F(transfer_fork_test, a_step_where_all_fail_ends_with_its_best_failure_then
 }
 
 TEST_F(transfer_fork_test, a_6xx_cancels_the_rest_of_the_step_and_no_further_step_rings) {
-    transfer_dials("carol@198.51.100.30&desk@198.51.100.31|erin@198.51.100.32");
-    auto out = bob_transfers_alice();
-    auto to_carol = invite_sent_to(out, carol);
-    auto to_desk = invite_sent_to(out, desk);
-    ASSERT_TRUE(to_carol && to_desk);
-    feed(core, desk, bob_response(to_desk->msg, 180, "Ringing", {}, "desktag"));
-    take();
-    feed(core, carol, bob_response(to_carol->msg, 603, "Decline", {}, "caroltag"));
-    out = take();
+    both_ring("carol@198.51.100.30&desk@198.51.100.31|erin@198.51.100.32", true);
+    ASSERT_TRUE(to_carol_ && to_desk_);
+    feed(core, carol, bob_response(to_carol_->msg, 603, "Decline", {}, "caroltag"));
+    auto out = take();
     EXPECT_EQ(count_to(out, desk, sip::method::cancel), 1u);
     EXPECT_EQ(invite_sent_to(out, erin), nullptr) << "a 6xx ends the search (RFC 3261 16.7)";
     EXPECT_EQ(notified(out), "SIP/2.0 603 Decline\r\n");
@@ -156,44 +158,31 @@ TEST_F(transfer_fork_test, a_6xx_cancels_the_rest_of_the_step_and_no_further_ste
     EXPECT_EQ(b2b_->stats().transfers_failed, 1u);
 
     // The desk's 487 after its CANCEL belongs to nothing any more.
-    feed(core, desk, bob_response(to_desk->msg, 487, "Request Terminated", {}, "desktag"));
+    feed(core, desk, bob_response(to_desk_->msg, 487, "Request Terminated", {}, "desktag"));
     out = take();
     EXPECT_EQ(count_to(out, desk, sip::method::ack), 1u);
     EXPECT_EQ(out.size(), 1u);
 }
 
 TEST_F(transfer_fork_test, one_ring_time_running_out_fails_only_its_destination) {
-    transfer_dials("carol@198.51.100.30[rt=5]&desk@198.51.100.31");
-    auto out = bob_transfers_alice();
-    auto to_carol = invite_sent_to(out, carol);
-    auto to_desk = invite_sent_to(out, desk);
-    ASSERT_TRUE(to_carol && to_desk);
-    feed(core, carol, bob_response(to_carol->msg, 180, "Ringing", {}, "caroltag"));
-    feed(core, desk, bob_response(to_desk->msg, 180, "Ringing", {}, "desktag"));
-    take();
+    both_ring("carol@198.51.100.30[rt=5]&desk@198.51.100.31", true);
+    ASSERT_TRUE(to_carol_ && to_desk_);
     advance(5000);
-    out = take();
+    auto out = take();
     EXPECT_EQ(count_to(out, carol, sip::method::cancel), 1u);
     EXPECT_EQ(count_to(out, desk, sip::method::cancel), 0u);
-    feed(core, carol, bob_response(to_carol->msg, 487, "Request Terminated", {}, "caroltag"));
+    feed(core, carol, bob_response(to_carol_->msg, 487, "Request Terminated", {}, "caroltag"));
     take();
-    feed(core, desk, bob_response(to_desk->msg, 200, "OK", carol_sdp, "desktag", "<sip:desk@198.51.100.31:5060>"));
-    out = take();
-    EXPECT_EQ(notified(out), "SIP/2.0 200 OK\r\n") << "the desk still takes the call";
+    desk_answers();
+    EXPECT_EQ(notified(take()), "SIP/2.0 200 OK\r\n") << "the desk still takes the call";
     EXPECT_EQ(b2b_->stats().transfers_completed, 1u);
 }
 
 TEST_F(transfer_fork_test, the_transferee_hanging_up_cancels_every_new_party) {
-    transfer_dials("carol@198.51.100.30&desk@198.51.100.31");
-    auto out = bob_transfers_alice();
-    auto to_carol = invite_sent_to(out, carol);
-    auto to_desk = invite_sent_to(out, desk);
-    ASSERT_TRUE(to_carol && to_desk);
-    feed(core, carol, bob_response(to_carol->msg, 180, "Ringing", {}, "caroltag"));
-    feed(core, desk, bob_response(to_desk->msg, 180, "Ringing", {}, "desktag"));
-    take();
+    both_ring("carol@198.51.100.30&desk@198.51.100.31", true);
+    ASSERT_TRUE(to_carol_ && to_desk_);
     from_alice(alice_request("BYE", cs_.a_tag, 2, "z9hG4bKalicebye"));
-    out = take();
+    const auto out = take();
     EXPECT_EQ(count_to(out, carol, sip::method::cancel), 1u);
     EXPECT_EQ(count_to(out, desk, sip::method::cancel), 1u);
     EXPECT_EQ(b2b_->active_calls(), 0u);
@@ -202,7 +191,7 @@ TEST_F(transfer_fork_test, the_transferee_hanging_up_cancels_every_new_party) {
 
 TEST_F(transfer_fork_test, parallel_destinations_on_different_realms_skip_the_step) {
     transfer_dials("carol@198.51.100.30&dave@192.0.2.11|erin@198.51.100.32");
-    auto out = bob_transfers_alice();
+    const auto out = bob_transfers_alice();
     EXPECT_NE(find_response(out, core, 202, sip::method::refer), nullptr);
     EXPECT_EQ(invite_sent_to(out, carol), nullptr);
     EXPECT_NE(invite_sent_to(out, erin), nullptr) << "the step that can be dialled is";

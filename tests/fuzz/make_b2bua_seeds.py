@@ -86,6 +86,16 @@ def answered(callee=BOB, user="bob", caller=ALICE, call_id="c1@a"):
             rec(caller, caller_request(caller, "ACK", 1, "z9hG4bKack1", call_id=call_id, user=user))]
 
 
+def transferred_to_carol():
+    """After carol answered a transfer: alice's re-INVITE answered, bob's NOTIFY and BYE
+    answered, then carol hangs up."""
+    return [rec(ALICE, reply(ALICE, 200, "OK", body=sdp(ALICE, 40000, 2))),  # the re-INVITE
+            rec(BOB, reply(BOB, 200, "OK")),
+            rec(BOB, reply(BOB, 200, "OK")),
+            rec(CAROL, callee_request(CAROL, "BYE", 2, "z9hG4bKcbye"), T4S),
+            rec(ALICE, reply(ALICE, 200, "OK"))]
+
+
 def seeds():
     yield "call_caller_hangs_up", answered() + [
         rec(ALICE, caller_request(ALICE, "BYE", 2, "z9hG4bKbye1"), T4S),
@@ -169,11 +179,7 @@ def seeds():
         rec(BOB, reply(BOB, 200, "OK")),  # the NOTIFY
         rec(CAROL, response(CAROL, 407, "Proxy Authentication Required", of_invite=True, extra=challenge)),
         rec(CAROL, response(CAROL, 200, "OK", of_invite=True, body=sdp(CAROL, 32000))),
-        rec(ALICE, reply(ALICE, 200, "OK", body=sdp(ALICE, 40000, 2))),  # the re-INVITE
-        rec(BOB, reply(BOB, 200, "OK")),
-        rec(BOB, reply(BOB, 200, "OK")),
-        rec(CAROL, callee_request(CAROL, "BYE", 2, "z9hG4bKcbye"), T4S),
-        rec(ALICE, reply(ALICE, 200, "OK"))]
+    ] + transferred_to_carol()
     yield "transfer_falls_back_to_trunk", answered(user="bob-trc") + [
         rec(BOB, callee_request(BOB, "REFER", 2, "z9hG4bKref",
                                 extra="Refer-To: <sip:carol-then-trunk-x@198.51.100.1>\r\n"), T1S),
@@ -181,11 +187,7 @@ def seeds():
         rec(CAROL, response(CAROL, 486, "Busy Here", of_invite=True)),
         rec(CAROL, response(CAROL, 407, "Proxy Authentication Required", of_invite=True, extra=challenge)),
         rec(CAROL, response(CAROL, 200, "OK", of_invite=True, body=sdp(CAROL, 32000))),
-        rec(ALICE, reply(ALICE, 200, "OK", body=sdp(ALICE, 40000, 2))),  # the re-INVITE
-        rec(BOB, reply(BOB, 200, "OK")),
-        rec(BOB, reply(BOB, 200, "OK")),
-        rec(CAROL, callee_request(CAROL, "BYE", 2, "z9hG4bKcbye"), T4S),
-        rec(ALICE, reply(ALICE, 200, "OK"))]
+    ] + transferred_to_carol()
     # carol and the desk phone (carol's host, port 5062) ring at once; the desk answers first.
     yield "transfer_rings_in_parallel", answered(user="bob-trc") + [
         rec(BOB, callee_request(BOB, "REFER", 2, "z9hG4bKref",
@@ -194,11 +196,7 @@ def seeds():
         rec(CAROL, response(CAROL, 180, "Ringing", of_invite=True)),  # the desk's (the last INVITE there)
         rec(BOB, reply(BOB, 200, "OK")),
         rec(CAROL, response(CAROL, 200, "OK", of_invite=True, body=sdp(CAROL, 32000))),
-        rec(ALICE, reply(ALICE, 200, "OK", body=sdp(ALICE, 40000, 2))),  # the re-INVITE
-        rec(BOB, reply(BOB, 200, "OK")),
-        rec(BOB, reply(BOB, 200, "OK")),
-        rec(CAROL, callee_request(CAROL, "BYE", 2, "z9hG4bKcbye"), T4S),
-        rec(ALICE, reply(ALICE, 200, "OK"))]
+    ] + transferred_to_carol()
     yield "call_media_on_unknown_port", [rec(ALICE, invite(ALICE, "bob-mflood"), T0),
                                          rec(ALICE, caller_request(ALICE, "ACK", 1, "z9hG4bKa1"))]
     yield "transfer_passed_through", answered(user="bob-trp") + [

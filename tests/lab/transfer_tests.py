@@ -207,6 +207,22 @@ class TransferTests:
             print(f"  .. {msg}", flush=True)
 
     # ---- shared pieces ----------------------------------------------------------------------------
+    def _alice_and_carol_talk(self, tdir, carol_ssrc, errs, least=100):
+        """Checks alice's and carol's RTP reports: each got >= `least` of the other's packets (alice's
+        SSRC, `carol_ssrc`), and only from the appliance's address on its own realm."""
+        ra, rc = self._report(tdir, "alice"), self._report(tdir, "carol")
+        a_from_c = (ra.get("per_ssrc") or {}).get(str(carol_ssrc), {}).get("count", 0)
+        c_from_a = (rc.get("per_ssrc") or {}).get(str(SSRC_ALICE), {}).get("count", 0)
+        self._progress(f"rtp: alice received {a_from_c} of carol's from {list(ra.get('received_from') or {})}; "
+                       f"carol received {c_from_a} of alice's from {list(rc.get('received_from') or {})}")
+        if a_from_c < least or c_from_a < least:
+            errs.append(f"alice got {a_from_c} of carol's packets and carol {c_from_a} of alice's, "
+                        f"wanted >= {least} each")
+        for who, rep, addr in (("alice", ra, self._c("SBC_ACC")), ("carol", rc, self._c("SBC_CORE"))):
+            frm = list(rep.get("received_from") or {})
+            if not frm or any(not k.startswith(addr + ":") for k in frm):
+                errs.append(f"{who} got RTP from {frm}, wanted only the appliance {addr}")
+
     def _rtp_keys(self, tdir, **kw):
         k = {"rtpsim": self._c("RTPSIM"), "reportdir": tdir, "rtp_port": 6000}
         k.update(kw)
