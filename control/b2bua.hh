@@ -273,6 +273,11 @@ private:
     // In-dialog (b2bua_in_dialog.cc).
     /// Relays an in-dialog INVITE, UPDATE or INFO to the other leg (server transaction `stx`).
     void relay_in_dialog(const inbound& in, call& c, bool from_a, uint64_t stx);
+    /// An offer (re-INVITE, UPDATE) from leg `from_a` while one is unanswered: 500 with
+    /// Retry-After when it was the sender's own, 491 when the other leg's crosses it (true then).
+    bool refuse_crossing_offer(call& c, bool from_a, uint64_t stx);
+    /// The relayed UPDATE offer of leg `from_a` got its final response (or none will come).
+    void answered_update_offer(uint64_t call_id, bool from_a);
     /// Header lines of `m` that the other leg gets (REFER's Refer-To/Referred-By translated
     /// to this appliance's address on `other`'s realm). False if they cannot be translated.
     bool relay_headers(const sip::message& m, const leg& other, std::string& extra) const;

@@ -324,6 +324,14 @@ struct b2bua::call {
         timer_queue::id timer = 0; ///< max_ring: CANCELs it when no final response comes
     };
     relayed_invite reinvite;
+    /// [0] A's, [1] B's UPDATE carrying an offer, relayed and not answered yet (RFC 3311 5.2:
+    /// another offer must not cross it).
+    bool update_offer_out[2] = {false, false};
+    /// Whether an offer of the leg (`from_a`) is on its way to the other one, unanswered: its
+    /// re-INVITE or its UPDATE.
+    bool offer_out(bool from_a) const {
+        return (reinvite.active && reinvite.from_a == from_a) || update_offer_out[from_a ? 0 : 1];
+    }
 
     /// The appliance's own re-INVITE of each leg ([0] A, [1] B; b2bua_own_reinvite.cc).
     struct own_invite {

@@ -73,17 +73,7 @@ void b2bua::on_in_dialog(const inbound& in, call& c, bool from_a) {
             tl_.respond(stx, 491, reason_phrase(491), {}, {});
             return;
         }
-        if (c.reinvite.active) {
-            if (c.reinvite.from_a == from_a) {
-                // RFC 3261 14.2: a second INVITE before the first got its final response.
-                ++stats_.pending_500;
-                const std::string retry = "Retry-After: " + std::to_string(random_u64() % 10) + "\r\n";
-                tl_.respond(stx, 500, reason_phrase(500), {}, retry);
-            } else {
-                // Glare: the other leg's re-INVITE is on its way to this one (RFC 3261 14.1).
-                ++stats_.glare_491;
-                tl_.respond(stx, 491, reason_phrase(491), {}, {});
-            }
+        if (refuse_crossing_offer(c, from_a, stx)) {
             return;
         }
         if (answer_refresh_locally(in, c, from_a, stx)) {
@@ -105,10 +95,15 @@ void b2bua::on_in_dialog(const inbound& in, call& c, bool from_a) {
             tl_.respond(stx, 491, reason_phrase(491), {}, {});
             return;
         }
-        if (m.req_method == sip::method::update && (c.reinvite.active || own_reinvite_pending(c)) && is_sdp(m)) {
-            ++stats_.glare_491;
-            tl_.respond(stx, 491, reason_phrase(491), {}, {});  // RFC 3311 5.2: an offer is outstanding
-            return;
+        if (m.req_method == sip::method::update && is_sdp(m)) {
+            if (own_reinvite_pending(c)) {
+                ++stats_.glare_491;
+                tl_.respond(stx, 491, reason_phrase(491), {}, {});  // RFC 3311 5.2: ours is outstanding
+                return;
+            }
+            if (refuse_crossing_offer(c, from_a, stx)) {
+                return;
+            }
         }
         if (m.req_method == sip::method::update && answer_refresh_locally(in, c, from_a, stx)) {
             return;
@@ -119,6 +114,24 @@ void b2bua::on_in_dialog(const inbound& in, call& c, bool from_a) {
         tl_.respond(stx, 501, reason_phrase(501), {}, allow_header);
         return;
     }
+}
+
+bool b2bua::refuse_crossing_offer(call& c, bool from_a, uint64_t stx) {
+    if (c.offer_out(from_a)) {
+        // RFC 3261 14.2 and RFC 3311 5.2: a second offer before the sender's first was answered.
+        ++stats_.pending_500;
+        const std::string retry = "Retry-After: " + std::to_string(random_u64() % 10) + "\r\n";
+        tl_.respond(stx, 500, reason_phrase(500), {}, retry);
+        return true;
+    }
+    if (c.offer_out(!from_a)) {
+        // Glare: the other leg's offer (re-INVITE or UPDATE) is on its way to this one
+        // (RFC 3261 14.1, RFC 3311 5.2).
+        ++stats_.glare_491;
+        tl_.respond(stx, 491, reason_phrase(491), {}, {});
+        return true;
+    }
+    return false;
 }
 
 void b2bua::relay_in_dialog(const inbound& in, call& c, bool from_a, uint64_t stx) {
@@ -182,15 +195,26 @@ void b2bua::relay_in_dialog(const inbound& in, call& c, bool from_a, uint64_t st
         c.reinvite.reply_to = response_address(in);
         c.reinvite.cseq = m.cseq;
     }
+    // An UPDATE's offer is outstanding until its final response (RFC 3311 5.2).
+    const bool update_offer = m.req_method == sip::method::update && content_type == "application/sdp";
+    if (update_offer) {
+        c.update_offer_out[from_a ? 0 : 1] = true;
+    }
     ++stats_.relayed_in_dialog;
     const uint64_t id = c.id;
     const sip::method method = m.req_method;
     const uint64_t ctx = tl_.send_request(
         method, branch, other.realm, other.target, std::move(request),
-        [this, id, from_a, stx, method, previous_sdp](const inbound& resp) {
+        [this, id, from_a, stx, method, previous_sdp, update_offer](const inbound& resp) {
+            if (update_offer && resp.msg->status >= 200) {
+                answered_update_offer(id, from_a);
+            }
             on_relayed_response(id, from_a, stx, method, previous_sdp, resp);
         },
-        [this, id, from_a, stx, method, previous_sdp] {
+        [this, id, from_a, stx, method, previous_sdp, update_offer] {
+            if (update_offer) {
+                answered_update_offer(id, from_a);
+            }
             // No final response: timer B/F, or 64*T1 after our CANCEL. A CANCELled re-INVITE
             // ends as its sender asked (487); an unanswered one as a timeout.
             auto it = calls_.find(id);
@@ -223,6 +247,13 @@ void b2bua::relay_in_dialog(const inbound& in, call& c, bool from_a, uint64_t st
                 }
             });
         }
+    }
+}
+
+void b2bua::answered_update_offer(uint64_t call_id, bool from_a) {
+    auto it = calls_.find(call_id);
+    if (it != calls_.end()) {
+        it->second->update_offer_out[from_a ? 0 : 1] = false;
     }
 }
 

@@ -61,7 +61,7 @@ void b2bua::retry_own_reinvite(call& c, bool to_b, ms_t after) {
 
 void b2bua::send_own_reinvite(call& c, bool to_b) {
     call::own_invite& o = c.own_reinvite[to_b ? 1 : 0];
-    const bool crossing = c.reinvite.active || c.waiting_ack[to_b ? 1 : 0].active;
+    const bool crossing = c.reinvite.active || c.update_offer_out[0] || c.update_offer_out[1] || c.waiting_ack[to_b ? 1 : 0].active;
     if (c.st != call::state::confirmed || crossing) {
         const ms_t now = now_();
         if (o.waiting_since == 0) {

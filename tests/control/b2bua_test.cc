@@ -762,6 +762,52 @@ TEST_F(b2bua_test, reinvite_glare_gets_491_and_a_second_one_500_with_retry_after
     EXPECT_EQ(b2b_->stats().pending_500, 1u);
 }
 
+// RFC 3311 5.2: an UPDATE's offer is outstanding until its final response. An offer from the
+// other leg (UPDATE or re-INVITE) crossing it gets 491; a second one from the same leg 500 with
+// Retry-After; once bob answers, offers pass again.
+TEST_F(b2bua_test, an_update_offer_on_its_way_refuses_crossing_offers) {
+    call_state cs = confirmed_call();
+    ASSERT_NE(cs.b_invite, nullptr);
+    from_alice(with_body(alice_request("UPDATE", cs.a_tag, 2, "z9hG4bKupd1"), alice_hold_sdp));
+    auto out = take();
+    const received* update = find_request(out, core, sip::method::update);
+    ASSERT_NE(update, nullptr);
+    auto to_bob = parse_copy(update->realm, update->to, update->text);
+
+    from_bob(with_body(bob_request("UPDATE", cs.b_invite->msg, 1, "z9hG4bKbobupd"), bob_sdp));
+    out = take();
+    EXPECT_NE(find_response(out, core, 491, sip::method::update), nullptr) << "bob's UPDATE crosses alice's";
+    EXPECT_EQ(count_request(out, acc, sip::method::update), 0u);
+    from_bob(with_body(bob_request("INVITE", cs.b_invite->msg, 2, "z9hG4bKbobinv"), bob_sdp));
+    out = take();
+    EXPECT_NE(find_response(out, core, 491), nullptr) << "so does his re-INVITE";
+    EXPECT_EQ(count_request(out, acc, sip::method::invite), 0u);
+    from_alice(with_body(alice_request("UPDATE", cs.a_tag, 3, "z9hG4bKupd2"), alice_sdp));
+    out = take();
+    const received* busy = find_response(out, acc, 500, sip::method::update);
+    ASSERT_NE(busy, nullptr) << "alice's second offer before her first was answered";
+    EXPECT_NE(busy->msg.find("Retry-After"), nullptr);
+    EXPECT_EQ(b2b_->stats().glare_491, 2u);
+    EXPECT_EQ(b2b_->stats().pending_500, 1u);
+
+    // bob answers alice's UPDATE: his next offer is relayed.
+    from_bob(bob_response(to_bob->msg, 200, "OK", bob_sdp));
+    EXPECT_NE(find_response(take(), acc, 200, sip::method::update), nullptr);
+    from_bob(with_body(bob_request("UPDATE", cs.b_invite->msg, 3, "z9hG4bKbobupd2"), bob_sdp));
+    EXPECT_NE(find_request(take(), acc, sip::method::update), nullptr);
+}
+
+// An UPDATE without SDP (a session refresh) carries no offer: it crosses nothing.
+TEST_F(b2bua_test, an_update_without_sdp_is_not_an_offer) {
+    call_state cs = confirmed_call();
+    ASSERT_NE(cs.b_invite, nullptr);
+    from_alice(alice_request("UPDATE", cs.a_tag, 2, "z9hG4bKupd1"));
+    ASSERT_NE(find_request(take(), core, sip::method::update), nullptr);
+    from_bob(with_body(bob_request("UPDATE", cs.b_invite->msg, 1, "z9hG4bKbobupd"), bob_sdp));
+    EXPECT_NE(find_request(take(), acc, sip::method::update), nullptr);
+    EXPECT_EQ(b2b_->stats().glare_491, 0u);
+}
+
 TEST_F(b2bua_test, info_is_relayed_with_its_body) {
     call_state cs = confirmed_call();
     ASSERT_NE(cs.b_invite, nullptr);
