@@ -197,6 +197,17 @@ def seeds():
         rec(BOB, reply(BOB, 200, "OK")),
         rec(CAROL, response(CAROL, 200, "OK", of_invite=True, body=sdp(CAROL, 32000))),
     ] + transferred_to_carol()
+    # alice's UPDATE offer is on its way to bob when his UPDATE and re-INVITE cross it (491 each),
+    # she offers again before the answer (500), then bob answers and his next UPDATE passes.
+    yield "update_offers_crossing", answered() + [
+        rec(ALICE, caller_request(ALICE, "UPDATE", 2, "z9hG4bKu1", body=sdp(ALICE, 40002, 2)), T1S),
+        rec(BOB, callee_request(BOB, "UPDATE", 2, "z9hG4bKbu1", body=sdp(BOB, 30002, 2))),
+        rec(BOB, callee_request(BOB, "INVITE", 3, "z9hG4bKbi1", body=sdp(BOB, 30002, 2))),
+        rec(BOB, callee_request(BOB, "ACK", 3, "z9hG4bKbi1")),
+        rec(ALICE, caller_request(ALICE, "UPDATE", 3, "z9hG4bKu2", body=sdp(ALICE, 40004, 3))),
+        rec(BOB, reply(BOB, 200, "OK", body=sdp(BOB, 30000, 2))),
+        rec(BOB, callee_request(BOB, "UPDATE", 4, "z9hG4bKbu2", body=sdp(BOB, 30004, 3))),
+        rec(ALICE, reply(ALICE, 200, "OK", body=sdp(ALICE, 40000, 3)))]
     yield "call_media_on_unknown_port", [rec(ALICE, invite(ALICE, "bob-mflood"), T0),
                                          rec(ALICE, caller_request(ALICE, "ACK", 1, "z9hG4bKa1"))]
     yield "transfer_passed_through", answered(user="bob-trp") + [
