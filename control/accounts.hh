@@ -45,6 +45,7 @@ struct account_config {
     std::string transfer_dialplan;     ///< dialplan for REFERs handled on the appliance; "" = refuse
     unsigned max_calls = 0;                 ///< concurrent calls, 0 = unlimited
     unsigned max_transfers_per_minute = 0;  ///< 0 = unlimited
+    unsigned max_calls_per_second = 0;      ///< new calls (INVITEs routed), 0 = unlimited
     bool may_register = false;              ///< may REGISTER users @local
     std::vector<std::string> users;         ///< users that register under it (default: {name}), when may_register
     /// Index of the appliance port that carries the media of its calls (and of its registered

@@ -298,6 +298,14 @@ void b2bua::on_invite(const inbound& in) {
         ++stats_.account_limit_refusals;
         return refuse(503, "the account's call limit is reached");
     }
+    if (account != nullptr && !account_call_allowed(*account, now_())) {
+        // Calls per second: a burst beyond the account's rate, told when to come back (RFC 3261 21.5.4).
+        ++stats_.account_rate_refusals;
+        ++stats_.calls_failed;
+        tl_.respond(stx, 503, reason_phrase(503), random_token(16),
+                    "Retry-After: 1\r\n" + warning_header("the account's calls per second are used up"));
+        return;
+    }
 
     route_request rq;
     rq.account = account != nullptr ? account->name : "";

@@ -21,6 +21,7 @@
 #include "media_anchor.hh"
 #include "reliable_provisional.hh"
 #include "transaction.hh"
+#include "token_bucket.hh"
 #include "transfer_policy.hh"
 
 namespace sf::control {
@@ -71,6 +72,7 @@ struct b2bua_stats {
     uint64_t pickups = 0;  ///< of those accepted, the ones that answered a ringing call (b2bua_pickup.cc)
     uint64_t orphan_invites = 0, orphan_answers_hung_up = 0;  ///< INVITEs whose call or transfer ended first
     uint64_t auth_challenges = 0, auth_failures = 0, account_limit_refusals = 0;
+    uint64_t account_rate_refusals = 0;  ///< new calls over an account's max_calls_per_second (503)
     uint64_t provider_auth_retries = 0;  ///< INVITEs re-sent with a provider's credentials
     uint64_t session_refreshes_sent = 0, session_refreshes_answered = 0, session_timer_expiries = 0;
     uint64_t media_timeouts = 0;  ///< answered calls hung up because no RTP flowed (b2bua_media_timeout.cc)
@@ -188,6 +190,8 @@ private:
     std::string resolve_media_realm(dial_target& t) const;
     /// The account's own transfers-per-minute bucket (max_transfers_per_minute).
     bool account_transfer_allowed(const std::string& account, ms_t now);
+    /// The account's new-calls-per-second bucket (max_calls_per_second).
+    bool account_call_allowed(const account_config& account, ms_t now);
 
     void on_request(const inbound& in);
     void on_response(const inbound& in);
@@ -424,11 +428,8 @@ private:
     digest_client digest_client_;  ///< answers providers' challenges
     std::string digest_realm_;
     timer_queue::id housekeeping_timer_ = 0;
-    struct bucket {
-        double tokens = 0;
-        ms_t last = 0;
-    };
-    std::unordered_map<std::string, bucket> transfer_buckets_;
+    std::unordered_map<std::string, token_bucket> transfer_buckets_;  ///< per account: max_transfers_per_minute
+    std::unordered_map<std::string, token_bucket> call_buckets_;      ///< per account: max_calls_per_second
     std::unordered_map<std::string, unsigned> account_calls_;  ///< active calls per account
     uint64_t reloads_ = 0;
     struct orphan_invite {

@@ -259,19 +259,22 @@ bool b2bua::account_transfer_allowed(const std::string& account, ms_t now) {
         return true;
     }
     // A token bucket per account, as transfer_policy keeps one for the whole appliance.
-    bucket& b = transfer_buckets_[account];
-    const double rate = a->max_transfers_per_minute / 60000.0;
-    if (b.last == 0) {
-        b.tokens = a->max_transfers_per_minute;
-    } else {
-        b.tokens = std::min<double>(a->max_transfers_per_minute, b.tokens + static_cast<double>(now - b.last) * rate);
+    auto [it, fresh] = transfer_buckets_.try_emplace(account, a->max_transfers_per_minute, 60'000);
+    if (!fresh) {
+        it->second.set_rate(a->max_transfers_per_minute, 60'000);  // a reload may have changed it
     }
-    b.last = now;
-    if (b.tokens < 1.0) {
-        return false;
+    return it->second.take(now);
+}
+
+bool b2bua::account_call_allowed(const account_config& a, ms_t now) {
+    if (a.max_calls_per_second == 0) {
+        return true;
     }
-    b.tokens -= 1.0;
-    return true;
+    auto [it, fresh] = call_buckets_.try_emplace(a.name, a.max_calls_per_second, 1'000);
+    if (!fresh) {
+        it->second.set_rate(a.max_calls_per_second, 1'000);
+    }
+    return it->second.take(now);
 }
 
 }  // namespace sf::control

@@ -357,6 +357,7 @@ void parse_accounts(reader& r, const std::vector<std::string>& order, config& c)
         a.transfer_dialplan = dialplan(pre + "transfer_dialplan", "");
         a.max_calls = static_cast<unsigned>(r.num(pre + "max_calls", 0, 0, 1'000'000));
         a.max_transfers_per_minute = static_cast<unsigned>(r.num(pre + "max_transfers_per_minute", 0, 0, 1'000'000));
+        a.max_calls_per_second = static_cast<unsigned>(r.num(pre + "max_calls_per_second", 0, 0, 100'000));
         a.media_realm = port_index(pre + "media_realm");
         a.may_register = r.flag(pre + "register", false);
         a.users = split_list(r.str(pre + "users", ""));

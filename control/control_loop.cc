@@ -309,6 +309,7 @@ struct control_loop::impl {
         j.key("accounts").begin_object();
         j.key("auth_challenges").value(bs.auth_challenges).key("auth_failures").value(bs.auth_failures);
         j.key("call_limit_refusals").value(bs.account_limit_refusals);
+        j.key("call_rate_refusals").value(bs.account_rate_refusals);
         if (const registrar* reg = calls.location()) {
             const registrar_stats& rs = reg->stats();
             j.key("registered_users").value(uint64_t{reg->users()}).key("bindings").value(uint64_t{reg->size()});

@@ -5,7 +5,7 @@
 namespace sf::control {
 
 transfer_policy::transfer_policy(transfer_policy_config cfg)
-    : cfg_(std::move(cfg)), tokens_(static_cast<double>(cfg_.max_per_minute)) {}
+    : cfg_(std::move(cfg)), per_minute_(static_cast<double>(cfg_.max_per_minute), 60'000) {}
 
 const char* transfer_policy::refuse(const char* why) {
     ++refusals_[why];
@@ -28,15 +28,9 @@ const char* transfer_policy::check_rate(uint64_t transfers_so_far, ms_t now) {
     if (transfers_so_far >= cfg_.max_per_call) {
         return refuse("too_many_in_call");
     }
-    if (last_refill_ != 0 && now > last_refill_) {
-        tokens_ = std::min<double>(cfg_.max_per_minute,
-                                   tokens_ + static_cast<double>(now - last_refill_) * cfg_.max_per_minute / 60000.0);
-    }
-    last_refill_ = now;
-    if (tokens_ < 1.0) {
+    if (!per_minute_.take(now)) {
         return refuse("rate_limited");
     }
-    tokens_ -= 1.0;
     return nullptr;
 }
 

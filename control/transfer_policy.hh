@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "timer_queue.hh"
+#include "token_bucket.hh"
 
 namespace sf::control {
 
@@ -44,9 +45,7 @@ private:
     const char* refuse(const char* why);
 
     transfer_policy_config cfg_;
-    // Token bucket: max_per_minute tokens, refilled continuously.
-    double tokens_;
-    ms_t last_refill_ = 0;
+    token_bucket per_minute_;  ///< max_per_minute tokens, refilled continuously
     std::map<std::string, uint64_t> refusals_;
 };
 

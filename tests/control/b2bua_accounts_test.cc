@@ -243,6 +243,37 @@ TEST_F(accounts_test, an_account_over_its_call_limit_gets_503) {
     EXPECT_EQ(b2b_->active_calls(), 1u);
 }
 
+// max_calls_per_second: a token bucket of one second's calls; the call beyond it gets 503 with
+// Retry-After before any dialplan runs, and the bucket refills at the account's rate.
+TEST_F(accounts_test, an_account_over_its_calls_per_second_gets_503_with_retry_after) {
+    account_config trunk = trusted_account("coretrunk", "198.51.100.0/24");
+    trunk.max_calls_per_second = 2;
+    rebuild_with({acme_account(), trunk}, {});
+    auto bob_calls_alice = [&](int n) {
+        invite_opts o;
+        o.user = "alice";
+        o.call_id = "cps-" + std::to_string(n) + "@198.51.100.20";
+        o.branch = "z9hG4bKcps" + std::to_string(n);
+        from_bob(as_bobs(alice_invite(o)));
+        return take();
+    };
+    for (int n = 0; n < 2; ++n) {
+        EXPECT_NE(find_request(bob_calls_alice(n), acc, sip::method::invite), nullptr) << "call " << n << " is routed";
+    }
+    auto out = bob_calls_alice(2);
+    const received* busy = find_response(out, core, 503);
+    ASSERT_NE(busy, nullptr) << "the third call within the second";
+    EXPECT_EQ(header(busy->msg, sip::hdr::retry_after), "1");
+    EXPECT_EQ(count_request(out, acc, sip::method::invite), 0u);
+    EXPECT_EQ(b2b_->stats().account_rate_refusals, 1u);
+    EXPECT_EQ(b2b_->active_calls(), 2u);
+
+    advance(500);  // 2 a second: one more after half a second
+    EXPECT_NE(find_request(bob_calls_alice(3), acc, sip::method::invite), nullptr);
+    EXPECT_NE(find_response(bob_calls_alice(4), core, 503), nullptr);
+    EXPECT_EQ(b2b_->stats().account_rate_refusals, 2u);
+}
+
 TEST_F(accounts_test, register_then_a_call_to_user_at_local_goes_over_the_registered_flow) {
     register_alice();
     const sip_addr alice_flow{ip(192, 0, 2, 10), 5062};

@@ -586,7 +586,7 @@ TEST_F(config_test, accounts_providers_and_registrar_parse) {
                                    "max_bindings = 5000\n"
                                    "[account.bigcorp]\nnetworks = 203.0.113.64/26, 198.18.7.1\n"
                                    "dialplan = wholesale\ntransfer_dialplan = transfer\nmax_calls = 200\n"
-                                   "max_transfers_per_minute = 20\n"
+                                   "max_transfers_per_minute = 20\nmax_calls_per_second = 50\n"
                                    "[account.acme]\npassword = s3cret pass\n"
                                    "ha1_md5 = 0123456789ABCDEF0123456789abcdef\n"
                                    "ha1_sha256 = " + std::string(64, 'e') + "\n"
@@ -621,6 +621,7 @@ TEST_F(config_test, accounts_providers_and_registrar_parse) {
     EXPECT_EQ(big.transfer_dialplan, "transfer");
     EXPECT_EQ(big.max_calls, 200u);
     EXPECT_EQ(big.max_transfers_per_minute, 20u);
+    EXPECT_EQ(big.max_calls_per_second, 50u);
     EXPECT_FALSE(big.may_register);
     EXPECT_TRUE(big.users.empty());
     const account_config& acme = c.accounts[1];
@@ -743,6 +744,7 @@ TEST_F(config_test, bad_account_values_name_their_key) {
     expect_error(minimal(a + "password = x\nmax_calls = -1\n"), "account.a.max_calls");
     expect_error(minimal(a + "password = x\nmax_calls = many\n"), "account.a.max_calls");
     expect_error(minimal(a + "password = x\nmax_transfers_per_minute = 1000001\n"), "account.a.max_transfers_per_minute");
+    expect_error(minimal(a + "password = x\nmax_calls_per_second = 100001\n"), "account.a.max_calls_per_second");
     for (const char* bad : {"yes", "1", "TRUE", "", "on"}) {
         expect_error(minimal(a + "password = x\nregister = " + bad + "\n"), "account.a.register");
     }

@@ -30,6 +30,10 @@ A mixin for the lab runner (tests/lab/run), beside TransferTests (whose helpers 
                     (tests/lab/sip_ua.py) REFERs it to carol 4 times in a row, carol is busy: the first
                     two get 202 and a final NOTIFY 486, the other two 403 before any 202; the call
                     goes on to the caller's BYE; stats transfers.refused + 2
+  call_burst_rate_limited  a caller of account lab-burst (2 new calls a second) sends 5 INVITEs at
+                    once (tests/lab/sip_ua.py call-burst, to user "nobody"): 2 reach the dialplan
+                    (404), 3 get 503 with Retry-After: 1; 1.2 s later 2 more both reach it;
+                    stats accounts.call_rate_refusals + 3
 """
 import os
 import sys
@@ -37,9 +41,11 @@ import sys
 from transfer_tests import read_trace, _is_request  # sipp -trace_msg parsing
 
 SIP_TESTS = ["session_refresh", "reliable_ringing", "reliable_ringing_to_caller", "reinvite_glare",
-             "reinvite_cancelled", "reinvite_481_ends_the_call", "reload_during_call", "refer_storm_rate_limited"]
+             "reinvite_cancelled", "reinvite_481_ends_the_call", "reload_during_call", "refer_storm_rate_limited",
+             "call_burst_rate_limited"]
 SIP_UA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sip_ua.py")
 STORM_IP = "192.0.2.13"  # TEST-NET-1 in sf-alice: configs/lab.conf [account.lab-storm] (2 transfers a minute)
+BURST_IP = "192.0.2.12"  # TEST-NET-1 in sf-alice: configs/lab.conf [account.lab-burst] (2 new calls a second)
 
 
 class SipTests:
@@ -413,4 +419,47 @@ class SipTests:
                 self._fail("; ".join(errs))
         finally:
             subprocess.run(["ip", "netns", "exec", ns, "ip", "addr", "del", f"{STORM_IP}/24", "dev", "alice0"],
+                           capture_output=True, timeout=10)
+
+    def test_call_burst_rate_limited(self, tdir):
+        import json
+        import subprocess
+        ns = self._c("ALICE")[0]
+        subprocess.run(["ip", "netns", "exec", ns, "ip", "addr", "add", f"{BURST_IP}/24", "dev", "alice0"],
+                       capture_output=True, timeout=10)
+        try:
+            def refusals():
+                return json.loads(self._ctl(["stats"]).stdout)["accounts"].get("call_rate_refusals", 0)
+            before = refusals()
+            report = os.path.join(tdir, "burst.json")
+            argv = ["ip", "netns", "exec", ns, sys.executable, SIP_UA, "call-burst", "--ip", BURST_IP,
+                    "--to", f"{self._c('SBC_ACC')}:5060", "--user", "nobody", "--waves", "5,2", "--pause", "1.2",
+                    "--report", report, "--timeout", "20"]
+            r = self.run(argv, timeout=30)
+            try:
+                rep = json.load(open(report))
+            except (OSError, ValueError) as e:
+                self._fail(f"no report from sip_ua.py call-burst ({e}): {(r.stdout + r.stderr).strip()[-500:]}")
+            after = refusals()
+            waves = rep.get("waves") or []
+            self._progress(f"final statuses per wave {waves}, Retry-After {rep.get('retry_after')}; "
+                           f"accounts.call_rate_refusals +{after - before}")
+            errs = []
+            if len(waves) != 2:
+                errs.append(f"{len(waves)} waves reported, wanted 2")
+            else:
+                first, second = sorted(waves[0], key=str), sorted(waves[1], key=str)
+                if first != [404, 404, 503, 503, 503]:
+                    errs.append(f"first wave {waves[0]}: wanted 2 calls routed (404 from the dialplan) and 3 "
+                                f"refused with 503 (2 calls a second)")
+                if second != [404, 404]:
+                    errs.append(f"second wave {waves[1]}: wanted both routed after the bucket refilled")
+            if rep.get("retry_after") != ["1", "1", "1"]:
+                errs.append(f"Retry-After values {rep.get('retry_after')}, wanted 1 on each 503")
+            if after - before != 3:
+                errs.append(f"accounts.call_rate_refusals grew by {after - before}, wanted 3")
+            if errs:
+                self._fail("; ".join(errs))
+        finally:
+            subprocess.run(["ip", "netns", "exec", ns, "ip", "addr", "del", f"{BURST_IP}/24", "dev", "alice0"],
                            capture_output=True, timeout=10)

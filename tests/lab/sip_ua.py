@@ -9,6 +9,11 @@ requests with branching on the answer). Run inside a lab namespace; every wait i
       of each REFER, the final sipfrag of each accepted one, whether the BYE came.
   sip_ua.py busy --ip IP --report FILE [--timeout S]
       answers every INVITE with 486 Busy Here (and its retransmissions again) until the timeout.
+  sip_ua.py call-burst --ip IP --to HOST:PORT --user USER --waves N,N --pause S --report FILE [--timeout S]
+      sends waves of new INVITEs (each with its own Call-ID and an SDP offer) to USER at HOST:PORT,
+      every INVITE of a wave at once, waves PAUSE seconds apart; ACKs each final response (>= 300;
+      a 2xx is ACKed and BYEd). Report (JSON): per wave the final status of each call (in the order
+      sent; null when none came) and the Retry-After values seen.
   sip_ua.py glare --role caller --ip IP --to HOST:PORT --user USER --at EPOCH --report FILE [--timeout S]
   sip_ua.py glare --role callee --ip IP --at EPOCH --report FILE [--timeout S]
       one call (the caller INVITEs USER at HOST:PORT, the callee answers 200 + SDP), then at
@@ -424,6 +429,69 @@ def glare(a):
     return report
 
 
+def call_burst(a):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((a.ip, 5060))
+    host, _, port = a.to.partition(":")
+    dest = (host, int(port or 5060))
+    end = time.monotonic() + a.timeout
+    report = {"waves": [], "retry_after": []}
+    sdp = (f"v=0\r\no=burst 1 1 IN IP4 {a.ip}\r\ns=-\r\nc=IN IP4 {a.ip}\r\nt=0 0\r\n"
+           f"m=audio 7000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n")
+    stamp = int(time.time() * 1000)
+    for w, count in enumerate(int(n) for n in a.waves.split(",")):
+        if w > 0:
+            time.sleep(a.pause)
+        calls = {}  # Call-ID -> (INVITE text, branch, final status)
+        for k in range(count):
+            call_id = f"burst-{stamp}-{w}-{k}@{a.ip}"
+            branch = f"z9hG4bKburst{stamp}w{w}k{k}"
+            inv = (f"INVITE sip:{a.user}@{host} SIP/2.0\r\nVia: SIP/2.0/UDP {a.ip}:5060;branch={branch};rport\r\n"
+                   f"Max-Forwards: 70\r\nFrom: <sip:burst@{a.ip}>;tag=b{w}x{k}\r\nTo: <sip:{a.user}@{host}>\r\n"
+                   f"Call-ID: {call_id}\r\nCSeq: 1 INVITE\r\nContact: <sip:burst@{a.ip}:5060>\r\n"
+                   f"Content-Type: application/sdp\r\nContent-Length: {len(sdp)}\r\n\r\n{sdp}")
+            calls[call_id] = {"invite": inv.encode(), "branch": branch, "status": None, "heard": False}
+        for c in calls.values():
+            s.sendto(c["invite"], dest)
+        resend = time.monotonic() + 0.5
+        wave_end = min(end, time.monotonic() + 8)
+        while time.monotonic() < wave_end and any(c["status"] is None for c in calls.values()):
+            if time.monotonic() >= resend:  # UDP: INVITEs nobody answered yet go again (Timer A)
+                for c in calls.values():
+                    if not c["heard"]:
+                        s.sendto(c["invite"], dest)
+                resend = time.monotonic() + 0.5
+            s.settimeout(max(0.01, min(0.2, wave_end - time.monotonic())))
+            try:
+                data, src = s.recvfrom(65535)
+            except socket.timeout:
+                continue
+            start, h, _ = parse(data)
+            c = calls.get(hget(h, "call-id"))
+            if c is None or not start.startswith("SIP/2.0 ") or not hget(h, "cseq").endswith("INVITE"):
+                continue
+            c["heard"] = True
+            code = int(start.split()[1])
+            if code < 200:
+                continue
+            if c["status"] is None and hget(h, "retry-after"):
+                report["retry_after"].append(hget(h, "retry-after"))
+            c["status"] = c["status"] or code
+            # ACK the final response (a non-2xx one in its transaction, a 2xx end to end), and
+            # end a call that was answered after all.
+            to = hget(h, "to")
+            ack_branch = c["branch"] if code >= 300 else c["branch"] + "a"
+            common = (f"Max-Forwards: 70\r\nFrom: {hget(h, 'from')}\r\nTo: {to}\r\n"
+                      f"Call-ID: {hget(h, 'call-id')}\r\n")
+            s.sendto((f"ACK sip:{a.user}@{host} SIP/2.0\r\nVia: SIP/2.0/UDP {a.ip}:5060;branch={ack_branch};rport\r\n"
+                      + common + "CSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n").encode(), src)
+            if code < 300:
+                s.sendto((f"BYE sip:{a.user}@{host} SIP/2.0\r\nVia: SIP/2.0/UDP {a.ip}:5060;branch={ack_branch}b;rport\r\n"
+                          + common + "CSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n").encode(), src)
+        report["waves"].append([c["status"] for c in calls.values()])
+    return report
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="mode", required=True)
@@ -445,8 +513,16 @@ def main():
     gl.add_argument("--at", type=float, required=True, help="epoch seconds of the re-INVITE")
     gl.add_argument("--report", required=True)
     gl.add_argument("--timeout", type=float, default=20.0)
+    cb = sub.add_parser("call-burst")
+    cb.add_argument("--ip", required=True)
+    cb.add_argument("--to", required=True, help="the appliance, HOST:PORT")
+    cb.add_argument("--user", default="nobody")
+    cb.add_argument("--waves", default="5,2", help="INVITEs per wave, comma-separated")
+    cb.add_argument("--pause", type=float, default=1.2, help="seconds between waves")
+    cb.add_argument("--report", required=True)
+    cb.add_argument("--timeout", type=float, default=20.0)
     a = ap.parse_args()
-    modes = {"refer-storm": refer_storm, "busy": busy, "glare": glare}
+    modes = {"refer-storm": refer_storm, "busy": busy, "glare": glare, "call-burst": call_burst}
     report = modes[a.mode](a)
     with open(a.report, "w") as f:
         json.dump(report, f)
