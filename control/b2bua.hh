@@ -229,10 +229,11 @@ private:
                                      const std::string& request_uri);
     /// PRACK of a reliable provisional response in a branch's early dialog (RFC 3262).
     void send_prack(call& c, size_t i, const sip::message& reliable);
-    /// Stops ringing branch `i` (CANCEL now, or on its first provisional response).
-    void give_up_branch(call& c, size_t i);
+    /// Stops ringing branch `i` (CANCEL now, or on its first provisional response; `reason`:
+    /// the CANCEL's Reason header value, RFC 3326).
+    void give_up_branch(call& c, size_t i, std::string_view reason = {});
     /// Every branch but `except` (-1: all) is given up.
-    void give_up_branches(call& c, int except);
+    void give_up_branches(call& c, int except, std::string_view reason = {});
     /// Branch `i` answered first: its dialog becomes leg B, the others are cancelled.
     void answer_from_branch(call& c, size_t i, const inbound& in);
     /// A branch that answered after another won: ACK and BYE its dialog.
@@ -360,7 +361,7 @@ private:
     void transfer_step_failed(call& c);
     /// CANCELs (or, should they answer, ACKs and BYEs) every destination of the step still
     /// ringing except `except` (-1: all) and forgets their dialogs.
-    void give_up_transfer_branches(call& c, int except);
+    void give_up_transfer_branches(call& c, int except, std::string_view reason = {});
     /// (Re)sends the INVITE of destination `i` of the step.
     void send_transfer_invite(call& c, size_t i);
     /// A provider's 401/407 to destination `i`'s INVITE: sent again once with its credentials.
@@ -389,7 +390,7 @@ private:
     /// transfer is gone before it got its final response: CANCELled (at once, or on its first
     /// provisional response), ACKed and BYEd if it answers anyway, forgotten at its final
     /// response or after 64*T1.
-    void adopt_orphan(const leg& l, uint64_t invite_tx);
+    void adopt_orphan(const leg& l, uint64_t invite_tx, std::string_view reason = {});
     /// A response for an INVITE whose call or transfer is gone.
     void on_orphan_response(const inbound& in);
     void write_record(call& c, const char* hangup);

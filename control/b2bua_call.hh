@@ -161,6 +161,10 @@ inline std::string off_hold(std::string sdp) {
     return sdp;
 }
 
+/// The Reason of a CANCEL to destinations that rang while another answered (RFC 3326, as
+/// forking proxies send it): their phones then show no missed call.
+inline constexpr std::string_view answered_elsewhere = "SIP;cause=200;text=\"Call completed elsewhere\"";
+
 /// RFC 3261 16.7 step 6, for a B2BUA choosing among its destinations' failures: a 6xx ends the
 /// search at once and wins; otherwise the lowest class wins, and within it a real answer (busy,
 /// say) beats "nobody answered".

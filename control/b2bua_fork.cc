@@ -150,7 +150,7 @@ void b2bua::send_branch_invite(call& c, size_t i) {
     }
 }
 
-void b2bua::give_up_branch(call& c, size_t i) {
+void b2bua::give_up_branch(call& c, size_t i, std::string_view reason) {
     call::branch& br = c.branches[i];
     timers_.cancel(br.timer);
     br.timer = 0;
@@ -162,13 +162,13 @@ void b2bua::give_up_branch(call& c, size_t i) {
         return;
     }
     br.st = call::branch::state::given_up;
-    tl_.cancel(br.tx);  // now, or on its first provisional response
+    tl_.cancel(br.tx, reason);  // now, or on its first provisional response
 }
 
-void b2bua::give_up_branches(call& c, int except) {
+void b2bua::give_up_branches(call& c, int except, std::string_view reason) {
     for (size_t i = 0; i < c.branches.size(); ++i) {
         if (static_cast<int>(i) != except) {
-            give_up_branch(c, i);
+            give_up_branch(c, i, reason);
         }
     }
 }
@@ -387,7 +387,7 @@ void b2bua::answer_from_branch(call& c, size_t i, const inbound& in) {
     br.st = call::branch::state::done;
     br.status = m.status;
     c.answered_branch = static_cast<int>(i);
-    give_up_branches(c, static_cast<int>(i));
+    give_up_branches(c, static_cast<int>(i), answered_elsewhere);
     for (const call::branch& other : c.branches) {
         if (&other != &br) {
             by_call_id_.erase(other.l.call_id);  // their late responses go to their transactions only

@@ -11,10 +11,10 @@
 
 namespace sf::control {
 
-void b2bua::adopt_orphan(const leg& l, uint64_t invite_tx) {
+void b2bua::adopt_orphan(const leg& l, uint64_t invite_tx, std::string_view reason) {
     orphan_invite o;
     o.l = l;
-    tl_.cancel(invite_tx);  // now, or on its first provisional response (the transaction layer)
+    tl_.cancel(invite_tx, reason);  // now, or on its first provisional response (the transaction layer)
     // The INVITE transaction ends by Timer B (64*T1) at the latest; after that nothing comes.
     const std::string call_id = l.call_id;
     o.timer = timers_.add(now_() + 64ull * cfg_.timers.t1_ms + 1000, [this, call_id] {

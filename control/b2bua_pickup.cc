@@ -75,7 +75,7 @@ void b2bua::on_pickup(const inbound& in, uint64_t stx, const sdp::session& offer
     const std::string ringing = to_string(br.dest);
     const dial_target target = br.target;
     c.answered_branch = static_cast<int>(picked);
-    give_up_branches(c, -1);
+    give_up_branches(c, -1, answered_elsewhere);  // phones ringing for it log no missed call
     for (const call::branch& other : c.branches) {
         by_call_id_.erase(other.l.call_id);  // their late responses go to their transactions only
     }

@@ -321,7 +321,7 @@ void b2bua::dial_transfer_step(call& c) {
     }
 }
 
-void b2bua::give_up_transfer_branches(call& c, int except) {
+void b2bua::give_up_transfer_branches(call& c, int except, std::string_view reason) {
     call::transfer_state& t = c.transfer;
     for (size_t i = 0; i < t.ringing.size(); ++i) {
         call::transfer_branch& br = t.ringing[i];
@@ -334,7 +334,7 @@ void b2bua::give_up_transfer_branches(call& c, int except) {
         br.ring_timer = 0;
         // Cancelled now or on its first provisional response, or ACKed and BYEd if it answers
         // anyway (b2bua_orphans.cc).
-        adopt_orphan(br.next, br.invite_tx);
+        adopt_orphan(br.next, br.invite_tx, reason);
     }
 }
 
@@ -682,7 +682,7 @@ void b2bua::complete_transfer(call& c, size_t i, const inbound& answer) {
     call::transfer_state& t = c.transfer;
     // The first answer wins: the step's other destinations are cancelled (RFC 3261 16.7 as a
     // forking proxy does it), and only the winner's dialog is kept.
-    give_up_transfer_branches(c, static_cast<int>(i));
+    give_up_transfer_branches(c, static_cast<int>(i), answered_elsewhere);
     call::transfer_branch& won = t.ringing[i];
     won.done = true;
     timers_.cancel(won.ring_timer);

@@ -31,6 +31,7 @@ struct transaction_layer::client_tx {
     bool limited = false;        ///< ICT: CANCELled or detached, RFC 3261 9.1's 64*T1 runs
     bool cancel_wanted = false;  ///< ICT: cancel() was called (CANCEL on the first provisional)
     bool cancel_sent = false;
+    std::string cancel_reason;   ///< the CANCEL's Reason header value (RFC 3326), if any
     state st = state::calling;
     std::string key;
     unsigned realm = 0;
@@ -101,7 +102,7 @@ uint64_t transaction_layer::send_request(sip::method method, std::string branch,
     return id;
 }
 
-bool transaction_layer::cancel(uint64_t id) {
+bool transaction_layer::cancel(uint64_t id, std::string_view reason) {
     auto it = clients_.find(id);
     if (it == clients_.end()) {
         return false;
@@ -112,6 +113,7 @@ bool transaction_layer::cancel(uint64_t id) {
     }
     if (!tx.cancel_wanted) {
         tx.cancel_wanted = true;
+        tx.cancel_reason = std::string(reason);
         if (tx.st == client_tx::state::proceeding) {
             send_cancel(tx);
         }
@@ -131,7 +133,7 @@ void transaction_layer::send_cancel(client_tx& tx) {
         return;  // not one we built: nothing to take the CANCEL from
     }
     std::string branch(inv.top_via.branch);
-    sip_wire text = request_for_invite(inv, "CANCEL", inv.find(sip::hdr::to)->value);
+    sip_wire text = request_for_invite(inv, "CANCEL", inv.find(sip::hdr::to)->value, tx.cancel_reason);
     if (text.empty()) {
         return;  // pool exhausted: the 64*T1 limit still ends the INVITE
     }
@@ -234,7 +236,7 @@ bool transaction_layer::parse_invite(const client_tx& tx, sip::message& inv) {
 }
 
 sip_wire transaction_layer::request_for_invite(const sip::message& inv, std::string_view method,
-                                               std::string_view to) {
+                                               std::string_view to, std::string_view reason) {
     // RFC 3261 17.1.1.3 (ACK) and 9.1 (CANCEL): the INVITE's Request-URI, top Via, From,
     // Call-ID, CSeq number and Route headers, so it takes the INVITE's path hop by hop.
     sip_writer w(pool_);
@@ -250,6 +252,9 @@ sip_wire transaction_layer::request_for_invite(const sip::message& inv, std::str
     w.header("To", to);
     w.header("Call-ID", inv.call_id);
     w.append("CSeq: ").append_uint(inv.cseq).append(" ").append(method).append("\r\n");
+    if (!reason.empty()) {
+        w.header("Reason", reason);
+    }
     w.append("Content-Length: 0\r\n\r\n");
     return w.finish();
 }

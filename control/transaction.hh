@@ -62,8 +62,9 @@ public:
     /// the first one (before it, a CANCEL could overtake its INVITE). From then on the INVITE
     /// waits 64*T1 at most for its final response (a 487, or a 2xx that crossed the CANCEL).
     /// False when there is nothing to cancel: no such transaction, not an INVITE, or its
-    /// final response is in. A second call sends no second CANCEL.
-    bool cancel(uint64_t id);
+    /// final response is in. A second call sends no second CANCEL. `reason`, when given, is the
+    /// value of a Reason header the CANCEL carries (RFC 3326: why the INVITE is given up).
+    bool cancel(uint64_t id, std::string_view reason = {});
     /// Forgets the callbacks of a client transaction (its call ended) while the
     /// state machine itself keeps absorbing retransmissions; an INVITE still waiting for its
     /// final response waits 64*T1 more at most.
@@ -116,7 +117,8 @@ private:
     bool parse_invite(const client_tx& tx, sip::message& inv);
     /// An ACK or CANCEL for `inv` (RFC 3261 17.1.1.3, 9.1): its Request-URI, top Via, From,
     /// Call-ID, CSeq number and Route headers; To as given (the response's, for an ACK).
-    sip_wire request_for_invite(const sip::message& inv, std::string_view method, std::string_view to);
+    sip_wire request_for_invite(const sip::message& inv, std::string_view method, std::string_view to,
+                                std::string_view reason = {});
 
     timer_queue& timers_;
     message_pool& pool_;

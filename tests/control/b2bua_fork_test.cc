@@ -90,6 +90,9 @@ TEST_F(fork_test, first_answer_wins_and_the_ringing_loser_is_cancelled) {
     const received* cancel = find_request(out, core, sip::method::cancel);
     EXPECT_EQ(cancel->msg.call_id, to_bob->msg.call_id);
     EXPECT_EQ(cancel->msg.top_via.branch, to_bob->msg.top_via.branch);
+    const sip::header* reason = cancel->msg.find("Reason");
+    ASSERT_NE(reason, nullptr) << "RFC 3326: bob's phone shows no missed call";
+    EXPECT_EQ(reason->value, "SIP;cause=200;text=\"Call completed elsewhere\"");
     const std::string a_tag(ok->msg.to.tag);
 
     // bob's 487 is ACKed by his transaction and changes nothing for alice.
@@ -176,6 +179,9 @@ TEST_F(fork_test, alice_cancelling_cancels_every_ringing_branch) {
     out = take();
     EXPECT_NE(find_response(out, acc, 487), nullptr);
     EXPECT_EQ(count_to(out, bob, sip::method::cancel), 1u);
+    const received* cancel = find_request(out, core, sip::method::cancel);
+    ASSERT_NE(cancel, nullptr);
+    EXPECT_EQ(cancel->msg.find("Reason"), nullptr) << "nobody answered: a missed call it is";
     EXPECT_EQ(count_to(out, carol, sip::method::cancel), 0u) << "carol sent nothing yet: her CANCEL waits";
     from_carol(bob_response(to_carol->msg, 100, "Trying"));
     EXPECT_EQ(count_to(take(), carol, sip::method::cancel), 1u);

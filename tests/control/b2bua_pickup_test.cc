@@ -115,6 +115,9 @@ TEST_F(pickup_test, carol_answers_bobs_ringing_call) {
     EXPECT_EQ(cancel->to, bob);
     EXPECT_EQ(cancel->msg.call_id, cs.b_invite->msg.call_id);
     EXPECT_EQ(cancel->msg.top_via.branch, cs.b_invite->msg.top_via.branch);
+    const sip::header* reason = cancel->msg.find("Reason");
+    ASSERT_NE(reason, nullptr) << "RFC 3326: bob's phone shows no missed call";
+    EXPECT_EQ(reason->value, "SIP;cause=200;text=\"Call completed elsewhere\"");
 
     // The relay: carol's sides are published, bob's are gone.
     EXPECT_NE(table_->find(core_addr, carol_side.port), nullptr);

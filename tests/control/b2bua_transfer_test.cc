@@ -94,6 +94,9 @@ TEST_F(transfer_fork_test, parallel_destinations_ring_with_one_offer_and_the_fir
     out = take();
     EXPECT_EQ(count_to(out, desk, sip::method::ack), 1u);
     EXPECT_EQ(count_to(out, carol, sip::method::cancel), 1u) << "the loser is cancelled";
+    const received* cancel = find_request(out, core, sip::method::cancel);
+    ASSERT_NE(cancel, nullptr);
+    ASSERT_NE(cancel->msg.find("Reason"), nullptr) << "completed elsewhere (RFC 3326)";
     EXPECT_EQ(notified(out), "SIP/2.0 200 OK\r\n");
     EXPECT_EQ(count_to(out, bob, sip::method::bye), 1u);
     EXPECT_NE(find_request(out, acc, sip::method::invite), nullptr) << "alice re-INVITEd";

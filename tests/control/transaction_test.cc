@@ -316,6 +316,7 @@ TEST_F(transaction_test, ict_cancel_waits_for_a_provisional_response_and_copies_
     EXPECT_EQ(routes(cancel->msg), routes(invite->msg));
     EXPECT_EQ(routes(cancel->msg).size(), 2u);
     EXPECT_EQ(cancel->msg.content_length, 0);
+    EXPECT_EQ(cancel->msg.find("Reason"), nullptr) << "none unless asked for";
 
     EXPECT_TRUE(tl_.cancel(id)) << "still pending";
     auto ringing = make_inbound(response(180, "Ringing", "z9hG4bKcan1", 7, "INVITE"), 1, bob);
@@ -325,6 +326,21 @@ TEST_F(transaction_test, ict_cancel_waits_for_a_provisional_response_and_copies_
     EXPECT_TRUE(tl_.on_response(terminated->in));
     EXPECT_FALSE(tl_.cancel(id)) << "final response in: nothing to cancel";
     EXPECT_FALSE(tl_.cancel(id + 100)) << "no such transaction";
+}
+
+// RFC 3326: a CANCEL may say why (a forking B2BUA: another destination answered).
+TEST_F(transaction_test, ict_cancel_carries_the_reason_it_was_given) {
+    const std::string inv = routed_request("INVITE", "z9hG4bKcan2", 3);
+    const uint64_t id = tl_.send_request(sip::method::invite, "z9hG4bKcan2", 1, bob, wire(inv), nullptr, nullptr);
+    auto ringing = make_inbound(response(180, "Ringing", "z9hG4bKcan2", 3, "INVITE"), 1, bob);
+    EXPECT_TRUE(tl_.on_response(ringing->in));
+    EXPECT_TRUE(tl_.cancel(id, "SIP;cause=200;text=\"Call completed elsewhere\""));
+    ASSERT_EQ(sent_.size(), 2u);
+    auto cancel = parse_sent(1);
+    EXPECT_EQ(cancel->msg.req_method, sip::method::cancel);
+    const sip::header* reason = cancel->msg.find("Reason");
+    ASSERT_NE(reason, nullptr);
+    EXPECT_EQ(reason->value, "SIP;cause=200;text=\"Call completed elsewhere\"");
 }
 
 TEST_F(transaction_test, only_an_invite_can_be_cancelled) {

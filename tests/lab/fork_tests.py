@@ -4,7 +4,8 @@
 A mixin for the lab runner (tests/lab/run), next to TransferTests, whose helpers it uses
 (_c, _start_uas, _rtp_keys, _report, _wait_rtpsims, _sipp_problems, _wait_cdrs, _fail, _progress):
 
-  parallel_fork     alice calls bob+carol: both ring; bob answers, carol (ringing) gets a CANCEL;
+  parallel_fork     alice calls bob+carol: both ring; bob answers, carol (ringing) gets a CANCEL
+                    with Reason: SIP;cause=200 (RFC 3326: her phone logs no missed call);
                     alice <-> bob media relayed by the appliance, the CDR names bob
   sequential_fork   alice calls carol-then-bob: carol rings 4 s (rt=4) and is CANCELled, then bob
                     is called and answers; bob's INVITE leaves only after carol's CANCEL
@@ -76,6 +77,10 @@ class ForkTests:
             self._progress(f"bob's and carol's INVITEs arrived {apart:.1f} ms apart")
             if apart > 1000.0:
                 errs.append(f"the parallel INVITEs were {apart:.0f} ms apart: not in parallel")
+        ccancel = next((m for m in traces["carol"] if m["dir"] == "in" and _is_request(m, "CANCEL")), None)
+        reason = (ccancel["headers"].get("reason") or [""])[0] if ccancel else ""
+        if ccancel is not None and "cause=200" not in reason:
+            errs.append(f"carol's CANCEL has Reason {reason!r}, wanted SIP;cause=200 (RFC 3326: completed elsewhere)")
         self._check_fork_cdr(before, errs)
         if errs:
             self._fail("; ".join(errs))

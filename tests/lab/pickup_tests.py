@@ -72,8 +72,12 @@ class PickupTests:
                 errs.append(f"{who}'s 200 SDP c={f.get('c')}, wanted the appliance's {addr}")
         if a_200 is not None and CAROL[1] in a_200["body"] + json.dumps(a_200["headers"]):
             errs.append("alice's 200 names carol's address: topology leaked")
-        if not any(m["dir"] == "in" and _is_request(m, "CANCEL") for m in btrace):
+        bcancel = next((m for m in btrace if m["dir"] == "in" and _is_request(m, "CANCEL")), None)
+        if bcancel is None:
             errs.append("bob got no CANCEL")
+        elif "cause=200" not in (bcancel["headers"].get("reason") or [""])[0]:
+            errs.append(f"bob's CANCEL has Reason {bcancel['headers'].get('reason')}, wanted SIP;cause=200 "
+                        f"(RFC 3326: completed elsewhere)")
         if any(m["dir"] == "in" and _is_request(m, "BYE") for m in btrace):
             errs.append("bob got a BYE: his early dialog is CANCELled, never BYEd")
         if not any(m["dir"] == "in" and _is_request(m, "BYE") for m in ctrace):
