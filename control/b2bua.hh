@@ -74,6 +74,7 @@ struct b2bua_stats {
     uint64_t auth_challenges = 0, auth_failures = 0, account_limit_refusals = 0;
     uint64_t account_rate_refusals = 0;  ///< new calls over an account's max_calls_per_second (503)
     uint64_t provider_auth_retries = 0;  ///< INVITEs re-sent with a provider's credentials
+    uint64_t redirects_followed = 0;  ///< 3xx answers whose Contacts were dialled (rd=)
     uint64_t session_refreshes_sent = 0, session_refreshes_answered = 0, session_timer_expiries = 0;
     uint64_t media_timeouts = 0;  ///< answered calls hung up because no RTP flowed (b2bua_media_timeout.cc)
     uint64_t pracks_sent = 0;  ///< RFC 3262 PRACKs of callees' reliable provisional responses
@@ -227,6 +228,9 @@ private:
     /// none or the challenge cannot be answered (logged).
     std::string provider_credentials(const call& c, const std::string& provider, const sip::message& challenge,
                                      const std::string& request_uri);
+    /// A 3xx from branch `i` whose destination says rd=: its Contacts become the next
+    /// destinations, one after the other. False when it does not apply (the 3xx is a failure).
+    bool follow_redirect(call& c, size_t i, const sip::message& m);
     /// PRACK of a reliable provisional response in a branch's early dialog (RFC 3262).
     void send_prack(call& c, size_t i, const sip::message& reliable);
     /// Stops ringing branch `i` (CANCEL now, or on its first provisional response; `reason`:

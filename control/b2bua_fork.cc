@@ -232,8 +232,12 @@ void b2bua::on_branch_response(uint64_t call_id, size_t i, const inbound& in) {
         answer_from_branch(c, i, in);
         return;
     }
-    // 3xx-6xx: the client transaction ACKed it. A redirect's Contact would leak leg B's
-    // topology, so a 3xx counts as a failure like any other.
+    // 3xx-6xx: the client transaction ACKed it. A redirect is followed where the dial string
+    // asked (rd=); otherwise its Contact would leak leg B's topology, so a 3xx counts as a
+    // failure like any other.
+    if (status < 400 && follow_redirect(c, i, m)) {
+        return;
+    }
     if ((status == 401 || status == 407) && retry_with_credentials(c, i, m)) {
         return;
     }
@@ -245,6 +249,86 @@ void b2bua::on_branch_response(uint64_t call_id, size_t i, const inbound& in) {
         return;
     }
     finish_branch(c, i, status, m.reason);
+}
+
+bool b2bua::follow_redirect(call& c, size_t i, const sip::message& m) {
+    call::branch& br = c.branches[i];
+    if (br.target.redirects == 0 || br.st != call::branch::state::ringing || c.answered_branch >= 0 ||
+        c.st == call::state::cancelling) {
+        return false;
+    }
+    // Every Contact (each line may list several), highest q first (RFC 3261 8.1.3.4, 16.5). Only
+    // sip: URIs at an IPv4 address on this call's realm: the appliance resolves no names, and the
+    // destinations of a call share its realm (its B half of the media bridge is anchored there).
+    struct redirect_contact {
+        double q;
+        dial_target t;
+    };
+    std::vector<redirect_contact> found;
+    for (unsigned h = 0; h < m.n_headers; ++h) {
+        if (m.headers[h].id != sip::hdr::contact) {
+            continue;
+        }
+        std::string_view rest = m.headers[h].value;
+        sip::name_addr na;
+        for (unsigned n = 0; n < 32 && !rest.empty() && sip::parse_name_addr(rest, na, &rest); ++n) {
+            sip::uri u;
+            uint32_t addr = 0;
+            if (!sip::parse_uri(na.uri, u) || !iequals_ascii(u.scheme, "sip") || !sip::parse_ipv4(u.host, addr) ||
+                route(addr) != static_cast<int>(br.l.realm)) {
+                continue;
+            }
+            bool has_q = false;
+            const std::string_view q_text = sip::find_param(na.params, "q", &has_q);
+            double q = 1.0;
+            if (has_q) {
+                std::from_chars(q_text.data(), q_text.data() + q_text.size(), q);
+            }
+            dial_target t = br.target;  // its options (From, ring time, transfer mode...) go along
+            t.user = std::string(u.user);
+            t.host = ipv4_to_string(addr);
+            t.port = u.port != 0 ? u.port : uint16_t{5060};
+            // The Contact is the Request-URI (its parameters too: a number portability answer's
+            // ;rn= and ;npdi), without any ?headers, which a Request-URI may not carry.
+            t.contact_uri = std::string(na.uri.substr(0, na.uri.find('?')));
+            t.provider.clear();
+            t.realm = static_cast<int>(br.l.realm);
+            t.media_realm = static_cast<int>(br.l.media_realm);
+            t.delay_s = 0;
+            t.redirects = 0;  // one level only: two redirectors cannot send a call round for ever
+            found.push_back({q, std::move(t)});
+        }
+    }
+    if (found.empty()) {
+        return false;  // nothing we may dial: the 3xx is this destination's failure
+    }
+    std::stable_sort(found.begin(), found.end(),
+                     [](const redirect_contact& x, const redirect_contact& y) { return x.q > y.q; });
+    if (found.size() > br.target.redirects) {
+        found.resize(br.target.redirects);
+    }
+    // They are dialled next, one after the other, before the rest of the dial string.
+    const unsigned k = static_cast<unsigned>(found.size());
+    for (dial_target& t : c.plan) {
+        if (t.group > c.group) {
+            t.group += k;
+        }
+    }
+    for (unsigned j = 0; j < k; ++j) {
+        found[j].t.group = c.group + 1 + j;
+        c.plan.push_back(std::move(found[j].t));
+    }
+    // The redirecting destination is done; its 3xx is no failure the caller should hear.
+    timers_.cancel(br.timer);
+    br.timer = 0;
+    br.st = call::branch::state::done;
+    br.status = m.status;
+    by_call_id_.erase(br.l.call_id);
+    ++stats_.redirects_followed;
+    log_info("call %llu: %s redirected (%u), trying %u of its contacts", static_cast<unsigned long long>(c.id),
+             br.request_uri.c_str(), m.status, k);
+    group_over(c);
+    return true;
 }
 
 void b2bua::send_prack(call& c, size_t i, const sip::message& reliable) {

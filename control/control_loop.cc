@@ -299,6 +299,7 @@ struct control_loop::impl {
         j.key("own_reinvite_491").value(bs.own_reinvite_491);
         j.key("dialogs_gone").value(bs.dialogs_gone);
         j.key("provider_auth_retries").value(bs.provider_auth_retries);
+        j.key("redirects_followed").value(bs.redirects_followed);
         j.end_object();
         j.key("neighbours").begin_object();
         j.key("entries").value(uint64_t{transport.neighbours()}).key("arp_requests").value(xs.arp_requests);

@@ -148,6 +148,11 @@ std::string apply_option(std::string_view opt, dial_target& t, std::string& seen
         if (!parse_seconds(value, 1, 86400, t.max_duration_s)) {
             return "option cd expects a call duration limit of 1..86400 seconds, got " + quoted(value);
         }
+    } else if (name == "rd") {
+        if (!parse_seconds(value, 0, max_redirect_targets, t.redirects)) {
+            return "option rd expects how many Contacts of a redirect to try, 0.." +
+                   std::to_string(max_redirect_targets) + ", got " + quoted(value);
+        }
     } else if (name == "mr") {
         if (value.empty() || value.size() > 32 || !std::all_of(value.begin(), value.end(), [](unsigned char c) {
                 return std::isalnum(c) || c == '_' || c == '-';
@@ -176,7 +181,7 @@ std::string apply_option(std::string_view opt, dial_target& t, std::string& seen
         t.headers.emplace_back(hname, hvalue);
     } else {
         return "unknown dial string option " + quoted(name) +
-               " (known: tr, fu, fd, fh, rt, dt, cd, mr, h)";
+               " (known: tr, fu, fd, fh, rt, dt, cd, rd, mr, h)";
     }
     return "";
 }
@@ -352,6 +357,9 @@ std::string format_dial_string(const std::vector<dial_target>& targets) {
         }
         if (t.max_duration_s != 0) {
             opts.push_back("cd=" + std::to_string(t.max_duration_s));
+        }
+        if (t.redirects != 0) {
+            opts.push_back("rd=" + std::to_string(t.redirects));
         }
         if (!t.media_realm_name.empty()) {
             opts.push_back("mr=" + t.media_realm_name);

@@ -31,6 +31,9 @@ struct dial_target {
     unsigned ring_time_s = 0;  ///< rt= : give up ringing after this many seconds (0 = `[sip] max_ring`)
     unsigned delay_s = 0;      ///< dt= : start ringing this destination that many seconds after its group
     unsigned max_duration_s = 0;  ///< cd= : hang up an answered call after this many seconds (0 = no limit)
+    /// rd= : a 3xx from this destination is followed: its first `redirects` Contacts (by q) are
+    /// dialled one after the other, before the rest of the dial string (0 = a 3xx is a failure).
+    unsigned redirects = 0;
     /// mr= : the [port.NAME] that carries this leg's media ("" = the provider's or registered
     /// user's account's `media_realm`, else the port its SIP goes out of).
     std::string media_realm_name;
@@ -48,6 +51,7 @@ struct dial_target {
 inline constexpr size_t max_dial_targets = 16;
 inline constexpr size_t max_dial_headers = 8;
 inline constexpr size_t max_dial_string_bytes = 4096;
+inline constexpr unsigned max_redirect_targets = 8;  ///< rd= at most: Contacts taken from one 3xx
 
 /// Parses `text` and appends its destinations to `out` in order (groups numbered from 0).
 /// Returns "" on success, else an error that names the offending part (`out` is then untouched).

@@ -35,6 +35,16 @@ protected:
         take();
     }
 
+    /// The callee's 302 to `req` with `contacts` as its Contact header lines.
+    static std::string redirect(const sip::message& req, const std::vector<std::string>& contacts) {
+        std::string text = bob_response(req, 302, "Moved Temporarily");
+        std::string lines;
+        for (const std::string& c : contacts) {
+            lines += "Contact: " + c + "\r\n";
+        }
+        return text.insert(text.find("Content-Length:"), lines);
+    }
+
     static size_t count_to(const std::vector<std::unique_ptr<received>>& out, sip_addr peer, sip::method m) {
         return static_cast<size_t>(std::count_if(out.begin(), out.end(), [&](const auto& r) {
             return r->to == peer && r->msg.is_request && r->msg.req_method == m;
@@ -497,4 +507,56 @@ TEST_F(fork_test, a_reliable_provisional_response_is_pracked_once_in_its_early_d
     const received* bye = find_request(out, core, sip::method::bye);
     ASSERT_NE(bye, nullptr);
     EXPECT_EQ(bye->msg.cseq, 3u);
+}
+
+// ================================================================== redirects (rd=)
+
+// A 302 from a destination with rd=2: its two best sip: Contacts on the call's realm (by q) are
+// dialled one after the other with the Contact as Request-URI (a number portability answer's
+// parameters kept), then the rest of the dial string; the caller never hears the 302.
+TEST_F(fork_test, a_redirect_is_followed_where_the_dial_string_asks) {
+    const sip_addr desk{ip(198, 51, 100, 31), 5070};
+    const sip_addr erin{ip(198, 51, 100, 32), 5060};
+    const sip_addr far{ip(198, 51, 100, 33), 5060};
+    dial("bob@198.51.100.20:5060[rd=2]|carol@198.51.100.30:5060");
+    from_alice(alice_invite());
+    auto to_bob = invite_sent_to(take(), bob);
+    ASSERT_NE(to_bob, nullptr);
+    from_bob(redirect(to_bob->msg, {"<sip:desk@198.51.100.31:5070;rn=+15551234;npdi>;q=0.5, <sip:x@192.0.2.50>",
+                                    "<sip:erin@198.51.100.32>;q=0.9", "<sip:far@198.51.100.33>;q=0.1"}));
+    auto out = take();
+    EXPECT_EQ(count_to(out, bob, sip::method::ack), 1u) << "the 302 is ACKed by its transaction";
+    EXPECT_EQ(count_response(out, acc, 302), 0u) << "the caller never hears the redirect";
+    auto to_erin = invite_sent_to(out, erin);
+    ASSERT_NE(to_erin, nullptr) << "the highest q first";
+    EXPECT_EQ(to_erin->msg.request_uri, "sip:erin@198.51.100.32");
+    EXPECT_EQ(b2b_->stats().redirects_followed, 1u);
+
+    // erin redirects too: one level only, so that is her failure; the next contact rings.
+    from_carol(redirect(to_erin->msg, {"<sip:bob@198.51.100.20>"}));
+    out = take();
+    EXPECT_EQ(invite_sent_to(out, bob), nullptr) << "no second level";
+    auto to_desk = invite_sent_to(out, desk);
+    ASSERT_NE(to_desk, nullptr);
+    EXPECT_EQ(to_desk->msg.request_uri, "sip:desk@198.51.100.31:5070;rn=+15551234;npdi");
+    feed(core, desk, bob_response(to_desk->msg, 486, "Busy Here", {}, "desktag"));
+    out = take();
+    EXPECT_EQ(invite_sent_to(out, far), nullptr) << "rd=2: two contacts at most";
+    auto to_carol = invite_sent_to(out, carol);
+    ASSERT_NE(to_carol, nullptr) << "then the rest of the dial string";
+    from_carol(bob_response(to_carol->msg, 200, "OK", carol_sdp, "caroltag", "<sip:carol@198.51.100.30:5060>"));
+    EXPECT_NE(find_response(take(), acc, 200), nullptr);
+    EXPECT_EQ(b2b_->stats().redirects_followed, 1u);
+}
+
+TEST_F(fork_test, without_rd_or_usable_contacts_a_redirect_is_a_failure) {
+    dial("bob@198.51.100.20:5060[rd=3]|carol@198.51.100.30:5060");
+    from_alice(alice_invite());
+    auto to_bob = invite_sent_to(take(), bob);
+    ASSERT_NE(to_bob, nullptr);
+    // Contacts the appliance may not dial: a name, another realm, a tel: URI.
+    from_bob(redirect(to_bob->msg, {"<sip:x@gw.example.net>", "<sip:y@192.0.2.60>", "<tel:+15551234>"}));
+    auto out = take();
+    EXPECT_NE(invite_sent_to(out, carol), nullptr) << "the next destination, as after any failure";
+    EXPECT_EQ(b2b_->stats().redirects_followed, 0u);
 }

@@ -86,7 +86,7 @@ TEST(dial_string, separators_inside_options_do_not_split) {
 
 TEST(dial_string, every_option) {
     const auto out = dial(
-        "bob@198.51.100.20[tr=c, fu=1000, fd=Front Desk, fh=example.net, rt=25, dt=3, cd=7200, mr=media-net,"
+        "bob@198.51.100.20[tr=c, fu=1000, fd=Front Desk, fh=example.net, rt=25, dt=3, cd=7200, rd=4, mr=media-net,"
         " h=X-Account: gold, h=P-Charge-Info: <sip:42@example.net>]");
     ASSERT_EQ(out.size(), 1u);
     const dial_target& t = out[0];
@@ -97,6 +97,7 @@ TEST(dial_string, every_option) {
     EXPECT_EQ(t.ring_time_s, 25u);
     EXPECT_EQ(t.delay_s, 3u);
     EXPECT_EQ(t.max_duration_s, 7200u);
+    EXPECT_EQ(t.redirects, 4u);
     EXPECT_EQ(t.media_realm_name, "media-net");
     EXPECT_EQ(t.media_realm, -1) << "the B2BUA resolves the name, not the parser";
     ASSERT_EQ(t.headers.size(), 2u);
@@ -123,7 +124,7 @@ TEST(dial_string, percent_escapes_carry_separators_in_values) {
 TEST(dial_string, format_round_trips) {
     const std::string text =
         "bob@198.51.100.20:5080[tr=c,fu=1000,fd=Smith%2C John,rt=25,h=X-A: 1]&carol@198.51.100.30|"
-        "dave@198.51.100.40[dt=2,cd=60,mr=media_1]";
+        "dave@198.51.100.40[dt=2,cd=60,rd=8,mr=media_1]";
     const auto first = dial(text);
     const std::string formatted = format_dial_string(first);
     const auto second = dial(formatted);
@@ -135,6 +136,7 @@ TEST(dial_string, format_round_trips) {
         EXPECT_EQ(first[i].from_display, second[i].from_display);
         EXPECT_EQ(first[i].headers, second[i].headers);
         EXPECT_EQ(first[i].delay_s, second[i].delay_s);
+        EXPECT_EQ(first[i].redirects, second[i].redirects);
         EXPECT_EQ(first[i].media_realm_name, second[i].media_realm_name);
     }
     EXPECT_EQ(formatted.find('|'), formatted.rfind('|'));  // one sequential step
@@ -183,6 +185,8 @@ TEST(dial_string, errors_say_what_is_wrong) {
         {"bob@198.51.100.20[rt=ten]", "option rt expects"},
         {"bob@198.51.100.20[dt=-1]", "option dt expects"},
         {"bob@198.51.100.20[cd=0]", "option cd expects"},
+        {"bob@198.51.100.20[rd=9]", "option rd expects how many Contacts of a redirect to try, 0..8"},
+        {"bob@198.51.100.20[rd=all]", "option rd expects"},
         {"bob@198.51.100.20[mr=]", "option mr expects the name of a port"},
         {"bob@198.51.100.20[mr=a b]", "option mr expects"},
         {"bob@198.51.100.20[mr=port.core]", "option mr expects"},
