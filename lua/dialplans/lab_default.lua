@@ -43,6 +43,12 @@ if name and hosts[name] then
   sys.Dial(name .. "@" .. hosts[name] .. ":5060[mr=flood]")
 end
 
+-- "X-rd" dials X and follows its redirect (rd=2: the 302's two best Contacts, in turn).
+name = string.match(user, "^(%a+)%-rd$")
+if name and hosts[name] then
+  sys.Dial(name .. "@" .. hosts[name] .. ":5060[rd=2]")
+end
+
 -- "X+Y" rings X and Y in parallel: the first to answer gets the call, the other is cancelled.
 local first, second = string.match(user, "^(%a+)%+(%a+)$")
 if first and hosts[first] and hosts[second] then

@@ -9,13 +9,17 @@ A mixin for the lab runner (tests/lab/run), next to TransferTests, whose helpers
                     alice <-> bob media relayed by the appliance, the CDR names bob
   sequential_fork   alice calls carol-then-bob: carol rings 4 s (rt=4) and is CANCELled, then bob
                     is called and answers; bob's INVITE leaves only after carol's CANCEL
+  redirect_followed alice calls bob-rd (rd=2): bob answers 302 with carol's Contact (and ;rn= ;npdi
+                    parameters, uas_redirect.xml); the appliance ACKs it and INVITEs carol with that
+                    Contact as Request-URI; carol answers, alice never sees the 302; RTP both ways,
+                    the CDR names carol; stats sip.redirects_followed + 1
 """
 import json
 import os
 
 from transfer_tests import read_trace, _is_request  # sipp -trace_msg parsing
 
-FORK_TESTS = ["parallel_fork", "sequential_fork"]
+FORK_TESTS = ["parallel_fork", "sequential_fork", "redirect_followed"]
 RING_TIME_S = 4.0  # lua/dialplans/lab_default.lua: "X-then-Y" rings X with rt=4
 
 
@@ -102,5 +106,51 @@ class ForkTests:
         elif binv is None:
             errs.append("bob never got an INVITE")
         self._check_fork_cdr(before, errs)
+        if errs:
+            self._fail("; ".join(errs))
+
+    def test_redirect_followed(self, tdir):
+        ALICE, BOB, CAROL = self._c("ALICE"), self._c("BOB"), self._c("CAROL")
+        before = len(self.cdr_lines())
+        followed = self.stat(self.stats(), "sip.redirects_followed")
+        count = 150
+        bob = self._start_uas(tdir, "bob", BOB, "uas_redirect.xml")
+        carol = self._start_uas(tdir, "carol", CAROL, "uas_answer.xml",
+                                self._rtp_keys(tdir, name="carol", rtp_count=count, rtp_delay=0.5))
+        alice = self.sipp(tdir, "alice", ALICE, "uac_call.xml", remote=f"{self._c('SBC_ACC')}:5060",
+                          service="bob-rd", keys=self._rtp_keys(tdir, caller="alice", rtp_count=count))
+        rc_alice = self.wait_sipp(alice)
+        rc_carol = self.wait_sipp(carol, timeout=8 if rc_alice == 0 else 3)
+        rc_bob = self.wait_sipp(bob, timeout=3)
+        self._wait_rtpsims(tdir, ("alice", "carol"))
+        problems, excerpts = self._sipp_problems([(alice, rc_alice), (bob, rc_bob), (carol, rc_carol)])
+        if problems:
+            self._fail("; ".join(problems) + "\n" + excerpts)
+        errs = []
+        traces = {who: read_trace(os.path.join(tdir, f"{who}.msg")) for who in ("alice", "carol")}
+        cinv = next((m for m in traces["carol"] if m["dir"] == "in" and _is_request(m, "INVITE")), None)
+        if cinv is None:
+            errs.append("carol got no INVITE after bob's 302")
+        else:
+            self._progress(f"carol's INVITE: {cinv['start']!r}")
+            if cinv["start"] != "INVITE sip:carol@198.51.100.30:5060;rn=+15550100;npdi SIP/2.0":
+                errs.append(f"carol's Request-URI is {cinv['start']!r}, wanted the 302's Contact with its parameters")
+        if any(m["dir"] == "in" and m["start"].startswith("SIP/2.0 3") for m in traces["alice"]):
+            errs.append("alice got the 3xx: the appliance must follow it, not pass it on")
+        for who, appliance in (("alice", self._c("SBC_ACC")), ("carol", self._c("SBC_CORE"))):
+            r = self._report(tdir, who)
+            self._progress(f"rtp: {who} sent {r['sent']} received {r['received']} from {r['received_from']}")
+            if r["received"] != count:
+                errs.append(f"{who} received {r['received']}/{count} RTP packets")
+            if any(not k.startswith(appliance + ":") for k in r["received_from"]):
+                errs.append(f"{who} got RTP from {list(r['received_from'])}, not only from the appliance {appliance}")
+        grew = self.stat(self.stats(), "sip.redirects_followed") - followed
+        if grew != 1:
+            errs.append(f"sip.redirects_followed grew by {grew}, wanted 1")
+        lines = self._wait_cdrs(before, 1)
+        cdr = json.loads(lines[-1]) if lines else {}
+        self._progress(f"cdr: result {cdr.get('result')} callee {cdr.get('callee')}")
+        if cdr.get("result") != 200 or cdr.get("callee") != f"{CAROL[1]}:5060":
+            errs.append(f"CDR does not show the call answered by carol: {lines[-1][:300] if lines else 'none'}")
         if errs:
             self._fail("; ".join(errs))
