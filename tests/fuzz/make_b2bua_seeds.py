@@ -208,6 +208,17 @@ def seeds():
         rec(BOB, reply(BOB, 200, "OK", body=sdp(BOB, 30000, 2))),
         rec(BOB, callee_request(BOB, "UPDATE", 4, "z9hG4bKbu2", body=sdp(BOB, 30004, 3))),
         rec(ALICE, reply(ALICE, 200, "OK", body=sdp(ALICE, 40000, 3)))]
+    # bob (rd=2) redirects to carol (and to a name, which is skipped); carol answers.
+    yield "call_redirected", [
+        rec(ALICE, invite(ALICE, "bob-rd"), T0),
+        rec(BOB, response(BOB, 302, "Moved Temporarily",
+                          of_invite=True, extra="Contact: <sip:carol@198.51.100.30;rn=+15550100;npdi>;q=0.7, "
+                                                "<sip:x@gw.example.net>\r\n")),
+        rec(CAROL, response(CAROL, 180, "Ringing", of_invite=True)),
+        rec(CAROL, response(CAROL, 200, "OK", of_invite=True, body=sdp(CAROL, 32000))),
+        rec(ALICE, caller_request(ALICE, "ACK", 1, "z9hG4bKack1", user="bob-rd")),
+        rec(ALICE, caller_request(ALICE, "BYE", 2, "z9hG4bKbye1", user="bob-rd"), T4S),
+        rec(CAROL, reply(CAROL, 200, "OK"))]
     yield "call_media_on_unknown_port", [rec(ALICE, invite(ALICE, "bob-mflood"), T0),
                                          rec(ALICE, caller_request(ALICE, "ACK", 1, "z9hG4bKa1"))]
     yield "transfer_passed_through", answered(user="bob-trp") + [
