@@ -35,7 +35,9 @@ A mixin for the lab runner (tests/lab/run), beside TransferTests (whose helpers 
                     (404), 3 get 503 with Retry-After: 1; 1.2 s later 2 more both reach it;
                     stats accounts.call_rate_refusals + 3
 """
+import contextlib
 import os
+import subprocess
 import sys
 
 from transfer_tests import read_trace, _is_request  # sipp -trace_msg parsing
@@ -173,7 +175,6 @@ class SipTests:
 
     def test_reinvite_glare(self, tdir):
         import json
-        import subprocess
         import time
         ALICE, BOB = self._c("ALICE"), self._c("BOB")
         cdr_before = len(self.cdr_lines())
@@ -355,15 +356,24 @@ class SipTests:
         if errs:
             self._fail("; ".join(errs))
 
+    @contextlib.contextmanager
+    def _second_address(self, ns, ip, dev="alice0"):
+        """Gives the namespace's veth `ip` for the test's time: a caller of its own account
+        (configs/lab.conf); removed again afterwards, also on failure."""
+        subprocess.run(["ip", "netns", "exec", ns, "ip", "addr", "add", f"{ip}/24", "dev", dev],
+                       capture_output=True, timeout=10)
+        try:
+            yield
+        finally:
+            subprocess.run(["ip", "netns", "exec", ns, "ip", "addr", "del", f"{ip}/24", "dev", dev],
+                           capture_output=True, timeout=10)
+
     def test_refer_storm_rate_limited(self, tdir):
         import json
-        import subprocess
         ALICE = self._c("ALICE")
         BOB, CAROL = self._c("BOB"), self._c("CAROL")
         ns = ALICE[0]
-        subprocess.run(["ip", "netns", "exec", ns, "ip", "addr", "add", f"{STORM_IP}/24", "dev", "alice0"],
-                       capture_output=True, timeout=10)
-        try:
+        with self._second_address(ns, STORM_IP):
             def stats():
                 return json.loads(self._ctl(["stats"]).stdout)["transfers"]
             before = stats()
@@ -417,17 +427,11 @@ class SipTests:
                 errs.append(f"transfers.refused grew by {after['refused'] - before['refused']}, wanted 2")
             if errs:
                 self._fail("; ".join(errs))
-        finally:
-            subprocess.run(["ip", "netns", "exec", ns, "ip", "addr", "del", f"{STORM_IP}/24", "dev", "alice0"],
-                           capture_output=True, timeout=10)
 
     def test_call_burst_rate_limited(self, tdir):
         import json
-        import subprocess
         ns = self._c("ALICE")[0]
-        subprocess.run(["ip", "netns", "exec", ns, "ip", "addr", "add", f"{BURST_IP}/24", "dev", "alice0"],
-                       capture_output=True, timeout=10)
-        try:
+        with self._second_address(ns, BURST_IP):
             def refusals():
                 return json.loads(self._ctl(["stats"]).stdout)["accounts"].get("call_rate_refusals", 0)
             before = refusals()
@@ -460,6 +464,3 @@ class SipTests:
                 errs.append(f"accounts.call_rate_refusals grew by {after - before}, wanted 3")
             if errs:
                 self._fail("; ".join(errs))
-        finally:
-            subprocess.run(["ip", "netns", "exec", ns, "ip", "addr", "del", f"{BURST_IP}/24", "dev", "alice0"],
-                           capture_output=True, timeout=10)
