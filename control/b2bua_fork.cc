@@ -233,9 +233,13 @@ void b2bua::on_branch_response(uint64_t call_id, size_t i, const inbound& in) {
         return;
     }
     // 3xx-6xx: the client transaction ACKed it. A redirect is followed where the dial string
-    // asked (rd=); otherwise its Contact would leak leg B's topology, so a 3xx counts as a
-    // failure like any other.
-    if (status < 400 && follow_redirect(c, i, m)) {
+    // asked (rd=). Otherwise it is no answer the caller can use (its Contact would leak leg B's
+    // topology and is not passed on, and a 3xx without one says nothing): the destination
+    // counts as unavailable, 480, so that a real answer of another branch (busy) wins over it.
+    if (status < 400) {
+        if (!follow_redirect(c, i, m)) {
+            finish_branch(c, i, 480, reason_phrase(480));
+        }
         return;
     }
     if ((status == 401 || status == 407) && retry_with_credentials(c, i, m)) {

@@ -670,8 +670,13 @@ void b2bua::on_transfer_response(uint64_t call_id, size_t i, const inbound& in) 
         transfer_branch_failed(c, i, 503, reason_phrase(503));
         return;
     }
-    if (m.status >= 300) {
+    if (m.status >= 400) {
         transfer_branch_failed(c, i, m.status, m.reason);
+        return;
+    }
+    if (m.status >= 300) {
+        // A redirect is not followed for a transfer: as for a call's destination, unavailable.
+        transfer_branch_failed(c, i, 480, reason_phrase(480));
         return;
     }
     complete_transfer(c, i, in);

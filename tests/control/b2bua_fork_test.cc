@@ -560,3 +560,28 @@ TEST_F(fork_test, without_rd_or_usable_contacts_a_redirect_is_a_failure) {
     EXPECT_NE(invite_sent_to(out, carol), nullptr) << "the next destination, as after any failure";
     EXPECT_EQ(b2b_->stats().redirects_followed, 0u);
 }
+
+// Without rd= a 3xx is no answer the caller could use: the destination counts as unavailable
+// (480), never as a bare 3xx to the caller, and a real answer of another branch wins over it.
+TEST_F(fork_test, a_redirect_not_followed_counts_as_unavailable) {
+    dial("bob@198.51.100.20:5060");
+    from_alice(alice_invite());
+    auto to_bob = invite_sent_to(take(), bob);
+    ASSERT_NE(to_bob, nullptr);
+    from_bob(redirect(to_bob->msg, {"<sip:carol@198.51.100.30>"}));
+    auto out = take();
+    EXPECT_EQ(count_response(out, acc, 302), 0u);
+    EXPECT_NE(find_response(out, acc, 480), nullptr);
+    EXPECT_EQ(invite_sent_to(out, carol), nullptr) << "not followed without rd=";
+}
+
+TEST_F(fork_test, a_busy_branch_beats_one_that_redirected) {
+    invite_opts o;
+    o.user = bob_and_carol;
+    auto [to_bob, to_carol] = ring_both(o);
+    ASSERT_TRUE(to_bob && to_carol);
+    from_bob(redirect(to_bob->msg, {"<sip:elsewhere@198.51.100.99>"}));
+    take();
+    from_carol(bob_response(to_carol->msg, 486, "Busy Here", {}, "caroltag"));
+    EXPECT_NE(find_response(take(), acc, 486), nullptr);
+}
