@@ -51,6 +51,12 @@ struct account_config {
     /// Index of the appliance port that carries the media of its calls (and of its registered
     /// users' calls); -1 = the port their SIP arrives on. A network of its own for media.
     int media_realm = -1;
+    /// The identity (a SIP user, mostly an E.164 number) the appliance asserts for the account's
+    /// calls (RFC 3325 P-Asserted-Identity); "" = none asserted.
+    std::string identity;
+    /// Further users its callers may present (P-Preferred-Identity, P-Asserted-Identity or
+    /// From): exact users, or prefixes ending in '*' (a number block). Only with `identity`.
+    std::vector<std::string> identities;
 
     bool has_credentials() const { return !password.empty() || !ha1_md5.empty() || !ha1_sha256.empty(); }
     bool has_user(std::string_view user) const;
@@ -69,6 +75,9 @@ struct provider_config {
     std::string from_host;     ///< host part of From on calls to it (default: host as text)
     bool registers = false;    ///< REGISTER to the provider
     unsigned register_expiry = 3600;  ///< seconds asked for in that REGISTER
+    /// Inside the appliance's trust domain (RFC 3325): its P-Asserted-Identity is believed, and
+    /// calls to it carry the caller's identity and Privacy as they are.
+    bool trust_identity = false;
 };
 
 /// The accounts and providers of one config, indexed for the lookups of call set-up.

@@ -307,8 +307,21 @@ void b2bua::on_invite(const inbound& in) {
         return;
     }
 
+    // Who the caller is and what it withholds (asserted_identity.hh): a trusted provider's
+    // assertion, or what its account may present; never an assertion from outside.
+    const privacy_request privacy = privacy_of(m);
+    if (!privacy_can_be_given(privacy)) {
+        return refuse(500, "the Privacy header asks for a level this appliance does not know (critical)");
+    }
+    const provider_config* trunk = accounts_.provider_by_address(in.source.addr);
+    const asserted_identity caller_identity =
+        identity_of_call(m, trunk != nullptr && trunk->trust_identity, account);
+
     route_request rq;
     rq.account = account != nullptr ? account->name : "";
+    rq.identity_user = caller_identity.user;
+    rq.identity_display = caller_identity.display;
+    rq.privacy = to_string(privacy);
     rq.uri_user = std::string(ruri.user);
     rq.uri_host = std::string(ruri.host);
     sip::uri from_uri;
@@ -387,6 +400,8 @@ void b2bua::on_invite(const inbound& in) {
     c->plan = rr.targets;
     c->caller_user = rq.from_user.empty() ? "anonymous" : rq.from_user;
     c->caller_display = std::string(m.from.display);
+    c->identity = caller_identity;
+    c->privacy = privacy;
     c->b_max_forwards = std::min<unsigned>(m.max_forwards < 0 ? 70 : m.max_forwards - 1, cfg_.max_forwards);
 
     c->session[0] = timer_a;
@@ -397,6 +412,8 @@ void b2bua::on_invite(const inbound& in) {
     c->rec.from = std::string(m.from.uri);
     c->rec.to = std::string(m.request_uri);
     c->rec.caller = to_string(in.source);
+    c->rec.identity = caller_identity.user;
+    c->rec.privacy = rq.privacy;
     c->rec.start = std::chrono::system_clock::now();
 
     c->a_remote_sdp = std::string(m.body);

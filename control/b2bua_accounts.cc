@@ -222,6 +222,7 @@ std::string b2bua::resolve_targets(std::vector<dial_target>& targets, unsigned& 
             r.realm = p->realm;
             r.media_realm = p->media_realm;
             r.provider = p->name;
+            r.trusted = p->trust_identity;
             if (r.from_host.empty()) {
                 r.from_host = p->from_host;
             }
@@ -235,6 +236,12 @@ std::string b2bua::resolve_targets(std::vector<dial_target>& targets, unsigned& 
         return local_seen ? "the user is not registered" : "no destination";
     }
     for (dial_target& r : out) {
+        uint32_t addr = 0;
+        if (r.provider.empty() && parse_ipv4_text(r.host, addr)) {
+            // A trusted provider's address dialled as such is inside the trust domain too.
+            const provider_config* p = accounts_.provider_by_address(addr, r.port);
+            r.trusted = p != nullptr && p->trust_identity;
+        }
         if (std::string why = resolve_media_realm(r); !why.empty()) {
             status = 502;
             return why;

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "asserted_identity.hh"
 #include "b2bua.hh"
 #include "sip/ascii.hh"
 #include "sip/sip_uri.hh"
@@ -39,6 +40,11 @@ inline std::string from_name_addr(const dial_target& t, std::string_view user, s
     return (shown.empty() ? std::string() : quoted_display(shown)) + "<sip:" +
            std::string(t.from_user.empty() ? user : std::string_view(t.from_user)) + "@" +
            std::string(t.from_host.empty() ? here : std::string_view(t.from_host)) + ">";
+}
+
+/// The identity asserted towards `t`: its pai= option, else the caller's.
+inline asserted_identity leg_identity(const asserted_identity& caller, const dial_target& t) {
+    return t.asserted_user.empty() ? caller : asserted_identity{t.asserted_user, {}};
 }
 
 /// Removes the ;tag= parameter from a From/To value (the leg keeps tags apart).
@@ -267,6 +273,7 @@ struct b2bua::call {
         timer_queue::id timer = 0; ///< delay timer (delayed) or ring timer (ringing)
         uint32_t last_rseq = 0;    ///< RSeq of the last reliable provisional response PRACKed (RFC 3262)
         uint32_t pracks = 0;       ///< PRACKs sent in its early dialog (their CSeqs follow the INVITE's)
+        identity_on_leg identity;  ///< its From's anonymity and P-Asserted-Identity/Privacy lines
         bool auth_tried = false;   ///< the INVITE was re-sent once with the provider's credentials
         std::string auth_header;   ///< that (Proxy-)Authorization line
     };
@@ -281,6 +288,8 @@ struct b2bua::call {
     bool offerless = false;            ///< A's INVITE had no SDP: the winner's 2xx offers, A's ACK answers
     unsigned b_max_forwards = 70;
     std::string caller_user, caller_display;  ///< From of leg B unless fu=/fd= say otherwise
+    asserted_identity identity;               ///< who the caller is, as asserted (asserted_identity.hh)
+    privacy_request privacy;                  ///< what the caller withholds (RFC 3323)
     timer_queue::id duration_timer = 0;       ///< cd= : hang up when it fires
     timer_queue::id media_timer = 0;          ///< media timeout: checks the relayed packets
     uint64_t media_packets = 0;               ///< RTP relayed both ways when last seen to change

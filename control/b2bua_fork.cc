@@ -55,7 +55,10 @@ void b2bua::start_group(call& c, unsigned group) {
         l.owns_call_id = true;
         l.local_tag = random_token(16);
         const std::string& b_addr = realm(l.realm).addr_text;
-        l.local_uri = from_name_addr(t, c.caller_user, c.caller_display, b_addr);
+        br.identity = identity_for_destination(leg_identity(c.identity, t), c.privacy, t.trusted,
+                                               t.from_host.empty() ? std::string_view(b_addr) : t.from_host);
+        l.local_uri = br.identity.anonymous_from ? std::string(anonymous_from)
+                                                 : from_name_addr(t, c.caller_user, c.caller_display, b_addr);
         // A registered user is reached at its Contact, over the flow it registered from.
         br.request_uri = t.contact_uri.empty() ? "sip:" + t.user + "@" + t.host + ":" + std::to_string(t.port)
                                                : t.contact_uri;
@@ -99,6 +102,7 @@ void b2bua::send_branch_invite(call& c, size_t i) {
     for (const auto& [name, value] : br.target.headers) {
         extra += name + ": " + value + "\r\n";
     }
+    extra += br.identity.header_lines;
     extra += br.auth_header;
     // One Supported line: reliable provisionals are PRACKed (send_prack), session timers kept.
     extra += cfg_.session_expires_s != 0 ? "Supported: 100rel, timer\r\n" : "Supported: 100rel\r\n";
@@ -296,6 +300,8 @@ bool b2bua::follow_redirect(call& c, size_t i, const sip::message& m) {
             // ;rn= and ;npdi), without any ?headers, which a Request-URI may not carry.
             t.contact_uri = std::string(na.uri.substr(0, na.uri.find('?')));
             t.provider.clear();
+            const provider_config* trunk = accounts_.provider_by_address(addr, t.port);
+            t.trusted = trunk != nullptr && trunk->trust_identity;  // trust is the new host's, not the redirector's
             t.realm = static_cast<int>(br.l.realm);
             t.media_realm = static_cast<int>(br.l.media_realm);
             t.delay_s = 0;

@@ -396,6 +396,12 @@ void b2bua::send_transfer_invite(call& c, size_t i) {
     for (const auto& [name, value] : br.target.headers) {
         extra += name + ": " + value + "\r\n";
     }
+    // A new party hears of an asserted identity only from the transfer dialplan's pai=: the
+    // transferee's identity is not the transferor's to pass on.
+    const std::string& n_addr = realm(n.realm).addr_text;
+    extra += identity_for_destination(leg_identity({}, br.target), {}, br.target.trusted,
+                                      br.target.from_host.empty() ? std::string_view(n_addr) : br.target.from_host)
+                 .header_lines;
     extra += br.auth_header;
     request_spec rs;
     const std::string from = n.from_value();

@@ -66,6 +66,8 @@ std::string to_json(const call_record& r) {
     j.key("transferred_by").value(r.transferred_by);
     j.key("billed_account").value(r.billed_account);
     j.key("picked_up").value(r.picked_up);
+    j.key("identity").value(r.identity);
+    j.key("privacy").value(r.privacy);
     j.end_object();
     return j.take();
 }

@@ -54,6 +54,8 @@ struct call_record {
     std::string transferred_by;   ///< who sent the REFER that started this segment
     std::string billed_account;   ///< the transferor's account pays for the new leg
     std::string picked_up;        ///< the ringing destination a pickup answered for ("" when none)
+    std::string identity;         ///< the caller's asserted identity (RFC 3325), "" when none
+    std::string privacy;          ///< the privacy the caller asked for ("id;header"...), "" when none
 };
 
 std::string to_json(const call_record& r);

@@ -12,6 +12,8 @@
 #include <sstream>
 #include <vector>
 
+#include "asserted_identity.hh"
+
 namespace sf::control {
 
 namespace po = boost::program_options;
@@ -377,6 +379,21 @@ void parse_accounts(reader& r, const std::vector<std::string>& order, config& c)
                 r.fail(pre + "users", "user '" + u + "' already registers under account." + it->second);
             }
         }
+        a.identity = r.str(pre + "identity", "");
+        if (r.has(pre + "identity") && !valid_identity_user(a.identity)) {
+            r.fail(pre + "identity", "expected a SIP user (1-64 letters, digits, -_.!~*'()&=+$,;?/%#), got '" +
+                                         a.identity + "'");
+        }
+        a.identities = split_list(r.str(pre + "identities", ""));
+        if (!a.identities.empty() && a.identity.empty()) {
+            r.fail(pre + "identities", "only with identity (the one asserted when the caller asks for none of these)");
+        }
+        for (const std::string& u : a.identities) {
+            const std::string_view stem = u.ends_with('*') ? std::string_view(u).substr(0, u.size() - 1) : u;
+            if (!valid_identity_user(stem) || stem.find('*') != std::string_view::npos) {
+                r.fail(pre + "identities", "expected SIP users or prefixes ending in '*', got '" + u + "'");
+            }
+        }
         c.accounts.push_back(std::move(a));
     }
 
@@ -414,6 +431,7 @@ void parse_accounts(reader& r, const std::vector<std::string>& order, config& c)
             r.fail(pre + "from_host", "expected a host name or IPv4 address, got '" + p.from_host + "'");
         }
         p.registers = r.flag(pre + "register", false);
+        p.trust_identity = r.flag(pre + "trust_identity", false);
         p.register_expiry = static_cast<unsigned>(r.num(pre + "register_expiry", 3600, 60, 86'400));
         if (p.registers && p.username.empty()) {
             r.fail(pre + "username", "required with register = true (the user registered at the provider)");

@@ -1,4 +1,5 @@
 #include "dial_string.hh"
+#include "asserted_identity.hh"
 #include "text.hh"
 
 #include <algorithm>
@@ -49,7 +50,9 @@ bool reserved_header(std::string_view name) {
     static constexpr std::string_view reserved[] = {
         "via", "v", "from", "f", "to", "t", "call-id", "i", "cseq", "contact", "m", "max-forwards",
         "content-length", "l", "content-type", "c", "route", "record-route", "content-encoding", "e",
-        "require", "proxy-require", "authorization", "proxy-authorization", "replaces", "refer-to", "r"};
+        "require", "proxy-require", "authorization", "proxy-authorization", "replaces", "refer-to", "r",
+        // Identity is the appliance's policy (asserted_identity.hh): `pai=` asserts one on purpose.
+        "p-asserted-identity", "p-preferred-identity", "privacy"};
     std::string lower(name);
     std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char ch) { return std::tolower(ch); });
     return std::find(std::begin(reserved), std::end(reserved), lower) != std::end(reserved);
@@ -136,6 +139,11 @@ std::string apply_option(std::string_view opt, dial_target& t, std::string& seen
             return "option fh expects a host name or IPv4 address, got " + quoted(value);
         }
         t.from_host = value;
+    } else if (name == "pai") {
+        if (!valid_identity_user(value)) {
+            return "option pai expects a SIP user (1-64 characters), got " + quoted(value);
+        }
+        t.asserted_user = value;
     } else if (name == "rt") {
         if (!parse_seconds(value, 1, 3600, t.ring_time_s)) {
             return "option rt expects a ring time of 1..3600 seconds, got " + quoted(value);
@@ -181,7 +189,7 @@ std::string apply_option(std::string_view opt, dial_target& t, std::string& seen
         t.headers.emplace_back(hname, hvalue);
     } else {
         return "unknown dial string option " + quoted(name) +
-               " (known: tr, fu, fd, fh, rt, dt, cd, rd, mr, h)";
+               " (known: tr, fu, fd, fh, pai, rt, dt, cd, rd, mr, h)";
     }
     return "";
 }
@@ -348,6 +356,9 @@ std::string format_dial_string(const std::vector<dial_target>& targets) {
         }
         if (!t.from_host.empty()) {
             opts.push_back("fh=" + t.from_host);
+        }
+        if (!t.asserted_user.empty()) {
+            opts.push_back("pai=" + escape_value(t.asserted_user));
         }
         if (t.ring_time_s != 0) {
             opts.push_back("rt=" + std::to_string(t.ring_time_s));

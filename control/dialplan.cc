@@ -426,7 +426,7 @@ struct dialplan_engine::impl {
     }
 
     void push_req(const route_request& r) {
-        lua_createtable(L, 0, 8);
+        lua_createtable(L, 0, 10);
         lua_createtable(L, 0, 2);
         set_str("User", r.uri_user);
         set_str("Host", r.uri_host);
@@ -445,6 +445,11 @@ struct dialplan_engine::impl {
         lua_setfield(L, -2, "Source");
         set_str("Realm", r.realm);
         set_str("Account", r.account);
+        lua_createtable(L, 0, 2);
+        set_str("User", r.identity_user);
+        set_str("Display", r.identity_display);
+        lua_setfield(L, -2, "Identity");
+        set_str("Privacy", r.privacy);
         // Header: first value of each header, looked up case-insensitively.
         lua_newtable(L);
         lua_createtable(L, 0, static_cast<int>(r.headers.size()));

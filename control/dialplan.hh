@@ -37,6 +37,9 @@ struct route_request {
     uint16_t source_port = 0;  ///< req.Source.Port
     std::string realm;         ///< req.Realm: name of the port the request arrived on
     std::string account;       ///< req.Account ("" when unauthenticated)
+    std::string identity_user;     ///< req.Identity.User: the asserted identity ("" when none)
+    std::string identity_display;  ///< req.Identity.Display
+    std::string privacy;           ///< req.Privacy: the privacy asked for ("id;header"...), "" when none
     std::vector<std::pair<std::string, std::string>> headers;  ///< req.Header["Name"] (first value)
 };
 

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <charconv>
 
+#include "sip/ascii.hh"
 #include "sip/sip_message.hh"
+#include "sip/sip_uri.hh"
 #include "text.hh"
 
 namespace sf::control {
@@ -177,6 +179,102 @@ bool parse_replaces(std::string_view value, replaces_value& out) {
     out.from_tag = sip::find_param(params, "from-tag");
     sip::find_param(params, "early-only", &out.early_only);
     return !out.to_tag.empty() && !out.from_tag.empty();
+}
+
+
+bool parse_identity_list(std::string_view value, std::vector<identity_value>& out) {
+    value = trim_view(value);
+    if (value.empty()) {
+        return false;
+    }
+    while (!value.empty()) {
+        sip::name_addr na;
+        std::string_view rest;
+        if (!sip::parse_name_addr(value, na, &rest)) {
+            return false;
+        }
+        sip::uri u;
+        if (!sip::parse_uri(na.uri, u)) {
+            return false;
+        }
+        if (rest.empty()) {
+            // "<sip:a@h>," : a separator with nothing after it.
+            const size_t end = static_cast<size_t>(na.raw.data() + na.raw.size() - value.data());
+            if (trim_view(value.substr(end)).starts_with(',')) {
+                return false;
+            }
+        }
+        if (!u.user.empty()) {
+            out.push_back(identity_value{na.display, u.scheme, u.user});
+        }
+        value = rest;
+    }
+    return true;
+}
+
+namespace {
+
+/// RFC 3261 25.1 token characters.
+bool token_char(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           std::string_view("-.!%*_+`'~").find(c) != std::string_view::npos;
+}
+
+}  // namespace
+
+bool parse_privacy(std::string_view value, privacy_request& out) {
+    privacy_request p = out;
+    bool any = false;
+    while (true) {
+        const size_t semi = value.find(';');
+        const std::string_view v = trim_view(value.substr(0, semi));
+        if (v.empty() || !std::all_of(v.begin(), v.end(), token_char)) {
+            return false;
+        }
+        any = true;
+        if (sip::iequals_ascii(v, "none")) {
+            p.none = true;
+        } else if (sip::iequals_ascii(v, "header")) {
+            p.header = true;
+        } else if (sip::iequals_ascii(v, "session")) {
+            p.session = true;
+        } else if (sip::iequals_ascii(v, "user")) {
+            p.user = true;
+        } else if (sip::iequals_ascii(v, "id")) {
+            p.id = true;
+        } else if (sip::iequals_ascii(v, "critical")) {
+            p.critical = true;
+        } else {
+            p.unknown = true;
+        }
+        if (semi == std::string_view::npos) {
+            break;
+        }
+        value.remove_prefix(semi + 1);
+    }
+    if (any) {
+        out = p;
+    }
+    return any;
+}
+
+std::string to_string(const privacy_request& p) {
+    if (p.none) {
+        return "";
+    }
+    std::string out;
+    const auto add = [&out](bool on, std::string_view name) {
+        if (on) {
+            out += out.empty() ? "" : ";";
+            out += name;
+        }
+    };
+    add(p.id, "id");
+    add(p.header, "header");
+    add(p.user, "user");
+    add(p.session, "session");
+    add(p.critical, "critical");
+    return out;
 }
 
 }  // namespace sf::control

@@ -2,7 +2,8 @@
 /// @file
 /// The values of SIP headers the control plane reads from its peers beyond what the message
 /// parser (dataplane/sip) splits: Expires and Contact (registrar), RAck (100rel),
-/// Session-Expires / Min-SE (session timers), Replaces (attended transfer). Each is a pure
+/// Session-Expires / Min-SE (session timers), Replaces (attended transfer),
+/// P-Asserted-Identity / P-Preferred-Identity (RFC 3325) and Privacy (RFC 3323). Each is a pure
 /// function of the header text, so one fuzz target (tests/fuzz/fuzz_sip_header_values.cc)
 /// covers them all; the views they return point into the text they were given.
 
@@ -70,5 +71,43 @@ struct replaces_value {
 
 /// Parses a Replaces value; false unless it has a Call-ID and both to-tag and from-tag.
 bool parse_replaces(std::string_view value, replaces_value& out);
+
+/// One value of a P-Asserted-Identity or P-Preferred-Identity line (RFC 3325 9.1, 9.2).
+struct identity_value {
+    std::string_view display;  ///< display name without quotes, may be empty
+    std::string_view scheme;   ///< "sip", "sips" or "tel", as written
+    std::string_view user;     ///< the URI's user (tel: the number), never empty
+};
+
+/// One P-Asserted-Identity / P-Preferred-Identity line: a comma list of name-addr or
+/// addr-spec. Appends each value whose URI is a sip:, sips: or tel: URI with a user; others
+/// (a URI without user, another scheme) are skipped. False when the line is malformed (no
+/// value, a value that is not a name-addr, a URI that does not parse); `out` may then hold
+/// the values before the bad one.
+bool parse_identity_list(std::string_view value, std::vector<identity_value>& out);
+
+/// The privacy a Privacy line asks for (RFC 3323 4.2: priv-value *(";" priv-value)).
+struct privacy_request {
+    bool none = false;      ///< "none": no privacy (wins over the rest, RFC 3323 4.2)
+    bool header = false;    ///< hide headers that reveal the sender (Via, Contact, Record-Route...)
+    bool session = false;   ///< hide the sender's media addresses
+    bool user = false;      ///< user-level privacy: an anonymous From
+    bool id = false;        ///< RFC 3325: no P-Asserted-Identity beyond the trust domain
+    bool critical = false;  ///< fail the request when any level cannot be given
+    bool unknown = false;   ///< a value of none of these (a token this code does not know)
+
+    /// Privacy of the caller's identity was asked for: id, user or header, and not none.
+    bool withholds_identity() const { return !none && (id || user || header); }
+    /// Any value other than none (and not overruled by none).
+    bool any() const { return !none && (header || session || user || id || critical || unknown); }
+};
+
+/// Adds the values of one Privacy line to `out` (several lines accumulate), case-insensitively.
+/// False when the line is malformed (an empty value, a byte no token holds); `out` is then
+/// unchanged.
+bool parse_privacy(std::string_view value, privacy_request& out);
+
+/// The known values of `p` in canonical order ("id;header;user;session;critical"), "" for none.
+std::string to_string(const privacy_request& p);
 
 }  // namespace sf::control

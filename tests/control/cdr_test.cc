@@ -235,6 +235,17 @@ TEST(cdr, a_pickup_names_the_destination_that_rang) {
     EXPECT_EQ(parse_json(to_json(r)).get<std::string>("picked_up"), "198.51.100.20:5060");
 }
 
+TEST(cdr, the_asserted_identity_and_privacy_are_recorded) {
+    call_record r = answered_call();
+    EXPECT_EQ(parse_json(to_json(r)).get<std::string>("identity"), "");
+    EXPECT_EQ(parse_json(to_json(r)).get<std::string>("privacy"), "");
+    r.identity = "+4930123456";
+    r.privacy = "id;critical";
+    const pt::ptree j = parse_json(to_json(r));
+    EXPECT_EQ(j.get<std::string>("identity"), "+4930123456");
+    EXPECT_EQ(j.get<std::string>("privacy"), "id;critical");
+}
+
 TEST(cdr, writer_rotates_at_max_bytes_and_keeps_n_files) {
     const std::string path = temp_path("rotate.jsonl");
     for (const char* suffix : {"", ".1", ".2", ".3"}) {

@@ -587,13 +587,14 @@ TEST_F(config_test, accounts_providers_and_registrar_parse) {
                                    "[account.bigcorp]\nnetworks = 203.0.113.64/26, 198.18.7.1\n"
                                    "dialplan = wholesale\ntransfer_dialplan = transfer\nmax_calls = 200\n"
                                    "max_transfers_per_minute = 20\nmax_calls_per_second = 50\n"
+                                   "identity = +4930123400\nidentities = +49301234*, 8000\n"
                                    "[account.acme]\npassword = s3cret pass\n"
                                    "ha1_md5 = 0123456789ABCDEF0123456789abcdef\n"
                                    "ha1_sha256 = " + std::string(64, 'e') + "\n"
                                    "realm = acme realm\nregister = true\nusers = 100, 101 ,reception\n"
                                    "[provider.carrier1]\nhost = 198.51.100.20\nport = 5080\nrealm = core\n"
                                    "username = trunk\npassword = p@ss\nfrom_host = trunk.example.net\n"
-                                   "register = true\nregister_expiry = 600\ntransport = UDP\n"
+                                   "register = true\nregister_expiry = 600\ntransport = UDP\ntrust_identity = true\n"
                                    "[provider.carrier2]\nhost = 192.0.2.99\n"));
     EXPECT_EQ(c.sip.domain, "voice.example.net");
     EXPECT_EQ(c.dialplan.named.size(), 3u);
@@ -622,6 +623,8 @@ TEST_F(config_test, accounts_providers_and_registrar_parse) {
     EXPECT_EQ(big.max_calls, 200u);
     EXPECT_EQ(big.max_transfers_per_minute, 20u);
     EXPECT_EQ(big.max_calls_per_second, 50u);
+    EXPECT_EQ(big.identity, "+4930123400");
+    EXPECT_EQ(big.identities, (std::vector<std::string>{"+49301234*", "8000"}));
     EXPECT_FALSE(big.may_register);
     EXPECT_TRUE(big.users.empty());
     const account_config& acme = c.accounts[1];
@@ -647,6 +650,7 @@ TEST_F(config_test, accounts_providers_and_registrar_parse) {
     EXPECT_EQ(p1.from_host, "trunk.example.net");
     EXPECT_TRUE(p1.registers);
     EXPECT_EQ(p1.register_expiry, 600u);
+    EXPECT_TRUE(p1.trust_identity);
     const provider_config& p2 = c.providers[1];
     EXPECT_EQ(p2.port, 5060);
     EXPECT_EQ(p2.realm, -1);
@@ -654,6 +658,7 @@ TEST_F(config_test, accounts_providers_and_registrar_parse) {
     EXPECT_TRUE(p2.username.empty());
     EXPECT_FALSE(p2.registers);
     EXPECT_EQ(p2.register_expiry, 3600u);
+    EXPECT_FALSE(p2.trust_identity) << "outside the trust domain unless said";
 
     // The directory built from them answers the B2BUA's questions.
     const account_directory d(c.accounts, c.providers);
@@ -677,6 +682,8 @@ TEST_F(config_test, account_and_registrar_defaults) {
     EXPECT_FALSE(c.accounts[0].may_register);
     EXPECT_TRUE(c.accounts[0].users.empty());
     EXPECT_TRUE(c.accounts[0].networks.empty());
+    EXPECT_EQ(c.accounts[0].identity, "") << "nothing asserted unless configured";
+    EXPECT_TRUE(c.accounts[0].identities.empty());
     EXPECT_TRUE(c.accounts[1].may_register);
     EXPECT_EQ(c.accounts[1].users, std::vector<std::string>{"bob"}) << "the account name is the default user";
     EXPECT_TRUE(c.providers.empty());
@@ -763,6 +770,14 @@ TEST_F(config_test, bad_account_values_name_their_key) {
     expect_error(minimal("[account.b]\npassword = x\nregister = true\nusers = a\n" + a +
                          "password = x\nregister = true\n"),
                  "account.a.users");
+    expect_error(minimal(a + "password = x\nidentity = a b\n"), "account.a.identity");
+    expect_error(minimal(a + "password = x\nidentity = <sip:+1555@x>\n"), "account.a.identity");
+    expect_error(minimal(a + "password = x\nidentity = " + std::string(65, '1') + "\n"), "account.a.identity");
+    expect_error(minimal(a + "password = x\nidentities = +1555*\n"), "account.a.identities");  // needs identity
+    for (const char* bad : {"*", "+1*5*", "a b", "+1555@x"}) {
+        expect_error(minimal(a + "password = x\nidentity = +15550100\nidentities = " + bad + "\n"),
+                     "account.a.identities");
+    }
     expect_error(minimal(a + "password = x\nbogus = 1\n"), "account.a.bogus");
     expect_error(minimal("[account.bad.name]\npassword = x\n"), "account.bad.name.password");
     expect_error(minimal("[account.b@d]\npassword = x\n"), "account.b@d");
@@ -789,6 +804,7 @@ TEST_F(config_test, bad_provider_values_name_their_key) {
     expect_error(minimal(h + "from_host = bad host\n"), "provider.p.from_host");
     expect_error(minimal(h + "from_host = a@b\n"), "provider.p.from_host");
     expect_error(minimal(h + "register = yes\n"), "provider.p.register");
+    expect_error(minimal(h + "trust_identity = yes\n"), "provider.p.trust_identity");
     expect_error(minimal(h + "register = true\n"), "provider.p.username");  // registering needs a user
     expect_error(minimal(h + "username = u\nregister = true\nregister_expiry = 59\n"), "provider.p.register_expiry");
     expect_error(minimal(h + "register_expiry = 86401\n"), "provider.p.register_expiry");

@@ -98,6 +98,18 @@ TEST(dialplan, routes_by_user) {
     EXPECT_TRUE(dave.targets.empty());
 }
 
+TEST(dialplan, the_asserted_identity_and_privacy_are_visible) {
+    route_request req = request_for("bob");
+    const char* source = R"(
+        sys.Respond(480, req.Identity.User .. "|" .. req.Identity.Display .. "|" .. req.Privacy)
+    )";
+    EXPECT_EQ(run_source(source, req).reason, "||") << "none: empty strings, never nil";
+    req.identity_user = "+4930123456";
+    req.identity_display = "Front Desk";
+    req.privacy = "id;user";
+    EXPECT_EQ(run_source(source, req).reason, "+4930123456|Front Desk|id;user");
+}
+
 TEST(dialplan, dial_ends_the_script) {
     const route_result r = run_source(R"(
         sys.Dial("bob@198.51.100.20")

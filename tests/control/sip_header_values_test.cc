@@ -162,3 +162,73 @@ TEST(percent_decoded, escapes_and_what_is_not_one) {
     EXPECT_EQ(percent_decoded("%2541"), "%41") << "decoded once";
     EXPECT_EQ(percent_decoded(""), "");
 }
+
+// ------------------------------------------------------------------ RFC 3325 / RFC 3323
+
+TEST(identity_list, name_addrs_and_addr_specs_with_users) {
+    std::vector<identity_value> out;
+    ASSERT_TRUE(parse_identity_list("\"Front Desk\" <sip:+4930123456@carrier.example;user=phone>, <tel:+4930123456>",
+                                    out));
+    ASSERT_EQ(out.size(), 2u);
+    EXPECT_EQ(out[0].display, "Front Desk");
+    EXPECT_EQ(out[0].scheme, "sip");
+    EXPECT_EQ(out[0].user, "+4930123456");
+    EXPECT_EQ(out[1].display, "");
+    EXPECT_EQ(out[1].scheme, "tel");
+    EXPECT_EQ(out[1].user, "+4930123456");
+    out.clear();
+    ASSERT_TRUE(parse_identity_list("sip:1000@pbx.example", out));
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].user, "1000");
+}
+
+TEST(identity_list, a_uri_without_user_is_skipped_not_an_error) {
+    std::vector<identity_value> out;
+    ASSERT_TRUE(parse_identity_list("<sip:pbx.example>, <sip:7@pbx.example>", out));
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].user, "7");
+}
+
+TEST(identity_list, malformed_lines_are_refused) {
+    for (const char* bad : {"", "  ", "<sip:1@a>,", "<sip:1@a", "<http://x/>", "\"A\" <sip:1@a> <sip:2@b>",
+                            "<sip:1@a b>"}) {
+        std::vector<identity_value> out;
+        EXPECT_FALSE(parse_identity_list(bad, out)) << bad;
+    }
+}
+
+TEST(privacy, values_accumulate_case_insensitively) {
+    privacy_request p;
+    ASSERT_TRUE(parse_privacy("id", p));
+    ASSERT_TRUE(parse_privacy(" Header ; CRITICAL", p));
+    EXPECT_TRUE(p.id);
+    EXPECT_TRUE(p.header);
+    EXPECT_TRUE(p.critical);
+    EXPECT_FALSE(p.user);
+    EXPECT_FALSE(p.session);
+    EXPECT_FALSE(p.unknown);
+    EXPECT_TRUE(p.withholds_identity());
+    EXPECT_EQ(to_string(p), "id;header;critical");
+}
+
+TEST(privacy, none_overrules_the_rest_and_unknown_values_are_marked) {
+    privacy_request p;
+    ASSERT_TRUE(parse_privacy("session;history", p));
+    EXPECT_TRUE(p.session);
+    EXPECT_TRUE(p.unknown);
+    EXPECT_FALSE(p.withholds_identity()) << "session privacy hides media, not the caller";
+    EXPECT_TRUE(p.any());
+    EXPECT_EQ(to_string(p), "session") << "only known values are passed on";
+    ASSERT_TRUE(parse_privacy("none", p));
+    EXPECT_FALSE(p.any());
+    EXPECT_EQ(to_string(p), "");
+}
+
+TEST(privacy, malformed_lines_change_nothing) {
+    for (const char* bad : {"", " ", "id;", ";id", "id;;user", "i d", "id,user", "\"id\""}) {
+        privacy_request p;
+        EXPECT_FALSE(parse_privacy(bad, p)) << bad;
+        EXPECT_FALSE(p.id) << bad;
+        EXPECT_FALSE(p.user) << bad;
+    }
+}

@@ -1,0 +1,152 @@
+// The caller's identity through the B2BUA (RFC 3325 P-Asserted-Identity, RFC 3323 Privacy), in
+// process: what an account may assert, whose assertion is believed, what trusted and untrusted
+// destinations are told, the dialplan's view and pai=, the CDR.
+
+#include "b2bua_fixture.hh"
+
+namespace {
+
+class identity_test : public b2bua_test {
+protected:
+    void SetUp() override {
+        b2bua_test::SetUp();
+        account_config pbx;  // alice's PBX: trusted by address, a number block of its own
+        pbx.name = "pbx";
+        pbx.networks = {cidr{ip(192, 0, 2, 10), 32}};
+        pbx.identity = "+4930123400";
+        pbx.identities = {"+49301234*"};
+        account_config core;  // bob's network: trusted by address, asserts nothing
+        core.name = "coretrunk";
+        core.networks = {cidr{ip(198, 51, 100, 0), 24}};
+        provider_config carrier;  // at carol's address: inside the trust domain
+        carrier.name = "carrier";
+        carrier.host = ip(198, 51, 100, 30);
+        carrier.from_host = "sbc.example.net";
+        carrier.trust_identity = true;
+        b2bua_config cfg = base_config();
+        cfg.accounts = {pbx, core};
+        cfg.providers = {carrier};
+        rebuild(cfg);
+    }
+
+    void dial(const std::string& dial_string) {
+        ASSERT_EQ(engine_->load_source("default", "d.lua", "sys.Dial(\"" + dial_string + "\")"), "");
+    }
+
+    /// alice's INVITE with `lines` ("Name: value\r\n") added.
+    static std::string alice_invite_with(const std::string& lines) {
+        std::string inv = alice_invite();
+        inv.insert(inv.find("Content-Type"), lines);
+        return inv;
+    }
+
+    /// The same INVITE sent from `who`'s address on the core side (bob or carol).
+    static std::string from_core_host(std::string inv, const std::string& host) {
+        for (auto [from, to] : {std::pair<std::string, std::string>{"192.0.2.10", host}, {"192.0.2.1", "198.51.100.1"}}) {
+            for (size_t at = inv.find(from); at != std::string::npos; at = inv.find(from, at + to.size())) {
+                inv.replace(at, from.size(), to);
+            }
+        }
+        return inv;
+    }
+
+    static std::string named(const sip::message& m, const char* name) {
+        const sip::header* h = m.find(name);
+        return h == nullptr ? std::string("(none)") : std::string(h->value);
+    }
+};
+
+}  // namespace
+
+TEST_F(identity_test, a_trusted_provider_hears_the_preferred_identity_and_the_privacy) {
+    dial("1234@carrier");
+    from_alice(alice_invite_with("P-Preferred-Identity: \"Sales\" <sip:+4930123455@192.0.2.10>\r\nPrivacy: id\r\n"));
+    const auto inv = invite_sent_to(take(), carol);
+    ASSERT_NE(inv, nullptr);
+    EXPECT_EQ(named(inv->msg, "P-Asserted-Identity"), "\"Sales\" <sip:+4930123455@sbc.example.net>");
+    EXPECT_EQ(named(inv->msg, "Privacy"), "id") << "the trust domain's edge applies it";
+    EXPECT_EQ(named(inv->msg, "P-Preferred-Identity"), "(none)");
+    EXPECT_NE(header(inv->msg, sip::hdr::from).find("<sip:alice@sbc.example.net>"), std::string::npos)
+        << "inside the trust domain the From stays: " << header(inv->msg, sip::hdr::from);
+}
+
+TEST_F(identity_test, an_untrusted_destination_of_a_withholding_caller_sees_nobody) {
+    dial("bob@198.51.100.20");
+    from_alice(alice_invite_with("P-Preferred-Identity: <sip:+4930123455@192.0.2.10>\r\nPrivacy: id\r\n"));
+    const auto inv = invite_sent_to(take(), bob);
+    ASSERT_NE(inv, nullptr);
+    const std::string from = header(inv->msg, sip::hdr::from);
+    EXPECT_EQ(from.substr(0, from.find(";tag=")), "\"Anonymous\" <sip:anonymous@anonymous.invalid>");
+    EXPECT_FALSE(inv->msg.from.tag.empty());
+    EXPECT_EQ(named(inv->msg, "P-Asserted-Identity"), "(none)");
+    EXPECT_EQ(named(inv->msg, "Privacy"), "(none)");
+    EXPECT_EQ(inv->text.find("alice"), std::string::npos) << inv->text;
+    EXPECT_EQ(inv->text.find("+4930123455"), std::string::npos) << inv->text;
+
+    // bob is busy: the CDR still knows who called and what was withheld.
+    from_bob(bob_response(inv->msg, 486, "Busy Here"));
+    take();
+    ASSERT_FALSE(cdrs_->recent().empty());
+    EXPECT_EQ(json(cdrs_->recent().back()).get<std::string>("identity"), "+4930123455");
+    EXPECT_EQ(json(cdrs_->recent().back()).get<std::string>("privacy"), "id");
+}
+
+TEST_F(identity_test, an_untrusted_destination_hears_the_accounts_identity_without_privacy) {
+    dial("bob@198.51.100.20");
+    from_alice(alice_invite_with("P-Preferred-Identity: <sip:+15559999@192.0.2.10>\r\n"));  // not the PBX's
+    const auto inv = invite_sent_to(take(), bob);
+    ASSERT_NE(inv, nullptr);
+    EXPECT_EQ(named(inv->msg, "P-Asserted-Identity"), "<sip:+4930123400@198.51.100.1>");
+    EXPECT_EQ(named(inv->msg, "Privacy"), "(none)");
+    EXPECT_NE(header(inv->msg, sip::hdr::from).find("\"Alice\" <sip:alice@198.51.100.1>"), std::string::npos);
+}
+
+TEST_F(identity_test, a_trusted_providers_assertion_reaches_the_callee) {
+    dial("alice@192.0.2.10");
+    from_carol(from_core_host(alice_invite_with("P-Asserted-Identity: \"Carrier\" <tel:+15557777>\r\n"),
+                              "198.51.100.30"));
+    const auto inv = invite_sent_to(take(), alice);
+    ASSERT_NE(inv, nullptr);
+    EXPECT_EQ(named(inv->msg, "P-Asserted-Identity"), "\"Carrier\" <sip:+15557777@192.0.2.1>");
+}
+
+TEST_F(identity_test, an_assertion_from_outside_the_trust_domain_is_dropped) {
+    dial("alice@192.0.2.10");
+    from_bob(from_core_host(alice_invite_with("P-Asserted-Identity: <tel:+15557777>\r\n"
+                                              "P-Preferred-Identity: <tel:+15557777>\r\n"),
+                            "198.51.100.20"));
+    const auto inv = invite_sent_to(take(), alice);
+    ASSERT_NE(inv, nullptr);
+    EXPECT_EQ(named(inv->msg, "P-Asserted-Identity"), "(none)");
+    EXPECT_EQ(inv->text.find("+15557777"), std::string::npos) << inv->text;
+}
+
+TEST_F(identity_test, the_dialplan_sees_the_identity_and_pai_asserts_another) {
+    ASSERT_EQ(engine_->load_source("default", "d.lua", R"(
+        sys.Dial("bob@198.51.100.20[pai=" .. req.Identity.User .. "0,fd=" .. req.Privacy .. "]")
+    )"),
+              "");
+    from_alice(alice_invite_with("P-Asserted-Identity: <sip:+4930123466@192.0.2.10>\r\nPrivacy: session\r\n"));
+    const auto inv = invite_sent_to(take(), bob);
+    ASSERT_NE(inv, nullptr);
+    EXPECT_EQ(named(inv->msg, "P-Asserted-Identity"), "<sip:+49301234660@198.51.100.1>");
+    EXPECT_NE(header(inv->msg, sip::hdr::from).find("\"session\""), std::string::npos)
+        << header(inv->msg, sip::hdr::from);
+}
+
+TEST_F(identity_test, a_trusted_provider_dialled_by_address_is_trusted_too) {
+    dial("1234@198.51.100.30");
+    from_alice(alice_invite_with("Privacy: user\r\n"));
+    const auto inv = invite_sent_to(take(), carol);
+    ASSERT_NE(inv, nullptr);
+    EXPECT_EQ(named(inv->msg, "P-Asserted-Identity"), "<sip:+4930123400@198.51.100.1>");
+    EXPECT_EQ(named(inv->msg, "Privacy"), "user");
+}
+
+TEST_F(identity_test, a_critical_privacy_level_the_appliance_does_not_know_is_refused) {
+    dial("bob@198.51.100.20");
+    from_alice(alice_invite_with("Privacy: history;critical\r\n"));
+    const auto out = take();
+    EXPECT_NE(find_response(out, acc, 500), nullptr);
+    EXPECT_EQ(invite_sent_to(out, bob), nullptr);
+}
