@@ -233,6 +233,7 @@ struct appliance {
         trunk.username = "fuzz";
         trunk.password = "fuzz-secret";
         trunk.media_realm = 0;
+        trunk.trust_identity = true;  // its P-Asserted-Identity is believed, its calls carry one
         cfg.providers = {trunk};
         b2b = std::make_unique<b2bua>(cfg, *tl, timers, *anchor, *env->dialplans, *env->cdrs, send, clock);
     }

@@ -1,10 +1,11 @@
 // libFuzzer target: the header values the control plane reads from its peers
 // (control/sip_header_values: delta-seconds, qvalue, Contact lists, RAck, Session-Expires,
-// Replaces, percent-decoding of URI headers). The first byte picks the parser, the rest is the header value. Oracles beyond
+// Replaces, percent-decoding of URI headers, P-Asserted-Identity lists, Privacy). The first byte picks the parser, the rest is the header value. Oracles beyond
 // "no crash, no UB": every returned view lies inside the input; numbers stay within the
 // ranges the callers rely on; what parses reads back the same from its canonical text.
 
 #include "sip_header_values.hh"
+#include "text.hh"
 
 #include <cstddef>
 #include <cstdint>
@@ -123,6 +124,42 @@ void fuzz_replaces(std::string_view v) {
     }
 }
 
+void fuzz_identity_list(std::string_view v) {
+    std::vector<identity_value> out;
+    const bool ok = parse_identity_list(v, out);
+    for (const identity_value& i : out) {
+        check_inside(i.display);
+        check_inside(i.scheme);
+        check_inside(i.user);
+        require(!i.user.empty() && !i.scheme.empty());
+        for (char c : i.user) {
+            // The user is copied into headers the appliance sends: never a byte that ends one.
+            require(c != '\r' && c != '\n' && c != '<' && c != '>' && c != '"' && !blank(c));
+        }
+    }
+    if (ok) {
+        require(!trim_view(v).empty());
+    }
+}
+
+void fuzz_privacy(std::string_view v) {
+    privacy_request p;
+    const bool ok = parse_privacy(v, p);
+    if (!ok) {
+        require(!p.any() && !p.none);  // a refused line changes nothing
+        return;
+    }
+    // The canonical text reads back to the same known levels.
+    const std::string text = to_string(p);
+    privacy_request back;
+    if (text.empty()) {
+        require(p.none || !(p.id || p.header || p.user || p.session || p.critical));
+        return;
+    }
+    require(parse_privacy(text, back) && !back.unknown && !back.none && back.id == p.id && back.header == p.header &&
+            back.user == p.user && back.session == p.session && back.critical == p.critical);
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -130,14 +167,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         return 0;
     }
     input = std::string_view(reinterpret_cast<const char*>(data) + 1, size - 1);
-    switch (data[0] % 7) {
+    switch (data[0] % 9) {
         case 0: fuzz_delta_seconds(input); break;
         case 1: fuzz_qvalue(input); break;
         case 2: fuzz_contacts(input); break;
         case 3: fuzz_rack(input); break;
         case 4: fuzz_session_expires(input); break;
         case 5: fuzz_replaces(input); break;
-        default: fuzz_percent_decoded(input); break;
+        case 6: fuzz_percent_decoded(input); break;
+        case 7: fuzz_identity_list(input); break;
+        default: fuzz_privacy(input); break;
     }
     return 0;
 }

@@ -219,6 +219,17 @@ def seeds():
         rec(ALICE, caller_request(ALICE, "ACK", 1, "z9hG4bKack1", user="bob-rd")),
         rec(ALICE, caller_request(ALICE, "BYE", 2, "z9hG4bKbye1", user="bob-rd"), T4S),
         rec(CAROL, reply(CAROL, 200, "OK"))]
+    # The trunk (carol, trusted) asserts who calls alice, who must not learn it (Privacy: id);
+    # alice withholds herself on a call to the trunk, which hears her Privacy.
+    yield "identity_withheld_from_the_callee", [
+        rec(CAROL, invite(CAROL, "alice", extra="P-Asserted-Identity: \"Carrier\" <tel:+15557777>, "
+                                                "<sip:+15557777@trunk.example>\r\nPrivacy: id;critical\r\n"), T0),
+        rec(ALICE, response(ALICE, 486, "Busy Here", of_invite=True))]
+    yield "identity_to_a_trusted_trunk", [
+        rec(ALICE, invite(ALICE, "trunk-5551234", extra="P-Preferred-Identity: <sip:+15550100@192.0.2.10>\r\n"
+                                                        "Privacy: user; header\r\n"), T0),
+        rec(CAROL, response(CAROL, 180, "Ringing", of_invite=True)),
+        rec(ALICE, caller_request(ALICE, "CANCEL", 1, "z9hG4bKa1", user="trunk-5551234", cseq_method="CANCEL"))]
     yield "call_media_on_unknown_port", [rec(ALICE, invite(ALICE, "bob-mflood"), T0),
                                          rec(ALICE, caller_request(ALICE, "ACK", 1, "z9hG4bKa1"))]
     yield "transfer_passed_through", answered(user="bob-trp") + [
