@@ -402,6 +402,7 @@ void b2bua::on_invite(const inbound& in) {
     c->caller_display = std::string(m.from.display);
     c->identity = caller_identity;
     c->privacy = privacy;
+    c->a_trusted = trunk != nullptr && trunk->trust_identity;
     c->b_max_forwards = std::min<unsigned>(m.max_forwards < 0 ? 70 : m.max_forwards - 1, cfg_.max_forwards);
 
     c->session[0] = timer_a;

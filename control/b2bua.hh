@@ -242,6 +242,9 @@ private:
     void answer_from_branch(call& c, size_t i, const inbound& in);
     /// A branch that answered after another won: ACK and BYE its dialog.
     void hang_up_branch(call& c, size_t i, const inbound& in);
+    /// The P-Asserted-Identity (and Privacy) of a trusted callee's 18x/2xx, as the caller may
+    /// hear it (connected identity, RFC 3325 9.1: responses carry it too); "" for untrusted ones.
+    std::string connected_identity(const call& c, const dial_target& callee, const sip::message& m) const;
     /// When no branch of the current group rings any more: the next group, or A's final response.
     void group_over(call& c);
     /// A branch of the current group is delayed or ringing.

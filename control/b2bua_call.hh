@@ -290,6 +290,7 @@ struct b2bua::call {
     std::string caller_user, caller_display;  ///< From of leg B unless fu=/fd= say otherwise
     asserted_identity identity;               ///< who the caller is, as asserted (asserted_identity.hh)
     privacy_request privacy;                  ///< what the caller withholds (RFC 3323)
+    bool a_trusted = false;                   ///< the caller is a provider with trust_identity
     timer_queue::id duration_timer = 0;       ///< cd= : hang up when it fires
     timer_queue::id media_timer = 0;          ///< media timeout: checks the relayed packets
     uint64_t media_packets = 0;               ///< RTP relayed both ways when last seen to change

@@ -219,7 +219,8 @@ void b2bua::on_branch_response(uint64_t call_id, size_t i, const inbound& in) {
             c.b_remote_sdp = std::string(m.body);
             body = rewrite_sdp(c, false, m.body);
         }
-        const std::string extra = "Contact: " + c.a.contact + "\r\n" + c.a_record_route;
+        const std::string extra =
+            "Contact: " + c.a.contact + "\r\n" + c.a_record_route + connected_identity(c, br.target, m);
         send_a_provisional(c, status, m.reason, extra, body);  // reliably if A asked (b2bua_reliable.cc)
         return;
     }
@@ -518,6 +519,7 @@ void b2bua::answer_from_branch(call& c, size_t i, const inbound& in) {
     extra += allow_header;
     extra += timer_headers_for_a(c);
     extra += c.a_record_route;
+    extra += connected_identity(c, br.target, m);
     c.st = call::state::answered;
     c.rec.answer = std::chrono::system_clock::now();
     c.rec.result = m.status;
@@ -531,6 +533,15 @@ void b2bua::answer_from_branch(call& c, size_t i, const inbound& in) {
     answer_a(c, m.status, m.reason, std::move(extra), body);
     // The ACK carries the INVITE's CSeq; later requests in B's dialog come after its PRACKs'.
     c.b.local_cseq += br.pracks;
+}
+
+std::string b2bua::connected_identity(const call& c, const dial_target& callee, const sip::message& m) const {
+    if (!callee.trusted) {
+        return {};  // a callee outside the trust domain asserts nothing (RFC 3325 5)
+    }
+    return identity_for_destination(identity_of_call(m, true, nullptr), privacy_of(m), c.a_trusted,
+                                    realm(c.a.realm).addr_text)
+        .header_lines;
 }
 
 void b2bua::hang_up_branch(call& c, size_t i, const inbound& in) {

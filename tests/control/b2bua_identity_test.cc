@@ -150,3 +150,42 @@ TEST_F(identity_test, a_critical_privacy_level_the_appliance_does_not_know_is_re
     EXPECT_NE(find_response(out, acc, 500), nullptr);
     EXPECT_EQ(invite_sent_to(out, bob), nullptr);
 }
+
+TEST_F(identity_test, a_trusted_callees_identity_reaches_the_caller_unless_it_withholds_it) {
+    dial("1234@carrier");
+    from_alice(alice_invite());
+    const auto inv = invite_sent_to(take(), carol);
+    ASSERT_NE(inv, nullptr);
+    auto with = [](std::string response, const std::string& lines) {
+        response.insert(response.find("Content-Length"), lines);
+        return response;
+    };
+    from_carol(with(bob_response(inv->msg, 180, "Ringing", {}, "carrtag"),
+                    "P-Asserted-Identity: \"Help Desk\" <sip:+15551111@carrier.example>\r\n"));
+    auto out = take();
+    const received* ringing = find_response(out, acc, 180);
+    ASSERT_NE(ringing, nullptr);
+    EXPECT_EQ(named(ringing->msg, "P-Asserted-Identity"), "\"Help Desk\" <sip:+15551111@192.0.2.1>");
+    // The answer withholds the connected party: alice, outside the trust domain, hears nobody.
+    from_carol(with(bob_response(inv->msg, 200, "OK", bob_sdp, "carrtag"),
+                    "P-Asserted-Identity: <sip:+15552222@carrier.example>\r\nPrivacy: id\r\n"));
+    out = take();
+    const received* ok = find_response(out, acc, 200);
+    ASSERT_NE(ok, nullptr);
+    EXPECT_EQ(named(ok->msg, "P-Asserted-Identity"), "(none)");
+    EXPECT_EQ(ok->text.find("+15552222"), std::string::npos) << ok->text;
+}
+
+TEST_F(identity_test, an_untrusted_callees_assertion_is_not_passed_back) {
+    dial("bob@198.51.100.20");
+    from_alice(alice_invite());
+    const auto inv = invite_sent_to(take(), bob);
+    ASSERT_NE(inv, nullptr);
+    std::string ok = bob_response(inv->msg, 200, "OK", bob_sdp);
+    ok.insert(ok.find("Content-Length"), "P-Asserted-Identity: <sip:+15553333@198.51.100.20>\r\n");
+    from_bob(ok);
+    const auto out = take();
+    const received* answer = find_response(out, acc, 200);
+    ASSERT_NE(answer, nullptr);
+    EXPECT_EQ(named(answer->msg, "P-Asserted-Identity"), "(none)");
+}
