@@ -3,15 +3,22 @@
 (RFC 3261 22, RFC 8760: SHA-256 and MD5 offered, qop=auth) and checks the answers itself, as a
 carrier's trunk would. Run inside a lab namespace; every wait is bounded.
 
-  sip_trunk.py --ip IP --user U --password P --realm R --report FILE [--timeout S] [--until bye|unregistered]
+  sip_trunk.py --ip IP --user U --password P --realm R --report FILE [--timeout S]
+               [--until bye|unregistered] [--invite-status N]
 
 REGISTER: unauthenticated ones get 401; authenticated ones with a right digest get 200 with the
 Contact and ;expires= the request asked for (403 for a wrong digest). INVITE: 407 first; with right
 credentials 200 with SDP (media at IP:7000, where every RTP packet is echoed back to its sender),
-then the ACK and the BYE are answered. Stops when --until happened (the BYE answered, or an
-authenticated REGISTER with Expires: 0 answered) or at --timeout. Writes a JSON report of every
-request: method, whether it carried credentials, the verdict, Expires, Contact, From, the answer,
-when it arrived.
+then the ACK and the BYE are answered. With --invite-status N (300..699; default 200) an
+authenticated INVITE is answered with that final status instead (no SDP, a To tag), e.g. 486 Busy
+Here, and the ACK for it is recorded. Stops when --until happened or at --timeout: `bye` is the
+end of the call, the BYE answered (200) or, with a non-2xx --invite-status, the ACK of that answer
+arrived (not the ACK of the 407); `unregistered` an authenticated REGISTER with Expires: 0
+answered. Writes a JSON report of every request: method, whether it carried credentials, the
+verdict, Expires, Contact, From, the answer, when it arrived, and its identity headers: `pai` (every
+P-Asserted-Identity value, a list: a header line with several comma-separated values counts each),
+`ppi` (the same for P-Preferred-Identity) and `privacy` (the Privacy header's value, several lines
+joined by ";", or "").
 """
 import argparse
 import hashlib
@@ -25,9 +32,44 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sip_ua import parse, hget, response  # noqa: E402  (the shared SIP text helpers)
+from sip_ua import parse, hget, hall, response  # noqa: E402  (the shared SIP text helpers)
 
 HASHES = {"MD5": hashlib.md5, "SHA-256": hashlib.sha256}
+REASONS = {200: "OK", 403: "Forbidden", 404: "Not Found", 480: "Temporarily Unavailable", 486: "Busy Here",
+           487: "Request Terminated", 488: "Not Acceptable Here", 503: "Service Unavailable", 603: "Decline"}
+
+
+def split_values(value):
+    """The comma-separated values of one header line (RFC 3261 7.3.1), commas inside quoted strings
+    and <...> kept: '"A, B" <sip:1@h>, <tel:2>' -> ['"A, B" <sip:1@h>', '<tel:2>']."""
+    out, cur, quoted, angle, i = [], "", False, False, 0
+    while i < len(value):
+        c = value[i]
+        if quoted and c == "\\" and i + 1 < len(value):
+            cur += value[i:i + 2]
+            i += 2
+            continue
+        if c == '"' and not angle:
+            quoted = not quoted
+        elif c == "<" and not quoted:
+            angle = True
+        elif c == ">" and not quoted:
+            angle = False
+        elif c == "," and not quoted and not angle:
+            out.append(cur.strip())
+            cur = ""
+            i += 1
+            continue
+        cur += c
+        i += 1
+    if cur.strip():
+        out.append(cur.strip())
+    return [v for v in out if v]
+
+
+def header_values(lines):
+    """Every value of the given header lines (a list of line values), split at top-level commas."""
+    return [v for line in lines for v in split_values(line)]
 
 
 def digest_params(value):
@@ -72,7 +114,11 @@ def main():
     ap.add_argument("--report", required=True)
     ap.add_argument("--timeout", type=float, default=20.0)
     ap.add_argument("--until", choices=["bye", "unregistered"], default="bye")
+    ap.add_argument("--invite-status", type=int, default=200,
+                    help="final status for an authenticated INVITE: 200 (with SDP, the default) or 300..699")
     a = ap.parse_args()
+    if a.invite_status != 200 and not 300 <= a.invite_status <= 699:
+        ap.error(f"--invite-status {a.invite_status}: 200 or 300..699")
 
     sip = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sip.bind((a.ip, 5060))
@@ -82,6 +128,7 @@ def main():
     nonces = set()
     report = {"requests": [], "rtp_echoed": 0, "done": False}
     answered = {}  # (Call-ID, CSeq) -> the final response, for retransmissions
+    rejected = set()  # (Call-ID, CSeq number) of authenticated INVITEs answered --invite-status (non-2xx)
 
     def challenge_values():
         nonce = secrets.token_hex(16)
@@ -112,7 +159,10 @@ def main():
             continue
         row = {"method": method, "cseq": key[1], "from": hget(headers, "from"),
                "contact": hget(headers, "contact"), "expires": hget(headers, "expires"),
-               "uri": start.split(" ")[1] if " " in start else "", "time": time.time()}
+               "uri": start.split(" ")[1] if " " in start else "", "time": time.time(),
+               "pai": header_values(hall(headers, "p-asserted-identity")),
+               "ppi": header_values(hall(headers, "p-preferred-identity")),
+               "privacy": ";".join(hall(headers, "privacy"))}
         out = None
         if method in ("REGISTER", "INVITE"):
             cred_header = "authorization" if method == "REGISTER" else "proxy-authorization"
@@ -136,6 +186,9 @@ def main():
                                    f"Contact: {contact};expires={expires}" if expires != "0" else "")
                     if expires == "0" and a.until == "unregistered":
                         report["done"] = True
+                elif a.invite_status != 200:
+                    out = response(headers, a.invite_status, REASONS.get(a.invite_status, "Rejected"), "trunktag")
+                    rejected.add((key[0], key[1].split(" ")[0]))
                 else:
                     sdp = (f"v=0\r\no=trunk 1 1 IN IP4 {a.ip}\r\ns=-\r\nc=IN IP4 {a.ip}\r\nt=0 0\r\n"
                            f"m=audio 7000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n")
@@ -144,6 +197,8 @@ def main():
         elif method == "ACK":
             row["answer"] = None
             report["requests"].append(row)
+            if a.until == "bye" and (key[0], key[1].split(" ")[0]) in rejected:
+                report["done"] = True  # the call ended with our non-2xx answer
             write()
             continue
         elif method == "BYE":
@@ -157,8 +212,9 @@ def main():
         answered[key] = out
         sip.sendto(out, src)
         write()
-    # After the BYE, RTP may still be in flight: keep echoing briefly (bounded).
-    linger = time.monotonic() + 1.0
+    # After the BYE, RTP may still be in flight: keep echoing briefly (bounded). A call that was
+    # never answered had no media.
+    linger = time.monotonic() + (1.0 if a.invite_status == 200 else 0.0)
     while time.monotonic() < linger:
         r, _, _ = select.select([rtp], [], [], 0.1)
         if r:

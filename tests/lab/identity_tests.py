@@ -1,0 +1,195 @@
+#!/usr/bin/env python3
+"""sipferry lab: the caller's identity (RFC 3325 P-Asserted-Identity, RFC 3323 Privacy).
+
+A mixin for the lab runner (tests/lab/run), beside TransferTests, SipTests and ProviderTests, whose
+helpers it uses (_c, _start_uas, _sipp_problems, _wait_cdrs, _fail, _progress, _second_address,
+_trunk_address):
+
+  identity_asserted_and_withheld  five calls, each ending busy (486). A caller of account
+                    lab-identity (192.0.2.15: identity +15550100, may present +155501*) calls the
+                    trunk (sip_trunk.py --invite-status 486, trusted: trust_identity) with a
+                    P-Preferred-Identity it may not present (the trunk gets PAI +15550100), then
+                    with one it may and Privacy: id (PAI "Alice Desk" +15550177 and Privacy: id,
+                    From kept: the trunk is trusted); then calls bob (untrusted) with Privacy: id:
+                    anonymous From, no PAI, no PPI, no Privacy. The trunk's address calls alice with
+                    a PAI tel: URI (trusted: alice gets it as a sip: URI at 192.0.2.1); carol (an
+                    account without identity) calls alice with a forged PAI: alice gets none. Five
+                    CDR lines with `identity` and `privacy`
+"""
+import json
+import os
+import re
+import subprocess
+
+from transfer_tests import read_trace, _is_request  # sipp -trace_msg parsing
+from provider_tests import TRUNK, TRUNK_IP, TRUNK_USER, TRUNK_PASSWORD, TRUNK_FROM_HOST
+from sip_trunk import split_values
+
+IDENTITY_TESTS = ["identity_asserted_and_withheld"]
+IDENTITY_IP = "192.0.2.15"  # TEST-NET-1 in sf-alice: configs/lab.conf [account.lab-identity]
+NO_HEADER = "X-Lab-Note: none"  # uac_identity.xml needs both keys: this stands in for an unused one
+CALL_WAIT = 10  # seconds a caller may take to its 486 (a busy call takes well under 1 s)
+ANONYMOUS_FROM = re.compile(r'^"Anonymous" <sip:anonymous@anonymous\.invalid>;tag=\S+$')
+
+
+def _values(m, name):
+    """Every value of header `name` in a read_trace message (comma-separated values split)."""
+    return [v for line in m["headers"].get(name, []) for v in split_values(line)]
+
+
+def _from(m):
+    return (m["headers"].get("from") or m["headers"].get("f") or [""])[0]
+
+
+class IdentityTests:
+    """Lab tests of caller identity and privacy; mixed into the runner class of tests/lab/run."""
+
+    def _identity_caller(self, tdir, tag, side, service, hdr1, hdr2, appliance):
+        return self.sipp(tdir, tag, side, "uac_identity.xml", remote=f"{appliance}:5060", service=service,
+                         keys={"hdr1": hdr1, "hdr2": hdr2})
+
+    def _identity_trunk_call(self, tdir, tag, hdr1, hdr2=NO_HEADER):
+        """The lab-identity caller calls `trunk-bob`; the trunk (on TRUNK_IP, added by the caller of
+        this) answers 407, then 486. Returns the INVITE rows of the trunk's report."""
+        ns = self._c("CAROL")[0]
+        report = os.path.join(tdir, f"{tag}-trunk.json")
+        with open(os.path.join(tdir, f"{tag}-trunk.log"), "w") as log:
+            trunk = subprocess.Popen(["ip", "netns", "exec", ns, "python3", TRUNK, "--ip", TRUNK_IP,
+                                      "--user", TRUNK_USER, "--password", TRUNK_PASSWORD, "--realm", TRUNK_FROM_HOST,
+                                      "--report", report, "--timeout", str(CALL_WAIT + 2), "--until", "bye",
+                                      "--invite-status", "486"], cwd=tdir, stdout=log, stderr=log)
+        self.procs.append(trunk)  # the runner kills what is left at the end of the test
+        if not self.wait_listening(ns, 5060):
+            self.kill_proc(trunk)
+            self._fail("the scripted trunk did not start listening")
+        caller = self._identity_caller(tdir, tag, (self._c("ALICE")[0], IDENTITY_IP), "trunk-bob", hdr1, hdr2,
+                                       self._c("SBC_ACC"))
+        rc = self.wait_sipp(caller, timeout=CALL_WAIT)
+        try:
+            rc_trunk = trunk.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.kill_proc(trunk)
+            rc_trunk = "killed (timeout)"
+        if trunk in self.procs:
+            self.procs.remove(trunk)
+        try:
+            rep = json.load(open(report))
+        except (OSError, ValueError) as e:
+            rep = {"requests": [], "done": False, "error": str(e)}
+        if rc != 0:
+            self._fail(f"{tag}: caller sipp exit {rc} (wanted the trunk's 486)\n" + self.sipp_excerpt(caller) +
+                       json.dumps(rep)[:800])
+        invites = [r for r in rep["requests"] if r["method"] == "INVITE"]
+        self._progress(f"{tag}: the trunk saw " + "; ".join(
+            f"INVITE credentials={r['credentials']} -> {r['answer']}: PAI {r['pai']} PPI {r['ppi']} "
+            f"Privacy {r['privacy']!r} From {r['from']!r}" for r in invites) + f" (trunk exit {rc_trunk})")
+        if [(r["credentials"], r["answer"]) for r in invites] != [
+                (False, "SIP/2.0 407 Proxy Authentication Required"), (True, "SIP/2.0 486 Busy Here")]:
+            self._fail(f"{tag}: wanted INVITE -> 407, INVITE with credentials -> 486 at the trunk; got "
+                       f"{[(r['credentials'], r['answer'], r.get('verdict')) for r in invites]}")
+        if not rep["done"] or rc_trunk != 0:
+            self._fail(f"{tag}: the trunk did not get the ACK of its 486 (exit {rc_trunk})")
+        return invites
+
+    def _identity_phone_call(self, tdir, tag, caller_side, appliance, callee, callee_side, hdr1, hdr2=NO_HEADER):
+        """caller_side calls `callee` (a busy sipp, uas_busy.xml, on callee_side); returns the INVITE
+        the callee received (read from its message trace)."""
+        uas = self._start_uas(tdir, f"{tag}-{callee}", callee_side, "uas_busy.xml")
+        caller = self._identity_caller(tdir, tag, caller_side, callee, hdr1, hdr2, appliance)
+        rc = self.wait_sipp(caller, timeout=CALL_WAIT)
+        rc_uas = self.wait_sipp(uas, timeout=3)
+        problems, excerpts = self._sipp_problems([(caller, rc), (uas, rc_uas)])
+        if problems:
+            self._fail(f"{tag}: " + "; ".join(problems) + "\n" + excerpts)
+        invites = [m for m in read_trace(os.path.join(tdir, f"{tag}-{callee}.msg"))
+                   if m["dir"] == "in" and _is_request(m, "INVITE")]
+        if not invites:
+            self._fail(f"{tag}: {callee} got no INVITE")
+        inv = invites[0]
+        self._progress(f"{tag}: {callee}'s INVITE: From {_from(inv)!r} PAI {_values(inv, 'p-asserted-identity')} "
+                       f"PPI {_values(inv, 'p-preferred-identity')} Privacy {inv['headers'].get('privacy')}")
+        return inv
+
+    def test_identity_asserted_and_withheld(self, tdir):
+        ALICE, BOB, CAROL = self._c("ALICE"), self._c("BOB"), self._c("CAROL")
+        sbc_acc, sbc_core = self._c("SBC_ACC"), self._c("SBC_CORE")
+        cdr_before = len(self.cdr_lines())
+        errs = []
+        trunk_from = f"<sip:alice@{TRUNK_FROM_HOST}>"
+        self._trunk_address(True)
+        try:
+            with self._second_address(ALICE[0], IDENTITY_IP):
+                # 1. A P-Preferred-Identity the account may not present: its own identity is asserted.
+                inv = self._identity_trunk_call(tdir, "call1", f"P-Preferred-Identity: <sip:+15559999@{IDENTITY_IP}>")
+                got = inv[-1]
+                want = [f"<sip:+15550100@{TRUNK_FROM_HOST}>"]
+                if got["pai"] != want or got["privacy"] != "":
+                    errs.append(f"call 1 (PPI +15559999, not the account's): the trunk got PAI {got['pai']} "
+                                f"Privacy {got['privacy']!r}, wanted PAI {want} and no Privacy")
+                if any(r["ppi"] for r in inv):
+                    errs.append(f"call 1: the trunk got P-Preferred-Identity {[r['ppi'] for r in inv]}")
+
+                # 2. One it may present, with Privacy: id: the trusted trunk gets it and the Privacy.
+                inv = self._identity_trunk_call(tdir, "call2",
+                                                f'P-Preferred-Identity: "Alice Desk" <sip:+15550177@{IDENTITY_IP}>',
+                                                "Privacy: id")
+                got = inv[-1]
+                want = [f'"Alice Desk" <sip:+15550177@{TRUNK_FROM_HOST}>']
+                if got["pai"] != want or got["privacy"] != "id":
+                    errs.append(f"call 2 (PPI \"Alice Desk\" +15550177, Privacy: id): the trunk got PAI "
+                                f"{got['pai']} Privacy {got['privacy']!r}, wanted PAI {want} and Privacy 'id'")
+                if trunk_from not in got["from"] or "anonymous" in got["from"].lower():
+                    errs.append(f"call 2: the trunk's From {got['from']!r}, wanted alice's ({trunk_from}): a "
+                                f"trusted destination gets the real From with Privacy")
+                if any(r["ppi"] for r in inv):
+                    errs.append(f"call 2: the trunk got P-Preferred-Identity {[r['ppi'] for r in inv]}")
+
+                # 3. The same to bob, who is not trusted: withheld.
+                inv = self._identity_phone_call(tdir, "call3", (ALICE[0], IDENTITY_IP), sbc_acc, "bob", BOB,
+                                                f"P-Preferred-Identity: <sip:+15550177@{IDENTITY_IP}>", "Privacy: id")
+                leaked = {h: inv["headers"][h] for h in ("p-asserted-identity", "p-preferred-identity", "privacy")
+                          if h in inv["headers"]}
+                if not ANONYMOUS_FROM.match(_from(inv)) or leaked:
+                    errs.append(f"call 3 (Privacy: id to untrusted bob): From {_from(inv)!r} and {leaked}, wanted "
+                                f"From \"Anonymous\" <sip:anonymous@anonymous.invalid>;tag=... and no "
+                                f"P-Asserted-Identity, P-Preferred-Identity or Privacy")
+
+            # 4. The trusted trunk's address calls alice with a tel: PAI: alice gets it as a sip: URI.
+            inv = self._identity_phone_call(tdir, "call4", (CAROL[0], TRUNK_IP), sbc_core, "alice", ALICE,
+                                            'P-Asserted-Identity: "Carrier" <tel:+15557777>')
+            want = [f'"Carrier" <sip:+15557777@{sbc_acc}>']
+            pai = _values(inv, "p-asserted-identity")
+            if pai != want or "privacy" in inv["headers"] or "p-preferred-identity" in inv["headers"]:
+                errs.append(f"call 4 (PAI tel:+15557777 from the trusted trunk): alice got PAI {pai}, Privacy "
+                            f"{inv['headers'].get('privacy')}, PPI {inv['headers'].get('p-preferred-identity')}; "
+                            f"wanted PAI {want} only")
+            if "anonymous" in _from(inv).lower():
+                errs.append(f"call 4: alice's From {_from(inv)!r} is anonymous, nobody asked for privacy")
+        finally:
+            self._trunk_address(False)
+
+        # 5. carol (no identity of her account, not a trusted source) forges a PAI: it is dropped.
+        inv = self._identity_phone_call(tdir, "call5", CAROL, sbc_core, "alice", ALICE,
+                                        f"P-Asserted-Identity: <sip:+15557777@{CAROL[1]}>")
+        leaked = {h: inv["headers"][h] for h in ("p-asserted-identity", "p-preferred-identity", "privacy")
+                  if h in inv["headers"]}
+        if leaked:
+            errs.append(f"call 5 (carol's forged PAI): alice got {leaked}, wanted no identity headers")
+
+        lines = self._wait_cdrs(cdr_before, 5)
+        recs = []
+        for line in lines:
+            try:
+                recs.append(json.loads(line))
+            except ValueError:
+                errs.append(f"CDR line is not JSON: {line[:200]}")
+        for r in recs:
+            self._progress(f"cdr: caller {r.get('caller')} callee {r.get('callee')} result {r.get('result')} "
+                           f"identity {r.get('identity')!r} privacy {r.get('privacy')!r}")
+        got = [(r.get("identity"), r.get("privacy"), r.get("result")) for r in recs]
+        want = [("+15550100", "", 486), ("+15550177", "id", 486), ("+15550177", "id", 486),
+                ("+15557777", "", 486), ("", "", 486)]
+        if got != want:
+            errs.append(f"CDR (identity, privacy, result) {got}, wanted {want}")
+        if errs:
+            self._fail("; ".join(errs))
