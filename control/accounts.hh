@@ -78,6 +78,12 @@ struct provider_config {
     /// Inside the appliance's trust domain (RFC 3325): its P-Asserted-Identity is believed, and
     /// calls to it carry the caller's identity and Privacy as they are.
     bool trust_identity = false;
+    /// OPTIONS probe interval in seconds (0 = not probed). A probed provider that leaves an
+    /// OPTIONS or INVITE unanswered is down and skipped by dial strings until it answers again.
+    unsigned ping_s = 0;
+    /// Seconds an INVITE to it may go without any response (not even 100) before the destination
+    /// fails with 408 and the dial string moves on (0 = the transaction's own timeout, 64*T1).
+    unsigned response_timeout_s = 0;
 };
 
 /// The accounts and providers of one config, indexed for the lookups of call set-up.

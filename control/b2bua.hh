@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -16,6 +17,7 @@
 #include "cdr.hh"
 #include "dialplan.hh"
 #include "digest_auth.hh"
+#include "provider_health.hh"
 #include "provider_registration.hh"
 #include "registrar.hh"
 #include "media_anchor.hh"
@@ -75,6 +77,9 @@ struct b2bua_stats {
     uint64_t account_rate_refusals = 0;  ///< new calls over an account's max_calls_per_second (503)
     uint64_t provider_auth_retries = 0;  ///< INVITEs re-sent with a provider's credentials
     uint64_t redirects_followed = 0;  ///< 3xx answers whose Contacts were dialled (rd=)
+    /// Destinations at a provider that answered nothing within its response_timeout (failed
+    /// over), and destinations skipped because their provider was down (provider_health.hh).
+    uint64_t provider_response_timeouts = 0, providers_skipped_down = 0;
     uint64_t session_refreshes_sent = 0, session_refreshes_answered = 0, session_timer_expiries = 0;
     uint64_t media_timeouts = 0;  ///< answered calls hung up because no RTP flowed (b2bua_media_timeout.cc)
     uint64_t pracks_sent = 0;  ///< RFC 3262 PRACKs of callees' reliable provisional responses
@@ -140,6 +145,7 @@ public:
     uint64_t reloads() const { return reloads_; }
     /// Registrations to providers (`register = true`), for the API; never null after construction.
     const provider_registrations& provider_regs() const { return *provider_regs_; }
+    const provider_health& providers_health() const { return health_; }
 
     /// The location service (nullptr when no accounts are configured).
     const registrar* location() const { return registrar_.get(); }
@@ -177,8 +183,9 @@ private:
         const account_config* account = nullptr;
     };
     void setup_accounts();
-    /// Every housekeeping_ms: expired bindings go, due OPTIONS keepalives are sent.
-    void registrar_housekeeping();
+    /// Every housekeeping_ms: expired bindings go, due OPTIONS keepalives and provider probes
+    /// are sent.
+    void housekeeping();
     static constexpr ms_t housekeeping_ms = 1000;
     /// `proxy_style`: 407/Proxy-Authorization (INVITE, REFER) rather than 401 (REGISTER).
     identity identify(const inbound& in, uint64_t stx, bool proxy_style);
@@ -242,6 +249,14 @@ private:
     void answer_from_branch(call& c, size_t i, const inbound& in);
     /// A branch that answered after another won: ACK and BYE its dialog.
     void hang_up_branch(call& c, size_t i, const inbound& in);
+    /// The destination's provider response_timeout, from its INVITE on (b2bua_fork.cc).
+    void arm_response_timeout(call& c, size_t i);
+    /// A provider's OPTIONS probe (provider_health.hh), from the housekeeping timer.
+    void ping_provider(const provider_config& p);
+    /// Sends an OPTIONS outside any dialog (keepalives and probes): any response calls `answered`,
+    /// a transaction timeout `unanswered`.
+    void send_options(unsigned realm, sip_addr dest, const std::string& request_uri, std::function<void()> answered,
+                      std::function<void()> unanswered);
     /// The P-Asserted-Identity (and Privacy) of a trusted callee's 18x/2xx, as the caller may
     /// hear it (connected identity, RFC 3325 9.1: responses carry it too); "" for untrusted ones.
     std::string connected_identity(const call& c, const dial_target& callee, const sip::message& m) const;
@@ -433,6 +448,7 @@ private:
     std::unique_ptr<digest_server> auth_;
     std::unique_ptr<registrar> registrar_;
     std::unique_ptr<provider_registrations> provider_regs_;  ///< kept across reloads (bindings stay)
+    provider_health health_;  ///< which probed providers answer; kept across reloads by name
     digest_client digest_client_;  ///< answers providers' challenges
     std::string digest_realm_;
     timer_queue::id housekeeping_timer_ = 0;

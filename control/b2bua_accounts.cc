@@ -9,6 +9,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
+#include <utility>
 
 #include "b2bua.hh"
 #include "b2bua_call.hh"
@@ -23,6 +25,7 @@ using namespace b2bua_detail;
 
 void b2bua::setup_accounts() {
     accounts_ = account_directory(cfg_.accounts, cfg_.providers);
+    health_.configure(cfg_.providers, now_());
     digest_realm_ = cfg_.domain.empty() ? "sipferry" : cfg_.domain;
     if (!provider_regs_) {
         provider_regs_ = std::make_unique<provider_registrations>(provider_registration_env{
@@ -31,6 +34,9 @@ void b2bua::setup_accounts() {
             cfg_.max_forwards});
     }
     provider_regs_->configure(cfg_.providers);
+    if (housekeeping_timer_ == 0) {
+        housekeeping_timer_ = timers_.add(now_() + housekeeping_ms, [this] { housekeeping(); });
+    }
     if (cfg_.accounts.empty()) {
         return;
     }
@@ -41,7 +47,6 @@ void b2bua::setup_accounts() {
     }
     if (!registrar_) {
         registrar_ = std::make_unique<registrar>(cfg_.registrar, [this] { return static_cast<int64_t>(now_()); });
-        housekeeping_timer_ = timers_.add(now_() + housekeeping_ms, [this] { registrar_housekeeping(); });
     } else {
         registrar_->set_config(cfg_.registrar);
     }
@@ -71,33 +76,76 @@ void b2bua::reload(const b2bua_config& cfg, std::shared_ptr<dialplan_engine> pla
              cfg_.accounts.size(), cfg_.providers.size());
 }
 
-void b2bua::registrar_housekeeping() {
-    housekeeping_timer_ = timers_.add(now_() + housekeeping_ms, [this] { registrar_housekeeping(); });
+void b2bua::send_options(unsigned realm_index, sip_addr dest, const std::string& request_uri,
+                         std::function<void()> answered, std::function<void()> unanswered) {
+    const std::string& here = realm(realm_index).addr_text;
+    const std::string branch = "z9hG4bK" + random_token(20);
+    const std::string from = "<sip:sipferry@" + here + ">;tag=" + random_token(16);
+    const std::string to = "<" + request_uri + ">";
+    const std::string call_id = random_token(32);
+    request_spec rs;
+    rs.method = "OPTIONS";
+    rs.request_uri = request_uri;
+    rs.via_host = here;
+    rs.via_port = cfg_.sip_port;
+    rs.branch = branch;
+    rs.max_forwards = cfg_.max_forwards;
+    rs.from = from;
+    rs.to = to;
+    rs.call_id = call_id;
+    rs.user_agent = cfg_.user_agent;
+    tl_.send_request(
+        sip::method::options, branch, realm_index, dest, build_request(tl_.pool(), rs),
+        [answered = std::move(answered)](const inbound&) { answered(); }, std::move(unanswered));
+}
+
+void b2bua::ping_provider(const provider_config& p) {
+    const int r = p.realm >= 0 ? p.realm : route(p.host);
+    if (r < 0) {
+        return;  // no way there: the config check names it; nothing to probe
+    }
+    // Unanswered once: by the provider's response_timeout (when set: a probe waits no longer
+    // than an INVITE would) or the transaction's timeout, whichever comes first, and only if no
+    // response came before. Any response, even one after that verdict, means it lives.
+    auto responded = std::make_shared<bool>(false);
+    auto judged = std::make_shared<bool>(false);
+    const std::string name = p.name;
+    auto answered = [this, responded, name] {
+        *responded = true;
+        if (health_.answered(name)) {
+            log_info("provider %s answers again: up", name.c_str());
+        }
+    };
+    auto unanswered = [this, responded, judged, name] {
+        if (!*responded && !std::exchange(*judged, true) && health_.unanswered(name)) {
+            log_info("provider %s left an OPTIONS unanswered: down", name.c_str());
+        }
+    };
+    if (p.response_timeout_s != 0) {
+        timers_.add(now_() + 1000ull * p.response_timeout_s, unanswered);
+    }
+    send_options(static_cast<unsigned>(r), sip_addr{p.host, p.port},
+                 "sip:" + ipv4_to_string(p.host) + ":" + std::to_string(p.port), answered, unanswered);
+}
+
+void b2bua::housekeeping() {
+    housekeeping_timer_ = timers_.add(now_() + housekeeping_ms, [this] { housekeeping(); });
+    for (const std::string& name : health_.due_pings(now_())) {
+        if (const provider_config* p = accounts_.provider(name)) {
+            ping_provider(*p);
+        }
+    }
+    if (!registrar_) {
+        return;  // no accounts: nobody registers
+    }
     const int64_t now = static_cast<int64_t>(now_());
     registrar_->expire(now);
     // OPTIONS keepalive of registered contacts over the flow they registered from (keeps NAT
     // bindings open, finds dead phones); paced so a large registrar never bursts.
     for (const binding& b : registrar_->due_keepalives(now, 50)) {
-        const std::string& here = realm(b.realm).addr_text;
-        const std::string branch = "z9hG4bK" + random_token(20);
-        const std::string from = "<sip:sipferry@" + here + ">;tag=" + random_token(16);
-        request_spec rs;
-        rs.method = "OPTIONS";
-        rs.request_uri = b.contact;
-        rs.via_host = here;
-        rs.via_port = cfg_.sip_port;
-        rs.branch = branch;
-        rs.max_forwards = cfg_.max_forwards;
-        rs.from = from;
-        const std::string to = "<" + b.contact + ">";
-        rs.to = to;
-        const std::string call_id = random_token(32);
-        rs.call_id = call_id;
-        rs.user_agent = cfg_.user_agent;
         const uint64_t id = b.id;
-        tl_.send_request(
-            sip::method::options, branch, b.realm, b.flow, build_request(tl_.pool(), rs),
-            [this, id](const inbound&) { registrar_->keepalive_ok(id); },  // any answer: the flow lives
+        send_options(
+            b.realm, b.flow, b.contact, [this, id] { registrar_->keepalive_ok(id); },  // any answer: the flow lives
             [this, id] {
                 if (registrar_->keepalive_failed(id)) {
                     log_info("registered contact %llu dropped: keepalives unanswered", static_cast<unsigned long long>(id));

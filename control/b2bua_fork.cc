@@ -79,8 +79,22 @@ void b2bua::start_group(call& c, unsigned group) {
         c.rec.b_call_id = c.branches[first].l.call_id;
     }
     const uint64_t id = c.id;
+    bool skipped = false;
     for (size_t i = first; i < c.branches.size(); ++i) {
         call::branch& br = c.branches[i];
+        if (!br.target.provider.empty() && !health_.up(br.target.provider)) {
+            // Its provider left its last probe or INVITE unanswered: fail it now, not 32 s later.
+            ++stats_.providers_skipped_down;
+            br.st = call::branch::state::done;
+            br.status = 503;
+            by_call_id_.erase(br.l.call_id);
+            if (better_failure(503, c.best_status)) {
+                c.best_status = 503;
+                c.best_reason = std::string(reason_phrase(503));
+            }
+            skipped = true;
+            continue;
+        }
         if (br.target.delay_s == 0) {
             send_branch_invite(c, i);
             continue;
@@ -92,6 +106,9 @@ void b2bua::start_group(call& c, unsigned group) {
                 send_branch_invite(*it->second, i);
             }
         });
+    }
+    if (skipped) {
+        group_over(c);  // every destination of the group skipped: the next group (may end the call)
     }
 }
 
@@ -131,6 +148,7 @@ void b2bua::send_branch_invite(call& c, size_t i) {
         sip::method::invite, br.via_branch, br.l.realm, br.dest, build_request(tl_.pool(), rs),
         [this, id, i](const inbound& resp) { on_branch_response(id, i, resp); },
         [this, id, i] { on_branch_timeout(id, i); });
+    arm_response_timeout(c, i);
     const unsigned ring_s = br.target.ring_time_s != 0 ? br.target.ring_time_s : cfg_.max_ring_s;
     if (ring_s != 0 && br.timer == 0) {  // an authentication retry keeps the running one
         br.timer = timers_.add(now_() + 1000ull * ring_s, [this, id, i, ring_s] {
@@ -154,10 +172,50 @@ void b2bua::send_branch_invite(call& c, size_t i) {
     }
 }
 
+void b2bua::arm_response_timeout(call& c, size_t i) {
+    call::branch& br = c.branches[i];
+    const provider_config* p = br.target.provider.empty() ? nullptr : accounts_.provider(br.target.provider);
+    timers_.cancel(br.response_timer);
+    br.response_timer = 0;
+    if (p == nullptr || p->response_timeout_s == 0) {
+        return;
+    }
+    const uint64_t id = c.id;
+    br.response_timer = timers_.add(now_() + 1000ull * p->response_timeout_s, [this, id, i] {
+        auto it = calls_.find(id);
+        if (it == calls_.end()) {
+            return;
+        }
+        call& cc = *it->second;
+        call::branch& b = cc.branches[i];
+        b.response_timer = 0;
+        if (b.st != call::branch::state::ringing) {
+            return;
+        }
+        // Not even a 100: the provider is unreachable or dead. The INVITE cannot be CANCELled
+        // before a provisional response (RFC 3261 9.1), so it is left to its transaction (a late
+        // 2xx is ACKed and BYEd) and the dial string moves on.
+        ++stats_.provider_response_timeouts;
+        log_info("call %llu: provider %s did not respond to the INVITE", static_cast<unsigned long long>(id),
+                 b.target.provider.c_str());
+        if (health_.unanswered(b.target.provider)) {
+            log_info("provider %s left an INVITE unanswered: down", b.target.provider.c_str());
+        }
+        if (better_failure(408, cc.best_status)) {
+            cc.best_status = 408;
+            cc.best_reason = std::string(reason_phrase(408));
+        }
+        give_up_branch(cc, i);
+        group_over(cc);
+    });
+}
+
 void b2bua::give_up_branch(call& c, size_t i, std::string_view reason) {
     call::branch& br = c.branches[i];
     timers_.cancel(br.timer);
     br.timer = 0;
+    timers_.cancel(br.response_timer);
+    br.response_timer = 0;
     if (br.st == call::branch::state::delayed) {
         br.st = call::branch::state::done;  // never sent
         return;
@@ -187,6 +245,13 @@ void b2bua::on_branch_response(uint64_t call_id, size_t i, const inbound& in) {
     call::branch& br = c.branches[i];
     const sip::message& m = *in.msg;
     const unsigned status = m.status;
+    if (br.response_timer != 0) {
+        timers_.cancel(br.response_timer);  // it answers: no failover for this one
+        br.response_timer = 0;
+    }
+    if (!br.target.provider.empty() && health_.answered(br.target.provider)) {
+        log_info("provider %s answers again: up", br.target.provider.c_str());
+    }
     if (status < 200) {
         if (status == 100 || br.st != call::branch::state::ringing || c.st == call::state::cancelling) {
             return;  // 100 is hop-by-hop: leg A already got our own
@@ -404,6 +469,10 @@ bool b2bua::retry_with_credentials(call& c, size_t i, const sip::message& challe
 void b2bua::on_branch_timeout(uint64_t call_id, size_t i) {
     auto it = calls_.find(call_id);
     if (it != calls_.end()) {
+        const std::string& provider = it->second->branches[i].target.provider;
+        if (!provider.empty() && health_.unanswered(provider)) {
+            log_info("provider %s left an INVITE unanswered: down", provider.c_str());
+        }
         finish_branch(*it->second, i, 408, reason_phrase(408));
     }
 }
@@ -413,6 +482,8 @@ void b2bua::finish_branch(call& c, size_t i, unsigned status, std::string_view r
     const bool counted = br.st == call::branch::state::ringing;  // a given-up branch's 487 decides nothing
     timers_.cancel(br.timer);
     br.timer = 0;
+    timers_.cancel(br.response_timer);
+    br.response_timer = 0;
     br.st = call::branch::state::done;
     br.status = status;
     by_call_id_.erase(br.l.call_id);

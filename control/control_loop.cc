@@ -339,6 +339,18 @@ struct control_loop::impl {
         // Registrations to providers, by provider name (only those with register = true).
         j.key("provider_registrations");
         calls.provider_regs().write_json(j);
+        // Probed providers (ping): up or down, and how often they went down.
+        j.key("providers").begin_object();
+        j.key("response_timeouts").value(bs.provider_response_timeouts);
+        j.key("skipped_down").value(bs.providers_skipped_down);
+        j.key("probed").begin_object();
+        for (const auto& [name, st] : calls.providers_health().states()) {
+            if (st.ping_s != 0) {
+                j.key(name).begin_object().key("up").value(st.up).key("downs").value(st.downs).end_object();
+            }
+        }
+        j.end_object();
+        j.end_object();
         j.key("provider_registration").begin_object();
         const provider_registration_stats& ps = calls.provider_regs().stats();
         j.key("registers_sent").value(ps.registers_sent).key("registered").value(ps.registered);

@@ -595,6 +595,7 @@ TEST_F(config_test, accounts_providers_and_registrar_parse) {
                                    "[provider.carrier1]\nhost = 198.51.100.20\nport = 5080\nrealm = core\n"
                                    "username = trunk\npassword = p@ss\nfrom_host = trunk.example.net\n"
                                    "register = true\nregister_expiry = 600\ntransport = UDP\ntrust_identity = true\n"
+                                   "ping = 15\nresponse_timeout = 3\n"
                                    "[provider.carrier2]\nhost = 192.0.2.99\n"));
     EXPECT_EQ(c.sip.domain, "voice.example.net");
     EXPECT_EQ(c.dialplan.named.size(), 3u);
@@ -651,6 +652,8 @@ TEST_F(config_test, accounts_providers_and_registrar_parse) {
     EXPECT_TRUE(p1.registers);
     EXPECT_EQ(p1.register_expiry, 600u);
     EXPECT_TRUE(p1.trust_identity);
+    EXPECT_EQ(p1.ping_s, 15u);
+    EXPECT_EQ(p1.response_timeout_s, 3u);
     const provider_config& p2 = c.providers[1];
     EXPECT_EQ(p2.port, 5060);
     EXPECT_EQ(p2.realm, -1);
@@ -659,6 +662,8 @@ TEST_F(config_test, accounts_providers_and_registrar_parse) {
     EXPECT_FALSE(p2.registers);
     EXPECT_EQ(p2.register_expiry, 3600u);
     EXPECT_FALSE(p2.trust_identity) << "outside the trust domain unless said";
+    EXPECT_EQ(p2.ping_s, 0u) << "not probed unless said";
+    EXPECT_EQ(p2.response_timeout_s, 0u);
 
     // The directory built from them answers the B2BUA's questions.
     const account_directory d(c.accounts, c.providers);
@@ -805,6 +810,9 @@ TEST_F(config_test, bad_provider_values_name_their_key) {
     expect_error(minimal(h + "from_host = a@b\n"), "provider.p.from_host");
     expect_error(minimal(h + "register = yes\n"), "provider.p.register");
     expect_error(minimal(h + "trust_identity = yes\n"), "provider.p.trust_identity");
+    expect_error(minimal(h + "ping = 3601\n"), "provider.p.ping");
+    expect_error(minimal(h + "ping = -1\n"), "provider.p.ping");
+    expect_error(minimal(h + "response_timeout = 33\n"), "provider.p.response_timeout");
     expect_error(minimal(h + "register = true\n"), "provider.p.username");  // registering needs a user
     expect_error(minimal(h + "username = u\nregister = true\nregister_expiry = 59\n"), "provider.p.register_expiry");
     expect_error(minimal(h + "register_expiry = 86401\n"), "provider.p.register_expiry");
