@@ -25,6 +25,11 @@ namespace sf::control {
 
 using namespace b2bua_detail;
 
+namespace {
+/// Why a transfer step rang nobody: the providers of all its destinations are down.
+constexpr std::string_view providers_down = "the providers of every destination of the step are down";
+}  // namespace
+
 void b2bua::on_refer(const inbound& in, call& c, bool from_a, uint64_t stx) {
     const sip::message& m = *in.msg;
     const leg& transferor = from_a ? c.a : c.b;
@@ -196,7 +201,8 @@ b2bua::transfer_outcome b2bua::start_transfer(call& c, bool from_a, const transf
     }
     if (t.step == t.steps.size()) {
         t = call::transfer_state{};
-        return refuse(why == "no relay ports left" ? 503 : 603, why);
+        // Out of ports or of live providers is a passing condition (503); the rest a policy (603).
+        return refuse(why == "no relay ports left" || why == providers_down ? 503 : 603, why);
     }
     t.active = true;
     t.refer_cseq = tr.refer_cseq;
@@ -214,6 +220,10 @@ std::string b2bua::open_transfer_step(call& c) {
     const std::vector<dial_target>& step = t.steps[t.step];
     std::vector<call::transfer_branch> ringing;
     for (const dial_target& dt : step) {
+        if (!dt.provider.empty() && !health_.up(dt.provider)) {
+            ++stats_.providers_skipped_down;  // its probes find it dead: not worth a ring
+            continue;
+        }
         uint32_t target_addr = 0;
         if (!parse_ipv4_text(dt.host, target_addr)) {
             return "only IPv4 transfer targets and configured providers are routed ('" + dt.host + "')";
@@ -237,6 +247,9 @@ std::string b2bua::open_transfer_step(call& c) {
             return "parallel transfer destinations must share a realm and a media realm";
         }
         ringing.push_back(std::move(br));
+    }
+    if (ringing.empty()) {
+        return std::string(providers_down);
     }
     const bool keep_a = !t.transferor_is_a;
     sdp::session offer;

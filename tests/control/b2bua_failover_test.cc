@@ -130,3 +130,19 @@ TEST_F(failover_test, every_destination_down_gives_the_caller_503_at_once) {
     EXPECT_EQ(invites_to(out, carol), 0u);
     EXPECT_EQ(b2b_->active_calls(), 0u);
 }
+
+TEST_F(failover_test, a_transfer_to_a_provider_that_is_down_is_refused_503) {
+    with_carrier(5, 1);
+    advance(2000);
+    take();
+    ASSERT_FALSE(carrier_up());
+    ASSERT_EQ(engine_->load_source("default", "d.lua", R"(sys.Dial("bob@198.51.100.20[tr=c]"))"), "");
+    ASSERT_EQ(engine_->load_source("transfer", "t.lua", R"(sys.Dial("5678@carrier"))"), "");
+    call_state cs = confirmed_call();
+    ASSERT_NE(cs.b_invite, nullptr);
+    from_bob(bob_refer(cs.b_invite->msg, "anyone"));
+    const auto out = take();
+    EXPECT_NE(find_response(out, core, 503, sip::method::refer), nullptr);
+    EXPECT_EQ(invites_to(out, carol), 0u);
+    EXPECT_EQ(b2b_->stats().providers_skipped_down, 1u);
+}

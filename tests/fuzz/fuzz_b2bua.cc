@@ -234,6 +234,8 @@ struct appliance {
         trunk.password = "fuzz-secret";
         trunk.media_realm = 0;
         trunk.trust_identity = true;  // its P-Asserted-Identity is believed, its calls carry one
+        trunk.ping_s = 30;            // probed: it goes down and comes back as the input answers
+        trunk.response_timeout_s = 2;  // an INVITE it leaves silent for 2 s is failed over
         cfg.providers = {trunk};
         b2b = std::make_unique<b2bua>(cfg, *tl, timers, *anchor, *env->dialplans, *env->cdrs, send, clock);
     }
