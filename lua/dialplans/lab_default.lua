@@ -68,6 +68,15 @@ if trunk_user then
   sys.Dial(trunk_user .. "@lab-trunk")
 end
 
+-- "deadfirst-X" tries the provider lab-dead first, then host X (configs/lab.conf: lab-dead is
+-- probed with OPTIONS and nobody answers, so it is down and skipped at once, as if it said 503).
+-- "silentfirst-X" tries lab-silent first (never probed, never answers): after its
+-- response_timeout (1 s) without any response that destination fails (408) and host X rings.
+local failover_first, failover_user = string.match(user, "^(%a+)first%-(%a+)$")
+if failover_user and hosts[failover_user] and (failover_first == "dead" or failover_first == "silent") then
+  sys.Dial(failover_user .. "@lab-" .. failover_first .. "|" .. failover_user .. "@" .. hosts[failover_user] .. ":5060")
+end
+
 -- Extensions 2000..2999 are registered users (configs/lab.conf: account dave registers as 2001):
 -- "2001" rings every contact that registered as 2001, over the flow its REGISTER came from (dial
 -- string "user@local"); the caller gets 480 while nobody is registered.
