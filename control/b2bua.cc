@@ -403,6 +403,19 @@ void b2bua::on_invite(const inbound& in) {
     c->identity = caller_identity;
     c->privacy = privacy;
     c->a_trusted = trunk != nullptr && trunk->trust_identity;
+    c->called_user = rq.uri_user;
+    if (c->a_trusted) {
+        // Earlier diversions of the call, for the voicemail at the end of it; only from inside the
+        // trust domain (a forged Diversion opens someone else's mailbox).
+        for (unsigned i = 0, kept = 0; i < m.n_headers && kept < 8; ++i) {
+            const sip::header& h = m.headers[i];
+            if (h.id == sip::hdr::other && iequals_ascii(h.name, "Diversion") &&
+                h.value.find_first_of("\r\n") == std::string_view::npos) {
+                c->inbound_diversions += "Diversion: " + std::string(h.value) + "\r\n";
+                ++kept;
+            }
+        }
+    }
     c->b_max_forwards = std::min<unsigned>(m.max_forwards < 0 ? 70 : m.max_forwards - 1, cfg_.max_forwards);
 
     c->session[0] = timer_a;

@@ -292,6 +292,8 @@ struct b2bua::call {
     asserted_identity identity;               ///< who the caller is, as asserted (asserted_identity.hh)
     privacy_request privacy;                  ///< what the caller withholds (RFC 3323)
     bool a_trusted = false;                   ///< the caller is a provider with trust_identity
+    std::string called_user;                  ///< the user the caller dialled (A's Request-URI)
+    std::string inbound_diversions;           ///< a trusted caller's Diversion lines, passed on (RFC 5806)
     timer_queue::id duration_timer = 0;       ///< cd= : hang up when it fires
     timer_queue::id media_timer = 0;          ///< media timeout: checks the relayed packets
     uint64_t media_packets = 0;               ///< RTP relayed both ways when last seen to change

@@ -14,6 +14,7 @@
 #include "b2bua.hh"
 #include "b2bua_call.hh"
 #include "config.hh"
+#include "diversion.hh"
 #include "log.hh"
 #include "message_builder.hh"
 #include "sip/sdp.hh"
@@ -120,6 +121,14 @@ void b2bua::send_branch_invite(call& c, size_t i) {
         extra += name + ": " + value + "\r\n";
     }
     extra += br.identity.header_lines;
+    // RFC 5806: whom the call was for, when it went elsewhere on purpose (dv=) or was deflected.
+    const std::string_view why = br.target.redirected ? std::string_view("deflection") : br.target.diversion;
+    if (!why.empty() && !c.called_user.empty()) {
+        const std::string_view host =
+            br.target.from_host.empty() ? std::string_view(realm(br.l.realm).addr_text) : br.target.from_host;
+        extra += diversion_line(c.called_user, host, why);
+    }
+    extra += c.inbound_diversions;
     extra += br.auth_header;
     // One Supported line: reliable provisionals are PRACKed (send_prack), session timers kept.
     extra += cfg_.session_expires_s != 0 ? "Supported: 100rel, timer\r\n" : "Supported: 100rel\r\n";
@@ -371,6 +380,7 @@ bool b2bua::follow_redirect(call& c, size_t i, const sip::message& m) {
             t.realm = static_cast<int>(br.l.realm);
             t.media_realm = static_cast<int>(br.l.media_realm);
             t.delay_s = 0;
+            t.redirected = true;
             t.redirects = 0;  // one level only: two redirectors cannot send a call round for ever
             found.push_back({q, std::move(t)});
         }

@@ -1,5 +1,6 @@
 #include "dial_string.hh"
 #include "asserted_identity.hh"
+#include "diversion.hh"
 #include "text.hh"
 
 #include <algorithm>
@@ -52,7 +53,9 @@ bool reserved_header(std::string_view name) {
         "content-length", "l", "content-type", "c", "route", "record-route", "content-encoding", "e",
         "require", "proxy-require", "authorization", "proxy-authorization", "replaces", "refer-to", "r",
         // Identity is the appliance's policy (asserted_identity.hh): `pai=` asserts one on purpose.
-        "p-asserted-identity", "p-preferred-identity", "privacy"};
+        "p-asserted-identity", "p-preferred-identity", "privacy",
+        // So is Diversion (diversion.hh): `dv=` says why, the appliance says whom.
+        "diversion"};
     std::string lower(name);
     std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char ch) { return std::tolower(ch); });
     return std::find(std::begin(reserved), std::end(reserved), lower) != std::end(reserved);
@@ -144,6 +147,12 @@ std::string apply_option(std::string_view opt, dial_target& t, std::string& seen
             return "option pai expects a SIP user (1-64 characters), got " + quoted(value);
         }
         t.asserted_user = value;
+    } else if (name == "dv") {
+        if (!valid_diversion_reason(value)) {
+            return "option dv expects an RFC 5806 reason (user-busy, no-answer, unconditional, unavailable, "
+                   "deflection, ...), got " + quoted(value);
+        }
+        t.diversion = value;
     } else if (name == "rt") {
         if (!parse_seconds(value, 1, 3600, t.ring_time_s)) {
             return "option rt expects a ring time of 1..3600 seconds, got " + quoted(value);
@@ -189,7 +198,7 @@ std::string apply_option(std::string_view opt, dial_target& t, std::string& seen
         t.headers.emplace_back(hname, hvalue);
     } else {
         return "unknown dial string option " + quoted(name) +
-               " (known: tr, fu, fd, fh, pai, rt, dt, cd, rd, mr, h)";
+               " (known: tr, fu, fd, fh, pai, dv, rt, dt, cd, rd, mr, h)";
     }
     return "";
 }
@@ -359,6 +368,9 @@ std::string format_dial_string(const std::vector<dial_target>& targets) {
         }
         if (!t.asserted_user.empty()) {
             opts.push_back("pai=" + escape_value(t.asserted_user));
+        }
+        if (!t.diversion.empty()) {
+            opts.push_back("dv=" + t.diversion);
         }
         if (t.ring_time_s != 0) {
             opts.push_back("rt=" + std::to_string(t.ring_time_s));

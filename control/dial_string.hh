@@ -29,6 +29,7 @@ struct dial_target {
     std::string from_display;  ///< fd= : From display name ("" = the caller's)
     std::string from_host;     ///< fh= : From host ("" = the appliance's address on that realm)
     std::string asserted_user;  ///< pai= : the identity asserted on this leg ("" = the caller's, if any)
+    std::string diversion;      ///< dv= : RFC 5806 reason: this destination is a diversion of the call
     unsigned ring_time_s = 0;  ///< rt= : give up ringing after this many seconds (0 = `[sip] max_ring`)
     unsigned delay_s = 0;      ///< dt= : start ringing this destination that many seconds after its group
     unsigned max_duration_s = 0;  ///< cd= : hang up an answered call after this many seconds (0 = no limit)
@@ -45,6 +46,7 @@ struct dial_target {
     std::string provider;     ///< the [provider.NAME] this destination went to ("" = none)
     std::string contact_uri;  ///< a registered Contact: the Request-URI ("" = sip:user@host:port)
     bool trusted = false;     ///< its provider has trust_identity (RFC 3325 trust domain)
+    bool redirected = false;  ///< a Contact of a followed 3xx (rd=): the callee deflected the call
     int realm = -1;           ///< the appliance port to send on (-1 = routed by address)
     int media_realm = -1;     ///< the appliance port its media is anchored on (-1 = `realm`)
 };

@@ -530,6 +530,10 @@ TEST_F(fork_test, a_redirect_is_followed_where_the_dial_string_asks) {
     auto to_erin = invite_sent_to(out, erin);
     ASSERT_NE(to_erin, nullptr) << "the highest q first";
     EXPECT_EQ(to_erin->msg.request_uri, "sip:erin@198.51.100.32");
+    const sip::header* diversion = to_erin->msg.find("Diversion");
+    ASSERT_NE(diversion, nullptr) << "RFC 5806: bob deflected the call";
+    EXPECT_EQ(diversion->value, "<sip:bob@198.51.100.1>;reason=deflection;counter=1");
+    EXPECT_EQ(to_bob->msg.find("Diversion"), nullptr);
     EXPECT_EQ(b2b_->stats().redirects_followed, 1u);
 
     // erin redirects too: one level only, so that is her failure; the next contact rings.

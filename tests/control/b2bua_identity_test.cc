@@ -189,3 +189,43 @@ TEST_F(identity_test, an_untrusted_callees_assertion_is_not_passed_back) {
     ASSERT_NE(answer, nullptr);
     EXPECT_EQ(named(answer->msg, "P-Asserted-Identity"), "(none)");
 }
+
+// ------------------------------------------------------------------ RFC 5806 Diversion
+
+TEST_F(identity_test, dv_names_the_dialled_user_and_the_reason) {
+    dial("bob@198.51.100.20[rt=5]|vm@198.51.100.20[dv=no-answer]");
+    from_alice(alice_invite());
+    auto out = take();
+    const auto first = invite_sent_to(out, bob);
+    ASSERT_NE(first, nullptr);
+    EXPECT_EQ(named(first->msg, "Diversion"), "(none)") << "the dialled party itself: no diversion";
+    from_bob(bob_response(first->msg, 180, "Ringing"));
+    take();
+    advance(5100);  // bob's ring time runs out: the voicemail is dialled
+    out = take();
+    std::unique_ptr<received> vm;
+    for (const auto& r : out) {
+        if (r->msg.is_request && r->msg.req_method == sip::method::invite && r->msg.request_uri.starts_with("sip:vm@")) {
+            vm = parse_copy(r->realm, r->to, r->text);
+        }
+    }
+    ASSERT_NE(vm, nullptr);
+    EXPECT_EQ(named(vm->msg, "Diversion"), "<sip:bob@198.51.100.1>;reason=no-answer;counter=1");
+}
+
+TEST_F(identity_test, a_trusted_callers_diversions_are_passed_on_an_untrusted_ones_are_not) {
+    dial("alice@192.0.2.10");
+    from_carol(from_core_host(alice_invite_with("Diversion: <sip:+15550001@carrier.example>;reason=user-busy;counter=1\r\n"),
+                              "198.51.100.30"));
+    auto inv = invite_sent_to(take(), alice);
+    ASSERT_NE(inv, nullptr);
+    EXPECT_EQ(named(inv->msg, "Diversion"), "<sip:+15550001@carrier.example>;reason=user-busy;counter=1");
+    invite_opts o;
+    o.call_id = "forged@198.51.100.20";
+    std::string forged = alice_invite(o);
+    forged.insert(forged.find("Content-Type"), "Diversion: <sip:+15550001@carrier.example>;reason=unconditional\r\n");
+    from_bob(from_core_host(forged, "198.51.100.20"));
+    inv = invite_sent_to(take(), alice);
+    ASSERT_NE(inv, nullptr);
+    EXPECT_EQ(named(inv->msg, "Diversion"), "(none)") << "a forged Diversion would open someone else's mailbox";
+}

@@ -87,7 +87,7 @@ TEST(dial_string, separators_inside_options_do_not_split) {
 TEST(dial_string, every_option) {
     const auto out = dial(
         "bob@198.51.100.20[tr=c, fu=1000, fd=Front Desk, fh=example.net, rt=25, dt=3, cd=7200, rd=4, mr=media-net,"
-        " pai=+4930123456,"
+        " pai=+4930123456, dv=no-answer,"
         " h=X-Account: gold, h=P-Charge-Info: <sip:42@example.net>]");
     ASSERT_EQ(out.size(), 1u);
     const dial_target& t = out[0];
@@ -96,6 +96,8 @@ TEST(dial_string, every_option) {
     EXPECT_EQ(t.from_display, "Front Desk");
     EXPECT_EQ(t.from_host, "example.net");
     EXPECT_EQ(t.asserted_user, "+4930123456");
+    EXPECT_EQ(t.diversion, "no-answer");
+    EXPECT_FALSE(t.redirected) << "set by the B2BUA for a followed 3xx only";
     EXPECT_FALSE(t.trusted) << "the B2BUA decides trust from the providers, never the dial string";
     EXPECT_EQ(t.ring_time_s, 25u);
     EXPECT_EQ(t.delay_s, 3u);
@@ -127,7 +129,7 @@ TEST(dial_string, percent_escapes_carry_separators_in_values) {
 TEST(dial_string, format_round_trips) {
     const std::string text =
         "bob@198.51.100.20:5080[tr=c,fu=1000,fd=Smith%2C John,rt=25,h=X-A: 1]&carol@198.51.100.30|"
-        "dave@198.51.100.40[dt=2,cd=60,rd=8,mr=media_1,pai=+15550100]";
+        "dave@198.51.100.40[dt=2,cd=60,rd=8,mr=media_1,pai=+15550100,dv=user-busy]";
     const auto first = dial(text);
     const std::string formatted = format_dial_string(first);
     const auto second = dial(formatted);
@@ -141,6 +143,7 @@ TEST(dial_string, format_round_trips) {
         EXPECT_EQ(first[i].delay_s, second[i].delay_s);
         EXPECT_EQ(first[i].redirects, second[i].redirects);
         EXPECT_EQ(first[i].asserted_user, second[i].asserted_user);
+        EXPECT_EQ(first[i].diversion, second[i].diversion);
         EXPECT_EQ(first[i].media_realm_name, second[i].media_realm_name);
     }
     EXPECT_EQ(formatted.find('|'), formatted.rfind('|'));  // one sequential step
@@ -206,6 +209,9 @@ TEST(dial_string, errors_say_what_is_wrong) {
         {"bob@198.51.100.20[h=p-preferred-identity: <sip:+1@x>]", "is set by the appliance"},
         {"bob@198.51.100.20[h=Privacy: none]", "is set by the appliance"},
         {"bob@198.51.100.20[pai=]", "option pai expects a SIP user"},
+        {"bob@198.51.100.20[dv=busy]", "option dv expects an RFC 5806 reason"},
+        {"bob@198.51.100.20[dv=No-Answer]", "option dv expects an RFC 5806 reason"},
+        {"bob@198.51.100.20[h=Diversion: <sip:1@x>]", "is set by the appliance"},
         {"bob@198.51.100.20[pai=a b]", "option pai expects a SIP user"},
         {"bob@198.51.100.20[pai=<sip:1@x>]", "option pai expects a SIP user"},
         {"bob@198.51.100.20[h=Bad Name: x]", "option h expects"},

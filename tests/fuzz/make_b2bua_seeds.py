@@ -225,6 +225,13 @@ def seeds():
         rec(CAROL, invite(CAROL, "alice", extra="P-Asserted-Identity: \"Carrier\" <tel:+15557777>, "
                                                 "<sip:+15557777@trunk.example>\r\nPrivacy: id;critical\r\n"), T0),
         rec(ALICE, response(ALICE, 486, "Busy Here", of_invite=True))]
+    # The trunk (trusted) brings a call that was diverted before: alice hears its Diversion.
+    yield "diverted_call_from_the_trunk", [
+        rec(CAROL, invite(CAROL, "alice", extra="Diversion: <sip:+15550001@trunk.example>;reason=user-busy;counter=1,"
+                                                " <sip:+15550002@trunk.example>;reason=no-answer\r\n"), T0),
+        rec(ALICE, response(ALICE, 180, "Ringing", of_invite=True)),
+        rec(ALICE, response(ALICE, 200, "OK", of_invite=True, body=sdp(ALICE, 40000))),
+        rec(CAROL, caller_request(CAROL, "ACK", 1, "z9hG4bKack", user="alice"), T1S)]
     yield "identity_to_a_trusted_trunk", [
         rec(ALICE, invite(ALICE, "trunk-5551234", extra="P-Preferred-Identity: <sip:+15550100@192.0.2.10>\r\n"
                                                         "Privacy: user; header\r\n"), T0),
