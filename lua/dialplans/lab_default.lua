@@ -55,10 +55,11 @@ if first and hosts[first] and hosts[second] then
   sys.Dial(first .. "@" .. hosts[first] .. ":5060&" .. second .. "@" .. hosts[second] .. ":5060")
 end
 
--- "X-then-Y" rings X for 4 seconds, then Y (also when X fails at once, busy say).
+-- "X-then-Y" rings X for 4 seconds, then Y (also when X fails at once, busy say), forwarded on no
+-- answer: Y's INVITE names the dialled "X-then-Y" in its Diversion (RFC 5806, dial option dv=).
 first, second = string.match(user, "^(%a+)%-then%-(%a+)$")
 if first and hosts[first] and hosts[second] then
-  sys.Dial(first .. "@" .. hosts[first] .. ":5060[rt=4]|" .. second .. "@" .. hosts[second] .. ":5060")
+  sys.Dial(first .. "@" .. hosts[first] .. ":5060[rt=4]|" .. second .. "@" .. hosts[second] .. ":5060[dv=no-answer]")
 end
 
 -- "trunk-X" sends X to the provider lab-trunk (configs/lab.conf): the dial string "X@lab-trunk"

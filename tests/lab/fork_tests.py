@@ -105,6 +105,12 @@ class ForkTests:
                 errs.append("bob was called before carol's ring time ran out")
         elif binv is None:
             errs.append("bob never got an INVITE")
+        # RFC 5806: the dialplan forwards on no answer (dv=no-answer): bob hears whom it was for.
+        want = f"<sip:carol-then-bob@{self._c('SBC_CORE')}>;reason=no-answer;counter=1"
+        if binv is not None and binv["headers"].get("diversion") != [want]:
+            errs.append(f"bob's Diversion is {binv['headers'].get('diversion')}, wanted [{want!r}]")
+        if cinv is not None and "diversion" in cinv["headers"]:
+            errs.append(f"carol, the first destination, got a Diversion: {cinv['headers']['diversion']}")
         self._check_fork_cdr(before, errs)
         if errs:
             self._fail("; ".join(errs))
@@ -135,6 +141,9 @@ class ForkTests:
             self._progress(f"carol's INVITE: {cinv['start']!r}")
             if cinv["start"] != "INVITE sip:carol@198.51.100.30:5060;rn=+15550100;npdi SIP/2.0":
                 errs.append(f"carol's Request-URI is {cinv['start']!r}, wanted the 302's Contact with its parameters")
+            want = f"<sip:bob-rd@{self._c('SBC_CORE')}>;reason=deflection;counter=1"
+            if cinv["headers"].get("diversion") != [want]:
+                errs.append(f"carol's Diversion is {cinv['headers'].get('diversion')}, wanted [{want!r}] (bob deflected)")
         if any(m["dir"] == "in" and m["start"].startswith("SIP/2.0 3") for m in traces["alice"]):
             errs.append("alice got the 3xx: the appliance must follow it, not pass it on")
         for who, appliance in (("alice", self._c("SBC_ACC")), ("carol", self._c("SBC_CORE"))):
