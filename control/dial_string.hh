@@ -61,7 +61,8 @@ inline constexpr unsigned max_redirect_targets = 8;  ///< rd= at most: Contacts 
 /// Returns "" on success, else an error that names the offending part (`out` is then untouched).
 std::string parse_dial_string(const std::string& text, std::vector<dial_target>& out);
 
-/// The dial string that parses back to `targets` (for logs and the management API).
+/// The dial string that parses back to `targets` (for logs and the management API), as long as
+/// it stays within max_dial_string_bytes: %-escapes can make it longer than the text parsed.
 std::string format_dial_string(const std::vector<dial_target>& targets);
 
 }  // namespace sf::control

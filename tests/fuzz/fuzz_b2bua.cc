@@ -198,6 +198,7 @@ struct appliance {
     std::unique_ptr<media_anchor> anchor;
     std::unique_ptr<transaction_layer> tl;
     std::unique_ptr<b2bua> b2b;
+    b2bua_config config;  ///< what b2b was built with (reloaded without probes before the silence)
 
     appliance() {
         // One name will do: each input's table is gone before the next one makes its own.
@@ -237,6 +238,7 @@ struct appliance {
         trunk.ping_s = 30;            // probed: it goes down and comes back as the input answers
         trunk.response_timeout_s = 2;  // an INVITE it leaves silent for 2 s is failed over
         cfg.providers = {trunk};
+        config = cfg;
         b2b = std::make_unique<b2bua>(cfg, *tl, timers, *anchor, *env->dialplans, *env->cdrs, send, clock);
     }
 
@@ -334,6 +336,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         // The peers fall silent for two hours. Nothing may outlive that: a ringing call is
         // CANCELled after max_ring and given up 64*T1 later, an answered one ends when its
         // session refresh (at half of 1800 s) goes unanswered, every transaction ends.
+        // Probes never stop by themselves: the trunk is no longer probed (a reload), so that its
+        // last OPTIONS transaction ends within the silence like every other.
+        a.config.providers.front().ping_s = 0;
+        a.b2b->reload(a.config, std::shared_ptr<dialplan_engine>(env->dialplans.get(), [](dialplan_engine*) {}));
         a.advance(7'200'000);
         if (a.b2b->active_calls() != 0 || a.tl->size() != 0 || a.table->size() != 0) {
             fail("two silent hours later: " + std::to_string(a.b2b->active_calls()) + " calls, " +

@@ -28,7 +28,6 @@ from provider_tests import TRUNK  # tests/lab/sip_trunk.py: answers OPTIONS (any
 FAILOVER_TESTS = ["provider_failover"]
 DEAD, SILENT = "lab-dead", "lab-silent"  # configs/lab.conf [provider.lab-dead], [provider.lab-silent]
 DEAD_IP = "198.51.100.41"
-DEAD_IF = "carol0"
 WAIT = 10.0  # seconds: bound of every wait on the provider's state
 POLL = 0.5  # seconds between two stats reads while waiting
 CALL_WAIT = 10  # seconds a caller may take to its 486 (silentfirst: ~1 s of response_timeout)
@@ -73,12 +72,7 @@ class FailoverTests:
             time.sleep(POLL)
 
     def _dead_address(self, add):
-        ns = self._c("CAROL")[0]
-        self.run(["ip", "-n", ns, "addr", "del", f"{DEAD_IP}/24", "dev", DEAD_IF], timeout=10)
-        if add:
-            r = self.run(["ip", "-n", ns, "addr", "add", f"{DEAD_IP}/24", "dev", DEAD_IF], timeout=10)
-            if r.returncode != 0:
-                self._fail(f"cannot add {DEAD_IP}/24 to {DEAD_IF} in {ns}: {(r.stdout + r.stderr).strip()}")
+        self._core_address(DEAD_IP, add)  # ProviderTests: on carol's veth, like the trunk's
 
     def _failover_call(self, tdir, tag, service):
         """alice (uac_busy.xml) calls `service`; bob (uas_busy.xml) answers 486. Returns (stats

@@ -39,13 +39,18 @@ PROVIDER_TESTS = ["provider_outbound_auth", "provider_registration", "transfer_t
 class ProviderTests:
     """Lab tests of provider trunks; mixed into the runner class of tests/lab/run."""
 
-    def _trunk_address(self, add):
+    def _core_address(self, ip, add):
+        """Adds (add=True) or removes `ip`/24 on carol's veth: a host of its own on the core side
+        (the trunk, a dead provider brought back). Removing first makes adding idempotent."""
         ns = self._c("CAROL")[0]
-        self.run(["ip", "-n", ns, "addr", "del", f"{TRUNK_IP}/24", "dev", TRUNK_IF], timeout=10)
+        self.run(["ip", "-n", ns, "addr", "del", f"{ip}/24", "dev", TRUNK_IF], timeout=10)
         if add:
-            r = self.run(["ip", "-n", ns, "addr", "add", f"{TRUNK_IP}/24", "dev", TRUNK_IF], timeout=10)
+            r = self.run(["ip", "-n", ns, "addr", "add", f"{ip}/24", "dev", TRUNK_IF], timeout=10)
             if r.returncode != 0:
-                self._fail(f"cannot add {TRUNK_IP}/24 to {TRUNK_IF} in {ns}: {(r.stdout + r.stderr).strip()}")
+                self._fail(f"cannot add {ip}/24 to {TRUNK_IF} in {ns}: {(r.stdout + r.stderr).strip()}")
+
+    def _trunk_address(self, add):
+        self._core_address(TRUNK_IP, add)
 
     def _start_trunk(self, tdir, until, timeout):
         ns = self._c("CAROL")[0]
