@@ -298,8 +298,11 @@ void b2bua::dial_transfer_step(call& c) {
         n.owns_call_id = true;
         n.local_tag = random_token(16);
         const std::string& n_addr = realm(n.realm).addr_text;
-        // The dial string's From options as for any destination (a provider's From host included).
-        n.local_uri = from_name_addr(dt, caller_user, "", n_addr);
+        // The dial string's From options as for any destination (a provider's From host included);
+        // a caller who withholds itself stays anonymous beyond the trust domain (RFC 3323).
+        n.local_uri = keep_a && c.privacy.withholds_identity() && !dt.trusted
+                          ? std::string(anonymous_from)
+                          : from_name_addr(dt, caller_user, "", n_addr);
         n.remote_uri = "<" + br.target_uri + ">";
         n.contact = "<sip:sipferry@" + n_addr + ":" + std::to_string(cfg_.sip_port) + ">";
         n.transfer_mode = dt.transfer_mode;

@@ -119,6 +119,7 @@ struct invite_opts {
     uint16_t via_port = 5060;
     uint16_t contact_port = 5060;
     std::string body = alice_sdp;
+    std::string extra;  ///< more header lines ("Name: value\r\n")
 };
 
 inline std::string alice_invite(const invite_opts& o = {}) {
@@ -131,6 +132,7 @@ inline std::string alice_invite(const invite_opts& o = {}) {
     s += "CSeq: 1 INVITE\r\n";
     s += "Contact: <sip:alice@192.0.2.10:" + std::to_string(o.contact_port) + ">\r\n";
     s += "User-Agent: alice-phone\r\n";
+    s += o.extra;
     if (!o.body.empty()) {
         s += "Content-Type: application/sdp\r\n";
     }

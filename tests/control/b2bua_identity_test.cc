@@ -15,6 +15,7 @@ protected:
         pbx.networks = {cidr{ip(192, 0, 2, 10), 32}};
         pbx.identity = "+4930123400";
         pbx.identities = {"+49301234*"};
+        pbx.transfer_dialplan = "transfer";
         account_config core;  // bob's network: trusted by address, asserts nothing
         core.name = "coretrunk";
         core.networks = {cidr{ip(198, 51, 100, 0), 24}};
@@ -228,4 +229,19 @@ TEST_F(identity_test, a_trusted_callers_diversions_are_passed_on_an_untrusted_on
     inv = invite_sent_to(take(), alice);
     ASSERT_NE(inv, nullptr);
     EXPECT_EQ(named(inv->msg, "Diversion"), "(none)") << "a forged Diversion would open someone else's mailbox";
+}
+
+TEST_F(identity_test, a_withholding_caller_stays_anonymous_to_the_party_a_transfer_brings) {
+    dial("bob@198.51.100.20[tr=c]");
+    ASSERT_EQ(engine_->load_source("transfer", "t.lua", R"(sys.Dial("carol@198.51.100.31"))"), "");
+    invite_opts o;
+    o.extra = "Privacy: id\r\n";
+    call_state cs = confirmed_call(o);
+    ASSERT_NE(cs.b_invite, nullptr);
+    from_bob(bob_refer(cs.b_invite->msg, "carol"));
+    const auto inv = invite_sent_to(take(), sip_addr{ip(198, 51, 100, 31), 5060});
+    ASSERT_NE(inv, nullptr) << "the transfer's new leg";
+    const std::string from = header(inv->msg, sip::hdr::from);
+    EXPECT_EQ(from.substr(0, from.find(";tag=")), "\"Anonymous\" <sip:anonymous@anonymous.invalid>");
+    EXPECT_EQ(inv->text.find("alice"), std::string::npos) << inv->text;
 }
