@@ -389,6 +389,7 @@ struct b2bua::call {
         bool notify_stopped = false;     ///< a NOTIFY got 481: the subscription is over
         uint32_t refer_cseq = 0;         ///< Event: refer;id=
         std::string referred_by;
+        std::string transferor_user;     ///< its REFER's From user: whom a dv= Diversion names
         std::string target_uri;          ///< the current step's destinations (logs, the API's answer)
         /// The transfer dialplan's destinations, resolved: parallel within a step ("a&b"), the
         /// steps one after the other ("a|b").

@@ -14,6 +14,7 @@
 #include "b2bua.hh"
 #include "b2bua_call.hh"
 #include "config.hh"
+#include "diversion.hh"
 #include "json_writer.hh"
 #include "log.hh"
 #include "message_builder.hh"
@@ -207,6 +208,7 @@ b2bua::transfer_outcome b2bua::start_transfer(call& c, bool from_a, const transf
     t.active = true;
     t.refer_cseq = tr.refer_cseq;
     t.referred_by = tr.referred_by;
+    t.transferor_user = tr.from_user;
     t.notify_stopped = !tr.subscription;  // a transfer started by the API has no subscription
     ++stats_.transfers_started;
     accepted();
@@ -415,9 +417,13 @@ void b2bua::send_transfer_invite(call& c, size_t i) {
     // A new party hears of an asserted identity only from the transfer dialplan's pai=: the
     // transferee's identity is not the transferor's to pass on.
     const std::string& n_addr = realm(n.realm).addr_text;
-    extra += identity_for_destination(leg_identity({}, br.target), {}, br.target.trusted,
-                                      br.target.from_host.empty() ? std::string_view(n_addr) : br.target.from_host)
-                 .header_lines;
+    const std::string_view from_host =
+        br.target.from_host.empty() ? std::string_view(n_addr) : std::string_view(br.target.from_host);
+    extra += identity_for_destination(leg_identity({}, br.target), {}, br.target.trusted, from_host).header_lines;
+    if (!br.target.diversion.empty() && !t.transferor_user.empty()) {
+        // dv= in the transfer dialplan: the new party learns who passed the call on (RFC 5806).
+        extra += diversion_line(t.transferor_user, from_host, br.target.diversion);
+    }
     extra += br.auth_header;
     request_spec rs;
     const std::string from = n.from_value();

@@ -245,3 +245,15 @@ TEST_F(identity_test, a_withholding_caller_stays_anonymous_to_the_party_a_transf
     EXPECT_EQ(from.substr(0, from.find(";tag=")), "\"Anonymous\" <sip:anonymous@anonymous.invalid>");
     EXPECT_EQ(inv->text.find("alice"), std::string::npos) << inv->text;
 }
+
+TEST_F(identity_test, dv_in_the_transfer_dialplan_names_the_transferor) {
+    dial("bob@198.51.100.20[tr=c]");
+    ASSERT_EQ(engine_->load_source("transfer", "t.lua", R"(sys.Dial("carol@198.51.100.31[dv=deflection]"))"), "");
+    call_state cs = confirmed_call();
+    ASSERT_NE(cs.b_invite, nullptr);
+    from_bob(bob_refer(cs.b_invite->msg, "carol"));
+    const auto inv = invite_sent_to(take(), sip_addr{ip(198, 51, 100, 31), 5060});
+    ASSERT_NE(inv, nullptr);
+    // bob's REFER comes From his URI in that dialog (sip:bob@...): he passed the call on.
+    EXPECT_EQ(named(inv->msg, "Diversion"), "<sip:bob@198.51.100.1>;reason=deflection;counter=1");
+}
