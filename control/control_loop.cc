@@ -22,6 +22,7 @@
 #include "log.hh"
 #include "media_anchor.hh"
 #include "mgmt_api.hh"
+#include "route_check.hh"
 #include "sip_transport.hh"
 #include "timer_queue.hh"
 #include "transaction.hh"
@@ -34,13 +35,6 @@ ms_t steady_ms() {
     return static_cast<ms_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                  std::chrono::steady_clock::now().time_since_epoch())
                                  .count());
-}
-
-dialplan_limits limits_of(const dialplan_config& c) {
-    dialplan_limits l;
-    l.max_instructions = c.max_instructions;
-    l.max_memory_bytes = static_cast<size_t>(c.max_memory_kib) * 1024;
-    return l;
 }
 
 /// The B2BUA's settings from `next`, but for what only a restart changes (the SIP port, the
@@ -106,24 +100,6 @@ struct control_loop::impl {
                 return handle_api(method, target, body);
             },
             c.api_token);
-    }
-
-    /// Every declared dialplan of `c` into `engine`: `default`, `transfer` and the [dialplans]
-    /// entries accounts name. Returns "" or the first error ("dialplan NAME: file:line: ...").
-    static std::string load_dialplans(dialplan_engine& engine, const config& c) {
-        engine.set_tables(c.dialplan.tables);
-        std::map<std::string, std::string> plans = c.dialplan.named;
-        plans.emplace("default", c.dialplan.default_path);
-        plans.emplace("transfer", c.dialplan.transfer_path);
-        for (const auto& [name, path] : plans) {
-            if (path.empty()) {
-                continue;
-            }
-            if (const std::string err = engine.load(name, path); !err.empty()) {
-                return "dialplan " + name + ": " + err;
-            }
-        }
-        return "";
     }
 
     /// Re-reads the config file and the dialplans. All or nothing: a config error or a dialplan

@@ -1,11 +1,14 @@
 /// sipferry: the appliance daemon. Loads the config, brings up the DPDK
 /// dataplane, and runs the control shard on the main lcore until SIGINT/SIGTERM; SIGHUP
-/// reloads the config and dialplans (calls in progress keep theirs).
+/// reloads the config and dialplans (calls in progress keep theirs). `--check` validates the
+/// config and compiles its dialplans; `--route FILE` tries the dialplans on described requests
+/// (route_check.hh); neither touches DPDK.
 
 #include <boost/program_options.hpp>
 
 #include <atomic>
 #include <csignal>
+#include <fstream>
 #include <iostream>
 
 #include <jemalloc/jemalloc.h>
@@ -14,6 +17,7 @@
 #include "control_loop.hh"
 #include "dataplane.hh"
 #include "log.hh"
+#include "route_check.hh"
 
 namespace {
 
@@ -33,9 +37,11 @@ void on_hangup(int) {
 int main(int argc, char** argv) {
     namespace po = boost::program_options;
     po::options_description opts("sipferry options");
-    std::string config_path;
+    std::string config_path, route_path;
     opts.add_options()("help,h", "show this help")("config,c", po::value(&config_path), "configuration file")(
-        "check", "validate the configuration and exit");
+        "check", "validate the configuration, compile its dialplans and exit")(
+        "route", po::value(&route_path),
+        "run the dialplans on the requests of FILE (JSON lines, '-' = stdin), print the decisions and exit");
     po::variables_map vm;
     try {
         po::store(po::parse_command_line(argc, argv, opts), vm);
@@ -45,7 +51,7 @@ int main(int argc, char** argv) {
         return 2;
     }
     if (vm.count("help") || config_path.empty()) {
-        std::cout << "usage: sipferry --config FILE [--check]\n" << opts;
+        std::cout << "usage: sipferry --config FILE [--check | --route REQUESTS]\n" << opts;
         return config_path.empty() && !vm.count("help") ? 2 : 0;
     }
 
@@ -56,9 +62,27 @@ int main(int argc, char** argv) {
         std::cerr << "sipferry: config error: " << e.what() << "\n";
         return 2;
     }
-    if (vm.count("check")) {
-        std::cout << "sipferry: " << config_path << " is valid\n";
-        return 0;
+    if (vm.count("check") || vm.count("route")) {
+        // Offline: the dialplans as a reload would load them, no EAL.
+        sf::control::dialplan_engine plans(sf::control::limits_of(cfg.dialplan));
+        if (const std::string err = sf::control::load_dialplans(plans, cfg); !err.empty()) {
+            std::cerr << "sipferry: " << err << "\n";
+            return 2;
+        }
+        if (vm.count("check")) {
+            std::cout << "sipferry: " << config_path << " is valid\n";
+            return 0;
+        }
+        std::ifstream file;
+        if (route_path != "-") {
+            file.open(route_path);
+            if (!file) {
+                std::cerr << "sipferry: cannot read " << route_path << "\n";
+                return 2;
+            }
+        }
+        const unsigned unreadable = sf::control::check_routes(cfg, plans, route_path == "-" ? std::cin : file, std::cout);
+        return unreadable == 0 ? 0 : 1;
     }
 
     std::signal(SIGINT, on_signal);
