@@ -84,6 +84,9 @@ struct provider_config {
     /// Seconds an INVITE to it may go without any response (not even 100) before the destination
     /// fails with 408 and the dial string moves on (0 = the transaction's own timeout, 64*T1).
     unsigned response_timeout_s = 0;
+    /// Calls the appliance may have placed at it at once (its channels; 0 = unlimited): a
+    /// destination there beyond that is skipped as if it failed with 503.
+    unsigned max_calls = 0;
 };
 
 /// The accounts and providers of one config, indexed for the lookups of call set-up.

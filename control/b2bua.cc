@@ -591,7 +591,9 @@ void b2bua::end_call(call& c, const char* hangup) {
     }
     write_record(c, hangup);
     media_.close(c.media);
-    for (call::branch& br : c.branches) {
+    for (size_t i = 0; i < c.branches.size(); ++i) {
+        release_channel(c, i);  // the answered destination's channel, and any not given back yet
+        call::branch& br = c.branches[i];
         timers_.cancel(br.timer);
         by_call_id_.erase(br.l.call_id);
         if (br.st == call::branch::state::ringing || br.st == call::branch::state::given_up) {

@@ -80,6 +80,7 @@ struct b2bua_stats {
     /// Destinations at a provider that answered nothing within its response_timeout (failed
     /// over), and destinations skipped because their provider was down (provider_health.hh).
     uint64_t provider_response_timeouts = 0, providers_skipped_down = 0;
+    uint64_t providers_skipped_full = 0;  ///< destinations skipped because their provider's max_calls were in use
     uint64_t session_refreshes_sent = 0, session_refreshes_answered = 0, session_timer_expiries = 0;
     uint64_t media_timeouts = 0;  ///< answered calls hung up because no RTP flowed (b2bua_media_timeout.cc)
     uint64_t pracks_sent = 0;  ///< RFC 3262 PRACKs of callees' reliable provisional responses
@@ -146,6 +147,12 @@ public:
     /// Registrations to providers (`register = true`), for the API; never null after construction.
     const provider_registrations& provider_regs() const { return *provider_regs_; }
     const provider_health& providers_health() const { return health_; }
+    const std::vector<provider_config>& providers() const { return accounts_.providers(); }
+    /// Calls placed at a provider and not yet over (ringing or answered): its channels in use.
+    unsigned provider_calls(const std::string& provider) const {
+        const auto it = provider_calls_.find(provider);
+        return it == provider_calls_.end() ? 0 : it->second;
+    }
 
     /// The location service (nullptr when no accounts are configured).
     const registrar* location() const { return registrar_.get(); }
@@ -249,6 +256,8 @@ private:
     void answer_from_branch(call& c, size_t i, const inbound& in);
     /// A branch that answered after another won: ACK and BYE its dialog.
     void hang_up_branch(call& c, size_t i, const inbound& in);
+    /// Gives back the provider channel branch `i` holds, if any (b2bua_fork.cc).
+    void release_channel(call& c, size_t i);
     /// The destination's provider response_timeout, from its INVITE on (b2bua_fork.cc).
     void arm_response_timeout(call& c, size_t i);
     /// A provider's OPTIONS probe (provider_health.hh), from the housekeeping timer.
@@ -449,6 +458,9 @@ private:
     std::unique_ptr<registrar> registrar_;
     std::unique_ptr<provider_registrations> provider_regs_;  ///< kept across reloads (bindings stay)
     provider_health health_;  ///< which probed providers answer; kept across reloads by name
+    /// Channels in use per provider (max_calls): branches placed there, held until they fail or
+    /// their call ends (call::branch::holds_channel).
+    std::unordered_map<std::string, unsigned> provider_calls_;
     digest_client digest_client_;  ///< answers providers' challenges
     std::string digest_realm_;
     timer_queue::id housekeeping_timer_ = 0;

@@ -272,6 +272,7 @@ struct b2bua::call {
         unsigned status = 0;       ///< final status (408: transaction timeout, 480: ring time ran out)
         timer_queue::id timer = 0; ///< delay timer (delayed) or ring timer (ringing)
         timer_queue::id response_timer = 0;  ///< the provider's response_timeout: cleared by any response
+        bool holds_channel = false;  ///< counted in its provider's calls (max_calls) until released
         uint32_t last_rseq = 0;    ///< RSeq of the last reliable provisional response PRACKed (RFC 3262)
         uint32_t pracks = 0;       ///< PRACKs sent in its early dialog (their CSeqs follow the INVITE's)
         identity_on_leg identity;  ///< its From's anonymity and P-Asserted-Identity/Privacy lines

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <charconv>
 #include <span>
+#include <utility>
 
 #include "b2bua.hh"
 #include "b2bua_call.hh"
@@ -83,9 +84,13 @@ void b2bua::start_group(call& c, unsigned group) {
     bool skipped = false;
     for (size_t i = first; i < c.branches.size(); ++i) {
         call::branch& br = c.branches[i];
-        if (!br.target.provider.empty() && !health_.up(br.target.provider)) {
-            // Its provider left its last probe or INVITE unanswered: fail it now, not 32 s later.
-            ++stats_.providers_skipped_down;
+        const provider_config* p = br.target.provider.empty() ? nullptr : accounts_.provider(br.target.provider);
+        const bool down = p != nullptr && !health_.up(p->name);
+        const bool full = p != nullptr && p->max_calls != 0 && provider_calls(p->name) >= p->max_calls;
+        if (down || full) {
+            // Its provider left its last probe or INVITE unanswered, or has no channel free: fail
+            // it now (not 32 s later, not with the provider's own 503) and let the next one ring.
+            ++(down ? stats_.providers_skipped_down : stats_.providers_skipped_full);
             br.st = call::branch::state::done;
             br.status = 503;
             by_call_id_.erase(br.l.call_id);
@@ -95,6 +100,10 @@ void b2bua::start_group(call& c, unsigned group) {
             }
             skipped = true;
             continue;
+        }
+        if (p != nullptr && p->max_calls != 0) {
+            ++provider_calls_[p->name];  // reserved from now: a delayed destination (dt=) too
+            br.holds_channel = true;
         }
         if (br.target.delay_s == 0) {
             send_branch_invite(c, i);
@@ -181,6 +190,16 @@ void b2bua::send_branch_invite(call& c, size_t i) {
     }
 }
 
+void b2bua::release_channel(call& c, size_t i) {
+    call::branch& br = c.branches[i];
+    if (!std::exchange(br.holds_channel, false)) {
+        return;
+    }
+    if (auto it = provider_calls_.find(br.target.provider); it != provider_calls_.end() && --it->second == 0) {
+        provider_calls_.erase(it);
+    }
+}
+
 void b2bua::arm_response_timeout(call& c, size_t i) {
     call::branch& br = c.branches[i];
     const provider_config* p = br.target.provider.empty() ? nullptr : accounts_.provider(br.target.provider);
@@ -220,6 +239,7 @@ void b2bua::arm_response_timeout(call& c, size_t i) {
 }
 
 void b2bua::give_up_branch(call& c, size_t i, std::string_view reason) {
+    release_channel(c, i);  // cancelled: the channel is free for the next call
     call::branch& br = c.branches[i];
     timers_.cancel(br.timer);
     br.timer = 0;
@@ -405,6 +425,7 @@ bool b2bua::follow_redirect(call& c, size_t i, const sip::message& m) {
         c.plan.push_back(std::move(found[j].t));
     }
     // The redirecting destination is done; its 3xx is no failure the caller should hear.
+    release_channel(c, i);
     timers_.cancel(br.timer);
     br.timer = 0;
     br.st = call::branch::state::done;
@@ -488,6 +509,7 @@ void b2bua::on_branch_timeout(uint64_t call_id, size_t i) {
 }
 
 void b2bua::finish_branch(call& c, size_t i, unsigned status, std::string_view reason) {
+    release_channel(c, i);
     call::branch& br = c.branches[i];
     const bool counted = br.st == call::branch::state::ringing;  // a given-up branch's 487 decides nothing
     timers_.cancel(br.timer);

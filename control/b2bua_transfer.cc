@@ -758,6 +758,9 @@ void b2bua::complete_transfer(call& c, size_t i, const inbound& answer) {
     by_call_id_.erase(old.call_id);
     by_call_id_[n.call_id] = c.id;
     (keep_a ? c.b : c.a) = n;
+    if (keep_a && c.answered_branch >= 0) {
+        release_channel(c, static_cast<size_t>(c.answered_branch));  // the provider leg B was has gone
+    }
     timers_.cancel(c.session[keep_a ? 1 : 0].timer);
     c.session[keep_a ? 1 : 0] = {};  // the new party's dialog negotiated no session timer
     (keep_a ? c.b_remote_sdp : c.a_remote_sdp) = has_sdp ? std::string(m.body) : std::string();

@@ -434,6 +434,7 @@ void parse_accounts(reader& r, const std::vector<std::string>& order, config& c)
         p.trust_identity = r.flag(pre + "trust_identity", false);
         p.ping_s = static_cast<unsigned>(r.num(pre + "ping", 0, 0, 3600));
         p.response_timeout_s = static_cast<unsigned>(r.num(pre + "response_timeout", 0, 0, 32));
+        p.max_calls = static_cast<unsigned>(r.num(pre + "max_calls", 0, 0, 1'000'000));
         p.register_expiry = static_cast<unsigned>(r.num(pre + "register_expiry", 3600, 60, 86'400));
         if (p.registers && p.username.empty()) {
             r.fail(pre + "username", "required with register = true (the user registered at the provider)");

@@ -319,6 +319,16 @@ struct control_loop::impl {
         j.key("providers").begin_object();
         j.key("response_timeouts").value(bs.provider_response_timeouts);
         j.key("skipped_down").value(bs.providers_skipped_down);
+        j.key("skipped_full").value(bs.providers_skipped_full);
+        // Channels in use at providers with max_calls.
+        j.key("channels").begin_object();
+        for (const provider_config& p : calls.providers()) {
+            if (p.max_calls != 0) {
+                j.key(p.name).begin_object().key("calls").value(calls.provider_calls(p.name));
+                j.key("max").value(p.max_calls).end_object();
+            }
+        }
+        j.end_object();
         j.key("probed").begin_object();
         for (const auto& [name, st] : calls.providers_health().states()) {
             if (st.ping_s != 0) {

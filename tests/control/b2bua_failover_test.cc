@@ -1,6 +1,7 @@
 // Provider failover in the B2BUA, in process: a destination at a provider that answers nothing
 // within its response_timeout fails with 408 and the dial string moves on; a probed provider
-// (ping) that leaves an OPTIONS or INVITE unanswered is skipped until it answers again.
+// (ping) that leaves an OPTIONS or INVITE unanswered is skipped until it answers again; a
+// provider whose max_calls are in use is skipped until one ends.
 
 #include "b2bua_fixture.hh"
 
@@ -9,8 +10,9 @@ namespace {
 class failover_test : public b2bua_test {
 protected:
     /// The provider "carrier" at carol's address with these probe settings.
-    void with_carrier(unsigned ping_s, unsigned response_timeout_s) {
+    void with_carrier(unsigned ping_s, unsigned response_timeout_s, unsigned max_calls = 0) {
         provider_config carrier;
+        carrier.max_calls = max_calls;
         carrier.name = "carrier";
         carrier.host = ip(198, 51, 100, 30);
         carrier.ping_s = ping_s;
@@ -145,4 +147,106 @@ TEST_F(failover_test, a_transfer_to_a_provider_that_is_down_is_refused_503) {
     EXPECT_NE(find_response(out, core, 503, sip::method::refer), nullptr);
     EXPECT_EQ(invites_to(out, carol), 0u);
     EXPECT_EQ(b2b_->stats().providers_skipped_down, 1u);
+}
+
+// ------------------------------------------------------------------ max_calls (channels)
+
+namespace {
+
+invite_opts nth_call(unsigned n) {
+    invite_opts o;
+    o.call_id = "alice-call-" + std::to_string(n) + "@192.0.2.10";
+    o.branch = "z9hG4bKalice-n" + std::to_string(n);
+    return o;
+}
+
+}  // namespace
+
+TEST_F(failover_test, a_provider_with_every_channel_in_use_is_skipped_until_one_ends) {
+    with_carrier(0, 0, 1);
+    from_alice(alice_invite(nth_call(1)));
+    const auto first = invite_sent_to(take(), carol);
+    ASSERT_NE(first, nullptr);
+    EXPECT_EQ(b2b_->provider_calls("carrier"), 1u) << "ringing holds a channel";
+
+    from_alice(alice_invite(nth_call(2)));
+    auto out = take();
+    EXPECT_EQ(invites_to(out, carol), 0u) << "no channel left";
+    EXPECT_EQ(invites_to(out, bob), 1u) << "the next destination at once";
+    EXPECT_EQ(b2b_->stats().providers_skipped_full, 1u);
+
+    // The first call fails there: its channel is free again.
+    from_carol(bob_response(first->msg, 486, "Busy Here", {}, "carrtag"));
+    take();
+    EXPECT_EQ(b2b_->provider_calls("carrier"), 0u);
+    from_alice(alice_invite(nth_call(3)));
+    EXPECT_EQ(invites_to(take(), carol), 1u);
+}
+
+TEST_F(failover_test, an_answered_call_holds_its_channel_until_it_ends) {
+    with_carrier(0, 0, 2);
+    ASSERT_EQ(engine_->load_source("default", "d.lua", R"(sys.Dial("1234@carrier&5678@carrier&9@carrier"))"), "");
+    from_alice(alice_invite());
+    auto out = take();
+    EXPECT_EQ(invites_to(out, carol), 2u) << "two channels: the third destination of the group is skipped";
+    EXPECT_EQ(b2b_->stats().providers_skipped_full, 1u);
+    EXPECT_EQ(b2b_->provider_calls("carrier"), 2u);
+    std::vector<std::unique_ptr<received>> invites;
+    for (const auto& r : out) {
+        if (r->msg.is_request && r->msg.req_method == sip::method::invite && r->to == carol) {
+            invites.push_back(parse_copy(r->realm, r->to, r->text));
+        }
+    }
+    ASSERT_EQ(invites.size(), 2u);
+    from_carol(bob_response(invites[0]->msg, 200, "OK", bob_sdp, "carrtag"));
+    out = take();
+    const received* ok = find_response(out, acc, 200);
+    ASSERT_NE(ok, nullptr);
+    EXPECT_EQ(b2b_->provider_calls("carrier"), 1u) << "the cancelled one gave its channel back";
+    const std::string a_tag(ok->msg.to.tag);
+    from_alice(alice_request("ACK", a_tag, 1, "z9hG4bKaliceack", invite_opts{}.call_id));
+    take();
+    EXPECT_EQ(b2b_->provider_calls("carrier"), 1u);
+    from_alice(alice_request("BYE", a_tag, 2, "z9hG4bKalicebye", invite_opts{}.call_id));
+    take();
+    EXPECT_EQ(b2b_->provider_calls("carrier"), 0u) << "the call is over";
+}
+
+TEST_F(failover_test, a_caller_who_gives_up_frees_the_channel) {
+    with_carrier(0, 0, 1);
+    from_alice(alice_invite());
+    const auto inv = invite_sent_to(take(), carol);
+    ASSERT_NE(inv, nullptr);
+    from_carol(bob_response(inv->msg, 180, "Ringing", {}, "carrtag"));
+    take();
+    std::string cancel = alice_invite();
+    cancel.replace(0, cancel.find(' '), "CANCEL");
+    cancel.replace(cancel.find("CSeq: 1 INVITE"), 14, "CSeq: 1 CANCEL");
+    from_alice(cancel);
+    take();
+    EXPECT_EQ(b2b_->provider_calls("carrier"), 0u);
+}
+
+TEST_F(failover_test, a_transfer_that_replaces_the_providers_leg_frees_its_channel) {
+    with_carrier(0, 0, 1);
+    ASSERT_EQ(engine_->load_source("default", "d.lua", R"(sys.Dial("1234@carrier[tr=c]"))"), "");
+    ASSERT_EQ(engine_->load_source("transfer", "t.lua", R"(sys.Dial("x@198.51.100.20"))"), "");
+    from_alice(alice_invite());
+    const auto inv = invite_sent_to(take(), carol);
+    ASSERT_NE(inv, nullptr);
+    from_carol(bob_response(inv->msg, 200, "OK", bob_sdp, "bobtag", "<sip:carrier@198.51.100.30:5060>"));
+    const auto answered = take();  // kept: `ok` points into it
+    const received* ok = find_response(answered, acc, 200);
+    ASSERT_NE(ok, nullptr);
+    from_alice(alice_request("ACK", std::string(ok->msg.to.tag), 1, "z9hG4bKaliceack", invite_opts{}.call_id));
+    take();
+    EXPECT_EQ(b2b_->provider_calls("carrier"), 1u);
+
+    from_carol(bob_refer(inv->msg, "x"));  // the provider's side transfers alice to bob
+    const auto to_bob = invite_sent_to(take(), bob);
+    ASSERT_NE(to_bob, nullptr);
+    from_bob(bob_response(to_bob->msg, 200, "OK", bob_sdp, "newtag"));
+    take();
+    EXPECT_EQ(b2b_->stats().transfers_completed, 1u);
+    EXPECT_EQ(b2b_->provider_calls("carrier"), 0u) << "the carrier's leg is gone, alice talks to bob";
 }

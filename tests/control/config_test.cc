@@ -595,7 +595,7 @@ TEST_F(config_test, accounts_providers_and_registrar_parse) {
                                    "[provider.carrier1]\nhost = 198.51.100.20\nport = 5080\nrealm = core\n"
                                    "username = trunk\npassword = p@ss\nfrom_host = trunk.example.net\n"
                                    "register = true\nregister_expiry = 600\ntransport = UDP\ntrust_identity = true\n"
-                                   "ping = 15\nresponse_timeout = 3\n"
+                                   "ping = 15\nresponse_timeout = 3\nmax_calls = 30\n"
                                    "[provider.carrier2]\nhost = 192.0.2.99\n"));
     EXPECT_EQ(c.sip.domain, "voice.example.net");
     EXPECT_EQ(c.dialplan.named.size(), 3u);
@@ -654,6 +654,7 @@ TEST_F(config_test, accounts_providers_and_registrar_parse) {
     EXPECT_TRUE(p1.trust_identity);
     EXPECT_EQ(p1.ping_s, 15u);
     EXPECT_EQ(p1.response_timeout_s, 3u);
+    EXPECT_EQ(p1.max_calls, 30u);
     const provider_config& p2 = c.providers[1];
     EXPECT_EQ(p2.port, 5060);
     EXPECT_EQ(p2.realm, -1);
@@ -813,6 +814,7 @@ TEST_F(config_test, bad_provider_values_name_their_key) {
     expect_error(minimal(h + "ping = 3601\n"), "provider.p.ping");
     expect_error(minimal(h + "ping = -1\n"), "provider.p.ping");
     expect_error(minimal(h + "response_timeout = 33\n"), "provider.p.response_timeout");
+    expect_error(minimal(h + "max_calls = 1000001\n"), "provider.p.max_calls");
     expect_error(minimal(h + "register = true\n"), "provider.p.username");  // registering needs a user
     expect_error(minimal(h + "username = u\nregister = true\nregister_expiry = 59\n"), "provider.p.register_expiry");
     expect_error(minimal(h + "register_expiry = 86401\n"), "provider.p.register_expiry");

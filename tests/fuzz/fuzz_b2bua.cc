@@ -237,6 +237,7 @@ struct appliance {
         trunk.trust_identity = true;  // its P-Asserted-Identity is believed, its calls carry one
         trunk.ping_s = 30;            // probed: it goes down and comes back as the input answers
         trunk.response_timeout_s = 2;  // an INVITE it leaves silent for 2 s is failed over
+        trunk.max_calls = 2;           // its channels: every call that took one gives it back
         cfg.providers = {trunk};
         config = cfg;
         b2b = std::make_unique<b2bua>(cfg, *tl, timers, *anchor, *env->dialplans, *env->cdrs, send, clock);
@@ -341,6 +342,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         a.config.providers.front().ping_s = 0;
         a.b2b->reload(a.config, std::shared_ptr<dialplan_engine>(env->dialplans.get(), [](dialplan_engine*) {}));
         a.advance(7'200'000);
+        if (a.b2b->provider_calls("lab-trunk") != 0) {
+            fail("two silent hours later: " + std::to_string(a.b2b->provider_calls("lab-trunk")) +
+                 " of the trunk's channels still held");
+        }
         if (a.b2b->active_calls() != 0 || a.tl->size() != 0 || a.table->size() != 0) {
             fail("two silent hours later: " + std::to_string(a.b2b->active_calls()) + " calls, " +
                  std::to_string(a.tl->size()) + " transactions, " + std::to_string(a.table->size()) +
