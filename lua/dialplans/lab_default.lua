@@ -78,6 +78,14 @@ if failover_user and hosts[failover_user] and (failover_first == "dead" or failo
   sys.Dial(failover_user .. "@lab-" .. failover_first .. "|" .. failover_user .. "@" .. hosts[failover_user] .. ":5060")
 end
 
+-- "pbxfirst-X" tries the provider lab-pbx first (configs/lab.conf: a PBX on carol's address with
+-- max_calls = 1), then host X: while another call holds lab-pbx's only channel, that destination is
+-- skipped at once (as if it said 503) and host X rings.
+local pbx_user = string.match(user, "^pbxfirst%-(%a+)$")
+if pbx_user and hosts[pbx_user] then
+  sys.Dial(pbx_user .. "@lab-pbx|" .. pbx_user .. "@" .. hosts[pbx_user] .. ":5060")
+end
+
 -- Extensions 2000..2999 are registered users (configs/lab.conf: account dave registers as 2001):
 -- "2001" rings every contact that registered as 2001, over the flow its REGISTER came from (dial
 -- string "user@local"); the caller gets 480 while nobody is registered.
