@@ -386,7 +386,12 @@ private:
     void dial_transfer_step(call& c);
     /// Destination `i` failed: when none of the step rings any more, the step failed; a 6xx
     /// fails the whole transfer at once.
-    void transfer_branch_failed(call& c, size_t i, unsigned status, std::string_view reason);
+    /// `still_pending`: its INVITE had no final response (a response_timeout): the transaction is
+    /// left to the orphan code rather than detached.
+    void transfer_branch_failed(call& c, size_t i, unsigned status, std::string_view reason,
+                                bool still_pending = false);
+    /// The transfer destination's provider response_timeout, from its INVITE on.
+    void arm_transfer_response_timeout(call& c, size_t i);
     /// Every destination of the step failed: the next step is tried, else the transfer fails
     /// with the step's best failure (RFC 3261 16.7).
     void transfer_step_failed(call& c);

@@ -350,20 +350,28 @@ void b2bua::give_up_transfer_branches(call& c, int except, std::string_view reas
         br.done = true;
         timers_.cancel(br.ring_timer);
         br.ring_timer = 0;
+        timers_.cancel(br.response_timer);
+        br.response_timer = 0;
         // Cancelled now or on its first provisional response, or ACKed and BYEd if it answers
         // anyway (b2bua_orphans.cc).
         adopt_orphan(br.next, br.invite_tx, reason);
     }
 }
 
-void b2bua::transfer_branch_failed(call& c, size_t i, unsigned status, std::string_view reason) {
+void b2bua::transfer_branch_failed(call& c, size_t i, unsigned status, std::string_view reason, bool still_pending) {
     call::transfer_state& t = c.transfer;
     call::transfer_branch& br = t.ringing[i];
     br.done = true;
     timers_.cancel(br.ring_timer);
     br.ring_timer = 0;
+    timers_.cancel(br.response_timer);
+    br.response_timer = 0;
     by_call_id_.erase(br.next.call_id);
-    tl_.detach_client(br.invite_tx);  // its transaction is over (it ACKed a failure, or timed out)
+    if (still_pending) {
+        adopt_orphan(br.next, br.invite_tx);  // CANCELled on its first provisional, a late 2xx BYEd
+    } else {
+        tl_.detach_client(br.invite_tx);  // its transaction is over (it ACKed a failure, or timed out)
+    }
     log_info("call %llu: transfer target %s failed with %u", static_cast<unsigned long long>(c.id),
              br.target_uri.c_str(), status);
     if (better_failure(status, t.best_status)) {
@@ -454,9 +462,47 @@ void b2bua::send_transfer_invite(call& c, size_t i) {
             }
             call::transfer_state& tt = it->second->transfer;
             if (tt.active && i < tt.ringing.size() && tt.ringing[i].next.call_id == call_id && !tt.ringing[i].done) {
+                const std::string& provider = tt.ringing[i].target.provider;
+                if (!provider.empty() && health_.unanswered(provider)) {
+                    log_info("provider %s left an INVITE unanswered: down", provider.c_str());
+                }
                 transfer_branch_failed(*it->second, i, 408, reason_phrase(408));
             }
         });
+    arm_transfer_response_timeout(c, i);
+}
+
+void b2bua::arm_transfer_response_timeout(call& c, size_t i) {
+    call::transfer_branch& br = c.transfer.ringing[i];
+    timers_.cancel(br.response_timer);
+    br.response_timer = 0;
+    const provider_config* p = br.target.provider.empty() ? nullptr : accounts_.provider(br.target.provider);
+    if (p == nullptr || p->response_timeout_s == 0) {
+        return;
+    }
+    const uint64_t id = c.id;
+    const std::string call_id = br.next.call_id;
+    br.response_timer = timers_.add(now_() + 1000ull * p->response_timeout_s, [this, id, i, call_id] {
+        auto it = calls_.find(id);
+        if (it == calls_.end()) {
+            return;
+        }
+        call::transfer_state& tt = it->second->transfer;
+        if (!tt.active || i >= tt.ringing.size() || tt.ringing[i].next.call_id != call_id || tt.ringing[i].done) {
+            return;
+        }
+        tt.ringing[i].response_timer = 0;
+        // Not even a 100, as for a call's destination (b2bua_fork.cc): the next destination rings
+        // now; this INVITE is left to its transaction (CANCELled on a provisional, a 2xx BYEd).
+        ++stats_.provider_response_timeouts;
+        const std::string& provider = tt.ringing[i].target.provider;
+        log_info("call %llu: provider %s did not respond to the transfer's INVITE", static_cast<unsigned long long>(id),
+                 provider.c_str());
+        if (health_.unanswered(provider)) {
+            log_info("provider %s left an INVITE unanswered: down", provider.c_str());
+        }
+        transfer_branch_failed(*it->second, i, 408, reason_phrase(408), true);
+    });
 }
 
 bool b2bua::retry_transfer_with_credentials(call& c, size_t i, const sip::message& challenge) {
@@ -681,6 +727,11 @@ void b2bua::on_transfer_response(uint64_t call_id, size_t i, const inbound& in) 
     }
     call& c = *it->second;
     call::transfer_branch& br = t->ringing[i];
+    timers_.cancel(br.response_timer);  // it responds: no failover for this one
+    br.response_timer = 0;
+    if (!br.target.provider.empty() && health_.answered(br.target.provider)) {
+        log_info("provider %s answers again: up", br.target.provider.c_str());
+    }
     if (m.status < 200) {
         if (m.status > 100) {
             notify_transferor(c, m.status, m.reason, false);
@@ -720,6 +771,8 @@ void b2bua::complete_transfer(call& c, size_t i, const inbound& answer) {
     won.done = true;
     timers_.cancel(won.ring_timer);
     won.ring_timer = 0;
+    timers_.cancel(won.response_timer);
+    won.response_timer = 0;
     const bool keep_a = !t.transferor_is_a;
     leg& n = won.next;
     n.remote_tag = std::string(m.to.tag);

@@ -250,3 +250,20 @@ TEST_F(failover_test, a_transfer_that_replaces_the_providers_leg_frees_its_chann
     EXPECT_EQ(b2b_->stats().transfers_completed, 1u);
     EXPECT_EQ(b2b_->provider_calls("carrier"), 0u) << "the carrier's leg is gone, alice talks to bob";
 }
+
+TEST_F(failover_test, a_silent_provider_is_failed_over_in_a_transfer_too) {
+    with_carrier(0, 2);
+    ASSERT_EQ(engine_->load_source("default", "d.lua", R"(sys.Dial("bob@198.51.100.20[tr=c]"))"), "");
+    ASSERT_EQ(engine_->load_source("transfer", "t.lua", R"(sys.Dial("5678@carrier|x@198.51.100.31"))"), "");
+    call_state cs = confirmed_call();
+    ASSERT_NE(cs.b_invite, nullptr);
+    from_bob(bob_refer(cs.b_invite->msg, "anyone"));
+    auto out = take();
+    EXPECT_EQ(invites_to(out, carol), 1u) << "the transfer's first destination: the silent provider";
+    const sip_addr x{ip(198, 51, 100, 31), 5060};
+    advance(2100);
+    out = take();
+    EXPECT_EQ(invites_to(out, x), 1u) << "its next destination after the response timeout, not after 32 s";
+    EXPECT_EQ(b2b_->stats().provider_response_timeouts, 1u);
+    EXPECT_EQ(count_request(out, core, sip::method::cancel), 0u) << "no CANCEL before a provisional";
+}
