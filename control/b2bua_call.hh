@@ -32,6 +32,13 @@ inline std::string quoted_display(std::string_view text) {
     return out + "\" ";
 }
 
+/// The host of the From of a leg we place towards `t` (and of what we assert there: the
+/// P-Asserted-Identity and Diversion URIs): its fh= (or provider's from_host), else `here`, the
+/// appliance's address on that leg's realm.
+inline std::string_view from_host_of(const dial_target& t, std::string_view here) {
+    return t.from_host.empty() ? here : std::string_view(t.from_host);
+}
+
 /// The From name-addr (no tag) of a leg we place towards `t`: its fu=/fd=/fh= options, else
 /// `user`, `display` and the appliance's address `here` on that leg's realm.
 inline std::string from_name_addr(const dial_target& t, std::string_view user, std::string_view display,
@@ -39,7 +46,7 @@ inline std::string from_name_addr(const dial_target& t, std::string_view user, s
     const std::string_view shown = t.from_display.empty() ? display : std::string_view(t.from_display);
     return (shown.empty() ? std::string() : quoted_display(shown)) + "<sip:" +
            std::string(t.from_user.empty() ? user : std::string_view(t.from_user)) + "@" +
-           std::string(t.from_host.empty() ? here : std::string_view(t.from_host)) + ">";
+           std::string(from_host_of(t, here)) + ">";
 }
 
 /// The identity asserted towards `t`: its pai= option, else the caller's.

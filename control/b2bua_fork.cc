@@ -58,7 +58,7 @@ void b2bua::start_group(call& c, unsigned group) {
         l.local_tag = random_token(16);
         const std::string& b_addr = realm(l.realm).addr_text;
         br.identity = identity_for_destination(leg_identity(c.identity, t), c.privacy, t.trusted,
-                                               t.from_host.empty() ? std::string_view(b_addr) : t.from_host);
+                                               from_host_of(t, b_addr));
         l.local_uri = br.identity.anonymous_from ? std::string(anonymous_from)
                                                  : from_name_addr(t, c.caller_user, c.caller_display, b_addr);
         // A registered user is reached at its Contact, over the flow it registered from.
@@ -133,9 +133,7 @@ void b2bua::send_branch_invite(call& c, size_t i) {
     // RFC 5806: whom the call was for, when it went elsewhere on purpose (dv=) or was deflected.
     const std::string_view why = br.target.redirected ? std::string_view("deflection") : br.target.diversion;
     if (!why.empty() && !c.called_user.empty()) {
-        const std::string_view host =
-            br.target.from_host.empty() ? std::string_view(realm(br.l.realm).addr_text) : br.target.from_host;
-        extra += diversion_line(c.called_user, host, why);
+        extra += diversion_line(c.called_user, from_host_of(br.target, realm(br.l.realm).addr_text), why);
     }
     extra += c.inbound_diversions;
     extra += br.auth_header;

@@ -425,8 +425,7 @@ void b2bua::send_transfer_invite(call& c, size_t i) {
     // A new party hears of an asserted identity only from the transfer dialplan's pai=: the
     // transferee's identity is not the transferor's to pass on.
     const std::string& n_addr = realm(n.realm).addr_text;
-    const std::string_view from_host =
-        br.target.from_host.empty() ? std::string_view(n_addr) : std::string_view(br.target.from_host);
+    const std::string_view from_host = from_host_of(br.target, n_addr);
     extra += identity_for_destination(leg_identity({}, br.target), {}, br.target.trusted, from_host).header_lines;
     if (!br.target.diversion.empty() && !t.transferor_user.empty()) {
         // dv= in the transfer dialplan: the new party learns who passed the call on (RFC 5806).
