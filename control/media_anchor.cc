@@ -68,7 +68,7 @@ std::string media_anchor::address_of(const media_bridge& b, bool leg_b) const {
 dp::media_side* media_anchor::make_side(unsigned realm, uint32_t addr, uint16_t port) {
     dp::media_side* s = table_.make(addr, port);  // the table's memory, not yet found by workers
     if (s != nullptr) {
-        s->port_id = realms_[realm].port_id;
+        s->port_id = static_cast<uint8_t>(realms_[realm].port_id);
         s->local_mac = realms_[realm].mac;
     }
     return s;

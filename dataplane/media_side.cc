@@ -25,17 +25,21 @@ void media_side::reset() {
     dep_addrs_.store(0, relaxed);
     dep_seq_.store(0, relaxed);
     dep_port_.store(departure::nowhere, relaxed);
-    latch.store(latching::waiting, relaxed);
-    rtp_started = false;
+    rtp_last_ts.store(0, relaxed);
     rx_packets.store(0, relaxed);
     rx_bytes.store(0, relaxed);
     rtp_expected.store(0, relaxed);
-    rtp_ssrc = 0;
-    rtp_max_seq = 0;
+    rtp_ssrc.store(0, relaxed);
+    rtp_max_seq.store(0, relaxed);
+    latch.store(latching::waiting, relaxed);
     local_addr = 0;
     local_port = 0;
     port_id = 0;
+    cont_state.store(continuity::off, relaxed);
     local_mac = rte_ether_addr{};
+    cont_seq.store(0, relaxed);
+    cont_ssrc.store(0, relaxed);
+    cont_ts.store(0, relaxed);
     drops.store(0, relaxed);
     non_rtp.store(0, relaxed);
     peer_.store(nullptr, relaxed);
@@ -54,9 +58,10 @@ constexpr auto control_patience = std::chrono::seconds(1);
 
 bool try_lock(media_side& f, unsigned spins) {
     for (unsigned i = 0; i < spins; ++i) {
-        uint32_t seq = f.dep_seq_.load(std::memory_order_relaxed);
+        uint16_t seq = f.dep_seq_.load(std::memory_order_relaxed);
         if ((seq & 1) == 0 &&
-            f.dep_seq_.compare_exchange_weak(seq, seq + 1, std::memory_order_acquire, std::memory_order_relaxed)) {
+            f.dep_seq_.compare_exchange_weak(seq, static_cast<uint16_t>(seq + 1), std::memory_order_acquire,
+                                             std::memory_order_relaxed)) {
             // The odd sequence number is visible before any of the copy's stores.
             std::atomic_thread_fence(std::memory_order_release);
             return true;
@@ -78,7 +83,7 @@ bool lock_for_control(media_side& f) {
 }
 
 void unlock(media_side& f) {
-    f.dep_seq_.store(f.dep_seq_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+    f.dep_seq_.store(static_cast<uint16_t>(f.dep_seq_.load(std::memory_order_relaxed) + 1), std::memory_order_release);
 }
 
 // The departure towards `to`'s truth (nowhere without a remote and next hop). The truth is read
@@ -104,9 +109,18 @@ departure departure_to(const media_side* to) {
     return d;
 }
 
+// f's departure towards `to`, flagged when f continues a stream (and has somewhere to send).
+departure departure_for(const media_side& f, const media_side* to) {
+    departure d = departure_to(to);
+    if (d.port != departure::nowhere && f.cont_state.load(std::memory_order_relaxed) != continuity::off) {
+        d.port |= departure::continuing;
+    }
+    return d;
+}
+
 // Under f's lock: f's departure made from `to`'s truth.
 void copy_departure(media_side& f, const media_side* to) {
-    const departure d = departure_to(to);
+    const departure d = departure_for(f, to);
     f.dep_eth_.store(d.eth, std::memory_order_relaxed);
     f.dep_eth_ports_.store(d.eth_ports, std::memory_order_relaxed);
     f.dep_addrs_.store(d.addrs, std::memory_order_relaxed);
@@ -128,7 +142,7 @@ bool latch_is_a_no_op(const media_side& s, uint64_t endpoint, uint64_t mac) {
     if (!f->read_departure(now)) {
         return false;  // mid-change: take the lock and copy, as for a real change
     }
-    const departure want = departure_to(&s);
+    const departure want = departure_for(*f, &s);
     return now.eth == want.eth && now.eth_ports == want.eth_ports && now.addrs == want.addrs && now.port == want.port;
 }
 
@@ -150,16 +164,49 @@ bool propagate(media_side& s, bool worker) {
 
 }  // namespace
 
-bool bridge(media_side& from, media_side* to) {
+bool bridge(media_side& from, media_side* to, const stream_position* continue_from) {
     const bool locked = lock_for_control(from);
     // The pointer is what keeps memory safe (a side is removed only once nothing points to it),
     // so it changes even when the copy cannot (a worker stuck holding the lock).
     from.peer_.store(to, std::memory_order_seq_cst);
+    // Continuity before the copy that flags it: a worker that sees the flag (acquiring the
+    // departure's sequence number) sees the armed position too.
+    if (continue_from != nullptr && to != nullptr) {
+        from.cont_ssrc.store(continue_from->ssrc, std::memory_order_relaxed);
+        from.cont_seq.store(continue_from->next_seq, std::memory_order_relaxed);
+        from.cont_ts.store(continue_from->next_ts, std::memory_order_relaxed);
+        from.cont_state.store(continuity::armed, std::memory_order_release);
+    } else {
+        from.cont_state.store(continuity::off, std::memory_order_release);
+    }
     if (!locked) {
         return false;
     }
     copy_departure(from, to);
     unlock(from);
+    return true;
+}
+
+bool heard_from(const media_side& source, stream_position& out) {
+    constexpr auto relaxed = std::memory_order_relaxed;
+    switch (source.cont_state.load(std::memory_order_acquire)) {
+    case continuity::armed:  // nothing relayed since the bridge: the position it was given
+        out = {source.cont_ssrc.load(relaxed), source.cont_seq.load(relaxed), source.cont_ts.load(relaxed)};
+        return true;
+    case continuity::active:  // the sender's last packet as it left, one packet on
+        out.ssrc = source.cont_ssrc.load(relaxed);
+        out.next_seq = static_cast<uint16_t>(source.rtp_max_seq.load(relaxed) + source.cont_seq.load(relaxed) + 1);
+        out.next_ts = source.rtp_last_ts.load(relaxed) + source.cont_ts.load(relaxed) + continuity_seam_ts;
+        return true;
+    case continuity::off:
+        break;
+    }
+    if (source.rtp_expected.load(relaxed) == 0) {
+        return false;  // no RTP arrived: its receiver heard nothing to continue
+    }
+    out.ssrc = source.rtp_ssrc.load(relaxed);
+    out.next_seq = static_cast<uint16_t>(source.rtp_max_seq.load(relaxed) + 1);
+    out.next_ts = source.rtp_last_ts.load(relaxed) + continuity_seam_ts;
     return true;
 }
 

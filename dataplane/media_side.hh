@@ -29,12 +29,24 @@
 /// side before the kept side sends back (open_replacement, then switch_over); a change of the
 /// kept side's remote in between reaches the old party's copy only, and the new party's copy
 /// is refreshed by the switch-over's bridge().
+///
+/// Continuity (bridge() with a stream_position): after a transfer the party that stays would
+/// hear a new RTP stream (the new party's SSRC, sequence numbers and timestamps) where the old
+/// one stopped. A side bridged with the position its peer's remote last heard rewrites every
+/// RTP packet it relays into that stream: the old SSRC, sequence numbers and timestamps going
+/// on from there by fixed offsets, the marker bit set on the seam (RFC 3551 4.1: receivers
+/// re-anchor their playout there). The offsets are fixed by the first RTP packet after the
+/// bridge (the side is "armed" until then) and again whenever the sender restarts (a new SSRC
+/// or a jump): the receiver never sees a second SSRC nor a jump in sequence numbers. Such a
+/// side's departure carries the `departure::continuing` bit, so the relay's one existing
+/// "is this departure usable" branch also finds these packets, and plain sides pay nothing.
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 
+#include <rte_config.h>
 #include <rte_ether.h>
 #include <rte_pause.h>
 
@@ -57,6 +69,9 @@ void unpack_mac(uint64_t packed, rte_ether_addr& out);
 /// so the rewrite is three word stores.
 struct departure {
     static constexpr uint16_t nowhere = UINT16_MAX;  ///< no peer, or the peer has no remote/next hop yet
+    /// Set in `port` (never with `nowhere`) when the side continues a stream (the file
+    /// comment): `port >= continuing` is the relay's one test for "not a plain departure".
+    static constexpr uint16_t continuing = 0x8000;
     uint64_t eth = 0;        ///< Ethernet bytes 0..7: destination MAC, first 2 bytes of the source MAC
     uint64_t eth_ports = 0;  ///< Ethernet bytes 8..11 (rest of the source MAC), then UDP source, destination port
     uint64_t addrs = 0;      ///< IPv4 source, destination address
@@ -74,6 +89,24 @@ private:
         return v;
     }
 };
+
+/// Where an RTP stream a receiver hears stands: the SSRC it knows and the sequence number and
+/// timestamp its next packet should carry (a packet after the last one heard).
+struct stream_position {
+    uint32_t ssrc = 0;
+    uint16_t next_seq = 0;
+    uint32_t next_ts = 0;
+};
+
+/// A continuing side's state (the file comment): off, armed (the offsets wait for the first RTP
+/// packet; `cont_seq`/`cont_ts` hold the position to continue from), active (they hold the
+/// offsets added to the sender's sequence numbers and timestamps).
+enum class continuity : uint8_t { off, armed, active };
+
+/// Timestamp units between the last packet heard and the first one of the continued stream:
+/// one 20 ms packet at the 8 kHz RTP clock of telephony codecs (G.711, G.729, G.722). The real
+/// silence at the seam is longer; the marker bit tells the receiver to re-anchor its playout.
+constexpr uint32_t continuity_seam_ts = 160;
 
 /// Symmetric latching: a side follows the first packet's source as its remote, unless off.
 enum class latching : uint8_t { waiting, latched, off };
@@ -97,24 +130,28 @@ struct alignas(64) media_side {
     media_side& operator=(const media_side&) = delete;
 
     // --- line 0: all a packet arriving at this side touches ---
-    // The departure copy, written under dep_seq_ (odd while a writer holds it).
+    // The departure copy, written under dep_seq_ (odd while a writer holds it; 16 bits: a
+    // reader's few loads never span 32768 writes).
     std::atomic<uint64_t> dep_eth_{0};
     std::atomic<uint64_t> dep_eth_ports_{0};
     std::atomic<uint64_t> dep_addrs_{0};
-    std::atomic<uint32_t> dep_seq_{0};
+    std::atomic<uint16_t> dep_seq_{0};
     std::atomic<uint16_t> dep_port_{departure::nowhere};
-    std::atomic<latching> latch{latching::waiting};
-    // The rest of line 0 is written only by the worker that receives this side's flow.
-    bool rtp_started = false;
+    // The rest of line 0 is written only by the worker that receives this side's flow (the
+    // control thread reads the RTP state: continuity's stream_position).
+    /// Timestamp of the packet with the highest sequence number (rtp_max_seq).
+    std::atomic<uint32_t> rtp_last_ts{0};
     std::atomic<uint64_t> rx_packets{0};  ///< arrived at this side
     std::atomic<uint64_t> rx_bytes{0};    ///< UDP payload bytes arrived
     /// RTP packets the sender sent to this side by their sequence numbers (first to highest, over
     /// every SSRC it used); rtp_received() of them arrived, expected - received is the loss between
     /// the sender and the appliance. RTCP (also when muxed, RFC 5761) and non-RTP are not counted.
+    /// 0 until the first RTP packet (so no flag says "started").
     std::atomic<uint64_t> rtp_expected{0};
-    // RTP sequence state (worker-private; RFC 3550 A.1, simplified): SSRC followed, highest seq.
-    uint32_t rtp_ssrc = 0;
-    uint16_t rtp_max_seq = 0;
+    // RTP sequence state (RFC 3550 A.1, simplified): SSRC followed, highest seq.
+    std::atomic<uint32_t> rtp_ssrc{0};
+    std::atomic<uint16_t> rtp_max_seq{0};
+    std::atomic<latching> latch{latching::waiting};
     /// The relay table's (relay_table.hh): read by every lookup of this slot, so it sits in the
     /// line the relay reads anyway.
     std::atomic<slot_state> entry{slot_state::free};
@@ -123,8 +160,13 @@ struct alignas(64) media_side {
     // Set before the side is published; immutable afterwards.
     alignas(64) uint32_t local_addr = 0;
     uint16_t local_port = 0;
-    uint16_t port_id = 0;  ///< DPDK port this side sends and receives on
+    uint8_t port_id = 0;  ///< DPDK port this side sends and receives on (RTE_MAX_ETHPORTS <= 255)
+    /// Continuity (file comment): written by bridge() before the departure that flags it, then
+    /// by the worker relaying the side (the offsets); the control thread reads them for
+    /// heard_from(). Only packets flagged `departure::continuing` touch them.
+    std::atomic<continuity> cont_state{continuity::off};
     rte_ether_addr local_mac{};
+    std::atomic<uint16_t> cont_seq{0};  ///< armed: the next sequence number; active: the offset
     /// Arrived but not forwardable (no peer, or the peer has no remote yet).
     std::atomic<uint64_t> drops{0};
     /// Arrived but not RTP (RTCP, muxed or not, and anything else).
@@ -132,6 +174,8 @@ struct alignas(64) media_side {
     std::atomic<media_side*> peer_{nullptr};
     std::atomic<uint64_t> remote_{0};
     std::atomic<uint64_t> remote_mac_{0};
+    std::atomic<uint32_t> cont_ssrc{0};  ///< the SSRC the receiver hears
+    std::atomic<uint32_t> cont_ts{0};    ///< armed: the next timestamp; active: the offset
 
     /// Reads the departure into `out`; false while a writer holds it (after a few tries: the
     /// caller drops the packet rather than wait for it). The tries, a pause apart, outlast a
@@ -186,6 +230,8 @@ struct alignas(64) media_side {
     void reset();
 };
 static_assert(sizeof(media_side) == 128, "media state per stream stays within two cache lines");
+static_assert(RTE_MAX_ETHPORTS < departure::continuing && RTE_MAX_ETHPORTS <= UINT8_MAX,
+              "a DPDK port id fits port_id and leaves the departure's flag bit free");
 static_assert(offsetof(media_side, entry) < 64 && offsetof(media_side, local_addr) == 64,
               "all a relayed packet touches in line 0, the rest in line 1");
 
@@ -195,7 +241,14 @@ static_assert(offsetof(media_side, entry) < 64 && offsetof(media_side, local_add
 /// `from`'s departure becomes `to`'s. One step for the workers: a packet leaves with the old
 /// or the new departure, never a mix. False if a worker held the lock for over a second
 /// (a preempted worker; the departure is then unchanged).
-bool bridge(media_side& from, media_side* to);
+/// With `continue_from` (`to`'s remote heard a stream up to there) `from`'s RTP continues that
+/// stream (the file comment); without it `from`'s packets leave as they came.
+bool bridge(media_side& from, media_side* to, const stream_position* continue_from = nullptr);
+/// Control thread: where the stream stands that `source`'s packets made for their receiver
+/// (its peer's remote): what a bridge to that receiver should continue. Nothing when no RTP
+/// arrived at `source` (the receiver heard nothing from it). Call it once `source` is
+/// unbridged: a packet still in a worker's hands may then be skipped over, never repeated.
+bool heard_from(const media_side& source, stream_position& out);
 /// Control thread: `s`'s remote endpoint and next hop (mac 0: not known yet, so nothing is sent
 /// to it); the side that sends to `s` follows.
 bool set_remote(media_side& s, uint64_t endpoint, uint64_t mac);

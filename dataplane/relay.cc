@@ -66,40 +66,118 @@ inline void rewrite(rte_mbuf* m, const l3l4& h, const departure& d) {
     }
 }
 
+// What track_rtp made of a packet.
+enum class rtp_seen : uint8_t { not_rtp, in_sequence, restarted };
+
 // Sequence bookkeeping of one RTP packet arriving at `in` (the worker owns the side's flow).
 // A jump forward by more than max_dropout or back by more than max_misorder is a restarted
 // sender (RFC 3550 A.1's thresholds): the count starts again from there rather than inventing
 // thousands of lost packets. Late and duplicate packets count as received, so reordering does
 // not read as loss; a duplicate can make a segment's loss negative, which readers clamp to 0.
-inline void track_rtp(media_side& in, const rte_udp_hdr* udp, uint16_t payload) {
+inline rtp_seen track_rtp(media_side& in, const rte_udp_hdr* udp, uint16_t payload) {
     constexpr int max_dropout = 3000;
     constexpr int max_misorder = 100;
+    constexpr auto relaxed = std::memory_order_relaxed;
     const auto* rtp = reinterpret_cast<const uint8_t*>(udp + 1);
     // Not RTP version 2, or RTCP SR/RR/SDES/BYE/APP sharing the port (RFC 5761 4): counted on
     // line 1, a miss only for these rare packets, so RTP's "received" needs no store of its own.
     if (payload < 12 || (rtp[0] & 0xc0) != 0x80 || ((rtp[1] & 0x7f) >= 72 && (rtp[1] & 0x7f) <= 76)) {
-        in.non_rtp.store(in.non_rtp.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-        return;
+        in.non_rtp.store(in.non_rtp.load(relaxed) + 1, relaxed);
+        return rtp_seen::not_rtp;
     }
     const uint16_t seq = static_cast<uint16_t>((rtp[2] << 8) | rtp[3]);
+    const uint32_t ts = (uint32_t{rtp[4]} << 24) | (uint32_t{rtp[5]} << 16) | (uint32_t{rtp[6]} << 8) | rtp[7];
     const uint32_t ssrc = (uint32_t{rtp[8]} << 24) | (uint32_t{rtp[9]} << 16) | (uint32_t{rtp[10]} << 8) | rtp[11];
-    uint64_t expected = in.rtp_expected.load(std::memory_order_relaxed);
-    if (!in.rtp_started || ssrc != in.rtp_ssrc) {
-        in.rtp_started = true;
-        in.rtp_ssrc = ssrc;
-        in.rtp_max_seq = seq;
+    uint64_t expected = in.rtp_expected.load(relaxed);
+    rtp_seen seen = rtp_seen::in_sequence;
+    if (expected == 0 || ssrc != in.rtp_ssrc.load(relaxed)) {
+        in.rtp_ssrc.store(ssrc, relaxed);
+        in.rtp_max_seq.store(seq, relaxed);
+        in.rtp_last_ts.store(ts, relaxed);
         ++expected;
+        seen = rtp_seen::restarted;
     } else {
-        const int delta = static_cast<int16_t>(static_cast<uint16_t>(seq - in.rtp_max_seq));
+        const int delta = static_cast<int16_t>(static_cast<uint16_t>(seq - in.rtp_max_seq.load(relaxed)));
         if (delta > max_dropout || delta < -max_misorder) {
-            in.rtp_max_seq = seq;
+            in.rtp_max_seq.store(seq, relaxed);
+            in.rtp_last_ts.store(ts, relaxed);
             ++expected;
+            seen = rtp_seen::restarted;
         } else if (delta > 0) {
-            in.rtp_max_seq = seq;
+            in.rtp_max_seq.store(seq, relaxed);
+            in.rtp_last_ts.store(ts, relaxed);
             expected += static_cast<unsigned>(delta);
         }
     }
-    in.rtp_expected.store(expected, std::memory_order_relaxed);
+    in.rtp_expected.store(expected, relaxed);
+    return seen;
+}
+
+inline uint16_t load_be16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
+inline uint32_t load_be32(const uint8_t* p) {
+    return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
+}
+inline void store_be16(uint8_t* p, uint16_t v) { p[0] = static_cast<uint8_t>(v >> 8), p[1] = static_cast<uint8_t>(v); }
+inline void store_be32(uint8_t* p, uint32_t v) {
+    store_be16(p, static_cast<uint16_t>(v >> 16));
+    store_be16(p + 2, static_cast<uint16_t>(v));
+}
+
+// A packet arriving at a side that continues a stream (media_side.hh, "Continuity"): tracked
+// like any other, then, if it is RTP, rewritten into the stream its receiver heard. The offsets
+// are fixed on the first RTP packet after the bridge (from the armed position) and again when
+// the sender restarts (from this side's own last packet out), and the marker bit marks each
+// seam. Without a hardware checksum the UDP checksum follows the changed words (RFC 1624).
+template <bool offload>
+inline void relay_continuing(media_side& in, rte_udp_hdr* udp, uint16_t payload) {
+    constexpr auto relaxed = std::memory_order_relaxed;
+    const uint16_t prev_seq = in.rtp_max_seq.load(relaxed);
+    const uint32_t prev_ts = in.rtp_last_ts.load(relaxed);
+    const rtp_seen seen = track_rtp(in, udp, payload);
+    const continuity state = in.cont_state.load(std::memory_order_acquire);
+    if (seen == rtp_seen::not_rtp || state == continuity::off) {
+        return;  // RTCP and the rest pass as they are; off: re-bridged meanwhile
+    }
+    auto* rtp = reinterpret_cast<uint8_t*>(udp + 1);
+    const uint16_t seq = load_be16(rtp + 2);
+    const uint32_t ts = load_be32(rtp + 4);
+    uint16_t seq_offset = in.cont_seq.load(relaxed);
+    uint32_t ts_offset = in.cont_ts.load(relaxed);
+    bool seam = false;
+    if (state == continuity::armed) {
+        seq_offset = static_cast<uint16_t>(seq_offset - seq);  // from the position given
+        ts_offset -= ts;
+        seam = true;
+    } else if (seen == rtp_seen::restarted) {
+        // The sender restarted: go on from this side's last packet out.
+        seq_offset = static_cast<uint16_t>(prev_seq + seq_offset + 1 - seq);
+        ts_offset = prev_ts + ts_offset + continuity_seam_ts - ts;
+        seam = true;
+    }
+    if (seam) {
+        in.cont_seq.store(seq_offset, relaxed);
+        in.cont_ts.store(ts_offset, relaxed);
+        in.cont_state.store(continuity::active, std::memory_order_release);
+    }
+    uint16_t was[6];  // the header's words as stored, for the checksum
+    std::memcpy(was, rtp, sizeof was);
+    if (seam) {
+        rtp[1] |= 0x80;
+    }
+    store_be16(rtp + 2, static_cast<uint16_t>(seq + seq_offset));
+    store_be32(rtp + 4, ts + ts_offset);
+    store_be32(rtp + 8, in.cont_ssrc.load(relaxed));
+    if constexpr (!offload) {
+        if (udp->dgram_cksum != 0) {
+            uint16_t now[6];
+            std::memcpy(now, rtp, sizeof now);
+            uint16_t c = udp->dgram_cksum;
+            for (unsigned w = 0; w < 6; ++w) {
+                c = csum_replace2(c, was[w], now[w]);
+            }
+            udp->dgram_cksum = c == 0 ? 0xffff : c;
+        }
+    }
 }
 
 }  // namespace
@@ -156,17 +234,32 @@ relay_burst_result relay_burst_as(const relay_table& table, rte_mbuf** pkts, uns
         const auto head = static_cast<uint16_t>(rte_pktmbuf_data_len(pkts[i]) -
                                                 (reinterpret_cast<const uint8_t*>(h.udp + 1) -
                                                  rte_pktmbuf_mtod(pkts[i], const uint8_t*)));
-        track_rtp(*in, h.udp, std::min(payload, head));
+        const uint16_t rtp_bytes = std::min(payload, head);
+
+        // One test tells a plain departure from the rest: a continuing one (flag bit set), or
+        // none (nowhere has it too, or a writer held the copy through every try).
+        departure d;
+        const bool have = in->read_departure(d);
+        bool forward = true;
+        if (likely(have && d.port < departure::continuing)) {
+            track_rtp(*in, h.udp, rtp_bytes);
+        } else if (have && d.port != departure::nowhere) {
+            d.port = static_cast<uint16_t>(d.port & ~departure::continuing);
+            relay_continuing<offload>(*in, h.udp, rtp_bytes);
+        } else {
+            track_rtp(*in, h.udp, rtp_bytes);
+            forward = false;
+        }
 
         // Symmetric latching: the first packet tells where this side's remote really is
         // (behind NAT the SDP address is often wrong); its source MAC is the next hop back.
+        // (Latching changes the departure of the side that sends here, never this side's own.)
         if (unlikely(in->latch.load(std::memory_order_relaxed) == latching::waiting)) {
             latch(*in, pack_endpoint(rte_be_to_cpu_32(h.ip->src_addr), rte_be_to_cpu_16(h.udp->src_port)),
                   pack_mac(h.eth->src_addr));
         }
 
-        departure d;
-        if (unlikely(!in->read_departure(d) || d.port == departure::nowhere)) {
+        if (unlikely(!forward)) {
             egress[i] = relay_drop;
             in->drops.store(in->drops.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
             ++res.no_target;

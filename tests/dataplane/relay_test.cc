@@ -590,3 +590,236 @@ TEST_F(relay_fixture, offloaded_checksums_match_the_software_ones) {
 
 }  // namespace
 }  // namespace sf::dp
+
+// ------------------------------------------------------------------ stream continuity (transfers)
+
+namespace sf::dp {
+namespace {
+
+constexpr uint32_t c_local = ipv4(203, 0, 113, 1);
+constexpr uint32_t c_remote = ipv4(203, 0, 113, 30);
+
+// One RTP header's fields, read from or written into a packet.
+struct rtp_fields {
+    uint16_t seq = 0;
+    uint32_t ts = 0;
+    uint32_t ssrc = 0;
+    bool marker = false;
+    uint8_t pt = 0;
+};
+
+std::vector<uint8_t> rtp_packet(const rtp_fields& f) {
+    std::vector<uint8_t> p(172);
+    for (size_t i = 12; i < p.size(); ++i) {
+        p[i] = static_cast<uint8_t>(i * 13 + f.seq);  // audio that differs per packet
+    }
+    p[0] = 0x80;
+    p[1] = static_cast<uint8_t>((f.marker ? 0x80 : 0) | f.pt);
+    p[2] = static_cast<uint8_t>(f.seq >> 8);
+    p[3] = static_cast<uint8_t>(f.seq);
+    for (int i = 0; i < 4; ++i) {
+        p[4 + i] = static_cast<uint8_t>(f.ts >> (24 - 8 * i));
+        p[8 + i] = static_cast<uint8_t>(f.ssrc >> (24 - 8 * i));
+    }
+    return p;
+}
+
+rtp_fields rtp_of(const uint8_t* p) {
+    rtp_fields f;
+    f.marker = (p[1] & 0x80) != 0;
+    f.pt = p[1] & 0x7f;
+    f.seq = static_cast<uint16_t>((p[2] << 8) | p[3]);
+    f.ts = (uint32_t{p[4]} << 24) | (uint32_t{p[5]} << 16) | (uint32_t{p[6]} << 8) | p[7];
+    f.ssrc = (uint32_t{p[8]} << 24) | (uint32_t{p[9]} << 16) | (uint32_t{p[10]} << 8) | p[11];
+    return f;
+}
+
+// The fixture's call (alice on A, bob on B) with a transfer to carol on side C: bob's RTP has
+// reached alice; at the switch B is unbridged and C continues what alice heard from B.
+class continuity_fixture : public relay_fixture {
+protected:
+    static constexpr uint32_t bob_ssrc = 0xb0b0b, carol_ssrc = 0xca201;
+
+    void SetUp() override {
+        relay_fixture::SetUp();
+        c = make_side(c_local, 20010, 2, mac(0x03), c_remote, 8000, mac(0xd0));
+        ASSERT_NE(c, nullptr);
+        ASSERT_TRUE(table->insert(c));
+    }
+
+    // bob -> B -> alice, `n` packets from `seq`, `ts`.
+    void bob_talks(uint16_t seq, uint32_t ts, unsigned n) {
+        for (unsigned i = 0; i < n; ++i) {
+            udp_spec s = to_b();
+            s.payload = rtp_packet({static_cast<uint16_t>(seq + i), ts + 160 * i, bob_ssrc});
+            uint16_t egress = 0;
+            ASSERT_EQ(relay_one(frame(s), egress).relayed, 1);
+        }
+    }
+
+    // The switch as media_anchor::switch_over makes it with continuity.
+    void switch_to_carol() {
+        bridge(*b, nullptr);
+        ASSERT_TRUE(heard_from(*b, pos));
+        bridge(*a, c);
+        bridge(*c, a, &pos);
+    }
+
+    udp_spec from_carol(const rtp_fields& f) const {
+        udp_spec s;
+        s.src_mac = mac(0xd0);
+        s.dst_mac = mac(0x03);
+        s.src_addr = c_remote;
+        s.dst_addr = c_local;
+        s.src_port = 8000;
+        s.dst_port = 20010;
+        s.payload = rtp_packet(f);
+        return s;
+    }
+
+    // carol -> C -> alice; what alice gets (checked: addressing, checksums, audio intact).
+    rtp_fields carol_says(const rtp_fields& f, bool offload = false, bool udp_cksum = true) {
+        udp_spec s = from_carol(f);
+        s.udp_cksum = udp_cksum;
+        rte_mbuf* m = frame(s);
+        uint16_t egress = 0;
+        EXPECT_EQ(relay_burst(*table, &m, 1, &egress, offload).relayed, 1);
+        EXPECT_EQ(egress, 0);
+        const frame_view v = view_of(m);
+        if (offload) {
+            nic_finish(m);
+        }
+        EXPECT_EQ(rte_be_to_cpu_32(v.ip->dst_addr), a_remote);
+        EXPECT_EQ(rte_ipv4_cksum(v.ip), 0);
+        if (udp_cksum) {
+            EXPECT_TRUE(ref_udp_ok(v.ip, v.udp)) << "seq " << f.seq;
+        } else {
+            EXPECT_EQ(v.udp->dgram_cksum, 0) << "no checksum stays none";
+        }
+        EXPECT_EQ(0, std::memcmp(v.payload + 12, s.payload.data() + 12, s.payload.size() - 12)) << "audio untouched";
+        return rtp_of(v.payload);
+    }
+
+    media_side* c = nullptr;
+    stream_position pos;
+};
+
+TEST_F(continuity_fixture, alice_hears_one_stream_across_the_transfer) {
+    bob_talks(1000, 5000, 10);  // alice heard seq 1000..1009, ts up to 5000 + 9 * 160
+    switch_to_carol();
+    EXPECT_EQ(pos.ssrc, bob_ssrc);
+    EXPECT_EQ(pos.next_seq, 1010);
+    EXPECT_EQ(pos.next_ts, 5000u + 9 * 160 + continuity_seam_ts);
+
+    for (uint16_t i = 0; i < 20; ++i) {
+        const rtp_fields out = carol_says({static_cast<uint16_t>(7 + i), 90000u + 160u * i, carol_ssrc, false, 8});
+        EXPECT_EQ(out.ssrc, bob_ssrc);
+        EXPECT_EQ(out.seq, 1010 + i);
+        EXPECT_EQ(out.ts, pos.next_ts + 160u * i);
+        EXPECT_EQ(out.marker, i == 0) << "the seam, and only the seam, is marked";
+        EXPECT_EQ(out.pt, 8) << "the payload type is the new party's (the re-INVITE names it)";
+    }
+    // Counters are the sender's: carol's own sequence numbers, no loss.
+    EXPECT_EQ(c->rtp_expected.load(), 20u);
+    EXPECT_EQ(c->rtp_received(), 20u);
+}
+
+TEST_F(continuity_fixture, late_and_reordered_packets_keep_their_place) {
+    bob_talks(65530, 0xfffffe00, 3);  // both wrap on the way
+    switch_to_carol();
+    std::vector<uint16_t> got;
+    for (uint16_t seq : {100, 102, 101, 103}) {
+        got.push_back(carol_says({seq, 160u * seq, carol_ssrc}).seq);
+    }
+    EXPECT_EQ(got, (std::vector<uint16_t>{65533, 65535, 65534, 0}));
+}
+
+TEST_F(continuity_fixture, a_restarted_sender_goes_on_from_the_last_packet_out) {
+    bob_talks(1000, 5000, 3);
+    switch_to_carol();
+    const rtp_fields first = carol_says({7, 700, carol_ssrc});
+    const rtp_fields second = carol_says({8, 860, carol_ssrc});
+    // carol's phone restarts its stream (a new SSRC, as after its own re-INVITE): still one stream.
+    const rtp_fields third = carol_says({40000, 123456, 0x5eed});
+    const rtp_fields fourth = carol_says({40001, 123616, 0x5eed});
+    EXPECT_EQ(third.ssrc, bob_ssrc);
+    EXPECT_EQ(third.seq, static_cast<uint16_t>(second.seq + 1));
+    EXPECT_EQ(third.ts, second.ts + continuity_seam_ts);
+    EXPECT_TRUE(third.marker);
+    EXPECT_EQ(fourth.seq, static_cast<uint16_t>(third.seq + 1));
+    EXPECT_EQ(fourth.ts, third.ts + 160);
+    EXPECT_FALSE(fourth.marker);
+    // A jump beyond the dropout limit within one SSRC is a restart too.
+    const rtp_fields fifth = carol_says({50000, 999, 0x5eed});
+    EXPECT_EQ(fifth.seq, static_cast<uint16_t>(fourth.seq + 1));
+    EXPECT_TRUE(fifth.marker);
+    EXPECT_EQ(first.seq + 4, fifth.seq);
+}
+
+TEST_F(continuity_fixture, rtcp_and_non_rtp_pass_as_they_came) {
+    bob_talks(1000, 5000, 2);
+    switch_to_carol();
+    const rtp_fields sr = carol_says({1, 2, carol_ssrc, true, 200 & 0x7f});  // an RTCP SR muxed on the port
+    EXPECT_EQ(sr.ssrc, carol_ssrc);
+    EXPECT_EQ(sr.seq, 1);
+    EXPECT_EQ(carol_says({7, 700, carol_ssrc}).seq, 1002) << "the first RTP packet is still the seam";
+}
+
+TEST_F(continuity_fixture, offloaded_and_unchecksummed_packets_continue_too) {
+    bob_talks(1000, 5000, 2);
+    switch_to_carol();
+    EXPECT_EQ(carol_says({7, 700, carol_ssrc}, true).seq, 1002);
+    EXPECT_EQ(carol_says({8, 860, carol_ssrc}, false, false).seq, 1003);
+    EXPECT_EQ(carol_says({9, 1020, carol_ssrc}, true, false).ssrc, bob_ssrc);
+}
+
+TEST_F(continuity_fixture, a_bridge_without_a_position_turns_it_off) {
+    bob_talks(1000, 5000, 2);
+    switch_to_carol();
+    EXPECT_EQ(carol_says({7, 700, carol_ssrc}).ssrc, bob_ssrc);
+    bridge(*c, a);  // re-bridged plainly (another switch without continuity)
+    const rtp_fields out = carol_says({8, 860, carol_ssrc});
+    EXPECT_EQ(out.ssrc, carol_ssrc);
+    EXPECT_EQ(out.seq, 8);
+    EXPECT_EQ(out.ts, 860u);
+    EXPECT_FALSE(out.marker);
+}
+
+TEST_F(continuity_fixture, the_flag_survives_alice_moving) {
+    bob_talks(1000, 5000, 2);
+    set_remote(*a, a->remote(), a->remote_mac());
+    a->latch.store(latching::waiting);
+    switch_to_carol();
+    // alice's phone moves (NAT rebinding): A latches its new address and recopies C's departure.
+    udp_spec s = to_a();
+    s.src_port = 6100;
+    uint16_t egress = 0;
+    ASSERT_EQ(relay_one(frame(s), egress).relayed, 1);
+    ASSERT_TRUE(a->latched());
+    udp_spec f = from_carol({7, 700, carol_ssrc});
+    rte_mbuf* m = frame(f);
+    ASSERT_EQ(relay_one(m, egress).relayed, 1);
+    EXPECT_EQ(rte_be_to_cpu_16(view_of(m).udp->dst_port), 6100) << "to alice's new address";
+    EXPECT_EQ(rtp_of(view_of(m).payload).ssrc, bob_ssrc) << "and still in bob's stream";
+    EXPECT_TRUE(ref_udp_ok(view_of(m).ip, view_of(m).udp));
+}
+
+TEST_F(continuity_fixture, heard_from_follows_chains_of_transfers) {
+    stream_position p;
+    EXPECT_FALSE(heard_from(*c, p)) << "no RTP arrived at C: its receiver heard nothing";
+    bob_talks(1000, 5000, 2);
+    switch_to_carol();
+    ASSERT_TRUE(heard_from(*c, p)) << "armed: the position it was given";
+    EXPECT_EQ(p.ssrc, bob_ssrc);
+    EXPECT_EQ(p.next_seq, pos.next_seq);
+    EXPECT_EQ(p.next_ts, pos.next_ts);
+    const rtp_fields out = carol_says({7, 700, carol_ssrc});
+    carol_says({8, 860, carol_ssrc});
+    ASSERT_TRUE(heard_from(*c, p)) << "active: the last packet out, one on";
+    EXPECT_EQ(p.ssrc, bob_ssrc);
+    EXPECT_EQ(p.next_seq, out.seq + 2);
+    EXPECT_EQ(p.next_ts, out.ts + 160 + continuity_seam_ts);
+}
+
+}  // namespace
+}  // namespace sf::dp
