@@ -160,6 +160,10 @@ public:
 private:
     struct call;
 
+    /// Whether the party that stays after a transfer or replacement in `c` hears one continuous
+    /// RTP stream: the answering destination's cm=, else `[transfer] continuous_media`.
+    bool continuous_media(const call& c) const;
+
     // Session timers (b2bua_session_timer.cc, RFC 4028).
     /// One leg's session timer: its interval (0 = none) and who refreshes.
     struct leg_timer {

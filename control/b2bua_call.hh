@@ -307,6 +307,7 @@ struct b2bua::call {
     uint64_t media_packets = 0;               ///< RTP relayed both ways when last seen to change
     ms_t media_changed_at = 0;                ///< when that was
     std::string tag;                   ///< fu= of the answering destination: the call-manager API finds calls by it
+    int8_t continuous_media = -1;      ///< cm= of the answering destination (-1: `[transfer] continuous_media`)
     std::string a_record_route;        ///< Record-Route lines of A's INVITE, echoed in the responses that make the dialog
     std::string account;               ///< the account that placed the call ("" = none): its limits, its bill
     std::shared_ptr<dialplan_engine> plans;  ///< the dialplans it started with (a reload does not change them)

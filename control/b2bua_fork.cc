@@ -600,6 +600,7 @@ void b2bua::answer_from_branch(call& c, size_t i, const inbound& in) {
     c.b.route_set = record_route_of(m, true);  // the 2xx's route set is the dialog's (RFC 3261 12.1.2)
     route_next_hop(c.b);
     c.a.transfer_mode = br.target.transfer_mode;
+    c.continuous_media = br.target.continuous_media;
     c.tag = br.target.from_user;
     c.rec.b_call_id = c.b.call_id;
     c.rec.callee = to_string(br.dest);

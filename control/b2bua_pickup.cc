@@ -92,6 +92,7 @@ void b2bua::on_pickup(const inbound& in, uint64_t stx, const sdp::session& offer
     c.b_remote_sdp = std::string(m.body);
     c.b_last_sdp.clear();
     c.a.transfer_mode = target.transfer_mode;
+    c.continuous_media = target.continuous_media;
     c.tag = target.from_user;
 
     c.rec.b_call_id = n.call_id;

@@ -74,7 +74,7 @@ void b2bua::on_replacing_invite(const inbound& in, uint64_t stx, const sdp::sess
     const unsigned media_realm =
         account != nullptr && account->media_realm >= 0 ? static_cast<unsigned>(account->media_realm) : in.realm;
     media_bridge next;
-    if (!media_.open_replacement(next, c.media, keep_a, media_realm, offer)) {
+    if (!media_.open_replacement(next, c.media, keep_a, media_realm, offer, continuous_media(c))) {
         return refuse(503, "no relay ports left");
     }
     media_.apply_remote(next, keep_a, offer);

@@ -217,6 +217,10 @@ b2bua::transfer_outcome b2bua::start_transfer(call& c, bool from_a, const transf
     return {};
 }
 
+bool b2bua::continuous_media(const call& c) const {
+    return c.continuous_media >= 0 ? c.continuous_media == 1 : cfg_.transfer.continuous_media;
+}
+
 std::string b2bua::open_transfer_step(call& c) {
     call::transfer_state& t = c.transfer;
     const std::vector<dial_target>& step = t.steps[t.step];
@@ -256,7 +260,8 @@ std::string b2bua::open_transfer_step(call& c) {
     const bool keep_a = !t.transferor_is_a;
     sdp::session offer;
     sdp::parse(keep_a ? c.a_remote_sdp : c.b_remote_sdp, offer);  // parsed once already in start_transfer
-    if (!media_.open_replacement(t.media, c.media, keep_a, ringing.front().next.media_realm, offer)) {
+    if (!media_.open_replacement(t.media, c.media, keep_a, ringing.front().next.media_realm, offer,
+                                 continuous_media(c))) {
         return "no relay ports left";
     }
     t.ringing = std::move(ringing);
@@ -611,7 +616,7 @@ bool b2bua::try_attended(call& c, bool from_a, uint64_t stx, uint32_t refer_cseq
     by_call_id_.erase(replaced.call_id);
 
     // One atomic store per side and direction joins the transferee and the target.
-    media_.splice(c.media, keep_a1, other->media, keep_a2);
+    media_.splice(c.media, keep_a1, other->media, keep_a2, continuous_media(c), continuous_media(*other));
     const leg kept1 = keep_a1 ? c.a : c.b;
     const leg kept2 = keep_a2 ? other->a : other->b;
     const std::string sdp1 = keep_a1 ? c.a_remote_sdp : c.b_remote_sdp;

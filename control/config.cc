@@ -732,6 +732,7 @@ config parse_config(const std::string& text, const std::string& origin, const st
         r.fail("transfer.accept_status", "expected 202 or 200, got " + std::to_string(c.transfer.accept_status));
     }
     c.transfer.challenge_refer = r.flag("transfer.challenge_refer", false);
+    c.transfer.continuous_media = r.flag("transfer.continuous_media", false);
 
     // [api]
     c.api_listen = r.str("api.listen", "127.0.0.1:8080");

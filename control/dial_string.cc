@@ -127,6 +127,11 @@ std::string apply_option(std::string_view opt, dial_target& t, std::string& seen
             return "option tr expects n, p or c, got " + quoted(value);
         }
         t.transfer_mode = value[0];
+    } else if (name == "cm") {
+        if (value != "0" && value != "1") {
+            return "option cm expects 1 (one continuous stream across transfers) or 0, got " + quoted(value);
+        }
+        t.continuous_media = static_cast<int8_t>(value[0] - '0');
     } else if (name == "fu") {
         if (!valid_user(value)) {
             return "option fu expects a SIP user name, got " + quoted(value);
@@ -356,6 +361,9 @@ std::string format_dial_string(const std::vector<dial_target>& targets) {
         std::vector<std::string> opts;
         if (t.transfer_mode != 'n') {
             opts.push_back(std::string("tr=") + t.transfer_mode);
+        }
+        if (t.continuous_media >= 0) {
+            opts.push_back("cm=" + std::to_string(t.continuous_media));
         }
         if (!t.from_user.empty()) {
             opts.push_back("fu=" + escape_value(t.from_user));

@@ -25,6 +25,9 @@ struct dial_target {
     uint16_t port = 5060;
     unsigned group = 0;        ///< sequential step: destinations of one group ring in parallel
     char transfer_mode = 'n';  ///< tr= : 'n' reject REFER, 'p' pass through, 'c' handle on the appliance
+    /// cm= : after a transfer or replacement of this call's other party, the party that stays hears
+    /// one continuous RTP stream (1) or the new party's own (0); -1 = `[transfer] continuous_media`.
+    int8_t continuous_media = -1;
     std::string from_user;     ///< fu= : From user on the new leg ("" = the caller's)
     std::string from_display;  ///< fd= : From display name ("" = the caller's)
     std::string from_host;     ///< fh= : From host ("" = the appliance's address on that realm)

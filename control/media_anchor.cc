@@ -1,6 +1,9 @@
 #include "media_anchor.hh"
 
 #include <algorithm>
+#include <cctype>
+#include <string_view>
+#include <tuple>
 
 #include "config.hh"
 #include "log.hh"
@@ -151,6 +154,31 @@ void media_anchor::retry_neighbours(ms_t now, bool learnt) {
     });
 }
 
+namespace {
+
+bool iequals(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+               return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+           });
+}
+
+// media_bridge::stream::continuable of an m-line.
+bool continuable(const sdp::media& m) {
+    return iequals(m.type, "audio") && (iequals(m.proto, "RTP/AVP") || iequals(m.proto, "RTP/AVPF"));
+}
+
+// Unbridges `old_source` (the side whose packets the receiver heard until now) and says where
+// its stream stands; false when the receiver heard nothing from it.
+bool stop_and_locate(dp::media_side* old_source, dp::stream_position& where) {
+    if (old_source == nullptr) {
+        return false;
+    }
+    dp::bridge(*old_source, nullptr);
+    return dp::heard_from(*old_source, where);
+}
+
+}  // namespace
+
 bool media_anchor::open(media_bridge& b, unsigned a_realm, unsigned b_realm, const sdp::session& offer,
                         bool offer_from_b) {
     const unsigned offer_realm = offer_from_b ? b_realm : a_realm;
@@ -173,6 +201,7 @@ bool media_anchor::open(media_bridge& b, unsigned a_realm, unsigned b_realm, con
             continue;  // a disabled stream stays disabled (port 0 on both legs)
         }
         media_bridge::stream& st = b.streams[i];
+        st.continuable = continuable(m);
         st.a_port = pool(a_realm, b.a_addr).ports.allocate();
         st.b_port = pool(b_realm, b.b_addr).ports.allocate();
         if (st.a_port == 0 || st.b_port == 0) {
@@ -250,7 +279,7 @@ void media_anchor::close(media_bridge& b) {
 }
 
 bool media_anchor::open_replacement(media_bridge& next, const media_bridge& current, bool keep_a,
-                                    unsigned new_realm, const sdp::session& offer) {
+                                    unsigned new_realm, const sdp::session& offer, bool continuity) {
     next = media_bridge{};
     next.a_realm = keep_a ? current.a_realm : new_realm;
     next.b_realm = keep_a ? new_realm : current.b_realm;
@@ -290,6 +319,8 @@ bool media_anchor::open_replacement(media_bridge& next, const media_bridge& curr
         }
         (keep_a ? st.b_port : st.a_port) = port;
         st.rtcp = cur.rtcp;
+        st.continuable = cur.continuable && continuable(offer.streams[i]);
+        st.continue_at_switch = continuity && st.continuable;
         dp::media_side* rtp = make_side(new_realm, new_addr, port);
         dp::media_side* rtcp =
             kept_rtcp != nullptr ? make_side(new_realm, new_addr, static_cast<uint16_t>(port + 1)) : nullptr;
@@ -299,7 +330,7 @@ bool media_anchor::open_replacement(media_bridge& next, const media_bridge& curr
             close_replacement(next, keep_a);  // gives back what was made
             return false;
         }
-        dp::bridge(*rtp, kept_rtp);
+        dp::bridge(*rtp, st.continue_at_switch ? nullptr : kept_rtp);
         if (rtcp != nullptr) {
             dp::bridge(*rtcp, kept_rtcp);
         }
@@ -333,18 +364,24 @@ void media_anchor::switch_over(media_bridge& current, media_bridge& next, bool k
         media_bridge::stream& nx = next.streams[i];
         dp::media_side* kept_rtp = keep_a ? cur.a_rtp : cur.b_rtp;
         dp::media_side* kept_rtcp = keep_a ? cur.a_rtcp : cur.b_rtcp;
+        // Continuity: the old party stops reaching the kept one first, so the position its
+        // stream stands at is final when the new party's packets take it up.
+        dp::stream_position heard;
+        const bool continues = nx.continue_at_switch && stop_and_locate(keep_a ? cur.b_rtp : cur.a_rtp, heard);
         // The switch itself: one departure change per side; workers see the old or the new one.
         // Then the new sides copy the kept ones again: a kept side's remote that changed since
         // open_replacement (re-latched, re-offered) reached only the old party's copy.
-        for (auto [kept, fresh] : {std::pair{kept_rtp, keep_a ? nx.b_rtp : nx.a_rtp},
-                                   std::pair{kept_rtcp, keep_a ? nx.b_rtcp : nx.a_rtcp}}) {
+        for (auto [kept, fresh, position] :
+             {std::tuple{kept_rtp, keep_a ? nx.b_rtp : nx.a_rtp, continues ? &heard : nullptr},
+              std::tuple{kept_rtcp, keep_a ? nx.b_rtcp : nx.a_rtcp, static_cast<dp::stream_position*>(nullptr)}}) {
             if (kept != nullptr) {
                 dp::bridge(*kept, fresh);
                 if (fresh != nullptr) {
-                    dp::bridge(*fresh, kept);
+                    dp::bridge(*fresh, kept, position);
                 }
             }
         }
+        nx.continue_at_switch = false;
         retire_leg(current, cur, keep_a);  // the replaced leg
     }
     current = next;
@@ -358,7 +395,8 @@ void media_anchor::close_replacement(media_bridge& next, bool keep_a) {
     next = media_bridge{};  // the kept sides were only borrowed
 }
 
-void media_anchor::splice(media_bridge& first, bool keep_a_first, media_bridge& second, bool keep_a_second) {
+void media_anchor::splice(media_bridge& first, bool keep_a_first, media_bridge& second, bool keep_a_second,
+                          bool continuity_first, bool continuity_second) {
     media_bridge joined;
     joined.a_realm = keep_a_first ? first.a_realm : first.b_realm;
     joined.b_realm = keep_a_second ? second.a_realm : second.b_realm;
@@ -383,10 +421,17 @@ void media_anchor::splice(media_bridge& first, bool keep_a_first, media_bridge& 
         j.sdp_remote[1] = g.sdp_remote[keep_a_second ? 0 : 1];
         j.sdp_remote[3] = g.sdp_remote[keep_a_second ? 2 : 3];
         j.rtcp = j.a_rtcp != nullptr && j.b_rtcp != nullptr;
-        // Cross-link: each kept side now sends to the other call's kept side.
+        j.continuable = f.continuable && g.continuable;
+        // Cross-link: each kept side now sends to the other call's kept side. With continuity
+        // each kept party goes on hearing the stream it heard from the party that leaves.
         if (j.a_rtp != nullptr && j.b_rtp != nullptr) {
-            dp::bridge(*j.a_rtp, j.b_rtp);
-            dp::bridge(*j.b_rtp, j.a_rtp);
+            dp::stream_position first_heard, second_heard;
+            const bool first_continues = continuity_first && j.continuable &&
+                                         stop_and_locate(keep_a_first ? f.b_rtp : f.a_rtp, first_heard);
+            const bool second_continues = continuity_second && j.continuable &&
+                                          stop_and_locate(keep_a_second ? g.b_rtp : g.a_rtp, second_heard);
+            dp::bridge(*j.a_rtp, j.b_rtp, second_continues ? &second_heard : nullptr);
+            dp::bridge(*j.b_rtp, j.a_rtp, first_continues ? &first_heard : nullptr);
         } else {
             for (dp::media_side* s : {j.a_rtp, j.b_rtp}) {
                 if (s != nullptr) {

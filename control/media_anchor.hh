@@ -66,6 +66,13 @@ struct media_bridge {
         /// The endpoint each side's SDP last named (a_rtp, b_rtp, a_rtcp, b_rtcp), packed:
         /// a re-offer that names the same one keeps the latched address, a new one re-latches.
         uint64_t sdp_remote[4] = {};
+        /// Audio over plain RTP (RTP/AVP, RTP/AVPF): its headers may be rewritten to continue a
+        /// stream across a transfer. Not SRTP (the SSRC, sequence number and timestamp are
+        /// authenticated and key the cipher), not video (its marker bit ends a frame).
+        bool continuable = false;
+        /// A replacement's stream whose new party is held back until switch_over(), which then
+        /// continues what the kept party heard (open_replacement with continuity).
+        bool continue_at_switch = false;
     };
     unsigned a_realm = 0, b_realm = 0;
     /// The relay address of each leg (host order): the realm's own or one of its media
@@ -110,8 +117,11 @@ public:
     /// plus new sides on `new_realm` for every active stream of `offer` whose peer is the
     /// kept side, so the new party's packets reach the kept one at once. The kept sides still
     /// send to the old party until switch_over(). False (nothing left allocated) on exhaustion.
+    /// With `continuity`, a continuable stream's new party is heard only from switch_over()
+    /// on, and then in the stream the kept party heard (dp::bridge with a stream_position):
+    /// its early media would otherwise interleave with the old party's.
     bool open_replacement(media_bridge& next, const media_bridge& current, bool keep_a, unsigned new_realm,
-                          const sdp::session& offer);
+                          const sdp::session& offer, bool continuity = false);
     /// Moves the kept sides' traffic to the new party (one bridge() per side), then
     /// removes the replaced leg's sides; `current` becomes `next`.
     void switch_over(media_bridge& current, media_bridge& next, bool keep_a);
@@ -121,7 +131,10 @@ public:
     /// kept half of `second` (A when `keep_a_second`), stream by stream (one bridge()
     /// per side and direction), and retires both other halves. `first` becomes the joined
     /// bridge with the first's kept half as leg A; `second` is left empty.
-    void splice(media_bridge& first, bool keep_a_first, media_bridge& second, bool keep_a_second);
+    /// `continuity_first` (`_second`): the first (second) call's kept party goes on hearing the
+    /// stream it heard from the party that leaves, on streams continuable in both calls.
+    void splice(media_bridge& first, bool keep_a_first, media_bridge& second, bool keep_a_second,
+                bool continuity_first = false, bool continuity_second = false);
 
     /// The relay address of one leg as text, for the SDP rewrite (c=, o=).
     std::string address_of(const media_bridge& b, bool leg_b) const;

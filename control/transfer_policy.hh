@@ -23,6 +23,9 @@ struct transfer_policy_config {
     unsigned max_per_minute = 60;             ///< transfers the appliance starts per minute (REFER storms)
     unsigned accept_status = 202;             ///< a REFER handled here is accepted with 202, or 200 (RFC 7647)
     bool challenge_refer = false;             ///< REFERs must carry the call's account's digest credentials
+    /// The party that stays hears one continuous RTP stream across a transfer (the dial option
+    /// cm= decides per call; media_anchor::open_replacement).
+    bool continuous_media = false;
 };
 
 class transfer_policy {

@@ -36,6 +36,14 @@ if name and hosts[name] then
   sys.Dial(name .. "@" .. hosts[name] .. ":5060[tr=" .. mode .. "]")
 end
 
+-- "X-trc-cm" dials host X handling transfers here (tr=c) with one continuous RTP stream for the
+-- party that stays (cm=1): after the transfer alice hears carol in bob's SSRC, sequence numbers
+-- and timestamps going on.
+name = string.match(user, "^(%a+)%-trc%-cm$")
+if name and hosts[name] then
+  sys.Dial(name .. "@" .. hosts[name] .. ":5060[tr=c,cm=1]")
+end
+
 -- "X-mflood" dials X with the callee's media anchored on the memif port flood (dial string
 -- mr=flood), its SIP as usual: the same-queue SIP flood test (configs/lab.conf [port.flood]).
 name = string.match(user, "^(%a+)%-mflood$")

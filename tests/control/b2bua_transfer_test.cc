@@ -199,3 +199,72 @@ TEST_F(transfer_fork_test, parallel_destinations_on_different_realms_skip_the_st
     EXPECT_EQ(invite_sent_to(out, carol), nullptr);
     EXPECT_NE(invite_sent_to(out, erin), nullptr) << "the step that can be dialled is";
 }
+
+// ------------------------------------------------------------------ one continuous stream
+
+namespace {
+
+// alice calls `user` at bob; bob's relay side has relayed his RTP (as a worker leaves it);
+// bob REFERs alice to carol, who answers.
+class transfer_continuity_test : public b2bua_test {
+protected:
+    void transfer_to_carol(const std::string& user) {
+        invite_opts o;
+        o.user = user;
+        const call_state cs = confirmed_call(o);
+        ASSERT_NE(cs.b_invite, nullptr);
+        alice_side_ = table_->find(acc_addr, cs.a_port);
+        ASSERT_NE(alice_side_, nullptr);
+        auto* bob_side = const_cast<dp::media_side*>(alice_side_->peer());
+        ASSERT_NE(bob_side, nullptr);
+        bob_side->rtp_expected.store(300);
+        bob_side->rtp_ssrc.store(0xb0b0b);
+        bob_side->rtp_max_seq.store(1234);
+        bob_side->rtp_last_ts.store(56000);
+
+        from_bob(bob_refer(cs.b_invite->msg, "carol"));
+        auto out = take();
+        auto to_carol = invite_sent_to(out, carol);
+        ASSERT_NE(to_carol, nullptr);
+        carol_side_before_answer_ = table_->find(core_addr, sdp_of(to_carol->msg.body).port);
+        ASSERT_NE(carol_side_before_answer_, nullptr);
+        held_before_answer_ = carol_side_before_answer_->peer() == nullptr;
+        feed(core, carol, bob_response(to_carol->msg, 200, "OK", carol_sdp, "caroltag", "<sip:carol@198.51.100.30:5060>"));
+        take();
+        carol_side_ = alice_side_->peer();
+        ASSERT_EQ(carol_side_, carol_side_before_answer_) << "the switch happened";
+        ASSERT_EQ(carol_side_->peer(), alice_side_);
+    }
+
+    const dp::media_side* alice_side_ = nullptr;
+    const dp::media_side* carol_side_ = nullptr;
+    const dp::media_side* carol_side_before_answer_ = nullptr;
+    bool held_before_answer_ = false;
+};
+
+}  // namespace
+
+TEST_F(transfer_continuity_test, cm_1_makes_carol_continue_what_alice_heard_from_bob) {
+    transfer_to_carol("bob-trc-cm");
+    EXPECT_TRUE(held_before_answer_) << "carol reaches alice only from the switch on";
+    EXPECT_EQ(carol_side_->cont_state.load(), dp::continuity::armed);
+    EXPECT_EQ(carol_side_->cont_ssrc.load(), 0xb0b0bu);
+    EXPECT_EQ(carol_side_->cont_seq.load(), 1235);
+    EXPECT_EQ(carol_side_->cont_ts.load(), 56000 + dp::continuity_seam_ts);
+}
+
+TEST_F(transfer_continuity_test, without_it_alice_hears_carol_as_she_sends) {
+    transfer_to_carol("bob-trc");
+    EXPECT_FALSE(held_before_answer_) << "carol's early media reaches alice";
+    EXPECT_EQ(carol_side_->cont_state.load(), dp::continuity::off);
+}
+
+TEST_F(transfer_continuity_test, the_config_turns_it_on_for_every_call) {
+    b2bua_config cfg = base_config();
+    cfg.transfer.continuous_media = true;
+    rebuild(cfg);
+    transfer_to_carol("bob-trc");
+    EXPECT_TRUE(held_before_answer_);
+    EXPECT_EQ(carol_side_->cont_state.load(), dp::continuity::armed);
+    EXPECT_EQ(carol_side_->cont_ssrc.load(), 0xb0b0bu);
+}

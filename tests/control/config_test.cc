@@ -458,9 +458,13 @@ TEST_F(config_test, refer_acceptance_and_challenge) {
     const config d = parse(minimal());
     EXPECT_EQ(d.transfer.accept_status, 202u);
     EXPECT_FALSE(d.transfer.challenge_refer);
-    const config c = parse(minimal("[transfer]\naccept_status = 200\nchallenge_refer = true\n"));
+    EXPECT_FALSE(d.transfer.continuous_media) << "a relay passes streams as they come unless told";
+    const config c =
+        parse(minimal("[transfer]\naccept_status = 200\nchallenge_refer = true\ncontinuous_media = true\n"));
     EXPECT_EQ(c.transfer.accept_status, 200u);
     EXPECT_TRUE(c.transfer.challenge_refer);
+    EXPECT_TRUE(c.transfer.continuous_media);
+    expect_error(minimal("[transfer]\ncontinuous_media = 1x\n"), "transfer.continuous_media");
     expect_error(minimal("[transfer]\naccept_status = 201\n"), "transfer.accept_status");
     expect_error(minimal("[transfer]\naccept_status = 486\n"), "transfer.accept_status");
     expect_error(minimal("[transfer]\nchallenge_refer = yes\n"), "transfer.challenge_refer");

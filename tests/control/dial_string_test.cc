@@ -128,7 +128,7 @@ TEST(dial_string, percent_escapes_carry_separators_in_values) {
 
 TEST(dial_string, format_round_trips) {
     const std::string text =
-        "bob@198.51.100.20:5080[tr=c,fu=1000,fd=Smith%2C John,rt=25,h=X-A: 1]&carol@198.51.100.30|"
+        "bob@198.51.100.20:5080[tr=c,cm=1,fu=1000,fd=Smith%2C John,rt=25,h=X-A: 1]&carol@198.51.100.30[cm=0]|"
         "dave@198.51.100.40[dt=2,cd=60,rd=8,mr=media_1,pai=+15550100,dv=user-busy]";
     const auto first = dial(text);
     const std::string formatted = format_dial_string(first);
@@ -143,6 +143,7 @@ TEST(dial_string, format_round_trips) {
         EXPECT_EQ(first[i].delay_s, second[i].delay_s);
         EXPECT_EQ(first[i].redirects, second[i].redirects);
         EXPECT_EQ(first[i].asserted_user, second[i].asserted_user);
+        EXPECT_EQ(first[i].continuous_media, second[i].continuous_media);
         EXPECT_EQ(first[i].diversion, second[i].diversion);
         EXPECT_EQ(first[i].media_realm_name, second[i].media_realm_name);
     }
@@ -183,6 +184,9 @@ TEST(dial_string, errors_say_what_is_wrong) {
         {"bob@exa$mple.net", "bad host"},
         {"bob@198.51.100.20[tr=x]", "option tr expects n, p or c, got 'x'"},
         {"bob@198.51.100.20[tr=cc]", "option tr expects n, p or c, got 'cc'"},
+        {"bob@198.51.100.20[cm=yes]", "option cm expects 1 (one continuous stream across transfers) or 0, got 'yes'"},
+        {"bob@198.51.100.20[cm=2]", "option cm expects"},
+        {"bob@198.51.100.20[cm=1,cm=0]", "option 'cm' given twice"},
         {"bob@198.51.100.20[tr]", "option 'tr' needs a value"},
         {"bob@198.51.100.20[tr=c", "options must end with ']'"},
         {"bob@198.51.100.20[foo=1]", "unknown dial string option 'foo'"},
@@ -276,4 +280,13 @@ TEST(dial_string, escaped_whitespace_around_a_value_is_trimmed_like_plain_whites
     ASSERT_EQ(again.size(), 1u);
     EXPECT_EQ(again[0].from_display, out[0].from_display);
     EXPECT_NE(dial_error("bob@198.51.100.20[fd=%20]").find("option fd expects"), std::string::npos);
+}
+
+TEST(dial_string, continuous_media_is_per_destination) {
+    const auto out = dial("bob@198.51.100.20[tr=c,cm=1]|carol@198.51.100.30[cm=0]|dave@198.51.100.40");
+    ASSERT_EQ(out.size(), 3u);
+    EXPECT_EQ(out[0].continuous_media, 1);
+    EXPECT_EQ(out[1].continuous_media, 0);
+    EXPECT_EQ(out[2].continuous_media, -1) << "unset: [transfer] continuous_media decides";
+    EXPECT_EQ(format_dial_string(out), "bob@198.51.100.20[tr=c,cm=1]|carol@198.51.100.30[cm=0]|dave@198.51.100.40");
 }

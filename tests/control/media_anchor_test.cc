@@ -139,3 +139,160 @@ TEST(realm_info, addresses_are_the_port_then_its_media_range) {
     r.media_count = 3;
     EXPECT_EQ(r.addresses(), (std::vector<uint32_t>{0xc0000201, 0xc0000240, 0xc0000241, 0xc0000242}));
 }
+
+// ------------------------------------------------------------------ continuity across a transfer
+
+namespace {
+
+class media_anchor_continuity_test : public media_anchor_test {
+protected:
+    void SetUp() override {
+        media_anchor_test::SetUp();
+        known_.insert({0, ip(192, 0, 2, 50)});  // alice's media next hop: her sides can send
+        known_.insert({1, ip(198, 51, 100, 20)});
+        known_.insert({1, ip(198, 51, 100, 30)});
+    }
+
+    // alice (leg A) calls bob (leg B) with `media`; bob answers from 198.51.100.20.
+    void call_bob(media_bridge& b, const std::string& media) {
+        alice_text_ = "v=0\r\no=alice 1 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.50\r\nt=0 0\r\n" + media;
+        bob_text_ = "v=0\r\no=bob 1 1 IN IP4 198.51.100.20\r\ns=-\r\nc=IN IP4 198.51.100.20\r\nt=0 0\r\n" + media;
+        ASSERT_TRUE(anchor_->open(b, 0, 1, offer(alice_text_)));
+        anchor_->apply_remote(b, true, offer(bob_text_));
+    }
+
+    // What a worker leaves on a side that relayed an RTP stream up to (seq, ts).
+    static void heard(dp::media_side* s, uint32_t ssrc, uint16_t seq, uint32_t ts) {
+        s->rtp_expected.store(50);
+        s->rtp_ssrc.store(ssrc);
+        s->rtp_max_seq.store(seq);
+        s->rtp_last_ts.store(ts);
+    }
+
+    static bool flagged(const dp::media_side* s) {
+        dp::departure d;
+        return s->read_departure(d) && d.port != dp::departure::nowhere && d.port >= dp::departure::continuing;
+    }
+
+    std::string alice_text_, bob_text_;
+};
+
+}  // namespace
+
+TEST_F(media_anchor_continuity_test, the_new_party_is_held_until_the_switch_then_continues_the_old_stream) {
+    media_bridge call;
+    call_bob(call, "m=audio 6000 RTP/AVP 0 101\r\na=rtcp-mux\r\n");
+    ASSERT_TRUE(call.streams.at(0).continuable);
+    dp::media_side* alice_side = call.streams[0].a_rtp;
+    dp::media_side* bob_side = call.streams[0].b_rtp;
+    heard(bob_side, 0xb0b0b, 4000, 80000);
+
+    media_bridge next;
+    ASSERT_TRUE(anchor_->open_replacement(next, call, true, 1, offer(alice_text_), true));
+    dp::media_side* carol_side = next.streams.at(0).b_rtp;
+    ASSERT_NE(carol_side, nullptr);
+    EXPECT_EQ(carol_side->peer(), nullptr) << "carol's early media would interleave with bob's stream";
+    EXPECT_EQ(bob_side->peer(), alice_side) << "alice hears bob until the switch";
+    const std::string carol_text =
+        "v=0\r\no=carol 1 1 IN IP4 198.51.100.30\r\ns=-\r\nc=IN IP4 198.51.100.30\r\nt=0 0\r\n"
+        "m=audio 7000 RTP/AVP 0\r\na=rtcp-mux\r\n";
+    anchor_->apply_remote(next, true, offer(carol_text));
+
+    anchor_->switch_over(call, next, true);
+    EXPECT_EQ(call.streams[0].b_rtp, carol_side);
+    EXPECT_EQ(alice_side->peer(), carol_side);
+    EXPECT_EQ(carol_side->peer(), alice_side);
+    EXPECT_EQ(carol_side->cont_state.load(), dp::continuity::armed);
+    EXPECT_EQ(carol_side->cont_ssrc.load(), 0xb0b0bu);
+    EXPECT_EQ(carol_side->cont_seq.load(), 4001);
+    EXPECT_EQ(carol_side->cont_ts.load(), 80000 + dp::continuity_seam_ts);
+    EXPECT_TRUE(flagged(carol_side));
+    EXPECT_EQ(alice_side->cont_state.load(), dp::continuity::off) << "carol heard nothing before: alice's own stream";
+    EXPECT_FALSE(flagged(alice_side));
+    EXPECT_FALSE(call.streams[0].continue_at_switch);
+    anchor_->close(call);
+}
+
+TEST_F(media_anchor_continuity_test, without_continuity_the_new_party_is_heard_at_once_as_itself) {
+    media_bridge call;
+    call_bob(call, "m=audio 6000 RTP/AVP 0\r\n");
+    heard(call.streams[0].b_rtp, 0xb0b0b, 4000, 80000);
+    media_bridge next;
+    ASSERT_TRUE(anchor_->open_replacement(next, call, true, 1, offer(alice_text_), false));
+    dp::media_side* carol_side = next.streams.at(0).b_rtp;
+    EXPECT_EQ(carol_side->peer(), call.streams[0].a_rtp) << "early media reaches alice";
+    anchor_->switch_over(call, next, true);
+    EXPECT_EQ(carol_side->cont_state.load(), dp::continuity::off);
+    EXPECT_FALSE(flagged(carol_side));
+    anchor_->close(call);
+}
+
+TEST_F(media_anchor_continuity_test, srtp_video_and_silence_are_not_continued) {
+    media_bridge call;
+    call_bob(call, "m=audio 6000 RTP/SAVP 0\r\na=rtcp-mux\r\nm=video 6002 RTP/AVP 96\r\na=rtcp-mux\r\n"
+                   "m=audio 6004 rtp/avpf 0\r\na=rtcp-mux\r\n");
+    EXPECT_FALSE(call.streams.at(0).continuable) << "SRTP authenticates the header and keys on the SSRC";
+    EXPECT_FALSE(call.streams.at(1).continuable) << "a video marker ends a frame";
+    EXPECT_TRUE(call.streams.at(2).continuable) << "RTP/AVPF, case aside";
+    heard(call.streams[0].b_rtp, 1, 1, 1);
+    heard(call.streams[1].b_rtp, 2, 2, 2);
+    // Stream 2: bob sent nothing, so alice heard nothing to continue.
+    media_bridge next;
+    ASSERT_TRUE(anchor_->open_replacement(next, call, true, 1, offer(alice_text_), true));
+    EXPECT_NE(next.streams[0].b_rtp->peer(), nullptr);
+    EXPECT_NE(next.streams[1].b_rtp->peer(), nullptr);
+    EXPECT_EQ(next.streams[2].b_rtp->peer(), nullptr) << "held: continuable";
+    std::vector<dp::media_side*> fresh;
+    for (const auto& st : next.streams) {
+        fresh.push_back(st.b_rtp);
+    }
+    anchor_->switch_over(call, next, true);
+    for (size_t i = 0; i < fresh.size(); ++i) {
+        EXPECT_EQ(fresh[i]->cont_state.load(), dp::continuity::off) << "stream " << i;
+        EXPECT_EQ(fresh[i]->peer(), call.streams[i].a_rtp) << "stream " << i;
+    }
+    anchor_->close(call);
+}
+
+TEST_F(media_anchor_continuity_test, an_attended_transfer_continues_both_kept_parties_streams) {
+    // Call 1: alice -> bob; call 2: bob -> carol (bob is leg A there). Bob joins alice and carol.
+    media_bridge one, two;
+    call_bob(one, "m=audio 6000 RTP/AVP 0\r\na=rtcp-mux\r\n");
+    const std::string bob_offer = "v=0\r\no=bob 2 1 IN IP4 192.0.2.60\r\ns=-\r\nc=IN IP4 192.0.2.50\r\nt=0 0\r\n"
+                                  "m=audio 6100 RTP/AVP 0\r\na=rtcp-mux\r\n";
+    const std::string carol_answer = "v=0\r\no=carol 1 1 IN IP4 198.51.100.30\r\ns=-\r\nc=IN IP4 198.51.100.30\r\n"
+                                     "t=0 0\r\nm=audio 7000 RTP/AVP 0\r\na=rtcp-mux\r\n";
+    ASSERT_TRUE(anchor_->open(two, 0, 1, offer(bob_offer)));
+    anchor_->apply_remote(two, true, offer(carol_answer));
+    dp::media_side* alice_side = one.streams[0].a_rtp;
+    dp::media_side* carol_side = two.streams[0].b_rtp;
+    heard(one.streams[0].b_rtp, 0xb0b01, 100, 1000);  // what alice heard from bob
+    heard(two.streams[0].a_rtp, 0xb0b02, 200, 2000);  // what carol heard from bob
+
+    anchor_->splice(one, true, two, false, true, true);
+    EXPECT_EQ(alice_side->peer(), carol_side);
+    EXPECT_EQ(carol_side->peer(), alice_side);
+    EXPECT_EQ(carol_side->cont_ssrc.load(), 0xb0b01u) << "carol's packets continue bob's stream to alice";
+    EXPECT_EQ(carol_side->cont_seq.load(), 101);
+    EXPECT_EQ(alice_side->cont_ssrc.load(), 0xb0b02u) << "alice's packets continue bob's stream to carol";
+    EXPECT_EQ(alice_side->cont_seq.load(), 201);
+    EXPECT_TRUE(flagged(alice_side));
+    EXPECT_TRUE(flagged(carol_side));
+    anchor_->close(one);
+}
+
+TEST_F(media_anchor_continuity_test, each_call_of_an_attended_transfer_decides_for_its_own_party) {
+    media_bridge one, two;
+    call_bob(one, "m=audio 6000 RTP/AVP 0\r\na=rtcp-mux\r\n");
+    const std::string bob_offer = alice_text_;
+    ASSERT_TRUE(anchor_->open(two, 0, 1, offer(bob_offer)));
+    anchor_->apply_remote(two, true, offer(bob_text_));
+    dp::media_side* alice_side = one.streams[0].a_rtp;
+    dp::media_side* carol_side = two.streams[0].b_rtp;
+    heard(one.streams[0].b_rtp, 0xb0b01, 100, 1000);
+    heard(two.streams[0].a_rtp, 0xb0b02, 200, 2000);
+    anchor_->splice(one, true, two, false, true, false);  // only call 1 (alice's) continues
+    EXPECT_EQ(carol_side->cont_state.load(), dp::continuity::armed);
+    EXPECT_EQ(alice_side->cont_state.load(), dp::continuity::off);
+    anchor_->close(one);
+}
