@@ -58,17 +58,20 @@ struct fixture {
     std::vector<relay_key> walk;
 };
 
-// Built once per size: a 1M-entry table takes a second or two to fill.
-fixture& fixture_for(uint32_t entries) {
-    static std::map<uint32_t, fixture> cache;
-    auto it = cache.find(entries);
+// Built once per size: a 1M-entry table takes a second or two to fill. With `continuing`
+// every side continues a stream (media_side.hh, "Continuity"), as after a transfer with
+// [transfer] continuous_media: the relay's other path, for its cost against the plain one.
+fixture& fixture_for(uint32_t entries, bool continuing = false) {
+    static std::map<std::pair<uint32_t, bool>, fixture> cache;
+    auto it = cache.find({entries, continuing});
     if (it != cache.end()) {
         return it->second;
     }
-    fixture& f = cache[entries];
+    fixture& f = cache[{entries, continuing}];
     // ~20% headroom over the entries, as an operator would size relay_capacity.
     const uint32_t capacity = entries + entries / 5 + 64;
-    f.table = std::make_unique<relay_table>(("bench_rt" + std::to_string(entries)).c_str(), capacity, 1,
+    f.table = std::make_unique<relay_table>(("bench_rt" + std::to_string(entries) + (continuing ? "c" : "")).c_str(),
+                                            capacity, 1,
                                             static_cast<int>(rte_socket_id()));
     std::mt19937_64 rng(entries);
     std::unordered_set<uint64_t> used;
@@ -87,7 +90,7 @@ fixture& fixture_for(uint32_t entries) {
             std::fprintf(stderr, "bench_relay: make failed at %zu of %u entries\n", sides.size(), entries);
             std::abort();
         }
-        s->port_id = static_cast<uint16_t>(sides.size() & 1);
+        s->port_id = static_cast<uint8_t>(sides.size() & 1);
         s->local_mac = rte_ether_addr{{0x02, 0, 0, 0, 0, static_cast<uint8_t>(sides.size())}};
         const uint64_t remote = pack_endpoint(0xc6336400u | static_cast<uint32_t>(rng() & 0xff), 6000);
         set_remote(*s, remote, pack_mac(rte_ether_addr{{0x02, 0, 0, 0, 1, static_cast<uint8_t>(rng())}}));
@@ -95,12 +98,14 @@ fixture& fixture_for(uint32_t entries) {
         sides.push_back(s);
     }
     // Bridge neighbours in pairs, as calls are.
+    const stream_position heard{0xb0b0b, 1000, 160000};
+    const stream_position* position = continuing ? &heard : nullptr;
     for (size_t i = 0; i + 1 < sides.size(); i += 2) {
-        bridge(*sides[i], sides[i + 1]);
-        bridge(*sides[i + 1], sides[i]);
+        bridge(*sides[i], sides[i + 1], position);
+        bridge(*sides[i + 1], sides[i], position);
     }
     if (sides.size() % 2 == 1) {
-        bridge(*sides.back(), sides.front());
+        bridge(*sides.back(), sides.front(), position);
     }
     for (media_side* s : sides) {
         if (!f.table->insert(s)) {
@@ -191,8 +196,8 @@ void set_counters(benchmark::State& state) {
     state.counters["per_pkt"] = benchmark::Counter(pkts, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
-void BM_relay_burst(benchmark::State& state) {
-    fixture& f = fixture_for(static_cast<uint32_t>(state.range(0)));
+void relay_bursts(benchmark::State& state, bool continuing) {
+    fixture& f = fixture_for(static_cast<uint32_t>(state.range(0)), continuing);
     const header_template t = make_template();
     mbuf_burst b;
     uint16_t egress[burst];
@@ -213,6 +218,10 @@ void BM_relay_burst(benchmark::State& state) {
     }
     set_counters(state);
 }
+
+void BM_relay_burst(benchmark::State& state) { relay_bursts(state, false); }
+// Every side continues a stream: the RTP header rewrite and its checksum update on top.
+void BM_relay_burst_continuing(benchmark::State& state) { relay_bursts(state, true); }
 
 // Same burst, same reset, same key walk; then only what any forwarder must do:
 // read the headers (the lookup key) and swap the MACs.
@@ -336,6 +345,7 @@ BENCHMARK(BM_memory_lines)
     ->Args({1, 1, 512});
 BENCHMARK(BM_relay_lookup_only)->Arg(1000)->Arg(1000000);
 BENCHMARK(BM_relay_burst)->Arg(1000)->Arg(1000000);
+BENCHMARK(BM_relay_burst_continuing)->Arg(1000)->Arg(1000000);
 
 }  // namespace
 

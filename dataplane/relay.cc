@@ -138,9 +138,13 @@ inline void relay_continuing(media_side& in, rte_udp_hdr* udp, uint16_t payload)
     if (seen == rtp_seen::not_rtp || state == continuity::off) {
         return;  // RTCP and the rest pass as they are; off: re-bridged meanwhile
     }
+    // The header is read once and written once, whole: byte stores read back by a wider load
+    // (for the checksum) would stall on store forwarding.
     auto* rtp = reinterpret_cast<uint8_t*>(udp + 1);
-    const uint16_t seq = load_be16(rtp + 2);
-    const uint32_t ts = load_be32(rtp + 4);
+    uint8_t was[12], now[12];
+    std::memcpy(was, rtp, sizeof was);
+    const uint16_t seq = load_be16(was + 2);
+    const uint32_t ts = load_be32(was + 4);
     uint16_t seq_offset = in.cont_seq.load(relaxed);
     uint32_t ts_offset = in.cont_ts.load(relaxed);
     bool seam = false;
@@ -154,27 +158,28 @@ inline void relay_continuing(media_side& in, rte_udp_hdr* udp, uint16_t payload)
         ts_offset = prev_ts + ts_offset + continuity_seam_ts - ts;
         seam = true;
     }
-    if (seam) {
+    if (unlikely(seam)) {
         in.cont_seq.store(seq_offset, relaxed);
         in.cont_ts.store(ts_offset, relaxed);
         in.cont_state.store(continuity::active, std::memory_order_release);
     }
-    uint16_t was[6];  // the header's words as stored, for the checksum
-    std::memcpy(was, rtp, sizeof was);
-    if (seam) {
-        rtp[1] |= 0x80;
-    }
-    store_be16(rtp + 2, static_cast<uint16_t>(seq + seq_offset));
-    store_be32(rtp + 4, ts + ts_offset);
-    store_be32(rtp + 8, in.cont_ssrc.load(relaxed));
+    now[0] = was[0];
+    now[1] = static_cast<uint8_t>(was[1] | (seam ? 0x80 : 0));
+    store_be16(now + 2, static_cast<uint16_t>(seq + seq_offset));
+    store_be32(now + 4, ts + ts_offset);
+    store_be32(now + 8, in.cont_ssrc.load(relaxed));
+    std::memcpy(rtp, now, sizeof now);
     if constexpr (!offload) {
         if (udp->dgram_cksum != 0) {
-            uint16_t now[6];
-            std::memcpy(now, rtp, sizeof now);
-            uint16_t c = udp->dgram_cksum;
+            // RFC 1624 over the six words at once: ~C + sum(~old) + sum(new), folded.
+            uint16_t w_was[6], w_now[6];
+            std::memcpy(w_was, was, sizeof w_was);
+            std::memcpy(w_now, now, sizeof w_now);
+            uint32_t sum = static_cast<uint16_t>(~udp->dgram_cksum);
             for (unsigned w = 0; w < 6; ++w) {
-                c = csum_replace2(c, was[w], now[w]);
+                sum += static_cast<uint16_t>(~w_was[w]) + uint32_t{w_now[w]};
             }
+            const auto c = static_cast<uint16_t>(~csum_fold(sum));
             udp->dgram_cksum = c == 0 ? 0xffff : c;
         }
     }
