@@ -328,28 +328,32 @@ class TransferTests:
                         f"{final_frag!r} and {final_state_prefix}")
         return mN["time"]
 
-    # ---- tests ------------------------------------------------------------------------------------
-    def test_blind_transfer(self, tdir):
-        """alice -> bob-trc; bob REFERs alice to carol; the appliance (mode c) does the rest."""
+    def _run_blind_transfer(self, tdir, service="bob-trc", carol_rtpsim=None):
+        """The blind transfer's call flow: carol answers (uas_answer.xml), bob answers alice's call to
+        `service` (uas_transferor.xml) and after 2.5 s REFERs her to carol, alice (uac_transferee.xml)
+        takes the re-INVITE; every sipp and rtpsim waited for (bounded). `carol_rtpsim`: the rtpsim
+        command carol's scenario runs, options included (default the runner's RTPSIM). Returns
+        (problems, excerpts) as _sipp_problems does."""
         ALICE, BOB, CAROL = self._c("ALICE"), self._c("BOB"), self._c("CAROL")
-        SBC_ACC, SBC_CORE = self._c("SBC_ACC"), self._c("SBC_CORE")
-        cdr_before = len(self.cdr_lines())
         # carol sends from the moment she answers (rtp_delay 0) and bob is still sending when the
         # appliance BYEs him (250 packets, 5 s, REFER after 2.5 s): alice's report then shows the
         # media gap of the switch itself.
-        carol = self._start_uas(tdir, "carol", CAROL, "uas_answer.xml",
-                                self._rtp_keys(tdir, name="carol", rtp_count=150, rtp_delay=0))
+        carol_keys = self._rtp_keys(tdir, name="carol", rtp_count=150, rtp_delay=0)
+        if carol_rtpsim:
+            carol_keys["rtpsim"] = carol_rtpsim
+        carol = self._start_uas(tdir, "carol", CAROL, "uas_answer.xml", carol_keys)
         bob = self._start_uas(tdir, "bob", BOB, "uas_transferor.xml", self._rtp_keys(tdir, name="bob", rtp_count=250))
-        alice = self.sipp(tdir, "alice", ALICE, "uac_transferee.xml", remote=f"{SBC_ACC}:5060", service="bob-trc",
-                          keys=self._rtp_keys(tdir, caller="alice", rtp_count=400))
+        alice = self.sipp(tdir, "alice", ALICE, "uac_transferee.xml", remote=f"{self._c('SBC_ACC')}:5060",
+                          service=service, keys=self._rtp_keys(tdir, caller="alice", rtp_count=400))
         rc_alice = self.wait_sipp(alice)
         rc_bob = self.wait_sipp(bob, timeout=5)
         rc_carol = self.wait_sipp(carol, timeout=8 if rc_alice == 0 else 3)
         self._wait_rtpsims(tdir, ("alice", "bob", "carol"))
-        errs = []
-        problems, excerpts = self._sipp_problems([(alice, rc_alice), (bob, rc_bob), (carol, rc_carol)])
+        return self._sipp_problems([(alice, rc_alice), (bob, rc_bob), (carol, rc_carol)])
 
-        # What the appliance told bob, and what it sent alice (from the sipp traces).
+    def _check_transferor_told(self, tdir, errs):
+        """bob's side of a blind transfer that worked (bob.msg): 202 for his REFER, NOTIFY 100, at
+        most one 18x, NOTIFY 200 OK (terminated), then the appliance's BYE."""
         btrace = read_trace(os.path.join(tdir, "bob.msg"))
         status, notifies, bye_t = self._refer_outcome(btrace)
         self._progress(f"bob's REFER: {status}; " + ("; ".join(notifies) or "no NOTIFY") +
@@ -360,6 +364,51 @@ class TransferTests:
             self._check_notifies(btrace, "SIP/2.0 200 OK", "terminated;reason=noresource", errs)
             if bye_t is None:
                 errs.append("the appliance did not BYE bob (the transferor) after the final NOTIFY")
+
+    def _check_bob_stopped(self, rb, rc, errs):
+        """bob (his rtpsim report rb) stops getting alice's RTP at the switch, well before his rtpsim
+        stops listening, and not after it started reaching carol (rc); only from the appliance."""
+        SBC_CORE = self._c("SBC_CORE")
+        bob_end = rb["run_start"] + rb["run_seconds"]
+        if rb["last_rx_time"] is None:
+            errs.append("bob received no RTP at all before the transfer")
+        else:
+            if rb["last_rx_time"] > bob_end - 1.0:
+                errs.append(f"bob still received RTP {bob_end - rb['last_rx_time']:.2f} s before his rtpsim "
+                            f"ended ({rb['received']} packets): the appliance did not stop relaying to him")
+            if rc["first_rx_time"] is not None and rb["last_rx_time"] > rc["first_rx_time"] + 0.1:
+                errs.append(f"alice's RTP reached bob {rb['last_rx_time'] - rc['first_rx_time']:.2f} s after it "
+                            f"started reaching carol (one switch, no fork, wanted)")
+        if rb["received_from"] and any(not k.startswith(SBC_CORE + ":") for k in rb["received_from"]):
+            errs.append(f"bob got RTP from {list(rb['received_from'])}, wanted only the appliance {SBC_CORE}")
+
+    def _check_transferred_sources(self, ra, rc, errs):
+        """After a transfer to carol (rtpsim reports of alice, ra, and carol, rc): carol received > 100
+        packets, each side only from one port of the appliance's address on its realm (alice's relay
+        port does not change with the transfer)."""
+        SBC_ACC, SBC_CORE = self._c("SBC_ACC"), self._c("SBC_CORE")
+        if rc["received"] <= 100:
+            errs.append(f"carol received {rc['received']} RTP packets from alice, wanted > 100")
+        if not rc["received_from"] or any(not k.startswith(SBC_CORE + ":") for k in rc["received_from"]):
+            errs.append(f"carol got RTP from {list(rc['received_from'])}, wanted only the appliance {SBC_CORE}")
+        elif len(rc["received_from"]) > 1:
+            errs.append(f"carol got RTP from several appliance ports {list(rc['received_from'])}")
+        if not ra["received_from"] or any(not k.startswith(SBC_ACC + ":") for k in ra["received_from"]):
+            errs.append(f"alice got RTP from {list(ra['received_from'])}, wanted only the appliance {SBC_ACC}")
+        elif len(ra["received_from"]) > 1:
+            errs.append(f"alice got RTP from several appliance ports {list(ra['received_from'])}: "
+                        f"her relay port should not change with the transfer")
+
+    # ---- tests ------------------------------------------------------------------------------------
+    def test_blind_transfer(self, tdir):
+        """alice -> bob-trc; bob REFERs alice to carol; the appliance (mode c) does the rest."""
+        BOB, CAROL, SBC_ACC = self._c("BOB"), self._c("CAROL"), self._c("SBC_ACC")
+        cdr_before = len(self.cdr_lines())
+        problems, excerpts = self._run_blind_transfer(tdir)
+        errs = []
+
+        # What the appliance told bob, and what it sent alice (from the sipp traces).
+        self._check_transferor_told(tdir, errs)
         atrace = read_trace(os.path.join(tdir, "alice.msg"))
         ok200 = next((m for m in atrace if m["dir"] == "in" and m["start"].startswith("SIP/2.0 200")
                       and _is_response_to(m, "INVITE")), None)
@@ -401,17 +450,7 @@ class TransferTests:
         for who, r in (("alice", ra), ("bob", rb), ("carol", rc)):
             self._progress(f"rtp {who}: sent {r['sent']} received {r['received']} from {r['received_from']} "
                            f"ssrcs {[hex(s) for s in r['ssrcs']]} first/last rx {r['first_rx_time']}/{r['last_rx_time']}")
-        if rc["received"] <= 100:
-            errs.append(f"carol received {rc['received']} RTP packets from alice, wanted > 100")
-        if not rc["received_from"] or any(not k.startswith(SBC_CORE + ":") for k in rc["received_from"]):
-            errs.append(f"carol got RTP from {list(rc['received_from'])}, wanted only the appliance {SBC_CORE}")
-        elif len(rc["received_from"]) > 1:
-            errs.append(f"carol got RTP from several appliance ports {list(rc['received_from'])}")
-        if not ra["received_from"] or any(not k.startswith(SBC_ACC + ":") for k in ra["received_from"]):
-            errs.append(f"alice got RTP from {list(ra['received_from'])}, wanted only the appliance {SBC_ACC}")
-        elif len(ra["received_from"]) > 1:
-            errs.append(f"alice got RTP from several appliance ports {list(ra['received_from'])}: "
-                        f"her relay port should not change with the transfer")
+        self._check_transferred_sources(ra, rc, errs)
         missing = [hex(s) for s in (SSRC_BOB, SSRC_CAROL) if s not in ra["ssrcs"]]
         if missing:
             errs.append(f"alice's RTP lacks SSRC {missing} (has {[hex(s) for s in ra['ssrcs']]}): "
@@ -427,18 +466,7 @@ class TransferTests:
                 errs.append(f"media gap at alice {gap['gap_ms']:.0f} ms, outside the sane bounds "
                             f"({lo:.0f}, {hi:.0f}) ms: a long silence or a long double feed at the switch")
         # bob stops getting alice's RTP at the switch, well before his rtpsim stops listening.
-        bob_end = rb["run_start"] + rb["run_seconds"]
-        if rb["last_rx_time"] is None:
-            errs.append("bob received no RTP at all before the transfer")
-        else:
-            if rb["last_rx_time"] > bob_end - 1.0:
-                errs.append(f"bob still received RTP {bob_end - rb['last_rx_time']:.2f} s before his rtpsim "
-                            f"ended ({rb['received']} packets): the appliance did not stop relaying to him")
-            if rc["first_rx_time"] is not None and rb["last_rx_time"] > rc["first_rx_time"] + 0.1:
-                errs.append(f"alice's RTP reached bob {rb['last_rx_time'] - rc['first_rx_time']:.2f} s after it "
-                            f"started reaching carol (one switch, no fork, wanted)")
-        if rb["received_from"] and any(not k.startswith(SBC_CORE + ":") for k in rb["received_from"]):
-            errs.append(f"bob got RTP from {list(rb['received_from'])}, wanted only the appliance {SBC_CORE}")
+        self._check_bob_stopped(rb, rc, errs)
 
         # CDRs: two segments.
         new = self._wait_cdrs(cdr_before, 2)
