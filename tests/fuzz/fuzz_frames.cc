@@ -2,7 +2,8 @@
 /// libFuzzer target for the worker's receive path: worker_handle_burst (dataplane/lcore_loop.cc)
 /// and everything it calls on a frame off the wire (Ethernet/IPv4/UDP classification, ARP,
 /// ICMP echo, IPv4 reassembly, the per-source SIP limiter and the hand-off to control, the RTP
-/// relay with latching and header rewrite). Every byte a peer sends reaches this code first.
+/// relay with latching and header rewrite, and the RTP header rewrite of a side that continues
+/// a stream after a transfer). Every byte a peer sends reaches this code first.
 ///
 /// Real DPDK underneath: EAL without hugepages or PCI, a real mbuf pool, two net_ring ports
 /// (each loops its TX queue into its RX queue, so what the worker sends is read back), a real
@@ -213,13 +214,20 @@ struct world {
         media_side* e = side(port0_addr, 20008, p0, ipv4(192, 0, 2, 11), 6002, 0xa1);
         media_side* f = side(port0_addr, 20010, p0, ipv4(192, 0, 2, 12), 6004, 0xa2);
         media_side* g = side(port1_addr, 20012, foreign_port_id, ipv4(198, 51, 100, 22), 7002, 0xb2);
+        // A transferred call with continuity: h's packets continue the stream i's remote heard
+        // (armed: the first RTP packet fixes the offsets, later SSRCs and jumps re-seam).
+        media_side* h = side(port0_addr, 20014, p0, ipv4(192, 0, 2, 13), 6006, 0xa3);
+        media_side* i = side(port1_addr, 20016, p1, ipv4(198, 51, 100, 23), 7004, 0xb3);
+        const stream_position heard{0xb0b0b, 65530, 0xffffff00};
+        bridge(*h, i, &heard);
+        bridge(*i, h);
         bridge(*a, b);
         bridge(*b, a);
         bridge(*c, d);
         bridge(*d, c);
         bridge(*f, g);
         bridge(*g, f);
-        for (media_side* s : {a, b, c, d, e, f, g}) {
+        for (media_side* s : {a, b, c, d, e, f, g, h, i}) {
             if (!table->insert(s)) {
                 fail("relay_table::insert");
             }

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Writes the seed corpus of fuzz_frames (tests/fuzz/corpus/fuzz_frames/): one input per path
 of the worker's receive code, in fuzz_frames.cc's input format and against its relay table
-(192.0.2.1 and 192.0.2.64-67 on port 0, 198.51.100.1 on port 1, relay sides at 20000-20012).
+(192.0.2.1 and 192.0.2.64-67 on port 0, 198.51.100.1 on port 1, relay sides at 20000-20016;
+20014 continues a stream).
 
 Run it again after changing either; the seeds are committed so a run needs nothing but them."""
 
@@ -86,6 +87,10 @@ def seeds():
     a, b = "192.0.2.10", "198.51.100.20"
     yield "rtp_both_ways", [record(udp_frame(a, "192.0.2.1", 6000, 20000, rtp(i))) for i in range(1, 4)] + \
         [record(udp_frame(b, "198.51.100.1", 6000, 20002, rtp(i), MAC1), port=1) for i in range(1, 4)]
+    yield "rtp_continued", [record(udp_frame("192.0.2.13", "192.0.2.1", 6006, 20014, rtp(i, 0xca201)))
+                            for i in (7, 8, 10, 9)] + \
+        [record(udp_frame("192.0.2.13", "192.0.2.1", 6006, 20014, rtp(40000, 0x5eed)), new_burst=True),
+         record(udp_frame("192.0.2.13", "192.0.2.1", 6006, 20014, b"\x81\xc8" + bytes(26)))]  # RTCP SR
     yield "rtp_latches", [record(udp_frame("203.0.113.7", "192.0.2.65", 4000, 20004, rtp(i))) for i in range(1, 3)]
     yield "rtp_miss_no_target_foreign", [
         record(udp_frame(a, "192.0.2.1", 6000, 20100, rtp(1))),
