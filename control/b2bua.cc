@@ -314,6 +314,12 @@ void b2bua::on_invite(const inbound& in) {
         return refuse(500, "the Privacy header asks for a level this appliance does not know (critical)");
     }
     const provider_config* trunk = accounts_.provider_by_address(in.source.addr);
+    if (trunk != nullptr && trunk->max_calls != 0 && provider_calls(trunk->name) >= trunk->max_calls) {
+        // A trunk's channels carry both directions: one more call from it is beyond its contract.
+        // 503 without Retry-After: the provider routes this call elsewhere, not all of them.
+        ++stats_.providers_refused_full;
+        return refuse(503, "the provider's channels (max_calls) are all in use");
+    }
     const asserted_identity caller_identity =
         identity_of_call(m, trunk != nullptr && trunk->trust_identity, account);
 
@@ -444,6 +450,10 @@ void b2bua::on_invite(const inbound& in) {
     ++stats_.calls_total;
     if (!c->account.empty()) {
         ++account_calls_[c->account];
+    }
+    if (trunk != nullptr && trunk->max_calls != 0) {
+        ++provider_calls_[trunk->name];
+        c->channel[0] = trunk->name;
     }
     call& cr = *c;
     calls_.emplace(id, std::move(c));
@@ -605,11 +615,9 @@ void b2bua::end_call(call& c, const char* hangup) {
     }
     by_call_id_.erase(c.a.call_id);
     by_call_id_.erase(c.b.call_id);
-    if (!c.account.empty()) {
-        if (auto it = account_calls_.find(c.account); it != account_calls_.end() && --it->second == 0) {
-            account_calls_.erase(it);
-        }
-    }
+    forget_account_call(c.account);
+    release_leg_channel(c, false);
+    release_leg_channel(c, true);
     calls_.erase(c.id);  // `c` is gone from here on
 }
 

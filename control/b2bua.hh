@@ -81,6 +81,7 @@ struct b2bua_stats {
     /// over), and destinations skipped because their provider was down (provider_health.hh).
     uint64_t provider_response_timeouts = 0, providers_skipped_down = 0;
     uint64_t providers_skipped_full = 0;  ///< destinations skipped because their provider's max_calls were in use
+    uint64_t providers_refused_full = 0;  ///< calls from a provider refused (503): its max_calls were in use
     uint64_t session_refreshes_sent = 0, session_refreshes_answered = 0, session_timer_expiries = 0;
     uint64_t media_timeouts = 0;  ///< answered calls hung up because no RTP flowed (b2bua_media_timeout.cc)
     uint64_t pracks_sent = 0;  ///< RFC 3262 PRACKs of callees' reliable provisional responses
@@ -148,10 +149,16 @@ public:
     const provider_registrations& provider_regs() const { return *provider_regs_; }
     const provider_health& providers_health() const { return health_; }
     const std::vector<provider_config>& providers() const { return accounts_.providers(); }
-    /// Calls placed at a provider and not yet over (ringing or answered): its channels in use.
+    /// Calls placed at a provider and not yet over (ringing or answered), and calls from it: its
+    /// channels in use.
     unsigned provider_calls(const std::string& provider) const {
         const auto it = provider_calls_.find(provider);
         return it == provider_calls_.end() ? 0 : it->second;
+    }
+    /// Calls of an account in progress (its max_calls).
+    unsigned account_calls(const std::string& account) const {
+        const auto it = account_calls_.find(account);
+        return it == account_calls_.end() ? 0 : it->second;
     }
 
     /// The location service (nullptr when no accounts are configured).
@@ -262,6 +269,10 @@ private:
     void hang_up_branch(call& c, size_t i, const inbound& in);
     /// Gives back the provider channel branch `i` holds, if any (b2bua_fork.cc).
     void release_channel(call& c, size_t i);
+    /// Gives back the channel leg B (`leg_b`) or A holds at its provider (call::channel), once.
+    void release_leg_channel(call& c, bool leg_b);
+    /// One call of `account` fewer (account_calls_).
+    void forget_account_call(const std::string& account);
     /// The destination's provider response_timeout, from its INVITE on (b2bua_fork.cc).
     void arm_response_timeout(call& c, size_t i);
     /// A provider's OPTIONS probe (provider_health.hh), from the housekeeping timer.

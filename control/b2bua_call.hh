@@ -308,6 +308,12 @@ struct b2bua::call {
     ms_t media_changed_at = 0;                ///< when that was
     std::string tag;                   ///< fu= of the answering destination: the call-manager API finds calls by it
     int8_t continuous_media = -1;      ///< cm= of the answering destination (-1: `[transfer] continuous_media`)
+    /// The provider whose channel (max_calls) each leg holds, [0] leg A, [1] leg B ("" = none):
+    /// leg A's when the call came in from a provider that counts them, leg B's from its answering
+    /// destination at one (call::branch::holds_channel moves here). A channel belongs to its leg:
+    /// it goes when the leg goes (the call's end, a transfer or Replaces taking the leg's place)
+    /// and moves with it (an attended transfer joins two calls' kept legs).
+    std::string channel[2];
     std::string a_record_route;        ///< Record-Route lines of A's INVITE, echoed in the responses that make the dialog
     std::string account;               ///< the account that placed the call ("" = none): its limits, its bill
     std::shared_ptr<dialplan_engine> plans;  ///< the dialplans it started with (a reload does not change them)

@@ -198,6 +198,26 @@ void b2bua::release_channel(call& c, size_t i) {
     }
 }
 
+void b2bua::release_leg_channel(call& c, bool leg_b) {
+    std::string& provider = c.channel[leg_b ? 1 : 0];
+    if (provider.empty()) {
+        return;
+    }
+    if (auto it = provider_calls_.find(provider); it != provider_calls_.end() && --it->second == 0) {
+        provider_calls_.erase(it);
+    }
+    provider.clear();
+}
+
+void b2bua::forget_account_call(const std::string& account) {
+    if (account.empty()) {
+        return;
+    }
+    if (auto it = account_calls_.find(account); it != account_calls_.end() && --it->second == 0) {
+        account_calls_.erase(it);
+    }
+}
+
 void b2bua::arm_response_timeout(call& c, size_t i) {
     call::branch& br = c.branches[i];
     const provider_config* p = br.target.provider.empty() ? nullptr : accounts_.provider(br.target.provider);
@@ -583,6 +603,9 @@ void b2bua::answer_from_branch(call& c, size_t i, const inbound& in) {
     br.st = call::branch::state::done;
     br.status = m.status;
     c.answered_branch = static_cast<int>(i);
+    if (std::exchange(br.holds_channel, false)) {
+        c.channel[1] = br.target.provider;  // the answered destination's channel is leg B's now
+    }
     give_up_branches(c, static_cast<int>(i), answered_elsewhere);
     for (const call::branch& other : c.branches) {
         if (&other != &br) {

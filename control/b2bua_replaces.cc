@@ -87,6 +87,7 @@ void b2bua::on_replacing_invite(const inbound& in, uint64_t stx, const sdp::sess
     // The replaced party leaves (RFC 3891: BYE once the new dialog is accepted).
     send_bye(c, !is_a);
     by_call_id_.erase(replaced.call_id);
+    release_leg_channel(c, !is_a);  // its channel at a provider, if it held one
     const std::string replaced_peer = replaced.remote_uri;
 
     // The new party's dialog takes the replaced leg's place: our tag, our Contact on its realm.

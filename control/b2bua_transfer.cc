@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <utility>
 
 #include "b2bua.hh"
 #include "b2bua_call.hh"
@@ -627,6 +628,13 @@ bool b2bua::try_attended(call& c, bool from_a, uint64_t stx, uint32_t refer_cseq
     const std::string transferor_uri = (from_a ? c.a : c.b).remote_uri;
     c.a = kept1;
     c.b = kept2;
+    // The channels go with the legs: the transferor's are given back, the kept ones move here.
+    release_leg_channel(c, keep_a1);
+    release_leg_channel(*other, keep_a2);
+    std::string kept_channel1 = std::exchange(c.channel[keep_a1 ? 0 : 1], {});
+    std::string kept_channel2 = std::exchange(other->channel[keep_a2 ? 0 : 1], {});
+    c.channel[0] = std::move(kept_channel1);
+    c.channel[1] = std::move(kept_channel2);
     c.a_remote_sdp = sdp1;
     c.b_remote_sdp = sdp2;
     c.a_last_sdp = last1;
@@ -647,7 +655,8 @@ bool b2bua::try_attended(call& c, bool from_a, uint64_t stx, uint32_t refer_cseq
     c.record_written = false;
     c.transfers = std::max(c.transfers, other->transfers) + 1;  // the joined call carries the longer chain
 
-    // The other call is gone: its state moved here.
+    // The other call is gone: its state moved here (one call of its account fewer).
+    forget_account_call(other->account);
     timers_.cancel(other->waiting_ack[0].timer);
     timers_.cancel(other->waiting_ack[1].timer);
     timers_.cancel(other->linger_timer);
@@ -815,9 +824,7 @@ void b2bua::complete_transfer(call& c, size_t i, const inbound& answer) {
     by_call_id_.erase(old.call_id);
     by_call_id_[n.call_id] = c.id;
     (keep_a ? c.b : c.a) = n;
-    if (keep_a && c.answered_branch >= 0) {
-        release_channel(c, static_cast<size_t>(c.answered_branch));  // the provider leg B was has gone
-    }
+    release_leg_channel(c, keep_a);  // the transferor's leg (perhaps at a provider) has gone
     timers_.cancel(c.session[keep_a ? 1 : 0].timer);
     c.session[keep_a ? 1 : 0] = {};  // the new party's dialog negotiated no session timer
     (keep_a ? c.b_remote_sdp : c.a_remote_sdp) = has_sdp ? std::string(m.body) : std::string();

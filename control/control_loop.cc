@@ -320,6 +320,7 @@ struct control_loop::impl {
         j.key("response_timeouts").value(bs.provider_response_timeouts);
         j.key("skipped_down").value(bs.providers_skipped_down);
         j.key("skipped_full").value(bs.providers_skipped_full);
+        j.key("refused_full").value(bs.providers_refused_full);
         // Channels in use at providers with max_calls.
         j.key("channels").begin_object();
         for (const provider_config& p : calls.providers()) {

@@ -267,3 +267,59 @@ TEST_F(failover_test, a_silent_provider_is_failed_over_in_a_transfer_too) {
     EXPECT_EQ(b2b_->stats().provider_response_timeouts, 1u);
     EXPECT_EQ(count_request(out, core, sip::method::cancel), 0u) << "no CANCEL before a provisional";
 }
+
+// ------------------------------------------------------------------ max_calls: calls from the provider
+
+namespace {
+
+// The n-th INVITE from the carrier (at carol's address) to the core realm.
+std::string carrier_invite(unsigned n) {
+    std::string s = alice_invite(nth_call(n));
+    for (auto [from, to] : {std::pair<std::string, std::string>{"192.0.2.10", "198.51.100.30"},
+                            {"192.0.2.1", "198.51.100.1"}}) {
+        for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) {
+            s.replace(at, from.size(), to);
+        }
+    }
+    // The SDP is as long as before only when both addresses grew alike: fix Content-Length.
+    const size_t body = s.find("\r\n\r\n") + 4;
+    const size_t cl = s.find("Content-Length: ");
+    s.replace(cl, s.find("\r\n", cl) - cl, "Content-Length: " + std::to_string(s.size() - body));
+    return s;
+}
+
+}  // namespace
+
+TEST_F(failover_test, calls_from_the_provider_take_its_channels_too) {
+    with_carrier(0, 0, 2);
+    ASSERT_EQ(engine_->load_source("default", "d.lua", R"(sys.Dial("bob@198.51.100.20"))"), "");
+    from_carol(carrier_invite(1));
+    const auto first = invite_sent_to(take(), bob);
+    ASSERT_NE(first, nullptr) << "the carrier's call is routed";
+    EXPECT_EQ(b2b_->provider_calls("carrier"), 1u) << "a call from the trunk holds one of its channels";
+
+    // A call placed at the carrier meanwhile takes the second; a third call either way finds none.
+    ASSERT_EQ(engine_->load_source("default", "d.lua", R"(sys.Dial("1234@carrier|bob@198.51.100.20"))"), "");
+    from_alice(alice_invite(nth_call(2)));
+    EXPECT_EQ(invites_to(take(), carol), 1u);
+    EXPECT_EQ(b2b_->provider_calls("carrier"), 2u);
+    from_carol(carrier_invite(3));
+    auto out = take();
+    const received* refused = find_response(out, core, 503);
+    ASSERT_NE(refused, nullptr) << "beyond the trunk's channels";
+    EXPECT_EQ(refused->msg.find("Retry-After"), nullptr) << "the provider routes this call elsewhere, not all";
+    EXPECT_EQ(b2b_->stats().providers_refused_full, 1u);
+    EXPECT_EQ(invites_to(out, bob), 0u);
+
+    // The first call fails at bob: its channel is back, and the next call from the carrier takes it.
+    from_bob(bob_response(first->msg, 486, "Busy Here", {}, "bobtag"));
+    take();
+    EXPECT_EQ(b2b_->provider_calls("carrier"), 1u);
+    from_carol(carrier_invite(4));
+    out = take();
+    EXPECT_EQ(find_response(out, core, 503), nullptr);
+    EXPECT_EQ(b2b_->provider_calls("carrier"), 2u);
+    EXPECT_EQ(invites_to(out, carol), 0u) << "its own dialplan's carrier destination found no channel left";
+    EXPECT_EQ(invites_to(out, bob), 1u);
+    EXPECT_EQ(b2b_->stats().providers_skipped_full, 1u);
+}

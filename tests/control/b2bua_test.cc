@@ -1426,6 +1426,43 @@ TEST_P(attended_transfer, joins_alice_and_carol_and_drops_bob_from_both_calls) {
     EXPECT_EQ(b2b_->active_calls(), 0u);
 }
 
+// The joined call is one call: the account of the call that merged into it counts it no more
+// (it leaked one of that account's max_calls per attended transfer before).
+TEST_P(attended_transfer, the_joined_call_counts_once_for_its_accounts) {
+    b2bua_config cfg = base_config();
+    for (auto [name, network] : {std::pair{"access", "192.0.2.0/24"}, std::pair{"core", "198.51.100.0/24"}}) {
+        account_config a;
+        a.name = name;
+        cidr net;
+        ASSERT_EQ(parse_cidr(network, net), "");
+        a.networks = {net};
+        a.realm = "sipferry";
+        a.transfer_dialplan = "transfer";
+        cfg.accounts.push_back(a);
+    }
+    rebuild(cfg);
+    invite_opts o;
+    o.user = GetParam();
+    call_state cs = confirmed_call(o);
+    ASSERT_NE(cs.b_invite, nullptr);
+    uint16_t carol_relay_port = 0;
+    const std::string our_tag2 = bob_calls_carol(carol_relay_port);
+    ASSERT_FALSE(our_tag2.empty());
+    EXPECT_EQ(b2b_->account_calls("access"), 1u);
+    EXPECT_EQ(b2b_->account_calls("core"), 1u);
+
+    from_bob(attended_refer(cs, our_tag2));
+    take();
+    ASSERT_EQ(b2b_->active_calls(), 1u);
+    EXPECT_EQ(b2b_->account_calls("access"), 1u) << "alice's call goes on, now with carol";
+    EXPECT_EQ(b2b_->account_calls("core"), 0u) << "bob's call to carol merged into it";
+
+    from_alice(alice_request("BYE", cs.a_tag, 3, "z9hG4bKalicebye2"));
+    take();
+    EXPECT_EQ(b2b_->account_calls("access"), 0u);
+    EXPECT_EQ(b2b_->account_calls("core"), 0u);
+}
+
 TEST_P(attended_transfer, is_held_to_the_transfer_rate_policy_and_not_retried_blind) {
     b2bua_config cfg = base_config();
     cfg.transfer.max_per_call = 0;  // no transfer at all in a call: the depth check refuses

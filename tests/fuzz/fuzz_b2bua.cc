@@ -23,9 +23,13 @@
 ///   $u  the user part of the last request's Request-URI (for "sip:$u@...")
 ///   $Nx (N = 0..3) the same from what peer N was sent (a third party naming another dialog)
 ///
+/// The peers' calls belong to two accounts by their networks (acc-net 192.0.2.0/24, core-net
+/// 198.51.100.0/24, two calls each at most); carol is also the trunk (two channels).
+///
 /// Checked for every input, besides ASan and UBSan: every message the appliance sends parses
 /// with its own parser (but an error response to a request that does not); when the peers then
-/// fall silent for two hours no call, transaction or relay entry is left; when the B2BUA is
+/// fall silent for two hours no call, transaction, relay entry, account call or trunk channel is
+/// left; when the B2BUA is
 /// destroyed no relay entry is left published and every message segment is back in the pool.
 
 #include <rte_eal.h>
@@ -239,6 +243,19 @@ struct appliance {
         trunk.response_timeout_s = 2;  // an INVITE it leaves silent for 2 s is failed over
         trunk.max_calls = 2;           // its channels: every call that took one gives it back
         cfg.providers = {trunk};
+        for (auto [name, network] : {std::pair{"acc-net", "192.0.2.0/24"}, std::pair{"core-net", "198.51.100.0/24"}}) {
+            account_config acct;
+            acct.name = name;
+            cidr net;
+            if (!parse_cidr(network, net).empty()) {
+                fail("bad network in the fuzz config");
+            }
+            acct.networks = {net};
+            acct.realm = "sipferry";
+            acct.transfer_dialplan = "transfer";  // REFERs handled here go through the lab's plan
+            acct.max_calls = 2;                   // counted: every call that took one gives it back
+            cfg.accounts.push_back(acct);
+        }
         config = cfg;
         b2b = std::make_unique<b2bua>(cfg, *tl, timers, *anchor, *env->dialplans, *env->cdrs, send, clock);
     }
@@ -345,6 +362,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         if (a.b2b->provider_calls("lab-trunk") != 0) {
             fail("two silent hours later: " + std::to_string(a.b2b->provider_calls("lab-trunk")) +
                  " of the trunk's channels still held");
+        }
+        for (const char* acct : {"acc-net", "core-net"}) {
+            if (a.b2b->account_calls(acct) != 0) {
+                fail("two silent hours later: " + std::to_string(a.b2b->account_calls(acct)) + " calls of account " +
+                     acct + " still counted");
+            }
         }
         if (a.b2b->active_calls() != 0 || a.tl->size() != 0 || a.table->size() != 0) {
             fail("two silent hours later: " + std::to_string(a.b2b->active_calls()) + " calls, " +
