@@ -34,16 +34,6 @@ protected:
         a.realm = "sipferry";
         return a;
     }
-    /// An account whose callers are trusted by their source `network`.
-    static account_config trusted_account(const std::string& name, const std::string& network) {
-        account_config a;
-        a.name = name;
-        cidr net;
-        EXPECT_EQ(parse_cidr(network, net), "");
-        a.networks = {net};
-        a.realm = "sipferry";
-        return a;
-    }
     /// The provider "carrier": carol's address, with a From host and credentials.
     static provider_config carrier_provider() {
         provider_config p;

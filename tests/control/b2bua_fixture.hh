@@ -122,6 +122,17 @@ struct invite_opts {
     std::string extra;  ///< more header lines ("Name: value\r\n")
 };
 
+/// An account whose callers are trusted by their source `network`.
+inline account_config trusted_account(const std::string& name, const std::string& network) {
+    account_config a;
+    a.name = name;
+    cidr net;
+    EXPECT_EQ(parse_cidr(network, net), "");
+    a.networks = {net};
+    a.realm = "sipferry";
+    return a;
+}
+
 inline std::string alice_invite(const invite_opts& o = {}) {
     std::string s = "INVITE sip:" + o.user + "@192.0.2.1 SIP/2.0\r\n";
     s += "Via: SIP/2.0/UDP 192.0.2.10:" + std::to_string(o.via_port) + ";branch=" + o.branch + ";rport\r\n";

@@ -1356,6 +1356,17 @@ protected:
         return our_tag2;
     }
 
+    /// Call 1 (alice -> the test's `bob-tr?`, confirmed) and call 2 (bob -> carol).
+    void both_calls(call_state& cs, std::string& our_tag2) {
+        invite_opts o;
+        o.user = GetParam();
+        cs = confirmed_call(o);
+        ASSERT_NE(cs.b_invite, nullptr);
+        uint16_t carol_relay_port = 0;
+        our_tag2 = bob_calls_carol(carol_relay_port);
+        ASSERT_FALSE(our_tag2.empty());
+    }
+
     /// bob's REFER of alice to carol, replacing his dialog with carol (as he sees it).
     std::string attended_refer(const call_state& cs, const std::string& our_tag2) {
         std::string refer = bob_request("REFER", cs.b_invite->msg, 1, "z9hG4bKbobattended");
@@ -1431,23 +1442,13 @@ TEST_P(attended_transfer, joins_alice_and_carol_and_drops_bob_from_both_calls) {
 TEST_P(attended_transfer, the_joined_call_counts_once_for_its_accounts) {
     b2bua_config cfg = base_config();
     for (auto [name, network] : {std::pair{"access", "192.0.2.0/24"}, std::pair{"core", "198.51.100.0/24"}}) {
-        account_config a;
-        a.name = name;
-        cidr net;
-        ASSERT_EQ(parse_cidr(network, net), "");
-        a.networks = {net};
-        a.realm = "sipferry";
-        a.transfer_dialplan = "transfer";
-        cfg.accounts.push_back(a);
+        cfg.accounts.push_back(trusted_account(name, network));
+        cfg.accounts.back().transfer_dialplan = "transfer";
     }
     rebuild(cfg);
-    invite_opts o;
-    o.user = GetParam();
-    call_state cs = confirmed_call(o);
-    ASSERT_NE(cs.b_invite, nullptr);
-    uint16_t carol_relay_port = 0;
-    const std::string our_tag2 = bob_calls_carol(carol_relay_port);
-    ASSERT_FALSE(our_tag2.empty());
+    call_state cs;
+    std::string our_tag2;
+    ASSERT_NO_FATAL_FAILURE(both_calls(cs, our_tag2));
     EXPECT_EQ(b2b_->account_calls("access"), 1u);
     EXPECT_EQ(b2b_->account_calls("core"), 1u);
 
@@ -1467,13 +1468,9 @@ TEST_P(attended_transfer, is_held_to_the_transfer_rate_policy_and_not_retried_bl
     b2bua_config cfg = base_config();
     cfg.transfer.max_per_call = 0;  // no transfer at all in a call: the depth check refuses
     rebuild(cfg);
-    invite_opts o;
-    o.user = GetParam();
-    call_state cs = confirmed_call(o);
-    ASSERT_NE(cs.b_invite, nullptr);
-    uint16_t carol_relay_port = 0;
-    const std::string our_tag2 = bob_calls_carol(carol_relay_port);
-    ASSERT_FALSE(our_tag2.empty());
+    call_state cs;
+    std::string our_tag2;
+    ASSERT_NO_FATAL_FAILURE(both_calls(cs, our_tag2));
     ASSERT_EQ(b2b_->active_calls(), 2u);
 
     from_bob(attended_refer(cs, our_tag2));

@@ -11,6 +11,7 @@
 
 #include <memory>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "eal_fixture.hh"
@@ -64,29 +65,27 @@ protected:
         return s;
     }
 
-    // A frame from A's remote (as in the SDP) to A's relay port.
-    udp_spec to_a(size_t payload_len = 172) const {
+    // A frame from a remote (address, port, MAC) to a relay port (address, port, MAC).
+    static udp_spec flow(uint32_t src, uint16_t sport, uint8_t src_mac, uint32_t dst, uint16_t dport, uint8_t dst_mac,
+                         std::vector<uint8_t> payload) {
         udp_spec s;
-        s.src_mac = mac(0xa0);
-        s.dst_mac = mac(0x01);
-        s.src_addr = a_remote;
-        s.dst_addr = a_local;
-        s.src_port = 6000;
-        s.dst_port = 20000;
-        s.payload = pattern_payload(payload_len, 0x5a);
+        s.src_mac = mac(src_mac);
+        s.dst_mac = mac(dst_mac);
+        s.src_addr = src;
+        s.dst_addr = dst;
+        s.src_port = sport;
+        s.dst_port = dport;
+        s.payload = std::move(payload);
         return s;
     }
 
+    // A frame from A's remote (as in the SDP) to A's relay port.
+    udp_spec to_a(size_t payload_len = 172) const {
+        return flow(a_remote, 6000, 0xa0, a_local, 20000, 0x01, pattern_payload(payload_len, 0x5a));
+    }
+
     udp_spec to_b(size_t payload_len = 172) const {
-        udp_spec s;
-        s.src_mac = mac(0xb0);
-        s.dst_mac = mac(0x02);
-        s.src_addr = b_remote;
-        s.dst_addr = b_local;
-        s.src_port = 6000;
-        s.dst_port = 20002;
-        s.payload = pattern_payload(payload_len, 0x33);
-        return s;
+        return flow(b_remote, 6000, 0xb0, b_local, 20002, 0x02, pattern_payload(payload_len, 0x33));
     }
 
     rte_mbuf* frame(const udp_spec& s) {
@@ -665,17 +664,7 @@ protected:
         bridge(*c, a, &pos);
     }
 
-    udp_spec from_carol(const rtp_fields& f) const {
-        udp_spec s;
-        s.src_mac = mac(0xd0);
-        s.dst_mac = mac(0x03);
-        s.src_addr = c_remote;
-        s.dst_addr = c_local;
-        s.src_port = 8000;
-        s.dst_port = 20010;
-        s.payload = rtp_packet(f);
-        return s;
-    }
+    udp_spec from_carol(const rtp_fields& f) const { return flow(c_remote, 8000, 0xd0, c_local, 20010, 0x03, rtp_packet(f)); }
 
     // carol -> C -> alice; what alice gets (checked: addressing, checksums, audio intact).
     rtp_fields carol_says(const rtp_fields& f, bool offload = false, bool udp_cksum = true) {
