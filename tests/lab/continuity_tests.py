@@ -2,14 +2,19 @@
 """sipferry lab: one continuous RTP stream for the party that stays across a transfer (dial option
 cm=1, the lab dialplan's `X-trc-cm`).
 
-A mixin for the lab runner (tests/lab/run), beside TransferTests, whose helpers it uses
-(_run_blind_transfer, _check_transferor_told, _check_transferred_sources, _check_bob_stopped,
-_report, _wait_cdrs, _fail, _progress, _c):
+A mixin for the lab runner (tests/lab/run), beside TransferTests and MoreTransferTests, whose
+helpers it uses (_run_blind_transfer, _check_transferor_told, _check_transferred_sources,
+_check_bob_stopped, _run_attended_transfer, _check_attended_sip, _check_attended_cdrs,
+_rtp_from_only, _report, _wait_cdrs, _fail, _progress, _c):
 
   blind_transfer_continuous_stream  test_blind_transfer's flow with alice calling `bob-trc-cm`:
                     after bob's REFER and carol's answer alice hears carol in bob's stream: bob's
                     SSRC only, sequence numbers and timestamps going on from bob's last packet, the
                     marker bit on the seam, carol's payload type (PCMU, bob's PCMA) unchanged
+  attended_transfer_continuous_stream  test_attended_transfer's flow with alice calling
+                    `bob-trc-cm` (call 1 has cm=1, call 2, bob -> carol, has not): after the join
+                    alice hears carol in bob's call-1 stream as above, while carol hears bob's
+                    call-2 SSRC and then alice's own (the decision is per call)
 
 Which packet is whose comes from the payload types (rtpsim's report: per_pt, transitions,
 markers, seq_steps, pt_ts_steps; tools/rtpsim). carol's rtpsim runs with --no-first-marker, so a
@@ -20,7 +25,7 @@ import os
 
 from transfer_tests import read_trace, _is_request  # sipp -trace_msg parsing
 
-CONTINUITY_TESTS = ["blind_transfer_continuous_stream"]
+CONTINUITY_TESTS = ["blind_transfer_continuous_stream", "attended_transfer_continuous_stream"]
 SERVICE = "bob-trc-cm"  # lua/dialplans/lab_default.lua: bob with [tr=c,cm=1]
 SEAM_TS = 160  # the appliance's timestamp step at the seam (one 20 ms packet at 8 kHz)
 LEAST = 100  # of carol's packets alice must hear in bob's stream (and carol of alice's)
@@ -50,42 +55,11 @@ class ContinuityTests:
             self._fail(", ".join(problems) + ("; " + "; ".join(errs) if errs else "") + "\n" + excerpts)
 
         ra, rb, rc = self._report(tdir, "alice"), self._report(tdir, "bob"), self._report(tdir, "carol")
-        for who, r in (("alice", ra), ("bob", rb), ("carol", rc)):
-            self._progress(f"rtp {who}: sent {r['sent']} (ssrc {r['ssrc']:#x} pt {r['pt']}) received {r['received']} "
-                           f"from {r['received_from']} ssrcs {[hex(s) for s in r['ssrcs']]} per_pt {r['per_pt']}")
-        bob_ssrc, bob_pt, carol_pt = rb["ssrc"], rb["pt"], rc["pt"]
-        if bob_pt == carol_pt:
-            self._fail(f"bob and carol both send payload type {bob_pt}: alice's report cannot tell their "
-                       f"packets apart (uas_transferor.xml sends PCMA, uas_answer.xml PCMU)")
-
-        # 2. One stream at alice: bob's SSRC, none of carol's.
-        if ra["ssrcs"] != [bob_ssrc]:
-            errs.append(f"alice heard SSRCs {[hex(s) for s in ra['ssrcs']]}, wanted only bob's {bob_ssrc:#x} "
-                        f"(one continuous stream)" +
-                        (f"; carol's own {rc['ssrc']:#x} among them: her packets were not rewritten"
-                         if rc["ssrc"] in ra["ssrcs"] else ""))
-        # 3. carol's packets in it, by their payload type.
-        carol_n = ra["per_pt"].get(str(carol_pt), 0)
-        if carol_n < LEAST:
-            errs.append(f"alice got {carol_n} packets of carol's payload type {carol_pt}, wanted >= {LEAST}")
-        if not ra["per_pt"].get(str(bob_pt)):
-            errs.append(f"alice got none of bob's packets (payload type {bob_pt}) before the transfer")
-        # 4. Continuity: sequence numbers, the seam, timestamps, markers.
-        seam = self._check_stream(ra, rb, rc, errs)
+        self._show_reports((("alice", ra), ("bob", rb), ("carol", rc)))
+        # 2.-4. One stream at alice, bob's, with carol's packets in it and one seam.
+        seam = self._check_one_stream(ra, rb, rc, errs)
         # 5. The media gap at alice: reported, never checked.
-        if seam is not None:
-            last, first = seam["from"], seam["to"]
-            figures = {"gap_ms": round((first["time"] - last["time"]) * 1000.0, 1),
-                       "seq_step": (first["seq"] - last["seq"]) & 0xFFFF,
-                       "ts_step": (first["ts"] - last["ts"]) & 0xFFFFFFFF, "bob_last": last, "seam": first}
-            if rc.get("send_start"):
-                figures["carol_late_ms"] = round((rc["send_start"] - last["time"]) * 1000.0, 1)
-            with open(os.path.join(tdir, "continuity.json"), "w") as f:
-                json.dump(figures, f)
-            self._progress(f"seam at alice: bob's last {_pkt(last)} -> carol's first {_pkt(first)}: seq "
-                           f"+{figures['seq_step']}, ts +{figures['ts_step']}; media gap {figures['gap_ms']:.1f} ms"
-                           + (f" (carol's first packet left her {figures['carol_late_ms']:.1f} ms after bob's last "
-                              f"arrived)" if "carol_late_ms" in figures else ""))
+        self._report_seam(tdir, seam, carol_starts=rc)
         # 6. carol hears alice (her own SSRC, only from the appliance); bob stops at the switch.
         from_alice = (rc.get("per_ssrc") or {}).get(str(ra["ssrc"]), {}).get("count", 0)
         if from_alice < LEAST or rc["ssrcs"] != [ra["ssrc"]]:
@@ -108,6 +82,95 @@ class ContinuityTests:
             errs.append(f"CDR line is not JSON ({e}): {new}")
         if errs:
             self._fail("; ".join(errs))
+
+    def test_attended_transfer_continuous_stream(self, tdir):
+        """bob: call 1 from alice (bob-trc-cm, cm=1), call 2 to carol (no cm); REFER with Replaces joins
+        alice and carol: alice hears carol in bob's call-1 stream, carol hears alice's own SSRC."""
+        SBC_ACC, SBC_CORE = self._c("SBC_ACC"), self._c("SBC_CORE")
+        cdr_before = len(self.cdr_lines())
+        # carol's rtpsim runs with --no-first-marker. Here she sends from her answer of call 2, long
+        # before the join, so her own first-packet marker goes to bob in call 2 and would never reach
+        # alice anyway; without it, still, none of the packets she sends has the marker bit, so a
+        # marker on carol's payload type at alice can only be the appliance's (the seam), whatever
+        # the timing of her rtpsim.
+        problems, excerpts = self._run_attended_transfer(tdir, service=SERVICE,
+                                                         carol_rtpsim=f"{self._c('RTPSIM')} --no-first-marker")
+        errs = []
+        # 1. SIP: as attended_transfer (bob's 202, one NOTIFY 200, BYEs in both calls, re-INVITEs).
+        self._check_attended_sip(tdir, errs)
+        if problems:
+            self._fail(", ".join(problems) + ("; " + "; ".join(errs) if errs else "") + "\n" + excerpts)
+
+        ra, rc = self._report(tdir, "alice"), self._report(tdir, "carol")
+        rb, rb2 = self._report(tdir, "bob"), self._report(tdir, "bob2")
+        self._show_reports((("alice", ra), ("bob (call 1)", rb), ("bob (call 2)", rb2), ("carol", rc)))
+        # 2. alice (call 1, cm=1): one stream, bob's call-1 SSRC, carol's packets in it, one seam.
+        seam = self._check_one_stream(ra, rb, rc, errs)
+        self._rtp_from_only("alice", ra, SBC_ACC, errs)
+        # 4. The media gap at alice: reported, never checked. carol has been sending since call 2
+        # was answered, so her send start says nothing about the seam.
+        self._report_seam(tdir, seam)
+        # 3. carol (call 2, no cm): bob's call-2 SSRC, then alice's own, only from the appliance.
+        per = rc.get("per_ssrc") or {}
+        b2, a = per.get(str(rb2["ssrc"]), {}), per.get(str(ra["ssrc"]), {})
+        if (sorted(rc["ssrcs"]) != sorted([rb2["ssrc"], ra["ssrc"]]) or not b2.get("count")
+                or a.get("count", 0) < LEAST or b2["first"] > a["first"]):
+            errs.append(f"carol heard SSRCs {[hex(s) for s in rc['ssrcs']]} ({b2.get('count', 0)} of bob's call-2 "
+                        f"{rb2['ssrc']:#x}, {a.get('count', 0)} of alice's {ra['ssrc']:#x}), wanted bob's and then "
+                        f">= {LEAST} in alice's own SSRC (call 2 has no cm: no rewriting towards carol)")
+        self._rtp_from_only("carol", rc, SBC_CORE, errs)
+        # CDRs: as attended_transfer (call 1 and call 2 with hangup transfer, then alice-carol).
+        self._check_attended_cdrs(cdr_before, errs)
+        if errs:
+            self._fail("; ".join(errs))
+
+    def _show_reports(self, reports):
+        """One progress line per (who, rtpsim report)."""
+        for who, r in reports:
+            self._progress(f"rtp {who}: sent {r['sent']} (ssrc {r['ssrc']:#x} pt {r['pt']}) received {r['received']} "
+                           f"from {r['received_from']} ssrcs {[hex(s) for s in r['ssrcs']]} per_pt {r['per_pt']}")
+
+    def _check_one_stream(self, ra, rb, rc, errs):
+        """alice (her report ra) heard one stream: bob's SSRC (his report rb) only, none of carol's
+        (rc), >= LEAST of carol's packets in it (by payload type), and _check_stream's continuity.
+        Fails at once when bob and carol send one payload type. Returns the seam or None."""
+        bob_ssrc, bob_pt, carol_pt = rb["ssrc"], rb["pt"], rc["pt"]
+        if bob_pt == carol_pt:
+            self._fail(f"bob and carol both send payload type {bob_pt}: alice's report cannot tell their "
+                       f"packets apart")
+        # One stream at alice: bob's SSRC, none of carol's.
+        if ra["ssrcs"] != [bob_ssrc]:
+            errs.append(f"alice heard SSRCs {[hex(s) for s in ra['ssrcs']]}, wanted only bob's {bob_ssrc:#x} "
+                        f"(one continuous stream)" +
+                        (f"; carol's own {rc['ssrc']:#x} among them: her packets were not rewritten"
+                         if rc["ssrc"] in ra["ssrcs"] else ""))
+        # carol's packets in it, by their payload type.
+        carol_n = ra["per_pt"].get(str(carol_pt), 0)
+        if carol_n < LEAST:
+            errs.append(f"alice got {carol_n} packets of carol's payload type {carol_pt}, wanted >= {LEAST}")
+        if not ra["per_pt"].get(str(bob_pt)):
+            errs.append(f"alice got none of bob's packets (payload type {bob_pt}) before the transfer")
+        # Continuity: sequence numbers, the seam, timestamps, markers.
+        return self._check_stream(ra, rb, rc, errs)
+
+    def _report_seam(self, tdir, seam, carol_starts=None):
+        """Prints (never checks) the seam at alice and the media gap there (the seam's arrival minus
+        bob's last packet's) and writes them to continuity.json. carol_starts: carol's report when
+        her rtpsim's send start is the seam's cause (blind transfer: she starts at her answer)."""
+        if seam is None:
+            return
+        last, first = seam["from"], seam["to"]
+        figures = {"gap_ms": round((first["time"] - last["time"]) * 1000.0, 1),
+                   "seq_step": (first["seq"] - last["seq"]) & 0xFFFF,
+                   "ts_step": (first["ts"] - last["ts"]) & 0xFFFFFFFF, "bob_last": last, "seam": first}
+        if carol_starts and carol_starts.get("send_start"):
+            figures["carol_late_ms"] = round((carol_starts["send_start"] - last["time"]) * 1000.0, 1)
+        with open(os.path.join(tdir, "continuity.json"), "w") as f:
+            json.dump(figures, f)
+        self._progress(f"seam at alice: bob's last {_pkt(last)} -> carol's first {_pkt(first)}: seq "
+                       f"+{figures['seq_step']}, ts +{figures['ts_step']}; media gap {figures['gap_ms']:.1f} ms"
+                       + (f" (carol's first packet left her {figures['carol_late_ms']:.1f} ms after bob's last "
+                          f"arrived)" if "carol_late_ms" in figures else ""))
 
     def _check_stream(self, ra, rb, rc, errs):
         """Check 4 on alice's report `ra` (bob's rb, carol's rc): her stream has no sequence jump, one

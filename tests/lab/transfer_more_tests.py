@@ -306,14 +306,20 @@ class MoreTransferTests:
             self._fail("; ".join(errs))
 
     # ---- attended_transfer -------------------------------------------------------------------------
-    def test_attended_transfer(self, tdir):
-        """bob: call 1 from alice (bob-trc), call 2 to carol; REFER with Replaces joins alice and carol."""
+    def _run_attended_transfer(self, tdir, service="bob-trc", carol_rtpsim=None):
+        """The attended transfer's call flow: carol answers call 2 from bob (uac_consult.xml, port
+        5062) and sends at once (uas_reinvited.xml); bob answers alice's call to `service`
+        (uas_attended_transferor.xml) and REFERs her with Replaces naming call 2; alice
+        (uac_transferee.xml) takes the re-INVITE; every sipp and rtpsim waited for (bounded).
+        `carol_rtpsim`: the rtpsim command carol's scenario runs, options included (default the
+        runner's RTPSIM). Returns (problems, excerpts) as _sipp_problems does."""
         ALICE, BOB, CAROL = self._c("ALICE"), self._c("BOB"), self._c("CAROL")
         SBC_ACC, SBC_CORE = self._c("SBC_ACC"), self._c("SBC_CORE")
-        cdr_before = len(self.cdr_lines())
         # carol sends from the moment she answers call 2 (rtp_delay 0) until after alice's BYE.
-        carol = self._start_uas(tdir, "carol", CAROL, "uas_reinvited.xml",
-                                self._rtp_keys(tdir, name="carol", rtp_count=400, rtp_delay=0))
+        carol_keys = self._rtp_keys(tdir, name="carol", rtp_count=400, rtp_delay=0)
+        if carol_rtpsim:
+            carol_keys["rtpsim"] = carol_rtpsim
+        carol = self._start_uas(tdir, "carol", CAROL, "uas_reinvited.xml", carol_keys)
         # Call 2: bob (port 5062, RTP 6002) calls user carol at the appliance's core address; the
         # lab dialplan routes it to carol on the same realm.
         bob2 = self._sipp_mp(tdir, "bob2", BOB, "uac_consult.xml", 5062, 16100, remote=f"{SBC_CORE}:5060",
@@ -333,19 +339,24 @@ class MoreTransferTests:
         replaces = f"{q(call_id)}%3Bto-tag%3D{q(sbc_tag)}%3Bfrom-tag%3D{q(bob_tag)}"
         self._progress(f"call 2 confirmed: Call-ID {call_id} bob's tag {bob_tag} appliance's tag {sbc_tag}; "
                        f"Replaces={replaces}")
-        # Call 1: alice -> bob-trc; bob REFERs 2 s after the ACK.
+        # Call 1: alice -> `service`; bob REFERs 2 s after the ACK.
         bob = self._start_uas(tdir, "bob", BOB, "uas_attended_transferor.xml",
                               self._rtp_keys(tdir, name="bob", rtp_count=150, replaces=replaces))
-        alice = self.sipp(tdir, "alice", ALICE, "uac_transferee.xml", remote=f"{SBC_ACC}:5060", service="bob-trc",
+        alice = self.sipp(tdir, "alice", ALICE, "uac_transferee.xml", remote=f"{SBC_ACC}:5060", service=service,
                           keys=self._rtp_keys(tdir, caller="alice", rtp_count=350))
         rc_alice = self.wait_sipp(alice, timeout=16)
         rc_bob = self.wait_sipp(bob, timeout=3)
         rc_bob2 = self.wait_sipp(bob2, timeout=3)
         rc_carol = self.wait_sipp(carol, timeout=5 if rc_alice == 0 else 2)
         self._wait_rtpsims(tdir, ("alice", "bob", "bob2", "carol"), timeout=6)
-        errs = []
-        problems, excerpts = self._sipp_problems([(alice, rc_alice), (bob, rc_bob), (bob2, rc_bob2), (carol, rc_carol)])
+        return self._sipp_problems([(alice, rc_alice), (bob, rc_bob), (bob2, rc_bob2), (carol, rc_carol)])
 
+    def _check_attended_sip(self, tdir, errs):
+        """bob's side of an attended transfer that worked (bob.msg, bob2.msg): 202 for his REFER,
+        exactly one NOTIFY (200 OK, terminated: no blind fallback), a BYE in both calls; alice and
+        carol re-INVITEd (relay ports kept, each told the other's codecs). Returns the times of
+        bob's BYEs (call 1, call 2; None when missing)."""
+        SBC_ACC, SBC_CORE = self._c("SBC_ACC"), self._c("SBC_CORE")
         btrace = read_trace(os.path.join(tdir, "bob.msg"))
         b2trace = read_trace(os.path.join(tdir, "bob2.msg"))
         atrace = read_trace(os.path.join(tdir, "alice.msg"))
@@ -394,6 +405,43 @@ class MoreTransferTests:
             self._progress(f"carol: INVITE SDP {f1}; re-INVITE SDP {f2}")
             if f2.get("c") != SBC_CORE or f2.get("m") != f1.get("m"):
                 errs.append(f"carol's re-INVITE SDP c={f2.get('c')} m={f2.get('m')}, wanted {SBC_CORE} and port {f1.get('m')}")
+        return bye1_t, bye2_t
+
+    def _check_attended_cdrs(self, cdr_before, errs):
+        """Three new CDR lines: call 1 (alice-bob) and call 2 (bob-carol) with hangup transfer, then
+        alice-carol with call 1 as parent, transferred by bob, alice's Call-ID."""
+        BOB, CAROL = self._c("BOB"), self._c("CAROL")
+        # CDRs: both calls' segments end with hangup transfer, the joined call is a new segment.
+        new = self._wait_cdrs(cdr_before, 3)
+        for line in new:
+            self._progress(f"cdr: {line}")
+        try:
+            recs = [json.loads(l) for l in new]
+        except ValueError:
+            recs = []
+            errs.append(f"CDR lines are not JSON: {new}")
+        c1 = next((r for r in recs if r.get("hangup") == "transfer" and r.get("callee") == f"{BOB[1]}:5060"), None)
+        c2 = next((r for r in recs if r.get("hangup") == "transfer" and r.get("callee") == f"{CAROL[1]}:5060"), None)
+        joined = next((r for r in recs if r.get("parent")), None)
+        if len(recs) != 3 or c1 is None or c2 is None or joined is None:
+            errs.append(f"{len(recs)} new CDR lines, wanted 3: call 1 (alice-bob) and call 2 (bob-carol) with hangup "
+                        f"transfer, then alice-carol with a parent")
+        else:
+            if joined.get("parent") != c1.get("b_call_id"):
+                errs.append(f"joined CDR parent {joined.get('parent')!r}, wanted call 1's b_call_id {c1.get('b_call_id')!r}")
+            if "bob" not in str(joined.get("transferred_by") or ""):
+                errs.append(f"joined CDR transferred_by {joined.get('transferred_by')!r}, wanted bob's URI")
+            if joined.get("callee") != f"{CAROL[1]}:5060" or joined.get("call_id") != c1.get("call_id"):
+                errs.append(f"joined CDR callee {joined.get('callee')!r} call_id {joined.get('call_id')!r}, wanted carol "
+                            f"and alice's Call-ID {c1.get('call_id')!r}")
+
+    def test_attended_transfer(self, tdir):
+        """bob: call 1 from alice (bob-trc), call 2 to carol; REFER with Replaces joins alice and carol."""
+        SBC_ACC, SBC_CORE = self._c("SBC_ACC"), self._c("SBC_CORE")
+        cdr_before = len(self.cdr_lines())
+        problems, excerpts = self._run_attended_transfer(tdir)
+        errs = []
+        bye1_t, bye2_t = self._check_attended_sip(tdir, errs)
         if problems:
             self._fail(", ".join(problems) + ("; " + "; ".join(errs) if errs else "") + "\n" + excerpts)
 
@@ -426,29 +474,7 @@ class MoreTransferTests:
             if g is not None and not lo < g["gap_ms"] < hi:
                 errs.append(f"media gap at {who} {g['gap_ms']:.0f} ms outside ({lo:.0f}, {hi:.0f}) ms")
 
-        # CDRs: both calls' segments end with hangup transfer, the joined call is a new segment.
-        new = self._wait_cdrs(cdr_before, 3)
-        for line in new:
-            self._progress(f"cdr: {line}")
-        try:
-            recs = [json.loads(l) for l in new]
-        except ValueError:
-            recs = []
-            errs.append(f"CDR lines are not JSON: {new}")
-        c1 = next((r for r in recs if r.get("hangup") == "transfer" and r.get("callee") == f"{BOB[1]}:5060"), None)
-        c2 = next((r for r in recs if r.get("hangup") == "transfer" and r.get("callee") == f"{CAROL[1]}:5060"), None)
-        joined = next((r for r in recs if r.get("parent")), None)
-        if len(recs) != 3 or c1 is None or c2 is None or joined is None:
-            errs.append(f"{len(recs)} new CDR lines, wanted 3: call 1 (alice-bob) and call 2 (bob-carol) with hangup "
-                        f"transfer, then alice-carol with a parent")
-        else:
-            if joined.get("parent") != c1.get("b_call_id"):
-                errs.append(f"joined CDR parent {joined.get('parent')!r}, wanted call 1's b_call_id {c1.get('b_call_id')!r}")
-            if "bob" not in str(joined.get("transferred_by") or ""):
-                errs.append(f"joined CDR transferred_by {joined.get('transferred_by')!r}, wanted bob's URI")
-            if joined.get("callee") != f"{CAROL[1]}:5060" or joined.get("call_id") != c1.get("call_id"):
-                errs.append(f"joined CDR callee {joined.get('callee')!r} call_id {joined.get('call_id')!r}, wanted carol "
-                            f"and alice's Call-ID {c1.get('call_id')!r}")
+        self._check_attended_cdrs(cdr_before, errs)
         if errs:
             self._fail("; ".join(errs))
 
