@@ -271,6 +271,10 @@ private:
     void release_channel(call& c, size_t i);
     /// Gives back the channel leg B (`leg_b`) or A holds at its provider (call::channel), once.
     void release_leg_channel(call& c, bool leg_b);
+    /// One channel of `provider` fewer in use.
+    void give_back_channel(const std::string& provider);
+    /// Gives back the channel transfer destination `i` holds (transfer_branch::holds_channel), once.
+    void release_transfer_channel(call& c, size_t i);
     /// One call of `account` fewer (account_calls_).
     void forget_account_call(const std::string& account);
     /// The destination's provider response_timeout, from its INVITE on (b2bua_fork.cc).

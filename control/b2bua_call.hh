@@ -395,6 +395,7 @@ struct b2bua::call {
         bool done = false;               ///< its final response came, or it was given up
         timer_queue::id ring_timer = 0;  ///< CANCELs it when it rings too long (rt=, max_ring)
         timer_queue::id response_timer = 0;  ///< its provider's response_timeout: cleared by any response
+        bool holds_channel = false;  ///< counted in its provider's calls (max_calls) until released
     };
     /// A transfer handled on the appliance (transfer mode c): the transferor's REFER, the new
     /// leg being placed, and the media bridge that will replace the transferor's half.

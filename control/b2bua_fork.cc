@@ -190,23 +190,30 @@ void b2bua::send_branch_invite(call& c, size_t i) {
 
 void b2bua::release_channel(call& c, size_t i) {
     call::branch& br = c.branches[i];
-    if (!std::exchange(br.holds_channel, false)) {
-        return;
+    if (std::exchange(br.holds_channel, false)) {
+        give_back_channel(br.target.provider);
     }
-    if (auto it = provider_calls_.find(br.target.provider); it != provider_calls_.end() && --it->second == 0) {
+}
+
+void b2bua::give_back_channel(const std::string& provider) {
+    if (auto it = provider_calls_.find(provider); it != provider_calls_.end() && --it->second == 0) {
         provider_calls_.erase(it);
+    }
+}
+
+void b2bua::release_transfer_channel(call& c, size_t i) {
+    call::transfer_branch& br = c.transfer.ringing[i];
+    if (std::exchange(br.holds_channel, false)) {
+        give_back_channel(br.target.provider);
     }
 }
 
 void b2bua::release_leg_channel(call& c, bool leg_b) {
     std::string& provider = c.channel[leg_b ? 1 : 0];
-    if (provider.empty()) {
-        return;
+    if (!provider.empty()) {
+        give_back_channel(provider);
+        provider.clear();
     }
-    if (auto it = provider_calls_.find(provider); it != provider_calls_.end() && --it->second == 0) {
-        provider_calls_.erase(it);
-    }
-    provider.clear();
 }
 
 void b2bua::forget_account_call(const std::string& account) {

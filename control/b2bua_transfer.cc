@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <unordered_map>
 #include <utility>
 
 #include "b2bua.hh"
@@ -29,7 +30,8 @@ using namespace b2bua_detail;
 
 namespace {
 /// Why a transfer step rang nobody: the providers of all its destinations are down.
-constexpr std::string_view providers_down = "the providers of every destination of the step are down";
+constexpr std::string_view providers_down =
+    "the providers of every destination of the step are down or have no channel free";
 }  // namespace
 
 void b2bua::on_refer(const inbound& in, call& c, bool from_a, uint64_t stx) {
@@ -226,9 +228,16 @@ std::string b2bua::open_transfer_step(call& c) {
     call::transfer_state& t = c.transfer;
     const std::vector<dial_target>& step = t.steps[t.step];
     std::vector<call::transfer_branch> ringing;
+    std::unordered_map<std::string, unsigned> wanted;  // channels this step's destinations take
     for (const dial_target& dt : step) {
         if (!dt.provider.empty() && !health_.up(dt.provider)) {
             ++stats_.providers_skipped_down;  // its probes find it dead: not worth a ring
+            continue;
+        }
+        const provider_config* p = dt.provider.empty() ? nullptr : accounts_.provider(dt.provider);
+        const bool counted = p != nullptr && p->max_calls != 0;
+        if (counted && provider_calls(p->name) + wanted[p->name] >= p->max_calls) {
+            ++stats_.providers_skipped_full;  // every channel in use: as a call's destination would be
             continue;
         }
         uint32_t target_addr = 0;
@@ -241,6 +250,10 @@ std::string b2bua::open_transfer_step(call& c) {
         }
         call::transfer_branch br;
         br.target = dt;
+        if (counted) {
+            br.holds_channel = true;  // taken below, once the step is sure to ring
+            ++wanted[p->name];
+        }
         br.target_uri = dt.contact_uri.empty() ? "sip:" + dt.user + "@" + dt.host + ":" + std::to_string(dt.port)
                                                : dt.contact_uri;
         br.next.realm = static_cast<unsigned>(new_realm);
@@ -264,6 +277,9 @@ std::string b2bua::open_transfer_step(call& c) {
     if (!media_.open_replacement(t.media, c.media, keep_a, ringing.front().next.media_realm, offer,
                                  continuous_media(c))) {
         return "no relay ports left";
+    }
+    for (const auto& [provider, n] : wanted) {
+        provider_calls_[provider] += n;
     }
     t.ringing = std::move(ringing);
     t.best_status = 0;
@@ -350,7 +366,11 @@ void b2bua::give_up_transfer_branches(call& c, int except, std::string_view reas
     for (size_t i = 0; i < t.ringing.size(); ++i) {
         call::transfer_branch& br = t.ringing[i];
         by_call_id_.erase(br.next.call_id);
-        if (br.done || static_cast<int>(i) == except) {
+        if (static_cast<int>(i) == except) {
+            continue;
+        }
+        release_transfer_channel(c, i);
+        if (br.done) {
             continue;
         }
         br.done = true;
@@ -368,6 +388,7 @@ void b2bua::transfer_branch_failed(call& c, size_t i, unsigned status, std::stri
     call::transfer_state& t = c.transfer;
     call::transfer_branch& br = t.ringing[i];
     br.done = true;
+    release_transfer_channel(c, i);
     timers_.cancel(br.ring_timer);
     br.ring_timer = 0;
     timers_.cancel(br.response_timer);
@@ -406,6 +427,9 @@ void b2bua::transfer_step_failed(call& c) {
         log_info("call %llu: transfer to %s failed with %u, trying the next destination",
                  static_cast<unsigned long long>(c.id), t.target_uri.c_str(), status);
         media_.close_replacement(t.media, keep_a);
+        for (size_t i = 0; i < t.ringing.size(); ++i) {
+            release_transfer_channel(c, i);  // every one failed already: nothing should be left
+        }
         t.ringing.clear();
         ++t.step;
         if (const std::string why = open_transfer_step(c); !why.empty()) {
@@ -825,6 +849,9 @@ void b2bua::complete_transfer(call& c, size_t i, const inbound& answer) {
     by_call_id_[n.call_id] = c.id;
     (keep_a ? c.b : c.a) = n;
     release_leg_channel(c, keep_a);  // the transferor's leg (perhaps at a provider) has gone
+    if (std::exchange(won.holds_channel, false)) {
+        c.channel[keep_a ? 1 : 0] = won.target.provider;  // the new party's channel is its leg's now
+    }
     timers_.cancel(c.session[keep_a ? 1 : 0].timer);
     c.session[keep_a ? 1 : 0] = {};  // the new party's dialog negotiated no session timer
     (keep_a ? c.b_remote_sdp : c.a_remote_sdp) = has_sdp ? std::string(m.body) : std::string();

@@ -323,3 +323,52 @@ TEST_F(failover_test, calls_from_the_provider_take_its_channels_too) {
     EXPECT_EQ(invites_to(out, bob), 1u);
     EXPECT_EQ(b2b_->stats().providers_skipped_full, 1u);
 }
+
+// ------------------------------------------------------------------ max_calls: a transfer's new party
+
+TEST_F(failover_test, a_transfer_to_the_provider_takes_a_channel_for_the_new_leg) {
+    with_carrier(0, 0, 1);
+    ASSERT_EQ(engine_->load_source("default", "d.lua", R"(sys.Dial("bob@198.51.100.20[tr=c]"))"), "");
+    ASSERT_EQ(engine_->load_source("transfer", "t.lua", R"(sys.Dial("5678@carrier|x@198.51.100.31"))"), "");
+    call_state cs = confirmed_call();
+    ASSERT_NE(cs.b_invite, nullptr);
+    from_bob(bob_refer(cs.b_invite->msg, "anyone"));
+    const auto to_carrier = invite_sent_to(take(), carol);
+    ASSERT_NE(to_carrier, nullptr);
+    EXPECT_EQ(b2b_->provider_calls("carrier"), 1u) << "the ringing transfer destination holds the channel";
+
+    // Meanwhile another call's destination at the carrier finds no channel and goes on at once.
+    ASSERT_EQ(engine_->load_source("default", "d.lua", R"(sys.Dial("1234@carrier|bob@198.51.100.20"))"), "");
+    from_alice(alice_invite(nth_call(2)));
+    auto out = take();
+    EXPECT_EQ(invites_to(out, carol), 0u);
+    EXPECT_EQ(invites_to(out, bob), 1u);
+    EXPECT_EQ(b2b_->stats().providers_skipped_full, 1u);
+
+    // The carrier answers: the channel is the new leg's until the call ends.
+    from_carol(bob_response(to_carrier->msg, 200, "OK", carol_sdp, "carrtag", "<sip:5678@198.51.100.30:5060>"));
+    take();
+    EXPECT_EQ(b2b_->stats().transfers_completed, 1u);
+    EXPECT_EQ(b2b_->provider_calls("carrier"), 1u);
+    from_alice(alice_request("BYE", cs.a_tag, 3, "z9hG4bKalicebye9"));
+    take();
+    EXPECT_EQ(b2b_->provider_calls("carrier"), 0u) << "the call is over";
+}
+
+TEST_F(failover_test, a_transfer_step_at_a_full_provider_is_skipped_and_a_failed_one_gives_its_channel_back) {
+    with_carrier(0, 0, 1);
+    ASSERT_EQ(engine_->load_source("default", "d.lua", R"(sys.Dial("bob@198.51.100.20[tr=c]"))"), "");
+    ASSERT_EQ(engine_->load_source("transfer", "t.lua", R"(sys.Dial("5678@carrier&9@carrier|x@198.51.100.31"))"), "");
+    call_state cs = confirmed_call();
+    ASSERT_NE(cs.b_invite, nullptr);
+    from_bob(bob_refer(cs.b_invite->msg, "anyone"));
+    auto out = take();
+    EXPECT_EQ(invites_to(out, carol), 1u) << "one channel: one of the step's two carrier destinations rings";
+    EXPECT_EQ(b2b_->stats().providers_skipped_full, 1u);
+    const auto to_carrier = invite_sent_to(out, carol);
+    ASSERT_NE(to_carrier, nullptr);
+    from_carol(bob_response(to_carrier->msg, 486, "Busy Here", {}, "carrtag"));
+    out = take();
+    EXPECT_EQ(b2b_->provider_calls("carrier"), 0u) << "the failed destination gave its channel back";
+    EXPECT_EQ(invites_to(out, sip_addr{ip(198, 51, 100, 31), 5060}), 1u) << "the next step rings";
+}
