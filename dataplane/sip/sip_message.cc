@@ -367,7 +367,10 @@ parse_error process_header(const header& h, message& out, uint64_t& seen) noexce
     case hdr::to: {
         name_addr& na = h.id == hdr::from ? out.from : out.to;
         std::string_view rest;
-        if (!once(h.id) || !parse_name_addr(h.value, na, &rest) || !rest.empty()) {
+        // One name-addr and nothing else: not a list, not even one with an empty second element
+        // ("<sip:b@h>,"), whose comma would be echoed in our responses before the tag we add.
+        if (!once(h.id) || !parse_name_addr(h.value, na, &rest) || !rest.empty() ||
+            na.raw.size() != trim_lws(h.value).size()) {
             return parse_error::bad_from_to;
         }
         return parse_error::ok;

@@ -900,6 +900,11 @@ TEST(sip_message_error, bad_from_to) {
               parse_error::bad_from_to);
     EXPECT_EQ(parse_lines(edit(invite_lines(), "From", "From: <sip:a@b")), parse_error::bad_from_to);
     EXPECT_EQ(parse_lines(edit(invite_lines(), "To", "To: <sip:a@b>, <sip:c@d>")), parse_error::bad_from_to);
+    // Found by fuzz_b2bua: a trailing comma (an empty second element) was accepted, and the 408
+    // echoing the To with our tag after it ("<sip:a@b>,;tag=...") did not parse.
+    EXPECT_EQ(parse_lines(edit(invite_lines(), "To", "To: <sip:a@b>,")), parse_error::bad_from_to);
+    EXPECT_EQ(parse_lines(edit(invite_lines(), "From", "From: <sip:a@b>;tag=1 , ")), parse_error::bad_from_to);
+    EXPECT_EQ(parse_lines(edit(invite_lines(), "To", "To: <sip:a@b> ")), parse_error::ok) << "trailing space is LWS";
     EXPECT_EQ(parse_lines(edit(invite_lines(), "To", "To:")), parse_error::bad_from_to);
     auto lines = invite_lines();
     lines.push_back("t: <sip:other@example.com>");
