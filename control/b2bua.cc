@@ -630,6 +630,9 @@ std::string b2bua::calls_json() const {
         j.key("id").value(id);
         j.key("state").value(names[static_cast<unsigned>(c->st)]);
         j.key("tag").value(c->tag).key("account").value(c->account);
+        j.key("continuous_media").value(continuous_media(*c));
+        // Channels at providers (max_calls) each leg holds ("" = none).
+        j.key("channels").begin_array().value(c->channel[0]).value(c->channel[1]).end_array();
         j.key("a").begin_object();
         j.key("call_id").value(c->a.call_id).key("realm").value(realm(c->a.realm).name);
         j.key("media_realm").value(realm(c->a.media_realm).name);

@@ -852,6 +852,9 @@ void b2bua::complete_transfer(call& c, size_t i, const inbound& answer) {
     if (std::exchange(won.holds_channel, false)) {
         c.channel[keep_a ? 1 : 0] = won.target.provider;  // the new party's channel is its leg's now
     }
+    if (won.target.continuous_media >= 0) {
+        c.continuous_media = won.target.continuous_media;  // its cm= decides the call's next transfers
+    }
     timers_.cancel(c.session[keep_a ? 1 : 0].timer);
     c.session[keep_a ? 1 : 0] = {};  // the new party's dialog negotiated no session timer
     (keep_a ? c.b_remote_sdp : c.a_remote_sdp) = has_sdp ? std::string(m.body) : std::string();

@@ -350,6 +350,8 @@ TEST_F(failover_test, a_transfer_to_the_provider_takes_a_channel_for_the_new_leg
     take();
     EXPECT_EQ(b2b_->stats().transfers_completed, 1u);
     EXPECT_EQ(b2b_->provider_calls("carrier"), 1u);
+    const std::string calls = b2b_->calls_json();
+    EXPECT_NE(calls.find(R"("channels":["","carrier"])"), std::string::npos) << "leg B holds it: " << calls;
     from_alice(alice_request("BYE", cs.a_tag, 3, "z9hG4bKalicebye9"));
     take();
     EXPECT_EQ(b2b_->provider_calls("carrier"), 0u) << "the call is over";

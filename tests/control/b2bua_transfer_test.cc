@@ -251,12 +251,14 @@ TEST_F(transfer_continuity_test, cm_1_makes_carol_continue_what_alice_heard_from
     EXPECT_EQ(carol_side_->cont_ssrc.load(), 0xb0b0bu);
     EXPECT_EQ(carol_side_->cont_seq.load(), 1235);
     EXPECT_EQ(carol_side_->cont_ts.load(), 56000 + dp::continuity_seam_ts);
+    EXPECT_TRUE(json(b2b_->calls_json()).begin()->second.get<bool>("continuous_media")) << "shown to ops";
 }
 
 TEST_F(transfer_continuity_test, without_it_alice_hears_carol_as_she_sends) {
     transfer_to_carol("bob-trc");
     EXPECT_FALSE(held_before_answer_) << "carol's early media reaches alice";
     EXPECT_EQ(carol_side_->cont_state.load(), dp::continuity::off);
+    EXPECT_FALSE(json(b2b_->calls_json()).begin()->second.get<bool>("continuous_media"));
 }
 
 TEST_F(transfer_continuity_test, the_config_turns_it_on_for_every_call) {
@@ -267,4 +269,11 @@ TEST_F(transfer_continuity_test, the_config_turns_it_on_for_every_call) {
     EXPECT_TRUE(held_before_answer_);
     EXPECT_EQ(carol_side_->cont_state.load(), dp::continuity::armed);
     EXPECT_EQ(carol_side_->cont_ssrc.load(), 0xb0b0bu);
+}
+
+TEST_F(transfer_continuity_test, a_transfer_destinations_cm_decides_the_next_transfers) {
+    ASSERT_EQ(engine_->load_source("transfer", "t.lua", R"(sys.Dial("carol@198.51.100.30:5060[cm=1]"))"), "");
+    transfer_to_carol("bob-trc");
+    EXPECT_EQ(carol_side_->cont_state.load(), dp::continuity::off) << "this switch follows the call's setting";
+    EXPECT_TRUE(json(b2b_->calls_json()).begin()->second.get<bool>("continuous_media")) << "the next one carol's";
 }
