@@ -151,3 +151,29 @@ TEST_F(replaces_test, malformed_or_repeated_replaces_gets_400) {
     EXPECT_EQ(r->msg.status, 400);
     EXPECT_EQ(b2b_->stats().replaces_accepted, 0u);
 }
+
+// With cm=1 the party that stays hears the replacing party in the stream the replaced one made.
+TEST_F(replaces_test, with_continuous_media_carol_goes_on_in_bobs_stream) {
+    invite_opts o;
+    o.user = "bob-trc-cm";
+    const call_state cs = confirmed_call(o);
+    ASSERT_NE(cs.b_invite, nullptr);
+    const dp::media_side* alice_side = table_->find(acc_addr, cs.a_port);
+    ASSERT_NE(alice_side, nullptr);
+    auto* bob_side = const_cast<dp::media_side*>(alice_side->peer());
+    ASSERT_NE(bob_side, nullptr);
+    bob_side->rtp_expected.store(10);  // what a worker leaves after relaying bob's RTP
+    bob_side->rtp_ssrc.store(0xb0b);
+    bob_side->rtp_max_seq.store(700);
+    bob_side->rtp_last_ts.store(9000);
+    feed(core, carol, carol_invite(bobs_dialog(cs)));
+    const auto out = take();
+    ASSERT_NE(find_response(out, core, 200), nullptr);
+    const dp::media_side* carol_side = alice_side->peer();
+    ASSERT_NE(carol_side, bob_side);
+    EXPECT_EQ(carol_side->peer(), alice_side);
+    EXPECT_EQ(carol_side->cont_state.load(), dp::continuity::armed);
+    EXPECT_EQ(carol_side->cont_ssrc.load(), 0xb0bu);
+    EXPECT_EQ(carol_side->cont_seq.load(), 701);
+    EXPECT_EQ(carol_side->cont_ts.load(), 9000 + dp::continuity_seam_ts);
+}
