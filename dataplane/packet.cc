@@ -157,6 +157,14 @@ void make_icmp_echo_reply(rte_ether_hdr* eth, rte_ipv4_hdr* ip, const rte_ether_
     icmp->icmp_type = RTE_IP_ICMP_ECHO_REPLY;
     const uint16_t new_word = *reinterpret_cast<uint16_t*>(icmp);
     icmp->icmp_cksum = csum_replace2(icmp->icmp_cksum, old_word, new_word);
+    if (icmp->icmp_cksum == 0) {
+        // One's complement has two zeros: an incremental update yields 0x0000 both for a message
+        // summing to 0xffff (right) and for an all-zero reply (type, code, id, sequence and data
+        // all 0), whose checksum must be 0xffff. Only then is the sum done again (found by
+        // fuzz_frames: a ping with id 0, sequence 0 and zero data got an invalid reply).
+        const auto len = static_cast<size_t>(rte_be_to_cpu_16(ip->total_length) - rte_ipv4_hdr_len(ip));
+        icmp->icmp_cksum = static_cast<uint16_t>(~rte_raw_cksum(icmp, len));
+    }
 }
 
 }  // namespace sf::dp

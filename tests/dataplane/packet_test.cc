@@ -335,6 +335,28 @@ TEST(icmp, echo_reply_checksums_valid) {
     }
 }
 
+// One's complement's two zeros: the reply to an all-zero echo (id 0, sequence 0, zero data) must
+// carry 0xffff, not the 0x0000 an incremental update gives (found by fuzz_frames).
+TEST(icmp, an_all_zero_echo_gets_a_valid_reply) {
+    std::mt19937 rng(5);
+    for (size_t len : {0, 1, 56, 1400}) {
+        rte_mbuf* m = echo_request_frame(len, rng);
+        ASSERT_NE(m, nullptr);
+        auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+        auto* ip = reinterpret_cast<rte_ipv4_hdr*>(eth + 1);
+        auto* icmp = reinterpret_cast<rte_icmp_hdr*>(ip + 1);
+        icmp->icmp_ident = 0;
+        icmp->icmp_seq_nb = 0;
+        std::memset(icmp + 1, 0, len);
+        icmp->icmp_cksum = 0;
+        icmp->icmp_cksum = static_cast<uint16_t>(~ref_sum(icmp, sizeof(*icmp) + len));
+        make_icmp_echo_reply(eth, ip, mac(0x01));
+        EXPECT_EQ(icmp->icmp_cksum, 0xffff) << len;
+        EXPECT_EQ(ref_sum(icmp, sizeof(*icmp) + len), 0xffffu) << len;
+        rte_pktmbuf_free(m);
+    }
+}
+
 // SIP frames are a header mbuf chained in front of (a clone of) the message: the UDP checksum
 // must cover every segment, whatever their lengths (odd ones shift the byte pairing).
 TEST(prepend_udp_headers, payload_in_later_segments_verifies) {
