@@ -89,14 +89,7 @@ class PickupTests:
         pickups = self.stat(self.stats(), "transfers.pickups") - pickups_before
         if pickups != 1:
             errs.append(f"transfers.pickups grew by {pickups}, wanted 1")
-        new = self._wait_cdrs(cdr_before, 1)
-        for line in new:
-            self._progress(f"cdr: {line}")
-        try:
-            recs = [json.loads(line) for line in new]
-        except ValueError:
-            recs = []
-            errs.append(f"CDR lines are not JSON: {new}")
+        recs = self._new_cdr_records(cdr_before, 1, errs)
         if len(recs) != 1:
             errs.append(f"{len(recs)} new CDR lines, wanted 1")
         else:

@@ -412,14 +412,7 @@ class MoreTransferTests:
         alice-carol with call 1 as parent, transferred by bob, alice's Call-ID."""
         BOB, CAROL = self._c("BOB"), self._c("CAROL")
         # CDRs: both calls' segments end with hangup transfer, the joined call is a new segment.
-        new = self._wait_cdrs(cdr_before, 3)
-        for line in new:
-            self._progress(f"cdr: {line}")
-        try:
-            recs = [json.loads(l) for l in new]
-        except ValueError:
-            recs = []
-            errs.append(f"CDR lines are not JSON: {new}")
+        recs = self._new_cdr_records(cdr_before, 3, errs)
         c1 = next((r for r in recs if r.get("hangup") == "transfer" and r.get("callee") == f"{BOB[1]}:5060"), None)
         c2 = next((r for r in recs if r.get("hangup") == "transfer" and r.get("callee") == f"{CAROL[1]}:5060"), None)
         joined = next((r for r in recs if r.get("parent")), None)
@@ -653,13 +646,7 @@ class MoreTransferTests:
             if not lo < gap["gap_ms"] < hi:
                 errs.append(f"media gap at alice {gap['gap_ms']:.0f} ms outside ({lo:.0f}, {hi:.0f}) ms")
 
-        new = self._wait_cdrs(cdr_before, 2)
-        for line in new:
-            self._progress(f"cdr: {line}")
-        try:
-            recs = [json.loads(l) for l in new]
-        except ValueError:
-            recs = []
+        recs = self._new_cdr_records(cdr_before, 2, errs)
         if len(recs) != 2:
             errs.append(f"{len(recs)} new CDR lines, wanted 2 (alice-bob hangup transfer, alice-carol with parent)")
         else:

@@ -258,6 +258,18 @@ class TransferTests:
                 return lines[before:]
             time.sleep(0.1)
 
+    def _new_cdr_records(self, before, n, errs):
+        """_wait_cdrs, each new line printed and parsed; lines that are not JSON give an error in
+        `errs` and no records."""
+        new = self._wait_cdrs(before, n)
+        for line in new:
+            self._progress(f"cdr: {line}")
+        try:
+            return [json.loads(line) for line in new]
+        except ValueError:
+            errs.append(f"CDR lines are not JSON: {new}")
+            return []
+
     def _alice_calls_bob(self, tdir, count, bob_scenario="uas_answer.xml", alice_scenario="uac_call.xml",
                          bob_rtp_delay=0.5):
         """alice (alice_scenario) calls `bob` (bob_scenario), `count` RTP packets each way with
