@@ -1,0 +1,63 @@
+#include "rtcp.hh"
+
+namespace sf::rtcp {
+
+namespace {
+
+uint32_t be32(const uint8_t* p) {
+    return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
+}
+
+constexpr size_t header_bytes = 8;  // V/P/RC, PT, length, sender SSRC
+constexpr size_t sender_info_bytes = 20;
+constexpr size_t block_bytes = 24;
+
+}  // namespace
+
+bool read(const uint8_t* p, size_t len, report& out) noexcept {
+    out = report{};
+    if (p == nullptr || len < header_bytes || (p[0] >> 6) != 2) {
+        return false;
+    }
+    const uint8_t type = p[1];
+    if (type != type_sr && type != type_rr) {
+        return false;
+    }
+    // The length field counts 32-bit words less one (RFC 3550 6.4.1): the packet must fit, and
+    // with padding (P bit) its last octet counts the padding, which must fit as well.
+    const size_t packet_bytes = (size_t{p[2]} << 8 | p[3]) * 4 + 4;
+    const size_t blocks = p[0] & 0x1f;
+    const size_t fixed = header_bytes + (type == type_sr ? sender_info_bytes : 0);
+    if (packet_bytes > len || fixed + blocks * block_bytes > packet_bytes) {
+        return false;
+    }
+    if ((p[0] & 0x20) != 0) {
+        const size_t padding = p[packet_bytes - 1];
+        if (padding == 0 || fixed + blocks * block_bytes + padding > packet_bytes) {
+            return false;
+        }
+    }
+    out.sender_ssrc = be32(p + 4);
+    if (type == type_sr) {
+        out.sender_report = true;
+        // NTP seconds (p+8) and fraction (p+12): the low half of one, the high half of the other.
+        out.sr_ntp_middle = (be32(p + 8) << 16) | (be32(p + 12) >> 16);
+    }
+    if (blocks == 0) {
+        return true;
+    }
+    const uint8_t* b = p + fixed;
+    out.has_block = true;
+    out.source_ssrc = be32(b);
+    out.fraction_lost = b[4];
+    // 24-bit two's complement, sign-extended.
+    const uint32_t lost24 = (uint32_t{b[5]} << 16) | (uint32_t{b[6]} << 8) | b[7];
+    out.cumulative_lost = static_cast<int32_t>(lost24 << 8) >> 8;
+    out.highest_seq = be32(b + 8);
+    out.jitter = be32(b + 12);
+    out.lsr = be32(b + 16);
+    out.dlsr = be32(b + 20);
+    return true;
+}
+
+}  // namespace sf::rtcp

@@ -1,0 +1,44 @@
+#pragma once
+/// @file
+/// The part of an RTCP compound packet (RFC 3550 6.4) the appliance reads for call quality:
+/// the sender report's NTP time, and the first reception report block (what the packet's sender
+/// heard of the stream it receives: loss, jitter, and the LSR/DLSR pair a round-trip time is
+/// measured by). Nothing else is read: the packet is relayed as it came.
+///
+/// RFC 3550 6.1: a compound packet starts with an SR or an RR. Packets that start otherwise
+/// (RFC 5506 reduced-size RTCP, a lone BYE or APP) carry no report and are not read; neither are
+/// reports past the first block (one call's party hears one stream; more blocks mean a
+/// conference, where the first is as good as any). SRTCP (RFC 3711) encrypts everything after
+/// the first eight bytes: its reports parse as noise, so callers read only plain RTCP.
+
+#include <cstddef>
+#include <cstdint>
+
+namespace sf::rtcp {
+
+constexpr uint8_t type_sr = 200;
+constexpr uint8_t type_rr = 201;
+
+/// What read() found. Fields not present are zero.
+struct report {
+    uint32_t sender_ssrc = 0;
+    bool sender_report = false;  ///< the packet is an SR
+    /// SR: the middle 32 bits of its NTP timestamp, as a later LSR names it (RFC 3550 6.4.1).
+    uint32_t sr_ntp_middle = 0;
+    bool has_block = false;  ///< a reception report block follows
+    // --- the first reception report block (RFC 3550 6.4.1) ---
+    uint32_t source_ssrc = 0;     ///< the SSRC the block is about
+    uint8_t fraction_lost = 0;    ///< lost since the previous report, in 1/256
+    int32_t cumulative_lost = 0;  ///< 24-bit signed: duplicates can make it negative
+    uint32_t highest_seq = 0;     ///< extended highest sequence number received
+    uint32_t jitter = 0;          ///< interarrival jitter, in RTP timestamp units
+    uint32_t lsr = 0;             ///< middle 32 bits of the last SR heard (0: none yet)
+    uint32_t dlsr = 0;            ///< delay since that SR, in 1/65536 s
+};
+
+/// Reads the first packet of an RTCP compound in `p[0..len)`: version 2, SR or RR, its length
+/// within `len` and its report blocks within its length. False for anything else (`out` is then
+/// unspecified).
+bool read(const uint8_t* p, size_t len, report& out) noexcept;
+
+}  // namespace sf::rtcp
