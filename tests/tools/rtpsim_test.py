@@ -1,0 +1,285 @@
+#!/usr/bin/env python3
+"""Correctness of rtpsim's RTCP (RFC 3550) and impairments: two rtpsims on 127.0.0.1 talk to each
+other, RTCP on separate ports (--rtcp port) and multiplexed on the RTP port (--rtcp mux), one of
+them leaving out every 10th packet (--drop-every 10). Checks, from both JSON reports:
+
+  - each side sent at least 2 SRs and received at least 2 RTCP packets (and no more than were sent);
+    RTCP counts nowhere in the RTP figures (received <= the peer's sent; with mux no RTCP payload
+    type in per_pt, nothing in non_rtp);
+  - the loss the lossy sender's receiver reports is exact: every report block's cumulative_lost is
+    the number of sequence numbers left out up to its highest_seq, fraction_lost is
+    256 * lost / expected over the interval between blocks (so about 256/10 while media flows);
+    the other direction reports no loss;
+  - LSR of every block is the NTP middle of an SR the peer sent; round-trip times exist and are
+    0 <= rtt < 50 ms on loopback (a correctness bound: no timing assertion beyond it);
+  - the blocks one side received are the ones the other sent, in order; an SR's RTP timestamp is the
+    one of its NTP time on the sender's media clock; the CNAME arrives;
+  - --jitter-ms: the receiver's jitter grows, nothing is reordered or lost;
+  - --rtcp off (the default): no rtcp object, nothing dropped, every packet arrives.
+
+  rtpsim_test.py PATH/TO/rtpsim
+"""
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+
+FAILS = []
+HOST = "127.0.0.1"
+COUNT = 400  # packets per side, 5 ms apart: 2 s of media
+INTERVAL = 0.005
+TS_STEP = 40  # 5 ms at 8000 Hz: the media clock matches the pacing
+PAYLOAD = 160
+START_DELAY = 0.3
+DROP_EVERY = 10
+RTCP_MUX_TYPES = {str(pt) for pt in range(72, 77)}
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what, flush=True)
+    if not cond:
+        FAILS.append(what)
+
+
+def free_port_pairs(n):
+    """n ports p on 127.0.0.1 with p and p + 1 both free (held while choosing, so all distinct)."""
+    held, ports = [], []
+    try:
+        for _ in range(200):
+            if len(ports) == n:
+                break
+            s1 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s1.bind((HOST, 0))
+            p = s1.getsockname()[1]
+            held.append(s1)
+            if p >= 65535:
+                continue
+            s2 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                s2.bind((HOST, p + 1))
+            except OSError:
+                s2.close()
+                continue
+            held.append(s2)
+            ports.append(p)
+    finally:
+        for s in held:
+            s.close()
+    if len(ports) != n:
+        raise SystemExit("FAIL no free port pairs on 127.0.0.1")
+    return ports
+
+
+def run_sims(exe, tmp, name, sides):
+    """sides: {side: [args]}, run together (each bounded by --max-seconds and a wait timeout);
+    returns {side: report} or None when one is missing."""
+    procs = []
+    for side, args in sides.items():
+        cmd = [sys.executable, exe, "--interval", str(INTERVAL), "--ts-step", str(TS_STEP),
+               "--payload-size", str(PAYLOAD), "--max-seconds", "15",
+               "--report", os.path.join(tmp, f"{name}-{side}.json"), "--quiet"] + args
+        procs.append(subprocess.Popen(cmd))
+    for p in procs:
+        try:
+            rc = p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()  # our own child, by its PID
+            p.wait(timeout=10)
+            rc = "timeout"
+        check(rc == 0, f"{name}: rtpsim pid {p.pid} exit status 0 (got {rc})")
+    reps = {}
+    for side in sides:
+        try:
+            with open(os.path.join(tmp, f"{name}-{side}.json")) as f:
+                reps[side] = json.load(f)
+        except (OSError, ValueError) as e:
+            check(False, f"{name}: report of side {side} ({e})")
+            return None
+    return reps
+
+
+def run_pair(exe, tmp, name, a_extra, b_extra):
+    """Side a and side b against each other; returns their reports (None when one is missing)."""
+    pa, pb = free_port_pairs(2)
+    common = ["--count", str(COUNT), "--start-delay", str(START_DELAY), "--linger", "0.8"]
+    reps = run_sims(exe, tmp, name, {"a": ["--bind", f"{HOST}:{pa}", "--to", f"{HOST}:{pb}"] + common + a_extra,
+                                     "b": ["--bind", f"{HOST}:{pb}", "--to", f"{HOST}:{pa}"] + common + b_extra})
+    return (reps["a"], reps["b"], pa, pb) if reps else (None, None, pa, pb)
+
+
+def drops_upto(idx, every=DROP_EVERY):
+    """Sequence numbers left out by --drop-every among the sender's packets 0..idx."""
+    return (idx + 1) // every
+
+
+def check_rtp_clean(name, rx, tx, mode, tx_port):
+    """RTCP counts nowhere in rx's RTP figures (tx: the peer's report)."""
+    check(rx["received"] <= tx["sent"], f"{name}: {rx['bind']} received RTP {rx['received']} <= peer's sent {tx['sent']}")
+    check(rx["received"] >= tx["sent"] * 9 // 10, f"{name}: {rx['bind']} received most of the peer's RTP ({rx['received']})")
+    check(set(rx["per_pt"]) == {"0"} and not (set(rx["per_pt"]) & RTCP_MUX_TYPES),
+          f"{name}: {rx['bind']} per_pt only PT 0, no RTCP types ({rx['per_pt']})")
+    check(rx["non_rtp"] == 0, f"{name}: {rx['bind']} non_rtp == 0 (got {rx['non_rtp']})")
+    check(rx["ssrcs"] == [tx["ssrc"]], f"{name}: {rx['bind']} RTP from the peer's SSRC only")
+    check(set(rx["received_from"]) == {f"{HOST}:{tx_port}"}, f"{name}: {rx['bind']} RTP from {HOST}:{tx_port} only")
+    r = rx["rtcp"]
+    rtcp_port = tx_port if mode == "mux" else tx_port + 1
+    check(set(r["received_from"]) == {f"{HOST}:{rtcp_port}"}, f"{name}: {rx['bind']} RTCP from {HOST}:{rtcp_port} only "
+          f"({r['received_from']})")
+
+
+def check_rtcp_side(name, me, peer):
+    r, pr = me["rtcp"], peer["rtcp"]
+    who = f"{name}: {me['bind']}"
+    check(r["sent_sr"] >= 2, f"{who} sent >= 2 SRs ({r['sent_sr']})")
+    check(r["received"] >= 2, f"{who} received >= 2 RTCP packets ({r['received']})")
+    check(r["received_sr"] >= 2, f"{who} received >= 2 SRs ({r['received_sr']})")
+    check(r["received"] <= pr["sent_sr"] + pr["sent_rr"], f"{who} received no more RTCP than the peer sent")
+    check(r["malformed"] == 0 and r["send_errors"] == 0, f"{who} no malformed RTCP, no RTCP send errors")
+    check(r["received_sr"] + r["received_rr"] == r["received"], f"{who} each RTCP packet an SR or an RR")
+    check(r["peer_cname"] == f"rtpsim@{HOST}", f"{who} peer CNAME rtpsim@{HOST} ({r['peer_cname']})")
+    check(r["received_blocks"] == pr["sent_blocks"][:len(r["received_blocks"])] and r["received_blocks"],
+          f"{who} received blocks are the peer's sent blocks, in order ({len(r['received_blocks'])})")
+    check(r["received_blocks_total"] <= pr["sent_blocks_total"], f"{who} received no more blocks than the peer sent")
+    # LSR: the middle 32 bits of one of our SRs (the blocks the peer sent are about us).
+    lsrs = [b["lsr"] for b in pr["sent_blocks"] if b["lsr"] != 0]
+    check(lsrs and all(x in r["sent_sr_ntp_middle"] for x in lsrs),
+          f"{who} LSR of the peer's blocks ({len(lsrs)}) are NTP middles of our SRs")
+    check(all(b["source_ssrc"] == me["ssrc"] for b in pr["sent_blocks"]), f"{who} the peer's blocks are about our SSRC")
+    rtt = r["rtt_ms"]
+    check(rtt and all(0 <= x < 50 for x in rtt), f"{who} round-trip times 0 <= rtt < 50 ms ({rtt})")
+    # The SR our peer received last: its counts and its RTP timestamp on our media clock.
+    sr = pr["last_received_sr"]
+    check(sr is not None and sr["ssrc"] == me["ssrc"], f"{who} our last SR reached the peer")
+    if sr:
+        check(sr["packet_count"] <= me["sent"] and sr["octet_count"] == sr["packet_count"] * PAYLOAD,
+              f"{who} SR counts: {sr['packet_count']} packets, {sr['octet_count']} octets")
+        ws = int((me["run_start"] + 2208988800) * 65536) & 0xFFFFFFFF  # NTP middle at our start
+        elapsed = ((sr["ntp_middle"] - ws) & 0xFFFFFFFF) / 65536.0 - START_DELAY  # since packet 0 was due
+        want = (me["first_ts"] + round(elapsed * TS_STEP / INTERVAL)) & 0xFFFFFFFF
+        diff = ((sr["rtp_ts"] - want + 0x80000000) & 0xFFFFFFFF) - 0x80000000
+        check(abs(diff) <= 2, f"{who} SR RTP timestamp is the one of its NTP time (off by {diff})")
+
+
+def check_loss(name, rx, tx, lossy):
+    """rx's blocks about tx: exact cumulative and interval loss (tx drops every 10th when lossy)."""
+    r = rx["rtcp"]
+    who = f"{name}: {rx['bind']} about {'lossy' if lossy else 'lossless'} {tx['bind']}"
+    check(tx["dropped"] == (COUNT // DROP_EVERY if lossy else 0) and tx["sent"] == COUNT - tx["dropped"],
+          f"{who}: sender dropped {tx['dropped']}, sent {tx['sent']}")
+    first = rx["seq_steps"].get(str(tx["ssrc"]), {}).get("first_seq")
+    check(first == tx["first_seq"], f"{who}: the receiver heard the sender's first packet")
+    blocks = r["sent_blocks"]
+    check(len(blocks) >= 3 and r["sent_blocks_total"] >= len(blocks), f"{who}: >= 3 blocks ({len(blocks)})")
+    prev_idx = prev_cum = 0  # A.1: the statistics start at packet 1 (packet 0 is the probation)
+    exact_cum = exact_frac = True
+    flowing = []
+    for b in blocks:
+        idx = (b["highest_seq"] - tx["first_seq"]) & 0xFFFF
+        want_cum = drops_upto(idx) if lossy else 0
+        exact_cum &= b["cumulative_lost"] == want_cum
+        exp_i, lost_i = idx - prev_idx, b["cumulative_lost"] - prev_cum
+        want_frac = (lost_i * 256) // exp_i if exp_i > 0 and lost_i > 0 else 0
+        exact_frac &= b["fraction_lost"] == want_frac
+        if b is not blocks[0] and exp_i >= 30:
+            flowing.append(b["fraction_lost"])
+        prev_idx, prev_cum = idx, b["cumulative_lost"]
+    check(exact_cum, f"{who}: cumulative_lost == drops up to highest_seq in every block "
+          f"({[b['cumulative_lost'] for b in blocks]})")
+    check(exact_frac, f"{who}: fraction_lost == 256 * lost / expected per interval "
+          f"({[b['fraction_lost'] for b in blocks]})")
+    if lossy:
+        check(flowing and all(15 <= f <= 40 for f in flowing), f"{who}: fraction_lost about 256/10 while media flows ({flowing})")
+    else:
+        check(all(b["fraction_lost"] == 0 and b["cumulative_lost"] == 0 for b in blocks), f"{who}: no loss reported")
+    last = r["last_sent_block"]
+    idx = (last["highest_seq"] - tx["first_seq"]) & 0xFFFF
+    check(idx == COUNT - 1 - (1 if lossy and COUNT % DROP_EVERY == 0 else 0),
+          f"{who}: the last block's highest_seq is the sender's last packet sent")
+    check(last["cumulative_lost"] == (drops_upto(idx) if lossy else 0) == rx["lost_estimate"],
+          f"{who}: last block cumulative_lost {last['cumulative_lost']} == dropped up to it == lost_estimate")
+    check(0 <= tx["dropped"] - last["cumulative_lost"] <= 1, f"{who}: last block cumulative_lost within 1 of dropped")
+
+
+def main():
+    exe = sys.argv[1] if len(sys.argv) > 1 else "tools/rtpsim"
+    with tempfile.TemporaryDirectory(prefix="rtpsim-test-") as tmp:
+        # 1. --rtcp port: a drops every 10th packet, b sends 0..8 ms late (--jitter-ms).
+        rtcp = ["--rtcp-interval", "0.5"]
+        a, b, pa, pb = run_pair(exe, tmp, "port", ["--rtcp", "port", "--drop-every", str(DROP_EVERY)] + rtcp,
+                                ["--rtcp", "port", "--jitter-ms", "8"] + rtcp)
+        if a and b:
+            check(a["rtcp"]["mode"] == "port" and b["rtcp"]["mode"] == "port", "port: mode port")
+            check_rtp_clean("port", a, b, "port", pb)
+            check_rtp_clean("port", b, a, "port", pa)
+            check_rtcp_side("port", a, b)
+            check_rtcp_side("port", b, a)
+            check_loss("port", b, a, lossy=True)
+            check_loss("port", a, b, lossy=False)
+            check(a["out_of_order"] == 0 and a["duplicates"] == 0, "port: --jitter-ms reorders nothing")
+            check(a["rtcp"]["jitter_now"] >= 2.0 and a["rtcp"]["last_sent_block"]["jitter"] >= 2,
+                  f"port: jitter of the --jitter-ms stream >= 2 units ({a['rtcp']['jitter_now']:.1f})")
+        # 2. --rtcp mux: RTCP on the RTP sockets; b drops every 10th packet.
+        a, b, pa, pb = run_pair(exe, tmp, "mux", ["--rtcp", "mux"] + rtcp,
+                                ["--rtcp", "mux", "--drop-every", str(DROP_EVERY)] + rtcp)
+        if a and b:
+            check(a["rtcp"]["mode"] == "mux" and b["rtcp"]["mode"] == "mux", "mux: mode mux")
+            check_rtp_clean("mux", a, b, "mux", pb)
+            check_rtp_clean("mux", b, a, "mux", pa)
+            check_rtcp_side("mux", a, b)
+            check_rtcp_side("mux", b, a)
+            check_loss("mux", a, b, lossy=True)
+            check_loss("mux", b, a, lossy=False)
+        # 3. The source changes (as in a transfer), --rtcp mux: a receive-only rtpsim (no --to: its
+        # RTCP goes back to the media's source) hears s1 (SSRC 0x1111, drops every 5th) and then s2
+        # (0x2222, from another port, lossless). Its statistics start over with s2: nothing of
+        # s1's loss or interval carries over; each sender gets blocks about itself.
+        pr, p1, p2 = free_port_pairs(3)
+        n = 100
+        send = ["--count", str(n), "--to", f"{HOST}:{pr}", "--rtcp", "mux", "--rtcp-interval", "0.3", "--linger", "0.5"]
+        reps = run_sims(exe, tmp, "change", {
+            "r": ["--bind", f"{HOST}:{pr}", "--count", "0", "--linger", "1.0", "--rtcp", "mux", "--rtcp-interval", "0.3"],
+            "s1": ["--bind", f"{HOST}:{p1}", "--ssrc", "0x1111", "--drop-every", "5", "--start-delay", "0.3"] + send,
+            "s2": ["--bind", f"{HOST}:{p2}", "--ssrc", "0x2222", "--start-delay", "1.2"] + send})
+        if reps:
+            r, s1, s2 = reps["r"], reps["s1"], reps["s2"]
+            rr = r["rtcp"]
+            check(r["received"] == s1["sent"] + s2["sent"] == n - n // 5 + n and r["non_rtp"] == 0
+                  and set(r["per_pt"]) == {"0"}, f"change: receiver got all RTP of both, no RTCP among it ({r['per_pt']})")
+            check(rr["sent_sr"] == 0 and rr["sent_rr"] >= 3, f"change: the receive-only side sent RRs only ({rr['sent_rr']})")
+            order = [b["source_ssrc"] for b in rr["sent_blocks"]]
+            check(order and order[0] == 0x1111 and order[-1] == 0x2222 and order == sorted(order),
+                  f"change: blocks about 0x1111, then only about 0x2222 ({[hex(x) for x in order]})")
+            b1 = [b for b in rr["sent_blocks"] if b["source_ssrc"] == 0x1111]
+            b2 = [b for b in rr["sent_blocks"] if b["source_ssrc"] == 0x2222]
+            if b1 and b2:
+                idx1 = (b1[-1]["highest_seq"] - s1["first_seq"]) & 0xFFFF
+                check(b1[-1]["cumulative_lost"] == drops_upto(idx1, 5) and b1[-1]["cumulative_lost"] > 0,
+                      f"change: s1's loss reported ({b1[-1]['cumulative_lost']})")
+                idx2 = (b2[-1]["highest_seq"] - s2["first_seq"]) & 0xFFFF
+                check(all(b["cumulative_lost"] == 0 and b["fraction_lost"] == 0 for b in b2) and idx2 == n - 1,
+                      f"change: s2's blocks start over: no loss, highest_seq its last packet "
+                      f"({[(b['cumulative_lost'], b['fraction_lost']) for b in b2]})")
+                check(rr["last_sent_block"]["source_ssrc"] == 0x2222 and rr["source_ssrc"] == 0x2222,
+                      "change: the last block is about 0x2222")
+                check(b2[0]["lsr"] in s2["rtcp"]["sent_sr_ntp_middle"] or b2[0]["lsr"] in s1["rtcp"]["sent_sr_ntp_middle"],
+                      "change: LSR is from an SR one of the senders sent")
+            for s, ssrc in ((s1, 0x1111), (s2, 0x2222)):
+                got = s["rtcp"]["received_blocks"]
+                check(got and all(b["source_ssrc"] == ssrc for b in got) and s["rtcp"]["received_rr"] >= 1,
+                      f"change: {hex(ssrc)} got RRs about itself back from the receive-only side ({len(got)})")
+        # 4. The default (--rtcp off): the report as before, every packet sent and received.
+        a, b, pa, pb = run_pair(exe, tmp, "off", [], [])
+        if a and b:
+            for me, peer in ((a, b), (b, a)):
+                check("rtcp" not in me and me["dropped"] == 0 and me["sent"] == COUNT,
+                      f"off: {me['bind']} no rtcp object, nothing dropped, sent {me['sent']}")
+                check(me["received"] == peer["sent"] and me["lost_estimate"] == 0,
+                      f"off: {me['bind']} received all {me['received']}")
+    print(f"{'FAILED' if FAILS else 'PASSED'}: {len(FAILS)} check(s) failed")
+    return 1 if FAILS else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
