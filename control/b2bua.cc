@@ -561,7 +561,22 @@ call_record b2bua::ended_segment(const call& c, const char* hangup) const {
     const rtp_counts ab = media_.a_to_b(c.media), ba = media_.b_to_a(c.media);
     done.caller_to_callee = ab - c.segment_base_a_to_b;
     done.callee_to_caller = ba - c.segment_base_b_to_a;
+    done.codec = c.media.codec;
     return done;
+}
+
+void b2bua::start_segment_after_switch(call& c, bool keep_a) const {
+    const rtp_counts ab = media_.a_to_b(c.media), ba = media_.b_to_a(c.media);
+    // Each direction: its sender's counts and its receiver's reports, from where the kept
+    // party's sides stand, zero for the new party's.
+    const rtp_counts& from_kept = keep_a ? ab : ba;  // sent by the kept party, reported by the new
+    const rtp_counts& to_kept = keep_a ? ba : ab;    // sent by the new party, reported by the kept
+    rtp_counts kept_sent = from_kept;
+    kept_sent.receiver = {};
+    rtp_counts kept_reported;
+    kept_reported.receiver = to_kept.receiver;
+    c.segment_base_a_to_b = keep_a ? kept_sent : kept_reported;
+    c.segment_base_b_to_a = keep_a ? kept_reported : kept_sent;
 }
 
 void b2bua::write_record(call& c, const char* hangup) {
@@ -664,9 +679,11 @@ std::string b2bua::calls_json() const {
         j.end_array();
         const rtp_counts ab = media_.a_to_b(c->media), ba = media_.b_to_a(c->media);
         j.key("rtp").begin_object();
-        j.key("caller_to_callee").begin_object().key("packets").value(ab.packets).key("bytes").value(ab.bytes).end_object();
-        j.key("callee_to_caller").begin_object().key("packets").value(ba.packets).key("bytes").value(ba.bytes).end_object();
+        // The whole call so far (every segment): counters and reports are cumulative.
+        write_direction(j, "caller_to_callee", ab, ba, c->media.codec);
+        write_direction(j, "callee_to_caller", ba, ab, c->media.codec);
         j.end_object();
+        j.key("codec").value(c->media.codec);
         j.end_object();
     }
     j.end_array();

@@ -452,6 +452,10 @@ private:
     /// The record of the call's current segment as it ends now (`hangup`: why), with the RTP
     /// counted since the segment began. Not written: the caller decides when.
     call_record ended_segment(const call& c, const char* hangup) const;
+    /// After one leg's party was replaced (a transfer, Replaces): the next segment counts from
+    /// here. The kept party's sides go on counting (what they sent and what it reported), the
+    /// new party's from zero (what it sent and reported before the switch belongs to it).
+    void start_segment_after_switch(call& c, bool keep_a) const;
     /// The dialog a received INVITE opens with this appliance as its UAS: the peer's tag and
     /// From, our new tag, its Contact as the target (else where it came from), our Contact.
     leg uas_leg(const inbound& in) const;

@@ -835,9 +835,7 @@ void b2bua::complete_transfer(call& c, size_t i, const inbound& answer) {
     // now the transferee's sides switch to them, and the transferor's are retired.
     leg old = keep_a ? c.b : c.a;
     media_.switch_over(c.media, t.media, keep_a);
-    // The kept sides' counters go on; the new party's sides start from zero.
-    c.segment_base_a_to_b = keep_a ? media_.a_to_b(c.media) : rtp_counts{};
-    c.segment_base_b_to_a = keep_a ? rtp_counts{} : media_.b_to_a(c.media);
+    start_segment_after_switch(c, keep_a);
     cdrs_.write(done);
 
     // The transferor: final NOTIFY (RFC 3515 with RFC 6665 terminated;reason=noresource), then BYE.

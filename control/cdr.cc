@@ -21,12 +21,34 @@ std::string iso8601(const call_record::time_point& t) {
     return buf;
 }
 
-void counts(json_writer& j, const char* name, const rtp_counts& c) {
-    j.key(name).begin_object().key("packets").value(c.packets).key("bytes").value(c.bytes);
-    j.key("lost").value(c.lost()).end_object();
+void optional_number(json_writer& j, const char* name, std::optional<double> v) {
+    j.key(name);
+    if (v) {
+        j.value(*v);
+    } else {
+        j.null();
+    }
 }
 
 }  // namespace
+
+void write_direction(json_writer& j, const char* name, const rtp_counts& c, const rtp_counts& other,
+                     const std::string& codec) {
+    j.key(name).begin_object().key("packets").value(c.packets).key("bytes").value(c.bytes);
+    j.key("lost").value(c.lost());
+    j.key("rtcp");
+    if (c.receiver.reports == 0) {
+        j.null();
+    } else {
+        j.begin_object().key("reports").value(c.receiver.reports);
+        optional_number(j, "loss_pct", c.receiver.loss_pct());
+        optional_number(j, "jitter_ms", c.receiver.jitter_ms());
+        optional_number(j, "rtt_ms", c.receiver.rtt_ms());
+        j.end_object();
+    }
+    optional_number(j, "mos", estimate_mos(codec, c.receiver, other.receiver));
+    j.end_object();
+}
 
 std::string to_json(const call_record& r) {
     json_writer j;
@@ -53,9 +75,10 @@ std::string to_json(const call_record& r) {
     j.key("duration_s").value(duration);
     j.key("hangup").value(r.hangup);
     j.key("rtp").begin_object();
-    counts(j, "caller_to_callee", r.caller_to_callee);
-    counts(j, "callee_to_caller", r.callee_to_caller);
+    write_direction(j, "caller_to_callee", r.caller_to_callee, r.callee_to_caller, r.codec);
+    write_direction(j, "callee_to_caller", r.callee_to_caller, r.caller_to_callee, r.codec);
     j.end_object();
+    j.key("codec").value(r.codec);
     j.key("segment").value(r.segment);
     j.key("parent");
     if (r.parent.empty()) {

@@ -10,24 +10,29 @@
 #include <optional>
 #include <string>
 
+#include "call_quality.hh"
+
 namespace sf::control {
 
 /// What one direction of a call relayed. `packets`/`bytes`: forwarded by the appliance.
 /// `rtp_expected`/`rtp_received`: RTP packets the sender sent (by sequence number) and those that
 /// reached the appliance, so lost() is the loss between the sender and the appliance (the loss
-/// after it, towards the receiver, only the receiver's RTCP could tell).
+/// after it, towards the receiver, is in the receiver's RTCP: `receiver`).
 struct rtp_counts {
     uint64_t packets = 0;
     uint64_t bytes = 0;
     uint64_t rtp_expected = 0;
     uint64_t rtp_received = 0;
+    /// What the party receiving this direction reported in RTCP (loss and jitter end to end),
+    /// and the round trips between the appliance and that party.
+    rtcp_figures receiver;
 
     /// Duplicates can make received exceed expected over a segment: that is no loss, not a gain.
     uint64_t lost() const { return rtp_expected > rtp_received ? rtp_expected - rtp_received : 0; }
     /// Counts of a segment: these (cumulative, now) minus those at the segment's start.
     rtp_counts operator-(const rtp_counts& base) const {
         return {packets - base.packets, bytes - base.bytes, rtp_expected - base.rtp_expected,
-                rtp_received - base.rtp_received};
+                rtp_received - base.rtp_received, receiver - base.receiver};
     }
 };
 
@@ -48,6 +53,7 @@ struct call_record {
     std::string hangup;     ///< "caller", "callee", "appliance" or "none" (never answered)
     rtp_counts caller_to_callee;
     rtp_counts callee_to_caller;
+    std::string codec;  ///< the first audio stream's codec as last negotiated ("PCMU"), "" when none
     // Transfer chain: every transfer ends one segment (hangup "transfer") and starts the next.
     unsigned segment = 1;         ///< 1 for the call as placed, +1 per completed transfer
     std::string parent;           ///< b_call_id of the previous segment ("" for the first)
@@ -59,6 +65,14 @@ struct call_record {
 };
 
 std::string to_json(const call_record& r);
+
+class json_writer;
+/// One direction of a call as the CDR and the call list show it: packets, bytes, lost (before
+/// the appliance), `rtcp` (what the receiver reported; null without reports) and `mos` (the
+/// estimate; null without reports or for a codec the E-model does not rate). `other` is the
+/// opposite direction: its receiver's round trips complete the path.
+void write_direction(json_writer& j, const char* name, const rtp_counts& c, const rtp_counts& other,
+                     const std::string& codec);
 
 class cdr_writer {
 public:

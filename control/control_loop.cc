@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <thread>
 
+#include <rte_cycles.h>
 #include <rte_mbuf.h>
 
 #include <map>
@@ -30,6 +31,12 @@
 namespace sf::control {
 
 namespace {
+
+// A worker's TSC reading in microseconds (the TSC is the same clock on every core).
+uint64_t tsc_to_us(uint64_t tsc) {
+    static const uint64_t hz = rte_get_tsc_hz();
+    return static_cast<uint64_t>(static_cast<unsigned __int128>(tsc) * 1'000'000 / hz);
+}
 
 ms_t steady_ms() {
     return static_cast<ms_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -233,6 +240,12 @@ struct control_loop::impl {
         j.key("relay").begin_object();
         j.key("entries").value(uint64_t{s.relay_entries}).key("relayed").value(s.relayed);
         j.end_object();
+        // RTCP reports: read by workers, lost on a full ring, taken in for call quality, ignored
+        // (side gone, SRTCP).
+        j.key("rtcp").begin_object();
+        j.key("reports").value(s.rtcp_reports).key("lost").value(s.rtcp_reports_lost);
+        j.key("read").value(media.rtcp_read()).key("ignored").value(media.rtcp_ignored());
+        j.end_object();
         const b2bua_stats& bs = calls.stats();
         const transaction_stats& ts = transactions.stats();
         const transport_stats& xs = transport.stats();
@@ -383,12 +396,18 @@ struct control_loop::impl {
             std::memcpy(mac.addr_bytes, evs[i].mac, RTE_ETHER_ADDR_LEN);
             transport.learn_on_port(evs[i].port_id, evs[i].addr, mac);
         }
+        // RTCP reports: call quality (media_anchor::note_rtcp), on the workers' clock.
+        dp::rtcp_event reports[64];
+        const unsigned nr = dp.poll_rtcp(reports, 64);
+        for (unsigned i = 0; i < nr; ++i) {
+            media.note_rtcp(reports[i], tsc_to_us(reports[i].tsc));
+        }
         const ms_t now = steady_ms();
         timers.run(now);
         transport.tick(now);
         media.retry_neighbours(now, nn > 0);
         io.poll();
-        return n + nn;
+        return n + nn + nr;
     }
 };
 

@@ -73,6 +73,7 @@ dp::media_side* media_anchor::make_side(unsigned realm, uint32_t addr, uint16_t 
     if (s != nullptr) {
         s->port_id = static_cast<uint8_t>(realms_[realm].port_id);
         s->local_mac = realms_[realm].mac;
+        rtcp_[side_key(addr, port)] = side_rtcp{};
     }
     return s;
 }
@@ -122,6 +123,7 @@ void media_anchor::forget_waiting(const dp::media_side* s) {
 
 void media_anchor::unpublish(dp::media_side* s) {
     forget_waiting(s);
+    rtcp_.erase(side_key(s->local_addr, s->local_port));
     table_.remove(s->local_addr, s->local_port);
 }
 
@@ -237,6 +239,7 @@ bool media_anchor::open(media_bridge& b, unsigned a_realm, unsigned b_realm, con
                 return false;
             }
         }
+        describe(b, i, m);
     }
     b.open = true;
     return true;
@@ -252,6 +255,7 @@ void media_anchor::apply_remote(media_bridge& b, bool leg_b, const sdp::session&
         set_remote(leg_b ? st.b_rtcp : st.a_rtcp, realm, m.conn_addr,
                    m.rtcp_port ? m.rtcp_port : static_cast<uint16_t>(m.port + 1), st.sdp_remote[leg_b ? 3 : 2],
                    renegotiate);
+        describe(b, i, m);
     }
 }
 
@@ -295,6 +299,7 @@ bool media_anchor::open_replacement(media_bridge& next, const media_bridge& curr
     }
     next.a_addr = keep_a ? current.a_addr : new_addr;
     next.b_addr = keep_a ? new_addr : current.b_addr;
+    next.codec = current.codec;
     next.streams.assign(current.streams.size(), {});
     for (unsigned i = 0; i < current.streams.size(); ++i) {
         const media_bridge::stream& cur = current.streams[i];
@@ -340,6 +345,7 @@ bool media_anchor::open_replacement(media_bridge& next, const media_bridge& curr
                 return false;
             }
         }
+        describe(next, i, offer.streams[i]);
     }
     next.open = true;
     return true;
@@ -402,6 +408,7 @@ void media_anchor::splice(media_bridge& first, bool keep_a_first, media_bridge& 
     joined.b_realm = keep_a_second ? second.a_realm : second.b_realm;
     joined.a_addr = keep_a_first ? first.a_addr : first.b_addr;
     joined.b_addr = keep_a_second ? second.a_addr : second.b_addr;
+    joined.codec = first.codec;
     const size_t n = std::max(first.streams.size(), second.streams.size());
     joined.streams.resize(n);
     for (size_t i = 0; i < n; ++i) {
@@ -480,6 +487,14 @@ rtp_counts forwarded(const dp::media_side* s) {
 
 }  // namespace
 
+rtcp_figures media_anchor::heard_at(const dp::media_side* s) const {
+    if (s == nullptr) {
+        return {};
+    }
+    const auto it = rtcp_.find(side_key(s->local_addr, s->local_port));
+    return it == rtcp_.end() ? rtcp_figures{} : it->second.heard;
+}
+
 rtp_counts media_anchor::a_to_b(const media_bridge& b) const {
     rtp_counts c;
     for (const auto& st : b.streams) {
@@ -488,6 +503,10 @@ rtp_counts media_anchor::a_to_b(const media_bridge& b) const {
         c.bytes += s.bytes;
         c.rtp_expected += s.rtp_expected;
         c.rtp_received += s.rtp_received;
+        // B receives this direction: its reports arrive at B's sides (the RTCP one, or the RTP
+        // one with rtcp-mux).
+        c.receiver += heard_at(st.b_rtp);
+        c.receiver += heard_at(st.b_rtcp);
     }
     return c;
 }
@@ -500,8 +519,77 @@ rtp_counts media_anchor::b_to_a(const media_bridge& b) const {
         c.bytes += s.bytes;
         c.rtp_expected += s.rtp_expected;
         c.rtp_received += s.rtp_received;
+        c.receiver += heard_at(st.a_rtp);
+        c.receiver += heard_at(st.a_rtcp);
     }
     return c;
+}
+
+void media_anchor::describe(media_bridge& b, unsigned i, const sdp::media& m) {
+    media_bridge::stream& st = b.streams[i];
+    if (m.port == 0) {
+        return;  // disabled (or put on hold by port 0): keep what the stream had
+    }
+    const sdp::codec codec = sdp::first_codec(m);
+    const bool plain = iequals(m.proto, "RTP/AVP") || iequals(m.proto, "RTP/AVPF");
+    st.reads_rtcp = plain && codec.clock_hz != 0;
+    st.audio = iequals(m.type, "audio");
+    if (st.audio && std::none_of(b.streams.begin(), b.streams.begin() + i,
+                                 [](const media_bridge::stream& s) { return s.audio; })) {
+        b.codec = std::string(codec.name);
+    }
+    for (const dp::media_side* s : {st.a_rtp, st.b_rtp, st.a_rtcp, st.b_rtcp}) {
+        if (s != nullptr) {
+            const auto it = rtcp_.find(side_key(s->local_addr, s->local_port));
+            if (it != rtcp_.end()) {
+                it->second.clock_hz = st.reads_rtcp ? codec.clock_hz : 0;
+            }
+        }
+    }
+}
+
+void media_anchor::note_rtcp(const dp::rtcp_event& ev, uint64_t arrival_us) {
+    const auto it = rtcp_.find(side_key(ev.addr, ev.port));
+    if (it == rtcp_.end() || it->second.clock_hz == 0) {
+        ++rtcp_ignored_;  // the side is gone (the report was in flight), or SRTCP, or no clock
+        return;
+    }
+    ++rtcp_read_;
+    side_rtcp& side = it->second;
+    const rtcp::report& r = ev.report;
+    if (r.sender_report) {
+        side.sr_ntp_middle = r.sr_ntp_middle;
+        side.sr_arrival_us = arrival_us;
+    }
+    if (!r.has_block) {
+        return;
+    }
+    // A jitter beyond 10 s is a broken reporter, not a call: it would swamp the mean.
+    constexpr uint64_t jitter_cap_us = 10'000'000;
+    side.heard.reports += 1;
+    side.heard.fraction_sum += r.fraction_lost;
+    side.heard.jitter_sum_us += std::min(uint64_t{r.jitter} * 1'000'000 / side.clock_hz, jitter_cap_us);
+    if (r.lsr == 0) {
+        return;  // the reporter has heard no SR yet
+    }
+    // The SR this block answers came from the other party, through this side's peer, and was
+    // relayed to the reporter on arrival.
+    const dp::media_side* self = table_.find(ev.addr, ev.port);
+    const dp::media_side* peer = self != nullptr ? self->peer() : nullptr;
+    if (peer == nullptr) {
+        return;
+    }
+    const auto sr = rtcp_.find(side_key(peer->local_addr, peer->local_port));
+    if (sr == rtcp_.end() || sr->second.sr_arrival_us == 0 || sr->second.sr_ntp_middle != r.lsr) {
+        return;  // an older SR than the last one relayed, or one from a party no longer bridged
+    }
+    const uint64_t dlsr_us = uint64_t{r.dlsr} * 1'000'000 / 65536;
+    const uint64_t since_sr_us = arrival_us - sr->second.sr_arrival_us;
+    constexpr uint64_t rtt_cap_us = 60'000'000;  // beyond a minute: clocks or reporter broken
+    if (arrival_us >= sr->second.sr_arrival_us && since_sr_us >= dlsr_us && since_sr_us - dlsr_us < rtt_cap_us) {
+        side.heard.rtt_samples += 1;
+        side.heard.rtt_sum_us += since_sr_us - dlsr_us;
+    }
 }
 
 }  // namespace sf::control

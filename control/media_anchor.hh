@@ -8,6 +8,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <rte_ether.h>
@@ -15,6 +16,7 @@
 #include "cdr.hh"
 #include "media_ports.hh"
 #include "relay_table.hh"
+#include "rings.hh"
 #include "sip/sdp.hh"
 #include "timer_queue.hh"
 
@@ -73,12 +75,18 @@ struct media_bridge {
         /// A replacement's stream whose new party is held back until switch_over(), which then
         /// continues what the kept party heard (open_replacement with continuity).
         bool continue_at_switch = false;
+        /// RTCP arriving at this stream's sides is read for call quality: plain RTP (not SRTCP,
+        /// whose reports are encrypted) with a known RTP clock (the last SDP's first codec).
+        bool reads_rtcp = false;
+        bool audio = false;  ///< an audio m-line (the first one names the call's codec)
     };
     unsigned a_realm = 0, b_realm = 0;
     /// The relay address of each leg (host order): the realm's own or one of its media
     /// addresses; every stream of a leg uses it (one c= line in the SDP).
     uint32_t a_addr = 0, b_addr = 0;
     std::vector<stream> streams;  ///< index = m-line index; ports 0 for disabled streams
+    /// The first audio stream's codec as the last SDP applied names it ("PCMU"; "" when none).
+    std::string codec;
     bool open = false;
 };
 
@@ -140,8 +148,19 @@ public:
     std::string address_of(const media_bridge& b, bool leg_b) const;
     /// Relay ports of one leg, per m-line, for the SDP rewrite.
     void ports_of(const media_bridge& b, bool leg_b, uint16_t (&out)[sdp::session::max_media]) const;
+    /// What one direction relayed, and what its receiver reported in RTCP (note_rtcp).
     rtp_counts a_to_b(const media_bridge& b) const;
     rtp_counts b_to_a(const media_bridge& b) const;
+
+    /// An RTCP report a worker read at one of the relay sides (`arrival_us`: when, on a
+    /// monotonic microsecond clock). Its report block adds to the figures of the party that
+    /// sent it (rtp_counts::receiver of the direction it receives); an SR is remembered, so
+    /// that a report block from the other party naming it (LSR) measures that party's round
+    /// trip: arrival - the SR's arrival - DLSR. Reports at sides that are gone, or whose
+    /// stream does not read RTCP (media_bridge::stream::reads_rtcp), are counted and ignored.
+    void note_rtcp(const dp::rtcp_event& ev, uint64_t arrival_us);
+    uint64_t rtcp_read() const { return rtcp_read_; }
+    uint64_t rtcp_ignored() const { return rtcp_ignored_; }
 
     const realm_info& realm(unsigned i) const { return realms_[i]; }
     unsigned realm_count() const { return static_cast<unsigned>(realms_.size()); }
@@ -179,6 +198,20 @@ private:
     };
     std::vector<waiting_side> waiting_;
     ms_t last_retry_ = 0;
+    /// What the RTCP arriving at one side said, for every side made and not yet unpublished.
+    struct side_rtcp {
+        uint32_t clock_hz = 0;  ///< 0: not read (see media_bridge::stream::reads_rtcp)
+        rtcp_figures heard;     ///< the report blocks of the party that sends to this side
+        uint32_t sr_ntp_middle = 0;  ///< the last SR that party sent (0: none yet)
+        uint64_t sr_arrival_us = 0;
+    };
+    std::unordered_map<uint64_t, side_rtcp> rtcp_;  ///< by side_key()
+    uint64_t rtcp_read_ = 0, rtcp_ignored_ = 0;
+    static uint64_t side_key(uint32_t addr, uint16_t port) { return (uint64_t{addr} << 16) | port; }
+    /// The figures of the party sending to `s` (zero when none or `s` is nullptr).
+    rtcp_figures heard_at(const dp::media_side* s) const;
+    /// Takes a stream's codec and RTP clock from the m-line an SDP gave it (index `i` of `b`).
+    void describe(media_bridge& b, unsigned i, const sdp::media& m);
     /// Takes `s` out of the relay table (and out of waiting_: its slot is reused after the grace period).
     void unpublish(dp::media_side* s);
     /// Unbridges and unpublishes `s` (nullptr: nothing to do).

@@ -132,6 +132,10 @@ dataplane::dataplane(const dataplane_config& cfg) : cfg_(cfg) {
                                     RING_F_SP_ENQ | RING_F_SC_DEQ);
         w->neighbours = rte_ring_create_elem(("sf_nb" + suffix).c_str(), sizeof(neighbour_event), 1024,
                                              rte_socket_id(), RING_F_SP_ENQ | RING_F_SC_DEQ);
+        // RTCP reports: one per party per ~5 s, so 4096 hold a burst of reports from ~20k parties
+        // between two polls of the control loop; beyond, reports (never packets) are lost, counted.
+        w->rtcp_out = rte_ring_create_elem(("sf_rtcp" + suffix).c_str(), sizeof(rtcp_event), 4096,
+                                           rte_socket_id(), RING_F_SP_ENQ | RING_F_SC_DEQ);
         // Reassembly of fragmented SIP: up to 4096 datagrams in flight per worker, 2 s to complete.
         const uint64_t frag_timeout = rte_get_tsc_hz() * 2;
         w->frag_tbl = rte_ip_frag_table_create(1024, 16, 4096, frag_timeout, rte_socket_id());
@@ -146,7 +150,8 @@ dataplane::dataplane(const dataplane_config& cfg) : cfg_(cfg) {
             w->frames_out = rte_ring_create("sf_frames_out", ring_size, rte_socket_id(),
                                             RING_F_SP_ENQ | RING_F_SC_DEQ);
         }
-        if (w->sip_in == nullptr || w->neighbours == nullptr || (i == 0 && w->frames_out == nullptr)) {
+        if (w->sip_in == nullptr || w->neighbours == nullptr || w->rtcp_out == nullptr ||
+            (i == 0 && w->frames_out == nullptr)) {
             fail("dataplane: cannot create rings");
         }
         for (unsigned p = 0; p < ports_.size(); ++p) {
@@ -267,6 +272,7 @@ dataplane::~dataplane() {
         rte_ip_frag_table_destroy(w->frag_tbl);
         rte_ring_free(w->sip_in);
         rte_ring_free(w->neighbours);
+        rte_ring_free(w->rtcp_out);
         rte_ring_free(w->frames_out);
         for (unsigned i = 0; i < w->n_ports; ++i) {
             rte_free(w->ports[w->port_ids[i]].tx);
@@ -320,6 +326,17 @@ unsigned dataplane::poll_neighbours(neighbour_event* out, unsigned max) {
     unsigned got = 0;
     for (worker* w : workers_) {
         got += rte_ring_sc_dequeue_burst_elem(w->neighbours, out + got, sizeof(neighbour_event), max - got, nullptr);
+        if (got == max) {
+            break;
+        }
+    }
+    return got;
+}
+
+unsigned dataplane::poll_rtcp(rtcp_event* out, unsigned max) {
+    unsigned got = 0;
+    for (worker* w : workers_) {
+        got += rte_ring_sc_dequeue_burst_elem(w->rtcp_out, out + got, sizeof(rtcp_event), max - got, nullptr);
         if (got == max) {
             break;
         }
@@ -390,6 +407,8 @@ stats_snapshot dataplane::stats() const {
         s.fragments_in += ws.fragments_in.load(std::memory_order_relaxed);
         s.reassembled += ws.reassembled.load(std::memory_order_relaxed);
         s.sip_sources += ws.sip_sources.load(std::memory_order_relaxed);
+        s.rtcp_reports += ws.rtcp_reports.load(std::memory_order_relaxed);
+        s.rtcp_reports_lost += ws.rtcp_reports_lost.load(std::memory_order_relaxed);
     }
     s.relay_entries = relay_->size();
     return s;

@@ -101,6 +101,8 @@ public:
     unsigned poll_sip(rte_mbuf** out, unsigned max);
     /// Dequeues neighbour events seen by workers.
     unsigned poll_neighbours(neighbour_event* out, unsigned max);
+    /// Dequeues the RTCP reports workers read (call quality; media_anchor::note_rtcp).
+    unsigned poll_rtcp(rtcp_event* out, unsigned max);
     /// Hands a complete Ethernet frame (meta_of(m)->port_id set) to a worker to send.
     /// Ownership passes on success; false (caller frees) if the ring is full.
     bool send_frame(rte_mbuf* m);

@@ -67,9 +67,21 @@ void handle_arp(worker& w, uint16_t port_id, rte_mbuf* m, rte_ether_hdr* eth) {
 }
 
 // Relays the collected packets and sends or frees each.
-void flush_relay(worker& w, rte_mbuf** relay_pkts, unsigned n_relay) {
+void flush_relay(worker& w, rte_mbuf** relay_pkts, unsigned n_relay, uint64_t now_tsc) {
     uint16_t egress[64];
-    const relay_burst_result r = relay_burst(*w.relay, relay_pkts, n_relay, egress, w.tx_cksum_offload);
+    w.rtcp.n = 0;
+    w.rtcp.tsc = now_tsc;
+    const relay_burst_result r = relay_burst(*w.relay, relay_pkts, n_relay, egress, w.tx_cksum_offload,
+                                             w.rtcp_out != nullptr ? &w.rtcp : nullptr);
+    if (unlikely(w.rtcp.n != 0)) {
+        // Reports only: a full ring loses them, the packets were relayed all the same.
+        const unsigned queued = rte_ring_sp_enqueue_burst_elem(w.rtcp_out, w.rtcp.events, sizeof(rtcp_event),
+                                                               w.rtcp.n, nullptr);
+        bump(w.stats.rtcp_reports, queued);
+        if (queued != w.rtcp.n) {
+            bump(w.stats.rtcp_reports_lost, w.rtcp.n - queued);
+        }
+    }
     if (r.miss) {
         bump(w.stats.drops[static_cast<unsigned>(drop_reason::relay_miss)], r.miss);
     }
@@ -200,7 +212,7 @@ void worker_handle_burst(worker& w, uint16_t port_id, rte_mbuf** pkts, unsigned 
         if (dport >= w.relay_min && dport <= w.relay_max) {
             relay_pkts[n_relay++] = m;
             if (n_relay == 64) {
-                flush_relay(w, relay_pkts, n_relay);
+                flush_relay(w, relay_pkts, n_relay, now_tsc);
                 n_relay = 0;
             }
             continue;
@@ -238,7 +250,7 @@ void worker_handle_burst(worker& w, uint16_t port_id, rte_mbuf** pkts, unsigned 
     }
 
     if (n_relay != 0) {
-        flush_relay(w, relay_pkts, n_relay);
+        flush_relay(w, relay_pkts, n_relay, now_tsc);
     }
     if (w.frag_tbl != nullptr) {
         rte_ip_frag_free_death_row(&w.death_row, 3);

@@ -129,14 +129,14 @@ inline void store_be32(uint8_t* p, uint32_t v) {
 // the sender restarts (from this side's own last packet out), and the marker bit marks each
 // seam. Without a hardware checksum the UDP checksum follows the changed words (RFC 1624).
 template <bool offload>
-inline void relay_continuing(media_side& in, rte_udp_hdr* udp, uint16_t payload) {
+inline rtp_seen relay_continuing(media_side& in, rte_udp_hdr* udp, uint16_t payload) {
     constexpr auto relaxed = std::memory_order_relaxed;
     const uint16_t prev_seq = in.rtp_max_seq.load(relaxed);
     const uint32_t prev_ts = in.rtp_last_ts.load(relaxed);
     const rtp_seen seen = track_rtp(in, udp, payload);
     const continuity state = in.cont_state.load(std::memory_order_acquire);
     if (seen == rtp_seen::not_rtp || state == continuity::off) {
-        return;  // RTCP and the rest pass as they are; off: re-bridged meanwhile
+        return seen;  // RTCP and the rest pass as they are; off: re-bridged meanwhile
     }
     // The header is read once and written once, whole: byte stores read back by a wider load
     // (for the checksum) would stall on store forwarding.
@@ -183,6 +183,22 @@ inline void relay_continuing(media_side& in, rte_udp_hdr* udp, uint16_t payload)
             udp->dgram_cksum = c == 0 ? 0xffff : c;
         }
     }
+    return seen;
+}
+
+// A packet that is not RTP arrived at `in`: if it is an RTCP SR or RR, its report goes into the
+// batch (the caller's rare path: RTP never gets here).
+inline void note_rtcp(rtcp_batch& batch, const media_side& in, const rte_udp_hdr* udp, uint16_t payload) {
+    if (batch.n == rtcp_batch::max) {
+        return;
+    }
+    rtcp_event& ev = batch.events[batch.n];
+    if (rtcp::read(reinterpret_cast<const uint8_t*>(udp + 1), payload, ev.report)) {
+        ev.tsc = batch.tsc;
+        ev.addr = in.local_addr;
+        ev.port = in.local_port;
+        ++batch.n;
+    }
 }
 
 }  // namespace
@@ -190,7 +206,8 @@ inline void relay_continuing(media_side& in, rte_udp_hdr* udp, uint16_t payload)
 namespace {
 
 template <bool offload>
-relay_burst_result relay_burst_as(const relay_table& table, rte_mbuf** pkts, unsigned n, uint16_t* egress) {
+relay_burst_result relay_burst_as(const relay_table& table, rte_mbuf** pkts, unsigned n, uint16_t* egress,
+                                  rtcp_batch* rtcp) {
     relay_burst_result res;
     constexpr unsigned max_burst = 64;  // RTE_HASH_LOOKUP_BULK_MAX
     relay_key keys[max_burst];
@@ -246,14 +263,18 @@ relay_burst_result relay_burst_as(const relay_table& table, rte_mbuf** pkts, uns
         departure d;
         const bool have = in->read_departure(d);
         bool forward = true;
+        rtp_seen seen;
         if (likely(have && d.port < departure::continuing)) {
-            track_rtp(*in, h.udp, rtp_bytes);
+            seen = track_rtp(*in, h.udp, rtp_bytes);
         } else if (have && d.port != departure::nowhere) {
             d.port = static_cast<uint16_t>(d.port & ~departure::continuing);
-            relay_continuing<offload>(*in, h.udp, rtp_bytes);
+            seen = relay_continuing<offload>(*in, h.udp, rtp_bytes);
         } else {
-            track_rtp(*in, h.udp, rtp_bytes);
+            seen = track_rtp(*in, h.udp, rtp_bytes);
             forward = false;
+        }
+        if (unlikely(seen == rtp_seen::not_rtp) && rtcp != nullptr) {
+            note_rtcp(*rtcp, *in, h.udp, rtp_bytes);
         }
 
         // Symmetric latching: the first packet tells where this side's remote really is
@@ -280,9 +301,9 @@ relay_burst_result relay_burst_as(const relay_table& table, rte_mbuf** pkts, uns
 }  // namespace
 
 relay_burst_result relay_burst(const relay_table& table, rte_mbuf** pkts, unsigned n, uint16_t* egress,
-                               bool tx_cksum_offload) {
-    return tx_cksum_offload ? relay_burst_as<true>(table, pkts, n, egress)
-                            : relay_burst_as<false>(table, pkts, n, egress);
+                               bool tx_cksum_offload, rtcp_batch* rtcp) {
+    return tx_cksum_offload ? relay_burst_as<true>(table, pkts, n, egress, rtcp)
+                            : relay_burst_as<false>(table, pkts, n, egress, rtcp);
 }
 
 }  // namespace sf::dp

@@ -8,6 +8,7 @@
 #include <rte_mbuf.h>
 
 #include "relay_table.hh"
+#include "rings.hh"
 
 namespace sf::dp {
 
@@ -22,6 +23,15 @@ struct relay_burst_result {
     uint16_t no_target = 0;
 };
 
+/// The RTCP reports a burst carried (relay_burst fills it, the worker hands it to the control
+/// plane). Only SR and RR packets are read, on the path that already set them apart from RTP.
+struct rtcp_batch {
+    static constexpr unsigned max = 64;  ///< one burst
+    uint64_t tsc = 0;                    ///< the burst's arrival time, copied into each event
+    unsigned n = 0;
+    rtcp_event events[max];
+};
+
 /// `pkts` are IPv4/UDP frames (headers in the first segment, already validated)
 /// to the appliance's relay ports. Each is rewritten in place with the departure of the side
 /// it arrived at (from the peer side's address to the peer's remote); egress[i] receives the DPDK port to
@@ -32,7 +42,10 @@ struct relay_burst_result {
 /// (RTE_MBUF_F_TX_IPV4 | IP_CKSUM | UDP_CKSUM, l2_len, l3_len); otherwise both are fixed in
 /// software, the UDP one incrementally (RFC 1624). A zero UDP checksum ("none") stays zero
 /// either way. The choice is made once per burst, not per packet.
+///
+/// With `rtcp`, each SR or RR (RFC 3550; muxed or on its own side) that arrives at a published
+/// side is also read into `rtcp->events` (rtcp::read), whether or not it can be relayed.
 relay_burst_result relay_burst(const relay_table& table, rte_mbuf** pkts, unsigned n, uint16_t* egress,
-                               bool tx_cksum_offload = false);
+                               bool tx_cksum_offload = false, rtcp_batch* rtcp = nullptr);
 
 }  // namespace sf::dp

@@ -12,6 +12,8 @@
 #include <rte_ether.h>
 #include <rte_mbuf.h>
 
+#include "sip/rtcp.hh"
+
 namespace sf::dp {
 
 /// What a ring message (an mbuf) is.
@@ -47,5 +49,17 @@ struct neighbour_event {
     uint8_t mac[RTE_ETHER_ADDR_LEN];
 };
 static_assert(sizeof(neighbour_event) % 4 == 0, "rte_ring elements are multiples of 4 bytes");
+
+/// worker -> control: an RTCP SR or RR that arrived at a relay side (fixed-size ring element).
+/// The packet itself is relayed as it came; this is what the control plane measures a call's
+/// quality by (media_anchor::note_rtcp). A full ring drops the event, never the packet.
+struct rtcp_event {
+    uint64_t tsc = 0;   ///< when the burst that carried it arrived (rte_rdtsc)
+    uint32_t addr = 0;  ///< the side's relay address, host byte order
+    uint16_t port = 0;  ///< the side's relay port, host byte order
+    uint16_t reserved = 0;
+    rtcp::report report;
+};
+static_assert(sizeof(rtcp_event) % 4 == 0, "rte_ring elements are multiples of 4 bytes");
 
 }  // namespace sf::dp

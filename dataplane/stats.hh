@@ -49,6 +49,8 @@ struct alignas(64) worker_stats {
     std::atomic<uint64_t> fragments_in{0};   ///< IPv4 fragments handed to reassembly
     std::atomic<uint64_t> reassembled{0};    ///< datagrams made whole again
     std::atomic<uint64_t> sip_sources{0};    ///< gauge: SIP sources the rate limiter tracks
+    std::atomic<uint64_t> rtcp_reports{0};   ///< RTCP SR/RR reports handed to the control plane
+    std::atomic<uint64_t> rtcp_reports_lost{0};  ///< ... not handed over: the ring was full (the packets were relayed)
 };
 
 /// Single-writer increment: no locked instruction on the fast path.
@@ -68,6 +70,7 @@ struct stats_snapshot {
     uint64_t relayed = 0, sip_in = 0, sip_out = 0, arp_replies = 0, arp_absorbed = 0, icmp_replies = 0, idle_sleeps = 0;
     uint64_t fragments_in = 0, reassembled = 0;
     uint64_t sip_sources = 0;  ///< SIP sources tracked by the rate limiters (sum over workers)
+    uint64_t rtcp_reports = 0, rtcp_reports_lost = 0;
     uint32_t relay_entries = 0;
 };
 

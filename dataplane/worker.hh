@@ -9,6 +9,7 @@
 #include <rte_ethdev.h>
 #include <rte_ip_frag.h>
 
+#include "relay.hh"
 #include "relay_table.hh"
 #include "sip_limiter.hh"
 #include "stats.hh"
@@ -54,6 +55,8 @@ struct alignas(64) worker {
     rte_ring* sip_in = nullptr;      ///< worker -> control, mbufs
     rte_ring* neighbours = nullptr;  ///< worker -> control, neighbour_event elements
     rte_ring* frames_out = nullptr;  ///< control -> worker, mbufs (worker 0 only)
+    rte_ring* rtcp_out = nullptr;    ///< worker -> control, rtcp_event elements; nullptr: RTCP not read
+    rtcp_batch rtcp;                 ///< the RTCP reports of the burst being relayed
     const std::atomic<bool>* stop = nullptr;
     rte_ip_frag_tbl* frag_tbl = nullptr;  ///< IPv4 reassembly (SIP only); nullptr: fragments dropped
     rte_ip_frag_death_row death_row{};

@@ -267,6 +267,15 @@ parse_error parse(std::string_view body, session& out) noexcept {
                 (cur ? cur->dir : session_dir) = d;
             } else if (cur && v == "rtcp-mux") {
                 cur->rtcp_mux = true;
+            } else if (cur && v.substr(0, 7) == "rtpmap:") {
+                // a=rtpmap:<payload type> <encoding name>/<clock rate>[/<parameters>] (RFC 8866 6.6)
+                const std::string_view rest = v.substr(7);
+                const size_t sp = rest.find(' ');
+                const std::string_view pt = rest.substr(0, sp);
+                const std::string_view first = cur->formats.substr(0, cur->formats.find(' '));
+                if (sp != std::string_view::npos && !pt.empty() && pt == first) {
+                    cur->first_rtpmap = rest.substr(sp + 1);
+                }
             } else if (cur && rtcp_attribute(line, port, addr_part)) {
                 // A malformed port is left as "absent": the default (port+1)
                 // is what the endpoint would have meant anyway.
@@ -294,6 +303,33 @@ parse_error parse(std::string_view body, session& out) noexcept {
         }
     }
     return parse_error::ok;
+}
+
+codec first_codec(const media& m) noexcept {
+    codec c;
+    if (!m.first_rtpmap.empty()) {
+        const size_t slash = m.first_rtpmap.find('/');
+        c.name = m.first_rtpmap.substr(0, slash);
+        uint32_t hz = 0;
+        if (slash != std::string_view::npos) {
+            const std::string_view rate = m.first_rtpmap.substr(slash + 1);
+            if (parse_number(rate.substr(0, rate.find('/')), 1000000, hz)) {
+                c.clock_hz = hz;
+            }
+        }
+        return c;
+    }
+    // RFC 3551 table 4: the audio payload types still met; the rest need an rtpmap.
+    struct fixed { std::string_view pt, name; uint32_t hz; };
+    static constexpr fixed table[] = {{"0", "PCMU", 8000}, {"3", "GSM", 8000},  {"4", "G723", 8000},
+                                      {"8", "PCMA", 8000}, {"9", "G722", 8000}, {"18", "G729", 8000}};
+    const std::string_view first = m.formats.substr(0, m.formats.find(' '));
+    for (const fixed& f : table) {
+        if (first == f.pt) {
+            return {f.name, f.hz};
+        }
+    }
+    return c;
 }
 
 std::string rewrite(std::string_view body, const rewrite_spec& spec) {

@@ -20,6 +20,8 @@ struct media {
     std::string_view conn_addr;  ///< this section's c= address, or the session's
     uint16_t rtcp_port = 0;      ///< a=rtcp:PORT, 0 if absent (means port+1)
     bool rtcp_mux = false;       ///< a=rtcp-mux
+    /// The a=rtpmap of the first format, after the payload type ("opus/48000/2"); "" when absent.
+    std::string_view first_rtpmap;
     direction dir = direction::sendrecv;  ///< media-level, else session-level attribute
 };
 
@@ -39,6 +41,15 @@ enum class parse_error : uint8_t {
 };
 
 const char* to_string(parse_error e) noexcept;
+
+/// The codec an m-line's first format names (what the answerer will send first).
+struct codec {
+    std::string_view name;  ///< encoding name as written ("PCMU", "opus"), "" when unknown
+    uint32_t clock_hz = 0;  ///< RTP clock rate, 0 when unknown
+};
+
+/// The first format's codec: its a=rtpmap, else the static payload types of RFC 3551 6.
+codec first_codec(const media& m) noexcept;
 
 /// Parses an SDP body (lines end in CRLF or LF). Every m= with a non-zero port
 /// must have a connection address (its own or the session's).

@@ -277,3 +277,60 @@ TEST_F(transfer_continuity_test, a_transfer_destinations_cm_decides_the_next_tra
     EXPECT_EQ(carol_side_->cont_state.load(), dp::continuity::off) << "this switch follows the call's setting";
     EXPECT_TRUE(json(b2b_->calls_json()).begin()->second.get<bool>("continuous_media")) << "the next one carol's";
 }
+
+// ------------------------------------------------------------------ call quality per segment
+
+namespace {
+
+// A report block a worker read at `side`: `fraction` lost (1/256), `jitter` timestamp units.
+dp::rtcp_event report_at(const dp::media_side* side, uint8_t fraction, uint32_t jitter) {
+    dp::rtcp_event ev;
+    ev.addr = side->local_addr;
+    ev.port = side->local_port;
+    ev.report.has_block = true;
+    ev.report.fraction_lost = fraction;
+    ev.report.jitter = jitter;
+    return ev;
+}
+
+}  // namespace
+
+TEST_F(transfer_fork_test, each_segment_records_the_reports_of_its_own_parties) {
+    transfer_dials("carol@198.51.100.30");
+    auto out = bob_transfers_alice();
+    to_carol_ = invite_sent_to(out, carol);
+    ASSERT_NE(to_carol_, nullptr);
+    // Segment 1: alice reports 25 % loss of bob's stream, bob 0 % of hers.
+    anchor_->note_rtcp(report_at(a_rtp_, 64, 80), 1000);
+    anchor_->note_rtcp(report_at(bob_side_, 0, 8), 1000);
+    feed(core, carol, bob_response(to_carol_->msg, 200, "OK", carol_sdp, "caroltag", "<sip:carol@198.51.100.30:5060>"));
+    take();
+    ASSERT_EQ(cdrs_->recent().size(), 1u);
+    const boost::property_tree::ptree first = json(cdrs_->recent().back());
+    EXPECT_EQ(first.get<std::string>("hangup"), "transfer");
+    EXPECT_EQ(first.get<std::string>("codec"), "PCMU");
+    EXPECT_EQ(first.get<unsigned>("rtp.callee_to_caller.rtcp.reports"), 1u);
+    EXPECT_NEAR(first.get<double>("rtp.callee_to_caller.rtcp.loss_pct"), 25.0, 1e-3);
+    EXPECT_NEAR(first.get<double>("rtp.callee_to_caller.rtcp.jitter_ms"), 10.0, 1e-3);
+    EXPECT_EQ(first.get<unsigned>("rtp.caller_to_callee.rtcp.reports"), 1u);
+    EXPECT_NEAR(first.get<double>("rtp.caller_to_callee.rtcp.loss_pct"), 0.0, 1e-3);
+
+    // Segment 2: alice's reports go on from where they stood; carol's are hers alone.
+    const dp::media_side* carol_side = a_rtp_->peer();
+    ASSERT_NE(carol_side, nullptr);
+    ASSERT_NE(carol_side, bob_side_);
+    anchor_->note_rtcp(report_at(a_rtp_, 0, 16), 2000);
+    anchor_->note_rtcp(report_at(carol_side, 128, 40), 2000);
+    anchor_->note_rtcp(report_at(carol_side, 0, 40), 2000);
+    from_alice(alice_request("BYE", cs_.a_tag, 2, "z9hG4bKalicebye2"));
+    take();
+    ASSERT_EQ(cdrs_->recent().size(), 2u);
+    const boost::property_tree::ptree second = json(cdrs_->recent().back());
+    EXPECT_EQ(second.get<unsigned>("segment"), 2u);
+    EXPECT_EQ(second.get<unsigned>("rtp.callee_to_caller.rtcp.reports"), 1u) << "alice's segment-1 report is not here";
+    EXPECT_NEAR(second.get<double>("rtp.callee_to_caller.rtcp.loss_pct"), 0.0, 1e-3);
+    EXPECT_NEAR(second.get<double>("rtp.callee_to_caller.rtcp.jitter_ms"), 2.0, 1e-3);
+    EXPECT_EQ(second.get<unsigned>("rtp.caller_to_callee.rtcp.reports"), 2u);
+    EXPECT_NEAR(second.get<double>("rtp.caller_to_callee.rtcp.loss_pct"), 25.0, 1e-3);
+    EXPECT_GT(second.get<double>("rtp.callee_to_caller.mos"), second.get<double>("rtp.caller_to_callee.mos"));
+}

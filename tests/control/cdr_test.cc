@@ -101,6 +101,32 @@ TEST(cdr, to_json_has_every_field) {
     EXPECT_NE(j.find("\"packets\":500"), std::string::npos) << j;
 }
 
+TEST(cdr, quality_is_what_each_receiver_reported_and_null_without_reports) {
+    call_record r = answered_call();
+    r.codec = "PCMU";
+    // bob (receiving caller_to_callee) reported 25 % loss, 4 ms jitter, a 30 ms round trip;
+    // alice reported nothing.
+    r.caller_to_callee.receiver = {4, 4 * 64, 4 * 4000, 2, 2 * 30'000};
+    const std::string j = to_json(r);
+    pt::ptree t;
+    ASSERT_NO_THROW(t = parse_json(j)) << j;
+    EXPECT_EQ(t.get<std::string>("codec"), "PCMU");
+    EXPECT_EQ(t.get<uint64_t>("rtp.caller_to_callee.rtcp.reports"), 4u);
+    EXPECT_NEAR(t.get<double>("rtp.caller_to_callee.rtcp.loss_pct"), 25.0, 0.001);
+    EXPECT_NEAR(t.get<double>("rtp.caller_to_callee.rtcp.jitter_ms"), 4.0, 0.001);
+    EXPECT_NEAR(t.get<double>("rtp.caller_to_callee.rtcp.rtt_ms"), 30.0, 0.001);
+    // d = 30 / 2 + 2 * 4 + 20 = 43 ms
+    const double mos = mos_of(93.2 - 0.024 * 43 - 95.0 * 25 / 50.1);
+    EXPECT_NEAR(t.get<double>("rtp.caller_to_callee.mos"), mos, 0.001);
+    EXPECT_NE(j.find("\"callee_to_caller\":{\"packets\":498,\"bytes\":85656,\"lost\":2,\"rtcp\":null,\"mos\":null}"),
+              std::string::npos)
+        << j;
+    r.codec = "opus";
+    EXPECT_NE(to_json(r).find("\"rtt_ms\":30.000},\"mos\":null"), std::string::npos) << "opus is not rated";
+    r.caller_to_callee.receiver.rtt_samples = 0;
+    EXPECT_NE(to_json(r).find("\"rtt_ms\":null"), std::string::npos) << "no round-trip sample";
+}
+
 TEST(cdr, unanswered_call_has_null_answer_and_zero_duration) {
     call_record r = answered_call();
     r.answer.reset();

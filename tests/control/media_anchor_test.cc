@@ -296,3 +296,106 @@ TEST_F(media_anchor_continuity_test, each_call_of_an_attended_transfer_decides_f
     EXPECT_EQ(alice_side->cont_state.load(), dp::continuity::off);
     anchor_->close(one);
 }
+
+// ------------------------------------------------------------------ call quality from RTCP
+
+namespace {
+
+class media_anchor_quality_test : public media_anchor_continuity_test {
+protected:
+    // A report a worker read at `side` (an SR when sr_middle != 0, with a block unless `no_block`).
+    dp::rtcp_event report_at(const dp::media_side* side, uint32_t sr_middle, uint8_t fraction, uint32_t jitter,
+                             uint32_t lsr = 0, uint32_t dlsr = 0, bool no_block = false) const {
+        dp::rtcp_event ev;
+        ev.addr = side->local_addr;
+        ev.port = side->local_port;
+        ev.report.sender_report = sr_middle != 0;
+        ev.report.sr_ntp_middle = sr_middle;
+        ev.report.has_block = !no_block;
+        ev.report.fraction_lost = fraction;
+        ev.report.jitter = jitter;
+        ev.report.lsr = lsr;
+        ev.report.dlsr = dlsr;
+        return ev;
+    }
+};
+
+}  // namespace
+
+TEST_F(media_anchor_quality_test, each_direction_gets_its_receivers_reports_and_round_trip) {
+    media_bridge call;
+    call_bob(call, "m=audio 6000 RTP/AVP 8\r\n");  // RTCP on its own sides (no rtcp-mux)
+    const media_bridge::stream& st = call.streams.at(0);
+    ASSERT_NE(st.a_rtcp, nullptr);
+    EXPECT_EQ(call.codec, "PCMA");
+    // bob's SR arrives at B's RTCP side at t = 1 s and is relayed to alice; alice's RR answers it
+    // 30 ms after it left her (DLSR) and arrives at t = 1.1 s: alice's round trip is 70 ms.
+    anchor_->note_rtcp(report_at(st.b_rtcp, 0xabcd0001, 0, 0, 0, 0, true), 1'000'000);
+    anchor_->note_rtcp(report_at(st.a_rtcp, 0, 64, 160, 0xabcd0001, 30 * 65536 / 1000 + 1), 1'100'000);
+    // bob reports too, twice, about alice's stream: no SR from alice, so no round trip for bob.
+    anchor_->note_rtcp(report_at(st.b_rtcp, 0, 0, 40, 0, 0), 1'200'000);
+    anchor_->note_rtcp(report_at(st.b_rtcp, 0, 0, 120, 0, 0), 1'300'000);
+    EXPECT_EQ(anchor_->rtcp_read(), 4u);
+
+    const rtcp_figures alice = anchor_->b_to_a(call).receiver;  // alice receives bob -> alice
+    EXPECT_EQ(alice.reports, 1u);
+    EXPECT_DOUBLE_EQ(*alice.loss_pct(), 25.0);
+    EXPECT_DOUBLE_EQ(*alice.jitter_ms(), 20.0) << "160 units at 8 kHz";
+    ASSERT_TRUE(alice.rtt_ms());
+    EXPECT_NEAR(*alice.rtt_ms(), 70.0, 0.1);
+    const rtcp_figures bob = anchor_->a_to_b(call).receiver;
+    EXPECT_EQ(bob.reports, 2u);
+    EXPECT_DOUBLE_EQ(*bob.loss_pct(), 0.0);
+    EXPECT_DOUBLE_EQ(*bob.jitter_ms(), 10.0);
+    EXPECT_FALSE(bob.rtt_ms());
+    anchor_->close(call);
+}
+
+TEST_F(media_anchor_quality_test, muxed_reports_arrive_at_the_rtp_sides) {
+    media_bridge call;
+    call_bob(call, "m=audio 6000 RTP/AVP 0\r\na=rtcp-mux\r\n");
+    anchor_->note_rtcp(report_at(call.streams[0].b_rtp, 0x10, 128, 8, 0, 0), 5);
+    EXPECT_EQ(anchor_->a_to_b(call).receiver.reports, 1u);
+    EXPECT_DOUBLE_EQ(*anchor_->a_to_b(call).receiver.loss_pct(), 50.0);
+    EXPECT_EQ(anchor_->b_to_a(call).receiver.reports, 0u);
+    anchor_->close(call);
+}
+
+TEST_F(media_anchor_quality_test, srtcp_gone_sides_and_unanswered_srs_are_not_counted) {
+    media_bridge call;
+    call_bob(call, "m=audio 6000 RTP/SAVP 0\r\na=rtcp-mux\r\nm=audio 6002 RTP/AVP 0\r\na=rtcp-mux\r\n");
+    anchor_->note_rtcp(report_at(call.streams[0].b_rtp, 0, 10, 10), 1);  // encrypted: noise
+    EXPECT_EQ(anchor_->rtcp_ignored(), 1u);
+    const media_bridge::stream& plain = call.streams[1];
+    // alice's SR, then bob's RR naming an older SR: no round trip; one naming a later time than
+    // its arrival allows (DLSR too long): none either.
+    anchor_->note_rtcp(report_at(plain.a_rtp, 0x2000, 0, 0, 0, 0, true), 1'000'000);
+    anchor_->note_rtcp(report_at(plain.b_rtp, 0, 0, 0, 0x1000, 0), 1'010'000);
+    anchor_->note_rtcp(report_at(plain.b_rtp, 0, 0, 0, 0x2000, 65536), 1'010'000);
+    const rtcp_figures bob = anchor_->a_to_b(call).receiver;
+    EXPECT_EQ(bob.reports, 2u);
+    EXPECT_FALSE(bob.rtt_ms());
+    const dp::rtcp_event late = report_at(plain.b_rtp, 0, 0, 0);
+    anchor_->close(call);
+    anchor_->note_rtcp(late, 2'000'000);  // in flight while the call ended
+    EXPECT_EQ(anchor_->rtcp_ignored(), 2u);
+}
+
+TEST_F(media_anchor_quality_test, a_transfer_keeps_the_kept_partys_figures_and_starts_the_new_ones) {
+    media_bridge call;
+    call_bob(call, "m=audio 6000 RTP/AVP 0\r\na=rtcp-mux\r\n");
+    anchor_->note_rtcp(report_at(call.streams[0].a_rtp, 0, 26, 8), 1);  // alice about bob
+    anchor_->note_rtcp(report_at(call.streams[0].b_rtp, 0, 0, 8), 2);   // bob about alice
+    media_bridge next;
+    ASSERT_TRUE(anchor_->open_replacement(next, call, true, 1, offer(alice_text_)));
+    const std::string carol_text = "v=0\r\no=carol 1 1 IN IP4 198.51.100.30\r\ns=-\r\nc=IN IP4 198.51.100.30\r\n"
+                                   "t=0 0\r\nm=audio 7000 RTP/AVP 18\r\na=rtcp-mux\r\n";
+    anchor_->apply_remote(next, true, offer(carol_text));
+    anchor_->switch_over(call, next, true);
+    EXPECT_EQ(call.codec, "G729") << "carol's answer names the codec now";
+    EXPECT_EQ(anchor_->b_to_a(call).receiver.reports, 1u) << "alice's reports go on";
+    EXPECT_EQ(anchor_->a_to_b(call).receiver.reports, 0u) << "carol has reported nothing yet";
+    anchor_->note_rtcp(report_at(call.streams[0].b_rtp, 0, 0, 8), 3);
+    EXPECT_EQ(anchor_->a_to_b(call).receiver.reports, 1u);
+    anchor_->close(call);
+}

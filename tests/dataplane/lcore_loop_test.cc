@@ -80,8 +80,12 @@ protected:
                                     RING_F_SP_ENQ | RING_F_SC_DEQ);
         w->neighbours = rte_ring_create_elem(unique_name("t_nb").c_str(), sizeof(neighbour_event), 1024,
                                              rte_socket_id(), RING_F_SP_ENQ | RING_F_SC_DEQ);
+        // Small, so a test can fill it: holds rtcp_ring_size - 1 events.
+        w->rtcp_out = rte_ring_create_elem(unique_name("t_rtcp").c_str(), sizeof(rtcp_event), rtcp_ring_size,
+                                           rte_socket_id(), RING_F_SP_ENQ | RING_F_SC_DEQ);
         ASSERT_NE(w->sip_in, nullptr);
         ASSERT_NE(w->neighbours, nullptr);
+        ASSERT_NE(w->rtcp_out, nullptr);
         add_port(port0, our_addr0, mac(0x01));
         add_port(port1, our_addr1, mac(0x02));
     }
@@ -96,6 +100,7 @@ protected:
         }
         rte_ring_free(w->sip_in);
         rte_ring_free(w->neighbours);
+        rte_ring_free(w->rtcp_out);
         for (unsigned i = 0; i < w->n_ports; ++i) {
             rte_free(w->ports[w->port_ids[i]].tx);
         }
@@ -147,6 +152,13 @@ protected:
         std::vector<neighbour_event> out(64);
         const unsigned n = rte_ring_sc_dequeue_burst_elem(w->neighbours, out.data(), sizeof(neighbour_event), 64,
                                                           nullptr);
+        out.resize(n);
+        return out;
+    }
+
+    std::vector<rtcp_event> rtcp_events() {
+        std::vector<rtcp_event> out(64);
+        const unsigned n = rte_ring_sc_dequeue_burst_elem(w->rtcp_out, out.data(), sizeof(rtcp_event), 64, nullptr);
         out.resize(n);
         return out;
     }
@@ -239,6 +251,7 @@ protected:
     }
 
     static constexpr unsigned sip_ring_size = 1024;
+    static constexpr unsigned rtcp_ring_size = 8;
     static inline uint16_t port0 = 0;
     static inline uint16_t port1 = 0;
     unsigned pool_in_use = 0;
@@ -642,6 +655,42 @@ TEST_F(loop_fixture, relayed_packet_is_transmitted_on_peer_port) {
     handle({make_udp_frame(udp_to_us(20000))});
     expect_drops({{drop_reason::relay_no_target, 1}});
     EXPECT_EQ(w->stats.relayed.load(), 20u);
+}
+
+TEST_F(loop_fixture, rtcp_reports_go_to_the_control_ring_and_a_full_ring_loses_reports_not_packets) {
+    [[maybe_unused]] media_side* a = nullptr;
+    [[maybe_unused]] media_side* b = nullptr;
+    ASSERT_NO_FATAL_FAILURE(bridge_to_bob(our_addr0, &a, &b));
+    // An RR (RFC 3550 6.4.2) with one block: 26/256 lost, jitter 80.
+    udp_spec rr = udp_to_us(20000);
+    rr.payload = {0x81, 201, 0, 7, 0, 0, 0xa1, 0xce, 0, 0, 0x0b, 0x0b, 26, 0, 0, 3,
+                  0, 1, 0, 0, 0, 0, 0, 80, 0, 0, 0, 0, 0, 0, 0, 0};
+    handle({make_udp_frame(rr), make_udp_frame(udp_to_us(20000, 160))});
+    EXPECT_EQ(w->stats.relayed.load(), 2u) << "the report is relayed too";
+    for (rte_mbuf* m : transmitted(port1)) {
+        rte_pktmbuf_free(m);
+    }
+    const auto ev = rtcp_events();
+    ASSERT_EQ(ev.size(), 1u);
+    EXPECT_EQ(ev[0].tsc, 42u) << "the burst's clock";
+    EXPECT_EQ(ev[0].addr, our_addr0);
+    EXPECT_EQ(ev[0].port, 20000);
+    EXPECT_EQ(ev[0].report.sender_ssrc, 0xa1ceu);
+    EXPECT_EQ(ev[0].report.fraction_lost, 26);
+    EXPECT_EQ(ev[0].report.jitter, 80u);
+    EXPECT_EQ(w->stats.rtcp_reports.load(), 1u);
+
+    // Ten reports in one burst: the ring holds seven; three are lost, every packet relayed.
+    std::vector<rte_mbuf*> burst;
+    for (int i = 0; i < 10; ++i) {
+        burst.push_back(make_udp_frame(rr));
+    }
+    handle(burst);
+    EXPECT_EQ(w->stats.relayed.load(), 12u);
+    EXPECT_EQ(w->stats.rtcp_reports.load(), 1u + rtcp_ring_size - 1);
+    EXPECT_EQ(w->stats.rtcp_reports_lost.load(), 10u - (rtcp_ring_size - 1));
+    EXPECT_EQ(rtcp_events().size(), rtcp_ring_size - 1);
+    expect_drops({});
 }
 
 // One burst with one packet of every kind: every counter exact at once.

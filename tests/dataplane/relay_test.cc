@@ -812,3 +812,118 @@ TEST_F(continuity_fixture, heard_from_follows_chains_of_transfers) {
 
 }  // namespace
 }  // namespace sf::dp
+
+// ------------------------------------------------------------------ RTCP reports for call quality
+
+namespace sf::dp {
+namespace {
+
+// An RTCP SR (or RR) from `ssrc` with one report block about `source`, then an SDES (a compound).
+std::vector<uint8_t> rtcp_compound(bool sr, uint32_t ssrc, uint32_t source, uint8_t fraction, uint32_t jitter,
+                                   uint32_t lsr, uint32_t dlsr) {
+    std::vector<uint8_t> p;
+    const auto be32 = [&p](uint32_t v) {
+        for (int i = 0; i < 4; ++i) {
+            p.push_back(static_cast<uint8_t>(v >> (24 - 8 * i)));
+        }
+    };
+    const unsigned words = sr ? 12 : 7;  // length field: 32-bit words less one
+    p = {0x81, static_cast<uint8_t>(sr ? 200 : 201), 0, static_cast<uint8_t>(words)};
+    be32(ssrc);
+    if (sr) {
+        be32(0xe0001234);  // NTP seconds
+        be32(0x56780000);  // NTP fraction: the middle 32 bits are 0x12345678
+        be32(160000);      // RTP timestamp
+        be32(1000);        // packets
+        be32(160000);      // octets
+    }
+    be32(source);
+    p.push_back(fraction);
+    p.insert(p.end(), {0x00, 0x00, 0x05});  // cumulative lost 5
+    be32(70000);                            // extended highest sequence number
+    be32(jitter);
+    be32(lsr);
+    be32(dlsr);
+    // SDES with an empty chunk: the rest of the compound is not read.
+    p.insert(p.end(), {0x81, 202, 0, 2});
+    be32(ssrc);
+    p.insert(p.end(), {0, 0, 0, 0});
+    return p;
+}
+
+class rtcp_read_fixture : public relay_fixture {
+protected:
+    // One packet to A's relay port through relay_burst with a batch; returns the egress.
+    uint16_t to_a_with_batch(std::vector<uint8_t> payload, uint16_t dport = 20000) {
+        udp_spec s = to_a();
+        s.dst_port = dport;
+        s.payload = std::move(payload);
+        rte_mbuf* m = frame(s);
+        uint16_t egress = 0;
+        relay_burst(*table, &m, 1, &egress, false, &batch);
+        return egress;
+    }
+    rtcp_batch batch;
+};
+
+TEST_F(rtcp_read_fixture, an_sr_is_read_with_its_side_and_time_and_relayed_as_it_came) {
+    batch.tsc = 123456789;
+    const std::vector<uint8_t> sr = rtcp_compound(true, 0xa11ce, 0xb0b, 26, 80, 0x11112222, 65536);
+    ASSERT_EQ(to_a_with_batch(sr), 1) << "relayed to B's remote";
+    EXPECT_EQ(0, std::memcmp(view_of(held.back()).payload, sr.data(), sr.size())) << "untouched";
+    ASSERT_EQ(batch.n, 1u);
+    const rtcp_event& ev = batch.events[0];
+    EXPECT_EQ(ev.tsc, 123456789u);
+    EXPECT_EQ(ev.addr, a_local);
+    EXPECT_EQ(ev.port, 20000);
+    EXPECT_TRUE(ev.report.sender_report);
+    EXPECT_EQ(ev.report.sender_ssrc, 0xa11ceu);
+    EXPECT_EQ(ev.report.sr_ntp_middle, 0x12345678u);
+    ASSERT_TRUE(ev.report.has_block);
+    EXPECT_EQ(ev.report.source_ssrc, 0xb0bu);
+    EXPECT_EQ(ev.report.fraction_lost, 26);
+    EXPECT_EQ(ev.report.cumulative_lost, 5);
+    EXPECT_EQ(ev.report.jitter, 80u);
+    EXPECT_EQ(ev.report.lsr, 0x11112222u);
+    EXPECT_EQ(ev.report.dlsr, 65536u);
+    EXPECT_EQ(a->rtp_expected.load(), 0u) << "RTCP is not RTP";
+}
+
+TEST_F(rtcp_read_fixture, rtp_and_other_packets_are_not_read) {
+    to_a_with_batch(rtp_payload(1, 0x1234));
+    to_a_with_batch({0x81, 202, 0, 1, 0, 0, 0, 1});  // a lone SDES: no report in it
+    to_a_with_batch({0x01, 0x02, 0x03});             // not RTP, not RTCP
+    EXPECT_EQ(batch.n, 0u);
+    EXPECT_EQ(a->fwd_packets(), 3u) << "all relayed";
+}
+
+TEST_F(rtcp_read_fixture, a_report_that_cannot_be_relayed_is_read_all_the_same) {
+    bridge(*a, nullptr);  // A's peer gone (a transfer between its steps)
+    const std::vector<uint8_t> rr = rtcp_compound(false, 0xa11ce, 0xb0b, 0, 8, 0, 0);
+    EXPECT_EQ(to_a_with_batch(rr), relay_drop);
+    ASSERT_EQ(batch.n, 1u);
+    EXPECT_FALSE(batch.events[0].report.sender_report);
+    EXPECT_TRUE(batch.events[0].report.has_block);
+}
+
+TEST_F(rtcp_read_fixture, a_full_batch_takes_no_more_and_a_burst_without_one_reads_nothing) {
+    batch.n = rtcp_batch::max;
+    EXPECT_EQ(to_a_with_batch(rtcp_compound(false, 1, 2, 0, 0, 0, 0)), 1);
+    EXPECT_EQ(batch.n, rtcp_batch::max);
+    udp_spec s = to_a();
+    s.payload = rtcp_compound(false, 1, 2, 0, 0, 0, 0);
+    rte_mbuf* m = frame(s);
+    uint16_t egress = 0;
+    EXPECT_EQ(relay_burst(*table, &m, 1, &egress).relayed, 1) << "no batch: relayed, not read";
+}
+
+TEST_F(rtcp_read_fixture, a_continuing_side_reads_rtcp_too) {
+    stream_position pos{0xb0b, 100, 16000};
+    bridge(*a, b, &pos);
+    ASSERT_EQ(to_a_with_batch(rtcp_compound(true, 7, 8, 1, 2, 3, 4)), 1);
+    ASSERT_EQ(batch.n, 1u);
+    EXPECT_EQ(batch.events[0].report.sender_ssrc, 7u);
+}
+
+}  // namespace
+}  // namespace sf::dp

@@ -296,3 +296,37 @@ TEST(sdp, rewrite_keeps_unknown_lines_and_order) {
               "a=rtcp:20001\r\n"
               "a=mid:0\r\n");
 }
+
+TEST(sdp, first_codec_from_rtpmap_or_static_payload_type) {
+    const auto first = [](const std::string& media) {
+        const std::string body = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n" + media;
+        static std::string keep;  // first_codec views the body
+        keep = body;
+        session s;
+        EXPECT_EQ(parse(keep, s), parse_error::ok);
+        return first_codec(s.streams[0]);
+    };
+    codec c = first("m=audio 4000 RTP/AVP 111 0\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:111 opus/48000/2\r\n");
+    EXPECT_EQ(c.name, "opus");
+    EXPECT_EQ(c.clock_hz, 48000u);
+    c = first("m=audio 4000 RTP/AVP 0 8\r\n");
+    EXPECT_EQ(c.name, "PCMU");
+    EXPECT_EQ(c.clock_hz, 8000u);
+    c = first("m=audio 4000 RTP/AVP 8 0\r\na=rtpmap:0 PCMU/8000\r\n");
+    EXPECT_EQ(c.name, "PCMA") << "another format's rtpmap says nothing of the first";
+    c = first("m=audio 4000 RTP/AVP 18\r\n");
+    EXPECT_EQ(c.name, "G729");
+    c = first("m=audio 4000 RTP/AVP 9\r\n");
+    EXPECT_EQ(c.clock_hz, 8000u) << "G.722's RTP clock is 8 kHz (RFC 3551 4.5.2)";
+    c = first("m=video 4000 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n");
+    EXPECT_EQ(c.name, "H264");
+    EXPECT_EQ(c.clock_hz, 90000u);
+    c = first("m=audio 4000 RTP/AVP 101\r\n");
+    EXPECT_EQ(c.name, "") << "a dynamic type without rtpmap";
+    EXPECT_EQ(c.clock_hz, 0u);
+    c = first("m=audio 4000 RTP/AVP 96\r\na=rtpmap:96 L16/forty\r\n");
+    EXPECT_EQ(c.name, "L16");
+    EXPECT_EQ(c.clock_hz, 0u) << "an unreadable clock rate";
+    c = first("m=audio 4000 RTP/AVP 96\r\na=rtpmap:96\r\n");
+    EXPECT_EQ(c.name, "");
+}
