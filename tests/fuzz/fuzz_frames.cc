@@ -30,7 +30,9 @@
 ///     echo reply, and leaves with a bad L4 checksum no more often than such packets came in;
 ///     an ARP one is a reply from the port's MAC;
 ///   - every SIP datagram handed to control is UDP to the SIP port of the port's own address,
-///     one the pool's data can hold, with its payload inside the packet.
+///     one the pool's data can hold, with its payload inside the packet;
+///   - every RTCP report queued for control names a relay side that exists, and the queued
+///     ones are those counted (a full ring's losses counted apart).
 
 #include <rte_arp.h>
 #include <rte_bus_vdev.h>
@@ -151,8 +153,11 @@ struct world {
                                     RING_F_SP_ENQ | RING_F_SC_DEQ);
         w->neighbours = rte_ring_create_elem("fz_nb", sizeof(neighbour_event),
                                              256, rte_socket_id(), RING_F_SP_ENQ | RING_F_SC_DEQ);
+        // Small: a few reports fill it, so the "ring full" path is walked too.
+        w->rtcp_out = rte_ring_create_elem("fz_rtcp", sizeof(rtcp_event), 8, rte_socket_id(),
+                                           RING_F_SP_ENQ | RING_F_SC_DEQ);
         w->frag_tbl = rte_ip_frag_table_create(64, 16, 256, env->hz * 2, static_cast<int>(rte_socket_id()));
-        if (w->sip_in == nullptr || w->neighbours == nullptr || w->frag_tbl == nullptr) {
+        if (w->sip_in == nullptr || w->neighbours == nullptr || w->rtcp_out == nullptr || w->frag_tbl == nullptr) {
             fail("cannot create the worker's rings or reassembly table");
         }
         add_port(env->ports[0], port0_addr, port0_media, 4, mac(0x01));
@@ -163,6 +168,7 @@ struct world {
     ~world() {
         rte_ring_free(w->sip_in);
         rte_ring_free(w->neighbours);
+        rte_ring_free(w->rtcp_out);
         rte_ip_frag_table_destroy(w->frag_tbl);
         for (unsigned i = 0; i < w->n_ports; ++i) {
             rte_free(w->ports[w->port_ids[i]].tx);
@@ -474,6 +480,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         while (rte_ring_dequeue_elem(wd.w->neighbours, &ev, sizeof(ev)) == 0) {
             CHECK(ev.addr != 0);
         }
+        // RTCP reports: each from a relay side that exists, at most the packets that reached
+        // sides; the queued ones and the lost ones are the ones read.
+        rtcp_event rep;
+        uint64_t reports = 0;
+        while (rte_ring_dequeue_elem(wd.w->rtcp_out, &rep, sizeof(rep)) == 0) {
+            CHECK(wd.table->find(rep.addr, rep.port) != nullptr);
+            ++reports;
+        }
+        CHECK(reports == st.rtcp_reports.load());
+        CHECK(st.rtcp_reports.load() + st.rtcp_reports_lost.load() <= frames);
 
         // Fragments still waiting for the rest: expired and freed, as the idle worker does.
         for (unsigned i = 0; i < 64; ++i) {

@@ -73,9 +73,10 @@ def callee_request(who, method, cseq, branch, extra="", body=""):
             f"Contact: <sip:{NAME[who]}@{a}:5060>\r\n" + body_part(body, extra))
 
 
-def rec(who, text, step=T20MS, twice=False):
+def rec(who, text, step=T20MS, twice=False, rtcp=False):
+    """One record; with `rtcp` the relay sides then get RTCP reports (fuzz_b2bua.cc, flags bit 6)."""
     data = text.encode()
-    return struct.pack("!BH", who | (step << 2) | (0x20 if twice else 0), len(data)) + data
+    return struct.pack("!BH", who | (step << 2) | (0x20 if twice else 0) | (0x40 if rtcp else 0), len(data)) + data
 
 
 def answered(callee=BOB, user="bob", caller=ALICE, call_id="c1@a"):
@@ -159,6 +160,21 @@ def seeds():
         rec(ALICE, reply(ALICE, 200, "OK", body=sdp(ALICE, 40000, 2))),  # the re-INVITE
         rec(BOB, reply(BOB, 200, "OK")),  # the final NOTIFY or the BYE
         rec(BOB, reply(BOB, 200, "OK")),
+        rec(CAROL, callee_request(CAROL, "BYE", 2, "z9hG4bKcbye"), T4S),
+        rec(ALICE, reply(ALICE, 200, "OK"))]
+    # The same with RTCP reports from every side before and after the transfer (call quality).
+    yield "call_quality_across_a_transfer", answered(user="bob-trc") + [
+        rec(ALICE, "", T1S, rtcp=True),
+        rec(ALICE, "", T1S, rtcp=True),
+        rec(BOB, callee_request(BOB, "REFER", 2, "z9hG4bKref",
+                                extra="Refer-To: <sip:carol@198.51.100.30>\r\nReferred-By: <sip:bob@198.51.100.20>\r\n"),
+            T1S),
+        rec(BOB, reply(BOB, 200, "OK")),  # the NOTIFY
+        rec(CAROL, response(CAROL, 200, "OK", of_invite=True, body=sdp(CAROL, 32000)), rtcp=True),
+        rec(ALICE, reply(ALICE, 200, "OK", body=sdp(ALICE, 40000, 2)), rtcp=True),  # the re-INVITE
+        rec(BOB, reply(BOB, 200, "OK")),
+        rec(BOB, reply(BOB, 200, "OK")),
+        rec(ALICE, "", T1S, rtcp=True),
         rec(CAROL, callee_request(CAROL, "BYE", 2, "z9hG4bKcbye"), T4S),
         rec(ALICE, reply(ALICE, 200, "OK"))]
     # The provider lab-trunk of fuzz_b2bua.cc is carol, with credentials and its media on acc: a

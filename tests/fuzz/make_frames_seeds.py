@@ -56,6 +56,17 @@ def rtp(seq, ssrc=0x11223344):
     return struct.pack("!BBHII", 0x80, 0, seq, 160 * seq, ssrc) + bytes(160)
 
 
+def rtcp_compound(sr):
+    """An SR (or RR) with one report block, then an SDES: what a phone sends every few seconds."""
+    block = struct.pack("!IB3sIIII", 0xb0b, 26, b"\x00\x00\x05", 70000, 80, 0x12345678, 65536)
+    if sr:
+        body = struct.pack("!IIIIII", 0xa11ce, 0xe0001234, 0x56780000, 160000, 1000, 160000) + block
+    else:
+        body = struct.pack("!I", 0xa11ce) + block
+    head = struct.pack("!BBH", 0x81, 200 if sr else 201, (4 + len(body)) // 4 - 1)
+    return head + body + struct.pack("!BBHI", 0x81, 202, 2, 0xa11ce) + bytes(4)
+
+
 def icmp_echo(data):
     body = struct.pack("!BBHHH", 8, 0, 0, 0x4242, 1) + data
     return body[:2] + struct.pack("!H", csum(body)) + body[4:]
@@ -91,6 +102,10 @@ def seeds():
                             for i in (7, 8, 10, 9)] + \
         [record(udp_frame("192.0.2.13", "192.0.2.1", 6006, 20014, rtp(40000, 0x5eed)), new_burst=True),
          record(udp_frame("192.0.2.13", "192.0.2.1", 6006, 20014, b"\x81\xc8" + bytes(26)))]  # RTCP SR
+    yield "rtcp_reports", [record(udp_frame(a, "192.0.2.1", 6000, 20000, rtp(1))),
+                           record(udp_frame(a, "192.0.2.1", 6000, 20000, rtcp_compound(True))),
+                           record(udp_frame(b, "198.51.100.1", 6000, 20002, rtcp_compound(False), MAC1), port=1)] + \
+        [record(udp_frame(a, "192.0.2.1", 6000, 20000, rtcp_compound(False))) for _ in range(9)]  # fills the ring
     yield "rtp_latches", [record(udp_frame("203.0.113.7", "192.0.2.65", 4000, 20004, rtp(i))) for i in range(1, 3)]
     yield "rtp_miss_no_target_foreign", [
         record(udp_frame(a, "192.0.2.1", 6000, 20100, rtp(1))),
