@@ -357,7 +357,10 @@ void BM_ring_worker(benchmark::State& state, uint32_t entries) {
     w->sip_in = rte_ring_create(("rio_sip" + suffix).c_str(), 1024, rte_socket_id(), RING_F_SP_ENQ | RING_F_SC_DEQ);
     w->neighbours = rte_ring_create_elem(("rio_nb" + suffix).c_str(), sizeof(neighbour_event), 1024,
                                          rte_socket_id(), RING_F_SP_ENQ | RING_F_SC_DEQ);
-    if (w->sip_in == nullptr || w->neighbours == nullptr) {
+    // As dataplane.cc does: the worker always has its RTCP ring (the production path).
+    w->rtcp_out = rte_ring_create_elem(("rio_rtcp" + suffix).c_str(), sizeof(rtcp_event), 4096, rte_socket_id(),
+                                       RING_F_SP_ENQ | RING_F_SC_DEQ);
+    if (w->sip_in == nullptr || w->neighbours == nullptr || w->rtcp_out == nullptr) {
         die("worker rings");
     }
     const std::pair<uint16_t, uint32_t> ports[] = {{port_a, addr_a}, {port_b, addr_b}};
@@ -397,6 +400,7 @@ void BM_ring_worker(benchmark::State& state, uint32_t entries) {
     }
     rte_ring_free(w->sip_in);
     rte_ring_free(w->neighbours);
+    rte_ring_free(w->rtcp_out);
     for (unsigned i = 0; i < w->n_ports; ++i) {
         rte_free(w->ports[w->port_ids[i]].tx);
     }

@@ -504,9 +504,11 @@ rtp_counts media_anchor::a_to_b(const media_bridge& b) const {
         c.rtp_expected += s.rtp_expected;
         c.rtp_received += s.rtp_received;
         // B receives this direction: its reports arrive at B's sides (the RTCP one, or the RTP
-        // one with rtcp-mux).
-        c.receiver += heard_at(st.b_rtp);
-        c.receiver += heard_at(st.b_rtcp);
+        // one with rtcp-mux). Audio only: the quality is the call's voice (a MOS), not video's.
+        if (st.audio) {
+            c.receiver += heard_at(st.b_rtp);
+            c.receiver += heard_at(st.b_rtcp);
+        }
     }
     return c;
 }
@@ -519,8 +521,10 @@ rtp_counts media_anchor::b_to_a(const media_bridge& b) const {
         c.bytes += s.bytes;
         c.rtp_expected += s.rtp_expected;
         c.rtp_received += s.rtp_received;
-        c.receiver += heard_at(st.a_rtp);
-        c.receiver += heard_at(st.a_rtcp);
+        if (st.audio) {
+            c.receiver += heard_at(st.a_rtp);
+            c.receiver += heard_at(st.a_rtcp);
+        }
     }
     return c;
 }

@@ -148,7 +148,8 @@ public:
     std::string address_of(const media_bridge& b, bool leg_b) const;
     /// Relay ports of one leg, per m-line, for the SDP rewrite.
     void ports_of(const media_bridge& b, bool leg_b, uint16_t (&out)[sdp::session::max_media]) const;
-    /// What one direction relayed, and what its receiver reported in RTCP (note_rtcp).
+    /// What one direction relayed, and what its receiver reported in RTCP of the audio streams
+    /// (note_rtcp).
     rtp_counts a_to_b(const media_bridge& b) const;
     rtp_counts b_to_a(const media_bridge& b) const;
 

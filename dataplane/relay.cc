@@ -186,18 +186,15 @@ inline rtp_seen relay_continuing(media_side& in, rte_udp_hdr* udp, uint16_t payl
     return seen;
 }
 
-// A packet that is not RTP arrived at `in`: if it is an RTCP SR or RR, its report goes into the
-// batch (the caller's rare path: RTP never gets here).
-inline void note_rtcp(rtcp_batch& batch, const media_side& in, const rte_udp_hdr* udp, uint16_t payload) {
-    if (batch.n == rtcp_batch::max) {
-        return;
-    }
-    rtcp_event& ev = batch.events[batch.n];
+// A packet that is not RTP arrived at `in`: if it is an RTCP SR or RR, its report goes into
+// the batch at `n`, which then counts it (the caller's rare path: RTP never gets here).
+inline void note_rtcp(rtcp_batch& batch, uint16_t& n, const media_side& in, const rte_udp_hdr* udp,
+                      uint16_t payload) {
+    rtcp_event& ev = batch.events[n];
     if (rtcp::read(reinterpret_cast<const uint8_t*>(udp + 1), payload, ev.report)) {
-        ev.tsc = batch.tsc;
         ev.addr = in.local_addr;
         ev.port = in.local_port;
-        ++batch.n;
+        ++n;
     }
 }
 
@@ -210,6 +207,7 @@ relay_burst_result relay_burst_as(const relay_table& table, rte_mbuf** pkts, uns
                                   rtcp_batch* rtcp) {
     relay_burst_result res;
     constexpr unsigned max_burst = 64;  // RTE_HASH_LOOKUP_BULK_MAX
+    static_assert(rtcp_batch::max >= max_burst, "one RTCP report per packet at most");
     relay_key keys[max_burst];
     const relay_key* key_ptrs[max_burst] = {};
     l3l4 hdrs[max_burst];
@@ -274,7 +272,7 @@ relay_burst_result relay_burst_as(const relay_table& table, rte_mbuf** pkts, uns
             forward = false;
         }
         if (unlikely(seen == rtp_seen::not_rtp) && rtcp != nullptr) {
-            note_rtcp(*rtcp, *in, h.udp, rtp_bytes);
+            note_rtcp(*rtcp, res.rtcp_reports, *in, h.udp, rtp_bytes);  // one per packet: fits
         }
 
         // Symmetric latching: the first packet tells where this side's remote really is

@@ -399,3 +399,17 @@ TEST_F(media_anchor_quality_test, a_transfer_keeps_the_kept_partys_figures_and_s
     EXPECT_EQ(anchor_->a_to_b(call).receiver.reports, 1u);
     anchor_->close(call);
 }
+
+TEST_F(media_anchor_quality_test, only_audio_reports_make_the_calls_quality) {
+    media_bridge call;
+    call_bob(call, "m=audio 6000 RTP/AVP 0\r\na=rtcp-mux\r\nm=video 6002 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n"
+                   "a=rtcp-mux\r\n");
+    ASSERT_TRUE(call.streams.at(1).reads_rtcp);
+    anchor_->note_rtcp(report_at(call.streams[1].b_rtp, 0, 128, 9000), 1);  // video: 50 % lost
+    anchor_->note_rtcp(report_at(call.streams[0].b_rtp, 0, 0, 8), 1);
+    const rtcp_figures bob = anchor_->a_to_b(call).receiver;
+    EXPECT_EQ(bob.reports, 1u);
+    EXPECT_DOUBLE_EQ(*bob.loss_pct(), 0.0);
+    EXPECT_EQ(call.codec, "PCMU") << "the first audio stream's";
+    anchor_->close(call);
+}
