@@ -137,6 +137,13 @@ void cdr_writer::write(const call_record& r) {
         recent_.pop_front();
     }
     ++written_;
+    for (const auto& [dir, other] : {std::pair{&r.caller_to_callee, &r.callee_to_caller},
+                                     std::pair{&r.callee_to_caller, &r.caller_to_callee}}) {
+        if (const std::optional<double> mos = estimate_mos(r.codec, dir->receiver, other->receiver)) {
+            ++rated_;
+            poor_ += *mos < poor_mos;
+        }
+    }
 }
 
 }  // namespace sf::control

@@ -85,6 +85,11 @@ public:
     uint64_t written() const { return written_; }
 
     uint64_t rotations() const { return rotations_; }
+    /// Directions of the records written that have a MOS (estimate_mos), and those of them below
+    /// `poor_mos`: G.107 Annex B's R 70, "many users dissatisfied" (MOS ~3.6).
+    static constexpr double poor_mos = 3.6;
+    uint64_t rated() const { return rated_; }
+    uint64_t poor() const { return poor_; }
 
 private:
     void rotate();
@@ -97,6 +102,8 @@ private:
     std::ofstream file_;
     std::deque<std::string> recent_;
     uint64_t written_ = 0;
+    uint64_t rated_ = 0;
+    uint64_t poor_ = 0;
 };
 
 }  // namespace sf::control

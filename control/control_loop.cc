@@ -323,6 +323,8 @@ struct control_loop::impl {
         j.key("active").value(uint64_t{calls.active_calls()}).key("total").value(bs.calls_total);
         j.key("answered").value(bs.calls_answered).key("failed").value(bs.calls_failed);
         j.key("records").value(cdrs.written()).key("reloads").value(calls.reloads());
+        // Call quality (RTCP): record directions with a MOS, and those below 3.6.
+        j.key("directions_rated").value(cdrs.rated()).key("directions_poor").value(cdrs.poor());
         j.key("reloads_refused").value(reloads_refused);
         j.end_object();
         // Registrations to providers, by provider name (only those with register = true).

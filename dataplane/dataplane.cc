@@ -322,10 +322,14 @@ unsigned dataplane::poll_sip(rte_mbuf** out, unsigned max) {
     return got;
 }
 
-unsigned dataplane::poll_neighbours(neighbour_event* out, unsigned max) {
+namespace {
+
+// Up to `max` elements of type T from one element ring of every worker, in worker order.
+template <typename T>
+unsigned dequeue_from_workers(const std::vector<worker*>& workers, rte_ring* worker::*ring, T* out, unsigned max) {
     unsigned got = 0;
-    for (worker* w : workers_) {
-        got += rte_ring_sc_dequeue_burst_elem(w->neighbours, out + got, sizeof(neighbour_event), max - got, nullptr);
+    for (worker* w : workers) {
+        got += rte_ring_sc_dequeue_burst_elem(w->*ring, out + got, sizeof(T), max - got, nullptr);
         if (got == max) {
             break;
         }
@@ -333,15 +337,14 @@ unsigned dataplane::poll_neighbours(neighbour_event* out, unsigned max) {
     return got;
 }
 
+}  // namespace
+
+unsigned dataplane::poll_neighbours(neighbour_event* out, unsigned max) {
+    return dequeue_from_workers(workers_, &worker::neighbours, out, max);
+}
+
 unsigned dataplane::poll_rtcp(rtcp_event* out, unsigned max) {
-    unsigned got = 0;
-    for (worker* w : workers_) {
-        got += rte_ring_sc_dequeue_burst_elem(w->rtcp_out, out + got, sizeof(rtcp_event), max - got, nullptr);
-        if (got == max) {
-            break;
-        }
-    }
-    return got;
+    return dequeue_from_workers(workers_, &worker::rtcp_out, out, max);
 }
 
 bool dataplane::send_frame(rte_mbuf* m) {

@@ -5,6 +5,7 @@
 // step rings; a 6xx ends everything; the transferee hanging up cancels every new party.
 
 #include "b2bua_fixture.hh"
+#include "rtcp_reports.hh"
 
 namespace {
 
@@ -284,13 +285,7 @@ namespace {
 
 // A report block a worker read at `side`: `fraction` lost (1/256), `jitter` timestamp units.
 dp::rtcp_event report_at(const dp::media_side* side, uint8_t fraction, uint32_t jitter) {
-    dp::rtcp_event ev;
-    ev.addr = side->local_addr;
-    ev.port = side->local_port;
-    ev.report.has_block = true;
-    ev.report.fraction_lost = fraction;
-    ev.report.jitter = jitter;
-    return ev;
+    return sf::control::test::report_at(side, 0, fraction, jitter);
 }
 
 }  // namespace

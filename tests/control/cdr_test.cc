@@ -127,6 +127,22 @@ TEST(cdr, quality_is_what_each_receiver_reported_and_null_without_reports) {
     EXPECT_NE(to_json(r).find("\"rtt_ms\":null"), std::string::npos) << "no round-trip sample";
 }
 
+TEST(cdr, the_writer_counts_rated_and_poor_directions) {
+    cdr_writer w("");
+    call_record r = answered_call();
+    w.write(r);  // no reports: nothing rated
+    EXPECT_EQ(w.rated(), 0u);
+    r.codec = "PCMA";
+    r.caller_to_callee.receiver = {4, 4 * 64, 0, 0, 0};  // 25 % lost: MOS ~1.6
+    r.callee_to_caller.receiver = {4, 0, 0, 0, 0};       // clean: MOS ~4.4
+    w.write(r);
+    EXPECT_EQ(w.rated(), 2u);
+    EXPECT_EQ(w.poor(), 1u);
+    r.codec = "opus";  // not rated
+    w.write(r);
+    EXPECT_EQ(w.rated(), 2u);
+}
+
 TEST(cdr, unanswered_call_has_null_answer_and_zero_duration) {
     call_record r = answered_call();
     r.answer.reset();

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "control_eal.hh"
+#include "rtcp_reports.hh"
 
 using namespace sf::control;
 namespace dp = sf::dp;
@@ -301,24 +302,9 @@ TEST_F(media_anchor_continuity_test, each_call_of_an_attended_transfer_decides_f
 
 namespace {
 
-class media_anchor_quality_test : public media_anchor_continuity_test {
-protected:
-    // A report a worker read at `side` (an SR when sr_middle != 0, with a block unless `no_block`).
-    dp::rtcp_event report_at(const dp::media_side* side, uint32_t sr_middle, uint8_t fraction, uint32_t jitter,
-                             uint32_t lsr = 0, uint32_t dlsr = 0, bool no_block = false) const {
-        dp::rtcp_event ev;
-        ev.addr = side->local_addr;
-        ev.port = side->local_port;
-        ev.report.sender_report = sr_middle != 0;
-        ev.report.sr_ntp_middle = sr_middle;
-        ev.report.has_block = !no_block;
-        ev.report.fraction_lost = fraction;
-        ev.report.jitter = jitter;
-        ev.report.lsr = lsr;
-        ev.report.dlsr = dlsr;
-        return ev;
-    }
-};
+using sf::control::test::report_at;
+
+class media_anchor_quality_test : public media_anchor_continuity_test {};
 
 }  // namespace
 

@@ -25,7 +25,8 @@
                     sends with up to 8 ms of jitter); both directions jitter_ms 0..30 and rtt_ms
                     0..100 (sanity bounds on a quiet lab, printed), mos in 1..4.5, callee_to_caller's
                     >= 4.0 and above caller_to_callee's; codec PCMU. `sipferryctl stats` rtcp: read
-                    grew by >= 6, lost by 0. Prints the figures.
+                    grew by >= 6, lost by 0; calls.directions_rated by 2 and directions_poor by the
+                    record's directions with a MOS below 3.6. Prints the figures.
 """
 import json
 import os
@@ -131,7 +132,10 @@ class MediaTests:
         """`sipferryctl stats` -> its rtcp object (fails the test when there is none)."""
         r = self._ctl(["stats"])
         try:
-            st = json.loads(r.stdout)["rtcp"]
+            full = json.loads(r.stdout)
+            st = dict(full["rtcp"])
+            st["rated"] = full["calls"]["directions_rated"]
+            st["poor"] = full["calls"]["directions_poor"]
         except (ValueError, KeyError, TypeError) as e:
             self._fail(f"sipferryctl stats: no rtcp object ({e!r}): {(r.stdout + r.stderr)[:300]}")
         if not isinstance(st, dict):
@@ -190,7 +194,8 @@ class MediaTests:
                        f"{ra.get('received')}; rtcp {json.dumps(sum_a)}")
         self._progress(f"bob rtpsim: sent {rb.get('sent')} dropped {rb.get('dropped')} received "
                        f"{rb.get('received')}; rtcp {json.dumps(sum_b)}")
-        delta = {k: st_after.get(k, 0) - st_before.get(k, 0) for k in ("reports", "lost", "read", "ignored")}
+        delta = {k: st_after.get(k, 0) - st_before.get(k, 0)
+                 for k in ("reports", "lost", "read", "ignored", "rated", "poor")}
         self._progress(f"stats rtcp before {st_before} after {st_after} delta {delta}")
 
         errs = []
@@ -262,5 +267,10 @@ class MediaTests:
             errs.append(f"stats rtcp.read grew by {delta['read']}, wanted >= 6")
         if delta["lost"] != 0:
             errs.append(f"stats rtcp.lost grew by {delta['lost']}, wanted 0")
+        # The record's two rated directions are counted, the poor ones (MOS < 3.6) apart.
+        mos_values = [m for m in (m_ab, m_ba) if isinstance(m, (int, float))]
+        if delta["rated"] != len(mos_values) or delta["poor"] != sum(m < 3.6 for m in mos_values):
+            errs.append(f"stats calls.directions_rated/poor grew by {delta['rated']}/{delta['poor']}, wanted "
+                        f"{len(mos_values)}/{sum(m < 3.6 for m in mos_values)} (the record's MOS {mos_values})")
         if errs:
             self._fail("; ".join(errs))
