@@ -5,11 +5,48 @@
 
 namespace sf::control {
 
+namespace {
+
+// Length of the well-formed UTF-8 sequence at s[i] (RFC 3629 4: no overlong forms, no
+// surrogates, nothing past U+10FFFF), 0 if there is none.
+size_t utf8_sequence(std::string_view s, size_t i) {
+    const auto at = [&](size_t k) { return i + k < s.size() ? static_cast<unsigned char>(s[i + k]) : 0u; };
+    const auto cont = [](unsigned b) { return b >= 0x80 && b <= 0xbf; };
+    const unsigned c = at(0);
+    if (c >= 0xc2 && c <= 0xdf) {
+        return cont(at(1)) ? 2 : 0;
+    }
+    if (c >= 0xe0 && c <= 0xef) {
+        const unsigned lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
+        return at(1) >= lo && at(1) <= hi && cont(at(2)) ? 3 : 0;
+    }
+    if (c >= 0xf0 && c <= 0xf4) {
+        const unsigned lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
+        return at(1) >= lo && at(1) <= hi && cont(at(2)) && cont(at(3)) ? 4 : 0;
+    }
+    return 0;
+}
+
+}  // namespace
+
 std::string json_quote(std::string_view s) {
     std::string out;
     out.reserve(s.size() + 2);
     out.push_back('"');
-    for (unsigned char c : s) {
+    for (size_t i = 0; i < s.size(); ++i) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        if (c >= 0x80) {
+            // JSON text is UTF-8 (RFC 8259 8.1): peers' bytes that are not (a Call-ID or a
+            // display name in Latin-1, or noise) become U+FFFD, so every line stays readable.
+            const size_t n = utf8_sequence(s, i);
+            if (n == 0) {
+                out += "\\ufffd";
+            } else {
+                out.append(s.substr(i, n));
+                i += n - 1;
+            }
+            continue;
+        }
         switch (c) {
         case '"': out += "\\\""; break;
         case '\\': out += "\\\\"; break;

@@ -189,6 +189,22 @@ TEST(cdr, escapes_quotes_backslashes_and_control_chars) {
     EXPECT_EQ(t.get<std::string>("from"), r.from);
 }
 
+TEST(cdr, bytes_that_are_not_utf8_become_replacement_characters) {
+    // Found by fuzz_b2bua: a Call-ID with a byte >= 0x80 made a record that no JSON reader takes.
+    call_record r = answered_call();
+    r.call_id = std::string("c1@a\xe9", 5);                  // Latin-1, not UTF-8
+    r.from = "sip:\xc3\xa9t\xc3\xa9@x \xe2\x82\xac \xf0\x9f\x98\x80";  // "été", "€", an emoji: kept
+    r.reason = std::string("\xc0\xaf \xed\xa0\x80 \xf4\x90\x80\x80 \xe2\x82", 14);  // overlong, surrogate, > U+10FFFF, cut
+    const std::string j = to_json(r);
+    EXPECT_NE(j.find(R"("call_id":"c1@a\ufffd")"), std::string::npos) << j;
+    EXPECT_NE(j.find("\"from\":\"sip:\xc3\xa9t\xc3\xa9@x \xe2\x82\xac \xf0\x9f\x98\x80\""), std::string::npos) << j;
+    EXPECT_NE(j.find(R"("reason":"\ufffd\ufffd \ufffd\ufffd\ufffd \ufffd\ufffd\ufffd\ufffd \ufffd\ufffd")"),
+              std::string::npos)
+        << j;
+    pt::ptree t;
+    ASSERT_NO_THROW(t = parse_json(j)) << j;
+}
+
 TEST(cdr, writer_without_path_keeps_records_in_memory) {
     cdr_writer w("");
     w.write(answered_call());
