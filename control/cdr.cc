@@ -140,8 +140,13 @@ void cdr_writer::write(const call_record& r) {
     for (const auto& [dir, other] : {std::pair{&r.caller_to_callee, &r.callee_to_caller},
                                      std::pair{&r.callee_to_caller, &r.caller_to_callee}}) {
         if (const std::optional<double> mos = estimate_mos(r.codec, dir->receiver, other->receiver)) {
-            ++rated_;
-            poor_ += *mos < poor_mos;
+            for (quality_tally* t : {&all_, r.provider.empty() ? nullptr : &by_provider_[r.provider]}) {
+                if (t != nullptr) {
+                    t->rated += 1;
+                    t->poor += *mos < poor_mos;
+                    t->mos_sum += *mos;
+                }
+            }
         }
     }
 }

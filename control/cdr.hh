@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <deque>
 #include <fstream>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -88,8 +89,17 @@ public:
     /// Directions of the records written that have a MOS (estimate_mos), and those of them below
     /// `poor_mos`: G.107 Annex B's R 70, "many users dissatisfied" (MOS ~3.6).
     static constexpr double poor_mos = 3.6;
-    uint64_t rated() const { return rated_; }
-    uint64_t poor() const { return poor_; }
+    /// Rated record directions: how many, how many poor, their MOS summed (for a mean).
+    struct quality_tally {
+        uint64_t rated = 0;
+        uint64_t poor = 0;
+        double mos_sum = 0;
+    };
+    uint64_t rated() const { return all_.rated; }
+    uint64_t poor() const { return all_.poor; }
+    /// The same per provider the records' calls were placed to (call_record::provider), for the
+    /// providers that have a rated direction: a trunk's quality at a glance.
+    const std::map<std::string, quality_tally, std::less<>>& quality_by_provider() const { return by_provider_; }
 
 private:
     void rotate();
@@ -102,8 +112,8 @@ private:
     std::ofstream file_;
     std::deque<std::string> recent_;
     uint64_t written_ = 0;
-    uint64_t rated_ = 0;
-    uint64_t poor_ = 0;
+    quality_tally all_;
+    std::map<std::string, quality_tally, std::less<>> by_provider_;
 };
 
 }  // namespace sf::control

@@ -345,6 +345,13 @@ struct control_loop::impl {
             }
         }
         j.end_object();
+        // Call quality of the calls placed to each provider (record directions with a MOS).
+        j.key("quality").begin_object();
+        for (const auto& [name, q] : cdrs.quality_by_provider()) {
+            j.key(name).begin_object().key("rated").value(q.rated).key("poor").value(q.poor);
+            j.key("mean_mos").value(q.mos_sum / static_cast<double>(q.rated)).end_object();
+        }
+        j.end_object();
         j.key("probed").begin_object();
         for (const auto& [name, st] : calls.providers_health().states()) {
             if (st.ping_s != 0) {

@@ -141,6 +141,19 @@ TEST(cdr, the_writer_counts_rated_and_poor_directions) {
     r.codec = "opus";  // not rated
     w.write(r);
     EXPECT_EQ(w.rated(), 2u);
+    // Per provider the calls were placed to (answered_call()'s is carrier1); none for "".
+    ASSERT_EQ(w.quality_by_provider().size(), 1u);
+    const auto& q = w.quality_by_provider().at("carrier1");
+    EXPECT_EQ(q.rated, 2u);
+    EXPECT_EQ(q.poor, 1u);
+    EXPECT_NEAR(q.mos_sum, *estimate_mos("PCMA", r.caller_to_callee.receiver, r.callee_to_caller.receiver) +
+                               *estimate_mos("PCMA", r.callee_to_caller.receiver, r.caller_to_callee.receiver),
+                1e-9);
+    r.codec = "PCMU";
+    r.provider = "";
+    w.write(r);
+    EXPECT_EQ(w.rated(), 4u);
+    EXPECT_EQ(w.quality_by_provider().at("carrier1").rated, 2u) << "a call to no provider counts only overall";
 }
 
 TEST(cdr, unanswered_call_has_null_answer_and_zero_duration) {
