@@ -679,7 +679,8 @@ std::string b2bua::calls_json() const {
         j.end_array();
         const rtp_counts ab = media_.a_to_b(c->media), ba = media_.b_to_a(c->media);
         j.key("rtp").begin_object();
-        // The whole call so far (every segment): counters and reports are cumulative.
+        // What the sides now in the call counted since they were made (a replaced party's went
+        // with its sides: its segment's record has them).
         write_direction(j, "caller_to_callee", ab, ba, c->media.codec);
         write_direction(j, "callee_to_caller", ba, ab, c->media.codec);
         j.end_object();

@@ -317,6 +317,13 @@ TEST_F(transfer_fork_test, each_segment_records_the_reports_of_its_own_parties) 
     anchor_->note_rtcp(report_at(a_rtp_, 0, 16), 2000);
     anchor_->note_rtcp(report_at(carol_side, 128, 40), 2000);
     anchor_->note_rtcp(report_at(carol_side, 0, 40), 2000);
+    // The call list shows what the sides now in the call counted: alice's two reports (both
+    // segments), carol's two; bob's went with his sides.
+    const boost::property_tree::ptree live = json(b2b_->calls_json()).begin()->second;
+    EXPECT_EQ(live.get<std::string>("codec"), "PCMU");
+    EXPECT_EQ(live.get<unsigned>("rtp.callee_to_caller.rtcp.reports"), 2u);
+    EXPECT_EQ(live.get<unsigned>("rtp.caller_to_callee.rtcp.reports"), 2u) << "carol's";
+    EXPECT_NE(live.get<std::string>("rtp.callee_to_caller.mos"), "null");
     from_alice(alice_request("BYE", cs_.a_tag, 2, "z9hG4bKalicebye2"));
     take();
     ASSERT_EQ(cdrs_->recent().size(), 2u);
