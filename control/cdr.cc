@@ -145,6 +145,7 @@ void cdr_writer::write(const call_record& r) {
                     t->rated += 1;
                     t->poor += *mos < poor_mos;
                     t->mos_sum += *mos;
+                    t->recent_mos = t->rated == 1 ? *mos : t->recent_mos + (*mos - t->recent_mos) / 16;
                 }
             }
         }

@@ -94,6 +94,7 @@ public:
         uint64_t rated = 0;
         uint64_t poor = 0;
         double mos_sum = 0;
+        double recent_mos = 0;  ///< each new direction weighs 1/16 (the first: all)
     };
     uint64_t rated() const { return all_.rated; }
     uint64_t poor() const { return all_.poor; }

@@ -38,6 +38,19 @@ uint64_t tsc_to_us(uint64_t tsc) {
     return static_cast<uint64_t>(static_cast<unsigned __int128>(tsc) * 1'000'000 / hz);
 }
 
+// sys.Quality's source: the call records' tally per provider (the writer outlives every engine).
+quality_source quality_source_of(const cdr_writer& cdrs) {
+    return [&cdrs](std::string_view provider) -> std::optional<provider_quality> {
+        const auto& by = cdrs.quality_by_provider();
+        const auto it = by.find(provider);
+        if (it == by.end() || it->second.rated == 0) {
+            return std::nullopt;
+        }
+        const cdr_writer::quality_tally& t = it->second;
+        return provider_quality{t.rated, t.poor, t.mos_sum / static_cast<double>(t.rated), t.recent_mos};
+    };
+}
+
 ms_t steady_ms() {
     return static_cast<ms_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                  std::chrono::steady_clock::now().time_since_epoch())
@@ -98,6 +111,7 @@ struct control_loop::impl {
                 steady_ms) {
         // Room for a full frames_out ring and the message being built (up to 64 fragments).
         transactions.keep_free_for_sending(d.frames_out_capacity() + 64);
+        dialplans.set_quality_source(quality_source_of(cdrs));
         if (const std::string err = load_dialplans(dialplans, c); !err.empty()) {
             throw std::runtime_error(err);
         }
@@ -123,6 +137,7 @@ struct control_loop::impl {
             return {false, e.what()};
         }
         auto plans = std::make_shared<dialplan_engine>(limits_of(next.dialplan));
+        plans->set_quality_source(quality_source_of(cdrs));
         if (const std::string err = load_dialplans(*plans, next); !err.empty()) {
             log_info("reload refused: %s", err.c_str());
             ++reloads_refused;
@@ -349,7 +364,8 @@ struct control_loop::impl {
         j.key("quality").begin_object();
         for (const auto& [name, q] : cdrs.quality_by_provider()) {
             j.key(name).begin_object().key("rated").value(q.rated).key("poor").value(q.poor);
-            j.key("mean_mos").value(q.mos_sum / static_cast<double>(q.rated)).end_object();
+            j.key("mean_mos").value(q.mos_sum / static_cast<double>(q.rated));
+            j.key("recent_mos").value(q.recent_mos).end_object();
         }
         j.end_object();
         j.key("probed").begin_object();

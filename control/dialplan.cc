@@ -33,6 +33,7 @@ struct dialplan_engine::impl {
     bool memory_exceeded = false;  ///< a memory error went through the script's pcall in this run
     std::string scratch;       ///< error text that must outlive a longjmp (never a local: Lua errors skip destructors)
     std::shared_ptr<const lookup_tables> tables = std::make_shared<const lookup_tables>();  ///< see set_tables
+    quality_source quality;  ///< see set_quality_source
     struct chunk {
         int ref = LUA_NOREF;     ///< registry ref of the compiled function
         std::string file;        ///< what errors show as the file name
@@ -305,6 +306,30 @@ struct dialplan_engine::impl {
         return 2;
     }
 
+    // sys.Quality(provider): {Rated, Poor, MeanMOS, RecentMOS} of the calls placed to it, or nil
+    // when none was rated (or the appliance measures none: route_check).
+    static int l_quality(lua_State* L) {
+        impl* self = self_of(L);
+        size_t len = 0;
+        const char* name = luaL_checklstring(L, 1, &len);
+        const std::optional<provider_quality> q =
+            self->quality ? self->quality(std::string_view(name, len)) : std::nullopt;
+        if (!q) {
+            lua_pushnil(L);
+            return 1;
+        }
+        lua_createtable(L, 0, 4);
+        lua_pushinteger(L, static_cast<lua_Integer>(q->rated));
+        lua_setfield(L, -2, "Rated");
+        lua_pushinteger(L, static_cast<lua_Integer>(q->poor));
+        lua_setfield(L, -2, "Poor");
+        lua_pushnumber(L, q->mean_mos);
+        lua_setfield(L, -2, "MeanMOS");
+        lua_pushnumber(L, q->recent_mos);
+        lua_setfield(L, -2, "RecentMOS");
+        return 1;
+    }
+
     // sys.Time(): the wall clock (UTC) as {year, month, day, hour, min, sec, wday}, for time-of-day routing.
     static int l_time(lua_State* L) {
         const std::time_t now = std::time(nullptr);
@@ -475,10 +500,11 @@ struct dialplan_engine::impl {
     }
 
     void push_sys() {
-        lua_createtable(L, 0, 6);
+        lua_createtable(L, 0, 7);
         const std::pair<const char*, lua_CFunction> fns[] = {
             {"Dial", l_dial},     {"Respond", l_respond},           {"Log", l_log},
-            {"Time", l_time},     {"Lookup", l_lookup},             {"LookupPrefix", l_lookup_prefix}};
+            {"Time", l_time},     {"Lookup", l_lookup},             {"LookupPrefix", l_lookup_prefix},
+            {"Quality", l_quality}};
         for (const auto& [name, fn] : fns) {
             lua_pushlightuserdata(L, this);
             lua_pushcclosure(L, fn, 1);
@@ -528,6 +554,10 @@ std::string dialplan_engine::load_source(const std::string& name, const std::str
     }
     impl_->chunks[name] = impl::chunk{luaL_ref(L, LUA_REGISTRYINDEX), chunk_name};
     return "";
+}
+
+void dialplan_engine::set_quality_source(quality_source source) {
+    impl_->quality = std::move(source);
 }
 
 void dialplan_engine::set_tables(std::shared_ptr<const lookup_tables> tables) {

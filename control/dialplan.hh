@@ -11,11 +11,16 @@
 /// dofile, loadfile, collectgarbage), so nothing a call does leaks into the next.
 /// `req` and `sys` exist only for the duration of the run. `sys.Lookup` / `sys.LookupPrefix`
 /// read the config's tables (lookup_table.hh), held by the engine so that a reload's new
-/// engine brings new tables while calls in progress keep theirs.
+/// engine brings new tables while calls in progress keep theirs. `sys.Quality(provider)` reads
+/// the call quality measured of the calls placed to a provider (RTCP, call_quality.hh), so a
+/// dialplan can route around a trunk that has gone bad.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -59,6 +64,19 @@ struct route_result {
     std::vector<std::string> logs;  ///< lines from sys.Log(), in order
 };
 
+/// What the appliance measured of the calls placed to one provider (sys.Quality): record
+/// directions with a MOS, those below 3.6, the mean MOS and a recent one (each new direction
+/// weighs 1/16, so it follows about the last eight calls).
+struct provider_quality {
+    uint64_t rated = 0;
+    uint64_t poor = 0;
+    double mean_mos = 0;
+    double recent_mos = 0;
+};
+
+/// The quality of a provider's calls by its name; nullopt when none was rated yet.
+using quality_source = std::function<std::optional<provider_quality>(std::string_view provider)>;
+
 struct dialplan_limits {
     uint64_t max_instructions = 1'000'000;  ///< Lua VM instructions per run
     size_t max_memory_bytes = 4u << 20;     ///< bytes the state may grow by during one run
@@ -80,6 +98,9 @@ public:
     bool has(const std::string& name) const;
     /// The tables sys.Lookup / sys.LookupPrefix read (replaces the previous set; none by default).
     void set_tables(std::shared_ptr<const lookup_tables> tables);
+    /// Where sys.Quality reads a provider's call quality (none by default: sys.Quality is nil
+    /// for every provider, as for one with no rated call).
+    void set_quality_source(quality_source source);
     /// Runs dialplan `name` for `req`. Never throws; a missing dialplan is kind::error.
     route_result run(const std::string& name, const route_request& req);
 

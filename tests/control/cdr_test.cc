@@ -154,6 +154,19 @@ TEST(cdr, the_writer_counts_rated_and_poor_directions) {
     w.write(r);
     EXPECT_EQ(w.rated(), 4u);
     EXPECT_EQ(w.quality_by_provider().at("carrier1").rated, 2u) << "a call to no provider counts only overall";
+    // The recent MOS: the first direction's, then each new one weighs 1/16.
+    cdr_writer x("");
+    call_record c = answered_call();
+    c.codec = "PCMU";
+    c.callee_to_caller.receiver = {};
+    c.caller_to_callee.receiver = {4, 0, 0, 0, 0};
+    x.write(c);
+    const double clean = *estimate_mos("PCMU", c.caller_to_callee.receiver, {});
+    EXPECT_DOUBLE_EQ(x.quality_by_provider().at("carrier1").recent_mos, clean);
+    c.caller_to_callee.receiver = {4, 4 * 64, 0, 0, 0};
+    x.write(c);
+    const double lossy = *estimate_mos("PCMU", c.caller_to_callee.receiver, {});
+    EXPECT_NEAR(x.quality_by_provider().at("carrier1").recent_mos, clean + (lossy - clean) / 16, 1e-12);
 }
 
 TEST(cdr, unanswered_call_has_null_answer_and_zero_duration) {

@@ -771,3 +771,43 @@ TEST(dialplan, tables_cannot_be_changed_by_a_script_and_a_new_set_replaces_the_o
     e.set_tables(next);
     EXPECT_EQ(e.run("t", request_for("x")).reason, "carol@198.51.100.30");
 }
+
+TEST(dialplan, quality_routes_around_a_provider_gone_bad) {
+    dialplan_engine e;
+    e.set_quality_source([](std::string_view provider) -> std::optional<provider_quality> {
+        if (provider == "carrier-a") {
+            return provider_quality{40, 30, 3.2, 2.1};
+        }
+        if (provider == "carrier-b") {
+            return provider_quality{10, 0, 4.3, 4.35};
+        }
+        return std::nullopt;
+    });
+    ASSERT_EQ(e.load_source("t", "t.lua", R"(
+        local a, b = sys.Quality("carrier-a"), sys.Quality("carrier-b")
+        sys.Log(a.Rated .. " " .. a.Poor .. " " .. a.MeanMOS .. " " .. a.RecentMOS)
+        if sys.Quality("carrier-c") ~= nil then sys.Respond(500, "unrated is nil") end
+        if a.RecentMOS < 3.6 and b.RecentMOS >= 3.6 then
+            sys.Dial(req.URI.User .. "@carrier-b|" .. req.URI.User .. "@carrier-a")
+        else
+            sys.Dial(req.URI.User .. "@carrier-a")
+        end
+    )"),
+              "");
+    const route_result r = e.run("t", request_for("4420"));
+    ASSERT_EQ(r.what, kind::dial) << r.error;
+    ASSERT_EQ(r.targets.size(), 2u);
+    EXPECT_EQ(r.targets[0].host, "carrier-b") << "the good trunk first";
+    ASSERT_EQ(r.logs.size(), 1u);
+    EXPECT_EQ(r.logs[0], "40 30 3.2 2.1");
+}
+
+TEST(dialplan, quality_without_a_source_is_nil_and_needs_a_name) {
+    dialplan_engine e;
+    ASSERT_EQ(e.load_source("t", "t.lua", "if sys.Quality('carrier-a') == nil then sys.Respond(404, 'none') end\n"), "");
+    const route_result r = e.run("t", request_for("1"));
+    ASSERT_EQ(r.what, kind::respond) << r.error;
+    EXPECT_EQ(r.reason, "none");
+    ASSERT_EQ(e.load_source("u", "u.lua", "sys.Quality({})\n"), "");
+    EXPECT_EQ(e.run("u", request_for("1")).what, kind::error);
+}
