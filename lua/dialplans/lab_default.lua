@@ -94,6 +94,25 @@ if pbx_user and hosts[pbx_user] then
   sys.Dial(pbx_user .. "@lab-pbx|" .. pbx_user .. "@" .. hosts[pbx_user] .. ":5060")
 end
 
+-- "qroute-X" dials X through the provider lab-pbx unless the calls placed there sound bad: while
+-- lab-pbx's recent MOS (sys.Quality: the RTCP of the calls the appliance placed to it, each new
+-- record direction weighing 1/16) is below 3.6, host X is dialled directly, around the PBX. A PBX
+-- not rated yet (nil) is used. The log line says which way and why.
+local q_user = string.match(user, "^qroute%-(%a+)$")
+if q_user and hosts[q_user] then
+  local q = sys.Quality("lab-pbx")
+  if q and q.RecentMOS < 3.6 then
+    sys.Log(string.format("qroute: lab-pbx recent MOS %.2f (%d rated): around it", q.RecentMOS, q.Rated))
+    sys.Dial(q_user .. "@" .. hosts[q_user] .. ":5060")
+  end
+  if q then
+    sys.Log(string.format("qroute: lab-pbx recent MOS %.2f (%d rated): through it", q.RecentMOS, q.Rated))
+  else
+    sys.Log("qroute: lab-pbx not rated yet: through it")
+  end
+  sys.Dial(q_user .. "@lab-pbx")
+end
+
 -- Extensions 2000..2999 are registered users (configs/lab.conf: account dave registers as 2001):
 -- "2001" rings every contact that registered as 2001, over the flow its REGISTER came from (dial
 -- string "user@local"); the caller gets 480 while nobody is registered.

@@ -27,15 +27,32 @@
                     >= 4.0 and above caller_to_callee's; codec PCMU. `sipferryctl stats` rtcp: read
                     grew by >= 6, lost by 0; calls.directions_rated by 2 and directions_poor by the
                     record's directions with a MOS below 3.6. Prints the figures.
+  quality_routes_around_a_poor_trunk
+                    the lab dialplan routes `qroute-X` to X@lab-pbx, or to host X directly while
+                    sys.Quality("lab-pbx").RecentMOS < 3.6. (1) carol (lab-pbx's address, uas_answer)
+                    answers alice's call to `pbxfirst-bob`, both rtpsims with RTCP (port, ~0.5 s) and
+                    --drop-every 3 (a third lost both ways), 100 RTP packets each way: the record
+                    names provider lab-pbx, both directions' mos < 3.6; providers.quality.lab-pbx
+                    rated and poor grow by 2, mean_mos and recent_mos are those of the record's MOS
+                    (recent: each new direction weighs 1/16, the first all), recent_mos < 3.6.
+                    (Skipped when lab-pbx is already that poor: a rerun in the same daemon.)
+                    (2) alice calls `qroute-bob` while carol's sipp also waits: bob answers, carol gets
+                    no INVITE; the record's callee is 198.51.100.20:5060, provider ""; lab-pbx's tally
+                    is unchanged. Prints the figures and the dialplan's log line (qroute: ...).
 """
 import json
 import os
 
-MEDIA_TESTS = ["rtp_loss_recorded", "media_timeout_hangs_up_a_silent_call", "call_quality_from_rtcp"]
+from transfer_tests import read_trace, _is_request  # sipp -trace_msg parsing
+
+MEDIA_TESTS = ["rtp_loss_recorded", "media_timeout_hangs_up_a_silent_call", "call_quality_from_rtcp",
+               "quality_routes_around_a_poor_trunk"]
 STAGED_CONFIG = "/run/sipferry-lab/stage/configs/lab.conf"
 TOKEN = "sipferry-lab-call-control"  # configs/lab.conf [api] token (public, lab only)
 LOSS_CHAIN = "SF_RTP_LOSS"
 RTP_PORT = 6000
+PBX = "lab-pbx"  # configs/lab.conf [provider.lab-pbx]: carol's address, max_calls = 1
+POOR_MOS = 3.6  # a record direction below it is poor; the lab dialplan's qroute-X threshold
 
 
 class MediaTests:
@@ -274,3 +291,174 @@ class MediaTests:
                         f"{len(mos_values)}/{sum(m < 3.6 for m in mos_values)} (the record's MOS {mos_values})")
         if errs:
             self._fail("; ".join(errs))
+
+    # ---- quality_routes_around_a_poor_trunk -------------------------------------------------------
+    def _pbx_quality(self):
+        """providers.quality.lab-pbx of `sipferryctl stats` ({rated, poor, mean_mos, recent_mos}) or
+        None when no call to it was rated; and the whole providers.quality object."""
+        quality = self._failover_providers().get("quality")  # FailoverTests: the `providers` object
+        if not isinstance(quality, dict):
+            self._fail(f"sipferryctl stats: providers.quality is {quality!r}, wanted an object")
+        q = quality.get(PBX)
+        if q is not None and not (isinstance(q, dict) and all(isinstance(q.get(k), (int, float)) for k in
+                                                             ("rated", "poor", "mean_mos", "recent_mos"))):
+            self._fail(f"providers.quality.{PBX} is {q!r}, wanted {{rated, poor, mean_mos, recent_mos}}")
+        return q, quality
+
+    def _daemon_log_from(self, offset):
+        log = self._rt().DAEMON_LOG
+        try:
+            with open(log, errors="replace") as f:
+                f.seek(offset)
+                return f.read()
+        except OSError:
+            return ""
+
+    def test_quality_routes_around_a_poor_trunk(self, tdir):
+        count, every = 100, 3  # 100 % 3 != 0: the last packet is sent (a trailing loss is invisible)
+        rtpsim = self._c("RTPSIM")
+        lossy = f"{rtpsim} --rtcp port --rtcp-interval 0.5 --drop-every {every}"
+        ALICE, BOB, CAROL = self._c("ALICE"), self._c("BOB"), self._c("CAROL")
+        sbc = f"{self._c('SBC_ACC')}:5060"
+        errs = []
+        q0, _ = self._pbx_quality()
+        self._progress(f"0. before: providers.quality.{PBX} {q0}")
+        started = []
+        try:
+            if q0 is not None and q0["recent_mos"] < POOR_MOS:
+                self._progress(f"1. {PBX} is already poor (recent_mos {q0['recent_mos']} < {POOR_MOS}: a rerun in "
+                               f"this daemon): call 1 skipped")
+                q1 = q0
+            else:
+                q1 = self._poor_pbx_call(tdir, count, lossy, q0, started, errs)
+            if errs:
+                self._fail("; ".join(errs))  # call 2's expectation rests on call 1's figures
+
+            # 2. qroute-bob: lab-pbx sounds bad, so the dialplan dials bob directly; carol waits in vain.
+            log = self._rt().DAEMON_LOG
+            log_at = os.path.getsize(log) if os.path.exists(log) else 0
+            cdr_before = len(self.cdr_lines())
+            bob = self._start_uas(tdir, "bob", BOB, "uas_answer.xml",
+                                  self._rtp_keys(tdir, name="bob", rtp_count=50, rtp_delay=0.5))
+            started.append(bob)
+            carol2 = self._start_uas(tdir, "carol2", CAROL, "uas_answer.xml",
+                                     self._rtp_keys(tdir, name="carol2", rtp_count=50, rtp_delay=0.5))
+            started.append(carol2)
+            alice2 = self.sipp(tdir, "alice2", ALICE, "uac_call.xml", remote=sbc, service="qroute-bob",
+                               keys=self._rtp_keys(tdir, caller="alice2", rtp_count=50))
+            started.append(alice2)
+            rc_alice2 = self.wait_sipp(alice2, timeout=15)
+            rc_bob = self.wait_sipp(bob, timeout=8 if rc_alice2 == 0 else 3)
+            self.kill_proc(carol2)  # she waits for an INVITE that must not come: stop her now
+            self._wait_rtpsims(tdir, ("alice2", "bob"), timeout=8)
+            lines = self._wait_cdrs(cdr_before, 1)
+            q2, quality2 = self._pbx_quality()
+            decision = [l.strip() for l in self._daemon_log_from(log_at).splitlines() if "qroute:" in l]
+            self._progress(f"2. qroute-bob: dialplan log {decision or '(no qroute line in the daemon log)'}")
+            problems, excerpts = self._sipp_problems([(alice2, rc_alice2), (bob, rc_bob)])
+            if problems:
+                errs.append("call 2 (qroute-bob): " + "; ".join(problems) + "\n" + excerpts)
+            b_inv = [m["start"] for m in read_trace(os.path.join(tdir, "bob.msg"))
+                     if m["dir"] == "in" and _is_request(m, "INVITE")]
+            c_inv = [m["start"] for m in read_trace(os.path.join(tdir, "carol2.msg"))
+                     if m["dir"] == "in" and _is_request(m, "INVITE")]
+            self._progress(f"2. bob got INVITE(s) {b_inv}, carol (lab-pbx) {c_inv}")
+            if len(b_inv) != 1 or not b_inv[0].startswith(f"INVITE sip:bob@{BOB[1]}"):
+                errs.append(f"call 2: bob's INVITEs {b_inv}, wanted exactly one for sip:bob@{BOB[1]}:5060")
+            if c_inv:
+                errs.append(f"call 2: carol (lab-pbx) got INVITEs {c_inv}, wanted none ({PBX} is poor: routed around)")
+            if not lines:
+                errs.append("call 2: no call record")
+            else:
+                try:
+                    rec = json.loads(lines[-1])
+                except ValueError:
+                    rec = {}
+                    errs.append(f"call 2: call record is not JSON: {lines[-1][:300]}")
+                self._progress(f"2. cdr: callee {rec.get('callee')!r} provider {rec.get('provider')!r} "
+                               f"result {rec.get('result')!r}")
+                if rec.get("callee") != f"{BOB[1]}:5060" or rec.get("provider") != "" or rec.get("result") != 200:
+                    errs.append(f"call 2 record: callee {rec.get('callee')!r} provider {rec.get('provider')!r} result "
+                                f"{rec.get('result')!r}, wanted {BOB[1]}:5060, '' and 200 (bob dialled directly)")
+            self._progress(f"2. after: providers.quality {quality2}")
+            if q2 != q1:
+                errs.append(f"providers.quality.{PBX} changed by call 2 (not placed to it): {q1} -> {q2}")
+            if "" in quality2:
+                errs.append(f"providers.quality has an entry for no provider: {quality2}")
+        finally:
+            for p in started:  # the runner's cleanup would too; stop ours here, also on failure
+                self.kill_proc(p)
+                if p in self.procs:
+                    self.procs.remove(p)
+            for who in ("alice", "carol", "alice2", "bob", "carol2"):
+                self.kill_pidfile(os.path.join(tdir, f"{who}.pid"))
+        if errs:
+            self._fail("; ".join(errs))
+
+    def _poor_pbx_call(self, tdir, count, lossy, q0, started, errs):
+        """Call 1 of quality_routes_around_a_poor_trunk: alice -> pbxfirst-bob -> bob@lab-pbx, carol
+        answers, a third of the RTP lost both ways (RTCP on). Checks the record and lab-pbx's tally
+        (errors into errs); returns providers.quality.lab-pbx afterwards."""
+        ALICE, CAROL = self._c("ALICE"), self._c("CAROL")
+        cdr_before = len(self.cdr_lines())
+        carol = self._start_uas(tdir, "carol", CAROL, "uas_answer.xml",
+                                self._rtp_keys(tdir, rtpsim=lossy, name="carol", rtp_port=RTP_PORT,
+                                               rtp_count=count, rtp_delay=0.5))
+        started.append(carol)
+        alice = self.sipp(tdir, "alice", ALICE, "uac_call.xml", remote=f"{self._c('SBC_ACC')}:5060",
+                          service="pbxfirst-bob",
+                          keys=self._rtp_keys(tdir, rtpsim=lossy, caller="alice", rtp_port=RTP_PORT,
+                                              rtp_count=count))
+        started.append(alice)
+        rc_alice = self.wait_sipp(alice)
+        rc_carol = self.wait_sipp(carol, timeout=8 if rc_alice == 0 else 3)
+        self._wait_rtpsims(tdir, ("alice", "carol"))
+        problems, excerpts = self._sipp_problems([(alice, rc_alice), (carol, rc_carol)])
+        if problems:
+            self._fail("call 1 (pbxfirst-bob): " + "; ".join(problems) + "\n" + excerpts)
+        ra, rc = self._report(tdir, "alice"), self._report(tdir, "carol")
+        lines = self._wait_cdrs(cdr_before, 1)
+        q1, _ = self._pbx_quality()
+        if not lines:
+            self._fail("call 1: no call record")
+        try:
+            rec = json.loads(lines[-1])
+        except ValueError:
+            self._fail(f"call 1: call record is not JSON: {lines[-1][:300]}")
+        rtp = rec.get("rtp") or {}
+        ab, ba = rtp.get("caller_to_callee") or {}, rtp.get("callee_to_caller") or {}
+        m_ab, m_ba = ab.get("mos"), ba.get("mos")
+        self._progress(f"1. pbxfirst-bob: alice sent {ra.get('sent')} dropped {ra.get('dropped')} received "
+                       f"{ra.get('received')}, carol sent {rc.get('sent')} dropped {rc.get('dropped')} received "
+                       f"{rc.get('received')}")
+        self._progress(f"1. cdr: callee {rec.get('callee')!r} provider {rec.get('provider')!r} result "
+                       f"{rec.get('result')!r}; caller_to_callee lost {ab.get('lost')} rtcp {ab.get('rtcp')} mos {m_ab}; "
+                       f"callee_to_caller lost {ba.get('lost')} rtcp {ba.get('rtcp')} mos {m_ba}")
+        self._progress(f"1. after: providers.quality.{PBX} {q1}")
+        if rec.get("provider") != PBX or rec.get("callee") != f"{CAROL[1]}:5060" or rec.get("result") != 200:
+            errs.append(f"call 1 record: provider {rec.get('provider')!r} callee {rec.get('callee')!r} result "
+                        f"{rec.get('result')!r}, wanted {PBX!r}, {CAROL[1]}:5060 and 200 (carol answering bob@{PBX})")
+        mos = [m for m in (m_ab, m_ba) if isinstance(m, (int, float))]
+        if len(mos) != 2 or not all(m < POOR_MOS for m in mos):
+            errs.append(f"call 1 record: mos caller_to_callee {m_ab!r}, callee_to_caller {m_ba!r}; wanted both "
+                        f"< {POOR_MOS} (a third of the packets lost both ways)")
+        rated0, poor0 = (q0["rated"], q0["poor"]) if q0 else (0, 0)
+        if q1 is None:
+            errs.append(f"providers.quality.{PBX} missing after a rated call to it")
+            return None
+        if q1["rated"] - rated0 != 2 or q1["poor"] - poor0 != 2:
+            errs.append(f"providers.quality.{PBX} rated/poor grew by {q1['rated'] - rated0}/{q1['poor'] - poor0}, "
+                        f"wanted 2/2")
+        if len(mos) == 2:
+            # The tally takes the record's directions in order, caller_to_callee first.
+            recent, total, n = (q0["recent_mos"], q0["mean_mos"] * q0["rated"], q0["rated"]) if q0 else (None, 0.0, 0)
+            for m in mos:
+                n += 1
+                total += m
+                recent = m if n == 1 else recent + (m - recent) / 16
+            if abs(q1["recent_mos"] - recent) > 0.01 or abs(q1["mean_mos"] - total / n) > 0.01:
+                errs.append(f"providers.quality.{PBX} recent_mos {q1['recent_mos']} mean_mos {q1['mean_mos']}, wanted "
+                            f"{recent:.3f} and {total / n:.3f} (from {q0} and the record's MOS {mos})")
+        if not q1["recent_mos"] < POOR_MOS:
+            errs.append(f"providers.quality.{PBX}.recent_mos {q1['recent_mos']}, wanted < {POOR_MOS}")
+        return q1
