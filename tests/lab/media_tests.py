@@ -172,6 +172,26 @@ class MediaTests:
                 "sent_jitter": [b.get("jitter") for b in blocks],
                 "received_blocks_total": rt.get("received_blocks_total"), "rtt_ms": rt.get("rtt_ms")}
 
+    def _finished_call(self, tdir, caller, callee, cdr_before, what):
+        """Waits (bounded) for the caller's and the callee's sipp ((process, name) each) and their
+        rtpsims; fails the test, naming `what`, when a sipp failed or no call record came. Returns
+        (the caller's and the callee's rtpsim reports, the new call record)."""
+        (p_caller, n_caller), (p_callee, n_callee) = caller, callee
+        rc_caller = self.wait_sipp(p_caller)
+        rc_callee = self.wait_sipp(p_callee, timeout=8 if rc_caller == 0 else 3)
+        self._wait_rtpsims(tdir, (n_caller, n_callee))
+        problems, excerpts = self._sipp_problems([(p_caller, rc_caller), (p_callee, rc_callee)])
+        if problems:
+            self._fail(f"{what}: " + "; ".join(problems) + "\n" + excerpts)
+        reports = (self._report(tdir, n_caller), self._report(tdir, n_callee))
+        lines = self._wait_cdrs(cdr_before, 1)
+        if not lines:
+            self._fail(f"{what}: no call record")
+        try:
+            return reports, json.loads(lines[-1])
+        except ValueError:
+            self._fail(f"{what}: call record is not JSON: {lines[-1][:300]}")
+
     def test_call_quality_from_rtcp(self, tdir):
         count, every = 150, 10
         alice_count = count + 1  # 151 sequence numbers, the 10th ... 150th left out: 15, the last one sent
@@ -188,21 +208,8 @@ class MediaTests:
                           keys=self._rtp_keys(tdir, rtpsim=f"{rtpsim} {rtcp} --drop-every {every} --jitter-ms 8",
                                               caller="alice",
                                               rtp_port=RTP_PORT, rtp_count=alice_count, rtp_delay=0.5))
-        rc_alice = self.wait_sipp(alice)
-        rc_bob = self.wait_sipp(bob, timeout=8 if rc_alice == 0 else 3)
-        self._wait_rtpsims(tdir, ("alice", "bob"))
-        problems, excerpts = self._sipp_problems([(alice, rc_alice), (bob, rc_bob)])
-        if problems:
-            self._fail("; ".join(problems) + "\n" + excerpts)
-        ra, rb = self._report(tdir, "alice"), self._report(tdir, "bob")
-        lines = self._wait_cdrs(cdr_before, 1)
+        (ra, rb), rec = self._finished_call(tdir, (alice, "alice"), (bob, "bob"), cdr_before, "the call")
         st_after = self._rtcp_stats()
-        if not lines:
-            self._fail("no call record for the call")
-        try:
-            rec = json.loads(lines[-1])
-        except ValueError:
-            self._fail(f"call record is not JSON: {lines[-1][:300]}")
         rtp = rec.get("rtp") or {}
         ab, ba = rtp.get("caller_to_callee") or {}, rtp.get("callee_to_caller") or {}
         sum_a, sum_b = self._rtcp_summary(ra), self._rtcp_summary(rb)
@@ -410,21 +417,9 @@ class MediaTests:
                           keys=self._rtp_keys(tdir, rtpsim=lossy, caller="alice", rtp_port=RTP_PORT,
                                               rtp_count=count))
         started.append(alice)
-        rc_alice = self.wait_sipp(alice)
-        rc_carol = self.wait_sipp(carol, timeout=8 if rc_alice == 0 else 3)
-        self._wait_rtpsims(tdir, ("alice", "carol"))
-        problems, excerpts = self._sipp_problems([(alice, rc_alice), (carol, rc_carol)])
-        if problems:
-            self._fail("call 1 (pbxfirst-bob): " + "; ".join(problems) + "\n" + excerpts)
-        ra, rc = self._report(tdir, "alice"), self._report(tdir, "carol")
-        lines = self._wait_cdrs(cdr_before, 1)
+        (ra, rc), rec = self._finished_call(tdir, (alice, "alice"), (carol, "carol"), cdr_before,
+                                            "call 1 (pbxfirst-bob)")
         q1, _ = self._pbx_quality()
-        if not lines:
-            self._fail("call 1: no call record")
-        try:
-            rec = json.loads(lines[-1])
-        except ValueError:
-            self._fail(f"call 1: call record is not JSON: {lines[-1][:300]}")
         rtp = rec.get("rtp") or {}
         ab, ba = rtp.get("caller_to_callee") or {}, rtp.get("callee_to_caller") or {}
         m_ab, m_ba = ab.get("mos"), ba.get("mos")
