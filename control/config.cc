@@ -463,6 +463,13 @@ config parse_config(const std::string& text, const std::string& origin, const st
             values[opt.string_key] = opt.value.empty() ? std::string() : trim(opt.value.front());
             order.push_back(opt.string_key);
         }
+    } catch (const po::invalid_config_file_syntax& e) {
+        // Not e.what(): Boost replaces its %placeholders% in the message until none is left, and a
+        // line holding one ("%invalid_line%") makes that loop grow the string forever: a config
+        // line would hang start and reload (found by fuzz_config). The line itself is in tokens().
+        throw config_error(origin + ": syntax: the line '" + e.tokens() + "' is neither 'key = value' nor '[section]'");
+    } catch (const po::error_with_option_name& e) {
+        throw config_error(origin + ": syntax: at option '" + e.get_option_name() + "'");
     } catch (const po::error& e) {
         throw config_error(origin + ": syntax: " + e.what());
     }

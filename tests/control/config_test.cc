@@ -312,6 +312,21 @@ TEST_F(config_test, unknown_key) {
     expect_error("toplevel = 1\n" + minimal(), "toplevel");
 }
 
+TEST_F(config_test, a_line_that_is_no_setting_is_named_and_never_hangs) {
+    // Found by fuzz_config: Boost's own message for this error replaces %invalid_line% with the
+    // line until none is left, which never ends when the line holds that placeholder.
+    for (const std::string bad : {"just words\n", "%invalid_line%\n", "x %invalid_line% %canonical_option%\n"}) {
+        try {
+            parse(minimal(bad));
+            ADD_FAILURE() << "no error for " << bad;
+        } catch (const config_error& e) {
+            const std::string what = e.what();
+            EXPECT_EQ(what.rfind("test.conf: syntax: the line '", 0), 0u) << what;
+            EXPECT_NE(what.find(bad.substr(0, bad.size() - 1)), std::string::npos) << what;
+        }
+    }
+}
+
 TEST_F(config_test, key_given_twice) {
     expect_error(minimal("[sip]\nport = 5060\nport = 5070\n"), "sip.port");
 }
