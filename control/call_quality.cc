@@ -26,6 +26,13 @@ std::optional<double> rtcp_figures::rtt_ms() const {
     return static_cast<double>(rtt_sum_us) / 1000.0 / static_cast<double>(rtt_samples);
 }
 
+std::optional<double> rtcp_figures::phone_mos() const {
+    if (phone_reports == 0) {
+        return std::nullopt;
+    }
+    return static_cast<double>(phone_mos_sum) / 10.0 / static_cast<double>(phone_reports);
+}
+
 std::optional<codec_impairment> impairment_of(std::string_view encoding) {
     struct rated {
         std::string_view name;

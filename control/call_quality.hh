@@ -28,10 +28,16 @@ struct rtcp_figures {
     uint64_t jitter_sum_us = 0;  ///< their jitter fields summed, in microseconds
     uint64_t rtt_samples = 0;
     uint64_t rtt_sum_us = 0;
+    /// RTCP XR VoIP Metrics (RFC 3611 4.7) the party sent with a MOS in them: the phone's own
+    /// conversational MOS (its listening MOS when it gave no other), x 10, summed.
+    uint64_t phone_reports = 0;
+    uint64_t phone_mos_sum = 0;
 
     rtcp_figures operator-(const rtcp_figures& base) const {
-        return {reports - base.reports, fraction_sum - base.fraction_sum, jitter_sum_us - base.jitter_sum_us,
-                rtt_samples - base.rtt_samples, rtt_sum_us - base.rtt_sum_us};
+        return {reports - base.reports,         fraction_sum - base.fraction_sum,
+                jitter_sum_us - base.jitter_sum_us, rtt_samples - base.rtt_samples,
+                rtt_sum_us - base.rtt_sum_us,   phone_reports - base.phone_reports,
+                phone_mos_sum - base.phone_mos_sum};
     }
     rtcp_figures& operator+=(const rtcp_figures& o) {
         reports += o.reports;
@@ -39,6 +45,8 @@ struct rtcp_figures {
         jitter_sum_us += o.jitter_sum_us;
         rtt_samples += o.rtt_samples;
         rtt_sum_us += o.rtt_sum_us;
+        phone_reports += o.phone_reports;
+        phone_mos_sum += o.phone_mos_sum;
         return *this;
     }
     /// Mean loss the receiver reported, in percent; nullopt without reports.
@@ -47,6 +55,8 @@ struct rtcp_figures {
     std::optional<double> jitter_ms() const;
     /// Mean round trip between the appliance and the receiver, in ms; nullopt without samples.
     std::optional<double> rtt_ms() const;
+    /// Mean MOS the receiver's phone reported itself (RTCP XR); nullopt when it sent none.
+    std::optional<double> phone_mos() const;
 };
 
 /// ITU-T G.113 Appendix I figures of a codec.

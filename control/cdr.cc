@@ -37,13 +37,14 @@ void write_direction(json_writer& j, const char* name, const rtp_counts& c, cons
     j.key(name).begin_object().key("packets").value(c.packets).key("bytes").value(c.bytes);
     j.key("lost").value(c.lost());
     j.key("rtcp");
-    if (c.receiver.reports == 0) {
+    if (c.receiver.reports == 0 && c.receiver.phone_reports == 0) {
         j.null();
     } else {
         j.begin_object().key("reports").value(c.receiver.reports);
         optional_number(j, "loss_pct", c.receiver.loss_pct());
         optional_number(j, "jitter_ms", c.receiver.jitter_ms());
         optional_number(j, "rtt_ms", c.receiver.rtt_ms());
+        optional_number(j, "phone_mos", c.receiver.phone_mos());
         j.end_object();
     }
     optional_number(j, "mos", estimate_mos(codec, c.receiver, other.receiver));

@@ -565,6 +565,14 @@ void media_anchor::note_rtcp(const dp::rtcp_event& ev, uint64_t arrival_us) {
         side.sr_ntp_middle = r.sr_ntp_middle;
         side.sr_arrival_us = arrival_us;
     }
+    if (r.has_voip_metrics) {
+        // The phone's conversational MOS, else its listening one; x 10, 10..50 (RFC 3611 4.7.5).
+        const uint8_t mos = r.xr_mos_cq != rtcp::xr_unavailable ? r.xr_mos_cq : r.xr_mos_lq;
+        if (mos >= 10 && mos <= 50) {
+            side.heard.phone_reports += 1;
+            side.heard.phone_mos_sum += mos;
+        }
+    }
     if (!r.has_block) {
         return;
     }

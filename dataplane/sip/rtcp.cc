@@ -11,6 +11,55 @@ uint32_t be32(const uint8_t* p) {
 constexpr size_t header_bytes = 8;  // V/P/RC, PT, length, sender SSRC
 constexpr size_t sender_info_bytes = 20;
 constexpr size_t block_bytes = 24;
+constexpr size_t voip_metrics_bytes = 36;  // RFC 3611 4.7: block header + 8 words
+
+uint16_t be16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
+
+// The report blocks of the XR packet at xr[0..bytes) (its header included): the first VoIP
+// Metrics block goes into `out`. Blocks that do not fit end the walk.
+void read_xr(const uint8_t* xr, size_t bytes, report& out) {
+    size_t at = header_bytes;
+    while (at + 4 <= bytes) {
+        const uint8_t* b = xr + at;
+        const size_t len = (size_t{be16(b + 2)} + 1) * 4;  // RFC 3611 3: words, minus one, header included
+        if (at + len > bytes) {
+            return;
+        }
+        if (b[0] == xr_voip_metrics && len >= voip_metrics_bytes) {
+            out.has_voip_metrics = true;
+            out.xr_loss_rate = b[8];
+            out.xr_discard_rate = b[9];
+            out.xr_round_trip_ms = be16(b + 16);
+            out.xr_r_factor = b[24];
+            out.xr_mos_lq = b[26];
+            out.xr_mos_cq = b[27];
+            return;
+        }
+        at += len;
+    }
+}
+
+// The packets after the first, at p[at..len): the first XR packet that carries a VoIP Metrics
+// block is read. Each step moves on by a packet's length (at least 4 bytes): bounded by len.
+void read_rest(const uint8_t* p, size_t at, size_t len, report& out) {
+    while (at + header_bytes <= len && (p[at] >> 6) == 2) {
+        const size_t bytes = (size_t{be16(p + at + 2)} + 1) * 4;
+        if (at + bytes > len) {
+            return;
+        }
+        if (p[at + 1] == type_xr) {
+            // Padding (P bit) sits at the end of the packet and counts itself in its last octet.
+            const size_t pad = (p[at] & 0x20) != 0 ? p[at + bytes - 1] : 0;
+            if (pad <= bytes - header_bytes) {
+                read_xr(p + at, bytes - pad, out);
+                if (out.has_voip_metrics) {
+                    return;
+                }
+            }
+        }
+        at += bytes;
+    }
+}
 
 }  // namespace
 
@@ -43,6 +92,7 @@ bool read(const uint8_t* p, size_t len, report& out) noexcept {
         // NTP seconds (p+8) and fraction (p+12): the low half of one, the high half of the other.
         out.sr_ntp_middle = (be32(p + 8) << 16) | (be32(p + 12) >> 16);
     }
+    read_rest(p, packet_bytes, len, out);
     if (blocks == 0) {
         return true;
     }

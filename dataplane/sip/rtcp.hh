@@ -10,6 +10,11 @@
 /// reports past the first block (one call's party hears one stream; more blocks mean a
 /// conference, where the first is as good as any). SRTCP (RFC 3711) encrypts everything after
 /// the first eight bytes: its reports parse as noise, so callers read only plain RTCP.
+///
+/// The rest of the compound is walked for an RTCP XR packet (RFC 3611) with a VoIP Metrics
+/// block (4.7): the receiving phone's own view of the call (loss, discards, R factor, MOS), which
+/// phones that implement it send beside their reports. The walk stops at the first packet that
+/// does not fit; the SR/RR read stands either way.
 
 #include <cstddef>
 #include <cstdint>
@@ -18,6 +23,9 @@ namespace sf::rtcp {
 
 constexpr uint8_t type_sr = 200;
 constexpr uint8_t type_rr = 201;
+constexpr uint8_t type_xr = 207;
+constexpr uint8_t xr_voip_metrics = 7;  ///< RFC 3611 4.7 block type
+constexpr uint8_t xr_unavailable = 127;  ///< an R factor or MOS field the phone did not compute
 
 /// What read() found. Fields not present are zero.
 struct report {
@@ -34,6 +42,14 @@ struct report {
     uint32_t jitter = 0;          ///< interarrival jitter, in RTP timestamp units
     uint32_t lsr = 0;             ///< middle 32 bits of the last SR heard (0: none yet)
     uint32_t dlsr = 0;            ///< delay since that SR, in 1/65536 s
+    // --- the first XR VoIP Metrics block of the compound (RFC 3611 4.7), if any ---
+    bool has_voip_metrics = false;
+    uint8_t xr_loss_rate = 0;        ///< packets lost in the network, in 1/256
+    uint8_t xr_discard_rate = 0;     ///< packets discarded (late or early for the jitter buffer), in 1/256
+    uint8_t xr_r_factor = xr_unavailable;  ///< the phone's conversational R (0..100)
+    uint8_t xr_mos_lq = xr_unavailable;    ///< listening quality MOS x 10 (10..50)
+    uint8_t xr_mos_cq = xr_unavailable;    ///< conversational quality MOS x 10 (10..50)
+    uint16_t xr_round_trip_ms = 0;   ///< the phone's round-trip delay
 };
 
 /// Reads the first packet of an RTCP compound in `p[0..len)`: version 2, SR or RR, its length

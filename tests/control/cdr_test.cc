@@ -121,8 +121,17 @@ TEST(cdr, quality_is_what_each_receiver_reported_and_null_without_reports) {
     EXPECT_NE(j.find("\"callee_to_caller\":{\"packets\":498,\"bytes\":85656,\"lost\":2,\"rtcp\":null,\"mos\":null}"),
               std::string::npos)
         << j;
+    EXPECT_NE(j.find("\"rtt_ms\":30.000,\"phone_mos\":null}"), std::string::npos) << "no RTCP XR: " << j;
+    r.caller_to_callee.receiver.phone_reports = 2;
+    r.caller_to_callee.receiver.phone_mos_sum = 39 + 41;
+    EXPECT_NEAR(parse_json(to_json(r)).get<double>("rtp.caller_to_callee.rtcp.phone_mos"), 4.0, 1e-3);
+    r.callee_to_caller.receiver.phone_reports = 1;  // XR alone, no report block: the object is there
+    r.callee_to_caller.receiver.phone_mos_sum = 44;
+    EXPECT_EQ(parse_json(to_json(r)).get<unsigned>("rtp.callee_to_caller.rtcp.reports"), 0u);
+    r.callee_to_caller.receiver = {};
+    r.caller_to_callee.receiver.phone_reports = 0;
     r.codec = "opus";
-    EXPECT_NE(to_json(r).find("\"rtt_ms\":30.000},\"mos\":null"), std::string::npos) << "opus is not rated";
+    EXPECT_NE(to_json(r).find("\"phone_mos\":null},\"mos\":null"), std::string::npos) << "opus is not rated";
     r.caller_to_callee.receiver.rtt_samples = 0;
     EXPECT_NE(to_json(r).find("\"rtt_ms\":null"), std::string::npos) << "no round-trip sample";
 }

@@ -399,3 +399,25 @@ TEST_F(media_anchor_quality_test, only_audio_reports_make_the_calls_quality) {
     EXPECT_EQ(call.codec, "PCMU") << "the first audio stream's";
     anchor_->close(call);
 }
+
+TEST_F(media_anchor_quality_test, the_phones_own_mos_from_rtcp_xr_is_kept_apart) {
+    media_bridge call;
+    call_bob(call, "m=audio 6000 RTP/AVP 0\r\na=rtcp-mux\r\n");
+    dp::rtcp_event ev = report_at(call.streams[0].b_rtp, 0, 0, 8);
+    ev.report.has_voip_metrics = true;
+    ev.report.xr_mos_cq = 39;  // conversational MOS 3.9
+    ev.report.xr_mos_lq = 42;
+    anchor_->note_rtcp(ev, 1);
+    ev.report.xr_mos_cq = sf::rtcp::xr_unavailable;  // no conversational one: the listening one
+    anchor_->note_rtcp(ev, 2);
+    ev.report.xr_mos_lq = sf::rtcp::xr_unavailable;  // neither: not counted
+    anchor_->note_rtcp(ev, 3);
+    ev.report.xr_mos_lq = 51;                        // out of range: not counted
+    anchor_->note_rtcp(ev, 4);
+    const rtcp_figures bob = anchor_->a_to_b(call).receiver;
+    EXPECT_EQ(bob.reports, 4u);
+    EXPECT_EQ(bob.phone_reports, 2u);
+    EXPECT_DOUBLE_EQ(*bob.phone_mos(), 4.05);
+    EXPECT_FALSE(anchor_->b_to_a(call).receiver.phone_mos());
+    anchor_->close(call);
+}

@@ -4,7 +4,9 @@
 //   memcpy + be32toh at the RFC's fixed offsets, not by rtcp.cc's shifts);
 // - cumulative_lost is a 24-bit signed value;
 // - read() is deterministic: a refused input is refused again, an accepted one reads the same,
-//   also into a report left filled by the previous input;
+//   also into a report left filled by the previous input (the XR VoIP Metrics fields too);
+// - VoIP Metrics are found only where an XR packet (PT 207) follows the first packet, with room
+//   for the block;
 // - every prefix of the input (up to 64 bytes) is read without touching bytes past it.
 
 #include "sip/rtcp.hh"
@@ -112,6 +114,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         }
         if (!same(r, decode(in)) || !same(r, again)) {
             __builtin_trap();
+        }
+        // XR VoIP metrics: read the same way twice, and only when an XR packet follows the
+        // first one with room for the 36-byte block: some byte after the first packet is 207.
+        if (r.has_voip_metrics != again.has_voip_metrics || r.xr_loss_rate != again.xr_loss_rate ||
+            r.xr_mos_cq != again.xr_mos_cq || r.xr_mos_lq != again.xr_mos_lq || r.xr_r_factor != again.xr_r_factor ||
+            r.xr_round_trip_ms != again.xr_round_trip_ms || r.xr_discard_rate != again.xr_discard_rate) {
+            __builtin_trap();
+        }
+        if (r.has_voip_metrics) {
+            bool xr_follows = false;
+            for (size_t i = length_bytes + 1; i < size && !xr_follows; ++i) {
+                xr_follows = in[i] == 207;
+            }
+            if (!xr_follows || size < length_bytes + 8 + 36) {
+                __builtin_trap();
+            }
         }
     }
 

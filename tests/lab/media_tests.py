@@ -24,7 +24,9 @@
                     (to 0.01) the means of the reporter's first `reports` blocks (alice's rtpsim also
                     sends with up to 8 ms of jitter); both directions jitter_ms 0..30 and rtt_ms
                     0..100 (sanity bounds on a quiet lab, printed), mos in 1..4.5, callee_to_caller's
-                    >= 4.0 and above caller_to_callee's; codec PCMU. `sipferryctl stats` rtcp: read
+                    >= 4.0 and above caller_to_callee's; codec PCMU; bob's rtpsim also sends RTCP XR
+                    VoIP Metrics (--xr): caller_to_callee.rtcp.phone_mos is the mean MOS-CQ of his
+                    first XR blocks, callee_to_caller's is null. `sipferryctl stats` rtcp: read
                     grew by >= 6, lost by 0; calls.directions_rated by 2 and directions_poor by the
                     record's directions with a MOS below 3.6. Prints the figures.
   quality_routes_around_a_poor_trunk
@@ -201,7 +203,7 @@ class MediaTests:
         st_before = self._rtcp_stats()
         cdr_before = len(self.cdr_lines())
         bob = self._start_uas(tdir, "bob", BOB, "uas_answer.xml",
-                              self._rtp_keys(tdir, rtpsim=f"{rtpsim} {rtcp}", name="bob",
+                              self._rtp_keys(tdir, rtpsim=f"{rtpsim} {rtcp} --xr", name="bob",
                                              rtp_port=RTP_PORT, rtp_count=count, rtp_delay=0.5))
         alice = self.sipp(tdir, "alice", ALICE, "uac_call.xml", remote=f"{self._c('SBC_ACC')}:5060",
                           service="bob",
@@ -285,6 +287,18 @@ class MediaTests:
                 errs.append(f"mos callee_to_caller {m_ba} not above caller_to_callee {m_ab} (the lossy one)")
             if m_ba < 4.0:
                 errs.append(f"mos callee_to_caller {m_ba}, wanted >= 4.0 (no loss, tiny delay)")
+        # bob's phone also reports its own MOS (RTCP XR VoIP Metrics): the record's phone_mos is the
+        # mean of the MOS-CQs of his first XR blocks (those the appliance relayed); alice sends none.
+        xr = [b["mos_cq"] / 10.0 for b in (rb.get("rtcp") or {}).get("sent_xr_blocks") or []]
+        pm_ab = q_ab.get("phone_mos") if isinstance(q_ab, dict) else None
+        pm_ba = q_ba.get("phone_mos") if isinstance(q_ba, dict) else "missing"
+        self._progress(f"phone_mos: caller_to_callee {pm_ab} (bob's XR MOS-CQ {xr}), callee_to_caller {pm_ba}")
+        means = [sum(xr[:m]) / m for m in range(1, len(xr) + 1)]
+        if not isinstance(pm_ab, (int, float)) or not any(abs(pm_ab - m) < 0.005 for m in means):
+            errs.append(f"caller_to_callee.rtcp.phone_mos {pm_ab!r}, wanted the mean of bob's first XR MOS-CQs "
+                        f"(any of {[round(m, 3) for m in means]})")
+        if pm_ba is not None:
+            errs.append(f"callee_to_caller.rtcp.phone_mos {pm_ba!r}, wanted null (alice sends no XR)")
         if rec.get("codec") != "PCMU":
             errs.append(f"codec {rec.get('codec')!r}, wanted 'PCMU' (payload type 0)")
         if delta["read"] < 6:

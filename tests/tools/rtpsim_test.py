@@ -15,16 +15,31 @@ them leaving out every 10th packet (--drop-every 10). Checks, from both JSON rep
   - the blocks one side received are the ones the other sent, in order; an SR's RTP timestamp is the
     one of its NTP time on the sender's media clock; the CNAME arrives;
   - --jitter-ms: the receiver's jitter grows, nothing is reordered or lost;
-  - --rtcp off (the default): no rtcp object, nothing dropped, every packet arrives.
+  - --rtcp off (the default): no rtcp object, nothing dropped, every packet arrives;
+  - --xr (RFC 3611 VoIP metrics), both sides, one dropping every 10th packet: SR/RR parsing goes on
+    as before (all of the above); each side sent >= 2 XR, one per report block; every XR block is
+    about the peer, its loss rate is round(256 * lost / expected) of the report block sent with it
+    (20..32 after the first), the clean direction has loss 0 and a better MOS-CQ; R factor and MOS
+    are the E-model of the block's own loss rate and round trip; MOS-CQ <= MOS-LQ, MOS 10..50; the
+    XR blocks one side received are the ones the other sent, in order;
+  - --xr on the wire: a plain socket talks to an rtpsim (--rtcp mux --xr), leaves out 3 of its RTP
+    packets and answers the first SR with an RR that makes the RTT about 400 ms; every compound it
+    gets is parsed here byte by byte (lengths add up, XR last after the SDES, every fixed field of
+    RFC 3611 4.7 as specified), the loss rate matches the report block in the same datagram and the
+    round trip is about 400 ms once measured. One XR compound is printed in hex.
 
   rtpsim_test.py PATH/TO/rtpsim
 """
 import json
+import math
 import os
+import select
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
+import time
 
 FAILS = []
 HOST = "127.0.0.1"
@@ -202,6 +217,189 @@ def check_loss(name, rx, tx, lossy):
     check(0 <= tx["dropped"] - last["cumulative_lost"] <= 1, f"{who}: last block cumulative_lost within 1 of dropped")
 
 
+def half_up(x):
+    return math.floor(x + 0.5)
+
+
+def emodel(loss_rate, rtt_ms):
+    """(R factor, MOS-LQ x 10, MOS-CQ x 10): the E-model for G.711 with PLC, as rtpsim's docstring has it."""
+    ppl = loss_rate * 100.0 / 256.0
+    ie_eff = 95.0 * ppl / (ppl + 25.1)
+
+    def r_of(d):
+        return min(100.0, max(0.0, 93.2 - (0.024 * d + (0.11 * (d - 177.3) if d > 177.3 else 0.0)) - ie_eff))
+
+    def mos(r):
+        return min(4.5, max(1.0, 1.0 + 0.035 * r + 7e-6 * r * (r - 60.0) * (100.0 - r)))
+
+    r_cq = r_of(rtt_ms / 2.0 + 20.0)
+    return half_up(r_cq), half_up(mos(r_of(0.0)) * 10.0), half_up(mos(r_cq) * 10.0)
+
+
+def xr_block_ok(x):
+    """The derived fields of one XR block are the E-model of its own loss rate and round trip."""
+    return ((x["r_factor"], x["mos_lq"], x["mos_cq"]) == emodel(x["loss_rate"], x["round_trip_ms"])
+            and 10 <= x["mos_cq"] <= x["mos_lq"] <= 50)
+
+
+def check_xr_side(name, me, peer):
+    """me's XR: one per report block, about the peer, E-model consistent; received == the peer's sent."""
+    r, pr = me["rtcp"], peer["rtcp"]
+    who = f"{name}: {me['bind']}"
+    check(r["sent_xr"] >= 2 and r["sent_xr"] == r["sent_xr_blocks_total"] == r["sent_blocks_total"],
+          f"{who} sent >= 2 XR, one VoIP metrics block with each report block ({r['sent_xr']})")
+    xs = r["sent_xr_blocks"]
+    check(all(x["source_ssrc"] == peer["ssrc"] for x in xs), f"{who} XR blocks are about the peer's SSRC")
+    check(all(xr_block_ok(x) for x in xs), f"{who} XR R factor/MOS-LQ/MOS-CQ are the E-model of loss rate and "
+          f"round trip, 10 <= MOS-CQ <= MOS-LQ <= 50 ({[(x['loss_rate'], x['round_trip_ms'], x['r_factor'], x['mos_lq'], x['mos_cq']) for x in xs]})")
+    rtts = {0} | {min(0xFFFF, max(0, half_up(x))) for x in r["rtt_ms"]}
+    check(r["rtt_total"] > len(r["rtt_ms"]) or all(x["round_trip_ms"] in rtts for x in xs),
+          f"{who} XR round trip is 0 or one of the RTTs measured ({[x['round_trip_ms'] for x in xs]})")
+    check(r["received_xr"] >= 2 and r["received_xr"] <= pr["sent_xr"], f"{who} received >= 2 XR ({r['received_xr']})")
+    got = r["received_xr_blocks"]
+    check(got and got == pr["sent_xr_blocks"][:len(got)] and r["received_xr_blocks_total"] <= pr["sent_xr_blocks_total"],
+          f"{who} received XR blocks are the peer's sent XR blocks, in order ({len(got)})")
+
+
+def check_xr_loss(name, rx, tx, lossy):
+    """rx's XR blocks about tx: the loss rate of the report block sent at the same instant."""
+    r = rx["rtcp"]
+    who = f"{name}: {rx['bind']} about {'lossy' if lossy else 'lossless'} {tx['bind']}"
+    pairs = list(zip(r["sent_blocks"], r["sent_xr_blocks"]))
+    exact = True
+    for b, x in pairs:
+        expected = (b["highest_seq"] - tx["first_seq"]) & 0xFFFF  # A.1: from packet 1 to highest_seq
+        want = min(255, (512 * b["cumulative_lost"] + expected) // (2 * expected)) if expected > 0 else 0
+        exact &= x["loss_rate"] == want
+    rates = [x["loss_rate"] for _, x in pairs]
+    check(pairs and exact, f"{who}: XR loss rate == round(256 * cumulative_lost / expected) of the same-instant "
+          f"report block ({rates})")
+    if lossy:
+        check(len(rates) >= 2 and all(20 <= v <= 32 for v in rates[1:]), f"{who}: XR loss rate about 256/10 ({rates})")
+    else:
+        check(all(v == 0 for v in rates), f"{who}: XR loss rate 0 ({rates})")
+
+
+def xr_on_the_wire(exe, tmp):
+    """A plain socket (SSRC 0xABCD) against rtpsim --rtcp mux --xr (SSRC 0x5151); returns one hex dump."""
+    pr, pt = free_port_pairs(2)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((HOST, pt))
+    rep = os.path.join(tmp, "wire.json")
+    proc = subprocess.Popen([sys.executable, exe, "--bind", f"{HOST}:{pr}", "--to", f"{HOST}:{pt}", "--count", "120",
+                             "--interval", "0.01", "--rtcp", "mux", "--xr", "--rtcp-interval", "0.2", "--linger", "0.4",
+                             "--ssrc", "0x5151", "--max-seconds", "10", "--report", rep, "--quiet"])
+    skip = {5, 6, 20}  # our packets left out (packet 0 is A.1's probation)
+    n_send, seq0 = 70, 1000
+    compounds = []
+    sent_i, next_tx, rr_sent_at = 0, None, None
+    deadline = time.monotonic() + 8
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            now = time.monotonic()
+            if next_tx is not None and sent_i < n_send and now >= next_tx:
+                if sent_i not in skip:
+                    sock.sendto(struct.pack("!BBHII", 0x80, 0, seq0 + sent_i, 5000 + 80 * sent_i, 0xABCD) + bytes(80),
+                                (HOST, pr))
+                sent_i += 1
+                next_tx += 0.01
+            r, _, _ = select.select([sock], [], [], 0.002)
+            if not r:
+                continue
+            data, _ = sock.recvfrom(2048)
+            if next_tx is None:
+                next_tx = time.monotonic()  # rtpsim is up: our stream starts
+            if not (len(data) >= 8 and 72 <= (data[1] & 0x7F) <= 76):
+                continue  # its RTP
+            compounds.append((time.monotonic(), data))
+            if rr_sent_at is None and data[1] == 200:
+                # An RR about 0x5151 whose LSR is the SR's NTP middle less 0.4 s, DLSR 0: RTT about 400 ms.
+                ntp_sec, ntp_frac = struct.unpack_from("!II", data, 8)
+                lsr = ((((ntp_sec & 0xFFFF) << 16) | (ntp_frac >> 16)) - int(0.4 * 65536)) & 0xFFFFFFFF
+                sock.sendto(struct.pack("!BBHI", 0x81, 201, 7, 0xABCD)
+                            + struct.pack("!IIIIII", 0x5151, 0, 0, 0, lsr, 0), (HOST, pr))
+                rr_sent_at = time.monotonic()
+        rc = proc.wait(timeout=10)
+        sock.setblocking(False)
+        while True:  # what it sent before it ended
+            try:
+                data, _ = sock.recvfrom(2048)
+            except (BlockingIOError, InterruptedError):
+                break
+            if len(data) >= 8 and 72 <= (data[1] & 0x7F) <= 76:
+                compounds.append((time.monotonic(), data))
+    except subprocess.TimeoutExpired:
+        proc.kill()  # our own child, by its PID
+        proc.wait(timeout=10)
+        rc = "timeout"
+    finally:
+        sock.close()
+    check(rc == 0, f"wire: rtpsim exit status 0 (got {rc})")
+    dump = None
+    xrs = []  # (arrival, report block or None, xr fields)
+    layout_ok, problems = True, []
+    for arrival, data in compounds:
+        off, kinds, rb, xr = 0, [], None, None
+        while off + 4 <= len(data):
+            b0, ptype, length = struct.unpack_from("!BBH", data, off)
+            plen = (length + 1) * 4
+            kinds.append(ptype)
+            if ptype in (200, 201) and b0 & 0x1F:
+                bo = off + (28 if ptype == 200 else 8)
+                src, _, lost3, high = struct.unpack_from("!IB3sI", data, bo)
+                rb = {"source_ssrc": src, "cumulative_lost": int.from_bytes(lost3, "big"), "highest_seq": high}
+            if ptype == 207:
+                xr = data[off:off + plen]
+            off += plen
+        if off != len(data):
+            layout_ok = False
+            problems.append(f"lengths add up to {off}, datagram {len(data)}")
+            continue
+        if xr is None:
+            if rb is not None:
+                layout_ok = False
+                problems.append("a report block without an XR")
+            continue
+        if kinds[-1] != 207 or kinds[-2] != 202 or len(xr) != 44:
+            layout_ok = False
+            problems.append(f"packet types {kinds}, XR {len(xr)} octets")
+            continue
+        (b0, ptype, length, sender, bt, tsf, blen, src, loss, discard, bden, gden, bdur, gdur, rtt, esd, sig,
+         noise, rerl, gmin, rfac, extr, moslq, moscq, rxc, resv, jbn, jbm, jba) = struct.unpack(
+            "!BBHI" "BBHI" "BBBB" "HH" "HH" "BBBB" "BBBB" "BBH" "HH", xr)
+        fixed = (b0, ptype, length, sender, bt, tsf, blen, discard, bden, gden, bdur, gdur, esd, sig, noise, rerl,
+                 gmin, extr, rxc, resv, jbn, jbm, jba)
+        want = (0x80, 207, 10, 0x5151, 7, 0, 8, 0, 0, 0, 0, 0, 0, 127, 127, 127, 16, 127, 0, 0, 0, 0, 0)
+        if fixed != want or rb is None or src != 0xABCD or rb["source_ssrc"] != 0xABCD:
+            layout_ok = False
+            problems.append(f"fields {fixed}, source {src:#x}, report block {rb}")
+            continue
+        xrs.append((arrival, rb, {"loss_rate": loss, "round_trip_ms": rtt, "r_factor": rfac, "mos_lq": moslq,
+                                  "mos_cq": moscq}))
+        if rtt and dump is None:
+            dump = data.hex()
+    check(layout_ok and len(xrs) >= 2, f"wire: {len(compounds)} compounds, {len(xrs)} with XR; lengths add up, XR "
+          f"(44 octets) last after the SDES, every fixed field as specified {problems[:3]}")
+    exact = all(x["loss_rate"] == (512 * rb["cumulative_lost"] + ((rb["highest_seq"] - seq0) & 0xFFFF))
+                // (2 * ((rb["highest_seq"] - seq0) & 0xFFFF)) for _, rb, x in xrs)
+    check(exact and any(rb["cumulative_lost"] == len(skip) for _, rb, _ in xrs),
+          f"wire: loss rate == round(256 * lost / expected) of the report block in the same datagram "
+          f"({[(rb['cumulative_lost'], x['loss_rate']) for _, rb, x in xrs]})")
+    check(all(xr_block_ok(x) for _, _, x in xrs), "wire: R factor, MOS-LQ, MOS-CQ are the E-model of the fields sent")
+    after = [x for t, _, x in xrs if rr_sent_at is not None and t > rr_sent_at + 0.05]
+    check(after and all(400 <= x["round_trip_ms"] <= 450 and x["mos_cq"] < x["mos_lq"] for x in after),
+          f"wire: once measured, round trip about 400 ms and MOS-CQ < MOS-LQ "
+          f"({[(x['round_trip_ms'], x['r_factor'], x['mos_lq'], x['mos_cq']) for x in after]})")
+    try:
+        with open(rep) as f:
+            wr = json.load(f)["rtcp"]
+        check(wr["malformed"] == 0 and wr["received_rr"] >= 1 and wr["sent_xr"] == len(xrs)
+              and wr["received_xr"] == 0, f"wire: rtpsim parsed our RR, sent {wr['sent_xr']} XR")
+    except (OSError, ValueError, KeyError) as e:
+        check(False, f"wire: report ({e})")
+    return dump
+
+
 def main():
     exe = sys.argv[1] if len(sys.argv) > 1 else "tools/rtpsim"
     with tempfile.TemporaryDirectory(prefix="rtpsim-test-") as tmp:
@@ -269,7 +467,29 @@ def main():
                 got = s["rtcp"]["received_blocks"]
                 check(got and all(b["source_ssrc"] == ssrc for b in got) and s["rtcp"]["received_rr"] >= 1,
                       f"change: {hex(ssrc)} got RRs about itself back from the receive-only side ({len(got)})")
-        # 4. The default (--rtcp off): the report as before, every packet sent and received.
+        # 4. --xr, --rtcp port: a drops every 10th packet; SR/RR as before, plus VoIP metrics.
+        a, b, pa, pb = run_pair(exe, tmp, "xr", ["--rtcp", "port", "--xr", "--drop-every", str(DROP_EVERY)] + rtcp,
+                                ["--rtcp", "port", "--xr"] + rtcp)
+        if a and b:
+            check_rtp_clean("xr", a, b, "port", pb)
+            check_rtp_clean("xr", b, a, "port", pa)
+            check_rtcp_side("xr", a, b)
+            check_rtcp_side("xr", b, a)
+            check_loss("xr", b, a, lossy=True)
+            check_loss("xr", a, b, lossy=False)
+            check_xr_side("xr", a, b)
+            check_xr_side("xr", b, a)
+            check_xr_loss("xr", b, a, lossy=True)
+            check_xr_loss("xr", a, b, lossy=False)
+            lossy_cq = [x["mos_cq"] for x in b["rtcp"]["sent_xr_blocks"][1:]]
+            clean_cq = [x["mos_cq"] for x in a["rtcp"]["sent_xr_blocks"][1:]]
+            check(lossy_cq and clean_cq and max(lossy_cq) < min(clean_cq),
+                  f"xr: MOS-CQ about the lossy stream {lossy_cq} < about the clean one {clean_cq}")
+        # 5. --xr on the wire, parsed here byte by byte.
+        dump = xr_on_the_wire(exe, tmp)
+        if dump:
+            print(f"info wire: an RTCP compound with XR (hex): {dump}")
+        # 6. The default (--rtcp off): the report as before, every packet sent and received.
         a, b, pa, pb = run_pair(exe, tmp, "off", [], [])
         if a and b:
             for me, peer in ((a, b), (b, a)):

@@ -612,3 +612,127 @@ TEST(Rtcp, SameBytesSameAnswer) {
         EXPECT_FALSE(read_bytes(bad));
     }
 }
+
+// ------------------------------------------------------------------ RTCP XR VoIP metrics (RFC 3611 4.7)
+
+namespace {
+
+/// An XR packet (PT 207) from `ssrc` with the given report blocks, each already whole.
+bytes xr_packet(uint32_t ssrc, const std::vector<bytes>& blocks) {
+    bytes b{0x80, type_xr, 0, 0};
+    put32(b, ssrc);
+    for (const bytes& k : blocks) {
+        b.insert(b.end(), k.begin(), k.end());
+    }
+    b[2] = static_cast<uint8_t>((b.size() / 4 - 1) >> 8);
+    b[3] = static_cast<uint8_t>(b.size() / 4 - 1);
+    return b;
+}
+
+/// A VoIP Metrics block: loss 26/256, discard 3/256, round trip 42 ms, R 80, MOS-LQ 4.1, MOS-CQ 3.9.
+bytes voip_metrics(uint8_t mos_lq = 41, uint8_t mos_cq = 39) {
+    bytes b{xr_voip_metrics, 0, 0, 8};
+    put32(b, 0xb0b);
+    b.insert(b.end(), {26, 3, 0, 0});          // loss, discard, burst and gap density
+    put16(b, 0), put16(b, 0);                  // burst, gap duration
+    put16(b, 42), put16(b, 5);                 // round trip, end system delay
+    b.insert(b.end(), {127, 127, 127, 16});    // signal, noise, RERL, Gmin
+    b.insert(b.end(), {80, 127, mos_lq, mos_cq});  // R, external R, MOS-LQ, MOS-CQ
+    b.insert(b.end(), {0, 0}), put16(b, 40);   // RX config, reserved, JB nominal
+    put16(b, 80), put16(b, 120);               // JB maximum, absolute maximum
+    return b;
+}
+
+/// Another XR block type (4: receiver reference time), which is skipped.
+bytes reference_time() {
+    bytes b{4, 0, 0, 2};
+    put32(b, 0x11111111), put32(b, 0x22222222);
+    return b;
+}
+
+bytes compound(std::initializer_list<bytes> parts) {
+    bytes all;
+    for (const bytes& p : parts) {
+        all.insert(all.end(), p.begin(), p.end());
+    }
+    return all;
+}
+
+}  // namespace
+
+TEST(Rtcp, XrVoipMetricsAfterTheReportAreRead) {
+    const bytes b = compound({build(rr_one_block()), sdes(7), xr_packet(7, {reference_time(), voip_metrics()})});
+    report r;
+    ASSERT_TRUE(read_bytes(b, r));
+    EXPECT_TRUE(r.has_block) << "the RR is read as before";
+    ASSERT_TRUE(r.has_voip_metrics);
+    EXPECT_EQ(r.xr_loss_rate, 26);
+    EXPECT_EQ(r.xr_discard_rate, 3);
+    EXPECT_EQ(r.xr_round_trip_ms, 42);
+    EXPECT_EQ(r.xr_r_factor, 80);
+    EXPECT_EQ(r.xr_mos_lq, 41);
+    EXPECT_EQ(r.xr_mos_cq, 39);
+}
+
+TEST(Rtcp, AReportWithoutXrHasNoMetrics) {
+    report r;
+    ASSERT_TRUE(read_bytes(compound({build(rr_one_block()), sdes(7)}), r));
+    EXPECT_FALSE(r.has_voip_metrics);
+    EXPECT_EQ(r.xr_mos_cq, xr_unavailable);
+    EXPECT_EQ(r.xr_r_factor, xr_unavailable);
+}
+
+TEST(Rtcp, ABrokenXrLeavesTheReportStanding) {
+    const bytes good = compound({build(rr_one_block()), xr_packet(7, {voip_metrics()})});
+    report r;
+    // Cut anywhere inside the XR packet: the RR still reads, the metrics do not.
+    const size_t rr = build(rr_one_block()).size();
+    for (size_t len = rr; len < good.size(); ++len) {
+        ASSERT_TRUE(read_bytes(bytes(good.begin(), good.begin() + static_cast<long>(len)), r)) << len;
+        EXPECT_FALSE(r.has_voip_metrics) << len;
+        EXPECT_TRUE(r.has_block) << len;
+    }
+    // A block whose length runs past its packet ends the walk.
+    bytes bad = good;
+    bad[rr + 8 + 3] = 9;
+    ASSERT_TRUE(read_bytes(bad, r));
+    EXPECT_FALSE(r.has_voip_metrics);
+    // A VoIP Metrics block too short for its fields is not read; a later one is.
+    bytes short_block{xr_voip_metrics, 0, 0, 1, 0, 0, 0, 1};
+    ASSERT_TRUE(read_bytes(compound({build(rr_one_block()), xr_packet(7, {short_block, voip_metrics(30, 127)})}), r));
+    ASSERT_TRUE(r.has_voip_metrics);
+    EXPECT_EQ(r.xr_mos_lq, 30);
+    EXPECT_EQ(r.xr_mos_cq, xr_unavailable);
+    // A version other than 2 after the report ends the walk too.
+    bytes v1 = compound({build(rr_one_block()), xr_packet(7, {voip_metrics()})});
+    v1[rr] = 0x40;
+    ASSERT_TRUE(read_bytes(v1, r));
+    EXPECT_FALSE(r.has_voip_metrics);
+}
+
+TEST(Rtcp, WhatRtpsimSendsWithXrReadsAsItMeant) {
+    // A compound tools/rtpsim --rtcp mux --xr sent in its self-test (SR + SDES + XR), byte for byte:
+    // its XR says loss 17/256, round trip 400 ms, R 63, MOS-LQ 3.7, MOS-CQ 3.3.
+    const char* hex =
+        "81c8000c00005151eebde8d710ba09c4d280bf960000002e00001cc00000abcd080000030000041500000001000000000000"
+        "000081ca000600005151011072747073696d403132372e302e302e31000080cf000a00005151070000080000abcd1100000000"
+        "000000019000007f7f7f103f7f25210000000000000000";
+    bytes b;
+    for (const char* h = hex; h[0] != 0 && h[1] != 0; h += 2) {
+        b.push_back(static_cast<uint8_t>(std::stoi(std::string(h, 2), nullptr, 16)));
+    }
+    ASSERT_EQ(b.size(), 124u);
+    report r;
+    ASSERT_TRUE(read_bytes(b, r));
+    EXPECT_TRUE(r.sender_report);
+    EXPECT_EQ(r.sender_ssrc, 0x5151u);
+    ASSERT_TRUE(r.has_block);
+    EXPECT_EQ(r.source_ssrc, 0xabcdu);
+    EXPECT_EQ(r.cumulative_lost, 3);
+    ASSERT_TRUE(r.has_voip_metrics);
+    EXPECT_EQ(r.xr_loss_rate, 17);
+    EXPECT_EQ(r.xr_round_trip_ms, 400);
+    EXPECT_EQ(r.xr_r_factor, 63);
+    EXPECT_EQ(r.xr_mos_lq, 37);
+    EXPECT_EQ(r.xr_mos_cq, 33);
+}
