@@ -1,7 +1,8 @@
 #include "call_quality.hh"
 
 #include <algorithm>
-#include <cctype>
+
+#include "sip/ascii.hh"
 
 namespace sf::control {
 
@@ -42,13 +43,8 @@ std::optional<codec_impairment> impairment_of(std::string_view encoding) {
     static constexpr rated table[] = {
         {"PCMU", {0, 25.1}}, {"PCMA", {0, 25.1}}, {"G729", {11, 19.0}}, {"G723", {15, 16.1}},
     };
-    const auto same = [](std::string_view a, std::string_view b) {
-        return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-                   return std::toupper(static_cast<unsigned char>(x)) == std::toupper(static_cast<unsigned char>(y));
-               });
-    };
     for (const rated& r : table) {
-        if (same(encoding, r.name)) {
+        if (sip::iequals_ascii(encoding, r.name)) {
             return r.figures;
         }
     }

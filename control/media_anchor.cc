@@ -164,9 +164,14 @@ bool iequals(std::string_view a, std::string_view b) {
            });
 }
 
+// Plain RTP (RTP/AVP, RTP/AVPF): headers and RTCP in the clear, unlike SRTP's profiles.
+bool plain_rtp(const sdp::media& m) {
+    return iequals(m.proto, "RTP/AVP") || iequals(m.proto, "RTP/AVPF");
+}
+
 // media_bridge::stream::continuable of an m-line.
 bool continuable(const sdp::media& m) {
-    return iequals(m.type, "audio") && (iequals(m.proto, "RTP/AVP") || iequals(m.proto, "RTP/AVPF"));
+    return iequals(m.type, "audio") && plain_rtp(m);
 }
 
 // Unbridges `old_source` (the side whose packets the receiver heard until now) and says where
@@ -535,8 +540,7 @@ void media_anchor::describe(media_bridge& b, unsigned i, const sdp::media& m) {
         return;  // disabled (or put on hold by port 0): keep what the stream had
     }
     const sdp::codec codec = sdp::first_codec(m);
-    const bool plain = iequals(m.proto, "RTP/AVP") || iequals(m.proto, "RTP/AVPF");
-    st.reads_rtcp = plain && codec.clock_hz != 0;
+    st.reads_rtcp = plain_rtp(m) && codec.clock_hz != 0;
     st.audio = iequals(m.type, "audio");
     if (st.audio && std::none_of(b.streams.begin(), b.streams.begin() + i,
                                  [](const media_bridge::stream& s) { return s.audio; })) {
