@@ -340,9 +340,11 @@ bool media_anchor::open_replacement(media_bridge& next, const media_bridge& curr
             close_replacement(next, keep_a);  // gives back what was made
             return false;
         }
+        // Continuing: the new party is heard from the switch on, its reports with it (renamed
+        // then, like its RTP).
         dp::bridge(*rtp, st.continue_at_switch ? nullptr : kept_rtp);
         if (rtcp != nullptr) {
-            dp::bridge(*rtcp, kept_rtcp);
+            dp::bridge(*rtcp, st.continue_at_switch ? nullptr : kept_rtcp);
         }
         for (dp::media_side* side : {rtp, rtcp}) {
             if (side != nullptr && !table_.insert(side)) {  // cannot fail for a side just made
@@ -382,13 +384,17 @@ void media_anchor::switch_over(media_bridge& current, media_bridge& next, bool k
         // The switch itself: one departure change per side; workers see the old or the new one.
         // Then the new sides copy the kept ones again: a kept side's remote that changed since
         // open_replacement (re-latched, re-offered) reached only the old party's copy.
-        for (auto [kept, fresh, position] :
-             {std::tuple{kept_rtp, keep_a ? nx.b_rtp : nx.a_rtp, continues ? &heard : nullptr},
-              std::tuple{kept_rtcp, keep_a ? nx.b_rtcp : nx.a_rtcp, static_cast<dp::stream_position*>(nullptr)}}) {
+        // Continuing, both parties' reports are renamed: at the RTCP sides, or (rtcp-mux) at the
+        // kept RTP side too (the new one is bridged continuing, which renames them anyway).
+        const bool muxed = kept_rtcp == nullptr;
+        for (auto [kept, fresh, position, reports] :
+             {std::tuple{kept_rtp, keep_a ? nx.b_rtp : nx.a_rtp, continues ? &heard : nullptr, continues && muxed},
+              std::tuple{kept_rtcp, keep_a ? nx.b_rtcp : nx.a_rtcp, static_cast<dp::stream_position*>(nullptr),
+                         continues}}) {
             if (kept != nullptr) {
-                dp::bridge(*kept, fresh);
+                dp::bridge(*kept, fresh, nullptr, reports);
                 if (fresh != nullptr) {
-                    dp::bridge(*fresh, kept, position);
+                    dp::bridge(*fresh, kept, position, reports);
                 }
             }
         }
@@ -435,15 +441,19 @@ void media_anchor::splice(media_bridge& first, bool keep_a_first, media_bridge& 
         j.rtcp = j.a_rtcp != nullptr && j.b_rtcp != nullptr;
         j.continuable = f.continuable && g.continuable;
         // Cross-link: each kept side now sends to the other call's kept side. With continuity
-        // each kept party goes on hearing the stream it heard from the party that leaves.
+        // each kept party goes on hearing the stream it heard from the party that leaves, and
+        // the reports of both are renamed (either party's reports name a continued stream).
+        const bool muxed = !j.rtcp;
+        bool renamed = false;
         if (j.a_rtp != nullptr && j.b_rtp != nullptr) {
             dp::stream_position first_heard, second_heard;
             const bool first_continues = continuity_first && j.continuable &&
                                          stop_and_locate(keep_a_first ? f.b_rtp : f.a_rtp, first_heard);
             const bool second_continues = continuity_second && j.continuable &&
                                           stop_and_locate(keep_a_second ? g.b_rtp : g.a_rtp, second_heard);
-            dp::bridge(*j.a_rtp, j.b_rtp, second_continues ? &second_heard : nullptr);
-            dp::bridge(*j.b_rtp, j.a_rtp, first_continues ? &first_heard : nullptr);
+            renamed = first_continues || second_continues;
+            dp::bridge(*j.a_rtp, j.b_rtp, second_continues ? &second_heard : nullptr, renamed && muxed);
+            dp::bridge(*j.b_rtp, j.a_rtp, first_continues ? &first_heard : nullptr, renamed && muxed);
         } else {
             for (dp::media_side* s : {j.a_rtp, j.b_rtp}) {
                 if (s != nullptr) {
@@ -452,8 +462,8 @@ void media_anchor::splice(media_bridge& first, bool keep_a_first, media_bridge& 
             }
         }
         if (j.rtcp) {
-            dp::bridge(*j.a_rtcp, j.b_rtcp);
-            dp::bridge(*j.b_rtcp, j.a_rtcp);
+            dp::bridge(*j.a_rtcp, j.b_rtcp, nullptr, renamed);
+            dp::bridge(*j.b_rtcp, j.a_rtcp, nullptr, renamed);
         }
         // The halves that go: unbridged, unpublished, ports back to the pool.
         retire_leg(first, f, keep_a_first);

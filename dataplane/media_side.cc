@@ -164,7 +164,7 @@ bool propagate(media_side& s, bool worker) {
 
 }  // namespace
 
-bool bridge(media_side& from, media_side* to, const stream_position* continue_from) {
+bool bridge(media_side& from, media_side* to, const stream_position* continue_from, bool rename_reports) {
     const bool locked = lock_for_control(from);
     // The pointer is what keeps memory safe (a side is removed only once nothing points to it),
     // so it changes even when the copy cannot (a worker stuck holding the lock).
@@ -177,7 +177,8 @@ bool bridge(media_side& from, media_side* to, const stream_position* continue_fr
         from.cont_ts.store(continue_from->next_ts, std::memory_order_relaxed);
         from.cont_state.store(continuity::armed, std::memory_order_release);
     } else {
-        from.cont_state.store(continuity::off, std::memory_order_release);
+        const bool reports = rename_reports && to != nullptr;
+        from.cont_state.store(reports ? continuity::reports : continuity::off, std::memory_order_release);
     }
     if (!locked) {
         return false;
@@ -199,6 +200,7 @@ bool heard_from(const media_side& source, stream_position& out) {
         out.next_ts = source.rtp_last_ts.load(relaxed) + source.cont_ts.load(relaxed) + continuity_seam_ts;
         return true;
     case continuity::off:
+    case continuity::reports:  // its RTP leaves as it came
         break;
     }
     if (source.rtp_expected.load(relaxed) == 0) {

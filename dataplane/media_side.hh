@@ -40,6 +40,15 @@
 /// or a jump): the receiver never sees a second SSRC nor a jump in sequence numbers. Such a
 /// side's departure carries the `departure::continuing` bit, so the relay's one existing
 /// "is this departure usable" branch also finds these packets, and plain sides pay nothing.
+///
+/// RTCP (dataplane/sip/rtcp_rewrite.hh): reports name the streams by SSRC, sequence number and
+/// timestamp, so they are renamed with the RTP. The RTCP arriving at a side belongs with an RTP
+/// side: the side itself (rtcp-mux, and every even port) or, at an RTCP port (odd: RTP on the
+/// even port below it), the RTP side of port - 1, found in the relay table. What the reporter
+/// sends was renamed by that RTP side's continuity; what it hears, by its peer's. Each side whose
+/// RTCP needs that (bridged continuing, or marked `continuity::reports` by the control thread
+/// when the stream it reports on continues) carries the `continuing` bit, so plain RTCP, like
+/// plain RTP, never looks further.
 
 #include <atomic>
 #include <cstddef>
@@ -100,8 +109,10 @@ struct stream_position {
 
 /// A continuing side's state (the file comment): off, armed (the offsets wait for the first RTP
 /// packet; `cont_seq`/`cont_ts` hold the position to continue from), active (they hold the
-/// offsets added to the sender's sequence numbers and timestamps).
-enum class continuity : uint8_t { off, armed, active };
+/// offsets added to the sender's sequence numbers and timestamps), or reports: no RTP rewritten
+/// here, but the RTCP arriving here names a continued stream (see "RTCP" in the file comment).
+/// Armed and active sides rename the RTCP arriving at them too.
+enum class continuity : uint8_t { off, armed, active, reports };
 
 /// Timestamp units between the last packet heard and the first one of the continued stream:
 /// one 20 ms packet at the 8 kHz RTP clock of telephony codecs (G.711, G.729, G.722). The real
@@ -242,8 +253,11 @@ static_assert(offsetof(media_side, entry) < 64 && offsetof(media_side, local_add
 /// or the new departure, never a mix. False if a worker held the lock for over a second
 /// (a preempted worker; the departure is then unchanged).
 /// With `continue_from` (`to`'s remote heard a stream up to there) `from`'s RTP continues that
-/// stream (the file comment); without it `from`'s packets leave as they came.
-bool bridge(media_side& from, media_side* to, const stream_position* continue_from = nullptr);
+/// stream (the file comment); without it `from`'s packets leave as they came, but for the RTCP
+/// renamed when `rename_reports` (continuity::reports: the stream its reports are about, or the
+/// one its RTP side sends, continues).
+bool bridge(media_side& from, media_side* to, const stream_position* continue_from = nullptr,
+            bool rename_reports = false);
 /// Control thread: where the stream stands that `source`'s packets made for their receiver
 /// (its peer's remote): what a bridge to that receiver should continue. Nothing when no RTP
 /// arrived at `source` (the receiver heard nothing from it). Call it once `source` is

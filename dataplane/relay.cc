@@ -11,6 +11,7 @@
 #include <rte_udp.h>
 
 #include "packet.hh"
+#include "sip/rtcp_rewrite.hh"
 
 namespace sf::dp {
 
@@ -123,20 +124,59 @@ inline void store_be32(uint8_t* p, uint32_t v) {
     store_be16(p + 2, static_cast<uint16_t>(v));
 }
 
+// A packet that is not RTP arrived at `in`, a side whose departure is flagged continuing: as
+// RTCP, it is renamed like the RTP of the streams it names (media_side.hh, "RTCP"). Rare (one
+// report every few seconds per party, and only on continued calls): out of line.
+template <bool offload>
+__attribute__((noinline, cold)) void rename_rtcp(const relay_table& table, const media_side& in, rte_udp_hdr* udp,
+                                                 uint16_t payload) {
+    constexpr auto relaxed = std::memory_order_relaxed;
+    const media_side* rtp = (in.local_port & 1) != 0 ? table.find(in.local_addr, in.local_port - 1) : &in;
+    if (rtp == nullptr) {
+        return;
+    }
+    rtcp::stream_rename sent, heard;
+    if (rtp->cont_state.load(std::memory_order_acquire) == continuity::active) {
+        // The reporter's own stream, as the RTP side renames it (armed: not known until its
+        // first RTP packet; until then its reports pass as they came).
+        sent = {true, rtp->rtp_ssrc.load(relaxed), rtp->cont_ssrc.load(relaxed), 0, rtp->cont_ts.load(relaxed)};
+    }
+    const media_side* source = rtp->peer();
+    if (source != nullptr && source->cont_state.load(std::memory_order_acquire) == continuity::active) {
+        // The stream the reporter hears, renamed back to what its sender knows.
+        heard = {true, source->cont_ssrc.load(relaxed), source->rtp_ssrc.load(relaxed),
+                 static_cast<uint16_t>(-source->cont_seq.load(relaxed)), 0};
+    }
+    uint32_t sum = 0;
+    if (rtcp::rewrite(reinterpret_cast<uint8_t*>(udp + 1), payload, sent, heard, sum) == 0) {
+        return;
+    }
+    if constexpr (!offload) {
+        if (udp->dgram_cksum != 0) {
+            const auto c = static_cast<uint16_t>(~csum_fold(static_cast<uint16_t>(~udp->dgram_cksum) + sum));
+            udp->dgram_cksum = c == 0 ? 0xffff : c;
+        }
+    }
+}
+
 // A packet arriving at a side that continues a stream (media_side.hh, "Continuity"): tracked
 // like any other, then, if it is RTP, rewritten into the stream its receiver heard. The offsets
 // are fixed on the first RTP packet after the bridge (from the armed position) and again when
 // the sender restarts (from this side's own last packet out), and the marker bit marks each
 // seam. Without a hardware checksum the UDP checksum follows the changed words (RFC 1624).
 template <bool offload>
-inline rtp_seen relay_continuing(media_side& in, rte_udp_hdr* udp, uint16_t payload) {
+inline rtp_seen relay_continuing(const relay_table& table, media_side& in, rte_udp_hdr* udp, uint16_t payload) {
     constexpr auto relaxed = std::memory_order_relaxed;
     const uint16_t prev_seq = in.rtp_max_seq.load(relaxed);
     const uint32_t prev_ts = in.rtp_last_ts.load(relaxed);
     const rtp_seen seen = track_rtp(in, udp, payload);
     const continuity state = in.cont_state.load(std::memory_order_acquire);
-    if (seen == rtp_seen::not_rtp || state == continuity::off) {
-        return seen;  // RTCP and the rest pass as they are; off: re-bridged meanwhile
+    if (seen == rtp_seen::not_rtp) {
+        rename_rtcp<offload>(table, in, udp, payload);
+        return seen;
+    }
+    if (state != continuity::armed && state != continuity::active) {
+        return seen;  // no RTP rewrite here (reports), or re-bridged meanwhile (off)
     }
     // The header is read once and written once, whole: byte stores read back by a wider load
     // (for the checksum) would stall on store forwarding.
@@ -266,7 +306,7 @@ relay_burst_result relay_burst_as(const relay_table& table, rte_mbuf** pkts, uns
             seen = track_rtp(*in, h.udp, rtp_bytes);
         } else if (have && d.port != departure::nowhere) {
             d.port = static_cast<uint16_t>(d.port & ~departure::continuing);
-            seen = relay_continuing<offload>(*in, h.udp, rtp_bytes);
+            seen = relay_continuing<offload>(table, *in, h.udp, rtp_bytes);
         } else {
             seen = track_rtp(*in, h.udp, rtp_bytes);
             forward = false;

@@ -208,9 +208,55 @@ TEST_F(media_anchor_continuity_test, the_new_party_is_held_until_the_switch_then
     EXPECT_EQ(carol_side->cont_seq.load(), 4001);
     EXPECT_EQ(carol_side->cont_ts.load(), 80000 + dp::continuity_seam_ts);
     EXPECT_TRUE(flagged(carol_side));
-    EXPECT_EQ(alice_side->cont_state.load(), dp::continuity::off) << "carol heard nothing before: alice's own stream";
-    EXPECT_FALSE(flagged(alice_side));
+    // carol heard nothing before: alice's RTP leaves as it came, but her (muxed) reports name
+    // the stream she hears, carol's renamed one: they are renamed back on their way.
+    EXPECT_EQ(alice_side->cont_state.load(), dp::continuity::reports);
+    EXPECT_TRUE(flagged(alice_side));
     EXPECT_FALSE(call.streams[0].continue_at_switch);
+    anchor_->close(call);
+}
+
+TEST_F(media_anchor_continuity_test, reports_on_rtcp_ports_are_held_then_renamed_with_the_stream) {
+    media_bridge call;
+    call_bob(call, "m=audio 6000 RTP/AVP 0\r\n");  // RTCP on its own ports
+    dp::media_side* alice_rtp = call.streams[0].a_rtp;
+    dp::media_side* alice_rtcp = call.streams[0].a_rtcp;
+    ASSERT_NE(alice_rtcp, nullptr);
+    heard(call.streams[0].b_rtp, 0xb0b0b, 4000, 80000);
+    media_bridge next;
+    ASSERT_TRUE(anchor_->open_replacement(next, call, true, 1, offer(alice_text_), true));
+    dp::media_side* carol_rtcp = next.streams.at(0).b_rtcp;
+    ASSERT_NE(carol_rtcp, nullptr);
+    EXPECT_EQ(carol_rtcp->peer(), nullptr) << "carol's reports would name a stream alice does not hear yet";
+    EXPECT_EQ(call.streams[0].b_rtcp->peer(), alice_rtcp) << "bob's reports reach alice until the switch";
+    anchor_->apply_remote(next, true,
+                          offer("v=0\r\no=carol 1 1 IN IP4 198.51.100.30\r\ns=-\r\nc=IN IP4 198.51.100.30\r\n"
+                                "t=0 0\r\nm=audio 7000 RTP/AVP 0\r\n"));
+    anchor_->switch_over(call, next, true);
+    EXPECT_EQ(carol_rtcp->peer(), alice_rtcp);
+    EXPECT_EQ(alice_rtcp->peer(), carol_rtcp);
+    for (const dp::media_side* s : {alice_rtcp, carol_rtcp}) {
+        EXPECT_EQ(s->cont_state.load(), dp::continuity::reports) << "port " << s->local_port;
+        EXPECT_TRUE(flagged(s)) << "port " << s->local_port;
+    }
+    EXPECT_EQ(alice_rtp->cont_state.load(), dp::continuity::off) << "no RTCP arrives at alice's RTP port";
+    EXPECT_FALSE(flagged(alice_rtp));
+    anchor_->close(call);
+}
+
+TEST_F(media_anchor_continuity_test, without_continuity_reports_pass_as_they_came) {
+    media_bridge call;
+    call_bob(call, "m=audio 6000 RTP/AVP 0\r\n");
+    heard(call.streams[0].b_rtp, 0xb0b0b, 4000, 80000);
+    media_bridge next;
+    ASSERT_TRUE(anchor_->open_replacement(next, call, true, 1, offer(alice_text_), false));
+    dp::media_side* carol_rtcp = next.streams.at(0).b_rtcp;
+    EXPECT_EQ(carol_rtcp->peer(), call.streams[0].a_rtcp) << "as carol's RTP: heard at once";
+    anchor_->switch_over(call, next, true);
+    for (const dp::media_side* s : {call.streams[0].a_rtcp, carol_rtcp}) {
+        EXPECT_EQ(s->cont_state.load(), dp::continuity::off);
+        EXPECT_FALSE(flagged(s));
+    }
     anchor_->close(call);
 }
 
@@ -294,7 +340,8 @@ TEST_F(media_anchor_continuity_test, each_call_of_an_attended_transfer_decides_f
     heard(two.streams[0].a_rtp, 0xb0b02, 200, 2000);
     anchor_->splice(one, true, two, false, true, false);  // only call 1 (alice's) continues
     EXPECT_EQ(carol_side->cont_state.load(), dp::continuity::armed);
-    EXPECT_EQ(alice_side->cont_state.load(), dp::continuity::off);
+    // alice's RTP reaches carol as it came; her muxed reports name carol's renamed stream.
+    EXPECT_EQ(alice_side->cont_state.load(), dp::continuity::reports);
     anchor_->close(one);
 }
 

@@ -937,3 +937,141 @@ TEST_F(rtcp_read_fixture, a_continuing_side_reads_rtcp_too) {
 
 }  // namespace
 }  // namespace sf::dp
+
+// ------------------------------------------------------------------ RTCP renamed with continuity
+
+namespace sf::dp {
+namespace {
+
+uint32_t be32_at(const uint8_t* p) {
+    return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
+}
+
+// Offsets in rtcp_compound()'s SR (an RR has no sender info: its block is 20 bytes earlier).
+constexpr size_t sr_rtp_ts = 16, sr_block = 28, rr_block = 8;
+
+// continuity_fixture's transfer, with the reports of both ends: carol's on C (muxed) or on C's
+// RTCP port (C + 1), alice's on A (muxed) or A + 1; the control thread marks them as
+// media_anchor::switch_over does.
+class rtcp_continuity_fixture : public continuity_fixture {
+protected:
+    void rtcp_ports() {
+        a_rtcp = make_side(a_local, 20001, 0, mac(0x01), a_remote, 6001, mac(0xa0));
+        c_rtcp = make_side(c_local, 20011, 2, mac(0x03), c_remote, 8001, mac(0xd0));
+        ASSERT_TRUE(a_rtcp != nullptr && c_rtcp != nullptr);
+        ASSERT_TRUE(table->insert(a_rtcp) && table->insert(c_rtcp));
+        bridge(*a_rtcp, c_rtcp, nullptr, true);
+        bridge(*c_rtcp, a_rtcp, nullptr, true);
+    }
+
+    // A report from `src` (remote address, port, MAC) to relay port `dport` of `local`; what
+    // leaves, after checking its checksums the way carol_says() does.
+    std::vector<uint8_t> report(uint32_t src, uint16_t sport, uint8_t src_mac, uint32_t local, uint16_t dport,
+                                uint8_t dst_mac, const std::vector<uint8_t>& rtcp, bool offload = false,
+                                bool udp_cksum = true) {
+        udp_spec s = flow(src, sport, src_mac, local, dport, dst_mac, rtcp);
+        s.udp_cksum = udp_cksum;
+        rte_mbuf* m = frame(s);
+        uint16_t egress = 0;
+        EXPECT_EQ(relay_burst(*table, &m, 1, &egress, offload).relayed, 1);
+        if (offload) {
+            nic_finish(m);
+        }
+        const frame_view v = view_of(m);
+        if (udp_cksum) {
+            EXPECT_TRUE(ref_udp_ok(v.ip, v.udp)) << "port " << dport;
+        } else {
+            EXPECT_EQ(v.udp->dgram_cksum, 0);
+        }
+        return {v.payload, v.payload + rtcp.size()};
+    }
+    std::vector<uint8_t> from_carol_rtcp(const std::vector<uint8_t>& rtcp, uint16_t port = 20010,
+                                         bool offload = false, bool udp_cksum = true) {
+        return report(c_remote, port == 20010 ? 8000 : 8001, 0xd0, c_local, port, 0x03, rtcp, offload, udp_cksum);
+    }
+    std::vector<uint8_t> from_alice_rtcp(const std::vector<uint8_t>& rtcp, uint16_t port = 20000) {
+        return report(a_remote, port == 20000 ? 6000 : 6001, 0xa0, a_local, port, 0x01, rtcp);
+    }
+
+    // The switch with alice's muxed reports marked (switch_to_carol leaves A plain).
+    void switch_to_carol_muxed() {
+        switch_to_carol();
+        bridge(*a, c, nullptr, true);
+    }
+
+    static constexpr uint32_t alice_ssrc = 0xa11ce;
+    media_side* a_rtcp = nullptr;
+    media_side* c_rtcp = nullptr;
+};
+
+TEST_F(rtcp_continuity_fixture, carols_sender_report_is_in_the_stream_alice_hears) {
+    bob_talks(1000, 5000, 10);
+    switch_to_carol_muxed();
+    const rtp_fields first = carol_says({7, 700, carol_ssrc});
+    // carol's SR: her RTP clock 160000 maps to alice's stream as her packets do (700 -> first.ts).
+    for (const bool offload : {false, true}) {
+        for (const bool cksum : {true, false}) {
+            const std::vector<uint8_t> out =
+                from_carol_rtcp(rtcp_compound(true, carol_ssrc, alice_ssrc, 3, 40, 0x1111, 0x2222), 20010, offload, cksum);
+            EXPECT_EQ(be32_at(&out[4]), bob_ssrc) << "sender: the SSRC alice hears";
+            EXPECT_EQ(be32_at(&out[sr_rtp_ts]), 160000 - 700 + first.ts);
+            EXPECT_EQ(be32_at(&out[sr_block]), alice_ssrc) << "the block about alice's stream: not renamed";
+            EXPECT_EQ(be32_at(&out[sr_block + 8]), 70000u);
+            EXPECT_EQ(be32_at(&out[sr_block + 24 + 4]), bob_ssrc) << "the SDES chunk names the sender too";
+            EXPECT_EQ(be32_at(&out[8]), 0xe0001234u) << "NTP time as it came";
+        }
+    }
+}
+
+TEST_F(rtcp_continuity_fixture, alices_reports_name_carols_own_stream_on_their_way) {
+    bob_talks(65000, 5000, 10);
+    switch_to_carol_muxed();
+    const rtp_fields first = carol_says({7, 700, carol_ssrc});  // leaves as 65010
+    ASSERT_EQ(first.seq, 65010);
+    std::vector<uint8_t> rr = rtcp_compound(false, alice_ssrc, bob_ssrc, 5, 80, 0x3333, 0x4444);
+    // alice's extended highest sequence number: cycle 2, just past carol's first packet.
+    rr[rr_block + 8] = 0, rr[rr_block + 9] = 2, rr[rr_block + 10] = 0xfd, rr[rr_block + 11] = 0xf2;
+    const std::vector<uint8_t> out = from_alice_rtcp(rr);
+    EXPECT_EQ(be32_at(&out[4]), alice_ssrc) << "alice's own stream is not renamed";
+    EXPECT_EQ(be32_at(&out[rr_block]), carol_ssrc) << "the stream carol sends, by her own SSRC";
+    EXPECT_EQ(be32_at(&out[rr_block + 8]) & 0xffff, 7u) << "65010 heard is carol's 7";
+    EXPECT_EQ(be32_at(&out[rr_block + 16]), 0x3333u) << "LSR as it came";
+    EXPECT_EQ(be32_at(&out[rr_block + 20]), 0x4444u);
+}
+
+TEST_F(rtcp_continuity_fixture, reports_on_rtcp_ports_follow_their_rtp_ports) {
+    rtcp_ports();
+    bob_talks(1000, 5000, 10);
+    switch_to_carol();
+    const rtp_fields first = carol_says({7, 700, carol_ssrc});
+    std::vector<uint8_t> out = from_carol_rtcp(rtcp_compound(true, carol_ssrc, alice_ssrc, 0, 0, 0, 0), 20011);
+    EXPECT_EQ(be32_at(&out[4]), bob_ssrc);
+    EXPECT_EQ(be32_at(&out[sr_rtp_ts]), 160000 - 700 + first.ts);
+    out = from_alice_rtcp(rtcp_compound(false, alice_ssrc, bob_ssrc, 0, 0, 0, 0), 20001);
+    EXPECT_EQ(be32_at(&out[rr_block]), carol_ssrc);
+    EXPECT_EQ(be32_at(&out[rr_block + 8]), 70000u - first.seq + 7) << "shifted back by 1003, not on by 64533";
+}
+
+TEST_F(rtcp_continuity_fixture, reports_before_carols_first_packet_pass_as_they_came) {
+    rtcp_ports();
+    bob_talks(1000, 5000, 10);
+    switch_to_carol();  // armed: the timestamp offset is not known yet
+    const std::vector<uint8_t> sr = rtcp_compound(true, carol_ssrc, alice_ssrc, 0, 0, 0, 0);
+    EXPECT_EQ(from_carol_rtcp(sr, 20011), sr);
+    const std::vector<uint8_t> rr = rtcp_compound(false, alice_ssrc, bob_ssrc, 0, 0, 0, 0);
+    EXPECT_EQ(from_alice_rtcp(rr, 20001), rr);
+}
+
+TEST_F(rtcp_continuity_fixture, unmarked_sides_and_other_streams_pass_as_they_came) {
+    bob_talks(1000, 5000, 10);
+    switch_to_carol();  // A plain: alice's muxed reports are not looked at
+    carol_says({7, 700, carol_ssrc});
+    const std::vector<uint8_t> rr = rtcp_compound(false, alice_ssrc, bob_ssrc, 0, 0, 0, 0);
+    EXPECT_EQ(from_alice_rtcp(rr), rr);
+    // A report from carol about some other stream, under another SSRC: nothing of it is hers.
+    const std::vector<uint8_t> other = rtcp_compound(true, 0x0dd, 0x0dd2, 0, 0, 0, 0);
+    EXPECT_EQ(from_carol_rtcp(other), other);
+}
+
+}  // namespace
+}  // namespace sf::dp
