@@ -3,7 +3,8 @@
 /// and everything it calls on a frame off the wire (Ethernet/IPv4/UDP classification, ARP,
 /// ICMP echo, IPv4 reassembly, the per-source SIP limiter and the hand-off to control, the RTP
 /// relay with latching and header rewrite, and the RTP header rewrite of a side that continues
-/// a stream after a transfer). Every byte a peer sends reaches this code first.
+/// a stream after a transfer, with the RTCP renamed to match). Every byte a peer sends reaches
+/// this code first.
 ///
 /// Real DPDK underneath: EAL without hugepages or PCI, a real mbuf pool, two net_ring ports
 /// (each loops its TX queue into its RX queue, so what the worker sends is read back), a real
@@ -224,16 +225,22 @@ struct world {
         // (armed: the first RTP packet fixes the offsets, later SSRCs and jumps re-seam).
         media_side* h = side(port0_addr, 20014, p0, ipv4(192, 0, 2, 13), 6006, 0xa3);
         media_side* i = side(port1_addr, 20016, p1, ipv4(198, 51, 100, 23), 7004, 0xb3);
+        // Their reports are renamed (continuity::reports): muxed on i, and on the RTCP ports
+        // above both (each finds its RTP side, port - 1, in the table).
+        media_side* h_rtcp = side(port0_addr, 20015, p0, ipv4(192, 0, 2, 13), 6007, 0xa3);
+        media_side* i_rtcp = side(port1_addr, 20017, p1, ipv4(198, 51, 100, 23), 7005, 0xb3);
         const stream_position heard{0xb0b0b, 65530, 0xffffff00};
         bridge(*h, i, &heard);
-        bridge(*i, h);
+        bridge(*i, h, nullptr, true);
+        bridge(*h_rtcp, i_rtcp, nullptr, true);
+        bridge(*i_rtcp, h_rtcp, nullptr, true);
         bridge(*a, b);
         bridge(*b, a);
         bridge(*c, d);
         bridge(*d, c);
         bridge(*f, g);
         bridge(*g, f);
-        for (media_side* s : {a, b, c, d, e, f, g, h, i}) {
+        for (media_side* s : {a, b, c, d, e, f, g, h, i, h_rtcp, i_rtcp}) {
             if (!table->insert(s)) {
                 fail("relay_table::insert");
             }

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Writes the seed corpus of fuzz_frames (tests/fuzz/corpus/fuzz_frames/): one input per path
 of the worker's receive code, in fuzz_frames.cc's input format and against its relay table
-(192.0.2.1 and 192.0.2.64-67 on port 0, 198.51.100.1 on port 1, relay sides at 20000-20016;
-20014 continues a stream).
+(192.0.2.1 and 192.0.2.64-67 on port 0, 198.51.100.1 on port 1, relay sides at 20000-20017;
+20014 continues a stream, 20015-20017 rename its reports).
 
 Run it again after changing either; the seeds are committed so a run needs nothing but them."""
 
@@ -56,15 +56,24 @@ def rtp(seq, ssrc=0x11223344):
     return struct.pack("!BBHII", 0x80, 0, seq, 160 * seq, ssrc) + bytes(160)
 
 
-def rtcp_compound(sr):
+def rtcp_compound(sr, sender=0xa11ce, source=0xb0b):
     """An SR (or RR) with one report block, then an SDES: what a phone sends every few seconds."""
-    block = struct.pack("!IB3sIIII", 0xb0b, 26, b"\x00\x00\x05", 70000, 80, 0x12345678, 65536)
+    block = struct.pack("!IB3sIIII", source, 26, b"\x00\x00\x05", 70000, 80, 0x12345678, 65536)
     if sr:
-        body = struct.pack("!IIIIII", 0xa11ce, 0xe0001234, 0x56780000, 160000, 1000, 160000) + block
+        body = struct.pack("!IIIIII", sender, 0xe0001234, 0x56780000, 160000, 1000, 160000) + block
     else:
-        body = struct.pack("!I", 0xa11ce) + block
+        body = struct.pack("!I", sender) + block
     head = struct.pack("!BBH", 0x81, 200 if sr else 201, (4 + len(body)) // 4 - 1)
-    return head + body + struct.pack("!BBHI", 0x81, 202, 2, 0xa11ce) + bytes(4)
+    return head + body + struct.pack("!BBHI", 0x81, 202, 2, sender) + bytes(4)
+
+
+def rtcp_feedback(sender, source):
+    """A generic NACK (RFC 4585) for two packets, then an XR with a DLRR and a VoIP Metrics block."""
+    nack = struct.pack("!BBHIIHH", 0x81, 205, 3, sender, source, 65531, 0x0001)
+    dlrr = struct.pack("!BBHIII", 5, 0, 3, source, 0x12345678, 65536)
+    voip = struct.pack("!BBHI", 7, 0, 8, source) + bytes(28)
+    xr = struct.pack("!BBHI", 0x80, 207, (8 + len(dlrr) + len(voip)) // 4 - 1, sender) + dlrr + voip
+    return nack + xr
 
 
 def icmp_echo(data):
@@ -102,6 +111,17 @@ def seeds():
                             for i in (7, 8, 10, 9)] + \
         [record(udp_frame("192.0.2.13", "192.0.2.1", 6006, 20014, rtp(40000, 0x5eed)), new_burst=True),
          record(udp_frame("192.0.2.13", "192.0.2.1", 6006, 20014, b"\x81\xc8" + bytes(26)))]  # RTCP SR
+    # carol (0xca201) continues bob's stream 0xb0b0b at 20014: her reports (muxed, and on 20015)
+    # leave as bob's; alice's (on 20016 muxed and 20017) about 0xb0b0b reach carol as about her.
+    h, i = "192.0.2.13", "198.51.100.23"
+    yield "rtcp_continued", [record(udp_frame(h, "192.0.2.1", 6006, 20014, rtp(7, 0xca201))),
+                             record(udp_frame(h, "192.0.2.1", 6006, 20014, rtcp_compound(True, 0xca201, 0xa11ce))),
+                             record(udp_frame(h, "192.0.2.1", 6007, 20015, rtcp_compound(True, 0xca201, 0xa11ce))),
+                             record(udp_frame(h, "192.0.2.1", 6007, 20015, rtcp_feedback(0xca201, 0xa11ce))),
+                             record(udp_frame(i, "198.51.100.1", 7004, 20016, rtcp_compound(False, 0xa11ce, 0xb0b0b),
+                                              MAC1), port=1),
+                             record(udp_frame(i, "198.51.100.1", 7005, 20017, rtcp_feedback(0xa11ce, 0xb0b0b),
+                                              MAC1), port=1)]
     yield "rtcp_reports", [record(udp_frame(a, "192.0.2.1", 6000, 20000, rtp(1))),
                            record(udp_frame(a, "192.0.2.1", 6000, 20000, rtcp_compound(True))),
                            record(udp_frame(b, "198.51.100.1", 6000, 20002, rtcp_compound(False), MAC1), port=1)] + \
@@ -151,8 +171,11 @@ def seeds():
 
 def main():
     os.makedirs(OUT, exist_ok=True)
+    # Only this script's own seeds are replaced: inputs the fuzzer found (named by their hash)
+    # and regression seeds stay.
     for name in os.listdir(OUT):
-        os.remove(os.path.join(OUT, name))
+        if name.endswith(("_soft", "_offload")):
+            os.remove(os.path.join(OUT, name))
     for name, records in seeds():
         for offload in (0, 1):
             with open(os.path.join(OUT, f"{name}_{'offload' if offload else 'soft'}"), "wb") as f:
