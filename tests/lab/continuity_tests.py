@@ -10,15 +10,39 @@ _rtp_from_only, _report, _wait_cdrs, _fail, _progress, _c):
   blind_transfer_continuous_stream  test_blind_transfer's flow with alice calling `bob-trc-cm`:
                     after bob's REFER and carol's answer alice hears carol in bob's stream: bob's
                     SSRC only, sequence numbers and timestamps going on from bob's last packet, the
-                    marker bit on the seam, carol's payload type (PCMU, bob's PCMA) unchanged
+                    marker bit on the seam, carol's payload type (PCMU, bob's PCMA) unchanged;
+                    the RTCP of both renamed to match (below)
   attended_transfer_continuous_stream  test_attended_transfer's flow with alice calling
                     `bob-trc-cm` (call 1 has cm=1, call 2, bob -> carol, has not): after the join
                     alice hears carol in bob's call-1 stream as above, while carol hears bob's
-                    call-2 SSRC and then alice's own (the decision is per call)
+                    call-2 SSRC and then alice's own (the decision is per call); the RTCP
+                    between alice and carol renamed to match (below)
 
 Which packet is whose comes from the payload types (rtpsim's report: per_pt, transitions,
 markers, seq_steps, pt_ts_steps; tools/rtpsim). carol's rtpsim runs with --no-first-marker, so a
 marker bit on the seam can only be the appliance's.
+
+RTCP continuity (dataplane/sip/rtcp_rewrite.hh): every party's rtpsim sends RTCP on RTP port + 1
+(`--rtcp port --rtcp-interval 0.5`: an SR or RR and an SDES every ~0.5 s), and both tests check,
+from rtcp.received_log of the reports (one entry per RTCP packet received, placed among the RTP
+arrivals by rtp_received):
+  (a) at alice, every RTCP packet after the seam (read after the RTP arrival that is carol's first
+      packet in bob's stream) names as sender bob's call-1 SSRC, the one alice hears, never
+      carol's own; >= 2 SRs among them;
+  (b) at alice, each such SR's RTP timestamp is the stream's clock as she hears it:
+      |rtp_ts - (heard_ts + heard_age * 8000)| <= 1600 (200 ms; heard_ts: the last RTP timestamp
+      she heard before the SR, heard_age: how long before); unshifted it would be off by the
+      difference of carol's and bob's random timestamp bases;
+  (c) at carol, the report blocks she gets from 0.25 s after her first packet of alice's on
+      (RTCP_GRACE: until carol's first RTP packet after the switch the appliance does not know
+      her SSRC and passes alice's reports as they came: continuity `armed`, dataplane/relay.cc;
+      carol may hear alice a little before that) never name bob's call-1 SSRC; >= 2 of them, in
+      alice's RTCP (her own SSRC as sender), name carol's own SSRC, and every block naming it has
+      a highest_seq (low 16 bits) within what carol had sent when it arrived: first_seq - 4 ..
+      first_seq + seq_count - 1 + 4 (mod 2^16);
+  (d) at carol, the round trip of the last such block from alice (A - LSR - DLSR, rtpsim's
+      rtt_ms) is 0..100 ms.
+The figures (counts, the worst SR timestamp error, the RTT) go to progress lines.
 """
 import json
 import os
@@ -31,10 +55,46 @@ SEAM_TS = 160  # the appliance's timestamp step at the seam (one 20 ms packet at
 LEAST = 100  # of carol's packets alice must hear in bob's stream (and carol of alice's)
 MAX_LOST = 5  # lost packets in alice's stream, all told
 MAX_STEP = 3  # largest forward sequence step in alice's stream
+RTCP_OPTS = "--rtcp port --rtcp-interval 0.5"  # every party's rtpsim: RTCP on RTP port + 1, ~0.5 s
+CLOCK = 8000  # the RTP clock of the lab's G.711 streams (Hz)
+MAX_SR_TS_ERR = 1600  # (b): an SR's timestamp vs the stream alice hears, timestamp units (200 ms)
+LEAST_SRS = 2  # (a): SRs alice gets after the seam
+LEAST_BLOCKS = 2  # (c): blocks from alice naming carol's SSRC
+SEQ_TOL = 4  # (c): packets a block's highest_seq may lie outside what carol had sent by then
+RTCP_GRACE = 0.25  # (c): seconds after carol's first packet of alice's before her blocks are checked
+MAX_RTT_MS = 100.0  # (d)
 
 
 def _pkt(p):
     return f"seq {p['seq']} ts {p['ts']} pt {p['pt']} ssrc {p['ssrc']:#x} marker {p['marker']} (arrival #{p['n']})"
+
+
+def _s32(x):
+    x &= 0xFFFFFFFF
+    return x - (1 << 32) if x & 0x80000000 else x
+
+
+def _s16(x):
+    return ((x + 0x8000) & 0xFFFF) - 0x8000
+
+
+def _hex(x):
+    return "none" if x is None else f"{x:#x}"
+
+
+def _rtcp(e):
+    """One rtcp.received_log entry, as a failure message shows it."""
+    out = f"t {e['t']:.3f} s after RTP #{e['rtp_received']}: pt {e['pt']} ssrc {_hex(e['ssrc'])}"
+    if e["pt"] == 200:
+        out += f" rtp_ts {e['rtp_ts']} heard {_hex(e['heard_ssrc'])} ts {e['heard_ts']} age {e['heard_age']}"
+    if e["blocks"]:
+        out += " blocks " + ", ".join(f"{_hex(b['ssrc'])} seq {b['highest_seq']} rtt {b['rtt_ms']}" for b in e["blocks"])
+    return out
+
+
+def _sr_ts_error(e):
+    """An SR entry's RTP timestamp minus the media clock it should be on, as heard: timestamp units."""
+    return _s32(e["rtp_ts"] - (e["heard_ts"] + round(e["heard_age"] * CLOCK)))
 
 
 class ContinuityTests:
@@ -44,8 +104,9 @@ class ContinuityTests:
         """alice -> bob-trc-cm; bob REFERs alice to carol; alice hears one stream, bob's then carol's."""
         CAROL = self._c("CAROL")
         cdr_before = len(self.cdr_lines())
-        problems, excerpts = self._run_blind_transfer(tdir, service=SERVICE,
-                                                      carol_rtpsim=f"{self._c('RTPSIM')} --no-first-marker")
+        rtpsim = f"{self._c('RTPSIM')} {RTCP_OPTS}"
+        problems, excerpts = self._run_blind_transfer(tdir, service=SERVICE, carol_rtpsim=f"{rtpsim} --no-first-marker",
+                                                      rtpsim=rtpsim)
         errs = []
         # 1. SIP: as blind_transfer, lighter (bob's 202 and NOTIFYs, alice's re-INVITE).
         self._check_transferor_told(tdir, errs)
@@ -67,6 +128,8 @@ class ContinuityTests:
                         f"wanted >= {LEAST}, all in alice's own {ra['ssrc']:#x}")
         self._check_transferred_sources(ra, rc, errs)
         self._check_bob_stopped(rb, rc, errs)
+        # 7. RTCP renamed with the RTP: (a)-(d) of the module comment.
+        self._check_rtcp(ra, rb, rc, seam, errs)
 
         # CDRs: alice-bob ended by the transfer, then alice-carol.
         new = self._wait_cdrs(cdr_before, 2)
@@ -93,8 +156,9 @@ class ContinuityTests:
         # alice anyway; without it, still, none of the packets she sends has the marker bit, so a
         # marker on carol's payload type at alice can only be the appliance's (the seam), whatever
         # the timing of her rtpsim.
+        rtpsim = f"{self._c('RTPSIM')} {RTCP_OPTS}"
         problems, excerpts = self._run_attended_transfer(tdir, service=SERVICE,
-                                                         carol_rtpsim=f"{self._c('RTPSIM')} --no-first-marker")
+                                                         carol_rtpsim=f"{rtpsim} --no-first-marker", rtpsim=rtpsim)
         errs = []
         # 1. SIP: as attended_transfer (bob's 202, one NOTIFY 200, BYEs in both calls, re-INVITEs).
         self._check_attended_sip(tdir, errs)
@@ -119,6 +183,8 @@ class ContinuityTests:
                         f"{rb2['ssrc']:#x}, {a.get('count', 0)} of alice's {ra['ssrc']:#x}), wanted bob's and then "
                         f">= {LEAST} in alice's own SSRC (call 2 has no cm: no rewriting towards carol)")
         self._rtp_from_only("carol", rc, SBC_CORE, errs)
+        # 5. RTCP renamed with the RTP (call 1's continuity): (a)-(d) of the module comment.
+        self._check_rtcp(ra, rb, rc, seam, errs)
         # CDRs: as attended_transfer (call 1 and call 2 with hangup transfer, then alice-carol).
         self._check_attended_cdrs(cdr_before, errs)
         if errs:
@@ -233,3 +299,97 @@ class ContinuityTests:
                         f"{'; '.join(_pkt(m) for m in marks[:6])}; wanted the seam only"
                         + (" and bob's first packet (arrival #1)" if want_bob else ""))
         return seam
+
+    def _check_rtcp(self, ra, rb, rc, seam, errs):
+        """RTCP continuity, (a)-(d) of the module comment, on the rtpsim reports of alice (ra), bob (rb:
+        his call-1 SSRC is the stream alice hears) and carol (rc); `seam`: _check_stream's {from, to}
+        or None. Prints the figures."""
+        bob_ssrc, carol_ssrc, alice_ssrc = rb["ssrc"], rc["ssrc"], ra["ssrc"]
+        la, lc = ra.get("rtcp") or {}, rc.get("rtcp") or {}
+        if "received_log" not in la or "received_log" not in lc:
+            errs.append("RTCP: alice's or carol's rtpsim report has no rtcp.received_log (rtpsim ran without --rtcp?)")
+            return
+        for who, r in (("alice", la), ("carol", lc)):
+            if r["received_log_total"] > len(r["received_log"]):
+                self._progress(f"rtcp {who}: received_log holds the first {len(r['received_log'])} of "
+                               f"{r['received_log_total']} RTCP packets; the checks see those only")
+        # (a), (b): alice, from the seam on (the RTCP read after carol's first packet in bob's stream).
+        if seam is None:
+            errs.append("RTCP at alice: no seam in her stream (above), nothing to tell her RTCP before and after it by")
+        else:
+            n0 = seam["to"]["n"]
+            log = la["received_log"]
+            pre = [e for e in log if e["rtp_received"] < n0]
+            post = [e for e in log if e["rtp_received"] >= n0]
+            foreign = [e for e in post if e["ssrc"] != bob_ssrc]
+            srs = [e for e in post if e["pt"] == 200]
+            timed = [(e, _sr_ts_error(e)) for e in srs if e["heard_ts"] is not None]
+            off = [(e, d) for e, d in timed if abs(d) > MAX_SR_TS_ERR]
+            worst = max((d for _, d in timed), key=abs, default=None)
+            early = [e for e in pre if e["ssrc"] == carol_ssrc]
+            self._progress(f"rtcp alice: seam at RTP arrival #{n0} (t {seam['to'].get('t')} s); RTCP packets before "
+                           f"it {len(pre)} (naming carol's own {carol_ssrc:#x}: {len(early)}), after it {len(post)} "
+                           f"({len(srs)} SR), senders after it {sorted({_hex(e['ssrc']) for e in post})}; worst SR "
+                           f"timestamp error after it " + (f"{worst} units ({worst * 1000.0 / CLOCK:.1f} ms)"
+                                                          if worst is not None else "none (no SR)"))
+            if foreign:
+                errs.append(f"RTCP at alice after the seam (RTP arrival #{n0}): {len(foreign)} of {len(post)} packets name "
+                            f"as sender another SSRC than bob's {bob_ssrc:#x}, the one she hears" +
+                            (f" (carol's own {carol_ssrc:#x}: not renamed)" if any(e["ssrc"] == carol_ssrc for e in foreign)
+                             else "") + ": " + "; ".join(_rtcp(e) for e in foreign[:4]))
+            if len(srs) < LEAST_SRS:
+                errs.append(f"RTCP at alice: {len(srs)} SR(s) after the seam (RTP arrival #{n0}), wanted >= {LEAST_SRS} "
+                            f"(carol's, renamed); after it: " + ("; ".join(_rtcp(e) for e in post[:6]) or "nothing"))
+            if off:
+                errs.append(f"RTCP at alice: {len(off)} of {len(timed)} SR(s) after the seam have an RTP timestamp more "
+                            f"than {MAX_SR_TS_ERR} units ({MAX_SR_TS_ERR * 1000 // CLOCK} ms) off the stream she hears "
+                            f"(rtp_ts - (heard_ts + heard_age * {CLOCK})), not shifted like carol's RTP?: " +
+                            "; ".join(f"{_rtcp(e)}: off by {d}" for e, d in off[:4]))
+        # (c), (d): carol, from RTCP_GRACE after her first packet of alice's on.
+        first = (rc.get("per_ssrc") or {}).get(str(alice_ssrc)) or {}
+        if first.get("first_t") is None:
+            errs.append(f"RTCP at carol: she heard none of alice's RTP ({alice_ssrc:#x}), no reports of alice's to check")
+            return
+        t0 = round(first["first_t"] + RTCP_GRACE, 3)
+        log = lc["received_log"]
+        post = [e for e in log if e["t"] >= t0]
+        blocks = [(e, b) for e in post for b in e["blocks"]]
+        bobs = [(e, b) for e, b in blocks if b["ssrc"] == bob_ssrc]
+        own = [(e, b) for e, b in blocks if b["ssrc"] == carol_ssrc]
+        from_alice = [(e, b) for e, b in own if e["ssrc"] == alice_ssrc]
+        offsets, outside = [], []
+        for e, b in own:
+            d = _s16(b["highest_seq"] - rc["first_seq"])
+            offsets.append(d)
+            if not -SEQ_TOL <= d <= e["seq_count"] - 1 + SEQ_TOL:
+                outside.append((e, d))
+        grace = [(e, b) for e in log if first["first_t"] <= e["t"] < t0 for b in e["blocks"] if b["ssrc"] == bob_ssrc]
+        rtts = [b["rtt_ms"] for _, b in from_alice if b["rtt_ms"] is not None]
+        self._progress(f"rtcp carol: alice's first packet at RTP arrival #{first.get('first_n')} (t {first['first_t']} s); "
+                       f"from t {t0} s {len(post)} RTCP packets (senders {sorted({_hex(e['ssrc']) for e in post})}), "
+                       f"{len(blocks)} report blocks: {len(own)} naming carol's {carol_ssrc:#x} ({len(from_alice)} from "
+                       f"alice), {len(bobs)} naming bob's {bob_ssrc:#x}" +
+                       (f" ({len(grace)} more within the first {RTCP_GRACE} s, allowed)" if grace else "") +
+                       f"; highest_seq - carol's first_seq {min(offsets) if offsets else '-'}.."
+                       f"{max(offsets) if offsets else '-'} (she used {rc.get('seq_count')}); RTT from alice's blocks "
+                       f"{rtts[-4:]} ms (rtt_ms: {lc.get('rtt_ms', [])[-3:]}, {lc.get('rtt_total')} in all)")
+        if bobs:
+            errs.append(f"RTCP at carol: {len(bobs)} report block(s) from t {t0} s on name bob's {bob_ssrc:#x} (the "
+                        f"stream as alice hears it, not renamed back to carol's {carol_ssrc:#x}): " +
+                        "; ".join(_rtcp(e) for e, _ in bobs[:4]))
+        if len(from_alice) < LEAST_BLOCKS:
+            errs.append(f"RTCP at carol: {len(from_alice)} report block(s) in alice's RTCP ({alice_ssrc:#x}) name carol's "
+                        f"{carol_ssrc:#x} from t {t0} s on, wanted >= {LEAST_BLOCKS}; from then: " +
+                        ("; ".join(_rtcp(e) for e in post[:6]) or "nothing"))
+        if outside:
+            errs.append(f"RTCP at carol: {len(outside)} block(s) naming her {carol_ssrc:#x} have a highest_seq outside what "
+                        f"she had sent by then (first_seq {rc['first_seq']} - {SEQ_TOL} .. + seq_count - 1 + {SEQ_TOL}, "
+                        f"mod 2^16; sequence numbers not shifted back?): " +
+                        "; ".join(f"{_rtcp(e)}: {d:+d} from her first_seq, she had used {e['seq_count']}"
+                                  for e, d in outside[:4]))
+        if not rtts:
+            errs.append(f"RTCP at carol: no round trip from alice's blocks naming her (" +
+                        (f"LSR 0 in all {len(from_alice)})" if from_alice else "there are none)"))
+        elif not 0 <= rtts[-1] <= MAX_RTT_MS:
+            errs.append(f"RTCP at carol: the round trip of alice's last block naming her is {rtts[-1]} ms, wanted "
+                        f"0..{MAX_RTT_MS:.0f} (A - LSR - DLSR; the last ones: {rtts[-4:]})")

@@ -306,13 +306,14 @@ class MoreTransferTests:
             self._fail("; ".join(errs))
 
     # ---- attended_transfer -------------------------------------------------------------------------
-    def _run_attended_transfer(self, tdir, service="bob-trc", carol_rtpsim=None):
+    def _run_attended_transfer(self, tdir, service="bob-trc", carol_rtpsim=None, rtpsim=None):
         """The attended transfer's call flow: carol answers call 2 from bob (uac_consult.xml, port
         5062) and sends at once (uas_reinvited.xml); bob answers alice's call to `service`
         (uas_attended_transferor.xml) and REFERs her with Replaces naming call 2; alice
         (uac_transferee.xml) takes the re-INVITE; every sipp and rtpsim waited for (bounded).
         `carol_rtpsim`: the rtpsim command carol's scenario runs, options included (default the
-        runner's RTPSIM). Returns (problems, excerpts) as _sipp_problems does."""
+        runner's RTPSIM); `rtpsim`: the same for alice's, bob's and bob2's (default the runner's
+        RTPSIM). Returns (problems, excerpts) as _sipp_problems does."""
         ALICE, BOB, CAROL = self._c("ALICE"), self._c("BOB"), self._c("CAROL")
         SBC_ACC, SBC_CORE = self._c("SBC_ACC"), self._c("SBC_CORE")
         # carol sends from the moment she answers call 2 (rtp_delay 0) until after alice's BYE.
@@ -320,10 +321,12 @@ class MoreTransferTests:
         if carol_rtpsim:
             carol_keys["rtpsim"] = carol_rtpsim
         carol = self._start_uas(tdir, "carol", CAROL, "uas_reinvited.xml", carol_keys)
+        own = {"rtpsim": rtpsim} if rtpsim else {}
         # Call 2: bob (port 5062, RTP 6002) calls user carol at the appliance's core address; the
         # lab dialplan routes it to carol on the same realm.
         bob2 = self._sipp_mp(tdir, "bob2", BOB, "uac_consult.xml", 5062, 16100, remote=f"{SBC_CORE}:5060",
-                             service="carol", keys=self._rtp_keys(tdir, name="bob2", rtp_port=6002, rtp_count=150))
+                             service="carol", keys=self._rtp_keys(tdir, name="bob2", rtp_port=6002, rtp_count=150,
+                                                                  **own))
         dialog_file = os.path.join(tdir, "bob2.dialog")
         end = time.monotonic() + 6.0
         while not os.path.exists(dialog_file) and time.monotonic() < end and bob2.poll() is None:
@@ -341,9 +344,9 @@ class MoreTransferTests:
                        f"Replaces={replaces}")
         # Call 1: alice -> `service`; bob REFERs 2 s after the ACK.
         bob = self._start_uas(tdir, "bob", BOB, "uas_attended_transferor.xml",
-                              self._rtp_keys(tdir, name="bob", rtp_count=150, replaces=replaces))
+                              self._rtp_keys(tdir, name="bob", rtp_count=150, replaces=replaces, **own))
         alice = self.sipp(tdir, "alice", ALICE, "uac_transferee.xml", remote=f"{SBC_ACC}:5060", service=service,
-                          keys=self._rtp_keys(tdir, caller="alice", rtp_count=350))
+                          keys=self._rtp_keys(tdir, caller="alice", rtp_count=350, **own))
         rc_alice = self.wait_sipp(alice, timeout=16)
         rc_bob = self.wait_sipp(bob, timeout=3)
         rc_bob2 = self.wait_sipp(bob2, timeout=3)

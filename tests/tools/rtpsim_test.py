@@ -15,6 +15,17 @@ them leaving out every 10th packet (--drop-every 10). Checks, from both JSON rep
   - the blocks one side received are the ones the other sent, in order; an SR's RTP timestamp is the
     one of its NTP time on the sender's media clock; the CNAME arrives;
   - --jitter-ms: the receiver's jitter grows, nothing is reordered or lost;
+  - rtcp.received_log (port, mux, xr pairs): one entry per RTCP packet of each compound (SR|RR,
+    SDES[, XR]: one t/rtp_received/seq_count per datagram), each naming the peer's SSRC; SR entries'
+    NTP middles are the peer's SRs and the last one last_received_sr; the blocks (ssrc, highest_seq)
+    are the peer's sent blocks in order, their rtt_ms the rtt_ms list; every block's highest_seq is
+    one we had sent by then (within seq_count); t, rtp_received, seq_count ascend within range; an
+    SR's heard_ssrc/heard_ts is one of the peer's packets and rtp_ts is within 400 units (50 ms) of
+    heard_ts + heard_age * 8000; seq_count/last_seq are the sequence numbers used;
+  - the source change (mux, receive only): per_ssrc first_n is 1 for the first sender and its
+    packets + 1 for the second, first_t and the transition's n/t agree; the second sender's SRs
+    come after its first RTP packet by rtp_received; each sender's SRs heard with its own stream
+    agree with it within 50 ms;
   - --rtcp off (the default): no rtcp object, nothing dropped, every packet arrives;
   - --xr (RFC 3611 VoIP metrics), both sides, one dropping every 10th packet: SR/RR parsing goes on
     as before (all of the above); each side sent >= 2 XR, one per report block; every XR block is
@@ -50,6 +61,7 @@ PAYLOAD = 160
 START_DELAY = 0.3
 DROP_EVERY = 10
 RTCP_MUX_TYPES = {str(pt) for pt in range(72, 77)}
+LIST_MAX = 16  # rtpsim's bound of its report lists (sent_sr_ntp_middle, rtt_ms, ...)
 
 
 def check(cond, what):
@@ -175,6 +187,96 @@ def check_rtcp_side(name, me, peer):
         want = (me["first_ts"] + round(elapsed * TS_STEP / INTERVAL)) & 0xFFFFFFFF
         diff = ((sr["rtp_ts"] - want + 0x80000000) & 0xFFFFFFFF) - 0x80000000
         check(abs(diff) <= 2, f"{who} SR RTP timestamp is the one of its NTP time (off by {diff})")
+
+
+def s32(x):
+    x &= 0xFFFFFFFF
+    return x - (1 << 32) if x & 0x80000000 else x
+
+
+def sr_ts_error(e):
+    """An SR entry of rtcp.received_log: its RTP timestamp minus the media clock it implies from the
+    stream heard (heard_ts + heard_age * 8000), in timestamp units."""
+    return s32(e["rtp_ts"] - (e["heard_ts"] + round(e["heard_age"] * 8000)))
+
+
+def check_seq_range(name, me):
+    """seq_count and last_seq: the sequence numbers used (sent or left out), first_seq .. last_seq."""
+    check(me["seq_count"] == COUNT == me["sent"] + me["dropped"]
+          and me["last_seq"] == (me["first_seq"] + COUNT - 1) & 0xFFFF,
+          f"{name}: {me['bind']} seq_count {me['seq_count']} == sent + dropped, last_seq {me['last_seq']} == "
+          f"first_seq {me['first_seq']} + {COUNT - 1}")
+
+
+def check_received_log(name, me, peer, per_compound=2):
+    """me's rtcp.received_log against what the peer sent (a pair on loopback, nothing lost): one
+    entry per packet of each compound (SR/RR, SDES[, XR]), all naming the peer's SSRC; SR NTP
+    middles are the peer's SRs in order; the blocks (SSRC, highest_seq) the peer's sent blocks in
+    order, their rtt_ms the rtt_ms list; highest_seq within what we had sent by then; t,
+    rtp_received, seq_count in order and in range; an SR's heard_* the peer's packet heard last,
+    its timestamp the SR's media clock within 50 ms."""
+    r, pr = me["rtcp"], peer["rtcp"]
+    who = f"{name}: {me['bind']} received_log"
+    log = r["received_log"]
+    check(r["received_log_total"] == len(log) and len(log) >= 2 * per_compound,
+          f"{who} has every packet ({len(log)} of {r['received_log_total']})")
+    # One compound per datagram: SR or RR first, then the SDES, then (--xr, with a block) an XR.
+    groups, cur = [], None
+    for e in log:
+        if e["pt"] in (200, 201):
+            cur = [e]
+            groups.append(cur)
+        elif cur is not None:
+            cur.append(e)
+    shape_ok = (len(groups) == r["received"] and sum(len(g) for g in groups) == len(log)
+                and all([e["pt"] for e in g][1:] in ([202], [202, 207]) for g in groups)
+                and all(len({(e["t"], e["rtp_received"], e["seq_count"]) for e in g}) == 1 for g in groups))
+    check(shape_ok, f"{who}: one group per datagram ({len(groups)} of {r['received']}), SR|RR then SDES [XR], "
+          f"one t/rtp_received/seq_count per group ({[e['pt'] for e in log][:12]})")
+    check(all(e["ssrc"] == peer["ssrc"] for e in log), f"{who}: every packet's sender SSRC is the peer's "
+          f"({sorted({hex(e['ssrc'] or 0) for e in log})})")
+    srs = [e for e in log if e["pt"] == 200]
+    check(len(srs) == r["received_sr"] and sum(e["pt"] == 201 for e in log) == r["received_rr"],
+          f"{who}: {len(srs)} SR and {r['received_rr']} RR entries, as counted")
+    ntps = [e["ntp_middle"] for e in srs]
+    check(ntps and ntps[:LIST_MAX] == pr["sent_sr_ntp_middle"][:len(ntps[:LIST_MAX])],
+          f"{who}: SR NTP middles are the peer's SRs, in order")
+    lr = r["last_received_sr"]
+    check(srs and lr and (srs[-1]["ssrc"], srs[-1]["rtp_ts"], srs[-1]["ntp_middle"]) ==
+          (lr["ssrc"], lr["rtp_ts"], lr["ntp_middle"]), f"{who}: the last SR entry is last_received_sr")
+    blocks = [(b, e) for e in log for b in e["blocks"]]
+    mine = [(b["ssrc"], b["highest_seq"]) for b, _ in blocks]
+    sent = [(b["source_ssrc"], b["highest_seq"]) for b in pr["sent_blocks"]]
+    n = min(len(mine), len(sent))
+    check(n >= 2 and mine[:n] == sent[:n] and len(mine) == r["received_blocks_total"]
+          and [(b["source_ssrc"], b["highest_seq"]) for b in r["received_blocks"]] == mine[:len(r["received_blocks"])],
+          f"{who}: blocks (ssrc, highest_seq) are the peer's sent blocks and received_blocks, in order ({n})")
+    rtts = [b["rtt_ms"] for b, _ in blocks if b["rtt_ms"] is not None]
+    check(rtts and rtts[:LIST_MAX] == r["rtt_ms"] and len(rtts) == r["rtt_total"],
+          f"{who}: block rtt_ms are rtt_ms, in order ({len(rtts)} of {r['rtt_total']})")
+    # A block's highest_seq (low 16 bits) is one we had sent when its packet arrived.
+    window = [((b["highest_seq"] - me["first_seq"]) & 0xFFFF, e["seq_count"]) for b, e in blocks]
+    check(all(b["ssrc"] == me["ssrc"] for b, _ in blocks) and all(0 <= d < c for d, c in window),
+          f"{who}: blocks about us, highest_seq - first_seq within the seq_count of then ({window[:6]})")
+    ts = [e["t"] for e in log]
+    rx = [e["rtp_received"] for e in log]
+    tx = [e["seq_count"] for e in log]
+    check(ts == sorted(ts) and 0 <= ts[0] and ts[-1] <= me["run_seconds"] and rx == sorted(rx)
+          and rx[-1] <= me["received"] and tx == sorted(tx) and tx[-1] <= me["seq_count"],
+          f"{who}: t (0..{me['run_seconds']}), rtp_received (<= {me['received']}), seq_count (<= {me['seq_count']}) "
+          f"in order")
+    heard_ok = True
+    for e in srs:
+        if e["rtp_received"] == 0:
+            heard_ok &= e["heard_ssrc"] is None and e["heard_ts"] is None and e["heard_age"] is None
+            continue
+        k = ((e["heard_ts"] - peer["first_ts"]) & 0xFFFFFFFF)
+        heard_ok &= (e["heard_ssrc"] == peer["ssrc"] and k % TS_STEP == 0 and k // TS_STEP < peer["seq_count"]
+                     and 0 <= e["heard_age"] <= e["t"])
+    check(heard_ok, f"{who}: SR heard_ssrc/heard_ts are a packet of the peer's, heard_age >= 0")
+    errs = [sr_ts_error(e) for e in srs if e["heard_ts"] is not None]
+    check(errs and all(abs(x) <= 400 for x in errs),
+          f"{who}: SR rtp_ts - (heard_ts + heard_age * 8000) within 400 units (50 ms) ({errs})")
 
 
 def check_loss(name, rx, tx, lossy):
@@ -418,6 +520,10 @@ def main():
             check(a["out_of_order"] == 0 and a["duplicates"] == 0, "port: --jitter-ms reorders nothing")
             check(a["rtcp"]["jitter_now"] >= 2.0 and a["rtcp"]["last_sent_block"]["jitter"] >= 2,
                   f"port: jitter of the --jitter-ms stream >= 2 units ({a['rtcp']['jitter_now']:.1f})")
+            check_received_log("port", a, b)
+            check_received_log("port", b, a)
+            check_seq_range("port", a)
+            check_seq_range("port", b)
         # 2. --rtcp mux: RTCP on the RTP sockets; b drops every 10th packet.
         a, b, pa, pb = run_pair(exe, tmp, "mux", ["--rtcp", "mux"] + rtcp,
                                 ["--rtcp", "mux", "--drop-every", str(DROP_EVERY)] + rtcp)
@@ -429,6 +535,8 @@ def main():
             check_rtcp_side("mux", b, a)
             check_loss("mux", a, b, lossy=True)
             check_loss("mux", b, a, lossy=False)
+            check_received_log("mux", a, b)
+            check_received_log("mux", b, a)
         # 3. The source changes (as in a transfer), --rtcp mux: a receive-only rtpsim (no --to: its
         # RTCP goes back to the media's source) hears s1 (SSRC 0x1111, drops every 5th) and then s2
         # (0x2222, from another port, lossless). Its statistics start over with s2: nothing of
@@ -467,6 +575,28 @@ def main():
                 got = s["rtcp"]["received_blocks"]
                 check(got and all(b["source_ssrc"] == ssrc for b in got) and s["rtcp"]["received_rr"] >= 1,
                       f"change: {hex(ssrc)} got RRs about itself back from the receive-only side ({len(got)})")
+            # Where the second source starts (a transfer's seam): per_ssrc first_n/first_t, the
+            # transition's n/t, and received_log entries placed by rtp_received.
+            p1, p2 = r["per_ssrc"].get(str(0x1111), {}), r["per_ssrc"].get(str(0x2222), {})
+            trs = r["transitions"]
+            check(p1.get("first_n") == 1 and p2.get("first_n") == s1["sent"] + 1 and len(trs) == 1
+                  and trs[0]["to"]["n"] == p2["first_n"] and trs[0]["from"]["n"] == p2["first_n"] - 1
+                  and trs[0]["to"]["t"] == p2["first_t"] and trs[0]["from"]["t"] <= p2["first_t"]
+                  and 0 <= p1["first_t"] < p2["first_t"] <= r["run_seconds"],
+                  f"change: first_n {p1.get('first_n')}, {p2.get('first_n')} (wanted 1, {s1['sent'] + 1}), first_t "
+                  f"{p1.get('first_t')}, {p2.get('first_t')} and the transition's n/t "
+                  f"{[(t['from']['n'], t['from']['t'], t['to']['n'], t['to']['t']) for t in trs]}")
+            log = rr["received_log"]
+            after = [e["rtp_received"] for e in log if e["ssrc"] == 0x2222 and e["pt"] == 200]
+            check(log and {e["ssrc"] for e in log} == {0x1111, 0x2222} and len(log) == rr["received_log_total"]
+                  and after and all(n >= p2["first_n"] for n in after),
+                  f"change: RTCP from both senders in received_log; 0x2222's SRs after its first RTP packet "
+                  f"(#{p2.get('first_n')}: {after})")
+            for s, ssrc in ((s1, 0x1111), (s2, 0x2222)):
+                own = [sr_ts_error(e) for e in log if e["pt"] == 200 and e["ssrc"] == ssrc and e["heard_ssrc"] == ssrc]
+                check(own and all(abs(x) <= 400 for x in own),
+                      f"change: {hex(ssrc)}'s SRs heard with its own stream: rtp_ts within 400 units (50 ms) of "
+                      f"heard_ts + heard_age * 8000 ({own})")
         # 4. --xr, --rtcp port: a drops every 10th packet; SR/RR as before, plus VoIP metrics.
         a, b, pa, pb = run_pair(exe, tmp, "xr", ["--rtcp", "port", "--xr", "--drop-every", str(DROP_EVERY)] + rtcp,
                                 ["--rtcp", "port", "--xr"] + rtcp)
@@ -481,6 +611,8 @@ def main():
             check_xr_side("xr", b, a)
             check_xr_loss("xr", b, a, lossy=True)
             check_xr_loss("xr", a, b, lossy=False)
+            check_received_log("xr", a, b, per_compound=3)
+            check_received_log("xr", b, a, per_compound=3)
             lossy_cq = [x["mos_cq"] for x in b["rtcp"]["sent_xr_blocks"][1:]]
             clean_cq = [x["mos_cq"] for x in a["rtcp"]["sent_xr_blocks"][1:]]
             check(lossy_cq and clean_cq and max(lossy_cq) < min(clean_cq),
@@ -497,6 +629,7 @@ def main():
                       f"off: {me['bind']} no rtcp object, nothing dropped, sent {me['sent']}")
                 check(me["received"] == peer["sent"] and me["lost_estimate"] == 0,
                       f"off: {me['bind']} received all {me['received']}")
+                check_seq_range("off", me)
     print(f"{'FAILED' if FAILS else 'PASSED'}: {len(FAILS)} check(s) failed")
     return 1 if FAILS else 0
 
