@@ -171,14 +171,17 @@ bool bridge(media_side& from, media_side* to, const stream_position* continue_fr
     from.peer_.store(to, std::memory_order_seq_cst);
     // Continuity before the copy that flags it: a worker that sees the flag (acquiring the
     // departure's sequence number) sees the armed position too.
-    if (continue_from != nullptr && to != nullptr) {
+    if (to == nullptr) {
+        // Unbridged, nothing leaves: the state stays, as the record of what the receiver heard
+        // last (heard_from, when the next transfer continues it). Turning it off here made a
+        // second continued transfer start from the new party's own stream, not the one heard.
+    } else if (continue_from != nullptr) {
         from.cont_ssrc.store(continue_from->ssrc, std::memory_order_relaxed);
         from.cont_seq.store(continue_from->next_seq, std::memory_order_relaxed);
         from.cont_ts.store(continue_from->next_ts, std::memory_order_relaxed);
         from.cont_state.store(continuity::armed, std::memory_order_release);
     } else {
-        const bool reports = rename_reports && to != nullptr;
-        from.cont_state.store(reports ? continuity::reports : continuity::off, std::memory_order_release);
+        from.cont_state.store(rename_reports ? continuity::reports : continuity::off, std::memory_order_release);
     }
     if (!locked) {
         return false;

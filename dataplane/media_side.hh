@@ -255,7 +255,8 @@ static_assert(offsetof(media_side, entry) < 64 && offsetof(media_side, local_add
 /// With `continue_from` (`to`'s remote heard a stream up to there) `from`'s RTP continues that
 /// stream (the file comment); without it `from`'s packets leave as they came, but for the RTCP
 /// renamed when `rename_reports` (continuity::reports: the stream its reports are about, or the
-/// one its RTP side sends, continues).
+/// one its RTP side sends, continues). To nullptr the continuity state is kept: heard_from()
+/// reads it after the unbridge.
 bool bridge(media_side& from, media_side* to, const stream_position* continue_from = nullptr,
             bool rename_reports = false);
 /// Control thread: where the stream stands that `source`'s packets made for their receiver

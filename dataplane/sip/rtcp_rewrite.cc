@@ -76,9 +76,9 @@ private:
         p[0] = static_cast<uint8_t>(v >> 8);
         p[1] = static_cast<uint8_t>(v);
         std::memcpy(&now, p, sizeof now);
-        sum_ += static_cast<uint16_t>(~was) + uint32_t{now};
-        // Fold now and then: a long compound must not carry out of 32 bits.
+        // Folded before each word (the caller's sum too), so no sum carries out of 32 bits.
         sum_ = (sum_ & 0xffff) + (sum_ >> 16);
+        sum_ += static_cast<uint16_t>(~was) + uint32_t{now};
     }
 
     const stream_rename& sent_;

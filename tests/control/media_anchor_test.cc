@@ -260,6 +260,36 @@ TEST_F(media_anchor_continuity_test, without_continuity_reports_pass_as_they_cam
     anchor_->close(call);
 }
 
+TEST_F(media_anchor_continuity_test, a_second_transfer_goes_on_with_the_stream_alice_heard) {
+    media_bridge call;
+    call_bob(call, "m=audio 6000 RTP/AVP 0\r\na=rtcp-mux\r\n");
+    heard(call.streams[0].b_rtp, 0xb0b0b, 4000, 80000);
+    const std::string carol_text =
+        "v=0\r\no=carol 1 1 IN IP4 198.51.100.30\r\ns=-\r\nc=IN IP4 198.51.100.30\r\nt=0 0\r\n"
+        "m=audio 7000 RTP/AVP 0\r\na=rtcp-mux\r\n";
+    media_bridge next;
+    ASSERT_TRUE(anchor_->open_replacement(next, call, true, 1, offer(alice_text_), true));
+    anchor_->apply_remote(next, true, offer(carol_text));
+    anchor_->switch_over(call, next, true);
+    dp::media_side* carol_side = call.streams[0].b_rtp;
+    // What a worker leaves once carol's packets 10..19 (her own numbering) went out as 4001..4010.
+    heard(carol_side, 0xca201, 19, 1600 + 9 * 160);
+    carol_side->cont_seq.store(static_cast<uint16_t>(4001 - 10));
+    carol_side->cont_ts.store(80160 - 1600);
+    carol_side->cont_state.store(dp::continuity::active);
+
+    // carol transfers alice on to dave (the same address will do), also continuing.
+    ASSERT_TRUE(anchor_->open_replacement(next, call, true, 1, offer(alice_text_), true));
+    anchor_->apply_remote(next, true, offer(carol_text));
+    dp::media_side* dave_side = next.streams.at(0).b_rtp;
+    anchor_->switch_over(call, next, true);
+    EXPECT_EQ(dave_side->cont_state.load(), dp::continuity::armed);
+    EXPECT_EQ(dave_side->cont_ssrc.load(), 0xb0b0bu) << "alice still hears bob's SSRC, not carol's own";
+    EXPECT_EQ(dave_side->cont_seq.load(), 4011) << "after carol's last packet as alice heard it";
+    EXPECT_EQ(dave_side->cont_ts.load(), 80160 + 9 * 160 + dp::continuity_seam_ts);
+    anchor_->close(call);
+}
+
 TEST_F(media_anchor_continuity_test, without_continuity_the_new_party_is_heard_at_once_as_itself) {
     media_bridge call;
     call_bob(call, "m=audio 6000 RTP/AVP 0\r\n");

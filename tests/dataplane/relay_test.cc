@@ -793,6 +793,19 @@ TEST_F(continuity_fixture, the_flag_survives_alice_moving) {
     EXPECT_TRUE(ref_udp_ok(view_of(m).ip, view_of(m).udp));
 }
 
+TEST_F(continuity_fixture, a_second_transfer_continues_what_alice_heard_not_carols_own_stream) {
+    bob_talks(1000, 5000, 10);
+    switch_to_carol();
+    const rtp_fields last = carol_says({7, 700, carol_ssrc});
+    // carol transfers alice on: C stops (as stop_and_locate does) and says where alice's stream stands.
+    bridge(*c, nullptr);
+    stream_position p;
+    ASSERT_TRUE(heard_from(*c, p));
+    EXPECT_EQ(p.ssrc, bob_ssrc) << "alice heard bob's SSRC all along";
+    EXPECT_EQ(p.next_seq, static_cast<uint16_t>(last.seq + 1));
+    EXPECT_EQ(p.next_ts, last.ts + continuity_seam_ts);
+}
+
 TEST_F(continuity_fixture, heard_from_follows_chains_of_transfers) {
     stream_position p;
     EXPECT_FALSE(heard_from(*c, p)) << "no RTP arrived at C: its receiver heard nothing";
