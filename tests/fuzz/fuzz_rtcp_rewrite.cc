@@ -37,12 +37,16 @@
 #include "sip/rtcp.hh"
 #include "sip/rtcp_rewrite.hh"
 
+#include "../dataplane/sip/rtcp_bytes.hh"
+
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <memory>
 
 using namespace sf::rtcp;
+using sf::rtcp::test::fold;
+using sf::rtcp::test::ones_sum;
 
 namespace {
 
@@ -98,29 +102,6 @@ result run(const uint8_t* in, size_t n, const stream_rename& sent, const stream_
 }
 
 bool same(const uint8_t* a, const uint8_t* b, size_t n) { return n == 0 || std::memcmp(a, b, n) == 0; }
-
-uint64_t ones_sum(const uint8_t* p, size_t n) {
-    uint64_t sum = 0;
-    for (size_t i = 0; i + 1 < n; i += 2) {
-        uint16_t w;
-        std::memcpy(&w, p + i, 2);
-        sum += w;
-    }
-    if (n % 2 != 0) {
-        const uint8_t last[2] = {p[n - 1], 0};
-        uint16_t w;
-        std::memcpy(&w, last, 2);
-        sum += w;
-    }
-    return sum;
-}
-
-uint16_t fold(uint64_t sum) {
-    while (sum >> 16 != 0) {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    return static_cast<uint16_t>(sum);
-}
 
 /// The two sums are one ones' complement number.
 bool ones_equal(uint64_t a, uint64_t b) { return fold(a) % 0xffff == fold(b) % 0xffff; }

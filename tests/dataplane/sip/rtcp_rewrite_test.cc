@@ -7,6 +7,7 @@
 
 #include "sip/rtcp.hh"
 #include "sip/rtcp_rewrite.hh"
+#include "rtcp_bytes.hh"
 
 #include <gtest/gtest.h>
 
@@ -24,19 +25,7 @@ using namespace sf::rtcp;
 
 namespace {
 
-using bytes = std::vector<uint8_t>;
-
-void put16(bytes& b, uint32_t v) {
-    b.push_back(static_cast<uint8_t>(v >> 8));
-    b.push_back(static_cast<uint8_t>(v));
-}
-
-void put32(bytes& b, uint32_t v) {
-    b.push_back(static_cast<uint8_t>(v >> 24));
-    b.push_back(static_cast<uint8_t>(v >> 16));
-    b.push_back(static_cast<uint8_t>(v >> 8));
-    b.push_back(static_cast<uint8_t>(v));
-}
+using namespace sf::rtcp::test;
 
 uint32_t get32(const bytes& b, size_t at) {
     return uint32_t{b.at(at)} << 24 | uint32_t{b.at(at + 1)} << 16 | uint32_t{b.at(at + 2)} << 8 | b.at(at + 3);
@@ -322,30 +311,6 @@ stream_rename rename(uint32_t from, uint32_t to, uint16_t seq_add = 0, uint32_t 
 }
 
 const stream_rename off{};
-
-/// RFC 1071 over 16-bit words loaded in memory order (memcpy), an odd last byte padded with zero.
-uint64_t ones_sum(const uint8_t* p, size_t len) {
-    uint64_t sum = 0;
-    for (size_t i = 0; i + 1 < len; i += 2) {
-        uint16_t w;
-        std::memcpy(&w, p + i, 2);
-        sum += w;
-    }
-    if (len % 2 != 0) {
-        const uint8_t last[2] = {p[len - 1], 0};
-        uint16_t w;
-        std::memcpy(&w, last, 2);
-        sum += w;
-    }
-    return sum;
-}
-
-uint16_t fold(uint64_t sum) {
-    while (sum >> 16 != 0) {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    return static_cast<uint16_t>(sum);
-}
 
 /// The caller's view of the checksum (header): the datagram's checksum over `before`, with
 /// other changes already summed into `start`, adjusted by `csum_sum` (which started as `start`

@@ -2,6 +2,7 @@
 // 6.4.1 (SR) and 6.4.2 (RR), every field read checked, and the packets it must refuse.
 
 #include "sip/rtcp.hh"
+#include "rtcp_bytes.hh"
 
 #include <gtest/gtest.h>
 
@@ -13,19 +14,7 @@ using namespace sf::rtcp;
 
 namespace {
 
-using bytes = std::vector<uint8_t>;
-
-void put16(bytes& b, uint32_t v) {
-    b.push_back(static_cast<uint8_t>(v >> 8));
-    b.push_back(static_cast<uint8_t>(v));
-}
-
-void put32(bytes& b, uint32_t v) {
-    b.push_back(static_cast<uint8_t>(v >> 24));
-    b.push_back(static_cast<uint8_t>(v >> 16));
-    b.push_back(static_cast<uint8_t>(v >> 8));
-    b.push_back(static_cast<uint8_t>(v));
-}
+using namespace sf::rtcp::test;
 
 /// One reception report block's fields (RFC 3550 6.4.1), as they go on the wire.
 struct block {
