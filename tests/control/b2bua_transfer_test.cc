@@ -232,6 +232,7 @@ protected:
         held_before_answer_ = carol_side_before_answer_->peer() == nullptr;
         feed(core, carol, bob_response(to_carol->msg, 200, "OK", carol_sdp, "caroltag", "<sip:carol@198.51.100.30:5060>"));
         take();
+        carol_invite_ = std::move(to_carol);
         carol_side_ = alice_side_->peer();
         ASSERT_EQ(carol_side_, carol_side_before_answer_) << "the switch happened";
         ASSERT_EQ(carol_side_->peer(), alice_side_);
@@ -239,6 +240,7 @@ protected:
 
     const dp::media_side* alice_side_ = nullptr;
     const dp::media_side* carol_side_ = nullptr;
+    std::unique_ptr<received> carol_invite_;  ///< the appliance's INVITE that carol answered
     const dp::media_side* carol_side_before_answer_ = nullptr;
     bool held_before_answer_ = false;
 };
@@ -253,6 +255,39 @@ TEST_F(transfer_continuity_test, cm_1_makes_carol_continue_what_alice_heard_from
     EXPECT_EQ(carol_side_->cont_seq.load(), 1235);
     EXPECT_EQ(carol_side_->cont_ts.load(), 56000 + dp::continuity_seam_ts);
     EXPECT_TRUE(json(b2b_->calls_json()).begin()->second.get<bool>("continuous_media")) << "shown to ops";
+}
+
+TEST_F(transfer_continuity_test, a_second_transfer_goes_on_with_the_stream_alice_heard) {
+    // carol may transfer too (tr=c), and her call continues (cm=1): she sends alice on to a
+    // second line of hers ("dave").
+    ASSERT_EQ(engine_->load_source("transfer", "t.lua", R"(sys.Dial("carol@198.51.100.30:5060[tr=c,cm=1]"))"), "");
+    transfer_to_carol("bob-trc-cm");
+    // What a worker leaves once carol's packets 10..19 (her numbering) went out as 1235..1244.
+    auto* carol_side = const_cast<dp::media_side*>(carol_side_);
+    carol_side->rtp_expected.store(10);
+    carol_side->rtp_ssrc.store(0xca201);
+    carol_side->rtp_max_seq.store(19);
+    carol_side->rtp_last_ts.store(1600 + 9 * 160);
+    carol_side->cont_seq.store(1235 - 10);
+    carol_side->cont_ts.store(56000 + dp::continuity_seam_ts - 1600);
+    carol_side->cont_state.store(dp::continuity::active);
+
+    std::string refer = bob_refer(carol_invite_->msg, "dave");  // bob's REFER, in carol's dialog
+    refer.replace(refer.find("tag=bobtag"), 10, "tag=caroltag");
+    refer.replace(refer.find("198.51.100.20:5060;branch"), 18, "198.51.100.30:5060");
+    from_carol(refer);
+    auto out = take();
+    auto to_dave = invite_sent_to(out, carol);
+    ASSERT_NE(to_dave, nullptr) << "carol's REFER placed no call";
+    const dp::media_side* dave_side = table_->find(core_addr, sdp_of(to_dave->msg.body).port);
+    ASSERT_NE(dave_side, nullptr);
+    feed(core, carol, bob_response(to_dave->msg, 200, "OK", carol_sdp, "davetag", "<sip:carol@198.51.100.30:5060>"));
+    take();
+    ASSERT_EQ(alice_side_->peer(), dave_side) << "the second switch happened";
+    EXPECT_EQ(dave_side->cont_state.load(), dp::continuity::armed);
+    EXPECT_EQ(dave_side->cont_ssrc.load(), 0xb0b0bu) << "alice still hears bob's SSRC, not carol's own";
+    EXPECT_EQ(dave_side->cont_seq.load(), 1245) << "after carol's last packet as alice heard it";
+    EXPECT_EQ(dave_side->cont_ts.load(), 56000u + dp::continuity_seam_ts + 9 * 160 + dp::continuity_seam_ts);
 }
 
 TEST_F(transfer_continuity_test, without_it_alice_hears_carol_as_she_sends) {
