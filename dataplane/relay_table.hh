@@ -86,7 +86,8 @@ public:
     /// the side until its next make or remove). A side made but never inserted is given back
     /// at once. Reclaims up to 16 earlier removals whose grace period is over.
     bool remove(uint32_t addr, uint16_t port);
-    /// The published side at (addr, port) or nullptr.
+    /// The published side at (addr, port) or nullptr. Workers may call it too (the reads are
+    /// lookup_bulk's): the relay finds an RTCP port's RTP side this way, on its rare path.
     media_side* find(uint32_t addr, uint16_t port) const;
     /// Published entries (not those made, nor those waiting for their grace period).
     uint32_t size() const { return published_; }
