@@ -44,8 +44,9 @@
 /// RTCP (dataplane/sip/rtcp_rewrite.hh): reports name the streams by SSRC, sequence number and
 /// timestamp, so they are renamed with the RTP. The RTCP arriving at a side belongs with an RTP
 /// side: the side itself (rtcp-mux, and every even port) or, at an RTCP port (odd: RTP on the
-/// even port below it), the RTP side of port - 1, found in the relay table. What the reporter
-/// sends was renamed by that RTP side's continuity; what it hears, by its peer's. Each side whose
+/// even port below it), the RTP side of port - 1, its neighbour in the relay table's page.
+/// What the reporter sends was renamed by that RTP side's continuity; what it hears, by its
+/// peer's. Each side whose
 /// RTCP needs that (bridged continuing, or marked `continuity::reports` by the control thread
 /// when the stream it reports on continues) carries the `continuing` bit, so plain RTCP, like
 /// plain RTP, never looks further.

@@ -128,10 +128,10 @@ inline void store_be32(uint8_t* p, uint32_t v) {
 // RTCP, it is renamed like the RTP of the streams it names (media_side.hh, "RTCP"). Rare (one
 // report every few seconds per party, and only on continued calls): out of line.
 template <bool offload>
-__attribute__((noinline, cold)) void rename_rtcp(const relay_table& table, const media_side& in, rte_udp_hdr* udp,
-                                                 uint16_t payload) {
+__attribute__((noinline, cold)) void rename_rtcp(const media_side& in, rte_udp_hdr* udp, uint16_t payload) {
     constexpr auto relaxed = std::memory_order_relaxed;
-    const media_side* rtp = (in.local_port & 1) != 0 ? table.find(in.local_addr, in.local_port - 1) : &in;
+    // RTP ports are even (media_ports): an odd one is RTCP, its RTP side the port below.
+    const media_side* rtp = (in.local_port & 1) != 0 ? relay_table::even_neighbour(&in) : &in;
     if (rtp == nullptr) {
         return;
     }
@@ -165,14 +165,14 @@ __attribute__((noinline, cold)) void rename_rtcp(const relay_table& table, const
 // the sender restarts (from this side's own last packet out), and the marker bit marks each
 // seam. Without a hardware checksum the UDP checksum follows the changed words (RFC 1624).
 template <bool offload>
-inline rtp_seen relay_continuing(const relay_table& table, media_side& in, rte_udp_hdr* udp, uint16_t payload) {
+inline rtp_seen relay_continuing(media_side& in, rte_udp_hdr* udp, uint16_t payload) {
     constexpr auto relaxed = std::memory_order_relaxed;
     const uint16_t prev_seq = in.rtp_max_seq.load(relaxed);
     const uint32_t prev_ts = in.rtp_last_ts.load(relaxed);
     const rtp_seen seen = track_rtp(in, udp, payload);
     const continuity state = in.cont_state.load(std::memory_order_acquire);
     if (seen == rtp_seen::not_rtp) {
-        rename_rtcp<offload>(table, in, udp, payload);
+        rename_rtcp<offload>(in, udp, payload);
         return seen;
     }
     if (state != continuity::armed && state != continuity::active) {
@@ -306,7 +306,7 @@ relay_burst_result relay_burst_as(const relay_table& table, rte_mbuf** pkts, uns
             seen = track_rtp(*in, h.udp, rtp_bytes);
         } else if (have && d.port != departure::nowhere) {
             d.port = static_cast<uint16_t>(d.port & ~departure::continuing);
-            seen = relay_continuing<offload>(table, *in, h.udp, rtp_bytes);
+            seen = relay_continuing<offload>(*in, h.udp, rtp_bytes);
         } else {
             seen = track_rtp(*in, h.udp, rtp_bytes);
             forward = false;

@@ -86,8 +86,7 @@ public:
     /// the side until its next make or remove). A side made but never inserted is given back
     /// at once. Reclaims up to 16 earlier removals whose grace period is over.
     bool remove(uint32_t addr, uint16_t port);
-    /// The published side at (addr, port) or nullptr. Workers may call it too (the reads are
-    /// lookup_bulk's): the relay finds an RTCP port's RTP side this way, on its rare path.
+    /// The published side at (addr, port) or nullptr.
     media_side* find(uint32_t addr, uint16_t port) const;
     /// Published entries (not those made, nor those waiting for their grace period).
     uint32_t size() const { return published_; }
@@ -111,6 +110,11 @@ public:
     /// so prefetching a whole burst at once serialises the misses instead of overlapping them
     /// with the work on the keys before. Then live_side() on each in turn. Any n.
     void locate_bulk(const relay_key* const* keys, unsigned n, const media_side** where) const;
+    /// The published side of port - 1 at the address of `odd` (a side of this table on an odd
+    /// port: an RTCP port, whose RTP port is the even one below), else nullptr. No lookup: a page
+    /// holds 256 consecutive ports from a multiple of 256, so the two are neighbours in one
+    /// page's array. The relay's RTCP rename uses it on its rare path, without the table.
+    static media_side* even_neighbour(const media_side* odd) { return live_side(odd - 1); }
     /// The side if it is published (a slot from locate_bulk), else nullptr.
     static media_side* live_side(const media_side* slot) {
         return slot->entry.load(std::memory_order_acquire) == slot_state::live ? const_cast<media_side*>(slot)
