@@ -11,6 +11,7 @@
 #include <rte_udp.h>
 
 #include "packet.hh"
+#include "sip/big_endian.hh"
 #include "sip/rtcp_rewrite.hh"
 
 namespace sf::dp {
@@ -114,15 +115,6 @@ inline rtp_seen track_rtp(media_side& in, const rte_udp_hdr* udp, uint16_t paylo
     return seen;
 }
 
-inline uint16_t load_be16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
-inline uint32_t load_be32(const uint8_t* p) {
-    return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
-}
-inline void store_be16(uint8_t* p, uint16_t v) { p[0] = static_cast<uint8_t>(v >> 8), p[1] = static_cast<uint8_t>(v); }
-inline void store_be32(uint8_t* p, uint32_t v) {
-    store_be16(p, static_cast<uint16_t>(v >> 16));
-    store_be16(p + 2, static_cast<uint16_t>(v));
-}
 
 // A packet that is not RTP arrived at `in`, a side whose departure is flagged continuing: as
 // RTCP, it is renamed like the RTP of the streams it names (media_side.hh, "RTCP"). Rare (one

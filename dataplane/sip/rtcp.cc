@@ -1,19 +1,15 @@
 #include "rtcp.hh"
 
+#include "big_endian.hh"
+
 namespace sf::rtcp {
 
 namespace {
-
-uint32_t be32(const uint8_t* p) {
-    return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
-}
 
 constexpr size_t header_bytes = 8;  // V/P/RC, PT, length, sender SSRC
 constexpr size_t sender_info_bytes = 20;
 constexpr size_t block_bytes = 24;
 constexpr size_t voip_metrics_bytes = 36;  // RFC 3611 4.7: block header + 8 words
-
-uint16_t be16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
 
 // The report blocks of the XR packet at xr[0..bytes) (its header included): the first VoIP
 // Metrics block goes into `out`. Blocks that do not fit end the walk.
@@ -21,7 +17,7 @@ void read_xr(const uint8_t* xr, size_t bytes, report& out) {
     size_t at = header_bytes;
     while (at + 4 <= bytes) {
         const uint8_t* b = xr + at;
-        const size_t len = (size_t{be16(b + 2)} + 1) * 4;  // RFC 3611 3: words, minus one, header included
+        const size_t len = (size_t{load_be16(b + 2)} + 1) * 4;  // RFC 3611 3: words, minus one, header included
         if (at + len > bytes) {
             return;
         }
@@ -29,7 +25,7 @@ void read_xr(const uint8_t* xr, size_t bytes, report& out) {
             out.has_voip_metrics = true;
             out.xr_loss_rate = b[8];
             out.xr_discard_rate = b[9];
-            out.xr_round_trip_ms = be16(b + 16);
+            out.xr_round_trip_ms = load_be16(b + 16);
             out.xr_r_factor = b[24];
             out.xr_mos_lq = b[26];
             out.xr_mos_cq = b[27];
@@ -43,7 +39,7 @@ void read_xr(const uint8_t* xr, size_t bytes, report& out) {
 // block is read. Each step moves on by a packet's length (at least 4 bytes): bounded by len.
 void read_rest(const uint8_t* p, size_t at, size_t len, report& out) {
     while (at + header_bytes <= len && (p[at] >> 6) == 2) {
-        const size_t bytes = (size_t{be16(p + at + 2)} + 1) * 4;
+        const size_t bytes = (size_t{load_be16(p + at + 2)} + 1) * 4;
         if (at + bytes > len) {
             return;
         }
@@ -86,11 +82,11 @@ bool read(const uint8_t* p, size_t len, report& out) noexcept {
             return false;
         }
     }
-    out.sender_ssrc = be32(p + 4);
+    out.sender_ssrc = load_be32(p + 4);
     if (type == type_sr) {
         out.sender_report = true;
         // NTP seconds (p+8) and fraction (p+12): the low half of one, the high half of the other.
-        out.sr_ntp_middle = (be32(p + 8) << 16) | (be32(p + 12) >> 16);
+        out.sr_ntp_middle = (load_be32(p + 8) << 16) | (load_be32(p + 12) >> 16);
     }
     read_rest(p, packet_bytes, len, out);
     if (blocks == 0) {
@@ -98,15 +94,15 @@ bool read(const uint8_t* p, size_t len, report& out) noexcept {
     }
     const uint8_t* b = p + fixed;
     out.has_block = true;
-    out.source_ssrc = be32(b);
+    out.source_ssrc = load_be32(b);
     out.fraction_lost = b[4];
     // 24-bit two's complement, sign-extended.
     const uint32_t lost24 = (uint32_t{b[5]} << 16) | (uint32_t{b[6]} << 8) | b[7];
     out.cumulative_lost = static_cast<int32_t>(lost24 << 8) >> 8;
-    out.highest_seq = be32(b + 8);
-    out.jitter = be32(b + 12);
-    out.lsr = be32(b + 16);
-    out.dlsr = be32(b + 20);
+    out.highest_seq = load_be32(b + 8);
+    out.jitter = load_be32(b + 12);
+    out.lsr = load_be32(b + 16);
+    out.dlsr = load_be32(b + 20);
     return true;
 }
 

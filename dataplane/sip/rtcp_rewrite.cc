@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "big_endian.hh"
 #include "rtcp.hh"
 
 namespace sf::rtcp {
@@ -21,11 +22,6 @@ constexpr uint8_t xr_loss_rle = 1, xr_duplicate_rle = 2, xr_receipt_times = 3, x
 constexpr size_t sr_blocks_at = 28;  // header, sender info
 constexpr size_t rr_blocks_at = 8;
 constexpr size_t block_bytes = 24;
-
-uint32_t load_be32(const uint8_t* p) {
-    return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
-}
-uint16_t load_be16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
 
 // One packet's rewrite: the fields it changes and the checksum's running sum.
 class rewriter {
@@ -73,8 +69,7 @@ private:
     void put16(uint8_t* p, uint16_t v) {
         uint16_t was, now;
         std::memcpy(&was, p, sizeof was);
-        p[0] = static_cast<uint8_t>(v >> 8);
-        p[1] = static_cast<uint8_t>(v);
+        store_be16(p, v);
         std::memcpy(&now, p, sizeof now);
         // Folded before each word (the caller's sum too), so no sum carries out of 32 bits.
         sum_ = (sum_ & 0xffff) + (sum_ >> 16);
