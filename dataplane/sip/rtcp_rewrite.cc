@@ -209,9 +209,12 @@ unsigned rewrite(uint8_t* p, size_t len, const stream_rename& sent, const stream
         if (at + bytes > len) {
             break;
         }
-        // Padding (P bit) ends the packet and counts itself in its last octet.
-        const size_t pad = (p[at] & 0x20) != 0 ? p[at + bytes - 1] : 0;
-        if (pad <= bytes - 4) {
+        // Padding (P bit) ends the packet and counts itself in its last octet, so with P set a
+        // count of 0 is malformed (as rtcp::read() holds): such a packet is left alone, since
+        // renaming its last word would rewrite the octet a receiver reads as the padding count.
+        const bool padded = (p[at] & 0x20) != 0;
+        const size_t pad = padded ? p[at + bytes - 1] : 0;
+        if ((!padded || pad > 0) && pad <= bytes - 4) {
             packet(w, p + at, bytes - pad);
         }
         at += bytes;

@@ -16,7 +16,9 @@
 //   packet (0x0000 and 0xffff being one number);
 // - the walk: no byte changes at or after the end of the walk, computed here from the header's
 //   rule (version-2 packets, each within its length and len, at most 32); a trailing odd byte
-//   never changes; nor does a packet's padding (RFC 3550 6.4.1: no field is in it);
+//   never changes; nor does a packet's padding (RFC 3550 6.4.1: no field is in it), nor the
+//   last octet of any packet with the P bit, where a receiver reads the padding count (a count
+//   of 0 is malformed: that packet is left alone);
 // - what changes is a field: every changed 32-bit word (packets are whole words, so every field
 //   sits in one) is a `from` become `to`, a timestamp + ts_add, 16-bit halves + seq_add, or an
 //   extended sequence number + seq_add (signed); a field is changed only beside an SSRC that was
@@ -115,6 +117,8 @@ struct walk {
     size_t ext_seqs = 0;
     size_t pad_from[32], pad_to[32];
     size_t pads = 0;
+    size_t pad_count[32];  // the last octet of every walked packet with the P bit, valid or not
+    size_t pad_counts = 0;
 };
 
 walk walk_of(const uint8_t* p, size_t n) {
@@ -125,6 +129,9 @@ walk walk_of(const uint8_t* p, size_t n) {
             break;
         }
         const size_t pad = (p[w.end] & 0x20) != 0 ? p[w.end + bytes - 1] : 0;
+        if ((p[w.end] & 0x20) != 0) {
+            w.pad_count[w.pad_counts++] = w.end + bytes - 1;
+        }
         if (pad > 0 && pad <= bytes - 4) {
             w.pad_from[w.pads] = w.end + bytes - pad;
             w.pad_to[w.pads++] = w.end + bytes;
@@ -225,6 +232,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     check(same(out + w.end, in + w.end, n - w.end));
     for (size_t i = 0; i < w.pads; ++i) {
         check(same(out + w.pad_from[i], in + w.pad_from[i], w.pad_to[i] - w.pad_from[i]));
+    }
+    for (size_t i = 0; i < w.pad_counts; ++i) {
+        check(out[w.pad_count[i]] == in[w.pad_count[i]]);
     }
     if (n % 2 != 0) {
         check(out[n - 1] == in[n - 1]);

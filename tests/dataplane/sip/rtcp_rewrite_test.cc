@@ -571,6 +571,18 @@ TEST(RtcpRewrite, PaddedSenderReport) {
     expect_reads_alike(in, o.out, rename(A, B, 0, 1), rename(H, K, 2));
 }
 
+TEST(RtcpRewrite, PaddingCountOfZeroLeavesThePacketAlone) {
+    // P bit set but a padding count of 0 (the count counts itself, so at least 1): malformed, as
+    // rtcp::read() holds. Renaming would rewrite the last word, where a receiver reads the count
+    // (found by the fuzzer: an RR whose SSRC 0 was the count). The next packet is still renamed.
+    bytes padded_rr = rr(0, {});
+    padded_rr[0] |= 0x20;
+    const bytes in = cat({padded_rr, bye({0})});
+    const outcome o = rewritten(in, rename(0, 0x1d), rename(A, B));
+    EXPECT_TRUE(same_bytes(o.out, cat({padded_rr, bye({0x1d})})));
+    EXPECT_EQ(o.count, 1u);
+}
+
 // ---------------------------------------------------------------- SDES, BYE, APP
 
 TEST(RtcpRewrite, SdesRenamesOnlyTheSendersChunk) {
