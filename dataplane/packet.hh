@@ -65,6 +65,16 @@ inline uint16_t csum_replace2(uint16_t check, uint16_t old_word, uint16_t new_wo
     return static_cast<uint16_t>(~csum_fold(sum));
 }
 
+/// RFC 1624 update of a UDP checksum by `delta`, the ones' complement sum of every changed
+/// 16-bit word's ~old and new (at most 0xfffe0000: it is added unfolded). A zero checksum
+/// (IPv4: none) stays zero; a result of zero goes out as 0xffff (RFC 768).
+inline void udp_checksum_add(rte_udp_hdr* udp, uint32_t delta) {
+    if (udp->dgram_cksum != 0) {
+        const auto c = static_cast<uint16_t>(~csum_fold(static_cast<uint16_t>(~udp->dgram_cksum) + delta));
+        udp->dgram_cksum = c == 0 ? 0xffff : c;
+    }
+}
+
 /// Turns an ARP request for `our_addr` (host order) into the reply, in place.
 void make_arp_reply(rte_ether_hdr* eth, rte_arp_hdr* arp, const rte_ether_addr& our_mac);
 

@@ -144,10 +144,7 @@ __attribute__((noinline, cold)) void rename_rtcp(const media_side& in, rte_udp_h
         return;
     }
     if constexpr (!offload) {
-        if (udp->dgram_cksum != 0) {
-            const auto c = static_cast<uint16_t>(~csum_fold(static_cast<uint16_t>(~udp->dgram_cksum) + sum));
-            udp->dgram_cksum = c == 0 ? 0xffff : c;
-        }
+        udp_checksum_add(udp, sum);
     }
 }
 
@@ -202,18 +199,15 @@ inline rtp_seen relay_continuing(media_side& in, rte_udp_hdr* udp, uint16_t payl
     store_be32(now + 8, in.cont_ssrc.load(relaxed));
     std::memcpy(rtp, now, sizeof now);
     if constexpr (!offload) {
-        if (udp->dgram_cksum != 0) {
-            // RFC 1624 over the six words at once: ~C + sum(~old) + sum(new), folded.
-            uint16_t w_was[6], w_now[6];
-            std::memcpy(w_was, was, sizeof w_was);
-            std::memcpy(w_now, now, sizeof w_now);
-            uint32_t sum = static_cast<uint16_t>(~udp->dgram_cksum);
-            for (unsigned w = 0; w < 6; ++w) {
-                sum += static_cast<uint16_t>(~w_was[w]) + uint32_t{w_now[w]};
-            }
-            const auto c = static_cast<uint16_t>(~csum_fold(sum));
-            udp->dgram_cksum = c == 0 ? 0xffff : c;
+        // RFC 1624 over the six words at once: sum(~old) + sum(new), folded once.
+        uint16_t w_was[6], w_now[6];
+        std::memcpy(w_was, was, sizeof w_was);
+        std::memcpy(w_now, now, sizeof w_now);
+        uint32_t delta = 0;
+        for (unsigned w = 0; w < 6; ++w) {
+            delta += static_cast<uint16_t>(~w_was[w]) + uint32_t{w_now[w]};
         }
+        udp_checksum_add(udp, delta);
     }
     return seen;
 }
