@@ -768,6 +768,14 @@ config parse_config(const std::string& text, const std::string& origin, const st
     c.cdr_max_bytes = r.num("cdr.max_bytes", 0, 0, uint64_t{1} << 40);
     c.cdr_files = static_cast<unsigned>(r.num("cdr.files", 5, 1, 1000));
 
+    // [capture]
+    c.capture.dir = resolve(base_dir, r.str("capture.dir", c.capture.dir));
+    if (c.capture.dir.empty()) {
+        r.fail("capture.dir", "expected a directory");
+    }
+    c.capture.max_seconds = static_cast<unsigned>(r.num("capture.max_seconds", 3600, 1, 86'400));
+    c.capture.max_packets = r.num("capture.max_packets", 10'000'000, 1, uint64_t{1} << 40);
+
     parse_accounts(r, order, c);
 
     r.check_all_used();

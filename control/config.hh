@@ -61,6 +61,13 @@ struct dialplan_config {
     std::shared_ptr<const lookup_tables> tables = std::make_shared<const lookup_tables>();
 };
 
+/// `[capture]`: packet capture on request over the API (dataplane/packet_capture.hh).
+struct capture_config {
+    std::string dir = "/var/lib/sipferry/captures";  ///< where the pcapng files go (made if missing)
+    unsigned max_seconds = 3600;      ///< the longest capture (a request's default: 60 s)
+    uint64_t max_packets = 10'000'000;  ///< frames one capture writes at most (also its default)
+};
+
 struct config {
     std::string path;                ///< the file this came from
     dp::dataplane_config dataplane;  ///< eal, dataplane, ports, sip.port, media range
@@ -72,6 +79,7 @@ struct config {
     std::string cdr_file;            ///< empty: no CDR file (records still kept in memory for the API)
     uint64_t cdr_max_bytes = 0;      ///< rotate the CDR file at this size (0: never)
     unsigned cdr_files = 5;          ///< rotated files kept (cdr.jsonl.1 ... .N)
+    capture_config capture;
     std::vector<account_config> accounts;    ///< `[account.NAME]`, in file order
     std::vector<provider_config> providers;  ///< `[provider.NAME]`, in file order
     registrar_config registrar;              ///< `[registrar]`

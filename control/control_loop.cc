@@ -17,6 +17,7 @@
 #include <map>
 
 #include "b2bua.hh"
+#include "capture_api.hh"
 #include "cdr.hh"
 #include "dialplan.hh"
 #include "json_writer.hh"
@@ -49,6 +50,15 @@ quality_source quality_source_of(const cdr_writer& cdrs) {
         const cdr_writer::quality_tally& t = it->second;
         return provider_quality{t.rated, t.poor, t.mos_sum / static_cast<double>(t.rated), t.recent_mos};
     };
+}
+
+/// The DPDK ports the dataplane started (what a capture taps).
+std::vector<uint16_t> port_ids_of(const dp::dataplane& d) {
+    std::vector<uint16_t> ids;
+    for (const auto& p : d.ports()) {
+        ids.push_back(p.port_id);
+    }
+    return ids;
 }
 
 ms_t steady_ms() {
@@ -92,6 +102,8 @@ struct control_loop::impl {
     dialplan_engine dialplans;
     cdr_writer cdrs;
     b2bua calls;
+    dp::packet_capture capture;
+    capture_api captures;
     boost::asio::io_context io;
     std::unique_ptr<mgmt_api> api;
     uint64_t reloads_refused = 0;  ///< reloads whose config or dialplans were broken (nothing changed)
@@ -108,7 +120,9 @@ struct control_loop::impl {
           dialplans(limits_of(c.dialplan)), cdrs(c.cdr_file, c.cdr_max_bytes, c.cdr_files),
           calls(b2bua_config_of(c, c), transactions, timers, media, dialplans, cdrs,
                 [this](unsigned r, sip_addr to, sip_wire m) { transport.send(r, to, std::move(m)); },
-                steady_ms) {
+                steady_ms),
+          capture(port_ids_of(d), static_cast<uint16_t>(c.dataplane.workers), d.relay().rcu()),
+          captures(c.capture, capture) {
         // Room for a full frames_out ring and the message being built (up to 64 fragments).
         transactions.keep_free_for_sending(d.frames_out_capacity() + 64);
         dialplans.set_quality_source(quality_source_of(cdrs));
@@ -182,6 +196,9 @@ struct control_loop::impl {
             j.begin_object().key("announcing").value(uint64_t{transport.announce(steady_ms())}).end_object();
             return {200, "application/json", j.take()};
         }
+        if (path == "/v1/capture" || path == "/v1/capture/stop") {
+            return capture_request(method, path, body);
+        }
         if (path == "/v1/transfer") {
             if (method != "POST") {
                 return {405, "application/json", R"({"error":"POST a JSON object: call, keep, to"})"};
@@ -212,6 +229,22 @@ struct control_loop::impl {
             return {200, "application/json", body};
         }
         return {404, "application/json", R"({"error":"not found"})"};
+    }
+
+    /// /v1/capture (control/capture_api.hh): GET reads, POST needs [api] token like every change.
+    api_response capture_request(const std::string& method, const std::string& path, const std::string& body) {
+        const uint64_t now = steady_ms();
+        if (method == "GET" || method == "HEAD") {
+            return path == "/v1/capture" ? captures.status(now)
+                                         : api_response{405, "application/json", R"({"error":"POST to stop the capture"})"};
+        }
+        if (method != "POST") {
+            return {405, "application/json", R"({"error":"GET or POST"})"};
+        }
+        if (cfg.api_token.empty()) {
+            return {403, "application/json", R"({"error":"capture over the API is off: set [api] token"})"};
+        }
+        return path == "/v1/capture" ? captures.start(body, now) : captures.stop(now);
     }
 
     /// POST /v1/transfer {"call": "<id or Call-ID>", "keep": "a"|"b", "to": "<user>"}
@@ -429,6 +462,7 @@ struct control_loop::impl {
         }
         const ms_t now = steady_ms();
         timers.run(now);
+        captures.poll(now);
         transport.tick(now);
         media.retry_neighbours(now, nn > 0);
         io.poll();
@@ -457,6 +491,7 @@ void control_loop::run(const std::atomic<bool>& stop, std::atomic<bool>* reload)
             std::this_thread::sleep_for(std::chrono::microseconds(200));
         }
     }
+    impl_->capture.stop("shutdown", steady_ms());  // while the workers still run: the file is whole
     log_info("control: stopping with %zu active calls", impl_->calls.active_calls());
 }
 

@@ -1,6 +1,6 @@
 /// sipferryctl: the operator's command line for a running sipferry (its management API).
 ///
-///   sipferryctl [--api 127.0.0.1:8080] stats|calls|cdrs|get PATH
+///   sipferryctl [--api 127.0.0.1:8080] stats|calls|cdrs|get PATH|reload|announce|transfer|capture
 ///
 /// Prints the JSON the appliance answers. Exit status: 0 on 2xx, 1 on any other HTTP
 /// status, 2 when the appliance cannot be reached or the command line is wrong.
@@ -30,7 +30,11 @@ int main(int argc, char** argv) {
         "timeout", po::value<unsigned>()->default_value(5), "seconds to wait for the appliance")(
         "token", po::value<std::string>()->default_value(""),
         "bearer token for call control ([api] token; default: $SIPFERRY_API_TOKEN)")(
-        "keep", po::value<std::string>()->default_value("a"), "transfer: the leg that stays, a (caller) or b");
+        "keep", po::value<std::string>()->default_value("a"), "transfer: the leg that stays, a (caller) or b")(
+        "seconds", po::value<unsigned>(), "capture: how long (default 60, at most [capture] max_seconds)")(
+        "packets", po::value<uint64_t>(), "capture: frames at most (default [capture] max_packets)")(
+        "snaplen", po::value<unsigned>(), "capture: bytes kept of each frame (default: all)")(
+        "file", po::value<std::string>(), "capture: the file's name in [capture] dir (default capture-DATE-TIME.pcapng)");
     po::options_description hidden;
     hidden.add_options()("words", po::value(&words));
     po::options_description all;
@@ -49,7 +53,11 @@ int main(int argc, char** argv) {
         "  announce   gratuitous ARP for every port and media address (after the addresses moved)\n"
         "  transfer CALL TO   blind-transfer a call (its id, a Call-ID, or the fu= tag its dial string set):\n"
         "                     the caller (--keep a) or the\n"
-        "                     callee (--keep b) is connected to user TO, through the transfer dialplan\n";
+        "                     callee (--keep b) is connected to user TO, through the transfer dialplan\n"
+        "  capture start [FILTER]   capture frames on every port, both ways, into a pcapng file in\n"
+        "                     [capture] dir (FILTER: tcpdump syntax, e.g. host 192.0.2.14 and udp)\n"
+        "  capture status     how the capture goes (or how the last one ended)\n"
+        "  capture stop       end it now\n";
     try {
         po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), vm);
         po::notify(vm);
@@ -63,22 +71,45 @@ int main(int argc, char** argv) {
     }
     std::string path;
     std::string post_body;
+    // A JSON string (control characters left out).
+    auto quote = [](const std::string& v) {
+        std::string q = "\"";
+        for (char ch : v) {
+            if (ch == '"' || ch == '\\') {
+                q.push_back('\\');
+            }
+            if (static_cast<unsigned char>(ch) >= 0x20) {
+                q.push_back(ch);
+            }
+        }
+        return q + "\"";
+    };
     if (words.size() == 3 && words[0] == "transfer") {
         path = "/v1/transfer";
-        auto quote = [](const std::string& v) {
-            std::string q = "\"";
-            for (char ch : v) {
-                if (ch == '"' || ch == '\\') {
-                    q.push_back('\\');
-                }
-                if (static_cast<unsigned char>(ch) >= 0x20) {
-                    q.push_back(ch);
-                }
-            }
-            return q + "\"";
-        };
         post_body = "{\"call\":" + quote(words[1]) + ",\"to\":" + quote(words[2]) +
                     ",\"keep\":" + quote(vm["keep"].as<std::string>()) + "}";
+    } else if (words.size() >= 2 && words[0] == "capture" && words[1] == "start") {
+        path = "/v1/capture";
+        std::string filter;
+        for (size_t i = 2; i < words.size(); ++i) {
+            filter += (i > 2 ? " " : "") + words[i];
+        }
+        post_body = "{\"filter\":" + quote(filter);
+        for (const char* n : {"seconds", "snaplen"}) {
+            if (vm.count(n)) {
+                post_body += std::string(",\"") + n + "\":" + std::to_string(vm[n].as<unsigned>());
+            }
+        }
+        if (vm.count("packets")) {
+            post_body += ",\"packets\":" + std::to_string(vm["packets"].as<uint64_t>());
+        }
+        if (vm.count("file")) {
+            post_body += ",\"file\":" + quote(vm["file"].as<std::string>());
+        }
+        post_body += "}";
+    } else if (words.size() == 2 && words[0] == "capture" && (words[1] == "stop" || words[1] == "status")) {
+        path = words[1] == "stop" ? "/v1/capture/stop" : "/v1/capture";
+        post_body = words[1] == "stop" ? "{}" : "";
     } else if (words.size() == 1 && (words[0] == "reload" || words[0] == "announce")) {
         path = "/v1/" + words[0];
         post_body = "{}";

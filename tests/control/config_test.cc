@@ -160,6 +160,20 @@ TEST_F(config_test, minimal_gets_the_defaults) {
     EXPECT_EQ(c.dialplan.max_memory_kib, 4096u);
     EXPECT_EQ(c.api_listen, "127.0.0.1:8080");
     EXPECT_TRUE(c.cdr_file.empty());
+    EXPECT_EQ(c.capture.dir, "/var/lib/sipferry/captures");
+    EXPECT_EQ(c.capture.max_seconds, 3600u);
+    EXPECT_EQ(c.capture.max_packets, 10'000'000u);
+}
+
+TEST_F(config_test, capture_section_sets_the_directory_and_the_limits) {
+    const config c = parse(minimal("[capture]\ndir = caps\nmax_seconds = 120\nmax_packets = 5000\n"));
+    EXPECT_EQ(c.capture.dir, (dir_ / "caps").string());  // relative to the config's folder
+    EXPECT_EQ(c.capture.max_seconds, 120u);
+    EXPECT_EQ(c.capture.max_packets, 5000u);
+    expect_error(minimal("[capture]\nmax_seconds = 0\n"), "capture.max_seconds");
+    expect_error(minimal("[capture]\nmax_seconds = 86401\n"), "capture.max_seconds");
+    expect_error(minimal("[capture]\nmax_packets = 0\n"), "capture.max_packets");
+    expect_error(minimal("[capture]\nfile = x\n"), "capture.file");
 }
 
 TEST_F(config_test, relative_paths_resolve_against_the_base_dir) {
