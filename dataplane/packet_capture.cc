@@ -36,7 +36,7 @@ constexpr size_t max_filter_bytes = 4096;
 /// libpcap's compiler for Ethernet frames: the program, or libpcap's message.
 std::string compile(const std::string& filter, bpf_program& prog) {
     if (filter.size() > max_filter_bytes) {
-        return "the filter is longer than 4096 bytes";
+        return "filter: longer than 4096 bytes";
     }
     pcap_t* p = pcap_open_dead(DLT_EN10MB, 65535);
     if (p == nullptr) {
@@ -86,9 +86,10 @@ struct packet_capture::session {
         return bpf == nullptr || rte_bpf_exec(bpf, m) != 0;
     }
 
-    /// Nanoseconds since the epoch at TSC `tsc`. DPDK 22.11's rte_pcapng_copy() converts with
-    /// (cycles * 1e9) in 64 bits, which wraps a few seconds after the process started (its
-    /// files are hours off), so every block's timestamp is written again here, in 128 bits.
+    /// Nanoseconds since the epoch at TSC `tsc`. DPDK 22.11's rte_pcapng_copy() gets it wrong:
+    /// its TSC-to-time base is set on first use, after the caller read the TSC, so the first
+    /// delta is negative and poisons the base, and (cycles * 1e9) is computed in 64 bits. Its
+    /// files came out hours or centuries off, so every block's timestamp is written again here.
     uint64_t wall_ns(uint64_t tsc) const {
         return base_ns + static_cast<uint64_t>(static_cast<unsigned __int128>(tsc - base_tsc) * 1'000'000'000u / tsc_hz);
     }
@@ -171,7 +172,10 @@ struct packet_capture::session {
                 std::this_thread::sleep_for(std::chrono::milliseconds(1));
                 continue;
             }
-            const ssize_t w = rte_pcapng_write_packets(file, batch, static_cast<uint16_t>(n));  // frees them
+            const ssize_t w = rte_pcapng_write_packets(file, batch, static_cast<uint16_t>(n));
+            // DPDK 22.11 does not free them, whatever its header says (its dumpcap frees them
+            // itself): left to it, the pool ran dry after its 8191 frames.
+            rte_pktmbuf_free_bulk(batch, n);
             if (w < 0) {
                 write_failed.fetch_add(n, std::memory_order_relaxed);
             } else {

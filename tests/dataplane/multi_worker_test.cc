@@ -49,6 +49,7 @@
 #include <vector>
 
 #include "eal_fixture.hh"
+#include "ring_port.hh"
 #include "packet.hh"
 #include "relay_table.hh"
 #include "rings.hh"
@@ -219,12 +220,7 @@ struct spread {
     unsigned q_ab, q_ba, count;
 };
 
-struct ring_port {
-    uint16_t id = 0;
-    rte_ring* rx[n_queues] = {};
-    rte_ring* tx[n_queues] = {};
-    rte_ether_addr mac{};
-};
+using ring_port = sf::dp::test::ring_port<n_queues>;
 
 // A worker stopped between its lookup and its use of a side (a preempted lcore, as RCU
 // sees it): reader `reader_id` looks `key` up, holds the side until the test releases it,
@@ -276,27 +272,7 @@ protected:
     // Two queue pairs, one ring each way per queue: RX rings are filled by the test (the
     // NIC's RSS), TX rings hold what the workers sent. TX rings hold more than the pool
     // has mbufs, so a slow reader can never make a worker drop.
-    static void make_port(const char* name, ring_port& p) {
-        for (unsigned q = 0; q < n_queues; ++q) {
-            p.rx[q] = rte_ring_create((std::string(name) + "_rx" + std::to_string(q)).c_str(), 4096,
-                                      rte_socket_id(), RING_F_SP_ENQ | RING_F_SC_DEQ);
-            p.tx[q] = rte_ring_create((std::string(name) + "_tx" + std::to_string(q)).c_str(), 16384,
-                                      rte_socket_id(), RING_F_SP_ENQ | RING_F_SC_DEQ);
-            ASSERT_NE(p.rx[q], nullptr);
-            ASSERT_NE(p.tx[q], nullptr);
-        }
-        const int id = rte_eth_from_rings(name, p.rx, n_queues, p.tx, n_queues, rte_socket_id());
-        ASSERT_GE(id, 0) << "rte_eth_from_rings: " << rte_strerror(rte_errno);
-        p.id = static_cast<uint16_t>(id);
-        rte_eth_conf conf{};
-        ASSERT_EQ(rte_eth_dev_configure(p.id, n_queues, n_queues, &conf), 0);
-        for (uint16_t q = 0; q < n_queues; ++q) {
-            ASSERT_EQ(rte_eth_rx_queue_setup(p.id, q, 1024, 0, nullptr, pool), 0);
-            ASSERT_EQ(rte_eth_tx_queue_setup(p.id, q, 1024, 0, nullptr), 0);
-        }
-        ASSERT_EQ(rte_eth_dev_start(p.id), 0);
-        ASSERT_EQ(rte_eth_macaddr_get(p.id, &p.mac), 0);
-    }
+    static void make_port(const char* name, ring_port& p) { make_ring_port(name, p, 4096, 16384, 1024, pool); }
 
     void SetUp() override {
         ASSERT_NE(pool, nullptr);
