@@ -1,11 +1,9 @@
 #include "capture_api.hh"
 
-#include <boost/property_tree/json_parser.hpp>
-#include <boost/property_tree/ptree.hpp>
+#include "capture_request.hh"
 
 #include <ctime>
 #include <filesystem>
-#include <sstream>
 #include <system_error>
 
 #include "json_writer.hh"
@@ -31,34 +29,6 @@ std::string default_file_name() {
     return buf;
 }
 
-/// `doc`'s `key` as a whole number into `out` (left alone when absent); false if it is not one.
-/// (ptree's get<T>(key, default) answers the default for a value that does not convert.)
-bool whole_number(const boost::property_tree::ptree& doc, const char* key, uint64_t& out) {
-    const auto child = doc.get_child_optional(key);
-    if (!child) {
-        return true;
-    }
-    const std::string& v = child->data();
-    if (!child->empty() || v.empty() || v.size() > 19 || v.find_first_not_of("0123456789") != std::string::npos) {
-        return false;
-    }
-    out = std::stoull(v);
-    return true;
-}
-
-/// `doc`'s `key` as text into `out` (left alone when absent); false for an object or array.
-bool text(const boost::property_tree::ptree& doc, const char* key, std::string& out) {
-    const auto child = doc.get_child_optional(key);
-    if (!child) {
-        return true;
-    }
-    if (!child->empty()) {
-        return false;
-    }
-    out = child->data();
-    return true;
-}
-
 std::string status_json(const dp::capture_status& s, uint64_t now_ms) {
     json_writer j;
     j.begin_object().key("running").value(s.running);
@@ -81,65 +51,20 @@ std::string status_json(const dp::capture_status& s, uint64_t now_ms) {
 
 }  // namespace
 
-bool capture_api::valid_file_name(const std::string& name) {
-    if (name.empty() || name.size() > 128 || name[0] == '.') {
-        return false;
-    }
-    for (const char c : name) {
-        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-                        c == '-' || c == '_';
-        if (!ok) {
-            return false;
-        }
-    }
-    return true;
-}
-
 api_response capture_api::start(const std::string& body, uint64_t now_ms) {
     if (capture_.running()) {
         return error(409, "a capture is running: POST /v1/capture/stop first");
     }
-    boost::property_tree::ptree doc;
-    try {
-        if (!body.empty()) {
-            std::istringstream in(body);
-            boost::property_tree::read_json(in, doc);
-        }
-    } catch (const std::exception&) {
-        return error(400, "expected a JSON object: filter (text), seconds, packets, snaplen (numbers), file (text)");
+    capture_ask ask;
+    if (std::string err = parse_capture_request(body, cfg_, ask); !err.empty()) {
+        return error(400, err);
     }
     dp::capture_request req;
-    uint64_t seconds = std::min<uint64_t>(60, cfg_.max_seconds);
-    uint64_t snaplen = 0;
-    req.max_packets = cfg_.max_packets;
-    std::string file;
-    for (const auto& [key, out] : {std::pair<const char*, uint64_t*>{"seconds", &seconds},
-                                   {"packets", &req.max_packets}, {"snaplen", &snaplen}}) {
-        if (!whole_number(doc, key, *out)) {
-            return error(400, std::string(key) + ": expected a whole number");
-        }
-    }
-    for (const auto& [key, out] : {std::pair<const char*, std::string*>{"filter", &req.filter}, {"file", &file}}) {
-        if (!text(doc, key, *out)) {
-            return error(400, std::string(key) + ": expected text");
-        }
-    }
-    if (seconds == 0 || seconds > cfg_.max_seconds) {
-        return error(400, "seconds: expected 1.." + std::to_string(cfg_.max_seconds) + " ([capture] max_seconds)");
-    }
-    if (req.max_packets == 0 || req.max_packets > cfg_.max_packets) {
-        return error(400, "packets: expected 1.." + std::to_string(cfg_.max_packets) + " ([capture] max_packets)");
-    }
-    if (snaplen != 0 && (snaplen < 64 || snaplen > 65535)) {
-        return error(400, "snaplen: expected 0 (whole frames) or 64..65535");
-    }
-    req.snaplen = static_cast<uint32_t>(snaplen);
-    if (file.empty()) {
-        file = default_file_name();
-    } else if (!valid_file_name(file)) {
-        return error(400, "file: expected a name of letters, digits, '.', '-' and '_' (not starting with '.'), "
-                          "written in [capture] dir");
-    }
+    req.filter = ask.filter;
+    req.max_packets = ask.packets;
+    req.snaplen = ask.snaplen;
+    const uint64_t seconds = ask.seconds;
+    const std::string file = ask.file.empty() ? default_file_name() : ask.file;
     if (const std::string err = dp::packet_capture::check_filter(req.filter); !err.empty()) {
         return error(400, err);
     }

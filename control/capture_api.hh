@@ -8,10 +8,8 @@
 ///   POST /v1/capture/stop  ends it
 ///   GET  /v1/capture       how it goes (or how the last one ended)
 ///
-/// The file is always `[capture] dir`/NAME: NAME is letters, digits, '.', '-', '_' (not
-/// starting with '.'; at most 128), so a request cannot write anywhere else; an existing file
-/// is never overwritten. Limits: seconds 1..`max_seconds` (default 60), packets 1..
-/// `max_packets` (default `max_packets`), snaplen 0 (whole frames) or 64..65535.
+/// The request is read by parse_capture_request() (control/capture_request.hh: the limits, and
+/// file names that keep the file in `[capture] dir`); an existing file is never overwritten.
 
 #include <cstdint>
 #include <string>
@@ -35,9 +33,6 @@ public:
     api_response status(uint64_t now_ms) const;
     /// The control loop's tick: ends a capture whose time or packets are used up (and logs it).
     void poll(uint64_t now_ms);
-
-    /// A capture file's name as requests may give it.
-    static bool valid_file_name(const std::string& name);
 
 private:
     const capture_config& cfg_;

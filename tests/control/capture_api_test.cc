@@ -71,21 +71,6 @@ protected:
 
 }  // namespace
 
-TEST(capture_api_names, only_plain_names_in_the_directory) {
-    EXPECT_TRUE(capture_api::valid_file_name("call-42.pcapng"));
-    EXPECT_TRUE(capture_api::valid_file_name("A_b.9"));
-    EXPECT_TRUE(capture_api::valid_file_name(std::string(128, 'x')));
-    EXPECT_FALSE(capture_api::valid_file_name(""));
-    EXPECT_FALSE(capture_api::valid_file_name(std::string(129, 'x')));
-    EXPECT_FALSE(capture_api::valid_file_name("../etc/passwd"));
-    EXPECT_FALSE(capture_api::valid_file_name("a/b"));
-    EXPECT_FALSE(capture_api::valid_file_name(".hidden"));
-    EXPECT_FALSE(capture_api::valid_file_name(".."));
-    EXPECT_FALSE(capture_api::valid_file_name("a b"));
-    EXPECT_FALSE(capture_api::valid_file_name("a\nb"));
-    EXPECT_FALSE(capture_api::valid_file_name("caf\xc3\xa9"));
-}
-
 TEST_F(capture_api_test, nothing_ran_yet) {
     const api_response r = api_.status(0);
     EXPECT_EQ(r.status, 200);
@@ -170,7 +155,7 @@ TEST_F(capture_api_test, the_control_loops_poll_ends_it_on_time_with_the_default
     const std::string file = json_of(r).get<std::string>("file");
     const std::string name = fs::path(file).filename().string();
     EXPECT_EQ(name.rfind("capture-", 0), 0u) << name;
-    EXPECT_TRUE(capture_api::valid_file_name(name)) << name;
+    EXPECT_EQ(name.size(), 30u) << name;  // capture-YYYYmmdd-HHMMSS.pcapng
     api_.poll(11'999);
     EXPECT_TRUE(capture_.running());
     api_.poll(12'000);
