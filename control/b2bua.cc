@@ -2,6 +2,7 @@
 #include "b2bua_call.hh"
 
 #include <algorithm>
+#include <charconv>
 
 #include "config.hh"
 #include "json_writer.hh"
@@ -634,6 +635,66 @@ void b2bua::end_call(call& c, const char* hangup) {
     release_leg_channel(c, false);
     release_leg_channel(c, true);
     calls_.erase(c.id);  // `c` is gone from here on
+}
+
+b2bua::call* b2bua::call_by_ref(const std::string& call_ref, std::pair<int, std::string>& refusal) {
+    call* c = find_call(call_ref);
+    if (c == nullptr) {
+        uint64_t id = 0;
+        auto [p, ec] = std::from_chars(call_ref.data(), call_ref.data() + call_ref.size(), id);
+        auto it = ec == std::errc{} && p == call_ref.data() + call_ref.size() ? calls_.find(id) : calls_.end();
+        c = it == calls_.end() ? nullptr : it->second.get();
+    }
+    if (c == nullptr && !call_ref.empty()) {
+        // A tag the dialplan set (the fu= From user of the answering destination), as
+        // sipsorcery's call manager found calls for Tropo applications. It must name one call.
+        for (auto& [id, k] : calls_) {
+            if (k->tag == call_ref) {
+                if (c != nullptr) {
+                    refusal = {409, R"({"error":"the tag names more than one call: use the call id"})"};
+                    return nullptr;
+                }
+                c = k.get();
+            }
+        }
+    }
+    if (c == nullptr) {
+        refusal = {404, R"({"error":"no such call"})"};
+    }
+    return c;
+}
+
+std::pair<int, std::string> b2bua::capture_filter(const std::string& call_ref) {
+    std::pair<int, std::string> refusal;
+    const call* c = call_by_ref(call_ref, refusal);
+    if (c == nullptr) {
+        return refusal;
+    }
+    // Each leg's SIP peer (the appliance's SIP port on its realm talks to it) and every relay
+    // port of the call's media, RTP and the RTCP port above it.
+    std::string f = "udp and (";
+    bool first = true;
+    auto add = [&](const std::string& term) {
+        f += (first ? "" : " or ") + term;
+        first = false;
+    };
+    for (const leg* l : {&c->a, &c->b}) {
+        if (l->target.addr != 0) {
+            add("(host " + ipv4_to_string(l->target.addr) + " and port " + std::to_string(l->target.port) + ")");
+        }
+    }
+    for (const auto& st : c->media.streams) {
+        for (const uint16_t port : {st.a_port, st.b_port}) {
+            if (port != 0) {
+                add(st.rtcp ? "portrange " + std::to_string(port) + "-" + std::to_string(port + 1)
+                            : "port " + std::to_string(port));
+            }
+        }
+    }
+    if (first) {
+        return {409, R"({"error":"the call has no peer or media to capture yet"})"};
+    }
+    return {200, f + ")"};
 }
 
 std::string b2bua::calls_json() const {

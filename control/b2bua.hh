@@ -136,6 +136,10 @@ public:
     /// Call-ID) so that the leg `keep` ("a", the caller, or "b") is connected to `target_user`
     /// instead of the other leg, through the `transfer` dialplan and the transfer policy as
     /// a REFER from that other leg would be. Returns (HTTP status, JSON body).
+    /// A tcpdump filter that takes one call's frames as they stand now: both legs' SIP peers and
+    /// every relay port of its media (RTP and RTCP). CALL as api_transfer takes it. {200, filter}
+    /// or {404 (no such call) / 409 (a tag naming several, nothing to capture yet), error JSON}.
+    std::pair<int, std::string> capture_filter(const std::string& call_ref);
     std::pair<int, std::string> api_transfer(const std::string& call_ref, const std::string& keep,
                                              const std::string& target_user);
 
@@ -460,6 +464,9 @@ private:
     /// From, our new tag, its Contact as the target (else where it came from), our Contact.
     leg uas_leg(const inbound& in) const;
     call* find_call(std::string_view call_id, bool* is_a = nullptr);
+    /// The call an API request names: its id, either leg's Call-ID, or the tag its dial string
+    /// set (which must name one call); nullptr with `refusal` (404 or 409, error JSON) if none.
+    call* call_by_ref(const std::string& call_ref, std::pair<int, std::string>& refusal);
 
     std::string rewrite_sdp(call& c, bool for_b, std::string_view body);
     /// The realm (port index) towards `addr`: on-link first, else one with a gateway; -1 if none.

@@ -700,27 +700,10 @@ bool b2bua::try_attended(call& c, bool from_a, uint64_t stx, uint32_t refer_cseq
 
 std::pair<int, std::string> b2bua::api_transfer(const std::string& call_ref, const std::string& keep,
                                                 const std::string& target_user) {
-    call* c = find_call(call_ref);
+    std::pair<int, std::string> refusal;
+    call* c = call_by_ref(call_ref, refusal);
     if (c == nullptr) {
-        uint64_t id = 0;
-        auto [p, ec] = std::from_chars(call_ref.data(), call_ref.data() + call_ref.size(), id);
-        auto it = ec == std::errc{} && p == call_ref.data() + call_ref.size() ? calls_.find(id) : calls_.end();
-        c = it == calls_.end() ? nullptr : it->second.get();
-    }
-    if (c == nullptr && !call_ref.empty()) {
-        // A tag the dialplan set (the fu= From user of the answering destination), as
-        // sipsorcery's call manager found calls for Tropo applications. It must name one call.
-        for (auto& [id, k] : calls_) {
-            if (k->tag == call_ref) {
-                if (c != nullptr) {
-                    return {409, R"({"error":"the tag names more than one call: use the call id"})"};
-                }
-                c = k.get();
-            }
-        }
-    }
-    if (c == nullptr) {
-        return {404, R"({"error":"no such call"})"};
+        return refusal;
     }
     for (char ch : target_user) {
         if (!(std::isalnum(static_cast<unsigned char>(ch)) || std::string_view("+-_.*#").find(ch) != std::string_view::npos)) {

@@ -61,6 +61,16 @@ api_response capture_api::start(const std::string& body, uint64_t now_ms) {
     }
     dp::capture_request req;
     req.filter = ask.filter;
+    if (!ask.call.empty()) {
+        if (!call_filter_) {
+            return error(400, "call: calls cannot be named here");
+        }
+        auto [status, filter] = call_filter_(ask.call);
+        if (status != 200) {
+            return {status, "application/json", filter};
+        }
+        req.filter = ask.filter.empty() ? filter : "(" + filter + ") and (" + ask.filter + ")";
+    }
     req.max_packets = ask.packets;
     req.snaplen = ask.snaplen;
     const uint64_t seconds = ask.seconds;

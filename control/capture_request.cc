@@ -61,7 +61,7 @@ std::string parse_capture_request(const std::string& body, const capture_config&
             boost::property_tree::read_json(in, doc);
         }
     } catch (const std::exception&) {
-        return "expected a JSON object: filter (text), seconds, packets, snaplen (numbers), file (text)";
+        return "expected a JSON object: filter, call, file (text), seconds, packets, snaplen (numbers)";
     }
     // A bare value reads as a ptree with data, an array as children with empty names: neither
     // is an object (an empty array is indistinguishable from {}: taken as one).
@@ -70,7 +70,7 @@ std::string parse_capture_request(const std::string& body, const capture_config&
         object = object && !name.empty();
     }
     if (!object) {
-        return "expected a JSON object: filter (text), seconds, packets, snaplen (numbers), file (text)";
+        return "expected a JSON object: filter, call, file (text), seconds, packets, snaplen (numbers)";
     }
     capture_ask ask;
     ask.seconds = std::min<uint64_t>(60, cfg.max_seconds);
@@ -82,7 +82,8 @@ std::string parse_capture_request(const std::string& body, const capture_config&
             return std::string(key) + ": expected a whole number";
         }
     }
-    for (const auto& [key, value] : {std::pair<const char*, std::string*>{"filter", &ask.filter}, {"file", &ask.file}}) {
+    for (const auto& [key, value] : {std::pair<const char*, std::string*>{"filter", &ask.filter}, {"file", &ask.file},
+                                     {"call", &ask.call}}) {
         if (!text(doc, key, *value)) {
             return std::string(key) + ": expected text";
         }

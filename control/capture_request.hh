@@ -14,6 +14,7 @@ namespace sf::control {
 /// What a request asks for, defaults filled in.
 struct capture_ask {
     std::string filter;      ///< tcpdump syntax, not yet compiled; empty: every frame
+    std::string call;        ///< a call (id, Call-ID or tag): its frames only (and the filter's)
     std::string file;        ///< a valid_capture_file_name(), or empty: the caller names it
     uint64_t seconds = 0;    ///< 1..max_seconds (default min(60, max_seconds))
     uint64_t packets = 0;    ///< 1..max_packets (default max_packets)

@@ -122,7 +122,7 @@ struct control_loop::impl {
                 [this](unsigned r, sip_addr to, sip_wire m) { transport.send(r, to, std::move(m)); },
                 steady_ms),
           capture(port_ids_of(d), static_cast<uint16_t>(c.dataplane.workers), d.relay().rcu()),
-          captures(c.capture, capture) {
+          captures(c.capture, capture, [this](const std::string& ref) { return calls.capture_filter(ref); }) {
         // Room for a full frames_out ring and the message being built (up to 64 fragments).
         transactions.keep_free_for_sending(d.frames_out_capacity() + 64);
         dialplans.set_quality_source(quality_source_of(cdrs));

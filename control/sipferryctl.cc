@@ -56,6 +56,8 @@ int main(int argc, char** argv) {
         "                     callee (--keep b) is connected to user TO, through the transfer dialplan\n"
         "  capture start [FILTER]   capture frames on every port, both ways, into a pcapng file in\n"
         "                     [capture] dir (FILTER: tcpdump syntax, e.g. host 192.0.2.14 and udp)\n"
+        "  capture call CALL [FILTER]   the same for one call's frames: its SIP peers and relay\n"
+        "                     ports as they are now (CALL as for transfer)\n"
         "  capture status     how the capture goes (or how the last one ended)\n"
         "  capture stop       end it now\n";
     try {
@@ -88,13 +90,18 @@ int main(int argc, char** argv) {
         path = "/v1/transfer";
         post_body = "{\"call\":" + quote(words[1]) + ",\"to\":" + quote(words[2]) +
                     ",\"keep\":" + quote(vm["keep"].as<std::string>()) + "}";
-    } else if (words.size() >= 2 && words[0] == "capture" && words[1] == "start") {
+    } else if ((words.size() >= 2 && words[0] == "capture" && words[1] == "start") ||
+               (words.size() >= 3 && words[0] == "capture" && words[1] == "call")) {
         path = "/v1/capture";
+        const size_t first = words[1] == "call" ? 3 : 2;
         std::string filter;
-        for (size_t i = 2; i < words.size(); ++i) {
-            filter += (i > 2 ? " " : "") + words[i];
+        for (size_t i = first; i < words.size(); ++i) {
+            filter += (i > first ? " " : "") + words[i];
         }
         post_body = "{\"filter\":" + quote(filter);
+        if (words[1] == "call") {
+            post_body += ",\"call\":" + quote(words[2]);
+        }
         for (const char* n : {"seconds", "snaplen"}) {
             if (vm.count(n)) {
                 post_body += std::string(",\"") + n + "\":" + std::to_string(vm[n].as<unsigned>());

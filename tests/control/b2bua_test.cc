@@ -1672,6 +1672,24 @@ TEST_F(b2bua_test, calls_json_lists_the_active_call) {
     EXPECT_NO_THROW(boost::property_tree::read_json(in, t)) << j;
 }
 
+TEST_F(b2bua_test, capture_filter_names_the_calls_sip_peers_and_relay_ports) {
+    EXPECT_EQ(b2b_->capture_filter("no-such-call").first, 404);
+    invite_opts o;
+    o.user = "bob";
+    call_state cs = confirmed_call(o);
+    ASSERT_NE(cs.b_invite, nullptr);
+    const auto [status, filter] = b2b_->capture_filter(invite_opts{}.call_id);
+    ASSERT_EQ(status, 200) << filter;
+    // Both SIP peers and both relay ports with their RTCP ports (the offer had no rtcp-mux).
+    const std::string a = std::to_string(cs.a_port), b = std::to_string(cs.b_port);
+    const std::string want = "udp and ((host 192.0.2.10 and port 5060) or (host 198.51.100.20 and port 5060) or "
+                             "portrange " + a + "-" + std::to_string(cs.a_port + 1) + " or portrange " + b + "-" +
+                             std::to_string(cs.b_port + 1) + ")";
+    EXPECT_EQ(filter, want);
+    // bob's Call-ID names the same call.
+    EXPECT_EQ(b2b_->capture_filter(std::string(cs.b_invite->msg.call_id)).second, want);
+}
+
 TEST_F(b2bua_test, two_calls_get_different_relay_ports) {
     call_state one = start_call();
     invite_opts o;

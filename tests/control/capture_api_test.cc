@@ -174,3 +174,28 @@ TEST_F(capture_api_test, defaults_come_from_the_config) {
     api_.poll(30'000);
     EXPECT_FALSE(capture_.running());
 }
+
+TEST_F(capture_api_test, a_call_narrows_the_capture_to_its_frames) {
+    // The B2BUA's answer for a call reference (b2bua::capture_filter, tested in b2bua_test).
+    capture_api with_calls(cfg_, capture_, [](const std::string& ref) -> std::pair<int, std::string> {
+        if (ref == "7") {
+            return {200, "udp and (port 20000 or port 20002)"};
+        }
+        return {404, R"({"error":"no such call"})"};
+    });
+    const api_response missing = with_calls.start(R"({"call":"8"})", 0);
+    EXPECT_EQ(missing.status, 404);
+    EXPECT_EQ(missing.body, R"({"error":"no such call"})");
+    EXPECT_FALSE(capture_.running());
+
+    api_response r = with_calls.start(R"({"call":"7","file":"call.pcapng"})", 0);
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(json_of(r).get<std::string>("filter"), "udp and (port 20000 or port 20002)");
+    with_calls.stop(1);
+    r = with_calls.start(R"({"call":"7","filter":"udp[8] & 0xc0 == 0x80","file":"call-rtp.pcapng"})", 2);
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(json_of(r).get<std::string>("filter"), "(udp and (port 20000 or port 20002)) and (udp[8] & 0xc0 == 0x80)");
+    with_calls.stop(3);
+    // Without the B2BUA's help a call cannot be named.
+    EXPECT_EQ(api_.start(R"({"call":"7"})", 4).status, 400);
+}

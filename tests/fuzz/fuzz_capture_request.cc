@@ -28,7 +28,7 @@ void check(bool ok) {
 }
 
 bool same(const capture_ask& a, const capture_ask& b) {
-    return a.filter == b.filter && a.file == b.file && a.seconds == b.seconds && a.packets == b.packets &&
+    return a.filter == b.filter && a.call == b.call && a.file == b.file && a.seconds == b.seconds && a.packets == b.packets &&
            a.snaplen == b.snaplen;
 }
 
@@ -78,6 +78,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     j.key("snaplen").value(uint64_t{a.snaplen});
     if (!a.file.empty()) {
         j.key("file").value(a.file);
+    }
+    if (!a.call.empty()) {
+        j.key("call").value(a.call);
     }
     j.end_object();
     capture_ask back;
