@@ -683,9 +683,11 @@ std::pair<int, std::string> b2bua::capture_filter(const std::string& call_ref) {
             add("(host " + ipv4_to_string(l->target.addr) + " and port " + std::to_string(l->target.port) + ")");
         }
     }
+    std::vector<uint16_t> ports;  // each once: both sides often have the same number (two addresses)
     for (const auto& st : c->media.streams) {
         for (const uint16_t port : {st.a_port, st.b_port}) {
-            if (port != 0) {
+            if (port != 0 && std::find(ports.begin(), ports.end(), port) == ports.end()) {
+                ports.push_back(port);
                 add(st.rtcp ? "portrange " + std::to_string(port) + "-" + std::to_string(port + 1)
                             : "port " + std::to_string(port));
             }
