@@ -294,6 +294,12 @@ struct control_loop::impl {
         j.key("reports").value(s.rtcp_reports).key("lost").value(s.rtcp_reports_lost);
         j.key("read").value(media.rtcp_read()).key("ignored").value(media.rtcp_ignored());
         j.end_object();
+        // Packet capture: whether one runs (it costs the relay; docs/benchmarks.md), and the
+        // running or last one's frames written and dropped.
+        const dp::capture_status cs = capture.status();
+        j.key("capture").begin_object();
+        j.key("running").value(cs.running).key("written").value(cs.written).key("dropped").value(cs.dropped);
+        j.end_object();
         const b2bua_stats& bs = calls.stats();
         const transaction_stats& ts = transactions.stats();
         const transport_stats& xs = transport.stats();

@@ -562,6 +562,9 @@ class CaptureTests:
                 self._fail(f"capture start: exit {rc} HTTP {code}: {out[:300]} (wanted running, file {path})")
             self._progress(f"started: {out}")
             self._expect_refused("a second capture while one runs", ["udp", "--file", other], 409, errs)
+            running = (self.stats() or {}).get("capture", {})
+            if running.get("running") is not True:
+                errs.append(f"sipferryctl stats does not show the capture running: capture = {running}")
             problems, excerpts = self._alice_calls_bob(tdir, CAPTURE_RTP_COUNT)
             rc, code, st, out = self._capture(["stop"])
             t1 = time.time()
@@ -596,6 +599,9 @@ class CaptureTests:
             st = self._capture_status()
             if st.get("running") or st.get("file") != os.path.join(CAPTURE_DIR, idle):
                 errs.append(f"after the refused re-use the status is {st}, wanted the idle capture's (not running)")
+            after = (self.stats() or {}).get("capture", {})
+            if after != {"running": False, "written": 0, "dropped": 0}:
+                errs.append(f"sipferryctl stats after the idle capture: capture = {after}, wanted not running, 0, 0")
         finally:
             self._drop_captures(mine)
         if errs:
