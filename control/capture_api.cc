@@ -85,6 +85,7 @@ api_response capture_api::start(const std::string& body, uint64_t now_ms) {
     }
     req.path = (std::filesystem::path(cfg_.dir) / file).string();
     req.max_ms = seconds * 1000;
+    req.max_bytes = cfg_.max_bytes;
     req.comment = "sipferry capture, filter: " + (req.filter.empty() ? std::string("(none)") : req.filter);
     if (std::filesystem::exists(req.path, ec)) {
         return error(409, req.path + " exists (captures never overwrite a file)");

@@ -775,6 +775,7 @@ config parse_config(const std::string& text, const std::string& origin, const st
     }
     c.capture.max_seconds = static_cast<unsigned>(r.num("capture.max_seconds", 3600, 1, 86'400));
     c.capture.max_packets = r.num("capture.max_packets", 10'000'000, 1, uint64_t{1} << 40);
+    c.capture.max_bytes = r.num("capture.max_bytes", uint64_t{1} << 30, uint64_t{1} << 20, uint64_t{1} << 40);
 
     parse_accounts(r, order, c);
 

@@ -66,6 +66,7 @@ struct capture_config {
     std::string dir = "/var/lib/sipferry/captures";  ///< where the pcapng files go (made if missing)
     unsigned max_seconds = 3600;      ///< the longest capture (a request's default: 60 s)
     uint64_t max_packets = 10'000'000;  ///< frames one capture writes at most (also its default)
+    uint64_t max_bytes = uint64_t{1} << 30;  ///< a capture ends once its file holds this much (disk)
 };
 
 struct config {

@@ -361,6 +361,8 @@ void packet_capture::poll(uint64_t now_ms) {
         stop("packets", now_ms);
     } else if (s.req.max_ms != 0 && now_ms - s.started_ms >= s.req.max_ms) {
         stop("time", now_ms);
+    } else if (s.req.max_bytes != 0 && s.bytes.load(std::memory_order_relaxed) >= s.req.max_bytes) {
+        stop("size", now_ms);
     } else if (s.write_failed.load(std::memory_order_relaxed) != 0) {
         stop("write error", now_ms);
         last_.error = "writing the file failed (disk full?)";

@@ -46,6 +46,9 @@ struct capture_request {
     uint32_t snaplen = 0;         ///< bytes kept of each frame; 0: all of it
     uint64_t max_packets = 0;     ///< frames written at most; 0: no limit but the time
     uint64_t max_ms = 0;          ///< how long, in milliseconds of the poll() clock; 0: until stop()
+    /// Ends the capture at the poll() that finds this many bytes written; 0: no limit. The file
+    /// may pass it by what the ring held then (at most pool_frames frames).
+    uint64_t max_bytes = 0;
     std::string comment;          ///< written into the file's section header (who asked, why)
 };
 

@@ -163,6 +163,7 @@ TEST_F(config_test, minimal_gets_the_defaults) {
     EXPECT_EQ(c.capture.dir, "/var/lib/sipferry/captures");
     EXPECT_EQ(c.capture.max_seconds, 3600u);
     EXPECT_EQ(c.capture.max_packets, 10'000'000u);
+    EXPECT_EQ(c.capture.max_bytes, uint64_t{1} << 30);
 }
 
 TEST_F(config_test, capture_section_sets_the_directory_and_the_limits) {
@@ -173,6 +174,8 @@ TEST_F(config_test, capture_section_sets_the_directory_and_the_limits) {
     expect_error(minimal("[capture]\nmax_seconds = 0\n"), "capture.max_seconds");
     expect_error(minimal("[capture]\nmax_seconds = 86401\n"), "capture.max_seconds");
     expect_error(minimal("[capture]\nmax_packets = 0\n"), "capture.max_packets");
+    expect_error(minimal("[capture]\nmax_bytes = 1000\n"), "capture.max_bytes");
+    EXPECT_EQ(parse(minimal("[capture]\nmax_bytes = 1048576\n")).capture.max_bytes, 1048576u);
     expect_error(minimal("[capture]\nfile = x\n"), "capture.file");
 }
 

@@ -874,6 +874,40 @@ TEST_F(capture_fixture, a_frame_longer_than_1518_bytes_is_captured_whole) {
     expect_file(path, want);
 }
 
+// The disk's guard: the poll that finds max_bytes written ends the capture ("size").
+TEST_F(capture_fixture, a_byte_budget_ends_at_the_poll_that_finds_it_reached) {
+    const auto path = fresh_path();
+    capture_request req;
+    req.path = path.string();
+    req.max_bytes = 1000;  // a 142-byte frame's block is under 250 bytes: 2 stay under it, 8 do not
+    ASSERT_EQ(cap->start(req, 0), "");
+    std::vector<expected_frame> want;
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    auto written = [&](uint64_t n) {
+        while (cap->status().written < n && std::chrono::steady_clock::now() < until) {
+            std::this_thread::sleep_for(std::chrono::microseconds(200));
+        }
+        return cap->status().written;
+    };
+    receive(ports[0], 0, {sip_frame(5060, 1, 100), sip_frame(5060, 2, 100)}, &want);
+    ASSERT_EQ(written(2), 2u);
+    ASSERT_LT(cap->status().bytes, 1000u);
+    cap->poll(1);
+    EXPECT_TRUE(cap->status().running) << "under 1000 bytes yet";
+    std::vector<rte_mbuf*> more;
+    for (uint8_t i = 3; i <= 8; ++i) {
+        more.push_back(sip_frame(5060, i, 100));
+    }
+    receive(ports[0], 0, more, &want);
+    ASSERT_EQ(written(8), 8u);
+    cap->poll(2);
+    const capture_status st = cap->status();
+    EXPECT_FALSE(st.running);
+    EXPECT_EQ(st.ended_by, "size");
+    EXPECT_GE(st.bytes, 1000u);
+    expect_file(path, want);
+}
+
 // The copies go back to the capture's pool once written: over a daemon's life (and within one
 // capture) far more frames pass through it than it holds. A capture object of its own, with a
 // pool of 255 frames, takes 640.
