@@ -75,9 +75,6 @@ api_response capture_api::start(const std::string& body, uint64_t now_ms) {
     req.snaplen = ask.snaplen;
     const uint64_t seconds = ask.seconds;
     const std::string file = ask.file.empty() ? default_file_name() : ask.file;
-    if (const std::string err = dp::packet_capture::check_filter(req.filter); !err.empty()) {
-        return error(400, err);
-    }
     std::error_code ec;
     std::filesystem::create_directories(cfg_.dir, ec);
     if (ec) {
@@ -91,7 +88,8 @@ api_response capture_api::start(const std::string& body, uint64_t now_ms) {
         return error(409, req.path + " exists (captures never overwrite a file)");
     }
     if (const std::string err = capture_.start(req, now_ms); !err.empty()) {
-        return error(500, err);
+        // start() compiles the filter before it makes anything: its refusals are the request's.
+        return error(err.rfind("filter:", 0) == 0 ? 400 : 500, err);
     }
     log_info("capture: started to %s for at most %llu s and %llu frames, filter '%s'", req.path.c_str(),
              static_cast<unsigned long long>(seconds), static_cast<unsigned long long>(req.max_packets),
