@@ -1,5 +1,7 @@
 #include "capture_request.hh"
 
+#include "json_writer.hh"
+
 #include <boost/property_tree/json_parser.hpp>
 #include <boost/property_tree/ptree.hpp>
 
@@ -28,16 +30,20 @@ bool whole_number(const ptree& doc, const char* key, uint64_t& out) {
     return true;
 }
 
-/// `doc`'s `key` as text into `out` (left alone when absent); false for an object or array.
+/// `doc`'s `key` as text into `out` (left alone when absent); false for an object or array,
+/// for bytes that are not UTF-8 (JSON text is UTF-8, RFC 8259 8.1; ptree passes them through)
+/// and for a NUL ("\u0000"), which would cut the filter pcap_compile reads short: a capture
+/// of more than was asked for.
 bool text(const ptree& doc, const char* key, std::string& out) {
     const auto child = doc.get_child_optional(key);
     if (!child) {
         return true;
     }
-    if (!child->empty()) {
+    const std::string& v = child->data();
+    if (!child->empty() || !valid_utf8(v) || v.find('\0') != std::string::npos) {
         return false;
     }
-    out = child->data();
+    out = v;
     return true;
 }
 
@@ -85,7 +91,7 @@ std::string parse_capture_request(const std::string& body, const capture_config&
     for (const auto& [key, value] : {std::pair<const char*, std::string*>{"filter", &ask.filter}, {"file", &ask.file},
                                      {"call", &ask.call}}) {
         if (!text(doc, key, *value)) {
-            return std::string(key) + ": expected text";
+            return std::string(key) + ": expected UTF-8 text";
         }
     }
     if (ask.seconds == 0 || ask.seconds > cfg.max_seconds) {

@@ -37,7 +37,10 @@ private:
     bool need_comma_ = false;
 };
 
-/// JSON string escaping (quotes included).
+/// JSON string escaping (quotes included). Bytes that are not well-formed UTF-8 become U+FFFD.
 std::string json_quote(std::string_view s);
+
+/// Whether `s` is well-formed UTF-8 (RFC 3629): what json_quote writes back byte for byte.
+bool valid_utf8(std::string_view s);
 
 }  // namespace sf::control

@@ -85,7 +85,7 @@ TEST_F(capture_api_test, bad_requests_get_400_and_start_nothing) {
                          bad{R"({"seconds":"soon"})", "seconds: expected a whole number"},
                          bad{R"({"packets":2.5})", "packets: expected a whole number"},
                          bad{R"({"snaplen":{"a":1}})", "snaplen: expected a whole number"},
-                         bad{R"({"filter":["udp"]})", "filter: expected text"},
+                         bad{R"({"filter":["udp"]})", "filter: expected UTF-8 text"},
                          bad{R"({"seconds":0})", "seconds: expected 1..600"},
                          bad{R"({"seconds":601})", "seconds: expected 1..600"},
                          bad{R"({"seconds":-1})", "seconds: expected a whole number"},

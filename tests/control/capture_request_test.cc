@@ -61,6 +61,23 @@ TEST(capture_request, only_an_object_is_a_request) {
     }
 }
 
+TEST(capture_request, text_is_utf8_without_nul) {
+    capture_ask a;
+    ASSERT_EQ(parse_capture_request("{\"call\":\"caf\xc3\xa9@192.0.2.1\"}", limits(), a), "");
+    EXPECT_EQ(a.call, "caf\xc3\xa9@192.0.2.1");
+    ASSERT_EQ(parse_capture_request(R"({"call":"caf\u00e9"})", limits(), a), "");
+    EXPECT_EQ(a.call, "caf\xc3\xa9");
+    a.filter = "before";
+    // Bytes that are not UTF-8 (the fuzzer's overlong "\xc1\x82"; Latin-1) would read back as
+    // U+FFFD from anything we write; a NUL would cut the filter pcap_compile sees short.
+    EXPECT_EQ(parse_capture_request("{\"filter\":\"\xc1\x82udp\"}", limits(), a), "filter: expected UTF-8 text");
+    EXPECT_EQ(parse_capture_request(R"({"filter":"udp\u0000 and port 1"})", limits(), a), "filter: expected UTF-8 text");
+    // ptree itself refuses some (a lead octet before ASCII, a lone surrogate): refused either way.
+    EXPECT_NE(parse_capture_request("{\"call\":\"\xe9t\xe9\"}", limits(), a), "");
+    EXPECT_NE(parse_capture_request(R"({"call":"a\ud800b"})", limits(), a), "");
+    EXPECT_EQ(a.filter, "before");
+}
+
 TEST(capture_request, the_default_time_never_exceeds_the_limit) {
     capture_config c = limits();
     c.max_seconds = 30;

@@ -5,7 +5,8 @@
 // - deterministic;
 // - accepted: every field within its limits (seconds 1..600, packets 1..1000, snaplen 0 or
 //   64..65535), the file empty or a plain name (no '/', not starting with '.', at most 128,
-//   letters, digits, '.', '-', '_'), and the request written back as JSON (json_writer) reads
+//   letters, digits, '.', '-', '_'), filter and call well-formed UTF-8 without NUL (what
+//   json_writer writes back byte for byte), and the request written back as JSON (json_writer) reads
 //   back to the same fields;
 // - refused: the error names the field at fault or says it is not a JSON object, and the
 //   output is left as it was.
@@ -65,13 +66,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!err.empty()) {
         check(same(a, sentinel));
         check(starts(err, "expected a JSON object") || starts(err, "seconds: ") || starts(err, "packets: ") ||
-              starts(err, "snaplen: ") || starts(err, "filter: ") || starts(err, "file: "));
+              starts(err, "snaplen: ") || starts(err, "filter: ") || starts(err, "file: ") ||
+              starts(err, "call: "));
         return 0;
     }
     check(a.seconds >= 1 && a.seconds <= 600);
     check(a.packets >= 1 && a.packets <= 1000);
     check(a.snaplen == 0 || (a.snaplen >= 64 && a.snaplen <= 65535));
     check(a.file.empty() || (plain_name(a.file) && a.file.find('/') == std::string::npos));
+    for (const std::string* t : {&a.filter, &a.call}) {
+        check(valid_utf8(*t) && t->find('\0') == std::string::npos);
+    }
 
     json_writer j;
     j.begin_object().key("filter").value(a.filter).key("seconds").value(a.seconds).key("packets").value(a.packets);
