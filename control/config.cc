@@ -44,6 +44,25 @@ bool parse_ipv4_text(const std::string& text, uint32_t& out) {
     return true;
 }
 
+bool parse_ipv4_port_text(const std::string& text, uint32_t& addr, uint16_t& port) {
+    const auto colon = text.rfind(':');
+    if (colon == std::string::npos) {
+        return false;
+    }
+    uint32_t a = 0;
+    unsigned p = 0;
+    const char* first = text.data() + colon + 1;
+    const char* last = text.data() + text.size();
+    auto [next, ec] = std::from_chars(first, last, p);
+    if (!parse_ipv4_text(text.substr(0, colon), a) || first == last || ec != std::errc{} || next != last || p == 0 ||
+        p > 65535) {
+        return false;
+    }
+    addr = a;
+    port = static_cast<uint16_t>(p);
+    return true;
+}
+
 std::string ipv4_to_string(uint32_t a) {
     return std::to_string(a >> 24) + "." + std::to_string((a >> 16) & 0xff) + "." + std::to_string((a >> 8) & 0xff) +
            "." + std::to_string(a & 0xff);
@@ -744,13 +763,9 @@ config parse_config(const std::string& text, const std::string& origin, const st
     // [api]
     c.api_listen = r.str("api.listen", "127.0.0.1:8080");
     {
-        const auto colon = c.api_listen.rfind(':');
         uint32_t a = 0;
-        unsigned port = 0;
-        const std::string ps = colon == std::string::npos ? "" : c.api_listen.substr(colon + 1);
-        auto [p, ec] = std::from_chars(ps.data(), ps.data() + ps.size(), port);
-        if (colon == std::string::npos || !parse_ipv4_text(c.api_listen.substr(0, colon), a) || ps.empty() ||
-            ec != std::errc{} || p != ps.data() + ps.size() || port == 0 || port > 65535) {
+        uint16_t port = 0;
+        if (!parse_ipv4_port_text(c.api_listen, a, port)) {
             r.fail("api.listen", "expected IPv4:PORT, e.g. 127.0.0.1:8080, got '" + c.api_listen + "'");
         }
     }
@@ -776,6 +791,23 @@ config parse_config(const std::string& text, const std::string& origin, const st
     c.capture.max_seconds = static_cast<unsigned>(r.num("capture.max_seconds", 3600, 1, 86'400));
     c.capture.max_packets = r.num("capture.max_packets", 10'000'000, 1, uint64_t{1} << 40);
     c.capture.max_bytes = r.num("capture.max_bytes", uint64_t{1} << 30, uint64_t{1} << 20, uint64_t{1} << 40);
+
+    // [hep]
+    if (const std::string collector = r.str("hep.collector", ""); !collector.empty()) {
+        if (!parse_ipv4_port_text(collector, c.hep.collector_addr, c.hep.collector_port) || c.hep.collector_addr == 0) {
+            r.fail("hep.collector", "expected IPv4:PORT of a HEP collector, e.g. 192.0.2.50:9060, got '" + collector + "'");
+        }
+    }
+    c.hep.capture_id = static_cast<uint32_t>(r.num("hep.capture_id", 1, 0, 0xffff'ffff));
+    c.hep.password = r.str("hep.password", "");
+    for (char ch : c.hep.password) {
+        if (ch <= 0x20 || ch == 0x7f) {
+            r.fail("hep.password", "expected printable characters without spaces");
+        }
+    }
+    if (c.hep.password.size() > 128) {
+        r.fail("hep.password", "expected at most 128 characters");
+    }
 
     parse_accounts(r, order, c);
 

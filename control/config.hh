@@ -69,6 +69,16 @@ struct capture_config {
     uint64_t max_bytes = uint64_t{1} << 30;  ///< a capture ends once its file holds this much (disk)
 };
 
+/// `[hep]`: a copy of every SIP message the appliance sends or receives, to a HEP collector
+/// (control/hep_exporter.hh).
+struct hep_config {
+    uint32_t collector_addr = 0;  ///< IPv4, host order; 0: off
+    uint16_t collector_port = 9060;
+    uint32_t capture_id = 1;      ///< how the collector tells this appliance from others
+    std::string password;         ///< the collector's auth key; empty: none sent
+    bool operator==(const hep_config&) const = default;
+};
+
 struct config {
     std::string path;                ///< the file this came from
     dp::dataplane_config dataplane;  ///< eal, dataplane, ports, sip.port, media range
@@ -81,6 +91,7 @@ struct config {
     uint64_t cdr_max_bytes = 0;      ///< rotate the CDR file at this size (0: never)
     unsigned cdr_files = 5;          ///< rotated files kept (cdr.jsonl.1 ... .N)
     capture_config capture;
+    hep_config hep;
     std::vector<account_config> accounts;    ///< `[account.NAME]`, in file order
     std::vector<provider_config> providers;  ///< `[provider.NAME]`, in file order
     registrar_config registrar;              ///< `[registrar]`
@@ -95,6 +106,9 @@ config load_config(const std::string& path);
 
 /// Same from text; `origin` names it in messages and relative paths resolve against `base_dir`.
 config parse_config(const std::string& text, const std::string& origin, const std::string& base_dir);
+
+/// "192.0.2.1:9060" -> host-order address and port (1..65535); false otherwise.
+bool parse_ipv4_port_text(const std::string& text, uint32_t& addr, uint16_t& port);
 
 /// "192.0.2.1" -> host-order address; false if not a dotted quad.
 bool parse_ipv4_text(const std::string& text, uint32_t& out);

@@ -18,6 +18,7 @@
 
 #include "b2bua.hh"
 #include "capture_api.hh"
+#include "hep_exporter.hh"
 #include "cdr.hh"
 #include "dialplan.hh"
 #include "json_writer.hh"
@@ -104,6 +105,7 @@ struct control_loop::impl {
     b2bua calls;
     dp::packet_capture capture;
     capture_api captures;
+    hep_exporter hep;  ///< [hep]: copies of the SIP to a collector (sip_transport sends them too)
     boost::asio::io_context io;
     std::unique_ptr<mgmt_api> api;
     uint64_t reloads_refused = 0;  ///< reloads whose config or dialplans were broken (nothing changed)
@@ -122,7 +124,9 @@ struct control_loop::impl {
                 [this](unsigned r, sip_addr to, sip_wire m) { transport.send(r, to, std::move(m)); },
                 steady_ms),
           capture(port_ids_of(d), static_cast<uint16_t>(c.dataplane.workers), d.relay().rcu()),
-          captures(c.capture, capture, [this](const std::string& ref) { return calls.capture_filter(ref); }) {
+          captures(c.capture, capture, [this](const std::string& ref) { return calls.capture_filter(ref); }),
+          hep(c.hep) {
+        transport.set_hep(&hep);
         // Room for a full frames_out ring and the message being built (up to 64 fragments).
         transactions.keep_free_for_sending(d.frames_out_capacity() + 64);
         dialplans.set_quality_source(quality_source_of(cdrs));
@@ -162,6 +166,13 @@ struct control_loop::impl {
             log_info("reload: [eal], [port.*], [sip] port and [api] listen changes need a restart");
         }
         calls.reload(b2bua_config_of(next, cfg), std::move(plans));
+        if (next.hep != hep.config()) {
+            try {
+                hep.reconfigure(next.hep);
+            } catch (const std::exception& e) {
+                log_info("reload: [hep]: %s", e.what());  // the rest of the reload stands
+            }
+        }
         return {true, ""};
     }
 
@@ -299,6 +310,13 @@ struct control_loop::impl {
         const dp::capture_status cs = capture.status();
         j.key("capture").begin_object();
         j.key("running").value(cs.running).key("written").value(cs.written).key("dropped").value(cs.dropped);
+        j.end_object();
+        // HEP copies of the SIP to a collector ([hep]): made, sent, dropped (socket full; refused).
+        const hep_stats& hs = hep.stats();
+        j.key("hep").begin_object();
+        j.key("enabled").value(hep.enabled()).key("queued").value(hs.queued).key("sent").value(hs.sent);
+        j.key("dropped_busy").value(hs.dropped_busy).key("dropped_error").value(hs.dropped_error);
+        j.key("too_big").value(hs.too_big);
         j.end_object();
         const b2bua_stats& bs = calls.stats();
         const transaction_stats& ts = transactions.stats();
@@ -449,6 +467,7 @@ struct control_loop::impl {
                     continue;
                 }
                 const std::string_view raw(data, meta->payload_len);
+                hep.copy(sip_addr{meta->src_addr, meta->src_port}, sip_addr{meta->dst_addr, meta->dst_port}, raw);
                 calls.on_datagram(static_cast<unsigned>(realm), sip_addr{meta->src_addr, meta->src_port}, raw);
             }
             rte_pktmbuf_free(pkts[i]);
@@ -471,6 +490,7 @@ struct control_loop::impl {
         captures.poll(now);
         transport.tick(now);
         media.retry_neighbours(now, nn > 0);
+        hep.flush();  // this poll's copies, in one sendmmsg (the SIP itself has gone)
         io.poll();
         return n + nn + nr;
     }

@@ -10,6 +10,7 @@
 #include <rte_udp.h>
 
 #include "config.hh"
+#include "hep_exporter.hh"
 #include "packet.hh"
 
 namespace sf::control {
@@ -209,6 +210,14 @@ void sip_transport::transmit(unsigned realm, sip_addr to, const rte_ether_addr& 
     const realm_info& r = realms_[realm];
     const dp::port_info& port = dp_.ports()[realm];
     const dp::udp_route route{r.mac, mac, r.addr, to.addr, sip_port_, to.port};
+    // The HEP copy is read before the frames are built (they take the message), and kept only
+    // once every frame is on its way.
+    if (hep_ != nullptr) {
+        const size_t len = msg.size();
+        if (char* copy = hep_->begin(sip_addr{r.addr, sip_port_}, to, len)) {
+            msg.copy_to(copy, len);
+        }
+    }
     rte_mbuf* frames[64];
     frame_outcome how = frame_outcome::no_mbuf;
     const unsigned n = build_sip_frames(std::move(msg), route, port.mtu, static_cast<uint16_t>(ip_id_ + 1),
@@ -227,6 +236,9 @@ void sip_transport::transmit(unsigned realm, sip_addr to, const rte_ether_addr& 
         }
     }
     ++stats_.sent;
+    if (hep_ != nullptr) {
+        hep_->commit();
+    }
     switch (how) {
     case frame_outcome::in_place: ++stats_.sent_in_place; break;
     case frame_outcome::cloned: ++stats_.sent_cloned; break;

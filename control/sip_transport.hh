@@ -20,6 +20,8 @@
 
 namespace sf::control {
 
+class hep_exporter;
+
 struct transport_stats {
     uint64_t sent = 0;
     uint64_t sent_in_place = 0;         ///< headers written into the message's own headroom (nobody else held it)
@@ -86,6 +88,9 @@ public:
     /// Re-sends ARP requests for waiting datagrams and drops those waiting too long.
     void tick(ms_t now);
 
+    /// Where a copy of every message that leaves goes ([hep]); nullptr: nowhere.
+    void set_hep(hep_exporter* hep) { hep_ = hep; }
+
     const transport_stats& stats() const { return stats_; }
     size_t neighbours() const { return table_.size(); }
     /// The realm of DPDK port `port_id`, or -1.
@@ -122,6 +127,7 @@ private:
     ms_t announce_again_at_ = 0;  ///< when the second round starts (0: not scheduled)
     bool second_round_due_ = false;  ///< the round under way is the first
     uint16_t ip_id_ = 0;  ///< IPv4 identification of fragmented datagrams
+    hep_exporter* hep_ = nullptr;
     transport_stats stats_;
 };
 

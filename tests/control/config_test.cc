@@ -164,6 +164,25 @@ TEST_F(config_test, minimal_gets_the_defaults) {
     EXPECT_EQ(c.capture.max_seconds, 3600u);
     EXPECT_EQ(c.capture.max_packets, 10'000'000u);
     EXPECT_EQ(c.capture.max_bytes, uint64_t{1} << 30);
+    EXPECT_EQ(c.hep.collector_addr, 0u);  // HEP is off unless asked for
+    EXPECT_EQ(c.hep.capture_id, 1u);
+    EXPECT_TRUE(c.hep.password.empty());
+}
+
+TEST_F(config_test, hep_section_names_the_collector) {
+    const config c = parse(minimal("[hep]\ncollector = 192.0.2.50:9061\ncapture_id = 4294967295\npassword = s3cr3t!\n"));
+    EXPECT_EQ(c.hep.collector_addr, 0xc0000232u);
+    EXPECT_EQ(c.hep.collector_port, 9061);
+    EXPECT_EQ(c.hep.capture_id, 4294967295u);
+    EXPECT_EQ(c.hep.password, "s3cr3t!");
+    for (const char* bad : {"192.0.2.50", "192.0.2.50:0", "192.0.2.50:65536", "host:9060", "0.0.0.0:9060",
+                            "192.0.2.50:9060x", "192.0.2.50:"}) {
+        expect_error(minimal(std::string("[hep]\ncollector = ") + bad + "\n"), "hep.collector");
+    }
+    expect_error(minimal("[hep]\ncapture_id = 4294967296\n"), "hep.capture_id");
+    expect_error(minimal("[hep]\npassword = two words\n"), "hep.password");
+    expect_error(minimal("[hep]\npassword = " + std::string(129, 'x') + "\n"), "hep.password");
+    expect_error(minimal("[hep]\nport = 9060\n"), "hep.port");
 }
 
 TEST_F(config_test, capture_section_sets_the_directory_and_the_limits) {

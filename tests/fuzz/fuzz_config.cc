@@ -9,7 +9,7 @@
 //   3  parse_config(preamble + text): a fixed valid [eal], two [port.*] and [dialplan] (with a
 //      `default` and a `transfer` dialplan) followed by the text, so that inputs spend their
 //      bytes on the sections parsed after the mandatory ones: [account.*], [provider.*],
-//      [registrar], [dialplans], [table.*], [tables], [transfer], [api], [cdr].
+//      [registrar], [dialplans], [table.*], [tables], [transfer], [api], [cdr], [hep].
 //
 // Oracles beyond "no crash, no UB, no leak":
 // - parse_config either returns or throws config_error, the one exception its callers catch
@@ -258,6 +258,10 @@ void check_values(const config& c) {
     CHECK(c.cdr_file.empty() || in_base_dir(c.cdr_file) || c.cdr_file == g_base_dir);
     CHECK(c.cdr_max_bytes <= uint64_t{1} << 40);
     CHECK(c.cdr_files >= 1 && c.cdr_files <= 1000);
+
+    // [hep]: off, or a collector with a port; a key of at most 128 printable octets, no spaces.
+    CHECK(c.hep.collector_addr == 0 || c.hep.collector_port != 0);
+    CHECK(c.hep.password.size() <= 128 && is_printable(c.hep.password, " "));
 
     // [registrar]
     const auto& rg = c.registrar;
