@@ -1,0 +1,253 @@
+#!/usr/bin/env python3
+"""sipferry lab: copies of the SIP to a HEP collector (a mixin for the lab runner, tests/lab/run).
+
+  hep_copies_of_a_call  The collector is a real one: Kamailio with its sipcapture module (what
+                    Homer 5 used as its capture server), started by the test in sf-sbc on
+                    127.0.0.1:9060 (configs/lab.conf [hep] collector; nothing listens there
+                    otherwise). Its event_route[sipcapture:request] logs, for every HEPv3 packet
+                    it decodes, the version, IP family and protocol, source and destination
+                    address and port, time, protocol type, capture id, auth key and the payload
+                    (base64). Then alice calls bob (uac_call / uas_answer, 50 RTP packets each
+                    way). Every packet: HEP version 3, family 2 (IPv4), protocol 17 (UDP), type 1
+                    (SIP), capture id 2001 and key "sipferry-lab-hep" (lab.conf), a time within the
+                    test's wall-clock window (+- 1 s). The copies with the call's two Call-IDs
+                    (alice's, and the one bob got on leg B) are exactly the messages of alice's and
+                    bob's sipp traces, each once (as multisets): what a phone sent from its address
+                    and port to the appliance's address of that side (192.0.2.1 or 198.51.100.1,
+                    port 5060), what it received the other way round; start line, headers and body
+                    the same. Causality on the copies' clock: the INVITE relayed to bob no earlier
+                    than alice's, the 200 relayed to alice no earlier than bob's, the BYE relayed no
+                    earlier than the one that came in. `sipferryctl stats` hep: enabled, sent grew
+                    by at least the copies seen, no drops. Kamailio is stopped by PID also on
+                    failure. Prints the copies per leg and the copies' time against the phones'
+                    traces. About 6 s.
+"""
+import base64
+import os
+import re
+import shutil
+import subprocess
+import time
+
+from transfer_tests import read_trace, _h, _is_request  # sipp -trace_msg parsing
+
+HEP_TESTS = ["hep_copies_of_a_call"]
+HEP_COLLECTOR = ("127.0.0.1", 9060)  # configs/lab.conf [hep] collector (in sf-sbc)
+HEP_CAPTURE_ID = 2001  # configs/lab.conf [hep] capture_id
+HEP_PASSWORD = "sipferry-lab-hep"  # configs/lab.conf [hep] password
+HEP_RTP_COUNT = 50
+HEP_WINDOW_SLACK = 1.0  # seconds: copies' times against the test's wall-clock window
+HEP_SETTLE = 0.5  # seconds after the call for the last copies to reach the collector
+
+# Kamailio as the collector: sipcapture decodes HEP; the event route logs it on one line and drops
+# it (no database: sipcapture is given a db_text directory it never writes to).
+KAMAILIO_CFG = """#!KAMAILIO
+debug=2
+log_stderror=yes
+children=1
+auto_aliases=no
+listen=udp:{addr}:{port}
+loadmodule "pv.so"
+loadmodule "xlog.so"
+loadmodule "db_text.so"
+loadmodule "sipcapture.so"
+modparam("xlog", "buf_size", 65536)
+modparam("sipcapture", "db_url", "text://{db}")
+modparam("sipcapture", "hep_capture_on", 1)
+modparam("sipcapture", "nonsip_hook", 1)
+event_route[sipcapture:request] {{
+    xlog("L_ALERT", "SFHEP v=$hep(version) fam=$hep(0x001) proto=$hep(0x002) src=$hep(0x003) sport=$hep(0x007) dst=$hep(0x004) dport=$hep(0x008) sec=$hep(0x009) usec=$hep(0x00a) type=$hep(0x00b) id=$hep(0x00c) key=$hep(0x00e) payload=$(hep(0x00f){{s.encode.base64}})\\n");
+    drop;
+}}
+request_route {{
+    drop;
+}}
+"""
+_HEP_LINE = re.compile(r"SFHEP v=(\S*) fam=(\S*) proto=(\S*) src=(\S*) sport=(\S*) dst=(\S*) dport=(\S*) "
+                       r"sec=(\S*) usec=(\S*) type=(\S*) id=(\S*) key=(\S*) payload=(\S*)")
+
+
+def parse_sip(text):
+    """A SIP message's text -> {start, headers {lower-case name: [values]}, body}, as read_trace
+    gives a sipp trace's messages."""
+    text = text.replace("\r", "")
+    head, _, body = text.partition("\n\n")
+    lines = head.split("\n")
+    headers = {}
+    for h in lines[1:]:
+        name, sep, value = h.partition(":")
+        if sep:
+            headers.setdefault(name.strip().lower(), []).append(value.strip())
+    return {"start": lines[0].strip(), "headers": headers, "body": body.strip("\n")}
+
+
+def read_collector_log(path):
+    """Kamailio's log -> [{v, fam, proto, src, dst (addr:port), time (epoch s), type, id, key, msg}]."""
+    out = []
+    try:
+        text = open(path, errors="replace").read()
+    except OSError:
+        return out
+    for m in _HEP_LINE.finditer(text):
+        v, fam, proto, src, sport, dst, dport, sec, usec, typ, cid, key, payload = m.groups()
+        try:
+            raw = base64.b64decode(payload).decode("utf-8", "replace")
+            t = int(sec) + int(usec) / 1e6
+        except ValueError:
+            raw, t = "", None
+        out.append({"v": v, "fam": fam, "proto": proto, "src": f"{src}:{sport}", "dst": f"{dst}:{dport}",
+                    "time": t, "type": typ, "id": cid, "key": key, "raw": raw, "msg": parse_sip(raw)})
+    return out
+
+
+def _key(m):
+    """What must match between a copy and a phone's trace entry: start line, every header, body."""
+    return (m["start"], tuple(sorted((k, tuple(v)) for k, v in m["headers"].items())), m["body"])
+
+
+class HepTests:
+    def test_hep_copies_of_a_call(self, tdir):
+        # The runner's constants and reporting (TransferTests' _c, _fail, _progress: in the runner's MRO).
+        ALICE, BOB = self._c("ALICE"), self._c("BOB")
+        SBC_ACC, SBC_CORE, RTPSIM = self._c("SBC_ACC"), self._c("SBC_CORE"), self._c("RTPSIM")
+        kamailio = shutil.which("kamailio") or "/usr/sbin/kamailio"
+        if not os.access(kamailio, os.X_OK):
+            self._fail("kamailio not installed (tools/bootstrap installs Debian's kamailio: the lab's "
+                              "HEP collector)")
+        db = os.path.join(tdir, "db")
+        os.makedirs(db, exist_ok=True)
+        with open(os.path.join(db, "sip_capture"), "w") as f:
+            f.write("id(int,auto) date(int) micro_ts(int)\n")
+        cfg = os.path.join(tdir, "collector.cfg")
+        with open(cfg, "w") as f:
+            f.write(KAMAILIO_CFG.format(addr=HEP_COLLECTOR[0], port=HEP_COLLECTOR[1], db=db))
+        chk = self.run([kamailio, "-c", "-f", cfg], timeout=15)
+        if chk.returncode != 0:
+            self._fail(f"kamailio -c refused the collector's config:\n{(chk.stdout + chk.stderr)[-1500:]}")
+        hep_before = self.stats().get("hep", {})
+        if not hep_before.get("enabled"):
+            self._fail(f"sipferryctl stats: hep not enabled ({hep_before}); configs/lab.conf [hep] collector")
+        log_path = os.path.join(tdir, "collector.log")
+        rundir = os.path.join(tdir, "kamailio-run")
+        os.makedirs(rundir, exist_ok=True)
+        log = open(log_path, "w")
+        collector = subprocess.Popen(["ip", "netns", "exec", "sf-sbc", kamailio, "-DD", "-E", "-f", cfg,
+                                      "-Y", rundir, "-m", "32", "-M", "4"],
+                                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        log.close()
+        self.procs.append(collector)
+        try:
+            if not self.wait_listening("sf-sbc", HEP_COLLECTOR[1], timeout=5.0):
+                self._fail("the collector (kamailio) did not start listening on "
+                                  f"{HEP_COLLECTOR[0]}:{HEP_COLLECTOR[1]} in sf-sbc\n" + open(log_path).read()[-1500:])
+            t0 = time.time()
+            keys = {"rtpsim": RTPSIM, "reportdir": tdir, "rtp_port": 6000, "rtp_count": HEP_RTP_COUNT,
+                    "rtp_delay": 0.5}
+            self.call_pair(tdir, BOB, "uas_answer.xml", "uac_call.xml", "bob",
+                           keys_uas=dict(keys, name="bob"), keys_uac=keys)
+            for who in ("alice", "bob"):
+                self.wait_pidfile_exit(os.path.join(tdir, f"{who}.pid"), timeout=10)
+            time.sleep(HEP_SETTLE)
+            t1 = time.time()
+        finally:
+            self.kill_proc(collector)
+            if collector in self.procs:
+                self.procs.remove(collector)
+        hep_after = self.stats().get("hep", {})
+        copies = read_collector_log(log_path)
+
+        errs = []
+        for c in copies:
+            want = {"v": "3", "fam": "2", "proto": "17", "type": "1", "id": str(HEP_CAPTURE_ID), "key": HEP_PASSWORD}
+            bad = {k: c[k] for k, v in want.items() if c[k] != v}
+            if bad:
+                errs.append(f"copy {c['src']} -> {c['dst']} {c['msg']['start']!r}: {bad}, wanted {want}")
+            if c["time"] is None or not t0 - HEP_WINDOW_SLACK <= c["time"] <= t1 + HEP_WINDOW_SLACK:
+                errs.append(f"copy {c['msg']['start']!r} stamped {c['time']}, outside the test's window "
+                            f"[{t0:.3f}, {t1:.3f}] +- {HEP_WINDOW_SLACK} s")
+        if errs:
+            self._fail("; ".join(errs[:5]))
+
+        alice_trace = read_trace(os.path.join(tdir, "uac.msg"))
+        bob_trace = read_trace(os.path.join(tdir, "uas.msg"))
+        inv_a = next((m for m in alice_trace if m["dir"] == "out" and _is_request(m, "INVITE")), None)
+        inv_b = next((m for m in bob_trace if m["dir"] == "in" and _is_request(m, "INVITE")), None)
+        if not inv_a or not inv_b:
+            self._fail("no INVITE in alice's or bob's sipp trace")
+        legs = ((_h(inv_a, "Call-ID"), alice_trace, f"{ALICE[1]}:5060", f"{SBC_ACC}:5060", "A"),
+                (_h(inv_b, "Call-ID"), bob_trace, f"{BOB[1]}:5060", f"{SBC_CORE}:5060", "B"))
+        report = []
+        for call_id, trace, phone, sbc, leg in legs:
+            expected = []
+            for m in trace:
+                if _h(m, "Call-ID") != call_id:
+                    continue
+                src, dst = (phone, sbc) if m["dir"] == "out" else (sbc, phone)
+                expected.append((src, dst) + _key(m))
+            got = [(c["src"], c["dst"]) + _key(c["msg"]) for c in copies if _h(c["msg"], "Call-ID") == call_id]
+            missing, extra = list(expected), []
+            for g in got:
+                if g in missing:
+                    missing.remove(g)
+                else:
+                    extra.append(g)
+            for what, items in (("missing", missing), ("extra", extra)):
+                for i in items[:3]:
+                    errs.append(f"leg {leg} ({call_id}): {what} copy {i[0]} -> {i[1]} {i[2]!r}")
+            # The copy's time against the phone's trace time, per direction (sipp stamps what it
+            # sent before the appliance gets it, and what it received after the appliance sent it).
+            deltas = {"out": [], "in": []}
+            for m in trace:
+                if _h(m, "Call-ID") != call_id or m["time"] is None:
+                    continue
+                src, dst = (phone, sbc) if m["dir"] == "out" else (sbc, phone)
+                c = next((c for c in copies if (c["src"], c["dst"]) == (src, dst) and _key(c["msg"]) == _key(m)), None)
+                if c:
+                    deltas[m["dir"]].append((c["time"] - m["time"]) * 1e6)
+            spans = []
+            for d, name in (("out", "to the appliance"), ("in", "from it")):
+                v = sorted(deltas[d])
+                if v:
+                    spans.append(f"{name} median {v[len(v) // 2]:+.0f} us (n={len(v)})")
+            report.append(f"leg {leg}: {len(got)} copies for {len(expected)} messages in the trace; copy time - "
+                          f"phone's trace time: " + ", ".join(spans))
+        self._progress("; ".join(report) + f"; {len(copies)} HEP packets in all")
+
+        # Causality on the copies' own clock.
+        def first(method, src, dst, response=False):
+            for c in copies:
+                if (c["src"], c["dst"]) != (src, dst):
+                    continue
+                start = c["msg"]["start"]
+                cseq = (_h(c["msg"], "CSeq") or "").split()
+                if response and start.startswith("SIP/2.0 200") and cseq[-1:] == [method]:
+                    return c["time"]
+                if not response and start.startswith(method + " "):
+                    return c["time"]
+            return None
+        a, sa, b, sb = f"{ALICE[1]}:5060", f"{SBC_ACC}:5060", f"{BOB[1]}:5060", f"{SBC_CORE}:5060"
+        pairs = [("INVITE in from alice", first("INVITE", a, sa), "INVITE out to bob", first("INVITE", sb, b)),
+                 ("200 in from bob", first("INVITE", b, sb, True), "200 out to alice", first("INVITE", sa, a, True))]
+        bye_a, bye_b = first("BYE", a, sa), first("BYE", b, sb)
+        if bye_a is not None:
+            pairs.append(("BYE in from alice", bye_a, "BYE out to bob", first("BYE", sb, b)))
+        elif bye_b is not None:
+            pairs.append(("BYE in from bob", bye_b, "BYE out to alice", first("BYE", sa, a)))
+        else:
+            errs.append("no BYE copied from either phone")
+        for name_in, t_in, name_out, t_out in pairs:
+            if t_in is None or t_out is None:
+                errs.append(f"no copy of the {name_in if t_in is None else name_out}")
+            elif t_out < t_in:
+                errs.append(f"the {name_out} is stamped {(t_in - t_out) * 1e6:.0f} us before the {name_in}")
+
+        sent = hep_after.get("sent", 0) - hep_before.get("sent", 0)
+        if not hep_after.get("enabled"):
+            errs.append(f"stats: hep not enabled after the call ({hep_after})")
+        if sent < len(copies):
+            errs.append(f"stats: hep sent grew by {sent}, the collector got {len(copies)}")
+        for k in ("dropped_busy", "dropped_error", "too_big"):
+            if hep_after.get(k, 0) != hep_before.get(k, 0):
+                errs.append(f"stats: hep {k} {hep_before.get(k)} -> {hep_after.get(k)}")
+        if errs:
+            self._fail("; ".join(errs[:8]))
