@@ -3,24 +3,27 @@
 
   hep_copies_of_a_call  The collector is a real one: Kamailio with its sipcapture module (what
                     Homer 5 used as its capture server), started by the test in sf-sbc on
-                    127.0.0.1:9060 (configs/lab.conf [hep] collector; nothing listens there
-                    otherwise). Its event_route[sipcapture:request] logs, for every HEPv3 packet
-                    it decodes, the version, IP family and protocol, source and destination
+                    127.0.0.1:9060. Its event_route[sipcapture:request] logs, for every HEPv3
+                    packet it decodes, the version, IP family and protocol, source and destination
                     address and port, time, protocol type, capture id, auth key and the payload
-                    (base64). Then alice calls bob (uac_call / uas_answer, 50 RTP packets each
-                    way). Every packet: HEP version 3, family 2 (IPv4), protocol 17 (UDP), type 1
-                    (SIP), capture id 2001 and key "sipferry-lab-hep" (lab.conf), a time within the
-                    test's wall-clock window (+- 1 s). The copies with the call's two Call-IDs
-                    (alice's, and the one bob got on leg B) are exactly the messages of alice's and
-                    bob's sipp traces, each once (as multisets): what a phone sent from its address
-                    and port to the appliance's address of that side (192.0.2.1 or 198.51.100.1,
-                    port 5060), what it received the other way round; start line, headers and body
-                    the same. Causality on the copies' clock: the INVITE relayed to bob no earlier
-                    than alice's, the 200 relayed to alice no earlier than bob's, the BYE relayed no
-                    earlier than the one that came in. `sipferryctl stats` hep: enabled, sent grew
-                    by at least the copies seen, no drops. Kamailio is stopped by PID also on
-                    failure. Prints the copies per leg and the copies' time against the phones'
-                    traces. About 6 s.
+                    (base64). configs/lab.conf has [hep] off (collector empty): `sipferryctl stats`
+                    says hep enabled false; the test sets `collector = 127.0.0.1:9060` in the staged
+                    copy of lab.conf (tools/lab up) and reloads: enabled true. Then alice calls bob
+                    (uac_call / uas_answer, 50 RTP packets each way). Every packet: HEP version 3,
+                    family 2 (IPv4), protocol 17 (UDP), type 1 (SIP), capture id 2001 and key
+                    "sipferry-lab-hep" (lab.conf), a time within the test's wall-clock window
+                    (+- 1 s). The copies with the call's two Call-IDs (alice's, and the one bob got
+                    on leg B) are exactly the messages of alice's and bob's sipp traces, each once
+                    (as multisets): what a phone sent from its address and port to the appliance's
+                    address of that side (192.0.2.1 or 198.51.100.1, port 5060), what it received
+                    the other way round; start line, headers and body the same. Causality on the
+                    copies' clock: the INVITE relayed to bob no earlier than alice's, the 200
+                    relayed to alice no earlier than bob's, the BYE relayed no earlier than the one
+                    that came in. `stats` hep: sent grew by at least the copies seen, no drops.
+                    Then the staged lab.conf is restored and reloaded (also on failure): enabled
+                    false, and an OPTIONS from alice answered 200 meanwhile reaches the collector,
+                    still running, with no copy. Kamailio is stopped by PID also on failure. Prints
+                    the copies per leg and their time against the phones' traces. About 7 s.
 """
 import base64
 import os
@@ -32,7 +35,9 @@ import time
 from transfer_tests import read_trace, _h, _is_request  # sipp -trace_msg parsing
 
 HEP_TESTS = ["hep_copies_of_a_call"]
-HEP_COLLECTOR = ("127.0.0.1", 9060)  # configs/lab.conf [hep] collector (in sf-sbc)
+HEP_COLLECTOR = ("127.0.0.1", 9060)  # where the test points [hep] collector (sf-sbc's loopback)
+STAGED_CONF = "/run/sipferry-lab/stage/configs/lab.conf"  # what the daemon reloads (tools/lab up)
+TOKEN = "sipferry-lab-call-control"  # configs/lab.conf [api] token (public, lab only)
 HEP_CAPTURE_ID = 2001  # configs/lab.conf [hep] capture_id
 HEP_PASSWORD = "sipferry-lab-hep"  # configs/lab.conf [hep] password
 HEP_RTP_COUNT = 50
@@ -124,9 +129,13 @@ class HepTests:
         chk = self.run([kamailio, "-c", "-f", cfg], timeout=15)
         if chk.returncode != 0:
             self._fail(f"kamailio -c refused the collector's config:\n{(chk.stdout + chk.stderr)[-1500:]}")
-        hep_before = self.stats().get("hep", {})
-        if not hep_before.get("enabled"):
-            self._fail(f"sipferryctl stats: hep not enabled ({hep_before}); configs/lab.conf [hep] collector")
+        if not os.path.isfile(STAGED_CONF):
+            self._fail(f"{STAGED_CONF} missing: tools/lab up stages the config only when SIPFERRY_LAB_CONFIG is unset")
+        original = open(STAGED_CONF).read()
+        if not re.search(r"^\[hep\]\ncollector =[ \t]*$", re.sub(r"(?m)^#.*\n", "", original), re.M):
+            self._fail("configs/lab.conf: expected [hep] with an empty `collector =` as its first key")
+        if self.stats().get("hep", {}).get("enabled") is not False:
+            self._fail(f"sipferryctl stats: hep should be off with configs/lab.conf ({self.stats().get('hep')})")
         log_path = os.path.join(tdir, "collector.log")
         rundir = os.path.join(tdir, "kamailio-run")
         os.makedirs(rundir, exist_ok=True)
@@ -136,27 +145,52 @@ class HepTests:
                                      stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         log.close()
         self.procs.append(collector)
+        errs = []
         try:
             if not self.wait_listening("sf-sbc", HEP_COLLECTOR[1], timeout=5.0):
                 self._fail("the collector (kamailio) did not start listening on "
-                                  f"{HEP_COLLECTOR[0]}:{HEP_COLLECTOR[1]} in sf-sbc\n" + open(log_path).read()[-1500:])
-            t0 = time.time()
-            keys = {"rtpsim": RTPSIM, "reportdir": tdir, "rtp_port": 6000, "rtp_count": HEP_RTP_COUNT,
-                    "rtp_delay": 0.5}
-            self.call_pair(tdir, BOB, "uas_answer.xml", "uac_call.xml", "bob",
-                           keys_uas=dict(keys, name="bob"), keys_uac=keys)
-            for who in ("alice", "bob"):
-                self.wait_pidfile_exit(os.path.join(tdir, f"{who}.pid"), timeout=10)
+                           f"{HEP_COLLECTOR[0]}:{HEP_COLLECTOR[1]} in sf-sbc\n" + open(log_path).read()[-1500:])
+            try:
+                with open(STAGED_CONF, "w") as f:
+                    f.write(re.sub(r"(?m)^collector =[ \t]*$", f"collector = {HEP_COLLECTOR[0]}:{HEP_COLLECTOR[1]}",
+                                   original, count=1))
+                r = self._ctl(["reload"], token=TOKEN)
+                hep_before = self.stats().get("hep", {})
+                if r.returncode != 0 or not hep_before.get("enabled"):
+                    self._fail(f"reload with [hep] collector set: exit {r.returncode} "
+                               f"{(r.stdout + r.stderr)[:300]}; stats hep {hep_before}")
+                t0 = time.time()
+                keys = {"rtpsim": RTPSIM, "reportdir": tdir, "rtp_port": 6000, "rtp_count": HEP_RTP_COUNT,
+                        "rtp_delay": 0.5}
+                self.call_pair(tdir, BOB, "uas_answer.xml", "uac_call.xml", "bob",
+                               keys_uas=dict(keys, name="bob"), keys_uac=keys)
+                for who in ("alice", "bob"):
+                    self.wait_pidfile_exit(os.path.join(tdir, f"{who}.pid"), timeout=10)
+                time.sleep(HEP_SETTLE)
+                t1 = time.time()
+                hep_after = self.stats().get("hep", {})
+            finally:
+                with open(STAGED_CONF, "w") as f:
+                    f.write(original)
+                r = self._ctl(["reload"], token=TOKEN)
+                hep_off = self.stats().get("hep", {})
+                if r.returncode != 0 or hep_off.get("enabled") is not False:
+                    errs.append(f"reload of the original lab.conf: exit {r.returncode}; stats hep {hep_off}")
+            # Off again: SIP still answered, nothing copied.
+            p = self.probe(tdir, "options_after", ALICE, ["options", "--to", f"{SBC_ACC}:5060", "--expect", "200",
+                                                         "--timeout", "3"])
+            if p.returncode != 0:
+                errs.append(f"OPTIONS from alice with [hep] off again: {(p.stdout + p.stderr).strip()[:200]}")
             time.sleep(HEP_SETTLE)
-            t1 = time.time()
         finally:
             self.kill_proc(collector)
             if collector in self.procs:
                 self.procs.remove(collector)
-        hep_after = self.stats().get("hep", {})
         copies = read_collector_log(log_path)
-
-        errs = []
+        late = [c for c in copies if c["src"].startswith(ALICE[1] + ":") and c["msg"]["start"].startswith("OPTIONS ")]
+        if late:
+            errs.append(f"{len(late)} copies of alice's OPTIONS sent after [hep] was turned off again")
+        copies = [c for c in copies if c not in late]
         for c in copies:
             want = {"v": "3", "fam": "2", "proto": "17", "type": "1", "id": str(HEP_CAPTURE_ID), "key": HEP_PASSWORD}
             bad = {k: c[k] for k, v in want.items() if c[k] != v}
@@ -242,8 +276,6 @@ class HepTests:
                 errs.append(f"the {name_out} is stamped {(t_in - t_out) * 1e6:.0f} us before the {name_in}")
 
         sent = hep_after.get("sent", 0) - hep_before.get("sent", 0)
-        if not hep_after.get("enabled"):
-            errs.append(f"stats: hep not enabled after the call ({hep_after})")
         if sent < len(copies):
             errs.append(f"stats: hep sent grew by {sent}, the collector got {len(copies)}")
         for k in ("dropped_busy", "dropped_error", "too_big"):
