@@ -7,12 +7,18 @@
 // (in memory). The peers are simulated by the benchmark: bob's answers are built from the
 // INVITE the appliance sent him (that parse is part of the measured loop, so the figure is
 // a lower bound on the appliance's own rate). Baseline in the same run: parsing the same
-// seven messages alone.
+// seven messages alone. And the same call with [hep] on (every message in and out copied as
+// HEPv3 and sent with sendmmsg to a collector socket on loopback): what a Homer feed costs.
 
 #include <benchmark/benchmark.h>
 
 #include <rte_eal.h>
 #include <rte_memory.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -24,6 +30,7 @@
 #include "b2bua.hh"
 #include "cdr.hh"
 #include "dialplan.hh"
+#include "hep_exporter.hh"
 #include "media_anchor.hh"
 #include "relay_table.hh"
 #include "sip/sip_message.hh"
@@ -106,6 +113,7 @@ struct stack {
     std::unique_ptr<cdr_writer> cdrs;
     std::unique_ptr<transaction_layer> tl;
     std::unique_ptr<b2bua> b2b;
+    hep_exporter* hep = nullptr;  ///< copies of every message in and out, as [hep] makes them
 
     stack() {
         static unsigned instance = 0;
@@ -126,7 +134,16 @@ struct stack {
         cdrs = std::make_unique<cdr_writer>("");
         // Transactions keep their messages for up to 32 s of (simulated) time: ~800 calls' worth.
         pool = std::make_unique<message_pool>(("bm_" + name).c_str(), 32767, 2048, SOCKET_ID_ANY);
-        auto send = [this](unsigned, sip_addr to, sip_wire m) { sent.emplace_back(to, std::move(m)); };
+        auto send = [this](unsigned realm, sip_addr to, sip_wire m) {
+            if (hep != nullptr) {  // as sip_transport::transmit copies what it sends
+                const size_t len = m.size();
+                if (char* p = hep->begin(sip_addr{realm == 0 ? ip(192, 0, 2, 1) : ip(198, 51, 100, 1), 5060}, to, len)) {
+                    m.copy_to(p, len);
+                    hep->commit();
+                }
+            }
+            sent.emplace_back(to, std::move(m));
+        };
         tl = std::make_unique<transaction_layer>(timers, *pool, send, timer_config{500, 4000, 5000}, [this] { return now; });
         b2b = std::make_unique<b2bua>(b2bua_config{}, *tl, timers, *anchor, *engine, *cdrs, send,
                                       [this] { return now; });
@@ -156,27 +173,38 @@ struct stack {
         return {};
     }
 
+    /// A datagram in, as the control loop takes it (a HEP copy first when [hep] is on).
+    void in(unsigned realm, sip_addr from, const std::string& text) {
+        if (hep != nullptr) {
+            hep->copy(from, sip_addr{realm == 0 ? ip(192, 0, 2, 1) : ip(198, 51, 100, 1), 5060}, text);
+        }
+        b2b->on_datagram(realm, from, text);
+    }
+
     /// One whole call: INVITE, 100, INVITE out, 180, 200, ACK out, 200 in, ACK in, BYE, 200, BYE out, 200.
     void call(uint64_t n) {
         const std::string call_id = "c" + std::to_string(n);
         sent.clear();
-        b2b->on_datagram(0, alice, alice_invite(call_id));
+        in(0, alice, alice_invite(call_id));
         std::string inv_text;
         sip::message inv;
         if (!last_request_to(bob, inv_text, inv)) {
             std::abort();
         }
-        b2b->on_datagram(1, bob, bob_answer(inv, 180, "Ringing", {}));
-        b2b->on_datagram(1, bob, bob_answer(inv, 200, "OK", bob_sdp));
+        in(1, bob, bob_answer(inv, 180, "Ringing", {}));
+        in(1, bob, bob_answer(inv, 200, "OK", bob_sdp));
         const std::string tag = our_tag_for_alice();
-        b2b->on_datagram(0, alice, alice_in_dialog("ACK", call_id, tag, 1));
-        b2b->on_datagram(0, alice, alice_in_dialog("BYE", call_id, tag, 2));
+        in(0, alice, alice_in_dialog("ACK", call_id, tag, 1));
+        in(0, alice, alice_in_dialog("BYE", call_id, tag, 2));
         std::string bye_text;
         sip::message bye;
         if (!last_request_to(bob, bye_text, bye)) {
             std::abort();
         }
-        b2b->on_datagram(1, bob, bob_answer(bye, 200, "OK", {}));
+        in(1, bob, bob_answer(bye, 200, "OK", {}));
+        if (hep != nullptr) {
+            hep->flush();  // the control loop flushes once per poll
+        }
         // Transactions linger for their timers (D, J, K); let them expire as time passes.
         now += 40;
         timers.run(now, 64);
@@ -197,6 +225,48 @@ void BM_call_setup_and_teardown(benchmark::State& state) {
                                                       benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_call_setup_and_teardown);
+
+// The same call with [hep] on. The collector is a UDP socket on loopback that never reads (its
+// small buffer overflows and the kernel drops): on loopback sendmmsg also pays the receiving
+// side, so this is an upper bound on a real management NIC's cost.
+void BM_call_setup_and_teardown_with_hep(benchmark::State& state) {
+    static stack& s = *new stack;
+    static uint64_t n = 1'000'000'000'000;
+    static const int collector_fd = [] {
+        const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        const int rcvbuf = 4096;
+        ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+            std::abort();
+        }
+        return fd;
+    }();
+    sockaddr_in a{};
+    socklen_t len = sizeof a;
+    ::getsockname(collector_fd, reinterpret_cast<sockaddr*>(&a), &len);
+    hep_config cfg;
+    cfg.collector_addr = INADDR_LOOPBACK;
+    cfg.collector_port = ntohs(a.sin_port);
+    cfg.capture_id = 2001;
+    hep_exporter hep(cfg);
+    s.hep = &hep;
+    const hep_stats before = hep.stats();
+    for (auto _ : state) {
+        s.call(++n);
+    }
+    s.hep = nullptr;
+    const hep_stats& after = hep.stats();
+    state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+    state.counters["calls_per_s"] = benchmark::Counter(static_cast<double>(state.iterations()),
+                                                       benchmark::Counter::kIsRate);
+    state.counters["hep_per_call"] = static_cast<double>(after.queued - before.queued) /
+                                     static_cast<double>(std::max<int64_t>(1, state.iterations()));
+    state.counters["hep_dropped"] = static_cast<double>(after.dropped_busy + after.dropped_error);
+}
+BENCHMARK(BM_call_setup_and_teardown_with_hep);
 
 // Baseline: only parsing the seven messages of a call (what any SIP element must do).
 void BM_call_parse_baseline(benchmark::State& state) {
