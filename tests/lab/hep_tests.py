@@ -32,7 +32,7 @@ import shutil
 import subprocess
 import time
 
-from transfer_tests import read_trace, _h, _is_request  # sipp -trace_msg parsing
+from transfer_tests import parse_sip, read_trace, _h, _is_request  # sipp -trace_msg parsing
 
 HEP_TESTS = ["hep_copies_of_a_call"]
 HEP_COLLECTOR = ("127.0.0.1", 9060)  # where the test points [hep] collector (sf-sbc's loopback)
@@ -70,20 +70,6 @@ request_route {{
 """
 _HEP_LINE = re.compile(r"SFHEP v=(\S*) fam=(\S*) proto=(\S*) src=(\S*) sport=(\S*) dst=(\S*) dport=(\S*) "
                        r"sec=(\S*) usec=(\S*) type=(\S*) id=(\S*) key=(\S*) payload=(\S*)")
-
-
-def parse_sip(text):
-    """A SIP message's text -> {start, headers {lower-case name: [values]}, body}, as read_trace
-    gives a sipp trace's messages."""
-    text = text.replace("\r", "")
-    head, _, body = text.partition("\n\n")
-    lines = head.split("\n")
-    headers = {}
-    for h in lines[1:]:
-        name, sep, value = h.partition(":")
-        if sep:
-            headers.setdefault(name.strip().lower(), []).append(value.strip())
-    return {"start": lines[0].strip(), "headers": headers, "body": body.strip("\n")}
 
 
 def read_collector_log(path):

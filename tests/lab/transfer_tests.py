@@ -119,21 +119,24 @@ def read_trace(path):
         if not lines:
             continue
         direction = "in" if "received" in lines[0] else "out"
-        rest = "\n".join(lines[1:]).lstrip("\n")
-        head, _, body = rest.partition("\n\n")
-        hl = head.split("\n")
-        headers = {}
-        for h in hl[1:]:
-            name, sep, value = h.partition(":")
-            if sep:
-                headers.setdefault(name.strip().lower(), []).append(value.strip())
         try:
             t = datetime.datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S.%f").timestamp()
         except ValueError:
             t = None
-        out.append({"time": t, "dir": direction, "start": hl[0].strip(), "headers": headers,
-                    "body": body.strip("\n")})
+        out.append(dict(parse_sip("\n".join(lines[1:]).lstrip("\n")), time=t, dir=direction))
     return out
+
+
+def parse_sip(text):
+    """A SIP message's text -> {start (first line), headers {lower-case name: [values]}, body}."""
+    head, _, body = text.replace("\r", "").partition("\n\n")
+    hl = head.split("\n")
+    headers = {}
+    for h in hl[1:]:
+        name, sep, value = h.partition(":")
+        if sep:
+            headers.setdefault(name.strip().lower(), []).append(value.strip())
+    return {"start": hl[0].strip(), "headers": headers, "body": body.strip("\n")}
 
 
 def _h(m, name):
