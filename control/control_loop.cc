@@ -19,6 +19,7 @@
 #include "b2bua.hh"
 #include "capture_api.hh"
 #include "hep_exporter.hh"
+#include "prometheus_metrics.hh"
 #include "cdr.hh"
 #include "dialplan.hh"
 #include "json_writer.hh"
@@ -224,6 +225,9 @@ struct control_loop::impl {
         }
         if (path == "/v1/stats") {
             return {200, "application/json", stats_json()};
+        }
+        if (path == "/metrics") {  // Prometheus' default path: the same figures, scraped
+            return {200, prometheus_content_type, prometheus_from_stats(stats_json())};
         }
         if (path == "/v1/calls") {
             return {200, "application/json", calls.calls_json()};

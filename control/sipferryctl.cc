@@ -46,6 +46,7 @@ int main(int argc, char** argv) {
         "usage: sipferryctl [--api IP:PORT] COMMAND\n"
         "commands:\n"
         "  stats      counters: ports, drops by reason, relay, SIP, calls\n"
+        "  metrics    the same as Prometheus text (GET /metrics, what a Prometheus server scrapes)\n"
         "  calls      the active calls with their legs and relay ports\n"
         "  cdrs       the most recent call records\n"
         "  get PATH   any API path, e.g. get /v1/stats\n"
@@ -122,6 +123,8 @@ int main(int argc, char** argv) {
         post_body = "{}";
     } else if (words.size() == 1 && (words[0] == "stats" || words[0] == "calls" || words[0] == "cdrs")) {
         path = "/v1/" + words[0];
+    } else if (words.size() == 1 && words[0] == "metrics") {
+        path = "/metrics";
     } else if (words.size() == 2 && words[0] == "get" && !words[1].empty() && words[1][0] == '/') {
         path = words[1];
     } else {

@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+"""sipferry lab: Prometheus metrics (a mixin for the lab runner, tests/lab/run).
+
+  prometheus_metrics_match_the_stats  A scrape as a Prometheus server makes it: HTTP GET
+                    http://127.0.0.1:8080/metrics in sf-sbc (the [api] listen address), read by the
+                    Prometheus client library's own parser (Debian's python3-prometheus-client,
+                    prometheus_client.parser; run by /usr/bin/python3, whose packages those are).
+                    Status 200, Content-Type text/plain; version=0.0.4. `sipferryctl stats` before
+                    and after the scrape: every number and boolean of the stats (the lab is idle)
+                    is one sample of the metrics and no sample is anything else: the path a.b.c as
+                    sipferry_a_b_c (counters with _total), the names under ports, drops,
+                    providers.* and transfers.refusals as labels (port, reason, provider), booleans
+                    1/0; a counter's value between its stats before and after, a gauge's equal to
+                    one of them. Types: counter, except the gauges the test lists (calls.active,
+                    relay.entries, ...). `sipferryctl metrics` prints the same text. About 1 s.
+"""
+import json
+import os
+import subprocess
+
+METRICS_TESTS = ["prometheus_metrics_match_the_stats"]
+API = "http://127.0.0.1:8080"  # configs/lab.conf [api] listen (in sf-sbc)
+DEBIAN_PYTHON = "/usr/bin/python3"  # python3-prometheus-client's interpreter
+# Label levels and gauges as control/prometheus_metrics.cc maps them (checked independently here).
+LABEL_MAPS = {"ports": "port", "drops": "reason", "transfers.refusals": "reason", "providers.channels": "provider",
+              "providers.quality": "provider", "providers.probed": "provider", "provider_registrations": "provider"}
+GAUGES = {"relay.entries", "capture.running", "hep.enabled", "sip.rate_limited_sources", "sip.transactions",
+          "sip.message_mbufs_free", "neighbours.entries", "accounts.registered_users", "accounts.bindings",
+          "calls.active", "providers.channels.calls", "providers.channels.max", "providers.quality.mean_mos",
+          "providers.quality.recent_mos", "providers.probed.up", "provider_registrations.expires_s",
+          "provider_registrations.expires_in_s", "provider_registrations.last_status",
+          "provider_registrations.failures"}
+
+# Runs in sf-sbc under Debian's python: scrape, parse with prometheus_client, print JSON.
+SCRAPE = r"""
+import json, sys, urllib.request
+from prometheus_client.parser import text_string_to_metric_families
+r = urllib.request.urlopen(sys.argv[1] + "/metrics", timeout=5)
+text = r.read().decode()
+out = {"status": r.status, "content_type": r.headers.get("Content-Type"), "text": text, "families": []}
+for f in text_string_to_metric_families(text):
+    out["families"].append({"name": f.name, "type": f.type,
+                            "samples": [[s.name, s.labels, s.value] for s in f.samples]})
+print(json.dumps(out))
+"""
+
+
+def expected_samples(stats):
+    """The stats as the mapping says they become samples: {(name, frozenset(labels)): (path, value)}."""
+    out = {}
+
+    def leaf(path, labels, v):
+        if isinstance(v, bool):
+            v = 1.0 if v else 0.0
+        elif not isinstance(v, (int, float)):
+            if path == "provider_registrations.state":
+                out[("sipferry_provider_registrations_state", frozenset(dict(labels, state=v).items()))] = (path, 1.0)
+            return
+        name = "sipferry_" + path.replace(".", "_") + ("" if path in GAUGES else "_total")
+        out[(name, frozenset(labels.items()))] = (path, float(v))
+
+    def walk(node, path, labels):
+        for k, v in node.items():
+            here = f"{path}.{k}" if path else k
+            if here in LABEL_MAPS:
+                for name, child in v.items():
+                    lab = dict(labels, **{LABEL_MAPS[here]: name})
+                    if isinstance(child, dict):
+                        walk(child, here, lab)
+                    else:
+                        leaf(here, lab, child)
+            elif isinstance(v, dict):
+                walk(v, here, labels)
+            else:
+                leaf(here, labels, v)
+    walk(stats, "", {})
+    return out
+
+
+class MetricsTests:
+    def test_prometheus_metrics_match_the_stats(self, tdir):
+        if not os.access(DEBIAN_PYTHON, os.X_OK):
+            self._fail(f"{DEBIAN_PYTHON} missing (Debian's python3; tools/bootstrap)")
+        before = self.stats()
+        r = self.run(["ip", "netns", "exec", "sf-sbc", DEBIAN_PYTHON, "-c", SCRAPE, API], timeout=15)
+        after = self.stats()
+        if r.returncode != 0:
+            self._fail(f"the scrape failed (exit {r.returncode}; python3-prometheus-client is installed by "
+                       f"tools/bootstrap): {(r.stdout + r.stderr)[-800:]}")
+        got = json.loads(r.stdout)
+        with open(os.path.join(tdir, "metrics.txt"), "w") as f:
+            f.write(got["text"])
+        errs = []
+        if got["status"] != 200 or not (got["content_type"] or "").startswith("text/plain; version=0.0.4"):
+            errs.append(f"GET /metrics: {got['status']} {got['content_type']!r}")
+        exp_before, exp_after = expected_samples(before), expected_samples(after)
+        samples = {}
+        for fam in got["families"]:
+            for name, labels, value in fam["samples"]:
+                key = (name, frozenset(labels.items()))
+                if key in samples:
+                    errs.append(f"series twice: {name}{labels}")
+                samples[key] = (fam["type"], value)
+        for key, (typ, value) in samples.items():
+            name, labels = key[0], dict(key[1])
+            e0, e1 = exp_before.get(key), exp_after.get(key)
+            if e0 is None and e1 is None:
+                errs.append(f"{name}{labels} = {value}: no such number in the stats")
+                continue
+            path = (e1 or e0)[0]
+            want_type = "gauge" if path in GAUGES or path == "provider_registrations.state" else "counter"
+            if typ != want_type:
+                errs.append(f"{name}: type {typ}, wanted {want_type} ({path})")
+            lo = min(e[1] for e in (e0, e1) if e)
+            hi = max(e[1] for e in (e0, e1) if e)
+            if want_type == "counter" and not lo <= value <= hi:
+                errs.append(f"{name}{labels} = {value}, stats said {lo} then {hi}")
+            if want_type == "gauge" and value not in {e[1] for e in (e0, e1) if e}:
+                errs.append(f"{name}{labels} = {value}, stats said {lo} / {hi}")
+        missing = [k for k in exp_before if k not in samples and k in exp_after]
+        for name, labels in missing[:5]:
+            errs.append(f"stats {exp_before[(name, labels)][0]} has no sample {name}{dict(labels)}")
+        ctl = self._rt().find_bin("sipferryctl")
+        c = self.run(["ip", "netns", "exec", "sf-sbc", ctl, "metrics"], timeout=10)
+        if c.returncode != 0 or "# TYPE sipferry_calls_active gauge" not in c.stdout:
+            errs.append(f"sipferryctl metrics: exit {c.returncode}: {(c.stdout + c.stderr)[:200]}")
+        self._progress(f"{len(got['families'])} families, {len(samples)} samples for {len(exp_after)} stats numbers; "
+                       f"e.g. " + ", ".join(f"{n}{dict(l)}={samples[(n, l)][1]:g}" for n, l in list(samples)[:3]))
+        if errs:
+            self._fail("; ".join(errs[:8]))
