@@ -18,14 +18,14 @@
 
 #include "b2bua.hh"
 #include "capture_api.hh"
-#include "hep_exporter.hh"
-#include "prometheus_metrics.hh"
 #include "cdr.hh"
 #include "dialplan.hh"
+#include "hep_exporter.hh"
 #include "json_writer.hh"
 #include "log.hh"
 #include "media_anchor.hh"
 #include "mgmt_api.hh"
+#include "prometheus_metrics.hh"
 #include "route_check.hh"
 #include "sip_transport.hh"
 #include "timer_queue.hh"
@@ -98,6 +98,9 @@ struct control_loop::impl {
     dp::dataplane& dp;
     timer_queue timers;
     message_pool messages;  ///< the dataplane's SIP message pool, where this shard builds
+    /// [hep]: copies of the SIP to a collector. Before the transport, which copies what it sends:
+    /// it must outlive everything that may still send while it is torn down.
+    hep_exporter hep;
     sip_transport transport;
     transaction_layer transactions;
     media_anchor media;
@@ -106,14 +109,13 @@ struct control_loop::impl {
     b2bua calls;
     dp::packet_capture capture;
     capture_api captures;
-    hep_exporter hep;  ///< [hep]: copies of the SIP to a collector (sip_transport sends them too)
     boost::asio::io_context io;
     std::unique_ptr<mgmt_api> api;
     uint64_t reloads_refused = 0;  ///< reloads whose config or dialplans were broken (nothing changed)
     std::array<char, 65536> reassembly_buf{};  ///< a whole UDP payload, when it came in fragments
 
     impl(const config& c, dp::dataplane& d)
-        : cfg(c), dp(d), messages(d.sip_message_pool()), transport(d, realms_of(d), c.sip.port),
+        : cfg(c), dp(d), messages(d.sip_message_pool()), hep(c.hep), transport(d, realms_of(d), c.sip.port),
           transactions(
               timers, messages, [this](unsigned r, sip_addr to, sip_wire m) { transport.send(r, to, std::move(m)); },
               timer_config{c.sip.t1_ms, c.sip.t2_ms, c.sip.t4_ms}, steady_ms),
@@ -125,8 +127,7 @@ struct control_loop::impl {
                 [this](unsigned r, sip_addr to, sip_wire m) { transport.send(r, to, std::move(m)); },
                 steady_ms),
           capture(port_ids_of(d), static_cast<uint16_t>(c.dataplane.workers), d.relay().rcu()),
-          captures(c.capture, capture, [this](const std::string& ref) { return calls.capture_filter(ref); }),
-          hep(c.hep) {
+          captures(c.capture, capture, [this](const std::string& ref) { return calls.capture_filter(ref); }) {
         transport.set_hep(&hep);
         // Room for a full frames_out ring and the message being built (up to 64 fragments).
         transactions.keep_free_for_sending(d.frames_out_capacity() + 64);
