@@ -104,7 +104,7 @@ class HepTests:
         kamailio = shutil.which("kamailio") or "/usr/sbin/kamailio"
         if not os.access(kamailio, os.X_OK):
             self._fail("kamailio not installed (tools/bootstrap installs Debian's kamailio: the lab's "
-                              "HEP collector)")
+                       "HEP collector)")
         db = os.path.join(tdir, "db")
         os.makedirs(db, exist_ok=True)
         with open(os.path.join(db, "sip_capture"), "w") as f:
