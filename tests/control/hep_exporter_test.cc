@@ -4,11 +4,6 @@
 
 #include "hep_exporter.hh"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -21,53 +16,13 @@
 
 using namespace sf::control;
 using sf::test::read_hep;
+using sf::test::udp_collector;
 
 namespace {
 
 constexpr uint32_t loopback = 0x7f000001;
 
-/// A collector: a UDP socket on 127.0.0.1, an ephemeral port.
-class collector {
-public:
-    collector() {
-        fd_ = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_addr.s_addr = htonl(loopback);
-        const int rcvbuf = 8 << 20;
-        ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-        EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-        socklen_t len = sizeof a;
-        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-        port_ = ntohs(a.sin_port);
-    }
-    ~collector() { ::close(fd_); }
-    uint16_t port() const { return port_; }
-
-    /// What arrives within `ms` of quiet (bounded: at most `max` datagrams).
-    std::vector<std::string> take(int ms = 200, size_t max = 10'000) {
-        std::vector<std::string> got;
-        std::vector<char> buf(65536);
-        while (got.size() < max) {
-            pollfd p{fd_, POLLIN, 0};
-            if (::poll(&p, 1, ms) <= 0) {
-                break;
-            }
-            const ssize_t n = ::recv(fd_, buf.data(), buf.size(), 0);
-            if (n < 0) {
-                break;
-            }
-            got.emplace_back(buf.data(), static_cast<size_t>(n));
-        }
-        return got;
-    }
-
-private:
-    int fd_ = -1;
-    uint16_t port_ = 0;
-};
-
-hep_config to(const collector& c, const std::string& password = "") {
+hep_config to(const udp_collector& c, const std::string& password = "") {
     hep_config h;
     h.collector_addr = loopback;
     h.collector_port = c.port();
@@ -96,7 +51,7 @@ TEST(hep_exporter, off_without_a_collector) {
 }
 
 TEST(hep_exporter, a_copy_arrives_with_the_message_its_addresses_and_the_time) {
-    collector c;
+    udp_collector c;
     hep_exporter h(to(c, "s3cret"));
     ASSERT_TRUE(h.enabled());
     const std::string msg = "OPTIONS sip:192.0.2.1 SIP/2.0\r\nCall-ID: x@192.0.2.10\r\n\r\n";
@@ -124,7 +79,7 @@ TEST(hep_exporter, a_copy_arrives_with_the_message_its_addresses_and_the_time) {
 }
 
 TEST(hep_exporter, a_copy_begun_and_not_committed_never_leaves) {
-    collector c;
+    udp_collector c;
     hep_exporter h(to(c));
     char* p = h.begin(alice, sbc, 5);
     ASSERT_NE(p, nullptr);
@@ -144,7 +99,7 @@ TEST(hep_exporter, a_copy_begun_and_not_committed_never_leaves) {
 }
 
 TEST(hep_exporter, more_than_a_batch_flushes_itself_in_order) {
-    collector c;
+    udp_collector c;
     hep_exporter h(to(c));
     const size_t n = hep_exporter::batch * 3 + 5;
     for (size_t i = 0; i < n; ++i) {
@@ -162,7 +117,7 @@ TEST(hep_exporter, more_than_a_batch_flushes_itself_in_order) {
 }
 
 TEST(hep_exporter, a_message_too_big_for_hep_is_counted_not_sent) {
-    collector c;
+    udp_collector c;
     hep_exporter h(to(c));
     h.copy(alice, sbc, std::string(65535, 'x'));
     h.copy(alice, sbc, "small");
@@ -178,7 +133,7 @@ TEST(hep_exporter, a_message_too_big_for_hep_is_counted_not_sent) {
 }
 
 TEST(hep_exporter, a_reload_sends_what_is_queued_to_the_old_collector_first) {
-    collector first, second;
+    udp_collector first, second;
     hep_exporter h(to(first));
     h.copy(alice, sbc, "before");
     h.reconfigure(to(second));

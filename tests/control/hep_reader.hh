@@ -1,8 +1,15 @@
 #pragma once
 // A HEPv3 reader for the tests (the appliance only writes HEP): checks the framing and gives
-// the chunks in the order they came.
+// the chunks in the order they came; and a UDP collector on loopback that receives packets.
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstdint>
+#include <gtest/gtest.h>
 #include <map>
 #include <optional>
 #include <string>
@@ -52,5 +59,46 @@ inline std::optional<hep_read> read_hep(std::string_view packet) {
     }
     return out;
 }
+
+/// A collector for the tests: a UDP socket on 127.0.0.1, an ephemeral port.
+class udp_collector {
+public:
+    udp_collector() {
+        fd_ = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        const int rcvbuf = 8 << 20;
+        ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+        EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+        socklen_t len = sizeof a;
+        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+        port_ = ntohs(a.sin_port);
+    }
+    ~udp_collector() { ::close(fd_); }
+    uint16_t port() const { return port_; }
+
+    /// What arrives within `ms` of quiet (bounded: at most `max` datagrams).
+    std::vector<std::string> take(int ms = 200, size_t max = 10'000) {
+        std::vector<std::string> got;
+        std::vector<char> buf(65536);
+        while (got.size() < max) {
+            pollfd p{fd_, POLLIN, 0};
+            if (::poll(&p, 1, ms) <= 0) {
+                break;
+            }
+            const ssize_t n = ::recv(fd_, buf.data(), buf.size(), 0);
+            if (n < 0) {
+                break;
+            }
+            got.emplace_back(buf.data(), static_cast<size_t>(n));
+        }
+        return got;
+    }
+
+private:
+    int fd_ = -1;
+    uint16_t port_ = 0;
+};
 
 }  // namespace sf::test

@@ -8,6 +8,8 @@
 
 #include "sip_transport.hh"
 
+#include "pcap_port.hh"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -37,67 +39,17 @@ constexpr uint32_t port_addr = 0xc0000201;    // 192.0.2.1
 constexpr uint32_t media_first = 0xc0000240;  // 192.0.2.64 .. 192.0.2.163
 constexpr uint32_t media_count = 100;
 
-// An empty pcap file (the 24-byte global header: microsecond stamps, Ethernet).
-void write_empty_pcap(const fs::path& p) {
-    const uint32_t magic = 0xa1b2c3d4, snaplen = 65535, linktype = 1;
-    const uint16_t major = 2, minor = 4;
-    const int32_t zone = 0;
-    const uint32_t sigfigs = 0;
-    std::ofstream f(p, std::ios::binary);
-    f.write(reinterpret_cast<const char*>(&magic), 4);
-    f.write(reinterpret_cast<const char*>(&major), 2);
-    f.write(reinterpret_cast<const char*>(&minor), 2);
-    f.write(reinterpret_cast<const char*>(&zone), 4);
-    f.write(reinterpret_cast<const char*>(&sigfigs), 4);
-    f.write(reinterpret_cast<const char*>(&snaplen), 4);
-    f.write(reinterpret_cast<const char*>(&linktype), 4);
-}
-
-// The frames of a pcap file this host wrote (native byte order).
-std::vector<std::vector<uint8_t>> read_pcap(const fs::path& p) {
-    std::ifstream f(p, std::ios::binary);
-    std::vector<std::vector<uint8_t>> frames;
-    char global[24];
-    if (!f.read(global, sizeof(global))) {
-        return frames;
-    }
-    for (unsigned n = 0; n < 100000; ++n) {  // bounded: far more than the test writes
-        uint32_t rec[4];
-        if (!f.read(reinterpret_cast<char*>(rec), sizeof(rec))) {
-            break;
-        }
-        std::vector<uint8_t> frame(rec[2]);
-        if (!f.read(reinterpret_cast<char*>(frame.data()), static_cast<std::streamsize>(frame.size()))) {
-            break;
-        }
-        frames.push_back(std::move(frame));
-    }
-    return frames;
-}
-
 }  // namespace
 
 TEST(sip_transport_announce, every_port_and_media_address_twice_paced_per_tick) {
     const fs::path dir = fs::temp_directory_path() / ("sf_announce_" + std::to_string(getpid()));
     fs::create_directories(dir);
     const fs::path rx = dir / "rx.pcap", tx = dir / "tx.pcap";
-    write_empty_pcap(rx);
+    sf::test::write_empty_pcap(rx);
 
-    dp::dataplane_config cfg;
-    cfg.eal_args = {"-l", "0-1", "--no-huge", "--no-pci", "--no-shconf", "-m", "256",
-                    "--file-prefix=sf_announce_" + std::to_string(getpid()), "--log-level=*:error"};
-    dp::port_config pc;
-    pc.name = "acc";
-    pc.device = "net_pcap0,rx_pcap=" + rx.string() + ",tx_pcap=" + tx.string();
-    pc.addr = port_addr;
-    pc.media_first = media_first;
-    pc.media_count = media_count;
-    cfg.ports = {pc};
-    cfg.mbufs = 2047;
-    cfg.sip_mbufs = 1023;
-    cfg.relay_capacity = 1024;
-    cfg.sip_sources_tracked = 64;
-    cfg.idle_sleep_us = 50;
+    dp::dataplane_config cfg = sf::test::pcap_port_config("sf_announce", rx, tx, port_addr);
+    cfg.ports[0].media_first = media_first;
+    cfg.ports[0].media_count = media_count;
 
     rte_ether_addr port_mac{};
     {
@@ -130,7 +82,7 @@ TEST(sip_transport_announce, every_port_and_media_address_twice_paced_per_tick) 
 
     std::map<uint32_t, unsigned> seen;
     unsigned other = 0;
-    for (const auto& f : read_pcap(tx)) {
+    for (const auto& f : sf::test::read_pcap(tx)) {
         if (f.size() < sizeof(rte_ether_hdr) + sizeof(rte_arp_hdr)) {
             ++other;
             continue;

@@ -6,11 +6,8 @@
 
 #include "sip_transport.hh"
 
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <rte_eal.h>
@@ -22,13 +19,13 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "hep_exporter.hh"
 #include "hep_reader.hh"
+#include "pcap_port.hh"
 #include "sip_wire.hh"
 
 using namespace sf::control;
@@ -41,74 +38,6 @@ namespace {
 constexpr uint32_t port_addr = 0xc0000201;  // 192.0.2.1
 constexpr uint32_t alice = 0xc000020a;      // 192.0.2.10
 constexpr uint32_t bob = 0xc000020b;        // 192.0.2.11
-
-void write_empty_pcap(const fs::path& p) {
-    const uint32_t magic = 0xa1b2c3d4, snaplen = 65535, linktype = 1, sigfigs = 0;
-    const uint16_t major = 2, minor = 4;
-    const int32_t zone = 0;
-    std::ofstream f(p, std::ios::binary);
-    f.write(reinterpret_cast<const char*>(&magic), 4);
-    f.write(reinterpret_cast<const char*>(&major), 2);
-    f.write(reinterpret_cast<const char*>(&minor), 2);
-    f.write(reinterpret_cast<const char*>(&zone), 4);
-    f.write(reinterpret_cast<const char*>(&sigfigs), 4);
-    f.write(reinterpret_cast<const char*>(&snaplen), 4);
-    f.write(reinterpret_cast<const char*>(&linktype), 4);
-}
-
-std::vector<std::string> read_pcap(const fs::path& p) {
-    std::ifstream f(p, std::ios::binary);
-    std::vector<std::string> frames;
-    char global[24];
-    if (!f.read(global, sizeof(global))) {
-        return frames;
-    }
-    for (unsigned n = 0; n < 10000; ++n) {
-        uint32_t rec[4];
-        if (!f.read(reinterpret_cast<char*>(rec), sizeof(rec))) {
-            break;
-        }
-        std::string frame(rec[2], '\0');
-        if (!f.read(frame.data(), static_cast<std::streamsize>(frame.size()))) {
-            break;
-        }
-        frames.push_back(std::move(frame));
-    }
-    return frames;
-}
-
-/// A collector on 127.0.0.1: what arrives within `ms` of quiet (at most `max`).
-struct collector {
-    int fd = -1;
-    uint16_t port = 0;
-    collector() {
-        fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-        socklen_t len = sizeof a;
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-        port = ntohs(a.sin_port);
-    }
-    ~collector() { ::close(fd); }
-    std::vector<std::string> take(int ms = 100, size_t max = 100) {
-        std::vector<std::string> got;
-        std::vector<char> buf(65536);
-        while (got.size() < max) {
-            pollfd p{fd, POLLIN, 0};
-            if (::poll(&p, 1, ms) <= 0) {
-                break;
-            }
-            const ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
-            if (n < 0) {
-                break;
-            }
-            got.emplace_back(buf.data(), static_cast<size_t>(n));
-        }
-        return got;
-    }
-};
 
 sip_wire message(message_pool& pool, const std::string& text) {
     sip_writer w(pool);
@@ -128,26 +57,14 @@ TEST(sip_transport_hep, copies_what_leaves_when_it_leaves) {
     const fs::path dir = fs::temp_directory_path() / ("sf_transport_hep_" + std::to_string(getpid()));
     fs::create_directories(dir);
     const fs::path rx = dir / "rx.pcap", tx = dir / "tx.pcap";
-    write_empty_pcap(rx);
+    sf::test::write_empty_pcap(rx);
 
-    dp::dataplane_config cfg;
-    cfg.eal_args = {"-l", "0-1", "--no-huge", "--no-pci", "--no-shconf", "-m", "256",
-                    "--file-prefix=sf_transport_hep_" + std::to_string(getpid()), "--log-level=*:error"};
-    dp::port_config pc;
-    pc.name = "acc";
-    pc.device = "net_pcap0,rx_pcap=" + rx.string() + ",tx_pcap=" + tx.string();
-    pc.addr = port_addr;
-    cfg.ports = {pc};
-    cfg.mbufs = 2047;
-    cfg.sip_mbufs = 1023;
-    cfg.relay_capacity = 1024;
-    cfg.sip_sources_tracked = 64;
-    cfg.idle_sleep_us = 50;
+    const dp::dataplane_config cfg = sf::test::pcap_port_config("sf_transport_hep", rx, tx, port_addr);
 
-    collector c;
+    sf::test::udp_collector c;
     hep_config hc;
     hc.collector_addr = INADDR_LOOPBACK;
-    hc.collector_port = c.port;
+    hc.collector_port = c.port();
     hc.capture_id = 9;
     const std::string waiting = options("waits"), known = options("known"), big = options("big", 3000);
     {
@@ -200,7 +117,8 @@ TEST(sip_transport_hep, copies_what_leaves_when_it_leaves) {
 
     // The wire: ARP request for alice, then the waiting message, the known one, the fragments.
     std::vector<std::string> payloads;
-    for (const std::string& f : read_pcap(tx)) {
+    for (const auto& frame : sf::test::read_pcap(tx)) {
+        const std::string f(frame.begin(), frame.end());
         const auto* eth = reinterpret_cast<const rte_ether_hdr*>(f.data());
         if (eth->ether_type != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4)) {
             continue;
