@@ -12,6 +12,7 @@
 #include <limits>
 #include <ctime>
 #include <thread>
+#include <utility>
 
 #include <rte_bpf.h>
 #include <rte_cycles.h>
@@ -52,13 +53,62 @@ std::string compile(const std::string& filter, bpf_program& prog) {
 
 }  // namespace
 
+/// A filter as the workers run it: the eBPF program, and its native code where there is a JIT.
+struct packet_capture::compiled_filter {
+    rte_bpf* bpf = nullptr;
+    uint64_t (*jit)(void*) = nullptr;
+
+    compiled_filter() = default;
+    compiled_filter(const compiled_filter&) = delete;
+    compiled_filter& operator=(const compiled_filter&) = delete;
+    ~compiled_filter() { rte_bpf_destroy(bpf); }
+
+    bool takes(rte_mbuf* m) const { return jit != nullptr ? jit(m) != 0 : rte_bpf_exec(bpf, m) != 0; }
+
+    /// `text` compiled and loaded into `out` (nullptr for "": every frame); "" or why not.
+    static std::string load(const std::string& text, std::unique_ptr<compiled_filter>& out) {
+        out.reset();
+        if (text.empty()) {
+            return "";
+        }
+        bpf_program prog{};
+        if (std::string err = compile(text, prog); !err.empty()) {
+            return err;
+        }
+        rte_bpf_prm* prm = rte_bpf_convert(&prog);
+        pcap_freecode(&prog);
+        if (prm == nullptr) {
+            return std::string("filter: DPDK cannot run it (rte_bpf_convert: ") + rte_strerror(rte_errno) + ")";
+        }
+        auto f = std::make_unique<compiled_filter>();
+        f->bpf = rte_bpf_load(prm);
+        rte_free(prm);
+        if (f->bpf == nullptr) {
+            return std::string("filter: DPDK cannot load it (rte_bpf_load: ") + rte_strerror(rte_errno) + ")";
+        }
+        rte_bpf_jit jit{};
+        if (rte_bpf_get_jit(f->bpf, &jit) == 0 && jit.func != nullptr) {
+            f->jit = jit.func;
+        }
+        out = std::move(f);
+        return "";
+    }
+};
+
 struct packet_capture::session {
     capture_request req;
     uint64_t started_ms = 0;
     rte_mempool* pool = nullptr;
     rte_ring* ring = nullptr;
-    rte_bpf* bpf = nullptr;                 // nullptr: every frame
-    uint64_t (*jit)(void*) = nullptr;       // the filter compiled to native code, if the CPU has a JIT
+    // The filter the workers run, read once a burst (nullptr: every frame). `filter_text` and
+    // `filter_owned` are the control thread's: the text and the object behind the pointer.
+    std::atomic<const compiled_filter*> filter{nullptr};
+    std::string filter_text;
+    std::unique_ptr<compiled_filter> filter_owned;
+    // Filters refilter() replaced, each freed once every worker passed a quiescent state after
+    // the swap (the QSBR token taken then).
+    std::vector<std::pair<uint64_t, std::unique_ptr<compiled_filter>>> retired;
+    uint64_t filter_changes = 0;
     uint32_t snaplen = UINT32_MAX;
     // The capture's clock: the wall clock and the TSC read together at its start (see stamp()).
     uint64_t base_ns = 0, base_tsc = 0, tsc_hz = 1;
@@ -78,13 +128,6 @@ struct packet_capture::session {
         const rte_eth_rxtx_callback* tx;
     };
     std::vector<tap_point> taps;
-
-    bool takes(rte_mbuf* m) const {
-        if (jit != nullptr) {
-            return jit(m) != 0;
-        }
-        return bpf == nullptr || rte_bpf_exec(bpf, m) != 0;
-    }
 
     /// Nanoseconds since the epoch at TSC `tsc`. DPDK 22.11's rte_pcapng_copy() gets it wrong:
     /// its TSC-to-time base is set on first use, after the caller read the TSC, so the first
@@ -121,8 +164,9 @@ struct packet_capture::session {
         unsigned k = 0;
         const uint64_t now = rte_get_tsc_cycles();
         uint64_t now_ns = 0;  // read once a burst, when a frame is taken
+        const compiled_filter* f = filter.load(std::memory_order_acquire);
         for (uint16_t i = 0; i < n; ++i) {
-            if (!takes(pkts[i])) {
+            if (f != nullptr && !f->takes(pkts[i])) {
                 continue;
             }
             if (budget.fetch_sub(1, std::memory_order_relaxed) <= 0) {
@@ -188,7 +232,8 @@ struct packet_capture::session {
     capture_status status() const {
         capture_status s;
         s.path = req.path;
-        s.filter = req.filter;
+        s.filter = filter_text;
+        s.filter_changes = filter_changes;
         s.matched = matched.load(std::memory_order_relaxed);
         s.written = written.load(std::memory_order_relaxed);
         s.bytes = bytes.load(std::memory_order_relaxed);
@@ -236,33 +281,11 @@ std::string packet_capture::start(const capture_request& req, uint64_t now_ms) {
     }
 
     // The filter first: a typo should not leave an empty file behind.
-    if (!req.filter.empty()) {
-        bpf_program prog{};
-        if (std::string err = compile(req.filter, prog); !err.empty()) {
-            return err;
-        }
-        rte_bpf_prm* prm = rte_bpf_convert(&prog);
-        pcap_freecode(&prog);
-        if (prm == nullptr) {
-            return std::string("filter: DPDK cannot run it (rte_bpf_convert: ") + rte_strerror(rte_errno) + ")";
-        }
-        s->bpf = rte_bpf_load(prm);
-        rte_free(prm);
-        if (s->bpf == nullptr) {
-            return std::string("filter: DPDK cannot load it (rte_bpf_load: ") + rte_strerror(rte_errno) + ")";
-        }
-        rte_bpf_jit jit{};
-        if (rte_bpf_get_jit(s->bpf, &jit) == 0 && jit.func != nullptr) {
-            s->jit = jit.func;
-        }
+    if (std::string err = compiled_filter::load(req.filter, s->filter_owned); !err.empty()) {
+        return err;
     }
-    auto fail = [&](std::string why) {
-        if (s->bpf != nullptr) {
-            rte_bpf_destroy(s->bpf);
-        }
-        return why;
-    };
-
+    s->filter_text = req.filter;
+    s->filter.store(s->filter_owned.get(), std::memory_order_relaxed);  // published with live_ below
     if (pool_ == nullptr) {
         // Kept until this object goes: no capture's end frees it while a worker might copy.
         // (Named per object: DPDK's names are process-wide, and tests make several.)
@@ -275,7 +298,7 @@ std::string packet_capture::start(const capture_request& req, uint64_t now_ms) {
                                  : rte_ring_create(name.c_str(), rte_align32pow2(pool_frames_ + 1), SOCKET_ID_ANY,
                                                    RING_F_SC_DEQ);
         if (pool_ == nullptr || ring_ == nullptr) {
-            return fail(std::string("no memory for the capture's frames: ") + rte_strerror(rte_errno));
+            return std::string("no memory for the capture's frames: ") + rte_strerror(rte_errno);
         }
     }
     s->pool = pool_;
@@ -283,7 +306,7 @@ std::string packet_capture::start(const capture_request& req, uint64_t now_ms) {
 
     const int fd = open(req.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
     if (fd < 0) {
-        return fail(req.path + ": " + std::strerror(errno));
+        return req.path + ": " + std::strerror(errno);  // `s` and its filter go with it
     }
     utsname u{};
     std::string os = "Linux";
@@ -294,7 +317,7 @@ std::string packet_capture::start(const capture_request& req, uint64_t now_ms) {
     if (s->file == nullptr) {
         close(fd);
         unlink(req.path.c_str());
-        return fail(req.path + ": cannot write pcapng: " + rte_strerror(rte_errno));
+        return req.path + ": cannot write pcapng: " + rte_strerror(rte_errno);
     }
 
     // From here on workers may call in: the writer first, so the ring never waits for it.
@@ -342,21 +365,44 @@ void packet_capture::stop(const std::string& why, uint64_t now_ms) {
     }
     s.draining.store(true, std::memory_order_release);
     s.writer.join();
-    rte_pcapng_close(s.file);  // closes the descriptor
-    if (s.bpf != nullptr) {
-        rte_bpf_destroy(s.bpf);
-    }
+    rte_pcapng_close(s.file);  // closes the descriptor (the filters go with the session)
     last_ = s.status();
     last_.ended_by = why;
     last_.ended_ms = now_ms;
     live_.reset();
 }
 
+std::string packet_capture::refilter(const std::string& filter) {
+    if (live_ == nullptr) {
+        return "no capture is running";
+    }
+    session& s = *live_;
+    if (filter == s.filter_text) {
+        return "";
+    }
+    std::unique_ptr<compiled_filter> next;
+    if (std::string err = compiled_filter::load(filter, next); !err.empty()) {
+        return err;
+    }
+    // A worker inside a callback keeps the filter it loaded to the end of its burst; it is
+    // freed after every worker's next quiescent state (poll(); stop() waits for one anyway).
+    s.filter.store(next.get(), std::memory_order_release);
+    const uint64_t token = rcu_ != nullptr ? rte_rcu_qsbr_start(rcu_) : 0;
+    s.retired.emplace_back(token, std::exchange(s.filter_owned, std::move(next)));
+    s.filter_text = filter;
+    ++s.filter_changes;
+    return "";
+}
+
 void packet_capture::poll(uint64_t now_ms) {
     if (live_ == nullptr) {
         return;
     }
-    const session& s = *live_;
+    session& s = *live_;
+    // Without a QSBR variable (no workers) the replaced filters wait for stop().
+    while (rcu_ != nullptr && !s.retired.empty() && rte_rcu_qsbr_check(rcu_, s.retired.front().first, false) == 1) {
+        s.retired.erase(s.retired.begin());
+    }
     if (s.req.max_packets != 0 && s.budget.load(std::memory_order_relaxed) <= 0) {
         stop("packets", now_ms);
     } else if (s.req.max_ms != 0 && now_ms - s.started_ms >= s.req.max_ms) {
@@ -367,6 +413,10 @@ void packet_capture::poll(uint64_t now_ms) {
         stop("write error", now_ms);
         last_.error = "writing the file failed (disk full?)";
     }
+}
+
+size_t packet_capture::replaced_filters_held() const {
+    return live_ == nullptr ? 0 : live_->retired.size();
 }
 
 capture_status packet_capture::status() const {

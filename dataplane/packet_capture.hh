@@ -25,7 +25,11 @@
 /// reports a quiescent state once per loop, and sleeps offline), so no worker can be in a
 /// callback any more, then drains the ring, closes the file and frees the filter.
 ///
-/// One capture at a time; start(), stop() and poll() on one thread (the control thread).
+/// A running capture's filter can be replaced (refilter(): a call it follows grew a leg): the
+/// workers read it through one atomic pointer per burst, and the old one is freed once a grace
+/// period has passed (checked without waiting in poll()).
+///
+/// One capture at a time; start(), refilter(), stop() and poll() on one thread (the control thread).
 
 #include <atomic>
 #include <cstdint>
@@ -60,6 +64,7 @@ struct capture_status {
     uint64_t written = 0;       ///< frames in the file
     uint64_t bytes = 0;         ///< bytes written to the file
     uint64_t dropped = 0;       ///< matched but lost: the copy pool or the ring was full, or the file
+    uint64_t filter_changes = 0;  ///< refilter()s that took effect
     uint64_t started_ms = 0, ended_ms = 0;
 };
 
@@ -76,18 +81,26 @@ public:
     /// Starts a capture at `now_ms`; "" or why not (a capture runs already, the filter does not
     /// compile (libpcap's message), the file exists or cannot be made, no memory).
     std::string start(const capture_request& req, uint64_t now_ms);
+    /// Gives the running capture `filter` ("" = every frame) from the next burst on; "" or why
+    /// not (none runs, libpcap's message): the filter it had stays then. The same filter again
+    /// changes nothing.
+    std::string refilter(const std::string& filter);
     /// Ends the running capture (if any), `why` recorded as how it ended.
     void stop(const std::string& why, uint64_t now_ms);
-    /// Ends the running capture when its time or packet budget is used up (cheap: call it often).
+    /// Ends the running capture when its time or packet budget is used up, and frees filters
+    /// replaced a grace period ago (cheap: call it often).
     void poll(uint64_t now_ms);
 
     capture_status status() const;
     bool running() const { return live_ != nullptr; }
+    /// Filters refilter() replaced that still wait for their grace period (tests, leak checks).
+    size_t replaced_filters_held() const;
 
     /// Whether `filter` compiles (libpcap's message if not), without capturing.
     static std::string check_filter(const std::string& filter);
 
     struct session;  // what the callbacks see (packet_capture.cc)
+    struct compiled_filter;  // a filter as the workers run it
 
 private:
     std::vector<uint16_t> ports_;

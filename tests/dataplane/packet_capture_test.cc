@@ -757,6 +757,83 @@ TEST_F(capture_fixture, a_bad_filter_is_refused_with_libpcaps_reason_and_no_file
     expect_file(path, want);
 }
 
+TEST_F(capture_fixture, a_new_filter_applies_from_the_next_burst_and_a_bad_one_leaves_the_old) {
+    EXPECT_EQ(cap->refilter("udp"), "no capture is running");
+    const auto path = fresh_path();
+    capture_request req;
+    req.filter = "udp port 5060";
+    req.path = path.string();
+    ASSERT_EQ(cap->start(req, 0), "");
+    std::vector<expected_frame> want;
+    receive(ports[0], 0, {sip_frame(5060, 1)}, &want);
+    receive(ports[0], 0, {sip_frame(20000, 2)});
+
+    // A call the capture follows got a leg: its relay port joins the filter.
+    ASSERT_EQ(cap->refilter("udp port 5060 or udp port 20000"), "");
+    EXPECT_EQ(cap->status().filter, "udp port 5060 or udp port 20000");
+    EXPECT_EQ(cap->status().filter_changes, 1u);
+    receive(ports[0], 0, {sip_frame(20000, 3), sip_frame(5060, 4), sip_frame(20002, 5)}, &want);
+    want.pop_back();
+    transmit(ports[1], 0, {sip_frame(20000, 6)}, &want);
+
+    // The same text again is no change; a filter that does not compile leaves the one it had.
+    EXPECT_EQ(cap->refilter("udp port 5060 or udp port 20000"), "");
+    EXPECT_EQ(cap->status().filter_changes, 1u);
+    const std::string err = cap->refilter("udp port 99999");
+    EXPECT_EQ(err.rfind("filter:", 0), 0u) << err;
+    EXPECT_EQ(cap->status().filter, "udp port 5060 or udp port 20000");
+    EXPECT_EQ(cap->status().filter_changes, 1u);
+    receive(ports[1], 0, {sip_frame(20000, 7), sip_frame(20004, 8)}, &want);
+    want.pop_back();
+
+    // No filter: every frame.
+    ASSERT_EQ(cap->refilter(""), "");
+    receive(ports[0], 0, {arp_frame(), sip_frame(20004, 9)}, &want);
+    EXPECT_EQ(cap->status().filter, "");
+    EXPECT_EQ(cap->status().filter_changes, 2u);
+
+    cap->stop("done", 0);
+    EXPECT_EQ(cap->status().filter, "");  // as it ended
+    EXPECT_EQ(cap->status().filter_changes, 2u);
+    EXPECT_EQ(cap->replaced_filters_held(), 0u);
+    expect_file(path, want);
+}
+
+TEST_F(capture_fixture, a_replaced_filter_is_freed_only_after_every_reader_passed_a_quiescent_state) {
+    const auto path = fresh_path();
+    capture_request req;
+    req.filter = "udp port 5060";
+    req.path = path.string();
+    ASSERT_EQ(cap->start(req, 0), "");
+    // This thread plays a worker that is inside a burst: online, no quiescent state reported.
+    ASSERT_EQ(rte_rcu_qsbr_thread_register(rcu, 0), 0);
+    rte_rcu_qsbr_thread_online(rcu, 0);
+    struct offline_at_exit {  // stop() waits for every online reader: never leave one behind
+        rte_rcu_qsbr* v;
+        ~offline_at_exit() {
+            rte_rcu_qsbr_thread_offline(v, 0);
+            rte_rcu_qsbr_thread_unregister(v, 0);
+        }
+    } guard{rcu};
+
+    ASSERT_EQ(cap->refilter("udp port 20000"), "");
+    ASSERT_EQ(cap->refilter("udp port 20002"), "");
+    EXPECT_EQ(cap->replaced_filters_held(), 2u);
+    cap->poll(1);
+    EXPECT_EQ(cap->replaced_filters_held(), 2u) << "freed while a reader may still run it";
+    rte_rcu_qsbr_quiescent(rcu, 0);
+    cap->poll(2);
+    EXPECT_EQ(cap->replaced_filters_held(), 0u);
+
+    ASSERT_EQ(cap->refilter("udp port 20004"), "");
+    EXPECT_EQ(cap->replaced_filters_held(), 1u);
+    rte_rcu_qsbr_thread_offline(rcu, 0);  // a sleeping worker holds nothing up
+    cap->poll(3);
+    EXPECT_EQ(cap->replaced_filters_held(), 0u);
+    cap->stop("done", 4);
+    expect_file(path, {});
+}
+
 TEST_F(capture_fixture, a_second_start_and_an_existing_file_are_refused) {
     // An existing file: refused, its content untouched.
     const auto existing = fresh_path();
