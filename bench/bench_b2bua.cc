@@ -22,12 +22,14 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "bench_eal.hh"
 #include "b2bua.hh"
+#include "capture_api.hh"
 #include "cdr.hh"
 #include "dialplan.hh"
 #include "hep_exporter.hh"
@@ -114,8 +116,10 @@ struct stack {
     std::unique_ptr<transaction_layer> tl;
     std::unique_ptr<b2bua> b2b;
     hep_exporter* hep = nullptr;  ///< copies of every message in and out, as [hep] makes them
+    /// Called before each message leaves, as the control loop's send_sip() follows a capture.
+    std::function<void()> before_send;
 
-    stack() {
+    explicit stack(const b2bua_config& cfg = {}) {
         static unsigned instance = 0;
         const std::string name = "bench_b2b" + std::to_string(instance++);  // table (memzone) names are global
         table = std::make_unique<dp::relay_table>(name.c_str(), 65536, 1, -1);
@@ -135,6 +139,9 @@ struct stack {
         // Transactions keep their messages for up to 32 s of (simulated) time: ~800 calls' worth.
         pool = std::make_unique<message_pool>(("bm_" + name).c_str(), 32767, 2048, SOCKET_ID_ANY);
         auto send = [this](unsigned realm, sip_addr to, sip_wire m) {
+            if (before_send) {
+                before_send();
+            }
             if (hep != nullptr) {  // as sip_transport::transmit copies what it sends
                 const size_t len = m.size();
                 if (char* p = hep->begin(sip_addr{realm == 0 ? ip(192, 0, 2, 1) : ip(198, 51, 100, 1), 5060}, to, len)) {
@@ -145,7 +152,7 @@ struct stack {
             sent.emplace_back(to, std::move(m));
         };
         tl = std::make_unique<transaction_layer>(timers, *pool, send, timer_config{500, 4000, 5000}, [this] { return now; });
-        b2b = std::make_unique<b2bua>(b2bua_config{}, *tl, timers, *anchor, *engine, *cdrs, send,
+        b2b = std::make_unique<b2bua>(cfg, *tl, timers, *anchor, *engine, *cdrs, send,
                                       [this] { return now; });
     }
 
@@ -181,10 +188,9 @@ struct stack {
         b2b->on_datagram(realm, from, text);
     }
 
-    /// One whole call: INVITE, 100, INVITE out, 180, 200, ACK out, 200 in, ACK in, BYE, 200, BYE out, 200.
-    void call(uint64_t n) {
-        const std::string call_id = "c" + std::to_string(n);
-        sent.clear();
+    /// A call answered and ACKed: INVITE, 100, INVITE out, 180, 200, ACK out, 200 in, ACK in.
+    /// Returns the appliance's tag in alice's dialog.
+    std::string open_call(const std::string& call_id) {
         in(0, alice, alice_invite(call_id));
         std::string inv_text;
         sip::message inv;
@@ -195,6 +201,14 @@ struct stack {
         in(1, bob, bob_answer(inv, 200, "OK", bob_sdp));
         const std::string tag = our_tag_for_alice();
         in(0, alice, alice_in_dialog("ACK", call_id, tag, 1));
+        return tag;
+    }
+
+    /// One whole call: open_call(), then BYE, 200, BYE out, 200.
+    void call(uint64_t n) {
+        const std::string call_id = "c" + std::to_string(n);
+        sent.clear();
+        const std::string tag = open_call(call_id);
         in(0, alice, alice_in_dialog("BYE", call_id, tag, 2));
         std::string bye_text;
         sip::message bye;
@@ -267,6 +281,50 @@ void BM_call_setup_and_teardown_with_hep(benchmark::State& state) {
     state.counters["hep_dropped"] = static_cast<double>(after.dropped_busy + after.dropped_error);
 }
 BENCHMARK(BM_call_setup_and_teardown_with_hep);
+
+// The same calls while `capture call` follows another call (control/capture_api.hh): before each
+// message leaves, the followed call's terms are built again and compared with what the capture
+// runs (capture_api::follow; unchanged here, as on most messages). Arg 0: the same stack (one
+// answered call besides, no media timeout) without the capture, the baseline; arg 1: with it.
+void BM_call_setup_and_teardown_following_a_capture(benchmark::State& state) {
+    static stack& s = []() -> stack& {
+        b2bua_config cfg;
+        cfg.media_timeout_s = 0;  // the followed call carries no RTP and must last the whole run
+        return *new stack(cfg);
+    }();
+    static uint64_t n = 2'000'000'000'000;
+    static const std::string followed = [] {
+        s.open_call("followed-call");
+        return std::string("followed-call");
+    }();
+    const std::filesystem::path dir =
+        std::filesystem::temp_directory_path() / ("sipferry-bench-capture-" + std::to_string(::getpid()));
+    capture_config cc;
+    cc.dir = dir.string();
+    dp::packet_capture capture({}, 1, nullptr, 511);  // no ports: the filter work, not the frames
+    capture_api api(cc, capture, [](const std::string& ref, uint64_t id) {
+        return id != 0 ? s.b2b->capture_filter(id) : s.b2b->capture_filter(ref);
+    });
+    const bool following = state.range(0) != 0;
+    if (following) {
+        if (api.start(R"({"call":")" + followed + R"(","seconds":3600})", 0).status != 200) {
+            std::abort();
+        }
+        s.before_send = [&api] { api.follow(); };
+    }
+    for (auto _ : state) {
+        s.call(++n);
+    }
+    s.before_send = nullptr;
+    state.counters["filter_changes"] = static_cast<double>(capture.status().filter_changes);
+    api.stop(0);
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+    state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+    state.counters["calls_per_s"] = benchmark::Counter(static_cast<double>(state.iterations()),
+                                                       benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_call_setup_and_teardown_following_a_capture)->Arg(0)->Arg(1);
 
 // Baseline: only parsing the seven messages of a call (what any SIP element must do).
 void BM_call_parse_baseline(benchmark::State& state) {

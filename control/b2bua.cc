@@ -664,39 +664,68 @@ b2bua::call* b2bua::call_by_ref(const std::string& call_ref, std::pair<int, std:
     return c;
 }
 
-std::pair<int, std::string> b2bua::capture_filter(const std::string& call_ref) {
+call_filter b2bua::capture_filter(const std::string& call_ref) {
     std::pair<int, std::string> refusal;
     const call* c = call_by_ref(call_ref, refusal);
     if (c == nullptr) {
-        return refusal;
+        return {refusal.first, {}, refusal.second, 0};
     }
-    // Each leg's SIP peer (the appliance's SIP port on its realm talks to it) and every relay
-    // port of the call's media, RTP and the RTCP port above it.
-    std::string f = "udp and (";
-    bool first = true;
-    auto add = [&](const std::string& term) {
-        f += (first ? "" : " or ") + term;
-        first = false;
-    };
-    for (const leg* l : {&c->a, &c->b}) {
-        if (l->target.addr != 0) {
-            add("(host " + ipv4_to_string(l->target.addr) + " and port " + std::to_string(l->target.port) + ")");
+    return filter_of(*c);
+}
+
+call_filter b2bua::capture_filter(uint64_t call_id) {
+    const auto it = calls_.find(call_id);
+    if (it == calls_.end()) {
+        return {404, {}, R"({"error":"no such call"})", 0};
+    }
+    return filter_of(*it->second);
+}
+
+call_filter b2bua::filter_of(const call& c) const {
+    // Each SIP peer the call has talked to or is calling (the appliance's SIP port on its realm
+    // talks to it) and every relay port of its media, RTP and the RTCP port above it; each term
+    // once, the legs first. No text: a capture following the call compares these before every
+    // message the appliance sends.
+    call_filter f{200, {}, {}, c.id};
+    f.terms.reserve(8);
+    auto add = [&](capture_term t) {
+        if (std::find(f.terms.begin(), f.terms.end(), t) == f.terms.end()) {
+            f.terms.push_back(t);
         }
-    }
-    std::vector<uint16_t> ports;  // each once: both sides often have the same number (two addresses)
-    for (const auto& st : c->media.streams) {
-        for (const uint16_t port : {st.a_port, st.b_port}) {
-            if (port != 0 && std::find(ports.begin(), ports.end(), port) == ports.end()) {
-                ports.push_back(port);
-                add(st.rtcp ? "portrange " + std::to_string(port) + "-" + std::to_string(port + 1)
-                            : "port " + std::to_string(port));
+    };
+    auto add_peer = [&](sip_addr a) {
+        if (a.addr != 0) {
+            add({a.addr, a.port, a.port});
+        }
+    };
+    auto add_media = [&](const media_bridge& m) {
+        for (const auto& st : m.streams) {
+            for (const uint16_t port : {st.a_port, st.b_port}) {
+                // A number once: both sides often have the same one (on two addresses).
+                if (port != 0) {
+                    add({0, port, static_cast<uint16_t>(st.rtcp ? port + 1 : port)});
+                }
             }
         }
+    };
+    add_peer(c.a.target);
+    add_peer(c.b.target);
+    for (const call::branch& br : c.branches) {  // forked or sequential destinations
+        add_peer(br.dest);
     }
-    if (first) {
-        return {409, R"({"error":"the call has no peer or media to capture yet"})"};
+    if (c.transfer.active) {  // a transfer's new leg, ringing: its peers and relay ports
+        for (const call::transfer_branch& br : c.transfer.ringing) {
+            add_peer(br.next.target);
+        }
     }
-    return {200, f + ")"};
+    add_media(c.media);
+    if (c.transfer.active) {
+        add_media(c.transfer.media);
+    }
+    if (f.terms.empty()) {
+        return {409, {}, R"({"error":"the call has no peer or media to capture yet"})", 0};
+    }
+    return f;
 }
 
 std::string b2bua::calls_json() const {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "accounts.hh"
+#include "capture_request.hh"
 #include "cdr.hh"
 #include "dialplan.hh"
 #include "digest_auth.hh"
@@ -136,10 +137,18 @@ public:
     /// Call-ID) so that the leg `keep` ("a", the caller, or "b") is connected to `target_user`
     /// instead of the other leg, through the `transfer` dialplan and the transfer policy as
     /// a REFER from that other leg would be. Returns (HTTP status, JSON body).
-    /// A tcpdump filter that takes one call's frames as they stand now: both legs' SIP peers and
-    /// every relay port of its media (RTP and RTCP). CALL as api_transfer takes it. {200, filter}
-    /// or {404 (no such call) / 409 (a tag naming several, nothing to capture yet), error JSON}.
-    std::pair<int, std::string> capture_filter(const std::string& call_ref);
+    /// A tcpdump filter that takes one call's frames as they stand now: the SIP peers of both
+    /// legs, of every destination dialled for it and of a transfer's new leg being placed, and
+    /// every relay port of its media and of that new leg (RTP and RTCP). CALL as api_transfer
+    /// takes it. {200, filter, the call's id} or {404 (no such call) / 409 (a tag naming
+    /// several, nothing to capture yet), error JSON}.
+    call_filter capture_filter(const std::string& call_ref);
+    /// The same for the call with id `call_id` (a capture following it: no Call-ID or tag can
+    /// stand in for it).
+    call_filter capture_filter(uint64_t call_id);
+    /// Called when an attended transfer joins call `gone` into call `into` (`gone`'s remaining
+    /// party, relay sides and dialogs now belong to `into`): a capture following `gone` follows on.
+    void set_join_observer(std::function<void(uint64_t gone, uint64_t into)> f) { on_join_ = std::move(f); }
     std::pair<int, std::string> api_transfer(const std::string& call_ref, const std::string& keep,
                                              const std::string& target_user);
 
@@ -467,6 +476,7 @@ private:
     /// The call an API request names: its id, either leg's Call-ID, or the tag its dial string
     /// set (which must name one call); nullptr with `refusal` (404 or 409, error JSON) if none.
     call* call_by_ref(const std::string& call_ref, std::pair<int, std::string>& refusal);
+    call_filter filter_of(const call& c) const;  ///< capture_filter's answer for `c`
 
     std::string rewrite_sdp(call& c, bool for_b, std::string_view body);
     /// The realm (port index) towards `addr`: on-link first, else one with a gateway; -1 if none.
@@ -484,6 +494,7 @@ private:
     cdr_writer& cdrs_;
     sip_send_fn send_;
     clock_fn now_;
+    std::function<void(uint64_t, uint64_t)> on_join_;  ///< set_join_observer
     uint64_t last_call_id_ = 0;
     std::unordered_map<uint64_t, std::unique_ptr<call>> calls_;
     std::unordered_map<std::string, uint64_t> by_call_id_;  ///< both legs' Call-IDs

@@ -684,6 +684,9 @@ bool b2bua::try_attended(call& c, bool from_a, uint64_t stx, uint32_t refer_cseq
     timers_.cancel(other->waiting_ack[0].timer);
     timers_.cancel(other->waiting_ack[1].timer);
     timers_.cancel(other->linger_timer);
+    if (on_join_) {
+        on_join_(other->id, c.id);  // a capture following the other call follows this one
+    }
     calls_.erase(other->id);
 
     // Each side's SDP must now describe the other party: re-INVITE both, relay ports unchanged.

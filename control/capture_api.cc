@@ -2,6 +2,7 @@
 
 #include "capture_request.hh"
 
+#include <algorithm>
 #include <ctime>
 #include <filesystem>
 #include <system_error>
@@ -29,14 +30,17 @@ std::string default_file_name() {
     return buf;
 }
 
-std::string status_json(const dp::capture_status& s, uint64_t now_ms) {
+std::string status_json(const dp::capture_status& s, uint64_t now_ms, uint64_t call) {
     json_writer j;
     j.begin_object().key("running").value(s.running);
+    if (call != 0) {
+        j.key("call").value(call);  // the call it follows
+    }
     if (!s.path.empty()) {
         const uint64_t until = s.running ? now_ms : s.ended_ms;
         j.key("file").value(s.path).key("filter").value(s.filter);
         j.key("matched").value(s.matched).key("written").value(s.written).key("bytes").value(s.bytes);
-        j.key("dropped").value(s.dropped);
+        j.key("dropped").value(s.dropped).key("filter_changes").value(s.filter_changes);
         j.key("seconds").value(static_cast<double>(until - s.started_ms) / 1000.0);
         if (!s.running) {
             j.key("ended_by").value(s.ended_by);
@@ -61,15 +65,16 @@ api_response capture_api::start(const std::string& body, uint64_t now_ms) {
     }
     dp::capture_request req;
     req.filter = ask.filter;
+    call_filter f;
     if (!ask.call.empty()) {
         if (!call_filter_) {
             return error(400, "call: calls cannot be named here");
         }
-        auto [status, filter] = call_filter_(ask.call);
-        if (status != 200) {
-            return {status, "application/json", filter};
+        f = call_filter_(ask.call, 0);
+        if (f.status != 200) {
+            return {f.status, "application/json", f.error};
         }
-        req.filter = ask.filter.empty() ? filter : "(" + filter + ") and (" + ask.filter + ")";
+        req.filter = ask.filter.empty() ? f.text() : "(" + f.text() + ") and (" + ask.filter + ")";
     }
     req.max_packets = ask.packets;
     req.snaplen = ask.snaplen;
@@ -91,10 +96,13 @@ api_response capture_api::start(const std::string& body, uint64_t now_ms) {
         // start() compiles the filter before it makes anything: its refusals are the request's.
         return error(err.rfind("filter:", 0) == 0 ? 400 : 500, err);
     }
+    call_ = f.call_id;
+    call_terms_ = std::move(f.terms);
+    operator_part_ = ask.filter;
     log_info("capture: started to %s for at most %llu s and %llu frames, filter '%s'", req.path.c_str(),
              static_cast<unsigned long long>(seconds), static_cast<unsigned long long>(req.max_packets),
              req.filter.c_str());
-    return {200, "application/json", status_json(capture_.status(), now_ms)};
+    return {200, "application/json", status_json(capture_.status(), now_ms, call_)};
 }
 
 api_response capture_api::stop(uint64_t now_ms) {
@@ -121,7 +129,47 @@ void capture_api::poll(uint64_t now_ms) {
 }
 
 api_response capture_api::status(uint64_t now_ms) const {
-    return {200, "application/json", status_json(capture_.status(), now_ms)};
+    return {200, "application/json", status_json(capture_.status(), now_ms, call_)};
+}
+
+std::string capture_api::combined() const {
+    const std::string call_part = call_filter::text(call_terms_);
+    return operator_part_.empty() ? call_part : "(" + call_part + ") and (" + operator_part_ + ")";
+}
+
+void capture_api::follow() {
+    if (call_ == 0 || !capture_.running()) {
+        return;
+    }
+    const call_filter f = call_filter_({}, call_);
+    if (f.status != 200) {
+        return;  // the call has ended: what it had stays
+    }
+    bool grew = false;
+    for (const capture_term& t : f.terms) {
+        if (std::find(call_terms_.begin(), call_terms_.end(), t) == call_terms_.end()) {
+            call_terms_.push_back(t);  // kept even if refused below: the refusal is logged once
+            grew = true;
+        }
+    }
+    if (!grew) {
+        return;
+    }
+    if (const std::string err = capture_.refilter(combined()); !err.empty()) {
+        log_info("capture: cannot follow call %llu any further (%s): the capture keeps its filter",
+                 static_cast<unsigned long long>(call_), err.c_str());
+        return;
+    }
+    log_info("capture: call %llu grew, filter now '%s'", static_cast<unsigned long long>(call_),
+             capture_.status().filter.c_str());
+}
+
+void capture_api::call_joined(uint64_t gone, uint64_t into) {
+    if (call_ != 0 && call_ == gone && capture_.running()) {
+        log_info("capture: call %llu was joined into call %llu: following that one", static_cast<unsigned long long>(gone),
+                 static_cast<unsigned long long>(into));
+        call_ = into;  // its peers and ports join the filter before its next message leaves
+    }
 }
 
 }  // namespace sf::control

@@ -112,4 +112,20 @@ std::string parse_capture_request(const std::string& body, const capture_config&
     return "";
 }
 
+std::string capture_term::text() const {
+    if (addr != 0) {
+        return "(host " + ipv4_to_string(addr) + " and port " + std::to_string(port) + ")";
+    }
+    return last != port ? "portrange " + std::to_string(port) + "-" + std::to_string(last)
+                        : "port " + std::to_string(port);
+}
+
+std::string call_filter::text(const std::vector<capture_term>& terms) {
+    std::string f = "udp and (";
+    for (size_t i = 0; i < terms.size(); ++i) {
+        f += (i == 0 ? "" : " or ") + terms[i].text();
+    }
+    return f + ")";
+}
+
 }  // namespace sf::control

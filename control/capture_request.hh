@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "config.hh"
 
@@ -19,6 +20,32 @@ struct capture_ask {
     uint64_t seconds = 0;    ///< 1..max_seconds (default min(60, max_seconds))
     uint64_t packets = 0;    ///< 1..max_packets (default max_packets)
     uint32_t snaplen = 0;    ///< 0 (whole frames) or 64..65535
+};
+
+/// One part of a call's capture filter: a SIP peer (`addr` set: "(host A and port P)") or its
+/// relay ports ("port P", or "portrange P-L" with the RTCP port above). Numbers, so that the
+/// control loop can compare a call's filter before each message it sends without making text.
+struct capture_term {
+    uint32_t addr = 0;   ///< the peer's IPv4 address (host order); 0: relay ports
+    uint16_t port = 0;   ///< the peer's port, or the first relay port
+    uint16_t last = 0;   ///< relay ports: the last one (== port: just that one)
+
+    bool operator==(const capture_term&) const = default;
+    std::string text() const;
+};
+
+/// What the B2BUA answers for a call a capture is to follow (b2bua::capture_filter): `status`
+/// 200 with the terms that take its frames as the call stands (each once, in the order they
+/// came: text() ORs them) and its numeric id, or 404/409 with the error JSON in `error`.
+struct call_filter {
+    int status = 0;
+    std::vector<capture_term> terms;
+    std::string error;
+    uint64_t call_id = 0;
+
+    /// `terms` as one tcpdump filter: "udp and (T1 or T2 ...)".
+    static std::string text(const std::vector<capture_term>& terms);
+    std::string text() const { return text(terms); }
 };
 
 /// Reads `body` (empty: all defaults) into `out`; "" or why not, starting with the key at

@@ -101,34 +101,40 @@ struct control_loop::impl {
     /// [hep]: copies of the SIP to a collector. Before the transport, which copies what it sends:
     /// it must outlive everything that may still send while it is torn down.
     hep_exporter hep;
+    /// Packet capture: before everything that sends, since a capture of a call follows it from
+    /// the send path (stopped before the rest is torn down; it then holds nobody up).
+    dp::packet_capture capture;
+    capture_api captures;
     sip_transport transport;
     transaction_layer transactions;
     media_anchor media;
     dialplan_engine dialplans;
     cdr_writer cdrs;
     b2bua calls;
-    dp::packet_capture capture;
-    capture_api captures;
     boost::asio::io_context io;
     std::unique_ptr<mgmt_api> api;
     uint64_t reloads_refused = 0;  ///< reloads whose config or dialplans were broken (nothing changed)
     std::array<char, 65536> reassembly_buf{};  ///< a whole UDP payload, when it came in fragments
 
     impl(const config& c, dp::dataplane& d)
-        : cfg(c), dp(d), messages(d.sip_message_pool()), hep(c.hep), transport(d, realms_of(d), c.sip.port),
+        : cfg(c), dp(d), messages(d.sip_message_pool()), hep(c.hep),
+          capture(port_ids_of(d), static_cast<uint16_t>(c.dataplane.workers), d.relay().rcu()),
+          captures(c.capture, capture,
+                   [this](const std::string& ref, uint64_t id) {
+                       return id != 0 ? calls.capture_filter(id) : calls.capture_filter(ref);
+                   }),
+          transport(d, realms_of(d), c.sip.port),
           transactions(
-              timers, messages, [this](unsigned r, sip_addr to, sip_wire m) { transport.send(r, to, std::move(m)); },
+              timers, messages, [this](unsigned r, sip_addr to, sip_wire m) { send_sip(r, to, std::move(m)); },
               timer_config{c.sip.t1_ms, c.sip.t2_ms, c.sip.t4_ms}, steady_ms),
           media(d.relay(), realms_of(d), c.dataplane.relay_port_min, c.dataplane.relay_port_max,
                 [this](unsigned r, uint32_t a) { return transport.next_hop_mac(r, a); },
                 [this](unsigned r, uint32_t a) { transport.resolve(r, a); }),
           dialplans(limits_of(c.dialplan)), cdrs(c.cdr_file, c.cdr_max_bytes, c.cdr_files),
           calls(b2bua_config_of(c, c), transactions, timers, media, dialplans, cdrs,
-                [this](unsigned r, sip_addr to, sip_wire m) { transport.send(r, to, std::move(m)); },
-                steady_ms),
-          capture(port_ids_of(d), static_cast<uint16_t>(c.dataplane.workers), d.relay().rcu()),
-          captures(c.capture, capture, [this](const std::string& ref) { return calls.capture_filter(ref); }) {
+                [this](unsigned r, sip_addr to, sip_wire m) { send_sip(r, to, std::move(m)); }, steady_ms) {
         transport.set_hep(&hep);
+        calls.set_join_observer([this](uint64_t gone, uint64_t into) { captures.call_joined(gone, into); });
         // Room for a full frames_out ring and the message being built (up to 64 fragments).
         transactions.keep_free_for_sending(d.frames_out_capacity() + 64);
         dialplans.set_quality_source(quality_source_of(cdrs));
@@ -245,6 +251,14 @@ struct control_loop::impl {
             return {200, "application/json", body};
         }
         return {404, "application/json", R"({"error":"not found"})"};
+    }
+
+    /// Every SIP message the B2BUA and the transactions send: a capture of a call first takes
+    /// what the call has become (a new destination, a transfer's new leg), so the message and
+    /// the answers to it are in the file.
+    void send_sip(unsigned realm, sip_addr to, sip_wire m) {
+        captures.follow();
+        transport.send(realm, to, std::move(m));
     }
 
     /// /v1/capture (control/capture_api.hh): GET reads, POST needs [api] token like every change.

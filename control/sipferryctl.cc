@@ -58,7 +58,8 @@ int main(int argc, char** argv) {
         "  capture start [FILTER]   capture frames on every port, both ways, into a pcapng file in\n"
         "                     [capture] dir (FILTER: tcpdump syntax, e.g. host 192.0.2.14 and udp)\n"
         "  capture call CALL [FILTER]   the same for one call's frames: its SIP peers and relay\n"
-        "                     ports as they are now (CALL as for transfer)\n"
+        "                     ports, following the call as it grows (a transfer's new leg;\n"
+        "                     CALL as for transfer)\n"
         "  capture status     how the capture goes (or how the last one ended)\n"
         "  capture stop       end it now\n";
     try {

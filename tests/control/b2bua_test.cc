@@ -1437,6 +1437,28 @@ TEST_P(attended_transfer, joins_alice_and_carol_and_drops_bob_from_both_calls) {
     EXPECT_EQ(b2b_->active_calls(), 0u);
 }
 
+// A capture following call 2 follows the call it was joined into (capture_api::call_joined).
+TEST_P(attended_transfer, tells_whoever_watches_which_call_the_other_was_joined_into) {
+    call_state cs;
+    std::string our_tag2;
+    ASSERT_NO_FATAL_FAILURE(both_calls(cs, our_tag2));
+    const uint64_t id1 = b2b_->capture_filter(invite_opts{}.call_id).call_id;
+    const uint64_t id2 = b2b_->capture_filter("bob-call-2@198.51.100.20").call_id;
+    ASSERT_NE(id1, 0u);
+    ASSERT_NE(id2, 0u);
+    ASSERT_NE(id1, id2);
+    std::vector<std::pair<uint64_t, uint64_t>> joins;
+    b2b_->set_join_observer([&](uint64_t gone, uint64_t into) { joins.emplace_back(gone, into); });
+    from_bob(attended_refer(cs, our_tag2));
+    take();
+    ASSERT_EQ(joins.size(), 1u);
+    EXPECT_EQ(joins[0], std::make_pair(id2, id1));
+    EXPECT_EQ(b2b_->capture_filter(id2).status, 404);
+    const call_filter joined = b2b_->capture_filter(id1);
+    ASSERT_EQ(joined.status, 200);
+    EXPECT_NE(joined.text().find("(host 198.51.100.30 and port 5060)"), std::string::npos) << joined.text();
+}
+
 // The joined call is one call: the account of the call that merged into it counts it no more
 // (it leaked one of that account's max_calls per attended transfer before).
 TEST_P(attended_transfer, the_joined_call_counts_once_for_its_accounts) {
@@ -1673,22 +1695,28 @@ TEST_F(b2bua_test, calls_json_lists_the_active_call) {
 }
 
 TEST_F(b2bua_test, capture_filter_names_the_calls_sip_peers_and_relay_ports) {
-    EXPECT_EQ(b2b_->capture_filter("no-such-call").first, 404);
+    EXPECT_EQ(b2b_->capture_filter("no-such-call").status, 404);
+    EXPECT_EQ(b2b_->capture_filter("no-such-call").error, R"({"error":"no such call"})");
     invite_opts o;
     o.user = "bob";
     call_state cs = confirmed_call(o);
     ASSERT_NE(cs.b_invite, nullptr);
-    const auto [status, filter] = b2b_->capture_filter(invite_opts{}.call_id);
-    ASSERT_EQ(status, 200) << filter;
+    const call_filter f = b2b_->capture_filter(invite_opts{}.call_id);
+    ASSERT_EQ(f.status, 200) << f.error;
     // Both SIP peers and the relay ports with their RTCP ports (the offer had no rtcp-mux), each
     // number once: the two sides often have the same one (on two addresses), as here.
     auto range = [](uint16_t p) { return "portrange " + std::to_string(p) + "-" + std::to_string(p + 1); };
     const std::string ports = cs.a_port == cs.b_port ? range(cs.a_port) : range(cs.a_port) + " or " + range(cs.b_port);
     const std::string want =
         "udp and ((host 192.0.2.10 and port 5060) or (host 198.51.100.20 and port 5060) or " + ports + ")";
-    EXPECT_EQ(filter, want);
-    // bob's Call-ID names the same call.
-    EXPECT_EQ(b2b_->capture_filter(std::string(cs.b_invite->msg.call_id)).second, want);
+    EXPECT_EQ(f.text(), want);
+    EXPECT_NE(f.call_id, 0u);
+    // bob's Call-ID and the numeric id name the same call.
+    EXPECT_EQ(b2b_->capture_filter(std::string(cs.b_invite->msg.call_id)).text(), want);
+    EXPECT_EQ(b2b_->capture_filter(std::to_string(f.call_id)).text(), want);
+    EXPECT_EQ(b2b_->capture_filter(f.call_id).text(), want);
+    EXPECT_EQ(b2b_->capture_filter(f.call_id).call_id, f.call_id);
+    EXPECT_EQ(b2b_->capture_filter(f.call_id + 1).status, 404);
 }
 
 TEST_F(b2bua_test, two_calls_get_different_relay_ports) {
@@ -1773,6 +1801,36 @@ TEST_F(ringing_transfer_test, transferee_hangs_up_while_the_target_rings) {
     out = take();
     EXPECT_EQ(count_request(out, core, sip::method::ack), 1u);
     EXPECT_EQ(relay_entries(), 0u);
+}
+
+// A capture of the call follows it (control/capture_api.hh): while carol rings her peer and the
+// relay port offered to her are in the call's filter, and after she answered she is leg B.
+TEST_F(ringing_transfer_test, capture_filter_takes_the_transfer_target_and_its_relay_port_while_it_rings) {
+    ASSERT_NO_FATAL_FAILURE(ring_carol());
+    const invite_opts o;
+    auto has = [](const call_filter& f, const std::string& t) {
+        return std::any_of(f.terms.begin(), f.terms.end(), [&](const capture_term& k) { return k.text() == t; });
+    };
+    const std::string carol_peer = "(host 198.51.100.30 and port 5060)";
+    const uint16_t carol_port = sdp_of(to_carol->msg.body).port;
+    ASSERT_NE(carol_port, 0);
+    const std::string carol_media = "portrange " + std::to_string(carol_port) + "-" + std::to_string(carol_port + 1);
+    call_filter f = b2b_->capture_filter(o.call_id);
+    ASSERT_EQ(f.status, 200) << f.error;
+    EXPECT_TRUE(has(f, "(host 192.0.2.10 and port 5060)")) << f.text();
+    EXPECT_TRUE(has(f, "(host 198.51.100.20 and port 5060)")) << f.text();
+    EXPECT_TRUE(has(f, carol_peer)) << f.text();
+    EXPECT_TRUE(has(f, carol_media)) << f.text();
+    const uint64_t id = f.call_id;
+
+    feed(core, carol, bob_response(to_carol->msg, 200, "OK", carol_sdp, "caroltag", "<sip:carol@198.51.100.30:5060>"));
+    take();
+    f = b2b_->capture_filter(o.call_id);
+    ASSERT_EQ(f.status, 200) << f.error;
+    EXPECT_EQ(f.call_id, id) << "the transfer keeps the call";
+    ASSERT_GE(f.terms.size(), 2u);
+    EXPECT_EQ(f.terms[1].text(), carol_peer) << "carol is leg B now: " << f.text();
+    EXPECT_TRUE(has(f, carol_media)) << f.text();
 }
 
 // A transfer target that rings past [sip] max_ring is CANCELled; its 487 fails the transfer and

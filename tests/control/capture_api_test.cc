@@ -7,6 +7,8 @@
 
 #include "capture_api.hh"
 
+#include <map>
+
 #include <gtest/gtest.h>
 
 #include <rte_errno.h>
@@ -175,22 +177,44 @@ TEST_F(capture_api_test, defaults_come_from_the_config) {
     EXPECT_FALSE(capture_.running());
 }
 
+namespace {
+
+capture_term peer(uint8_t a, uint8_t b, uint8_t c, uint8_t d, uint16_t port) {
+    return {static_cast<uint32_t>(a) << 24 | static_cast<uint32_t>(b) << 16 | static_cast<uint32_t>(c) << 8 | d, port,
+            port};
+}
+capture_term ports(uint16_t first, uint16_t last) { return {0, first, last}; }
+
+}  // namespace
+
+TEST(capture_term_test, reads_as_tcpdump_writes_it) {
+    EXPECT_EQ(peer(192, 0, 2, 10, 5060).text(), "(host 192.0.2.10 and port 5060)");
+    EXPECT_EQ(ports(20000, 20000).text(), "port 20000");
+    EXPECT_EQ(ports(20000, 20001).text(), "portrange 20000-20001");
+    EXPECT_EQ(call_filter::text({peer(198, 51, 100, 20, 5062), ports(20002, 20003)}),
+              "udp and ((host 198.51.100.20 and port 5062) or portrange 20002-20003)");
+    EXPECT_EQ(sf::dp::packet_capture::check_filter(call_filter::text({peer(198, 51, 100, 20, 5062), ports(20002, 20003),
+                                                                   ports(65535, 65535)})),
+              "") << "libpcap compiles it";
+}
+
 TEST_F(capture_api_test, a_call_narrows_the_capture_to_its_frames) {
     // The B2BUA's answer for a call reference (b2bua::capture_filter, tested in b2bua_test).
-    capture_api with_calls(cfg_, capture_, [](const std::string& ref) -> std::pair<int, std::string> {
-        if (ref == "7") {
-            return {200, "udp and (port 20000 or port 20002)"};
+    capture_api with_calls(cfg_, capture_, [](const std::string& ref, uint64_t id) -> call_filter {
+        if (id == 7 || ref == "7" || ref == "alice-call@192.0.2.10") {
+            return {200, {ports(20000, 20000), ports(20002, 20002)}, {}, 7};
         }
-        return {404, R"({"error":"no such call"})"};
+        return {404, {}, R"({"error":"no such call"})", 0};
     });
     const api_response missing = with_calls.start(R"({"call":"8"})", 0);
     EXPECT_EQ(missing.status, 404);
     EXPECT_EQ(missing.body, R"({"error":"no such call"})");
     EXPECT_FALSE(capture_.running());
 
-    api_response r = with_calls.start(R"({"call":"7","file":"call.pcapng"})", 0);
+    api_response r = with_calls.start(R"({"call":"alice-call@192.0.2.10","file":"call.pcapng"})", 0);
     ASSERT_EQ(r.status, 200) << r.body;
     EXPECT_EQ(json_of(r).get<std::string>("filter"), "udp and (port 20000 or port 20002)");
+    EXPECT_EQ(json_of(r).get<uint64_t>("call"), 7u) << "the call's id, whatever named it";
     with_calls.stop(1);
     r = with_calls.start(R"({"call":"7","filter":"udp[8] & 0xc0 == 0x80","file":"call-rtp.pcapng"})", 2);
     ASSERT_EQ(r.status, 200) << r.body;
@@ -198,4 +222,77 @@ TEST_F(capture_api_test, a_call_narrows_the_capture_to_its_frames) {
     with_calls.stop(3);
     // Without the B2BUA's help a call cannot be named.
     EXPECT_EQ(api_.start(R"({"call":"7"})", 4).status, 400);
+    // A capture of no call has no "call".
+    r = api_.start(R"({"file":"any.pcapng"})", 5);
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_FALSE(json_of(r).get_child_optional("call"));
+}
+
+TEST_F(capture_api_test, a_capture_of_a_call_follows_it_as_it_grows) {
+    // A call as the B2BUA would describe it over time: what `calls` holds for each id now.
+    std::map<std::string, std::vector<capture_term>> calls{{"7", {peer(192, 0, 2, 10, 5060), ports(20000, 20000)}}};
+    std::vector<std::string> asked;
+    // The start names the call by a reference; following asks by its id (no Call-ID or tag can
+    // stand in for it then), and is recorded in `asked`.
+    capture_api with_calls(cfg_, capture_, [&](const std::string& ref, uint64_t id) -> call_filter {
+        if (id != 0) {
+            EXPECT_EQ(ref, "");
+            asked.push_back(std::to_string(id));
+        }
+        auto it = calls.find(id != 0 ? std::to_string(id) : ref);
+        if (it == calls.end()) {
+            return {404, {}, R"({"error":"no such call"})", 0};
+        }
+        return {200, it->second, {}, std::stoull(it->first)};
+    });
+    // Without a capture, or with one of no call, following asks nothing.
+    with_calls.follow();
+    EXPECT_TRUE(asked.empty());
+    api_response r = with_calls.start(R"({"call":"7","filter":"not icmp","file":"follow.pcapng"})", 0);
+    ASSERT_EQ(r.status, 200) << r.body;
+    asked.clear();
+    auto status = [&] { return json_of(with_calls.status(0)); };
+
+    // Nothing new: the filter stays.
+    with_calls.follow();
+    EXPECT_EQ(asked, std::vector<std::string>{"7"});
+    EXPECT_EQ(status().get<uint64_t>("filter_changes"), 0u);
+
+    // A transfer's new leg rings: its peer and relay port join.
+    calls["7"] = {peer(192, 0, 2, 10, 5060), peer(198, 51, 100, 20, 5060), peer(198, 51, 100, 30, 5060),
+                  ports(20000, 20000), ports(20004, 20005)};
+    with_calls.follow();
+    EXPECT_EQ(status().get<std::string>("filter"),
+              "(udp and ((host 192.0.2.10 and port 5060) or port 20000 or (host 198.51.100.20 and port 5060) or "
+              "(host 198.51.100.30 and port 5060) or portrange 20004-20005)) and (not icmp)");
+    EXPECT_EQ(status().get<uint64_t>("filter_changes"), 1u);
+
+    // The transferor left: what it had stays in the filter (its BYE, its last RTP).
+    calls["7"] = {peer(192, 0, 2, 10, 5060), peer(198, 51, 100, 30, 5060), ports(20000, 20000), ports(20004, 20005)};
+    with_calls.follow();
+    EXPECT_EQ(status().get<uint64_t>("filter_changes"), 1u);
+
+    // An attended transfer joins call 7 into call 9: from then on call 9 is followed.
+    calls["9"] = {peer(192, 0, 2, 10, 5060), peer(198, 51, 100, 40, 5060), ports(20008, 20008)};
+    calls.erase("7");
+    with_calls.call_joined(8, 9);  // another call's join changes nothing
+    with_calls.follow();
+    EXPECT_EQ(asked.back(), "7");
+    EXPECT_EQ(status().get<uint64_t>("filter_changes"), 1u) << "a call that ended keeps its filter";
+    with_calls.call_joined(7, 9);
+    with_calls.follow();
+    EXPECT_EQ(asked.back(), "9");
+    EXPECT_EQ(status().get<uint64_t>("call"), 9u);
+    EXPECT_EQ(status().get<std::string>("filter"),
+              "(udp and ((host 192.0.2.10 and port 5060) or port 20000 or (host 198.51.100.20 and port 5060) or "
+              "(host 198.51.100.30 and port 5060) or portrange 20004-20005 or (host 198.51.100.40 and port 5060) or "
+              "port 20008)) and (not icmp)");
+    EXPECT_EQ(status().get<uint64_t>("filter_changes"), 2u);
+
+    // After the capture ended nothing is asked.
+    with_calls.stop(1);
+    asked.clear();
+    calls["9"].push_back(ports(20010, 20010));
+    with_calls.follow();
+    EXPECT_TRUE(asked.empty());
 }

@@ -34,7 +34,10 @@
 /// fall silent for two hours no call, transaction, relay entry, account call or trunk channel is
 /// left; when the B2BUA is
 /// destroyed no relay entry is left published and every message segment is back in the pool;
-/// every call record written is JSON whose MOS per direction is null or within 1..4.5.
+/// every call record written is JSON whose MOS per direction is null or within 1..4.5; after every
+/// datagram each call's capture filter (b2bua::capture_filter, what `capture call` follows) is
+/// well-formed: only peers (address and port) and relay ports (one, or with the RTCP port), none twice,
+/// naming the call asked for; an attended transfer's join names two calls that exist, not one twice.
 
 #include <rte_eal.h>
 #include <rte_errno.h>
@@ -266,6 +269,11 @@ struct appliance {
         }
         config = cfg;
         b2b = std::make_unique<b2bua>(cfg, *tl, timers, *anchor, *env->dialplans, *env->cdrs, send, clock);
+        b2b->set_join_observer([this](uint64_t gone, uint64_t into) {
+            if (gone == into || b2b->capture_filter(gone).status == 404 || b2b->capture_filter(into).status == 404) {
+                fail("join of call " + std::to_string(gone) + " into " + std::to_string(into) + ": not two live calls");
+            }
+        });
     }
 
     void on_sent(unsigned realm, sip_addr to, sip_wire msg) {
@@ -387,6 +395,36 @@ void check_records(uint64_t from) {
     }
 }
 
+// Each call's capture filter (what `capture call` runs and follows) is well-formed. Call ids are
+// handed out from 1 up, one per call; 64 is more than any input here makes.
+void check_capture_filters(b2bua& b2b) {
+    for (uint64_t id = 1; id <= 64; ++id) {
+        const call_filter f = b2b.capture_filter(id);
+        if (f.status == 404) {
+            continue;
+        }
+        if (f.status == 409 && f.terms.empty()) {
+            continue;  // nothing to capture yet
+        }
+        if (f.status != 200 || f.call_id != id || f.terms.empty()) {
+            fail("capture filter of call " + std::to_string(id) + ": status " + std::to_string(f.status) +
+                 ", call " + std::to_string(f.call_id) + ", " + std::to_string(f.terms.size()) + " terms");
+        }
+        for (size_t i = 0; i < f.terms.size(); ++i) {
+            const capture_term& t = f.terms[i];
+            const bool peer = t.addr != 0 && t.port != 0 && t.last == t.port;
+            const bool relay = t.addr == 0 && t.port != 0 && (t.last == t.port || t.last == t.port + 1);
+            if (!peer && !relay) {
+                fail("capture filter of call " + std::to_string(id) + ": term " + std::to_string(t.addr) + " " +
+                     std::to_string(t.port) + "-" + std::to_string(t.last));
+            }
+            if (std::find(f.terms.begin(), f.terms.begin() + static_cast<long>(i), t) != f.terms.begin() + static_cast<long>(i)) {
+                fail("capture filter of call " + std::to_string(id) + ": '" + t.text() + "' twice");
+            }
+        }
+    }
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const unsigned pool_free = env->pool->available();
     const uint64_t records_before = env->cdrs->written();
@@ -413,6 +451,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             if (flags & 0x40) {
                 a.reports(raw, r);
             }
+            check_capture_filters(*a.b2b);
         }
         // The peers fall silent for two hours. Nothing may outlive that: a ringing call is
         // CANCELled after max_ring and given up 64*T1 later, an answered one ends when its
