@@ -343,13 +343,14 @@ class TransferTests:
                         f"{final_frag!r} and {final_state_prefix}")
         return mN["time"]
 
-    def _run_blind_transfer(self, tdir, service="bob-trc", carol_rtpsim=None, rtpsim=None):
+    def _run_blind_transfer(self, tdir, service="bob-trc", carol_rtpsim=None, rtpsim=None, during=None):
         """The blind transfer's call flow: carol answers (uas_answer.xml), bob answers alice's call to
         `service` (uas_transferor.xml) and after 2.5 s REFERs her to carol, alice (uac_transferee.xml)
         takes the re-INVITE; every sipp and rtpsim waited for (bounded). `carol_rtpsim`: the rtpsim
         command carol's scenario runs, options included (default the runner's RTPSIM); `rtpsim`: the
-        same for alice's and bob's (default the runner's RTPSIM). Returns (problems, excerpts) as
-        _sipp_problems does."""
+        same for alice's and bob's (default the runner's RTPSIM); `during`: called with the three sipps
+        (alice, bob, carol) once alice's has started, before they are waited for (it must not raise).
+        Returns (problems, excerpts) as _sipp_problems does."""
         ALICE, BOB, CAROL = self._c("ALICE"), self._c("BOB"), self._c("CAROL")
         # carol sends from the moment she answers (rtp_delay 0) and bob is still sending when the
         # appliance BYEs him (250 packets, 5 s, REFER after 2.5 s): alice's report then shows the
@@ -363,6 +364,8 @@ class TransferTests:
                               self._rtp_keys(tdir, name="bob", rtp_count=250, **own))
         alice = self.sipp(tdir, "alice", ALICE, "uac_transferee.xml", remote=f"{self._c('SBC_ACC')}:5060",
                           service=service, keys=self._rtp_keys(tdir, caller="alice", rtp_count=400, **own))
+        if during is not None:
+            during((alice, bob, carol))
         rc_alice = self.wait_sipp(alice)
         rc_bob = self.wait_sipp(bob, timeout=5)
         rc_carol = self.wait_sipp(carol, timeout=8 if rc_alice == 0 else 3)
