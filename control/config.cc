@@ -92,6 +92,9 @@ public:
             }
             return dflt;
         }
+        if (required && it->second.empty()) {
+            fail(key, "required, got an empty value");  // e.g. `default = # ...`: the comment is not a value
+        }
         return it->second;
     }
 

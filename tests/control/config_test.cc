@@ -169,6 +169,18 @@ TEST_F(config_test, minimal_gets_the_defaults) {
     EXPECT_TRUE(c.hep.password.empty());
 }
 
+TEST_F(config_test, a_required_key_with_no_value_is_refused) {
+    // A comment right after '=' leaves the key with an empty value (found by fuzz_config: the
+    // default dialplan's path came out empty and only failed when the appliance loaded it).
+    std::string text = minimal();
+    text.replace(text.find("default = default.lua"), std::string("default = default.lua").size(), "default =#default.lua");
+    const std::string why = expect_error(text, "dialplan.default");
+    EXPECT_NE(why.find("empty"), std::string::npos) << why;
+    std::string no_device = minimal();
+    no_device.replace(no_device.find("device = net_null0"), std::string("device = net_null0").size(), "device =");
+    expect_error(no_device, "port.acc.device");
+}
+
 TEST_F(config_test, hep_section_names_the_collector) {
     const config c = parse(minimal("[hep]\ncollector = 192.0.2.50:9061\ncapture_id = 4294967295\npassword = s3cr3t!\n"));
     EXPECT_EQ(c.hep.collector_addr, 0xc0000232u);
