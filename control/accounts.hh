@@ -78,6 +78,9 @@ struct provider_config {
     /// Inside the appliance's trust domain (RFC 3325): its P-Asserted-Identity is believed, and
     /// calls to it carry the caller's identity and Privacy as they are.
     bool trust_identity = false;
+    /// Calls placed at it carry a STIR/SHAKEN Identity header signed with `[stir] key`
+    /// (RFC 8224, RFC 8588), when both numbers are telephone numbers.
+    bool sign_identity = false;
     /// OPTIONS probe interval in seconds (0 = not probed). A probed provider that leaves an
     /// OPTIONS or INVITE unanswered is down and skipped by dial strings until it answers again.
     unsigned ping_s = 0;

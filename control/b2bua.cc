@@ -408,6 +408,8 @@ void b2bua::on_invite(const inbound& in) {
     c->caller_user = rq.from_user.empty() ? "anonymous" : rq.from_user;
     c->caller_display = std::string(m.from.display);
     c->identity = caller_identity;
+    c->attest = account == nullptr ? 'C' : !account->identity.empty() && !caller_identity.empty() ? 'A' : 'B';
+    c->origid = random_uuid();
     c->privacy = privacy;
     c->a_trusted = trunk != nullptr && trunk->trust_identity;
     c->called_user = rq.uri_user;

@@ -23,6 +23,7 @@
 #include "registrar.hh"
 #include "media_anchor.hh"
 #include "reliable_provisional.hh"
+#include "stir_shaken.hh"
 #include "transaction.hh"
 #include "token_bucket.hh"
 #include "transfer_policy.hh"
@@ -56,6 +57,9 @@ struct b2bua_config {
     /// is hung up: both endpoints gone without a BYE must not hold relay ports for good. 0 = never.
     unsigned media_timeout_s = 60;
     unsigned media_hold_timeout_s = 3600;
+    /// `[stir]`: the signing key (PEM text, checked by the config) and certificate URL; calls to
+    /// providers with sign_identity carry an Identity header (control/stir_shaken.hh).
+    std::string stir_key_pem, stir_x5u;
 };
 
 struct b2bua_stats {
@@ -477,6 +481,12 @@ private:
     /// set (which must name one call); nullptr with `refusal` (404 or 409, error JSON) if none.
     call* call_by_ref(const std::string& call_ref, std::pair<int, std::string>& refusal);
     call_filter filter_of(const call& c) const;  ///< capture_filter's answer for `c`
+    /// The STIR/SHAKEN Identity line ("Identity: ...\r\n") of an INVITE to `t`, or "" (no
+    /// [stir], `t` no provider with sign_identity, the caller withholds its identity and `t` is
+    /// outside the trust domain, either number no telephone number). `orig_user`: the calling
+    /// number as the INVITE presents it; `attest`, `origid`: the call's (call::attest).
+    std::string identity_line(const dial_target& t, const std::string& orig_user, char attest,
+                              const std::string& origid, bool withheld) const;
 
     std::string rewrite_sdp(call& c, bool for_b, std::string_view body);
     /// The realm (port index) towards `addr`: on-link first, else one with a gateway; -1 if none.
@@ -495,6 +505,7 @@ private:
     sip_send_fn send_;
     clock_fn now_;
     std::function<void(uint64_t, uint64_t)> on_join_;  ///< set_join_observer
+    std::unique_ptr<identity_signer> signer_;  ///< [stir]; nullptr: nothing is signed
     uint64_t last_call_id_ = 0;
     std::unordered_map<uint64_t, std::unique_ptr<call>> calls_;
     std::unordered_map<std::string, uint64_t> by_call_id_;  ///< both legs' Call-IDs

@@ -34,6 +34,14 @@ void b2bua::setup_accounts() {
             cfg_.max_forwards});
     }
     provider_regs_->configure(cfg_.providers);
+    signer_.reset();
+    if (!cfg_.stir_key_pem.empty()) {
+        std::string why;
+        signer_ = identity_signer::from_pem(cfg_.stir_key_pem, cfg_.stir_x5u, why);
+        if (!signer_) {
+            log_info("[stir] key: %s: calls are not signed", why.c_str());  // the config checked it
+        }
+    }
     if (housekeeping_timer_ == 0) {
         housekeeping_timer_ = timers_.add(now_() + housekeeping_ms, [this] { housekeeping(); });
     }

@@ -298,6 +298,11 @@ struct b2bua::call {
     unsigned b_max_forwards = 70;
     std::string caller_user, caller_display;  ///< From of leg B unless fu=/fd= say otherwise
     asserted_identity identity;               ///< who the caller is, as asserted (asserted_identity.hh)
+    /// STIR/SHAKEN (RFC 8588): how well the appliance knows the caller: 'A' an account presenting
+    /// one of its own numbers, 'B' an account otherwise, 'C' anyone else (a provider's call);
+    /// and the UUID naming the call in every PASSporT signed for it.
+    char attest = 'C';
+    std::string origid;
     privacy_request privacy;                  ///< what the caller withholds (RFC 3323)
     bool a_trusted = false;                   ///< the caller is a provider with trust_identity
     std::string called_user;                  ///< the user the caller dialled (A's Request-URI)

@@ -122,6 +122,28 @@ void b2bua::start_group(call& c, unsigned group) {
     }
 }
 
+std::string b2bua::identity_line(const dial_target& t, const std::string& orig_user, char attest,
+                                 const std::string& origid, bool withheld) const {
+    if (!signer_ || t.provider.empty()) {
+        return {};
+    }
+    const provider_config* p = accounts_.provider(t.provider);
+    if (p == nullptr || !p->sign_identity || (withheld && !t.trusted)) {
+        return {};  // a number the caller withholds is not told to a peer outside the trust domain
+    }
+    passport_claims pc;
+    pc.attest = attest;
+    pc.orig_tn = canonical_tn(orig_user);
+    pc.dest_tn = canonical_tn(t.user);
+    pc.iat = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    pc.origid = origid;
+    if (pc.orig_tn.empty() || pc.dest_tn.empty()) {
+        return {};
+    }
+    const std::string value = signer_->identity(pc);
+    return value.empty() ? std::string() : "Identity: " + value + "\r\n";
+}
+
 void b2bua::send_branch_invite(call& c, size_t i) {
     call::branch& br = c.branches[i];
     br.st = call::branch::state::ringing;
@@ -130,6 +152,10 @@ void b2bua::send_branch_invite(call& c, size_t i) {
         extra += name + ": " + value + "\r\n";
     }
     extra += br.identity.header_lines;
+    // Signed at each sending (an authentication retry, a delayed dt= destination): a fresh iat.
+    const asserted_identity who = leg_identity(c.identity, br.target);
+    extra += identity_line(br.target, who.empty() ? c.caller_user : who.user, c.attest, c.origid,
+                           c.privacy.withholds_identity());
     // RFC 5806: whom the call was for, when it went elsewhere on purpose (dv=) or was deflected.
     const std::string_view why = br.target.redirected ? std::string_view("deflection") : br.target.diversion;
     if (!why.empty() && !c.called_user.empty()) {

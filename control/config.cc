@@ -1,5 +1,7 @@
 #include "config.hh"
 
+#include "stir_shaken.hh"
+
 #include <boost/program_options/parsers.hpp>
 #include <boost/program_options/options_description.hpp>
 
@@ -454,6 +456,10 @@ void parse_accounts(reader& r, const std::vector<std::string>& order, config& c)
         }
         p.registers = r.flag(pre + "register", false);
         p.trust_identity = r.flag(pre + "trust_identity", false);
+        p.sign_identity = r.flag(pre + "sign_identity", false);
+        if (p.sign_identity && c.stir.key_file.empty()) {
+            r.fail(pre + "sign_identity", "needs [stir] key and x5u (the carrier's signing key and certificate URL)");
+        }
         p.ping_s = static_cast<unsigned>(r.num(pre + "ping", 0, 0, 3600));
         p.response_timeout_s = static_cast<unsigned>(r.num(pre + "response_timeout", 0, 0, 32));
         p.max_calls = static_cast<unsigned>(r.num(pre + "max_calls", 0, 0, 1'000'000));
@@ -810,6 +816,38 @@ config parse_config(const std::string& text, const std::string& origin, const st
     }
     if (c.hep.password.size() > 128) {
         r.fail("hep.password", "expected at most 128 characters");
+    }
+
+    // [stir] (before the providers, whose sign_identity needs it)
+    c.stir.key_file = resolve(base_dir, r.str("stir.key", ""));
+    c.stir.x5u = r.str("stir.x5u", "");
+    if (c.stir.key_file.empty() != c.stir.x5u.empty()) {
+        r.fail(c.stir.key_file.empty() ? "stir.key" : "stir.x5u", "stir.key and stir.x5u go together");
+    }
+    if (!c.stir.x5u.empty() && !valid_x5u(c.stir.x5u)) {
+        r.fail("stir.x5u", "expected the https URL of the signing certificate (no spaces, quotes, <, >, ;), got '" +
+                               c.stir.x5u + "'");
+    }
+    if (!c.stir.key_file.empty()) {
+        // A key is a small regular file: not a directory, a FIFO or a device whose reading would
+        // fail or never end (a NUL would cut the path short).
+        std::error_code ec;
+        const bool regular = c.stir.key_file.find('\0') == std::string::npos &&
+                             std::filesystem::is_regular_file(c.stir.key_file, ec);
+        const uintmax_t size = regular ? std::filesystem::file_size(c.stir.key_file, ec) : 0;
+        if (!regular || ec || size > 65536) {
+            r.fail("stir.key", c.stir.key_file + ": expected a PEM key file of at most 64 KiB");
+        }
+        std::ifstream in(c.stir.key_file, std::ios::binary);
+        std::string pem(static_cast<size_t>(size), '\0');
+        if (!in.read(pem.data(), static_cast<std::streamsize>(size))) {
+            r.fail("stir.key", c.stir.key_file + ": cannot be read");
+        }
+        std::string why;
+        if (identity_signer::from_pem(pem, c.stir.x5u, why) == nullptr) {
+            r.fail("stir.key", c.stir.key_file + ": " + why);
+        }
+        c.stir.key_pem = std::move(pem);
     }
 
     parse_accounts(r, order, c);

@@ -79,6 +79,15 @@ struct hep_config {
     bool operator==(const hep_config&) const = default;
 };
 
+/// `[stir]`: STIR/SHAKEN signing of calls placed at providers with `sign_identity`
+/// (control/stir_shaken.hh).
+struct stir_config {
+    std::string key_file;  ///< the EC P-256 private key (PEM); empty: no signing
+    std::string key_pem;   ///< its text, read and checked when the config is loaded
+    std::string x5u;       ///< where the certificate is published (the PASSporT's x5u)
+    bool operator==(const stir_config&) const = default;
+};
+
 struct config {
     std::string path;                ///< the file this came from
     dp::dataplane_config dataplane;  ///< eal, dataplane, ports, sip.port, media range
@@ -92,6 +101,7 @@ struct config {
     unsigned cdr_files = 5;          ///< rotated files kept (cdr.jsonl.1 ... .N)
     capture_config capture;
     hep_config hep;
+    stir_config stir;
     std::vector<account_config> accounts;    ///< `[account.NAME]`, in file order
     std::vector<provider_config> providers;  ///< `[provider.NAME]`, in file order
     registrar_config registrar;              ///< `[registrar]`

@@ -88,6 +88,8 @@ b2bua_config b2bua_config_of(const config& next, const config& running) {
     b.max_ring_s = next.sip.max_ring_s;
     b.media_timeout_s = next.media_timeout_s;
     b.media_hold_timeout_s = next.media_hold_timeout_s;
+    b.stir_key_pem = next.stir.key_pem;
+    b.stir_x5u = next.stir.x5u;
     return b;
 }
 

@@ -2,6 +2,7 @@
 // values, and every validation error names the offending key.
 
 #include "config.hh"
+#include "stir_keys.hh"
 
 #include <gtest/gtest.h>
 
@@ -181,6 +182,36 @@ TEST_F(config_test, a_required_key_with_no_value_is_refused) {
     expect_error(no_device, "port.acc.device");
 }
 
+TEST_F(config_test, stir_section_loads_a_p256_key_for_providers_that_sign) {
+    const std::string pem = sf::test::private_key_pem("P-256");
+    write_file(dir_ / "sp.key", pem);
+    const std::string stir = "[stir]\nkey = sp.key\nx5u = https://cert.example.net/sp.pem\n";
+    const config c = parse(minimal(stir + "[provider.carrier]\nhost = 198.51.100.30\nsign_identity = true\n"));
+    EXPECT_EQ(c.stir.key_file, (dir_ / "sp.key").string()) << "relative to the config's directory";
+    EXPECT_EQ(c.stir.key_pem, pem);
+    EXPECT_EQ(c.stir.x5u, "https://cert.example.net/sp.pem");
+    ASSERT_EQ(c.providers.size(), 1u);
+    EXPECT_TRUE(c.providers[0].sign_identity);
+    EXPECT_TRUE(parse(minimal()).stir.key_pem.empty()) << "off unless asked for";
+    EXPECT_FALSE(parse(minimal("[provider.p]\nhost = 198.51.100.30\n")).providers[0].sign_identity);
+
+    // sign_identity needs [stir]; key and x5u go together; the key must be EC P-256; the URL fit
+    // into the Identity header.
+    expect_error(minimal("[provider.carrier]\nhost = 198.51.100.30\nsign_identity = true\n"),
+                 "provider.carrier.sign_identity");
+    expect_error(minimal("[stir]\nkey = sp.key\n"), "stir.x5u");
+    expect_error(minimal("[stir]\nx5u = https://cert.example.net/sp.pem\n"), "stir.key");
+    expect_error(minimal("[stir]\nkey = sp.key\nx5u = cert.example.net/sp.pem\n"), "stir.x5u");
+    expect_error(minimal("[stir]\nkey = sp.key\nx5u = https://cert.example.net/a;b\n"), "stir.x5u");
+    expect_error(minimal("[stir]\nkey = missing.key\nx5u = https://cert.example.net/sp.pem\n"), "stir.key");
+    write_file(dir_ / "rsa.key", sf::test::private_key_pem("RSA"));
+    const std::string why = expect_error(minimal("[stir]\nkey = rsa.key\nx5u = https://cert.example.net/sp.pem\n"), "stir.key");
+    EXPECT_NE(why.find("P-256"), std::string::npos) << why;
+    write_file(dir_ / "junk.key", "not a key\n");
+    expect_error(minimal("[stir]\nkey = junk.key\nx5u = https://cert.example.net/sp.pem\n"), "stir.key");
+    expect_error(minimal(stir + "sign = yes\n"), "stir.sign");
+}
+
 TEST_F(config_test, hep_section_names_the_collector) {
     const config c = parse(minimal("[hep]\ncollector = 192.0.2.50:9061\ncapture_id = 4294967295\npassword = s3cr3t!\n"));
     EXPECT_EQ(c.hep.collector_addr, 0xc0000232u);
@@ -233,7 +264,10 @@ TEST_F(config_test, lab_conf_text_parses_with_the_right_values) {
     // Mirror the lab layout in the temp dir: configs/ next to lua/dialplans/.
     write_file(dir_ / "lua" / "dialplans" / "lab_default.lua", "-- default\n");
     write_file(dir_ / "lua" / "dialplans" / "lab_transfer.lua", "-- transfer\n");
+    write_file(dir_ / "configs" / "lab-stir.key", read_file(root / "configs" / "lab-stir.key"));
     const config c = parse_config(read_file(root / "configs" / "lab.conf"), "lab.conf", (dir_ / "configs").string());
+    EXPECT_EQ(c.stir.x5u, "https://cert.lab.invalid/sipferry-lab.pem");
+    EXPECT_FALSE(c.stir.key_pem.empty());
     const auto& dp = c.dataplane;
     EXPECT_EQ(dp.eal_args.front(), "-l");
     EXPECT_NE(std::find(dp.eal_args.begin(), dp.eal_args.end(), "--no-huge"), dp.eal_args.end());
@@ -947,7 +981,10 @@ TEST_F(config_test, example_two_nic_account_examples_parse_when_uncommented) {
         write_file(dir_ / f, "--\n");
     }
     replace_all(out, "/etc/sipferry/dialplans/", dir_.string() + "/");
+    write_file(dir_ / "stir.key", sf::test::private_key_pem("P-256"));
+    replace_all(out, "/etc/sipferry/stir.key", (dir_ / "stir.key").string());
     const config c = parse(out);
+    EXPECT_EQ(c.stir.x5u, "https://cert.example.net/sipferry-sti.pem");
     EXPECT_EQ(c.sip.domain, "voice.example.net");
     ASSERT_EQ(c.accounts.size(), 2u);
     EXPECT_EQ(c.accounts[0].name, "bigcorp");

@@ -4,7 +4,8 @@
 /// moves), media anchor over a real relay table (EAL without hugepages), the lab's Lua dialplans
 /// (`default` and `transfer`) and the transfer policy. fuzz_sip_message covers the parser alone;
 /// this one covers what the B2BUA does with whatever parses: dialogs, forking, CANCEL, re-INVITE
-/// and glare, REFER in each transfer mode, Replaces, PRACK, session timers, BYE at any moment.
+/// and glare, REFER in each transfer mode, Replaces, PRACK, session timers, BYE at any moment,
+/// STIR/SHAKEN Identity headers on calls to the trunk (signed with a key made at start).
 ///
 /// Input: up to 32 records [flags][length, 2 bytes big-endian][datagram text]
 ///   flags bits 0-1  the sender: alice (192.0.2.10, realm acc), bob (198.51.100.20, core),
@@ -41,6 +42,9 @@
 
 #include <rte_eal.h>
 #include <rte_errno.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 
 #include <unistd.h>
 
@@ -107,6 +111,7 @@ struct environment {
     std::unique_ptr<message_pool> pool;
     std::unique_ptr<dialplan_engine> dialplans;
     std::unique_ptr<cdr_writer> cdrs;
+    std::string stir_key;  ///< an EC P-256 key made at start: lab-trunk's calls are signed
 };
 
 environment* env = nullptr;
@@ -253,7 +258,10 @@ struct appliance {
         trunk.ping_s = 30;            // probed: it goes down and comes back as the input answers
         trunk.response_timeout_s = 2;  // an INVITE it leaves silent for 2 s is failed over
         trunk.max_calls = 2;           // its channels: every call that took one gives it back
+        trunk.sign_identity = true;    // STIR/SHAKEN: numbers the input chose, signed
         cfg.providers = {trunk};
+        cfg.stir_key_pem = env->stir_key;
+        cfg.stir_x5u = "https://cert.example/fuzz.pem";
         for (auto [name, network] : {std::pair{"acc-net", "192.0.2.0/24"}, std::pair{"core-net", "198.51.100.0/24"}}) {
             account_config acct;
             acct.name = name;
@@ -370,6 +378,16 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
         }
     }
     env->cdrs = std::make_unique<cdr_writer>("");
+    EVP_PKEY* key = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256");
+    BIO* bio = BIO_new(BIO_s_mem());
+    if (key == nullptr || bio == nullptr || PEM_write_bio_PrivateKey(bio, key, nullptr, nullptr, 0, nullptr, nullptr) != 1) {
+        fail("cannot make the STIR key");
+    }
+    char* pem = nullptr;
+    const long n = BIO_get_mem_data(bio, &pem);
+    env->stir_key.assign(pem, static_cast<size_t>(n));
+    BIO_free(bio);
+    EVP_PKEY_free(key);
     return 0;
 }
 

@@ -9,7 +9,7 @@
 //   3  parse_config(preamble + text): a fixed valid [eal], two [port.*] and [dialplan] (with a
 //      `default` and a `transfer` dialplan) followed by the text, so that inputs spend their
 //      bytes on the sections parsed after the mandatory ones: [account.*], [provider.*],
-//      [registrar], [dialplans], [table.*], [tables], [transfer], [api], [cdr], [hep].
+//      [registrar], [dialplans], [table.*], [tables], [transfer], [api], [cdr], [hep], [stir].
 //
 // Oracles beyond "no crash, no UB, no leak":
 // - parse_config either returns or throws config_error, the one exception its callers catch
@@ -27,9 +27,10 @@
 // (1) std::filesystem::is_regular_file() of every dialplan path ([dialplan] default/transfer,
 // [dialplans] NAME) and (2) the whole of every `[tables] NAME = file`. Relative paths resolve
 // against base_dir: a fresh temp dir (mkdtemp) that this target makes at start-up and holds
-// only three small read-only files written here: default.lua (an empty dialplan, so that a
+// only four small read-only files written here: default.lua (an empty dialplan, so that a
 // config can get past the required `[dialplan] default` check at all), routes.txt (a valid
-// table file) and broken.txt (a table file with an error); it is removed at exit (a crash
+// table file), broken.txt (a table file with an error) and sp.key (an EC P-256 key made at
+// start-up, for `[stir] key`); it is removed at exit (a crash
 // leaves it behind: libFuzzer ends those with _Exit). Inputs whose config text could name
 // anything outside base_dir (a value that starts with '/', or ".." anywhere) are rejected
 // before parsing, so the fuzzer reads nothing else on the machine (no /dev/zero, FIFOs or
@@ -38,6 +39,10 @@
 #include "accounts.hh"
 #include "config.hh"
 #include "lookup_table.hh"
+#include "stir_shaken.hh"
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -79,6 +84,21 @@ void remove_base_dir() {
     std::error_code ec;
     fs::permissions(g_base_dir, fs::perms::owner_all, ec);
     fs::remove_all(g_base_dir, ec);
+}
+
+/// A fresh EC P-256 private key as PEM (for [stir] key).
+std::string p256_key_pem() {
+    EVP_PKEY* key = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256");
+    BIO* bio = BIO_new(BIO_s_mem());
+    if (key == nullptr || bio == nullptr || PEM_write_bio_PrivateKey(bio, key, nullptr, nullptr, 0, nullptr, nullptr) != 1) {
+        std::abort();
+    }
+    char* data = nullptr;
+    const long n = BIO_get_mem_data(bio, &data);
+    std::string pem(data, static_cast<size_t>(n));
+    BIO_free(bio);
+    EVP_PKEY_free(key);
+    return pem;
 }
 
 void write_fixture(const std::string& name, const std::string& text) {
@@ -262,6 +282,20 @@ void check_values(const config& c) {
     // [hep]: off, or a collector with a port; a key of at most 128 printable octets, no spaces.
     CHECK(c.hep.collector_addr == 0 || c.hep.collector_port != 0);
     CHECK(c.hep.password.size() <= 128 && is_printable(c.hep.password, " "));
+
+    // [stir]: off, or a key that signs (EC P-256, read whole) with a URL fit for the header; a
+    // provider signs only with it.
+    CHECK(c.stir.key_file.empty() == c.stir.x5u.empty());
+    CHECK(c.stir.key_file.empty() == c.stir.key_pem.empty());
+    if (!c.stir.key_file.empty()) {
+        std::string why;
+        CHECK(in_base_dir(c.stir.key_file));
+        CHECK(sf::control::valid_x5u(c.stir.x5u));
+        CHECK(sf::control::identity_signer::from_pem(c.stir.key_pem, c.stir.x5u, why) != nullptr);
+    }
+    for (const auto& p : c.providers) {
+        CHECK(!p.sign_identity || !c.stir.key_file.empty());
+    }
 
     // [registrar]
     const auto& rg = c.registrar;
@@ -488,6 +522,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
     write_fixture("default.lua", "-- empty dialplan\n");
     write_fixture("routes.txt", "# rate deck\n44 = uk\n4420 = london\n1 = nanp\n");
     write_fixture("broken.txt", "44 = uk\nno separator\n");
+    write_fixture("sp.key", p256_key_pem());
     if (::chmod(g_base_dir.c_str(), 0555) != 0) {
         std::perror(g_base_dir.c_str());
         std::abort();
