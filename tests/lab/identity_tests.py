@@ -14,12 +14,22 @@ _trunk_address):
                     anonymous From, no PAI, no PPI, no Privacy. The trunk's address calls alice with
                     a PAI tel: URI (trusted: alice gets it as a sip: URI at 192.0.2.1); carol (an
                     account without identity) calls alice with a forged PAI: alice gets none. Five
-                    CDR lines with `identity` and `privacy`
+                    CDR lines with `identity` and `privacy`. STIR/SHAKEN (lab-trunk has
+                    sign_identity, [stir] the lab's published key): the first call goes to
+                    trunk-15551234 and both its INVITEs (the 407'd one and the retry) carry an
+                    Identity header whose ES256 signature openssl verifies with the key's public
+                    half (`openssl dgst -sha256 -verify`), header {alg ES256, ppt shaken, typ
+                    passport, x5u}, claims attest A (the account's own number), orig 15550100, dest
+                    [15551234], iat within the call, one origid for both; info=<x5u>;alg=ES256;
+                    ppt=shaken after it. The second (to trunk-bob: no telephone number) has none.
 """
+import base64
 import json
 import os
 import re
 import subprocess
+import tempfile
+import time
 
 from transfer_tests import read_trace, _is_request  # sipp -trace_msg parsing
 from provider_tests import TRUNK, TRUNK_IP, TRUNK_USER, TRUNK_PASSWORD, TRUNK_FROM_HOST
@@ -30,6 +40,50 @@ IDENTITY_IP = "192.0.2.15"  # TEST-NET-1 in sf-alice: configs/lab.conf [account.
 NO_HEADER = "X-Lab-Note: none"  # uac_identity.xml needs both keys: this stands in for an unused one
 CALL_WAIT = 10  # seconds a caller may take to its 486 (a busy call takes well under 1 s)
 ANONYMOUS_FROM = re.compile(r'^"Anonymous" <sip:anonymous@anonymous\.invalid>;tag=\S+$')
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+STIR_KEY = os.path.join(ROOT, "configs", "lab-stir.key")  # configs/lab.conf [stir] key
+STIR_X5U = "https://cert.lab.invalid/sipferry-lab.pem"     # configs/lab.conf [stir] x5u
+
+
+def _b64url(text):
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _der_integer(b):
+    b = b.lstrip(b"\0") or b"\0"
+    if b[0] & 0x80:
+        b = b"\0" + b
+    return b"\x02" + bytes([len(b)]) + b
+
+
+def verify_identity(value, key=STIR_KEY):
+    """An Identity header value (RFC 8224: JWS;params) checked as a verifier would, with the openssl
+    command and the public half of `key`: (JOSE header, claims, params, error or "")."""
+    jws, _, params = value.partition(";")
+    parts = jws.split(".")
+    if len(parts) != 3:
+        return None, None, ";" + params, f"not a compact JWS: {value[:120]!r}"
+    try:
+        header, claims, sig = json.loads(_b64url(parts[0])), json.loads(_b64url(parts[1])), _b64url(parts[2])
+    except ValueError as e:
+        return None, None, ";" + params, f"undecodable ({e}): {value[:120]!r}"
+    if len(sig) != 64:
+        return header, claims, ";" + params, f"an ES256 signature has 64 octets, this one {len(sig)}"
+    seq = _der_integer(sig[:32]) + _der_integer(sig[32:])  # JWS's r||s as the DER openssl reads
+    with tempfile.TemporaryDirectory() as d:
+        pub, data, der = (os.path.join(d, n) for n in ("pub.pem", "data", "sig.der"))
+        with open(data, "wb") as f:
+            f.write((parts[0] + "." + parts[1]).encode())
+        with open(der, "wb") as f:
+            f.write(b"\x30" + bytes([len(seq)]) + seq)
+        r = subprocess.run(["openssl", "pkey", "-in", key, "-pubout", "-out", pub], capture_output=True, timeout=10)
+        if r.returncode != 0:
+            return header, claims, ";" + params, f"openssl pkey: {r.stderr.decode(errors='replace')[:200]}"
+        r = subprocess.run(["openssl", "dgst", "-sha256", "-verify", pub, "-signature", der, data],
+                           capture_output=True, timeout=10)
+        if r.returncode != 0 or b"Verified OK" not in r.stdout:
+            return header, claims, ";" + params, f"openssl dgst -verify: {(r.stdout + r.stderr).decode(errors='replace')[:200]}"
+    return header, claims, ";" + params, ""
 
 
 def _values(m, name):
@@ -48,8 +102,8 @@ class IdentityTests:
         return self.sipp(tdir, tag, side, "uac_identity.xml", remote=f"{appliance}:5060", service=service,
                          keys={"hdr1": hdr1, "hdr2": hdr2})
 
-    def _identity_trunk_call(self, tdir, tag, hdr1, hdr2=NO_HEADER):
-        """The lab-identity caller calls `trunk-bob`; the trunk (on TRUNK_IP, added by the caller of
+    def _identity_trunk_call(self, tdir, tag, hdr1, hdr2=NO_HEADER, service="trunk-bob"):
+        """The lab-identity caller calls `service` (trunk-X: X@lab-trunk); the trunk (on TRUNK_IP, added by the caller of
         this) answers 407, then 486. Returns the INVITE rows of the trunk's report."""
         ns = self._c("CAROL")[0]
         report = os.path.join(tdir, f"{tag}-trunk.json")
@@ -62,7 +116,7 @@ class IdentityTests:
         if not self.wait_listening(ns, 5060):
             self.kill_proc(trunk)
             self._fail("the scripted trunk did not start listening")
-        caller = self._identity_caller(tdir, tag, (self._c("ALICE")[0], IDENTITY_IP), "trunk-bob", hdr1, hdr2,
+        caller = self._identity_caller(tdir, tag, (self._c("ALICE")[0], IDENTITY_IP), service, hdr1, hdr2,
                                        self._c("SBC_ACC"))
         rc = self.wait_sipp(caller, timeout=CALL_WAIT)
         try:
@@ -110,6 +164,37 @@ class IdentityTests:
                        f"PPI {_values(inv, 'p-preferred-identity')} Privacy {inv['headers'].get('privacy')}")
         return inv
 
+    def _check_signed(self, invites, window, errs):
+        """Every INVITE the trunk got (rows of its report) carries a STIR/SHAKEN Identity that verifies
+        with the lab key: attestation A, the account's number to 15551234, issued within `window`,
+        one origid for the call."""
+        t0, t1 = window
+        origids = set()
+        for k, r in enumerate(invites, 1):
+            value = r.get("identity") or ""
+            if not value:
+                errs.append(f"call 1: INVITE {k} to the trunk has no Identity header (lab-trunk has sign_identity)")
+                continue
+            header, claims, params, err = verify_identity(value)
+            self._progress(f"call 1: INVITE {k} Identity: header {header}, claims {claims}, {params}: "
+                           f"{err or 'signature verified by openssl'}")
+            if err:
+                errs.append(f"call 1: INVITE {k}'s Identity: {err}")
+                continue
+            want_header = {"alg": "ES256", "ppt": "shaken", "typ": "passport", "x5u": STIR_X5U}
+            if header != want_header:
+                errs.append(f"call 1: INVITE {k}'s PASSporT header {header}, wanted {want_header}")
+            if params != f";info=<{STIR_X5U}>;alg=ES256;ppt=shaken":
+                errs.append(f"call 1: INVITE {k}'s Identity parameters {params!r}")
+            want = {"attest": "A", "orig": {"tn": "15550100"}, "dest": {"tn": ["15551234"]}}
+            if {key: claims.get(key) for key in want} != want:
+                errs.append(f"call 1: INVITE {k}'s claims {claims}, wanted {want} (the account's own number)")
+            if not isinstance(claims.get("iat"), int) or not t0 - 1 <= claims["iat"] <= t1 + 1:
+                errs.append(f"call 1: INVITE {k}'s iat {claims.get('iat')!r}, the call ran {t0:.0f}..{t1:.0f}")
+            origids.add(claims.get("origid"))
+        if len(origids) > 1:
+            errs.append(f"call 1: its INVITEs name several origids {sorted(map(str, origids))}: one call, one origid")
+
     def test_identity_asserted_and_withheld(self, tdir):
         ALICE, BOB, CAROL = self._c("ALICE"), self._c("BOB"), self._c("CAROL")
         sbc_acc, sbc_core = self._c("SBC_ACC"), self._c("SBC_CORE")
@@ -119,8 +204,12 @@ class IdentityTests:
         self._trunk_address(True)
         try:
             with self._second_address(ALICE[0], IDENTITY_IP):
-                # 1. A P-Preferred-Identity the account may not present: its own identity is asserted.
-                inv = self._identity_trunk_call(tdir, "call1", f"P-Preferred-Identity: <sip:+15559999@{IDENTITY_IP}>")
+                # 1. A P-Preferred-Identity the account may not present: its own identity is asserted
+                # (and signed: STIR/SHAKEN, attestation A).
+                t0 = time.time()
+                inv = self._identity_trunk_call(tdir, "call1", f"P-Preferred-Identity: <sip:+15559999@{IDENTITY_IP}>",
+                                                service="trunk-15551234")
+                self._check_signed(inv, (t0, time.time()), errs)
                 got = inv[-1]
                 want = [f"<sip:+15550100@{TRUNK_FROM_HOST}>"]
                 if got["pai"] != want or got["privacy"] != "":
@@ -143,6 +232,9 @@ class IdentityTests:
                                 f"trusted destination gets the real From with Privacy")
                 if any(r["ppi"] for r in inv):
                     errs.append(f"call 2: the trunk got P-Preferred-Identity {[r['ppi'] for r in inv]}")
+                if any(r.get("identity") for r in inv):
+                    errs.append(f"call 2 (to trunk-bob, no telephone number): the trunk got an Identity header "
+                                f"{inv[0].get('identity', '')[:80]!r}...: nothing to sign")
 
                 # 3. The same to bob, who is not trusted: withheld.
                 inv = self._identity_phone_call(tdir, "call3", (ALICE[0], IDENTITY_IP), sbc_acc, "bob", BOB,

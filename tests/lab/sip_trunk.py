@@ -17,8 +17,8 @@ arrived (not the ACK of the 407); `unregistered` an authenticated REGISTER with 
 answered. Writes a JSON report of every request: method, whether it carried credentials, the
 verdict, Expires, Contact, From, the answer, when it arrived, and its identity headers: `pai` (every
 P-Asserted-Identity value, a list: a header line with several comma-separated values counts each),
-`ppi` (the same for P-Preferred-Identity) and `privacy` (the Privacy header's value, several lines
-joined by ";", or "").
+`ppi` (the same for P-Preferred-Identity), `privacy` (the Privacy header's value, several lines
+joined by ";", or "") and `identity` (the STIR/SHAKEN Identity header's value, or "").
 """
 import argparse
 import hashlib
@@ -162,7 +162,8 @@ def main():
                "uri": start.split(" ")[1] if " " in start else "", "time": time.time(),
                "pai": header_values(hall(headers, "p-asserted-identity")),
                "ppi": header_values(hall(headers, "p-preferred-identity")),
-               "privacy": ";".join(hall(headers, "privacy"))}
+               "privacy": ";".join(hall(headers, "privacy")),
+               "identity": hget(headers, "identity") or ""}
         out = None
         if method in ("REGISTER", "INVITE"):
             cred_header = "authorization" if method == "REGISTER" else "proxy-authorization"
