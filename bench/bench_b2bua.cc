@@ -15,9 +15,6 @@
 #include <rte_eal.h>
 #include <rte_memory.h>
 
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -39,6 +36,7 @@
 #include "media_anchor.hh"
 #include "relay_table.hh"
 #include "stir_shaken.hh"
+#include "../tests/control/stir_keys.hh"
 #include "sip/sip_message.hh"
 #include "sip_wire.hh"
 #include "transaction.hh"
@@ -334,16 +332,8 @@ BENCHMARK(BM_call_setup_and_teardown_following_a_capture)->Arg(0)->Arg(1);
 // each INVITE placed at a provider with sign_identity costs on top of the call.
 void BM_stir_identity_header(benchmark::State& state) {
     static const std::unique_ptr<identity_signer> signer = [] {
-        EVP_PKEY* key = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256");
-        BIO* bio = BIO_new(BIO_s_mem());
-        PEM_write_bio_PrivateKey(bio, key, nullptr, nullptr, 0, nullptr, nullptr);
-        char* data = nullptr;
-        const long n = BIO_get_mem_data(bio, &data);
-        const std::string pem(data, static_cast<size_t>(n));
-        BIO_free(bio);
-        EVP_PKEY_free(key);
         std::string why;
-        auto s = identity_signer::from_pem(pem, "https://cert.example.net/sp.pem", why);
+        auto s = identity_signer::from_pem(sf::test::private_key_pem("P-256"), "https://cert.example.net/sp.pem", why);
         if (!s) {
             std::abort();
         }

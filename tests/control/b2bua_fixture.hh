@@ -151,6 +151,17 @@ inline std::string alice_invite(const invite_opts& o = {}) {
     return s;
 }
 
+/// alice's INVITE (alice_invite) as sent from `host` on the core side: her address becomes `host`,
+/// the appliance's acc address its core one.
+inline std::string from_core_host(std::string inv, const std::string& host) {
+    for (auto [from, to] : {std::pair<std::string, std::string>{"192.0.2.10", host}, {"192.0.2.1", "198.51.100.1"}}) {
+        for (size_t at = inv.find(from); at != std::string::npos; at = inv.find(from, at + to.size())) {
+            inv.replace(at, from.size(), to);
+        }
+    }
+    return inv;
+}
+
 /// Puts `body` (of type `type`) into a request built with Content-Length 0.
 inline std::string with_body(std::string msg, const std::string& body, std::string_view type = "application/sdp") {
     const auto at = msg.find("Content-Length: 0\r\n\r\n");

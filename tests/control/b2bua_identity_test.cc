@@ -41,16 +41,6 @@ protected:
         return inv;
     }
 
-    /// The same INVITE sent from `who`'s address on the core side (bob or carol).
-    static std::string from_core_host(std::string inv, const std::string& host) {
-        for (auto [from, to] : {std::pair<std::string, std::string>{"192.0.2.10", host}, {"192.0.2.1", "198.51.100.1"}}) {
-            for (size_t at = inv.find(from); at != std::string::npos; at = inv.find(from, at + to.size())) {
-                inv.replace(at, from.size(), to);
-            }
-        }
-        return inv;
-    }
-
     static std::string named(const sip::message& m, const char* name) {
         const sip::header* h = m.find(name);
         return h == nullptr ? std::string("(none)") : std::string(h->value);

@@ -80,16 +80,6 @@ protected:
         return inv;
     }
 
-    /// alice's INVITE as sent from `host` on the core side.
-    static std::string from_core_host(std::string inv, const std::string& host) {
-        for (auto [from, to] : {std::pair<std::string, std::string>{"192.0.2.10", host}, {"192.0.2.1", "198.51.100.1"}}) {
-            for (size_t at = inv.find(from); at != std::string::npos; at = inv.find(from, at + to.size())) {
-                inv.replace(at, from.size(), to);
-            }
-        }
-        return inv;
-    }
-
     b2bua_config cfg_;
     std::string key_;
 };

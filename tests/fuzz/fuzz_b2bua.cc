@@ -43,9 +43,6 @@
 #include <rte_eal.h>
 #include <rte_errno.h>
 
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-
 #include <unistd.h>
 
 #include <boost/property_tree/json_parser.hpp>
@@ -63,6 +60,7 @@
 #include <string_view>
 #include <vector>
 
+#include "../control/stir_keys.hh"
 #include "../test_eal.hh"
 #include "b2bua.hh"
 #include "sip/sip_message.hh"
@@ -378,16 +376,10 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
         }
     }
     env->cdrs = std::make_unique<cdr_writer>("");
-    EVP_PKEY* key = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256");
-    BIO* bio = BIO_new(BIO_s_mem());
-    if (key == nullptr || bio == nullptr || PEM_write_bio_PrivateKey(bio, key, nullptr, nullptr, 0, nullptr, nullptr) != 1) {
+    env->stir_key = sf::test::private_key_pem("P-256");
+    if (env->stir_key.empty()) {
         fail("cannot make the STIR key");
     }
-    char* pem = nullptr;
-    const long n = BIO_get_mem_data(bio, &pem);
-    env->stir_key.assign(pem, static_cast<size_t>(n));
-    BIO_free(bio);
-    EVP_PKEY_free(key);
     return 0;
 }
 

@@ -40,9 +40,7 @@
 #include "config.hh"
 #include "lookup_table.hh"
 #include "stir_shaken.hh"
-
-#include <openssl/evp.h>
-#include <openssl/pem.h>
+#include "../control/stir_keys.hh"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -84,21 +82,6 @@ void remove_base_dir() {
     std::error_code ec;
     fs::permissions(g_base_dir, fs::perms::owner_all, ec);
     fs::remove_all(g_base_dir, ec);
-}
-
-/// A fresh EC P-256 private key as PEM (for [stir] key).
-std::string p256_key_pem() {
-    EVP_PKEY* key = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256");
-    BIO* bio = BIO_new(BIO_s_mem());
-    if (key == nullptr || bio == nullptr || PEM_write_bio_PrivateKey(bio, key, nullptr, nullptr, 0, nullptr, nullptr) != 1) {
-        std::abort();
-    }
-    char* data = nullptr;
-    const long n = BIO_get_mem_data(bio, &data);
-    std::string pem(data, static_cast<size_t>(n));
-    BIO_free(bio);
-    EVP_PKEY_free(key);
-    return pem;
 }
 
 void write_fixture(const std::string& name, const std::string& text) {
@@ -522,7 +505,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
     write_fixture("default.lua", "-- empty dialplan\n");
     write_fixture("routes.txt", "# rate deck\n44 = uk\n4420 = london\n1 = nanp\n");
     write_fixture("broken.txt", "44 = uk\nno separator\n");
-    write_fixture("sp.key", p256_key_pem());
+    write_fixture("sp.key", sf::test::private_key_pem("P-256"));
     if (::chmod(g_base_dir.c_str(), 0555) != 0) {
         std::perror(g_base_dir.c_str());
         std::abort();
