@@ -424,6 +424,14 @@ void b2bua::on_invite(const inbound& in) {
                 ++kept;
             }
         }
+        for (unsigned i = 0, kept = 0; i < m.n_headers && kept < 4; ++i) {
+            const sip::header& h = m.headers[i];
+            if (h.id == sip::hdr::other && (iequals_ascii(h.name, "Identity") || iequals_ascii(h.name, "y")) &&
+                passable_identity(h.value)) {
+                c->inbound_identity += "Identity: " + std::string(h.value) + "\r\n";
+                ++kept;
+            }
+        }
     }
     c->b_max_forwards = std::min<unsigned>(m.max_forwards < 0 ? 70 : m.max_forwards - 1, cfg_.max_forwards);
 

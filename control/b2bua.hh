@@ -481,12 +481,14 @@ private:
     /// set (which must name one call); nullptr with `refusal` (404 or 409, error JSON) if none.
     call* call_by_ref(const std::string& call_ref, std::pair<int, std::string>& refusal);
     call_filter filter_of(const call& c) const;  ///< capture_filter's answer for `c`
-    /// The STIR/SHAKEN Identity line ("Identity: ...\r\n") of an INVITE to `t`, or "" (no
-    /// [stir], `t` no provider with sign_identity, the caller withholds its identity and `t` is
-    /// outside the trust domain, either number no telephone number). `orig_user`: the calling
-    /// number as the INVITE presents it; `attest`, `origid`: the call's (call::attest).
-    std::string identity_line(const dial_target& t, const std::string& orig_user, char attest,
-                              const std::string& origid, bool withheld) const;
+    /// The STIR/SHAKEN Identity lines ("Identity: ...\r\n") of an INVITE to `t`, or "" (`t`
+    /// no provider with sign_identity, the caller withholds its identity and `t` is outside the
+    /// trust domain). `passed`: the lines a trusted carrier's call came with
+    /// (call::inbound_identity), given as they are; else one signed here (none without [stir]
+    /// or when either number is no telephone number). `orig_user`: the calling number as the
+    /// INVITE presents it; `attest`, `origid`: the call's (call::attest).
+    std::string identity_line(const dial_target& t, const std::string& passed, const std::string& orig_user,
+                              char attest, const std::string& origid, bool withheld) const;
 
     std::string rewrite_sdp(call& c, bool for_b, std::string_view body);
     /// The realm (port index) towards `addr`: on-link first, else one with a gateway; -1 if none.

@@ -307,6 +307,10 @@ struct b2bua::call {
     bool a_trusted = false;                   ///< the caller is a provider with trust_identity
     std::string called_user;                  ///< the user the caller dialled (A's Request-URI)
     std::string inbound_diversions;           ///< a trusted caller's Diversion lines, passed on (RFC 5806)
+    /// The Identity lines (RFC 8224) a trusted provider's call came with: passed on unchanged to
+    /// providers that are signed for, in place of the appliance's own signature (a transit
+    /// carrier does not re-sign a call another carrier already attested).
+    std::string inbound_identity;
     timer_queue::id duration_timer = 0;       ///< cd= : hang up when it fires
     timer_queue::id media_timer = 0;          ///< media timeout: checks the relayed packets
     uint64_t media_packets = 0;               ///< RTP relayed both ways when last seen to change

@@ -122,14 +122,20 @@ void b2bua::start_group(call& c, unsigned group) {
     }
 }
 
-std::string b2bua::identity_line(const dial_target& t, const std::string& orig_user, char attest,
-                                 const std::string& origid, bool withheld) const {
-    if (!signer_ || t.provider.empty()) {
+std::string b2bua::identity_line(const dial_target& t, const std::string& passed, const std::string& orig_user,
+                                 char attest, const std::string& origid, bool withheld) const {
+    if (t.provider.empty()) {
         return {};
     }
     const provider_config* p = accounts_.provider(t.provider);
     if (p == nullptr || !p->sign_identity || (withheld && !t.trusted)) {
         return {};  // a number the caller withholds is not told to a peer outside the trust domain
+    }
+    if (!passed.empty()) {
+        return passed;  // attested by the carrier the call came from: passed on, not signed again
+    }
+    if (!signer_) {
+        return {};
     }
     passport_claims pc;
     pc.attest = attest;
@@ -154,8 +160,8 @@ void b2bua::send_branch_invite(call& c, size_t i) {
     extra += br.identity.header_lines;
     // Signed at each sending (an authentication retry, a delayed dt= destination): a fresh iat.
     const asserted_identity who = leg_identity(c.identity, br.target);
-    extra += identity_line(br.target, who.empty() ? c.caller_user : who.user, c.attest, c.origid,
-                           c.privacy.withholds_identity());
+    extra += identity_line(br.target, c.inbound_identity, who.empty() ? c.caller_user : who.user, c.attest,
+                           c.origid, c.privacy.withholds_identity());
     // RFC 5806: whom the call was for, when it went elsewhere on purpose (dv=) or was deflected.
     const std::string_view why = br.target.redirected ? std::string_view("deflection") : br.target.diversion;
     if (!why.empty() && !c.called_user.empty()) {

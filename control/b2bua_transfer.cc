@@ -459,7 +459,7 @@ void b2bua::send_transfer_invite(call& c, size_t i) {
     extra += identity_for_destination(leg_identity({}, br.target), {}, br.target.trusted, from_host).header_lines;
     // A transfer's new leg presents a number only through the transfer dialplan's pai=: signed
     // as a gateway's ('C'), the appliance cannot vouch that number placed this leg.
-    extra += identity_line(br.target, br.target.asserted_user, 'C', c.origid, false);
+    extra += identity_line(br.target, {}, br.target.asserted_user, 'C', c.origid, false);
     if (!br.target.diversion.empty() && !t.transferor_user.empty()) {
         // dv= in the transfer dialplan: the new party learns who passed the call on (RFC 5806).
         extra += diversion_line(t.transferor_user, from_host, br.target.diversion);

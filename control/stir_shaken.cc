@@ -87,6 +87,18 @@ std::string random_uuid() {
     return out;
 }
 
+bool passable_identity(std::string_view value) {
+    if (value.empty() || value.size() > 4096) {
+        return false;
+    }
+    for (const char ch : value) {
+        if (ch < ' ' || ch > '~') {
+            return false;
+        }
+    }
+    return true;
+}
+
 bool valid_x5u(std::string_view url) {
     if (url.size() > 512 || !(url.rfind("https://", 0) == 0 || url.rfind("http://", 0) == 0)) {
         return false;

@@ -65,6 +65,10 @@ private:
     std::string x5u_;
 };
 
+/// True when a received Identity header value may be passed on as it is: 1..4096 bytes of
+/// printable ASCII (a JWS and its parameters; no line break a peer could inject).
+bool passable_identity(std::string_view value);
+
 /// True when `url` may be a certificate's x5u: https:// (or http://) and printable ASCII
 /// without white space, quotes, '<', '>' or ';' (it goes into the Identity header's info).
 bool valid_x5u(std::string_view url);

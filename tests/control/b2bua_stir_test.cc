@@ -61,8 +61,16 @@ protected:
         if (inv == nullptr) {
             return {};
         }
-        const sip::header* h = inv->msg.find("Identity");
-        return h == nullptr ? std::string() : std::string(h->value);
+        std::string value;
+        unsigned n = 0;
+        for (unsigned i = 0; i < inv->msg.n_headers; ++i) {
+            if (inv->msg.headers[i].name == "Identity") {
+                value = std::string(inv->msg.headers[i].value);
+                ++n;
+            }
+        }
+        EXPECT_LE(n, 1u) << "one Identity header, not one passed on and one signed: " << inv->text;
+        return value;
     }
 
     /// Checks the signature and returns the claims.
@@ -161,4 +169,40 @@ TEST_F(stir_test, nothing_is_signed_where_it_should_not_be) {
     EXPECT_EQ(identity_of_invite(alice, alice_invite(invite_opts{.call_id = "c6@x", .branch = "z9hG4bKc6"}), carol), "");
     b2b_->reload(cfg_, std::shared_ptr<dialplan_engine>(engine_.get(), [](dialplan_engine*) {}));
     EXPECT_FALSE(identity_of_invite(alice, alice_invite(invite_opts{.call_id = "c7@x", .branch = "z9hG4bKc7"}), carol).empty());
+}
+
+TEST_F(stir_test, a_trusted_carriers_identity_is_passed_on_as_it_came) {
+    // What carol's carrier attested travels on unchanged (the appliance is a transit carrier for
+    // it), instead of a 'C' of its own.
+    const std::string theirs =
+        "eyJhbGciOiJFUzI1NiJ9.eyJhdHRlc3QiOiJBIn0.c2ln;info=<https://cert.carrier.example/a.pem>;alg=ES256;ppt=shaken";
+    dial("15551234@cheap");
+    EXPECT_EQ(identity_of_invite(carol, from_core_host(alice_invite(invite_opts{.extra = "Identity: " + theirs + "\r\n"}),
+                                                       "198.51.100.30"),
+                                 cheap),
+              theirs);
+    // The compact form too.
+    EXPECT_EQ(identity_of_invite(carol, from_core_host(alice_invite(invite_opts{.call_id = "y@x", .branch = "z9hG4bKy",
+                                                                                .extra = "y: " + theirs + "\r\n"}),
+                                                       "198.51.100.30"),
+                                 cheap),
+              theirs);
+    // From an account (not a trusted carrier) an Identity header is nobody's word: dropped, and
+    // the appliance signs what it knows (B).
+    dial("15551234@carrier");
+    const std::string id = identity_of_invite(
+        bob, from_core_host(with_from_user(alice_invite(invite_opts{.call_id = "b@x", .branch = "z9hG4bKb",
+                                                                    .extra = "Identity: " + theirs + "\r\n"}),
+                                           "+15550001"),
+                            "198.51.100.20"),
+        carol);
+    EXPECT_NE(id, theirs);
+    EXPECT_EQ(claims(id).get<std::string>("attest"), "B");
+    // A provider that is not signed for gets none, passed or not.
+    dial("15551234@plain");
+    EXPECT_EQ(identity_of_invite(carol, from_core_host(alice_invite(invite_opts{.call_id = "p@x", .branch = "z9hG4bKp",
+                                                                                .extra = "Identity: " + theirs + "\r\n"}),
+                                                       "198.51.100.30"),
+                                 plain),
+              "");
 }

@@ -123,3 +123,13 @@ TEST(identity_signer, signs_a_passport_that_verifies_and_only_as_it_was) {
     EXPECT_FALSE(sf::test::check_identity(forged, pem).verified);
     EXPECT_FALSE(sf::test::check_identity(value, sf::test::private_key_pem("P-256")).verified);
 }
+
+TEST(passport, a_received_identity_is_passed_on_only_as_one_printable_line) {
+    EXPECT_TRUE(passable_identity("a.b.c;info=<https://x.example/c.pem>;alg=ES256;ppt=shaken"));
+    EXPECT_TRUE(passable_identity(std::string(4096, 'a')));
+    EXPECT_FALSE(passable_identity(""));
+    EXPECT_FALSE(passable_identity(std::string(4097, 'a')));
+    EXPECT_FALSE(passable_identity("a.b.c\r\nX-Injected: 1"));
+    EXPECT_FALSE(passable_identity("a.b.c\t"));
+    EXPECT_FALSE(passable_identity("a.b.\xc3\xa9"));
+}
