@@ -5,7 +5,7 @@ A mixin for the lab runner (tests/lab/run), beside TransferTests, SipTests and P
 helpers it uses (_c, _start_uas, _sipp_problems, _wait_cdrs, _fail, _progress, _second_address,
 _trunk_address):
 
-  identity_asserted_and_withheld  five calls, each ending busy (486). A caller of account
+  identity_asserted_and_withheld  six calls, each ending busy (486). A caller of account
                     lab-identity (192.0.2.15: identity +15550100, may present +155501*) calls the
                     trunk (sip_trunk.py --invite-status 486, trusted: trust_identity) with a
                     P-Preferred-Identity it may not present (the trunk gets PAI +15550100), then
@@ -13,7 +13,7 @@ _trunk_address):
                     From kept: the trunk is trusted); then calls bob (untrusted) with Privacy: id:
                     anonymous From, no PAI, no PPI, no Privacy. The trunk's address calls alice with
                     a PAI tel: URI (trusted: alice gets it as a sip: URI at 192.0.2.1); carol (an
-                    account without identity) calls alice with a forged PAI: alice gets none. Five
+                    account without identity) calls alice with a forged PAI: alice gets none. Six
                     CDR lines with `identity` and `privacy`. STIR/SHAKEN (lab-trunk has
                     sign_identity, [stir] the lab's published key): the first call goes to
                     trunk-15551234 and both its INVITEs (the 407'd one and the retry) carry an
@@ -22,6 +22,9 @@ _trunk_address):
                     passport, x5u}, claims attest A (the account's own number), orig 15550100, dest
                     [15551234], iat within the call, one origid for both; info=<x5u>;alg=ES256;
                     ppt=shaken after it. The second (to trunk-bob: no telephone number) has none.
+                    A sixth call, from the trusted trunk's address (port 5062) to trunk-15551234
+                    with an Identity header of its own carrier: the trunk gets exactly that one on
+                    both INVITEs (passed on, not re-signed).
 """
 import base64
 import json
@@ -98,13 +101,14 @@ def _from(m):
 class IdentityTests:
     """Lab tests of caller identity and privacy; mixed into the runner class of tests/lab/run."""
 
-    def _identity_caller(self, tdir, tag, side, service, hdr1, hdr2, appliance):
-        return self.sipp(tdir, tag, side, "uac_identity.xml", remote=f"{appliance}:5060", service=service,
+    def _identity_caller(self, tdir, tag, side, service, hdr1, hdr2, appliance, port=5060):
+        return self.sipp(tdir, tag, side, "uac_identity.xml", port=port, remote=f"{appliance}:5060", service=service,
                          keys={"hdr1": hdr1, "hdr2": hdr2})
 
-    def _identity_trunk_call(self, tdir, tag, hdr1, hdr2=NO_HEADER, service="trunk-bob"):
-        """The lab-identity caller calls `service` (trunk-X: X@lab-trunk); the trunk (on TRUNK_IP, added by the caller of
-        this) answers 407, then 486. Returns the INVITE rows of the trunk's report."""
+    def _identity_trunk_call(self, tdir, tag, hdr1, hdr2=NO_HEADER, service="trunk-bob", caller=None):
+        """The lab-identity caller (or `caller`: (namespace, address, port, the appliance's address
+        it calls)) calls `service` (trunk-X: X@lab-trunk); the trunk (on TRUNK_IP, added by the
+        caller of this) answers 407, then 486. Returns the INVITE rows of the trunk's report."""
         ns = self._c("CAROL")[0]
         report = os.path.join(tdir, f"{tag}-trunk.json")
         with open(os.path.join(tdir, f"{tag}-trunk.log"), "w") as log:
@@ -116,8 +120,8 @@ class IdentityTests:
         if not self.wait_listening(ns, 5060):
             self.kill_proc(trunk)
             self._fail("the scripted trunk did not start listening")
-        caller = self._identity_caller(tdir, tag, (self._c("ALICE")[0], IDENTITY_IP), service, hdr1, hdr2,
-                                       self._c("SBC_ACC"))
+        ns_c, ip_c, port_c, sbc = caller or (self._c("ALICE")[0], IDENTITY_IP, 5060, self._c("SBC_ACC"))
+        caller = self._identity_caller(tdir, tag, (ns_c, ip_c), service, hdr1, hdr2, sbc, port=port_c)
         rc = self.wait_sipp(caller, timeout=CALL_WAIT)
         try:
             rc_trunk = trunk.wait(timeout=5)
@@ -257,6 +261,18 @@ class IdentityTests:
                             f"wanted PAI {want} only")
             if "anonymous" in _from(inv).lower():
                 errs.append(f"call 4: alice's From {_from(inv)!r} is anonymous, nobody asked for privacy")
+
+            # 6. The trusted trunk's address (from port 5062) calls trunk-15551234 with the Identity
+            # its carrier signed: the trunk gets that one on both INVITEs, not one of the appliance's.
+            theirs = ("eyJhbGciOiJFUzI1NiIsInBwdCI6InNoYWtlbiIsInR5cCI6InBhc3Nwb3J0In0.eyJhdHRlc3QiOiJBIn0.c2ln"
+                      ";info=<https://cert.carrier.invalid/a.pem>;alg=ES256;ppt=shaken")
+            inv = self._identity_trunk_call(tdir, "call6", f"Identity: {theirs}", service="trunk-15551234",
+                                            caller=(CAROL[0], TRUNK_IP, 5062, sbc_core))
+            got = [r.get("identity") for r in inv]
+            self._progress(f"call 6: the trunk's INVITEs carried Identity {got}")
+            if got != [theirs, theirs]:
+                errs.append(f"call 6 (a trusted carrier's Identity): the trunk got {got}, wanted the caller's "
+                            f"{theirs!r} on both INVITEs (passed on, not signed again)")
         finally:
             self._trunk_address(False)
 
@@ -268,7 +284,7 @@ class IdentityTests:
         if leaked:
             errs.append(f"call 5 (carol's forged PAI): alice got {leaked}, wanted no identity headers")
 
-        lines = self._wait_cdrs(cdr_before, 5)
+        lines = self._wait_cdrs(cdr_before, 6)
         recs = []
         for line in lines:
             try:
@@ -280,7 +296,7 @@ class IdentityTests:
                            f"identity {r.get('identity')!r} privacy {r.get('privacy')!r}")
         got = [(r.get("identity"), r.get("privacy"), r.get("result")) for r in recs]
         want = [("+15550100", "", 486), ("+15550177", "id", 486), ("+15550177", "id", 486),
-                ("+15557777", "", 486), ("", "", 486)]
+                ("+15557777", "", 486), ("", "", 486), ("", "", 486)]  # call 6 (no PAI) ends before call 5
         if got != want:
             errs.append(f"CDR (identity, privacy, result) {got}, wanted {want}")
         if errs:
