@@ -77,6 +77,10 @@ struct b2bua_stats {
     uint64_t transfer_fallbacks = 0;  ///< a transfer's destination failed and the next one ("a|b") was dialled
     uint64_t replaces_accepted = 0, replaces_refused = 0;  ///< INVITEs with Replaces (RFC 3891)
     uint64_t pickups = 0;  ///< of those accepted, the ones that answered a ringing call (b2bua_pickup.cc)
+    /// STIR/SHAKEN, INVITEs to providers with sign_identity: with an Identity signed here, with
+    /// a trusted carrier's passed on, and with none (a number that is no telephone number, a
+    /// withheld number towards an untrusted provider, no [stir] key).
+    uint64_t stir_signed = 0, stir_passed = 0, stir_unsigned = 0;
     uint64_t orphan_invites = 0, orphan_answers_hung_up = 0;  ///< INVITEs whose call or transfer ended first
     uint64_t auth_challenges = 0, auth_failures = 0, account_limit_refusals = 0;
     uint64_t account_rate_refusals = 0;  ///< new calls over an account's max_calls_per_second (503)
@@ -488,7 +492,7 @@ private:
     /// or when either number is no telephone number). `orig_user`: the calling number as the
     /// INVITE presents it; `attest`, `origid`: the call's (call::attest).
     std::string identity_line(const dial_target& t, const std::string& passed, const std::string& orig_user,
-                              char attest, const std::string& origid, bool withheld) const;
+                              char attest, const std::string& origid, bool withheld);
 
     std::string rewrite_sdp(call& c, bool for_b, std::string_view body);
     /// The realm (port index) towards `addr`: on-link first, else one with a gateway; -1 if none.

@@ -123,18 +123,24 @@ void b2bua::start_group(call& c, unsigned group) {
 }
 
 std::string b2bua::identity_line(const dial_target& t, const std::string& passed, const std::string& orig_user,
-                                 char attest, const std::string& origid, bool withheld) const {
+                                 char attest, const std::string& origid, bool withheld) {
     if (t.provider.empty()) {
         return {};
     }
     const provider_config* p = accounts_.provider(t.provider);
-    if (p == nullptr || !p->sign_identity || (withheld && !t.trusted)) {
+    if (p == nullptr || !p->sign_identity) {
+        return {};
+    }
+    if (withheld && !t.trusted) {
+        ++stats_.stir_unsigned;
         return {};  // a number the caller withholds is not told to a peer outside the trust domain
     }
     if (!passed.empty()) {
+        ++stats_.stir_passed;
         return passed;  // attested by the carrier the call came from: passed on, not signed again
     }
     if (!signer_) {
+        ++stats_.stir_unsigned;
         return {};
     }
     passport_claims pc;
@@ -144,9 +150,11 @@ std::string b2bua::identity_line(const dial_target& t, const std::string& passed
     pc.iat = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
     pc.origid = origid;
     if (pc.orig_tn.empty() || pc.dest_tn.empty()) {
+        ++stats_.stir_unsigned;
         return {};
     }
     const std::string value = signer_->identity(pc);
+    ++(value.empty() ? stats_.stir_unsigned : stats_.stir_signed);
     return value.empty() ? std::string() : "Identity: " + value + "\r\n";
 }
 

@@ -412,6 +412,10 @@ struct control_loop::impl {
         }
         j.end_object();
         j.end_object();
+        // STIR/SHAKEN: INVITEs to providers with sign_identity, by what they carried.
+        j.key("stir").begin_object();
+        j.key("signed").value(bs.stir_signed).key("passed_on").value(bs.stir_passed).key("unsigned").value(bs.stir_unsigned);
+        j.end_object();
         j.key("calls").begin_object();
         j.key("active").value(uint64_t{calls.active_calls()}).key("total").value(bs.calls_total);
         j.key("answered").value(bs.calls_answered).key("failed").value(bs.calls_failed);

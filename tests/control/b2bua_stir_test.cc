@@ -143,6 +143,7 @@ TEST_F(stir_test, a_call_from_another_carrier_gets_gateway_attestation) {
 }
 
 TEST_F(stir_test, nothing_is_signed_where_it_should_not_be) {
+    const b2bua_stats before = b2b_->stats();
     // A provider not signed for.
     dial("15551234@plain");
     EXPECT_EQ(identity_of_invite(alice, alice_invite(), plain), "");
@@ -161,6 +162,9 @@ TEST_F(stir_test, nothing_is_signed_where_it_should_not_be) {
     dial("15551234@carrier");
     EXPECT_FALSE(identity_of_invite(alice, alice_invite(invite_opts{.call_id = "c5@x", .branch = "z9hG4bKc5", .extra = privacy}),
                                     carol).empty());
+    // Counted: the called user that is no number and the withheld number (carol's c5 is signed).
+    EXPECT_EQ(b2b_->stats().stir_unsigned - before.stir_unsigned, 2u);
+    EXPECT_EQ(b2b_->stats().stir_signed - before.stir_signed, 1u);
     // Without [stir] nothing is signed; a reload with it signs again.
     b2bua_config no_stir = cfg_;
     no_stir.stir_key_pem.clear();
@@ -181,6 +185,8 @@ TEST_F(stir_test, a_trusted_carriers_identity_is_passed_on_as_it_came) {
                                                        "198.51.100.30"),
                                  cheap),
               theirs);
+    EXPECT_EQ(b2b_->stats().stir_passed, 1u);
+    EXPECT_EQ(b2b_->stats().stir_signed, 0u);
     // The compact form too.
     EXPECT_EQ(identity_of_invite(carol, from_core_host(alice_invite(invite_opts{.call_id = "y@x", .branch = "z9hG4bKy",
                                                                                 .extra = "y: " + theirs + "\r\n"}),
