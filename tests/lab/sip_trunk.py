@@ -137,8 +137,12 @@ def main():
                 for alg in ("SHA-256", "MD5")]
 
     def write():
-        with open(a.report, "w") as f:
+        # Whole or not at all: the tests stop this process with SIGTERM whenever they are done with
+        # it, and a report truncated by open("w") and cut off there read as empty JSON.
+        tmp = a.report + ".tmp"
+        with open(tmp, "w") as f:
             json.dump(report, f, indent=1)
+        os.replace(tmp, a.report)
 
     while time.monotonic() < end and not report["done"]:
         r, _, _ = select.select([sip, rtp], [], [], max(0.01, min(0.5, end - time.monotonic())))
