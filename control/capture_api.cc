@@ -74,7 +74,7 @@ api_response capture_api::start(const std::string& body, uint64_t now_ms) {
         if (f.status != 200) {
             return {f.status, "application/json", f.error};
         }
-        req.filter = ask.filter.empty() ? f.text() : "(" + f.text() + ") and (" + ask.filter + ")";
+        req.filter = combined(f.terms, ask.filter);
     }
     req.max_packets = ask.packets;
     req.snaplen = ask.snaplen;
@@ -132,9 +132,9 @@ api_response capture_api::status(uint64_t now_ms) const {
     return {200, "application/json", status_json(capture_.status(), now_ms, call_)};
 }
 
-std::string capture_api::combined() const {
-    const std::string call_part = call_filter::text(call_terms_);
-    return operator_part_.empty() ? call_part : "(" + call_part + ") and (" + operator_part_ + ")";
+std::string capture_api::combined(const std::vector<capture_term>& terms, const std::string& operator_part) {
+    const std::string call_part = call_filter::text(terms);
+    return operator_part.empty() ? call_part : "(" + call_part + ") and (" + operator_part + ")";
 }
 
 void capture_api::follow() {
@@ -155,7 +155,7 @@ void capture_api::follow() {
     if (!grew) {
         return;
     }
-    if (const std::string err = capture_.refilter(combined()); !err.empty()) {
+    if (const std::string err = capture_.refilter(combined(call_terms_, operator_part_)); !err.empty()) {
         log_info("capture: cannot follow call %llu any further (%s): the capture keeps its filter",
                  static_cast<unsigned long long>(call_), err.c_str());
         return;

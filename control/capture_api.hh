@@ -58,8 +58,8 @@ public:
     void call_joined(uint64_t gone, uint64_t into);
 
 private:
-    /// The capture's filter: the call's terms, and the operator's filter on top.
-    std::string combined() const;
+    /// A call's capture filter: its terms, and the operator's filter on top.
+    static std::string combined(const std::vector<capture_term>& terms, const std::string& operator_part);
 
     const capture_config& cfg_;
     dp::packet_capture& capture_;
