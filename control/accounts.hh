@@ -81,6 +81,9 @@ struct provider_config {
     /// Calls placed at it carry a STIR/SHAKEN Identity header signed with `[stir] key`
     /// (RFC 8224, RFC 8588), when both numbers are telephone numbers.
     bool sign_identity = false;
+    /// Calls from it have their Identity headers verified (`[stir] ca`, control/stir_verify.hh):
+    /// the called party gets a verstat, dialplans req.Verstat.
+    bool verify_identity = false;
     /// OPTIONS probe interval in seconds (0 = not probed). A probed provider that leaves an
     /// OPTIONS or INVITE unanswered is down and skipped by dial strings until it answers again.
     unsigned ping_s = 0;

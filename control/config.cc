@@ -1,6 +1,7 @@
 #include "config.hh"
 
 #include "stir_shaken.hh"
+#include "stir_verify.hh"
 
 #include <boost/program_options/parsers.hpp>
 #include <boost/program_options/options_description.hpp>
@@ -460,6 +461,10 @@ void parse_accounts(reader& r, const std::vector<std::string>& order, config& c)
         if (p.sign_identity && c.stir.key_file.empty()) {
             r.fail(pre + "sign_identity", "needs [stir] key and x5u (the carrier's signing key and certificate URL)");
         }
+        p.verify_identity = r.flag(pre + "verify_identity", false);
+        if (p.verify_identity && c.stir.ca_file.empty()) {
+            r.fail(pre + "verify_identity", "needs [stir] ca (the roots a carrier's certificate must chain to)");
+        }
         p.ping_s = static_cast<unsigned>(r.num(pre + "ping", 0, 0, 3600));
         p.response_timeout_s = static_cast<unsigned>(r.num(pre + "response_timeout", 0, 0, 32));
         p.max_calls = static_cast<unsigned>(r.num(pre + "max_calls", 0, 0, 1'000'000));
@@ -828,27 +833,52 @@ config parse_config(const std::string& text, const std::string& origin, const st
         r.fail("stir.x5u", "expected the https URL of the signing certificate (no spaces, quotes, <, >, ;), got '" +
                                c.stir.x5u + "'");
     }
-    if (!c.stir.key_file.empty()) {
-        // A key is a small regular file: not a directory, a FIFO or a device whose reading would
-        // fail or never end (a NUL would cut the path short).
+    // Keys and certificates are small regular files: not a directory, a FIFO or a device whose
+    // reading would fail or never end (a NUL would cut the path short). "" when unreadable.
+    auto read_pem_file = [&r](const char* key, const std::string& file) {
         std::error_code ec;
-        const bool regular = c.stir.key_file.find('\0') == std::string::npos &&
-                             std::filesystem::is_regular_file(c.stir.key_file, ec);
-        const uintmax_t size = regular ? std::filesystem::file_size(c.stir.key_file, ec) : 0;
+        const bool regular = file.find('\0') == std::string::npos && std::filesystem::is_regular_file(file, ec);
+        const uintmax_t size = regular ? std::filesystem::file_size(file, ec) : 0;
         if (!regular || ec || size > 65536) {
-            r.fail("stir.key", c.stir.key_file + ": expected a PEM key file of at most 64 KiB");
+            r.fail(key, file + ": expected a PEM file of at most 64 KiB");
+            return std::string();
         }
-        std::ifstream in(c.stir.key_file, std::ios::binary);
+        std::ifstream in(file, std::ios::binary);
         std::string pem(static_cast<size_t>(size), '\0');
         if (!in.read(pem.data(), static_cast<std::streamsize>(size))) {
-            r.fail("stir.key", c.stir.key_file + ": cannot be read");
+            r.fail(key, file + ": cannot be read");
+            return std::string();
         }
+        return pem;
+    };
+    if (!c.stir.key_file.empty()) {
+        std::string pem = read_pem_file("stir.key", c.stir.key_file);
         std::string why;
-        if (identity_signer::from_pem(pem, c.stir.x5u, why) == nullptr) {
+        if (!pem.empty() && identity_signer::from_pem(pem, c.stir.x5u, why) == nullptr) {
             r.fail("stir.key", c.stir.key_file + ": " + why);
         }
         c.stir.key_pem = std::move(pem);
     }
+    // Verification: the roots a carrier's certificate must chain to (the STI-PA's).
+    c.stir.ca_file = resolve(base_dir, r.str("stir.ca", ""));
+    if (!c.stir.ca_file.empty()) {
+        std::string pem = read_pem_file("stir.ca", c.stir.ca_file);
+        std::string why;
+        if (!pem.empty() && identity_verifier::from_pem(pem, 60, why) == nullptr) {
+            r.fail("stir.ca", c.stir.ca_file + ": " + why);
+        }
+        c.stir.ca_pem = std::move(pem);
+    }
+    c.stir.x5u_tls_ca_file = resolve(base_dir, r.str("stir.x5u_tls_ca", ""));
+    if (!c.stir.x5u_tls_ca_file.empty()) {
+        c.stir.x5u_tls_ca_pem = read_pem_file("stir.x5u_tls_ca", c.stir.x5u_tls_ca_file);
+        if (!c.stir.x5u_tls_ca_pem.empty() && c.stir.x5u_tls_ca_pem.find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
+            r.fail("stir.x5u_tls_ca", c.stir.x5u_tls_ca_file + ": no PEM certificate in it");
+        }
+    }
+    c.stir.max_age_s = static_cast<unsigned>(r.num("stir.max_age", 60, 10, 3600));
+    c.stir.fetch_timeout_ms = static_cast<unsigned>(r.num("stir.fetch_timeout_ms", 2000, 100, 10000));
+    c.stir.x5u_http = r.flag("stir.x5u_http", false);
 
     parse_accounts(r, order, c);
 

@@ -80,11 +80,19 @@ struct hep_config {
 };
 
 /// `[stir]`: STIR/SHAKEN signing of calls placed at providers with `sign_identity`
-/// (control/stir_shaken.hh).
+/// (control/stir_shaken.hh), and verification of calls from providers with `verify_identity`.
 struct stir_config {
     std::string key_file;  ///< the EC P-256 private key (PEM); empty: no signing
     std::string key_pem;   ///< its text, read and checked when the config is loaded
     std::string x5u;       ///< where the certificate is published (the PASSporT's x5u)
+    // Verification of calls from providers with `verify_identity` (control/stir_verify.hh).
+    std::string ca_file;          ///< the trust anchors (the STI-PA's roots), PEM; empty: none
+    std::string ca_pem;           ///< its text, read and checked when the config is loaded
+    std::string x5u_tls_ca_file;  ///< roots an https x5u's server may chain to besides the system's
+    std::string x5u_tls_ca_pem;
+    unsigned max_age_s = 60;      ///< how far a PASSporT's iat may be from now (RFC 8224 6.2.2)
+    unsigned fetch_timeout_ms = 2000;  ///< a certificate fetch, all of it
+    bool x5u_http = false;        ///< also fetch http:// x5u URLs (SHAKEN says https)
     bool operator==(const stir_config&) const = default;
 };
 

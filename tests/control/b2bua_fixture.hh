@@ -8,6 +8,7 @@
 
 #include "b2bua.hh"
 #include "control_eal.hh"
+#include "source_root.hh"
 
 #include <gtest/gtest.h>
 
@@ -59,22 +60,7 @@ const sip_addr bob{ip(198, 51, 100, 20), 5060};
 const sip_addr carol{ip(198, 51, 100, 30), 5060};
 constexpr unsigned acc = 0, core = 1;
 
-inline fs::path source_root() {
-    if (const char* env = std::getenv("SF_SOURCE_ROOT")) {
-        return env;
-    }
-    for (fs::path start : {fs::read_symlink("/proc/self/exe").parent_path(), fs::current_path()}) {
-        for (fs::path p = start; !p.empty(); p = p.parent_path()) {
-            if (fs::exists(p / "configs" / "lab.conf")) {
-                return p;
-            }
-            if (p == p.root_path()) {
-                break;
-            }
-        }
-    }
-    return {};
-}
+using sf::test::source_root;
 
 // ------------------------------------------------------------------ messages
 

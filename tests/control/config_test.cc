@@ -2,6 +2,7 @@
 // values, and every validation error names the offending key.
 
 #include "config.hh"
+#include "source_root.hh"
 #include "stir_keys.hh"
 
 #include <gtest/gtest.h>
@@ -19,24 +20,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// The source tree: SF_SOURCE_ROOT, else the first parent of the test binary (or the
-// working directory) that holds configs/lab.conf.
-fs::path source_root() {
-    if (const char* env = std::getenv("SF_SOURCE_ROOT")) {
-        return env;
-    }
-    for (fs::path start : {fs::read_symlink("/proc/self/exe").parent_path(), fs::current_path()}) {
-        for (fs::path p = start; !p.empty(); p = p.parent_path()) {
-            if (fs::exists(p / "configs" / "lab.conf")) {
-                return p;
-            }
-            if (p == p.root_path()) {
-                break;
-            }
-        }
-    }
-    return {};
-}
+using sf::test::source_root;
 
 std::string read_file(const fs::path& p) {
     std::ifstream in(p);
@@ -212,6 +196,40 @@ TEST_F(config_test, stir_section_loads_a_p256_key_for_providers_that_sign) {
     expect_error(minimal(stir + "sign = yes\n"), "stir.sign");
 }
 
+TEST_F(config_test, stir_section_names_the_roots_for_providers_that_verify) {
+    const std::string root_key = sf::test::private_key_pem("P-256");
+    const std::string root = sf::test::certificate_pem(root_key, {.subject_cn = "STI-PA", .ca = true, .tn_auth_list = false});
+    write_file(dir_ / "roots.pem", root);
+    write_file(dir_ / "tls.pem", root);
+    const config c = parse(minimal("[stir]\nca = roots.pem\nx5u_tls_ca = tls.pem\nmax_age = 90\nfetch_timeout_ms = 500\n"
+                                   "x5u_http = true\n[provider.carrier]\nhost = 198.51.100.30\nverify_identity = true\n"));
+    EXPECT_EQ(c.stir.ca_file, (dir_ / "roots.pem").string());
+    EXPECT_EQ(c.stir.ca_pem, root);
+    EXPECT_EQ(c.stir.x5u_tls_ca_pem, root);
+    EXPECT_EQ(c.stir.max_age_s, 90u);
+    EXPECT_EQ(c.stir.fetch_timeout_ms, 500u);
+    EXPECT_TRUE(c.stir.x5u_http);
+    ASSERT_EQ(c.providers.size(), 1u);
+    EXPECT_TRUE(c.providers[0].verify_identity);
+    EXPECT_FALSE(c.providers[0].sign_identity) << "verifying needs no key of one's own";
+    const config d = parse(minimal());
+    EXPECT_TRUE(d.stir.ca_pem.empty());
+    EXPECT_EQ(d.stir.max_age_s, 60u) << "RFC 8224 6.2.2's freshness";
+    EXPECT_EQ(d.stir.fetch_timeout_ms, 2000u);
+    EXPECT_FALSE(d.stir.x5u_http) << "SHAKEN's x5u is https";
+
+    expect_error(minimal("[provider.carrier]\nhost = 198.51.100.30\nverify_identity = true\n"),
+                 "provider.carrier.verify_identity");
+    expect_error(minimal("[stir]\nca = missing.pem\n"), "stir.ca");
+    write_file(dir_ / "key.pem", root_key);
+    expect_error(minimal("[stir]\nca = key.pem\n"), "stir.ca");  // a key is no root
+    expect_error(minimal("[stir]\nca = .\n"), "stir.ca");         // a directory
+    expect_error(minimal("[stir]\nca = roots.pem\nx5u_tls_ca = key.pem\n"), "stir.x5u_tls_ca");
+    expect_error(minimal("[stir]\nca = roots.pem\nmax_age = 5\n"), "stir.max_age");
+    expect_error(minimal("[stir]\nca = roots.pem\nmax_age = 3601\n"), "stir.max_age");
+    expect_error(minimal("[stir]\nfetch_timeout_ms = 50\n"), "stir.fetch_timeout_ms");
+}
+
 TEST_F(config_test, hep_section_names_the_collector) {
     const config c = parse(minimal("[hep]\ncollector = 192.0.2.50:9061\ncapture_id = 4294967295\npassword = s3cr3t!\n"));
     EXPECT_EQ(c.hep.collector_addr, 0xc0000232u);
@@ -264,10 +282,13 @@ TEST_F(config_test, lab_conf_text_parses_with_the_right_values) {
     // Mirror the lab layout in the temp dir: configs/ next to lua/dialplans/.
     write_file(dir_ / "lua" / "dialplans" / "lab_default.lua", "-- default\n");
     write_file(dir_ / "lua" / "dialplans" / "lab_transfer.lua", "-- transfer\n");
-    write_file(dir_ / "configs" / "lab-stir.key", read_file(root / "configs" / "lab-stir.key"));
+    for (const char* f : {"lab-stir.key", "lab-stir-ca.pem"}) {
+        write_file(dir_ / "configs" / f, read_file(root / "configs" / f));
+    }
     const config c = parse_config(read_file(root / "configs" / "lab.conf"), "lab.conf", (dir_ / "configs").string());
     EXPECT_EQ(c.stir.x5u, "https://cert.lab.invalid/sipferry-lab.pem");
     EXPECT_FALSE(c.stir.key_pem.empty());
+    EXPECT_FALSE(c.stir.ca_pem.empty()) << "the lab's STI root";
     const auto& dp = c.dataplane;
     EXPECT_EQ(dp.eal_args.front(), "-l");
     EXPECT_NE(std::find(dp.eal_args.begin(), dp.eal_args.end(), "--no-huge"), dp.eal_args.end());
@@ -983,8 +1004,12 @@ TEST_F(config_test, example_two_nic_account_examples_parse_when_uncommented) {
     replace_all(out, "/etc/sipferry/dialplans/", dir_.string() + "/");
     write_file(dir_ / "stir.key", sf::test::private_key_pem("P-256"));
     replace_all(out, "/etc/sipferry/stir.key", (dir_ / "stir.key").string());
+    const std::string root_key = sf::test::private_key_pem("P-256");
+    write_file(dir_ / "roots.pem", sf::test::certificate_pem(root_key, {.subject_cn = "STI-PA", .ca = true}));
+    replace_all(out, "/etc/sipferry/sti-roots.pem", (dir_ / "roots.pem").string());
     const config c = parse(out);
     EXPECT_EQ(c.stir.x5u, "https://cert.example.net/sipferry-sti.pem");
+    EXPECT_FALSE(c.stir.ca_pem.empty());
     EXPECT_EQ(c.sip.domain, "voice.example.net");
     ASSERT_EQ(c.accounts.size(), 2u);
     EXPECT_EQ(c.accounts[0].name, "bigcorp");
@@ -993,6 +1018,7 @@ TEST_F(config_test, example_two_nic_account_examples_parse_when_uncommented) {
     EXPECT_EQ(c.accounts[1].users.size(), 3u);
     ASSERT_EQ(c.providers.size(), 1u);
     EXPECT_EQ(c.providers[0].realm, 1);
+    EXPECT_TRUE(c.providers[0].verify_identity);
     EXPECT_TRUE(c.providers[0].registers);
     EXPECT_EQ(c.registrar.keepalive_s, 30u);
 }

@@ -1,0 +1,407 @@
+#include "stir_verify.hh"
+
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+
+#include <boost/property_tree/json_parser.hpp>
+#include <boost/property_tree/ptree.hpp>
+
+#include <algorithm>
+#include <ctime>
+#include <sstream>
+
+#include "stir_shaken.hh"
+#include "text.hh"
+
+namespace sf::control {
+
+namespace {
+
+constexpr int64_t failure_keep_s = 30;       // a certificate that failed is asked for again after this
+constexpr int64_t default_keep_s = 3600;     // a response without max-age
+constexpr int64_t longest_keep_s = 86400;    // a far-future max-age does not pin a certificate for ever
+constexpr size_t max_certificates = 1024;    // distinct URLs kept (a carrier has a handful)
+constexpr size_t max_chain = 8;              // certificates read from one response
+constexpr const char* tn_auth_list_oid = "1.3.6.1.5.5.7.1.26";  // RFC 8226 9
+
+std::string_view unquote(std::string_view s) {
+    return s.size() >= 2 && s.front() == '"' && s.back() == '"' ? s.substr(1, s.size() - 2) : s;
+}
+
+bool equals_lower(std::string_view a, std::string_view lower) {
+    return a.size() == lower.size() &&
+           std::equal(a.begin(), a.end(), lower.begin(), [](char x, char y) { return (x | 0x20) == y; });
+}
+
+// The parameters after the JWS: ;info=<url>;alg=ES256;ppt=shaken, in any order.
+bool parse_params(std::string_view params, parsed_identity& out) {
+    while (!params.empty()) {
+        if (params.front() != ';') {
+            return false;
+        }
+        params.remove_prefix(1);
+        // A URL in < > may hold ';' of its own: the parameter ends after its '>'.
+        const size_t open = params.find('<');
+        const size_t semi = params.find(';');
+        const size_t close = open < semi ? params.find('>', open) : std::string_view::npos;
+        if (open < semi && close == std::string_view::npos) {
+            return false;
+        }
+        const size_t end = open < semi ? params.find(';', close) : semi;
+        std::string_view param = trim_view(params.substr(0, end));
+        params = end == std::string_view::npos ? std::string_view() : params.substr(end);
+        const size_t eq = param.find('=');
+        const std::string_view name = trim_view(param.substr(0, eq));
+        const std::string_view value = eq == std::string_view::npos ? std::string_view() : trim_view(param.substr(eq + 1));
+        if (equals_lower(name, "info")) {
+            if (value.size() < 2 || value.front() != '<' || value.back() != '>') {
+                return false;
+            }
+            out.info = std::string(value.substr(1, value.size() - 2));
+        } else if (equals_lower(name, "alg")) {
+            out.alg_param = std::string(unquote(value));
+        } else if (equals_lower(name, "ppt")) {
+            out.ppt_param = std::string(unquote(value));
+        }  // other parameters are ignored (RFC 8224 4.1: extensible)
+    }
+    return true;
+}
+
+using boost::property_tree::ptree;
+
+bool read_json_object(const std::string& text, ptree& doc) {
+    if (text.empty() || text.front() != '{') {
+        return false;
+    }
+    try {
+        std::istringstream in(text);
+        boost::property_tree::read_json(in, doc);
+        return true;
+    } catch (const std::exception&) {
+        return false;
+    }
+}
+
+std::string string_at(const ptree& doc, const char* path) {
+    const auto v = doc.get_child_optional(ptree::path_type(path, '.'));
+    return v && v->empty() ? v->data() : std::string();
+}
+
+// RFC 8225's claims of SHAKEN (RFC 8588): attest, dest.tn[], iat, orig.tn, origid.
+bool parse_claims(const std::string& payload, parsed_identity& out) {
+    ptree doc;
+    if (!read_json_object(payload, doc)) {
+        return false;
+    }
+    const std::string attest = string_at(doc, "attest");
+    out.attest = attest.size() == 1 ? attest[0] : 0;
+    out.orig_tn = string_at(doc, "orig.tn");
+    out.origid = string_at(doc, "origid");
+    if (const auto tns = doc.get_child_optional(ptree::path_type("dest.tn", '.')); tns && !tns->empty()) {
+        for (const auto& [key, v] : *tns) {
+            if (!key.empty() || !v.empty() || out.dest_tns.size() == 16) {
+                return false;  // an object, not an array of strings (or an absurd one)
+            }
+            out.dest_tns.push_back(v.data());
+        }
+    }
+    const std::string iat = string_at(doc, "iat");
+    if (iat.empty() || iat.size() > 18 || !std::all_of(iat.begin(), iat.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+        return false;
+    }
+    out.iat = std::stoll(iat);
+    return true;
+}
+
+struct x509_stack_deleter {
+    void operator()(STACK_OF(X509) * s) const { sk_X509_pop_free(s, X509_free); }
+};
+
+int64_t not_after_s(const X509* cert) {
+    std::tm tm{};
+    if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) != 1) {
+        return 0;
+    }
+    return static_cast<int64_t>(timegm(&tm));
+}
+
+// ES256's signature is r||s (RFC 7518 3.4); OpenSSL verifies the DER form.
+bool verify_es256(EVP_PKEY* key, const std::string& input, const std::string& raw) {
+    if (raw.size() != 64) {
+        return false;
+    }
+    ECDSA_SIG* sig = ECDSA_SIG_new();
+    const auto* p = reinterpret_cast<const unsigned char*>(raw.data());
+    ECDSA_SIG_set0(sig, BN_bin2bn(p, 32, nullptr), BN_bin2bn(p + 32, 32, nullptr));
+    unsigned char* der = nullptr;
+    const int der_len = i2d_ECDSA_SIG(sig, &der);
+    ECDSA_SIG_free(sig);
+    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    const bool ok = der_len > 0 && ctx != nullptr &&
+                    EVP_DigestVerifyInit(ctx, nullptr, EVP_sha256(), nullptr, key) == 1 &&
+                    EVP_DigestVerify(ctx, der, static_cast<size_t>(der_len),
+                                     reinterpret_cast<const unsigned char*>(input.data()), input.size()) == 1;
+    EVP_MD_CTX_free(ctx);
+    OPENSSL_free(der);
+    return ok;
+}
+
+verification failed(std::string reason) { return {verstat::failed, 0, std::move(reason)}; }
+
+}  // namespace
+
+std::string_view to_string(verstat v) {
+    switch (v) {
+    case verstat::passed:
+        return "TN-Validation-Passed";
+    case verstat::failed:
+        return "TN-Validation-Failed";
+    case verstat::no_validation:
+        return "No-TN-Validation";
+    case verstat::not_verified:
+        break;
+    }
+    return "";
+}
+
+bool base64url_decode(std::string_view in, std::string& out) {
+    out.clear();
+    if (in.size() % 4 == 1) {
+        return false;
+    }
+    uint32_t acc = 0;
+    int bits = 0;
+    for (const char ch : in) {
+        int v;
+        if (ch >= 'A' && ch <= 'Z') {
+            v = ch - 'A';
+        } else if (ch >= 'a' && ch <= 'z') {
+            v = ch - 'a' + 26;
+        } else if (ch >= '0' && ch <= '9') {
+            v = ch - '0' + 52;
+        } else if (ch == '-' || ch == '_') {
+            v = ch == '-' ? 62 : 63;
+        } else {
+            return false;
+        }
+        acc = (acc << 6 | static_cast<uint32_t>(v)) & 0xffffff;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out += static_cast<char>(acc >> bits & 0xff);
+        }
+    }
+    return true;
+}
+
+std::string parse_identity(std::string_view value, parsed_identity& out) {
+    out = parsed_identity{};
+    if (!passable_identity(value)) {
+        return "not 1..4096 printable characters";
+    }
+    const size_t semi = value.find(';');
+    const std::string_view jws = trim_view(value.substr(0, semi));
+    if (!parse_params(semi == std::string_view::npos ? std::string_view() : value.substr(semi), out)) {
+        return "malformed parameters";
+    }
+    const size_t d1 = jws.find('.');
+    const size_t d2 = d1 == std::string_view::npos ? d1 : jws.find('.', d1 + 1);
+    if (d2 == std::string_view::npos || jws.find('.', d2 + 1) != std::string_view::npos) {
+        return "not a JWS (three base64url parts)";
+    }
+    if (d2 == d1 + 1) {
+        return "compact form (no claims): not supported";
+    }
+    std::string header, payload;
+    if (!base64url_decode(jws.substr(0, d1), header) || !base64url_decode(jws.substr(d1 + 1, d2 - d1 - 1), payload) ||
+        !base64url_decode(jws.substr(d2 + 1), out.signature)) {
+        return "bad base64url";
+    }
+    out.signing_input = std::string(jws.substr(0, d2));
+    ptree h;
+    if (!read_json_object(header, h)) {
+        return "the JOSE header is no JSON object";
+    }
+    out.alg = string_at(h, "alg");
+    out.ppt = string_at(h, "ppt");
+    out.typ = string_at(h, "typ");
+    out.x5u = string_at(h, "x5u");
+    if (!parse_claims(payload, out)) {
+        return "the claims are no PASSporT";
+    }
+    return {};
+}
+
+std::unique_ptr<identity_verifier> identity_verifier::from_pem(const std::string& roots_pem, unsigned max_age_s,
+                                                               std::string& error) {
+    std::unique_ptr<identity_verifier> v(new identity_verifier());
+    X509_STORE* store = X509_STORE_new();
+    v->roots_ = store;
+    v->max_age_s_ = max_age_s;
+    BIO* bio = BIO_new_mem_buf(roots_pem.data(), static_cast<int>(roots_pem.size()));
+    unsigned n = 0;
+    while (X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr)) {
+        X509_STORE_add_cert(store, cert);
+        X509_free(cert);
+        ++n;
+    }
+    BIO_free(bio);
+    if (n == 0) {
+        error = "no PEM certificate in it";
+        return nullptr;
+    }
+    return v;
+}
+
+identity_verifier::~identity_verifier() {
+    for (auto& [url, e] : certs_) {
+        EVP_PKEY_free(static_cast<EVP_PKEY*>(e.key));
+    }
+    X509_STORE_free(static_cast<X509_STORE*>(roots_));
+}
+
+const identity_verifier::cert_entry* identity_verifier::find(const std::string& url, int64_t now_s) const {
+    const auto it = certs_.find(url);
+    return it == certs_.end() || it->second.expires_s <= now_s ? nullptr : &it->second;
+}
+
+void identity_verifier::put(const std::string& url, cert_entry e) {
+    if (auto it = certs_.find(url); it != certs_.end()) {
+        EVP_PKEY_free(static_cast<EVP_PKEY*>(it->second.key));
+        it->second = e;
+        return;
+    }
+    if (certs_.size() >= max_certificates) {
+        // Full (URLs a peer made up): the one that expires first makes room.
+        auto oldest = std::min_element(certs_.begin(), certs_.end(),
+                                       [](const auto& a, const auto& b) { return a.second.expires_s < b.second.expires_s; });
+        EVP_PKEY_free(static_cast<EVP_PKEY*>(oldest->second.key));
+        certs_.erase(oldest);
+    }
+    certs_.emplace(url, e);
+}
+
+std::string identity_verifier::missing_certificate(const std::vector<std::string_view>& identities,
+                                                   int64_t now_s) const {
+    for (const std::string_view value : identities) {
+        parsed_identity p;
+        if (parse_identity(value, p).empty() && !p.info.empty() && p.info == p.x5u && find(p.info, now_s) == nullptr) {
+            return p.info;
+        }
+    }
+    return {};
+}
+
+std::string identity_verifier::store_certificate(const std::string& url, const std::string& pem, int64_t now_s,
+                                                 uint32_t max_age_s) {
+    std::unique_ptr<STACK_OF(X509), x509_stack_deleter> chain(sk_X509_new_null());
+    BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+    while (sk_X509_num(chain.get()) < static_cast<int>(max_chain)) {
+        X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+        if (cert == nullptr) {
+            break;
+        }
+        sk_X509_push(chain.get(), cert);
+    }
+    BIO_free(bio);
+    std::string why;
+    X509* leaf = sk_X509_num(chain.get()) > 0 ? sk_X509_value(chain.get(), 0) : nullptr;
+    EVP_PKEY* key = nullptr;
+    if (leaf == nullptr) {
+        why = "no PEM certificate in the response";
+    } else {
+        X509_STORE_CTX* ctx = X509_STORE_CTX_new();
+        X509_STORE_CTX_init(ctx, static_cast<X509_STORE*>(roots_), leaf, chain.get());
+        X509_STORE_CTX_set_time(ctx, 0, static_cast<time_t>(now_s));
+        if (X509_verify_cert(ctx) != 1) {
+            why = std::string("chain: ") + X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx));
+        }
+        X509_STORE_CTX_free(ctx);
+        ASN1_OBJECT* oid = OBJ_txt2obj(tn_auth_list_oid, 1);
+        if (why.empty() && X509_get_ext_by_OBJ(leaf, oid, -1) < 0) {
+            why = "no TNAuthList extension (RFC 8226)";
+        }
+        ASN1_OBJECT_free(oid);
+        key = why.empty() ? X509_get_pubkey(leaf) : nullptr;
+        char group[32] = {};
+        size_t glen = 0;
+        if (why.empty() && (key == nullptr || !EVP_PKEY_is_a(key, "EC") ||
+                            EVP_PKEY_get_group_name(key, group, sizeof group, &glen) != 1 ||
+                            std::string_view(group) != "prime256v1")) {
+            why = "the key is no EC P-256 key (ES256)";
+            EVP_PKEY_free(key);
+            key = nullptr;
+        }
+    }
+    if (!why.empty()) {
+        put(url, cert_entry{nullptr, now_s + failure_keep_s});
+        return why;
+    }
+    const int64_t keep = max_age_s == 0 ? default_keep_s : std::clamp<int64_t>(max_age_s, 60, longest_keep_s);
+    put(url, cert_entry{key, std::min(now_s + keep, not_after_s(leaf))});
+    return {};
+}
+
+void identity_verifier::store_failure(const std::string& url, int64_t now_s) {
+    put(url, cert_entry{nullptr, now_s + failure_keep_s});
+}
+
+verification identity_verifier::verify_one(const parsed_identity& p, std::string_view orig_tn,
+                                           std::string_view dest_tn, int64_t now_s) const {
+    // Not SHAKEN (another PASSporT extension, or plain RFC 8225): nothing this service checks.
+    if (p.ppt_param != "shaken" && p.ppt != "shaken") {
+        return {verstat::no_validation, 0, {}};
+    }
+    if (p.ppt_param != p.ppt || p.alg != "ES256" || (!p.alg_param.empty() && p.alg_param != "ES256") ||
+        p.typ != "passport" || p.orig_tn.empty() || p.dest_tns.empty() || p.origid.empty() ||
+        (p.attest != 'A' && p.attest != 'B' && p.attest != 'C')) {
+        return failed("malformed");
+    }
+    if (p.x5u.empty() || p.x5u != p.info) {
+        return failed("x5u_mismatch");  // ATIS-1000074 5.3.1: the certificate named is the one used
+    }
+    if (p.iat > now_s + max_age_s_ || now_s - p.iat > static_cast<int64_t>(max_age_s_)) {
+        return failed("stale");  // RFC 8224 6.2.2: replayed, or a clock far off
+    }
+    if (orig_tn.empty() || p.orig_tn != orig_tn) {
+        return failed("orig_mismatch");
+    }
+    if (dest_tn.empty() || std::find(p.dest_tns.begin(), p.dest_tns.end(), dest_tn) == p.dest_tns.end()) {
+        return failed("dest_mismatch");
+    }
+    const cert_entry* cert = find(p.info, now_s);
+    if (cert == nullptr || cert->key == nullptr) {
+        return failed("certificate");
+    }
+    if (!verify_es256(static_cast<EVP_PKEY*>(cert->key), p.signing_input, p.signature)) {
+        return failed("bad_signature");
+    }
+    return {verstat::passed, p.attest, {}};
+}
+
+verification identity_verifier::verify(const std::vector<std::string_view>& identities, std::string_view orig_tn,
+                                       std::string_view dest_tn, int64_t now_s) const {
+    verification first_failure;
+    for (const std::string_view value : identities) {
+        parsed_identity p;
+        verification v = parse_identity(value, p).empty() ? verify_one(p, orig_tn, dest_tn, now_s) : failed("malformed");
+        if (v.status == verstat::passed) {
+            return v;  // RFC 8224 6.2.3: one valid Identity is enough
+        }
+        if (v.status == verstat::failed && first_failure.status != verstat::failed) {
+            first_failure = std::move(v);
+        }
+    }
+    if (first_failure.status == verstat::failed) {
+        return first_failure;
+    }
+    return {verstat::no_validation, 0, {}};
+}
+
+}  // namespace sf::control

@@ -1,0 +1,113 @@
+#pragma once
+/// @file
+/// STIR/SHAKEN verification (the verification service of RFC 8224 6.2, ATIS-1000074 5.3): is
+/// the calling number of an INVITE vouched for by a carrier whose certificate chains to a root
+/// the operator trusts? The answer is a `verstat` (ATIS-1000074 5.3.1) that the appliance passes
+/// to the called party and to its dialplans.
+///
+/// Synchronous and pure apart from OpenSSL: certificates arrive from elsewhere (the control
+/// loop fetches the `info` URL, certificate_fetcher.hh) and are kept here, checked once when
+/// they arrive, by URL. Verifying then never waits: the B2BUA holds an INVITE whose certificate
+/// is missing until it arrives (b2bua_stir_verify.cc).
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sf::control {
+
+/// ATIS-1000074's verification status.
+enum class verstat : uint8_t {
+    not_verified,   ///< no verification for this call (its source is not verified): no verstat
+    passed,         ///< TN-Validation-Passed
+    failed,         ///< TN-Validation-Failed
+    no_validation,  ///< No-TN-Validation: nothing SHAKEN to verify
+};
+/// The parameter's value ("TN-Validation-Passed"...), "" for not_verified.
+std::string_view to_string(verstat v);
+
+/// base64url without padding -> bytes; false on a character outside the alphabet or a length
+/// no encoding has.
+bool base64url_decode(std::string_view in, std::string& out);
+
+/// An Identity header value (full form, RFC 8224 4.1) taken apart, its PASSporT decoded.
+struct parsed_identity {
+    std::string signing_input;  ///< "HEADER.PAYLOAD" as received: what the signature covers
+    std::string signature;      ///< the decoded signature (ES256: 64 bytes r||s)
+    std::string info;           ///< the info parameter's URL (without < >)
+    std::string alg_param;      ///< the alg parameter ("" when absent)
+    std::string ppt_param;      ///< the ppt parameter ("" when absent)
+    // The JOSE header.
+    std::string alg, ppt, typ, x5u;
+    // The claims (RFC 8225 5.2, RFC 8588).
+    char attest = 0;
+    std::string orig_tn;
+    std::vector<std::string> dest_tns;
+    int64_t iat = 0;
+    std::string origid;
+};
+
+/// Takes an Identity header value apart; "" on success, else what is wrong with it.
+std::string parse_identity(std::string_view value, parsed_identity& out);
+
+/// What a verification found.
+struct verification {
+    verstat status = verstat::not_verified;
+    char attest = 0;     ///< the passing PASSporT's attestation ('A', 'B', 'C'), 0 otherwise
+    std::string reason;  ///< when failed: stale, orig_mismatch, dest_mismatch, bad_signature,
+                         ///< certificate, malformed, x5u_mismatch; "" otherwise
+};
+
+/// The verification service: the trust anchors (the STI-PA's roots), the certificates fetched
+/// so far by URL, and the freshness a PASSporT's iat must have.
+class identity_verifier {
+public:
+    /// From the roots as PEM (one or more certificates); nullptr with `error` set when there is
+    /// no certificate in it. `max_age_s`: how far iat may be from now (RFC 8224 6.2.2: 60 s).
+    static std::unique_ptr<identity_verifier> from_pem(const std::string& roots_pem, unsigned max_age_s,
+                                                       std::string& error);
+    ~identity_verifier();
+    identity_verifier(const identity_verifier&) = delete;
+    identity_verifier& operator=(const identity_verifier&) = delete;
+
+    /// The first certificate URL of these Identity values that verifying needs and is not
+    /// known (neither a certificate nor a recent failure): "" when nothing needs fetching.
+    std::string missing_certificate(const std::vector<std::string_view>& identities, int64_t now_s) const;
+
+    /// A certificate chain fetched from `url` (PEM: the signing certificate first, then any
+    /// intermediates). Checked now: it must chain to a root, be valid at `now_s`, carry the
+    /// TNAuthList extension (RFC 8226) and an EC P-256 key. Kept for `max_age_s` (the
+    /// response's Cache-Control, 0 = an hour; at most a day), never beyond its notAfter; a chain
+    /// that fails is kept as a failure for 30 s. Returns "" or why the chain was refused.
+    std::string store_certificate(const std::string& url, const std::string& pem, int64_t now_s, uint32_t max_age_s);
+    /// A fetch of `url` failed: verifications needing it fail for the next 30 s.
+    void store_failure(const std::string& url, int64_t now_s);
+
+    /// Verifies a request's Identity values (RFC 8224 6.2.3: it passes when one of them does)
+    /// against its calling and called numbers (canonical_tn()s; "" when not a number).
+    verification verify(const std::vector<std::string_view>& identities, std::string_view orig_tn,
+                        std::string_view dest_tn, int64_t now_s) const;
+
+    size_t certificates() const { return certs_.size(); }
+    unsigned max_age_s() const { return max_age_s_; }
+
+private:
+    identity_verifier() = default;
+    struct cert_entry {
+        void* key = nullptr;  // EVP_PKEY*, null for a failure
+        int64_t expires_s = 0;
+    };
+    const cert_entry* find(const std::string& url, int64_t now_s) const;
+    void put(const std::string& url, cert_entry e);
+    verification verify_one(const parsed_identity& p, std::string_view orig_tn, std::string_view dest_tn,
+                            int64_t now_s) const;
+
+    void* roots_ = nullptr;  // X509_STORE*
+    unsigned max_age_s_ = 60;
+    std::map<std::string, cert_entry> certs_;
+};
+
+}  // namespace sf::control

@@ -1,0 +1,336 @@
+// STIR/SHAKEN verification (control/stir_verify.hh): Identity headers taken apart, certificate
+// chains checked and kept by URL, and every reason a PASSporT fails (RFC 8224 6.2, RFC 8588,
+// ATIS-1000074). Keys and certificates are made here with OpenSSL (stir_keys.hh); PASSporTs
+// with the appliance's signer where it signs them, by hand where it never would.
+
+#include "stir_verify.hh"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <fstream>
+#include <iterator>
+#include <vector>
+
+#include "source_root.hh"
+#include "stir_keys.hh"
+#include "stir_shaken.hh"
+
+using namespace sf::control;
+using sf::test::cert_spec;
+using sf::test::certificate_pem;
+using sf::test::private_key_pem;
+
+namespace {
+
+const std::string url = "https://cert.example.net/sp.pem";
+
+int64_t wall_now() {
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string b64(std::string_view s) { return base64url(s); }
+
+class verify_test : public ::testing::Test {
+protected:
+    void SetUp() override {
+        root_key_ = private_key_pem("P-256");
+        root_ = certificate_pem(root_key_, cert_spec{.subject_cn = "STI-PA test root", .ca = true, .tn_auth_list = false});
+        key_ = private_key_pem("P-256");
+        cert_ = issued(key_, cert_spec{});
+        std::string why;
+        verifier_ = identity_verifier::from_pem(root_, 60, why);
+        ASSERT_NE(verifier_, nullptr) << why;
+        signer_ = identity_signer::from_pem(key_, url, why);
+        ASSERT_NE(signer_, nullptr) << why;
+        now_ = wall_now();
+    }
+
+    std::string issued(const std::string& key, cert_spec spec) {
+        spec.subject_cn = "SP 1234";
+        spec.issuer_cn = "STI-PA test root";
+        spec.issuer_key_pem = root_key_;
+        return certificate_pem(key, spec);
+    }
+
+    passport_claims claims(char attest = 'A') const {
+        return passport_claims{attest, "15550100", "15551234", now_, "8f7e6d5c-4b3a-4291-8877-665544332211"};
+    }
+
+    verification check(const std::string& identity, std::string_view orig = "15550100",
+                       std::string_view dest = "15551234") const {
+        return verifier_->verify({identity}, orig, dest, now_);
+    }
+
+    /// A PASSporT with this header and payload, signed with the certificate's key.
+    std::string hand_made(const std::string& header, const std::string& payload, const std::string& params) const {
+        return sf::test::sign_jws(key_, header, payload, b64) + params;
+    }
+
+    std::string header_json() const { return passport_header_json(url); }
+    std::string params() const { return ";info=<" + url + ">;alg=ES256;ppt=shaken"; }
+
+    std::string root_key_, root_, key_, cert_;
+    std::unique_ptr<identity_verifier> verifier_;
+    std::unique_ptr<identity_signer> signer_;
+    int64_t now_ = 0;
+};
+
+}  // namespace
+
+TEST(base64url_decode, decodes_what_base64url_encodes_and_refuses_the_rest) {
+    std::string out;
+    for (const std::string& s : std::vector<std::string>{"", "f", "fo", "foo", "foob", "fooba", "foobar", std::string("\xff\xfe\x00\x01", 4)}) {
+        ASSERT_TRUE(base64url_decode(base64url(s), out)) << s;
+        EXPECT_EQ(out, s);
+    }
+    EXPECT_TRUE(base64url_decode("_-8", out));
+    EXPECT_EQ(out, "\xff\xef");
+    EXPECT_FALSE(base64url_decode("Zm9v=", out)) << "no padding in base64url";
+    EXPECT_FALSE(base64url_decode("Zm+v", out)) << "'+' is base64's, not base64url's";
+    EXPECT_FALSE(base64url_decode("Z", out)) << "one character encodes nothing";
+    EXPECT_FALSE(base64url_decode("Zm9v Zg", out));
+}
+
+TEST_F(verify_test, an_identity_header_is_taken_apart) {
+    parsed_identity p;
+    ASSERT_EQ(parse_identity(signer_->identity(claims('B')), p), "");
+    EXPECT_EQ(p.info, url);
+    EXPECT_EQ(p.alg_param, "ES256");
+    EXPECT_EQ(p.ppt_param, "shaken");
+    EXPECT_EQ(p.alg, "ES256");
+    EXPECT_EQ(p.ppt, "shaken");
+    EXPECT_EQ(p.typ, "passport");
+    EXPECT_EQ(p.x5u, url);
+    EXPECT_EQ(p.attest, 'B');
+    EXPECT_EQ(p.orig_tn, "15550100");
+    ASSERT_EQ(p.dest_tns.size(), 1u);
+    EXPECT_EQ(p.dest_tns[0], "15551234");
+    EXPECT_EQ(p.iat, now_);
+    EXPECT_EQ(p.origid, "8f7e6d5c-4b3a-4291-8877-665544332211");
+    EXPECT_EQ(p.signature.size(), 64u);
+
+    // Parameters in another order, quoted, spaced, unknown ones, a ';' inside the URL.
+    const std::string jws = signer_->identity(claims()).substr(0, signer_->identity(claims()).find(';'));
+    ASSERT_EQ(parse_identity(jws + " ; ppt=\"shaken\" ;x-new=1; info=<https://a.example/x;v=2.pem> ;alg=ES256", p), "");
+    EXPECT_EQ(p.info, "https://a.example/x;v=2.pem");
+    EXPECT_EQ(p.ppt_param, "shaken");
+
+    for (const std::string& bad : std::vector<std::string>{"", jws.substr(0, jws.rfind('.')), jws + ".x", "a..b" + params(),
+                                  jws + ";info=https://no.brackets/", jws + ";info=<https://unclosed", "!!.!!.!!",
+                                  b64("not json") + "." + b64("{}") + ".c2ln", std::string(5000, 'a'),
+                                  jws + "\r\nX-Injected: 1"}) {
+        EXPECT_NE(parse_identity(bad, p), "") << bad;
+    }
+    EXPECT_EQ(parse_identity("a..b" + params(), p), "compact form (no claims): not supported");
+}
+
+TEST_F(verify_test, a_signed_call_passes_once_its_certificate_is_known) {
+    const std::string id = signer_->identity(claims('B'));
+    EXPECT_EQ(verifier_->missing_certificate({id}, now_), url);
+    const verification before = check(id);
+    EXPECT_EQ(before.status, verstat::failed);
+    EXPECT_EQ(before.reason, "certificate") << "verified without a certificate";
+
+    ASSERT_EQ(verifier_->store_certificate(url, cert_, now_, 0), "");
+    EXPECT_EQ(verifier_->missing_certificate({id}, now_), "");
+    const verification v = check(id);
+    EXPECT_EQ(v.status, verstat::passed) << v.reason;
+    EXPECT_EQ(v.attest, 'B');
+    EXPECT_EQ(to_string(v.status), "TN-Validation-Passed");
+    EXPECT_EQ(to_string(verstat::failed), "TN-Validation-Failed");
+    EXPECT_EQ(to_string(verstat::no_validation), "No-TN-Validation");
+    EXPECT_EQ(to_string(verstat::not_verified), "");
+}
+
+TEST_F(verify_test, a_chain_through_an_intermediate_verifies) {
+    const std::string mid_key = private_key_pem("P-256");
+    const std::string mid = certificate_pem(mid_key, cert_spec{.subject_cn = "STI-CA test", .issuer_cn = "STI-PA test root",
+                                                               .issuer_key_pem = root_key_, .ca = true, .tn_auth_list = false});
+    const std::string leaf = certificate_pem(key_, cert_spec{.subject_cn = "SP 1234", .issuer_cn = "STI-CA test",
+                                                             .issuer_key_pem = mid_key});
+    EXPECT_NE(verifier_->store_certificate(url, leaf, now_, 0), "") << "the intermediate is missing";
+    ASSERT_EQ(verifier_->store_certificate(url, leaf + mid, now_, 0), "");
+    EXPECT_EQ(check(signer_->identity(claims())).status, verstat::passed);
+}
+
+TEST_F(verify_test, certificates_that_cannot_vouch_for_a_number_are_refused) {
+    const std::string other_root_key = private_key_pem("P-256");
+    struct bad_cert {
+        const char* what;
+        std::string pem;
+    };
+    const bad_cert cases[] = {
+        {"self-signed", certificate_pem(key_, cert_spec{})},
+        {"another root's", certificate_pem(key_, cert_spec{.issuer_cn = "STI-PA test root", .issuer_key_pem = other_root_key})},
+        {"no TNAuthList", issued(key_, cert_spec{.tn_auth_list = false})},
+        {"expired", issued(key_, cert_spec{.not_before_s = -7200, .not_after_s = -3600})},
+        {"not yet valid", issued(key_, cert_spec{.not_before_s = 3600, .not_after_s = 7200})},
+        {"a P-384 key", issued(private_key_pem("P-384"), cert_spec{})},
+        {"no certificate", "-----BEGIN CERTIFICATE-----\nnonsense\n-----END CERTIFICATE-----\n"},
+        {"empty", ""},
+    };
+    const std::string id = signer_->identity(claims());
+    for (const bad_cert& c : cases) {
+        EXPECT_NE(verifier_->store_certificate(url, c.pem, now_, 0), "") << c.what;
+        EXPECT_EQ(verifier_->missing_certificate({id}, now_), "") << c.what << ": a failure is kept, not fetched again at once";
+        const verification v = check(id);
+        EXPECT_EQ(v.status, verstat::failed) << c.what;
+        EXPECT_EQ(v.reason, "certificate") << c.what;
+    }
+    // A failure is asked for again after 30 s; the good certificate then replaces it.
+    EXPECT_EQ(verifier_->missing_certificate({id}, now_ + 31), url);
+    ASSERT_EQ(verifier_->store_certificate(url, cert_, now_, 0), "");
+    EXPECT_EQ(check(id).status, verstat::passed);
+    verifier_->store_failure(url, now_);
+    EXPECT_EQ(check(id).reason, "certificate") << "a failed fetch replaces what was kept";
+}
+
+TEST_F(verify_test, a_certificate_is_kept_as_long_as_it_may_be) {
+    const std::string id = signer_->identity(claims());
+    ASSERT_EQ(verifier_->store_certificate(url, cert_, now_, 300), "");
+    EXPECT_EQ(verifier_->missing_certificate({id}, now_ + 299), "");
+    EXPECT_EQ(verifier_->missing_certificate({id}, now_ + 300), url) << "Cache-Control max-age=300";
+    ASSERT_EQ(verifier_->store_certificate(url, cert_, now_, 0), "");
+    EXPECT_EQ(verifier_->missing_certificate({id}, now_ + 3599), "");
+    EXPECT_EQ(verifier_->missing_certificate({id}, now_ + 3600), url) << "an hour without max-age";
+    ASSERT_EQ(verifier_->store_certificate(url, cert_, now_, 1), "");
+    EXPECT_EQ(verifier_->missing_certificate({id}, now_ + 59), "") << "at least a minute";
+    ASSERT_EQ(verifier_->store_certificate(url, cert_, now_, 999999), "");
+    EXPECT_EQ(verifier_->missing_certificate({id}, now_ + 86400), url) << "at most a day";
+    const std::string short_lived = issued(key_, cert_spec{.not_after_s = 120});
+    ASSERT_EQ(verifier_->store_certificate(url, short_lived, now_, 0), "");
+    EXPECT_EQ(verifier_->missing_certificate({id}, now_ + 200), url) << "never beyond notAfter";
+}
+
+TEST_F(verify_test, every_way_a_passport_fails_has_its_reason) {
+    ASSERT_EQ(verifier_->store_certificate(url, cert_, now_, 0), "");
+    auto reason = [&](const std::string& id, std::string_view orig = "15550100", std::string_view dest = "15551234") {
+        const verification v = check(id, orig, dest);
+        EXPECT_EQ(v.status, verstat::failed) << id;
+        return v.reason;
+    };
+    passport_claims old = claims();
+    old.iat = now_ - 61;
+    EXPECT_EQ(reason(signer_->identity(old)), "stale");
+    passport_claims early = claims();
+    early.iat = now_ + 61;
+    EXPECT_EQ(reason(signer_->identity(early)), "stale") << "from the future";
+    old.iat = now_ - 60;
+    EXPECT_EQ(check(signer_->identity(old)).status, verstat::passed) << "60 s is still fresh";
+
+    const std::string good = signer_->identity(claims());
+    EXPECT_EQ(reason(good, "15550199"), "orig_mismatch");
+    EXPECT_EQ(reason(good, ""), "orig_mismatch") << "a From that is no number";
+    EXPECT_EQ(reason(good, "15550100", "15559999"), "dest_mismatch");
+
+    // Claims changed after signing: the numbers match the call, the signature not.
+    const std::string forged_claims = passport_payload_json(passport_claims{'A', "15550100", "15551234", now_, "x"});
+    const size_t d1 = good.find('.'), d2 = good.find('.', d1 + 1);
+    EXPECT_EQ(reason(good.substr(0, d1 + 1) + b64(forged_claims) + good.substr(d2)), "bad_signature");
+    // Signed with another key than the certificate's.
+    const std::string stranger = private_key_pem("P-256");
+    std::string why;
+    EXPECT_EQ(reason(identity_signer::from_pem(stranger, url, why)->identity(claims())), "bad_signature");
+    // Another certificate than the info parameter says.
+    EXPECT_EQ(reason(good.substr(0, good.find(';')) + ";info=<https://other.example/c.pem>;alg=ES256;ppt=shaken"),
+              "x5u_mismatch");
+
+    const std::string payload = passport_payload_json(claims());
+    EXPECT_EQ(reason(hand_made(R"({"alg":"ES256","ppt":"shaken","typ":"JWT","x5u":")" + url + R"("})", payload, params())),
+              "malformed");
+    EXPECT_EQ(reason(hand_made(R"({"alg":"RS256","ppt":"shaken","typ":"passport","x5u":")" + url + R"("})", payload,
+                               params())),
+              "malformed");
+    EXPECT_EQ(reason(hand_made(header_json(), payload, ";info=<" + url + ">;alg=RS256;ppt=shaken")), "malformed");
+    EXPECT_EQ(reason(hand_made(header_json(), passport_payload_json(claims('D')), params())), "malformed");
+    EXPECT_EQ(reason(hand_made(header_json(), R"({"attest":"A","dest":{"tn":"15551234"},"iat":)" + std::to_string(now_) +
+                                                  R"(,"orig":{"tn":"15550100"},"origid":"x"})",
+                               params())),
+              "malformed")
+        << "dest.tn is an array";
+    EXPECT_EQ(reason(hand_made(header_json(), R"({"attest":"A","dest":{"tn":["15551234"]},"iat":"soon",)"
+                                              R"("orig":{"tn":"15550100"},"origid":"x"})",
+                               params())),
+              "malformed");
+    EXPECT_EQ(reason("not even a JWS"), "malformed");
+
+    // Several numbers called: one is enough.
+    const std::string multi = hand_made(header_json(), R"({"attest":"C","dest":{"tn":["15550000","15551234"]},"iat":)" +
+                                                           std::to_string(now_) +
+                                                           R"(,"orig":{"tn":"15550100"},"origid":"x"})",
+                                        params());
+    const verification v = check(multi);
+    EXPECT_EQ(v.status, verstat::passed) << v.reason;
+    EXPECT_EQ(v.attest, 'C');
+}
+
+TEST_F(verify_test, one_valid_identity_is_enough_and_no_shaken_one_is_no_validation) {
+    ASSERT_EQ(verifier_->store_certificate(url, cert_, now_, 0), "");
+    const std::string good = signer_->identity(claims());
+    passport_claims old = claims();
+    old.iat = now_ - 600;
+    const std::string stale = signer_->identity(old);
+    EXPECT_EQ(verifier_->verify({stale, good}, "15550100", "15551234", now_).status, verstat::passed);
+    const verification v = verifier_->verify({stale, "garbage"}, "15550100", "15551234", now_);
+    EXPECT_EQ(v.status, verstat::failed);
+    EXPECT_EQ(v.reason, "stale") << "the first failure is told";
+
+    EXPECT_EQ(verifier_->verify({}, "15550100", "15551234", now_).status, verstat::no_validation);
+    // A PASSporT of another kind (RFC 8225 alone, or another extension): nothing SHAKEN to check.
+    const std::string other =
+        hand_made(R"({"alg":"ES256","typ":"passport","x5u":")" + url + R"("})", passport_payload_json(claims()),
+                  ";info=<" + url + ">;alg=ES256");
+    EXPECT_EQ(verifier_->verify({other}, "15550100", "15551234", now_).status, verstat::no_validation);
+    EXPECT_EQ(verifier_->verify({other, good}, "15550100", "15551234", now_).status, verstat::passed);
+}
+
+TEST_F(verify_test, the_roots_must_hold_a_certificate) {
+    std::string why;
+    EXPECT_EQ(identity_verifier::from_pem("", 60, why), nullptr);
+    EXPECT_EQ(why, "no PEM certificate in it");
+    EXPECT_EQ(identity_verifier::from_pem(key_, 60, why), nullptr) << "a key is no root";
+    EXPECT_NE(identity_verifier::from_pem(root_ + certificate_pem(root_key_, cert_spec{.ca = true}), 60, why), nullptr);
+}
+
+TEST_F(verify_test, urls_a_peer_makes_up_do_not_grow_the_cache_without_bound) {
+    for (int i = 0; i < 1500; ++i) {
+        verifier_->store_failure("https://spam.example/" + std::to_string(i), now_ + i);
+    }
+    EXPECT_LE(verifier_->certificates(), 1024u);
+    ASSERT_EQ(verifier_->store_certificate(url, cert_, now_ + 1500, 0), "");
+    EXPECT_EQ(verifier_->missing_certificate({signer_->identity(claims())}, now_ + 1500), "");
+}
+
+// The lab's certificates (tools/lab-stir-certs, made with the openssl command) and PASSporTs
+// signed by Python and `openssl dgst` (the fuzz seeds, tests/lab/identity_tests.py's signer):
+// what another implementation makes verifies here.
+TEST(lab_certificates, a_passport_signed_elsewhere_verifies_with_the_lab_chain) {
+    const auto root = sf::test::source_root();
+    ASSERT_FALSE(root.empty());
+    auto read = [&](const std::string& rel) {
+        std::ifstream in(root / rel, std::ios::binary);
+        return std::string(std::istreambuf_iterator<char>(in), {});
+    };
+    const int64_t signed_at = 1796550000;  // the seeds' iat
+    const std::string seed_url = "https://127.0.0.1:8443/lab-stir-cert.pem";
+    std::string why;
+    const auto v = identity_verifier::from_pem(read("configs/lab-stir-ca.pem"), 60, why);
+    ASSERT_NE(v, nullptr) << why;
+    ASSERT_EQ(v->store_certificate(seed_url, read("configs/lab-stir-cert.pem"), wall_now(), 0), "")
+        << "the lab certificate no longer chains to the lab CA";
+    ASSERT_EQ(v->store_certificate(seed_url, read("configs/lab-stir-cert.pem"), signed_at, 0), "");
+    const std::string dir = "tests/fuzz/corpus/fuzz_stir_verify/";
+    const verification a = v->verify({read(dir + "valid_a")}, "15550100", "15551234", signed_at);
+    EXPECT_EQ(a.status, verstat::passed) << a.reason;
+    EXPECT_EQ(a.attest, 'A');
+    const verification c = v->verify({read(dir + "valid_c_two_dests")}, "15550100", "15551234", signed_at);
+    EXPECT_EQ(c.status, verstat::passed) << c.reason;
+    EXPECT_EQ(c.attest, 'C');
+    EXPECT_EQ(v->verify({read(dir + "params_reordered")}, "15550100", "15551234", signed_at).status, verstat::passed);
+    EXPECT_EQ(v->verify({read(dir + "stale")}, "15550100", "15551234", signed_at).reason, "stale");
+    EXPECT_EQ(v->verify({read(dir + "x5u_mismatch")}, "15550100", "15551234", signed_at).reason, "x5u_mismatch");
+    EXPECT_EQ(v->verify({read(dir + "not_shaken")}, "15550100", "15551234", signed_at).status, verstat::no_validation);
+    // The TLS certificate of the lab's x5u server is no SHAKEN certificate (no TNAuthList).
+    EXPECT_NE(v->store_certificate(seed_url, read("configs/lab-x5u-tls.pem"), wall_now(), 0), "");
+}
