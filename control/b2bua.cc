@@ -253,6 +253,9 @@ void b2bua::on_invite(const inbound& in) {
         }
         return;
     }
+    if (hold_for_certificate(in)) {
+        return;  // its STIR/SHAKEN certificate is being fetched: handled when it arrives
+    }
 
     const uint64_t stx = tl_.create_server(in);
     auto refuse = [&](unsigned status, std::string_view why = {}) {
@@ -323,12 +326,14 @@ void b2bua::on_invite(const inbound& in) {
     }
     const asserted_identity caller_identity =
         identity_of_call(m, trunk != nullptr && trunk->trust_identity, account);
+    const verification verified = verify_caller(m, trunk, caller_identity, ruri.user);
 
     route_request rq;
     rq.account = account != nullptr ? account->name : "";
     rq.identity_user = caller_identity.user;
     rq.identity_display = caller_identity.display;
     rq.privacy = to_string(privacy);
+    rq.verstat = std::string(to_string(verified.status));
     rq.uri_user = std::string(ruri.user);
     rq.uri_host = std::string(ruri.host);
     sip::uri from_uri;
@@ -412,6 +417,7 @@ void b2bua::on_invite(const inbound& in) {
     c->origid = random_uuid();
     c->privacy = privacy;
     c->a_trusted = trunk != nullptr && trunk->trust_identity;
+    c->verstat = rq.verstat;
     c->called_user = rq.uri_user;
     if (c->a_trusted) {
         // Earlier diversions of the call, for the voicemail at the end of it; only from inside the

@@ -7,13 +7,17 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
+#include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "accounts.hh"
+#include "asserted_identity.hh"
 #include "capture_request.hh"
 #include "cdr.hh"
 #include "dialplan.hh"
@@ -24,6 +28,7 @@
 #include "media_anchor.hh"
 #include "reliable_provisional.hh"
 #include "stir_shaken.hh"
+#include "stir_verify.hh"
 #include "transaction.hh"
 #include "token_bucket.hh"
 #include "transfer_policy.hh"
@@ -60,6 +65,10 @@ struct b2bua_config {
     /// `[stir]`: the signing key (PEM text, checked by the config) and certificate URL; calls to
     /// providers with sign_identity carry an Identity header (control/stir_shaken.hh).
     std::string stir_key_pem, stir_x5u;
+    /// `[stir] ca` (PEM) and `max_age`: calls from providers with verify_identity have their
+    /// Identity headers verified (control/stir_verify.hh, b2bua_stir_verify.cc).
+    std::string stir_ca_pem;
+    unsigned stir_max_age_s = 60;
 };
 
 struct b2bua_stats {
@@ -81,6 +90,13 @@ struct b2bua_stats {
     /// a trusted carrier's passed on, and with none (a number that is no telephone number, a
     /// withheld number towards an untrusted provider, no [stir] key).
     uint64_t stir_signed = 0, stir_passed = 0, stir_unsigned = 0;
+    /// STIR/SHAKEN verification of calls from providers with verify_identity, by verstat, and
+    /// the failures by reason (stir_verify.hh's verification::reason).
+    uint64_t verify_passed = 0, verify_failed = 0, verify_none = 0;
+    std::map<std::string, uint64_t> verify_failures;
+    /// Certificates fetched (x5u) and fetches that failed or whose chain was refused; INVITEs
+    /// held while their certificate was fetched, and those not held because too many were.
+    uint64_t certs_fetched = 0, cert_fetches_failed = 0, invites_held = 0, held_overflow = 0;
     uint64_t orphan_invites = 0, orphan_answers_hung_up = 0;  ///< INVITEs whose call or transfer ended first
     uint64_t auth_challenges = 0, auth_failures = 0, account_limit_refusals = 0;
     uint64_t account_rate_refusals = 0;  ///< new calls over an account's max_calls_per_second (503)
@@ -157,6 +173,16 @@ public:
     /// Called when an attended transfer joins call `gone` into call `into` (`gone`'s remaining
     /// party, relay sides and dialogs now belong to `into`): a capture following `gone` follows on.
     void set_join_observer(std::function<void(uint64_t gone, uint64_t into)> f) { on_join_ = std::move(f); }
+    /// STIR/SHAKEN verification: how a certificate is fetched (the control loop's
+    /// certificate_fetcher). An INVITE whose certificate is not known is held until
+    /// certificate_arrived() for its URL; without a fetch function it is verified at once (and
+    /// fails: no certificate).
+    void set_certificate_fetch(std::function<void(const std::string& url)> f) { fetch_certificate_ = std::move(f); }
+    /// The fetch of `url` ended: `pem` and the response's Cache-Control max-age when `ok`, else
+    /// `error`. The certificate is checked and kept; the INVITEs held for it are handled now.
+    void certificate_arrived(const std::string& url, bool ok, const std::string& pem, uint32_t max_age_s,
+                             const std::string& error);
+    size_t invites_held() const { return held_.size(); }
     std::pair<int, std::string> api_transfer(const std::string& call_ref, const std::string& keep,
                                              const std::string& target_user);
 
@@ -493,6 +519,17 @@ private:
     /// INVITE presents it; `attest`, `origid`: the call's (call::attest).
     std::string identity_line(const dial_target& t, const std::string& passed, const std::string& orig_user,
                               char attest, const std::string& origid, bool withheld);
+    /// STIR/SHAKEN verification (b2bua_stir_verify.cc). True when `in` (a new INVITE from a
+    /// provider with verify_identity) names a certificate that is not known yet: it is kept and
+    /// its fetch started; certificate_arrived() handles it again.
+    bool hold_for_certificate(const inbound& in);
+    /// The verification of a new INVITE from `trunk` (not_verified unless it has
+    /// verify_identity): its Identity headers against the calling number (`caller`'s asserted
+    /// one, else the From user) and the called one (the Request-URI's user, else the To's).
+    verification verify_caller(const sip::message& m, const provider_config* trunk, const asserted_identity& caller,
+                               std::string_view ruri_user);
+    /// (Re)builds the verifier when [stir] ca or max_age changed (its certificates are kept otherwise).
+    void setup_verifier();
 
     std::string rewrite_sdp(call& c, bool for_b, std::string_view body);
     /// The realm (port index) towards `addr`: on-link first, else one with a gateway; -1 if none.
@@ -512,6 +549,17 @@ private:
     clock_fn now_;
     std::function<void(uint64_t, uint64_t)> on_join_;  ///< set_join_observer
     std::unique_ptr<identity_signer> signer_;  ///< [stir]; nullptr: nothing is signed
+    std::unique_ptr<identity_verifier> verifier_;  ///< [stir] ca; nullptr: nothing is verified
+    std::string verifier_setup_;  ///< the ca and max_age verifier_ was built with
+    std::function<void(const std::string&)> fetch_certificate_;  ///< set_certificate_fetch
+    struct held_invite {
+        std::string url;  ///< the certificate it waits for
+        unsigned realm = 0;
+        sip_addr source;
+        std::string raw;
+    };
+    std::deque<held_invite> held_;    ///< in arrival order (retransmissions too: absorbed once replayed)
+    std::set<std::string> fetching_;  ///< URLs asked of fetch_certificate_ and not arrived yet
     uint64_t last_call_id_ = 0;
     std::unordered_map<uint64_t, std::unique_ptr<call>> calls_;
     std::unordered_map<std::string, uint64_t> by_call_id_;  ///< both legs' Call-IDs

@@ -42,6 +42,7 @@ void b2bua::setup_accounts() {
             log_info("[stir] key: %s: calls are not signed", why.c_str());  // the config checked it
         }
     }
+    setup_verifier();
     if (housekeeping_timer_ == 0) {
         housekeeping_timer_ = timers_.add(now_() + housekeeping_ms, [this] { housekeeping(); });
     }

@@ -49,6 +49,15 @@ inline std::string from_name_addr(const dial_target& t, std::string_view user, s
            std::string(from_host_of(t, here)) + ">";
 }
 
+/// `user` with ATIS-1000074's verstat user parameter ("+15551234;verstat=TN-Validation-Passed")
+/// when it is a telephone number and `verstat` is not empty; else `user` as it is.
+inline std::string with_verstat(const std::string& user, std::string_view verstat) {
+    if (verstat.empty() || user.find(';') != std::string::npos || canonical_tn(user).empty()) {
+        return user;
+    }
+    return user + ";verstat=" + std::string(verstat);
+}
+
 /// The identity asserted towards `t`: its pai= option, else the caller's.
 inline asserted_identity leg_identity(const asserted_identity& caller, const dial_target& t) {
     return t.asserted_user.empty() ? caller : asserted_identity{t.asserted_user, {}};
@@ -311,6 +320,10 @@ struct b2bua::call {
     /// providers that are signed for, in place of the appliance's own signature (a transit
     /// carrier does not re-sign a call another carrier already attested).
     std::string inbound_identity;
+    /// The caller's STIR/SHAKEN verification (stir_verify.hh) as a verstat value, "" when its
+    /// source is not verified: destinations that are no provider see it in From and
+    /// P-Asserted-Identity (ATIS-1000074 5.3.1).
+    std::string verstat;
     timer_queue::id duration_timer = 0;       ///< cd= : hang up when it fires
     timer_queue::id media_timer = 0;          ///< media timeout: checks the relayed packets
     uint64_t media_packets = 0;               ///< RTP relayed both ways when last seen to change

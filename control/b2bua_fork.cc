@@ -57,10 +57,15 @@ void b2bua::start_group(call& c, unsigned group) {
         l.owns_call_id = true;
         l.local_tag = random_token(16);
         const std::string& b_addr = realm(l.realm).addr_text;
-        br.identity = identity_for_destination(leg_identity(c.identity, t), c.privacy, t.trusted,
-                                               from_host_of(t, b_addr));
-        l.local_uri = br.identity.anonymous_from ? std::string(anonymous_from)
-                                                 : from_name_addr(t, c.caller_user, c.caller_display, b_addr);
+        // A phone (no provider) is told how the calling number was verified (ATIS-1000074
+        // 5.3.1: verstat on the numbers of From and P-Asserted-Identity).
+        const std::string_view verstat = t.provider.empty() ? std::string_view(c.verstat) : std::string_view();
+        asserted_identity asserted = leg_identity(c.identity, t);
+        asserted.user = with_verstat(asserted.user, verstat);
+        br.identity = identity_for_destination(asserted, c.privacy, t.trusted, from_host_of(t, b_addr));
+        l.local_uri = br.identity.anonymous_from
+                          ? std::string(anonymous_from)
+                          : from_name_addr(t, with_verstat(c.caller_user, verstat), c.caller_display, b_addr);
         // A registered user is reached at its Contact, over the flow it registered from.
         br.request_uri = t.contact_uri.empty() ? "sip:" + t.user + "@" + t.host + ":" + std::to_string(t.port)
                                                : t.contact_uri;

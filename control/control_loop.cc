@@ -20,6 +20,7 @@
 #include "capture_api.hh"
 #include "cdr.hh"
 #include "dialplan.hh"
+#include "certificate_fetcher.hh"
 #include "hep_exporter.hh"
 #include "json_writer.hh"
 #include "log.hh"
@@ -90,7 +91,17 @@ b2bua_config b2bua_config_of(const config& next, const config& running) {
     b.media_hold_timeout_s = next.media_hold_timeout_s;
     b.stir_key_pem = next.stir.key_pem;
     b.stir_x5u = next.stir.x5u;
+    b.stir_ca_pem = next.stir.ca_pem;
+    b.stir_max_age_s = next.stir.max_age_s;
     return b;
+}
+
+fetcher_config fetcher_config_of(const stir_config& s) {
+    fetcher_config f;
+    f.timeout_ms = s.fetch_timeout_ms;
+    f.allow_http = s.x5u_http;
+    f.extra_ca_pem = s.x5u_tls_ca_pem;
+    return f;
 }
 
 }  // namespace
@@ -114,6 +125,9 @@ struct control_loop::impl {
     cdr_writer cdrs;
     b2bua calls;
     boost::asio::io_context io;
+    /// STIR/SHAKEN: the certificates of x5u URLs, fetched over the host's network (like the API
+    /// and HEP, not through the dataplane) for the B2BUA's verification.
+    certificate_fetcher certificates;
     std::unique_ptr<mgmt_api> api;
     uint64_t reloads_refused = 0;  ///< reloads whose config or dialplans were broken (nothing changed)
     std::array<char, 65536> reassembly_buf{};  ///< a whole UDP payload, when it came in fragments
@@ -134,8 +148,13 @@ struct control_loop::impl {
                 [this](unsigned r, uint32_t a) { transport.resolve(r, a); }),
           dialplans(limits_of(c.dialplan)), cdrs(c.cdr_file, c.cdr_max_bytes, c.cdr_files),
           calls(b2bua_config_of(c, c), transactions, timers, media, dialplans, cdrs,
-                [this](unsigned r, sip_addr to, sip_wire m) { send_sip(r, to, std::move(m)); }, steady_ms) {
+                [this](unsigned r, sip_addr to, sip_wire m) { send_sip(r, to, std::move(m)); }, steady_ms),
+          certificates(io, fetcher_config_of(c.stir),
+                       [this](const std::string& url, const fetch_result& r) {
+                           calls.certificate_arrived(url, r.ok, r.body, r.max_age_s, r.error);
+                       }) {
         transport.set_hep(&hep);
+        calls.set_certificate_fetch([this](const std::string& url) { certificates.fetch(url); });
         calls.set_join_observer([this](uint64_t gone, uint64_t into) { captures.call_joined(gone, into); });
         // Room for a full frames_out ring and the message being built (up to 64 fragments).
         transactions.keep_free_for_sending(d.frames_out_capacity() + 64);
@@ -176,6 +195,7 @@ struct control_loop::impl {
             log_info("reload: [eal], [port.*], [sip] port and [api] listen changes need a restart");
         }
         calls.reload(b2bua_config_of(next, cfg), std::move(plans));
+        certificates.reconfigure(fetcher_config_of(next.stir));
         if (next.hep != hep.config()) {
             try {
                 hep.reconfigure(next.hep);
@@ -415,6 +435,19 @@ struct control_loop::impl {
         // STIR/SHAKEN: INVITEs to providers with sign_identity, by what they carried.
         j.key("stir").begin_object();
         j.key("signed").value(bs.stir_signed).key("passed_on").value(bs.stir_passed).key("unsigned").value(bs.stir_unsigned);
+        // Verification of calls from providers with verify_identity, and its certificates.
+        j.key("verify").begin_object();
+        j.key("passed").value(bs.verify_passed).key("failed").value(bs.verify_failed);
+        j.key("no_validation").value(bs.verify_none).end_object();
+        j.key("failures").begin_object();
+        for (const auto& [why, n] : bs.verify_failures) {
+            j.key(why).value(n);
+        }
+        j.end_object();
+        j.key("certificates").begin_object();
+        j.key("fetched").value(bs.certs_fetched).key("fetch_failed").value(bs.cert_fetches_failed);
+        j.key("invites_held").value(bs.invites_held).key("held_overflow").value(bs.held_overflow);
+        j.key("held_now").value(uint64_t{calls.invites_held()}).end_object();
         j.end_object();
         j.key("calls").begin_object();
         j.key("active").value(uint64_t{calls.active_calls()}).key("total").value(bs.calls_total);

@@ -475,6 +475,7 @@ struct dialplan_engine::impl {
         set_str("Display", r.identity_display);
         lua_setfield(L, -2, "Identity");
         set_str("Privacy", r.privacy);
+        set_str("Verstat", r.verstat);
         // Header: first value of each header, looked up case-insensitively.
         lua_newtable(L);
         lua_createtable(L, 0, static_cast<int>(r.headers.size()));

@@ -45,6 +45,9 @@ struct route_request {
     std::string identity_user;     ///< req.Identity.User: the asserted identity ("" when none)
     std::string identity_display;  ///< req.Identity.Display
     std::string privacy;           ///< req.Privacy: the privacy asked for ("id;header"...), "" when none
+    /// req.Verstat: the caller's STIR/SHAKEN verification ("TN-Validation-Passed",
+    /// "TN-Validation-Failed", "No-TN-Validation"; "" when the source is not verified).
+    std::string verstat;
     std::vector<std::pair<std::string, std::string>> headers;  ///< req.Header["Name"] (first value)
 };
 

@@ -1,4 +1,5 @@
 #include "route_check.hh"
+#include "stir_verify.hh"
 
 #include <boost/property_tree/json_parser.hpp>
 #include <boost/property_tree/ptree.hpp>
@@ -136,6 +137,12 @@ check_request read_request(const std::string& line, const config& c, const accou
         for (const auto& [name, value] : *headers) {
             rq.headers.emplace_back(name, value.get_value<std::string>());
         }
+    }
+    rq.verstat = doc.get<std::string>("verstat", "");
+    if (!rq.verstat.empty() && rq.verstat != to_string(verstat::passed) && rq.verstat != to_string(verstat::failed) &&
+        rq.verstat != to_string(verstat::no_validation)) {
+        out.error = "verstat: expected TN-Validation-Passed, TN-Validation-Failed or No-TN-Validation";
+        return out;
     }
     out.plan = doc.get<std::string>("plan", "");
     return out;

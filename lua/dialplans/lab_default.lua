@@ -30,6 +30,16 @@ if address then
   sys.Dial(user .. "@" .. address .. ":5060")
 end
 
+-- The lab phones' telephone numbers (a leading + is ignored): "15557001" dials alice as "alice" does.
+-- identity_verified's calls from the trunk sign it as their PASSporT's dest (a telephone number).
+local numbers = {
+  ["15557001"] = "alice",
+}
+local number_host = numbers[string.match(user, "^%+?(%d+)$") or ""]
+if number_host then
+  sys.Dial(number_host .. "@" .. hosts[number_host] .. ":5060")
+end
+
 -- "X-trM" dials host X with transfer mode M: n (decline), p (pass through) or c (handle here).
 local name, mode = string.match(user, "^(%a+)%-tr([npc])$")
 if name and hosts[name] then

@@ -30,6 +30,7 @@ protected:
             if req.URI.User == "busy" then sys.Respond(486) end
             if req.URI.User == "broken" then error("boom") end
             if req.URI.User == "nothing" then return end
+            if req.Verstat == "TN-Validation-Failed" then sys.Respond(607, "Unwanted") end
             sys.Dial(req.URI.User .. "@198.51.100.20[tr=c]|" .. req.URI.User .. "@carrier")
         )");
         write("transfer.lua", R"(sys.Dial(req.URI.User .. "@carrier"))");
@@ -161,4 +162,18 @@ TEST_F(route_check_test, unreadable_lines_are_named_and_counted) {
     }
     EXPECT_EQ(out[5].get<std::string>("decision"), "respond") << "a plan that is not loaded: 500, as on the appliance";
     EXPECT_EQ(out[5].get<int>("code"), 500);
+}
+
+TEST_F(route_check_test, a_request_may_say_how_its_caller_was_verified) {
+    unsigned bad = 0;
+    const auto out = run("{\"uri\": \"sip:1234@192.0.2.1\", \"verstat\": \"TN-Validation-Failed\"}\n"
+                         "{\"uri\": \"sip:1234@192.0.2.1\", \"verstat\": \"TN-Validation-Passed\"}\n"
+                         "{\"uri\": \"sip:1234@192.0.2.1\", \"verstat\": \"passed\"}\n",
+                         &bad);
+    ASSERT_EQ(out.size(), 3u);
+    EXPECT_EQ(out[0].get<std::string>("decision"), "respond");
+    EXPECT_EQ(out[0].get<int>("code"), 607);
+    EXPECT_EQ(out[1].get<std::string>("decision"), "dial");
+    EXPECT_NE(out[2].get<std::string>("error", "").find("verstat"), std::string::npos);
+    EXPECT_EQ(bad, 1u);
 }

@@ -5,7 +5,8 @@
 /// (`default` and `transfer`) and the transfer policy. fuzz_sip_message covers the parser alone;
 /// this one covers what the B2BUA does with whatever parses: dialogs, forking, CANCEL, re-INVITE
 /// and glare, REFER in each transfer mode, Replaces, PRACK, session timers, BYE at any moment,
-/// STIR/SHAKEN Identity headers on calls to the trunk (signed with a key made at start).
+/// STIR/SHAKEN Identity headers on calls to the trunk (signed with a key made at start), and
+/// verified on calls from it (held until their certificate arrives).
 ///
 /// Input: up to 32 records [flags][length, 2 bytes big-endian][datagram text]
 ///   flags bits 0-1  the sender: alice (192.0.2.10, realm acc), bob (198.51.100.20, core),
@@ -16,6 +17,8 @@
 ///   flags bit 6     then every published relay side among each address's first 16 ports gets an
 ///                   RTCP report (an SR with a block, loss and jitter from the record's bytes),
 ///                   as the workers would queue it (media_anchor::note_rtcp): call quality
+///   flags bit 7     then every certificate the B2BUA asked for arrives (the trunk's calls are
+///                   verified: their INVITEs wait for it), or its fetch fails (every third record)
 /// The text may name what the appliance last sent to the same peer, so that answers can match
 /// (each `$x` is replaced before the datagram is fed):
 ///   $v  the Via lines of the last request sent to this peer (each with its CRLF)
@@ -110,6 +113,7 @@ struct environment {
     std::unique_ptr<dialplan_engine> dialplans;
     std::unique_ptr<cdr_writer> cdrs;
     std::string stir_key;  ///< an EC P-256 key made at start: lab-trunk's calls are signed
+    std::string stir_root, stir_cert;  ///< an STI root and the key's certificate: lab-trunk's calls are verified
 };
 
 environment* env = nullptr;
@@ -217,6 +221,7 @@ struct appliance {
     std::unique_ptr<transaction_layer> tl;
     std::unique_ptr<b2bua> b2b;
     b2bua_config config;  ///< what b2b was built with (reloaded without probes before the silence)
+    std::vector<std::string> fetches;  ///< certificate URLs asked for and not answered yet
 
     appliance() {
         // One name will do: each input's table is gone before the next one makes its own.
@@ -257,8 +262,10 @@ struct appliance {
         trunk.response_timeout_s = 2;  // an INVITE it leaves silent for 2 s is failed over
         trunk.max_calls = 2;           // its channels: every call that took one gives it back
         trunk.sign_identity = true;    // STIR/SHAKEN: numbers the input chose, signed
+        trunk.verify_identity = true;  // and its calls' Identity headers verified (held while fetched)
         cfg.providers = {trunk};
         cfg.stir_key_pem = env->stir_key;
+        cfg.stir_ca_pem = env->stir_root;
         cfg.stir_x5u = "https://cert.example/fuzz.pem";
         for (auto [name, network] : {std::pair{"acc-net", "192.0.2.0/24"}, std::pair{"core-net", "198.51.100.0/24"}}) {
             account_config acct;
@@ -275,11 +282,29 @@ struct appliance {
         }
         config = cfg;
         b2b = std::make_unique<b2bua>(cfg, *tl, timers, *anchor, *env->dialplans, *env->cdrs, send, clock);
+        b2b->set_certificate_fetch([this](const std::string& url) {
+            if (std::find(fetches.begin(), fetches.end(), url) != fetches.end()) {
+                fail("certificate " + url + " asked for again before it arrived");
+            }
+            fetches.push_back(url);
+        });
         b2b->set_join_observer([this](uint64_t gone, uint64_t into) {
             if (gone == into || b2b->capture_filter(gone).status == 404 || b2b->capture_filter(into).status == 404) {
                 fail("join of call " + std::to_string(gone) + " into " + std::to_string(into) + ": not two live calls");
             }
         });
+    }
+
+    /// Every certificate asked for arrives (the key's own, chained to the root) or its fetch fails.
+    void certificates_arrive(bool ok) {
+        const std::vector<std::string> urls = std::move(fetches);
+        fetches.clear();
+        for (const std::string& url : urls) {
+            b2b->certificate_arrived(url, ok, ok ? env->stir_cert : std::string(), 3600, ok ? "" : "fuzz: no answer");
+        }
+        if (b2b->invites_held() > 256) {
+            fail(std::to_string(b2b->invites_held()) + " INVITEs held: more than the bound");
+        }
     }
 
     void on_sent(unsigned realm, sip_addr to, sip_wire msg) {
@@ -380,6 +405,10 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
     if (env->stir_key.empty()) {
         fail("cannot make the STIR key");
     }
+    const std::string root_key = sf::test::private_key_pem("P-256");
+    env->stir_root = sf::test::certificate_pem(root_key, {.subject_cn = "fuzz STI root", .ca = true, .tn_auth_list = false});
+    env->stir_cert = sf::test::certificate_pem(env->stir_key, {.subject_cn = "fuzz SP", .issuer_cn = "fuzz STI root",
+                                                               .issuer_key_pem = root_key, .not_after_s = 10 * 86400});
     return 0;
 }
 
@@ -461,7 +490,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             if (flags & 0x40) {
                 a.reports(raw, r);
             }
+            if (flags & 0x80) {
+                a.certificates_arrive(r % 3 != 0);  // mostly the certificate, sometimes a failed fetch
+            }
             check_capture_filters(*a.b2b);
+        }
+        for (int i = 0; i < 5 && !a.fetches.empty(); ++i) {
+            a.certificates_arrive(true);  // an INVITE with several Identity headers may need several
+        }
+        if (a.b2b->invites_held() != 0) {
+            fail(std::to_string(a.b2b->invites_held()) + " INVITEs still held with every certificate arrived");
         }
         // The peers fall silent for two hours. Nothing may outlive that: a ringing call is
         // CANCELled after max_ring and given up 64*T1 later, an answered one ends when its

@@ -24,21 +24,48 @@ _trunk_address):
                     ppt=shaken after it. The second (to trunk-bob: no telephone number) has none.
                     A sixth call, from the trusted trunk's address (port 5062) to trunk-15551234
                     with an Identity header of its own carrier: the trunk gets exactly that one on
-                    both INVITEs (passed on, not re-signed).
+                    both INVITEs (passed on, not re-signed). lab-trunk also has verify_identity:
+                    call 4 (no Identity) gives alice PAI <sip:+15557777;verstat=No-TN-Validation@
+                    192.0.2.1> (her From, user alice, none); call 6's Identity fails verification,
+                    and the trunk, a provider, gets no verstat.
+
+  identity_verified STIR/SHAKEN verification (STI-VS: RFC 8224, ATIS-1000074) of calls from lab-trunk
+                    (verify_identity; [stir] ca and x5u_tls_ca configs/lab-stir-ca.pem, max_age 60).
+                    The certificate repository is tests/lab/x5u_server.py in sf-sbc on
+                    https://127.0.0.1:8443/identity-verified-<run>.pem (a path of its own each run),
+                    serving configs/lab-stir-cert.pem (configs/lab-stir.key's SHAKEN certificate,
+                    TNAuthList, issued by the lab CA) with a TLS certificate for IP 127.0.0.1 from the
+                    same CA; stopped by PID also on failure. The test signs PASSporTs itself (ES256
+                    with the lab key by `openssl dgst -sha256 -sign`, DER turned into r||s; header
+                    {alg, ppt shaken, typ passport, x5u}, claims {attest A, dest {tn [15557001]}, iat,
+                    orig {tn 15550123}, origid}, keys sorted, no spaces; checked against openssl first).
+                    Six calls from the trunk's address (198.51.100.40, From +15550123) to 15557001,
+                    which the lab dialplan routes to alice (uas_busy.xml: 486), each with the verstat
+                    alice's INVITE shows in the user part of From and P-Asserted-Identity and the exact
+                    growth of `sipferryctl stats` stir: (a) a valid Identity (PAI +15550123):
+                    TN-Validation-Passed, verify.passed +1, certificates.fetched +1, one GET; (b) a
+                    second valid one without PAI: Passed, no new fetch (cached); (c) the orig changed
+                    after signing: TN-Validation-Failed, failures.bad_signature +1; (d) iat 600 s old:
+                    Failed, failures.stale +1; (e) no Identity: No-TN-Validation, no_validation +1; (f)
+                    the x5u under https://cert.lab.invalid/: Failed, failures.certificate +1,
+                    certificates.fetch_failed +1, nothing new at the server. In all, the server saw
+                    exactly one request (a GET of the path), no TLS failure.
 """
 import base64
 import json
 import os
 import re
 import subprocess
+import sys
 import tempfile
 import time
+import uuid
 
 from transfer_tests import read_trace, _is_request  # sipp -trace_msg parsing
 from provider_tests import TRUNK, TRUNK_IP, TRUNK_USER, TRUNK_PASSWORD, TRUNK_FROM_HOST
 from sip_trunk import split_values
 
-IDENTITY_TESTS = ["identity_asserted_and_withheld"]
+IDENTITY_TESTS = ["identity_asserted_and_withheld", "identity_verified"]
 IDENTITY_IP = "192.0.2.15"  # TEST-NET-1 in sf-alice: configs/lab.conf [account.lab-identity]
 NO_HEADER = "X-Lab-Note: none"  # uac_identity.xml needs both keys: this stands in for an unused one
 CALL_WAIT = 10  # seconds a caller may take to its 486 (a busy call takes well under 1 s)
@@ -46,6 +73,19 @@ ANONYMOUS_FROM = re.compile(r'^"Anonymous" <sip:anonymous@anonymous\.invalid>;ta
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 STIR_KEY = os.path.join(ROOT, "configs", "lab-stir.key")  # configs/lab.conf [stir] key
 STIR_X5U = "https://cert.lab.invalid/sipferry-lab.pem"     # configs/lab.conf [stir] x5u
+# identity_verified: the lab's certificate repository (tests/lab/x5u_server.py) in sf-sbc, on the
+# appliance's kernel loopback; its TLS certificate (IP SAN 127.0.0.1) and the SHAKEN certificate it
+# serves chain to configs/lab-stir-ca.pem ([stir] ca and x5u_tls_ca).
+X5U_SERVER = os.path.join(ROOT, "tests", "lab", "x5u_server.py")
+X5U_PORT = 8443
+STIR_CERT = os.path.join(ROOT, "configs", "lab-stir-cert.pem")
+STIR_MAX_AGE = 60  # configs/lab.conf [stir] max_age
+VERIFY_ORIG = "+15550123"  # the trunk's caller (From user, and P-Asserted-Identity where sent)
+VERIFY_DEST = "15557001"   # the lab dialplan routes it to alice (lua/dialplans/lab_default.lua)
+VERSTAT_PASSED, VERSTAT_FAILED, VERSTAT_NONE = "TN-Validation-Passed", "TN-Validation-Failed", "No-TN-Validation"
+FAILURE_REASONS = ("stale", "orig_mismatch", "dest_mismatch", "bad_signature", "certificate", "malformed",
+                   "x5u_mismatch")
+_URI_USER = re.compile(r"<sips?:([^@>]*)@[^>]*>")
 
 
 def _b64url(text):
@@ -89,6 +129,82 @@ def verify_identity(value, key=STIR_KEY):
     return header, claims, ";" + params, ""
 
 
+def _b64url_encode(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _der_ecdsa_to_raw(der):
+    """An ECDSA signature as openssl writes it (DER SEQUENCE of INTEGER r, s) -> JWS's r || s, 32
+    octets each (RFC 7518 3.4)."""
+    def integer(b, i):
+        if b[i] != 0x02:
+            raise ValueError("not an INTEGER")
+        n = b[i + 1]
+        return b[i + 2:i + 2 + n], i + 2 + n
+    if len(der) < 8 or der[0] != 0x30 or der[1] != len(der) - 2:
+        raise ValueError(f"not a DER ECDSA signature: {der.hex()}")
+    r, i = integer(der, 2)
+    s_, i = integer(der, i)
+    if i != len(der) or len(r.lstrip(b"\0")) > 32 or len(s_.lstrip(b"\0")) > 32:
+        raise ValueError(f"not a P-256 ECDSA signature: {der.hex()}")
+    return r.lstrip(b"\0").rjust(32, b"\0") + s_.lstrip(b"\0").rjust(32, b"\0")
+
+
+def passport_part(obj):
+    """A PASSporT's JSON as RFC 8225 9 serializes it (keys sorted, no white space), base64url."""
+    return _b64url_encode(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode())
+
+
+def sign_passport(header, claims, key=STIR_KEY):
+    """The compact JWS of a SHAKEN PASSporT, signed ES256 with `key` by the openssl command
+    (`dgst -sha256 -sign`, DER, turned into r || s): "HEADER.PAYLOAD.SIGNATURE"."""
+    signing_input = passport_part(header) + "." + passport_part(claims)
+    r = subprocess.run(["openssl", "dgst", "-sha256", "-sign", key], input=signing_input.encode(),
+                       capture_output=True, timeout=10)
+    if r.returncode != 0:
+        raise RuntimeError(f"openssl dgst -sign: {r.stderr.decode(errors='replace')[:200]}")
+    return signing_input + "." + _b64url_encode(_der_ecdsa_to_raw(r.stdout))
+
+
+def identity_value(jws, x5u):
+    """An Identity header value in its full form (RFC 8224 4.1, SHAKEN)."""
+    return f"{jws};info=<{x5u}>;alg=ES256;ppt=shaken"
+
+
+def shaken_claims(orig, dest, iat, attest="A"):
+    return {"attest": attest, "dest": {"tn": [dest]}, "iat": iat, "orig": {"tn": orig},
+            "origid": str(uuid.uuid4())}
+
+
+def shaken_header(x5u):
+    return {"alg": "ES256", "ppt": "shaken", "typ": "passport", "x5u": x5u}
+
+
+def _uri_user(value):
+    """The user part of the first <sip:...> URI in a header value ("" when there is none)."""
+    m = _URI_USER.search(value or "")
+    return m.group(1) if m else ""
+
+
+def _verify_counts(st):
+    """sipferryctl stats' stir verification counters, flat: verify.{passed, failed, no_validation},
+    failures.<every reason>, certificates.{fetched, fetch_failed} (certificates' other numbers,
+    such as the INVITEs held, are not compared); None when the stats have no `stir.verify`."""
+    stir = st.get("stir") if isinstance(st, dict) else None
+    if not isinstance(stir, dict) or not isinstance(stir.get("verify"), dict):
+        return None
+    out = {}
+    failures = stir.get("failures") if isinstance(stir.get("failures"), dict) else {}
+    for group, names in (("verify", ("passed", "failed", "no_validation")),
+                         ("failures", set(FAILURE_REASONS) | set(failures)),
+                         ("certificates", ("fetched", "fetch_failed"))):
+        obj = stir.get(group) if isinstance(stir.get(group), dict) else {}
+        for name in names:
+            v = obj.get(name, 0)
+            out[f"{group}.{name}"] = v if isinstance(v, int) else 0
+    return out
+
+
 def _values(m, name):
     """Every value of header `name` in a read_trace message (comma-separated values split)."""
     return [v for line in m["headers"].get(name, []) for v in split_values(line)]
@@ -101,9 +217,9 @@ def _from(m):
 class IdentityTests:
     """Lab tests of caller identity and privacy; mixed into the runner class of tests/lab/run."""
 
-    def _identity_caller(self, tdir, tag, side, service, hdr1, hdr2, appliance, port=5060):
+    def _identity_caller(self, tdir, tag, side, service, hdr1, hdr2, appliance, port=5060, from_user="alice"):
         return self.sipp(tdir, tag, side, "uac_identity.xml", port=port, remote=f"{appliance}:5060", service=service,
-                         keys={"hdr1": hdr1, "hdr2": hdr2})
+                         keys={"hdr1": hdr1, "hdr2": hdr2, "from_user": from_user})
 
     def _identity_trunk_call(self, tdir, tag, hdr1, hdr2=NO_HEADER, service="trunk-bob", caller=None):
         """The lab-identity caller (or `caller`: (namespace, address, port, the appliance's address
@@ -149,11 +265,14 @@ class IdentityTests:
             self._fail(f"{tag}: the trunk did not get the ACK of its 486 (exit {rc_trunk})")
         return invites
 
-    def _identity_phone_call(self, tdir, tag, caller_side, appliance, callee, callee_side, hdr1, hdr2=NO_HEADER):
-        """caller_side calls `callee` (a busy sipp, uas_busy.xml, on callee_side); returns the INVITE
-        the callee received (read from its message trace)."""
+    def _identity_phone_call(self, tdir, tag, caller_side, appliance, callee, callee_side, hdr1, hdr2=NO_HEADER,
+                             service=None, from_user="alice"):
+        """caller_side calls `service` (default: `callee`), which reaches `callee` (a busy sipp,
+        uas_busy.xml, on callee_side); returns the INVITE the callee received (read from its message
+        trace)."""
         uas = self._start_uas(tdir, f"{tag}-{callee}", callee_side, "uas_busy.xml")
-        caller = self._identity_caller(tdir, tag, caller_side, callee, hdr1, hdr2, appliance)
+        caller = self._identity_caller(tdir, tag, caller_side, service or callee, hdr1, hdr2, appliance,
+                                       from_user=from_user)
         rc = self.wait_sipp(caller, timeout=CALL_WAIT)
         rc_uas = self.wait_sipp(uas, timeout=3)
         problems, excerpts = self._sipp_problems([(caller, rc), (uas, rc_uas)])
@@ -251,9 +370,11 @@ class IdentityTests:
                                 f"P-Asserted-Identity, P-Preferred-Identity or Privacy")
 
             # 4. The trusted trunk's address calls alice with a tel: PAI: alice gets it as a sip: URI.
+            # lab-trunk has verify_identity and the call no Identity: the PAI's user part says
+            # verstat=No-TN-Validation (ATIS-1000074); the From user (alice) is no telephone number.
             inv = self._identity_phone_call(tdir, "call4", (CAROL[0], TRUNK_IP), sbc_core, "alice", ALICE,
                                             'P-Asserted-Identity: "Carrier" <tel:+15557777>')
-            want = [f'"Carrier" <sip:+15557777@{sbc_acc}>']
+            want = [f'"Carrier" <sip:+15557777;verstat={VERSTAT_NONE}@{sbc_acc}>']
             pai = _values(inv, "p-asserted-identity")
             if pai != want or "privacy" in inv["headers"] or "p-preferred-identity" in inv["headers"]:
                 errs.append(f"call 4 (PAI tel:+15557777 from the trusted trunk): alice got PAI {pai}, Privacy "
@@ -261,6 +382,9 @@ class IdentityTests:
                             f"wanted PAI {want} only")
             if "anonymous" in _from(inv).lower():
                 errs.append(f"call 4: alice's From {_from(inv)!r} is anonymous, nobody asked for privacy")
+            if "verstat" in _from(inv):
+                errs.append(f"call 4: alice's From {_from(inv)!r} has a verstat: its user (alice) is no "
+                            f"telephone number")
 
             # 6. The trusted trunk's address (from port 5062) calls trunk-15551234 with the Identity
             # its carrier signed: the trunk gets that one on both INVITEs, not one of the appliance's.
@@ -273,6 +397,11 @@ class IdentityTests:
             if got != [theirs, theirs]:
                 errs.append(f"call 6 (a trusted carrier's Identity): the trunk got {got}, wanted the caller's "
                             f"{theirs!r} on both INVITEs (passed on, not signed again)")
+            # Verified on the way in (lab-trunk has verify_identity; this one fails), but a provider
+            # is told no verstat: only phones are.
+            marked = [(r["from"], r["pai"]) for r in inv if "verstat" in r["from"] + " ".join(r["pai"])]
+            if marked:
+                errs.append(f"call 6: the trunk (a provider) got a verstat in From / PAI {marked}")
         finally:
             self._trunk_address(False)
 
@@ -299,5 +428,132 @@ class IdentityTests:
                 ("+15557777", "", 486), ("", "", 486), ("", "", 486)]  # call 6 (no PAI) ends before call 5
         if got != want:
             errs.append(f"CDR (identity, privacy, result) {got}, wanted {want}")
+        if errs:
+            self._fail("; ".join(errs))
+
+    # ---- identity_verified -------------------------------------------------------------------
+    def _x5u_server(self, tdir, path):
+        """Starts tests/lab/x5u_server.py in sf-sbc on 127.0.0.1:X5U_PORT, serving
+        configs/lab-stir-cert.pem at `path`; returns (its Popen, its report's path) once it listens
+        (it writes the report then). The caller stops it (kill_proc, by PID) also on failure."""
+        report = os.path.join(tdir, "x5u.json")
+        with open(os.path.join(tdir, "x5u.log"), "w") as log:
+            server = subprocess.Popen(["ip", "netns", "exec", "sf-sbc", sys.executable, X5U_SERVER,
+                                       "--bind", "127.0.0.1", "--port", str(X5U_PORT), "--path", path,
+                                       "--file", STIR_CERT, "--report", report, "--max-seconds", "180"],
+                                      cwd=tdir, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.procs.append(server)  # the runner kills what is left at the end of the test
+        end = time.monotonic() + 5
+        while time.monotonic() < end and server.poll() is None and not os.path.exists(report):
+            time.sleep(0.05)
+        return server, report
+
+    @staticmethod
+    def _x5u_report(report):
+        try:
+            with open(report) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return {}
+
+    def test_identity_verified(self, tdir):
+        """STIR/SHAKEN verification (RFC 8224, ATIS-1000074) of calls from lab-trunk (verify_identity):
+        the trunk's address calls 15557001 (alice) with PASSporTs this test signs; alice's From and
+        P-Asserted-Identity carry the verstat, the stats count it, the x5u is fetched once."""
+        ALICE, CAROL = self._c("ALICE"), self._c("CAROL")
+        sbc_core = self._c("SBC_CORE")
+        if _verify_counts(self.stats()) is None:
+            self._fail(f"sipferryctl stats has no stir.verify (stir: {json.dumps(self.stats().get('stir'))[:300]})")
+        run = uuid.uuid4().hex[:12]  # this run's own URLs: nothing cached from an earlier run
+        path = f"/identity-verified-{run}.pem"
+        x5u = f"https://127.0.0.1:{X5U_PORT}{path}"
+        unreachable = f"https://cert.lab.invalid/identity-verified-{run}.pem"
+        orig = VERIFY_ORIG.lstrip("+")  # canonical TN (RFC 8224 8.3)
+        pai = f"P-Asserted-Identity: <sip:{VERIFY_ORIG}@{TRUNK_IP}>"
+
+        def valid(url=x5u, iat_offset=0):
+            claims = shaken_claims(orig, VERIFY_DEST, int(time.time()) + iat_offset)
+            return identity_value(sign_passport(shaken_header(url), claims), url)
+
+        def tampered():
+            # Signed with another orig, then the orig the INVITE shows put in: the claims the
+            # verifier compares with From / PAI agree, the signature does not.
+            claims = shaken_claims("15550999", VERIFY_DEST, int(time.time()))
+            h, _, s = sign_passport(shaken_header(x5u), claims).split(".")
+            return identity_value(".".join((h, passport_part(dict(claims, orig={"tn": orig})), s)), x5u)
+
+        # The test's own signer against openssl (so a failure below is the appliance's).
+        for value, ok in ((valid(), True), (tampered(), False)):
+            err = verify_identity(value)[3]
+            if bool(err) == ok:
+                self._fail(f"the test's PASSporT signer: openssl says {err or 'verified'} for {value[:100]}..., "
+                           f"wanted {'verified' if ok else 'a bad signature'}")
+
+        # (tag, what, hdr1, the Identity (a function: signed just before its call, iat fresh) or None,
+        #  verstat alice must see, exact stats deltas, x5u fetches the call may add)
+        cases = [
+            ("va", "a valid Identity", pai, valid, VERSTAT_PASSED,
+             {"verify.passed": 1, "certificates.fetched": 1}, 1),
+            ("vb", "a second valid one, From only (no PAI): the certificate from the cache", NO_HEADER, valid,
+             VERSTAT_PASSED, {"verify.passed": 1}, 0),
+            ("vc", "orig changed after signing", pai, tampered, VERSTAT_FAILED,
+             {"verify.failed": 1, "failures.bad_signature": 1}, 0),
+            ("vd", f"iat 600 s old ([stir] max_age {STIR_MAX_AGE})", pai, lambda: valid(iat_offset=-600),
+             VERSTAT_FAILED, {"verify.failed": 1, "failures.stale": 1}, 0),
+            ("ve", "no Identity", pai, None, VERSTAT_NONE, {"verify.no_validation": 1}, 0),
+            ("vf", "an x5u under .invalid (never looked up)", pai, lambda: valid(url=unreachable), VERSTAT_FAILED,
+             {"verify.failed": 1, "failures.certificate": 1, "certificates.fetch_failed": 1}, 0),
+        ]
+        errs = []
+        server, report = None, os.path.join(tdir, "x5u.json")
+        self._trunk_address(True)
+        try:
+            server, report = self._x5u_server(tdir, path)
+            rep = self._x5u_report(report)
+            if server.poll() is not None or not rep:
+                self._fail(f"x5u_server.py did not start in sf-sbc on 127.0.0.1:{X5U_PORT} (exit {server.poll()}):\n"
+                           + open(os.path.join(tdir, "x5u.log"), errors="replace").read()[-1000:])
+            for tag, what, hdr1, make, verstat, deltas, fetches in cases:
+                identity = make() if make else None
+                before, seen_before = _verify_counts(self.stats()) or {}, rep.get("requests", 0)
+                inv = self._identity_phone_call(tdir, tag, (CAROL[0], TRUNK_IP), sbc_core, "alice", ALICE, hdr1,
+                                                f"Identity: {identity}" if identity else NO_HEADER,
+                                                service=VERIFY_DEST, from_user=VERIFY_ORIG)
+                st = self.stats()
+                after = _verify_counts(st) or {}
+                rep = self._x5u_report(report)
+                got = {k: after.get(k, 0) - before.get(k, 0) for k in sorted(set(before) | set(after))}
+                got = {k: v for k, v in got.items() if v}
+                from_user = _uri_user(_from(inv))
+                pais = _values(inv, "p-asserted-identity")
+                self._progress(f"{tag} ({what}): alice's INVITE {inv['start']!r}, From {_from(inv)!r}, PAI {pais}; "
+                               f"stats +{got}; x5u server {rep.get('requests', 0) - seen_before} new requests; "
+                               f"stir.certificates now {(st.get('stir') or {}).get('certificates')}")
+                want_user = f"{VERIFY_ORIG};verstat={verstat}"
+                if from_user != want_user:
+                    errs.append(f"{tag} ({what}): alice's From {_from(inv)!r}, wanted the user {want_user!r}")
+                if hdr1 != NO_HEADER and [_uri_user(v) for v in pais] != [want_user]:
+                    errs.append(f"{tag} ({what}): alice's P-Asserted-Identity {pais}, wanted one <sip:{want_user}@...>")
+                if hdr1 == NO_HEADER and any(_uri_user(v) != want_user for v in pais):
+                    errs.append(f"{tag} ({what}): alice's P-Asserted-Identity {pais}: each wanted "
+                                f"<sip:{want_user}@...>")
+                if got != deltas:
+                    errs.append(f"{tag} ({what}): stats stir grew by {got}, wanted exactly {deltas}")
+                if rep.get("requests", 0) - seen_before != fetches:
+                    errs.append(f"{tag} ({what}): the x5u server got {rep.get('requests', 0) - seen_before} "
+                                f"requests, wanted {fetches}: {rep.get('log', [])[-3:]}")
+        finally:
+            if server is not None:
+                self.kill_proc(server)
+                if server in self.procs:
+                    self.procs.remove(server)
+            self._trunk_address(False)
+        rep = self._x5u_report(report)
+        self._progress(f"x5u server: {rep.get('gets')} GETs of {path}, {rep.get('requests')} requests, "
+                       f"{rep.get('tls_failures')} TLS failures: {rep.get('log')}")
+        if (rep.get("gets"), rep.get("requests"), rep.get("tls_failures")) != (1, 1, 0):
+            errs.append(f"the x5u server: {rep.get('gets')} GETs of {path} of {rep.get('requests')} requests, "
+                        f"{rep.get('tls_failures')} TLS failures; wanted the one fetch of the certificate for "
+                        f"every call (cached) and nothing else")
         if errs:
             self._fail("; ".join(errs))

@@ -9,9 +9,10 @@
                     and after the scrape: every number and boolean of the stats (the lab is idle)
                     is one sample of the metrics and no sample is anything else: the path a.b.c as
                     sipferry_a_b_c (counters with _total), the names under ports, drops,
-                    providers.* and transfers.refusals as labels (port, reason, provider), booleans
-                    1/0; a counter's or gauge's value between its stats before and after (gauges
-                    the providers' probes move, transactions and message mbufs, only present).
+                    providers.*, transfers.refusals and stir.failures as labels (port, reason,
+                    provider), booleans 1/0; a counter's or gauge's value between its stats before
+                    and after (gauges the providers' probes move, transactions and message mbufs,
+                    only present).
                     Types: counter, except the gauges the test lists (calls.active, relay.entries,
                     ...). `sipferryctl metrics` prints the same text. About 1 s.
 """
@@ -23,13 +24,14 @@ METRICS_TESTS = ["prometheus_metrics_match_the_stats"]
 API = "http://127.0.0.1:8080"  # configs/lab.conf [api] listen (in sf-sbc)
 DEBIAN_PYTHON = "/usr/bin/python3"  # python3-prometheus-client's interpreter
 # Label levels and gauges as control/prometheus_metrics.cc maps them (checked independently here).
-LABEL_MAPS = {"ports": "port", "drops": "reason", "transfers.refusals": "reason", "providers.channels": "provider",
-              "providers.quality": "provider", "providers.probed": "provider", "provider_registrations": "provider"}
+LABEL_MAPS = {"ports": "port", "drops": "reason", "transfers.refusals": "reason", "stir.failures": "reason",
+              "providers.channels": "provider", "providers.quality": "provider", "providers.probed": "provider",
+              "provider_registrations": "provider"}
 GAUGES = {"relay.entries", "capture.running", "hep.enabled", "sip.rate_limited_sources", "sip.transactions",
           "sip.message_mbufs_free", "neighbours.entries", "accounts.registered_users", "accounts.bindings",
-          "calls.active", "providers.channels.calls", "providers.channels.max", "providers.quality.mean_mos",
-          "providers.quality.recent_mos", "providers.probed.up", "provider_registrations.expires_s",
-          "provider_registrations.expires_in_s", "provider_registrations.last_status",
+          "calls.active", "stir.certificates.held_now", "providers.channels.calls", "providers.channels.max",
+          "providers.quality.mean_mos", "providers.quality.recent_mos", "providers.probed.up",
+          "provider_registrations.expires_s", "provider_registrations.expires_in_s", "provider_registrations.last_status",
           "provider_registrations.failures"}
 
 # Gauges that move up and down more than once a second even in an idle lab (the providers' health

@@ -1,0 +1,152 @@
+// STIR/SHAKEN verification in the B2BUA: a call from a provider with verify_identity has its
+// Identity headers checked (stir_verify.hh) before its dialplan runs, so that the dialplan can
+// route on req.Verstat and the called party is told the verstat (ATIS-1000074 5.3.1).
+//
+// Verifying never waits: a certificate that is not known yet is fetched by the control loop
+// (set_certificate_fetch) while the INVITE, and any retransmission of it, is held here; when
+// the certificate arrives the INVITEs are handled as if they came then. The fetch has a timeout
+// (certificate_fetcher.hh), so nothing is held for longer than that.
+
+#include <chrono>
+
+#include "b2bua.hh"
+#include "b2bua_call.hh"
+#include "log.hh"
+#include "sip/sip_uri.hh"
+
+namespace sf::control {
+
+using namespace b2bua_detail;
+
+namespace {
+
+constexpr size_t max_held = 256;         // INVITEs held at once (a carrier's burst; beyond, verified at once)
+constexpr unsigned max_identities = 4;   // Identity headers of one INVITE that are looked at
+
+int64_t wall_s() {
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+// A URI's user without its parameters ("+15551234;npdi" -> "+15551234") as a telephone number.
+std::string tn_of(std::string_view user) {
+    return canonical_tn(user.substr(0, user.find(';')));
+}
+
+std::vector<std::string_view> identities_of(const sip::message& m) {
+    std::vector<std::string_view> out;
+    for (unsigned i = 0; i < m.n_headers && out.size() < max_identities; ++i) {
+        const sip::header& h = m.headers[i];
+        if (h.id == sip::hdr::other && iequals_ascii(h.name, "Identity")) {
+            out.push_back(h.value);
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
+void b2bua::setup_verifier() {
+    const std::string setup = cfg_.stir_ca_pem + "\n" + std::to_string(cfg_.stir_max_age_s);
+    if (setup == verifier_setup_) {
+        return;  // the same roots: the certificates fetched so far stay
+    }
+    verifier_setup_ = setup;
+    verifier_.reset();
+    if (!cfg_.stir_ca_pem.empty()) {
+        std::string why;
+        verifier_ = identity_verifier::from_pem(cfg_.stir_ca_pem, cfg_.stir_max_age_s, why);
+        if (!verifier_) {
+            log_info("[stir] ca: %s: nothing is verified", why.c_str());  // the config checked it
+        }
+    }
+}
+
+bool b2bua::hold_for_certificate(const inbound& in) {
+    if (!verifier_ || !fetch_certificate_) {
+        return false;
+    }
+    const provider_config* trunk = accounts_.provider_by_address(in.source.addr);
+    if (trunk == nullptr || !trunk->verify_identity) {
+        return false;
+    }
+    const std::string url = verifier_->missing_certificate(identities_of(*in.msg), wall_s());
+    if (url.empty()) {
+        return false;
+    }
+    if (held_.size() >= max_held) {
+        ++stats_.held_overflow;
+        return false;  // verified now: without its certificate it fails
+    }
+    held_.push_back(held_invite{url, in.realm, in.source, std::string(in.raw)});
+    ++stats_.invites_held;
+    if (fetching_.insert(url).second) {
+        fetch_certificate_(url);
+    }
+    return true;
+}
+
+void b2bua::certificate_arrived(const std::string& url, bool ok, const std::string& pem, uint32_t max_age_s,
+                                const std::string& error) {
+    fetching_.erase(url);
+    const int64_t now = wall_s();
+    if (verifier_) {
+        std::string why = ok ? verifier_->store_certificate(url, pem, now, max_age_s) : error;
+        if (!ok) {
+            verifier_->store_failure(url, now);
+        }
+        if (!why.empty()) {
+            ++stats_.cert_fetches_failed;
+            log_info("[stir] certificate %s refused: %s", url.c_str(), why.c_str());  // printable: parse_identity
+        } else {
+            ++stats_.certs_fetched;
+        }
+    }
+    // The INVITEs that waited for it, in the order they came (the first opens the transaction,
+    // its retransmissions are then absorbed by it).
+    std::deque<held_invite> ready;
+    for (auto it = held_.begin(); it != held_.end();) {
+        if (it->url == url) {
+            ready.push_back(std::move(*it));
+            it = held_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    for (const held_invite& h : ready) {
+        on_datagram(h.realm, h.source, h.raw);
+    }
+}
+
+verification b2bua::verify_caller(const sip::message& m, const provider_config* trunk,
+                                  const asserted_identity& caller, std::string_view ruri_user) {
+    if (trunk == nullptr || !trunk->verify_identity || !verifier_) {
+        return {};
+    }
+    std::string orig = tn_of(caller.user);
+    if (caller.empty()) {
+        sip::uri from;
+        orig = sip::parse_uri(m.from.uri, from) ? tn_of(from.user) : std::string();
+    }
+    std::string dest = tn_of(ruri_user);
+    if (dest.empty()) {
+        sip::uri to;
+        dest = sip::parse_uri(m.to.uri, to) ? tn_of(to.user) : std::string();
+    }
+    verification v = verifier_->verify(identities_of(m), orig, dest, wall_s());
+    switch (v.status) {
+    case verstat::passed:
+        ++stats_.verify_passed;
+        break;
+    case verstat::failed:
+        ++stats_.verify_failed;
+        ++stats_.verify_failures[v.reason];
+        break;
+    default:
+        ++stats_.verify_none;
+        break;
+    }
+    return v;
+}
+
+}  // namespace sf::control

@@ -1,0 +1,207 @@
+// STIR/SHAKEN verification through the B2BUA (b2bua_stir_verify.cc): a call from a provider with
+// verify_identity is held while its certificate is fetched, verified before its dialplan runs
+// (req.Verstat), and a phone it reaches is told the verstat in From and P-Asserted-Identity
+// (ATIS-1000074 5.3.1). The fetch is the test's: it records the URLs asked for and answers
+// through certificate_arrived() as the control loop's fetcher does.
+
+#include "b2bua_fixture.hh"
+#include "stir_keys.hh"
+
+#include <chrono>
+
+namespace {
+
+const std::string url = "https://cert.carrier.example/sp.pem";
+const sip_addr plain{ip(198, 51, 100, 50), 5060};  // a provider whose calls are not verified
+
+int64_t wall_now() {
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+class verify_b2bua_test : public b2bua_test {
+protected:
+    void SetUp() override {
+        b2bua_test::SetUp();
+        root_key_ = sf::test::private_key_pem("P-256");
+        root_ = sf::test::certificate_pem(root_key_, {.subject_cn = "STI-PA test root", .ca = true, .tn_auth_list = false});
+        key_ = sf::test::private_key_pem("P-256");
+        cert_ = sf::test::certificate_pem(key_, {.subject_cn = "SP", .issuer_cn = "STI-PA test root", .issuer_key_pem = root_key_});
+        std::string why;
+        signer_ = identity_signer::from_pem(key_, url, why);
+        ASSERT_NE(signer_, nullptr) << why;
+        provider_config carrier;  // at carol's address: trusted, verified
+        carrier.name = "carrier";
+        carrier.host = carol.addr;
+        carrier.trust_identity = true;
+        carrier.verify_identity = true;
+        provider_config unverified = carrier;
+        unverified.name = "plain";
+        unverified.host = plain.addr;
+        unverified.verify_identity = false;
+        cfg_ = base_config();
+        cfg_.providers = {carrier, unverified};
+        cfg_.stir_ca_pem = root_;
+        rebuild(cfg_);
+        b2b_->set_certificate_fetch([this](const std::string& u) { fetches_.push_back(u); });
+        dial("15551234@198.51.100.20");  // bob: a phone, no provider
+    }
+
+    void dial(const std::string& dial_string) {
+        ASSERT_EQ(engine_->load_source("default", "d.lua", "sys.Dial(\"" + dial_string + "\")"), "");
+    }
+
+    std::string identity(const std::string& orig = "15550100", int64_t iat = 0) const {
+        return signer_->identity(passport_claims{'A', orig, "15551234", iat == 0 ? wall_now() : iat, "origid-1"});
+    }
+
+    /// An INVITE for 15551234 from `from_user` at carol's address, with these header lines.
+    static std::string carrier_invite(const std::string& extra, const std::string& call_id = "v1@x",
+                                      const std::string& from_user = "+15550100") {
+        std::string inv = from_core_host(alice_invite(invite_opts{.user = "15551234", .call_id = call_id,
+                                                                  .branch = "z9hG4bK" + call_id.substr(0, call_id.find('@')),
+                                                                  .extra = extra}),
+                                         "198.51.100.30");
+        const std::string from = "sip:alice@198.51.100.30>;tag";
+        inv.replace(inv.find(from), from.size(), "sip:" + from_user + "@198.51.100.30>;tag");
+        return inv;
+    }
+
+    /// The From and P-Asserted-Identity of the INVITE sent to bob ("" when none was sent).
+    std::pair<std::string, std::string> bobs_caller() {
+        const auto inv = invite_sent_to(take(), bob);
+        if (inv == nullptr) {
+            return {};
+        }
+        std::string pai;
+        for (unsigned i = 0; i < inv->msg.n_headers; ++i) {
+            if (inv->msg.headers[i].name == "P-Asserted-Identity") {
+                pai = std::string(inv->msg.headers[i].value);
+            }
+        }
+        return {header(inv->msg, sip::hdr::from), pai};
+    }
+
+    void arrive() { b2b_->certificate_arrived(url, true, cert_, 0, ""); }
+
+    b2bua_config cfg_;
+    std::string root_key_, root_, key_, cert_;
+    std::unique_ptr<identity_signer> signer_;
+    std::vector<std::string> fetches_;
+};
+
+}  // namespace
+
+TEST_F(verify_b2bua_test, a_call_waits_for_its_certificate_and_its_callee_learns_it_passed) {
+    const std::string inv = carrier_invite("Identity: " + identity() + "\r\n");
+    feed(core, carol, inv);
+    EXPECT_TRUE(take().empty()) << "nothing answered or sent while the certificate is fetched";
+    ASSERT_EQ(fetches_, std::vector<std::string>{url});
+    EXPECT_EQ(b2b_->invites_held(), 1u);
+    // Its retransmission waits too, and fetches nothing more.
+    feed(core, carol, inv);
+    EXPECT_EQ(fetches_.size(), 1u);
+    EXPECT_EQ(b2b_->invites_held(), 2u);
+    EXPECT_EQ(b2b_->active_calls(), 0u);
+
+    arrive();
+    EXPECT_EQ(b2b_->invites_held(), 0u);
+    EXPECT_EQ(b2b_->active_calls(), 1u) << "one call: the retransmission was absorbed";
+    const auto [from, pai] = bobs_caller();
+    EXPECT_NE(from.find("<sip:+15550100;verstat=TN-Validation-Passed@"), std::string::npos) << from;
+    EXPECT_EQ(pai, "");
+    EXPECT_EQ(b2b_->stats().verify_passed, 1u);
+    EXPECT_EQ(b2b_->stats().certs_fetched, 1u);
+    EXPECT_EQ(b2b_->stats().invites_held, 2u);
+
+    // The next call from that carrier is verified at once (the certificate is kept).
+    feed(core, carol, carrier_invite("Identity: " + identity() + "\r\n", "v2@x"));
+    EXPECT_EQ(fetches_.size(), 1u);
+    EXPECT_NE(bobs_caller().first.find(";verstat=TN-Validation-Passed@"), std::string::npos);
+    EXPECT_EQ(b2b_->stats().verify_passed, 2u);
+}
+
+TEST_F(verify_b2bua_test, failures_and_calls_without_identity_are_told_as_such) {
+    arrive();  // known beforehand: nothing is held
+    // A forged calling number (the PASSporT vouches for another): failed, but the call goes on.
+    feed(core, carol, carrier_invite("Identity: " + identity("15550199") + "\r\n"));
+    EXPECT_EQ(b2b_->invites_held(), 0u);
+    EXPECT_NE(bobs_caller().first.find(";verstat=TN-Validation-Failed@"), std::string::npos);
+    // A replayed one.
+    feed(core, carol, carrier_invite("Identity: " + identity("15550100", wall_now() - 600) + "\r\n", "v2@x"));
+    EXPECT_NE(bobs_caller().first.find(";verstat=TN-Validation-Failed@"), std::string::npos);
+    // None at all.
+    feed(core, carol, carrier_invite("", "v3@x"));
+    EXPECT_NE(bobs_caller().first.find(";verstat=No-TN-Validation@"), std::string::npos);
+    EXPECT_EQ(b2b_->stats().verify_failed, 2u);
+    EXPECT_EQ(b2b_->stats().verify_none, 1u);
+    EXPECT_EQ(b2b_->stats().verify_failures.at("orig_mismatch"), 1u);
+    EXPECT_EQ(b2b_->stats().verify_failures.at("stale"), 1u);
+    // The trusted carrier's P-Asserted-Identity is the calling number: it carries the verstat too.
+    feed(core, carol, carrier_invite("P-Asserted-Identity: <tel:+15550100>\r\nIdentity: " + identity() + "\r\n", "v4@x",
+                                     "anonymous"));
+    const auto [from, pai] = bobs_caller();
+    EXPECT_NE(pai.find("<sip:+15550100;verstat=TN-Validation-Passed@"), std::string::npos) << pai;
+    EXPECT_EQ(from.find("verstat"), std::string::npos) << "no number in From: " << from;
+    EXPECT_EQ(b2b_->stats().verify_passed, 1u);
+}
+
+TEST_F(verify_b2bua_test, a_failed_fetch_lets_the_held_call_go_on_as_failed) {
+    feed(core, carol, carrier_invite("Identity: " + identity() + "\r\n"));
+    ASSERT_EQ(b2b_->invites_held(), 1u);
+    b2b_->certificate_arrived(url, false, "", 0, "timeout");
+    EXPECT_NE(bobs_caller().first.find(";verstat=TN-Validation-Failed@"), std::string::npos);
+    EXPECT_EQ(b2b_->stats().cert_fetches_failed, 1u);
+    EXPECT_EQ(b2b_->stats().verify_failures.at("certificate"), 1u);
+    // Not fetched again at once for the next call (30 s).
+    feed(core, carol, carrier_invite("Identity: " + identity() + "\r\n", "v2@x"));
+    EXPECT_EQ(fetches_.size(), 1u);
+    EXPECT_EQ(b2b_->invites_held(), 0u);
+    // A certificate that does not chain to the roots is a failure too.
+    b2b_->certificate_arrived(url, true, sf::test::certificate_pem(key_, {}), 0, "");
+    EXPECT_EQ(b2b_->stats().cert_fetches_failed, 2u);
+}
+
+TEST_F(verify_b2bua_test, the_dialplan_routes_on_the_verstat) {
+    ASSERT_EQ(engine_->load_source("default", "d.lua",
+                                   "if req.Verstat == 'TN-Validation-Failed' then sys.Respond(607, 'Unwanted') end\n"
+                                   "sys.Log('verstat=' .. req.Verstat)\n"
+                                   "sys.Dial('15551234@198.51.100.20')"),
+              "");
+    arrive();
+    feed(core, carol, carrier_invite("Identity: " + identity("15550199") + "\r\n"));
+    const auto out = take();
+    ASSERT_FALSE(out.empty());
+    EXPECT_EQ(invite_sent_to(out, bob), nullptr);
+    EXPECT_EQ(out.back()->msg.status, 607u) << out.back()->text;
+    EXPECT_EQ(b2b_->active_calls(), 0u);
+}
+
+TEST_F(verify_b2bua_test, providers_without_verify_identity_and_accounts_are_not_verified) {
+    feed(core, plain, from_core_host(carrier_invite("Identity: " + identity() + "\r\n"), "198.51.100.50"));
+    EXPECT_TRUE(fetches_.empty());
+    const auto [from, pai] = bobs_caller();
+    EXPECT_FALSE(from.empty());
+    EXPECT_EQ(from.find("verstat"), std::string::npos) << from;
+    EXPECT_EQ(b2b_->stats().verify_passed + b2b_->stats().verify_failed + b2b_->stats().verify_none, 0u);
+    // A call the appliance places at a provider carries no verstat (carriers verify themselves).
+    dial("15551234@carrier");
+    arrive();
+    feed(core, carol, carrier_invite("Identity: " + identity() + "\r\n", "v2@x"));
+    const auto inv = invite_sent_to(take(), carol);
+    ASSERT_NE(inv, nullptr);
+    EXPECT_EQ(inv->text.find("verstat"), std::string::npos) << inv->text;
+    EXPECT_EQ(b2b_->stats().verify_passed, 1u);
+}
+
+TEST_F(verify_b2bua_test, held_invites_are_bounded) {
+    for (int i = 0; i < 300; ++i) {
+        feed(core, carol, carrier_invite("Identity: " + identity() + "\r\n", "h" + std::to_string(i) + "@x"));
+    }
+    EXPECT_EQ(b2b_->invites_held(), 256u);
+    EXPECT_EQ(b2b_->stats().held_overflow, 44u);
+    EXPECT_EQ(b2b_->stats().verify_failures.at("certificate"), 44u) << "beyond the bound, verified at once";
+    EXPECT_EQ(fetches_.size(), 1u);
+    arrive();
+    EXPECT_EQ(b2b_->invites_held(), 0u);
+    EXPECT_EQ(b2b_->stats().verify_passed, 256u);
+}
