@@ -451,6 +451,8 @@ void b2bua::on_invite(const inbound& in) {
     c->rec.caller = to_string(in.source);
     c->rec.identity = caller_identity.user;
     c->rec.privacy = rq.privacy;
+    c->rec.verstat = rq.verstat;
+    c->rec.attest = verified.attest != 0 ? std::string(1, verified.attest) : std::string();
     c->rec.start = std::chrono::system_clock::now();
 
     c->a_remote_sdp = std::string(m.body);
@@ -505,6 +507,9 @@ void b2bua::send_a_final(call& c, unsigned status, std::string_view reason) {
 
 void b2bua::on_cancel(const inbound& in) {
     const uint64_t ist = tl_.find_invite_server(in);
+    if (ist == 0 && cancel_held_invite(in)) {
+        return;  // it waited for its STIR/SHAKEN certificate: answered 487 without ever routing
+    }
     const uint64_t cancel_tx = tl_.create_server(in);
     if (ist == 0) {
         tl_.respond(cancel_tx, 481, reason_phrase(481), {}, {});

@@ -97,6 +97,7 @@ struct b2bua_stats {
     /// Certificates fetched (x5u) and fetches that failed or whose chain was refused; INVITEs
     /// held while their certificate was fetched, and those not held because too many were.
     uint64_t certs_fetched = 0, cert_fetches_failed = 0, invites_held = 0, held_overflow = 0;
+    uint64_t held_cancelled = 0;  ///< held INVITEs CANCELled before their certificate came (487)
     uint64_t orphan_invites = 0, orphan_answers_hung_up = 0;  ///< INVITEs whose call or transfer ended first
     uint64_t auth_challenges = 0, auth_failures = 0, account_limit_refusals = 0;
     uint64_t account_rate_refusals = 0;  ///< new calls over an account's max_calls_per_second (503)
@@ -183,6 +184,8 @@ public:
     void certificate_arrived(const std::string& url, bool ok, const std::string& pem, uint32_t max_age_s,
                              const std::string& error);
     size_t invites_held() const { return held_.size(); }
+    /// Certificate URLs the verifier knows now (certificates and recent failures).
+    size_t certificates_cached() const { return verifier_ ? verifier_->certificates() : 0; }
     std::pair<int, std::string> api_transfer(const std::string& call_ref, const std::string& keep,
                                              const std::string& target_user);
 
@@ -528,6 +531,10 @@ private:
     /// one, else the From user) and the called one (the Request-URI's user, else the To's).
     verification verify_caller(const sip::message& m, const provider_config* trunk, const asserted_identity& caller,
                                std::string_view ruri_user);
+    /// A CANCEL of an INVITE held for its certificate: the INVITE is answered 487 (its server
+    /// transaction made now), dropped with its retransmissions, the CANCEL answered 200. False
+    /// when no held INVITE matches (Call-ID, top Via branch and host).
+    bool cancel_held_invite(const inbound& cancel);
     /// (Re)builds the verifier when [stir] ca or max_age changed (its certificates are kept otherwise).
     void setup_verifier();
 

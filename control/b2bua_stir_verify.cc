@@ -118,6 +118,34 @@ void b2bua::certificate_arrived(const std::string& url, bool ok, const std::stri
     }
 }
 
+bool b2bua::cancel_held_invite(const inbound& cancel) {
+    const sip::message& c = *cancel.msg;
+    auto same_transaction = [&c](const sip::message& inv) {
+        return inv.call_id == c.call_id && inv.top_via.branch == c.top_via.branch && inv.top_via.host == c.top_via.host;
+    };
+    bool answered = false;
+    for (auto it = held_.begin(); it != held_.end();) {
+        sip::message inv;
+        if (sip::parse(it->raw, inv) != sip::parse_error::ok || !same_transaction(inv)) {
+            ++it;
+            continue;
+        }
+        if (!answered) {
+            // Its transaction starts and ends here: 487 to the INVITE (RFC 3261 9.2), as if it had
+            // been CANCELled while ringing; retransmissions of it are then absorbed.
+            const inbound held_in{it->realm, it->source, &inv, it->raw};
+            tl_.respond(tl_.create_server(held_in), 487, reason_phrase(487), random_token(16), {});
+            ++stats_.held_cancelled;
+            answered = true;
+        }
+        it = held_.erase(it);
+    }
+    if (answered) {
+        tl_.respond(tl_.create_server(cancel), 200, "OK", {}, {});
+    }
+    return answered;
+}
+
 verification b2bua::verify_caller(const sip::message& m, const provider_config* trunk,
                                   const asserted_identity& caller, std::string_view ruri_user) {
     if (trunk == nullptr || !trunk->verify_identity || !verifier_) {

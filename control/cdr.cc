@@ -92,6 +92,8 @@ std::string to_json(const call_record& r) {
     j.key("picked_up").value(r.picked_up);
     j.key("identity").value(r.identity);
     j.key("privacy").value(r.privacy);
+    j.key("verstat").value(r.verstat);
+    j.key("attest").value(r.attest);
     j.end_object();
     return j.take();
 }

@@ -63,6 +63,10 @@ struct call_record {
     std::string picked_up;        ///< the ringing destination a pickup answered for ("" when none)
     std::string identity;         ///< the caller's asserted identity (RFC 3325), "" when none
     std::string privacy;          ///< the privacy the caller asked for ("id;header"...), "" when none
+    /// STIR/SHAKEN verification of the call (a provider's with verify_identity): the verstat
+    /// ("TN-Validation-Passed"...) and, when it passed, the PASSporT's attestation; "" otherwise.
+    std::string verstat;
+    std::string attest;
 };
 
 std::string to_json(const call_record& r);

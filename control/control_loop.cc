@@ -447,6 +447,7 @@ struct control_loop::impl {
         j.key("certificates").begin_object();
         j.key("fetched").value(bs.certs_fetched).key("fetch_failed").value(bs.cert_fetches_failed);
         j.key("invites_held").value(bs.invites_held).key("held_overflow").value(bs.held_overflow);
+        j.key("held_cancelled").value(bs.held_cancelled).key("cached").value(uint64_t{calls.certificates_cached()});
         j.key("held_now").value(uint64_t{calls.invites_held()}).end_object();
         j.end_object();
         j.key("calls").begin_object();

@@ -42,6 +42,7 @@ const char* const gauges[] = {
     "accounts.bindings",
     "calls.active",
     "stir.certificates.held_now",
+    "stir.certificates.cached",
     "providers.channels.calls",
     "providers.channels.max",
     "providers.quality.mean_mos",

@@ -193,6 +193,52 @@ TEST_F(verify_b2bua_test, providers_without_verify_identity_and_accounts_are_not
     EXPECT_EQ(b2b_->stats().verify_passed, 1u);
 }
 
+TEST_F(verify_b2bua_test, a_held_invite_can_be_cancelled) {
+    const std::string inv = carrier_invite("Identity: " + identity() + "\r\n");
+    feed(core, carol, inv);
+    feed(core, carol, inv);  // and retransmitted
+    ASSERT_EQ(b2b_->invites_held(), 2u);
+    std::string cancel = inv.substr(0, inv.find("\r\n\r\n") + 4);
+    cancel.replace(0, cancel.find(' '), "CANCEL");
+    cancel.replace(cancel.find("CSeq: 1 INVITE"), 14, "CSeq: 1 CANCEL");
+    for (const std::string name : {"Content-Type: ", "Content-Length: "}) {
+        const size_t at = cancel.find(name);
+        ASSERT_NE(at, std::string::npos) << name;
+        cancel.erase(at, cancel.find("\r\n", at) + 2 - at);
+    }
+    cancel.insert(cancel.size() - 2, "Content-Length: 0\r\n");
+    feed(core, carol, cancel);
+    const auto out = take();
+    ASSERT_EQ(out.size(), 3u);
+    EXPECT_EQ(out[0]->msg.status, 100u) << "the INVITE's transaction starts as any does";
+    EXPECT_EQ(out[1]->msg.status, 487u) << out[1]->text;
+    EXPECT_EQ(header(out[1]->msg, sip::hdr::cseq), "1 INVITE");
+    EXPECT_FALSE(out[1]->msg.to.tag.empty()) << "a final response has a To tag";
+    EXPECT_EQ(out[2]->msg.status, 200u) << out[2]->text;
+    EXPECT_EQ(header(out[2]->msg, sip::hdr::cseq), "1 CANCEL");
+    EXPECT_EQ(b2b_->invites_held(), 0u);
+    EXPECT_EQ(b2b_->stats().held_cancelled, 1u);
+    // The certificate arrives: nothing is left to route; a retransmission gets the 487 again.
+    arrive();
+    EXPECT_EQ(b2b_->active_calls(), 0u);
+    feed(core, carol, inv);
+    const auto again = take();
+    ASSERT_EQ(again.size(), 1u);
+    EXPECT_EQ(again[0]->msg.status, 487u);
+    EXPECT_EQ(invite_sent_to(again, bob), nullptr);
+    // The CANCEL's retransmission is absorbed (its 200 again); one that matches nothing gets 481.
+    feed(core, carol, cancel);
+    const auto repeat = take();
+    ASSERT_EQ(repeat.size(), 1u);
+    EXPECT_EQ(repeat[0]->msg.status, 200u);
+    std::string stray = cancel;
+    stray.replace(stray.find("z9hG4bKv1"), 9, "z9hG4bKzz");
+    feed(core, carol, stray);
+    const auto none = take();
+    ASSERT_EQ(none.size(), 1u);
+    EXPECT_EQ(none[0]->msg.status, 481u);
+}
+
 TEST_F(verify_b2bua_test, held_invites_are_bounded) {
     for (int i = 0; i < 300; ++i) {
         feed(core, carol, carrier_invite("Identity: " + identity() + "\r\n", "h" + std::to_string(i) + "@x"));

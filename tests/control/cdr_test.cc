@@ -339,6 +339,17 @@ TEST(cdr, the_asserted_identity_and_privacy_are_recorded) {
     EXPECT_EQ(j.get<std::string>("privacy"), "id;critical");
 }
 
+TEST(cdr, the_stir_shaken_verification_is_recorded) {
+    call_record r = answered_call();
+    EXPECT_EQ(parse_json(to_json(r)).get<std::string>("verstat"), "") << "a call that was not verified";
+    EXPECT_EQ(parse_json(to_json(r)).get<std::string>("attest"), "");
+    r.verstat = "TN-Validation-Passed";
+    r.attest = "B";
+    const pt::ptree j = parse_json(to_json(r));
+    EXPECT_EQ(j.get<std::string>("verstat"), "TN-Validation-Passed");
+    EXPECT_EQ(j.get<std::string>("attest"), "B");
+}
+
 TEST(cdr, writer_rotates_at_max_bytes_and_keeps_n_files) {
     const std::string path = temp_path("rotate.jsonl");
     for (const char* suffix : {"", ".1", ".2", ".3"}) {

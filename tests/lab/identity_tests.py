@@ -49,7 +49,8 @@ _trunk_address):
                     Failed, failures.stale +1; (e) no Identity: No-TN-Validation, no_validation +1; (f)
                     the x5u under https://cert.lab.invalid/: Failed, failures.certificate +1,
                     certificates.fetch_failed +1, nothing new at the server. In all, the server saw
-                    exactly one request (a GET of the path), no TLS failure.
+                    exactly one request (a GET of the path), no TLS failure. Six CDR lines: verstat as
+                    alice saw it, attest A for (a) and (b) ("" for the rest), result 486.
 """
 import base64
 import json
@@ -506,6 +507,7 @@ class IdentityTests:
         ]
         errs = []
         server, report = None, os.path.join(tdir, "x5u.json")
+        cdr_before = len(self.cdr_lines())
         self._trunk_address(True)
         try:
             server, report = self._x5u_server(tdir, path)
@@ -548,6 +550,12 @@ class IdentityTests:
                 if server in self.procs:
                     self.procs.remove(server)
             self._trunk_address(False)
+        # The call records: each call's verstat, and the attestation of the PASSporTs that passed.
+        recs = self._new_cdr_records(cdr_before, len(cases), errs)
+        got = [(r.get("verstat"), r.get("attest"), r.get("result")) for r in recs]
+        want = [(c[4], "A" if c[4] == VERSTAT_PASSED else "", 486) for c in cases]
+        if got != want:
+            errs.append(f"CDR (verstat, attest, result) {got}, wanted {want}")
         rep = self._x5u_report(report)
         self._progress(f"x5u server: {rep.get('gets')} GETs of {path}, {rep.get('requests')} requests, "
                        f"{rep.get('tls_failures')} TLS failures: {rep.get('log')}")
