@@ -1,4 +1,5 @@
 #include "certificate_fetcher.hh"
+#include "x5u_url.hh"
 
 #include <boost/asio/ip/address_v4.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -28,176 +29,6 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
-
-/// Where an x5u URL points, taken apart.
-struct x5u_url {
-    bool tls = true;
-    std::string host;  ///< lower case, without a trailing dot
-    bool host_is_ipv4 = false;
-    uint16_t port = 443;
-    std::string target;  ///< path and query as sent in the request line; never empty
-};
-
-char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool starts_with_nocase(std::string_view s, std::string_view prefix) {
-    return s.size() >= prefix.size() &&
-           std::equal(prefix.begin(), prefix.end(), s.begin(), [](char a, char b) { return lower(a) == lower(b); });
-}
-
-bool iequals(std::string_view a, std::string_view b) { return a.size() == b.size() && starts_with_nocase(a, b); }
-
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-
-/// A DNS name as RFC 1123 allows it: dot-separated labels of letters, digits and '-'.
-bool valid_dns_name(std::string_view host) {
-    if (host.empty() || host.size() > 253) {
-        return false;
-    }
-    size_t label = 0;
-    for (const char c : host) {
-        if (c == '.') {
-            if (label == 0) {
-                return false;
-            }
-            label = 0;
-        } else if (is_digit(c) || (lower(c) >= 'a' && lower(c) <= 'z') || c == '-') {
-            if (++label > 63) {
-                return false;
-            }
-        } else {
-            return false;
-        }
-    }
-    return label > 0;
-}
-
-/// Takes `url` apart into `out`; returns "" or why it is not an x5u URL we fetch.
-std::string parse_x5u_url(std::string_view url, x5u_url& out) {
-    // Whatever ends up in the request line must not be able to add a header or a line: URLs are
-    // ASCII with no spaces (RFC 3986: anything else is percent-encoded).
-    for (const char c : url) {
-        const auto u = static_cast<unsigned char>(c);
-        if (u <= 0x20 || u >= 0x7f) {
-            return "bad x5u URL: space, control or non-ASCII character";
-        }
-    }
-    std::string_view rest;
-    if (starts_with_nocase(url, "https://")) {
-        out.tls = true;
-        out.port = 443;
-        rest = url.substr(8);
-    } else if (starts_with_nocase(url, "http://")) {
-        out.tls = false;
-        out.port = 80;
-        rest = url.substr(7);
-    } else {
-        return "bad x5u URL: not https:// or http://";
-    }
-    const size_t authority_end = rest.find_first_of("/?#");
-    std::string_view authority = rest.substr(0, authority_end);
-    std::string_view tail = authority_end == std::string_view::npos ? std::string_view{} : rest.substr(authority_end);
-    if (authority.find('@') != std::string_view::npos) {
-        return "bad x5u URL: userinfo";
-    }
-    if (authority.find('[') != std::string_view::npos) {
-        return "bad x5u URL: IPv6 literal";
-    }
-    const size_t colon = authority.find(':');
-    std::string_view host = authority.substr(0, colon);
-    if (colon != std::string_view::npos) {
-        const std::string_view digits = authority.substr(colon + 1);
-        uint32_t port = 0;
-        if (digits.empty() || digits.size() > 5 || !std::all_of(digits.begin(), digits.end(), is_digit)) {
-            return "bad x5u URL: port";
-        }
-        for (const char c : digits) {
-            port = port * 10 + static_cast<uint32_t>(c - '0');
-        }
-        if (port == 0 || port > 65535) {
-            return "bad x5u URL: port";
-        }
-        out.port = static_cast<uint16_t>(port);
-    }
-    // "example.com." is the same name as "example.com"; without the dot it fits SNI and the
-    // certificate's names, which never carry one.
-    if (!host.empty() && host.back() == '.') {
-        host.remove_suffix(1);
-    }
-    if (!valid_dns_name(host)) {
-        return "bad x5u URL: host";
-    }
-    out.host.assign(host.begin(), host.end());
-    std::transform(out.host.begin(), out.host.end(), out.host.begin(), lower);
-    // All digits and dots: an IPv4 literal (no top-level domain is numeric), and a strict one:
-    // "1.2.3" or "010.0.0.1" are refused rather than guessed at.
-    out.host_is_ipv4 = std::all_of(out.host.begin(), out.host.end(), [](char c) { return is_digit(c) || c == '.'; });
-    if (out.host_is_ipv4) {
-        boost::system::error_code ec;
-        asio::ip::make_address_v4(out.host, ec);
-        if (ec) {
-            return "bad x5u URL: IPv4 address";
-        }
-    }
-    // The fragment is the client's business, never sent.
-    tail = tail.substr(0, tail.find('#'));
-    out.target = tail.empty() || tail.front() != '/' ? "/" : "";
-    out.target.append(tail.begin(), tail.end());
-    return {};
-}
-
-/// RFC 6761 6.4: "invalid" and its subdomains never resolve, so looking them up only leaks.
-bool is_invalid_domain(const std::string& host) {
-    constexpr std::string_view tld = ".invalid";
-    return host == "invalid" || (host.size() > tld.size() && host.ends_with(tld));
-}
-
-/// Cache-Control's max-age in seconds (saturated), 0 without one or with no-store / no-cache:
-/// those say the response must not be reused without asking again.
-uint32_t cache_max_age(const http::fields& fields) {
-    uint64_t max_age = 0;
-    bool seen = false;
-    bool forbidden = false;
-    const auto range = fields.equal_range(http::field::cache_control);
-    for (auto it = range.first; it != range.second; ++it) {
-        const std::string_view value(it->value().data(), it->value().size());
-        size_t pos = 0;
-        while (pos <= value.size()) {
-            size_t end = value.find(',', pos);
-            if (end == std::string_view::npos) {
-                end = value.size();
-            }
-            std::string_view directive = value.substr(pos, end - pos);
-            pos = end + 1;
-            while (!directive.empty() && (directive.front() == ' ' || directive.front() == '\t')) {
-                directive.remove_prefix(1);
-            }
-            while (!directive.empty() && (directive.back() == ' ' || directive.back() == '\t')) {
-                directive.remove_suffix(1);
-            }
-            const size_t eq = directive.find('=');
-            const std::string_view name = directive.substr(0, eq);
-            if (iequals(name, "no-store") || iequals(name, "no-cache")) {
-                forbidden = true;
-            } else if (iequals(name, "max-age") && eq != std::string_view::npos && !seen) {
-                std::string_view number = directive.substr(eq + 1);
-                // RFC 9111 5.2: senders use the token form, recipients also take a quoted string.
-                if (number.size() >= 2 && number.front() == '"' && number.back() == '"') {
-                    number = number.substr(1, number.size() - 2);
-                }
-                if (number.empty() || !std::all_of(number.begin(), number.end(), is_digit)) {
-                    continue;
-                }
-                seen = true;
-                for (const char c : number) {
-                    max_age = std::min<uint64_t>(max_age * 10 + static_cast<uint64_t>(c - '0'),
-                                                 std::numeric_limits<uint32_t>::max());
-                }
-            }
-        }
-    }
-    return forbidden ? 0 : static_cast<uint32_t>(max_age);
-}
 
 /// The client TLS settings every HTTPS fetch shares: peer verification against the system's roots
 /// plus `extra_ca_pem`, TLS 1.2 at least. `error` says why it is unusable ("" when fine).
@@ -431,7 +262,13 @@ private:
         }
         fetch_result result;
         result.ok = true;
-        result.max_age_s = cache_max_age(parser_.get().base());
+        cache_control cc;
+        for (const auto& field : parser_.get().base()) {
+            if (field.name() == http::field::cache_control) {
+                cc.read(std::string_view(field.value().data(), field.value().size()));
+            }
+        }
+        result.max_age_s = cc.keep_s();
         result.body = std::move(parser_.get().body());
         finish(std::move(result));
     }
