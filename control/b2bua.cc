@@ -334,6 +334,7 @@ void b2bua::on_invite(const inbound& in) {
     rq.identity_display = caller_identity.display;
     rq.privacy = to_string(privacy);
     rq.verstat = std::string(to_string(verified.status));
+    rq.attest = verified.attest != 0 ? std::string(1, verified.attest) : std::string();
     rq.uri_user = std::string(ruri.user);
     rq.uri_host = std::string(ruri.host);
     sip::uri from_uri;
@@ -452,7 +453,7 @@ void b2bua::on_invite(const inbound& in) {
     c->rec.identity = caller_identity.user;
     c->rec.privacy = rq.privacy;
     c->rec.verstat = rq.verstat;
-    c->rec.attest = verified.attest != 0 ? std::string(1, verified.attest) : std::string();
+    c->rec.attest = rq.attest;
     c->rec.start = std::chrono::system_clock::now();
 
     c->a_remote_sdp = std::string(m.body);
@@ -759,6 +760,7 @@ std::string b2bua::calls_json() const {
         j.key("state").value(names[static_cast<unsigned>(c->st)]);
         j.key("tag").value(c->tag).key("account").value(c->account);
         j.key("continuous_media").value(continuous_media(*c));
+        j.key("verstat").value(c->verstat).key("attest").value(c->rec.attest);
         // Channels at providers (max_calls) each leg holds ("" = none).
         j.key("channels").begin_array().value(c->channel[0]).value(c->channel[1]).end_array();
         j.key("a").begin_object();

@@ -476,6 +476,7 @@ struct dialplan_engine::impl {
         lua_setfield(L, -2, "Identity");
         set_str("Privacy", r.privacy);
         set_str("Verstat", r.verstat);
+        set_str("Attest", r.attest);
         // Header: first value of each header, looked up case-insensitively.
         lua_newtable(L);
         lua_createtable(L, 0, static_cast<int>(r.headers.size()));

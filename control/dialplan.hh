@@ -48,6 +48,7 @@ struct route_request {
     /// req.Verstat: the caller's STIR/SHAKEN verification ("TN-Validation-Passed",
     /// "TN-Validation-Failed", "No-TN-Validation"; "" when the source is not verified).
     std::string verstat;
+    std::string attest;  ///< req.Attest: the attestation ("A", "B", "C") of a PASSporT that passed, else ""
     std::vector<std::pair<std::string, std::string>> headers;  ///< req.Header["Name"] (first value)
 };
 

@@ -50,8 +50,8 @@ protected:
         ASSERT_EQ(engine_->load_source("default", "d.lua", "sys.Dial(\"" + dial_string + "\")"), "");
     }
 
-    std::string identity(const std::string& orig = "15550100", int64_t iat = 0) const {
-        return signer_->identity(passport_claims{'A', orig, "15551234", iat == 0 ? wall_now() : iat, "origid-1"});
+    std::string identity(const std::string& orig = "15550100", int64_t iat = 0, char attest = 'A') const {
+        return signer_->identity(passport_claims{attest, orig, "15551234", iat == 0 ? wall_now() : iat, "origid-1"});
     }
 
     /// An INVITE for 15551234 from `from_user` at carol's address, with these header lines.
@@ -164,7 +164,7 @@ TEST_F(verify_b2bua_test, a_failed_fetch_lets_the_held_call_go_on_as_failed) {
 TEST_F(verify_b2bua_test, the_dialplan_routes_on_the_verstat) {
     ASSERT_EQ(engine_->load_source("default", "d.lua",
                                    "if req.Verstat == 'TN-Validation-Failed' then sys.Respond(607, 'Unwanted') end\n"
-                                   "sys.Log('verstat=' .. req.Verstat)\n"
+                                   "if req.Attest ~= 'A' then sys.Respond(603, 'Decline') end\n"
                                    "sys.Dial('15551234@198.51.100.20')"),
               "");
     arrive();
@@ -174,6 +174,18 @@ TEST_F(verify_b2bua_test, the_dialplan_routes_on_the_verstat) {
     EXPECT_EQ(invite_sent_to(out, bob), nullptr);
     EXPECT_EQ(out.back()->msg.status, 607u) << out.back()->text;
     EXPECT_EQ(b2b_->active_calls(), 0u);
+    // Passed, but only a gateway's word (attestation B): declined by this plan.
+    feed(core, carol, carrier_invite("Identity: " + identity("15550100", 0, 'B') + "\r\n", "v2@x"));
+    const auto b = take();
+    ASSERT_FALSE(b.empty());
+    EXPECT_EQ(b.back()->msg.status, 603u) << b.back()->text;
+    // Full attestation: dialled, and the call shows how it was verified.
+    feed(core, carol, carrier_invite("Identity: " + identity() + "\r\n", "v3@x"));
+    EXPECT_NE(invite_sent_to(take(), bob), nullptr);
+    const auto calls = json("{\"calls\":" + b2b_->calls_json() + "}");
+    ASSERT_EQ(calls.get_child("calls").size(), 1u);
+    EXPECT_EQ(calls.get_child("calls").front().second.get<std::string>("verstat"), "TN-Validation-Passed");
+    EXPECT_EQ(calls.get_child("calls").front().second.get<std::string>("attest"), "A");
 }
 
 TEST_F(verify_b2bua_test, providers_without_verify_identity_and_accounts_are_not_verified) {
