@@ -386,6 +386,35 @@ void BM_stir_verify_identity(benchmark::State& state) {
 }
 BENCHMARK(BM_stir_verify_identity);
 
+// The control thread's share of that verification with `[stir] verify_threads`: everything but
+// the signature (signature_pool.hh checks it on its own thread).
+void BM_stir_verify_prepare(benchmark::State& state) {
+    const std::string url = "https://cert.example.net/sp.pem";
+    const std::string key = sf::test::private_key_pem("P-256");
+    const std::string root_key = sf::test::private_key_pem("P-256");
+    const int64_t now =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    std::string why;
+    const auto verifier = identity_verifier::from_pem(
+        sf::test::certificate_pem(root_key, {.subject_cn = "root", .ca = true, .tn_auth_list = false}), 60, why);
+    if (!verifier || !verifier->store_certificate(
+                         url, sf::test::certificate_pem(key, {.subject_cn = "SP", .issuer_cn = "root", .issuer_key_pem = root_key}),
+                         now, 0).empty()) {
+        std::abort();
+    }
+    const auto signer = identity_signer::from_pem(key, url, why);
+    const std::string identity = signer->identity(passport_claims{'A', "4930123400", "15551234", now, random_uuid()});
+    for (auto _ : state) {
+        const prepared_verification p = verifier->prepare({identity}, "4930123400", "15551234", now);
+        if (p.checks() != 1) {
+            std::abort();
+        }
+        benchmark::DoNotOptimize(p);
+    }
+    state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+}
+BENCHMARK(BM_stir_verify_prepare);
+
 // Baseline: only parsing the seven messages of a call (what any SIP element must do).
 void BM_call_parse_baseline(benchmark::State& state) {
     // The messages of one call, captured once (the library runs this function several times).

@@ -253,8 +253,8 @@ void b2bua::on_invite(const inbound& in) {
         }
         return;
     }
-    if (hold_for_certificate(in)) {
-        return;  // its STIR/SHAKEN certificate is being fetched: handled when it arrives
+    if (hold_for_verification(in)) {
+        return;  // its STIR/SHAKEN certificate is fetched or its signatures checked: handled after
     }
 
     const uint64_t stx = tl_.create_server(in);
@@ -326,7 +326,7 @@ void b2bua::on_invite(const inbound& in) {
     }
     const asserted_identity caller_identity =
         identity_of_call(m, trunk != nullptr && trunk->trust_identity, account);
-    const verification verified = verify_caller(m, trunk, caller_identity, ruri.user);
+    const verification verified = verify_caller(m, trunk);
 
     route_request rq;
     rq.account = account != nullptr ? account->name : "";

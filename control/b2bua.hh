@@ -28,6 +28,7 @@
 #include "media_anchor.hh"
 #include "reliable_provisional.hh"
 #include "stir_shaken.hh"
+#include "signature_pool.hh"
 #include "stir_verify.hh"
 #include "transaction.hh"
 #include "token_bucket.hh"
@@ -98,6 +99,8 @@ struct b2bua_stats {
     /// held while their certificate was fetched, and those not held because too many were.
     uint64_t certs_fetched = 0, cert_fetches_failed = 0, invites_held = 0, held_overflow = 0;
     uint64_t held_cancelled = 0;  ///< held INVITEs CANCELled before their certificate came (487)
+    /// Verifications whose signatures the pool checked; those checked here because it was full.
+    uint64_t signatures_pooled = 0, pool_full = 0;
     uint64_t orphan_invites = 0, orphan_answers_hung_up = 0;  ///< INVITEs whose call or transfer ended first
     uint64_t auth_challenges = 0, auth_failures = 0, account_limit_refusals = 0;
     uint64_t account_rate_refusals = 0;  ///< new calls over an account's max_calls_per_second (503)
@@ -183,6 +186,12 @@ public:
     /// `error`. The certificate is checked and kept; the INVITEs held for it are handled now.
     void certificate_arrived(const std::string& url, bool ok, const std::string& pem, uint32_t max_age_s,
                              const std::string& error);
+    /// Threads that check signatures (`[stir] verify_threads`; nullptr: checked here, inline).
+    /// An INVITE whose signatures are checked there waits, like one whose certificate is fetched.
+    void set_signature_pool(signature_pool* pool) { pool_ = pool; }
+    /// Takes the pool's finished checks and handles the INVITEs that waited for them (each poll
+    /// of the control loop; cheap when none finished).
+    void poll_verifications();
     size_t invites_held() const { return held_.size(); }
     /// Certificate URLs the verifier knows now (certificates and recent failures).
     size_t certificates_cached() const { return verifier_ ? verifier_->certificates() : 0; }
@@ -525,12 +534,19 @@ private:
     /// STIR/SHAKEN verification (b2bua_stir_verify.cc). True when `in` (a new INVITE from a
     /// provider with verify_identity) names a certificate that is not known yet: it is kept and
     /// its fetch started; certificate_arrived() handles it again.
-    bool hold_for_certificate(const inbound& in);
+    /// Also true when its signatures are being checked by the pool (set_signature_pool).
+    bool hold_for_verification(const inbound& in);
+    /// Keeps `in` until `url` arrives or, when `url` is empty, the verification of transaction
+    /// `key` is done; false (kept nothing) when too many wait already.
+    bool hold(const inbound& in, std::string url, std::string key);
+    /// Handles again, in arrival order, the held INVITEs that wait for `url` (or, with `url`
+    /// empty, for the verification of transaction `key`).
+    void replay_held(const std::string& url, const std::string& key);
     /// The verification of a new INVITE from `trunk` (not_verified unless it has
-    /// verify_identity): its Identity headers against the calling number (`caller`'s asserted
-    /// one, else the From user) and the called one (the Request-URI's user, else the To's).
-    verification verify_caller(const sip::message& m, const provider_config* trunk, const asserted_identity& caller,
-                               std::string_view ruri_user);
+    /// verify_identity): its Identity headers against the calling number (a trusted provider's
+    /// P-Asserted-Identity, else the From user) and the called one (the Request-URI's user, else
+    /// the To's). Taken from the pool's answer when it checked the signatures.
+    verification verify_caller(const sip::message& m, const provider_config* trunk);
     /// A CANCEL of an INVITE held for its certificate: the INVITE is answered 487 (its server
     /// transaction made now), dropped with its retransmissions, the CANCEL answered 200. False
     /// when no held INVITE matches (Call-ID, top Via branch and host).
@@ -560,13 +576,24 @@ private:
     std::string verifier_setup_;  ///< the ca and max_age verifier_ was built with
     std::function<void(const std::string&)> fetch_certificate_;  ///< set_certificate_fetch
     struct held_invite {
-        std::string url;  ///< the certificate it waits for
+        std::string url;  ///< the certificate it waits for, or ""
+        std::string key;  ///< else the transaction whose signatures the pool checks
         unsigned realm = 0;
         sip_addr source;
         std::string raw;
     };
     std::deque<held_invite> held_;    ///< in arrival order (retransmissions too: absorbed once replayed)
     std::set<std::string> fetching_;  ///< URLs asked of fetch_certificate_ and not arrived yet
+    signature_pool* pool_ = nullptr;  ///< set_signature_pool
+    struct signature_job {
+        std::string key;  ///< the INVITE transaction (Call-ID, Via branch and host)
+        prepared_verification prepared;
+    };
+    std::unordered_map<uint64_t, signature_job> jobs_;  ///< in the pool, by job id
+    std::set<std::string> checking_;                    ///< their transactions
+    uint64_t last_job_ = 0;
+    /// A transaction's verification the pool finished, while its INVITEs are handled again.
+    std::unordered_map<std::string, verification> verified_;
     uint64_t last_call_id_ = 0;
     std::unordered_map<uint64_t, std::unique_ptr<call>> calls_;
     std::unordered_map<std::string, uint64_t> by_call_id_;  ///< both legs' Call-IDs

@@ -5,7 +5,9 @@
 // Verifying never waits: a certificate that is not known yet is fetched by the control loop
 // (set_certificate_fetch) while the INVITE, and any retransmission of it, is held here; when
 // the certificate arrives the INVITEs are handled as if they came then. The fetch has a timeout
-// (certificate_fetcher.hh), so nothing is held for longer than that.
+// (certificate_fetcher.hh), so nothing is held for longer than that. With a signature pool
+// (`[stir] verify_threads`) the signatures are checked on its threads the same way: the INVITE
+// waits, the control thread goes on, and the pool's answer lets the INVITE through.
 
 #include <chrono>
 
@@ -44,6 +46,34 @@ std::vector<std::string_view> identities_of(const sip::message& m) {
     return out;
 }
 
+// The INVITE transaction (RFC 3261 17.2.3): its retransmissions have the same key.
+std::string transaction_key(const sip::message& m) {
+    return std::string(m.call_id) + "|" + std::string(m.top_via.branch) + "|" + std::string(m.top_via.host);
+}
+
+struct call_numbers {
+    std::string orig, dest;
+};
+
+// The numbers a PASSporT must name: the caller (a trusted provider's P-Asserted-Identity, else
+// the From user: ATIS-1000074 5.3) and the called (the Request-URI's user, else the To's).
+call_numbers numbers_of(const sip::message& m, const provider_config& trunk) {
+    call_numbers n;
+    const asserted_identity asserted = identity_of_call(m, trunk.trust_identity, nullptr);
+    if (!asserted.empty()) {
+        n.orig = tn_of(asserted.user);
+    } else if (sip::uri from; sip::parse_uri(m.from.uri, from)) {
+        n.orig = tn_of(from.user);
+    }
+    if (sip::uri ruri; sip::parse_uri(m.request_uri, ruri)) {
+        n.dest = tn_of(ruri.user);
+    }
+    if (sip::uri to; n.dest.empty() && sip::parse_uri(m.to.uri, to)) {
+        n.dest = tn_of(to.user);
+    }
+    return n;
+}
+
 }  // namespace
 
 void b2bua::setup_verifier() {
@@ -62,28 +92,89 @@ void b2bua::setup_verifier() {
     }
 }
 
-bool b2bua::hold_for_certificate(const inbound& in) {
-    if (!verifier_ || !fetch_certificate_) {
+bool b2bua::hold(const inbound& in, std::string url, std::string key) {
+    if (held_.size() >= max_held) {
+        ++stats_.held_overflow;
+        return false;  // verified now: without its certificate it fails
+    }
+    held_.push_back(held_invite{std::move(url), std::move(key), in.realm, in.source, std::string(in.raw)});
+    ++stats_.invites_held;
+    return true;
+}
+
+bool b2bua::hold_for_verification(const inbound& in) {
+    if (!verifier_) {
         return false;
     }
     const provider_config* trunk = accounts_.provider_by_address(in.source.addr);
     if (trunk == nullptr || !trunk->verify_identity) {
         return false;
     }
-    const std::string url = verifier_->missing_certificate(identities_of(*in.msg), wall_s());
-    if (url.empty()) {
-        return false;
+    const sip::message& m = *in.msg;
+    std::string key = transaction_key(m);
+    if (verified_.count(key) != 0) {
+        return false;  // the pool's answer is in: on_invite takes it
+    }
+    if (checking_.count(key) != 0) {
+        return hold(in, {}, std::move(key));  // a retransmission while its signatures are checked
+    }
+    const std::vector<std::string_view> identities = identities_of(m);
+    const int64_t now = wall_s();
+    if (fetch_certificate_) {
+        if (std::string url = verifier_->missing_certificate(identities, now); !url.empty()) {
+            if (!hold(in, url, {})) {
+                return false;
+            }
+            if (fetching_.insert(url).second) {
+                fetch_certificate_(url);
+            }
+            return true;
+        }
+    }
+    if (pool_ == nullptr) {
+        return false;  // verify_caller checks the signatures itself
+    }
+    const auto [orig, dest] = numbers_of(m, *trunk);
+    prepared_verification prepared = verifier_->prepare(identities, orig, dest, now);
+    if (prepared.checks() == 0) {
+        return false;  // settled without a signature: nothing costly left
+    }
+    std::vector<signature_check> checks;
+    for (const prepared_verification::step& st : prepared.steps) {
+        if (st.check) {
+            checks.push_back(*st.check);
+        }
     }
     if (held_.size() >= max_held) {
         ++stats_.held_overflow;
-        return false;  // verified now: without its certificate it fails
+        return false;
     }
-    held_.push_back(held_invite{url, in.realm, in.source, std::string(in.raw)});
-    ++stats_.invites_held;
-    if (fetching_.insert(url).second) {
-        fetch_certificate_(url);
+    const uint64_t id = ++last_job_;
+    if (!pool_->submit(id, std::move(checks))) {
+        ++stats_.pool_full;
+        return false;  // the pool is full: checked here
     }
-    return true;
+    ++stats_.signatures_pooled;
+    checking_.insert(key);
+    jobs_.emplace(id, signature_job{key, std::move(prepared)});
+    return hold(in, {}, std::move(key));
+}
+
+void b2bua::replay_held(const std::string& url, const std::string& key) {
+    // In the order they came: the first opens the transaction, its retransmissions are then
+    // absorbed by it.
+    std::deque<held_invite> ready;
+    for (auto it = held_.begin(); it != held_.end();) {
+        if (it->url == url && it->key == key) {
+            ready.push_back(std::move(*it));
+            it = held_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    for (const held_invite& h : ready) {
+        on_datagram(h.realm, h.source, h.raw);
+    }
 }
 
 void b2bua::certificate_arrived(const std::string& url, bool ok, const std::string& pem, uint32_t max_age_s,
@@ -102,20 +193,25 @@ void b2bua::certificate_arrived(const std::string& url, bool ok, const std::stri
             ++stats_.certs_fetched;
         }
     }
-    // The INVITEs that waited for it, in the order they came (the first opens the transaction,
-    // its retransmissions are then absorbed by it).
-    std::deque<held_invite> ready;
-    for (auto it = held_.begin(); it != held_.end();) {
-        if (it->url == url) {
-            ready.push_back(std::move(*it));
-            it = held_.erase(it);
-        } else {
-            ++it;
+    replay_held(url, {});
+}
+
+void b2bua::poll_verifications() {
+    if (pool_ == nullptr) {
+        return;
+    }
+    pool_->drain([this](uint64_t id, const std::vector<bool>& valid) {
+        const auto it = jobs_.find(id);
+        if (it == jobs_.end()) {
+            return;
         }
-    }
-    for (const held_invite& h : ready) {
-        on_datagram(h.realm, h.source, h.raw);
-    }
+        const std::string key = it->second.key;
+        verified_[key] = identity_verifier::conclude(it->second.prepared, valid);
+        jobs_.erase(it);
+        checking_.erase(key);
+        replay_held({}, key);
+        verified_.erase(key);  // taken by the INVITE, or it was CANCELled or refused meanwhile
+    });
 }
 
 bool b2bua::cancel_held_invite(const inbound& cancel) {
@@ -146,22 +242,17 @@ bool b2bua::cancel_held_invite(const inbound& cancel) {
     return answered;
 }
 
-verification b2bua::verify_caller(const sip::message& m, const provider_config* trunk,
-                                  const asserted_identity& caller, std::string_view ruri_user) {
+verification b2bua::verify_caller(const sip::message& m, const provider_config* trunk) {
     if (trunk == nullptr || !trunk->verify_identity || !verifier_) {
         return {};
     }
-    std::string orig = tn_of(caller.user);
-    if (caller.empty()) {
-        sip::uri from;
-        orig = sip::parse_uri(m.from.uri, from) ? tn_of(from.user) : std::string();
+    verification v;
+    if (const auto it = verified_.find(transaction_key(m)); it != verified_.end()) {
+        v = it->second;  // the pool checked its signatures
+    } else {
+        const auto [orig, dest] = numbers_of(m, *trunk);
+        v = verifier_->verify(identities_of(m), orig, dest, wall_s());
     }
-    std::string dest = tn_of(ruri_user);
-    if (dest.empty()) {
-        sip::uri to;
-        dest = sip::parse_uri(m.to.uri, to) ? tn_of(to.user) : std::string();
-    }
-    verification v = verifier_->verify(identities_of(m), orig, dest, wall_s());
     switch (v.status) {
     case verstat::passed:
         ++stats_.verify_passed;

@@ -93,6 +93,7 @@ struct stir_config {
     unsigned max_age_s = 60;      ///< how far a PASSporT's iat may be from now (RFC 8224 6.2.2)
     unsigned fetch_timeout_ms = 2000;  ///< a certificate fetch, all of it
     bool x5u_http = false;        ///< also fetch http:// x5u URLs (SHAKEN says https)
+    unsigned verify_threads = 0;  ///< threads that check signatures (0: the control thread itself)
     bool operator==(const stir_config&) const = default;
 };
 

@@ -128,6 +128,9 @@ struct control_loop::impl {
     /// STIR/SHAKEN: the certificates of x5u URLs, fetched over the host's network (like the API
     /// and HEP, not through the dataplane) for the B2BUA's verification.
     certificate_fetcher certificates;
+    /// [stir] verify_threads: signatures checked off the control thread (nullptr: on it). After
+    /// `calls`, so that it stops before the B2BUA that takes its answers goes.
+    std::unique_ptr<signature_pool> signatures;
     std::unique_ptr<mgmt_api> api;
     uint64_t reloads_refused = 0;  ///< reloads whose config or dialplans were broken (nothing changed)
     std::array<char, 65536> reassembly_buf{};  ///< a whole UDP payload, when it came in fragments
@@ -155,6 +158,10 @@ struct control_loop::impl {
                        }) {
         transport.set_hep(&hep);
         calls.set_certificate_fetch([this](const std::string& url) { certificates.fetch(url); });
+        if (c.stir.verify_threads != 0) {
+            signatures = std::make_unique<signature_pool>(c.stir.verify_threads);
+            calls.set_signature_pool(signatures.get());
+        }
         calls.set_join_observer([this](uint64_t gone, uint64_t into) { captures.call_joined(gone, into); });
         // Room for a full frames_out ring and the message being built (up to 64 fragments).
         transactions.keep_free_for_sending(d.frames_out_capacity() + 64);
@@ -191,8 +198,9 @@ struct control_loop::impl {
             return {false, err};
         }
         if (next.dataplane.eal_args != cfg.dataplane.eal_args || next.sip.port != cfg.sip.port ||
-            next.api_listen != cfg.api_listen || next.dataplane.ports.size() != cfg.dataplane.ports.size()) {
-            log_info("reload: [eal], [port.*], [sip] port and [api] listen changes need a restart");
+            next.api_listen != cfg.api_listen || next.dataplane.ports.size() != cfg.dataplane.ports.size() ||
+            next.stir.verify_threads != cfg.stir.verify_threads) {
+            log_info("reload: [eal], [port.*], [sip] port, [api] listen and [stir] verify_threads changes need a restart");
         }
         calls.reload(b2bua_config_of(next, cfg), std::move(plans));
         certificates.reconfigure(fetcher_config_of(next.stir));
@@ -449,6 +457,11 @@ struct control_loop::impl {
         j.key("invites_held").value(bs.invites_held).key("held_overflow").value(bs.held_overflow);
         j.key("held_cancelled").value(bs.held_cancelled).key("cached").value(uint64_t{calls.certificates_cached()});
         j.key("held_now").value(uint64_t{calls.invites_held()}).end_object();
+        // Signatures checked by [stir] verify_threads, and those checked here because it was full.
+        j.key("signatures").begin_object();
+        j.key("threads").value(uint64_t{signatures ? signatures->threads() : 0u});
+        j.key("pooled").value(bs.signatures_pooled).key("pool_full").value(bs.pool_full);
+        j.key("in_pool").value(uint64_t{signatures ? signatures->in_pool() : 0u}).end_object();
         j.end_object();
         j.key("calls").begin_object();
         j.key("active").value(uint64_t{calls.active_calls()}).key("total").value(bs.calls_total);
@@ -547,6 +560,7 @@ struct control_loop::impl {
         const ms_t now = steady_ms();
         timers.run(now);
         captures.poll(now);
+        calls.poll_verifications();
         transport.tick(now);
         media.retry_neighbours(now, nn > 0);
         hep.flush();  // this poll's copies, in one sendmmsg (the SIP itself has gone)

@@ -43,6 +43,8 @@ const char* const gauges[] = {
     "calls.active",
     "stir.certificates.held_now",
     "stir.certificates.cached",
+    "stir.signatures.threads",
+    "stir.signatures.in_pool",
     "providers.channels.calls",
     "providers.channels.max",
     "providers.quality.mean_mos",

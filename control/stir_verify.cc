@@ -131,30 +131,34 @@ int64_t not_after_s(const X509* cert) {
     return static_cast<int64_t>(timegm(&tm));
 }
 
+verification failed(std::string reason) { return {verstat::failed, 0, std::move(reason)}; }
+
+}  // namespace
+
 // ES256's signature is r||s (RFC 7518 3.4); OpenSSL verifies the DER form.
-bool verify_es256(EVP_PKEY* key, const std::string& input, const std::string& raw) {
-    if (raw.size() != 64) {
+bool check_signature(const signature_check& c) {
+    if (c.signature.size() != 64 || !c.key) {
         return false;
     }
     ECDSA_SIG* sig = ECDSA_SIG_new();
-    const auto* p = reinterpret_cast<const unsigned char*>(raw.data());
+    const auto* p = reinterpret_cast<const unsigned char*>(c.signature.data());
     ECDSA_SIG_set0(sig, BN_bin2bn(p, 32, nullptr), BN_bin2bn(p + 32, 32, nullptr));
     unsigned char* der = nullptr;
     const int der_len = i2d_ECDSA_SIG(sig, &der);
     ECDSA_SIG_free(sig);
     EVP_MD_CTX* ctx = EVP_MD_CTX_new();
     const bool ok = der_len > 0 && ctx != nullptr &&
-                    EVP_DigestVerifyInit(ctx, nullptr, EVP_sha256(), nullptr, key) == 1 &&
+                    EVP_DigestVerifyInit(ctx, nullptr, EVP_sha256(), nullptr, static_cast<EVP_PKEY*>(c.key.get())) == 1 &&
                     EVP_DigestVerify(ctx, der, static_cast<size_t>(der_len),
-                                     reinterpret_cast<const unsigned char*>(input.data()), input.size()) == 1;
+                                     reinterpret_cast<const unsigned char*>(c.input.data()), c.input.size()) == 1;
     EVP_MD_CTX_free(ctx);
     OPENSSL_free(der);
     return ok;
 }
 
-verification failed(std::string reason) { return {verstat::failed, 0, std::move(reason)}; }
-
-}  // namespace
+size_t prepared_verification::checks() const {
+    return static_cast<size_t>(std::count_if(steps.begin(), steps.end(), [](const step& s) { return s.check.has_value(); }));
+}
 
 std::string_view to_string(verstat v) {
     switch (v) {
@@ -260,9 +264,6 @@ std::unique_ptr<identity_verifier> identity_verifier::from_pem(const std::string
 }
 
 identity_verifier::~identity_verifier() {
-    for (auto& [url, e] : certs_) {
-        EVP_PKEY_free(static_cast<EVP_PKEY*>(e.key));
-    }
     X509_STORE_free(static_cast<X509_STORE*>(roots_));
 }
 
@@ -273,18 +274,16 @@ const identity_verifier::cert_entry* identity_verifier::find(const std::string& 
 
 void identity_verifier::put(const std::string& url, cert_entry e) {
     if (auto it = certs_.find(url); it != certs_.end()) {
-        EVP_PKEY_free(static_cast<EVP_PKEY*>(it->second.key));
-        it->second = e;
+        it->second = std::move(e);
         return;
     }
     if (certs_.size() >= max_certificates) {
         // Full (URLs a peer made up): the one that expires first makes room.
         auto oldest = std::min_element(certs_.begin(), certs_.end(),
                                        [](const auto& a, const auto& b) { return a.second.expires_s < b.second.expires_s; });
-        EVP_PKEY_free(static_cast<EVP_PKEY*>(oldest->second.key));
         certs_.erase(oldest);
     }
-    certs_.emplace(url, e);
+    certs_.emplace(url, std::move(e));
 }
 
 std::string identity_verifier::missing_certificate(const std::vector<std::string_view>& identities,
@@ -344,7 +343,8 @@ std::string identity_verifier::store_certificate(const std::string& url, const s
         return why;
     }
     const int64_t keep = max_age_s == 0 ? default_keep_s : std::clamp<int64_t>(max_age_s, 60, longest_keep_s);
-    put(url, cert_entry{key, std::min(now_s + keep, not_after_s(leaf))});
+    put(url, cert_entry{std::shared_ptr<void>(key, [](void* k) { EVP_PKEY_free(static_cast<EVP_PKEY*>(k)); }),
+                        std::min(now_s + keep, not_after_s(leaf))});
     return {};
 }
 
@@ -352,45 +352,69 @@ void identity_verifier::store_failure(const std::string& url, int64_t now_s) {
     put(url, cert_entry{nullptr, now_s + failure_keep_s});
 }
 
-verification identity_verifier::verify_one(const parsed_identity& p, std::string_view orig_tn,
-                                           std::string_view dest_tn, int64_t now_s) const {
+prepared_verification::step identity_verifier::prepare_one(const parsed_identity& p, std::string_view orig_tn,
+                                                            std::string_view dest_tn, int64_t now_s) const {
+    prepared_verification::step step;
+    auto fail = [&step](const char* reason) {
+        step.settled = failed(reason);
+        return step;
+    };
     // Not SHAKEN (another PASSporT extension, or plain RFC 8225): nothing this service checks.
     if (p.ppt_param != "shaken" && p.ppt != "shaken") {
-        return {verstat::no_validation, 0, {}};
+        step.settled = {verstat::no_validation, 0, {}};
+        return step;
     }
     if (p.ppt_param != p.ppt || p.alg != "ES256" || (!p.alg_param.empty() && p.alg_param != "ES256") ||
         p.typ != "passport" || p.orig_tn.empty() || p.dest_tns.empty() || p.origid.empty() ||
         (p.attest != 'A' && p.attest != 'B' && p.attest != 'C')) {
-        return failed("malformed");
+        return fail("malformed");
     }
     if (p.x5u.empty() || p.x5u != p.info) {
-        return failed("x5u_mismatch");  // ATIS-1000074 5.3.1: the certificate named is the one used
+        return fail("x5u_mismatch");  // ATIS-1000074 5.3.1: the certificate named is the one used
     }
     if (p.iat > now_s + max_age_s_ || now_s - p.iat > static_cast<int64_t>(max_age_s_)) {
-        return failed("stale");  // RFC 8224 6.2.2: replayed, or a clock far off
+        return fail("stale");  // RFC 8224 6.2.2: replayed, or a clock far off
     }
     if (orig_tn.empty() || p.orig_tn != orig_tn) {
-        return failed("orig_mismatch");
+        return fail("orig_mismatch");
     }
     if (dest_tn.empty() || std::find(p.dest_tns.begin(), p.dest_tns.end(), dest_tn) == p.dest_tns.end()) {
-        return failed("dest_mismatch");
+        return fail("dest_mismatch");
     }
     const cert_entry* cert = find(p.info, now_s);
-    if (cert == nullptr || cert->key == nullptr) {
-        return failed("certificate");
+    if (cert == nullptr || !cert->key) {
+        return fail("certificate");
     }
-    if (!verify_es256(static_cast<EVP_PKEY*>(cert->key), p.signing_input, p.signature)) {
-        return failed("bad_signature");
-    }
-    return {verstat::passed, p.attest, {}};
+    step.attest = p.attest;
+    step.check = signature_check{cert->key, p.signing_input, p.signature};
+    return step;
 }
 
-verification identity_verifier::verify(const std::vector<std::string_view>& identities, std::string_view orig_tn,
-                                       std::string_view dest_tn, int64_t now_s) const {
-    verification first_failure;
+prepared_verification identity_verifier::prepare(const std::vector<std::string_view>& identities,
+                                                 std::string_view orig_tn, std::string_view dest_tn,
+                                                 int64_t now_s) const {
+    prepared_verification out;
     for (const std::string_view value : identities) {
         parsed_identity p;
-        verification v = parse_identity(value, p).empty() ? verify_one(p, orig_tn, dest_tn, now_s) : failed("malformed");
+        if (parse_identity(value, p).empty()) {
+            out.steps.push_back(prepare_one(p, orig_tn, dest_tn, now_s));
+        } else {
+            out.steps.push_back({failed("malformed"), 0, std::nullopt});
+        }
+    }
+    return out;
+}
+
+verification identity_verifier::conclude(const prepared_verification& p, const std::vector<bool>& valid) {
+    verification first_failure;
+    size_t checked = 0;
+    for (const prepared_verification::step& s : p.steps) {
+        verification v = s.settled;
+        if (s.check) {
+            const bool ok = checked < valid.size() && valid[checked];
+            ++checked;
+            v = ok ? verification{verstat::passed, s.attest, {}} : failed("bad_signature");
+        }
         if (v.status == verstat::passed) {
             return v;  // RFC 8224 6.2.3: one valid Identity is enough
         }
@@ -402,6 +426,21 @@ verification identity_verifier::verify(const std::vector<std::string_view>& iden
         return first_failure;
     }
     return {verstat::no_validation, 0, {}};
+}
+
+verification identity_verifier::verify(const std::vector<std::string_view>& identities, std::string_view orig_tn,
+                                       std::string_view dest_tn, int64_t now_s) const {
+    const prepared_verification p = prepare(identities, orig_tn, dest_tn, now_s);
+    std::vector<bool> valid;
+    for (const prepared_verification::step& s : p.steps) {
+        if (s.check) {
+            valid.push_back(check_signature(*s.check));
+            if (valid.back()) {
+                break;  // one valid Identity is enough: the rest are not checked
+            }
+        }
+    }
+    return conclude(p, valid);
 }
 
 }  // namespace sf::control

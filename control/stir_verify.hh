@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -61,6 +62,32 @@ struct verification {
                          ///< certificate, malformed, x5u_mismatch; "" otherwise
 };
 
+/// One ES256 signature to check: the certificate's key (a reference of its own, so that the
+/// check may run on another thread while the verifier replaces or drops the certificate), what
+/// was signed and the signature.
+struct signature_check {
+    std::shared_ptr<void> key;  // EVP_PKEY
+    std::string input;
+    std::string signature;
+};
+
+/// True when `c`'s signature verifies (ES256 over its input with its key). Thread-safe.
+bool check_signature(const signature_check& c);
+
+/// A verification up to its signatures: each Identity value either settled by the cheap checks
+/// (a failure with its reason, or nothing SHAKEN) or waiting for its signature, which decides
+/// it (passed, else bad_signature). identity_verifier::conclude() turns the signatures' answers
+/// into the verification.
+struct prepared_verification {
+    struct step {
+        verification settled;     ///< when `check` is empty
+        char attest = 0;          ///< the PASSporT's, should its signature verify
+        std::optional<signature_check> check;
+    };
+    std::vector<step> steps;
+    size_t checks() const;  ///< steps waiting for a signature
+};
+
 /// The verification service: the trust anchors (the STI-PA's roots), the certificates fetched
 /// so far by URL, and the freshness a PASSporT's iat must have.
 class identity_verifier {
@@ -90,6 +117,12 @@ public:
     /// against its calling and called numbers (canonical_tn()s; "" when not a number).
     verification verify(const std::vector<std::string_view>& identities, std::string_view orig_tn,
                         std::string_view dest_tn, int64_t now_s) const;
+    /// verify() in two halves, for the signatures to be checked elsewhere (signature_pool.hh):
+    /// everything but the signatures now, then the verification from their answers (`valid[i]`
+    /// for the i-th step that had a check, in order).
+    prepared_verification prepare(const std::vector<std::string_view>& identities, std::string_view orig_tn,
+                                  std::string_view dest_tn, int64_t now_s) const;
+    static verification conclude(const prepared_verification& p, const std::vector<bool>& valid);
 
     size_t certificates() const { return certs_.size(); }
     unsigned max_age_s() const { return max_age_s_; }
@@ -97,13 +130,13 @@ public:
 private:
     identity_verifier() = default;
     struct cert_entry {
-        void* key = nullptr;  // EVP_PKEY*, null for a failure
+        std::shared_ptr<void> key;  // EVP_PKEY, null for a failure
         int64_t expires_s = 0;
     };
     const cert_entry* find(const std::string& url, int64_t now_s) const;
     void put(const std::string& url, cert_entry e);
-    verification verify_one(const parsed_identity& p, std::string_view orig_tn, std::string_view dest_tn,
-                            int64_t now_s) const;
+    prepared_verification::step prepare_one(const parsed_identity& p, std::string_view orig_tn,
+                                            std::string_view dest_tn, int64_t now_s) const;
 
     void* roots_ = nullptr;  // X509_STORE*
     unsigned max_age_s_ = 60;

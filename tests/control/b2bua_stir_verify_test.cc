@@ -8,6 +8,7 @@
 #include "stir_keys.hh"
 
 #include <chrono>
+#include <thread>
 
 namespace {
 
@@ -262,4 +263,93 @@ TEST_F(verify_b2bua_test, held_invites_are_bounded) {
     arrive();
     EXPECT_EQ(b2b_->invites_held(), 0u);
     EXPECT_EQ(b2b_->stats().verify_passed, 256u);
+}
+
+namespace {
+
+/// The same with `[stir] verify_threads`: the signatures are checked on a pool's thread while
+/// the INVITE waits.
+class pooled_verify_test : public verify_b2bua_test {
+protected:
+    void SetUp() override {
+        verify_b2bua_test::SetUp();
+        pool_ = std::make_unique<sf::control::signature_pool>(1);
+        b2b_->set_signature_pool(pool_.get());
+        arrive();  // the certificate is known: what waits, waits for its signatures
+    }
+    void TearDown() override {
+        pool_.reset();  // before the B2BUA it answers
+        verify_b2bua_test::TearDown();
+    }
+
+    /// Polls the B2BUA (as the control loop does) until nothing waits, at most 10 s.
+    void settle() {
+        const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while ((b2b_->invites_held() != 0 || pool_->in_pool() != 0) && std::chrono::steady_clock::now() < end) {
+            b2b_->poll_verifications();
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+        ASSERT_EQ(b2b_->invites_held(), 0u) << "the pool never answered";
+    }
+
+    std::unique_ptr<sf::control::signature_pool> pool_;
+};
+
+}  // namespace
+
+TEST_F(pooled_verify_test, the_invite_waits_for_its_signature_off_the_control_thread) {
+    const std::string inv = carrier_invite("Identity: " + identity() + "\r\n");
+    feed(core, carol, inv);
+    feed(core, carol, inv);  // its retransmission waits with it
+    EXPECT_EQ(b2b_->stats().signatures_pooled, 1u) << "one job for the transaction";
+    settle();
+    EXPECT_EQ(b2b_->active_calls(), 1u);
+    const auto [from, pai] = bobs_caller();
+    EXPECT_NE(from.find(";verstat=TN-Validation-Passed@"), std::string::npos) << from;
+    EXPECT_EQ(b2b_->stats().verify_passed, 1u);
+
+    // A mangled ppt parameter is settled here, without the pool.
+    feed(core, carol, carrier_invite("Identity: " + identity("15550100") + "x\r\n", "v2@x"));
+    EXPECT_EQ(b2b_->stats().signatures_pooled, 1u);
+    EXPECT_NE(bobs_caller().first.find(";verstat=TN-Validation-Failed@"), std::string::npos);
+    EXPECT_EQ(b2b_->stats().verify_failures.at("malformed"), 1u);
+    // A signature that is not the claims' fails there as it would here.
+    passport_claims c{'A', "15550100", "15551234", wall_now(), "o"};
+    const std::string good = signer_->identity(c);
+    c.origid = "p";  // another PASSporT: its signature does not fit the first one's claims
+    const std::string other = signer_->identity(c);
+    const std::string spliced = good.substr(0, good.rfind('.', good.find(';'))) +
+                                other.substr(other.rfind('.', other.find(';')));
+    feed(core, carol, carrier_invite("Identity: " + spliced + "\r\n", "v3@x"));
+    EXPECT_EQ(b2b_->stats().signatures_pooled, 2u);
+    settle();
+    EXPECT_NE(bobs_caller().first.find(";verstat=TN-Validation-Failed@"), std::string::npos);
+    EXPECT_EQ(b2b_->stats().verify_failures.at("bad_signature"), 1u);
+
+    // Settled without a signature (stale): not sent to the pool.
+    feed(core, carol, carrier_invite("Identity: " + identity("15550100", wall_now() - 600) + "\r\n", "v4@x"));
+    EXPECT_EQ(b2b_->stats().signatures_pooled, 2u);
+    EXPECT_NE(bobs_caller().first.find(";verstat=TN-Validation-Failed@"), std::string::npos);
+    EXPECT_EQ(b2b_->stats().verify_failures.at("stale"), 1u);
+}
+
+TEST_F(pooled_verify_test, an_invite_cancelled_while_its_signature_is_checked_is_not_routed) {
+    const std::string inv = carrier_invite("Identity: " + identity() + "\r\n");
+    feed(core, carol, inv);
+    ASSERT_EQ(b2b_->invites_held(), 1u);
+    std::string cancel = inv.substr(0, inv.find("\r\n\r\n") + 4);
+    cancel.replace(0, cancel.find(' '), "CANCEL");
+    cancel.replace(cancel.find("CSeq: 1 INVITE"), 14, "CSeq: 1 CANCEL");
+    for (const std::string name : {"Content-Type: ", "Content-Length: "}) {
+        const size_t at = cancel.find(name);
+        cancel.erase(at, cancel.find("\r\n", at) + 2 - at);
+    }
+    cancel.insert(cancel.size() - 2, "Content-Length: 0\r\n");
+    feed(core, carol, cancel);
+    EXPECT_EQ(b2b_->stats().held_cancelled, 1u);
+    settle();
+    const auto out = take();
+    EXPECT_EQ(invite_sent_to(out, bob), nullptr) << "the pool's answer came for a call that is gone";
+    EXPECT_EQ(b2b_->active_calls(), 0u);
+    EXPECT_EQ(b2b_->stats().verify_passed, 0u);
 }

@@ -217,6 +217,9 @@ TEST_F(config_test, stir_section_names_the_roots_for_providers_that_verify) {
     EXPECT_EQ(d.stir.max_age_s, 60u) << "RFC 8224 6.2.2's freshness";
     EXPECT_EQ(d.stir.fetch_timeout_ms, 2000u);
     EXPECT_FALSE(d.stir.x5u_http) << "SHAKEN's x5u is https";
+    EXPECT_EQ(d.stir.verify_threads, 0u) << "signatures checked on the control thread unless asked";
+    EXPECT_EQ(parse(minimal("[stir]\nverify_threads = 4\n")).stir.verify_threads, 4u);
+    expect_error(minimal("[stir]\nverify_threads = 17\n"), "stir.verify_threads");
 
     expect_error(minimal("[provider.carrier]\nhost = 198.51.100.30\nverify_identity = true\n"),
                  "provider.carrier.verify_identity");

@@ -50,7 +50,9 @@ _trunk_address):
                     the x5u under https://cert.lab.invalid/: Failed, failures.certificate +1,
                     certificates.fetch_failed +1, nothing new at the server. In all, the server saw
                     exactly one request (a GET of the path), no TLS failure. Six CDR lines: verstat as
-                    alice saw it, attest A for (a) and (b) ("" for the rest), result 486.
+                    alice saw it, attest A for (a) and (b) ("" for the rest), result 486. lab.conf has
+                    [stir] verify_threads = 1: stir.signatures.pooled + 3 (the signatures of a, b, c
+                    checked on the pool's thread; d to f settled before any signature).
 """
 import base64
 import json
@@ -508,6 +510,7 @@ class IdentityTests:
         errs = []
         server, report = None, os.path.join(tdir, "x5u.json")
         cdr_before = len(self.cdr_lines())
+        signatures_before = (self.stats().get("stir") or {}).get("signatures") or {}
         self._trunk_address(True)
         try:
             server, report = self._x5u_server(tdir, path)
@@ -550,6 +553,14 @@ class IdentityTests:
                 if server in self.procs:
                     self.procs.remove(server)
             self._trunk_address(False)
+        # [stir] verify_threads = 1: the signatures of (a), (b) and (c) were checked on the pool's
+        # thread; (d) to (f) were settled before any signature.
+        signatures = (self.stats().get("stir") or {}).get("signatures") or {}
+        pooled = signatures.get("pooled", 0) - signatures_before.get("pooled", 0)
+        self._progress(f"stir.signatures {signatures}: pooled +{pooled}")
+        if signatures.get("threads") != 1 or pooled != 3 or signatures.get("pool_full") != signatures_before.get("pool_full"):
+            errs.append(f"stir.signatures {signatures} (before {signatures_before}): wanted threads 1, pooled +3 "
+                        f"(calls a, b, c), pool_full unchanged")
         # The call records: each call's verstat, and the attestation of the PASSporTs that passed.
         recs = self._new_cdr_records(cdr_before, len(cases), errs)
         got = [(r.get("verstat"), r.get("attest"), r.get("result")) for r in recs]

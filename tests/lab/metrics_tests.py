@@ -29,7 +29,8 @@ LABEL_MAPS = {"ports": "port", "drops": "reason", "transfers.refusals": "reason"
               "provider_registrations": "provider"}
 GAUGES = {"relay.entries", "capture.running", "hep.enabled", "sip.rate_limited_sources", "sip.transactions",
           "sip.message_mbufs_free", "neighbours.entries", "accounts.registered_users", "accounts.bindings",
-          "calls.active", "stir.certificates.held_now", "stir.certificates.cached", "providers.channels.calls", "providers.channels.max",
+          "calls.active", "stir.certificates.held_now", "stir.certificates.cached", "stir.signatures.threads",
+          "stir.signatures.in_pool", "providers.channels.calls", "providers.channels.max",
           "providers.quality.mean_mos", "providers.quality.recent_mos", "providers.probed.up",
           "provider_registrations.expires_s", "provider_registrations.expires_in_s", "provider_registrations.last_status",
           "provider_registrations.failures"}
