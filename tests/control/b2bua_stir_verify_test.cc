@@ -84,6 +84,22 @@ protected:
 
     void arrive() { b2b_->certificate_arrived(url, true, cert_, 0, ""); }
 
+    /// The CANCEL of `inv` (RFC 3261 9.1: its Request-URI, Via, From, To, Call-ID, CSeq number).
+    static std::string cancel_of(const std::string& inv) {
+        std::string cancel = inv.substr(0, inv.find("\r\n\r\n") + 4);
+        cancel.replace(0, cancel.find(' '), "CANCEL");
+        cancel.replace(cancel.find("CSeq: 1 INVITE"), 14, "CSeq: 1 CANCEL");
+        for (const std::string name : {"Content-Type: ", "Content-Length: "}) {
+            const size_t at = cancel.find(name);
+            EXPECT_NE(at, std::string::npos) << name;
+            if (at != std::string::npos) {
+                cancel.erase(at, cancel.find("\r\n", at) + 2 - at);
+            }
+        }
+        cancel.insert(cancel.size() - 2, "Content-Length: 0\r\n");
+        return cancel;
+    }
+
     b2bua_config cfg_;
     std::string root_key_, root_, key_, cert_;
     std::unique_ptr<identity_signer> signer_;
@@ -211,15 +227,7 @@ TEST_F(verify_b2bua_test, a_held_invite_can_be_cancelled) {
     feed(core, carol, inv);
     feed(core, carol, inv);  // and retransmitted
     ASSERT_EQ(b2b_->invites_held(), 2u);
-    std::string cancel = inv.substr(0, inv.find("\r\n\r\n") + 4);
-    cancel.replace(0, cancel.find(' '), "CANCEL");
-    cancel.replace(cancel.find("CSeq: 1 INVITE"), 14, "CSeq: 1 CANCEL");
-    for (const std::string name : {"Content-Type: ", "Content-Length: "}) {
-        const size_t at = cancel.find(name);
-        ASSERT_NE(at, std::string::npos) << name;
-        cancel.erase(at, cancel.find("\r\n", at) + 2 - at);
-    }
-    cancel.insert(cancel.size() - 2, "Content-Length: 0\r\n");
+    const std::string cancel = cancel_of(inv);
     feed(core, carol, cancel);
     const auto out = take();
     ASSERT_EQ(out.size(), 3u);
@@ -337,14 +345,7 @@ TEST_F(pooled_verify_test, an_invite_cancelled_while_its_signature_is_checked_is
     const std::string inv = carrier_invite("Identity: " + identity() + "\r\n");
     feed(core, carol, inv);
     ASSERT_EQ(b2b_->invites_held(), 1u);
-    std::string cancel = inv.substr(0, inv.find("\r\n\r\n") + 4);
-    cancel.replace(0, cancel.find(' '), "CANCEL");
-    cancel.replace(cancel.find("CSeq: 1 INVITE"), 14, "CSeq: 1 CANCEL");
-    for (const std::string name : {"Content-Type: ", "Content-Length: "}) {
-        const size_t at = cancel.find(name);
-        cancel.erase(at, cancel.find("\r\n", at) + 2 - at);
-    }
-    cancel.insert(cancel.size() - 2, "Content-Length: 0\r\n");
+    const std::string cancel = cancel_of(inv);
     feed(core, carol, cancel);
     EXPECT_EQ(b2b_->stats().held_cancelled, 1u);
     settle();
