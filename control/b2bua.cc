@@ -253,7 +253,8 @@ void b2bua::on_invite(const inbound& in) {
         }
         return;
     }
-    if (hold_for_verification(in)) {
+    std::optional<prepared_verification> prepared;  // made once, taken by verify_caller below
+    if (hold_for_verification(in, prepared)) {
         return;  // its STIR/SHAKEN certificate is fetched or its signatures checked: handled after
     }
 
@@ -326,7 +327,7 @@ void b2bua::on_invite(const inbound& in) {
     }
     const asserted_identity caller_identity =
         identity_of_call(m, trunk != nullptr && trunk->trust_identity, account);
-    const verification verified = verify_caller(m, trunk);
+    const verification verified = verify_caller(m, trunk, prepared);
 
     route_request rq;
     rq.account = account != nullptr ? account->name : "";

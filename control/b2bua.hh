@@ -535,7 +535,9 @@ private:
     /// provider with verify_identity) names a certificate that is not known yet: it is kept and
     /// its fetch started; certificate_arrived() handles it again.
     /// Also true when its signatures are being checked by the pool (set_signature_pool).
-    bool hold_for_verification(const inbound& in);
+    /// `prepared`: the verification as far as it goes without signatures, when this made it
+    /// and did not hold `in` (verify_caller then finishes it: the headers are read once).
+    bool hold_for_verification(const inbound& in, std::optional<prepared_verification>& prepared);
     /// Keeps `in` until `url` arrives or, when `url` is empty, the verification of transaction
     /// `key` is done; false (kept nothing) when too many wait already.
     bool hold(const inbound& in, std::string url, std::string key);
@@ -546,7 +548,8 @@ private:
     /// verify_identity): its Identity headers against the calling number (a trusted provider's
     /// P-Asserted-Identity, else the From user) and the called one (the Request-URI's user, else
     /// the To's). Taken from the pool's answer when it checked the signatures.
-    verification verify_caller(const sip::message& m, const provider_config* trunk);
+    verification verify_caller(const sip::message& m, const provider_config* trunk,
+                               const std::optional<prepared_verification>& prepared);
     /// A CANCEL of an INVITE held for its certificate: the INVITE is answered 487 (its server
     /// transaction made now), dropped with its retransmissions, the CANCEL answered 200. False
     /// when no held INVITE matches (Call-ID, top Via branch and host).

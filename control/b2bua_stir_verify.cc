@@ -102,7 +102,7 @@ bool b2bua::hold(const inbound& in, std::string url, std::string key) {
     return true;
 }
 
-bool b2bua::hold_for_verification(const inbound& in) {
+bool b2bua::hold_for_verification(const inbound& in, std::optional<prepared_verification>& prepared) {
     if (!verifier_) {
         return false;
     }
@@ -118,7 +118,7 @@ bool b2bua::hold_for_verification(const inbound& in) {
     if (checking_.count(key) != 0) {
         return hold(in, {}, std::move(key));  // a retransmission while its signatures are checked
     }
-    const std::vector<std::string_view> identities = identities_of(m);
+    const parsed_identities identities = parse_identities(identities_of(m));
     const int64_t now = wall_s();
     if (fetch_certificate_) {
         if (std::string url = verifier_->missing_certificate(identities, now); !url.empty()) {
@@ -131,32 +131,24 @@ bool b2bua::hold_for_verification(const inbound& in) {
             return true;
         }
     }
-    if (pool_ == nullptr) {
-        return false;  // verify_caller checks the signatures itself
-    }
     const auto [orig, dest] = numbers_of(m, *trunk);
-    prepared_verification prepared = verifier_->prepare(identities, orig, dest, now);
-    if (prepared.checks() == 0) {
-        return false;  // settled without a signature: nothing costly left
-    }
-    std::vector<signature_check> checks;
-    for (const prepared_verification::step& st : prepared.steps) {
-        if (st.check) {
-            checks.push_back(*st.check);
-        }
+    prepared = verifier_->prepare(identities, orig, dest, now);
+    if (pool_ == nullptr || prepared->checks() == 0) {
+        return false;  // verify_caller checks the signatures itself, if any are left
     }
     if (held_.size() >= max_held) {
         ++stats_.held_overflow;
         return false;
     }
     const uint64_t id = ++last_job_;
-    if (!pool_->submit(id, std::move(checks))) {
+    if (!pool_->submit(id, prepared->signature_checks())) {
         ++stats_.pool_full;
         return false;  // the pool is full: checked here
     }
     ++stats_.signatures_pooled;
     checking_.insert(key);
-    jobs_.emplace(id, signature_job{key, std::move(prepared)});
+    jobs_.emplace(id, signature_job{key, std::move(*prepared)});
+    prepared.reset();
     return hold(in, {}, std::move(key));
 }
 
@@ -242,13 +234,16 @@ bool b2bua::cancel_held_invite(const inbound& cancel) {
     return answered;
 }
 
-verification b2bua::verify_caller(const sip::message& m, const provider_config* trunk) {
+verification b2bua::verify_caller(const sip::message& m, const provider_config* trunk,
+                                  const std::optional<prepared_verification>& prepared) {
     if (trunk == nullptr || !trunk->verify_identity || !verifier_) {
         return {};
     }
     verification v;
     if (const auto it = verified_.find(transaction_key(m)); it != verified_.end()) {
         v = it->second;  // the pool checked its signatures
+    } else if (prepared) {
+        v = identity_verifier::conclude(*prepared, check_signatures(prepared->signature_checks()));
     } else {
         const auto [orig, dest] = numbers_of(m, *trunk);
         v = verifier_->verify(identities_of(m), orig, dest, wall_s());

@@ -64,13 +64,7 @@ void signature_pool::run() {
             j = std::move(todo_.front());
             todo_.pop_front();
         }
-        // The expensive part, outside the lock: one valid signature decides (RFC 8224 6.2.3).
-        for (const signature_check& c : j.checks) {
-            j.valid.push_back(check_signature(c));
-            if (j.valid.back()) {
-                break;
-            }
-        }
+        j.valid = check_signatures(j.checks);  // the expensive part, outside the lock
         {
             std::lock_guard lock(mutex_);
             done_.push_back(std::move(j));

@@ -156,6 +156,27 @@ bool check_signature(const signature_check& c) {
     return ok;
 }
 
+std::vector<bool> check_signatures(const std::vector<signature_check>& checks) {
+    std::vector<bool> valid;
+    for (const signature_check& c : checks) {
+        valid.push_back(check_signature(c));
+        if (valid.back()) {
+            break;
+        }
+    }
+    return valid;
+}
+
+std::vector<signature_check> prepared_verification::signature_checks() const {
+    std::vector<signature_check> out;
+    for (const step& s : steps) {
+        if (s.check) {
+            out.push_back(*s.check);
+        }
+    }
+    return out;
+}
+
 size_t prepared_verification::checks() const {
     return static_cast<size_t>(std::count_if(steps.begin(), steps.end(), [](const step& s) { return s.check.has_value(); }));
 }
@@ -286,12 +307,24 @@ void identity_verifier::put(const std::string& url, cert_entry e) {
     certs_.emplace(url, std::move(e));
 }
 
+parsed_identities parse_identities(const std::vector<std::string_view>& values) {
+    parsed_identities out;
+    for (const std::string_view value : values) {
+        parsed_identity p;
+        out.push_back(parse_identity(value, p).empty() ? std::optional<parsed_identity>(std::move(p)) : std::nullopt);
+    }
+    return out;
+}
+
 std::string identity_verifier::missing_certificate(const std::vector<std::string_view>& identities,
                                                    int64_t now_s) const {
-    for (const std::string_view value : identities) {
-        parsed_identity p;
-        if (parse_identity(value, p).empty() && !p.info.empty() && p.info == p.x5u && find(p.info, now_s) == nullptr) {
-            return p.info;
+    return missing_certificate(parse_identities(identities), now_s);
+}
+
+std::string identity_verifier::missing_certificate(const parsed_identities& identities, int64_t now_s) const {
+    for (const std::optional<parsed_identity>& p : identities) {
+        if (p && !p->info.empty() && p->info == p->x5u && find(p->info, now_s) == nullptr) {
+            return p->info;
         }
     }
     return {};
@@ -393,14 +426,15 @@ prepared_verification::step identity_verifier::prepare_one(const parsed_identity
 prepared_verification identity_verifier::prepare(const std::vector<std::string_view>& identities,
                                                  std::string_view orig_tn, std::string_view dest_tn,
                                                  int64_t now_s) const {
+    return prepare(parse_identities(identities), orig_tn, dest_tn, now_s);
+}
+
+prepared_verification identity_verifier::prepare(const parsed_identities& identities, std::string_view orig_tn,
+                                                 std::string_view dest_tn, int64_t now_s) const {
     prepared_verification out;
-    for (const std::string_view value : identities) {
-        parsed_identity p;
-        if (parse_identity(value, p).empty()) {
-            out.steps.push_back(prepare_one(p, orig_tn, dest_tn, now_s));
-        } else {
-            out.steps.push_back({failed("malformed"), 0, std::nullopt});
-        }
+    for (const std::optional<parsed_identity>& p : identities) {
+        out.steps.push_back(p ? prepare_one(*p, orig_tn, dest_tn, now_s)
+                              : prepared_verification::step{failed("malformed"), 0, std::nullopt});
     }
     return out;
 }
@@ -431,16 +465,7 @@ verification identity_verifier::conclude(const prepared_verification& p, const s
 verification identity_verifier::verify(const std::vector<std::string_view>& identities, std::string_view orig_tn,
                                        std::string_view dest_tn, int64_t now_s) const {
     const prepared_verification p = prepare(identities, orig_tn, dest_tn, now_s);
-    std::vector<bool> valid;
-    for (const prepared_verification::step& s : p.steps) {
-        if (s.check) {
-            valid.push_back(check_signature(*s.check));
-            if (valid.back()) {
-                break;  // one valid Identity is enough: the rest are not checked
-            }
-        }
-    }
-    return conclude(p, valid);
+    return conclude(p, check_signatures(p.signature_checks()));
 }
 
 }  // namespace sf::control

@@ -73,6 +73,14 @@ struct signature_check {
 
 /// True when `c`'s signature verifies (ES256 over its input with its key). Thread-safe.
 bool check_signature(const signature_check& c);
+/// Checks `checks` in order up to the first that verifies (RFC 8224 6.2.3: one valid Identity
+/// is enough): one answer per check made. Thread-safe.
+std::vector<bool> check_signatures(const std::vector<signature_check>& checks);
+
+/// Identity values taken apart once (nullopt: a value that does not parse), for
+/// missing_certificate() and prepare() to share.
+using parsed_identities = std::vector<std::optional<parsed_identity>>;
+parsed_identities parse_identities(const std::vector<std::string_view>& values);
 
 /// A verification up to its signatures: each Identity value either settled by the cheap checks
 /// (a failure with its reason, or nothing SHAKEN) or waiting for its signature, which decides
@@ -86,6 +94,7 @@ struct prepared_verification {
     };
     std::vector<step> steps;
     size_t checks() const;  ///< steps waiting for a signature
+    std::vector<signature_check> signature_checks() const;  ///< theirs, in order
 };
 
 /// The verification service: the trust anchors (the STI-PA's roots), the certificates fetched
@@ -103,6 +112,7 @@ public:
     /// The first certificate URL of these Identity values that verifying needs and is not
     /// known (neither a certificate nor a recent failure): "" when nothing needs fetching.
     std::string missing_certificate(const std::vector<std::string_view>& identities, int64_t now_s) const;
+    std::string missing_certificate(const parsed_identities& identities, int64_t now_s) const;
 
     /// A certificate chain fetched from `url` (PEM: the signing certificate first, then any
     /// intermediates). Checked now: it must chain to a root, be valid at `now_s`, carry the
@@ -121,6 +131,8 @@ public:
     /// everything but the signatures now, then the verification from their answers (`valid[i]`
     /// for the i-th step that had a check, in order).
     prepared_verification prepare(const std::vector<std::string_view>& identities, std::string_view orig_tn,
+                                  std::string_view dest_tn, int64_t now_s) const;
+    prepared_verification prepare(const parsed_identities& identities, std::string_view orig_tn,
                                   std::string_view dest_tn, int64_t now_s) const;
     static verification conclude(const prepared_verification& p, const std::vector<bool>& valid);
 
