@@ -84,6 +84,13 @@ struct provider_config {
     /// Calls from it have their Identity headers verified (`[stir] ca`, control/stir_verify.hh):
     /// the called party gets a verstat, dialplans req.Verstat.
     bool verify_identity = false;
+    /// `verify_identity = reject`: a call whose verification failed is refused with RFC 8224's
+    /// response (403 Stale Date, 436, 437, 438) before any dialplan runs. Otherwise it goes on
+    /// and the provider learns why in a Reason header (RFC 9410).
+    bool reject_failed_identity = false;
+    /// `verify_identity = require`: rejected as above, and a call with no SHAKEN PASSporT at all
+    /// is refused with 428 Use Identity Header.
+    bool require_identity = false;
     /// OPTIONS probe interval in seconds (0 = not probed). A probed provider that leaves an
     /// OPTIONS or INVITE unanswered is down and skipped by dial strings until it answers again.
     unsigned ping_s = 0;

@@ -328,6 +328,9 @@ void b2bua::on_invite(const inbound& in) {
     const asserted_identity caller_identity =
         identity_of_call(m, trunk != nullptr && trunk->trust_identity, account);
     const verification verified = verify_caller(m, trunk, prepared);
+    if (!answer_verification(stx, trunk, verified)) {
+        return;  // refused: verify_identity = reject or require
+    }
 
     route_request rq;
     rq.account = account != nullptr ? account->name : "";
@@ -336,6 +339,8 @@ void b2bua::on_invite(const inbound& in) {
     rq.privacy = to_string(privacy);
     rq.verstat = std::string(to_string(verified.status));
     rq.attest = verified.attest != 0 ? std::string(1, verified.attest) : std::string();
+    rq.signer_spc = verified.spc;
+    rq.origid = verified.origid;
     rq.uri_user = std::string(ruri.user);
     rq.uri_host = std::string(ruri.host);
     sip::uri from_uri;
@@ -454,6 +459,8 @@ void b2bua::on_invite(const inbound& in) {
     c->rec.identity = caller_identity.user;
     c->rec.privacy = rq.privacy;
     c->rec.verstat = rq.verstat;
+    c->rec.signer_spc = rq.signer_spc;
+    c->rec.origid = rq.origid;
     c->rec.attest = rq.attest;
     c->rec.start = std::chrono::system_clock::now();
 
@@ -762,6 +769,7 @@ std::string b2bua::calls_json() const {
         j.key("tag").value(c->tag).key("account").value(c->account);
         j.key("continuous_media").value(continuous_media(*c));
         j.key("verstat").value(c->verstat).key("attest").value(c->rec.attest);
+        j.key("signer_spc").value(c->rec.signer_spc).key("origid").value(c->rec.origid);
         // Channels at providers (max_calls) each leg holds ("" = none).
         j.key("channels").begin_array().value(c->channel[0]).value(c->channel[1]).end_array();
         j.key("a").begin_object();

@@ -95,6 +95,10 @@ struct b2bua_stats {
     /// the failures by reason (stir_verify.hh's verification::reason).
     uint64_t verify_passed = 0, verify_failed = 0, verify_none = 0;
     std::map<std::string, uint64_t> verify_failures;
+    /// Of those: failures refused (verify_identity = reject/require, RFC 8224's 4xx), calls with
+    /// no SHAKEN PASSporT refused (require: 428), and failures that went on with an RFC 9410
+    /// Reason to the provider.
+    uint64_t verify_rejected = 0, verify_rejected_unsigned = 0, verify_reasons_sent = 0;
     /// Certificates fetched (x5u) and fetches that failed or whose chain was refused; INVITEs
     /// held while their certificate was fetched, and those not held because too many were.
     uint64_t certs_fetched = 0, cert_fetches_failed = 0, invites_held = 0, held_overflow = 0;
@@ -550,6 +554,11 @@ private:
     /// the To's). Taken from the pool's answer when it checked the signatures.
     verification verify_caller(const sip::message& m, const provider_config* trunk,
                                const std::optional<prepared_verification>& prepared);
+    /// What the provider is told of `v` on INVITE server transaction `stx`: a failure refused
+    /// with RFC 8224's response (reject_failed_identity), no PASSporT at all with 428
+    /// (require_identity); a failure that goes on with RFC 9410's Reason on the next response.
+    /// False when the INVITE was refused.
+    bool answer_verification(uint64_t stx, const provider_config* trunk, const verification& v);
     /// A CANCEL of an INVITE held for its certificate: the INVITE is answered 487 (its server
     /// transaction made now), dropped with its retransmissions, the CANCEL answered 200. False
     /// when no held INVITE matches (Call-ID, top Via branch and host).
@@ -586,6 +595,7 @@ private:
         std::string raw;
     };
     std::deque<held_invite> held_;    ///< in arrival order (retransmissions too: absorbed once replayed)
+    bool replaying_ = false;          ///< replay_held() at work: an INVITE held again is not counted again
     std::set<std::string> fetching_;  ///< URLs asked of fetch_certificate_ and not arrived yet
     signature_pool* pool_ = nullptr;  ///< set_signature_pool
     struct signature_job {

@@ -98,7 +98,9 @@ bool b2bua::hold(const inbound& in, std::string url, std::string key) {
         return false;  // verified now: without its certificate it fails
     }
     held_.push_back(held_invite{std::move(url), std::move(key), in.realm, in.source, std::string(in.raw)});
-    ++stats_.invites_held;
+    if (!replaying_) {
+        ++stats_.invites_held;  // once per INVITE, though it may wait for its certificate, then its signatures
+    }
     return true;
 }
 
@@ -164,9 +166,12 @@ void b2bua::replay_held(const std::string& url, const std::string& key) {
             ++it;
         }
     }
+    const bool outer = !replaying_;
+    replaying_ = true;
     for (const held_invite& h : ready) {
         on_datagram(h.realm, h.source, h.raw);
     }
+    replaying_ = !outer;
 }
 
 void b2bua::certificate_arrived(const std::string& url, bool ok, const std::string& pem, uint32_t max_age_s,
@@ -261,6 +266,31 @@ verification b2bua::verify_caller(const sip::message& m, const provider_config* 
         break;
     }
     return v;
+}
+
+bool b2bua::answer_verification(uint64_t stx, const provider_config* trunk, const verification& v) {
+    if (trunk == nullptr) {
+        return true;
+    }
+    if (v.status == verstat::failed && trunk->reject_failed_identity) {
+        const stir_error e = rfc8224_error(v.reason);
+        ++stats_.verify_rejected;
+        ++stats_.calls_failed;
+        tl_.respond(stx, e.status, e.phrase, random_token(16), {});
+        return false;
+    }
+    if (v.status == verstat::no_validation && trunk->require_identity) {
+        ++stats_.verify_rejected_unsigned;
+        ++stats_.calls_failed;
+        tl_.respond(stx, 428, "Use Identity Header", random_token(16), {});
+        return false;
+    }
+    if (v.status == verstat::failed) {
+        // RFC 9410: the call goes on, and its signer learns why its Identity failed.
+        tl_.add_to_next_response(stx, stir_reason_header(v));
+        ++stats_.verify_reasons_sent;
+    }
+    return true;
 }
 
 }  // namespace sf::control

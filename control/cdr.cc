@@ -94,6 +94,8 @@ std::string to_json(const call_record& r) {
     j.key("privacy").value(r.privacy);
     j.key("verstat").value(r.verstat);
     j.key("attest").value(r.attest);
+    j.key("signer_spc").value(r.signer_spc);
+    j.key("origid").value(r.origid);
     j.end_object();
     return j.take();
 }

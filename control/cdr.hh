@@ -67,6 +67,10 @@ struct call_record {
     /// ("TN-Validation-Passed"...) and, when it passed, the PASSporT's attestation; "" otherwise.
     std::string verstat;
     std::string attest;
+    /// When it passed: the signer's SPC (its certificate's TNAuthList) and the PASSporT's
+    /// origid, what a traceback asks for; "" otherwise.
+    std::string signer_spc;
+    std::string origid;
 };
 
 std::string to_json(const call_record& r);

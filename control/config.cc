@@ -461,7 +461,14 @@ void parse_accounts(reader& r, const std::vector<std::string>& order, config& c)
         if (p.sign_identity && c.stir.key_file.empty()) {
             r.fail(pre + "sign_identity", "needs [stir] key and x5u (the carrier's signing key and certificate URL)");
         }
-        p.verify_identity = r.flag(pre + "verify_identity", false);
+        // true, or what also happens to a call that fails: reject, require (no Identity: 428 too).
+        const std::string verify = r.str(pre + "verify_identity", "false");
+        if (verify != "true" && verify != "false" && verify != "reject" && verify != "require") {
+            r.fail(pre + "verify_identity", "expected true, false, reject or require, got '" + verify + "'");
+        }
+        p.verify_identity = verify != "false";
+        p.reject_failed_identity = verify == "reject" || verify == "require";
+        p.require_identity = verify == "require";
         if (p.verify_identity && c.stir.ca_file.empty()) {
             r.fail(pre + "verify_identity", "needs [stir] ca (the roots a carrier's certificate must chain to)");
         }

@@ -446,7 +446,9 @@ struct control_loop::impl {
         // Verification of calls from providers with verify_identity, and its certificates.
         j.key("verify").begin_object();
         j.key("passed").value(bs.verify_passed).key("failed").value(bs.verify_failed);
-        j.key("no_validation").value(bs.verify_none).end_object();
+        j.key("no_validation").value(bs.verify_none).key("rejected").value(bs.verify_rejected);
+        j.key("rejected_unsigned").value(bs.verify_rejected_unsigned).key("reasons_sent").value(bs.verify_reasons_sent);
+        j.end_object();
         j.key("failures").begin_object();
         for (const auto& [why, n] : bs.verify_failures) {
             j.key(why).value(n);

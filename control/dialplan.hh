@@ -49,6 +49,8 @@ struct route_request {
     /// "TN-Validation-Failed", "No-TN-Validation"; "" when the source is not verified).
     std::string verstat;
     std::string attest;  ///< req.Attest: the attestation ("A", "B", "C") of a PASSporT that passed, else ""
+    std::string signer_spc;  ///< req.SignerSPC: the SPC (OCN) in the passing PASSporT's certificate, else ""
+    std::string origid;      ///< req.Origid: the passing PASSporT's origid, else ""
     std::vector<std::pair<std::string, std::string>> headers;  ///< req.Header["Name"] (first value)
 };
 

@@ -144,6 +144,13 @@ check_request read_request(const std::string& line, const config& c, const accou
         out.error = "verstat: expected TN-Validation-Passed, TN-Validation-Failed or No-TN-Validation";
         return out;
     }
+    // Who signed a call that passed: only then does a verification name them.
+    rq.signer_spc = doc.get<std::string>("signer_spc", "");
+    rq.origid = doc.get<std::string>("origid", "");
+    if ((!rq.signer_spc.empty() || !rq.origid.empty()) && rq.verstat != to_string(verstat::passed)) {
+        out.error = "signer_spc, origid: only with verstat TN-Validation-Passed";
+        return out;
+    }
     out.plan = doc.get<std::string>("plan", "");
     return out;
 }

@@ -131,7 +131,26 @@ int64_t not_after_s(const X509* cert) {
     return static_cast<int64_t>(timegm(&tm));
 }
 
-verification failed(std::string reason) { return {verstat::failed, 0, std::move(reason)}; }
+verification failed(std::string reason, std::string ppi = {}) {
+    verification v;
+    v.status = verstat::failed;
+    v.reason = std::move(reason);
+    v.ppi = std::move(ppi);
+    return v;
+}
+
+// The TNAuthList of `cert`, nullopt when it has none or it does not parse.
+std::optional<tn_auth_list> tn_auth_list_of(X509* cert) {
+    ASN1_OBJECT* oid = OBJ_txt2obj(tn_auth_list_oid, 1);
+    const int at = X509_get_ext_by_OBJ(cert, oid, -1);
+    ASN1_OBJECT_free(oid);
+    if (at < 0) {
+        return std::nullopt;
+    }
+    const ASN1_OCTET_STRING* value = X509_EXTENSION_get_data(X509_get_ext(cert, at));
+    return parse_tn_auth_list(std::string_view(reinterpret_cast<const char*>(ASN1_STRING_get0_data(value)),
+                                               static_cast<size_t>(ASN1_STRING_length(value))));
+}
 
 }  // namespace
 
@@ -248,6 +267,7 @@ std::string parse_identity(std::string_view value, parsed_identity& out) {
         !base64url_decode(jws.substr(d2 + 1), out.signature)) {
         return "bad base64url";
     }
+    out.signature_b64 = std::string(jws.substr(d2 + 1));
     out.signing_input = std::string(jws.substr(0, d2));
     ptree h;
     if (!read_json_object(header, h)) {
@@ -343,6 +363,7 @@ std::string identity_verifier::store_certificate(const std::string& url, const s
     }
     BIO_free(bio);
     std::string why;
+    tn_auth_list scope;
     X509* leaf = sk_X509_num(chain.get()) > 0 ? sk_X509_value(chain.get(), 0) : nullptr;
     EVP_PKEY* key = nullptr;
     if (leaf == nullptr) {
@@ -355,11 +376,13 @@ std::string identity_verifier::store_certificate(const std::string& url, const s
             why = std::string("chain: ") + X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx));
         }
         X509_STORE_CTX_free(ctx);
-        ASN1_OBJECT* oid = OBJ_txt2obj(tn_auth_list_oid, 1);
-        if (why.empty() && X509_get_ext_by_OBJ(leaf, oid, -1) < 0) {
-            why = "no TNAuthList extension (RFC 8226)";
+        if (why.empty()) {
+            if (std::optional<tn_auth_list> list = tn_auth_list_of(leaf)) {
+                scope = std::move(*list);
+            } else {
+                why = "no TNAuthList extension that can be read (RFC 8226)";
+            }
         }
-        ASN1_OBJECT_free(oid);
         key = why.empty() ? X509_get_pubkey(leaf) : nullptr;
         char group[32] = {};
         size_t glen = 0;
@@ -372,29 +395,30 @@ std::string identity_verifier::store_certificate(const std::string& url, const s
         }
     }
     if (!why.empty()) {
-        put(url, cert_entry{nullptr, now_s + failure_keep_s});
+        put(url, cert_entry{nullptr, now_s + failure_keep_s, true, {}});
         return why;
     }
     const int64_t keep = max_age_s == 0 ? default_keep_s : std::clamp<int64_t>(max_age_s, 60, longest_keep_s);
     put(url, cert_entry{std::shared_ptr<void>(key, [](void* k) { EVP_PKEY_free(static_cast<EVP_PKEY*>(k)); }),
-                        std::min(now_s + keep, not_after_s(leaf))});
+                        std::min(now_s + keep, not_after_s(leaf)), false, std::move(scope)});
     return {};
 }
 
 void identity_verifier::store_failure(const std::string& url, int64_t now_s) {
-    put(url, cert_entry{nullptr, now_s + failure_keep_s});
+    put(url, cert_entry{nullptr, now_s + failure_keep_s, false, {}});
 }
 
 prepared_verification::step identity_verifier::prepare_one(const parsed_identity& p, std::string_view orig_tn,
                                                             std::string_view dest_tn, int64_t now_s) const {
     prepared_verification::step step;
-    auto fail = [&step](const char* reason) {
-        step.settled = failed(reason);
+    const std::string ppi = ".." + p.signature_b64;  // RFC 8225 7's compact form names it
+    auto fail = [&step, &ppi](const char* reason) {
+        step.settled = failed(reason, ppi);
         return step;
     };
     // Not SHAKEN (another PASSporT extension, or plain RFC 8225): nothing this service checks.
     if (p.ppt_param != "shaken" && p.ppt != "shaken") {
-        step.settled = {verstat::no_validation, 0, {}};
+        step.settled.status = verstat::no_validation;
         return step;
     }
     if (p.ppt_param != p.ppt || p.alg != "ES256" || (!p.alg_param.empty() && p.alg_param != "ES256") ||
@@ -415,10 +439,22 @@ prepared_verification::step identity_verifier::prepare_one(const parsed_identity
         return fail("dest_mismatch");
     }
     const cert_entry* cert = find(p.info, now_s);
-    if (cert == nullptr || !cert->key) {
+    if (cert == nullptr || (!cert->key && !cert->refused)) {
+        return fail("certificate_unavailable");
+    }
+    if (!cert->key) {
         return fail("certificate");
     }
-    step.attest = p.attest;
+    // A delegate certificate (RFC 9060) vouches for its numbers only; a carrier's SPC for
+    // whatever numbers that carrier serves, which cannot be checked here.
+    if (cert->scope.spcs.empty() && cert->scope.has_numbers() && !cert->scope.covers(orig_tn)) {
+        return fail("tn_not_covered");
+    }
+    step.if_valid.status = verstat::passed;
+    step.if_valid.attest = p.attest;
+    step.if_valid.spc = cert->scope.spcs.empty() ? std::string() : cert->scope.spcs.front();
+    step.if_valid.origid = p.origid;
+    step.ppi = ppi;
     step.check = signature_check{cert->key, p.signing_input, p.signature};
     return step;
 }
@@ -434,7 +470,7 @@ prepared_verification identity_verifier::prepare(const parsed_identities& identi
     prepared_verification out;
     for (const std::optional<parsed_identity>& p : identities) {
         out.steps.push_back(p ? prepare_one(*p, orig_tn, dest_tn, now_s)
-                              : prepared_verification::step{failed("malformed"), 0, std::nullopt});
+                              : prepared_verification::step{failed("malformed"), {}, {}, std::nullopt});
     }
     return out;
 }
@@ -447,7 +483,7 @@ verification identity_verifier::conclude(const prepared_verification& p, const s
         if (s.check) {
             const bool ok = checked < valid.size() && valid[checked];
             ++checked;
-            v = ok ? verification{verstat::passed, s.attest, {}} : failed("bad_signature");
+            v = ok ? s.if_valid : failed("bad_signature", s.ppi);
         }
         if (v.status == verstat::passed) {
             return v;  // RFC 8224 6.2.3: one valid Identity is enough
@@ -459,7 +495,34 @@ verification identity_verifier::conclude(const prepared_verification& p, const s
     if (first_failure.status == verstat::failed) {
         return first_failure;
     }
-    return {verstat::no_validation, 0, {}};
+    verification none;
+    none.status = verstat::no_validation;
+    return none;
+}
+
+stir_error rfc8224_error(std::string_view reason) {
+    if (reason == "stale") {
+        return {403, "Stale Date"};
+    }
+    if (reason == "certificate_unavailable") {
+        return {436, "Bad Identity Info"};
+    }
+    if (reason == "certificate") {
+        return {437, "Unsupported Credential"};
+    }
+    return {438, "Invalid Identity Header"};
+}
+
+std::string stir_reason_header(const verification& v) {
+    if (v.status != verstat::failed) {
+        return {};
+    }
+    const stir_error e = rfc8224_error(v.reason);
+    std::string h = "Reason: STIR;cause=" + std::to_string(e.status) + ";text=\"" + e.phrase + "\"";
+    if (!v.ppi.empty()) {
+        h += ";ppi=\"" + v.ppi + "\"";  // base64url and dots: nothing to escape
+    }
+    return h + "\r\n";
 }
 
 verification identity_verifier::verify(const std::vector<std::string_view>& identities, std::string_view orig_tn,

@@ -18,6 +18,8 @@
 #include <string_view>
 #include <vector>
 
+#include "tn_auth_list.hh"
+
 namespace sf::control {
 
 /// ATIS-1000074's verification status.
@@ -38,6 +40,7 @@ bool base64url_decode(std::string_view in, std::string& out);
 struct parsed_identity {
     std::string signing_input;  ///< "HEADER.PAYLOAD" as received: what the signature covers
     std::string signature;      ///< the decoded signature (ES256: 64 bytes r||s)
+    std::string signature_b64;  ///< the signature as received: its compact form is ".." + this
     std::string info;           ///< the info parameter's URL (without < >)
     std::string alg_param;      ///< the alg parameter ("" when absent)
     std::string ppt_param;      ///< the ppt parameter ("" when absent)
@@ -58,9 +61,37 @@ std::string parse_identity(std::string_view value, parsed_identity& out);
 struct verification {
     verstat status = verstat::not_verified;
     char attest = 0;     ///< the passing PASSporT's attestation ('A', 'B', 'C'), 0 otherwise
-    std::string reason;  ///< when failed: stale, orig_mismatch, dest_mismatch, bad_signature,
-                         ///< certificate, malformed, x5u_mismatch; "" otherwise
+    std::string reason;  ///< when failed: one of failure_reasons; "" otherwise
+    // When passed: who signed (the certificate's TNAuthList SPC, ATIS-1000080: the carrier's
+    // OCN; "" for a delegate certificate naming numbers only) and the PASSporT's origid
+    // (ATIS-1000074 5.2.4: the signer's handle for tracing the call back).
+    std::string spc, origid;
+    /// When failed: the Identity that failed in compact form ("..signature", RFC 8225 7), for
+    /// RFC 9410's ppi; "" when that value could not be taken apart.
+    std::string ppi;
 };
+
+/// Every `verification::reason`, in the order the checks run.
+inline constexpr const char* failure_reasons[] = {
+    "malformed", "x5u_mismatch", "stale", "orig_mismatch", "dest_mismatch",
+    "certificate_unavailable",  // the x5u could not be fetched (RFC 8224 436)
+    "certificate",              // the certificate was refused: chain, validity, TNAuthList, key (437)
+    "tn_not_covered",           // a delegate certificate that does not name the calling number
+    "bad_signature",
+};
+
+/// The response RFC 8224 6.2.2 gives a verification that failed for `reason`: 403 Stale Date,
+/// 436 Bad Identity Info, 437 Unsupported Credential, else 438 Invalid Identity Header.
+struct stir_error {
+    unsigned status;
+    const char* phrase;
+};
+stir_error rfc8224_error(std::string_view reason);
+
+/// The RFC 9410 Reason header (with its CRLF) telling the signer why its Identity failed, for
+/// a call that goes on: `Reason: STIR;cause=438;text="Invalid Identity Header";ppi="..sig"`.
+/// "" unless `v` failed.
+std::string stir_reason_header(const verification& v);
 
 /// One ES256 signature to check: the certificate's key (a reference of its own, so that the
 /// check may run on another thread while the verifier replaces or drops the certificate), what
@@ -89,7 +120,8 @@ parsed_identities parse_identities(const std::vector<std::string_view>& values);
 struct prepared_verification {
     struct step {
         verification settled;     ///< when `check` is empty
-        char attest = 0;          ///< the PASSporT's, should its signature verify
+        verification if_valid;    ///< when `check` is set: the verification should it verify
+        std::string ppi;          ///< when `check` is set: its compact form, should it not
         std::optional<signature_check> check;
     };
     std::vector<step> steps;
@@ -115,8 +147,8 @@ public:
     std::string missing_certificate(const parsed_identities& identities, int64_t now_s) const;
 
     /// A certificate chain fetched from `url` (PEM: the signing certificate first, then any
-    /// intermediates). Checked now: it must chain to a root, be valid at `now_s`, carry the
-    /// TNAuthList extension (RFC 8226) and an EC P-256 key. Kept for `max_age_s` (the
+    /// intermediates). Checked now: it must chain to a root, be valid at `now_s`, carry a
+    /// TNAuthList extension that parses (RFC 8226, tn_auth_list.hh) and an EC P-256 key. Kept for `max_age_s` (the
     /// response's Cache-Control, 0 = an hour; at most a day), never beyond its notAfter; a chain
     /// that fails is kept as a failure for 30 s. Returns "" or why the chain was refused.
     std::string store_certificate(const std::string& url, const std::string& pem, int64_t now_s, uint32_t max_age_s);
@@ -144,6 +176,8 @@ private:
     struct cert_entry {
         std::shared_ptr<void> key;  // EVP_PKEY, null for a failure
         int64_t expires_s = 0;
+        bool refused = false;       // a failure: the chain was refused (else it could not be fetched)
+        tn_auth_list scope;         // what the certificate vouches for
     };
     const cert_entry* find(const std::string& url, int64_t now_s) const;
     void put(const std::string& url, cert_entry e);

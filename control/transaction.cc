@@ -58,6 +58,7 @@ struct transaction_layer::server_tx {
     std::string parked;
     unsigned final_status = 0;
     unsigned interval = 0;
+    std::string next_extra;  ///< add_to_next_response()
     timer_queue::id retransmit_timer = 0, timeout_timer = 0;
 };
 
@@ -376,6 +377,12 @@ uint64_t transaction_layer::create_server(const inbound& in) {
     return id;
 }
 
+void transaction_layer::add_to_next_response(uint64_t id, std::string headers) {
+    if (auto it = servers_.find(id); it != servers_.end() && it->second->final_status == 0) {
+        it->second->next_extra += headers;
+    }
+}
+
 sip_wire transaction_layer::respond(uint64_t id, unsigned status, std::string_view reason,
                                        std::string_view to_tag, std::string_view extra, std::string_view content_type,
                                        std::string_view body) {
@@ -386,6 +393,12 @@ sip_wire transaction_layer::respond(uint64_t id, unsigned status, std::string_vi
     server_tx& tx = *it->second;
     if (tx.final_status != 0) {
         return {};  // one final response per transaction
+    }
+    std::string with_next;
+    if (status > 100 && !tx.next_extra.empty()) {
+        with_next = std::string(extra) + tx.next_extra;
+        extra = with_next;
+        tx.next_extra.clear();
     }
     sip_wire sent = build_response(pool_, tx.base, status, reason, to_tag, extra, server_, content_type, body);
     send_(tx.realm, tx.reply_to, sent);

@@ -82,6 +82,10 @@ public:
     /// if the response had been lost).
     sip_wire respond(uint64_t id, unsigned status, std::string_view reason, std::string_view to_tag,
                  std::string_view extra, std::string_view content_type = {}, std::string_view body = {});
+    /// Header lines (each with its CRLF) the next response of server transaction `id` after its
+    /// 100 Trying carries, whoever sends it: news for the peer that belongs to no one response,
+    /// such as RFC 9410's Reason for an Identity that failed verification. Once, then gone.
+    void add_to_next_response(uint64_t id, std::string headers);
     /// Final status sent by the server transaction, 0 if none yet (or unknown id).
     unsigned final_status(uint64_t id) const;
     /// The INVITE server transaction a CANCEL (same branch) refers to, 0 if none.

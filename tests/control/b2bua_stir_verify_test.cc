@@ -168,7 +168,7 @@ TEST_F(verify_b2bua_test, a_failed_fetch_lets_the_held_call_go_on_as_failed) {
     b2b_->certificate_arrived(url, false, "", 0, "timeout");
     EXPECT_NE(bobs_caller().first.find(";verstat=TN-Validation-Failed@"), std::string::npos);
     EXPECT_EQ(b2b_->stats().cert_fetches_failed, 1u);
-    EXPECT_EQ(b2b_->stats().verify_failures.at("certificate"), 1u);
+    EXPECT_EQ(b2b_->stats().verify_failures.at("certificate_unavailable"), 1u);
     // Not fetched again at once for the next call (30 s).
     feed(core, carol, carrier_invite("Identity: " + identity() + "\r\n", "v2@x"));
     EXPECT_EQ(fetches_.size(), 1u);
@@ -203,6 +203,137 @@ TEST_F(verify_b2bua_test, the_dialplan_routes_on_the_verstat) {
     ASSERT_EQ(calls.get_child("calls").size(), 1u);
     EXPECT_EQ(calls.get_child("calls").front().second.get<std::string>("verstat"), "TN-Validation-Passed");
     EXPECT_EQ(calls.get_child("calls").front().second.get<std::string>("attest"), "A");
+}
+
+TEST_F(verify_b2bua_test, a_failure_that_goes_on_tells_the_carrier_why_once) {
+    arrive();
+    const std::string id = identity("15550199");  // vouches for another number
+    const std::string sig = id.substr(0, id.find(';')).substr(id.rfind('.', id.find(';')) + 1);
+    const std::string inv = carrier_invite("Identity: " + id + "\r\n");
+    feed(core, carol, inv);
+    const auto out = take();
+    ASSERT_FALSE(out.empty());
+    EXPECT_EQ(out[0]->msg.status, 100u);
+    EXPECT_EQ(out[0]->text.find("Reason:"), std::string::npos) << "100 Trying went out before the verification";
+    const auto to_bob = invite_sent_to(out, bob);
+    ASSERT_NE(to_bob, nullptr);
+    EXPECT_EQ(to_bob->text.find("Reason:"), std::string::npos) << "the callee is told the verstat, not the Reason";
+    // bob rings: the carrier's 180 carries RFC 9410's Reason, the 200 after it not again.
+    feed(core, bob, bob_response(to_bob->msg, 180, "Ringing"));
+    const auto ringing = take();
+    ASSERT_EQ(ringing.size(), 1u);
+    EXPECT_EQ(ringing[0]->msg.status, 180u);
+    const sip::header* reason = ringing[0]->msg.find(std::string_view("Reason"));
+    ASSERT_NE(reason, nullptr) << ringing[0]->text;
+    EXPECT_EQ(reason->value, "STIR;cause=438;text=\"Invalid Identity Header\";ppi=\".." + sig + "\"");
+    feed(core, bob, bob_response(to_bob->msg, 486, "Busy Here"));
+    const auto busy = take();
+    const auto final_to_carol =
+        std::find_if(busy.begin(), busy.end(), [](const auto& r) { return r->realm == core && r->msg.status == 486; });
+    ASSERT_NE(final_to_carol, busy.end());
+    EXPECT_EQ((*final_to_carol)->text.find("Reason: STIR"), std::string::npos) << "told once";
+    EXPECT_EQ(b2b_->stats().verify_reasons_sent, 1u);
+    EXPECT_EQ(b2b_->stats().verify_rejected, 0u);
+}
+
+TEST_F(verify_b2bua_test, a_provider_may_have_failures_refused_as_rfc_8224_says) {
+    cfg_.providers[0].reject_failed_identity = true;
+    rebuild(cfg_);
+    b2b_->set_certificate_fetch([this](const std::string& u) { fetches_.push_back(u); });
+    dial("15551234@198.51.100.20");
+    struct refusal {
+        std::string identity;
+        unsigned status;
+        const char* phrase;
+    };
+    const refusal cases[] = {
+        {identity("15550199"), 438, "Invalid Identity Header"},
+        {identity("15550100", wall_now() - 600), 403, "Stale Date"},
+    };
+    arrive();
+    int n = 0;
+    for (const refusal& r : cases) {
+        feed(core, carol, carrier_invite("Identity: " + r.identity + "\r\n", "r" + std::to_string(++n) + "@x"));
+        const auto out = take();
+        EXPECT_EQ(invite_sent_to(out, bob), nullptr) << "refused before any dialplan";
+        ASSERT_FALSE(out.empty());
+        EXPECT_EQ(out.back()->msg.status, r.status) << out.back()->text;
+        EXPECT_NE(out.back()->text.find(std::string(" ") + r.phrase + "\r\n"), std::string::npos) << out.back()->text;
+    }
+    // A certificate that cannot be had (436) and one that is refused (437).
+    const std::string other = "https://other.carrier.example/sp.pem";
+    std::string why;
+    const auto other_signer = identity_signer::from_pem(key_, other, why);
+    ASSERT_NE(other_signer, nullptr) << why;
+    const std::string other_id =
+        other_signer->identity(passport_claims{'A', "15550100", "15551234", wall_now(), "origid-2"});
+    feed(core, carol, carrier_invite("Identity: " + other_id + "\r\n", "r3@x"));
+    EXPECT_TRUE(take().empty()) << "held for its certificate";
+    b2b_->certificate_arrived(other, false, "", 0, "connection refused");
+    auto out = take();
+    ASSERT_FALSE(out.empty());
+    EXPECT_EQ(out.back()->msg.status, 436u) << out.back()->text;
+    b2b_->certificate_arrived(other, true, sf::test::certificate_pem(key_, {}), 0, "");  // self-signed
+    feed(core, carol, carrier_invite("Identity: " + other_id + "\r\n", "r4@x"));
+    out = take();
+    ASSERT_FALSE(out.empty());
+    EXPECT_EQ(out.back()->msg.status, 437u) << out.back()->text;
+    EXPECT_EQ(b2b_->stats().verify_rejected, 4u);
+    EXPECT_EQ(b2b_->active_calls(), 0u);
+
+    // What passes, and what has no PASSporT at all, goes on.
+    feed(core, carol, carrier_invite("Identity: " + identity() + "\r\n", "r5@x"));
+    EXPECT_NE(invite_sent_to(take(), bob), nullptr);
+    feed(core, carol, carrier_invite("", "r6@x"));
+    EXPECT_NE(bobs_caller().first.find(";verstat=No-TN-Validation@"), std::string::npos);
+    EXPECT_EQ(b2b_->stats().verify_rejected_unsigned, 0u);
+    EXPECT_EQ(b2b_->stats().verify_reasons_sent, 0u) << "a refusal says why itself";
+}
+
+TEST_F(verify_b2bua_test, a_provider_may_require_an_identity) {
+    cfg_.providers[0].reject_failed_identity = true;
+    cfg_.providers[0].require_identity = true;
+    rebuild(cfg_);
+    dial("15551234@198.51.100.20");
+    feed(core, carol, carrier_invite(""));
+    const auto out = take();
+    EXPECT_EQ(invite_sent_to(out, bob), nullptr);
+    ASSERT_FALSE(out.empty());
+    EXPECT_EQ(out.back()->msg.status, 428u) << out.back()->text;
+    EXPECT_NE(out.back()->text.find("SIP/2.0 428 Use Identity Header\r\n"), std::string::npos);
+    EXPECT_EQ(b2b_->stats().verify_rejected_unsigned, 1u);
+    EXPECT_EQ(b2b_->stats().verify_none, 1u);
+    // The plain provider is not verified: nothing required of it.
+    feed(core, plain, from_core_host(carrier_invite("", "p1@x"), "198.51.100.50"));
+    EXPECT_NE(invite_sent_to(take(), bob), nullptr);
+}
+
+TEST_F(verify_b2bua_test, the_signer_is_known_to_dialplans_cdrs_and_the_calls_list) {
+    ASSERT_EQ(engine_->load_source("default", "d.lua",
+                                   "if req.SignerSPC ~= '1234' or req.Origid ~= 'origid-1' then "
+                                   "sys.Respond(603, 'Decline') end\n"
+                                   "sys.Dial('15551234@198.51.100.20')"),
+              "");
+    arrive();
+    feed(core, carol, carrier_invite("Identity: " + identity() + "\r\n"));
+    const auto to_bob = invite_sent_to(take(), bob);
+    ASSERT_NE(to_bob, nullptr) << "req.SignerSPC and req.Origid as the certificate and PASSporT say";
+    const auto calls = json("{\"calls\":" + b2b_->calls_json() + "}");
+    ASSERT_EQ(calls.get_child("calls").size(), 1u);
+    EXPECT_EQ(calls.get_child("calls").front().second.get<std::string>("signer_spc"), "1234");
+    EXPECT_EQ(calls.get_child("calls").front().second.get<std::string>("origid"), "origid-1");
+    feed(core, bob, bob_response(to_bob->msg, 486, "Busy Here"));
+    take();
+    ASSERT_FALSE(cdrs_->recent().empty());
+    const auto rec = json(cdrs_->recent().back());
+    EXPECT_EQ(rec.get<std::string>("signer_spc"), "1234");
+    EXPECT_EQ(rec.get<std::string>("origid"), "origid-1");
+    // A call that fails names no signer: nothing of it is vouched for.
+    feed(core, carol, carrier_invite("Identity: " + identity("15550199") + "\r\n", "v2@x"));
+    const auto out = take();
+    EXPECT_EQ(invite_sent_to(out, bob), nullptr);
+    ASSERT_FALSE(out.empty());
+    EXPECT_EQ(out.back()->msg.status, 603u);
 }
 
 TEST_F(verify_b2bua_test, providers_without_verify_identity_and_accounts_are_not_verified) {
@@ -266,7 +397,7 @@ TEST_F(verify_b2bua_test, held_invites_are_bounded) {
     }
     EXPECT_EQ(b2b_->invites_held(), 256u);
     EXPECT_EQ(b2b_->stats().held_overflow, 44u);
-    EXPECT_EQ(b2b_->stats().verify_failures.at("certificate"), 44u) << "beyond the bound, verified at once";
+    EXPECT_EQ(b2b_->stats().verify_failures.at("certificate_unavailable"), 44u) << "beyond the bound, verified at once";
     EXPECT_EQ(fetches_.size(), 1u);
     arrive();
     EXPECT_EQ(b2b_->invites_held(), 0u);
@@ -339,6 +470,24 @@ TEST_F(pooled_verify_test, the_invite_waits_for_its_signature_off_the_control_th
     EXPECT_EQ(b2b_->stats().signatures_pooled, 2u);
     EXPECT_NE(bobs_caller().first.find(";verstat=TN-Validation-Failed@"), std::string::npos);
     EXPECT_EQ(b2b_->stats().verify_failures.at("stale"), 1u);
+}
+
+TEST_F(pooled_verify_test, an_invite_that_waits_for_its_certificate_then_its_signature_is_held_once) {
+    const std::string other = "https://other.carrier.example/sp.pem";
+    std::string why;
+    const auto other_signer = identity_signer::from_pem(key_, other, why);
+    ASSERT_NE(other_signer, nullptr) << why;
+    const std::string inv = carrier_invite(
+        "Identity: " + other_signer->identity(passport_claims{'A', "15550100", "15551234", wall_now(), "o"}) + "\r\n");
+    feed(core, carol, inv);
+    feed(core, carol, inv);  // retransmitted while the certificate is fetched
+    EXPECT_EQ(b2b_->stats().invites_held, 2u);
+    b2b_->certificate_arrived(other, true, cert_, 0, "");  // now both wait for the signature
+    EXPECT_EQ(b2b_->stats().signatures_pooled, 1u);
+    settle();
+    EXPECT_EQ(b2b_->active_calls(), 1u);
+    EXPECT_EQ(b2b_->stats().invites_held, 2u) << "the two messages were held once each";
+    EXPECT_EQ(b2b_->stats().verify_passed, 1u);
 }
 
 TEST_F(pooled_verify_test, an_invite_cancelled_while_its_signature_is_checked_is_not_routed) {

@@ -211,7 +211,21 @@ TEST_F(config_test, stir_section_names_the_roots_for_providers_that_verify) {
     EXPECT_TRUE(c.stir.x5u_http);
     ASSERT_EQ(c.providers.size(), 1u);
     EXPECT_TRUE(c.providers[0].verify_identity);
+    EXPECT_FALSE(c.providers[0].reject_failed_identity) << "true: a failed call goes on with its verstat";
+    EXPECT_FALSE(c.providers[0].require_identity);
     EXPECT_FALSE(c.providers[0].sign_identity) << "verifying needs no key of one's own";
+    const std::string with_ca = "[stir]\nca = roots.pem\n[provider.carrier]\nhost = 198.51.100.30\nverify_identity = ";
+    const config reject = parse(minimal(with_ca + "reject\n"));
+    EXPECT_TRUE(reject.providers[0].verify_identity);
+    EXPECT_TRUE(reject.providers[0].reject_failed_identity);
+    EXPECT_FALSE(reject.providers[0].require_identity);
+    const config require = parse(minimal(with_ca + "require\n"));
+    EXPECT_TRUE(require.providers[0].reject_failed_identity) << "require rejects failures too";
+    EXPECT_TRUE(require.providers[0].require_identity);
+    EXPECT_FALSE(parse(minimal(with_ca + "false\n")).providers[0].verify_identity);
+    expect_error(minimal(with_ca + "yes\n"), "provider.carrier.verify_identity");
+    expect_error(minimal("[provider.carrier]\nhost = 198.51.100.30\nverify_identity = reject\n"),
+                 "provider.carrier.verify_identity");
     const config d = parse(minimal());
     EXPECT_TRUE(d.stir.ca_pem.empty());
     EXPECT_EQ(d.stir.max_age_s, 60u) << "RFC 8224 6.2.2's freshness";

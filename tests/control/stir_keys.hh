@@ -44,6 +44,7 @@ struct cert_spec {
     std::string issuer_key_pem;  ///< "" = self-signed (the subject's key)
     bool ca = false;
     bool tn_auth_list = true;
+    std::string tn_auth_list_der;  ///< the extension's value; "" = SPC "1234" (a carrier's)
     std::string ip_san;          ///< e.g. "127.0.0.1"; "" = none
     long not_before_s = -3600;   ///< relative to now
     long not_after_s = 86400;    ///< relative to now
@@ -94,10 +95,11 @@ inline std::string certificate_pem(const std::string& key_pem, const cert_spec& 
     }
     if (spec.tn_auth_list) {
         // TNAuthList (RFC 8226 9): SEQUENCE { [0] EXPLICIT IA5String "1234" } (an SPC).
-        static const unsigned char der[] = {0x30, 0x08, 0xa0, 0x06, 0x16, 0x04, '1', '2', '3', '4'};
+        static const std::string spc_1234 = {0x30, 0x08, '\xa0', 0x06, 0x16, 0x04, '1', '2', '3', '4'};
+        const std::string& der = spec.tn_auth_list_der.empty() ? spc_1234 : spec.tn_auth_list_der;
         ASN1_OBJECT* oid = OBJ_txt2obj("1.3.6.1.5.5.7.1.26", 1);
         ASN1_OCTET_STRING* os = ASN1_OCTET_STRING_new();
-        ASN1_OCTET_STRING_set(os, der, sizeof der);
+        ASN1_OCTET_STRING_set(os, reinterpret_cast<const unsigned char*>(der.data()), static_cast<int>(der.size()));
         X509_EXTENSION* ext = X509_EXTENSION_create_by_OBJ(nullptr, oid, 0, os);
         X509_add_ext(x, ext, -1);
         X509_EXTENSION_free(ext);

@@ -130,13 +130,17 @@ TEST_F(verify_test, a_signed_call_passes_once_its_certificate_is_known) {
     EXPECT_EQ(verifier_->missing_certificate({id}, now_), url);
     const verification before = check(id);
     EXPECT_EQ(before.status, verstat::failed);
-    EXPECT_EQ(before.reason, "certificate") << "verified without a certificate";
+    EXPECT_EQ(before.reason, "certificate_unavailable") << "verified without a certificate";
 
     ASSERT_EQ(verifier_->store_certificate(url, cert_, now_, 0), "");
     EXPECT_EQ(verifier_->missing_certificate({id}, now_), "");
     const verification v = check(id);
     EXPECT_EQ(v.status, verstat::passed) << v.reason;
     EXPECT_EQ(v.attest, 'B');
+    EXPECT_EQ(v.spc, "1234") << "the signer: its certificate's TNAuthList";
+    EXPECT_EQ(v.origid, "8f7e6d5c-4b3a-4291-8877-665544332211");
+    EXPECT_EQ(v.ppi, "");
+    EXPECT_EQ(stir_reason_header(v), "") << "nothing to tell a signer whose Identity passed";
     EXPECT_EQ(to_string(v.status), "TN-Validation-Passed");
     EXPECT_EQ(to_string(verstat::failed), "TN-Validation-Failed");
     EXPECT_EQ(to_string(verstat::no_validation), "No-TN-Validation");
@@ -164,6 +168,8 @@ TEST_F(verify_test, certificates_that_cannot_vouch_for_a_number_are_refused) {
         {"self-signed", certificate_pem(key_, cert_spec{})},
         {"another root's", certificate_pem(key_, cert_spec{.issuer_cn = "STI-PA test root", .issuer_key_pem = other_root_key})},
         {"no TNAuthList", issued(key_, cert_spec{.tn_auth_list = false})},
+        {"a TNAuthList that is no DER", issued(key_, cert_spec{.tn_auth_list_der = std::string("\x30\x05\xa0\x03\x16\x01", 6)})},
+        {"an empty TNAuthList", issued(key_, cert_spec{.tn_auth_list_der = std::string("\x30\x00", 2)})},
         {"expired", issued(key_, cert_spec{.not_before_s = -7200, .not_after_s = -3600})},
         {"not yet valid", issued(key_, cert_spec{.not_before_s = 3600, .not_after_s = 7200})},
         {"a P-384 key", issued(private_key_pem("P-384"), cert_spec{})},
@@ -183,7 +189,7 @@ TEST_F(verify_test, certificates_that_cannot_vouch_for_a_number_are_refused) {
     ASSERT_EQ(verifier_->store_certificate(url, cert_, now_, 0), "");
     EXPECT_EQ(check(id).status, verstat::passed);
     verifier_->store_failure(url, now_);
-    EXPECT_EQ(check(id).reason, "certificate") << "a failed fetch replaces what was kept";
+    EXPECT_EQ(check(id).reason, "certificate_unavailable") << "a failed fetch replaces what was kept";
 }
 
 TEST_F(verify_test, a_certificate_is_kept_as_long_as_it_may_be) {
@@ -333,4 +339,63 @@ TEST(lab_certificates, a_passport_signed_elsewhere_verifies_with_the_lab_chain) 
     EXPECT_EQ(v->verify({read(dir + "not_shaken")}, "15550100", "15551234", signed_at).status, verstat::no_validation);
     // The TLS certificate of the lab's x5u server is no SHAKEN certificate (no TNAuthList).
     EXPECT_NE(v->store_certificate(seed_url, read("configs/lab-x5u-tls.pem"), wall_now(), 0), "");
+}
+
+TEST_F(verify_test, a_delegate_certificate_vouches_for_its_numbers_only) {
+    // RFC 9060: a customer's certificate naming 15550100 and the range 15551000..15551099.
+    const std::string numbers = std::string("\x30\x1d", 2) +                         // SEQUENCE
+                                std::string("\xa2\x0a\x16\x08", 4) + "15550100" +   // one
+                                std::string("\xa1\x0f\x30\x0d\x16\x08", 6) + "15551000" +  // range
+                                std::string("\x02\x01\x64", 3);
+    ASSERT_EQ(static_cast<uint8_t>(numbers[1]), numbers.size() - 2);
+    ASSERT_EQ(verifier_->store_certificate(url, issued(key_, cert_spec{.tn_auth_list_der = numbers}), now_, 0), "");
+    const verification one = check(signer_->identity(claims()));
+    EXPECT_EQ(one.status, verstat::passed) << one.reason;
+    EXPECT_EQ(one.spc, "") << "a delegate certificate names no carrier";
+    passport_claims in_range = claims();
+    in_range.orig_tn = "15551099";
+    EXPECT_EQ(check(signer_->identity(in_range), "15551099").status, verstat::passed);
+    passport_claims outside = claims();
+    outside.orig_tn = "15551100";
+    const verification v = check(signer_->identity(outside), "15551100");
+    EXPECT_EQ(v.status, verstat::failed);
+    EXPECT_EQ(v.reason, "tn_not_covered");
+    EXPECT_EQ(rfc8224_error(v.reason).status, 438u);
+}
+
+TEST_F(verify_test, a_failure_is_told_as_rfc_8224_says) {
+    const std::string id = signer_->identity(claims());
+    const std::string sig = id.substr(id.rfind('.', id.find(';')) + 1, id.find(';') - id.rfind('.', id.find(';')) - 1);
+    verification v = check(id);  // no certificate yet
+    EXPECT_EQ(v.ppi, ".." + sig) << "the failing Identity in compact form";
+    EXPECT_EQ(stir_reason_header(v), "Reason: STIR;cause=436;text=\"Bad Identity Info\";ppi=\".." + sig + "\"\r\n");
+
+    struct mapping {
+        const char* reason;
+        unsigned status;
+        const char* phrase;
+    };
+    for (const mapping& m : {mapping{"stale", 403, "Stale Date"}, mapping{"certificate_unavailable", 436, "Bad Identity Info"},
+                             mapping{"certificate", 437, "Unsupported Credential"},
+                             mapping{"bad_signature", 438, "Invalid Identity Header"},
+                             mapping{"orig_mismatch", 438, "Invalid Identity Header"},
+                             mapping{"malformed", 438, "Invalid Identity Header"}}) {
+        EXPECT_EQ(rfc8224_error(m.reason).status, m.status) << m.reason;
+        EXPECT_STREQ(rfc8224_error(m.reason).phrase, m.phrase) << m.reason;
+    }
+    // Every reason the verifier gives has its answer, and what cannot be parsed has no ppi.
+    for (const char* r : failure_reasons) {
+        EXPECT_GE(rfc8224_error(r).status, 403u) << r;
+    }
+    v = check("not even a JWS");
+    EXPECT_EQ(v.reason, "malformed");
+    EXPECT_EQ(stir_reason_header(v), "Reason: STIR;cause=438;text=\"Invalid Identity Header\"\r\n");
+    ASSERT_EQ(verifier_->store_certificate(url, cert_, now_, 0), "");
+    const std::string forged = id.substr(0, id.find('.') + 1) +
+                               b64(passport_payload_json(passport_claims{'A', "15550100", "15551234", now_, "x"})) +
+                               id.substr(id.find('.', id.find('.') + 1));
+    v = check(forged);
+    EXPECT_EQ(v.reason, "bad_signature");
+    EXPECT_EQ(v.ppi, ".." + sig) << "a signature that fails names itself too";
+    EXPECT_EQ(v.origid, "") << "nothing of a failed PASSporT is vouched for";
 }

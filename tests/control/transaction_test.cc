@@ -848,6 +848,30 @@ TEST_F(transaction_test, nist_provisional_then_final) {
     EXPECT_EQ(r->msg.to.tag, "x");
 }
 
+TEST_F(transaction_test, headers_for_the_next_response_go_out_once_and_never_on_100) {
+    auto inv = make_inbound(request("INVITE", "z9hG4bKnext", 1), 0, alice);
+    const uint64_t id = tl_.create_server(inv->in);  // 100 Trying sent
+    const std::string reason = "Reason: STIR;cause=438;text=\"Invalid Identity Header\"\r\n";
+    tl_.add_to_next_response(id, reason);
+    tl_.respond(id, 100, "Trying", {}, {});
+    ASSERT_EQ(sent_.size(), 2u);
+    EXPECT_EQ(sent_[1].text.find("Reason:"), std::string::npos) << "100 is hop by hop: not the signer's";
+    tl_.respond(id, 180, "Ringing", "t", "Contact: <sip:b@192.0.2.9>\r\n");
+    ASSERT_EQ(sent_.size(), 3u);
+    auto ringing = parse_sent(2);
+    const sip::header* h = ringing->msg.find(std::string_view("Reason"));
+    ASSERT_NE(h, nullptr) << sent_[2].text;
+    EXPECT_EQ(h->value, "STIR;cause=438;text=\"Invalid Identity Header\"");
+    EXPECT_NE(sent_[2].text.find("Contact: <sip:b@192.0.2.9>"), std::string::npos) << "next to the response's own";
+    tl_.respond(id, 486, "Busy Here", "t", {});
+    ASSERT_EQ(sent_.size(), 4u);
+    EXPECT_EQ(sent_[3].text.find("Reason:"), std::string::npos) << "once";
+    tl_.add_to_next_response(id, reason);
+    tl_.add_to_next_response(9999, reason);  // an unknown transaction: nothing
+    EXPECT_TRUE(tl_.absorb_request(inv->in));
+    EXPECT_EQ(sent_.back().text, sent_[3].text) << "after the final response nothing is added";
+}
+
 TEST_F(transaction_test, respond_to_unknown_transaction) {
     EXPECT_TRUE(tl_.respond(12345, 200, "OK", {}, {}).empty());
     EXPECT_TRUE(sent_.empty());

@@ -19,6 +19,7 @@
 ///                   as the workers would queue it (media_anchor::note_rtcp): call quality
 ///   flags bit 7     then every certificate the B2BUA asked for arrives (the trunk's calls are
 ///                   verified: their INVITEs wait for it), or its fetch fails (every third record)
+/// The input's length modulo 3 picks the trunk's verify_identity: true, reject, require.
 /// The text may name what the appliance last sent to the same peer, so that answers can match
 /// (each `$x` is replaced before the datagram is fed):
 ///   $v  the Via lines of the last request sent to this peer (each with its CRLF)
@@ -223,7 +224,9 @@ struct appliance {
     b2bua_config config;  ///< what b2b was built with (reloaded without probes before the silence)
     std::vector<std::string> fetches;  ///< certificate URLs asked for and not answered yet
 
-    appliance() {
+    /// `identity_mode`: what the trunk's verification does with a call (verify_identity): 0 true,
+    /// 1 reject (failures refused, RFC 8224), 2 require (and 428 without a PASSporT).
+    explicit appliance(unsigned identity_mode) {
         // One name will do: each input's table is gone before the next one makes its own.
         table = std::make_unique<sf::dp::relay_table>("fzb_rt", 256, 1, -1);
         std::vector<realm_info> realms(2);
@@ -263,6 +266,8 @@ struct appliance {
         trunk.max_calls = 2;           // its channels: every call that took one gives it back
         trunk.sign_identity = true;    // STIR/SHAKEN: numbers the input chose, signed
         trunk.verify_identity = true;  // and its calls' Identity headers verified (held while fetched)
+        trunk.reject_failed_identity = identity_mode >= 1;
+        trunk.require_identity = identity_mode == 2;
         cfg.providers = {trunk};
         cfg.stir_key_pem = env->stir_key;
         cfg.stir_ca_pem = env->stir_root;
@@ -468,7 +473,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const unsigned pool_free = env->pool->available();
     const uint64_t records_before = env->cdrs->written();
     {
-        appliance a;
+        appliance a(static_cast<unsigned>(size % 3));  // the input's length picks verify_identity's mode
         static constexpr ms_t steps_ms[8] = {0, 20, 250, 1000, 4000, 33'000, 200'000, 1'900'000};
         size_t at = 0;
         for (unsigned r = 0; r < max_records && at + 3 <= size; ++r) {

@@ -87,7 +87,8 @@ VERIFY_ORIG = "+15550123"  # the trunk's caller (From user, and P-Asserted-Ident
 VERIFY_DEST = "15557001"   # the lab dialplan routes it to alice (lua/dialplans/lab_default.lua)
 VERSTAT_PASSED, VERSTAT_FAILED, VERSTAT_NONE = "TN-Validation-Passed", "TN-Validation-Failed", "No-TN-Validation"
 FAILURE_REASONS = ("stale", "orig_mismatch", "dest_mismatch", "bad_signature", "certificate", "malformed",
-                   "x5u_mismatch")
+                   "x5u_mismatch", "certificate_unavailable", "tn_not_covered")
+LAB_SPC = "1234"  # the TNAuthList of configs/lab-stir-cert.pem (tools/lab-stir-certs)
 _URI_USER = re.compile(r"<sips?:([^@>]*)@[^>]*>")
 
 
@@ -190,15 +191,16 @@ def _uri_user(value):
 
 
 def _verify_counts(st):
-    """sipferryctl stats' stir verification counters, flat: verify.{passed, failed, no_validation},
-    failures.<every reason>, certificates.{fetched, fetch_failed} (certificates' other numbers,
+    """sipferryctl stats' stir verification counters, flat: verify.{passed, failed, no_validation,
+    rejected, rejected_unsigned, reasons_sent}, failures.<every reason>, certificates.{fetched, fetch_failed} (certificates' other numbers,
     such as the INVITEs held, are not compared); None when the stats have no `stir.verify`."""
     stir = st.get("stir") if isinstance(st, dict) else None
     if not isinstance(stir, dict) or not isinstance(stir.get("verify"), dict):
         return None
     out = {}
     failures = stir.get("failures") if isinstance(stir.get("failures"), dict) else {}
-    for group, names in (("verify", ("passed", "failed", "no_validation")),
+    for group, names in (("verify", ("passed", "failed", "no_validation", "rejected", "rejected_unsigned",
+                                     "reasons_sent")),
                          ("failures", set(FAILURE_REASONS) | set(failures)),
                          ("certificates", ("fetched", "fetch_failed"))):
         obj = stir.get(group) if isinstance(stir.get(group), dict) else {}
@@ -459,6 +461,28 @@ class IdentityTests:
         except (OSError, ValueError):
             return {}
 
+    def _check_stir_reason(self, tdir, tag, what, identity, cause, errs):
+        """RFC 9410: a call whose Identity failed and that goes on tells its signer why, in a Reason
+        header on the first response after 100 its caller (sipp `tag`, read from its message
+        trace) gets: `STIR;cause=N;text="...";ppi="..<the Identity's signature>"`, once; a call
+        that passed or had no Identity, never."""
+        responses = [m for m in read_trace(os.path.join(tdir, f"{tag}.msg"))
+                     if m["dir"] == "in" and m["start"].startswith("SIP/2.0 ")
+                     and not m["start"].startswith("SIP/2.0 100 ")]
+        reasons = [(m["start"], v) for m in responses for v in m["headers"].get("reason", [])
+                   if v.strip().upper().startswith("STIR")]
+        self._progress(f"{tag}: the caller got {[m['start'] for m in responses]}, STIR Reasons {reasons}")
+        if cause is None:
+            if reasons:
+                errs.append(f"{tag} ({what}): the caller got STIR Reasons {reasons}, wanted none")
+            return
+        signature = identity.split(";")[0].split(".")[2]
+        want = f'STIR;cause={cause[0]};text="{cause[1]}";ppi="..{signature}"'
+        first = responses[0] if responses else None
+        if not first or [v for s, v in reasons] != [want] or reasons[0][0] != first["start"]:
+            errs.append(f"{tag} ({what}): the caller's responses {[m['start'] for m in responses]} carried STIR "
+                        f"Reasons {reasons}; wanted one, {want!r}, on the first")
+
     def test_identity_verified(self, tdir):
         """STIR/SHAKEN verification (RFC 8224, ATIS-1000074) of calls from lab-trunk (verify_identity):
         the trunk's address calls 15557001 (alice) with PASSporTs this test signs; alice's From and
@@ -493,21 +517,25 @@ class IdentityTests:
                            f"wanted {'verified' if ok else 'a bad signature'}")
 
         # (tag, what, hdr1, the Identity (a function: signed just before its call, iat fresh) or None,
-        #  verstat alice must see, exact stats deltas, x5u fetches the call may add)
+        #  verstat alice must see, exact stats deltas, x5u fetches the call may add, the RFC 9410
+        #  Reason cause and text the trunk's caller must get on its first response after 100, or None)
+        told = {"verify.failed": 1, "verify.reasons_sent": 1}
         cases = [
             ("va", "a valid Identity", pai, valid, VERSTAT_PASSED,
-             {"verify.passed": 1, "certificates.fetched": 1}, 1),
+             {"verify.passed": 1, "certificates.fetched": 1}, 1, None),
             ("vb", "a second valid one, From only (no PAI): the certificate from the cache", NO_HEADER, valid,
-             VERSTAT_PASSED, {"verify.passed": 1}, 0),
+             VERSTAT_PASSED, {"verify.passed": 1}, 0, None),
             ("vc", "orig changed after signing", pai, tampered, VERSTAT_FAILED,
-             {"verify.failed": 1, "failures.bad_signature": 1}, 0),
+             dict(told, **{"failures.bad_signature": 1}), 0, (438, "Invalid Identity Header")),
             ("vd", f"iat 600 s old ([stir] max_age {STIR_MAX_AGE})", pai, lambda: valid(iat_offset=-600),
-             VERSTAT_FAILED, {"verify.failed": 1, "failures.stale": 1}, 0),
-            ("ve", "no Identity", pai, None, VERSTAT_NONE, {"verify.no_validation": 1}, 0),
+             VERSTAT_FAILED, dict(told, **{"failures.stale": 1}), 0, (403, "Stale Date")),
+            ("ve", "no Identity", pai, None, VERSTAT_NONE, {"verify.no_validation": 1}, 0, None),
             ("vf", "an x5u under .invalid (never looked up)", pai, lambda: valid(url=unreachable), VERSTAT_FAILED,
-             {"verify.failed": 1, "failures.certificate": 1, "certificates.fetch_failed": 1}, 0),
+             dict(told, **{"failures.certificate_unavailable": 1, "certificates.fetch_failed": 1}), 0,
+             (436, "Bad Identity Info")),
         ]
         errs = []
+        identities = []  # each call's Identity value (None: sent none)
         server, report = None, os.path.join(tdir, "x5u.json")
         cdr_before = len(self.cdr_lines())
         signatures_before = (self.stats().get("stir") or {}).get("signatures") or {}
@@ -518,8 +546,9 @@ class IdentityTests:
             if server.poll() is not None or not rep:
                 self._fail(f"x5u_server.py did not start in sf-sbc on 127.0.0.1:{X5U_PORT} (exit {server.poll()}):\n"
                            + open(os.path.join(tdir, "x5u.log"), errors="replace").read()[-1000:])
-            for tag, what, hdr1, make, verstat, deltas, fetches in cases:
+            for tag, what, hdr1, make, verstat, deltas, fetches, cause in cases:
                 identity = make() if make else None
+                identities.append(identity)
                 before, seen_before = _verify_counts(self.stats()) or {}, rep.get("requests", 0)
                 inv = self._identity_phone_call(tdir, tag, (CAROL[0], TRUNK_IP), sbc_core, "alice", ALICE, hdr1,
                                                 f"Identity: {identity}" if identity else NO_HEADER,
@@ -544,6 +573,7 @@ class IdentityTests:
                                 f"<sip:{want_user}@...>")
                 if got != deltas:
                     errs.append(f"{tag} ({what}): stats stir grew by {got}, wanted exactly {deltas}")
+                self._check_stir_reason(tdir, tag, what, identity, cause, errs)
                 if rep.get("requests", 0) - seen_before != fetches:
                     errs.append(f"{tag} ({what}): the x5u server got {rep.get('requests', 0) - seen_before} "
                                 f"requests, wanted {fetches}: {rep.get('log', [])[-3:]}")
@@ -561,12 +591,15 @@ class IdentityTests:
         if signatures.get("threads") != 1 or pooled != 3 or signatures.get("pool_full") != signatures_before.get("pool_full"):
             errs.append(f"stir.signatures {signatures} (before {signatures_before}): wanted threads 1, pooled +3 "
                         f"(calls a, b, c), pool_full unchanged")
-        # The call records: each call's verstat, and the attestation of the PASSporTs that passed.
+        # The call records: each call's verstat, and of the PASSporTs that passed the attestation,
+        # the signer's SPC (its certificate's TNAuthList) and the origid.
         recs = self._new_cdr_records(cdr_before, len(cases), errs)
-        got = [(r.get("verstat"), r.get("attest"), r.get("result")) for r in recs]
-        want = [(c[4], "A" if c[4] == VERSTAT_PASSED else "", 486) for c in cases]
+        got = [(r.get("verstat"), r.get("attest"), r.get("signer_spc"), r.get("origid"), r.get("result"))
+               for r in recs]
+        want = [(c[4], "A", LAB_SPC, verify_identity(v)[1].get("origid"), 486) if c[4] == VERSTAT_PASSED
+                else (c[4], "", "", "", 486) for c, v in zip(cases, identities)]
         if got != want:
-            errs.append(f"CDR (verstat, attest, result) {got}, wanted {want}")
+            errs.append(f"CDR (verstat, attest, signer_spc, origid, result) {got}, wanted {want}")
         rep = self._x5u_report(report)
         self._progress(f"x5u server: {rep.get('gets')} GETs of {path}, {rep.get('requests')} requests, "
                        f"{rep.get('tls_failures')} TLS failures: {rep.get('log')}")
