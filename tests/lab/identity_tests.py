@@ -47,12 +47,23 @@ _trunk_address):
                     second valid one without PAI: Passed, no new fetch (cached); (c) the orig changed
                     after signing: TN-Validation-Failed, failures.bad_signature +1; (d) iat 600 s old:
                     Failed, failures.stale +1; (e) no Identity: No-TN-Validation, no_validation +1; (f)
-                    the x5u under https://cert.lab.invalid/: Failed, failures.certificate +1,
-                    certificates.fetch_failed +1, nothing new at the server. In all, the server saw
-                    exactly one request (a GET of the path), no TLS failure. Six CDR lines: verstat as
-                    alice saw it, attest A for (a) and (b) ("" for the rest), result 486. lab.conf has
+                    the x5u under https://cert.lab.invalid/: Failed, failures.certificate_unavailable
+                    +1, certificates.fetch_failed +1, nothing new at the server. In all, the server saw
+                    exactly one request (a GET of the path), no TLS failure. The calls that failed go
+                    on, and their caller gets RFC 9410's `Reason: STIR;cause=N;text=...;ppi="..sig"`
+                    once, on its first response after 100: (c) 438, (d) 403, (f) 436. Six CDR lines:
+                    verstat as alice saw it; attest A, signer_spc 1234 (the certificate's TNAuthList)
+                    and the origid signed for (a) and (b), "" for the rest; result 486. lab.conf has
                     [stir] verify_threads = 1: stir.signatures.pooled + 3 (the signatures of a, b, c
                     checked on the pool's thread; d to f settled before any signature).
+
+  identity_refused  lab-trunk switched to `verify_identity = require` in the staged lab.conf and
+                    reloaded (restored and reloaded after, also on failure). Four calls from the
+                    trunk's address to 15557001: (a) a PASSporT 600 s old: 403 Stale Date; (b) no
+                    Identity: 428 Use Identity Header; (c) a valid PASSporT whose x5u is under
+                    .invalid: 436 Bad Identity Info (uac_identity_refused.xml reads the refusal);
+                    (d) a valid one (x5u_server.py as above): routed to alice, 486, verstat Passed.
+                    stir.verify.rejected +2, rejected_unsigned +1; one CDR line (d), none for (a)-(c).
 """
 import base64
 import json
@@ -67,8 +78,10 @@ import uuid
 from transfer_tests import read_trace, _is_request  # sipp -trace_msg parsing
 from provider_tests import TRUNK, TRUNK_IP, TRUNK_USER, TRUNK_PASSWORD, TRUNK_FROM_HOST
 from sip_trunk import split_values
+from dialplan_tests import TOKEN  # configs/lab.conf [api] token (reload)
 
-IDENTITY_TESTS = ["identity_asserted_and_withheld", "identity_verified"]
+IDENTITY_TESTS = ["identity_asserted_and_withheld", "identity_verified", "identity_refused"]
+STAGED_CONF = "/run/sipferry-lab/stage/configs/lab.conf"  # what the daemon reloads (tools/lab up)
 IDENTITY_IP = "192.0.2.15"  # TEST-NET-1 in sf-alice: configs/lab.conf [account.lab-identity]
 NO_HEADER = "X-Lab-Note: none"  # uac_identity.xml needs both keys: this stands in for an unused one
 CALL_WAIT = 10  # seconds a caller may take to its 486 (a busy call takes well under 1 s)
@@ -607,5 +620,92 @@ class IdentityTests:
             errs.append(f"the x5u server: {rep.get('gets')} GETs of {path} of {rep.get('requests')} requests, "
                         f"{rep.get('tls_failures')} TLS failures; wanted the one fetch of the certificate for "
                         f"every call (cached) and nothing else")
+        if errs:
+            self._fail("; ".join(errs))
+
+    def _refused_call(self, tdir, tag, appliance, identity):
+        """The trunk's address calls VERIFY_DEST with `identity` (None: no Identity header) and
+        expects a refusal (uac_identity_refused.xml); returns its status line ("" when none)."""
+        caller = self.sipp(tdir, tag, (self._c("CAROL")[0], TRUNK_IP), "uac_identity_refused.xml",
+                           remote=f"{appliance}:5060", service=VERIFY_DEST,
+                           keys={"hdr1": f"P-Asserted-Identity: <sip:{VERIFY_ORIG}@{TRUNK_IP}>",
+                                 "hdr2": f"Identity: {identity}" if identity else NO_HEADER,
+                                 "from_user": VERIFY_ORIG})
+        rc = self.wait_sipp(caller, timeout=CALL_WAIT)
+        finals = [m["start"] for m in read_trace(os.path.join(tdir, f"{tag}.msg"))
+                  if m["dir"] == "in" and m["start"].startswith("SIP/2.0 ")
+                  and not m["start"].startswith("SIP/2.0 1")]
+        self._progress(f"{tag}: sipp exit {rc}, final responses {finals}")
+        return finals[0] if finals else ""
+
+    def test_identity_refused(self, tdir):
+        """verify_identity = require on lab-trunk (RFC 8224 6.2.2): a failed verification is refused
+        with its 4xx, a call without a PASSporT with 428, a valid one is routed."""
+        ALICE, sbc_core = self._c("ALICE"), self._c("SBC_CORE")
+        if not os.path.isfile(STAGED_CONF):
+            self._fail(f"{STAGED_CONF} missing: tools/lab up stages the config only when SIPFERRY_LAB_CONFIG is unset")
+        original = open(STAGED_CONF).read()
+        if original.count("\nverify_identity = true\n") != 1:
+            self._fail("the staged lab.conf should have one 'verify_identity = true' line (lab-trunk's)")
+        run = uuid.uuid4().hex[:12]
+        path = f"/identity-refused-{run}.pem"
+        x5u = f"https://127.0.0.1:{X5U_PORT}{path}"
+        unreachable = f"https://cert.lab.invalid/identity-refused-{run}.pem"
+        orig = VERIFY_ORIG.lstrip("+")
+
+        def signed(url, iat_offset=0):
+            claims = shaken_claims(orig, VERIFY_DEST, int(time.time()) + iat_offset)
+            return identity_value(sign_passport(shaken_header(url), claims), url)
+
+        errs = []
+        server = None
+        before = _verify_counts(self.stats()) or {}
+        cdr_before = len(self.cdr_lines())
+        self._trunk_address(True)
+        try:
+            with open(STAGED_CONF, "w") as f:
+                f.write(original.replace("\nverify_identity = true\n", "\nverify_identity = require\n"))
+            r = self._ctl(["reload"], token=TOKEN)
+            self._progress(f"reload with verify_identity = require: exit {r.returncode} {(r.stdout + r.stderr)[:200]}")
+            if r.returncode != 0:
+                self._fail(f"the reload with verify_identity = require failed: {(r.stdout + r.stderr)[:300]}")
+            for tag, what, identity, want in (
+                    ("ra", "a PASSporT 600 s old", signed(unreachable, -600), "SIP/2.0 403 Stale Date"),
+                    ("rb", "no Identity", None, "SIP/2.0 428 Use Identity Header"),
+                    ("rc", "an x5u under .invalid", signed(unreachable), "SIP/2.0 436 Bad Identity Info")):
+                got = self._refused_call(tdir, tag, sbc_core, identity)
+                if got != want:
+                    errs.append(f"{tag} ({what}): the caller got {got!r}, wanted {want!r}")
+            server, report = self._x5u_server(tdir, path)
+            inv = self._identity_phone_call(tdir, "rd", (self._c("CAROL")[0], TRUNK_IP), sbc_core, "alice", ALICE,
+                                            f"P-Asserted-Identity: <sip:{VERIFY_ORIG}@{TRUNK_IP}>",
+                                            f"Identity: {signed(x5u)}", service=VERIFY_DEST, from_user=VERIFY_ORIG)
+            if _uri_user(_from(inv)) != f"{VERIFY_ORIG};verstat={VERSTAT_PASSED}":
+                errs.append(f"rd (a valid PASSporT): alice's From {_from(inv)!r}, wanted the verstat {VERSTAT_PASSED}")
+        finally:
+            if server is not None:
+                self.kill_proc(server)
+                if server in self.procs:
+                    self.procs.remove(server)
+            self._trunk_address(False)
+            with open(STAGED_CONF, "w") as f:
+                f.write(original)
+            r = self._ctl(["reload"], token=TOKEN)
+            self._progress(f"reload of the original lab.conf: exit {r.returncode}")
+            if r.returncode != 0:
+                errs.append(f"the original lab.conf did not reload: {(r.stdout + r.stderr)[:300]}")
+        after = _verify_counts(self.stats()) or {}
+        got = {k: after.get(k, 0) - before.get(k, 0) for k in sorted(set(before) | set(after))}
+        got = {k: v for k, v in got.items() if v}
+        want = {"verify.failed": 2, "verify.rejected": 2, "verify.no_validation": 1, "verify.rejected_unsigned": 1,
+                "verify.passed": 1, "failures.stale": 1, "failures.certificate_unavailable": 1,
+                "certificates.fetch_failed": 1, "certificates.fetched": 1}
+        self._progress(f"stats stir grew by {got}")
+        if got != want:
+            errs.append(f"stats stir grew by {got}, wanted exactly {want}")
+        recs = self._new_cdr_records(cdr_before, 1, errs)
+        if [(r.get("verstat"), r.get("result")) for r in recs] != [(VERSTAT_PASSED, 486)]:
+            errs.append(f"CDR lines {[(r.get('verstat'), r.get('result')) for r in recs]}, wanted one: "
+                        f"({VERSTAT_PASSED}, 486) for the call that was routed")
         if errs:
             self._fail("; ".join(errs))
