@@ -237,6 +237,14 @@ void b2bua::on_response(const inbound& in) {
     }
 }
 
+std::string_view b2bua::leg_call_id(uint64_t owner, bool leg_b) const {
+    const auto it = calls_.find(owner);
+    if (it == calls_.end()) {
+        return {};
+    }
+    return leg_b ? it->second->b.call_id : it->second->a.call_id;
+}
+
 // ------------------------------------------------------------------ new calls
 
 void b2bua::on_invite(const inbound& in) {
@@ -470,6 +478,7 @@ void b2bua::on_invite(const inbound& in) {
         if (!media_.open(c->media, a.media_realm, c->b.media_realm, offer)) {
             return refuse(503, "no relay ports left");
         }
+        media_.label(c->media, c->id);
         c->b_offer = rewrite_sdp(*c, true, m.body);
     }
     // Offerless: the relay ports are allocated when the answering branch's 2xx brings the offer.

@@ -197,6 +197,9 @@ public:
     /// of the control loop; cheap when none finished).
     void poll_verifications();
     size_t invites_held() const { return held_.size(); }
+    /// The Call-ID of leg B (`leg_b`) or A of call `owner` (media_anchor::label's number): what
+    /// a capture collector links a media report to that leg's SIP by. "" when the call is gone.
+    std::string_view leg_call_id(uint64_t owner, bool leg_b) const;
     /// Certificate URLs the verifier knows now (certificates and recent failures).
     size_t certificates_cached() const { return verifier_ ? verifier_->certificates() : 0; }
     std::pair<int, std::string> api_transfer(const std::string& call_ref, const std::string& keep,

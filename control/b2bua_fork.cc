@@ -638,7 +638,9 @@ void b2bua::answer_from_branch(call& c, size_t i, const inbound& in) {
         const char* why = !has_sdp ? "the answer to an offerless INVITE carried no SDP offer"
                           : !media_.open(c.media, c.a.media_realm, c.b.media_realm, desc, true) ? "no relay ports left"
                                                                                     : nullptr;
-        if (why != nullptr) {
+        if (why == nullptr) {
+            media_.label(c.media, c.id);
+        } else {
             log_info("call %llu: %s", static_cast<unsigned long long>(c.id), why);
             hang_up_branch(c, i, in);
             const unsigned status = has_sdp ? 503 : 502;

@@ -89,6 +89,7 @@ void b2bua::on_pickup(const inbound& in, uint64_t stx, const sdp::session& offer
     c.b = n;
     by_call_id_[n.call_id] = c.id;
     media_.switch_over(c.media, next, true);
+    media_.label(c.media, c.id);
     c.b_remote_sdp = std::string(m.body);
     c.b_last_sdp.clear();
     c.a.transfer_mode = target.transfer_mode;

@@ -100,6 +100,7 @@ void b2bua::on_replacing_invite(const inbound& in, uint64_t stx, const sdp::sess
     c.session[is_a ? 0 : 1] = {};  // the new dialog negotiated no session timer
     by_call_id_[n.call_id] = c.id;
     media_.switch_over(c.media, next, keep_a);
+    media_.label(c.media, c.id);
     start_segment_after_switch(c, keep_a);
     (is_a ? c.a_remote_sdp : c.b_remote_sdp) = std::string(m.body);
     (is_a ? c.a_last_sdp : c.b_last_sdp).clear();

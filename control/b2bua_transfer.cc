@@ -645,6 +645,7 @@ bool b2bua::try_attended(call& c, bool from_a, uint64_t stx, uint32_t refer_cseq
 
     // One atomic store per side and direction joins the transferee and the target.
     media_.splice(c.media, keep_a1, other->media, keep_a2, continuous_media(c), continuous_media(*other));
+    media_.label(c.media, c.id);
     const leg kept1 = keep_a1 ? c.a : c.b;
     const leg kept2 = keep_a2 ? other->a : other->b;
     const std::string sdp1 = keep_a1 ? c.a_remote_sdp : c.b_remote_sdp;
@@ -824,6 +825,7 @@ void b2bua::complete_transfer(call& c, size_t i, const inbound& answer) {
     // now the transferee's sides switch to them, and the transferor's are retired.
     leg old = keep_a ? c.b : c.a;
     media_.switch_over(c.media, t.media, keep_a);
+    media_.label(c.media, c.id);
     start_segment_after_switch(c, keep_a);
     cdrs_.write(done);
 

@@ -821,6 +821,7 @@ config parse_config(const std::string& text, const std::string& origin, const st
     }
     c.hep.capture_id = static_cast<uint32_t>(r.num("hep.capture_id", 1, 0, 0xffff'ffff));
     c.hep.password = r.str("hep.password", "");
+    c.hep.rtcp = r.flag("hep.rtcp", false);
     for (char ch : c.hep.password) {
         if (ch <= 0x20 || ch == 0x7f) {
             r.fail("hep.password", "expected printable characters without spaces");

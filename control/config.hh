@@ -76,6 +76,7 @@ struct hep_config {
     uint16_t collector_port = 9060;
     uint32_t capture_id = 1;      ///< how the collector tells this appliance from others
     std::string password;         ///< the collector's auth key; empty: none sent
+    bool rtcp = false;            ///< also the RTCP reports the workers read (HEP type 5, JSON)
     bool operator==(const hep_config&) const = default;
 };
 

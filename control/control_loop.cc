@@ -22,6 +22,7 @@
 #include "dialplan.hh"
 #include "certificate_fetcher.hh"
 #include "hep_exporter.hh"
+#include "hep_rtcp.hh"
 #include "json_writer.hh"
 #include "log.hh"
 #include "media_anchor.hh"
@@ -365,7 +366,7 @@ struct control_loop::impl {
         j.key("hep").begin_object();
         j.key("enabled").value(hep.enabled()).key("queued").value(hs.queued).key("sent").value(hs.sent);
         j.key("dropped_busy").value(hs.dropped_busy).key("dropped_error").value(hs.dropped_error);
-        j.key("too_big").value(hs.too_big);
+        j.key("too_big").value(hs.too_big).key("rtcp").value(hs.rtcp);
         j.end_object();
         const b2bua_stats& bs = calls.stats();
         const transaction_stats& ts = transactions.stats();
@@ -556,8 +557,20 @@ struct control_loop::impl {
         // RTCP reports: call quality (media_anchor::note_rtcp), on the workers' clock.
         dp::rtcp_event reports[64];
         const unsigned nr = dp.poll_rtcp(reports, 64);
+        const bool rtcp_to_hep = nr > 0 && hep.enabled() && hep.config().rtcp;
+        // The workers' arrival TSC as wall-clock time for the collector: now less how long ago.
+        const uint64_t tsc_now_us = rtcp_to_hep ? tsc_to_us(rte_rdtsc()) : 0;
+        const uint64_t wall_now_us = rtcp_to_hep ? wall_clock_us() : 0;
         for (unsigned i = 0; i < nr; ++i) {
-            media.note_rtcp(reports[i], tsc_to_us(reports[i].tsc));
+            const uint64_t arrival_us = tsc_to_us(reports[i].tsc);
+            media.note_rtcp(reports[i], arrival_us);
+            if (rtcp_to_hep) {
+                if (const auto origin = media.origin_of(reports[i])) {
+                    const uint64_t ago_us = tsc_now_us > arrival_us ? tsc_now_us - arrival_us : 0;
+                    hep.copy_rtcp(origin->from, origin->to, wall_now_us - std::min(ago_us, wall_now_us),
+                                  calls.leg_call_id(origin->owner, origin->leg_b), rtcp_report_json(reports[i].report));
+                }
+            }
         }
         const ms_t now = steady_ms();
         timers.run(now);

@@ -20,6 +20,7 @@ namespace sf::control {
 
 /// HEP protocol types (chunk 0x000b) this appliance sends.
 constexpr uint8_t hep_proto_sip = 1;
+constexpr uint8_t hep_proto_rtcp = 5;  ///< an RTCP report as JSON (Homer's captagent and heplify)
 
 /// Chunk types (vendor 0x0000, the generic ones) this appliance writes.
 enum class hep_chunk : uint16_t {

@@ -16,15 +16,11 @@
 
 namespace sf::control {
 
-namespace {
-
 uint64_t wall_clock_us() {
     return static_cast<uint64_t>(
         std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
             .count());
 }
-
-}  // namespace
 
 hep_exporter::hep_exporter(const hep_config& cfg) : slots_(batch) { reconfigure(cfg); }
 
@@ -62,18 +58,39 @@ void hep_exporter::reconfigure(const hep_config& cfg) {
 }
 
 char* hep_exporter::begin(sip_addr from, sip_addr to, size_t len) {
-    if (fd_ < 0) {
-        return nullptr;
-    }
-    if (used_ == slots_.size()) {
-        flush();
-    }
     hep_datagram d;
     d.src_addr = from.addr;
     d.src_port = from.port;
     d.dst_addr = to.addr;
     d.dst_port = to.port;
     d.time_us = wall_clock_us();
+    return begin_packet(d, len);
+}
+
+void hep_exporter::copy_rtcp(sip_addr from, sip_addr to, uint64_t time_us, std::string_view correlation,
+                             std::string_view json) {
+    hep_datagram d;
+    d.src_addr = from.addr;
+    d.src_port = from.port;
+    d.dst_addr = to.addr;
+    d.dst_port = to.port;
+    d.time_us = time_us;
+    d.proto_type = hep_proto_rtcp;
+    d.correlation_id = correlation;
+    if (char* p = begin_packet(d, json.size())) {
+        std::memcpy(p, json.data(), json.size());
+        commit();
+        ++stats_.rtcp;
+    }
+}
+
+char* hep_exporter::begin_packet(hep_datagram& d, size_t len) {
+    if (fd_ < 0) {
+        return nullptr;
+    }
+    if (used_ == slots_.size()) {
+        flush();
+    }
     d.capture_id = cfg_.capture_id;
     d.auth_key = cfg_.password;
     std::string& slot = slots_[used_];

@@ -17,12 +17,17 @@
 #include <vector>
 
 #include "config.hh"
+#include "hep_encoding.hh"
 #include "sip_types.hh"
 
 namespace sf::control {
 
+/// Microseconds since the Unix epoch (what HEP's time chunks carry).
+uint64_t wall_clock_us();
+
 struct hep_stats {
-    uint64_t queued = 0;         ///< packets made (one per SIP message)
+    uint64_t queued = 0;         ///< packets made (one per SIP message or RTCP report)
+    uint64_t rtcp = 0;           ///< of those, RTCP reports ([hep] rtcp)
     uint64_t sent = 0;           ///< taken by the kernel
     uint64_t dropped_busy = 0;   ///< the socket buffer was full (EAGAIN)
     uint64_t dropped_error = 0;  ///< refused by sendmmsg for another reason (no route, ...)
@@ -52,6 +57,11 @@ public:
     void commit();
     /// begin(), the bytes of `msg`, commit().
     void copy(sip_addr from, sip_addr to, std::string_view msg);
+    /// An RTCP report as Homer's capture agents send one: HEP type 5, the report as JSON
+    /// (hep_rtcp.hh), linked to its leg's SIP by `correlation` (that leg's Call-ID; "": none),
+    /// stamped `time_us` (when it arrived, microseconds since the Unix epoch).
+    void copy_rtcp(sip_addr from, sip_addr to, uint64_t time_us, std::string_view correlation,
+                   std::string_view json);
 
     /// Sends what is queued (a copy begun and not committed is forgotten). Returns the packets
     /// the kernel took.
@@ -62,6 +72,8 @@ public:
 
 private:
     void close_socket();
+    /// begin() for any datagram: its chunks as `d` says, room for `len` payload octets.
+    char* begin_packet(hep_datagram& d, size_t len);
 
     hep_config cfg_;
     int fd_ = -1;

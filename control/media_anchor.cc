@@ -566,6 +566,38 @@ void media_anchor::describe(media_bridge& b, unsigned i, const sdp::media& m) {
     }
 }
 
+void media_anchor::label(const media_bridge& b, uint64_t owner) {
+    auto set = [this, owner](const dp::media_side* s, bool leg_b) {
+        if (s == nullptr) {
+            return;
+        }
+        if (const auto it = rtcp_.find(side_key(s->local_addr, s->local_port)); it != rtcp_.end()) {
+            it->second.owner = owner;
+            it->second.leg_b = leg_b;
+        }
+    };
+    for (const media_bridge::stream& st : b.streams) {
+        set(st.a_rtp, false);
+        set(st.a_rtcp, false);
+        set(st.b_rtp, true);
+        set(st.b_rtcp, true);
+    }
+}
+
+std::optional<media_anchor::rtcp_origin> media_anchor::origin_of(const dp::rtcp_event& ev) const {
+    const auto it = rtcp_.find(side_key(ev.addr, ev.port));
+    if (it == rtcp_.end() || it->second.clock_hz == 0) {
+        return std::nullopt;  // as note_rtcp: gone, SRTCP or no clock
+    }
+    const dp::media_side* side = table_.find(ev.addr, ev.port);
+    if (side == nullptr) {
+        return std::nullopt;
+    }
+    const uint64_t remote = side->remote();
+    return rtcp_origin{sip_addr{dp::endpoint_addr(remote), dp::endpoint_port(remote)}, sip_addr{ev.addr, ev.port},
+                       it->second.owner, it->second.leg_b};
+}
+
 void media_anchor::note_rtcp(const dp::rtcp_event& ev, uint64_t arrival_us) {
     const auto it = rtcp_.find(side_key(ev.addr, ev.port));
     if (it == rtcp_.end() || it->second.clock_hz == 0) {

@@ -16,6 +16,7 @@
 #include "cdr.hh"
 #include "media_ports.hh"
 #include "relay_table.hh"
+#include "sip_types.hh"
 #include "rings.hh"
 #include "sip/sdp.hh"
 #include "timer_queue.hh"
@@ -161,6 +162,22 @@ public:
     /// stream does not read RTCP (media_bridge::stream::reads_rtcp), are counted and ignored.
     void note_rtcp(const dp::rtcp_event& ev, uint64_t arrival_us);
     uint64_t rtcp_read() const { return rtcp_read_; }
+
+    /// Names the owner of every side of `b` (the B2BUA's call number; 0: none) and which leg
+    /// each serves, for what is told about them elsewhere: the RTCP copies to a HEP collector
+    /// take the leg's Call-ID. Labels again whatever was labelled before (a side shared by a
+    /// replacement, a half spliced into another call).
+    void label(const media_bridge& b, uint64_t owner);
+    /// Where an RTCP report came from and went, as a capture collector shows it.
+    struct rtcp_origin {
+        sip_addr from;         ///< the party that sent it: the side's remote (latched or from SDP)
+        sip_addr to;           ///< the relay side it arrived at
+        uint64_t owner = 0;    ///< label()'s
+        bool leg_b = false;    ///< the side serves leg B
+    };
+    /// The origin of a report note_rtcp() reads (a live side that reads plain RTCP); nullopt
+    /// for one it ignores.
+    std::optional<rtcp_origin> origin_of(const dp::rtcp_event& ev) const;
     uint64_t rtcp_ignored() const { return rtcp_ignored_; }
 
     const realm_info& realm(unsigned i) const { return realms_[i]; }
@@ -205,6 +222,8 @@ private:
         rtcp_figures heard;     ///< the report blocks of the party that sends to this side
         uint32_t sr_ntp_middle = 0;  ///< the last SR that party sent (0: none yet)
         uint64_t sr_arrival_us = 0;
+        uint64_t owner = 0;  ///< label()
+        bool leg_b = false;
     };
     std::unordered_map<uint64_t, side_rtcp> rtcp_;  ///< by side_key()
     uint64_t rtcp_read_ = 0, rtcp_ignored_ = 0;

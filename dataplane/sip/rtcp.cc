@@ -87,7 +87,13 @@ bool read(const uint8_t* p, size_t len, report& out) noexcept {
         out.sender_report = true;
         // NTP seconds (p+8) and fraction (p+12): the low half of one, the high half of the other.
         out.sr_ntp_middle = (load_be32(p + 8) << 16) | (load_be32(p + 12) >> 16);
+        out.sr_ntp_sec = load_be32(p + 8);
+        out.sr_ntp_fraction = load_be32(p + 12);
+        out.sr_rtp_ts = load_be32(p + 16);
+        out.sr_packets = load_be32(p + 20);
+        out.sr_octets = load_be32(p + 24);
     }
+    out.report_count = static_cast<uint8_t>(blocks);
     read_rest(p, packet_bytes, len, out);
     if (blocks == 0) {
         return true;

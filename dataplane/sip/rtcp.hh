@@ -33,6 +33,13 @@ struct report {
     bool sender_report = false;  ///< the packet is an SR
     /// SR: the middle 32 bits of its NTP timestamp, as a later LSR names it (RFC 3550 6.4.1).
     uint32_t sr_ntp_middle = 0;
+    // SR: the rest of its sender info (RFC 3550 6.4.1), what a capture collector shows.
+    uint32_t sr_ntp_sec = 0;       ///< NTP timestamp, most significant word (seconds since 1900)
+    uint32_t sr_ntp_fraction = 0;  ///< and least significant word (1/2^32 s)
+    uint32_t sr_rtp_ts = 0;        ///< the same instant in RTP timestamp units
+    uint32_t sr_packets = 0;       ///< the sender's packet count
+    uint32_t sr_octets = 0;        ///< and payload octet count
+    uint8_t report_count = 0;      ///< the packet's RC: reception report blocks (the first is read)
     bool has_block = false;  ///< a reception report block follows
     // --- the first reception report block (RFC 3550 6.4.1) ---
     uint32_t source_ssrc = 0;     ///< the SSRC the block is about

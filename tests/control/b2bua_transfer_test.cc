@@ -325,6 +325,38 @@ dp::rtcp_event report_at(const dp::media_side* side, uint8_t fraction, uint32_t 
 
 }  // namespace
 
+TEST_F(transfer_fork_test, an_rtcp_report_is_linked_to_the_sip_of_its_leg_through_a_transfer) {
+    transfer_dials("carol@198.51.100.30");
+    auto out = bob_transfers_alice();
+    to_carol_ = invite_sent_to(out, carol);
+    ASSERT_NE(to_carol_, nullptr);
+    // Alice's report arrives at her side: her leg's Call-ID, from her address to the relay's.
+    const auto alice = anchor_->origin_of(report_at(a_rtp_, 0, 8));
+    ASSERT_TRUE(alice.has_value());
+    EXPECT_FALSE(alice->leg_b);
+    EXPECT_EQ(b2b_->leg_call_id(alice->owner, alice->leg_b), "alice-call-1@192.0.2.10");
+    EXPECT_EQ(alice->to, (sip_addr{a_rtp_->local_addr, a_rtp_->local_port}));
+    EXPECT_EQ(alice->from.addr, 0xc000020au) << "alice's media address (192.0.2.10) from her SDP";
+    const auto bob = anchor_->origin_of(report_at(bob_side_, 0, 8));
+    ASSERT_TRUE(bob.has_value());
+    EXPECT_TRUE(bob->leg_b);
+    EXPECT_EQ(b2b_->leg_call_id(bob->owner, bob->leg_b), cs_.b_invite->msg.call_id);
+    EXPECT_NE(cs_.b_invite->msg.call_id, "alice-call-1@192.0.2.10");
+
+    // Carol answers: her side now serves leg B, which is her dialog.
+    feed(core, carol, bob_response(to_carol_->msg, 200, "OK", carol_sdp, "caroltag", "<sip:carol@198.51.100.30:5060>"));
+    take();
+    const dp::media_side* carol_side = a_rtp_->peer();
+    ASSERT_NE(carol_side, nullptr);
+    const auto from_carol = anchor_->origin_of(report_at(carol_side, 0, 8));
+    ASSERT_TRUE(from_carol.has_value());
+    EXPECT_TRUE(from_carol->leg_b);
+    EXPECT_EQ(b2b_->leg_call_id(from_carol->owner, from_carol->leg_b), to_carol_->msg.call_id);
+    EXPECT_EQ(b2b_->leg_call_id(from_carol->owner, false), "alice-call-1@192.0.2.10") << "alice's leg is kept";
+    EXPECT_FALSE(anchor_->origin_of(report_at(bob_side_, 0, 8)).has_value()) << "bob's side is gone";
+    EXPECT_EQ(b2b_->leg_call_id(from_carol->owner + 1000, false), "") << "no such call";
+}
+
 TEST_F(transfer_fork_test, each_segment_records_the_reports_of_its_own_parties) {
     transfer_dials("carol@198.51.100.30");
     auto out = bob_transfers_alice();

@@ -252,6 +252,9 @@ TEST_F(config_test, hep_section_names_the_collector) {
     EXPECT_EQ(c.hep.collector_addr, 0xc0000232u);
     EXPECT_EQ(c.hep.collector_port, 9061);
     EXPECT_EQ(c.hep.capture_id, 4294967295u);
+    EXPECT_FALSE(c.hep.rtcp) << "RTCP reports only when asked";
+    EXPECT_TRUE(parse(minimal("[hep]\ncollector = 192.0.2.50:9061\nrtcp = true\n")).hep.rtcp);
+    expect_error(minimal("[hep]\ncollector = 192.0.2.50:9061\nrtcp = yes\n"), "hep.rtcp");
     EXPECT_EQ(c.hep.password, "s3cr3t!");
     for (const char* bad : {"192.0.2.50", "192.0.2.50:0", "192.0.2.50:65536", "host:9060", "0.0.0.0:9060",
                             "192.0.2.50:9060x", "192.0.2.50:"}) {

@@ -78,6 +78,36 @@ TEST(hep_exporter, a_copy_arrives_with_the_message_its_addresses_and_the_time) {
     EXPECT_EQ(h.stats().sent, 1u);
 }
 
+TEST(hep_exporter, an_rtcp_report_goes_as_type_5_linked_to_its_call) {
+    udp_collector c;
+    hep_exporter h(to(c));
+    const std::string json = R"({"ssrc":1,"type":201,"report_count":0,"report_blocks":[]})";
+    const sip_addr phone{0xc000020a, 40002}, relay{0xc0000201, 20001};
+    h.copy_rtcp(phone, relay, 1'796'550'000'123'456, "alice-call-1@192.0.2.10", json);
+    EXPECT_EQ(h.flush(), 1u);
+    const auto got = c.take();
+    ASSERT_EQ(got.size(), 1u);
+    const auto p = read_hep(got[0]);
+    ASSERT_TRUE(p.has_value());
+    EXPECT_EQ(p->chunks.at(0x000f), json);
+    EXPECT_EQ(p->u32(0x000b), 5u) << "HEP protocol type 5: RTCP as JSON";
+    EXPECT_EQ(p->chunks.at(0x0011), "alice-call-1@192.0.2.10") << "the correlation id: its leg's Call-ID";
+    EXPECT_EQ(p->u32(0x0003), phone.addr);
+    EXPECT_EQ(p->u32(0x0007), phone.port);
+    EXPECT_EQ(p->u32(0x0004), relay.addr);
+    EXPECT_EQ(p->u32(0x0008), relay.port);
+    EXPECT_EQ(p->u32(0x0009), 1'796'550'000u) << "the time it arrived, not when it was sent on";
+    EXPECT_EQ(p->u32(0x000a), 123'456u);
+    EXPECT_EQ(h.stats().rtcp, 1u);
+    EXPECT_EQ(h.stats().queued, 1u);
+    // Without a call to link it to: no correlation chunk.
+    h.copy_rtcp(phone, relay, 1'796'550'000'000'000, "", json);
+    h.flush();
+    const auto again = c.take();
+    ASSERT_EQ(again.size(), 1u);
+    EXPECT_EQ(read_hep(again[0])->chunks.count(0x0011), 0u);
+}
+
 TEST(hep_exporter, a_copy_begun_and_not_committed_never_leaves) {
     udp_collector c;
     hep_exporter h(to(c));

@@ -43,8 +43,14 @@ report decode(const uint8_t* data) {
     if (sr) {
         // The middle of the 64-bit NTP timestamp at bytes 8..15 is bytes 10..13.
         r.sr_ntp_middle = word_at(data, 10);
+        r.sr_ntp_sec = word_at(data, 8);
+        r.sr_ntp_fraction = word_at(data, 12);
+        r.sr_rtp_ts = word_at(data, 16);
+        r.sr_packets = word_at(data, 20);
+        r.sr_octets = word_at(data, 24);
     }
     const unsigned rc = data[0] % 32;
+    r.report_count = static_cast<uint8_t>(rc);
     if (rc > 0) {
         const size_t b = sr ? 28 : 8;
         r.has_block = true;
@@ -63,7 +69,9 @@ report decode(const uint8_t* data) {
 
 bool same(const report& a, const report& b) {
     return a.sender_ssrc == b.sender_ssrc && a.sender_report == b.sender_report &&
-           a.sr_ntp_middle == b.sr_ntp_middle && a.has_block == b.has_block && a.source_ssrc == b.source_ssrc &&
+           a.sr_ntp_middle == b.sr_ntp_middle && a.sr_ntp_sec == b.sr_ntp_sec &&
+           a.sr_ntp_fraction == b.sr_ntp_fraction && a.sr_rtp_ts == b.sr_rtp_ts && a.sr_packets == b.sr_packets &&
+           a.sr_octets == b.sr_octets && a.report_count == b.report_count && a.has_block == b.has_block && a.source_ssrc == b.source_ssrc &&
            a.fraction_lost == b.fraction_lost && a.cumulative_lost == b.cumulative_lost &&
            a.highest_seq == b.highest_seq && a.jitter == b.jitter && a.lsr == b.lsr && a.dlsr == b.dlsr;
 }

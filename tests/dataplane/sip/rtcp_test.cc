@@ -189,6 +189,13 @@ TEST(Rtcp, SenderReportWithOneBlock) {
     EXPECT_TRUE(r.sender_report);
     // Low 16 bits of the seconds, high 16 bits of the fraction.
     EXPECT_EQ(r.sr_ntp_middle, 0x7e809abcu);
+    // The rest of the sender info, as a capture collector shows it.
+    EXPECT_EQ(r.sr_ntp_sec, 0x83aa7e80u);
+    EXPECT_EQ(r.sr_ntp_fraction, 0x9abcdef0u);
+    EXPECT_EQ(r.sr_rtp_ts, 0x11111111u);
+    EXPECT_EQ(r.sr_packets, 0x22222222u);
+    EXPECT_EQ(r.sr_octets, 0x33333333u);
+    EXPECT_EQ(r.report_count, 1u);
     expect_block(r, block_a, 0x123);
 }
 
@@ -216,6 +223,9 @@ TEST(Rtcp, ReceiverReportWithOneBlock) {
     EXPECT_EQ(r.sender_ssrc, 0x0badf00du);
     EXPECT_FALSE(r.sender_report);
     EXPECT_EQ(r.sr_ntp_middle, 0u);
+    EXPECT_EQ(r.sr_ntp_sec, 0u) << "an RR has no sender info";
+    EXPECT_EQ(r.sr_packets, 0u);
+    EXPECT_EQ(r.report_count, 1u);
     expect_block(r, block_b, -2);
 }
 
@@ -286,6 +296,7 @@ TEST(Rtcp, ThirtyOneBlocks) {
     EXPECT_EQ(b[0] & 0x1f, 31);
     report r;
     ASSERT_TRUE(read_bytes(b, r));
+    EXPECT_EQ(r.report_count, 31u);
     expect_block(r, block_b, -2);
     // One byte short of the last block: refused.
     bytes cut = b;
