@@ -26,6 +26,7 @@
                     the copies per leg and their time against the phones' traces. About 7 s.
 """
 import base64
+import json
 import os
 import re
 import shutil
@@ -61,7 +62,7 @@ modparam("sipcapture", "db_url", "text://{db}")
 modparam("sipcapture", "hep_capture_on", 1)
 modparam("sipcapture", "nonsip_hook", 1)
 event_route[sipcapture:request] {{
-    xlog("L_ALERT", "SFHEP v=$hep(version) fam=$hep(0x001) proto=$hep(0x002) src=$hep(0x003) sport=$hep(0x007) dst=$hep(0x004) dport=$hep(0x008) sec=$hep(0x009) usec=$hep(0x00a) type=$hep(0x00b) id=$hep(0x00c) key=$hep(0x00e) payload=$(hep(0x00f){{s.encode.base64}})\\n");
+    xlog("L_ALERT", "SFHEP v=$hep(version) fam=$hep(0x001) proto=$hep(0x002) src=$hep(0x003) sport=$hep(0x007) dst=$hep(0x004) dport=$hep(0x008) sec=$hep(0x009) usec=$hep(0x00a) type=$hep(0x00b) id=$hep(0x00c) key=$hep(0x00e) cid=$hep(0x011) payload=$(hep(0x00f){{s.encode.base64}})\\n");
     drop;
 }}
 request_route {{
@@ -69,25 +70,27 @@ request_route {{
 }}
 """
 _HEP_LINE = re.compile(r"SFHEP v=(\S*) fam=(\S*) proto=(\S*) src=(\S*) sport=(\S*) dst=(\S*) dport=(\S*) "
-                       r"sec=(\S*) usec=(\S*) type=(\S*) id=(\S*) key=(\S*) payload=(\S*)")
+                       r"sec=(\S*) usec=(\S*) type=(\S*) id=(\S*) key=(\S*) cid=(\S*) payload=(\S*)")
 
 
 def read_collector_log(path):
-    """Kamailio's log -> [{v, fam, proto, src, dst (addr:port), time (epoch s), type, id, key, msg}]."""
+    """Kamailio's log -> [{v, fam, proto, src, dst (addr:port), time (epoch s), type, id, key, cid (the
+    correlation id), raw (the payload), msg (it parsed as SIP)}]."""
     out = []
     try:
         text = open(path, errors="replace").read()
     except OSError:
         return out
     for m in _HEP_LINE.finditer(text):
-        v, fam, proto, src, sport, dst, dport, sec, usec, typ, cid, key, payload = m.groups()
+        v, fam, proto, src, sport, dst, dport, sec, usec, typ, capture_id, key, corr, payload = m.groups()
         try:
             raw = base64.b64decode(payload).decode("utf-8", "replace")
             t = int(sec) + int(usec) / 1e6
         except ValueError:
             raw, t = "", None
         out.append({"v": v, "fam": fam, "proto": proto, "src": f"{src}:{sport}", "dst": f"{dst}:{dport}",
-                    "time": t, "type": typ, "id": cid, "key": key, "raw": raw, "msg": parse_sip(raw)})
+                    "time": t, "type": typ, "id": capture_id, "key": key, "cid": corr, "raw": raw,
+                    "msg": parse_sip(raw)})
     return out
 
 
@@ -97,6 +100,52 @@ def _key(m):
 
 
 class HepTests:
+    def _check_rtcp_copies(self, tdir, rtcp_copies, legs, errs):
+        """[hep] rtcp: each phone's RTCP reports reach the collector as HEP type 5, from the phone's
+        RTCP address (port 6001) to the appliance's relay address of its side (an odd port), with
+        its leg's Call-ID as correlation id and Homer's JSON (type 200/201, ssrc, report_blocks
+        with highest_seq_no, an SR's sender_information), each one a report the other phone
+        received (the reports are relayed unchanged: its rtpsim's received_log), at least one per
+        leg and at most one missing (a report in flight as the call ended)."""
+        reports = {"A": self._report(tdir, "alice"), "B": self._report(tdir, "bob")}
+        summary = []
+        for call_id, _, phone, sbc, leg in legs:
+            phone_ip, sbc_ip = phone.split(":")[0], sbc.split(":")[0]
+            other = reports["B" if leg == "A" else "A"]
+            received = [e for e in ((other.get("rtcp") or {}).get("received_log") or []) if e.get("pt") in (200, 201)]
+            pool = [(e["pt"], e["ssrc"], tuple(b["highest_seq"] for b in (e.get("blocks") or [])[:1])) for e in received]
+            mine = [c for c in rtcp_copies if c["src"].split(":")[0] == phone_ip]
+            for c in mine:
+                where = f"leg {leg} RTCP copy {c['src']} -> {c['dst']}"
+                if c["src"] != f"{phone_ip}:6001" or c["dst"].split(":")[0] != sbc_ip or int(c["dst"].split(":")[1]) % 2 != 1:
+                    errs.append(f"{where}: wanted from {phone_ip}:6001 to an odd port of {sbc_ip}")
+                if c["cid"] != call_id:
+                    errs.append(f"{where}: correlation id {c['cid']!r}, wanted the leg's Call-ID {call_id!r}")
+                try:
+                    j = json.loads(c["raw"])
+                except ValueError:
+                    errs.append(f"{where}: the payload is not JSON: {c['raw'][:200]!r}")
+                    continue
+                blocks = j.get("report_blocks")
+                if j.get("type") not in (200, 201) or not isinstance(blocks, list) or len(blocks) > 1 or \
+                        (j.get("type") == 200) != isinstance(j.get("sender_information"), dict):
+                    errs.append(f"{where}: JSON {c['raw'][:300]}")
+                    continue
+                if j["type"] == 200 and not 0 < j["sender_information"].get("packets", -1) <= HEP_RTP_COUNT:
+                    errs.append(f"{where}: an SR counting {j['sender_information'].get('packets')} packets sent, "
+                                f"the phone sent {HEP_RTP_COUNT}")
+                key = (j["type"], j.get("ssrc"), tuple(b.get("highest_seq_no") for b in blocks))
+                if key in pool:
+                    pool.remove(key)
+                else:
+                    errs.append(f"{where}: (type, ssrc, highest_seq_no) {key} is no report the other phone received "
+                                f"(left: {pool[:4]})")
+            if not mine or len(pool) > 1:
+                errs.append(f"leg {leg}: {len(mine)} RTCP copies from {phone_ip} for {len(received)} reports the other "
+                            f"phone received ({len(pool)} without a copy)")
+            summary.append(f"leg {leg}: {len(mine)} RTCP copies, {len(received)} reports relayed")
+        self._progress("[hep] rtcp: " + "; ".join(summary))
+
     def test_hep_copies_of_a_call(self, tdir):
         # The runner's constants and reporting (TransferTests' _c, _fail, _progress: in the runner's MRO).
         ALICE, BOB = self._c("ALICE"), self._c("BOB")
@@ -138,16 +187,17 @@ class HepTests:
                            f"{HEP_COLLECTOR[0]}:{HEP_COLLECTOR[1]} in sf-sbc\n" + open(log_path).read()[-1500:])
             try:
                 with open(STAGED_CONF, "w") as f:
-                    f.write(re.sub(r"(?m)^collector =[ \t]*$", f"collector = {HEP_COLLECTOR[0]}:{HEP_COLLECTOR[1]}",
-                                   original, count=1))
+                    f.write(re.sub(r"(?m)^collector =[ \t]*$",
+                                   f"collector = {HEP_COLLECTOR[0]}:{HEP_COLLECTOR[1]}\nrtcp = true", original, count=1))
                 r = self._ctl(["reload"], token=TOKEN)
                 hep_before = self.stats().get("hep", {})
                 if r.returncode != 0 or not hep_before.get("enabled"):
                     self._fail(f"reload with [hep] collector set: exit {r.returncode} "
                                f"{(r.stdout + r.stderr)[:300]}; stats hep {hep_before}")
                 t0 = time.time()
-                keys = {"rtpsim": RTPSIM, "reportdir": tdir, "rtp_port": 6000, "rtp_count": HEP_RTP_COUNT,
-                        "rtp_delay": 0.5}
+                # Both phones send RTCP on port 6001 (RTCP reports to the collector: [hep] rtcp).
+                keys = {"rtpsim": f"{RTPSIM} --rtcp port --rtcp-interval 0.5", "reportdir": tdir, "rtp_port": 6000,
+                        "rtp_count": HEP_RTP_COUNT, "rtp_delay": 0.5}
                 self.call_pair(tdir, BOB, "uas_answer.xml", "uac_call.xml", "bob",
                                keys_uas=dict(keys, name="bob"), keys_uac=keys)
                 for who in ("alice", "bob"):
@@ -177,8 +227,10 @@ class HepTests:
         if late:
             errs.append(f"{len(late)} copies of alice's OPTIONS sent after [hep] was turned off again")
         copies = [c for c in copies if c not in late]
+        rtcp_copies = [c for c in copies if c["type"] == "5"]
         for c in copies:
-            want = {"v": "3", "fam": "2", "proto": "17", "type": "1", "id": str(HEP_CAPTURE_ID), "key": HEP_PASSWORD}
+            want = {"v": "3", "fam": "2", "proto": "17", "type": "5" if c in rtcp_copies else "1",
+                    "id": str(HEP_CAPTURE_ID), "key": HEP_PASSWORD}
             bad = {k: c[k] for k, v in want.items() if c[k] != v}
             if bad:
                 errs.append(f"copy {c['src']} -> {c['dst']} {c['msg']['start']!r}: {bad}, wanted {want}")
@@ -187,6 +239,7 @@ class HepTests:
                             f"[{t0:.3f}, {t1:.3f}] +- {HEP_WINDOW_SLACK} s")
         if errs:
             self._fail("; ".join(errs[:5]))
+        copies = [c for c in copies if c not in rtcp_copies]
 
         alice_trace = read_trace(os.path.join(tdir, "uac.msg"))
         bob_trace = read_trace(os.path.join(tdir, "uas.msg"))
@@ -261,9 +314,13 @@ class HepTests:
             elif t_out < t_in:
                 errs.append(f"the {name_out} is stamped {(t_in - t_out) * 1e6:.0f} us before the {name_in}")
 
+        self._check_rtcp_copies(tdir, rtcp_copies, legs, errs)
         sent = hep_after.get("sent", 0) - hep_before.get("sent", 0)
-        if sent < len(copies):
-            errs.append(f"stats: hep sent grew by {sent}, the collector got {len(copies)}")
+        if sent < len(copies) + len(rtcp_copies):
+            errs.append(f"stats: hep sent grew by {sent}, the collector got {len(copies) + len(rtcp_copies)}")
+        if hep_after.get("rtcp", 0) - hep_before.get("rtcp", 0) != len(rtcp_copies):
+            errs.append(f"stats: hep rtcp {hep_before.get('rtcp')} -> {hep_after.get('rtcp')}, the collector got "
+                        f"{len(rtcp_copies)} RTCP copies")
         for k in ("dropped_busy", "dropped_error", "too_big"):
             if hep_after.get(k, 0) != hep_before.get(k, 0):
                 errs.append(f"stats: hep {k} {hep_before.get(k)} -> {hep_after.get(k)}")
