@@ -5,12 +5,13 @@
                     Homer 5 used as its capture server), started by the test in sf-sbc on
                     127.0.0.1:9060. Its event_route[sipcapture:request] logs, for every HEPv3
                     packet it decodes, the version, IP family and protocol, source and destination
-                    address and port, time, protocol type, capture id, auth key and the payload
+                    address and port, time, protocol type, capture id, auth key, correlation id and the payload
                     (base64). configs/lab.conf has [hep] off (collector empty): `sipferryctl stats`
-                    says hep enabled false; the test sets `collector = 127.0.0.1:9060` in the staged
-                    copy of lab.conf (tools/lab up) and reloads: enabled true. Then alice calls bob
-                    (uac_call / uas_answer, 50 RTP packets each way). Every packet: HEP version 3,
-                    family 2 (IPv4), protocol 17 (UDP), type 1 (SIP), capture id 2001 and key
+                    says hep enabled false; the test sets `collector = 127.0.0.1:9060` and
+                    `rtcp = true` in the staged copy of lab.conf (tools/lab up) and reloads:
+                    enabled true. Then alice calls bob (uac_call / uas_answer, 50 RTP packets each
+                    way, RTCP every ~0.5 s from port 6001). Every packet: HEP version 3, family 2
+                    (IPv4), protocol 17 (UDP), type 1 (SIP) or 5 (RTCP), capture id 2001 and key
                     "sipferry-lab-hep" (lab.conf), a time within the test's wall-clock window
                     (+- 1 s). The copies with the call's two Call-IDs (alice's, and the one bob got
                     on leg B) are exactly the messages of alice's and bob's sipp traces, each once
@@ -19,7 +20,10 @@
                     the other way round; start line, headers and body the same. Causality on the
                     copies' clock: the INVITE relayed to bob no earlier than alice's, the 200
                     relayed to alice no earlier than bob's, the BYE relayed no earlier than the one
-                    that came in. `stats` hep: sent grew by at least the copies seen, no drops.
+                    that came in. The RTCP copies (_check_rtcp_copies): each phone's reports, from
+                    its RTCP address, correlation id (logged too) its leg's Call-ID, Homer's JSON,
+                    each one a report the other phone received. `stats` hep: sent grew by at least
+                    the copies seen, rtcp by the RTCP copies, no drops.
                     Then the staged lab.conf is restored and reloaded (also on failure): enabled
                     false, and an OPTIONS from alice answered 200 meanwhile reaches the collector,
                     still running, with no copy. Kamailio is stopped by PID also on failure. Prints
