@@ -34,6 +34,7 @@
 #include "cdr.hh"
 #include "dialplan.hh"
 #include "hep_exporter.hh"
+#include "hep_rtcp.hh"
 #include "media_anchor.hh"
 #include "relay_table.hh"
 #include "stir_shaken.hh"
@@ -243,12 +244,10 @@ void BM_call_setup_and_teardown(benchmark::State& state) {
 }
 BENCHMARK(BM_call_setup_and_teardown);
 
-// The same call with [hep] on. The collector is a UDP socket on loopback that never reads (its
-// small buffer overflows and the kernel drops): on loopback sendmmsg also pays the receiving
-// side, so this is an upper bound on a real management NIC's cost.
-void BM_call_setup_and_teardown_with_hep(benchmark::State& state) {
-    static stack& s = *new stack;
-    static uint64_t n = 1'000'000'000'000;
+// A UDP socket on loopback that never reads (its small buffer overflows and the kernel drops):
+// on loopback sendmmsg also pays the receiving side, so a HEP collector here gives an upper
+// bound on a real management NIC's cost. Its port.
+uint16_t silent_collector_port() {
     static const int collector_fd = [] {
         const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         const int rcvbuf = 4096;
@@ -264,9 +263,16 @@ void BM_call_setup_and_teardown_with_hep(benchmark::State& state) {
     sockaddr_in a{};
     socklen_t len = sizeof a;
     ::getsockname(collector_fd, reinterpret_cast<sockaddr*>(&a), &len);
+    return ntohs(a.sin_port);
+}
+
+// The same call with [hep] on (a silent collector, above).
+void BM_call_setup_and_teardown_with_hep(benchmark::State& state) {
+    static stack& s = *new stack;
+    static uint64_t n = 1'000'000'000'000;
     hep_config cfg;
     cfg.collector_addr = INADDR_LOOPBACK;
-    cfg.collector_port = ntohs(a.sin_port);
+    cfg.collector_port = silent_collector_port();
     cfg.capture_id = 2001;
     hep_exporter hep(cfg);
     s.hep = &hep;
@@ -284,6 +290,46 @@ void BM_call_setup_and_teardown_with_hep(benchmark::State& state) {
     state.counters["hep_dropped"] = static_cast<double>(after.dropped_busy + after.dropped_error);
 }
 BENCHMARK(BM_call_setup_and_teardown_with_hep);
+
+// One HEP copy as the control loop makes it, sent in batches of 64 as there: arg 0 a SIP
+// message (an INVITE with SDP, 580 bytes: the baseline), arg 1 an RTCP report ([hep] rtcp: an
+// SR with its block and XR VoIP metrics made into Homer's JSON, then copied).
+void BM_hep_copy(benchmark::State& state) {
+    hep_config cfg;
+    cfg.collector_addr = INADDR_LOOPBACK;
+    cfg.collector_port = silent_collector_port();
+    hep_exporter hep(cfg);
+    const sip_addr from{0xc000020a, 5060}, to{0xc0000201, 5060};
+    std::string invite = "INVITE sip:bob@192.0.2.1 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK-1\r\n"
+                         "From: <sip:alice@192.0.2.10>;tag=a\r\nTo: <sip:bob@192.0.2.1>\r\n"
+                         "Call-ID: bench-call@192.0.2.10\r\nCSeq: 1 INVITE\r\nContent-Type: application/sdp\r\n\r\n";
+    invite.resize(580, 'x');
+    sf::rtcp::report r;
+    r.sender_report = true;
+    r.sender_ssrc = 0xa11ce;
+    r.sr_ntp_sec = 0xe9a1b2c3;
+    r.sr_ntp_fraction = 0x12345678;
+    r.sr_packets = 250;
+    r.sr_octets = 40000;
+    r.report_count = 1;
+    r.has_block = true;
+    r.source_ssrc = 0xb0b;
+    r.highest_seq = 70000;
+    r.jitter = 40;
+    r.has_voip_metrics = true;
+    r.xr_mos_cq = 41;
+    const bool rtcp = state.range(0) == 1;
+    for (auto _ : state) {
+        if (rtcp) {
+            hep.copy_rtcp(from, to, 1'796'550'000'000'000, "bench-call@192.0.2.10", rtcp_report_json(r));
+        } else {
+            hep.copy(from, to, invite);
+        }
+    }
+    hep.flush();
+    state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+}
+BENCHMARK(BM_hep_copy)->Arg(0)->Arg(1);
 
 // The same calls while `capture call` follows another call (control/capture_api.hh): before each
 // message leaves, the followed call's terms are built again and compared with what the capture

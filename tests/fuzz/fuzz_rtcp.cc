@@ -7,9 +7,18 @@
 //   also into a report left filled by the previous input (the XR VoIP Metrics fields too);
 // - VoIP Metrics are found only where an XR packet (PT 207) follows the first packet, with room
 //   for the block;
-// - every prefix of the input (up to 64 bytes) is read without touching bytes past it.
+// - every prefix of the input (up to 64 bytes) is read without touching bytes past it;
+// - what is read, made into Homer's JSON ([hep] rtcp, control/hep_rtcp), is JSON that
+//   Boost.PropertyTree reads back to the same ssrc, type, report count and first block.
 
 #include "sip/rtcp.hh"
+
+#include "hep_rtcp.hh"
+
+#include <boost/property_tree/json_parser.hpp>
+#include <boost/property_tree/ptree.hpp>
+
+#include <sstream>
 
 #include <endian.h>
 
@@ -138,6 +147,26 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             if (!xr_follows || size < length_bytes + 8 + 36) {
                 __builtin_trap();
             }
+        }
+    }
+
+    if (ok) {
+        boost::property_tree::ptree t;
+        std::istringstream json(sf::control::rtcp_report_json(r));
+        try {
+            boost::property_tree::read_json(json, t);
+        } catch (const boost::property_tree::json_parser_error&) {
+            __builtin_trap();
+        }
+        const auto blocks = t.get_child_optional("report_blocks");
+        if (t.get<uint64_t>("ssrc", ~0ull) != r.sender_ssrc || t.get<unsigned>("type", 0) != in[1] ||
+            t.get<unsigned>("report_count", 99) != r.report_count || !blocks || blocks->size() != (r.has_block ? 1u : 0u) ||
+            t.get_child_optional("sender_information").has_value() != r.sender_report) {
+            __builtin_trap();
+        }
+        if (r.has_block && (blocks->front().second.get<int64_t>("packets_lost", 1 << 30) != r.cumulative_lost ||
+                            blocks->front().second.get<uint64_t>("highest_seq_no", ~0ull) != r.highest_seq)) {
+            __builtin_trap();
         }
     }
 
