@@ -4,6 +4,8 @@
 
 #include "tn_auth_list.hh"
 
+#include "der_builder.hh"
+
 #include <gtest/gtest.h>
 
 #include <string>
@@ -13,22 +15,7 @@ using namespace sf::control;
 
 namespace {
 
-// One TLV with a short or long length as DER wants it.
-std::string tlv(uint8_t tag, const std::string& content) {
-    std::string out(1, static_cast<char>(tag));
-    const size_t n = content.size();
-    if (n < 0x80) {
-        out += static_cast<char>(n);
-    } else if (n < 0x100) {
-        out += "\x81";
-        out += static_cast<char>(n);
-    } else {
-        out += "\x82";
-        out += static_cast<char>(n >> 8);
-        out += static_cast<char>(n & 0xff);
-    }
-    return out + content;
-}
+std::string tlv(uint8_t tag, const std::string& content) { return sf::test::der_tlv(tag, content); }
 
 std::string ia5(const std::string& s) { return tlv(0x16, s); }
 std::string spc(const std::string& s) { return tlv(0xa0, ia5(s)); }

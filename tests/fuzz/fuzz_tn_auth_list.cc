@@ -11,6 +11,8 @@
 
 #include "tn_auth_list.hh"
 
+#include "../control/der_builder.hh"
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -19,21 +21,7 @@ using namespace sf::control;
 
 namespace {
 
-std::string tlv(uint8_t tag, const std::string& content) {
-    std::string out(1, static_cast<char>(tag));
-    const size_t n = content.size();
-    if (n < 0x80) {
-        out += static_cast<char>(n);
-    } else {
-        std::string len;
-        for (size_t v = n; v != 0; v >>= 8) {
-            len.insert(len.begin(), static_cast<char>(v & 0xff));
-        }
-        out += static_cast<char>(0x80 | len.size());
-        out += len;
-    }
-    return out + content;
-}
+std::string tlv(uint8_t tag, const std::string& content) { return sf::test::der_tlv(tag, content); }
 
 std::string integer(uint64_t v) {
     std::string octets;

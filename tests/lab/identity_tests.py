@@ -466,6 +466,13 @@ class IdentityTests:
             time.sleep(0.05)
         return server, report
 
+    def _stop_x5u_server(self, server):
+        """Stops what _x5u_server started (by its PID; None: nothing was)."""
+        if server is not None:
+            self.kill_proc(server)
+            if server in self.procs:
+                self.procs.remove(server)
+
     @staticmethod
     def _x5u_report(report):
         try:
@@ -591,10 +598,7 @@ class IdentityTests:
                     errs.append(f"{tag} ({what}): the x5u server got {rep.get('requests', 0) - seen_before} "
                                 f"requests, wanted {fetches}: {rep.get('log', [])[-3:]}")
         finally:
-            if server is not None:
-                self.kill_proc(server)
-                if server in self.procs:
-                    self.procs.remove(server)
+            self._stop_x5u_server(server)
             self._trunk_address(False)
         # [stir] verify_threads = 1: the signatures of (a), (b) and (c) were checked on the pool's
         # thread; (d) to (f) were settled before any signature.
@@ -683,10 +687,7 @@ class IdentityTests:
             if _uri_user(_from(inv)) != f"{VERIFY_ORIG};verstat={VERSTAT_PASSED}":
                 errs.append(f"rd (a valid PASSporT): alice's From {_from(inv)!r}, wanted the verstat {VERSTAT_PASSED}")
         finally:
-            if server is not None:
-                self.kill_proc(server)
-                if server in self.procs:
-                    self.procs.remove(server)
+            self._stop_x5u_server(server)
             self._trunk_address(False)
             with open(STAGED_CONF, "w") as f:
                 f.write(original)
