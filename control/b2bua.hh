@@ -202,6 +202,9 @@ public:
     std::string_view leg_call_id(uint64_t owner, bool leg_b) const;
     /// Certificate URLs the verifier knows now (certificates and recent failures).
     size_t certificates_cached() const { return verifier_ ? verifier_->certificates() : 0; }
+    /// GET /v1/stir/certificates: the STIR certificates known by URL (`[stir] ca`'s verifier),
+    /// {"certificates":[{url, state, expires_in_s, spc [...], numbers, ranges}]}; empty without one.
+    std::string stir_certificates_json() const;
     std::pair<int, std::string> api_transfer(const std::string& call_ref, const std::string& keep,
                                              const std::string& target_user);
 

@@ -13,6 +13,7 @@
 
 #include "b2bua.hh"
 #include "b2bua_call.hh"
+#include "json_writer.hh"
 #include "log.hh"
 #include "sip/sip_uri.hh"
 
@@ -266,6 +267,25 @@ verification b2bua::verify_caller(const sip::message& m, const provider_config* 
         break;
     }
     return v;
+}
+
+std::string b2bua::stir_certificates_json() const {
+    json_writer j;
+    j.begin_object().key("certificates").begin_array();
+    if (verifier_) {
+        const int64_t now = wall_s();
+        for (const identity_verifier::cached_certificate& c : verifier_->cached(now)) {
+            j.begin_object().key("url").value(c.url).key("state").value(c.state);
+            j.key("expires_in_s").value(c.expires_s - now).key("spc").begin_array();
+            for (const std::string& spc : c.scope.spcs) {
+                j.value(spc);
+            }
+            j.end_array().key("numbers").value(uint64_t{c.scope.numbers.size()});
+            j.key("ranges").value(uint64_t{c.scope.ranges.size()}).end_object();
+        }
+    }
+    j.end_array().end_object();
+    return j.take();
 }
 
 bool b2bua::answer_verification(uint64_t stx, const provider_config* trunk, const verification& v) {

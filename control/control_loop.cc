@@ -270,6 +270,9 @@ struct control_loop::impl {
         if (path == "/v1/calls") {
             return {200, "application/json", calls.calls_json()};
         }
+        if (path == "/v1/stir/certificates") {
+            return {200, "application/json", calls.stir_certificates_json()};
+        }
         if (path == "/v1/cdrs") {
             std::string body = "[";
             bool first = true;

@@ -1,6 +1,6 @@
 /// sipferryctl: the operator's command line for a running sipferry (its management API).
 ///
-///   sipferryctl [--api 127.0.0.1:8080] stats|calls|cdrs|get PATH|reload|announce|transfer|capture
+///   sipferryctl [--api 127.0.0.1:8080] stats|calls|cdrs|stir|get PATH|reload|announce|transfer|capture
 ///
 /// Prints the JSON the appliance answers. Exit status: 0 on 2xx, 1 on any other HTTP
 /// status, 2 when the appliance cannot be reached or the command line is wrong.
@@ -49,6 +49,7 @@ int main(int argc, char** argv) {
         "  metrics    the same as Prometheus text (GET /metrics, what a Prometheus server scrapes)\n"
         "  calls      the active calls with their legs and relay ports\n"
         "  cdrs       the most recent call records\n"
+        "  stir       the STIR/SHAKEN certificates fetched for verification: URL, state, SPC, expiry\n"
         "  get PATH   any API path, e.g. get /v1/stats\n"
         "  reload     re-read the config and dialplans (all or nothing; calls in progress keep theirs)\n"
         "  announce   gratuitous ARP for every port and media address (after the addresses moved)\n"
@@ -124,6 +125,8 @@ int main(int argc, char** argv) {
         post_body = "{}";
     } else if (words.size() == 1 && (words[0] == "stats" || words[0] == "calls" || words[0] == "cdrs")) {
         path = "/v1/" + words[0];
+    } else if (words.size() == 1 && words[0] == "stir") {
+        path = "/v1/stir/certificates";
     } else if (words.size() == 1 && words[0] == "metrics") {
         path = "/metrics";
     } else if (words.size() == 2 && words[0] == "get" && !words[1].empty() && words[1][0] == '/') {

@@ -500,6 +500,16 @@ verification identity_verifier::conclude(const prepared_verification& p, const s
     return none;
 }
 
+std::vector<identity_verifier::cached_certificate> identity_verifier::cached(int64_t now_s) const {
+    std::vector<cached_certificate> out;
+    for (const auto& [url, e] : certs_) {
+        if (e.expires_s > now_s) {
+            out.push_back({url, e.key ? "valid" : e.refused ? "refused" : "unavailable", e.expires_s, e.scope});
+        }
+    }
+    return out;
+}
+
 stir_error rfc8224_error(std::string_view reason) {
     if (reason == "stale") {
         return {403, "Stale Date"};

@@ -169,6 +169,15 @@ public:
     static verification conclude(const prepared_verification& p, const std::vector<bool>& valid);
 
     size_t certificates() const { return certs_.size(); }
+    /// One URL the verifier knows, as an operator looks at it (GET /v1/stir/certificates).
+    struct cached_certificate {
+        std::string url;
+        const char* state = "";  ///< "valid", "refused" (chain, validity, TNAuthList or key) or "unavailable" (the fetch failed)
+        int64_t expires_s = 0;   ///< when it is dropped and asked for again (Unix seconds)
+        tn_auth_list scope;      ///< what a valid one vouches for
+    };
+    /// Every URL known at `now_s` (expired ones left out), in URL order.
+    std::vector<cached_certificate> cached(int64_t now_s) const;
     unsigned max_age_s() const { return max_age_s_; }
 
 private:

@@ -129,6 +129,15 @@ TEST_F(verify_b2bua_test, a_call_waits_for_its_certificate_and_its_callee_learns
     EXPECT_EQ(b2b_->stats().verify_passed, 1u);
     EXPECT_EQ(b2b_->stats().certs_fetched, 1u);
     EXPECT_EQ(b2b_->stats().invites_held, 2u);
+    // The operator's view of what was fetched (GET /v1/stir/certificates).
+    const auto listed = json(b2b_->stir_certificates_json());
+    ASSERT_EQ(listed.get_child("certificates").size(), 1u);
+    const auto& c = listed.get_child("certificates").front().second;
+    EXPECT_EQ(c.get<std::string>("url"), url);
+    EXPECT_EQ(c.get<std::string>("state"), "valid");
+    EXPECT_GT(c.get<int64_t>("expires_in_s"), 3500) << "an hour without Cache-Control";
+    EXPECT_EQ(c.get_child("spc").front().second.get_value<std::string>(), "1234");
+    EXPECT_EQ(c.get<unsigned>("numbers"), 0u);
 
     // The next call from that carrier is verified at once (the certificate is kept).
     feed(core, carol, carrier_invite("Identity: " + identity() + "\r\n", "v2@x"));

@@ -399,3 +399,21 @@ TEST_F(verify_test, a_failure_is_told_as_rfc_8224_says) {
     EXPECT_EQ(v.ppi, ".." + sig) << "a signature that fails names itself too";
     EXPECT_EQ(v.origid, "") << "nothing of a failed PASSporT is vouched for";
 }
+
+TEST_F(verify_test, what_is_kept_can_be_listed) {
+    EXPECT_TRUE(verifier_->cached(now_).empty());
+    ASSERT_EQ(verifier_->store_certificate(url, cert_, now_, 300), "");
+    verifier_->store_failure("https://down.example/sp.pem", now_);
+    EXPECT_NE(verifier_->store_certificate("https://bad.example/sp.pem", certificate_pem(key_, cert_spec{}), now_, 0), "");
+    const auto all = verifier_->cached(now_);
+    ASSERT_EQ(all.size(), 3u);
+    EXPECT_EQ(all[0].url, "https://bad.example/sp.pem") << "in URL order";
+    EXPECT_STREQ(all[0].state, "refused");
+    EXPECT_EQ(all[1].url, url);
+    EXPECT_STREQ(all[1].state, "valid");
+    EXPECT_EQ(all[1].expires_s, now_ + 300);
+    EXPECT_EQ(all[1].scope.spcs, std::vector<std::string>{"1234"});
+    EXPECT_STREQ(all[2].state, "unavailable");
+    EXPECT_EQ(all[2].expires_s, now_ + 30);
+    EXPECT_EQ(verifier_->cached(now_ + 31).size(), 1u) << "the failures are dropped after 30 s";
+}

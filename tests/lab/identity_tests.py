@@ -600,6 +600,18 @@ class IdentityTests:
         finally:
             self._stop_x5u_server(server)
             self._trunk_address(False)
+        # What the operator sees of the certificates (sipferryctl stir: GET /v1/stir/certificates).
+        r = self._ctl(["stir"])
+        try:
+            listed = {c.get("url"): c for c in json.loads(r.stdout).get("certificates", [])}
+        except (ValueError, AttributeError):
+            listed = {}
+        self._progress(f"sipferryctl stir: exit {r.returncode}, {json.dumps([listed.get(x5u), listed.get(unreachable)])}")
+        lab_cert, down = listed.get(x5u) or {}, listed.get(unreachable) or {}
+        if (lab_cert.get("state"), lab_cert.get("spc"), down.get("state")) != ("valid", [LAB_SPC], "unavailable") or \
+                not 0 < lab_cert.get("expires_in_s", 0) <= 86400 or not 0 < down.get("expires_in_s", 0) <= 30:
+            errs.append(f"sipferryctl stir: {x5u} {lab_cert}, {unreachable} {down}; wanted the first valid with spc "
+                        f"[{LAB_SPC}] for at most a day, the second unavailable for at most 30 s")
         # [stir] verify_threads = 1: the signatures of (a), (b) and (c) were checked on the pool's
         # thread; (d) to (f) were settled before any signature.
         signatures = (self.stats().get("stir") or {}).get("signatures") or {}
