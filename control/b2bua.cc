@@ -349,6 +349,7 @@ void b2bua::on_invite(const inbound& in) {
     rq.attest = verified.attest != 0 ? std::string(1, verified.attest) : std::string();
     rq.signer_spc = verified.spc;
     rq.origid = verified.origid;
+    rq.diverted_from = verified.diverted_from;
     rq.uri_user = std::string(ruri.user);
     rq.uri_host = std::string(ruri.host);
     sip::uri from_uri;
@@ -468,6 +469,7 @@ void b2bua::on_invite(const inbound& in) {
     c->rec.privacy = rq.privacy;
     c->rec.verstat = rq.verstat;
     c->rec.signer_spc = rq.signer_spc;
+    c->rec.diverted_from = rq.diverted_from;
     c->rec.origid = rq.origid;
     c->rec.attest = rq.attest;
     c->rec.start = std::chrono::system_clock::now();
@@ -779,6 +781,7 @@ std::string b2bua::calls_json() const {
         j.key("continuous_media").value(continuous_media(*c));
         j.key("verstat").value(c->verstat).key("attest").value(c->rec.attest);
         j.key("signer_spc").value(c->rec.signer_spc).key("origid").value(c->rec.origid);
+        j.key("diverted_from").value(c->rec.diverted_from);
         // Channels at providers (max_calls) each leg holds ("" = none).
         j.key("channels").begin_array().value(c->channel[0]).value(c->channel[1]).end_array();
         j.key("a").begin_object();

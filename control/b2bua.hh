@@ -91,6 +91,7 @@ struct b2bua_stats {
     /// a trusted carrier's passed on, and with none (a number that is no telephone number, a
     /// withheld number towards an untrusted provider, no [stir] key).
     uint64_t stir_signed = 0, stir_passed = 0, stir_unsigned = 0;
+    uint64_t stir_div_signed = 0;  ///< of those passed on, with a div PASSporT signed here (RFC 8946)
     /// STIR/SHAKEN verification of calls from providers with verify_identity, by verstat, and
     /// the failures by reason (stir_verify.hh's verification::reason).
     uint64_t verify_passed = 0, verify_failed = 0, verify_none = 0;
@@ -541,6 +542,12 @@ private:
     /// INVITE presents it; `attest`, `origid`: the call's (call::attest).
     std::string identity_line(const dial_target& t, const std::string& passed, const std::string& orig_user,
                               char attest, const std::string& origid, bool withheld);
+    /// RFC 8946: the div PASSporT's Identity line that goes beside the Identity lines `c` came
+    /// with (passed on to `t`) when `t`'s number is not the one the call came for: the appliance
+    /// diverted it, and says so under its own signature. "" when the call was not diverted,
+    /// either number is no telephone number, the passed lines hold no SHAKEN PASSporT to name
+    /// the caller, its verification failed here, or there is no [stir] key.
+    std::string div_identity_line(const call& c, const dial_target& t);
     /// STIR/SHAKEN verification (b2bua_stir_verify.cc). True when `in` (a new INVITE from a
     /// provider with verify_identity) names a certificate that is not known yet: it is kept and
     /// its fetch started; certificate_arrived() handles it again.

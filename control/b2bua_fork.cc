@@ -8,6 +8,7 @@
 // of the call's media bridge): whoever answers, the bridge is already in place.
 
 #include <algorithm>
+#include <chrono>
 #include <charconv>
 #include <span>
 #include <utility>
@@ -19,6 +20,7 @@
 #include "log.hh"
 #include "message_builder.hh"
 #include "sip/sdp.hh"
+#include "stir_verify.hh"
 
 namespace sf::control {
 
@@ -163,6 +165,38 @@ std::string b2bua::identity_line(const dial_target& t, const std::string& passed
     return value.empty() ? std::string() : "Identity: " + value + "\r\n";
 }
 
+std::string b2bua::div_identity_line(const call& c, const dial_target& t) {
+    const std::string div_tn = canonical_tn(std::string_view(c.called_user).substr(0, c.called_user.find(';')));
+    const std::string dest_tn = canonical_tn(t.user);
+    if (!signer_ || div_tn.empty() || dest_tn.empty() || div_tn == dest_tn || c.verstat == to_string(verstat::failed)) {
+        return {};
+    }
+    // The caller as the carrier that signed the call named it (RFC 8946 3: the same orig).
+    div_claims d;
+    for (size_t at = 0; at < c.inbound_identity.size() && d.orig_tn.empty();) {
+        const size_t end = c.inbound_identity.find("\r\n", at);
+        const std::string_view line = std::string_view(c.inbound_identity).substr(at, end - at);
+        at = end == std::string::npos ? c.inbound_identity.size() : end + 2;
+        parsed_identity p;
+        if (line.rfind("Identity: ", 0) == 0 && parse_identity(line.substr(10), p).empty() &&
+            (p.ppt_param == "shaken" || p.ppt == "shaken")) {
+            d.orig_tn = p.orig_tn;
+        }
+    }
+    if (d.orig_tn.empty()) {
+        return {};
+    }
+    d.dest_tn = dest_tn;
+    d.div_tn = div_tn;
+    d.iat = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    const std::string value = signer_->identity(d);
+    if (value.empty()) {
+        return {};
+    }
+    ++stats_.stir_div_signed;
+    return "Identity: " + value + "\r\n";
+}
+
 void b2bua::send_branch_invite(call& c, size_t i) {
     call::branch& br = c.branches[i];
     br.st = call::branch::state::ringing;
@@ -173,8 +207,12 @@ void b2bua::send_branch_invite(call& c, size_t i) {
     extra += br.identity.header_lines;
     // Signed at each sending (an authentication retry, a delayed dt= destination): a fresh iat.
     const asserted_identity who = leg_identity(c.identity, br.target);
-    extra += identity_line(br.target, c.inbound_identity, who.empty() ? c.caller_user : who.user, c.attest,
-                           c.origid, c.privacy.withholds_identity());
+    const std::string identity = identity_line(br.target, c.inbound_identity, who.empty() ? c.caller_user : who.user,
+                                               c.attest, c.origid, c.privacy.withholds_identity());
+    extra += identity;
+    if (!identity.empty() && identity == c.inbound_identity) {
+        extra += div_identity_line(c, br.target);  // passed on: diverted on the way?
+    }
     // RFC 5806: whom the call was for, when it went elsewhere on purpose (dv=) or was deflected.
     const std::string_view why = br.target.redirected ? std::string_view("deflection") : br.target.diversion;
     if (!why.empty() && !c.called_user.empty()) {

@@ -24,7 +24,7 @@ using namespace b2bua_detail;
 namespace {
 
 constexpr size_t max_held = 256;         // INVITEs held at once (a carrier's burst; beyond, verified at once)
-constexpr unsigned max_identities = 4;   // Identity headers of one INVITE that are looked at
+constexpr unsigned max_identities = 8;   // Identity headers of one INVITE that are looked at (div PASSporTs too)
 
 int64_t wall_s() {
     return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())

@@ -96,6 +96,7 @@ std::string to_json(const call_record& r) {
     j.key("attest").value(r.attest);
     j.key("signer_spc").value(r.signer_spc);
     j.key("origid").value(r.origid);
+    j.key("diverted_from").value(r.diverted_from);
     j.end_object();
     return j.take();
 }

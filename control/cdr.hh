@@ -71,6 +71,9 @@ struct call_record {
     /// origid, what a traceback asks for; "" otherwise.
     std::string signer_spc;
     std::string origid;
+    /// When it passed through div PASSporTs (RFC 8946): the number it was signed for, which a
+    /// carrier on the way diverted it from; "" otherwise.
+    std::string diverted_from;
 };
 
 std::string to_json(const call_record& r);

@@ -447,6 +447,7 @@ struct control_loop::impl {
         // STIR/SHAKEN: INVITEs to providers with sign_identity, by what they carried.
         j.key("stir").begin_object();
         j.key("signed").value(bs.stir_signed).key("passed_on").value(bs.stir_passed).key("unsigned").value(bs.stir_unsigned);
+        j.key("div_signed").value(bs.stir_div_signed);
         // Verification of calls from providers with verify_identity, and its certificates.
         j.key("verify").begin_object();
         j.key("passed").value(bs.verify_passed).key("failed").value(bs.verify_failed);

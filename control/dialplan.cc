@@ -479,6 +479,7 @@ struct dialplan_engine::impl {
         set_str("Attest", r.attest);
         set_str("SignerSPC", r.signer_spc);
         set_str("Origid", r.origid);
+        set_str("DivertedFrom", r.diverted_from);
         // Header: first value of each header, looked up case-insensitively.
         lua_newtable(L);
         lua_createtable(L, 0, static_cast<int>(r.headers.size()));

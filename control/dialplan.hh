@@ -51,6 +51,9 @@ struct route_request {
     std::string attest;  ///< req.Attest: the attestation ("A", "B", "C") of a PASSporT that passed, else ""
     std::string signer_spc;  ///< req.SignerSPC: the SPC (OCN) in the passing PASSporT's certificate, else ""
     std::string origid;      ///< req.Origid: the passing PASSporT's origid, else ""
+    /// req.DivertedFrom: when it passed through div PASSporTs (RFC 8946), the number the call was
+    /// signed for before it was diverted; else ""
+    std::string diverted_from;
     std::vector<std::pair<std::string, std::string>> headers;  ///< req.Header["Name"] (first value)
 };
 

@@ -147,8 +147,10 @@ check_request read_request(const std::string& line, const config& c, const accou
     // Who signed a call that passed: only then does a verification name them.
     rq.signer_spc = doc.get<std::string>("signer_spc", "");
     rq.origid = doc.get<std::string>("origid", "");
-    if ((!rq.signer_spc.empty() || !rq.origid.empty()) && rq.verstat != to_string(verstat::passed)) {
-        out.error = "signer_spc, origid: only with verstat TN-Validation-Passed";
+    rq.diverted_from = doc.get<std::string>("diverted_from", "");
+    if ((!rq.signer_spc.empty() || !rq.origid.empty() || !rq.diverted_from.empty()) &&
+        rq.verstat != to_string(verstat::passed)) {
+        out.error = "signer_spc, origid, diverted_from: only with verstat TN-Validation-Passed";
         return out;
     }
     out.plan = doc.get<std::string>("plan", "");

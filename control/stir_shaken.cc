@@ -33,15 +33,21 @@ std::string canonical_tn(std::string_view user) {
     return tn;
 }
 
-std::string passport_header_json(std::string_view x5u) {
-    // x5u is valid_x5u(): nothing in it needs escaping in JSON.
-    return R"({"alg":"ES256","ppt":"shaken","typ":"passport","x5u":")" + std::string(x5u) + R"("})";
+std::string passport_header_json(std::string_view x5u, std::string_view ppt) {
+    // x5u is valid_x5u(), ppt one of ours: nothing in them needs escaping in JSON.
+    return R"({"alg":"ES256","ppt":")" + std::string(ppt) + R"(","typ":"passport","x5u":")" + std::string(x5u) + R"("})";
 }
 
 std::string passport_payload_json(const passport_claims& c) {
     // Digits, a letter and a UUID: nothing to escape. Keys in lexicographic order (RFC 8225 9).
     return std::string(R"({"attest":")") + c.attest + R"(","dest":{"tn":[")" + c.dest_tn + R"("]},"iat":)" +
            std::to_string(c.iat) + R"(,"orig":{"tn":")" + c.orig_tn + R"("},"origid":")" + c.origid + R"("})";
+}
+
+std::string passport_payload_json(const div_claims& c) {
+    // Canonical telephone numbers: digits only. Keys in lexicographic order.
+    return R"({"dest":{"tn":[")" + c.dest_tn + R"("]},"div":{"tn":")" + c.div_tn + R"("},"iat":)" + std::to_string(c.iat) +
+           R"(,"orig":{"tn":")" + c.orig_tn + R"("}})";
 }
 
 std::string base64url(std::string_view bytes) {
@@ -141,8 +147,15 @@ std::unique_ptr<identity_signer> identity_signer::from_pem(const std::string& pe
 identity_signer::~identity_signer() { EVP_PKEY_free(static_cast<EVP_PKEY*>(key_)); }
 
 std::string identity_signer::identity(const passport_claims& c) const {
-    const std::string signing_input =
-        base64url(passport_header_json(x5u_)) + "." + base64url(passport_payload_json(c));
+    return sign("shaken", passport_payload_json(c));
+}
+
+std::string identity_signer::identity(const div_claims& c) const {
+    return sign("div", passport_payload_json(c));
+}
+
+std::string identity_signer::sign(std::string_view ppt, const std::string& payload_json) const {
+    const std::string signing_input = base64url(passport_header_json(x5u_, ppt)) + "." + base64url(payload_json);
     EVP_MD_CTX* ctx = EVP_MD_CTX_new();
     if (ctx == nullptr) {
         return {};
@@ -170,7 +183,7 @@ std::string identity_signer::identity(const passport_claims& c) const {
         return {};
     }
     return signing_input + "." + base64url(std::string_view(reinterpret_cast<const char*>(raw.data()), raw.size())) +
-           ";info=<" + x5u_ + ">;alg=ES256;ppt=shaken";
+           ";info=<" + x5u_ + ">;alg=ES256;ppt=" + std::string(ppt);
 }
 
 }  // namespace sf::control

@@ -32,10 +32,21 @@ struct passport_claims {
     std::string origid;   ///< a UUID naming the call where it entered the network (RFC 8588)
 };
 
+/// RFC 8946: a call that a carrier diverts from the number it was signed for to another one
+/// carries, beside the PASSporT it came with, a "div" PASSporT of the diverting carrier: the
+/// same caller, the new destination, and the one it was diverted from.
+struct div_claims {
+    std::string orig_tn;  ///< the caller, as the PASSporT the call came with names it
+    std::string dest_tn;  ///< where the call goes now
+    std::string div_tn;   ///< where it was going (the number the call arrived for)
+    int64_t iat = 0;
+};
+
 /// The PASSporT's JSON: header and claims with keys in lexicographic order and no white space
-/// (RFC 8225 9: the form that is signed).
-std::string passport_header_json(std::string_view x5u);
+/// (RFC 8225 9: the form that is signed). `ppt`: "shaken" or "div".
+std::string passport_header_json(std::string_view x5u, std::string_view ppt = "shaken");
 std::string passport_payload_json(const passport_claims& c);
+std::string passport_payload_json(const div_claims& c);
 
 /// base64url without padding (RFC 7515 2).
 std::string base64url(std::string_view bytes);
@@ -57,10 +68,13 @@ public:
     /// `HEADER.PAYLOAD.SIGNATURE;info=<x5u>;alg=ES256;ppt=shaken`, the signature ES256 (the
     /// raw 64-byte r||s of RFC 7518 3.4). "" if signing failed (OpenSSL out of memory).
     std::string identity(const passport_claims& c) const;
+    /// The same for a div PASSporT: `HEADER.PAYLOAD.SIGNATURE;info=<x5u>;alg=ES256;ppt=div`.
+    std::string identity(const div_claims& c) const;
     const std::string& x5u() const { return x5u_; }
 
 private:
     identity_signer() = default;
+    std::string sign(std::string_view ppt, const std::string& payload_json) const;
     void* key_ = nullptr;  // EVP_PKEY*
     std::string x5u_;
 };

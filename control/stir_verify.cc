@@ -103,6 +103,7 @@ bool parse_claims(const std::string& payload, parsed_identity& out) {
     out.attest = attest.size() == 1 ? attest[0] : 0;
     out.orig_tn = string_at(doc, "orig.tn");
     out.origid = string_at(doc, "origid");
+    out.div_tn = string_at(doc, "div.tn");  // RFC 8946: one destination, not an array
     if (const auto tns = doc.get_child_optional(ptree::path_type("dest.tn", '.')); tns && !tns->empty()) {
         for (const auto& [key, v] : *tns) {
             if (!key.empty() || !v.empty() || out.dest_tns.size() == 16) {
@@ -177,10 +178,15 @@ bool check_signature(const signature_check& c) {
 
 std::vector<bool> check_signatures(const std::vector<signature_check>& checks) {
     std::vector<bool> valid;
+    bool step_valid = true;
     for (const signature_check& c : checks) {
-        valid.push_back(check_signature(c));
-        if (valid.back()) {
-            break;
+        valid.push_back(step_valid && check_signature(c));  // a step already failed: not checked
+        step_valid = step_valid && valid.back();
+        if (c.ends_step) {
+            if (step_valid) {
+                break;
+            }
+            step_valid = true;
         }
     }
     return valid;
@@ -189,15 +195,17 @@ std::vector<bool> check_signatures(const std::vector<signature_check>& checks) {
 std::vector<signature_check> prepared_verification::signature_checks() const {
     std::vector<signature_check> out;
     for (const step& s : steps) {
-        if (s.check) {
-            out.push_back(*s.check);
-        }
+        out.insert(out.end(), s.checks.begin(), s.checks.end());
     }
     return out;
 }
 
 size_t prepared_verification::checks() const {
-    return static_cast<size_t>(std::count_if(steps.begin(), steps.end(), [](const step& s) { return s.check.has_value(); }));
+    size_t n = 0;
+    for (const step& s : steps) {
+        n += s.checks.size();
+    }
+    return n;
 }
 
 std::string_view to_string(verstat v) {
@@ -408,54 +416,153 @@ void identity_verifier::store_failure(const std::string& url, int64_t now_s) {
     put(url, cert_entry{nullptr, now_s + failure_keep_s, false, {}});
 }
 
-prepared_verification::step identity_verifier::prepare_one(const parsed_identity& p, std::string_view orig_tn,
-                                                            std::string_view dest_tn, int64_t now_s) const {
+namespace {
+
+bool is_div(const parsed_identity& p) {
+    return p.ppt_param == "div" || p.ppt == "div";
+}
+
+bool lists(const std::vector<std::string>& tns, std::string_view tn) {
+    return std::find(tns.begin(), tns.end(), tn) != tns.end();
+}
+
+// RFC 8946: the div PASSporTs among `all` that take a call signed by `shaken` from one of its
+// destinations to `dest_tn`, each diverted from a destination of the one before it and naming the
+// same caller: their indices in order, empty when there is no such chain. A search of the
+// numbers (each div PASSporT an edge from its div.tn to its dest.tn) that visits each number
+// once: however a peer crafts its headers, the work stays proportional to what they hold.
+bool extend_chain(const parsed_identities& all, const parsed_identity& shaken, std::string_view at,
+                  std::string_view dest_tn, std::vector<size_t>& chain, std::vector<std::string_view>& visited) {
+    if (std::find(visited.begin(), visited.end(), at) != visited.end()) {
+        return false;
+    }
+    visited.push_back(at);
+    for (size_t j = 0; j < all.size(); ++j) {
+        const std::optional<parsed_identity>& d = all[j];
+        if (!d || !is_div(*d) || d->div_tn != at || d->orig_tn != shaken.orig_tn) {
+            continue;
+        }
+        chain.push_back(j);
+        if (lists(d->dest_tns, dest_tn)) {
+            return true;
+        }
+        for (const std::string& next : d->dest_tns) {
+            if (extend_chain(all, shaken, next, dest_tn, chain, visited)) {
+                return true;
+            }
+        }
+        chain.pop_back();
+    }
+    return false;
+}
+
+std::vector<size_t> div_chain(const parsed_identities& all, const parsed_identity& shaken, std::string_view dest_tn) {
+    std::vector<size_t> chain;
+    std::vector<std::string_view> visited;
+    for (const std::string& from : shaken.dest_tns) {
+        if (!from.empty() && extend_chain(all, shaken, from, dest_tn, chain, visited)) {
+            return chain;
+        }
+    }
+    return {};
+}
+
+bool es256_passport(const parsed_identity& p, std::string_view ppt) {
+    return p.ppt_param == ppt && p.ppt == ppt && p.alg == "ES256" && (p.alg_param.empty() || p.alg_param == "ES256") &&
+           p.typ == "passport" && !p.orig_tn.empty() && !p.dest_tns.empty();
+}
+
+}  // namespace
+
+const char* identity_verifier::freshness_failure(const parsed_identity& p, int64_t now_s) const {
+    if (p.x5u.empty() || p.x5u != p.info) {
+        return "x5u_mismatch";  // ATIS-1000074 5.3.1: the certificate named is the one used
+    }
+    if (p.iat > now_s + max_age_s_ || now_s - p.iat > static_cast<int64_t>(max_age_s_)) {
+        return "stale";  // RFC 8224 6.2.2: replayed, or a clock far off
+    }
+    return nullptr;
+}
+
+const char* identity_verifier::certificate_failure(const parsed_identity& p, std::string_view covered, int64_t now_s,
+                                                   const cert_entry*& cert) const {
+    cert = find(p.info, now_s);
+    if (cert == nullptr || (!cert->key && !cert->refused)) {
+        return "certificate_unavailable";
+    }
+    if (!cert->key) {
+        return "certificate";
+    }
+    // A delegate certificate (RFC 9060) vouches for its numbers only; a carrier's SPC for
+    // whatever numbers that carrier serves, which cannot be checked here.
+    if (cert->scope.spcs.empty() && cert->scope.has_numbers() && !cert->scope.covers(covered)) {
+        return "tn_not_covered";
+    }
+    return nullptr;
+}
+
+prepared_verification::step identity_verifier::prepare_one(const parsed_identities& all, size_t index,
+                                                            std::string_view orig_tn, std::string_view dest_tn,
+                                                            int64_t now_s) const {
+    const parsed_identity& p = *all[index];
     prepared_verification::step step;
     const std::string ppi = ".." + p.signature_b64;  // RFC 8225 7's compact form names it
-    auto fail = [&step, &ppi](const char* reason) {
-        step.settled = failed(reason, ppi);
+    auto fail = [&step](const char* reason, const std::string& which) {
+        step.settled = failed(reason, which);
+        step.checks.clear();
+        step.ppis.clear();
         return step;
     };
-    // Not SHAKEN (another PASSporT extension, or plain RFC 8225): nothing this service checks.
+    // Not SHAKEN (a div PASSporT on its own, another extension, plain RFC 8225): nothing this
+    // service checks by itself.
     if (p.ppt_param != "shaken" && p.ppt != "shaken") {
         step.settled.status = verstat::no_validation;
         return step;
     }
-    if (p.ppt_param != p.ppt || p.alg != "ES256" || (!p.alg_param.empty() && p.alg_param != "ES256") ||
-        p.typ != "passport" || p.orig_tn.empty() || p.dest_tns.empty() || p.origid.empty() ||
-        (p.attest != 'A' && p.attest != 'B' && p.attest != 'C')) {
-        return fail("malformed");
+    if (!es256_passport(p, "shaken") || p.origid.empty() || (p.attest != 'A' && p.attest != 'B' && p.attest != 'C')) {
+        return fail("malformed", ppi);
     }
-    if (p.x5u.empty() || p.x5u != p.info) {
-        return fail("x5u_mismatch");  // ATIS-1000074 5.3.1: the certificate named is the one used
-    }
-    if (p.iat > now_s + max_age_s_ || now_s - p.iat > static_cast<int64_t>(max_age_s_)) {
-        return fail("stale");  // RFC 8224 6.2.2: replayed, or a clock far off
+    if (const char* why = freshness_failure(p, now_s)) {
+        return fail(why, ppi);
     }
     if (orig_tn.empty() || p.orig_tn != orig_tn) {
-        return fail("orig_mismatch");
+        return fail("orig_mismatch", ppi);
     }
-    if (dest_tn.empty() || std::find(p.dest_tns.begin(), p.dest_tns.end(), dest_tn) == p.dest_tns.end()) {
-        return fail("dest_mismatch");
+    // Signed for another number: it still counts when div PASSporTs say how the call got here.
+    std::vector<size_t> chain;
+    if (dest_tn.empty() || (!lists(p.dest_tns, dest_tn) && (chain = div_chain(all, p, dest_tn)).empty())) {
+        return fail("dest_mismatch", ppi);
     }
-    const cert_entry* cert = find(p.info, now_s);
-    if (cert == nullptr || (!cert->key && !cert->refused)) {
-        return fail("certificate_unavailable");
-    }
-    if (!cert->key) {
-        return fail("certificate");
-    }
-    // A delegate certificate (RFC 9060) vouches for its numbers only; a carrier's SPC for
-    // whatever numbers that carrier serves, which cannot be checked here.
-    if (cert->scope.spcs.empty() && cert->scope.has_numbers() && !cert->scope.covers(orig_tn)) {
-        return fail("tn_not_covered");
+    const cert_entry* cert = nullptr;
+    if (const char* why = certificate_failure(p, orig_tn, now_s, cert)) {
+        return fail(why, ppi);
     }
     step.if_valid.status = verstat::passed;
     step.if_valid.attest = p.attest;
     step.if_valid.spc = cert->scope.spcs.empty() ? std::string() : cert->scope.spcs.front();
     step.if_valid.origid = p.origid;
-    step.ppi = ppi;
-    step.check = signature_check{cert->key, p.signing_input, p.signature};
+    step.checks.push_back(signature_check{cert->key, p.signing_input, p.signature, true});
+    step.ppis.push_back(ppi);
+    // Each div PASSporT as the SHAKEN one, its certificate vouching for the number it diverted.
+    for (const size_t j : chain) {
+        const parsed_identity& d = *all[j];
+        const std::string div_ppi = ".." + d.signature_b64;
+        if (!es256_passport(d, "div") || d.div_tn.empty()) {
+            return fail("malformed", div_ppi);
+        }
+        if (const char* why = freshness_failure(d, now_s)) {
+            return fail(why, div_ppi);
+        }
+        if (const char* why = certificate_failure(d, d.div_tn, now_s, cert)) {
+            return fail(why, div_ppi);
+        }
+        step.checks.back().ends_step = false;
+        step.checks.push_back(signature_check{cert->key, d.signing_input, d.signature, true});
+        step.ppis.push_back(div_ppi);
+    }
+    if (!chain.empty()) {
+        step.if_valid.diverted_from = all[chain.front()]->div_tn;
+    }
     return step;
 }
 
@@ -468,9 +575,9 @@ prepared_verification identity_verifier::prepare(const std::vector<std::string_v
 prepared_verification identity_verifier::prepare(const parsed_identities& identities, std::string_view orig_tn,
                                                  std::string_view dest_tn, int64_t now_s) const {
     prepared_verification out;
-    for (const std::optional<parsed_identity>& p : identities) {
-        out.steps.push_back(p ? prepare_one(*p, orig_tn, dest_tn, now_s)
-                              : prepared_verification::step{failed("malformed"), {}, {}, std::nullopt});
+    for (size_t i = 0; i < identities.size(); ++i) {
+        out.steps.push_back(identities[i] ? prepare_one(identities, i, orig_tn, dest_tn, now_s)
+                                          : prepared_verification::step{failed("malformed"), {}, {}, {}});
     }
     return out;
 }
@@ -480,10 +587,14 @@ verification identity_verifier::conclude(const prepared_verification& p, const s
     size_t checked = 0;
     for (const prepared_verification::step& s : p.steps) {
         verification v = s.settled;
-        if (s.check) {
-            const bool ok = checked < valid.size() && valid[checked];
-            ++checked;
-            v = ok ? s.if_valid : failed("bad_signature", s.ppi);
+        if (!s.checks.empty()) {
+            size_t bad = s.checks.size();  // the first check that did not verify (or was not made)
+            for (size_t k = 0; k < s.checks.size(); ++k, ++checked) {
+                if (bad == s.checks.size() && !(checked < valid.size() && valid[checked])) {
+                    bad = k;
+                }
+            }
+            v = bad == s.checks.size() ? s.if_valid : failed("bad_signature", s.ppis[bad]);
         }
         if (v.status == verstat::passed) {
             return v;  // RFC 8224 6.2.3: one valid Identity is enough

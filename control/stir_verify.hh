@@ -52,6 +52,7 @@ struct parsed_identity {
     std::vector<std::string> dest_tns;
     int64_t iat = 0;
     std::string origid;
+    std::string div_tn;  ///< a div PASSporT's (RFC 8946) "div" claim: the destination it was diverted from
 };
 
 /// Takes an Identity header value apart; "" on success, else what is wrong with it.
@@ -69,6 +70,9 @@ struct verification {
     /// When failed: the Identity that failed in compact form ("..signature", RFC 8225 7), for
     /// RFC 9410's ppi; "" when that value could not be taken apart.
     std::string ppi;
+    /// When passed by way of div PASSporTs (RFC 8946: the call was diverted on its way): the
+    /// number the SHAKEN PASSporT was signed for, which the call no longer goes to; else "".
+    std::string diverted_from;
 };
 
 /// Every `verification::reason`, in the order the checks run.
@@ -95,17 +99,20 @@ std::string stir_reason_header(const verification& v);
 
 /// One ES256 signature to check: the certificate's key (a reference of its own, so that the
 /// check may run on another thread while the verifier replaces or drops the certificate), what
-/// was signed and the signature.
+/// was signed and the signature. A SHAKEN PASSporT that reached the called number through div
+/// PASSporTs needs all of theirs too: its checks follow one another, the last `ends_step`.
 struct signature_check {
     std::shared_ptr<void> key;  // EVP_PKEY
     std::string input;
     std::string signature;
+    bool ends_step = true;
 };
 
 /// True when `c`'s signature verifies (ES256 over its input with its key). Thread-safe.
 bool check_signature(const signature_check& c);
-/// Checks `checks` in order up to the first that verifies (RFC 8224 6.2.3: one valid Identity
-/// is enough): one answer per check made. Thread-safe.
+/// Checks `checks` in order up to the first step whose checks all verify (RFC 8224 6.2.3: one
+/// valid Identity is enough): one answer per check up to there. After a check that fails, the
+/// rest of its step are answered false without being made. Thread-safe.
 std::vector<bool> check_signatures(const std::vector<signature_check>& checks);
 
 /// Identity values taken apart once (nullopt: a value that does not parse), for
@@ -114,18 +121,19 @@ using parsed_identities = std::vector<std::optional<parsed_identity>>;
 parsed_identities parse_identities(const std::vector<std::string_view>& values);
 
 /// A verification up to its signatures: each Identity value either settled by the cheap checks
-/// (a failure with its reason, or nothing SHAKEN) or waiting for its signature, which decides
-/// it (passed, else bad_signature). identity_verifier::conclude() turns the signatures' answers
-/// into the verification.
+/// (a failure with its reason, or nothing SHAKEN) or waiting for its signatures (its own, then
+/// those of the div PASSporTs that lead to the called number), which decide it (passed, else
+/// bad_signature). identity_verifier::conclude() turns the signatures' answers into the
+/// verification.
 struct prepared_verification {
     struct step {
-        verification settled;     ///< when `check` is empty
-        verification if_valid;    ///< when `check` is set: the verification should it verify
-        std::string ppi;          ///< when `check` is set: its compact form, should it not
-        std::optional<signature_check> check;
+        verification settled;     ///< when `checks` is empty
+        verification if_valid;    ///< when `checks` is not: the verification should they all verify
+        std::vector<signature_check> checks;
+        std::vector<std::string> ppis;  ///< each check's PASSporT in compact form, for a failure
     };
     std::vector<step> steps;
-    size_t checks() const;  ///< steps waiting for a signature
+    size_t checks() const;  ///< signatures to check, all steps
     std::vector<signature_check> signature_checks() const;  ///< theirs, in order
 };
 
@@ -190,8 +198,14 @@ private:
     };
     const cert_entry* find(const std::string& url, int64_t now_s) const;
     void put(const std::string& url, cert_entry e);
-    prepared_verification::step prepare_one(const parsed_identity& p, std::string_view orig_tn,
+    prepared_verification::step prepare_one(const parsed_identities& all, size_t index, std::string_view orig_tn,
                                             std::string_view dest_tn, int64_t now_s) const;
+    /// Why `p`'s x5u or iat fails (x5u_mismatch, stale), nullptr when they pass.
+    const char* freshness_failure(const parsed_identity& p, int64_t now_s) const;
+    /// Why `p`'s certificate fails (`covered`: the number a delegate certificate must name),
+    /// nullptr when it passes; `cert` is then that certificate.
+    const char* certificate_failure(const parsed_identity& p, std::string_view covered, int64_t now_s,
+                                    const cert_entry*& cert) const;
 
     void* roots_ = nullptr;  // X509_STORE*
     unsigned max_age_s_ = 60;

@@ -53,24 +53,25 @@ protected:
         ASSERT_EQ(engine_->load_source("default", "d.lua", "sys.Dial(\"" + dial_string + "\")"), "");
     }
 
-    /// The Identity header of the INVITE sent to `to` after `in` came from `from` ("" if none).
-    std::string identity_of_invite(sip_addr from, const std::string& in, sip_addr to) {
+    /// Every Identity header of the INVITE sent to `to` after `in` came from `from`.
+    std::vector<std::string> identities_of_invite(sip_addr from, const std::string& in, sip_addr to) {
         feed(from.addr == alice.addr ? acc : core, from, in);
         const auto inv = invite_sent_to(take(), to);
         EXPECT_NE(inv, nullptr);
-        if (inv == nullptr) {
-            return {};
-        }
-        std::string value;
-        unsigned n = 0;
-        for (unsigned i = 0; i < inv->msg.n_headers; ++i) {
+        std::vector<std::string> values;
+        for (unsigned i = 0; inv != nullptr && i < inv->msg.n_headers; ++i) {
             if (inv->msg.headers[i].name == "Identity") {
-                value = std::string(inv->msg.headers[i].value);
-                ++n;
+                values.emplace_back(inv->msg.headers[i].value);
             }
         }
-        EXPECT_LE(n, 1u) << "one Identity header, not one passed on and one signed: " << inv->text;
-        return value;
+        return values;
+    }
+
+    /// The Identity header of the INVITE sent to `to` after `in` came from `from` ("" if none).
+    std::string identity_of_invite(sip_addr from, const std::string& in, sip_addr to) {
+        const std::vector<std::string> values = identities_of_invite(from, in, to);
+        EXPECT_LE(values.size(), 1u) << "one Identity header, not one passed on and one signed";
+        return values.empty() ? std::string() : values.back();
     }
 
     /// Checks the signature and returns the claims.
@@ -211,4 +212,55 @@ TEST_F(stir_test, a_trusted_carriers_identity_is_passed_on_as_it_came) {
                                                        "198.51.100.30"),
                                  plain),
               "");
+}
+
+TEST_F(stir_test, a_call_diverted_here_gets_a_div_passport_beside_the_one_it_came_with) {
+    // RFC 8946: carol's carrier signed a call to 15557009, which the dialplan forwards to
+    // 15551234. The PASSporT it came with goes on as it is, and the appliance adds a div
+    // PASSporT of its own saying where the call was diverted from.
+    std::string why;
+    const auto carrier = identity_signer::from_pem(sf::test::private_key_pem("P-256"), "https://cert.carrier.example/a.pem", why);
+    ASSERT_NE(carrier, nullptr) << why;
+    const std::string theirs =
+        carrier->identity(passport_claims{'A', "15550100", "15557009", now_s(), "1b2c3d4e-0000-4000-8000-000000000001"});
+    auto from_carrier = [&](const std::string& user, const std::string& n) {
+        return from_core_host(alice_invite(invite_opts{.user = user, .call_id = "div-" + n + "@x", .branch = "z9hG4bKdiv" + n,
+                                                       .extra = "Identity: " + theirs + "\r\n"}),
+                              "198.51.100.30");
+    };
+    dial("15551234@cheap");
+    const int64_t before = now_s();
+    const std::vector<std::string> ids = identities_of_invite(carol, from_carrier("+1-555-7009", "1"), cheap);
+    ASSERT_EQ(ids.size(), 2u);
+    EXPECT_EQ(ids[0], theirs) << "the carrier's own PASSporT first, unchanged";
+    const auto div = sf::test::check_identity(ids[1], key_);
+    EXPECT_TRUE(div.verified) << div.error << ": " << ids[1];
+    EXPECT_EQ(div.params, ";info=<" + x5u + ">;alg=ES256;ppt=div");
+    EXPECT_EQ(div.header, R"({"alg":"ES256","ppt":"div","typ":"passport","x5u":")" + x5u + R"("})");
+    const auto c = json(div.payload);
+    EXPECT_EQ(c.get<std::string>("orig.tn"), "15550100") << "the caller as the carrier named it";
+    EXPECT_EQ(c.get_child("dest.tn").front().second.get_value<std::string>(), "15551234");
+    EXPECT_EQ(c.get<std::string>("div.tn"), "15557009") << "the number the call came for, canonical";
+    EXPECT_GE(c.get<int64_t>("iat"), before);
+    EXPECT_EQ(c.count("attest") + c.count("origid"), 0u) << "SHAKEN's claims are the carrier's, not ours";
+    EXPECT_EQ(b2b_->stats().stir_passed, 1u);
+    EXPECT_EQ(b2b_->stats().stir_div_signed, 1u);
+
+    // Sent to the number it came for: not diverted, nothing added. The same for a Request-URI
+    // that is no number.
+    dial("15557009@cheap");
+    EXPECT_EQ(identities_of_invite(carol, from_carrier("15557009", "2"), cheap), std::vector<std::string>{theirs});
+    dial("15551234@cheap");
+    EXPECT_EQ(identities_of_invite(carol, from_carrier("bob", "3"), cheap), std::vector<std::string>{theirs});
+    // Nothing SHAKEN to name the caller: passed on alone.
+    const std::string opaque = "e30.e30.c2ln;info=<https://cert.carrier.example/a.pem>;alg=ES256;ppt=shaken";
+    EXPECT_EQ(identities_of_invite(carol,
+                                   from_core_host(alice_invite(invite_opts{.user = "15557009", .call_id = "div-4@x",
+                                                                           .branch = "z9hG4bKdiv4",
+                                                                           .extra = "Identity: " + opaque + "\r\n"}),
+                                                  "198.51.100.30"),
+                                   cheap),
+              std::vector<std::string>{opaque});
+    EXPECT_EQ(b2b_->stats().stir_div_signed, 1u);
+    EXPECT_EQ(b2b_->stats().stir_passed, 4u);
 }

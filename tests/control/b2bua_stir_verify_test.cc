@@ -512,3 +512,35 @@ TEST_F(pooled_verify_test, an_invite_cancelled_while_its_signature_is_checked_is
     EXPECT_EQ(b2b_->active_calls(), 0u);
     EXPECT_EQ(b2b_->stats().verify_passed, 0u);
 }
+
+TEST_F(verify_b2bua_test, a_call_diverted_on_its_way_passes_and_says_from_where) {
+    // RFC 8946: signed for 15559000, diverted by a carrier on the way to 15551234.
+    ASSERT_EQ(engine_->load_source("default", "d.lua",
+                                   "if req.Verstat ~= 'TN-Validation-Passed' or req.DivertedFrom ~= '15559000' then "
+                                   "sys.Respond(603, 'Decline') end\n"
+                                   "sys.Dial('15551234@198.51.100.20')"),
+              "");
+    arrive();
+    const std::string shaken =
+        signer_->identity(passport_claims{'A', "15550100", "15559000", wall_now(), "origid-1"});
+    const std::string div = signer_->identity(div_claims{"15550100", "15551234", "15559000", wall_now()});
+    feed(core, carol, carrier_invite("Identity: " + shaken + "\r\nIdentity: " + div + "\r\n"));
+    const auto to_bob = invite_sent_to(take(), bob);
+    ASSERT_NE(to_bob, nullptr) << "req.DivertedFrom as the div PASSporT says";
+    const auto calls = json("{\"calls\":" + b2b_->calls_json() + "}");
+    EXPECT_EQ(calls.get_child("calls").front().second.get<std::string>("diverted_from"), "15559000");
+    feed(core, bob, bob_response(to_bob->msg, 486, "Busy Here"));
+    take();
+    ASSERT_FALSE(cdrs_->recent().empty());
+    const auto rec = json(cdrs_->recent().back());
+    EXPECT_EQ(rec.get<std::string>("verstat"), "TN-Validation-Passed");
+    EXPECT_EQ(rec.get<std::string>("diverted_from"), "15559000");
+    EXPECT_EQ(rec.get<std::string>("attest"), "A");
+    EXPECT_EQ(b2b_->stats().verify_passed, 1u);
+    // Without the div PASSporT the same call fails (dest_mismatch) and is declined here.
+    feed(core, carol, carrier_invite("Identity: " + shaken + "\r\n", "v2@x"));
+    const auto out = take();
+    EXPECT_EQ(invite_sent_to(out, bob), nullptr);
+    ASSERT_FALSE(out.empty());
+    EXPECT_EQ(out.back()->msg.status, 603u);
+}

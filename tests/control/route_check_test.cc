@@ -181,13 +181,15 @@ TEST_F(route_check_test, a_request_may_say_how_its_caller_was_verified) {
 TEST_F(route_check_test, a_request_may_name_the_signer_of_a_call_that_passed) {
     unsigned bad = 0;
     const auto out = run("{\"uri\": \"sip:1234@192.0.2.1\", \"verstat\": \"TN-Validation-Passed\", "
-                         "\"signer_spc\": \"1234\", \"origid\": \"o-1\"}\n"
+                         "\"signer_spc\": \"1234\", \"origid\": \"o-1\", \"diverted_from\": \"15559000\"}\n"
                          "{\"uri\": \"sip:1234@192.0.2.1\", \"verstat\": \"TN-Validation-Failed\", \"signer_spc\": \"1234\"}\n"
-                         "{\"uri\": \"sip:1234@192.0.2.1\", \"origid\": \"o-1\"}\n",
+                         "{\"uri\": \"sip:1234@192.0.2.1\", \"origid\": \"o-1\"}\n"
+                         "{\"uri\": \"sip:1234@192.0.2.1\", \"verstat\": \"No-TN-Validation\", \"diverted_from\": \"1\"}\n",
                          &bad);
-    ASSERT_EQ(out.size(), 3u);
+    ASSERT_EQ(out.size(), 4u);
     EXPECT_EQ(out[0].get<std::string>("decision"), "dial");
     EXPECT_NE(out[1].get<std::string>("error", "").find("signer_spc"), std::string::npos) << "nothing failed is vouched for";
     EXPECT_NE(out[2].get<std::string>("error", "").find("origid"), std::string::npos);
-    EXPECT_EQ(bad, 2u);
+    EXPECT_NE(out[3].get<std::string>("error", "").find("diverted_from"), std::string::npos);
+    EXPECT_EQ(bad, 3u);
 }

@@ -133,3 +133,19 @@ TEST(passport, a_received_identity_is_passed_on_only_as_one_printable_line) {
     EXPECT_FALSE(passable_identity("a.b.c\t"));
     EXPECT_FALSE(passable_identity("a.b.\xc3\xa9"));
 }
+
+TEST(passport, a_div_passport_has_rfc_8946s_claims) {
+    EXPECT_EQ(passport_header_json("https://cert.example.org/p.pem", "div"),
+              R"({"alg":"ES256","ppt":"div","typ":"passport","x5u":"https://cert.example.org/p.pem"})");
+    EXPECT_EQ(passport_payload_json(div_claims{"15550100", "15551234", "15557009", 1790000000}),
+              R"({"dest":{"tn":["15551234"]},"div":{"tn":"15557009"},"iat":1790000000,"orig":{"tn":"15550100"}})");
+    std::string why;
+    const std::string key = sf::test::private_key_pem("P-256");
+    const auto signer = identity_signer::from_pem(key, "https://cert.example.org/p.pem", why);
+    ASSERT_NE(signer, nullptr) << why;
+    const std::string id = signer->identity(div_claims{"15550100", "15551234", "15557009", 1790000000});
+    const auto parts = sf::test::check_identity(id, key);
+    EXPECT_TRUE(parts.verified) << parts.error;
+    EXPECT_EQ(parts.params, ";info=<https://cert.example.org/p.pem>;alg=ES256;ppt=div");
+    EXPECT_EQ(parts.payload, passport_payload_json(div_claims{"15550100", "15551234", "15557009", 1790000000}));
+}

@@ -417,3 +417,129 @@ TEST_F(verify_test, what_is_kept_can_be_listed) {
     EXPECT_EQ(all[2].expires_s, now_ + 30);
     EXPECT_EQ(verifier_->cached(now_ + 31).size(), 1u) << "the failures are dropped after 30 s";
 }
+
+TEST_F(verify_test, a_diverted_call_passes_through_its_div_passports) {
+    // RFC 8946: the caller's carrier signed 15550100 -> 15551234; another carrier (its own key
+    // and certificate) forwarded the call to 15557000, then to 15558000.
+    const std::string url2 = "https://cert.forwarder.example/fw.pem";
+    const std::string key2 = private_key_pem("P-256");
+    std::string why;
+    const auto forwarder = identity_signer::from_pem(key2, url2, why);
+    ASSERT_NE(forwarder, nullptr) << why;
+    ASSERT_EQ(verifier_->store_certificate(url, cert_, now_, 0), "");
+    const std::string shaken = signer_->identity(claims());
+    const std::string div1 = forwarder->identity(div_claims{"15550100", "15557000", "15551234", now_});
+    const std::string div2 = forwarder->identity(div_claims{"15550100", "15558000", "15557000", now_});
+    EXPECT_EQ(verifier_->missing_certificate({shaken, div1}, now_), url2) << "the forwarder's certificate is fetched too";
+    EXPECT_EQ(verifier_->verify({shaken, div1}, "15550100", "15557000", now_).reason, "certificate_unavailable");
+    ASSERT_EQ(verifier_->store_certificate(url2, issued(key2, cert_spec{}), now_, 0), "");
+
+    const verification v = verifier_->verify({shaken, div1}, "15550100", "15557000", now_);
+    EXPECT_EQ(v.status, verstat::passed) << v.reason;
+    EXPECT_EQ(v.attest, 'A') << "the caller's carrier's attestation";
+    EXPECT_EQ(v.spc, "1234");
+    EXPECT_EQ(v.diverted_from, "15551234");
+    EXPECT_EQ(check(shaken).diverted_from, "") << "not diverted";
+    // Two diversions, in any order of the headers.
+    const verification twice = verifier_->verify({div2, shaken, div1}, "15550100", "15558000", now_);
+    EXPECT_EQ(twice.status, verstat::passed) << twice.reason;
+    EXPECT_EQ(twice.diverted_from, "15551234");
+    const prepared_verification p = verifier_->prepare({div2, shaken, div1}, "15550100", "15558000", now_);
+    EXPECT_EQ(p.checks(), 3u) << "the SHAKEN PASSporT's signature and both div ones";
+
+    // Without the div PASSporT, or with one that does not lead here, or names another caller.
+    EXPECT_EQ(check(shaken, "15550100", "15557000").reason, "dest_mismatch");
+    EXPECT_EQ(verifier_->verify({shaken, div2}, "15550100", "15558000", now_).reason, "dest_mismatch");
+    const std::string other_caller = forwarder->identity(div_claims{"15550199", "15557000", "15551234", now_});
+    EXPECT_EQ(verifier_->verify({shaken, other_caller}, "15550100", "15557000", now_).reason, "dest_mismatch");
+    // A div PASSporT alone vouches for no caller.
+    EXPECT_EQ(verifier_->verify({div1}, "15550100", "15557000", now_).status, verstat::no_validation);
+
+    // A div PASSporT that fails fails the call, and the Reason names it (its ppi).
+    const std::string forged = identity_signer::from_pem(private_key_pem("P-256"), url2, why)
+                                   ->identity(div_claims{"15550100", "15557000", "15551234", now_});
+    const verification bad = verifier_->verify({shaken, forged}, "15550100", "15557000", now_);
+    EXPECT_EQ(bad.reason, "bad_signature");
+    auto signature_of = [](const std::string& id) {
+        const size_t semi = id.find(';'), dot = id.rfind('.', semi);
+        return id.substr(dot + 1, semi - dot - 1);
+    };
+    EXPECT_EQ(bad.ppi, ".." + signature_of(forged));
+    const std::string old_div = forwarder->identity(div_claims{"15550100", "15557000", "15551234", now_ - 600});
+    const verification stale = verifier_->verify({shaken, old_div}, "15550100", "15557000", now_);
+    EXPECT_EQ(stale.reason, "stale");
+    EXPECT_EQ(stale.ppi, ".." + signature_of(old_div));
+    const std::string div_header = passport_header_json(url2, "div");
+    EXPECT_EQ(verifier_->verify({shaken, sf::test::sign_jws(key2, div_header,
+                                                            R"({"dest":{"tn":["15557000"]},"div":{"tn":["15551234"]},"iat":)" +
+                                                                std::to_string(now_) + R"(,"orig":{"tn":"15550100"}})",
+                                                            b64) + ";info=<" + url2 + ">;alg=ES256;ppt=div"},
+                                "15550100", "15557000", now_)
+                  .reason,
+              "dest_mismatch")
+        << "div.tn is one number, not an array: it leads nowhere";
+    EXPECT_EQ(verifier_->verify({shaken, sf::test::sign_jws(key2, passport_header_json(url2, "shaken"),
+                                                            passport_payload_json(div_claims{"15550100", "15557000", "15551234", now_}),
+                                                            b64) + ";info=<" + url2 + ">;alg=ES256;ppt=div"},
+                                "15550100", "15557000", now_)
+                  .reason,
+              "malformed")
+        << "ppt div in the parameter, shaken in the JOSE header";
+
+    // A delegate certificate (RFC 9060) diverts only the numbers it names.
+    const std::string url3 = "https://cert.pbx.example/d.pem";
+    const std::string numbers = std::string("\x30\x0c\xa2\x0a\x16\x08", 6) + "15559999";
+    ASSERT_EQ(verifier_->store_certificate(url3, issued(key2, cert_spec{.tn_auth_list_der = numbers}), now_, 0), "");
+    const auto pbx = identity_signer::from_pem(key2, url3, why);
+    EXPECT_EQ(verifier_->verify({shaken, pbx->identity(div_claims{"15550100", "15557000", "15551234", now_})}, "15550100",
+                                "15557000", now_)
+                  .reason,
+              "tn_not_covered");
+}
+
+TEST_F(verify_test, signatures_are_checked_step_by_step) {
+    // Steps [shaken + a forged div] then [a good shaken]: the forged one fails its step, the
+    // next step passes and ends the checking.
+    const std::string url2 = "https://cert.forwarder.example/fw.pem";
+    std::string why;
+    ASSERT_EQ(verifier_->store_certificate(url, cert_, now_, 0), "");
+    ASSERT_EQ(verifier_->store_certificate(url2, issued(private_key_pem("P-256"), cert_spec{}), now_, 0), "");
+    passport_claims to_old = claims();
+    to_old.dest_tn = "15559000";
+    const std::string diverted = signer_->identity(to_old);
+    const std::string forged = identity_signer::from_pem(private_key_pem("P-256"), url2, why)
+                                   ->identity(div_claims{"15550100", "15551234", "15559000", now_});
+    const prepared_verification p =
+        verifier_->prepare({diverted, forged, signer_->identity(claims())}, "15550100", "15551234", now_);
+    const std::vector<signature_check> checks = p.signature_checks();
+    ASSERT_EQ(checks.size(), 3u);
+    EXPECT_FALSE(checks[0].ends_step);
+    EXPECT_TRUE(checks[1].ends_step);
+    EXPECT_EQ(check_signatures(checks), (std::vector<bool>{true, false, true}));
+    EXPECT_EQ(identity_verifier::conclude(p, check_signatures(checks)).status, verstat::passed);
+    // The first of a step failing: the rest of it is not checked (answered false).
+    std::vector<signature_check> swapped = checks;
+    std::swap(swapped[0].signature, swapped[1].signature);
+    EXPECT_EQ(check_signatures(swapped), (std::vector<bool>{false, false, true}));
+    // Answers missing (a pool that stopped early) count as failures, never as passes.
+    const verification v = identity_verifier::conclude(p, {true});
+    EXPECT_EQ(v.status, verstat::failed);
+    EXPECT_EQ(v.reason, "bad_signature");
+}
+
+TEST_F(verify_test, div_passports_that_go_round_in_circles_lead_nowhere) {
+    // 15551234 -> 15557000 -> 15551234 ... : a cycle, and the called number only beyond a
+    // diversion that names another caller. Each number is visited once; nothing loops.
+    ASSERT_EQ(verifier_->store_certificate(url, cert_, now_, 0), "");
+    const std::string shaken = signer_->identity(claims());
+    const std::string there = signer_->identity(div_claims{"15550100", "15557000", "15551234", now_});
+    const std::string back = signer_->identity(div_claims{"15550100", "15551234", "15557000", now_});
+    const std::string stranger = signer_->identity(div_claims{"15550199", "15558000", "15557000", now_});
+    EXPECT_EQ(verifier_->verify({shaken, there, back, stranger}, "15550100", "15558000", now_).reason, "dest_mismatch");
+    // The same cycle with a way out: it is found.
+    const std::string out = signer_->identity(div_claims{"15550100", "15558000", "15557000", now_});
+    const verification v = verifier_->verify({shaken, back, there, stranger, out}, "15550100", "15558000", now_);
+    EXPECT_EQ(v.status, verstat::passed) << v.reason;
+    EXPECT_EQ(verifier_->prepare({shaken, back, there, stranger, out}, "15550100", "15558000", now_).checks(), 3u)
+        << "the SHAKEN PASSporT, there and out: not the cycle back";
+}
