@@ -40,6 +40,14 @@ if number_host then
   sys.Dial(number_host .. "@" .. hosts[number_host] .. ":5060")
 end
 
+-- The telephone number 15557009 (a leading + is ignored) is forwarded unconditionally to 15551234
+-- at the provider lab-trunk: its INVITE names 15557009 in its Diversion (RFC 5806, dv=), and a call
+-- that came signed from a trusted carrier gets a "div" PASSporT (RFC 8946) from 15557009 to
+-- 15551234 after the carrier's Identity (identity_verified).
+if string.match(user, "^%+?15557009$") then
+  sys.Dial("15551234@lab-trunk[dv=unconditional]")
+end
+
 -- "X-trM" dials host X with transfer mode M: n (decline), p (pass through) or c (handle here).
 local name, mode = string.match(user, "^(%a+)%-tr([npc])$")
 if name and hosts[name] then

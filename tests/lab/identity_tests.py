@@ -39,7 +39,7 @@ _trunk_address):
                     with the lab key by `openssl dgst -sha256 -sign`, DER turned into r||s; header
                     {alg, ppt shaken, typ passport, x5u}, claims {attest A, dest {tn [15557001]}, iat,
                     orig {tn 15550123}, origid}, keys sorted, no spaces; checked against openssl first).
-                    Six calls from the trunk's address (198.51.100.40, From +15550123) to 15557001,
+                    Eight calls from the trunk's address (198.51.100.40, From +15550123) to 15557001,
                     which the lab dialplan routes to alice (uas_busy.xml: 486), each with the verstat
                     alice's INVITE shows in the user part of From and P-Asserted-Identity and the exact
                     growth of `sipferryctl stats` stir: (a) a valid Identity (PAI +15550123):
@@ -48,14 +48,30 @@ _trunk_address):
                     after signing: TN-Validation-Failed, failures.bad_signature +1; (d) iat 600 s old:
                     Failed, failures.stale +1; (e) no Identity: No-TN-Validation, no_validation +1; (f)
                     the x5u under https://cert.lab.invalid/: Failed, failures.certificate_unavailable
-                    +1, certificates.fetch_failed +1, nothing new at the server. In all, the server saw
-                    exactly one request (a GET of the path), no TLS failure. The calls that failed go
-                    on, and their caller gets RFC 9410's `Reason: STIR;cause=N;text=...;ppi="..sig"`
-                    once, on its first response after 100: (c) 438, (d) 403, (f) 436. Six CDR lines:
-                    verstat as alice saw it; attest A, signer_spc 1234 (the certificate's TNAuthList)
-                    and the origid signed for (a) and (b), "" for the rest; result 486. lab.conf has
-                    [stir] verify_threads = 1: stir.signatures.pooled + 3 (the signatures of a, b, c
-                    checked on the pool's thread; d to f settled before any signature).
+                    +1, certificates.fetch_failed +1, nothing new at the server; diverted calls (RFC
+                    8946), two Identity headers and no PAI: (g) a valid SHAKEN PASSporT for dest
+                    [15557999] and a valid "div" PASSporT (header {alg, ppt div, typ, x5u}, claims
+                    {dest {tn [15557001]}, div {tn 15557999}, iat, orig {tn 15550123}}, the same key
+                    and x5u; ;ppt=div): Passed, verify.passed +1, nothing fetched; (h) the same, the
+                    div's signature that of other claims (orig 15550999): Failed, bad_signature +1.
+                    (i) The appliance as the retargeting entity: the trunk's address (port 5062) calls
+                    15557009 with a valid SHAKEN PASSporT for it (and PAI); the lab dialplan forwards
+                    it (dv=unconditional) to 15551234 at lab-trunk (sip_trunk.py: 407, then 486),
+                    whose two INVITEs carry exactly the caller's Identity as it came, then a div
+                    PASSporT openssl verifies with the lab key: header {alg ES256, ppt div, typ
+                    passport, x5u [stir] x5u}, claims exactly {dest {tn [15551234]}, div {tn
+                    15557009}, iat within the call, orig {tn 15550123}} (keys sorted, no white
+                    space), ;info=<x5u>;alg=ES256;ppt=div; verify.passed +1, stir.passed_on +2,
+                    stir.div_signed +2. In all, the server saw exactly one request (a GET of the
+                    path), no TLS failure. The calls that failed go on, and their caller gets RFC
+                    9410's `Reason: STIR;cause=N;text=...;ppi="..sig"` once, on its first response
+                    after 100: (c) 438, (d) 403, (f) 436, (h) 438 with the div's signature. Nine CDR
+                    lines: verstat as alice saw it ((i): Passed); attest A, signer_spc 1234 (the
+                    certificate's TNAuthList) and the origid of the SHAKEN PASSporT for (a), (b),
+                    (g), (i), "" for the rest; diverted_from 15557999 for (g), "" for the rest;
+                    result 486. lab.conf has [stir] verify_threads = 1: stir.signatures.pooled + 6
+                    (the signatures of a, b, c, g, h, i checked on the pool's thread; d to f settled
+                    before any signature).
 
   identity_refused  lab-trunk switched to `verify_identity = require` in the staged lab.conf and
                     reloaded (restored and reloaded after, also on failure). Four calls from the
@@ -98,6 +114,9 @@ STIR_CERT = os.path.join(ROOT, "configs", "lab-stir-cert.pem")
 STIR_MAX_AGE = 60  # configs/lab.conf [stir] max_age
 VERIFY_ORIG = "+15550123"  # the trunk's caller (From user, and P-Asserted-Identity where sent)
 VERIFY_DEST = "15557001"   # the lab dialplan routes it to alice (lua/dialplans/lab_default.lua)
+DIVERTED = "15557999"      # identity_verified (g), (h): the number the carrier signed for, diverted to VERIFY_DEST
+FORWARDED = "15557009"     # the lab dialplan forwards it (dv=unconditional) to FORWARD_TO at lab-trunk
+FORWARD_TO = "15551234"
 VERSTAT_PASSED, VERSTAT_FAILED, VERSTAT_NONE = "TN-Validation-Passed", "TN-Validation-Failed", "No-TN-Validation"
 FAILURE_REASONS = ("stale", "orig_mismatch", "dest_mismatch", "bad_signature", "certificate", "malformed",
                    "x5u_mismatch", "certificate_unavailable", "tn_not_covered")
@@ -183,9 +202,9 @@ def sign_passport(header, claims, key=STIR_KEY):
     return signing_input + "." + _b64url_encode(_der_ecdsa_to_raw(r.stdout))
 
 
-def identity_value(jws, x5u):
-    """An Identity header value in its full form (RFC 8224 4.1, SHAKEN)."""
-    return f"{jws};info=<{x5u}>;alg=ES256;ppt=shaken"
+def identity_value(jws, x5u, ppt="shaken"):
+    """An Identity header value in its full form (RFC 8224 4.1): SHAKEN, or ppt="div" (RFC 8946)."""
+    return f"{jws};info=<{x5u}>;alg=ES256;ppt={ppt}"
 
 
 def shaken_claims(orig, dest, iat, attest="A"):
@@ -195,6 +214,15 @@ def shaken_claims(orig, dest, iat, attest="A"):
 
 def shaken_header(x5u):
     return {"alg": "ES256", "ppt": "shaken", "typ": "passport", "x5u": x5u}
+
+
+def div_claims(orig, dest, diverted, iat):
+    """A "div" PASSporT's claims (RFC 8946 3): the call from `orig`, first for `diverted`, now to `dest`."""
+    return {"dest": {"tn": [dest]}, "div": {"tn": diverted}, "iat": iat, "orig": {"tn": orig}}
+
+
+def div_header(x5u):
+    return {"alg": "ES256", "ppt": "div", "typ": "passport", "x5u": x5u}
 
 
 def _uri_user(value):
@@ -223,6 +251,23 @@ def _verify_counts(st):
     return out
 
 
+SIGN_COUNTERS = ("signed", "passed_on", "unsigned", "div_signed")
+
+
+def _sign_counts(st):
+    """sipferryctl stats' counts of the INVITEs to providers with sign_identity, flat: stir.{signed,
+    passed_on, unsigned, div_signed} (div_signed: those that carried a "div" PASSporT, RFC 8946, the
+    appliance signed as the retargeting entity); a counter the stats lack counts 0."""
+    stir = st.get("stir") if isinstance(st, dict) else None
+    stir = stir if isinstance(stir, dict) else {}
+    return {f"stir.{n}": stir[n] if isinstance(stir.get(n), int) else 0 for n in SIGN_COUNTERS}
+
+
+def _stir_counts(st):
+    """_verify_counts and _sign_counts together (verification counters {} when there are none)."""
+    return dict(_verify_counts(st) or {}, **_sign_counts(st))
+
+
 def _values(m, name):
     """Every value of header `name` in a read_trace message (comma-separated values split)."""
     return [v for line in m["headers"].get(name, []) for v in split_values(line)]
@@ -239,10 +284,12 @@ class IdentityTests:
         return self.sipp(tdir, tag, side, "uac_identity.xml", port=port, remote=f"{appliance}:5060", service=service,
                          keys={"hdr1": hdr1, "hdr2": hdr2, "from_user": from_user})
 
-    def _identity_trunk_call(self, tdir, tag, hdr1, hdr2=NO_HEADER, service="trunk-bob", caller=None):
+    def _identity_trunk_call(self, tdir, tag, hdr1, hdr2=NO_HEADER, service="trunk-bob", caller=None,
+                             from_user="alice"):
         """The lab-identity caller (or `caller`: (namespace, address, port, the appliance's address
-        it calls)) calls `service` (trunk-X: X@lab-trunk); the trunk (on TRUNK_IP, added by the
-        caller of this) answers 407, then 486. Returns the INVITE rows of the trunk's report."""
+        it calls)), From user `from_user`, calls `service` (trunk-X: X@lab-trunk, or a number the
+        lab dialplan sends there); the trunk (on TRUNK_IP, added by the caller of this) answers 407,
+        then 486. Returns the INVITE rows of the trunk's report."""
         ns = self._c("CAROL")[0]
         report = os.path.join(tdir, f"{tag}-trunk.json")
         with open(os.path.join(tdir, f"{tag}-trunk.log"), "w") as log:
@@ -255,7 +302,8 @@ class IdentityTests:
             self.kill_proc(trunk)
             self._fail("the scripted trunk did not start listening")
         ns_c, ip_c, port_c, sbc = caller or (self._c("ALICE")[0], IDENTITY_IP, 5060, self._c("SBC_ACC"))
-        caller = self._identity_caller(tdir, tag, (ns_c, ip_c), service, hdr1, hdr2, sbc, port=port_c)
+        caller = self._identity_caller(tdir, tag, (ns_c, ip_c), service, hdr1, hdr2, sbc, port=port_c,
+                                       from_user=from_user)
         rc = self.wait_sipp(caller, timeout=CALL_WAIT)
         try:
             rc_trunk = trunk.wait(timeout=5)
@@ -503,10 +551,87 @@ class IdentityTests:
             errs.append(f"{tag} ({what}): the caller's responses {[m['start'] for m in responses]} carried STIR "
                         f"Reasons {reasons}; wanted one, {want!r}, on the first")
 
+    def _forwarded_signed_call(self, tdir, x5u, rep, report, errs):
+        """identity_verified (i), RFC 8946 4 (the appliance as the retargeting entity): the trunk's
+        address (port 5062) calls FORWARDED with a valid SHAKEN PASSporT for it (x5u cached by (a));
+        the lab dialplan forwards it (dv=unconditional) to FORWARD_TO at lab-trunk, whose scripted
+        trunk (sip_trunk.py) answers 407, then 486. Both INVITEs there carry the caller's Identity as
+        it came and after it one "div" PASSporT of the appliance's, FORWARDED -> FORWARD_TO, signed
+        with [stir] key. Returns the caller's Identity value."""
+        CAROL, sbc_core = self._c("CAROL"), self._c("SBC_CORE")
+        orig = VERIFY_ORIG.lstrip("+")
+        what = f"a valid SHAKEN PASSporT for {FORWARDED}, forwarded to {FORWARD_TO} at lab-trunk"
+        passed = identity_value(sign_passport(shaken_header(x5u), shaken_claims(orig, FORWARDED, int(time.time()))),
+                                x5u)
+        before, seen_before = _stir_counts(self.stats()), rep.get("requests", 0)
+        t0 = time.time()
+        invites = self._identity_trunk_call(tdir, "vi", f"Identity: {passed}",
+                                            f"P-Asserted-Identity: <sip:{VERIFY_ORIG}@{TRUNK_IP}>",
+                                            service=FORWARDED, caller=(CAROL[0], TRUNK_IP, 5062, sbc_core),
+                                            from_user=VERIFY_ORIG)
+        t1 = time.time()
+        after = _stir_counts(self.stats())
+        got = {k: after.get(k, 0) - before.get(k, 0) for k in sorted(set(before) | set(after))}
+        got = {k: v for k, v in got.items() if v}
+        fetched = self._x5u_report(report).get("requests", 0) - seen_before
+        self._progress(f"vi ({what}): the trunk's INVITEs {[r.get('uri') for r in invites]} carried "
+                       f"{[len(r.get('identities') or []) for r in invites]} Identity headers; stats +{got}; "
+                       f"x5u server {fetched} new requests")
+        want = {"verify.passed": 1, "stir.passed_on": 2, "stir.div_signed": 2}
+        if got != want:
+            errs.append(f"vi ({what}): stats stir grew by {got}, wanted exactly {want} (verified on the way in; "
+                        f"both INVITEs to the trunk, the 407'd one and its retry, passed on with a div)")
+        if fetched:
+            errs.append(f"vi ({what}): the x5u server got {fetched} requests, wanted none (cached)")
+        self._check_stir_reason(tdir, "vi", what, None, None, errs)
+        self._check_div_signed(invites, passed, (t0, t1), errs)
+        return passed
+
+    def _check_div_signed(self, invites, passed, window, errs):
+        """Each INVITE the trunk got (rows of its report) carries exactly two Identity headers: the
+        caller's `passed` as it came, then a div PASSporT (RFC 8946) that openssl verifies with the
+        lab key: header {alg ES256, ppt div, typ passport, x5u [stir] x5u}, claims exactly dest
+        [FORWARD_TO], div FORWARDED, orig the passed PASSporT's, iat within `window`, serialized as
+        RFC 8225 9 says (keys sorted, no white space); ;info=<x5u>;alg=ES256;ppt=div after it."""
+        t0, t1 = window
+        orig = verify_identity(passed)[1]["orig"]
+        for k, r in enumerate(invites, 1):
+            if not re.match(rf"^sips?:{FORWARD_TO}@", r.get("uri") or ""):
+                errs.append(f"vi: INVITE {k} at the trunk is for {r.get('uri')!r}, wanted {FORWARD_TO} (the forward)")
+            got = r.get("identities") or []
+            if len(got) != 2 or got[0] != passed:
+                errs.append(f"vi: INVITE {k} to the trunk carried the Identity headers {got}, wanted the caller's "
+                            f"{passed!r} as it came, then one div PASSporT of the appliance's")
+            div = next((v for v in got[1:] if v != passed), None) if got[:1] == [passed] else None
+            if div is None:
+                continue
+            header, claims, params, err = verify_identity(div)
+            self._progress(f"vi: INVITE {k}'s div: header {header}, claims {claims}, {params}: "
+                           f"{err or 'signature verified by openssl'}")
+            if err:
+                errs.append(f"vi: INVITE {k}'s div Identity: {err}")
+                continue
+            if header != div_header(STIR_X5U):
+                errs.append(f"vi: INVITE {k}'s div PASSporT header {header}, wanted {div_header(STIR_X5U)}")
+            if params != f";info=<{STIR_X5U}>;alg=ES256;ppt=div":
+                errs.append(f"vi: INVITE {k}'s div Identity parameters {params!r}, wanted "
+                            f"';info=<{STIR_X5U}>;alg=ES256;ppt=div'")
+            want = div_claims(orig["tn"], FORWARD_TO, FORWARDED, claims.get("iat"))
+            if claims != want:
+                errs.append(f"vi: INVITE {k}'s div claims {claims}, wanted exactly {want}")
+            if not isinstance(claims.get("iat"), int) or not t0 - 1 <= claims["iat"] <= t1 + 1:
+                errs.append(f"vi: INVITE {k}'s div iat {claims.get('iat')!r}, the call ran {t0:.0f}..{t1:.0f}")
+            h, p, _ = div.split(";")[0].split(".")
+            if (h, p) != (passport_part(header), passport_part(claims)):
+                errs.append(f"vi: INVITE {k}'s div PASSporT {h}.{p} is not serialized as RFC 8225 9 says (keys "
+                            f"sorted, no white space): {passport_part(header)}.{passport_part(claims)}")
+
     def test_identity_verified(self, tdir):
         """STIR/SHAKEN verification (RFC 8224, ATIS-1000074) of calls from lab-trunk (verify_identity):
-        the trunk's address calls 15557001 (alice) with PASSporTs this test signs; alice's From and
-        P-Asserted-Identity carry the verstat, the stats count it, the x5u is fetched once."""
+        the trunk's address calls 15557001 (alice) with PASSporTs this test signs, diverted ones (RFC
+        8946 div chains) among them; alice's From and P-Asserted-Identity carry the verstat, the stats
+        count it, the x5u is fetched once. Then a call forwarded to lab-trunk gets a div PASSporT of
+        the appliance's after the caller's."""
         ALICE, CAROL = self._c("ALICE"), self._c("CAROL")
         sbc_core = self._c("SBC_CORE")
         if _verify_counts(self.stats()) is None:
@@ -529,16 +654,33 @@ class IdentityTests:
             h, _, s = sign_passport(shaken_header(x5u), claims).split(".")
             return identity_value(".".join((h, passport_part(dict(claims, orig={"tn": orig})), s)), x5u)
 
+        def diverted(broken=False):
+            # RFC 8946: the carrier signed the call for DIVERTED, which was forwarded to VERIFY_DEST
+            # (a "div" PASSporT from DIVERTED to VERIFY_DEST, the same orig, signed by the same
+            # lab key as the retargeting entity). broken: the div's signature is that of other claims
+            # (orig 15550999, like tampered()): a valid-looking ES256 signature, not of these claims,
+            # and not the SHAKEN PASSporT's either (the Reason's ppi must name the div's).
+            now = int(time.time())
+            shaken = identity_value(sign_passport(shaken_header(x5u), shaken_claims(orig, DIVERTED, now)), x5u)
+            claims = div_claims(orig, VERIFY_DEST, DIVERTED, now)
+            if not broken:
+                return shaken, identity_value(sign_passport(div_header(x5u), claims), x5u, "div")
+            h, _, sig = sign_passport(div_header(x5u), dict(claims, orig={"tn": "15550999"})).split(".")
+            return shaken, identity_value(".".join((h, passport_part(claims), sig)), x5u, "div")
+
         # The test's own signer against openssl (so a failure below is the appliance's).
-        for value, ok in ((valid(), True), (tampered(), False)):
+        for value, ok in ((valid(), True), (tampered(), False), (diverted()[0], True), (diverted()[1], True),
+                          (diverted(True)[1], False)):
             err = verify_identity(value)[3]
             if bool(err) == ok:
                 self._fail(f"the test's PASSporT signer: openssl says {err or 'verified'} for {value[:100]}..., "
                            f"wanted {'verified' if ok else 'a bad signature'}")
 
-        # (tag, what, hdr1, the Identity (a function: signed just before its call, iat fresh) or None,
+        # (tag, what, hdr1, the Identity (a function: signed just before its call, iat fresh; it gives
+        #  one value, or two: then they are hdr1 and hdr2, and the case's hdr1 is NO_HEADER) or None,
         #  verstat alice must see, exact stats deltas, x5u fetches the call may add, the RFC 9410
-        #  Reason cause and text the trunk's caller must get on its first response after 100, or None)
+        #  Reason cause and text the trunk's caller must get on its first response after 100 (its
+        #  ppi the last Identity's signature: the only one, or the div's), or None)
         told = {"verify.failed": 1, "verify.reasons_sent": 1}
         cases = [
             ("va", "a valid Identity", pai, valid, VERSTAT_PASSED,
@@ -553,9 +695,14 @@ class IdentityTests:
             ("vf", "an x5u under .invalid (never looked up)", pai, lambda: valid(url=unreachable), VERSTAT_FAILED,
              dict(told, **{"failures.certificate_unavailable": 1, "certificates.fetch_failed": 1}), 0,
              (436, "Bad Identity Info")),
+            ("vg", f"SHAKEN dest [{DIVERTED}] and a div PASSporT {DIVERTED} -> {VERIFY_DEST} (RFC 8946), From only",
+             NO_HEADER, diverted, VERSTAT_PASSED, {"verify.passed": 1}, 0, None),
+            ("vh", "the same, the div's signature that of other claims", NO_HEADER, lambda: diverted(True),
+             VERSTAT_FAILED, dict(told, **{"failures.bad_signature": 1}), 0, (438, "Invalid Identity Header")),
         ]
+        cdr_diverted = {"vg": DIVERTED}  # the CDR's diverted_from: the number first signed for ("" otherwise)
         errs = []
-        identities = []  # each call's Identity value (None: sent none)
+        identities = []  # each call's Identity values (a tuple; () for none)
         server, report = None, os.path.join(tdir, "x5u.json")
         cdr_before = len(self.cdr_lines())
         signatures_before = (self.stats().get("stir") or {}).get("signatures") or {}
@@ -567,14 +714,18 @@ class IdentityTests:
                 self._fail(f"x5u_server.py did not start in sf-sbc on 127.0.0.1:{X5U_PORT} (exit {server.poll()}):\n"
                            + open(os.path.join(tdir, "x5u.log"), errors="replace").read()[-1000:])
             for tag, what, hdr1, make, verstat, deltas, fetches, cause in cases:
-                identity = make() if make else None
-                identities.append(identity)
-                before, seen_before = _verify_counts(self.stats()) or {}, rep.get("requests", 0)
-                inv = self._identity_phone_call(tdir, tag, (CAROL[0], TRUNK_IP), sbc_core, "alice", ALICE, hdr1,
-                                                f"Identity: {identity}" if identity else NO_HEADER,
+                made = make() if make else ()
+                values = (made,) if isinstance(made, str) else tuple(made)
+                identities.append(values)
+                if len(values) == 2:  # two Identity header lines (no PAI: the orig from From)
+                    lines = [f"Identity: {v}" for v in values]
+                else:
+                    lines = [hdr1, f"Identity: {values[0]}" if values else NO_HEADER]
+                before, seen_before = _stir_counts(self.stats()), rep.get("requests", 0)
+                inv = self._identity_phone_call(tdir, tag, (CAROL[0], TRUNK_IP), sbc_core, "alice", ALICE, *lines,
                                                 service=VERIFY_DEST, from_user=VERIFY_ORIG)
                 st = self.stats()
-                after = _verify_counts(st) or {}
+                after = _stir_counts(st)
                 rep = self._x5u_report(report)
                 got = {k: after.get(k, 0) - before.get(k, 0) for k in sorted(set(before) | set(after))}
                 got = {k: v for k, v in got.items() if v}
@@ -593,10 +744,11 @@ class IdentityTests:
                                 f"<sip:{want_user}@...>")
                 if got != deltas:
                     errs.append(f"{tag} ({what}): stats stir grew by {got}, wanted exactly {deltas}")
-                self._check_stir_reason(tdir, tag, what, identity, cause, errs)
+                self._check_stir_reason(tdir, tag, what, values[-1] if values else None, cause, errs)
                 if rep.get("requests", 0) - seen_before != fetches:
                     errs.append(f"{tag} ({what}): the x5u server got {rep.get('requests', 0) - seen_before} "
                                 f"requests, wanted {fetches}: {rep.get('log', [])[-3:]}")
+            forwarded = self._forwarded_signed_call(tdir, x5u, rep, report, errs)
         finally:
             self._stop_x5u_server(server)
             self._trunk_address(False)
@@ -612,23 +764,26 @@ class IdentityTests:
                 not 0 < lab_cert.get("expires_in_s", 0) <= 86400 or not 0 < down.get("expires_in_s", 0) <= 30:
             errs.append(f"sipferryctl stir: {x5u} {lab_cert}, {unreachable} {down}; wanted the first valid with spc "
                         f"[{LAB_SPC}] for at most a day, the second unavailable for at most 30 s")
-        # [stir] verify_threads = 1: the signatures of (a), (b) and (c) were checked on the pool's
-        # thread; (d) to (f) were settled before any signature.
+        # [stir] verify_threads = 1: the signatures of (a), (b), (c), (g), (h) and (i) (one
+        # verification each, a div chain's signatures with its SHAKEN one's) were checked on the
+        # pool's thread; (d) to (f) were settled before any signature.
         signatures = (self.stats().get("stir") or {}).get("signatures") or {}
         pooled = signatures.get("pooled", 0) - signatures_before.get("pooled", 0)
         self._progress(f"stir.signatures {signatures}: pooled +{pooled}")
-        if signatures.get("threads") != 1 or pooled != 3 or signatures.get("pool_full") != signatures_before.get("pool_full"):
-            errs.append(f"stir.signatures {signatures} (before {signatures_before}): wanted threads 1, pooled +3 "
-                        f"(calls a, b, c), pool_full unchanged")
+        if signatures.get("threads") != 1 or pooled != 6 or signatures.get("pool_full") != signatures_before.get("pool_full"):
+            errs.append(f"stir.signatures {signatures} (before {signatures_before}): wanted threads 1, pooled +6 "
+                        f"(calls a, b, c, g, h, i), pool_full unchanged")
         # The call records: each call's verstat, and of the PASSporTs that passed the attestation,
-        # the signer's SPC (its certificate's TNAuthList) and the origid.
-        recs = self._new_cdr_records(cdr_before, len(cases), errs)
-        got = [(r.get("verstat"), r.get("attest"), r.get("signer_spc"), r.get("origid"), r.get("result"))
-               for r in recs]
-        want = [(c[4], "A", LAB_SPC, verify_identity(v)[1].get("origid"), 486) if c[4] == VERSTAT_PASSED
-                else (c[4], "", "", "", 486) for c, v in zip(cases, identities)]
+        # the signer's SPC (its certificate's TNAuthList) and the origid (the SHAKEN PASSporT's);
+        # diverted_from the number a passed div chain started from. (i) last: verified, passed on.
+        recs = self._new_cdr_records(cdr_before, len(cases) + 1, errs)
+        got = [(r.get("verstat"), r.get("attest"), r.get("signer_spc"), r.get("origid"), r.get("diverted_from"),
+                r.get("result")) for r in recs]
+        want = [(c[4], "A", LAB_SPC, verify_identity(v[0])[1].get("origid"), cdr_diverted.get(c[0], ""), 486)
+                if c[4] == VERSTAT_PASSED else (c[4], "", "", "", "", 486) for c, v in zip(cases, identities)]
+        want.append((VERSTAT_PASSED, "A", LAB_SPC, verify_identity(forwarded)[1].get("origid"), "", 486))
         if got != want:
-            errs.append(f"CDR (verstat, attest, signer_spc, origid, result) {got}, wanted {want}")
+            errs.append(f"CDR (verstat, attest, signer_spc, origid, diverted_from, result) {got}, wanted {want}")
         rep = self._x5u_report(report)
         self._progress(f"x5u server: {rep.get('gets')} GETs of {path}, {rep.get('requests')} requests, "
                        f"{rep.get('tls_failures')} TLS failures: {rep.get('log')}")

@@ -18,7 +18,9 @@ answered. Writes a JSON report of every request: method, whether it carried cred
 verdict, Expires, Contact, From, the answer, when it arrived, and its identity headers: `pai` (every
 P-Asserted-Identity value, a list: a header line with several comma-separated values counts each),
 `ppi` (the same for P-Preferred-Identity), `privacy` (the Privacy header's value, several lines
-joined by ";", or "") and `identity` (the STIR/SHAKEN Identity header's value, or "").
+joined by ";", or ""), `identity` (the first STIR/SHAKEN Identity header's value, or "") and
+`identities` (every Identity header's value, in order, a list: one per header line, as RFC 8224's
+grammar has no comma-separated list; a SHAKEN PASSporT and the "div" ones of RFC 8946 after it).
 """
 import argparse
 import hashlib
@@ -167,7 +169,7 @@ def main():
                "pai": header_values(hall(headers, "p-asserted-identity")),
                "ppi": header_values(hall(headers, "p-preferred-identity")),
                "privacy": ";".join(hall(headers, "privacy")),
-               "identity": hget(headers, "identity") or ""}
+               "identity": hget(headers, "identity") or "", "identities": hall(headers, "identity")}
         out = None
         if method in ("REGISTER", "INVITE"):
             cred_header = "authorization" if method == "REGISTER" else "proxy-authorization"
