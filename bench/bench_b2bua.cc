@@ -398,7 +398,8 @@ BENCHMARK(BM_stir_identity_header);
 // STIR/SHAKEN verification of one Identity header with its certificate known (stir_verify.hh:
 // parse, JSON, the claims, ES256's verification), what a call from a provider with
 // verify_identity costs on top of the call. The certificate's fetch and chain check happen once
-// per URL and hour, not per call.
+// per URL and hour, not per call. /1: a call diverted once on its way (RFC 8946): its SHAKEN
+// PASSporT and a div PASSporT, both verified, the chain between them found.
 void BM_stir_verify_identity(benchmark::State& state) {
     static const std::string url = "https://cert.example.net/sp.pem";
     // Now: the certificate made below is valid from an hour ago to a day from now.
@@ -421,19 +422,26 @@ void BM_stir_verify_identity(benchmark::State& state) {
     std::string why;
     const auto signer = identity_signer::from_pem(key, url, why);
     const std::string identity = signer->identity(passport_claims{'A', "4930123400", "15551234", now, random_uuid()});
+    const bool diverted = state.range(0) != 0;
+    std::vector<std::string_view> identities{identity};
+    const std::string div = signer->identity(div_claims{"4930123400", "15557000", "15551234", now});
+    if (diverted) {
+        identities.push_back(div);
+    }
+    const std::string_view dest = diverted ? "15557000" : "15551234";
     for (auto _ : state) {
-        const verification v = verifier->verify({identity}, "4930123400", "15551234", now);
-        if (v.status != verstat::passed) {
+        const verification v = verifier->verify(identities, "4930123400", dest, now);
+        if (v.status != verstat::passed || v.diverted_from.empty() == diverted) {
             std::abort();
         }
         benchmark::DoNotOptimize(v);
     }
     state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
 }
-BENCHMARK(BM_stir_verify_identity);
+BENCHMARK(BM_stir_verify_identity)->Arg(0)->Arg(1);
 
 // The control thread's share of that verification with `[stir] verify_threads`: everything but
-// the signature (signature_pool.hh checks it on its own thread).
+// the signature (signature_pool.hh checks it on its own thread). /1 diverted once, as above.
 void BM_stir_verify_prepare(benchmark::State& state) {
     const std::string url = "https://cert.example.net/sp.pem";
     const std::string key = sf::test::private_key_pem("P-256");
@@ -450,16 +458,23 @@ void BM_stir_verify_prepare(benchmark::State& state) {
     }
     const auto signer = identity_signer::from_pem(key, url, why);
     const std::string identity = signer->identity(passport_claims{'A', "4930123400", "15551234", now, random_uuid()});
+    const bool diverted = state.range(0) != 0;
+    std::vector<std::string_view> identities{identity};
+    const std::string div = signer->identity(div_claims{"4930123400", "15557000", "15551234", now});
+    if (diverted) {
+        identities.push_back(div);
+    }
+    const std::string_view dest = diverted ? "15557000" : "15551234";
     for (auto _ : state) {
-        const prepared_verification p = verifier->prepare({identity}, "4930123400", "15551234", now);
-        if (p.checks() != 1) {
+        const prepared_verification p = verifier->prepare(identities, "4930123400", dest, now);
+        if (p.checks() != (diverted ? 2u : 1u)) {
             std::abort();
         }
         benchmark::DoNotOptimize(p);
     }
     state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
 }
-BENCHMARK(BM_stir_verify_prepare);
+BENCHMARK(BM_stir_verify_prepare)->Arg(0)->Arg(1);
 
 // Baseline: only parsing the seven messages of a call (what any SIP element must do).
 void BM_call_parse_baseline(benchmark::State& state) {
