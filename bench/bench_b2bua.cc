@@ -395,6 +395,22 @@ void BM_stir_identity_header(benchmark::State& state) {
 }
 BENCHMARK(BM_stir_identity_header);
 
+// The Identity values of a call from 4930123400 signed for 15551234 and, `diverted`, diverted
+// once on its way to 15557000 (RFC 8946: a div PASSporT after the SHAKEN one); `dest` is where
+// the call arrives.
+struct call_identities {
+    std::vector<std::string> values;
+    std::string dest;
+};
+call_identities signed_call(const identity_signer& signer, int64_t now, bool diverted) {
+    call_identities c{{signer.identity(passport_claims{'A', "4930123400", "15551234", now, random_uuid()})}, "15551234"};
+    if (diverted) {
+        c.values.push_back(signer.identity(div_claims{"4930123400", "15557000", "15551234", now}));
+        c.dest = "15557000";
+    }
+    return c;
+}
+
 // STIR/SHAKEN verification of one Identity header with its certificate known (stir_verify.hh:
 // parse, JSON, the claims, ES256's verification), what a call from a provider with
 // verify_identity costs on top of the call. The certificate's fetch and chain check happen once
@@ -421,14 +437,10 @@ void BM_stir_verify_identity(benchmark::State& state) {
     }();
     std::string why;
     const auto signer = identity_signer::from_pem(key, url, why);
-    const std::string identity = signer->identity(passport_claims{'A', "4930123400", "15551234", now, random_uuid()});
     const bool diverted = state.range(0) != 0;
-    std::vector<std::string_view> identities{identity};
-    const std::string div = signer->identity(div_claims{"4930123400", "15557000", "15551234", now});
-    if (diverted) {
-        identities.push_back(div);
-    }
-    const std::string_view dest = diverted ? "15557000" : "15551234";
+    const call_identities call = signed_call(*signer, now, diverted);
+    const std::vector<std::string_view> identities(call.values.begin(), call.values.end());
+    const std::string_view dest = call.dest;
     for (auto _ : state) {
         const verification v = verifier->verify(identities, "4930123400", dest, now);
         if (v.status != verstat::passed || v.diverted_from.empty() == diverted) {
@@ -457,14 +469,10 @@ void BM_stir_verify_prepare(benchmark::State& state) {
         std::abort();
     }
     const auto signer = identity_signer::from_pem(key, url, why);
-    const std::string identity = signer->identity(passport_claims{'A', "4930123400", "15551234", now, random_uuid()});
     const bool diverted = state.range(0) != 0;
-    std::vector<std::string_view> identities{identity};
-    const std::string div = signer->identity(div_claims{"4930123400", "15557000", "15551234", now});
-    if (diverted) {
-        identities.push_back(div);
-    }
-    const std::string_view dest = diverted ? "15557000" : "15551234";
+    const call_identities call = signed_call(*signer, now, diverted);
+    const std::vector<std::string_view> identities(call.values.begin(), call.values.end());
+    const std::string_view dest = call.dest;
     for (auto _ : state) {
         const prepared_verification p = verifier->prepare(identities, "4930123400", dest, now);
         if (p.checks() != (diverted ? 2u : 1u)) {
