@@ -13,7 +13,8 @@ Topology (namespaces sfb-gen and sfb-dut, built here and always deleted again; T
 
 sipferry's veth driver is --veth-pmd (af_packet, the default and faster here, af_xdp, or both:
 one sipferry search each per round); sfgen's is --gen-pmd (default the first of --veth-pmd), the
-same for every relay of the run.
+same for every relay of the run, except on its sending end (gacc), which is --gen-tx-pmd (default
+af_xdp: it sends about 1.5x what af_packet's TX ring can into veth).
 
 sfgen (CPU 0) sends N streams from 203.0.113.20:30000+2i to the relay's access address and
 port of stream i, the relay forwards them from its core address to 203.0.113.150:40000+2i,
@@ -214,14 +215,14 @@ def xdp_detach(ns, ifaces):
 
 
 def sfgen_argv(a, extra, memif=False):
-    """sfgen on CPU 0: on the veth ends in sfb-gen (--gen-pmd: af_xdp or af_packet), or as the
-    memif client of memif_fwd."""
+    """sfgen on CPU 0: on the veth ends in sfb-gen (--gen-pmd: af_xdp or af_packet; --gen-tx-pmd
+    for the sending end, gacc), or as the memif client of memif_fwd."""
     if memif:
         vdevs = [f"--vdev=net_memif{i},role=client,socket={RUN_DIR}/memif{i}.sock,socket-abstract=no,id=0,rsize=14" for i in (0, 1)]
         prefix = []
         extra = extra + ["--dst-mac", "02:00:00:00:00:01"]  # io forwarding answers no ARP
     else:
-        vdevs = [f"--vdev={veth_vdev(a.gen_pmd, i, ifc)}" for i, ifc in enumerate(("gacc", "gcore"))]
+        vdevs = [f"--vdev={veth_vdev(a.gen_tx_pmd, 0, 'gacc')}", f"--vdev={veth_vdev(a.gen_pmd, 1, 'gcore')}"]
         prefix = ["ip", "netns", "exec", NS_GEN]
     eal = ["-l", str(GEN_CPU), "--no-huge", "--no-pci", "--no-shconf", "-m", "512",
            f"--file-prefix=sfb-gen-{os.getpid()}", "--log-level=*:error"] + vdevs
@@ -236,7 +237,7 @@ def garp(a):
                        timeout=60, stdin=subprocess.DEVNULL)
     if r.returncode != 0:
         raise RuntimeError(f"sfgen --garp-only: {r.stderr[-1500:]}")
-    if a.gen_pmd == "af_xdp":
+    if "af_xdp" in (a.gen_pmd, a.gen_tx_pmd):
         xdp_detach(NS_GEN, ("gacc", "gcore"))  # sfgen closes its ports; this is for an older sfgen
 
 
@@ -912,6 +913,9 @@ def main():
                          "first is the headline figure and also the generator's driver")
     ap.add_argument("--gen-pmd", choices=VETH_PMDS, default=None,
                     help="sfgen's driver on the veth ends (default: the first of --veth-pmd), the same for every relay")
+    ap.add_argument("--gen-tx-pmd", choices=VETH_PMDS, default="af_xdp",
+                    help="sfgen's driver on its sending end (gacc) only (default af_xdp: af_packet's TX ring "
+                         "hands veth page fragments it must copy, a page per frame, and capped sfgen near 530k pps)")
     ap.add_argument("--skip-sipferry", action="store_true")
     ap.add_argument("--skip-rtpengine", action="store_true")
     ap.add_argument("--skip-ring", action="store_true")
@@ -967,7 +971,7 @@ def main():
                          "note": "sipferry: control thread on CPU 0 (idle during traffic), worker lcore on CPU 1; "
                                  "rtpengine: whole process on CPU 1 (--num-threads=1); sfgen: CPU 0; "
                                  "veth/af_packet/af_xdp kernel work runs on the sending CPU"},
-           "veth_pmd": {"sipferry": a.veth_pmds, "generator": a.gen_pmd, "headline": a.veth_pmds[0]},
+           "veth_pmd": {"sipferry": a.veth_pmds, "generator": a.gen_pmd, "generator_tx": a.gen_tx_pmd, "headline": a.veth_pmds[0]},
            "cpu_accounting": "utime+stime from /proc/PID/stat (process) and /proc/PID/task/TID/stat (sipferry's "
                              "worker lcore thread) over each sfgen run, tick-sampled (HZ ticks charged to the running "
                              "task, softirq work done in its context included); each relay is charged the kernel "
@@ -1105,7 +1109,8 @@ def print_table(out):
     rows = [(f"sipferry ({p})", out["sipferry_by_pmd"].get(p)) for p in pmds] + [("rtpengine", out.get("rtpengine"))]
     print()
     print(f"System benchmark, {out['streams']} G.711-like streams (172-byte RTP), trial {out['trial_s']} s; "
-          f"generator CPU {GEN_CPU} (sfgen on {out['veth_pmd']['generator']}), relay worker CPU {DUT_CPU}")
+          f"generator CPU {GEN_CPU} (sfgen on {out['veth_pmd']['generator']}, sending on "
+          f"{out['veth_pmd']['generator_tx']}), relay worker CPU {DUT_CPU}")
     print(f"{'relay (veth)':<22} {'zero-loss pps':>13} {'half-load pps':>13} {'p50 us':>8} {'p99 us':>8} "
           f"{'p99.9 us':>8} {'cpu s':>6} {'pkt/cpu-s':>9} {'worker':>8}")
     for name, s in rows:
