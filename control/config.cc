@@ -603,6 +603,17 @@ config parse_config(const std::string& text, const std::string& origin, const st
             pc.media_first = first;
             pc.media_count = last - first + 1;
         }
+        // Ring depths: af_xdp's socket rings must be powers of two, NIC drivers round to their own
+        // steps anyway; an RX ring holds its mbufs while it waits, so the pool must outnumber them.
+        const auto ring = [&](const std::string& key) {
+            const uint64_t n = r.num(key, 1024, 64, 16384);
+            if ((n & (n - 1)) != 0) {
+                r.fail(key, "expected a power of two (64..16384), got " + std::to_string(n));
+            }
+            return static_cast<uint16_t>(n);
+        };
+        pc.rx_descriptors = ring(pre + "rx_descriptors");
+        pc.tx_descriptors = ring(pre + "tx_descriptors");
         for (const auto& other : dp.ports) {
             if (other.addr == pc.addr) {
                 r.fail(pre + "address", "same address as port." + other.name);
@@ -616,6 +627,15 @@ config parse_config(const std::string& text, const std::string& origin, const st
             }
         }
         dp.ports.push_back(pc);
+    }
+    // Every worker has an RX queue on every port, and a full RX ring holds an mbuf per descriptor.
+    uint64_t in_rx_rings = 0;
+    for (const auto& pc : dp.ports) {
+        in_rx_rings += uint64_t{pc.rx_descriptors} * dp.workers;
+    }
+    if (in_rx_rings >= dp.mbufs) {
+        r.fail("dataplane.mbufs", "expected more mbufs than the RX rings hold (" + std::to_string(in_rx_rings) +
+                                      ": rx_descriptors x workers, every port), got " + std::to_string(dp.mbufs));
     }
 
     // [sip]

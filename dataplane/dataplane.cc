@@ -52,8 +52,6 @@ namespace {
 }
 
 constexpr uint16_t ring_size = 4096;
-constexpr uint16_t nb_rxd = 1024;
-constexpr uint16_t nb_txd = 1024;
 
 // "net_af_packet0,iface=acc" -> "net_af_packet0"; a PCI address is its own name.
 std::string device_name(const std::string& device) {
@@ -221,7 +219,7 @@ void dataplane::setup_port(const port_config& pc) {
     if (rte_eth_dev_configure(port_id, queues, queues, &conf) != 0) {
         fail("port." + pc.name + ": rte_eth_dev_configure");
     }
-    uint16_t rxd = nb_rxd, txd = nb_txd;
+    uint16_t rxd = pc.rx_descriptors, txd = pc.tx_descriptors;
     rte_eth_dev_adjust_nb_rx_tx_desc(port_id, &rxd, &txd);
     const int socket = rte_eth_dev_socket_id(port_id) < 0 ? 0 : rte_eth_dev_socket_id(port_id);
     for (uint16_t q = 0; q < queues; ++q) {

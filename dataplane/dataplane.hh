@@ -35,6 +35,11 @@ struct port_config {
     /// 16384..65535), so a large box spreads its relay entries over a range of addresses.
     uint32_t media_first = 0;
     uint32_t media_count = 0;
+    /// Descriptors of each RX and TX queue (a power of two; the driver may adjust them to its
+    /// limits). Deeper RX rings absorb longer bursts: an af_xdp port's socket ring is this deep,
+    /// and a frame the kernel cannot put in it is lost before the worker sees it.
+    uint16_t rx_descriptors = 1024;
+    uint16_t tx_descriptors = 1024;
 };
 
 struct dataplane_config {

@@ -1091,3 +1091,29 @@ TEST_F(config_test, media_address_ranges) {
     expect_error(minimal("[port.acc]\nmedia_addresses = 192.0.2.0-192.0.2.10\n"), "port.acc.media_addresses");  // holds .1
     expect_error(minimal("[port.acc]\nmedia_addresses = bogus\n"), "port.acc.media_addresses");
 }
+
+TEST_F(config_test, a_port_sets_the_depth_of_its_rings) {
+    const config c = parse(minimal());
+    ASSERT_EQ(c.dataplane.ports.size(), 1u);
+    EXPECT_EQ(c.dataplane.ports[0].rx_descriptors, 1024u);
+    EXPECT_EQ(c.dataplane.ports[0].tx_descriptors, 1024u);
+    std::string deep = minimal();
+    replace_all(deep, "address = 192.0.2.1/24\n", "address = 192.0.2.1/24\nrx_descriptors = 4096\ntx_descriptors = 512\n");
+    const config d = parse(deep);
+    EXPECT_EQ(d.dataplane.ports[0].rx_descriptors, 4096u);
+    EXPECT_EQ(d.dataplane.ports[0].tx_descriptors, 512u);
+    for (const char* bad : {"rx_descriptors = 1000\n", "rx_descriptors = 32\n", "rx_descriptors = 32768\n"}) {
+        std::string text = minimal();
+        replace_all(text, "address = 192.0.2.1/24\n", std::string("address = 192.0.2.1/24\n") + bad);
+        expect_error(text, "port.acc.rx_descriptors");
+    }
+    std::string odd_tx = minimal();
+    replace_all(odd_tx, "address = 192.0.2.1/24\n", "address = 192.0.2.1/24\ntx_descriptors = 100\n");
+    expect_error(odd_tx, "port.acc.tx_descriptors");
+    // The RX rings of every worker on every port hold mbufs: the pool must have more.
+    std::string starved = deep;
+    replace_all(starved, "[eal]\nargs = --no-huge --no-pci\n",
+                "[eal]\nargs = --no-huge --no-pci\n[dataplane]\nworkers = 2\nmbufs = 8191\n");
+    const std::string why = expect_error(starved, "dataplane.mbufs");
+    EXPECT_NE(why.find("8192"), std::string::npos) << why;
+}
