@@ -451,6 +451,11 @@ void b2bua::on_invite(const inbound& in) {
             if (h.id == sip::hdr::other && (iequals_ascii(h.name, "Identity") || iequals_ascii(h.name, "y")) &&
                 passable_identity(h.value)) {
                 c->inbound_identity += "Identity: " + std::string(h.value) + "\r\n";
+                parsed_identity p;
+                if (c->inbound_orig_tn.empty() && parse_identity(h.value, p).empty() &&
+                    (p.ppt_param == "shaken" || p.ppt == "shaken")) {
+                    c->inbound_orig_tn = p.orig_tn;
+                }
                 ++kept;
             }
         }

@@ -320,6 +320,9 @@ struct b2bua::call {
     /// providers that are signed for, in place of the appliance's own signature (a transit
     /// carrier does not re-sign a call another carrier already attested).
     std::string inbound_identity;
+    /// The caller as the first SHAKEN PASSporT of those lines names it (orig.tn), "" when none
+    /// does: a div PASSporT signed here for a diverted call names the same (RFC 8946 3).
+    std::string inbound_orig_tn;
     /// The caller's STIR/SHAKEN verification (stir_verify.hh) as a verstat value, "" when its
     /// source is not verified: destinations that are no provider see it in From and
     /// P-Asserted-Identity (ATIS-1000074 5.3.1).

@@ -168,24 +168,12 @@ std::string b2bua::identity_line(const dial_target& t, const std::string& passed
 std::string b2bua::div_identity_line(const call& c, const dial_target& t) {
     const std::string div_tn = canonical_tn(std::string_view(c.called_user).substr(0, c.called_user.find(';')));
     const std::string dest_tn = canonical_tn(t.user);
-    if (!signer_ || div_tn.empty() || dest_tn.empty() || div_tn == dest_tn || c.verstat == to_string(verstat::failed)) {
+    if (!signer_ || div_tn.empty() || dest_tn.empty() || div_tn == dest_tn || c.inbound_orig_tn.empty() ||
+        c.verstat == to_string(verstat::failed)) {
         return {};
     }
-    // The caller as the carrier that signed the call named it (RFC 8946 3: the same orig).
     div_claims d;
-    for (size_t at = 0; at < c.inbound_identity.size() && d.orig_tn.empty();) {
-        const size_t end = c.inbound_identity.find("\r\n", at);
-        const std::string_view line = std::string_view(c.inbound_identity).substr(at, end - at);
-        at = end == std::string::npos ? c.inbound_identity.size() : end + 2;
-        parsed_identity p;
-        if (line.rfind("Identity: ", 0) == 0 && parse_identity(line.substr(10), p).empty() &&
-            (p.ppt_param == "shaken" || p.ppt == "shaken")) {
-            d.orig_tn = p.orig_tn;
-        }
-    }
-    if (d.orig_tn.empty()) {
-        return {};
-    }
+    d.orig_tn = c.inbound_orig_tn;  // the caller as the carrier that signed the call named it
     d.dest_tn = dest_tn;
     d.div_tn = div_tn;
     d.iat = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
