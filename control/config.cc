@@ -532,6 +532,22 @@ config parse_config(const std::string& text, const std::string& origin, const st
     dp.burst = static_cast<unsigned>(r.num("dataplane.burst", 32, 1, 64));
     dp.idle_polls = static_cast<unsigned>(r.num("dataplane.idle_polls", 64, 1, 1'000'000));
     dp.idle_sleep_us = static_cast<unsigned>(r.num("dataplane.idle_sleep_us", 0, 0, 100'000));
+    {
+        const std::string policy = r.str("dataplane.worker_scheduling", "normal");
+        const auto p = dp::parse_scheduling_policy(policy);
+        if (!p) {
+            r.fail("dataplane.worker_scheduling", "expected normal, fifo or rr, got '" + policy + "'");
+        }
+        dp.scheduling.policy = *p;
+        if (*p == dp::scheduling_policy::normal) {
+            if (r.has("dataplane.worker_priority")) {
+                r.fail("dataplane.worker_priority", "only with worker_scheduling fifo or rr");
+            }
+        } else {
+            dp.scheduling.priority = static_cast<unsigned>(
+                r.num("dataplane.worker_priority", dp::default_worker_priority, 1, dp::max_worker_priority));
+        }
+    }
     dp.mbufs = static_cast<unsigned>(r.num("dataplane.mbufs", 8191, 1023, 16'777'215));
     dp.mbuf_data_room = static_cast<unsigned>(r.num("dataplane.mbuf_data_room", 2048, 2048, 65000));
     // SIP messages the control thread builds (kept for retransmissions): segments of 2 KiB.

@@ -200,8 +200,10 @@ struct control_loop::impl {
         }
         if (next.dataplane.eal_args != cfg.dataplane.eal_args || next.sip.port != cfg.sip.port ||
             next.api_listen != cfg.api_listen || next.dataplane.ports.size() != cfg.dataplane.ports.size() ||
-            next.stir.verify_threads != cfg.stir.verify_threads) {
-            log_info("reload: [eal], [port.*], [sip] port, [api] listen and [stir] verify_threads changes need a restart");
+            next.stir.verify_threads != cfg.stir.verify_threads ||
+            next.dataplane.scheduling != cfg.dataplane.scheduling) {
+            log_info("reload: [eal], [port.*], [sip] port, [api] listen, [stir] verify_threads and [dataplane] "
+                     "worker_scheduling changes need a restart");
         }
         calls.reload(b2bua_config_of(next, cfg), std::move(plans));
         certificates.reconfigure(fetcher_config_of(next.stir));

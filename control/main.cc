@@ -98,7 +98,8 @@ int main(int argc, char** argv) {
         }
         sf::control::control_loop loop(cfg, dp);
         dp.start();
-        sf::control::log_info("dataplane: %u worker(s) running", cfg.dataplane.workers);
+        sf::control::log_info("dataplane: %u worker(s) running, scheduling %s", cfg.dataplane.workers,
+                              sf::dp::to_string(cfg.dataplane.scheduling).c_str());
         loop.run(g_stop, &g_reload);
         dp.stop();
     } catch (const std::exception& e) {

@@ -1,6 +1,8 @@
 #include "dataplane.hh"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 
 #include <rte_bus.h>
 #include <rte_bus_vdev.h>
@@ -284,9 +286,36 @@ dataplane::~dataplane() {
     rte_eal_cleanup();
 }
 
+namespace {
+
+// Runs on a worker lcore before its loop: the thread's scheduling class is its own to set.
+int set_lcore_scheduling(void* arg) {
+    return apply_to_this_thread(*static_cast<const worker_scheduling*>(arg));
+}
+
+}  // namespace
+
 void dataplane::start() {
     unsigned i = 0;
     unsigned lcore = 0;
+    // Every worker's class is set before any worker runs: a refusal leaves nothing launched.
+    if (cfg_.scheduling.policy != scheduling_policy::normal) {
+        RTE_LCORE_FOREACH_WORKER(lcore) {
+            if (i++ == workers_.size()) {
+                break;
+            }
+            worker_scheduling s = cfg_.scheduling;
+            if (rte_eal_remote_launch(set_lcore_scheduling, &s, lcore) != 0) {
+                throw std::runtime_error("dataplane: cannot launch on lcore " + std::to_string(lcore));
+            }
+            if (const int err = rte_eal_wait_lcore(lcore); err != 0) {
+                throw std::runtime_error("dataplane.worker_scheduling: cannot make lcore " + std::to_string(lcore) +
+                                         "'s thread " + to_string(s) + ": " + std::strerror(err) +
+                                         (err == EPERM ? " (needs root or CAP_SYS_NICE)" : ""));
+            }
+        }
+        i = 0;
+    }
     RTE_LCORE_FOREACH_WORKER(lcore) {
         if (i == workers_.size()) {
             break;

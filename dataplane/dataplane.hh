@@ -17,6 +17,7 @@
 #include "relay_table.hh"
 #include "rings.hh"
 #include "stats.hh"
+#include "worker_scheduling.hh"
 
 struct rte_mempool;
 struct rte_ring;
@@ -49,6 +50,7 @@ struct dataplane_config {
     unsigned burst = 32;
     unsigned idle_polls = 64;
     unsigned idle_sleep_us = 0;
+    worker_scheduling scheduling;  ///< the worker lcores' threads' OS scheduling class
     unsigned mbufs = 8191;
     unsigned mbuf_data_room = 2048;  ///< bytes of packet an mbuf holds (RX is single-segment)
     unsigned sip_mbufs = 16383;      ///< segments of the control thread's SIP message pool
@@ -96,7 +98,9 @@ public:
     dataplane(const dataplane&) = delete;
     dataplane& operator=(const dataplane&) = delete;
 
-    /// Launches the worker lcores. Call from the main lcore.
+    /// Puts the worker lcores' threads in the configured scheduling class, then launches the
+    /// workers. Call from the main lcore. Throws std::runtime_error (nothing launched) when the
+    /// class cannot be set.
     void start();
     /// Stops the workers and waits for them.
     void stop();

@@ -1092,6 +1092,30 @@ TEST_F(config_test, media_address_ranges) {
     expect_error(minimal("[port.acc]\nmedia_addresses = bogus\n"), "port.acc.media_addresses");
 }
 
+TEST_F(config_test, the_workers_scheduling_class) {
+    const auto with = [&](const std::string& lines) {
+        std::string text = minimal();
+        replace_all(text, "[eal]\nargs = --no-huge --no-pci\n", "[eal]\nargs = --no-huge --no-pci\n[dataplane]\n" + lines);
+        return text;
+    };
+    EXPECT_EQ(parse(minimal()).dataplane.scheduling, sf::dp::worker_scheduling{});  // normal: as started
+    const config fifo = parse(with("worker_scheduling = fifo\n"));
+    EXPECT_EQ(fifo.dataplane.scheduling.policy, sf::dp::scheduling_policy::fifo);
+    EXPECT_EQ(fifo.dataplane.scheduling.priority, sf::dp::default_worker_priority);
+    const config rr = parse(with("worker_scheduling = rr\nworker_priority = 98\n"));
+    EXPECT_EQ(rr.dataplane.scheduling, (sf::dp::worker_scheduling{sf::dp::scheduling_policy::rr, 98}));
+    EXPECT_EQ(parse(with("worker_scheduling = normal\n")).dataplane.scheduling, sf::dp::worker_scheduling{});
+    expect_error(with("worker_scheduling = FIFO\n"), "dataplane.worker_scheduling");
+    expect_error(with("worker_scheduling = deadline\n"), "dataplane.worker_scheduling");
+    expect_error(with("worker_scheduling =\n"), "dataplane.worker_scheduling");
+    // 99 is the kernel's watchdog and migration threads' priority; 0 is no real-time priority.
+    expect_error(with("worker_scheduling = fifo\nworker_priority = 99\n"), "dataplane.worker_priority");
+    expect_error(with("worker_scheduling = fifo\nworker_priority = 0\n"), "dataplane.worker_priority");
+    // A priority without a real-time class would be silently meaningless.
+    expect_error(with("worker_priority = 10\n"), "dataplane.worker_priority");
+    expect_error(with("worker_scheduling = normal\nworker_priority = 10\n"), "dataplane.worker_priority");
+}
+
 TEST_F(config_test, a_port_sets_the_depth_of_its_rings) {
     const config c = parse(minimal());
     ASSERT_EQ(c.dataplane.ports.size(), 1u);

@@ -187,6 +187,10 @@ void check_values(const config& c) {
     CHECK(dp.burst >= 1 && dp.burst <= 64);
     CHECK(dp.idle_polls >= 1 && dp.idle_polls <= 1'000'000);
     CHECK(dp.idle_sleep_us <= 100'000);
+    // A real-time class always has a priority the kernel accepts; normal has none.
+    CHECK(dp.scheduling.policy == sf::dp::scheduling_policy::normal
+              ? dp.scheduling.priority == 0
+              : dp.scheduling.priority >= 1 && dp.scheduling.priority <= 98);
     CHECK(dp.mbufs >= 1023 && dp.mbufs <= 16'777'215);
     CHECK(dp.mbuf_data_room >= 2048 && dp.mbuf_data_room <= 65000);
     CHECK(dp.sip_mbufs >= 1023 && dp.sip_mbufs <= 16'777'215);
