@@ -23,7 +23,10 @@ taskset -c 1, --num-threads=1). sipferry's calls are real SIP calls through its 
 (sip_calls.py; relay ports read back from GET /v1/calls); rtpengine's sessions are created
 with its ng protocol (ng_client.py). Each relay: an RFC 2544-style search for the highest
 zero-loss rate, then one trial at half that rate for the added one-way latency (rtpengine runs
-first; sipferry also runs a trial at rtpengine's half-load rate). Over every trial the relay's
+first; sipferry also runs a trial at rtpengine's half-load rate). Between them, the wire: plain
+io forwarding (memif_fwd) on net_af_packet ports on the same veth ends, the same search and a
+trial at rtpengine's half-load rate, for the latency the path itself has (what each relay adds is
+its p99 less the wire's at the same rate). Over every trial the relay's
 CPU time (process, and sipferry's worker thread) is read from /proc. Then, without the kernel:
 sipferry's worker loop vs plain io forwarding on the same two net_memif ports (memif_fwd.cc,
 sfgen as memif client, same search) and on net_ring (bench_ring_io). docs/benchmarks.md.
@@ -31,8 +34,8 @@ sfgen as memif client, same search) and on net_ring (bench_ring_io). docs/benchm
   tools/bench --system [--build-dir DIR] [--streams N] [--trial S] [--search-trials N]
                        [--search-max PPS] [--veth-pmd af_packet|af_xdp|af_packet,af_xdp]
                        [--gen-pmd af_packet|af_xdp] [--rounds N] [--skip-sipferry] [--skip-rtpengine]
-                       [--skip-ring] [--skip-memif] [--huge auto|on|off] [--idle-sleep-us N] [--nice N]
-                       [--keep-logs]
+                       [--skip-ring] [--skip-memif] [--skip-wire] [--huge auto|on|off] [--idle-sleep-us N] [--nice N]
+                       [--relay-scheduling normal|fifo|rr] [--relay-priority N] [--keep-logs]
 
 Needs root (ip netns). Writes results/system-<date>.json.
 """
@@ -214,9 +217,10 @@ def xdp_detach(ns, ifaces):
         sh(["ip", "link", "set", "dev", ifc, "xdp", "off"], ns=ns, check=False)
 
 
-def sfgen_argv(a, extra, memif=False):
+def sfgen_argv(a, extra, memif=False, dst_mac=None):
     """sfgen on CPU 0: on the veth ends in sfb-gen (--gen-pmd: af_xdp or af_packet; --gen-tx-pmd
-    for the sending end, gacc), or as the memif client of memif_fwd."""
+    for the sending end, gacc), or as the memif client of memif_fwd. dst_mac: send there without
+    ARP (a forwarder that answers none)."""
     if memif:
         vdevs = [f"--vdev=net_memif{i},role=client,socket={RUN_DIR}/memif{i}.sock,socket-abstract=no,id=0,rsize=14" for i in (0, 1)]
         prefix = []
@@ -224,6 +228,7 @@ def sfgen_argv(a, extra, memif=False):
     else:
         vdevs = [f"--vdev={veth_vdev(a.gen_tx_pmd, 0, 'gacc')}", f"--vdev={veth_vdev(a.gen_pmd, 1, 'gcore')}"]
         prefix = ["ip", "netns", "exec", NS_GEN]
+        extra = extra + (["--dst-mac", dst_mac] if dst_mac else [])
     eal = ["-l", str(GEN_CPU), "--no-huge", "--no-pci", "--no-shconf", "-m", "512",
            f"--file-prefix=sfb-gen-{os.getpid()}", "--log-level=*:error"] + vdevs
     return (prefix + nice(a) + [a.sfgen] + eal +
@@ -351,7 +356,7 @@ def trial(a, relay, rate, n):
     for attempt in range(4):
         cpu0 = cpu_sample(relay)
         with open(err_path, "a") as err:
-            rc, stdout, ru = run_sfgen(sfgen_argv(a, extra, memif=relay.memif), err, a.trial * 2 + 90)
+            rc, stdout, ru = run_sfgen(sfgen_argv(a, extra, memif=relay.memif, dst_mac=relay.dst_mac), err, a.trial * 2 + 90)
         cpu1 = cpu_sample(relay)
         # A relay that died is no rate's failure: it is started again, recorded, and the trial
         # repeated. memif_fwd was seen to die twice (SIGSEGV inside DPDK 22.11's net_memif on its
@@ -473,6 +478,7 @@ class relay_under_test:
         self.restarts = 0
         self.crashes = []  # the relay process found dead between trials (exit status, trial)
         self.memif = False
+        self.dst_mac = None  # sfgen sends here without ARP (a forwarder that answers none)
         self.pmd = None  # sipferry's veth PMD; rtpengine: kernel sockets
         self.stats_at_restarts = []  # the relay's counters just before each restart (where the loss was)
         self.idle_cpu_rate = {}  # CPU seconds per second of each cpu_threads() entry with no traffic
@@ -572,6 +578,9 @@ class sipferry_relay(relay_under_test):
                 key = line.split("=", 1)[0].strip()
                 if key == "idle_sleep_us":
                     line = f"idle_sleep_us = {self.a.idle_sleep_us}\n"
+                    if self.a.relay_scheduling != "normal":
+                        line += (f"worker_scheduling = {self.a.relay_scheduling}\n"
+                                 f"worker_priority = {self.a.relay_priority}\n")
                 elif key == "device":
                     # The conf names net_af_packet devices; --veth-pmd picks the driver.
                     spec = line.split("=", 1)[1].strip()
@@ -632,7 +641,8 @@ class rtpengine_relay(relay_under_test):
         self.launch(["taskset", "-c", str(DUT_CPU), "rtpengine", "--config-file=none", "--foreground",
                      "--log-stderr", "--table=-1", f"--interface=acc/{DUT_ACC}", f"--interface=core/{DUT_CORE}",
                      f"--listen-ng={NG_ADDR}", "--port-min=30000", "--port-max=39999", "--num-threads=1",
-                     "--timeout=600", "--log-level=5", f"--pidfile={RUN_DIR}/rtpengine.pid"])
+                     "--timeout=600", "--log-level=5", f"--pidfile={RUN_DIR}/rtpengine.pid"] +
+                    relay_scheduling_args(self.a))
         ng = ["python3", os.path.join(HERE, "ng_client.py"), "--ng", NG_ADDR]
         wait_until(lambda: sh(ng + ["--ping", "--calls", "0", "--media-src", "0.0.0.0:1", "--sink", "0.0.0.0:1",
                                     "--timeout", "0.5"], ns=NS_DUT, check=False).returncode == 0, 30, self.proc,
@@ -650,32 +660,49 @@ class rtpengine_relay(relay_under_test):
 
 class memif_relay(relay_under_test):
     """memif_fwd (bench/system/memif_fwd.cc) as the memif server: `io` forwarding or sipferry's
-    worker loop with one relay call per stream, forwarding lcore on CPU 1."""
+    worker loop with one relay call per stream, forwarding lcore on CPU 1. With veth=True, io
+    forwarding between net_af_packet ports on dacc and dcore in sfb-dut instead, the wire that
+    the veth relays' latency is measured against."""
 
-    def __init__(self, a, mode, logdir):
-        super().__init__(a, f"memif-{mode}", logdir)
+    def __init__(self, a, mode, logdir, veth=False):
+        super().__init__(a, f"{'veth' if veth else 'memif'}-{mode}", logdir)
         self.mode = mode
-        self.memif = True
+        self.veth = veth
+        self.memif = not veth
+        self.pmd = "af_packet" if veth else None
 
     def launch(self, argv):
         self.log = open(os.path.join(self.logdir, f"{self.name}.log"), "a")
-        self.proc = subprocess.Popen(nice(self.a) + argv, stdout=self.log, stderr=subprocess.STDOUT,
+        prefix = ["ip", "netns", "exec", NS_DUT] if self.veth else []
+        self.proc = subprocess.Popen(prefix + nice(self.a) + argv, stdout=self.log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL)
         started.append(self.proc)
 
     def start(self):
-        vdevs = [f"--vdev=net_memif{i},role=server,socket={RUN_DIR}/memif{i}.sock,socket-abstract=no,id=0,rsize=14" for i in (0, 1)]
-        for i in (0, 1):
-            try:
-                os.unlink(f"{RUN_DIR}/memif{i}.sock")  # a previous instance's
-            except FileNotFoundError:
-                pass
+        if self.veth:
+            vdevs = [f"--vdev={veth_vdev('af_packet', i, ifc)}" for i, ifc in ((0, "dacc"), (1, "dcore"))]
+            # Frames go to dacc's own MAC (no ARP answered): the kernel on gcore then sees them as
+            # another host's and drops them before routing, as it does the relays' to the sink.
+            link = json.loads(sh(["ip", "-j", "link", "show", "dacc"], ns=NS_DUT).stdout)
+            self.dst_mac = link[0]["address"]
+        else:
+            vdevs = [f"--vdev=net_memif{i},role=server,socket={RUN_DIR}/memif{i}.sock,socket-abstract=no,id=0,rsize=14"
+                     for i in (0, 1)]
+            for i in (0, 1):
+                try:
+                    os.unlink(f"{RUN_DIR}/memif{i}.sock")  # a previous instance's
+                except FileNotFoundError:
+                    pass
         self.launch([self.a.memif_fwd, "-l", f"{GEN_CPU},{DUT_CPU}", "--no-huge", "--no-pci", "--no-shconf",
-                     "-m", "512", "--file-prefix=sfb-memif", "--log-level=*:error"] + vdevs +
-                    ["--", "--mode", self.mode, "--streams", str(self.a.streams), "--duration", "900"])
-        wait_until(lambda: all(os.path.exists(f"{RUN_DIR}/memif{i}.sock") for i in (0, 1)), 20, self.proc,
-                   "memif_fwd")
-        time.sleep(0.5)  # the socket file exists from bind(), before listen()
+                     "-m", "512", f"--file-prefix=sfb-{'wire' if self.veth else 'memif'}", "--log-level=*:error"] +
+                    vdevs + ["--", "--mode", self.mode, "--streams", str(self.a.streams), "--duration", "900"])
+        log_path = os.path.join(self.logdir, f"{self.name}.log")
+        if self.veth:
+            wait_until(lambda: "forwarding on lcore" in open(log_path).read(), 20, self.proc, "memif_fwd")
+        else:
+            wait_until(lambda: all(os.path.exists(f"{RUN_DIR}/memif{i}.sock") for i in (0, 1)), 20, self.proc,
+                       "memif_fwd")
+            time.sleep(0.5)  # the socket file exists from bind(), before listen()
         self.streams = [{"src": f"{MEDIA_SRC}:{SRC_PORT + 2 * i}", "relay_addr": DUT_ACC,
                          "relay_port": 20000 + 2 * i} for i in range(self.a.streams)]
         self.write_streams()
@@ -699,6 +726,25 @@ def run_memif(a, logdir):
     return out
 
 
+def run_wire(a, logdir, also_at=None):
+    """The veth path's own floor: plain io forwarding (memif_fwd) between net_af_packet ports on
+    the relays' veth ends, polling without sleep, the same search and latency trials. What a
+    relay adds to the one-way latency is its figure less this one at the same rate."""
+    if not a.memif_fwd:
+        say("memif_fwd not built: the veth wire skipped")
+        return None
+    r = memif_relay(a, "io", logdir, veth=True)
+    if a.kernel_drop:
+        kernel_drop(NS_DUT, PORT_DROPS, True)
+    try:
+        r.start()
+        return measure(a, r, also_at)
+    finally:
+        r.stop()
+        if a.kernel_drop:
+            kernel_drop(NS_DUT, PORT_DROPS, False)
+
+
 def timer_slack(pid):
     """1 us timer slack for every thread of pid: the default 50 us would stretch each idle
     sleep of the worker (rte_delay_us_sleep) far beyond what was asked."""
@@ -709,6 +755,14 @@ def timer_slack(pid):
                 f.write("1000")
     except OSError as e:
         say(f"timer slack of pid {pid} not set: {e}")
+
+
+def relay_scheduling_args(a):
+    """rtpengine's own options for the scheduling class sipferry's worker gets from its config
+    (worker_scheduling, worker_priority): both relays' forwarding threads in the same class."""
+    if a.relay_scheduling == "normal":
+        return []
+    return [f"--scheduling={a.relay_scheduling}", f"--priority={a.relay_priority}"]
 
 
 def nice(a):
@@ -895,6 +949,17 @@ def ratio(x, y):
     return x / y if x and y else None
 
 
+def added(x, floor):
+    """x less the wire's figure, when both are known and x is the larger."""
+    return x - floor if x is not None and floor is not None and x > floor else None
+
+
+def same_load_p99(s):
+    """p99 (us) of a summary's trial at rtpengine's half-load rate."""
+    same = s and s.get("at_rtpengine_half_load")
+    return same["latency_us"]["p99"] if same and same.get("latency_us") else None
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build-dir", default=os.path.join(ROOT, "build"))
@@ -920,6 +985,9 @@ def main():
     ap.add_argument("--skip-rtpengine", action="store_true")
     ap.add_argument("--skip-ring", action="store_true")
     ap.add_argument("--skip-memif", action="store_true")
+    ap.add_argument("--skip-wire", action="store_true",
+                    help="no veth wire (io forwarding on af_packet in sfb-dut): the floor the relays' added "
+                         "latency is taken from")
     ap.add_argument("--huge", choices=("auto", "on", "off"), default="auto",
                     help=f"net_ring phase on hugepages: auto (when {RING_HUGE_MB} MB are free, as in production), "
                          "on, off (4 KiB pages, --no-huge, as CI)")
@@ -936,7 +1004,18 @@ def main():
                          "and a thread that never sleeps gets its CPU in millisecond slices; 0: pure polling)")
     ap.add_argument("--nice", type=int, default=-10,
                     help="nice value of sfgen and the relays (default -10: the box is shared; 0: off)")
+    ap.add_argument("--relay-scheduling", choices=("normal", "fifo", "rr"), default="normal",
+                    help="scheduling class of the relays' forwarding threads: sipferry's worker lcore "
+                         "([dataplane] worker_scheduling) and rtpengine's poller (--scheduling); default normal "
+                         "(each relay's own default). fifo takes the wake-up waits out of both relays' tails "
+                         "but costs both zero-loss rate here (RT throttling, starved helper threads); sfgen "
+                         "and the wire always stay normal")
+    ap.add_argument("--relay-priority", type=int, default=10,
+                    help="their real-time priority, 1..98 (default 10)")
     a = ap.parse_args()
+    if not 1 <= a.relay_priority <= 98:
+        print("--relay-priority: 1..98", file=sys.stderr)
+        return 2
     a.veth_pmds = [x.strip() for x in a.veth_pmd.split(",") if x.strip()]
     if not a.veth_pmds or any(x not in VETH_PMDS for x in a.veth_pmds) or len(set(a.veth_pmds)) != len(a.veth_pmds):
         print(f"--veth-pmd: one or more of {', '.join(VETH_PMDS)}, comma-separated", file=sys.stderr)
@@ -977,7 +1056,9 @@ def main():
                              "task, softirq work done in its context included); each relay is charged the kernel "
                              "work of its own sends (the veth peer's receive softirq runs on its CPU) but not that "
                              "of its receive leg (runs on sfgen's CPU 0, charged to sfgen or ksoftirqd)",
-           "nice": a.nice, "kernel_drop": a.kernel_drop, "idle_sleep_us": a.idle_sleep_us, "loadavg_before": os.getloadavg(), "search": {"min_pps": a.search_min, "max_pps": a.search_max, "max_trials": a.search_trials,
+           "nice": a.nice, "relay_scheduling": {"policy": a.relay_scheduling,
+                   "priority": a.relay_priority if a.relay_scheduling != "normal" else None},
+           "kernel_drop": a.kernel_drop, "idle_sleep_us": a.idle_sleep_us, "loadavg_before": os.getloadavg(), "search": {"min_pps": a.search_min, "max_pps": a.search_max, "max_trials": a.search_trials,
                                       "precision": a.precision, "loss_tolerance": a.loss_tolerance,
                                       "max_p50_ms": a.max_p50_ms},
            "topology": {"namespaces": [NS_GEN, NS_DUT], "access": "203.0.113.0/25", "core": "203.0.113.128/25"}}
@@ -1011,13 +1092,14 @@ def main():
                 say(f"round {k + 1} of {a.rounds}")
             rtpe = None if a.skip_rtpengine else phase(f"rtpengine[{k}]", run_rtpengine, a, logdir)
             rtpe_half = rtpe and rtpe["search"]["zero_loss_pps"] / 2
+            wire = None if a.skip_wire else phase(f"wire[{k}]", run_wire, a, logdir, also_at=rtpe_half or None)
             sips = {}
             # With several PMDs, each round starts with the next one (drift of the box's load
             # over the run does not favour one driver).
             for pmd in a.veth_pmds[k % len(a.veth_pmds):] + a.veth_pmds[:k % len(a.veth_pmds)]:
                 sips[pmd] = None if a.skip_sipferry else phase(f"sipferry-{pmd}[{k}]", run_sipferry, a, logdir,
                                                                pmd, also_at=rtpe_half or None)
-            rounds.append({"sipferry": {p: sips.get(p) for p in a.veth_pmds}, "rtpengine": rtpe})
+            rounds.append({"sipferry": {p: sips.get(p) for p in a.veth_pmds}, "rtpengine": rtpe, "wire": wire})
         ring_info = {}
         ring = None if a.skip_ring else phase("ring", run_ring, a, logdir, ring_info)
         memif = None if a.skip_memif else phase("memif", run_memif, a, logdir)
@@ -1026,17 +1108,18 @@ def main():
             rc = 1
         head = a.veth_pmds[0]
         out["rounds"] = [{"sipferry": summary(r["sipferry"][head]), "rtpengine": summary(r["rtpengine"]),
-                          "sipferry_by_pmd": {p: summary(r["sipferry"][p]) for p in a.veth_pmds}} for r in rounds]
+                          "wire": summary(r["wire"]), "sipferry_by_pmd": {p: summary(r["sipferry"][p]) for p in a.veth_pmds}} for r in rounds]
         out["sipferry"] = median_summary([r["sipferry"] for r in out["rounds"]])
         out["sipferry_by_pmd"] = {p: median_summary([r["sipferry_by_pmd"][p] for r in out["rounds"]])
                                   for p in a.veth_pmds}
         out["rtpengine"] = median_summary([r["rtpengine"] for r in out["rounds"]])
+        out["wire"] = median_summary([r["wire"] for r in out["rounds"]])
         out["raw"] = {"rounds": rounds}
         out["ring_mpps_per_lcore"] = ring
         out["ring_eal_memory"] = ring_info.get("eal_memory")
         out["memif"] = {m: summary(memif[m]) for m in memif} if memif else None
         out["raw"]["memif"] = memif
-        s, r = out["sipferry"], out["rtpengine"]
+        s, r, w = out["sipferry"], out["rtpengine"], out["wire"]
         out["ratios"] = {
             "zero_loss_pps_sipferry_over_rtpengine": ratio(s and s["zero_loss_pps"], r and r["zero_loss_pps"]),
             "p99_latency_rtpengine_over_sipferry": ratio(r and r["latency_us"] and r["latency_us"]["p99"],
@@ -1046,6 +1129,12 @@ def main():
             "p99_latency_same_load_rtpengine_over_sipferry": ratio(
                 r and r["latency_us"] and r["latency_us"]["p99"],
                 s and s["at_rtpengine_half_load"] and s["at_rtpengine_half_load"]["latency_us"]["p99"]),
+            # What each relay adds to the wire's p99 at rtpengine's half-load rate (both relays and
+            # the wire run a trial there): p99 less p99, an estimate (quantiles do not subtract
+            # exactly), None when a relay measured no more than the wire.
+            "p99_added_same_load_rtpengine_over_sipferry": ratio(
+                added(r and r["latency_us"] and r["latency_us"]["p99"], same_load_p99(w)),
+                added(same_load_p99(s), same_load_p99(w))),
             # Per core: packets relayed per CPU second of the relay process at its zero-loss
             # rate (sipferry's process includes its mostly idle control thread on CPU 0).
             "pps_per_cpu_s_sipferry_over_rtpengine": ratio(per_cpu(s), per_cpu(r)),
@@ -1106,11 +1195,14 @@ def print_table(out):
         return fmt(v and v / 1e3, "{:.0f}k")
 
     pmds = out["veth_pmd"]["sipferry"]
-    rows = [(f"sipferry ({p})", out["sipferry_by_pmd"].get(p)) for p in pmds] + [("rtpengine", out.get("rtpengine"))]
+    rows = [(f"sipferry ({p})", out["sipferry_by_pmd"].get(p)) for p in pmds] + [("rtpengine", out.get("rtpengine")),
+                                                                                 ("wire (io fwd, af_packet)", out.get("wire"))]
     print()
     print(f"System benchmark, {out['streams']} G.711-like streams (172-byte RTP), trial {out['trial_s']} s; "
           f"generator CPU {GEN_CPU} (sfgen on {out['veth_pmd']['generator']}, sending on "
-          f"{out['veth_pmd']['generator_tx']}), relay worker CPU {DUT_CPU}")
+          f"{out['veth_pmd']['generator_tx']}), relay worker CPU {DUT_CPU}, relays' scheduling "
+          f"{out['relay_scheduling']['policy']}"
+          f"{'' if out['relay_scheduling']['priority'] is None else ' ' + str(out['relay_scheduling']['priority'])}")
     print(f"{'relay (veth)':<22} {'zero-loss pps':>13} {'half-load pps':>13} {'p50 us':>8} {'p99 us':>8} "
           f"{'p99.9 us':>8} {'cpu s':>6} {'pkt/cpu-s':>9} {'worker':>8}")
     for name, s in rows:
@@ -1123,12 +1215,12 @@ def print_table(out):
               f"{fmt(lat.get('p99'), '{:.1f}'):>8} {fmt(lat.get('p99_9'), '{:.1f}'):>8} "
               f"{fmt((c.get('process') or {}).get('cpu_s'), '{:.2f}'):>6} {kpps(per_cpu(s)):>9} "
               f"{kpps(per_cpu(s, who='worker')):>8}")
-    for p in pmds:
-        same = (out["sipferry_by_pmd"].get(p) or {}).get("at_rtpengine_half_load")
+    for who, x in [(f"sipferry {p}", out["sipferry_by_pmd"].get(p)) for p in pmds] + [("the wire", out.get("wire"))]:
+        same = (x or {}).get("at_rtpengine_half_load")
         if same and same["latency_us"]:
             lat = same["latency_us"]
             print(f"{'  at rtpengine half':<22} {'':>13} {fmt(same['rate_pps']):>13} {lat['p50']:>8.1f} "
-                  f"{lat['p99']:>8.1f} {lat['p99_9']:>8.1f}   (sipferry {p})")
+                  f"{lat['p99']:>8.1f} {lat['p99_9']:>8.1f}   ({who})")
     print("(cpu s: the relay process's CPU time over the zero-loss trial's sfgen run; pkt/cpu-s: packets relayed "
           "per CPU second in the traffic window; worker: sipferry's worker thread alone)")
     if len(out.get("rounds", [])) > 1:
@@ -1150,6 +1242,8 @@ def print_table(out):
     print(f"headline (sipferry {pmds[0]}): rtpengine / sipferry p99 at the same load "
           f"{fmt(r['p99_latency_same_load_rtpengine_over_sipferry'], '{:.2f}x')}; per CPU second, sipferry's worker "
           f"thread alone / rtpengine {fmt(r['pps_per_cpu_s_sipferry_worker_over_rtpengine'], '{:.2f}x')}")
+    print(f"added to the wire's p99 at rtpengine's half load, rtpengine / sipferry: "
+          f"{fmt(r.get('p99_added_same_load_rtpengine_over_sipferry'), '{:.2f}x')}")
     memif = out.get("memif")
     if memif:
         print(f"\n{'net_memif, one lcore (CPU 1)':<34} {'zero-loss Mpps':>14} {'vs io forward':>14}")
