@@ -1122,6 +1122,14 @@ def main():
         out["memif"] = {m: summary(memif[m]) for m in memif} if memif else None
         out["raw"]["memif"] = memif
         s, r, w = out["sipferry"], out["rtpengine"], out["wire"]
+        # What each relay adds to the path's own p99 at rtpengine's half-load rate, in microseconds:
+        # the figure to read (their ratio divides by a small difference of noisy quantiles).
+        wire_same = same_load_p99(w)
+        out["added_p99_us_at_rtpengine_half_load"] = {
+            "wire_p99_us": wire_same,
+            "sipferry": added(same_load_p99(s), wire_same) if wire_same is not None else None,
+            "rtpengine": added(r and r["latency_us"] and r["latency_us"]["p99"], wire_same)
+            if wire_same is not None else None}
         out["ratios"] = {
             "zero_loss_pps_sipferry_over_rtpengine": ratio(s and s["zero_loss_pps"], r and r["zero_loss_pps"]),
             "p99_latency_rtpengine_over_sipferry": ratio(r and r["latency_us"] and r["latency_us"]["p99"],
@@ -1244,8 +1252,11 @@ def print_table(out):
     print(f"headline (sipferry {pmds[0]}): rtpengine / sipferry p99 at the same load "
           f"{fmt(r['p99_latency_same_load_rtpengine_over_sipferry'], '{:.2f}x')}; per CPU second, sipferry's worker "
           f"thread alone / rtpengine {fmt(r['pps_per_cpu_s_sipferry_worker_over_rtpengine'], '{:.2f}x')}")
-    print(f"added to the wire's p99 at rtpengine's half load, rtpengine / sipferry: "
-          f"{fmt(r.get('p99_added_same_load_rtpengine_over_sipferry'), '{:.2f}x')}")
+    add = out.get("added_p99_us_at_rtpengine_half_load") or {}
+    print(f"added to the wire's p99 ({fmt(add.get('wire_p99_us'), '{:.1f}')} us) at rtpengine's half load: sipferry "
+          f"{fmt(add.get('sipferry'), '{:.1f}')} us, rtpengine {fmt(add.get('rtpengine'), '{:.1f}')} us "
+          f"(rtpengine / sipferry {fmt(r.get('p99_added_same_load_rtpengine_over_sipferry'), '{:.2f}x')}; "
+          f"'-': no more than the wire)")
     memif = out.get("memif")
     if memif:
         print(f"\n{'net_memif, one lcore (CPU 1)':<34} {'zero-loss Mpps':>14} {'vs io forward':>14}")
