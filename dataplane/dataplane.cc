@@ -296,35 +296,33 @@ int set_lcore_scheduling(void* arg) {
 }  // namespace
 
 void dataplane::start() {
+    // Worker i runs on the i-th worker lcore.
     unsigned i = 0;
     unsigned lcore = 0;
-    // Every worker's class is set before any worker runs: a refusal leaves nothing launched.
-    if (cfg_.scheduling.policy != scheduling_policy::normal) {
-        RTE_LCORE_FOREACH_WORKER(lcore) {
-            if (i++ == workers_.size()) {
-                break;
-            }
-            worker_scheduling s = cfg_.scheduling;
-            if (rte_eal_remote_launch(set_lcore_scheduling, &s, lcore) != 0) {
-                throw std::runtime_error("dataplane: cannot launch on lcore " + std::to_string(lcore));
-            }
-            if (const int err = rte_eal_wait_lcore(lcore); err != 0) {
-                throw std::runtime_error("dataplane.worker_scheduling: cannot make lcore " + std::to_string(lcore) +
-                                         "'s thread " + to_string(s) + ": " + std::strerror(err) +
-                                         (err == EPERM ? " (needs root or CAP_SYS_NICE)" : ""));
-            }
-        }
-        i = 0;
-    }
     RTE_LCORE_FOREACH_WORKER(lcore) {
         if (i == workers_.size()) {
             break;
         }
-        workers_[i]->lcore = lcore;
-        if (rte_eal_remote_launch(worker_main, workers_[i], lcore) != 0) {
-            throw std::runtime_error("dataplane: cannot launch worker on lcore " + std::to_string(lcore));
+        workers_[i++]->lcore = lcore;
+    }
+    // Every worker's class is set before any worker runs: a refusal leaves nothing launched.
+    if (cfg_.scheduling.policy != scheduling_policy::normal) {
+        for (worker* w : workers_) {
+            worker_scheduling s = cfg_.scheduling;
+            if (rte_eal_remote_launch(set_lcore_scheduling, &s, w->lcore) != 0) {
+                throw std::runtime_error("dataplane: cannot launch on lcore " + std::to_string(w->lcore));
+            }
+            if (const int err = rte_eal_wait_lcore(w->lcore); err != 0) {
+                throw std::runtime_error("dataplane.worker_scheduling: cannot make lcore " + std::to_string(w->lcore) +
+                                         "'s thread " + to_string(s) + ": " + std::strerror(err) +
+                                         (err == EPERM ? " (needs root or CAP_SYS_NICE)" : ""));
+            }
         }
-        ++i;
+    }
+    for (worker* w : workers_) {
+        if (rte_eal_remote_launch(worker_main, w, w->lcore) != 0) {
+            throw std::runtime_error("dataplane: cannot launch worker on lcore " + std::to_string(w->lcore));
+        }
     }
     started_ = true;
 }

@@ -1093,11 +1093,7 @@ TEST_F(config_test, media_address_ranges) {
 }
 
 TEST_F(config_test, the_workers_scheduling_class) {
-    const auto with = [&](const std::string& lines) {
-        std::string text = minimal();
-        replace_all(text, "[eal]\nargs = --no-huge --no-pci\n", "[eal]\nargs = --no-huge --no-pci\n[dataplane]\n" + lines);
-        return text;
-    };
+    const auto with = [](const std::string& lines) { return minimal("[dataplane]\n" + lines); };
     EXPECT_EQ(parse(minimal()).dataplane.scheduling, sf::dp::worker_scheduling{});  // normal: as started
     const config fifo = parse(with("worker_scheduling = fifo\n"));
     EXPECT_EQ(fifo.dataplane.scheduling.policy, sf::dp::scheduling_policy::fifo);
