@@ -105,8 +105,8 @@ public:
     /// lookup_bulk's first half, for a caller with work to do per key: where[i] is the slot of
     /// keys[i] (a never-live stand-in when its address or page does not exist); nothing is read
     /// from it or prefetched yet. The caller prefetches each slot's line 0 (the one line that
-    /// may miss) a few keys ahead of its use, no more than the core's misses in flight (about
-    /// ten): a prefetch that finds every fill buffer taken waits for one and stalls the core,
+    /// may miss) a few keys ahead of its use, no more than the core's misses in flight (10-16
+    /// L1 fill buffers on Intel server cores, more on AMD's): a prefetch that finds every fill buffer taken waits for one and stalls the core,
     /// so prefetching a whole burst at once serialises the misses instead of overlapping them
     /// with the work on the keys before. Then live_side() on each in turn. Any n.
     void locate_bulk(const relay_key* const* keys, unsigned n, const media_side** where) const;
