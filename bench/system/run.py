@@ -31,11 +31,16 @@ CPU time (process, and sipferry's worker thread) is read from /proc. Then, witho
 sipferry's worker loop vs plain io forwarding on the same two net_memif ports (memif_fwd.cc,
 sfgen as memif client, same search) and on net_ring (bench_ring_io). docs/benchmarks.md.
 
+With --fixed-rates R1,R2,... the veth phases (rtpengine, the wire, sipferry) skip the search and
+run --fixed-repeats trials at each of those total rates instead, the rates taken in turn: the
+one-way latency of each relay against offered load, for the rates a capacity plan names.
+
   tools/bench --system [--build-dir DIR] [--streams N] [--trial S] [--search-trials N]
                        [--search-max PPS] [--veth-pmd af_packet|af_xdp|af_packet,af_xdp]
                        [--gen-pmd af_packet|af_xdp] [--rounds N] [--skip-sipferry] [--skip-rtpengine]
                        [--skip-ring] [--skip-memif] [--skip-wire] [--huge auto|on|off] [--idle-sleep-us N] [--nice N]
                        [--relay-scheduling normal|fifo|rr] [--relay-priority N] [--keep-logs]
+                       [--fixed-rates PPS,PPS,... [--fixed-repeats N]]
 
 Needs root (ip netns). Writes results/system-<date>.json.
 """
@@ -453,6 +458,35 @@ def measure(a, relay, also_at=None, search_min=None, search_max=None):
             "relay_counters_at_restarts": relay.stats_at_restarts}
 
 
+def measure_fixed(a, relay):
+    """--fixed-rates: no search. --fixed-repeats trials at each rate, the rates in turn (r1 r2 r3
+    r1 r2 r3 ...), so that the box's drift over the run reaches every rate alike. A trial that
+    fails restarts the relay, as in the search (an overrun rtpengine stops forwarding those
+    streams), and stays in the record, marked: a rate beyond capacity is an answer too."""
+    trials = []
+    load_start = os.getloadavg()[0]
+    relay.measure_idle()
+    say(f"{relay.name}: {a.fixed_repeats} trial(s) at each of {', '.join(f'{r:g}' for r in a.fixed_rates)} pps "
+        f"over {len(relay.streams)} streams, trial {a.trial} s, after one unrecorded at the lowest")
+    # The first trial after a relay starts had a p99 several times its repeats' (the wire and
+    # sipferry 406-532 us against 40-64 at 50k pps): it warms up, and is not reported.
+    _, warmup = trial(a, relay, min(a.fixed_rates), 0)
+    for _ in range(a.fixed_repeats):
+        for rate in a.fixed_rates:
+            ok, t = trial(a, relay, rate, len(trials) + 1)
+            t["passed"] = ok
+            trials.append(t)
+            if not ok:
+                relay.restart()
+    return {"fixed": trials, "warmup": warmup, "loadavg_1min": [load_start, os.getloadavg()[0]], "restarts": relay.restarts,
+            "crashes": relay.crashes, "idle_cpu_rate": relay.idle_cpu_rate, "pmd": relay.pmd}
+
+
+def measure_veth(a, relay, also_at=None):
+    """A veth relay's figures: the search, or the fixed rates when asked for."""
+    return measure_fixed(a, relay) if a.fixed_rates else measure(a, relay, also_at)
+
+
 # ---- the relays -------------------------------------------------------------------------
 
 def wait_until(pred, seconds, proc=None, what=""):
@@ -738,7 +772,7 @@ def run_wire(a, logdir, also_at=None):
         kernel_drop(NS_DUT, PORT_DROPS, True)
     try:
         r.start()
-        return measure(a, r, also_at)
+        return measure_veth(a, r, also_at)
     finally:
         r.stop()
         if a.kernel_drop:
@@ -775,7 +809,7 @@ def run_sipferry(a, logdir, pmd, also_at=None):
         kernel_drop(NS_DUT, PORT_DROPS, True)  # sipferry owns every frame on its ports
     try:
         r.start()
-        rep = measure(a, r, also_at)
+        rep = measure_veth(a, r, also_at)
         stats = r.ctl("stats")
         rep["dut_stats"] = json.loads(stats.stdout) if stats.returncode == 0 else None
         return rep
@@ -793,7 +827,7 @@ def run_rtpengine(a, logdir):
     r = rtpengine_relay(a, "rtpengine", logdir)
     try:
         r.start()
-        return measure(a, r)
+        return measure_veth(a, r)
     finally:
         r.stop()
         dut_kernel_addresses(False)
@@ -949,6 +983,72 @@ def ratio(x, y):
     return x / y if x and y else None
 
 
+def parse_rates(text):
+    """--fixed-rates: comma-separated total rates in pps (1 to 10M each, no repeats), in the
+    order given. ValueError says what is wrong."""
+    rates = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            r = float(part[:-1]) * 1e3 if part[-1] in "kK" else float(part)
+        except ValueError:
+            raise ValueError(f"not a rate: {part!r}") from None
+        if not 1 <= r <= 10e6:
+            raise ValueError(f"{part}: a rate is 1 to 10M pps")
+        if r in rates:
+            raise ValueError(f"{part}: given twice")
+        rates.append(r)
+    if not rates:
+        raise ValueError("no rate given")
+    return rates
+
+
+def fixed_summary(rep):
+    """Per rate (in the order first run): the trials, how many failed (loss, duplicates, a
+    limited generator or a standing queue), packets sent and lost, and the median of the trials'
+    p50, p99, p99.9 and max in us, with each trial's p99 (their spread is the noise to read the
+    medians by) and the relay process's median CPU seconds per trial."""
+    if not rep or "fixed" not in rep:
+        return None
+    by_rate = {}
+    for t in rep["fixed"]:
+        by_rate.setdefault(t["rate_pps"], []).append(t)
+    out = []
+    for rate, ts in by_rate.items():
+        lats = [latency_us(t) for t in ts if latency_us(t)]
+        cpu = [((t.get("cpu") or {}).get("process") or {}).get("cpu_s") for t in ts]
+        out.append({"rate_pps": rate, "trials": len(ts), "failed": sum(1 for t in ts if not t.get("passed")),
+                    "sent": sum(t.get("sent", 0) for t in ts), "lost": sum(t.get("lost", 0) for t in ts),
+                    "latency_us": {k: median([x[k] for x in lats]) for k in ("p50", "p99", "p99_9", "max")}
+                    if lats else None,
+                    "p99_us_each": [x["p99"] for x in lats], "process_cpu_s": median(cpu)})
+    return out
+
+
+def fixed_ratios(sipferry, rtpengine, wire):
+    """Per rate both relays ran: rtpengine's median p99 over sipferry's, and what each adds to the
+    wire's median p99 at that rate (us; None where a relay measured no more than the wire)."""
+    def at(rows):
+        return {r["rate_pps"]: r for r in rows or [] if r.get("latency_us")}
+
+    s, r, w = at(sipferry), at(rtpengine), at(wire)
+    out = []
+    for rate, srow in s.items():
+        rrow, wrow = r.get(rate), w.get(rate)
+        wire_p99 = wrow and wrow["latency_us"]["p99"]
+        out.append({"rate_pps": rate,
+                    "p99_rtpengine_over_sipferry": ratio(rrow and rrow["latency_us"]["p99"], srow["latency_us"]["p99"]),
+                    "p50_rtpengine_over_sipferry": ratio(rrow and rrow["latency_us"]["p50"], srow["latency_us"]["p50"]),
+                    "failed_trials": {"sipferry": srow["failed"], "rtpengine": rrow and rrow["failed"],
+                                      "wire": wrow and wrow["failed"]},
+                    "wire_p99_us": wire_p99,
+                    "added_p99_us": {"sipferry": added(srow["latency_us"]["p99"], wire_p99),
+                                     "rtpengine": added(rrow and rrow["latency_us"]["p99"], wire_p99)}})
+    return out
+
+
 def added(x, floor):
     """x less the wire's figure, when both are known and x is the larger."""
     return x - floor if x is not None and floor is not None and x > floor else None
@@ -1014,7 +1114,24 @@ def main():
                          "and the wire always stay normal")
     ap.add_argument("--relay-priority", type=int, default=10,
                     help="their real-time priority, 1..98 (default 10)")
+    ap.add_argument("--fixed-rates", default=None, metavar="PPS,PPS,...",
+                    help="no search on veth: trials at these total rates (e.g. 50k,150k,300k), each relay and "
+                         "the wire alike; latency against offered load")
+    ap.add_argument("--fixed-repeats", type=int, default=3,
+                    help="trials per rate with --fixed-rates (default 3; medians reported)")
     a = ap.parse_args()
+    if a.fixed_rates is not None:
+        try:
+            a.fixed_rates = parse_rates(a.fixed_rates)
+        except ValueError as e:
+            print(f"--fixed-rates: {e}", file=sys.stderr)
+            return 2
+        if not 1 <= a.fixed_repeats <= 50:
+            print("--fixed-repeats: 1..50", file=sys.stderr)
+            return 2
+        if a.rounds != 1:
+            print("--rounds with --fixed-rates: use --fixed-repeats", file=sys.stderr)
+            return 2
     if not 1 <= a.relay_priority <= 98:
         print("--relay-priority: 1..98", file=sys.stderr)
         return 2
@@ -1093,7 +1210,8 @@ def main():
             if a.rounds > 1:
                 say(f"round {k + 1} of {a.rounds}")
             rtpe = None if a.skip_rtpengine else phase(f"rtpengine[{k}]", run_rtpengine, a, logdir)
-            rtpe_half = rtpe and rtpe["search"]["zero_loss_pps"] / 2
+            # (with --fixed-rates every veth phase runs the same rates and there is no search)
+            rtpe_half = rtpe and "search" in rtpe and rtpe["search"]["zero_loss_pps"] / 2
             wire = None if a.skip_wire else phase(f"wire[{k}]", run_wire, a, logdir, also_at=rtpe_half or None)
             sips = {}
             # With several PMDs, each round starts with the next one (drift of the box's load
@@ -1109,8 +1227,17 @@ def main():
         if errors:
             rc = 1
         head = a.veth_pmds[0]
-        out["rounds"] = [{"sipferry": summary(r["sipferry"][head]), "rtpengine": summary(r["rtpengine"]),
-                          "wire": summary(r["wire"]), "sipferry_by_pmd": {p: summary(r["sipferry"][p]) for p in a.veth_pmds}} for r in rounds]
+        # With fixed rates there is no search to summarise: those figures are in out["fixed_rates"].
+        summ = (lambda _rep: None) if a.fixed_rates else summary
+        out["rounds"] = [{"sipferry": summ(r["sipferry"][head]), "rtpengine": summ(r["rtpengine"]),
+                          "wire": summ(r["wire"]), "sipferry_by_pmd": {p: summ(r["sipferry"][p]) for p in a.veth_pmds}} for r in rounds]
+        out["fixed_rates"] = None
+        if a.fixed_rates:
+            fx = {"rates_pps": a.fixed_rates, "repeats": a.fixed_repeats,
+                  "sipferry": {p: fixed_summary(rounds[0]["sipferry"][p]) for p in a.veth_pmds},
+                  "rtpengine": fixed_summary(rounds[0]["rtpengine"]), "wire": fixed_summary(rounds[0]["wire"])}
+            fx["ratios"] = fixed_ratios(fx["sipferry"][head], fx["rtpengine"], fx["wire"])
+            out["fixed_rates"] = fx
         out["sipferry"] = median_summary([r["sipferry"] for r in out["rounds"]])
         out["sipferry_by_pmd"] = {p: median_summary([r["sipferry_by_pmd"][p] for r in out["rounds"]])
                                   for p in a.veth_pmds}
@@ -1198,6 +1325,43 @@ def main():
 
 
 def print_table(out):
+    if out.get("fixed_rates"):
+        print_fixed_table(out)
+    else:
+        print_search_table(out)
+    print_in_process_tables(out)
+
+
+def print_fixed_table(out):
+    fx = out["fixed_rates"]
+    pmds = out["veth_pmd"]["sipferry"]
+    print()
+    print(f"System benchmark at fixed rates, {out['streams']} G.711-like streams, {fx['repeats']} trial(s) of "
+          f"{out['trial_s']} s per rate, the rates in turn; relays' scheduling {out['relay_scheduling']['policy']}")
+    print(f"{'relay (veth)':<22} {'rate pps':>10} {'failed':>7} {'lost':>8} {'p50 us':>8} {'p99 us':>8} "
+          f"{'p99.9 us':>8}   each trial's p99 us")
+    rows = [(f"sipferry ({p})", fx["sipferry"].get(p)) for p in pmds] + [("rtpengine", fx.get("rtpengine")),
+                                                                         ("wire (io fwd, af_packet)", fx.get("wire"))]
+    for name, per_rate in rows:
+        for row in per_rate or []:
+            lat = row["latency_us"] or {}
+            each = " ".join(f"{x:.0f}" for x in row["p99_us_each"])
+            print(f"{name:<22} {row['rate_pps']:>10.0f} {row['failed']:>4}/{row['trials']:<2} {row['lost']:>8} "
+                  f"{lat.get('p50', 0):>8.1f} {lat.get('p99', 0):>8.1f} {lat.get('p99_9', 0):>8.1f}   {each}")
+    def show(v, f):
+        return "-" if v is None else f.format(v)
+
+    for x in fx.get("ratios") or []:
+        add = x["added_p99_us"]
+        print(f"at {x['rate_pps']:.0f} pps: rtpengine / sipferry ({pmds[0]}) p99 "
+              f"{show(x['p99_rtpengine_over_sipferry'], '{:.2f}x')}; added to the wire's p99: sipferry "
+              f"{show(add['sipferry'], '{:.1f} us')}, rtpengine {show(add['rtpengine'], '{:.1f} us')}"
+              + "".join(f"; {who} failed {n} trial(s)" for who, n in x["failed_trials"].items() if n))
+    print("(medians over each rate's trials, failed ones included: a rate beyond a relay's capacity shows as "
+          "failed trials and queueing; '-': not measured, or no more than the wire)")
+
+
+def print_search_table(out):
     def fmt(v, f="{:.0f}"):
         return "-" if v is None else f.format(v)
 
@@ -1257,6 +1421,12 @@ def print_table(out):
           f"{fmt(add.get('sipferry'), '{:.1f}')} us, rtpengine {fmt(add.get('rtpengine'), '{:.1f}')} us "
           f"(rtpengine / sipferry {fmt(r.get('p99_added_same_load_rtpengine_over_sipferry'), '{:.2f}x')}; "
           f"'-': no more than the wire)")
+
+
+def print_in_process_tables(out):
+    def fmt(v, f="{:.0f}"):
+        return "-" if v is None else f.format(v)
+
     memif = out.get("memif")
     if memif:
         print(f"\n{'net_memif, one lcore (CPU 1)':<34} {'zero-loss Mpps':>14} {'vs io forward':>14}")

@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""Units of the system benchmark's (bench/system/run.py) fixed-rate mode: the --fixed-rates
+parser, the per-rate summary of trials, and the per-rate comparison of the relays and the wire.
+No namespaces, no traffic: the trials are what sfgen reports, made up here."""
+import importlib.util
+import os
+import sys
+import unittest
+
+RUN_PY = sys.argv.pop(1) if len(sys.argv) > 1 else os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench", "system", "run.py")
+spec = importlib.util.spec_from_file_location("system_run", RUN_PY)
+run = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(run)
+
+
+def trial(rate, p99_us, passed=True, lost=0, sent=1000, p50_us=3.0, cpu_s=None):
+    t = {"rate_pps": rate, "sent": sent, "lost": lost, "passed": passed,
+         "latency_ns": {"p50": p50_us * 1e3, "p99": p99_us * 1e3, "p99_9": 2 * p99_us * 1e3, "max": 4 * p99_us * 1e3}}
+    if cpu_s is not None:
+        t["cpu"] = {"process": {"cpu_s": cpu_s}}
+    return t
+
+
+class ParseRates(unittest.TestCase):
+    def test_plain_and_k_suffix_in_order(self):
+        self.assertEqual(run.parse_rates("150k, 50000,300K"), [150000.0, 50000.0, 300000.0])
+
+    def test_empty_parts_are_ignored(self):
+        self.assertEqual(run.parse_rates(",1000,,"), [1000.0])
+
+    def test_bad_input_is_refused_with_the_reason(self):
+        for text, why in [("", "no rate"), (",", "no rate"), ("abc", "not a rate"), ("10k,x", "not a rate"),
+                          ("0", "1 to 10M"), ("-5", "1 to 10M"), ("20000k", "1 to 10M"), ("nan", "1 to 10M"),
+                          ("1k,1000", "twice")]:
+            with self.subTest(text=text):
+                with self.assertRaises(ValueError) as e:
+                    run.parse_rates(text)
+                self.assertIn(why, str(e.exception))
+
+
+class FixedSummary(unittest.TestCase):
+    def test_medians_per_rate_in_the_order_run(self):
+        rep = {"fixed": [trial(100000, 40, cpu_s=1.0), trial(50000, 20), trial(100000, 60, cpu_s=3.0),
+                         trial(50000, 10), trial(100000, 50, cpu_s=2.0), trial(50000, 30)]}
+        rows = run.fixed_summary(rep)
+        self.assertEqual([r["rate_pps"] for r in rows], [100000, 50000])
+        hi, lo = rows
+        self.assertEqual(hi["trials"], 3)
+        self.assertEqual(hi["latency_us"]["p99"], 50.0)
+        self.assertEqual(hi["latency_us"]["p99_9"], 100.0)
+        self.assertEqual(hi["p99_us_each"], [40.0, 60.0, 50.0])
+        self.assertEqual(hi["process_cpu_s"], 2.0)
+        self.assertEqual(lo["latency_us"]["p99"], 20.0)
+        self.assertIsNone(lo["process_cpu_s"])
+
+    def test_failed_trials_are_counted_and_kept(self):
+        rep = {"fixed": [trial(900000, 5000, passed=False, lost=70, sent=900), trial(900000, 7000, passed=False,
+                                                                                   lost=30, sent=900)]}
+        (row,) = run.fixed_summary(rep)
+        self.assertEqual((row["failed"], row["trials"], row["lost"], row["sent"]), (2, 2, 100, 1800))
+        self.assertEqual(row["latency_us"]["p99"], 6000.0)  # median of two: their mean
+
+    def test_a_search_report_or_none_has_no_fixed_summary(self):
+        self.assertIsNone(run.fixed_summary(None))
+        self.assertIsNone(run.fixed_summary({"search": {"zero_loss_pps": 1000}, "trials": []}))
+
+
+class FixedRatios(unittest.TestCase):
+    def rows(self, *pairs):
+        return run.fixed_summary({"fixed": [trial(rate, p99) for rate, p99 in pairs]})
+
+    def test_ratio_and_added_over_the_wire_per_rate(self):
+        s = self.rows((50000, 30), (150000, 45))
+        r = self.rows((50000, 300), (150000, 900))
+        w = self.rows((50000, 25), (150000, 50))
+        lo, hi = run.fixed_ratios(s, r, w)
+        self.assertEqual(lo["rate_pps"], 50000)
+        self.assertAlmostEqual(lo["p99_rtpengine_over_sipferry"], 10.0)
+        self.assertEqual(lo["added_p99_us"], {"sipferry": 5.0, "rtpengine": 275.0})
+        # sipferry at or under the wire adds nothing measurable: None, never a negative figure
+        self.assertIsNone(hi["added_p99_us"]["sipferry"])
+        self.assertEqual(hi["added_p99_us"]["rtpengine"], 850.0)
+        self.assertEqual(lo["failed_trials"], {"sipferry": 0, "rtpengine": 0, "wire": 0})
+
+    def test_failed_trials_are_told_per_relay(self):
+        s = self.rows((300000, 100))
+        r = run.fixed_summary({"fixed": [trial(300000, 20000, passed=False, lost=5000),
+                                         trial(300000, 30000, passed=False, lost=9000)]})
+        (x,) = run.fixed_ratios(s, r, None)
+        self.assertEqual(x["failed_trials"], {"sipferry": 0, "rtpengine": 2, "wire": None})
+        self.assertAlmostEqual(x["p99_rtpengine_over_sipferry"], 250.0)
+
+    def test_missing_relay_or_wire_gives_none_not_an_error(self):
+        s = self.rows((50000, 30))
+        (x,) = run.fixed_ratios(s, None, None)
+        self.assertIsNone(x["p99_rtpengine_over_sipferry"])
+        self.assertIsNone(x["wire_p99_us"])
+        self.assertEqual(x["added_p99_us"], {"sipferry": None, "rtpengine": None})
+        self.assertEqual(run.fixed_ratios(None, s, s), [])
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=1)
