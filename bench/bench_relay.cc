@@ -32,6 +32,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <numeric>
 #include <random>
 #include <string>
 #include <unordered_set>
@@ -333,7 +334,51 @@ void BM_memory_lines(benchmark::State& state) {
     set_counters(state);
 }
 
+// What an address translation costs a random line on this host's pages, for reading the
+// relay's 1M-over-1k figures: a dependent chase over the same 64k cache lines (4 MB: past the
+// L2, as the 1M table's lines are), either packed into 4 MB (two 2 MB pages) or one per 4 KiB
+// page over 256 MB (128 2 MB pages). The caches see the same lines either way; only the pages
+// differ. Bare metal's TLB holds 128 2 MB pages, so on hugepages the two should cost the same;
+// a guest whose hugepages the host backs with small pages pays part of a nested page walk per
+// line in the spread case (docs/ARCHITECTURE.md, relay table: 2026-12-06, 15 ns here).
+void BM_memory_translation(benchmark::State& state) {
+    constexpr size_t line = 64, page = 4096, lines = 65536;
+    const bool spread = state.range(0) != 0;
+    static void* area = nullptr;  // 256 MB of EAL memory, kept to the end
+    if (area == nullptr) {
+        area = rte_malloc("bench_translation", lines * page, page);
+        if (area == nullptr) {
+            state.SkipWithError("rte_malloc of 256 MB failed");
+            return;
+        }
+    }
+    auto* base = static_cast<uint8_t*>(area);
+    // Line i: packed at i * 64; spread in page i, at a line offset that walks the cache sets.
+    auto at = [&](size_t i) { return base + (spread ? i * page + (i % (page / line)) * line : i * line); };
+    std::vector<uint32_t> order(lines);
+    std::iota(order.begin(), order.end(), 0u);
+    std::shuffle(order.begin(), order.end(), std::mt19937_64(5));
+    for (size_t k = 0; k < lines; ++k) {  // one cycle through every line, in random order
+        *reinterpret_cast<uint8_t**>(at(order[k])) = at(order[(k + 1) % lines]);
+    }
+    auto* p = reinterpret_cast<uint8_t*>(at(order[0]));
+    for (size_t k = 0; k < lines; ++k) {  // warm: every line and translation seen once
+        p = *reinterpret_cast<uint8_t**>(p);
+    }
+    constexpr unsigned loads = 1024;
+    for (auto _ : state) {
+        for (unsigned k = 0; k < loads; ++k) {
+            p = *reinterpret_cast<uint8_t**>(p);
+        }
+    }
+    benchmark::DoNotOptimize(p);
+    const auto n = static_cast<double>(state.iterations() * loads);
+    state.SetItemsProcessed(static_cast<int64_t>(n));
+    state.counters["per_load"] = benchmark::Counter(n, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+
 BENCHMARK(BM_relay_baseline_touch)->Arg(1000)->Arg(1000000);
+BENCHMARK(BM_memory_translation)->ArgName("spread")->Arg(0)->Arg(1);
 BENCHMARK(BM_memory_lines)
     ->ArgNames({"lines", "written", "area_mb"})
     ->Args({0, 0, 256})

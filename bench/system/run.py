@@ -878,7 +878,37 @@ def run_ring(a, logdir, info):
             if b.get("error_occurred"):
                 raise RuntimeError(f"{b['run_name']}: {b.get('error_message')}")
             out[b["run_name"]] = b.get("items_per_second", 0.0) / 1e6
+    info["translation_ns"] = translation_probe(a, env, logdir)
     return out
+
+
+def translation_probe(a, env, logdir):
+    """What an address translation costs a random line on the same memory (bench_relay's
+    BM_memory_translation: the same 64k lines packed into 4 MB or one per 4 KiB page over 256 MB;
+    ns per dependent load, medians of 5). For reading the 1M-over-1k ratios: on bare metal's
+    hugepages `per_line` is about 0; a guest whose host backs them with small pages pays it on
+    every 1M-table line. None when bench_relay is not built or the probe fails (the ring figures
+    stand without it)."""
+    exe = os.path.join(a.build_dir, "bench", "bench_relay")
+    if not os.access(exe, os.X_OK):
+        return None
+    argv = nice(a) + ["taskset", "-c", str(DUT_CPU), exe, "--benchmark_filter=BM_memory_translation",
+                      "--benchmark_repetitions=5", "--benchmark_report_aggregates_only=true",
+                      "--benchmark_format=json"]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL, env=env)
+    with open(os.path.join(logdir, "translation.json"), "w") as f:
+        f.write(r.stdout)
+    if r.returncode != 0:
+        say(f"translation probe: bench_relay exited {r.returncode}; skipped")
+        return None
+    ns = {}
+    for b in json.loads(r.stdout).get("benchmarks", []):
+        if b.get("aggregate_name") == "median" and not b.get("error_occurred") and b.get("items_per_second"):
+            ns["spread" if b["run_name"].endswith("spread:1") else "packed"] = 1e9 / b["items_per_second"]
+    if len(ns) != 2:
+        return None
+    ns["per_line"] = ns["spread"] - ns["packed"]
+    return ns
 
 
 # ---- report -----------------------------------------------------------------------------
@@ -1246,6 +1276,7 @@ def main():
         out["raw"] = {"rounds": rounds}
         out["ring_mpps_per_lcore"] = ring
         out["ring_eal_memory"] = ring_info.get("eal_memory")
+        out["ring_translation_ns"] = ring_info.get("translation_ns")
         out["memif"] = {m: summary(memif[m]) for m in memif} if memif else None
         out["raw"]["memif"] = memif
         s, r, w = out["sipferry"], out["rtpengine"], out["wire"]
@@ -1443,6 +1474,14 @@ def print_in_process_tables(out):
         print("per packet, 1M entries over 1k (goal <= 1.5x): relay " +
               fmt(ratio(ring.get("BM_ring_relay_1k"), ring.get("BM_ring_relay_1M")), "{:.2f}x") + ", worker " +
               fmt(ratio(ring.get("BM_ring_worker_1k"), ring.get("BM_ring_worker_1M")), "{:.2f}x"))
+        tr = out.get("ring_translation_ns")
+        if tr:
+            extra = [1e3 / ring[k] - 1e3 / ring[k.replace("1M", "1k")] for k in ("BM_ring_relay_1M", "BM_ring_worker_1M")
+                     if ring.get(k) and ring.get(k.replace("1M", "1k"))]
+            print(f"address translation on these pages: {tr['per_line']:.1f} ns per random line "
+                  f"({tr['packed']:.1f} ns a load packed in 4 MB, {tr['spread']:.1f} spread over 256 MB; about 0 "
+                  f"on bare metal's hugepages); the 1M table's extra per packet: "
+                  + ", ".join(f"{x:.1f} ns" for x in extra) + " (relay, worker)")
 
 
 if __name__ == "__main__":
