@@ -1358,8 +1358,8 @@ def main():
 def print_table(out):
     if out.get("fixed_rates"):
         print_fixed_table(out)
-    else:
-        print_search_table(out)
+    elif out.get("rtpengine") or out.get("wire") or any(out["sipferry_by_pmd"].values()):
+        print_search_table(out)  # (not when every veth phase was skipped)
     print_in_process_tables(out)
 
 
