@@ -470,7 +470,9 @@ def measure_fixed(a, relay):
         f"over {len(relay.streams)} streams, trial {a.trial} s, after one unrecorded at the lowest")
     # The first trial after a relay starts had a p99 several times its repeats' (the wire and
     # sipferry 406-532 us against 40-64 at 50k pps): it warms up, and is not reported.
-    _, warmup = trial(a, relay, min(a.fixed_rates), 0)
+    ok, warmup = trial(a, relay, min(a.fixed_rates), 0)
+    if not ok:
+        relay.restart()
     for _ in range(a.fixed_repeats):
         for rate in a.fixed_rates:
             ok, t = trial(a, relay, rate, len(trials) + 1)
