@@ -228,14 +228,15 @@ inline void note_rtcp(rtcp_batch& batch, uint16_t& n, const media_side& in, cons
 
 namespace {
 
-template <bool offload>
+// `caller_located`: `located` holds the sides' slots, prefetched (relay.hh); otherwise it is
+// nullptr and the slots are found and prefetched here. A template parameter, as `offload` is:
+// the per-packet loop carries no test for either.
+template <bool offload, bool caller_located>
 relay_burst_result relay_burst_as(const relay_table& table, rte_mbuf** pkts, unsigned n, uint16_t* egress,
-                                  rtcp_batch* rtcp) {
+                                  rtcp_batch* rtcp, const media_side* const* located) {
     relay_burst_result res;
     constexpr unsigned max_burst = 64;  // RTE_HASH_LOOKUP_BULK_MAX
     static_assert(rtcp_batch::max >= max_burst, "one RTCP report per packet at most");
-    relay_key keys[max_burst];
-    const relay_key* key_ptrs[max_burst] = {};
     l3l4 hdrs[max_burst];
     if (n > max_burst) {
         // Callers hand at most one burst; anything beyond is dropped, never left undecided.
@@ -245,26 +246,38 @@ relay_burst_result relay_burst_as(const relay_table& table, rte_mbuf** pkts, uns
         res.miss = static_cast<uint16_t>(n - max_burst);
         n = max_burst;
     }
-    for (unsigned i = 0; i < n; ++i) {
-        hdrs[i] = headers_of(pkts[i]);
-        keys[i] = relay_key{rte_be_to_cpu_32(hdrs[i].ip->dst_addr), rte_be_to_cpu_16(hdrs[i].udp->dst_port), 0};
-        key_ptrs[i] = &keys[i];
+    // The headers, and each side's slot unless the caller located them.
+    const media_side* own_slots[max_burst];
+    const media_side* const* slots = caller_located ? located : own_slots;
+    if constexpr (caller_located) {
+        for (unsigned i = 0; i < n; ++i) {
+            hdrs[i] = headers_of(pkts[i]);
+        }
+    } else {
+        relay_key keys[max_burst];
+        const relay_key* key_ptrs[max_burst] = {};
+        for (unsigned i = 0; i < n; ++i) {
+            hdrs[i] = headers_of(pkts[i]);
+            keys[i] = relay_key{rte_be_to_cpu_32(hdrs[i].ip->dst_addr), rte_be_to_cpu_16(hdrs[i].udp->dst_port), 0};
+            key_ptrs[i] = &keys[i];
+        }
+        table.locate_bulk(key_ptrs, n, own_slots);
     }
-    const media_side* slots[max_burst];
-    table.locate_bulk(key_ptrs, n, slots);
-
     // Each side's line 0 (all a relayed packet needs; at a million entries a cache miss) is
     // prefetched prefetch_ahead packets before its turn: the misses overlap the relaying of the
     // packets before them, never more in flight than the core's fill buffers hold (see
     // locate_bulk). 16: what current server cores keep in flight (16 L1 fill buffers on Intel
     // since Golden Cove, more on AMD since Zen 3); on a 480 MiB-L3 host 16 beat 8 by 10-20%
-    // at 1M entries and cost nothing at 1k (docs/ARCHITECTURE.md, relay table).
+    // at 1M entries and cost nothing at 1k (docs/ARCHITECTURE.md, relay table). A caller that
+    // located the sides has prefetched them too: then none here.
     constexpr unsigned prefetch_ahead = 16;
-    for (unsigned i = 0; i < std::min(n, prefetch_ahead); ++i) {
-        rte_prefetch0(slots[i]);
+    if constexpr (!caller_located) {
+        for (unsigned i = 0; i < std::min(n, prefetch_ahead); ++i) {
+            rte_prefetch0(slots[i]);
+        }
     }
     for (unsigned i = 0; i < n; ++i) {
-        if (i + prefetch_ahead < n) {
+        if (!caller_located && i + prefetch_ahead < n) {
             rte_prefetch0(slots[i + prefetch_ahead]);
         }
         media_side* in = relay_table::live_side(slots[i]);
@@ -327,9 +340,13 @@ relay_burst_result relay_burst_as(const relay_table& table, rte_mbuf** pkts, uns
 }  // namespace
 
 relay_burst_result relay_burst(const relay_table& table, rte_mbuf** pkts, unsigned n, uint16_t* egress,
-                               bool tx_cksum_offload, rtcp_batch* rtcp) {
-    return tx_cksum_offload ? relay_burst_as<true>(table, pkts, n, egress, rtcp)
-                            : relay_burst_as<false>(table, pkts, n, egress, rtcp);
+                               bool tx_cksum_offload, rtcp_batch* rtcp, const media_side* const* located) {
+    if (located != nullptr) {
+        return tx_cksum_offload ? relay_burst_as<true, true>(table, pkts, n, egress, rtcp, located)
+                                : relay_burst_as<false, true>(table, pkts, n, egress, rtcp, located);
+    }
+    return tx_cksum_offload ? relay_burst_as<true, false>(table, pkts, n, egress, rtcp, nullptr)
+                            : relay_burst_as<false, false>(table, pkts, n, egress, rtcp, nullptr);
 }
 
 }  // namespace sf::dp

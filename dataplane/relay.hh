@@ -48,7 +48,14 @@ struct rtcp_batch {
 /// With `rtcp`, each SR or RR (RFC 3550; muxed or on its own side) that arrives at a published
 /// side is also read into `rtcp->events` (rtcp::read; all but `tsc`), whether or not it can be
 /// relayed; the result's `rtcp_reports` counts them.
+///
+/// With `located`, located[i] is pkts[i]'s slot (relay_table::locate of its destination), its
+/// line 0 already prefetched by the caller: the worker does both as it classifies the burst,
+/// which both spares the second pass over the keys and gives the misses the rest of the
+/// classification to overlap with. Without it, relay_burst locates the sides itself and
+/// prefetches each a few packets ahead.
 relay_burst_result relay_burst(const relay_table& table, rte_mbuf** pkts, unsigned n, uint16_t* egress,
-                               bool tx_cksum_offload = false, rtcp_batch* rtcp = nullptr);
+                               bool tx_cksum_offload = false, rtcp_batch* rtcp = nullptr,
+                               const media_side* const* located = nullptr);
 
 }  // namespace sf::dp

@@ -230,11 +230,15 @@ media_side* relay_table::find(uint32_t addr, uint16_t port) const {
     return s != nullptr && s->entry.load(std::memory_order_acquire) == slot_state::live ? s : nullptr;
 }
 
-void relay_table::locate_bulk(const relay_key* const* keys, unsigned n, const media_side** where) const {
+const media_side* relay_table::locate(uint32_t addr, uint16_t port) const {
     // Address slots and directories are cache-resident: the side's address is arithmetic from there.
+    const media_side* s = slot_of(addr, port);
+    return s == nullptr ? &no_side : s;
+}
+
+void relay_table::locate_bulk(const relay_key* const* keys, unsigned n, const media_side** where) const {
     for (unsigned i = 0; i < n; ++i) {
-        const media_side* s = slot_of(keys[i]->addr, keys[i]->port);
-        where[i] = s == nullptr ? &no_side : s;
+        where[i] = locate(keys[i]->addr, keys[i]->port);
     }
 }
 

@@ -110,6 +110,9 @@ public:
     /// so prefetching a whole burst at once serialises the misses instead of overlapping them
     /// with the work on the keys before. Then live_side() on each in turn. Any n.
     void locate_bulk(const relay_key* const* keys, unsigned n, const media_side** where) const;
+    /// locate_bulk for one key (host byte order), for a caller that meets its keys one at a time:
+    /// the worker, as it classifies a burst (relay.hh, relay_burst's `located`).
+    const media_side* locate(uint32_t addr, uint16_t port) const;
     /// The published side of port - 1 at the address of `odd` (a side of this table on an odd
     /// port: an RTCP port, whose RTP port is the even one below), else nullptr. No lookup: a page
     /// holds 256 consecutive ports from a multiple of 256, so the two are neighbours in one
