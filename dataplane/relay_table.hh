@@ -106,12 +106,15 @@ public:
     /// keys[i] (a never-live stand-in when its address or page does not exist); nothing is read
     /// from it or prefetched yet. The caller prefetches each slot's line 0 (the one line that
     /// may miss) a few keys ahead of its use, no more than the core's misses in flight (10-16
-    /// L1 fill buffers on Intel server cores, more on AMD's): a prefetch that finds every fill buffer taken waits for one and stalls the core,
-    /// so prefetching a whole burst at once serialises the misses instead of overlapping them
-    /// with the work on the keys before. Then live_side() on each in turn. Any n.
+    /// L1 fill buffers on Intel server cores, more on AMD's): a prefetch that finds every fill
+    /// buffer taken waits for one and stalls the core, so prefetching a whole burst at once
+    /// serialises the misses instead of overlapping them with the work on the keys before.
+    /// Then live_side() on each in turn. Any n.
     void locate_bulk(const relay_key* const* keys, unsigned n, const media_side** where) const;
     /// locate_bulk for one key (host byte order), for a caller that meets its keys one at a time:
-    /// the worker, as it classifies a burst (relay.hh, relay_burst's `located`).
+    /// the worker, as it classifies a burst (relay.hh, relay_burst's `located`). It prefetches
+    /// each slot as it finds it: one packet's classification apart, the misses overlap without
+    /// queueing for fill buffers as a whole burst asked at once would.
     const media_side* locate(uint32_t addr, uint16_t port) const;
     /// The published side of port - 1 at the address of `odd` (a side of this table on an odd
     /// port: an RTCP port, whose RTP port is the even one below), else nullptr. No lookup: a page
