@@ -872,15 +872,22 @@ def run_ring(a, logdir, info):
         f.write(r.stdout)
     if r.returncode != 0:
         raise RuntimeError(f"bench_ring_io exited {r.returncode}: {r.stderr[-1500:]}")
-    out = {}
     report = json.loads(r.stdout)
     info["eal_memory"] = report.get("context", {}).get("eal_memory")
+    out = {name: ips / 1e6 for name, ips in bench_medians(report).items()}
+    info["translation_ns"] = translation_probe(a, env, logdir)
+    return out
+
+
+def bench_medians(report):
+    """A Google Benchmark JSON report's medians: run name -> items per second. RuntimeError
+    names a benchmark that failed."""
+    out = {}
     for b in report.get("benchmarks", []):
         if b.get("aggregate_name") == "median":
             if b.get("error_occurred"):
                 raise RuntimeError(f"{b['run_name']}: {b.get('error_message')}")
-            out[b["run_name"]] = b.get("items_per_second", 0.0) / 1e6
-    info["translation_ns"] = translation_probe(a, env, logdir)
+            out[b["run_name"]] = b.get("items_per_second", 0.0)
     return out
 
 
@@ -903,10 +910,12 @@ def translation_probe(a, env, logdir):
     if r.returncode != 0:
         say(f"translation probe: bench_relay exited {r.returncode}; skipped")
         return None
-    ns = {}
-    for b in json.loads(r.stdout).get("benchmarks", []):
-        if b.get("aggregate_name") == "median" and not b.get("error_occurred") and b.get("items_per_second"):
-            ns["spread" if b["run_name"].endswith("spread:1") else "packed"] = 1e9 / b["items_per_second"]
+    try:
+        medians = bench_medians(json.loads(r.stdout))
+    except (RuntimeError, ValueError) as e:
+        say(f"translation probe: {e}; skipped")
+        return None
+    ns = {("spread" if name.endswith("spread:1") else "packed"): 1e9 / ips for name, ips in medians.items() if ips}
     if len(ns) != 2:
         return None
     ns["per_line"] = ns["spread"] - ns["packed"]
@@ -1357,6 +1366,11 @@ def main():
     return rc
 
 
+def fmt(v, f="{:.0f}"):
+    """A figure for the tables, '-' when there is none."""
+    return "-" if v is None else f.format(v)
+
+
 def print_table(out):
     if out.get("fixed_rates"):
         print_fixed_table(out)
@@ -1381,23 +1395,17 @@ def print_fixed_table(out):
             each = " ".join(f"{x:.0f}" for x in row["p99_us_each"])
             print(f"{name:<22} {row['rate_pps']:>10.0f} {row['failed']:>4}/{row['trials']:<2} {row['lost']:>8} "
                   f"{lat.get('p50', 0):>8.1f} {lat.get('p99', 0):>8.1f} {lat.get('p99_9', 0):>8.1f}   {each}")
-    def show(v, f):
-        return "-" if v is None else f.format(v)
-
     for x in fx.get("ratios") or []:
         add = x["added_p99_us"]
         print(f"at {x['rate_pps']:.0f} pps: rtpengine / sipferry ({pmds[0]}) p99 "
-              f"{show(x['p99_rtpengine_over_sipferry'], '{:.2f}x')}; added to the wire's p99: sipferry "
-              f"{show(add['sipferry'], '{:.1f} us')}, rtpengine {show(add['rtpengine'], '{:.1f} us')}"
+              f"{fmt(x['p99_rtpengine_over_sipferry'], '{:.2f}x')}; added to the wire's p99: sipferry "
+              f"{fmt(add['sipferry'], '{:.1f} us')}, rtpengine {fmt(add['rtpengine'], '{:.1f} us')}"
               + "".join(f"; {who} failed {n} trial(s)" for who, n in x["failed_trials"].items() if n))
     print("(medians over each rate's trials, failed ones included: a rate beyond a relay's capacity shows as "
           "failed trials and queueing; '-': not measured, or no more than the wire)")
 
 
 def print_search_table(out):
-    def fmt(v, f="{:.0f}"):
-        return "-" if v is None else f.format(v)
-
     def kpps(v):
         return fmt(v and v / 1e3, "{:.0f}k")
 
@@ -1457,9 +1465,6 @@ def print_search_table(out):
 
 
 def print_in_process_tables(out):
-    def fmt(v, f="{:.0f}"):
-        return "-" if v is None else f.format(v)
-
     memif = out.get("memif")
     if memif:
         print(f"\n{'net_memif, one lcore (CPU 1)':<34} {'zero-loss Mpps':>14} {'vs io forward':>14}")

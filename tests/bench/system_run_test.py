@@ -39,6 +39,24 @@ class ParseRates(unittest.TestCase):
                 self.assertIn(why, str(e.exception))
 
 
+class BenchMedians(unittest.TestCase):
+    def test_only_the_medians_by_run_name(self):
+        report = {"benchmarks": [
+            {"run_name": "BM_a", "aggregate_name": "mean", "items_per_second": 1.0},
+            {"run_name": "BM_a", "aggregate_name": "median", "items_per_second": 2.0e6},
+            {"run_name": "BM_b/spread:1", "aggregate_name": "median", "items_per_second": 5.0e7},
+            {"run_name": "BM_c", "items_per_second": 9.0}]}
+        self.assertEqual(run.bench_medians(report), {"BM_a": 2.0e6, "BM_b/spread:1": 5.0e7})
+        self.assertEqual(run.bench_medians({}), {})
+
+    def test_a_failed_benchmark_is_an_error_naming_it(self):
+        report = {"benchmarks": [{"run_name": "BM_ring_relay_1M", "aggregate_name": "median",
+                                  "error_occurred": True, "error_message": "frames lost"}]}
+        with self.assertRaises(RuntimeError) as e:
+            run.bench_medians(report)
+        self.assertIn("BM_ring_relay_1M: frames lost", str(e.exception))
+
+
 class FixedSummary(unittest.TestCase):
     def test_medians_per_rate_in_the_order_run(self):
         rep = {"fixed": [trial(100000, 40, cpu_s=1.0), trial(50000, 20), trial(100000, 60, cpu_s=3.0),
