@@ -233,9 +233,14 @@ int main(int argc, char** argv) {
                 mode.c_str(), n_streams, static_cast<unsigned long>(io.rx), static_cast<unsigned long>(io.tx),
                 static_cast<unsigned long>(io.dropped), static_cast<unsigned long>(w->stats.relayed.load()),
                 static_cast<unsigned long>(drops));
+    std::fflush(stdout);  // the figures survive whatever the teardown below does
     for (uint16_t p = 0; p < 2; ++p) {
         rte_eth_dev_stop(p);
     }
+    // The table lives in EAL memory (memzone, RCU variable): it must go before the EAL does, or
+    // its destructor reads unmapped memory (it did: SIGSEGV at every relay-mode exit, the JSON
+    // above lost with it).
+    table.reset();
     rte_eal_cleanup();
     return 0;
 }
