@@ -38,7 +38,8 @@ one-way latency of each relay against offered load, for the rates a capacity pla
   tools/bench --system [--build-dir DIR] [--streams N] [--trial S] [--search-trials N]
                        [--search-max PPS] [--veth-pmd af_packet|af_xdp|af_packet,af_xdp]
                        [--gen-pmd af_packet|af_xdp] [--rounds N] [--skip-sipferry] [--skip-rtpengine]
-                       [--skip-ring] [--skip-memif] [--skip-wire] [--huge auto|on|off] [--idle-sleep-us N] [--nice N]
+                       [--skip-ring] [--skip-memif] [--skip-wire] [--huge auto|on|off] [--memif-zero-copy on|off]
+                       [--idle-sleep-us N] [--nice N]
                        [--relay-scheduling normal|fifo|rr] [--relay-priority N] [--keep-logs]
                        [--fixed-rates PPS,PPS,... [--fixed-repeats N]]
 
@@ -69,6 +70,8 @@ RUN_DIR = "/run/sfb-bench"
 # Hugepage memory the net_ring phase needs to run on hugepages: the 1M-entry table of random ports
 # (~516 MB of 32 KB pages) and the mbufs, with room to spare.
 RING_HUGE_MB = 1024
+# ... and the memif phase's: sfgen's 300 MB and memif_fwd's 256 MB, both running at once.
+MEMIF_HUGE_MB = 600
 NG_ADDR = "127.0.0.1:2223"
 GEN_CPU, DUT_CPU = 0, 1
 
@@ -222,20 +225,50 @@ def xdp_detach(ns, ifaces):
         sh(["ip", "link", "set", "dev", ifc, "xdp", "off"], ns=ns, check=False)
 
 
+def memif_setup(zero_copy, huge):
+    """The memif phase's EAL memory arguments and ports, for memif_fwd (the server) and sfgen
+    (the client).
+
+    zero_copy: sfgen hands memif_fwd its own mbufs (net_memif `zero-copy=yes`, which needs
+    --single-file-segments so the server can map sfgen's memory) instead of copying every frame
+    into the shared region and back out (~45% of its core in copy mode, ~33% with zero copy). The
+    server copies in either mode (a memif server always does), so io forwarding and the relay pay
+    the same I/O.
+
+    Rings of 2^12 with zero copy (2^14 in copy mode, whose rings hold no mbufs): a zero-copy
+    client fills each RX ring with its own mbufs up front and its TX ring holds each frame until
+    the server took it, so its rings must fit sfgen's 16383-mbuf pool. 2^14 with a pool of 65535
+    was tried and was worse here (io forwarding 6.5 Mpps at most, p99 5 ms; 2^12: 10 Mpps): the
+    frames in flight spread over 150 MB instead of 40. The price of the shallower ring: a stall of
+    the forwarder longer than 4096 frames' time (1.3 ms at 3 Mpps) loses a burst.
+
+    huge: both on hugepages (--in-memory: no files left behind), as production runs; else 4 KiB
+    pages as CI."""
+    mem = (lambda mb: ["--in-memory", "-m", str(mb)]) if huge else (lambda _mb: ["--no-huge", "--no-shconf", "-m", "512"])
+    rsize = 12 if zero_copy else 14
+    port = f"socket-abstract=no,id=0,rsize={rsize}"
+    return {"zero_copy": zero_copy, "hugepages": huge, "ring_size": 1 << rsize,
+            "server_eal": mem(256) + [f"--vdev=net_memif{i},role=server,socket={RUN_DIR}/memif{i}.sock,{port}"
+                                      for i in (0, 1)],
+            "client_eal": mem(300) + (["--single-file-segments"] if zero_copy else []) +
+                          [f"--vdev=net_memif{i},role=client,socket={RUN_DIR}/memif{i}.sock,{port}"
+                           f"{',zero-copy=yes' if zero_copy else ''}" for i in (0, 1)]}
+
+
 def sfgen_argv(a, extra, memif=False, dst_mac=None):
     """sfgen on CPU 0: on the veth ends in sfb-gen (--gen-pmd: af_xdp or af_packet; --gen-tx-pmd
-    for the sending end, gacc), or as the memif client of memif_fwd. dst_mac: send there without
-    ARP (a forwarder that answers none)."""
+    for the sending end, gacc), or as the memif client of memif_fwd (a.memif, memif_setup). dst_mac:
+    send there without ARP (a forwarder that answers none)."""
     if memif:
-        vdevs = [f"--vdev=net_memif{i},role=client,socket={RUN_DIR}/memif{i}.sock,socket-abstract=no,id=0,rsize=14" for i in (0, 1)]
+        ports = a.memif["client_eal"]
         prefix = []
         extra = extra + ["--dst-mac", "02:00:00:00:00:01"]  # io forwarding answers no ARP
     else:
-        vdevs = [f"--vdev={veth_vdev(a.gen_tx_pmd, 0, 'gacc')}", f"--vdev={veth_vdev(a.gen_pmd, 1, 'gcore')}"]
+        ports = ["--no-huge", "--no-shconf", "-m", "512",
+                 f"--vdev={veth_vdev(a.gen_tx_pmd, 0, 'gacc')}", f"--vdev={veth_vdev(a.gen_pmd, 1, 'gcore')}"]
         prefix = ["ip", "netns", "exec", NS_GEN]
         extra = extra + (["--dst-mac", dst_mac] if dst_mac else [])
-    eal = ["-l", str(GEN_CPU), "--no-huge", "--no-pci", "--no-shconf", "-m", "512",
-           f"--file-prefix=sfb-gen-{os.getpid()}", "--log-level=*:error"] + vdevs
+    eal = ["-l", str(GEN_CPU), "--no-pci", f"--file-prefix=sfb-gen-{os.getpid()}", "--log-level=*:error"] + ports
     return (prefix + nice(a) + [a.sfgen] + eal +
             ["--", "--tx-port", "0", "--rx-port", "1", "--tx-ip", MEDIA_SRC, "--rx-ip", SINK] + extra)
 
@@ -366,7 +399,8 @@ def trial(a, relay, rate, n):
         # A relay that died is no rate's failure: it is started again, recorded, and the trial
         # repeated. memif_fwd was seen to die twice (SIGSEGV inside DPDK 22.11's net_memif on its
         # forwarding lcore as a trial's sfgen client disconnected, at 1.6 Mpps; its socket goes
-        # with it, so the next sfgen could not connect).
+        # with it, so the next sfgen could not connect). The cause: 22.11's disconnect handler unmaps
+        # the rings with no handshake with the polling lcore (docs/benchmarks.md, memif).
         if relay.proc is not None and relay.proc.poll() is not None:
             say(f"{relay.name}: the relay exited ({relay.proc.returncode}) during trial {n}: starting it "
                 f"again, the trial repeated")
@@ -716,22 +750,22 @@ class memif_relay(relay_under_test):
 
     def start(self):
         if self.veth:
-            vdevs = [f"--vdev={veth_vdev('af_packet', i, ifc)}" for i, ifc in ((0, "dacc"), (1, "dcore"))]
+            eal = ["--no-huge", "--no-shconf", "-m", "512"] + [f"--vdev={veth_vdev('af_packet', i, ifc)}"
+                                                               for i, ifc in ((0, "dacc"), (1, "dcore"))]
             # Frames go to dacc's own MAC (no ARP answered): the kernel on gcore then sees them as
             # another host's and drops them before routing, as it does the relays' to the sink.
             link = json.loads(sh(["ip", "-j", "link", "show", "dacc"], ns=NS_DUT).stdout)
             self.dst_mac = link[0]["address"]
         else:
-            vdevs = [f"--vdev=net_memif{i},role=server,socket={RUN_DIR}/memif{i}.sock,socket-abstract=no,id=0,rsize=14"
-                     for i in (0, 1)]
+            eal = self.a.memif["server_eal"]
             for i in (0, 1):
                 try:
                     os.unlink(f"{RUN_DIR}/memif{i}.sock")  # a previous instance's
                 except FileNotFoundError:
                     pass
-        self.launch([self.a.memif_fwd, "-l", f"{GEN_CPU},{DUT_CPU}", "--no-huge", "--no-pci", "--no-shconf",
-                     "-m", "512", f"--file-prefix=sfb-{'wire' if self.veth else 'memif'}", "--log-level=*:error"] +
-                    vdevs + ["--", "--mode", self.mode, "--streams", str(self.a.streams), "--duration", "900"])
+        self.launch([self.a.memif_fwd, "-l", f"{GEN_CPU},{DUT_CPU}", "--no-pci",
+                     f"--file-prefix=sfb-{'wire' if self.veth else 'memif'}", "--log-level=*:error"] +
+                    eal + ["--", "--mode", self.mode, "--streams", str(self.a.streams), "--duration", "900"])
         log_path = os.path.join(self.logdir, f"{self.name}.log")
         if self.veth:
             wait_until(lambda: "forwarding on lcore" in open(log_path).read(), 20, self.proc, "memif_fwd")
@@ -745,12 +779,20 @@ class memif_relay(relay_under_test):
         say(f"{self.name} (pid {self.proc.pid}): forwarding lcore on CPU {DUT_CPU}")
 
 
-def run_memif(a, logdir):
+def run_memif(a, logdir, info):
     """(c): zero-loss rate through net_memif of io forwarding and of sipferry's worker loop
-    (lookup + rewrite + counters) on the same devices, same generator."""
+    (lookup + rewrite + counters) on the same devices, same generator. `info` gets the set-up
+    (memif_setup: zero copy, ring size, which memory)."""
     if not a.memif_fwd:
         say("memif_fwd not built: memif figures skipped")
         return None
+    free_mb = hugepages_free_mb()
+    a.memif = memif_setup(a.memif_zero_copy == "on",
+                          a.huge == "on" or (a.huge == "auto" and free_mb >= MEMIF_HUGE_MB))
+    info.update({k: a.memif[k] for k in ("zero_copy", "hugepages", "ring_size")})
+    say(f"net_memif: sfgen {'zero-copy' if a.memif['zero_copy'] else 'copy-mode'} client, rings of "
+        f"{a.memif['ring_size']}, {'hugepages' if a.memif['hugepages'] else '4k pages'} "
+        f"({free_mb} MB of hugepages free)")
     out = {}
     for mode in ("io", "relay"):
         r = memif_relay(a, mode, logdir)
@@ -1130,8 +1172,12 @@ def main():
                     help="no veth wire (io forwarding on af_packet in sfb-dut): the floor the relays' added "
                          "latency is taken from")
     ap.add_argument("--huge", choices=("auto", "on", "off"), default="auto",
-                    help=f"net_ring phase on hugepages: auto (when {RING_HUGE_MB} MB are free, as in production), "
-                         "on, off (4 KiB pages, --no-huge, as CI)")
+                    help=f"net_ring and memif phases on hugepages: auto (when {RING_HUGE_MB} and {MEMIF_HUGE_MB} MB "
+                         "are free, as in production), on, off (4 KiB pages, --no-huge, as CI)")
+    ap.add_argument("--memif-zero-copy", choices=("on", "off"), default="off",
+                    help="sfgen as a zero-copy memif client: its memif share of CPU 0 fell from ~45%% to ~33%%, for "
+                         "a host where sfgen's copies are what limits the memif phase (default off: no difference "
+                         "measured on the development VM, whose memif figures swing 2x with the host)")
     ap.add_argument("--rounds", type=int, default=1,
                     help="repeat the veth pair (rtpengine, sipferry) N times; medians reported (default 1)")
     ap.add_argument("--memif-search-min", type=float, default=100000.0)
@@ -1263,7 +1309,8 @@ def main():
             rounds.append({"sipferry": {p: sips.get(p) for p in a.veth_pmds}, "rtpengine": rtpe, "wire": wire})
         ring_info = {}
         ring = None if a.skip_ring else phase("ring", run_ring, a, logdir, ring_info)
-        memif = None if a.skip_memif else phase("memif", run_memif, a, logdir)
+        memif_info = {}
+        memif = None if a.skip_memif else phase("memif", run_memif, a, logdir, memif_info)
         out["errors"] = errors
         if errors:
             rc = 1
@@ -1289,6 +1336,7 @@ def main():
         out["ring_eal_memory"] = ring_info.get("eal_memory")
         out["ring_translation_ns"] = ring_info.get("translation_ns")
         out["memif"] = {m: summary(memif[m]) for m in memif} if memif else None
+        out["memif_setup"] = memif_info or None
         out["raw"]["memif"] = memif
         s, r, w = out["sipferry"], out["rtpengine"], out["wire"]
         # What each relay adds to the path's own p99 at rtpengine's half-load rate, in microseconds:
@@ -1467,7 +1515,10 @@ def print_search_table(out):
 def print_in_process_tables(out):
     memif = out.get("memif")
     if memif:
-        print(f"\n{'net_memif, one lcore (CPU 1)':<34} {'zero-loss Mpps':>14} {'vs io forward':>14}")
+        st = out.get("memif_setup") or {}
+        how = (f"   (sfgen {'zero-copy' if st.get('zero_copy') else 'copy-mode'}, rings of {st.get('ring_size')}, "
+               f"{'hugepages' if st.get('hugepages') else '4k pages'})" if st else "")
+        print(f"\n{'net_memif, one lcore (CPU 1)':<34} {'zero-loss Mpps':>14} {'vs io forward':>14}{how}")
         base = memif.get("io") and memif["io"]["zero_loss_pps"]
         for k, v in memif.items():
             print(f"{k:<34} {v['zero_loss_pps'] / 1e6:>14.3f} {fmt(ratio(v['zero_loss_pps'], base), '{:.2f}x'):>14}")

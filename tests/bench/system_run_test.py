@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Units of the system benchmark's (bench/system/run.py) fixed-rate mode: the --fixed-rates
-parser, the per-rate summary of trials, and the per-rate comparison of the relays and the wire.
-No namespaces, no traffic: the trials are what sfgen reports, made up here."""
+"""Units of the system benchmark's (bench/system/run.py) pure parts: the --fixed-rates parser,
+the per-rate summary of trials and the per-rate comparison of the relays and the wire, Google
+Benchmark's medians, and the memif phase's ports and memory. No namespaces, no traffic: the
+trials are what sfgen reports, made up here."""
 import importlib.util
 import os
 import sys
@@ -116,6 +117,49 @@ class FixedRatios(unittest.TestCase):
         self.assertIsNone(x["wire_p99_us"])
         self.assertEqual(x["added_p99_us"], {"sipferry": None, "rtpengine": None})
         self.assertEqual(run.fixed_ratios(None, s, s), [])
+
+
+class MemifSetup(unittest.TestCase):
+    def vdevs(self, eal):
+        return [x for x in eal if x.startswith("--vdev=")]
+
+    def test_zero_copy_client_maps_one_file_and_its_rings_fit_its_pool(self):
+        m = run.memif_setup(zero_copy=True, huge=False)
+        # two RX rings filled up front and a full TX ring in flight, within sfgen's 16383 mbufs
+        self.assertEqual(m["ring_size"], 4096)
+        self.assertLess(3 * m["ring_size"], 16383)
+        self.assertIn("--single-file-segments", m["client_eal"])
+        self.assertNotIn("--single-file-segments", m["server_eal"])
+        client, server = self.vdevs(m["client_eal"]), self.vdevs(m["server_eal"])
+        self.assertEqual(len(client), 2)
+        self.assertEqual(len(server), 2)
+        for c, s in zip(client, server):
+            self.assertIn("role=client", c)
+            self.assertIn("zero-copy=yes", c)
+            self.assertIn("rsize=12", c)
+            self.assertIn("role=server", s)
+            self.assertNotIn("zero-copy", s)  # a server always copies; the option is the client's
+            self.assertIn("rsize=12", s)
+            # the two ends of a port meet on the same socket
+            self.assertEqual(c.split("socket=")[1].split(",")[0], s.split("socket=")[1].split(",")[0])
+
+    def test_copy_mode_keeps_sfgen_as_it_was(self):
+        m = run.memif_setup(zero_copy=False, huge=False)
+        self.assertEqual(m["ring_size"], 16384)
+        self.assertNotIn("--single-file-segments", m["client_eal"])
+        self.assertFalse(any("zero-copy" in x for x in m["client_eal"]))
+
+    def test_memory_follows_hugepages(self):
+        small = run.memif_setup(zero_copy=True, huge=False)
+        for eal in (small["client_eal"], small["server_eal"]):
+            self.assertIn("--no-huge", eal)
+            self.assertNotIn("--in-memory", eal)
+        huge = run.memif_setup(zero_copy=True, huge=True)
+        for eal, mb in ((huge["client_eal"], 300), (huge["server_eal"], 256)):
+            self.assertNotIn("--no-huge", eal)
+            self.assertIn("--in-memory", eal)  # no hugepage files left behind
+            self.assertEqual(eal[eal.index("-m") + 1], str(mb))
+        self.assertLessEqual(300 + 256, run.MEMIF_HUGE_MB)
 
 
 if __name__ == "__main__":
