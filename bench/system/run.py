@@ -448,13 +448,30 @@ def trial(a, relay, rate, n):
     return ok, t
 
 
+def rate_passes(a, relay, rate, trials):
+    """Up to 1 + --search-retries trials at `rate`, appended to `trials`: the rate passes at the
+    first trial that passes. Every failing trial restarts the relay (see measure). With retries
+    the search finds the highest rate at which at least one of those trials had zero loss
+    (MLRsearch's goal exceed ratio of 50% with one retry, draft-ietf-bmwg-mlrsearch), for a
+    shared box where one stalled trial would otherwise end the doubling at that rate."""
+    for attempt in range(1 + a.search_retries):
+        ok, t = trial(a, relay, rate, len(trials) + 1)
+        t["attempt"] = attempt + 1
+        trials.append(t)
+        if ok:
+            return True
+        relay.restart()
+    return False
+
+
 def measure(a, relay, also_at=None, search_min=None, search_max=None):
     """RFC 2544 26.1-style search for the highest zero-loss rate: double from --search-min until a
-    trial loses, then bisect between the last pass and the first failure (--precision), at most
-    --search-trials trials. A relay is restarted (fresh process, calls set up again) after every
-    failing trial: rtpengine 10.5 flooded beyond its capacity stops forwarding those streams for
-    good ("UDP receive queue exceeded"), which would fail every later trial. Then one trial at
-    half the found rate for the added latency. sfgen runs once per trial, on CPU 0."""
+    rate loses, then bisect between the last pass and the first failure (--precision), at most
+    --search-trials rates (each one trial, or up to 1 + --search-retries: rate_passes). A relay is
+    restarted (fresh process, calls set up again) after every failing trial: rtpengine 10.5 flooded
+    beyond its capacity stops forwarding those streams for good ("UDP receive queue exceeded"),
+    which would fail every later trial. Then one trial at half the found rate for the added
+    latency. sfgen runs once per trial, on CPU 0."""
     trials = []
     load_start = os.getloadavg()[0]
     relay.measure_idle()
@@ -462,17 +479,15 @@ def measure(a, relay, also_at=None, search_min=None, search_max=None):
     search_max = search_max or a.search_max
     lo, hi, rate, best, ramping = 0.0, search_max, search_min, 0.0, True
     say(f"{relay.name}: search over {len(relay.streams)} streams, trial {a.trial} s, up to {a.search_trials} "
-        f"trials from {search_min:g} pps (doubling, then bisecting to {a.precision:.0%})")
-    for n in range(1, a.search_trials + 1):
-        ok, t = trial(a, relay, rate, n)
-        trials.append(t)
-        if ok:
+        f"rates from {search_min:g} pps (doubling, then bisecting to {a.precision:.0%})"
+        f"{f', a failing rate tried up to {1 + a.search_retries} times' if a.search_retries else ''}")
+    for _ in range(a.search_trials):
+        if rate_passes(a, relay, rate, trials):
             best, lo = max(best, rate), rate
             if rate >= search_max:
                 break
         else:
             hi, ramping = rate, False
-            relay.restart()
             if lo == 0:
                 break
         if not ramping and (hi - lo) / hi < a.precision:
@@ -485,7 +500,8 @@ def measure(a, relay, also_at=None, search_min=None, search_max=None):
     common = None
     if also_at:
         _, common = trial(a, relay, also_at, len(trials) + 2)
-    return {"search": {"zero_loss_pps": best, "bracket": [lo, hi], "trials_run": len(trials)},
+    return {"search": {"zero_loss_pps": best, "bracket": [lo, hi], "trials_run": len(trials),
+                       "retries": a.search_retries},
             "trials": trials, "latency_at_half": half, "latency_at_common_rate": common,
             "loadavg_1min": [load_start, os.getloadavg()[0]], "restarts": relay.restarts, "crashes": relay.crashes,
             "idle_cpu_rate": relay.idle_cpu_rate, "pmd": relay.pmd,
@@ -1148,7 +1164,11 @@ def main():
     ap.add_argument("--build-dir", default=os.path.join(ROOT, "build"))
     ap.add_argument("--streams", type=int, default=100, help="calls / RTP streams (default 100)")
     ap.add_argument("--trial", type=float, default=3.0, help="seconds per trial (default 3)")
-    ap.add_argument("--search-trials", type=int, default=16)
+    ap.add_argument("--search-trials", type=int, default=16, help="rates a search tries at most (default 16)")
+    ap.add_argument("--search-retries", type=int, default=0,
+                    help="a failing rate is tried again up to N times, after the relay's restart, and passes if "
+                         "any trial does (default 0: RFC 2544's one trial per rate; 1 on a shared box, where one "
+                         "stalled trial ends the doubling)")
     ap.add_argument("--search-min", type=float, default=1000.0, help="first rate of the ramp (doubles until loss)")
     ap.add_argument("--search-max", type=float, default=1000000.0)
     ap.add_argument("--precision", type=float, default=0.02)
@@ -1219,6 +1239,9 @@ def main():
         if a.rounds != 1:
             print("--rounds with --fixed-rates: use --fixed-repeats", file=sys.stderr)
             return 2
+    if not 0 <= a.search_retries <= 5:
+        print("--search-retries: 0..5", file=sys.stderr)
+        return 2
     if not 1 <= a.relay_priority <= 98:
         print("--relay-priority: 1..98", file=sys.stderr)
         return 2
@@ -1266,6 +1289,7 @@ def main():
                    "priority": a.relay_priority if a.relay_scheduling != "normal" else None},
            "kernel_drop": a.kernel_drop, "idle_sleep_us": a.idle_sleep_us, "loadavg_before": os.getloadavg(), "search": {"min_pps": a.search_min, "max_pps": a.search_max, "max_trials": a.search_trials,
                                       "precision": a.precision, "loss_tolerance": a.loss_tolerance,
+                                      "retries": a.search_retries,
                                       "max_p50_ms": a.max_p50_ms},
            "topology": {"namespaces": [NS_GEN, NS_DUT], "access": "203.0.113.0/25", "core": "203.0.113.128/25"}}
     rc = 0

@@ -162,5 +162,50 @@ class MemifSetup(unittest.TestCase):
         self.assertLessEqual(300 + 256, run.MEMIF_HUGE_MB)
 
 
+class RatePasses(unittest.TestCase):
+    """The search's step at one rate, with sfgen's trials made up: pass/fail in turn."""
+
+    class Relay:
+        def __init__(self):
+            self.restarts = 0
+
+        def restart(self):
+            self.restarts += 1
+
+    def run_step(self, outcomes, retries):
+        a = type("args", (), {"search_retries": retries})()
+        given = iter(outcomes)
+        seen = []
+
+        def fake_trial(_a, _relay, rate, n):
+            seen.append(n)
+            return next(given), {"rate_pps": rate}
+
+        real, run.trial = run.trial, fake_trial
+        try:
+            relay, trials = self.Relay(), [{"rate_pps": 1}]  # one trial of an earlier rate
+            passed = run.rate_passes(a, relay, 5000, trials)
+        finally:
+            run.trial = real
+        return passed, trials[1:], relay.restarts, seen
+
+    def test_one_trial_per_rate_without_retries(self):
+        self.assertEqual(self.run_step([True], 0)[0:3], (True, [{"rate_pps": 5000, "attempt": 1}], 0))
+        passed, trials, restarts, seen = self.run_step([False, True], 0)
+        self.assertFalse(passed)
+        self.assertEqual((len(trials), restarts, seen), (1, 1, [2]))
+
+    def test_a_retry_after_the_restart_can_pass_the_rate(self):
+        passed, trials, restarts, seen = self.run_step([False, True], 1)
+        self.assertTrue(passed)
+        self.assertEqual([t["attempt"] for t in trials], [1, 2])
+        self.assertEqual((restarts, seen), (1, [2, 3]))  # trial numbers go on from the earlier ones
+
+    def test_every_attempt_failing_fails_the_rate_and_restarts_each_time(self):
+        passed, trials, restarts, _ = self.run_step([False, False, False, True], 2)
+        self.assertFalse(passed)
+        self.assertEqual((len(trials), restarts), (3, 3))
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=1)
