@@ -21,6 +21,7 @@
 
 #include <stdexcept>
 
+#include "unmap_grace.hh"
 #include "worker.hh"
 
 namespace sf::dp {
@@ -111,6 +112,8 @@ dataplane::dataplane(const dataplane_config& cfg) : cfg_(cfg) {
     }
     relay_ = std::make_unique<relay_table>("sf_relay", cfg_.relay_capacity, cfg_.workers,
                                            static_cast<int>(rte_socket_id()), std::max(relay_addresses, 1u));
+    // A memif peer's disconnect unmaps rings the workers may be polling: let it wait for them.
+    set_unmap_grace(relay_->readers());
 
     for (unsigned i = 0; i < cfg_.workers; ++i) {
         auto* w = new (rte_zmalloc("sf_worker", sizeof(worker), RTE_CACHE_LINE_SIZE)) worker();
@@ -260,6 +263,7 @@ dataplane::~dataplane() {
         rte_eth_dev_stop(p.port_id);
         rte_eth_dev_close(p.port_id);
     }
+    set_unmap_grace(nullptr);
     relay_.reset();
     for (worker* w : workers_) {
         rte_mbuf* m = nullptr;

@@ -96,6 +96,9 @@ public:
     uint32_t addresses() const { return addresses_; }
     /// Removed sides still waiting for their grace period.
     uint32_t pending() const { return static_cast<uint32_t>(pending_.size()); }
+    /// The workers' RCU variable: they report quiescent between bursts, outside every driver
+    /// call, so its grace period also covers the ports they poll (unmap_grace.hh).
+    rte_rcu_qsbr* readers() const { return rcu_; }
 
     // --- workers ---
     /// Looks up n keys (n <= 64); out[i] is the published side or nullptr. Returns the hit

@@ -25,6 +25,7 @@
 #include <rte_log.h>
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
+#include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
 
@@ -41,6 +42,7 @@
 #include "relay_table.hh"
 #include "rings.hh"
 #include "stats.hh"
+#include "unmap_grace.hh"
 #include "worker.hh"
 
 namespace {
@@ -76,6 +78,7 @@ void start_port(uint16_t id, rte_mempool* pool) {
 
 struct io_counters {
     uint64_t rx = 0, tx = 0, dropped = 0;
+    rte_rcu_qsbr* pollers = nullptr;  ///< reader 0: this lcore, quiescent between bursts (unmap_grace.hh)
 };
 
 // testpmd's io forwarding on one lcore: both directions, frames untouched.
@@ -83,7 +86,10 @@ int io_main(void* arg) {
     auto* c = static_cast<io_counters*>(arg);
     rte_mbuf* pkts[32];
     const uint16_t ports[2][2] = {{0, 1}, {1, 0}};
+    rte_rcu_qsbr_thread_register(c->pollers, 0);
+    rte_rcu_qsbr_thread_online(c->pollers, 0);
     while (!stop.load(std::memory_order_relaxed)) {
+        rte_rcu_qsbr_quiescent(c->pollers, 0);
         for (const auto& p : ports) {
             const uint16_t n = rte_eth_rx_burst(p[0], 0, pkts, 32);
             if (n == 0) {
@@ -98,6 +104,7 @@ int io_main(void* arg) {
             }
         }
     }
+    rte_rcu_qsbr_thread_offline(c->pollers, 0);
     return 0;
 }
 
@@ -147,6 +154,12 @@ int main(int argc, char** argv) {
     std::unique_ptr<relay_table> table;
     auto w = std::make_unique<worker>();
     if (mode == "io") {
+        // As the relay's worker does: a memif client's disconnect waits for the burst in flight.
+        io.pollers = static_cast<rte_rcu_qsbr*>(rte_zmalloc("mfwd_rcu", rte_rcu_qsbr_get_memsize(1), RTE_CACHE_LINE_SIZE));
+        if (io.pollers == nullptr || rte_rcu_qsbr_init(io.pollers, 1) != 0) {
+            die("rcu");
+        }
+        set_unmap_grace(io.pollers);
         rte_eal_remote_launch(io_main, &io, worker_lcore);
     } else {
         // One call per stream: side a (port 0, where sfgen sends) bridged to side b (port 1,
@@ -179,6 +192,7 @@ int main(int argc, char** argv) {
                 die("relay table insert");
             }
         }
+        set_unmap_grace(table->readers());
         // The worker as dataplane.cc sets up worker 0 (no control thread: its rings are
         // drained by nobody, so SIP would be dropped as sip_ring_full; none is sent).
         w->burst = 32;
@@ -240,7 +254,9 @@ int main(int argc, char** argv) {
     // The table lives in EAL memory (memzone, RCU variable): it must go before the EAL does, or
     // its destructor reads unmapped memory (it did: SIGSEGV at every relay-mode exit, the JSON
     // above lost with it).
+    set_unmap_grace(nullptr);
     table.reset();
+    rte_free(io.pollers);
     rte_eal_cleanup();
     return 0;
 }

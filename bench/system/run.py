@@ -400,7 +400,8 @@ def trial(a, relay, rate, n):
         # repeated. memif_fwd was seen to die twice (SIGSEGV inside DPDK 22.11's net_memif on its
         # forwarding lcore as a trial's sfgen client disconnected, at 1.6 Mpps; its socket goes
         # with it, so the next sfgen could not connect). The cause: 22.11's disconnect handler unmaps
-        # the rings with no handshake with the polling lcore (docs/benchmarks.md, memif).
+        # the rings with no handshake with the polling lcore; memif_fwd now makes that unmap wait
+        # (dataplane/unmap_grace.hh), and this stays for whatever else ends a relay.
         if relay.proc is not None and relay.proc.poll() is not None:
             say(f"{relay.name}: the relay exited ({relay.proc.returncode}) during trial {n}: starting it "
                 f"again, the trial repeated")
