@@ -74,6 +74,8 @@ RING_HUGE_MB = 1024
 MEMIF_HUGE_MB = 600
 NG_ADDR = "127.0.0.1:2223"
 GEN_CPU, DUT_CPU = 0, 1
+# EAL memory of every DPDK process here that runs without hugepages (as CI has none).
+SMALL_PAGES_EAL = ["--no-huge", "--no-shconf", "-m", "512"]
 
 started = []  # Popen objects of the daemons this run started (stopped by PID in cleanup)
 
@@ -244,7 +246,8 @@ def memif_setup(zero_copy, huge):
 
     huge: both on hugepages (--in-memory: no files left behind), as production runs; else 4 KiB
     pages as CI."""
-    mem = (lambda mb: ["--in-memory", "-m", str(mb)]) if huge else (lambda _mb: ["--no-huge", "--no-shconf", "-m", "512"])
+    def mem(mb):
+        return ["--in-memory", "-m", str(mb)] if huge else SMALL_PAGES_EAL
     rsize = 12 if zero_copy else 14
     port = f"socket-abstract=no,id=0,rsize={rsize}"
     return {"zero_copy": zero_copy, "hugepages": huge, "ring_size": 1 << rsize,
@@ -264,8 +267,8 @@ def sfgen_argv(a, extra, memif=False, dst_mac=None):
         prefix = []
         extra = extra + ["--dst-mac", "02:00:00:00:00:01"]  # io forwarding answers no ARP
     else:
-        ports = ["--no-huge", "--no-shconf", "-m", "512",
-                 f"--vdev={veth_vdev(a.gen_tx_pmd, 0, 'gacc')}", f"--vdev={veth_vdev(a.gen_pmd, 1, 'gcore')}"]
+        ports = SMALL_PAGES_EAL + [f"--vdev={veth_vdev(a.gen_tx_pmd, 0, 'gacc')}",
+                                   f"--vdev={veth_vdev(a.gen_pmd, 1, 'gcore')}"]
         prefix = ["ip", "netns", "exec", NS_GEN]
         extra = extra + (["--dst-mac", dst_mac] if dst_mac else [])
     eal = ["-l", str(GEN_CPU), "--no-pci", f"--file-prefix=sfb-gen-{os.getpid()}", "--log-level=*:error"] + ports
@@ -767,7 +770,7 @@ class memif_relay(relay_under_test):
 
     def start(self):
         if self.veth:
-            eal = ["--no-huge", "--no-shconf", "-m", "512"] + [f"--vdev={veth_vdev('af_packet', i, ifc)}"
+            eal = SMALL_PAGES_EAL + [f"--vdev={veth_vdev('af_packet', i, ifc)}"
                                                                for i, ifc in ((0, "dacc"), (1, "dcore"))]
             # Frames go to dacc's own MAC (no ARP answered): the kernel on gcore then sees them as
             # another host's and drops them before routing, as it does the relays' to the sink.
