@@ -19,6 +19,7 @@ using boost::property_tree::ptree;
 /// Objects of the stats whose keys are names, and the label each name becomes.
 const std::pair<const char*, const char*> label_maps[] = {
     {"ports", "port"},
+    {"workers", "worker"},
     {"drops", "reason"},
     {"transfers.refusals", "reason"},
     {"stir.failures", "reason"},
@@ -32,6 +33,8 @@ const std::pair<const char*, const char*> label_maps[] = {
 /// events since the start: counters.
 const char* const gauges[] = {
     "relay.entries",
+    "workers.lcore",
+    "worker_clock_hz",
     "capture.running",
     "hep.enabled",
     "sip.rate_limited_sources",

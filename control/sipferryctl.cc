@@ -1,6 +1,6 @@
 /// sipferryctl: the operator's command line for a running sipferry (its management API).
 ///
-///   sipferryctl [--api 127.0.0.1:8080] stats|calls|cdrs|stir|get PATH|reload|announce|transfer|capture
+///   sipferryctl [--api 127.0.0.1:8080] stats|load|calls|cdrs|stir|get PATH|reload|announce|transfer|capture
 ///
 /// Prints the JSON the appliance answers. Exit status: 0 on 2xx, 1 on any other HTTP
 /// status, 2 when the appliance cannot be reached or the command line is wrong.
@@ -14,13 +14,104 @@
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
+#include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
+
+#include "worker_load.hh"
 
 namespace beast = boost::beast;
 namespace http = beast::http;
 namespace po = boost::program_options;
 using tcp = boost::asio::ip::tcp;
+
+namespace {
+
+/// The appliance's answer to one request, or why there was none.
+struct answer {
+    std::string error;  ///< not empty: no answer (the stage and the reason)
+    unsigned status = 0;
+    std::string reason, body;
+    bool ok() const { return error.empty() && status >= 200 && status < 300; }
+};
+
+/// One HTTP/1.1 exchange with the management API: GET, or POST when `post_body` is not empty
+/// (with the bearer token). Asynchronous operations driven by io.run(): Beast's timeouts only
+/// apply to those, and a hung appliance must not hang the operator's shell.
+answer exchange(const std::string& api, const std::string& host, const std::string& port, const std::string& path,
+                const std::string& post_body, const std::string& token, std::chrono::seconds timeout) {
+    boost::asio::io_context io;
+    beast::tcp_stream stream(io);
+    http::request<http::string_body> req{post_body.empty() ? http::verb::get : http::verb::post, path, 11};
+    req.set(http::field::host, api);
+    if (!post_body.empty()) {
+        if (!token.empty()) {
+            req.set(http::field::authorization, "Bearer " + token);
+        }
+        req.set(http::field::content_type, "application/json");
+        req.body() = post_body;
+        req.prepare_payload();
+    }
+    req.set(http::field::user_agent, "sipferryctl");
+    req.keep_alive(false);
+    beast::flat_buffer buffer;
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(256u << 20);  // a long CDR list is still an answer
+    beast::error_code ec;
+    const char* stage = "resolve";
+
+    tcp::resolver resolver(io);
+    const auto endpoints = resolver.resolve(host, port, ec);
+    if (!ec) {
+        stage = "connect";
+        stream.expires_after(timeout);  // one deadline for the whole exchange
+        stream.async_connect(endpoints, [&](beast::error_code e, const tcp::endpoint&) {
+            if (e) {
+                ec = e;
+                return;
+            }
+            stage = "send the request";
+            http::async_write(stream, req, [&](beast::error_code e, size_t) {
+                if (e) {
+                    ec = e;
+                    return;
+                }
+                stage = "read the answer";
+                http::async_read(stream, buffer, parser, [&](beast::error_code e, size_t) { ec = e; });
+            });
+        });
+        io.run();
+    }
+    answer out;
+    if (ec) {
+        const std::string why = ec == beast::error::timeout
+                                    ? "no answer within " + std::to_string(timeout.count()) + " s"
+                                    : ec.message();
+        out.error = std::string("(") + stage + "): " + why;
+        return out;
+    }
+    beast::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    const auto& res = parser.get();
+    out.status = res.result_int();
+    out.reason = std::string(res.reason());
+    out.body = res.body();
+    return out;
+}
+
+/// Says why an exchange failed; the exit status: 2 when the appliance could not be reached,
+/// 1 when it answered with a status other than 2xx.
+int report_failure(const answer& a, const std::string& api, const std::string& path) {
+    if (!a.error.empty()) {
+        std::cerr << "sipferryctl: cannot reach the appliance at " << api << " " << a.error << "\n";
+        return 2;
+    }
+    std::cerr << "sipferryctl: " << path << ": HTTP " << a.status << " " << a.reason << "\n";
+    return 1;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
     std::string api = "127.0.0.1:8080";
@@ -31,7 +122,8 @@ int main(int argc, char** argv) {
         "token", po::value<std::string>()->default_value(""),
         "bearer token for call control ([api] token; default: $SIPFERRY_API_TOKEN)")(
         "keep", po::value<std::string>()->default_value("a"), "transfer: the leg that stays, a (caller) or b")(
-        "seconds", po::value<unsigned>(), "capture: how long (default 60, at most [capture] max_seconds)")(
+        "seconds", po::value<unsigned>(),
+        "capture: how long (default 60, at most [capture] max_seconds); load: the interval (default 1)")(
         "packets", po::value<uint64_t>(), "capture: frames at most (default [capture] max_packets)")(
         "snaplen", po::value<unsigned>(), "capture: bytes kept of each frame (default: all)")(
         "file", po::value<std::string>(), "capture: the file's name in [capture] dir (default capture-DATE-TIME.pcapng)");
@@ -46,6 +138,8 @@ int main(int argc, char** argv) {
         "usage: sipferryctl [--api IP:PORT] COMMAND\n"
         "commands:\n"
         "  stats      counters: ports, drops by reason, relay, SIP, calls\n"
+        "  load       each worker lcore's load over --seconds (default 1): busy share of its\n"
+        "             polling, packets received per second and per busy poll, busy ns per packet\n"
         "  metrics    the same as Prometheus text (GET /metrics, what a Prometheus server scrapes)\n"
         "  calls      the active calls with their legs and relay ports\n"
         "  cdrs       the most recent call records\n"
@@ -76,6 +170,7 @@ int main(int argc, char** argv) {
     }
     std::string path;
     std::string post_body;
+    bool load = false;
     // A JSON string (control characters left out).
     auto quote = [](const std::string& v) {
         std::string q = "\"";
@@ -123,6 +218,9 @@ int main(int argc, char** argv) {
     } else if (words.size() == 1 && (words[0] == "reload" || words[0] == "announce")) {
         path = "/v1/" + words[0];
         post_body = "{}";
+    } else if (words.size() == 1 && words[0] == "load") {
+        path = "/v1/stats";
+        load = true;
     } else if (words.size() == 1 && (words[0] == "stats" || words[0] == "calls" || words[0] == "cdrs")) {
         path = "/v1/" + words[0];
     } else if (words.size() == 1 && words[0] == "stir") {
@@ -152,75 +250,44 @@ int main(int argc, char** argv) {
         return 2;
     }
     const auto timeout = std::chrono::seconds(vm["timeout"].as<unsigned>());
-
-    // Asynchronous operations driven by io.run(): Beast's timeouts only apply to those,
-    // and a hung appliance must not hang the operator's shell.
-    boost::asio::io_context io;
-    beast::tcp_stream stream(io);
-    http::request<http::string_body> req{post_body.empty() ? http::verb::get : http::verb::post, path, 11};
-    req.set(http::field::host, api);
-    if (!post_body.empty()) {
-        std::string token = vm["token"].as<std::string>();
-        if (token.empty() && std::getenv("SIPFERRY_API_TOKEN") != nullptr) {
-            token = std::getenv("SIPFERRY_API_TOKEN");
+    std::string token = vm["token"].as<std::string>();
+    if (token.empty() && std::getenv("SIPFERRY_API_TOKEN") != nullptr) {
+        token = std::getenv("SIPFERRY_API_TOKEN");
+    }
+    if (load) {
+        // Two samples of the stats `--seconds` apart (default 1): each worker's load between them.
+        const unsigned seconds = vm.count("seconds") ? vm["seconds"].as<unsigned>() : 1;
+        if (seconds == 0 || seconds > 3600) {
+            std::cerr << "sipferryctl: load --seconds expects 1..3600\n";
+            return 2;
         }
-        if (!token.empty()) {
-            req.set(http::field::authorization, "Bearer " + token);
+        answer first = exchange(api, host, port, path, "", token, timeout);
+        if (!first.ok()) {
+            return report_failure(first, api, path);
         }
-        req.set(http::field::content_type, "application/json");
-        req.body() = post_body;
-        req.prepare_payload();
+        const auto t0 = std::chrono::steady_clock::now();
+        std::this_thread::sleep_for(std::chrono::seconds(seconds));
+        answer second = exchange(api, host, port, path, "", token, timeout);
+        if (!second.ok()) {
+            return report_failure(second, api, path);
+        }
+        const double interval = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        try {
+            std::cout << sf::control::format_worker_load(sf::control::worker_load(first.body, second.body, interval));
+        } catch (const std::invalid_argument& e) {
+            std::cerr << "sipferryctl: load: " << e.what() << "\n";
+            return 1;
+        }
+        return 0;
     }
-    req.set(http::field::user_agent, "sipferryctl");
-    req.keep_alive(false);
-    beast::flat_buffer buffer;
-    http::response_parser<http::string_body> parser;
-    parser.body_limit(256u << 20);  // a long CDR list is still an answer
-    beast::error_code ec;
-    const char* stage = "resolve";
-
-    tcp::resolver resolver(io);
-    const auto endpoints = resolver.resolve(host, port, ec);
-    if (!ec) {
-        stage = "connect";
-        stream.expires_after(timeout);  // one deadline for the whole exchange
-        stream.async_connect(endpoints, [&](beast::error_code e, const tcp::endpoint&) {
-            if (e) {
-                ec = e;
-                return;
-            }
-            stage = "send the request";
-            http::async_write(stream, req, [&](beast::error_code e, size_t) {
-                if (e) {
-                    ec = e;
-                    return;
-                }
-                stage = "read the answer";
-                http::async_read(stream, buffer, parser, [&](beast::error_code e, size_t) { ec = e; });
-            });
-        });
-        io.run();
+    answer res = exchange(api, host, port, path, post_body, token, timeout);
+    if (!res.error.empty()) {
+        return report_failure(res, api, path);
     }
-    if (ec) {
-        const std::string why = ec == beast::error::timeout
-                                    ? "no answer within " + std::to_string(timeout.count()) + " s"
-                                    : ec.message();
-        std::cerr << "sipferryctl: cannot reach the appliance at " << api << " (" << stage << "): " << why << "\n";
-        return 2;
-    }
-    beast::error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-
-    const auto& res = parser.get();
-    const std::string& body = res.body();
-    std::cout << body;
-    if (!body.empty() && body.back() != '\n') {
+    std::cout << res.body;
+    if (!res.body.empty() && res.body.back() != '\n') {
         std::cout << "\n";
     }
     std::cout.flush();
-    if (res.result_int() < 200 || res.result_int() >= 300) {
-        std::cerr << "sipferryctl: " << path << ": HTTP " << res.result_int() << " " << res.reason() << "\n";
-        return 1;
-    }
-    return 0;
+    return res.ok() ? 0 : report_failure(res, api, path);
 }

@@ -441,7 +441,15 @@ stats_snapshot dataplane::stats() const {
         s.sip_sources += ws.sip_sources.load(std::memory_order_relaxed);
         s.rtcp_reports += ws.rtcp_reports.load(std::memory_order_relaxed);
         s.rtcp_reports_lost += ws.rtcp_reports_lost.load(std::memory_order_relaxed);
+        worker_load_snapshot load{w->id, w->lcore, ws.loop_cycles.load(std::memory_order_relaxed),
+                                  ws.busy_cycles.load(std::memory_order_relaxed),
+                                  ws.busy_polls.load(std::memory_order_relaxed), 0};
+        for (unsigned p = 0; p < ports_.size(); ++p) {
+            load.rx_packets += ws.rx_packets[p].load(std::memory_order_relaxed);
+        }
+        s.workers.push_back(load);
     }
+    s.tsc_hz = rte_get_tsc_hz();
     s.relay_entries = relay_->size();
     return s;
 }

@@ -311,10 +311,14 @@ int worker_main(void* arg) {
     unsigned empty_polls = 0;
     rte_mbuf* pkts[64];
     const unsigned burst = w.burst > 64 ? 64 : w.burst;
+    uint64_t iteration_start = rte_rdtsc();
+    unsigned got = 0;  // what the iteration before received or sent
 
     while (!w.stop->load(std::memory_order_relaxed)) {
         const uint64_t now = rte_rdtsc();
-        unsigned got = 0;
+        charge_iteration(w.stats, now - iteration_start, got != 0);
+        iteration_start = now;
+        got = 0;
         for (unsigned i = 0; i < w.n_ports; ++i) {
             const uint16_t port_id = w.port_ids[i];
             const uint16_t n = rte_eth_rx_burst(port_id, w.queue, pkts, static_cast<uint16_t>(burst));
@@ -353,6 +357,7 @@ int worker_main(void* arg) {
     for (unsigned i = 0; i < w.n_ports; ++i) {
         rte_eth_tx_buffer_flush(w.port_ids[i], w.queue, w.ports[w.port_ids[i]].tx);
     }
+    charge_iteration(w.stats, rte_rdtsc() - iteration_start, got != 0);
     w.relay->reader_offline(w.id);
     return 0;
 }

@@ -51,11 +51,28 @@ struct alignas(64) worker_stats {
     std::atomic<uint64_t> sip_sources{0};    ///< gauge: SIP sources the rate limiter tracks
     std::atomic<uint64_t> rtcp_reports{0};   ///< RTCP SR/RR reports handed to the control plane
     std::atomic<uint64_t> rtcp_reports_lost{0};  ///< ... not handed over: the ring was full (the packets were relayed)
+    // Where the poll loop's time goes (charge_iteration): a polling core is 100% busy to top at
+    // any load, so these are the only measure of its load and of its cost per packet.
+    std::atomic<uint64_t> loop_cycles{0};  ///< TSC cycles of every loop iteration since the start
+    std::atomic<uint64_t> busy_cycles{0};  ///< ... of the iterations that received or sent something
+    std::atomic<uint64_t> busy_polls{0};   ///< those iterations
 };
 
 /// Single-writer increment: no locked instruction on the fast path.
 inline void bump(std::atomic<uint64_t>& c, uint64_t n = 1) {
     c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+
+/// Charges one poll-loop iteration of `cycles` TSC cycles: to the loop, and to its busy part
+/// when the iteration received or sent a packet (the whole iteration then: its burst's relay,
+/// TX flush and quiescent report). An idle iteration's sleep stays idle time. One call per
+/// iteration, never per packet.
+inline void charge_iteration(worker_stats& s, uint64_t cycles, bool busy) {
+    bump(s.loop_cycles, cycles);
+    if (busy) {
+        bump(s.busy_cycles, cycles);
+        bump(s.busy_polls);
+    }
 }
 
 struct port_stats_snapshot {
@@ -64,8 +81,17 @@ struct port_stats_snapshot {
     uint64_t nic_ipackets = 0, nic_opackets = 0, nic_imissed = 0, nic_ierrors = 0, nic_oerrors = 0;
 };
 
+/// One worker's load counters (worker_stats) and what it received.
+struct worker_load_snapshot {
+    unsigned id = 0, lcore = 0;
+    uint64_t loop_cycles = 0, busy_cycles = 0, busy_polls = 0;
+    uint64_t rx_packets = 0;  ///< on every port
+};
+
 struct stats_snapshot {
     std::vector<port_stats_snapshot> ports;
+    std::vector<worker_load_snapshot> workers;  ///< by worker id
+    uint64_t tsc_hz = 0;                        ///< the workers' cycle counters' clock
     std::array<uint64_t, static_cast<unsigned>(drop_reason::count_)> drops{};
     uint64_t relayed = 0, sip_in = 0, sip_out = 0, arp_replies = 0, arp_absorbed = 0, icmp_replies = 0, idle_sleeps = 0;
     uint64_t fragments_in = 0, reassembled = 0;

@@ -352,6 +352,7 @@ protected:
     // Launches the real worker loop for workers [0, count) on the worker lcores, in order.
     void start_workers(unsigned count = n_queues) {
         stop.store(false);
+        launched_tsc = rte_rdtsc();
         unsigned lcore = 0;
         unsigned i = 0;
         RTE_LCORE_FOREACH_WORKER(lcore) {
@@ -372,6 +373,25 @@ protected:
             EXPECT_EQ(rte_eal_wait_lcore(lcore), 0);
         }
         launched.clear();
+        run_cycles += rte_rdtsc() - launched_tsc;
+    }
+
+    // Each worker's load counters: its loop ran within the time it was launched for, and every
+    // frame it received was taken in an iteration counted busy, at most 2 x burst per iteration
+    // (one burst per port). Worker 0's frames_out ring stays empty here, so every busy
+    // iteration received a frame.
+    void expect_load_counters() {
+        for (unsigned i = 0; i < workers.size(); ++i) {
+            const worker_stats& st = workers[i]->stats;
+            const uint64_t rx = st.rx_packets[0].load() + st.rx_packets[1].load();
+            const uint64_t loop = st.loop_cycles.load(), busy = st.busy_cycles.load(), polls = st.busy_polls.load();
+            EXPECT_GT(loop, 0u) << "worker " << i;
+            EXPECT_LE(loop, run_cycles) << "worker " << i;
+            EXPECT_LE(busy, loop) << "worker " << i;
+            EXPECT_LE(polls, rx) << "worker " << i;
+            EXPECT_GE(polls, (rx + 2 * workers[i]->burst - 1) / (2 * workers[i]->burst)) << "worker " << i;
+            EXPECT_EQ(busy == 0, polls == 0) << "worker " << i;
+        }
     }
 
     media_side* new_side(uint32_t addr, uint16_t port, unsigned port_idx, const endpoint& remote) {
@@ -777,6 +797,8 @@ protected:
     stalled_reader stall;
     unsigned stall_lcore = 0;        ///< the lcore running stall (0: none)
     unsigned pool_in_use = 0;
+    uint64_t launched_tsc = 0;  ///< when start_workers launched them
+    uint64_t run_cycles = 0;    ///< TSC cycles between each launch and the end of its stop_workers
     std::chrono::steady_clock::time_point deadline;
     bool timed_out = false;
 
@@ -829,8 +851,24 @@ TEST_F(multi_worker, rss_spread_calls_relayed_by_both_workers) {
     EXPECT_EQ(drops(drop_reason::relay_miss), 300u);
     expect_only_drops({drop_reason::relay_miss});
     expect_per_lcore_counters();
+    expect_load_counters();
     for (const auto& c : calls) {
         expect_side_counters(*c);
+    }
+}
+
+// Workers with nothing to receive: their loops run (cycles counted) and no iteration of
+// them is busy, so an idle appliance reports no load although its cores poll at 100%.
+TEST_F(multi_worker, idle_workers_count_no_busy_cycles) {
+    start_workers();
+    usleep(20000);
+    stop_workers();
+    for (unsigned i = 0; i < workers.size(); ++i) {
+        const worker_stats& st = workers[i]->stats;
+        EXPECT_GT(st.loop_cycles.load(), 0u) << "worker " << i;
+        EXPECT_LE(st.loop_cycles.load(), run_cycles) << "worker " << i;
+        EXPECT_EQ(st.busy_cycles.load(), 0u) << "worker " << i;
+        EXPECT_EQ(st.busy_polls.load(), 0u) << "worker " << i;
     }
 }
 
@@ -967,6 +1005,7 @@ TEST_F(multi_worker, entries_added_and_removed_under_traffic) {
     EXPECT_EQ(drops(drop_reason::relay_miss) + drops(drop_reason::relay_no_target), dead + either - either_seen);
     expect_only_drops({drop_reason::relay_miss, drop_reason::relay_no_target});
     expect_per_lcore_counters();
+    expect_load_counters();
     for (const auto& c : stable) {
         expect_side_counters(*c);
     }

@@ -8,31 +8,39 @@
                     Status 200, Content-Type text/plain; version=0.0.4. `sipferryctl stats` before
                     and after the scrape: every number and boolean of the stats (the lab is idle)
                     is one sample of the metrics and no sample is anything else: the path a.b.c as
-                    sipferry_a_b_c (counters with _total), the names under ports, drops,
+                    sipferry_a_b_c (counters with _total), the names under ports, workers, drops,
                     providers.*, transfers.refusals and stir.failures as labels (port, reason,
-                    provider), booleans 1/0; a counter's or gauge's value between its stats before
-                    and after (gauges the providers' probes move, transactions and message mbufs,
-                    only present).
+                    provider, worker), booleans 1/0; a counter's or gauge's value between its
+                    stats before and after (gauges the providers' probes move, transactions and
+                    message mbufs, only present).
                     Types: counter, except the gauges the test lists (calls.active, relay.entries,
                     ...). `sipferryctl metrics` prints the same text. About 1 s.
+  sipferryctl_load_reports_each_worker  `sipferryctl load --seconds 1` in sf-sbc: a header and one
+                    row per worker of the stats (its id and lcore as the stats give them), busy %
+                    within 0..100, received pps and packets per busy poll not negative, busy ns per
+                    packet a positive number or "-" (nothing received); its packets over the second
+                    at most what the worker's rx_packets grew by around the command. A bad
+                    interval (--seconds 0) exits 2. About 1.5 s.
 """
 import json
 import os
 import subprocess
+import time
 
-METRICS_TESTS = ["prometheus_metrics_match_the_stats"]
+METRICS_TESTS = ["prometheus_metrics_match_the_stats", "sipferryctl_load_reports_each_worker"]
 API = "http://127.0.0.1:8080"  # configs/lab.conf [api] listen (in sf-sbc)
 DEBIAN_PYTHON = "/usr/bin/python3"  # python3-prometheus-client's interpreter
 # Label levels and gauges as control/prometheus_metrics.cc maps them (checked independently here).
-LABEL_MAPS = {"ports": "port", "drops": "reason", "transfers.refusals": "reason", "stir.failures": "reason",
-              "providers.channels": "provider", "providers.quality": "provider", "providers.probed": "provider",
-              "provider_registrations": "provider"}
-GAUGES = {"relay.entries", "capture.running", "hep.enabled", "sip.rate_limited_sources", "sip.transactions",
-          "sip.message_mbufs_free", "neighbours.entries", "accounts.registered_users", "accounts.bindings",
-          "calls.active", "stir.certificates.held_now", "stir.certificates.cached", "stir.signatures.threads",
-          "stir.signatures.in_pool", "providers.channels.calls", "providers.channels.max",
-          "providers.quality.mean_mos", "providers.quality.recent_mos", "providers.probed.up",
-          "provider_registrations.expires_s", "provider_registrations.expires_in_s", "provider_registrations.last_status",
+LABEL_MAPS = {"ports": "port", "workers": "worker", "drops": "reason", "transfers.refusals": "reason",
+              "stir.failures": "reason", "providers.channels": "provider", "providers.quality": "provider",
+              "providers.probed": "provider", "provider_registrations": "provider"}
+GAUGES = {"relay.entries", "workers.lcore", "worker_clock_hz", "capture.running", "hep.enabled",
+          "sip.rate_limited_sources", "sip.transactions", "sip.message_mbufs_free", "neighbours.entries",
+          "accounts.registered_users", "accounts.bindings", "calls.active", "stir.certificates.held_now",
+          "stir.certificates.cached", "stir.signatures.threads", "stir.signatures.in_pool",
+          "providers.channels.calls", "providers.channels.max", "providers.quality.mean_mos",
+          "providers.quality.recent_mos", "providers.probed.up", "provider_registrations.expires_s",
+          "provider_registrations.expires_in_s", "provider_registrations.last_status",
           "provider_registrations.failures"}
 
 # Gauges that move up and down more than once a second even in an idle lab (the providers' health
@@ -134,5 +142,56 @@ class MetricsTests:
             errs.append(f"sipferryctl metrics: exit {c.returncode}: {(c.stdout + c.stderr)[:200]}")
         self._progress(f"{len(got['families'])} families, {len(samples)} samples for {len(exp_after)} stats numbers; "
                        f"e.g. " + ", ".join(f"{n}{dict(l)}={samples[(n, l)][1]:g}" for n, l in list(samples)[:3]))
+        if errs:
+            self._fail("; ".join(errs[:8]))
+
+    def test_sipferryctl_load_reports_each_worker(self, tdir):
+        ctl = self._rt().find_bin("sipferryctl")
+        before = self.stats()
+        t0 = time.monotonic()
+        r = self.run(["ip", "netns", "exec", "sf-sbc", ctl, "load", "--seconds", "1"], timeout=15)
+        elapsed = time.monotonic() - t0
+        after = self.stats()
+        with open(os.path.join(tdir, "load.txt"), "w") as f:
+            f.write(r.stdout + r.stderr)
+        if r.returncode != 0:
+            self._fail(f"sipferryctl load: exit {r.returncode}: {(r.stdout + r.stderr)[-400:]}")
+        lines = r.stdout.splitlines()
+        errs = []
+        if not lines or lines[0].split()[:4] != ["worker", "lcore", "busy", "%"]:
+            errs.append(f"no header: {lines[:1]}")
+        rows = {}
+        for line in lines[1:]:
+            f = line.split()
+            if len(f) != 6:
+                errs.append(f"row of {len(f)} fields: {line!r}")
+                continue
+            rows[f[0]] = f
+        workers = after.get("workers") or {}
+        if not workers:
+            errs.append("the stats have no workers")
+        if set(rows) != set(workers):
+            errs.append(f"rows for workers {sorted(rows)}, the stats have {sorted(workers)}")
+        for wid, w in workers.items():
+            f = rows.get(wid)
+            if f is None:
+                continue
+            lcore, busy, pps, per_poll, ns = int(f[1]), float(f[2]), float(f[3]), float(f[4]), f[5]
+            if lcore != w["lcore"]:
+                errs.append(f"worker {wid}: lcore {lcore}, the stats say {w['lcore']}")
+            if not 0.0 <= busy <= 100.0 or pps < 0 or per_poll < 0:
+                errs.append(f"worker {wid}: out of range: {f}")
+            if ns != "-" and not float(ns) > 0:
+                errs.append(f"worker {wid}: busy ns per packet {ns}")
+            grew = w["rx_packets"] - before["workers"][wid]["rx_packets"]
+            # Its samples lie inside ours and at least 1 s apart: pps x 1 s <= what ours saw.
+            if pps > grew + 1:
+                errs.append(f"worker {wid}: {pps:g} pps, but rx_packets grew by {grew} in {elapsed:.1f} s around it")
+            if ns == "-" and pps != 0:
+                errs.append(f"worker {wid}: {pps:g} pps and no busy ns per packet")
+        bad = self.run(["ip", "netns", "exec", "sf-sbc", ctl, "load", "--seconds", "0"], timeout=10)
+        if bad.returncode != 2:
+            errs.append(f"--seconds 0: exit {bad.returncode}, wanted 2")
+        self._progress("sipferryctl load: " + " | ".join(lines[1:3]))
         if errs:
             self._fail("; ".join(errs[:8]))
