@@ -312,13 +312,13 @@ int worker_main(void* arg) {
     rte_mbuf* pkts[64];
     const unsigned burst = w.burst > 64 ? 64 : w.burst;
     uint64_t iteration_start = rte_rdtsc();
-    unsigned got = 0;  // what the iteration before received or sent
+    bool worked = false;  // the iteration before received, or sent what was buffered
 
     while (!w.stop->load(std::memory_order_relaxed)) {
         const uint64_t now = rte_rdtsc();
-        charge_iteration(w.stats, now - iteration_start, got != 0);
+        charge_iteration(w.stats, now - iteration_start, worked);
         iteration_start = now;
-        got = 0;
+        unsigned got = 0;
         for (unsigned i = 0; i < w.n_ports; ++i) {
             const uint16_t port_id = w.port_ids[i];
             const uint16_t n = rte_eth_rx_burst(port_id, w.queue, pkts, static_cast<uint16_t>(burst));
@@ -329,12 +329,18 @@ int worker_main(void* arg) {
         }
         got += drain_frames_out(w);
 
+        // The first idle iteration sends what the bursts before left in the TX buffers: work too
+        // (on af_packet/af_xdp a system call, the kernel's send path), so it is charged busy.
+        unsigned flushed = 0;
         if (now - last_drain > drain_tsc || got == 0) {
             for (unsigned i = 0; i < w.n_ports; ++i) {
-                rte_eth_tx_buffer_flush(w.port_ids[i], w.queue, w.ports[w.port_ids[i]].tx);
+                rte_eth_dev_tx_buffer* tx = w.ports[w.port_ids[i]].tx;
+                flushed += tx->length;
+                rte_eth_tx_buffer_flush(w.port_ids[i], w.queue, tx);
             }
             last_drain = now;
         }
+        worked = got + flushed != 0;
         w.relay->reader_quiescent(w.id);
         if (got == 0 && w.frag_tbl != nullptr) {
             // Idle: drop reassemblies whose other fragments never came.
@@ -357,7 +363,7 @@ int worker_main(void* arg) {
     for (unsigned i = 0; i < w.n_ports; ++i) {
         rte_eth_tx_buffer_flush(w.port_ids[i], w.queue, w.ports[w.port_ids[i]].tx);
     }
-    charge_iteration(w.stats, rte_rdtsc() - iteration_start, got != 0);
+    charge_iteration(w.stats, rte_rdtsc() - iteration_start, worked);
     w.relay->reader_offline(w.id);
     return 0;
 }

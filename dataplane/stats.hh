@@ -55,7 +55,7 @@ struct alignas(64) worker_stats {
     // any load, so these are the only measure of its load and of its cost per packet.
     std::atomic<uint64_t> loop_cycles{0};  ///< TSC cycles of every loop iteration since the start
     std::atomic<uint64_t> busy_cycles{0};  ///< ... of the iterations that received or sent something
-    std::atomic<uint64_t> busy_polls{0};   ///< those iterations
+    std::atomic<uint64_t> busy_polls{0};   ///< those iterations (received, or flushed buffered TX)
 };
 
 /// Single-writer increment: no locked instruction on the fast path.
@@ -64,9 +64,9 @@ inline void bump(std::atomic<uint64_t>& c, uint64_t n = 1) {
 }
 
 /// Charges one poll-loop iteration of `cycles` TSC cycles: to the loop, and to its busy part
-/// when the iteration received or sent a packet (the whole iteration then: its burst's relay,
-/// TX flush and quiescent report). An idle iteration's sleep stays idle time. One call per
-/// iteration, never per packet.
+/// when the iteration received a packet or sent one it had buffered (the whole iteration then:
+/// its burst's relay, TX flush and quiescent report). An idle iteration's sleep stays idle
+/// time. One call per iteration, never per packet.
 inline void charge_iteration(worker_stats& s, uint64_t cycles, bool busy) {
     bump(s.loop_cycles, cycles);
     if (busy) {
