@@ -12,11 +12,14 @@
 ///          for the B2BUA's signalling).
 ///
 ///   memif_fwd [EAL args, two net_memif vdevs, -l MAIN,WORKER] -- --mode io|relay --streams N
-///             [--duration S]
+///             [--duration S] [--load-file PATH]
 ///
 /// Stream i: sfgen sends from 203.0.113.20:30000+2i to 203.0.113.1:20000+2i (port 0); the
 /// relay forwards from 203.0.113.129:20000+2i (port 1) to 203.0.113.150:40000+2i. Runs until
-/// SIGINT/SIGTERM or --duration, then prints its counters as JSON on stdout.
+/// SIGINT/SIGTERM or --duration, then prints its counters as JSON on stdout. Both modes count
+/// their loop's busy cycles as the appliance's workers do (dataplane/stats.hh, charge_iteration);
+/// with --load-file the main lcore writes them there every 100 ms (JSON, replaced by rename), so
+/// that the harness can read them around each trial.
 
 #include <rte_cycles.h>
 #include <rte_eal.h>
@@ -77,7 +80,7 @@ void start_port(uint16_t id, rte_mempool* pool) {
 }
 
 struct io_counters {
-    uint64_t rx = 0, tx = 0, dropped = 0;
+    worker_stats stats;  ///< rx_packets, tx_packets and drops[tx_failed] by port; the loop's cycles
     rte_rcu_qsbr* pollers = nullptr;  ///< reader 0: this lcore, quiescent between bursts (unmap_grace.hh)
 };
 
@@ -88,24 +91,57 @@ int io_main(void* arg) {
     const uint16_t ports[2][2] = {{0, 1}, {1, 0}};
     rte_rcu_qsbr_thread_register(c->pollers, 0);
     rte_rcu_qsbr_thread_online(c->pollers, 0);
+    uint64_t iteration_start = rte_rdtsc();
+    unsigned got = 0;
     while (!stop.load(std::memory_order_relaxed)) {
+        const uint64_t now = rte_rdtsc();
+        charge_iteration(c->stats, now - iteration_start, got != 0);
+        iteration_start = now;
+        got = 0;
         rte_rcu_qsbr_quiescent(c->pollers, 0);
         for (const auto& p : ports) {
             const uint16_t n = rte_eth_rx_burst(p[0], 0, pkts, 32);
             if (n == 0) {
                 continue;
             }
+            got += n;
             const uint16_t sent = rte_eth_tx_burst(p[1], 0, pkts, n);
-            c->rx += n;
-            c->tx += sent;
+            bump(c->stats.rx_packets[p[0]], n);
+            bump(c->stats.tx_packets[p[1]], sent);
             if (sent < n) {
-                c->dropped += n - sent;
+                bump(c->stats.drops[static_cast<unsigned>(drop_reason::tx_failed)], n - sent);
                 rte_pktmbuf_free_bulk(pkts + sent, n - sent);
             }
         }
     }
+    charge_iteration(c->stats, rte_rdtsc() - iteration_start, got != 0);
     rte_rcu_qsbr_thread_offline(c->pollers, 0);
     return 0;
+}
+
+uint64_t sum(const std::atomic<uint64_t>* first, unsigned n) {
+    uint64_t total = 0;
+    for (unsigned i = 0; i < n; ++i) {
+        total += first[i].load(std::memory_order_relaxed);
+    }
+    return total;
+}
+
+// The forwarding lcore's load counters as JSON, written to `path` through a temporary file and
+// a rename, so that a reader never sees half of it.
+void write_load(const std::string& path, const worker_stats& s) {
+    const std::string tmp = path + ".tmp";
+    FILE* f = std::fopen(tmp.c_str(), "w");
+    if (f == nullptr) {
+        return;
+    }
+    std::fprintf(f, "{\"loop_cycles\":%lu,\"busy_cycles\":%lu,\"busy_polls\":%lu,\"rx_packets\":%lu,\"tsc_hz\":%lu}\n",
+                 static_cast<unsigned long>(s.loop_cycles.load()), static_cast<unsigned long>(s.busy_cycles.load()),
+                 static_cast<unsigned long>(s.busy_polls.load()),
+                 static_cast<unsigned long>(sum(s.rx_packets, worker_stats::max_ports)),
+                 static_cast<unsigned long>(rte_get_tsc_hz()));
+    std::fclose(f);
+    std::rename(tmp.c_str(), path.c_str());
 }
 
 }  // namespace
@@ -121,6 +157,7 @@ int main(int argc, char** argv) {
     std::string mode = "relay";
     unsigned n_streams = 100;
     double duration = 600;
+    std::string load_file;
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string opt = argv[i];
         if (opt == "--mode") {
@@ -129,8 +166,10 @@ int main(int argc, char** argv) {
             n_streams = static_cast<unsigned>(std::strtoul(argv[i + 1], nullptr, 10));
         } else if (opt == "--duration") {
             duration = std::strtod(argv[i + 1], nullptr);
+        } else if (opt == "--load-file") {
+            load_file = argv[i + 1];
         } else {
-            die("usage: memif_fwd [EAL] -- --mode io|relay --streams N [--duration S]");
+            die("usage: memif_fwd [EAL] -- --mode io|relay --streams N [--duration S] [--load-file PATH]");
         }
     }
     if ((mode != "io" && mode != "relay") || n_streams == 0 || n_streams > 4000 || rte_eth_dev_count_avail() < 2) {
@@ -225,28 +264,39 @@ int main(int argc, char** argv) {
         }
         rte_eal_remote_launch(worker_main, w.get(), worker_lcore);
     }
+    const worker_stats& load = mode == "io" ? io.stats : w->stats;
+    if (!load_file.empty()) {
+        write_load(load_file, load);  // before the line the harness waits for: its first sample is there
+    }
     std::fprintf(stderr, "memif_fwd: %s mode, %u streams, forwarding on lcore %u\n", mode.c_str(), n_streams,
                  worker_lcore);
     // The main lcore only waits (bounded by --duration); neighbour events are discarded.
     const uint64_t end = rte_rdtsc() + static_cast<uint64_t>(duration * static_cast<double>(rte_get_tsc_hz()));
-    while (!stop.load() && rte_rdtsc() < end) {
+    for (unsigned tick = 0; !stop.load() && rte_rdtsc() < end; ++tick) {
         if (w->neighbours != nullptr) {
             neighbour_event ev[32];
             rte_ring_dequeue_burst_elem(w->neighbours, ev, sizeof(neighbour_event), 32, nullptr);
+        }
+        if (!load_file.empty() && tick % 10 == 0) {
+            write_load(load_file, load);
         }
         rte_delay_us_sleep(10000);
     }
     stop.store(true);
     rte_eal_wait_lcore(worker_lcore);
-    uint64_t drops = 0;
-    for (const auto& d : w->stats.drops) {
-        drops += d.load();
+    if (!load_file.empty()) {
+        write_load(load_file, load);
     }
+    const unsigned tx_failed = static_cast<unsigned>(drop_reason::tx_failed);
     std::printf("{\"mode\":\"%s\",\"streams\":%u,\"io_rx\":%lu,\"io_tx\":%lu,\"io_dropped\":%lu,"
-                "\"relayed\":%lu,\"worker_drops\":%lu}\n",
-                mode.c_str(), n_streams, static_cast<unsigned long>(io.rx), static_cast<unsigned long>(io.tx),
-                static_cast<unsigned long>(io.dropped), static_cast<unsigned long>(w->stats.relayed.load()),
-                static_cast<unsigned long>(drops));
+                "\"relayed\":%lu,\"worker_drops\":%lu,\"loop_cycles\":%lu,\"busy_cycles\":%lu,\"busy_polls\":%lu}\n",
+                mode.c_str(), n_streams, static_cast<unsigned long>(sum(io.stats.rx_packets, worker_stats::max_ports)),
+                static_cast<unsigned long>(sum(io.stats.tx_packets, worker_stats::max_ports)),
+                static_cast<unsigned long>(io.stats.drops[tx_failed].load()),
+                static_cast<unsigned long>(w->stats.relayed.load()),
+                static_cast<unsigned long>(sum(w->stats.drops, static_cast<unsigned>(drop_reason::count_))),
+                static_cast<unsigned long>(load.loop_cycles.load()),
+                static_cast<unsigned long>(load.busy_cycles.load()), static_cast<unsigned long>(load.busy_polls.load()));
     std::fflush(stdout);  // the figures survive whatever the teardown below does
     for (uint16_t p = 0; p < 2; ++p) {
         rte_eth_dev_stop(p);

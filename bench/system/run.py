@@ -39,6 +39,7 @@ one-way latency of each relay against offered load, for the rates a capacity pla
                        [--search-max PPS] [--veth-pmd af_packet|af_xdp|af_packet,af_xdp]
                        [--gen-pmd af_packet|af_xdp] [--rounds N] [--skip-sipferry] [--skip-rtpengine]
                        [--skip-ring] [--skip-memif] [--skip-wire] [--huge auto|on|off] [--memif-zero-copy on|off]
+                       [--memif-ring-size LOG2]
                        [--idle-sleep-us N] [--nice N]
                        [--relay-scheduling normal|fifo|rr] [--relay-priority N] [--keep-logs]
                        [--fixed-rates PPS,PPS,... [--fixed-repeats N]]
@@ -227,7 +228,7 @@ def xdp_detach(ns, ifaces):
         sh(["ip", "link", "set", "dev", ifc, "xdp", "off"], ns=ns, check=False)
 
 
-def memif_setup(zero_copy, huge):
+def memif_setup(zero_copy, huge, ring_log2=None):
     """The memif phase's EAL memory arguments and ports, for memif_fwd (the server) and sfgen
     (the client).
 
@@ -245,10 +246,11 @@ def memif_setup(zero_copy, huge):
     the forwarder longer than 4096 frames' time (1.3 ms at 3 Mpps) loses a burst.
 
     huge: both on hugepages (--in-memory: no files left behind), as production runs; else 4 KiB
-    pages as CI."""
+    pages as CI. ring_log2 (--memif-ring-size): another ring size than those, 2^10..2^14 (with
+    zero copy at most 2^12, for sfgen's pool)."""
     def mem(mb):
         return ["--in-memory", "-m", str(mb)] if huge else SMALL_PAGES_EAL
-    rsize = 12 if zero_copy else 14
+    rsize = ring_log2 or (12 if zero_copy else 14)
     port = f"socket-abstract=no,id=0,rsize={rsize}"
     return {"zero_copy": zero_copy, "hugepages": huge, "ring_size": 1 << rsize,
             "server_eal": mem(256) + [f"--vdev=net_memif{i},role=server,socket={RUN_DIR}/memif{i}.sock,{port}"
@@ -395,10 +397,12 @@ def trial(a, relay, rate, n):
              "--idle-sleep-us", str(a.idle_sleep_us)]
     err_path = os.path.join(relay.logdir, f"{relay.name}.trial{n}.err")
     for attempt in range(4):
+        load0 = relay.load_sample()  # outside the CPU window: sipferry answers it on its control thread
         cpu0 = cpu_sample(relay)
         with open(err_path, "a") as err:
             rc, stdout, ru = run_sfgen(sfgen_argv(a, extra, memif=relay.memif, dst_mac=relay.dst_mac), err, a.trial * 2 + 90)
         cpu1 = cpu_sample(relay)
+        load1 = relay.load_sample()
         # A relay that died is no rate's failure: it is started again, recorded, and the trial
         # repeated. memif_fwd was seen to die twice (SIGSEGV inside DPDK 22.11's net_memif on its
         # forwarding lcore as a trial's sfgen client disconnected, at 1.6 Mpps; its socket goes
@@ -426,6 +430,7 @@ def trial(a, relay, rate, n):
     relayed = t["received"] + (rep.get("warmup") or {}).get("received", 0)
     t["cpu"] = cpu_delta(cpu0, cpu1, relay.idle_cpu_rate, warmup + a.trial + drain, relayed)
     t["cpu"]["generator"] = {"user_s": ru.ru_utime, "system_s": ru.ru_stime} if ru else None
+    t["worker_load"] = load_delta(load0, load1, warmup + a.trial)
     if not relay.memif:
         after = veth_drops()
         t["veth_drops"] = {k: {c: v[c] - before.get(k, {}).get(c, 0) for c in v} for k, v in after.items()
@@ -439,7 +444,11 @@ def trial(a, relay, rate, n):
     queued = t["latency_ns"]["p50"] > a.max_p50_ms * 1e6
     ok = (t["lost"] <= a.loss_tolerance * t["sent"] and t["duplicates"] == 0 and not t["generator_limited"]
           and not queued)
+    t["passed"] = ok
     veth_note = f" veth drops: {t['veth_drops']}" if t.get("veth_drops") else ""
+    wl = t["worker_load"]
+    load_note = (f"  busy {wl['busy_ns_per_packet']:.0f} ns/pkt ({wl['busy_share_of_traffic']:.0%} of the traffic's "
+                 f"time, {wl['packets_per_busy_poll']:.1f} pkt/poll)" if wl and wl["busy_ns_per_packet"] else "")
     pc = t["cpu"].get("process")
     cpu_note = (f"  cpu {pc['cpu_s']:.2f} s ({pc['pps_per_traffic_cpu_s'] / 1e3:.0f}k pkt/cpu-s)"
                 if pc and pc.get("pps_per_traffic_cpu_s") else "")
@@ -448,8 +457,28 @@ def trial(a, relay, rate, n):
         f"{'  (generator-limited)' if t['generator_limited'] else ''}{'  (queueing)' if queued else ''}"
         f"{'' if ok else '  FAIL'}"
         f"{f' (sfgen sink ring overruns: {sink_missed})' if sink_missed else ''}"
-        f"{cpu_note}{veth_note}")
+        f"{cpu_note}{load_note}{veth_note}")
     return ok, t
+
+
+LOAD_KEYS = ("loop_cycles", "busy_cycles", "busy_polls", "rx_packets")
+
+
+def load_delta(before, after, traffic_s):
+    """The forwarding lcore's load over one trial, from its counters (dataplane/stats.hh,
+    charge_iteration) read before and after the sfgen run: busy ns per packet it received,
+    packets per busy poll (32, the burst: it was at its limit), and its busy time over the
+    traffic window (warm-up + trial). None without counters (rtpengine) or across a restart."""
+    if not before or not after or not after.get("tsc_hz"):
+        return None
+    d = {k: after[k] - before[k] for k in LOAD_KEYS}
+    if any(v < 0 for v in d.values()):
+        return None
+    busy_s = d["busy_cycles"] / after["tsc_hz"]
+    return {"rx_packets": d["rx_packets"], "busy_polls": d["busy_polls"], "busy_s": busy_s,
+            "busy_ns_per_packet": busy_s * 1e9 / d["rx_packets"] if d["rx_packets"] else None,
+            "packets_per_busy_poll": d["rx_packets"] / d["busy_polls"] if d["busy_polls"] else None,
+            "busy_share_of_traffic": busy_s / traffic_s if traffic_s > 0 else None}
 
 
 def rate_passes(a, relay, rate, trials):
@@ -615,6 +644,11 @@ class relay_under_test:
         """The relay's own counters, if it has any to give (sipferry: sipferryctl stats)."""
         return None
 
+    def load_sample(self):
+        """The forwarding lcore's cumulative load counters {LOAD_KEYS..., tsc_hz}, or None when
+        the relay has none (rtpengine) or cannot give them now."""
+        return None
+
     def restart(self):
         self.restarts += 1
         self.stats_at_restarts.append(self.counters())
@@ -657,6 +691,16 @@ class sipferry_relay(relay_under_test):
             return None
         st = json.loads(r.stdout)
         return {"ports": st.get("ports"), "drops": st.get("drops"), "relay": st.get("relay")}
+
+    def load_sample(self):
+        r = self.ctl("stats", timeout=10)
+        if r.returncode != 0:
+            return None
+        st = json.loads(r.stdout)
+        workers = list((st.get("workers") or {}).values())
+        if not workers:
+            return None
+        return dict({k: sum(w[k] for w in workers) for k in LOAD_KEYS}, tsc_hz=st.get("worker_clock_hz"))
 
     def config(self):
         """sipferry-bench.conf with the worker's idle sleep of this run (0: pure polling) and
@@ -761,6 +805,18 @@ class memif_relay(relay_under_test):
         self.memif = not veth
         self.pmd = "af_packet" if veth else None
 
+    def load_file(self):
+        return os.path.join(RUN_DIR, f"{self.name}.load")
+
+    def load_sample(self):
+        """What memif_fwd last wrote to its --load-file (every 100 ms; the trial's drain of 0.5 s
+        is longer, so a sample after a trial has all of its packets)."""
+        try:
+            with open(self.load_file()) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return None
+
     def launch(self, argv):
         self.log = open(os.path.join(self.logdir, f"{self.name}.log"), "a")
         prefix = ["ip", "netns", "exec", NS_DUT] if self.veth else []
@@ -783,9 +839,14 @@ class memif_relay(relay_under_test):
                     os.unlink(f"{RUN_DIR}/memif{i}.sock")  # a previous instance's
                 except FileNotFoundError:
                     pass
+        try:
+            os.unlink(self.load_file())  # a previous instance's
+        except FileNotFoundError:
+            pass
         self.launch([self.a.memif_fwd, "-l", f"{GEN_CPU},{DUT_CPU}", "--no-pci",
                      f"--file-prefix=sfb-{'wire' if self.veth else 'memif'}", "--log-level=*:error"] +
-                    eal + ["--", "--mode", self.mode, "--streams", str(self.a.streams), "--duration", "900"])
+                    eal + ["--", "--mode", self.mode, "--streams", str(self.a.streams), "--duration", "900",
+                           "--load-file", self.load_file()])
         log_path = os.path.join(self.logdir, f"{self.name}.log")
         if self.veth:
             wait_until(lambda: "forwarding on lcore" in open(log_path).read(), 20, self.proc, "memif_fwd")
@@ -808,7 +869,7 @@ def run_memif(a, logdir, info):
         return None
     free_mb = hugepages_free_mb()
     a.memif = memif_setup(a.memif_zero_copy == "on",
-                          a.huge == "on" or (a.huge == "auto" and free_mb >= MEMIF_HUGE_MB))
+                          a.huge == "on" or (a.huge == "auto" and free_mb >= MEMIF_HUGE_MB), a.memif_ring_size)
     info.update({k: a.memif[k] for k in ("zero_copy", "hugepages", "ring_size")})
     say(f"net_memif: sfgen {'zero-copy' if a.memif['zero_copy'] else 'copy-mode'} client, rings of "
         f"{a.memif['ring_size']}, {'hugepages' if a.memif['hugepages'] else '4k pages'} "
@@ -1034,7 +1095,26 @@ def summary(rep):
             "half_load_lost": half.get("lost"),
             "latency_us": {k: lat.get(k, 0) / 1e3 for k in ("p50", "p99", "p99_9", "max")} if lat else None,
             "idle_cpu_rate": rep.get("idle_cpu_rate"),
-            "cpu_at_zero_loss": cpu_summary(zero_loss_trial(rep)), "cpu_at_half_load": cpu_summary(half)}
+            "cpu_at_zero_loss": cpu_summary(zero_loss_trial(rep)), "cpu_at_half_load": cpu_summary(half),
+            "load_at_zero_loss": (zero_loss_trial(rep) or {}).get("worker_load"),
+            "load_at_half_load": half.get("worker_load")}
+
+
+def same_rate_load(x, y):
+    """Busy ns per packet of two forwarders (x over y: the relay over io forwarding on memif) at the
+    highest rate at which both had a passing trial with load counters: the same offered load, so
+    the same bursts to amortise a poll over. None when they share no such rate."""
+    def by_rate(rep):
+        return {round(t["rate_pps"]): t["worker_load"] for t in (rep or {}).get("trials", [])
+                if t.get("passed") and (t.get("worker_load") or {}).get("busy_ns_per_packet")}
+    bx, by = by_rate(x), by_rate(y)
+    common = sorted(set(bx) & set(by))
+    if not common:
+        return None
+    r = common[-1]
+    nx, ny = bx[r]["busy_ns_per_packet"], by[r]["busy_ns_per_packet"]
+    return {"rate_pps": r, "busy_ns_per_packet": [nx, ny], "ratio": nx / ny,
+            "busy_share_of_traffic": [bx[r]["busy_share_of_traffic"], by[r]["busy_share_of_traffic"]]}
 
 
 def per_cpu(s, where="cpu_at_zero_loss", who="process"):
@@ -1071,7 +1151,12 @@ def median_summary(items):
                 out[who] = {k: median([p[k] for p in parts]) for k in parts[0]}
         return out
 
+    def load_median(where):
+        got = [x[where] for x in items if x.get(where)]
+        return {k: median([g.get(k) for g in got]) for k in got[0]} if got else None
+
     return {"rounds": len(items), "pmd": items[0].get("pmd"),
+            "load_at_zero_loss": load_median("load_at_zero_loss"), "load_at_half_load": load_median("load_at_half_load"),
             "zero_loss_pps": median([x["zero_loss_pps"] for x in items]),
             "cpu_at_zero_loss": cpu_median("cpu_at_zero_loss"), "cpu_at_half_load": cpu_median("cpu_at_half_load"),
             "half_load_pps": median([x["half_load_pps"] for x in items]),
@@ -1204,6 +1289,9 @@ def main():
                          "measured on the development VM, whose memif figures swing 2x with the host)")
     ap.add_argument("--rounds", type=int, default=1,
                     help="repeat the veth pair (rtpengine, sipferry) N times; medians reported (default 1)")
+    ap.add_argument("--memif-ring-size", type=int, default=None, metavar="LOG2",
+                    help="memif descriptors per ring as a power of two, 10..14 (default 14 in copy mode, 12 "
+                         "with --memif-zero-copy on, at most 12 there)")
     ap.add_argument("--memif-search-min", type=float, default=100000.0)
     ap.add_argument("--memif-search-max", type=float, default=50000000.0)
     ap.add_argument("--keep-logs", action="store_true")
@@ -1243,6 +1331,9 @@ def main():
         if a.rounds != 1:
             print("--rounds with --fixed-rates: use --fixed-repeats", file=sys.stderr)
             return 2
+    if a.memif_ring_size is not None and not 10 <= a.memif_ring_size <= (12 if a.memif_zero_copy == "on" else 14):
+        print("--memif-ring-size: 10..14 (10..12 with --memif-zero-copy on)", file=sys.stderr)
+        return 2
     if not 0 <= a.search_retries <= 5:
         print("--search-retries: 0..5", file=sys.stderr)
         return 2
@@ -1365,6 +1456,7 @@ def main():
         out["ring_translation_ns"] = ring_info.get("translation_ns")
         out["memif"] = {m: summary(memif[m]) for m in memif} if memif else None
         out["memif_setup"] = memif_info or None
+        out["memif_load_same_rate"] = same_rate_load(memif["relay"], memif["io"]) if memif else None
         out["raw"]["memif"] = memif
         s, r, w = out["sipferry"], out["rtpengine"], out["wire"]
         # What each relay adds to the path's own p99 at rtpengine's half-load rate, in microseconds:
@@ -1396,6 +1488,8 @@ def main():
             "pps_per_cpu_s_sipferry_worker_over_rtpengine": ratio(per_cpu(s, who="worker"), per_cpu(r)),
             "memif_relay_over_io_forward": ratio(memif and memif["relay"]["search"]["zero_loss_pps"],
                                                  memif and memif["io"]["search"]["zero_loss_pps"]),
+            # What a packet costs the lcore (busy cycles), the relay over io forwarding, at one rate.
+            "memif_busy_ns_per_packet_relay_over_io": (out["memif_load_same_rate"] or {}).get("ratio"),
             "ring_relay_1k_over_io_forward": ratio(ring and ring.get("BM_ring_relay_1k"),
                                                    ring and ring.get("BM_ring_io_forward_baseline")),
             "ring_worker_1k_over_io_forward": ratio(ring and ring.get("BM_ring_worker_1k"),
@@ -1514,6 +1608,14 @@ def print_search_table(out):
                   f"{lat['p99']:>8.1f} {lat['p99_9']:>8.1f}   ({who})")
     print("(cpu s: the relay process's CPU time over the zero-loss trial's sfgen run; pkt/cpu-s: packets relayed "
           "per CPU second in the traffic window; worker: sipferry's worker thread alone)")
+    for name, x in rows:
+        wl, wh = (x or {}).get("load_at_zero_loss"), (x or {}).get("load_at_half_load")
+        if wl and wl.get("busy_ns_per_packet"):
+            print(f"{name}: busy {wl['busy_ns_per_packet']:.0f} ns per packet at zero loss "
+                  f"({fmt(wl.get('busy_share_of_traffic'), '{:.0%}')} of the traffic's time busy, "
+                  f"{fmt(wl.get('packets_per_busy_poll'), '{:.1f}')} packets per busy poll), "
+                  f"{fmt((wh or {}).get('busy_ns_per_packet'), '{:.0f}')} at half load "
+                  f"(the lcore's loop counters: its TX system calls included, its receive leg's softirq not)")
     if len(out.get("rounds", [])) > 1:
         print("(medians of the rounds; each round:)")
         for k, rnd in enumerate(out["rounds"]):
@@ -1546,10 +1648,20 @@ def print_in_process_tables(out):
         st = out.get("memif_setup") or {}
         how = (f"   (sfgen {'zero-copy' if st.get('zero_copy') else 'copy-mode'}, rings of {st.get('ring_size')}, "
                f"{'hugepages' if st.get('hugepages') else '4k pages'})" if st else "")
-        print(f"\n{'net_memif, one lcore (CPU 1)':<34} {'zero-loss Mpps':>14} {'vs io forward':>14}{how}")
+        print(f"\n{'net_memif, one lcore (CPU 1)':<34} {'zero-loss Mpps':>14} {'vs io forward':>14} "
+              f"{'busy ns/pkt':>12} {'busy share':>11} {'pkt/poll':>9}{how}")
         base = memif.get("io") and memif["io"]["zero_loss_pps"]
         for k, v in memif.items():
-            print(f"{k:<34} {v['zero_loss_pps'] / 1e6:>14.3f} {fmt(ratio(v['zero_loss_pps'], base), '{:.2f}x'):>14}")
+            wl = v.get("load_at_zero_loss") or {}
+            print(f"{k:<34} {v['zero_loss_pps'] / 1e6:>14.3f} {fmt(ratio(v['zero_loss_pps'], base), '{:.2f}x'):>14} "
+                  f"{fmt(wl.get('busy_ns_per_packet'), '{:.1f}'):>12} {fmt(wl.get('busy_share_of_traffic'), '{:.0%}'):>11} "
+                  f"{fmt(wl.get('packets_per_busy_poll'), '{:.1f}'):>9}")
+        same = out.get("memif_load_same_rate")
+        if same:
+            print(f"(busy: the forwarding lcore's loop in iterations that found packets, at the zero-loss trial; "
+                  f"at {same['rate_pps'] / 1e6:.2f} Mpps, the highest rate both passed, a packet cost the relay "
+                  f"{same['busy_ns_per_packet'][0]:.1f} ns and io forwarding {same['busy_ns_per_packet'][1]:.1f} ns: "
+                  f"{same['ratio']:.2f}x)")
     ring = out.get("ring_mpps_per_lcore")
     if ring:
         print(f"\n{'net_ring, one lcore (CPU 1)':<34} {'Mpps':>8} {'vs io forward':>14}   "

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Units of the system benchmark's (bench/system/run.py) pure parts: the --fixed-rates parser,
 the per-rate summary of trials and the per-rate comparison of the relays and the wire, Google
-Benchmark's medians, and the memif phase's ports and memory. No namespaces, no traffic: the
+Benchmark's medians, the memif phase's ports and memory, and the forwarding lcore's load over a
+trial. No namespaces, no traffic: the
 trials are what sfgen reports, made up here."""
 import importlib.util
 import os
@@ -205,6 +206,65 @@ class RatePasses(unittest.TestCase):
         passed, trials, restarts, _ = self.run_step([False, False, False, True], 2)
         self.assertFalse(passed)
         self.assertEqual((len(trials), restarts), (3, 3))
+
+
+def counters(loop, busy, polls, rx, hz=2_000_000_000):
+    return {"loop_cycles": loop, "busy_cycles": busy, "busy_polls": polls, "rx_packets": rx, "tsc_hz": hz}
+
+
+class LoadDelta(unittest.TestCase):
+    def test_busy_time_per_packet_per_poll_and_share_of_the_traffic(self):
+        # 2 GHz: 3e9 busy cycles = 1.5 s for 1M packets in 50k polls over a 3-s traffic window.
+        d = run.load_delta(counters(10, 5, 1, 7), counters(10 + 8_000_000_000, 5 + 3_000_000_000, 50_001, 1_000_007), 3.0)
+        self.assertEqual((d["rx_packets"], d["busy_polls"]), (1_000_000, 50_000))
+        self.assertAlmostEqual(d["busy_s"], 1.5)
+        self.assertAlmostEqual(d["busy_ns_per_packet"], 1500.0)
+        self.assertAlmostEqual(d["packets_per_busy_poll"], 20.0)
+        self.assertAlmostEqual(d["busy_share_of_traffic"], 0.5)
+
+    def test_no_packets_give_no_cost_per_packet(self):
+        d = run.load_delta(counters(1, 0, 0, 0), counters(100, 0, 0, 0), 3.0)
+        self.assertIsNone(d["busy_ns_per_packet"])
+        self.assertIsNone(d["packets_per_busy_poll"])
+
+    def test_no_counters_or_a_restart_between_give_none(self):
+        c = counters(100, 50, 5, 40)
+        self.assertIsNone(run.load_delta(None, c, 3.0))  # rtpengine: no counters
+        self.assertIsNone(run.load_delta(c, None, 3.0))
+        self.assertIsNone(run.load_delta(c, counters(10, 5, 1, 4), 3.0))  # a new process: counters went back
+        self.assertIsNone(run.load_delta(c, dict(c, tsc_hz=0), 3.0))
+
+
+def searched(*trials):
+    return {"trials": [{"rate_pps": r, "lost": lost, "passed": lost == 0, "worker_load": None if ns is None else
+                        {"busy_ns_per_packet": ns, "busy_share_of_traffic": ns / 1000}} for r, lost, ns in trials]}
+
+
+class SameRateLoad(unittest.TestCase):
+    def test_the_highest_rate_both_passed(self):
+        relay = searched((1e6, 0, 120.0), (2e6, 0, 100.0), (4e6, 0, 90.0), (8e6, 5, 80.0))
+        io = searched((1e6, 0, 70.0), (2e6, 0, 60.0), (4e6, 3, 55.0), (8e6, 0, 50.0))
+        got = run.same_rate_load(relay, io)
+        self.assertEqual(got["rate_pps"], 2_000_000)
+        self.assertEqual(got["busy_ns_per_packet"], [100.0, 60.0])
+        self.assertAlmostEqual(got["ratio"], 100.0 / 60.0)
+        self.assertEqual(got["busy_share_of_traffic"], [0.1, 0.06])
+
+    def test_a_failed_trial_without_loss_does_not_count(self):
+        relay = searched((1e6, 0, 120.0), (2e6, 0, 100.0))
+        relay["trials"][1]["passed"] = False  # generator-limited, or queueing: no loss, no pass
+        io = searched((1e6, 0, 70.0), (2e6, 0, 60.0))
+        self.assertEqual(run.same_rate_load(relay, io)["rate_pps"], 1_000_000)
+
+    def test_trials_without_counters_do_not_count(self):
+        relay = searched((1e6, 0, 120.0), (2e6, 0, None))
+        io = searched((1e6, 0, 70.0), (2e6, 0, 60.0))
+        self.assertEqual(run.same_rate_load(relay, io)["rate_pps"], 1_000_000)
+
+    def test_no_common_passing_rate_or_no_report_gives_none(self):
+        self.assertIsNone(run.same_rate_load(searched((1e6, 0, 120.0)), searched((2e6, 0, 60.0))))
+        self.assertIsNone(run.same_rate_load(None, searched((2e6, 0, 60.0))))
+        self.assertIsNone(run.same_rate_load(searched((1e6, 1, 120.0)), searched((1e6, 0, 60.0))))
 
 
 if __name__ == "__main__":
