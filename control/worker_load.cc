@@ -3,6 +3,7 @@
 #include <boost/property_tree/json_parser.hpp>
 #include <boost/property_tree/ptree.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -45,8 +46,11 @@ std::vector<worker_load_row> worker_load(const std::string& before, const std::s
     const auto hz = a.get_optional<double>("worker_clock_hz");
     const auto workers_after = a.get_child_optional("workers");
     const auto workers_before = b.get_child_optional("workers");
-    if (!hz || !(*hz > 0) || !workers_after || !workers_before || workers_after->empty()) {
+    if (!workers_after || !workers_before || workers_after->empty()) {
         throw std::invalid_argument("the stats have no workers' load (an appliance older than its sipferryctl?)");
+    }
+    if (!hz || !(*hz >= 1e6 && *hz <= 1e11)) {  // a TSC runs at MHz to a few GHz
+        throw std::invalid_argument("the stats' worker_clock_hz is missing or not a clock rate");
     }
     std::vector<worker_load_row> rows;
     for (const auto& [id, w1] : *workers_after) {
@@ -68,7 +72,9 @@ std::vector<worker_load_row> worker_load(const std::string& before, const std::s
         worker_load_row r;
         r.worker = id;
         r.lcore = w1.get<unsigned>("lcore", 0);
-        r.busy_fraction = loop != 0 ? static_cast<double>(busy) / static_cast<double>(loop) : 0.0;
+        // The two counters are read one after the other while the worker runs: a sample can
+        // hold one iteration more in either, so the share is kept within 0..1.
+        r.busy_fraction = loop != 0 ? std::min(1.0, static_cast<double>(busy) / static_cast<double>(loop)) : 0.0;
         r.rx_pps = static_cast<double>(rx) / seconds;
         r.packets_per_busy_poll = polls != 0 ? static_cast<double>(rx) / static_cast<double>(polls) : 0.0;
         r.busy_ns_per_packet = rx != 0 ? static_cast<double>(busy) * 1e9 / *hz / static_cast<double>(rx) : -1.0;
@@ -79,13 +85,18 @@ std::vector<worker_load_row> worker_load(const std::string& before, const std::s
 
 std::string format_worker_load(const std::vector<worker_load_row>& rows) {
     std::string out = "worker  lcore  busy %      rx pps  pkts/busy poll  busy ns/pkt\n";
-    char line[128];
+    char line[256];
     for (const worker_load_row& r : rows) {
+        // The id is a JSON key: the appliance writes numbers, anything else is shown printable.
+        std::string id = r.worker.substr(0, 24);
+        for (char& c : id) {
+            c = (c >= 0x20 && c < 0x7f) ? c : '?';
+        }
         char ns[24] = "-";
         if (r.busy_ns_per_packet >= 0) {
             std::snprintf(ns, sizeof ns, "%.0f", r.busy_ns_per_packet);
         }
-        std::snprintf(line, sizeof line, "%6s  %5u  %6.1f  %10.0f  %14.1f  %11s\n", r.worker.c_str(), r.lcore,
+        std::snprintf(line, sizeof line, "%6s  %5u  %6.1f  %10.0f  %14.1f  %11s\n", id.c_str(), r.lcore,
                       r.busy_fraction * 100.0, r.rx_pps, r.packets_per_busy_poll, ns);
         out += line;
     }

@@ -17,7 +17,7 @@ namespace sf::control {
 struct worker_load_row {
     std::string worker;                 ///< its id (the stats' key)
     unsigned lcore = 0;
-    double busy_fraction = 0;           ///< busy cycles / loop cycles (0 when its loop did not run)
+    double busy_fraction = 0;           ///< busy cycles / loop cycles, at most 1 (0: its loop did not run)
     double rx_pps = 0;                  ///< packets received per second of the interval
     double packets_per_busy_poll = 0;   ///< 0 when no iteration was busy
     double busy_ns_per_packet = -1;     ///< busy time per packet received; -1 when none was
@@ -25,8 +25,9 @@ struct worker_load_row {
 
 /// The load of every worker in `after` between the two stats answers, taken `seconds` apart.
 /// Throws std::invalid_argument with the reason when either is not the stats JSON, has no
-/// workers or no clock, a worker of `after` is missing in `before`, or a counter went back
-/// (the appliance restarted between the samples), or `seconds` is not positive.
+/// workers, no clock or one outside 1 MHz..100 GHz, a worker of `after` is missing in `before`,
+/// or a counter went back (the appliance restarted between the samples), or `seconds` is not
+/// positive.
 std::vector<worker_load_row> worker_load(const std::string& before, const std::string& after, double seconds);
 
 /// The rows as a table for an operator's terminal, one line per worker under a header.

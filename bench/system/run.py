@@ -447,8 +447,9 @@ def trial(a, relay, rate, n):
     t["passed"] = ok
     veth_note = f" veth drops: {t['veth_drops']}" if t.get("veth_drops") else ""
     wl = t["worker_load"]
-    load_note = (f"  busy {wl['busy_ns_per_packet']:.0f} ns/pkt ({wl['busy_share_of_traffic']:.0%} of the traffic's "
-                 f"time, {wl['packets_per_busy_poll']:.1f} pkt/poll)" if wl and wl["busy_ns_per_packet"] else "")
+    load_note = (f"  busy {wl['busy_ns_per_packet']:.0f} ns/pkt ({fmt(wl['busy_share_of_traffic'], '{:.0%}')} of the "
+                 f"traffic's time, {fmt(wl['packets_per_busy_poll'], '{:.1f}')} pkt/poll)"
+                 if wl and wl["busy_ns_per_packet"] else "")
     pc = t["cpu"].get("process")
     cpu_note = (f"  cpu {pc['cpu_s']:.2f} s ({pc['pps_per_traffic_cpu_s'] / 1e3:.0f}k pkt/cpu-s)"
                 if pc and pc.get("pps_per_traffic_cpu_s") else "")

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -47,9 +48,23 @@ TEST(worker_load, figures_between_two_samples) {
     EXPECT_LT(rows[1].busy_ns_per_packet, 0.0);  // no packet: no cost to give
 
     const std::string table = format_worker_load(rows);
+    // An id that is not a number (not the appliance's) is shown printable, on its line.
+    worker_load_row odd = rows[1];
+    odd.worker = "a\nb";
+    const std::string shown = format_worker_load({odd});
+    EXPECT_NE(shown.find("   a?b  "), std::string::npos) << shown;
+    EXPECT_EQ(std::count(shown.begin(), shown.end(), '\n'), 2) << shown;
     EXPECT_NE(table.find("busy %"), std::string::npos);
     EXPECT_NE(table.find("     0      1    25.0      250000            10.0         1000\n"), std::string::npos) << table;
     EXPECT_NE(table.find("     1      2     0.0           0             0.0            -\n"), std::string::npos) << table;
+}
+
+TEST(worker_load, a_busy_share_is_never_above_one) {
+    // The control thread reads the counters one after the other while the worker runs.
+    const auto rows = worker_load(stats(worker("0", 1, 1000, 100, 7, 30)),
+                                  stats(worker("0", 1, 1100, 250, 9, 40)), 1.0);
+    ASSERT_EQ(rows.size(), 1u);
+    EXPECT_DOUBLE_EQ(rows[0].busy_fraction, 1.0);
 }
 
 TEST(worker_load, a_loop_that_did_not_run_is_no_load) {
@@ -75,6 +90,8 @@ TEST(worker_load, refuses_what_is_not_two_samples_of_one_run) {
         {"no workers in the second", good, R"({"workers": {}, "worker_clock_hz": 2000000000})", 1.0},
         {"no clock", good, R"({"workers": {"0": {"lcore": 1}}})", 1.0},
         {"a zero clock", good, stats(worker("0", 1, 2000, 200, 8, 40), "0"), 1.0},
+        {"a clock of 1 Hz", good, stats(worker("0", 1, 2000, 200, 8, 40), "1"), 1.0},
+        {"a clock that is text", good, stats(worker("0", 1, 2000, 200, 8, 40), "\"fast\""), 1.0},
         {"a worker only in the second", good, stats(worker("0", 1, 2000, 200, 8, 40) + "," + worker("1", 2, 1, 0, 0, 0)),
          1.0},
         {"a counter missing", good, stats(R"("0": {"lcore": 1, "loop_cycles": 2000})"), 1.0},
