@@ -39,7 +39,7 @@ one-way latency of each relay against offered load, for the rates a capacity pla
                        [--search-max PPS] [--veth-pmd af_packet|af_xdp|af_packet,af_xdp]
                        [--gen-pmd af_packet|af_xdp] [--rounds N] [--skip-sipferry] [--skip-rtpengine]
                        [--skip-ring] [--skip-memif] [--skip-wire] [--huge auto|on|off] [--memif-zero-copy on|off]
-                       [--memif-ring-size LOG2]
+                       [--memif-ring-size LOG2] [--memif-fixed-rates PPS,PPS,...]
                        [--idle-sleep-us N] [--nice N]
                        [--relay-scheduling normal|fifo|rr] [--relay-priority N] [--keep-logs]
                        [--fixed-rates PPS,PPS,... [--fixed-repeats N]]
@@ -542,23 +542,24 @@ def measure(a, relay, also_at=None, search_min=None, search_max=None):
             "relay_counters_at_restarts": relay.stats_at_restarts}
 
 
-def measure_fixed(a, relay):
-    """--fixed-rates: no search. --fixed-repeats trials at each rate, the rates in turn (r1 r2 r3
+def measure_fixed(a, relay, rates=None):
+    """--fixed-rates (or `rates`: --memif-fixed-rates): no search. --fixed-repeats trials at each rate, the rates in turn (r1 r2 r3
     r1 r2 r3 ...), so that the box's drift over the run reaches every rate alike. A trial that
     fails restarts the relay, as in the search (an overrun rtpengine stops forwarding those
     streams), and stays in the record, marked: a rate beyond capacity is an answer too."""
+    rates = rates or a.fixed_rates
     trials = []
     load_start = os.getloadavg()[0]
     relay.measure_idle()
-    say(f"{relay.name}: {a.fixed_repeats} trial(s) at each of {', '.join(f'{r:g}' for r in a.fixed_rates)} pps "
+    say(f"{relay.name}: {a.fixed_repeats} trial(s) at each of {', '.join(f'{r:g}' for r in rates)} pps "
         f"over {len(relay.streams)} streams, trial {a.trial} s, after one unrecorded at the lowest")
     # The first trial after a relay starts had a p99 several times its repeats' (the wire and
     # sipferry 406-532 us against 40-64 at 50k pps): it warms up, and is not reported.
-    ok, warmup = trial(a, relay, min(a.fixed_rates), 0)
+    ok, warmup = trial(a, relay, min(rates), 0)
     if not ok:
         relay.restart()
     for _ in range(a.fixed_repeats):
-        for rate in a.fixed_rates:
+        for rate in rates:
             ok, t = trial(a, relay, rate, len(trials) + 1)
             t["passed"] = ok
             trials.append(t)
@@ -880,7 +881,8 @@ def run_memif(a, logdir, info):
         r = memif_relay(a, mode, logdir)
         try:
             r.start()
-            out[mode] = measure(a, r, search_min=a.memif_search_min, search_max=a.memif_search_max)
+            out[mode] = (measure_fixed(a, r, a.memif_fixed_rates) if a.memif_fixed_rates else
+                         measure(a, r, search_min=a.memif_search_min, search_max=a.memif_search_max))
         finally:
             r.stop()
     return out
@@ -1212,7 +1214,11 @@ def fixed_summary(rep):
                     "sent": sum(t.get("sent", 0) for t in ts), "lost": sum(t.get("lost", 0) for t in ts),
                     "latency_us": {k: median([x[k] for x in lats]) for k in ("p50", "p99", "p99_9", "max")}
                     if lats else None,
-                    "p99_us_each": [x["p99"] for x in lats], "process_cpu_s": median(cpu)})
+                    "p99_us_each": [x["p99"] for x in lats], "process_cpu_s": median(cpu),
+                    # The forwarding lcore's cost per packet in each trial (where it counts it).
+                    "busy_ns_per_packet_each": [(t.get("worker_load") or {}).get("busy_ns_per_packet") for t in ts],
+                    "packets_per_busy_poll_each": [(t.get("worker_load") or {}).get("packets_per_busy_poll")
+                                                   for t in ts]})
     return out
 
 
@@ -1293,6 +1299,9 @@ def main():
     ap.add_argument("--memif-ring-size", type=int, default=None, metavar="LOG2",
                     help="memif descriptors per ring as a power of two, 10..14 (default 14 in copy mode, 12 "
                          "with --memif-zero-copy on, at most 12 there)")
+    ap.add_argument("--memif-fixed-rates", default=None, metavar="PPS,PPS,...",
+                    help="no search on memif: --fixed-repeats trials at these rates (e.g. 2M,4M), io forwarding "
+                         "and the relay alike; each trial's busy ns per packet tells a slow core from a queue")
     ap.add_argument("--memif-search-min", type=float, default=100000.0)
     ap.add_argument("--memif-search-max", type=float, default=50000000.0)
     ap.add_argument("--keep-logs", action="store_true")
@@ -1320,6 +1329,15 @@ def main():
     ap.add_argument("--fixed-repeats", type=int, default=3,
                     help="trials per rate with --fixed-rates (default 3; medians reported)")
     a = ap.parse_args()
+    if a.memif_fixed_rates is not None:
+        try:
+            a.memif_fixed_rates = parse_rates(a.memif_fixed_rates)
+        except ValueError as e:
+            print(f"--memif-fixed-rates: {e}", file=sys.stderr)
+            return 2
+        if not 1 <= a.fixed_repeats <= 50:
+            print("--fixed-repeats: 1..50", file=sys.stderr)
+            return 2
     if a.fixed_rates is not None:
         try:
             a.fixed_rates = parse_rates(a.fixed_rates)
@@ -1455,7 +1473,8 @@ def main():
         out["ring_mpps_per_lcore"] = ring
         out["ring_eal_memory"] = ring_info.get("eal_memory")
         out["ring_translation_ns"] = ring_info.get("translation_ns")
-        out["memif"] = {m: summary(memif[m]) for m in memif} if memif else None
+        memif_summ = fixed_summary if a.memif_fixed_rates else summary
+        out["memif"] = {m: memif_summ(memif[m]) for m in memif} if memif else None
         out["memif_setup"] = memif_info or None
         out["memif_load_same_rate"] = same_rate_load(memif["relay"], memif["io"]) if memif else None
         out["raw"]["memif"] = memif
@@ -1487,8 +1506,8 @@ def main():
             # rate (sipferry's process includes its mostly idle control thread on CPU 0).
             "pps_per_cpu_s_sipferry_over_rtpengine": ratio(per_cpu(s), per_cpu(r)),
             "pps_per_cpu_s_sipferry_worker_over_rtpengine": ratio(per_cpu(s, who="worker"), per_cpu(r)),
-            "memif_relay_over_io_forward": ratio(memif and memif["relay"]["search"]["zero_loss_pps"],
-                                                 memif and memif["io"]["search"]["zero_loss_pps"]),
+            "memif_relay_over_io_forward": ratio(memif and memif["relay"].get("search", {}).get("zero_loss_pps"),
+                                                 memif and memif["io"].get("search", {}).get("zero_loss_pps")),
             # What a packet costs the lcore (busy cycles), the relay over io forwarding, at one rate.
             "memif_busy_ns_per_packet_relay_over_io": (out["memif_load_same_rate"] or {}).get("ratio"),
             "ring_relay_1k_over_io_forward": ratio(ring and ring.get("BM_ring_relay_1k"),
@@ -1643,9 +1662,25 @@ def print_search_table(out):
           f"'-': no more than the wire)")
 
 
+def print_memif_fixed_table(out):
+    """--memif-fixed-rates: per rate and mode, the trials that failed and each trial's busy ns per
+    packet with the packets it found per busy poll (a slow core at ~1 packet per poll, a queue at
+    ~32)."""
+    print(f"\n{'net_memif, one lcore (CPU 1), fixed rates':<44} {'failed':>8}   busy ns per packet (packets per busy poll), "
+          f"each trial")
+    for mode, rows in out["memif"].items():
+        for r in rows or []:
+            each = ", ".join(f"{fmt(ns, '{:.0f}')} ({fmt(pp, '{:.1f}')})"
+                             for ns, pp in zip(r["busy_ns_per_packet_each"], r["packets_per_busy_poll_each"]))
+            print(f"{mode + ' at ' + fmt(r['rate_pps'] / 1e6, '{:.2f}') + ' Mpps':<44} "
+                  f"{str(r['failed']) + '/' + str(r['trials']):>8}   {each}")
+
+
 def print_in_process_tables(out):
     memif = out.get("memif")
-    if memif:
+    if memif and any(isinstance(v, list) for v in memif.values()):
+        print_memif_fixed_table(out)
+    elif memif:
         st = out.get("memif_setup") or {}
         how = (f"   (sfgen {'zero-copy' if st.get('zero_copy') else 'copy-mode'}, rings of {st.get('ring_size')}, "
                f"{'hugepages' if st.get('hugepages') else '4k pages'})" if st else "")

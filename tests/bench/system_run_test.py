@@ -81,6 +81,14 @@ class FixedSummary(unittest.TestCase):
         self.assertEqual((row["failed"], row["trials"], row["lost"], row["sent"]), (2, 2, 100, 1800))
         self.assertEqual(row["latency_us"]["p99"], 6000.0)  # median of two: their mean
 
+    def test_each_trials_cost_per_packet_in_the_order_run(self):
+        ts = [trial(2e6, 10), trial(2e6, 10), trial(2e6, 10)]
+        ts[0]["worker_load"] = {"busy_ns_per_packet": 120.0, "packets_per_busy_poll": 1.1}
+        ts[2]["worker_load"] = {"busy_ns_per_packet": 250.0, "packets_per_busy_poll": 31.8}
+        (row,) = run.fixed_summary({"fixed": ts})  # the second trial had no counters (a restart)
+        self.assertEqual(row["busy_ns_per_packet_each"], [120.0, None, 250.0])
+        self.assertEqual(row["packets_per_busy_poll_each"], [1.1, None, 31.8])
+
     def test_a_search_report_or_none_has_no_fixed_summary(self):
         self.assertIsNone(run.fixed_summary(None))
         self.assertIsNone(run.fixed_summary({"search": {"zero_loss_pps": 1000}, "trials": []}))
