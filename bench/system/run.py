@@ -1175,15 +1175,17 @@ def ratio(x, y):
 
 
 def parse_rates(text):
-    """--fixed-rates: comma-separated total rates in pps (1 to 10M each, no repeats), in the
-    order given. ValueError says what is wrong."""
+    """--fixed-rates, --memif-fixed-rates: comma-separated total rates in pps, a k or M suffix
+    for thousands or millions (1 to 10M each, no repeats), in the order given. ValueError says
+    what is wrong."""
+    scale = {"k": 1e3, "K": 1e3, "M": 1e6}
     rates = []
     for part in text.split(","):
         part = part.strip()
         if not part:
             continue
         try:
-            r = float(part[:-1]) * 1e3 if part[-1] in "kK" else float(part)
+            r = float(part[:-1]) * scale[part[-1]] if part[-1] in scale else float(part)
         except ValueError:
             raise ValueError(f"not a rate: {part!r}") from None
         if not 1 <= r <= 10e6:
@@ -1329,27 +1331,19 @@ def main():
     ap.add_argument("--fixed-repeats", type=int, default=3,
                     help="trials per rate with --fixed-rates (default 3; medians reported)")
     a = ap.parse_args()
-    if a.memif_fixed_rates is not None:
-        try:
-            a.memif_fixed_rates = parse_rates(a.memif_fixed_rates)
-        except ValueError as e:
-            print(f"--memif-fixed-rates: {e}", file=sys.stderr)
-            return 2
-        if not 1 <= a.fixed_repeats <= 50:
-            print("--fixed-repeats: 1..50", file=sys.stderr)
-            return 2
-    if a.fixed_rates is not None:
-        try:
-            a.fixed_rates = parse_rates(a.fixed_rates)
-        except ValueError as e:
-            print(f"--fixed-rates: {e}", file=sys.stderr)
-            return 2
-        if not 1 <= a.fixed_repeats <= 50:
-            print("--fixed-repeats: 1..50", file=sys.stderr)
-            return 2
-        if a.rounds != 1:
-            print("--rounds with --fixed-rates: use --fixed-repeats", file=sys.stderr)
-            return 2
+    for opt in ("fixed_rates", "memif_fixed_rates"):
+        if getattr(a, opt) is not None:
+            try:
+                setattr(a, opt, parse_rates(getattr(a, opt)))
+            except ValueError as e:
+                print(f"--{opt.replace('_', '-')}: {e}", file=sys.stderr)
+                return 2
+    if (a.fixed_rates or a.memif_fixed_rates) and not 1 <= a.fixed_repeats <= 50:
+        print("--fixed-repeats: 1..50", file=sys.stderr)
+        return 2
+    if a.fixed_rates and a.rounds != 1:
+        print("--rounds with --fixed-rates: use --fixed-repeats", file=sys.stderr)
+        return 2
     if a.memif_ring_size is not None and not 10 <= a.memif_ring_size <= (12 if a.memif_zero_copy == "on" else 14):
         print("--memif-ring-size: 10..14 (10..12 with --memif-zero-copy on)", file=sys.stderr)
         return 2

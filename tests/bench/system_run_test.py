@@ -28,13 +28,16 @@ class ParseRates(unittest.TestCase):
     def test_plain_and_k_suffix_in_order(self):
         self.assertEqual(run.parse_rates("150k, 50000,300K"), [150000.0, 50000.0, 300000.0])
 
+    def test_m_suffix_for_millions(self):
+        self.assertEqual(run.parse_rates("2M,3.5M"), [2e6, 3.5e6])
+
     def test_empty_parts_are_ignored(self):
         self.assertEqual(run.parse_rates(",1000,,"), [1000.0])
 
     def test_bad_input_is_refused_with_the_reason(self):
         for text, why in [("", "no rate"), (",", "no rate"), ("abc", "not a rate"), ("10k,x", "not a rate"),
-                          ("0", "1 to 10M"), ("-5", "1 to 10M"), ("20000k", "1 to 10M"), ("nan", "1 to 10M"),
-                          ("1k,1000", "twice")]:
+                          ("0", "1 to 10M"), ("-5", "1 to 10M"), ("20000k", "1 to 10M"), ("11M", "1 to 10M"),
+                          ("nan", "1 to 10M"), ("1k,1000", "twice")]:
             with self.subTest(text=text):
                 with self.assertRaises(ValueError) as e:
                     run.parse_rates(text)
@@ -223,7 +226,8 @@ def counters(loop, busy, polls, rx, hz=2_000_000_000):
 class LoadDelta(unittest.TestCase):
     def test_busy_time_per_packet_per_poll_and_share_of_the_traffic(self):
         # 2 GHz: 3e9 busy cycles = 1.5 s for 1M packets in 50k polls over a 3-s traffic window.
-        d = run.load_delta(counters(10, 5, 1, 7), counters(10 + 8_000_000_000, 5 + 3_000_000_000, 50_001, 1_000_007), 3.0)
+        d = run.load_delta(counters(10, 5, 1, 7),
+                           counters(10 + 8_000_000_000, 5 + 3_000_000_000, 50_001, 1_000_007), 3.0)
         self.assertEqual((d["rx_packets"], d["busy_polls"]), (1_000_000, 50_000))
         self.assertAlmostEqual(d["busy_s"], 1.5)
         self.assertAlmostEqual(d["busy_ns_per_packet"], 1500.0)
