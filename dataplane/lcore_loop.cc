@@ -319,20 +319,25 @@ int worker_main(void* arg) {
         charge_iteration(w.stats, now - iteration_start, worked);
         iteration_start = now;
         unsigned got = 0;
+        bool backlog = false;  // a port gave a whole burst: more wait behind it
         for (unsigned i = 0; i < w.n_ports; ++i) {
             const uint16_t port_id = w.port_ids[i];
             const uint16_t n = rte_eth_rx_burst(port_id, w.queue, pkts, static_cast<uint16_t>(burst));
             if (n != 0) {
                 worker_handle_burst(w, port_id, pkts, n, now);
                 got += n;
+                backlog = backlog || n == burst;
             }
         }
         got += drain_frames_out(w);
 
-        // The first idle iteration sends what the bursts before left in the TX buffers: work too
-        // (on af_packet/af_xdp a system call, the kernel's send path), so it is charged busy.
+        // TX is sent once the worker has caught up with its RX queues (no port gave a whole
+        // burst), so a packet leaves in the iteration that took it in; under a backlog the
+        // buffers fill to whole bursts (rte_eth_tx_buffer sends each full one) and the rest waits
+        // at most drain_tsc. A flush is work (on af_packet/af_xdp a system call, the kernel's
+        // send path): an iteration that sent anything is charged busy.
         unsigned flushed = 0;
-        if (now - last_drain > drain_tsc || got == 0) {
+        if (!backlog || now - last_drain > drain_tsc) {
             for (unsigned i = 0; i < w.n_ports; ++i) {
                 rte_eth_dev_tx_buffer* tx = w.ports[w.port_ids[i]].tx;
                 flushed += tx->length;
