@@ -1,20 +1,25 @@
 #!/usr/bin/env python3
-"""Units of the system benchmark's (bench/system/run.py) pure parts: the --fixed-rates parser,
-the per-rate summary of trials and the per-rate comparison of the relays and the wire, Google
-Benchmark's medians, the memif phase's ports and memory, and the forwarding lcore's load over a
-trial. No namespaces, no traffic: the
-trials are what sfgen reports, made up here."""
+"""Units of the system benchmark's (bench/system/) pure parts: the --fixed-rates parser, the per-rate
+summary of trials and the per-rate comparison of the relays and the wire, Google Benchmark's
+medians (summary.py), the memif phase's ports and memory (lab.py), the search's step at one rate
+and the forwarding lcore's load over a trial (trials.py). No namespaces, no traffic: the trials
+are what sfgen reports, made up here. The argument: the bench/system folder (or its run.py)."""
 import importlib.util
 import os
 import sys
 import unittest
 
-RUN_PY = sys.argv.pop(1) if len(sys.argv) > 1 else os.path.join(
-    os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench", "system", "run.py")
-spec = importlib.util.spec_from_file_location("system_run", RUN_PY)
-run = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(run)
+BENCH = sys.argv.pop(1) if len(sys.argv) > 1 else os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench", "system")
+BENCH = os.path.abspath(BENCH if os.path.isdir(BENCH) else os.path.dirname(BENCH))
+sys.path.insert(0, BENCH)  # the harness's modules import each other by name
+import lab  # noqa: E402
+import summary  # noqa: E402
+import trials  # noqa: E402
 
+# The entry point (tools/bench runs it as a script) loads with its siblings.
+spec = importlib.util.spec_from_file_location("system_run", os.path.join(BENCH, "run.py"))
+spec.loader.exec_module(importlib.util.module_from_spec(spec))
 
 def trial(rate, p99_us, passed=True, lost=0, sent=1000, p50_us=3.0, cpu_s=None):
     t = {"rate_pps": rate, "sent": sent, "lost": lost, "passed": passed,
@@ -26,13 +31,13 @@ def trial(rate, p99_us, passed=True, lost=0, sent=1000, p50_us=3.0, cpu_s=None):
 
 class ParseRates(unittest.TestCase):
     def test_plain_and_k_suffix_in_order(self):
-        self.assertEqual(run.parse_rates("150k, 50000,300K"), [150000.0, 50000.0, 300000.0])
+        self.assertEqual(summary.parse_rates("150k, 50000,300K"), [150000.0, 50000.0, 300000.0])
 
     def test_m_suffix_for_millions(self):
-        self.assertEqual(run.parse_rates("2M,3.5M"), [2e6, 3.5e6])
+        self.assertEqual(summary.parse_rates("2M,3.5M"), [2e6, 3.5e6])
 
     def test_empty_parts_are_ignored(self):
-        self.assertEqual(run.parse_rates(",1000,,"), [1000.0])
+        self.assertEqual(summary.parse_rates(",1000,,"), [1000.0])
 
     def test_bad_input_is_refused_with_the_reason(self):
         for text, why in [("", "no rate"), (",", "no rate"), ("abc", "not a rate"), ("10k,x", "not a rate"),
@@ -40,7 +45,7 @@ class ParseRates(unittest.TestCase):
                           ("nan", "1 to 10M"), ("1k,1000", "twice")]:
             with self.subTest(text=text):
                 with self.assertRaises(ValueError) as e:
-                    run.parse_rates(text)
+                    summary.parse_rates(text)
                 self.assertIn(why, str(e.exception))
 
 
@@ -51,14 +56,14 @@ class BenchMedians(unittest.TestCase):
             {"run_name": "BM_a", "aggregate_name": "median", "items_per_second": 2.0e6},
             {"run_name": "BM_b/spread:1", "aggregate_name": "median", "items_per_second": 5.0e7},
             {"run_name": "BM_c", "items_per_second": 9.0}]}
-        self.assertEqual(run.bench_medians(report), {"BM_a": 2.0e6, "BM_b/spread:1": 5.0e7})
-        self.assertEqual(run.bench_medians({}), {})
+        self.assertEqual(summary.bench_medians(report), {"BM_a": 2.0e6, "BM_b/spread:1": 5.0e7})
+        self.assertEqual(summary.bench_medians({}), {})
 
     def test_a_failed_benchmark_is_an_error_naming_it(self):
         report = {"benchmarks": [{"run_name": "BM_ring_relay_1M", "aggregate_name": "median",
                                   "error_occurred": True, "error_message": "frames lost"}]}
         with self.assertRaises(RuntimeError) as e:
-            run.bench_medians(report)
+            summary.bench_medians(report)
         self.assertIn("BM_ring_relay_1M: frames lost", str(e.exception))
 
 
@@ -66,7 +71,7 @@ class FixedSummary(unittest.TestCase):
     def test_medians_per_rate_in_the_order_run(self):
         rep = {"fixed": [trial(100000, 40, cpu_s=1.0), trial(50000, 20), trial(100000, 60, cpu_s=3.0),
                          trial(50000, 10), trial(100000, 50, cpu_s=2.0), trial(50000, 30)]}
-        rows = run.fixed_summary(rep)
+        rows = summary.fixed_summary(rep)
         self.assertEqual([r["rate_pps"] for r in rows], [100000, 50000])
         hi, lo = rows
         self.assertEqual(hi["trials"], 3)
@@ -80,7 +85,7 @@ class FixedSummary(unittest.TestCase):
     def test_failed_trials_are_counted_and_kept(self):
         rep = {"fixed": [trial(900000, 5000, passed=False, lost=70, sent=900), trial(900000, 7000, passed=False,
                                                                                    lost=30, sent=900)]}
-        (row,) = run.fixed_summary(rep)
+        (row,) = summary.fixed_summary(rep)
         self.assertEqual((row["failed"], row["trials"], row["lost"], row["sent"]), (2, 2, 100, 1800))
         self.assertEqual(row["latency_us"]["p99"], 6000.0)  # median of two: their mean
 
@@ -88,24 +93,24 @@ class FixedSummary(unittest.TestCase):
         ts = [trial(2e6, 10), trial(2e6, 10), trial(2e6, 10)]
         ts[0]["worker_load"] = {"busy_ns_per_packet": 120.0, "packets_per_busy_poll": 1.1}
         ts[2]["worker_load"] = {"busy_ns_per_packet": 250.0, "packets_per_busy_poll": 31.8}
-        (row,) = run.fixed_summary({"fixed": ts})  # the second trial had no counters (a restart)
+        (row,) = summary.fixed_summary({"fixed": ts})  # the second trial had no counters (a restart)
         self.assertEqual(row["busy_ns_per_packet_each"], [120.0, None, 250.0])
         self.assertEqual(row["packets_per_busy_poll_each"], [1.1, None, 31.8])
 
     def test_a_search_report_or_none_has_no_fixed_summary(self):
-        self.assertIsNone(run.fixed_summary(None))
-        self.assertIsNone(run.fixed_summary({"search": {"zero_loss_pps": 1000}, "trials": []}))
+        self.assertIsNone(summary.fixed_summary(None))
+        self.assertIsNone(summary.fixed_summary({"search": {"zero_loss_pps": 1000}, "trials": []}))
 
 
 class FixedRatios(unittest.TestCase):
     def rows(self, *pairs):
-        return run.fixed_summary({"fixed": [trial(rate, p99) for rate, p99 in pairs]})
+        return summary.fixed_summary({"fixed": [trial(rate, p99) for rate, p99 in pairs]})
 
     def test_ratio_and_added_over_the_wire_per_rate(self):
         s = self.rows((50000, 30), (150000, 45))
         r = self.rows((50000, 300), (150000, 900))
         w = self.rows((50000, 25), (150000, 50))
-        lo, hi = run.fixed_ratios(s, r, w)
+        lo, hi = summary.fixed_ratios(s, r, w)
         self.assertEqual(lo["rate_pps"], 50000)
         self.assertAlmostEqual(lo["p99_rtpengine_over_sipferry"], 10.0)
         self.assertEqual(lo["added_p99_us"], {"sipferry": 5.0, "rtpengine": 275.0})
@@ -116,19 +121,19 @@ class FixedRatios(unittest.TestCase):
 
     def test_failed_trials_are_told_per_relay(self):
         s = self.rows((300000, 100))
-        r = run.fixed_summary({"fixed": [trial(300000, 20000, passed=False, lost=5000),
-                                         trial(300000, 30000, passed=False, lost=9000)]})
-        (x,) = run.fixed_ratios(s, r, None)
+        r = summary.fixed_summary({"fixed": [trial(300000, 20000, passed=False, lost=5000),
+                                             trial(300000, 30000, passed=False, lost=9000)]})
+        (x,) = summary.fixed_ratios(s, r, None)
         self.assertEqual(x["failed_trials"], {"sipferry": 0, "rtpengine": 2, "wire": None})
         self.assertAlmostEqual(x["p99_rtpengine_over_sipferry"], 250.0)
 
     def test_missing_relay_or_wire_gives_none_not_an_error(self):
         s = self.rows((50000, 30))
-        (x,) = run.fixed_ratios(s, None, None)
+        (x,) = summary.fixed_ratios(s, None, None)
         self.assertIsNone(x["p99_rtpengine_over_sipferry"])
         self.assertIsNone(x["wire_p99_us"])
         self.assertEqual(x["added_p99_us"], {"sipferry": None, "rtpengine": None})
-        self.assertEqual(run.fixed_ratios(None, s, s), [])
+        self.assertEqual(summary.fixed_ratios(None, s, s), [])
 
 
 class MemifSetup(unittest.TestCase):
@@ -136,7 +141,7 @@ class MemifSetup(unittest.TestCase):
         return [x for x in eal if x.startswith("--vdev=")]
 
     def test_zero_copy_client_maps_one_file_and_its_rings_fit_its_pool(self):
-        m = run.memif_setup(zero_copy=True, huge=False)
+        m = lab.memif_setup(zero_copy=True, huge=False)
         # two RX rings filled up front and a full TX ring in flight, within sfgen's 16383 mbufs
         self.assertEqual(m["ring_size"], 4096)
         self.assertLess(3 * m["ring_size"], 16383)
@@ -156,22 +161,22 @@ class MemifSetup(unittest.TestCase):
             self.assertEqual(c.split("socket=")[1].split(",")[0], s.split("socket=")[1].split(",")[0])
 
     def test_copy_mode_keeps_sfgen_as_it_was(self):
-        m = run.memif_setup(zero_copy=False, huge=False)
+        m = lab.memif_setup(zero_copy=False, huge=False)
         self.assertEqual(m["ring_size"], 16384)
         self.assertNotIn("--single-file-segments", m["client_eal"])
         self.assertFalse(any("zero-copy" in x for x in m["client_eal"]))
 
     def test_memory_follows_hugepages(self):
-        small = run.memif_setup(zero_copy=True, huge=False)
+        small = lab.memif_setup(zero_copy=True, huge=False)
         for eal in (small["client_eal"], small["server_eal"]):
             self.assertIn("--no-huge", eal)
             self.assertNotIn("--in-memory", eal)
-        huge = run.memif_setup(zero_copy=True, huge=True)
+        huge = lab.memif_setup(zero_copy=True, huge=True)
         for eal, mb in ((huge["client_eal"], 300), (huge["server_eal"], 256)):
             self.assertNotIn("--no-huge", eal)
             self.assertIn("--in-memory", eal)  # no hugepage files left behind
             self.assertEqual(eal[eal.index("-m") + 1], str(mb))
-        self.assertLessEqual(300 + 256, run.MEMIF_HUGE_MB)
+        self.assertLessEqual(300 + 256, lab.MEMIF_HUGE_MB)
 
 
 class RatePasses(unittest.TestCase):
@@ -193,13 +198,13 @@ class RatePasses(unittest.TestCase):
             seen.append(n)
             return next(given), {"rate_pps": rate}
 
-        real, run.trial = run.trial, fake_trial
+        real, trials.trial = trials.trial, fake_trial
         try:
-            relay, trials = self.Relay(), [{"rate_pps": 1}]  # one trial of an earlier rate
-            passed = run.rate_passes(a, relay, 5000, trials)
+            relay, ts = self.Relay(), [{"rate_pps": 1}]  # one trial of an earlier rate
+            passed = trials.rate_passes(a, relay, 5000, ts)
         finally:
-            run.trial = real
-        return passed, trials[1:], relay.restarts, seen
+            trials.trial = real
+        return passed, ts[1:], relay.restarts, seen
 
     def test_one_trial_per_rate_without_retries(self):
         self.assertEqual(self.run_step([True], 0)[0:3], (True, [{"rate_pps": 5000, "attempt": 1}], 0))
@@ -226,8 +231,8 @@ def counters(loop, busy, polls, rx, hz=2_000_000_000):
 class LoadDelta(unittest.TestCase):
     def test_busy_time_per_packet_per_poll_and_share_of_the_traffic(self):
         # 2 GHz: 3e9 busy cycles = 1.5 s for 1M packets in 50k polls over a 3-s traffic window.
-        d = run.load_delta(counters(10, 5, 1, 7),
-                           counters(10 + 8_000_000_000, 5 + 3_000_000_000, 50_001, 1_000_007), 3.0)
+        d = trials.load_delta(counters(10, 5, 1, 7),
+                              counters(10 + 8_000_000_000, 5 + 3_000_000_000, 50_001, 1_000_007), 3.0)
         self.assertEqual((d["rx_packets"], d["busy_polls"]), (1_000_000, 50_000))
         self.assertAlmostEqual(d["busy_s"], 1.5)
         self.assertAlmostEqual(d["busy_ns_per_packet"], 1500.0)
@@ -235,16 +240,16 @@ class LoadDelta(unittest.TestCase):
         self.assertAlmostEqual(d["busy_share_of_traffic"], 0.5)
 
     def test_no_packets_give_no_cost_per_packet(self):
-        d = run.load_delta(counters(1, 0, 0, 0), counters(100, 0, 0, 0), 3.0)
+        d = trials.load_delta(counters(1, 0, 0, 0), counters(100, 0, 0, 0), 3.0)
         self.assertIsNone(d["busy_ns_per_packet"])
         self.assertIsNone(d["packets_per_busy_poll"])
 
     def test_no_counters_or_a_restart_between_give_none(self):
         c = counters(100, 50, 5, 40)
-        self.assertIsNone(run.load_delta(None, c, 3.0))  # rtpengine: no counters
-        self.assertIsNone(run.load_delta(c, None, 3.0))
-        self.assertIsNone(run.load_delta(c, counters(10, 5, 1, 4), 3.0))  # a new process: counters went back
-        self.assertIsNone(run.load_delta(c, dict(c, tsc_hz=0), 3.0))
+        self.assertIsNone(trials.load_delta(None, c, 3.0))  # rtpengine: no counters
+        self.assertIsNone(trials.load_delta(c, None, 3.0))
+        self.assertIsNone(trials.load_delta(c, counters(10, 5, 1, 4), 3.0))  # a new process: counters went back
+        self.assertIsNone(trials.load_delta(c, dict(c, tsc_hz=0), 3.0))
 
 
 def searched(*trials):
@@ -256,7 +261,7 @@ class SameRateLoad(unittest.TestCase):
     def test_the_highest_rate_both_passed(self):
         relay = searched((1e6, 0, 120.0), (2e6, 0, 100.0), (4e6, 0, 90.0), (8e6, 5, 80.0))
         io = searched((1e6, 0, 70.0), (2e6, 0, 60.0), (4e6, 3, 55.0), (8e6, 0, 50.0))
-        got = run.same_rate_load(relay, io)
+        got = summary.same_rate_load(relay, io)
         self.assertEqual(got["rate_pps"], 2_000_000)
         self.assertEqual(got["busy_ns_per_packet"], [100.0, 60.0])
         self.assertAlmostEqual(got["ratio"], 100.0 / 60.0)
@@ -266,17 +271,17 @@ class SameRateLoad(unittest.TestCase):
         relay = searched((1e6, 0, 120.0), (2e6, 0, 100.0))
         relay["trials"][1]["passed"] = False  # generator-limited, or queueing: no loss, no pass
         io = searched((1e6, 0, 70.0), (2e6, 0, 60.0))
-        self.assertEqual(run.same_rate_load(relay, io)["rate_pps"], 1_000_000)
+        self.assertEqual(summary.same_rate_load(relay, io)["rate_pps"], 1_000_000)
 
     def test_trials_without_counters_do_not_count(self):
         relay = searched((1e6, 0, 120.0), (2e6, 0, None))
         io = searched((1e6, 0, 70.0), (2e6, 0, 60.0))
-        self.assertEqual(run.same_rate_load(relay, io)["rate_pps"], 1_000_000)
+        self.assertEqual(summary.same_rate_load(relay, io)["rate_pps"], 1_000_000)
 
     def test_no_common_passing_rate_or_no_report_gives_none(self):
-        self.assertIsNone(run.same_rate_load(searched((1e6, 0, 120.0)), searched((2e6, 0, 60.0))))
-        self.assertIsNone(run.same_rate_load(None, searched((2e6, 0, 60.0))))
-        self.assertIsNone(run.same_rate_load(searched((1e6, 1, 120.0)), searched((1e6, 0, 60.0))))
+        self.assertIsNone(summary.same_rate_load(searched((1e6, 0, 120.0)), searched((2e6, 0, 60.0))))
+        self.assertIsNone(summary.same_rate_load(None, searched((2e6, 0, 60.0))))
+        self.assertIsNone(summary.same_rate_load(searched((1e6, 1, 120.0)), searched((1e6, 0, 60.0))))
 
 
 if __name__ == "__main__":
