@@ -100,7 +100,7 @@ def teardown():
         for pid in (r.stdout or "").split()[:64]:
             stop_pid(int(pid), f"process in {ns}", grace=3.0)
         sh(["ip", "netns", "del", ns], check=False)
-    for d in ("/var/run/dpdk/sfb-dut", "/var/run/dpdk/sfb-memif"):
+    for d in ("/var/run/dpdk/sfb-dut", "/var/run/dpdk/sfb-memif", "/var/run/dpdk/sfb-wire"):
         shutil.rmtree(d, ignore_errors=True)
     if os.path.isdir("/var/run/dpdk"):
         for d in os.listdir("/var/run/dpdk"):

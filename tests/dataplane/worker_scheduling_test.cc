@@ -12,6 +12,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <rte_eal.h>
 #include <rte_launch.h>
 #include <rte_lcore.h>
 
@@ -143,6 +144,9 @@ TEST(worker_scheduling, dataplane_start_puts_the_worker_lcore_in_its_class_or_la
     no_rtprio_rlimit();
     {
         dataplane dp(cfg);
+        // EAL makes its runtime directory even with --no-shconf and nothing uses it after init:
+        // it goes now, so that a failed or killed run leaves none behind in /var/run/dpdk.
+        std::filesystem::remove_all(rte_eal_get_runtime_dir());
         const unsigned lcore = rte_get_next_lcore(-1, 1, 0);
         ASSERT_LT(lcore, RTE_MAX_LCORE);
         pid_t tid = 0;
