@@ -357,12 +357,14 @@ struct control_loop::impl {
         // Each worker's load: a polling core shows 100% CPU whatever it does, so the loop's TSC
         // cycles and those of its iterations that found work are the measure (busy / loop: the
         // load; busy cycles / rx_packets: the cost of a packet; rx_packets / busy_polls: the
-        // burst it found). worker_clock_hz turns cycles into seconds.
+        // burst it found; handling_cycles: the part of busy spent on sipferry's own packet work,
+        // the rest is the driver's). worker_clock_hz turns cycles into seconds.
         j.key("workers").begin_object();
         for (const dp::worker_load_snapshot& w : s.workers) {
             j.key(std::to_string(w.id)).begin_object();
             j.key("lcore").value(w.lcore).key("loop_cycles").value(w.loop_cycles);
             j.key("busy_cycles").value(w.busy_cycles).key("busy_polls").value(w.busy_polls);
+            j.key("handling_cycles").value(w.handling_cycles);
             j.key("rx_packets").value(w.rx_packets).end_object();
         }
         j.end_object();

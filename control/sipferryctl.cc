@@ -140,6 +140,7 @@ int main(int argc, char** argv) {
         "  stats      counters: ports, drops by reason, relay, SIP, calls\n"
         "  load       each worker lcore's load over --seconds (default 1): busy share of its\n"
         "             polling, packets received per second and per busy poll, busy ns per packet\n"
+        "             and of it the worker's own work (the rest: the driver's RX and TX)\n"
         "  metrics    the same as Prometheus text (GET /metrics, what a Prometheus server scrapes)\n"
         "  calls      the active calls with their legs and relay ports\n"
         "  cdrs       the most recent call records\n"

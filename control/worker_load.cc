@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 
@@ -33,6 +34,15 @@ uint64_t counter(const ptree& worker, const char* key, const std::string& id, co
         throw std::invalid_argument(std::string(which) + " sample: worker " + id + " has no " + key);
     }
     return *v;
+}
+
+// A counter only newer appliances give: none when the key is absent, refused when it is there
+// but not a count.
+std::optional<uint64_t> optional_counter(const ptree& worker, const char* key, const std::string& id, const char* which) {
+    if (!worker.get_child_optional(key)) {
+        return std::nullopt;
+    }
+    return counter(worker, key, id, which);
 }
 
 }  // namespace
@@ -69,6 +79,12 @@ std::vector<worker_load_row> worker_load(const std::string& before, const std::s
             d[k] = v1 - v0;
         }
         const uint64_t loop = d[0], busy = d[1], polls = d[2], rx = d[3];
+        // Handling cycles: counted since 7 December 2026; an older appliance's rows show none.
+        const auto h0 = optional_counter(*w0, "handling_cycles", id, "the first");
+        const auto h1 = optional_counter(w1, "handling_cycles", id, "the second");
+        if (h0 && h1 && *h1 < *h0) {
+            throw std::invalid_argument("worker " + id + ": handling_cycles went back (the appliance restarted between the samples)");
+        }
         worker_load_row r;
         r.worker = id;
         r.lcore = w1.get<unsigned>("lcore", 0);
@@ -78,13 +94,17 @@ std::vector<worker_load_row> worker_load(const std::string& before, const std::s
         r.rx_pps = static_cast<double>(rx) / seconds;
         r.packets_per_busy_poll = polls != 0 ? static_cast<double>(rx) / static_cast<double>(polls) : 0.0;
         r.busy_ns_per_packet = rx != 0 ? static_cast<double>(busy) * 1e9 / *hz / static_cast<double>(rx) : -1.0;
+        if (h0 && h1 && rx != 0) {
+            const uint64_t handling = std::min(*h1 - *h0, busy);  // read one after the other, as above
+            r.own_ns_per_packet = static_cast<double>(handling) * 1e9 / *hz / static_cast<double>(rx);
+        }
         rows.push_back(r);
     }
     return rows;
 }
 
 std::string format_worker_load(const std::vector<worker_load_row>& rows) {
-    std::string out = "worker  lcore  busy %      rx pps  pkts/busy poll  busy ns/pkt\n";
+    std::string out = "worker  lcore  busy %      rx pps  pkts/busy poll  busy ns/pkt  of it own\n";
     char line[256];
     for (const worker_load_row& r : rows) {
         // The id is a JSON key: the appliance writes numbers, anything else is shown printable.
@@ -92,12 +112,15 @@ std::string format_worker_load(const std::vector<worker_load_row>& rows) {
         for (char& c : id) {
             c = (c >= 0x20 && c < 0x7f) ? c : '?';
         }
-        char ns[24] = "-";
+        char ns[24] = "-", own[24] = "-";
         if (r.busy_ns_per_packet >= 0) {
             std::snprintf(ns, sizeof ns, "%.0f", r.busy_ns_per_packet);
         }
-        std::snprintf(line, sizeof line, "%6s  %5u  %6.1f  %10.0f  %14.1f  %11s\n", id.c_str(), r.lcore,
-                      r.busy_fraction * 100.0, r.rx_pps, r.packets_per_busy_poll, ns);
+        if (r.own_ns_per_packet >= 0) {
+            std::snprintf(own, sizeof own, "%.0f", r.own_ns_per_packet);
+        }
+        std::snprintf(line, sizeof line, "%6s  %5u  %6.1f  %10.0f  %14.1f  %11s  %9s\n", id.c_str(), r.lcore,
+                      r.busy_fraction * 100.0, r.rx_pps, r.packets_per_busy_poll, ns, own);
         out += line;
     }
     return out;

@@ -6,7 +6,9 @@
 /// cycles of its loop and of the iterations that found work (dataplane/stats.hh,
 /// charge_iteration). Between two samples they give VPP's `show runtime` figures for the core:
 /// the busy share, the packets it received, how many it found per busy poll (near the burst
-/// size: it is close to its limit) and the busy cycles each packet cost.
+/// size: it is close to its limit) and the busy cycles each packet cost, and of those the part
+/// that was sipferry's own work on the packet (the rest is the driver's RX and TX: on a NIC
+/// what io forwarding would cost, on af_packet mostly the kernel's send path).
 
 #include <string>
 #include <vector>
@@ -21,6 +23,9 @@ struct worker_load_row {
     double rx_pps = 0;                  ///< packets received per second of the interval
     double packets_per_busy_poll = 0;   ///< 0 when no iteration was busy
     double busy_ns_per_packet = -1;     ///< busy time per packet received; -1 when none was
+    /// ... of it, handling the packet (classification, relay, rewrite, hand-offs); -1 when none
+    /// was received or the appliance does not count it
+    double own_ns_per_packet = -1;
 };
 
 /// The load of every worker in `after` between the two stats answers, taken `seconds` apart.

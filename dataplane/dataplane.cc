@@ -443,7 +443,8 @@ stats_snapshot dataplane::stats() const {
         s.rtcp_reports_lost += ws.rtcp_reports_lost.load(std::memory_order_relaxed);
         worker_load_snapshot load{w->id, w->lcore, ws.loop_cycles.load(std::memory_order_relaxed),
                                   ws.busy_cycles.load(std::memory_order_relaxed),
-                                  ws.busy_polls.load(std::memory_order_relaxed), 0};
+                                  ws.busy_polls.load(std::memory_order_relaxed),
+                                  ws.handling_cycles.load(std::memory_order_relaxed), 0};
         for (unsigned p = 0; p < ports_.size(); ++p) {
             load.rx_packets += ws.rx_packets[p].load(std::memory_order_relaxed);
         }

@@ -56,6 +56,11 @@ struct alignas(64) worker_stats {
     std::atomic<uint64_t> loop_cycles{0};  ///< TSC cycles of every loop iteration since the start
     std::atomic<uint64_t> busy_cycles{0};  ///< ... of the iterations that received or sent something
     std::atomic<uint64_t> busy_polls{0};   ///< those iterations (received, or flushed buffered TX)
+    /// ... of those, the cycles spent handling the received bursts: classification, the relay
+    /// table, rewrite, counters, hand-offs to the control plane (worker_handle_burst), without
+    /// the driver's TX of a buffer that filled meanwhile. busy - handling: the driver's RX and
+    /// TX and the loop, what io forwarding would cost on the same ports.
+    std::atomic<uint64_t> handling_cycles{0};
 };
 
 /// Single-writer increment: no locked instruction on the fast path.
@@ -84,7 +89,7 @@ struct port_stats_snapshot {
 /// One worker's load counters (worker_stats) and what it received.
 struct worker_load_snapshot {
     unsigned id = 0, lcore = 0;
-    uint64_t loop_cycles = 0, busy_cycles = 0, busy_polls = 0;
+    uint64_t loop_cycles = 0, busy_cycles = 0, busy_polls = 0, handling_cycles = 0;
     uint64_t rx_packets = 0;  ///< on every port
 };
 

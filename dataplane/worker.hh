@@ -64,6 +64,9 @@ struct alignas(64) worker {
     std::unique_ptr<sip_limiter> sip_limit;
 
     worker_stats stats;
+    /// The driver's TX of buffers that filled during the burst being handled (scratch of the
+    /// loop: kept out of stats.handling_cycles).
+    uint64_t tx_cycles_in_handling = 0;
 };
 
 /// The lcore entry point (rte_eal_remote_launch); `arg` is a worker*.

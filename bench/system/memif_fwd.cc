@@ -135,9 +135,11 @@ void write_load(const std::string& path, const worker_stats& s) {
     if (f == nullptr) {
         return;
     }
-    std::fprintf(f, "{\"loop_cycles\":%lu,\"busy_cycles\":%lu,\"busy_polls\":%lu,\"rx_packets\":%lu,\"tsc_hz\":%lu}\n",
+    std::fprintf(f,
+                 "{\"loop_cycles\":%lu,\"busy_cycles\":%lu,\"busy_polls\":%lu,\"handling_cycles\":%lu,"
+                 "\"rx_packets\":%lu,\"tsc_hz\":%lu}\n",
                  static_cast<unsigned long>(s.loop_cycles.load()), static_cast<unsigned long>(s.busy_cycles.load()),
-                 static_cast<unsigned long>(s.busy_polls.load()),
+                 static_cast<unsigned long>(s.busy_polls.load()), static_cast<unsigned long>(s.handling_cycles.load()),
                  static_cast<unsigned long>(sum(s.rx_packets, worker_stats::max_ports)),
                  static_cast<unsigned long>(rte_get_tsc_hz()));
     std::fclose(f);

@@ -11,7 +11,7 @@ import time
 from lab import (CALLEE, CALLER, DUT_ACC, DUT_CORE, DUT_CPU, GEN_CPU, HERE, MEDIA_SRC, NG_ADDR, NS_DUT, NS_GEN,
                  RUN_DIR, SINK, SINK_PORT, SMALL_PAGES_EAL, SRC_PORT, garp, nice, say, sh, started, stop_pid,
                  timer_slack, veth_vdev, wait_until, xdp_detach)
-from trials import LOAD_KEYS, cpu_sample
+from trials import LOAD_KEYS, OPTIONAL_LOAD_KEYS, cpu_sample
 
 class relay_under_test:
     """A relay process in sfb-dut with its N streams set up; start/stop/restart by PID."""
@@ -128,7 +128,8 @@ class sipferry_relay(relay_under_test):
         workers = list((st.get("workers") or {}).values())
         if not workers:
             return None
-        return dict({k: sum(w[k] for w in workers) for k in LOAD_KEYS}, tsc_hz=st.get("worker_clock_hz"))
+        sample = {k: sum(w[k] for w in workers) for k in LOAD_KEYS + OPTIONAL_LOAD_KEYS if all(k in w for w in workers)}
+        return sample | {"tsc_hz": st.get("worker_clock_hz")} if all(k in sample for k in LOAD_KEYS) else None
 
     def config(self):
         """sipferry-bench.conf with the worker's idle sleep of this run (0: pure polling) and

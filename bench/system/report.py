@@ -111,14 +111,15 @@ def print_search_table(out):
 
 def print_memif_fixed_table(out):
     """--memif-fixed-rates: per rate and mode, the trials that failed and each trial's busy ns per
-    packet with the packets it found per busy poll (a slow core at ~1 packet per poll, a queue at
-    ~32)."""
-    print(f"\n{'net_memif, one lcore (CPU 1), fixed rates':<44} {'failed':>8}   busy ns per packet (packets per busy poll), "
-          f"each trial")
+    packet, the relay's own work in it, and the packets it found per busy poll (a slow core at ~1
+    packet per poll, a queue at ~32)."""
+    print(f"\n{'net_memif, one lcore (CPU 1), fixed rates':<44} {'failed':>8}   busy ns per packet/of it own work "
+          f"(packets per busy poll), each trial")
     for mode, rows in out["memif"].items():
         for r in rows or []:
-            each = ", ".join(f"{fmt(ns, '{:.0f}')} ({fmt(pp, '{:.1f}')})"
-                             for ns, pp in zip(r["busy_ns_per_packet_each"], r["packets_per_busy_poll_each"]))
+            own = r.get("handling_ns_per_packet_each") or [None] * len(r["busy_ns_per_packet_each"])
+            each = ", ".join(f"{fmt(ns, '{:.0f}')}{'/' + fmt(h, '{:.0f}') if h is not None else ''} ({fmt(pp, '{:.1f}')})"
+                             for ns, h, pp in zip(r["busy_ns_per_packet_each"], own, r["packets_per_busy_poll_each"]))
             print(f"{mode + ' at ' + fmt(r['rate_pps'] / 1e6, '{:.2f}') + ' Mpps':<44} "
                   f"{str(r['failed']) + '/' + str(r['trials']):>8}   {each}")
 
@@ -132,13 +133,13 @@ def print_in_process_tables(out):
         how = (f"   (sfgen {'zero-copy' if st.get('zero_copy') else 'copy-mode'}, rings of {st.get('ring_size')}, "
                f"{'hugepages' if st.get('hugepages') else '4k pages'})" if st else "")
         print(f"\n{'net_memif, one lcore (CPU 1)':<34} {'zero-loss Mpps':>14} {'vs io forward':>14} "
-              f"{'busy ns/pkt':>12} {'busy share':>11} {'pkt/poll':>9}{how}")
+              f"{'busy ns/pkt':>12} {'own work':>9} {'busy share':>11} {'pkt/poll':>9}{how}")
         base = memif.get("io") and memif["io"]["zero_loss_pps"]
         for k, v in memif.items():
             wl = v.get("load_at_zero_loss") or {}
             print(f"{k:<34} {v['zero_loss_pps'] / 1e6:>14.3f} {fmt(ratio(v['zero_loss_pps'], base), '{:.2f}x'):>14} "
-                  f"{fmt(wl.get('busy_ns_per_packet'), '{:.1f}'):>12} {fmt(wl.get('busy_share_of_traffic'), '{:.0%}'):>11} "
-                  f"{fmt(wl.get('packets_per_busy_poll'), '{:.1f}'):>9}")
+                  f"{fmt(wl.get('busy_ns_per_packet'), '{:.1f}'):>12} {fmt(wl.get('handling_ns_per_packet'), '{:.1f}'):>9} "
+                  f"{fmt(wl.get('busy_share_of_traffic'), '{:.0%}'):>11} {fmt(wl.get('packets_per_busy_poll'), '{:.1f}'):>9}")
         same = out.get("memif_load_same_rate")
         if same:
             print(f"(busy: the forwarding lcore's loop in iterations that found packets, at the zero-loss trial; "

@@ -173,7 +173,10 @@ def fixed_summary(rep):
                     # The forwarding lcore's cost per packet in each trial (where it counts it).
                     "busy_ns_per_packet_each": [(t.get("worker_load") or {}).get("busy_ns_per_packet") for t in ts],
                     "packets_per_busy_poll_each": [(t.get("worker_load") or {}).get("packets_per_busy_poll")
-                                                   for t in ts]})
+                                                   for t in ts],
+                    # ... and of it, sipferry's own packet work (None where not counted).
+                    "handling_ns_per_packet_each": [(t.get("worker_load") or {}).get("handling_ns_per_packet")
+                                                    for t in ts]})
     return out
 
 

@@ -153,7 +153,8 @@ def trial(a, relay, rate, n):
     t["passed"] = ok
     veth_note = f" veth drops: {t['veth_drops']}" if t.get("veth_drops") else ""
     wl = t["worker_load"]
-    load_note = (f"  busy {wl['busy_ns_per_packet']:.0f} ns/pkt ({fmt(wl['busy_share_of_traffic'], '{:.0%}')} of the "
+    own = f", own work {wl['handling_ns_per_packet']:.0f}" if wl and wl.get("handling_ns_per_packet") is not None else ""
+    load_note = (f"  busy {wl['busy_ns_per_packet']:.0f} ns/pkt{own} ({fmt(wl['busy_share_of_traffic'], '{:.0%}')} of the "
                  f"traffic's time, {fmt(wl['packets_per_busy_poll'], '{:.1f}')} pkt/poll)"
                  if wl and wl["busy_ns_per_packet"] else "")
     pc = t["cpu"].get("process")
@@ -169,23 +170,34 @@ def trial(a, relay, rate, n):
 
 
 LOAD_KEYS = ("loop_cycles", "busy_cycles", "busy_polls", "rx_packets")
+OPTIONAL_LOAD_KEYS = ("handling_cycles",)  # not in binaries before 7 December 2026 (A/B runs)
 
 
 def load_delta(before, after, traffic_s):
     """The forwarding lcore's load over one trial, from its counters (dataplane/stats.hh,
     charge_iteration) read before and after the sfgen run: busy ns per packet it received,
     packets per busy poll (32, the burst: it was at its limit), and its busy time over the
-    traffic window (warm-up + trial). None without counters (rtpengine) or across a restart."""
+    traffic window (warm-up + trial). Where the lcore counts its handling cycles (sipferry's own
+    packet work, the rest of busy being the driver's RX and TX and the loop): handling and
+    driver ns per packet, the two parts of busy ns per packet, measured in the same trial.
+    None without counters (rtpengine) or across a restart."""
     if not before or not after or not after.get("tsc_hz"):
         return None
-    d = {k: after[k] - before[k] for k in LOAD_KEYS}
+    keys = LOAD_KEYS + tuple(k for k in OPTIONAL_LOAD_KEYS if k in before and k in after)
+    d = {k: after[k] - before[k] for k in keys}
     if any(v < 0 for v in d.values()):
         return None
-    busy_s = d["busy_cycles"] / after["tsc_hz"]
-    return {"rx_packets": d["rx_packets"], "busy_polls": d["busy_polls"], "busy_s": busy_s,
-            "busy_ns_per_packet": busy_s * 1e9 / d["rx_packets"] if d["rx_packets"] else None,
-            "packets_per_busy_poll": d["rx_packets"] / d["busy_polls"] if d["busy_polls"] else None,
-            "busy_share_of_traffic": busy_s / traffic_s if traffic_s > 0 else None}
+    hz, rx = after["tsc_hz"], d["rx_packets"]
+    busy_s = d["busy_cycles"] / hz
+    out = {"rx_packets": rx, "busy_polls": d["busy_polls"], "busy_s": busy_s,
+           "busy_ns_per_packet": busy_s * 1e9 / rx if rx else None,
+           "packets_per_busy_poll": rx / d["busy_polls"] if d["busy_polls"] else None,
+           "busy_share_of_traffic": busy_s / traffic_s if traffic_s > 0 else None}
+    if "handling_cycles" in d and rx:
+        handling = min(d["handling_cycles"], d["busy_cycles"])  # two counters, read one after the other
+        out["handling_ns_per_packet"] = handling / hz * 1e9 / rx
+        out["driver_ns_per_packet"] = (d["busy_cycles"] - handling) / hz * 1e9 / rx
+    return out
 
 
 def rate_passes(a, relay, rate, trials):

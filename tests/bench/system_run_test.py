@@ -251,6 +251,26 @@ class LoadDelta(unittest.TestCase):
         self.assertIsNone(trials.load_delta(c, counters(10, 5, 1, 4), 3.0))  # a new process: counters went back
         self.assertIsNone(trials.load_delta(c, dict(c, tsc_hz=0), 3.0))
 
+    def test_own_work_and_the_drivers_part_of_a_packets_busy_time(self):
+        # 1.5 s busy for 1M packets (1500 ns each), 0.2 s of it handling: 200 ns own, 1300 the driver's.
+        d = trials.load_delta(dict(counters(10, 5, 1, 7), handling_cycles=3),
+                              dict(counters(10 + 8_000_000_000, 5 + 3_000_000_000, 50_001, 1_000_007),
+                                   handling_cycles=3 + 400_000_000), 3.0)
+        self.assertAlmostEqual(d["handling_ns_per_packet"], 200.0)
+        self.assertAlmostEqual(d["driver_ns_per_packet"], 1300.0)
+        # Read after busy_cycles, handling can hold a burst more: never above the busy time.
+        d = trials.load_delta(dict(counters(0, 0, 0, 0), handling_cycles=0),
+                              dict(counters(100, 50, 5, 40), handling_cycles=60), 3.0)
+        self.assertAlmostEqual(d["handling_ns_per_packet"], d["busy_ns_per_packet"])
+        self.assertEqual(d["driver_ns_per_packet"], 0.0)
+        # A binary without the counter (old side of an A/B run), in either sample: no split.
+        d = trials.load_delta(counters(0, 0, 0, 0), dict(counters(100, 50, 5, 40), handling_cycles=10), 3.0)
+        self.assertNotIn("handling_ns_per_packet", d)
+        self.assertIsNotNone(d["busy_ns_per_packet"])
+        # Gone back with the rest (a restart): no figures at all.
+        self.assertIsNone(trials.load_delta(dict(counters(0, 0, 0, 0), handling_cycles=50),
+                                            dict(counters(100, 50, 5, 40), handling_cycles=10), 3.0))
+
 
 def searched(*trials):
     return {"trials": [{"rate_pps": r, "lost": lost, "passed": lost == 0, "worker_load": None if ns is None else

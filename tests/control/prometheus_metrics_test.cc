@@ -67,7 +67,7 @@ const std::string stats = R"({
   "ports": {"acc": {"rx_packets": 2, "tx_packets": 3}, "core": {"rx_packets": 5, "tx_packets": 7}},
   "drops": {"relay_miss": 4, "udp_port": 0},
   "relay": {"entries": 12, "relayed": 900},
-  "workers": {"0": {"lcore": 1, "loop_cycles": 5000, "busy_cycles": 1200, "busy_polls": 40, "rx_packets": 900}},
+  "workers": {"0": {"lcore": 1, "loop_cycles": 5000, "busy_cycles": 1200, "busy_polls": 40, "handling_cycles": 300, "rx_packets": 900}},
   "worker_clock_hz": 2000000000,
   "capture": {"running": false, "written": 0},
   "hep": {"enabled": true, "sent": 14},
@@ -101,6 +101,7 @@ TEST(prometheus_metrics, counters_gauges_and_labels) {
     EXPECT_TRUE(has_line(t, R"(sipferry_workers_busy_cycles_total{worker="0"} 1200)"));
     EXPECT_TRUE(has_line(t, R"(sipferry_workers_loop_cycles_total{worker="0"} 5000)"));
     EXPECT_TRUE(has_line(t, R"(sipferry_workers_busy_polls_total{worker="0"} 40)"));
+    EXPECT_TRUE(has_line(t, R"(sipferry_workers_handling_cycles_total{worker="0"} 300)"));
     EXPECT_TRUE(has_line(t, "sipferry_worker_clock_hz 2000000000"));
     EXPECT_TRUE(has_line(t, "sipferry_capture_running 0"));
     EXPECT_TRUE(has_line(t, "sipferry_hep_enabled 1"));

@@ -7,7 +7,8 @@
 //   exception;
 // - deterministic;
 // - every row's figures are finite and in range: busy share within 0..1, rates and packets per
-//   busy poll not negative, busy ns per packet -1 (no packet) or not negative;
+//   busy poll not negative, busy ns per packet -1 (no packet) or not negative, and own ns per
+//   packet -1 (not counted) or within 0..busy ns per packet;
 // - the table has a header and one line per row.
 
 #include "worker_load.hh"
@@ -50,11 +51,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     check(again.size() == rows.size());
     for (size_t i = 0; i < rows.size(); ++i) {
         const worker_load_row& r = rows[i];
-        check(r.worker == again[i].worker && r.busy_ns_per_packet == again[i].busy_ns_per_packet);
+        check(r.worker == again[i].worker && r.busy_ns_per_packet == again[i].busy_ns_per_packet &&
+              r.own_ns_per_packet == again[i].own_ns_per_packet);
         check(std::isfinite(r.busy_fraction) && r.busy_fraction >= 0 && r.busy_fraction <= 1);
         check(std::isfinite(r.rx_pps) && r.rx_pps >= 0);
         check(std::isfinite(r.packets_per_busy_poll) && r.packets_per_busy_poll >= 0);
         check(std::isfinite(r.busy_ns_per_packet) && (r.busy_ns_per_packet == -1 || r.busy_ns_per_packet >= 0));
+        check(std::isfinite(r.own_ns_per_packet) &&
+              (r.own_ns_per_packet == -1 || (r.own_ns_per_packet >= 0 && r.own_ns_per_packet <= r.busy_ns_per_packet)));
     }
     const std::string table = format_worker_load(rows);
     size_t lines = 0;

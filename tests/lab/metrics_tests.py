@@ -163,7 +163,7 @@ class MetricsTests:
         rows = {}
         for line in lines[1:]:
             f = line.split()
-            if len(f) != 6:
+            if len(f) != 7:
                 errs.append(f"row of {len(f)} fields: {line!r}")
                 continue
             rows[f[0]] = f
@@ -176,7 +176,7 @@ class MetricsTests:
             f = rows.get(wid)
             if f is None:
                 continue
-            lcore, busy, pps, per_poll, ns = int(f[1]), float(f[2]), float(f[3]), float(f[4]), f[5]
+            lcore, busy, pps, per_poll, ns, own = int(f[1]), float(f[2]), float(f[3]), float(f[4]), f[5], f[6]
             if lcore != w["lcore"]:
                 errs.append(f"worker {wid}: lcore {lcore}, the stats say {w['lcore']}")
             if not 0.0 <= busy <= 100.0 or pps < 0 or per_poll < 0:
@@ -189,6 +189,9 @@ class MetricsTests:
                 errs.append(f"worker {wid}: {pps:g} pps, but rx_packets grew by {grew} in {elapsed:.1f} s around it")
             if ns == "-" and pps != 0:
                 errs.append(f"worker {wid}: {pps:g} pps and no busy ns per packet")
+            # Own work (handling the packets) is part of their busy time, there whenever it is.
+            if (own == "-") != (ns == "-") or (own != "-" and not 0 < float(own) <= float(ns)):
+                errs.append(f"worker {wid}: own ns per packet {own} against busy {ns}")
         bad = self.run(["ip", "netns", "exec", "sf-sbc", ctl, "load", "--seconds", "0"], timeout=10)
         if bad.returncode != 2:
             errs.append(f"--seconds 0: exit {bad.returncode}, wanted 2")
