@@ -58,6 +58,7 @@ def say(msg):
 
 # ---- namespaces -------------------------------------------------------------------------
 
+
 def ns_list():
     r = sh(["ip", "netns", "list"], check=False)
     return [line.split()[0] for line in (r.stdout or "").splitlines() if line.strip()]
@@ -260,6 +261,7 @@ def veth_drops():
 
 
 # ---- processes and the machine ----------------------------------------------------------
+
 
 def wait_until(pred, seconds, proc=None, what=""):
     end = time.monotonic() + seconds

@@ -13,6 +13,7 @@ from relays import memif_relay, rtpengine_relay, sipferry_relay
 from summary import bench_medians
 from trials import measure, measure_fixed, measure_veth
 
+
 def run_memif(a, logdir, info):
     """(c): zero-loss rate through net_memif of io forwarding and of sipferry's worker loop
     (lookup + rewrite + counters) on the same devices, same generator. `info` gets the set-up

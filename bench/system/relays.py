@@ -13,6 +13,7 @@ from lab import (CALLEE, CALLER, DUT_ACC, DUT_CORE, DUT_CPU, GEN_CPU, HERE, MEDI
                  timer_slack, veth_vdev, wait_until, xdp_detach)
 from trials import LOAD_KEYS, OPTIONAL_LOAD_KEYS, cpu_sample
 
+
 class relay_under_test:
     """A relay process in sfb-dut with its N streams set up; start/stop/restart by PID."""
 

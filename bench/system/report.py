@@ -3,6 +3,7 @@ fixed-rate table, the net_memif and net_ring tables, and fmt for their figures."
 from lab import DUT_CPU, GEN_CPU
 from summary import per_cpu, ratio
 
+
 def fmt(v, f="{:.0f}"):
     """A figure for the tables, '-' when there is none."""
     return "-" if v is None else f.format(v)

@@ -3,6 +3,7 @@ search summarised, medians over rounds, the fixed rates per rate, what each rela
 wire's p99, the ratios' helpers, the --fixed-rates parser and Google Benchmark's medians. Pure
 functions, no I/O (tests/bench/system_run_test.py)."""
 
+
 def latency_us(t):
     lat = (t or {}).get("latency_ns")
     return {k: lat.get(k, 0) / 1e3 for k in ("p50", "p99", "p99_9", "max")} if lat else None
