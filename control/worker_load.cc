@@ -45,6 +45,14 @@ std::optional<uint64_t> optional_counter(const ptree& worker, const char* key, c
     return counter(worker, key, id, which);
 }
 
+// What a counter grew by between the samples; one that went back means a restart between them.
+uint64_t growth(uint64_t v0, uint64_t v1, const char* key, const std::string& id) {
+    if (v1 < v0) {
+        throw std::invalid_argument("worker " + id + ": " + key + " went back (the appliance restarted between the samples)");
+    }
+    return v1 - v0;
+}
+
 }  // namespace
 
 std::vector<worker_load_row> worker_load(const std::string& before, const std::string& after, double seconds) {
@@ -71,20 +79,14 @@ std::vector<worker_load_row> worker_load(const std::string& before, const std::s
         uint64_t d[4];
         const char* keys[4] = {"loop_cycles", "busy_cycles", "busy_polls", "rx_packets"};
         for (unsigned k = 0; k < 4; ++k) {
-            const uint64_t v0 = counter(*w0, keys[k], id, "the first"), v1 = counter(w1, keys[k], id, "the second");
-            if (v1 < v0) {
-                throw std::invalid_argument("worker " + id + ": " + keys[k] +
-                                            " went back (the appliance restarted between the samples)");
-            }
-            d[k] = v1 - v0;
+            d[k] = growth(counter(*w0, keys[k], id, "the first"), counter(w1, keys[k], id, "the second"), keys[k], id);
         }
         const uint64_t loop = d[0], busy = d[1], polls = d[2], rx = d[3];
         // Handling cycles: counted since 7 December 2026; an older appliance's rows show none.
         const auto h0 = optional_counter(*w0, "handling_cycles", id, "the first");
         const auto h1 = optional_counter(w1, "handling_cycles", id, "the second");
-        if (h0 && h1 && *h1 < *h0) {
-            throw std::invalid_argument("worker " + id + ": handling_cycles went back (the appliance restarted between the samples)");
-        }
+        const std::optional<uint64_t> handled =
+            h0 && h1 ? std::optional<uint64_t>(growth(*h0, *h1, "handling_cycles", id)) : std::nullopt;
         worker_load_row r;
         r.worker = id;
         r.lcore = w1.get<unsigned>("lcore", 0);
@@ -94,8 +96,8 @@ std::vector<worker_load_row> worker_load(const std::string& before, const std::s
         r.rx_pps = static_cast<double>(rx) / seconds;
         r.packets_per_busy_poll = polls != 0 ? static_cast<double>(rx) / static_cast<double>(polls) : 0.0;
         r.busy_ns_per_packet = rx != 0 ? static_cast<double>(busy) * 1e9 / *hz / static_cast<double>(rx) : -1.0;
-        if (h0 && h1 && rx != 0) {
-            const uint64_t handling = std::min(*h1 - *h0, busy);  // read one after the other, as above
+        if (handled && rx != 0) {
+            const uint64_t handling = std::min(*handled, busy);  // read one after the other, as above
             r.own_ns_per_packet = static_cast<double>(handling) * 1e9 / *hz / static_cast<double>(rx);
         }
         rows.push_back(r);
