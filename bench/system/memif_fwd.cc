@@ -10,16 +10,22 @@
 ///          checksums, per-side and per-lcore counters, buffered TX) with one relay call per
 ///          stream installed directly in the relay table (no SIP: memif has no kernel path
 ///          for the B2BUA's signalling).
+///   alternate  both on the same lcore, taking turns of --slice-ms (default 10): the relay's
+///          worker loop for a slice, io forwarding for the next, each counting its own load.
+///          Separate trials of io and relay compare two moments of a shared host whose speed
+///          moves 2x within minutes; slices of 10 ms see the same host, so the ratio of their
+///          busy time per packet is the relay's cost over io's, free of that drift.
 ///
-///   memif_fwd [EAL args, two net_memif vdevs, -l MAIN,WORKER] -- --mode io|relay --streams N
-///             [--duration S] [--load-file PATH]
+///   memif_fwd [EAL args, two net_memif vdevs, -l MAIN,WORKER] -- --mode io|relay|alternate
+///             --streams N [--duration S] [--load-file PATH] [--slice-ms MS]
 ///
 /// Stream i: sfgen sends from 203.0.113.20:30000+2i to 203.0.113.1:20000+2i (port 0); the
 /// relay forwards from 203.0.113.129:20000+2i (port 1) to 203.0.113.150:40000+2i. Runs until
 /// SIGINT/SIGTERM or --duration, then prints its counters as JSON on stdout. Both modes count
 /// their loop's busy cycles as the appliance's workers do (dataplane/stats.hh, charge_iteration);
 /// with --load-file the main lcore writes them there every 100 ms (JSON, replaced by rename), so
-/// that the harness can read them around each trial.
+/// that the harness can read them around each trial (alternate: the relay's at the top level, as
+/// in relay mode, and io forwarding's under "io").
 
 #include <rte_cycles.h>
 #include <rte_eal.h>
@@ -28,6 +34,7 @@
 #include <rte_log.h>
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
+#include <rte_pause.h>
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
@@ -84,21 +91,21 @@ struct io_counters {
     rte_rcu_qsbr* pollers = nullptr;  ///< reader 0: this lcore, quiescent between bursts (unmap_grace.hh)
 };
 
-// testpmd's io forwarding on one lcore: both directions, frames untouched.
-int io_main(void* arg) {
-    auto* c = static_cast<io_counters*>(arg);
+// testpmd's io forwarding on one lcore, both directions, frames untouched, for as long as
+// `keep_going()` says; reader 0 of c.pollers online meanwhile (registered by the caller).
+template <class KeepGoing>
+void io_forward(io_counters& c, KeepGoing keep_going) {
     rte_mbuf* pkts[32];
     const uint16_t ports[2][2] = {{0, 1}, {1, 0}};
-    rte_rcu_qsbr_thread_register(c->pollers, 0);
-    rte_rcu_qsbr_thread_online(c->pollers, 0);
+    rte_rcu_qsbr_thread_online(c.pollers, 0);
     uint64_t iteration_start = rte_rdtsc();
     unsigned got = 0;
-    while (!stop.load(std::memory_order_relaxed)) {
+    while (keep_going()) {
         const uint64_t now = rte_rdtsc();
-        charge_iteration(c->stats, now - iteration_start, got != 0);
+        charge_iteration(c.stats, now - iteration_start, got != 0);
         iteration_start = now;
         got = 0;
-        rte_rcu_qsbr_quiescent(c->pollers, 0);
+        rte_rcu_qsbr_quiescent(c.pollers, 0);
         for (const auto& p : ports) {
             const uint16_t n = rte_eth_rx_burst(p[0], 0, pkts, 32);
             if (n == 0) {
@@ -106,17 +113,69 @@ int io_main(void* arg) {
             }
             got += n;
             const uint16_t sent = rte_eth_tx_burst(p[1], 0, pkts, n);
-            bump(c->stats.rx_packets[p[0]], n);
-            bump(c->stats.tx_packets[p[1]], sent);
+            bump(c.stats.rx_packets[p[0]], n);
+            bump(c.stats.tx_packets[p[1]], sent);
             if (sent < n) {
-                bump(c->stats.drops[static_cast<unsigned>(drop_reason::tx_failed)], n - sent);
+                bump(c.stats.drops[static_cast<unsigned>(drop_reason::tx_failed)], n - sent);
                 rte_pktmbuf_free_bulk(pkts + sent, n - sent);
             }
         }
     }
-    charge_iteration(c->stats, rte_rdtsc() - iteration_start, got != 0);
-    rte_rcu_qsbr_thread_offline(c->pollers, 0);
+    charge_iteration(c.stats, rte_rdtsc() - iteration_start, got != 0);
+    rte_rcu_qsbr_thread_offline(c.pollers, 0);
+}
+
+int io_main(void* arg) {
+    auto* c = static_cast<io_counters*>(arg);
+    rte_rcu_qsbr_thread_register(c->pollers, 0);
+    io_forward(*c, [] { return !stop.load(std::memory_order_relaxed); });
     return 0;
+}
+
+// --mode alternate: whose turn it is. The main lcore flips it at every slice's end; the relay's
+// worker loop returns when its stop flag (relay_slice_over) is set, io forwarding when the turn
+// is no longer its own.
+std::atomic<bool> relay_turn{false};
+std::atomic<bool> relay_slice_over{true};
+
+struct alternate_lcore {
+    io_counters* io;  ///< io forwarding's counters; its pollers are the relay table's readers
+    worker* relay;    ///< the relay's worker, stop = &relay_slice_over
+};
+
+// The relay's worker loop and io forwarding take turns on one lcore: each turn, the worker as
+// the appliance runs it (worker_main, entered afresh: it registers, flushes its TX buffers and
+// goes offline as it returns) or io forwarding. Both are reader 0 of the same RCU variable, so a
+// memif client's disconnect waits for whichever burst is in flight (unmap_grace.hh).
+int alternate_main(void* arg) {
+    const auto* lc = static_cast<const alternate_lcore*>(arg);
+    rte_rcu_qsbr_thread_register(lc->io->pollers, 0);
+    while (!stop.load(std::memory_order_relaxed)) {
+        if (relay_turn.load(std::memory_order_acquire)) {
+            worker_main(lc->relay);
+            // A slice may end before worker_main saw it begin: wait for the turn to pass.
+            while (relay_turn.load(std::memory_order_acquire) && !stop.load(std::memory_order_relaxed)) {
+                rte_pause();
+            }
+        } else {
+            io_forward(*lc->io, [] {
+                return !stop.load(std::memory_order_relaxed) && !relay_turn.load(std::memory_order_relaxed);
+            });
+        }
+    }
+    return 0;
+}
+
+// The main lcore's end of a slice: the other forwarder's turn. The relay's stop flag is cleared
+// before its turn is announced and set before the turn passes back.
+void next_turn() {
+    if (relay_turn.load()) {
+        relay_slice_over.store(true);
+        relay_turn.store(false, std::memory_order_release);
+    } else {
+        relay_slice_over.store(false);
+        relay_turn.store(true, std::memory_order_release);
+    }
 }
 
 uint64_t sum(const std::atomic<uint64_t>* first, unsigned n) {
@@ -127,21 +186,34 @@ uint64_t sum(const std::atomic<uint64_t>* first, unsigned n) {
     return total;
 }
 
-// The forwarding lcore's load counters as JSON, written to `path` through a temporary file and
-// a rename, so that a reader never sees half of it.
-void write_load(const std::string& path, const worker_stats& s) {
+// One forwarder's load counters as a JSON object's members.
+void print_load(FILE* f, const worker_stats& s) {
+    std::fprintf(f,
+                 "\"loop_cycles\":%lu,\"busy_cycles\":%lu,\"busy_polls\":%lu,\"handling_cycles\":%lu,"
+                 "\"rx_packets\":%lu,\"tsc_hz\":%lu",
+                 static_cast<unsigned long>(s.loop_cycles.load()), static_cast<unsigned long>(s.busy_cycles.load()),
+                 static_cast<unsigned long>(s.busy_polls.load()), static_cast<unsigned long>(s.handling_cycles.load()),
+                 static_cast<unsigned long>(sum(s.rx_packets, worker_stats::max_ports)),
+                 static_cast<unsigned long>(rte_get_tsc_hz()));
+}
+
+// The forwarding lcore's load counters as JSON (with --mode alternate, io forwarding's too, under
+// "io"), written to `path` through a temporary file and a rename, so that a reader never sees
+// half of it.
+void write_load(const std::string& path, const worker_stats& s, const worker_stats* io) {
     const std::string tmp = path + ".tmp";
     FILE* f = std::fopen(tmp.c_str(), "w");
     if (f == nullptr) {
         return;
     }
-    std::fprintf(f,
-                 "{\"loop_cycles\":%lu,\"busy_cycles\":%lu,\"busy_polls\":%lu,\"handling_cycles\":%lu,"
-                 "\"rx_packets\":%lu,\"tsc_hz\":%lu}\n",
-                 static_cast<unsigned long>(s.loop_cycles.load()), static_cast<unsigned long>(s.busy_cycles.load()),
-                 static_cast<unsigned long>(s.busy_polls.load()), static_cast<unsigned long>(s.handling_cycles.load()),
-                 static_cast<unsigned long>(sum(s.rx_packets, worker_stats::max_ports)),
-                 static_cast<unsigned long>(rte_get_tsc_hz()));
+    std::fputc('{', f);
+    print_load(f, s);
+    if (io != nullptr) {
+        std::fputs(",\"io\":{", f);
+        print_load(f, *io);
+        std::fputc('}', f);
+    }
+    std::fputs("}\n", f);
     std::fclose(f);
     std::rename(tmp.c_str(), path.c_str());
 }
@@ -159,6 +231,7 @@ int main(int argc, char** argv) {
     std::string mode = "relay";
     unsigned n_streams = 100;
     double duration = 600;
+    unsigned slice_ms = 10;
     std::string load_file;
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string opt = argv[i];
@@ -170,13 +243,18 @@ int main(int argc, char** argv) {
             duration = std::strtod(argv[i + 1], nullptr);
         } else if (opt == "--load-file") {
             load_file = argv[i + 1];
+        } else if (opt == "--slice-ms") {
+            slice_ms = static_cast<unsigned>(std::strtoul(argv[i + 1], nullptr, 10));
         } else {
-            die("usage: memif_fwd [EAL] -- --mode io|relay --streams N [--duration S] [--load-file PATH]");
+            die("usage: memif_fwd [EAL] -- --mode io|relay|alternate --streams N [--duration S] [--load-file PATH] "
+                "[--slice-ms MS]");
         }
     }
-    if ((mode != "io" && mode != "relay") || n_streams == 0 || n_streams > 4000 || rte_eth_dev_count_avail() < 2) {
-        die("--mode io|relay, --streams 1..4000, two ports (EAL --vdev net_memif...)");
+    if ((mode != "io" && mode != "relay" && mode != "alternate") || n_streams == 0 || n_streams > 4000 ||
+        slice_ms == 0 || slice_ms > 1000 || rte_eth_dev_count_avail() < 2) {
+        die("--mode io|relay|alternate, --streams 1..4000, --slice-ms 1..1000, two ports (EAL --vdev net_memif...)");
     }
+    const bool alternate = mode == "alternate";
     const unsigned worker_lcore = rte_get_next_lcore(rte_lcore_id(), 1, 0);
     if (worker_lcore >= RTE_MAX_LCORE) {
         die("needs a worker lcore (-l MAIN,WORKER)");
@@ -264,30 +342,47 @@ int main(int argc, char** argv) {
             rte_eth_tx_buffer_init(wp.tx, 32);
             w->port_ids[w->n_ports++] = id;
         }
-        rte_eal_remote_launch(worker_main, w.get(), worker_lcore);
+        if (alternate) {
+            io.pollers = table->readers();
+            w->stop = &relay_slice_over;
+            static alternate_lcore lc{&io, w.get()};
+            rte_eal_remote_launch(alternate_main, &lc, worker_lcore);
+        } else {
+            rte_eal_remote_launch(worker_main, w.get(), worker_lcore);
+        }
     }
     const worker_stats& load = mode == "io" ? io.stats : w->stats;
+    const worker_stats* io_load = alternate ? &io.stats : nullptr;
     if (!load_file.empty()) {
-        write_load(load_file, load);  // before the line the harness waits for: its first sample is there
+        write_load(load_file, load, io_load);  // before the line the harness waits for: its first sample is there
     }
-    std::fprintf(stderr, "memif_fwd: %s mode, %u streams, forwarding on lcore %u\n", mode.c_str(), n_streams,
-                 worker_lcore);
-    // The main lcore only waits (bounded by --duration); neighbour events are discarded.
-    const uint64_t end = rte_rdtsc() + static_cast<uint64_t>(duration * static_cast<double>(rte_get_tsc_hz()));
-    for (unsigned tick = 0; !stop.load() && rte_rdtsc() < end; ++tick) {
+    std::fprintf(stderr, "memif_fwd: %s mode, %u streams, forwarding on lcore %u%s\n", mode.c_str(), n_streams,
+                 worker_lcore, alternate ? (", turns of " + std::to_string(slice_ms) + " ms").c_str() : "");
+    // The main lcore only waits (bounded by --duration), ends the alternating slices and writes
+    // the load file every 100 ms; neighbour events are discarded.
+    const uint64_t hz = rte_get_tsc_hz();
+    const uint64_t end = rte_rdtsc() + static_cast<uint64_t>(duration * static_cast<double>(hz));
+    const unsigned tick_us = alternate ? slice_ms * 1000 : 10000;
+    uint64_t next_write = 0;
+    while (!stop.load() && rte_rdtsc() < end) {
+        if (alternate) {
+            next_turn();
+        }
         if (w->neighbours != nullptr) {
             neighbour_event ev[32];
             rte_ring_dequeue_burst_elem(w->neighbours, ev, sizeof(neighbour_event), 32, nullptr);
         }
-        if (!load_file.empty() && tick % 10 == 0) {
-            write_load(load_file, load);
+        if (!load_file.empty() && rte_rdtsc() >= next_write) {
+            write_load(load_file, load, io_load);
+            next_write = rte_rdtsc() + hz / 10;
         }
-        rte_delay_us_sleep(10000);
+        rte_delay_us_sleep(tick_us);
     }
     stop.store(true);
+    relay_slice_over.store(true);
     rte_eal_wait_lcore(worker_lcore);
     if (!load_file.empty()) {
-        write_load(load_file, load);
+        write_load(load_file, load, io_load);
     }
     const unsigned tx_failed = static_cast<unsigned>(drop_reason::tx_failed);
     std::printf("{\"mode\":\"%s\",\"streams\":%u,\"io_rx\":%lu,\"io_tx\":%lu,\"io_dropped\":%lu,"
@@ -307,8 +402,10 @@ int main(int argc, char** argv) {
     // its destructor reads unmapped memory (it did: SIGSEGV at every relay-mode exit, the JSON
     // above lost with it).
     set_unmap_grace(nullptr);
+    if (!alternate) {
+        rte_free(io.pollers);  // alternate: the table's own, freed with it
+    }
     table.reset();
-    rte_free(io.pollers);
     rte_eal_cleanup();
     return 0;
 }

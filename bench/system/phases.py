@@ -1,6 +1,6 @@
 """The benchmark's phases (run.py), one function each: a relay, or the wire, given what it needs
 of the kernel (drop rules, addresses), started, measured (trials.py) and stopped again whatever
-happens; the net_memif pair (io forwarding, then the relay); the net_ring phase (bench_ring_io)
+happens; the net_memif pair (io forwarding, the relay, then the two alternating on one lcore); the net_ring phase (bench_ring_io)
 with its address-translation probe. Each returns its raw figures for summary.py."""
 import json
 import os
@@ -37,7 +37,26 @@ def run_memif(a, logdir, info):
                          measure(a, r, search_min=a.memif_search_min, search_max=a.memif_search_max))
         finally:
             r.stop()
+    rates = alternate_rates(a, out["relay"])
+    if rates:
+        r = memif_relay(a, "alternate", logdir)
+        try:
+            r.start()
+            out["alternate"] = measure_fixed(a, r, rates)
+        finally:
+            r.stop()
     return out
+
+
+def alternate_rates(a, relay):
+    """The rates of the alternating trials (memif_fwd --mode alternate: the relay's worker loop and
+    io forwarding in turns of 10 ms on the lcore): --memif-fixed-rates, or half the relay's
+    zero-loss rate and that rate itself (both forwarders keep up there: io is the faster). None
+    when the relay's search found no rate."""
+    if a.memif_fixed_rates:
+        return a.memif_fixed_rates
+    zero_loss = ((relay or {}).get("search") or {}).get("zero_loss_pps")
+    return [zero_loss / 2, zero_loss] if zero_loss else None
 
 
 def run_wire(a, logdir, also_at=None):

@@ -125,6 +125,20 @@ def print_memif_fixed_table(out):
                   f"{str(r['failed']) + '/' + str(r['trials']):>8}   {each}")
 
 
+def print_memif_alternate_table(rows):
+    """memif_fwd --mode alternate: per rate, each trial's busy ns per packet of the relay's turns
+    (of it own work) and of io forwarding's, and their ratio, with its median."""
+    print(f"\n{'net_memif, one lcore, relay and io in turns of 10 ms':<52} {'failed':>6} {'relay / io':>10}   "
+          f"each trial: relay busy ns/of it own work, io busy ns (ratio)")
+    for r in rows:
+        each = ", ".join(f"{fmt(x, '{:.0f}')}/{fmt(h, '{:.0f}')}, {fmt(y, '{:.0f}')} "
+                         f"({fmt(ratio(x, y) if x and y else None, '{:.2f}')})"
+                         for x, h, y in zip(r["relay_busy_ns_per_packet_each"], r["relay_handling_ns_per_packet_each"],
+                                            r["io_busy_ns_per_packet_each"]))
+        print(f"{'at ' + fmt(r['rate_pps'] / 1e6, '{:.2f}') + ' Mpps':<52} "
+              f"{str(r['failed']) + '/' + str(r['trials']):>6} {fmt(r['relay_over_io'], '{:.2f}x'):>10}   {each}")
+
+
 def print_in_process_tables(out):
     memif = out.get("memif")
     if memif and any(isinstance(v, list) for v in memif.values()):
@@ -147,6 +161,8 @@ def print_in_process_tables(out):
                   f"at {same['rate_pps'] / 1e6:.2f} Mpps, the highest rate both passed, a packet cost the relay "
                   f"{same['busy_ns_per_packet'][0]:.1f} ns and io forwarding {same['busy_ns_per_packet'][1]:.1f} ns: "
                   f"{same['ratio']:.2f}x)")
+    if out.get("memif_alternate"):
+        print_memif_alternate_table(out["memif_alternate"])
     ring = out.get("ring_mpps_per_lcore")
     if ring:
         print(f"\n{'net_ring, one lcore (CPU 1)':<34} {'Mpps':>8} {'vs io forward':>14}   "

@@ -29,7 +29,10 @@ trial at rtpengine's half-load rate, for the latency the path itself has (what e
 its p99 less the wire's at the same rate). Over every trial the relay's
 CPU time (process, and sipferry's worker thread) is read from /proc. Then, without the kernel:
 sipferry's worker loop vs plain io forwarding on the same two net_memif ports (memif_fwd.cc,
-sfgen as memif client, same search) and on net_ring (bench_ring_io). docs/benchmarks.md.
+sfgen as memif client, same search), then the two in turns of 10 ms on the one lcore, each
+counting its own busy time (trials at half the relay's zero-loss rate and at that rate, or at
+--memif-fixed-rates): their ratio per packet, free of the host's drift between separate trials;
+and on net_ring (bench_ring_io). docs/benchmarks.md.
 
 With --fixed-rates R1,R2,... the veth phases (rtpengine, the wire, sipferry) skip the search and
 run --fixed-repeats trials at each of those total rates instead, the rates taken in turn: the
@@ -67,8 +70,8 @@ from lab import (DUT_CPU, GEN_CPU, MEMIF_HUGE_MB, NS_DUT, NS_GEN, RING_HUGE_MB, 
                  SINK_DROP, VETH_PMDS, interrupted, kernel_drop, on_signal, say, setup_namespaces, teardown)
 from phases import run_memif, run_ring, run_rtpengine, run_sipferry, run_wire  # noqa: E402
 from report import print_table  # noqa: E402
-from summary import (added, fixed_ratios, fixed_summary, median_summary, parse_rates, per_cpu, ratio,  # noqa: E402
-                     same_load_p99, same_rate_load, summary)
+from summary import (added, alternate_summary, fixed_ratios, fixed_summary, median, median_summary,  # noqa: E402
+                     parse_rates, per_cpu, ratio, same_load_p99, same_rate_load, summary)
 
 
 def parse_args():
@@ -116,8 +119,9 @@ def parse_args():
                     help="memif descriptors per ring as a power of two, 10..14 (default 14 in copy mode, 12 "
                          "with --memif-zero-copy on, at most 12 there)")
     ap.add_argument("--memif-fixed-rates", default=None, metavar="PPS,PPS,...",
-                    help="no search on memif: --fixed-repeats trials at these rates (e.g. 2M,4M), io forwarding "
-                         "and the relay alike; each trial's busy ns per packet tells a slow core from a queue")
+                    help="no search on memif: --fixed-repeats trials at these rates (e.g. 2M,4M), io forwarding, "
+                         "the relay and the two alternating alike; each trial's busy ns per packet tells a slow "
+                         "core from a queue")
     ap.add_argument("--memif-search-min", type=float, default=100000.0)
     ap.add_argument("--memif-search-max", type=float, default=50000000.0)
     ap.add_argument("--keep-logs", action="store_true")
@@ -309,7 +313,8 @@ def summarise_in_process(a, out, ring, ring_info, memif, memif_info):
     out["ring_eal_memory"] = ring_info.get("eal_memory")
     out["ring_translation_ns"] = ring_info.get("translation_ns")
     memif_summ = fixed_summary if a.memif_fixed_rates else summary
-    out["memif"] = {m: memif_summ(memif[m]) for m in memif} if memif else None
+    out["memif"] = {m: memif_summ(memif[m]) for m in ("io", "relay")} if memif else None
+    out["memif_alternate"] = alternate_summary(memif.get("alternate")) if memif else None
     out["memif_setup"] = memif_info or None
     out["memif_load_same_rate"] = same_rate_load(memif["relay"], memif["io"]) if memif else None
     out["raw"]["memif"] = memif
@@ -349,6 +354,10 @@ def compare(a, out, ring, memif):
                                              memif and memif["io"].get("search", {}).get("zero_loss_pps")),
         # What a packet costs the lcore (busy cycles), the relay over io forwarding, at one rate.
         "memif_busy_ns_per_packet_relay_over_io": (out["memif_load_same_rate"] or {}).get("ratio"),
+        # The same, the two taking turns of 10 ms on the lcore in the same trials: the median
+        # over every alternating trial, free of the host's drift between separate trials.
+        "memif_busy_ns_per_packet_relay_over_io_alternating": median(
+            [x for row in out.get("memif_alternate") or [] for x in row["relay_over_io_each"]]),
         "ring_relay_1k_over_io_forward": ratio(ring and ring.get("BM_ring_relay_1k"),
                                                ring and ring.get("BM_ring_io_forward_baseline")),
         "ring_worker_1k_over_io_forward": ratio(ring and ring.get("BM_ring_worker_1k"),

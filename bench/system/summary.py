@@ -181,6 +181,34 @@ def fixed_summary(rep):
     return out
 
 
+def alternate_summary(rep):
+    """memif_fwd --mode alternate (the relay's worker loop and io forwarding taking turns of 10 ms
+    on one lcore, each counting its own load): per rate, in the order first run, each trial's busy
+    ns per packet of the two, the relay's own work, and their ratio (relay over io: what the relay
+    costs a packet over the I/O path, on the same host at the same moment), with the median
+    ratio. Failed trials count: each turn's counters are as true as in a passing trial."""
+    if not rep or "fixed" not in rep:
+        return None
+    by_rate = {}
+    for t in rep["fixed"]:
+        by_rate.setdefault(t["rate_pps"], []).append(t)
+
+    def ns(load, key="busy_ns_per_packet"):
+        return (load or {}).get(key)
+
+    out = []
+    for rate, ts in by_rate.items():
+        ratios = [ns(t.get("worker_load")) / ns(t.get("io_load")) for t in ts
+                  if ns(t.get("worker_load")) and ns(t.get("io_load"))]
+        out.append({"rate_pps": rate, "trials": len(ts), "failed": sum(1 for t in ts if not t.get("passed")),
+                    "io_busy_ns_per_packet_each": [ns(t.get("io_load")) for t in ts],
+                    "relay_busy_ns_per_packet_each": [ns(t.get("worker_load")) for t in ts],
+                    "relay_handling_ns_per_packet_each": [ns(t.get("worker_load"), "handling_ns_per_packet")
+                                                          for t in ts],
+                    "relay_over_io_each": ratios, "relay_over_io": median(ratios)})
+    return out
+
+
 def fixed_ratios(sipferry, rtpengine, wire):
     """Per rate both relays ran: rtpengine's median p99 over sipferry's, and what each adds to the
     wire's median p99 at that rate (us; None where a relay measured no more than the wire)."""

@@ -137,6 +137,9 @@ def trial(a, relay, rate, n):
     t["cpu"] = cpu_delta(cpu0, cpu1, relay.idle_cpu_rate, warmup + a.trial + drain, relayed)
     t["cpu"]["generator"] = {"user_s": ru.ru_utime, "system_s": ru.ru_stime} if ru else None
     t["worker_load"] = load_delta(load0, load1, warmup + a.trial)
+    if isinstance((load0 or {}).get("io"), dict) and isinstance((load1 or {}).get("io"), dict):
+        # memif_fwd --mode alternate: io forwarding's turns, counted apart, in the same trial
+        t["io_load"] = load_delta(load0["io"], load1["io"], warmup + a.trial)
     if not relay.memif:
         after = veth_drops()
         t["veth_drops"] = {k: {c: v[c] - before.get(k, {}).get(c, 0) for c in v} for k, v in after.items()
@@ -157,6 +160,10 @@ def trial(a, relay, rate, n):
     load_note = (f"  busy {wl['busy_ns_per_packet']:.0f} ns/pkt{own} ({fmt(wl['busy_share_of_traffic'], '{:.0%}')} of the "
                  f"traffic's time, {fmt(wl['packets_per_busy_poll'], '{:.1f}')} pkt/poll)"
                  if wl and wl["busy_ns_per_packet"] else "")
+    io = t.get("io_load")
+    if load_note and io and io["busy_ns_per_packet"]:
+        load_note += (f"; io forwarding's turns {io['busy_ns_per_packet']:.0f} ns/pkt: relay / io "
+                      f"{wl['busy_ns_per_packet'] / io['busy_ns_per_packet']:.2f}")
     pc = t["cpu"].get("process")
     cpu_note = (f"  cpu {pc['cpu_s']:.2f} s ({pc['pps_per_traffic_cpu_s'] / 1e3:.0f}k pkt/cpu-s)"
                 if pc and pc.get("pps_per_traffic_cpu_s") else "")

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Units of the system benchmark's (bench/system/) pure parts: the --fixed-rates parser, the per-rate
-summary of trials and the per-rate comparison of the relays and the wire, Google Benchmark's
-medians (summary.py), the memif phase's ports and memory (lab.py), the search's step at one rate
-and the forwarding lcore's load over a trial (trials.py). No namespaces, no traffic: the trials
+summary of trials and the per-rate comparison of the relays and the wire, the alternating memif
+trials' ratios, Google Benchmark's medians (summary.py), the memif phase's ports and memory
+(lab.py) and the rates of its alternating trials (phases.py), the search's step at one rate and
+the forwarding lcore's load over a trial (trials.py). No namespaces, no traffic: the trials
 are what sfgen reports, made up here. The argument: the bench/system folder (or its run.py)."""
 import importlib.util
 import os
@@ -14,6 +15,7 @@ BENCH = sys.argv.pop(1) if len(sys.argv) > 1 else os.path.join(
 BENCH = os.path.abspath(BENCH if os.path.isdir(BENCH) else os.path.dirname(BENCH))
 sys.path.insert(0, BENCH)  # the harness's modules import each other by name
 import lab  # noqa: E402
+import phases  # noqa: E402
 import summary  # noqa: E402
 import trials  # noqa: E402
 
@@ -302,6 +304,63 @@ class SameRateLoad(unittest.TestCase):
         self.assertIsNone(summary.same_rate_load(searched((1e6, 0, 120.0)), searched((2e6, 0, 60.0))))
         self.assertIsNone(summary.same_rate_load(None, searched((2e6, 0, 60.0))))
         self.assertIsNone(summary.same_rate_load(searched((1e6, 1, 120.0)), searched((1e6, 0, 60.0))))
+
+
+def alternating(rate, relay_ns, io_ns, own_ns=None, passed=True):
+    t = trial(rate, 10, passed=passed)
+    t["worker_load"] = {"busy_ns_per_packet": relay_ns, "handling_ns_per_packet": own_ns} if relay_ns else None
+    t["io_load"] = {"busy_ns_per_packet": io_ns} if io_ns else None
+    return t
+
+
+class AlternateSummary(unittest.TestCase):
+    def test_each_trials_ratio_and_their_median_per_rate_in_the_order_run(self):
+        rep = {"fixed": [alternating(2e6, 300.0, 200.0, 60.0), alternating(3.5e6, 240.0, 200.0, 40.0),
+                         alternating(2e6, 440.0, 400.0, 62.0), alternating(3.5e6, 260.0, 200.0, 41.0),
+                         alternating(2e6, 280.0, 200.0, 66.0)]}
+        lo, hi = summary.alternate_summary(rep)
+        self.assertEqual((lo["rate_pps"], hi["rate_pps"]), (2e6, 3.5e6))
+        self.assertEqual(lo["relay_busy_ns_per_packet_each"], [300.0, 440.0, 280.0])
+        self.assertEqual(lo["io_busy_ns_per_packet_each"], [200.0, 400.0, 200.0])
+        self.assertEqual(lo["relay_handling_ns_per_packet_each"], [60.0, 62.0, 66.0])
+        self.assertEqual(lo["relay_over_io_each"], [1.5, 1.1, 1.4])
+        self.assertAlmostEqual(lo["relay_over_io"], 1.4)
+        self.assertAlmostEqual(hi["relay_over_io"], (1.2 + 1.3) / 2)
+
+    def test_failed_trials_count_and_keep_their_ratio(self):
+        (row,) = summary.alternate_summary({"fixed": [alternating(3.5e6, 250.0, 200.0, passed=False)]})
+        self.assertEqual((row["failed"], row["trials"], row["relay_over_io_each"]), (1, 1, [1.25]))
+
+    def test_a_trial_without_either_count_has_no_ratio(self):
+        rep = {"fixed": [alternating(2e6, 300.0, None), alternating(2e6, None, 200.0), alternating(2e6, 330.0, 300.0)]}
+        (row,) = summary.alternate_summary(rep)
+        self.assertEqual(row["io_busy_ns_per_packet_each"], [None, 200.0, 300.0])
+        self.assertEqual(row["relay_busy_ns_per_packet_each"], [300.0, None, 330.0])
+        self.assertEqual(row["relay_over_io_each"], [1.1])
+        self.assertAlmostEqual(row["relay_over_io"], 1.1)
+
+    def test_no_ratio_at_all_gives_none_and_no_report_no_summary(self):
+        (row,) = summary.alternate_summary({"fixed": [alternating(2e6, None, 200.0)]})
+        self.assertIsNone(row["relay_over_io"])
+        self.assertIsNone(summary.alternate_summary(None))
+        self.assertIsNone(summary.alternate_summary({"search": {"zero_loss_pps": 1e6}, "trials": []}))
+
+
+class AlternateRates(unittest.TestCase):
+    class Args:
+        memif_fixed_rates = None
+
+    def test_the_fixed_rates_when_given(self):
+        a = self.Args()
+        a.memif_fixed_rates = [2e6, 3.5e6]
+        self.assertEqual(phases.alternate_rates(a, {"search": {"zero_loss_pps": 4e6}}), [2e6, 3.5e6])
+
+    def test_half_the_relays_zero_loss_rate_and_that_rate(self):
+        self.assertEqual(phases.alternate_rates(self.Args(), {"search": {"zero_loss_pps": 4e6}}), [2e6, 4e6])
+
+    def test_no_rate_found_or_no_relay_report_runs_none(self):
+        self.assertIsNone(phases.alternate_rates(self.Args(), {"search": {"zero_loss_pps": None}}))
+        self.assertIsNone(phases.alternate_rates(self.Args(), None))
 
 
 if __name__ == "__main__":
