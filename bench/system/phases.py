@@ -1,7 +1,7 @@
 """The benchmark's phases (run.py), one function each: a relay, or the wire, given what it needs
 of the kernel (drop rules, addresses), started, measured (trials.py) and stopped again whatever
-happens; the net_memif pair (io forwarding, the relay, then the two alternating on one lcore); the net_ring phase (bench_ring_io)
-with its address-translation probe. Each returns its raw figures for summary.py."""
+happens; the net_memif pair (io forwarding, the relay, then the two alternating on one lcore);
+the net_ring phase (bench_ring_io) with its address-translation probe. Each returns its raw figures for summary.py."""
 import json
 import os
 import shutil

@@ -152,6 +152,14 @@ def parse_rates(text):
     return rates
 
 
+def trials_by_rate(rep):
+    """A fixed-rate report's trials by rate, the rates in the order first run."""
+    by_rate = {}
+    for t in rep["fixed"]:
+        by_rate.setdefault(t["rate_pps"], []).append(t)
+    return by_rate
+
+
 def fixed_summary(rep):
     """Per rate (in the order first run): the trials, how many failed (loss, duplicates, a
     limited generator or a standing queue), packets sent and lost, and the median of the trials'
@@ -159,11 +167,8 @@ def fixed_summary(rep):
     medians by) and the relay process's median CPU seconds per trial."""
     if not rep or "fixed" not in rep:
         return None
-    by_rate = {}
-    for t in rep["fixed"]:
-        by_rate.setdefault(t["rate_pps"], []).append(t)
     out = []
-    for rate, ts in by_rate.items():
+    for rate, ts in trials_by_rate(rep).items():
         lats = [latency_us(t) for t in ts if latency_us(t)]
         cpu = [((t.get("cpu") or {}).get("process") or {}).get("cpu_s") for t in ts]
         out.append({"rate_pps": rate, "trials": len(ts), "failed": sum(1 for t in ts if not t.get("passed")),
@@ -189,15 +194,12 @@ def alternate_summary(rep):
     ratio. Failed trials count: each turn's counters are as true as in a passing trial."""
     if not rep or "fixed" not in rep:
         return None
-    by_rate = {}
-    for t in rep["fixed"]:
-        by_rate.setdefault(t["rate_pps"], []).append(t)
 
     def ns(load, key="busy_ns_per_packet"):
         return (load or {}).get(key)
 
     out = []
-    for rate, ts in by_rate.items():
+    for rate, ts in trials_by_rate(rep).items():
         ratios = [ns(t.get("worker_load")) / ns(t.get("io_load")) for t in ts
                   if ns(t.get("worker_load")) and ns(t.get("io_load"))]
         out.append({"rate_pps": rate, "trials": len(ts), "failed": sum(1 for t in ts if not t.get("passed")),
