@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace sf::test {
 
@@ -48,6 +49,8 @@ struct cert_spec {
     std::string ip_san;          ///< e.g. "127.0.0.1"; "" = none
     long not_before_s = -3600;   ///< relative to now
     long not_after_s = 86400;    ///< relative to now
+    std::string crl_url;         ///< a CRL Distribution Points URI; "" = none
+    long serial = 0;             ///< 0 = the next of a counter
 };
 
 inline EVP_PKEY* read_private_key(const std::string& pem) {
@@ -63,8 +66,8 @@ inline std::string certificate_pem(const std::string& key_pem, const cert_spec& 
     EVP_PKEY* signer = spec.issuer_key_pem.empty() ? key : read_private_key(spec.issuer_key_pem);
     X509* x = X509_new();
     X509_set_version(x, 2);
-    static long serial = 1;
-    ASN1_INTEGER_set(X509_get_serialNumber(x), ++serial);
+    static long serial = 1000;
+    ASN1_INTEGER_set(X509_get_serialNumber(x), spec.serial != 0 ? spec.serial : ++serial);
     X509_gmtime_adj(X509_getm_notBefore(x), spec.not_before_s);
     X509_gmtime_adj(X509_getm_notAfter(x), spec.not_after_s);
     X509_set_pubkey(x, key);
@@ -89,6 +92,9 @@ inline std::string certificate_pem(const std::string& key_pem, const cert_spec& 
     };
     add(NID_basic_constraints, spec.ca ? "critical,CA:TRUE" : "CA:FALSE");
     add(NID_key_usage, spec.ca ? "critical,keyCertSign,cRLSign" : "critical,digitalSignature");
+    if (!spec.crl_url.empty()) {
+        add(NID_crl_distribution_points, "URI:" + spec.crl_url);
+    }
     if (!spec.ip_san.empty()) {
         add(NID_subject_alt_name, "IP:" + spec.ip_san);
         add(NID_ext_key_usage, "serverAuth");
@@ -119,6 +125,107 @@ inline std::string certificate_pem(const std::string& key_pem, const cert_spec& 
     }
     EVP_PKEY_free(key);
     return pem;
+}
+
+/// What a test CRL (RFC 5280 5) is: its issuer, the serial numbers it revokes, its dates and the
+/// ways a CRL can be one a verifier must not rely on.
+struct crl_spec {
+    std::string issuer_cn;
+    std::string issuer_key_pem;
+    std::vector<long> revoked;     ///< serial numbers
+    std::string entries_issuer_cn;  ///< "" = none; else an indirect CRL: its entries name this issuer (certificateIssuer)
+    long this_update_s = -60;      ///< relative to now
+    long next_update_s = 3600;     ///< relative to now; 0 = no nextUpdate
+    bool delta = false;            ///< a deltaCRLIndicator (critical)
+    bool unknown_critical = false;  ///< a critical extension nobody understands
+    bool only_some_reasons = false;  ///< an issuingDistributionPoint limited to some reasons
+    bool der = false;              ///< DER instead of PEM
+};
+
+/// A CRL as `spec` says, signed with SHA-256 by the issuer's key.
+inline std::string crl_of(const crl_spec& spec) {
+    EVP_PKEY* key = read_private_key(spec.issuer_key_pem);
+    X509_CRL* crl = X509_CRL_new();
+    X509_CRL_set_version(crl, 1);  // v2: extensions
+    X509_NAME* issuer = X509_NAME_new();
+    X509_NAME_add_entry_by_txt(issuer, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(spec.issuer_cn.c_str()),
+                               -1, -1, 0);
+    X509_CRL_set_issuer_name(crl, issuer);
+    X509_NAME_free(issuer);
+    ASN1_TIME* t = X509_gmtime_adj(nullptr, spec.this_update_s);
+    X509_CRL_set1_lastUpdate(crl, t);
+    if (spec.next_update_s != 0) {
+        X509_gmtime_adj(t, spec.next_update_s);
+        X509_CRL_set1_nextUpdate(crl, t);
+    }
+    for (size_t i = 0; i < spec.revoked.size(); ++i) {
+        X509_REVOKED* r = X509_REVOKED_new();
+        ASN1_INTEGER* serial = ASN1_INTEGER_new();
+        ASN1_INTEGER_set(serial, spec.revoked[i]);
+        X509_REVOKED_set_serialNumber(r, serial);
+        ASN1_INTEGER_free(serial);
+        X509_gmtime_adj(t, spec.this_update_s - 10);
+        X509_REVOKED_set_revocationDate(r, t);
+        if (i == 0 && !spec.entries_issuer_cn.empty()) {
+            GENERAL_NAMES* names = GENERAL_NAMES_new();
+            GENERAL_NAME* gn = GENERAL_NAME_new();
+            X509_NAME* n = X509_NAME_new();
+            X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC,
+                                       reinterpret_cast<const unsigned char*>(spec.entries_issuer_cn.c_str()), -1, -1, 0);
+            GENERAL_NAME_set0_value(gn, GEN_DIRNAME, n);
+            sk_GENERAL_NAME_push(names, gn);
+            X509_REVOKED_add1_ext_i2d(r, NID_certificate_issuer, names, 1, 0);
+            GENERAL_NAMES_free(names);
+        }
+        X509_CRL_add0_revoked(crl, r);
+    }
+    ASN1_TIME_free(t);
+    auto add_integer = [crl](int nid, long value, int critical) {
+        ASN1_INTEGER* v = ASN1_INTEGER_new();
+        ASN1_INTEGER_set(v, value);
+        X509_CRL_add1_ext_i2d(crl, nid, v, critical, 0);
+        ASN1_INTEGER_free(v);
+    };
+    add_integer(NID_crl_number, 1, 0);
+    if (spec.delta) {
+        add_integer(NID_delta_crl, 1, 1);  // the base CRL's number
+    }
+    if (spec.unknown_critical) {
+        ASN1_OBJECT* oid = OBJ_txt2obj("1.3.6.1.4.1.99999.1", 1);
+        ASN1_OCTET_STRING* os = ASN1_OCTET_STRING_new();
+        ASN1_OCTET_STRING_set(os, reinterpret_cast<const unsigned char*>("\x05\x00"), 2);
+        X509_EXTENSION* ext = X509_EXTENSION_create_by_OBJ(nullptr, oid, 1, os);
+        X509_CRL_add_ext(crl, ext, -1);
+        X509_EXTENSION_free(ext);
+        ASN1_OCTET_STRING_free(os);
+        ASN1_OBJECT_free(oid);
+    }
+    if (spec.only_some_reasons) {
+        ISSUING_DIST_POINT* idp = ISSUING_DIST_POINT_new();
+        idp->onlysomereasons = ASN1_BIT_STRING_new();
+        ASN1_BIT_STRING_set_bit(idp->onlysomereasons, 1, 1);  // keyCompromise
+        X509_CRL_add1_ext_i2d(crl, NID_issuing_distribution_point, idp, 1, 0);
+        ISSUING_DIST_POINT_free(idp);
+    }
+    X509_CRL_sort(crl);
+    X509_CRL_sign(crl, key, EVP_sha256());
+    std::string out;
+    if (spec.der) {
+        unsigned char* der = nullptr;
+        const int n = i2d_X509_CRL(crl, &der);
+        out.assign(reinterpret_cast<const char*>(der), static_cast<size_t>(n));
+        OPENSSL_free(der);
+    } else {
+        BIO* bio = BIO_new(BIO_s_mem());
+        PEM_write_bio_X509_CRL(bio, crl);
+        char* data = nullptr;
+        const long n = BIO_get_mem_data(bio, &data);
+        out.assign(data, static_cast<size_t>(n));
+        BIO_free(bio);
+    }
+    X509_CRL_free(crl);
+    EVP_PKEY_free(key);
+    return out;
 }
 
 /// A JWS in compact form, ES256 (r||s), of any header and payload: PASSporTs a signer would not

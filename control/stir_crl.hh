@@ -1,0 +1,100 @@
+#pragma once
+/// @file
+/// Certificate revocation for STIR/SHAKEN verification: the CRLs (RFC 5280 5) that STI
+/// certificates name in their CRL Distribution Points extension (ATIS-1000080: a SHAKEN
+/// certificate carries one, an HTTP(S) URL of the STI-PA's CRL), fetched like x5u certificates
+/// and kept by URL until their nextUpdate.
+///
+/// Why at verification time and not when a certificate arrives: a certificate is kept up to a
+/// day, a CRL changes meanwhile, and a revoked carrier must stop passing as soon as the next
+/// CRL says so. So a certificate keeps its revocation keys (revocation_key()), and every
+/// verification asks check() of the CRL it names.
+///
+/// Trust: a CRL counts only when its signature verifies with the key of a certificate the
+/// verifier trusts to sign CRLs (trust_signer(): the roots, and the CA certificates of chains
+/// that verified against them), whose name is the CRL's issuer. Indirect CRLs (RFC 5280 5.3.3,
+/// entries naming their certificates' issuer) are read as such. Delta CRLs, partial CRLs (only
+/// some reasons, attribute certificates only) and CRLs with a critical extension not understood
+/// here are refused: a list that may be incomplete would let a revoked certificate pass.
+///
+/// Control thread only, synchronous and pure apart from OpenSSL (the fetch is the caller's).
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+struct x509_st;  // OpenSSL's X509
+
+namespace sf::control {
+
+class revocation_lists {
+public:
+    revocation_lists() = default;
+    ~revocation_lists();
+    revocation_lists(const revocation_lists&) = delete;
+    revocation_lists& operator=(const revocation_lists&) = delete;
+
+    /// Lets `cert`'s key sign CRLs for its subject (a root, or a CA certificate of a chain that
+    /// verified), unless its keyUsage leaves out cRLSign. The same certificate twice counts once;
+    /// beyond max_signers the oldest is forgotten.
+    void trust_signer(x509_st* cert);
+    size_t signers() const { return signers_.size(); }
+
+    /// The URL of `cert`'s CRL: the first URI of the first full name in its CRL Distribution
+    /// Points (RFC 5280 4.2.1.13), "" when it has none.
+    static std::string distribution_point(x509_st* cert);
+    /// What a CRL entry for `cert` matches: its issuer's name (RFC 4514 text, ASCII letters in
+    /// lower case: two encodings of one name compare equal) and its serial number.
+    static std::string revocation_key(x509_st* cert);
+
+    /// A CRL fetched from `url` (DER, or PEM "X509 CRL"). Checked now: it parses, understands
+    /// every critical extension, is complete (no delta, no partial list), is signed by a trusted
+    /// signer, was issued by now (5 minutes of clock skew allowed) and is not past its nextUpdate.
+    /// Kept until its nextUpdate (an hour without one, a day at most); one that fails is kept as
+    /// a failure for 30 s. Returns "" or why the CRL was refused.
+    std::string store(const std::string& url, const std::string& body, int64_t now_s);
+    /// The fetch of `url` failed: certificates naming it cannot be checked for the next 30 s.
+    void store_failure(const std::string& url, int64_t now_s);
+
+    enum class status : uint8_t {
+        unknown,      ///< never fetched, or expired: fetch it
+        unavailable,  ///< the fetch failed or the CRL was refused, recently
+        good,         ///< none of the keys is listed
+        revoked,      ///< one of them is
+    };
+    /// Whether any of `keys` (revocation_key()s) is on the CRL of `url` at `now_s`.
+    status check(const std::string& url, const std::vector<std::string>& keys, int64_t now_s) const;
+
+    /// One URL as an operator looks at it (GET /v1/stir/certificates, `revocation_lists`).
+    struct listed {
+        std::string url;
+        const char* state = "";  ///< "valid", "refused" (see store()) or "unavailable" (the fetch failed)
+        int64_t expires_s = 0;   ///< when it is dropped and fetched again
+        size_t revoked = 0;      ///< entries of a valid one
+    };
+    /// Every URL known at `now_s` (expired ones left out), in URL order.
+    std::vector<listed> cached(int64_t now_s) const;
+    size_t size() const { return lists_.size(); }
+
+    static constexpr size_t max_lists = 64;     ///< distinct CRL URLs kept (an STI-PA has one)
+    static constexpr size_t max_signers = 256;  ///< certificates trusted to sign CRLs
+    static constexpr size_t max_entries = 100000;  ///< a longer CRL is refused (the fetch caps its size anyway)
+
+private:
+    struct list {
+        bool valid = false;
+        bool refused = false;  ///< not valid: refused (else the fetch failed)
+        int64_t expires_s = 0;
+        std::unordered_set<std::string> revoked;  ///< revocation keys
+    };
+    void put(const std::string& url, list l);
+
+    std::map<std::string, list> lists_;
+    std::vector<std::shared_ptr<x509_st>> signers_;  ///< oldest first
+};
+
+}  // namespace sf::control
