@@ -70,6 +70,7 @@ struct b2bua_config {
     /// Identity headers verified (control/stir_verify.hh, b2bua_stir_verify.cc).
     std::string stir_ca_pem;
     unsigned stir_max_age_s = 60;
+    bool stir_check_crl = true;  ///< [stir] check_crl (stir_crl.hh)
 };
 
 struct b2bua_stats {
@@ -103,6 +104,7 @@ struct b2bua_stats {
     /// Certificates fetched (x5u) and fetches that failed or whose chain was refused; INVITEs
     /// held while their certificate was fetched, and those not held because too many were.
     uint64_t certs_fetched = 0, cert_fetches_failed = 0, invites_held = 0, held_overflow = 0;
+    uint64_t crls_fetched = 0, crl_fetches_failed = 0;  ///< CRLs the certificates named (stir_crl.hh)
     uint64_t held_cancelled = 0;  ///< held INVITEs CANCELled before their certificate came (487)
     /// Verifications whose signatures the pool checked; those checked here because it was full.
     uint64_t signatures_pooled = 0, pool_full = 0;
@@ -203,8 +205,11 @@ public:
     std::string_view leg_call_id(uint64_t owner, bool leg_b) const;
     /// Certificate URLs the verifier knows now (certificates and recent failures).
     size_t certificates_cached() const { return verifier_ ? verifier_->certificates() : 0; }
+    /// CRL URLs the verifier knows now (lists and recent failures).
+    size_t revocation_lists_cached() const { return verifier_ ? verifier_->revocation_lists_known() : 0; }
     /// GET /v1/stir/certificates: the STIR certificates known by URL (`[stir] ca`'s verifier),
-    /// {"certificates":[{url, state, expires_in_s, spc [...], numbers, ranges}]}; empty without one.
+    /// {"certificates":[{url, state, expires_in_s, spc [...], numbers, ranges}],
+    ///  "revocation_lists":[{url, state, expires_in_s, revoked}]}; empty without one.
     std::string stir_certificates_json() const;
     std::pair<int, std::string> api_transfer(const std::string& call_ref, const std::string& keep,
                                              const std::string& target_user);

@@ -78,7 +78,8 @@ call_numbers numbers_of(const sip::message& m, const provider_config& trunk) {
 }  // namespace
 
 void b2bua::setup_verifier() {
-    const std::string setup = cfg_.stir_ca_pem + "\n" + std::to_string(cfg_.stir_max_age_s);
+    const std::string setup =
+        cfg_.stir_ca_pem + "\n" + std::to_string(cfg_.stir_max_age_s) + (cfg_.stir_check_crl ? " crl" : "");
     if (setup == verifier_setup_) {
         return;  // the same roots: the certificates fetched so far stay
     }
@@ -86,7 +87,7 @@ void b2bua::setup_verifier() {
     verifier_.reset();
     if (!cfg_.stir_ca_pem.empty()) {
         std::string why;
-        verifier_ = identity_verifier::from_pem(cfg_.stir_ca_pem, cfg_.stir_max_age_s, why);
+        verifier_ = identity_verifier::from_pem(cfg_.stir_ca_pem, cfg_.stir_max_age_s, why, cfg_.stir_check_crl);
         if (!verifier_) {
             log_info("[stir] ca: %s: nothing is verified", why.c_str());  // the config checked it
         }
@@ -179,7 +180,19 @@ void b2bua::certificate_arrived(const std::string& url, bool ok, const std::stri
                                 const std::string& error) {
     fetching_.erase(url);
     const int64_t now = wall_s();
-    if (verifier_) {
+    if (verifier_ && verifier_->names_revocation_list(url)) {
+        // A CRL (stir_crl.hh): its URL came from a certificate that verified, printable as any URL.
+        std::string why = ok ? verifier_->store_revocation_list(url, pem, now) : error;
+        if (!ok) {
+            verifier_->store_failure(url, now);
+        }
+        if (!why.empty()) {
+            ++stats_.crl_fetches_failed;
+            log_info("[stir] CRL %s refused: %s", url.c_str(), why.c_str());
+        } else {
+            ++stats_.crls_fetched;
+        }
+    } else if (verifier_) {
         std::string why = ok ? verifier_->store_certificate(url, pem, now, max_age_s) : error;
         if (!ok) {
             verifier_->store_failure(url, now);
@@ -282,6 +295,14 @@ std::string b2bua::stir_certificates_json() const {
             }
             j.end_array().key("numbers").value(uint64_t{c.scope.numbers.size()});
             j.key("ranges").value(uint64_t{c.scope.ranges.size()}).end_object();
+        }
+    }
+    j.end_array().key("revocation_lists").begin_array();
+    if (verifier_) {
+        const int64_t now = wall_s();
+        for (const revocation_lists::listed& l : verifier_->cached_revocation_lists(now)) {
+            j.begin_object().key("url").value(l.url).key("state").value(l.state);
+            j.key("expires_in_s").value(l.expires_s - now).key("revoked").value(uint64_t{l.revoked}).end_object();
         }
     }
     j.end_array().end_object();

@@ -924,6 +924,7 @@ config parse_config(const std::string& text, const std::string& origin, const st
     c.stir.fetch_timeout_ms = static_cast<unsigned>(r.num("stir.fetch_timeout_ms", 2000, 100, 10000));
     c.stir.x5u_http = r.flag("stir.x5u_http", false);
     c.stir.verify_threads = static_cast<unsigned>(r.num("stir.verify_threads", 0, 0, 16));
+    c.stir.check_crl = r.flag("stir.check_crl", true);
 
     parse_accounts(r, order, c);
 

@@ -95,6 +95,7 @@ struct stir_config {
     unsigned fetch_timeout_ms = 2000;  ///< a certificate fetch, all of it
     bool x5u_http = false;        ///< also fetch http:// x5u URLs (SHAKEN says https)
     unsigned verify_threads = 0;  ///< threads that check signatures (0: the control thread itself)
+    bool check_crl = true;        ///< certificates naming a CRL pass only while it is known and clean (stir_crl.hh)
     bool operator==(const stir_config&) const = default;
 };
 

@@ -94,6 +94,7 @@ b2bua_config b2bua_config_of(const config& next, const config& running) {
     b.stir_x5u = next.stir.x5u;
     b.stir_ca_pem = next.stir.ca_pem;
     b.stir_max_age_s = next.stir.max_age_s;
+    b.stir_check_crl = next.stir.check_crl;
     return b;
 }
 
@@ -478,6 +479,8 @@ struct control_loop::impl {
         j.end_object();
         j.key("certificates").begin_object();
         j.key("fetched").value(bs.certs_fetched).key("fetch_failed").value(bs.cert_fetches_failed);
+        j.key("crls_fetched").value(bs.crls_fetched).key("crl_fetches_failed").value(bs.crl_fetches_failed);
+        j.key("crls_cached").value(uint64_t{calls.revocation_lists_cached()});
         j.key("invites_held").value(bs.invites_held).key("held_overflow").value(bs.held_overflow);
         j.key("held_cancelled").value(bs.held_cancelled).key("cached").value(uint64_t{calls.certificates_cached()});
         j.key("held_now").value(uint64_t{calls.invites_held()}).end_object();

@@ -46,6 +46,7 @@ const char* const gauges[] = {
     "calls.active",
     "stir.certificates.held_now",
     "stir.certificates.cached",
+    "stir.certificates.crls_cached",
     "stir.signatures.threads",
     "stir.signatures.in_pool",
     "providers.channels.calls",

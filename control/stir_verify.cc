@@ -16,6 +16,7 @@
 #include <ctime>
 #include <sstream>
 
+#include "expiring_cache.hh"
 #include "stir_shaken.hh"
 #include "text.hh"
 
@@ -292,15 +293,17 @@ std::string parse_identity(std::string_view value, parsed_identity& out) {
 }
 
 std::unique_ptr<identity_verifier> identity_verifier::from_pem(const std::string& roots_pem, unsigned max_age_s,
-                                                               std::string& error) {
+                                                               std::string& error, bool check_crl) {
     std::unique_ptr<identity_verifier> v(new identity_verifier());
     X509_STORE* store = X509_STORE_new();
     v->roots_ = store;
     v->max_age_s_ = max_age_s;
+    v->check_crl_ = check_crl;
     BIO* bio = BIO_new_mem_buf(roots_pem.data(), static_cast<int>(roots_pem.size()));
     unsigned n = 0;
     while (X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr)) {
         X509_STORE_add_cert(store, cert);
+        v->crls_.trust_signer(cert);  // an STI-PA root may sign its CRL itself
         X509_free(cert);
         ++n;
     }
@@ -322,17 +325,7 @@ const identity_verifier::cert_entry* identity_verifier::find(const std::string& 
 }
 
 void identity_verifier::put(const std::string& url, cert_entry e) {
-    if (auto it = certs_.find(url); it != certs_.end()) {
-        it->second = std::move(e);
-        return;
-    }
-    if (certs_.size() >= max_certificates) {
-        // Full (URLs a peer made up): the one that expires first makes room.
-        auto oldest = std::min_element(certs_.begin(), certs_.end(),
-                                       [](const auto& a, const auto& b) { return a.second.expires_s < b.second.expires_s; });
-        certs_.erase(oldest);
-    }
-    certs_.emplace(url, std::move(e));
+    put_bounded(certs_, url, std::move(e), max_certificates);
 }
 
 parsed_identities parse_identities(const std::vector<std::string_view>& values) {
@@ -351,11 +344,30 @@ std::string identity_verifier::missing_certificate(const std::vector<std::string
 
 std::string identity_verifier::missing_certificate(const parsed_identities& identities, int64_t now_s) const {
     for (const std::optional<parsed_identity>& p : identities) {
-        if (p && !p->info.empty() && p->info == p->x5u && find(p->info, now_s) == nullptr) {
+        if (!p || p->info.empty() || p->info != p->x5u) {
+            continue;
+        }
+        const cert_entry* c = find(p->info, now_s);
+        if (c == nullptr) {
             return p->info;
+        }
+        if (c->key && revocation(*c, now_s) == revocation_lists::status::unknown) {
+            return c->crl_url;
         }
     }
     return {};
+}
+
+revocation_lists::status identity_verifier::revocation(const cert_entry& c, int64_t now_s) const {
+    return c.crl_url.empty() ? revocation_lists::status::good : crls_.check(c.crl_url, c.revocation_keys, now_s);
+}
+
+bool identity_verifier::names_revocation_list(const std::string& url) const {
+    return std::any_of(certs_.begin(), certs_.end(), [&url](const auto& c) { return c.second.crl_url == url; });
+}
+
+std::string identity_verifier::store_revocation_list(const std::string& url, const std::string& body, int64_t now_s) {
+    return crls_.store(url, body, now_s);
 }
 
 std::string identity_verifier::store_certificate(const std::string& url, const std::string& pem, int64_t now_s,
@@ -374,6 +386,7 @@ std::string identity_verifier::store_certificate(const std::string& url, const s
     tn_auth_list scope;
     X509* leaf = sk_X509_num(chain.get()) > 0 ? sk_X509_value(chain.get(), 0) : nullptr;
     EVP_PKEY* key = nullptr;
+    std::vector<std::string> revocation_keys;
     if (leaf == nullptr) {
         why = "no PEM certificate in the response";
     } else {
@@ -382,6 +395,17 @@ std::string identity_verifier::store_certificate(const std::string& url, const s
         X509_STORE_CTX_set_time(ctx, 0, static_cast<time_t>(now_s));
         if (X509_verify_cert(ctx) != 1) {
             why = std::string("chain: ") + X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx));
+        } else if (check_crl_) {
+            // The chain as verified, leaf first, ending at the root: a CRL may revoke any but
+            // the root, and the CAs in it (vouched for by the root) may sign CRLs.
+            std::unique_ptr<STACK_OF(X509), x509_stack_deleter> built(X509_STORE_CTX_get1_chain(ctx));
+            const int n = sk_X509_num(built.get());
+            for (int i = 0; i + 1 < n; ++i) {
+                revocation_keys.push_back(revocation_lists::revocation_key(sk_X509_value(built.get(), i)));
+                if (i > 0) {
+                    crls_.trust_signer(sk_X509_value(built.get(), i));
+                }
+            }
         }
         X509_STORE_CTX_free(ctx);
         if (why.empty()) {
@@ -408,11 +432,17 @@ std::string identity_verifier::store_certificate(const std::string& url, const s
     }
     const int64_t keep = max_age_s == 0 ? default_keep_s : std::clamp<int64_t>(max_age_s, 60, longest_keep_s);
     put(url, cert_entry{std::shared_ptr<void>(key, [](void* k) { EVP_PKEY_free(static_cast<EVP_PKEY*>(k)); }),
-                        std::min(now_s + keep, not_after_s(leaf)), false, std::move(scope)});
+                        std::min(now_s + keep, not_after_s(leaf)), false, std::move(scope),
+                        check_crl_ ? revocation_lists::distribution_point(leaf) : std::string(),
+                        std::move(revocation_keys)});
     return {};
 }
 
 void identity_verifier::store_failure(const std::string& url, int64_t now_s) {
+    if (names_revocation_list(url)) {
+        crls_.store_failure(url, now_s);
+        return;
+    }
     put(url, cert_entry{nullptr, now_s + failure_keep_s, false, {}});
 }
 
@@ -492,6 +522,15 @@ const char* identity_verifier::certificate_failure(const parsed_identity& p, std
     }
     if (!cert->key) {
         return "certificate";
+    }
+    switch (revocation(*cert, now_s)) {
+    case revocation_lists::status::unknown:
+    case revocation_lists::status::unavailable:
+        return "certificate_unavailable";  // not known to be good (ATIS-1000080: the STI-VS checks the CRL)
+    case revocation_lists::status::revoked:
+        return "certificate_revoked";
+    case revocation_lists::status::good:
+        break;
     }
     // A delegate certificate (RFC 9060) vouches for its numbers only; a carrier's SPC for
     // whatever numbers that carrier serves, which cannot be checked here.
@@ -615,7 +654,10 @@ std::vector<identity_verifier::cached_certificate> identity_verifier::cached(int
     std::vector<cached_certificate> out;
     for (const auto& [url, e] : certs_) {
         if (e.expires_s > now_s) {
-            out.push_back({url, e.key ? "valid" : e.refused ? "refused" : "unavailable", e.expires_s, e.scope});
+            const char* state = !e.key                                                      ? (e.refused ? "refused" : "unavailable")
+                                : revocation(e, now_s) == revocation_lists::status::revoked ? "revoked"
+                                                                                             : "valid";
+            out.push_back({url, state, e.expires_s, e.scope});
         }
     }
     return out;
@@ -628,7 +670,7 @@ stir_error rfc8224_error(std::string_view reason) {
     if (reason == "certificate_unavailable") {
         return {436, "Bad Identity Info"};
     }
-    if (reason == "certificate") {
+    if (reason == "certificate" || reason == "certificate_revoked") {
         return {437, "Unsupported Credential"};
     }
     return {438, "Invalid Identity Header"};

@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "stir_crl.hh"
 #include "tn_auth_list.hh"
 
 namespace sf::control {
@@ -78,8 +79,9 @@ struct verification {
 /// Every `verification::reason`, in the order the checks run.
 inline constexpr const char* failure_reasons[] = {
     "malformed", "x5u_mismatch", "stale", "orig_mismatch", "dest_mismatch",
-    "certificate_unavailable",  // the x5u could not be fetched (RFC 8224 436)
+    "certificate_unavailable",  // the x5u, or the CRL it names, could not be fetched (RFC 8224 436)
     "certificate",              // the certificate was refused: chain, validity, TNAuthList, key (437)
+    "certificate_revoked",      // its CRL lists it or a CA above it (437)
     "tn_not_covered",           // a delegate certificate that does not name the calling number
     "bad_signature",
 };
@@ -143,14 +145,17 @@ class identity_verifier {
 public:
     /// From the roots as PEM (one or more certificates); nullptr with `error` set when there is
     /// no certificate in it. `max_age_s`: how far iat may be from now (RFC 8224 6.2.2: 60 s).
+    /// `check_crl`: a certificate naming a CRL (its CRL Distribution Points) passes only while
+    /// that CRL is known and lists neither it nor a CA above it (stir_crl.hh).
     static std::unique_ptr<identity_verifier> from_pem(const std::string& roots_pem, unsigned max_age_s,
-                                                       std::string& error);
+                                                       std::string& error, bool check_crl = true);
     ~identity_verifier();
     identity_verifier(const identity_verifier&) = delete;
     identity_verifier& operator=(const identity_verifier&) = delete;
 
-    /// The first certificate URL of these Identity values that verifying needs and is not
-    /// known (neither a certificate nor a recent failure): "" when nothing needs fetching.
+    /// The first URL these Identity values need fetched before they can be verified: a
+    /// certificate not known (neither a certificate nor a recent failure), else the CRL a known
+    /// certificate names and that is not known. "" when nothing needs fetching.
     std::string missing_certificate(const std::vector<std::string_view>& identities, int64_t now_s) const;
     std::string missing_certificate(const parsed_identities& identities, int64_t now_s) const;
 
@@ -162,6 +167,11 @@ public:
     std::string store_certificate(const std::string& url, const std::string& pem, int64_t now_s, uint32_t max_age_s);
     /// A fetch of `url` failed: verifications needing it fail for the next 30 s.
     void store_failure(const std::string& url, int64_t now_s);
+    /// Whether `url` is the CRL of a certificate known now (a fetch of it goes to
+    /// store_revocation_list(), not store_certificate()).
+    bool names_revocation_list(const std::string& url) const;
+    /// The CRL fetched from `url` (revocation_lists::store()): "" or why it was refused.
+    std::string store_revocation_list(const std::string& url, const std::string& body, int64_t now_s);
 
     /// Verifies a request's Identity values (RFC 8224 6.2.3: it passes when one of them does)
     /// against its calling and called numbers (canonical_tn()s; "" when not a number).
@@ -180,12 +190,17 @@ public:
     /// One URL the verifier knows, as an operator looks at it (GET /v1/stir/certificates).
     struct cached_certificate {
         std::string url;
-        const char* state = "";  ///< "valid", "refused" (chain, validity, TNAuthList or key) or "unavailable" (the fetch failed)
+        /// "valid", "revoked" (its CRL lists it or a CA above it), "refused" (chain, validity,
+        /// TNAuthList or key) or "unavailable" (the fetch failed)
+        const char* state = "";
         int64_t expires_s = 0;   ///< when it is dropped and asked for again (Unix seconds)
         tn_auth_list scope;      ///< what a valid one vouches for
     };
     /// Every URL known at `now_s` (expired ones left out), in URL order.
     std::vector<cached_certificate> cached(int64_t now_s) const;
+    /// The CRLs known at `now_s`, in URL order.
+    std::vector<revocation_lists::listed> cached_revocation_lists(int64_t now_s) const { return crls_.cached(now_s); }
+    size_t revocation_lists_known() const { return crls_.size(); }
     unsigned max_age_s() const { return max_age_s_; }
 
 private:
@@ -195,6 +210,8 @@ private:
         int64_t expires_s = 0;
         bool refused = false;       // a failure: the chain was refused (else it could not be fetched)
         tn_auth_list scope;         // what the certificate vouches for
+        std::string crl_url;        // the CRL it names ("" none, or CRLs not checked)
+        std::vector<std::string> revocation_keys;  // the chain's, the root's left out
     };
     const cert_entry* find(const std::string& url, int64_t now_s) const;
     void put(const std::string& url, cert_entry e);
@@ -207,8 +224,13 @@ private:
     const char* certificate_failure(const parsed_identity& p, std::string_view covered, int64_t now_s,
                                     const cert_entry*& cert) const;
 
+    /// The revocation status of a valid certificate (none: it names no CRL).
+    revocation_lists::status revocation(const cert_entry& c, int64_t now_s) const;
+
     void* roots_ = nullptr;  // X509_STORE*
     unsigned max_age_s_ = 60;
+    bool check_crl_ = true;
+    revocation_lists crls_;
     std::map<std::string, cert_entry> certs_;
 };
 

@@ -544,3 +544,50 @@ TEST_F(verify_b2bua_test, a_call_diverted_on_its_way_passes_and_says_from_where)
     ASSERT_FALSE(out.empty());
     EXPECT_EQ(out.back()->msg.status, 603u);
 }
+
+TEST_F(verify_b2bua_test, a_call_waits_for_the_crl_its_certificate_names_and_a_revoked_one_fails) {
+    const std::string crl_url = "https://sti-pa.example/crl";
+    cert_ = sf::test::certificate_pem(key_, {.subject_cn = "SP", .issuer_cn = "STI-PA test root", .issuer_key_pem = root_key_,
+                                             .crl_url = crl_url, .serial = 77});
+    const std::string inv = carrier_invite("Identity: " + identity() + "\r\n");
+    feed(core, carol, inv);
+    arrive();
+    ASSERT_EQ(fetches_, (std::vector<std::string>{url, crl_url})) << "the certificate, then the CRL it names";
+    EXPECT_EQ(b2b_->invites_held(), 1u) << "held again for the CRL";
+    feed(core, carol, inv);  // a retransmission meanwhile: fetches nothing more
+    EXPECT_EQ(fetches_.size(), 2u);
+
+    sf::test::crl_spec crl{.issuer_cn = "STI-PA test root", .issuer_key_pem = root_key_, .revoked = {76}};
+    crl.der = true;  // as an STI-PA serves it (application/pkix-crl)
+    b2b_->certificate_arrived(crl_url, true, sf::test::crl_of(crl), 0, "");
+    EXPECT_EQ(b2b_->invites_held(), 0u);
+    EXPECT_NE(bobs_caller().first.find(";verstat=TN-Validation-Passed@"), std::string::npos);
+    EXPECT_EQ(b2b_->stats().crls_fetched, 1u);
+    EXPECT_EQ(b2b_->stats().certs_fetched, 1u) << "the CRL is not counted as a certificate";
+    EXPECT_EQ(b2b_->revocation_lists_cached(), 1u);
+    const auto listed = json(b2b_->stir_certificates_json());
+    ASSERT_EQ(listed.get_child("revocation_lists").size(), 1u);
+    const auto& l = listed.get_child("revocation_lists").front().second;
+    EXPECT_EQ(l.get<std::string>("url"), crl_url);
+    EXPECT_EQ(l.get<std::string>("state"), "valid");
+    EXPECT_EQ(l.get<unsigned>("revoked"), 1u);
+    EXPECT_GT(l.get<int64_t>("expires_in_s"), 3500);
+
+    // The STI-PA revokes the certificate: the next call fails, and the operator sees why.
+    crl.revoked.push_back(77);
+    b2b_->certificate_arrived(crl_url, true, sf::test::crl_of(crl), 0, "");
+    feed(core, carol, carrier_invite("Identity: " + identity() + "\r\n", "v2@x"));
+    EXPECT_EQ(fetches_.size(), 2u);
+    EXPECT_NE(bobs_caller().first.find(";verstat=TN-Validation-Failed@"), std::string::npos);
+    EXPECT_EQ(b2b_->stats().verify_failures.at("certificate_revoked"), 1u);
+    const auto after = json(b2b_->stir_certificates_json());
+    EXPECT_EQ(after.get_child("certificates").front().second.get<std::string>("state"), "revoked");
+
+    // A CRL that cannot be had fails the calls needing it, as a certificate would.
+    b2b_->certificate_arrived(crl_url, false, "", 0, "timeout");
+    EXPECT_EQ(b2b_->stats().crl_fetches_failed, 1u);
+    feed(core, carol, carrier_invite("Identity: " + identity() + "\r\n", "v3@x"));
+    EXPECT_NE(bobs_caller().first.find(";verstat=TN-Validation-Failed@"), std::string::npos);
+    EXPECT_EQ(b2b_->stats().verify_failures.at("certificate_unavailable"), 1u);
+    EXPECT_EQ(b2b_->stats().cert_fetches_failed, 0u);
+}

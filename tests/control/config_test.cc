@@ -234,6 +234,9 @@ TEST_F(config_test, stir_section_names_the_roots_for_providers_that_verify) {
     EXPECT_EQ(d.stir.verify_threads, 0u) << "signatures checked on the control thread unless asked";
     EXPECT_EQ(parse(minimal("[stir]\nverify_threads = 4\n")).stir.verify_threads, 4u);
     expect_error(minimal("[stir]\nverify_threads = 17\n"), "stir.verify_threads");
+    EXPECT_TRUE(d.stir.check_crl) << "ATIS-1000080: the verifier checks the CRL a certificate names";
+    EXPECT_FALSE(parse(minimal("[stir]\ncheck_crl = false\n")).stir.check_crl);
+    expect_error(minimal("[stir]\ncheck_crl = maybe\n"), "stir.check_crl");
 
     expect_error(minimal("[provider.carrier]\nhost = 198.51.100.30\nverify_identity = true\n"),
                  "provider.carrier.verify_identity");

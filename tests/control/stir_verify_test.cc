@@ -19,6 +19,8 @@
 using namespace sf::control;
 using sf::test::cert_spec;
 using sf::test::certificate_pem;
+using sf::test::crl_of;
+using sf::test::crl_spec;
 using sf::test::private_key_pem;
 
 namespace {
@@ -542,4 +544,94 @@ TEST_F(verify_test, div_passports_that_go_round_in_circles_lead_nowhere) {
     EXPECT_EQ(v.status, verstat::passed) << v.reason;
     EXPECT_EQ(verifier_->prepare({shaken, back, there, stranger, out}, "15550100", "15558000", now_).checks(), 3u)
         << "the SHAKEN PASSporT, there and out: not the cycle back";
+}
+
+// --- CRLs (stir_crl.hh): a certificate that names one passes only while it is known and clean ---
+
+namespace {
+const std::string crl_url = "https://sti-pa.example.net/crl";
+}  // namespace
+
+TEST_F(verify_test, a_certificate_naming_a_crl_waits_for_it_and_fails_when_listed) {
+    const std::string id = signer_->identity(claims());
+    const std::string named = issued(key_, cert_spec{.crl_url = crl_url, .serial = 41});
+    EXPECT_EQ(verifier_->missing_certificate({id}, now_), url) << "the certificate first";
+    ASSERT_EQ(verifier_->store_certificate(url, named, now_, 0), "");
+    EXPECT_TRUE(verifier_->names_revocation_list(crl_url));
+    EXPECT_FALSE(verifier_->names_revocation_list(url));
+    EXPECT_EQ(verifier_->missing_certificate({id}, now_), crl_url) << "then the CRL it names";
+    EXPECT_EQ(check(id).reason, "certificate_unavailable") << "verified before its CRL came: not known to be good";
+
+    const crl_spec by_root{.issuer_cn = "STI-PA test root", .issuer_key_pem = root_key_, .revoked = {40, 42}};
+    ASSERT_EQ(verifier_->store_revocation_list(crl_url, crl_of(by_root), now_), "");
+    EXPECT_EQ(verifier_->missing_certificate({id}, now_), "");
+    EXPECT_EQ(check(id).status, verstat::passed) << "its serial is not listed";
+
+    crl_spec listed = by_root;
+    listed.revoked.push_back(41);
+    ASSERT_EQ(verifier_->store_revocation_list(crl_url, crl_of(listed), now_), "");
+    const verification v = check(id);
+    EXPECT_EQ(v.status, verstat::failed);
+    EXPECT_EQ(v.reason, "certificate_revoked");
+    EXPECT_EQ(rfc8224_error(v.reason).status, 437u);
+    EXPECT_STREQ(rfc8224_error(v.reason).phrase, "Unsupported Credential");
+    const auto certs = verifier_->cached(now_);
+    ASSERT_EQ(certs.size(), 1u);
+    EXPECT_STREQ(certs[0].state, "revoked");
+    const auto lists = verifier_->cached_revocation_lists(now_);
+    ASSERT_EQ(lists.size(), 1u);
+    EXPECT_EQ(lists[0].url, crl_url);
+    EXPECT_EQ(lists[0].revoked, 3u);
+
+    // The CRL cannot be had: not known to be good, for 30 s; then fetched again.
+    verifier_->store_failure(crl_url, now_);
+    EXPECT_EQ(check(id).reason, "certificate_unavailable");
+    EXPECT_EQ(verifier_->missing_certificate({id}, now_ + 29), "");
+    EXPECT_EQ(verifier_->missing_certificate({id}, now_ + 31), crl_url);
+    EXPECT_EQ(verifier_->certificates(), 1u) << "a CRL's failure is not kept as a certificate's";
+    // A list nobody trusted signed counts as none.
+    const std::string rogue = private_key_pem("P-256");
+    EXPECT_NE(verifier_->store_revocation_list(
+                  crl_url, crl_of(crl_spec{.issuer_cn = "STI-PA test root", .issuer_key_pem = rogue}), now_),
+              "");
+    EXPECT_EQ(check(id).reason, "certificate_unavailable");
+}
+
+TEST_F(verify_test, a_crl_may_revoke_the_intermediate_and_the_intermediate_may_sign_one) {
+    const std::string mid_key = private_key_pem("P-256");
+    const std::string mid = certificate_pem(mid_key, cert_spec{.subject_cn = "STI-CA test", .issuer_cn = "STI-PA test root",
+                                                               .issuer_key_pem = root_key_, .ca = true,
+                                                               .tn_auth_list = false, .serial = 51});
+    const std::string leaf = certificate_pem(key_, cert_spec{.subject_cn = "SP 1234", .issuer_cn = "STI-CA test",
+                                                             .issuer_key_pem = mid_key, .crl_url = crl_url, .serial = 52});
+    const std::string id = signer_->identity(claims());
+    ASSERT_EQ(verifier_->store_certificate(url, leaf + mid, now_, 0), "");
+
+    // The root revokes the STI-CA: everything it issued stops passing.
+    ASSERT_EQ(verifier_->store_revocation_list(
+                  crl_url, crl_of(crl_spec{.issuer_cn = "STI-PA test root", .issuer_key_pem = root_key_, .revoked = {51}}),
+                  now_),
+              "");
+    EXPECT_EQ(check(id).reason, "certificate_revoked");
+
+    // The STI-CA's own CRL (it verified as part of the chain): serial 52 under its name.
+    ASSERT_EQ(verifier_->store_revocation_list(
+                  crl_url, crl_of(crl_spec{.issuer_cn = "STI-CA test", .issuer_key_pem = mid_key, .revoked = {51}}), now_),
+              "");
+    EXPECT_EQ(check(id).status, verstat::passed) << "51 under the STI-CA's name is another certificate than the STI-CA";
+    ASSERT_EQ(verifier_->store_revocation_list(
+                  crl_url, crl_of(crl_spec{.issuer_cn = "STI-CA test", .issuer_key_pem = mid_key, .revoked = {52}}), now_),
+              "");
+    EXPECT_EQ(check(id).reason, "certificate_revoked");
+}
+
+TEST_F(verify_test, crls_are_not_checked_when_turned_off) {
+    std::string why;
+    const auto unchecked = identity_verifier::from_pem(root_, 60, why, false);
+    ASSERT_NE(unchecked, nullptr) << why;
+    const std::string id = signer_->identity(claims());
+    ASSERT_EQ(unchecked->store_certificate(url, issued(key_, cert_spec{.crl_url = crl_url}), now_, 0), "");
+    EXPECT_EQ(unchecked->missing_certificate({id}, now_), "");
+    EXPECT_FALSE(unchecked->names_revocation_list(crl_url));
+    EXPECT_EQ(unchecked->verify({id}, "15550100", "15551234", now_).status, verstat::passed);
 }
