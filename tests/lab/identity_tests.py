@@ -35,10 +35,14 @@ _trunk_address):
                     https://127.0.0.1:8443/identity-verified-<run>.pem (a path of its own each run),
                     serving configs/lab-stir-cert.pem (configs/lab-stir.key's SHAKEN certificate,
                     TNAuthList, issued by the lab CA) with a TLS certificate for IP 127.0.0.1 from the
-                    same CA; stopped by PID also on failure. The test signs PASSporTs itself (ES256
-                    with the lab key by `openssl dgst -sha256 -sign`, DER turned into r||s; header
-                    {alg, ppt shaken, typ passport, x5u}, claims {attest A, dest {tn [15557001]}, iat,
-                    orig {tn 15550123}, origid}, keys sorted, no spaces; checked against openssl first).
+                    same CA; also at .../identity-verified-<run>-cdp.pem and -revoked.pem the
+                    certificates lab-stir-cert-cdp.pem and lab-stir-cert-revoked.pem (the same key,
+                    naming the CRL https://127.0.0.1:8443/lab-stir.crl), and there
+                    configs/lab-stir.crl as DER (it lists the -revoked one); stopped by PID also on
+                    failure. The test signs PASSporTs itself (ES256 with the lab key by `openssl dgst
+                    -sha256 -sign`, DER turned into r||s; header {alg, ppt shaken, typ passport, x5u},
+                    claims {attest A, dest {tn [15557001]}, iat, orig {tn 15550123}, origid}, keys
+                    sorted, no spaces; checked against openssl first).
                     Eight calls from the trunk's address (198.51.100.40, From +15550123) to 15557001,
                     which the lab dialplan routes to alice (uas_busy.xml: 486), each with the verstat
                     alice's INVITE shows in the user part of From and P-Asserted-Identity and the exact
@@ -62,16 +66,25 @@ _trunk_address):
                     passport, x5u [stir] x5u}, claims exactly {dest {tn [15551234]}, div {tn
                     15557009}, iat within the call, orig {tn 15550123}} (keys sorted, no white
                     space), ;info=<x5u>;alg=ES256;ppt=div; verify.passed +1, stir.passed_on +2,
-                    stir.div_signed +2. In all, the server saw exactly one request (a GET of the
-                    path), no TLS failure. The calls that failed go on, and their caller gets RFC
-                    9410's `Reason: STIR;cause=N;text=...;ppi="..sig"` once, on its first response
-                    after 100: (c) 438, (d) 403, (f) 436, (h) 438 with the div's signature. Nine CDR
-                    lines: verstat as alice saw it ((i): Passed); attest A, signer_spc 1234 (the
+                    stir.div_signed +2. CRLs (RFC 5280 CRL Distribution Points; [stir] check_crl
+                    defaults to true), as (a) to alice: (j) a valid Identity whose x5u is the -cdp
+                    URL: Passed, verify.passed +1, certificates.fetched +1, crls_fetched +1, one GET of
+                    the -cdp path and one of /lab-stir.crl; (k) the same with the -revoked URL:
+                    Failed, failures.certificate_revoked +1, certificates.fetched +1, one GET of the
+                    -revoked path and no CRL GET (cached). (A daemon that ran the test before has the
+                    CRL already: then (j) fetches none.) In all, the server saw exactly one GET of each
+                    certificate path and one of the CRL, nothing else, no TLS failure. The calls that
+                    failed go on, and their caller gets RFC 9410's `Reason: STIR;cause=N;text=...;
+                    ppi="..sig"` once, on its first response after 100: (c) 438, (d) 403, (f) 436,
+                    (h) 438 with the div's signature, (k) 437 Unsupported Credential. sipferryctl stir
+                    then lists the -cdp URL valid, the -revoked one revoked and, in
+                    revocation_lists, the CRL valid with revoked 1. Eleven CDR lines, (a)..(i), (j),
+                    (k): verstat as alice saw it ((i): Passed); attest A, signer_spc 1234 (the
                     certificate's TNAuthList) and the origid of the SHAKEN PASSporT for (a), (b),
-                    (g), (i), "" for the rest; diverted_from 15557999 for (g), "" for the rest;
-                    result 486. lab.conf has [stir] verify_threads = 1: stir.signatures.pooled + 6
-                    (the signatures of a, b, c, g, h, i checked on the pool's thread; d to f settled
-                    before any signature).
+                    (g), (i), (j), "" for the rest; diverted_from 15557999 for (g), "" for the rest;
+                    result 486. lab.conf has [stir] verify_threads = 1: stir.signatures.pooled + 7
+                    (the signatures of a, b, c, g, h, i, j checked on the pool's thread; d to f and k
+                    settled before any signature).
 
   identity_refused  lab-trunk switched to `verify_identity = require` in the staged lab.conf and
                     reloaded (restored and reloaded after, also on failure). Four calls from the
@@ -110,7 +123,15 @@ STIR_X5U = "https://cert.lab.invalid/sipferry-lab.pem"     # configs/lab.conf [s
 # serves chain to configs/lab-stir-ca.pem ([stir] ca and x5u_tls_ca).
 X5U_SERVER = os.path.join(ROOT, "tests", "lab", "x5u_server.py")
 X5U_PORT = 8443
-STIR_CERT = os.path.join(ROOT, "configs", "lab-stir-cert.pem")
+STIR_CERT = os.path.join(ROOT, "configs", "lab-stir-cert.pem")  # names no CRL
+# identity_verified (j), (k): two more certificates of the lab key that name a CRL (CRL Distribution
+# Points, tools/lab-stir-certs), one on it and one not, and that CRL, served by the same server at
+# the fixed path the certificates name (so unlike the x5u paths it is the same every run).
+STIR_CERT_CDP = os.path.join(ROOT, "configs", "lab-stir-cert-cdp.pem")
+STIR_CERT_REVOKED = os.path.join(ROOT, "configs", "lab-stir-cert-revoked.pem")
+STIR_CRL = os.path.join(ROOT, "configs", "lab-stir.crl")
+CRL_PATH = "/lab-stir.crl"
+CRL_URL = f"https://127.0.0.1:{X5U_PORT}{CRL_PATH}"
 STIR_MAX_AGE = 60  # configs/lab.conf [stir] max_age
 VERIFY_ORIG = "+15550123"  # the trunk's caller (From user, and P-Asserted-Identity where sent)
 VERIFY_DEST = "15557001"   # the lab dialplan routes it to alice (lua/dialplans/lab_default.lua)
@@ -119,7 +140,7 @@ FORWARDED = "15557009"     # the lab dialplan forwards it (dv=unconditional) to 
 FORWARD_TO = "15551234"
 VERSTAT_PASSED, VERSTAT_FAILED, VERSTAT_NONE = "TN-Validation-Passed", "TN-Validation-Failed", "No-TN-Validation"
 FAILURE_REASONS = ("stale", "orig_mismatch", "dest_mismatch", "bad_signature", "certificate", "malformed",
-                   "x5u_mismatch", "certificate_unavailable", "tn_not_covered")
+                   "x5u_mismatch", "certificate_unavailable", "certificate_revoked", "tn_not_covered")
 LAB_SPC = "1234"  # the TNAuthList of configs/lab-stir-cert.pem (tools/lab-stir-certs)
 _URI_USER = re.compile(r"<sips?:([^@>]*)@[^>]*>")
 
@@ -233,8 +254,9 @@ def _uri_user(value):
 
 def _verify_counts(st):
     """sipferryctl stats' stir verification counters, flat: verify.{passed, failed, no_validation,
-    rejected, rejected_unsigned, reasons_sent}, failures.<every reason>, certificates.{fetched, fetch_failed} (certificates' other numbers,
-    such as the INVITEs held, are not compared); None when the stats have no `stir.verify`."""
+    rejected, rejected_unsigned, reasons_sent}, failures.<every reason>, certificates.{fetched,
+    fetch_failed, crls_fetched, crl_fetches_failed} (certificates' other numbers, such as the INVITEs
+    held, are not compared); None when the stats have no `stir.verify`."""
     stir = st.get("stir") if isinstance(st, dict) else None
     if not isinstance(stir, dict) or not isinstance(stir.get("verify"), dict):
         return None
@@ -243,7 +265,7 @@ def _verify_counts(st):
     for group, names in (("verify", ("passed", "failed", "no_validation", "rejected", "rejected_unsigned",
                                      "reasons_sent")),
                          ("failures", set(FAILURE_REASONS) | set(failures)),
-                         ("certificates", ("fetched", "fetch_failed"))):
+                         ("certificates", ("fetched", "fetch_failed", "crls_fetched", "crl_fetches_failed"))):
         obj = stir.get(group) if isinstance(stir.get(group), dict) else {}
         for name in names:
             v = obj.get(name, 0)
@@ -498,15 +520,18 @@ class IdentityTests:
             self._fail("; ".join(errs))
 
     # ---- identity_verified -------------------------------------------------------------------
-    def _x5u_server(self, tdir, path):
+    def _x5u_server(self, tdir, path, also=(), crls=()):
         """Starts tests/lab/x5u_server.py in sf-sbc on 127.0.0.1:X5U_PORT, serving
-        configs/lab-stir-cert.pem at `path`; returns (its Popen, its report's path) once it listens
-        (it writes the report then). The caller stops it (kill_proc, by PID) also on failure."""
+        configs/lab-stir-cert.pem at `path`, and each (path, PEM file) of `also` (certificates) and
+        `crls` (a CRL, served as DER); returns (its Popen, its report's path) once it listens (it
+        writes the report then). The caller stops it (kill_proc, by PID) also on failure."""
         report = os.path.join(tdir, "x5u.json")
+        extra = [a for p, f in also for a in ("--also", f"{p}={f}")] + \
+            [a for p, f in crls for a in ("--crl", f"{p}={f}")]
         with open(os.path.join(tdir, "x5u.log"), "w") as log:
             server = subprocess.Popen(["ip", "netns", "exec", "sf-sbc", sys.executable, X5U_SERVER,
                                        "--bind", "127.0.0.1", "--port", str(X5U_PORT), "--path", path,
-                                       "--file", STIR_CERT, "--report", report, "--max-seconds", "180"],
+                                       "--file", STIR_CERT] + extra + ["--report", report, "--max-seconds", "180"],
                                       cwd=tdir, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         self.procs.append(server)  # the runner kills what is left at the end of the test
         end = time.monotonic() + 5
@@ -631,7 +656,9 @@ class IdentityTests:
         the trunk's address calls 15557001 (alice) with PASSporTs this test signs, diverted ones (RFC
         8946 div chains) among them; alice's From and P-Asserted-Identity carry the verstat, the stats
         count it, the x5u is fetched once. Then a call forwarded to lab-trunk gets a div PASSporT of
-        the appliance's after the caller's."""
+        the appliance's after the caller's. Last, two calls whose certificates name a CRL (RFC 5280
+        CRL Distribution Points): the CRL is fetched once; the certificate it does not list passes,
+        the one it lists fails (certificate_revoked, 437)."""
         ALICE, CAROL = self._c("ALICE"), self._c("CAROL")
         sbc_core = self._c("SBC_CORE")
         if _verify_counts(self.stats()) is None:
@@ -639,6 +666,8 @@ class IdentityTests:
         run = uuid.uuid4().hex[:12]  # this run's own URLs: nothing cached from an earlier run
         path = f"/identity-verified-{run}.pem"
         x5u = f"https://127.0.0.1:{X5U_PORT}{path}"
+        cdp_path, revoked_path = f"/identity-verified-{run}-cdp.pem", f"/identity-verified-{run}-revoked.pem"
+        cdp_x5u, revoked_x5u = f"https://127.0.0.1:{X5U_PORT}{cdp_path}", f"https://127.0.0.1:{X5U_PORT}{revoked_path}"
         unreachable = f"https://cert.lab.invalid/identity-verified-{run}.pem"
         orig = VERIFY_ORIG.lstrip("+")  # canonical TN (RFC 8224 8.3)
         pai = f"P-Asserted-Identity: <sip:{VERIFY_ORIG}@{TRUNK_IP}>"
@@ -676,123 +705,188 @@ class IdentityTests:
                 self._fail(f"the test's PASSporT signer: openssl says {err or 'verified'} for {value[:100]}..., "
                            f"wanted {'verified' if ok else 'a bad signature'}")
 
+        # The CRL's URL is the one the certificates name, the same every run: a daemon that ran this
+        # test before (within the day it keeps a CRL) has it already and does not fetch it again.
+        crl_known = any(c.get("url") == CRL_URL and c.get("state") == "valid"
+                        for c in self._stir_listing()[1].get("revocation_lists") or [] if isinstance(c, dict))
+        if crl_known:
+            self._progress(f"sipferryctl stir lists {CRL_URL} valid already (an earlier run): (j) fetches no CRL")
+        crl_fetched = {} if crl_known else {"certificates.crls_fetched": 1}
+        crl_get = {} if crl_known else {CRL_PATH: 1}
+
         # (tag, what, hdr1, the Identity (a function: signed just before its call, iat fresh; it gives
         #  one value, or two: then they are hdr1 and hdr2, and the case's hdr1 is NO_HEADER) or None,
-        #  verstat alice must see, exact stats deltas, x5u fetches the call may add, the RFC 9410
-        #  Reason cause and text the trunk's caller must get on its first response after 100 (its
-        #  ppi the last Identity's signature: the only one, or the div's), or None)
+        #  verstat alice must see, exact stats deltas, the GETs the call may add at the x5u server
+        #  ({path: count}; and no other request), the RFC 9410 Reason cause and text the trunk's
+        #  caller must get on its first response after 100 (its ppi the last Identity's signature:
+        #  the only one, or the div's), or None)
         told = {"verify.failed": 1, "verify.reasons_sent": 1}
         cases = [
             ("va", "a valid Identity", pai, valid, VERSTAT_PASSED,
-             {"verify.passed": 1, "certificates.fetched": 1}, 1, None),
+             {"verify.passed": 1, "certificates.fetched": 1}, {path: 1}, None),
             ("vb", "a second valid one, From only (no PAI): the certificate from the cache", NO_HEADER, valid,
-             VERSTAT_PASSED, {"verify.passed": 1}, 0, None),
+             VERSTAT_PASSED, {"verify.passed": 1}, {}, None),
             ("vc", "orig changed after signing", pai, tampered, VERSTAT_FAILED,
-             dict(told, **{"failures.bad_signature": 1}), 0, (438, "Invalid Identity Header")),
+             dict(told, **{"failures.bad_signature": 1}), {}, (438, "Invalid Identity Header")),
             ("vd", f"iat 600 s old ([stir] max_age {STIR_MAX_AGE})", pai, lambda: valid(iat_offset=-600),
-             VERSTAT_FAILED, dict(told, **{"failures.stale": 1}), 0, (403, "Stale Date")),
-            ("ve", "no Identity", pai, None, VERSTAT_NONE, {"verify.no_validation": 1}, 0, None),
+             VERSTAT_FAILED, dict(told, **{"failures.stale": 1}), {}, (403, "Stale Date")),
+            ("ve", "no Identity", pai, None, VERSTAT_NONE, {"verify.no_validation": 1}, {}, None),
             ("vf", "an x5u under .invalid (never looked up)", pai, lambda: valid(url=unreachable), VERSTAT_FAILED,
-             dict(told, **{"failures.certificate_unavailable": 1, "certificates.fetch_failed": 1}), 0,
+             dict(told, **{"failures.certificate_unavailable": 1, "certificates.fetch_failed": 1}), {},
              (436, "Bad Identity Info")),
             ("vg", f"SHAKEN dest [{DIVERTED}] and a div PASSporT {DIVERTED} -> {VERIFY_DEST} (RFC 8946), From only",
-             NO_HEADER, diverted, VERSTAT_PASSED, {"verify.passed": 1}, 0, None),
+             NO_HEADER, diverted, VERSTAT_PASSED, {"verify.passed": 1}, {}, None),
             ("vh", "the same, the div's signature that of other claims", NO_HEADER, lambda: diverted(True),
-             VERSTAT_FAILED, dict(told, **{"failures.bad_signature": 1}), 0, (438, "Invalid Identity Header")),
+             VERSTAT_FAILED, dict(told, **{"failures.bad_signature": 1}), {}, (438, "Invalid Identity Header")),
+        ]
+        # After (i): certificates naming the CRL at CRL_URL (CRL Distribution Points). (j)'s is on no
+        # CRL: its chain and then the CRL are fetched (the INVITE held for both), and it passes; (k)'s
+        # is on that CRL, known by then: the chain is fetched (it verifies: certificates.fetched),
+        # the CRL is not, and the Identity fails as revoked (RFC 8224 437 Unsupported Credential).
+        crl_cases = [
+            ("vj", "a valid Identity, its certificate naming a CRL that does not list it", pai,
+             lambda: valid(url=cdp_x5u), VERSTAT_PASSED,
+             dict({"verify.passed": 1, "certificates.fetched": 1}, **crl_fetched), dict({cdp_path: 1}, **crl_get),
+             None),
+            ("vk", "a valid Identity, its certificate on that CRL (revoked)", pai, lambda: valid(url=revoked_x5u),
+             VERSTAT_FAILED, dict(told, **{"failures.certificate_revoked": 1, "certificates.fetched": 1}),
+             {revoked_path: 1}, (437, "Unsupported Credential")),
         ]
         cdr_diverted = {"vg": DIVERTED}  # the CDR's diverted_from: the number first signed for ("" otherwise)
         errs = []
-        identities = []  # each call's Identity values (a tuple; () for none)
+        identities = []  # each call's Identity values (a tuple; () for none), (a)..(h) then (j), (k)
         server, report = None, os.path.join(tdir, "x5u.json")
         cdr_before = len(self.cdr_lines())
         signatures_before = (self.stats().get("stir") or {}).get("signatures") or {}
+
+        def verified_call(case):
+            """One call of `cases` or `crl_cases` to alice, checked as its row says."""
+            tag, what, hdr1, make, verstat, deltas, fetches, cause = case
+            made = make() if make else ()
+            values = (made,) if isinstance(made, str) else tuple(made)
+            identities.append(values)
+            if len(values) == 2:  # two Identity header lines (no PAI: the orig from From)
+                lines = [f"Identity: {v}" for v in values]
+            else:
+                lines = [hdr1, f"Identity: {values[0]}" if values else NO_HEADER]
+            before, seen_before = _stir_counts(self.stats()), self._x5u_report(report)
+            inv = self._identity_phone_call(tdir, tag, (CAROL[0], TRUNK_IP), sbc_core, "alice", ALICE, *lines,
+                                            service=VERIFY_DEST, from_user=VERIFY_ORIG)
+            st = self.stats()
+            after = _stir_counts(st)
+            seen = self._x5u_report(report)
+            got = {k: after.get(k, 0) - before.get(k, 0) for k in sorted(set(before) | set(after))}
+            got = {k: v for k, v in got.items() if v}
+            gets_before = seen_before.get("gets_by_path") or {}
+            gets = {p: n - gets_before.get(p, 0) for p, n in (seen.get("gets_by_path") or {}).items()}
+            gets = {p: n for p, n in gets.items() if n}
+            requests = seen.get("requests", 0) - seen_before.get("requests", 0)
+            from_user = _uri_user(_from(inv))
+            pais = _values(inv, "p-asserted-identity")
+            self._progress(f"{tag} ({what}): alice's INVITE {inv['start']!r}, From {_from(inv)!r}, PAI {pais}; "
+                           f"stats +{got}; x5u server {requests} new requests, GETs {gets}; "
+                           f"stir.certificates now {(st.get('stir') or {}).get('certificates')}")
+            want_user = f"{VERIFY_ORIG};verstat={verstat}"
+            if from_user != want_user:
+                errs.append(f"{tag} ({what}): alice's From {_from(inv)!r}, wanted the user {want_user!r}")
+            if hdr1 != NO_HEADER and [_uri_user(v) for v in pais] != [want_user]:
+                errs.append(f"{tag} ({what}): alice's P-Asserted-Identity {pais}, wanted one <sip:{want_user}@...>")
+            if hdr1 == NO_HEADER and any(_uri_user(v) != want_user for v in pais):
+                errs.append(f"{tag} ({what}): alice's P-Asserted-Identity {pais}: each wanted "
+                            f"<sip:{want_user}@...>")
+            if got != deltas:
+                errs.append(f"{tag} ({what}): stats stir grew by {got}, wanted exactly {deltas}")
+            self._check_stir_reason(tdir, tag, what, values[-1] if values else None, cause, errs)
+            if gets != fetches or requests != sum(fetches.values()):
+                errs.append(f"{tag} ({what}): the x5u server got {requests} requests, GETs {gets}; wanted exactly "
+                            f"the GETs {fetches}: {seen.get('log', [])[-3:]}")
+
         self._trunk_address(True)
         try:
-            server, report = self._x5u_server(tdir, path)
+            server, report = self._x5u_server(tdir, path, also=((cdp_path, STIR_CERT_CDP),
+                                                                (revoked_path, STIR_CERT_REVOKED)),
+                                              crls=((CRL_PATH, STIR_CRL),))
             rep = self._x5u_report(report)
             if server.poll() is not None or not rep:
                 self._fail(f"x5u_server.py did not start in sf-sbc on 127.0.0.1:{X5U_PORT} (exit {server.poll()}):\n"
                            + open(os.path.join(tdir, "x5u.log"), errors="replace").read()[-1000:])
-            for tag, what, hdr1, make, verstat, deltas, fetches, cause in cases:
-                made = make() if make else ()
-                values = (made,) if isinstance(made, str) else tuple(made)
-                identities.append(values)
-                if len(values) == 2:  # two Identity header lines (no PAI: the orig from From)
-                    lines = [f"Identity: {v}" for v in values]
-                else:
-                    lines = [hdr1, f"Identity: {values[0]}" if values else NO_HEADER]
-                before, seen_before = _stir_counts(self.stats()), rep.get("requests", 0)
-                inv = self._identity_phone_call(tdir, tag, (CAROL[0], TRUNK_IP), sbc_core, "alice", ALICE, *lines,
-                                                service=VERIFY_DEST, from_user=VERIFY_ORIG)
-                st = self.stats()
-                after = _stir_counts(st)
-                rep = self._x5u_report(report)
-                got = {k: after.get(k, 0) - before.get(k, 0) for k in sorted(set(before) | set(after))}
-                got = {k: v for k, v in got.items() if v}
-                from_user = _uri_user(_from(inv))
-                pais = _values(inv, "p-asserted-identity")
-                self._progress(f"{tag} ({what}): alice's INVITE {inv['start']!r}, From {_from(inv)!r}, PAI {pais}; "
-                               f"stats +{got}; x5u server {rep.get('requests', 0) - seen_before} new requests; "
-                               f"stir.certificates now {(st.get('stir') or {}).get('certificates')}")
-                want_user = f"{VERIFY_ORIG};verstat={verstat}"
-                if from_user != want_user:
-                    errs.append(f"{tag} ({what}): alice's From {_from(inv)!r}, wanted the user {want_user!r}")
-                if hdr1 != NO_HEADER and [_uri_user(v) for v in pais] != [want_user]:
-                    errs.append(f"{tag} ({what}): alice's P-Asserted-Identity {pais}, wanted one <sip:{want_user}@...>")
-                if hdr1 == NO_HEADER and any(_uri_user(v) != want_user for v in pais):
-                    errs.append(f"{tag} ({what}): alice's P-Asserted-Identity {pais}: each wanted "
-                                f"<sip:{want_user}@...>")
-                if got != deltas:
-                    errs.append(f"{tag} ({what}): stats stir grew by {got}, wanted exactly {deltas}")
-                self._check_stir_reason(tdir, tag, what, values[-1] if values else None, cause, errs)
-                if rep.get("requests", 0) - seen_before != fetches:
-                    errs.append(f"{tag} ({what}): the x5u server got {rep.get('requests', 0) - seen_before} "
-                                f"requests, wanted {fetches}: {rep.get('log', [])[-3:]}")
-            forwarded = self._forwarded_signed_call(tdir, x5u, rep, report, errs)
+            for case in cases:
+                verified_call(case)
+            forwarded = self._forwarded_signed_call(tdir, x5u, self._x5u_report(report), report, errs)
+            for case in crl_cases:
+                verified_call(case)
         finally:
             self._stop_x5u_server(server)
             self._trunk_address(False)
-        # What the operator sees of the certificates (sipferryctl stir: GET /v1/stir/certificates).
-        r = self._ctl(["stir"])
-        try:
-            listed = {c.get("url"): c for c in json.loads(r.stdout).get("certificates", [])}
-        except (ValueError, AttributeError):
-            listed = {}
-        self._progress(f"sipferryctl stir: exit {r.returncode}, {json.dumps([listed.get(x5u), listed.get(unreachable)])}")
+        # What the operator sees of the certificates and CRLs (sipferryctl stir: GET
+        # /v1/stir/certificates).
+        rc, listing = self._stir_listing()
+        listed = {c.get("url"): c for c in listing.get("certificates") or [] if isinstance(c, dict)}
+        crls = {c.get("url"): c for c in listing.get("revocation_lists") or [] if isinstance(c, dict)}
+        self._progress(f"sipferryctl stir: exit {rc}, "
+                       f"{json.dumps([listed.get(u) for u in (x5u, unreachable, cdp_x5u, revoked_x5u)])}, "
+                       f"revocation_lists {json.dumps(list(crls.values()))}")
         lab_cert, down = listed.get(x5u) or {}, listed.get(unreachable) or {}
         if (lab_cert.get("state"), lab_cert.get("spc"), down.get("state")) != ("valid", [LAB_SPC], "unavailable") or \
-                not 0 < lab_cert.get("expires_in_s", 0) <= 86400 or not 0 < down.get("expires_in_s", 0) <= 30:
+                not 0 < (lab_cert.get("expires_in_s") or 0) <= 86400 or not 0 < (down.get("expires_in_s") or 0) <= 30:
             errs.append(f"sipferryctl stir: {x5u} {lab_cert}, {unreachable} {down}; wanted the first valid with spc "
                         f"[{LAB_SPC}] for at most a day, the second unavailable for at most 30 s")
-        # [stir] verify_threads = 1: the signatures of (a), (b), (c), (g), (h) and (i) (one
+        good, revoked = listed.get(cdp_x5u) or {}, listed.get(revoked_x5u) or {}
+        if (good.get("state"), good.get("spc"), revoked.get("state")) != ("valid", [LAB_SPC], "revoked"):
+            errs.append(f"sipferryctl stir: {cdp_x5u} {good}, {revoked_x5u} {revoked}; wanted the first valid with "
+                        f"spc [{LAB_SPC}] (its CRL does not list it), the second revoked")
+        crl = crls.get(CRL_URL) or {}
+        if (crl.get("state"), crl.get("revoked")) != ("valid", 1) or not 0 < (crl.get("expires_in_s") or 0) <= 86400:
+            errs.append(f"sipferryctl stir: revocation_lists {list(crls.values())}; wanted {CRL_URL} valid with "
+                        f"revoked 1 (configs/lab-stir.crl) for at most a day")
+        # [stir] verify_threads = 1: the signatures of (a), (b), (c), (g), (h), (i) and (j) (one
         # verification each, a div chain's signatures with its SHAKEN one's) were checked on the
-        # pool's thread; (d) to (f) were settled before any signature.
+        # pool's thread; (d) to (f) and (k) (its certificate revoked) were settled before any
+        # signature.
         signatures = (self.stats().get("stir") or {}).get("signatures") or {}
         pooled = signatures.get("pooled", 0) - signatures_before.get("pooled", 0)
         self._progress(f"stir.signatures {signatures}: pooled +{pooled}")
-        if signatures.get("threads") != 1 or pooled != 6 or signatures.get("pool_full") != signatures_before.get("pool_full"):
-            errs.append(f"stir.signatures {signatures} (before {signatures_before}): wanted threads 1, pooled +6 "
-                        f"(calls a, b, c, g, h, i), pool_full unchanged")
+        if signatures.get("threads") != 1 or pooled != 7 or signatures.get("pool_full") != signatures_before.get("pool_full"):
+            errs.append(f"stir.signatures {signatures} (before {signatures_before}): wanted threads 1, pooled +7 "
+                        f"(calls a, b, c, g, h, i, j), pool_full unchanged")
         # The call records: each call's verstat, and of the PASSporTs that passed the attestation,
         # the signer's SPC (its certificate's TNAuthList) and the origid (the SHAKEN PASSporT's);
-        # diverted_from the number a passed div chain started from. (i) last: verified, passed on.
-        recs = self._new_cdr_records(cdr_before, len(cases) + 1, errs)
+        # diverted_from the number a passed div chain started from. In the order of the calls:
+        # (a)..(h), (i) (verified, passed on), (j), (k).
+        recs = self._new_cdr_records(cdr_before, len(cases) + 1 + len(crl_cases), errs)
         got = [(r.get("verstat"), r.get("attest"), r.get("signer_spc"), r.get("origid"), r.get("diverted_from"),
                 r.get("result")) for r in recs]
-        want = [(c[4], "A", LAB_SPC, verify_identity(v[0])[1].get("origid"), cdr_diverted.get(c[0], ""), 486)
-                if c[4] == VERSTAT_PASSED else (c[4], "", "", "", "", 486) for c, v in zip(cases, identities)]
+
+        def cdr(c, v):
+            if c[4] != VERSTAT_PASSED:
+                return c[4], "", "", "", "", 486
+            return c[4], "A", LAB_SPC, verify_identity(v[0])[1].get("origid"), cdr_diverted.get(c[0], ""), 486
+        want = [cdr(c, v) for c, v in zip(cases, identities)]
         want.append((VERSTAT_PASSED, "A", LAB_SPC, verify_identity(forwarded)[1].get("origid"), "", 486))
+        want += [cdr(c, v) for c, v in zip(crl_cases, identities[len(cases):])]
         if got != want:
             errs.append(f"CDR (verstat, attest, signer_spc, origid, diverted_from, result) {got}, wanted {want}")
         rep = self._x5u_report(report)
-        self._progress(f"x5u server: {rep.get('gets')} GETs of {path}, {rep.get('requests')} requests, "
-                       f"{rep.get('tls_failures')} TLS failures: {rep.get('log')}")
-        if (rep.get("gets"), rep.get("requests"), rep.get("tls_failures")) != (1, 1, 0):
-            errs.append(f"the x5u server: {rep.get('gets')} GETs of {path} of {rep.get('requests')} requests, "
-                        f"{rep.get('tls_failures')} TLS failures; wanted the one fetch of the certificate for "
-                        f"every call (cached) and nothing else")
+        want_gets = {path: 1, cdp_path: 1, revoked_path: 1, CRL_PATH: 0 if crl_known else 1}
+        self._progress(f"x5u server: {rep.get('gets')} GETs of {path}, GETs {rep.get('gets_by_path')}, "
+                       f"{rep.get('requests')} requests, {rep.get('tls_failures')} TLS failures: {rep.get('log')}")
+        if (rep.get("gets"), rep.get("gets_by_path"), rep.get("requests"), rep.get("tls_failures")) != \
+                (1, want_gets, sum(want_gets.values()), 0):
+            errs.append(f"the x5u server: {rep.get('gets')} GETs of {path}, GETs {rep.get('gets_by_path')} of "
+                        f"{rep.get('requests')} requests, {rep.get('tls_failures')} TLS failures; wanted {want_gets}: "
+                        f"each certificate fetched once for every call (cached), the CRL once, and nothing else")
         if errs:
             self._fail("; ".join(errs))
+
+    def _stir_listing(self):
+        """sipferryctl stir (GET /v1/stir/certificates): (its exit status, its JSON object; {} when
+        it printed none)."""
+        r = self._ctl(["stir"])
+        try:
+            doc = json.loads(r.stdout)
+        except ValueError:
+            doc = {}
+        return r.returncode, doc if isinstance(doc, dict) else {}
 
     def _refused_call(self, tdir, tag, appliance, identity):
         """The trunk's address calls VERIFY_DEST with `identity` (None: no Identity header) and
