@@ -78,8 +78,8 @@ call_numbers numbers_of(const sip::message& m, const provider_config& trunk) {
 }  // namespace
 
 void b2bua::setup_verifier() {
-    const std::string setup =
-        cfg_.stir_ca_pem + "\n" + std::to_string(cfg_.stir_max_age_s) + (cfg_.stir_check_crl ? " crl" : "");
+    const std::string setup = cfg_.stir_ca_pem + "\n" + std::to_string(cfg_.stir_max_age_s) +
+                              (cfg_.stir_check_crl ? " crl\n" : "\n") + cfg_.stir_crl_signers_pem;
     if (setup == verifier_setup_) {
         return;  // the same roots: the certificates fetched so far stay
     }
@@ -90,6 +90,11 @@ void b2bua::setup_verifier() {
         verifier_ = identity_verifier::from_pem(cfg_.stir_ca_pem, cfg_.stir_max_age_s, why, cfg_.stir_check_crl);
         if (!verifier_) {
             log_info("[stir] ca: %s: nothing is verified", why.c_str());  // the config checked it
+        } else if (!cfg_.stir_crl_signers_pem.empty()) {
+            why = verifier_->trust_crl_signers(cfg_.stir_crl_signers_pem, wall_s());
+            if (!why.empty()) {
+                log_info("[stir] crl_signers: %s: their CRLs are refused", why.c_str());  // checked at load
+            }
         }
     }
 }

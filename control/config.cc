@@ -7,6 +7,7 @@
 #include <boost/program_options/options_description.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <charconv>
 #include <filesystem>
 #include <fstream>
@@ -925,6 +926,24 @@ config parse_config(const std::string& text, const std::string& origin, const st
     c.stir.x5u_http = r.flag("stir.x5u_http", false);
     c.stir.verify_threads = static_cast<unsigned>(r.num("stir.verify_threads", 0, 0, 16));
     c.stir.check_crl = r.flag("stir.check_crl", true);
+    // An STI-PA's CRL signer: checked against the roots now, so that a wrong file fails the
+    // load rather than every CRL (and with it every verification) later.
+    c.stir.crl_signers_file = resolve(base_dir, r.str("stir.crl_signers", ""));
+    if (!c.stir.crl_signers_file.empty()) {
+        std::string pem = read_pem_file("stir.crl_signers", c.stir.crl_signers_file);
+        std::string why;
+        auto verifier = c.stir.ca_pem.empty() ? nullptr : identity_verifier::from_pem(c.stir.ca_pem, 60, why);
+        if (!pem.empty() && !verifier) {
+            r.fail("stir.crl_signers", "needs stir.ca: the signers must chain to its roots");
+        } else if (!pem.empty()) {
+            const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                                    std::chrono::system_clock::now().time_since_epoch()).count();
+            if (std::string refused = verifier->trust_crl_signers(pem, now); !refused.empty()) {
+                r.fail("stir.crl_signers", c.stir.crl_signers_file + ": " + refused);
+            }
+        }
+        c.stir.crl_signers_pem = std::move(pem);
+    }
 
     parse_accounts(r, order, c);
 

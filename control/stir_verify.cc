@@ -8,6 +8,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
 
 #include <boost/property_tree/json_parser.hpp>
 #include <boost/property_tree/ptree.hpp>
@@ -360,6 +361,41 @@ std::string identity_verifier::missing_certificate(const parsed_identities& iden
 
 revocation_lists::status identity_verifier::revocation(const cert_entry& c, int64_t now_s) const {
     return c.crl_url.empty() ? revocation_lists::status::good : crls_.check(c.crl_url, c.revocation_keys, now_s);
+}
+
+std::string identity_verifier::trust_crl_signers(const std::string& pem, int64_t now_s) {
+    std::unique_ptr<STACK_OF(X509), x509_stack_deleter> signers(sk_X509_new_null());
+    BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+    while (X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr)) {
+        sk_X509_push(signers.get(), cert);
+    }
+    BIO_free(bio);
+    const int n = sk_X509_num(signers.get());
+    if (n == 0) {
+        return "no PEM certificate in it";
+    }
+    for (int i = 0; i < n; ++i) {
+        X509* cert = sk_X509_value(signers.get(), i);
+        char subject[256] = {};
+        X509_NAME_oneline(X509_get_subject_name(cert), subject, sizeof subject);
+        if ((X509_get_key_usage(cert) & KU_CRL_SIGN) == 0) {
+            return std::string(subject) + ": its keyUsage does not allow cRLSign";
+        }
+        // Another signer of the file may be the CA between it and a root.
+        X509_STORE_CTX* ctx = X509_STORE_CTX_new();
+        X509_STORE_CTX_init(ctx, static_cast<X509_STORE*>(roots_), cert, signers.get());
+        X509_STORE_CTX_set_time(ctx, 0, static_cast<time_t>(now_s));
+        const bool ok = X509_verify_cert(ctx) == 1;
+        const std::string why = ok ? "" : X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx));
+        X509_STORE_CTX_free(ctx);
+        if (!ok) {
+            return std::string(subject) + ": " + why;
+        }
+    }
+    for (int i = 0; i < n; ++i) {
+        crls_.trust_signer(sk_X509_value(signers.get(), i));
+    }
+    return {};
 }
 
 bool identity_verifier::names_revocation_list(const std::string& url) const {

@@ -167,6 +167,10 @@ public:
     std::string store_certificate(const std::string& url, const std::string& pem, int64_t now_s, uint32_t max_age_s);
     /// A fetch of `url` failed: verifications needing it fail for the next 30 s.
     void store_failure(const std::string& url, int64_t now_s);
+    /// Certificates that may sign CRLs besides the roots and the CAs of chains (PEM, one or more):
+    /// an STI-PA's CRL signer, whose indirect CRL revokes what other CAs issued. Each must chain to
+    /// a root at `now_s` and allow cRLSign. "" or why one was refused (none is taken then).
+    std::string trust_crl_signers(const std::string& pem, int64_t now_s);
     /// Whether `url` is the CRL of a certificate known now (a fetch of it goes to
     /// store_revocation_list(), not store_certificate()).
     bool names_revocation_list(const std::string& url) const;

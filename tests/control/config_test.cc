@@ -214,6 +214,21 @@ TEST_F(config_test, stir_section_names_the_roots_for_providers_that_verify) {
     EXPECT_FALSE(c.providers[0].reject_failed_identity) << "true: a failed call goes on with its verstat";
     EXPECT_FALSE(c.providers[0].require_identity);
     EXPECT_FALSE(c.providers[0].sign_identity) << "verifying needs no key of one's own";
+    // An STI-PA's CRL signer must chain to those roots and may sign CRLs, else the load fails.
+    const std::string signer = sf::test::certificate_pem(
+        sf::test::private_key_pem("P-256"),
+        {.subject_cn = "STI-PA CRL", .issuer_cn = "STI-PA", .issuer_key_pem = root_key, .tn_auth_list = false,
+         .key_usage = "critical,cRLSign"});
+    write_file(dir_ / "crl-signer.pem", signer);
+    EXPECT_EQ(parse(minimal("[stir]\nca = roots.pem\ncrl_signers = crl-signer.pem\n")).stir.crl_signers_pem, signer);
+    expect_error(minimal("[stir]\ncrl_signers = crl-signer.pem\n"), "stir.crl_signers");  // no roots
+    write_file(dir_ / "stranger.pem", sf::test::certificate_pem(sf::test::private_key_pem("P-256"),
+                                                                  {.key_usage = "critical,cRLSign"}));
+    expect_error(minimal("[stir]\nca = roots.pem\ncrl_signers = stranger.pem\n"), "stir.crl_signers");
+    write_file(dir_ / "no-crl-sign.pem", sf::test::certificate_pem(sf::test::private_key_pem("P-256"),
+                                                                     {.issuer_cn = "STI-PA", .issuer_key_pem = root_key}));
+    expect_error(minimal("[stir]\nca = roots.pem\ncrl_signers = no-crl-sign.pem\n"), "stir.crl_signers");
+    expect_error(minimal("[stir]\nca = roots.pem\ncrl_signers = missing.pem\n"), "stir.crl_signers");
     const std::string with_ca = "[stir]\nca = roots.pem\n[provider.carrier]\nhost = 198.51.100.30\nverify_identity = ";
     const config reject = parse(minimal(with_ca + "reject\n"));
     EXPECT_TRUE(reject.providers[0].verify_identity);
@@ -235,6 +250,7 @@ TEST_F(config_test, stir_section_names_the_roots_for_providers_that_verify) {
     EXPECT_EQ(parse(minimal("[stir]\nverify_threads = 4\n")).stir.verify_threads, 4u);
     expect_error(minimal("[stir]\nverify_threads = 17\n"), "stir.verify_threads");
     EXPECT_TRUE(d.stir.check_crl) << "ATIS-1000080: the verifier checks the CRL a certificate names";
+    EXPECT_TRUE(d.stir.crl_signers_pem.empty());
     EXPECT_FALSE(parse(minimal("[stir]\ncheck_crl = false\n")).stir.check_crl);
     expect_error(minimal("[stir]\ncheck_crl = maybe\n"), "stir.check_crl");
 

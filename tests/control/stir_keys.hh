@@ -51,6 +51,7 @@ struct cert_spec {
     long not_after_s = 86400;    ///< relative to now
     std::string crl_url;         ///< a CRL Distribution Points URI; "" = none
     long serial = 0;             ///< 0 = the next of a counter
+    std::string key_usage;       ///< the keyUsage extension's value; "" = a CA's or a signer's, by `ca`
 };
 
 inline EVP_PKEY* read_private_key(const std::string& pem) {
@@ -91,7 +92,9 @@ inline std::string certificate_pem(const std::string& key_pem, const cert_spec& 
         X509_EXTENSION_free(ext);
     };
     add(NID_basic_constraints, spec.ca ? "critical,CA:TRUE" : "CA:FALSE");
-    add(NID_key_usage, spec.ca ? "critical,keyCertSign,cRLSign" : "critical,digitalSignature");
+    add(NID_key_usage, !spec.key_usage.empty() ? spec.key_usage
+                       : spec.ca               ? "critical,keyCertSign,cRLSign"
+                                               : "critical,digitalSignature");
     if (!spec.crl_url.empty()) {
         add(NID_crl_distribution_points, "URI:" + spec.crl_url);
     }

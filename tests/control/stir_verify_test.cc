@@ -635,3 +635,29 @@ TEST_F(verify_test, crls_are_not_checked_when_turned_off) {
     EXPECT_FALSE(unchecked->names_revocation_list(crl_url));
     EXPECT_EQ(unchecked->verify({id}, "15550100", "15551234", now_).status, verstat::passed);
 }
+
+TEST_F(verify_test, an_sti_pa_crl_signer_signs_an_indirect_crl_once_trusted) {
+    // ATIS-1000080's STI-PA CRL: signed by a CRL signer of the STI-PA, not by the CA that issued
+    // the carrier's certificate, its entries naming that CA (an indirect CRL).
+    const std::string signer_key = private_key_pem("P-256");
+    const std::string crl_signer =
+        certificate_pem(signer_key, cert_spec{.subject_cn = "STI-PA CRL", .issuer_cn = "STI-PA test root",
+                                              .issuer_key_pem = root_key_, .tn_auth_list = false,
+                                              .key_usage = "critical,cRLSign"});
+    const std::string id = signer_->identity(claims());
+    ASSERT_EQ(verifier_->store_certificate(url, issued(key_, cert_spec{.crl_url = crl_url, .serial = 61}), now_, 0), "");
+    const crl_spec indirect{.issuer_cn = "STI-PA CRL", .issuer_key_pem = signer_key, .revoked = {61},
+                            .entries_issuer_cn = "STI-PA test root"};
+    EXPECT_NE(verifier_->store_revocation_list(crl_url, crl_of(indirect), now_), "") << "a signer nobody named";
+
+    EXPECT_EQ(verifier_->trust_crl_signers("", now_), "no PEM certificate in it");
+    EXPECT_NE(verifier_->trust_crl_signers(certificate_pem(signer_key, cert_spec{.subject_cn = "STI-PA CRL",
+                                                                                 .key_usage = "critical,cRLSign"}),
+                                           now_),
+              "")
+        << "self-signed: chains to no root";
+    EXPECT_NE(verifier_->trust_crl_signers(issued(signer_key, cert_spec{}), now_), "") << "no cRLSign";
+    ASSERT_EQ(verifier_->trust_crl_signers(crl_signer, now_), "");
+    ASSERT_EQ(verifier_->store_revocation_list(crl_url, crl_of(indirect), now_), "");
+    EXPECT_EQ(check(id).reason, "certificate_revoked");
+}
