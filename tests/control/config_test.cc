@@ -1046,9 +1046,16 @@ TEST_F(config_test, example_two_nic_account_examples_parse_when_uncommented) {
     const std::string root_key = sf::test::private_key_pem("P-256");
     write_file(dir_ / "roots.pem", sf::test::certificate_pem(root_key, {.subject_cn = "STI-PA", .ca = true}));
     replace_all(out, "/etc/sipferry/sti-roots.pem", (dir_ / "roots.pem").string());
+    write_file(dir_ / "crl-signer.pem",
+               sf::test::certificate_pem(sf::test::private_key_pem("P-256"),
+                                         {.subject_cn = "STI-PA CRL", .issuer_cn = "STI-PA", .issuer_key_pem = root_key,
+                                          .tn_auth_list = false, .key_usage = "critical,cRLSign"}));
+    replace_all(out, "/etc/sipferry/sti-pa-crl-signer.pem", (dir_ / "crl-signer.pem").string());
     const config c = parse(out);
     EXPECT_EQ(c.stir.x5u, "https://cert.example.net/sipferry-sti.pem");
     EXPECT_FALSE(c.stir.ca_pem.empty());
+    EXPECT_TRUE(c.stir.check_crl);
+    EXPECT_FALSE(c.stir.crl_signers_pem.empty());
     EXPECT_EQ(c.sip.domain, "voice.example.net");
     ASSERT_EQ(c.accounts.size(), 2u);
     EXPECT_EQ(c.accounts[0].name, "bigcorp");
