@@ -608,8 +608,8 @@ void media_anchor::note_rtcp(const dp::rtcp_event& ev, uint64_t arrival_us) {
     side_rtcp& side = it->second;
     const rtcp::report& r = ev.report;
     if (r.sender_report) {
-        side.sr_ntp_middle = r.sr_ntp_middle;
-        side.sr_arrival_us = arrival_us;
+        side.srs[side.sr_next] = {r.sr_ntp_middle, arrival_us};
+        side.sr_next = static_cast<uint8_t>((side.sr_next + 1) % side.srs.size());
     }
     if (r.has_voip_metrics) {
         // The phone's conversational MOS, else its listening one; x 10, 10..50 (RFC 3611 4.7.5).
@@ -637,16 +637,32 @@ void media_anchor::note_rtcp(const dp::rtcp_event& ev, uint64_t arrival_us) {
     if (peer == nullptr) {
         return;
     }
-    const auto sr = rtcp_.find(side_key(peer->local_addr, peer->local_port));
-    if (sr == rtcp_.end() || sr->second.sr_arrival_us == 0 || sr->second.sr_ntp_middle != r.lsr) {
-        return;  // an older SR than the last one relayed, or one from a party no longer bridged
+    const auto other = rtcp_.find(side_key(peer->local_addr, peer->local_port));
+    if (other == rtcp_.end()) {
+        return;
+    }
+    const auto& srs = other->second.srs;
+    const auto sr = std::find_if(srs.begin(), srs.end(), [&r](const side_rtcp::sr_seen& s) {
+        return s.arrival_us != 0 && s.ntp_middle == r.lsr;
+    });
+    if (sr == srs.end()) {
+        return;  // an SR older than the last few relayed, or one from a party no longer bridged
     }
     const uint64_t dlsr_us = uint64_t{r.dlsr} * 1'000'000 / 65536;
-    const uint64_t since_sr_us = arrival_us - sr->second.sr_arrival_us;
+    if (arrival_us < sr->arrival_us) {
+        return;
+    }
+    const uint64_t since_sr_us = arrival_us - sr->arrival_us;
+    // The reporter's clock measured DLSR, the workers' TSC the time since the SR: a TSC rate
+    // off by 0.1% (a guest's calibration) is 0.5 ms over a DLSR of 500 ms, more than a LAN's
+    // round trip. So a round trip short of zero by a little (1 ms and 1% of DLSR: DLSR's
+    // 15 us units and the clocks) is a round trip of about zero, not a broken report; with
+    // those dropped, a call on a LAN had no round trip at all in some runs.
     constexpr uint64_t rtt_cap_us = 60'000'000;  // beyond a minute: clocks or reporter broken
-    if (arrival_us >= sr->second.sr_arrival_us && since_sr_us >= dlsr_us && since_sr_us - dlsr_us < rtt_cap_us) {
+    const uint64_t slack_us = 1000 + dlsr_us / 100;
+    if (since_sr_us + slack_us >= dlsr_us && since_sr_us < dlsr_us + rtt_cap_us) {
         side.heard.rtt_samples += 1;
-        side.heard.rtt_sum_us += since_sr_us - dlsr_us;
+        side.heard.rtt_sum_us += since_sr_us > dlsr_us ? since_sr_us - dlsr_us : 0;
     }
 }
 

@@ -4,6 +4,7 @@
 /// each leg's realm, published to the dataplane's relay table as two bridged
 /// media sides (plus two for RTCP unless rtcp-mux).
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -220,8 +221,16 @@ private:
     struct side_rtcp {
         uint32_t clock_hz = 0;  ///< 0: not read (see media_bridge::stream::reads_rtcp)
         rtcp_figures heard;     ///< the report blocks of the party that sends to this side
-        uint32_t sr_ntp_middle = 0;  ///< the last SR that party sent (0: none yet)
-        uint64_t sr_arrival_us = 0;
+        /// The last SRs that party sent, by arrival (ring, next at sr_next; arrival 0: none).
+        /// More than the last one: a report crosses the next SR on its way (the phones' timers
+        /// in step), and two workers' rings may hand the SR over before the report that
+        /// answers the one before. With the last only, such a call never had a round trip.
+        struct sr_seen {
+            uint32_t ntp_middle = 0;
+            uint64_t arrival_us = 0;
+        };
+        std::array<sr_seen, 4> srs{};
+        uint8_t sr_next = 0;
         uint64_t owner = 0;  ///< label()
         bool leg_b = false;
     };

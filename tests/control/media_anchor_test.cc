@@ -414,6 +414,35 @@ TEST_F(media_anchor_quality_test, each_direction_gets_its_receivers_reports_and_
     anchor_->close(call);
 }
 
+TEST_F(media_anchor_quality_test, a_report_that_crossed_the_next_sr_or_the_clocks_still_gives_a_round_trip) {
+    media_bridge call;
+    call_bob(call, "m=audio 6000 RTP/AVP 0\r\na=rtcp-mux\r\n");
+    const media_bridge::stream& st = call.streams.at(0);
+    // bob's SRs every second; alice's RR answering the first (10 ms after it left her) arrives
+    // just after the second: the phones' timers in step, or two workers' rings out of order.
+    anchor_->note_rtcp(report_at(st.b_rtp, 0x1001, 0, 0, 0, 0, true), 1'000'000);
+    anchor_->note_rtcp(report_at(st.b_rtp, 0x2002, 0, 0, 0, 0, true), 2'000'000);
+    anchor_->note_rtcp(report_at(st.a_rtp, 0, 0, 0, 0x1001, 10 * 65536 / 1000 + 1), 2'000'100);
+    const rtcp_figures alice = anchor_->b_to_a(call).receiver;
+    ASSERT_TRUE(alice.rtt_ms());
+    EXPECT_NEAR(*alice.rtt_ms(), 990.1, 0.1) << "from the SR it answers, not the last one";
+    // Four SRs later the first is forgotten: a report naming it gives no sample.
+    for (uint32_t i = 3; i <= 6; ++i) {
+        anchor_->note_rtcp(report_at(st.b_rtp, 0x1000 * i + i, 0, 0, 0, 0, true), i * 1'000'000);
+    }
+    anchor_->note_rtcp(report_at(st.a_rtp, 0, 0, 0, 0x1001, 0), 6'000'100);
+    EXPECT_EQ(anchor_->b_to_a(call).receiver.rtt_samples, 1u);
+    // A DLSR 0.4 ms longer than the appliance's clock saw pass (the two clocks' rates): a round
+    // trip of about zero on a LAN, counted as 0; 20 ms longer is a broken report, not counted.
+    const uint64_t first_us = anchor_->b_to_a(call).receiver.rtt_sum_us;
+    anchor_->note_rtcp(report_at(st.a_rtp, 0, 0, 0, 0x6006, uint32_t{500'400ull * 65536 / 1'000'000}), 6'500'000);
+    EXPECT_EQ(anchor_->b_to_a(call).receiver.rtt_samples, 2u);
+    EXPECT_EQ(anchor_->b_to_a(call).receiver.rtt_sum_us, first_us) << "the second sample is 0";
+    anchor_->note_rtcp(report_at(st.a_rtp, 0, 0, 0, 0x6006, uint32_t{520'000ull * 65536 / 1'000'000}), 6'500'000);
+    EXPECT_EQ(anchor_->b_to_a(call).receiver.rtt_samples, 2u);
+    anchor_->close(call);
+}
+
 TEST_F(media_anchor_quality_test, muxed_reports_arrive_at_the_rtp_sides) {
     media_bridge call;
     call_bob(call, "m=audio 6000 RTP/AVP 0\r\na=rtcp-mux\r\n");
