@@ -106,9 +106,12 @@ const char* crl_extensions_failure(const X509_CRL* crl) {
 
 revocation_lists::~revocation_lists() = default;
 
-void revocation_lists::trust_signer(X509* cert) {
+void revocation_lists::trust_signer(X509* cert, bool for_any) {
     if (cert == nullptr || (X509_get_key_usage(cert) & KU_CRL_SIGN) == 0) {
         return;  // UINT32_MAX without a keyUsage extension: any use
+    }
+    if (for_any) {
+        for_any_.insert(name_key(cert));
     }
     for (const auto& s : signers_) {
         if (X509_cmp(s.get(), cert) == 0) {
@@ -122,7 +125,7 @@ void revocation_lists::trust_signer(X509* cert) {
     signers_.emplace_back(cert, X509_free);
 }
 
-std::string revocation_lists::distribution_point(X509* cert) {
+std::string revocation_lists::distribution_point(X509* cert, std::vector<std::string>* crl_issuers) {
     auto* points = static_cast<CRL_DIST_POINTS*>(X509_get_ext_d2i(cert, NID_crl_distribution_points, nullptr, nullptr));
     std::string url;
     for (int i = 0; points != nullptr && url.empty() && i < sk_DIST_POINT_num(points); ++i) {
@@ -139,6 +142,13 @@ std::string revocation_lists::distribution_point(X509* cert) {
                            static_cast<size_t>(ASN1_STRING_length(uri)));
             }
         }
+        // Who issues the CRL there, when not the certificate's own CA (ATIS-1000080: the STI-PA).
+        for (int j = 0; !url.empty() && crl_issuers != nullptr && j < sk_GENERAL_NAME_num(dp->CRLissuer); ++j) {
+            const GENERAL_NAME* gn = sk_GENERAL_NAME_value(dp->CRLissuer, j);
+            if (gn->type == GEN_DIRNAME) {
+                crl_issuers->push_back(name_text(gn->d.directoryName));
+            }
+        }
     }
     CRL_DIST_POINTS_free(points);
     // It goes to the fetcher and the log: printable ASCII or nothing (an IA5String may hold any).
@@ -146,6 +156,10 @@ std::string revocation_lists::distribution_point(X509* cert) {
         url.clear();
     }
     return url;
+}
+
+std::string revocation_lists::name_key(X509* cert) {
+    return name_text(X509_get_subject_name(cert));
 }
 
 std::string revocation_lists::revocation_key(X509* cert) {
@@ -169,6 +183,7 @@ std::string revocation_lists::store(const std::string& url, const std::string& b
         if (!signed_by_trusted) {
             why = "not signed by a trusted CA (" + name_text(issuer) + ")";
         }
+        l.issuer = name_text(issuer);
     }
     if (why.empty()) {
         if (const char* ext = crl_extensions_failure(crl.get())) {
@@ -235,16 +250,18 @@ void revocation_lists::put(const std::string& url, list l) {
 }
 
 revocation_lists::status revocation_lists::check(const std::string& url, const std::vector<std::string>& keys,
-                                                 int64_t now_s) const {
+                                                 const std::vector<std::string>& issuers, int64_t now_s) const {
     const auto it = lists_.find(url);
     if (it == lists_.end() || it->second.expires_s <= now_s) {
         return status::unknown;
     }
-    if (!it->second.valid) {
-        return status::unavailable;
+    const list& l = it->second;
+    if (!l.valid ||
+        (for_any_.count(l.issuer) == 0 && std::find(issuers.begin(), issuers.end(), l.issuer) == issuers.end())) {
+        return status::unavailable;  // none, or one that cannot speak for this certificate
     }
     for (const std::string& k : keys) {
-        if (it->second.revoked.count(k) != 0) {
+        if (l.revoked.count(k) != 0) {
             return status::revoked;
         }
     }

@@ -12,8 +12,11 @@
 ///
 /// Trust: a CRL counts only when its signature verifies with the key of a certificate the
 /// verifier trusts to sign CRLs (trust_signer(): the roots, and the CA certificates of chains
-/// that verified against them), whose name is the CRL's issuer. Indirect CRLs (RFC 5280 5.3.3,
-/// entries naming their certificates' issuer) are read as such. Delta CRLs, partial CRLs (only
+/// that verified against them), whose name is the CRL's issuer. And it speaks only for the
+/// certificates it may (RFC 5280 6.3.3): those whose chain holds its issuer, or whose
+/// distribution point names it as cRLIssuer, or any when the operator named its signer
+/// ([stir] crl_signers); one CA cannot revoke what another issued. Indirect CRLs (RFC 5280
+/// 5.3.3, entries naming their certificates' issuer) are read as such. Delta CRLs, partial CRLs (only
 /// some reasons, attribute certificates only) and CRLs with a critical extension not understood
 /// here are refused: a list that may be incomplete would let a revoked certificate pass.
 ///
@@ -41,12 +44,16 @@ public:
     /// Lets `cert`'s key sign CRLs for its subject (a root, or a CA certificate of a chain that
     /// verified), unless its keyUsage leaves out cRLSign. The same certificate twice counts once;
     /// beyond max_signers the oldest is forgotten.
-    void trust_signer(x509_st* cert);
+    /// `for_any`: its CRLs speak for every certificate (an operator's explicit trust).
+    void trust_signer(x509_st* cert, bool for_any = false);
     size_t signers() const { return signers_.size(); }
 
     /// The URL of `cert`'s CRL: the first URI of the first full name in its CRL Distribution
-    /// Points (RFC 5280 4.2.1.13), "" when it has none.
-    static std::string distribution_point(x509_st* cert);
+    /// Points (RFC 5280 4.2.1.13), "" when it has none. `crl_issuers` gets the names (name_key())
+    /// that point's cRLIssuer gives.
+    static std::string distribution_point(x509_st* cert, std::vector<std::string>* crl_issuers = nullptr);
+    /// A certificate's subject as check() compares CRL issuers: RFC 4514 text, ASCII lower case.
+    static std::string name_key(x509_st* cert);
     /// What a CRL entry for `cert` matches: its issuer's name (RFC 4514 text, ASCII letters in
     /// lower case: two encodings of one name compare equal) and its serial number.
     static std::string revocation_key(x509_st* cert);
@@ -66,8 +73,11 @@ public:
         good,         ///< none of the keys is listed
         revoked,      ///< one of them is
     };
-    /// Whether any of `keys` (revocation_key()s) is on the CRL of `url` at `now_s`.
-    status check(const std::string& url, const std::vector<std::string>& keys, int64_t now_s) const;
+    /// Whether any of `keys` (revocation_key()s) is on the CRL of `url` at `now_s`. `issuers`
+    /// (name_key()s): whose CRL may speak for the certificate (its chain's CAs, its cRLIssuer);
+    /// a valid CRL of anybody else is `unavailable` for it.
+    status check(const std::string& url, const std::vector<std::string>& keys, const std::vector<std::string>& issuers,
+                 int64_t now_s) const;
 
     /// One URL as an operator looks at it (GET /v1/stir/certificates, `revocation_lists`).
     struct listed {
@@ -89,12 +99,14 @@ private:
         bool valid = false;
         bool refused = false;  ///< not valid: refused (else the fetch failed)
         int64_t expires_s = 0;
+        std::string issuer;                       ///< name_key() of whoever signed it
         std::unordered_set<std::string> revoked;  ///< revocation keys
     };
     void put(const std::string& url, list l);
 
     std::map<std::string, list> lists_;
     std::vector<std::shared_ptr<x509_st>> signers_;  ///< oldest first
+    std::unordered_set<std::string> for_any_;        ///< name_key()s of signers trusted for_any
 };
 
 }  // namespace sf::control

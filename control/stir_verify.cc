@@ -360,7 +360,8 @@ std::string identity_verifier::missing_certificate(const parsed_identities& iden
 }
 
 revocation_lists::status identity_verifier::revocation(const cert_entry& c, int64_t now_s) const {
-    return c.crl_url.empty() ? revocation_lists::status::good : crls_.check(c.crl_url, c.revocation_keys, now_s);
+    return c.crl_url.empty() ? revocation_lists::status::good
+                             : crls_.check(c.crl_url, c.revocation_keys, c.crl_issuers, now_s);
 }
 
 std::string identity_verifier::trust_crl_signers(const std::string& pem, int64_t now_s) {
@@ -393,7 +394,7 @@ std::string identity_verifier::trust_crl_signers(const std::string& pem, int64_t
         }
     }
     for (int i = 0; i < n; ++i) {
-        crls_.trust_signer(sk_X509_value(signers.get(), i));
+        crls_.trust_signer(sk_X509_value(signers.get(), i), true);
     }
     return {};
 }
@@ -422,7 +423,8 @@ std::string identity_verifier::store_certificate(const std::string& url, const s
     tn_auth_list scope;
     X509* leaf = sk_X509_num(chain.get()) > 0 ? sk_X509_value(chain.get(), 0) : nullptr;
     EVP_PKEY* key = nullptr;
-    std::vector<std::string> revocation_keys;
+    std::vector<std::string> revocation_keys, crl_issuers;
+    std::string crl_url;
     if (leaf == nullptr) {
         why = "no PEM certificate in the response";
     } else {
@@ -436,12 +438,17 @@ std::string identity_verifier::store_certificate(const std::string& url, const s
             // the root, and the CAs in it (vouched for by the root) may sign CRLs.
             std::unique_ptr<STACK_OF(X509), x509_stack_deleter> built(X509_STORE_CTX_get1_chain(ctx));
             const int n = sk_X509_num(built.get());
-            for (int i = 0; i + 1 < n; ++i) {
-                revocation_keys.push_back(revocation_lists::revocation_key(sk_X509_value(built.get(), i)));
+            for (int i = 0; i < n; ++i) {
+                X509* c = sk_X509_value(built.get(), i);
+                if (i + 1 < n) {
+                    revocation_keys.push_back(revocation_lists::revocation_key(c));
+                }
                 if (i > 0) {
-                    crls_.trust_signer(sk_X509_value(built.get(), i));
+                    crls_.trust_signer(c);
+                    crl_issuers.push_back(revocation_lists::name_key(c));
                 }
             }
+            crl_url = revocation_lists::distribution_point(leaf, &crl_issuers);
         }
         X509_STORE_CTX_free(ctx);
         if (why.empty()) {
@@ -468,9 +475,8 @@ std::string identity_verifier::store_certificate(const std::string& url, const s
     }
     const int64_t keep = max_age_s == 0 ? default_keep_s : std::clamp<int64_t>(max_age_s, 60, longest_keep_s);
     put(url, cert_entry{std::shared_ptr<void>(key, [](void* k) { EVP_PKEY_free(static_cast<EVP_PKEY*>(k)); }),
-                        std::min(now_s + keep, not_after_s(leaf)), false, std::move(scope),
-                        check_crl_ ? revocation_lists::distribution_point(leaf) : std::string(),
-                        std::move(revocation_keys)});
+                        std::min(now_s + keep, not_after_s(leaf)), false, std::move(scope), std::move(crl_url),
+                        std::move(revocation_keys), std::move(crl_issuers)});
     return {};
 }
 

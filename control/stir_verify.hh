@@ -216,6 +216,7 @@ private:
         tn_auth_list scope;         // what the certificate vouches for
         std::string crl_url;        // the CRL it names ("" none, or CRLs not checked)
         std::vector<std::string> revocation_keys;  // the chain's, the root's left out
+        std::vector<std::string> crl_issuers;      // whose CRL may speak for it: its chain's CAs, its cRLIssuer
     };
     const cert_entry* find(const std::string& url, int64_t now_s) const;
     void put(const std::string& url, cert_entry e);

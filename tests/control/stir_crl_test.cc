@@ -59,9 +59,12 @@ protected:
         return crl_spec{.issuer_cn = "STI-PA test root", .issuer_key_pem = ca_key_, .revoked = std::move(revoked)};
     }
 
+    /// As the verifier asks for an SP certificate the root issued: the root may speak for it.
     status check(const x509_ptr& cert, int64_t at = 0) const {
-        return lists_.check(crl_url, {revocation_lists::revocation_key(cert.get())}, at != 0 ? at : now_);
+        return lists_.check(crl_url, {revocation_lists::revocation_key(cert.get())}, {root_name()},
+                            at != 0 ? at : now_);
     }
+    std::string root_name() const { return revocation_lists::name_key(ca_.get()); }
 
     std::string ca_key_;
     x509_ptr ca_;
@@ -80,10 +83,14 @@ TEST_F(crl_test, a_listed_certificate_is_revoked_and_the_others_are_not) {
     ASSERT_EQ(lists_.store(crl_url, crl_of(by_root({5, 7, 9})), now_), "");
     EXPECT_EQ(check(revoked), status::revoked);
     EXPECT_EQ(check(kept), status::good);
-    EXPECT_EQ(lists_.check(crl_url, {}, now_), status::good) << "a certificate without keys: nothing to find";
-    EXPECT_EQ(lists_.check("https://other.example/crl", {revocation_lists::revocation_key(revoked.get())}, now_),
+    EXPECT_EQ(lists_.check(crl_url, {}, {root_name()}, now_), status::good) << "a certificate without keys";
+    EXPECT_EQ(lists_.check("https://other.example/crl", {revocation_lists::revocation_key(revoked.get())},
+                           {root_name()}, now_),
               status::unknown)
         << "a list is asked for by its own URL";
+    EXPECT_EQ(lists_.check(crl_url, {revocation_lists::revocation_key(revoked.get())}, {"cn=another sti-ca"}, now_),
+              status::unavailable)
+        << "the root's CRL does not speak for what another CA vouches for";
 }
 
 TEST_F(crl_test, a_serial_revoked_by_another_issuer_is_not_this_certificate) {
@@ -204,6 +211,29 @@ TEST_F(crl_test, a_distribution_point_that_is_no_printable_url_is_none) {
                                                  cert_spec{.issuer_cn = "STI-PA test root", .issuer_key_pem = ca_key_,
                                                            .crl_url = odd}));
     EXPECT_EQ(revocation_lists::distribution_point(c.get()), "");
+}
+
+TEST_F(crl_test, a_distribution_point_names_who_issues_its_crl) {
+    const x509_ptr c = read_cert(certificate_pem(private_key_pem("P-256"),
+                                                 cert_spec{.issuer_cn = "STI-PA test root", .issuer_key_pem = ca_key_,
+                                                           .crl_url = crl_url, .crl_issuer_cn = "STI-PA CRL"}));
+    std::vector<std::string> issuers;
+    EXPECT_EQ(revocation_lists::distribution_point(c.get(), &issuers), crl_url);
+    EXPECT_EQ(issuers, std::vector<std::string>{"cn=sti-pa crl"});
+    issuers.clear();
+    EXPECT_EQ(revocation_lists::distribution_point(sp_cert(9).get(), &issuers), crl_url);
+    EXPECT_TRUE(issuers.empty()) << "none named: the certificate's own CA issues it";
+}
+
+TEST_F(crl_test, a_signer_the_operator_named_speaks_for_every_certificate) {
+    const std::string key = private_key_pem("P-256");
+    const x509_ptr signer = read_cert(certificate_pem(key, cert_spec{.subject_cn = "STI-PA CRL", .key_usage = "critical,cRLSign"}));
+    lists_.trust_signer(signer.get(), true);
+    ASSERT_EQ(lists_.store(crl_url, crl_of(crl_spec{.issuer_cn = "STI-PA CRL", .issuer_key_pem = key, .revoked = {7},
+                                                    .entries_issuer_cn = "STI-PA test root"}),
+                           now_),
+              "");
+    EXPECT_EQ(lists_.check(crl_url, {revocation_lists::revocation_key(sp_cert(7).get())}, {}, now_), status::revoked);
 }
 
 }  // namespace

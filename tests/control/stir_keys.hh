@@ -50,6 +50,7 @@ struct cert_spec {
     long not_before_s = -3600;   ///< relative to now
     long not_after_s = 86400;    ///< relative to now
     std::string crl_url;         ///< a CRL Distribution Points URI; "" = none
+    std::string crl_issuer_cn;   ///< that point's cRLIssuer (an indirect CRL's signer); "" = none
     long serial = 0;             ///< 0 = the next of a counter
     std::string key_usage;       ///< the keyUsage extension's value; "" = a CA's or a signer's, by `ca`
 };
@@ -95,8 +96,30 @@ inline std::string certificate_pem(const std::string& key_pem, const cert_spec& 
     add(NID_key_usage, !spec.key_usage.empty() ? spec.key_usage
                        : spec.ca               ? "critical,keyCertSign,cRLSign"
                                                : "critical,digitalSignature");
-    if (!spec.crl_url.empty()) {
+    if (!spec.crl_url.empty() && spec.crl_issuer_cn.empty()) {
         add(NID_crl_distribution_points, "URI:" + spec.crl_url);
+    } else if (!spec.crl_url.empty()) {
+        // No config syntax for a cRLIssuer that short: the structure by hand.
+        auto uri = [](const std::string& text) {
+            GENERAL_NAME* gn = GENERAL_NAME_new();
+            ASN1_IA5STRING* s = ASN1_IA5STRING_new();
+            ASN1_STRING_set(s, text.data(), static_cast<int>(text.size()));
+            GENERAL_NAME_set0_value(gn, GEN_URI, s);
+            return gn;
+        };
+        DIST_POINT* dp = DIST_POINT_new();
+        dp->distpoint = DIST_POINT_NAME_new();
+        dp->distpoint->type = 0;
+        dp->distpoint->name.fullname = GENERAL_NAMES_new();
+        sk_GENERAL_NAME_push(dp->distpoint->name.fullname, uri(spec.crl_url));
+        dp->CRLissuer = GENERAL_NAMES_new();
+        GENERAL_NAME* dir = GENERAL_NAME_new();
+        GENERAL_NAME_set0_value(dir, GEN_DIRNAME, name_of(spec.crl_issuer_cn));
+        sk_GENERAL_NAME_push(dp->CRLissuer, dir);
+        CRL_DIST_POINTS* points = CRL_DIST_POINTS_new();
+        sk_DIST_POINT_push(points, dp);
+        X509_add1_ext_i2d(x, NID_crl_distribution_points, points, 0, 0);
+        CRL_DIST_POINTS_free(points);
     }
     if (!spec.ip_san.empty()) {
         add(NID_subject_alt_name, "IP:" + spec.ip_san);

@@ -661,3 +661,40 @@ TEST_F(verify_test, an_sti_pa_crl_signer_signs_an_indirect_crl_once_trusted) {
     ASSERT_EQ(verifier_->store_revocation_list(crl_url, crl_of(indirect), now_), "");
     EXPECT_EQ(check(id).reason, "certificate_revoked");
 }
+
+TEST_F(verify_test, one_sti_ca_cannot_revoke_what_another_issued) {
+    // Two STI-CAs under the root; the verifier has met both (each signed a chain it verified).
+    auto ca_under_root = [this](const std::string& key, const std::string& cn) {
+        return certificate_pem(key, cert_spec{.subject_cn = cn, .issuer_cn = "STI-PA test root", .issuer_key_pem = root_key_,
+                                              .ca = true, .tn_auth_list = false});
+    };
+    const std::string ours_key = private_key_pem("P-256"), rival_key = private_key_pem("P-256");
+    const std::string ours = ca_under_root(ours_key, "STI-CA ours"), rival = ca_under_root(rival_key, "STI-CA rival");
+    ASSERT_EQ(verifier_->store_certificate("https://rival.example/sp.pem",
+                                           certificate_pem(private_key_pem("P-256"),
+                                                           cert_spec{.subject_cn = "SP 5678", .issuer_cn = "STI-CA rival",
+                                                                     .issuer_key_pem = rival_key}) +
+                                               rival,
+                                           now_, 0),
+              "");
+    ASSERT_EQ(verifier_->store_certificate(url,
+                                           certificate_pem(key_, cert_spec{.subject_cn = "SP 1234", .issuer_cn = "STI-CA ours",
+                                                                           .issuer_key_pem = ours_key, .crl_url = crl_url,
+                                                                           .serial = 71}) +
+                                               ours,
+                                           now_, 0),
+              "");
+    // The rival's CRL, its entries naming our CA (an indirect CRL), served where ours should be.
+    ASSERT_EQ(verifier_->store_revocation_list(crl_url,
+                                               crl_of(crl_spec{.issuer_cn = "STI-CA rival", .issuer_key_pem = rival_key,
+                                                               .revoked = {71}, .entries_issuer_cn = "STI-CA ours"}),
+                                               now_),
+              "")
+        << "a CRL the verifier can trust as such";
+    const std::string id = signer_->identity(claims());
+    EXPECT_EQ(check(id).reason, "certificate_unavailable") << "but not for a certificate outside the rival's chain";
+    ASSERT_EQ(verifier_->store_revocation_list(
+                  crl_url, crl_of(crl_spec{.issuer_cn = "STI-CA ours", .issuer_key_pem = ours_key, .revoked = {72}}), now_),
+              "");
+    EXPECT_EQ(check(id).status, verstat::passed) << "our CA's own CRL speaks for it";
+}

@@ -70,7 +70,7 @@ revocation_lists::status stored(const lab& l, const std::string& body, std::stri
         __builtin_trap();
     }
     seen = all[0];
-    return lists.check(url, l.keys, now_s);
+    return lists.check(url, l.keys, {revocation_lists::name_key(l.root)}, now_s);
 }
 
 }  // namespace
