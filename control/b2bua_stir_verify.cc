@@ -185,28 +185,21 @@ void b2bua::certificate_arrived(const std::string& url, bool ok, const std::stri
                                 const std::string& error) {
     fetching_.erase(url);
     const int64_t now = wall_s();
-    if (verifier_ && verifier_->names_revocation_list(url)) {
-        // A CRL (stir_crl.hh): its URL came from a certificate that verified, printable as any URL.
-        std::string why = ok ? verifier_->store_revocation_list(url, pem, now) : error;
+    if (verifier_) {
+        // A CRL (stir_crl.hh) when a known certificate names the URL, else a certificate; either
+        // URL is printable (parse_identity, revocation_lists::distribution_point).
+        const bool crl = verifier_->names_revocation_list(url);
+        std::string why = !ok ? error
+                          : crl ? verifier_->store_revocation_list(url, pem, now)
+                                : verifier_->store_certificate(url, pem, now, max_age_s);
         if (!ok) {
             verifier_->store_failure(url, now);
         }
         if (!why.empty()) {
-            ++stats_.crl_fetches_failed;
-            log_info("[stir] CRL %s refused: %s", url.c_str(), why.c_str());
+            ++(crl ? stats_.crl_fetches_failed : stats_.cert_fetches_failed);
+            log_info("[stir] %s %s refused: %s", crl ? "CRL" : "certificate", url.c_str(), why.c_str());
         } else {
-            ++stats_.crls_fetched;
-        }
-    } else if (verifier_) {
-        std::string why = ok ? verifier_->store_certificate(url, pem, now, max_age_s) : error;
-        if (!ok) {
-            verifier_->store_failure(url, now);
-        }
-        if (!why.empty()) {
-            ++stats_.cert_fetches_failed;
-            log_info("[stir] certificate %s refused: %s", url.c_str(), why.c_str());  // printable: parse_identity
-        } else {
-            ++stats_.certs_fetched;
+            ++(crl ? stats_.crls_fetched : stats_.certs_fetched);
         }
     }
     replay_held(url, {});
