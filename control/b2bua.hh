@@ -407,6 +407,12 @@ private:
     /// An offer (re-INVITE, UPDATE) from leg `from_a` while one is unanswered: 500 with
     /// Retry-After when it was the sender's own, 491 when the other leg's crosses it (true then).
     bool refuse_crossing_offer(call& c, bool from_a, uint64_t stx);
+    /// Gives relay ports to the streams an in-dialog offer from A (`offer_from_a`) or B enables
+    /// that the call has none for (media_anchor::add_streams). 0 when done or nothing was
+    /// added; else the status to refuse the offer with: 488 before any media was anchored,
+    /// 491 during a transfer (its new party's half is built on the streams as they are), 503
+    /// when relay ports run out.
+    unsigned anchor_added_streams(call& c, bool offer_from_a, const sdp::session& desc);
     /// The relayed UPDATE offer of leg `from_a` got its final response (or none will come).
     void answered_update_offer(uint64_t call_id, bool from_a);
     /// Header lines of `m` that the other leg gets (REFER's Refer-To/Referred-By translated

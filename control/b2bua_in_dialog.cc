@@ -142,8 +142,12 @@ void b2bua::relay_in_dialog(const inbound& in, call& c, bool from_a, uint64_t st
     std::string previous_sdp;
     if (is_sdp(m)) {
         sdp::session desc;
-        if (sdp::parse(m.body, desc) != sdp::parse_error::ok || !media_.fits(c.media, desc)) {
+        if (sdp::parse(m.body, desc) != sdp::parse_error::ok) {
             tl_.respond(stx, 488, reason_phrase(488), {}, {});
+            return;
+        }
+        if (const unsigned refused = anchor_added_streams(c, from_a, desc); refused != 0) {
+            tl_.respond(stx, refused, reason_phrase(refused), {}, {});
             return;
         }
         // The sender may have moved its media (a new phone after a transfer, resume from hold).
@@ -248,6 +252,30 @@ void b2bua::relay_in_dialog(const inbound& in, call& c, bool from_a, uint64_t st
             });
         }
     }
+}
+
+unsigned b2bua::anchor_added_streams(call& c, bool offer_from_a, const sdp::session& desc) {
+    if (!media_.adds_streams(c.media, desc)) {
+        return 0;
+    }
+    if (!c.media.open) {
+        return 488;  // an early offer before any media was anchored: nothing to add to
+    }
+    if (c.transfer.active) {
+        // The new party's half is built on the streams as they are (open_replacement): a
+        // stream added now would have no half there. The sender retries after the transfer.
+        ++stats_.glare_491;
+        return 491;
+    }
+    if (!media_.add_streams(c.media, desc, !offer_from_a)) {
+        log_info("call %llu: no relay ports for the streams a re-offer from %c adds: 503",
+                 static_cast<unsigned long long>(c.id), offer_from_a ? 'A' : 'B');
+        return 503;
+    }
+    media_.label(c.media, c.id);
+    log_info("call %llu: a re-offer from %c added streams: %zu anchored now",
+             static_cast<unsigned long long>(c.id), offer_from_a ? 'A' : 'B', c.media.streams.size());
+    return 0;
 }
 
 void b2bua::answered_update_offer(uint64_t call_id, bool from_a) {
@@ -374,10 +402,20 @@ void b2bua::on_relayed_response(uint64_t call_id, bool from_a, uint64_t stx, sip
     std::string body;
     if (is_sdp(m)) {
         sdp::session desc;
-        if (sdp::parse(m.body, desc) == sdp::parse_error::ok && media_.fits(c.media, desc)) {
-            media_.apply_remote(c.media, from_a, desc, true);
-            (from_a ? c.b_remote_sdp : c.a_remote_sdp) = std::string(m.body);
-            body = rewrite_sdp(c, !from_a, m.body);
+        if (sdp::parse(m.body, desc) == sdp::parse_error::ok) {
+            // An offerless re-INVITE's 2xx carries the offer, which cannot be refused: the streams
+            // it adds get relay ports, or go on with port 0, declined, which its answer will
+            // repeat (RFC 3264 6).
+            const bool offer = invite && c.reinvite.offerless;
+            if (offer && anchor_added_streams(c, !from_a, desc) != 0) {
+                log_info("call %llu: the streams a re-INVITE's 2xx offers could not be anchored: sent as declined",
+                         static_cast<unsigned long long>(c.id));
+            }
+            if (offer || media_.fits(c.media, desc)) {
+                media_.apply_remote(c.media, from_a, desc, true);
+                (from_a ? c.b_remote_sdp : c.a_remote_sdp) = std::string(m.body);
+                body = rewrite_sdp(c, !from_a, m.body);
+            }
         }
     }
     if (const sip::header* contact = m.find(sip::hdr::contact); contact != nullptr && invite) {
@@ -462,10 +500,12 @@ void b2bua::on_ack(const inbound& in) {
         arm_session_timer(*c, true);
     }
     if (w.forward_ack) {
-        // Offerless re-INVITE: this ACK holds the answer the other leg is waiting for.
+        // Offerless re-INVITE: this ACK holds the answer the other leg is waiting for. Its
+        // m-lines are the offer's, streams that could not be anchored among them (declined
+        // with port 0 in the offer, so in the answer too).
         std::string body;
         sdp::session desc;
-        if (is_sdp(m) && sdp::parse(m.body, desc) == sdp::parse_error::ok && media_.fits(c->media, desc)) {
+        if (is_sdp(m) && sdp::parse(m.body, desc) == sdp::parse_error::ok) {
             media_.apply_remote(c->media, !is_a, desc, true);
             (is_a ? c->a_remote_sdp : c->b_remote_sdp) = std::string(m.body);
             body = rewrite_sdp(*c, is_a, m.body);

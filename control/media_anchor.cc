@@ -169,6 +169,17 @@ bool plain_rtp(const sdp::media& m) {
     return iequals(m.proto, "RTP/AVP") || iequals(m.proto, "RTP/AVPF");
 }
 
+// RTP of any profile (RTP/AVP, RTP/SAVPF, UDP/TLS/RTP/SAVP...), which has RTCP beside it
+// unless muxed; not UDPTL (T.38 fax) or other transports.
+bool carries_rtp(const sdp::media& m) {
+    for (size_t i = 0; i + 3 <= m.proto.size(); ++i) {
+        if (iequals(m.proto.substr(i, 3), "RTP")) {
+            return true;
+        }
+    }
+    return false;
+}
+
 // media_bridge::stream::continuable of an m-line.
 bool continuable(const sdp::media& m) {
     return iequals(m.type, "audio") && plain_rtp(m);
@@ -188,7 +199,6 @@ bool stop_and_locate(dp::media_side* old_source, dp::stream_position& where) {
 
 bool media_anchor::open(media_bridge& b, unsigned a_realm, unsigned b_realm, const sdp::session& offer,
                         bool offer_from_b) {
-    const unsigned offer_realm = offer_from_b ? b_realm : a_realm;
     b.a_realm = a_realm;
     b.b_realm = b_realm;
     b.streams.assign(offer.n_media, {});
@@ -203,50 +213,92 @@ bool media_anchor::open(media_bridge& b, unsigned a_realm, unsigned b_realm, con
         return false;  // every relay address of a realm is full
     }
     for (unsigned i = 0; i < offer.n_media; ++i) {
-        const sdp::media& m = offer.streams[i];
-        if (m.port == 0) {
-            continue;  // a disabled stream stays disabled (port 0 on both legs)
-        }
-        media_bridge::stream& st = b.streams[i];
-        st.continuable = continuable(m);
-        st.a_port = pool(a_realm, b.a_addr).ports.allocate();
-        st.b_port = pool(b_realm, b.b_addr).ports.allocate();
-        if (st.a_port == 0 || st.b_port == 0) {
+        // A disabled stream stays disabled (port 0 on both legs) until a re-offer enables it.
+        if (offer.streams[i].port != 0 && !anchor_stream(b, i, offer.streams[i], offer_from_b)) {
             close(b);
             return false;
         }
-        st.rtcp = !m.rtcp_mux;
-        st.a_rtp = make_side(a_realm, b.a_addr, st.a_port);
-        st.b_rtp = make_side(b_realm, b.b_addr, st.b_port);
-        if (st.a_rtp == nullptr || st.b_rtp == nullptr) {
-            close(b);  // gives back what was made
-            return false;
-        }
-        dp::bridge(*st.a_rtp, st.b_rtp);
-        dp::bridge(*st.b_rtp, st.a_rtp);
-        set_remote(offer_from_b ? st.b_rtp : st.a_rtp, offer_realm, m.conn_addr, m.port,
-                   st.sdp_remote[offer_from_b ? 1 : 0], false);
-        if (st.rtcp) {
-            st.a_rtcp = make_side(a_realm, b.a_addr, static_cast<uint16_t>(st.a_port + 1));
-            st.b_rtcp = make_side(b_realm, b.b_addr, static_cast<uint16_t>(st.b_port + 1));
-            if (st.a_rtcp == nullptr || st.b_rtcp == nullptr) {
-                close(b);
-                return false;
-            }
-            dp::bridge(*st.a_rtcp, st.b_rtcp);
-            dp::bridge(*st.b_rtcp, st.a_rtcp);
-            set_remote(offer_from_b ? st.b_rtcp : st.a_rtcp, offer_realm, m.conn_addr,
-                       m.rtcp_port ? m.rtcp_port : uint16_t(m.port + 1), st.sdp_remote[offer_from_b ? 3 : 2], false);
-        }
-        for (dp::media_side* s : {st.a_rtp, st.b_rtp, st.a_rtcp, st.b_rtcp}) {
-            if (s != nullptr && !table_.insert(s)) {  // cannot fail for a side just made
-                close(b);
-                return false;
-            }
-        }
-        describe(b, i, m);
     }
     b.open = true;
+    return true;
+}
+
+bool media_anchor::anchor_stream(media_bridge& b, unsigned i, const sdp::media& m, bool offer_from_b) {
+    media_bridge::stream& st = b.streams[i];
+    st.continuable = continuable(m);
+    st.a_port = pool(b.a_realm, b.a_addr).ports.allocate();
+    st.b_port = pool(b.b_realm, b.b_addr).ports.allocate();
+    // UDPTL (T.38 fax) and other non-RTP transports have no RTCP beside them.
+    st.rtcp = !m.rtcp_mux && carries_rtp(m);
+    bool made = st.a_port != 0 && st.b_port != 0;
+    if (made) {
+        st.a_rtp = make_side(b.a_realm, b.a_addr, st.a_port);
+        st.b_rtp = make_side(b.b_realm, b.b_addr, st.b_port);
+        made = st.a_rtp != nullptr && st.b_rtp != nullptr;
+    }
+    if (made && st.rtcp) {
+        st.a_rtcp = make_side(b.a_realm, b.a_addr, static_cast<uint16_t>(st.a_port + 1));
+        st.b_rtcp = make_side(b.b_realm, b.b_addr, static_cast<uint16_t>(st.b_port + 1));
+        made = st.a_rtcp != nullptr && st.b_rtcp != nullptr;
+    }
+    if (!made) {
+        drop_stream(b, st);  // gives back what was made
+        return false;
+    }
+    dp::bridge(*st.a_rtp, st.b_rtp);
+    dp::bridge(*st.b_rtp, st.a_rtp);
+    if (st.rtcp) {
+        dp::bridge(*st.a_rtcp, st.b_rtcp);
+        dp::bridge(*st.b_rtcp, st.a_rtcp);
+    }
+    const unsigned offer_realm = offer_from_b ? b.b_realm : b.a_realm;
+    set_remote(offer_from_b ? st.b_rtp : st.a_rtp, offer_realm, m.conn_addr, m.port,
+               st.sdp_remote[offer_from_b ? 1 : 0], false);
+    set_remote(offer_from_b ? st.b_rtcp : st.a_rtcp, offer_realm, m.conn_addr,
+               m.rtcp_port ? m.rtcp_port : static_cast<uint16_t>(m.port + 1), st.sdp_remote[offer_from_b ? 3 : 2],
+               false);
+    for (dp::media_side* s : {st.a_rtp, st.b_rtp, st.a_rtcp, st.b_rtcp}) {
+        if (s != nullptr && !table_.insert(s)) {  // cannot fail for a side just made
+            drop_stream(b, st);
+            return false;
+        }
+    }
+    describe(b, i, m);
+    return true;
+}
+
+bool media_anchor::adds_streams(const media_bridge& b, const sdp::session& desc) const {
+    for (unsigned i = 0; i < desc.n_media; ++i) {
+        if (desc.streams[i].port != 0 && (i >= b.streams.size() || b.streams[i].a_rtp == nullptr)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+bool media_anchor::add_streams(media_bridge& b, const sdp::session& offer, bool offer_from_b) {
+    if (!b.open) {
+        return false;
+    }
+    const size_t had = b.streams.size();
+    if (offer.n_media > had) {
+        b.streams.resize(offer.n_media);
+    }
+    std::vector<unsigned> added;
+    for (unsigned i = 0; i < offer.n_media; ++i) {
+        if (offer.streams[i].port == 0 || b.streams[i].a_rtp != nullptr) {
+            continue;
+        }
+        if (!anchor_stream(b, i, offer.streams[i], offer_from_b)) {
+            // All or nothing: the offer is refused, so the bridge stays as it was.
+            for (const unsigned j : added) {
+                drop_stream(b, b.streams[j]);
+            }
+            b.streams.resize(had);
+            return false;
+        }
+        added.push_back(i);
+    }
     return true;
 }
 
@@ -265,26 +317,29 @@ void media_anchor::apply_remote(media_bridge& b, bool leg_b, const sdp::session&
 }
 
 void media_anchor::close(media_bridge& b) {
-    // Unbridge first, so no worker can reach a side through a peer pointer once it
-    // is unpublished; the grace period covers those that already did.
+    // Bridges never cross streams (each side's peer is its stream's other side), so each
+    // stream unbridged before it is unpublished is enough: no worker reaches a side through a
+    // peer pointer once it is gone; the grace period covers those that already did.
     for (auto& st : b.streams) {
-        for (dp::media_side* s : {st.a_rtp, st.b_rtp, st.a_rtcp, st.b_rtcp}) {
-            if (s != nullptr) {
-                dp::bridge(*s, nullptr);
-            }
-        }
-    }
-    for (auto& st : b.streams) {
-        for (dp::media_side* s : {st.a_rtp, st.b_rtp, st.a_rtcp, st.b_rtcp}) {
-            if (s != nullptr) {
-                unpublish(s);
-            }
-        }
-        release(b.a_realm, b.a_addr, st.a_port);
-        release(b.b_realm, b.b_addr, st.b_port);
-        st = {};
+        drop_stream(b, st);
     }
     b.open = false;
+}
+
+void media_anchor::drop_stream(const media_bridge& b, media_bridge::stream& st) {
+    for (dp::media_side* s : {st.a_rtp, st.b_rtp, st.a_rtcp, st.b_rtcp}) {
+        if (s != nullptr) {
+            dp::bridge(*s, nullptr);
+        }
+    }
+    for (dp::media_side* s : {st.a_rtp, st.b_rtp, st.a_rtcp, st.b_rtcp}) {
+        if (s != nullptr) {
+            unpublish(s);
+        }
+    }
+    release(b.a_realm, b.a_addr, st.a_port);
+    release(b.b_realm, b.b_addr, st.b_port);
+    st = {};
 }
 
 bool media_anchor::open_replacement(media_bridge& next, const media_bridge& current, bool keep_a,

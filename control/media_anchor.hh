@@ -86,7 +86,7 @@ struct media_bridge {
     /// The relay address of each leg (host order): the realm's own or one of its media
     /// addresses; every stream of a leg uses it (one c= line in the SDP).
     uint32_t a_addr = 0, b_addr = 0;
-    std::vector<stream> streams;  ///< index = m-line index; ports 0 for disabled streams
+    std::vector<stream> streams;  ///< index = m-line index; ports 0 for streams never enabled
     /// The first audio stream's codec as the last SDP applied names it ("PCMU"; "" when none).
     std::string codec;
     bool open = false;
@@ -116,9 +116,19 @@ public:
     /// not latched yet. With `renegotiate` (a re-INVITE or UPDATE), a stream whose SDP
     /// names a new endpoint is re-pointed there and latches again on its first packet.
     void apply_remote(media_bridge& b, bool leg_b, const sdp::session& desc, bool renegotiate = false);
-    /// True when `desc` fits the bridge: no more m-lines than were anchored (m-lines are
-    /// never added by a re-offer yet).
+    /// True when `desc` fits the bridge: no more m-lines than were anchored (an answer never
+    /// has more than its offer; a re-offer that adds some goes through add_streams first).
     bool fits(const media_bridge& b, const sdp::session& desc) const { return desc.n_media <= b.streams.size(); }
+    /// True when the re-offer `desc` enables a stream the bridge has no relay ports for: an
+    /// m-line past the last one anchored, or one that was disabled (port 0) when it was.
+    bool adds_streams(const media_bridge& b, const sdp::session& desc) const;
+    /// Anchors those streams of an open bridge (RFC 3264 8.1: a re-offer adds a stream by
+    /// appending an m-line or by reusing a disabled one; T.38 fax next to the audio, say), on
+    /// the relay addresses the bridge already uses, with the offering leg's remotes. All or
+    /// nothing: false (the bridge as it was) when the bridge is not open or ports or table
+    /// space run out. A stream added stays anchored until the call ends, even if the offer
+    /// is then declined: a retried offer finds it, and a call holds at most max_media.
+    bool add_streams(media_bridge& b, const sdp::session& offer, bool offer_from_b);
     /// Unbridges and removes every side (their slots reusable after the RCU grace period).
     void close(media_bridge& b);
 
@@ -202,6 +212,13 @@ private:
     dp::media_side* make_side(unsigned realm, uint32_t addr, uint16_t port);
     void set_remote(dp::media_side* s, unsigned realm, std::string_view addr, uint16_t port, uint64_t& last_sdp,
                     bool renegotiate);
+    /// Allocates ports on the bridge's addresses for stream `i` (m-line `m`), makes, bridges
+    /// and publishes its sides, the offering leg's pointed at the offer. False (the stream
+    /// left empty) when ports or table space run out.
+    bool anchor_stream(media_bridge& b, unsigned i, const sdp::media& m, bool offer_from_b);
+    /// Unbridges and unpublishes the sides of `st`, one of `b`'s streams, gives back its
+    /// ports and empties it.
+    void drop_stream(const media_bridge& b, media_bridge::stream& st);
 
     dp::relay_table& table_;
     std::vector<realm_info> realms_;

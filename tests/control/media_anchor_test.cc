@@ -141,6 +141,123 @@ TEST(realm_info, addresses_are_the_port_then_its_media_range) {
     EXPECT_EQ(r.addresses(), (std::vector<uint32_t>{0xc0000201, 0xc0000240, 0xc0000241, 0xc0000242}));
 }
 
+// ------------------------------------------------------------------ re-offers that add streams
+
+namespace {
+
+const std::string session_head = "v=0\r\no=alice 1 2 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.50\r\nt=0 0\r\n";
+
+// The peer of `s` and where `s` sends (its remote), as a worker would relay.
+uint16_t remote_port(const dp::media_side* s) {
+    return dp::endpoint_port(s->remote());
+}
+
+}  // namespace
+
+TEST_F(media_anchor_test, a_reoffer_appending_t38_gets_ports_on_both_legs_and_no_rtcp) {
+    const std::string first = session_head + "m=audio 6000 RTP/AVP 0\r\n";
+    media_bridge b;
+    ASSERT_TRUE(anchor_->open(b, 0, 1, offer(first)));
+    ASSERT_EQ(table_->size(), 4u) << "audio without rtcp-mux: RTP and RTCP on each leg";
+    const uint16_t audio_a = b.streams[0].a_port, audio_b = b.streams[0].b_port;
+
+    // bob (leg B) offers fax: the audio disabled, T.38 over UDPTL appended (RFC 3264 8.1).
+    const std::string fax = "v=0\r\no=bob 1 2 IN IP4 198.51.100.20\r\ns=-\r\nc=IN IP4 198.51.100.20\r\nt=0 0\r\n"
+                            "m=audio 0 RTP/AVP 0\r\nm=image 31000 udptl t38\r\na=T38FaxVersion:0\r\n";
+    const sdp::session fax_offer = offer(fax);
+    EXPECT_FALSE(anchor_->fits(b, fax_offer));
+    EXPECT_TRUE(anchor_->adds_streams(b, fax_offer));
+    ASSERT_TRUE(anchor_->add_streams(b, fax_offer, true));
+    ASSERT_EQ(b.streams.size(), 2u);
+    EXPECT_TRUE(anchor_->fits(b, fax_offer));
+    EXPECT_FALSE(anchor_->adds_streams(b, fax_offer)) << "offered again (a retry): nothing more to add";
+    const media_bridge::stream& image = b.streams[1];
+    EXPECT_EQ(b.streams[0].a_port, audio_a) << "the audio stream keeps its ports";
+    EXPECT_EQ(b.streams[0].b_port, audio_b);
+    ASSERT_NE(image.a_rtp, nullptr);
+    ASSERT_NE(image.b_rtp, nullptr);
+    EXPECT_FALSE(image.rtcp);
+    EXPECT_EQ(image.a_rtcp, nullptr) << "UDPTL has no RTCP";
+    EXPECT_EQ(table_->size(), 6u);
+    EXPECT_NE(image.a_port, audio_a);
+    EXPECT_EQ(image.a_rtp->local_addr, b.a_addr) << "the leg's one relay address (one c= line)";
+    EXPECT_EQ(image.b_rtp->local_addr, b.b_addr);
+    EXPECT_EQ(table_->find(b.a_addr, image.a_port), image.a_rtp) << "published";
+    EXPECT_EQ(table_->find(b.b_addr, image.b_port), image.b_rtp);
+    EXPECT_EQ(image.a_rtp->peer(), image.b_rtp) << "what alice sends goes to bob, and back";
+    EXPECT_EQ(image.b_rtp->peer(), image.a_rtp);
+    EXPECT_EQ(remote_port(image.b_rtp), 31000) << "bob's side sends to the port he offered";
+    EXPECT_FALSE(dp::endpoint_valid(image.a_rtp->remote())) << "alice's comes with her answer";
+    EXPECT_TRUE(b.streams[1].continuable == false && b.streams[1].audio == false && !b.streams[1].reads_rtcp);
+
+    const std::string answer = session_head + "m=audio 0 RTP/AVP 0\r\nm=image 41000 udptl t38\r\n";
+    anchor_->apply_remote(b, false, offer(answer), true);
+    EXPECT_EQ(remote_port(image.a_rtp), 41000);
+    EXPECT_EQ(b.codec, "PCMU") << "the call's voice codec is the audio stream's";
+
+    anchor_->close(b);
+    EXPECT_EQ(table_->size(), 0u);
+    EXPECT_EQ(anchor_->pairs_in_use(0), 0u) << "every port given back, the added stream's too";
+    EXPECT_EQ(anchor_->pairs_in_use(1), 0u);
+}
+
+TEST_F(media_anchor_test, a_stream_disabled_at_setup_is_anchored_when_a_reoffer_enables_it) {
+    const std::string first = session_head + "m=audio 6000 RTP/AVP 0\r\na=rtcp-mux\r\nm=video 0 RTP/AVP 96\r\n";
+    media_bridge b;
+    ASSERT_TRUE(anchor_->open(b, 0, 1, offer(first)));
+    ASSERT_EQ(b.streams.size(), 2u);
+    EXPECT_EQ(b.streams[1].a_port, 0u) << "disabled: no ports";
+    EXPECT_FALSE(anchor_->adds_streams(b, offer(first)));
+
+    const std::string video = session_head + "m=audio 6000 RTP/AVP 0\r\na=rtcp-mux\r\nm=video 6002 RTP/AVP 96\r\n";
+    ASSERT_TRUE(anchor_->adds_streams(b, offer(video)));
+    ASSERT_TRUE(anchor_->add_streams(b, offer(video), false));
+    const media_bridge::stream& v = b.streams[1];
+    ASSERT_NE(v.a_rtp, nullptr);
+    ASSERT_NE(v.a_rtcp, nullptr) << "RTP without rtcp-mux: RTCP sides too";
+    EXPECT_EQ(table_->find(b.a_addr, static_cast<uint16_t>(v.a_port + 1)), v.a_rtcp);
+    EXPECT_EQ(remote_port(v.a_rtp), 6002) << "alice offered it";
+    EXPECT_EQ(remote_port(v.a_rtcp), 6003);
+    EXPECT_EQ(v.a_rtcp->peer(), v.b_rtcp);
+    EXPECT_EQ(table_->size(), 2u + 4u);
+    anchor_->close(b);
+    EXPECT_EQ(anchor_->pairs_in_use(0), 0u);
+}
+
+TEST_F(media_anchor_test, adding_streams_is_all_or_nothing_and_needs_an_open_bridge) {
+    const std::string one = session_head + "m=audio 6000 RTP/AVP 0\r\na=rtcp-mux\r\n";
+    media_bridge closed;
+    EXPECT_FALSE(anchor_->add_streams(closed, offer(one), false)) << "nothing anchored yet";
+    EXPECT_TRUE(closed.streams.empty());
+
+    media_bridge b;
+    ASSERT_TRUE(anchor_->open(b, 0, 1, offer(one)));
+    // Leave leg A's only relay address exactly one port pair.
+    std::vector<media_bridge> fill;
+    while (anchor_->pairs_capacity(0) - anchor_->pairs_in_use(0) > 1) {
+        fill.emplace_back();
+        ASSERT_TRUE(anchor_->open(fill.back(), 0, 1, offer(one))) << fill.size();
+        ASSERT_LT(fill.size(), 1000u);
+    }
+    const uint32_t entries = table_->size();
+    const std::string three = session_head + "m=audio 6000 RTP/AVP 0\r\na=rtcp-mux\r\n"
+                              "m=image 6100 udptl t38\r\nm=video 6200 RTP/AVP 96\r\na=rtcp-mux\r\n";
+    EXPECT_FALSE(anchor_->add_streams(b, offer(three), false)) << "room for one of the two";
+    EXPECT_EQ(b.streams.size(), 1u) << "the bridge as it was";
+    EXPECT_EQ(table_->size(), entries) << "the stream that fitted was taken out again";
+    EXPECT_EQ(anchor_->pairs_capacity(0) - anchor_->pairs_in_use(0), 1u) << "and its port given back";
+
+    const std::string two = session_head + "m=audio 6000 RTP/AVP 0\r\na=rtcp-mux\r\nm=image 6100 udptl t38\r\n";
+    EXPECT_TRUE(anchor_->add_streams(b, offer(two), false)) << "one fits";
+    EXPECT_EQ(b.streams.size(), 2u);
+    for (media_bridge& f : fill) {
+        anchor_->close(f);
+    }
+    anchor_->close(b);
+    EXPECT_EQ(anchor_->pairs_in_use(0), 0u);
+    EXPECT_EQ(anchor_->pairs_in_use(1), 0u);
+}
+
 // ------------------------------------------------------------------ continuity across a transfer
 
 namespace {

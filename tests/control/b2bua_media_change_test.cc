@@ -1,0 +1,200 @@
+// Re-offers that add media streams to a call (control/b2bua_in_dialog.cc, RFC 3264 8.1), in
+// process: a fax machine's switch to T.38 (the audio disabled, an m=image appended, or the
+// image in the audio's place), offered in a re-INVITE or in the 2xx of an offerless one; a
+// stream disabled at setup and enabled later; and the answers when a stream cannot be added.
+
+#include "b2bua_fixture.hh"
+
+namespace {
+
+// bob's fax gateway offers T.38: the audio disabled, UDPTL appended (what Asterisk and most
+// gateways send).
+const std::string bob_fax_sdp =
+    "v=0\r\n"
+    "o=bob 2000 2001 IN IP4 198.51.100.20\r\n"
+    "s=-\r\n"
+    "c=IN IP4 198.51.100.20\r\n"
+    "t=0 0\r\n"
+    "m=audio 0 RTP/AVP 0\r\n"
+    "m=image 31000 udptl t38\r\n"
+    "a=T38FaxVersion:0\r\n"
+    "a=T38FaxRateManagement:transferredTCF\r\n"
+    "a=T38FaxUdpEC:t38UDPRedundancy\r\n";
+
+const std::string alice_fax_sdp =
+    "v=0\r\n"
+    "o=alice 1000 1001 IN IP4 192.0.2.10\r\n"
+    "s=-\r\n"
+    "c=IN IP4 192.0.2.10\r\n"
+    "t=0 0\r\n"
+    "m=audio 0 RTP/AVP 0\r\n"
+    "m=image 41000 udptl t38\r\n"
+    "a=T38FaxVersion:0\r\n"
+    "a=T38FaxRateManagement:transferredTCF\r\n";
+
+// The m-lines of an SDP body: type and port, in order.
+std::vector<std::pair<std::string, uint16_t>> m_lines(std::string_view body) {
+    sdp::session s;
+    EXPECT_EQ(sdp::parse(body, s), sdp::parse_error::ok) << body;
+    std::vector<std::pair<std::string, uint16_t>> out;
+    for (unsigned i = 0; i < s.n_media; ++i) {
+        out.emplace_back(std::string(s.streams[i].type), s.streams[i].port);
+    }
+    return out;
+}
+
+class media_change_test : public b2bua_test {
+protected:
+    // The relay side at `addr`:`port` sends to `remote_port` and relays to the side at
+    // `peer_addr`:`peer_port`.
+    void expect_relay(uint32_t addr, uint16_t port, uint16_t remote_port, uint32_t peer_addr, uint16_t peer_port) {
+        const dp::media_side* s = table_->find(addr, port);
+        ASSERT_NE(s, nullptr) << port;
+        EXPECT_EQ(dp::endpoint_port(s->remote()), remote_port) << port;
+        EXPECT_EQ(s->peer(), table_->find(peer_addr, peer_port)) << port;
+    }
+};
+
+}  // namespace
+
+TEST_F(media_change_test, bobs_switch_to_t38_gets_relay_ports_for_the_image_stream_both_ways) {
+    call_state cs = confirmed_call();
+    ASSERT_NE(cs.b_invite, nullptr);
+    EXPECT_EQ(relay_entries(), 4u) << "audio with RTCP on each leg";
+
+    from_bob(with_body(bob_request("INVITE", cs.b_invite->msg, 1, "z9hG4bKbobfax"), bob_fax_sdp));
+    auto out = take();
+    auto reinv = invite_sent_to(out, alice);
+    ASSERT_NE(reinv, nullptr) << "relayed to alice";
+    const auto offered = m_lines(reinv->msg.body);
+    ASSERT_EQ(offered.size(), 2u);
+    EXPECT_EQ(offered[0], (std::pair<std::string, uint16_t>{"audio", 0})) << "disabled stays disabled";
+    EXPECT_EQ(offered[1].first, "image");
+    const uint16_t a_image = offered[1].second;
+    EXPECT_NE(a_image, 0u) << "the image stream is offered on a relay port";
+    EXPECT_NE(a_image, cs.a_port);
+    EXPECT_EQ(sdp_of(reinv->msg.body).conn, "192.0.2.1");
+    EXPECT_NE(reinv->msg.body.find("a=T38FaxUdpEC:t38UDPRedundancy"), std::string::npos) << "T.38 attributes pass";
+    EXPECT_EQ(reinv->text.find("198.51.100.20"), std::string::npos) << "nothing of leg B leaks";
+    EXPECT_EQ(relay_entries(), 6u) << "two more sides, no RTCP for UDPTL";
+
+    from_alice(bob_response(reinv->msg, 200, "OK", alice_fax_sdp, "", "<sip:alice@192.0.2.10:5060>"));
+    out = take();
+    const received* ok = find_response(out, core, 200);
+    ASSERT_NE(ok, nullptr);
+    const auto answered = m_lines(ok->msg.body);
+    ASSERT_EQ(answered.size(), 2u);
+    EXPECT_EQ(answered[0].second, 0u);
+    const uint16_t b_image = answered[1].second;
+    EXPECT_NE(b_image, 0u);
+    EXPECT_EQ(sdp_of(ok->msg.body).conn, "198.51.100.1");
+    // Fax from alice reaches bob's gateway and back.
+    expect_relay(acc_addr, a_image, 41000, core_addr, b_image);
+    expect_relay(core_addr, b_image, 31000, acc_addr, a_image);
+    from_bob(bob_request("ACK", cs.b_invite->msg, 1, "z9hG4bKbobfaxack"));
+    EXPECT_EQ(b2b_->active_calls(), 1u);
+
+    // Back to voice (the audio enabled again, the image disabled): the audio's ports stay.
+    const std::string bob_voice = bob_sdp.substr(0, bob_sdp.find("m=")) +
+                                  "m=audio 30000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\nm=image 0 udptl t38\r\n";
+    from_bob(with_body(bob_request("INVITE", cs.b_invite->msg, 2, "z9hG4bKbobvoice"), bob_voice));
+    reinv = invite_sent_to(take(), alice);
+    ASSERT_NE(reinv, nullptr);
+    const auto voice = m_lines(reinv->msg.body);
+    ASSERT_EQ(voice.size(), 2u);
+    EXPECT_EQ(voice[0], (std::pair<std::string, uint16_t>{"audio", cs.a_port}));
+    EXPECT_EQ(voice[1].second, 0u);
+    EXPECT_EQ(relay_entries(), 6u) << "no new stream; the disabled one keeps its ports until the call ends";
+
+    from_alice(alice_request("BYE", cs.a_tag, 2, "z9hG4bKalicebye"));
+    take();
+    EXPECT_EQ(b2b_->active_calls(), 0u);
+    EXPECT_EQ(relay_entries(), 0u) << "the added stream is released with the call";
+}
+
+TEST_F(media_change_test, t38_in_place_of_the_audio_keeps_the_streams_relay_ports) {
+    call_state cs = confirmed_call();
+    ASSERT_NE(cs.b_invite, nullptr);
+    const std::string in_place = "v=0\r\no=bob 2000 2001 IN IP4 198.51.100.20\r\ns=-\r\nc=IN IP4 198.51.100.20\r\n"
+                                 "t=0 0\r\nm=image 31000 udptl t38\r\na=T38FaxVersion:0\r\n";
+    from_bob(with_body(bob_request("INVITE", cs.b_invite->msg, 1, "z9hG4bKbobfax"), in_place));
+    auto reinv = invite_sent_to(take(), alice);
+    ASSERT_NE(reinv, nullptr);
+    const auto offered = m_lines(reinv->msg.body);
+    ASSERT_EQ(offered.size(), 1u);
+    EXPECT_EQ(offered[0], (std::pair<std::string, uint16_t>{"image", cs.a_port}));
+    EXPECT_EQ(relay_entries(), 4u);
+    expect_relay(core_addr, cs.b_port, 31000, acc_addr, cs.a_port);
+}
+
+TEST_F(media_change_test, an_offerless_reinvites_2xx_that_adds_t38_is_anchored_and_answered_in_the_ack) {
+    call_state cs = confirmed_call();
+    ASSERT_NE(cs.b_invite, nullptr);
+    from_bob(bob_request("INVITE", cs.b_invite->msg, 1, "z9hG4bKbobnooffer"));
+    auto reinv = invite_sent_to(take(), alice);
+    ASSERT_NE(reinv, nullptr);
+    EXPECT_TRUE(reinv->msg.body.empty());
+    // alice's 200 carries the offer: T.38 appended.
+    from_alice(bob_response(reinv->msg, 200, "OK", alice_fax_sdp, "", "<sip:alice@192.0.2.10:5060>"));
+    auto out = take();
+    const received* ok = find_response(out, core, 200);
+    ASSERT_NE(ok, nullptr);
+    const auto offered = m_lines(ok->msg.body);
+    ASSERT_EQ(offered.size(), 2u);
+    const uint16_t b_image = offered[1].second;
+    EXPECT_NE(b_image, 0u);
+    EXPECT_EQ(relay_entries(), 6u);
+    // bob answers in his ACK; alice gets it with her leg's relay port.
+    from_bob(with_body(bob_request("ACK", cs.b_invite->msg, 1, "z9hG4bKbobnoofferack"), bob_fax_sdp));
+    out = take();
+    const received* ack = find_request(out, acc, sip::method::ack);
+    ASSERT_NE(ack, nullptr);
+    const auto answered = m_lines(ack->msg.body);
+    ASSERT_EQ(answered.size(), 2u);
+    const uint16_t a_image = answered[1].second;
+    EXPECT_NE(a_image, 0u);
+    expect_relay(acc_addr, a_image, 41000, core_addr, b_image);
+    expect_relay(core_addr, b_image, 31000, acc_addr, a_image);
+}
+
+TEST_F(media_change_test, a_stream_disabled_at_setup_is_anchored_when_a_reoffer_enables_it) {
+    invite_opts o;
+    o.body = alice_sdp + "m=video 0 RTP/AVP 96\r\n";
+    call_state cs = confirmed_call(o);
+    ASSERT_NE(cs.b_invite, nullptr);
+    ASSERT_EQ(m_lines(cs.b_invite->msg.body).at(1).second, 0u);
+    EXPECT_EQ(relay_entries(), 4u);
+    const std::string video = alice_sdp + "m=video 40002 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n";
+    from_alice(with_body(alice_request("INVITE", cs.a_tag, 2, "z9hG4bKalicevideo"), video));
+    auto reinv = invite_sent_to(take(), bob);
+    ASSERT_NE(reinv, nullptr);
+    const auto offered = m_lines(reinv->msg.body);
+    ASSERT_EQ(offered.size(), 2u);
+    EXPECT_EQ(offered[0].second, cs.b_port);
+    EXPECT_NE(offered[1].second, 0u);
+    EXPECT_EQ(relay_entries(), 8u) << "RTP video without rtcp-mux: RTP and RTCP on each leg";
+}
+
+TEST_F(media_change_test, an_offer_adding_a_stream_while_a_transfer_rings_gets_491_and_the_call_stays) {
+    invite_opts o;
+    o.user = "bob-trc";
+    call_state cs = confirmed_call(o);
+    ASSERT_NE(cs.b_invite, nullptr);
+    from_bob(bob_refer(cs.b_invite->msg, "carol"));
+    auto to_carol = invite_sent_to(take(), carol);
+    ASSERT_NE(to_carol, nullptr) << "the transfer rings carol";
+    const unsigned entries = relay_entries();
+
+    const std::string fax = alice_sdp + "m=image 41000 udptl t38\r\n";
+    from_alice(with_body(alice_request("INVITE", cs.a_tag, 2, "z9hG4bKalicefax", o.call_id), fax));
+    auto out = take();
+    EXPECT_NE(find_response(out, acc, 491), nullptr);
+    EXPECT_EQ(find_request(out, core, sip::method::invite), nullptr) << "not relayed";
+    EXPECT_EQ(relay_entries(), entries) << "nothing anchored";
+
+    // carol answers: the transfer completes on the streams as they were.
+    feed(core, carol, bob_response(to_carol->msg, 200, "OK", carol_sdp, "caroltag"));
+    out = take();
+    EXPECT_NE(invite_sent_to(out, alice), nullptr) << "alice is re-INVITEd to carol";
+    EXPECT_EQ(b2b_->active_calls(), 1u);
+}
