@@ -609,6 +609,7 @@ call_record b2bua::ended_segment(const call& c, const char* hangup) const {
     done.caller_to_callee = ab - c.segment_base_a_to_b;
     done.callee_to_caller = ba - c.segment_base_b_to_a;
     done.codec = c.media.codec;
+    done.t38 = c.media.t38;
     return done;
 }
 
@@ -813,6 +814,7 @@ std::string b2bua::calls_json() const {
         j.key("media").begin_array();
         for (const auto& st : c->media.streams) {
             j.begin_object();
+            j.key("type").value(st.type);
             j.key("a_port").value(unsigned{st.a_port}).key("b_port").value(unsigned{st.b_port});
             j.key("rtcp").value(st.rtcp);
             j.end_object();
@@ -826,6 +828,7 @@ std::string b2bua::calls_json() const {
         write_direction(j, "callee_to_caller", ba, ab, c->media.codec);
         j.end_object();
         j.key("codec").value(c->media.codec);
+        j.key("t38").value(c->media.t38);
         j.end_object();
     }
     j.end_array();

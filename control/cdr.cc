@@ -80,6 +80,7 @@ std::string to_json(const call_record& r) {
     write_direction(j, "callee_to_caller", r.callee_to_caller, r.caller_to_callee, r.codec);
     j.end_object();
     j.key("codec").value(r.codec);
+    j.key("t38").value(r.t38);
     j.key("segment").value(r.segment);
     j.key("parent");
     if (r.parent.empty()) {

@@ -55,6 +55,7 @@ struct call_record {
     rtp_counts caller_to_callee;
     rtp_counts callee_to_caller;
     std::string codec;  ///< the first audio stream's codec as last negotiated ("PCMU"), "" when none
+    bool t38 = false;   ///< the segment switched to T.38 fax (an image stream over UDPTL)
     // Transfer chain: every transfer ends one segment (hangup "transfer") and starts the next.
     unsigned segment = 1;         ///< 1 for the call as placed, +1 per completed transfer
     std::string parent;           ///< b_call_id of the previous segment ("" for the first)

@@ -607,6 +607,8 @@ void media_anchor::describe(media_bridge& b, unsigned i, const sdp::media& m) {
     const sdp::codec codec = sdp::first_codec(m);
     st.reads_rtcp = plain_rtp(m) && codec.clock_hz != 0;
     st.audio = iequals(m.type, "audio");
+    st.type = std::string(m.type);
+    b.t38 = b.t38 || (iequals(m.type, "image") && iequals(m.proto, "udptl"));
     if (st.audio && std::none_of(b.streams.begin(), b.streams.begin() + i,
                                  [](const media_bridge::stream& s) { return s.audio; })) {
         b.codec = std::string(codec.name);

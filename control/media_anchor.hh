@@ -81,6 +81,7 @@ struct media_bridge {
         /// whose reports are encrypted) with a known RTP clock (the last SDP's first codec).
         bool reads_rtcp = false;
         bool audio = false;  ///< an audio m-line (the first one names the call's codec)
+        std::string type;    ///< the m-line's media type as the last SDP applied names it ("audio", "image")
     };
     unsigned a_realm = 0, b_realm = 0;
     /// The relay address of each leg (host order): the realm's own or one of its media
@@ -89,6 +90,9 @@ struct media_bridge {
     std::vector<stream> streams;  ///< index = m-line index; ports 0 for streams never enabled
     /// The first audio stream's codec as the last SDP applied names it ("PCMU"; "" when none).
     std::string codec;
+    /// An image stream over UDPTL (T.38 fax) was enabled since the bridge opened (for a
+    /// transfer's new segment: since the switch).
+    bool t38 = false;
     bool open = false;
 };
 

@@ -93,6 +93,15 @@ TEST_F(media_change_test, bobs_switch_to_t38_gets_relay_ports_for_the_image_stre
     expect_relay(core_addr, b_image, 31000, acc_addr, a_image);
     from_bob(bob_request("ACK", cs.b_invite->msg, 1, "z9hG4bKbobfaxack"));
     EXPECT_EQ(b2b_->active_calls(), 1u);
+    const auto calls = json("{\"calls\":" + b2b_->calls_json() + "}");
+    const auto& listed = calls.get_child("calls");
+    ASSERT_EQ(listed.size(), 1u);
+    const auto& media = listed.begin()->second.get_child("media");
+    ASSERT_EQ(media.size(), 2u);
+    EXPECT_EQ(std::next(media.begin())->second.get<std::string>("type"), "image");
+    EXPECT_EQ(std::next(media.begin())->second.get<unsigned>("a_port"), a_image);
+    EXPECT_FALSE(std::next(media.begin())->second.get<bool>("rtcp"));
+    EXPECT_TRUE(listed.begin()->second.get<bool>("t38"));
 
     // Back to voice (the audio enabled again, the image disabled): the audio's ports stay.
     const std::string bob_voice = bob_sdp.substr(0, bob_sdp.find("m=")) +
@@ -110,6 +119,10 @@ TEST_F(media_change_test, bobs_switch_to_t38_gets_relay_ports_for_the_image_stre
     take();
     EXPECT_EQ(b2b_->active_calls(), 0u);
     EXPECT_EQ(relay_entries(), 0u) << "the added stream is released with the call";
+    ASSERT_FALSE(cdrs_->recent().empty());
+    const auto rec = json(cdrs_->recent().back());
+    EXPECT_TRUE(rec.get<bool>("t38")) << "the record says the call carried fax";
+    EXPECT_EQ(rec.get<std::string>("codec"), "PCMU") << "and what its voice was";
 }
 
 TEST_F(media_change_test, t38_in_place_of_the_audio_keeps_the_streams_relay_ports) {
@@ -173,6 +186,10 @@ TEST_F(media_change_test, a_stream_disabled_at_setup_is_anchored_when_a_reoffer_
     EXPECT_EQ(offered[0].second, cs.b_port);
     EXPECT_NE(offered[1].second, 0u);
     EXPECT_EQ(relay_entries(), 8u) << "RTP video without rtcp-mux: RTP and RTCP on each leg";
+    from_alice(alice_request("BYE", cs.a_tag, 3, "z9hG4bKalicebye"));
+    take();
+    ASSERT_FALSE(cdrs_->recent().empty());
+    EXPECT_FALSE(json(cdrs_->recent().back()).get<bool>("t38")) << "video is not fax";
 }
 
 TEST_F(media_change_test, an_offer_adding_a_stream_while_a_transfer_rings_gets_491_and_the_call_stays) {

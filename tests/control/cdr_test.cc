@@ -99,6 +99,10 @@ TEST(cdr, to_json_has_every_field) {
     EXPECT_NE(j.find("\"result\":200"), std::string::npos) << j;
     EXPECT_NE(j.find("\"duration_s\":12.500"), std::string::npos) << j;
     EXPECT_NE(j.find("\"packets\":500"), std::string::npos) << j;
+    EXPECT_NE(j.find("\"t38\":false"), std::string::npos) << "a boolean, false for a voice call: " << j;
+    call_record fax = answered_call();
+    fax.t38 = true;
+    EXPECT_NE(to_json(fax).find("\"t38\":true"), std::string::npos);
 }
 
 TEST(cdr, quality_is_what_each_receiver_reported_and_null_without_reports) {
