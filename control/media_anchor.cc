@@ -604,6 +604,17 @@ void media_anchor::describe(media_bridge& b, unsigned i, const sdp::media& m) {
     if (m.port == 0) {
         return;  // disabled (or put on hold by port 0): keep what the stream had
     }
+    if (st.continuable && !continuable(m)) {
+        // No longer plain RTP audio (a fax switch to T.38 in the audio's place): a stream a
+        // transfer continued stops being rewritten, its packets (UDPTL's are not RTP) leave as
+        // they came. A bridge without a stream position does that.
+        for (dp::media_side* s : {st.a_rtp, st.b_rtp, st.a_rtcp, st.b_rtcp}) {
+            if (s != nullptr) {
+                dp::bridge(*s, s->peer());
+            }
+        }
+    }
+    st.continuable = continuable(m);  // what a later transfer may continue
     const sdp::codec codec = sdp::first_codec(m);
     st.reads_rtcp = plain_rtp(m) && codec.clock_hz != 0;
     st.audio = iequals(m.type, "audio");

@@ -333,6 +333,37 @@ TEST_F(media_anchor_continuity_test, the_new_party_is_held_until_the_switch_then
     anchor_->close(call);
 }
 
+TEST_F(media_anchor_continuity_test, a_continued_stream_switched_to_t38_in_place_leaves_as_it_came) {
+    // An IVR hands the call to a fax server with continuous media; the server then re-offers
+    // T.38 in the audio's place: its UDPTL must not be rewritten as if it were RTP.
+    media_bridge call;
+    call_bob(call, "m=audio 6000 RTP/AVP 0\r\na=rtcp-mux\r\n");
+    heard(call.streams[0].b_rtp, 0xb0b0b, 4000, 80000);
+    media_bridge next;
+    ASSERT_TRUE(anchor_->open_replacement(next, call, true, 1, offer(alice_text_), true));
+    const std::string carol_text =
+        "v=0\r\no=carol 1 1 IN IP4 198.51.100.30\r\ns=-\r\nc=IN IP4 198.51.100.30\r\nt=0 0\r\n"
+        "m=audio 7000 RTP/AVP 0\r\na=rtcp-mux\r\n";
+    anchor_->apply_remote(next, true, offer(carol_text));
+    anchor_->switch_over(call, next, true);
+    dp::media_side* alice_side = call.streams[0].a_rtp;
+    dp::media_side* carol_side = call.streams[0].b_rtp;
+    ASSERT_TRUE(flagged(carol_side));
+    ASSERT_TRUE(flagged(alice_side));
+
+    const std::string fax_text = "v=0\r\no=carol 1 2 IN IP4 198.51.100.30\r\ns=-\r\nc=IN IP4 198.51.100.30\r\n"
+                                 "t=0 0\r\nm=image 7100 udptl t38\r\n";
+    anchor_->apply_remote(call, true, offer(fax_text), true);
+    EXPECT_FALSE(call.streams[0].continuable);
+    EXPECT_FALSE(flagged(carol_side)) << "carol's UDPTL leaves as it came";
+    EXPECT_FALSE(flagged(alice_side)) << "and alice's";
+    EXPECT_EQ(carol_side->peer(), alice_side) << "still relayed to each other";
+    EXPECT_EQ(alice_side->peer(), carol_side);
+    EXPECT_EQ(dp::endpoint_port(carol_side->remote()), 7100);
+    EXPECT_TRUE(call.t38);
+    anchor_->close(call);
+}
+
 TEST_F(media_anchor_continuity_test, reports_on_rtcp_ports_are_held_then_renamed_with_the_stream) {
     media_bridge call;
     call_bob(call, "m=audio 6000 RTP/AVP 0\r\n");  // RTCP on its own ports
