@@ -41,6 +41,17 @@
                     (2) alice calls `qroute-bob` while carol's sipp also waits: bob answers, carol gets
                     no INVITE; the record's callee is 198.51.100.20:5060, provider ""; lab-pbx's tally
                     is unchanged. Prints the figures and the dialplan's log line (qroute: ...).
+  t38_fax_switch     bob, a fax gateway (tests/lab/t38_ua.py callee), answers alice's call (t38_ua.py
+                    caller) with audio, then re-INVITEs it to T.38, twice: `append` (m=audio 0 plus
+                    an appended m=image udptl t38: a stream the call had no relay ports for) and
+                    `replace` (the image line in the audio's place). Each time the re-INVITE gets
+                    200; the offer alice got and the answer bob got have the same m-lines as sent,
+                    the image line on a relay port of the appliance's address on that side
+                    (192.0.2.1 for alice, 198.51.100.1 for bob), the disabled audio with port 0;
+                    100 UDPTL packets each way arrive all, byte for byte, from exactly that relay
+                    address and port; alice's BYE gets 200; the call record: result 200, hangup
+                    caller, t38 true, codec PCMU, packets 100 each way (the phones send no RTP),
+                    lost 0 (UDPTL is not RTP).
 """
 import json
 import os
@@ -48,7 +59,9 @@ import os
 from transfer_tests import read_trace, _is_request  # sipp -trace_msg parsing
 
 MEDIA_TESTS = ["rtp_loss_recorded", "media_timeout_hangs_up_a_silent_call", "call_quality_from_rtcp",
-               "quality_routes_around_a_poor_trunk"]
+               "quality_routes_around_a_poor_trunk", "t38_fax_switch"]
+T38_UA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "t38_ua.py")
+T38_PACKETS = 100
 STAGED_CONFIG = "/run/sipferry-lab/stage/configs/lab.conf"
 TOKEN = "sipferry-lab-call-control"  # configs/lab.conf [api] token (public, lab only)
 LOSS_CHAIN = "SF_RTP_LOSS"
@@ -471,3 +484,87 @@ class MediaTests:
         if not q1["recent_mos"] < POOR_MOS:
             errs.append(f"providers.quality.{PBX}.recent_mos {q1['recent_mos']}, wanted < {POOR_MOS}")
         return q1
+
+    def test_t38_fax_switch(self, tdir):
+        import subprocess
+        import sys
+        ALICE, BOB = self._c("ALICE"), self._c("BOB")
+        acc, core = self._c("SBC_ACC"), self._c("SBC_CORE")
+        errs = []
+        for variant in ("append", "replace"):
+            cdr_before = len(self.cdr_lines())
+            procs = {}
+            for who, side, args in (("bob", BOB, ["callee", "--variant", variant]),
+                                    ("alice", ALICE, ["caller", "--to", f"{acc}:5060", "--user", "bob"])):
+                report = os.path.join(tdir, f"{variant}-{who}.json")
+                argv = (["ip", "netns", "exec", side[0], sys.executable, T38_UA] + args +
+                        ["--ip", side[1], "--packets", str(T38_PACKETS), "--timeout", "20", "--report", report])
+                p = subprocess.Popen(argv, cwd=tdir, stdout=open(os.path.join(tdir, f"{variant}-{who}.out"), "w"),
+                                     stderr=subprocess.STDOUT)
+                self.procs.append(p)
+                procs[who] = p
+                if who == "bob" and not self.wait_listening(BOB[0], 5060):
+                    self._fail("the scripted fax gateway (bob) did not start listening")
+            for p in procs.values():
+                try:
+                    p.wait(timeout=25)
+                except subprocess.TimeoutExpired:
+                    self.kill_proc(p)
+                if p in self.procs:
+                    self.procs.remove(p)
+            reports = {}
+            for who in ("alice", "bob"):
+                try:
+                    reports[who] = json.load(open(os.path.join(tdir, f"{variant}-{who}.json")))
+                except (OSError, ValueError) as e:
+                    out = open(os.path.join(tdir, f"{variant}-{who}.out"), errors="replace").read()[-500:]
+                    self._fail(f"{variant}: no report from the scripted {who} ({e}): {out}")
+            a, b = reports["alice"], reports["bob"]
+            self._progress(f"{variant}: alice got {a.get('t38_media')} at {a.get('t38_conn')}, received "
+                           f"{a.get('received')}/{T38_PACKETS} from {a.get('sources')}; bob got {b.get('t38_media')} "
+                           f"at {b.get('t38_conn')}, received {b.get('received')}/{T38_PACKETS} from {b.get('sources')}")
+            errs += [f"{variant}: {who}: {r['error']}" for who, r in (("alice", a), ("bob", b)) if r.get("error")]
+            if a.get("setup") != 200 or b.get("reinvite") != 200:
+                errs.append(f"{variant}: setup {a.get('setup')}, bob's re-INVITE got {b.get('reinvite')}")
+            for who, r, addr in (("alice", a, acc), ("bob", b, core)):
+                media = r.get("t38_media") or []
+                kinds = [m[0] for m in media]
+                want = ["audio", "image"] if variant == "append" else ["image"]
+                if kinds != want:
+                    errs.append(f"{variant}: {who}'s SDP for the fax has m-lines {media}, wanted types {want}")
+                    continue
+                if variant == "append" and media[0][1] != 0:
+                    errs.append(f"{variant}: {who}'s disabled audio came with port {media[0][1]}, wanted 0")
+                port = media[-1][1]
+                if not port or r.get("t38_conn") != addr:
+                    errs.append(f"{variant}: {who}'s image stream at {r.get('t38_conn')}:{port}, wanted the "
+                                f"appliance's {addr} and a relay port")
+                    continue
+                if r.get("received") != T38_PACKETS or r.get("corrupt") or r.get("duplicates"):
+                    errs.append(f"{variant}: {who} received {r.get('received')}/{T38_PACKETS} UDPTL packets intact, "
+                                f"{r.get('corrupt')} corrupt, {r.get('duplicates')} duplicates")
+                if r.get("sources") != [f"{addr}:{port}"]:
+                    errs.append(f"{variant}: {who}'s UDPTL came from {r.get('sources')}, wanted the relay port "
+                                f"its SDP named, {addr}:{port}")
+            if a.get("bye") != 200 or b.get("bye") is not True:
+                errs.append(f"{variant}: alice's BYE got {a.get('bye')}, bob got it: {b.get('bye')}")
+            line = self.wait_new_cdr(cdr_before)
+            if line is None:
+                errs.append(f"{variant}: no new CDR line")
+                continue
+            rec = json.loads(line)
+            rtp = rec.get("rtp") or {}
+            self._progress(f"{variant}: cdr t38 {rec.get('t38')} codec {rec.get('codec')} result {rec.get('result')} "
+                           f"hangup {rec.get('hangup')} rtp " + json.dumps(
+                               {d: {k: (rtp.get(d) or {}).get(k) for k in ("packets", "lost")} for d in rtp}))
+            if rec.get("t38") is not True or rec.get("codec") != "PCMU":
+                errs.append(f"{variant}: the record says t38 {rec.get('t38')}, codec {rec.get('codec')}")
+            if rec.get("result") != 200 or rec.get("hangup") != "caller":
+                errs.append(f"{variant}: the record's result {rec.get('result')}, hangup {rec.get('hangup')}")
+            for d in ("caller_to_callee", "callee_to_caller"):
+                got = rtp.get(d) or {}
+                if got.get("packets") != T38_PACKETS or got.get("lost") != 0:
+                    errs.append(f"{variant}: the record's {d} packets {got.get('packets')}, lost {got.get('lost')}; "
+                                f"wanted {T38_PACKETS} UDPTL packets, 0 lost")
+        if errs:
+            self._fail("; ".join(errs))
