@@ -486,39 +486,17 @@ class MediaTests:
         return q1
 
     def test_t38_fax_switch(self, tdir):
-        import subprocess
-        import sys
         ALICE, BOB = self._c("ALICE"), self._c("BOB")
         acc, core = self._c("SBC_ACC"), self._c("SBC_CORE")
         errs = []
         for variant in ("append", "replace"):
             cdr_before = len(self.cdr_lines())
-            procs = {}
-            for who, side, args in (("bob", BOB, ["callee", "--variant", variant]),
-                                    ("alice", ALICE, ["caller", "--to", f"{acc}:5060", "--user", "bob"])):
-                report = os.path.join(tdir, f"{variant}-{who}.json")
-                argv = (["ip", "netns", "exec", side[0], sys.executable, T38_UA] + args +
-                        ["--ip", side[1], "--packets", str(T38_PACKETS), "--timeout", "20", "--report", report])
-                p = subprocess.Popen(argv, cwd=tdir, stdout=open(os.path.join(tdir, f"{variant}-{who}.out"), "w"),
-                                     stderr=subprocess.STDOUT)
-                self.procs.append(p)
-                procs[who] = p
-                if who == "bob" and not self.wait_listening(BOB[0], 5060):
-                    self._fail("the scripted fax gateway (bob) did not start listening")
-            for p in procs.values():
-                try:
-                    p.wait(timeout=25)
-                except subprocess.TimeoutExpired:
-                    self.kill_proc(p)
-                if p in self.procs:
-                    self.procs.remove(p)
-            reports = {}
-            for who in ("alice", "bob"):
-                try:
-                    reports[who] = json.load(open(os.path.join(tdir, f"{variant}-{who}.json")))
-                except (OSError, ValueError) as e:
-                    out = open(os.path.join(tdir, f"{variant}-{who}.out"), errors="replace").read()[-500:]
-                    self._fail(f"{variant}: no report from the scripted {who} ({e}): {out}")
+            common = ["--packets", str(T38_PACKETS), "--timeout", "20"]
+            reports = self.run_scripted_uas(tdir, T38_UA, [
+                (f"{variant}-bob", BOB[0], ["callee", "--ip", BOB[1], "--variant", variant] + common, True),
+                (f"{variant}-alice", ALICE[0],
+                 ["caller", "--ip", ALICE[1], "--to", f"{acc}:5060", "--user", "bob"] + common, False)])
+            reports = {"alice": reports[f"{variant}-alice"], "bob": reports[f"{variant}-bob"]}
             a, b = reports["alice"], reports["bob"]
             self._progress(f"{variant}: alice got {a.get('t38_media')} at {a.get('t38_conn')}, received "
                            f"{a.get('received')}/{T38_PACKETS} from {a.get('sources')}; bob got {b.get('t38_media')} "

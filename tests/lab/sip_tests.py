@@ -124,8 +124,6 @@ class SipTests:
             self._fail("; ".join(errs))
 
     def test_reliable_ringing_to_caller(self, tdir):
-        import json
-        import time
         count = 100
         cdr_before = len(self.cdr_lines())
         # bob (uas_answer.xml) answers right after his 180, while alice still holds back her PRACK:
@@ -180,32 +178,11 @@ class SipTests:
         cdr_before = len(self.cdr_lines())
         # Both re-INVITE at this wall-clock moment (the call is up well before it).
         at = time.time() + 4.0
-        procs = {}
-        for who, side, args in (("bob", BOB, ["--role", "callee"]),
-                                ("alice", ALICE, ["--role", "caller", "--to", f"{self._c('SBC_ACC')}:5060",
-                                                  "--user", "bob"])):
-            argv = ["ip", "netns", "exec", side[0], sys.executable, SIP_UA, "glare", "--ip", side[1],
-                    "--at", f"{at:.3f}", "--timeout", "20", "--report", os.path.join(tdir, f"{who}.json")] + args
-            p = subprocess.Popen(argv, cwd=tdir, stdout=open(os.path.join(tdir, f"{who}.out"), "w"),
-                                 stderr=subprocess.STDOUT)
-            self.procs.append(p)
-            procs[who] = p
-            if who == "bob" and not self.wait_listening(BOB[0], 5060):
-                self._fail("the scripted bob did not start listening")
-        for p in procs.values():
-            try:
-                p.wait(timeout=25)
-            except subprocess.TimeoutExpired:
-                self.kill_proc(p)
-            if p in self.procs:
-                self.procs.remove(p)
-        reports = {}
-        for who in ("alice", "bob"):
-            try:
-                reports[who] = json.load(open(os.path.join(tdir, f"{who}.json")))
-            except (OSError, ValueError) as e:
-                self._fail(f"no report from the scripted {who} ({e}): "
-                           f"{open(os.path.join(tdir, who + '.out'), errors='replace').read()[-500:]}")
+        common = ["glare", "--at", f"{at:.3f}", "--timeout", "20"]
+        reports = self.run_scripted_uas(tdir, SIP_UA, [
+            ("bob", BOB[0], common + ["--ip", BOB[1], "--role", "callee"], True),
+            ("alice", ALICE[0], common + ["--ip", ALICE[1], "--role", "caller", "--to", f"{self._c('SBC_ACC')}:5060",
+                                          "--user", "bob"], False)])
         a, b = reports["alice"], reports["bob"]
         self._progress(f"alice: setup {a.get('setup')}, her re-INVITEs {a.get('attempts')} (back-off "
                        f"{a.get('backoff')} s), she answered {a.get('answered')}, BYE {a.get('bye')}; "
@@ -241,7 +218,6 @@ class SipTests:
             self._fail("; ".join(errs))
 
     def test_reinvite_cancelled(self, tdir):
-        import json
         count = 150
 
         before = self._sip_stat("reinvites_cancelled")
@@ -287,7 +263,6 @@ class SipTests:
             self._fail("; ".join(errs))
 
     def test_reinvite_481_ends_the_call(self, tdir):
-        import json
 
         before = self._sip_stat("dialogs_gone")
         cdr_before = len(self.cdr_lines())
