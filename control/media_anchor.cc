@@ -225,41 +225,42 @@ bool media_anchor::open(media_bridge& b, unsigned a_realm, unsigned b_realm, con
 
 bool media_anchor::anchor_stream(media_bridge& b, unsigned i, const sdp::media& m, bool offer_from_b) {
     media_bridge::stream& st = b.streams[i];
-    st.continuable = continuable(m);
-    st.a_port = pool(b.a_realm, b.a_addr).ports.allocate();
-    st.b_port = pool(b.b_realm, b.b_addr).ports.allocate();
-    // UDPTL (T.38 fax) and other non-RTP transports have no RTCP beside them.
-    st.rtcp = !m.rtcp_mux && carries_rtp(m);
-    bool made = st.a_port != 0 && st.b_port != 0;
-    if (made) {
-        st.a_rtp = make_side(b.a_realm, b.a_addr, st.a_port);
-        st.b_rtp = make_side(b.b_realm, b.b_addr, st.b_port);
-        made = st.a_rtp != nullptr && st.b_rtp != nullptr;
+    // A transfer whose new party had the stream disabled leaves only the kept half: the
+    // missing half is made, the kept one stays as it is.
+    const bool had[2] = {st.a_rtp != nullptr, st.b_rtp != nullptr};
+    if (!had[0] && !had[1]) {
+        st.continuable = continuable(m);
+        // UDPTL (T.38 fax) and other non-RTP transports have no RTCP beside them.
+        st.rtcp = !m.rtcp_mux && carries_rtp(m);
     }
-    if (made && st.rtcp) {
-        st.a_rtcp = make_side(b.a_realm, b.a_addr, static_cast<uint16_t>(st.a_port + 1));
-        st.b_rtcp = make_side(b.b_realm, b.b_addr, static_cast<uint16_t>(st.b_port + 1));
-        made = st.a_rtcp != nullptr && st.b_rtcp != nullptr;
+    bool made = true;
+    for (const bool leg_b : {false, true}) {
+        if (made && !had[leg_b]) {
+            made = make_half(b, st, leg_b);
+        }
     }
     if (!made) {
-        drop_stream(b, st);  // gives back what was made
+        drop_halves(b, st, !had[0], !had[1]);  // gives back what was made
         return false;
     }
     dp::bridge(*st.a_rtp, st.b_rtp);
     dp::bridge(*st.b_rtp, st.a_rtp);
-    if (st.rtcp) {
+    if (st.a_rtcp != nullptr && st.b_rtcp != nullptr) {
         dp::bridge(*st.a_rtcp, st.b_rtcp);
         dp::bridge(*st.b_rtcp, st.a_rtcp);
     }
-    const unsigned offer_realm = offer_from_b ? b.b_realm : b.a_realm;
-    set_remote(offer_from_b ? st.b_rtp : st.a_rtp, offer_realm, m.conn_addr, m.port,
-               st.sdp_remote[offer_from_b ? 1 : 0], false);
-    set_remote(offer_from_b ? st.b_rtcp : st.a_rtcp, offer_realm, m.conn_addr,
-               m.rtcp_port ? m.rtcp_port : static_cast<uint16_t>(m.port + 1), st.sdp_remote[offer_from_b ? 3 : 2],
-               false);
-    for (dp::media_side* s : {st.a_rtp, st.b_rtp, st.a_rtcp, st.b_rtcp}) {
+    if (!had[offer_from_b]) {  // a kept half gets the offer from apply_remote, as a re-offer
+        const unsigned offer_realm = offer_from_b ? b.b_realm : b.a_realm;
+        set_remote(offer_from_b ? st.b_rtp : st.a_rtp, offer_realm, m.conn_addr, m.port,
+                   st.sdp_remote[offer_from_b ? 1 : 0], false);
+        set_remote(offer_from_b ? st.b_rtcp : st.a_rtcp, offer_realm, m.conn_addr,
+                   m.rtcp_port ? m.rtcp_port : static_cast<uint16_t>(m.port + 1),
+                   st.sdp_remote[offer_from_b ? 3 : 2], false);
+    }
+    for (dp::media_side* s : {had[0] ? nullptr : st.a_rtp, had[1] ? nullptr : st.b_rtp,
+                              had[0] ? nullptr : st.a_rtcp, had[1] ? nullptr : st.b_rtcp}) {
         if (s != nullptr && !table_.insert(s)) {  // cannot fail for a side just made
-            drop_stream(b, st);
+            drop_halves(b, st, !had[0], !had[1]);
             return false;
         }
     }
@@ -267,9 +268,48 @@ bool media_anchor::anchor_stream(media_bridge& b, unsigned i, const sdp::media& 
     return true;
 }
 
+bool media_anchor::make_half(const media_bridge& b, media_bridge::stream& st, bool leg_b) {
+    const unsigned realm = leg_b ? b.b_realm : b.a_realm;
+    const uint32_t addr = leg_b ? b.b_addr : b.a_addr;
+    uint16_t& port = leg_b ? st.b_port : st.a_port;
+    dp::media_side*& rtp = leg_b ? st.b_rtp : st.a_rtp;
+    dp::media_side*& rtcp = leg_b ? st.b_rtcp : st.a_rtcp;
+    port = pool(realm, addr).ports.allocate();
+    if (port == 0) {
+        return false;
+    }
+    rtp = make_side(realm, addr, port);
+    if (rtp != nullptr && st.rtcp) {
+        rtcp = make_side(realm, addr, static_cast<uint16_t>(port + 1));
+        return rtcp != nullptr;
+    }
+    return rtp != nullptr;
+}
+
+void media_anchor::drop_halves(const media_bridge& b, media_bridge::stream& st, bool a, bool b_half) {
+    if (!a && !b_half) {
+        return;
+    }
+    if (a && b_half) {
+        drop_stream(b, st);
+        return;
+    }
+    // One half: it is unbridged and gone; the other (kept) half relays to nobody again.
+    retire_leg(b, st, b_half);
+    (b_half ? st.b_rtp : st.a_rtp) = nullptr;
+    (b_half ? st.b_rtcp : st.a_rtcp) = nullptr;
+    (b_half ? st.b_port : st.a_port) = 0;
+    for (dp::media_side* kept : {b_half ? st.a_rtp : st.b_rtp, b_half ? st.a_rtcp : st.b_rtcp}) {
+        if (kept != nullptr) {
+            dp::bridge(*kept, nullptr);
+        }
+    }
+}
+
 bool media_anchor::adds_streams(const media_bridge& b, const sdp::session& desc) const {
     for (unsigned i = 0; i < desc.n_media; ++i) {
-        if (desc.streams[i].port != 0 && (i >= b.streams.size() || b.streams[i].a_rtp == nullptr)) {
+        if (desc.streams[i].port != 0 &&
+            (i >= b.streams.size() || b.streams[i].a_rtp == nullptr || b.streams[i].b_rtp == nullptr)) {
             return true;
         }
     }
@@ -284,20 +324,26 @@ bool media_anchor::add_streams(media_bridge& b, const sdp::session& offer, bool 
     if (offer.n_media > had) {
         b.streams.resize(offer.n_media);
     }
-    std::vector<unsigned> added;
+    struct added_halves {
+        unsigned i;
+        bool a, b;
+    };
+    std::vector<added_halves> added;
     for (unsigned i = 0; i < offer.n_media; ++i) {
-        if (offer.streams[i].port == 0 || b.streams[i].a_rtp != nullptr) {
+        media_bridge::stream& st = b.streams[i];
+        if (offer.streams[i].port == 0 || (st.a_rtp != nullptr && st.b_rtp != nullptr)) {
             continue;
         }
+        const added_halves halves{i, st.a_rtp == nullptr, st.b_rtp == nullptr};
         if (!anchor_stream(b, i, offer.streams[i], offer_from_b)) {
             // All or nothing: the offer is refused, so the bridge stays as it was.
-            for (const unsigned j : added) {
-                drop_stream(b, b.streams[j]);
+            for (const added_halves& h : added) {
+                drop_halves(b, b.streams[h.i], h.a, h.b);
             }
             b.streams.resize(had);
             return false;
         }
-        added.push_back(i);
+        added.push_back(halves);
     }
     return true;
 }

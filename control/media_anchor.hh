@@ -217,12 +217,20 @@ private:
     void set_remote(dp::media_side* s, unsigned realm, std::string_view addr, uint16_t port, uint64_t& last_sdp,
                     bool renegotiate);
     /// Allocates ports on the bridge's addresses for stream `i` (m-line `m`), makes, bridges
-    /// and publishes its sides, the offering leg's pointed at the offer. False (the stream
-    /// left empty) when ports or table space run out.
+    /// and publishes its sides, the offering leg's pointed at the offer; of a stream a transfer
+    /// left with one half, the missing half. False (the stream as it was) when ports or table
+    /// space run out.
     bool anchor_stream(media_bridge& b, unsigned i, const sdp::media& m, bool offer_from_b);
     /// Unbridges and unpublishes the sides of `st`, one of `b`'s streams, gives back its
     /// ports and empties it.
     void drop_stream(const media_bridge& b, media_bridge::stream& st);
+    /// Allocates a port on leg B's (`leg_b`) or A's relay address for `st` and makes its side
+    /// (and RTCP side when `st.rtcp`), not yet bridged nor published. False when ports or table
+    /// space run out (what was made is left in `st` for drop_halves()).
+    bool make_half(const media_bridge& b, media_bridge::stream& st, bool leg_b);
+    /// Undoes anchor_stream()'s halves: leg A's when `a`, leg B's when `b_half` (both: the whole
+    /// stream); a half left alone relays to nobody.
+    void drop_halves(const media_bridge& b, media_bridge::stream& st, bool a, bool b_half);
 
     dp::relay_table& table_;
     std::vector<realm_info> realms_;

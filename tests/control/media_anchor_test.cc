@@ -224,6 +224,40 @@ TEST_F(media_anchor_test, a_stream_disabled_at_setup_is_anchored_when_a_reoffer_
     EXPECT_EQ(anchor_->pairs_in_use(0), 0u);
 }
 
+TEST_F(media_anchor_test, a_stream_a_transfer_left_half_anchored_gets_its_other_half_when_enabled_again) {
+    const std::string both =
+        session_head + "m=audio 6000 RTP/AVP 0\r\na=rtcp-mux\r\nm=video 6002 RTP/AVP 96\r\na=rtcp-mux\r\n";
+    media_bridge call;
+    ASSERT_TRUE(anchor_->open(call, 0, 1, offer(both)));
+    // alice disables her video (port 0): its sides stay.
+    const std::string audio_only = session_head + "m=audio 6000 RTP/AVP 0\r\na=rtcp-mux\r\nm=video 0 RTP/AVP 96\r\n";
+    anchor_->apply_remote(call, false, offer(audio_only), true);
+    const uint16_t her_video = call.streams[1].a_port;
+    // bob transfers her: the new party is offered her SDP, video disabled, so it has no video half.
+    media_bridge next;
+    ASSERT_TRUE(anchor_->open_replacement(next, call, true, 1, offer(audio_only)));
+    anchor_->switch_over(call, next, true);
+    ASSERT_NE(call.streams[1].a_rtp, nullptr);
+    ASSERT_EQ(call.streams[1].b_rtp, nullptr);
+    const uint32_t entries = table_->size();
+
+    // She enables it again: the new party's half is made, hers kept (no side or port lost).
+    ASSERT_TRUE(anchor_->adds_streams(call, offer(both)));
+    ASSERT_TRUE(anchor_->add_streams(call, offer(both), false));
+    anchor_->apply_remote(call, false, offer(both), true);  // as the B2BUA does next
+    const media_bridge::stream& v = call.streams[1];
+    EXPECT_EQ(v.a_port, her_video) << "her half stays";
+    ASSERT_NE(v.b_rtp, nullptr);
+    EXPECT_EQ(v.a_rtp->peer(), v.b_rtp);
+    EXPECT_EQ(v.b_rtp->peer(), v.a_rtp);
+    EXPECT_EQ(dp::endpoint_port(v.b_rtp->peer()->remote()), 6002);
+    EXPECT_EQ(table_->size(), entries + 1);
+    EXPECT_FALSE(anchor_->adds_streams(call, offer(both)));
+    anchor_->close(call);
+    EXPECT_EQ(anchor_->pairs_in_use(0), 0u) << "every port given back";
+    EXPECT_EQ(anchor_->pairs_in_use(1), 0u);
+}
+
 TEST_F(media_anchor_test, adding_streams_is_all_or_nothing_and_needs_an_open_bridge) {
     const std::string one = session_head + "m=audio 6000 RTP/AVP 0\r\na=rtcp-mux\r\n";
     media_bridge closed;
