@@ -71,6 +71,7 @@ struct b2bua_config {
     std::string stir_ca_pem;
     unsigned stir_max_age_s = 60;
     bool stir_check_crl = true;  ///< [stir] check_crl (stir_crl.hh)
+    unsigned stir_crl_grace_s = 0;  ///< [stir] crl_grace
     std::string stir_crl_signers_pem;  ///< [stir] crl_signers
 };
 

@@ -78,6 +78,9 @@ call_numbers numbers_of(const sip::message& m, const provider_config& trunk) {
 }  // namespace
 
 void b2bua::setup_verifier() {
+    if (verifier_) {
+        verifier_->set_crl_grace(cfg_.stir_crl_grace_s);  // a reload's applies to the CRLs kept
+    }
     const std::string setup = cfg_.stir_ca_pem + "\n" + std::to_string(cfg_.stir_max_age_s) +
                               (cfg_.stir_check_crl ? " crl\n" : "\n") + cfg_.stir_crl_signers_pem;
     if (setup == verifier_setup_) {
@@ -88,6 +91,9 @@ void b2bua::setup_verifier() {
     if (!cfg_.stir_ca_pem.empty()) {
         std::string why;
         verifier_ = identity_verifier::from_pem(cfg_.stir_ca_pem, cfg_.stir_max_age_s, why, cfg_.stir_check_crl);
+        if (verifier_) {
+            verifier_->set_crl_grace(cfg_.stir_crl_grace_s);
+        }
         if (!verifier_) {
             log_info("[stir] ca: %s: nothing is verified", why.c_str());  // the config checked it
         } else if (!cfg_.stir_crl_signers_pem.empty()) {
@@ -197,7 +203,8 @@ void b2bua::certificate_arrived(const std::string& url, bool ok, const std::stri
         }
         if (!why.empty()) {
             ++(crl ? stats_.crl_fetches_failed : stats_.cert_fetches_failed);
-            log_info("[stir] %s %s refused: %s", crl ? "CRL" : "certificate", url.c_str(), why.c_str());
+            log_info("[stir] %s %s refused: %s%s", crl ? "CRL" : "certificate", url.c_str(), why.c_str(),
+                     crl && verifier_->revocation_list_stale(url) ? " (the last good one answers, stale: crl_grace)" : "");
         } else {
             ++(crl ? stats_.crls_fetched : stats_.certs_fetched);
         }

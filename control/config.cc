@@ -926,6 +926,7 @@ config parse_config(const std::string& text, const std::string& origin, const st
     c.stir.x5u_http = r.flag("stir.x5u_http", false);
     c.stir.verify_threads = static_cast<unsigned>(r.num("stir.verify_threads", 0, 0, 16));
     c.stir.check_crl = r.flag("stir.check_crl", true);
+    c.stir.crl_grace_s = static_cast<unsigned>(r.num("stir.crl_grace", 0, 0, revocation_lists::max_grace_s));
     // An STI-PA's CRL signer: checked against the roots now, so that a wrong file fails the
     // load rather than every CRL (and with it every verification) later.
     c.stir.crl_signers_file = resolve(base_dir, r.str("stir.crl_signers", ""));

@@ -96,6 +96,7 @@ struct stir_config {
     bool x5u_http = false;        ///< also fetch http:// x5u URLs (SHAKEN says https)
     unsigned verify_threads = 0;  ///< threads that check signatures (0: the control thread itself)
     bool check_crl = true;        ///< certificates naming a CRL pass only while it is known and clean (stir_crl.hh)
+    unsigned crl_grace_s = 0;     ///< how long past its nextUpdate the last good CRL answers while no new one can be had
     std::string crl_signers_file;  ///< certificates that may sign CRLs besides the roots (an STI-PA's CRL signer), PEM
     std::string crl_signers_pem;
     bool operator==(const stir_config&) const = default;

@@ -95,6 +95,7 @@ b2bua_config b2bua_config_of(const config& next, const config& running) {
     b.stir_ca_pem = next.stir.ca_pem;
     b.stir_max_age_s = next.stir.max_age_s;
     b.stir_check_crl = next.stir.check_crl;
+    b.stir_crl_grace_s = next.stir.crl_grace_s;
     b.stir_crl_signers_pem = next.stir.crl_signers_pem;
     return b;
 }

@@ -232,17 +232,37 @@ std::string revocation_lists::store(const std::string& url, const std::string& b
         }
     }
     if (!why.empty()) {
-        put(url, list{false, true, now_s + failure_keep_s, {}});
+        if (!keep_stale(url, now_s)) {
+            put(url, list{false, true, false, now_s + failure_keep_s, 0, {}, {}});
+        }
         return why;
     }
     l.valid = true;
     l.expires_s = std::min(now_s + longest_keep_s, next != nullptr ? next_update : now_s + default_keep_s);
+    l.next_update_s = l.expires_s;
     put(url, std::move(l));
     return {};
 }
 
 void revocation_lists::store_failure(const std::string& url, int64_t now_s) {
-    put(url, list{false, false, now_s + failure_keep_s, {}});
+    if (!keep_stale(url, now_s)) {
+        put(url, list{false, false, false, now_s + failure_keep_s, 0, {}, {}});
+    }
+}
+
+bool revocation_lists::keep_stale(const std::string& url, int64_t now_s) {
+    const auto it = grace_s_ > 0 ? lists_.find(url) : lists_.end();  // none: a failure replaces it
+    const int64_t grace_end = it == lists_.end() ? 0 : it->second.next_update_s + grace_s_;
+    if (it == lists_.end() || !it->second.valid || grace_end <= now_s) {
+        return false;
+    }
+    list& l = it->second;
+    if (now_s < l.next_update_s) {
+        return true;  // still fresh (fetched early by someone): it goes on as it was
+    }
+    l.stale = true;
+    l.expires_s = std::min(now_s + stale_retry_s, grace_end);
+    return true;
 }
 
 void revocation_lists::put(const std::string& url, list l) {
@@ -272,7 +292,8 @@ std::vector<revocation_lists::listed> revocation_lists::cached(int64_t now_s) co
     std::vector<listed> out;
     for (const auto& [url, l] : lists_) {
         if (l.expires_s > now_s) {
-            out.push_back({url, l.valid ? "valid" : l.refused ? "refused" : "unavailable", l.expires_s, l.revoked.size()});
+            const char* state = l.stale ? "stale" : l.valid ? "valid" : l.refused ? "refused" : "unavailable";
+            out.push_back({url, state, l.expires_s, l.revoked.size()});
         }
     }
     return out;

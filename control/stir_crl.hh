@@ -20,6 +20,12 @@
 /// some reasons, attribute certificates only) and CRLs with a critical extension not understood
 /// here are refused: a list that may be incomplete would let a revoked certificate pass.
 ///
+/// Past its nextUpdate a CRL is fetched again. When that fails (no answer, or a CRL refused),
+/// the calls fail closed (436) unless the operator allows a grace period (set_grace(), [stir]
+/// crl_grace): for that long past its nextUpdate the last good CRL still answers, marked stale,
+/// and is fetched again every stale_retry_s. An STI-PA's repository being down for an hour then
+/// does not fail every verified call; a revocation it published meanwhile waits for it.
+///
 /// Control thread only, synchronous and pure apart from OpenSSL (the fetch is the caller's).
 
 #include <cstddef>
@@ -62,10 +68,21 @@ public:
     /// every critical extension, is complete (no delta, no partial list), is signed by a trusted
     /// signer, was issued by now (5 minutes of clock skew allowed) and is not past its nextUpdate.
     /// Kept until its nextUpdate (an hour without one, a day at most); one that fails is kept as
-    /// a failure for 30 s. Returns "" or why the CRL was refused.
+    /// a failure for 30 s, unless the last good CRL of `url` is within its grace period (it stays,
+    /// stale). Returns "" or why the CRL was refused.
     std::string store(const std::string& url, const std::string& body, int64_t now_s);
-    /// The fetch of `url` failed: certificates naming it cannot be checked for the next 30 s.
+    /// The fetch of `url` failed: certificates naming it cannot be checked for the next 30 s
+    /// (or, within the grace period, are checked against the last good CRL).
     void store_failure(const std::string& url, int64_t now_s);
+    /// Whether `url`'s CRL answers stale now (a new one could not be had, its grace period runs).
+    bool stale(const std::string& url) const {
+        const auto it = lists_.find(url);
+        return it != lists_.end() && it->second.stale;
+    }
+    /// How long past its nextUpdate (the time store() kept it until) the last good CRL of a URL
+    /// still answers when fetching a new one fails. 0 (the default): not at all. A change
+    /// applies to the CRLs already kept.
+    void set_grace(int64_t grace_s) { grace_s_ = grace_s; }
 
     enum class status : uint8_t {
         unknown,      ///< never fetched, or expired: fetch it
@@ -82,7 +99,9 @@ public:
     /// One URL as an operator looks at it (GET /v1/stir/certificates, `revocation_lists`).
     struct listed {
         std::string url;
-        const char* state = "";  ///< "valid", "refused" (see store()) or "unavailable" (the fetch failed)
+        /// "valid", "stale" (past its nextUpdate, in the grace period), "refused" (see store()) or
+        /// "unavailable" (the fetch failed)
+        const char* state = "";
         int64_t expires_s = 0;   ///< when it is dropped and fetched again
         size_t revoked = 0;      ///< entries of a valid one
     };
@@ -93,20 +112,28 @@ public:
     static constexpr size_t max_lists = 64;     ///< distinct CRL URLs kept (an STI-PA has one)
     static constexpr size_t max_signers = 256;  ///< certificates trusted to sign CRLs
     static constexpr size_t max_entries = 100000;  ///< a longer CRL is refused (the fetch caps its size anyway)
+    static constexpr int64_t stale_retry_s = 300;  ///< a stale CRL is fetched again this often
+    static constexpr int64_t max_grace_s = 7 * 86400;  ///< the longest grace period ([stir] crl_grace)
 
 private:
     struct list {
         bool valid = false;
         bool refused = false;  ///< not valid: refused (else the fetch failed)
-        int64_t expires_s = 0;
+        bool stale = false;    ///< valid, past its nextUpdate: a new one could not be had
+        int64_t expires_s = 0;  ///< when it is fetched again
+        int64_t next_update_s = 0;  ///< valid: the expires_s store() gave it (its grace period starts there)
         std::string issuer;                       ///< name_key() of whoever signed it
         std::unordered_set<std::string> revoked;  ///< revocation keys
     };
     void put(const std::string& url, list l);
+    /// A fetch of `url` brought nothing usable: its last good CRL stays, stale, while in its grace
+    /// period (true); else (false) the caller stores the failure.
+    bool keep_stale(const std::string& url, int64_t now_s);
 
     std::map<std::string, list> lists_;
     std::vector<std::shared_ptr<x509_st>> signers_;  ///< oldest first
     std::unordered_set<std::string> for_any_;        ///< name_key()s of signers trusted for_any
+    int64_t grace_s_ = 0;
 };
 
 }  // namespace sf::control

@@ -205,6 +205,10 @@ public:
     /// The CRLs known at `now_s`, in URL order.
     std::vector<revocation_lists::listed> cached_revocation_lists(int64_t now_s) const { return crls_.cached(now_s); }
     size_t revocation_lists_known() const { return crls_.size(); }
+    /// revocation_lists::set_grace(): how long past its nextUpdate the last good CRL still
+    /// answers when a new one cannot be had ([stir] crl_grace).
+    void set_crl_grace(int64_t grace_s) { crls_.set_grace(grace_s); }
+    bool revocation_list_stale(const std::string& url) const { return crls_.stale(url); }
     unsigned max_age_s() const { return max_age_s_; }
 
 private:

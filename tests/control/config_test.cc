@@ -253,6 +253,10 @@ TEST_F(config_test, stir_section_names_the_roots_for_providers_that_verify) {
     EXPECT_TRUE(d.stir.crl_signers_pem.empty());
     EXPECT_FALSE(parse(minimal("[stir]\ncheck_crl = false\n")).stir.check_crl);
     expect_error(minimal("[stir]\ncheck_crl = maybe\n"), "stir.check_crl");
+    EXPECT_EQ(d.stir.crl_grace_s, 0u) << "fail closed: a CRL past its nextUpdate is no CRL";
+    EXPECT_EQ(parse(minimal("[stir]\ncrl_grace = 14400\n")).stir.crl_grace_s, 14400u);
+    expect_error(minimal("[stir]\ncrl_grace = 604801\n"), "stir.crl_grace");
+    expect_error(minimal("[stir]\ncrl_grace = -1\n"), "stir.crl_grace");
 
     expect_error(minimal("[provider.carrier]\nhost = 198.51.100.30\nverify_identity = true\n"),
                  "provider.carrier.verify_identity");
@@ -1055,6 +1059,7 @@ TEST_F(config_test, example_two_nic_account_examples_parse_when_uncommented) {
     EXPECT_EQ(c.stir.x5u, "https://cert.example.net/sipferry-sti.pem");
     EXPECT_FALSE(c.stir.ca_pem.empty());
     EXPECT_TRUE(c.stir.check_crl);
+    EXPECT_EQ(c.stir.crl_grace_s, 14400u);
     EXPECT_FALSE(c.stir.crl_signers_pem.empty());
     EXPECT_EQ(c.sip.domain, "voice.example.net");
     ASSERT_EQ(c.accounts.size(), 2u);

@@ -185,6 +185,62 @@ TEST_F(crl_test, a_list_is_kept_until_its_next_update_and_a_failure_for_30_s) {
     EXPECT_EQ(check(sp_cert(7), now_ + 31), status::unknown);
 }
 
+TEST_F(crl_test, with_a_grace_period_the_last_good_list_answers_stale_while_no_new_one_can_be_had) {
+    crl_spec soon = by_root({7});
+    soon.next_update_s = 600;
+    const std::string first = crl_of(soon);
+    ASSERT_EQ(lists_.store(crl_url, first, now_), "");
+    lists_.set_grace(3600);
+
+    // Past nextUpdate the fetch fails: the list answers on, stale, and is fetched again in 5 min.
+    EXPECT_EQ(check(sp_cert(7), now_ + 601), status::unknown) << "fetched again at its nextUpdate";
+    lists_.store_failure(crl_url, now_ + 601);
+    EXPECT_TRUE(lists_.stale(crl_url));
+    EXPECT_EQ(check(sp_cert(7), now_ + 700), status::revoked);
+    EXPECT_EQ(check(sp_cert(8), now_ + 700), status::good);
+    ASSERT_EQ(lists_.cached(now_ + 700).size(), 1u);
+    EXPECT_STREQ(lists_.cached(now_ + 700)[0].state, "stale");
+    EXPECT_EQ(lists_.cached(now_ + 700)[0].expires_s, now_ + 601 + revocation_lists::stale_retry_s);
+    EXPECT_EQ(check(sp_cert(8), now_ + 902), status::unknown);
+
+    // The repository still serves the old list (its publisher is late): refused, the stale one stays.
+    EXPECT_EQ(lists_.store(crl_url, first, now_ + 902), "past its nextUpdate");
+    EXPECT_EQ(check(sp_cert(8), now_ + 1000), status::good);
+    EXPECT_NE(lists_.store(crl_url, "junk", now_ + 1202), "");
+    EXPECT_EQ(check(sp_cert(7), now_ + 1300), status::revoked) << "a refused list does not replace it either";
+
+    // The last retry within the grace period is cut at its end; after it, fail closed.
+    lists_.store_failure(crl_url, now_ + 4000);
+    EXPECT_EQ(check(sp_cert(8), now_ + 4199), status::good);
+    EXPECT_EQ(check(sp_cert(8), now_ + 4200), status::unknown) << "grace over (nextUpdate + 3600 s)";
+    lists_.store_failure(crl_url, now_ + 4200);
+    EXPECT_FALSE(lists_.stale(crl_url));
+    EXPECT_EQ(check(sp_cert(8), now_ + 4201), status::unavailable);
+
+    // A new list ends the stale time; the grace period starts again from its nextUpdate.
+    crl_spec next = by_root({7, 8});
+    next.next_update_s = 600;
+    ASSERT_EQ(lists_.store(crl_url, crl_of(next), now_), "");
+    EXPECT_FALSE(lists_.stale(crl_url));
+    EXPECT_EQ(check(sp_cert(8), now_ + 10), status::revoked);
+}
+
+TEST_F(crl_test, without_a_grace_period_a_list_that_cannot_be_renewed_fails_closed) {
+    crl_spec soon = by_root();
+    soon.next_update_s = 600;
+    ASSERT_EQ(lists_.store(crl_url, crl_of(soon), now_), "");
+    lists_.set_grace(3600);
+    lists_.set_grace(0);  // the operator's reload: applies to what is kept
+    lists_.store_failure(crl_url, now_ + 601);
+    EXPECT_FALSE(lists_.stale(crl_url));
+    EXPECT_EQ(check(sp_cert(8), now_ + 602), status::unavailable);
+
+    // A list refused before any good one was had is no reason to keep anything either.
+    lists_.set_grace(3600);
+    EXPECT_NE(lists_.store("https://other.example/crl", "junk", now_), "");
+    EXPECT_STREQ(lists_.cached(now_)[0].state, "refused");  // other.example sorts first
+}
+
 TEST_F(crl_test, what_is_kept_can_be_listed_and_stays_bounded) {
     ASSERT_EQ(lists_.store(crl_url, crl_of(by_root({1, 2, 3})), now_), "");
     lists_.store_failure("https://down.example/crl", now_);

@@ -625,6 +625,35 @@ TEST_F(verify_test, a_crl_may_revoke_the_intermediate_and_the_intermediate_may_s
     EXPECT_EQ(check(id).reason, "certificate_revoked");
 }
 
+TEST_F(verify_test, within_crl_grace_a_crl_that_cannot_be_renewed_still_answers_stale) {
+    verifier_->set_crl_grace(3600);
+    ASSERT_EQ(verifier_->store_certificate(url, issued(key_, cert_spec{.crl_url = crl_url, .serial = 41}), now_, 0), "");
+    crl_spec soon{.issuer_cn = "STI-PA test root", .issuer_key_pem = root_key_, .revoked = {40}};
+    soon.next_update_s = 600;
+    ASSERT_EQ(verifier_->store_revocation_list(crl_url, crl_of(soon), now_), "");
+    // A call 700 s later, past the CRL's nextUpdate.
+    const auto call_at = [this](int64_t at) {
+        passport_claims c = claims();
+        c.iat = at;
+        return verifier_->verify({signer_->identity(c)}, "15550100", "15551234", at);
+    };
+    const int64_t later = now_ + 700;
+    const std::string id = signer_->identity(claims());
+    EXPECT_EQ(verifier_->missing_certificate({id}, later), crl_url) << "fetched again";
+    verifier_->store_failure(crl_url, later);
+    EXPECT_TRUE(verifier_->revocation_list_stale(crl_url));
+    EXPECT_EQ(verifier_->missing_certificate({id}, later), "");
+    EXPECT_EQ(call_at(later).status, verstat::passed) << "the last good CRL answers, stale";
+    EXPECT_STREQ(verifier_->cached_revocation_lists(later).at(0).state, "stale");
+
+    // The operator takes the grace away (a reload): the next failed fetch fails closed.
+    verifier_->set_crl_grace(0);
+    const int64_t retry = later + revocation_lists::stale_retry_s;
+    EXPECT_EQ(verifier_->missing_certificate({id}, retry), crl_url);
+    verifier_->store_failure(crl_url, retry);
+    EXPECT_EQ(call_at(retry).reason, "certificate_unavailable");
+}
+
 TEST_F(verify_test, crls_are_not_checked_when_turned_off) {
     std::string why;
     const auto unchecked = identity_verifier::from_pem(root_, 60, why, false);

@@ -7,7 +7,9 @@
 //   - a CRL refused leaves its URL unavailable, one kept is valid, with at most max_entries
 //     entries, for a day at most;
 //   - a DER CRL that is kept is refused once a byte of its signature changes (nothing but the
-//     lab root's signature makes a list count), and then says nothing of any certificate.
+//     lab root's signature makes a list count), and then says nothing of any certificate;
+//   - with a grace period ([stir] crl_grace), a body refused when the lab CRL is due again
+//     leaves the lab CRL answering, stale, as it did; one kept replaces it.
 
 #include "stir_crl.hh"
 
@@ -58,7 +60,34 @@ std::string key_of(const char* name) {
 struct lab {
     X509* root = certificate("lab-stir-ca.pem");  // for the whole run
     std::vector<std::string> keys{key_of("lab-stir-cert-revoked.pem"), key_of("lab-stir-cert-cdp.pem")};
+    std::string crl = read("lab-stir.crl");
 };
+
+// The lab CRL kept with a grace period, then `body` fetched when it is due again.
+void renewed_within_grace(const lab& l, const std::string& body) {
+    revocation_lists lists;
+    lists.trust_signer(l.root);
+    lists.set_grace(3600);
+    if (!lists.store(url, l.crl, now_s).empty()) {
+        __builtin_trap();  // the lab CRL must count at now_s
+    }
+    const std::vector<std::string> issuers{revocation_lists::name_key(l.root)};
+    const revocation_lists::status before = lists.check(url, l.keys, issuers, now_s);
+    const int64_t due = lists.cached(now_s).at(0).expires_s;
+    const std::string why = lists.store(url, body, due);
+    const auto all = lists.cached(due);
+    if (all.size() != 1) {
+        __builtin_trap();
+    }
+    if (!why.empty() &&
+        (std::string(all[0].state) != "stale" || lists.check(url, l.keys, issuers, due) != before ||
+         all[0].expires_s != due + revocation_lists::stale_retry_s)) {
+        __builtin_trap();  // a refused renewal must leave the last good list answering
+    }
+    if (why.empty() && std::string(all[0].state) != "valid") {
+        __builtin_trap();
+    }
+}
 
 revocation_lists::status stored(const lab& l, const std::string& body, std::string& why,
                                 revocation_lists::listed& seen) {
@@ -84,6 +113,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (stored(l, body, again, seen_again) != s || again != why || seen_again.revoked != seen.revoked) {
         __builtin_trap();  // not deterministic
     }
+    renewed_within_grace(l, body);
     if (!why.empty()) {
         if (s != revocation_lists::status::unavailable || std::string(seen.state) != "refused") {
             __builtin_trap();
