@@ -87,6 +87,12 @@ def rec(who, text, step=T20MS, twice=False, rtcp=False):
     return struct.pack("!BH", who | (step << 2) | (0x20 if twice else 0) | (0x40 if rtcp else 0), len(data)) + data
 
 
+def bob_refers(target, referred_by=True):
+    """bob's REFER of alice to `target` (user@host), a second after the call's last record."""
+    extra = f"Refer-To: <sip:{target}>\r\n" + ("Referred-By: <sip:bob@198.51.100.20>\r\n" if referred_by else "")
+    return rec(BOB, callee_request(BOB, "REFER", 2, "z9hG4bKref", extra=extra), T1S)
+
+
 def answered(callee=BOB, user="bob", caller=ALICE, call_id="c1@a"):
     return [rec(caller, invite(caller, user, call_id=call_id), T0),
             rec(callee, response(callee, 100, "Trying", of_invite=True, tag=False)),
@@ -149,9 +155,7 @@ def seeds():
         rec(ALICE, reply(ALICE, 200, "OK"))]
     # While the transfer rings carol, alice's offer to add T.38 gets 491; then the transfer completes.
     yield "transfer_ringing_refuses_added_stream", answered(user="bob-trc") + [
-        rec(BOB, callee_request(BOB, "REFER", 2, "z9hG4bKref",
-                                extra="Refer-To: <sip:carol@198.51.100.30>\r\nReferred-By: <sip:bob@198.51.100.20>\r\n"),
-            T1S),
+        bob_refers("carol@198.51.100.30"),
         rec(BOB, reply(BOB, 200, "OK")),  # the NOTIFY
         rec(CAROL, response(CAROL, 180, "Ringing", of_invite=True)),
         rec(ALICE, caller_request(ALICE, "INVITE", 2, "z9hG4bKafax", user="bob-trc", body=fax_sdp(ALICE, 41000, 2))),
@@ -189,9 +193,7 @@ def seeds():
         rec(ALICE, reply(ALICE, 200, "OK")),  # the CANCEL
         rec(ALICE, "", T33S)]
     yield "blind_transfer_on_appliance", answered(user="bob-trc") + [
-        rec(BOB, callee_request(BOB, "REFER", 2, "z9hG4bKref",
-                                extra="Refer-To: <sip:carol@198.51.100.30>\r\nReferred-By: <sip:bob@198.51.100.20>\r\n"),
-            T1S),
+        bob_refers("carol@198.51.100.30"),
         rec(BOB, reply(BOB, 200, "OK")),  # the NOTIFY
         rec(CAROL, response(CAROL, 180, "Ringing", of_invite=True)),
         rec(CAROL, response(CAROL, 200, "OK", of_invite=True, body=sdp(CAROL, 32000))),
@@ -204,9 +206,7 @@ def seeds():
     yield "call_quality_across_a_transfer", answered(user="bob-trc") + [
         rec(ALICE, "", T1S, rtcp=True),
         rec(ALICE, "", T1S, rtcp=True),
-        rec(BOB, callee_request(BOB, "REFER", 2, "z9hG4bKref",
-                                extra="Refer-To: <sip:carol@198.51.100.30>\r\nReferred-By: <sip:bob@198.51.100.20>\r\n"),
-            T1S),
+        bob_refers("carol@198.51.100.30"),
         rec(BOB, reply(BOB, 200, "OK")),  # the NOTIFY
         rec(CAROL, response(CAROL, 200, "OK", of_invite=True, body=sdp(CAROL, 32000)), rtcp=True),
         rec(ALICE, reply(ALICE, 200, "OK", body=sdp(ALICE, 40000, 2)), rtcp=True),  # the re-INVITE
@@ -227,16 +227,13 @@ def seeds():
         rec(ALICE, caller_request(ALICE, "BYE", 2, "z9hG4bKbye1", user="trunk-x"), T4S),
         rec(CAROL, reply(CAROL, 200, "OK"))]
     yield "transfer_to_trunk_challenged", answered(user="bob-trc") + [
-        rec(BOB, callee_request(BOB, "REFER", 2, "z9hG4bKref",
-                                extra="Refer-To: <sip:trunk-x@198.51.100.1>\r\nReferred-By: <sip:bob@198.51.100.20>\r\n"),
-            T1S),
+        bob_refers("trunk-x@198.51.100.1"),
         rec(BOB, reply(BOB, 200, "OK")),  # the NOTIFY
         rec(CAROL, response(CAROL, 407, "Proxy Authentication Required", of_invite=True, extra=challenge)),
         rec(CAROL, response(CAROL, 200, "OK", of_invite=True, body=sdp(CAROL, 32000))),
     ] + transferred_to_carol()
     yield "transfer_falls_back_to_trunk", answered(user="bob-trc") + [
-        rec(BOB, callee_request(BOB, "REFER", 2, "z9hG4bKref",
-                                extra="Refer-To: <sip:carol-then-trunk-x@198.51.100.1>\r\n"), T1S),
+        bob_refers("carol-then-trunk-x@198.51.100.1", referred_by=False),
         rec(BOB, reply(BOB, 200, "OK")),  # the NOTIFY
         rec(CAROL, response(CAROL, 486, "Busy Here", of_invite=True)),
         rec(CAROL, response(CAROL, 407, "Proxy Authentication Required", of_invite=True, extra=challenge)),
@@ -244,8 +241,7 @@ def seeds():
     ] + transferred_to_carol()
     # carol and the desk phone (carol's host, port 5062) ring at once; the desk answers first.
     yield "transfer_rings_in_parallel", answered(user="bob-trc") + [
-        rec(BOB, callee_request(BOB, "REFER", 2, "z9hG4bKref",
-                                extra="Refer-To: <sip:carol+desk@198.51.100.1>\r\n"), T1S),
+        bob_refers("carol+desk@198.51.100.1", referred_by=False),
         rec(BOB, reply(BOB, 200, "OK")),  # the NOTIFY
         rec(CAROL, response(CAROL, 180, "Ringing", of_invite=True)),  # the desk's (the last INVITE there)
         rec(BOB, reply(BOB, 200, "OK")),
@@ -294,14 +290,13 @@ def seeds():
     yield "call_media_on_unknown_port", [rec(ALICE, invite(ALICE, "bob-mflood"), T0),
                                          rec(ALICE, caller_request(ALICE, "ACK", 1, "z9hG4bKa1"))]
     yield "transfer_passed_through", answered(user="bob-trp") + [
-        rec(BOB, callee_request(BOB, "REFER", 2, "z9hG4bKref",
-                                extra="Refer-To: <sip:carol@198.51.100.30>\r\n"), T1S),
+        bob_refers("carol@198.51.100.30", referred_by=False),
         rec(ALICE, reply(ALICE, 202, "Accepted")),
         rec(ALICE, caller_request(ALICE, "NOTIFY", 2, "z9hG4bKnot",
                                   extra="Event: refer\r\nSubscription-State: terminated;reason=noresource\r\n"
                                         "Content-Type: message/sipfrag\r\n", body="SIP/2.0 200 OK\r\n"))]
     yield "transfer_declined", answered() + [
-        rec(BOB, callee_request(BOB, "REFER", 2, "z9hG4bKref", extra="Refer-To: <sip:900123@198.51.100.99>\r\n"), T1S)]
+        bob_refers("900123@198.51.100.99", referred_by=False)]
     for name, replaces in (("attended_transfer_replaces_a_leg", "c1@a;to-tag=$0g;from-tag=alicetag"),
                            ("attended_transfer_replaces_b_leg", "$1C;to-tag=bobtag;from-tag=$1g"),
                            ("attended_transfer_replaces_b_leg_swapped", "$1C;to-tag=$1g;from-tag=bobtag")):
