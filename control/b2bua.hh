@@ -83,6 +83,9 @@ struct b2bua_stats {
     /// Relayed re-INVITEs CANCELled by their sender, and those the other leg left without a
     /// final response for max_ring (CANCELled by us).
     uint64_t reinvites_cancelled = 0, reinvites_unanswered = 0;
+    /// Streams a re-offer enabled that had no relay ports (T.38 appended...), and re-offers
+    /// refused for want of them (491 while a transfer rings, 503 out of ports).
+    uint64_t streams_added = 0, stream_offers_refused = 0;
     uint64_t own_reinvite_491 = 0;  ///< our own re-INVITEs answered 491 (retried after a back-off)
     uint64_t dialogs_gone = 0;  ///< calls ended because a leg answered a re-INVITE/UPDATE 481/408 or not at all
     uint64_t retransmitted_2xx = 0, absorbed_2xx = 0;  ///< end-to-end 2xx handling (RFC 3261 13.3.1.4)
@@ -412,7 +415,7 @@ private:
     /// that the call has none for (media_anchor::add_streams). 0 when done or nothing was
     /// added; else the status to refuse the offer with: 488 before any media was anchored,
     /// 491 during a transfer (its new party's half is built on the streams as they are), 503
-    /// when relay ports run out.
+    /// when relay ports run out (stats sip.streams_added, sip.stream_offers_refused).
     unsigned anchor_added_streams(call& c, bool offer_from_a, const sdp::session& desc);
     /// The relayed UPDATE offer of leg `from_a` got its final response (or none will come).
     void answered_update_offer(uint64_t call_id, bool from_a);

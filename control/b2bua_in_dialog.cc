@@ -264,17 +264,24 @@ unsigned b2bua::anchor_added_streams(call& c, bool offer_from_a, const sdp::sess
     if (c.transfer.active) {
         // The new party's half is built on the streams as they are (open_replacement): a
         // stream added now would have no half there. The sender retries after the transfer.
-        ++stats_.glare_491;
+        ++stats_.stream_offers_refused;
         return 491;
     }
+    const auto anchored = [&c] {
+        return std::count_if(c.media.streams.begin(), c.media.streams.end(),
+                             [](const media_bridge::stream& st) { return st.a_rtp != nullptr && st.b_rtp != nullptr; });
+    };
+    const auto before = anchored();
     if (!media_.add_streams(c.media, desc, !offer_from_a)) {
+        ++stats_.stream_offers_refused;
         log_info("call %llu: no relay ports for the streams a re-offer from %c adds: 503",
                  static_cast<unsigned long long>(c.id), offer_from_a ? 'A' : 'B');
         return 503;
     }
+    stats_.streams_added += static_cast<uint64_t>(anchored() - before);
     media_.label(c.media, c.id);
     log_info("call %llu: a re-offer from %c added streams: %zu anchored now",
-             static_cast<unsigned long long>(c.id), offer_from_a ? 'A' : 'B', c.media.streams.size());
+             static_cast<unsigned long long>(c.id), offer_from_a ? 'A' : 'B', static_cast<size_t>(anchored()));
     return 0;
 }
 

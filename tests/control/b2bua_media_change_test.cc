@@ -77,6 +77,7 @@ TEST_F(media_change_test, bobs_switch_to_t38_gets_relay_ports_for_the_image_stre
     EXPECT_NE(reinv->msg.body.find("a=T38FaxUdpEC:t38UDPRedundancy"), std::string::npos) << "T.38 attributes pass";
     EXPECT_EQ(reinv->text.find("198.51.100.20"), std::string::npos) << "nothing of leg B leaks";
     EXPECT_EQ(relay_entries(), 6u) << "two more sides, no RTCP for UDPTL";
+    EXPECT_EQ(b2b_->stats().streams_added, 1u);
 
     from_alice(bob_response(reinv->msg, 200, "OK", alice_fax_sdp, "", "<sip:alice@192.0.2.10:5060>"));
     out = take();
@@ -114,6 +115,7 @@ TEST_F(media_change_test, bobs_switch_to_t38_gets_relay_ports_for_the_image_stre
     EXPECT_EQ(voice[0], (std::pair<std::string, uint16_t>{"audio", cs.a_port}));
     EXPECT_EQ(voice[1].second, 0u);
     EXPECT_EQ(relay_entries(), 6u) << "no new stream; the disabled one keeps its ports until the call ends";
+    EXPECT_EQ(b2b_->stats().streams_added, 1u);
 
     from_alice(alice_request("BYE", cs.a_tag, 2, "z9hG4bKalicebye"));
     take();
@@ -208,6 +210,8 @@ TEST_F(media_change_test, an_offer_adding_a_stream_while_a_transfer_rings_gets_4
     EXPECT_NE(find_response(out, acc, 491), nullptr);
     EXPECT_EQ(find_request(out, core, sip::method::invite), nullptr) << "not relayed";
     EXPECT_EQ(relay_entries(), entries) << "nothing anchored";
+    EXPECT_EQ(b2b_->stats().stream_offers_refused, 1u);
+    EXPECT_EQ(b2b_->stats().glare_491, 0u) << "no glare: a transfer in progress";
 
     // carol answers: the transfer completes on the streams as they were.
     feed(core, carol, bob_response(to_carol->msg, 200, "OK", carol_sdp, "caroltag"));

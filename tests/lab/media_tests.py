@@ -49,7 +49,8 @@
                     the image line on a relay port of the appliance's address on that side
                     (192.0.2.1 for alice, 198.51.100.1 for bob), the disabled audio with port 0;
                     100 UDPTL packets each way arrive all, byte for byte, from exactly that relay
-                    address and port; alice's BYE gets 200; the call record: result 200, hangup
+                    address and port; alice's BYE gets 200; sip.streams_added grows by 1 for
+                    `append`, by 0 for `replace`; the call record: result 200, hangup
                     caller, t38 true, codec PCMU, packets 100 each way (the phones send no RTP),
                     lost 0 (UDPTL is not RTP).
 """
@@ -491,6 +492,7 @@ class MediaTests:
         errs = []
         for variant in ("append", "replace"):
             cdr_before = len(self.cdr_lines())
+            added_before = self._sip_stat("streams_added")
             common = ["--packets", str(T38_PACKETS), "--timeout", "20"]
             reports = self.run_scripted_uas(tdir, T38_UA, [
                 (f"{variant}-bob", BOB[0], ["callee", "--ip", BOB[1], "--variant", variant] + common, True),
@@ -526,6 +528,9 @@ class MediaTests:
                                 f"its SDP named, {addr}:{port}")
             if a.get("bye") != 200 or b.get("bye") is not True:
                 errs.append(f"{variant}: alice's BYE got {a.get('bye')}, bob got it: {b.get('bye')}")
+            added = self._sip_stat("streams_added") - added_before
+            if added != (1 if variant == "append" else 0):
+                errs.append(f"{variant}: sip.streams_added grew by {added}, wanted {1 if variant == 'append' else 0}")
             line = self.wait_new_cdr(cdr_before)
             if line is None:
                 errs.append(f"{variant}: no new CDR line")
