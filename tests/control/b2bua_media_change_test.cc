@@ -219,3 +219,41 @@ TEST_F(media_change_test, an_offer_adding_a_stream_while_a_transfer_rings_gets_4
     EXPECT_NE(invite_sent_to(out, alice), nullptr) << "alice is re-INVITEd to carol";
     EXPECT_EQ(b2b_->active_calls(), 1u);
 }
+
+TEST_F(media_change_test, an_offerless_reinvites_2xx_adding_a_stream_it_cannot_anchor_goes_on_declined) {
+    // bob transfers alice to carol, who rings; meanwhile alice's offerless re-INVITE reaches bob,
+    // whose 2xx offers T.38 appended. The offer cannot be refused (a 2xx): the image goes on
+    // declined (port 0), and alice's answer in her ACK reaches bob with it declined too.
+    invite_opts o;
+    o.user = "bob-trc";
+    call_state cs = confirmed_call(o);
+    ASSERT_NE(cs.b_invite, nullptr);
+    from_bob(bob_refer(cs.b_invite->msg, "carol"));
+    ASSERT_NE(invite_sent_to(take(), carol), nullptr) << "the transfer rings carol";
+    const unsigned entries = relay_entries();
+
+    from_alice(alice_request("INVITE", cs.a_tag, 2, "z9hG4bKalicenooffer", o.call_id));
+    auto reinv = invite_sent_to(take(), bob);
+    ASSERT_NE(reinv, nullptr);
+    ASSERT_TRUE(reinv->msg.body.empty());
+    from_bob(bob_response(reinv->msg, 200, "OK", bob_fax_sdp));
+    auto out = take();
+    const received* ok = find_response(out, acc, 200);
+    ASSERT_NE(ok, nullptr) << "the 2xx goes on";
+    const auto offered = m_lines(ok->msg.body);
+    ASSERT_EQ(offered.size(), 2u) << ok->msg.body;
+    EXPECT_EQ(offered[1], (std::pair<std::string, uint16_t>{"image", 0})) << "declined: no relay port for it";
+    EXPECT_EQ(relay_entries(), entries) << "nothing anchored";
+    EXPECT_EQ(b2b_->stats().stream_offers_refused, 1u);
+
+    from_alice(with_body(alice_request("ACK", cs.a_tag, 2, "z9hG4bKalicenoofferack", o.call_id),
+                         "v=0\r\no=alice 1000 1001 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\n"
+                         "m=audio 0 RTP/AVP 0\r\nm=image 0 udptl t38\r\n"));
+    out = take();
+    const received* ack = find_request(out, core, sip::method::ack);
+    ASSERT_NE(ack, nullptr) << "bob's 2xx is ACKed with alice's answer";
+    const auto answered = m_lines(ack->msg.body);
+    ASSERT_EQ(answered.size(), 2u) << "the answer is passed on, not dropped";
+    EXPECT_EQ(answered[1].second, 0u);
+    EXPECT_EQ(b2b_->active_calls(), 1u);
+}
