@@ -53,6 +53,24 @@ protected:
         EXPECT_EQ(dp::endpoint_port(s->remote()), remote_port) << port;
         EXPECT_EQ(s->peer(), table_->find(peer_addr, peer_port)) << port;
     }
+
+    /// alice calls bob-trc (transfers on the appliance); bob REFERs her to carol, who rings.
+    /// The INVITE carol got is `to_carol_`.
+    call_state transfer_rings_carol() {
+        call_state cs = confirmed_call(transferring_);
+        if (cs.b_invite != nullptr) {
+            from_bob(bob_refer(cs.b_invite->msg, "carol"));
+            to_carol_ = invite_sent_to(take(), carol);
+        }
+        EXPECT_NE(to_carol_, nullptr) << "the transfer rings carol";
+        return cs;
+    }
+    const invite_opts transferring_ = [] {
+        invite_opts o;
+        o.user = "bob-trc";
+        return o;
+    }();
+    std::unique_ptr<received> to_carol_;
 };
 
 }  // namespace
@@ -195,17 +213,12 @@ TEST_F(media_change_test, a_stream_disabled_at_setup_is_anchored_when_a_reoffer_
 }
 
 TEST_F(media_change_test, an_offer_adding_a_stream_while_a_transfer_rings_gets_491_and_the_call_stays) {
-    invite_opts o;
-    o.user = "bob-trc";
-    call_state cs = confirmed_call(o);
-    ASSERT_NE(cs.b_invite, nullptr);
-    from_bob(bob_refer(cs.b_invite->msg, "carol"));
-    auto to_carol = invite_sent_to(take(), carol);
-    ASSERT_NE(to_carol, nullptr) << "the transfer rings carol";
+    call_state cs = transfer_rings_carol();
+    ASSERT_TRUE(cs.b_invite != nullptr && to_carol_ != nullptr);
     const unsigned entries = relay_entries();
 
     const std::string fax = alice_sdp + "m=image 41000 udptl t38\r\n";
-    from_alice(with_body(alice_request("INVITE", cs.a_tag, 2, "z9hG4bKalicefax", o.call_id), fax));
+    from_alice(with_body(alice_request("INVITE", cs.a_tag, 2, "z9hG4bKalicefax", transferring_.call_id), fax));
     auto out = take();
     EXPECT_NE(find_response(out, acc, 491), nullptr);
     EXPECT_EQ(find_request(out, core, sip::method::invite), nullptr) << "not relayed";
@@ -214,7 +227,7 @@ TEST_F(media_change_test, an_offer_adding_a_stream_while_a_transfer_rings_gets_4
     EXPECT_EQ(b2b_->stats().glare_491, 0u) << "no glare: a transfer in progress";
 
     // carol answers: the transfer completes on the streams as they were.
-    feed(core, carol, bob_response(to_carol->msg, 200, "OK", carol_sdp, "caroltag"));
+    feed(core, carol, bob_response(to_carol_->msg, 200, "OK", carol_sdp, "caroltag"));
     out = take();
     EXPECT_NE(invite_sent_to(out, alice), nullptr) << "alice is re-INVITEd to carol";
     EXPECT_EQ(b2b_->active_calls(), 1u);
@@ -224,15 +237,11 @@ TEST_F(media_change_test, an_offerless_reinvites_2xx_adding_a_stream_it_cannot_a
     // bob transfers alice to carol, who rings; meanwhile alice's offerless re-INVITE reaches bob,
     // whose 2xx offers T.38 appended. The offer cannot be refused (a 2xx): the image goes on
     // declined (port 0), and alice's answer in her ACK reaches bob with it declined too.
-    invite_opts o;
-    o.user = "bob-trc";
-    call_state cs = confirmed_call(o);
-    ASSERT_NE(cs.b_invite, nullptr);
-    from_bob(bob_refer(cs.b_invite->msg, "carol"));
-    ASSERT_NE(invite_sent_to(take(), carol), nullptr) << "the transfer rings carol";
+    call_state cs = transfer_rings_carol();
+    ASSERT_TRUE(cs.b_invite != nullptr && to_carol_ != nullptr);
     const unsigned entries = relay_entries();
 
-    from_alice(alice_request("INVITE", cs.a_tag, 2, "z9hG4bKalicenooffer", o.call_id));
+    from_alice(alice_request("INVITE", cs.a_tag, 2, "z9hG4bKalicenooffer", transferring_.call_id));
     auto reinv = invite_sent_to(take(), bob);
     ASSERT_NE(reinv, nullptr);
     ASSERT_TRUE(reinv->msg.body.empty());
@@ -246,7 +255,7 @@ TEST_F(media_change_test, an_offerless_reinvites_2xx_adding_a_stream_it_cannot_a
     EXPECT_EQ(relay_entries(), entries) << "nothing anchored";
     EXPECT_EQ(b2b_->stats().stream_offers_refused, 1u);
 
-    from_alice(with_body(alice_request("ACK", cs.a_tag, 2, "z9hG4bKalicenoofferack", o.call_id),
+    from_alice(with_body(alice_request("ACK", cs.a_tag, 2, "z9hG4bKalicenoofferack", transferring_.call_id),
                          "v=0\r\no=alice 1000 1001 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\n"
                          "m=audio 0 RTP/AVP 0\r\nm=image 0 udptl t38\r\n"));
     out = take();
