@@ -1,12 +1,12 @@
 #include "media_anchor.hh"
 
 #include <algorithm>
-#include <cctype>
 #include <string_view>
 #include <tuple>
 
 #include "config.hh"
 #include "log.hh"
+#include "sip/ascii.hh"
 
 namespace sf::control {
 
@@ -158,22 +158,18 @@ void media_anchor::retry_neighbours(ms_t now, bool learnt) {
 
 namespace {
 
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-           });
-}
+using sip::iequals_ascii;
 
 // Plain RTP (RTP/AVP, RTP/AVPF): headers and RTCP in the clear, unlike SRTP's profiles.
 bool plain_rtp(const sdp::media& m) {
-    return iequals(m.proto, "RTP/AVP") || iequals(m.proto, "RTP/AVPF");
+    return iequals_ascii(m.proto, "RTP/AVP") || iequals_ascii(m.proto, "RTP/AVPF");
 }
 
 // RTP of any profile (RTP/AVP, RTP/SAVPF, UDP/TLS/RTP/SAVP...), which has RTCP beside it
 // unless muxed; not UDPTL (T.38 fax) or other transports.
 bool carries_rtp(const sdp::media& m) {
     for (size_t i = 0; i + 3 <= m.proto.size(); ++i) {
-        if (iequals(m.proto.substr(i, 3), "RTP")) {
+        if (iequals_ascii(m.proto.substr(i, 3), "RTP")) {
             return true;
         }
     }
@@ -182,7 +178,7 @@ bool carries_rtp(const sdp::media& m) {
 
 // media_bridge::stream::continuable of an m-line.
 bool continuable(const sdp::media& m) {
-    return iequals(m.type, "audio") && plain_rtp(m);
+    return iequals_ascii(m.type, "audio") && plain_rtp(m);
 }
 
 // Unbridges `old_source` (the side whose packets the receiver heard until now) and says where
@@ -663,9 +659,9 @@ void media_anchor::describe(media_bridge& b, unsigned i, const sdp::media& m) {
     st.continuable = continuable(m);  // what a later transfer may continue
     const sdp::codec codec = sdp::first_codec(m);
     st.reads_rtcp = plain_rtp(m) && codec.clock_hz != 0;
-    st.audio = iequals(m.type, "audio");
+    st.audio = iequals_ascii(m.type, "audio");
     st.type = std::string(m.type);
-    b.t38 = b.t38 || (iequals(m.type, "image") && iequals(m.proto, "udptl"));
+    b.t38 = b.t38 || (iequals_ascii(m.type, "image") && iequals_ascii(m.proto, "udptl"));
     if (st.audio && std::none_of(b.streams.begin(), b.streams.begin() + i,
                                  [](const media_bridge::stream& s) { return s.audio; })) {
         b.codec = std::string(codec.name);
