@@ -514,13 +514,30 @@ std::string b2bua::rewrite_sdp(call& c, bool for_b, std::string_view body) {
     media_.ports_of(c.media, for_b, spec.ports);
     // The version moves only when the description changes (RFC 3264 8).
     spec.origin_sess_version = l.sdp_version;
-    std::string out = sdp::rewrite(body, spec);
+    // An answer holds only what its offer did, which was filtered on its way: nothing goes from
+    // it, unless a party answers with a codec nobody offered (that stream goes declined).
+    std::string out = allowed_codecs(sdp::rewrite(body, spec), c.a, c.b);
     if (out != last) {
         spec.origin_sess_version = ++l.sdp_version;
-        out = sdp::rewrite(body, spec);
+        out = allowed_codecs(sdp::rewrite(body, spec), c.a, c.b);
         last = out;
     }
     return out;
+}
+
+std::string b2bua::allowed_codecs(std::string_view sdp, const leg& x, const leg& y, bool* refused) {
+    sdp::codec_filter_result r{std::string(sdp)};
+    int active = -1;  // audio streams the description had (-1: no filter ran)
+    for (const leg* l : {&x, &y}) {
+        if (!l->codecs.empty()) {
+            r = sdp::filter_codecs(r.body, l->codecs);
+            active = active < 0 ? r.audio_active : active;
+        }
+    }
+    if (refused != nullptr) {
+        *refused = active > 0 && r.audio_kept == 0;
+    }
+    return std::move(r.body);
 }
 
 void b2bua::send_a_final(call& c, unsigned status, std::string_view reason) {
@@ -790,16 +807,19 @@ std::string b2bua::calls_json() const {
         j.key("diverted_from").value(c->rec.diverted_from);
         // Channels at providers (max_calls) each leg holds ("" = none).
         j.key("channels").begin_array().value(c->channel[0]).value(c->channel[1]).end_array();
-        j.key("a").begin_object();
-        j.key("call_id").value(c->a.call_id).key("realm").value(realm(c->a.realm).name);
-        j.key("media_realm").value(realm(c->a.media_realm).name);
-        j.key("peer").value(to_string(c->a.target)).key("transfer_mode").value(std::string(1, c->a.transfer_mode));
-        j.end_object();
-        j.key("b").begin_object();
-        j.key("call_id").value(c->b.call_id).key("realm").value(realm(c->b.realm).name);
-        j.key("media_realm").value(realm(c->b.media_realm).name);
-        j.key("peer").value(to_string(c->b.target)).key("transfer_mode").value(std::string(1, c->b.transfer_mode));
-        j.end_object();
+        for (const bool leg_b : {false, true}) {
+            const leg& l = leg_b ? c->b : c->a;
+            j.key(leg_b ? "b" : "a").begin_object();
+            j.key("call_id").value(l.call_id).key("realm").value(realm(l.realm).name);
+            j.key("media_realm").value(realm(l.media_realm).name);
+            j.key("peer").value(to_string(l.target)).key("transfer_mode").value(std::string(1, l.transfer_mode));
+            j.key("codecs").begin_array();  // its co= (empty: any)
+            for (const std::string& name : l.codecs) {
+                j.value(name);
+            }
+            j.end_array();
+            j.end_object();
+        }
         // The destinations dialled so far (one per INVITE placed; the answering one is leg B).
         static const char* branch_states[] = {"delayed", "ringing", "given_up", "done"};
         j.key("branches").begin_array();

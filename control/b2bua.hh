@@ -86,6 +86,9 @@ struct b2bua_stats {
     /// Streams a re-offer enabled that had no relay ports (T.38 appended...), and re-offers
     /// refused for want of them (491 while a transfer rings, 503 out of ports).
     uint64_t streams_added = 0, stream_offers_refused = 0;
+    /// Offers refused (488), and destinations not dialled (counted as 488), because no audio
+    /// stream had a codec both legs' co= allow.
+    uint64_t codec_offers_refused = 0;
     uint64_t own_reinvite_491 = 0;  ///< our own re-INVITEs answered 491 (retried after a back-off)
     uint64_t dialogs_gone = 0;  ///< calls ended because a leg answered a re-INVITE/UPDATE 481/408 or not at all
     uint64_t retransmitted_2xx = 0, absorbed_2xx = 0;  ///< end-to-end 2xx handling (RFC 3261 13.3.1.4)
@@ -148,6 +151,8 @@ struct leg {
     uint32_t local_cseq = 0;
     std::string contact;     ///< our Contact value on this leg
     char transfer_mode = 'n';
+    /// co= of the destination this leg reached: the audio codecs its party may use (empty: any).
+    std::vector<std::string> codecs;
     bool owns_call_id = false;  ///< we chose the Call-ID (our INVITE opened the dialog): RFC 3261 14.1
     uint64_t sdp_sess_id = 0;
     uint64_t sdp_version = 0;
@@ -595,7 +600,13 @@ private:
     /// (Re)builds the verifier when [stir] ca or max_age changed (its certificates are kept otherwise).
     void setup_verifier();
 
+    /// `body` for leg B (`for_b`) or A: on that leg's relay address and ports, its own origin,
+    /// with only the codecs both legs allow (allowed_codecs).
     std::string rewrite_sdp(call& c, bool for_b, std::string_view body);
+    /// `sdp` with only the audio codecs both `x` and `y` allow (their co=, empty allows any):
+    /// what passes between two parties is what each may use. `refused` (if given): it had an
+    /// active audio stream and has none left, so as an offer it is refused (488).
+    static std::string allowed_codecs(std::string_view sdp, const leg& x, const leg& y, bool* refused = nullptr);
     /// The realm (port index) towards `addr`: on-link first, else one with a gateway; -1 if none.
     int route(uint32_t addr) const;
     /// The realm (port) called `name`, -1 when there is none.

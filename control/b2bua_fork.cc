@@ -75,6 +75,7 @@ void b2bua::start_group(call& c, unsigned group) {
         l.target_uri = br.request_uri;
         l.contact = "<sip:sipferry@" + b_addr + ":" + std::to_string(cfg_.sip_port) + ">";
         l.transfer_mode = t.transfer_mode;
+        l.codecs = t.codecs;
         l.sdp_sess_id = c.b.sdp_sess_id;
         l.sdp_version = c.b.sdp_version;
         l.local_cseq = 1;
@@ -94,16 +95,30 @@ void b2bua::start_group(call& c, unsigned group) {
         const provider_config* p = br.target.provider.empty() ? nullptr : accounts_.provider(br.target.provider);
         const bool down = p != nullptr && !health_.up(p->name);
         const bool full = p != nullptr && p->max_calls != 0 && provider_calls(p->name) >= p->max_calls;
-        if (down || full) {
+        bool no_codec = false;
+        if (!c.b_offer.empty()) {
+            allowed_codecs(c.b_offer, c.a, br.l, &no_codec);
+        }
+        unsigned skip_status = 0;
+        if (no_codec) {
+            // Its co= allows none of the caller's audio codecs: it could only answer 488.
+            log_info("call %llu: %s allows none of the offered codecs", static_cast<unsigned long long>(c.id),
+                     br.request_uri.c_str());
+            ++stats_.codec_offers_refused;
+            skip_status = 488;
+        } else if (down || full) {
             // Its provider left its last probe or INVITE unanswered, or has no channel free: fail
             // it now (not 32 s later, not with the provider's own 503) and let the next one ring.
             ++(down ? stats_.providers_skipped_down : stats_.providers_skipped_full);
+            skip_status = 503;
+        }
+        if (skip_status != 0) {
             br.st = call::branch::state::done;
-            br.status = 503;
+            br.status = skip_status;
             by_call_id_.erase(br.l.call_id);
-            if (better_failure(503, c.best_status)) {
-                c.best_status = 503;
-                c.best_reason = std::string(reason_phrase(503));
+            if (better_failure(skip_status, c.best_status)) {
+                c.best_status = skip_status;
+                c.best_reason = std::string(reason_phrase(skip_status));
             }
             skipped = true;
             continue;
@@ -226,9 +241,10 @@ void b2bua::send_branch_invite(call& c, size_t i) {
     rs.contact = br.l.contact;
     rs.extra = extra;
     rs.user_agent = cfg_.user_agent;
-    if (!c.b_offer.empty()) {
+    const std::string offer = allowed_codecs(c.b_offer, c.a, br.l);  // its co= (start_group checked it leaves audio)
+    if (!offer.empty()) {
         rs.content_type = "application/sdp";
-        rs.body = c.b_offer;
+        rs.body = offer;
     }
     const uint64_t id = c.id;
     br.tx = tl_.send_request(

@@ -146,6 +146,15 @@ void b2bua::relay_in_dialog(const inbound& in, call& c, bool from_a, uint64_t st
             tl_.respond(stx, 488, reason_phrase(488), {}, {});
             return;
         }
+        bool no_codec = false;
+        allowed_codecs(m.body, c.a, c.b, &no_codec);
+        if (no_codec && (m.req_method == sip::method::invite || m.req_method == sip::method::update)) {
+            // An offer whose every audio stream would reach the other leg without a codec the
+            // legs' co= allow: refused as that leg would refuse it (RFC 3264 6), nothing changed.
+            ++stats_.codec_offers_refused;
+            tl_.respond(stx, 488, reason_phrase(488), {}, {});
+            return;
+        }
         if (const unsigned refused = anchor_added_streams(c, from_a, desc); refused != 0) {
             tl_.respond(stx, refused, reason_phrase(refused), {}, {});
             return;

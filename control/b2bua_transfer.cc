@@ -32,6 +32,9 @@ namespace {
 /// Why a transfer step rang nobody: the providers of all its destinations are down.
 constexpr std::string_view providers_down =
     "the providers of every destination of the step are down or have no channel free";
+/// Why a transfer step rang nobody: every destination's co= leaves no audio codec of the party
+/// that stays.
+constexpr std::string_view no_common_codec = "the party that stays offers none of the codecs co= allows";
 }  // namespace
 
 void b2bua::on_refer(const inbound& in, call& c, bool from_a, uint64_t stx) {
@@ -205,8 +208,12 @@ b2bua::transfer_outcome b2bua::start_transfer(call& c, bool from_a, const transf
     }
     if (t.step == t.steps.size()) {
         t = call::transfer_state{};
-        // Out of ports or of live providers is a passing condition (503); the rest a policy (603).
-        return refuse(why == "no relay ports left" || why == providers_down ? 503 : 603, why);
+        // Out of ports or of live providers is a passing condition (503), no codec in common
+        // 488 (as the new party would have answered); the rest a policy (603).
+        return refuse(why == no_common_codec            ? 488
+                      : why == "no relay ports left" || why == providers_down ? 503
+                                                                               : 603,
+                      why);
     }
     t.active = true;
     t.refer_cseq = tr.refer_cseq;
@@ -229,7 +236,21 @@ std::string b2bua::open_transfer_step(call& c) {
     const std::vector<dial_target>& step = t.steps[t.step];
     std::vector<call::transfer_branch> ringing;
     std::unordered_map<std::string, unsigned> wanted;  // channels this step's destinations take
+    const bool keep_a = !t.transferor_is_a;
+    const leg& stays = keep_a ? c.a : c.b;
+    const std::string& stays_sdp = keep_a ? c.a_remote_sdp : c.b_remote_sdp;
+    bool codecs_refused = false;
     for (const dial_target& dt : step) {
+        leg next;
+        next.codecs = dt.codecs;
+        bool no_codec = false;
+        allowed_codecs(stays_sdp, stays, next, &no_codec);
+        if (no_codec) {
+            // The new party could only answer 488: what stays offers none of its co= codecs.
+            ++stats_.codec_offers_refused;
+            codecs_refused = true;
+            continue;
+        }
         if (!dt.provider.empty() && !health_.up(dt.provider)) {
             ++stats_.providers_skipped_down;  // its probes find it dead: not worth a ring
             continue;
@@ -269,9 +290,8 @@ std::string b2bua::open_transfer_step(call& c) {
         ringing.push_back(std::move(br));
     }
     if (ringing.empty()) {
-        return std::string(providers_down);
+        return std::string(codecs_refused ? no_common_codec : providers_down);
     }
-    const bool keep_a = !t.transferor_is_a;
     sdp::session offer;
     sdp::parse(keep_a ? c.a_remote_sdp : c.b_remote_sdp, offer);  // parsed once already in start_transfer
     if (!media_.open_replacement(t.media, c.media, keep_a, ringing.front().next.media_realm, offer,
@@ -330,6 +350,7 @@ void b2bua::dial_transfer_step(call& c) {
         n.remote_uri = "<" + br.target_uri + ">";
         n.contact = "<sip:sipferry@" + n_addr + ":" + std::to_string(cfg_.sip_port) + ">";
         n.transfer_mode = dt.transfer_mode;
+        n.codecs = dt.codecs;
         n.sdp_sess_id = sess_id;
         n.sdp_version = 1;
         n.local_cseq = 1;
@@ -480,8 +501,9 @@ void b2bua::send_transfer_invite(call& c, size_t i) {
     rs.contact = n.contact;
     rs.extra = extra;
     rs.user_agent = cfg_.user_agent;
+    const std::string offer = allowed_codecs(t.offer, t.transferor_is_a ? c.b : c.a, n);  // the two that will talk
     rs.content_type = "application/sdp";
-    rs.body = t.offer;
+    rs.body = offer;
     const uint64_t id = c.id;
     const std::string call_id = n.call_id;
     br.invite_tx = tl_.send_request(

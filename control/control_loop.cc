@@ -431,6 +431,7 @@ struct control_loop::impl {
         j.key("reinvites_cancelled").value(bs.reinvites_cancelled);
         j.key("reinvites_unanswered").value(bs.reinvites_unanswered);
         j.key("streams_added").value(bs.streams_added).key("stream_offers_refused").value(bs.stream_offers_refused);
+        j.key("codec_offers_refused").value(bs.codec_offers_refused);
         j.key("own_reinvite_491").value(bs.own_reinvite_491);
         j.key("dialogs_gone").value(bs.dialogs_gone);
         j.key("provider_auth_retries").value(bs.provider_auth_retries);

@@ -42,6 +42,9 @@ struct dial_target {
     /// mr= : the [port.NAME] that carries this leg's media ("" = the provider's or registered
     /// user's account's `media_realm`, else the port its SIP goes out of).
     std::string media_realm_name;
+    /// co= : the audio codecs this leg may use, by encoding name ("PCMA", "telephone-event"):
+    /// every SDP between its party and the other keeps only these (empty = no filter).
+    std::vector<std::string> codecs;
     /// h= : extra header lines on the INVITE ("Name", "value"), in order.
     std::vector<std::pair<std::string, std::string>> headers;
 
@@ -58,7 +61,8 @@ struct dial_target {
 inline constexpr size_t max_dial_targets = 16;
 inline constexpr size_t max_dial_headers = 8;
 inline constexpr size_t max_dial_string_bytes = 4096;
-inline constexpr unsigned max_redirect_targets = 8;  ///< rd= at most: Contacts taken from one 3xx
+inline constexpr unsigned max_redirect_targets = 8;
+inline constexpr size_t max_dial_codecs = 16;  ///< co= at most: encoding names in one list  ///< rd= at most: Contacts taken from one 3xx
 
 /// Parses `text` and appends its destinations to `out` in order (groups numbered from 0).
 /// Returns "" on success, else an error that names the offending part (`out` is then untouched).

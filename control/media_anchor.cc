@@ -165,17 +165,6 @@ bool plain_rtp(const sdp::media& m) {
     return iequals_ascii(m.proto, "RTP/AVP") || iequals_ascii(m.proto, "RTP/AVPF");
 }
 
-// RTP of any profile (RTP/AVP, RTP/SAVPF, UDP/TLS/RTP/SAVP...), which has RTCP beside it
-// unless muxed; not UDPTL (T.38 fax) or other transports.
-bool carries_rtp(const sdp::media& m) {
-    for (size_t i = 0; i + 3 <= m.proto.size(); ++i) {
-        if (iequals_ascii(m.proto.substr(i, 3), "RTP")) {
-            return true;
-        }
-    }
-    return false;
-}
-
 // media_bridge::stream::continuable of an m-line.
 bool continuable(const sdp::media& m) {
     return iequals_ascii(m.type, "audio") && plain_rtp(m);
@@ -227,7 +216,7 @@ bool media_anchor::anchor_stream(media_bridge& b, unsigned i, const sdp::media& 
     if (!had[0] && !had[1]) {
         st.continuable = continuable(m);
         // UDPTL (T.38 fax) and other non-RTP transports have no RTCP beside them.
-        st.rtcp = !m.rtcp_mux && carries_rtp(m);
+        st.rtcp = !m.rtcp_mux && sdp::carries_rtp(m);  // RTCP beside RTP; UDPTL has none
     }
     bool made = true;
     for (const bool leg_b : {false, true}) {

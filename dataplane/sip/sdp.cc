@@ -5,7 +5,11 @@
 
 #include "sip/sdp.hh"
 
+#include "sip/ascii.hh"
+
+#include <algorithm>
 #include <array>
+#include <vector>
 #include <charconv>
 
 namespace sf::sdp {
@@ -184,6 +188,28 @@ bool parse_direction(std::string_view attr, direction& d) noexcept {
     return true;
 }
 
+// RFC 3551 table 4: the static audio payload types; every other format needs an a=rtpmap.
+struct static_format {
+    std::string_view pt, name;
+    uint32_t hz;
+};
+
+const static_format* static_audio_format(std::string_view pt) noexcept {
+    static constexpr static_format table[] = {
+        {"0", "PCMU", 8000},  {"3", "GSM", 8000},   {"4", "G723", 8000},   {"5", "DVI4", 8000},
+        {"6", "DVI4", 16000}, {"7", "LPC", 8000},   {"8", "PCMA", 8000},   {"9", "G722", 8000},
+        {"10", "L16", 44100}, {"11", "L16", 44100}, {"12", "QCELP", 8000}, {"13", "CN", 8000},
+        {"14", "MPA", 90000}, {"15", "G728", 8000}, {"16", "DVI4", 11025}, {"17", "DVI4", 22050},
+        {"18", "G729", 8000},
+    };
+    for (const static_format& f : table) {
+        if (pt == f.pt) {
+            return &f;
+        }
+    }
+    return nullptr;
+}
+
 template <typename T>
 void append_number(std::string& out, T v) {
     char buf[24];
@@ -319,17 +345,20 @@ codec first_codec(const media& m) noexcept {
         }
         return c;
     }
-    // RFC 3551 table 4: the audio payload types still met; the rest need an rtpmap.
-    struct fixed { std::string_view pt, name; uint32_t hz; };
-    static constexpr fixed table[] = {{"0", "PCMU", 8000}, {"3", "GSM", 8000},  {"4", "G723", 8000},
-                                      {"8", "PCMA", 8000}, {"9", "G722", 8000}, {"18", "G729", 8000}};
     const std::string_view first = m.formats.substr(0, m.formats.find(' '));
-    for (const fixed& f : table) {
-        if (first == f.pt) {
-            return {f.name, f.hz};
-        }
+    if (const static_format* f = static_audio_format(first)) {
+        return {f->name, f->hz};
     }
     return c;
+}
+
+bool carries_rtp(const media& m) noexcept {
+    for (size_t i = 0; i + 3 <= m.proto.size(); ++i) {
+        if (sip::iequals_ascii(m.proto.substr(i, 3), "RTP")) {
+            return true;
+        }
+    }
+    return false;
 }
 
 std::string rewrite(std::string_view body, const rewrite_spec& spec) {
@@ -399,6 +428,142 @@ std::string rewrite(std::string_view body, const rewrite_spec& spec) {
         out += "\r\n";
     }
     return out;
+}
+
+namespace {
+
+// "rtpmap:PT ...", "fmtp:PT ...", "rtcp-fb:PT ...": the payload type an attribute is about, else "".
+std::string_view format_attribute_pt(std::string_view attr) noexcept {
+    for (const std::string_view name : {std::string_view("rtpmap:"), std::string_view("fmtp:"),
+                                        std::string_view("rtcp-fb:")}) {
+        if (attr.substr(0, name.size()) == name) {
+            const std::string_view rest = attr.substr(name.size());
+            return rest.substr(0, rest.find_first_of(" \t"));
+        }
+    }
+    return {};
+}
+
+bool contains(std::span<const std::string_view> list, std::string_view v) noexcept {
+    for (const std::string_view x : list) {
+        if (x == v) {
+            return true;
+        }
+    }
+    return false;
+}
+
+// What filter_codecs does to one m= section.
+struct stream_plan {
+    enum class action : uint8_t { keep, narrow, disable } act = action::keep;
+    std::string formats;                    // narrow: the formats kept, as written, single spaces
+    std::vector<std::string_view> removed;  // narrow: the payload types taken out
+};
+
+}  // namespace
+
+codec_filter_result filter_codecs(std::string_view body, std::span<const std::string> allowed) {
+    codec_filter_result r;
+    session s;
+    if (allowed.empty() || parse(body, s) != parse_error::ok) {
+        r.body = std::string(body);
+        return r;
+    }
+    // Each section's rtpmap names by payload type, then what becomes of it.
+    std::vector<std::pair<std::string_view, std::string_view>> names[session::max_media];
+    size_t pos = 0;
+    std::string_view line;
+    int midx = -1;
+    while (next_line(body, pos, line)) {
+        if (line.substr(0, 2) == "m=") {
+            ++midx;
+        } else if (midx >= 0 && line.substr(0, 9) == "a=rtpmap:") {
+            const std::string_view pt = format_attribute_pt(line.substr(2));
+            std::string_view rest = line.substr(9 + pt.size());
+            while (!rest.empty() && is_space(rest.front())) {
+                rest.remove_prefix(1);
+            }
+            names[midx].emplace_back(pt, rest.substr(0, rest.find('/')));
+        }
+    }
+    stream_plan plans[session::max_media];
+    for (unsigned k = 0; k < s.n_media; ++k) {
+        const media& m = s.streams[k];
+        if (m.port == 0 || !sip::iequals_ascii(m.type, "audio") || !carries_rtp(m)) {
+            continue;
+        }
+        ++r.audio_active;
+        stream_plan& p = plans[k];
+        size_t i = 0;
+        for (std::string_view pt = next_field(m.formats, i); !pt.empty(); pt = next_field(m.formats, i)) {
+            std::string_view name;
+            for (const auto& [mapped, encoding] : names[k]) {
+                if (mapped == pt) {
+                    name = encoding;
+                    break;
+                }
+            }
+            if (name.empty()) {
+                const static_format* f = static_audio_format(pt);
+                name = f != nullptr ? f->name : std::string_view();
+            }
+            const bool ok = !name.empty() && std::any_of(allowed.begin(), allowed.end(), [&](const std::string& a) {
+                return sip::iequals_ascii(a, name);
+            });
+            if (ok) {
+                p.formats += p.formats.empty() ? "" : " ";
+                p.formats += pt;
+            } else {
+                p.removed.push_back(pt);
+            }
+        }
+        if (p.formats.empty()) {
+            p.act = stream_plan::action::disable;
+            continue;
+        }
+        ++r.audio_kept;
+        if (!p.removed.empty()) {
+            p.act = stream_plan::action::narrow;
+            r.formats_removed = static_cast<uint16_t>(r.formats_removed + p.removed.size());
+        }
+    }
+    r.body.reserve(body.size());
+    pos = 0;
+    midx = -1;
+    bool seen_version = false;
+    while (next_line(body, pos, line)) {
+        if (!seen_version) {
+            if (line.empty()) {
+                continue;  // blank lines before v= (parse() tolerated them)
+            }
+            seen_version = true;
+        }
+        if (line.substr(0, 2) == "m=") {
+            ++midx;
+            const stream_plan& p = plans[midx];
+            if (p.act != stream_plan::action::keep) {
+                media_line ml;
+                split_media(line.substr(2), ml);
+                r.body += "m=";
+                r.body += ml.type;
+                r.body += ' ';
+                r.body += p.act == stream_plan::action::disable ? std::string_view("0") : ml.port;
+                r.body += ml.count;
+                r.body += ' ';
+                r.body += ml.proto;
+                r.body += ' ';
+                r.body += p.act == stream_plan::action::disable ? ml.formats : std::string_view(p.formats);
+                r.body += "\r\n";
+                continue;
+            }
+        } else if (midx >= 0 && plans[midx].act == stream_plan::action::narrow && line.substr(0, 2) == "a=" &&
+                   contains(plans[midx].removed, format_attribute_pt(line.substr(2)))) {
+            continue;  // an attribute of a format taken out
+        }
+        r.body += line;
+        r.body += "\r\n";
+    }
+    return r;
 }
 
 }  // namespace sf::sdp

@@ -4,6 +4,7 @@
 /// points a session description at the appliance's relay ports.
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -51,6 +52,10 @@ struct codec {
 /// The first format's codec: its a=rtpmap, else the static payload types of RFC 3551 6.
 codec first_codec(const media& m) noexcept;
 
+/// True when the m-line's protocol is an RTP profile (RTP/AVP, RTP/SAVPF, UDP/TLS/RTP/SAVP, ...):
+/// its formats are RTP payload types. UDPTL (T.38) and other protocols are not.
+bool carries_rtp(const media& m) noexcept;
+
 /// Parses an SDP body (lines end in CRLF or LF). Every m= with a non-zero port
 /// must have a connection address (its own or the session's).
 parse_error parse(std::string_view body, session& out) noexcept;
@@ -69,5 +74,23 @@ struct rewrite_spec {
 /// (or the same port with rtcp-mux); every other line is kept as written,
 /// in order. Output uses CRLF. Returns "" if the body does not parse.
 std::string rewrite(std::string_view body, const rewrite_spec& spec);
+
+/// What filter_codecs() did to a description.
+struct codec_filter_result {
+    std::string body;          ///< the description as filtered (CRLF); the input unchanged when it does not parse
+    uint8_t audio_active = 0;  ///< RTP audio streams with a port (not disabled) in the input
+    uint8_t audio_kept = 0;    ///< of those, the streams left with at least one allowed codec
+    uint16_t formats_removed = 0;  ///< formats taken out of streams that kept some
+};
+
+/// Keeps, in every active RTP audio stream (m=audio, an RTP profile, port not 0), only the
+/// formats whose encoding name is in `allowed` (case-insensitive, RFC 4855: "PCMA",
+/// "telephone-event"), in the order the description gives them. A format's name is its
+/// a=rtpmap's, else the RFC 3551 static payload type's; a dynamic type without an rtpmap has no
+/// name and goes. The a=rtpmap, a=fmtp and a=rtcp-fb lines of a format taken out go with it.
+/// A stream left with no format is disabled instead (port 0, its m-line otherwise as written:
+/// RFC 3264 6 and 8.2), so an offer's stream count never changes. Other streams and lines are
+/// kept as written. An empty `allowed` keeps everything. Lines end in CRLF.
+codec_filter_result filter_codecs(std::string_view body, std::span<const std::string> allowed);
 
 }  // namespace sf::sdp
