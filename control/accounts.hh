@@ -73,6 +73,8 @@ struct provider_config {
     std::string username;      ///< outbound credentials (answering its 401/407), "" = none
     std::string password;
     std::string from_host;     ///< host part of From on calls to it (default: host as text)
+    /// The audio codecs calls to it may use (a destination's co= when its dial string has none).
+    std::vector<std::string> codecs;
     bool registers = false;    ///< REGISTER to the provider
     unsigned register_expiry = 3600;  ///< seconds asked for in that REGISTER
     /// Inside the appliance's trust domain (RFC 3325): its P-Asserted-Identity is believed, and

@@ -283,6 +283,9 @@ std::string b2bua::resolve_targets(std::vector<dial_target>& targets, unsigned& 
             if (r.from_host.empty()) {
                 r.from_host = p->from_host;
             }
+            if (r.codecs.empty()) {
+                r.codecs = p->codecs;  // a dial string's co= overrides the provider's
+            }
             out.push_back(std::move(r));
             continue;
         }

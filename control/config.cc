@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "asserted_identity.hh"
+#include "dial_string.hh"
 
 namespace sf::control {
 
@@ -455,6 +456,10 @@ void parse_accounts(reader& r, const std::vector<std::string>& order, config& c)
         p.from_host = r.str(pre + "from_host", ipv4_to_string(p.host));
         if (!valid_host(p.from_host)) {
             r.fail(pre + "from_host", "expected a host name or IPv4 address, got '" + p.from_host + "'");
+        }
+        if (const std::string why = parse_codec_list(r.str(pre + "codecs", ""), ',', p.codecs);
+            r.has(pre + "codecs") && !why.empty()) {
+            r.fail(pre + "codecs", "expected a comma list of codec names (PCMA, PCMU, telephone-event): " + why);
         }
         p.registers = r.flag(pre + "register", false);
         p.trust_identity = r.flag(pre + "trust_identity", false);

@@ -101,32 +101,6 @@ bool parse_seconds(std::string_view v, unsigned min, unsigned max, unsigned& out
     return true;
 }
 
-/// co=: encoding names (RFC 4855: a token of letters, digits, '-', '_', '.'), '/' between them,
-/// each once (case-insensitive), at most max_dial_codecs. "" on success.
-std::string parse_codec_list(std::string_view value, std::vector<std::string>& out) {
-    std::vector<std::string> names;
-    size_t start = 0;
-    while (start <= value.size()) {
-        const size_t slash = std::min(value.find('/', start), value.size());
-        const std::string_view name = value.substr(start, slash - start);
-        if (name.empty() || name.size() > 32 || !std::all_of(name.begin(), name.end(), [](unsigned char c) {
-                return std::isalnum(c) || c == '-' || c == '_' || c == '.';
-            })) {
-            return "bad codec name " + quoted(name);
-        }
-        if (std::any_of(names.begin(), names.end(), [&](const std::string& n) { return sip::iequals_ascii(n, name); })) {
-            return quoted(name) + " named twice";
-        }
-        if (names.size() == max_dial_codecs) {
-            return "more than " + std::to_string(max_dial_codecs) + " codecs";
-        }
-        names.emplace_back(name);
-        start = slash + 1;
-    }
-    out = std::move(names);
-    return "";
-}
-
 /// Applies one `name=value` option to `t`; `seen` guards against repeating an option.
 std::string apply_option(std::string_view opt, dial_target& t, std::string& seen) {
     const auto eq = opt.find('=');
@@ -210,7 +184,7 @@ std::string apply_option(std::string_view opt, dial_target& t, std::string& seen
         }
         t.media_realm_name = value;
     } else if (name == "co") {
-        if (const std::string why = parse_codec_list(value, t.codecs); !why.empty()) {
+        if (const std::string why = parse_codec_list(value, '/', t.codecs); !why.empty()) {
             return "option co expects codec names separated by '/' (PCMA/PCMU/telephone-event): " + why;
         }
     } else if (name == "h") {
@@ -377,6 +351,30 @@ std::string escape_value(std::string_view v) {
 }
 
 }  // namespace
+
+std::string parse_codec_list(std::string_view text, char sep, std::vector<std::string>& out) {
+    std::vector<std::string> names;
+    size_t start = 0;
+    while (start <= text.size()) {
+        const size_t end = std::min(text.find(sep, start), text.size());
+        const std::string_view name = trim_view(text.substr(start, end - start));
+        if (name.empty() || name.size() > 32 || !std::all_of(name.begin(), name.end(), [](unsigned char c) {
+                return std::isalnum(c) || c == '-' || c == '_' || c == '.';
+            })) {
+            return "bad codec name " + quoted(name);
+        }
+        if (std::any_of(names.begin(), names.end(), [&](const std::string& n) { return sip::iequals_ascii(n, name); })) {
+            return quoted(name) + " named twice";
+        }
+        if (names.size() == max_dial_codecs) {
+            return "more than " + std::to_string(max_dial_codecs) + " codecs";
+        }
+        names.emplace_back(name);
+        start = end + 1;
+    }
+    out = std::move(names);
+    return "";
+}
 
 std::string format_dial_string(const std::vector<dial_target>& targets) {
     std::string out;

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -67,6 +68,11 @@ inline constexpr size_t max_dial_codecs = 16;  ///< co= at most: encoding names 
 /// Parses `text` and appends its destinations to `out` in order (groups numbered from 0).
 /// Returns "" on success, else an error that names the offending part (`out` is then untouched).
 std::string parse_dial_string(const std::string& text, std::vector<dial_target>& out);
+
+/// A codec list (co=, a provider's `codecs`): RFC 4855 encoding names (1-32 letters, digits, '-',
+/// '_', '.'; blanks around each ignored) separated by `sep`, each once (case-insensitive), at
+/// most max_dial_codecs. Returns "" and sets `out`, else why not (`out` untouched).
+std::string parse_codec_list(std::string_view text, char sep, std::vector<std::string>& out);
 
 /// The dial string that parses back to `targets` (for logs and the management API), as long as
 /// it stays within max_dial_string_bytes: %-escapes can make it longer than the text parsed.

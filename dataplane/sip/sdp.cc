@@ -444,6 +444,12 @@ std::string_view format_attribute_pt(std::string_view attr) noexcept {
     return {};
 }
 
+// Formats that ride beside a voice codec and carry no voice of their own: RFC 4733 events
+// (DTMF) and RFC 3389 comfort noise. A stream left with only these has no codec.
+bool auxiliary_format(std::string_view name) noexcept {
+    return sip::iequals_ascii(name, "telephone-event") || sip::iequals_ascii(name, "CN");
+}
+
 bool contains(std::span<const std::string_view> list, std::string_view v) noexcept {
     for (const std::string_view x : list) {
         if (x == v) {
@@ -494,6 +500,7 @@ codec_filter_result filter_codecs(std::string_view body, std::span<const std::st
         }
         ++r.audio_active;
         stream_plan& p = plans[k];
+        bool voice = false;  // a codec kept, not only DTMF events or comfort noise
         size_t i = 0;
         for (std::string_view pt = next_field(m.formats, i); !pt.empty(); pt = next_field(m.formats, i)) {
             std::string_view name;
@@ -513,11 +520,12 @@ codec_filter_result filter_codecs(std::string_view body, std::span<const std::st
             if (ok) {
                 p.formats += p.formats.empty() ? "" : " ";
                 p.formats += pt;
+                voice = voice || !auxiliary_format(name);
             } else {
                 p.removed.push_back(pt);
             }
         }
-        if (p.formats.empty()) {
+        if (!voice) {
             p.act = stream_plan::action::disable;
             continue;
         }

@@ -88,8 +88,9 @@ struct codec_filter_result {
 /// "telephone-event"), in the order the description gives them. A format's name is its
 /// a=rtpmap's, else the RFC 3551 static payload type's; a dynamic type without an rtpmap has no
 /// name and goes. The a=rtpmap, a=fmtp and a=rtcp-fb lines of a format taken out go with it.
-/// A stream left with no format is disabled instead (port 0, its m-line otherwise as written:
-/// RFC 3264 6 and 8.2), so an offer's stream count never changes. Other streams and lines are
+/// A stream left with no codec (nothing, or only telephone-event and CN, which carry no voice)
+/// is disabled instead (port 0, its m-line otherwise as written: RFC 3264 6 and 8.2), so an
+/// offer's stream count never changes. Other streams and lines are
 /// kept as written. An empty `allowed` keeps everything. Lines end in CRLF.
 codec_filter_result filter_codecs(std::string_view body, std::span<const std::string> allowed);
 

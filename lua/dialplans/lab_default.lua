@@ -69,6 +69,24 @@ if name and hosts[name] then
   sys.Dial(name .. "@" .. hosts[name] .. ":5060[mr=flood]")
 end
 
+-- "X-alaw" dials X allowing only G.711 A-law and DTMF events on its leg (co=): every SDP between
+-- the caller and X keeps only PCMA and telephone-event; a caller that offers no PCMA gets 488.
+-- "X-alaw-trc" also handles transfers here, and "X-alaw-or-Y" tries Y when X allows none of the
+-- caller's codecs.
+name = string.match(user, "^(%a+)%-alaw$")
+if name and hosts[name] then
+  sys.Dial(name .. "@" .. hosts[name] .. ":5060[co=PCMA/telephone-event]")
+end
+name = string.match(user, "^(%a+)%-alaw%-trc$")
+if name and hosts[name] then
+  sys.Dial(name .. "@" .. hosts[name] .. ":5060[co=PCMA/telephone-event,tr=c]")
+end
+local alaw_first, alaw_next = string.match(user, "^(%a+)%-alaw%-or%-(%a+)$")
+if alaw_first and hosts[alaw_first] and hosts[alaw_next] then
+  sys.Dial(alaw_first .. "@" .. hosts[alaw_first] .. ":5060[co=PCMA/telephone-event]|" ..
+           alaw_next .. "@" .. hosts[alaw_next] .. ":5060")
+end
+
 -- "X-rd" dials X and follows its redirect (rd=2: the 302's two best Contacts, in turn).
 name = string.match(user, "^(%a+)%-rd$")
 if name and hosts[name] then

@@ -19,6 +19,14 @@ if address then
   sys.Dial(req.URI.User .. "@" .. address .. ":5060")
 end
 
+-- "X-ulaw" transfers to X allowing only G.711 mu-law and DTMF events on the new leg (co=); "X-g729"
+-- only G.729, which the lab's phones do not offer: such a transfer is refused (488).
+local coded_user, coded = string.match(req.URI.User, "^(%a+)%-(%w+)$")
+local transfer_codecs = { ulaw = "PCMU/telephone-event", g729 = "G729" }
+if coded_user and hosts[coded_user] and transfer_codecs[coded] then
+  sys.Dial(coded_user .. "@" .. hosts[coded_user] .. ":5060[co=" .. transfer_codecs[coded] .. "]")
+end
+
 -- "trunk-X" hands the call to X at the provider lab-trunk (configs/lab.conf), as the default
 -- dialplan routes calls there: its address, From host and credentials (its 407 is answered).
 local trunk_user = string.match(req.URI.User, "^trunk%-(%w+)$")

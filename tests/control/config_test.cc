@@ -761,6 +761,7 @@ TEST_F(config_test, accounts_providers_and_registrar_parse) {
                                    "username = trunk\npassword = p@ss\nfrom_host = trunk.example.net\n"
                                    "register = true\nregister_expiry = 600\ntransport = UDP\ntrust_identity = true\n"
                                    "ping = 15\nresponse_timeout = 3\nmax_calls = 30\n"
+                                   "codecs = PCMA, telephone-event\n"
                                    "[provider.carrier2]\nhost = 192.0.2.99\n"));
     EXPECT_EQ(c.sip.domain, "voice.example.net");
     EXPECT_EQ(c.dialplan.named.size(), 3u);
@@ -820,6 +821,7 @@ TEST_F(config_test, accounts_providers_and_registrar_parse) {
     EXPECT_EQ(p1.ping_s, 15u);
     EXPECT_EQ(p1.response_timeout_s, 3u);
     EXPECT_EQ(p1.max_calls, 30u);
+    EXPECT_EQ(p1.codecs, (std::vector<std::string>{"PCMA", "telephone-event"}));
     const provider_config& p2 = c.providers[1];
     EXPECT_EQ(p2.port, 5060);
     EXPECT_EQ(p2.realm, -1);
@@ -828,6 +830,7 @@ TEST_F(config_test, accounts_providers_and_registrar_parse) {
     EXPECT_FALSE(p2.registers);
     EXPECT_EQ(p2.register_expiry, 3600u);
     EXPECT_FALSE(p2.trust_identity) << "outside the trust domain unless said";
+    EXPECT_TRUE(p2.codecs.empty()) << "any codec unless told";
     EXPECT_EQ(p2.ping_s, 0u) << "not probed unless said";
     EXPECT_EQ(p2.response_timeout_s, 0u);
 
@@ -984,6 +987,9 @@ TEST_F(config_test, bad_provider_values_name_their_key) {
     expect_error(minimal(h + "username = u\nregister = true\nregister_expiry = 59\n"), "provider.p.register_expiry");
     expect_error(minimal(h + "register_expiry = 86401\n"), "provider.p.register_expiry");
     expect_error(minimal(h + "transport = tcp\n"), "provider.p.transport");
+    expect_error(minimal(h + "codecs =\n"), "provider.p.codecs");
+    expect_error(minimal(h + "codecs = PCMA/PCMU\n"), "provider.p.codecs");  // a comma list here
+    expect_error(minimal(h + "codecs = PCMA, PCMA\n"), "provider.p.codecs");
     expect_error(minimal(h + "transport = tls\n"), "provider.p.transport");
     expect_error(minimal(h + "proxy = 1.2.3.4\n"), "provider.p.proxy");
     expect_error(minimal("[provider.local]\nhost = 198.51.100.20\n"), "provider.local");

@@ -129,7 +129,7 @@ TEST(dial_string, percent_escapes_carry_separators_in_values) {
 TEST(dial_string, format_round_trips) {
     const std::string text =
         "bob@198.51.100.20:5080[tr=c,cm=1,fu=1000,fd=Smith%2C John,rt=25,h=X-A: 1]&carol@198.51.100.30[cm=0]|"
-        "dave@198.51.100.40[dt=2,cd=60,rd=8,mr=media_1,pai=+15550100,dv=user-busy]";
+        "dave@198.51.100.40[dt=2,cd=60,rd=8,mr=media_1,pai=+15550100,dv=user-busy,co=PCMA/telephone-event]";
     const auto first = dial(text);
     const std::string formatted = format_dial_string(first);
     const auto second = dial(formatted);
@@ -146,6 +146,7 @@ TEST(dial_string, format_round_trips) {
         EXPECT_EQ(first[i].continuous_media, second[i].continuous_media);
         EXPECT_EQ(first[i].diversion, second[i].diversion);
         EXPECT_EQ(first[i].media_realm_name, second[i].media_realm_name);
+        EXPECT_EQ(first[i].codecs, second[i].codecs);
     }
     EXPECT_EQ(formatted.find('|'), formatted.rfind('|'));  // one sequential step
 }
@@ -230,6 +231,13 @@ TEST(dial_string, errors_say_what_is_wrong) {
         {"tel:+15551234", "only sip: destinations"},
         {"sips:bob@198.51.100.20", "only sip: destinations"},
         {"bob@198.51.100.20[tr=c]&x", "expected user@host[:port], got 'x'"},
+        {"bob@198.51.100.20[co=]", "option co expects codec names separated by '/'"},
+        {"bob@198.51.100.20[co=PCMA//PCMU]", "bad codec name ''"},
+        {"bob@198.51.100.20[co=PCMA/]", "bad codec name ''"},
+        {"bob@198.51.100.20[co=opus 48000]", "bad codec name 'opus 48000'"},
+        {"bob@198.51.100.20[co=PCMA/pcma]", "'pcma' named twice"},
+        {"bob@198.51.100.20[co=a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p/q]", "more than 16 codecs"},
+        {"bob@198.51.100.20[co=PCMA,co=PCMU]", "given twice"},
     };
     for (const auto& [text, want] : cases) {
         const std::string err = dial_error(text);
@@ -289,4 +297,19 @@ TEST(dial_string, continuous_media_is_per_destination) {
     EXPECT_EQ(out[1].continuous_media, 0);
     EXPECT_EQ(out[2].continuous_media, -1) << "unset: [transfer] continuous_media decides";
     EXPECT_EQ(format_dial_string(out), "bob@198.51.100.20[tr=c,cm=1]|carol@198.51.100.30[cm=0]|dave@198.51.100.40");
+}
+
+TEST(dial_string, codecs_are_per_destination_in_the_order_given) {
+    const auto out = dial("bob@198.51.100.20[co=PCMA/ telephone-event /G722]&carol@198.51.100.30|"
+                          "dave@198.51.100.40[co=a_b-c.d]");
+    ASSERT_EQ(out.size(), 3u);
+    EXPECT_EQ(out[0].codecs, (std::vector<std::string>{"PCMA", "telephone-event", "G722"}));
+    EXPECT_TRUE(out[1].codecs.empty()) << "no co=: any codec";
+    EXPECT_EQ(out[2].codecs, (std::vector<std::string>{"a_b-c.d"}));
+    EXPECT_NE(format_dial_string(out).find("[co=PCMA/telephone-event/G722]"), std::string::npos);
+    std::vector<std::string> list;
+    EXPECT_EQ(parse_codec_list(" PCMA , PCMU ", ',', list), "");
+    EXPECT_EQ(list, (std::vector<std::string>{"PCMA", "PCMU"}));
+    EXPECT_NE(parse_codec_list("PCMA,", ',', list), "");
+    EXPECT_EQ(list, (std::vector<std::string>{"PCMA", "PCMU"})) << "a failed parse leaves the list alone";
 }

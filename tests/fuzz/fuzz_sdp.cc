@@ -1,15 +1,92 @@
-// libFuzzer target: SDP parse and the relay rewrite. Invariant checked: the
-// rewrite of any body that parses is itself a body that parses, with the
-// same number of streams, all pointing at the relay.
+// libFuzzer target: SDP parse, the relay rewrite and the codec filter (co=). Invariants: the
+// rewrite of any body that parses is itself a body that parses, with the same number of
+// streams, all pointing at the relay. The filter keeps a body that does not parse as it is;
+// of one that parses it makes one that parses with the same streams (type, protocol), each
+// with its port or disabled (only RTP audio), its formats a subsequence of the input's, as
+// many audio streams left as it says; and filtering again changes nothing.
 
+#include "sip/ascii.hh"
 #include "sip/sdp.hh"
+
+#include <algorithm>
 
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 using namespace sf::sdp;
+
+namespace {
+
+std::vector<std::string_view> tokens(std::string_view s) {
+    std::vector<std::string_view> out;
+    size_t i = 0;
+    while (i < s.size()) {
+        const size_t b = s.find_first_not_of(" \t", i);
+        if (b == std::string_view::npos) {
+            break;
+        }
+        const size_t e = std::min(s.find_first_of(" \t", b), s.size());
+        out.push_back(s.substr(b, e - b));
+        i = e;
+    }
+    return out;
+}
+
+// True when the blank-separated tokens of `part` appear in `whole` in the same order.
+bool subsequence(std::string_view part, std::string_view whole) {
+    const std::vector<std::string_view> p = tokens(part);
+    const std::vector<std::string_view> w = tokens(whole);
+    size_t j = 0;
+    for (const std::string_view t : p) {
+        while (j < w.size() && w[j] != t) {
+            ++j;
+        }
+        if (j == w.size()) {
+            return false;
+        }
+        ++j;
+    }
+    return true;
+}
+
+bool rtp_audio(const media& m) {
+    return sf::sip::iequals_ascii(m.type, "audio") && carries_rtp(m);
+}
+
+void check_filter(std::string_view in, parse_error e, const session& s) {
+    static const std::vector<std::string> allowed = {"PCMA", "telephone-event", "opus", "G722"};
+    const codec_filter_result f = filter_codecs(in, allowed);
+    if (e != parse_error::ok) {
+        if (f.body != in || f.audio_active != 0) {
+            __builtin_trap();
+        }
+        return;
+    }
+    session out;
+    if (parse(f.body, out) != parse_error::ok || out.n_media != s.n_media || f.audio_kept > f.audio_active) {
+        __builtin_trap();
+    }
+    unsigned kept = 0;
+    for (unsigned i = 0; i < out.n_media; ++i) {
+        const media& a = s.streams[i];
+        const media& b = out.streams[i];
+        if (a.type != b.type || a.proto != b.proto || (b.port != a.port && (b.port != 0 || !rtp_audio(a)))) {
+            __builtin_trap();
+        }
+        if (!subsequence(b.formats, a.formats) || (!rtp_audio(a) && b.formats != a.formats)) {
+            __builtin_trap();
+        }
+        kept += a.port != 0 && b.port != 0 && rtp_audio(a) ? 1 : 0;
+    }
+    if (kept != f.audio_kept || filter_codecs(f.body, allowed).body != f.body) {
+        __builtin_trap();
+    }
+}
+
+}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::string_view in(reinterpret_cast<const char*>(data), size);
@@ -24,6 +101,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         spec.ports[i] = static_cast<uint16_t>(i == 3 ? 0 : 20000 + 2 * i);
     }
     std::string out = rewrite(in, spec);
+    check_filter(in, e, s);
     if (e != parse_error::ok) {
         if (!out.empty()) {
             __builtin_trap();

@@ -330,3 +330,99 @@ TEST(sdp, first_codec_from_rtpmap_or_static_payload_type) {
     c = first("m=audio 4000 RTP/AVP 96\r\na=rtpmap:96\r\n");
     EXPECT_EQ(c.name, "");
 }
+
+namespace {
+
+const std::string sdp_head = "v=0\r\no=- 1 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\n";
+
+codec_filter_result filtered(const std::string& media, std::vector<std::string> allowed) {
+    return filter_codecs(sdp_head + media, allowed);
+}
+
+}  // namespace
+
+TEST(sdp_filter_codecs, keeps_the_allowed_formats_in_the_offer_order_with_their_attributes) {
+    const codec_filter_result r = filtered("m=audio 4000 RTP/AVP 0 18 8 101\r\n"
+                                           "a=rtpmap:0 PCMU/8000\r\n"
+                                           "a=rtpmap:18 G729/8000\r\n"
+                                           "a=fmtp:18 annexb=no\r\n"
+                                           "a=rtpmap:8 PCMA/8000\r\n"
+                                           "a=rtpmap:101 telephone-event/8000\r\n"
+                                           "a=fmtp:101 0-16\r\n"
+                                           "a=rtcp-fb:18 nack\r\n"
+                                           "a=rtcp-fb:* trr-int 100\r\n"
+                                           "a=ptime:20\r\n"
+                                           "a=sendrecv\r\n",
+                                           {"telephone-event", "pcma"});  // names are case-insensitive
+    EXPECT_EQ(r.body, sdp_head +
+                          "m=audio 4000 RTP/AVP 8 101\r\n"
+                          "a=rtpmap:8 PCMA/8000\r\n"
+                          "a=rtpmap:101 telephone-event/8000\r\n"
+                          "a=fmtp:101 0-16\r\n"
+                          "a=rtcp-fb:* trr-int 100\r\n"
+                          "a=ptime:20\r\n"
+                          "a=sendrecv\r\n")
+        << "the offerer's order stays (8 before 101), not the list's";
+    EXPECT_EQ(r.audio_active, 1u);
+    EXPECT_EQ(r.audio_kept, 1u);
+    EXPECT_EQ(r.formats_removed, 2u);
+}
+
+TEST(sdp_filter_codecs, names_static_types_by_rfc_3551_and_drops_unnamed_dynamic_ones) {
+    // 0 and 8 without rtpmap are PCMU and PCMA; 97 has no rtpmap, so no name to allow it by.
+    codec_filter_result r = filtered("m=audio 4000 RTP/AVP 97 0 8 13\r\n", {"PCMA", "CN"});
+    EXPECT_EQ(r.body, sdp_head + "m=audio 4000 RTP/AVP 8 13\r\n");
+    // An rtpmap renames a type: 8 is remapped to something that is not PCMA here.
+    r = filtered("m=audio 4000 RTP/AVP 8 0\r\na=rtpmap:8 speex/8000\r\n", {"PCMA", "PCMU"});
+    EXPECT_EQ(r.body, sdp_head + "m=audio 4000 RTP/AVP 0\r\n");
+}
+
+TEST(sdp_filter_codecs, a_stream_left_without_a_format_is_disabled_as_written) {
+    const codec_filter_result r = filtered("m=audio 4000 RTP/AVP 0 101\r\n"
+                                           "a=rtpmap:101 telephone-event/8000\r\n"
+                                           "m=audio 4002 RTP/AVP 8\r\n",
+                                           {"PCMA"});
+    EXPECT_EQ(r.body, sdp_head +
+                          "m=audio 0 RTP/AVP 0 101\r\n"
+                          "a=rtpmap:101 telephone-event/8000\r\n"
+                          "m=audio 4002 RTP/AVP 8\r\n")
+        << "port 0 keeps the m-line valid and the stream count the same (RFC 3264 8.2)";
+    EXPECT_EQ(r.audio_active, 2u);
+    EXPECT_EQ(r.audio_kept, 1u);
+    session s;
+    EXPECT_EQ(parse(r.body, s), parse_error::ok);
+
+    const codec_filter_result none = filtered("m=audio 4000 RTP/AVP 18\r\n", {"PCMA"});
+    EXPECT_EQ(none.audio_active, 1u);
+    EXPECT_EQ(none.audio_kept, 0u) << "nothing left: as an offer, refused";
+}
+
+TEST(sdp_filter_codecs, leaves_video_fax_srtp_profiles_and_disabled_streams_to_themselves) {
+    const std::string media = "m=audio 0 RTP/AVP 18\r\n"
+                              "m=video 4002 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n"
+                              "m=image 4004 udptl t38\r\n"
+                              "m=audio 4006 RTP/SAVP 0 18\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:x\r\n";
+    const codec_filter_result r = filtered(media, {"PCMU"});
+    EXPECT_EQ(r.body, sdp_head + "m=audio 0 RTP/AVP 18\r\n"
+                                 "m=video 4002 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n"
+                                 "m=image 4004 udptl t38\r\n"
+                                 "m=audio 4006 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:x\r\n")
+        << "SRTP is filtered too: its formats are RTP payload types";
+    EXPECT_EQ(r.audio_active, 1u) << "the disabled audio stream is not counted";
+}
+
+TEST(sdp_filter_codecs, an_empty_list_or_a_body_that_does_not_parse_is_kept_as_it_is) {
+    const std::string body = sdp_head + "m=audio 4000 RTP/AVP 0 8\n";
+    EXPECT_EQ(filter_codecs(body, {}).body, body);
+    EXPECT_EQ(filter_codecs("not sdp", std::vector<std::string>{"PCMA"}).body, "not sdp");
+    EXPECT_EQ(filter_codecs("not sdp", std::vector<std::string>{"PCMA"}).audio_active, 0u);
+    // A filter that takes nothing out still writes CRLF, as rewrite() does.
+    EXPECT_EQ(filter_codecs(body, std::vector<std::string>{"PCMU", "PCMA"}).body, sdp_head + "m=audio 4000 RTP/AVP 0 8\r\n");
+}
+
+TEST(sdp_filter_codecs, dtmf_events_and_comfort_noise_alone_are_no_codec) {
+    const codec_filter_result r = filtered("m=audio 4000 RTP/AVP 0 13 101\r\na=rtpmap:101 telephone-event/8000\r\n",
+                                           {"PCMA", "telephone-event", "CN"});
+    EXPECT_EQ(r.body, sdp_head + "m=audio 0 RTP/AVP 0 13 101\r\na=rtpmap:101 telephone-event/8000\r\n");
+    EXPECT_EQ(r.audio_kept, 0u) << "PCMU was the only voice, and it is not allowed";
+}
