@@ -53,14 +53,21 @@
                     `append`, by 0 for `replace`; the call record: result 200, hangup
                     caller, t38 true, codec PCMU, packets 100 each way (the phones send no RTP),
                     lost 0 (UDPTL is not RTP).
+  codec_filter       alice (uac_call: PCMU, PCMA, telephone-event) calls `bob-alaw`, which the lab
+                    dialplan dials with co=PCMA/telephone-event; bob (uas_answer_pcma) answers PCMA.
+                    The INVITE bob got offers `8 101` only, with no PCMU rtpmap; the 200 alice got
+                    answers `8 101`; 150 RTP packets each way arrive; the record says codec PCMA.
+                    Then alice (uac_not_acceptable: PCMU and telephone-event only) calls bob-alaw
+                    again: 488, bob gets no INVITE, sip.codec_offers_refused grows by 1.
 """
 import json
 import os
+import re
 
 from transfer_tests import read_trace, _is_request  # sipp -trace_msg parsing
 
 MEDIA_TESTS = ["rtp_loss_recorded", "media_timeout_hangs_up_a_silent_call", "call_quality_from_rtcp",
-               "quality_routes_around_a_poor_trunk", "t38_fax_switch"]
+               "quality_routes_around_a_poor_trunk", "t38_fax_switch", "codec_filter"]
 T38_UA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "t38_ua.py")
 T38_PACKETS = 100
 STAGED_CONFIG = "/run/sipferry-lab/stage/configs/lab.conf"
@@ -549,5 +556,63 @@ class MediaTests:
                 if got.get("packets") != T38_PACKETS or got.get("lost") != 0:
                     errs.append(f"{variant}: the record's {d} packets {got.get('packets')}, lost {got.get('lost')}; "
                                 f"wanted {T38_PACKETS} UDPTL packets, 0 lost")
+        if errs:
+            self._fail("; ".join(errs))
+
+    @staticmethod
+    def _audio_formats(body):
+        """The formats of an SDP body's first m=audio line, or None."""
+        m = re.search(r"^m=audio \d+ RTP/AVP ([^\n]*)$", body or "", re.M)
+        return m.group(1).strip() if m else None
+
+    def test_codec_filter(self, tdir):
+        count = 150
+        before = len(self.cdr_lines())
+        problems, excerpts = self._alice_calls_bob(tdir, count, bob_scenario="uas_answer_pcma.xml", service="bob-alaw")
+        if problems:
+            self._fail("; ".join(problems) + "\n" + excerpts)
+        errs = []
+        bob_invites = [m for m in read_trace(os.path.join(tdir, "bob.msg"))
+                       if m["dir"] == "in" and _is_request(m, "INVITE")]
+        alice_oks = [m for m in read_trace(os.path.join(tdir, "alice.msg"))
+                     if m["dir"] == "in" and m["start"].startswith("SIP/2.0 200") and "m=audio" in m["body"]]
+        offered = self._audio_formats(bob_invites[0]["body"]) if bob_invites else None
+        answered = self._audio_formats(alice_oks[0]["body"]) if alice_oks else None
+        self._progress(f"alice offered 0 8 101; bob was offered {offered!r}; alice was answered {answered!r}")
+        if offered != "8 101" or "PCMU" in bob_invites[0]["body"]:
+            errs.append(f"bob's INVITE offered {offered!r} (wanted '8 101', no PCMU rtpmap)")
+        if answered != "8 101":
+            errs.append(f"alice's 200 answered {answered!r}, wanted '8 101'")
+        got_bob, got_alice = self._report(tdir, "bob")["received"], self._report(tdir, "alice")["received"]
+        self._progress(f"RTP: bob got {got_bob}/{count}, alice {got_alice}/{count}")
+        if (got_bob, got_alice) != (count, count):
+            errs.append(f"RTP: bob got {got_bob}, alice {got_alice}, wanted {count} each")
+        lines = self._wait_cdrs(before, 1)
+        rec = json.loads(lines[-1]) if lines else {}
+        self._progress(f"cdr: result {rec.get('result')} codec {rec.get('codec')}")
+        if rec.get("codec") != "PCMA":
+            errs.append(f"the call record says codec {rec.get('codec')!r}, wanted PCMA")
+
+        # An offer with no codec bob-alaw allows: 488 from the appliance, nobody rung.
+        refused = self._sip_stat("codec_offers_refused")
+        ALICE, BOB = self._c("ALICE"), self._c("BOB")
+        bob2 = self._start_uas(tdir, "bob2", BOB, "uas_answer_pcma.xml",
+                               self._rtp_keys(tdir, name="bob2", rtp_count=1, rtp_delay=0.5))
+        try:
+            alice2 = self.sipp(tdir, "alice2", ALICE, "uac_not_acceptable.xml", remote=f"{self._c('SBC_ACC')}:5060",
+                               service="bob-alaw", keys={"rtp_port": 6000})
+            rc = self.wait_sipp(alice2, timeout=8)
+        finally:
+            self.kill_proc(bob2)
+        refused_after = self._sip_stat("codec_offers_refused")
+        rung = [m for m in read_trace(os.path.join(tdir, "bob2.msg")) if m["dir"] == "in" and _is_request(m, "INVITE")]
+        self._progress(f"PCMU-only offer: alice's sipp exit {rc}; bob got {len(rung)} INVITE(s); "
+                       f"sip.codec_offers_refused {refused} -> {refused_after}")
+        if rc != 0:
+            errs.append(f"alice's PCMU-only call did not end with 488 (sipp exit {rc})\n" + self.sipp_excerpt(alice2))
+        if rung:
+            errs.append(f"bob was rung {len(rung)} time(s) for an offer his co= cannot take")
+        if refused_after - refused != 1:
+            errs.append(f"sip.codec_offers_refused grew by {refused_after - refused}, wanted 1")
         if errs:
             self._fail("; ".join(errs))

@@ -274,15 +274,15 @@ class TransferTests:
             return []
 
     def _alice_calls_bob(self, tdir, count, bob_scenario="uas_answer.xml", alice_scenario="uac_call.xml",
-                         bob_rtp_delay=0.5):
-        """alice (alice_scenario) calls `bob` (bob_scenario), `count` RTP packets each way with
-        rtpsim, both sipps and rtpsims waited for (bounded); returns (problems, excerpts) as
-        _sipp_problems does."""
+                         bob_rtp_delay=0.5, service="bob"):
+        """alice (alice_scenario) calls user `service` (lab dialplan: bob, bob-alaw...), which
+        reaches bob (bob_scenario), `count` RTP packets each way with rtpsim, both sipps and
+        rtpsims waited for (bounded); returns (problems, excerpts) as _sipp_problems does."""
         ALICE, BOB = self._c("ALICE"), self._c("BOB")
         bob = self._start_uas(tdir, "bob", BOB, bob_scenario,
                               self._rtp_keys(tdir, name="bob", rtp_count=count, rtp_delay=bob_rtp_delay))
         alice = self.sipp(tdir, "alice", ALICE, alice_scenario, remote=f"{self._c('SBC_ACC')}:5060",
-                          service="bob", keys=self._rtp_keys(tdir, caller="alice", rtp_count=count, rtp_delay=0.5))
+                          service=service, keys=self._rtp_keys(tdir, caller="alice", rtp_count=count, rtp_delay=0.5))
         rc_alice = self.wait_sipp(alice)
         rc_bob = self.wait_sipp(bob, timeout=8 if rc_alice == 0 else 3)
         self._wait_rtpsims(tdir, ("alice", "bob"))
