@@ -27,6 +27,15 @@ def sdp(who, port, version=1):
             "a=sendrecv\r\n")
 
 
+def codecs_sdp(who, port, formats="0 8 101", version=1):
+    """`who`'s audio offer or answer with these formats (PCMU, PCMA, G.729, telephone-event)."""
+    a = ADDR[who]
+    names = {"0": "PCMU/8000", "8": "PCMA/8000", "18": "G729/8000", "101": "telephone-event/8000"}
+    maps = "".join(f"a=rtpmap:{f} {names[f]}\r\n" for f in formats.split())
+    return (f"v=0\r\no={NAME[who]} 1000 {version} IN IP4 {a}\r\ns=-\r\nc=IN IP4 {a}\r\nt=0 0\r\n"
+            f"m=audio {port} RTP/AVP {formats}\r\n{maps}a=sendrecv\r\n")
+
+
 def fax_sdp(who, port, version, append=True):
     """`who` switches to T.38: the audio disabled and an image line appended, or the image alone."""
     a = ADDR[who]
@@ -153,6 +162,25 @@ def seeds():
         rec(ALICE, caller_request(ALICE, "ACK", 2, "z9hG4bKafaxack")),
         rec(BOB, callee_request(BOB, "BYE", 4, "z9hG4bKbbye"), T4S),
         rec(ALICE, reply(ALICE, 200, "OK"))]
+    # co= (the lab dialplan's bob-alaw-trc: PCMA and DTMF events on bob's leg): bob's PCMU re-offer
+    # gets 488, then bob hands alice to carol-ulaw (the transfer dialplan: co=PCMU/telephone-event).
+    yield "codecs_filtered", [
+        rec(ALICE, invite(ALICE, "bob-alaw-trc", body=codecs_sdp(ALICE, 40000)), T0),
+        rec(BOB, response(BOB, 200, "OK", of_invite=True, body=codecs_sdp(BOB, 30000, "8 101"))),
+        rec(ALICE, caller_request(ALICE, "ACK", 1, "z9hG4bKack1", user="bob-alaw-trc")),
+        rec(BOB, callee_request(BOB, "INVITE", 2, "z9hG4bKbre", body=codecs_sdp(BOB, 30000, "0 101", 2)), T1S),
+        rec(BOB, callee_request(BOB, "ACK", 2, "z9hG4bKbre")),
+        bob_refers("carol-ulaw@198.51.100.1"),
+        rec(BOB, reply(BOB, 200, "OK")),  # the NOTIFY
+        rec(CAROL, response(CAROL, 200, "OK", of_invite=True, body=sdp(CAROL, 32000))),
+    ] + transferred_to_carol()
+    # alice offers PCMU only: bob-alaw is not dialled, carol (the next group) answers.
+    yield "codecs_next_destination", [
+        rec(ALICE, invite(ALICE, "bob-alaw-or-carol"), T0),
+        rec(CAROL, response(CAROL, 200, "OK", of_invite=True, body=sdp(CAROL, 32000))),
+        rec(ALICE, caller_request(ALICE, "ACK", 1, "z9hG4bKack1", user="bob-alaw-or-carol")),
+        rec(ALICE, caller_request(ALICE, "BYE", 2, "z9hG4bKbye1", user="bob-alaw-or-carol"), T4S),
+        rec(CAROL, reply(CAROL, 200, "OK"))]
     # While the transfer rings carol, alice's offer to add T.38 gets 491; then the transfer completes.
     yield "transfer_ringing_refuses_added_stream", answered(user="bob-trc") + [
         bob_refers("carol@198.51.100.30"),
