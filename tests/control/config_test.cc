@@ -1077,6 +1077,7 @@ TEST_F(config_test, example_two_nic_account_examples_parse_when_uncommented) {
     EXPECT_EQ(c.providers[0].realm, 1);
     EXPECT_TRUE(c.providers[0].verify_identity);
     EXPECT_TRUE(c.providers[0].registers);
+    EXPECT_EQ(c.providers[0].codecs, (std::vector<std::string>{"PCMA", "PCMU", "telephone-event"}));
     EXPECT_EQ(c.registrar.keepalive_s, 30u);
 }
 
