@@ -642,6 +642,20 @@ bool b2bua::try_attended(call& c, bool from_a, uint64_t stx, uint32_t refer_cseq
     }
     const bool keep_a1 = !from_a;        // the transferee in this call
     const bool keep_a2 = !other_is_a;    // the transfer target in the other call
+    // Joined, each is re-INVITEd with the other's SDP through both legs' co=: refused (488, as
+    // either would answer) when that leaves one of them no codec, before anything is torn down.
+    const leg& transferee = keep_a1 ? c.a : c.b;
+    const leg& target = keep_a2 ? other->a : other->b;
+    bool no_codec1 = false, no_codec2 = false;
+    allowed_codecs(keep_a1 ? c.a_remote_sdp : c.b_remote_sdp, transferee, target, &no_codec1);
+    allowed_codecs(keep_a2 ? other->a_remote_sdp : other->b_remote_sdp, transferee, target, &no_codec2);
+    if (no_codec1 || no_codec2) {
+        ++stats_.codec_offers_refused;
+        log_info("attended REFER in call %llu refused with 488: no codec both parties' co= allow",
+                 static_cast<unsigned long long>(c.id));
+        tl_.respond(stx, 488, reason_phrase(488), {}, warning_header("no codec both parties may use"));
+        return true;
+    }
     ++stats_.transfers_started;
     ++stats_.transfers_completed;
     tl_.respond(stx, cfg_.transfer.accept_status, reason_phrase(cfg_.transfer.accept_status), {},
