@@ -59,11 +59,11 @@ const std::string bob_sdp =
     "v=0\r\no=bob 2 2 IN IP4 198.51.100.20\r\ns=-\r\nc=IN IP4 198.51.100.20\r\nt=0 0\r\n"
     "m=audio 30000 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n";
 
-std::string alice_invite(const std::string& call_id) {
-    return "INVITE sip:bob@192.0.2.1 SIP/2.0\r\n"
+std::string alice_invite(const std::string& call_id, const std::string& user = "bob") {
+    return "INVITE sip:" + user + "@192.0.2.1 SIP/2.0\r\n"
            "Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK" + call_id + ";rport\r\n"
            "Max-Forwards: 70\r\nFrom: \"Alice\" <sip:alice@192.0.2.10>;tag=at" + call_id + "\r\n"
-           "To: <sip:bob@192.0.2.1>\r\nCall-ID: " + call_id + "\r\nCSeq: 1 INVITE\r\n"
+           "To: <sip:" + user + "@192.0.2.1>\r\nCall-ID: " + call_id + "\r\nCSeq: 1 INVITE\r\n"
            "Contact: <sip:alice@192.0.2.10:5060>\r\nContent-Type: application/sdp\r\n"
            "Content-Length: " + std::to_string(alice_sdp.size()) + "\r\n\r\n" + alice_sdp;
 }
@@ -122,6 +122,8 @@ struct stack {
     hep_exporter* hep = nullptr;  ///< copies of every message in and out, as [hep] makes them
     /// Called before each message leaves, as the control loop's send_sip() follows a capture.
     std::function<void()> before_send;
+    std::string callee = "bob";            ///< the user alice calls (lab_default.lua: "bob" dials bob)
+    const std::string* answer = &bob_sdp;  ///< bob's SDP in his 200
 
     explicit stack(const b2bua_config& cfg = {}) {
         static unsigned instance = 0;
@@ -195,14 +197,14 @@ struct stack {
     /// A call answered and ACKed: INVITE, 100, INVITE out, 180, 200, ACK out, 200 in, ACK in.
     /// Returns the appliance's tag in alice's dialog.
     std::string open_call(const std::string& call_id) {
-        in(0, alice, alice_invite(call_id));
+        in(0, alice, alice_invite(call_id, callee));
         std::string inv_text;
         sip::message inv;
         if (!last_request_to(bob, inv_text, inv)) {
             std::abort();
         }
         in(1, bob, bob_answer(inv, 180, "Ringing", {}));
-        in(1, bob, bob_answer(inv, 200, "OK", bob_sdp));
+        in(1, bob, bob_answer(inv, 200, "OK", *answer));
         const std::string tag = our_tag_for_alice();
         in(0, alice, alice_in_dialog("ACK", call_id, tag, 1));
         return tag;
@@ -243,6 +245,34 @@ void BM_call_setup_and_teardown(benchmark::State& state) {
                                                       benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_call_setup_and_teardown);
+
+// co=: one dialplan dials bob plainly (arg 0: the baseline) or with co=PCMA/telephone-event
+// (arg 1: the offer, bob's A-law answer and alice's 200 each filtered), the same Lua either way.
+void BM_call_setup_and_teardown_codecs(benchmark::State& state) {
+    static const std::string bob_alaw_sdp =
+        "v=0\r\no=bob 2 2 IN IP4 198.51.100.20\r\ns=-\r\nc=IN IP4 198.51.100.20\r\nt=0 0\r\n"
+        "m=audio 30000 RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\n";
+    static stack& s = [] -> stack& {
+        stack& made = *new stack;
+        if (!made.engine->load_source("default", "codecs.lua",
+                                      "local co = req.URI.User == 'bob-co' and '[co=PCMA/telephone-event]' or ''\n"
+                                      "sys.Dial('bob@198.51.100.20:5060' .. co)\n").empty()) {
+            std::abort();
+        }
+        return made;
+    }();
+    static uint64_t n = 3'000'000'000'000;
+    const bool filtered = state.range(0) == 1;
+    s.callee = filtered ? "bob-co" : "bob";
+    s.answer = filtered ? &bob_alaw_sdp : &bob_sdp;
+    for (auto _ : state) {
+        s.call(++n);
+    }
+    state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+    state.counters["calls_per_s"] = benchmark::Counter(static_cast<double>(state.iterations()),
+                                                       benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_call_setup_and_teardown_codecs)->Arg(0)->Arg(1);
 
 // A UDP socket on loopback that never reads (its small buffer overflows and the kernel drops):
 // on loopback sendmmsg also pays the receiving side, so a HEP collector here gives an upper

@@ -514,12 +514,16 @@ std::string b2bua::rewrite_sdp(call& c, bool for_b, std::string_view body) {
     media_.ports_of(c.media, for_b, spec.ports);
     // The version moves only when the description changes (RFC 3264 8).
     spec.origin_sess_version = l.sdp_version;
-    // An answer holds only what its offer did, which was filtered on its way: nothing goes from
-    // it, unless a party answers with a codec nobody offered (that stream goes declined).
-    std::string out = allowed_codecs(sdp::rewrite(body, spec), c.a, c.b);
+    // Filtered before the rewrite, which keeps a disabled stream disabled: once, whatever the
+    // version. An answer holds only what its offer did, which was filtered on its way: nothing
+    // goes from it, unless a party answers with a codec nobody offered (that stream goes declined).
+    const bool filtered = !c.a.codecs.empty() || !c.b.codecs.empty();
+    const std::string allowed = filtered ? allowed_codecs(body, c.a, c.b) : std::string();
+    const std::string_view source = filtered ? std::string_view(allowed) : body;
+    std::string out = sdp::rewrite(source, spec);
     if (out != last) {
         spec.origin_sess_version = ++l.sdp_version;
-        out = allowed_codecs(sdp::rewrite(body, spec), c.a, c.b);
+        out = sdp::rewrite(source, spec);
         last = out;
     }
     return out;

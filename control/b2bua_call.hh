@@ -294,6 +294,8 @@ struct b2bua::call {
         identity_on_leg identity;  ///< its From's anonymity and P-Asserted-Identity/Privacy lines
         bool auth_tried = false;   ///< the INVITE was re-sent once with the provider's credentials
         std::string auth_header;   ///< that (Proxy-)Authorization line
+        /// The SDP its INVITE offers: b_offer through its co= (b_offer itself when it has none).
+        std::string offer;
     };
     std::vector<dial_target> plan;     ///< the dialplan's destinations, groups in order
     unsigned group = 0;                ///< the group ringing now

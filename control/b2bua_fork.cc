@@ -96,9 +96,7 @@ void b2bua::start_group(call& c, unsigned group) {
         const bool down = p != nullptr && !health_.up(p->name);
         const bool full = p != nullptr && p->max_calls != 0 && provider_calls(p->name) >= p->max_calls;
         bool no_codec = false;
-        if (!c.b_offer.empty()) {
-            allowed_codecs(c.b_offer, c.a, br.l, &no_codec);
-        }
+        br.offer = allowed_codecs(c.b_offer, c.a, br.l, &no_codec);
         unsigned skip_status = 0;
         if (no_codec) {
             // Its co= allows none of the caller's audio codecs: it could only answer 488.
@@ -241,10 +239,9 @@ void b2bua::send_branch_invite(call& c, size_t i) {
     rs.contact = br.l.contact;
     rs.extra = extra;
     rs.user_agent = cfg_.user_agent;
-    const std::string offer = allowed_codecs(c.b_offer, c.a, br.l);  // its co= (start_group checked it leaves audio)
-    if (!offer.empty()) {
+    if (!br.offer.empty()) {
         rs.content_type = "application/sdp";
-        rs.body = offer;
+        rs.body = br.offer;  // through its co= (start_group checked that it leaves a codec)
     }
     const uint64_t id = c.id;
     br.tx = tl_.send_request(
