@@ -419,6 +419,7 @@ void b2bua::on_branch_response(uint64_t call_id, size_t i, const inbound& in) {
             media_.apply_remote(c.media, true, desc, c.early_media_branch >= 0 &&
                                                          c.early_media_branch != static_cast<int>(i));
             c.early_media_branch = static_cast<int>(i);
+            c.b.codecs = br.l.codecs;  // what A hears of it goes through its co=, as after the answer
             c.b_remote_sdp = std::string(m.body);
             body = rewrite_sdp(c, false, m.body);
         }

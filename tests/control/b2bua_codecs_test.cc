@@ -275,3 +275,19 @@ TEST_F(codecs_test, an_attended_transfer_joining_parties_without_a_common_codec_
     EXPECT_EQ(b2b_->stats().codec_offers_refused, 1u);
     EXPECT_EQ(b2b_->stats().transfers_started, 0u);
 }
+
+TEST_F(codecs_test, early_media_goes_through_the_ringing_destinations_co) {
+    invite_opts o;
+    o.user = "bob-alaw";
+    o.body = alice_multi_sdp;
+    call_state cs = start_call(o);
+    ASSERT_NE(cs.b_invite, nullptr);
+    // bob's 183 names his whole list (as some gateways do): alice hears only of A-law.
+    from_bob(bob_response(cs.b_invite->msg, 183, "Session Progress",
+                          bob_sdp_with("0 8 101", "a=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n"
+                                                  "a=rtpmap:101 telephone-event/8000\r\n")));
+    auto out = take();
+    const received* early = find_response(out, acc, 183);
+    ASSERT_NE(early, nullptr);
+    EXPECT_EQ(formats_of(early->msg.body), "8 101");
+}
