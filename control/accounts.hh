@@ -51,6 +51,9 @@ struct account_config {
     /// Index of the appliance port that carries the media of its calls (and of its registered
     /// users' calls); -1 = the port their SIP arrives on. A network of its own for media.
     int media_realm = -1;
+    /// The audio codecs its callers may use (their leg's co=), and calls to its registered
+    /// users when the dial string has no co=; empty = any.
+    std::vector<std::string> codecs;
     /// The identity (a SIP user, mostly an E.164 number) the appliance asserts for the account's
     /// calls (RFC 3325 P-Asserted-Identity); "" = none asserted.
     std::string identity;

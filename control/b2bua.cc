@@ -417,6 +417,9 @@ void b2bua::on_invite(const inbound& in) {
     if (account != nullptr && account->media_realm >= 0) {
         a.media_realm = static_cast<unsigned>(account->media_realm);  // the customer's media network
     }
+    if (account != nullptr) {
+        a.codecs = account->codecs;  // what the customer's phones may use, whoever they call
+    }
     c->a_reply_to = response_address(in);
     c->a_record_route = record_route_lines(m);
     a.transfer_mode = rr.targets.front().transfer_mode;  // the answering destination's, once one answers

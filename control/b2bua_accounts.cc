@@ -267,6 +267,9 @@ std::string b2bua::resolve_targets(std::vector<dial_target>& targets, unsigned& 
                 r.realm = static_cast<int>(b.realm);
                 if (const account_config* a = accounts_.account(b.account)) {
                     r.media_realm = a->media_realm;
+                    if (r.codecs.empty()) {
+                        r.codecs = a->codecs;  // a dial string's co= overrides the account's
+                    }
                 }
                 out.push_back(std::move(r));
             }

@@ -95,8 +95,13 @@ void b2bua::start_group(call& c, unsigned group) {
         const provider_config* p = br.target.provider.empty() ? nullptr : accounts_.provider(br.target.provider);
         const bool down = p != nullptr && !health_.up(p->name);
         const bool full = p != nullptr && p->max_calls != 0 && provider_calls(p->name) >= p->max_calls;
+        // Judged on the caller's offer as it came: b_offer went through the caller's own list
+        // already (its account's codecs), which may have disabled what it cannot use.
         bool no_codec = false;
-        br.offer = allowed_codecs(c.b_offer, c.a, br.l, &no_codec);
+        if (!c.b_offer.empty()) {
+            allowed_codecs(c.a_remote_sdp, c.a, br.l, &no_codec);
+        }
+        br.offer = allowed_codecs(c.b_offer, c.a, br.l);
         unsigned skip_status = 0;
         if (no_codec) {
             // Its co= allows none of the caller's audio codecs: it could only answer 488.

@@ -297,6 +297,17 @@ std::vector<std::string> split_list(const std::string& v) {
     return out;
 }
 
+// An account's or provider's `codecs`: a comma list of RTP encoding names (as co=); absent: any.
+std::vector<std::string> codec_list(reader& r, const std::string& key) {
+    std::vector<std::string> out;
+    if (r.has(key)) {
+        if (const std::string why = parse_codec_list(r.str(key, ""), ',', out); !why.empty()) {
+            r.fail(key, "expected a comma list of codec names (PCMA, PCMU, telephone-event): " + why);
+        }
+    }
+    return out;
+}
+
 std::string lower_text(std::string s) {
     for (char& ch : s) {
         ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
@@ -388,6 +399,7 @@ void parse_accounts(reader& r, const std::vector<std::string>& order, config& c)
         a.max_transfers_per_minute = static_cast<unsigned>(r.num(pre + "max_transfers_per_minute", 0, 0, 1'000'000));
         a.max_calls_per_second = static_cast<unsigned>(r.num(pre + "max_calls_per_second", 0, 0, 100'000));
         a.media_realm = port_index(pre + "media_realm");
+        a.codecs = codec_list(r, pre + "codecs");
         a.may_register = r.flag(pre + "register", false);
         a.users = split_list(r.str(pre + "users", ""));
         if (!a.users.empty() && !a.may_register) {
@@ -457,10 +469,7 @@ void parse_accounts(reader& r, const std::vector<std::string>& order, config& c)
         if (!valid_host(p.from_host)) {
             r.fail(pre + "from_host", "expected a host name or IPv4 address, got '" + p.from_host + "'");
         }
-        if (const std::string why = parse_codec_list(r.str(pre + "codecs", ""), ',', p.codecs);
-            r.has(pre + "codecs") && !why.empty()) {
-            r.fail(pre + "codecs", "expected a comma list of codec names (PCMA, PCMU, telephone-event): " + why);
-        }
+        p.codecs = codec_list(r, pre + "codecs");
         p.registers = r.flag(pre + "register", false);
         p.trust_identity = r.flag(pre + "trust_identity", false);
         p.sign_identity = r.flag(pre + "sign_identity", false);

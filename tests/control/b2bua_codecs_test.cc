@@ -291,3 +291,26 @@ TEST_F(codecs_test, early_media_goes_through_the_ringing_destinations_co) {
     ASSERT_NE(early, nullptr);
     EXPECT_EQ(formats_of(early->msg.body), "8 101");
 }
+
+TEST_F(codecs_test, an_accounts_codecs_hold_the_callers_leg_whoever_it_calls) {
+    b2bua_config cfg = base_config();
+    account_config desk = trusted_account("desk", "192.0.2.10/32");
+    desk.codecs = {"PCMA", "telephone-event"};
+    cfg.accounts = {desk};
+    rebuild(cfg);
+    call_state cs = alaw_call("bob");  // bob has no co=: the caller's account decides
+    ASSERT_NE(cs.b_invite, nullptr);
+    EXPECT_EQ(formats_of(cs.b_invite->msg.body), "8 101");
+    EXPECT_EQ(formats_of(alice_got_), "8 101");
+    const auto calls = json("{\"calls\":" + b2b_->calls_json() + "}");
+    EXPECT_EQ(calls.get_child("calls").begin()->second.get_child("a.codecs").size(), 2u);
+    EXPECT_TRUE(calls.get_child("calls").begin()->second.get_child("b.codecs").empty());
+    // A PCMU-only caller of that account rings nobody.
+    invite_opts o;
+    o.call_id = "alice-call-2@192.0.2.10";
+    o.branch = "z9hG4bKalice2";
+    from_alice(alice_invite(o));
+    const auto out = take();
+    EXPECT_EQ(count_request(out, core, sip::method::invite), 0u);
+    EXPECT_NE(find_response(out, acc, 488), nullptr);
+}

@@ -757,6 +757,7 @@ TEST_F(config_test, accounts_providers_and_registrar_parse) {
                                    "ha1_md5 = 0123456789ABCDEF0123456789abcdef\n"
                                    "ha1_sha256 = " + std::string(64, 'e') + "\n"
                                    "realm = acme realm\nregister = true\nusers = 100, 101 ,reception\n"
+                                   "codecs = G722,PCMA\n"
                                    "[provider.carrier1]\nhost = 198.51.100.20\nport = 5080\nrealm = core\n"
                                    "username = trunk\npassword = p@ss\nfrom_host = trunk.example.net\n"
                                    "register = true\nregister_expiry = 600\ntransport = UDP\ntrust_identity = true\n"
@@ -804,6 +805,8 @@ TEST_F(config_test, accounts_providers_and_registrar_parse) {
     EXPECT_EQ(acme.transfer_dialplan, "");
     EXPECT_TRUE(acme.may_register);
     EXPECT_EQ(acme.users, (std::vector<std::string>{"100", "101", "reception"}));
+    EXPECT_EQ(acme.codecs, (std::vector<std::string>{"G722", "PCMA"}));
+    EXPECT_TRUE(big.codecs.empty());
 
     ASSERT_EQ(c.providers.size(), 2u);
     const provider_config& p1 = c.providers[0];
@@ -891,6 +894,7 @@ TEST_F(config_test, named_dialplans) {
     expect_error(minimal("[dialplans]\n" + std::string(33, 'n') + " = a.lua\n"), "dialplans." + std::string(33, 'n'));
     // An account naming a dialplan that is not declared.
     expect_error(minimal("[account.a]\npassword = x\ndialplan = nothere\n"), "account.a.dialplan");
+    expect_error(minimal("[account.a]\npassword = x\ncodecs = PCMA;PCMU\n"), "account.a.codecs");
     expect_error(minimal("[account.a]\npassword = x\ndialplan =\n"), "account.a.dialplan");
     // 'transfer' is declared only when [dialplan] transfer is set.
     expect_error(minimal("[account.a]\npassword = x\ntransfer_dialplan = transfer\n"), "account.a.transfer_dialplan");
@@ -1071,6 +1075,7 @@ TEST_F(config_test, example_two_nic_account_examples_parse_when_uncommented) {
     ASSERT_EQ(c.accounts.size(), 2u);
     EXPECT_EQ(c.accounts[0].name, "bigcorp");
     EXPECT_EQ(c.accounts[0].dialplan, "wholesale");
+    EXPECT_EQ(c.accounts[0].codecs, (std::vector<std::string>{"PCMA", "G729", "telephone-event"}));
     EXPECT_EQ(c.accounts[1].name, "acme");
     EXPECT_EQ(c.accounts[1].users.size(), 3u);
     ASSERT_EQ(c.providers.size(), 1u);
