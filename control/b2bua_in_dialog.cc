@@ -146,9 +146,12 @@ void b2bua::relay_in_dialog(const inbound& in, call& c, bool from_a, uint64_t st
             tl_.respond(stx, 488, reason_phrase(488), {}, {});
             return;
         }
+        const bool offer = m.req_method == sip::method::invite || m.req_method == sip::method::update;
         bool no_codec = false;
-        allowed_codecs(m.body, c.a, c.b, &no_codec);
-        if (no_codec && (m.req_method == sip::method::invite || m.req_method == sip::method::update)) {
+        if (offer && (!c.a.codecs.empty() || !c.b.codecs.empty())) {
+            allowed_codecs(m.body, c.a, c.b, &no_codec);
+        }
+        if (no_codec) {
             // An offer whose every audio stream would reach the other leg without a codec the
             // legs' co= allow: refused as that leg would refuse it (RFC 3264 6), nothing changed.
             ++stats_.codec_offers_refused;
