@@ -124,6 +124,7 @@ void media_anchor::forget_waiting(const dp::media_side* s) {
 void media_anchor::unpublish(dp::media_side* s) {
     forget_waiting(s);
     rtcp_.erase(side_key(s->local_addr, s->local_port));
+    opaque_.erase(side_key(s->local_addr, s->local_port));
     table_.remove(s->local_addr, s->local_port);
 }
 
@@ -573,20 +574,54 @@ void media_anchor::ports_of(const media_bridge& b, bool leg_b, uint16_t (&out)[s
     }
 }
 
-namespace {
-
-rtp_counts forwarded(const dp::media_side* s) {
+rtp_counts media_anchor::forwarded(const dp::media_side* s) const {
     rtp_counts c;
-    if (s != nullptr) {
-        c.packets = s->fwd_packets();
-        c.bytes = s->rx_bytes.load(std::memory_order_relaxed);
-        c.rtp_expected = s->rtp_expected.load(std::memory_order_relaxed);
-        c.rtp_received = s->rtp_received();
+    if (s == nullptr) {
+        return c;
+    }
+    c.packets = s->fwd_packets();
+    c.bytes = s->rx_bytes.load(std::memory_order_relaxed);
+    c.rtp_expected = s->rtp_expected.load(std::memory_order_relaxed);
+    c.rtp_received = s->rtp_received();
+    if (opaque_.empty()) {
+        return c;
+    }
+    if (const auto it = opaque_.find(side_key(s->local_addr, s->local_port)); it != opaque_.end()) {
+        const opaque_span& o = it->second;
+        if (o.opaque) {
+            c.rtp_expected = o.frozen_expected;
+            c.rtp_received = o.frozen_received;
+        }
+        c.rtp_expected -= o.skip_expected;
+        c.rtp_received -= o.skip_received;
     }
     return c;
 }
 
-}  // namespace
+void media_anchor::set_opaque(const dp::media_side* s, bool opaque) {
+    if (s == nullptr || (!opaque && opaque_.empty())) {
+        return;
+    }
+    const uint64_t key = side_key(s->local_addr, s->local_port);
+    const auto it = opaque_.find(key);
+    if (!opaque && it == opaque_.end()) {
+        return;  // RTP all along
+    }
+    opaque_span& o = it != opaque_.end() ? it->second : opaque_[key];
+    if (o.opaque == opaque) {
+        return;
+    }
+    const uint64_t expected = s->rtp_expected.load(std::memory_order_relaxed);
+    const uint64_t received = s->rtp_received();
+    if (opaque) {
+        o.frozen_expected = expected;
+        o.frozen_received = received;
+    } else {
+        o.skip_expected += expected - o.frozen_expected;
+        o.skip_received += received - o.frozen_received;
+    }
+    o.opaque = opaque;
+}
 
 rtcp_figures media_anchor::heard_at(const dp::media_side* s) const {
     if (s == nullptr) {
@@ -646,6 +681,9 @@ void media_anchor::describe(media_bridge& b, unsigned i, const sdp::media& m) {
         }
     }
     st.continuable = continuable(m);  // what a later transfer may continue
+    for (const dp::media_side* s : {st.a_rtp, st.b_rtp}) {
+        set_opaque(s, !sdp::carries_rtp(m));  // UDPTL: its RTP-looking packets are no RTP loss
+    }
     const sdp::codec codec = sdp::first_codec(m);
     st.reads_rtcp = plain_rtp(m) && codec.clock_hz != 0;
     st.audio = iequals_ascii(m.type, "audio");

@@ -264,6 +264,21 @@ private:
         bool leg_b = false;
     };
     std::unordered_map<uint64_t, side_rtcp> rtcp_;  ///< by side_key()
+    /// A relay side of a stream that carried something other than RTP (T.38's UDPTL). The
+    /// workers' RTP bookkeeping cannot tell: UDPTL past sequence number 32767 starts with a byte
+    /// that reads as RTP version 2, and its "sequence numbers" (payload bytes) would make up
+    /// loss. While the stream is not RTP its side's RTP counts are frozen; what was counted
+    /// meanwhile is left out for good.
+    struct opaque_span {
+        bool opaque = false;  ///< the stream carries no RTP now
+        uint64_t frozen_expected = 0, frozen_received = 0;  ///< the side's counts when it stopped
+        uint64_t skip_expected = 0, skip_received = 0;      ///< made up in spans before this one
+    };
+    std::unordered_map<uint64_t, opaque_span> opaque_;  ///< by side_key(); sides that ever carried non-RTP
+    /// Starts or ends `s`'s non-RTP span (describe(): the m-line's protocol says which).
+    void set_opaque(const dp::media_side* s, bool opaque);
+    /// What `s` relayed, its RTP counts without those a non-RTP span made up.
+    rtp_counts forwarded(const dp::media_side* s) const;
     uint64_t rtcp_read_ = 0, rtcp_ignored_ = 0;
     static uint64_t side_key(uint32_t addr, uint16_t port) { return (uint64_t{addr} << 16) | port; }
     /// The figures of the party sending to `s` (zero when none or `s` is nullptr).

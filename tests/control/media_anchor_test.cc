@@ -709,3 +709,46 @@ TEST_F(media_anchor_quality_test, the_phones_own_mos_from_rtcp_xr_is_kept_apart)
     EXPECT_FALSE(anchor_->b_to_a(call).receiver.phone_mos());
     anchor_->close(call);
 }
+
+// UDPTL past sequence number 32767 starts with a byte that reads as RTP version 2: the workers
+// count its packets as RTP, its payload as sequence numbers. While the stream is T.38 its
+// sides' RTP counts stand still, and what was made up meanwhile never comes back.
+TEST_F(media_anchor_test, t38_in_the_audios_place_makes_up_no_rtp_loss) {
+    const std::string audio = session_head + "m=audio 6000 RTP/AVP 0\r\n";
+    media_bridge b;
+    ASSERT_TRUE(anchor_->open(b, 0, 1, offer(audio)));
+    dp::media_side* side = b.streams[0].a_rtp;  // what alice sends arrives here
+    ASSERT_NE(side, nullptr);
+    auto counted = [side](uint64_t rx, uint64_t non_rtp, uint64_t expected) {
+        side->rx_packets.store(rx);
+        side->non_rtp.store(non_rtp);
+        side->rtp_expected.store(expected);
+    };
+    counted(100, 0, 102);  // voice: 100 of 102 arrived
+    EXPECT_EQ(anchor_->a_to_b(b).lost(), 2u);
+
+    // Fax in the audio's place (the same ports), then UDPTL whose bookkeeping makes up loss.
+    const std::string fax = session_head + "m=image 6000 udptl t38\r\n";
+    anchor_->apply_remote(b, false, offer(fax), true);
+    counted(100 + 400, 150, 102 + 9000);  // 150 read as not RTP, 250 as "RTP" with wild seqs
+    rtp_counts c = anchor_->a_to_b(b);
+    EXPECT_EQ(c.packets, 500u) << "every packet relayed is counted";
+    EXPECT_EQ(c.rtp_expected, 102u);
+    EXPECT_EQ(c.rtp_received, 100u);
+    EXPECT_EQ(c.lost(), 2u) << "the voice's loss, nothing made up";
+
+    // Back to voice: counting goes on from there, without the fax's made-up span.
+    anchor_->apply_remote(b, false, offer(audio), true);
+    counted(500 + 50, 150, 102 + 9000 + 51);  // 50 of 51 more
+    c = anchor_->a_to_b(b);
+    EXPECT_EQ(c.rtp_expected, 102u + 51u);
+    EXPECT_EQ(c.rtp_received, 100u + 50u);
+    EXPECT_EQ(c.lost(), 3u);
+
+    // The side's slot goes back to the table with the call; a new call there starts afresh.
+    anchor_->close(b);
+    media_bridge again;
+    ASSERT_TRUE(anchor_->open(again, 0, 1, offer(audio)));
+    EXPECT_EQ(anchor_->a_to_b(again).rtp_expected, again.streams[0].a_rtp->rtp_expected.load());
+    anchor_->close(again);
+}
