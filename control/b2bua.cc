@@ -521,7 +521,7 @@ std::string b2bua::rewrite_sdp(call& c, bool for_b, std::string_view body) {
     // version. An answer holds only what its offer did, which was filtered on its way: nothing
     // goes from it, unless a party answers with a codec nobody offered (that stream goes declined).
     const bool filtered = !c.a.codecs.empty() || !c.b.codecs.empty();
-    const std::string allowed = filtered ? allowed_codecs(body, c.a, c.b) : std::string();
+    const std::string allowed = filtered ? allowed_codecs(body, c.a.codecs, c.b.codecs) : std::string();
     const std::string_view source = filtered ? std::string_view(allowed) : body;
     std::string out = sdp::rewrite(source, spec);
     if (out != last) {
@@ -532,12 +532,13 @@ std::string b2bua::rewrite_sdp(call& c, bool for_b, std::string_view body) {
     return out;
 }
 
-std::string b2bua::allowed_codecs(std::string_view sdp, const leg& x, const leg& y, bool* refused) {
+std::string b2bua::allowed_codecs(std::string_view sdp, const std::vector<std::string>& x,
+                                  const std::vector<std::string>& y, bool* refused) {
     sdp::codec_filter_result r{std::string(sdp)};
     int active = -1;  // audio streams the description had (-1: no filter ran)
-    for (const leg* l : {&x, &y}) {
-        if (!l->codecs.empty()) {
-            r = sdp::filter_codecs(r.body, l->codecs);
+    for (const std::vector<std::string>* list : {&x, &y}) {
+        if (!list->empty()) {
+            r = sdp::filter_codecs(r.body, *list);
             active = active < 0 ? r.audio_active : active;
         }
     }

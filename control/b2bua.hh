@@ -603,10 +603,12 @@ private:
     /// `body` for leg B (`for_b`) or A: on that leg's relay address and ports, its own origin,
     /// with only the codecs both legs allow (allowed_codecs).
     std::string rewrite_sdp(call& c, bool for_b, std::string_view body);
-    /// `sdp` with only the audio codecs both `x` and `y` allow (their co=, empty allows any):
-    /// what passes between two parties is what each may use. `refused` (if given): it had an
-    /// active audio stream and has none left, so as an offer it is refused (488).
-    static std::string allowed_codecs(std::string_view sdp, const leg& x, const leg& y, bool* refused = nullptr);
+    /// `sdp` with only the audio codecs both lists allow (two parties' co=, `leg::codecs`; an
+    /// empty list allows any): what passes between two parties is what each may use.
+    /// `refused` (if given): it had an active audio stream and has none left, so as an offer it
+    /// is refused (488).
+    static std::string allowed_codecs(std::string_view sdp, const std::vector<std::string>& x,
+                                      const std::vector<std::string>& y, bool* refused = nullptr);
     /// The realm (port index) towards `addr`: on-link first, else one with a gateway; -1 if none.
     int route(uint32_t addr) const;
     /// The realm (port) called `name`, -1 when there is none.

@@ -99,9 +99,9 @@ void b2bua::start_group(call& c, unsigned group) {
         // already (its account's codecs), which may have disabled what it cannot use.
         bool no_codec = false;
         if (!c.b_offer.empty()) {
-            allowed_codecs(c.a_remote_sdp, c.a, br.l, &no_codec);
+            allowed_codecs(c.a_remote_sdp, c.a.codecs, br.l.codecs, &no_codec);
         }
-        br.offer = allowed_codecs(c.b_offer, c.a, br.l);
+        br.offer = allowed_codecs(c.b_offer, c.a.codecs, br.l.codecs);
         unsigned skip_status = 0;
         if (no_codec) {
             // Its co= allows none of the caller's audio codecs: it could only answer 488.

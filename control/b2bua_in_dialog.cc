@@ -149,7 +149,7 @@ void b2bua::relay_in_dialog(const inbound& in, call& c, bool from_a, uint64_t st
         const bool offer = m.req_method == sip::method::invite || m.req_method == sip::method::update;
         bool no_codec = false;
         if (offer && (!c.a.codecs.empty() || !c.b.codecs.empty())) {
-            allowed_codecs(m.body, c.a, c.b, &no_codec);
+            allowed_codecs(m.body, c.a.codecs, c.b.codecs, &no_codec);
         }
         if (no_codec) {
             // An offer whose every audio stream would reach the other leg without a codec the

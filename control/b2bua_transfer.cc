@@ -241,10 +241,8 @@ std::string b2bua::open_transfer_step(call& c) {
     const std::string& stays_sdp = keep_a ? c.a_remote_sdp : c.b_remote_sdp;
     bool codecs_refused = false;
     for (const dial_target& dt : step) {
-        leg next;
-        next.codecs = dt.codecs;
         bool no_codec = false;
-        allowed_codecs(stays_sdp, stays, next, &no_codec);
+        allowed_codecs(stays_sdp, stays.codecs, dt.codecs, &no_codec);
         if (no_codec) {
             // The new party could only answer 488: what stays offers none of its co= codecs.
             ++stats_.codec_offers_refused;
@@ -501,7 +499,7 @@ void b2bua::send_transfer_invite(call& c, size_t i) {
     rs.contact = n.contact;
     rs.extra = extra;
     rs.user_agent = cfg_.user_agent;
-    const std::string offer = allowed_codecs(t.offer, t.transferor_is_a ? c.b : c.a, n);  // the two that will talk
+    const std::string offer = allowed_codecs(t.offer, (t.transferor_is_a ? c.b : c.a).codecs, n.codecs);  // the two that will talk
     rs.content_type = "application/sdp";
     rs.body = offer;
     const uint64_t id = c.id;
@@ -647,8 +645,8 @@ bool b2bua::try_attended(call& c, bool from_a, uint64_t stx, uint32_t refer_cseq
     const leg& transferee = keep_a1 ? c.a : c.b;
     const leg& target = keep_a2 ? other->a : other->b;
     bool no_codec1 = false, no_codec2 = false;
-    allowed_codecs(keep_a1 ? c.a_remote_sdp : c.b_remote_sdp, transferee, target, &no_codec1);
-    allowed_codecs(keep_a2 ? other->a_remote_sdp : other->b_remote_sdp, transferee, target, &no_codec2);
+    allowed_codecs(keep_a1 ? c.a_remote_sdp : c.b_remote_sdp, transferee.codecs, target.codecs, &no_codec1);
+    allowed_codecs(keep_a2 ? other->a_remote_sdp : other->b_remote_sdp, transferee.codecs, target.codecs, &no_codec2);
     if (no_codec1 || no_codec2) {
         ++stats_.codec_offers_refused;
         log_info("attended REFER in call %llu refused with 488: no codec both parties' co= allow",
