@@ -528,6 +528,7 @@ std::string b2bua::rewrite_sdp(call& c, bool for_b, std::string_view body) {
         spec.origin_sess_version = ++l.sdp_version;
         out = sdp::rewrite(source, spec);
         last = out;
+        l.last_sdp_ahead = false;
     }
     return out;
 }

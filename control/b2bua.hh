@@ -86,6 +86,7 @@ struct b2bua_stats {
     /// Streams a re-offer enabled that had no relay ports (T.38 appended...), and re-offers
     /// refused for want of them (491 while a transfer rings, 503 out of ports).
     uint64_t streams_added = 0, stream_offers_refused = 0;
+    uint64_t streams_removed = 0;  ///< streams an answer left at port 0 whose relay ports went back (release_removed_streams)
     /// Offers refused (488), and destinations not dialled (counted as 488), because no audio
     /// stream had a codec both legs' co= allow.
     uint64_t codec_offers_refused = 0;
@@ -155,7 +156,10 @@ struct leg {
     std::vector<std::string> codecs;
     bool owns_call_id = false;  ///< we chose the Call-ID (our INVITE opened the dialog): RFC 3261 14.1
     uint64_t sdp_sess_id = 0;
-    uint64_t sdp_version = 0;
+    uint64_t sdp_version = 0;  ///< the o= version of the last SDP this leg got from us
+    /// The last SDP kept for this leg (call::a_last_sdp, b_last_sdp) was changed after it was
+    /// sent (release_removed_streams) and holds sdp_version + 1: sending it as it is moves sdp_version on.
+    bool last_sdp_ahead = false;
 
     std::string from_value() const { return local_uri + ";tag=" + local_tag; }
     std::string to_value() const { return remote_tag.empty() ? remote_uri : remote_uri + ";tag=" + remote_tag; }
@@ -422,6 +426,18 @@ private:
     /// 491 during a transfer (its new party's half is built on the streams as they are), 503
     /// when relay ports run out (stats sip.streams_added, sip.stream_offers_refused).
     unsigned anchor_added_streams(call& c, bool offer_from_a, const sdp::session& desc);
+    /// A 2xx's or an ACK's SDP answer completed an offer/answer: the streams it leaves at port 0
+    /// (declined, or removed by the offerer; RFC 3264 6, 8.2) give their relay ports back
+    /// (media_anchor::release_removed), and the SDPs last sent to the legs say port 0 for
+    /// them, so that a session refresh, which repeats the last SDP, never names a port another
+    /// call may hold by then (stat sip.streams_removed). Not while a transfer's new party
+    /// borrows the call's sides: the kept party's re-INVITE after the switch settles them.
+    /// `other`: for an answer that is not passed on (our own re-INVITE's), the other party's
+    /// SDP: a stream it has active keeps its ports.
+    void release_removed_streams(call& c, const sdp::session& answer, const sdp::session* other = nullptr);
+    /// The SDP leg B (`leg_b`) or A last got from us, to send again as it is (a session
+    /// refresh): its version is the leg's from now on.
+    const std::string& last_sdp_again(call& c, bool leg_b);
     /// The relayed UPDATE offer of leg `from_a` got its final response (or none will come).
     void answered_update_offer(uint64_t call_id, bool from_a);
     /// Header lines of `m` that the other leg gets (REFER's Refer-To/Referred-By translated

@@ -734,6 +734,7 @@ void b2bua::answer_from_branch(call& c, size_t i, const inbound& in) {
         if (!c.offerless) {
             media_.apply_remote(c.media, true, desc,
                                 c.early_media_branch >= 0 && c.early_media_branch != static_cast<int>(i));
+            release_removed_streams(c, desc);  // the streams B declined
         }
         c.b_remote_sdp = std::string(m.body);
     }

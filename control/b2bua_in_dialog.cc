@@ -297,6 +297,56 @@ unsigned b2bua::anchor_added_streams(call& c, bool offer_from_a, const sdp::sess
     return 0;
 }
 
+void b2bua::release_removed_streams(call& c, const sdp::session& answer, const sdp::session* other) {
+    if (!c.transfer.media.streams.empty()) {
+        return;  // the new party's half borrows the kept sides (open_replacement)
+    }
+    const unsigned removed = media_.release_removed(c.media, answer, other);
+    if (removed == 0) {
+        return;
+    }
+    stats_.streams_removed += removed;
+    // The last SDP each leg got named the removed streams' old ports (the offer that the
+    // answer declined): rewritten with the ports as they are now (0 for those), so that a
+    // session refresh repeating it offers them disabled. Its version moves on by one (RFC 3264
+    // 8), once however often this happens before it is sent: l.sdp_version stays until then
+    // (leg::last_sdp_ahead), so a new SDP the leg gets first takes that same version.
+    for (const bool for_b : {false, true}) {
+        std::string& last = for_b ? c.b_last_sdp : c.a_last_sdp;
+        if (last.empty()) {
+            continue;
+        }
+        leg& l = for_b ? c.b : c.a;
+        sdp::rewrite_spec spec;
+        const std::string media_addr = media_.address_of(c.media, for_b);
+        spec.address = media_addr;
+        spec.origin_sess_id = l.sdp_sess_id;
+        spec.origin_sess_version = l.sdp_version + (l.last_sdp_ahead ? 1 : 0);
+        media_.ports_of(c.media, for_b, spec.ports);
+        std::string now = sdp::rewrite(last, spec);
+        if (now == last) {
+            continue;  // it named none of them
+        }
+        if (!l.last_sdp_ahead) {
+            spec.origin_sess_version = l.sdp_version + 1;
+            now = sdp::rewrite(last, spec);
+            l.last_sdp_ahead = true;
+        }
+        last = std::move(now);
+    }
+    log_info("call %llu: an answer removed %u stream(s): their relay ports went back",
+             static_cast<unsigned long long>(c.id), removed);
+}
+
+const std::string& b2bua::last_sdp_again(call& c, bool leg_b) {
+    leg& l = leg_b ? c.b : c.a;
+    if (l.last_sdp_ahead) {
+        ++l.sdp_version;
+        l.last_sdp_ahead = false;
+    }
+    return leg_b ? c.b_last_sdp : c.a_last_sdp;
+}
+
 void b2bua::answered_update_offer(uint64_t call_id, bool from_a) {
     auto it = calls_.find(call_id);
     if (it != calls_.end()) {
@@ -432,6 +482,9 @@ void b2bua::on_relayed_response(uint64_t call_id, bool from_a, uint64_t stx, sip
             }
             if (offer || media_.fits(c.media, desc)) {
                 media_.apply_remote(c.media, from_a, desc, true);
+                if (!offer) {
+                    release_removed_streams(c, desc);
+                }
                 (from_a ? c.b_remote_sdp : c.a_remote_sdp) = std::string(m.body);
                 body = rewrite_sdp(c, !from_a, m.body);
             }
@@ -526,6 +579,7 @@ void b2bua::on_ack(const inbound& in) {
         sdp::session desc;
         if (is_sdp(m) && sdp::parse(m.body, desc) == sdp::parse_error::ok) {
             media_.apply_remote(c->media, !is_a, desc, true);
+            release_removed_streams(*c, desc);
             (is_a ? c->a_remote_sdp : c->b_remote_sdp) = std::string(m.body);
             body = rewrite_sdp(*c, is_a, m.body);
         }

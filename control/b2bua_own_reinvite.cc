@@ -161,6 +161,11 @@ void b2bua::on_own_reinvite_response(uint64_t call_id, bool to_b, uint32_t cseq,
     sdp::session desc;
     if (is_sdp(*resp.msg) && sdp::parse(resp.msg->body, desc) == sdp::parse_error::ok && media_.fits(c.media, desc)) {
         media_.apply_remote(c.media, to_b, desc, true);
+        // The answer stays here: a stream goes only when the other party has it at port 0 too
+        // (after a transfer: the new party declined it, and now the kept one has).
+        if (sdp::session other; sdp::parse(to_b ? c.a_remote_sdp : c.b_remote_sdp, other) == sdp::parse_error::ok) {
+            release_removed_streams(c, desc, &other);
+        }
         (to_b ? c.b_remote_sdp : c.a_remote_sdp) = std::string(resp.msg->body);
     }
     send_ack(c, to_b, cseq, {});

@@ -132,9 +132,8 @@ void b2bua::arm_session_timer(call& c, bool leg_b) {
 }
 
 void b2bua::session_refresh(call& c, bool leg_b) {
-    const std::string& sdp = leg_b ? c.b_last_sdp : c.a_last_sdp;
     leg_timer& t = c.session[leg_b ? 1 : 0];
-    if (sdp.empty() || c.st != call::state::confirmed) {
+    if ((leg_b ? c.b_last_sdp : c.a_last_sdp).empty() || c.st != call::state::confirmed) {
         arm_session_timer(c, leg_b);  // nothing to refresh with right now: try again later
         return;
     }
@@ -143,7 +142,7 @@ void b2bua::session_refresh(call& c, bool leg_b) {
     // In our own refresh we are the UAC, and the refresher.
     const std::string extra = "Supported: timer\r\nSession-Expires: " + std::to_string(t.interval_s) +
                               ";refresher=uac\r\n";
-    reinvite_leg(c, leg_b, sdp, extra);
+    reinvite_leg(c, leg_b, last_sdp_again(c, leg_b), extra);
     arm_session_timer(c, leg_b);
 }
 
@@ -174,7 +173,7 @@ bool b2bua::answer_refresh_locally(const inbound& in, call& c, bool from_a, uint
         return true;
     }
     // A re-INVITE: answered with the SDP this leg last got from us, unchanged, then its ACK.
-    const std::string& ours = from_a ? c.a_last_sdp : c.b_last_sdp;
+    const std::string& ours = last_sdp_again(c, !from_a);
     sip_wire sent = tl_.respond(stx, 200, "OK", {}, extra, "application/sdp", ours);
     wait_for_ack(c, from_a, m.cseq, std::move(sent), response_address(in));
     return true;

@@ -35,6 +35,14 @@ struct rtp_counts {
         return {packets - base.packets, bytes - base.bytes, rtp_expected - base.rtp_expected,
                 rtp_received - base.rtp_received, receiver - base.receiver};
     }
+    rtp_counts& operator+=(const rtp_counts& o) {
+        packets += o.packets;
+        bytes += o.bytes;
+        rtp_expected += o.rtp_expected;
+        rtp_received += o.rtp_received;
+        receiver += o.receiver;
+        return *this;
+    }
 };
 
 struct call_record {

@@ -374,6 +374,23 @@ void media_anchor::drop_stream(const media_bridge& b, media_bridge::stream& st) 
     st = {};
 }
 
+unsigned media_anchor::release_removed(media_bridge& b, const sdp::session& answer, const sdp::session* other) {
+    unsigned removed = 0;
+    for (unsigned i = 0; i < answer.n_media && i < b.streams.size(); ++i) {
+        media_bridge::stream& st = b.streams[i];
+        const bool other_active = other != nullptr && i < other->n_media && other->streams[i].port != 0;
+        if (answer.streams[i].port != 0 || other_active || (st.a_rtp == nullptr && st.b_rtp == nullptr)) {
+            continue;
+        }
+        // Counted before the sides go: their counters and RTCP figures go with them.
+        b.removed_a_to_b += stream_counts(st, false);
+        b.removed_b_to_a += stream_counts(st, true);
+        drop_stream(b, st);
+        ++removed;
+    }
+    return removed;
+}
+
 bool media_anchor::open_replacement(media_bridge& next, const media_bridge& current, bool keep_a,
                                     unsigned new_realm, const sdp::session& offer, bool continuity) {
     next = media_bridge{};
@@ -631,36 +648,29 @@ rtcp_figures media_anchor::heard_at(const dp::media_side* s) const {
     return it == rtcp_.end() ? rtcp_figures{} : it->second.heard;
 }
 
+rtp_counts media_anchor::stream_counts(const media_bridge::stream& st, bool from_b) const {
+    rtp_counts c = forwarded(from_b ? st.b_rtp : st.a_rtp);
+    // The receiver's reports arrive at its own sides (the RTCP one, or the RTP one with
+    // rtcp-mux). Audio only: the quality is the call's voice (a MOS), not video's.
+    if (st.audio) {
+        c.receiver += heard_at(from_b ? st.a_rtp : st.b_rtp);
+        c.receiver += heard_at(from_b ? st.a_rtcp : st.b_rtcp);
+    }
+    return c;
+}
+
 rtp_counts media_anchor::a_to_b(const media_bridge& b) const {
-    rtp_counts c;
+    rtp_counts c = b.removed_a_to_b;
     for (const auto& st : b.streams) {
-        const rtp_counts s = forwarded(st.a_rtp);
-        c.packets += s.packets;
-        c.bytes += s.bytes;
-        c.rtp_expected += s.rtp_expected;
-        c.rtp_received += s.rtp_received;
-        // B receives this direction: its reports arrive at B's sides (the RTCP one, or the RTP
-        // one with rtcp-mux). Audio only: the quality is the call's voice (a MOS), not video's.
-        if (st.audio) {
-            c.receiver += heard_at(st.b_rtp);
-            c.receiver += heard_at(st.b_rtcp);
-        }
+        c += stream_counts(st, false);
     }
     return c;
 }
 
 rtp_counts media_anchor::b_to_a(const media_bridge& b) const {
-    rtp_counts c;
+    rtp_counts c = b.removed_b_to_a;
     for (const auto& st : b.streams) {
-        const rtp_counts s = forwarded(st.b_rtp);
-        c.packets += s.packets;
-        c.bytes += s.bytes;
-        c.rtp_expected += s.rtp_expected;
-        c.rtp_received += s.rtp_received;
-        if (st.audio) {
-            c.receiver += heard_at(st.a_rtp);
-            c.receiver += heard_at(st.a_rtcp);
-        }
+        c += stream_counts(st, true);
     }
     return c;
 }

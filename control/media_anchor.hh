@@ -94,6 +94,9 @@ struct media_bridge {
     /// transfer's new segment: since the switch).
     bool t38 = false;
     bool open = false;
+    /// What the streams removed since the bridge opened had relayed (release_removed), so that
+    /// a_to_b()/b_to_a() stay cumulative: a segment's counts are differences of them.
+    rtp_counts removed_a_to_b, removed_b_to_a;
 };
 
 class media_anchor {
@@ -130,9 +133,18 @@ public:
     /// appending an m-line or by reusing a disabled one; T.38 fax next to the audio, say), on
     /// the relay addresses the bridge already uses, with the offering leg's remotes. All or
     /// nothing: false (the bridge as it was) when the bridge is not open or ports or table
-    /// space run out. A stream added stays anchored until the call ends, even if the offer
-    /// is then declined: a retried offer finds it, and a call holds at most max_media.
+    /// space run out. A stream added for an offer that is then refused (a non-2xx) stays
+    /// anchored: a retried offer finds it, and a call holds at most max_media.
     bool add_streams(media_bridge& b, const sdp::session& offer, bool offer_from_b);
+    /// Removes the streams a completed offer/answer ended (RFC 3264 6 and 8.2: `answer` has
+    /// port 0 where the answerer declined a stream or the offerer removed it): their sides
+    /// are unbridged and unpublished and their relay ports go back to the pool, what they
+    /// relayed is kept in the bridge's removed_ counts. The m-line keeps its place; a later
+    /// re-offer that enables it again gets new ports (add_streams). Returns how many were
+    /// removed. With `other` (the other party's SDP, when the answer is not passed on to it:
+    /// our own re-INVITE), only the streams it has at port 0 too: one it still has active
+    /// keeps its ports. Never while a replacement borrows the bridge's sides (open_replacement).
+    unsigned release_removed(media_bridge& b, const sdp::session& answer, const sdp::session* other = nullptr);
     /// Unbridges and removes every side (their slots reusable after the RCU grace period).
     void close(media_bridge& b);
 
@@ -221,6 +233,9 @@ private:
     /// left with one half, the missing half. False (the stream as it was) when ports or table
     /// space run out.
     bool anchor_stream(media_bridge& b, unsigned i, const sdp::media& m, bool offer_from_b);
+    /// What one stream relayed from leg A to B (`from_b`: from B to A), and what the party
+    /// receiving it reported in RTCP (audio only).
+    rtp_counts stream_counts(const media_bridge::stream& st, bool from_b) const;
     /// Unbridges and unpublishes the sides of `st`, one of `b`'s streams, gives back its
     /// ports and empties it.
     void drop_stream(const media_bridge& b, media_bridge::stream& st);

@@ -1,7 +1,8 @@
 // Re-offers that add media streams to a call (control/b2bua_in_dialog.cc, RFC 3264 8.1), in
 // process: a fax machine's switch to T.38 (the audio disabled, an m=image appended, or the
 // image in the audio's place), offered in a re-INVITE or in the 2xx of an offerless one; a
-// stream disabled at setup and enabled later; and the answers when a stream cannot be added.
+// stream disabled at setup and enabled later; the answers when a stream cannot be added; and
+// the relay ports of a stream an answer removes (RFC 3264 8.2) given back.
 
 #include "b2bua_fixture.hh"
 
@@ -110,6 +111,10 @@ TEST_F(media_change_test, bobs_switch_to_t38_gets_relay_ports_for_the_image_stre
     // Fax from alice reaches bob's gateway and back.
     expect_relay(acc_addr, a_image, 41000, core_addr, b_image);
     expect_relay(core_addr, b_image, 31000, acc_addr, a_image);
+    // The answer ended the audio (RFC 3264 8.2): its four sides and two port pairs go.
+    EXPECT_EQ(relay_entries(), 2u) << "only the image's sides are left";
+    EXPECT_EQ(table_->find(acc_addr, cs.a_port), nullptr);
+    EXPECT_EQ(b2b_->stats().streams_removed, 1u);
     from_bob(bob_request("ACK", cs.b_invite->msg, 1, "z9hG4bKbobfaxack"));
     EXPECT_EQ(b2b_->active_calls(), 1u);
     const auto calls = json("{\"calls\":" + b2b_->calls_json() + "}");
@@ -122,7 +127,8 @@ TEST_F(media_change_test, bobs_switch_to_t38_gets_relay_ports_for_the_image_stre
     EXPECT_FALSE(std::next(media.begin())->second.get<bool>("rtcp"));
     EXPECT_TRUE(listed.begin()->second.get<bool>("t38"));
 
-    // Back to voice (the audio enabled again, the image disabled): the audio's ports stay.
+    // Back to voice (the audio enabled again, the image disabled): the audio gets relay ports
+    // again, and once alice's answer agrees, the image's go.
     const std::string bob_voice = bob_sdp.substr(0, bob_sdp.find("m=")) +
                                   "m=audio 30000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\nm=image 0 udptl t38\r\n";
     from_bob(with_body(bob_request("INVITE", cs.b_invite->msg, 2, "z9hG4bKbobvoice"), bob_voice));
@@ -130,15 +136,28 @@ TEST_F(media_change_test, bobs_switch_to_t38_gets_relay_ports_for_the_image_stre
     ASSERT_NE(reinv, nullptr);
     const auto voice = m_lines(reinv->msg.body);
     ASSERT_EQ(voice.size(), 2u);
-    EXPECT_EQ(voice[0], (std::pair<std::string, uint16_t>{"audio", cs.a_port}));
+    EXPECT_EQ(voice[0].first, "audio");
+    EXPECT_NE(voice[0].second, 0u);
+    EXPECT_NE(voice[0].second, a_image);
     EXPECT_EQ(voice[1].second, 0u);
-    EXPECT_EQ(relay_entries(), 6u) << "no new stream; the disabled one keeps its ports until the call ends";
-    EXPECT_EQ(b2b_->stats().streams_added, 1u);
+    EXPECT_EQ(relay_entries(), 6u) << "the audio anchored again beside the image";
+    EXPECT_EQ(b2b_->stats().streams_added, 2u);
+    const std::string alice_voice = alice_sdp + "m=image 0 udptl t38\r\n";
+    from_alice(bob_response(reinv->msg, 200, "OK", alice_voice, "", "<sip:alice@192.0.2.10:5060>"));
+    out = take();
+    ok = find_response(out, core, 200);
+    ASSERT_NE(ok, nullptr);
+    EXPECT_EQ(m_lines(ok->msg.body).at(1).second, 0u);
+    EXPECT_EQ(relay_entries(), 4u) << "the image's sides gone, the audio's with RTCP left";
+    EXPECT_EQ(table_->find(acc_addr, a_image), nullptr);
+    EXPECT_EQ(b2b_->stats().streams_removed, 2u);
+    expect_relay(acc_addr, voice[0].second, 40000, core_addr, m_lines(ok->msg.body).at(0).second);
+    from_bob(bob_request("ACK", cs.b_invite->msg, 2, "z9hG4bKbobvoiceack"));
 
     from_alice(alice_request("BYE", cs.a_tag, 2, "z9hG4bKalicebye"));
     take();
     EXPECT_EQ(b2b_->active_calls(), 0u);
-    EXPECT_EQ(relay_entries(), 0u) << "the added stream is released with the call";
+    EXPECT_EQ(relay_entries(), 0u) << "the rest is released with the call";
     ASSERT_FALSE(cdrs_->recent().empty());
     const auto rec = json(cdrs_->recent().back());
     EXPECT_TRUE(rec.get<bool>("t38")) << "the record says the call carried fax";
@@ -265,4 +284,120 @@ TEST_F(media_change_test, an_offerless_reinvites_2xx_adding_a_stream_it_cannot_a
     ASSERT_EQ(answered.size(), 2u) << "the answer is passed on, not dropped";
     EXPECT_EQ(answered[1].second, 0u);
     EXPECT_EQ(b2b_->active_calls(), 1u);
+}
+
+namespace {
+
+const std::string video_line = "m=video 0 RTP/AVP 96\r\n";  // a declined (or removed) video stream
+
+/// `sdp` with a video stream on `port` (0: declined) after its audio.
+std::string with_video(const std::string& sdp, uint16_t port) {
+    return sdp + "m=video " + std::to_string(port) + " RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n";
+}
+
+class removed_stream_test : public media_change_test {
+protected:
+    /// alice calls bob-trc with audio and video, bob answers both, then REFERs her to carol;
+    /// carol answers with her video on `carol_video` (0: declined). Returns the re-INVITE
+    /// alice gets (to move her media to carol), nullptr if none.
+    std::unique_ptr<received> transfer_to_carol(call_state& cs, uint16_t carol_video) {
+        invite_opts o = transferring_;
+        o.body = with_video(alice_sdp, 40002);
+        cs = start_call(o);
+        if (cs.b_invite == nullptr) {
+            return nullptr;
+        }
+        from_bob(bob_response(cs.b_invite->msg, 200, "OK", with_video(bob_sdp, 30002)));
+        const auto answered = take();
+        const received* ok = find_response(answered, acc, 200);
+        EXPECT_NE(ok, nullptr);
+        if (ok == nullptr) {
+            return nullptr;
+        }
+        cs.a_tag = std::string(ok->msg.to.tag);
+        from_alice(alice_request("ACK", cs.a_tag, 1, "z9hG4bKaliceack", o.call_id));
+        take();
+        EXPECT_EQ(relay_entries(), 8u) << "audio and video, RTP and RTCP, on each leg";
+        from_bob(bob_refer(cs.b_invite->msg, "carol"));
+        auto to_carol = invite_sent_to(take(), carol);
+        EXPECT_NE(to_carol, nullptr);
+        if (to_carol == nullptr) {
+            return nullptr;
+        }
+        EXPECT_NE(m_lines(to_carol->msg.body).at(1).second, 0u) << "carol is offered alice's video";
+        feed(core, carol, bob_response(to_carol->msg, 200, "OK", with_video(carol_sdp, carol_video), "caroltag"));
+        return invite_sent_to(take(), alice);
+    }
+};
+
+}  // namespace
+
+// After a blind transfer the appliance re-INVITEs alice with carol's SDP; alice's answer is not
+// passed on (carol has hers). When carol declined the video, alice's answer declines it too,
+// and only then does the stream go: both parties agree.
+TEST_F(removed_stream_test, a_stream_the_new_party_declined_goes_when_the_kept_party_answers) {
+    call_state cs;
+    auto reinv = transfer_to_carol(cs, 0);
+    ASSERT_NE(reinv, nullptr);
+    EXPECT_EQ(m_lines(reinv->msg.body).at(1).second, 0u) << "alice is offered carol's declined video";
+    EXPECT_EQ(b2b_->stats().streams_removed, 0u) << "not before alice answers";
+    from_alice(bob_response(reinv->msg, 200, "OK", alice_sdp + video_line, "", "<sip:alice@192.0.2.10:5060>"));
+    take();
+    EXPECT_EQ(b2b_->stats().streams_removed, 1u);
+    EXPECT_EQ(relay_entries(), 4u) << "the audio's sides (alice's and carol's, RTP and RTCP) are left";
+    EXPECT_EQ(b2b_->active_calls(), 1u);
+}
+
+// alice declines the video in her answer to our re-INVITE, but carol has it active: the stream
+// keeps its ports (carol may still send on it), nothing is removed.
+TEST_F(removed_stream_test, a_stream_the_other_party_still_has_keeps_its_ports) {
+    call_state cs;
+    auto reinv = transfer_to_carol(cs, 32002);
+    ASSERT_NE(reinv, nullptr);
+    EXPECT_NE(m_lines(reinv->msg.body).at(1).second, 0u) << "alice is offered carol's video";
+    const unsigned entries = relay_entries();
+    from_alice(bob_response(reinv->msg, 200, "OK", alice_sdp + video_line, "", "<sip:alice@192.0.2.10:5060>"));
+    take();
+    EXPECT_EQ(b2b_->stats().streams_removed, 0u);
+    EXPECT_EQ(relay_entries(), entries);
+}
+
+// bob ends the video with a re-INVITE (port 0); the stream goes once alice's answer is in,
+// not when the offer passes (a refused offer would leave the session as it was).
+TEST_F(removed_stream_test, a_stream_a_reoffer_removes_goes_with_the_answer_not_the_offer) {
+    invite_opts o;
+    o.body = with_video(alice_sdp, 40002);
+    call_state cs = start_call(o);
+    ASSERT_NE(cs.b_invite, nullptr);
+    from_bob(bob_response(cs.b_invite->msg, 200, "OK", with_video(bob_sdp, 30002)));
+    const auto answered_call = take();
+    const received* ok = find_response(answered_call, acc, 200);
+    ASSERT_NE(ok, nullptr);
+    cs.a_tag = std::string(ok->msg.to.tag);
+    from_alice(alice_request("ACK", cs.a_tag, 1, "z9hG4bKaliceack"));
+    take();
+    ASSERT_EQ(relay_entries(), 8u);
+
+    from_bob(with_body(bob_request("INVITE", cs.b_invite->msg, 1, "z9hG4bKbobnovideo"), bob_sdp + video_line));
+    auto reinv = invite_sent_to(take(), alice);
+    ASSERT_NE(reinv, nullptr);
+    EXPECT_EQ(m_lines(reinv->msg.body).at(1).second, 0u);
+    EXPECT_EQ(relay_entries(), 8u) << "the offer alone removes nothing";
+    from_alice(bob_response(reinv->msg, 488, "Not Acceptable Here"));
+    take();
+    EXPECT_EQ(relay_entries(), 8u) << "refused: the session stays as it was";
+
+    from_bob(with_body(bob_request("INVITE", cs.b_invite->msg, 2, "z9hG4bKbobnovideo2"), bob_sdp + video_line));
+    reinv = invite_sent_to(take(), alice);
+    ASSERT_NE(reinv, nullptr);
+    from_alice(bob_response(reinv->msg, 200, "OK", alice_sdp + video_line, "", "<sip:alice@192.0.2.10:5060>"));
+    const auto out = take();
+    const received* answered = find_response(out, core, 200);
+    ASSERT_NE(answered, nullptr);
+    EXPECT_EQ(m_lines(answered->msg.body).at(1).second, 0u);
+    EXPECT_EQ(relay_entries(), 4u);
+    EXPECT_EQ(b2b_->stats().streams_removed, 1u);
+    from_alice(alice_request("BYE", cs.a_tag, 2, "z9hG4bKalicebye"));
+    take();
+    EXPECT_EQ(relay_entries(), 0u);
 }

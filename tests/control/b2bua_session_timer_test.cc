@@ -397,3 +397,72 @@ TEST_F(own_reinvite_test, our_cancelled_reinvite_that_times_out_leaves_the_call)
     EXPECT_EQ(b2b_->active_calls(), 1u);
     EXPECT_EQ(b2b_->stats().dialogs_gone, 0u);
 }
+
+namespace {
+
+/// The o= line's version of an SDP body (0 when there is none).
+uint64_t sdp_version_of(std::string_view body) {
+    const size_t o = body.find("o=");
+    if (o == std::string_view::npos) {
+        return 0;
+    }
+    const std::string line(body.substr(o, body.find("\r\n", o) - o));
+    const size_t first = line.find(' '), second = line.find(' ', first + 1);
+    return std::stoull(line.substr(second + 1, line.find(' ', second + 1) - second - 1));
+}
+
+}  // namespace
+
+// bob declines alice's video at setup (RFC 3264 6): its relay ports go back at once, so our
+// refresh, which repeats the last SDP bob got, must not offer him those ports again. It offers
+// the video disabled, one version on (RFC 3264 8), and the version moves no further while
+// nothing else changes.
+TEST_F(session_timer_test, a_refresh_after_a_declined_stream_offers_it_disabled_one_version_on) {
+    invite_opts o;
+    o.body = alice_sdp + "m=video 40002 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n";
+    from_alice(invite_with("", o));
+    call_state cs;
+    cs.b_invite = invite_sent_to(take(), bob);
+    ASSERT_NE(cs.b_invite, nullptr);
+    sdp::session offered;
+    ASSERT_EQ(sdp::parse(cs.b_invite->msg.body, offered), sdp::parse_error::ok);
+    ASSERT_EQ(offered.n_media, 2u);
+    const uint16_t audio_port = offered.streams[0].port;
+    ASSERT_NE(offered.streams[1].port, 0u) << "bob is offered the video on a relay port";
+    const uint64_t version = sdp_version_of(cs.b_invite->msg.body);
+    EXPECT_EQ(relay_entries(), 8u);
+
+    std::string ok = bob_response(cs.b_invite->msg, 200, "OK", bob_sdp + "m=video 0 RTP/AVP 96\r\n");
+    ok.insert(ok.find("Content-Type"), "Session-Expires: 120;refresher=uac\r\nRequire: timer\r\n");
+    from_bob(ok);
+    auto out = take();
+    const received* to_alice = find_response(out, acc, 200);
+    ASSERT_NE(to_alice, nullptr);
+    cs.a_tag = std::string(to_alice->msg.to.tag);
+    from_alice(alice_request("ACK", cs.a_tag, 1, "z9hG4bKaliceack"));
+    take();
+    EXPECT_EQ(relay_entries(), 4u) << "the declined video's sides are gone";
+    EXPECT_EQ(b2b_->stats().streams_removed, 1u);
+
+    advance(60000);
+    out = take();
+    const received* refresh = find_request(out, core, sip::method::invite);
+    ASSERT_NE(refresh, nullptr);
+    sdp::session again;
+    ASSERT_EQ(sdp::parse(refresh->msg.body, again), sdp::parse_error::ok);
+    ASSERT_EQ(again.n_media, 2u);
+    EXPECT_EQ(again.streams[0].port, audio_port) << "the audio as it was";
+    EXPECT_EQ(again.streams[1].port, 0u) << "the video disabled, not on its old port";
+    EXPECT_EQ(sdp_version_of(refresh->msg.body), version + 1);
+
+    // bob answers the refresh as before; the next refresh is the same SDP, same version.
+    auto copy = parse_copy(refresh->realm, refresh->to, refresh->text);
+    from_bob(bob_response(copy->msg, 200, "OK", bob_sdp + "m=video 0 RTP/AVP 96\r\n"));
+    take();
+    advance(60000);
+    out = take();
+    refresh = find_request(out, core, sip::method::invite);
+    ASSERT_NE(refresh, nullptr);
+    EXPECT_EQ(sdp_version_of(refresh->msg.body), version + 1);
+    EXPECT_EQ(relay_entries(), 4u);
+}

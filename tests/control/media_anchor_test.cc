@@ -258,6 +258,57 @@ TEST_F(media_anchor_test, a_stream_a_transfer_left_half_anchored_gets_its_other_
     EXPECT_EQ(anchor_->pairs_in_use(1), 0u);
 }
 
+// RFC 3264 6 and 8.2: a stream an answer leaves at port 0 is gone. Its ports go back to the
+// pool and its sides leave the table; what it relayed stays in the call's counts.
+TEST_F(media_anchor_test, a_stream_an_answer_removes_gives_its_ports_back_and_keeps_its_counts) {
+    const std::string both = session_head + "m=audio 6000 RTP/AVP 0\r\nm=video 6002 RTP/AVP 96\r\n";
+    media_bridge b;
+    ASSERT_TRUE(anchor_->open(b, 0, 1, offer(both)));
+    ASSERT_EQ(table_->size(), 8u) << "audio and video, each with RTCP, on each leg";
+    ASSERT_EQ(anchor_->pairs_in_use(0), 2u);
+    const uint16_t video_a = b.streams[1].a_port, video_b = b.streams[1].b_port;
+    b.streams[1].a_rtp->rx_packets.store(30);  // alice's video, relayed before bob's answer
+    b.streams[1].a_rtp->rx_bytes.store(30000);
+    b.streams[0].a_rtp->rx_packets.store(10);
+    const rtp_counts before = anchor_->a_to_b(b);
+    ASSERT_EQ(before.packets, 40u);
+
+    // bob answers the audio only. Answered to alice, his answer says so to both.
+    const std::string audio_only = session_head + "m=audio 7000 RTP/AVP 0\r\nm=video 0 RTP/AVP 96\r\n";
+    anchor_->apply_remote(b, true, offer(audio_only));
+    // Our own re-INVITE's answer, while the other party still has the video: it stays.
+    const sdp::session alice_still = offer(both);
+    EXPECT_EQ(anchor_->release_removed(b, offer(audio_only), &alice_still), 0u);
+    EXPECT_EQ(table_->size(), 8u);
+    EXPECT_EQ(anchor_->release_removed(b, offer(audio_only)), 1u);
+    EXPECT_EQ(table_->size(), 4u) << "the video's four sides left the table";
+    EXPECT_EQ(table_->find(b.a_addr, video_a), nullptr);
+    EXPECT_EQ(table_->find(b.b_addr, video_b), nullptr);
+    EXPECT_EQ(anchor_->pairs_in_use(0), 1u) << "its ports went back";
+    EXPECT_EQ(anchor_->pairs_in_use(1), 1u);
+    ASSERT_EQ(b.streams.size(), 2u) << "the m-line keeps its place";
+    uint16_t ports[sdp::session::max_media];
+    anchor_->ports_of(b, false, ports);
+    EXPECT_EQ(ports[1], 0u) << "an SDP written now says port 0";
+    EXPECT_EQ(anchor_->a_to_b(b).packets, 40u) << "what the video relayed still counts";
+    EXPECT_EQ(anchor_->a_to_b(b).bytes, 30000u);
+    EXPECT_EQ(anchor_->release_removed(b, offer(audio_only)), 0u) << "once";
+    EXPECT_EQ(anchor_->release_removed(b, offer(both)), 0u) << "an answer with both active removes nothing";
+
+    // A re-offer that enables the video again gets new ports; the counts go on from there.
+    ASSERT_TRUE(anchor_->adds_streams(b, offer(both)));
+    ASSERT_TRUE(anchor_->add_streams(b, offer(both), false));
+    ASSERT_NE(b.streams[1].a_rtp, nullptr);
+    EXPECT_EQ(table_->size(), 8u);
+    b.streams[1].a_rtp->rx_packets.store(5);
+    EXPECT_EQ(anchor_->a_to_b(b).packets, 45u);
+
+    anchor_->close(b);
+    EXPECT_EQ(table_->size(), 0u);
+    EXPECT_EQ(anchor_->pairs_in_use(0), 0u);
+    EXPECT_EQ(anchor_->pairs_in_use(1), 0u);
+}
+
 TEST_F(media_anchor_test, adding_streams_is_all_or_nothing_and_needs_an_open_bridge) {
     const std::string one = session_head + "m=audio 6000 RTP/AVP 0\r\na=rtcp-mux\r\n";
     media_bridge closed;
