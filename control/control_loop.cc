@@ -356,6 +356,15 @@ struct control_loop::impl {
         j.end_object();
         j.key("relay").begin_object();
         j.key("entries").value(uint64_t{s.relay_entries}).key("relayed").value(s.relayed);
+        // Relay port pairs (RTP and RTCP) held by calls, per port, over all its relay addresses:
+        // what runs out first when calls grow, and what a stream an answer removed gives back.
+        j.key("port_pairs").begin_object();
+        for (unsigned r = 0; r < media.realm_count(); ++r) {
+            j.key(media.realm(r).name).begin_object();
+            j.key("in_use").value(uint64_t{media.pairs_in_use(r)});
+            j.key("capacity").value(uint64_t{media.pairs_capacity(r)}).end_object();
+        }
+        j.end_object();
         j.end_object();
         // Each worker's load: a polling core shows 100% CPU whatever it does, so the loop's TSC
         // cycles and those of its iterations that found work are the measure (busy / loop: the
@@ -431,6 +440,7 @@ struct control_loop::impl {
         j.key("reinvites_cancelled").value(bs.reinvites_cancelled);
         j.key("reinvites_unanswered").value(bs.reinvites_unanswered);
         j.key("streams_added").value(bs.streams_added).key("stream_offers_refused").value(bs.stream_offers_refused);
+        j.key("streams_removed").value(bs.streams_removed);
         j.key("codec_offers_refused").value(bs.codec_offers_refused);
         j.key("own_reinvite_491").value(bs.own_reinvite_491);
         j.key("dialogs_gone").value(bs.dialogs_gone);

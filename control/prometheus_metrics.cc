@@ -19,6 +19,7 @@ using boost::property_tree::ptree;
 /// Objects of the stats whose keys are names, and the label each name becomes.
 const std::pair<const char*, const char*> label_maps[] = {
     {"ports", "port"},
+    {"relay.port_pairs", "port"},
     {"workers", "worker"},
     {"drops", "reason"},
     {"transfers.refusals", "reason"},
@@ -33,6 +34,8 @@ const std::pair<const char*, const char*> label_maps[] = {
 /// events since the start: counters.
 const char* const gauges[] = {
     "relay.entries",
+    "relay.port_pairs.in_use",
+    "relay.port_pairs.capacity",
     "workers.lcore",
     "worker_clock_hz",
     "capture.running",

@@ -66,7 +66,7 @@ void expect_valid_exposition(const std::string& text) {
 const std::string stats = R"({
   "ports": {"acc": {"rx_packets": 2, "tx_packets": 3}, "core": {"rx_packets": 5, "tx_packets": 7}},
   "drops": {"relay_miss": 4, "udp_port": 0},
-  "relay": {"entries": 12, "relayed": 900},
+  "relay": {"entries": 12, "relayed": 900, "port_pairs": {"acc": {"in_use": 3, "capacity": 12000}}},
   "workers": {"0": {"lcore": 1, "loop_cycles": 5000, "busy_cycles": 1200, "busy_polls": 40, "handling_cycles": 300, "rx_packets": 900}},
   "worker_clock_hz": 2000000000,
   "capture": {"running": false, "written": 0},
@@ -95,6 +95,9 @@ TEST(prometheus_metrics, counters_gauges_and_labels) {
     EXPECT_TRUE(has_line(t, "# TYPE sipferry_relay_entries gauge"));
     EXPECT_TRUE(has_line(t, "sipferry_relay_entries 12"));
     EXPECT_TRUE(has_line(t, "sipferry_relay_relayed_total 900"));
+    EXPECT_TRUE(has_line(t, "# TYPE sipferry_relay_port_pairs_in_use gauge"));
+    EXPECT_TRUE(has_line(t, R"(sipferry_relay_port_pairs_in_use{port="acc"} 3)"));
+    EXPECT_TRUE(has_line(t, R"(sipferry_relay_port_pairs_capacity{port="acc"} 12000)"));
     // A worker's load: its lcore is a gauge, its cycles count up; the clock is a gauge.
     EXPECT_TRUE(has_line(t, "# TYPE sipferry_workers_lcore gauge"));
     EXPECT_TRUE(has_line(t, R"(sipferry_workers_lcore{worker="0"} 1)"));

@@ -24,17 +24,16 @@
 """
 import json
 import os
-import subprocess
 import time
 
 METRICS_TESTS = ["prometheus_metrics_match_the_stats", "sipferryctl_load_reports_each_worker"]
 API = "http://127.0.0.1:8080"  # configs/lab.conf [api] listen (in sf-sbc)
 DEBIAN_PYTHON = "/usr/bin/python3"  # python3-prometheus-client's interpreter
 # Label levels and gauges as control/prometheus_metrics.cc maps them (checked independently here).
-LABEL_MAPS = {"ports": "port", "workers": "worker", "drops": "reason", "transfers.refusals": "reason",
+LABEL_MAPS = {"ports": "port", "relay.port_pairs": "port", "workers": "worker", "drops": "reason", "transfers.refusals": "reason",
               "stir.failures": "reason", "providers.channels": "provider", "providers.quality": "provider",
               "providers.probed": "provider", "provider_registrations": "provider"}
-GAUGES = {"relay.entries", "workers.lcore", "worker_clock_hz", "capture.running", "hep.enabled",
+GAUGES = {"relay.entries", "relay.port_pairs.in_use", "relay.port_pairs.capacity", "workers.lcore", "worker_clock_hz", "capture.running", "hep.enabled",
           "sip.rate_limited_sources", "sip.transactions", "sip.message_mbufs_free", "neighbours.entries",
           "accounts.registered_users", "accounts.bindings", "calls.active", "stir.certificates.held_now",
           "stir.certificates.cached", "stir.certificates.crls_cached", "stir.signatures.threads",
