@@ -469,6 +469,20 @@ void check_capture_filters(b2bua& b2b) {
     }
 }
 
+// Every relay side published holds a port pair of the anchor (a pair carries an RTP side and an
+// RTCP side on each of its addresses' ports): a stream removed mid-call (RFC 3264 8.2) gives its
+// pairs back only together with its sides, never leaving a side on a port another call may get.
+void check_relay_ports(const appliance& a) {
+    unsigned pairs = 0;
+    for (unsigned r = 0; r < a.anchor->realm_count(); ++r) {
+        pairs += a.anchor->pairs_in_use(r);
+    }
+    if (a.table->size() > 2 * pairs) {
+        fail(std::to_string(a.table->size()) + " relay sides published on " + std::to_string(pairs) +
+             " port pairs in use");
+    }
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const unsigned pool_free = env->pool->available();
     const uint64_t records_before = env->cdrs->written();
@@ -499,6 +513,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                 a.certificates_arrive(r % 3 != 0);  // mostly the certificate, sometimes a failed fetch
             }
             check_capture_filters(*a.b2b);
+            check_relay_ports(a);
         }
         for (int i = 0; i < 5 && !a.fetches.empty(); ++i) {
             a.certificates_arrive(true);  // an INVITE with several Identity headers may need several
@@ -522,6 +537,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             if (a.b2b->account_calls(acct) != 0) {
                 fail("two silent hours later: " + std::to_string(a.b2b->account_calls(acct)) + " calls of account " +
                      acct + " still counted");
+            }
+        }
+        for (unsigned r = 0; r < a.anchor->realm_count(); ++r) {
+            if (a.anchor->pairs_in_use(r) != 0) {
+                fail("two silent hours later: " + std::to_string(a.anchor->pairs_in_use(r)) +
+                     " relay port pairs still held on realm " + std::to_string(r));
             }
         }
         if (a.b2b->active_calls() != 0 || a.tl->size() != 0 || a.table->size() != 0) {

@@ -44,6 +44,11 @@ def fax_sdp(who, port, version, append=True):
             f"m=image {port} udptl t38\r\na=T38FaxVersion:0\r\na=T38FaxRateManagement:transferredTCF\r\n")
 
 
+def video_sdp(who, port, video_port, version=1):
+    """`who`'s audio and H.264 video; `video_port` 0 declines or removes the video."""
+    return sdp(who, port, version) + f"m=video {video_port} RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n"
+
+
 def body_part(body, extra=""):
     ctype = "Content-Type: application/sdp\r\n" if body else ""
     return f"{extra}{ctype}Content-Length: {len(body)}\r\n\r\n{body}"
@@ -181,6 +186,25 @@ def seeds():
         rec(ALICE, caller_request(ALICE, "ACK", 1, "z9hG4bKack1", user="bob-alaw-or-carol")),
         rec(ALICE, caller_request(ALICE, "BYE", 2, "z9hG4bKbye1", user="bob-alaw-or-carol"), T4S),
         rec(CAROL, reply(CAROL, 200, "OK"))]
+    # Removed streams give their ports back (RFC 3264 8.2): bob declines alice's video, alice
+    # enables it again and bob takes it, then bob hands alice to carol, who declines it; alice's
+    # answer to the appliance's re-INVITE declines it too, and the stream goes.
+    yield "video_declined_enabled_removed", [
+        rec(ALICE, invite(ALICE, "bob-trc", body=video_sdp(ALICE, 40000, 40002)), T0),
+        rec(BOB, response(BOB, 200, "OK", of_invite=True, body=video_sdp(BOB, 30000, 0))),
+        rec(ALICE, caller_request(ALICE, "ACK", 1, "z9hG4bKack1", user="bob-trc")),
+        rec(ALICE, caller_request(ALICE, "INVITE", 2, "z9hG4bKavid", user="bob-trc",
+                                  body=video_sdp(ALICE, 40000, 40004, 2)), T1S),
+        rec(BOB, reply(BOB, 200, "OK", body=video_sdp(BOB, 30000, 30004, 2)), rtcp=True),
+        rec(ALICE, caller_request(ALICE, "ACK", 2, "z9hG4bKavidack", user="bob-trc")),
+        bob_refers("carol@198.51.100.30"),
+        rec(BOB, reply(BOB, 200, "OK")),  # the NOTIFY
+        rec(CAROL, response(CAROL, 200, "OK", of_invite=True, body=video_sdp(CAROL, 32000, 0))),
+        rec(ALICE, reply(ALICE, 200, "OK", body=video_sdp(ALICE, 40000, 0, 3))),  # the re-INVITE
+        rec(BOB, reply(BOB, 200, "OK")),
+        rec(BOB, reply(BOB, 200, "OK")),
+        rec(CAROL, callee_request(CAROL, "BYE", 2, "z9hG4bKcbye"), T33S),
+        rec(ALICE, reply(ALICE, 200, "OK"))]
     # While the transfer rings carol, alice's offer to add T.38 gets 491; then the transfer completes.
     yield "transfer_ringing_refuses_added_stream", answered(user="bob-trc") + [
         bob_refers("carol@198.51.100.30"),

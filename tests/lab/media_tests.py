@@ -50,7 +50,9 @@
                     (192.0.2.1 for alice, 198.51.100.1 for bob), the disabled audio with port 0;
                     100 UDPTL packets each way arrive all, byte for byte, from exactly that relay
                     address and port; alice's BYE gets 200; sip.streams_added grows by 1 for
-                    `append`, by 0 for `replace`; the call record: result 200, hangup
+                    `append`, by 0 for `replace`; sip.streams_removed too (`append`: the answer
+                    ended the disabled audio, its relay ports went back); relay.port_pairs in
+                    use are as before the call once it ended; the call record: result 200, hangup
                     caller, t38 true, codec PCMU, packets 100 each way (the phones send no RTP),
                     lost 0 (UDPTL is not RTP).
   codec_filter       alice (uac_call: PCMU, PCMA, telephone-event) calls `bob-alaw`, which the lab
@@ -59,6 +61,14 @@
                     answers `8 101`; 150 RTP packets each way arrive; the record says codec PCMA.
                     Then alice (uac_not_acceptable: PCMU and telephone-event only) calls bob-alaw
                     again: 488, bob gets no INVITE, sip.codec_offers_refused grows by 1.
+  declined_video_gives_its_ports_back
+                    alice (uac_call_video: audio and H.264 video) calls bob (uas_answer_no_video),
+                    who must be offered the video on a relay port and answers it at port 0
+                    (RFC 3264 6); alice's 200 must say port 0 too. While the call is up (five
+                    samples, 1.5-3.5 s after alice starts), relay.port_pairs in use on each port
+                    are one more than before the call (the audio's; the video's went back with the
+                    answer); after it, as before. 150 RTP packets each way arrive;
+                    sip.streams_removed grows by 1.
 """
 import json
 import os
@@ -67,7 +77,8 @@ import re
 from transfer_tests import read_trace, _is_request  # sipp -trace_msg parsing
 
 MEDIA_TESTS = ["rtp_loss_recorded", "media_timeout_hangs_up_a_silent_call", "call_quality_from_rtcp",
-               "quality_routes_around_a_poor_trunk", "t38_fax_switch", "codec_filter"]
+               "quality_routes_around_a_poor_trunk", "t38_fax_switch", "codec_filter",
+               "declined_video_gives_its_ports_back"]
 T38_UA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "t38_ua.py")
 T38_PACKETS = 100
 STAGED_CONFIG = "/run/sipferry-lab/stage/configs/lab.conf"
@@ -493,6 +504,15 @@ class MediaTests:
             errs.append(f"providers.quality.{PBX}.recent_mos {q1['recent_mos']}, wanted < {POOR_MOS}")
         return q1
 
+    def _port_pairs_in_use(self):
+        """`sipferryctl stats` -> {port: relay.port_pairs.<port>.in_use}."""
+        r = self._ctl(["stats"])
+        try:
+            pairs = json.loads(r.stdout)["relay"]["port_pairs"]
+            return {name: p["in_use"] for name, p in pairs.items()}
+        except (ValueError, KeyError, TypeError) as e:
+            self._fail(f"sipferryctl stats: no relay.port_pairs ({e}): {(r.stdout + r.stderr)[:200]}")
+
     def test_t38_fax_switch(self, tdir):
         ALICE, BOB = self._c("ALICE"), self._c("BOB")
         acc, core = self._c("SBC_ACC"), self._c("SBC_CORE")
@@ -500,6 +520,8 @@ class MediaTests:
         for variant in ("append", "replace"):
             cdr_before = len(self.cdr_lines())
             added_before = self._sip_stat("streams_added")
+            removed_before = self._sip_stat("streams_removed")
+            pairs_before = self._port_pairs_in_use()
             common = ["--packets", str(T38_PACKETS), "--timeout", "20"]
             reports = self.run_scripted_uas(tdir, T38_UA, [
                 (f"{variant}-bob", BOB[0], ["callee", "--ip", BOB[1], "--variant", variant] + common, True),
@@ -538,7 +560,17 @@ class MediaTests:
             added = self._sip_stat("streams_added") - added_before
             if added != (1 if variant == "append" else 0):
                 errs.append(f"{variant}: sip.streams_added grew by {added}, wanted {1 if variant == 'append' else 0}")
+            # append: alice's answer ended the disabled audio (RFC 3264 8.2), whose relay ports went
+            # back then; replace: the image took the audio's ports, nothing was removed.
+            removed = self._sip_stat("streams_removed") - removed_before
+            if removed != (1 if variant == "append" else 0):
+                errs.append(f"{variant}: sip.streams_removed grew by {removed}, "
+                            f"wanted {1 if variant == 'append' else 0}")
             line = self.wait_new_cdr(cdr_before)
+            pairs_after = self._port_pairs_in_use()
+            if pairs_after != pairs_before:
+                errs.append(f"{variant}: relay port pairs in use {pairs_before} before the call, "
+                            f"{pairs_after} after it")
             if line is None:
                 errs.append(f"{variant}: no new CDR line")
                 continue
@@ -556,6 +588,56 @@ class MediaTests:
                 if got.get("packets") != T38_PACKETS or got.get("lost") != 0:
                     errs.append(f"{variant}: the record's {d} packets {got.get('packets')}, lost {got.get('lost')}; "
                                 f"wanted {T38_PACKETS} UDPTL packets, 0 lost")
+        if errs:
+            self._fail("; ".join(errs))
+
+    def test_declined_video_gives_its_ports_back(self, tdir):
+        import threading
+        import time
+        count = 150
+        before = self._port_pairs_in_use()
+        removed_before = self._sip_stat("streams_removed")
+        result = {}
+
+        def call():
+            result["call"] = self._alice_calls_bob(tdir, count, bob_scenario="uas_answer_no_video.xml",
+                                                   alice_scenario="uac_call_video.xml")
+        caller = threading.Thread(target=call, daemon=True)
+        caller.start()
+        try:
+            time.sleep(1.5)  # the call is answered within a few hundred ms, and lasts ~5 s
+            during = []
+            for _ in range(5):
+                during.append(self._port_pairs_in_use())
+                time.sleep(0.5)
+        finally:
+            caller.join(timeout=30)
+        if caller.is_alive() or "call" not in result:
+            self._fail("alice's call did not end within 30 s")
+        problems, excerpts = result["call"]
+        if problems:
+            self._fail("; ".join(problems) + "\n" + excerpts)
+        errs = []
+        want = dict(before, acc=before.get("acc", 0) + 1, core=before.get("core", 0) + 1)
+        self._progress(f"relay port pairs in use: {before} before, {during} during the call")
+        for sample in during:
+            if sample != want:
+                errs.append(f"relay port pairs in use {sample} during the call, wanted {want}: the audio's only")
+                break
+        got_bob, got_alice = self._report(tdir, "bob")["received"], self._report(tdir, "alice")["received"]
+        self._progress(f"RTP: bob got {got_bob}/{count}, alice {got_alice}/{count}")
+        if (got_bob, got_alice) != (count, count):
+            errs.append(f"RTP: bob got {got_bob}, alice {got_alice}, wanted {count} each")
+        removed = self._sip_stat("streams_removed") - removed_before
+        if removed != 1:
+            errs.append(f"sip.streams_removed grew by {removed}, wanted 1")
+        deadline = time.monotonic() + 5
+        after = self._port_pairs_in_use()
+        while after != before and time.monotonic() < deadline:
+            time.sleep(0.2)
+            after = self._port_pairs_in_use()
+        if after != before:
+            errs.append(f"relay port pairs in use {after} after the call, {before} before it")
         if errs:
             self._fail("; ".join(errs))
 
