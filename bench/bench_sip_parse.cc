@@ -119,7 +119,7 @@ BENCHMARK(bm_sdp_rewrite);
 void bm_sdp_filter_codecs(benchmark::State& state) {
     const std::vector<std::string> allowed = {"PCMA", "telephone-event"};
     for (auto _ : state) {
-        sf::sdp::codec_filter_result r = sf::sdp::filter_codecs(sdp_body, allowed);
+        sf::sdp::media_filter_result r = sf::sdp::filter_codecs(sdp_body, allowed);
         benchmark::DoNotOptimize(r.body.data());
     }
     state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * sdp_body.size()));

@@ -14,6 +14,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "media_policy.hh"
+
 namespace sf::control {
 
 /// An IPv4 network, host byte order. `prefix` 0 matches everything, 32 one address.
@@ -51,9 +53,9 @@ struct account_config {
     /// Index of the appliance port that carries the media of its calls (and of its registered
     /// users' calls); -1 = the port their SIP arrives on. A network of its own for media.
     int media_realm = -1;
-    /// The audio codecs its callers may use (their leg's co=), and calls to its registered
-    /// users when the dial string has no co=; empty = any.
-    std::vector<std::string> codecs;
+    /// The audio codecs (`codecs`) and media types (`media_types`) its callers may use (their
+    /// leg's co= and mt=), and calls to its registered users when the dial string has none.
+    media_policy media;
     /// The identity (a SIP user, mostly an E.164 number) the appliance asserts for the account's
     /// calls (RFC 3325 P-Asserted-Identity); "" = none asserted.
     std::string identity;
@@ -76,8 +78,9 @@ struct provider_config {
     std::string username;      ///< outbound credentials (answering its 401/407), "" = none
     std::string password;
     std::string from_host;     ///< host part of From on calls to it (default: host as text)
-    /// The audio codecs calls to it may use (a destination's co= when its dial string has none).
-    std::vector<std::string> codecs;
+    /// The audio codecs and media types calls to it may use (a destination's co= and mt= when
+    /// its dial string has none).
+    media_policy media;
     bool registers = false;    ///< REGISTER to the provider
     unsigned register_expiry = 3600;  ///< seconds asked for in that REGISTER
     /// Inside the appliance's trust domain (RFC 3325): its P-Asserted-Identity is believed, and

@@ -418,7 +418,7 @@ void b2bua::on_invite(const inbound& in) {
         a.media_realm = static_cast<unsigned>(account->media_realm);  // the customer's media network
     }
     if (account != nullptr) {
-        a.codecs = account->codecs;  // what the customer's phones may use, whoever they call
+        a.media = account->media;  // what the customer's phones may use, whoever they call
     }
     c->a_reply_to = response_address(in);
     c->a_record_route = record_route_lines(m);
@@ -520,8 +520,8 @@ std::string b2bua::rewrite_sdp(call& c, bool for_b, std::string_view body) {
     // Filtered before the rewrite, which keeps a disabled stream disabled: once, whatever the
     // version. An answer holds only what its offer did, which was filtered on its way: nothing
     // goes from it, unless a party answers with a codec nobody offered (that stream goes declined).
-    const bool filtered = !c.a.codecs.empty() || !c.b.codecs.empty();
-    const std::string allowed = filtered ? allowed_codecs(body, c.a.codecs, c.b.codecs) : std::string();
+    const bool filtered = c.a.media.restricts() || c.b.media.restricts();
+    const std::string allowed = filtered ? allowed_media(body, c.a.media, c.b.media) : std::string();
     const std::string_view source = filtered ? std::string_view(allowed) : body;
     std::string out = sdp::rewrite(source, spec);
     if (out != last) {
@@ -533,18 +533,25 @@ std::string b2bua::rewrite_sdp(call& c, bool for_b, std::string_view body) {
     return out;
 }
 
-std::string b2bua::allowed_codecs(std::string_view sdp, const std::vector<std::string>& x,
-                                  const std::vector<std::string>& y, bool* refused) {
-    sdp::codec_filter_result r{std::string(sdp)};
-    int active = -1;  // audio streams the description had (-1: no filter ran)
-    for (const std::vector<std::string>* list : {&x, &y}) {
-        if (!list->empty()) {
-            r = sdp::filter_codecs(r.body, *list);
-            active = active < 0 ? r.audio_active : active;
+std::string b2bua::allowed_media(std::string_view sdp, const media_policy& x, const media_policy& y, bool* refused) {
+    sdp::media_filter_result r{std::string(sdp)};
+    bool filtered = false;
+    unsigned audio_active = 0, active = 0;  // what the description had (the first filter tells)
+    bool codecs = false, types = false;     // which lists ran
+    for (const media_policy* p : {&x, &y}) {
+        if (p->restricts()) {
+            r = sdp::filter_media(r.body, p->codecs, p->types);
+            if (!filtered) {
+                audio_active = r.audio_active;
+                active = r.active;
+                filtered = true;
+            }
+            codecs = codecs || !p->codecs.empty();
+            types = types || !p->types.empty();
         }
     }
     if (refused != nullptr) {
-        *refused = active > 0 && r.audio_kept == 0;
+        *refused = (codecs && audio_active > 0 && r.audio_kept == 0) || (types && active > 0 && r.kept == 0);
     }
     return std::move(r.body);
 }
@@ -822,11 +829,14 @@ std::string b2bua::calls_json() const {
             j.key("call_id").value(l.call_id).key("realm").value(realm(l.realm).name);
             j.key("media_realm").value(realm(l.media_realm).name);
             j.key("peer").value(to_string(l.target)).key("transfer_mode").value(std::string(1, l.transfer_mode));
-            j.key("codecs").begin_array();  // its co= (empty: any)
-            for (const std::string& name : l.codecs) {
-                j.value(name);
+            // Its co= and mt= (empty: any).
+            for (const auto& [key, names] : {std::pair{"codecs", &l.media.codecs}, std::pair{"media_types", &l.media.types}}) {
+                j.key(key).begin_array();
+                for (const std::string& name : *names) {
+                    j.value(name);
+                }
+                j.end_array();
             }
-            j.end_array();
             j.end_object();
         }
         // The destinations dialled so far (one per INVITE placed; the answering one is leg B).

@@ -152,8 +152,9 @@ struct leg {
     uint32_t local_cseq = 0;
     std::string contact;     ///< our Contact value on this leg
     char transfer_mode = 'n';
-    /// co= of the destination this leg reached: the audio codecs its party may use (empty: any).
-    std::vector<std::string> codecs;
+    /// co= and mt= of the destination this leg reached (the caller's leg: its account's): what
+    /// its party may use.
+    media_policy media;
     bool owns_call_id = false;  ///< we chose the Call-ID (our INVITE opened the dialog): RFC 3261 14.1
     uint64_t sdp_sess_id = 0;
     uint64_t sdp_version = 0;  ///< the o= version of the last SDP this leg got from us
@@ -617,14 +618,15 @@ private:
     void setup_verifier();
 
     /// `body` for leg B (`for_b`) or A: on that leg's relay address and ports, its own origin,
-    /// with only the codecs both legs allow (allowed_codecs).
+    /// with only the codecs and media types both legs allow (allowed_media).
     std::string rewrite_sdp(call& c, bool for_b, std::string_view body);
-    /// `sdp` with only the audio codecs both lists allow (two parties' co=, `leg::codecs`; an
-    /// empty list allows any): what passes between two parties is what each may use.
-    /// `refused` (if given): it had an active audio stream and has none left, so as an offer it
-    /// is refused (488).
-    static std::string allowed_codecs(std::string_view sdp, const std::vector<std::string>& x,
-                                      const std::vector<std::string>& y, bool* refused = nullptr);
+    /// `sdp` with only the audio codecs and media types both policies allow (two parties' co=
+    /// and mt=, `leg::media`; an empty list allows any): what passes between two parties is
+    /// what each may use. `refused` (if given): as an offer it is refused (488), because it had
+    /// an active audio stream of an allowed type and none is left with a codec, or it had an
+    /// active stream and none of an allowed type is left.
+    static std::string allowed_media(std::string_view sdp, const media_policy& x, const media_policy& y,
+                                     bool* refused = nullptr);
     /// The realm (port index) towards `addr`: on-link first, else one with a gateway; -1 if none.
     int route(uint32_t addr) const;
     /// The realm (port) called `name`, -1 when there is none.

@@ -267,9 +267,7 @@ std::string b2bua::resolve_targets(std::vector<dial_target>& targets, unsigned& 
                 r.realm = static_cast<int>(b.realm);
                 if (const account_config* a = accounts_.account(b.account)) {
                     r.media_realm = a->media_realm;
-                    if (r.codecs.empty()) {
-                        r.codecs = a->codecs;  // a dial string's co= overrides the account's
-                    }
+                    r.media.inherit(a->media);  // a dial string's co=, mt= override the account's
                 }
                 out.push_back(std::move(r));
             }
@@ -286,9 +284,7 @@ std::string b2bua::resolve_targets(std::vector<dial_target>& targets, unsigned& 
             if (r.from_host.empty()) {
                 r.from_host = p->from_host;
             }
-            if (r.codecs.empty()) {
-                r.codecs = p->codecs;  // a dial string's co= overrides the provider's
-            }
+            r.media.inherit(p->media);  // a dial string's co=, mt= override the provider's
             out.push_back(std::move(r));
             continue;
         }

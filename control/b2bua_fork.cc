@@ -75,7 +75,7 @@ void b2bua::start_group(call& c, unsigned group) {
         l.target_uri = br.request_uri;
         l.contact = "<sip:sipferry@" + b_addr + ":" + std::to_string(cfg_.sip_port) + ">";
         l.transfer_mode = t.transfer_mode;
-        l.codecs = t.codecs;
+        l.media = t.media;
         l.sdp_sess_id = c.b.sdp_sess_id;
         l.sdp_version = c.b.sdp_version;
         l.local_cseq = 1;
@@ -99,13 +99,13 @@ void b2bua::start_group(call& c, unsigned group) {
         // already (its account's codecs), which may have disabled what it cannot use.
         bool no_codec = false;
         if (!c.b_offer.empty()) {
-            allowed_codecs(c.a_remote_sdp, c.a.codecs, br.l.codecs, &no_codec);
+            allowed_media(c.a_remote_sdp, c.a.media, br.l.media, &no_codec);
         }
-        br.offer = allowed_codecs(c.b_offer, c.a.codecs, br.l.codecs);
+        br.offer = allowed_media(c.b_offer, c.a.media, br.l.media);
         unsigned skip_status = 0;
         if (no_codec) {
             // Its co= allows none of the caller's audio codecs: it could only answer 488.
-            log_info("call %llu: %s allows none of the offered codecs", static_cast<unsigned long long>(c.id),
+            log_info("call %llu: %s allows none of the offered codecs or media types", static_cast<unsigned long long>(c.id),
                      br.request_uri.c_str());
             ++stats_.codec_offers_refused;
             skip_status = 488;
@@ -424,7 +424,7 @@ void b2bua::on_branch_response(uint64_t call_id, size_t i, const inbound& in) {
             media_.apply_remote(c.media, true, desc, c.early_media_branch >= 0 &&
                                                          c.early_media_branch != static_cast<int>(i));
             c.early_media_branch = static_cast<int>(i);
-            c.b.codecs = br.l.codecs;  // what A hears of it goes through its co=, as after the answer
+            c.b.media = br.l.media;  // what A hears of it goes through its co=, as after the answer
             c.b_remote_sdp = std::string(m.body);
             body = rewrite_sdp(c, false, m.body);
         }

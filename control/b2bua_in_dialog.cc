@@ -148,12 +148,13 @@ void b2bua::relay_in_dialog(const inbound& in, call& c, bool from_a, uint64_t st
         }
         const bool offer = m.req_method == sip::method::invite || m.req_method == sip::method::update;
         bool no_codec = false;
-        if (offer && (!c.a.codecs.empty() || !c.b.codecs.empty())) {
-            allowed_codecs(m.body, c.a.codecs, c.b.codecs, &no_codec);
+        if (offer && (c.a.media.restricts() || c.b.media.restricts())) {
+            allowed_media(m.body, c.a.media, c.b.media, &no_codec);
         }
         if (no_codec) {
             // An offer whose every audio stream would reach the other leg without a codec the
-            // legs' co= allow: refused as that leg would refuse it (RFC 3264 6), nothing changed.
+            // legs' co= allow, or with no stream of a type their mt= allow: refused as that leg
+            // would refuse it (RFC 3264 6), nothing changed.
             ++stats_.codec_offers_refused;
             tl_.respond(stx, 488, reason_phrase(488), {}, {});
             return;

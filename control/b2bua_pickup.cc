@@ -85,7 +85,7 @@ void b2bua::on_pickup(const inbound& in, uint64_t stx, const sdp::session& offer
     leg n = uas_leg(in);
     n.media_realm = media_realm;
     n.transfer_mode = target.transfer_mode;
-    n.codecs = target.codecs;
+    n.media = target.media;
     const sip_addr reply_to = response_address(in);
     c.b = n;
     by_call_id_[n.call_id] = c.id;

@@ -95,7 +95,7 @@ void b2bua::on_replacing_invite(const inbound& in, uint64_t stx, const sdp::sess
     n.media_realm = media_realm;
     const sip_addr reply_to = response_address(in);
     n.transfer_mode = replaced.transfer_mode;
-    n.codecs = replaced.codecs;  // what the replaced party's destination allowed holds for its successor
+    n.media = replaced.media;  // what the replaced party's destination allowed holds for its successor
     replaced = n;
     timers_.cancel(c.session[is_a ? 0 : 1].timer);
     c.session[is_a ? 0 : 1] = {};  // the new dialog negotiated no session timer

@@ -34,7 +34,7 @@ constexpr std::string_view providers_down =
     "the providers of every destination of the step are down or have no channel free";
 /// Why a transfer step rang nobody: every destination's co= leaves no audio codec of the party
 /// that stays.
-constexpr std::string_view no_common_codec = "the party that stays offers none of the codecs co= allows";
+constexpr std::string_view no_common_codec = "the party that stays offers none of the codecs or media types co= and mt= allow";
 }  // namespace
 
 void b2bua::on_refer(const inbound& in, call& c, bool from_a, uint64_t stx) {
@@ -242,9 +242,10 @@ std::string b2bua::open_transfer_step(call& c) {
     bool codecs_refused = false;
     for (const dial_target& dt : step) {
         bool no_codec = false;
-        allowed_codecs(stays_sdp, stays.codecs, dt.codecs, &no_codec);
+        allowed_media(stays_sdp, stays.media, dt.media, &no_codec);
         if (no_codec) {
-            // The new party could only answer 488: what stays offers none of its co= codecs.
+            // The new party could only answer 488: what stays offers none of its co= codecs (or
+            // no stream of a type its mt= allows).
             ++stats_.codec_offers_refused;
             codecs_refused = true;
             continue;
@@ -348,7 +349,7 @@ void b2bua::dial_transfer_step(call& c) {
         n.remote_uri = "<" + br.target_uri + ">";
         n.contact = "<sip:sipferry@" + n_addr + ":" + std::to_string(cfg_.sip_port) + ">";
         n.transfer_mode = dt.transfer_mode;
-        n.codecs = dt.codecs;
+        n.media = dt.media;
         n.sdp_sess_id = sess_id;
         n.sdp_version = 1;
         n.local_cseq = 1;
@@ -499,7 +500,7 @@ void b2bua::send_transfer_invite(call& c, size_t i) {
     rs.contact = n.contact;
     rs.extra = extra;
     rs.user_agent = cfg_.user_agent;
-    const std::string offer = allowed_codecs(t.offer, (t.transferor_is_a ? c.b : c.a).codecs, n.codecs);  // the two that will talk
+    const std::string offer = allowed_media(t.offer, (t.transferor_is_a ? c.b : c.a).media, n.media);  // the two that will talk
     rs.content_type = "application/sdp";
     rs.body = offer;
     const uint64_t id = c.id;
@@ -645,13 +646,13 @@ bool b2bua::try_attended(call& c, bool from_a, uint64_t stx, uint32_t refer_cseq
     const leg& transferee = keep_a1 ? c.a : c.b;
     const leg& target = keep_a2 ? other->a : other->b;
     bool no_codec1 = false, no_codec2 = false;
-    allowed_codecs(keep_a1 ? c.a_remote_sdp : c.b_remote_sdp, transferee.codecs, target.codecs, &no_codec1);
-    allowed_codecs(keep_a2 ? other->a_remote_sdp : other->b_remote_sdp, transferee.codecs, target.codecs, &no_codec2);
+    allowed_media(keep_a1 ? c.a_remote_sdp : c.b_remote_sdp, transferee.media, target.media, &no_codec1);
+    allowed_media(keep_a2 ? other->a_remote_sdp : other->b_remote_sdp, transferee.media, target.media, &no_codec2);
     if (no_codec1 || no_codec2) {
         ++stats_.codec_offers_refused;
-        log_info("attended REFER in call %llu refused with 488: no codec both parties' co= allow",
+        log_info("attended REFER in call %llu refused with 488: no codec or media both parties' co=, mt= allow",
                  static_cast<unsigned long long>(c.id));
-        tl_.respond(stx, 488, reason_phrase(488), {}, warning_header("no codec both parties may use"));
+        tl_.respond(stx, 488, reason_phrase(488), {}, warning_header("no codec or media both parties may use"));
         return true;
     }
     ++stats_.transfers_started;

@@ -297,12 +297,19 @@ std::vector<std::string> split_list(const std::string& v) {
     return out;
 }
 
-// An account's or provider's `codecs`: a comma list of RTP encoding names (as co=); absent: any.
-std::vector<std::string> codec_list(reader& r, const std::string& key) {
-    std::vector<std::string> out;
-    if (r.has(key)) {
-        if (const std::string why = parse_codec_list(r.str(key, ""), ',', out); !why.empty()) {
-            r.fail(key, "expected a comma list of codec names (PCMA, PCMU, telephone-event): " + why);
+// An account's or provider's `codecs` and `media_types` (PRE: "account.NAME."): comma lists of
+// RTP encoding names and of media types (as co= and mt=); absent: any.
+media_policy media_lists(reader& r, const std::string& pre) {
+    media_policy out;
+    if (r.has(pre + "codecs")) {
+        if (const std::string why = parse_codec_list(r.str(pre + "codecs", ""), ',', out.codecs); !why.empty()) {
+            r.fail(pre + "codecs", "expected a comma list of codec names (PCMA, PCMU, telephone-event): " + why);
+        }
+    }
+    if (r.has(pre + "media_types")) {
+        if (const std::string why = parse_media_type_list(r.str(pre + "media_types", ""), ',', out.types);
+            !why.empty()) {
+            r.fail(pre + "media_types", "expected a comma list of media types (audio, image): " + why);
         }
     }
     return out;
@@ -399,7 +406,7 @@ void parse_accounts(reader& r, const std::vector<std::string>& order, config& c)
         a.max_transfers_per_minute = static_cast<unsigned>(r.num(pre + "max_transfers_per_minute", 0, 0, 1'000'000));
         a.max_calls_per_second = static_cast<unsigned>(r.num(pre + "max_calls_per_second", 0, 0, 100'000));
         a.media_realm = port_index(pre + "media_realm");
-        a.codecs = codec_list(r, pre + "codecs");
+        a.media = media_lists(r, pre);
         a.may_register = r.flag(pre + "register", false);
         a.users = split_list(r.str(pre + "users", ""));
         if (!a.users.empty() && !a.may_register) {
@@ -469,7 +476,7 @@ void parse_accounts(reader& r, const std::vector<std::string>& order, config& c)
         if (!valid_host(p.from_host)) {
             r.fail(pre + "from_host", "expected a host name or IPv4 address, got '" + p.from_host + "'");
         }
-        p.codecs = codec_list(r, pre + "codecs");
+        p.media = media_lists(r, pre);
         p.registers = r.flag(pre + "register", false);
         p.trust_identity = r.flag(pre + "trust_identity", false);
         p.sign_identity = r.flag(pre + "sign_identity", false);

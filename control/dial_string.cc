@@ -184,8 +184,12 @@ std::string apply_option(std::string_view opt, dial_target& t, std::string& seen
         }
         t.media_realm_name = value;
     } else if (name == "co") {
-        if (const std::string why = parse_codec_list(value, '/', t.codecs); !why.empty()) {
+        if (const std::string why = parse_codec_list(value, '/', t.media.codecs); !why.empty()) {
             return "option co expects codec names separated by '/' (PCMA/PCMU/telephone-event): " + why;
+        }
+    } else if (name == "mt") {
+        if (const std::string why = parse_media_type_list(value, '/', t.media.types); !why.empty()) {
+            return "option mt expects media types separated by '/' (audio/image): " + why;
         }
     } else if (name == "h") {
         const auto colon = value.find(':');
@@ -208,7 +212,7 @@ std::string apply_option(std::string_view opt, dial_target& t, std::string& seen
         t.headers.emplace_back(hname, hvalue);
     } else {
         return "unknown dial string option " + quoted(name) +
-               " (known: tr, fu, fd, fh, pai, dv, rt, dt, cd, rd, mr, h)";
+               " (known: tr, cm, fu, fd, fh, pai, dv, rt, dt, cd, rd, mr, co, mt, h)";
     }
     return "";
 }
@@ -352,7 +356,11 @@ std::string escape_value(std::string_view v) {
 
 }  // namespace
 
-std::string parse_codec_list(std::string_view text, char sep, std::vector<std::string>& out) {
+namespace {
+
+// A list of names (codecs, media types) separated by `sep`: each 1-32 letters, digits, '-', '_',
+// '.', once (case-insensitive), at most `max`. `noun` names one in messages ("codec").
+std::string parse_names(std::string_view text, char sep, size_t max, const char* noun, std::vector<std::string>& out) {
     std::vector<std::string> names;
     size_t start = 0;
     while (start <= text.size()) {
@@ -361,19 +369,29 @@ std::string parse_codec_list(std::string_view text, char sep, std::vector<std::s
         if (name.empty() || name.size() > 32 || !std::all_of(name.begin(), name.end(), [](unsigned char c) {
                 return std::isalnum(c) || c == '-' || c == '_' || c == '.';
             })) {
-            return "bad codec name " + quoted(name);
+            return std::string("bad ") + noun + " name " + quoted(name);
         }
         if (std::any_of(names.begin(), names.end(), [&](const std::string& n) { return sip::iequals_ascii(n, name); })) {
             return quoted(name) + " named twice";
         }
-        if (names.size() == max_dial_codecs) {
-            return "more than " + std::to_string(max_dial_codecs) + " codecs";
+        if (names.size() == max) {
+            return "more than " + std::to_string(max) + " " + noun + "s";
         }
         names.emplace_back(name);
         start = end + 1;
     }
     out = std::move(names);
     return "";
+}
+
+}  // namespace
+
+std::string parse_codec_list(std::string_view text, char sep, std::vector<std::string>& out) {
+    return parse_names(text, sep, max_dial_codecs, "codec", out);
+}
+
+std::string parse_media_type_list(std::string_view text, char sep, std::vector<std::string>& out) {
+    return parse_names(text, sep, max_dial_media_types, "media type", out);
 }
 
 std::string format_dial_string(const std::vector<dial_target>& targets) {
@@ -424,12 +442,14 @@ std::string format_dial_string(const std::vector<dial_target>& targets) {
         if (!t.media_realm_name.empty()) {
             opts.push_back("mr=" + t.media_realm_name);
         }
-        if (!t.codecs.empty()) {
-            std::string list;
-            for (const std::string& name : t.codecs) {
-                list += (list.empty() ? "" : "/") + name;
+        for (const auto& [option, names] : {std::pair{"co=", &t.media.codecs}, std::pair{"mt=", &t.media.types}}) {
+            if (!names->empty()) {
+                std::string list;
+                for (const std::string& name : *names) {
+                    list += (list.empty() ? "" : "/") + name;
+                }
+                opts.push_back(option + list);
             }
-            opts.push_back("co=" + list);
         }
         for (const auto& [name, value] : t.headers) {
             opts.push_back("h=" + escape_value(name + ": " + value));

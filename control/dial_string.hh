@@ -17,6 +17,8 @@
 #include <utility>
 #include <vector>
 
+#include "media_policy.hh"
+
 namespace sf::control {
 
 /// One destination of a dial string.
@@ -43,9 +45,10 @@ struct dial_target {
     /// mr= : the [port.NAME] that carries this leg's media ("" = the provider's or registered
     /// user's account's `media_realm`, else the port its SIP goes out of).
     std::string media_realm_name;
-    /// co= : the audio codecs this leg may use, by encoding name ("PCMA", "telephone-event"):
-    /// every SDP between its party and the other keeps only these (empty = no filter).
-    std::vector<std::string> codecs;
+    /// co= and mt= : the audio codecs (by encoding name: "PCMA", "telephone-event") and the
+    /// media types ("audio", "image") this leg may use: every SDP between its party and the
+    /// other keeps only these (empty lists = no filter).
+    media_policy media;
     /// h= : extra header lines on the INVITE ("Name", "value"), in order.
     std::vector<std::pair<std::string, std::string>> headers;
 
@@ -63,7 +66,8 @@ inline constexpr size_t max_dial_targets = 16;
 inline constexpr size_t max_dial_headers = 8;
 inline constexpr size_t max_dial_string_bytes = 4096;
 inline constexpr unsigned max_redirect_targets = 8;
-inline constexpr size_t max_dial_codecs = 16;  ///< co= at most: encoding names in one list  ///< rd= at most: Contacts taken from one 3xx
+inline constexpr size_t max_dial_codecs = 16;  ///< co= at most: encoding names in one list
+inline constexpr size_t max_dial_media_types = 8;  ///< mt= at most: media types in one list
 
 /// Parses `text` and appends its destinations to `out` in order (groups numbered from 0).
 /// Returns "" on success, else an error that names the offending part (`out` is then untouched).
@@ -73,6 +77,12 @@ std::string parse_dial_string(const std::string& text, std::vector<dial_target>&
 /// '_', '.'; blanks around each ignored) separated by `sep`, each once (case-insensitive), at
 /// most max_dial_codecs. Returns "" and sets `out`, else why not (`out` untouched).
 std::string parse_codec_list(std::string_view text, char sep, std::vector<std::string>& out);
+
+/// A media type list (mt=, a provider's or account's `media_types`): m-line media types (RFC
+/// 8866 5.14: "audio", "video", "image", "text", "application", "message"; any token of 1-32
+/// letters, digits, '-', '_', '.') separated by `sep`, each once (case-insensitive), at most
+/// max_dial_media_types. Returns "" and sets `out`, else why not (`out` untouched).
+std::string parse_media_type_list(std::string_view text, char sep, std::vector<std::string>& out);
 
 /// The dial string that parses back to `targets` (for logs and the management API), as long as
 /// it stays within max_dial_string_bytes: %-escapes can make it longer than the text parsed.

@@ -459,7 +459,7 @@ bool contains(std::span<const std::string_view> list, std::string_view v) noexce
     return false;
 }
 
-// What filter_codecs does to one m= section.
+// What filter_media does to one m= section.
 struct stream_plan {
     enum class action : uint8_t { keep, narrow, disable } act = action::keep;
     std::string formats;                    // narrow: the formats kept, as written, single spaces
@@ -468,13 +468,17 @@ struct stream_plan {
 
 }  // namespace
 
-codec_filter_result filter_codecs(std::string_view body, std::span<const std::string> allowed) {
-    codec_filter_result r;
+media_filter_result filter_media(std::string_view body, std::span<const std::string> allowed,
+                                 std::span<const std::string> types) {
+    media_filter_result r;
     session s;
-    if (allowed.empty() || parse(body, s) != parse_error::ok) {
+    if ((allowed.empty() && types.empty()) || parse(body, s) != parse_error::ok) {
         r.body = std::string(body);
         return r;
     }
+    const auto listed = [](std::span<const std::string> names, std::string_view name) {
+        return std::any_of(names.begin(), names.end(), [&](const std::string& n) { return sip::iequals_ascii(n, name); });
+    };
     // Each section's rtpmap names by payload type, then what becomes of it.
     std::vector<std::pair<std::string_view, std::string_view>> names[session::max_media];
     size_t pos = 0;
@@ -495,7 +499,16 @@ codec_filter_result filter_codecs(std::string_view body, std::span<const std::st
     stream_plan plans[session::max_media];
     for (unsigned k = 0; k < s.n_media; ++k) {
         const media& m = s.streams[k];
-        if (m.port == 0 || !sip::iequals_ascii(m.type, "audio") || !carries_rtp(m)) {
+        if (m.port == 0) {
+            continue;
+        }
+        ++r.active;
+        if (!types.empty() && !listed(types, m.type)) {
+            plans[k].act = stream_plan::action::disable;
+            continue;
+        }
+        if (allowed.empty() || !sip::iequals_ascii(m.type, "audio") || !carries_rtp(m)) {
+            ++r.kept;
             continue;
         }
         ++r.audio_active;
@@ -514,9 +527,7 @@ codec_filter_result filter_codecs(std::string_view body, std::span<const std::st
                 const static_format* f = static_audio_format(pt);
                 name = f != nullptr ? f->name : std::string_view();
             }
-            const bool ok = !name.empty() && std::any_of(allowed.begin(), allowed.end(), [&](const std::string& a) {
-                return sip::iequals_ascii(a, name);
-            });
+            const bool ok = !name.empty() && listed(allowed, name);
             if (ok) {
                 p.formats += p.formats.empty() ? "" : " ";
                 p.formats += pt;
@@ -530,6 +541,7 @@ codec_filter_result filter_codecs(std::string_view body, std::span<const std::st
             continue;
         }
         ++r.audio_kept;
+        ++r.kept;
         if (!p.removed.empty()) {
             p.act = stream_plan::action::narrow;
             r.formats_removed = static_cast<uint16_t>(r.formats_removed + p.removed.size());

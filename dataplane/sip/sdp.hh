@@ -75,23 +75,33 @@ struct rewrite_spec {
 /// in order. Output uses CRLF. Returns "" if the body does not parse.
 std::string rewrite(std::string_view body, const rewrite_spec& spec);
 
-/// What filter_codecs() did to a description.
-struct codec_filter_result {
+/// What filter_media() did to a description.
+struct media_filter_result {
     std::string body;          ///< the description as filtered (CRLF); the input unchanged when it does not parse
-    uint8_t audio_active = 0;  ///< RTP audio streams with a port (not disabled) in the input
+    uint8_t audio_active = 0;  ///< RTP audio streams with a port (not disabled) of an allowed type in the input
     uint8_t audio_kept = 0;    ///< of those, the streams left with at least one allowed codec
     uint16_t formats_removed = 0;  ///< formats taken out of streams that kept some
+    uint8_t active = 0;        ///< streams with a port in the input, any type
+    uint8_t kept = 0;          ///< streams with a port in the output
 };
 
-/// Keeps, in every active RTP audio stream (m=audio, an RTP profile, port not 0), only the
-/// formats whose encoding name is in `allowed` (case-insensitive, RFC 4855: "PCMA",
-/// "telephone-event"), in the order the description gives them. A format's name is its
-/// a=rtpmap's, else the RFC 3551 static payload type's; a dynamic type without an rtpmap has no
-/// name and goes. The a=rtpmap, a=fmtp and a=rtcp-fb lines of a format taken out go with it.
-/// A stream left with no codec (nothing, or only telephone-event and CN, which carry no voice)
-/// is disabled instead (port 0, its m-line otherwise as written: RFC 3264 6 and 8.2), so an
-/// offer's stream count never changes. Other streams and lines are
-/// kept as written. An empty `allowed` keeps everything. Lines end in CRLF.
-codec_filter_result filter_codecs(std::string_view body, std::span<const std::string> allowed);
+/// Narrows a description to what one party may use; an empty list keeps everything.
+/// - `types`: a stream with a port whose media type (m=audio, m=image; case-insensitive) is not
+///   listed is disabled (port 0, its m-line otherwise as written).
+/// - `codecs`: in every other active RTP audio stream (m=audio, an RTP profile, port not 0),
+///   only the formats whose encoding name is listed (case-insensitive, RFC 4855: "PCMA",
+///   "telephone-event") stay, in the order the description gives them. A format's name is its
+///   a=rtpmap's, else the RFC 3551 static payload type's; a dynamic type without an rtpmap has
+///   no name and goes. The a=rtpmap, a=fmtp and a=rtcp-fb lines of a format taken out go with
+///   it. A stream left with no codec (nothing, or only telephone-event and CN, which carry no
+///   voice) is disabled instead.
+/// A disabled stream keeps its m-line (RFC 3264 6 and 8.2), so an offer's stream count never
+/// changes. Other streams and lines are kept as written. Lines end in CRLF.
+media_filter_result filter_media(std::string_view body, std::span<const std::string> codecs,
+                                 std::span<const std::string> types);
+/// filter_media() with codecs only.
+inline media_filter_result filter_codecs(std::string_view body, std::span<const std::string> allowed) {
+    return filter_media(body, allowed, {});
+}
 
 }  // namespace sf::sdp

@@ -1,7 +1,8 @@
-// Codec filtering (dial option co=, [provider.NAME] codecs), in process: what each leg is
-// offered and answered, a destination whose codecs leave the caller nothing (not dialled: 488,
-// or the next one), re-offers refused for want of a codec, and transfers, where the new party's
-// co= replaces the leaving one's and the staying one's goes on.
+// Codec and media type filtering (dial options co= and mt=, a provider's or account's `codecs`
+// and `media_types`), in process: what each leg is offered and answered, a destination whose
+// lists leave the caller nothing (not dialled: 488, or the next one), re-offers refused for want
+// of a codec or a stream, and transfers, where the new party's co= replaces the leaving one's and
+// the staying one's goes on.
 
 #include "b2bua_fixture.hh"
 
@@ -157,7 +158,7 @@ TEST_F(codecs_test, a_providers_codecs_apply_unless_the_dial_string_says_otherwi
     provider_config p;
     p.name = "alawtrunk";
     p.host = ip(198, 51, 100, 20);
-    p.codecs = {"pcma", "telephone-event"};  // names are case-insensitive
+    p.media.codecs = {"pcma", "telephone-event"};  // names are case-insensitive
     cfg.providers = {p};
     rebuild(cfg);
     const std::pair<std::string, std::string> cases[] = {
@@ -295,7 +296,7 @@ TEST_F(codecs_test, early_media_goes_through_the_ringing_destinations_co) {
 TEST_F(codecs_test, an_accounts_codecs_hold_the_callers_leg_whoever_it_calls) {
     b2bua_config cfg = base_config();
     account_config desk = trusted_account("desk", "192.0.2.10/32");
-    desk.codecs = {"PCMA", "telephone-event"};
+    desk.media.codecs = {"PCMA", "telephone-event"};
     cfg.accounts = {desk};
     rebuild(cfg);
     call_state cs = alaw_call("bob");  // bob has no co=: the caller's account decides
@@ -313,4 +314,115 @@ TEST_F(codecs_test, an_accounts_codecs_hold_the_callers_leg_whoever_it_calls) {
     const auto out = take();
     EXPECT_EQ(count_request(out, core, sip::method::invite), 0u);
     EXPECT_NE(find_response(out, acc, 488), nullptr);
+}
+
+// ------------------------------------------------------------------ media types (mt=)
+
+namespace {
+
+/// alice's phone with video: her usual audio and H.264 on 40002.
+const std::string alice_video_sdp = alice_sdp + "m=video 40002 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n";
+
+/// The port of each m-line of an SDP body, in order.
+std::vector<uint16_t> ports_of(std::string_view body) {
+    sdp::session s;
+    EXPECT_EQ(sdp::parse(body, s), sdp::parse_error::ok) << body;
+    std::vector<uint16_t> out;
+    for (unsigned i = 0; i < s.n_media; ++i) {
+        out.push_back(s.streams[i].port);
+    }
+    return out;
+}
+
+class media_types_test : public codecs_test {
+protected:
+    /// alice (with video) calls through a default dialplan that dials `dial_string`.
+    call_state video_call_to(const std::string& dial_string, unsigned n = 1) {
+        EXPECT_EQ(engine_->load_source("default", "mt.lua", "sys.Dial(\"" + dial_string + "\")"), "");
+        invite_opts o;
+        o.body = alice_video_sdp;
+        o.call_id = "mt-" + std::to_string(n) + "@192.0.2.10";
+        o.branch = "z9hG4bKmt" + std::to_string(n);
+        return start_call(o);
+    }
+};
+
+}  // namespace
+
+TEST_F(media_types_test, a_destinations_mt_disables_the_streams_of_other_types_and_their_ports_go_back) {
+    call_state cs = video_call_to("bob@198.51.100.20[mt=audio/image]");
+    ASSERT_NE(cs.b_invite, nullptr);
+    const auto offered = ports_of(cs.b_invite->msg.body);
+    ASSERT_EQ(offered.size(), 2u);
+    EXPECT_NE(offered[0], 0u) << "the audio as it was";
+    EXPECT_EQ(offered[1], 0u) << "bob is offered the video disabled";
+    EXPECT_NE(cs.b_invite->msg.body.find("H264"), std::string::npos) << "its m-line and attributes kept in place";
+    EXPECT_EQ(b2b_->stats().codec_offers_refused, 0u);
+
+    from_bob(bob_response(cs.b_invite->msg, 200, "OK", bob_sdp + "m=video 0 RTP/AVP 96\r\n"));
+    auto out = take();
+    const received* ok = find_response(out, acc, 200);
+    ASSERT_NE(ok, nullptr);
+    EXPECT_EQ(ports_of(ok->msg.body), (std::vector<uint16_t>{ports_of(ok->msg.body).at(0), 0}));
+    EXPECT_EQ(relay_entries(), 4u) << "the video anchored for alice's offer gave its ports back with the answer";
+    EXPECT_EQ(b2b_->stats().streams_removed, 1u);
+    const auto calls = json("{\"calls\":" + b2b_->calls_json() + "}");
+    const auto& b = calls.get_child("calls").begin()->second.get_child("b");
+    ASSERT_EQ(b.get_child("media_types").size(), 2u);
+    EXPECT_EQ(b.get_child("media_types").begin()->second.get_value<std::string>(), "audio");
+    EXPECT_TRUE(calls.get_child("calls").begin()->second.get_child("a.media_types").empty());
+
+    // A re-offer of video alone leaves bob nothing he may take: 488, nothing relayed.
+    cs.a_tag = std::string(ok->msg.to.tag);
+    from_alice(alice_request("ACK", cs.a_tag, 1, "z9hG4bKaliceack", "mt-1@192.0.2.10"));
+    take();
+    const std::string video_only =
+        "v=0\r\no=alice 1000 1001 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\n"
+        "m=audio 0 RTP/AVP 0\r\nm=video 40002 RTP/AVP 96\r\n";
+    from_alice(with_body(alice_request("INVITE", cs.a_tag, 2, "z9hG4bKalicevid", "mt-1@192.0.2.10"), video_only));
+    out = take();
+    EXPECT_NE(find_response(out, acc, 488), nullptr);
+    EXPECT_EQ(find_request(out, core, sip::method::invite), nullptr);
+    EXPECT_EQ(b2b_->stats().codec_offers_refused, 1u);
+    EXPECT_EQ(relay_entries(), 4u) << "refused before anything was anchored";
+}
+
+TEST_F(media_types_test, a_destination_whose_mt_leaves_the_offer_nothing_is_not_dialled) {
+    ASSERT_EQ(engine_->load_source("default", "mt.lua", "sys.Dial(\"bob@198.51.100.20[mt=image]\")"), "");
+    invite_opts o;
+    o.body = alice_video_sdp;
+    from_alice(alice_invite(o));
+    const auto out = take();
+    EXPECT_EQ(count_request(out, core, sip::method::invite), 0u) << "a fax-only destination for a video call";
+    EXPECT_NE(find_response(out, acc, 488), nullptr);
+    EXPECT_EQ(b2b_->stats().codec_offers_refused, 1u);
+    EXPECT_EQ(b2b_->active_calls(), 0u);
+    EXPECT_EQ(relay_entries(), 0u);
+}
+
+TEST_F(media_types_test, a_providers_media_types_apply_and_a_dial_string_overrides_them_list_by_list) {
+    b2bua_config cfg = base_config();
+    cfg.accounts = {trusted_account("desk", "192.0.2.10/32")};
+    provider_config p;
+    p.name = "pstn";
+    p.host = ip(198, 51, 100, 20);
+    p.media.types = {"audio", "image"};
+    cfg.providers = {p};
+    rebuild(cfg);
+    const std::pair<std::string, uint16_t> cases[] = {
+        {"1234@pstn", 0},                   // the provider's: no video
+        {"1234@pstn[co=PCMU]", 0},          // co= replaces the codecs only
+        {"1234@pstn[mt=audio/video]", 1},   // mt= replaces the types
+        {"1234@198.51.100.20", 1},          // the address alone is no provider
+    };
+    unsigned n = 0;
+    for (const auto& [dial_string, video] : cases) {
+        call_state cs = video_call_to(dial_string, ++n);
+        ASSERT_NE(cs.b_invite, nullptr) << dial_string;
+        EXPECT_EQ(ports_of(cs.b_invite->msg.body).at(1) != 0, video != 0) << dial_string;
+        from_bob(bob_response(cs.b_invite->msg, 486, "Busy Here"));
+        take();
+    }
+    EXPECT_EQ(b2b_->active_calls(), 0u);
+    EXPECT_EQ(relay_entries(), 0u);
 }

@@ -757,12 +757,12 @@ TEST_F(config_test, accounts_providers_and_registrar_parse) {
                                    "ha1_md5 = 0123456789ABCDEF0123456789abcdef\n"
                                    "ha1_sha256 = " + std::string(64, 'e') + "\n"
                                    "realm = acme realm\nregister = true\nusers = 100, 101 ,reception\n"
-                                   "codecs = G722,PCMA\n"
+                                   "codecs = G722,PCMA\nmedia_types = audio\n"
                                    "[provider.carrier1]\nhost = 198.51.100.20\nport = 5080\nrealm = core\n"
                                    "username = trunk\npassword = p@ss\nfrom_host = trunk.example.net\n"
                                    "register = true\nregister_expiry = 600\ntransport = UDP\ntrust_identity = true\n"
                                    "ping = 15\nresponse_timeout = 3\nmax_calls = 30\n"
-                                   "codecs = PCMA, telephone-event\n"
+                                   "codecs = PCMA, telephone-event\nmedia_types = audio, image\n"
                                    "[provider.carrier2]\nhost = 192.0.2.99\n"));
     EXPECT_EQ(c.sip.domain, "voice.example.net");
     EXPECT_EQ(c.dialplan.named.size(), 3u);
@@ -805,8 +805,9 @@ TEST_F(config_test, accounts_providers_and_registrar_parse) {
     EXPECT_EQ(acme.transfer_dialplan, "");
     EXPECT_TRUE(acme.may_register);
     EXPECT_EQ(acme.users, (std::vector<std::string>{"100", "101", "reception"}));
-    EXPECT_EQ(acme.codecs, (std::vector<std::string>{"G722", "PCMA"}));
-    EXPECT_TRUE(big.codecs.empty());
+    EXPECT_EQ(acme.media.codecs, (std::vector<std::string>{"G722", "PCMA"}));
+    EXPECT_EQ(acme.media.types, (std::vector<std::string>{"audio"}));
+    EXPECT_FALSE(big.media.restricts());
 
     ASSERT_EQ(c.providers.size(), 2u);
     const provider_config& p1 = c.providers[0];
@@ -824,7 +825,8 @@ TEST_F(config_test, accounts_providers_and_registrar_parse) {
     EXPECT_EQ(p1.ping_s, 15u);
     EXPECT_EQ(p1.response_timeout_s, 3u);
     EXPECT_EQ(p1.max_calls, 30u);
-    EXPECT_EQ(p1.codecs, (std::vector<std::string>{"PCMA", "telephone-event"}));
+    EXPECT_EQ(p1.media.codecs, (std::vector<std::string>{"PCMA", "telephone-event"}));
+    EXPECT_EQ(p1.media.types, (std::vector<std::string>{"audio", "image"}));
     const provider_config& p2 = c.providers[1];
     EXPECT_EQ(p2.port, 5060);
     EXPECT_EQ(p2.realm, -1);
@@ -833,7 +835,7 @@ TEST_F(config_test, accounts_providers_and_registrar_parse) {
     EXPECT_FALSE(p2.registers);
     EXPECT_EQ(p2.register_expiry, 3600u);
     EXPECT_FALSE(p2.trust_identity) << "outside the trust domain unless said";
-    EXPECT_TRUE(p2.codecs.empty()) << "any codec unless told";
+    EXPECT_FALSE(p2.media.restricts()) << "any codec and media type unless told";
     EXPECT_EQ(p2.ping_s, 0u) << "not probed unless said";
     EXPECT_EQ(p2.response_timeout_s, 0u);
 
@@ -895,6 +897,7 @@ TEST_F(config_test, named_dialplans) {
     // An account naming a dialplan that is not declared.
     expect_error(minimal("[account.a]\npassword = x\ndialplan = nothere\n"), "account.a.dialplan");
     expect_error(minimal("[account.a]\npassword = x\ncodecs = PCMA;PCMU\n"), "account.a.codecs");
+    expect_error(minimal("[account.a]\npassword = x\nmedia_types = audio video\n"), "account.a.media_types");
     expect_error(minimal("[account.a]\npassword = x\ndialplan =\n"), "account.a.dialplan");
     // 'transfer' is declared only when [dialplan] transfer is set.
     expect_error(minimal("[account.a]\npassword = x\ntransfer_dialplan = transfer\n"), "account.a.transfer_dialplan");
@@ -994,6 +997,9 @@ TEST_F(config_test, bad_provider_values_name_their_key) {
     expect_error(minimal(h + "codecs =\n"), "provider.p.codecs");
     expect_error(minimal(h + "codecs = PCMA/PCMU\n"), "provider.p.codecs");  // a comma list here
     expect_error(minimal(h + "codecs = PCMA, PCMA\n"), "provider.p.codecs");
+    expect_error(minimal(h + "media_types =\n"), "provider.p.media_types");
+    expect_error(minimal(h + "media_types = audio/image\n"), "provider.p.media_types");  // a comma list here
+    expect_error(minimal(h + "media_types = audio, Audio\n"), "provider.p.media_types");
     expect_error(minimal(h + "transport = tls\n"), "provider.p.transport");
     expect_error(minimal(h + "proxy = 1.2.3.4\n"), "provider.p.proxy");
     expect_error(minimal("[provider.local]\nhost = 198.51.100.20\n"), "provider.local");
@@ -1075,14 +1081,16 @@ TEST_F(config_test, example_two_nic_account_examples_parse_when_uncommented) {
     ASSERT_EQ(c.accounts.size(), 2u);
     EXPECT_EQ(c.accounts[0].name, "bigcorp");
     EXPECT_EQ(c.accounts[0].dialplan, "wholesale");
-    EXPECT_EQ(c.accounts[0].codecs, (std::vector<std::string>{"PCMA", "G729", "telephone-event"}));
+    EXPECT_EQ(c.accounts[0].media.codecs, (std::vector<std::string>{"PCMA", "G729", "telephone-event"}));
+    EXPECT_EQ(c.accounts[0].media.types, (std::vector<std::string>{"audio", "image"}));
     EXPECT_EQ(c.accounts[1].name, "acme");
     EXPECT_EQ(c.accounts[1].users.size(), 3u);
     ASSERT_EQ(c.providers.size(), 1u);
     EXPECT_EQ(c.providers[0].realm, 1);
     EXPECT_TRUE(c.providers[0].verify_identity);
     EXPECT_TRUE(c.providers[0].registers);
-    EXPECT_EQ(c.providers[0].codecs, (std::vector<std::string>{"PCMA", "PCMU", "telephone-event"}));
+    EXPECT_EQ(c.providers[0].media.codecs, (std::vector<std::string>{"PCMA", "PCMU", "telephone-event"}));
+    EXPECT_EQ(c.providers[0].media.types, (std::vector<std::string>{"audio", "image"}));
     EXPECT_EQ(c.registrar.keepalive_s, 30u);
 }
 

@@ -129,7 +129,7 @@ TEST(dial_string, percent_escapes_carry_separators_in_values) {
 TEST(dial_string, format_round_trips) {
     const std::string text =
         "bob@198.51.100.20:5080[tr=c,cm=1,fu=1000,fd=Smith%2C John,rt=25,h=X-A: 1]&carol@198.51.100.30[cm=0]|"
-        "dave@198.51.100.40[dt=2,cd=60,rd=8,mr=media_1,pai=+15550100,dv=user-busy,co=PCMA/telephone-event]";
+        "dave@198.51.100.40[dt=2,cd=60,rd=8,mr=media_1,pai=+15550100,dv=user-busy,co=PCMA/telephone-event,mt=audio/image]";
     const auto first = dial(text);
     const std::string formatted = format_dial_string(first);
     const auto second = dial(formatted);
@@ -146,7 +146,7 @@ TEST(dial_string, format_round_trips) {
         EXPECT_EQ(first[i].continuous_media, second[i].continuous_media);
         EXPECT_EQ(first[i].diversion, second[i].diversion);
         EXPECT_EQ(first[i].media_realm_name, second[i].media_realm_name);
-        EXPECT_EQ(first[i].codecs, second[i].codecs);
+        EXPECT_EQ(first[i].media, second[i].media);
     }
     EXPECT_EQ(formatted.find('|'), formatted.rfind('|'));  // one sequential step
 }
@@ -238,6 +238,12 @@ TEST(dial_string, errors_say_what_is_wrong) {
         {"bob@198.51.100.20[co=PCMA/pcma]", "'pcma' named twice"},
         {"bob@198.51.100.20[co=a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p/q]", "more than 16 codecs"},
         {"bob@198.51.100.20[co=PCMA,co=PCMU]", "given twice"},
+        {"bob@198.51.100.20[mt=]", "option mt expects media types separated by '/'"},
+        {"bob@198.51.100.20[mt=audio//image]", "bad media type name ''"},
+        {"bob@198.51.100.20[mt=audio/AUDIO]", "'AUDIO' named twice"},
+        {"bob@198.51.100.20[mt=a/b/c/d/e/f/g/h/i]", "more than 8 media types"},
+        {"bob@198.51.100.20[mt=audio,mt=image]", "given twice"},
+        {"bob@198.51.100.20[xx=1]", "known: tr, cm, fu, fd, fh, pai, dv, rt, dt, cd, rd, mr, co, mt, h"},
     };
     for (const auto& [text, want] : cases) {
         const std::string err = dial_error(text);
@@ -303,13 +309,33 @@ TEST(dial_string, codecs_are_per_destination_in_the_order_given) {
     const auto out = dial("bob@198.51.100.20[co=PCMA/ telephone-event /G722]&carol@198.51.100.30|"
                           "dave@198.51.100.40[co=a_b-c.d]");
     ASSERT_EQ(out.size(), 3u);
-    EXPECT_EQ(out[0].codecs, (std::vector<std::string>{"PCMA", "telephone-event", "G722"}));
-    EXPECT_TRUE(out[1].codecs.empty()) << "no co=: any codec";
-    EXPECT_EQ(out[2].codecs, (std::vector<std::string>{"a_b-c.d"}));
+    EXPECT_EQ(out[0].media.codecs, (std::vector<std::string>{"PCMA", "telephone-event", "G722"}));
+    EXPECT_TRUE(out[1].media.codecs.empty()) << "no co=: any codec";
+    EXPECT_EQ(out[2].media.codecs, (std::vector<std::string>{"a_b-c.d"}));
     EXPECT_NE(format_dial_string(out).find("[co=PCMA/telephone-event/G722]"), std::string::npos);
     std::vector<std::string> list;
     EXPECT_EQ(parse_codec_list(" PCMA , PCMU ", ',', list), "");
     EXPECT_EQ(list, (std::vector<std::string>{"PCMA", "PCMU"}));
     EXPECT_NE(parse_codec_list("PCMA,", ',', list), "");
     EXPECT_EQ(list, (std::vector<std::string>{"PCMA", "PCMU"})) << "a failed parse leaves the list alone";
+}
+
+TEST(dial_string, media_types_are_per_destination_and_apart_from_the_codecs) {
+    const auto out = dial("bob@198.51.100.20[mt=audio/image,co=PCMA]&carol@198.51.100.30");
+    ASSERT_EQ(out.size(), 2u);
+    EXPECT_EQ(out[0].media.types, (std::vector<std::string>{"audio", "image"}));
+    EXPECT_EQ(out[0].media.codecs, (std::vector<std::string>{"PCMA"}));
+    EXPECT_TRUE(out[0].media.restricts());
+    EXPECT_FALSE(out[1].media.restricts()) << "neither: anything";
+    EXPECT_NE(format_dial_string(out).find("[co=PCMA,mt=audio/image]"), std::string::npos) << format_dial_string(out);
+
+    // A dial string's list overrides a provider's, one list at a time.
+    media_policy own;
+    own.types = {"audio"};
+    media_policy provider;
+    provider.codecs = {"PCMU"};
+    provider.types = {"audio", "video"};
+    own.inherit(provider);
+    EXPECT_EQ(own.codecs, (std::vector<std::string>{"PCMU"}));
+    EXPECT_EQ(own.types, (std::vector<std::string>{"audio"}));
 }

@@ -1,9 +1,11 @@
-// libFuzzer target: SDP parse, the relay rewrite and the codec filter (co=). Invariants: the
-// rewrite of any body that parses is itself a body that parses, with the same number of
+// libFuzzer target: SDP parse, the relay rewrite and the media filter (co=, mt=). Invariants:
+// the rewrite of any body that parses is itself a body that parses, with the same number of
 // streams, all pointing at the relay. The filter keeps a body that does not parse as it is;
 // of one that parses it makes one that parses with the same streams (type, protocol), each
-// with its port or disabled (only RTP audio), its formats a subsequence of the input's, as
-// many audio streams left as it says; and filtering again changes nothing.
+// with its port or disabled (by codecs: only RTP audio), its formats a subsequence of the
+// input's, as many audio streams left as it says; with media types, a stream of a type not
+// listed ends disabled and a listed one as the codecs alone leave it, as many streams active
+// and kept as it says; and filtering again changes nothing.
 
 #include "sip/ascii.hh"
 #include "sip/sdp.hh"
@@ -58,7 +60,7 @@ bool rtp_audio(const media& m) {
 
 void check_filter(std::string_view in, parse_error e, const session& s) {
     static const std::vector<std::string> allowed = {"PCMA", "telephone-event", "opus", "G722"};
-    const codec_filter_result f = filter_codecs(in, allowed);
+    const media_filter_result f = filter_codecs(in, allowed);
     if (e != parse_error::ok) {
         if (f.body != in || f.audio_active != 0) {
             __builtin_trap();
@@ -86,6 +88,44 @@ void check_filter(std::string_view in, parse_error e, const session& s) {
     }
 }
 
+// With media types as well: a stream with a port whose type is not listed ends at port 0, one
+// that is listed is what the codec filter alone makes of it; active and kept count the ports.
+void check_media_types(std::string_view in, parse_error e, const session& s) {
+    static const std::vector<std::string> allowed = {"PCMA", "telephone-event"};
+    static const std::vector<std::string> types = {"audio", "IMAGE"};
+    const media_filter_result f = filter_media(in, allowed, types);
+    if (e != parse_error::ok) {
+        if (f.body != in || f.active != 0 || f.kept != 0) {
+            __builtin_trap();
+        }
+        return;
+    }
+    session out;
+    if (parse(f.body, out) != parse_error::ok || out.n_media != s.n_media || f.kept > f.active) {
+        __builtin_trap();
+    }
+    const media_filter_result codecs_only = filter_codecs(in, allowed);
+    session by_codecs;
+    if (parse(codecs_only.body, by_codecs) != parse_error::ok) {
+        __builtin_trap();
+    }
+    unsigned active = 0, kept = 0;
+    for (unsigned i = 0; i < out.n_media; ++i) {
+        const media& a = s.streams[i];
+        const media& b = out.streams[i];
+        const bool listed = sf::sip::iequals_ascii(a.type, "audio") || sf::sip::iequals_ascii(a.type, "image");
+        const uint16_t want = listed ? by_codecs.streams[i].port : 0;
+        if (b.port != want || a.type != b.type || a.proto != b.proto || !subsequence(b.formats, a.formats)) {
+            __builtin_trap();
+        }
+        active += a.port != 0 ? 1 : 0;
+        kept += b.port != 0 ? 1 : 0;
+    }
+    if (active != f.active || kept != f.kept || filter_media(f.body, allowed, types).body != f.body) {
+        __builtin_trap();
+    }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -102,6 +142,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     std::string out = rewrite(in, spec);
     check_filter(in, e, s);
+    check_media_types(in, e, s);
     if (e != parse_error::ok) {
         if (!out.empty()) {
             __builtin_trap();

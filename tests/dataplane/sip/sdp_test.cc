@@ -335,14 +335,14 @@ namespace {
 
 const std::string sdp_head = "v=0\r\no=- 1 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\n";
 
-codec_filter_result filtered(const std::string& media, std::vector<std::string> allowed) {
+media_filter_result filtered(const std::string& media, std::vector<std::string> allowed) {
     return filter_codecs(sdp_head + media, allowed);
 }
 
 }  // namespace
 
 TEST(sdp_filter_codecs, keeps_the_allowed_formats_in_the_offer_order_with_their_attributes) {
-    const codec_filter_result r = filtered("m=audio 4000 RTP/AVP 0 18 8 101\r\n"
+    const media_filter_result r = filtered("m=audio 4000 RTP/AVP 0 18 8 101\r\n"
                                            "a=rtpmap:0 PCMU/8000\r\n"
                                            "a=rtpmap:18 G729/8000\r\n"
                                            "a=fmtp:18 annexb=no\r\n"
@@ -370,7 +370,7 @@ TEST(sdp_filter_codecs, keeps_the_allowed_formats_in_the_offer_order_with_their_
 
 TEST(sdp_filter_codecs, names_static_types_by_rfc_3551_and_drops_unnamed_dynamic_ones) {
     // 0 and 8 without rtpmap are PCMU and PCMA; 97 has no rtpmap, so no name to allow it by.
-    codec_filter_result r = filtered("m=audio 4000 RTP/AVP 97 0 8 13\r\n", {"PCMA", "CN"});
+    media_filter_result r = filtered("m=audio 4000 RTP/AVP 97 0 8 13\r\n", {"PCMA", "CN"});
     EXPECT_EQ(r.body, sdp_head + "m=audio 4000 RTP/AVP 8 13\r\n");
     // An rtpmap renames a type: 8 is remapped to something that is not PCMA here.
     r = filtered("m=audio 4000 RTP/AVP 8 0\r\na=rtpmap:8 speex/8000\r\n", {"PCMA", "PCMU"});
@@ -378,7 +378,7 @@ TEST(sdp_filter_codecs, names_static_types_by_rfc_3551_and_drops_unnamed_dynamic
 }
 
 TEST(sdp_filter_codecs, a_stream_left_without_a_format_is_disabled_as_written) {
-    const codec_filter_result r = filtered("m=audio 4000 RTP/AVP 0 101\r\n"
+    const media_filter_result r = filtered("m=audio 4000 RTP/AVP 0 101\r\n"
                                            "a=rtpmap:101 telephone-event/8000\r\n"
                                            "m=audio 4002 RTP/AVP 8\r\n",
                                            {"PCMA"});
@@ -392,7 +392,7 @@ TEST(sdp_filter_codecs, a_stream_left_without_a_format_is_disabled_as_written) {
     session s;
     EXPECT_EQ(parse(r.body, s), parse_error::ok);
 
-    const codec_filter_result none = filtered("m=audio 4000 RTP/AVP 18\r\n", {"PCMA"});
+    const media_filter_result none = filtered("m=audio 4000 RTP/AVP 18\r\n", {"PCMA"});
     EXPECT_EQ(none.audio_active, 1u);
     EXPECT_EQ(none.audio_kept, 0u) << "nothing left: as an offer, refused";
 }
@@ -402,7 +402,7 @@ TEST(sdp_filter_codecs, leaves_video_fax_srtp_profiles_and_disabled_streams_to_t
                               "m=video 4002 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n"
                               "m=image 4004 udptl t38\r\n"
                               "m=audio 4006 RTP/SAVP 0 18\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:x\r\n";
-    const codec_filter_result r = filtered(media, {"PCMU"});
+    const media_filter_result r = filtered(media, {"PCMU"});
     EXPECT_EQ(r.body, sdp_head + "m=audio 0 RTP/AVP 18\r\n"
                                  "m=video 4002 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n"
                                  "m=image 4004 udptl t38\r\n"
@@ -421,8 +421,52 @@ TEST(sdp_filter_codecs, an_empty_list_or_a_body_that_does_not_parse_is_kept_as_i
 }
 
 TEST(sdp_filter_codecs, dtmf_events_and_comfort_noise_alone_are_no_codec) {
-    const codec_filter_result r = filtered("m=audio 4000 RTP/AVP 0 13 101\r\na=rtpmap:101 telephone-event/8000\r\n",
+    const media_filter_result r = filtered("m=audio 4000 RTP/AVP 0 13 101\r\na=rtpmap:101 telephone-event/8000\r\n",
                                            {"PCMA", "telephone-event", "CN"});
     EXPECT_EQ(r.body, sdp_head + "m=audio 0 RTP/AVP 0 13 101\r\na=rtpmap:101 telephone-event/8000\r\n");
     EXPECT_EQ(r.audio_kept, 0u) << "PCMU was the only voice, and it is not allowed";
+}
+
+// mt= (media types): a stream of a type not listed is disabled in place, whatever its
+// protocol; listed ones pass to the codec filter (RTP audio) or as they are.
+TEST(sdp_filter_media, a_stream_of_a_type_not_allowed_is_disabled_in_place) {
+    const std::string media = "m=audio 4000 RTP/AVP 0 18\r\n"
+                              "m=video 4002 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n"
+                              "m=image 4004 udptl t38\r\n"
+                              "m=text 0 RTP/AVP 98\r\n";
+    const std::vector<std::string> types{"Audio", "image"};  // case-insensitive
+    media_filter_result r = filter_media(sdp_head + media, {}, types);
+    EXPECT_EQ(r.body, sdp_head + "m=audio 4000 RTP/AVP 0 18\r\n"
+                                 "m=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n"
+                                 "m=image 4004 udptl t38\r\n"
+                                 "m=text 0 RTP/AVP 98\r\n")
+        << "the m-line keeps its place and formats; its attributes stay (RFC 3264 8.2 allows either)";
+    EXPECT_EQ(r.active, 3u) << "the disabled text stream is not counted";
+    EXPECT_EQ(r.kept, 2u);
+    EXPECT_EQ(r.audio_active, 0u) << "no codec list: the audio was not judged";
+
+    // With codecs too: the audio narrowed, the video gone, the fax kept.
+    const std::vector<std::string> codecs{"PCMU"};
+    r = filter_media(sdp_head + media, codecs, types);
+    EXPECT_EQ(r.body, sdp_head + "m=audio 4000 RTP/AVP 0\r\n"
+                                 "m=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n"
+                                 "m=image 4004 udptl t38\r\n"
+                                 "m=text 0 RTP/AVP 98\r\n");
+    EXPECT_EQ(r.audio_active, 1u);
+    EXPECT_EQ(r.audio_kept, 1u);
+    EXPECT_EQ(r.kept, 2u);
+    EXPECT_EQ(filter_media(r.body, codecs, types).body, r.body) << "filtering again changes nothing";
+}
+
+TEST(sdp_filter_media, an_audio_stream_of_a_type_not_allowed_is_not_judged_by_the_codecs) {
+    const std::vector<std::string> codecs{"PCMA"}, types{"image"};
+    const media_filter_result r = filter_media(sdp_head + "m=audio 4000 RTP/AVP 0\r\nm=image 4004 udptl t38\r\n",
+                                               codecs, types);
+    EXPECT_EQ(r.body, sdp_head + "m=audio 0 RTP/AVP 0\r\nm=image 4004 udptl t38\r\n");
+    EXPECT_EQ(r.audio_active, 0u);
+    EXPECT_EQ(r.active, 2u);
+    EXPECT_EQ(r.kept, 1u);
+    const media_filter_result none = filter_media(sdp_head + "m=video 4002 RTP/AVP 96\r\n", {}, types);
+    EXPECT_EQ(none.kept, 0u) << "nothing left: as an offer, refused";
+    EXPECT_EQ(none.body, sdp_head + "m=video 0 RTP/AVP 96\r\n");
 }
