@@ -87,6 +87,13 @@ if alaw_first and hosts[alaw_first] and hosts[alaw_next] then
            alaw_next .. "@" .. hosts[alaw_next] .. ":5060")
 end
 
+-- "X-novideo" dials X with voice and fax only (mt=): a caller's video reaches X disabled
+-- (m=video 0), as for a PSTN trunk that refuses offers with video.
+name = string.match(user, "^(%a+)%-novideo$")
+if name and hosts[name] then
+  sys.Dial(name .. "@" .. hosts[name] .. ":5060[mt=audio/image]")
+end
+
 -- "X-rd" dials X and follows its redirect (rd=2: the 302's two best Contacts, in turn).
 name = string.match(user, "^(%a+)%-rd$")
 if name and hosts[name] then

@@ -205,6 +205,17 @@ def seeds():
         rec(BOB, reply(BOB, 200, "OK")),
         rec(CAROL, callee_request(CAROL, "BYE", 2, "z9hG4bKcbye"), T33S),
         rec(ALICE, reply(ALICE, 200, "OK"))]
+    # mt= (the lab dialplan's bob-novideo: audio and image): bob is offered alice's video
+    # disabled and declines it; alice's re-offer of video alone gets 488.
+    yield "media_types_novideo", [
+        rec(ALICE, invite(ALICE, "bob-novideo", body=video_sdp(ALICE, 40000, 40002)), T0),
+        rec(BOB, response(BOB, 200, "OK", of_invite=True, body=video_sdp(BOB, 30000, 0))),
+        rec(ALICE, caller_request(ALICE, "ACK", 1, "z9hG4bKack1", user="bob-novideo")),
+        rec(ALICE, caller_request(ALICE, "INVITE", 2, "z9hG4bKavid", user="bob-novideo",
+                                  body=video_sdp(ALICE, 0, 40004, 2)), T1S),
+        rec(ALICE, caller_request(ALICE, "ACK", 2, "z9hG4bKavid", user="bob-novideo")),
+        rec(ALICE, caller_request(ALICE, "BYE", 3, "z9hG4bKbye1", user="bob-novideo"), T4S),
+        rec(BOB, reply(BOB, 200, "OK"))]
     # While the transfer rings carol, alice's offer to add T.38 gets 491; then the transfer completes.
     yield "transfer_ringing_refuses_added_stream", answered(user="bob-trc") + [
         bob_refers("carol@198.51.100.30"),

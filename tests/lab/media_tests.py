@@ -69,6 +69,11 @@
                     are one more than before the call (the audio's; the video's went back with the
                     answer); after it, as before. 150 RTP packets each way arrive;
                     sip.streams_removed grows by 1.
+  video_disabled_for_a_destination_without_it
+                    as declined_video_gives_its_ports_back, but alice calls `bob-novideo` (the lab
+                    dialplan: mt=audio/image): bob's INVITE has the video at port 0, the audio
+                    passes (150 RTP packets each way, codec_offers_refused unchanged), and the
+                    pairs in use are the audio's only, during and after as before.
 """
 import json
 import os
@@ -78,7 +83,7 @@ from transfer_tests import read_trace, _is_request  # sipp -trace_msg parsing
 
 MEDIA_TESTS = ["rtp_loss_recorded", "media_timeout_hangs_up_a_silent_call", "call_quality_from_rtcp",
                "quality_routes_around_a_poor_trunk", "t38_fax_switch", "codec_filter",
-               "declined_video_gives_its_ports_back"]
+               "declined_video_gives_its_ports_back", "video_disabled_for_a_destination_without_it"]
 T38_UA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "t38_ua.py")
 T38_PACKETS = 100
 STAGED_CONFIG = "/run/sipferry-lab/stage/configs/lab.conf"
@@ -591,17 +596,19 @@ class MediaTests:
         if errs:
             self._fail("; ".join(errs))
 
-    def test_declined_video_gives_its_ports_back(self, tdir):
+    def _video_call(self, tdir, service, count):
+        """alice (uac_call_video) calls `service`, which reaches bob (uas_answer_no_video), while
+        relay.port_pairs are sampled five times 1.5-3.5 s after she starts (the call is up).
+        Fails the test when a sipp fails; returns the errors: RTP short of `count` each way, samples with more
+        than the audio's pairs, and pairs in use after the call not back to where they were."""
         import threading
         import time
-        count = 150
         before = self._port_pairs_in_use()
-        removed_before = self._sip_stat("streams_removed")
         result = {}
 
         def call():
             result["call"] = self._alice_calls_bob(tdir, count, bob_scenario="uas_answer_no_video.xml",
-                                                   alice_scenario="uac_call_video.xml")
+                                                   alice_scenario="uac_call_video.xml", service=service)
         caller = threading.Thread(target=call, daemon=True)
         caller.start()
         try:
@@ -628,9 +635,6 @@ class MediaTests:
         self._progress(f"RTP: bob got {got_bob}/{count}, alice {got_alice}/{count}")
         if (got_bob, got_alice) != (count, count):
             errs.append(f"RTP: bob got {got_bob}, alice {got_alice}, wanted {count} each")
-        removed = self._sip_stat("streams_removed") - removed_before
-        if removed != 1:
-            errs.append(f"sip.streams_removed grew by {removed}, wanted 1")
         deadline = time.monotonic() + 5
         after = self._port_pairs_in_use()
         while after != before and time.monotonic() < deadline:
@@ -638,6 +642,36 @@ class MediaTests:
             after = self._port_pairs_in_use()
         if after != before:
             errs.append(f"relay port pairs in use {after} after the call, {before} before it")
+        return errs
+
+    def _video_port_offered_to_bob(self, tdir):
+        """The port of the m=video line of the INVITE bob got (None: no INVITE or no video)."""
+        invites = [m for m in read_trace(os.path.join(tdir, "bob.msg")) if m["dir"] == "in" and _is_request(m, "INVITE")]
+        found = re.search(r"m=video (\d+) ", invites[0]["body"]) if invites else None
+        return int(found.group(1)) if found else None
+
+    def test_declined_video_gives_its_ports_back(self, tdir):
+        removed_before = self._sip_stat("streams_removed")
+        errs = self._video_call(tdir, "bob", 150)
+        offered = self._video_port_offered_to_bob(tdir)
+        self._progress(f"bob was offered the video on port {offered}")
+        if not offered:
+            errs.append(f"bob was offered the video on port {offered}, wanted a relay port")
+        removed = self._sip_stat("streams_removed") - removed_before
+        if removed != 1:
+            errs.append(f"sip.streams_removed grew by {removed}, wanted 1")
+        if errs:
+            self._fail("; ".join(errs))
+
+    def test_video_disabled_for_a_destination_without_it(self, tdir):
+        refused = self._sip_stat("codec_offers_refused")
+        errs = self._video_call(tdir, "bob-novideo", 150)
+        offered = self._video_port_offered_to_bob(tdir)
+        self._progress(f"bob-novideo (mt=audio/image) was offered the video on port {offered}")
+        if offered != 0:
+            errs.append(f"bob was offered the video on port {offered}, wanted 0 (mt=audio/image)")
+        if self._sip_stat("codec_offers_refused") != refused:
+            errs.append("sip.codec_offers_refused grew: the audio should have passed")
         if errs:
             self._fail("; ".join(errs))
 
