@@ -534,24 +534,14 @@ std::string b2bua::rewrite_sdp(call& c, bool for_b, std::string_view body) {
 }
 
 std::string b2bua::allowed_media(std::string_view sdp, const media_policy& x, const media_policy& y, bool* refused) {
-    sdp::media_filter_result r{std::string(sdp)};
-    bool filtered = false;
-    unsigned audio_active = 0, active = 0;  // what the description had (the first filter tells)
-    bool codecs = false, types = false;     // which lists ran
-    for (const media_policy* p : {&x, &y}) {
-        if (p->restricts()) {
-            r = sdp::filter_media(r.body, p->codecs, p->types);
-            if (!filtered) {
-                audio_active = r.audio_active;
-                active = r.active;
-                filtered = true;
-            }
-            codecs = codecs || !p->codecs.empty();
-            types = types || !p->types.empty();
-        }
-    }
+    // Both parties' lists in one pass: a name passes when each party that has a list allows it.
+    const sdp::name_list codecs[2] = {x.codecs, y.codecs};
+    const sdp::name_list types[2] = {x.types, y.types};
+    sdp::media_filter_result r = sdp::filter_media(sdp, codecs, types);
     if (refused != nullptr) {
-        *refused = (codecs && audio_active > 0 && r.audio_kept == 0) || (types && active > 0 && r.kept == 0);
+        const bool by_codecs = !x.codecs.empty() || !y.codecs.empty();
+        const bool by_types = !x.types.empty() || !y.types.empty();
+        *refused = (by_codecs && r.audio_active > 0 && r.audio_kept == 0) || (by_types && r.active > 0 && r.kept == 0);
     }
     return std::move(r.body);
 }

@@ -468,17 +468,25 @@ struct stream_plan {
 
 }  // namespace
 
-media_filter_result filter_media(std::string_view body, std::span<const std::string> allowed,
-                                 std::span<const std::string> types) {
+media_filter_result filter_media(std::string_view body, std::span<const name_list> codec_lists,
+                                 std::span<const name_list> type_lists) {
     media_filter_result r;
+    const auto restricts = [](std::span<const name_list> lists) {
+        return std::any_of(lists.begin(), lists.end(), [](name_list l) { return !l.empty(); });
+    };
+    // In every non-empty list of the group.
+    const auto allowed = [](std::span<const name_list> lists, std::string_view name) {
+        return std::all_of(lists.begin(), lists.end(), [&](name_list l) {
+            return l.empty() ||
+                   std::any_of(l.begin(), l.end(), [&](const std::string& n) { return sip::iequals_ascii(n, name); });
+        });
+    };
+    const bool by_codecs = restricts(codec_lists), by_types = restricts(type_lists);
     session s;
-    if ((allowed.empty() && types.empty()) || parse(body, s) != parse_error::ok) {
+    if ((!by_codecs && !by_types) || parse(body, s) != parse_error::ok) {
         r.body = std::string(body);
         return r;
     }
-    const auto listed = [](std::span<const std::string> names, std::string_view name) {
-        return std::any_of(names.begin(), names.end(), [&](const std::string& n) { return sip::iequals_ascii(n, name); });
-    };
     // Each section's rtpmap names by payload type, then what becomes of it.
     std::vector<std::pair<std::string_view, std::string_view>> names[session::max_media];
     size_t pos = 0;
@@ -503,11 +511,11 @@ media_filter_result filter_media(std::string_view body, std::span<const std::str
             continue;
         }
         ++r.active;
-        if (!types.empty() && !listed(types, m.type)) {
+        if (by_types && !allowed(type_lists, m.type)) {
             plans[k].act = stream_plan::action::disable;
             continue;
         }
-        if (allowed.empty() || !sip::iequals_ascii(m.type, "audio") || !carries_rtp(m)) {
+        if (!by_codecs || !sip::iequals_ascii(m.type, "audio") || !carries_rtp(m)) {
             ++r.kept;
             continue;
         }
@@ -527,7 +535,7 @@ media_filter_result filter_media(std::string_view body, std::span<const std::str
                 const static_format* f = static_audio_format(pt);
                 name = f != nullptr ? f->name : std::string_view();
             }
-            const bool ok = !name.empty() && listed(allowed, name);
+            const bool ok = !name.empty() && allowed(codec_lists, name);
             if (ok) {
                 p.formats += p.formats.empty() ? "" : " ";
                 p.formats += pt;

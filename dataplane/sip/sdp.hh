@@ -85,23 +85,34 @@ struct media_filter_result {
     uint8_t kept = 0;          ///< streams with a port in the output
 };
 
-/// Narrows a description to what one party may use; an empty list keeps everything.
-/// - `types`: a stream with a port whose media type (m=audio, m=image; case-insensitive) is not
-///   listed is disabled (port 0, its m-line otherwise as written).
-/// - `codecs`: in every other active RTP audio stream (m=audio, an RTP profile, port not 0),
-///   only the formats whose encoding name is listed (case-insensitive, RFC 4855: "PCMA",
-///   "telephone-event") stay, in the order the description gives them. A format's name is its
-///   a=rtpmap's, else the RFC 3551 static payload type's; a dynamic type without an rtpmap has
-///   no name and goes. The a=rtpmap, a=fmtp and a=rtcp-fb lines of a format taken out go with
-///   it. A stream left with no codec (nothing, or only telephone-event and CN, which carry no
-///   voice) is disabled instead.
+/// A list of names (codecs, media types); empty: any.
+using name_list = std::span<const std::string>;
+
+/// Narrows a description to what the parties may use, each party's lists in one group: a name is
+/// allowed when every non-empty list of its group has it (case-insensitive), so that two
+/// parties' lists are met in one pass; a group of empty lists allows anything.
+/// - `type_lists`: a stream with a port whose media type (m=audio, m=image) is not allowed is
+///   disabled (port 0, its m-line otherwise as written).
+/// - `codec_lists`: in every other active RTP audio stream (m=audio, an RTP profile, port not 0),
+///   only the formats whose encoding name is allowed (RFC 4855: "PCMA", "telephone-event")
+///   stay, in the order the description gives them. A format's name is its a=rtpmap's, else
+///   the RFC 3551 static payload type's; a dynamic type without an rtpmap has no name and goes.
+///   The a=rtpmap, a=fmtp and a=rtcp-fb lines of a format taken out go with it. A stream left
+///   with no codec (nothing, or only telephone-event and CN, which carry no voice) is disabled
+///   instead.
 /// A disabled stream keeps its m-line (RFC 3264 6 and 8.2), so an offer's stream count never
 /// changes. Other streams and lines are kept as written. Lines end in CRLF.
-media_filter_result filter_media(std::string_view body, std::span<const std::string> codecs,
-                                 std::span<const std::string> types);
+media_filter_result filter_media(std::string_view body, std::span<const name_list> codec_lists,
+                                 std::span<const name_list> type_lists);
+/// filter_media() with one list of each.
+inline media_filter_result filter_media(std::string_view body, name_list codecs, name_list types) {
+    const name_list c[1] = {codecs};
+    const name_list t[1] = {types};
+    return filter_media(body, c, t);
+}
 /// filter_media() with codecs only.
-inline media_filter_result filter_codecs(std::string_view body, std::span<const std::string> allowed) {
-    return filter_media(body, allowed, {});
+inline media_filter_result filter_codecs(std::string_view body, name_list allowed) {
+    return filter_media(body, allowed, name_list{});
 }
 
 }  // namespace sf::sdp

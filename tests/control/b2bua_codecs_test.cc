@@ -426,3 +426,29 @@ TEST_F(media_types_test, a_providers_media_types_apply_and_a_dial_string_overrid
     EXPECT_EQ(b2b_->active_calls(), 0u);
     EXPECT_EQ(relay_entries(), 0u);
 }
+
+// The caller's account lists media types, the destination codecs: both hold, and an offer
+// with no codec the destination allows is refused (the two lists are judged together).
+TEST_F(media_types_test, an_accounts_media_types_and_a_destinations_codecs_hold_together) {
+    b2bua_config cfg = base_config();
+    account_config desk = trusted_account("desk", "192.0.2.10/32");
+    desk.media.types = {"audio"};
+    cfg.accounts = {desk};
+    rebuild(cfg);
+    call_state cs = video_call_to("bob@198.51.100.20[co=PCMU/telephone-event]");
+    ASSERT_NE(cs.b_invite, nullptr);
+    EXPECT_EQ(ports_of(cs.b_invite->msg.body).at(1), 0u) << "the account allows no video";
+    EXPECT_EQ(formats_of(cs.b_invite->msg.body), "0 101");
+    from_bob(bob_response(cs.b_invite->msg, 486, "Busy Here"));
+    take();
+
+    ASSERT_EQ(engine_->load_source("default", "mt.lua", "sys.Dial(\"bob@198.51.100.20[co=PCMA]\")"), "");
+    invite_opts o;
+    o.body = alice_video_sdp;  // PCMU and DTMF events, and video
+    o.call_id = "mt-pcma@192.0.2.10";
+    from_alice(alice_invite(o));
+    const auto out = take();
+    EXPECT_EQ(count_request(out, core, sip::method::invite), 0u) << "no codec bob may take: not dialled";
+    EXPECT_NE(find_response(out, acc, 488), nullptr);
+    EXPECT_EQ(b2b_->stats().codec_offers_refused, 1u);
+}

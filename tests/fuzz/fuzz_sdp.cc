@@ -5,7 +5,8 @@
 // with its port or disabled (by codecs: only RTP audio), its formats a subsequence of the
 // input's, as many audio streams left as it says; with media types, a stream of a type not
 // listed ends disabled and a listed one as the codecs alone leave it, as many streams active
-// and kept as it says; and filtering again changes nothing.
+// and kept as it says; two parties' lists in one pass act as their intersection; and filtering
+// again changes nothing.
 
 #include "sip/ascii.hh"
 #include "sip/sdp.hh"
@@ -126,6 +127,21 @@ void check_media_types(std::string_view in, parse_error e, const session& s) {
     }
 }
 
+// Two parties' lists in one pass are their intersection in one list.
+void check_two_parties(std::string_view in) {
+    static const std::vector<std::string> alice = {"PCMA", "PCMU", "telephone-event"}, bob = {"pcma", "G722"};
+    static const std::vector<std::string> both = {"PCMA"};
+    static const std::vector<std::string> fax = {"image", "audio"}, voice = {"AUDIO"};
+    const name_list codecs[2] = {alice, bob};
+    const name_list types[2] = {fax, voice};
+    const media_filter_result two = filter_media(in, codecs, types);
+    const media_filter_result one = filter_media(in, both, voice);
+    if (two.body != one.body || two.active != one.active || two.kept != one.kept ||
+        two.audio_active != one.audio_active || two.audio_kept != one.audio_kept) {
+        __builtin_trap();
+    }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -143,6 +159,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::string out = rewrite(in, spec);
     check_filter(in, e, s);
     check_media_types(in, e, s);
+    check_two_parties(in);
     if (e != parse_error::ok) {
         if (!out.empty()) {
             __builtin_trap();

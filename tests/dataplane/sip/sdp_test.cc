@@ -435,7 +435,8 @@ TEST(sdp_filter_media, a_stream_of_a_type_not_allowed_is_disabled_in_place) {
                               "m=image 4004 udptl t38\r\n"
                               "m=text 0 RTP/AVP 98\r\n";
     const std::vector<std::string> types{"Audio", "image"};  // case-insensitive
-    media_filter_result r = filter_media(sdp_head + media, {}, types);
+    const std::vector<std::string> any;
+    media_filter_result r = filter_media(sdp_head + media, any, types);
     EXPECT_EQ(r.body, sdp_head + "m=audio 4000 RTP/AVP 0 18\r\n"
                                  "m=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n"
                                  "m=image 4004 udptl t38\r\n"
@@ -466,7 +467,39 @@ TEST(sdp_filter_media, an_audio_stream_of_a_type_not_allowed_is_not_judged_by_th
     EXPECT_EQ(r.audio_active, 0u);
     EXPECT_EQ(r.active, 2u);
     EXPECT_EQ(r.kept, 1u);
-    const media_filter_result none = filter_media(sdp_head + "m=video 4002 RTP/AVP 96\r\n", {}, types);
+    const std::vector<std::string> any;
+    const media_filter_result none = filter_media(sdp_head + "m=video 4002 RTP/AVP 96\r\n", any, types);
     EXPECT_EQ(none.kept, 0u) << "nothing left: as an offer, refused";
     EXPECT_EQ(none.body, sdp_head + "m=video 0 RTP/AVP 96\r\n");
+}
+
+// Two parties' lists in one pass: a name passes when every party with a list allows it.
+TEST(sdp_filter_media, two_parties_lists_meet_in_one_pass) {
+    const std::string offer = sdp_head + "m=audio 4000 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\n"
+                                         "m=image 4004 udptl t38\r\n";
+    const std::vector<std::string> alice{"PCMU", "PCMA", "telephone-event"}, bob{"pcmu", "telephone-event"}, none;
+    const name_list both[2] = {alice, bob};
+    const name_list no_types[2] = {none, none};
+    media_filter_result r = filter_media(offer, both, no_types);
+    EXPECT_EQ(r.body, sdp_head + "m=audio 4000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n"
+                                 "m=image 4004 udptl t38\r\n");
+
+    // Lists with nothing in common: the audio disabled, judged (audio_active) and not kept.
+    const std::vector<std::string> carol{"G729"};
+    const name_list apart[2] = {alice, carol};
+    r = filter_media(offer, apart, no_types);
+    EXPECT_EQ(r.audio_active, 1u);
+    EXPECT_EQ(r.audio_kept, 0u);
+    EXPECT_EQ(r.kept, 1u) << "the fax stream stays";
+
+    // One party lists codecs, the other only types, without audio: the audio goes by its type
+    // and is not judged by the codecs.
+    const std::vector<std::string> fax_only{"image"};
+    const name_list codecs[2] = {alice, none};
+    const name_list types[2] = {none, fax_only};
+    r = filter_media(offer, codecs, types);
+    EXPECT_EQ(r.body, sdp_head + "m=audio 0 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\n"
+                                 "m=image 4004 udptl t38\r\n");
+    EXPECT_EQ(r.audio_active, 0u);
+    EXPECT_EQ(r.kept, 1u);
 }
