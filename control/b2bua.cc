@@ -507,26 +507,29 @@ void b2bua::on_invite(const inbound& in) {
     start_group(cr, 0);
 }
 
-std::string b2bua::rewrite_sdp(call& c, bool for_b, std::string_view body) {
-    leg& l = for_b ? c.b : c.a;
-    std::string& last = for_b ? c.b_last_sdp : c.a_last_sdp;
+std::string b2bua::rewrite_for_leg(const call& c, bool for_b, std::string_view source, uint64_t version) const {
     sdp::rewrite_spec spec;
     const std::string media_addr = media_.address_of(c.media, for_b);  // one of the realm's relay addresses
     spec.address = media_addr;
-    spec.origin_sess_id = l.sdp_sess_id;
+    spec.origin_sess_id = (for_b ? c.b : c.a).sdp_sess_id;
+    spec.origin_sess_version = version;
     media_.ports_of(c.media, for_b, spec.ports);
-    // The version moves only when the description changes (RFC 3264 8).
-    spec.origin_sess_version = l.sdp_version;
+    return sdp::rewrite(source, spec);
+}
+
+std::string b2bua::rewrite_sdp(call& c, bool for_b, std::string_view body) {
+    leg& l = for_b ? c.b : c.a;
+    std::string& last = for_b ? c.b_last_sdp : c.a_last_sdp;
     // Filtered before the rewrite, which keeps a disabled stream disabled: once, whatever the
     // version. An answer holds only what its offer did, which was filtered on its way: nothing
     // goes from it, unless a party answers with a codec nobody offered (that stream goes declined).
     const bool filtered = c.a.media.restricts() || c.b.media.restricts();
     const std::string allowed = filtered ? allowed_media(body, c.a.media, c.b.media) : std::string();
     const std::string_view source = filtered ? std::string_view(allowed) : body;
-    std::string out = sdp::rewrite(source, spec);
+    // The version moves only when the description changes (RFC 3264 8).
+    std::string out = rewrite_for_leg(c, for_b, source, l.sdp_version);
     if (out != last) {
-        spec.origin_sess_version = ++l.sdp_version;
-        out = sdp::rewrite(source, spec);
+        out = rewrite_for_leg(c, for_b, source, ++l.sdp_version);
         last = out;
         l.last_sdp_ahead = false;
     }

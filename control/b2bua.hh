@@ -620,6 +620,9 @@ private:
     /// `body` for leg B (`for_b`) or A: on that leg's relay address and ports, its own origin,
     /// with only the codecs and media types both legs allow (allowed_media).
     std::string rewrite_sdp(call& c, bool for_b, std::string_view body);
+    /// `source` on leg B's (`for_b`) or A's relay address and ports, with the leg's own origin
+    /// at o= version `version`: rewrite_sdp's rewrite, without its filter or bookkeeping.
+    std::string rewrite_for_leg(const call& c, bool for_b, std::string_view source, uint64_t version) const;
     /// `sdp` with only the audio codecs and media types both policies allow (two parties' co=
     /// and mt=, `leg::media`; an empty list allows any): what passes between two parties is
     /// what each may use. `refused` (if given): as an offer it is refused (488), because it had

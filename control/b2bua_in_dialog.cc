@@ -318,19 +318,12 @@ void b2bua::release_removed_streams(call& c, const sdp::session& answer, const s
             continue;
         }
         leg& l = for_b ? c.b : c.a;
-        sdp::rewrite_spec spec;
-        const std::string media_addr = media_.address_of(c.media, for_b);
-        spec.address = media_addr;
-        spec.origin_sess_id = l.sdp_sess_id;
-        spec.origin_sess_version = l.sdp_version + (l.last_sdp_ahead ? 1 : 0);
-        media_.ports_of(c.media, for_b, spec.ports);
-        std::string now = sdp::rewrite(last, spec);
+        std::string now = rewrite_for_leg(c, for_b, last, l.sdp_version + (l.last_sdp_ahead ? 1 : 0));
         if (now == last) {
             continue;  // it named none of them
         }
         if (!l.last_sdp_ahead) {
-            spec.origin_sess_version = l.sdp_version + 1;
-            now = sdp::rewrite(last, spec);
+            now = rewrite_for_leg(c, for_b, last, l.sdp_version + 1);
             l.last_sdp_ahead = true;
         }
         last = std::move(now);
