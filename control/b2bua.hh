@@ -87,6 +87,7 @@ struct b2bua_stats {
     /// refused for want of them (491 while a transfer rings, 503 out of ports).
     uint64_t streams_added = 0, stream_offers_refused = 0;
     uint64_t streams_removed = 0;  ///< streams an answer left at port 0 whose relay ports went back (release_removed_streams)
+    uint64_t streams_taken_back = 0;  ///< streams a refused re-offer had added whose relay ports went back (undo_offer)
     /// Offers refused (488), and destinations not dialled (counted as 488), because no audio
     /// stream had a codec both legs' co= allow.
     uint64_t codec_offers_refused = 0;
@@ -256,6 +257,13 @@ public:
 
 private:
     struct call;
+    /// What a relayed in-dialog offer changed, put back when it is refused (undo_offer).
+    struct offer_undo {
+        std::string offerer_sdp;        ///< the sender's SDP before ("" if none)
+        std::string answerer_last_sdp;  ///< the SDP the other leg last got from us before
+        added_streams added;            ///< the streams the offer got relay ports for
+        bool sdp = false;               ///< the request carried SDP (else nothing to undo)
+    };
 
     /// Whether the party that stays after a transfer or replacement in `c` hears one continuous
     /// RTP stream: the answering destination's cm=, else `[transfer] continuous_media`.
@@ -425,8 +433,10 @@ private:
     /// that the call has none for (media_anchor::add_streams). 0 when done or nothing was
     /// added; else the status to refuse the offer with: 488 before any media was anchored,
     /// 491 during a transfer (its new party's half is built on the streams as they are), 503
-    /// when relay ports run out (stats sip.streams_added, sip.stream_offers_refused).
-    unsigned anchor_added_streams(call& c, bool offer_from_a, const sdp::session& desc);
+    /// when relay ports run out (stats sip.streams_added, sip.stream_offers_refused). With
+    /// `added`, what was anchored is recorded there, to give back if the offer is refused.
+    unsigned anchor_added_streams(call& c, bool offer_from_a, const sdp::session& desc,
+                                  added_streams* added = nullptr);
     /// A 2xx's or an ACK's SDP answer completed an offer/answer: the streams it leaves at port 0
     /// (declined, or removed by the offerer; RFC 3264 6, 8.2) give their relay ports back
     /// (media_anchor::release_removed), and the SDPs last sent to the legs say port 0 for
@@ -439,14 +449,19 @@ private:
     /// The SDP leg B (`leg_b`) or A last got from us, to send again as it is (a session
     /// refresh): its version is the leg's from now on.
     const std::string& last_sdp_again(call& c, bool leg_b);
+    /// The SDP leg B (`for_b`) or A last got from us becomes `source` rewritten for it (our
+    /// address and the streams' ports as they are now), one version on from the one it had
+    /// (RFC 3264 8; once, however often this happens before it is sent: leg::last_sdp_ahead).
+    /// Nothing when that is what it was.
+    void replace_last_sdp(call& c, bool for_b, std::string_view source);
     /// The relayed UPDATE offer of leg `from_a` got its final response (or none will come).
     void answered_update_offer(uint64_t call_id, bool from_a);
     /// Header lines of `m` that the other leg gets (REFER's Refer-To/Referred-By translated
     /// to this appliance's address on `other`'s realm). False if they cannot be translated.
     bool relay_headers(const sip::message& m, const leg& other, std::string& extra) const;
-    /// `previous_sdp`: the sender's SDP before the offer the request carried ("" if none).
+    /// `undo`: what the offer the request carried changed (empty if none).
     void on_relayed_response(uint64_t call_id, bool from_a, uint64_t stx, sip::method method,
-                             const std::string& previous_sdp, const inbound& in);
+                             const offer_undo& undo, const inbound& in);
     /// CANCELs the re-INVITE relayed to the other leg (RFC 3261 9.1): its sender CANCELled it
     /// (`by_sender`), or it went max_ring without a final response. The other leg's answer
     /// (487, or a 2xx that crossed the CANCEL) is relayed as usual.
@@ -457,9 +472,13 @@ private:
     void dialog_gone(call& c, bool leg_b, unsigned status);
     /// The relayed re-INVITE has its final response (or none will come): its timer stops.
     void end_reinvite(call& c);
-    /// A relayed offer (re-INVITE or UPDATE) failed: the session stays as it was (RFC 3261 14.1,
-    /// RFC 3311 5.2), so the offerer's SDP and media address go back to `previous_sdp`.
-    void restore_offerer(call& c, bool from_a, const std::string& previous_sdp);
+    /// A relayed offer (re-INVITE or UPDATE) from leg A (`from_a`) or B failed: the session
+    /// stays as it was (RFC 3261 14.1, RFC 3311 5.2, RFC 3264 8). The offerer's SDP and media
+    /// address go back, the streams the offer added give their relay ports back
+    /// (media_anchor::take_back; stat sip.streams_taken_back), and the SDP the other leg last
+    /// got from us is the one before the offer again (replace_last_sdp), so that a session
+    /// refresh never repeats the refused offer.
+    void undo_offer(call& c, bool from_a, const offer_undo& undo);
     /// A relayed NOTIFY's "Event: refer;id=" (in `extra`) renamed to the CSeq the REFER had in
     /// the dialog the NOTIFY goes to (RFC 3515 2.4.6).
     void translate_refer_event(const call& c, bool from_a, std::string& extra) const;

@@ -139,7 +139,7 @@ void b2bua::relay_in_dialog(const inbound& in, call& c, bool from_a, uint64_t st
     leg& other = from_a ? c.b : c.a;
     std::string body;
     std::string content_type;
-    std::string previous_sdp;
+    offer_undo undo;
     if (is_sdp(m)) {
         sdp::session desc;
         if (sdp::parse(m.body, desc) != sdp::parse_error::ok) {
@@ -159,14 +159,16 @@ void b2bua::relay_in_dialog(const inbound& in, call& c, bool from_a, uint64_t st
             tl_.respond(stx, 488, reason_phrase(488), {}, {});
             return;
         }
-        if (const unsigned refused = anchor_added_streams(c, from_a, desc); refused != 0) {
+        if (const unsigned refused = anchor_added_streams(c, from_a, desc, &undo.added); refused != 0) {
             tl_.respond(stx, refused, reason_phrase(refused), {}, {});
             return;
         }
         // The sender may have moved its media (a new phone after a transfer, resume from hold).
         media_.apply_remote(c.media, !from_a, desc, true);
         std::string& remote_sdp = from_a ? c.a_remote_sdp : c.b_remote_sdp;
-        previous_sdp = std::move(remote_sdp);
+        undo.sdp = true;
+        undo.offerer_sdp = std::move(remote_sdp);
+        undo.answerer_last_sdp = from_a ? c.b_last_sdp : c.a_last_sdp;
         remote_sdp = std::string(m.body);
         body = rewrite_sdp(c, from_a, m.body);  // it goes to the other leg: B when A sent it
         content_type = "application/sdp";
@@ -222,13 +224,13 @@ void b2bua::relay_in_dialog(const inbound& in, call& c, bool from_a, uint64_t st
     const sip::method method = m.req_method;
     const uint64_t ctx = tl_.send_request(
         method, branch, other.realm, other.target, std::move(request),
-        [this, id, from_a, stx, method, previous_sdp, update_offer](const inbound& resp) {
+        [this, id, from_a, stx, method, undo, update_offer](const inbound& resp) {
             if (update_offer && resp.msg->status >= 200) {
                 answered_update_offer(id, from_a);
             }
-            on_relayed_response(id, from_a, stx, method, previous_sdp, resp);
+            on_relayed_response(id, from_a, stx, method, undo, resp);
         },
-        [this, id, from_a, stx, method, previous_sdp, update_offer] {
+        [this, id, from_a, stx, method, undo, update_offer] {
             if (update_offer) {
                 answered_update_offer(id, from_a);
             }
@@ -249,7 +251,7 @@ void b2bua::relay_in_dialog(const inbound& in, call& c, bool from_a, uint64_t st
                 dialog_gone(*it->second, from_a, 0);  // the other leg (B when A sent it) is silent
                 return;
             }
-            restore_offerer(*it->second, from_a, previous_sdp);
+            undo_offer(*it->second, from_a, undo);
         });
     if (m.req_method == sip::method::invite) {
         c.reinvite.client_tx = ctx;
@@ -267,7 +269,7 @@ void b2bua::relay_in_dialog(const inbound& in, call& c, bool from_a, uint64_t st
     }
 }
 
-unsigned b2bua::anchor_added_streams(call& c, bool offer_from_a, const sdp::session& desc) {
+unsigned b2bua::anchor_added_streams(call& c, bool offer_from_a, const sdp::session& desc, added_streams* added) {
     if (!media_.adds_streams(c.media, desc)) {
         return 0;
     }
@@ -285,7 +287,7 @@ unsigned b2bua::anchor_added_streams(call& c, bool offer_from_a, const sdp::sess
                              [](const media_bridge::stream& st) { return st.a_rtp != nullptr && st.b_rtp != nullptr; });
     };
     const auto before = anchored();
-    if (!media_.add_streams(c.media, desc, !offer_from_a)) {
+    if (!media_.add_streams(c.media, desc, !offer_from_a, added)) {
         ++stats_.stream_offers_refused;
         log_info("call %llu: no relay ports for the streams a re-offer from %c adds: 503",
                  static_cast<unsigned long long>(c.id), offer_from_a ? 'A' : 'B');
@@ -313,20 +315,9 @@ void b2bua::release_removed_streams(call& c, const sdp::session& answer, const s
     // 8), once however often this happens before it is sent: l.sdp_version stays until then
     // (leg::last_sdp_ahead), so a new SDP the leg gets first takes that same version.
     for (const bool for_b : {false, true}) {
-        std::string& last = for_b ? c.b_last_sdp : c.a_last_sdp;
-        if (last.empty()) {
-            continue;
+        if (const std::string& last = for_b ? c.b_last_sdp : c.a_last_sdp; !last.empty()) {
+            replace_last_sdp(c, for_b, last);
         }
-        leg& l = for_b ? c.b : c.a;
-        std::string now = rewrite_for_leg(c, for_b, last, l.sdp_version + (l.last_sdp_ahead ? 1 : 0));
-        if (now == last) {
-            continue;  // it named none of them
-        }
-        if (!l.last_sdp_ahead) {
-            now = rewrite_for_leg(c, for_b, last, l.sdp_version + 1);
-            l.last_sdp_ahead = true;
-        }
-        last = std::move(now);
     }
     log_info("call %llu: an answer removed %u stream(s): their relay ports went back",
              static_cast<unsigned long long>(c.id), removed);
@@ -382,15 +373,49 @@ void b2bua::end_reinvite(call& c) {
     c.reinvite.active = false;
 }
 
-void b2bua::restore_offerer(call& c, bool from_a, const std::string& previous_sdp) {
-    if (previous_sdp.empty()) {
-        return;  // the request carried no offer (or the sender had no SDP before)
+void b2bua::replace_last_sdp(call& c, bool for_b, std::string_view source) {
+    std::string& last = for_b ? c.b_last_sdp : c.a_last_sdp;
+    leg& l = for_b ? c.b : c.a;
+    std::string now = rewrite_for_leg(c, for_b, source, l.sdp_version + (l.last_sdp_ahead ? 1 : 0));
+    if (now == last) {
+        return;
     }
-    std::string& remote_sdp = from_a ? c.a_remote_sdp : c.b_remote_sdp;
-    remote_sdp = previous_sdp;
-    sdp::session desc;
-    if (sdp::parse(remote_sdp, desc) == sdp::parse_error::ok && media_.fits(c.media, desc)) {
-        media_.apply_remote(c.media, !from_a, desc, true);
+    if (!l.last_sdp_ahead) {
+        now = rewrite_for_leg(c, for_b, source, l.sdp_version + 1);
+        l.last_sdp_ahead = true;
+    }
+    last = std::move(now);
+}
+
+void b2bua::undo_offer(call& c, bool from_a, const offer_undo& undo) {
+    if (!undo.sdp) {
+        return;  // the request carried no SDP
+    }
+    // The streams first: the SDPs below are rewritten with the ports as they are after.
+    // While a transfer's new party borrows the call's sides they stay (its half is built on
+    // them); a transfer or pickup since has replaced them (take_back checks).
+    if (c.transfer.media.streams.empty()) {
+        if (const unsigned taken = media_.take_back(c.media, undo.added); taken != 0) {
+            stats_.streams_taken_back += taken;
+            log_info("call %llu: a refused re-offer from %c gave back the relay ports of %u streams",
+                     static_cast<unsigned long long>(c.id), from_a ? 'A' : 'B', taken);
+        }
+    }
+    if (!undo.offerer_sdp.empty()) {
+        std::string& remote_sdp = from_a ? c.a_remote_sdp : c.b_remote_sdp;
+        remote_sdp = undo.offerer_sdp;
+        sdp::session desc;
+        if (sdp::parse(remote_sdp, desc) == sdp::parse_error::ok && media_.fits(c.media, desc)) {
+            media_.apply_remote(c.media, !from_a, desc, true);
+        }
+    }
+    // The other leg refused the offer it got: what it last got from us before is the session
+    // it has (a session refresh repeating the refused offer would make it the session).
+    if (undo.answerer_last_sdp.empty()) {
+        (from_a ? c.b_last_sdp : c.a_last_sdp).clear();
+        (from_a ? c.b : c.a).last_sdp_ahead = false;
+    } else {
+        replace_last_sdp(c, from_a, undo.answerer_last_sdp);
     }
 }
 
@@ -419,7 +444,7 @@ void b2bua::translate_refer_event(const call& c, bool from_a, std::string& extra
 }
 
 void b2bua::on_relayed_response(uint64_t call_id, bool from_a, uint64_t stx, sip::method method,
-                                const std::string& previous_sdp, const inbound& in) {
+                                const offer_undo& undo, const inbound& in) {
     auto it = calls_.find(call_id);
     if (it == calls_.end()) {
         // The call ended while this request was out: its sender still gets the final answer
@@ -452,7 +477,7 @@ void b2bua::on_relayed_response(uint64_t call_id, bool from_a, uint64_t stx, sip
             dialog_gone(c, from_a, status);  // the other leg (B when A sent it) answered
             return;
         }
-        restore_offerer(c, from_a, previous_sdp);
+        undo_offer(c, from_a, undo);
         return;
     }
 

@@ -440,7 +440,7 @@ struct control_loop::impl {
         j.key("reinvites_cancelled").value(bs.reinvites_cancelled);
         j.key("reinvites_unanswered").value(bs.reinvites_unanswered);
         j.key("streams_added").value(bs.streams_added).key("stream_offers_refused").value(bs.stream_offers_refused);
-        j.key("streams_removed").value(bs.streams_removed);
+        j.key("streams_removed").value(bs.streams_removed).key("streams_taken_back").value(bs.streams_taken_back);
         j.key("codec_offers_refused").value(bs.codec_offers_refused);
         j.key("own_reinvite_491").value(bs.own_reinvite_491);
         j.key("dialogs_gone").value(bs.dialogs_gone);

@@ -187,6 +187,7 @@ bool media_anchor::open(media_bridge& b, unsigned a_realm, unsigned b_realm, con
                         bool offer_from_b) {
     b.a_realm = a_realm;
     b.b_realm = b_realm;
+    b.generation = ++generations_;
     b.streams.assign(offer.n_media, {});
     unsigned active = 0;
     for (unsigned i = 0; i < offer.n_media; ++i) {
@@ -302,11 +303,13 @@ bool media_anchor::adds_streams(const media_bridge& b, const sdp::session& desc)
     return false;
 }
 
-bool media_anchor::add_streams(media_bridge& b, const sdp::session& offer, bool offer_from_b) {
+bool media_anchor::add_streams(media_bridge& b, const sdp::session& offer, bool offer_from_b,
+                               added_streams* record) {
     if (!b.open) {
         return false;
     }
     const size_t had = b.streams.size();
+    const bool had_t38 = b.t38;
     if (offer.n_media > had) {
         b.streams.resize(offer.n_media);
     }
@@ -331,7 +334,52 @@ bool media_anchor::add_streams(media_bridge& b, const sdp::session& offer, bool 
         }
         added.push_back(halves);
     }
+    if (record != nullptr) {
+        record->generation = b.generation;
+        record->had = had;
+        record->t38 = had_t38;
+        record->streams.clear();
+        for (const added_halves& h : added) {
+            const media_bridge::stream& st = b.streams[h.i];
+            record->streams.push_back({h.i, h.a ? st.a_rtp : nullptr, h.b ? st.b_rtp : nullptr});
+        }
+    }
     return true;
+}
+
+unsigned media_anchor::take_back(media_bridge& b, const added_streams& added) {
+    if (!b.open || b.generation != added.generation || added.empty()) {
+        return 0;
+    }
+    unsigned taken = 0;
+    for (const added_streams::halves& h : added.streams) {
+        if (h.index >= b.streams.size()) {
+            continue;
+        }
+        media_bridge::stream& st = b.streams[h.index];
+        // A half an answer removed since (release_removed) or that was never made is left alone.
+        const bool a = h.a_rtp != nullptr && st.a_rtp == h.a_rtp;
+        const bool b_half = h.b_rtp != nullptr && st.b_rtp == h.b_rtp;
+        if (!a && !b_half) {
+            continue;
+        }
+        // What the sides relayed is kept like a removed stream's (the counters go with the
+        // sides). Of one half, only what it forwarded: the receiver's reports stay at the kept one.
+        if (a && b_half) {
+            b.removed_a_to_b += stream_counts(st, false);
+            b.removed_b_to_a += stream_counts(st, true);
+        } else {
+            (a ? b.removed_a_to_b : b.removed_b_to_a) += forwarded(a ? st.a_rtp : st.b_rtp);
+        }
+        drop_halves(b, st, a, b_half);
+        ++taken;
+    }
+    // The m-lines the offer appended go with it: the session has the ones it had.
+    while (b.streams.size() > added.had && b.streams.back().a_rtp == nullptr && b.streams.back().b_rtp == nullptr) {
+        b.streams.pop_back();
+    }
+    b.t38 = added.t38;
+    return taken;
 }
 
 void media_anchor::apply_remote(media_bridge& b, bool leg_b, const sdp::session& desc, bool renegotiate) {
@@ -506,6 +554,7 @@ void media_anchor::switch_over(media_bridge& current, media_bridge& next, bool k
         retire_leg(current, cur, keep_a);  // the replaced leg
     }
     current = next;
+    current.generation = ++generations_;
     next = media_bridge{};
 }
 
@@ -581,6 +630,7 @@ void media_anchor::splice(media_bridge& first, bool keep_a_first, media_bridge& 
         }
     }
     joined.open = true;
+    joined.generation = ++generations_;
     first = joined;
     second = media_bridge{};
 }

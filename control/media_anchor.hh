@@ -94,9 +94,28 @@ struct media_bridge {
     /// transfer's new segment: since the switch).
     bool t38 = false;
     bool open = false;
+    /// Set anew (media_anchor's count) whenever the bridge is opened or its halves are replaced
+    /// (switch_over, splice): what was recorded of it before (added_streams) no longer applies.
+    uint64_t generation = 0;
     /// What the streams removed since the bridge opened had relayed (release_removed), so that
     /// a_to_b()/b_to_a() stay cumulative: a segment's counts are differences of them.
     rtp_counts removed_a_to_b, removed_b_to_a;
+};
+
+/// What one media_anchor::add_streams call anchored, so that a refusal of the offer that
+/// added them can give them back (media_anchor::take_back).
+struct added_streams {
+    /// A stream's RTP sides the call made (nullptr: that half was there before).
+    struct halves {
+        unsigned index = 0;
+        dp::media_side* a_rtp = nullptr;
+        dp::media_side* b_rtp = nullptr;
+    };
+    uint64_t generation = 0;  ///< the bridge's when they were added
+    size_t had = 0;           ///< the m-lines the bridge had before
+    bool t38 = false;         ///< the bridge's t38 before
+    std::vector<halves> streams;
+    bool empty() const { return streams.empty(); }
 };
 
 class media_anchor {
@@ -133,9 +152,16 @@ public:
     /// appending an m-line or by reusing a disabled one; T.38 fax next to the audio, say), on
     /// the relay addresses the bridge already uses, with the offering leg's remotes. All or
     /// nothing: false (the bridge as it was) when the bridge is not open or ports or table
-    /// space run out. A stream added for an offer that is then refused (a non-2xx) stays
-    /// anchored: a retried offer finds it, and a call holds at most max_media.
-    bool add_streams(media_bridge& b, const sdp::session& offer, bool offer_from_b);
+    /// space run out. With `added`, what was anchored is recorded there for take_back().
+    bool add_streams(media_bridge& b, const sdp::session& offer, bool offer_from_b,
+                     added_streams* added = nullptr);
+    /// Gives back what add_streams() anchored for an offer that was then refused (RFC 3264 8:
+    /// the session stays as it was): those halves are unbridged and unpublished, their ports
+    /// go back, what they relayed is kept in the removed_ counts, and the m-lines appended go.
+    /// Nothing when the bridge was closed or had its halves replaced since (a transfer, a
+    /// pickup: `added.generation`), nor for a stream whose sides are no longer the ones made.
+    /// Returns how many streams were given back.
+    unsigned take_back(media_bridge& b, const added_streams& added);
     /// Removes the streams a completed offer/answer ended (RFC 3264 6 and 8.2: `answer` has
     /// port 0 where the answerer declined a stream or the offerer removed it): their sides
     /// are unbridged and unpublished and their relay ports go back to the pool, what they
@@ -295,6 +321,7 @@ private:
     /// What `s` relayed, its RTP counts without those a non-RTP span made up.
     rtp_counts forwarded(const dp::media_side* s) const;
     uint64_t rtcp_read_ = 0, rtcp_ignored_ = 0;
+    uint64_t generations_ = 0;  ///< the last media_bridge::generation given
     static uint64_t side_key(uint32_t addr, uint16_t port) { return (uint64_t{addr} << 16) | port; }
     /// The figures of the party sending to `s` (zero when none or `s` is nullptr).
     rtcp_figures heard_at(const dp::media_side* s) const;

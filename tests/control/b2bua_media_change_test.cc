@@ -164,6 +164,58 @@ TEST_F(media_change_test, bobs_switch_to_t38_gets_relay_ports_for_the_image_stre
     EXPECT_EQ(rec.get<std::string>("codec"), "PCMU") << "and what its voice was";
 }
 
+// alice's phone refuses bob's switch to fax (488): the session stays as it was (RFC 3264 8).
+// The image stream the offer got relay ports for gives them back, the call is not marked as
+// fax, bob's media goes back to his audio; his retry is anchored afresh.
+TEST_F(media_change_test, a_refused_switch_to_t38_gives_the_image_streams_ports_back) {
+    call_state cs = confirmed_call();
+    ASSERT_NE(cs.b_invite, nullptr);
+    ASSERT_EQ(relay_entries(), 4u);
+    const auto calls_t38 = [this] {
+        const auto calls = json("{\"calls\":" + b2b_->calls_json() + "}");
+        return calls.get_child("calls").begin()->second.get<bool>("t38");
+    };
+
+    from_bob(with_body(bob_request("INVITE", cs.b_invite->msg, 1, "z9hG4bKbobfax"), bob_fax_sdp));
+    auto reinv = invite_sent_to(take(), alice);
+    ASSERT_NE(reinv, nullptr);
+    const uint16_t a_image = m_lines(reinv->msg.body).at(1).second;
+    ASSERT_NE(a_image, 0u);
+    EXPECT_EQ(relay_entries(), 6u);
+    EXPECT_EQ(b2b_->stats().streams_added, 1u);
+
+    from_alice(bob_response(reinv->msg, 488, "Not Acceptable Here"));
+    auto out = take();
+    ASSERT_NE(find_response(out, core, 488), nullptr) << "bob hears the refusal";
+    EXPECT_EQ(relay_entries(), 4u) << "the image's sides are gone";
+    EXPECT_EQ(table_->find(acc_addr, a_image), nullptr);
+    EXPECT_EQ(b2b_->stats().streams_taken_back, 1u);
+    EXPECT_EQ(b2b_->stats().streams_removed, 0u) << "no answer removed anything";
+    EXPECT_FALSE(calls_t38()) << "no fax was agreed";
+    // bob's audio is where his SDP before the offer said.
+    const dp::media_side* bob_audio = table_->find(core_addr, cs.b_port);
+    ASSERT_NE(bob_audio, nullptr);
+    EXPECT_EQ(dp::endpoint_port(bob_audio->remote()), 30000);
+    const auto listed = json("{\"calls\":" + b2b_->calls_json() + "}").get_child("calls");
+    EXPECT_EQ(listed.begin()->second.get_child("media").size(), 1u) << "the appended m-line went too";
+
+    from_bob(with_body(bob_request("INVITE", cs.b_invite->msg, 2, "z9hG4bKbobfax2"), bob_fax_sdp));
+    reinv = invite_sent_to(take(), alice);
+    ASSERT_NE(reinv, nullptr);
+    EXPECT_NE(m_lines(reinv->msg.body).at(1).second, 0u) << "the retry is anchored again";
+    EXPECT_EQ(relay_entries(), 6u);
+    from_alice(bob_response(reinv->msg, 200, "OK", alice_fax_sdp, "", "<sip:alice@192.0.2.10:5060>"));
+    out = take();
+    ASSERT_NE(find_response(out, core, 200), nullptr);
+    EXPECT_EQ(relay_entries(), 2u) << "now the audio goes, with the answer";
+    EXPECT_TRUE(calls_t38());
+    EXPECT_EQ(b2b_->stats().streams_added, 2u);
+    EXPECT_EQ(b2b_->stats().streams_taken_back, 1u);
+    from_alice(alice_request("BYE", cs.a_tag, 2, "z9hG4bKalicebye"));
+    take();
+    EXPECT_EQ(relay_entries(), 0u);
+}
+
 TEST_F(media_change_test, t38_in_place_of_the_audio_keeps_the_streams_relay_ports) {
     call_state cs = confirmed_call();
     ASSERT_NE(cs.b_invite, nullptr);

@@ -466,3 +466,63 @@ TEST_F(session_timer_test, a_refresh_after_a_declined_stream_offers_it_disabled_
     EXPECT_EQ(sdp_version_of(refresh->msg.body), version + 1);
     EXPECT_EQ(relay_entries(), 4u);
 }
+
+// alice puts bob on hold and adds video; bob refuses (488), so his session is as it was
+// (RFC 3264 8). Our refresh repeats the last SDP he got: not the refused offer (that would put
+// him on hold after all, on video ports given back), but the one before, one version past
+// the refused one.
+TEST_F(session_timer_test, a_refresh_after_a_refused_reoffer_repeats_the_session_before_it) {
+    call_state cs;
+    from_alice(invite_with("", invite_opts{}));
+    cs.b_invite = invite_sent_to(take(), bob);
+    ASSERT_NE(cs.b_invite, nullptr);
+    const std::string first_offer(cs.b_invite->msg.body);
+    const uint64_t version = sdp_version_of(first_offer);
+    std::string ok = bob_response(cs.b_invite->msg, 200, "OK", bob_sdp);
+    ok.insert(ok.find("Content-Type"), "Session-Expires: 120;refresher=uac\r\nRequire: timer\r\n");
+    from_bob(ok);
+    auto out = take();
+    const received* to_alice = find_response(out, acc, 200);
+    ASSERT_NE(to_alice, nullptr);
+    cs.a_tag = std::string(to_alice->msg.to.tag);
+    from_alice(alice_request("ACK", cs.a_tag, 1, "z9hG4bKaliceack"));
+    take();
+    ASSERT_EQ(relay_entries(), 4u);
+
+    const std::string hold_and_video =
+        alice_sdp + "a=sendonly\r\nm=video 40002 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n";
+    from_alice(with_body(alice_request("INVITE", cs.a_tag, 2, "z9hG4bKalicehold"), hold_and_video));
+    auto reinv = invite_sent_to(take(), bob);
+    ASSERT_NE(reinv, nullptr);
+    EXPECT_EQ(sdp_version_of(reinv->msg.body), version + 1);
+    EXPECT_EQ(relay_entries(), 8u);
+    from_bob(bob_response(reinv->msg, 488, "Not Acceptable Here"));
+    take();
+    EXPECT_EQ(relay_entries(), 4u) << "the video's ports went back";
+    EXPECT_EQ(b2b_->stats().streams_taken_back, 1u);
+
+    advance(60000);
+    out = take();
+    const received* refresh = find_request(out, core, sip::method::invite);
+    ASSERT_NE(refresh, nullptr);
+    sdp::session again;
+    ASSERT_EQ(sdp::parse(refresh->msg.body, again), sdp::parse_error::ok);
+    EXPECT_EQ(again.n_media, 1u) << "no video: the refused offer never was the session";
+    EXPECT_EQ(refresh->msg.body.find("sendonly"), std::string_view::npos) << "not on hold";
+    EXPECT_EQ(sdp_version_of(refresh->msg.body), version + 2);
+    std::string expected = first_offer;
+    const std::string old_o = " " + std::to_string(version) + " IN IP4";
+    expected.replace(expected.find(old_o), old_o.size(), " " + std::to_string(version + 2) + " IN IP4");
+    EXPECT_EQ(refresh->msg.body, expected) << "bob's first offer, one version past the refused one";
+
+    // The next refresh: the same SDP, the same version.
+    auto copy = parse_copy(refresh->realm, refresh->to, refresh->text);
+    from_bob(bob_response(copy->msg, 200, "OK", bob_sdp));
+    take();
+    advance(60000);
+    out = take();
+    refresh = find_request(out, core, sip::method::invite);
+    ASSERT_NE(refresh, nullptr);
+    EXPECT_EQ(sdp_version_of(refresh->msg.body), version + 2);
+    EXPECT_EQ(relay_entries(), 4u);
+}

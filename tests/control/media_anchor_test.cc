@@ -309,6 +309,78 @@ TEST_F(media_anchor_test, a_stream_an_answer_removes_gives_its_ports_back_and_ke
     EXPECT_EQ(anchor_->pairs_in_use(1), 0u);
 }
 
+// RFC 3264 8: a refused offer leaves the session as it was. What add_streams made for it (an
+// appended image stream, a video disabled until now; the half a transfer left missing) goes
+// back; what it relayed meanwhile still counts; the bridge's t38 is as before.
+TEST_F(media_anchor_test, streams_a_refused_offer_added_are_taken_back) {
+    const std::string first = session_head + "m=audio 6000 RTP/AVP 0\r\nm=video 0 RTP/AVP 96\r\n";
+    media_bridge b;
+    ASSERT_TRUE(anchor_->open(b, 0, 1, offer(first)));
+    ASSERT_EQ(table_->size(), 4u);
+    const std::string more = session_head +
+                             "m=audio 6000 RTP/AVP 0\r\nm=video 6002 RTP/AVP 96\r\nm=image 6100 udptl t38\r\n";
+    added_streams added;
+    ASSERT_TRUE(anchor_->add_streams(b, offer(more), false, &added));
+    ASSERT_EQ(added.streams.size(), 2u);
+    EXPECT_EQ(added.had, 2u);
+    EXPECT_TRUE(b.t38);
+    EXPECT_EQ(table_->size(), 4u + 4u + 2u);
+    EXPECT_EQ(anchor_->pairs_in_use(0), 3u);
+    b.streams[1].a_rtp->rx_packets.store(7);  // early video from alice before the refusal
+    b.streams[0].a_rtp->rx_packets.store(3);
+
+    EXPECT_EQ(anchor_->take_back(b, added), 2u);
+    EXPECT_EQ(table_->size(), 4u) << "the audio's sides only";
+    EXPECT_EQ(anchor_->pairs_in_use(0), 1u);
+    EXPECT_EQ(anchor_->pairs_in_use(1), 1u);
+    ASSERT_EQ(b.streams.size(), 2u) << "the appended m-line goes, the video's keeps its place";
+    EXPECT_EQ(b.streams[1].a_rtp, nullptr);
+    EXPECT_FALSE(b.t38) << "no fax was ever agreed";
+    EXPECT_EQ(anchor_->a_to_b(b).packets, 10u) << "what the video relayed still counts";
+    EXPECT_EQ(anchor_->take_back(b, added), 0u) << "once";
+
+    // Offered again: new ports, all of it. A transfer since (new halves): nothing is taken.
+    ASSERT_TRUE(anchor_->add_streams(b, offer(more), false, &added));
+    EXPECT_EQ(table_->size(), 10u);
+    media_bridge next;
+    ASSERT_TRUE(anchor_->open_replacement(next, b, true, 1, offer(more)));
+    anchor_->switch_over(b, next, true);
+    const uint32_t entries = table_->size();
+    EXPECT_EQ(anchor_->take_back(b, added), 0u) << "the bridge's halves were replaced";
+    EXPECT_EQ(table_->size(), entries);
+
+    // A stream a transfer left with one half: only the half the offer made goes.
+    const std::string audio_only = session_head + "m=audio 6000 RTP/AVP 0\r\nm=video 0 RTP/AVP 96\r\n"
+                                   "m=image 0 udptl t38\r\n";
+    ASSERT_EQ(anchor_->release_removed(b, offer(audio_only)), 2u);
+    const std::string video = session_head + "m=audio 6000 RTP/AVP 0\r\nm=video 6002 RTP/AVP 96\r\n"
+                              "m=image 0 udptl t38\r\n";
+    media_bridge half;
+    ASSERT_TRUE(anchor_->open_replacement(half, b, true, 1, offer(audio_only)));
+    anchor_->switch_over(b, half, true);
+    ASSERT_TRUE(anchor_->add_streams(b, offer(video), false));  // alice's video, bob's half
+    media_bridge half2;
+    ASSERT_TRUE(anchor_->open_replacement(half2, b, true, 1, offer(audio_only)));
+    anchor_->switch_over(b, half2, true);
+    ASSERT_NE(b.streams[1].a_rtp, nullptr);
+    ASSERT_EQ(b.streams[1].b_rtp, nullptr);
+    dp::media_side* hers = b.streams[1].a_rtp;
+    const uint32_t before = table_->size();
+    ASSERT_TRUE(anchor_->add_streams(b, offer(video), false, &added));
+    ASSERT_EQ(added.streams.size(), 1u);
+    EXPECT_EQ(added.streams[0].a_rtp, nullptr) << "her half was there";
+    EXPECT_EQ(anchor_->take_back(b, added), 1u);
+    EXPECT_EQ(b.streams[1].a_rtp, hers) << "her half stays";
+    EXPECT_EQ(b.streams[1].b_rtp, nullptr);
+    EXPECT_EQ(hers->peer(), nullptr) << "relaying to nobody, as before";
+    EXPECT_EQ(table_->size(), before);
+
+    anchor_->close(b);
+    EXPECT_EQ(table_->size(), 0u);
+    EXPECT_EQ(anchor_->pairs_in_use(0), 0u);
+    EXPECT_EQ(anchor_->pairs_in_use(1), 0u);
+}
+
 TEST_F(media_anchor_test, adding_streams_is_all_or_nothing_and_needs_an_open_bridge) {
     const std::string one = session_head + "m=audio 6000 RTP/AVP 0\r\na=rtcp-mux\r\n";
     media_bridge closed;
