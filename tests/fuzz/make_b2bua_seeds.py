@@ -205,6 +205,33 @@ def seeds():
         rec(BOB, reply(BOB, 200, "OK")),
         rec(CAROL, callee_request(CAROL, "BYE", 2, "z9hG4bKcbye"), T33S),
         rec(ALICE, reply(ALICE, 200, "OK"))]
+    # A refused re-offer leaves the session as it was (RFC 3264 8): alice adds video, bob
+    # refuses it and the video's ports go back; her retry is anchored again and taken. Then she
+    # appends T.38 beside them, bob refuses that too; then bob hands her to carol.
+    yield "reoffer_refused_takes_back", [
+        rec(ALICE, invite(ALICE, "bob-trc", body=sdp(ALICE, 40000)), T0),
+        rec(BOB, response(BOB, 200, "OK", of_invite=True, body=sdp(BOB, 30000))),
+        rec(ALICE, caller_request(ALICE, "ACK", 1, "z9hG4bKack1", user="bob-trc")),
+        rec(ALICE, caller_request(ALICE, "INVITE", 2, "z9hG4bKavid", user="bob-trc",
+                                  body=video_sdp(ALICE, 40000, 40002, 2)), T1S),
+        rec(BOB, reply(BOB, 488, "Not Acceptable Here")),
+        rec(ALICE, caller_request(ALICE, "ACK", 2, "z9hG4bKavid", user="bob-trc")),
+        rec(ALICE, caller_request(ALICE, "INVITE", 3, "z9hG4bKavid2", user="bob-trc",
+                                  body=video_sdp(ALICE, 40000, 40002, 3)), T1S),
+        rec(BOB, reply(BOB, 200, "OK", body=video_sdp(BOB, 30000, 30002, 2))),
+        rec(ALICE, caller_request(ALICE, "ACK", 3, "z9hG4bKavid2ack", user="bob-trc")),
+        rec(ALICE, caller_request(ALICE, "INVITE", 4, "z9hG4bKafax", user="bob-trc",
+                                  body=video_sdp(ALICE, 40000, 40002, 4) + "m=image 41000 udptl t38\r\n"), T1S),
+        rec(BOB, reply(BOB, 488, "Not Acceptable Here")),
+        rec(ALICE, caller_request(ALICE, "ACK", 4, "z9hG4bKafax", user="bob-trc")),
+        bob_refers("carol@198.51.100.30"),
+        rec(BOB, reply(BOB, 200, "OK")),  # the NOTIFY
+        rec(CAROL, response(CAROL, 200, "OK", of_invite=True, body=sdp(CAROL, 32000))),
+        rec(ALICE, reply(ALICE, 200, "OK", body=sdp(ALICE, 40000, 5))),  # the re-INVITE
+        rec(BOB, reply(BOB, 200, "OK")),
+        rec(BOB, reply(BOB, 200, "OK")),
+        rec(CAROL, callee_request(CAROL, "BYE", 2, "z9hG4bKcbye"), T33S),
+        rec(ALICE, reply(ALICE, 200, "OK"))]
     # mt= (the lab dialplan's bob-novideo: audio and image): bob is offered alice's video
     # disabled and declines it; alice's re-offer of video alone gets 488.
     yield "media_types_novideo", [

@@ -74,6 +74,15 @@
                     dialplan: mt=audio/image): bob's INVITE has the video at port 0, the audio
                     passes (150 RTP packets each way, codec_offers_refused unchanged), and the
                     pairs in use are the audio's only, during and after as before.
+  refused_video_gives_its_ports_back
+                    alice (uac_reinvite_video_refused) calls bob (uas_refuse_reinvite): audio, then
+                    1 s after her ACK a re-INVITE that appends H.264 video. bob must be offered the
+                    video on a relay port (the appliance anchored it) and answers 488; alice must
+                    get the 488 (and ACKs it). The refused offer leaves the session as it was
+                    (RFC 3264 8): five samples 2-4 s after alice starts show relay.port_pairs in
+                    use one more than before the call on each port (the audio's; the video's went
+                    back with the 488), as before after the call; sip.streams_added and
+                    sip.streams_taken_back grow by 1; 150 RTP packets each way arrive.
 """
 import json
 import os
@@ -83,7 +92,8 @@ from transfer_tests import read_trace, _is_request  # sipp -trace_msg parsing
 
 MEDIA_TESTS = ["rtp_loss_recorded", "media_timeout_hangs_up_a_silent_call", "call_quality_from_rtcp",
                "quality_routes_around_a_poor_trunk", "t38_fax_switch", "codec_filter",
-               "declined_video_gives_its_ports_back", "video_disabled_for_a_destination_without_it"]
+               "declined_video_gives_its_ports_back", "video_disabled_for_a_destination_without_it",
+               "refused_video_gives_its_ports_back"]
 T38_UA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "t38_ua.py")
 T38_PACKETS = 100
 STAGED_CONFIG = "/run/sipferry-lab/stage/configs/lab.conf"
@@ -596,9 +606,11 @@ class MediaTests:
         if errs:
             self._fail("; ".join(errs))
 
-    def _video_call(self, tdir, service, count):
-        """alice (uac_call_video) calls `service`, which reaches bob (uas_answer_no_video), while
-        relay.port_pairs are sampled five times 1.5-3.5 s after she starts (the call is up).
+    def _video_call(self, tdir, service, count, alice_scenario="uac_call_video.xml",
+                    bob_scenario="uas_answer_no_video.xml", sample_from=1.5):
+        """alice (alice_scenario) calls `service`, which reaches bob (bob_scenario), while
+        relay.port_pairs are sampled five times, 0.5 s apart from `sample_from` s after she starts
+        (the call is up; its audio ends ~5 s after she starts).
         Fails the test when a sipp fails; returns the errors: RTP short of `count` each way, samples with more
         than the audio's pairs, and pairs in use after the call not back to where they were."""
         import threading
@@ -607,12 +619,12 @@ class MediaTests:
         result = {}
 
         def call():
-            result["call"] = self._alice_calls_bob(tdir, count, bob_scenario="uas_answer_no_video.xml",
-                                                   alice_scenario="uac_call_video.xml", service=service)
+            result["call"] = self._alice_calls_bob(tdir, count, bob_scenario=bob_scenario,
+                                                   alice_scenario=alice_scenario, service=service)
         caller = threading.Thread(target=call, daemon=True)
         caller.start()
         try:
-            time.sleep(1.5)  # the call is answered within a few hundred ms, and lasts ~5 s
+            time.sleep(sample_from)  # the call is answered within a few hundred ms, and lasts ~5 s
             during = []
             for _ in range(5):
                 during.append(self._port_pairs_in_use())
@@ -644,10 +656,11 @@ class MediaTests:
             errs.append(f"relay port pairs in use {after} after the call, {before} before it")
         return errs
 
-    def _video_port_offered_to_bob(self, tdir):
-        """The port of the m=video line of the INVITE bob got (None: no INVITE or no video)."""
+    def _video_port_offered_to_bob(self, tdir, invite=0):
+        """The port of the m=video line of the `invite`th INVITE bob got (None: no such INVITE or
+        no video)."""
         invites = [m for m in read_trace(os.path.join(tdir, "bob.msg")) if m["dir"] == "in" and _is_request(m, "INVITE")]
-        found = re.search(r"m=video (\d+) ", invites[0]["body"]) if invites else None
+        found = re.search(r"m=video (\d+) ", invites[invite]["body"]) if len(invites) > invite else None
         return int(found.group(1)) if found else None
 
     def test_declined_video_gives_its_ports_back(self, tdir):
@@ -672,6 +685,26 @@ class MediaTests:
             errs.append(f"bob was offered the video on port {offered}, wanted 0 (mt=audio/image)")
         if self._sip_stat("codec_offers_refused") != refused:
             errs.append("sip.codec_offers_refused grew: the audio should have passed")
+        if errs:
+            self._fail("; ".join(errs))
+
+    def test_refused_video_gives_its_ports_back(self, tdir):
+        added_before, taken_before = self._sip_stat("streams_added"), self._sip_stat("streams_taken_back")
+        errs = self._video_call(tdir, "bob", 150, alice_scenario="uac_reinvite_video_refused.xml",
+                                bob_scenario="uas_refuse_reinvite.xml", sample_from=2.0)
+        offered = self._video_port_offered_to_bob(tdir, invite=1)
+        self._progress(f"bob's re-INVITE offered the video on port {offered}")
+        if not offered:
+            errs.append(f"bob's re-INVITE offered the video on port {offered}, wanted a relay port")
+        refusals = [m for m in read_trace(os.path.join(tdir, "alice.msg"))
+                    if m["dir"] == "in" and m["start"].startswith("SIP/2.0 488")]
+        if not refusals:
+            errs.append("alice got no 488 for her re-INVITE")
+        added = self._sip_stat("streams_added") - added_before
+        taken = self._sip_stat("streams_taken_back") - taken_before
+        self._progress(f"sip.streams_added +{added}, sip.streams_taken_back +{taken}")
+        if (added, taken) != (1, 1):
+            errs.append(f"sip.streams_added grew by {added}, streams_taken_back by {taken}; wanted 1 and 1")
         if errs:
             self._fail("; ".join(errs))
 
