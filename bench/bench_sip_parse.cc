@@ -141,6 +141,21 @@ void bm_sdp_filter_media(benchmark::State& state) {
 }
 BENCHMARK(bm_sdp_filter_media);
 
+// co=PCMA/G729/PCMU/telephone-event as a preference on the same offer (0 8 18 101): nothing
+// goes, the formats become 8 18 0 101. Against bm_sdp_filter_codecs (the same filter pass
+// taking two formats out), what ordering an offer costs.
+void bm_sdp_filter_prefer(benchmark::State& state) {
+    const std::vector<std::string> allowed = {"PCMA", "G729", "PCMU", "telephone-event"};
+    const sf::sdp::name_list lists[1] = {allowed};
+    const sf::sdp::name_list types[1] = {};
+    for (auto _ : state) {
+        sf::sdp::media_filter_result r = sf::sdp::filter_media(sdp_body, lists, types, allowed);
+        benchmark::DoNotOptimize(r.body.data());
+    }
+    state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * sdp_body.size()));
+}
+BENCHMARK(bm_sdp_filter_prefer);
+
 }  // namespace
 
 BENCHMARK_MAIN();

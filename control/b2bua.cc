@@ -517,14 +517,16 @@ std::string b2bua::rewrite_for_leg(const call& c, bool for_b, std::string_view s
     return sdp::rewrite(source, spec);
 }
 
-std::string b2bua::rewrite_sdp(call& c, bool for_b, std::string_view body) {
+std::string b2bua::rewrite_sdp(call& c, bool for_b, std::string_view body, bool offer) {
     leg& l = for_b ? c.b : c.a;
     std::string& last = for_b ? c.b_last_sdp : c.a_last_sdp;
     // Filtered before the rewrite, which keeps a disabled stream disabled: once, whatever the
     // version. An answer holds only what its offer did, which was filtered on its way: nothing
     // goes from it, unless a party answers with a codec nobody offered (that stream goes declined).
     const bool filtered = c.a.media.restricts() || c.b.media.restricts();
-    const std::string allowed = filtered ? allowed_media(body, c.a.media, c.b.media) : std::string();
+    const std::string allowed =
+        filtered ? allowed_media(body, c.a.media, c.b.media, nullptr, offer ? l.media.codecs : sdp::name_list{})
+                 : std::string();
     const std::string_view source = filtered ? std::string_view(allowed) : body;
     // The version moves only when the description changes (RFC 3264 8).
     std::string out = rewrite_for_leg(c, for_b, source, l.sdp_version);
@@ -536,11 +538,12 @@ std::string b2bua::rewrite_sdp(call& c, bool for_b, std::string_view body) {
     return out;
 }
 
-std::string b2bua::allowed_media(std::string_view sdp, const media_policy& x, const media_policy& y, bool* refused) {
+std::string b2bua::allowed_media(std::string_view sdp, const media_policy& x, const media_policy& y, bool* refused,
+                                 sdp::name_list prefer) {
     // Both parties' lists in one pass: a name passes when each party that has a list allows it.
     const sdp::name_list codecs[2] = {x.codecs, y.codecs};
     const sdp::name_list types[2] = {x.types, y.types};
-    sdp::media_filter_result r = sdp::filter_media(sdp, codecs, types);
+    sdp::media_filter_result r = sdp::filter_media(sdp, codecs, types, prefer);
     if (refused != nullptr) {
         const bool by_codecs = !x.codecs.empty() || !y.codecs.empty();
         const bool by_types = !x.types.empty() || !y.types.empty();

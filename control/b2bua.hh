@@ -637,8 +637,10 @@ private:
     void setup_verifier();
 
     /// `body` for leg B (`for_b`) or A: on that leg's relay address and ports, its own origin,
-    /// with only the codecs and media types both legs allow (allowed_media).
-    std::string rewrite_sdp(call& c, bool for_b, std::string_view body);
+    /// with only the codecs and media types both legs allow (allowed_media). An `offer` lists
+    /// the codecs in the order of that leg's list (its co=): the preference it makes. An answer
+    /// keeps the answerer's order, so that both parties send the codec it put first.
+    std::string rewrite_sdp(call& c, bool for_b, std::string_view body, bool offer = false);
     /// `source` on leg B's (`for_b`) or A's relay address and ports, with the leg's own origin
     /// at o= version `version`: rewrite_sdp's rewrite, without its filter or bookkeeping.
     std::string rewrite_for_leg(const call& c, bool for_b, std::string_view source, uint64_t version) const;
@@ -646,9 +648,10 @@ private:
     /// and mt=, `leg::media`; an empty list allows any): what passes between two parties is
     /// what each may use. `refused` (if given): as an offer it is refused (488), because it had
     /// an active audio stream of an allowed type and none is left with a codec, or it had an
-    /// active stream and none of an allowed type is left.
+    /// active stream and none of an allowed type is left. `prefer`: for an offer, the codec list
+    /// of the party it goes to, whose order the offer's codecs take (sdp::filter_media).
     static std::string allowed_media(std::string_view sdp, const media_policy& x, const media_policy& y,
-                                     bool* refused = nullptr);
+                                     bool* refused = nullptr, sdp::name_list prefer = {});
     /// The realm (port index) towards `addr`: on-link first, else one with a gateway; -1 if none.
     int route(uint32_t addr) const;
     /// The realm (port) called `name`, -1 when there is none.

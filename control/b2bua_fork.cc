@@ -101,7 +101,7 @@ void b2bua::start_group(call& c, unsigned group) {
         if (!c.b_offer.empty()) {
             allowed_media(c.a_remote_sdp, c.a.media, br.l.media, &no_codec);
         }
-        br.offer = allowed_media(c.b_offer, c.a.media, br.l.media);
+        br.offer = allowed_media(c.b_offer, c.a.media, br.l.media, nullptr, br.l.media.codecs);
         unsigned skip_status = 0;
         if (no_codec) {
             // Its co= allows none of the caller's audio codecs: it could only answer 488.
@@ -738,7 +738,8 @@ void b2bua::answer_from_branch(call& c, size_t i, const inbound& in) {
         }
         c.b_remote_sdp = std::string(m.body);
     }
-    const std::string body = has_sdp ? rewrite_sdp(c, false, m.body) : std::string();
+    // An offerless INVITE's 2xx is the offer to A: in the order of A's codec list.
+    const std::string body = has_sdp ? rewrite_sdp(c, false, m.body, c.offerless) : std::string();
     negotiate_timer_b(c, m);
     std::string extra = "Contact: " + c.a.contact + "\r\n";
     extra += allow_header;

@@ -170,7 +170,7 @@ void b2bua::relay_in_dialog(const inbound& in, call& c, bool from_a, uint64_t st
         undo.offerer_sdp = std::move(remote_sdp);
         undo.answerer_last_sdp = from_a ? c.b_last_sdp : c.a_last_sdp;
         remote_sdp = std::string(m.body);
-        body = rewrite_sdp(c, from_a, m.body);  // it goes to the other leg: B when A sent it
+        body = rewrite_sdp(c, from_a, m.body, offer);  // it goes to the other leg: B when A sent it
         content_type = "application/sdp";
     } else if (!m.body.empty()) {
         // INFO payloads (DTMF relay and the like) pass unchanged with their type.
@@ -505,7 +505,7 @@ void b2bua::on_relayed_response(uint64_t call_id, bool from_a, uint64_t stx, sip
                     release_removed_streams(c, desc);
                 }
                 (from_a ? c.b_remote_sdp : c.a_remote_sdp) = std::string(m.body);
-                body = rewrite_sdp(c, !from_a, m.body);
+                body = rewrite_sdp(c, !from_a, m.body, offer);
             }
         }
     }

@@ -133,7 +133,7 @@ void b2bua::on_replacing_invite(const inbound& in, uint64_t stx, const sdp::sess
     const std::string extra = "Contact: " + n.contact + "\r\n" + std::string(allow_header) + record_route_lines(m);
     sip_wire sent = tl_.respond(stx, 200, "OK", n.local_tag, extra, "application/sdp", answer);
     wait_for_ack(c, is_a, m.cseq, std::move(sent), reply_to);
-    reinvite_leg(c, is_a, rewrite_sdp(c, is_a, off_hold(std::string(m.body))));  // the kept party is B when A was replaced
+    reinvite_leg(c, is_a, rewrite_sdp(c, is_a, off_hold(std::string(m.body)), true));  // the kept party is B when A was replaced
     log_info("call %llu: %s replaced by %s (RFC 3891)", static_cast<unsigned long long>(c.id), replaced_peer.c_str(),
              to_string(in.source).c_str());
 }

@@ -500,7 +500,9 @@ void b2bua::send_transfer_invite(call& c, size_t i) {
     rs.contact = n.contact;
     rs.extra = extra;
     rs.user_agent = cfg_.user_agent;
-    const std::string offer = allowed_media(t.offer, (t.transferor_is_a ? c.b : c.a).media, n.media);  // the two that will talk
+    // The two that will talk; the new party's co= orders the codecs it is offered.
+    const std::string offer =
+        allowed_media(t.offer, (t.transferor_is_a ? c.b : c.a).media, n.media, nullptr, n.media.codecs);
     rs.content_type = "application/sdp";
     rs.body = offer;
     const uint64_t id = c.id;
@@ -730,10 +732,10 @@ bool b2bua::try_attended(call& c, bool from_a, uint64_t stx, uint32_t refer_cseq
 
     // Each side's SDP must now describe the other party: re-INVITE both, relay ports unchanged.
     if (!sdp2.empty()) {
-        reinvite_leg(c, false, rewrite_sdp(c, false, off_hold(sdp2)));
+        reinvite_leg(c, false, rewrite_sdp(c, false, off_hold(sdp2), true));
     }
     if (!sdp1.empty()) {
-        reinvite_leg(c, true, rewrite_sdp(c, true, off_hold(sdp1)));
+        reinvite_leg(c, true, rewrite_sdp(c, true, off_hold(sdp1), true));
     }
     log_info("attended transfer: call %llu now joins %s and %s", static_cast<unsigned long long>(c.id),
              to_string(c.a.target).c_str(), to_string(c.b.target).c_str());
@@ -909,7 +911,7 @@ void b2bua::complete_transfer(call& c, size_t i, const inbound& answer) {
     // The transferee's SDP must now describe the new party (codecs, off hold): re-INVITE it
     // with its own o= session id, version bumped, its relay port unchanged.
     if (has_sdp) {
-        reinvite_leg(c, !keep_a, rewrite_sdp(c, !keep_a, off_hold(std::string(m.body))));
+        reinvite_leg(c, !keep_a, rewrite_sdp(c, !keep_a, off_hold(std::string(m.body)), true));
     }
 }
 

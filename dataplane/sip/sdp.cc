@@ -462,14 +462,14 @@ bool contains(std::span<const std::string_view> list, std::string_view v) noexce
 // What filter_media does to one m= section.
 struct stream_plan {
     enum class action : uint8_t { keep, narrow, disable } act = action::keep;
-    std::string formats;                    // narrow: the formats kept, as written, single spaces
+    std::string formats;                    // narrow: the formats kept, in their order, single spaces
     std::vector<std::string_view> removed;  // narrow: the payload types taken out
 };
 
 }  // namespace
 
 media_filter_result filter_media(std::string_view body, std::span<const name_list> codec_lists,
-                                 std::span<const name_list> type_lists) {
+                                 std::span<const name_list> type_lists, name_list prefer) {
     media_filter_result r;
     const auto restricts = [](std::span<const name_list> lists) {
         return std::any_of(lists.begin(), lists.end(), [](name_list l) { return !l.empty(); });
@@ -480,6 +480,14 @@ media_filter_result filter_media(std::string_view body, std::span<const name_lis
             return l.empty() ||
                    std::any_of(l.begin(), l.end(), [&](const std::string& n) { return sip::iequals_ascii(n, name); });
         });
+    };
+    // A format's place in `prefer` (after every listed one when not listed).
+    const auto rank = [prefer](std::string_view name) {
+        size_t i = 0;
+        while (i < prefer.size() && !sip::iequals_ascii(prefer[i], name)) {
+            ++i;
+        }
+        return i;
     };
     const bool by_codecs = restricts(codec_lists), by_types = restricts(type_lists);
     session s;
@@ -522,6 +530,7 @@ media_filter_result filter_media(std::string_view body, std::span<const name_lis
         ++r.audio_active;
         stream_plan& p = plans[k];
         bool voice = false;  // a codec kept, not only DTMF events or comfort noise
+        std::vector<std::pair<size_t, std::string_view>> kept;  // rank in `prefer`, payload type
         size_t i = 0;
         for (std::string_view pt = next_field(m.formats, i); !pt.empty(); pt = next_field(m.formats, i)) {
             std::string_view name;
@@ -537,8 +546,7 @@ media_filter_result filter_media(std::string_view body, std::span<const name_lis
             }
             const bool ok = !name.empty() && allowed(codec_lists, name);
             if (ok) {
-                p.formats += p.formats.empty() ? "" : " ";
-                p.formats += pt;
+                kept.emplace_back(rank(name), pt);
                 voice = voice || !auxiliary_format(name);
             } else {
                 p.removed.push_back(pt);
@@ -550,7 +558,17 @@ media_filter_result filter_media(std::string_view body, std::span<const name_lis
         }
         ++r.audio_kept;
         ++r.kept;
-        if (!p.removed.empty()) {
+        const auto by_rank = [](const auto& x, const auto& y) { return x.first < y.first; };
+        const bool reorder = !std::is_sorted(kept.begin(), kept.end(), by_rank);
+        if (reorder) {
+            std::stable_sort(kept.begin(), kept.end(), by_rank);  // equal ranks as written
+            ++r.reordered;
+        }
+        for (const auto& [unused, pt] : kept) {
+            p.formats += p.formats.empty() ? "" : " ";
+            p.formats += pt;
+        }
+        if (!p.removed.empty() || reorder) {
             p.act = stream_plan::action::narrow;
             r.formats_removed = static_cast<uint16_t>(r.formats_removed + p.removed.size());
         }

@@ -81,6 +81,7 @@ struct media_filter_result {
     uint8_t audio_active = 0;  ///< RTP audio streams with a port (not disabled) of an allowed type in the input
     uint8_t audio_kept = 0;    ///< of those, the streams left with at least one allowed codec
     uint16_t formats_removed = 0;  ///< formats taken out of streams that kept some
+    uint8_t reordered = 0;     ///< streams whose kept formats were put in the `prefer` order
     uint8_t active = 0;        ///< streams with a port in the input, any type
     uint8_t kept = 0;          ///< streams with a port in the output
 };
@@ -95,7 +96,10 @@ using name_list = std::span<const std::string>;
 ///   disabled (port 0, its m-line otherwise as written).
 /// - `codec_lists`: in every other active RTP audio stream (m=audio, an RTP profile, port not 0),
 ///   only the formats whose encoding name is allowed (RFC 4855: "PCMA", "telephone-event")
-///   stay, in the order the description gives them. A format's name is its a=rtpmap's, else
+///   stay. With `prefer` (the list of the party the description goes to, when it is an offer),
+///   those it names come first, in its order (RFC 3264 5.1: an m-line lists its formats in
+///   order of preference), the others after them as the description gives them; without, all
+///   as the description gives them. A format's name is its a=rtpmap's, else
 ///   the RFC 3551 static payload type's; a dynamic type without an rtpmap has no name and goes.
 ///   The a=rtpmap, a=fmtp and a=rtcp-fb lines of a format taken out go with it. A stream left
 ///   with no codec (nothing, or only telephone-event and CN, which carry no voice) is disabled
@@ -103,7 +107,7 @@ using name_list = std::span<const std::string>;
 /// A disabled stream keeps its m-line (RFC 3264 6 and 8.2), so an offer's stream count never
 /// changes. Other streams and lines are kept as written. Lines end in CRLF.
 media_filter_result filter_media(std::string_view body, std::span<const name_list> codec_lists,
-                                 std::span<const name_list> type_lists);
+                                 std::span<const name_list> type_lists, name_list prefer = {});
 /// filter_media() with one list of each.
 inline media_filter_result filter_media(std::string_view body, name_list codecs, name_list types) {
     const name_list c[1] = {codecs};

@@ -87,6 +87,13 @@ if alaw_first and hosts[alaw_first] and hosts[alaw_next] then
            alaw_next .. "@" .. hosts[alaw_next] .. ":5060")
 end
 
+-- "X-alawfirst" dials X allowing A-law, then mu-law, then DTMF events, in that order of
+-- preference (co= orders the codecs of the offers X gets; answers keep the answerer's order).
+name = string.match(user, "^(%a+)%-alawfirst$")
+if name and hosts[name] then
+  sys.Dial(name .. "@" .. hosts[name] .. ":5060[co=PCMA/PCMU/telephone-event]")
+end
+
 -- "X-novideo" dials X with voice and fax only (mt=): a caller's video reaches X disabled
 -- (m=video 0), as for a PSTN trunk that refuses offers with video.
 name = string.match(user, "^(%a+)%-novideo$")

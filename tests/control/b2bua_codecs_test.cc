@@ -163,7 +163,7 @@ TEST_F(codecs_test, a_providers_codecs_apply_unless_the_dial_string_says_otherwi
     rebuild(cfg);
     const std::pair<std::string, std::string> cases[] = {
         {"1234@alawtrunk", "8 101"},
-        {"1234@alawtrunk[co=G729/PCMU]", "0 18"},  // co= replaces the provider's list
+        {"1234@alawtrunk[co=G729/PCMU]", "18 0"},  // co= replaces the provider's list, in its order
         {"1234@198.51.100.20", "0 18 8 101"},      // the address alone is no provider
     };
     unsigned n = 0;
@@ -180,6 +180,51 @@ TEST_F(codecs_test, a_providers_codecs_apply_unless_the_dial_string_says_otherwi
         take();
     }
     EXPECT_EQ(b2b_->active_calls(), 0u);
+}
+
+// co= is also a preference (RFC 3264 5.1: an m-line lists its formats in order of preference):
+// an offer to the destination lists its codecs in co='s order. An answer keeps the answerer's
+// order, so that both parties send the codec it put first; an offer to the caller, whose
+// account has no list, keeps the offerer's.
+TEST_F(codecs_test, co_orders_the_codecs_of_the_offers_its_party_gets_and_leaves_answers_as_they_are) {
+    ASSERT_EQ(engine_->load_source("default", "co.lua",
+                                   "sys.Dial(\"bob@198.51.100.20[co=PCMA/G729/PCMU/telephone-event]\")"),
+              "");
+    const std::string bob_g729 = bob_sdp_with("18 8 101",
+                                              "a=rtpmap:18 G729/8000\r\na=rtpmap:8 PCMA/8000\r\n"
+                                              "a=rtpmap:101 telephone-event/8000\r\n",
+                                              2001);
+    call_state cs = alaw_call("bob", bob_g729);
+    ASSERT_NE(cs.b_invite, nullptr);
+    const std::string offered(cs.b_invite->msg.body);
+    EXPECT_EQ(formats_of(offered), "8 18 0 101") << "alice offered 0 18 8 101";
+    EXPECT_NE(offered.find("a=fmtp:18 annexb=no"), std::string::npos) << "every format's lines stay";
+    EXPECT_EQ(formats_of(alice_got_), "18 8 101") << "bob's answer in bob's order";
+
+    // alice re-offers (PCMU first again): bob gets it in his order; bob's answer, in his.
+    from_alice(with_body(alice_request("INVITE", cs.a_tag, 2, "z9hG4bKalicere"), alice_multi_sdp));
+    auto reinv = invite_sent_to(take(), bob);
+    ASSERT_NE(reinv, nullptr);
+    EXPECT_EQ(formats_of(reinv->msg.body), "8 18 0 101");
+    from_bob(bob_response(reinv->msg, 200, "OK", bob_g729));
+    auto out = take();
+    const received* ok = find_response(out, acc, 200);
+    ASSERT_NE(ok, nullptr);
+    EXPECT_EQ(formats_of(ok->msg.body), "18 8 101");
+    from_alice(alice_request("ACK", cs.a_tag, 2, "z9hG4bKalicereack"));
+    take();
+
+    // bob re-offers: alice's leg has no list, so she gets his order.
+    const std::string bob_ulaw_first = bob_sdp_with("0 8 101",
+                                                    "a=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n"
+                                                    "a=rtpmap:101 telephone-event/8000\r\n",
+                                                    2002);
+    from_bob(with_body(bob_request("INVITE", cs.b_invite->msg, 1, "z9hG4bKbobre"), bob_ulaw_first));
+    reinv = invite_sent_to(take(), alice);
+    ASSERT_NE(reinv, nullptr);
+    EXPECT_EQ(formats_of(reinv->msg.body), "0 8 101");
+    from_alice(alice_request("BYE", cs.a_tag, 3, "z9hG4bKalicebye"));
+    take();
 }
 
 TEST_F(codecs_test, a_transfers_new_party_is_offered_what_its_co_allows_and_the_leaving_partys_goes) {

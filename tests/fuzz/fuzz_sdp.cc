@@ -5,8 +5,9 @@
 // with its port or disabled (by codecs: only RTP audio), its formats a subsequence of the
 // input's, as many audio streams left as it says; with media types, a stream of a type not
 // listed ends disabled and a listed one as the codecs alone leave it, as many streams active
-// and kept as it says; two parties' lists in one pass act as their intersection; and filtering
-// again changes nothing.
+// and kept as it says; two parties' lists in one pass act as their intersection; a preference
+// order changes only the order of each m-line's formats, and holds after one pass; and
+// filtering again changes nothing.
 
 #include "sip/ascii.hh"
 #include "sip/sdp.hh"
@@ -142,6 +143,58 @@ void check_two_parties(std::string_view in) {
     }
 }
 
+// `body` with every m-line cut to its first three fields (type, port, protocol), and each
+// m-line's formats, sorted (as a multiset).
+std::string without_formats(std::string_view body, std::vector<std::vector<std::string_view>>& formats) {
+    std::string out;
+    size_t pos = 0;
+    while (pos < body.size()) {
+        const size_t end = std::min(body.find('\n', pos), body.size());
+        std::string_view line = body.substr(pos, end - pos);
+        pos = end + 1;
+        if (!line.empty() && line.back() == '\r') {
+            line.remove_suffix(1);
+        }
+        if (line.substr(0, 2) == "m=") {
+            std::vector<std::string_view> t = tokens(line);
+            formats.emplace_back(t.size() > 3 ? t.begin() + 3 : t.end(), t.end());
+            std::sort(formats.back().begin(), formats.back().end());
+            t.resize(std::min<size_t>(t.size(), 3));
+            for (const std::string_view f : t) {
+                out.append(f).append(" ");
+            }
+        } else {
+            out.append(line);
+        }
+        out += '\n';
+    }
+    return out;
+}
+
+// A preference order changes nothing but the order of each m-line's formats: the same streams,
+// counts and lines; the same formats; in order already after it (filtering again with it
+// changes nothing), and it commutes with the filter (ordering the filtered body gives the same).
+void check_prefer(std::string_view in) {
+    static const std::vector<std::string> alice = {"PCMU", "PCMA", "telephone-event", "G722", "opus"}, none;
+    static const std::vector<std::string> prefer = {"opus", "telephone-event", "pcma", "G729"};
+    const name_list codecs[1] = {alice};
+    const name_list types[1] = {none};
+    const media_filter_result plain = filter_media(in, codecs, types);
+    const media_filter_result ordered = filter_media(in, codecs, types, prefer);
+    std::vector<std::vector<std::string_view>> plain_formats, ordered_formats;
+    if (without_formats(plain.body, plain_formats) != without_formats(ordered.body, ordered_formats) ||
+        plain_formats != ordered_formats || plain.active != ordered.active || plain.kept != ordered.kept ||
+        plain.audio_active != ordered.audio_active || plain.audio_kept != ordered.audio_kept ||
+        plain.formats_removed != ordered.formats_removed || (ordered.reordered == 0) != (plain.body == ordered.body)) {
+        __builtin_trap();
+    }
+    const media_filter_result again = filter_media(ordered.body, codecs, types, prefer);
+    if (again.body != ordered.body || again.reordered != 0 ||
+        filter_media(plain.body, codecs, types, prefer).body != ordered.body) {
+        __builtin_trap();
+    }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -160,6 +213,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     check_filter(in, e, s);
     check_media_types(in, e, s);
     check_two_parties(in);
+    check_prefer(in);
     if (e != parse_error::ok) {
         if (!out.empty()) {
             __builtin_trap();

@@ -74,6 +74,13 @@
                     dialplan: mt=audio/image): bob's INVITE has the video at port 0, the audio
                     passes (150 RTP packets each way, codec_offers_refused unchanged), and the
                     pairs in use are the audio's only, during and after as before.
+  codec_preference_orders_the_offer
+                    alice (uac_call: PCMU, PCMA, telephone-event, in that order) calls
+                    `bob-alawfirst`, which the lab dialplan dials with co=PCMA/PCMU/telephone-event;
+                    bob (uas_answer) answers PCMU. The INVITE bob got must list `8 0 101` (co='s
+                    order: RFC 3264 5.1, formats in order of preference), the 200 alice got `0 101`
+                    (an answer keeps the answerer's order, so both send PCMU); 150 RTP packets each
+                    way arrive; the record says codec PCMU.
   refused_video_gives_its_ports_back
                     alice (uac_reinvite_video_refused) calls bob (uas_refuse_reinvite): audio, then
                     1 s after her ACK a re-INVITE that appends H.264 video. bob must be offered the
@@ -93,7 +100,7 @@ from transfer_tests import read_trace, _is_request  # sipp -trace_msg parsing
 MEDIA_TESTS = ["rtp_loss_recorded", "media_timeout_hangs_up_a_silent_call", "call_quality_from_rtcp",
                "quality_routes_around_a_poor_trunk", "t38_fax_switch", "codec_filter",
                "declined_video_gives_its_ports_back", "video_disabled_for_a_destination_without_it",
-               "refused_video_gives_its_ports_back"]
+               "refused_video_gives_its_ports_back", "codec_preference_orders_the_offer"]
 T38_UA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "t38_ua.py")
 T38_PACKETS = 100
 STAGED_CONFIG = "/run/sipferry-lab/stage/configs/lab.conf"
@@ -685,6 +692,36 @@ class MediaTests:
             errs.append(f"bob was offered the video on port {offered}, wanted 0 (mt=audio/image)")
         if self._sip_stat("codec_offers_refused") != refused:
             errs.append("sip.codec_offers_refused grew: the audio should have passed")
+        if errs:
+            self._fail("; ".join(errs))
+
+    def test_codec_preference_orders_the_offer(self, tdir):
+        count = 150
+        before = len(self.cdr_lines())
+        problems, excerpts = self._alice_calls_bob(tdir, count, service="bob-alawfirst")
+        if problems:
+            self._fail("; ".join(problems) + "\n" + excerpts)
+        errs = []
+        bob_invites = [m for m in read_trace(os.path.join(tdir, "bob.msg"))
+                       if m["dir"] == "in" and _is_request(m, "INVITE")]
+        alice_oks = [m for m in read_trace(os.path.join(tdir, "alice.msg"))
+                     if m["dir"] == "in" and m["start"].startswith("SIP/2.0 200") and "m=audio" in m["body"]]
+        offered = self._audio_formats(bob_invites[0]["body"]) if bob_invites else None
+        answered = self._audio_formats(alice_oks[0]["body"]) if alice_oks else None
+        self._progress(f"alice offered 0 8 101; bob was offered {offered!r}; alice was answered {answered!r}")
+        if offered != "8 0 101":
+            errs.append(f"bob's INVITE offered {offered!r}, wanted '8 0 101' (co=PCMA/PCMU/telephone-event's order)")
+        if answered != "0 101":
+            errs.append(f"alice's 200 answered {answered!r}, wanted bob's own '0 101'")
+        got_bob, got_alice = self._report(tdir, "bob")["received"], self._report(tdir, "alice")["received"]
+        self._progress(f"RTP: bob got {got_bob}/{count}, alice {got_alice}/{count}")
+        if (got_bob, got_alice) != (count, count):
+            errs.append(f"RTP: bob got {got_bob}, alice {got_alice}, wanted {count} each")
+        lines = self._wait_cdrs(before, 1)
+        rec = json.loads(lines[-1]) if lines else {}
+        self._progress(f"cdr: result {rec.get('result')} codec {rec.get('codec')}")
+        if rec.get("codec") != "PCMU":
+            errs.append(f"the call record says codec {rec.get('codec')!r}, wanted PCMU")
         if errs:
             self._fail("; ".join(errs))
 

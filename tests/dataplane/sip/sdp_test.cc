@@ -503,3 +503,41 @@ TEST(sdp_filter_media, two_parties_lists_meet_in_one_pass) {
     EXPECT_EQ(r.audio_active, 0u);
     EXPECT_EQ(r.kept, 1u);
 }
+
+// RFC 3264 5.1: an m-line lists its formats in order of preference. With `prefer` (the codec
+// list of the party an offer goes to), the kept formats it names come first in its order, the
+// others after them as written; the lines of each format stay where they were.
+TEST(sdp_filter_media, prefer_puts_the_kept_formats_in_the_lists_order) {
+    const std::string offer = sdp_head +
+                              "m=audio 4000 RTP/AVP 0 18 8 101\r\na=rtpmap:18 G729/8000\r\na=fmtp:18 annexb=no\r\n"
+                              "a=rtpmap:101 telephone-event/8000\r\nm=video 4002 RTP/AVP 96\r\n"
+                              "a=rtpmap:96 H264/90000\r\n";
+    const std::vector<std::string> bob{"pcma", "G729", "PCMU", "telephone-event"}, none;
+    const name_list one[1] = {bob};
+    const name_list no_types[1] = {none};
+    media_filter_result r = filter_media(offer, one, no_types, bob);
+    EXPECT_EQ(r.body, sdp_head +
+                          "m=audio 4000 RTP/AVP 8 18 0 101\r\na=rtpmap:18 G729/8000\r\na=fmtp:18 annexb=no\r\n"
+                          "a=rtpmap:101 telephone-event/8000\r\nm=video 4002 RTP/AVP 96\r\n"
+                          "a=rtpmap:96 H264/90000\r\n")
+        << "static types by their RFC 3551 names, case-insensitive; the video untouched";
+    EXPECT_EQ(r.reordered, 1u);
+    EXPECT_EQ(r.formats_removed, 0u);
+    EXPECT_EQ(filter_media(offer, one, no_types).body, offer) << "without prefer: as written";
+    EXPECT_EQ(filter_media(r.body, one, no_types, bob).reordered, 0u) << "in order already: nothing to do";
+    EXPECT_EQ(filter_media(r.body, one, no_types, bob).body, r.body);
+
+    // Formats the list does not name (another party's list let them through) go after the
+    // named ones, as written; formats it does name but another list refuses go.
+    const std::vector<std::string> alice{"PCMU", "G729", "PCMA", "telephone-event"}, carol{"PCMA"};
+    const name_list two[2] = {alice, none};
+    const name_list two_types[2] = {none, none};
+    r = filter_media(offer, two, two_types, carol);
+    EXPECT_EQ(r.body.substr(sdp_head.size(), r.body.find("\r\n", sdp_head.size()) - sdp_head.size()),
+              "m=audio 4000 RTP/AVP 8 0 18 101");
+    const name_list meet[2] = {alice, carol};
+    r = filter_media(offer, meet, two_types, alice);
+    EXPECT_EQ(r.body.substr(sdp_head.size(), r.body.find("\r\n", sdp_head.size()) - sdp_head.size()),
+              "m=audio 4000 RTP/AVP 8") << "only what both allow, whatever the preference";
+    EXPECT_EQ(r.reordered, 0u);
+}
