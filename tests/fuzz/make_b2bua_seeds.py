@@ -44,6 +44,11 @@ def fax_sdp(who, port, version, append=True):
             f"m=image {port} udptl t38\r\na=T38FaxVersion:0\r\na=T38FaxRateManagement:transferredTCF\r\n")
 
 
+def two_law_sdp(who, port, version=1):
+    """`who`'s audio offering PCMU, PCMA and telephone-event, in that order."""
+    return sdp(who, port, version).replace("RTP/AVP 0 101\r\n", "RTP/AVP 0 8 101\r\na=rtpmap:8 PCMA/8000\r\n")
+
+
 def video_sdp(who, port, video_port, version=1):
     """`who`'s audio and H.264 video; `video_port` 0 declines or removes the video."""
     return sdp(who, port, version) + f"m=video {video_port} RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n"
@@ -232,6 +237,21 @@ def seeds():
         rec(BOB, reply(BOB, 200, "OK")),
         rec(CAROL, callee_request(CAROL, "BYE", 2, "z9hG4bKcbye"), T33S),
         rec(ALICE, reply(ALICE, 200, "OK"))]
+    # co= as a preference (the lab dialplan's bob-alawfirst: PCMA, PCMU, telephone-event): bob
+    # is offered alice's 0 8 101 as 8 0 101 and answers PCMU; alice re-offers, bob re-offers back.
+    yield "codec_preference", [
+        rec(ALICE, invite(ALICE, "bob-alawfirst", body=two_law_sdp(ALICE, 40000)), T0),
+        rec(BOB, response(BOB, 200, "OK", of_invite=True, body=sdp(BOB, 30000))),
+        rec(ALICE, caller_request(ALICE, "ACK", 1, "z9hG4bKack1", user="bob-alawfirst")),
+        rec(ALICE, caller_request(ALICE, "INVITE", 2, "z9hG4bKare", user="bob-alawfirst",
+                                  body=two_law_sdp(ALICE, 40000, 2)), T1S),
+        rec(BOB, reply(BOB, 200, "OK", body=two_law_sdp(BOB, 30000, 2))),
+        rec(ALICE, caller_request(ALICE, "ACK", 2, "z9hG4bKareack", user="bob-alawfirst")),
+        rec(BOB, callee_request(BOB, "INVITE", 2, "z9hG4bKbre", body=two_law_sdp(BOB, 30000, 3)), T1S),
+        rec(ALICE, reply(ALICE, 200, "OK", body=sdp(ALICE, 40000, 3))),
+        rec(BOB, callee_request(BOB, "ACK", 2, "z9hG4bKbreack")),
+        rec(ALICE, caller_request(ALICE, "BYE", 3, "z9hG4bKbye1", user="bob-alawfirst"), T4S),
+        rec(BOB, reply(BOB, 200, "OK"))]
     # mt= (the lab dialplan's bob-novideo: audio and image): bob is offered alice's video
     # disabled and declines it; alice's re-offer of video alone gets 488.
     yield "media_types_novideo", [
