@@ -28,9 +28,10 @@ protected:
         return s;
     }
 
-    /// Through bob's 200 (with `bob_headers`) to alice's ACK; returns the 200 alice got.
-    std::unique_ptr<received> answer(call_state& cs, const std::string& bob_headers = {}) {
-        std::string ok = bob_response(cs.b_invite->msg, 200, "OK", bob_sdp);
+    /// Through bob's 200 (with `bob_headers`, and `body`) to alice's ACK; returns the 200 alice got.
+    std::unique_ptr<received> answer(call_state& cs, const std::string& bob_headers = {},
+                                     const std::string& body = bob_sdp) {
+        std::string ok = bob_response(cs.b_invite->msg, 200, "OK", body);
         ok.insert(ok.find("Content-Type"), bob_headers);
         from_bob(ok);
         auto out = take();
@@ -44,6 +45,20 @@ protected:
         from_alice(alice_request("ACK", cs.a_tag, 1, "z9hG4bKaliceack"));
         take();
         return copy;
+    }
+
+    /// Our session refresh to bob 60 s on (he asked us to refresh), after bob answers
+    /// `answered` (the refresh before, if any) 200 with `body`; a copy of it, nullptr if none
+    /// went.
+    std::unique_ptr<received> refresh_to_bob(const received* answered = nullptr, const std::string& body = {}) {
+        if (answered != nullptr) {
+            from_bob(bob_response(answered->msg, 200, "OK", body));
+            take();
+        }
+        advance(60000);
+        auto out = take();
+        const received* r = find_request(out, core, sip::method::invite);
+        return r == nullptr ? nullptr : parse_copy(r->realm, r->to, r->text);
     }
 
     /// alice's re-INVITE (CSeq `cseq`) putting bob on hold: her SDP, sendonly; what bob got of it.
@@ -400,6 +415,9 @@ TEST_F(own_reinvite_test, our_cancelled_reinvite_that_times_out_leaves_the_call)
 
 namespace {
 
+/// bob's 200 asking us to refresh the session (RFC 4028: we are the UAC on his leg).
+const std::string refresh_by_us = "Session-Expires: 120;refresher=uac\r\nRequire: timer\r\n";
+
 /// The o= line's version of an SDP body (0 when there is none).
 uint64_t sdp_version_of(std::string_view body) {
     const size_t o = body.find("o=");
@@ -432,21 +450,11 @@ TEST_F(session_timer_test, a_refresh_after_a_declined_stream_offers_it_disabled_
     const uint64_t version = sdp_version_of(cs.b_invite->msg.body);
     EXPECT_EQ(relay_entries(), 8u);
 
-    std::string ok = bob_response(cs.b_invite->msg, 200, "OK", bob_sdp + "m=video 0 RTP/AVP 96\r\n");
-    ok.insert(ok.find("Content-Type"), "Session-Expires: 120;refresher=uac\r\nRequire: timer\r\n");
-    from_bob(ok);
-    auto out = take();
-    const received* to_alice = find_response(out, acc, 200);
-    ASSERT_NE(to_alice, nullptr);
-    cs.a_tag = std::string(to_alice->msg.to.tag);
-    from_alice(alice_request("ACK", cs.a_tag, 1, "z9hG4bKaliceack"));
-    take();
+    ASSERT_NE(answer(cs, refresh_by_us, bob_sdp + "m=video 0 RTP/AVP 96\r\n"), nullptr);
     EXPECT_EQ(relay_entries(), 4u) << "the declined video's sides are gone";
     EXPECT_EQ(b2b_->stats().streams_removed, 1u);
 
-    advance(60000);
-    out = take();
-    const received* refresh = find_request(out, core, sip::method::invite);
+    auto refresh = refresh_to_bob();
     ASSERT_NE(refresh, nullptr);
     sdp::session again;
     ASSERT_EQ(sdp::parse(refresh->msg.body, again), sdp::parse_error::ok);
@@ -456,12 +464,7 @@ TEST_F(session_timer_test, a_refresh_after_a_declined_stream_offers_it_disabled_
     EXPECT_EQ(sdp_version_of(refresh->msg.body), version + 1);
 
     // bob answers the refresh as before; the next refresh is the same SDP, same version.
-    auto copy = parse_copy(refresh->realm, refresh->to, refresh->text);
-    from_bob(bob_response(copy->msg, 200, "OK", bob_sdp + "m=video 0 RTP/AVP 96\r\n"));
-    take();
-    advance(60000);
-    out = take();
-    refresh = find_request(out, core, sip::method::invite);
+    refresh = refresh_to_bob(refresh.get(), bob_sdp + "m=video 0 RTP/AVP 96\r\n");
     ASSERT_NE(refresh, nullptr);
     EXPECT_EQ(sdp_version_of(refresh->msg.body), version + 1);
     EXPECT_EQ(relay_entries(), 4u);
@@ -478,19 +481,11 @@ TEST_F(session_timer_test, a_refresh_after_a_refused_reoffer_repeats_the_session
     ASSERT_NE(cs.b_invite, nullptr);
     const std::string first_offer(cs.b_invite->msg.body);
     const uint64_t version = sdp_version_of(first_offer);
-    std::string ok = bob_response(cs.b_invite->msg, 200, "OK", bob_sdp);
-    ok.insert(ok.find("Content-Type"), "Session-Expires: 120;refresher=uac\r\nRequire: timer\r\n");
-    from_bob(ok);
-    auto out = take();
-    const received* to_alice = find_response(out, acc, 200);
-    ASSERT_NE(to_alice, nullptr);
-    cs.a_tag = std::string(to_alice->msg.to.tag);
-    from_alice(alice_request("ACK", cs.a_tag, 1, "z9hG4bKaliceack"));
-    take();
+    ASSERT_NE(answer(cs, refresh_by_us), nullptr);
     ASSERT_EQ(relay_entries(), 4u);
 
-    const std::string hold_and_video =
-        alice_sdp + "a=sendonly\r\nm=video 40002 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n";
+    std::string hold_and_video = alice_sdp + "m=video 40002 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n";
+    hold_and_video.replace(hold_and_video.find("a=sendrecv"), 10, "a=sendonly");
     from_alice(with_body(alice_request("INVITE", cs.a_tag, 2, "z9hG4bKalicehold"), hold_and_video));
     auto reinv = invite_sent_to(take(), bob);
     ASSERT_NE(reinv, nullptr);
@@ -501,9 +496,7 @@ TEST_F(session_timer_test, a_refresh_after_a_refused_reoffer_repeats_the_session
     EXPECT_EQ(relay_entries(), 4u) << "the video's ports went back";
     EXPECT_EQ(b2b_->stats().streams_taken_back, 1u);
 
-    advance(60000);
-    out = take();
-    const received* refresh = find_request(out, core, sip::method::invite);
+    auto refresh = refresh_to_bob();
     ASSERT_NE(refresh, nullptr);
     sdp::session again;
     ASSERT_EQ(sdp::parse(refresh->msg.body, again), sdp::parse_error::ok);
@@ -516,12 +509,7 @@ TEST_F(session_timer_test, a_refresh_after_a_refused_reoffer_repeats_the_session
     EXPECT_EQ(refresh->msg.body, expected) << "bob's first offer, one version past the refused one";
 
     // The next refresh: the same SDP, the same version.
-    auto copy = parse_copy(refresh->realm, refresh->to, refresh->text);
-    from_bob(bob_response(copy->msg, 200, "OK", bob_sdp));
-    take();
-    advance(60000);
-    out = take();
-    refresh = find_request(out, core, sip::method::invite);
+    refresh = refresh_to_bob(refresh.get(), bob_sdp);
     ASSERT_NE(refresh, nullptr);
     EXPECT_EQ(sdp_version_of(refresh->msg.body), version + 2);
     EXPECT_EQ(relay_entries(), 4u);

@@ -696,32 +696,11 @@ class MediaTests:
             self._fail("; ".join(errs))
 
     def test_codec_preference_orders_the_offer(self, tdir):
-        count = 150
-        before = len(self.cdr_lines())
-        problems, excerpts = self._alice_calls_bob(tdir, count, service="bob-alawfirst")
-        if problems:
-            self._fail("; ".join(problems) + "\n" + excerpts)
-        errs = []
-        bob_invites = [m for m in read_trace(os.path.join(tdir, "bob.msg"))
-                       if m["dir"] == "in" and _is_request(m, "INVITE")]
-        alice_oks = [m for m in read_trace(os.path.join(tdir, "alice.msg"))
-                     if m["dir"] == "in" and m["start"].startswith("SIP/2.0 200") and "m=audio" in m["body"]]
-        offered = self._audio_formats(bob_invites[0]["body"]) if bob_invites else None
-        answered = self._audio_formats(alice_oks[0]["body"]) if alice_oks else None
-        self._progress(f"alice offered 0 8 101; bob was offered {offered!r}; alice was answered {answered!r}")
+        _, offered, answered, errs = self._codec_call(tdir, "bob-alawfirst", "PCMU")
         if offered != "8 0 101":
             errs.append(f"bob's INVITE offered {offered!r}, wanted '8 0 101' (co=PCMA/PCMU/telephone-event's order)")
         if answered != "0 101":
             errs.append(f"alice's 200 answered {answered!r}, wanted bob's own '0 101'")
-        got_bob, got_alice = self._report(tdir, "bob")["received"], self._report(tdir, "alice")["received"]
-        self._progress(f"RTP: bob got {got_bob}/{count}, alice {got_alice}/{count}")
-        if (got_bob, got_alice) != (count, count):
-            errs.append(f"RTP: bob got {got_bob}, alice {got_alice}, wanted {count} each")
-        lines = self._wait_cdrs(before, 1)
-        rec = json.loads(lines[-1]) if lines else {}
-        self._progress(f"cdr: result {rec.get('result')} codec {rec.get('codec')}")
-        if rec.get("codec") != "PCMU":
-            errs.append(f"the call record says codec {rec.get('codec')!r}, wanted PCMU")
         if errs:
             self._fail("; ".join(errs))
 
@@ -751,10 +730,13 @@ class MediaTests:
         m = re.search(r"^m=audio \d+ RTP/AVP ([^\n]*)$", body or "", re.M)
         return m.group(1).strip() if m else None
 
-    def test_codec_filter(self, tdir):
-        count = 150
+    def _codec_call(self, tdir, service, codec, bob_scenario="uas_answer.xml", count=150):
+        """alice (uac_call: 0 8 101) calls `service`, which reaches bob (bob_scenario), `count` RTP
+        packets each way. Fails the test when a sipp fails; returns (the body of the INVITE bob
+        got, "" if none; its audio formats; those of the 200 alice got; errors: RTP short of
+        `count` either way, a call record whose codec is not `codec`)."""
         before = len(self.cdr_lines())
-        problems, excerpts = self._alice_calls_bob(tdir, count, bob_scenario="uas_answer_pcma.xml", service="bob-alaw")
+        problems, excerpts = self._alice_calls_bob(tdir, count, bob_scenario=bob_scenario, service=service)
         if problems:
             self._fail("; ".join(problems) + "\n" + excerpts)
         errs = []
@@ -762,13 +744,10 @@ class MediaTests:
                        if m["dir"] == "in" and _is_request(m, "INVITE")]
         alice_oks = [m for m in read_trace(os.path.join(tdir, "alice.msg"))
                      if m["dir"] == "in" and m["start"].startswith("SIP/2.0 200") and "m=audio" in m["body"]]
-        offered = self._audio_formats(bob_invites[0]["body"]) if bob_invites else None
+        body = bob_invites[0]["body"] if bob_invites else ""
+        offered = self._audio_formats(body) if bob_invites else None
         answered = self._audio_formats(alice_oks[0]["body"]) if alice_oks else None
         self._progress(f"alice offered 0 8 101; bob was offered {offered!r}; alice was answered {answered!r}")
-        if offered != "8 101" or "PCMU" in bob_invites[0]["body"]:
-            errs.append(f"bob's INVITE offered {offered!r} (wanted '8 101', no PCMU rtpmap)")
-        if answered != "8 101":
-            errs.append(f"alice's 200 answered {answered!r}, wanted '8 101'")
         got_bob, got_alice = self._report(tdir, "bob")["received"], self._report(tdir, "alice")["received"]
         self._progress(f"RTP: bob got {got_bob}/{count}, alice {got_alice}/{count}")
         if (got_bob, got_alice) != (count, count):
@@ -776,8 +755,16 @@ class MediaTests:
         lines = self._wait_cdrs(before, 1)
         rec = json.loads(lines[-1]) if lines else {}
         self._progress(f"cdr: result {rec.get('result')} codec {rec.get('codec')}")
-        if rec.get("codec") != "PCMA":
-            errs.append(f"the call record says codec {rec.get('codec')!r}, wanted PCMA")
+        if rec.get("codec") != codec:
+            errs.append(f"the call record says codec {rec.get('codec')!r}, wanted {codec}")
+        return body, offered, answered, errs
+
+    def test_codec_filter(self, tdir):
+        body, offered, answered, errs = self._codec_call(tdir, "bob-alaw", "PCMA", bob_scenario="uas_answer_pcma.xml")
+        if offered != "8 101" or "PCMU" in body:
+            errs.append(f"bob's INVITE offered {offered!r} (wanted '8 101', no PCMU rtpmap)")
+        if answered != "8 101":
+            errs.append(f"alice's 200 answered {answered!r}, wanted '8 101'")
 
         # An offer with no codec bob-alaw allows: 488 from the appliance, nobody rung.
         refused = self._sip_stat("codec_offers_refused")
