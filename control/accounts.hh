@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "diversion.hh"
 #include "media_policy.hh"
 
 namespace sf::control {
@@ -81,6 +82,9 @@ struct provider_config {
     /// The audio codecs and media types calls to it may use (a destination's co= and mt= when
     /// its dial string has none).
     media_policy media;
+    /// The header fields of a diverted call to it (a destination's dh= when its dial string has
+    /// none): RFC 5806 Diversion, RFC 7044 History-Info, or both.
+    diversion_headers diversion_via = diversion_headers::diversion;
     bool registers = false;    ///< REGISTER to the provider
     unsigned register_expiry = 3600;  ///< seconds asked for in that REGISTER
     /// Inside the appliance's trust domain (RFC 3325): its P-Asserted-Identity is believed, and

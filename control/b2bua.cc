@@ -462,6 +462,22 @@ void b2bua::on_invite(const inbound& in) {
                 ++kept;
             }
         }
+        // The call's history so far (RFC 7044), passed on whole or not at all: an entry added
+        // for a diversion here must fit under its last one.
+        std::vector<std::string_view> history;
+        for (unsigned i = 0; i < m.n_headers; ++i) {
+            const sip::header& h = m.headers[i];
+            if (h.id == sip::hdr::other && iequals_ascii(h.name, "History-Info") &&
+                h.value.find_first_of("\r\n") == std::string_view::npos) {
+                history.push_back(h.value);
+            }
+        }
+        c->inbound_history_index = last_history_index(history);
+        if (!c->inbound_history_index.empty()) {
+            for (const std::string_view v : history) {
+                c->inbound_history += "History-Info: " + std::string(v) + "\r\n";
+            }
+        }
     }
     c->b_max_forwards = std::min<unsigned>(m.max_forwards < 0 ? 70 : m.max_forwards - 1, cfg_.max_forwards);
 

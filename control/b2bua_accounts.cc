@@ -285,6 +285,9 @@ std::string b2bua::resolve_targets(std::vector<dial_target>& targets, unsigned& 
                 r.from_host = p->from_host;
             }
             r.media.inherit(p->media);  // a dial string's co=, mt= override the provider's
+            if (r.diversion_via == diversion_headers::unset) {
+                r.diversion_via = p->diversion_via;
+            }
             out.push_back(std::move(r));
             continue;
         }

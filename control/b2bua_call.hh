@@ -318,6 +318,10 @@ struct b2bua::call {
     bool a_trusted = false;                   ///< the caller is a provider with trust_identity
     std::string called_user;                  ///< the user the caller dialled (A's Request-URI)
     std::string inbound_diversions;           ///< a trusted caller's Diversion lines, passed on (RFC 5806)
+    /// A trusted caller's History-Info lines, passed on (RFC 7044), and the index of their last
+    /// entry, under which a diversion here goes ("" = none, or not passed on: last_history_index).
+    std::string inbound_history;
+    std::string inbound_history_index;
     /// The Identity lines (RFC 8224) a trusted provider's call came with: passed on unchanged to
     /// providers that are signed for, in place of the appliance's own signature (a transit
     /// carrier does not re-sign a call another carrier already attested).

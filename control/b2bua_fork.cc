@@ -220,11 +220,23 @@ void b2bua::send_branch_invite(call& c, size_t i) {
         extra += div_identity_line(c, br.target);  // passed on: diverted on the way?
     }
     // RFC 5806: whom the call was for, when it went elsewhere on purpose (dv=) or was deflected.
+    // RFC 7044 History-Info too, or instead (dh=, a provider's diversion_headers).
     const std::string_view why = br.target.redirected ? std::string_view("deflection") : br.target.diversion;
-    if (!why.empty() && !c.called_user.empty()) {
-        extra += diversion_line(c.called_user, from_host_of(br.target, realm(br.l.realm).addr_text), why);
+    const bool diverted = !why.empty() && !c.called_user.empty();
+    const std::string_view called_host = from_host_of(br.target, realm(br.l.realm).addr_text);
+    if (diverted && writes_diversion(br.target.diversion_via)) {
+        extra += diversion_line(c.called_user, called_host, why);
     }
     extra += c.inbound_diversions;
+    // The call's history stays inside the trust domain when the caller asked (RFC 7044 10.1.2).
+    const bool history_passes = br.target.trusted || !c.privacy.withholds_history();
+    if (history_passes) {
+        extra += c.inbound_history;
+    }
+    if (diverted && writes_history_info(br.target.diversion_via)) {
+        const std::string& parent = history_passes ? c.inbound_history_index : std::string();
+        extra += history_info_line(parent, c.called_user, called_host, br.request_uri, why);
+    }
     extra += br.auth_header;
     // One Supported line: reliable provisionals are PRACKed (send_prack), session timers kept.
     extra += cfg_.session_expires_s != 0 ? "Supported: 100rel, timer\r\n" : "Supported: 100rel\r\n";

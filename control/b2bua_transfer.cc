@@ -481,8 +481,14 @@ void b2bua::send_transfer_invite(call& c, size_t i) {
     // as a gateway's ('C'), the appliance cannot vouch that number placed this leg.
     extra += identity_line(br.target, {}, br.target.asserted_user, 'C', c.origid, false);
     if (!br.target.diversion.empty() && !t.transferor_user.empty()) {
-        // dv= in the transfer dialplan: the new party learns who passed the call on (RFC 5806).
-        extra += diversion_line(t.transferor_user, from_host, br.target.diversion);
+        // dv= in the transfer dialplan: the new party learns who passed the call on (RFC 5806,
+        // RFC 7044 as dh= or the provider says). A new call: its history starts here.
+        if (writes_diversion(br.target.diversion_via)) {
+            extra += diversion_line(t.transferor_user, from_host, br.target.diversion);
+        }
+        if (writes_history_info(br.target.diversion_via)) {
+            extra += history_info_line({}, t.transferor_user, from_host, n.target_uri, br.target.diversion);
+        }
     }
     extra += br.auth_header;
     request_spec rs;

@@ -477,6 +477,10 @@ void parse_accounts(reader& r, const std::vector<std::string>& order, config& c)
             r.fail(pre + "from_host", "expected a host name or IPv4 address, got '" + p.from_host + "'");
         }
         p.media = media_lists(r, pre);
+        if (const std::string via = r.str(pre + "diversion_headers", "diversion");
+            !parse_diversion_headers(via, p.diversion_via)) {
+            r.fail(pre + "diversion_headers", "expected diversion, history-info or both, got '" + via + "'");
+        }
         p.registers = r.flag(pre + "register", false);
         p.trust_identity = r.flag(pre + "trust_identity", false);
         p.sign_identity = r.flag(pre + "sign_identity", false);

@@ -55,8 +55,8 @@ bool reserved_header(std::string_view name) {
         "require", "proxy-require", "authorization", "proxy-authorization", "replaces", "refer-to", "r",
         // Identity is the appliance's policy (asserted_identity.hh): `pai=` asserts one on purpose.
         "p-asserted-identity", "p-preferred-identity", "privacy",
-        // So is Diversion (diversion.hh): `dv=` says why, the appliance says whom.
-        "diversion"};
+        // So are Diversion and History-Info (diversion.hh): `dv=` says why, the appliance says whom.
+        "diversion", "history-info"};
     std::string lower(name);
     std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char ch) { return std::tolower(ch); });
     return std::find(std::begin(reserved), std::end(reserved), lower) != std::end(reserved);
@@ -159,6 +159,10 @@ std::string apply_option(std::string_view opt, dial_target& t, std::string& seen
                    "deflection, ...), got " + quoted(value);
         }
         t.diversion = value;
+    } else if (name == "dh") {
+        if (!parse_diversion_headers(value, t.diversion_via)) {
+            return "option dh expects diversion, history-info or both, got " + quoted(value);
+        }
     } else if (name == "rt") {
         if (!parse_seconds(value, 1, 3600, t.ring_time_s)) {
             return "option rt expects a ring time of 1..3600 seconds, got " + quoted(value);
@@ -212,7 +216,7 @@ std::string apply_option(std::string_view opt, dial_target& t, std::string& seen
         t.headers.emplace_back(hname, hvalue);
     } else {
         return "unknown dial string option " + quoted(name) +
-               " (known: tr, cm, fu, fd, fh, pai, dv, rt, dt, cd, rd, mr, co, mt, h)";
+               " (known: tr, cm, fu, fd, fh, pai, dv, dh, rt, dt, cd, rd, mr, co, mt, h)";
     }
     return "";
 }
@@ -426,6 +430,9 @@ std::string format_dial_string(const std::vector<dial_target>& targets) {
         }
         if (!t.diversion.empty()) {
             opts.push_back("dv=" + t.diversion);
+        }
+        if (t.diversion_via != diversion_headers::unset) {
+            opts.push_back("dh=" + std::string(to_string(t.diversion_via)));
         }
         if (t.ring_time_s != 0) {
             opts.push_back("rt=" + std::to_string(t.ring_time_s));

@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "diversion.hh"
 #include "media_policy.hh"
 
 namespace sf::control {
@@ -36,6 +37,8 @@ struct dial_target {
     std::string from_host;     ///< fh= : From host ("" = the appliance's address on that realm)
     std::string asserted_user;  ///< pai= : the identity asserted on this leg ("" = the caller's, if any)
     std::string diversion;      ///< dv= : RFC 5806 reason: this destination is a diversion of the call
+    /// dh= : which header fields say so (Diversion, History-Info or both; unset: the provider's).
+    diversion_headers diversion_via = diversion_headers::unset;
     unsigned ring_time_s = 0;  ///< rt= : give up ringing after this many seconds (0 = `[sip] max_ring`)
     unsigned delay_s = 0;      ///< dt= : start ringing this destination that many seconds after its group
     unsigned max_duration_s = 0;  ///< cd= : hang up an answered call after this many seconds (0 = no limit)

@@ -1,5 +1,10 @@
 #include "diversion.hh"
 
+#include <algorithm>
+#include <vector>
+
+#include "sip/ascii.hh"
+
 namespace sf::control {
 
 bool valid_diversion_reason(std::string_view reason) {
@@ -17,6 +22,174 @@ bool valid_diversion_reason(std::string_view reason) {
 std::string diversion_line(std::string_view called_user, std::string_view host, std::string_view reason) {
     return "Diversion: <sip:" + std::string(called_user) + "@" + std::string(host) + ">;reason=" +
            std::string(reason) + ";counter=1\r\n";
+}
+
+bool parse_diversion_headers(std::string_view text, diversion_headers& out) {
+    for (const diversion_headers h :
+         {diversion_headers::diversion, diversion_headers::history_info, diversion_headers::both}) {
+        if (text == to_string(h)) {
+            out = h;
+            return true;
+        }
+    }
+    return false;
+}
+
+std::string_view to_string(diversion_headers h) {
+    switch (h) {
+    case diversion_headers::diversion:
+        return "diversion";
+    case diversion_headers::history_info:
+        return "history-info";
+    case diversion_headers::both:
+        return "both";
+    case diversion_headers::unset:
+        break;
+    }
+    return "";
+}
+
+unsigned history_info_cause(std::string_view reason) {
+    static constexpr std::pair<std::string_view, unsigned> causes[] = {
+        {"unconditional", 302}, {"user-busy", 486}, {"no-answer", 408}, {"deflection", 480}, {"unavailable", 503}};
+    for (const auto& [r, cause] : causes) {
+        if (r == reason) {
+            return cause;
+        }
+    }
+    return 404;
+}
+
+namespace {
+
+// RFC 7044 9: index-val = number *("." number); a number has no leading zero.
+bool valid_index(std::string_view v) {
+    if (v.empty() || v.size() > max_history_index_bytes) {
+        return false;
+    }
+    size_t start = 0;
+    while (start <= v.size()) {
+        const size_t dot = std::min(v.find('.', start), v.size());
+        const std::string_view n = v.substr(start, dot - start);
+        if (n.empty() || n.front() == '0' || !std::all_of(n.begin(), n.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+            return false;
+        }
+        start = dot + 1;
+    }
+    return true;
+}
+
+std::string_view trimmed(std::string_view v) {
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) {
+        v.remove_prefix(1);
+    }
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) {
+        v.remove_suffix(1);
+    }
+    return v;
+}
+
+// The value of the header parameter `index` of one entry (`["display"] <URI> *(;param)`);
+// "" if it has none or is not of that form.
+std::string_view entry_index(std::string_view entry) {
+    entry = trimmed(entry);
+    if (!entry.empty() && entry.front() == '"') {  // a display name, which may hold '<' or ';'
+        size_t i = 1;
+        while (i < entry.size() && entry[i] != '"') {
+            i += entry[i] == '\\' ? 2 : 1;
+        }
+        entry.remove_prefix(std::min(i + 1, entry.size()));
+    }
+    const size_t open = entry.find('<');
+    const size_t close = open == std::string_view::npos ? open : entry.find('>', open);
+    if (close == std::string_view::npos) {
+        return {};
+    }
+    std::string_view params = entry.substr(close + 1);
+    while (!params.empty()) {
+        const size_t semi = params.find(';');
+        if (semi == std::string_view::npos) {
+            break;
+        }
+        params.remove_prefix(semi + 1);
+        const std::string_view param = params.substr(0, params.find(';'));
+        const size_t eq = param.find('=');
+        if (eq != std::string_view::npos && sip::iequals_ascii(trimmed(param.substr(0, eq)), "index")) {
+            return trimmed(param.substr(eq + 1));
+        }
+    }
+    return {};
+}
+
+}  // namespace
+
+std::string last_history_index(std::span<const std::string_view> values) {
+    std::vector<std::string_view> seen;
+    const auto take = [&seen](std::string_view entry) {
+        if (trimmed(entry).empty()) {
+            return true;  // empty list elements are allowed (RFC 3261 7.3.1)
+        }
+        const std::string_view index = entry_index(entry);
+        if (!valid_index(index) || seen.size() == max_history_entries ||
+            std::find(seen.begin(), seen.end(), index) != seen.end()) {
+            return false;
+        }
+        seen.push_back(index);
+        return true;
+    };
+    for (const std::string_view value : values) {
+        // Entries are separated by commas outside angle brackets and quoted strings.
+        size_t start = 0;
+        bool in_uri = false, in_quotes = false;
+        for (size_t i = 0; i < value.size(); ++i) {
+            const char c = value[i];
+            if (in_quotes) {
+                if (c == '\\') {
+                    ++i;
+                } else if (c == '"') {
+                    in_quotes = false;
+                }
+            } else if (c == '"' && !in_uri) {
+                in_quotes = true;
+            } else if (c == '<') {
+                in_uri = true;
+            } else if (c == '>') {
+                in_uri = false;
+            } else if (c == ',' && !in_uri) {
+                if (!take(value.substr(start, i - start))) {
+                    return {};
+                }
+                start = i + 1;
+            }
+        }
+        if (in_quotes || in_uri || !take(value.substr(std::min(start, value.size())))) {
+            return {};
+        }
+    }
+    if (seen.empty()) {
+        return {};
+    }
+    // The entry appended after them goes under the last one: its index must be new.
+    const std::string next = std::string(seen.back()) + ".1";
+    if (std::find(seen.begin(), seen.end(), next) != seen.end()) {
+        return {};
+    }
+    return std::string(seen.back());
+}
+
+std::string history_info_line(std::string_view parent, std::string_view called_user, std::string_view host,
+                              std::string_view target_uri, std::string_view reason) {
+    // RFC 4458: the cause is a URI parameter, before any URI headers.
+    std::string target(target_uri);
+    target.insert(std::min(target.find('?'), target.size()), ";cause=" + std::to_string(history_info_cause(reason)));
+    std::string line = "History-Info: ";
+    std::string index(parent);
+    if (parent.empty()) {
+        line += "<sip:" + std::string(called_user) + "@" + std::string(host) + ">;index=1, ";
+        index = "1";
+    }
+    line += "<" + target + ">;index=" + index + ".1;mp=" + index + "\r\n";
+    return line;
 }
 
 }  // namespace sf::control

@@ -242,6 +242,8 @@ bool parse_privacy(std::string_view value, privacy_request& out) {
             p.user = true;
         } else if (sip::iequals_ascii(v, "id")) {
             p.id = true;
+        } else if (sip::iequals_ascii(v, "history")) {
+            p.history = true;
         } else if (sip::iequals_ascii(v, "critical")) {
             p.critical = true;
         } else {
@@ -273,6 +275,7 @@ std::string to_string(const privacy_request& p) {
     add(p.header, "header");
     add(p.user, "user");
     add(p.session, "session");
+    add(p.history, "history");
     add(p.critical, "critical");
     return out;
 }

@@ -91,6 +91,7 @@ struct privacy_request {
     bool none = false;      ///< "none": no privacy (wins over the rest, RFC 3323 4.2)
     bool header = false;    ///< hide headers that reveal the sender (Via, Contact, Record-Route...)
     bool session = false;   ///< hide the sender's media addresses
+    bool history = false;   ///< RFC 7044 10.1.2: no History-Info of the request beyond the trust domain
     bool user = false;      ///< user-level privacy: an anonymous From
     bool id = false;        ///< RFC 3325: no P-Asserted-Identity beyond the trust domain
     bool critical = false;  ///< fail the request when any level cannot be given
@@ -99,7 +100,10 @@ struct privacy_request {
     /// Privacy of the caller's identity was asked for: id, user or header, and not none.
     bool withholds_identity() const { return !none && (id || user || header); }
     /// Any value other than none (and not overruled by none).
-    bool any() const { return !none && (header || session || user || id || critical || unknown); }
+    bool any() const { return !none && (header || session || user || id || history || critical || unknown); }
+    /// The request's History-Info may not leave the trust domain: history, or header (RFC 7044
+    /// 10.1.2: header privacy covers History-Info too), and not none.
+    bool withholds_history() const { return !none && (history || header); }
 };
 
 /// Adds the values of one Privacy line to `out` (several lines accumulate), case-insensitively.
@@ -107,7 +111,7 @@ struct privacy_request {
 /// unchanged.
 bool parse_privacy(std::string_view value, privacy_request& out);
 
-/// The known values of `p` in canonical order ("id;header;user;session;critical"), "" for none.
+/// The known values of `p` in canonical order ("id;header;user;session;history;critical"), "" for none.
 std::string to_string(const privacy_request& p);
 
 }  // namespace sf::control

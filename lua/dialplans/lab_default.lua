@@ -114,10 +114,12 @@ if first and hosts[first] and hosts[second] then
 end
 
 -- "X-then-Y" rings X for 4 seconds, then Y (also when X fails at once, busy say), forwarded on no
--- answer: Y's INVITE names the dialled "X-then-Y" in its Diversion (RFC 5806, dial option dv=).
+-- answer: Y's INVITE names the dialled "X-then-Y" in its Diversion (RFC 5806, dial option dv=)
+-- and its History-Info (RFC 7044, dh=both).
 first, second = string.match(user, "^(%a+)%-then%-(%a+)$")
 if first and hosts[first] and hosts[second] then
-  sys.Dial(first .. "@" .. hosts[first] .. ":5060[rt=4]|" .. second .. "@" .. hosts[second] .. ":5060[dv=no-answer]")
+  sys.Dial(first .. "@" .. hosts[first] .. ":5060[rt=4]|" .. second .. "@" .. hosts[second] ..
+           ":5060[dv=no-answer,dh=both]")
 end
 
 -- "trunk-X" sends X to the provider lab-trunk (configs/lab.conf): the dial string "X@lab-trunk"

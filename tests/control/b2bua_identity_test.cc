@@ -3,6 +3,7 @@
 // destinations are told, the dialplan's view and pai=, the CDR.
 
 #include "b2bua_fixture.hh"
+#include "sip/ascii.hh"
 
 namespace {
 
@@ -10,6 +11,10 @@ class identity_test : public b2bua_test {
 protected:
     void SetUp() override {
         b2bua_test::SetUp();
+        rebuild(identity_config());
+    }
+
+    static b2bua_config identity_config() {
         account_config pbx;  // alice's PBX: trusted by address, a number block of its own
         pbx.name = "pbx";
         pbx.networks = {cidr{ip(192, 0, 2, 10), 32}};
@@ -27,7 +32,7 @@ protected:
         b2bua_config cfg = base_config();
         cfg.accounts = {pbx, core};
         cfg.providers = {carrier};
-        rebuild(cfg);
+        return cfg;
     }
 
     void dial(const std::string& dial_string) {
@@ -35,8 +40,8 @@ protected:
     }
 
     /// alice's INVITE with `lines` ("Name: value\r\n") added.
-    static std::string alice_invite_with(const std::string& lines) {
-        std::string inv = alice_invite();
+    static std::string alice_invite_with(const std::string& lines, const invite_opts& o = {}) {
+        std::string inv = alice_invite(o);
         inv.insert(inv.find("Content-Type"), lines);
         return inv;
     }
@@ -136,7 +141,7 @@ TEST_F(identity_test, a_trusted_provider_dialled_by_address_is_trusted_too) {
 
 TEST_F(identity_test, a_critical_privacy_level_the_appliance_does_not_know_is_refused) {
     dial("bob@198.51.100.20");
-    from_alice(alice_invite_with("Privacy: history;critical\r\n"));
+    from_alice(alice_invite_with("Privacy: x-gov;critical\r\n"));
     const auto out = take();
     EXPECT_NE(find_response(out, acc, 500), nullptr);
     EXPECT_EQ(invite_sent_to(out, bob), nullptr);
@@ -221,6 +226,114 @@ TEST_F(identity_test, a_trusted_callers_diversions_are_passed_on_an_untrusted_on
     EXPECT_EQ(named(inv->msg, "Diversion"), "(none)") << "a forged Diversion would open someone else's mailbox";
 }
 
+// ------------------------------------------------------------------ RFC 7044 History-Info
+
+/// The History-Info values of `m`, in order, joined by ", ".
+static std::string history_of(const sip::message& m) {
+    std::string out;
+    for (unsigned i = 0; i < m.n_headers; ++i) {
+        if (sip::iequals_ascii(m.headers[i].name, "History-Info")) {
+            out += (out.empty() ? "" : ", ") + std::string(m.headers[i].value);
+        }
+    }
+    return out.empty() ? "(none)" : out;
+}
+
+TEST_F(identity_test, dh_writes_history_info_instead_of_or_beside_the_diversion) {
+    for (const auto& [dh, diversion, history] :
+         {std::tuple<std::string, bool, bool>{"history-info", false, true}, {"both", true, true},
+          {"diversion", true, false}}) {
+        dial("vm@198.51.100.20[dv=unconditional,dh=" + dh + "]");
+        invite_opts o;
+        o.call_id = "dh-" + dh + "@192.0.2.10";
+        from_alice(alice_invite_with("", o));
+        const auto vm = invite_sent_to(take(), bob);
+        ASSERT_NE(vm, nullptr) << dh;
+        // The caller dialled bob (alice_invite's Request-URI); the dialplan sent it to vm.
+        EXPECT_EQ(named(vm->msg, "Diversion"),
+                  diversion ? "<sip:bob@198.51.100.1>;reason=unconditional;counter=1" : "(none)")
+            << dh;
+        EXPECT_EQ(history_of(vm->msg), history ? "<sip:bob@198.51.100.1>;index=1, "
+                                                 "<sip:vm@198.51.100.20:5060;cause=302>;index=1.1;mp=1"
+                                               : "(none)")
+            << dh;
+        from_bob(bob_response(vm->msg, 486, "Busy Here"));
+        take();
+    }
+}
+
+TEST_F(identity_test, a_providers_diversion_headers_apply_unless_the_dial_string_says_otherwise) {
+    b2bua_config cfg = identity_config();
+    cfg.providers[0].diversion_via = diversion_headers::history_info;
+    rebuild(cfg);
+    for (const auto& [dial_string, diversion, history] :
+         {std::tuple<std::string, bool, bool>{"1234@carrier[dv=no-answer]", false, true},
+          {"1234@carrier[dv=no-answer,dh=diversion]", true, false},
+          {"1234@198.51.100.30[dv=no-answer]", true, false}}) {  // the address alone is no provider
+        dial(dial_string);
+        invite_opts o;
+        o.call_id = dial_string + "@192.0.2.10";
+        from_alice(alice_invite_with("", o));
+        const auto inv = invite_sent_to(take(), carol);
+        ASSERT_NE(inv, nullptr) << dial_string;
+        EXPECT_EQ(named(inv->msg, "Diversion") != "(none)", diversion) << dial_string;
+        EXPECT_EQ(history_of(inv->msg) != "(none)", history) << dial_string;
+        if (history) {
+            EXPECT_EQ(history_of(inv->msg), "<sip:bob@sbc.example.net>;index=1, "
+                                            "<sip:1234@198.51.100.30:5060;cause=408>;index=1.1;mp=1")
+                << "whom the call was for at the provider's From host, as the Diversion names it";
+        }
+        feed(core, carol, bob_response(inv->msg, 486, "Busy Here", {}, "carroltag"));
+        take();
+    }
+}
+
+// A trusted caller's history is passed on, and a diversion here goes under its last entry; an
+// untrusted caller's is not passed on (it could name anyone), nor is one whose entries could
+// not take ours.
+TEST_F(identity_test, a_trusted_callers_history_is_passed_on_and_continued) {
+    const std::string history =
+        "History-Info: <sip:+15550001@carrier.example>;index=1\r\n"
+        "History-Info: <sip:+15557001@198.51.100.1;cause=302>;index=1.1;mp=1\r\n";
+    dial("alice@192.0.2.10[dv=user-busy,dh=history-info]");
+    from_carol(from_core_host(alice_invite_with(history), "198.51.100.30"));
+    auto inv = invite_sent_to(take(), alice);
+    ASSERT_NE(inv, nullptr);
+    EXPECT_EQ(history_of(inv->msg), "<sip:+15550001@carrier.example>;index=1, "
+                                    "<sip:+15557001@198.51.100.1;cause=302>;index=1.1;mp=1, "
+                                    "<sip:alice@192.0.2.10:5060;cause=486>;index=1.1.1;mp=1.1");
+
+    invite_opts o;
+    o.call_id = "untrusted@198.51.100.20";
+    std::string forged = alice_invite(o);
+    forged.insert(forged.find("Content-Type"), history);
+    from_bob(from_core_host(forged, "198.51.100.20"));
+    inv = invite_sent_to(take(), alice);
+    ASSERT_NE(inv, nullptr);
+    EXPECT_EQ(history_of(inv->msg), "<sip:bob@192.0.2.1>;index=1, "
+                                    "<sip:alice@192.0.2.10:5060;cause=486>;index=1.1;mp=1")
+        << "a new history: the untrusted one is not passed on";
+
+    // The caller asks for history privacy (RFC 7044 10.1.2): alice, outside the trust domain,
+    // gets a history of the diversion here only.
+    invite_opts withheld;
+    withheld.call_id = "withheld@198.51.100.30";
+    from_carol(from_core_host(alice_invite_with(history + "Privacy: history\r\n", withheld), "198.51.100.30"));
+    inv = invite_sent_to(take(), alice);
+    ASSERT_NE(inv, nullptr);
+    EXPECT_EQ(history_of(inv->msg), "<sip:bob@192.0.2.1>;index=1, "
+                                    "<sip:alice@192.0.2.10:5060;cause=486>;index=1.1;mp=1");
+
+    invite_opts bad;
+    bad.call_id = "badindex@198.51.100.30";
+    from_carol(from_core_host(alice_invite_with("History-Info: <sip:+15550001@carrier.example>;index=0\r\n", bad),
+                              "198.51.100.30"));
+    inv = invite_sent_to(take(), alice);
+    ASSERT_NE(inv, nullptr);
+    EXPECT_EQ(history_of(inv->msg), "<sip:bob@192.0.2.1>;index=1, "
+                                    "<sip:alice@192.0.2.10:5060;cause=486>;index=1.1;mp=1");
+}
+
 TEST_F(identity_test, a_withholding_caller_stays_anonymous_to_the_party_a_transfer_brings) {
     dial("bob@198.51.100.20[tr=c]");
     ASSERT_EQ(engine_->load_source("transfer", "t.lua", R"(sys.Dial("carol@198.51.100.31"))"), "");
@@ -246,4 +359,19 @@ TEST_F(identity_test, dv_in_the_transfer_dialplan_names_the_transferor) {
     ASSERT_NE(inv, nullptr);
     // bob's REFER comes From his URI in that dialog (sip:bob@...): he passed the call on.
     EXPECT_EQ(named(inv->msg, "Diversion"), "<sip:bob@198.51.100.1>;reason=deflection;counter=1");
+    EXPECT_EQ(history_of(inv->msg), "(none)");
+}
+
+TEST_F(identity_test, dh_in_the_transfer_dialplan_writes_the_transfers_history) {
+    dial("bob@198.51.100.20[tr=c]");
+    ASSERT_EQ(engine_->load_source("transfer", "t.lua", R"(sys.Dial("carol@198.51.100.31[dv=deflection,dh=both]"))"),
+              "");
+    call_state cs = confirmed_call();
+    ASSERT_NE(cs.b_invite, nullptr);
+    from_bob(bob_refer(cs.b_invite->msg, "carol"));
+    const auto inv = invite_sent_to(take(), sip_addr{ip(198, 51, 100, 31), 5060});
+    ASSERT_NE(inv, nullptr);
+    EXPECT_EQ(named(inv->msg, "Diversion"), "<sip:bob@198.51.100.1>;reason=deflection;counter=1");
+    EXPECT_EQ(history_of(inv->msg), "<sip:bob@198.51.100.1>;index=1, "
+                                    "<sip:carol@198.51.100.31:5060;cause=480>;index=1.1;mp=1");
 }

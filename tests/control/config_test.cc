@@ -763,6 +763,7 @@ TEST_F(config_test, accounts_providers_and_registrar_parse) {
                                    "register = true\nregister_expiry = 600\ntransport = UDP\ntrust_identity = true\n"
                                    "ping = 15\nresponse_timeout = 3\nmax_calls = 30\n"
                                    "codecs = PCMA, telephone-event\nmedia_types = audio, image\n"
+                                   "diversion_headers = history-info\n"
                                    "[provider.carrier2]\nhost = 192.0.2.99\n"));
     EXPECT_EQ(c.sip.domain, "voice.example.net");
     EXPECT_EQ(c.dialplan.named.size(), 3u);
@@ -827,6 +828,7 @@ TEST_F(config_test, accounts_providers_and_registrar_parse) {
     EXPECT_EQ(p1.max_calls, 30u);
     EXPECT_EQ(p1.media.codecs, (std::vector<std::string>{"PCMA", "telephone-event"}));
     EXPECT_EQ(p1.media.types, (std::vector<std::string>{"audio", "image"}));
+    EXPECT_EQ(p1.diversion_via, diversion_headers::history_info);
     const provider_config& p2 = c.providers[1];
     EXPECT_EQ(p2.port, 5060);
     EXPECT_EQ(p2.realm, -1);
@@ -836,6 +838,7 @@ TEST_F(config_test, accounts_providers_and_registrar_parse) {
     EXPECT_EQ(p2.register_expiry, 3600u);
     EXPECT_FALSE(p2.trust_identity) << "outside the trust domain unless said";
     EXPECT_FALSE(p2.media.restricts()) << "any codec and media type unless told";
+    EXPECT_EQ(p2.diversion_via, diversion_headers::diversion) << "RFC 5806 Diversion unless told";
     EXPECT_EQ(p2.ping_s, 0u) << "not probed unless said";
     EXPECT_EQ(p2.response_timeout_s, 0u);
 
@@ -1001,6 +1004,8 @@ TEST_F(config_test, bad_provider_values_name_their_key) {
     expect_error(minimal(h + "media_types = audio/image\n"), "provider.p.media_types");  // a comma list here
     expect_error(minimal(h + "media_types = audio, Audio\n"), "provider.p.media_types");
     expect_error(minimal(h + "transport = tls\n"), "provider.p.transport");
+    expect_error(minimal(h + "diversion_headers = History-Info\n"), "provider.p.diversion_headers");
+    expect_error(minimal(h + "diversion_headers =\n"), "provider.p.diversion_headers");
     expect_error(minimal(h + "proxy = 1.2.3.4\n"), "provider.p.proxy");
     expect_error(minimal("[provider.local]\nhost = 198.51.100.20\n"), "provider.local");
     expect_error(minimal("[provider.x!]\nhost = 198.51.100.20\n"), "provider.x!");

@@ -29,7 +29,7 @@ def main():
         check(bob["account"] == "lab-access" and bob["realm"] == "acc" and bob["plan"] == "default",
               f"alice's call: account lab-access on acc, plan default ({bob})")
         check(bob["decision"] == "dial" and bob["dial"] == "bob@198.51.100.20", f"bob is dialled ({bob.get('dial')})")
-        check(fwd.get("dial") == "carol@198.51.100.30[rt=4]|bob@198.51.100.20[dv=no-answer]",
+        check(fwd.get("dial") == "carol@198.51.100.30[rt=4]|bob@198.51.100.20[dv=no-answer,dh=both]",
               f"carol then bob, forwarded on no answer ({fwd.get('dial')})")
         t = trunk.get("targets", [{}])[0]
         check(t.get("provider") == "lab-trunk" and t.get("address") == "198.51.100.40:5060",

@@ -213,14 +213,20 @@ TEST(privacy, values_accumulate_case_insensitively) {
 
 TEST(privacy, none_overrules_the_rest_and_unknown_values_are_marked) {
     privacy_request p;
-    ASSERT_TRUE(parse_privacy("session;history", p));
+    ASSERT_TRUE(parse_privacy("session;history;x-secret", p));
     EXPECT_TRUE(p.session);
+    EXPECT_TRUE(p.history) << "RFC 7044 10.1.2";
     EXPECT_TRUE(p.unknown);
     EXPECT_FALSE(p.withholds_identity()) << "session privacy hides media, not the caller";
+    EXPECT_TRUE(p.withholds_history());
     EXPECT_TRUE(p.any());
-    EXPECT_EQ(to_string(p), "session") << "only known values are passed on";
+    EXPECT_EQ(to_string(p), "session;history") << "only known values are passed on";
+    privacy_request header;
+    ASSERT_TRUE(parse_privacy("header", header));
+    EXPECT_TRUE(header.withholds_history()) << "header privacy covers History-Info too";
     ASSERT_TRUE(parse_privacy("none", p));
     EXPECT_FALSE(p.any());
+    EXPECT_FALSE(p.withholds_history());
     EXPECT_EQ(to_string(p), "");
 }
 

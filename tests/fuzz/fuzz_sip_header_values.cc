@@ -1,9 +1,12 @@
 // libFuzzer target: the header values the control plane reads from its peers
 // (control/sip_header_values: delta-seconds, qvalue, Contact lists, RAck, Session-Expires,
-// Replaces, percent-decoding of URI headers, P-Asserted-Identity lists, Privacy). The first byte picks the parser, the rest is the header value. Oracles beyond
+// Replaces, percent-decoding of URI headers, P-Asserted-Identity lists, Privacy; and
+// control/diversion's History-Info index). The first byte picks the parser, the rest is the
+// header value (History-Info: the values, one per line). Oracles beyond
 // "no crash, no UB": every returned view lies inside the input; numbers stay within the
 // ranges the callers rely on; what parses reads back the same from its canonical text.
 
+#include "diversion.hh"
 #include "sip_header_values.hh"
 #include "text.hh"
 
@@ -153,21 +156,52 @@ void fuzz_privacy(std::string_view v) {
     const std::string text = to_string(p);
     privacy_request back;
     if (text.empty()) {
-        require(p.none || !(p.id || p.header || p.user || p.session || p.critical));
+        require(p.none || !(p.id || p.header || p.user || p.session || p.history || p.critical));
         return;
     }
     require(parse_privacy(text, back) && !back.unknown && !back.none && back.id == p.id && back.header == p.header &&
-            back.user == p.user && back.session == p.session && back.critical == p.critical);
+            back.user == p.user && back.session == p.session && back.history == p.history &&
+            back.critical == p.critical);
 }
 
 }  // namespace
+
+// The last index is a valid one, and an entry written under it (history_info_line) is read
+// back as the new last one: the history the appliance passes on stays well-formed.
+void fuzz_history_info(std::string_view v) {
+    std::vector<std::string_view> values;
+    for (size_t start = 0; start <= v.size();) {
+        const size_t nl = std::min(v.find('\n', start), v.size());
+        values.push_back(v.substr(start, nl - start));
+        start = nl + 1;
+    }
+    const std::string last = last_history_index(values);
+    require(last.size() <= max_history_index_bytes);
+    require(last.empty() || (last.front() >= '1' && last.front() <= '9' && last.back() != '.'));
+    for (char c : last) {
+        require((c >= '0' && c <= '9') || c == '.');
+    }
+    const std::string line = history_info_line(last, "100", "example.net", "sip:200@198.51.100.20", "user-busy");
+    const std::string_view added = std::string_view(line).substr(14, line.size() - 16);  // "History-Info: ", CRLF
+    if (!last.empty()) {
+        values.push_back(added);
+        const std::string after = last_history_index(values);
+        // Our entry is new there (after names it), unless it is too deep to take another or an
+        // entry under it came with the call (then the history could take no further entry).
+        require(after == last + ".1" ||
+                (after.empty() && (last.size() + 2 > max_history_index_bytes || v.find(last + ".1.1") != v.npos)));
+    }
+    const std::vector<std::string_view> alone = {added};
+    require(last_history_index(alone) == (last.empty() ? "1.1" : last + ".1") ||
+            (!last.empty() && last.size() + 2 > max_history_index_bytes));
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (size == 0) {
         return 0;
     }
     input = std::string_view(reinterpret_cast<const char*>(data) + 1, size - 1);
-    switch (data[0] % 9) {
+    switch (data[0] % 10) {
         case 0: fuzz_delta_seconds(input); break;
         case 1: fuzz_qvalue(input); break;
         case 2: fuzz_contacts(input); break;
@@ -176,6 +210,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         case 5: fuzz_replaces(input); break;
         case 6: fuzz_percent_decoded(input); break;
         case 7: fuzz_identity_list(input); break;
+        case 9: fuzz_history_info(input); break;
         default: fuzz_privacy(input); break;
     }
     return 0;

@@ -8,7 +8,9 @@ A mixin for the lab runner (tests/lab/run), next to TransferTests, whose helpers
                     with Reason: SIP;cause=200 (RFC 3326: her phone logs no missed call);
                     alice <-> bob media relayed by the appliance, the CDR names bob
   sequential_fork   alice calls carol-then-bob: carol rings 4 s (rt=4) and is CANCELled, then bob
-                    is called and answers; bob's INVITE leaves only after carol's CANCEL
+                    is called and answers; bob's INVITE leaves only after carol's CANCEL, and
+                    says whom the call was for in its Diversion and History-Info (dv=no-answer,
+                    dh=both), carol's in neither
   redirect_followed alice calls bob-rd (rd=2): bob answers 302 with carol's Contact (and ;rn= ;npdi
                     parameters, uas_redirect.xml); the appliance ACKs it and INVITEs carol with that
                     Contact as Request-URI; carol answers, alice never sees the 302; RTP both ways,
@@ -109,8 +111,15 @@ class ForkTests:
         want = f"<sip:carol-then-bob@{self._c('SBC_CORE')}>;reason=no-answer;counter=1"
         if binv is not None and binv["headers"].get("diversion") != [want]:
             errs.append(f"bob's Diversion is {binv['headers'].get('diversion')}, wanted [{want!r}]")
-        if cinv is not None and "diversion" in cinv["headers"]:
-            errs.append(f"carol, the first destination, got a Diversion: {cinv['headers']['diversion']}")
+        # RFC 7044 too (dh=both): the dialled party at index 1, bob's Request-URI at 1.1 with the
+        # RFC 4458 cause RFC 7544 gives no-answer.
+        want_hi = (f"<sip:carol-then-bob@{self._c('SBC_CORE')}>;index=1, "
+                   f"<sip:bob@{self._c('BOB')[1]}:5060;cause=408>;index=1.1;mp=1")
+        if binv is not None and binv["headers"].get("history-info") != [want_hi]:
+            errs.append(f"bob's History-Info is {binv['headers'].get('history-info')}, wanted [{want_hi!r}]")
+        for h in ("diversion", "history-info"):
+            if cinv is not None and h in cinv["headers"]:
+                errs.append(f"carol, the first destination, got a {h}: {cinv['headers'][h]}")
         self._check_fork_cdr(before, errs)
         if errs:
             self._fail("; ".join(errs))
