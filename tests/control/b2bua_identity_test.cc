@@ -349,29 +349,26 @@ TEST_F(identity_test, a_withholding_caller_stays_anonymous_to_the_party_a_transf
     EXPECT_EQ(inv->text.find("alice"), std::string::npos) << inv->text;
 }
 
+// dv= in the transfer dialplan names the transferor; dh= says in which header fields (the new
+// leg starts a history of its own).
 TEST_F(identity_test, dv_in_the_transfer_dialplan_names_the_transferor) {
     dial("bob@198.51.100.20[tr=c]");
-    ASSERT_EQ(engine_->load_source("transfer", "t.lua", R"(sys.Dial("carol@198.51.100.31[dv=deflection]"))"), "");
-    call_state cs = confirmed_call();
-    ASSERT_NE(cs.b_invite, nullptr);
-    from_bob(bob_refer(cs.b_invite->msg, "carol"));
-    const auto inv = invite_sent_to(take(), sip_addr{ip(198, 51, 100, 31), 5060});
-    ASSERT_NE(inv, nullptr);
-    // bob's REFER comes From his URI in that dialog (sip:bob@...): he passed the call on.
-    EXPECT_EQ(named(inv->msg, "Diversion"), "<sip:bob@198.51.100.1>;reason=deflection;counter=1");
-    EXPECT_EQ(history_of(inv->msg), "(none)");
-}
-
-TEST_F(identity_test, dh_in_the_transfer_dialplan_writes_the_transfers_history) {
-    dial("bob@198.51.100.20[tr=c]");
-    ASSERT_EQ(engine_->load_source("transfer", "t.lua", R"(sys.Dial("carol@198.51.100.31[dv=deflection,dh=both]"))"),
-              "");
-    call_state cs = confirmed_call();
-    ASSERT_NE(cs.b_invite, nullptr);
-    from_bob(bob_refer(cs.b_invite->msg, "carol"));
-    const auto inv = invite_sent_to(take(), sip_addr{ip(198, 51, 100, 31), 5060});
-    ASSERT_NE(inv, nullptr);
-    EXPECT_EQ(named(inv->msg, "Diversion"), "<sip:bob@198.51.100.1>;reason=deflection;counter=1");
-    EXPECT_EQ(history_of(inv->msg), "<sip:bob@198.51.100.1>;index=1, "
-                                    "<sip:carol@198.51.100.31:5060;cause=480>;index=1.1;mp=1");
+    for (const auto& [options, history] :
+         {std::pair<std::string, std::string>{"dv=deflection", "(none)"},
+          {"dv=deflection,dh=both",
+           "<sip:bob@198.51.100.1>;index=1, <sip:carol@198.51.100.31:5060;cause=480>;index=1.1;mp=1"}}) {
+        ASSERT_EQ(engine_->load_source("transfer", "t.lua", "sys.Dial(\"carol@198.51.100.31[" + options + "]\")"), "");
+        invite_opts o;
+        o.call_id = options + "@192.0.2.10";
+        call_state cs = confirmed_call(o);
+        ASSERT_NE(cs.b_invite, nullptr);
+        from_bob(bob_refer(cs.b_invite->msg, "carol"));
+        const auto inv = invite_sent_to(take(), sip_addr{ip(198, 51, 100, 31), 5060});
+        ASSERT_NE(inv, nullptr) << options;
+        // bob's REFER comes From his URI in that dialog (sip:bob@...): he passed the call on.
+        EXPECT_EQ(named(inv->msg, "Diversion"), "<sip:bob@198.51.100.1>;reason=deflection;counter=1") << options;
+        EXPECT_EQ(history_of(inv->msg), history) << options;
+        feed(core, sip_addr{ip(198, 51, 100, 31), 5060}, bob_response(inv->msg, 486, "Busy Here", {}, "caroltag"));
+        take();
+    }
 }
