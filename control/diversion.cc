@@ -3,7 +3,8 @@
 #include <algorithm>
 #include <vector>
 
-#include "sip/ascii.hh"
+#include "sip/sip_message.hh"
+#include "text.hh"
 
 namespace sf::control {
 
@@ -79,91 +80,31 @@ bool valid_index(std::string_view v) {
     return true;
 }
 
-std::string_view trimmed(std::string_view v) {
-    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) {
-        v.remove_prefix(1);
-    }
-    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) {
-        v.remove_suffix(1);
-    }
-    return v;
-}
-
-// The value of the header parameter `index` of one entry (`["display"] <URI> *(;param)`);
-// "" if it has none or is not of that form.
-std::string_view entry_index(std::string_view entry) {
-    entry = trimmed(entry);
-    if (!entry.empty() && entry.front() == '"') {  // a display name, which may hold '<' or ';'
-        size_t i = 1;
-        while (i < entry.size() && entry[i] != '"') {
-            i += entry[i] == '\\' ? 2 : 1;
-        }
-        entry.remove_prefix(std::min(i + 1, entry.size()));
-    }
-    const size_t open = entry.find('<');
-    const size_t close = open == std::string_view::npos ? open : entry.find('>', open);
-    if (close == std::string_view::npos) {
-        return {};
-    }
-    std::string_view params = entry.substr(close + 1);
-    while (!params.empty()) {
-        const size_t semi = params.find(';');
-        if (semi == std::string_view::npos) {
-            break;
-        }
-        params.remove_prefix(semi + 1);
-        const std::string_view param = params.substr(0, params.find(';'));
-        const size_t eq = param.find('=');
-        if (eq != std::string_view::npos && sip::iequals_ascii(trimmed(param.substr(0, eq)), "index")) {
-            return trimmed(param.substr(eq + 1));
-        }
-    }
-    return {};
-}
-
 }  // namespace
 
 std::string last_history_index(std::span<const std::string_view> values) {
     std::vector<std::string_view> seen;
-    const auto take = [&seen](std::string_view entry) {
-        if (trimmed(entry).empty()) {
-            return true;  // empty list elements are allowed (RFC 3261 7.3.1)
-        }
-        const std::string_view index = entry_index(entry);
-        if (!valid_index(index) || seen.size() == max_history_entries ||
-            std::find(seen.begin(), seen.end(), index) != seen.end()) {
-            return false;
-        }
-        seen.push_back(index);
-        return true;
-    };
-    for (const std::string_view value : values) {
-        // Entries are separated by commas outside angle brackets and quoted strings.
-        size_t start = 0;
-        bool in_uri = false, in_quotes = false;
-        for (size_t i = 0; i < value.size(); ++i) {
-            const char c = value[i];
-            if (in_quotes) {
-                if (c == '\\') {
-                    ++i;
-                } else if (c == '"') {
-                    in_quotes = false;
-                }
-            } else if (c == '"' && !in_uri) {
-                in_quotes = true;
-            } else if (c == '<') {
-                in_uri = true;
-            } else if (c == '>') {
-                in_uri = false;
-            } else if (c == ',' && !in_uri) {
-                if (!take(value.substr(start, i - start))) {
-                    return {};
-                }
-                start = i + 1;
+    for (std::string_view rest : values) {
+        while (true) {
+            // Empty list elements are tolerated (", ,"), as the other list headers' readers do.
+            rest = trim_view(rest);
+            while (!rest.empty() && rest.front() == ',') {
+                rest = trim_view(rest.substr(1));
             }
-        }
-        if (in_quotes || in_uri || !take(value.substr(std::min(start, value.size())))) {
-            return {};
+            if (rest.empty()) {
+                break;
+            }
+            sip::name_addr entry;
+            bool found = false;
+            if (!sip::parse_name_addr(rest, entry, &rest)) {
+                return {};
+            }
+            const std::string_view index = sip::find_param(entry.params, "index", &found);
+            if (!found || !valid_index(index) || seen.size() == max_history_entries ||
+                std::find(seen.begin(), seen.end(), index) != seen.end()) {
+                return {};
+            }
+            seen.push_back(index);
         }
     }
     if (seen.empty()) {

@@ -79,6 +79,7 @@ TEST(diversion, the_last_index_of_a_history) {
         << "commas in a quoted name or a URI part of no list; names case-insensitive, spaces around '='";
     EXPECT_EQ(last_of({"<sip:1@a>;index=1", "<sip:2@a>;index=1.2", "<sip:3@a>;index=1.1"}), "1.1")
         << "the last entry in order, not the deepest";
+    EXPECT_EQ(last_of({"sip:100@example.net;index=1"}), "1") << "an addr-spec's parameters are the header's";
     EXPECT_EQ(last_of({}), "");
     EXPECT_EQ(last_of({""}), "");
 }
@@ -94,7 +95,7 @@ TEST(diversion, a_history_an_entry_could_not_be_placed_in_has_no_last_index) {
     EXPECT_EQ(last_of({"<sip:1@a>;index=1.1, <sip:2@a>;index=1"}), "") << "1.1 would be written twice";
     EXPECT_EQ(last_of({"<sip:100@example.net;index=1"}), "") << "an unclosed URI";
     EXPECT_EQ(last_of({"\"open <sip:100@example.net>;index=1"}), "") << "an unclosed quoted string";
-    EXPECT_EQ(last_of({"sip:100@example.net;index=1"}), "") << "no angle brackets";
+    EXPECT_EQ(last_of({"<sip:100@example.net>;index=1, <sip:a b@x>;index=2"}), "") << "not a name-addr";
     std::string deep = "1";
     while (deep.size() < max_history_index_bytes) {
         deep += ".1";
