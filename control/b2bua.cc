@@ -435,10 +435,12 @@ void b2bua::on_invite(const inbound& in) {
     c->attest = account == nullptr ? 'C' : !account->identity.empty() && !caller_identity.empty() ? 'A' : 'B';
     c->origid = random_uuid();
     c->privacy = privacy;
-    c->a_trusted = trunk != nullptr && trunk->trust_identity;
+    a.peer_trusted = trunk != nullptr && trunk->trust_identity;
+    a.peer_identity = caller_identity;
+    a.peer_privacy = privacy;
     c->verstat = rq.verstat;
     c->called_user = rq.uri_user;
-    if (c->a_trusted) {
+    if (a.peer_trusted) {
         // Earlier diversions of the call, for the voicemail at the end of it; only from inside the
         // trust domain (a forged Diversion opens someone else's mailbox).
         for (unsigned i = 0, kept = 0; i < m.n_headers && kept < 8; ++i) {

@@ -157,6 +157,15 @@ struct leg {
     /// its party may use.
     media_policy media;
     bool owns_call_id = false;  ///< we chose the Call-ID (our INVITE opened the dialog): RFC 3261 14.1
+    /// The peer as the call's other party may be told of it (connected identity, RFC 3325 9.1):
+    /// what the appliance asserts of it (its own trusted assertion, or its account's; empty when
+    /// none), the user it was dialled as ("" when it called in), what it withholds (RFC 3323),
+    /// and whether it is inside the trust domain (a provider with trust_identity), which decides
+    /// what it is told in turn. They go with the dialog when a transfer or a join moves it.
+    asserted_identity peer_identity;
+    std::string peer_dialled;
+    privacy_request peer_privacy;
+    bool peer_trusted = false;
     uint64_t sdp_sess_id = 0;
     uint64_t sdp_version = 0;  ///< the o= version of the last SDP this leg got from us
     /// The last SDP kept for this leg (call::a_last_sdp, b_last_sdp) was changed after it was
@@ -386,6 +395,16 @@ private:
     /// The P-Asserted-Identity (and Privacy) of a trusted callee's 18x/2xx, as the caller may
     /// hear it (connected identity, RFC 3325 9.1: responses carry it too); "" for untrusted ones.
     std::string connected_identity(const call& c, const dial_target& callee, const sip::message& m) const;
+    // Connected identity after the other party changed (b2bua_connected_identity.cc).
+    /// `l` is the dialog our INVITE to `t` opened, `answer` its 2xx: who answered.
+    void learn_answering_party(leg& l, const dial_target& t, const sip::message& answer) const;
+    /// `l` is the dialog `invite` (a Replaces or a pickup, from `trunk` or `account`, either may
+    /// be nullptr) opened with us: who called.
+    void learn_calling_party(leg& l, const provider_config* trunk, const account_config* account,
+                             const sip::message& invite) const;
+    /// The P-Asserted-Identity (and Privacy) lines that tell the peer of `to` that it now talks
+    /// with the peer of `about`, as `[transfer] connected_identity` and their privacy allow.
+    std::string connected_party_lines(const leg& to, const leg& about) const;
     /// When no branch of the current group rings any more: the next group, or A's final response.
     void group_over(call& c);
     /// A branch of the current group is delayed or ringing.

@@ -315,7 +315,6 @@ struct b2bua::call {
     char attest = 'C';
     std::string origid;
     privacy_request privacy;                  ///< what the caller withholds (RFC 3323)
-    bool a_trusted = false;                   ///< the caller is a provider with trust_identity
     std::string called_user;                  ///< the user the caller dialled (A's Request-URI)
     std::string inbound_diversions;           ///< a trusted caller's Diversion lines, passed on (RFC 5806)
     /// A trusted caller's History-Info lines, passed on (RFC 7044), and the index of their last

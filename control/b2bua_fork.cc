@@ -733,6 +733,7 @@ void b2bua::answer_from_branch(call& c, size_t i, const inbound& in) {
     }
     c.b.route_set = record_route_of(m, true);  // the 2xx's route set is the dialog's (RFC 3261 12.1.2)
     route_next_hop(c.b);
+    learn_answering_party(c.b, br.target, m);
     c.a.transfer_mode = br.target.transfer_mode;
     c.continuous_media = br.target.continuous_media;
     c.tag = br.target.from_user;
@@ -771,15 +772,6 @@ void b2bua::answer_from_branch(call& c, size_t i, const inbound& in) {
     answer_a(c, m.status, m.reason, std::move(extra), body);
     // The ACK carries the INVITE's CSeq; later requests in B's dialog come after its PRACKs'.
     c.b.local_cseq += br.pracks;
-}
-
-std::string b2bua::connected_identity(const call& c, const dial_target& callee, const sip::message& m) const {
-    if (!callee.trusted) {
-        return {};  // a callee outside the trust domain asserts nothing (RFC 3325 5)
-    }
-    return identity_for_destination(identity_of_call(m, true, nullptr), privacy_of(m), c.a_trusted,
-                                    realm(c.a.realm).addr_text)
-        .header_lines;
 }
 
 void b2bua::hang_up_branch(call& c, size_t i, const inbound& in) {

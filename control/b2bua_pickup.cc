@@ -86,6 +86,7 @@ void b2bua::on_pickup(const inbound& in, uint64_t stx, const sdp::session& offer
     n.media_realm = media_realm;
     n.transfer_mode = target.transfer_mode;
     n.media = target.media;
+    learn_calling_party(n, accounts_.provider_by_address(in.source.addr), account, m);
     const sip_addr reply_to = response_address(in);
     c.b = n;
     by_call_id_[n.call_id] = c.id;
@@ -115,13 +116,16 @@ void b2bua::on_pickup(const inbound& in, uint64_t stx, const sdp::session& offer
 
     // The new party hears the caller (B side ports), the caller the new party (A side ports).
     const std::string to_new = rewrite_sdp(c, true, c.a_remote_sdp);
-    const std::string extra_b = "Contact: " + n.contact + "\r\n" + std::string(allow_header) + record_route_lines(m);
+    // Each is told who the other is (connected identity: b2bua_connected_identity.cc).
+    const std::string extra_b = "Contact: " + n.contact + "\r\n" + std::string(allow_header) + record_route_lines(m) +
+                                connected_party_lines(n, c.a);
     sip_wire sent = tl_.respond(stx, 200, "OK", n.local_tag, extra_b, "application/sdp", to_new);
     wait_for_ack(c, false, m.cseq, std::move(sent), reply_to);
     std::string extra_a = "Contact: " + c.a.contact + "\r\n";
     extra_a += allow_header;
     extra_a += timer_headers_for_a(c);
     extra_a += c.a_record_route;
+    extra_a += connected_party_lines(c.a, n);
     answer_a(c, 200, "OK", std::move(extra_a), rewrite_sdp(c, false, m.body));
     log_info("call %llu: %s ringing, picked up by %s (RFC 3891)", static_cast<unsigned long long>(c.id),
              ringing.c_str(), to_string(in.source).c_str());

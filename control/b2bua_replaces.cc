@@ -96,6 +96,7 @@ void b2bua::on_replacing_invite(const inbound& in, uint64_t stx, const sdp::sess
     const sip_addr reply_to = response_address(in);
     n.transfer_mode = replaced.transfer_mode;
     n.media = replaced.media;  // what the replaced party's destination allowed holds for its successor
+    learn_calling_party(n, accounts_.provider_by_address(in.source.addr), account, m);
     replaced = n;
     timers_.cancel(c.session[is_a ? 0 : 1].timer);
     c.session[is_a ? 0 : 1] = {};  // the new dialog negotiated no session timer
@@ -127,13 +128,16 @@ void b2bua::on_replacing_invite(const inbound& in, uint64_t stx, const sdp::sess
     ++stats_.replaces_accepted;
 
     // Answer the new party with the kept party's media (its relay ports on the new realm),
-    // then tell the kept party who it talks to now.
+    // then tell the kept party who it talks to now; each hears who the other is.
+    const leg& kept = keep_a ? c.a : c.b;
     const std::string kept_sdp = keep_a ? c.a_remote_sdp : c.b_remote_sdp;
     const std::string answer = rewrite_sdp(c, keep_a, off_hold(kept_sdp));  // the new party is leg B when A stays
-    const std::string extra = "Contact: " + n.contact + "\r\n" + std::string(allow_header) + record_route_lines(m);
+    const std::string extra = "Contact: " + n.contact + "\r\n" + std::string(allow_header) + record_route_lines(m) +
+                              connected_party_lines(n, kept);
     sip_wire sent = tl_.respond(stx, 200, "OK", n.local_tag, extra, "application/sdp", answer);
     wait_for_ack(c, is_a, m.cseq, std::move(sent), reply_to);
-    reinvite_leg(c, is_a, rewrite_sdp(c, is_a, off_hold(std::string(m.body)), true));  // the kept party is B when A was replaced
+    // The kept party is B when A was replaced.
+    reinvite_leg(c, is_a, rewrite_sdp(c, is_a, off_hold(std::string(m.body)), true), connected_party_lines(kept, n));
     log_info("call %llu: %s replaced by %s (RFC 3891)", static_cast<unsigned long long>(c.id), replaced_peer.c_str(),
              to_string(in.source).c_str());
 }

@@ -736,12 +736,13 @@ bool b2bua::try_attended(call& c, bool from_a, uint64_t stx, uint32_t refer_cseq
     }
     calls_.erase(other->id);
 
-    // Each side's SDP must now describe the other party: re-INVITE both, relay ports unchanged.
+    // Each side's SDP must now describe the other party, and each is told who that is:
+    // re-INVITE both, relay ports unchanged.
     if (!sdp2.empty()) {
-        reinvite_leg(c, false, rewrite_sdp(c, false, off_hold(sdp2), true));
+        reinvite_leg(c, false, rewrite_sdp(c, false, off_hold(sdp2), true), connected_party_lines(c.a, c.b));
     }
     if (!sdp1.empty()) {
-        reinvite_leg(c, true, rewrite_sdp(c, true, off_hold(sdp1), true));
+        reinvite_leg(c, true, rewrite_sdp(c, true, off_hold(sdp1), true), connected_party_lines(c.b, c.a));
     }
     log_info("attended transfer: call %llu now joins %s and %s", static_cast<unsigned long long>(c.id),
              to_string(c.a.target).c_str(), to_string(c.b.target).c_str());
@@ -851,6 +852,7 @@ void b2bua::complete_transfer(call& c, size_t i, const inbound& answer) {
     }
     n.route_set = record_route_of(m, true);
     route_next_hop(n);
+    learn_answering_party(n, won.target, m);
     // ACK the new party's 2xx (end to end, our own transaction).
     sip_wire& ack = c.last_ack[keep_a ? 1 : 0];
     ack = in_dialog_request(n, "ACK", n.local_cseq, "z9hG4bK" + random_token(20));
@@ -915,9 +917,11 @@ void b2bua::complete_transfer(call& c, size_t i, const inbound& answer) {
     }
 
     // The transferee's SDP must now describe the new party (codecs, off hold): re-INVITE it
-    // with its own o= session id, version bumped, its relay port unchanged.
+    // with its own o= session id, version bumped, its relay port unchanged; and say who that is.
     if (has_sdp) {
-        reinvite_leg(c, !keep_a, rewrite_sdp(c, !keep_a, off_hold(std::string(m.body)), true));
+        const leg& stays = keep_a ? c.a : c.b;
+        reinvite_leg(c, !keep_a, rewrite_sdp(c, !keep_a, off_hold(std::string(m.body)), true),
+                     connected_party_lines(stays, keep_a ? c.b : c.a));
     }
 }
 

@@ -842,6 +842,10 @@ config parse_config(const std::string& text, const std::string& origin, const st
     }
     c.transfer.challenge_refer = r.flag("transfer.challenge_refer", false);
     c.transfer.continuous_media = r.flag("transfer.continuous_media", false);
+    if (const std::string mode = r.str("transfer.connected_identity", "dialled");
+        !parse_connected_identity_mode(mode, c.transfer.connected_identity)) {
+        r.fail("transfer.connected_identity", "expected dialled, asserted or none, got '" + mode + "'");
+    }
 
     // [api]
     c.api_listen = r.str("api.listen", "127.0.0.1:8080");

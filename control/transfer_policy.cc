@@ -4,6 +4,21 @@
 
 namespace sf::control {
 
+bool parse_connected_identity_mode(std::string_view text, connected_identity_mode& out) {
+    static constexpr std::pair<std::string_view, connected_identity_mode> names[] = {
+        {"dialled", connected_identity_mode::dialled},
+        {"asserted", connected_identity_mode::asserted},
+        {"none", connected_identity_mode::none},
+    };
+    for (const auto& [name, mode] : names) {
+        if (text == name) {
+            out = mode;
+            return true;
+        }
+    }
+    return false;
+}
+
 transfer_policy::transfer_policy(transfer_policy_config cfg)
     : cfg_(std::move(cfg)), per_minute_(static_cast<double>(cfg_.max_per_minute), 60'000) {}
 

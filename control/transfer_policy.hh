@@ -16,6 +16,18 @@
 
 namespace sf::control {
 
+/// What the party that stays in a call is told of the party it is connected to after a transfer,
+/// a Replaces, a pickup or a joined call: the P-Asserted-Identity of the re-INVITE or 200 that
+/// connects them (RFC 3325 9.1, connected identity).
+enum class connected_identity_mode : uint8_t {
+    dialled,   ///< the new party's own assertion (a trusted provider's, an account's), else the user it was dialled as
+    asserted,  ///< the new party's own assertion only
+    none,      ///< nothing: the party that stays keeps showing whom it called or was called by
+};
+
+/// "dialled", "asserted", "none"; false (and `out` untouched) for anything else.
+bool parse_connected_identity_mode(std::string_view text, connected_identity_mode& out);
+
 struct transfer_policy_config {
     std::vector<std::string> deny_prefixes;   ///< Refer-To users starting with one of these are refused
     std::vector<std::string> allow_prefixes;  ///< when not empty, only users starting with one of these pass
@@ -26,6 +38,7 @@ struct transfer_policy_config {
     /// The party that stays hears one continuous RTP stream across a transfer (the dial option
     /// cm= decides per call; media_anchor::open_replacement).
     bool continuous_media = false;
+    connected_identity_mode connected_identity = connected_identity_mode::dialled;
 };
 
 class transfer_policy {

@@ -631,6 +631,20 @@ TEST_F(config_test, refer_acceptance_and_challenge) {
     expect_error(minimal("[transfer]\nchallenge_refer = yes\n"), "transfer.challenge_refer");
 }
 
+TEST_F(config_test, connected_identity_after_a_transfer) {
+    EXPECT_EQ(parse(minimal()).transfer.connected_identity, connected_identity_mode::dialled);
+    for (const auto& [text, mode] : {std::pair<const char*, connected_identity_mode>{"dialled", connected_identity_mode::dialled},
+                                     {"asserted", connected_identity_mode::asserted},
+                                     {"none", connected_identity_mode::none}}) {
+        EXPECT_EQ(parse(minimal(std::string("[transfer]\nconnected_identity = ") + text + "\n")).transfer.connected_identity,
+                  mode)
+            << text;
+    }
+    for (const char* bad : {"dialed", "Dialled", "yes", "asserted,none"}) {
+        expect_error(minimal(std::string("[transfer]\nconnected_identity = ") + bad + "\n"), "transfer.connected_identity");
+    }
+}
+
 TEST_F(config_test, timers) {
     expect_error(minimal("[sip]\nt1_ms = 1000\nt2_ms = 500\n"), "sip.t2_ms");  // t2 < t1
     expect_error(minimal("[sip]\nt1_ms = 5\n"), "sip.t1_ms");

@@ -397,11 +397,18 @@ class MoreTransferTests:
             if c_200 is not None and b.get("fmts") != sdp_fields(c_200["body"]).get("fmts"):
                 errs.append(f"alice's re-INVITE names formats {b.get('fmts')!r}, carol answered "
                             f"{sdp_fields(c_200['body']).get('fmts')!r}")
+        # Connected identity: alice is told carol, as call 2 dialled her; carol is told nothing,
+        # since alice's account (lab-access) has no number the appliance could assert.
+        if a_re is not None and _h(a_re, "P-Asserted-Identity") != f"<sip:carol@{SBC_ACC}>":
+            errs.append(f"alice's re-INVITE P-Asserted-Identity {_h(a_re, 'P-Asserted-Identity')!r}, "
+                        f"wanted '<sip:carol@{SBC_ACC}>'")
         if len(c_invs) != 2:
             errs.append(f"carol got {len(c_invs)} INVITEs, wanted 2 (call 2, then the re-INVITE); "
                         f"a third is a blind fallback")
         else:
             first, re_ = c_invs
+            if _h(re_, "P-Asserted-Identity") is not None:
+                errs.append(f"carol's re-INVITE asserts {_h(re_, 'P-Asserted-Identity')!r}: alice has no number to assert")
             if _h(first, "Call-ID") != _h(re_, "Call-ID") or _tag(_h(re_, "To")) is None:
                 errs.append("carol's second INVITE is not a re-INVITE in her call-2 dialog")
             f1, f2 = sdp_fields(first["body"]), sdp_fields(re_["body"])

@@ -462,6 +462,11 @@ class TransferTests:
                 want.append(f"a={b.get('dir')} (wanted sendrecv)")
             if want:
                 errs.append("alice's re-INVITE SDP: " + ", ".join(want))
+            # Connected identity ([transfer] connected_identity = dialled): alice is told carol.
+            pai = _h(reinv, "P-Asserted-Identity")
+            if pai != f"<sip:carol@{SBC_ACC}>":
+                errs.append(f"alice's re-INVITE P-Asserted-Identity {pai!r}, wanted '<sip:carol@{SBC_ACC}>' "
+                            f"(the user the transfer dialled)")
         if problems:
             raise_msg = ", ".join(problems) + ("; " + "; ".join(errs) if errs else "")
             self._fail(raise_msg + "\n" + excerpts)
