@@ -264,6 +264,7 @@ std::string b2bua::resolve_targets(std::vector<dial_target>& targets, unsigned& 
                 r.host = ipv4_to_string(b.flow.addr);
                 r.port = b.flow.port;
                 r.contact_uri = b.contact;
+                r.account = b.account;
                 r.realm = static_cast<int>(b.realm);
                 if (const account_config* a = accounts_.account(b.account)) {
                     r.media_realm = a->media_realm;

@@ -8,9 +8,10 @@
 // What is known of a party is kept on its dialog (leg::peer_*) and moves with it:
 //   - a caller (leg A, a Replaces, a pickup): the identity the appliance asserts for its calls
 //     (asserted_identity.hh: a trusted provider's own assertion, an account's number);
-//   - a party we dialled: a trusted provider's assertion in its 2xx, and the user it was dialled
-//     as, which `[transfer] connected_identity = dialled` (the default) tells when nothing is
-//     asserted. `asserted` tells only assertions; `none` tells nothing.
+//   - a party we dialled: its destination's ci= (the operator's dialplan names it), else a
+//     trusted provider's assertion in its 2xx, else a registered user's account number; and the
+//     user it was dialled as, which `[transfer] connected_identity = dialled` tells when nothing
+//     is asserted. `asserted` (the default) tells only assertions; `none` tells nothing.
 // The privacy a party asks for (its INVITE's or 2xx's Privacy) holds as for a caller: beyond the
 // trust domain, `id`, `user` or `header` withhold it (identity_for_destination).
 //
@@ -23,18 +24,33 @@
 namespace sf::control {
 
 std::string b2bua::connected_identity(const call& c, const dial_target& callee, const sip::message& m) const {
-    if (!callee.trusted) {
+    asserted_identity who;
+    if (!callee.connected_user.empty()) {
+        who.user = callee.connected_user;  // ci=: the operator's dialplan names it
+    } else if (callee.trusted) {
+        who = identity_of_call(m, true, nullptr);
+    } else {
         return {};  // a callee outside the trust domain asserts nothing (RFC 3325 5)
     }
-    return identity_for_destination(identity_of_call(m, true, nullptr), privacy_of(m), c.a.peer_trusted,
-                                    realm(c.a.realm).addr_text)
-        .header_lines;
+    if (who.empty()) {
+        return {};
+    }
+    return identity_for_destination(who, privacy_of(m), c.a.peer_trusted, realm(c.a.realm).addr_text).header_lines;
 }
 
 void b2bua::learn_answering_party(leg& l, const dial_target& t, const sip::message& answer) const {
     l.peer_trusted = t.trusted;
-    // Only a trusted destination's assertion is believed (RFC 3325 5); a 2xx's From is the caller.
-    l.peer_identity = t.trusted ? identity_of_call(answer, true, nullptr) : asserted_identity{};
+    if (!t.connected_user.empty()) {
+        l.peer_identity = asserted_identity{t.connected_user, {}};
+    } else if (t.trusted) {
+        // Only a trusted destination's assertion is believed (RFC 3325 5); a 2xx's From is the caller.
+        l.peer_identity = identity_of_call(answer, true, nullptr);
+    } else if (const account_config* a = t.account.empty() ? nullptr : accounts_.account(t.account)) {
+        // A registered user: the number the appliance asserts for its account's calls.
+        l.peer_identity = asserted_identity{a->identity, {}};
+    } else {
+        l.peer_identity = {};
+    }
     l.peer_dialled = valid_identity_user(t.user) ? t.user : std::string();
     l.peer_privacy = privacy_of(answer);
 }

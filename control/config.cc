@@ -842,9 +842,9 @@ config parse_config(const std::string& text, const std::string& origin, const st
     }
     c.transfer.challenge_refer = r.flag("transfer.challenge_refer", false);
     c.transfer.continuous_media = r.flag("transfer.continuous_media", false);
-    if (const std::string mode = r.str("transfer.connected_identity", "dialled");
+    if (const std::string mode = r.str("transfer.connected_identity", "asserted");
         !parse_connected_identity_mode(mode, c.transfer.connected_identity)) {
-        r.fail("transfer.connected_identity", "expected dialled, asserted or none, got '" + mode + "'");
+        r.fail("transfer.connected_identity", "expected asserted, dialled or none, got '" + mode + "'");
     }
 
     // [api]

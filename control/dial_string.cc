@@ -153,6 +153,11 @@ std::string apply_option(std::string_view opt, dial_target& t, std::string& seen
             return "option pai expects a SIP user (1-64 characters), got " + quoted(value);
         }
         t.asserted_user = value;
+    } else if (name == "ci") {
+        if (!valid_identity_user(value)) {
+            return "option ci expects a SIP user (1-64 characters), got " + quoted(value);
+        }
+        t.connected_user = value;
     } else if (name == "dv") {
         if (!valid_diversion_reason(value)) {
             return "option dv expects an RFC 5806 reason (user-busy, no-answer, unconditional, unavailable, "
@@ -216,7 +221,7 @@ std::string apply_option(std::string_view opt, dial_target& t, std::string& seen
         t.headers.emplace_back(hname, hvalue);
     } else {
         return "unknown dial string option " + quoted(name) +
-               " (known: tr, cm, fu, fd, fh, pai, dv, dh, rt, dt, cd, rd, mr, co, mt, h)";
+               " (known: tr, cm, fu, fd, fh, pai, ci, dv, dh, rt, dt, cd, rd, mr, co, mt, h)";
     }
     return "";
 }
@@ -427,6 +432,9 @@ std::string format_dial_string(const std::vector<dial_target>& targets) {
         }
         if (!t.asserted_user.empty()) {
             opts.push_back("pai=" + escape_value(t.asserted_user));
+        }
+        if (!t.connected_user.empty()) {
+            opts.push_back("ci=" + escape_value(t.connected_user));
         }
         if (!t.diversion.empty()) {
             opts.push_back("dv=" + t.diversion);

@@ -36,6 +36,10 @@ struct dial_target {
     std::string from_display;  ///< fd= : From display name ("" = the caller's)
     std::string from_host;     ///< fh= : From host ("" = the appliance's address on that realm)
     std::string asserted_user;  ///< pai= : the identity asserted on this leg ("" = the caller's, if any)
+    /// ci= : the identity this destination is shown as to the other party once it answers, and to
+    /// a party a transfer or join connects it to later (connected identity, RFC 3325 9.1; "" =
+    /// its own assertion if trusted, its account's number if a registered user).
+    std::string connected_user;
     std::string diversion;      ///< dv= : RFC 5806 reason: this destination is a diversion of the call
     /// dh= : which header fields say so (Diversion, History-Info or both; unset: the provider's).
     diversion_headers diversion_via = diversion_headers::unset;
@@ -58,6 +62,7 @@ struct dial_target {
     // Set by the B2BUA when it resolves `user@provider` and `user@local`, never by the parser.
     std::string provider;     ///< the [provider.NAME] this destination went to ("" = none)
     std::string contact_uri;  ///< a registered Contact: the Request-URI ("" = sip:user@host:port)
+    std::string account;      ///< the account that registered that Contact ("" = none)
     bool trusted = false;     ///< its provider has trust_identity (RFC 3325 trust domain)
     bool redirected = false;  ///< a Contact of a followed 3xx (rd=): the callee deflected the call
     int realm = -1;           ///< the appliance port to send on (-1 = routed by address)

@@ -20,9 +20,12 @@ namespace sf::control {
 /// a Replaces, a pickup or a joined call: the P-Asserted-Identity of the re-INVITE or 200 that
 /// connects them (RFC 3325 9.1, connected identity).
 enum class connected_identity_mode : uint8_t {
-    dialled,   ///< the new party's own assertion (a trusted provider's, an account's), else the user it was dialled as
-    asserted,  ///< the new party's own assertion only
-    none,      ///< nothing: the party that stays keeps showing whom it called or was called by
+    /// What is asserted of the new party: its destination's ci=, a trusted provider's own
+    /// P-Asserted-Identity, an account's number. A number nobody asserted is not revealed (a
+    /// transfer target's direct line, a mobile behind a trunk that keeps it to itself).
+    asserted,
+    dialled,  ///< that, else the user the appliance dialled it as
+    none,     ///< nothing: the party that stays keeps showing whom it called or was called by
 };
 
 /// "dialled", "asserted", "none"; false (and `out` untouched) for anything else.
@@ -38,7 +41,7 @@ struct transfer_policy_config {
     /// The party that stays hears one continuous RTP stream across a transfer (the dial option
     /// cm= decides per call; media_anchor::open_replacement).
     bool continuous_media = false;
-    connected_identity_mode connected_identity = connected_identity_mode::dialled;
+    connected_identity_mode connected_identity = connected_identity_mode::asserted;
 };
 
 class transfer_policy {

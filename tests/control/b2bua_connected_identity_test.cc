@@ -8,6 +8,7 @@
 namespace {
 
 constexpr sip_addr dave{ip(198, 51, 100, 31), 5060};  ///< a party outside the trust domain
+constexpr sip_addr desk{ip(192, 0, 2, 11), 5060};     ///< a phone registered as desk@local
 
 class connected_identity_test : public b2bua_test {
 protected:
@@ -17,14 +18,20 @@ protected:
         dial("bob@198.51.100.20[tr=c]");
     }
 
-    /// alice at her PBX (number +4930123400), bob and dave in an account that asserts nothing,
-    /// carol behind a trusted carrier.
+    /// alice at her PBX (number +4930123400), a desk phone that registers (+4930123411), bob
+    /// and dave in an account that asserts nothing, carol behind a trusted carrier.
     static b2bua_config config(connected_identity_mode mode) {
         account_config pbx;
         pbx.name = "pbx";
         pbx.networks = {cidr{ip(192, 0, 2, 10), 32}};
         pbx.identity = "+4930123400";
         pbx.transfer_dialplan = "transfer";
+        account_config front;  // the desk phone: registers, number +4930123411
+        front.name = "front";
+        front.networks = {cidr{desk.addr, 32}};
+        front.identity = "+4930123411";
+        front.may_register = true;
+        front.users = {"desk"};
         account_config core;
         core.name = "coretrunk";
         core.networks = {cidr{ip(198, 51, 100, 0), 24}};
@@ -33,7 +40,7 @@ protected:
         carrier.host = carol.addr;
         carrier.trust_identity = true;
         b2bua_config cfg = base_config();
-        cfg.accounts = {pbx, core};
+        cfg.accounts = {pbx, front, core};
         cfg.providers = {carrier};
         cfg.transfer.connected_identity = mode;
         return cfg;
@@ -267,4 +274,48 @@ TEST_F(connected_identity_test, two_joined_calls_tell_each_kept_party_the_other)
     ASSERT_EQ(b2b_->active_calls(), 1u);
     EXPECT_EQ(pai(invite_to(out, alice)), "<sip:+15551111@192.0.2.1>");
     EXPECT_EQ(pai(invite_to(out, carol)), "<sip:+4930123400@198.51.100.1>");
+}
+
+TEST_F(connected_identity_test, a_registered_user_is_heard_as_its_accounts_number) {
+    rebuild(config(connected_identity_mode::asserted));
+    feed(acc, desk,
+         "REGISTER sip:192.0.2.1 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.11:5060;branch=z9hG4bKdeskreg;rport\r\n"
+         "Max-Forwards: 70\r\nFrom: <sip:desk@192.0.2.1>;tag=regtag\r\nTo: <sip:desk@192.0.2.1>\r\n"
+         "Call-ID: desk-reg@192.0.2.11\r\nCSeq: 1 REGISTER\r\nContact: <sip:desk@192.0.2.11:5060>;expires=600\r\n"
+         "Content-Length: 0\r\n\r\n");
+    ASSERT_NE(find_response(take(), acc, 200, sip::method::register_), nullptr);
+    transfer_to("desk@local");
+    const auto out = bob_transfers_alice(desk, {});
+    EXPECT_EQ(pai(invite_to(out, alice)), "<sip:+4930123411@192.0.2.1>");
+}
+
+TEST_F(connected_identity_test, ci_names_a_destination_to_the_caller_and_after_a_transfer) {
+    rebuild(config(connected_identity_mode::asserted));
+    dial("bob@198.51.100.20[tr=c,ci=+4930555000]");
+    transfer_to("carol@198.51.100.31[ci=Support]");
+    call_state cs = start_call();
+    ASSERT_NE(cs.b_invite, nullptr);
+    from_bob(bob_response(cs.b_invite->msg, 200, "OK", bob_sdp));
+    auto out = take();
+    const received* ok = find_response(out, acc, 200);
+    ASSERT_NE(ok, nullptr);
+    EXPECT_EQ(pai(ok), "<sip:+4930555000@192.0.2.1>") << "the caller hears the dial string's name for bob";
+    from_alice(alice_request("ACK", std::string(ok->msg.to.tag), 1, "z9hG4bKaliceack"));
+    take();
+    from_bob(bob_refer(cs.b_invite->msg, "carol"));
+    const auto inv = invite_sent_to(take(), dave);
+    ASSERT_NE(inv, nullptr);
+    feed(core, dave, bob_response(inv->msg, 200, "OK", carol_sdp, "newtag", "<sip:support@198.51.100.31:5060>"));
+    EXPECT_EQ(pai(invite_to(take(), alice)), "<sip:Support@192.0.2.1>");
+
+    // A callee that withholds itself is withheld from alice, ci= or not.
+    dial("bob@198.51.100.20[ci=+4930555000]");
+    invite_opts o;
+    o.call_id = "withheld@192.0.2.10";
+    o.branch = "z9hG4bKalice2";
+    cs = start_call(o);
+    ASSERT_NE(cs.b_invite, nullptr);
+    from_bob(with(bob_response(cs.b_invite->msg, 200, "OK", bob_sdp), "Privacy: id\r\n"));
+    out = take();
+    EXPECT_EQ(pai(find_response(out, acc, 200)), "(none)");
 }

@@ -632,7 +632,8 @@ TEST_F(config_test, refer_acceptance_and_challenge) {
 }
 
 TEST_F(config_test, connected_identity_after_a_transfer) {
-    EXPECT_EQ(parse(minimal()).transfer.connected_identity, connected_identity_mode::dialled);
+    EXPECT_EQ(parse(minimal()).transfer.connected_identity, connected_identity_mode::asserted)
+        << "a number nobody asserted is not revealed unless told";
     for (const auto& [text, mode] : {std::pair<const char*, connected_identity_mode>{"dialled", connected_identity_mode::dialled},
                                      {"asserted", connected_identity_mode::asserted},
                                      {"none", connected_identity_mode::none}}) {

@@ -87,7 +87,7 @@ TEST(dial_string, separators_inside_options_do_not_split) {
 TEST(dial_string, every_option) {
     const auto out = dial(
         "bob@198.51.100.20[tr=c, fu=1000, fd=Front Desk, fh=example.net, rt=25, dt=3, cd=7200, rd=4, mr=media-net,"
-        " pai=+4930123456, dv=no-answer, dh=history-info,"
+        " pai=+4930123456, ci=+4930123499, dv=no-answer, dh=history-info,"
         " h=X-Account: gold, h=P-Charge-Info: <sip:42@example.net>]");
     ASSERT_EQ(out.size(), 1u);
     const dial_target& t = out[0];
@@ -96,6 +96,7 @@ TEST(dial_string, every_option) {
     EXPECT_EQ(t.from_display, "Front Desk");
     EXPECT_EQ(t.from_host, "example.net");
     EXPECT_EQ(t.asserted_user, "+4930123456");
+    EXPECT_EQ(t.connected_user, "+4930123499");
     EXPECT_EQ(t.diversion, "no-answer");
     EXPECT_EQ(t.diversion_via, diversion_headers::history_info);
     EXPECT_EQ(dial("bob@198.51.100.20")[0].diversion_via, diversion_headers::unset) << "the provider's, else Diversion";
@@ -133,7 +134,7 @@ TEST(dial_string, percent_escapes_carry_separators_in_values) {
 TEST(dial_string, format_round_trips) {
     const std::string text =
         "bob@198.51.100.20:5080[tr=c,cm=1,fu=1000,fd=Smith%2C John,rt=25,h=X-A: 1]&carol@198.51.100.30[cm=0]|"
-        "dave@198.51.100.40[dt=2,cd=60,rd=8,mr=media_1,pai=+15550100,dv=user-busy,dh=both,co=PCMA/telephone-event,mt=audio/image]";
+        "dave@198.51.100.40[dt=2,cd=60,rd=8,mr=media_1,pai=+15550100,ci=Sales,dv=user-busy,dh=both,co=PCMA/telephone-event,mt=audio/image]";
     const auto first = dial(text);
     const std::string formatted = format_dial_string(first);
     const auto second = dial(formatted);
@@ -147,6 +148,7 @@ TEST(dial_string, format_round_trips) {
         EXPECT_EQ(first[i].delay_s, second[i].delay_s);
         EXPECT_EQ(first[i].redirects, second[i].redirects);
         EXPECT_EQ(first[i].asserted_user, second[i].asserted_user);
+        EXPECT_EQ(first[i].connected_user, second[i].connected_user);
         EXPECT_EQ(first[i].continuous_media, second[i].continuous_media);
         EXPECT_EQ(first[i].diversion, second[i].diversion);
         EXPECT_EQ(first[i].diversion_via, second[i].diversion_via);
@@ -224,6 +226,9 @@ TEST(dial_string, errors_say_what_is_wrong) {
         {"bob@198.51.100.20[h=Diversion: <sip:1@x>]", "is set by the appliance"},
         {"bob@198.51.100.20[pai=a b]", "option pai expects a SIP user"},
         {"bob@198.51.100.20[pai=<sip:1@x>]", "option pai expects a SIP user"},
+        {"bob@198.51.100.20[ci=]", "option ci expects a SIP user"},
+        {"bob@198.51.100.20[ci=a b]", "option ci expects a SIP user"},
+        {"bob@198.51.100.20[ci=<sip:1@x>]", "option ci expects a SIP user"},
         {"bob@198.51.100.20[h=Bad Name: x]", "option h expects"},
         {"bob@198.51.100.20[fd=%zz]", "bad %-escape"},
         {"bob@198.51.100.20[fd=%4]", "bad %-escape"},
@@ -248,7 +253,7 @@ TEST(dial_string, errors_say_what_is_wrong) {
         {"bob@198.51.100.20[mt=audio/AUDIO]", "'AUDIO' named twice"},
         {"bob@198.51.100.20[mt=a/b/c/d/e/f/g/h/i]", "more than 8 media types"},
         {"bob@198.51.100.20[mt=audio,mt=image]", "given twice"},
-        {"bob@198.51.100.20[xx=1]", "known: tr, cm, fu, fd, fh, pai, dv, dh, rt, dt, cd, rd, mr, co, mt, h"},
+        {"bob@198.51.100.20[xx=1]", "known: tr, cm, fu, fd, fh, pai, ci, dv, dh, rt, dt, cd, rd, mr, co, mt, h"},
         {"bob@198.51.100.20[dh=History-Info]", "option dh expects diversion, history-info or both"},
         {"bob@198.51.100.20[dh=]", "option dh expects diversion, history-info or both"},
         {"bob@198.51.100.20[h=History-Info: <sip:x@y>;index=1]", "is set by the appliance"},

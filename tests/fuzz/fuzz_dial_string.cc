@@ -37,6 +37,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         if (a.user != b.user || a.host != b.host || a.port != b.port || a.group != b.group ||
             a.transfer_mode != b.transfer_mode || a.from_user != b.from_user || a.from_display != b.from_display ||
             a.ring_time_s != b.ring_time_s || a.headers != b.headers || a.asserted_user != b.asserted_user ||
+            a.connected_user != b.connected_user ||
             a.diversion != b.diversion || a.diversion_via != b.diversion_via || a.media != b.media ||
             a.media_realm_name != b.media_realm_name ||
             a.continuous_media != b.continuous_media || a.delay_s != b.delay_s || a.max_duration_s != b.max_duration_s ||

@@ -237,6 +237,14 @@ def seeds():
         rec(BOB, reply(BOB, 200, "OK")),
         rec(CAROL, callee_request(CAROL, "BYE", 2, "z9hG4bKcbye"), T33S),
         rec(ALICE, reply(ALICE, 200, "OK"))]
+    # Connected identity: bob hands alice to the trusted trunk (carol), whose 200 asserts a
+    # number and withholds it; alice's re-INVITE names whom she talks to now, or not.
+    yield "transfer_connected_identity", answered(user="bob-trc") + [
+        bob_refers("trunk-carol@198.51.100.1"),
+        rec(BOB, reply(BOB, 200, "OK")),  # the NOTIFY
+        rec(CAROL, response(CAROL, 200, "OK", of_invite=True, body=sdp(CAROL, 32000),
+                            extra="P-Asserted-Identity: \"Desk\" <sip:+15551111@198.51.100.30>\r\nPrivacy: id\r\n")),
+    ] + transferred_to_carol()
     # co= as a preference (the lab dialplan's bob-alawfirst: PCMA, PCMU, telephone-event): bob
     # is offered alice's 0 8 101 as 8 0 101 and answers PCMU; alice re-offers, bob re-offers back.
     yield "codec_preference", [
