@@ -97,6 +97,9 @@ struct b2bua_stats {
     uint64_t refer_passed = 0, transfers_started = 0, transfers_completed = 0, transfers_failed = 0, transfers_refused = 0;
     uint64_t transfer_fallbacks = 0;  ///< a transfer's destination failed and the next one ("a|b") was dialled
     uint64_t replaces_accepted = 0, replaces_refused = 0;  ///< INVITEs with Replaces (RFC 3891)
+    /// Transfers whose Replaces named a dialog elsewhere: the new party's INVITEs that carried it
+    /// on, and those it refused with 481 (sent again without it).
+    uint64_t replaces_passed_on = 0, replaces_passed_refused = 0;
     uint64_t pickups = 0;  ///< of those accepted, the ones that answered a ringing call (b2bua_pickup.cc)
     /// STIR/SHAKEN, INVITEs to providers with sign_identity: with an Identity signed here, with
     /// a trusted carrier's passed on, and with none (a number that is no telephone number, a
@@ -514,11 +517,9 @@ private:
     void retransmit_2xx(uint64_t call_id, bool on_a, unsigned interval);
     // Transfers (b2bua_transfer.cc).
     void on_refer(const inbound& in, call& c, bool from_a, uint64_t stx);
-    /// REFER with Replaces naming the transferor's leg of another call: joins the two
-    /// remaining parties. False when it cannot be honoured (the caller goes on blind).
-    bool try_attended(call& c, bool from_a, uint64_t stx, uint32_t refer_cseq, std::string_view replaces_header);
-    /// try_attended() for each Replaces among a Refer-To's URI headers; true once one was honoured.
-    bool try_replaces_headers(call& c, bool from_a, uint64_t stx, uint32_t refer_cseq, std::string_view uri_headers);
+    /// REFER with Replaces (its value %-decoded) naming the transferor's leg of another call:
+    /// joins the two remaining parties. False when it cannot be honoured (the caller goes on blind).
+    bool try_attended(call& c, bool from_a, uint64_t stx, uint32_t refer_cseq, std::string_view replaces);
     /// Where a transfer should go and who asked for it (a REFER, or the call-manager API).
     struct transfer_request {
         std::string target_user, target_host;   ///< run through the `transfer` dialplan as req.URI
@@ -528,6 +529,10 @@ private:
         std::string referred_by;
         uint32_t refer_cseq = 0;                ///< Event: refer;id=
         bool subscription = false;              ///< NOTIFY the transferor of the progress (REFER)
+        /// A Refer-To's Replaces naming no dialog of ours (replaces_header_value form, "" = none):
+        /// the new party's INVITE carries it (RFC 5589 7.1), so that the UA holding that dialog
+        /// (a PBX's consultation call) takes the transferee in its place.
+        std::string replaces;
     };
     /// status 0: started; else the refusal (nothing was changed).
     struct transfer_outcome {
@@ -538,6 +543,9 @@ private:
     /// transfer is sure to start, before anything is sent (a REFER's 202 goes there).
     transfer_outcome start_transfer(call& c, bool transferor_is_a, const transfer_request& tr,
                                     const std::function<void()>& accepted);
+    /// Destination `i`'s INVITE again (CSeq + 1, a new transaction) after a final response that
+    /// a change answers: credentials for a challenge, no Replaces for a 481.
+    void resend_transfer_invite(call& c, size_t i);
     /// A response to the INVITE of destination `i` of the transfer's current step.
     void on_transfer_response(uint64_t call_id, size_t i, const inbound& in);
     /// Destination `i` answered first: it becomes the leg that replaces the transferor's.

@@ -426,6 +426,7 @@ struct b2bua::call {
         timer_queue::id ring_timer = 0;  ///< CANCELs it when it rings too long (rt=, max_ring)
         timer_queue::id response_timer = 0;  ///< its provider's response_timeout: cleared by any response
         bool holds_channel = false;  ///< counted in its provider's calls (max_calls) until released
+        bool without_replaces = false;  ///< it refused the transfer's Replaces (481): sent again without
     };
     /// A transfer handled on the appliance (transfer mode c): the transferor's REFER, the new
     /// leg being placed, and the media bridge that will replace the transferor's half.
@@ -446,6 +447,7 @@ struct b2bua::call {
         unsigned best_status = 0;        ///< the failure the step ends with if nobody answers (RFC 3261 16.7)
         std::string best_reason;
         std::string offer;               ///< the SDP offered to every destination of the step
+        std::string replaces;            ///< transfer_request::replaces: on every destination's INVITE
         media_bridge media;              ///< kept half shared with `call::media`, new half for the step's destinations
     };
     transfer_state transfer;

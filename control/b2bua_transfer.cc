@@ -63,7 +63,7 @@ void b2bua::on_refer(const inbound& in, call& c, bool from_a, uint64_t stx) {
         sip::name_addr na;
         sip::uri u;
         if (m.count(sip::hdr::refer_to) == 1 && sip::parse_name_addr(m.find(sip::hdr::refer_to)->value, na) &&
-            sip::parse_uri(na.uri, u) && try_replaces_headers(c, from_a, stx, m.cseq, u.headers)) {
+            sip::parse_uri(na.uri, u) && try_attended(c, from_a, stx, m.cseq, uri_header_replaces(u.headers))) {
             return;
         }
         // Pass-through: the other peer carries the transfer out itself (its INVITE to the
@@ -101,11 +101,17 @@ void b2bua::on_refer(const inbound& in, call& c, bool from_a, uint64_t stx) {
     }
     // Attended transfer: Replaces names the transferor's other call (RFC 3891). When it
     // cannot be honoured the transfer goes on as a blind one (RFC 5589 7.3's fallback).
-    if (try_replaces_headers(c, from_a, stx, m.cseq, target.headers)) {
+    const std::string replaces = uri_header_replaces(target.headers);
+    if (!replaces.empty() && try_attended(c, from_a, stx, m.cseq, replaces)) {
         return;
     }
-    // Other URI headers are dropped: they would be sent on to the new party unchecked.
     transfer_request tr;
+    // A dialog elsewhere (the transferor consulted the target through another system): the new
+    // party's INVITE carries the Replaces, rewritten from its parts. Other URI headers are
+    // dropped: they would be sent on to the new party unchecked.
+    if (replaces_value rv; !replaces.empty() && parse_replaces(replaces, rv)) {
+        tr.replaces = replaces_header_value(rv);
+    }
     tr.target_user = std::string(target.user);
     tr.target_host = std::string(target.host);
     sip::uri from_uri;
@@ -219,6 +225,7 @@ b2bua::transfer_outcome b2bua::start_transfer(call& c, bool from_a, const transf
     t.refer_cseq = tr.refer_cseq;
     t.referred_by = tr.referred_by;
     t.transferor_user = tr.from_user;
+    t.replaces = tr.replaces;
     t.notify_stopped = !tr.subscription;  // a transfer started by the API has no subscription
     ++stats_.transfers_started;
     accepted();
@@ -490,6 +497,12 @@ void b2bua::send_transfer_invite(call& c, size_t i) {
             extra += history_info_line({}, t.transferor_user, from_host, n.target_uri, br.target.diversion);
         }
     }
+    if (!t.replaces.empty() && !br.without_replaces) {
+        // RFC 5589 7.1 as the transferee's UA would send it. No Require: a UA that does not
+        // know Replaces rings as for a blind transfer; one that knows no such dialog says 481.
+        extra += "Replaces: " + t.replaces + "\r\n";
+        ++stats_.replaces_passed_on;
+    }
     extra += br.auth_header;
     request_spec rs;
     const std::string from = n.from_value();
@@ -577,31 +590,22 @@ bool b2bua::retry_transfer_with_credentials(call& c, size_t i, const sip::messag
     }
     br.auth_tried = true;
     br.auth_header = std::move(line);
-    br.next.local_cseq += 1;
-    br.via_branch = "z9hG4bK" + random_token(20);
-    tl_.detach_client(br.invite_tx);  // that transaction is over (it ACKed the challenge)
     ++stats_.provider_auth_retries;
-    send_transfer_invite(c, i);  // the ring timer started with the first INVITE goes on
+    resend_transfer_invite(c, i);
     return true;
 }
 
-bool b2bua::try_replaces_headers(call& c, bool from_a, uint64_t stx, uint32_t refer_cseq, std::string_view uri_headers) {
-    // URI headers are name=value pairs joined by '&' (RFC 3261 19.1.1).
-    for (std::string_view rest = uri_headers; !rest.empty();) {
-        const std::string_view hv = rest.substr(0, rest.find('&'));
-        rest = hv.size() < rest.size() ? rest.substr(hv.size() + 1) : std::string_view();
-        if (hv.size() > 9 && iequals_ascii(hv.substr(0, 9), "Replaces=") &&
-            try_attended(c, from_a, stx, refer_cseq, hv.substr(9))) {
-            return true;
-        }
-    }
-    return false;
+void b2bua::resend_transfer_invite(call& c, size_t i) {
+    call::transfer_branch& br = c.transfer.ringing[i];
+    br.next.local_cseq += 1;
+    br.via_branch = "z9hG4bK" + random_token(20);
+    tl_.detach_client(br.invite_tx);  // that transaction is over (it ACKed the final response)
+    send_transfer_invite(c, i);  // the ring timer started with the first INVITE goes on
 }
 
-bool b2bua::try_attended(call& c, bool from_a, uint64_t stx, uint32_t refer_cseq, std::string_view replaces_header) {
-    const std::string value = percent_decoded(replaces_header);
+bool b2bua::try_attended(call& c, bool from_a, uint64_t stx, uint32_t refer_cseq, std::string_view replaces) {
     replaces_value rv;
-    if (!parse_replaces(value, rv)) {
+    if (replaces.empty() || !parse_replaces(replaces, rv)) {
         return false;  // names no dialog: blind
     }
     const std::string_view to_tag = rv.to_tag, from_tag = rv.from_tag;
@@ -810,6 +814,14 @@ void b2bua::on_transfer_response(uint64_t call_id, size_t i, const inbound& in) 
         return;
     }
     if ((m.status == 401 || m.status == 407) && retry_transfer_with_credentials(c, i, m)) {
+        return;
+    }
+    if (m.status == 481 && !t->replaces.empty() && !br.without_replaces) {
+        // The target holds no such dialog (the consultation ended, or the dialplan routed
+        // elsewhere): it is called as for a blind transfer.
+        ++stats_.replaces_passed_refused;
+        br.without_replaces = true;
+        resend_transfer_invite(c, i);
         return;
     }
     if (m.status == 401 || m.status == 407) {

@@ -469,6 +469,7 @@ struct control_loop::impl {
         j.key("failed").value(bs.transfers_failed).key("refused").value(bs.transfers_refused);
         j.key("refer_declined").value(bs.refer_declined).key("fallbacks").value(bs.transfer_fallbacks);
         j.key("replaces_accepted").value(bs.replaces_accepted).key("replaces_refused").value(bs.replaces_refused);
+        j.key("replaces_passed_on").value(bs.replaces_passed_on).key("replaces_passed_refused").value(bs.replaces_passed_refused);
         j.key("pickups").value(bs.pickups);
         j.key("refusals").begin_object();
         for (const auto& [why, n] : calls.transfers().refusals()) {

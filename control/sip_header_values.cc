@@ -181,6 +181,53 @@ bool parse_replaces(std::string_view value, replaces_value& out) {
     return !out.to_tag.empty() && !out.from_tag.empty();
 }
 
+std::string uri_header_replaces(std::string_view uri_headers) {
+    for (std::string_view rest = uri_headers; !rest.empty();) {
+        const std::string_view hv = rest.substr(0, rest.find('&'));
+        rest = hv.size() < rest.size() ? rest.substr(hv.size() + 1) : std::string_view();
+        if (hv.size() > 9 && sip::iequals_ascii(hv.substr(0, 9), "Replaces=")) {
+            return percent_decoded(hv.substr(9));
+        }
+    }
+    return {};
+}
+
+namespace {
+
+/// RFC 3261 25.1 token characters.
+bool token_char(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           std::string_view("-.!%*_+`'~").find(c) != std::string_view::npos;
+}
+
+bool token(std::string_view t) {
+    return !t.empty() && std::all_of(t.begin(), t.end(), token_char);
+}
+
+/// RFC 3261 25.1 word: token characters and ( ) < > : \ " / [ ] ? { }.
+bool word(std::string_view w) {
+    return !w.empty() && std::all_of(w.begin(), w.end(), [](char c) {
+        return token_char(c) || std::string_view("()<>:\\\"/[]?{}").find(c) != std::string_view::npos;
+    });
+}
+
+}  // namespace
+
+std::string replaces_header_value(const replaces_value& rv) {
+    const size_t at = rv.call_id.find('@');
+    const bool call_id_ok = rv.call_id.size() <= 256 && (at == std::string_view::npos
+                                                             ? word(rv.call_id)
+                                                             : word(rv.call_id.substr(0, at)) && word(rv.call_id.substr(at + 1)));
+    if (!call_id_ok || rv.to_tag.size() > 128 || rv.from_tag.size() > 128 || !token(rv.to_tag) || !token(rv.from_tag)) {
+        return {};
+    }
+    std::string out(rv.call_id);
+    out.append(";to-tag=").append(rv.to_tag).append(";from-tag=").append(rv.from_tag);
+    if (rv.early_only) {
+        out += ";early-only";
+    }
+    return out;
+}
 
 bool parse_identity_list(std::string_view value, std::vector<identity_value>& out) {
     value = trim_view(value);
@@ -211,16 +258,6 @@ bool parse_identity_list(std::string_view value, std::vector<identity_value>& ou
     }
     return true;
 }
-
-namespace {
-
-/// RFC 3261 25.1 token characters.
-bool token_char(char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           std::string_view("-.!%*_+`'~").find(c) != std::string_view::npos;
-}
-
-}  // namespace
 
 bool parse_privacy(std::string_view value, privacy_request& out) {
     privacy_request p = out;

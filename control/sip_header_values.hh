@@ -72,6 +72,16 @@ struct replaces_value {
 /// Parses a Replaces value; false unless it has a Call-ID and both to-tag and from-tag.
 bool parse_replaces(std::string_view value, replaces_value& out);
 
+/// The first Replaces among a URI's headers (`name=value` pairs joined by '&', RFC 3261
+/// 19.1.1: a Refer-To's `?Replaces=callid%3Bto-tag%3D...`), %-decoded; "" when there is none.
+std::string uri_header_replaces(std::string_view uri_headers);
+
+/// `rv` written as a Replaces header value, `callid;to-tag=T;from-tag=F[;early-only]`, or ""
+/// when a part is empty, too long (Call-ID 256 bytes, tags 128) or holds a byte that a Call-ID
+/// (RFC 3261 25.1 word ["@" word]) or a tag (token) may not: a Replaces taken from a REFER is
+/// sent on only in this form, so it carries nothing else.
+std::string replaces_header_value(const replaces_value& rv);
+
 /// One value of a P-Asserted-Identity or P-Preferred-Identity line (RFC 3325 9.1, 9.2).
 struct identity_value {
     std::string_view display;  ///< display name without quotes, may be empty

@@ -1510,25 +1510,73 @@ TEST_P(attended_transfer, is_held_to_the_transfer_rate_policy_and_not_retried_bl
     EXPECT_EQ(b2b_->transfers().refusals().at("too_many_in_call"), 1u);
 }
 
-TEST_F(b2bua_test, replaces_for_an_unknown_dialog_falls_back_to_blind) {
+// A Replaces naming no dialog of ours: the transferor consulted the target through another
+// system. The transfer goes on blind, and the target's INVITE carries the Replaces (RFC 5589
+// 7.1) so that the UA holding that dialog takes alice in its place; one that says 481 is
+// called again without it.
+TEST_F(b2bua_test, replaces_for_a_dialog_elsewhere_is_passed_on_and_dropped_after_481) {
     invite_opts o;
     o.user = "bob-trc";
     call_state cs = confirmed_call(o);
     ASSERT_NE(cs.b_invite, nullptr);
     std::string refer = bob_request("REFER", cs.b_invite->msg, 1, "z9hG4bKbobattended");
     refer.insert(refer.find("Content-Length"),
-                 "Refer-To: <sip:carol@198.51.100.1?Replaces=nope%3Bto-tag%3Da%3Bfrom-tag%3Db>\r\n");
+                 "Refer-To: <sip:carol@198.51.100.1?Replaces=pbx-7%40198.51.100.30%3Bto-tag%3Da%3Bfrom-tag%3Db"
+                 "&X-Other=1>\r\n");
     from_bob(refer);
     auto out = take();
     EXPECT_NE(find_response(out, core, 202, sip::method::refer), nullptr);
-    bool invite_to_carol = false;
-    for (const auto& r : out) {
-        if (r->msg.is_request && r->msg.req_method == sip::method::invite && r->to == carol) {
-            invite_to_carol = true;
-            EXPECT_EQ(r->text.find("Replaces"), std::string::npos) << "URI headers are not passed on";
-        }
+    auto first = invite_sent_to(out, carol);
+    ASSERT_NE(first, nullptr) << "blind transfer to carol";
+    EXPECT_EQ(header(first->msg, sip::hdr::replaces), "pbx-7@198.51.100.30;to-tag=a;from-tag=b");
+    EXPECT_EQ(first->text.find("X-Other"), std::string::npos) << "other URI headers are not passed on";
+    EXPECT_EQ(first->msg.find(sip::hdr::require), nullptr) << "a UA without Replaces rings as for a blind transfer";
+    EXPECT_EQ(b2b_->stats().replaces_passed_on, 1u);
+
+    // carol's UA holds no such dialog: 481, ACKed, and the INVITE again without the Replaces.
+    feed(core, carol, bob_response(first->msg, 481, "Call/Transaction Does Not Exist", {}, "caroltag"));
+    out = take();
+    auto second = invite_sent_to(out, carol);
+    ASSERT_NE(second, nullptr);
+    EXPECT_EQ(second->msg.find(sip::hdr::replaces), nullptr);
+    EXPECT_EQ(second->msg.call_id, first->msg.call_id);
+    EXPECT_EQ(second->msg.cseq, first->msg.cseq + 1);
+    EXPECT_EQ(count_request(out, core, sip::method::notify), 0u) << "the transferor hears only the outcome";
+    EXPECT_EQ(b2b_->stats().replaces_passed_refused, 1u);
+    feed(core, carol, bob_response(second->msg, 200, "OK", carol_sdp, "caroltag2", "<sip:carol@198.51.100.30:5060>"));
+    take();
+    EXPECT_EQ(b2b_->stats().transfers_completed, 1u);
+    EXPECT_EQ(b2b_->stats().replaces_passed_on, 1u);
+}
+
+TEST_F(b2bua_test, a_replaces_that_could_carry_more_than_a_dialog_is_not_passed_on) {
+    const std::string long_tag(129, 't');
+    const std::string cases[] = {
+        "x%0D%0AX-Injected%3A%201%3Bto-tag%3Da%3Bfrom-tag%3Db",  // CR LF in the Call-ID
+        "x%20y%3Bto-tag%3Da%3Bfrom-tag%3Db",                    // a space in the Call-ID
+        "x%3Bto-tag%3D" + long_tag + "%3Bfrom-tag%3Db",          // a tag longer than any peer's
+        "x%3Bto-tag%3Da",                                        // no from-tag
+    };
+    for (size_t i = 0; i < std::size(cases); ++i) {
+        const std::string& replaces = cases[i];
+        invite_opts o;
+        o.user = "bob-trc";
+        o.call_id = "junk-" + std::to_string(i) + "@192.0.2.10";
+        o.branch = "z9hG4bKjunk" + std::to_string(i);
+        call_state cs = confirmed_call(o);
+        ASSERT_NE(cs.b_invite, nullptr);
+        std::string refer = bob_request("REFER", cs.b_invite->msg, 1, "z9hG4bKbobattended");
+        refer.insert(refer.find("Content-Length"),
+                     "Refer-To: <sip:carol@198.51.100.1?Replaces=" + replaces + ">\r\n");
+        from_bob(refer);
+        const auto inv = invite_sent_to(take(), carol);
+        ASSERT_NE(inv, nullptr) << replaces;
+        EXPECT_EQ(inv->text.find("Replaces"), std::string::npos) << replaces;
+        EXPECT_EQ(inv->text.find("Injected"), std::string::npos) << replaces;
+        feed(core, carol, bob_response(inv->msg, 486, "Busy Here", {}, "caroltag"));
+        take();
     }
-    EXPECT_TRUE(invite_to_carol) << "blind transfer to carol instead";
+    EXPECT_EQ(b2b_->stats().replaces_passed_on, 0u);
 }
 
 TEST_F(b2bua_test, refer_sub_false_is_honoured_and_echoed) {

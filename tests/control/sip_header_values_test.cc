@@ -153,6 +153,30 @@ TEST(replaces, refuses_missing_parts) {
     }
 }
 
+TEST(replaces, written_back_from_its_parts_only) {
+    replaces_value r;
+    ASSERT_TRUE(parse_replaces(" 98732@192.0.2.4 ;from-tag=ff87ff;x=1;to-tag=r33th4x0r;early-only", r));
+    EXPECT_EQ(replaces_header_value(r), "98732@192.0.2.4;to-tag=r33th4x0r;from-tag=ff87ff;early-only");
+    ASSERT_TRUE(parse_replaces("a(b)<c>:d/[e]?{f}\\\"g@h;to-tag=1;from-tag=2", r));
+    EXPECT_NE(replaces_header_value(r), "") << "every RFC 3261 word character";
+    const std::string long_call_id(257, 'c'), long_tag(129, 't');
+    for (const std::string& bad : {std::string("a\r\nX: 1;to-tag=1;from-tag=2"), std::string("a b;to-tag=1;from-tag=2"),
+                                   std::string("a@b@c;to-tag=1;from-tag=2"), std::string("@b;to-tag=1;from-tag=2"),
+                                   std::string("a,b;to-tag=1;from-tag=2"), std::string("a;to-tag=1/2;from-tag=2"),
+                                   long_call_id + ";to-tag=1;from-tag=2", "a;to-tag=" + long_tag + ";from-tag=2"}) {
+        ASSERT_TRUE(parse_replaces(bad, r)) << bad;
+        EXPECT_EQ(replaces_header_value(r), "") << bad;
+    }
+}
+
+TEST(replaces, found_among_uri_headers_and_decoded) {
+    EXPECT_EQ(uri_header_replaces("X-A=1&replaces=c%40h%3Bto-tag%3D1%3Bfrom-tag%3D2&Replaces=second"),
+              "c@h;to-tag=1;from-tag=2");
+    EXPECT_EQ(uri_header_replaces("X-A=1&Replaces="), "");
+    EXPECT_EQ(uri_header_replaces(""), "");
+    EXPECT_EQ(uri_header_replaces("Replacesx=1"), "");
+}
+
 TEST(percent_decoded, escapes_and_what_is_not_one) {
     EXPECT_EQ(percent_decoded("98732%40192.0.2.4%3Bto-tag%3Dr33th4x0r%3bfrom-tag%3Dff87ff"),
               "98732@192.0.2.4;to-tag=r33th4x0r;from-tag=ff87ff");

@@ -124,7 +124,18 @@ void fuzz_replaces(std::string_view v) {
         check_inside(r.from_tag);
         require(!r.call_id.empty() && !r.to_tag.empty() && !r.from_tag.empty());
         require(r.call_id.find(';') == std::string_view::npos && !blank(r.call_id.front()) && !blank(r.call_id.back()));
+        // Written back (to be sent on to a transfer's new party): one header value, no more,
+        // that reads back as the same dialog.
+        if (const std::string w = replaces_header_value(r); !w.empty()) {
+            for (char c : w) {
+                require(c > 0x20 && c < 0x7f && c != ',');
+            }
+            replaces_value again;
+            require(parse_replaces(w, again) && again.call_id == r.call_id && again.to_tag == r.to_tag &&
+                    again.from_tag == r.from_tag && again.early_only == r.early_only);
+        }
     }
+    uri_header_replaces(v);  // URI headers: only that it ends
 }
 
 void fuzz_identity_list(std::string_view v) {

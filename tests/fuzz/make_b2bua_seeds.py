@@ -245,6 +245,14 @@ def seeds():
         rec(CAROL, response(CAROL, 200, "OK", of_invite=True, body=sdp(CAROL, 32000),
                             extra="P-Asserted-Identity: \"Desk\" <sip:+15551111@198.51.100.30>\r\nPrivacy: id\r\n")),
     ] + transferred_to_carol()
+    # bob consulted carol elsewhere: his Refer-To's Replaces names a dialog not ours. carol's
+    # INVITE carries it; her 481 makes it go again without, and she answers that.
+    yield "transfer_replaces_passed_on", answered(user="bob-trc") + [
+        bob_refers("carol@198.51.100.30?Replaces=pbx-7%40198.51.100.30%3Bto-tag%3Da%3Bfrom-tag%3Db"),
+        rec(BOB, reply(BOB, 200, "OK")),  # the NOTIFY
+        rec(CAROL, response(CAROL, 481, "Call/Transaction Does Not Exist", of_invite=True)),
+        rec(CAROL, response(CAROL, 200, "OK", of_invite=True, body=sdp(CAROL, 32000))),
+    ] + transferred_to_carol()
     # co= as a preference (the lab dialplan's bob-alawfirst: PCMA, PCMU, telephone-event): bob
     # is offered alice's 0 8 101 as 8 0 101 and answers PCMU; alice re-offers, bob re-offers back.
     yield "codec_preference", [

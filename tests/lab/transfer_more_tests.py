@@ -32,10 +32,15 @@ import urllib.parse
 
 from transfer_tests import (read_trace, sdp_fields, media_gap, describe_gap, _h, _is_request,
                             _is_response_to, _TRACE_SPLIT, SSRC_ALICE, SSRC_BOB, SSRC_CAROL,
-                            GAP_BOUNDS_MS)
+                            GAP_BOUNDS_MS, BLIND_REFER_TO)
 
 MORE_TRANSFER_TESTS = ["refer_passed_trp", "attended_transfer", "transfer_to_premium_refused", "api_transfer",
-                       "transfer_reinvite_491_retried"]
+                       "transfer_reinvite_491_retried", "replaces_for_a_dialog_elsewhere"]
+
+# A dialog the appliance never saw (bob consulted carol through another system), %-encoded as a
+# Refer-To's URI header carries it, and as the new party's Replaces header must name it.
+ELSEWHERE_REPLACES = "pbx-7%40198.51.100.30%3Bto-tag%3Dcarol7%3Bfrom-tag%3Dbob7"
+ELSEWHERE_DIALOG = "pbx-7@198.51.100.30;to-tag=carol7;from-tag=bob7"
 
 # SSRCs of the scenarios of this file (rtpsim --ssrc): uac_consult.xml (bob's call 2) 0xB0B02,
 # uas_reinvited.xml (carol in the attended transfer) 0xCA201; uas_attended_transferor.xml,
@@ -481,6 +486,59 @@ class MoreTransferTests:
         if errs:
             self._fail("; ".join(errs))
 
+    # ---- replaces_for_a_dialog_elsewhere -----------------------------------------------------------
+    def test_replaces_for_a_dialog_elsewhere(self, tdir):
+        """bob REFERs alice with a Replaces naming no dialog of the appliance's: carol's INVITE carries
+        it (RFC 5589 7.1); she holds no such dialog (481), is called again without it and answers."""
+        before = self._transfer_stats()
+        st = self.stats()
+        passed0 = self.stat(st, "transfers.replaces_passed_on")
+        refused0 = self.stat(st, "transfers.replaces_passed_refused")
+        problems, excerpts = self._run_blind_transfer(
+            tdir, carol_scenario="uas_replaces_unknown.xml",
+            refer_to=f"sip:carol@198.51.100.1?Replaces={ELSEWHERE_REPLACES}")
+        errs = []
+        self._check_transferor_told(tdir, errs)
+        if problems:
+            self._fail(", ".join(problems) + ("; " + "; ".join(errs) if errs else "") + "\n" + excerpts)
+        ctrace = read_trace(os.path.join(tdir, "carol.msg"))
+        invs = [m for m in ctrace if m["dir"] == "in" and _is_request(m, "INVITE")]
+        self._progress("carol's INVITEs: " + "; ".join(f"CSeq {_h(m, 'CSeq')!r} Replaces {_h(m, 'Replaces')!r}"
+                                                       for m in invs))
+        if len(invs) != 2:
+            errs.append(f"carol got {len(invs)} INVITE(s), wanted 2 (with the Replaces, then without)")
+        else:
+            first, second = invs
+            if _h(first, "Replaces") != ELSEWHERE_DIALOG:
+                errs.append(f"carol's first INVITE has Replaces {_h(first, 'Replaces')!r}, wanted {ELSEWHERE_DIALOG!r}")
+            if _h(first, "Require"):
+                errs.append(f"carol's first INVITE requires {_h(first, 'Require')!r}: a UA without Replaces would refuse it")
+            if _h(second, "Replaces") is not None:
+                errs.append(f"carol's second INVITE still has Replaces {_h(second, 'Replaces')!r}")
+            c1, c2 = (_h(first, "CSeq") or "").split(), (_h(second, "CSeq") or "").split()
+            if _h(first, "Call-ID") != _h(second, "Call-ID") or not c1 or not c2 or int(c2[0]) != int(c1[0]) + 1:
+                errs.append(f"carol's second INVITE: Call-ID/CSeq {_h(second, 'Call-ID')}/{c2}, wanted the first's "
+                            f"Call-ID {_h(first, 'Call-ID')} and CSeq {c1[:1]} + 1")
+        atrace = read_trace(os.path.join(tdir, "alice.msg"))
+        if not any(m["dir"] == "in" and _is_request(m, "INVITE") for m in atrace):
+            errs.append("alice got no re-INVITE after the transfer")
+        rc = self._report(tdir, "carol")
+        from_alice = (rc.get("per_ssrc") or {}).get(str(SSRC_ALICE), {}).get("count", 0)
+        self._show_rtp("carol", rc)
+        if from_alice < 50:
+            errs.append(f"carol received {from_alice} of alice's packets, wanted >= 50")
+        after = self._transfer_stats()
+        st = self.stats()
+        d = {k: after[k] - before[k] for k in after}
+        d["replaces_passed_on"] = self.stat(st, "transfers.replaces_passed_on") - passed0
+        d["replaces_passed_refused"] = self.stat(st, "transfers.replaces_passed_refused") - refused0
+        self._progress(f"transfers stats delta {d}")
+        want = {"started": 1, "completed": 1, "failed": 0, "replaces_passed_on": 1, "replaces_passed_refused": 1}
+        if any(d[k] != v for k, v in want.items()):
+            errs.append(f"transfers stats grew by {d}, wanted {want}")
+        if errs:
+            self._fail("; ".join(errs))
+
     # ---- transfer_to_premium_refused ---------------------------------------------------------------
     def test_transfer_to_premium_refused(self, tdir):
         """alice -> bob-trc; bob REFERs her to a premium number: refused before any 202, call goes on."""
@@ -681,7 +739,8 @@ class MoreTransferTests:
         before = self._sip_stat("own_reinvite_491")  # SipTests (tests/lab/sip_tests.py)
         carol = self._start_uas(tdir, "carol", CAROL, "uas_answer.xml",
                                 self._rtp_keys(tdir, name="carol", rtp_count=150, rtp_delay=0))
-        bob = self._start_uas(tdir, "bob", BOB, "uas_transferor.xml", self._rtp_keys(tdir, name="bob", rtp_count=250))
+        bob = self._start_uas(tdir, "bob", BOB, "uas_transferor.xml",
+                              self._rtp_keys(tdir, name="bob", rtp_count=250, refer_to=BLIND_REFER_TO))
         alice = self.sipp(tdir, "alice", ALICE, "uac_transferee_491.xml", remote=f"{SBC_ACC}:5060",
                           service="bob-trc", keys=self._rtp_keys(tdir, caller="alice", rtp_count=400))
         rc_alice = self.wait_sipp(alice)

@@ -49,6 +49,9 @@ SSRC_BOB = 0xB0B0B
 SSRC_CAROL = 0xB0B
 SSRC_ALICE = 0xA11CE
 
+# bob's Refer-To in a plain blind transfer (uas_transferor.xml's refer_to key).
+BLIND_REFER_TO = "sip:carol@198.51.100.1"
+
 
 # Sane bounds for the transferee's media gap (first packet of the new party minus last packet of
 # the transferor, at alice). Not a performance target: they only catch a long silence or a long
@@ -343,13 +346,15 @@ class TransferTests:
                         f"{final_frag!r} and {final_state_prefix}")
         return mN["time"]
 
-    def _run_blind_transfer(self, tdir, service="bob-trc", carol_rtpsim=None, rtpsim=None, during=None):
+    def _run_blind_transfer(self, tdir, service="bob-trc", carol_rtpsim=None, rtpsim=None, during=None,
+                            carol_scenario="uas_answer.xml", refer_to=BLIND_REFER_TO):
         """The blind transfer's call flow: carol answers (uas_answer.xml), bob answers alice's call to
         `service` (uas_transferor.xml) and after 2.5 s REFERs her to carol, alice (uac_transferee.xml)
         takes the re-INVITE; every sipp and rtpsim waited for (bounded). `carol_rtpsim`: the rtpsim
         command carol's scenario runs, options included (default the runner's RTPSIM); `rtpsim`: the
         same for alice's and bob's (default the runner's RTPSIM); `during`: called with the three sipps
         (alice, bob, carol) once alice's has started, before they are waited for (it must not raise).
+        `carol_scenario` and `refer_to` (bob's Refer-To) vary the flow.
         Returns (problems, excerpts) as _sipp_problems does."""
         ALICE, BOB, CAROL = self._c("ALICE"), self._c("BOB"), self._c("CAROL")
         # carol sends from the moment she answers (rtp_delay 0) and bob is still sending when the
@@ -358,10 +363,10 @@ class TransferTests:
         carol_keys = self._rtp_keys(tdir, name="carol", rtp_count=150, rtp_delay=0)
         if carol_rtpsim:
             carol_keys["rtpsim"] = carol_rtpsim
-        carol = self._start_uas(tdir, "carol", CAROL, "uas_answer.xml", carol_keys)
+        carol = self._start_uas(tdir, "carol", CAROL, carol_scenario, carol_keys)
         own = {"rtpsim": rtpsim} if rtpsim else {}
         bob = self._start_uas(tdir, "bob", BOB, "uas_transferor.xml",
-                              self._rtp_keys(tdir, name="bob", rtp_count=250, **own))
+                              self._rtp_keys(tdir, name="bob", rtp_count=250, refer_to=refer_to, **own))
         alice = self.sipp(tdir, "alice", ALICE, "uac_transferee.xml", remote=f"{self._c('SBC_ACC')}:5060",
                           service=service, keys=self._rtp_keys(tdir, caller="alice", rtp_count=400, **own))
         if during is not None:
