@@ -289,31 +289,13 @@ TEST_F(codecs_test, an_attended_transfer_joining_parties_without_a_common_codec_
     const std::string carol_alaw_sdp = "v=0\r\no=carol 3000 3000 IN IP4 198.51.100.30\r\ns=-\r\n"
                                        "c=IN IP4 198.51.100.30\r\nt=0 0\r\nm=audio 32000 RTP/AVP 8\r\n"
                                        "a=rtpmap:8 PCMA/8000\r\na=sendrecv\r\n";
-    const std::string head = "Via: SIP/2.0/UDP 198.51.100.20:5060;branch=z9hG4bKbob2;rport\r\n"
-                             "Max-Forwards: 70\r\nFrom: <sip:bob@198.51.100.20>;tag=bobtag2\r\n"
-                             "To: <sip:carol-alaw@198.51.100.1>\r\nCall-ID: bob-call-2@198.51.100.20\r\n";
-    from_bob(with_body("INVITE sip:carol-alaw@198.51.100.1 SIP/2.0\r\n" + head +
-                           "CSeq: 1 INVITE\r\nContact: <sip:bob@198.51.100.20:5060>\r\nContent-Length: 0\r\n\r\n",
-                       bob_alaw_sdp));
-    auto to_carol = invite_sent_to(take(), carol);
-    ASSERT_NE(to_carol, nullptr);
-    feed(core, carol, bob_response(to_carol->msg, 200, "OK", carol_alaw_sdp, "caroltag", "<sip:carol@198.51.100.30:5060>"));
-    auto out = take();
-    const received* ok2 = find_response(out, core, 200);
-    ASSERT_NE(ok2, nullptr);
-    const std::string our_tag2(ok2->msg.to.tag);
-    std::string ack = "ACK sip:sipferry@198.51.100.1:5060 SIP/2.0\r\n" + head + "CSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n";
-    ack.replace(ack.find("To: <sip:carol-alaw@198.51.100.1>"), 33, "To: <sip:carol-alaw@198.51.100.1>;tag=" + our_tag2);
-    from_bob(ack);
-    take();
+    const std::string our_tag2 = bob_calls_carol(nullptr, "carol-alaw", bob_alaw_sdp, carol_alaw_sdp);
+    ASSERT_FALSE(our_tag2.empty());
     ASSERT_EQ(b2b_->active_calls(), 2u);
 
     // bob joins alice (PCMU) and carol (A-law only): no codec both may use.
-    std::string refer = bob_request("REFER", cs.b_invite->msg, 1, "z9hG4bKbobattended");
-    refer.insert(refer.find("Content-Length"), "Refer-To: <sip:carol@198.51.100.1?Replaces=bob-call-2%40198.51.100.20%3Bto-tag%3D" +
-                                                    our_tag2 + "%3Bfrom-tag%3Dbobtag2>\r\n");
-    from_bob(refer);
-    out = take();
+    from_bob(attended_refer(cs, our_tag2));
+    const auto out = take();
     EXPECT_NE(find_response(out, core, 488, sip::method::refer), nullptr);
     EXPECT_EQ(count_request(out, core, sip::method::bye), 0u) << "bob stays in both calls";
     EXPECT_EQ(count_request(out, acc, sip::method::invite), 0u);

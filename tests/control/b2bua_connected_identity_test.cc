@@ -245,32 +245,14 @@ TEST_F(connected_identity_test, two_joined_calls_tell_each_kept_party_the_other)
     call_state cs = confirmed_call();  // call 1: alice-bob
     ASSERT_NE(cs.b_invite, nullptr);
     // Call 2: bob consults carol, who answers asserting herself.
-    const std::string head = "Via: SIP/2.0/UDP 198.51.100.20:5060;branch=z9hG4bKbob2;rport\r\n"
-                             "Max-Forwards: 70\r\nFrom: <sip:bob@198.51.100.20>;tag=bobtag2\r\n"
-                             "To: <sip:carol@198.51.100.1>\r\nCall-ID: bob-call-2@198.51.100.20\r\n";
-    from_bob(with_body("INVITE sip:carol@198.51.100.1 SIP/2.0\r\n" + head +
-                           "CSeq: 1 INVITE\r\nContact: <sip:bob@198.51.100.20:5060>\r\nContent-Length: 0\r\n\r\n",
-                       bob_sdp));
-    const auto to_carol = invite_sent_to(take(), carol);
-    ASSERT_NE(to_carol, nullptr);
-    feed(core, carol, with(bob_response(to_carol->msg, 200, "OK", carol_sdp, "caroltag", "<sip:carol@198.51.100.30:5060>"),
-                           "P-Asserted-Identity: <sip:+15551111@carrier.example>\r\n"));
-    auto out = take();
-    const received* ok2 = find_response(out, core, 200);
-    ASSERT_NE(ok2, nullptr);
-    const std::string our_tag2(ok2->msg.to.tag);
-    std::string ack = "ACK sip:sipferry@198.51.100.1:5060 SIP/2.0\r\n" + head + "CSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n";
-    ack.replace(ack.find("To: <sip:carol@198.51.100.1>"), 28, "To: <sip:carol@198.51.100.1>;tag=" + our_tag2);
-    from_bob(ack);
-    take();
+    const std::string our_tag2 =
+        bob_calls_carol(nullptr, "carol", bob_sdp, carol_sdp, "P-Asserted-Identity: <sip:+15551111@carrier.example>\r\n");
+    ASSERT_FALSE(our_tag2.empty());
     ASSERT_EQ(b2b_->active_calls(), 2u);
 
     // bob joins them (REFER with Replaces naming call 2): each is re-INVITEd and told the other.
-    std::string refer = bob_request("REFER", cs.b_invite->msg, 1, "z9hG4bKbobattended");
-    refer.insert(refer.find("Content-Length"), "Refer-To: <sip:carol@198.51.100.1?Replaces=bob-call-2%40198.51.100.20%3Bto-tag%3D" +
-                                                    our_tag2 + "%3Bfrom-tag%3Dbobtag2>\r\n");
-    from_bob(refer);
-    out = take();
+    from_bob(attended_refer(cs, our_tag2));
+    const auto out = take();
     ASSERT_EQ(b2b_->active_calls(), 1u);
     EXPECT_EQ(pai(invite_to(out, alice)), "<sip:+15551111@192.0.2.1>");
     EXPECT_EQ(pai(invite_to(out, carol)), "<sip:+4930123400@198.51.100.1>");

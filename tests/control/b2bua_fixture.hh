@@ -557,6 +557,57 @@ protected:
         return cs;
     }
 
+    /// Call 2, a consultation: bob (core realm) calls `user` at the appliance offering `offer`;
+    /// carol answers with `answer` (`answer_lines` added to her 200), bob ACKs. Returns the
+    /// appliance's tag in bob's dialog ("" when it failed); `carol_relay_port`, when given, gets
+    /// the relay port carol was offered.
+    std::string bob_calls_carol(uint16_t* carol_relay_port = nullptr, const std::string& user = "carol",
+                                const std::string& offer = bob_sdp, const std::string& answer = carol_sdp,
+                                const std::string& answer_lines = {}) {
+        // Request-URI and Via first (the ACK is a transaction of its own: a branch of its own).
+        auto head = [&](const std::string& method, const std::string& branch) {
+            return method + " sip:" + (method == "ACK" ? std::string("sipferry") : user) +
+                   "@198.51.100.1 SIP/2.0\r\nVia: SIP/2.0/UDP 198.51.100.20:5060;branch=" + branch +
+                   ";rport\r\nMax-Forwards: 70\r\nFrom: <sip:bob@198.51.100.20>;tag=bobtag2\r\n"
+                   "Call-ID: bob-call-2@198.51.100.20\r\n";
+        };
+        const std::string to = "To: <sip:" + user + "@198.51.100.1>";
+        from_bob(with_body(head("INVITE", "z9hG4bKbob2") + to +
+                               "\r\nCSeq: 1 INVITE\r\nContact: <sip:bob@198.51.100.20:5060>\r\nContent-Length: 0\r\n\r\n",
+                           offer));
+        const auto to_carol = invite_sent_to(take(), carol);
+        EXPECT_NE(to_carol, nullptr);
+        if (to_carol == nullptr) {
+            return {};
+        }
+        std::string ok = bob_response(to_carol->msg, 200, "OK", answer, "caroltag", "<sip:carol@198.51.100.30:5060>");
+        ok.insert(ok.find("Content-Length"), answer_lines);
+        feed(core, carol, ok);
+        const auto out = take();
+        const received* ok2 = find_response(out, core, 200);
+        EXPECT_NE(ok2, nullptr);
+        if (ok2 == nullptr) {
+            return {};
+        }
+        const std::string our_tag2(ok2->msg.to.tag);
+        if (carol_relay_port != nullptr) {
+            *carol_relay_port = sdp_of(to_carol->msg.body).port;
+        }
+        from_bob(head("ACK", "z9hG4bKbob2ack") + to + ";tag=" + our_tag2 +
+                 "\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n");
+        take();
+        return our_tag2;
+    }
+
+    /// bob's REFER in call 1 (`cs`) of alice to carol, replacing his call-2 dialog as he sees it.
+    static std::string attended_refer(const call_state& cs, const std::string& our_tag2) {
+        std::string refer = bob_request("REFER", cs.b_invite->msg, 1, "z9hG4bKbobattended");
+        refer.insert(refer.find("Content-Length"),
+                     "Refer-To: <sip:carol@198.51.100.1?Replaces=bob-call-2%40198.51.100.20%3Bto-tag%3D" + our_tag2 +
+                         "%3Bfrom-tag%3Dbobtag2>\r\n");
+        return refer;
+    }
+
     static inline const rte_ether_addr neighbour_mac{{0x02, 0x99, 0x99, 0x99, 0x99, 0x99}};
 
     unsigned unparsable_sent_ = 0;

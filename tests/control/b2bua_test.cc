@@ -1309,53 +1309,6 @@ TEST_F(b2bua_test, pass_through_notify_names_the_refer_by_its_cseq_in_each_dialo
 // is for blind REFERs only: a Replaces names this appliance's dialogs, useless to the other peer).
 class attended_transfer : public b2bua_test, public ::testing::WithParamInterface<const char*> {
 protected:
-    /// Call 2: bob (on the core realm) calls carol through the appliance, answered and ACKed.
-    /// Returns the appliance's tag in bob's dialog; `carol_relay_port` gets carol's relay port.
-    std::string bob_calls_carol(uint16_t& carol_relay_port) {
-        std::string inv = "INVITE sip:carol@198.51.100.1 SIP/2.0\r\n"
-                          "Via: SIP/2.0/UDP 198.51.100.20:5060;branch=z9hG4bKbob2;rport\r\n"
-                          "Max-Forwards: 70\r\n"
-                          "From: <sip:bob@198.51.100.20>;tag=bobtag2\r\n"
-                          "To: <sip:carol@198.51.100.1>\r\n"
-                          "Call-ID: bob-call-2@198.51.100.20\r\n"
-                          "CSeq: 1 INVITE\r\n"
-                          "Contact: <sip:bob@198.51.100.20:5060>\r\n"
-                          "Content-Type: application/sdp\r\n";
-        inv += "Content-Length: " + std::to_string(bob_sdp.size()) + "\r\n\r\n" + bob_sdp;
-        from_bob(inv);
-        auto out = take();
-        const received* to_carol = nullptr;
-        for (const auto& r : out) {
-            if (r->msg.is_request && r->msg.req_method == sip::method::invite && r->to == carol) {
-                to_carol = r.get();
-            }
-        }
-        EXPECT_NE(to_carol, nullptr);
-        if (to_carol == nullptr) {
-            return {};
-        }
-        auto carol_invite = parse_copy(to_carol->realm, to_carol->to, to_carol->text);
-        feed(core, carol, bob_response(carol_invite->msg, 200, "OK", carol_sdp, "caroltag",
-                                       "<sip:carol@198.51.100.30:5060>"));
-        out = take();
-        const received* ok2 = find_response(out, core, 200);
-        EXPECT_NE(ok2, nullptr);
-        if (ok2 == nullptr) {
-            return {};
-        }
-        const std::string our_tag2(ok2->msg.to.tag);
-        carol_relay_port = sdp_of(carol_invite->msg.body).port;
-        from_bob("ACK sip:sipferry@198.51.100.1:5060 SIP/2.0\r\n"
-                 "Via: SIP/2.0/UDP 198.51.100.20:5060;branch=z9hG4bKbob2ack;rport\r\n"
-                 "Max-Forwards: 70\r\n"
-                 "From: <sip:bob@198.51.100.20>;tag=bobtag2\r\n"
-                 "To: <sip:carol@198.51.100.1>;tag=" + our_tag2 + "\r\n"
-                 "Call-ID: bob-call-2@198.51.100.20\r\n"
-                 "CSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n");
-        take();
-        return our_tag2;
-    }
-
     /// Call 1 (alice -> the test's `bob-tr?`, confirmed) and call 2 (bob -> carol).
     void both_calls(call_state& cs, std::string& our_tag2) {
         invite_opts o;
@@ -1363,18 +1316,10 @@ protected:
         cs = confirmed_call(o);
         ASSERT_NE(cs.b_invite, nullptr);
         uint16_t carol_relay_port = 0;
-        our_tag2 = bob_calls_carol(carol_relay_port);
+        our_tag2 = bob_calls_carol(&carol_relay_port);
         ASSERT_FALSE(our_tag2.empty());
     }
 
-    /// bob's REFER of alice to carol, replacing his dialog with carol (as he sees it).
-    std::string attended_refer(const call_state& cs, const std::string& our_tag2) {
-        std::string refer = bob_request("REFER", cs.b_invite->msg, 1, "z9hG4bKbobattended");
-        refer.insert(refer.find("Content-Length"),
-                     "Refer-To: <sip:carol@198.51.100.1?Replaces=bob-call-2%40198.51.100.20%3Bto-tag%3D" +
-                         our_tag2 + "%3Bfrom-tag%3Dbobtag2>\r\n");
-        return refer;
-    }
 };
 INSTANTIATE_TEST_SUITE_P(modes_c_and_p, attended_transfer, ::testing::Values("bob-trc", "bob-trp"));
 
@@ -1387,7 +1332,7 @@ TEST_P(attended_transfer, joins_alice_and_carol_and_drops_bob_from_both_calls) {
     ASSERT_NE(alice_side, nullptr);
 
     uint16_t carol_relay_port = 0;
-    const std::string our_tag2 = bob_calls_carol(carol_relay_port);
+    const std::string our_tag2 = bob_calls_carol(&carol_relay_port);
     ASSERT_FALSE(our_tag2.empty());
     ASSERT_EQ(b2b_->active_calls(), 2u);
     const dp::media_side* carol_side = table_->find(core_addr, carol_relay_port);
