@@ -57,6 +57,10 @@ struct account_config {
     /// The audio codecs (`codecs`) and media types (`media_types`) its callers may use (their
     /// leg's co= and mt=), and calls to its registered users when the dial string has none.
     media_policy media;
+    /// How a diverted call to one of its registered users says so (`diversion_headers`: a PBX
+    /// registering as a user reads Diversion or History-Info as a trunk does), unless the dial
+    /// string's dh= says.
+    diversion_headers diversion_via = diversion_headers::diversion;
     /// The identity (a SIP user, mostly an E.164 number) the appliance asserts for the account's
     /// calls (RFC 3325 P-Asserted-Identity); "" = none asserted.
     std::string identity;

@@ -269,6 +269,9 @@ std::string b2bua::resolve_targets(std::vector<dial_target>& targets, unsigned& 
                 if (const account_config* a = accounts_.account(b.account)) {
                     r.media_realm = a->media_realm;
                     r.media.inherit(a->media);  // a dial string's co=, mt= override the account's
+                    if (r.diversion_via == diversion_headers::unset) {
+                        r.diversion_via = a->diversion_via;  // as a provider's (a PBX registering as a user)
+                    }
                 }
                 out.push_back(std::move(r));
             }

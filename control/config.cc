@@ -315,6 +315,15 @@ media_policy media_lists(reader& r, const std::string& pre) {
     return out;
 }
 
+// An account's or provider's `diversion_headers`: how a diverted call to it says so (dh=).
+diversion_headers diversion_headers_of(reader& r, const std::string& pre) {
+    diversion_headers out = diversion_headers::diversion;
+    if (const std::string via = r.str(pre + "diversion_headers", "diversion"); !parse_diversion_headers(via, out)) {
+        r.fail(pre + "diversion_headers", "expected diversion, history-info or both, got '" + via + "'");
+    }
+    return out;
+}
+
 std::string lower_text(std::string s) {
     for (char& ch : s) {
         ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
@@ -407,6 +416,7 @@ void parse_accounts(reader& r, const std::vector<std::string>& order, config& c)
         a.max_calls_per_second = static_cast<unsigned>(r.num(pre + "max_calls_per_second", 0, 0, 100'000));
         a.media_realm = port_index(pre + "media_realm");
         a.media = media_lists(r, pre);
+        a.diversion_via = diversion_headers_of(r, pre);
         a.may_register = r.flag(pre + "register", false);
         a.users = split_list(r.str(pre + "users", ""));
         if (!a.users.empty() && !a.may_register) {
@@ -477,10 +487,7 @@ void parse_accounts(reader& r, const std::vector<std::string>& order, config& c)
             r.fail(pre + "from_host", "expected a host name or IPv4 address, got '" + p.from_host + "'");
         }
         p.media = media_lists(r, pre);
-        if (const std::string via = r.str(pre + "diversion_headers", "diversion");
-            !parse_diversion_headers(via, p.diversion_via)) {
-            r.fail(pre + "diversion_headers", "expected diversion, history-info or both, got '" + via + "'");
-        }
+        p.diversion_via = diversion_headers_of(r, pre);
         p.registers = r.flag(pre + "register", false);
         p.trust_identity = r.flag(pre + "trust_identity", false);
         p.sign_identity = r.flag(pre + "sign_identity", false);

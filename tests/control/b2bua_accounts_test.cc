@@ -288,6 +288,31 @@ TEST_F(accounts_test, register_then_a_call_to_user_at_local_goes_over_the_regist
     EXPECT_NE(find_response(take(), core, 480), nullptr);
 }
 
+// A PBX registering as a user reads a diversion as its account says (diversion_headers), as a
+// trunk does; a dial string's dh= still decides for its destination.
+TEST_F(accounts_test, a_registered_users_account_says_how_a_diversion_to_it_is_written) {
+    account_config acme = acme_account();
+    acme.may_register = true;
+    acme.users = {"alice"};
+    acme.diversion_via = diversion_headers::history_info;
+    rebuild_with({acme, trusted_account("coretrunk", "198.51.100.0/24")}, {carrier_provider()});
+    register_alice();
+    for (const auto& [dial_string, diversion, history] :
+         {std::tuple<std::string, bool, bool>{"alice@local[dv=unconditional]", false, true},
+          {"alice@local[dv=unconditional,dh=diversion]", true, false}}) {
+        dial(dial_string);
+        invite_opts o;
+        o.call_id = dial_string + "@198.51.100.20";
+        o.branch = "z9hG4bK" + std::to_string(dial_string.size());
+        from_bob(as_bobs(alice_invite(o)));
+        const auto out = take();
+        const received* to_alice = find_request(out, acc, sip::method::invite);
+        ASSERT_NE(to_alice, nullptr) << dial_string;
+        EXPECT_EQ(to_alice->msg.find("Diversion") != nullptr, diversion) << dial_string;
+        EXPECT_EQ(to_alice->msg.find("History-Info") != nullptr, history) << dial_string;
+    }
+}
+
 TEST_F(accounts_test, a_register_from_an_account_that_may_not_register_gets_403) {
     // From the core network (coretrunk, register = false), no challenge: trusted, but refused.
     std::string reg = register_from_alice("z9hG4bKreg9", 1);

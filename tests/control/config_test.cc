@@ -772,7 +772,7 @@ TEST_F(config_test, accounts_providers_and_registrar_parse) {
                                    "ha1_md5 = 0123456789ABCDEF0123456789abcdef\n"
                                    "ha1_sha256 = " + std::string(64, 'e') + "\n"
                                    "realm = acme realm\nregister = true\nusers = 100, 101 ,reception\n"
-                                   "codecs = G722,PCMA\nmedia_types = audio\n"
+                                   "codecs = G722,PCMA\nmedia_types = audio\ndiversion_headers = both\n"
                                    "[provider.carrier1]\nhost = 198.51.100.20\nport = 5080\nrealm = core\n"
                                    "username = trunk\npassword = p@ss\nfrom_host = trunk.example.net\n"
                                    "register = true\nregister_expiry = 600\ntransport = UDP\ntrust_identity = true\n"
@@ -811,6 +811,7 @@ TEST_F(config_test, accounts_providers_and_registrar_parse) {
     EXPECT_EQ(big.identities, (std::vector<std::string>{"+49301234*", "8000"}));
     EXPECT_FALSE(big.may_register);
     EXPECT_TRUE(big.users.empty());
+    EXPECT_EQ(big.diversion_via, diversion_headers::diversion) << "RFC 5806 Diversion unless told";
     const account_config& acme = c.accounts[1];
     EXPECT_EQ(acme.name, "acme");
     EXPECT_EQ(acme.password, "s3cret pass");
@@ -823,6 +824,7 @@ TEST_F(config_test, accounts_providers_and_registrar_parse) {
     EXPECT_EQ(acme.users, (std::vector<std::string>{"100", "101", "reception"}));
     EXPECT_EQ(acme.media.codecs, (std::vector<std::string>{"G722", "PCMA"}));
     EXPECT_EQ(acme.media.types, (std::vector<std::string>{"audio"}));
+    EXPECT_EQ(acme.diversion_via, diversion_headers::both);
     EXPECT_FALSE(big.media.restricts());
 
     ASSERT_EQ(c.providers.size(), 2u);
@@ -916,6 +918,7 @@ TEST_F(config_test, named_dialplans) {
     expect_error(minimal("[account.a]\npassword = x\ndialplan = nothere\n"), "account.a.dialplan");
     expect_error(minimal("[account.a]\npassword = x\ncodecs = PCMA;PCMU\n"), "account.a.codecs");
     expect_error(minimal("[account.a]\npassword = x\nmedia_types = audio video\n"), "account.a.media_types");
+    expect_error(minimal("[account.a]\npassword = x\ndiversion_headers = history\n"), "account.a.diversion_headers");
     expect_error(minimal("[account.a]\npassword = x\ndialplan =\n"), "account.a.dialplan");
     // 'transfer' is declared only when [dialplan] transfer is set.
     expect_error(minimal("[account.a]\npassword = x\ntransfer_dialplan = transfer\n"), "account.a.transfer_dialplan");
