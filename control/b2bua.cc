@@ -843,6 +843,9 @@ std::string b2bua::calls_json() const {
             j.key("call_id").value(l.call_id).key("realm").value(realm(l.realm).name);
             j.key("media_realm").value(realm(l.media_realm).name);
             j.key("peer").value(to_string(l.target)).key("transfer_mode").value(std::string(1, l.transfer_mode));
+            // Who the peer is as the other party may be told (connected identity, leg::peer_*).
+            j.key("identity").value(l.peer_identity.user).key("dialled").value(l.peer_dialled);
+            j.key("trusted").value(l.peer_trusted);
             // Its co= and mt= (empty: any).
             for (const auto& [key, names] : {std::pair{"codecs", &l.media.codecs}, std::pair{"media_types", &l.media.types}}) {
                 j.key(key).begin_array();

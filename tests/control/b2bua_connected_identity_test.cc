@@ -113,6 +113,14 @@ TEST_F(connected_identity_test, after_a_transfer_alice_hears_the_user_it_dialled
     EXPECT_EQ(pai(reinvite), "<sip:carol@192.0.2.1>");
     EXPECT_EQ(privacy(reinvite), "(none)") << "alice is outside the trust domain";
     EXPECT_EQ(reinvite->text.find("+15559999"), std::string::npos) << reinvite->text;
+    // sipferryctl calls shows each leg's party as the other may be told of it.
+    const auto calls = json(b2b_->calls_json());
+    ASSERT_EQ(calls.size(), 1u);
+    const auto& call = calls.begin()->second;
+    EXPECT_EQ(call.get<std::string>("a.identity"), "+4930123400");
+    EXPECT_EQ(call.get<std::string>("b.identity"), "");
+    EXPECT_EQ(call.get<std::string>("b.dialled"), "carol");
+    EXPECT_FALSE(call.get<bool>("b.trusted"));
 }
 
 TEST_F(connected_identity_test, asserted_tells_only_assertions_and_none_nothing) {
